@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests and benches start for real: a fresh machine
+# has only Node.js and npm. Idempotent, and quick when everything is present:
+# `apt-get update` runs only when a package is actually missing.
+set -euo pipefail
+
+# Debian package -> a command it provides (checked first: cheaper than dpkg-query).
+declare -A PROVIDES=(
+  [pebble]=pebble-challtestsrv   # pebble 2.x + its DNS/challenge test server
+  [nginx-light]=nginx
+  [openssl]=openssl
+  [e2fsprogs]=chattr             # immutable files for write-failure tests
+  [util-linux]=unshare           # also setpriv, used to run the daemon as another uid
+  [procps]=pgrep
+  [lego]=lego                    # peer ACME clients for side-by-side benches
+  [certbot]=certbot
+  [hyperfine]=hyperfine
+)
+
+missing=()
+for pkg in "${!PROVIDES[@]}"; do
+  cmd=${PROVIDES[$pkg]}
+  if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then SUDO=(sudo); fi
+  echo "test-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Debian enables and starts nginx's system service on install; it would hold port 80
+# and is of no use to tests, which run their own nginx on loopback ports.
+if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+    "${SUDO[@]}" systemctl stop nginx || true
+  elif [[ -f /run/nginx.pid ]]; then
+    "${SUDO[@]}" /usr/sbin/nginx -s quit 2>/dev/null || true
+  fi
+fi
+
+if ! command -v bun >/dev/null 2>&1; then
+  echo "test-deps: installing bun" >&2
+  # npm may warn that bun's postinstall did not run; the binary works regardless.
+  npm i -g bun >&2
+fi
+
+echo "test-deps: ok (bun $(bun --version))" >&2

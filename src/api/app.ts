@@ -1,0 +1,169 @@
+/**
+ * @module The daemon's HTTP API (hono). Served on the unix socket today; the dashboard
+ * and an authenticated TCP listener mount on this same app later.
+ */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { Clock } from "../clock.ts";
+import type { EventBus, RotaEvent } from "../events.ts";
+import type { CertRuntime } from "../pipeline/runtime.ts";
+import type { Runner } from "../scheduler/runner.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { AuditStore } from "../store/types.ts";
+import { certJson } from "./cert-view.ts";
+import { iso, renewResultJson, renewalJson, stepJson } from "./json.ts";
+
+export interface ApiDeps {
+  version: string;
+  configFile: string;
+  startedAt: Date;
+  certs: CertRuntime[];
+  scheduler: Scheduler;
+  runner: Runner;
+  store: AuditStore;
+  bus: EventBus;
+  clock: Clock;
+  intervalSeconds: number;
+}
+
+const MAX_LIMIT = 1000;
+const HEARTBEAT_MS = 5_000;
+
+export function createApi(deps: ApiDeps): Hono {
+  const app = new Hono();
+  const byId = new Map(deps.certs.map((c) => [c.config.id, c]));
+
+  async function views() {
+    const latest = await deps.store.latestRenewals();
+    const now = deps.clock.now();
+    return Promise.all(
+      deps.certs.map(async (c) =>
+        certJson({
+          id: c.config.id,
+          domains: c.config.domains,
+          now,
+          look: deps.scheduler.look(c.config.id),
+          busy: deps.runner.busy(c.config.id),
+          state: await deps.store.getCertState(c.config.id),
+          last: latest.get(c.config.id),
+          nextTick: deps.scheduler.nextTickAt(),
+          intervalSeconds: deps.intervalSeconds,
+        }),
+      ),
+    );
+  }
+
+  app.get("/healthz", (c) => c.text("ok"));
+
+  app.get("/api/status", async (c) => {
+    const certs = await views();
+    const counts: Record<string, number> = {};
+    for (const v of certs) counts[v.status] = (counts[v.status] ?? 0) + 1;
+    return c.json({
+      version: deps.version,
+      pid: process.pid,
+      config: deps.configFile,
+      started_at: deps.startedAt.toISOString(),
+      uptime_seconds: Math.round((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
+      certs: certs.length,
+      by_status: counts,
+      next_tick: iso(deps.scheduler.nextTickAt()),
+    });
+  });
+
+  app.get("/api/certs", async (c) => c.json(await views()));
+
+  app.get("/api/certs/:id", async (c) => {
+    const cert = byId.get(c.req.param("id"));
+    if (!cert) return c.json({ error: `unknown cert ${JSON.stringify(c.req.param("id"))}` }, 404);
+    const view = (await views()).find((v) => v.id === cert.config.id)!;
+    const look = deps.scheduler.look(cert.config.id);
+    const issued = await deps.store.latestIssued(cert.config.id);
+    return c.json({
+      ...view,
+      ca: cert.config.ca,
+      dcv: cert.config.dcv ?? null,
+      install: cert.config.install,
+      key_type: cert.config.keyType,
+      renew_threshold_days: look?.threshold.days ?? null,
+      renew_threshold_source: look?.threshold.source ?? null,
+      reason: look?.decision?.reason ?? look?.error ?? null,
+      latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,
+    });
+  });
+
+  app.post("/api/certs/:id/renew", async (c) => {
+    const cert = byId.get(c.req.param("id"));
+    if (!cert) return c.json({ error: `unknown cert ${JSON.stringify(c.req.param("id"))}` }, 404);
+    const force = ["1", "true", "yes"].includes(c.req.query("force") ?? "");
+    const result = await deps.scheduler.request(cert, force);
+    const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
+    return c.json(renewResultJson(result), code);
+  });
+
+  app.get("/api/renewals", async (c) => {
+    const limit = Number(c.req.query("limit") ?? 20);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+    const certId = c.req.query("cert") || undefined;
+    if (certId !== undefined && !byId.has(certId)) {
+      const known = (await deps.store.listRenewals({ certId, limit: 1 })).length > 0;
+      if (!known) return c.json({ error: `unknown cert ${JSON.stringify(certId)}` }, 404);
+    }
+    return c.json((await deps.store.listRenewals({ certId, limit })).map(renewalJson));
+  });
+
+  app.get("/api/renewals/:id", async (c) => {
+    const r = await deps.store.getRenewal(c.req.param("id"));
+    return r ? c.json(renewalJson(r)) : c.json({ error: "unknown renewal" }, 404);
+  });
+
+  // Server-sent events: every step as it finishes ("step"), then the closed renewal ("end").
+  app.get("/api/renewals/:id/events", async (c) => {
+    const id = c.req.param("id");
+    const queued: RotaEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = deps.bus.subscribe((e) => {
+      if ("renewalId" in e && e.renewalId === id) {
+        queued.push(e);
+        wake?.();
+      }
+    });
+    if (!(await deps.store.getRenewal(id)) && !deps.runner.activeRenewalIds().has(id)) {
+      unsubscribe();
+      return c.json({ error: "unknown renewal" }, 404);
+    }
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(unsubscribe);
+      const sent = new Set<string>();
+      const sendStep = async (e: { step: string; at: Date; status: string; message: string; durationMs: number }) => {
+        const key = `${e.step}|${e.at.getTime()}|${e.status}`;
+        if (sent.has(key)) return;
+        sent.add(key);
+        await stream.writeSSE({ event: "step", data: JSON.stringify(stepJson(e)) });
+      };
+      const stored = await deps.store.getRenewal(id);
+      for (const e of stored?.events ?? []) await sendStep(e);
+      let finished = stored !== null && stored.status !== "running";
+      while (!finished && !stream.aborted) {
+        const e = queued.shift();
+        if (!e) {
+          // A comment line now and then keeps idle-timeouts on either side from closing a long wait.
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, HEARTBEAT_MS);
+          });
+          if (queued.length === 0) await stream.write(": waiting\n\n");
+          continue;
+        }
+        if (e.type === "renewal.step") await sendStep(e);
+        if (e.type === "renewal.succeeded" || e.type === "renewal.failed") finished = true;
+      }
+      unsubscribe();
+      await deps.bus.drain();
+      const final = await deps.store.getRenewal(id);
+      if (final) await stream.writeSSE({ event: "end", data: JSON.stringify(renewalJson(final)) });
+    });
+  });
+
+  return app;
+}

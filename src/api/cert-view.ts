@@ -1,0 +1,50 @@
+/** @module A cert's status as the API reports it: a pure function of the scheduler's last look, the runner and the store. */
+import { daysLeft } from "../scheduler/due.ts";
+import type { CertLook } from "../scheduler/scheduler.ts";
+import type { CertState, Renewal } from "../store/types.ts";
+import { iso, renewalSummaryJson, type CertJson, type CertStatus } from "./json.ts";
+
+export interface CertViewInput {
+  id: string;
+  domains: string[];
+  now: Date;
+  look: CertLook | undefined;
+  busy: boolean;
+  state: CertState | null;
+  last: Renewal | undefined;
+  nextTick: Date | null;
+  intervalSeconds: number;
+}
+
+export function certStatus(i: CertViewInput): CertStatus {
+  if (i.busy) return "renewing";
+  if (i.state?.retryAt && i.state.retryAt > i.now) return "cooldown";
+  if (i.last?.status === "failed" || (i.look && !i.look.decision)) return "failed";
+  const d = i.look?.decision;
+  if (!d || d.notAfter === null) return "missing";
+  if (d.action !== "none") return "due";
+  return "ok";
+}
+
+export function certJson(i: CertViewInput): CertJson {
+  const notAfter = i.look?.decision?.notAfter ?? null;
+  const retryAt = i.state?.retryAt && i.state.retryAt > i.now ? i.state.retryAt : null;
+  return {
+    id: i.id,
+    domains: i.domains,
+    status: certStatus(i),
+    not_after: iso(notAfter),
+    days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,
+    next_check: iso(nextCheck(i.nextTick, retryAt, i.intervalSeconds)),
+    retry_at: iso(retryAt),
+    last_renewal: i.last ? renewalSummaryJson(i.last) : null,
+  };
+}
+
+/** The first tick at or after the cooldown's end. */
+function nextCheck(nextTick: Date | null, retryAt: Date | null, intervalSeconds: number): Date | null {
+  if (!nextTick || !retryAt || retryAt <= nextTick) return nextTick;
+  const step = intervalSeconds * 1000;
+  const ticks = Math.ceil((retryAt.getTime() - nextTick.getTime()) / step);
+  return new Date(nextTick.getTime() + ticks * step);
+}

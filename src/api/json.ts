@@ -1,0 +1,81 @@
+/**
+ * @module The JSON shapes of the HTTP API and the CLI's `--json` output. Field names are
+ * a public contract: snake_case, ISO 8601 UTC times, null for "none".
+ */
+import type { RenewRequestResult } from "../scheduler/scheduler.ts";
+import type { Renewal } from "../store/types.ts";
+
+export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing";
+
+export interface CertJson {
+  id: string;
+  domains: string[];
+  status: CertStatus;
+  not_after: string | null;
+  days_left: number | null;
+  next_check: string | null;
+  retry_at: string | null;
+  last_renewal: RenewalSummaryJson | null;
+}
+
+export interface RenewalSummaryJson {
+  id: string;
+  trigger: string;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  error: string | null;
+}
+
+export interface StepJson {
+  step: string;
+  at: string;
+  status: string;
+  message: string;
+  duration_ms: number;
+}
+
+export interface RenewalJson extends RenewalSummaryJson {
+  cert_id: string;
+  install_only: boolean;
+  events: StepJson[];
+}
+
+export function iso(d: Date | null | undefined): string | null {
+  return d ? d.toISOString() : null;
+}
+
+export function renewalSummaryJson(r: Renewal): RenewalSummaryJson {
+  return { id: r.id, trigger: r.trigger, status: r.status, started_at: r.startedAt.toISOString(), finished_at: iso(r.finishedAt), error: r.error };
+}
+
+export function renewalJson(r: Renewal): RenewalJson {
+  return {
+    id: r.id,
+    cert_id: r.certId,
+    trigger: r.trigger,
+    install_only: r.installOnly,
+    status: r.status,
+    started_at: r.startedAt.toISOString(),
+    finished_at: iso(r.finishedAt),
+    error: r.error,
+    events: r.events.map(stepJson),
+  };
+}
+
+export function stepJson(e: { step: string; at: Date; status: string; message: string; durationMs: number }): StepJson {
+  return { step: e.step, at: e.at.toISOString(), status: e.status, message: e.message, duration_ms: Math.round(e.durationMs) };
+}
+
+export function renewResultJson(r: RenewRequestResult): Record<string, unknown> {
+  switch (r.status) {
+    case "started":
+      return { status: r.status, renewal_id: r.renewalId, install_only: r.installOnly };
+    case "cooldown":
+      return { status: r.status, retry_at: r.retryAt.toISOString(), last_error: r.lastError };
+    case "not_due":
+      return { status: r.status, reason: r.reason };
+    case "busy":
+      return { status: r.status };
+  }
+}

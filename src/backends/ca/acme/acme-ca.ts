@@ -1,0 +1,147 @@
+/**
+ * @module AcmeCa: any RFC 8555 directory (Let's Encrypt, ZeroSSL with EAB, a private CA)
+ * through acme-client, on rota's own transport (see transport.ts) and polling.
+ */
+import { readFileSync } from "node:fs";
+import { Agent } from "node:https";
+import * as acme from "acme-client";
+
+/** acme-client exports its RFC 8555 types only through method signatures. */
+type Challenge = acme.Authorization["challenges"][number];
+import { RotaError, throwIfAborted } from "../../../errors.ts";
+import { readSecret } from "../../../config/reader.ts";
+import { splitPem } from "../../../crypto/x509.ts";
+import type { BackendContext } from "../../context.ts";
+import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
+import { loadOrCreateAccountKey } from "./account.ts";
+import type { AcmeConfig } from "./config.ts";
+import { installTransport, withScope } from "./transport.ts";
+import { pollUntilValid } from "./poll.ts";
+
+interface PendingChallenge {
+  authzUrl: string;
+  challenge: Challenge;
+}
+
+/** The order handle `submit` returns and `awaitIssuance` takes back; nothing else about it is kept. */
+interface AcmeOrder {
+  order: acme.Order;
+  csrPem: string;
+  pending: PendingChallenge[];
+}
+
+/** RFC 8555 §8.4: TXT records are published under this label. */
+const DNS_LABEL = "_acme-challenge";
+const DNS_TTL = 60;
+
+export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext): CABackend {
+  const who = `acme ${name}`;
+  installTransport(acme.axios as unknown as Parameters<typeof installTransport>[0]);
+  const httpsAgent = cfg.caBundle ? new Agent({ ca: readFileSync(cfg.caBundle, "utf8"), keepAlive: true }) : new Agent({ keepAlive: true });
+  let client: acme.Client | undefined;
+  let accountReady: Promise<void> | undefined;
+
+  function getClient(): acme.Client {
+    client ??= new acme.Client({
+      directoryUrl: cfg.directoryUrl,
+      accountKey: loadOrCreateAccountKey(ctx.stateDir, name),
+      externalAccountBinding: cfg.eab ? { kid: cfg.eab.kid, hmacKey: readSecret(cfg.eab.hmacKey) } : undefined,
+    });
+    return client;
+  }
+
+  /** Registers (or finds) the account once per process; a failure is retried by the next renewal. */
+  function ensureAccount(c: acme.Client): Promise<void> {
+    accountReady ??= step("account", () =>
+      c.createAccount({ termsOfServiceAgreed: true, contact: cfg.email ? [`mailto:${cfg.email}`] : undefined }),
+    ).then(
+      () => undefined,
+      (err) => {
+        accountReady = undefined;
+        throw err;
+      },
+    );
+    return accountReady;
+  }
+
+  /** Names the operation in acme-client's bare errors; ours (RotaError) already say who failed. */
+  async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof RotaError) throw err;
+      throw new RotaError("ca_error", `${who}: ${what}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  function run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    throwIfAborted(signal, who);
+    return withScope({ who, signal, httpsAgent }, fn);
+  }
+
+  return {
+    name,
+    submit(req: SubmitRequest, signal: AbortSignal) {
+      return run(signal, async () => {
+        const c = getClient();
+        await ensureAccount(c);
+        const order = await step("new order", () => c.createOrder({ identifiers: req.domains.map((value) => ({ type: "dns", value })) }));
+        const authzs = await step("authorizations", () => c.getAuthorizations(order));
+        const pending: PendingChallenge[] = [];
+        const challenges: DcvChallenge[] = [];
+        for (const authz of authzs) {
+          if (authz.status === "valid") continue;
+          if (authz.status !== "pending") {
+            throw new RotaError("ca_error", `${who}: authorization for ${authz.identifier.value} is ${authz.status}`);
+          }
+          const chosen = pickChallenge(authz, req.preferredKinds);
+          if (!chosen) {
+            const offered = authz.challenges.map((ch) => ch.type).join(", ");
+            throw new RotaError(
+              "no_matching_challenge",
+              `${who}: ${authz.identifier.value}: the CA offers ${offered}; the DCV backend solves ${req.preferredKinds.join(", ") || "nothing"}`,
+              { noRetry: true },
+            );
+          }
+          const keyAuthorization = await c.getChallengeKeyAuthorization(chosen);
+          pending.push({ authzUrl: authz.url, challenge: chosen });
+          challenges.push(toDcvChallenge(authz, chosen, keyAuthorization));
+        }
+        const handle: AcmeOrder = { order, csrPem: req.csrPem, pending };
+        return { order: handle, challenges };
+      });
+    },
+
+    awaitIssuance(orderHandle: unknown, signal: AbortSignal): Promise<Issued> {
+      const h = orderHandle as AcmeOrder;
+      return run(signal, async () => {
+        const c = getClient();
+        for (const p of h.pending) await step("respond to challenge", () => c.completeChallenge(p.challenge));
+        for (const p of h.pending) await pollUntilValid(c, p.authzUrl, who, "authorization", signal);
+        const finalized = await step("finalize", () => c.finalizeOrder(h.order, h.csrPem));
+        const ready = finalized.status === "valid" ? finalized : await pollUntilValid(c, h.order.url, who, "order", signal);
+        const bundle = await step("download certificate", () => c.getCertificate(ready as acme.Order));
+        const [leaf, ...chain] = splitPem(bundle);
+        if (!leaf) throw new RotaError("ca_error", `${who}: the CA returned no certificate`);
+        return { leafPem: leaf, chainPem: chain.join("") };
+      });
+    },
+  } satisfies CABackend;
+}
+
+function pickChallenge(authz: acme.Authorization, preferred: ChallengeKind[]): Challenge | undefined {
+  for (const kind of preferred) {
+    const found = authz.challenges.find((ch) => ch.type === kind);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function toDcvChallenge(authz: acme.Authorization, ch: Challenge, keyAuthorization: string): DcvChallenge {
+  const domain = authz.identifier.value;
+  if (ch.type === "dns-01") {
+    // For a wildcard the authorization names the base domain (RFC 8555 §7.1.3).
+    return { kind: "dns-01", recordName: `${DNS_LABEL}.${domain}`, recordValue: keyAuthorization, ttl: DNS_TTL };
+  }
+  return { kind: "http-01", domain, token: ch.token, keyAuthorization };
+}

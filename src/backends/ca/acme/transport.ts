@@ -1,0 +1,123 @@
+/**
+ * @module The HTTP transport under acme-client. acme-client retries any error without a
+ * response for ~75 s and then masks it behind a TypeError; this adapter takes over:
+ * bounded retries, the real cause surfaced, per-CA TLS trust (`ca_bundle`, no
+ * NODE_EXTRA_CA_CERTS), cancellation through the caller's AbortSignal, and rate-limit
+ * replies turned into errors that carry the CA's Retry-After.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Agent } from "node:https";
+import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from "axios";
+import { RotaError } from "../../../errors.ts";
+import { sleep } from "../../../sleep.ts";
+
+/** What one ACME call runs under: its CA's trust and its caller's cancellation. */
+export interface RequestScope {
+  who: string;
+  signal: AbortSignal;
+  httpsAgent: Agent | undefined;
+}
+
+const scope = new AsyncLocalStorage<RequestScope>();
+
+/** Runs `fn` with every ACME request inside it using `s`. */
+export function withScope<T>(s: RequestScope, fn: () => Promise<T>): Promise<T> {
+  return scope.run(s, fn);
+}
+
+/** Waits between attempts after a network error; three tries fit well inside 10 s. */
+const NETWORK_RETRY_DELAYS_MS = [300, 1200];
+/** A Retry-After up to this long is waited out in place; a longer one ends the renewal with a cooldown. */
+const MAX_INLINE_RETRY_AFTER_S = 5;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** TLS failures do not heal by retrying a second later. */
+const PERMANENT_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_UNTRUSTED",
+]);
+
+export function parseRetryAfter(value: unknown, now: Date): number | undefined {
+  if (typeof value !== "string" || value.trim() === "") return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+function problemDetail(data: unknown): string {
+  const text = typeof data === "string" ? data : Buffer.isBuffer(data) ? data.toString("utf8") : JSON.stringify(data);
+  try {
+    const body = JSON.parse(text) as { detail?: string; type?: string };
+    return body.detail ?? body.type ?? text;
+  } catch {
+    return text.slice(0, 200);
+  }
+}
+
+function networkError(err: unknown, url: string, who: string): RotaError {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.code ?? e.cause?.code;
+  const msg = e.message || e.cause?.message || String(err);
+  return new RotaError(code === "ECONNABORTED" ? "timeout" : "network", `${who}: ${new URL(url).origin}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, {
+    cause: err,
+    noRetry: code !== undefined && PERMANENT_CODES.has(code),
+  });
+}
+
+/**
+ * Installs the adapter on acme-client's axios instance (once per process). Errors thrown
+ * here carry no `config`, which makes acme-client's own retry interceptor pass them through.
+ */
+export function installTransport(instance: { defaults: { adapter?: unknown; acmeSettings?: { retryMaxAttempts: number } } }): void {
+  if (instance.defaults.adapter === adapter) return;
+  instance.defaults.adapter = adapter;
+  if (instance.defaults.acmeSettings) instance.defaults.acmeSettings.retryMaxAttempts = 0;
+}
+
+const httpAdapter = axios.getAdapter("http");
+
+const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promise<AxiosResponse> => {
+  const s = scope.getStore();
+  const who = s?.who ?? "acme";
+  const url = axios.getUri(config);
+  if (s?.httpsAgent) config.httpsAgent = s.httpsAgent;
+  config.timeout = REQUEST_TIMEOUT_MS;
+  for (let attempt = 0; ; attempt++) {
+    if (s?.signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: s.signal.reason });
+    if (s) config.signal = s.signal;
+    let response: AxiosResponse;
+    try {
+      response = await httpAdapter(config);
+    } catch (err) {
+      const res = (err as { response?: AxiosResponse }).response;
+      // acme-client routes every reply through its error interceptor; only rate limits are ours.
+      if (res && res.status !== 429 && res.status !== 503) throw err;
+      if (res) {
+        response = res;
+      } else {
+        if (s?.signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: s.signal.reason });
+        const wrapped = networkError(err, url, who);
+        const delay = NETWORK_RETRY_DELAYS_MS[attempt];
+        if (wrapped.noRetry || delay === undefined) throw wrapped;
+        await sleep(delay, s?.signal);
+        continue;
+      }
+    }
+    if (response.status === 429 || response.status === 503) {
+      const retryAfter = parseRetryAfter(response.headers["retry-after"], new Date());
+      if (retryAfter !== undefined && retryAfter <= MAX_INLINE_RETRY_AFTER_S && attempt < 2) {
+        await sleep(retryAfter * 1000, s?.signal);
+        continue;
+      }
+      throw new RotaError(response.status === 429 ? "rate_limited" : "unavailable", `${who}: ${problemDetail(response.data)} (HTTP ${response.status})`, {
+        retryAfterSeconds: retryAfter,
+      });
+    }
+    return response;
+  }
+};

@@ -1,0 +1,171 @@
+/**
+ * @module The local CA's root and intermediate, kept under `<stateDir>/local-ca/`.
+ * Created on first use and reused after; the intermediate (and, a decade on, the root)
+ * is reissued from the same key when it is missing, unreadable or close to expiry.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createPublicKey, randomBytes } from "node:crypto";
+import type { X509Certificate } from "@peculiar/x509";
+import type { Clock } from "../../../clock.ts";
+import { RotaError } from "../../../errors.ts";
+import { writeFileAtomic } from "../../../fsutil.ts";
+import { loadOrCreateKey } from "../../../crypto/keys.ts";
+import { importSigningKeys, type SigningKeys } from "../../../crypto/webcrypto.ts";
+import { x509 } from "../../../crypto/x509.ts";
+
+const ROOT_DAYS = 3650;
+const INTERMEDIATE_DAYS = 365;
+const RENEW_WITHIN_MS = 30 * 86_400_000;
+/** notBefore is set this far back so a client whose clock lags a little still accepts a fresh certificate. */
+export const BACKDATE_MS = 5 * 60_000;
+const CERT_MODE = 0o644;
+
+/** What signs: a CA certificate, its PEM and its key. */
+export interface Signer {
+  cert: X509Certificate;
+  pem: string;
+  signing: SigningKeys;
+}
+
+export function addDays(d: Date, days: number): Date {
+  return new Date(d.getTime() + days * 86_400_000);
+}
+
+/** 16 random bytes, top bit cleared so the DER INTEGER is positive without a pad byte. */
+export function randomSerialHex(): string {
+  const b = randomBytes(16);
+  b[0] = b[0]! & 0x7f;
+  return b.toString("hex");
+}
+
+/**
+ * Loads in one process run one at a time per folder, so two instances on one
+ * state folder cannot each create a root on first use.
+ */
+const folderQueues = new Map<string, Promise<void>>();
+
+function serialized<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const next = (folderQueues.get(dir) ?? Promise.resolve()).then(fn);
+  const tail = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  folderQueues.set(dir, tail);
+  void tail.then(() => {
+    if (folderQueues.get(dir) === tail) folderQueues.delete(dir);
+  });
+  return next;
+}
+
+export class Authority {
+  private current: Signer | undefined;
+  private loading: Promise<Signer> | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly commonName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  /** The intermediate to sign leaves with; concurrent callers share one load. */
+  async intermediate(): Promise<Signer> {
+    if (this.current && !this.due(this.current.cert)) return this.current;
+    this.loading ??= serialized(this.dir, () => this.load()).finally(() => {
+      this.loading = undefined;
+    });
+    this.current = await this.loading;
+    return this.current;
+  }
+
+  private due(cert: X509Certificate): boolean {
+    return cert.notAfter.getTime() - this.clock.now().getTime() < RENEW_WITHIN_MS;
+  }
+
+  private async load(): Promise<Signer> {
+    const root = await this.loadOrIssue("root", (signing) => this.issueRoot(signing));
+    return this.loadOrIssue("intermediate", (signing) => this.issueIntermediate(signing, root), root);
+  }
+
+  /** Reuses `<name>.pem` when it still belongs to `<name>.key`, is signed by `issuer` and is not due; issues it otherwise. */
+  private async loadOrIssue(name: string, issue: (s: SigningKeys) => Promise<X509Certificate>, issuer?: Signer): Promise<Signer> {
+    const key = loadOrCreateKey(join(this.dir, `${name}.key`), "ecdsa-p256");
+    const signing = await importSigningKeys(key.pem, "local-ca");
+    const pemPath = join(this.dir, `${name}.pem`);
+    const existing = key.created ? null : await readCert(pemPath);
+    if (existing && (await this.reusable(existing, key.pem, issuer))) return { cert: existing, pem: pemOf(existing), signing };
+    const cert = await issue(signing);
+    const pem = pemOf(cert);
+    writeFileAtomic(pemPath, pem, { mode: CERT_MODE });
+    return { cert, pem, signing };
+  }
+
+  private async reusable(cert: X509Certificate, keyPem: string, issuer: Signer | undefined): Promise<boolean> {
+    const spki = createPublicKey(keyPem).export({ type: "spki", format: "der" });
+    if (!spki.equals(Buffer.from(cert.publicKey.rawData)) || this.due(cert)) return false;
+    if (!issuer) return true;
+    return cert.issuer === issuer.cert.subject && (await cert.verify({ publicKey: issuer.cert, signatureOnly: true }).catch(() => false));
+  }
+
+  private async issueRoot(signing: SigningKeys): Promise<X509Certificate> {
+    const lib = await x509();
+    const notBefore = new Date(this.clock.now().getTime() - BACKDATE_MS);
+    return lib.X509CertificateGenerator.createSelfSigned({
+      serialNumber: randomSerialHex(),
+      name: [{ CN: [`${this.commonName} root`] }],
+      notBefore,
+      notAfter: addDays(notBefore, ROOT_DAYS),
+      keys: signing.keys,
+      signingAlgorithm: signing.signingAlgorithm,
+      extensions: [
+        new lib.BasicConstraintsExtension(true, undefined, true),
+        new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
+        await lib.SubjectKeyIdentifierExtension.create(signing.keys.publicKey),
+      ],
+    });
+  }
+
+  private async issueIntermediate(signing: SigningKeys, root: Signer): Promise<X509Certificate> {
+    const lib = await x509();
+    const notBefore = new Date(this.clock.now().getTime() - BACKDATE_MS);
+    const wanted = addDays(notBefore, INTERMEDIATE_DAYS);
+    return lib.X509CertificateGenerator.create({
+      serialNumber: randomSerialHex(),
+      subject: [{ CN: [`${this.commonName} intermediate`] }],
+      issuer: root.cert.subjectName,
+      notBefore,
+      // A CA certificate outliving its issuer would fail validation from that day on.
+      notAfter: wanted < root.cert.notAfter ? wanted : root.cert.notAfter,
+      publicKey: signing.keys.publicKey,
+      signingKey: root.signing.keys.privateKey,
+      signingAlgorithm: root.signing.signingAlgorithm,
+      extensions: [
+        new lib.BasicConstraintsExtension(true, 0, true),
+        new lib.KeyUsagesExtension(lib.KeyUsageFlags.keyCertSign | lib.KeyUsageFlags.cRLSign, true),
+        await lib.SubjectKeyIdentifierExtension.create(signing.keys.publicKey),
+        await lib.AuthorityKeyIdentifierExtension.create(root.cert.publicKey),
+      ],
+    });
+  }
+}
+
+export function pemOf(cert: X509Certificate): string {
+  return `${cert.toString("pem").trimEnd()}\n`;
+}
+
+/** The certificate at `path`, or null when there is none or it does not parse (it is then reissued from the kept key). */
+async function readCert(path: string): Promise<X509Certificate | null> {
+  let pem: string;
+  try {
+    pem = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new RotaError("ca_state_unreadable", `local-ca: cannot read ${path}`, { cause: err });
+  }
+  const lib = await x509();
+  try {
+    return new lib.X509Certificate(pem);
+  } catch {
+    return null;
+  }
+}

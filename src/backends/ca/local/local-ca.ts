@@ -1,0 +1,67 @@
+/**
+ * @module A built-in CA, like Caddy's internal issuer: no network and no domain
+ * validation, for internal names and tests. Clients trust it by importing `root.pem`.
+ */
+import { join } from "node:path";
+import type { Clock } from "../../../clock.ts";
+import { RotaError, throwIfAborted } from "../../../errors.ts";
+import type { CABackend, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
+import { Authority } from "./authority.ts";
+import { signLeaf } from "./leaf.ts";
+
+const WHO = "local-ca";
+
+export interface LocalCaConfig {
+  name: string;
+  validityDays: number;
+  /** Prefix of the root and intermediate CNs; only read when they are first created. */
+  commonName?: string;
+}
+
+export interface LocalCaContext {
+  stateDir: string;
+  clock: Clock;
+}
+
+/** Plain data, so an order survives being written to the journal. */
+interface LocalOrder {
+  csrPem: string;
+  domains: string[];
+}
+
+function isLocalOrder(o: unknown): o is LocalOrder {
+  if (typeof o !== "object" || o === null) return false;
+  const { csrPem, domains } = o as Partial<LocalOrder>;
+  return typeof csrPem === "string" && Array.isArray(domains) && domains.every((d) => typeof d === "string");
+}
+
+export function localCaDir(stateDir: string): string {
+  return join(stateDir, "local-ca");
+}
+
+/** The root certificate clients import to trust certificates from the local CA. */
+export function localCaRootPath(stateDir: string): string {
+  return join(localCaDir(stateDir), "root.pem");
+}
+
+export function createLocalCa(cfg: LocalCaConfig, ctx: LocalCaContext): CABackend {
+  const authority = new Authority(localCaDir(ctx.stateDir), cfg.commonName ?? "rota local CA", ctx.clock);
+  return {
+    name: cfg.name,
+
+    async submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: LocalOrder; challenges: DcvChallenge[] }> {
+      throwIfAborted(signal, WHO);
+      return { order: { csrPem: req.csrPem, domains: [...req.domains] }, challenges: [] };
+    },
+
+    async awaitIssuance(order: unknown, signal: AbortSignal): Promise<Issued> {
+      throwIfAborted(signal, WHO);
+      if (!isLocalOrder(order)) throw new RotaError("bad_order", `${WHO}: not an order from a local CA`, { noRetry: true });
+      const issuer = await authority.intermediate();
+      throwIfAborted(signal, WHO);
+      const leafPem = await signLeaf(issuer, { ...order, validityDays: cfg.validityDays, now: ctx.clock.now() });
+      throwIfAborted(signal, WHO);
+      return { leafPem, chainPem: issuer.pem };
+    },
+  } satisfies CABackend;
+}

@@ -1,0 +1,11 @@
+/** @module Config keys of a `[[dcv]] type = "webroot"` section. */
+import type { Reader } from "../../../config/reader.ts";
+
+export interface WebrootConfig {
+  /** The folder the webserver serves as `/`; challenges go under `.well-known/acme-challenge/`. */
+  path: string;
+}
+
+export function parseWebrootConfig(r: Reader): WebrootConfig {
+  return { path: r.path("path", { required: true, mustRead: true, dir: true }) };
+}

@@ -1,0 +1,95 @@
+/**
+ * @module The four backend surfaces the renewal pipeline composes: CA, DCV, install, alert.
+ * Adding a vendor is one implementation of one of these, registered in `registry.ts`.
+ */
+import type { RotaEvent } from "../events.ts";
+
+/** How a CA wants domain control proven. Grows a kind without touching callers that switch on `kind`. */
+export type ChallengeKind = "dns-01" | "http-01";
+
+/**
+ * One challenge the CA handed back; the DCV backend makes it visible, the CA checks it.
+ * Values are plain data so a challenge can be written to the journal and removed after a crash.
+ */
+export type DcvChallenge =
+  | { kind: "dns-01"; recordName: string; recordValue: string; ttl: number }
+  | { kind: "http-01"; domain: string; token: string; keyAuthorization: string };
+
+export interface SubmitRequest {
+  certId: string;
+  domains: string[];
+  csrPem: string;
+  /** Kinds the cert's DCV backend can satisfy, best first; a CA that offers a choice walks this list. */
+  preferredKinds: ChallengeKind[];
+}
+
+export interface Issued {
+  /** The leaf certificate, one PEM block. */
+  leafPem: string;
+  /** The intermediates, leaf's issuer first; empty string when the leaf is signed by the root itself. */
+  chainPem: string;
+}
+
+/**
+ * Issues certificates. An order is an opaque handle the backend owns; two orders for
+ * the same names are independent. Every call honours its AbortSignal: once aborted it
+ * rejects promptly with a RotaError("aborted") and leaves nothing running.
+ * Errors are RotaErrors whose message starts with the backend's name; a CA's
+ * Retry-After is carried in `retryAfterSeconds`, a permanent refusal sets `noRetry`.
+ */
+export interface CABackend {
+  readonly name: string;
+  /**
+   * Starts an order for `domains` with the CSR. Returns the challenges still to be
+   * satisfied (empty when the CA needs none, or already holds valid authorizations).
+   */
+  submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: unknown; challenges: DcvChallenge[] }>;
+  /** Tells the CA the challenges are published, waits for validation and signing, returns the certificate. */
+  awaitIssuance(order: unknown, signal: AbortSignal): Promise<Issued>;
+}
+
+/**
+ * Solves a CA's domain-control challenge. `publish` and `remove` are idempotent:
+ * publishing twice leaves one response, removing what is already gone is success.
+ * `remove` must work from the challenge alone (no memory of the publish), so the
+ * daemon can clean up journaled challenges after a crash.
+ */
+export interface DcvBackend {
+  readonly name: string;
+  supportedKinds(): ChallengeKind[];
+  /** Whether this challenge is satisfiable; implementations start from `supportsKind`. */
+  supports(challenge: DcvChallenge): boolean;
+  publish(challenge: DcvChallenge, signal: AbortSignal): Promise<void>;
+  remove(challenge: DcvChallenge, signal: AbortSignal): Promise<void>;
+}
+
+/** The default `supports`: the challenge's kind is one the backend lists. */
+export function supportsKind(backend: Pick<DcvBackend, "supportedKinds">, challenge: DcvChallenge): boolean {
+  return backend.supportedKinds().includes(challenge.kind);
+}
+
+export interface InstallRequest {
+  certId: string;
+  domains: string[];
+  leafPem: string;
+  chainPem: string;
+  /** PKCS#8 PEM. Written only where the serving system reads it, mode 0600; never logged. */
+  privateKeyPem: string;
+}
+
+/**
+ * Places an issued certificate where the serving system reads it. `install` is atomic
+ * per artifact: a failure leaves the previously installed certificate in place.
+ */
+export interface InstallBackend {
+  readonly name: string;
+  install(req: InstallRequest, signal: AbortSignal): Promise<void>;
+  /** The installed leaf PEM for `certId`, or null when nothing is installed (or the backend cannot tell). */
+  currentCertPem(certId: string): Promise<string | null>;
+}
+
+/** A daemon-wide notification sink. `dispatch` never throws into the pipeline: it logs its own errors. */
+export interface AlertBackend {
+  readonly name: string;
+  dispatch(event: RotaEvent): Promise<void>;
+}

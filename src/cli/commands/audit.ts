@@ -1,0 +1,31 @@
+/** @module `rota audit`: renewals newest first, with their steps. */
+import { defineCommand } from "citty";
+import type { RenewalJson } from "../../api/json.ts";
+import { ApiClient } from "../client.ts";
+import { CliExit, EXIT } from "../exit.ts";
+import { connectionArgs, socketPath } from "../target.ts";
+
+export default defineCommand({
+  meta: { name: "audit", description: "Show the audit trail of renewals, newest first" },
+  args: {
+    cert: { type: "positional", required: false, description: "Only this cert id" },
+    limit: { type: "string", description: "How many renewals (default 20)" },
+    json: { type: "boolean", description: "Print a JSON array" },
+    ...connectionArgs,
+  },
+  async run({ args }) {
+    const limit = args.limit === undefined ? 20 : Number(args.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new CliExit(EXIT.usage, `rota: --limit must be a positive integer, not ${JSON.stringify(args.limit)}`);
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (args.cert) q.set("cert", args.cert);
+    const { status, body } = await new ApiClient(socketPath(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);
+    if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
+    if (!Array.isArray(body)) throw new CliExit(EXIT.failed, `rota: ${body.error}`);
+    if (args.json) return console.log(JSON.stringify(body, null, 2));
+    if (body.length === 0) return console.log("no renewals yet");
+    for (const r of body) {
+      console.log(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id})${r.error ? `\n  error: ${r.error}` : ""}`);
+      for (const e of r.events) console.log(`  ${e.step.padEnd(15)} ${e.status.padEnd(8)} ${String(e.duration_ms).padStart(6)}ms  ${e.message}`);
+    }
+  },
+});

@@ -1,0 +1,53 @@
+/**
+ * @module `rota daemon`: runs the scheduler and the API until SIGTERM or SIGINT, which
+ * cancel in-flight renewals, remove their challenges and close their rows as interrupted.
+ */
+import { defineCommand } from "citty";
+import { systemClock } from "../../clock.ts";
+import { describeError } from "../../errors.ts";
+import { createLogger } from "../../log.ts";
+import { CliExit, EXIT } from "../exit.ts";
+import { loadConfigOrExit } from "../load-config.ts";
+import { connectionArgs } from "../target.ts";
+import { VERSION } from "../version.ts";
+
+/** SIGTERM must end the daemon within 5 s; clean-up gets most of that, then we leave regardless. */
+const STOP_DEADLINE_MS = 4_500;
+
+export default defineCommand({
+  meta: { name: "daemon", description: "Run the renewal daemon in the foreground" },
+  args: { config: connectionArgs.config, debug: { type: "boolean", description: "Verbose logs" } },
+  async run({ args }) {
+    const config = loadConfigOrExit(args.config);
+    const log = createLogger(args.debug ? "debug" : "info");
+    const { startDaemon } = await import("../../daemon/daemon.ts");
+    let daemon;
+    try {
+      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION });
+    } catch (err) {
+      throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
+    }
+    await new Promise<void>((resolve) => {
+      const onSignal = (sig: string) => {
+        log.info(`${sig}: stopping`);
+        const deadline = setTimeout(() => {
+          log.warn("clean-up did not finish in time; exiting");
+          resolve();
+        }, STOP_DEADLINE_MS);
+        daemon.stop().then(
+          () => {
+            clearTimeout(deadline);
+            resolve();
+          },
+          (err) => {
+            log.error(`stop: ${describeError(err)}`);
+            clearTimeout(deadline);
+            resolve();
+          },
+        );
+      };
+      process.once("SIGTERM", () => onSignal("SIGTERM"));
+      process.once("SIGINT", () => onSignal("SIGINT"));
+    });
+  },
+});

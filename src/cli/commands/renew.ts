@@ -1,0 +1,59 @@
+/** @module `rota renew`: ask the daemon to renew one cert now, optionally following each step live. */
+import { defineCommand } from "citty";
+import type { RenewalJson, StepJson } from "../../api/json.ts";
+import { ApiClient } from "../client.ts";
+import { CliExit, EXIT } from "../exit.ts";
+import { connectionArgs, socketPath } from "../target.ts";
+
+interface RenewReply {
+  status: "started" | "busy" | "not_due" | "cooldown";
+  renewal_id?: string;
+  install_only?: boolean;
+  reason?: string;
+  retry_at?: string;
+  last_error?: string | null;
+  error?: string;
+}
+
+export default defineCommand({
+  meta: { name: "renew", description: "Renew a certificate now (when due, or always with --force)" },
+  args: {
+    cert: { type: "positional", required: true, description: "Cert id" },
+    force: { type: "boolean", description: "Renew even when not due, and skip the failure cooldown" },
+    wait: { type: "boolean", description: "Follow the renewal step by step until it ends" },
+    ...connectionArgs,
+  },
+  async run({ args }) {
+    const client = new ApiClient(socketPath(args));
+    const { status, body } = await client.call<RenewReply>("POST", `/api/certs/${encodeURIComponent(args.cert)}/renew${args.force ? "?force=1" : ""}`);
+    if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
+    switch (body.status) {
+      case "not_due":
+        console.log(`${args.cert} is not due (${body.reason}); use --force to renew anyway`);
+        return;
+      case "busy":
+        throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing`);
+      case "cooldown":
+        throw new CliExit(EXIT.failed, `rota: ${args.cert} is cooling down after a failure until ${body.retry_at} (${body.last_error ?? "no detail"}); use --force to try now`);
+      case "started":
+        break;
+      default:
+        throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
+    }
+    const id = body.renewal_id!;
+    console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
+    if (!args.wait) return;
+    let final: RenewalJson | undefined;
+    await client.stream(`/api/renewals/${id}/events`, (event, data) => {
+      if (event === "step") {
+        const s = JSON.parse(data) as StepJson;
+        console.log(`  ${s.step.padEnd(15)} ${s.status.padEnd(8)} ${String(s.duration_ms).padStart(6)}ms  ${s.message}`);
+      } else if (event === "end") {
+        final = JSON.parse(data) as RenewalJson;
+      }
+    });
+    if (!final) throw new CliExit(EXIT.failed, `rota: lost the daemon while following renewal ${id}; see \`rota audit ${args.cert}\``);
+    if (final.status !== "succeeded") throw new CliExit(EXIT.failed, `renewal ${id} ${final.status}: ${final.error ?? "no detail"}`);
+    console.log(`renewal ${id} succeeded`);
+  },
+});

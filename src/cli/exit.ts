@@ -1,0 +1,20 @@
+/** @module Exit codes of the `rota` command, and the error a command throws to end with one. */
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  unreachable: 3,
+  unknownCert: 4,
+} as const;
+
+/** Thrown by commands; the entry point prints `message` (if any) to stderr and exits with `code`. */
+export class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message = "",
+  ) {
+    super(message);
+    this.name = "CliExit";
+  }
+}

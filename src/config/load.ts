@@ -1,0 +1,71 @@
+/** @module Reads the TOML config file: strict UTF-8, parse errors with line and column, then full validation. */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse, TomlError } from "smol-toml";
+import { RotaError } from "../errors.ts";
+import type { RotaConfig } from "./schema.ts";
+import { validateConfig } from "./validate.ts";
+
+/** A config that cannot be used; `problems` holds one line per problem. The CLI prints them and exits 2. */
+export class ConfigError extends RotaError {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super("config_invalid", `config ${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, { noRetry: true });
+  }
+}
+
+export function loadConfig(path: string, env: Record<string, string | undefined> = process.env): RotaConfig {
+  const file = resolve(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a folder" : String(code ?? err);
+    throw new ConfigError(file, [`cannot read: ${why}`]);
+  }
+  return parseConfigText(bytes, file, env);
+}
+
+export function parseConfigText(bytes: Uint8Array, file: string, env: Record<string, string | undefined> = process.env): RotaConfig {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(file, [`${invalidUtf8Position(bytes)}: not valid UTF-8`]);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parse(text) as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const first = err.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
+      throw new ConfigError(file, [`line ${err.line}, column ${err.column}: ${first}`]);
+    }
+    throw err;
+  }
+  const result = validateConfig(doc, file, env);
+  if (!result.ok) throw new ConfigError(file, result.problems);
+  return result.config;
+}
+
+/** "line N" of the first byte that breaks UTF-8 decoding, for the error message. */
+function invalidUtf8Position(bytes: Uint8Array): string {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i === bytes.length || bytes[i] === 0x0a) {
+      try {
+        decoder.decode(bytes.subarray(start, i));
+      } catch {
+        return `line ${line}`;
+      }
+      line++;
+      start = i + 1;
+    }
+  }
+  return `line ${line}`;
+}

@@ -1,0 +1,52 @@
+/** @module The validated, resolved configuration: paths absolute, defaults applied, references checked. */
+import type { KeyType } from "../crypto/keys.ts";
+
+export interface DaemonConfig {
+  stateDir: string;
+  socket: string;
+  checkIntervalSeconds: number;
+  /** Unset when the file does not say, so the scheduler can record where a threshold came from. */
+  renewThresholdDays: number | undefined;
+  failureCooldownSeconds: number;
+  failureCooldownMaxSeconds: number;
+  maxConcurrentRenewals: number;
+}
+
+export interface AuditConfig {
+  backend: "sqlite";
+  path: string;
+}
+
+/** One `[[ca]]`, `[[dcv]]` or `[[install]]` section; `options` is what its registry entry parsed. */
+export interface BackendSection {
+  name: string;
+  type: string;
+  options: unknown;
+}
+
+export interface CertConfig {
+  id: string;
+  domains: string[];
+  ca: string;
+  dcv: string | undefined;
+  install: string[];
+  keyPath: string;
+  keyType: KeyType;
+  renewThresholdDays: number | undefined;
+}
+
+export interface RotaConfig {
+  /** Absolute path of the file this came from. */
+  file: string;
+  daemon: DaemonConfig;
+  audit: AuditConfig;
+  cas: BackendSection[];
+  dcvs: BackendSection[];
+  installs: BackendSection[];
+  certs: CertConfig[];
+}
+
+export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";
+export const DEFAULT_SOCKET = "/run/rota/rota.sock";
+export const DEFAULT_STATE_DIR = "/var/lib/rota";
+export const DEFAULT_RENEW_THRESHOLD_DAYS = 30;

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { systemClock } from "../clock.ts";
+import { createLocalCa } from "../backends/ca/local/local-ca.ts";
+import type { CABackend, Issued } from "../backends/types.ts";
+import { createCsr } from "./csr.ts";
+import { generateKeyPem } from "./keys.ts";
+import { verifyIssued, type VerifyArgs } from "./verify.ts";
+
+const DOMAINS = ["example.com", "*.example.com"];
+let dir: string;
+let key: string;
+let good: Issued;
+/** Same CN as the CA that issued `good`, different keys: only the signature tells them apart. */
+let twinCa: CABackend;
+let otherNameCa: CABackend;
+
+async function issue(ca: CABackend, domains: string[], keyPem: string): Promise<Issued> {
+  const signal = new AbortController().signal;
+  const csrPem = await createCsr(domains, keyPem);
+  const { order } = await ca.submit({ certId: "c", domains, csrPem, preferredKinds: [] }, signal);
+  return ca.awaitIssuance(order, signal);
+}
+
+const localCa = (sub: string, commonName?: string) =>
+  createLocalCa({ name: sub, validityDays: 30, commonName }, { stateDir: join(dir, sub), clock: systemClock });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "rota-verify-"));
+  key = generateKeyPem("ecdsa-p256");
+  good = await issue(localCa("main"), DOMAINS, key);
+  twinCa = localCa("twin");
+  otherNameCa = localCa("other", "Other");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const args = (over: Partial<VerifyArgs> = {}): VerifyArgs => ({ ...good, privateKeyPem: key, domains: DOMAINS, ...over });
+const refusal = (message: string) => ({ code: "verify_failed", message });
+
+describe("verifyIssued", () => {
+  test("accepts a certificate that matches, covers and chains", async () => {
+    const v = await verifyIssued(args());
+    expect(v.serial).toMatch(/^[0-9a-f]+$/);
+    expect(v.notAfter.getTime()).toBeGreaterThan(v.notBefore.getTime());
+  });
+
+  test("compares names case-insensitively", async () => {
+    await verifyIssued(args({ domains: ["EXAMPLE.com", "*.Example.COM"] }));
+  });
+
+  test("refuses a certificate for another key", async () => {
+    await expect(verifyIssued(args({ privateKeyPem: generateKeyPem("ecdsa-p256") }))).rejects.toMatchObject(
+      refusal("verify: certificate does not match the private key"),
+    );
+  });
+
+  test("refuses when a configured name is missing", async () => {
+    await expect(verifyIssued(args({ domains: [...DOMAINS, "www.example.com"] }))).rejects.toMatchObject(
+      refusal("verify: certificate does not cover www.example.com"),
+    );
+  });
+
+  test("a wildcard SAN does not stand in for a configured name, nor the reverse", async () => {
+    const plain = await issue(localCa("plain"), ["a.example.com"], key);
+    await expect(verifyIssued(args({ ...plain, domains: ["*.example.com"] }))).rejects.toMatchObject(
+      refusal("verify: certificate does not cover *.example.com"),
+    );
+    await expect(verifyIssued(args({ domains: ["a.example.com"] }))).rejects.toMatchObject(
+      refusal("verify: certificate does not cover a.example.com"),
+    );
+  });
+
+  test("refuses a chain whose intermediate did not sign the leaf", async () => {
+    const twin = await issue(twinCa, DOMAINS, key);
+    await expect(verifyIssued(args({ chainPem: twin.chainPem }))).rejects.toMatchObject(
+      refusal("verify: certificate is not signed by the chain the CA returned"),
+    );
+  });
+
+  test("refuses a chain whose intermediate has another name", async () => {
+    const other = await issue(otherNameCa, DOMAINS, key);
+    await expect(verifyIssued(args({ chainPem: other.chainPem }))).rejects.toMatchObject(
+      refusal(`verify: certificate is issued by "CN=rota local CA intermediate" but the CA's chain has "CN=Other intermediate" next`),
+    );
+  });
+
+  test("checks every link: an intermediate not signed by the next chain certificate is refused", async () => {
+    await issue(twinCa, DOMAINS, key); // puts the twin's root on disk
+    const twinRoot = await Bun.file(join(dir, "twin", "local-ca", "root.pem")).text();
+    const mainRoot = await Bun.file(join(dir, "main", "local-ca", "root.pem")).text();
+    await verifyIssued(args({ chainPem: good.chainPem + mainRoot }));
+    await expect(verifyIssued(args({ chainPem: good.chainPem + twinRoot }))).rejects.toMatchObject(
+      refusal("verify: chain certificate 1 is not signed by the next one in the chain"),
+    );
+  });
+
+  test("requires an intermediate chain", async () => {
+    await expect(verifyIssued(args({ chainPem: "" }))).rejects.toMatchObject(refusal("verify: the CA returned no intermediate chain"));
+  });
+
+  test("refuses a certificate that is not valid at `now`", async () => {
+    await expect(verifyIssued(args({ now: new Date(Date.now() + 31 * 86_400_000) }))).rejects.toMatchObject({
+      code: "verify_failed",
+      message: expect.stringMatching(/^verify: certificate expired at /),
+    });
+    await expect(verifyIssued(args({ now: new Date(Date.now() - 86_400_000) }))).rejects.toMatchObject({
+      code: "verify_failed",
+      message: expect.stringMatching(/^verify: certificate is not valid before /),
+    });
+  });
+
+  test("refuses garbage in place of a certificate", async () => {
+    await expect(verifyIssued(args({ leafPem: "nope" }))).rejects.toMatchObject(refusal("verify: the CA returned no readable certificate"));
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * @module Lazy access to @peculiar/x509, plus the few certificate facts rota reads.
+ * The library needs `reflect-metadata` evaluated first and costs ~100 ms to load, so
+ * nothing on the CLI start-up path may import it statically: go through `x509()`.
+ */
+import type { X509Certificate } from "@peculiar/x509";
+import { RotaError } from "../errors.ts";
+
+type X509Module = typeof import("@peculiar/x509");
+
+let loading: Promise<X509Module> | undefined;
+
+/** The @peculiar/x509 module, loaded once, with WebCrypto set as its provider. */
+export async function x509(): Promise<X509Module> {
+  loading ??= (async () => {
+    await import("reflect-metadata");
+    const mod = await import("@peculiar/x509");
+    mod.cryptoProvider.set(globalThis.crypto);
+    return mod;
+  })();
+  return loading;
+}
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
+
+/** Each CERTIFICATE block of a PEM bundle, rewrapped at 64 columns and ending in a newline. */
+export function splitPem(bundle: string): string[] {
+  return [...bundle.matchAll(CERT_BLOCK)].map((m) => {
+    const body = (m[1] ?? "").replace(/\s+/g, "");
+    const lines = body.match(/.{1,64}/g) ?? [];
+    return ["-----BEGIN CERTIFICATE-----", ...lines, "-----END CERTIFICATE-----", ""].join("\n");
+  });
+}
+
+export interface CertInfo {
+  /** Lowercase hex, without the DER sign byte (what `openssl x509 -serial` prints). */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  dnsNames: string[];
+  subject: string;
+  issuer: string;
+}
+
+/** Parses the first certificate of `pem`; RotaError("cert_invalid") when there is none or it does not parse. */
+export async function parseCert(pem: string): Promise<X509Certificate> {
+  const first = splitPem(pem)[0];
+  if (first === undefined) throw new RotaError("cert_invalid", "x509: no certificate in PEM", { noRetry: true });
+  const lib = await x509();
+  try {
+    return new lib.X509Certificate(first);
+  } catch (err) {
+    throw new RotaError("cert_invalid", "x509: certificate does not parse", { cause: err, noRetry: true });
+  }
+}
+
+/** The SAN dNSNames of a parsed certificate, as written in it. */
+export async function dnsNamesOf(cert: X509Certificate): Promise<string[]> {
+  const { SubjectAlternativeNameExtension } = await x509();
+  const san = cert.getExtension(SubjectAlternativeNameExtension);
+  return san ? san.names.items.filter((n) => n.type === "dns").map((n) => n.value) : [];
+}
+
+export async function certInfo(pem: string): Promise<CertInfo> {
+  const cert = await parseCert(pem);
+  return {
+    serial: cert.serialNumber.toLowerCase(),
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    dnsNames: await dnsNamesOf(cert),
+    subject: cert.subject,
+    issuer: cert.issuer,
+  };
+}

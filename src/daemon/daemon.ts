@@ -1,0 +1,86 @@
+/**
+ * @module The daemon: wires config, store, backends, scheduler and API together, and
+ * takes them down in order. Signal handling lives in the CLI entry, which calls `stop()`.
+ */
+import { rmSync } from "node:fs";
+import { createApi } from "../api/app.ts";
+import type { Clock } from "../clock.ts";
+import type { RotaConfig } from "../config/schema.ts";
+import { describeError } from "../errors.ts";
+import { EventBus } from "../events.ts";
+import { ensureDir } from "../fsutil.ts";
+import type { Logger } from "../log.ts";
+import { ChallengeJournal } from "../pipeline/journal.ts";
+import { Runner } from "../scheduler/runner.ts";
+import { Scheduler } from "../scheduler/scheduler.ts";
+import { singleNode } from "../scheduler/leadership.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { buildBackends } from "./backends.ts";
+import { listenUnix } from "./socket.ts";
+
+export interface DaemonOptions {
+  config: RotaConfig;
+  log: Logger;
+  clock: Clock;
+  version: string;
+}
+
+export interface RunningDaemon {
+  stop(): Promise<void>;
+}
+
+/** How long startup may spend removing challenges a crashed run left behind. */
+const RECOVERY_BUDGET_MS = 30_000;
+
+export async function startDaemon({ config, log, clock, version }: DaemonOptions): Promise<RunningDaemon> {
+  const { daemon } = config;
+  ensureDir(daemon.stateDir, 0o700);
+  const store = new SqliteAuditStore(config.audit.path);
+  const interrupted = await store.interruptRunning(clock.now());
+  if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
+
+  const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
+  subscribeAudit(bus, store);
+  const backends = await buildBackends(config, { stateDir: daemon.stateDir, clock, log });
+  const journal = new ChallengeJournal(daemon.stateDir);
+  const recovered = await journal.recover(backends.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
+  if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
+
+  const runner = new Runner({
+    store,
+    bus,
+    clock,
+    journal,
+    log,
+    policy: { baseSeconds: daemon.failureCooldownSeconds, maxSeconds: daemon.failureCooldownMaxSeconds },
+    maxConcurrent: daemon.maxConcurrentRenewals,
+  });
+  const scheduler = new Scheduler({ certs: backends.certs, runner, store, bus, clock, leadership: singleNode, journal, dcvs: backends.dcvs, daemon, log });
+  const app = createApi({
+    version,
+    configFile: config.file,
+    startedAt: clock.now(),
+    certs: backends.certs,
+    scheduler,
+    runner,
+    store,
+    bus,
+    clock,
+    intervalSeconds: daemon.checkIntervalSeconds,
+  });
+  const server = await listenUnix(daemon.socket, (unix) => Bun.serve({ unix, fetch: app.fetch }));
+  log.info(`rota ${version} listening on ${daemon.socket}; ${backends.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
+  scheduler.start();
+
+  return {
+    async stop() {
+      scheduler.stop();
+      await runner.stop();
+      await bus.drain();
+      await server.stop(true);
+      rmSync(daemon.socket, { force: true });
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * @module Typed events the pipeline and scheduler emit. The audit store, the live
+ * API stream and (later) alert sinks subscribe; the pipeline never calls a sink itself.
+ */
+
+export type Trigger = "scheduled" | "manual" | "startup";
+
+/** Pipeline steps, in the order they run. Names are part of the audit JSON contract. */
+export const STEPS = ["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"] as const;
+export type StepName = (typeof STEPS)[number];
+
+/** `skipped`: nothing to do (a CA that needs no challenges); `failed` carries the error text. */
+export type StepStatus = "ok" | "failed" | "skipped";
+
+export type RotaEvent =
+  | { type: "renewal.started"; renewalId: string; certId: string; trigger: Trigger; installOnly: boolean; at: Date }
+  | {
+      type: "renewal.step";
+      renewalId: string;
+      certId: string;
+      step: StepName;
+      status: StepStatus;
+      message: string;
+      durationMs: number;
+      at: Date;
+    }
+  | { type: "renewal.succeeded"; renewalId: string; certId: string; at: Date; serial: string | null; notAfter: Date | null }
+  | {
+      type: "renewal.failed";
+      renewalId: string;
+      certId: string;
+      at: Date;
+      error: string;
+      /** Cancelled by shutdown rather than failed on its own; no cooldown follows. */
+      interrupted: boolean;
+      retryAt: Date | null;
+    }
+  | { type: "cert.due"; certId: string; reason: string; at: Date };
+
+export type EventType = RotaEvent["type"];
+export type Listener = (event: RotaEvent) => void | Promise<void>;
+
+/**
+ * A synchronous fan-out. A listener's failure is reported through `onError` and
+ * never reaches the emitter; async listeners are tracked so shutdown can `drain()`.
+ */
+export class EventBus {
+  private readonly listeners = new Set<Listener>();
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(private readonly onError: (err: unknown, event: RotaEvent) => void) {}
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: RotaEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        const result = listener(event);
+        if (result instanceof Promise) {
+          const tracked = result.catch((err) => this.onError(err, event)).finally(() => this.pending.delete(tracked));
+          this.pending.add(tracked);
+        }
+      } catch (err) {
+        this.onError(err, event);
+      }
+    }
+  }
+
+  /** Waits for async listeners still delivering. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * @module The `rota` executable: daemon and CLI in one. The only place that exits the
+ * process; commands are loaded on demand so `rota version` starts in milliseconds.
+ */
+import { defineCommand, runCommand, showUsage } from "citty";
+import { CliExit, EXIT } from "./cli/exit.ts";
+import { describeError } from "./errors.ts";
+import { VERSION } from "./cli/version.ts";
+
+const main = defineCommand({
+  meta: { name: "rota", version: VERSION, description: "Keeps TLS certificates renewed, installed and audited" },
+  subCommands: {
+    daemon: () => import("./cli/commands/daemon.ts").then((m) => m.default),
+    status: () => import("./cli/commands/status.ts").then((m) => m.default),
+    list: () => import("./cli/commands/list.ts").then((m) => m.default),
+    renew: () => import("./cli/commands/renew.ts").then((m) => m.default),
+    audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
+    "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
+    version: () => import("./cli/commands/version.ts").then((m) => m.default),
+  },
+});
+
+async function run(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
+    await showUsage(...(await resolveForUsage(argv)));
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
+    console.log(`rota ${VERSION}`);
+    return EXIT.ok;
+  }
+  try {
+    await runCommand(main, { rawArgs: argv });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CliExit) {
+      if (err.message) console.error(err.message);
+      return err.code;
+    }
+    if (err instanceof Error && err.name === "CLIError") {
+      console.error(`rota: ${err.message.replace(/\u001b\[[0-9;]*m/g, "")} (see rota --help)`);
+      return EXIT.usage;
+    }
+    console.error(`rota: ${describeError(err)}`);
+    return EXIT.failed;
+  }
+}
+
+/** The command whose usage to show: the named subcommand if there is one. */
+async function resolveForUsage(argv: string[]): Promise<[Parameters<typeof showUsage>[0], Parameters<typeof showUsage>[1]?]> {
+  const name = argv.find((a) => !a.startsWith("-"));
+  const subs = main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>;
+  if (name && subs[name]) return [await subs[name](), main];
+  return [main];
+}
+
+process.exit(await run(process.argv.slice(2)));

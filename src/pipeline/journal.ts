@@ -1,0 +1,83 @@
+/**
+ * @module The challenge journal: every challenge is written (fsynced) before it is
+ * published, and forgotten once removed. A daemon that died in between removes what the
+ * journal still holds before its first tick, so no challenge outlives a crash.
+ */
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { DcvBackend, DcvChallenge } from "../backends/types.ts";
+import { describeError } from "../errors.ts";
+import { ensureDir, fsyncDir, writeFileAtomic } from "../fsutil.ts";
+import type { Logger } from "../log.ts";
+
+export interface JournalEntry {
+  renewalId: string;
+  certId: string;
+  /** The `[[dcv]]` name that published these. */
+  dcv: string;
+  challenges: DcvChallenge[];
+}
+
+export class ChallengeJournal {
+  private readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, "journal");
+  }
+
+  record(entry: JournalEntry): void {
+    ensureDir(this.dir, 0o700);
+    writeFileAtomic(this.fileOf(entry.renewalId), JSON.stringify(entry), { mode: 0o600 });
+  }
+
+  forget(renewalId: string): void {
+    rmSync(this.fileOf(renewalId), { force: true });
+    fsyncDir(this.dir);
+  }
+
+  entries(): JournalEntry[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith(".json"));
+    } catch {
+      return [];
+    }
+    const out: JournalEntry[] = [];
+    for (const n of names) {
+      try {
+        out.push(JSON.parse(readFileSync(join(this.dir, n), "utf8")) as JournalEntry);
+      } catch {
+        // A torn write never happens (atomic rename), so an unreadable file is foreign: leave it for the operator.
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Removes every journaled challenge through the DCV backend that published it. An entry
+   * whose removal fails stays journaled and is tried again at the next start.
+   */
+  async recover(dcvs: Map<string, DcvBackend>, log: Logger, signal: AbortSignal, skip: Set<string> = new Set()): Promise<number> {
+    let removed = 0;
+    for (const entry of this.entries()) {
+      if (skip.has(entry.renewalId)) continue;
+      const dcv = dcvs.get(entry.dcv);
+      if (!dcv) {
+        log.warn(`journal: renewal ${entry.renewalId} left challenges for dcv "${entry.dcv}", which is no longer configured; remove them by hand`);
+        continue;
+      }
+      try {
+        for (const ch of entry.challenges) await dcv.remove(ch, signal);
+        this.forget(entry.renewalId);
+        removed += entry.challenges.length;
+      } catch (err) {
+        log.error(`journal: cannot remove challenges of renewal ${entry.renewalId}: ${describeError(err)}`);
+      }
+    }
+    return removed;
+  }
+
+  private fileOf(renewalId: string): string {
+    return join(this.dir, `${renewalId.replace(/[^A-Za-z0-9_-]/g, "_")}.json`);
+  }
+}

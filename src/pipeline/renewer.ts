@@ -1,0 +1,179 @@
+/**
+ * @module The renewer pipeline for one cert, one run: key, csr, submit, preflight,
+ * publish, await_issuance, remove, verify, persist, install. Every step is an event;
+ * `remove` runs whatever happened before it, with its own time budget, so neither a
+ * failure nor a shutdown leaves a challenge behind.
+ */
+import type { DcvChallenge, InstallBackend } from "../backends/types.ts";
+import type { Clock } from "../clock.ts";
+import { createCsr } from "../crypto/csr.ts";
+import { loadOrCreateKey } from "../crypto/keys.ts";
+import { verifyIssued } from "../crypto/verify.ts";
+import { RotaError, describeError } from "../errors.ts";
+import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
+import type { AuditStore, IssuedCert } from "../store/types.ts";
+import type { ChallengeJournal } from "./journal.ts";
+import type { CertRuntime } from "./runtime.ts";
+
+/** How long `remove` may take; shutdown waits for it, and SIGTERM must end the daemon within 5 s. */
+const REMOVE_BUDGET_MS = 4_000;
+
+export interface RenewerDeps {
+  store: AuditStore;
+  bus: EventBus;
+  clock: Clock;
+  journal: ChallengeJournal;
+}
+
+export interface RunRequest {
+  renewalId: string;
+  trigger: Trigger;
+  signal: AbortSignal;
+  /** Re-install the newest stored certificate on these targets instead of ordering a new one. */
+  installOnly?: InstallBackend[];
+}
+
+export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
+
+/** A step's result message, or "skipped" with the reason. */
+type StepResult = string | { skipped: string };
+
+export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: RenewerDeps): Promise<RunOutcome> {
+  const { bus, clock } = deps;
+  const certId = cert.config.id;
+  bus.emit({ type: "renewal.started", renewalId: req.renewalId, certId, trigger: req.trigger, installOnly: req.installOnly !== undefined, at: clock.now() });
+
+  async function step<T>(name: StepName, fn: () => Promise<[T, StepResult]>): Promise<T> {
+    const started = performance.now();
+    const emit = (status: StepStatus, message: string) =>
+      bus.emit({ type: "renewal.step", renewalId: req.renewalId, certId, step: name, status, message, durationMs: performance.now() - started, at: clock.now() });
+    try {
+      const [value, result] = await fn();
+      if (typeof result === "string") emit("ok", result);
+      else emit("skipped", result.skipped);
+      return value;
+    } catch (err) {
+      emit("failed", describeError(err));
+      throw err;
+    }
+  }
+
+  try {
+    const issued = req.installOnly
+      ? await reinstall(cert, req, deps, step)
+      : await issueAndInstall(cert, req, deps, step);
+    return { ok: true, issued };
+  } catch (err) {
+    return { ok: false, error: err, interrupted: req.signal.aborted };
+  }
+}
+
+type StepFn = <T>(name: StepName, fn: () => Promise<[T, StepResult]>) => Promise<T>;
+
+async function issueAndInstall(cert: CertRuntime, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
+  const { config: c, ca, dcv } = cert;
+  const signal = req.signal;
+
+  const key = await step("key", async () => {
+    const k = loadOrCreateKey(c.keyPath, c.keyType);
+    const what = k.replaced ? `replaced with a new ${c.keyType} key (old kept as .old)` : k.created ? `generated ${c.keyType} key` : "reused key";
+    return [k.pem, `${what} at ${c.keyPath}`];
+  });
+  const csrPem = await step("csr", async () => [await createCsr(c.domains, key), `${c.domains.length} name(s): ${c.domains.join(", ")}`]);
+  const { order, challenges } = await step("submit", async () => {
+    const r = await ca.submit({ certId: c.id, domains: c.domains, csrPem, preferredKinds: dcv?.supportedKinds() ?? [] }, signal);
+    return [r, `order placed with ${ca.name}; ${r.challenges.length} challenge(s) to solve`];
+  });
+
+  await step("preflight", async () => {
+    if (challenges.length === 0) return [undefined, { skipped: "nothing to do: no challenges" }];
+    if (!dcv) throw new RotaError("no_dcv", `pipeline: ${ca.name} asked for ${challenges.map((ch) => ch.kind).join(", ")} but cert ${c.id} names no dcv`, { noRetry: true });
+    const unsolvable = challenges.filter((ch) => !dcv.supports(ch));
+    if (unsolvable.length > 0) {
+      throw new RotaError("unsupported_challenge", `pipeline: dcv ${dcv.name} cannot solve ${unsolvable.map(describeChallenge).join(", ")}`, { noRetry: true });
+    }
+    return [undefined, `${dcv.name} can solve all ${challenges.length}`];
+  });
+
+  let leaf: { leafPem: string; chainPem: string };
+  const published: DcvChallenge[] = [];
+  try {
+    await step("publish", async () => {
+      if (challenges.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: no challenges" }];
+      deps.journal.record({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, challenges });
+      for (const ch of challenges) {
+        published.push(ch);
+        await dcv.publish(ch, signal);
+      }
+      return [undefined, `published ${challenges.map(describeChallenge).join(", ")}`];
+    });
+    leaf = await step("await_issuance", async () => [await ca.awaitIssuance(order, signal), `signed by ${ca.name}`]);
+  } finally {
+    await step("remove", async () => {
+      if (published.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: nothing published" }];
+      // The renewal's own signal may be aborted (shutdown): cleaning up gets a budget of its own.
+      const budget = AbortSignal.timeout(REMOVE_BUDGET_MS);
+      for (const ch of published) await dcv.remove(ch, budget);
+      deps.journal.forget(req.renewalId);
+      return [undefined, `removed ${published.length} challenge(s)`];
+    }).catch(() => {
+      // Recorded as a failed step; the entry stays journaled and the next tick removes it.
+    });
+  }
+
+  const info = await step("verify", async () => {
+    const v = await verifyIssued({ leafPem: leaf.leafPem, chainPem: leaf.chainPem, privateKeyPem: key, domains: c.domains, now: deps.clock.now() });
+    return [v, `serial ${v.serial}, valid until ${v.notAfter.toISOString()}`];
+  });
+  const issued: IssuedCert = {
+    certId: c.id,
+    renewalId: req.renewalId,
+    leafPem: leaf.leafPem,
+    chainPem: leaf.chainPem,
+    serial: info.serial,
+    notBefore: info.notBefore,
+    notAfter: info.notAfter,
+    issuedAt: deps.clock.now(),
+  };
+  await step("persist", async () => {
+    await deps.store.saveIssued(issued);
+    return [undefined, "certificate and chain stored (the key is not)"];
+  });
+  await installAll(cert.installs, c.domains, issued, key, signal, step);
+  return issued;
+}
+
+/** Install-only: the newest stored certificate, checked against the key, onto the given targets. */
+async function reinstall(cert: CertRuntime, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
+  const c = cert.config;
+  const targets = req.installOnly ?? [];
+  const key = await step("key", async () => [loadOrCreateKey(c.keyPath, c.keyType).pem, `reused key at ${c.keyPath}`]);
+  const issued = await deps.store.latestIssued(c.id);
+  if (!issued) throw new RotaError("nothing_stored", `pipeline: no stored certificate for ${c.id} to install`);
+  await step("verify", async () => {
+    await verifyIssued({ leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key, domains: c.domains, now: deps.clock.now() });
+    return [undefined, `stored serial ${issued.serial} matches the key and names`];
+  });
+  await installAll(targets, c.domains, issued, key, req.signal, step);
+  return issued;
+}
+
+/** Installs on every target; one failing target does not stop the others, but fails the step. */
+async function installAll(targets: InstallBackend[], domains: string[], issued: IssuedCert, key: string, signal: AbortSignal, step: StepFn): Promise<void> {
+  await step("install", async () => {
+    const failures: string[] = [];
+    for (const t of targets) {
+      try {
+        await t.install({ certId: issued.certId, domains, leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key }, signal);
+      } catch (err) {
+        failures.push(describeError(err));
+      }
+    }
+    if (failures.length > 0) throw new RotaError("install_failed", failures.join("; "));
+    return [undefined, `installed on ${targets.map((t) => t.name).join(", ")}`];
+  });
+}
+
+function describeChallenge(ch: DcvChallenge): string {
+  return ch.kind === "http-01" ? `http-01 for ${ch.domain}` : `dns-01 at ${ch.recordName}`;
+}

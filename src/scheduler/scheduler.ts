@@ -1,0 +1,176 @@
+/**
+ * @module The scheduler: ticks at start and every `check_interval_seconds`, asks every
+ * install target what it serves, decides per cert (due.ts) and hands work to the runner.
+ * It keeps the last look at each cert so status pages never re-parse certificates.
+ */
+import type { Clock } from "../clock.ts";
+import { certInfo } from "../crypto/x509.ts";
+import type { DaemonConfig } from "../config/schema.ts";
+import { describeError } from "../errors.ts";
+import type { EventBus, Trigger } from "../events.ts";
+import type { Logger } from "../log.ts";
+import type { ChallengeJournal } from "../pipeline/journal.ts";
+import type { CertRuntime } from "../pipeline/runtime.ts";
+import type { DcvBackend } from "../backends/types.ts";
+import type { AuditStore } from "../store/types.ts";
+import { decide, resolveThreshold, type CertSummary, type Decision, type TargetState, type Threshold } from "./due.ts";
+import type { Leadership } from "./leadership.ts";
+import type { Runner } from "./runner.ts";
+
+export interface SchedulerDeps {
+  certs: CertRuntime[];
+  runner: Runner;
+  store: AuditStore;
+  bus: EventBus;
+  clock: Clock;
+  leadership: Leadership;
+  journal: ChallengeJournal;
+  dcvs: Map<string, DcvBackend>;
+  daemon: DaemonConfig;
+  log: Logger;
+}
+
+/** The scheduler's last look at one cert. */
+export interface CertLook {
+  /** Null when a target could not be read; the cert is then left alone rather than renewed blindly. */
+  decision: Decision | null;
+  threshold: Threshold;
+  checkedAt: Date;
+  error: string | null;
+}
+
+export type RenewRequestResult =
+  | { status: "started"; renewalId: string; installOnly: boolean }
+  | { status: "busy" }
+  | { status: "not_due"; reason: string }
+  | { status: "cooldown"; retryAt: Date; lastError: string | null };
+
+export class Scheduler {
+  private readonly looks = new Map<string, CertLook>();
+  /** Parsed leaves by PEM text: a target that still serves the same file is not parsed again. */
+  private readonly parsed = new Map<string, CertSummary>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private lastTick: Date | null = null;
+  private ticking: Promise<void> | null = null;
+
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  start(): void {
+    this.tickSafely("startup");
+    this.timer = setInterval(() => this.tickSafely("scheduled"), this.deps.daemon.checkIntervalSeconds * 1000);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  look(certId: string): CertLook | undefined {
+    return this.looks.get(certId);
+  }
+
+  nextTickAt(): Date | null {
+    return this.lastTick ? new Date(this.lastTick.getTime() + this.deps.daemon.checkIntervalSeconds * 1000) : null;
+  }
+
+  /** Resolves once the tick in progress (if any) has looked at every cert. */
+  async idle(): Promise<void> {
+    await this.ticking;
+  }
+
+  private tickSafely(trigger: Trigger): void {
+    if (this.ticking) return;
+    this.ticking = this.tick(trigger)
+      .catch((err) => this.deps.log.error(`scheduler: tick failed: ${describeError(err)}`))
+      .finally(() => {
+        this.ticking = null;
+      });
+  }
+
+  async tick(trigger: Trigger): Promise<void> {
+    const { deps } = this;
+    this.lastTick = deps.clock.now();
+    if (!(await deps.leadership.isLeader())) return;
+    await this.sweepJournal();
+    for (const cert of deps.certs) {
+      if (deps.runner.busy(cert.config.id)) continue;
+      const look = await this.refresh(cert);
+      if (!look.decision || look.decision.action === "none") continue;
+      const state = await deps.store.getCertState(cert.config.id);
+      if (state?.retryAt && state.retryAt > deps.clock.now()) continue;
+      deps.bus.emit({ type: "cert.due", certId: cert.config.id, reason: look.decision.reason, at: deps.clock.now() });
+      this.launch(cert, trigger, look.decision);
+    }
+  }
+
+  /** A renewal asked for through the API or CLI. `force` renews even when not due and ignores the cooldown. */
+  async request(cert: CertRuntime, force: boolean): Promise<RenewRequestResult> {
+    const { deps } = this;
+    if (deps.runner.busy(cert.config.id)) return { status: "busy" };
+    const look = await this.refresh(cert);
+    if (!force) {
+      const state = await deps.store.getCertState(cert.config.id);
+      if (state?.retryAt && state.retryAt > deps.clock.now()) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
+      if (!look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
+      if (look.decision.action === "none") return { status: "not_due", reason: look.decision.reason };
+    }
+    const decision: Decision = force || !look.decision ? { action: "renew", reason: "forced", notAfter: null } : look.decision;
+    const started = this.launch(cert, "manual", decision);
+    return started ? { status: "started", renewalId: started.renewalId, installOnly: started.installOnly } : { status: "busy" };
+  }
+
+  private launch(cert: CertRuntime, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
+    const installOnly = decision.action === "install" ? cert.installs.filter((t) => decision.targets.includes(t.name)) : undefined;
+    const started = this.deps.runner.start(cert, trigger, installOnly);
+    if (!started) return null;
+    started.done.then(() => this.refresh(cert)).catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`));
+    return { renewalId: started.renewalId, installOnly: installOnly !== undefined };
+  }
+
+  /** Reads every target and the store, and records the decision. */
+  async refresh(cert: CertRuntime): Promise<CertLook> {
+    const { deps } = this;
+    const threshold = resolveThreshold(cert.config.renewThresholdDays, deps.daemon.renewThresholdDays);
+    let look: CertLook;
+    try {
+      const targets: TargetState[] = [];
+      for (const t of cert.installs) {
+        const pem = await t.currentCertPem(cert.config.id);
+        targets.push({ target: t.name, installed: pem ? await this.summarize(pem, t.name) : null });
+
+      }
+      const latest = await deps.store.latestIssued(cert.config.id);
+      const decision = decide({ now: deps.clock.now(), threshold, targets, latest });
+      look = { decision, threshold, checkedAt: deps.clock.now(), error: null };
+    } catch (err) {
+      const error = describeError(err);
+      deps.log.error(`scheduler: ${cert.config.id}: ${error}`);
+      look = { decision: null, threshold, checkedAt: deps.clock.now(), error };
+    }
+    this.looks.set(cert.config.id, look);
+    return look;
+  }
+
+  /** The installed leaf's serial and expiry; an unparseable file counts as nothing installed, so it gets replaced. */
+  private async summarize(pem: string, target: string): Promise<CertSummary | null> {
+    const cached = this.parsed.get(pem);
+    if (cached) return cached;
+    let info;
+    try {
+      info = await certInfo(pem);
+    } catch (err) {
+      this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating it as missing: ${describeError(err)}`);
+      return null;
+    }
+    const summary = { serial: info.serial, notAfter: info.notAfter };
+    if (this.parsed.size > 256) this.parsed.clear();
+    this.parsed.set(pem, summary);
+    return summary;
+  }
+
+  /** Removes challenges journaled by renewals no longer running (a crash, or a failed removal). */
+  private async sweepJournal(): Promise<void> {
+    const running = this.deps.runner.activeRenewalIds();
+    if (this.deps.journal.entries().every((e) => running.has(e.renewalId))) return;
+    await this.deps.journal.recover(this.deps.dcvs, this.deps.log, AbortSignal.timeout(10_000), running);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * @module SQLite schema as an ordered list of migrations; `PRAGMA user_version` says how
+ * many have run. Append only: a released migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: renewals and their step events.
+  `CREATE TABLE renewal (
+     id TEXT PRIMARY KEY,
+     cert_id TEXT NOT NULL,
+     trigger TEXT NOT NULL,
+     status TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     error TEXT
+   );
+   CREATE INDEX renewal_cert ON renewal (cert_id, started_at);
+   CREATE TABLE renewal_event (
+     renewal_id TEXT NOT NULL REFERENCES renewal (id),
+     seq INTEGER NOT NULL,
+     step TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     status TEXT NOT NULL,
+     message TEXT NOT NULL,
+     duration_ms INTEGER NOT NULL,
+     PRIMARY KEY (renewal_id, seq)
+   );`,
+  // 2: issued certificates for install convergence, per-cert failure state, install-only runs.
+  `ALTER TABLE renewal ADD COLUMN install_only INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE issued_cert (
+     serial TEXT NOT NULL,
+     cert_id TEXT NOT NULL,
+     renewal_id TEXT NOT NULL,
+     leaf_pem TEXT NOT NULL,
+     chain_pem TEXT NOT NULL,
+     not_before INTEGER NOT NULL,
+     not_after INTEGER NOT NULL,
+     issued_at INTEGER NOT NULL,
+     PRIMARY KEY (cert_id, serial)
+   );
+   CREATE INDEX issued_cert_latest ON issued_cert (cert_id, not_after);
+   CREATE TABLE cert_state (
+     cert_id TEXT PRIMARY KEY,
+     consecutive_failures INTEGER NOT NULL,
+     retry_at INTEGER,
+     last_error TEXT
+   );`,
+];

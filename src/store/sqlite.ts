@@ -1,0 +1,202 @@
+/** @module SqliteAuditStore: the embedded default audit store, one bun:sqlite file in WAL mode. */
+import { Database } from "bun:sqlite";
+import { dirname } from "node:path";
+import { ensureDir } from "../fsutil.ts";
+import type { StepName, StepStatus, Trigger } from "../events.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type { AuditStore, CertState, IssuedCert, Renewal, RenewalStatus, StepEvent } from "./types.ts";
+
+interface RenewalRecord {
+  id: string;
+  cert_id: string;
+  trigger: string;
+  status: string;
+  started_at: number;
+  finished_at: number | null;
+  error: string | null;
+  install_only: number;
+}
+
+interface EventRecord {
+  renewal_id: string;
+  step: string;
+  at: number;
+  status: string;
+  message: string;
+  duration_ms: number;
+}
+
+interface IssuedRecord {
+  serial: string;
+  cert_id: string;
+  renewal_id: string;
+  leaf_pem: string;
+  chain_pem: string;
+  not_before: number;
+  not_after: number;
+  issued_at: number;
+}
+
+/** Brings a database to the latest schema, one migration per transaction. */
+export function migrate(db: Database, migrations: readonly string[] = MIGRATIONS): void {
+  const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  if (current > migrations.length) {
+    throw new Error(`sqlite: database schema version ${current} is newer than this rota (${migrations.length}); upgrade rota`);
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    })();
+  }
+}
+
+export class SqliteAuditStore implements AuditStore {
+  private readonly db: Database;
+
+  constructor(path: string) {
+    if (path !== ":memory:") ensureDir(dirname(path), 0o700);
+    this.db = new Database(path, { create: true, strict: true });
+    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
+    migrate(this.db);
+  }
+
+  async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; startedAt: Date }): Promise<void> {
+    this.db
+      .query("INSERT INTO renewal (id, cert_id, trigger, status, started_at, install_only) VALUES ($id, $cert, $trigger, 'running', $at, $io)")
+      .run({ id: r.id, cert: r.certId, trigger: r.trigger, at: r.startedAt.getTime(), io: r.installOnly ? 1 : 0 });
+  }
+
+  async addStep(renewalId: string, e: StepEvent): Promise<void> {
+    this.db
+      .query(
+        `INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
+         VALUES ($id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM renewal_event WHERE renewal_id = $id), $step, $at, $status, $msg, $ms)`,
+      )
+      .run({ id: renewalId, step: e.step, at: e.at.getTime(), status: e.status, msg: e.message, ms: Math.round(e.durationMs) });
+  }
+
+  async closeRenewal(id: string, status: Exclude<RenewalStatus, "running">, finishedAt: Date, error: string | null): Promise<void> {
+    this.db
+      .query("UPDATE renewal SET status = $status, finished_at = $at, error = $error WHERE id = $id AND status = 'running'")
+      .run({ id, status, at: finishedAt.getTime(), error });
+  }
+
+  async interruptRunning(at: Date): Promise<number> {
+    return this.db
+      .query("UPDATE renewal SET status = 'interrupted', finished_at = $at, error = 'interrupted: the daemon stopped during this renewal' WHERE status = 'running'")
+      .run({ at: at.getTime() }).changes;
+  }
+
+  async getRenewal(id: string): Promise<Renewal | null> {
+    const row = this.db.query("SELECT * FROM renewal WHERE id = $id").get({ id }) as RenewalRecord | null;
+    return row ? this.withEvents([row])[0]! : null;
+  }
+
+  async listRenewals(q: { certId?: string; limit: number }): Promise<Renewal[]> {
+    const rows = (
+      q.certId === undefined
+        ? this.db.query("SELECT * FROM renewal ORDER BY started_at DESC, rowid DESC LIMIT $limit").all({ limit: q.limit })
+        : this.db
+            .query("SELECT * FROM renewal WHERE cert_id = $cert ORDER BY started_at DESC, rowid DESC LIMIT $limit")
+            .all({ cert: q.certId, limit: q.limit })
+    ) as RenewalRecord[];
+    return this.withEvents(rows);
+  }
+
+  async latestRenewals(): Promise<Map<string, Renewal>> {
+    const rows = this.db
+      .query(
+        `SELECT r.* FROM renewal r
+         WHERE r.rowid = (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`,
+      )
+      .all() as RenewalRecord[];
+    return new Map(this.withEvents(rows).map((r) => [r.certId, r]));
+  }
+
+  async saveIssued(c: IssuedCert): Promise<void> {
+    this.db
+      .query(
+        `INSERT OR REPLACE INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_pem, not_before, not_after, issued_at)
+         VALUES ($serial, $cert, $renewal, $leaf, $chain, $nb, $na, $at)`,
+      )
+      .run({
+        serial: c.serial,
+        cert: c.certId,
+        renewal: c.renewalId,
+        leaf: c.leafPem,
+        chain: c.chainPem,
+        nb: c.notBefore.getTime(),
+        na: c.notAfter.getTime(),
+        at: c.issuedAt.getTime(),
+      });
+  }
+
+  async latestIssued(certId: string): Promise<IssuedCert | null> {
+    const row = this.db
+      .query("SELECT * FROM issued_cert WHERE cert_id = $cert ORDER BY not_after DESC, issued_at DESC LIMIT 1")
+      .get({ cert: certId }) as IssuedRecord | null;
+    if (!row) return null;
+    return {
+      certId: row.cert_id,
+      renewalId: row.renewal_id,
+      leafPem: row.leaf_pem,
+      chainPem: row.chain_pem,
+      serial: row.serial,
+      notBefore: new Date(row.not_before),
+      notAfter: new Date(row.not_after),
+      issuedAt: new Date(row.issued_at),
+    };
+  }
+
+  async getCertState(certId: string): Promise<CertState | null> {
+    const row = this.db.query("SELECT * FROM cert_state WHERE cert_id = $cert").get({ cert: certId }) as {
+      cert_id: string;
+      consecutive_failures: number;
+      retry_at: number | null;
+      last_error: string | null;
+    } | null;
+    if (!row) return null;
+    return {
+      certId: row.cert_id,
+      consecutiveFailures: row.consecutive_failures,
+      retryAt: row.retry_at === null ? null : new Date(row.retry_at),
+      lastError: row.last_error,
+    };
+  }
+
+  async putCertState(s: CertState): Promise<void> {
+    this.db
+      .query("INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ($cert, $n, $retry, $err)")
+      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError });
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private withEvents(rows: RenewalRecord[]): Renewal[] {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => r.id);
+    const events = this.db
+      .query(`SELECT * FROM renewal_event WHERE renewal_id IN (${ids.map(() => "?").join(",")}) ORDER BY renewal_id, seq`)
+      .all(...ids) as EventRecord[];
+    const byRenewal = new Map<string, StepEvent[]>();
+    for (const e of events) {
+      const list = byRenewal.get(e.renewal_id) ?? [];
+      list.push({ step: e.step as StepName, at: new Date(e.at), status: e.status as StepStatus, message: e.message, durationMs: e.duration_ms });
+      byRenewal.set(e.renewal_id, list);
+    }
+    return rows.map((r) => ({
+      id: r.id,
+      certId: r.cert_id,
+      trigger: r.trigger as Trigger,
+      installOnly: r.install_only === 1,
+      status: r.status as RenewalStatus,
+      startedAt: new Date(r.started_at),
+      finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
+      error: r.error,
+      events: byRenewal.get(r.id) ?? [],
+    }));
+  }
+}

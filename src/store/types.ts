@@ -1,0 +1,75 @@
+/**
+ * @module The audit store contract: renewals with their step events, issued certificates
+ * (never keys), and each cert's failure state. SQLite implements it today; a SurrealDB
+ * store for clusters implements the same interface later.
+ */
+import type { StepName, StepStatus, Trigger } from "../events.ts";
+
+export type RenewalStatus = "running" | "succeeded" | "failed" | "interrupted";
+
+export interface StepEvent {
+  step: StepName;
+  at: Date;
+  status: StepStatus;
+  message: string;
+  durationMs: number;
+}
+
+export interface Renewal {
+  id: string;
+  certId: string;
+  trigger: Trigger;
+  /** A run that only re-installed a stored certificate, no new order. */
+  installOnly: boolean;
+  status: RenewalStatus;
+  startedAt: Date;
+  finishedAt: Date | null;
+  error: string | null;
+  events: StepEvent[];
+}
+
+export interface IssuedCert {
+  certId: string;
+  renewalId: string;
+  leafPem: string;
+  chainPem: string;
+  /** Lowercase hex. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  issuedAt: Date;
+}
+
+/** What survives a restart about a cert's failures: the cooldown is not reset by restarting the daemon. */
+export interface CertState {
+  certId: string;
+  consecutiveFailures: number;
+  retryAt: Date | null;
+  lastError: string | null;
+}
+
+/**
+ * All methods are safe to call concurrently; writes for one renewal are applied in
+ * call order. "Not found" is null, never an exception.
+ */
+export interface AuditStore {
+  openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; startedAt: Date }): Promise<void>;
+  addStep(renewalId: string, event: StepEvent): Promise<void>;
+  closeRenewal(id: string, status: Exclude<RenewalStatus, "running">, finishedAt: Date, error: string | null): Promise<void>;
+  /** Closes every row still `running` (left by a crash) as `interrupted`; returns how many. */
+  interruptRunning(at: Date): Promise<number>;
+  getRenewal(id: string): Promise<Renewal | null>;
+  /** Newest first. */
+  listRenewals(q: { certId?: string; limit: number }): Promise<Renewal[]>;
+  /** The newest renewal of each cert, keyed by cert id. */
+  latestRenewals(): Promise<Map<string, Renewal>>;
+
+  saveIssued(cert: IssuedCert): Promise<void>;
+  /** The issued certificate with the latest notAfter for the cert, or null. */
+  latestIssued(certId: string): Promise<IssuedCert | null>;
+
+  getCertState(certId: string): Promise<CertState | null>;
+  putCertState(state: CertState): Promise<void>;
+
+  close(): Promise<void>;
+}
