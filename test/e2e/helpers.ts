@@ -1,0 +1,72 @@
+/** @module Small helpers shared by the end-to-end tests: reading certs, the audit and the list through the binary. */
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { runRota, waitFor } from "../harness/index.ts";
+
+export interface AuditRow {
+  id: string;
+  cert_id: string;
+  trigger: string;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  error: string | null;
+  events: Array<{ step: string; at: string; status: string; message: string; duration_ms: number }>;
+}
+
+export interface ListRow {
+  id: string;
+  domains: string[];
+  status: string;
+  not_after: string | null;
+  days_left: number | null;
+  next_check: string | null;
+  retry_at: string | null;
+  last_renewal: { id: string; status: string; trigger: string } | null;
+}
+
+export async function audit(socket: string, certId?: string): Promise<AuditRow[]> {
+  const r = await runRota(["audit", ...(certId ? [certId] : []), "--json", "--limit", "50", "--socket", socket]);
+  if (r.code !== 0) throw new Error(`rota audit exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as AuditRow[];
+}
+
+export async function list(socket: string): Promise<ListRow[]> {
+  const r = await runRota(["list", "--json", "--socket", socket]);
+  if (r.code !== 0) throw new Error(`rota list exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ListRow[];
+}
+
+export function serialOf(certPath: string): string {
+  const p = Bun.spawnSync(["openssl", "x509", "-in", certPath, "-noout", "-serial"], { stdout: "pipe" });
+  return p.stdout.toString().trim().replace(/^serial=/, "").toLowerCase();
+}
+
+export function challengeFiles(webroot: string): string[] {
+  try {
+    return readdirSync(join(webroot, ".well-known", "acme-challenge"));
+  } catch {
+    return [];
+  }
+}
+
+export function fileExists(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export async function waitForFile(path: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(() => fileExists(path), timeoutMs, 50, `${path} to appear`);
+}
+
+/** Waits until the cert has a finished renewal newer than `after` (ISO time), and returns it. */
+export async function waitForRenewal(socket: string, certId: string, pred: (r: AuditRow) => boolean, timeoutMs = 30_000): Promise<AuditRow> {
+  return waitFor(async () => (await audit(socket, certId).catch(() => [])).find((r) => r.finished_at !== null && pred(r)), timeoutMs, 100, `a matching renewal of ${certId}`);
+}
+
+export function read(path: string): string {
+  return readFileSync(path, "utf8");
+}
