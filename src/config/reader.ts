@@ -135,7 +135,8 @@ export class Reader {
       if (typeof item !== "string" || item.trim() === "") this.ctx.problems.add(`${this.key(k)}[${i}]`, "must be a non-empty string");
       else out.push(item);
     });
-    return out;
+    // A list with holes would shift the index of every later problem ("[2]" reported as "[1]").
+    return out.length === v.length ? out : undefined;
   }
 
   /** A filesystem path, resolved against the config folder. `mustRead`: a file that exists and is readable now. */

@@ -81,6 +81,8 @@ function readCerts(
   sections: { cas: BackendSection[]; dcvs: BackendSection[]; installs: BackendSection[] },
 ): CertConfig[] {
   const out: CertConfig[] = [];
+  /** The key path of `out[i]` in the file ("cert[2].key_path"): invalid certs leave gaps in `out`. */
+  const keyPathKeys: string[] = [];
   const ids = new Set<string>();
   top.each("cert", (r) => {
     const id = r.string("id", { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*" });
@@ -106,7 +108,8 @@ function readCerts(
     if (dcv === undefined && ca && CA_TYPES[ca.type]?.needsDcv) r.problem("dcv", `is required: ca ${JSON.stringify(ca.name)} (type ${ca.type}) validates domain control`);
 
     const install = r.stringList("install", { oneOrList: true });
-    if (install === undefined || install.length === 0) r.problem("install", "is required: name at least one [[install]]");
+    // Absent or empty; a value of the wrong type has its own problem already.
+    if (install === undefined ? !r.has("install") : install.length === 0) r.problem("install", "is required: name at least one [[install]]");
     for (const [i, name] of (install ?? []).entries()) {
       if (!sections.installs.some((s) => s.name === name)) {
         r.problem(r.isList("install") ? `install[${i}]` : "install", `no [[install]] named ${JSON.stringify(name)}`);
@@ -119,12 +122,14 @@ function readCerts(
     r.finish();
     if (id !== undefined && domains && caName !== undefined && install) {
       out.push({ id, domains: lowered, ca: caName, dcv, install, keyPath, keyType, renewThresholdDays });
+      keyPathKeys.push(r.key("key_path"));
     }
   });
   const keyPaths = new Map<string, string>();
   out.forEach((c, i) => {
     const other = keyPaths.get(c.keyPath);
-    if (other !== undefined) top.ctx.problems.add(`cert[${i}].key_path`, `is also the key of cert ${JSON.stringify(other)}`);
+    // A duplicate id shares its default key path; that is reported once, as the duplicate id.
+    if (other !== undefined && other !== c.id) top.ctx.problems.add(keyPathKeys[i]!, `is also the key of cert ${JSON.stringify(other)}`);
     keyPaths.set(c.keyPath, c.id);
   });
   return out;

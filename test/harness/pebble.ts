@@ -18,6 +18,8 @@ export interface PebbleOptions {
   eabKeys?: Record<string, string>;
   /** Lifetime of issued certificates; short ones make renewal testable. */
   validitySeconds?: number;
+  /** Percentage of orders that reuse a valid authorization (pebble's default 50; 0 unless asked for). */
+  authzReusePercent?: number;
   /** Keep pebble's default 5% rejection of good nonces (off unless asked for). */
   nonceReject?: boolean;
   watchdogSeconds?: number;
@@ -91,6 +93,8 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
       // Without it the VA sleeps 0-15 s before each validation.
       PEBBLE_VA_NOSLEEP: "1",
       PEBBLE_WFE_NONCEREJECT: opts.nonceReject ? undefined : "0",
+      // Reused authorizations skip validation; tests that watch a challenge need it every time.
+      PEBBLE_AUTHZREUSE: String(opts.authzReusePercent ?? 0),
     },
   });
 

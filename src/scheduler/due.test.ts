@@ -1,0 +1,125 @@
+/** @module decide() and resolveThreshold(): the renewal decision as a pure function of what is served, what is stored and now. */
+import { describe, expect, test } from "bun:test";
+import { DEFAULT_RENEW_THRESHOLD_DAYS } from "../config/schema.ts";
+import { daysLeft, decide, resolveThreshold, type CertSummary, type Threshold } from "./due.ts";
+
+const DAY = 86_400_000;
+const now = new Date("2030-01-01T00:00:00Z");
+const inDays = (d: number) => new Date(now.getTime() + d * DAY);
+const cert = (serial: string, days: number): CertSummary => ({ serial, notAfter: inDays(days) });
+const threshold: Threshold = { days: 30, source: "daemon" };
+
+describe("decide", () => {
+  test("nothing installed and nothing stored: renew", () => {
+    expect(decide({ now, threshold, targets: [{ target: "files", installed: null }], latest: null })).toEqual({
+      action: "renew",
+      reason: "nothing installed",
+      notAfter: null,
+    });
+  });
+
+  test("within the threshold: renew, naming the days left and where the threshold came from", () => {
+    const c = cert("01", 10);
+    expect(decide({ now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+      action: "renew",
+      reason: "due: 10.00 days left, threshold 30 (daemon)",
+      notAfter: c.notAfter,
+    });
+  });
+
+  test("expired: renew, saying so", () => {
+    const c = cert("01", -1.5);
+    expect(decide({ now, threshold: { days: 30, source: "default" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+      action: "renew",
+      reason: "expired: -1.50 days left, threshold 30 (default)",
+      notAfter: c.notAfter,
+    });
+  });
+
+  test("healthy: nothing to do", () => {
+    const c = cert("01", 60);
+    expect(decide({ now, threshold: { days: 14, source: "cert" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+      action: "none",
+      reason: "ok: 60.00 days left, threshold 14 (cert)",
+      notAfter: c.notAfter,
+    });
+  });
+
+  test("a second target serving an older certificate than the store: install on that target only", () => {
+    const newest = cert("02", 80);
+    const old = cert("01", 40);
+    expect(
+      decide({
+        now,
+        threshold,
+        targets: [
+          { target: "files", installed: newest },
+          { target: "nginx", installed: old },
+        ],
+        latest: newest,
+      }),
+    ).toEqual({ action: "install", reason: "nginx does not serve the newest certificate (serial 02)", targets: ["nginx"], notAfter: newest.notAfter });
+  });
+
+  test("a target with nothing installed while the store holds a valid certificate: install", () => {
+    const stored = cert("02", 80);
+    expect(
+      decide({
+        now,
+        threshold,
+        targets: [
+          { target: "files", installed: null },
+          { target: "nginx", installed: null },
+        ],
+        latest: stored,
+      }),
+    ).toEqual({ action: "install", reason: "files, nginx do not serve the newest certificate (serial 02)", targets: ["files", "nginx"], notAfter: stored.notAfter });
+  });
+
+  test("a target with nothing installed and nothing stored: renew rather than copy another target's certificate", () => {
+    const served = cert("01", 80);
+    expect(
+      decide({
+        now,
+        threshold,
+        targets: [
+          { target: "files", installed: served },
+          { target: "nginx", installed: null },
+        ],
+        latest: null,
+      }),
+    ).toEqual({ action: "renew", reason: "nothing installed on nginx and nothing stored", notAfter: served.notAfter });
+  });
+
+  test("one target newer than the store, another serving the store's certificate near expiry: renew", () => {
+    const stored = cert("01", 5);
+    expect(
+      decide({
+        now,
+        threshold,
+        targets: [
+          { target: "files", installed: cert("09", 80) },
+          { target: "nginx", installed: stored },
+        ],
+        latest: stored,
+      }),
+    ).toEqual({ action: "renew", reason: "due: a target serves a certificate with 5.00 days left, threshold 30 (daemon)", notAfter: stored.notAfter });
+  });
+
+  test("daysLeft is fractional", () => {
+    expect(daysLeft(new Date(now.getTime() + 3_600_000), now)).toBeCloseTo(1 / 24, 10);
+  });
+});
+
+describe("resolveThreshold", () => {
+  test("the cert's setting wins, then the daemon's, then the default", () => {
+    expect(resolveThreshold(10, 20)).toEqual({ days: 10, source: "cert" });
+    expect(resolveThreshold(undefined, 20)).toEqual({ days: 20, source: "daemon" });
+    expect(resolveThreshold(undefined, undefined)).toEqual({ days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" });
+  });
+
+  test("zero is a setting, not an absence", () => {
+    expect(resolveThreshold(0, 20)).toEqual({ days: 0, source: "cert" });
+    expect(resolveThreshold(undefined, 0)).toEqual({ days: 0, source: "daemon" });
+  });
+});

@@ -1,0 +1,226 @@
+/** @module SqliteAuditStore against a real database file: renewals and their steps, issued certificates, cert state, schema upgrades. */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MIGRATIONS } from "./migrations.ts";
+import { SqliteAuditStore } from "./sqlite.ts";
+import type { IssuedCert, StepEvent } from "./types.ts";
+
+const T0 = new Date("2030-01-01T00:00:00Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+let dir: string;
+let path: string;
+let store: SqliteAuditStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-sqlite-"));
+  path = join(dir, "state", "rota.db");
+  store = new SqliteAuditStore(path);
+});
+afterEach(async () => {
+  await store.close(); // closing a closed store is harmless
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const step = (name: StepEvent["step"], seconds: number, status: StepEvent["status"] = "ok"): StepEvent => ({
+  step: name,
+  at: at(seconds),
+  status,
+  message: `${name} ${status}`,
+  durationMs: 12.6,
+});
+
+async function open(id: string, certId: string, startedSeconds: number, installOnly = false): Promise<void> {
+  await store.openRenewal({ id, certId, trigger: "scheduled", installOnly, startedAt: at(startedSeconds) });
+}
+
+function issued(serial: string, notAfterDays: number, issuedSeconds = 0): IssuedCert {
+  return {
+    certId: "www",
+    renewalId: `r-${serial}`,
+    leafPem: `leaf ${serial}`,
+    chainPem: `chain ${serial}`,
+    serial,
+    notBefore: T0,
+    notAfter: new Date(T0.getTime() + notAfterDays * 86_400_000),
+    issuedAt: at(issuedSeconds),
+  };
+}
+
+describe("renewals", () => {
+  test("open, steps in order, close: read back whole", async () => {
+    await open("r1", "www", 0, true);
+    await store.addStep("r1", step("key", 1));
+    await store.addStep("r1", step("csr", 2));
+    await store.addStep("r1", step("submit", 3, "failed"));
+    await store.closeRenewal("r1", "failed", at(4), "acme: boom");
+
+    expect(await store.getRenewal("r1")).toEqual({
+      id: "r1",
+      certId: "www",
+      trigger: "scheduled",
+      installOnly: true,
+      status: "failed",
+      startedAt: at(0),
+      finishedAt: at(4),
+      error: "acme: boom",
+      events: [
+        { step: "key", at: at(1), status: "ok", message: "key ok", durationMs: 13 },
+        { step: "csr", at: at(2), status: "ok", message: "csr ok", durationMs: 13 },
+        { step: "submit", at: at(3), status: "failed", message: "submit failed", durationMs: 13 },
+      ],
+    });
+  });
+
+  test("a running renewal reads back as running, with no end", async () => {
+    await open("r1", "www", 0);
+    expect(await store.getRenewal("r1")).toMatchObject({ status: "running", finishedAt: null, error: null, events: [], installOnly: false });
+  });
+
+  test("an unknown renewal is null", async () => {
+    expect(await store.getRenewal("nope")).toBeNull();
+  });
+
+  test("closing twice keeps the first outcome", async () => {
+    await open("r1", "www", 0);
+    await store.closeRenewal("r1", "succeeded", at(1), null);
+    await store.closeRenewal("r1", "failed", at(2), "late");
+    expect(await store.getRenewal("r1")).toMatchObject({ status: "succeeded", finishedAt: at(1), error: null });
+  });
+
+  test("list: newest first, limited, filtered by cert", async () => {
+    await open("a1", "a", 10);
+    await open("b1", "b", 20);
+    await open("a2", "a", 30);
+    await open("a3", "a", 30); // same start: the later insert counts as newer
+    await store.addStep("a2", step("key", 31));
+
+    const ids = async (q: { certId?: string; limit: number }) => (await store.listRenewals(q)).map((r) => r.id);
+    expect(await ids({ limit: 10 })).toEqual(["a3", "a2", "b1", "a1"]);
+    expect(await ids({ limit: 2 })).toEqual(["a3", "a2"]);
+    expect(await ids({ certId: "a", limit: 10 })).toEqual(["a3", "a2", "a1"]);
+    expect(await ids({ certId: "b", limit: 10 })).toEqual(["b1"]);
+    expect(await ids({ certId: "nope", limit: 10 })).toEqual([]);
+    expect((await store.listRenewals({ limit: 10 })).find((r) => r.id === "a2")!.events.map((e) => e.step)).toEqual(["key"]);
+  });
+
+  test("latestRenewals: the newest of each cert", async () => {
+    await open("a1", "a", 10);
+    await open("a2", "a", 30);
+    await open("b1", "b", 20);
+    await store.addStep("a2", step("key", 31));
+    const latest = await store.latestRenewals();
+    expect([...latest.keys()].sort()).toEqual(["a", "b"]);
+    expect(latest.get("a")!.id).toBe("a2");
+    expect(latest.get("a")!.events).toHaveLength(1);
+    expect(latest.get("b")!.id).toBe("b1");
+  });
+
+  test("interruptRunning closes only the rows still running", async () => {
+    await open("done", "a", 0);
+    await store.closeRenewal("done", "succeeded", at(1), null);
+    await open("left1", "a", 2);
+    await open("left2", "b", 3);
+
+    expect(await store.interruptRunning(at(100))).toBe(2);
+    expect(await store.getRenewal("left1")).toMatchObject({
+      status: "interrupted",
+      finishedAt: at(100),
+      error: "interrupted: the daemon stopped during this renewal",
+    });
+    expect((await store.getRenewal("done"))!.status).toBe("succeeded");
+    expect(await store.interruptRunning(at(200))).toBe(0);
+  });
+});
+
+describe("issued certificates", () => {
+  test("latestIssued is the one with the latest notAfter", async () => {
+    expect(await store.latestIssued("www")).toBeNull();
+    await store.saveIssued(issued("0a", 90, 1));
+    await store.saveIssued(issued("0c", 30, 3)); // issued later, but expires sooner
+    await store.saveIssued(issued("0b", 60, 2));
+    expect(await store.latestIssued("www")).toEqual(issued("0a", 90, 1));
+    expect(await store.latestIssued("other")).toBeNull();
+  });
+
+  test("saving the same serial twice replaces it", async () => {
+    await store.saveIssued(issued("0a", 90, 1));
+    await store.saveIssued({ ...issued("0a", 90, 5), chainPem: "new chain" });
+    expect(await store.latestIssued("www")).toMatchObject({ chainPem: "new chain", issuedAt: at(5) });
+  });
+});
+
+describe("cert state", () => {
+  test("round-trips, null retryAt included, and is replaced on put", async () => {
+    expect(await store.getCertState("www")).toBeNull();
+    await store.putCertState({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited" });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+});
+
+describe("the database file", () => {
+  test("is created with a private folder and survives reopening", async () => {
+    expect(statSync(join(dir, "state")).mode & 0o777).toBe(0o700);
+    await open("r1", "www", 0);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "x" });
+    await store.close();
+    store = new SqliteAuditStore(path);
+    expect((await store.getRenewal("r1"))!.certId).toBe("www");
+    expect((await store.getCertState("www"))!.consecutiveFailures).toBe(1);
+  });
+
+  test("a version-1 database is upgraded in place, old rows intact", async () => {
+    await store.close();
+    const v1Path = join(dir, "v1.db");
+    const v1 = new Database(v1Path, { create: true });
+    v1.exec(MIGRATIONS[0]!);
+    v1.exec("PRAGMA user_version = 1");
+    v1.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at, finished_at, error)
+             VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()}, ${at(5).getTime()}, NULL)`);
+    v1.exec(`INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
+             VALUES ('old', 1, 'key', ${at(1).getTime()}, 'ok', 'reused key', 3),
+                    ('old', 2, 'install', ${at(4).getTime()}, 'ok', 'installed on files', 7)`);
+    v1.close();
+
+    store = new SqliteAuditStore(v1Path);
+    expect(await store.getRenewal("old")).toEqual({
+      id: "old",
+      certId: "www",
+      trigger: "manual",
+      installOnly: false,
+      status: "succeeded",
+      startedAt: T0,
+      finishedAt: at(5),
+      error: null,
+      events: [
+        { step: "key", at: at(1), status: "ok", message: "reused key", durationMs: 3 },
+        { step: "install", at: at(4), status: "ok", message: "installed on files", durationMs: 7 },
+      ],
+    });
+    await store.saveIssued(issued("0a", 90));
+    expect((await store.latestIssued("www"))!.serial).toBe("0a");
+    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "e" });
+    expect((await store.getCertState("www"))!.consecutiveFailures).toBe(2);
+    await open("new", "www", 10, true);
+    expect((await store.getRenewal("new"))!.installOnly).toBe(true);
+    await store.close();
+
+    const check = new Database(v1Path, { readonly: true });
+    expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
+    check.close();
+    expect(MIGRATIONS.length).toBe(2);
+  });
+
+  test("a database from a newer rota is refused", async () => {
+    const newer = join(dir, "newer.db");
+    const db = new Database(newer, { create: true });
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    expect(() => new SqliteAuditStore(newer)).toThrow(`sqlite: database schema version 99 is newer than this rota (${MIGRATIONS.length}); upgrade rota`);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * End to end: renewals cut short. With the webserver frozen, validation hangs while a
+ * challenge is published; `renew --wait` streams steps as they happen; SIGTERM cleans up
+ * within 5 s; SIGKILL leaves the clean-up to the next start.
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ROTA_BIN, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { audit, challengeFiles, fileExists, waitForRenewal } from "./helpers.ts";
+
+let world: World;
+let config: string;
+let daemon: Daemon | undefined;
+
+beforeAll(async () => {
+  world = await startWorld();
+  config = world.writeConfig();
+});
+
+afterEach(async () => {
+  await world.nginx.thaw();
+  await daemon?.stop();
+  daemon = undefined;
+});
+
+afterAll(async () => {
+  await world?.stop();
+});
+
+/** A config with one fresh cert `id`, so the daemon's startup tick renews it. */
+function configFor(id: string): string {
+  return world.writeConfig({ certs: [{ id, domains: [`${id}.example.test`] }] });
+}
+
+/** Starts the daemon with nginx frozen and waits until the startup renewal has a challenge published. */
+async function startHung(id: string): Promise<string[]> {
+  config = configFor(id);
+  await world.nginx.freeze();
+  daemon = startDaemon(config, { env: world.env });
+  return waitFor(() => {
+    const files = challengeFiles(world.webroot);
+    return files.length > 0 ? files : null;
+  }, 30_000, 20, "a published challenge");
+}
+
+test("renew --wait prints each step as it happens", async () => {
+  daemon = startDaemon(config, { env: world.env });
+  await waitForRenewal(world.socket, "www", (r) => r.status === "succeeded");
+  await world.nginx.freeze();
+
+  const proc = Bun.spawn([ROTA_BIN, "renew", "www", "--force", "--wait", "--socket", world.socket], { stdout: "pipe", stderr: "pipe" });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!out.includes("publish")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
+  expect(out).toMatch(/publish\s+ok/);
+  // The renewal is still waiting on validation: the lines came before it ended.
+  const running = (await audit(world.socket, "www"))[0]!;
+  expect(running.status).toBe("running");
+  expect(running.finished_at).toBeNull();
+
+  await world.nginx.thaw();
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += new TextDecoder().decode(value);
+  }
+  expect(await proc.exited).toBe(0);
+  for (const step of ["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"]) {
+    expect(out).toContain(step);
+  }
+  expect(out).toContain("succeeded");
+});
+
+test("SIGTERM during validation removes the challenge, closes the row as interrupted, exits within 5 s", async () => {
+  const files = await startHung("term");
+  const started = Date.now();
+  const code = await daemon!.stop("SIGTERM");
+  const elapsed = Date.now() - started;
+  daemon = undefined;
+  expect(code).toBe(0);
+  expect(elapsed).toBeLessThan(5_000);
+  for (const f of files) expect(fileExists(join(world.webroot, ".well-known", "acme-challenge", f))).toBe(false);
+
+  daemon = startDaemon(config, { env: world.env });
+  await daemon.waitForOutput("listening on");
+  const rows = await audit(world.socket, "term");
+  const interrupted = rows.find((r) => r.status === "interrupted");
+  expect(interrupted).toBeDefined();
+  expect(interrupted!.error).toContain("interrupted");
+  expect(interrupted!.events.find((e) => e.step === "remove")!.status).toBe("ok");
+});
+
+test("SIGKILL while a challenge is published: the next start removes it and marks the row interrupted", async () => {
+  const files = await startHung("kill");
+  const before = await audit(world.socket, "kill");
+  const running = before.find((r) => r.status === "running")!;
+  expect(running).toBeDefined();
+  daemon!.kill();
+  await daemon!.server.exited;
+  daemon = undefined;
+  // Nothing cleaned up: the file is still there and the journal holds it.
+  for (const f of files) expect(fileExists(join(world.webroot, ".well-known", "acme-challenge", f))).toBe(true);
+  expect(readdirSync(join(world.stateDir, "journal")).length).toBeGreaterThan(0);
+
+  await world.nginx.thaw();
+  daemon = startDaemon(config, { env: world.env });
+  await daemon.waitForOutput("listening on");
+  for (const f of files) expect(fileExists(join(world.webroot, ".well-known", "acme-challenge", f))).toBe(false);
+  const after = await audit(world.socket, "kill");
+  const row = after.find((r) => r.id === running.id)!;
+  expect(row.status).toBe("interrupted");
+  expect(row.finished_at).not.toBeNull();
+  expect(daemon.output()).toContain("removed");
+  await waitFor(() => !existsSync(join(world.stateDir, "journal")) || readdirSync(join(world.stateDir, "journal")).length === 0, 10_000, 50, "journal to empty");
+});
