@@ -30,12 +30,14 @@ export interface ConfigOptions {
   directoryUrl?: string;
 }
 
-export async function startWorld(opts: { validitySeconds?: number; eabKeys?: Record<string, string> } = {}): Promise<World> {
+export async function startWorld(
+  opts: { validitySeconds?: number; eabKeys?: Record<string, string>; authzReusePercent?: number; nonceReject?: boolean } = {},
+): Promise<World> {
   const dir = makeTempDir("rota-e2e-");
   const webroot = join(dir, "webroot");
   mkdirSync(webroot, { mode: 0o755 });
   const nginx = await startNginx({ prefix: join(dir, "nginx"), webroot });
-  const pebble = await startPebble({ dir: join(dir, "pebble"), httpPort: nginx.port, validitySeconds: opts.validitySeconds, eabKeys: opts.eabKeys });
+  const pebble = await startPebble({ dir: join(dir, "pebble"), httpPort: nginx.port, ...opts });
   const certsDir = join(dir, "certs");
   const stateDir = join(dir, "state");
   const socket = join(dir, "rota.sock");

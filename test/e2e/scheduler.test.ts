@@ -1,0 +1,58 @@
+/**
+ * End to end: with 1-hour certificates and a 2-second tick, the scheduler renews on its
+ * own, and `rota list --json` / `rota audit --json` show it. Pebble keeps its default
+ * nonce rejections and authorization reuse here, which a correct client rides through.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { startDaemon, type Daemon } from "../harness/index.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { audit, challengeFiles, list, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
+
+let world: World;
+let daemon: Daemon;
+
+beforeAll(async () => {
+  world = await startWorld({ validitySeconds: 3600, authzReusePercent: 50, nonceReject: true });
+  const config = world.writeConfig({ daemon: { check_interval_seconds: 2, renew_threshold_days: 1 } });
+  daemon = startDaemon(config, { env: world.env });
+  await waitForFile(join(world.certsDir, "www", "cert.pem"));
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await world?.stop();
+});
+
+test("renews on its own when the certificate is within the threshold", async () => {
+  const first = serialOf(join(world.certsDir, "www", "cert.pem"));
+  const scheduled = await waitForRenewal(world.socket, "www", (r) => r.trigger === "scheduled" && r.status === "succeeded");
+  expect(scheduled.events.find((e) => e.step === "install")!.status).toBe("ok");
+  const second = serialOf(join(world.certsDir, "www", "cert.pem"));
+  expect(second).not.toBe(first);
+  expect(challengeFiles(world.webroot)).toEqual([]);
+});
+
+test("rota list --json reports the short certificate", async () => {
+  const [cert] = await list(world.socket);
+  expect(Object.keys(cert!).sort()).toEqual(["days_left", "domains", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
+  expect(cert!.id).toBe("www");
+  expect(cert!.domains).toEqual(["www.example.test", "example.test"]);
+  expect(["due", "renewing", "ok"]).toContain(cert!.status);
+  expect(cert!.not_after).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  expect(cert!.days_left).toBeGreaterThan(0);
+  expect(cert!.days_left).toBeLessThanOrEqual(0.05);
+  expect(cert!.retry_at).toBeNull();
+  expect(cert!.last_renewal).not.toBeNull();
+});
+
+test("rota audit --json shows startup and scheduled renewals, newest first", async () => {
+  const rows = await audit(world.socket, "www");
+  expect(rows.length).toBeGreaterThanOrEqual(2);
+  expect(rows[rows.length - 1]!.trigger).toBe("startup");
+  expect(rows.some((r) => r.trigger === "scheduled")).toBe(true);
+  for (let i = 1; i < rows.length; i++) expect(Date.parse(rows[i - 1]!.started_at)).toBeGreaterThanOrEqual(Date.parse(rows[i]!.started_at));
+  const done = rows.find((r) => r.status === "succeeded")!;
+  expect(Object.keys(done).sort()).toEqual(["cert_id", "error", "events", "finished_at", "id", "install_only", "started_at", "status", "trigger"]);
+  expect(Object.keys(done.events[0]!).sort()).toEqual(["at", "duration_ms", "message", "status", "step"]);
+});
