@@ -64,7 +64,8 @@ export function decide(input: DueInput): Decision {
   if (left < threshold.days) return { action: "renew", reason: left <= 0 ? `expired: ${within}` : `due: ${within}`, notAfter: best.notAfter };
 
   if (latest) {
-    const stale = targets.filter((t) => !t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter < latest.notAfter));
+    // A target serving something other than the store's newest is stale, unless what it serves outlives it (installed by hand, newer).
+    const stale = targets.filter((t) => !t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter));
     if (stale.length > 0) {
       return {
         action: "install",

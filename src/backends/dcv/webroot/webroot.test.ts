@@ -1,0 +1,89 @@
+/** @module WebrootDcv: the DCV contract, then what only a webroot promises (where the file goes, its mode, which tokens it refuses). */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DcvBackend, DcvChallenge } from "../../types.ts";
+import { runDcvContract, sampleChallenge } from "../contract.ts";
+import { createWebrootDcv } from "./webroot.ts";
+
+const challengeDir = (root: string) => join(root, ".well-known", "acme-challenge");
+
+runDcvContract("webroot", () => {
+  const root = mkdtempSync(join(tmpdir(), "rota-webroot-"));
+  return {
+    backend: createWebrootDcv("web", { path: root }),
+    async lookup(ch) {
+      if (ch.kind !== "http-01") return [];
+      const file = join(challengeDir(root), ch.token);
+      return existsSync(file) ? [readFileSync(file, "utf8")] : [];
+    },
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+});
+
+describe("webroot", () => {
+  let root: string;
+  let dcv: DcvBackend;
+  const signal = new AbortController().signal;
+  const http = (token: string): DcvChallenge => ({ kind: "http-01", domain: "www.example.com", token, keyAuthorization: `${token}.thumb` });
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), "rota-webroot-"));
+    dcv = createWebrootDcv("web", { path: root });
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  test("writes the key authorization, world-readable, under .well-known/acme-challenge", async () => {
+    await dcv.publish(http("abc_DEF-123"), signal);
+    const file = join(challengeDir(root), "abc_DEF-123");
+    expect(readFileSync(file, "utf8")).toBe("abc_DEF-123.thumb");
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+    expect(statSync(challengeDir(root)).mode & 0o777).toBe(0o755);
+    // Nothing else: no temp file left behind by the atomic write.
+    expect(readdirSync(challengeDir(root))).toEqual(["abc_DEF-123"]);
+  });
+
+  // Known bug: mkdirSync's mode is masked by the umask, so a daemon running with UMask=0077
+  // creates .well-known/acme-challenge as 0700 and the webserver cannot read the challenge.
+  // Drop `.failing` once webroot.ts chmods the folders it creates to 0755.
+  test.failing("the challenge folders are 0755 whatever the daemon's umask", async () => {
+    const previous = process.umask(0o077);
+    try {
+      await dcv.publish(http("tok"), signal);
+    } finally {
+      process.umask(previous);
+    }
+    expect(statSync(join(root, ".well-known")).mode & 0o777).toBe(0o755);
+    expect(statSync(challengeDir(root)).mode & 0o777).toBe(0o755);
+  });
+
+  test.each(["a/b", "..", "../escape", "a.b", "", "tok en"])("refuses the token %p on publish and on remove", async (token) => {
+    await expect(dcv.publish(http(token), signal)).rejects.toMatchObject({ code: "bad_token", noRetry: true });
+    await expect(dcv.remove(http(token), signal)).rejects.toMatchObject({ code: "bad_token" });
+    expect(existsSync(join(root, ".well-known"))).toBe(false);
+  });
+
+  test("refuses a dns-01 challenge", async () => {
+    expect(dcv.supports(sampleChallenge("dns-01"))).toBe(false);
+    await expect(dcv.publish(sampleChallenge("dns-01"), signal)).rejects.toMatchObject({
+      code: "unsupported",
+      message: "webroot web: cannot solve dns-01",
+    });
+  });
+
+  test("publish with an aborted signal writes nothing", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(dcv.publish(http("tok"), ac.signal)).rejects.toMatchObject({ code: "aborted" });
+    expect(existsSync(join(root, ".well-known"))).toBe(false);
+  });
+
+  test("a write failure names the backend and the file", async () => {
+    const missing = createWebrootDcv("gone", { path: join(root, "file-not-dir") });
+    await Bun.write(join(root, "file-not-dir"), "x");
+    const err = await missing.publish(http("tok"), signal).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "publish_failed" });
+    expect((err as Error).message).toStartWith(`webroot gone: cannot write ${join(root, "file-not-dir", ".well-known", "acme-challenge", "tok")}: `);
+  });
+});
