@@ -341,21 +341,36 @@ async function coldStart(dir: string): Promise<{ rota: HyperfineResult; lego: Hy
 }
 
 /** kB figure of a `Vm*:` line in /proc/<pid>/status, as MiB. */
-function procStatusMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
+function procStatusMiB(pid: number, field: "VmRSS" | "VmHWM" | "RssAnon" | "RssFile"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
   if (!m?.[1]) throw new Error(`/proc/${pid}/status has no ${field}`);
   return Number(m[1]) / 1024;
 }
 
-async function idleRss(world: World, runDir: string): Promise<{ rssMiB: number; peakMiB: number }> {
+interface Memory {
+  rssMiB: number;
+  /** Heap and other private memory. */
+  anonMiB: number;
+  /** Pages of the executable and other mapped files: shared, reclaimable page cache. */
+  fileMiB: number;
+  /** VmHWM: the high-water mark, reached during issuance. */
+  peakMiB: number;
+}
+
+async function idleRss(world: World, runDir: string): Promise<Memory> {
   const run = startRota(world, runDir, namesFor("rota", "rss"));
   try {
     await waitForCert(run);
     await Bun.sleep(IDLE_WAIT_MS);
     const pid = run.daemon.proc.pid;
     if (run.daemon.proc.exitCode !== null) throw new Error(`rota daemon exited during the idle wait:\n${tail(readLog(run.daemon.logPath))}`);
-    return { rssMiB: procStatusMiB(pid, "VmRSS"), peakMiB: procStatusMiB(pid, "VmHWM") };
+    return {
+      rssMiB: procStatusMiB(pid, "VmRSS"),
+      anonMiB: procStatusMiB(pid, "RssAnon"),
+      fileMiB: procStatusMiB(pid, "RssFile"),
+      peakMiB: procStatusMiB(pid, "VmHWM"),
+    };
   } finally {
     await stopProcess(run.daemon.proc);
   }
@@ -509,7 +524,8 @@ async function main(): Promise<number> {
   out.push("");
   out.push(
     rss
-      ? `rota daemon idle RSS, ${IDLE_WAIT_MS / 1000} s after its first cert (1 cert): ${fmt(rss.rssMiB, 1)} MiB  (peak VmHWM ${fmt(rss.peakMiB, 1)} MiB)`
+      ? `rota daemon idle RSS, ${IDLE_WAIT_MS / 1000} s after its first cert (1 cert): ${fmt(rss.rssMiB, 1)} MiB` +
+        `  (anon ${fmt(rss.anonMiB, 1)} + file ${fmt(rss.fileMiB, 1)}; peak VmHWM ${fmt(rss.peakMiB, 1)} MiB)`
       : "rota daemon idle RSS: (failed)",
   );
 

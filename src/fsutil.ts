@@ -1,5 +1,5 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -48,7 +48,12 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-/** mkdir -p with a mode for the folders it creates. */
+/** mkdir -p; the folders it creates get exactly `mode`, whatever the process umask. */
 export function ensureDir(dir: string, mode = 0o755): void {
-  mkdirSync(dir, { recursive: true, mode });
+  const first = mkdirSync(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, mode);
+    if (d === first || dirname(d) === d) break;
+  }
 }

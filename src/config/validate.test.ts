@@ -220,9 +220,8 @@ describe("broken configs", () => {
     });
   }
 
-  // Known bug: acme/config.ts also asks for eab_hmac_key_file although an (inline) key was given.
-  // Drop `.failing` once parseAcmeConfig checks `!r.has("eab_hmac_key")` before that problem.
-  test.failing("inline eab_hmac_key is rejected with one problem", () => {
+  // An inline key is one problem, not also a missing eab_hmac_key_file.
+  test("inline eab_hmac_key is rejected with one problem", () => {
     expect(problemsOf(withAcme(`eab_kid = "kid-1"\neab_hmac_key = "x"`))).toEqual([
       "ca[2].eab_hmac_key: secrets are not accepted inline; use eab_hmac_key_file or eab_hmac_key_env",
     ]);

@@ -80,24 +80,22 @@ async function issueAndInstall(cert: CertRuntime, req: RunRequest, deps: Renewer
     return [k.pem, `${what} at ${c.keyPath}`];
   });
   const csrPem = await step("csr", async () => [await createCsr(c.domains, key), `${c.domains.length} name(s): ${c.domains.join(", ")}`]);
-  const { order, challenges } = await step("submit", async () => {
-    const r = await ca.submit({ certId: c.id, domains: c.domains, csrPem, preferredKinds: dcv?.supportedKinds() ?? [] }, signal);
-    return [r, `order placed with ${ca.name}; ${r.challenges.length} challenge(s) to solve`];
-  });
-
-  await step("preflight", async () => {
-    if (challenges.length === 0) return [undefined, { skipped: "nothing to do: no challenges" }];
-    if (!dcv) throw new RotaError("no_dcv", `pipeline: ${ca.name} asked for ${challenges.map((ch) => ch.kind).join(", ")} but cert ${c.id} names no dcv`, { noRetry: true });
-    const unsolvable = challenges.filter((ch) => !dcv.supports(ch));
-    if (unsolvable.length > 0) {
-      throw new RotaError("unsupported_challenge", `pipeline: dcv ${dcv.name} cannot solve ${unsolvable.map(describeChallenge).join(", ")}`, { noRetry: true });
-    }
-    return [undefined, `${dcv.name} can solve all ${challenges.length}`];
-  });
-
   let leaf: { leafPem: string; chainPem: string };
   const published: DcvChallenge[] = [];
   try {
+    const { order, challenges } = await step("submit", async () => {
+      const r = await ca.submit({ certId: c.id, domains: c.domains, csrPem, preferredKinds: dcv?.supportedKinds() ?? [] }, signal);
+      return [r, `order placed with ${ca.name}; ${r.challenges.length} challenge(s) to solve`];
+    });
+    await step("preflight", async () => {
+      if (challenges.length === 0) return [undefined, { skipped: "nothing to do: no challenges" }];
+      if (!dcv) throw new RotaError("no_dcv", `pipeline: ${ca.name} asked for ${challenges.map((ch) => ch.kind).join(", ")} but cert ${c.id} names no dcv`, { noRetry: true });
+      const unsolvable = challenges.filter((ch) => !dcv.supports(ch));
+      if (unsolvable.length > 0) {
+        throw new RotaError("unsupported_challenge", `pipeline: dcv ${dcv.name} cannot solve ${unsolvable.map(describeChallenge).join(", ")}`, { noRetry: true });
+      }
+      return [undefined, `${dcv.name} can solve all ${challenges.length}`];
+    });
     await step("publish", async () => {
       if (challenges.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: no challenges" }];
       deps.journal.record({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, challenges });

@@ -61,6 +61,21 @@ describe("decide", () => {
     ).toEqual({ action: "install", reason: "nginx does not serve the newest certificate (serial 02)", targets: ["nginx"], notAfter: newest.notAfter });
   });
 
+  test("a target serving another certificate with the same expiry as the store's newest: install", () => {
+    const stored = cert("02", 80);
+    expect(decide({ now, threshold, targets: [{ target: "files", installed: cert("01", 80) }], latest: stored })).toEqual({
+      action: "install",
+      reason: "files does not serve the newest certificate (serial 02)",
+      targets: ["files"],
+      notAfter: stored.notAfter,
+    });
+  });
+
+  test("a target serving a certificate that outlives the store's newest is left alone", () => {
+    const stored = cert("02", 80);
+    expect(decide({ now, threshold, targets: [{ target: "files", installed: cert("09", 85) }], latest: stored })).toMatchObject({ action: "none" });
+  });
+
   test("a target with nothing installed while the store holds a valid certificate: install", () => {
     const stored = cert("02", 80);
     expect(

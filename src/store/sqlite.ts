@@ -58,7 +58,12 @@ export class SqliteAuditStore implements AuditStore {
     if (path !== ":memory:") ensureDir(dirname(path), 0o700);
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
-    migrate(this.db);
+    try {
+      migrate(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
   }
 
   async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; startedAt: Date }): Promise<void> {

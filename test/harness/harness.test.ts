@@ -5,13 +5,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
 import { Resolver } from "node:dns/promises";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   makeTempDir,
   removeTempDir,
-  ROTA_BIN,
-  runRota,
   spawnServer,
   startNginx,
   startPebble,
@@ -135,9 +133,5 @@ describe("processes", () => {
     const s = spawnServer({ name: "abandoned", logDir: dir, watchdogSeconds: 1, cmd: ["sleep", "60"] });
     // With --signal=KILL GNU timeout reports 128+9, not its usual 124.
     expect(await s.exited).toBe(137);
-  });
-
-  test.if(!existsSync(ROTA_BIN))("runRota explains how to build a missing binary", async () => {
-    await expect(runRota(["--help"])).rejects.toThrow("bun scripts/build-binary.ts");
   });
 });

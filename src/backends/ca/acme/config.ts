@@ -16,7 +16,7 @@ export function parseAcmeConfig(r: Reader): AcmeConfig {
   const caBundle = r.path("ca_bundle", { mustRead: true });
   const kid = r.string("eab_kid");
   const hmacKey = r.secret("eab_hmac_key", { required: false });
-  if (kid !== undefined && hmacKey === undefined && !r.has("eab_hmac_key_file") && !r.has("eab_hmac_key_env")) {
+  if (kid !== undefined && hmacKey === undefined && !r.has("eab_hmac_key") && !r.has("eab_hmac_key_file") && !r.has("eab_hmac_key_env")) {
     r.problem("eab_hmac_key_file", "is required when eab_kid is set (or eab_hmac_key_env)");
   }
   if (kid === undefined && hmacKey !== undefined) r.problem("eab_kid", "is required when an EAB HMAC key is set");

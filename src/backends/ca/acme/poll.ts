@@ -22,7 +22,8 @@ interface Polled {
 
 /** The next wait: the CA's Retry-After when it gave one (capped), else our growing delay. */
 export function nextDelayMs(previousMs: number, retryAfterSeconds: number | undefined): number {
-  if (retryAfterSeconds !== undefined) return Math.min(retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS);
+  // A Retry-After of 0 (or a past date) must not turn polling into a busy loop.
+  if (retryAfterSeconds !== undefined) return Math.max(FIRST_DELAY_MS, Math.min(retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS));
   return previousMs === 0 ? FIRST_DELAY_MS : Math.min(previousMs * GROWTH, MAX_DELAY_MS);
 }
 

@@ -44,10 +44,8 @@ describe("webroot", () => {
     expect(readdirSync(challengeDir(root))).toEqual(["abc_DEF-123"]);
   });
 
-  // Known bug: mkdirSync's mode is masked by the umask, so a daemon running with UMask=0077
-  // creates .well-known/acme-challenge as 0700 and the webserver cannot read the challenge.
-  // Drop `.failing` once webroot.ts chmods the folders it creates to 0755.
-  test.failing("the challenge folders are 0755 whatever the daemon's umask", async () => {
+  // mkdirSync's mode is masked by the umask; under UMask=0077 the webserver could not read challenges.
+  test("the challenge folders are 0755 whatever the daemon's umask", async () => {
     const previous = process.umask(0o077);
     try {
       await dcv.publish(http("tok"), signal);

@@ -2,10 +2,10 @@
  * @module WebrootDcv: answers HTTP-01 by dropping the key authorization under a folder an
  * existing webserver already serves (RFC 8555 §8.3).
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { writeFileAtomic } from "../../../fsutil.ts";
+import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
 import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
 import type { WebrootConfig } from "./config.ts";
 
@@ -32,7 +32,7 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
       const file = fileOf(challenge);
       try {
         // World-readable: the webserver's workers rarely run as our user.
-        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        ensureDir(dir, 0o755);
         writeFileAtomic(file, (challenge as Extract<DcvChallenge, { kind: "http-01" }>).keyAuthorization, { mode: 0o644 });
       } catch (err) {
         throw new RotaError("publish_failed", `webroot ${name}: cannot write ${file}: ${(err as Error).message}`, { cause: err });

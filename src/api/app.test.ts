@@ -1,0 +1,190 @@
+/** @module The HTTP API in-process (`app.request`): status codes for bad input and unknown ids, and the JSON shape of a cert. */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import type { Hono } from "hono";
+import { createLocalCa } from "../backends/ca/local/local-ca.ts";
+import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import type { Clock } from "../clock.ts";
+import type { DaemonConfig } from "../config/schema.ts";
+import { createCsr } from "../crypto/csr.ts";
+import { loadOrCreateKey } from "../crypto/keys.ts";
+import { certInfo } from "../crypto/x509.ts";
+import { EventBus } from "../events.ts";
+import { ChallengeJournal } from "../pipeline/journal.ts";
+import type { CertRuntime } from "../pipeline/runtime.ts";
+import { singleNode } from "../scheduler/leadership.ts";
+import { Runner } from "../scheduler/runner.ts";
+import { Scheduler } from "../scheduler/scheduler.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { createApi } from "./app.ts";
+
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+const daemon: DaemonConfig = {
+  stateDir: "",
+  socket: "",
+  checkIntervalSeconds: 3600,
+  renewThresholdDays: undefined,
+  failureCooldownSeconds: 900,
+  failureCooldownMaxSeconds: 86_400,
+  maxConcurrentRenewals: 2,
+};
+
+let dir: string;
+let store: SqliteAuditStore;
+let runner: Runner;
+let scheduler: Scheduler;
+let cert: CertRuntime;
+let app: Hono;
+let now: Date;
+const clock: Clock = { now: () => now };
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-api-"));
+  now = new Date("2030-01-01T00:00:00Z");
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  const bus = new EventBus(() => {});
+  const journal = new ChallengeJournal(dir);
+  cert = {
+    config: {
+      id: "www",
+      domains: ["www.example.com"],
+      ca: "internal",
+      dcv: undefined,
+      install: ["files"],
+      keyPath: join(dir, "keys", "www.key"),
+      keyType: "ecdsa-p256",
+      renewThresholdDays: undefined,
+    },
+    ca: createLocalCa({ name: "internal", validityDays: 1 }, { stateDir: dir, clock }),
+    dcv: undefined,
+    installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
+  };
+  runner = new Runner({ store, bus, clock, journal, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, log: silent });
+  scheduler = new Scheduler({ certs: [cert], runner, store, bus, clock, leadership: singleNode, journal, dcvs: new Map(), daemon, log: silent });
+  app = createApi({
+    version: "test",
+    configFile: join(dir, "rota.toml"),
+    startedAt: now,
+    certs: [cert],
+    scheduler,
+    runner,
+    store,
+    bus,
+    clock,
+    intervalSeconds: daemon.checkIntervalSeconds,
+  });
+});
+afterEach(async () => {
+  await runner.stop();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Issues and installs a one-day certificate for `www`, the way the pipeline would; returns its expiry. */
+async function installOneDayCert(): Promise<Date> {
+  const signal = new AbortController().signal;
+  const key = loadOrCreateKey(cert.config.keyPath, cert.config.keyType).pem;
+  const { order } = await cert.ca.submit({ certId: "www", domains: cert.config.domains, csrPem: await createCsr(cert.config.domains, key), preferredKinds: [] }, signal);
+  const { leafPem, chainPem } = await cert.ca.awaitIssuance(order, signal);
+  await cert.installs[0]!.install({ certId: "www", domains: cert.config.domains, leafPem, chainPem, privateKeyPem: key }, signal);
+  return (await certInfo(leafPem)).notAfter;
+}
+
+async function get(path: string): Promise<{ status: number; body: unknown }> {
+  const res = await app.request(path);
+  return { status: res.status, body: await res.json() };
+}
+
+describe("input and ids", () => {
+  test.each(["0", "-1", "1001", "2.5", "ten"])("GET /api/renewals?limit=%s is 400", async (limit) => {
+    expect(await get(`/api/renewals?limit=${limit}`)).toEqual({ status: 400, body: { error: "limit must be an integer from 1 to 1000" } });
+  });
+
+  test("GET /api/renewals with a good limit is 200", async () => {
+    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, startedAt: now });
+    const { status, body } = await get("/api/renewals?limit=1000");
+    expect(status).toBe(200);
+    expect((body as Array<{ id: string }>).map((r) => r.id)).toEqual(["r1"]);
+  });
+
+  test("an unknown renewal is 404", async () => {
+    expect(await get("/api/renewals/nope")).toEqual({ status: 404, body: { error: "unknown renewal" } });
+  });
+
+  test("renewals of a cert neither configured nor in the audit are 404", async () => {
+    expect(await get("/api/renewals?cert=nope")).toEqual({ status: 404, body: { error: 'unknown cert "nope"' } });
+  });
+
+  test("renewals of a cert no longer configured but still audited are listed", async () => {
+    await store.openRenewal({ id: "old", certId: "gone", trigger: "scheduled", installOnly: false, startedAt: now });
+    const { status, body } = await get("/api/renewals?cert=gone");
+    expect(status).toBe(200);
+    expect(body).toEqual([
+      { id: "old", cert_id: "gone", trigger: "scheduled", install_only: false, status: "running", started_at: now.toISOString(), finished_at: null, error: null, events: [] },
+    ]);
+  });
+
+  test("POST /api/certs/nope/renew is 404", async () => {
+    const res = await app.request("/api/certs/nope/renew", { method: "POST" });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: 'unknown cert "nope"' });
+    expect(runner.busy("nope")).toBe(false);
+  });
+
+  test("GET /api/certs/nope is 404", async () => {
+    expect(await get("/api/certs/nope")).toEqual({ status: 404, body: { error: 'unknown cert "nope"' } });
+  });
+
+  test("a renew request during a cooldown is 409 and starts nothing", async () => {
+    const retryAt = new Date(now.getTime() + 900_000);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });
+    const res = await app.request("/api/certs/www/renew", { method: "POST" });
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({ status: "cooldown", retry_at: retryAt.toISOString(), last_error: "internal: boom" });
+    expect(runner.busy("www")).toBe(false);
+  });
+});
+
+describe("GET /api/certs", () => {
+  test("each entry has exactly the documented keys", async () => {
+    const { status, body } = await get("/api/certs");
+    expect(status).toBe(200);
+    const entries = body as Array<Record<string, unknown>>;
+    expect(entries).toHaveLength(1);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
+    expect(entries[0]).toEqual({
+      id: "www",
+      domains: ["www.example.com"],
+      status: "missing",
+      not_after: null,
+      days_left: null,
+      next_check: null,
+      retry_at: null,
+      last_renewal: null,
+    });
+  });
+
+  test("a cert expiring in one hour has 0.04 days left and is due", async () => {
+    const notAfter = await installOneDayCert();
+    now = new Date(notAfter.getTime() - 3_600_000);
+    await scheduler.refresh(cert);
+    const { body } = await get("/api/certs");
+    expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04 });
+  });
+
+  test("a cooldown shows its retry time and the last renewal's summary", async () => {
+    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, startedAt: now });
+    await store.closeRenewal("r1", "failed", new Date(now.getTime() + 1000), "internal: boom");
+    const retryAt = new Date(now.getTime() + 900_000);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });
+    const { body } = await get("/api/certs");
+    expect((body as unknown[])[0]).toMatchObject({
+      status: "cooldown",
+      retry_at: retryAt.toISOString(),
+      last_renewal: { id: "r1", trigger: "manual", status: "failed", started_at: now.toISOString(), finished_at: new Date(now.getTime() + 1000).toISOString(), error: "internal: boom" },
+    });
+  });
+});

@@ -1,0 +1,296 @@
+/**
+ * @module runRenewal end to end in-process: a local CA behind a fake that hands out
+ * challenges, a fake DCV, the real filesystem install, journal and SQLite audit; the
+ * steps and statuses the audit records for success and each kind of failure.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLocalCa } from "../backends/ca/local/local-ca.ts";
+import { runDcvContract } from "../backends/dcv/contract.ts";
+import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
+import type { Clock } from "../clock.ts";
+import type { CertConfig } from "../config/schema.ts";
+import { createCsr } from "../crypto/csr.ts";
+import { generateKeyPem } from "../crypto/keys.ts";
+import { RotaError } from "../errors.ts";
+import { EventBus, type StepName, type StepStatus } from "../events.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { ChallengeJournal, type JournalEntry } from "./journal.ts";
+import { runRenewal, type RenewerDeps, type RunOutcome } from "./renewer.ts";
+import type { CertRuntime } from "./runtime.ts";
+
+const DOMAIN = "www.example.com";
+const HTTP: DcvChallenge = { kind: "http-01", domain: DOMAIN, token: "tok_1", keyAuthorization: "tok_1.thumb" };
+
+/** Solves challenges in memory; `published` is what a CA would see now. */
+class FakeDcv implements DcvBackend {
+  readonly name = "fake-dcv";
+  readonly published = new Map<string, DcvChallenge>();
+  readonly calls: string[] = [];
+
+  constructor(private readonly opts: { kinds?: ChallengeKind[]; removeFails?: boolean; onPublish?: () => void } = {}) {}
+
+  supportedKinds(): ChallengeKind[] {
+    return this.opts.kinds ?? ["http-01", "dns-01"];
+  }
+  supports(ch: DcvChallenge): boolean {
+    return supportsKind(this, ch);
+  }
+  async publish(ch: DcvChallenge): Promise<void> {
+    this.opts.onPublish?.();
+    this.calls.push(`publish ${keyOf(ch)}`);
+    this.published.set(keyOf(ch), ch);
+  }
+  async remove(ch: DcvChallenge): Promise<void> {
+    this.calls.push(`remove ${keyOf(ch)}`);
+    if (this.opts.removeFails) throw new RotaError("remove_failed", "fake-dcv: the DNS API is down");
+    this.published.delete(keyOf(ch));
+  }
+}
+
+const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : ch.recordName);
+
+runDcvContract("renewer's fake", () => {
+  const dcv = new FakeDcv();
+  return {
+    backend: dcv,
+    lookup: async (ch) => {
+      const found = dcv.published.get(keyOf(ch));
+      return found ? [found.kind === "http-01" ? found.keyAuthorization : found.recordValue] : [];
+    },
+  };
+});
+
+interface FakeCaOptions {
+  challenges?: DcvChallenge[];
+  /** awaitIssuance throws this. */
+  failWith?: Error;
+  /** Signs a CSR for another key than the one submitted: a mixed-up response. */
+  wrongKey?: boolean;
+  onAwait?: () => void;
+}
+
+/** The local CA's signing, with the challenges and failures a real CA would add. */
+function fakeCa(stateDir: string, clock: Clock, opts: FakeCaOptions = {}): CABackend & { awaited: number } {
+  const inner = createLocalCa({ name: "inner", validityDays: 90 }, { stateDir, clock });
+  return {
+    name: "fake-ca",
+    awaited: 0,
+    async submit(req, signal) {
+      const csrPem = opts.wrongKey ? await createCsr(req.domains, generateKeyPem("ecdsa-p256")) : req.csrPem;
+      const { order } = await inner.submit({ ...req, csrPem }, signal);
+      return { order, challenges: opts.challenges ?? [] };
+    },
+    async awaitIssuance(order, signal) {
+      this.awaited++;
+      opts.onAwait?.();
+      if (opts.failWith) throw opts.failWith;
+      return inner.awaitIssuance(order, signal);
+    },
+  };
+}
+
+let dir: string;
+let store: SqliteAuditStore;
+let bus: EventBus;
+let journal: ChallengeJournal;
+let deps: RenewerDeps;
+const busErrors: unknown[] = [];
+const now = new Date();
+const clock: Clock = { now: () => now };
+let seq = 0;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-renewer-"));
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  bus = new EventBus((err) => busErrors.push(err));
+  subscribeAudit(bus, store);
+  journal = new ChallengeJournal(dir);
+  deps = { store, bus, clock, journal };
+});
+afterEach(async () => {
+  await bus.drain();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  expect(busErrors).toEqual([]);
+});
+
+/** The cert `www`; every run in a test shares its key file and install folder. */
+function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
+  const config: CertConfig = {
+    id: "www",
+    domains: [DOMAIN],
+    ca: ca.name,
+    dcv: dcv?.name,
+    install: ["files"],
+    keyPath: join(dir, "keys", "www.key"),
+    keyType: "ecdsa-p256",
+    renewThresholdDays: undefined,
+  };
+  return {
+    config,
+    ca,
+    dcv,
+    installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
+  };
+}
+
+async function run(cert: CertRuntime): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
+  const id = `r${++seq}`;
+  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal }, deps);
+  await bus.drain();
+  const renewal = await store.getRenewal(id);
+  return { id, outcome, steps: renewal!.events.map((e) => [e.step, e.status]) };
+}
+
+const installedFiles = () => {
+  const d = join(dir, "installed", "www");
+  return existsSync(d) ? Object.fromEntries(readdirSync(d).map((n) => [n, readFileSync(join(d, n), "utf8")])) : {};
+};
+
+describe("runRenewal", () => {
+  test("success with a challenge: every step ok, journaled while published, forgotten after", async () => {
+    let journaled: JournalEntry[] = [];
+    let seenByCa: string[] = [];
+    const dcv = new FakeDcv();
+    const ca = fakeCa(dir, clock, {
+      challenges: [HTTP],
+      onAwait: () => {
+        journaled = journal.entries();
+        seenByCa = [...dcv.published.keys()];
+      },
+    });
+    const { id, outcome, steps } = await run(runtime(ca, dcv));
+
+    expect(outcome.ok).toBe(true);
+    expect(steps).toEqual([
+      ["key", "ok"],
+      ["csr", "ok"],
+      ["submit", "ok"],
+      ["preflight", "ok"],
+      ["publish", "ok"],
+      ["await_issuance", "ok"],
+      ["remove", "ok"],
+      ["verify", "ok"],
+      ["persist", "ok"],
+      ["install", "ok"],
+    ]);
+    expect(journaled).toEqual([{ renewalId: id, certId: "www", dcv: "fake-dcv", challenges: [HTTP] }]);
+    expect(seenByCa).toEqual([`${DOMAIN}/tok_1`]);
+    expect(dcv.calls).toEqual([`publish ${DOMAIN}/tok_1`, `remove ${DOMAIN}/tok_1`]);
+    expect(journal.entries()).toEqual([]);
+
+    const issued = (outcome as Extract<RunOutcome, { ok: true }>).issued;
+    expect(await store.latestIssued("www")).toEqual(issued);
+    expect(installedFiles()["cert.pem"]).toBe(issued.leafPem);
+  });
+
+  test("a CA that asks for nothing: preflight, publish and remove are skipped", async () => {
+    const { outcome, steps } = await run(runtime(fakeCa(dir, clock), new FakeDcv()));
+    expect(outcome.ok).toBe(true);
+    expect(steps.filter(([, status]) => status !== "ok")).toEqual([
+      ["preflight", "skipped"],
+      ["publish", "skipped"],
+      ["remove", "skipped"],
+    ]);
+  });
+
+  test("preflight failure: nothing published, nothing asked of the CA, a permanent failure", async () => {
+    const dcv = new FakeDcv({ kinds: ["dns-01"] });
+    const ca = fakeCa(dir, clock, { challenges: [HTTP] });
+    const { outcome, steps } = await run(runtime(ca, dcv));
+
+    expect(outcome).toMatchObject({ ok: false, interrupted: false, error: { code: "unsupported_challenge", noRetry: true } });
+    expect((outcome as { error: Error }).error.message).toBe(`pipeline: dcv fake-dcv cannot solve http-01 for ${DOMAIN}`);
+    expect(steps).toEqual([
+      ["key", "ok"],
+      ["csr", "ok"],
+      ["submit", "ok"],
+      ["preflight", "failed"],
+      ["remove", "skipped"],
+    ]);
+    expect(dcv.calls).toEqual([]);
+    expect(ca.awaited).toBe(0);
+    expect(journal.entries()).toEqual([]);
+  });
+
+
+  test("a CA that needs a challenge but the cert has no DCV fails at preflight", async () => {
+    const { outcome, steps } = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP] }), undefined));
+    expect(outcome).toMatchObject({ ok: false, error: { code: "no_dcv", noRetry: true } });
+    expect(steps.slice(-2)).toEqual([
+      ["preflight", "failed"],
+      ["remove", "skipped"],
+    ]);
+  });
+
+  test("await_issuance failure: remove still runs, the journal entry is gone, nothing after", async () => {
+    const dcv = new FakeDcv();
+    const failure = new RotaError("validation_failed", "fake-ca: authorization invalid: connection refused");
+    const { outcome, steps } = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP], failWith: failure }), dcv));
+
+    expect(outcome).toEqual({ ok: false, error: failure, interrupted: false });
+    expect(steps).toEqual([
+      ["key", "ok"],
+      ["csr", "ok"],
+      ["submit", "ok"],
+      ["preflight", "ok"],
+      ["publish", "ok"],
+      ["await_issuance", "failed"],
+      ["remove", "ok"],
+    ]);
+    expect(dcv.published.size).toBe(0);
+    expect(journal.entries()).toEqual([]);
+    expect(await store.latestIssued("www")).toBeNull();
+    expect(installedFiles()).toEqual({});
+  });
+
+  test("a DCV whose remove throws: issuance decides the outcome, the journal keeps the entry", async () => {
+    const dcv = new FakeDcv({ removeFails: true });
+    const { id, outcome, steps } = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP] }), dcv));
+
+    expect(outcome.ok).toBe(true);
+    expect(steps.slice(5)).toEqual([
+      ["await_issuance", "ok"],
+      ["remove", "failed"],
+      ["verify", "ok"],
+      ["persist", "ok"],
+      ["install", "ok"],
+    ]);
+    const removeEvent = (await store.getRenewal(id))!.events.find((e) => e.step === "remove")!;
+    expect(removeEvent.message).toBe("fake-dcv: the DNS API is down");
+    expect(journal.entries()).toEqual([{ renewalId: id, certId: "www", dcv: "fake-dcv", challenges: [HTTP] }]);
+  });
+
+  test("a certificate for another key: verify refuses, nothing stored, the installed files unchanged", async () => {
+    const first = await run(runtime(fakeCa(dir, clock), undefined));
+    expect(first.outcome.ok).toBe(true);
+    const before = installedFiles();
+    expect(Object.keys(before).sort()).toEqual(["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"]);
+
+    const { outcome, steps } = await run(runtime(fakeCa(dir, clock, { wrongKey: true }), undefined));
+    expect(outcome).toMatchObject({ ok: false, error: { code: "verify_failed", message: "verify: certificate does not match the private key" } });
+    expect(steps.slice(-2)).toEqual([
+      ["remove", "skipped"],
+      ["verify", "failed"],
+    ]);
+    expect(installedFiles()).toEqual(before);
+    expect((await store.latestIssued("www"))!.serial).toBe((first.outcome as Extract<RunOutcome, { ok: true }>).issued.serial);
+  });
+
+  test("an install failure fails the run after the certificate is stored", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    await Bun.write(join(dir, "installed", "www"), "a file where the folder should be");
+    const { outcome, steps } = await run(cert);
+    expect(outcome).toMatchObject({ ok: false, error: { code: "install_failed" } });
+    expect(steps.slice(-2)).toEqual([
+      ["persist", "ok"],
+      ["install", "failed"],
+    ]);
+    expect(await store.latestIssued("www")).not.toBeNull();
+  });
+});

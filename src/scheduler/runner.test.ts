@@ -1,0 +1,260 @@
+/**
+ * @module The Runner with a CA that blocks until the test releases it: the concurrency
+ * limit (counted, never timed), the persisted failure cooldown, and a clean stop().
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { createLocalCa } from "../backends/ca/local/local-ca.ts";
+import { runDcvContract } from "../backends/dcv/contract.ts";
+import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
+import type { Clock } from "../clock.ts";
+import { RotaError } from "../errors.ts";
+import { EventBus, type RotaEvent } from "../events.ts";
+import { ChallengeJournal } from "../pipeline/journal.ts";
+import type { CertRuntime } from "../pipeline/runtime.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { Runner } from "./runner.ts";
+
+/** Holds every awaitIssuance until the test releases it, counting who is inside. */
+class Gate {
+  inside = 0;
+  maxInside = 0;
+  entered = 0;
+  private readonly held: Array<() => void> = [];
+  private readonly watchers: Array<{ n: number; resolve: () => void }> = [];
+
+  async pass(signal: AbortSignal): Promise<void> {
+    this.inside++;
+    this.maxInside = Math.max(this.maxInside, this.inside);
+    this.entered++;
+    for (const w of this.watchers.filter((w) => this.entered >= w.n)) w.resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.held.push(resolve);
+        signal.addEventListener("abort", () => reject(new RotaError("aborted", "fake-ca: cancelled", { cause: signal.reason })), { once: true });
+      });
+    } finally {
+      this.inside--;
+    }
+  }
+
+  /** Resolves once `n` calls in all have come in. */
+  untilEntered(n: number): Promise<void> {
+    if (this.entered >= n) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.push({ n, resolve }));
+  }
+
+  releaseOne(): void {
+    const next = this.held.shift();
+    if (!next) throw new Error("nobody is waiting at the gate");
+    next();
+  }
+}
+
+/** The local CA's signing behind an ACME-like face: one http-01 challenge per order, and a gate or a failure. */
+function fakeCa(stateDir: string, clock: Clock, behaviour: { gate?: Gate; failWith?: () => Error | undefined }): CABackend {
+  const inner = createLocalCa({ name: "inner", validityDays: 90 }, { stateDir, clock });
+  return {
+    name: "fake-ca",
+    async submit(req, signal) {
+      const { order } = await inner.submit(req, signal);
+      const challenge: DcvChallenge = { kind: "http-01", domain: req.domains[0]!, token: `tok_${req.certId}`, keyAuthorization: `tok_${req.certId}.thumb` };
+      return { order, challenges: [challenge] };
+    },
+    async awaitIssuance(order, signal) {
+      await behaviour.gate?.pass(signal);
+      const failure = behaviour.failWith?.();
+      if (failure) throw failure;
+      return inner.awaitIssuance(order, signal);
+    },
+  };
+}
+
+class RecordingDcv implements DcvBackend {
+  readonly name = "fake-dcv";
+  readonly live = new Map<string, DcvChallenge>();
+  readonly removed: string[] = [];
+  supportedKinds(): ChallengeKind[] {
+    return ["http-01"];
+  }
+  supports(ch: DcvChallenge): boolean {
+    return supportsKind(this, ch);
+  }
+  async publish(ch: DcvChallenge): Promise<void> {
+    if (ch.kind === "http-01") this.live.set(ch.token, ch);
+  }
+  async remove(ch: DcvChallenge): Promise<void> {
+    if (ch.kind !== "http-01") return;
+    this.removed.push(ch.token);
+    this.live.delete(ch.token);
+  }
+}
+
+runDcvContract("runner's fake", () => {
+  const dcv = new RecordingDcv();
+  return { backend: dcv, lookup: async (ch) => (ch.kind === "http-01" && dcv.live.has(ch.token) ? [ch.keyAuthorization] : []) };
+});
+
+const POLICY = { baseSeconds: 900, maxSeconds: 86_400 };
+let dir: string;
+let store: SqliteAuditStore;
+let bus: EventBus;
+let journal: ChallengeJournal;
+let dcv: RecordingDcv;
+let events: RotaEvent[];
+let busErrors: unknown[];
+let now: Date;
+const clock: Clock = { now: () => now };
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-runner-"));
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  busErrors = [];
+  bus = new EventBus((err) => busErrors.push(err));
+  subscribeAudit(bus, store);
+  events = [];
+  bus.subscribe((e) => void events.push(e));
+  journal = new ChallengeJournal(dir);
+  dcv = new RecordingDcv();
+  now = new Date("2030-01-01T00:00:00Z");
+});
+afterEach(async () => {
+  await bus.drain();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  expect(busErrors).toEqual([]);
+});
+
+function newRunner(maxConcurrent: number): Runner {
+  return new Runner({ store, bus, clock, journal, policy: POLICY, maxConcurrent, log: silent });
+}
+
+function cert(id: string, ca: CABackend): CertRuntime {
+  return {
+    config: {
+      id,
+      domains: [`${id}.example.com`],
+      ca: ca.name,
+      dcv: dcv.name,
+      install: ["files"],
+      keyPath: join(dir, "keys", `${id}.key`),
+      keyType: "ecdsa-p256",
+      renewThresholdDays: undefined,
+    },
+    ca,
+    dcv,
+    installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
+  };
+}
+
+describe("Runner", () => {
+  test("six certs, two at a time: never more than two awaiting issuance, all six finish", async () => {
+    const gate = new Gate();
+    const ca = fakeCa(dir, clock, { gate });
+    const runner = newRunner(2);
+    const ids = ["c1", "c2", "c3", "c4", "c5", "c6"];
+    const started = ids.map((id) => runner.start(cert(id, ca), "scheduled")!);
+    expect(ids.every((id) => runner.busy(id))).toBe(true);
+    // A second start of a cert already queued is refused.
+    expect(runner.start(cert("c1", ca), "manual")).toBeNull();
+
+    for (let n = 2; n <= ids.length; n++) {
+      await gate.untilEntered(n);
+      expect(gate.inside).toBe(2);
+      gate.releaseOne();
+    }
+    gate.releaseOne();
+    const outcomes = await Promise.all(started.map((s) => s.done));
+
+    expect(gate.entered).toBe(6);
+    expect(gate.maxInside).toBe(2);
+    expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true, true, true]);
+    expect(ids.some((id) => runner.busy(id))).toBe(false);
+    await bus.drain();
+    const rows = await store.listRenewals({ limit: 10 });
+    expect(rows.map((r) => r.status)).toEqual(Array(6).fill("succeeded"));
+    expect(new Set(rows.map((r) => r.certId))).toEqual(new Set(ids));
+    expect(await store.getCertState("c1")).toEqual({ certId: "c1", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+
+  test("failures back off 900, 1800, 3600 s from the failure, persisted; a success resets", async () => {
+    const runner = newRunner(2);
+    let fail = true;
+    const failing = cert("www", fakeCa(dir, clock, { failWith: () => (fail ? new RotaError("ca_error", "fake-ca: boom") : undefined) }));
+    const base = now.getTime();
+
+    for (const [n, wait] of [
+      [1, 900],
+      [2, 1_800],
+      [3, 3_600],
+    ] as const) {
+      now = new Date(base + n * 10_000_000);
+      const outcome = await runner.start(failing, "scheduled")!.done;
+      expect(outcome.ok).toBe(false);
+      const retryAt = new Date(now.getTime() + wait * 1000);
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: n, retryAt, lastError: "fake-ca: boom" });
+      expect(events.at(-1)).toMatchObject({ type: "renewal.failed", certId: "www", interrupted: false, retryAt, error: "fake-ca: boom" });
+    }
+    await bus.drain();
+    expect((await store.listRenewals({ certId: "www", limit: 10 })).map((r) => [r.status, r.error])).toEqual(Array(3).fill(["failed", "fake-ca: boom"]));
+    // The remove step ran after every failed issuance.
+    expect(dcv.removed).toEqual(["tok_www", "tok_www", "tok_www"]);
+
+    fail = false;
+    expect((await runner.start(failing, "manual")!.done).ok).toBe(true);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+
+  test("a CA's Retry-After longer than the backoff sets the retry time", async () => {
+    const limited = fakeCa(dir, clock, {
+      failWith: () => new RotaError("rate_limited", "fake-ca: too many certificates (HTTP 429)", { retryAfterSeconds: 7_200 }),
+    });
+    const outcome = await newRunner(1).start(cert("www", limited), "scheduled")!.done;
+    expect(outcome.ok).toBe(false);
+    expect(await store.getCertState("www")).toEqual({
+      certId: "www",
+      consecutiveFailures: 1,
+      retryAt: new Date(now.getTime() + 7_200_000),
+      lastError: "fake-ca: too many certificates (HTTP 429)",
+    });
+  });
+
+  test("stop() during a blocked renewal: aborted, audited as interrupted, challenges removed, no cooldown", async () => {
+    const gate = new Gate();
+    const ca = fakeCa(dir, clock, { gate });
+    const runner = newRunner(1);
+    const running = runner.start(cert("www", ca), "scheduled")!;
+    const queued = runner.start(cert("api", ca), "scheduled")!;
+    await gate.untilEntered(1);
+    expect([...dcv.live.keys()]).toEqual(["tok_www"]);
+    expect(journal.entries()).toHaveLength(1);
+
+    // The gate is never released: stop() must not wait for the CA.
+    await runner.stop();
+    expect(await running.done).toMatchObject({ ok: false, interrupted: true });
+    expect(await queued.done).toMatchObject({ ok: false, interrupted: true });
+    expect(gate.entered).toBe(1);
+
+    expect(dcv.removed).toEqual(["tok_www"]);
+    expect(dcv.live.size).toBe(0);
+    expect(journal.entries()).toEqual([]);
+    await bus.drain();
+    const row = await store.getRenewal(running.renewalId);
+    expect(row).toMatchObject({ status: "interrupted", certId: "www" });
+    expect(row!.error).toStartWith("interrupted: ");
+    expect(row!.events.map((e) => [e.step, e.status]).slice(-2)).toEqual([
+      ["await_issuance", "failed"],
+      ["remove", "ok"],
+    ]);
+    // A queued renewal never started: no row for it.
+    expect(await store.getRenewal(queued.renewalId)).toBeNull();
+    expect(await store.getCertState("www")).toBeNull();
+    expect(runner.start(cert("www", ca), "manual")).toBeNull();
+  });
+});
