@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRota, startDaemon, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
-import { audit, challengeFiles, fileExists, waitForFile } from "./helpers.ts";
+import { audit, challengeFiles, fileExists, waitForFile, waitForRenewal } from "./helpers.ts";
 
 const goodKey = randomBytes(32).toString("base64url");
 let world: World;
@@ -50,7 +50,8 @@ test("a wrong EAB key fails clearly and issues nothing", async () => {
   const { config, socket } = eabConfig("bad", wrongKey);
   let daemon: Daemon | undefined = startDaemon(config, { env: world.env });
   try {
-    await daemon.waitForOutput("listening on");
+    // The startup renewal fails first; a forced one then fails the same way, past the cooldown.
+    await waitForRenewal(socket, "bad", (row) => row.status === "failed");
     const r = await runRota(["renew", "bad", "--force", "--wait", "--socket", socket]);
     const rows = await audit(socket, "bad");
     const failed = rows.find((row) => row.status === "failed")!;
