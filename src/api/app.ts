@@ -34,6 +34,8 @@ export function createApi(deps: ApiDeps): Hono {
   const byId = new Map(deps.certs.map((c) => [c.config.id, c]));
 
   async function views() {
+    // Right after start the first tick may still be looking; its answer beats "missing".
+    if (deps.certs.some((c) => !deps.scheduler.look(c.config.id))) await deps.scheduler.idle();
     const latest = await deps.store.latestRenewals();
     const now = deps.clock.now();
     return Promise.all(
