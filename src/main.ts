@@ -6,6 +6,7 @@ import { defineCommand, runCommand, showUsage } from "citty";
 import { CliExit, EXIT } from "./cli/exit.ts";
 import { describeError } from "./errors.ts";
 import { VERSION } from "./cli/version.ts";
+import { CHILD_COMMAND } from "./pipeline/child.ts";
 
 const main = defineCommand({
   meta: { name: "rota", version: VERSION, description: "Keeps TLS certificates renewed, installed and audited" },
@@ -21,6 +22,8 @@ const main = defineCommand({
 });
 
 async function run(argv: string[]): Promise<number> {
+  // Not a user command: the daemon starts this to run one renewal (pipeline/child.ts).
+  if (argv[0] === CHILD_COMMAND) return (await import("./pipeline/child-main.ts")).renewalChild();
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
     await showUsage(...(await resolveForUsage(argv)));
     return argv.length === 0 ? EXIT.usage : EXIT.ok;

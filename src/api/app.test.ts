@@ -14,6 +14,7 @@ import { loadOrCreateKey } from "../crypto/keys.ts";
 import { certInfo } from "../crypto/x509.ts";
 import { EventBus } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
+import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { Runner } from "../scheduler/runner.ts";
@@ -62,7 +63,8 @@ beforeEach(() => {
     dcv: undefined,
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
-  runner = new Runner({ store, bus, clock, journal, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, log: silent });
+  const execute = (_id: string, req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
+  runner = new Runner({ execute, store, bus, clock, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, log: silent });
   scheduler = new Scheduler({ certs: [cert], runner, store, bus, clock, leadership: singleNode, journal, dcvs: new Map(), daemon, log: silent });
   app = createApi({
     version: "test",

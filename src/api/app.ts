@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Clock } from "../clock.ts";
 import type { EventBus, RotaEvent } from "../events.ts";
-import type { CertRuntime } from "../pipeline/runtime.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { Runner } from "../scheduler/runner.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { AuditStore } from "../store/types.ts";
@@ -17,7 +17,7 @@ export interface ApiDeps {
   version: string;
   configFile: string;
   startedAt: Date;
-  certs: CertRuntime[];
+  certs: WatchedCert[];
   scheduler: Scheduler;
   runner: Runner;
   store: AuditStore;

@@ -1,14 +1,14 @@
-/** @module Builds every configured backend through the registry and ties each cert to its own. */
+/**
+ * @module Builds configured backends through the registry. The daemon builds only what
+ * it reads between renewals (install targets, DCV backends for journal clean-up); a
+ * renewal child builds the full set for its one cert.
+ */
 import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
-import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
+import type { DcvBackend, InstallBackend } from "../backends/types.ts";
 import type { BackendSection, RotaConfig } from "../config/schema.ts";
-import type { CertRuntime } from "../pipeline/runtime.ts";
-
-export interface Backends {
-  certs: CertRuntime[];
-  dcvs: Map<string, DcvBackend>;
-}
+import { RotaError } from "../errors.ts";
+import type { CertRuntime, WatchedCert } from "../pipeline/runtime.ts";
 
 async function build<B>(sections: BackendSection[], types: Record<string, BackendEntry<B>>, ctx: BackendContext): Promise<Map<string, B>> {
   const out = new Map<string, B>();
@@ -19,17 +19,30 @@ async function build<B>(sections: BackendSection[], types: Record<string, Backen
   return out;
 }
 
-export async function buildBackends(config: RotaConfig, ctx: BackendContext): Promise<Backends> {
-  const used = (names: Set<string>, sections: BackendSection[]) => sections.filter((s) => names.has(s.name));
-  const cas = await build<CABackend>(used(new Set(config.certs.map((c) => c.ca)), config.cas), CA_TYPES, ctx);
-  // Every dcv is built, used or not, so challenges journaled under a name still in the config can be removed.
+function named(sections: BackendSection[], names: Iterable<string>): BackendSection[] {
+  const wanted = new Set(names);
+  return sections.filter((s) => wanted.has(s.name));
+}
+
+export interface Watched {
+  certs: WatchedCert[];
+  /** Every configured DCV backend, so challenges journaled under any name still configured can be removed. */
+  dcvs: Map<string, DcvBackend>;
+}
+
+export async function buildWatched(config: RotaConfig, ctx: BackendContext): Promise<Watched> {
   const dcvs = await build<DcvBackend>(config.dcvs, DCV_TYPES, ctx);
-  const installs = await build<InstallBackend>(used(new Set(config.certs.flatMap((c) => c.install)), config.installs), INSTALL_TYPES, ctx);
-  const certs = config.certs.map((c) => ({
-    config: c,
-    ca: cas.get(c.ca)!,
-    dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv),
-    installs: c.install.map((n) => installs.get(n)!),
-  }));
+  const installs = await build<InstallBackend>(named(config.installs, config.certs.flatMap((c) => c.install)), INSTALL_TYPES, ctx);
+  const certs = config.certs.map((c) => ({ config: c, installs: c.install.map((n) => installs.get(n)!) }));
   return { certs, dcvs };
+}
+
+/** Everything one cert's renewal needs, and nothing for other certs. */
+export async function buildRuntime(config: RotaConfig, certId: string, ctx: BackendContext): Promise<CertRuntime> {
+  const c = config.certs.find((x) => x.id === certId);
+  if (!c) throw new RotaError("unknown_cert", `pipeline: no cert ${JSON.stringify(certId)} in the config`, { noRetry: true });
+  const cas = await build(named(config.cas, [c.ca]), CA_TYPES, ctx);
+  const dcvs = await build<DcvBackend>(named(config.dcvs, c.dcv === undefined ? [] : [c.dcv]), DCV_TYPES, ctx);
+  const installs = await build<InstallBackend>(named(config.installs, c.install), INSTALL_TYPES, ctx);
+  return { config: c, ca: cas.get(c.ca)!, dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv), installs: c.install.map((n) => installs.get(n)!) };
 }

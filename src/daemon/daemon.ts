@@ -10,13 +10,14 @@ import { describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { Logger } from "../log.ts";
+import { childExecutor } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import { Runner } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
-import { buildBackends } from "./backends.ts";
+import { buildWatched } from "./backends.ts";
 import { listenUnix } from "./socket.ts";
 
 export interface DaemonOptions {
@@ -42,16 +43,16 @@ export async function startDaemon({ config, log, clock, version }: DaemonOptions
 
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   subscribeAudit(bus, store);
-  const backends = await buildBackends(config, { stateDir: daemon.stateDir, clock, log });
+  const backends = await buildWatched(config, { stateDir: daemon.stateDir, clock, log });
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(backends.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   const runner = new Runner({
+    execute: childExecutor(config, bus, log),
     store,
     bus,
     clock,
-    journal,
     log,
     policy: { baseSeconds: daemon.failureCooldownSeconds, maxSeconds: daemon.failureCooldownMaxSeconds },
     maxConcurrent: daemon.maxConcurrentRenewals,

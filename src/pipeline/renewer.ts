@@ -29,8 +29,8 @@ export interface RunRequest {
   renewalId: string;
   trigger: Trigger;
   signal: AbortSignal;
-  /** Re-install the newest stored certificate on these targets instead of ordering a new one. */
-  installOnly?: InstallBackend[];
+  /** Re-install the newest stored certificate on these targets (by name) instead of ordering a new one. */
+  installOnly?: string[];
 }
 
 export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
@@ -144,7 +144,8 @@ async function issueAndInstall(cert: CertRuntime, req: RunRequest, deps: Renewer
 /** Install-only: the newest stored certificate, checked against the key, onto the given targets. */
 async function reinstall(cert: CertRuntime, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
   const c = cert.config;
-  const targets = req.installOnly ?? [];
+  const names = req.installOnly ?? [];
+  const targets = cert.installs.filter((t) => names.includes(t.name));
   const key = await step("key", async () => [loadOrCreateKey(c.keyPath, c.keyType).pem, `reused key at ${c.keyPath}`]);
   const issued = await deps.store.latestIssued(c.id);
   if (!issued) throw new RotaError("nothing_stored", `pipeline: no stored certificate for ${c.id} to install`);

@@ -1,12 +1,15 @@
-/** @module A cert together with the backends its config names, as the pipeline and scheduler use it. */
+/** @module A cert together with the backends its config names: what the scheduler watches, and what a renewal needs. */
 import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
 import type { CertConfig } from "../config/schema.ts";
 
-export interface CertRuntime {
+/** What the scheduler watches: the cert and every install target it reads back, in config order. */
+export interface WatchedCert {
   config: CertConfig;
-  ca: CABackend;
-  /** Absent when the CA needs no domain validation (the local CA). */
-  dcv: DcvBackend | undefined;
-  /** Every install target of the cert, in config order. */
   installs: InstallBackend[];
+}
+
+/** What one renewal runs with: also the CA, and the DCV backend when the CA validates domain control. */
+export interface CertRuntime extends WatchedCert {
+  ca: CABackend;
+  dcv: DcvBackend | undefined;
 }

@@ -4,6 +4,9 @@
  * its reason recorded (cert-manager's reissue policy chain).
  */
 import { DEFAULT_RENEW_THRESHOLD_DAYS } from "../config/schema.ts";
+import type { CertSummary } from "../crypto/summary.ts";
+
+export type { CertSummary };
 
 const DAY_MS = 86_400_000;
 
@@ -21,10 +24,6 @@ export function resolveThreshold(certDays: number | undefined, daemonDays: numbe
   return { days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" };
 }
 
-export interface CertSummary {
-  serial: string;
-  notAfter: Date;
-}
 
 export interface TargetState {
   target: string;

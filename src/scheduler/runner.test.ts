@@ -15,6 +15,7 @@ import type { Clock } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
+import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -131,12 +132,16 @@ afterEach(async () => {
   expect(busErrors).toEqual([]);
 });
 
+/** Certs made by cert(), by id: the in-process executor runs the pipeline on them. */
+const runtimes = new Map<string, CertRuntime>();
+
 function newRunner(maxConcurrent: number): Runner {
-  return new Runner({ store, bus, clock, journal, policy: POLICY, maxConcurrent, log: silent });
+  const execute = (id: string, req: RunRequest) => runRenewal(runtimes.get(id)!, req, { store, bus, clock, journal });
+  return new Runner({ execute, store, bus, clock, policy: POLICY, maxConcurrent, log: silent });
 }
 
 function cert(id: string, ca: CABackend): CertRuntime {
-  return {
+  const runtime: CertRuntime = {
     config: {
       id,
       domains: [`${id}.example.com`],
@@ -151,6 +156,8 @@ function cert(id: string, ca: CABackend): CertRuntime {
     dcv,
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
+  runtimes.set(id, runtime);
+  return runtime;
 }
 
 describe("Runner", () => {

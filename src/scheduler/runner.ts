@@ -4,17 +4,29 @@
  * (persisted, so restarts do not reset it) and the closing event.
  */
 import { randomBytes } from "node:crypto";
-import type { InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { describeError, isAbort, retryAfterOf } from "../errors.ts";
 import type { Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
-import { runRenewal, type RenewerDeps, type RunOutcome } from "../pipeline/renewer.ts";
-import type { CertRuntime } from "../pipeline/runtime.ts";
+import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { AuditStore } from "../store/types.ts";
+import type { EventBus } from "../events.ts";
 import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
 import { Limiter } from "./limiter.ts";
 
-export interface RunnerDeps extends RenewerDeps {
+/**
+ * Runs one renewal's pipeline to its outcome. The daemon runs it in a child process
+ * (pipeline/child.ts) so an idle daemon never holds the ACME client or a renewal's
+ * garbage; tests run `runRenewal` in-process. Step events reach the bus either way.
+ */
+export type Execute = (certId: string, req: RunRequest) => Promise<RunOutcome>;
+
+export interface RunnerDeps {
+  execute: Execute;
+  store: AuditStore;
+  bus: EventBus;
+  clock: Clock;
   policy: CooldownPolicy;
   maxConcurrent: number;
   log: Logger;
@@ -49,7 +61,7 @@ export class Runner {
   }
 
   /** Queues a run; null when the cert already has one or the daemon is stopping. */
-  start(cert: CertRuntime, trigger: Trigger, installOnly?: InstallBackend[]): Started | null {
+  start(cert: WatchedCert, trigger: Trigger, installOnly?: string[]): Started | null {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
@@ -67,7 +79,7 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(cert: CertRuntime, renewalId: string, trigger: Trigger, signal: AbortSignal, installOnly?: InstallBackend[]): Promise<RunOutcome> {
+  private async run(cert: WatchedCert, renewalId: string, trigger: Trigger, signal: AbortSignal, installOnly?: string[]): Promise<RunOutcome> {
     const { bus, clock, store, log } = this.deps;
     const certId = cert.config.id;
     let release: () => void;
@@ -77,7 +89,7 @@ export class Runner {
       return { ok: false, error: err, interrupted: true };
     }
     try {
-      const outcome = await runRenewal(cert, { renewalId, trigger, signal, installOnly }, this.deps);
+      const outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly });
       if (outcome.ok) {
         await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null });
         bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });

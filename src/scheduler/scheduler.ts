@@ -4,13 +4,13 @@
  * It keeps the last look at each cert so status pages never re-parse certificates.
  */
 import type { Clock } from "../clock.ts";
-import { certInfo } from "../crypto/x509.ts";
+import { summarizeCert } from "../crypto/summary.ts";
 import type { DaemonConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
-import type { CertRuntime } from "../pipeline/runtime.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { DcvBackend } from "../backends/types.ts";
 import type { AuditStore } from "../store/types.ts";
 import { decide, resolveThreshold, type CertSummary, type Decision, type TargetState, type Threshold } from "./due.ts";
@@ -18,7 +18,7 @@ import type { Leadership } from "./leadership.ts";
 import type { Runner } from "./runner.ts";
 
 export interface SchedulerDeps {
-  certs: CertRuntime[];
+  certs: WatchedCert[];
   runner: Runner;
   store: AuditStore;
   bus: EventBus;
@@ -103,7 +103,7 @@ export class Scheduler {
   }
 
   /** A renewal asked for through the API or CLI. `force` renews even when not due and ignores the cooldown. */
-  async request(cert: CertRuntime, force: boolean): Promise<RenewRequestResult> {
+  async request(cert: WatchedCert, force: boolean): Promise<RenewRequestResult> {
     const { deps } = this;
     if (deps.runner.busy(cert.config.id)) return { status: "busy" };
     const look = await this.refresh(cert);
@@ -118,8 +118,8 @@ export class Scheduler {
     return started ? { status: "started", renewalId: started.renewalId, installOnly: started.installOnly } : { status: "busy" };
   }
 
-  private launch(cert: CertRuntime, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
-    const installOnly = decision.action === "install" ? cert.installs.filter((t) => decision.targets.includes(t.name)) : undefined;
+  private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
+    const installOnly = decision.action === "install" ? decision.targets : undefined;
     const started = this.deps.runner.start(cert, trigger, installOnly);
     if (!started) return null;
     started.done.then(() => this.refresh(cert)).catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`));
@@ -127,7 +127,7 @@ export class Scheduler {
   }
 
   /** Reads every target and the store, and records the decision. */
-  async refresh(cert: CertRuntime): Promise<CertLook> {
+  async refresh(cert: WatchedCert): Promise<CertLook> {
     const { deps } = this;
     const threshold = resolveThreshold(cert.config.renewThresholdDays, deps.daemon.renewThresholdDays);
     let look: CertLook;
@@ -135,7 +135,7 @@ export class Scheduler {
       const targets: TargetState[] = [];
       for (const t of cert.installs) {
         const pem = await t.currentCertPem(cert.config.id);
-        targets.push({ target: t.name, installed: pem ? await this.summarize(pem, t.name) : null });
+        targets.push({ target: t.name, installed: pem ? this.summarize(pem, t.name) : null });
 
       }
       const latest = await deps.store.latestIssued(cert.config.id);
@@ -151,17 +151,16 @@ export class Scheduler {
   }
 
   /** The installed leaf's serial and expiry; an unparseable file counts as nothing installed, so it gets replaced. */
-  private async summarize(pem: string, target: string): Promise<CertSummary | null> {
+  private summarize(pem: string, target: string): CertSummary | null {
     const cached = this.parsed.get(pem);
     if (cached) return cached;
-    let info;
+    let summary;
     try {
-      info = await certInfo(pem);
+      summary = summarizeCert(pem);
     } catch (err) {
       this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating it as missing: ${describeError(err)}`);
       return null;
     }
-    const summary = { serial: info.serial, notAfter: info.notAfter };
     if (this.parsed.size > 256) this.parsed.clear();
     this.parsed.set(pem, summary);
     return summary;

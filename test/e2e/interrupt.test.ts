@@ -119,3 +119,20 @@ test("SIGKILL while a challenge is published: the next start removes it and mark
   expect(daemon.output()).toContain("removed");
   await waitFor(() => !existsSync(join(world.stateDir, "journal")) || readdirSync(join(world.stateDir, "journal")).length === 0, 10_000, 50, "journal to empty");
 });
+
+test("SIGKILL of the daemon alone: its renewal process notices and removes the challenge itself", async () => {
+  const files = await startHung("orphan");
+  await daemon!.signal("SIGKILL");
+  const challengeDir = join(world.webroot, ".well-known", "acme-challenge");
+  await waitFor(() => files.every((f) => !fileExists(join(challengeDir, f))), 10_000, 50, "the orphaned renewal to clean up");
+  await daemon!.server.exited;
+  daemon = undefined;
+
+  await world.nginx.thaw();
+  daemon = startDaemon(config, { env: world.env });
+  await daemon.waitForOutput("listening on");
+  // Its events went to the dead daemon; the row is closed at the next start, and nothing was left journaled.
+  const first = (await audit(world.socket, "orphan")).at(-1)!;
+  expect(first.status).toBe("interrupted");
+  expect(daemon.output()).not.toContain("left by an earlier run");
+});

@@ -1,0 +1,34 @@
+/** @module The native summary agrees with @peculiar/x509's reading, serial format included. */
+import { expect, test } from "bun:test";
+import { certInfo, x509 } from "./x509.ts";
+import { summarizeCert } from "./summary.ts";
+
+async function selfSigned(serialHex: string): Promise<string> {
+  const x = await x509();
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const cert = await x.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialHex,
+    name: "CN=summary.test",
+    notBefore: new Date("2030-01-01T00:00:00Z"),
+    notAfter: new Date("2030-03-01T12:34:56Z"),
+    keys,
+    signingAlgorithm: alg,
+  });
+  return cert.toString("pem");
+}
+
+for (const serial of ["01", "0a3f", "7f00ff", "ff00112233445566778899aabbccddee", "00ff1234"]) {
+  test(`serial ${serial} reads the same both ways`, async () => {
+    const pem = await selfSigned(serial);
+    const native = summarizeCert(pem);
+    const full = await certInfo(pem);
+    expect(native.serial).toBe(full.serial);
+    expect(native.notAfter.toISOString()).toBe("2030-03-01T12:34:56.000Z");
+    expect(native.notAfter.getTime()).toBe(full.notAfter.getTime());
+  });
+}
+
+test("garbage is a clear error", () => {
+  expect(() => summarizeCert("not a certificate")).toThrow("x509: not a PEM certificate");
+});

@@ -1,0 +1,58 @@
+/**
+ * @module The renewal child (`rota __renewal`): reads one ChildRequest on stdin, runs the
+ * pipeline for that cert, writes its events and outcome as JSON lines on stdout. It
+ * writes issued certificates to the audit store itself; audit rows go through the daemon.
+ */
+import { systemClock } from "../clock.ts";
+import { buildRuntime } from "../daemon/backends.ts";
+import { describeError } from "../errors.ts";
+import { EventBus } from "../events.ts";
+import { createLogger } from "../log.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { outcomeToWire, type ChildLine, type ChildRequest } from "./child-protocol.ts";
+import { ChallengeJournal } from "./journal.ts";
+import { readLines } from "./lines.ts";
+import { runRenewal, type RunOutcome } from "./renewer.ts";
+
+/** Runs the child; resolves with its exit code. */
+export async function renewalChild(): Promise<number> {
+  const log = createLogger("info").withTag("renewal");
+  const input = readLines(Bun.stdin.stream());
+  const first = await input.next();
+  if (first.done) return 2;
+  const req = JSON.parse(first.value) as ChildRequest;
+
+  const controller = new AbortController();
+  const abort = (why: string) => controller.abort(new Error(why));
+  process.once("SIGTERM", () => abort("daemon stopping"));
+  process.once("SIGINT", () => abort("interrupted"));
+  // The daemon keeps our stdin open for as long as it lives: end of input means it is gone.
+  void (async () => {
+    for await (const _ of input);
+    abort("daemon went away");
+  })();
+
+  let out = Promise.resolve();
+  const send = (line: ChildLine) => {
+    out = out.then(() => Bun.write(Bun.stdout, `${JSON.stringify(line)}\n`).then(() => undefined));
+    return out;
+  };
+  const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
+  bus.subscribe((event) => send({ event }));
+
+  const { config } = req;
+  const store = new SqliteAuditStore(config.audit.path);
+  let outcome: RunOutcome;
+  try {
+    const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log });
+    const journal = new ChallengeJournal(config.daemon.stateDir);
+    outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly }, { store, bus, clock: systemClock, journal });
+  } catch (err) {
+    outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
+  } finally {
+    await store.close();
+  }
+  await bus.drain();
+  await send(outcomeToWire(outcome, describeError));
+  return 0;
+}

@@ -1,0 +1,53 @@
+/**
+ * @module Runs a renewal in a child process of the same executable (`rota __renewal`).
+ * The daemon stays small: the ACME client, the certificate library and a renewal's
+ * garbage live and die with the child. Step events come back over stdout and are
+ * re-emitted on the daemon's bus; the child aborts on SIGTERM, and also when its stdin
+ * closes, which is how it learns the daemon died.
+ */
+import type { RotaConfig } from "../config/schema.ts";
+import { RotaError } from "../errors.ts";
+import type { EventBus } from "../events.ts";
+import type { Logger } from "../log.ts";
+import type { Execute } from "../scheduler/runner.ts";
+import { outcomeFromWire, parseChildLine, type ChildRequest } from "./child-protocol.ts";
+import { readLines } from "./lines.ts";
+import type { RunOutcome } from "./renewer.ts";
+
+/** The hidden subcommand the child runs. */
+export const CHILD_COMMAND = "__renewal";
+
+/** How to start this same program again: the compiled executable, or bun with the entry script. */
+export function selfCommand(): string[] {
+  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
+  return async (certId, req): Promise<RunOutcome> => {
+    const request: ChildRequest = { config, certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly };
+    const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    child.stdin.write(`${JSON.stringify(request)}\n`);
+    child.stdin.flush();
+    const onAbort = () => child.kill("SIGTERM");
+    req.signal.addEventListener("abort", onAbort, { once: true });
+    let outcome: RunOutcome | undefined;
+    try {
+      for await (const line of readLines(child.stdout)) {
+        const msg = parseChildLine(line);
+        if ("event" in msg) bus.emit(msg.event);
+        else outcome = outcomeFromWire(msg);
+      }
+      const code = await child.exited;
+      if (outcome) return outcome;
+      const why = child.signalCode ? `killed by ${child.signalCode}` : `exit code ${code}`;
+      return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${why})`), interrupted: req.signal.aborted };
+    } catch (err) {
+      log.error(`pipeline: renewal ${req.renewalId}: ${(err as Error).message}`);
+      child.kill("SIGKILL");
+      return { ok: false, error: new RotaError("child_failed", "pipeline: lost the renewal process", { cause: err }), interrupted: req.signal.aborted };
+    } finally {
+      req.signal.removeEventListener("abort", onAbort);
+      child.stdin.end();
+    }
+  };
+}
