@@ -1,5 +1,5 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, fchmodSync, fchownSync, mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -9,13 +9,9 @@ export interface AtomicWriteOptions {
   gid?: number;
 }
 
-/**
- * Writes `data` to `path` atomically: a temp file in the same folder gets its mode
- * (and owner) before any data, is fsynced, renamed over `path`, and the folder is fsynced.
- */
-export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions): void {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+/** A temp file beside `path` holding `data`, with its mode (and owner) set before any data, fsynced. */
+function writeTemp(path: string, data: string | Uint8Array, opts: AtomicWriteOptions): string {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", opts.mode & 0o600);
   try {
     fchmodSync(fd, opts.mode);
@@ -30,13 +26,71 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     throw err;
   }
   closeSync(fd);
+  return tmp;
+}
+
+/**
+ * Writes `data` to `path` atomically: a temp file in the same folder is renamed over
+ * `path`, and the folder is fsynced.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions): void {
+  const tmp = writeTemp(path, data, opts);
   try {
     renameSync(tmp, path);
   } catch (err) {
     unlinkSync(tmp);
     throw err;
   }
-  fsyncDir(dir);
+  fsyncDir(dirname(path));
+}
+
+export interface FileToWrite extends AtomicWriteOptions {
+  path: string;
+  data: string | Uint8Array;
+}
+
+/**
+ * Replaces several files in one folder as a set: either every file is new, or (on any
+ * failure) every file is as it was. All new contents are staged first; the current files
+ * are hard-linked aside, so a rename that fails halfway is rolled back from those links.
+ */
+export function replaceFiles(files: FileToWrite[]): void {
+  const staged: Array<{ path: string; tmp: string; backup: string | null }> = [];
+  const cleanup = () => {
+    for (const f of staged) {
+      rmSync(f.tmp, { force: true });
+      if (f.backup) rmSync(f.backup, { force: true });
+    }
+  };
+  try {
+    for (const f of files) {
+      const entry = { path: f.path, tmp: writeTemp(f.path, f.data, f), backup: null as string | null };
+      staged.push(entry);
+      if (existsSync(f.path)) {
+        entry.backup = `${entry.tmp}.old`;
+        linkSync(f.path, entry.backup);
+      }
+    }
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  const done: typeof staged = [];
+  try {
+    for (const f of staged) {
+      renameSync(f.tmp, f.path);
+      done.push(f);
+    }
+  } catch (err) {
+    for (const f of done.reverse()) {
+      if (f.backup) renameSync(f.backup, f.path);
+      else rmSync(f.path, { force: true });
+    }
+    cleanup();
+    throw err;
+  }
+  cleanup();
+  for (const dir of new Set(files.map((f) => dirname(f.path)))) fsyncDir(dir);
 }
 
 export function fsyncDir(dir: string): void {

@@ -5,6 +5,7 @@
 import { rmSync } from "node:fs";
 import { createApi } from "../api/app.ts";
 import type { Clock } from "../clock.ts";
+import { ConfigError } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
@@ -18,6 +19,7 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { buildWatched } from "./backends.ts";
+import { lockStateDir, type StateLock } from "./lock.ts";
 import { listenUnix } from "./socket.ts";
 
 export interface DaemonOptions {
@@ -34,10 +36,39 @@ export interface RunningDaemon {
 /** How long startup may spend removing challenges a crashed run left behind. */
 const RECOVERY_BUDGET_MS = 30_000;
 
-export async function startDaemon({ config, log, clock, version }: DaemonOptions): Promise<RunningDaemon> {
+export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
+  const { store, lock } = openState(opts.config);
+  try {
+    return await startServices(opts, store, lock);
+  } catch (err) {
+    await store.close();
+    lock.release();
+    throw err;
+  }
+}
+
+/**
+ * The state folder, its lock and the audit store. A path that cannot be used is a config
+ * problem (exit 2, naming the key), not a crash.
+ */
+function openState(config: RotaConfig): { store: SqliteAuditStore; lock: StateLock } {
+  const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${describeError(err)}`]);
+  try {
+    ensureDir(config.daemon.stateDir, 0o700);
+  } catch (err) {
+    throw problem("daemon.state_dir", `cannot create ${config.daemon.stateDir}`, err);
+  }
+  const lock = lockStateDir(config.daemon.stateDir);
+  try {
+    return { store: new SqliteAuditStore(config.audit.path), lock };
+  } catch (err) {
+    lock.release();
+    throw problem("audit.path", `cannot open ${config.audit.path}`, err);
+  }
+}
+
+async function startServices({ config, log, clock, version }: DaemonOptions, store: SqliteAuditStore, lock: StateLock): Promise<RunningDaemon> {
   const { daemon } = config;
-  ensureDir(daemon.stateDir, 0o700);
-  const store = new SqliteAuditStore(config.audit.path);
   const interrupted = await store.interruptRunning(clock.now());
   if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
 
@@ -82,6 +113,7 @@ export async function startDaemon({ config, log, clock, version }: DaemonOptions
       await server.stop(true);
       rmSync(daemon.socket, { force: true });
       await store.close();
+      lock.release();
     },
   };
 }

@@ -1,11 +1,11 @@
 /**
  * @module FilesystemInstall: `<dir>/<cert id>/{privkey,cert,chain,fullchain}.pem`, each
- * replaced atomically, the key 0600 and the certificates 0644.
+ * replaced together and atomically, the key 0600 and the certificates 0644.
  */
 import { chownSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
+import { ensureDir, replaceFiles } from "../../../fsutil.ts";
 import type { InstallBackend } from "../../types.ts";
 import type { FilesystemConfig } from "./config.ts";
 
@@ -21,11 +21,14 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig): In
       try {
         ensureDir(dir, 0o755);
         if (owner.uid !== undefined || owner.gid !== undefined) chownSync(dir, owner.uid ?? -1, owner.gid ?? -1);
-        // Key first and cert last: a reader that sees the new cert.pem also finds the key that matches it.
-        writeFileAtomic(join(dir, "privkey.pem"), withNewline(req.privateKeyPem), { mode: 0o600, ...owner });
-        writeFileAtomic(join(dir, "chain.pem"), chain, { mode: 0o644, ...owner });
-        writeFileAtomic(join(dir, "fullchain.pem"), leaf + chain, { mode: 0o644, ...owner });
-        writeFileAtomic(join(dir, "cert.pem"), leaf, { mode: 0o644, ...owner });
+        // All four change together or not at all: a key beside a certificate it does not match
+        // would stop the webserver at its next reload. Key first, cert last for readers in between.
+        replaceFiles([
+          { path: join(dir, "privkey.pem"), data: withNewline(req.privateKeyPem), mode: 0o600, ...owner },
+          { path: join(dir, "chain.pem"), data: chain, mode: 0o644, ...owner },
+          { path: join(dir, "fullchain.pem"), data: leaf + chain, mode: 0o644, ...owner },
+          { path: join(dir, "cert.pem"), data: leaf, mode: 0o644, ...owner },
+        ]);
       } catch (err) {
         throw new RotaError("install_failed", `filesystem ${name}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
