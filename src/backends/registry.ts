@@ -5,7 +5,7 @@
  */
 import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
-import type { CABackend, DcvBackend, InstallBackend } from "./types.ts";
+import type { CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig } from "./dcv/webroot/config.ts";
@@ -20,6 +20,14 @@ export interface BackendEntry<B, C = unknown> {
 export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   /** Whether certificates from this CA need a DCV backend (a local CA does not). */
   needsDcv: boolean;
+}
+
+export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
+  /**
+   * The challenge kinds this type solves, known without building it, so validation can
+   * refuse what it cannot do (a wildcard needs dns-01). Equals the backend's `supportedKinds()`.
+   */
+  kinds: readonly ChallengeKind[];
 }
 
 /** Keeps each entry's config type checked while the tables below hold them side by side. */
@@ -45,11 +53,14 @@ export const CA_TYPES: Record<string, CaEntry> = {
   },
 };
 
-export const DCV_TYPES: Record<string, BackendEntry<DcvBackend>> = {
-  webroot: entry<DcvBackend, ReturnType<typeof parseWebrootConfig>>({
-    parse: parseWebrootConfig,
-    create: async (name, cfg) => (await import("./dcv/webroot/webroot.ts")).createWebrootDcv(name, cfg),
-  }),
+export const DCV_TYPES: Record<string, DcvEntry> = {
+  webroot: {
+    kinds: ["http-01"],
+    ...entry<DcvBackend, ReturnType<typeof parseWebrootConfig>>({
+      parse: parseWebrootConfig,
+      create: async (name, cfg) => (await import("./dcv/webroot/webroot.ts")).createWebrootDcv(name, cfg),
+    }),
+  },
 };
 
 export const INSTALL_TYPES: Record<string, BackendEntry<InstallBackend>> = {

@@ -9,9 +9,12 @@ export function loadConfigOrExit(flag: string | undefined): RotaConfig {
   try {
     return loadConfig(path);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      throw new CliExit(EXIT.usage, [`rota: config ${err.file} is not valid:`, ...err.problems.map((p) => `  ${p}`)].join("\n"));
-    }
-    throw err;
+    throw configExit(err);
   }
+}
+
+/** A ConfigError as exit 2 with one line per problem; anything else unchanged. */
+export function configExit(err: unknown): unknown {
+  if (!(err instanceof ConfigError)) return err;
+  return new CliExit(EXIT.usage, [`rota: config ${err.file} is not valid:`, ...err.problems.map((p) => `  ${p}`)].join("\n"));
 }

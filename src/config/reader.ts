@@ -3,8 +3,8 @@
  * their full key path ("cert[0].domains: must not be empty") instead of throwing, so a
  * broken config is reported in full, and `finish()` rejects keys nobody read.
  */
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { accessSync, constants, lstatSync, readFileSync, statSync, type Stats } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
 
 export class Problems {
   readonly list: string[] = [];
@@ -30,6 +30,29 @@ export interface ReaderContext {
 
 type Table = Record<string, unknown>;
 
+/** One well-formed item of a string list, with the key path to report it under. */
+export interface ListItem {
+  value: string;
+  /** `cert[0].domains[2]`; just `cert[0].install` when a lone string stands for the list. */
+  key: string;
+}
+
+/** What `Reader.stringList` read. */
+export interface StringList {
+  /** The well-formed items, each at its own index in the file. */
+  items: ListItem[];
+  /** False when some item was not a non-empty string (already reported), so `items` has a hole. */
+  complete: boolean;
+}
+
+/** The list's values, or undefined when an item was malformed: a list with a hole is never used. */
+export function valuesOf(list: StringList | undefined): string[] | undefined {
+  return list?.complete ? list.items.map((i) => i.value) : undefined;
+}
+
+/** What the daemon will create at a path, so what may already be there. */
+export type PathKind = "file" | "directory" | "socket";
+
 export function isTable(v: unknown): v is Table {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
@@ -39,6 +62,18 @@ function typeName(v: unknown): string {
   if (v instanceof Date) return "a date";
   if (isTable(v)) return "a table";
   return `a ${typeof v}`;
+}
+
+interface StringOpts {
+  pattern?: RegExp;
+  patternHint?: string;
+  maxLength?: number;
+}
+
+interface PathOpts {
+  mustRead?: boolean;
+  dir?: boolean;
+  ifExists?: PathKind;
 }
 
 export class Reader {
@@ -67,9 +102,9 @@ export class Reader {
     return this.table[k];
   }
 
-  string(k: string, opts: { required: true; pattern?: RegExp; patternHint?: string }): string;
-  string(k: string, opts?: { required?: false; pattern?: RegExp; patternHint?: string }): string | undefined;
-  string(k: string, opts: { required?: boolean; pattern?: RegExp; patternHint?: string } = {}): string | undefined {
+  string(k: string, opts: StringOpts & { required: true }): string;
+  string(k: string, opts?: StringOpts & { required?: false }): string | undefined;
+  string(k: string, opts: StringOpts & { required?: boolean } = {}): string | undefined {
     const v = this.raw(k);
     if (v === undefined) {
       if (opts.required) this.problem(k, "is required");
@@ -85,6 +120,10 @@ export class Reader {
     }
     if (opts.pattern && !opts.pattern.test(v)) {
       this.problem(k, `${JSON.stringify(v)} ${opts.patternHint ?? `must match ${opts.pattern}`}`);
+      return undefined;
+    }
+    if (opts.maxLength !== undefined && v.length > opts.maxLength) {
+      this.problem(k, `must be at most ${opts.maxLength} characters`);
       return undefined;
     }
     return v;
@@ -121,32 +160,46 @@ export class Reader {
     return n;
   }
 
-  /** A string or a list of strings, as a list. `oneOrList` lets `install = "files"` stand for `["files"]`. */
-  stringList(k: string, opts: { oneOrList?: boolean } = {}): string[] | undefined {
+  /**
+   * A list of strings, or with `oneOrList` also one string standing for a list of one
+   * (`install = "files"`). A malformed item is reported at its own index and left out;
+   * the others keep theirs, so callers can check every good item too.
+   */
+  stringList(k: string, opts: { oneOrList?: boolean } = {}): StringList | undefined {
     const v = this.raw(k);
     if (v === undefined) return undefined;
-    if (opts.oneOrList && typeof v === "string") return [v];
+    if (opts.oneOrList && typeof v === "string") {
+      if (v.trim() !== "") return { items: [{ value: v, key: this.key(k) }], complete: true };
+      this.problem(k, "must not be empty");
+      return { items: [], complete: false };
+    }
     if (!Array.isArray(v)) {
       this.problem(k, `must be ${opts.oneOrList ? "a string or " : ""}a list of strings, not ${typeName(v)}`);
       return undefined;
     }
-    const out: string[] = [];
+    const items: ListItem[] = [];
     v.forEach((item, i) => {
-      if (typeof item !== "string" || item.trim() === "") this.ctx.problems.add(`${this.key(k)}[${i}]`, "must be a non-empty string");
-      else out.push(item);
+      const key = `${this.key(k)}[${i}]`;
+      if (typeof item !== "string" || item.trim() === "") this.ctx.problems.add(key, "must be a non-empty string");
+      else items.push({ value: item, key });
     });
-    // A list with holes would shift the index of every later problem ("[2]" reported as "[1]").
-    return out.length === v.length ? out : undefined;
+    return { items, complete: items.length === v.length };
   }
 
-  /** A filesystem path, resolved against the config folder. `mustRead`: a file that exists and is readable now. */
-  path(k: string, opts: { required: true; mustRead?: boolean; dir?: boolean }): string;
-  path(k: string, opts?: { required?: false; mustRead?: boolean; dir?: boolean }): string | undefined;
-  path(k: string, opts: { required?: boolean; mustRead?: boolean; dir?: boolean } = {}): string | undefined {
+  /**
+   * A filesystem path, resolved against the config folder. `mustRead`: a file (or with
+   * `dir`, a folder) that exists and is readable now. `ifExists`: what the daemon will
+   * create there, so anything else already at the path is a problem.
+   */
+  path(k: string, opts: PathOpts & { required: true }): string;
+  path(k: string, opts?: PathOpts & { required?: false }): string | undefined;
+  path(k: string, opts: PathOpts & { required?: boolean } = {}): string | undefined {
     const v = opts.required ? this.string(k, { required: true }) : this.string(k);
     if (v === undefined) return undefined;
     const p = isAbsolute(v) ? v : resolve(this.ctx.baseDir, v);
-    if (opts.mustRead) checkReadable(p, opts.dir ?? false, (m) => this.problem(k, m));
+    const report = (m: string) => this.problem(k, m);
+    if (opts.mustRead) checkReadable(p, opts.dir ?? false, report);
+    if (opts.ifExists) checkExisting(p, opts.ifExists, report);
     return p;
   }
 
@@ -196,19 +249,23 @@ export class Reader {
     return new Reader(isTable(v) ? v : {}, this.key(k), this.ctx);
   }
 
-  /** Visits each table of the array of tables `[[k]]` with a reader at `k[i]`. */
-  each(k: string, visit: (r: Reader) => void): void {
+  /**
+   * Visits each table of the array of tables `[[k]]` with a reader at `k[i]`. Returns how
+   * many entries the array holds: 0 when absent, undefined when `k` is not an array.
+   */
+  each(k: string, visit: (r: Reader) => void): number | undefined {
     const v = this.raw(k);
-    if (v === undefined) return;
+    if (v === undefined) return 0;
     if (!Array.isArray(v)) {
       this.problem(k, `must be an array of tables ([[${k}]])`);
-      return;
+      return undefined;
     }
     v.forEach((item, i) => {
       const path = `${this.key(k)}[${i}]`;
       if (isTable(item)) visit(new Reader(item, path, this.ctx));
       else this.ctx.problems.add(path, "must be a table");
     });
+    return v.length;
   }
 
   /** Marks every key read, so a section whose type is unknown reports only that. */
@@ -238,5 +295,37 @@ function checkReadable(p: string, dir: boolean, report: (m: string) => void): vo
     accessSync(p, constants.R_OK);
   } catch {
     report(`${p} is not readable`);
+  }
+}
+
+/**
+ * Reports a path the daemon would fail to create or use: something other than `kind`
+ * already there, or a parent that is not a folder. A socket is looked at with lstat, as
+ * the daemon does before it replaces a stale one.
+ */
+function checkExisting(p: string, kind: PathKind, report: (m: string) => void): void {
+  let st: Stats;
+  try {
+    st = kind === "socket" ? lstatSync(p) : statSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOTDIR") {
+      const parent = nearestExisting(dirname(p));
+      if (parent !== undefined) report(`${parent} is not a directory`);
+    }
+    return;
+  }
+  const ok = kind === "file" ? st.isFile() : kind === "directory" ? st.isDirectory() : st.isSocket();
+  if (!ok) report(`${p} exists and is not a ${kind}`);
+}
+
+/** The closest of `p` and its ancestors that exists. */
+function nearestExisting(p: string): string | undefined {
+  for (let at = p; ; at = dirname(at)) {
+    try {
+      statSync(at);
+      return at;
+    } catch {
+      if (dirname(at) === at) return undefined;
+    }
   }
 }

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DCV_TYPES } from "../backends/registry.ts";
 import { ConfigError, parseConfigText } from "./load.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type RotaConfig } from "./schema.ts";
 
@@ -10,6 +11,8 @@ import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type RotaConfig } from "./schema.ts"
 const dir = mkdtempSync(join(tmpdir(), "rota-config-"));
 mkdirSync(join(dir, "www"));
 writeFileSync(join(dir, "eab.key"), "c2VjcmV0\n");
+writeFileSync(join(dir, "trust.pem"), "# a private ACME server's root\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+mkdirSync(join(dir, "a-folder"));
 const FILE = join(dir, "rota.toml");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -38,8 +41,11 @@ dir = "out"
 /** A config with the shared sections and one `[[cert]]` made of `body`. */
 const withCert = (body: string) => `${SECTIONS}\n[[cert]]\n${body}\n`;
 const GOOD_CERT = `id = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "files"`;
-/** A third CA (ca[2]) of type acme with `extra` keys. */
-const withAcme = (extra: string) => `${SECTIONS}\n[[ca]]\nname = "z"\ntype = "acme"\ndirectory_url = "https://z.example/dir"\n${extra}\n`;
+/** A valid config: the shared sections and one good cert. More `[[...]]` sections may follow it. */
+const GOOD = withCert(GOOD_CERT);
+/** A third CA (ca[2]) of type acme with `extra` keys, then one `[[cert]]` made of `cert`. */
+const withAcme = (extra: string, cert = GOOD_CERT) =>
+  `${SECTIONS}\n[[ca]]\nname = "z"\ntype = "acme"\ndirectory_url = "https://z.example/dir"\n${extra}\n\n[[cert]]\n${cert}\n`;
 
 function load(text: string | Uint8Array, env: Record<string, string | undefined> = {}): RotaConfig {
   return parseConfigText(typeof text === "string" ? new TextEncoder().encode(text) : text, FILE, env);
@@ -64,12 +70,12 @@ interface BrokenCase {
 
 const BROKEN: BrokenCase[] = [
   { name: "empty domains", toml: withCert(`id = "a"\ndomains = []\nca = "internal"\ninstall = "files"`), problems: ["cert[0].domains: must not be empty"] },
-  { name: "unknown top-level key", toml: `colour = "blue"\n${SECTIONS}`, problems: ["colour: unknown key"] },
-  { name: "unknown key in a section", toml: `[daemon]\ncheck_intervall_seconds = 60\n${SECTIONS}`, problems: ["daemon.check_intervall_seconds: unknown key"] },
-  { name: "unknown key in a backend section", toml: `${SECTIONS}\nmode = "0644"\n`, problems: ["install[0].mode: unknown key"] },
+  { name: "unknown top-level key", toml: `colour = "blue"\n${GOOD}`, problems: ["colour: unknown key"] },
+  { name: "unknown key in a section", toml: `[daemon]\ncheck_intervall_seconds = 60\n${GOOD}`, problems: ["daemon.check_intervall_seconds: unknown key"] },
+  { name: "unknown key in a backend section", toml: `${SECTIONS}\nmode = "0644"\n[[cert]]\n${GOOD_CERT}\n`, problems: ["install[0].mode: unknown key"] },
   {
     name: "unknown ca type reports only the type, not its keys",
-    toml: `${SECTIONS}\n[[ca]]\nname = "x"\ntype = "vault"\nurl = "https://vault"\n`,
+    toml: `${GOOD}\n[[ca]]\nname = "x"\ntype = "vault"\nurl = "https://vault"\n`,
     problems: ['ca[2].type: unknown ca type "vault" (known: acme, local)'],
   },
   {
@@ -97,7 +103,7 @@ const BROKEN: BrokenCase[] = [
     toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "le"\ninstall = "files"`),
     problems: ['cert[0].dcv: is required: ca "le" (type acme) validates domain control'],
   },
-  { name: "duplicate ca names", toml: `${SECTIONS}\n[[ca]]\nname = "le"\ntype = "local"\n`, problems: ['ca[2].name: duplicate ca name "le"'] },
+  { name: "duplicate ca names", toml: `${GOOD}\n[[ca]]\nname = "le"\ntype = "local"\n`, problems: ['ca[2].name: duplicate ca name "le"'] },
   {
     name: "duplicate cert ids (their shared default key path is not reported again)",
     toml: `${withCert(GOOD_CERT)}\n[[cert]]\nid = "a"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\n`,
@@ -149,12 +155,38 @@ const BROKEN: BrokenCase[] = [
       "cert[0].install: must be a string or a list of strings, not a number",
     ],
   },
-  { name: "a section that is not a table", toml: `daemon = 3\n${SECTIONS}`, problems: ["daemon: must be a table"] },
-  { name: "zero check_interval", toml: `[daemon]\ncheck_interval_seconds = 0\n${SECTIONS}`, problems: ["daemon.check_interval_seconds: must be at least 1"] },
-  { name: "negative check_interval", toml: `[daemon]\ncheck_interval_seconds = -5\n${SECTIONS}`, problems: ["daemon.check_interval_seconds: must be at least 1"] },
+  { name: "a section that is not a table", toml: `daemon = 3\n${GOOD}`, problems: ["daemon: must be a table"] },
+  { name: "zero check_interval", toml: `[daemon]\ncheck_interval_seconds = 0\n${GOOD}`, problems: ["daemon.check_interval_seconds: must be between 1 and 604800"] },
+  { name: "negative check_interval", toml: `[daemon]\ncheck_interval_seconds = -5\n${GOOD}`, problems: ["daemon.check_interval_seconds: must be between 1 and 604800"] },
+  {
+    // setTimeout holds at most 2^31-1 ms: beyond it the daemon would tick in a busy loop.
+    name: "check_interval beyond 7 days",
+    toml: `[daemon]\ncheck_interval_seconds = 9999999999999\n${GOOD}`,
+    problems: ["daemon.check_interval_seconds: must be between 1 and 604800"],
+  },
+  {
+    name: "cooldowns beyond 30 days",
+    toml: `[daemon]\nfailure_cooldown_seconds = 2592001\nfailure_cooldown_max_seconds = 99999999999\n${GOOD}`,
+    problems: ["daemon.failure_cooldown_seconds: must be between 1 and 2592000", "daemon.failure_cooldown_max_seconds: must be between 1 and 2592000"],
+  },
+  {
+    // 0 days would renew only once the certificate has expired.
+    name: "renew thresholds of 0 or beyond 10 years",
+    toml: `[daemon]\nrenew_threshold_days = 0\n${withCert(`${GOOD_CERT}\nrenew_threshold_days = 3651`)}\n[[cert]]\nid = "b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\nrenew_threshold_days = 0\n`,
+    problems: [
+      "daemon.renew_threshold_days: must be between 1 and 3650",
+      "cert[0].renew_threshold_days: must be between 1 and 3650",
+      "cert[1].renew_threshold_days: must be between 1 and 3650",
+    ],
+  },
+  {
+    name: "local CA validity beyond 10 years",
+    toml: `${GOOD}\n[[ca]]\nname = "long"\ntype = "local"\nvalidity_days = 3651\n`,
+    problems: ["ca[2].validity_days: must be between 1 and 3650"],
+  },
   {
     name: "cooldown cap below its base",
-    toml: `[daemon]\nfailure_cooldown_seconds = 100\nfailure_cooldown_max_seconds = 10\n${SECTIONS}`,
+    toml: `[daemon]\nfailure_cooldown_seconds = 100\nfailure_cooldown_max_seconds = 10\n${GOOD}`,
     problems: ["daemon.failure_cooldown_max_seconds: must not be less than failure_cooldown_seconds"],
   },
   {
@@ -186,13 +218,19 @@ const BROKEN: BrokenCase[] = [
   },
   { name: "ca_bundle not existing", toml: withAcme(`ca_bundle = "bundle.pem"`), problems: [`ca[2].ca_bundle: ${join(dir, "bundle.pem")} does not exist`] },
   {
+    name: "ca_bundle holding no PEM certificate",
+    toml: withAcme(`ca_bundle = "eab.key"`),
+    problems: [`ca[2].ca_bundle: ${join(dir, "eab.key")} holds no PEM certificate`],
+  },
+  { name: "ca_bundle that is a folder", toml: withAcme(`ca_bundle = "a-folder"`), problems: [`ca[2].ca_bundle: ${join(dir, "a-folder")} is not a file`] },
+  {
     name: "webroot path not existing",
-    toml: `${SECTIONS}\n[[dcv]]\nname = "w2"\ntype = "webroot"\npath = "/nonexistent/www"\n`,
+    toml: `${GOOD}\n[[dcv]]\nname = "w2"\ntype = "webroot"\npath = "/nonexistent/www"\n`,
     problems: ["dcv[1].path: /nonexistent/www does not exist"],
   },
   {
     name: "webroot path that is a file",
-    toml: `${SECTIONS}\n[[dcv]]\nname = "w2"\ntype = "webroot"\npath = "eab.key"\n`,
+    toml: `${GOOD}\n[[dcv]]\nname = "w2"\ntype = "webroot"\npath = "eab.key"\n`,
     problems: [`dcv[1].path: ${join(dir, "eab.key")} is not a directory`],
   },
   {
@@ -204,12 +242,88 @@ const BROKEN: BrokenCase[] = [
     name: "several problems reported together",
     toml: `colour = "blue"\n[daemon]\ncheck_interval_seconds = 0\n${withCert(`id = "a"\ndomains = ["a_b.example"]\nca = "x"\ninstall = ["nope"]`)}`,
     problems: [
-      "daemon.check_interval_seconds: must be at least 1",
+      "daemon.check_interval_seconds: must be between 1 and 604800",
       'cert[0].domains[0]: "a_b.example" is not a valid host name',
       'cert[0].ca: no [[ca]] named "x"',
       'cert[0].install[0]: no [[install]] named "nope"',
       "colour: unknown key",
     ],
+  },
+  { name: "no [[cert]] at all", toml: SECTIONS, problems: ["cert: at least one [[cert]] is required"] },
+  { name: "an empty file", toml: "", problems: ["cert: at least one [[cert]] is required"] },
+  { name: "an empty list of certs", toml: `cert = []\n${SECTIONS}`, problems: ["cert: at least one [[cert]] is required"] },
+  {
+    name: "every bad name is reported, also next to an empty one",
+    toml: withCert(`id = "a"\ndomains = ["a..com", "", "b.example", "b.example"]\nca = "internal"\ninstall = "files"`),
+    problems: [
+      "cert[0].domains[1]: must be a non-empty string",
+      'cert[0].domains[0]: "a..com" is not a valid host name',
+      'cert[0].domains[3]: "b.example" is listed twice',
+    ],
+  },
+  {
+    name: "every bad install target is reported, also next to a malformed one",
+    toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = [3, "x", "files"]`),
+    problems: ["cert[0].install[0]: must be a non-empty string", 'cert[0].install[1]: no [[install]] named "x"'],
+  },
+  {
+    name: "an install target listed twice",
+    toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = ["files", "files"]`),
+    problems: ['cert[0].install[1]: "files" is listed twice'],
+  },
+  {
+    name: "an empty install name",
+    toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = ""`),
+    problems: ["cert[0].install: must not be empty"],
+  },
+  {
+    name: "a cert id longer than 64 characters",
+    toml: withCert(`id = "${"a".repeat(65)}"\ndomains = ["a.example"]\nca = "internal"\ninstall = "files"`),
+    problems: ["cert[0].id: must be at most 64 characters"],
+  },
+  {
+    name: "a wildcard with an ACME CA and a DCV that solves only http-01",
+    toml: withCert(`id = "a"\ndomains = ["a.example", "*.a.example", "*.b.example"]\nca = "le"\ndcv = "web"\ninstall = "files"`),
+    problems: [
+      'cert[0].domains[1]: wildcard names need a dns-01 DCV; dcv "web" (type webroot) solves http-01',
+      'cert[0].domains[2]: wildcard names need a dns-01 DCV; dcv "web" (type webroot) solves http-01',
+    ],
+  },
+  {
+    name: "a socket path too long to bind",
+    toml: `[daemon]\nsocket = "/run/${"s".repeat(100)}.sock"\n${GOOD}`,
+    problems: ["daemon.socket: path is 110 bytes; unix sockets allow at most 107"],
+  },
+  {
+    // The daemon removes a stale socket before it binds: it must never be someone's file.
+    name: "a socket path where a file is",
+    toml: `[daemon]\nsocket = "eab.key"\n${GOOD}`,
+    problems: [`daemon.socket: ${join(dir, "eab.key")} exists and is not a socket`],
+  },
+  {
+    name: "a socket path where a folder is",
+    toml: `[daemon]\nsocket = "a-folder"\n${GOOD}`,
+    problems: [`daemon.socket: ${join(dir, "a-folder")} exists and is not a socket`],
+  },
+  {
+    name: "state_dir that is a file",
+    toml: `[daemon]\nstate_dir = "eab.key"\n${GOOD}`,
+    problems: [`daemon.state_dir: ${join(dir, "eab.key")} exists and is not a directory`],
+  },
+  {
+    name: "audit.path that is a folder",
+    toml: `[audit]\npath = "a-folder"\n${GOOD}`,
+    problems: [`audit.path: ${join(dir, "a-folder")} exists and is not a file`],
+  },
+  {
+    name: "key_path that is a folder, or under a file",
+    toml: `${withCert(`${GOOD_CERT}\nkey_path = "a-folder"`)}\n[[cert]]\nid = "b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\nkey_path = "eab.key/b.key"\n`,
+    problems: [`cert[0].key_path: ${join(dir, "a-folder")} exists and is not a file`, `cert[1].key_path: ${join(dir, "eab.key")} is not a directory`],
+  },
+  {
+    name: "a filesystem install dir that is a file",
+    toml: `${GOOD}\n[[install]]\nname = "more"\ntype = "filesystem"\ndir = "eab.key"\n`,
+    problems: [`install[1].dir: ${join(dir, "eab.key")} exists and is not a directory`],
   },
 ];
 
@@ -306,15 +420,7 @@ socket = "run/rota.sock"
 
 [audit]
 path = "db/audit.db"
-${withAcme(`ca_bundle = "eab.key"\neab_kid = "kid-1"\neab_hmac_key_file = "eab.key"`)}
-[[cert]]
-id = "a"
-domains = ["a.example"]
-ca = "le"
-dcv = "web"
-install = "files"
-key_path = "keys/a.pem"
-`);
+${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab.key"`, `id = "a"\ndomains = ["a.example"]\nca = "le"\ndcv = "web"\ninstall = "files"\nkey_path = "keys/a.pem"`)}`);
     expect(config.daemon.stateDir).toBe(join(dir, "state"));
     expect(config.daemon.socket).toBe(join(dir, "run/rota.sock"));
     expect(config.audit.path).toBe(join(dir, "db/audit.db"));
@@ -324,7 +430,7 @@ key_path = "keys/a.pem"
     expect(config.cas[2]!.options).toEqual({
       directoryUrl: "https://z.example/dir",
       email: undefined,
-      caBundle: join(dir, "eab.key"),
+      caBundle: join(dir, "trust.pem"),
       eab: { kid: "kid-1", hmacKey: { from: "file", path: join(dir, "eab.key") } },
     });
   });
@@ -333,18 +439,48 @@ key_path = "keys/a.pem"
     const config = load(
       `[daemon]\nrenew_threshold_days = 20\n${withAcme(`eab_kid = "kid-1"\neab_hmac_key_env = "ROTA_TEST_EAB"`)}
 [[install]]\nname = "more"\ntype = "filesystem"\ndir = "/srv/certs"\nowner = "65534"\ngroup = "65534"
-[[cert]]\nid = "wild"\ndomains = ["*.Example.COM", "example.com"]\nca = "le"\ndcv = "web"\ninstall = ["files", "more"]\nrenew_threshold_days = 10\nkey_type = "rsa-2048"\n`,
+[[cert]]\nid = "wild"\ndomains = ["*.Example.COM", "example.com"]\nca = "internal"\ninstall = ["files", "more"]\nrenew_threshold_days = 10\nkey_type = "rsa-2048"\n`,
       { ROTA_TEST_EAB: "c2VjcmV0" },
     );
     expect(config.daemon.renewThresholdDays).toBe(20);
     expect(config.cas[2]!.options).toMatchObject({ eab: { kid: "kid-1", hmacKey: { from: "env", name: "ROTA_TEST_EAB" } } });
     expect(config.installs[1]!.options).toEqual({ dir: "/srv/certs", uid: 65534, gid: 65534 });
-    expect(config.certs[0]).toMatchObject({
+    // A local CA proves no domain control, so a wildcard needs no dns-01 DCV.
+    expect(config.certs[1]).toMatchObject({
       domains: ["*.example.com", "example.com"],
-      dcv: "web",
+      dcv: undefined,
       install: ["files", "more"],
       renewThresholdDays: 10,
       keyType: "rsa-2048",
     });
+  });
+
+  test("a wildcard under an ACME CA is accepted with a DCV that solves dns-01", () => {
+    DCV_TYPES["test-dns"] = { kinds: ["dns-01"], parse: () => ({}), create: () => Promise.reject(new Error("not built in this test")) };
+    try {
+      const config = load(`${SECTIONS}\n[[dcv]]\nname = "dns"\ntype = "test-dns"\n[[cert]]\nid = "wild"\ndomains = ["*.a.example", "a.example"]\nca = "le"\ndcv = "dns"\ninstall = "files"\n`);
+      expect(config.certs[0]).toMatchObject({ domains: ["*.a.example", "a.example"], ca: "le", dcv: "dns" });
+    } finally {
+      delete DCV_TYPES["test-dns"];
+    }
+  });
+
+  test("bounds and paths that are fine at their limits", () => {
+    const socketDir = mkdtempSync(join(tmpdir(), "rota-sock-"));
+    const socket = join(socketDir, "live.sock");
+    const listener = Bun.listen({ unix: socket, socket: { data() {} } });
+    const longSocket = `/${"s".repeat(101)}.sock`; // 107 bytes
+    try {
+      const config = load(
+        `[daemon]\nstate_dir = "a-folder"\nsocket = ${JSON.stringify(socket)}\ncheck_interval_seconds = 604800\nrenew_threshold_days = 3650
+failure_cooldown_seconds = 2592000\nfailure_cooldown_max_seconds = 2592000\n${withCert(`id = "${"a".repeat(64)}"\ndomains = ["a.example"]\nca = "internal"\ninstall = "files"\nkey_path = "eab.key"\nrenew_threshold_days = 1`)}`,
+      );
+      expect(config.daemon).toMatchObject({ stateDir: join(dir, "a-folder"), socket, checkIntervalSeconds: 604800, renewThresholdDays: 3650 });
+      expect(config.certs[0]).toMatchObject({ id: "a".repeat(64), keyPath: join(dir, "eab.key"), renewThresholdDays: 1 });
+      expect(load(`[daemon]\nsocket = "${longSocket}"\n${GOOD}`).daemon.socket).toBe(longSocket);
+    } finally {
+      listener.stop(true);
+      rmSync(socketDir, { recursive: true, force: true });
+    }
   });
 });

@@ -87,7 +87,8 @@ function parsePrivateKey(pem: string): KeyObject | null {
   }
 }
 
-function keyTypeOfObject(key: KeyObject): KeyType | null {
+/** The rota key type of a private or public key, or null for one rota does not issue with. */
+export function keyTypeOfObject(key: KeyObject): KeyType | null {
   const details = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === "ec") {
     // OpenSSL curve names: what node:crypto (and Bun) report for P-256 / P-384.

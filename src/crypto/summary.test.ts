@@ -26,6 +26,7 @@ for (const serial of ["01", "0a3f", "7f00ff", "ff00112233445566778899aabbccddee"
     expect(native.serial).toBe(full.serial);
     expect(native.notAfter.toISOString()).toBe("2030-03-01T12:34:56.000Z");
     expect(native.notAfter.getTime()).toBe(full.notAfter.getTime());
+    expect(native.keyType).toBe("ecdsa-p256");
   });
 }
 

@@ -139,9 +139,9 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
   };
 }
 
-async function run(cert: CertRuntime): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
+async function run(cert: CertRuntime, installOnly?: string[]): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
   const id = `r${++seq}`;
-  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal }, deps);
+  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly }, deps);
   await bus.drain();
   const renewal = await store.getRenewal(id);
   return { id, outcome, steps: renewal!.events.map((e) => [e.step, e.status]) };
@@ -187,6 +187,40 @@ describe("runRenewal", () => {
     const issued = (outcome as Extract<RunOutcome, { ok: true }>).issued;
     expect(await store.latestIssued("www")).toEqual(issued);
     expect(installedFiles()["cert.pem"]).toBe(issued.leafPem);
+  });
+
+  test("install-only puts the stored certificate back without asking the CA", async () => {
+    const ca = fakeCa(dir, clock);
+    const cert = runtime(ca, new FakeDcv());
+    const first = await run(cert);
+    rmSync(join(dir, "installed"), { recursive: true });
+    const { outcome, steps } = await run(cert, ["files"]);
+    expect(steps).toEqual([
+      ["key", "ok"],
+      ["verify", "ok"],
+      ["install", "ok"],
+    ]);
+    expect(ca.awaited).toBe(1);
+    expect((outcome as Extract<RunOutcome, { ok: true }>).issued.serial).toBe((first.outcome as Extract<RunOutcome, { ok: true }>).issued.serial);
+  });
+
+  test("install-only with the key lost: the stored certificate is unusable, a new one is ordered", async () => {
+    const ca = fakeCa(dir, clock);
+    const cert = runtime(ca, new FakeDcv());
+    await run(cert);
+    rmSync(join(dir, "keys", "www.key"));
+    const { outcome, steps } = await run(cert, ["files"]);
+    expect(outcome.ok).toBe(true);
+    expect(steps.slice(0, 3)).toEqual([
+      ["key", "ok"],
+      ["verify", "skipped"],
+      ["csr", "ok"],
+    ]);
+    expect(steps.at(-1)).toEqual(["install", "ok"]);
+    expect(ca.awaited).toBe(2);
+    const renewal = (await store.listRenewals({ certId: "www", limit: 1 }))[0]!;
+    expect(renewal.events[0]!.message).toStartWith("generated ecdsa-p256 key");
+    expect(renewal.events[1]!.message).toContain("ordering a new one");
   });
 
   test("a CA that asks for nothing: preflight, publish and remove are skipped", async () => {

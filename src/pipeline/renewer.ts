@@ -59,9 +59,13 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
   }
 
   try {
-    const issued = req.installOnly
-      ? await reinstall(cert, req, deps, step)
-      : await issueAndInstall(cert, req, deps, step);
+    const key = await step("key", async () => {
+      const k = loadOrCreateKey(cert.config.keyPath, cert.config.keyType);
+      const what = k.replaced ? `replaced with a new ${cert.config.keyType} key (old kept as .old)` : k.created ? `generated ${cert.config.keyType} key` : "reused key";
+      return [k.pem, `${what} at ${cert.config.keyPath}`];
+    });
+    const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key, req.signal, deps, step) : null;
+    const issued = reinstalled ?? (await issueAndInstall(cert, key, req, deps, step));
     return { ok: true, issued };
   } catch (err) {
     return { ok: false, error: err, interrupted: req.signal.aborted };
@@ -70,15 +74,10 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
 
 type StepFn = <T>(name: StepName, fn: () => Promise<[T, StepResult]>) => Promise<T>;
 
-async function issueAndInstall(cert: CertRuntime, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
+async function issueAndInstall(cert: CertRuntime, key: string, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
   const { config: c, ca, dcv } = cert;
   const signal = req.signal;
 
-  const key = await step("key", async () => {
-    const k = loadOrCreateKey(c.keyPath, c.keyType);
-    const what = k.replaced ? `replaced with a new ${c.keyType} key (old kept as .old)` : k.created ? `generated ${c.keyType} key` : "reused key";
-    return [k.pem, `${what} at ${c.keyPath}`];
-  });
   const csrPem = await step("csr", async () => [await createCsr(c.domains, key), `${c.domains.length} name(s): ${c.domains.join(", ")}`]);
   let leaf: { leafPem: string; chainPem: string };
   const published: DcvChallenge[] = [];
@@ -141,19 +140,27 @@ async function issueAndInstall(cert: CertRuntime, req: RunRequest, deps: Renewer
   return issued;
 }
 
-/** Install-only: the newest stored certificate, checked against the key, onto the given targets. */
-async function reinstall(cert: CertRuntime, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
+/**
+ * Install-only: the newest stored certificate, checked against the key, onto the named
+ * targets. Null when the stored certificate cannot serve any more (the key was lost or
+ * replaced, the names changed): the caller orders a new one instead.
+ */
+async function reinstall(cert: CertRuntime, names: string[], key: string, signal: AbortSignal, deps: RenewerDeps, step: StepFn): Promise<IssuedCert | null> {
   const c = cert.config;
-  const names = req.installOnly ?? [];
   const targets = cert.installs.filter((t) => names.includes(t.name));
-  const key = await step("key", async () => [loadOrCreateKey(c.keyPath, c.keyType).pem, `reused key at ${c.keyPath}`]);
   const issued = await deps.store.latestIssued(c.id);
-  if (!issued) throw new RotaError("nothing_stored", `pipeline: no stored certificate for ${c.id} to install`);
-  await step("verify", async () => {
-    await verifyIssued({ leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key, domains: c.domains, now: deps.clock.now() });
-    return [undefined, `stored serial ${issued.serial} matches the key and names`];
+  const usable = await step("verify", async () => {
+    if (!issued) return [false, { skipped: "no stored certificate; ordering a new one" }];
+    try {
+      await verifyIssued({ leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key, domains: c.domains, now: deps.clock.now() });
+    } catch (err) {
+      if (!(err instanceof RotaError) || err.code !== "verify_failed") throw err;
+      return [false, { skipped: `stored serial ${issued.serial} cannot be installed (${err.message}); ordering a new one` }];
+    }
+    return [true, `stored serial ${issued.serial} matches the key and names`];
   });
-  await installAll(targets, c.domains, issued, key, req.signal, step);
+  if (!usable || !issued) return null;
+  await installAll(targets, c.domains, issued, key, signal, step);
   return issued;
 }
 

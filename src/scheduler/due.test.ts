@@ -6,12 +6,13 @@ import { daysLeft, decide, resolveThreshold, type CertSummary, type Threshold } 
 const DAY = 86_400_000;
 const now = new Date("2030-01-01T00:00:00Z");
 const inDays = (d: number) => new Date(now.getTime() + d * DAY);
-const cert = (serial: string, days: number): CertSummary => ({ serial, notAfter: inDays(days) });
+const cert = (serial: string, days: number): CertSummary => ({ serial, notAfter: inDays(days), keyType: "ecdsa-p256", dnsNames: ["www.example.com"] });
+const want = { keyType: "ecdsa-p256" as const, domains: ["www.example.com"] };
 const threshold: Threshold = { days: 30, source: "daemon" };
 
 describe("decide", () => {
   test("nothing installed and nothing stored: renew", () => {
-    expect(decide({ now, threshold, targets: [{ target: "files", installed: null }], latest: null })).toEqual({
+    expect(decide({ want, now, threshold, targets: [{ target: "files", installed: null }], latest: null })).toEqual({
       action: "renew",
       reason: "nothing installed",
       notAfter: null,
@@ -20,7 +21,7 @@ describe("decide", () => {
 
   test("within the threshold: renew, naming the days left and where the threshold came from", () => {
     const c = cert("01", 10);
-    expect(decide({ now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+    expect(decide({ want, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
       action: "renew",
       reason: "due: 10.00 days left, threshold 30 (daemon)",
       notAfter: c.notAfter,
@@ -29,16 +30,34 @@ describe("decide", () => {
 
   test("expired: renew, saying so", () => {
     const c = cert("01", -1.5);
-    expect(decide({ now, threshold: { days: 30, source: "default" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+    expect(decide({ want, now, threshold: { days: 30, source: "default" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
       action: "renew",
       reason: "expired: -1.50 days left, threshold 30 (default)",
       notAfter: c.notAfter,
     });
   });
 
+  test("a key type changed in the config: renew now, however long the certificate has left", () => {
+    const c = cert("01", 80);
+    expect(decide({ want: { ...want, keyType: "rsa-2048" }, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+      action: "renew",
+      reason: "key type changed: the certificate has ecdsa-p256, the config asks for rsa-2048",
+      notAfter: c.notAfter,
+    });
+  });
+
+  test("names changed in the config: renew now, naming what is added and dropped", () => {
+    const c = { ...cert("01", 80), dnsNames: ["www.example.com", "old.example.com"] };
+    expect(decide({ want: { ...want, domains: ["www.example.com", "new.example.com"] }, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+      action: "renew",
+      reason: "names changed: adds new.example.com; drops old.example.com",
+      notAfter: c.notAfter,
+    });
+  });
+
   test("healthy: nothing to do", () => {
     const c = cert("01", 60);
-    expect(decide({ now, threshold: { days: 14, source: "cert" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
+    expect(decide({ want, now, threshold: { days: 14, source: "cert" }, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
       action: "none",
       reason: "ok: 60.00 days left, threshold 14 (cert)",
       notAfter: c.notAfter,
@@ -50,6 +69,7 @@ describe("decide", () => {
     const old = cert("01", 40);
     expect(
       decide({
+        want,
         now,
         threshold,
         targets: [
@@ -63,7 +83,7 @@ describe("decide", () => {
 
   test("a target serving another certificate with the same expiry as the store's newest: install", () => {
     const stored = cert("02", 80);
-    expect(decide({ now, threshold, targets: [{ target: "files", installed: cert("01", 80) }], latest: stored })).toEqual({
+    expect(decide({ want, now, threshold, targets: [{ target: "files", installed: cert("01", 80) }], latest: stored })).toEqual({
       action: "install",
       reason: "files does not serve the newest certificate (serial 02)",
       targets: ["files"],
@@ -73,13 +93,14 @@ describe("decide", () => {
 
   test("a target serving a certificate that outlives the store's newest is left alone", () => {
     const stored = cert("02", 80);
-    expect(decide({ now, threshold, targets: [{ target: "files", installed: cert("09", 85) }], latest: stored })).toMatchObject({ action: "none" });
+    expect(decide({ want, now, threshold, targets: [{ target: "files", installed: cert("09", 85) }], latest: stored })).toMatchObject({ action: "none" });
   });
 
   test("a target with nothing installed while the store holds a valid certificate: install", () => {
     const stored = cert("02", 80);
     expect(
       decide({
+        want,
         now,
         threshold,
         targets: [
@@ -95,6 +116,7 @@ describe("decide", () => {
     const served = cert("01", 80);
     expect(
       decide({
+        want,
         now,
         threshold,
         targets: [
@@ -110,6 +132,7 @@ describe("decide", () => {
     const stored = cert("01", 5);
     expect(
       decide({
+        want,
         now,
         threshold,
         targets: [

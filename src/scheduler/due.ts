@@ -4,6 +4,7 @@
  * its reason recorded (cert-manager's reissue policy chain).
  */
 import { DEFAULT_RENEW_THRESHOLD_DAYS } from "../config/schema.ts";
+import type { KeyType } from "../crypto/keys.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 
 export type { CertSummary };
@@ -24,7 +25,6 @@ export function resolveThreshold(certDays: number | undefined, daemonDays: numbe
   return { days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" };
 }
 
-
 export interface TargetState {
   target: string;
   /** The installed leaf, or null when the target has none. */
@@ -37,6 +37,8 @@ export interface DueInput {
   targets: TargetState[];
   /** The newest certificate in the store. */
   latest: CertSummary | null;
+  /** What the config asks for now; a certificate that differs is replaced, however long it has left. */
+  want: { keyType: KeyType; domains: string[] };
 }
 
 export type Decision =
@@ -61,6 +63,8 @@ export function decide(input: DueInput): Decision {
   const left = daysLeft(best.notAfter, now);
   const within = `${fmtDays(left)} days left, threshold ${threshold.days} (${threshold.source})`;
   if (left < threshold.days) return { action: "renew", reason: left <= 0 ? `expired: ${within}` : `due: ${within}`, notAfter: best.notAfter };
+  const changed = configChanged(best, input.want);
+  if (changed) return { action: "renew", reason: changed, notAfter: best.notAfter };
 
   if (latest) {
     // A target serving something other than the store's newest is stale, unless what it serves outlives it (installed by hand, newer).
@@ -88,4 +92,13 @@ export function decide(input: DueInput): Decision {
 
 function fmtDays(d: number): string {
   return d.toFixed(2);
+}
+
+/** Why `cert` no longer fits the config, or null when it does. */
+function configChanged(cert: CertSummary, want: DueInput["want"]): string | null {
+  if (cert.keyType !== want.keyType) return `key type changed: the certificate has ${cert.keyType ?? "another kind of key"}, the config asks for ${want.keyType}`;
+  const missing = want.domains.filter((d) => !cert.dnsNames.includes(d));
+  const extra = cert.dnsNames.filter((d) => !want.domains.includes(d));
+  if (missing.length + extra.length === 0) return null;
+  return `names changed: ${[missing.length ? `adds ${missing.join(", ")}` : "", extra.length ? `drops ${extra.join(", ")}` : ""].filter(Boolean).join("; ")}`;
 }

@@ -138,8 +138,10 @@ export class Scheduler {
         targets.push({ target: t.name, installed: pem ? this.summarize(pem, t.name) : null });
 
       }
-      const latest = await deps.store.latestIssued(cert.config.id);
-      const decision = decide({ now: deps.clock.now(), threshold, targets, latest });
+      const stored = await deps.store.latestIssued(cert.config.id);
+      const latest = stored ? this.summarize(stored.leafPem, "store") : null;
+      const want = { keyType: cert.config.keyType, domains: cert.config.domains };
+      const decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
       look = { decision, threshold, checkedAt: deps.clock.now(), error: null };
     } catch (err) {
       const error = describeError(err);

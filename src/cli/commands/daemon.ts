@@ -7,7 +7,8 @@ import { systemClock } from "../../clock.ts";
 import { describeError } from "../../errors.ts";
 import { createLogger } from "../../log.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { loadConfigOrExit } from "../load-config.ts";
+import { ConfigError } from "../../config/load.ts";
+import { configExit, loadConfigOrExit } from "../load-config.ts";
 import { connectionArgs } from "../target.ts";
 import { VERSION } from "../version.ts";
 
@@ -25,6 +26,7 @@ export default defineCommand({
     try {
       daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION });
     } catch (err) {
+      if (err instanceof ConfigError) throw configExit(err);
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
     }
     await new Promise<void>((resolve) => {

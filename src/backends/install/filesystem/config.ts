@@ -10,7 +10,7 @@ export interface FilesystemConfig {
 }
 
 export function parseFilesystemConfig(r: Reader): FilesystemConfig {
-  const dir = r.path("dir", { required: true });
+  const dir = r.path("dir", { required: true, ifExists: "directory" });
   const owner = r.string("owner");
   const group = r.string("group");
   const uid = owner === undefined ? undefined : lookupId("/etc/passwd", owner);

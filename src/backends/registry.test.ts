@@ -1,0 +1,25 @@
+/** @module The registry's static facts agree with the backends they describe. */
+import { describe, expect, test } from "bun:test";
+import { tmpdir } from "node:os";
+import { systemClock } from "../clock.ts";
+import { createLogger } from "../log.ts";
+import type { BackendContext } from "./context.ts";
+import { DCV_TYPES } from "./registry.ts";
+
+const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: createLogger("quiet") };
+
+/** Options to build each DCV type with; a new type must add one, so its `kinds` are checked too. */
+const SAMPLE_OPTIONS: Record<string, unknown> = {
+  webroot: { path: tmpdir() },
+};
+
+describe("DCV registry", () => {
+  for (const [type, entry] of Object.entries(DCV_TYPES)) {
+    // Validation trusts `kinds` (a wildcard needs dns-01) without building the backend.
+    test(`${type}: kinds equal the built backend's supportedKinds()`, async () => {
+      expect(SAMPLE_OPTIONS).toHaveProperty(type);
+      const backend = await entry.create("sample", SAMPLE_OPTIONS[type], ctx);
+      expect([...entry.kinds]).toEqual(backend.supportedKinds());
+    });
+  }
+});
