@@ -4,6 +4,7 @@
  */
 import { defineCommand, runCommand, showUsage } from "citty";
 import { CliExit, EXIT } from "./cli/exit.ts";
+import { checkCommandLine } from "./cli/strict-args.ts";
 import { describeError } from "./errors.ts";
 import { VERSION } from "./cli/version.ts";
 import { CHILD_COMMAND } from "./pipeline/child.ts";
@@ -33,6 +34,8 @@ async function run(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   try {
+    // citty drops what it does not know; refuse it instead (unknown flags, missing values, extra arguments).
+    await checkCommandLine(main, argv);
     await runCommand(main, { rawArgs: argv });
     return EXIT.ok;
   } catch (err) {

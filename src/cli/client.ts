@@ -1,4 +1,5 @@
 /** @module The CLI's side of the unix-socket API: JSON calls and the live step stream. */
+import { lstatSync } from "node:fs";
 import { CliExit, EXIT } from "./exit.ts";
 
 export interface Reply<T> {
@@ -9,26 +10,49 @@ export interface Reply<T> {
 export class ApiClient {
   constructor(readonly socket: string) {}
 
+  /** One JSON call. A 400 is the daemon refusing the request as asked: a usage error (exit 2). */
   async call<T>(method: "GET" | "POST", path: string): Promise<Reply<T>> {
     const res = await this.fetch(method, path);
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new CliExit(EXIT.failed, `rota: lost the daemon at ${this.socket} while reading its reply (did it stop?)`, { cause: err });
+    }
     let body: T;
     try {
       body = JSON.parse(text) as T;
     } catch {
       throw new CliExit(EXIT.failed, `rota: unexpected reply from the daemon (HTTP ${res.status}): ${text.slice(0, 200)}`);
     }
+    if (res.status === 400) {
+      const error = (body as { error?: unknown } | null)?.error;
+      throw new CliExit(EXIT.usage, `rota: the daemon refused the request: ${typeof error === "string" ? error : text.slice(0, 200)}`);
+    }
     return { status: res.status, body };
   }
 
-  /** Reads a server-sent event stream, calling `onEvent` for each event as it arrives. */
-  async stream(path: string, onEvent: (event: string, data: string) => void): Promise<void> {
+  /**
+   * Reads a server-sent event stream, calling `onEvent` for each event as it arrives,
+   * until the daemon ends it. If the connection breaks first (the daemon stopped or
+   * crashed), throws CliExit(failed) with `lostMessage`.
+   */
+  async stream(path: string, onEvent: (event: string, data: string) => void, lostMessage: string): Promise<void> {
     const res = await this.fetch("GET", path);
     if (!res.ok || !res.body) throw new CliExit(EXIT.failed, `rota: cannot follow ${path}: HTTP ${res.status}`);
+    const reader = res.body.getReader();
     const decoder = new TextDecoder();
     let buf = "";
-    for await (const chunk of res.body) {
-      buf += decoder.decode(chunk, { stream: true });
+    for (;;) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        // Bun reports a dropped unix socket as ECONNRESET with advice about `verbose: true`; the user needs the why.
+        throw new CliExit(EXIT.failed, lostMessage, { cause: err });
+      }
+      if (chunk.done) return;
+      buf += decoder.decode(chunk.value, { stream: true });
       let end: number;
       while ((end = buf.indexOf("\n\n")) >= 0) {
         const block = buf.slice(0, end);
@@ -48,9 +72,56 @@ export class ApiClient {
     try {
       return await fetch(`http://rota${path}`, { method, unix: this.socket });
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      const why = code === "ENOENT" || code === "FailedToOpenSocket" ? "no socket there" : code === "EACCES" ? "permission denied" : (err as Error).message;
-      throw new CliExit(EXIT.unreachable, `rota: the daemon is not reachable at ${this.socket} (${why}); is \`rota daemon\` running?`);
+      throw new CliExit(EXIT.unreachable, unreachableMessage((err as { code?: unknown }).code, this.socket, err), { cause: err });
     }
+  }
+}
+
+/** The one line for exit 3: where, why, and what to do about it. */
+export function unreachableMessage(code: unknown, socket: string, err?: unknown): string {
+  // A socket we may not open is most likely a daemon that runs, as another user.
+  const next = code === "EACCES" || code === "EPERM" ? "run this as the user that runs `rota daemon`" : "is `rota daemon` running?";
+  return `rota: the daemon is not reachable at ${socket}: ${unreachableReason(code, socket, err)}; ${next}`;
+}
+
+/**
+ * Plain words for why connecting to the socket failed. Bun's own text ("ECONNREFUSED:
+ * Was there a typo in the url or port?") is written for TCP URLs. As seen with Bun 1.4
+ * on Linux: a missing path is ENOENT, a root-only socket EACCES, and a stale socket, a
+ * regular file or a folder all ECONNREFUSED (connect(2) on a non-socket), so the path
+ * is looked at to tell those apart; ENOTSOCK is mapped in case another platform says it.
+ */
+export function unreachableReason(code: unknown, socket: string, err?: unknown): string {
+  switch (code) {
+    case "ENOENT":
+    case "FailedToOpenSocket":
+      return "no socket there";
+    case "ECONNREFUSED":
+      return refusedReason(socket);
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "ENOTSOCK":
+      return "not a socket";
+    case "ENOTDIR":
+      return "a folder on the path is a file";
+    case "ENAMETOOLONG":
+      return "the path is too long for a unix socket";
+    case "ECONNRESET":
+      return "the connection was closed without a reply";
+    default:
+      if (typeof code === "string" && code !== "") return code;
+      return err instanceof Error ? (err.message.split("\n")[0] ?? "unknown error") : "unknown error";
+  }
+}
+
+function refusedReason(socket: string): string {
+  try {
+    const st = lstatSync(socket);
+    if (st.isSocket()) return "nothing is listening (a stale socket)";
+    if (st.isDirectory()) return "not a socket but a folder";
+    return "not a socket";
+  } catch {
+    return "nothing is listening (a stale socket, or not a socket)";
   }
 }

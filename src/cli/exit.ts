@@ -8,13 +8,17 @@ export const EXIT = {
   unknownCert: 4,
 } as const;
 
-/** Thrown by commands; the entry point prints `message` (if any) to stderr and exits with `code`. */
+/**
+ * Thrown by commands; the entry point prints `message` (if any) to stderr and exits with
+ * `code`. `cause` keeps the underlying error for whoever debugs, not for the user's line.
+ */
 export class CliExit extends Error {
   constructor(
     readonly code: number,
     message = "",
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "CliExit";
   }
 }

@@ -4,9 +4,10 @@
  * the newest stored certificate.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
 
 let dir: string;
@@ -107,6 +108,95 @@ describe("without a daemon", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("OK (1 cert(s)");
   });
+
+  test.each([
+    [["list", "--bogus"], 'rota: unknown option --bogus for "rota list" (see rota list --help)'],
+    [["daemon", "extra-arg", "--config", "x.toml"], 'rota: unexpected argument "extra-arg" for "rota daemon" (see rota daemon --help)'],
+    [["daemon", "--config"], 'rota: option --config for "rota daemon" needs a value (see rota daemon --help)'],
+    [["list", "--socket", ""], 'rota: option --socket for "rota list" needs a non-empty value (see rota list --help)'],
+    [["renew", "app", "--forse"], 'rota: unknown option --forse for "rota renew" (see rota renew --help)'],
+    [["audit", "--limit", "99999999999"], 'rota: --limit must be a whole number from 1 to 1000, not "99999999999"'],
+  ])("%j is a usage error: exit 2 and one line", async (args, line) => {
+    const r = await runRota(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`${line}\n`);
+  });
+
+  test("--help works on every command, and --version on rota", async () => {
+    for (const args of [["--help"], ["list", "--help"], ["renew", "-h"], ["daemon", "--config", "--help"]]) {
+      const r = await runRota(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("USAGE");
+    }
+    expect((await runRota(["--version"])).stdout).toMatch(/^rota \d+\.\d+\.\d+\n$/);
+  });
+
+  test("a path that is no live socket is exit 3, with the reason in plain words", async () => {
+    const file = join(dir, "file.sock");
+    const folder = join(dir, "folder.sock");
+    const stale = join(dir, "stale.sock");
+    writeFileSync(file, "");
+    mkdirSync(folder);
+    // A server killed with SIGKILL leaves its socket file behind, as a crashed daemon would.
+    const child = Bun.spawn([process.execPath, "-e", `require("node:net").createServer().listen(${JSON.stringify(stale)})`]);
+    await waitFor(() => existsSync(stale), 10_000, 10, "the socket to appear");
+    child.kill("SIGKILL");
+    await child.exited;
+    for (const [socket, why] of [
+      [join(dir, "nobody.sock"), "no socket there"],
+      [file, "not a socket"],
+      [folder, "not a socket but a folder"],
+      [stale, "nothing is listening (a stale socket)"],
+    ] as const) {
+      const r = await runRota(["status", "--socket", socket]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toBe(`rota: the daemon is not reachable at ${socket}: ${why}; is \`rota daemon\` running?\n`);
+    }
+  });
+
+  describe("against a stand-in daemon", () => {
+    let fake: Server;
+    const fakeSocket = () => join(dir, "fake.sock");
+
+    beforeAll(async () => {
+      // Raw HTTP, so the event stream can be cut off mid-way the way a dying daemon cuts it.
+      fake = createServer((conn: Socket) => {
+        conn.once("data", (req) => {
+          const [method, target = ""] = req.toString().split(" ");
+          const path = target.split("?")[0];
+          if (method === "POST" && path === "/api/certs/app/renew") {
+            const body = JSON.stringify({ status: "started", renewal_id: "r1" });
+            conn.end(`HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+          } else if (path === "/api/renewals/r1/events") {
+            const step = `event: step\ndata: ${JSON.stringify({ step: "key", at: new Date().toISOString(), status: "ok", message: "reused key", duration_ms: 1 })}\n\n`;
+            conn.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n${step.length.toString(16)}\r\n${step}\r\n`);
+            setTimeout(() => conn.destroy(), 100);
+          } else {
+            const body = JSON.stringify({ error: "limit must be an integer from 1 to 1000" });
+            conn.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+          }
+        });
+      });
+      await new Promise<void>((resolve) => fake.listen(fakeSocket(), resolve));
+    });
+
+    afterAll(async () => {
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    });
+
+    test("renew --wait that loses the daemon mid-renewal says so in one line, exit 1", async () => {
+      const r = await runRota(["renew", "app", "--force", "--wait", "--socket", fakeSocket()]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain("key             ok");
+      expect(r.stderr).toBe("rota: lost the daemon while following renewal r1 (did it stop?); see `rota audit app`\n");
+    });
+
+    test("a 400 from the daemon is a usage error with its text", async () => {
+      const r = await runRota(["audit", "--socket", fakeSocket()]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe("rota: the daemon refused the request: limit must be an integer from 1 to 1000\n");
+    });
+  });
 });
 
 describe("with a daemon", () => {
@@ -114,6 +204,14 @@ describe("with a daemon", () => {
     expect((await runRota(["status", "--config", config])).code).toBe(0);
     expect((await runRota(["status"], { env: { ROTA_CONFIG: config } })).code).toBe(0);
     expect((await runRota(["list"], { env: { ROTA_SOCKET: socket, ROTA_CONFIG: undefined } })).code).toBe(0);
+  });
+
+  test.skipIf(process.getuid?.() !== 0)("a socket the user may not open is exit 3, permission denied", async () => {
+    // The daemon runs as root and its socket is 0600; `nobody` gets EACCES.
+    const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ROTA_BIN, "status", "--socket", socket], { stdout: "pipe", stderr: "pipe" });
+    const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    expect(code).toBe(3);
+    expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\`\n`);
   });
 
   test("unknown cert ids are exit 4", async () => {

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ROTA_BIN, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
@@ -135,4 +136,25 @@ test("SIGKILL of the daemon alone: its renewal process notices and removes the c
   const first = (await audit(world.socket, "orphan")).at(-1)!;
   expect(first.status).toBe("interrupted");
   expect(daemon.output()).not.toContain("left by an earlier run");
+});
+
+test("SIGTERM while the CA does not answer: the row is interrupted with the real reason", async () => {
+  // Accepts connections and never says a word, like a CA behind a stuck proxy.
+  const silent = createServer(() => {}).listen(0, "127.0.0.1");
+  await new Promise((resolve) => silent.once("listening", resolve));
+  const port = (silent.address() as AddressInfo).port;
+  try {
+    config = world.writeConfig({ directoryUrl: `https://127.0.0.1:${port}/dir`, certs: [{ id: "silent", domains: ["silent.example.test"] }] });
+    daemon = startDaemon(config, { env: world.env });
+    await waitFor(async () => (await audit(world.socket, "silent").catch(() => []))[0]?.status === "running", 10_000, 50, "a running renewal");
+    await daemon.stop("SIGTERM");
+    daemon = startDaemon(config, { env: world.env });
+    await daemon.waitForOutput("listening on");
+    const row = (await audit(world.socket, "silent")).at(-1)!;
+    expect(row.status).toBe("interrupted");
+    expect(row.error).toContain("cancelled");
+    expect(row.error).not.toMatch(/undefined is not an object|TypeError/);
+  } finally {
+    silent.close();
+  }
 });

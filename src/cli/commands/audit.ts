@@ -5,17 +5,20 @@ import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
+/** The API answers 400 above this (api/app.ts MAX_LIMIT); say so before asking it. */
+const MAX_LIMIT = 1000;
+
 export default defineCommand({
   meta: { name: "audit", description: "Show the audit trail of renewals, newest first" },
   args: {
     cert: { type: "positional", required: false, description: "Only this cert id" },
-    limit: { type: "string", description: "How many renewals (default 20)" },
+    limit: { type: "string", description: `How many renewals, 1 to ${MAX_LIMIT} (default 20)` },
     json: { type: "boolean", description: "Print a JSON array" },
     ...connectionArgs,
   },
   async run({ args }) {
-    const limit = args.limit === undefined ? 20 : Number(args.limit);
-    if (!Number.isInteger(limit) || limit < 1) throw new CliExit(EXIT.usage, `rota: --limit must be a positive integer, not ${JSON.stringify(args.limit)}`);
+    const limit = args.limit === undefined ? 20 : /^\d+$/.test(args.limit) ? Number(args.limit) : NaN;
+    if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new CliExit(EXIT.usage, `rota: --limit must be a whole number from 1 to ${MAX_LIMIT}, not ${JSON.stringify(args.limit)}`);
     const q = new URLSearchParams({ limit: String(limit) });
     if (args.cert) q.set("cert", args.cert);
     const { status, body } = await new ApiClient(socketPath(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);

@@ -44,6 +44,7 @@ export default defineCommand({
     console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
     if (!args.wait) return;
     let final: RenewalJson | undefined;
+    const lost = `rota: lost the daemon while following renewal ${id} (did it stop?); see \`rota audit ${args.cert}\``;
     await client.stream(`/api/renewals/${id}/events`, (event, data) => {
       if (event === "step") {
         const s = JSON.parse(data) as StepJson;
@@ -51,8 +52,8 @@ export default defineCommand({
       } else if (event === "end") {
         final = JSON.parse(data) as RenewalJson;
       }
-    });
-    if (!final) throw new CliExit(EXIT.failed, `rota: lost the daemon while following renewal ${id}; see \`rota audit ${args.cert}\``);
+    }, lost);
+    if (!final) throw new CliExit(EXIT.failed, lost);
     if (final.status !== "succeeded") throw new CliExit(EXIT.failed, `renewal ${id} ${final.status}: ${final.error ?? "no detail"}`);
     console.log(`renewal ${id} succeeded`);
   },

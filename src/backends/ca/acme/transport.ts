@@ -91,10 +91,11 @@ const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promis
   config.timeout = REQUEST_TIMEOUT_MS;
   for (let attempt = 0; ; attempt++) {
     if (s?.signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: s.signal.reason });
-    if (s) config.signal = s.signal;
     let response: AxiosResponse;
     try {
-      response = await httpAdapter(config);
+      // The signal goes on a copy: axios turns a signal it can see on the request's own
+      // config into a CanceledError that acme-client's interceptor then masks.
+      response = await httpAdapter(s ? { ...config, signal: s.signal } : config);
     } catch (err) {
       const res = (err as { response?: AxiosResponse }).response;
       // acme-client routes every reply through its error interceptor; only rate limits are ours.
