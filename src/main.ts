@@ -7,7 +7,7 @@ import { CliExit, EXIT } from "./cli/exit.ts";
 import { checkCommandLine } from "./cli/strict-args.ts";
 import { describeError } from "./errors.ts";
 import { VERSION } from "./cli/version.ts";
-import { CHILD_COMMAND } from "./pipeline/child.ts";
+import { CHILD_COMMAND } from "./pipeline/child-command.ts";
 
 const main = defineCommand({
   meta: { name: "rota", version: VERSION, description: "Keeps TLS certificates renewed, installed and audited" },

@@ -11,7 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { DaemonConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
-import { certInfo } from "../crypto/x509.ts";
+import { summarizeCert } from "../crypto/summary.ts";
 import { EventBus } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
@@ -59,7 +59,7 @@ beforeEach(() => {
       keyType: "ecdsa-p256",
       renewThresholdDays: undefined,
     },
-    ca: createLocalCa({ name: "internal", validityDays: 1 }, { stateDir: dir, clock }),
+    ca: createLocalCa("internal", { validityDays: 1, commonName: undefined }, { stateDir: dir, clock }),
     dcv: undefined,
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
@@ -92,7 +92,7 @@ async function installOneDayCert(): Promise<Date> {
   const { order } = await cert.ca.submit({ certId: "www", domains: cert.config.domains, csrPem: await createCsr(cert.config.domains, key), preferredKinds: [] }, signal);
   const { leafPem, chainPem } = await cert.ca.awaitIssuance(order, signal);
   await cert.installs[0]!.install({ certId: "www", domains: cert.config.domains, leafPem, chainPem, privateKeyPem: key }, signal);
-  return (await certInfo(leafPem)).notAfter;
+  return summarizeCert(leafPem).notAfter;
 }
 
 async function get(path: string): Promise<{ status: number; body: unknown }> {

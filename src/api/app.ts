@@ -2,7 +2,7 @@
  * @module The daemon's HTTP API (hono). Served on the unix socket today; the dashboard
  * and an authenticated TCP listener mount on this same app later.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Clock } from "../clock.ts";
 import type { EventBus, RotaEvent } from "../events.ts";
@@ -11,7 +11,7 @@ import type { Runner } from "../scheduler/runner.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { AuditStore } from "../store/types.ts";
 import { certJson } from "./cert-view.ts";
-import { iso, renewResultJson, renewalJson, stepJson } from "./json.ts";
+import { MAX_RENEWALS_LIMIT, iso, renewResultJson, renewalJson, stepJson } from "./json.ts";
 
 export interface ApiDeps {
   version: string;
@@ -26,20 +26,19 @@ export interface ApiDeps {
   intervalSeconds: number;
 }
 
-const MAX_LIMIT = 1000;
 const HEARTBEAT_MS = 5_000;
 
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
   const byId = new Map(deps.certs.map((c) => [c.config.id, c]));
 
-  async function views() {
+  async function views(certs: WatchedCert[] = deps.certs) {
     // Right after start the first tick may still be looking; its answer beats "missing".
-    if (deps.certs.some((c) => !deps.scheduler.look(c.config.id))) await deps.scheduler.idle();
+    if (certs.some((c) => !deps.scheduler.look(c.config.id))) await deps.scheduler.idle();
     const latest = await deps.store.latestRenewals();
     const now = deps.clock.now();
     return Promise.all(
-      deps.certs.map(async (c) =>
+      certs.map(async (c) =>
         certJson({
           id: c.config.id,
           domains: c.config.domains,
@@ -54,6 +53,8 @@ export function createApi(deps: ApiDeps): Hono {
       ),
     );
   }
+
+  const unknownCert = (c: Context, id: string) => c.json({ error: `unknown cert ${JSON.stringify(id)}` }, 404);
 
   app.get("/healthz", (c) => c.text("ok"));
 
@@ -77,8 +78,8 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.get("/api/certs/:id", async (c) => {
     const cert = byId.get(c.req.param("id"));
-    if (!cert) return c.json({ error: `unknown cert ${JSON.stringify(c.req.param("id"))}` }, 404);
-    const view = (await views()).find((v) => v.id === cert.config.id)!;
+    if (!cert) return unknownCert(c, c.req.param("id"));
+    const [view] = await views([cert]);
     const look = deps.scheduler.look(cert.config.id);
     const issued = await deps.store.latestIssued(cert.config.id);
     return c.json({
@@ -96,7 +97,7 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.post("/api/certs/:id/renew", async (c) => {
     const cert = byId.get(c.req.param("id"));
-    if (!cert) return c.json({ error: `unknown cert ${JSON.stringify(c.req.param("id"))}` }, 404);
+    if (!cert) return unknownCert(c, c.req.param("id"));
     const force = ["1", "true", "yes"].includes(c.req.query("force") ?? "");
     const result = await deps.scheduler.request(cert, force);
     const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
@@ -105,11 +106,11 @@ export function createApi(deps: ApiDeps): Hono {
 
   app.get("/api/renewals", async (c) => {
     const limit = Number(c.req.query("limit") ?? 20);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RENEWALS_LIMIT) return c.json({ error: `limit must be an integer from 1 to ${MAX_RENEWALS_LIMIT}` }, 400);
     const certId = c.req.query("cert") || undefined;
     if (certId !== undefined && !byId.has(certId)) {
       const known = (await deps.store.listRenewals({ certId, limit: 1 })).length > 0;
-      if (!known) return c.json({ error: `unknown cert ${JSON.stringify(certId)}` }, 404);
+      if (!known) return unknownCert(c, certId);
     }
     return c.json((await deps.store.listRenewals({ certId, limit })).map(renewalJson));
   });
@@ -151,8 +152,11 @@ export function createApi(deps: ApiDeps): Hono {
         if (!e) {
           // A comment line now and then keeps idle-timeouts on either side from closing a long wait.
           await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, HEARTBEAT_MS);
+            const timer = setTimeout(resolve, HEARTBEAT_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
           });
           if (queued.length === 0) await stream.write(": waiting\n\n");
           continue;

@@ -41,6 +41,9 @@ export interface RenewalJson extends RenewalSummaryJson {
   events: StepJson[];
 }
 
+/** The most renewals one `GET /api/renewals` returns. */
+export const MAX_RENEWALS_LIMIT = 1000;
+
 export function iso(d: Date | null | undefined): string | null {
   return d ? d.toISOString() : null;
 }
@@ -50,17 +53,8 @@ export function renewalSummaryJson(r: Renewal): RenewalSummaryJson {
 }
 
 export function renewalJson(r: Renewal): RenewalJson {
-  return {
-    id: r.id,
-    cert_id: r.certId,
-    trigger: r.trigger,
-    install_only: r.installOnly,
-    status: r.status,
-    started_at: r.startedAt.toISOString(),
-    finished_at: iso(r.finishedAt),
-    error: r.error,
-    events: r.events.map(stepJson),
-  };
+  const { id, ...summary } = renewalSummaryJson(r);
+  return { id, cert_id: r.certId, ...summary, install_only: r.installOnly, events: r.events.map(stepJson) };
 }
 
 export function stepJson(e: { step: string; at: Date; status: string; message: string; durationMs: number }): StepJson {

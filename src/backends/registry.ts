@@ -48,7 +48,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
     ...entry<CABackend, ReturnType<typeof parseLocalCaConfig>>({
       parse: parseLocalCaConfig,
       create: async (name, cfg, ctx) =>
-        (await import("./ca/local/local-ca.ts")).createLocalCa({ name, validityDays: cfg.validityDays, commonName: cfg.commonName }, ctx),
+        (await import("./ca/local/local-ca.ts")).createLocalCa(name, cfg, ctx),
     }),
   },
 };

@@ -26,7 +26,10 @@ export interface SubmitRequest {
 export interface Issued {
   /** The leaf certificate, one PEM block. */
   leafPem: string;
-  /** The intermediates, leaf's issuer first; empty string when the leaf is signed by the root itself. */
+  /**
+   * The intermediates, the leaf's issuer first. At least one: the pipeline refuses a leaf
+   * whose issuer it cannot check, and servers need the chain to present.
+   */
   chainPem: string;
 }
 
@@ -52,7 +55,9 @@ export interface CABackend {
  * Solves a CA's domain-control challenge. `publish` and `remove` are idempotent:
  * publishing twice leaves one response, removing what is already gone is success.
  * `remove` must work from the challenge alone (no memory of the publish), so the
- * daemon can clean up journaled challenges after a crash.
+ * daemon can clean up journaled challenges after a crash. Both reject promptly with a
+ * RotaError("aborted") once their signal fires; `remove` is called with a signal of its
+ * own (a few seconds), also after the renewal's signal was aborted by a shutdown.
  */
 export interface DcvBackend {
   readonly name: string;
@@ -78,13 +83,21 @@ export interface InstallRequest {
 }
 
 /**
- * Places an issued certificate where the serving system reads it. `install` is atomic
- * per artifact: a failure leaves the previously installed certificate in place.
+ * Places an issued certificate where the serving system reads it.
+ * - `install` is all-or-nothing: on failure the previously installed certificate and key
+ *   keep serving, as a matching pair. Installing the same certificate again is harmless.
+ * - It honours its AbortSignal before it starts changing anything; once it has begun to
+ *   swap, it finishes (or rolls back) rather than stop halfway.
+ * - Calls for different cert ids may run concurrently; rota never runs two for one cert id.
  */
 export interface InstallBackend {
   readonly name: string;
   install(req: InstallRequest, signal: AbortSignal): Promise<void>;
-  /** The installed leaf PEM for `certId`, or null when nothing is installed (or the backend cannot tell). */
+  /**
+   * The installed leaf PEM for `certId`; null when nothing is installed (or the backend
+   * has no way to read it back). Throws a RotaError when the target cannot be read now,
+   * so the scheduler waits instead of treating the certificate as missing.
+   */
   currentCertPem(certId: string): Promise<string | null>;
 }
 

@@ -1,4 +1,5 @@
 /** @module Plain aligned columns for terminal output. */
+import type { StepJson } from "../api/json.ts";
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -8,4 +9,9 @@ export function table(header: string[], rows: string[][]): string {
       .join("  ")
       .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/** One pipeline step as `audit` and `renew --wait` print it. */
+export function stepLine(s: StepJson): string {
+  return `  ${s.step.padEnd(15)} ${s.status.padEnd(8)} ${String(s.duration_ms).padStart(6)}ms  ${s.message}`;
 }

@@ -3,22 +3,15 @@
  * their full key path ("cert[0].domains: must not be empty") instead of throwing, so a
  * broken config is reported in full, and `finish()` rejects keys nobody read.
  */
-import { accessSync, constants, lstatSync, readFileSync, statSync, type Stats } from "node:fs";
+import { accessSync, constants, lstatSync, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import type { SecretRef } from "./secret.ts";
 
 export class Problems {
   readonly list: string[] = [];
   add(path: string, message: string): void {
     this.list.push(`${path}: ${message}`);
   }
-}
-
-/** Where a secret comes from; the value itself is read only when it is used. */
-export type SecretRef = { from: "file"; path: string } | { from: "env"; name: string };
-
-export function readSecret(ref: SecretRef): string {
-  if (ref.from === "env") return process.env[ref.name] ?? "";
-  return readFileSync(ref.path, "utf8").trim();
 }
 
 export interface ReaderContext {
@@ -236,10 +229,6 @@ export class Reader {
     }
     if (opts.required) this.problem(fileKey, `is required (or ${envKey})`);
     return undefined;
-  }
-
-  isList(k: string): boolean {
-    return Array.isArray(this.table[k]);
   }
 
   /** The sub-table at `k` (an empty one when absent), read through its own Reader. */

@@ -8,7 +8,7 @@ import { RotaError } from "../errors.ts";
 import { keyTypeOfObject, type KeyType } from "./keys.ts";
 
 export interface CertSummary {
-  /** Lowercase hex, as `certInfo` in x509.ts gives it. */
+  /** Lowercase hex without a sign byte, as `verifyIssued` reports it and `openssl x509 -serial` prints it. */
   serial: string;
   notAfter: Date;
   /** The certificate's key, as a config `key_type`; null for a kind rota does not issue. */

@@ -25,7 +25,7 @@ async function issue(ca: CABackend, domains: string[], keyPem: string): Promise<
 }
 
 const localCa = (sub: string, commonName?: string) =>
-  createLocalCa({ name: sub, validityDays: 30, commonName }, { stateDir: join(dir, sub), clock: systemClock });
+  createLocalCa(sub, { validityDays: 30, commonName }, { stateDir: join(dir, sub), clock: systemClock });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "rota-verify-"));
@@ -36,7 +36,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const args = (over: Partial<VerifyArgs> = {}): VerifyArgs => ({ ...good, privateKeyPem: key, domains: DOMAINS, ...over });
+const args = (over: Partial<VerifyArgs> = {}): VerifyArgs => ({ ...good, privateKeyPem: key, domains: DOMAINS, now: new Date(), ...over });
 const refusal = (message: string) => ({ code: "verify_failed", message });
 
 describe("verifyIssued", () => {

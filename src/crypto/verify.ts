@@ -4,7 +4,6 @@
  * a mixed-up response is refused here rather than served.
  */
 import { createPublicKey } from "node:crypto";
-import { systemClock } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 import { dnsNamesOf, parseCert, splitPem } from "./x509.ts";
 
@@ -15,7 +14,7 @@ export interface VerifyArgs {
   privateKeyPem: string;
   domains: string[];
   /** Defaults to the system clock; the leaf must be valid at this instant. */
-  now?: Date;
+  now: Date;
 }
 
 export interface Verified {
@@ -53,7 +52,7 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
     if (!sans.has(domain.toLowerCase())) refuse(`certificate does not cover ${domain}`);
   }
 
-  const now = args.now ?? systemClock.now();
+  const { now } = args;
   if (leaf.notAfter.getTime() <= now.getTime()) refuse(`certificate expired at ${leaf.notAfter.toISOString()}`);
   if (leaf.notBefore.getTime() > now.getTime() + NOT_BEFORE_SKEW_MS) {
     refuse(`certificate is not valid before ${leaf.notBefore.toISOString()}`);

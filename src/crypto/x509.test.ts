@@ -7,14 +7,14 @@ import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import type { Issued } from "../backends/types.ts";
 import { createCsr } from "./csr.ts";
 import { generateKeyPem } from "./keys.ts";
-import { certInfo, splitPem, x509 } from "./x509.ts";
+import { dnsNamesOf, parseCert, splitPem, x509 } from "./x509.ts";
 
 let dir: string;
 let issued: Issued;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "rota-x509-"));
-  const ca = createLocalCa({ name: "t", validityDays: 10 }, { stateDir: dir, clock: systemClock });
+  const ca = createLocalCa("t", { validityDays: 10, commonName: undefined }, { stateDir: dir, clock: systemClock });
   const signal = new AbortController().signal;
   const domains = ["a.example", "*.a.example"];
   const { order } = await ca.submit({ certId: "c", domains, csrPem: await createCsr(domains, generateKeyPem("ecdsa-p256")), preferredKinds: [] }, signal);
@@ -34,19 +34,19 @@ describe("x509", () => {
     expect(splitPem("")).toEqual([]);
   });
 
-  test("certInfo reads the facts openssl reads", async () => {
-    const info = await certInfo(issued.leafPem + issued.chainPem);
-    expect(info.dnsNames).toEqual(["a.example", "*.a.example"]);
-    expect(info.subject).toBe("CN=a.example");
-    expect(info.issuer).toBe("CN=rota local CA intermediate");
-    expect(info.notAfter.getTime() - info.notBefore.getTime()).toBe(10 * 86_400_000);
+  test("parseCert reads the first certificate: the facts openssl reads", async () => {
+    const cert = await parseCert(issued.leafPem + issued.chainPem);
+    expect(await dnsNamesOf(cert)).toEqual(["a.example", "*.a.example"]);
+    expect(cert.subject).toBe("CN=a.example");
+    expect(cert.issuer).toBe("CN=rota local CA intermediate");
+    expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBe(10 * 86_400_000);
     const file = join(dir, "leaf.pem");
     writeFileSync(file, issued.leafPem);
     const out = Bun.spawnSync(["openssl", "x509", "-in", file, "-noout", "-serial"]).stdout.toString();
-    expect(`serial=${info.serial}\n`).toBe(out.toLowerCase());
+    expect(`serial=${cert.serialNumber.toLowerCase()}\n`).toBe(out.toLowerCase());
   });
 
-  test("certInfo refuses input without a certificate", async () => {
-    await expect(certInfo("nothing here")).rejects.toMatchObject({ code: "cert_invalid", message: "x509: no certificate in PEM" });
+  test("parseCert refuses input without a certificate", async () => {
+    await expect(parseCert("nothing here")).rejects.toMatchObject({ code: "cert_invalid", message: "x509: no certificate in PEM" });
   });
 });

@@ -32,16 +32,6 @@ export function splitPem(bundle: string): string[] {
   });
 }
 
-export interface CertInfo {
-  /** Lowercase hex, without the DER sign byte (what `openssl x509 -serial` prints). */
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  dnsNames: string[];
-  subject: string;
-  issuer: string;
-}
-
 /** Parses the first certificate of `pem`; RotaError("cert_invalid") when there is none or it does not parse. */
 export async function parseCert(pem: string): Promise<X509Certificate> {
   const first = splitPem(pem)[0];
@@ -59,16 +49,4 @@ export async function dnsNamesOf(cert: X509Certificate): Promise<string[]> {
   const { SubjectAlternativeNameExtension } = await x509();
   const san = cert.getExtension(SubjectAlternativeNameExtension);
   return san ? san.names.items.filter((n) => n.type === "dns").map((n) => n.value) : [];
-}
-
-export async function certInfo(pem: string): Promise<CertInfo> {
-  const cert = await parseCert(pem);
-  return {
-    serial: cert.serialNumber.toLowerCase(),
-    notBefore: cert.notBefore,
-    notAfter: cert.notAfter,
-    dnsNames: await dnsNamesOf(cert),
-    subject: cert.subject,
-    issuer: cert.issuer,
-  };
 }

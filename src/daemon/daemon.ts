@@ -3,6 +3,7 @@
  * takes them down in order. Signal handling lives in the CLI entry, which calls `stop()`.
  */
 import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError } from "../config/load.ts";
@@ -10,6 +11,7 @@ import type { RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { ensureDir } from "../fsutil.ts";
+import { lockNow, type Lock } from "../lockfile.ts";
 import type { Logger } from "../log.ts";
 import { childExecutor } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
@@ -19,7 +21,6 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { buildWatched } from "./backends.ts";
-import { lockStateDir, type StateLock } from "./lock.ts";
 import { listenUnix } from "./socket.ts";
 
 export interface DaemonOptions {
@@ -51,14 +52,16 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
  * The state folder, its lock and the audit store. A path that cannot be used is a config
  * problem (exit 2, naming the key), not a crash.
  */
-function openState(config: RotaConfig): { store: SqliteAuditStore; lock: StateLock } {
+function openState(config: RotaConfig): { store: SqliteAuditStore; lock: Lock } {
   const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${describeError(err)}`]);
   try {
     ensureDir(config.daemon.stateDir, 0o700);
   } catch (err) {
     throw problem("daemon.state_dir", `cannot create ${config.daemon.stateDir}`, err);
   }
-  const lock = lockStateDir(config.daemon.stateDir);
+  // One daemon per state folder: a second would remove the first one's live challenges as
+  // "left by a crash", and renew the same certs twice.
+  const lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
   try {
     return { store: new SqliteAuditStore(config.audit.path), lock };
   } catch (err) {
@@ -67,7 +70,7 @@ function openState(config: RotaConfig): { store: SqliteAuditStore; lock: StateLo
   }
 }
 
-async function startServices({ config, log, clock, version }: DaemonOptions, store: SqliteAuditStore, lock: StateLock): Promise<RunningDaemon> {
+async function startServices({ config, log, clock, version }: DaemonOptions, store: SqliteAuditStore, lock: Lock): Promise<RunningDaemon> {
   const { daemon } = config;
   const interrupted = await store.interruptRunning(clock.now());
   if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
@@ -107,8 +110,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
 
   return {
     async stop() {
-      scheduler.stop();
-      await runner.stop();
+      await Promise.all([scheduler.stop(), runner.stop()]);
       await bus.drain();
       await server.stop(true);
       rmSync(daemon.socket, { force: true });

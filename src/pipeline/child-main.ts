@@ -19,13 +19,16 @@ export async function renewalChild(): Promise<number> {
   const log = createLogger("info").withTag("renewal");
   const input = readLines(Bun.stdin.stream());
   const first = await input.next();
+  // Started without a request: not by a daemon.
   if (first.done) return 2;
   const req = JSON.parse(first.value) as ChildRequest;
 
   const controller = new AbortController();
   const abort = (why: string) => controller.abort(new Error(why));
-  process.once("SIGTERM", () => abort("daemon stopping"));
-  process.once("SIGINT", () => abort("interrupted"));
+  // `on`, not `once`: systemd signals the whole group and the daemon signals us too; a
+  // second SIGTERM must not kill us in the middle of removing challenges.
+  process.on("SIGTERM", () => abort("daemon stopping"));
+  process.on("SIGINT", () => abort("interrupted"));
   // The daemon keeps our stdin open for as long as it lives: end of input means it is gone.
   void (async () => {
     for await (const _ of input);

@@ -10,12 +10,11 @@ import { RotaError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { Execute } from "../scheduler/runner.ts";
+import { CHILD_COMMAND } from "./child-command.ts";
 import { outcomeFromWire, parseChildLine, type ChildRequest } from "./child-protocol.ts";
 import { readLines } from "./lines.ts";
 import type { RunOutcome } from "./renewer.ts";
 
-/** The hidden subcommand the child runs. */
-export const CHILD_COMMAND = "__renewal";
 
 /** How to start this same program again: the compiled executable, or bun with the entry script. */
 export function selfCommand(): string[] {
@@ -30,10 +29,18 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
     child.stdin.flush();
     const onAbort = () => child.kill("SIGTERM");
     req.signal.addEventListener("abort", onAbort, { once: true });
+    if (req.signal.aborted) onAbort();
     let outcome: RunOutcome | undefined;
     try {
       for await (const line of readLines(child.stdout)) {
-        const msg = parseChildLine(line);
+        let msg;
+        try {
+          msg = parseChildLine(line);
+        } catch {
+          // Never kill the child over a garbled line: it may be about to remove its challenges.
+          log.warn(`pipeline: renewal ${req.renewalId}: ignoring an unreadable line from the renewal process`);
+          continue;
+        }
         if ("event" in msg) bus.emit(msg.event);
         else outcome = outcomeFromWire(msg);
       }
@@ -43,7 +50,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
       return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${why})`), interrupted: req.signal.aborted };
     } catch (err) {
       log.error(`pipeline: renewal ${req.renewalId}: ${(err as Error).message}`);
-      child.kill("SIGKILL");
+      child.kill("SIGTERM");
       return { ok: false, error: new RotaError("child_failed", "pipeline: lost the renewal process", { cause: err }), interrupted: req.signal.aborted };
     } finally {
       req.signal.removeEventListener("abort", onAbort);

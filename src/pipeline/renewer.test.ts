@@ -76,7 +76,7 @@ interface FakeCaOptions {
 
 /** The local CA's signing, with the challenges and failures a real CA would add. */
 function fakeCa(stateDir: string, clock: Clock, opts: FakeCaOptions = {}): CABackend & { awaited: number } {
-  const inner = createLocalCa({ name: "inner", validityDays: 90 }, { stateDir, clock });
+  const inner = createLocalCa("inner", { validityDays: 90, commonName: undefined }, { stateDir, clock });
   return {
     name: "fake-ca",
     awaited: 0,
@@ -141,6 +141,8 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
 
 async function run(cert: CertRuntime, installOnly?: string[]): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
   const id = `r${++seq}`;
+  // The runner opens the row before the pipeline runs; here the test does.
+  bus.emit({ type: "renewal.started", renewalId: id, certId: cert.config.id, trigger: "manual", installOnly: installOnly !== undefined, at: now });
   const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly }, deps);
   await bus.drain();
   const renewal = await store.getRenewal(id);

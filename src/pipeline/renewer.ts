@@ -41,7 +41,6 @@ type StepResult = string | { skipped: string };
 export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: RenewerDeps): Promise<RunOutcome> {
   const { bus, clock } = deps;
   const certId = cert.config.id;
-  bus.emit({ type: "renewal.started", renewalId: req.renewalId, certId, trigger: req.trigger, installOnly: req.installOnly !== undefined, at: clock.now() });
 
   async function step<T>(name: StepName, fn: () => Promise<[T, StepResult]>): Promise<T> {
     const started = performance.now();

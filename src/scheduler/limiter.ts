@@ -33,8 +33,4 @@ export class Limiter {
       else this.active--;
     };
   }
-
-  get running(): number {
-    return this.active;
-  }
 }

@@ -59,7 +59,7 @@ class Gate {
 
 /** The local CA's signing behind an ACME-like face: one http-01 challenge per order, and a gate or a failure. */
 function fakeCa(stateDir: string, clock: Clock, behaviour: { gate?: Gate; failWith?: () => Error | undefined }): CABackend {
-  const inner = createLocalCa({ name: "inner", validityDays: 90 }, { stateDir, clock });
+  const inner = createLocalCa("inner", { validityDays: 90, commonName: undefined }, { stateDir, clock });
   return {
     name: "fake-ca",
     async submit(req, signal) {
@@ -259,8 +259,8 @@ describe("Runner", () => {
       ["await_issuance", "failed"],
       ["remove", "ok"],
     ]);
-    // A queued renewal never started: no row for it.
-    expect(await store.getRenewal(queued.renewalId)).toBeNull();
+    // A queued renewal has its row from the start, closed as interrupted with no steps.
+    expect(await store.getRenewal(queued.renewalId)).toMatchObject({ status: "interrupted", events: [] });
     expect(await store.getCertState("www")).toBeNull();
     expect(runner.start(cert("www", ca), "manual")).toBeNull();
   });

@@ -80,38 +80,48 @@ export class Runner {
   }
 
   private async run(cert: WatchedCert, renewalId: string, trigger: Trigger, signal: AbortSignal, installOnly?: string[]): Promise<RunOutcome> {
-    const { bus, clock, store, log } = this.deps;
     const certId = cert.config.id;
-    let release: () => void;
+    // The row exists from the moment the API hands out the id, queued or not.
+    this.deps.bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, at: this.deps.clock.now() });
+    let outcome: RunOutcome;
     try {
-      release = await this.limiter.acquire(signal);
+      const release = await this.limiter.acquire(signal);
+      try {
+        outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly });
+      } finally {
+        release();
+      }
     } catch (err) {
-      return { ok: false, error: err, interrupted: true };
+      outcome = { ok: false, error: err, interrupted: signal.aborted };
     }
-    try {
-      const outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly });
-      if (outcome.ok) {
-        await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null });
-        bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
-        log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
-        return outcome;
-      }
-      const error = describeError(outcome.error);
-      if (outcome.interrupted || isAbort(outcome.error)) {
-        bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: `interrupted: ${error}`, interrupted: true, retryAt: null });
-        log.warn(`${certId}: renewal ${renewalId} interrupted`);
-        return { ...outcome, interrupted: true };
-      }
-      const prev = await store.getCertState(certId);
-      const failures = (prev?.consecutiveFailures ?? 0) + 1;
-      const wait = cooldownSeconds(failures, this.deps.policy, retryAfterOf(outcome.error));
-      const retryAt = new Date(clock.now().getTime() + wait * 1000);
-      await store.putCertState({ certId, consecutiveFailures: failures, retryAt, lastError: error });
-      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt });
-      log.error(`${certId}: renewal ${renewalId} failed (${failures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+    return this.conclude(certId, renewalId, outcome, installOnly !== undefined);
+  }
+
+  /** Records the cooldown (or clears it) and closes the renewal with its final event, whatever the store does. */
+  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean): Promise<RunOutcome> {
+    const { bus, clock, store, log } = this.deps;
+    if (outcome.ok) {
+      bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
+      log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
+      await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       return outcome;
-    } finally {
-      release();
     }
+    const error = describeError(outcome.error);
+    if (outcome.interrupted || isAbort(outcome.error)) {
+      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: `interrupted: ${error}`, interrupted: true, retryAt: null });
+      log.warn(`${certId}: renewal ${renewalId} interrupted`);
+      return { ...outcome, interrupted: true };
+    }
+    let retryAt: Date | null = null;
+    try {
+      const failures = ((await store.getCertState(certId))?.consecutiveFailures ?? 0) + 1;
+      retryAt = new Date(clock.now().getTime() + cooldownSeconds(failures, this.deps.policy, retryAfterOf(outcome.error)) * 1000);
+      await store.putCertState({ certId, consecutiveFailures: failures, retryAt, lastError: error });
+      log.error(`${certId}: renewal ${renewalId} failed (${failures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+    } catch (err) {
+      log.error(`${certId}: renewal ${renewalId} failed: ${error}; and its cooldown could not be stored: ${describeError(err)}`);
+    }
+    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt });
+    return outcome;
   }
 }

@@ -12,7 +12,7 @@ import type { Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { DcvBackend } from "../backends/types.ts";
-import type { AuditStore } from "../store/types.ts";
+import type { AuditStore, CertState } from "../store/types.ts";
 import { decide, resolveThreshold, type CertSummary, type Decision, type TargetState, type Threshold } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
 import type { Runner } from "./runner.ts";
@@ -52,6 +52,9 @@ export class Scheduler {
   private timer: ReturnType<typeof setInterval> | undefined;
   private lastTick: Date | null = null;
   private ticking: Promise<void> | null = null;
+  private stopped = false;
+  /** Looks taken after renewals end; stop() waits for them before the store closes. */
+  private readonly refreshing = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -60,8 +63,12 @@ export class Scheduler {
     this.timer = setInterval(() => this.tickSafely("scheduled"), this.deps.daemon.checkIntervalSeconds * 1000);
   }
 
-  stop(): void {
+  /** No new ticks or renewals; resolves when the tick in progress has finished with the store. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    await this.ticking;
+    await Promise.allSettled(this.refreshing);
   }
 
   look(certId: string): CertLook | undefined {
@@ -78,7 +85,7 @@ export class Scheduler {
   }
 
   private tickSafely(trigger: Trigger): void {
-    if (this.ticking) return;
+    if (this.ticking || this.stopped) return;
     this.ticking = this.tick(trigger)
       .catch((err) => this.deps.log.error(`scheduler: tick failed: ${describeError(err)}`))
       .finally(() => {
@@ -86,17 +93,17 @@ export class Scheduler {
       });
   }
 
-  async tick(trigger: Trigger): Promise<void> {
+  private async tick(trigger: Trigger): Promise<void> {
     const { deps } = this;
     this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     await this.sweepJournal();
     for (const cert of deps.certs) {
+      if (this.stopped) return;
       if (deps.runner.busy(cert.config.id)) continue;
       const look = await this.refresh(cert);
       if (!look.decision || look.decision.action === "none") continue;
-      const state = await deps.store.getCertState(cert.config.id);
-      if (state?.retryAt && state.retryAt > deps.clock.now()) continue;
+      if (await this.coolingDown(cert.config.id)) continue;
       deps.bus.emit({ type: "cert.due", certId: cert.config.id, reason: look.decision.reason, at: deps.clock.now() });
       this.launch(cert, trigger, look.decision);
     }
@@ -108,8 +115,8 @@ export class Scheduler {
     if (deps.runner.busy(cert.config.id)) return { status: "busy" };
     const look = await this.refresh(cert);
     if (!force) {
-      const state = await deps.store.getCertState(cert.config.id);
-      if (state?.retryAt && state.retryAt > deps.clock.now()) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
+      const state = await this.coolingDown(cert.config.id);
+      if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
       if (!look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
       if (look.decision.action === "none") return { status: "not_due", reason: look.decision.reason };
     }
@@ -118,11 +125,21 @@ export class Scheduler {
     return started ? { status: "started", renewalId: started.renewalId, installOnly: started.installOnly } : { status: "busy" };
   }
 
+  /** The cert's failure state while its cooldown lasts, else null. */
+  private async coolingDown(certId: string): Promise<(CertState & { retryAt: Date }) | null> {
+    const state = await this.deps.store.getCertState(certId);
+    return state?.retryAt && state.retryAt > this.deps.clock.now() ? (state as CertState & { retryAt: Date }) : null;
+  }
+
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
     const installOnly = decision.action === "install" ? decision.targets : undefined;
     const started = this.deps.runner.start(cert, trigger, installOnly);
     if (!started) return null;
-    started.done.then(() => this.refresh(cert)).catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`));
+    const after = started.done
+      .then(() => (this.stopped ? undefined : this.refresh(cert)))
+      .catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`))
+      .finally(() => this.refreshing.delete(after));
+    this.refreshing.add(after);
     return { renewalId: started.renewalId, installOnly: installOnly !== undefined };
   }
 
@@ -170,8 +187,6 @@ export class Scheduler {
 
   /** Removes challenges journaled by renewals no longer running (a crash, or a failed removal). */
   private async sweepJournal(): Promise<void> {
-    const running = this.deps.runner.activeRenewalIds();
-    if (this.deps.journal.entries().every((e) => running.has(e.renewalId))) return;
-    await this.deps.journal.recover(this.deps.dcvs, this.deps.log, AbortSignal.timeout(10_000), running);
+    await this.deps.journal.recover(this.deps.dcvs, this.deps.log, AbortSignal.timeout(10_000), this.deps.runner.activeRenewalIds());
   }
 }

@@ -1,6 +1,7 @@
 /** @module SqliteAuditStore: the embedded default audit store, one bun:sqlite file in WAL mode. */
 import { Database } from "bun:sqlite";
 import { dirname } from "node:path";
+import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -38,10 +39,11 @@ interface IssuedRecord {
 }
 
 /** Brings a database to the latest schema, one migration per transaction. */
-export function migrate(db: Database, migrations: readonly string[] = MIGRATIONS): void {
+function migrate(db: Database): void {
+  const migrations = MIGRATIONS;
   const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
   if (current > migrations.length) {
-    throw new Error(`sqlite: database schema version ${current} is newer than this rota (${migrations.length}); upgrade rota`);
+    throw new RotaError("schema_newer", `sqlite: database schema version ${current} is newer than this rota (${migrations.length}); upgrade rota`, { noRetry: true });
   }
   for (let v = current; v < migrations.length; v++) {
     db.transaction(() => {

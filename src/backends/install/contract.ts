@@ -25,7 +25,7 @@ export interface InstallFixtures {
 
 /** Real keys and certificates (a backend may parse what it installs); `stateDir` holds the CA. */
 export async function makeInstallFixtures(stateDir: string, certId = "www"): Promise<InstallFixtures> {
-  const ca = createLocalCa({ name: "fixtures", validityDays: 30 }, { stateDir, clock: systemClock });
+  const ca = createLocalCa("fixtures", { validityDays: 30, commonName: undefined }, { stateDir, clock: systemClock });
   const signal = new AbortController().signal;
   const domains = [`${certId}.example.com`];
   const one = async (): Promise<InstallRequest> => {

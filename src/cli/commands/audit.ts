@@ -1,24 +1,23 @@
 /** @module `rota audit`: renewals newest first, with their steps. */
 import { defineCommand } from "citty";
-import type { RenewalJson } from "../../api/json.ts";
+import { MAX_RENEWALS_LIMIT, type RenewalJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
+import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
-/** The API answers 400 above this (api/app.ts MAX_LIMIT); say so before asking it. */
-const MAX_LIMIT = 1000;
 
 export default defineCommand({
   meta: { name: "audit", description: "Show the audit trail of renewals, newest first" },
   args: {
     cert: { type: "positional", required: false, description: "Only this cert id" },
-    limit: { type: "string", description: `How many renewals, 1 to ${MAX_LIMIT} (default 20)` },
+    limit: { type: "string", description: `How many renewals, 1 to ${MAX_RENEWALS_LIMIT} (default 20)` },
     json: { type: "boolean", description: "Print a JSON array" },
     ...connectionArgs,
   },
   async run({ args }) {
     const limit = args.limit === undefined ? 20 : /^\d+$/.test(args.limit) ? Number(args.limit) : NaN;
-    if (!(limit >= 1 && limit <= MAX_LIMIT)) throw new CliExit(EXIT.usage, `rota: --limit must be a whole number from 1 to ${MAX_LIMIT}, not ${JSON.stringify(args.limit)}`);
+    if (!(limit >= 1 && limit <= MAX_RENEWALS_LIMIT)) throw new CliExit(EXIT.usage, `rota: --limit must be a whole number from 1 to ${MAX_RENEWALS_LIMIT}, not ${JSON.stringify(args.limit)}`);
     const q = new URLSearchParams({ limit: String(limit) });
     if (args.cert) q.set("cert", args.cert);
     const { status, body } = await new ApiClient(socketPath(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);
@@ -28,7 +27,7 @@ export default defineCommand({
     if (body.length === 0) return console.log("no renewals yet");
     for (const r of body) {
       console.log(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id})${r.error ? `\n  error: ${r.error}` : ""}`);
-      for (const e of r.events) console.log(`  ${e.step.padEnd(15)} ${e.status.padEnd(8)} ${String(e.duration_ms).padStart(6)}ms  ${e.message}`);
+      for (const e of r.events) console.log(stepLine(e));
     }
   },
 });

@@ -2,6 +2,7 @@
 import { defineCommand } from "citty";
 import type { RenewalJson, StepJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
+import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
@@ -48,7 +49,7 @@ export default defineCommand({
     await client.stream(`/api/renewals/${id}/events`, (event, data) => {
       if (event === "step") {
         const s = JSON.parse(data) as StepJson;
-        console.log(`  ${s.step.padEnd(15)} ${s.status.padEnd(8)} ${String(s.duration_ms).padStart(6)}ms  ${s.message}`);
+        console.log(stepLine(s));
       } else if (event === "end") {
         final = JSON.parse(data) as RenewalJson;
       }

@@ -9,7 +9,7 @@ import * as acme from "acme-client";
 /** acme-client exports its RFC 8555 types only through method signatures. */
 type Challenge = acme.Authorization["challenges"][number];
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { readSecret } from "../../../config/reader.ts";
+import { readSecret } from "../../../config/secret.ts";
 import { splitPem } from "../../../crypto/x509.ts";
 import type { BackendContext } from "../../context.ts";
 import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
@@ -37,7 +37,7 @@ const DNS_TTL = 60;
 export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext): CABackend {
   const who = `acme ${name}`;
   installTransport(acme.axios as unknown as Parameters<typeof installTransport>[0]);
-  const httpsAgent = cfg.caBundle ? new Agent({ ca: readFileSync(cfg.caBundle, "utf8"), keepAlive: true }) : new Agent({ keepAlive: true });
+  const httpsAgent = new Agent({ keepAlive: true, ...(cfg.caBundle ? { ca: readBundle(cfg.caBundle, who) } : {}) });
   let client: acme.Client | undefined;
   let accountReady: Promise<void> | undefined;
 
@@ -76,7 +76,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
 
   function run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     throwIfAborted(signal, who);
-    return withScope({ who, signal, httpsAgent }, fn);
+    return withScope({ who, clock: ctx.clock, signal, httpsAgent }, fn);
   }
 
   return {
@@ -117,9 +117,9 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
       return run(signal, async () => {
         const c = getClient();
         for (const p of h.pending) await step("respond to challenge", () => c.completeChallenge(p.challenge));
-        for (const p of h.pending) await pollUntilValid(c, p.authzUrl, who, "authorization", signal);
+        for (const p of h.pending) await pollUntilValid(c, p.authzUrl, who, "authorization", ctx.clock, signal);
         const finalized = await step("finalize", () => c.finalizeOrder(h.order, h.csrPem));
-        const ready = finalized.status === "valid" ? finalized : await pollUntilValid(c, h.order.url, who, "order", signal);
+        const ready = finalized.status === "valid" ? finalized : await pollUntilValid(c, h.order.url, who, "order", ctx.clock, signal);
         const bundle = await step("download certificate", () => c.getCertificate(ready as acme.Order));
         const [leaf, ...chain] = splitPem(bundle);
         if (!leaf) throw new RotaError("ca_error", `${who}: the CA returned no certificate`);
@@ -144,4 +144,12 @@ function toDcvChallenge(authz: acme.Authorization, ch: Challenge, keyAuthorizati
     return { kind: "dns-01", recordName: `${DNS_LABEL}.${domain}`, recordValue: keyAuthorization, ttl: DNS_TTL };
   }
   return { kind: "http-01", domain, token: ch.token, keyAuthorization };
+}
+
+function readBundle(path: string, who: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new RotaError("ca_bundle", `${who}: cannot read ca_bundle ${path}: ${(err as Error).message}`, { cause: err, noRetry: true });
+  }
 }

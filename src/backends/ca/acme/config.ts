@@ -1,6 +1,7 @@
 /** @module Config keys of an `[[ca]] type = "acme"` section. */
 import { readFileSync, statSync } from "node:fs";
-import type { Reader, SecretRef } from "../../../config/reader.ts";
+import type { Reader } from "../../../config/reader.ts";
+import type { SecretRef } from "../../../config/secret.ts";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
 

@@ -4,6 +4,7 @@
  * CA's own error detail when it turns invalid.
  */
 import type * as acme from "acme-client";
+import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { sleep } from "../../../sleep.ts";
 import { parseRetryAfter } from "./transport.ts";
@@ -27,10 +28,10 @@ export function nextDelayMs(previousMs: number, retryAfterSeconds: number | unde
   return previousMs === 0 ? FIRST_DELAY_MS : Math.min(previousMs * GROWTH, MAX_DELAY_MS);
 }
 
-export async function pollUntilValid(client: acme.Client, url: string, who: string, what: string, signal: AbortSignal): Promise<Polled> {
+export async function pollUntilValid(client: acme.Client, url: string, who: string, what: string, clock: Clock, signal: AbortSignal): Promise<Polled> {
   // acme-client exposes no poll that returns headers; its internal api does (stable through 5.x).
   const api = (client as unknown as { api: { apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Polled; headers: Record<string, string> }> } }).api;
-  const deadline = Date.now() + DEADLINE_MS;
+  const deadline = clock.now().getTime() + DEADLINE_MS;
   let delay = 0;
   for (;;) {
     let resp;
@@ -45,8 +46,8 @@ export async function pollUntilValid(client: acme.Client, url: string, who: stri
     if (item.status === "invalid" || item.status === "revoked" || item.status === "expired" || item.status === "deactivated") {
       throw new RotaError("validation_failed", `${who}: ${what} ${item.status}: ${describeFailure(item)}`);
     }
-    if (Date.now() > deadline) throw new RotaError("timeout", `${who}: ${what} still ${item.status} after ${DEADLINE_MS / 60_000} minutes`);
-    delay = nextDelayMs(delay, parseRetryAfter(resp.headers["retry-after"], new Date()));
+    if (clock.now().getTime() > deadline) throw new RotaError("timeout", `${who}: ${what} still ${item.status} after ${DEADLINE_MS / 60_000} minutes`);
+    delay = nextDelayMs(delay, parseRetryAfter(resp.headers["retry-after"], clock.now()));
     await sleep(delay, signal);
   }
 }

@@ -8,12 +8,14 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Agent } from "node:https";
 import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from "axios";
+import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { sleep } from "../../../sleep.ts";
 
 /** What one ACME call runs under: its CA's trust and its caller's cancellation. */
 export interface RequestScope {
   who: string;
+  clock: Clock;
   signal: AbortSignal;
   httpsAgent: Agent | undefined;
 }
@@ -29,7 +31,8 @@ export function withScope<T>(s: RequestScope, fn: () => Promise<T>): Promise<T> 
 const NETWORK_RETRY_DELAYS_MS = [300, 1200];
 /** A Retry-After up to this long is waited out in place; a longer one ends the renewal with a cooldown. */
 const MAX_INLINE_RETRY_AFTER_S = 5;
-const REQUEST_TIMEOUT_MS = 15_000;
+/** A CA that accepts connections and never answers must still fail a renewal within 10 s; timeouts are not retried. */
+const REQUEST_TIMEOUT_MS = 8_000;
 
 /** TLS failures do not heal by retrying a second later. */
 const PERMANENT_CODES = new Set([
@@ -106,13 +109,13 @@ const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promis
         if (s?.signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: s.signal.reason });
         const wrapped = networkError(err, url, who);
         const delay = NETWORK_RETRY_DELAYS_MS[attempt];
-        if (wrapped.noRetry || delay === undefined) throw wrapped;
+        if (wrapped.noRetry || wrapped.code === "timeout" || delay === undefined) throw wrapped;
         await sleep(delay, s?.signal);
         continue;
       }
     }
     if (response.status === 429 || response.status === 503) {
-      const retryAfter = parseRetryAfter(response.headers["retry-after"], new Date());
+      const retryAfter = parseRetryAfter(response.headers["retry-after"], s?.clock.now() ?? new Date());
       if (retryAfter !== undefined && retryAfter <= MAX_INLINE_RETRY_AFTER_S && attempt < 2) {
         await sleep(retryAfter * 1000, s?.signal);
         continue;

@@ -9,7 +9,8 @@ import { createPublicKey, randomBytes } from "node:crypto";
 import type { X509Certificate } from "@peculiar/x509";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
-import { writeFileAtomic } from "../../../fsutil.ts";
+import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
+import { withLock } from "../../../lockfile.ts";
 import { loadOrCreateKey } from "../../../crypto/keys.ts";
 import { importSigningKeys, type SigningKeys } from "../../../crypto/webcrypto.ts";
 import { x509 } from "../../../crypto/x509.ts";
@@ -39,24 +40,8 @@ export function randomSerialHex(): string {
   return b.toString("hex");
 }
 
-/**
- * Loads in one process run one at a time per folder, so two instances on one
- * state folder cannot each create a root on first use.
- */
-const folderQueues = new Map<string, Promise<void>>();
-
-function serialized<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const next = (folderQueues.get(dir) ?? Promise.resolve()).then(fn);
-  const tail = next.then(
-    () => undefined,
-    () => undefined,
-  );
-  folderQueues.set(dir, tail);
-  void tail.then(() => {
-    if (folderQueues.get(dir) === tail) folderQueues.delete(dir);
-  });
-  return next;
-}
+/** First use may come from several renewal processes at once: one creates the CA, the others read it. */
+const LOAD_WAIT_MS = 60_000;
 
 export class Authority {
   private current: Signer | undefined;
@@ -71,7 +56,8 @@ export class Authority {
   /** The intermediate to sign leaves with; concurrent callers share one load. */
   async intermediate(): Promise<Signer> {
     if (this.current && !this.due(this.current.cert)) return this.current;
-    this.loading ??= serialized(this.dir, () => this.load()).finally(() => {
+    ensureDir(this.dir, 0o700);
+    this.loading ??= withLock(join(this.dir, ".lock"), LOAD_WAIT_MS, "local-ca", () => this.load()).finally(() => {
       this.loading = undefined;
     });
     this.current = await this.loading;

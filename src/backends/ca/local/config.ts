@@ -3,6 +3,7 @@ import type { Reader } from "../../../config/reader.ts";
 
 export interface LocalCaConfig {
   validityDays: number;
+  /** Prefix of the root and intermediate CNs; only read when they are first created. */
   commonName: string | undefined;
 }
 

@@ -3,27 +3,19 @@
  * validation, for internal names and tests. Clients trust it by importing `root.pem`.
  */
 import { join } from "node:path";
-import type { Clock } from "../../../clock.ts";
+import type { BackendContext } from "../../context.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import type { CABackend, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { Authority } from "./authority.ts";
+import type { LocalCaConfig } from "./config.ts";
 import { signLeaf } from "./leaf.ts";
 
 const WHO = "local-ca";
 
-export interface LocalCaConfig {
-  name: string;
-  validityDays: number;
-  /** Prefix of the root and intermediate CNs; only read when they are first created. */
-  commonName?: string;
-}
+/** What the local CA needs of the daemon's context: it keeps its keys under the state folder. */
+export type LocalCaContext = Pick<BackendContext, "stateDir" | "clock">;
 
-export interface LocalCaContext {
-  stateDir: string;
-  clock: Clock;
-}
-
-/** Plain data, so an order survives being written to the journal. */
+/** The CSR and names, checked by shape since the pipeline hands orders back untyped. */
 interface LocalOrder {
   csrPem: string;
   domains: string[];
@@ -44,10 +36,10 @@ export function localCaRootPath(stateDir: string): string {
   return join(localCaDir(stateDir), "root.pem");
 }
 
-export function createLocalCa(cfg: LocalCaConfig, ctx: LocalCaContext): CABackend {
+export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend {
   const authority = new Authority(localCaDir(ctx.stateDir), cfg.commonName ?? "rota local CA", ctx.clock);
   return {
-    name: cfg.name,
+    name,
 
     async submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: LocalOrder; challenges: DcvChallenge[] }> {
       throwIfAborted(signal, WHO);
