@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
-import { audit, list, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
+import { audit, list, localCaConfig, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
 
 let dir: string;
 let socket: string;
@@ -16,34 +16,7 @@ let config: string;
 let daemon: Daemon;
 
 function localConfig(extra = ""): string {
-  return `
-[daemon]
-state_dir = "state"
-socket = "rota.sock"
-check_interval_seconds = 1
-failure_cooldown_seconds = 1
-failure_cooldown_max_seconds = 2
-
-[[ca]]
-name = "internal"
-type = "local"
-
-[[install]]
-name = "files"
-type = "filesystem"
-dir = "certs"
-
-[[install]]
-name = "mirror"
-type = "filesystem"
-dir = "mirror"
-
-[[cert]]
-id = "app"
-domains = ["app.home.arpa"]
-ca = "internal"
-install = ["files", "mirror"]
-${extra}`;
+  return localCaConfig({ installs: ["files", "mirror"], extra });
 }
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
-import { audit, list, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
+import { audit, list, localCaConfig, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
 
 let dir: string;
 let config: string;
@@ -15,32 +15,7 @@ let socket: string;
 let daemon: Daemon | undefined;
 
 function writeConfig(cert: { keyType?: string; domains?: string[] } = {}): void {
-  writeFileSync(
-    config,
-    `[daemon]
-state_dir = "state"
-socket = "rota.sock"
-check_interval_seconds = 1
-failure_cooldown_seconds = 1
-failure_cooldown_max_seconds = 2
-
-[[ca]]
-name = "internal"
-type = "local"
-
-[[install]]
-name = "files"
-type = "filesystem"
-dir = "certs"
-
-[[cert]]
-id = "app"
-domains = ${JSON.stringify(cert.domains ?? ["app.home.arpa"])}
-ca = "internal"
-install = "files"
-key_type = "${cert.keyType ?? "ecdsa-p256"}"
-`,
-  );
+  writeFileSync(config, localCaConfig(cert));
 }
 
 function sh(cmd: string[]): string {

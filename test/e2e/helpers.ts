@@ -70,3 +70,29 @@ export async function waitForRenewal(socket: string, certId: string, pred: (r: A
 export function read(path: string): string {
   return readFileSync(path, "utf8");
 }
+
+/**
+ * A config on the local CA with a fast tick and short cooldowns, paths relative to the
+ * config's folder: state/, rota.sock, and one `[[install]]` folder per target name.
+ */
+export function localCaConfig(o: { installs?: string[]; domains?: string[]; keyType?: string; extra?: string } = {}): string {
+  const installs = o.installs ?? ["files"];
+  return `[daemon]
+state_dir = "state"
+socket = "rota.sock"
+check_interval_seconds = 1
+failure_cooldown_seconds = 1
+failure_cooldown_max_seconds = 2
+
+[[ca]]
+name = "internal"
+type = "local"
+${installs.map((n) => `\n[[install]]\nname = "${n}"\ntype = "filesystem"\ndir = "${n === "files" ? "certs" : n}"\n`).join("")}
+[[cert]]
+id = "app"
+domains = ${JSON.stringify(o.domains ?? ["app.home.arpa"])}
+ca = "internal"
+install = ${JSON.stringify(installs)}
+key_type = "${o.keyType ?? "ecdsa-p256"}"
+${o.extra ?? ""}`;
+}
