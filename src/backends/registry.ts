@@ -20,6 +20,8 @@ export interface BackendEntry<B, C = unknown> {
 export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   /** Whether certificates from this CA need a DCV backend (a local CA does not). */
   needsDcv: boolean;
+  /** The lifetime of the certificates it issues, in days, when the config alone tells. */
+  lifetimeDays?: (options: unknown) => number;
 }
 
 export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
@@ -45,6 +47,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
   },
   local: {
     needsDcv: false,
+    lifetimeDays: (options) => (options as ReturnType<typeof parseLocalCaConfig>).validityDays,
     ...entry<CABackend, ReturnType<typeof parseLocalCaConfig>>({
       parse: parseLocalCaConfig,
       create: async (name, cfg, ctx) =>

@@ -69,6 +69,20 @@ interface BrokenCase {
 }
 
 const BROKEN: BrokenCase[] = [
+  {
+    name: "a local CA whose certificates live no longer than the threshold (default)",
+    toml: `[[ca]]\nname = "short"\ntype = "local"\nvalidity_days = 7\n\n[[install]]\nname = "files"\ntype = "filesystem"\ndir = "out"\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "short"\ninstall = "files"\n`,
+    problems: [
+      'cert[0].ca: renewing 30 days before expiry (default) with ca "short", which issues 7-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days',
+    ],
+  },
+  {
+    name: "a cert threshold as long as the local CA's lifetime",
+    toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "files"\nrenew_threshold_days = 90`),
+    problems: [
+      'cert[0].renew_threshold_days: renewing 90 days before expiry (cert) with ca "internal", which issues 90-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days',
+    ],
+  },
   { name: "empty domains", toml: withCert(`id = "a"\ndomains = []\nca = "internal"\ninstall = "files"`), problems: ["cert[0].domains: must not be empty"] },
   { name: "unknown top-level key", toml: `colour = "blue"\n${GOOD}`, problems: ["colour: unknown key"] },
   { name: "unknown key in a section", toml: `[daemon]\ncheck_intervall_seconds = 60\n${GOOD}`, problems: ["daemon.check_intervall_seconds: unknown key"] },

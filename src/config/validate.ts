@@ -4,6 +4,7 @@
  */
 import { dirname, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
+import { resolveThreshold } from "../scheduler/due.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
 import { Problems, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
@@ -144,6 +145,14 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
+  const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
+  const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
+  if (ca && lifetime !== undefined && threshold.days >= lifetime) {
+    r.problem(
+      threshold.source === "cert" ? "renew_threshold_days" : "ca",
+      `renewing ${threshold.days} days before expiry (${threshold.source}) with ca ${JSON.stringify(ca.name)}, which issues ${lifetime}-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days`,
+    );
+  }
   r.finish();
 
   const domainNames = valuesOf(domains)?.map((d) => d.toLowerCase());

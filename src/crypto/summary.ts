@@ -10,6 +10,7 @@ import { keyTypeOfObject, type KeyType } from "./keys.ts";
 export interface CertSummary {
   /** Lowercase hex without a sign byte, as `verifyIssued` reports it and `openssl x509 -serial` prints it. */
   serial: string;
+  notBefore: Date;
   notAfter: Date;
   /** The certificate's key, as a config `key_type`; null for a kind rota does not issue. */
   keyType: KeyType | null;
@@ -26,6 +27,7 @@ export function summarizeCert(pem: string): CertSummary {
   }
   return {
     serial: cert.serialNumber.toLowerCase(),
+    notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     keyType: keyTypeOfObject(cert.publicKey),
     dnsNames: dnsNames(cert.subjectAltName),

@@ -17,6 +17,7 @@ import { runRenewal, type RunOutcome } from "./renewer.ts";
 /** Runs the child; resolves with its exit code. */
 export async function renewalChild(): Promise<number> {
   const log = createLogger("info").withTag("renewal");
+  process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
   const input = readLines(Bun.stdin.stream());
   const first = await input.next();
   // Started without a request: not by a daemon.
@@ -36,8 +37,18 @@ export async function renewalChild(): Promise<number> {
   })();
 
   let out = Promise.resolve();
+  let daemonGone = false;
+  // Once stdout is closed the daemon is gone: stop talking, keep cleaning up, exit quietly.
   const send = (line: ChildLine) => {
-    out = out.then(() => Bun.write(Bun.stdout, `${JSON.stringify(line)}\n`).then(() => undefined));
+    out = out.then(async () => {
+      if (daemonGone) return;
+      try {
+        await Bun.write(Bun.stdout, `${JSON.stringify(line)}\n`);
+      } catch {
+        daemonGone = true;
+        abort("daemon went away");
+      }
+    });
     return out;
   };
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));

@@ -6,7 +6,14 @@ import { daysLeft, decide, resolveThreshold, type CertSummary, type Threshold } 
 const DAY = 86_400_000;
 const now = new Date("2030-01-01T00:00:00Z");
 const inDays = (d: number) => new Date(now.getTime() + d * DAY);
-const cert = (serial: string, days: number): CertSummary => ({ serial, notAfter: inDays(days), keyType: "ecdsa-p256", dnsNames: ["www.example.com"] });
+/** A 90-day certificate with `days` left. */
+const cert = (serial: string, days: number): CertSummary => ({
+  serial,
+  notBefore: inDays(days - 90),
+  notAfter: inDays(days),
+  keyType: "ecdsa-p256",
+  dnsNames: ["www.example.com"],
+});
 const want = { keyType: "ecdsa-p256" as const, domains: ["www.example.com"] };
 const threshold: Threshold = { days: 30, source: "daemon" };
 
@@ -52,6 +59,14 @@ describe("decide", () => {
       action: "renew",
       reason: "names changed: adds new.example.com; drops old.example.com",
       notAfter: c.notAfter,
+    });
+  });
+
+  test("a certificate shorter-lived than the threshold: renew, and say it will at every check", () => {
+    const c = { ...cert("01", 6), notBefore: inDays(-1) };
+    expect(decide({ want, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toMatchObject({
+      action: "renew",
+      reason: "due: 6.00 days left, threshold 30 (daemon); the certificate lives only 7.00 days, so it renews at every check: lower renew_threshold_days",
     });
   });
 

@@ -62,7 +62,12 @@ export function decide(input: DueInput): Decision {
 
   const left = daysLeft(best.notAfter, now);
   const within = `${fmtDays(left)} days left, threshold ${threshold.days} (${threshold.source})`;
-  if (left < threshold.days) return { action: "renew", reason: left <= 0 ? `expired: ${within}` : `due: ${within}`, notAfter: best.notAfter };
+  if (left < threshold.days) {
+    const lifetime = daysLeft(best.notAfter, best.notBefore);
+    // Until lifetime-proportional windows arrive, at least say why a short certificate renews at every check.
+    const hint = lifetime <= threshold.days ? `; the certificate lives only ${fmtDays(lifetime)} days, so it renews at every check: lower renew_threshold_days` : "";
+    return { action: "renew", reason: `${left <= 0 ? "expired" : "due"}: ${within}${hint}`, notAfter: best.notAfter };
+  }
   const changed = configChanged(best, input.want);
   if (changed) return { action: "renew", reason: changed, notAfter: best.notAfter };
 

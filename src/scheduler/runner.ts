@@ -108,7 +108,7 @@ export class Runner {
     }
     const error = describeError(outcome.error);
     if (outcome.interrupted || isAbort(outcome.error)) {
-      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: `interrupted: ${error}`, interrupted: true, retryAt: null });
+      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: true, retryAt: null });
       log.warn(`${certId}: renewal ${renewalId} interrupted`);
       return { ...outcome, interrupted: true };
     }

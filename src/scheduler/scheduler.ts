@@ -103,8 +103,10 @@ export class Scheduler {
       if (deps.runner.busy(cert.config.id)) continue;
       const look = await this.refresh(cert);
       if (!look.decision || look.decision.action === "none") continue;
-      if (await this.coolingDown(cert.config.id)) continue;
+      // The cooldown spares the CA; putting a stored certificate back asks nothing of it.
+      if (look.decision.action !== "install" && (await this.coolingDown(cert.config.id))) continue;
       deps.bus.emit({ type: "cert.due", certId: cert.config.id, reason: look.decision.reason, at: deps.clock.now() });
+      deps.log.info(`${cert.config.id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
     }
   }
@@ -115,7 +117,7 @@ export class Scheduler {
     if (deps.runner.busy(cert.config.id)) return { status: "busy" };
     const look = await this.refresh(cert);
     if (!force) {
-      const state = await this.coolingDown(cert.config.id);
+      const state = look.decision?.action === "install" ? null : await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
       if (!look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
       if (look.decision.action === "none") return { status: "not_due", reason: look.decision.reason };
@@ -135,8 +137,13 @@ export class Scheduler {
     const installOnly = decision.action === "install" ? decision.targets : undefined;
     const started = this.deps.runner.start(cert, trigger, installOnly);
     if (!started) return null;
+    // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
     const after = started.done
-      .then(() => (this.stopped ? undefined : this.refresh(cert)))
+      .then(async () => {
+        if (this.stopped) return;
+        await this.sweepJournal();
+        await this.refresh(cert);
+      })
       .catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
     this.refreshing.add(after);

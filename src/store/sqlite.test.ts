@@ -129,7 +129,7 @@ describe("renewals", () => {
     expect(await store.getRenewal("left1")).toMatchObject({
       status: "interrupted",
       finishedAt: at(100),
-      error: "interrupted: the daemon stopped during this renewal",
+      error: "the daemon stopped during this renewal",
     });
     expect((await store.getRenewal("done"))!.status).toBe("succeeded");
     expect(await store.interruptRunning(at(200))).toBe(0);

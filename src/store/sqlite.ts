@@ -91,7 +91,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async interruptRunning(at: Date): Promise<number> {
     return this.db
-      .query("UPDATE renewal SET status = 'interrupted', finished_at = $at, error = 'interrupted: the daemon stopped during this renewal' WHERE status = 'running'")
+      .query("UPDATE renewal SET status = 'interrupted', finished_at = $at, error = 'the daemon stopped during this renewal' WHERE status = 'running'")
       .run({ at: at.getTime() }).changes;
   }
 

@@ -93,7 +93,7 @@ test("SIGTERM during validation removes the challenge, closes the row as interru
   const rows = await audit(world.socket, "term");
   const interrupted = rows.find((r) => r.status === "interrupted");
   expect(interrupted).toBeDefined();
-  expect(interrupted!.error).toContain("interrupted");
+  expect(interrupted!.error).toContain("daemon stopping");
   expect(interrupted!.events.find((e) => e.step === "remove")!.status).toBe("ok");
 });
 
@@ -123,9 +123,14 @@ test("SIGKILL while a challenge is published: the next start removes it and mark
 
 test("SIGKILL of the daemon alone: its renewal process notices and removes the challenge itself", async () => {
   const files = await startHung("orphan");
+  const rotaPid = await daemon!.server.childPid();
+  const child = Number(Bun.spawnSync(["pgrep", "-P", String(rotaPid), "-f", "__renewal"], { stdout: "pipe" }).stdout.toString().trim());
   await daemon!.signal("SIGKILL");
   const challengeDir = join(world.webroot, ".well-known", "acme-challenge");
   await waitFor(() => files.every((f) => !fileExists(join(challengeDir, f))), 10_000, 50, "the orphaned renewal to clean up");
+  await waitFor(() => Bun.spawnSync(["kill", "-0", String(child)]).exitCode !== 0, 10_000, 50, "the orphaned renewal to exit");
+  // With nobody reading its output it finishes quietly: no broken-pipe crash report in the log.
+  expect(daemon!.output()).not.toMatch(/EPIPE|Bun v\d/);
   await daemon!.server.exited;
   daemon = undefined;
 
@@ -157,4 +162,19 @@ test("SIGTERM while the CA does not answer: the row is interrupted with the real
   } finally {
     silent.close();
   }
+});
+
+test("a renewal process killed outright: the daemon removes its challenge at once, not at the next tick", async () => {
+  const files = await startHung("killedchild");
+  const rotaPid = await daemon!.server.childPid();
+  const child = Bun.spawnSync(["pgrep", "-P", String(rotaPid), "-f", "__renewal"], { stdout: "pipe" }).stdout.toString().trim();
+  expect(child).toMatch(/^\d+$/);
+  process.kill(Number(child), "SIGKILL");
+  const challengeDir = join(world.webroot, ".well-known", "acme-challenge");
+  // check_interval_seconds is an hour: only the end of the renewal can trigger this.
+  await waitFor(() => files.every((f) => !fileExists(join(challengeDir, f))), 10_000, 50, "the dead renewal's challenge to be removed");
+  await waitFor(() => readdirSync(join(world.stateDir, "journal")).length === 0, 10_000, 50, "the journal to empty");
+  const row = (await audit(world.socket, "killedchild"))[0]!;
+  expect(row.status).toBe("failed");
+  expect(row.error).toContain("ended without an outcome");
 });

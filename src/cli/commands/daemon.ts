@@ -21,6 +21,8 @@ export default defineCommand({
   async run({ args }) {
     const config = loadConfigOrExit(args.config);
     const log = createLogger(args.debug ? "debug" : "info");
+    // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
+    process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
     const { startDaemon } = await import("../../daemon/daemon.ts");
     let daemon;
     try {
