@@ -37,7 +37,6 @@ export type RotaEvent =
     }
   | { type: "cert.due"; certId: string; reason: string; at: Date };
 
-export type EventType = RotaEvent["type"];
 export type Listener = (event: RotaEvent) => void | Promise<void>;
 
 /**

@@ -16,7 +16,7 @@ export interface CertViewInput {
   intervalSeconds: number;
 }
 
-export function certStatus(i: CertViewInput): CertStatus {
+function certStatus(i: CertViewInput): CertStatus {
   if (i.busy) return "renewing";
   if (i.state?.retryAt && i.state.retryAt > i.now) return "cooldown";
   if (i.last?.status === "failed" || (i.look && !i.look.decision)) return "failed";

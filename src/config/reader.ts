@@ -46,7 +46,7 @@ export function valuesOf(list: StringList | undefined): string[] | undefined {
 /** What the daemon will create at a path, so what may already be there. */
 export type PathKind = "file" | "directory" | "socket";
 
-export function isTable(v: unknown): v is Table {
+function isTable(v: unknown): v is Table {
   return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 

@@ -213,7 +213,7 @@ function readInstall(r: Reader, installs: BackendSection[]): StringList | undefi
 }
 
 /** A DNS host name (RFC 1123 labels) or a `*.` wildcard over one. */
-export function isHostName(name: string): boolean {
+function isHostName(name: string): boolean {
   const host = name.startsWith("*.") ? name.slice(2) : name;
   if (host.length === 0 || host.length > 253 || host.endsWith(".")) return false;
   const labels = host.split(".");

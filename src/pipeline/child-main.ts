@@ -55,18 +55,19 @@ export async function renewalChild(): Promise<number> {
   bus.subscribe((event) => send({ event }));
 
   const { config } = req;
-  const store = new SqliteAuditStore(config.audit.path);
+  let store: SqliteAuditStore | undefined;
   let outcome: RunOutcome;
   try {
+    store = new SqliteAuditStore(config.audit.path);
     const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log });
     const journal = new ChallengeJournal(config.daemon.stateDir);
     outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly }, { store, bus, clock: systemClock, journal });
   } catch (err) {
     outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
   } finally {
-    await store.close();
+    await store?.close();
   }
   await bus.drain();
-  await send(outcomeToWire(outcome, describeError));
+  await send(outcomeToWire(outcome));
   return 0;
 }

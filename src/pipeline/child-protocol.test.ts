@@ -1,6 +1,6 @@
 /** @module The daemon/child wire format keeps Dates as Dates and an error's retry hints. */
 import { expect, test } from "bun:test";
-import { RotaError, describeError, retryAfterOf } from "../errors.ts";
+import { RotaError, retryAfterOf } from "../errors.ts";
 import { outcomeFromWire, outcomeToWire, parseChildLine } from "./child-protocol.ts";
 
 test("a step event comes back with a Date", () => {
@@ -12,7 +12,7 @@ test("a step event comes back with a Date", () => {
 
 test("a failure keeps its message, code, Retry-After and no-retry mark", () => {
   const err = new RotaError("rate_limited", "acme le: too many certificates", { retryAfterSeconds: 3600, noRetry: true });
-  const wire = JSON.parse(JSON.stringify(outcomeToWire({ ok: false, error: err, interrupted: false }, describeError)));
+  const wire = JSON.parse(JSON.stringify(outcomeToWire({ ok: false, error: err, interrupted: false })));
   const back = outcomeFromWire(parseChildLine(JSON.stringify(wire)) as typeof wire);
   expect(back.ok).toBe(false);
   if (back.ok) return;
@@ -34,6 +34,6 @@ test("a success carries the issued certificate's dates as Dates", () => {
     notAfter: new Date("2030-04-01T00:00:00Z"),
     issuedAt: new Date("2030-01-01T00:00:05Z"),
   };
-  const back = outcomeFromWire(parseChildLine(JSON.stringify(outcomeToWire({ ok: true, issued }, describeError))) as never);
+  const back = outcomeFromWire(parseChildLine(JSON.stringify(outcomeToWire({ ok: true, issued }))) as never);
   expect(back).toEqual({ ok: true, issued });
 });

@@ -3,7 +3,7 @@
  * request on stdin; JSON lines back on stdout, each a step event or the final outcome.
  */
 import type { RotaConfig } from "../config/schema.ts";
-import { RotaError } from "../errors.ts";
+import { RotaError, describeError } from "../errors.ts";
 import type { RotaEvent, Trigger } from "../events.ts";
 import type { IssuedCert } from "../store/types.ts";
 import type { RunOutcome } from "./renewer.ts";
@@ -28,7 +28,7 @@ export type ChildLine =
   | { event: RotaEvent }
   | { outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean } };
 
-export function outcomeToWire(o: RunOutcome, describe: (err: unknown) => string): ChildLine {
+export function outcomeToWire(o: RunOutcome): ChildLine {
   if (o.ok) return { outcome: o };
   const e = o.error;
   return {
@@ -36,7 +36,7 @@ export function outcomeToWire(o: RunOutcome, describe: (err: unknown) => string)
       ok: false,
       interrupted: o.interrupted,
       error: {
-        message: describe(e),
+        message: describeError(e),
         code: e instanceof RotaError ? e.code : "error",
         noRetry: e instanceof RotaError && e.noRetry,
         retryAfterSeconds: e instanceof RotaError ? e.retryAfterSeconds : undefined,

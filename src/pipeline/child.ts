@@ -15,9 +15,8 @@ import { outcomeFromWire, parseChildLine, type ChildRequest } from "./child-prot
 import { readLines } from "./lines.ts";
 import type { RunOutcome } from "./renewer.ts";
 
-
 /** How to start this same program again: the compiled executable, or bun with the entry script. */
-export function selfCommand(): string[] {
+function selfCommand(): string[] {
   return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }
 

@@ -38,7 +38,7 @@ export interface Started {
 }
 
 /** Sortable and short enough to type: time in base 36, then randomness. */
-export function newRenewalId(now: Date): string {
+function newRenewalId(now: Date): string {
   return `${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
 }
 

@@ -35,7 +35,6 @@ export interface CertLook {
   /** Null when a target could not be read; the cert is then left alone rather than renewed blindly. */
   decision: Decision | null;
   threshold: Threshold;
-  checkedAt: Date;
   error: string | null;
 }
 
@@ -166,11 +165,11 @@ export class Scheduler {
       const latest = stored ? this.summarize(stored.leafPem, "store") : null;
       const want = { keyType: cert.config.keyType, domains: cert.config.domains };
       const decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
-      look = { decision, threshold, checkedAt: deps.clock.now(), error: null };
+      look = { decision, threshold, error: null };
     } catch (err) {
       const error = describeError(err);
       deps.log.error(`scheduler: ${cert.config.id}: ${error}`);
-      look = { decision: null, threshold, checkedAt: deps.clock.now(), error };
+      look = { decision: null, threshold, error };
     }
     this.looks.set(cert.config.id, look);
     return look;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { generateKeyPem } from "../../../crypto/keys.ts";
 import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
 
-export function accountKeyPath(stateDir: string, caName: string): string {
+function accountKeyPath(stateDir: string, caName: string): string {
   return join(stateDir, "acme", caName, "account.key");
 }
 
