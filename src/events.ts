@@ -3,7 +3,7 @@
  * API stream and (later) alert sinks subscribe; the pipeline never calls a sink itself.
  */
 
-export type Trigger = "scheduled" | "manual" | "startup";
+export type Trigger = "scheduled" | "manual" | "startup" | "reload";
 
 /** Pipeline steps, in the order they run. Names are part of the audit JSON contract. */
 export const STEPS = ["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"] as const;
@@ -14,6 +14,8 @@ export type StepStatus = "ok" | "failed" | "skipped";
 
 export type RotaEvent =
   | { type: "renewal.started"; renewalId: string; certId: string; trigger: Trigger; installOnly: boolean; at: Date }
+  /** A step begins; not audited (its `renewal.step` is), but it says where a renewal is now. */
+  | { type: "renewal.step_started"; renewalId: string; certId: string; step: StepName; at: Date }
   | {
       type: "renewal.step";
       renewalId: string;

@@ -17,6 +17,7 @@ const main = defineCommand({
     list: () => import("./cli/commands/list.ts").then((m) => m.default),
     renew: () => import("./cli/commands/renew.ts").then((m) => m.default),
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
+    reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),
   },

@@ -8,11 +8,13 @@ import type { Hono } from "hono";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import type { Clock } from "../clock.ts";
+import { clockReading } from "../testing/fake-clock.ts";
 import type { DaemonConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { EventBus } from "../events.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
@@ -31,6 +33,7 @@ const daemon: DaemonConfig = {
   failureCooldownSeconds: 900,
   failureCooldownMaxSeconds: 86_400,
   maxConcurrentRenewals: 2,
+  renewalTimeoutSeconds: 1800,
 };
 
 let dir: string;
@@ -40,7 +43,7 @@ let scheduler: Scheduler;
 let cert: CertRuntime;
 let app: Hono;
 let now: Date;
-const clock: Clock = { now: () => now };
+const clock: Clock = clockReading(() => now);
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "rota-api-"));
@@ -63,20 +66,20 @@ beforeEach(() => {
     dcv: undefined,
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
-  const execute = (_id: string, req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
-  runner = new Runner({ execute, store, bus, clock, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, log: silent });
-  scheduler = new Scheduler({ certs: [cert], runner, store, bus, clock, leadership: singleNode, journal, dcvs: new Map(), daemon, log: silent });
+  const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  const config = { file: join(dir, "rota.toml"), daemon, audit: { backend: "sqlite" as const, path: join(dir, "rota.db") }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+  scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   app = createApi({
     version: "test",
-    configFile: join(dir, "rota.toml"),
+    configFile: config.file,
     startedAt: now,
-    certs: [cert],
     scheduler,
     runner,
     store,
     bus,
     clock,
-    intervalSeconds: daemon.checkIntervalSeconds,
+    reload: async () => ({ ok: false, file: config.file, problems: ["not in this test"] }),
   });
 });
 afterEach(async () => {
@@ -152,11 +155,12 @@ describe("input and ids", () => {
 
 describe("GET /api/certs", () => {
   test("each entry has exactly the documented keys", async () => {
+    await scheduler.refresh(cert);
     const { status, body } = await get("/api/certs");
     expect(status).toBe(200);
     const entries = body as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "due_since", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
     expect(entries[0]).toEqual({
       id: "www",
       domains: ["www.example.com"],
@@ -165,6 +169,7 @@ describe("GET /api/certs", () => {
       days_left: null,
       next_check: null,
       retry_at: null,
+      due_since: now.toISOString(),
       last_renewal: null,
     });
   });
@@ -182,11 +187,80 @@ describe("GET /api/certs", () => {
     await store.closeRenewal("r1", "failed", new Date(now.getTime() + 1000), "internal: boom");
     const retryAt = new Date(now.getTime() + 900_000);
     await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });
+    await scheduler.refresh(cert);
     const { body } = await get("/api/certs");
     expect((body as unknown[])[0]).toMatchObject({
       status: "cooldown",
       retry_at: retryAt.toISOString(),
       last_renewal: { id: "r1", trigger: "manual", status: "failed", started_at: now.toISOString(), finished_at: new Date(now.getTime() + 1000).toISOString(), error: "internal: boom" },
     });
+  });
+});
+
+describe("renewals in flight", () => {
+  test("a renew request while the cert renews is 409 with the running renewal's id", async () => {
+    const first = await app.request("/api/certs/www/renew?force=1", { method: "POST" });
+    const { renewal_id } = (await first.json()) as { renewal_id: string };
+    const second = await app.request("/api/certs/www/renew?force=1", { method: "POST" });
+    expect(second.status).toBe(409);
+    expect(await second.json()).toEqual({ status: "busy", renewal_id });
+    await runner.current("www")?.done;
+  });
+
+  test("the step stream ends even when the store closes the row after the renewal's last event", async () => {
+    // An async store: the closing write lands a while after the event that causes it.
+    const slow = new Proxy(store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        if (prop !== "closeRenewal" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+        return (...args: unknown[]) => Bun.sleep(200).then(() => (value as (...a: unknown[]) => Promise<void>).apply(target, args));
+      },
+    });
+    const bus = new EventBus(() => {});
+    subscribeAudit(bus, slow);
+    const journal = new ChallengeJournal(dir);
+    const slowRunner = new Runner({ store: slow, bus, clock, log: silent }, { execute: (req) => runRenewal(cert, req, { store: slow, bus, clock, journal }), policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const slowApp = createApi({ version: "test", configFile: "", startedAt: now, scheduler, runner: slowRunner, store: slow, bus, clock, reload: async () => ({ ok: false, file: "", problems: [] }) });
+    const run = slowRunner.start(cert, "manual")!;
+    await run.done;
+    const res = await slowApp.request(`/api/renewals/${run.renewalId}/events`);
+    const text = await res.text();
+    expect(text).toContain("event: end");
+    expect(text).toContain('"status":"succeeded"');
+    await bus.drain();
+  });
+});
+
+describe("POST /api/reload", () => {
+  test("answers what the daemon's reload did", async () => {
+    const reloaded = createApi({
+      version: "test",
+      configFile: "",
+      startedAt: now,
+      scheduler,
+      runner,
+      store,
+      bus: new EventBus(() => {}),
+      clock,
+      reload: async () => ({ ok: true, summary: "+1 cert", added: ["api"], removed: [], changed: [], backendsChanged: [], settingsChanged: [], restartRequired: ["daemon.socket"] }),
+    });
+    const res = await reloaded.request("/api/reload", { method: "POST" });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      status: "reloaded",
+      summary: "+1 cert",
+      added: ["api"],
+      removed: [],
+      changed: [],
+      backends_changed: [],
+      settings_changed: [],
+      restart_required: ["daemon.socket"],
+    });
+  });
+
+  test("a broken config is 422 with every problem", async () => {
+    const res = await app.request("/api/reload", { method: "POST" });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({ status: "invalid", error: `config ${join(dir, "rota.toml")} is not valid; the daemon keeps running on the previous one`, problems: ["not in this test"] });
   });
 });

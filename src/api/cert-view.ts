@@ -18,12 +18,13 @@ export interface CertViewInput {
 
 function certStatus(i: CertViewInput): CertStatus {
   if (i.busy) return "renewing";
-  if (i.state?.retryAt && i.state.retryAt > i.now) return "cooldown";
-  if (i.last?.status === "failed" || (i.look && !i.look.decision)) return "failed";
-  const d = i.look?.decision;
-  if (!d || d.notAfter === null) return "missing";
-  if (d.action !== "none") return "due";
-  return "ok";
+  if (!i.look) return "checking";
+  const d = i.look.decision;
+  if (d?.action === "none") return "ok";
+  if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
+  // Targets that cannot be read need a look from the operator, failed attempt or not.
+  if (!d) return "failed";
+  return d.notAfter === null ? "missing" : "due";
 }
 
 export function certJson(i: CertViewInput): CertJson {
@@ -37,6 +38,7 @@ export function certJson(i: CertViewInput): CertJson {
     days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,
     next_check: iso(nextCheck(i.nextTick, retryAt, i.intervalSeconds)),
     retry_at: iso(retryAt),
+    due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
   };
 }

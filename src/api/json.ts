@@ -2,10 +2,17 @@
  * @module The JSON shapes of the HTTP API and the CLI's `--json` output. Field names are
  * a public contract: snake_case, ISO 8601 UTC times, null for "none".
  */
+import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
 import type { Renewal } from "../store/types.ts";
 
-export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing";
+/**
+ * `checking`: the first look at its targets is still under way (right after a start or a
+ * reload). `failed` and `cooldown` mean it needs attention (due, missing, expired, targets
+ * disagreeing, or unreadable) and the last attempt failed; a cert that is fine stays `ok`
+ * whatever its last forced renewal did.
+ */
+export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing" | "checking";
 
 export interface CertJson {
   id: string;
@@ -15,6 +22,8 @@ export interface CertJson {
   days_left: number | null;
   next_check: string | null;
   retry_at: string | null;
+  /** Since when it has needed work (due, missing, unreadable) without a successful renewal. */
+  due_since: string | null;
   last_renewal: RenewalSummaryJson | null;
 }
 
@@ -61,6 +70,19 @@ export function stepJson(e: { step: string; at: Date; status: string; message: s
   return { step: e.step, at: e.at.toISOString(), status: e.status, message: e.message, duration_ms: Math.round(e.durationMs) };
 }
 
+export function reloadJson(r: Extract<ReloadResult, { ok: true }>): Record<string, unknown> {
+  return {
+    status: "reloaded",
+    summary: r.summary,
+    added: r.added,
+    removed: r.removed,
+    changed: r.changed,
+    backends_changed: r.backendsChanged,
+    settings_changed: r.settingsChanged,
+    restart_required: r.restartRequired,
+  };
+}
+
 export function renewResultJson(r: RenewRequestResult): Record<string, unknown> {
   switch (r.status) {
     case "started":
@@ -70,6 +92,6 @@ export function renewResultJson(r: RenewRequestResult): Record<string, unknown> 
     case "not_due":
       return { status: r.status, reason: r.reason };
     case "busy":
-      return { status: r.status };
+      return { status: r.status, renewal_id: r.renewalId };
   }
 }

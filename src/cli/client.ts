@@ -35,12 +35,13 @@ export class ApiClient {
   /**
    * Reads a server-sent event stream, calling `onEvent` for each event as it arrives,
    * until the daemon ends it. If the connection breaks first (the daemon stopped or
-   * crashed), throws CliExit(failed) with `lostMessage`.
+   * crashed), throws CliExit(failed) with `lostMessage`. Once `stop` fires it returns quietly.
    */
-  async stream(path: string, onEvent: (event: string, data: string) => void, lostMessage: string): Promise<void> {
+  async stream(path: string, onEvent: (event: string, data: string) => void, lostMessage: string, stop?: AbortSignal): Promise<void> {
     const res = await this.fetch("GET", path);
     if (!res.ok || !res.body) throw new CliExit(EXIT.failed, `rota: cannot follow ${path}: HTTP ${res.status}`);
     const reader = res.body.getReader();
+    stop?.addEventListener("abort", () => void reader.cancel().catch(() => {}), { once: true });
     const decoder = new TextDecoder();
     let buf = "";
     for (;;) {
@@ -48,10 +49,11 @@ export class ApiClient {
       try {
         chunk = await reader.read();
       } catch (err) {
+        if (stop?.aborted) return;
         // Bun reports a dropped unix socket as ECONNRESET with advice about `verbose: true`; the user needs the why.
         throw new CliExit(EXIT.failed, lostMessage, { cause: err });
       }
-      if (chunk.done) return;
+      if (chunk.done || stop?.aborted) return;
       buf += decoder.decode(chunk.value, { stream: true });
       let end: number;
       while ((end = buf.indexOf("\n\n")) >= 0) {

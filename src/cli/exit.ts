@@ -6,6 +6,8 @@ export const EXIT = {
   usage: 2,
   unreachable: 3,
   unknownCert: 4,
+  /** Ctrl-C, as a shell reports a death by SIGINT. */
+  interrupted: 130,
 } as const;
 
 /**

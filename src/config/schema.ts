@@ -10,6 +10,8 @@ export interface DaemonConfig {
   failureCooldownSeconds: number;
   failureCooldownMaxSeconds: number;
   maxConcurrentRenewals: number;
+  /** A renewal still running this long is aborted (challenges removed) and fails. */
+  renewalTimeoutSeconds: number;
 }
 
 export interface AuditConfig {
@@ -49,4 +51,3 @@ export interface RotaConfig {
 export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";
 export const DEFAULT_SOCKET = "/run/rota/rota.sock";
 export const DEFAULT_STATE_DIR = "/var/lib/rota";
-export const DEFAULT_RENEW_THRESHOLD_DAYS = 30;

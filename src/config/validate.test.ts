@@ -194,6 +194,11 @@ const BROKEN: BrokenCase[] = [
     ],
   },
   {
+    name: "renewal timeout under a minute or over a day",
+    toml: `[daemon]\nrenewal_timeout_seconds = 59\n${GOOD}`,
+    problems: ["daemon.renewal_timeout_seconds: must be between 60 and 86400"],
+  },
+  {
     name: "local CA validity beyond 10 years",
     toml: `${GOOD}\n[[ca]]\nname = "long"\ntype = "local"\nvalidity_days = 3651\n`,
     problems: ["ca[2].validity_days: must be between 1 and 3650"],
@@ -405,6 +410,7 @@ describe("a valid config", () => {
       failureCooldownSeconds: 900,
       failureCooldownMaxSeconds: 86400,
       maxConcurrentRenewals: 4,
+      renewalTimeoutSeconds: 1800,
     });
     expect(config.audit).toEqual({ backend: "sqlite", path: join(DEFAULT_STATE_DIR, "rota.db") });
     expect(config.certs).toEqual([

@@ -4,7 +4,7 @@
  */
 import { dirname, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
-import { resolveThreshold } from "../scheduler/due.ts";
+import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
 import { Problems, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
@@ -68,6 +68,7 @@ function readDaemon(r: Reader): DaemonConfig {
     failureCooldownSeconds: cooldown,
     failureCooldownMaxSeconds: cooldownMax,
     maxConcurrentRenewals: r.int("max_concurrent_renewals", { min: 1, max: 64, fallback: 4 }),
+    renewalTimeoutSeconds: r.int("renewal_timeout_seconds", { min: 60, max: 86_400, fallback: 1800 }),
   };
   r.finish();
   return d;
@@ -147,12 +148,8 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
   const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
-  if (ca && lifetime !== undefined && threshold.days >= lifetime) {
-    r.problem(
-      threshold.source === "cert" ? "renew_threshold_days" : "ca",
-      `renewing ${threshold.days} days before expiry (${threshold.source}) with ca ${JSON.stringify(ca.name)}, which issues ${lifetime}-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days`,
-    );
-  }
+  const problem = ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
+  if (problem) r.problem(problem.key, problem.message);
   r.finish();
 
   const domainNames = valuesOf(domains)?.map((d) => d.toLowerCase());

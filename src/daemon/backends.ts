@@ -8,15 +8,23 @@ import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backen
 import type { DcvBackend, InstallBackend } from "../backends/types.ts";
 import type { BackendSection, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
-import type { CertRuntime, WatchedCert } from "../pipeline/runtime.ts";
+import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
 
-async function build<B>(sections: BackendSection[], types: Record<string, BackendEntry<B>>, ctx: BackendContext): Promise<Map<string, B>> {
+/** A section unchanged since `previous` keeps its backend instance (and whatever it holds open). */
+async function build<B>(sections: BackendSection[], types: Record<string, BackendEntry<B>>, ctx: BackendContext, previous?: Reusable<B>): Promise<Map<string, B>> {
   const out = new Map<string, B>();
   for (const s of sections) {
+    const old = previous?.sections.find((p) => p.name === s.name);
+    const kept = old && old.type === s.type && Bun.deepEquals(old.options, s.options) ? previous?.built.get(s.name) : undefined;
     // Validation has checked every type against the same table.
-    out.set(s.name, await types[s.type]!.create(s.name, s.options, ctx));
+    out.set(s.name, kept ?? (await types[s.type]!.create(s.name, s.options, ctx)));
   }
   return out;
+}
+
+interface Reusable<B> {
+  sections: BackendSection[];
+  built: Map<string, B>;
 }
 
 function named(sections: BackendSection[], names: Iterable<string>): BackendSection[] {
@@ -24,17 +32,16 @@ function named(sections: BackendSection[], names: Iterable<string>): BackendSect
   return sections.filter((s) => wanted.has(s.name));
 }
 
-export interface Watched {
-  certs: WatchedCert[];
-  /** Every configured DCV backend, so challenges journaled under any name still configured can be removed. */
-  dcvs: Map<string, DcvBackend>;
-}
-
-export async function buildWatched(config: RotaConfig, ctx: BackendContext): Promise<Watched> {
-  const dcvs = await build<DcvBackend>(config.dcvs, DCV_TYPES, ctx);
-  const installs = await build<InstallBackend>(named(config.installs, config.certs.flatMap((c) => c.install)), INSTALL_TYPES, ctx);
+/**
+ * The daemon's watchlist for `config`: every DCV backend and the install targets certs
+ * name. Given the watchlist it replaces, unchanged sections keep their instances.
+ */
+export async function buildWatchlist(config: RotaConfig, ctx: BackendContext, previous?: Watchlist): Promise<Watchlist> {
+  const dcvs = await build<DcvBackend>(config.dcvs, DCV_TYPES, ctx, previous && { sections: previous.config.dcvs, built: previous.dcvs });
+  const oldInstalls = new Map(previous?.certs.flatMap((c) => c.installs.map((i) => [i.name, i] as const)) ?? []);
+  const installs = await build<InstallBackend>(named(config.installs, config.certs.flatMap((c) => c.install)), INSTALL_TYPES, ctx, previous && { sections: previous.config.installs, built: oldInstalls });
   const certs = config.certs.map((c) => ({ config: c, installs: c.install.map((n) => installs.get(n)!) }));
-  return { certs, dcvs };
+  return { config, certs, dcvs };
 }
 
 /** Everything one cert's renewal needs, and nothing for other certs. */

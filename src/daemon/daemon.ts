@@ -1,26 +1,30 @@
 /**
- * @module The daemon: wires config, store, backends, scheduler and API together, and
- * takes them down in order. Signal handling lives in the CLI entry, which calls `stop()`.
+ * @module The daemon: wires config, store, backends, scheduler and API together, applies
+ * reloads, keeps its socket in place, and takes everything down in order. Signal
+ * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
-import { rmSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import type { Clock } from "../clock.ts";
-import { ConfigError } from "../config/load.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
-import { describeError } from "../errors.ts";
+import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { ensureDir } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import type { Logger } from "../log.ts";
 import { childExecutor } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
-import { Runner } from "../scheduler/runner.ts";
+import type { Watchlist } from "../pipeline/runtime.ts";
+import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
-import { SqliteAuditStore } from "../store/sqlite.ts";
-import { buildWatched } from "./backends.ts";
+import { openRecoveringStore } from "../store/recovering.ts";
+import type { AuditStore } from "../store/types.ts";
+import { buildWatchlist } from "./backends.ts";
+import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
 import { listenUnix } from "./socket.ts";
 
 export interface DaemonOptions {
@@ -30,15 +34,21 @@ export interface DaemonOptions {
   version: string;
 }
 
+export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "config">) | { ok: false; file: string; problems: string[] };
+
 export interface RunningDaemon {
+  /** Re-reads the config file and applies it, or keeps the running config and says why. Never throws. */
+  reload(): Promise<ReloadResult>;
   stop(): Promise<void>;
 }
 
 /** How long startup may spend removing challenges a crashed run left behind. */
 const RECOVERY_BUDGET_MS = 30_000;
+/** The socket is checked at every tick, and at least this often. */
+const SOCKET_CHECK_MAX_MS = 60_000;
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const { store, lock } = openState(opts.config);
+  const { store, lock } = openState(opts);
   try {
     return await startServices(opts, store, lock);
   } catch (err) {
@@ -48,11 +58,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   }
 }
 
+/** Errors opening a database that come from the path the config gives, not from the file's content. */
+const PATH_PROBLEMS = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", "EISDIR", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM"]);
+
 /**
  * The state folder, its lock and the audit store. A path that cannot be used is a config
- * problem (exit 2, naming the key), not a crash.
+ * problem (exit 2, naming the key), not a crash; a corrupt database is moved aside.
  */
-function openState(config: RotaConfig): { store: SqliteAuditStore; lock: Lock } {
+function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; lock: Lock } {
   const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${describeError(err)}`]);
   try {
     ensureDir(config.daemon.stateDir, 0o700);
@@ -63,59 +76,127 @@ function openState(config: RotaConfig): { store: SqliteAuditStore; lock: Lock } 
   // "left by a crash", and renew the same certs twice.
   const lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
   try {
-    return { store: new SqliteAuditStore(config.audit.path), lock };
+    return { store: openRecoveringStore(config.audit.path, log, clock), lock };
   } catch (err) {
     lock.release();
-    throw problem("audit.path", `cannot open ${config.audit.path}`, err);
+    const code = String((err as { code?: unknown }).code ?? "");
+    // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) narrow a primary one.
+    if (PATH_PROBLEMS.has(code) || PATH_PROBLEMS.has(code.split("_").slice(0, 2).join("_"))) throw problem("audit.path", `cannot open ${config.audit.path}`, err);
+    throw new RotaError("store_unusable", `audit store: cannot open ${config.audit.path}: ${describeError(err)}`, { cause: err });
   }
 }
 
-async function startServices({ config, log, clock, version }: DaemonOptions, store: SqliteAuditStore, lock: Lock): Promise<RunningDaemon> {
+function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger): RunnerSettings {
+  const d = config.daemon;
+  return {
+    execute: childExecutor(config, bus, log),
+    policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
+    maxConcurrent: d.maxConcurrentRenewals,
+    timeoutSeconds: d.renewalTimeoutSeconds,
+  };
+}
+
+async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock): Promise<RunningDaemon> {
   const { daemon } = config;
   const interrupted = await store.interruptRunning(clock.now());
   if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
 
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   subscribeAudit(bus, store);
-  const backends = await buildWatched(config, { stateDir: daemon.stateDir, clock, log });
+  const ctx = { stateDir: daemon.stateDir, clock, log };
+  let watch: Watchlist = await buildWatchlist(config, ctx);
   const journal = new ChallengeJournal(daemon.stateDir);
-  const recovered = await journal.recover(backends.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
+  const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  const runner = new Runner({
-    execute: childExecutor(config, bus, log),
-    store,
-    bus,
-    clock,
-    log,
-    policy: { baseSeconds: daemon.failureCooldownSeconds, maxSeconds: daemon.failureCooldownMaxSeconds },
-    maxConcurrent: daemon.maxConcurrentRenewals,
-  });
-  const scheduler = new Scheduler({ certs: backends.certs, runner, store, bus, clock, leadership: singleNode, journal, dcvs: backends.dcvs, daemon, log });
-  const app = createApi({
-    version,
-    configFile: config.file,
-    startedAt: clock.now(),
-    certs: backends.certs,
-    scheduler,
-    runner,
-    store,
-    bus,
-    clock,
-    intervalSeconds: daemon.checkIntervalSeconds,
-  });
-  const server = await listenUnix(daemon.socket, (unix) => Bun.serve({ unix, fetch: app.fetch }));
-  log.info(`rota ${version} listening on ${daemon.socket}; ${backends.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
+  const runner = new Runner({ store, bus, clock, log }, runnerSettings(config, bus, log));
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log }, watch);
+
+  let cancelSocketCheck = () => {};
+  const armSocketCheck = () => {
+    cancelSocketCheck();
+    cancelSocketCheck = clock.setInterval(() => void checkSocket(), Math.min(watch.config.daemon.checkIntervalSeconds * 1000, SOCKET_CHECK_MAX_MS));
+  };
+
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: false, file: config.file, problems: [] });
+  const reload = (): Promise<ReloadResult> => {
+    // One at a time: two quick SIGHUPs apply the file twice, in order.
+    reloading = reloading.then(async () => {
+      let next: RotaConfig;
+      try {
+        next = loadConfig(config.file);
+      } catch (err) {
+        const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
+        log.error(`reload: config ${config.file} is not valid; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        return { ok: false, file: config.file, problems };
+      }
+      const plan = planReload(watch.config, next);
+      try {
+        watch = await buildWatchlist(plan.config, ctx, watch);
+      } catch (err) {
+        const problems = [describeError(err)];
+        log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
+        return { ok: false, file: config.file, problems };
+      }
+      runner.configure(runnerSettings(plan.config, bus, log));
+      scheduler.update(watch);
+      armSocketCheck();
+      const { config: _, ...rest } = plan;
+      const summary = reloadSummary(plan);
+      log.info(`reload: ${summary}`);
+      return { ok: true, summary, ...rest };
+    });
+    return reloading;
+  };
+
+  const app = createApi({ version, configFile: config.file, startedAt: clock.now(), scheduler, runner, store, bus, clock, reload });
+  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch });
+  let server = await listenUnix(daemon.socket, serve);
+  let socketIno = lstatSync(daemon.socket).ino;
+  log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
 
+  // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
+  // and a new daemon refused by the state lock: put it back.
+  const checkSocket = async () => {
+    let ino: number | null = null;
+    try {
+      ino = lstatSync(daemon.socket).ino;
+    } catch {
+      // Gone: listen again below.
+    }
+    if (ino === socketIno) return;
+    try {
+      const old = server;
+      server = await listenUnix(daemon.socket, serve);
+      socketIno = lstatSync(daemon.socket).ino;
+      void old.stop(true);
+      log.warn(`socket ${daemon.socket} was removed or replaced; listening on a new one`);
+    } catch (err) {
+      log.error(`socket ${daemon.socket} was removed or replaced and cannot be recreated: ${describeError(err)}`);
+    }
+  };
+  armSocketCheck();
+
   return {
+    reload,
     async stop() {
+      cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop()]);
       await bus.drain();
       await server.stop(true);
-      rmSync(daemon.socket, { force: true });
+      // Only our own socket: whatever replaced it is someone else's.
+      if (lstatOrNull(daemon.socket)?.ino === socketIno) rmSync(daemon.socket, { force: true });
       await store.close();
       lock.release();
     },
   };
+}
+
+function lstatOrNull(path: string): { ino: number } | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
 }

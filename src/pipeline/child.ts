@@ -9,11 +9,17 @@ import type { RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { Execute } from "../scheduler/runner.ts";
 import { CHILD_COMMAND } from "./child-command.ts";
+import type { Execute } from "./execute.ts";
 import { outcomeFromWire, parseChildLine, type ChildRequest } from "./child-protocol.ts";
 import { readLines } from "./lines.ts";
 import type { RunOutcome } from "./renewer.ts";
+
+/**
+ * How long a renewal process may take to remove its challenges and exit after SIGTERM
+ * before it is killed; the journal then removes what it left, at the daemon's next sweep.
+ */
+const KILL_AFTER_MS = 10_000;
 
 /** How to start this same program again: the compiled executable, or bun with the entry script. */
 function selfCommand(): string[] {
@@ -21,12 +27,17 @@ function selfCommand(): string[] {
 }
 
 export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
-  return async (certId, req): Promise<RunOutcome> => {
-    const request: ChildRequest = { config, certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly };
+  return async (req): Promise<RunOutcome> => {
+    const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly };
     const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     child.stdin.write(`${JSON.stringify(request)}\n`);
     child.stdin.flush();
-    const onAbort = () => child.kill("SIGTERM");
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      child.kill("SIGTERM");
+      // A process stuck in a system call never runs its SIGTERM handler.
+      killTimer ??= setTimeout(() => child.kill("SIGKILL"), KILL_AFTER_MS);
+    };
     req.signal.addEventListener("abort", onAbort, { once: true });
     if (req.signal.aborted) onAbort();
     let outcome: RunOutcome | undefined;
@@ -52,6 +63,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
       child.kill("SIGTERM");
       return { ok: false, error: new RotaError("child_failed", "pipeline: lost the renewal process", { cause: err }), interrupted: req.signal.aborted };
     } finally {
+      clearTimeout(killTimer);
       req.signal.removeEventListener("abort", onAbort);
       child.stdin.end();
     }

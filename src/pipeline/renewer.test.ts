@@ -12,6 +12,7 @@ import { runDcvContract } from "../backends/dcv/contract.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
+import { clockReading } from "../testing/fake-clock.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
@@ -101,7 +102,7 @@ let journal: ChallengeJournal;
 let deps: RenewerDeps;
 const busErrors: unknown[] = [];
 const now = new Date();
-const clock: Clock = { now: () => now };
+const clock: Clock = clockReading(() => now);
 let seq = 0;
 
 beforeEach(() => {

@@ -44,6 +44,7 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
 
   async function step<T>(name: StepName, fn: () => Promise<[T, StepResult]>): Promise<T> {
     const started = performance.now();
+    bus.emit({ type: "renewal.step_started", renewalId: req.renewalId, certId, step: name, at: clock.now() });
     const emit = (status: StepStatus, message: string) =>
       bus.emit({ type: "renewal.step", renewalId: req.renewalId, certId, step: name, status, message, durationMs: performance.now() - started, at: clock.now() });
     try {

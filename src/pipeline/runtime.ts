@@ -1,6 +1,6 @@
 /** @module A cert together with the backends its config names: what the scheduler watches, and what a renewal needs. */
 import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
-import type { CertConfig } from "../config/schema.ts";
+import type { CertConfig, RotaConfig } from "../config/schema.ts";
 
 /** What the scheduler watches: the cert and every install target it reads back, in config order. */
 export interface WatchedCert {
@@ -12,4 +12,13 @@ export interface WatchedCert {
 export interface CertRuntime extends WatchedCert {
   ca: CABackend;
   dcv: DcvBackend | undefined;
+}
+
+/** One loaded config and the backends the daemon built from it; a reload replaces it as a whole. */
+export interface Watchlist {
+  config: RotaConfig;
+  /** In config order. */
+  certs: WatchedCert[];
+  /** Every configured DCV backend, so challenges journaled under any name still configured can be removed. */
+  dcvs: Map<string, DcvBackend>;
 }

@@ -1,7 +1,6 @@
-/** @module decide() and resolveThreshold(): the renewal decision as a pure function of what is served, what is stored and now. */
+/** @module decide(): the renewal decision as a pure function of what is served, what is stored and now. */
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_RENEW_THRESHOLD_DAYS } from "../config/schema.ts";
-import { daysLeft, decide, resolveThreshold, type CertSummary, type Threshold } from "./due.ts";
+import { daysLeft, decide, type CertSummary, type Threshold } from "./due.ts";
 
 const DAY = 86_400_000;
 const now = new Date("2030-01-01T00:00:00Z");
@@ -161,18 +160,5 @@ describe("decide", () => {
 
   test("daysLeft is fractional", () => {
     expect(daysLeft(new Date(now.getTime() + 3_600_000), now)).toBeCloseTo(1 / 24, 10);
-  });
-});
-
-describe("resolveThreshold", () => {
-  test("the cert's setting wins, then the daemon's, then the default", () => {
-    expect(resolveThreshold(10, 20)).toEqual({ days: 10, source: "cert" });
-    expect(resolveThreshold(undefined, 20)).toEqual({ days: 20, source: "daemon" });
-    expect(resolveThreshold(undefined, undefined)).toEqual({ days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" });
-  });
-
-  test("zero is a setting, not an absence", () => {
-    expect(resolveThreshold(0, 20)).toEqual({ days: 0, source: "cert" });
-    expect(resolveThreshold(undefined, 0)).toEqual({ days: 0, source: "daemon" });
   });
 });

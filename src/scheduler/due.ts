@@ -3,27 +3,15 @@
  * policy and now. Checks run in order and the first that fires is the decision, with
  * its reason recorded (cert-manager's reissue policy chain).
  */
-import { DEFAULT_RENEW_THRESHOLD_DAYS } from "../config/schema.ts";
 import type { KeyType } from "../crypto/keys.ts";
 import type { CertSummary } from "../crypto/summary.ts";
+import { shortLivedHint, type Threshold } from "./threshold.ts";
 
 export type { CertSummary };
 
 const DAY_MS = 86_400_000;
 
-export type ThresholdSource = "cert" | "daemon" | "default";
-
-export interface Threshold {
-  days: number;
-  source: ThresholdSource;
-}
-
-/** The cert's own setting, else the daemon's, else the default; and which one it was. */
-export function resolveThreshold(certDays: number | undefined, daemonDays: number | undefined): Threshold {
-  if (certDays !== undefined) return { days: certDays, source: "cert" };
-  if (daemonDays !== undefined) return { days: daemonDays, source: "daemon" };
-  return { days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" };
-}
+export type { Threshold };
 
 export interface TargetState {
   target: string;
@@ -63,9 +51,8 @@ export function decide(input: DueInput): Decision {
   const left = daysLeft(best.notAfter, now);
   const within = `${fmtDays(left)} days left, threshold ${threshold.days} (${threshold.source})`;
   if (left < threshold.days) {
-    const lifetime = daysLeft(best.notAfter, best.notBefore);
     // Until lifetime-proportional windows arrive, at least say why a short certificate renews at every check.
-    const hint = lifetime <= threshold.days ? `; the certificate lives only ${fmtDays(lifetime)} days, so it renews at every check: lower renew_threshold_days` : "";
+    const hint = shortLivedHint(daysLeft(best.notAfter, best.notBefore), threshold);
     return { action: "renew", reason: `${left <= 0 ? "expired" : "due"}: ${within}${hint}`, notAfter: best.notAfter };
   }
   const changed = configChanged(best, input.want);

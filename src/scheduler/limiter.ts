@@ -4,7 +4,16 @@ export class Limiter {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(private readonly limit: number) {}
+  constructor(private limit: number) {}
+
+  /** A higher limit lets waiters in at once; a lower one takes effect as holders release. */
+  setLimit(limit: number): void {
+    this.limit = limit;
+    while (this.active < this.limit && this.waiting.length > 0) {
+      this.active++;
+      this.waiting.shift()!();
+    }
+  }
 
   async acquire(signal: AbortSignal): Promise<() => void> {
     if (this.active >= this.limit) {
@@ -28,7 +37,7 @@ export class Limiter {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
+      const next = this.active <= this.limit ? this.waiting.shift() : undefined;
       if (next) next();
       else this.active--;
     };

@@ -12,10 +12,12 @@ import { runDcvContract } from "../backends/dcv/contract.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
+import { FakeClock, clockReading } from "../testing/fake-clock.ts";
 import { RotaError } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
-import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
+import type { ExecuteRequest } from "../pipeline/execute.ts";
+import { runRenewal } from "../pipeline/renewer.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -110,7 +112,7 @@ let dcv: RecordingDcv;
 let events: RotaEvent[];
 let busErrors: unknown[];
 let now: Date;
-const clock: Clock = { now: () => now };
+const clock: Clock = clockReading(() => now);
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 
 beforeEach(() => {
@@ -136,8 +138,8 @@ afterEach(async () => {
 const runtimes = new Map<string, CertRuntime>();
 
 function newRunner(maxConcurrent: number): Runner {
-  const execute = (id: string, req: RunRequest) => runRenewal(runtimes.get(id)!, req, { store, bus, clock, journal });
-  return new Runner({ execute, store, bus, clock, policy: POLICY, maxConcurrent, log: silent });
+  const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+  return new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxConcurrent, timeoutSeconds: 1800 });
 }
 
 function cert(id: string, ca: CABackend): CertRuntime {
@@ -263,5 +265,55 @@ describe("Runner", () => {
     expect(await store.getRenewal(queued.renewalId)).toMatchObject({ status: "interrupted", events: [] });
     expect(await store.getCertState("www")).toBeNull();
     expect(runner.start(cert("www", ca), "manual")).toBeNull();
+  });
+});
+
+describe("the renewal deadline", () => {
+  test("a renewal past renewal_timeout_seconds is aborted like a shutdown, but fails with the step and cools down", async () => {
+    const fake = new FakeClock(now);
+    const gate = new Gate();
+    const ca = fakeCa(dir, fake, { gate });
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const run = runner.start(cert("www", ca), "scheduled")!;
+    await gate.untilEntered(1);
+    expect([...dcv.live.keys()]).toEqual(["tok_www"]);
+
+    await fake.advance(59_000);
+    expect(runner.busy("www")).toBe(true);
+    await fake.advance(1_000);
+    const outcome = await run.done;
+
+    expect(outcome).toMatchObject({ ok: false, interrupted: false });
+    expect((outcome as { error: Error }).error.message).toBe("timed out after 60 s in step await_issuance");
+    expect(dcv.live.size).toBe(0);
+    expect(journal.entries()).toEqual([]);
+    await bus.drain();
+    const row = await store.getRenewal(run.renewalId);
+    expect(row).toMatchObject({ status: "failed", error: "timed out after 60 s in step await_issuance" });
+    expect(row!.events.find((e) => e.step === "remove")?.status).toBe("ok");
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 1, retryAt: new Date(fake.now().getTime() + 900_000) });
+    // The slot is free again: the next renewal runs.
+    expect(runner.start(cert("api", fakeCa(dir, fake, {})), "manual")).not.toBeNull();
+    await runner.stop();
+  });
+
+  test("waiting for a slot does not count against the deadline", async () => {
+    const fake = new FakeClock(now);
+    const gate = new Gate();
+    const ca = fakeCa(dir, fake, { gate });
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const first = runner.start(cert("www", ca), "scheduled")!;
+    const queued = runner.start(cert("api", ca), "scheduled")!;
+    await gate.untilEntered(1);
+    await fake.advance(59_000);
+    gate.releaseOne();
+    expect((await first.done).ok).toBe(true);
+    await gate.untilEntered(2);
+    await fake.advance(59_000);
+    gate.releaseOne();
+    expect((await queued.done).ok).toBe(true);
+    await runner.stop();
   });
 });

@@ -1,40 +1,50 @@
 /**
  * @module Runs renewals: one at a time per cert, at most `max_concurrent_renewals` in
- * all, each under its own AbortSignal. Owns the outcome: the cooldown after a failure
- * (persisted, so restarts do not reset it) and the closing event.
+ * all, each under its own AbortSignal and deadline. Owns the outcome: the cooldown after
+ * a failure (persisted, so restarts do not reset it) and the closing event.
  */
 import { randomBytes } from "node:crypto";
-import type { Clock } from "../clock.ts";
-import { describeError, isAbort, retryAfterOf } from "../errors.ts";
-import type { Trigger } from "../events.ts";
+import type { Cancel, Clock } from "../clock.ts";
+import { RotaError, describeError, isAbort, retryAfterOf } from "../errors.ts";
+import type { EventBus, StepName, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
-import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
+import type { Execute } from "../pipeline/execute.ts";
+import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { AuditStore } from "../store/types.ts";
-import type { EventBus } from "../events.ts";
 import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
 import { Limiter } from "./limiter.ts";
 
-/**
- * Runs one renewal's pipeline to its outcome. The daemon runs it in a child process
- * (pipeline/child.ts) so an idle daemon never holds the ACME client or a renewal's
- * garbage; tests run `runRenewal` in-process. Step events reach the bus either way.
- */
-export type Execute = (certId: string, req: RunRequest) => Promise<RunOutcome>;
+/** What a reload may change; a renewal keeps the settings it was queued under. */
+export interface RunnerSettings {
+  execute: Execute;
+  policy: CooldownPolicy;
+  maxConcurrent: number;
+  /** A renewal still running this long after it got its slot is aborted and fails. */
+  timeoutSeconds: number;
+}
 
 export interface RunnerDeps {
-  execute: Execute;
   store: AuditStore;
   bus: EventBus;
   clock: Clock;
-  policy: CooldownPolicy;
-  maxConcurrent: number;
   log: Logger;
 }
 
 export interface Started {
   renewalId: string;
   done: Promise<RunOutcome>;
+}
+
+export interface StartOptions {
+  /** Re-install the newest stored certificate on these targets instead of ordering a new one. */
+  installOnly?: string[];
+}
+
+interface Active extends Started {
+  controller: AbortController;
+  /** The pipeline step in progress, for the deadline's message. */
+  step: StepName | null;
 }
 
 /** Sortable and short enough to type: time in base 36, then randomness. */
@@ -44,11 +54,27 @@ function newRenewalId(now: Date): string {
 
 export class Runner {
   private readonly limiter: Limiter;
-  private readonly active = new Map<string, { renewalId: string; controller: AbortController; done: Promise<RunOutcome> }>();
+  private readonly active = new Map<string, Active>();
   private stopping = false;
+  private settings: RunnerSettings;
 
-  constructor(private readonly deps: RunnerDeps) {
-    this.limiter = new Limiter(deps.maxConcurrent);
+  constructor(
+    private readonly deps: RunnerDeps,
+    settings: RunnerSettings,
+  ) {
+    this.settings = settings;
+    this.limiter = new Limiter(settings.maxConcurrent);
+    deps.bus.subscribe((e) => {
+      if (e.type !== "renewal.step_started") return;
+      const a = this.active.get(e.certId);
+      if (a?.renewalId === e.renewalId) a.step = e.step;
+    });
+  }
+
+  /** Applies new settings to renewals queued from now on; a new limit applies at once. */
+  configure(settings: RunnerSettings): void {
+    this.settings = settings;
+    this.limiter.setLimit(settings.maxConcurrent);
   }
 
   /** Whether the cert has a renewal queued or running. */
@@ -56,19 +82,31 @@ export class Runner {
     return this.active.has(certId);
   }
 
+  /** The cert's renewal queued or running, if any. */
+  current(certId: string): Started | undefined {
+    const a = this.active.get(certId);
+    return a && { renewalId: a.renewalId, done: a.done };
+  }
+
+  /** The renewal with this id while it is queued or running. */
+  byRenewalId(renewalId: string): Started | undefined {
+    for (const a of this.active.values()) if (a.renewalId === renewalId) return { renewalId, done: a.done };
+    return undefined;
+  }
+
   activeRenewalIds(): Set<string> {
     return new Set([...this.active.values()].map((a) => a.renewalId));
   }
 
   /** Queues a run; null when the cert already has one or the daemon is stopping. */
-  start(cert: WatchedCert, trigger: Trigger, installOnly?: string[]): Started | null {
+  start(cert: WatchedCert, trigger: Trigger, opts: StartOptions = {}): Started | null {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
-    const controller = new AbortController();
-    const done = this.run(cert, renewalId, trigger, controller.signal, installOnly).finally(() => this.active.delete(certId));
-    this.active.set(certId, { renewalId, controller, done });
-    return { renewalId, done };
+    const a: Active = { renewalId, controller: new AbortController(), step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
+    a.done = this.run(certId, a, trigger, opts, this.settings).finally(() => this.active.delete(certId));
+    this.active.set(certId, a);
+    return { renewalId, done: a.done };
   }
 
   /** Cancels every queued and running renewal and waits for their clean-up. */
@@ -79,31 +117,44 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(cert: WatchedCert, renewalId: string, trigger: Trigger, signal: AbortSignal, installOnly?: string[]): Promise<RunOutcome> {
-    const certId = cert.config.id;
+  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, settings: RunnerSettings): Promise<RunOutcome> {
+    const { bus, clock } = this.deps;
+    const { renewalId, controller } = a;
+    const signal = controller.signal;
+    const installOnly = opts.installOnly;
     // The row exists from the moment the API hands out the id, queued or not.
-    this.deps.bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, at: this.deps.clock.now() });
+    bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, at: clock.now() });
     let outcome: RunOutcome;
+    let timedOut: string | null = null;
+    let cancelDeadline: Cancel = () => {};
     try {
       const release = await this.limiter.acquire(signal);
       try {
-        outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly });
+        // The deadline counts from the slot: waiting in the queue is not the renewal's fault.
+        cancelDeadline = clock.setTimeout(() => {
+          timedOut = `timed out after ${settings.timeoutSeconds} s ${a.step ? `in step ${a.step}` : "before its first step"}`;
+          controller.abort(new RotaError("timeout", timedOut));
+        }, settings.timeoutSeconds * 1000);
+        outcome = await settings.execute({ certId, renewalId, trigger, signal, installOnly });
       } finally {
+        cancelDeadline();
         release();
       }
     } catch (err) {
       outcome = { ok: false, error: err, interrupted: signal.aborted };
     }
-    return this.conclude(certId, renewalId, outcome, installOnly !== undefined);
+    // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
+    if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
+    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings.policy);
   }
 
   /** Records the cooldown (or clears it) and closes the renewal with its final event, whatever the store does. */
-  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean): Promise<RunOutcome> {
+  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, policy: CooldownPolicy): Promise<RunOutcome> {
     const { bus, clock, store, log } = this.deps;
     if (outcome.ok) {
+      await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
       log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
-      await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       return outcome;
     }
     const error = describeError(outcome.error);
@@ -115,7 +166,7 @@ export class Runner {
     let retryAt: Date | null = null;
     try {
       const failures = ((await store.getCertState(certId))?.consecutiveFailures ?? 0) + 1;
-      retryAt = new Date(clock.now().getTime() + cooldownSeconds(failures, this.deps.policy, retryAfterOf(outcome.error)) * 1000);
+      retryAt = new Date(clock.now().getTime() + cooldownSeconds(failures, policy, retryAfterOf(outcome.error)) * 1000);
       await store.putCertState({ certId, consecutiveFailures: failures, retryAt, lastError: error });
       log.error(`${certId}: renewal ${renewalId} failed (${failures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
     } catch (err) {

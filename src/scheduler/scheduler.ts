@@ -1,32 +1,29 @@
 /**
  * @module The scheduler: ticks at start and every `check_interval_seconds`, asks every
  * install target what it serves, decides per cert (due.ts) and hands work to the runner.
- * It keeps the last look at each cert so status pages never re-parse certificates.
+ * It keeps the last look at each cert so status pages never re-parse certificates. A
+ * reload hands it a new watchlist; renewals already running keep theirs.
  */
-import type { Clock } from "../clock.ts";
+import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
-import type { DaemonConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
-import type { WatchedCert } from "../pipeline/runtime.ts";
-import type { DcvBackend } from "../backends/types.ts";
+import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
-import { decide, resolveThreshold, type CertSummary, type Decision, type TargetState, type Threshold } from "./due.ts";
+import { decide, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
-import type { Runner } from "./runner.ts";
+import type { Runner, StartOptions } from "./runner.ts";
+import { resolveThreshold, type Threshold } from "./threshold.ts";
 
 export interface SchedulerDeps {
-  certs: WatchedCert[];
   runner: Runner;
   store: AuditStore;
   bus: EventBus;
   clock: Clock;
   leadership: Leadership;
   journal: ChallengeJournal;
-  dcvs: Map<string, DcvBackend>;
-  daemon: DaemonConfig;
   log: Logger;
 }
 
@@ -36,38 +33,65 @@ export interface CertLook {
   decision: Decision | null;
   threshold: Threshold;
   error: string | null;
+  /** Since when the cert has needed work without a successful renewal; null while nothing is to do. */
+  dueSince: Date | null;
 }
 
 export type RenewRequestResult =
   | { status: "started"; renewalId: string; installOnly: boolean }
-  | { status: "busy" }
+  | { status: "busy"; renewalId: string }
   | { status: "not_due"; reason: string }
   | { status: "cooldown"; retryAt: Date; lastError: string | null };
 
 export class Scheduler {
+  private watch: Watchlist;
   private readonly looks = new Map<string, CertLook>();
   /** Parsed leaves by PEM text: a target that still serves the same file is not parsed again. */
   private readonly parsed = new Map<string, CertSummary>();
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private cancelTimer: Cancel = () => {};
   private lastTick: Date | null = null;
   private ticking: Promise<void> | null = null;
+  /** A tick asked for while one runs: it runs right after, so nothing asked for is skipped. */
+  private tickAgain: Trigger | null = null;
   private stopped = false;
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(
+    private readonly deps: SchedulerDeps,
+    watch: Watchlist,
+  ) {
+    this.watch = watch;
+  }
 
   start(): void {
     this.tickSafely("startup");
-    this.timer = setInterval(() => this.tickSafely("scheduled"), this.deps.daemon.checkIntervalSeconds * 1000);
+    this.arm();
   }
 
   /** No new ticks or renewals; resolves when the tick in progress has finished with the store. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.cancelTimer();
     await this.ticking;
     await Promise.allSettled(this.refreshing);
+  }
+
+  /**
+   * Watches `next` from now on and looks at every cert at once: new certs are checked,
+   * removed ones are no longer renewed (renewals already running finish on their own).
+   */
+  update(next: Watchlist): void {
+    const intervalChanged = next.config.daemon.checkIntervalSeconds !== this.watch.config.daemon.checkIntervalSeconds;
+    this.watch = next;
+    const ids = new Set(next.certs.map((c) => c.config.id));
+    for (const id of this.looks.keys()) if (!ids.has(id)) this.looks.delete(id);
+    if (intervalChanged && !this.stopped) this.arm();
+    this.tickSafely("reload");
+  }
+
+  watched(): Watchlist {
+    return this.watch;
   }
 
   look(certId: string): CertLook | undefined {
@@ -75,20 +99,32 @@ export class Scheduler {
   }
 
   nextTickAt(): Date | null {
-    return this.lastTick ? new Date(this.lastTick.getTime() + this.deps.daemon.checkIntervalSeconds * 1000) : null;
+    return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
   }
 
   /** Resolves once the tick in progress (if any) has looked at every cert. */
   async idle(): Promise<void> {
-    await this.ticking;
+    while (this.ticking) await this.ticking;
+  }
+
+  private arm(): void {
+    this.cancelTimer();
+    this.cancelTimer = this.deps.clock.setInterval(() => this.tickSafely("scheduled"), this.watch.config.daemon.checkIntervalSeconds * 1000);
   }
 
   private tickSafely(trigger: Trigger): void {
-    if (this.ticking || this.stopped) return;
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.tickAgain ??= trigger;
+      return;
+    }
     this.ticking = this.tick(trigger)
       .catch((err) => this.deps.log.error(`scheduler: tick failed: ${describeError(err)}`))
       .finally(() => {
         this.ticking = null;
+        const again = this.tickAgain;
+        this.tickAgain = null;
+        if (again) this.tickSafely(again);
       });
   }
 
@@ -97,15 +133,17 @@ export class Scheduler {
     this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     await this.sweepJournal();
-    for (const cert of deps.certs) {
+    for (const cert of this.watch.certs) {
       if (this.stopped) return;
-      if (deps.runner.busy(cert.config.id)) continue;
+      const id = cert.config.id;
+      if (deps.runner.busy(id)) continue;
       const look = await this.refresh(cert);
+      deps.log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       // The cooldown spares the CA; putting a stored certificate back asks nothing of it.
-      if (look.decision.action !== "install" && (await this.coolingDown(cert.config.id))) continue;
-      deps.bus.emit({ type: "cert.due", certId: cert.config.id, reason: look.decision.reason, at: deps.clock.now() });
-      deps.log.info(`${cert.config.id}: ${look.decision.reason}`);
+      if (look.decision.action !== "install" && (await this.coolingDown(id))) continue;
+      deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
+      deps.log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
     }
   }
@@ -113,7 +151,8 @@ export class Scheduler {
   /** A renewal asked for through the API or CLI. `force` renews even when not due and ignores the cooldown. */
   async request(cert: WatchedCert, force: boolean): Promise<RenewRequestResult> {
     const { deps } = this;
-    if (deps.runner.busy(cert.config.id)) return { status: "busy" };
+    const running = deps.runner.current(cert.config.id);
+    if (running) return { status: "busy", renewalId: running.renewalId };
     const look = await this.refresh(cert);
     if (!force) {
       const state = look.decision?.action === "install" ? null : await this.coolingDown(cert.config.id);
@@ -123,7 +162,9 @@ export class Scheduler {
     }
     const decision: Decision = force || !look.decision ? { action: "renew", reason: "forced", notAfter: null } : look.decision;
     const started = this.launch(cert, "manual", decision);
-    return started ? { status: "started", renewalId: started.renewalId, installOnly: started.installOnly } : { status: "busy" };
+    if (started) return { status: "started", renewalId: started.renewalId, installOnly: started.installOnly };
+    const other = deps.runner.current(cert.config.id);
+    return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping" };
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */
@@ -133,45 +174,54 @@ export class Scheduler {
   }
 
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
-    const installOnly = decision.action === "install" ? decision.targets : undefined;
-    const started = this.deps.runner.start(cert, trigger, installOnly);
+    const opts: StartOptions = decision.action === "install" ? { installOnly: decision.targets } : {};
+    const started = this.deps.runner.start(cert, trigger, opts);
     if (!started) return null;
+    const id = cert.config.id;
     // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
     const after = started.done
-      .then(async () => {
+      .then(async (outcome) => {
         if (this.stopped) return;
         await this.sweepJournal();
-        await this.refresh(cert);
+        // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
+        const current = this.watch.certs.find((c) => c.config.id === id);
+        if (current) await this.refresh(current, outcome.ok);
       })
-      .catch((err) => this.deps.log.error(`scheduler: ${cert.config.id}: ${describeError(err)}`))
+      .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
     this.refreshing.add(after);
-    return { renewalId: started.renewalId, installOnly: installOnly !== undefined };
+    return { renewalId: started.renewalId, installOnly: opts.installOnly !== undefined };
   }
 
-  /** Reads every target and the store, and records the decision. */
-  async refresh(cert: WatchedCert): Promise<CertLook> {
+  /**
+   * Reads every target and the store, and records the decision. `renewed`: a renewal has
+   * just succeeded, so the time the cert has been due starts again from now.
+   */
+  async refresh(cert: WatchedCert, renewed = false): Promise<CertLook> {
     const { deps } = this;
-    const threshold = resolveThreshold(cert.config.renewThresholdDays, deps.daemon.renewThresholdDays);
-    let look: CertLook;
+    const id = cert.config.id;
+    const threshold = resolveThreshold(cert.config.renewThresholdDays, this.watch.config.daemon.renewThresholdDays);
+    const before = renewed ? undefined : this.looks.get(id);
+    let decision: Decision | null = null;
+    let error: string | null = null;
     try {
       const targets: TargetState[] = [];
       for (const t of cert.installs) {
-        const pem = await t.currentCertPem(cert.config.id);
+        const pem = await t.currentCertPem(id);
         targets.push({ target: t.name, installed: pem ? this.summarize(pem, t.name) : null });
-
       }
-      const stored = await deps.store.latestIssued(cert.config.id);
+      const stored = await deps.store.latestIssued(id);
       const latest = stored ? this.summarize(stored.leafPem, "store") : null;
       const want = { keyType: cert.config.keyType, domains: cert.config.domains };
-      const decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
-      look = { decision, threshold, error: null };
+      decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
     } catch (err) {
-      const error = describeError(err);
-      deps.log.error(`scheduler: ${cert.config.id}: ${error}`);
-      look = { decision: null, threshold, error };
+      error = describeError(err);
+      deps.log.error(`scheduler: ${id}: ${error}`);
     }
-    this.looks.set(cert.config.id, look);
+    const needsWork = decision === null || decision.action !== "none";
+    const look: CertLook = { decision, threshold, error, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    // A reload may have dropped the cert while its targets were being read.
+    if (this.watch.certs.some((c) => c.config.id === id)) this.looks.set(id, look);
     return look;
   }
 
@@ -193,6 +243,6 @@ export class Scheduler {
 
   /** Removes challenges journaled by renewals no longer running (a crash, or a failed removal). */
   private async sweepJournal(): Promise<void> {
-    await this.deps.journal.recover(this.deps.dcvs, this.deps.log, AbortSignal.timeout(10_000), this.deps.runner.activeRenewalIds());
+    await this.deps.journal.recover(this.watch.dcvs, this.deps.log, AbortSignal.timeout(10_000), this.deps.runner.activeRenewalIds());
   }
 }

@@ -22,6 +22,7 @@ async function record(store: AuditStore, e: RotaEvent): Promise<void> {
       return store.closeRenewal(e.renewalId, "succeeded", e.at, null);
     case "renewal.failed":
       return store.closeRenewal(e.renewalId, e.interrupted ? "interrupted" : "failed", e.at, e.error);
+    case "renewal.step_started":
     case "cert.due":
       return;
   }

@@ -1,6 +1,7 @@
 /**
  * @module `rota daemon`: runs the scheduler and the API until SIGTERM or SIGINT, which
  * cancel in-flight renewals, remove their challenges and close their rows as interrupted.
+ * SIGHUP re-reads the config file.
  */
 import { defineCommand } from "citty";
 import { systemClock } from "../../clock.ts";
@@ -32,7 +33,11 @@ export default defineCommand({
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
     }
     await new Promise<void>((resolve) => {
+      let stopping = false;
+      // `on`, not `once`: a second SIGTERM or Ctrl-C must not kill the clean-up with the default action.
       const onSignal = (sig: string) => {
+        if (stopping) return log.warn(`${sig}: already stopping`);
+        stopping = true;
         log.info(`${sig}: stopping`);
         const deadline = setTimeout(() => {
           log.warn("clean-up did not finish in time; exiting");
@@ -50,8 +55,14 @@ export default defineCommand({
           },
         );
       };
-      process.once("SIGTERM", () => onSignal("SIGTERM"));
-      process.once("SIGINT", () => onSignal("SIGINT"));
+      process.on("SIGTERM", () => onSignal("SIGTERM"));
+      process.on("SIGINT", () => onSignal("SIGINT"));
+      // SIGHUP re-reads the config (the reload logs its own outcome); while stopping there is nothing to reload.
+      process.on("SIGHUP", () => {
+        if (stopping) return log.warn("SIGHUP: stopping; not reloading");
+        log.info("SIGHUP: reloading the config");
+        void daemon.reload();
+      });
     });
   },
 });

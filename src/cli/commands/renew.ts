@@ -33,7 +33,9 @@ export default defineCommand({
         console.log(`${args.cert} is not due (${body.reason}); use --force to renew anyway`);
         return;
       case "busy":
-        throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing`);
+        if (!args.wait) throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing (renewal ${body.renewal_id}); follow it with rota renew ${args.cert} --wait`);
+        console.log(`${args.cert} is already renewing; following renewal ${body.renewal_id}`);
+        break;
       case "cooldown":
         throw new CliExit(EXIT.failed, `rota: ${args.cert} is cooling down after a failure until ${body.retry_at} (${body.last_error ?? "no detail"}); use --force to try now`);
       case "started":
@@ -42,8 +44,11 @@ export default defineCommand({
         throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
     }
     const id = body.renewal_id!;
-    console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
+    if (body.status === "started") console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
     if (!args.wait) return;
+    // Ctrl-C stops following, not the renewal: say where it goes on.
+    const ctrlC = new AbortController();
+    process.once("SIGINT", () => ctrlC.abort());
     let final: RenewalJson | undefined;
     const lost = `rota: lost the daemon while following renewal ${id} (did it stop?); see \`rota audit ${args.cert}\``;
     await client.stream(`/api/renewals/${id}/events`, (event, data) => {
@@ -53,7 +58,10 @@ export default defineCommand({
       } else if (event === "end") {
         final = JSON.parse(data) as RenewalJson;
       }
-    }, lost);
+    }, lost, ctrlC.signal);
+    if (ctrlC.signal.aborted) {
+      throw new CliExit(EXIT.interrupted, `\nrota: stopped following; renewal ${id} goes on in the daemon. Follow it again with rota renew ${args.cert} --wait, or see rota audit ${args.cert}`);
+    }
     if (!final) throw new CliExit(EXIT.failed, lost);
     if (final.status !== "succeeded") throw new CliExit(EXIT.failed, `renewal ${id} ${final.status}: ${final.error ?? "no detail"}`);
     console.log(`renewal ${id} succeeded`);

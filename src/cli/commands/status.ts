@@ -1,6 +1,9 @@
-/** @module `rota status`: the daemon's one-screen summary. */
+/** @module `rota status`: the daemon's one-screen summary; with `--check`, an exit code for monitoring. */
 import { defineCommand } from "citty";
+import type { CertJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
+import { CliExit, EXIT } from "../exit.ts";
+import { healthProblems } from "../health.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
 interface StatusJson {
@@ -10,14 +13,30 @@ interface StatusJson {
   uptime_seconds: number;
   certs: number;
   by_status: Record<string, number>;
+  check_interval_seconds: number;
   next_tick: string | null;
 }
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon runs and how its certificates stand" },
-  args: { ...connectionArgs, json: { type: "boolean", description: "Print JSON" } },
+  args: {
+    ...connectionArgs,
+    json: { type: "boolean", description: "Print JSON" },
+    check: { type: "boolean", description: "For monitoring: one line per problem, exit 1 if any (failed, cooldown, missing, expired, or due for over two check intervals)" },
+  },
   async run({ args }) {
-    const { body } = await new ApiClient(socketPath(args)).call<StatusJson>("GET", "/api/status");
+    const client = new ApiClient(socketPath(args));
+    const { body } = await client.call<StatusJson>("GET", "/api/status");
+    if (args.check) {
+      const { body: certs } = await client.call<CertJson[]>("GET", "/api/certs");
+      const problems = healthProblems(certs, body.check_interval_seconds, new Date());
+      if (problems.length > 0) {
+        console.log(problems.join("\n"));
+        throw new CliExit(EXIT.failed);
+      }
+      console.log(`ok: ${certs.length} cert(s), none needs attention`);
+      return;
+    }
     if (args.json) return console.log(JSON.stringify(body, null, 2));
     const counts = Object.entries(body.by_status)
       .map(([k, v]) => `${v} ${k}`)

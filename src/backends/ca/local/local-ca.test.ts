@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../../../clock.ts";
+import { clockReading } from "../../../testing/fake-clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { createCsr } from "../../../crypto/csr.ts";
 import { generateKeyPem, type KeyType } from "../../../crypto/keys.ts";
@@ -13,7 +14,7 @@ import { createLocalCa, localCaDir, localCaRootPath } from "./local-ca.ts";
 const DAY = 86_400_000;
 let dir: string;
 let now: Date;
-const clock: Clock = { now: () => now };
+const clock: Clock = clockReading(() => now);
 const live = new AbortController().signal;
 
 beforeEach(() => {

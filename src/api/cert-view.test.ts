@@ -1,0 +1,52 @@
+/** @module A cert's status from its last look, its failure state and the runner: the table of cases. */
+import { describe, expect, test } from "bun:test";
+import type { Decision } from "../scheduler/due.ts";
+import type { CertLook } from "../scheduler/scheduler.ts";
+import type { CertState } from "../store/types.ts";
+import { certJson, type CertViewInput } from "./cert-view.ts";
+
+const now = new Date("2030-01-01T00:00:00Z");
+const later = new Date("2030-03-01T00:00:00Z");
+const look = (decision: Decision | null, error: string | null = null): CertLook => ({
+  decision,
+  threshold: { days: 30, source: "default" },
+  error,
+  dueSince: decision?.action === "none" ? null : now,
+});
+const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });
+const input = (over: Partial<CertViewInput>): CertViewInput => ({
+  id: "www",
+  domains: ["www.example.com"],
+  now,
+  look: look({ action: "none", reason: "ok", notAfter: later }),
+  busy: false,
+  state: null,
+  last: undefined,
+  nextTick: null,
+  intervalSeconds: 3600,
+  ...over,
+});
+const soon = new Date(now.getTime() + 900_000);
+
+describe("status", () => {
+  test.each([
+    ["fine", {}, "ok"],
+    ["fine, although its last (forced) renewal failed and is cooling down", { state: failing(soon) }, "ok"],
+    ["renewing wins over everything", { busy: true, state: failing(soon) }, "renewing"],
+    ["not looked at yet", { look: undefined }, "checking"],
+    ["due", { look: look({ action: "renew", reason: "due", notAfter: later }) }, "due"],
+    ["targets disagree", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }) }, "due"],
+    ["nothing installed", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }) }, "missing"],
+    ["due and the last attempt failed, cooling down", { look: look({ action: "renew", reason: "due", notAfter: later }), state: failing(soon) }, "cooldown"],
+    ["missing and the cooldown is over", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],
+    ["a target that cannot be read", { look: look(null, "files: cannot read") }, "failed"],
+  ] as const)("%s: %s", (_, over, status) => {
+    expect(certJson(input(over as Partial<CertViewInput>)).status).toBe(status);
+  });
+
+  test("a fine cert still shows its retry time and its failed last renewal", () => {
+    const j = certJson(input({ state: failing(soon) }));
+    expect(j.retry_at).toBe(soon.toISOString());
+    expect(j.due_since).toBeNull();
+  });
+});

@@ -1,0 +1,56 @@
+/** @module healthProblems: which certs make `rota status --check` exit 1, and the line each gets. */
+import { expect, test } from "bun:test";
+import type { CertJson } from "../api/json.ts";
+import { healthProblems } from "./health.ts";
+
+const now = new Date("2030-01-01T12:00:00Z");
+const cert = (over: Partial<CertJson>): CertJson => ({
+  id: "www",
+  domains: ["www.example.com"],
+  status: "ok",
+  not_after: "2030-02-01T00:00:00.000Z",
+  days_left: 30.5,
+  next_check: null,
+  retry_at: null,
+  due_since: null,
+  last_renewal: null,
+  ...over,
+});
+const failedRun = { id: "r1", trigger: "scheduled", status: "failed", started_at: "2030-01-01T11:00:00.000Z", finished_at: "2030-01-01T11:00:01.000Z", error: "acme le: boom" };
+
+test("ok, due, renewing and checking are fine", () => {
+  const certs = [cert({}), cert({ id: "a", status: "due", due_since: "2030-01-01T11:30:00.000Z" }), cert({ id: "b", status: "renewing" }), cert({ id: "c", status: "checking" })];
+  expect(healthProblems(certs, 3600, now)).toEqual([]);
+});
+
+test("a cert that is fine stays fine whatever its last forced renewal did", () => {
+  expect(healthProblems([cert({ last_renewal: failedRun })], 3600, now)).toEqual([]);
+});
+
+test("failed, cooldown and missing are problems, one line each, with the last error", () => {
+  const certs = [
+    cert({ id: "a", status: "failed", last_renewal: failedRun }),
+    cert({ id: "b", status: "cooldown", retry_at: "2030-01-01T13:00:00.000Z", last_renewal: failedRun }),
+    cert({ id: "c", status: "missing", not_after: null, days_left: null }),
+  ];
+  expect(healthProblems(certs, 3600, now)).toEqual([
+    "a: failed: acme le: boom",
+    "b: cooling down until 2030-01-01T13:00:00.000Z: acme le: boom",
+    "c: missing: nothing installed",
+  ]);
+});
+
+test("an expired certificate is a problem", () => {
+  expect(healthProblems([cert({ status: "due", not_after: "2030-01-01T00:00:00.000Z", days_left: -0.5, due_since: now.toISOString() })], 3600, now)).toEqual([
+    "www: expired at 2030-01-01T00:00:00.000Z",
+  ]);
+});
+
+test("due for more than two check intervals without a successful renewal is a problem", () => {
+  const twoIntervalsAgo = new Date(now.getTime() - 7200_000).toISOString();
+  const longer = new Date(now.getTime() - 7201_000).toISOString();
+  expect(healthProblems([cert({ status: "due", due_since: twoIntervalsAgo })], 3600, now)).toEqual([]);
+  expect(healthProblems([cert({ status: "due", due_since: longer })], 3600, now)).toEqual([
+    `www: due since ${longer}, more than two check intervals without a successful renewal`,
+  ]);
+});

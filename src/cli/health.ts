@@ -1,0 +1,23 @@
+/**
+ * @module What `rota status --check` reports: a pure function of the cert list, so a
+ * monitoring check and its test agree. A cert is a problem when it is `failed`,
+ * `cooldown` or `missing`, has expired, or has been due for longer than two check
+ * intervals without a successful renewal (not a fixed "days left", which a 6-day
+ * certificate always is below).
+ */
+import type { CertJson } from "../api/json.ts";
+
+export function healthProblems(certs: CertJson[], checkIntervalSeconds: number, now: Date): string[] {
+  const out: string[] = [];
+  for (const c of certs) {
+    const why = c.last_renewal?.error ? `: ${c.last_renewal.error}` : "";
+    if (c.status === "failed") out.push(`${c.id}: failed${why}`);
+    else if (c.status === "cooldown") out.push(`${c.id}: cooling down until ${c.retry_at}${why}`);
+    else if (c.status === "missing") out.push(`${c.id}: missing: nothing installed`);
+    if (c.days_left !== null && c.days_left <= 0) out.push(`${c.id}: expired at ${c.not_after}`);
+    if (c.due_since !== null && now.getTime() - Date.parse(c.due_since) > 2 * checkIntervalSeconds * 1000 && c.status !== "renewing") {
+      out.push(`${c.id}: due since ${c.due_since}, more than two check intervals without a successful renewal`);
+    }
+  }
+  return out;
+}

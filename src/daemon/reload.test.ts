@@ -1,0 +1,69 @@
+/** @module planReload and its summary: what a reload changes, and which keys wait for a restart. */
+import { describe, expect, test } from "bun:test";
+import { parseConfigText } from "../config/load.ts";
+import { planReload, reloadSummary } from "./reload.ts";
+
+const base = (extra = "", daemon = "") => `[daemon]
+state_dir = "/var/lib/rota"
+socket = "/run/rota/rota.sock"
+${daemon}
+
+[[ca]]
+name = "internal"
+type = "local"
+
+[[install]]
+name = "files"
+type = "filesystem"
+dir = "/etc/ssl/rota"
+
+[[cert]]
+id = "www"
+domains = ["www.example.com"]
+ca = "internal"
+install = "files"
+${extra}`;
+
+const load = (text: string) => parseConfigText(new TextEncoder().encode(text), "/etc/rota/rota.toml", {});
+const cert = (id: string) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example.com"]\nca = "internal"\ninstall = "files"\n`;
+
+describe("planReload", () => {
+  test("the same file changes nothing", () => {
+    const plan = planReload(load(base()), load(base()));
+    expect(reloadSummary(plan)).toBe("no changes");
+    expect(plan).toMatchObject({ added: [], removed: [], changed: [], backendsChanged: [], settingsChanged: [], restartRequired: [] });
+  });
+
+  test("certs added, removed and changed, and a backend changed, in one line", () => {
+    const before = load(base(cert("old")));
+    const after = load(base(`${cert("api")}${cert("app")}`).replace('dir = "/etc/ssl/rota"', 'dir = "/srv/certs"').replace('domains = ["www.example.com"]', 'domains = ["www.example.com", "example.com"]'));
+    const plan = planReload(before, after);
+    expect(plan).toMatchObject({ added: ["api", "app"], removed: ["old"], changed: ["www"], backendsChanged: ["install files"] });
+    expect(reloadSummary(plan)).toBe("+2 certs, -1 cert, 1 cert changed, 1 backend changed");
+  });
+
+  test("daemon settings apply at once and are named", () => {
+    const plan = planReload(load(base()), load(base("", "check_interval_seconds = 60\nmax_concurrent_renewals = 1")));
+    expect(plan.settingsChanged).toEqual(["daemon.check_interval_seconds", "daemon.max_concurrent_renewals"]);
+    expect(plan.config.daemon.checkIntervalSeconds).toBe(60);
+    expect(reloadSummary(plan)).toBe("daemon.check_interval_seconds, daemon.max_concurrent_renewals changed");
+  });
+
+  test("socket, state_dir and audit keep their running values until a restart, and are named", () => {
+    const running = load(base());
+    const next = load(
+      base()
+        .replace('state_dir = "/var/lib/rota"', 'state_dir = "/srv/rota"')
+        .replace('socket = "/run/rota/rota.sock"', 'socket = "/run/rota2.sock"') + '\n[audit]\npath = "/srv/audit.db"\n',
+    );
+    const plan = planReload(running, next);
+    expect(plan.restartRequired).toEqual(["daemon.state_dir", "daemon.socket", "audit.path"]);
+    expect(plan.config.daemon.stateDir).toBe("/var/lib/rota");
+    expect(plan.config.daemon.socket).toBe("/run/rota/rota.sock");
+    expect(plan.config.audit).toEqual(running.audit);
+    // A key path left to its default stays under the running state_dir.
+    expect(plan.config.certs[0]!.keyPath).toBe("/var/lib/rota/keys/www.key");
+    expect(plan.changed).toEqual([]);
+    expect(reloadSummary(plan)).toBe("no changes; daemon.state_dir, daemon.socket, audit.path changed in the file but keep the running value until a restart");
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * @module The Scheduler on a fake clock: when it ticks, what a reload changes, how long a
+ * cert has been due, and a clean stop. Renewals run in-process on a local CA.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { createLocalCa } from "../backends/ca/local/local-ca.ts";
+import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import type { CertConfig, DaemonConfig, RotaConfig } from "../config/schema.ts";
+import { EventBus, type RotaEvent } from "../events.ts";
+import type { ExecuteRequest } from "../pipeline/execute.ts";
+import { ChallengeJournal } from "../pipeline/journal.ts";
+import { runRenewal } from "../pipeline/renewer.ts";
+import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { FakeClock, settle } from "../testing/fake-clock.ts";
+import { singleNode } from "./leadership.ts";
+import { Runner } from "./runner.ts";
+import { Scheduler } from "./scheduler.ts";
+
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+const daemon: DaemonConfig = {
+  stateDir: "",
+  socket: "",
+  checkIntervalSeconds: 3600,
+  renewThresholdDays: undefined,
+  failureCooldownSeconds: 900,
+  failureCooldownMaxSeconds: 86_400,
+  maxConcurrentRenewals: 2,
+  renewalTimeoutSeconds: 1800,
+};
+
+let dir: string;
+let clock: FakeClock;
+let store: SqliteAuditStore;
+let bus: EventBus;
+let events: RotaEvent[];
+let runner: Runner;
+let scheduler: Scheduler | undefined;
+const runtimes = new Map<string, CertRuntime>();
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-scheduler-"));
+  clock = new FakeClock();
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  bus = new EventBus((err) => {
+    throw err;
+  });
+  subscribeAudit(bus, store);
+  events = [];
+  bus.subscribe((e) => void events.push(e));
+  const journal = new ChallengeJournal(dir);
+  const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+});
+
+afterEach(async () => {
+  await scheduler?.stop();
+  scheduler = undefined;
+  await runner.stop();
+  await bus.drain();
+  await store.close();
+  runtimes.clear();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function cert(id: string, validityDays = 90): CertRuntime {
+  const config: CertConfig = {
+    id,
+    domains: [`${id}.example.com`],
+    ca: "internal",
+    dcv: undefined,
+    install: ["files"],
+    keyPath: join(dir, "keys", `${id}.key`),
+    keyType: "ecdsa-p256",
+    renewThresholdDays: undefined,
+  };
+  const runtime: CertRuntime = {
+    config,
+    ca: createLocalCa("internal", { validityDays, commonName: undefined }, { stateDir: dir, clock }),
+    dcv: undefined,
+    installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
+  };
+  runtimes.set(id, runtime);
+  return runtime;
+}
+
+function watchlist(certs: CertRuntime[], over: Partial<DaemonConfig> = {}): Watchlist {
+  const config: RotaConfig = { file: join(dir, "rota.toml"), daemon: { ...daemon, ...over }, audit: { backend: "sqlite", path: join(dir, "rota.db") }, cas: [], dcvs: [], installs: [], certs: certs.map((c) => c.config) };
+  return { config, certs, dcvs: new Map() };
+}
+
+function newScheduler(watch: Watchlist): Scheduler {
+  scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal: new ChallengeJournal(dir), log: silent }, watch);
+  return scheduler;
+}
+
+/** Waits until every renewal the runner holds has ended and the scheduler has looked again. */
+async function quiet(s: Scheduler): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await s.idle();
+    await Promise.all([...runtimes.keys()].map((id) => runner.current(id)?.done));
+    await settle();
+    if ([...runtimes.keys()].every((id) => !runner.busy(id))) break;
+  }
+  await s.idle();
+  await bus.drain();
+}
+
+const started = () => events.filter((e) => e.type === "renewal.started").map((e) => (e as { certId: string; trigger: string }).certId + ":" + (e as { trigger: string }).trigger);
+
+describe("ticks", () => {
+  test("one at start, then one per check interval, and none after stop", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    expect(started()).toEqual(["www:startup"]);
+    expect(s.look("www")?.decision?.action).toBe("none");
+    expect(s.nextTickAt()).toEqual(new Date(clock.now().getTime() + 3600_000));
+
+    rmSync(join(dir, "installed"), { recursive: true });
+    await clock.advance(3599_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup"]);
+    await clock.advance(1_000);
+    await quiet(s);
+    // Nothing installed any more: the stored certificate goes back, no new order.
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+    expect(events.some((e) => e.type === "renewal.started" && e.installOnly)).toBe(true);
+
+    await s.stop();
+    scheduler = undefined;
+    expect(clock.pending()).toBe(0);
+  });
+});
+
+describe("update (a reload)", () => {
+  test("a new cert is looked at and renewed at once; a removed one no longer is", async () => {
+    const www = cert("www");
+    const s = newScheduler(watchlist([www]));
+    s.start();
+    await quiet(s);
+    const api = cert("api");
+    s.update(watchlist([api]));
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "api:reload"]);
+    expect(s.look("www")).toBeUndefined();
+    expect(s.look("api")?.decision?.action).toBe("none");
+
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+    await clock.advance(3600_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "api:reload"]);
+  });
+
+  test("a new check interval takes effect at once", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    s.update(watchlist([runtimes.get("www")!], { checkIntervalSeconds: 60 }));
+    await quiet(s);
+    expect(clock.pending()).toBe(1);
+    rmSync(join(dir, "installed"), { recursive: true });
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+  });
+
+  test("an update during a tick is not lost: the next tick runs right after", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    // The startup tick is still reading targets when the reload arrives.
+    s.update(watchlist([runtimes.get("www")!, cert("api")]));
+    await quiet(s);
+    expect(started().map((s) => s.split(":")[0]).sort()).toEqual(["api", "www"]);
+  });
+});
+
+describe("dueSince", () => {
+  test("set when a cert first needs work, kept while it does, cleared once it is fine", async () => {
+    const s = newScheduler(watchlist([cert("www")], { failureCooldownSeconds: 60 }));
+    const first = clock.now();
+    await s.refresh(runtimes.get("www")!);
+    expect(s.look("www")?.dueSince).toEqual(first);
+    await clock.advance(5_000);
+    await s.refresh(runtimes.get("www")!);
+    expect(s.look("www")?.dueSince).toEqual(first);
+    s.start();
+    await quiet(s);
+    expect(s.look("www")?.dueSince).toBeNull();
+  });
+});
+
+describe("request", () => {
+  test("a cert already renewing answers busy with the running renewal's id", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    const first = await s.request(runtimes.get("www")!, true);
+    expect(first.status).toBe("started");
+    const second = await s.request(runtimes.get("www")!, true);
+    expect(second).toEqual({ status: "busy", renewalId: (first as { renewalId: string }).renewalId });
+    await quiet(s);
+  });
+});
