@@ -15,7 +15,7 @@ import type { Clock } from "../clock.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
-import { RotaError } from "../errors.ts";
+import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type StepName, type StepStatus } from "../events.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -40,7 +40,8 @@ class FakeDcv implements DcvBackend {
   supports(ch: DcvChallenge): boolean {
     return supportsKind(this, ch);
   }
-  async publish(ch: DcvChallenge): Promise<void> {
+  async publish(ch: DcvChallenge, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal, this.name);
     this.opts.onPublish?.();
     this.calls.push(`publish ${keyOf(ch)}`);
     this.published.set(keyOf(ch), ch);
@@ -52,16 +53,17 @@ class FakeDcv implements DcvBackend {
   }
 }
 
-const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : ch.recordName);
+/** One published response: a token at a domain, or one value at a TXT name (an apex and its wildcard share the name). */
+const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : `${ch.recordName} ${ch.recordValue}`);
 
 runDcvContract("renewer's fake", () => {
   const dcv = new FakeDcv();
   return {
     backend: dcv,
-    lookup: async (ch) => {
-      const found = dcv.published.get(keyOf(ch));
-      return found ? [found.kind === "http-01" ? found.keyAuthorization : found.recordValue] : [];
-    },
+    lookup: async (ch) =>
+      ch.kind === "http-01"
+        ? [dcv.published.get(keyOf(ch))].flatMap((p) => (p?.kind === "http-01" ? [p.keyAuthorization] : []))
+        : [...dcv.published.values()].flatMap((p) => (p.kind === "dns-01" && p.recordName === ch.recordName ? [p.recordValue] : [])),
   };
 });
 

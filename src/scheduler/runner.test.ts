@@ -12,7 +12,7 @@ import { runDcvContract } from "../backends/dcv/contract.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
-import { RotaError } from "../errors.ts";
+import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import { runRenewal, type RunRequest } from "../pipeline/renewer.ts";
@@ -86,7 +86,8 @@ class RecordingDcv implements DcvBackend {
   supports(ch: DcvChallenge): boolean {
     return supportsKind(this, ch);
   }
-  async publish(ch: DcvChallenge): Promise<void> {
+  async publish(ch: DcvChallenge, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal, this.name);
     if (ch.kind === "http-01") this.live.set(ch.token, ch);
   }
   async remove(ch: DcvChallenge): Promise<void> {
