@@ -44,7 +44,7 @@ test("a folder where the last file should go: nothing changes, and no new file i
 });
 
 // Append-only lets a folder take the new file and the backup link, then refuses the rename
-// over its existing file (EPERM): the only way to fail after the first file was swapped.
+// over its existing file (EPERM): a real failure after the first file was swapped.
 test.skipIf(process.getuid?.() !== 0)("a rename that fails mid-swap restores the files already swapped and reports its own error", () => {
   const [one, two] = [join(dir, "one"), join(dir, "two")];
   mkdirSync(one);

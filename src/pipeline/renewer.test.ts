@@ -60,10 +60,11 @@ runDcvContract("renewer's fake", () => {
   const dcv = new FakeDcv();
   return {
     backend: dcv,
+    // What a CA reads: the file at one token for http-01, every TXT value at the name for dns-01.
     lookup: async (ch) =>
-      ch.kind === "http-01"
-        ? [dcv.published.get(keyOf(ch))].flatMap((p) => (p?.kind === "http-01" ? [p.keyAuthorization] : []))
-        : [...dcv.published.values()].flatMap((p) => (p.kind === "dns-01" && p.recordName === ch.recordName ? [p.recordValue] : [])),
+      [...dcv.published.values()]
+        .filter((p) => (p.kind === "http-01" ? keyOf(p) === keyOf(ch) : ch.kind === "dns-01" && p.recordName === ch.recordName))
+        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.recordValue)),
   };
 });
 
