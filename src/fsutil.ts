@@ -1,5 +1,5 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
-import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
@@ -22,11 +22,21 @@ function writeTemp(path: string, data: string | Uint8Array, opts: AtomicWriteOpt
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
-    unlinkSync(tmp);
+    removeQuietly(tmp);
     throw err;
   }
   closeSync(fd);
   return tmp;
+}
+
+/** Removes a temp file or backup link, best effort. */
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // The error that made this clean-up necessary is the one to report, and a folder that
+    // refused the write may refuse the removal too: a stray dot-file is the lesser harm.
+  }
 }
 
 /**
@@ -38,7 +48,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
   try {
     renameSync(tmp, path);
   } catch (err) {
-    unlinkSync(tmp);
+    removeQuietly(tmp);
     throw err;
   }
   fsyncDir(dirname(path));
@@ -58,8 +68,8 @@ export function replaceFiles(files: FileToWrite[]): void {
   const staged: Array<{ path: string; tmp: string; backup: string | null }> = [];
   const cleanup = () => {
     for (const f of staged) {
-      rmSync(f.tmp, { force: true });
-      if (f.backup) rmSync(f.backup, { force: true });
+      removeQuietly(f.tmp);
+      if (f.backup) removeQuietly(f.backup);
     }
   };
   try {

@@ -54,6 +54,9 @@ export interface CABackend {
 /**
  * Solves a CA's domain-control challenge. `publish` and `remove` are idempotent:
  * publishing twice leaves one response, removing what is already gone is success.
+ * Challenges may share a name (an apex and its wildcard both answer at
+ * `_acme-challenge.<domain>`; two tokens for one domain): each is published beside the
+ * others and `remove` takes away only its own.
  * `remove` must work from the challenge alone (no memory of the publish), so the
  * daemon can clean up journaled challenges after a crash. Both reject promptly with a
  * RotaError("aborted") once their signal fires; `remove` is called with a signal of its

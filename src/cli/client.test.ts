@@ -1,7 +1,7 @@
 /** @module Why the daemon is not reachable, in plain words, from what Bun's fetch({ unix }) throws. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiClient, unreachableMessage, unreachableReason } from "./client.ts";
@@ -43,8 +43,8 @@ describe("the daemon is not reachable", () => {
   test("a stale socket left by a server that died", async () => {
     const socket = join(dir, "stale.sock");
     // SIGKILL leaves the socket file behind, as a crashed daemon would.
-    const child = Bun.spawn([process.execPath, "-e", `require("node:net").createServer().listen(${JSON.stringify(socket)})`]);
-    for (let i = 0; i < 200 && !existsSync(socket); i++) await Bun.sleep(10);
+    const child = Bun.spawn([process.execPath, "-e", `require("node:net").createServer().listen(${JSON.stringify(socket)}, () => console.log("listening"))`], { stdout: "pipe" });
+    await child.stdout.getReader().read();
     child.kill("SIGKILL");
     await child.exited;
     const exit = await failure(socket);
@@ -89,21 +89,24 @@ describe("replies", () => {
 
   test("a stream cut off mid-way is reported with the caller's words, not Bun's", async () => {
     const socket = join(dir, "stream.sock");
-    let serverSocket: { end(): void } | undefined;
-    // A raw server: headers and one event, then the connection drops without a final chunk.
+    let serverSocket: Socket | undefined;
+    // A raw server: headers and one event; the connection drops, without a final chunk, once the client has the event.
     const server = createServer((conn) => {
       conn.once("data", () => {
         conn.write("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
         const event = "event: step\ndata: {}\n\n";
         conn.write(`${event.length.toString(16)}\r\n${event}\r\n`);
-        setTimeout(() => conn.destroy(), 50);
       });
       serverSocket = conn;
     });
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
       const events: string[] = [];
-      const exit = await new ApiClient(socket).stream("/api/renewals/r1/events", (e) => events.push(e), "lost it").then(
+      const onEvent = (e: string) => {
+        events.push(e);
+        serverSocket?.destroy();
+      };
+      const exit = await new ApiClient(socket).stream("/api/renewals/r1/events", onEvent, "lost it").then(
         () => undefined,
         (err: unknown) => err as CliExit,
       );
@@ -111,7 +114,7 @@ describe("replies", () => {
       expect(exit?.code).toBe(EXIT.failed);
       expect(exit?.message).toBe("lost it");
     } finally {
-      serverSocket?.end();
+      serverSocket?.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });

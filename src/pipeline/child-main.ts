@@ -9,7 +9,7 @@ import { describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger } from "../log.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
-import { outcomeToWire, type ChildLine, type ChildRequest } from "./child-protocol.ts";
+import { outcomeToWire, parseChildRequest, type ChildLine, type ChildRequest } from "./child-protocol.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
 import { runRenewal, type RunOutcome } from "./renewer.ts";
@@ -22,7 +22,6 @@ export async function renewalChild(): Promise<number> {
   const first = await input.next();
   // Started without a request: not by a daemon.
   if (first.done) return 2;
-  const req = JSON.parse(first.value) as ChildRequest;
 
   const controller = new AbortController();
   const abort = (why: string) => controller.abort(new Error(why));
@@ -54,6 +53,14 @@ export async function renewalChild(): Promise<number> {
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   bus.subscribe((event) => send({ event }));
 
+  let req: ChildRequest;
+  try {
+    req = parseChildRequest(first.value);
+  } catch (err) {
+    // The daemon waits for an outcome line whatever went wrong; a stack trace on stderr tells it nothing.
+    await send(outcomeToWire({ ok: false, error: err, interrupted: false }));
+    return 0;
+  }
   const { config } = req;
   let store: SqliteAuditStore | undefined;
   let outcome: RunOutcome;

@@ -17,6 +17,36 @@ export interface ChildRequest {
   installOnly?: string[];
 }
 
+const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Reads the daemon's request line. Throws a RotaError("bad_request") naming what is wrong
+ * when the line is not JSON or a field the child relies on is missing or of the wrong type.
+ */
+export function parseChildRequest(line: string): ChildRequest {
+  let req: unknown;
+  try {
+    req = JSON.parse(line);
+  } catch (err) {
+    throw new RotaError("bad_request", "pipeline: bad renewal request: not JSON", { cause: err });
+  }
+  if (!isObject(req)) throw new RotaError("bad_request", "pipeline: bad renewal request: not a JSON object");
+  const { config, certId, renewalId, trigger, installOnly } = req;
+  const fields: Array<[string, boolean]> = [
+    ["config.audit.path", isObject(config) && isObject(config.audit) && typeof config.audit.path === "string"],
+    ["config.daemon.stateDir", isObject(config) && isObject(config.daemon) && typeof config.daemon.stateDir === "string"],
+    ["certId", typeof certId === "string"],
+    ["renewalId", typeof renewalId === "string"],
+    ["trigger", typeof trigger === "string" && Object.hasOwn(TRIGGERS, trigger)],
+    ["installOnly", installOnly === undefined || (Array.isArray(installOnly) && installOnly.every((t) => typeof t === "string"))],
+  ];
+  const bad = fields.filter(([, ok]) => !ok).map(([name]) => name);
+  if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad renewal request: missing or invalid ${bad.join(", ")}`);
+  return req as unknown as ChildRequest;
+}
+
 export interface WireError {
   message: string;
   code: string;

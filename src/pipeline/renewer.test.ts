@@ -16,7 +16,7 @@ import { clockReading } from "../testing/fake-clock.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
-import { RotaError } from "../errors.ts";
+import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type StepName, type StepStatus } from "../events.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -41,7 +41,8 @@ class FakeDcv implements DcvBackend {
   supports(ch: DcvChallenge): boolean {
     return supportsKind(this, ch);
   }
-  async publish(ch: DcvChallenge): Promise<void> {
+  async publish(ch: DcvChallenge, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal, this.name);
     this.opts.onPublish?.();
     this.calls.push(`publish ${keyOf(ch)}`);
     this.published.set(keyOf(ch), ch);
@@ -53,16 +54,18 @@ class FakeDcv implements DcvBackend {
   }
 }
 
-const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : ch.recordName);
+/** One published response: a token at a domain, or one value at a TXT name (an apex and its wildcard share the name). */
+const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : `${ch.recordName} ${ch.recordValue}`);
 
 runDcvContract("renewer's fake", () => {
   const dcv = new FakeDcv();
   return {
     backend: dcv,
-    lookup: async (ch) => {
-      const found = dcv.published.get(keyOf(ch));
-      return found ? [found.kind === "http-01" ? found.keyAuthorization : found.recordValue] : [];
-    },
+    // What a CA reads: the file at one token for http-01, every TXT value at the name for dns-01.
+    lookup: async (ch) =>
+      [...dcv.published.values()]
+        .filter((p) => (p.kind === "http-01" ? keyOf(p) === keyOf(ch) : ch.kind === "dns-01" && p.recordName === ch.recordName))
+        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.recordValue)),
   };
 });
 

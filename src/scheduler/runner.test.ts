@@ -13,7 +13,7 @@ import { createFilesystemInstall } from "../backends/install/filesystem/filesyst
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { FakeClock, clockReading } from "../testing/fake-clock.ts";
-import { RotaError } from "../errors.ts";
+import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
@@ -88,7 +88,8 @@ class RecordingDcv implements DcvBackend {
   supports(ch: DcvChallenge): boolean {
     return supportsKind(this, ch);
   }
-  async publish(ch: DcvChallenge): Promise<void> {
+  async publish(ch: DcvChallenge, signal: AbortSignal): Promise<void> {
+    throwIfAborted(signal, this.name);
     if (ch.kind === "http-01") this.live.set(ch.token, ch);
   }
   async remove(ch: DcvChallenge): Promise<void> {

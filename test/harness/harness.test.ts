@@ -13,6 +13,7 @@ import {
   spawnServer,
   startNginx,
   startPebble,
+  waitFor,
   type Nginx,
   type Pebble,
 } from "./index.ts";
@@ -124,9 +125,9 @@ describe("processes", () => {
       graceMs: 300,
       cmd: ["bash", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"],
     });
-    await Bun.sleep(200);
+    // The trap is set once "ready" is out; a SIGTERM before that would kill bash at once.
+    await waitFor(() => s.output().includes("ready"), 10_000, 20, "stubborn to print ready");
     expect(await s.stop()).toBe(137);
-    expect(s.output()).toContain("ready");
   });
 
   test("the watchdog kills a server on its own", async () => {

@@ -3,6 +3,7 @@
  * `runDcvContract` from its own test file (hono's `runTest({ newRouter })` pattern).
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { RotaError } from "../../errors.ts";
 import type { ChallengeKind, DcvBackend, DcvChallenge } from "../types.ts";
 
 export interface DcvSubject {
@@ -22,6 +23,23 @@ export function sampleChallenge(kind: ChallengeKind, n = 1): DcvChallenge {
   return kind === "http-01"
     ? { kind, domain: `host${n}.example.com`, token: `tok${n}_Zm9vYmFy-${n}`, keyAuthorization: `tok${n}_Zm9vYmFy-${n}.thumbprint${n}` }
     : { kind, recordName: `_acme-challenge.host${n}.example.com`, recordValue: `dmFsdWUt${n}`, ttl: 60 };
+}
+
+/**
+ * Two challenges at one name: the TXT records of an apex and its wildcard (both at
+ * `_acme-challenge.<domain>`, RFC 8555 §8.4), or two tokens for one domain over http-01.
+ */
+function sharedNameChallenges(kind: ChallengeKind): [DcvChallenge, DcvChallenge] {
+  const domain = "shared.example.com";
+  return kind === "http-01"
+    ? [
+        { kind, domain, token: "tokA_c2hhcmVk", keyAuthorization: "tokA_c2hhcmVk.thumbprint" },
+        { kind, domain, token: "tokB_c2hhcmVk", keyAuthorization: "tokB_c2hhcmVk.thumbprint" },
+      ]
+    : [
+        { kind, recordName: `_acme-challenge.${domain}`, recordValue: "YXBleC1yZWNvcmQ", ttl: 60 },
+        { kind, recordName: `_acme-challenge.${domain}`, recordValue: "d2lsZGNhcmQtcmVjb3Jk", ttl: 60 },
+      ];
 }
 
 const responseOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? ch.keyAuthorization : ch.recordValue);
@@ -80,6 +98,38 @@ export function runDcvContract(name: string, make: () => DcvSubject | Promise<Dc
       for (const kind of subject.backend.supportedKinds()) {
         await subject.backend.remove(sampleChallenge(kind, 7), signal);
         expect(await subject.lookup(sampleChallenge(kind, 7))).toEqual([]);
+      }
+    });
+
+    test("two challenges at one name are both visible, and removing one leaves the other", async () => {
+      for (const kind of subject.backend.supportedKinds()) {
+        const [a, b] = sharedNameChallenges(kind);
+        await subject.backend.publish(a, signal);
+        await subject.backend.publish(b, signal);
+        // A CA reads dns-01 by name, so both values are there; http-01 by token.
+        const visible = (ch: DcvChallenge) => (kind === "dns-01" ? [responseOf(a), responseOf(b)].sort() : [responseOf(ch)]);
+        expect((await subject.lookup(a)).sort()).toEqual(visible(a));
+        expect((await subject.lookup(b)).sort()).toEqual(visible(b));
+        await subject.backend.remove(a, signal);
+        expect(await subject.lookup(a)).toEqual(kind === "dns-01" ? [responseOf(b)] : []);
+        expect(await subject.lookup(b)).toEqual([responseOf(b)]);
+        await subject.backend.remove(b, signal);
+        expect(await subject.lookup(a)).toEqual([]);
+        expect(await subject.lookup(b)).toEqual([]);
+      }
+    });
+
+    test("publish with an aborted signal rejects as aborted and publishes nothing", async () => {
+      const aborted = AbortSignal.abort(new Error("daemon stopping"));
+      for (const kind of subject.backend.supportedKinds()) {
+        const ch = sampleChallenge(kind);
+        const err = await subject.backend.publish(ch, aborted).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(RotaError);
+        expect((err as RotaError).code).toBe("aborted");
+        expect(await subject.lookup(ch)).toEqual([]);
       }
     });
 
