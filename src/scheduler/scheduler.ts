@@ -15,6 +15,7 @@ import type { DcvBackend } from "../backends/types.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
 import { decide, resolveThreshold, type CertSummary, type Decision, type TargetState, type Threshold } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
+import { readTarget } from "./read-back.ts";
 import type { Runner } from "./runner.ts";
 
 export interface SchedulerDeps {
@@ -52,6 +53,8 @@ export class Scheduler {
   private lastTick: Date | null = null;
   private ticking: Promise<void> | null = null;
   private stopped = false;
+  /** Aborted by stop(): read-backs in flight give up at once instead of holding shutdown. */
+  private readonly stopSignal = new AbortController();
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
 
@@ -65,6 +68,7 @@ export class Scheduler {
   /** No new ticks or renewals; resolves when the tick in progress has finished with the store. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopSignal.abort(new Error("scheduler stopping"));
     clearInterval(this.timer);
     await this.ticking;
     await Promise.allSettled(this.refreshing);
@@ -134,7 +138,7 @@ export class Scheduler {
 
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
     const installOnly = decision.action === "install" ? decision.targets : undefined;
-    const started = this.deps.runner.start(cert, trigger, installOnly);
+    const started = this.deps.runner.start(cert, trigger, { installOnly, reason: decision.reason });
     if (!started) return null;
     // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
     const after = started.done
@@ -149,7 +153,10 @@ export class Scheduler {
     return { renewalId: started.renewalId, installOnly: installOnly !== undefined };
   }
 
-  /** Reads every target and the store, and records the decision. */
+  /**
+   * Reads every target and the store, and records the decision. Each read-back is bounded
+   * (read-back.ts); a target that cannot be read, or times out, leaves the cert alone.
+   */
   async refresh(cert: WatchedCert): Promise<CertLook> {
     const { deps } = this;
     const threshold = resolveThreshold(cert.config.renewThresholdDays, deps.daemon.renewThresholdDays);
@@ -157,9 +164,13 @@ export class Scheduler {
     try {
       const targets: TargetState[] = [];
       for (const t of cert.installs) {
-        const pem = await t.currentCertPem(cert.config.id);
-        targets.push({ target: t.name, installed: pem ? this.summarize(pem, t.name) : null });
-
+        const served = await readTarget(t, cert.config.id, deps.store, this.stopSignal.signal);
+        if (served.state === "damaged") targets.push({ target: t.name, installed: null, damaged: served.reason });
+        else if (served.state === "absent") targets.push({ target: t.name, installed: null });
+        else {
+          const installed = this.summarize(served.leafPem, t.name);
+          targets.push(installed ? { target: t.name, installed } : { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" });
+        }
       }
       const stored = await deps.store.latestIssued(cert.config.id);
       const latest = stored ? this.summarize(stored.leafPem, "store") : null;
@@ -168,14 +179,14 @@ export class Scheduler {
       look = { decision, threshold, error: null };
     } catch (err) {
       const error = describeError(err);
-      deps.log.error(`scheduler: ${cert.config.id}: ${error}`);
+      if (!this.stopped) deps.log.error(`scheduler: ${cert.config.id}: ${error}`);
       look = { decision: null, threshold, error };
     }
     this.looks.set(cert.config.id, look);
     return look;
   }
 
-  /** The installed leaf's serial and expiry; an unparseable file counts as nothing installed, so it gets replaced. */
+  /** The installed leaf's serial and expiry; null when it cannot be parsed (the target then counts as damaged, and gets re-installed). */
   private summarize(pem: string, target: string): CertSummary | null {
     const cached = this.parsed.get(pem);
     if (cached) return cached;
@@ -183,7 +194,7 @@ export class Scheduler {
     try {
       summary = summarizeCert(pem);
     } catch (err) {
-      this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating it as missing: ${describeError(err)}`);
+      this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating the target as damaged: ${describeError(err)}`);
       return null;
     }
     if (this.parsed.size > 256) this.parsed.clear();
