@@ -13,7 +13,16 @@ export type StepName = (typeof STEPS)[number];
 export type StepStatus = "ok" | "failed" | "skipped";
 
 export type RotaEvent =
-  | { type: "renewal.started"; renewalId: string; certId: string; trigger: Trigger; installOnly: boolean; at: Date }
+  | {
+      type: "renewal.started";
+      renewalId: string;
+      certId: string;
+      trigger: Trigger;
+      installOnly: boolean;
+      /** The scheduler's decision that started it ("files: damaged: privkey.pem is missing", "forced"); null when none was given. */
+      reason: string | null;
+      at: Date;
+    }
   /** A step begins; not audited (its `renewal.step` is), but it says where a renewal is now. */
   | { type: "renewal.step_started"; renewalId: string; certId: string; step: StepName; at: Date }
   | {

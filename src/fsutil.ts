@@ -1,7 +1,8 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
-import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { RotaError } from "./errors.ts";
 
 export interface AtomicWriteOptions {
   mode: number;
@@ -63,6 +64,7 @@ export interface FileToWrite extends AtomicWriteOptions {
  * Replaces several files in one folder as a set: either every file is new, or (on any
  * failure) every file is as it was. All new contents are staged first; the current files
  * are hard-linked aside, so a rename that fails halfway is rolled back from those links.
+ * A symlink at any of the paths is refused before anything is written (`refuseSymlink`).
  */
 export function replaceFiles(files: FileToWrite[]): void {
   const staged: Array<{ path: string; tmp: string; backup: string | null }> = [];
@@ -73,6 +75,7 @@ export function replaceFiles(files: FileToWrite[]): void {
     }
   };
   try {
+    for (const f of files) refuseSymlink(f.path);
     for (const f of files) {
       const entry = { path: f.path, tmp: writeTemp(f.path, f.data, f), backup: null as string | null };
       staged.push(entry);
@@ -101,6 +104,21 @@ export function replaceFiles(files: FileToWrite[]): void {
   }
   cleanup();
   for (const dir of new Set(files.map((f) => dirname(f.path)))) fsyncDir(dir);
+}
+
+/**
+ * Throws RotaError("symlink_refused") when `path` is a symlink; nothing there, or anything
+ * else, passes. A privileged writer calls it before writing to or chowning a path someone
+ * else may have planted a link at.
+ */
+export function refuseSymlink(path: string): void {
+  let isLink = false;
+  try {
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  if (isLink) throw new RotaError("symlink_refused", `${path} is a symlink; refusing to write through it`);
 }
 
 export function fsyncDir(dir: string): void {

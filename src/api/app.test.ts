@@ -109,7 +109,7 @@ describe("input and ids", () => {
   });
 
   test("GET /api/renewals with a good limit is 200", async () => {
-    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, startedAt: now });
+    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: now });
     const { status, body } = await get("/api/renewals?limit=1000");
     expect(status).toBe(200);
     expect((body as Array<{ id: string }>).map((r) => r.id)).toEqual(["r1"]);
@@ -124,11 +124,11 @@ describe("input and ids", () => {
   });
 
   test("renewals of a cert no longer configured but still audited are listed", async () => {
-    await store.openRenewal({ id: "old", certId: "gone", trigger: "scheduled", installOnly: false, startedAt: now });
+    await store.openRenewal({ id: "old", certId: "gone", trigger: "scheduled", installOnly: false, reason: null, startedAt: now });
     const { status, body } = await get("/api/renewals?cert=gone");
     expect(status).toBe(200);
     expect(body).toEqual([
-      { id: "old", cert_id: "gone", trigger: "scheduled", install_only: false, status: "running", started_at: now.toISOString(), finished_at: null, error: null, events: [] },
+      { id: "old", cert_id: "gone", trigger: "scheduled", install_only: false, reason: null, status: "running", started_at: now.toISOString(), finished_at: null, error: null, events: [] },
     ]);
   });
 
@@ -183,7 +183,7 @@ describe("GET /api/certs", () => {
   });
 
   test("a cooldown shows its retry time and the last renewal's summary", async () => {
-    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, startedAt: now });
+    await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: now });
     await store.closeRenewal("r1", "failed", new Date(now.getTime() + 1000), "internal: boom");
     const retryAt = new Date(now.getTime() + 900_000);
     await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });

@@ -47,6 +47,8 @@ export interface StepJson {
 export interface RenewalJson extends RenewalSummaryJson {
   cert_id: string;
   install_only: boolean;
+  /** Why the run started (the scheduler's decision), or null. */
+  reason: string | null;
   events: StepJson[];
 }
 
@@ -63,7 +65,7 @@ export function renewalSummaryJson(r: Renewal): RenewalSummaryJson {
 
 export function renewalJson(r: Renewal): RenewalJson {
   const { id, ...summary } = renewalSummaryJson(r);
-  return { id, cert_id: r.certId, ...summary, install_only: r.installOnly, events: r.events.map(stepJson) };
+  return { id, cert_id: r.certId, ...summary, install_only: r.installOnly, reason: r.reason, events: r.events.map(stepJson) };
 }
 
 export function stepJson(e: { step: string; at: Date; status: string; message: string; durationMs: number }): StepJson {

@@ -96,12 +96,41 @@ export interface InstallRequest {
 export interface InstallBackend {
   readonly name: string;
   install(req: InstallRequest, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * What a target serves for one cert id, as read back:
+ * - `absent`: nothing is installed there; the scheduler installs the stored certificate
+ *   (or renews when the store has none).
+ * - `damaged`: something is there but cannot serve as it is (a file missing or empty, a key
+ *   that does not match, a broken chain, wrong modes...). `reason` says what, in a few words
+ *   an operator can act on ("privkey.pem is missing"); it goes into the audit row, so it
+ *   never holds key material. The scheduler re-installs the stored certificate.
+ * - `present`: a complete, consistent set; `leafPem` is the leaf it serves (one PEM block).
+ */
+export type ReadBack = { state: "absent" } | { state: "damaged"; reason: string } | { state: "present"; leafPem: string };
+
+/**
+ * An install backend that can read back what it serves: an optional capability, checked
+ * with `canReadBack`. A backend without it is taken to serve the certificate it last
+ * installed successfully, as the audit store records per target.
+ */
+export interface ReadableInstall extends InstallBackend {
   /**
-   * The installed leaf PEM for `certId`; null when nothing is installed (or the backend
-   * has no way to read it back). Throws a RotaError when the target cannot be read now,
-   * so the scheduler waits instead of treating the certificate as missing.
+   * What the target serves for `certId` now. Runs at every scheduler tick, so it should be
+   * cheap when nothing changed. It honours its AbortSignal (the scheduler aborts it after
+   * 30 s and at shutdown): once aborted it rejects promptly with a RotaError("aborted").
+   * It throws a RotaError (message starting with the backend's name) when the target
+   * cannot be read now (permission denied, I/O error, the API unreachable): the scheduler
+   * then leaves the cert alone and asks again at the next tick, rather than re-installing
+   * or renewing blindly. A throw never means "absent" or "damaged".
    */
-  currentCertPem(certId: string): Promise<string | null>;
+  readBack(certId: string, signal: AbortSignal): Promise<ReadBack>;
+}
+
+/** Whether the backend can read back what it serves. */
+export function canReadBack(backend: InstallBackend): backend is ReadableInstall {
+  return typeof (backend as Partial<ReadableInstall>).readBack === "function";
 }
 
 /** A daemon-wide notification sink. `dispatch` never throws into the pipeline: it logs its own errors. */

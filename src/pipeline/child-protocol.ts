@@ -17,7 +17,7 @@ export interface ChildRequest {
   installOnly?: string[];
 }
 
-const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true };
+const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 

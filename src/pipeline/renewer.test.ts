@@ -10,13 +10,13 @@ import { join } from "node:path";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { runDcvContract } from "../backends/dcv/contract.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
-import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
+import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { clockReading } from "../testing/fake-clock.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
-import { RotaError, throwIfAborted } from "../errors.ts";
+import { RotaError, retryAfterOf, throwIfAborted } from "../errors.ts";
 import { EventBus, type StepName, type StepStatus } from "../events.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -146,7 +146,7 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
 async function run(cert: CertRuntime, installOnly?: string[]): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
   const id = `r${++seq}`;
   // The runner opens the row before the pipeline runs; here the test does.
-  bus.emit({ type: "renewal.started", renewalId: id, certId: cert.config.id, trigger: "manual", installOnly: installOnly !== undefined, at: now });
+  bus.emit({ type: "renewal.started", renewalId: id, certId: cert.config.id, trigger: "manual", installOnly: installOnly !== undefined, reason: null, at: now });
   const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly }, deps);
   await bus.drain();
   const renewal = await store.getRenewal(id);
@@ -332,5 +332,46 @@ describe("runRenewal", () => {
       ["install", "failed"],
     ]);
     expect(await store.latestIssued("www")).not.toBeNull();
+  });
+
+  test("each successful install is recorded per target, install-only runs included", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    const first = await run(cert);
+    const serial = (first.outcome as Extract<RunOutcome, { ok: true }>).issued.serial;
+    expect((await store.lastInstalled("www", "files"))!.serial).toBe(serial);
+
+    const nas = { name: "nas", installs: 0, async install() { this.installs++; } };
+    await run({ ...cert, installs: [...cert.installs, nas] }, ["nas"]);
+    expect(nas.installs).toBe(1);
+    expect((await store.lastInstalled("www", "nas"))!.serial).toBe(serial);
+  });
+
+  test("install failures: the others still install, every cause kept, the longest Retry-After wins", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    const limited = (name: string, seconds: number): InstallBackend => ({
+      name,
+      async install() {
+        throw new RotaError("install_failed", `${name}: API said 429`, { retryAfterSeconds: seconds, cause: new Error("Too Many Requests") });
+      },
+    });
+    const wrapped = new RotaError("install_failed", "dsm: upload refused", { cause: new RotaError("rate_limited", "dsm: slow down", { retryAfterSeconds: 600 }) });
+    const dsm: InstallBackend = { name: "dsm", async install() { throw wrapped; } };
+    const { outcome, steps } = await run({ ...cert, installs: [limited("nas", 120), ...cert.installs, dsm, limited("k8s", 30)] });
+
+    expect(steps.at(-1)).toEqual(["install", "failed"]);
+    const error = (outcome as Extract<RunOutcome, { ok: false }>).error as RotaError;
+    expect(error.message).toBe("nas: API said 429: Too Many Requests; dsm: upload refused: dsm: slow down; k8s: API said 429: Too Many Requests");
+    expect(error.retryAfterSeconds).toBe(600);
+    expect(retryAfterOf(error)).toBe(600);
+    expect((error.cause as AggregateError).errors).toEqual([expect.objectContaining({ message: "nas: API said 429" }), wrapped, expect.objectContaining({ message: "k8s: API said 429" })]);
+    expect(await store.lastInstalled("www", "files")).not.toBeNull();
+    expect(await store.lastInstalled("www", "nas")).toBeNull();
+  });
+
+  test("one failing target: it is the cause, its Retry-After carried", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    const cause = new RotaError("install_failed", "nas: API said 429", { retryAfterSeconds: 90 });
+    const { outcome } = await run({ ...cert, installs: [{ name: "nas", async install() { throw cause; } }] });
+    expect(outcome).toMatchObject({ ok: false, error: { code: "install_failed", message: "nas: API said 429", retryAfterSeconds: 90, cause } });
   });
 });

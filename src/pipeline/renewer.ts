@@ -9,7 +9,7 @@ import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
 import { verifyIssued } from "../crypto/verify.ts";
-import { RotaError, describeError } from "../errors.ts";
+import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
 import type { AuditStore, IssuedCert } from "../store/types.ts";
 import type { ChallengeJournal } from "./journal.ts";
@@ -136,7 +136,7 @@ async function issueAndInstall(cert: CertRuntime, key: string, req: RunRequest, 
     await deps.store.saveIssued(issued);
     return [undefined, "certificate and chain stored (the key is not)"];
   });
-  await installAll(cert.installs, c.domains, issued, key, signal, step);
+  await installAll(cert.installs, c.domains, issued, key, signal, deps, step);
   return issued;
 }
 
@@ -160,22 +160,46 @@ async function reinstall(cert: CertRuntime, names: string[], key: string, signal
     return [true, `stored serial ${issued.serial} matches the key and names`];
   });
   if (!usable || !issued) return null;
-  await installAll(targets, c.domains, issued, key, signal, step);
+  await installAll(targets, c.domains, issued, key, signal, deps, step);
   return issued;
 }
 
-/** Installs on every target; one failing target does not stop the others, but fails the step. */
-async function installAll(targets: InstallBackend[], domains: string[], issued: IssuedCert, key: string, signal: AbortSignal, step: StepFn): Promise<void> {
+/**
+ * Installs on every target and records each success in the store (what a target that
+ * cannot read back is taken to serve). One failing target does not stop the others, but
+ * fails the step with every failure as its cause and the longest Retry-After any asked for.
+ */
+async function installAll(
+  targets: InstallBackend[],
+  domains: string[],
+  issued: IssuedCert,
+  key: string,
+  signal: AbortSignal,
+  deps: RenewerDeps,
+  step: StepFn,
+): Promise<void> {
   await step("install", async () => {
-    const failures: string[] = [];
+    const failures: unknown[] = [];
     for (const t of targets) {
       try {
         await t.install({ certId: issued.certId, domains, leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key }, signal);
       } catch (err) {
-        failures.push(describeError(err));
+        failures.push(err);
+        continue;
+      }
+      try {
+        await deps.store.saveInstalled({ certId: issued.certId, target: t.name, serial: issued.serial, installedAt: deps.clock.now() });
+      } catch (err) {
+        failures.push(new RotaError("store_failed", `${t.name}: installed, but the audit store could not record it`, { cause: err }));
       }
     }
-    if (failures.length > 0) throw new RotaError("install_failed", failures.join("; "));
+    if (failures.length > 0) {
+      const waits = failures.map(retryAfterOf).filter((s): s is number => s !== undefined);
+      throw new RotaError("install_failed", failures.map(describeError).join("; "), {
+        cause: failures.length === 1 ? failures[0] : new AggregateError(failures, ""),
+        retryAfterSeconds: waits.length > 0 ? Math.max(...waits) : undefined,
+      });
+    }
     return [undefined, `installed on ${targets.map((t) => t.name).join(", ")}`];
   });
 }

@@ -161,4 +161,58 @@ describe("decide", () => {
   test("daysLeft is fractional", () => {
     expect(daysLeft(new Date(now.getTime() + 3_600_000), now)).toBeCloseTo(1 / 24, 10);
   });
+
+  describe("a damaged set", () => {
+    const c = cert("01", 60);
+    const damagedFiles = { target: "files", installed: null, damaged: "privkey.pem is missing" };
+
+    test("with the certificate stored: install-only on that target, the damage as the reason", () => {
+      expect(decide({ want, now, threshold, targets: [damagedFiles, { target: "nas", installed: c }], latest: c })).toEqual({
+        action: "install",
+        reason: "files: damaged: privkey.pem is missing",
+        targets: ["files"],
+        notAfter: c.notAfter,
+      });
+    });
+
+    test("beside a stale target: both put back, the damage named first", () => {
+      expect(decide({ want, now, threshold, targets: [{ target: "nas", installed: null }, damagedFiles], latest: c })).toEqual({
+        action: "install",
+        reason: "files: damaged: privkey.pem is missing; nas does not serve the newest certificate (serial 01)",
+        targets: ["nas", "files"],
+        notAfter: c.notAfter,
+      });
+    });
+
+    test("two damaged targets: each with its reason", () => {
+      const chain = { target: "nas", installed: null, damaged: "chain.pem does not issue the certificate in cert.pem" };
+      expect(decide({ want, now, threshold, targets: [damagedFiles, chain], latest: c })).toMatchObject({
+        action: "install",
+        reason: "files: damaged: privkey.pem is missing; nas: damaged: chain.pem does not issue the certificate in cert.pem",
+        targets: ["files", "nas"],
+      });
+    });
+
+    test("nothing stored: renew, since there is nothing to put back", () => {
+      expect(decide({ want, now, threshold, targets: [damagedFiles], latest: null })).toEqual({
+        action: "renew",
+        reason: "files: damaged: privkey.pem is missing; nothing stored to put back",
+        notAfter: null,
+      });
+      expect(decide({ want, now, threshold, targets: [damagedFiles, { target: "nas", installed: c }], latest: null })).toEqual({
+        action: "renew",
+        reason: "files: damaged: privkey.pem is missing; nothing stored to put back",
+        notAfter: c.notAfter,
+      });
+    });
+
+    test("a stored certificate that is due: renew (the renewal installs everywhere, damage included)", () => {
+      const due = cert("01", 10);
+      expect(decide({ want, now, threshold, targets: [damagedFiles], latest: due })).toEqual({
+        action: "renew",
+        reason: "due: 10.00 days left, threshold 30 (daemon)",
+        notAfter: due.notAfter,
+      });
+    });
+  });
 });

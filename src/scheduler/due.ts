@@ -15,8 +15,10 @@ export type { Threshold };
 
 export interface TargetState {
   target: string;
-  /** The installed leaf, or null when the target has none. */
+  /** The installed leaf, or null when the target has none (or a damaged set). */
   installed: CertSummary | null;
+  /** Set when the target serves a damaged set: why ("privkey.pem is missing"). `installed` is then null. */
+  damaged?: string;
 }
 
 export interface DueInput {
@@ -46,7 +48,8 @@ export function decide(input: DueInput): Decision {
     (a, b) => (b && (!a || b.notAfter > a.notAfter) ? b : a),
     null,
   );
-  if (!best) return { action: "renew", reason: "nothing installed", notAfter: null };
+  const damaged = targets.filter((t) => t.damaged !== undefined).map((t) => `${t.target}: damaged: ${t.damaged}`);
+  if (!best) return { action: "renew", reason: damaged.length > 0 ? `${damaged.join("; ")}; nothing stored to put back` : "nothing installed", notAfter: null };
 
   const left = daysLeft(best.notAfter, now);
   const within = `${fmtDays(left)} days left, threshold ${threshold.days} (${threshold.source})`;
@@ -60,15 +63,20 @@ export function decide(input: DueInput): Decision {
 
   if (latest) {
     // A target serving something other than the store's newest is stale, unless what it serves outlives it (installed by hand, newer).
-    const stale = targets.filter((t) => !t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter));
-    if (stale.length > 0) {
+    // A damaged set is put back from the store like a missing one, no new order; its reason comes first.
+    const stale = targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter)));
+    const repair = targets.filter((t) => t.damaged !== undefined || stale.includes(t));
+    if (repair.length > 0) {
+      const staleReason = stale.length > 0 ? `${stale.map((t) => t.target).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
       return {
         action: "install",
-        reason: `${stale.map((t) => t.target).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})`,
-        targets: stale.map((t) => t.target),
+        reason: [...damaged, ...(staleReason ? [staleReason] : [])].join("; "),
+        targets: repair.map((t) => t.target),
         notAfter: latest.notAfter,
       };
     }
+  } else if (damaged.length > 0) {
+    return { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, notAfter: best.notAfter };
   } else if (targets.some((t) => !t.installed)) {
     return { action: "renew", reason: `nothing installed on ${targets.filter((t) => !t.installed).map((t) => t.target).join(", ")} and nothing stored`, notAfter: best.notAfter };
   }

@@ -267,6 +267,29 @@ describe("Runner", () => {
     expect(await store.getCertState("www")).toBeNull();
     expect(runner.start(cert("www", ca), "manual")).toBeNull();
   });
+
+  test("the reason and install-only list reach the run and its audit row", async () => {
+    const www = cert("www", fakeCa(dir, clock, {}));
+    const runner = newRunner(1);
+    const first = runner.start(www, "startup")!;
+    expect((await first.done).ok).toBe(true);
+    const repair = runner.start(www, "scheduled", { installOnly: ["files"], reason: "files: damaged: privkey.pem is missing" })!;
+    expect((await repair.done).ok).toBe(true);
+    await bus.drain();
+    expect(events.filter((e) => e.type === "renewal.started").map((e) => [e.type === "renewal.started" && e.installOnly, e.type === "renewal.started" && e.reason])).toEqual([
+      [false, null],
+      [true, "files: damaged: privkey.pem is missing"],
+    ]);
+    expect(await store.getRenewal(repair.renewalId)).toMatchObject({ installOnly: true, reason: "files: damaged: privkey.pem is missing", status: "succeeded" });
+    expect((await store.getRenewal(repair.renewalId))!.events.map((e) => e.step)).toEqual(["key", "verify", "install"]);
+  });
+
+  test("an install target's Retry-After sets the cooldown", async () => {
+    const www = cert("www", fakeCa(dir, clock, {}));
+    www.installs = [{ name: "nas", install: async () => Promise.reject(new RotaError("rate_limited", "nas: too many uploads (HTTP 429)", { retryAfterSeconds: 7_200 })) }];
+    expect((await newRunner(1).start(www, "scheduled")!.done).ok).toBe(false);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 7_200_000), lastError: "nas: too many uploads (HTTP 429)" });
+  });
 });
 
 describe("the renewal deadline", () => {

@@ -39,6 +39,8 @@ export interface Started {
 export interface StartOptions {
   /** Re-install the newest stored certificate on these targets instead of ordering a new one. */
   installOnly?: string[];
+  /** The decision that started the run, for the audit row. */
+  reason?: string;
 }
 
 interface Active extends Started {
@@ -98,7 +100,11 @@ export class Runner {
     return new Set([...this.active.values()].map((a) => a.renewalId));
   }
 
-  /** Queues a run; null when the cert already has one or the daemon is stopping. */
+  /**
+   * Queues a run; null when the cert already has one or the daemon is stopping.
+   * `installOnly` re-installs the stored certificate on those targets instead of ordering;
+   * `reason` (the decision that started it) goes into the audit row.
+   */
   start(cert: WatchedCert, trigger: Trigger, opts: StartOptions = {}): Started | null {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
@@ -123,7 +129,7 @@ export class Runner {
     const signal = controller.signal;
     const installOnly = opts.installOnly;
     // The row exists from the moment the API hands out the id, queued or not.
-    bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, at: clock.now() });
+    bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, reason: opts.reason ?? null, at: clock.now() });
     let outcome: RunOutcome;
     let timedOut: string | null = null;
     let cancelDeadline: Cancel = () => {};

@@ -14,6 +14,7 @@ import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
 import { decide, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
+import { readTarget } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { resolveThreshold, type Threshold } from "./threshold.ts";
 
@@ -54,6 +55,8 @@ export class Scheduler {
   /** A tick asked for while one runs: it runs right after, so nothing asked for is skipped. */
   private tickAgain: Trigger | null = null;
   private stopped = false;
+  /** Aborted by stop(): read-backs in flight give up at once instead of holding shutdown. */
+  private readonly stopSignal = new AbortController();
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
 
@@ -72,6 +75,7 @@ export class Scheduler {
   /** No new ticks or renewals; resolves when the tick in progress has finished with the store. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopSignal.abort(new Error("scheduler stopping"));
     this.cancelTimer();
     await this.ticking;
     await Promise.allSettled(this.refreshing);
@@ -102,9 +106,12 @@ export class Scheduler {
     return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
   }
 
-  /** Resolves once the tick in progress (if any) has looked at every cert. */
+  /** Resolves once the tick in progress (if any) and the looks after ended renewals are done. */
   async idle(): Promise<void> {
-    while (this.ticking) await this.ticking;
+    while (this.ticking || this.refreshing.size > 0) {
+      await this.ticking;
+      await Promise.allSettled(this.refreshing);
+    }
   }
 
   private arm(): void {
@@ -174,7 +181,7 @@ export class Scheduler {
   }
 
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
-    const opts: StartOptions = decision.action === "install" ? { installOnly: decision.targets } : {};
+    const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason };
     const started = this.deps.runner.start(cert, trigger, opts);
     if (!started) return null;
     const id = cert.config.id;
@@ -194,8 +201,9 @@ export class Scheduler {
   }
 
   /**
-   * Reads every target and the store, and records the decision. `renewed`: a renewal has
-   * just succeeded, so the time the cert has been due starts again from now.
+   * Reads every target and the store, and records the decision. Each read-back is bounded
+   * (read-back.ts); a target that cannot be read, or times out, leaves the cert alone.
+   * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
    */
   async refresh(cert: WatchedCert, renewed = false): Promise<CertLook> {
     const { deps } = this;
@@ -207,8 +215,13 @@ export class Scheduler {
     try {
       const targets: TargetState[] = [];
       for (const t of cert.installs) {
-        const pem = await t.currentCertPem(id);
-        targets.push({ target: t.name, installed: pem ? this.summarize(pem, t.name) : null });
+        const served = await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock);
+        if (served.state === "damaged") targets.push({ target: t.name, installed: null, damaged: served.reason });
+        else if (served.state === "absent") targets.push({ target: t.name, installed: null });
+        else {
+          const installed = this.summarize(served.leafPem, t.name);
+          targets.push(installed ? { target: t.name, installed } : { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" });
+        }
       }
       const stored = await deps.store.latestIssued(id);
       const latest = stored ? this.summarize(stored.leafPem, "store") : null;
@@ -216,7 +229,7 @@ export class Scheduler {
       decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
     } catch (err) {
       error = describeError(err);
-      deps.log.error(`scheduler: ${id}: ${error}`);
+      if (!this.stopped) deps.log.error(`scheduler: ${id}: ${error}`);
     }
     const needsWork = decision === null || decision.action !== "none";
     const look: CertLook = { decision, threshold, error, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
@@ -225,7 +238,7 @@ export class Scheduler {
     return look;
   }
 
-  /** The installed leaf's serial and expiry; an unparseable file counts as nothing installed, so it gets replaced. */
+  /** The installed leaf's serial and expiry; null when it cannot be parsed (the target then counts as damaged, and gets re-installed). */
   private summarize(pem: string, target: string): CertSummary | null {
     const cached = this.parsed.get(pem);
     if (cached) return cached;
@@ -233,7 +246,7 @@ export class Scheduler {
     try {
       summary = summarizeCert(pem);
     } catch (err) {
-      this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating it as missing: ${describeError(err)}`);
+      this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating the target as damaged: ${describeError(err)}`);
       return null;
     }
     if (this.parsed.size > 256) this.parsed.clear();

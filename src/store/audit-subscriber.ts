@@ -15,7 +15,7 @@ export function subscribeAudit(bus: EventBus, store: AuditStore): () => void {
 async function record(store: AuditStore, e: RotaEvent): Promise<void> {
   switch (e.type) {
     case "renewal.started":
-      return store.openRenewal({ id: e.renewalId, certId: e.certId, trigger: e.trigger, installOnly: e.installOnly, startedAt: e.at });
+      return store.openRenewal({ id: e.renewalId, certId: e.certId, trigger: e.trigger, installOnly: e.installOnly, reason: e.reason, startedAt: e.at });
     case "renewal.step":
       return store.addStep(e.renewalId, { step: e.step, at: e.at, status: e.status, message: e.message, durationMs: e.durationMs });
     case "renewal.succeeded":

@@ -44,4 +44,14 @@ export const MIGRATIONS: readonly string[] = [
      retry_at INTEGER,
      last_error TEXT
    );`,
+  // 3: the serial each target last installed successfully (targets that cannot read back
+  // are taken to serve it), and the decision reason that started each run.
+  `CREATE TABLE target_install (
+     cert_id TEXT NOT NULL,
+     target TEXT NOT NULL,
+     serial TEXT NOT NULL,
+     installed_at INTEGER NOT NULL,
+     PRIMARY KEY (cert_id, target)
+   );
+   ALTER TABLE renewal ADD COLUMN reason TEXT;`,
 ];

@@ -37,7 +37,7 @@ test("a file that is not a database: moved aside at open, a fresh one used, an e
 
 test("corruption found by a query: the file is moved aside and the call answered from a fresh database", async () => {
   const seed = new SqliteAuditStore(path);
-  for (let i = 0; i < 2000; i++) await seed.openRenewal({ id: `r${i}-${"x".repeat(80)}`, certId: "www", trigger: "scheduled", installOnly: false, startedAt: new Date(i) });
+  for (let i = 0; i < 2000; i++) await seed.openRenewal({ id: `r${i}-${"x".repeat(80)}`, certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: new Date(i) });
   await seed.close();
   // Checkpointed into the main file; then pages in the middle are overwritten.
   new Database(path).exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -47,7 +47,7 @@ test("corruption found by a query: the file is moved aside and the call answered
 
   const store = openRecoveringStore(path, log, clock);
   expect(await store.listRenewals({ limit: 5 })).toEqual([]);
-  await store.openRenewal({ id: "after", certId: "www", trigger: "manual", installOnly: false, startedAt: clock.now() });
+  await store.openRenewal({ id: "after", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: clock.now() });
   expect((await store.getRenewal("after"))?.status).toBe("running");
   await store.close();
   expect(readdirSync(dir).filter((n) => n.startsWith("rota.db.corrupt-"))).toContain("rota.db.corrupt-20300102T030405Z");

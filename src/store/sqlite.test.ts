@@ -33,8 +33,8 @@ const step = (name: StepEvent["step"], seconds: number, status: StepEvent["statu
   durationMs: 12.6,
 });
 
-async function open(id: string, certId: string, startedSeconds: number, installOnly = false): Promise<void> {
-  await store.openRenewal({ id, certId, trigger: "scheduled", installOnly, startedAt: at(startedSeconds) });
+async function open(id: string, certId: string, startedSeconds: number, installOnly = false, reason: string | null = null): Promise<void> {
+  await store.openRenewal({ id, certId, trigger: "scheduled", installOnly, reason, startedAt: at(startedSeconds) });
 }
 
 function issued(serial: string, notAfterDays: number, issuedSeconds = 0): IssuedCert {
@@ -52,7 +52,7 @@ function issued(serial: string, notAfterDays: number, issuedSeconds = 0): Issued
 
 describe("renewals", () => {
   test("open, steps in order, close: read back whole", async () => {
-    await open("r1", "www", 0, true);
+    await open("r1", "www", 0, true, "files: damaged: privkey.pem is missing");
     await store.addStep("r1", step("key", 1));
     await store.addStep("r1", step("csr", 2));
     await store.addStep("r1", step("submit", 3, "failed"));
@@ -63,6 +63,7 @@ describe("renewals", () => {
       certId: "www",
       trigger: "scheduled",
       installOnly: true,
+      reason: "files: damaged: privkey.pem is missing",
       status: "failed",
       startedAt: at(0),
       finishedAt: at(4),
@@ -77,7 +78,7 @@ describe("renewals", () => {
 
   test("a running renewal reads back as running, with no end", async () => {
     await open("r1", "www", 0);
-    expect(await store.getRenewal("r1")).toMatchObject({ status: "running", finishedAt: null, error: null, events: [], installOnly: false });
+    expect(await store.getRenewal("r1")).toMatchObject({ status: "running", finishedAt: null, error: null, events: [], installOnly: false, reason: null });
   });
 
   test("an unknown renewal is null", async () => {
@@ -153,6 +154,26 @@ describe("issued certificates", () => {
   });
 });
 
+describe("installs per target", () => {
+  test("lastInstalled is the stored certificate of the serial last installed there, per target", async () => {
+    expect(await store.lastInstalled("www", "files")).toBeNull();
+    await store.saveIssued(issued("0a", 90, 1));
+    await store.saveIssued(issued("0b", 60, 2));
+    await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: at(3) });
+    await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
+    await store.saveInstalled({ certId: "www", target: "files", serial: "0b", installedAt: at(4) });
+    expect(await store.lastInstalled("www", "files")).toEqual(issued("0b", 60, 2));
+    expect(await store.lastInstalled("www", "nas")).toEqual(issued("0a", 90, 1));
+    expect(await store.lastInstalled("www", "other")).toBeNull();
+    expect(await store.lastInstalled("api", "files")).toBeNull();
+  });
+
+  test("a serial whose issued row is missing reads as nothing installed", async () => {
+    await store.saveInstalled({ certId: "www", target: "files", serial: "0f", installedAt: at(1) });
+    expect(await store.lastInstalled("www", "files")).toBeNull();
+  });
+});
+
 describe("cert state", () => {
   test("round-trips, null retryAt included, and is replaced on put", async () => {
     expect(await store.getCertState("www")).toBeNull();
@@ -174,25 +195,30 @@ describe("the database file", () => {
     expect((await store.getCertState("www"))!.consecutiveFailures).toBe(1);
   });
 
-  test("a version-1 database is upgraded in place, old rows intact", async () => {
+  test("a version-2 database is upgraded in place, old rows intact", async () => {
     await store.close();
-    const v1Path = join(dir, "v1.db");
-    const v1 = new Database(v1Path, { create: true });
-    v1.exec(MIGRATIONS[0]!);
-    v1.exec("PRAGMA user_version = 1");
-    v1.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at, finished_at, error)
-             VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()}, ${at(5).getTime()}, NULL)`);
-    v1.exec(`INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
+    const v2Path = join(dir, "v2.db");
+    const v2 = new Database(v2Path, { create: true });
+    v2.exec(MIGRATIONS[0]!);
+    v2.exec(MIGRATIONS[1]!);
+    v2.exec("PRAGMA user_version = 2");
+    v2.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at, finished_at, error, install_only)
+             VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()}, ${at(5).getTime()}, NULL, 1)`);
+    v2.exec(`INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
              VALUES ('old', 1, 'key', ${at(1).getTime()}, 'ok', 'reused key', 3),
                     ('old', 2, 'install', ${at(4).getTime()}, 'ok', 'installed on files', 7)`);
-    v1.close();
+    v2.exec(`INSERT INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_pem, not_before, not_after, issued_at)
+             VALUES ('0a', 'www', 'r-0a', 'leaf 0a', 'chain 0a', ${T0.getTime()}, ${T0.getTime() + 90 * 86_400_000}, ${at(1).getTime()})`);
+    v2.exec(`INSERT INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ('www', 2, NULL, 'e')`);
+    v2.close();
 
-    store = new SqliteAuditStore(v1Path);
+    store = new SqliteAuditStore(v2Path);
     expect(await store.getRenewal("old")).toEqual({
       id: "old",
       certId: "www",
       trigger: "manual",
-      installOnly: false,
+      installOnly: true,
+      reason: null,
       status: "succeeded",
       startedAt: T0,
       finishedAt: at(5),
@@ -202,18 +228,19 @@ describe("the database file", () => {
         { step: "install", at: at(4), status: "ok", message: "installed on files", durationMs: 7 },
       ],
     });
-    await store.saveIssued(issued("0a", 90));
-    expect((await store.latestIssued("www"))!.serial).toBe("0a");
-    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "e" });
+    expect(await store.latestIssued("www")).toEqual(issued("0a", 90, 1));
     expect((await store.getCertState("www"))!.consecutiveFailures).toBe(2);
-    await open("new", "www", 10, true);
-    expect((await store.getRenewal("new"))!.installOnly).toBe(true);
+    expect(await store.lastInstalled("www", "files")).toBeNull();
+    await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: at(9) });
+    expect((await store.lastInstalled("www", "files"))!.serial).toBe("0a");
+    await open("new", "www", 10, true, "files: damaged: chain.pem is missing");
+    expect((await store.getRenewal("new"))!.reason).toBe("files: damaged: chain.pem is missing");
     await store.close();
 
-    const check = new Database(v1Path, { readonly: true });
+    const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(2);
+    expect(MIGRATIONS.length).toBe(3);
   });
 
   test("a database from a newer rota is refused", async () => {

@@ -16,6 +16,7 @@ interface RenewalRecord {
   finished_at: number | null;
   error: string | null;
   install_only: number;
+  reason: string | null;
 }
 
 interface EventRecord {
@@ -68,10 +69,10 @@ export class SqliteAuditStore implements AuditStore {
     }
   }
 
-  async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; startedAt: Date }): Promise<void> {
+  async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; reason: string | null; startedAt: Date }): Promise<void> {
     this.db
-      .query("INSERT INTO renewal (id, cert_id, trigger, status, started_at, install_only) VALUES ($id, $cert, $trigger, 'running', $at, $io)")
-      .run({ id: r.id, cert: r.certId, trigger: r.trigger, at: r.startedAt.getTime(), io: r.installOnly ? 1 : 0 });
+      .query("INSERT INTO renewal (id, cert_id, trigger, status, started_at, install_only, reason) VALUES ($id, $cert, $trigger, 'running', $at, $io, $reason)")
+      .run({ id: r.id, cert: r.certId, trigger: r.trigger, at: r.startedAt.getTime(), io: r.installOnly ? 1 : 0, reason: r.reason });
   }
 
   async addStep(renewalId: string, e: StepEvent): Promise<void> {
@@ -143,17 +144,23 @@ export class SqliteAuditStore implements AuditStore {
     const row = this.db
       .query("SELECT * FROM issued_cert WHERE cert_id = $cert ORDER BY not_after DESC, issued_at DESC LIMIT 1")
       .get({ cert: certId }) as IssuedRecord | null;
-    if (!row) return null;
-    return {
-      certId: row.cert_id,
-      renewalId: row.renewal_id,
-      leafPem: row.leaf_pem,
-      chainPem: row.chain_pem,
-      serial: row.serial,
-      notBefore: new Date(row.not_before),
-      notAfter: new Date(row.not_after),
-      issuedAt: new Date(row.issued_at),
-    };
+    return row ? issuedOf(row) : null;
+  }
+
+  async saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void> {
+    this.db
+      .query("INSERT OR REPLACE INTO target_install (cert_id, target, serial, installed_at) VALUES ($cert, $target, $serial, $at)")
+      .run({ cert: r.certId, target: r.target, serial: r.serial, at: r.installedAt.getTime() });
+  }
+
+  async lastInstalled(certId: string, target: string): Promise<IssuedCert | null> {
+    const row = this.db
+      .query(
+        `SELECT i.* FROM target_install t JOIN issued_cert i ON i.cert_id = t.cert_id AND i.serial = t.serial
+         WHERE t.cert_id = $cert AND t.target = $target`,
+      )
+      .get({ cert: certId, target }) as IssuedRecord | null;
+    return row ? issuedOf(row) : null;
   }
 
   async getCertState(certId: string): Promise<CertState | null> {
@@ -199,6 +206,7 @@ export class SqliteAuditStore implements AuditStore {
       certId: r.cert_id,
       trigger: r.trigger as Trigger,
       installOnly: r.install_only === 1,
+      reason: r.reason,
       status: r.status as RenewalStatus,
       startedAt: new Date(r.started_at),
       finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
@@ -206,4 +214,17 @@ export class SqliteAuditStore implements AuditStore {
       events: byRenewal.get(r.id) ?? [],
     }));
   }
+}
+
+function issuedOf(row: IssuedRecord): IssuedCert {
+  return {
+    certId: row.cert_id,
+    renewalId: row.renewal_id,
+    leafPem: row.leaf_pem,
+    chainPem: row.chain_pem,
+    serial: row.serial,
+    notBefore: new Date(row.not_before),
+    notAfter: new Date(row.not_after),
+    issuedAt: new Date(row.issued_at),
+  };
 }

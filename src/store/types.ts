@@ -21,6 +21,8 @@ export interface Renewal {
   trigger: Trigger;
   /** A run that only re-installed a stored certificate, no new order. */
   installOnly: boolean;
+  /** Why the run started, as the scheduler decided it ("files: damaged: privkey.pem is missing"); null when not recorded. */
+  reason: string | null;
   status: RenewalStatus;
   startedAt: Date;
   finishedAt: Date | null;
@@ -53,7 +55,7 @@ export interface CertState {
  * call order. "Not found" is null, never an exception.
  */
 export interface AuditStore {
-  openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; startedAt: Date }): Promise<void>;
+  openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; reason: string | null; startedAt: Date }): Promise<void>;
   addStep(renewalId: string, event: StepEvent): Promise<void>;
   closeRenewal(id: string, status: Exclude<RenewalStatus, "running">, finishedAt: Date, error: string | null): Promise<void>;
   /** Closes every row still `running` (left by a crash) as `interrupted`; returns how many. */
@@ -67,6 +69,14 @@ export interface AuditStore {
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
+
+  /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
+  saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void>;
+  /**
+   * The stored certificate last installed successfully on `target`, or null when none was
+   * (or its issued row is gone). What a target that cannot read back is taken to serve.
+   */
+  lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
 
   getCertState(certId: string): Promise<CertState | null>;
   putCertState(state: CertState): Promise<void>;

@@ -1,6 +1,8 @@
 /**
  * @module The InstallBackend contract as a test suite: every install backend and every
- * fake runs `runInstallContract` from its own test file, with real certificates.
+ * fake runs `runInstallContract` from its own test file, with real certificates. A backend
+ * that reads back (`ReadableInstall`) also passes the read-back answers: absent, present,
+ * damaged (through the subject's `damage` hook) and a cancelled read-back.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,10 +12,12 @@ import { systemClock } from "../../clock.ts";
 import { createCsr } from "../../crypto/csr.ts";
 import { generateKeyPem } from "../../crypto/keys.ts";
 import { createLocalCa } from "../ca/local/local-ca.ts";
-import type { InstallBackend, InstallRequest } from "../types.ts";
+import { canReadBack, type InstallBackend, type InstallRequest, type ReadBack } from "../types.ts";
 
 export interface InstallSubject {
   backend: InstallBackend;
+  /** Breaks what is installed for `certId` the way an operator or a disk might (required when the backend reads back). */
+  damage?(certId: string): void | Promise<void>;
   cleanup?(): void | Promise<void>;
 }
 
@@ -37,14 +41,22 @@ export async function makeInstallFixtures(stateDir: string, certId = "www"): Pro
   return { first: await one(), second: await one() };
 }
 
-const same = (a: string | null, b: string) => expect(a?.trim()).toBe(b.trim());
+const samePresent = (r: ReadBack, leafPem: string) => expect(r.state === "present" ? { state: r.state, leaf: r.leafPem.trim() } : r).toEqual({ state: "present", leaf: leafPem.trim() });
 
-export function runInstallContract(name: string, make: () => InstallSubject | Promise<InstallSubject>): void {
+/**
+ * `readable` says whether the backend reads back; the read-back tests run only then (it is
+ * a static capability, so the suite is told rather than finding out from an instance).
+ */
+export function runInstallContract(name: string, readable: boolean, make: () => InstallSubject | Promise<InstallSubject>): void {
   describe(`InstallBackend contract: ${name}`, () => {
     let caDir: string;
     let fx: InstallFixtures;
     let subject: InstallSubject;
     const signal = new AbortController().signal;
+    const readBack = (certId: string, s = signal): Promise<ReadBack> => {
+      if (!canReadBack(subject.backend)) throw new Error(`${name} does not read back, yet the suite was told it does`);
+      return subject.backend.readBack(certId, s);
+    };
 
     beforeAll(async () => {
       caDir = mkdtempSync(join(tmpdir(), "rota-install-ca-"));
@@ -58,30 +70,58 @@ export function runInstallContract(name: string, make: () => InstallSubject | Pr
       await subject.cleanup?.();
     });
 
-    test("nothing installed reads as null", async () => {
-      expect(await subject.backend.currentCertPem(fx.first.certId)).toBeNull();
+    test(`reading back is ${readable ? "" : "not "}a capability of this backend`, async () => {
+      expect(canReadBack(subject.backend)).toBe(readable);
+      if (readable) expect(subject.damage).toBeDefined();
     });
 
-    test("after an install, currentCertPem is the leaf", async () => {
+    test("installing twice, or a second certificate, succeeds", async () => {
       await subject.backend.install(fx.first, signal);
-      same(await subject.backend.currentCertPem(fx.first.certId), fx.first.leafPem);
-    });
-
-    test("a second install replaces the first", async () => {
       await subject.backend.install(fx.first, signal);
       await subject.backend.install(fx.second, signal);
-      same(await subject.backend.currentCertPem(fx.first.certId), fx.second.leafPem);
     });
 
-    test("installing the same certificate again changes nothing", async () => {
-      await subject.backend.install(fx.first, signal);
-      await subject.backend.install(fx.first, signal);
-      same(await subject.backend.currentCertPem(fx.first.certId), fx.first.leafPem);
+    test.if(readable)("nothing installed reads back as absent", async () => {
+      expect(await readBack(fx.first.certId)).toEqual({ state: "absent" });
     });
 
-    test("cert ids are independent", async () => {
+    test.if(readable)("after an install, the read-back is present with the leaf", async () => {
       await subject.backend.install(fx.first, signal);
-      expect(await subject.backend.currentCertPem("other")).toBeNull();
+      samePresent(await readBack(fx.first.certId), fx.first.leafPem);
+    });
+
+    test.if(readable)("a second install replaces the first", async () => {
+      await subject.backend.install(fx.first, signal);
+      await subject.backend.install(fx.second, signal);
+      samePresent(await readBack(fx.first.certId), fx.second.leafPem);
+    });
+
+    test.if(readable)("installing the same certificate again changes nothing", async () => {
+      await subject.backend.install(fx.first, signal);
+      await subject.backend.install(fx.first, signal);
+      samePresent(await readBack(fx.first.certId), fx.first.leafPem);
+    });
+
+    test.if(readable)("cert ids are independent", async () => {
+      await subject.backend.install(fx.first, signal);
+      expect(await readBack("other")).toEqual({ state: "absent" });
+    });
+
+    test.if(readable)("a damaged install reads back as damaged with a reason, and an install repairs it", async () => {
+      await subject.backend.install(fx.first, signal);
+      await subject.damage!(fx.first.certId);
+      const damaged = await readBack(fx.first.certId);
+      expect(damaged.state).toBe("damaged");
+      expect(damaged.state === "damaged" && damaged.reason.length > 0).toBe(true);
+      await subject.backend.install(fx.first, signal);
+      samePresent(await readBack(fx.first.certId), fx.first.leafPem);
+    });
+
+    test.if(readable)("a cancelled read-back rejects with a RotaError(aborted)", async () => {
+      await subject.backend.install(fx.first, signal);
+      const ac = new AbortController();
+      ac.abort();
+      await expect(readBack(fx.first.certId, ac.signal)).rejects.toMatchObject({ code: "aborted" });
     });
 
     test("an install cancelled before it starts leaves the installed certificate in place", async () => {
@@ -89,7 +129,7 @@ export function runInstallContract(name: string, make: () => InstallSubject | Pr
       const ac = new AbortController();
       ac.abort();
       await expect(subject.backend.install(fx.second, ac.signal)).rejects.toThrow();
-      same(await subject.backend.currentCertPem(fx.first.certId), fx.first.leafPem);
+      if (canReadBack(subject.backend)) samePresent(await readBack(fx.first.certId), fx.first.leafPem);
     });
   });
 }

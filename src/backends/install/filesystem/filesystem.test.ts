@@ -1,16 +1,21 @@
 /** @module FilesystemInstall: the install contract, then its file layout, modes, owners and atomic replacement. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { chownSync, closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { splitPem } from "../../../crypto/x509.ts";
+import { describeError } from "../../../errors.ts";
 import type { InstallBackend } from "../../types.ts";
 import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
 import { createFilesystemInstall } from "./filesystem.ts";
 
-runInstallContract("filesystem", () => {
+runInstallContract("filesystem", true, () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-fs-install-"));
-  return { backend: createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    backend: createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }),
+    damage: (certId) => rmSync(join(dir, certId, "privkey.pem")),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 });
 
 describe("filesystem install", () => {
@@ -100,15 +105,66 @@ describe("filesystem install", () => {
     expect(statSync(join(dir, "www"))).toMatchObject({ uid: 0, gid: 65534 });
   });
 
-  test("an unreadable cert.pem is an error, not 'nothing installed'", async () => {
-    mkdirSync(join(dir, "www", "cert.pem"), { recursive: true });
-    await expect(files.currentCertPem("www")).rejects.toMatchObject({ code: "read_failed" });
-  });
-
   test("a write failure names the backend and the folder", async () => {
     await Bun.write(join(dir, "www"), "a file where the folder should be");
     const err = await files.install(fx.first, signal).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "install_failed" });
     expect((err as Error).message).toStartWith(`filesystem files: cannot write ${join(dir, "www")}: `);
+  });
+});
+
+describe("filesystem install never writes through a symlink", () => {
+  let fx: InstallFixtures;
+  let caDir: string;
+  let dir: string;
+  let outside: string;
+  const signal = new AbortController().signal;
+
+  beforeAll(async () => {
+    caDir = mkdtempSync(join(tmpdir(), "rota-fs-ca-"));
+    fx = await makeInstallFixtures(caDir);
+  });
+  afterAll(() => rmSync(caDir, { recursive: true, force: true }));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "rota-fs-link-"));
+    outside = mkdtempSync(join(tmpdir(), "rota-fs-outside-"));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  const refusal = async (backend: InstallBackend, path: string, req = fx.first) => {
+    const err = await backend.install(req, signal).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "symlink_refused" });
+    expect(describeError(err)).toBe(`filesystem files: ${path} is a symlink; refusing to write through it`);
+  };
+
+  test("a link at <dir>/<cert id>: refused, the folder it points to untouched", async () => {
+    symlinkSync(outside, join(dir, "www"));
+    await refusal(createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }), join(dir, "www"));
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  test("a link at one of the files: refused before any file changes, the link's target untouched", async () => {
+    const files = createFilesystemInstall("files", { dir, uid: undefined, gid: undefined });
+    await files.install(fx.first, signal);
+    const target = join(outside, "victim");
+    writeFileSync(target, "precious\n", { mode: 0o640 });
+    rmSync(join(dir, "www", "cert.pem"));
+    symlinkSync(target, join(dir, "www", "cert.pem"));
+    await refusal(files, join(dir, "www", "cert.pem"), fx.second);
+    expect(readFileSync(target, "utf8")).toBe("precious\n");
+    expect(statSync(target).mode & 0o777).toBe(0o640);
+    expect(readFileSync(join(dir, "www", "privkey.pem"), "utf8")).toBe(fx.first.privateKeyPem);
+    expect(readdirSync(join(dir, "www")).sort()).toEqual(["cert.pem", "chain.pem", "fullchain.pem", "privkey.pem"]);
+  });
+
+  test.skipIf(process.getuid?.() !== 0)("as root with an owner configured: a link to a root-owned folder is neither written nor chowned", async () => {
+    chownSync(outside, 0, 0);
+    symlinkSync(outside, join(dir, "www"));
+    await refusal(createFilesystemInstall("files", { dir, uid: 65534, gid: 65534 }), join(dir, "www"));
+    expect(statSync(outside)).toMatchObject({ uid: 0, gid: 0 });
+    expect(readdirSync(outside)).toEqual([]);
   });
 });

@@ -1,15 +1,18 @@
 /**
  * @module FilesystemInstall: `<dir>/<cert id>/{privkey,cert,chain,fullchain}.pem`, each
- * replaced together and atomically, the key 0600 and the certificates 0644.
+ * replaced together and atomically, the key 0600 and the certificates 0644. It never
+ * writes or chowns through a symlink: the daemon often runs as root, and a link planted
+ * at `<dir>/<cert id>` would otherwise hand it someone else's folder.
  */
-import { chownSync, readFileSync } from "node:fs";
+import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { ensureDir, replaceFiles } from "../../../fsutil.ts";
-import type { InstallBackend } from "../../types.ts";
+import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
+import type { ReadableInstall } from "../../types.ts";
 import type { FilesystemConfig } from "./config.ts";
+import { createSetReader } from "./read-back.ts";
 
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig): InstallBackend {
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig): ReadableInstall {
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
     name,
@@ -19,8 +22,9 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig): In
       const chain = withNewline(req.chainPem);
       const leaf = withNewline(req.leafPem);
       try {
+        refuseSymlink(dir);
         ensureDir(dir, 0o755);
-        if (owner.uid !== undefined || owner.gid !== undefined) chownSync(dir, owner.uid ?? -1, owner.gid ?? -1);
+        if (owner.uid !== undefined || owner.gid !== undefined) lchownSync(dir, owner.uid ?? -1, owner.gid ?? -1);
         // All four change together or not at all: a key beside a certificate it does not match
         // would stop the webserver at its next reload. Key first, cert last for readers in between.
         replaceFiles([
@@ -30,18 +34,12 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig): In
           { path: join(dir, "cert.pem"), data: leaf, mode: 0o644, ...owner },
         ]);
       } catch (err) {
+        if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `filesystem ${name}: ${err.message}`, { cause: err });
         throw new RotaError("install_failed", `filesystem ${name}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
     },
-    async currentCertPem(certId) {
-      try {
-        return readFileSync(join(cfg.dir, certId, "cert.pem"), "utf8");
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw new RotaError("read_failed", `filesystem ${name}: cannot read ${join(cfg.dir, certId, "cert.pem")}: ${(err as Error).message}`, { cause: err });
-      }
-    },
-  } satisfies InstallBackend;
+    readBack: createSetReader(name, cfg),
+  } satisfies ReadableInstall;
 }
 
 function withNewline(pem: string): string {

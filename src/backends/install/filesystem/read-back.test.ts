@@ -1,0 +1,157 @@
+/** @module The filesystem read-back: each way a set can be damaged, word for word, and the verdict cache. */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyPem } from "../../../crypto/keys.ts";
+import type { ReadableInstall, ReadBack } from "../../types.ts";
+import { makeInstallFixtures, type InstallFixtures } from "../contract.ts";
+import { createFilesystemInstall } from "./filesystem.ts";
+
+describe("filesystem read-back", () => {
+  let fx: InstallFixtures;
+  let otherCa: InstallFixtures;
+  let caDirs: string[];
+  let dir: string;
+  let files: ReadableInstall;
+  const signal = new AbortController().signal;
+  const at = (name: string) => join(dir, "www", name);
+  const readBack = (backend = files) => backend.readBack("www", signal);
+  const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
+
+  beforeAll(async () => {
+    caDirs = [mkdtempSync(join(tmpdir(), "rota-rb-ca-")), mkdtempSync(join(tmpdir(), "rota-rb-ca-"))];
+    fx = await makeInstallFixtures(caDirs[0]!);
+    otherCa = await makeInstallFixtures(caDirs[1]!);
+  });
+  afterAll(() => {
+    for (const d of caDirs) rmSync(d, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "rota-rb-"));
+    files = createFilesystemInstall("files", { dir, uid: undefined, gid: undefined });
+    await files.install(fx.first, signal);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("a complete set is present, with the leaf", async () => {
+    expect(await readBack()).toEqual({ state: "present", leafPem: fx.first.leafPem });
+  });
+
+  test("an empty folder, or none, is absent", async () => {
+    for (const f of ["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"]) rmSync(at(f));
+    expect(await readBack()).toEqual({ state: "absent" });
+    rmSync(join(dir, "www"), { recursive: true });
+    expect(await readBack()).toEqual({ state: "absent" });
+  });
+
+  test.each(["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"])("%s deleted: damaged, the file named", async (file) => {
+    rmSync(at(file));
+    expect(await readBack()).toEqual(damaged(`${file} is missing`));
+  });
+
+  test("an emptied file", async () => {
+    writeFileSync(at("fullchain.pem"), "");
+    expect(await readBack()).toEqual(damaged("fullchain.pem is empty"));
+  });
+
+  test("a file replaced by a symlink, even to the right content", async () => {
+    writeFileSync(join(dir, "elsewhere.pem"), fx.first.leafPem);
+    rmSync(at("cert.pem"));
+    symlinkSync(join(dir, "elsewhere.pem"), at("cert.pem"));
+    expect(await readBack()).toEqual(damaged("cert.pem is a symlink"));
+  });
+
+  test("a folder where a file should be", async () => {
+    rmSync(at("chain.pem"));
+    mkdirSync(at("chain.pem"));
+    expect(await readBack()).toEqual(damaged("chain.pem is not a regular file"));
+  });
+
+  test("the cert folder itself a symlink, or a file", async () => {
+    const real = join(dir, "real");
+    mkdirSync(real);
+    rmSync(join(dir, "www"), { recursive: true });
+    symlinkSync(real, join(dir, "www"));
+    expect(await readBack()).toEqual(damaged("www is a symlink"));
+    rmSync(join(dir, "www"));
+    writeFileSync(join(dir, "www"), "");
+    expect(await readBack()).toEqual(damaged("www is not a folder"));
+  });
+
+  test("wrong modes: the key readable by all, a certificate unreadable by the webserver", async () => {
+    chmodSync(at("privkey.pem"), 0o644);
+    expect(await readBack()).toEqual(damaged("privkey.pem has mode 0644, expected 0600"));
+    chmodSync(at("privkey.pem"), 0o600);
+    chmodSync(at("chain.pem"), 0o600);
+    expect(await readBack()).toEqual(damaged("chain.pem has mode 0600, expected 0644"));
+  });
+
+  test("an owner or group other than the configured ones", async () => {
+    const { uid, gid } = statSync(at("privkey.pem"));
+    const otherUid = createFilesystemInstall("files", { dir, uid: uid + 1, gid: undefined });
+    expect(await readBack(otherUid)).toEqual(damaged(`privkey.pem is owned by uid ${uid}, expected ${uid + 1}`));
+    const otherGid = createFilesystemInstall("files", { dir, uid, gid: gid + 1 });
+    expect(await readBack(otherGid)).toEqual(damaged(`privkey.pem has group gid ${gid}, expected ${gid + 1}`));
+  });
+
+  test("a key that is not a key: damaged, and nothing of the file in the reason", async () => {
+    const secret = "-----BEGIN PRIVATE KEY-----\nU0VDUkVUU0VDUkVU\n-----END PRIVATE KEY-----\n";
+    writeFileSync(at("privkey.pem"), secret, { mode: 0o600 });
+    const r = await readBack();
+    expect(r).toEqual(damaged("privkey.pem cannot be parsed as a private key"));
+    expect(JSON.stringify(r)).not.toContain("U0VDUkVU");
+  });
+
+  test("a different key", async () => {
+    writeFileSync(at("privkey.pem"), generateKeyPem("ecdsa-p256"));
+    expect(await readBack()).toEqual(damaged("privkey.pem does not match the certificate in cert.pem"));
+  });
+
+  test("a cert.pem without exactly one certificate, or unparseable", async () => {
+    writeFileSync(at("cert.pem"), fx.first.leafPem + fx.first.chainPem);
+    expect(await readBack()).toEqual(damaged("cert.pem holds 2 certificates, expected 1"));
+    writeFileSync(at("cert.pem"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    expect(await readBack()).toEqual(damaged("cert.pem cannot be parsed"));
+  });
+
+  test("a chain without a certificate, or from another CA", async () => {
+    writeFileSync(at("chain.pem"), "not a certificate\n");
+    expect(await readBack()).toEqual(damaged("chain.pem holds no certificate"));
+    writeFileSync(at("chain.pem"), otherCa.first.chainPem);
+    expect(await readBack()).toEqual(damaged("chain.pem does not issue the certificate in cert.pem"));
+  });
+
+  test("a chain naming the right issuer but signed by another key", async () => {
+    // The leaf itself as its own "issuer": the names differ, and so would the signature.
+    writeFileSync(at("chain.pem"), fx.second.leafPem);
+    expect(await readBack()).toEqual(damaged("chain.pem does not issue the certificate in cert.pem"));
+  });
+
+  test("a fullchain that is not cert.pem followed by chain.pem", async () => {
+    writeFileSync(at("fullchain.pem"), fx.first.leafPem);
+    expect(await readBack()).toEqual(damaged("fullchain.pem is not cert.pem followed by chain.pem"));
+    writeFileSync(at("fullchain.pem"), fx.second.leafPem + fx.first.chainPem);
+    expect(await readBack()).toEqual(damaged("fullchain.pem is not cert.pem followed by chain.pem"));
+  });
+
+  test("an unchanged set is judged once; any change is judged again", async () => {
+    const first = await readBack();
+    expect(await readBack()).toBe(first);
+    writeFileSync(at("fullchain.pem"), readFileSync(at("fullchain.pem")));
+    const rewritten = await readBack();
+    expect(rewritten).not.toBe(first);
+    expect(rewritten).toEqual(first);
+    chmodSync(at("cert.pem"), 0o640);
+    expect(await readBack()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
+  });
+
+  test("a target that cannot be read is an error, not absent", async () => {
+    const notADir = join(dir, "plain-file");
+    writeFileSync(notADir, "");
+    const broken = createFilesystemInstall("files", { dir: notADir, uid: undefined, gid: undefined });
+    const err = await readBack(broken).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "read_failed" });
+    expect((err as Error).message).toStartWith(`filesystem files: cannot read ${join(notADir, "www")}: `);
+  });
+});

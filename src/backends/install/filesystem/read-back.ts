@@ -1,0 +1,156 @@
+/**
+ * @module Reads back a filesystem target's set `<dir>/<cert id>/{privkey,cert,chain,fullchain}.pem`
+ * and judges it whole: a set nginx would refuse at its next reload is `damaged`, with the
+ * first problem found as the reason. Async fs only, so a hung mount never blocks the event
+ * loop; the verdict is cached per cert by the files' lstat identity, so an unchanged set
+ * costs five lstat calls per tick.
+ */
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { constants, type BigIntStats } from "node:fs";
+import { lstat, open } from "node:fs/promises";
+import { join } from "node:path";
+import { splitPem } from "../../../crypto/x509.ts";
+import { RotaError, throwIfAborted } from "../../../errors.ts";
+import type { ReadBack } from "../../types.ts";
+import type { FilesystemConfig } from "./config.ts";
+
+/** The files install writes, with the mode it gives each. */
+export const SET_FILES = [
+  { file: "privkey.pem", mode: 0o600 },
+  { file: "cert.pem", mode: 0o644 },
+  { file: "chain.pem", mode: 0o644 },
+  { file: "fullchain.pem", mode: 0o644 },
+] as const;
+
+type SetFile = (typeof SET_FILES)[number]["file"];
+
+/** Far above any certificate bundle or key; a bigger file is not one rota wrote. */
+const MAX_FILE_BYTES = 1 << 20;
+
+export type SetReader = (certId: string, signal: AbortSignal) => Promise<ReadBack>;
+
+/** A read-back for the backend `name` over `cfg`, with its own verdict cache. */
+export function createSetReader(name: string, cfg: FilesystemConfig): SetReader {
+  const who = `filesystem ${name}`;
+  const cache = new Map<string, { identity: string; verdict: ReadBack }>();
+
+  return async (certId, signal) => {
+    throwIfAborted(signal, who);
+    const dir = join(cfg.dir, certId);
+    const dirStat = await lstatOrNull(dir, who);
+    if (!dirStat) return { state: "absent" };
+    if (dirStat.isSymbolicLink()) return { state: "damaged", reason: `${certId} is a symlink` };
+    if (!dirStat.isDirectory()) return { state: "damaged", reason: `${certId} is not a folder` };
+
+    const stats = new Map<SetFile, BigIntStats | null>();
+    for (const { file } of SET_FILES) {
+      throwIfAborted(signal, who);
+      stats.set(file, await lstatOrNull(join(dir, file), who));
+    }
+    if ([...stats.values()].every((s) => s === null)) return { state: "absent" };
+
+    const identity = SET_FILES.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|");
+    const cached = cache.get(certId);
+    if (cached?.identity === identity) return cached.verdict;
+    const verdict = await judge(dir, stats, cfg, who, signal);
+    cache.set(certId, { identity, verdict });
+    return verdict;
+  };
+}
+
+/** What changes when anyone writes, replaces, chmods or chowns the file. */
+function identityOf(s: BigIntStats | null): string {
+  return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}:${s.uid}:${s.gid}` : "-";
+}
+
+async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: FilesystemConfig, who: string, signal: AbortSignal): Promise<ReadBack> {
+  const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
+  for (const { file, mode } of SET_FILES) {
+    const s = stats.get(file) ?? null;
+    if (!s) return damaged(`${file} is missing`);
+    if (s.isSymbolicLink()) return damaged(`${file} is a symlink`);
+    if (!s.isFile()) return damaged(`${file} is not a regular file`);
+    if (s.size === 0n) return damaged(`${file} is empty`);
+    if (s.size > MAX_FILE_BYTES) return damaged(`${file} is larger than 1 MiB`);
+    const actual = Number(s.mode & 0o777n);
+    if (actual !== mode) return damaged(`${file} has mode ${octal(actual)}, expected ${octal(mode)}`);
+    if (cfg.uid !== undefined && Number(s.uid) !== cfg.uid) return damaged(`${file} is owned by uid ${s.uid}, expected ${cfg.uid}`);
+    if (cfg.gid !== undefined && Number(s.gid) !== cfg.gid) return damaged(`${file} has group gid ${s.gid}, expected ${cfg.gid}`);
+  }
+
+  const text = new Map<SetFile, string>();
+  for (const { file } of SET_FILES) {
+    throwIfAborted(signal, who);
+    text.set(file, await readNoFollow(join(dir, file), who, signal));
+  }
+  const certBlocks = splitPem(text.get("cert.pem")!);
+  if (certBlocks.length !== 1) return damaged(`cert.pem holds ${certBlocks.length} certificates, expected 1`);
+  const leaf = parse(certBlocks[0]!);
+  if (!leaf) return damaged("cert.pem cannot be parsed");
+
+  let key;
+  try {
+    key = createPrivateKey(text.get("privkey.pem")!);
+  } catch {
+    // The parser's message may quote the file: it is the private key, so none of it goes into the reason.
+    return damaged("privkey.pem cannot be parsed as a private key");
+  }
+  if (!safely(() => leaf.checkPrivateKey(key))) return damaged("privkey.pem does not match the certificate in cert.pem");
+
+  const chainBlocks = splitPem(text.get("chain.pem")!);
+  if (chainBlocks.length === 0) return damaged("chain.pem holds no certificate");
+  const issuer = parse(chainBlocks[0]!);
+  if (!issuer) return damaged("chain.pem cannot be parsed");
+  if (!safely(() => leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey))) return damaged("chain.pem does not issue the certificate in cert.pem");
+
+  const full = splitPem(text.get("fullchain.pem")!);
+  const expected = [...certBlocks, ...chainBlocks];
+  if (full.length !== expected.length || full.some((b, i) => b !== expected[i])) return damaged("fullchain.pem is not cert.pem followed by chain.pem");
+
+  throwIfAborted(signal, who);
+  return { state: "present", leafPem: text.get("cert.pem")! };
+}
+
+async function lstatOrNull(path: string, who: string): Promise<BigIntStats | null> {
+  try {
+    return await lstat(path, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new RotaError("read_failed", `${who}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The file's text; O_NOFOLLOW so a link swapped in after the lstat is not read through. */
+async function readNoFollow(path: string, who: string, signal: AbortSignal): Promise<string> {
+  try {
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return await handle.readFile({ encoding: "utf8", signal });
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    if (signal.aborted) throwIfAborted(signal, who);
+    throw new RotaError("read_failed", `${who}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function parse(pem: string): X509Certificate | null {
+  try {
+    return new X509Certificate(pem);
+  } catch {
+    return null;
+  }
+}
+
+function safely(check: () => boolean): boolean {
+  try {
+    return check();
+  } catch {
+    return false;
+  }
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, "0")}`;
+}

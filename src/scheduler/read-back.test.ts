@@ -1,0 +1,137 @@
+/**
+ * @module readTarget: the three answers, a target without read-back taken at the store's
+ * word, and the bounds (timeout, stop) that hold even when a backend ignores its signal;
+ * then the scheduler's look at a cert whose target hangs, and a stop() that does not wait for it.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import type { InstallBackend, ReadableInstall, ReadBack } from "../backends/types.ts";
+import type { Clock } from "../clock.ts";
+import { clockReading } from "../testing/fake-clock.ts";
+import type { DaemonConfig } from "../config/schema.ts";
+import { EventBus } from "../events.ts";
+import { ChallengeJournal } from "../pipeline/journal.ts";
+import type { CertRuntime } from "../pipeline/runtime.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import type { IssuedCert } from "../store/types.ts";
+import { singleNode } from "./leadership.ts";
+import { readTarget } from "./read-back.ts";
+import { Runner } from "./runner.ts";
+import { Scheduler } from "./scheduler.ts";
+
+const now = new Date("2030-01-01T00:00:00Z");
+const clock: Clock = clockReading(() => now);
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+const never = new AbortController().signal;
+
+let dir: string;
+let store: SqliteAuditStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-readback-"));
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A target that answers `answer`, or never answers and ignores its signal when `answer` is undefined. */
+function target(name: string, answer?: ReadBack): ReadableInstall & { signals: AbortSignal[] } {
+  const signals: AbortSignal[] = [];
+  return {
+    name,
+    signals,
+    async install() {},
+    readBack(_certId, signal) {
+      signals.push(signal);
+      return answer ? Promise.resolve(answer) : new Promise(() => {});
+    },
+  };
+}
+
+const writeOnly: InstallBackend = { name: "nas", async install() {} };
+
+const issued = (serial: string): IssuedCert => ({
+  certId: "www",
+  renewalId: `r-${serial}`,
+  leafPem: `leaf ${serial}`,
+  chainPem: "chain",
+  serial,
+  notBefore: now,
+  notAfter: new Date(now.getTime() + 90 * 86_400_000),
+  issuedAt: now,
+});
+
+describe("readTarget", () => {
+  test("a target that reads back: its own answer, with a signal", async () => {
+    for (const answer of [{ state: "absent" }, { state: "damaged", reason: "privkey.pem is missing" }, { state: "present", leafPem: "leaf" }] as ReadBack[]) {
+      const t = target("files", answer);
+      expect(await readTarget(t, "www", store, never, clock)).toEqual(answer);
+      expect(t.signals[0]!.aborted).toBe(false);
+    }
+  });
+
+  test("a target that cannot read back serves what was last installed there successfully; absent when nothing was", async () => {
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "absent" });
+    await store.saveIssued(issued("0a"));
+    await store.saveIssued(issued("0b"));
+    await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: now });
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "present", leafPem: "leaf 0a" });
+    await store.saveInstalled({ certId: "www", target: "other", serial: "0b", installedAt: now });
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "present", leafPem: "leaf 0a" });
+  });
+
+  test("a target that never answers: timed out, its signal aborted, even if it ignores it", async () => {
+    const t = target("files");
+    const err = await readTarget(t, "www", store, never, clock, 50).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "read_back_timeout", message: "files: read-back timed out after 0.05 s" });
+    expect(t.signals[0]!.aborted).toBe(true);
+  });
+
+  test("the stop signal cancels a read-back in flight, and one not yet started", async () => {
+    const stop = new AbortController();
+    const t = target("files");
+    const pending = readTarget(t, "www", store, stop.signal, clock).catch((e: unknown) => e);
+    stop.abort(new Error("scheduler stopping"));
+    expect(await pending).toMatchObject({ code: "aborted", message: "files: read-back cancelled" });
+    expect(t.signals[0]!.aborted).toBe(true);
+    expect(await readTarget(target("files"), "www", store, stop.signal, clock).catch((e: unknown) => e)).toMatchObject({ code: "aborted" });
+  });
+});
+
+describe("the scheduler's look through a hanging target", () => {
+  const daemon: DaemonConfig = {
+    stateDir: "",
+    socket: "",
+    checkIntervalSeconds: 3600,
+    renewThresholdDays: undefined,
+    failureCooldownSeconds: 900,
+    failureCooldownMaxSeconds: 86_400,
+    maxConcurrentRenewals: 1,
+    renewalTimeoutSeconds: 1800,
+  };
+
+  test("stop() ends the tick stuck on it; the look records the error and decides nothing", async () => {
+    const bus = new EventBus(() => {});
+    const hanging = target("files");
+    const cert = {
+      config: { id: "www", domains: ["www.example.com"], ca: "internal", dcv: undefined, install: ["files"], keyPath: join(dir, "www.key"), keyType: "ecdsa-p256", renewThresholdDays: undefined },
+      installs: [hanging],
+    } as unknown as CertRuntime;
+    const execute = async () => ({ ok: false as const, error: new Error("must not run"), interrupted: false });
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const journal = new ChallengeJournal(dir);
+    const config = { file: "", daemon, audit: { backend: "sqlite" as const, path: "" }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+    const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
+
+    scheduler.start();
+    while (hanging.signals.length === 0) await Bun.sleep(1);
+    await scheduler.stop();
+    expect(scheduler.look("www")).toEqual({ decision: null, threshold: { days: 30, source: "default" }, error: "files: read-back cancelled: scheduler stopping", dueSince: now });
+    expect(runner.activeRenewalIds().size).toBe(0);
+  });
+});
