@@ -7,8 +7,10 @@ import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError } from "../config/load.ts";
+import { errnoText } from "../config/paths.ts";
+import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
-import { describeError } from "../errors.ts";
+import { describeError, RotaError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { ensureDir } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
@@ -21,7 +23,7 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { buildWatched } from "./backends.ts";
-import { listenUnix } from "./socket.ts";
+import { listenUnix, SocketPathError } from "./socket.ts";
 
 export interface DaemonOptions {
   config: RotaConfig;
@@ -38,7 +40,7 @@ export interface RunningDaemon {
 const RECOVERY_BUDGET_MS = 30_000;
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const { store, lock } = openState(opts.config);
+  const { store, lock } = openState(opts.config, opts.log);
   try {
     return await startServices(opts, store, lock);
   } catch (err) {
@@ -50,10 +52,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
 
 /**
  * The state folder, its lock and the audit store. A path that cannot be used is a config
- * problem (exit 2, naming the key), not a crash.
+ * problem (exit 2, naming the key), not a crash: the pre-start checks find what they can
+ * before anything is created; what fails anyway is mapped the same way. Problems of one
+ * cert (a key, an install folder) are logged, not fatal, so the other certs keep renewing.
  */
-function openState(config: RotaConfig): { store: SqliteAuditStore; lock: Lock } {
-  const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${describeError(err)}`]);
+function openState(config: RotaConfig, log: Logger): { store: SqliteAuditStore; lock: Lock } {
+  const report = preflight(config);
+  if (report.fatal.length > 0) throw new ConfigError(config.file, report.fatal);
+  for (const line of [...report.certs, ...report.warnings]) log.warn(line);
+  const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${errnoText(err)}`]);
   try {
     ensureDir(config.daemon.stateDir, 0o700);
   } catch (err) {
@@ -61,12 +68,28 @@ function openState(config: RotaConfig): { store: SqliteAuditStore; lock: Lock } 
   }
   // One daemon per state folder: a second would remove the first one's live challenges as
   // "left by a crash", and renew the same certs twice.
-  const lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
+  let lock: Lock;
+  try {
+    lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
+  } catch (err) {
+    if (err instanceof RotaError && err.code === "locked") throw err;
+    throw problem("daemon.state_dir", `cannot lock ${config.daemon.stateDir}`, err);
+  }
   try {
     return { store: new SqliteAuditStore(config.audit.path), lock };
   } catch (err) {
     lock.release();
     throw problem("audit.path", `cannot open ${config.audit.path}`, err);
+  }
+}
+
+/** The API socket; a path that cannot be used is a config problem naming `daemon.socket`. */
+async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): Promise<T> {
+  try {
+    return await listenUnix(config.daemon.socket, serve);
+  } catch (err) {
+    if (err instanceof SocketPathError) throw new ConfigError(config.file, [`daemon.socket: ${err.reason}`]);
+    throw err;
   }
 }
 
@@ -104,7 +127,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     clock,
     intervalSeconds: daemon.checkIntervalSeconds,
   });
-  const server = await listenUnix(daemon.socket, (unix) => Bun.serve({ unix, fetch: app.fetch }));
+  const server = await listenSocket(config, (unix) => Bun.serve({ unix, fetch: app.fetch }));
   log.info(`rota ${version} listening on ${daemon.socket}; ${backends.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
 
