@@ -31,7 +31,9 @@ const KEY_FILE_MAX = 1024 * 1024;
 
 export function preflight(config: RotaConfig): PreflightReport {
   const report: PreflightReport = { fatal: [], certs: [], warnings: [] };
-  const fatal = (key: string, problem: string | undefined) => problem && report.fatal.push(`${key}: ${problem}`);
+  const fatal = (key: string, problem: string | undefined) => {
+    if (problem) report.fatal.push(`${key}: ${problem}`);
+  };
   fatal("daemon.state_dir", folderProblem(config.daemon.stateDir));
   fatal("daemon.socket", folderProblem(dirname(config.daemon.socket), config.daemon.socket));
   // SQLite in WAL mode also creates `-wal` and `-shm` files beside the database.
