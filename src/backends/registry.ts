@@ -8,8 +8,14 @@ import type { BackendContext } from "./context.ts";
 import type { CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
-import { parseWebrootConfig } from "./dcv/webroot/config.ts";
-import { parseFilesystemConfig } from "./install/filesystem/config.ts";
+import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
+import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
+
+/** A folder a backend's section names, with the key that names it (`path`, `dir`). */
+export interface ConfiguredFolder {
+  key: string;
+  path: string;
+}
 
 export interface BackendEntry<B, C = unknown> {
   /** Reads and validates the section's own keys; problems go to the reader. */
@@ -22,6 +28,8 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   needsDcv: boolean;
   /** The lifetime of the certificates it issues, in days, when the config alone tells. */
   lifetimeDays?: (options: unknown) => number;
+  /** The most names one certificate may hold, when the CA sets a limit. */
+  maxNames?: number;
 }
 
 export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
@@ -30,6 +38,19 @@ export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
    * refuse what it cannot do (a wildcard needs dns-01). Equals the backend's `supportedKinds()`.
    */
   kinds: readonly ChallengeKind[];
+  /**
+   * The folders this DCV hands to anyone over HTTP (a webroot), so validation can refuse a
+   * private key written inside one.
+   */
+  publicFolders?: (options: unknown) => ConfiguredFolder[];
+}
+
+export interface InstallEntry<C = unknown> extends BackendEntry<InstallBackend, C> {
+  /**
+   * The folders this target writes private keys into on this machine, so validation can
+   * refuse one inside a webroot and `rota check-config` can check it is writable.
+   */
+  keyFolders?: (options: unknown) => ConfiguredFolder[];
 }
 
 /** Keeps each entry's config type checked while the tables below hold them side by side. */
@@ -40,6 +61,8 @@ function entry<B, C>(e: BackendEntry<B, C>): BackendEntry<B> {
 export const CA_TYPES: Record<string, CaEntry> = {
   acme: {
     needsDcv: true,
+    // Let's Encrypt's limit (https://letsencrypt.org/docs/rate-limits/), and the usual one of other ACME CAs.
+    maxNames: 100,
     ...entry<CABackend, ReturnType<typeof parseAcmeConfig>>({
       parse: parseAcmeConfig,
       create: async (name, cfg, ctx) => (await import("./ca/acme/acme-ca.ts")).createAcmeCa(name, cfg, ctx),
@@ -59,6 +82,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
 export const DCV_TYPES: Record<string, DcvEntry> = {
   webroot: {
     kinds: ["http-01"],
+    publicFolders: (options) => webrootPublicFolders(options as WebrootConfig),
     ...entry<DcvBackend, ReturnType<typeof parseWebrootConfig>>({
       parse: parseWebrootConfig,
       create: async (name, cfg) => (await import("./dcv/webroot/webroot.ts")).createWebrootDcv(name, cfg),
@@ -66,10 +90,13 @@ export const DCV_TYPES: Record<string, DcvEntry> = {
   },
 };
 
-export const INSTALL_TYPES: Record<string, BackendEntry<InstallBackend>> = {
-  filesystem: entry<InstallBackend, ReturnType<typeof parseFilesystemConfig>>({
-    parse: parseFilesystemConfig,
-    create: async (name, cfg) => (await import("./install/filesystem/filesystem.ts")).createFilesystemInstall(name, cfg),
-  }),
+export const INSTALL_TYPES: Record<string, InstallEntry> = {
+  filesystem: {
+    keyFolders: (options) => filesystemKeyFolders(options as FilesystemConfig),
+    ...entry<InstallBackend, ReturnType<typeof parseFilesystemConfig>>({
+      parse: parseFilesystemConfig,
+      create: async (name, cfg) => (await import("./install/filesystem/filesystem.ts")).createFilesystemInstall(name, cfg),
+    }),
+  },
 };
 

@@ -3,10 +3,12 @@
  * config's `daemon.socket`, else ROTA_SOCKET, else the default. Clients read only that
  * key, so a user who cannot read the daemon's secret files can still use the CLI.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "smol-toml";
+import { readConfigBytes } from "../config/file.ts";
 import { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET } from "../config/schema.ts";
+import { RotaError } from "../errors.ts";
 import { CliExit, EXIT } from "./exit.ts";
 
 export const connectionArgs = {
@@ -33,8 +35,9 @@ export function socketPath(args: { config?: string; socket?: string }): string {
 function socketFromConfig(path: string): string | undefined {
   let doc: Record<string, unknown>;
   try {
-    doc = parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    doc = parse(new TextDecoder().decode(readConfigBytes(path))) as Record<string, unknown>;
   } catch (err) {
+    if (err instanceof RotaError) throw new CliExit(EXIT.usage, `rota: config ${path}: ${err.message}`);
     throw new CliExit(EXIT.usage, `rota: cannot read config ${path}: ${(err as Error).message.split("\n")[0]}`);
   }
   const daemon = doc.daemon as Record<string, unknown> | undefined;

@@ -1,8 +1,8 @@
 /** @module Reads the TOML config file: strict UTF-8, parse errors with line and column, then full validation. */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { RotaError } from "../errors.ts";
+import { readConfigBytes } from "./file.ts";
 import type { RotaConfig } from "./schema.ts";
 import { validateConfig } from "./validate.ts";
 
@@ -20,11 +20,10 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
   const file = resolve(path);
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(file);
+    bytes = readConfigBytes(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a folder" : String(code ?? err);
-    throw new ConfigError(file, [`cannot read: ${why}`]);
+    // Its message is the problem line; the errno behind it stays in the cause.
+    throw new ConfigError(file, [(err as Error).message]);
   }
   return parseConfigText(bytes, file, env);
 }

@@ -5,7 +5,24 @@
  */
 import { accessSync, constants, lstatSync, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { nearestExisting } from "./paths.ts";
 import type { SecretRef } from "./secret.ts";
+
+/** How much of a config value a message shows: a 5 MB value must not flood the terminal or the log. */
+const SHOWN_MAX = 80;
+/** Linux PATH_MAX is 4096 bytes with its NUL; a longer path fails every call with ENAMETOOLONG. */
+const PATH_MAX = 4095;
+
+/** A config value as a message shows it, unquoted: at most 80 characters, "…" marking a cut. */
+export function cut(value: string): string {
+  const chars = Array.from(value);
+  return chars.length <= SHOWN_MAX ? value : `${chars.slice(0, SHOWN_MAX - 1).join("")}…`;
+}
+
+/** A config value as a message quotes it: JSON-quoted, cut to 80 characters. Every quoted value goes through here. */
+export function quote(value: string): string {
+  return JSON.stringify(cut(value));
+}
 
 export class Problems {
   readonly list: string[] = [];
@@ -112,7 +129,7 @@ export class Reader {
       return undefined;
     }
     if (opts.pattern && !opts.pattern.test(v)) {
-      this.problem(k, `${JSON.stringify(v)} ${opts.patternHint ?? `must match ${opts.pattern}`}`);
+      this.problem(k, `${quote(v)} ${opts.patternHint ?? `must match ${opts.pattern}`}`);
       return undefined;
     }
     if (opts.maxLength !== undefined && v.length > opts.maxLength) {
@@ -126,7 +143,7 @@ export class Reader {
     const v = this.string(k);
     if (v === undefined) return fallback;
     if (!(values as readonly string[]).includes(v)) {
-      this.problem(k, `${JSON.stringify(v)} is not one of ${values.join(", ")}`);
+      this.problem(k, `${quote(v)} is not one of ${values.join(", ")}`);
       return fallback;
     }
     return v as T;
@@ -190,6 +207,11 @@ export class Reader {
     const v = opts.required ? this.string(k, { required: true }) : this.string(k);
     if (v === undefined) return undefined;
     const p = isAbsolute(v) ? v : resolve(this.ctx.baseDir, v);
+    const bytes = Buffer.byteLength(p);
+    if (bytes > PATH_MAX) {
+      this.problem(k, `path is ${bytes} bytes; Linux allows at most ${PATH_MAX}`);
+      return undefined;
+    }
     const report = (m: string) => this.problem(k, m);
     if (opts.mustRead) checkReadable(p, opts.dir ?? false, report);
     if (opts.ifExists) checkExisting(p, opts.ifExists, report);
@@ -222,7 +244,7 @@ export class Reader {
       const name = this.string(envKey);
       if (name === undefined) return undefined;
       if (!this.ctx.env[name]) {
-        this.problem(envKey, `environment variable ${name} is not set`);
+        this.problem(envKey, `environment variable ${cut(name)} is not set`);
         return undefined;
       }
       return { from: "env", name };
@@ -265,7 +287,7 @@ export class Reader {
   /** Reports every key of the table that no reader asked for. */
   finish(): void {
     for (const k of Object.keys(this.table)) {
-      if (!this.seen.has(k)) this.problem(k, "unknown key");
+      if (!this.seen.has(k)) this.problem(cut(k), "unknown key");
     }
   }
 }
@@ -305,16 +327,4 @@ function checkExisting(p: string, kind: PathKind, report: (m: string) => void): 
   }
   const ok = kind === "file" ? st.isFile() : kind === "directory" ? st.isDirectory() : st.isSocket();
   if (!ok) report(`${p} exists and is not a ${kind}`);
-}
-
-/** The closest of `p` and its ancestors that exists. */
-function nearestExisting(p: string): string | undefined {
-  for (let at = p; ; at = dirname(at)) {
-    try {
-      statSync(at);
-      return at;
-    } catch {
-      if (dirname(at) === at) return undefined;
-    }
-  }
 }

@@ -1,6 +1,6 @@
 /** @module Config validation: each broken config and the exact problem lines it must produce, then what a good one resolves to. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DCV_TYPES } from "../backends/registry.ts";
@@ -13,6 +13,8 @@ mkdirSync(join(dir, "www"));
 writeFileSync(join(dir, "eab.key"), "c2VjcmV0\n");
 writeFileSync(join(dir, "trust.pem"), "# a private ACME server's root\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
 mkdirSync(join(dir, "a-folder"));
+// A symlinked webroot is the same folder: `site` serves what `www` holds.
+symlinkSync(join(dir, "www"), join(dir, "site"));
 const FILE = join(dir, "rota.toml");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -344,6 +346,52 @@ const BROKEN: BrokenCase[] = [
     toml: `${GOOD}\n[[install]]\nname = "more"\ntype = "filesystem"\ndir = "eab.key"\n`,
     problems: [`install[1].dir: ${join(dir, "eab.key")} exists and is not a directory`],
   },
+  {
+    name: "a key_path inside a webroot",
+    toml: withCert(`${GOOD_CERT}\nkey_path = "www/keys/a.key"`),
+    problems: [`cert[0].key_path: ${join(dir, "www/keys/a.key")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private key would be served over HTTP`],
+  },
+  {
+    name: "a key_path inside a webroot reached through a symlink, either way",
+    toml: `${withCert(`${GOOD_CERT}\nkey_path = "site/a.key"`)}\n[[dcv]]\nname = "linked"\ntype = "webroot"\npath = "site"\n[[cert]]\nid = "b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\nkey_path = "www/b.key"\n`,
+    problems: [
+      `cert[0].key_path: ${join(dir, "site/a.key")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private key would be served over HTTP`,
+      `cert[1].key_path: ${join(dir, "www/b.key")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private key would be served over HTTP`,
+    ],
+  },
+  {
+    name: "an install folder inside or equal to a webroot",
+    toml: `${GOOD}\n[[install]]\nname = "public"\ntype = "filesystem"\ndir = "www/certs"\n\n[[install]]\nname = "same"\ntype = "filesystem"\ndir = "site"\n`,
+    problems: [
+      `install[1].dir: ${join(dir, "www/certs")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private keys would be served over HTTP`,
+      `install[2].dir: ${join(dir, "site")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private keys would be served over HTTP`,
+    ],
+  },
+  {
+    name: "a state_dir inside a webroot (default key paths, CA keys)",
+    toml: `[daemon]\nstate_dir = "www/rota"\n${GOOD}`,
+    problems: [`daemon.state_dir: ${join(dir, "www/rota")} is inside the webroot of dcv "web" (${join(dir, "www")}): the private keys would be served over HTTP`],
+  },
+  {
+    name: "more names than an ACME CA accepts in one certificate",
+    toml: withCert(`id = "a"\ndomains = ${JSON.stringify(Array.from({ length: 101 }, (_, i) => `n${i}.example`))}\nca = "le"\ndcv = "web"\ninstall = "files"`),
+    problems: ['cert[0].domains: 101 names, but ca "le" (type acme) accepts at most 100 in one certificate'],
+  },
+  {
+    name: "a huge value is quoted cut to 80 characters",
+    toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "${"x".repeat(5_000_000)}"\ninstall = "files"\nkey_type = "${"é".repeat(100)}"`),
+    problems: [`cert[0].ca: no [[ca]] named "${"x".repeat(79)}…"`, `cert[0].key_type: "${"é".repeat(79)}…" is not one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096`],
+  },
+  {
+    name: "a huge unknown key is cut to 80 characters",
+    toml: `${"k".repeat(1000)} = 1\n${GOOD}`,
+    problems: [`${"k".repeat(79)}…: unknown key`],
+  },
+  {
+    name: "a path longer than Linux allows is not echoed",
+    toml: `[daemon]\nstate_dir = "/${"d".repeat(5000)}"\n${GOOD}`,
+    problems: ["daemon.state_dir: path is 5001 bytes; Linux allows at most 4095"],
+  },
 ];
 
 describe("broken configs", () => {
@@ -483,6 +531,17 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
     } finally {
       delete DCV_TYPES["test-dns"];
     }
+  });
+
+  test("100 names for an ACME CA, and more for the local CA", () => {
+    const names = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => `n${i}.example`));
+    const config = load(withCert(`id = "a"\ndomains = ${names(100)}\nca = "le"\ndcv = "web"\ninstall = "files"\n\n[[cert]]\nid = "b"\ndomains = ${names(150)}\nca = "internal"\ninstall = "files"`));
+    expect(config.certs.map((c) => c.domains.length)).toEqual([100, 150]);
+  });
+
+  test("a key beside the webroot, not inside it, is fine", () => {
+    const config = load(withCert(`${GOOD_CERT}\nkey_path = "www-keys/a.key"`));
+    expect(config.certs[0]!.keyPath).toBe(join(dir, "www-keys/a.key"));
   });
 
   test("bounds and paths that are fine at their limits", () => {

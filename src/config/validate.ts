@@ -2,11 +2,12 @@
  * @module Turns a parsed TOML document into a RotaConfig, or the full list of what is
  * wrong with it, each problem under its zero-based key path.
  */
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
-import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
-import { Problems, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
+import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { isWithin } from "./paths.ts";
+import { Problems, quote, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
 
 const CERT_ID = /^[a-z0-9][a-z0-9._-]*$/;
@@ -32,6 +33,20 @@ interface Sections {
   installs: BackendSection[];
 }
 
+/** A section read, with its key path in the file (`install[1]`): invalid sections leave gaps in the lists. */
+interface KeyedSection {
+  key: string;
+  section: BackendSection;
+}
+
+/** Where the daemon writes private keys, under the key that puts them there. */
+interface KeyLocation {
+  key: string;
+  path: string;
+  /** A folder of keys ("the private keys") rather than one key file. */
+  folder: boolean;
+}
+
 export function validateConfig(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined> = process.env): Validated {
   const ctx: ReaderContext = { problems: new Problems(), baseDir: dirname(file), env };
   const top = new Reader(doc, "", ctx);
@@ -42,10 +57,17 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const audit = { backend: "sqlite" as const, path: auditReader.path("path", { ifExists: "file" }) ?? join(daemon.stateDir, "rota.db") };
   auditReader.finish();
 
-  const cas = readSections(top, "ca", CA_TYPES);
-  const dcvs = readSections(top, "dcv", DCV_TYPES);
-  const installs = readSections(top, "install", INSTALL_TYPES);
-  const certs = readCerts(top, daemon, { cas, dcvs, installs });
+  const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);
+  const dcvSections = readSections(top, "dcv", DCV_TYPES);
+  const installSections = readSections(top, "install", INSTALL_TYPES);
+  const dcvs = dcvSections.map((s) => s.section);
+  const installs = installSections.map((s) => s.section);
+  const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];
+  const certs = readCerts(top, daemon, { cas, dcvs, installs }, keys);
+  for (const { key, section } of installSections) {
+    for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
+  }
+  checkKeysNotServed(ctx.problems, keys, dcvSections);
   top.finish();
 
   if (ctx.problems.list.length > 0) return { ok: false, problems: ctx.problems.list };
@@ -75,36 +97,38 @@ function readDaemon(r: Reader): DaemonConfig {
 }
 
 /** The array of tables `[[key]]`, each `{name, type, …}` read by its registry entry. */
-function readSections(top: Reader, key: string, types: Record<string, BackendEntry<unknown>>): BackendSection[] {
-  const out: BackendSection[] = [];
+function readSections(top: Reader, key: string, types: Record<string, BackendEntry<unknown>>): KeyedSection[] {
+  const out: KeyedSection[] = [];
   const seen = new Set<string>();
   top.each(key, (r) => {
     const name = r.string("name", { required: true });
     const type = r.string("type", { required: true });
     if (name !== undefined) {
-      if (seen.has(name)) r.problem("name", `duplicate ${key} name ${JSON.stringify(name)}`);
+      if (seen.has(name)) r.problem("name", `duplicate ${key} name ${quote(name)}`);
       seen.add(name);
     }
     const entry = type === undefined ? undefined : types[type];
-    if (type !== undefined && !entry) r.problem("type", `unknown ${key} type ${JSON.stringify(type)} (known: ${Object.keys(types).join(", ")})`);
+    if (type !== undefined && !entry) r.problem("type", `unknown ${key} type ${quote(type)} (known: ${Object.keys(types).join(", ")})`);
     if (!entry) {
       r.skipRest();
       return;
     }
     const options = entry.parse(r);
     r.finish();
-    if (name !== undefined && type !== undefined) out.push({ name, type, options });
+    if (name !== undefined && type !== undefined) out.push({ key: r.prefix, section: { name, type, options } });
   });
   return out;
 }
 
-function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections): CertConfig[] {
+/** The `[[cert]]` tables; each key_path the file sets goes to `keys`. */
+function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: KeyLocation[]): CertConfig[] {
   const out: CertConfig[] = [];
   /** The key path of `out[i]` in the file ("cert[2].key_path"): invalid certs leave gaps in `out`. */
   const keyPathKeys: string[] = [];
   const ids = new Set<string>();
   const count = top.each("cert", (r) => {
     const cert = readCert(r, daemon, sections, ids);
+    if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
       keyPathKeys.push(r.key("key_path"));
@@ -116,7 +140,7 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections): CertC
   out.forEach((c, i) => {
     const other = keyPaths.get(c.keyPath);
     // A duplicate id shares its default key path; that is reported once, as the duplicate id.
-    if (other !== undefined && other !== c.id) top.ctx.problems.add(keyPathKeys[i]!, `is also the key of cert ${JSON.stringify(other)}`);
+    if (other !== undefined && other !== c.id) top.ctx.problems.add(keyPathKeys[i]!, `is also the key of cert ${quote(other)}`);
     keyPaths.set(c.keyPath, c.id);
   });
   return out;
@@ -126,20 +150,25 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections): CertC
 function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<string>): CertConfig | undefined {
   const id = r.string("id", { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*", maxLength: CERT_ID_MAX });
   if (id !== undefined) {
-    if (ids.has(id)) r.problem("id", `duplicate cert id ${JSON.stringify(id)}`);
+    if (ids.has(id)) r.problem("id", `duplicate cert id ${quote(id)}`);
     ids.add(id);
   }
   const domains = readDomains(r);
 
   const caName = r.string("ca", { required: true });
   const ca = caName === undefined ? undefined : sections.cas.find((c) => c.name === caName);
-  if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${JSON.stringify(caName)}`);
+  if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
+  const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
+  const nameCount = domains?.items.length ?? 0;
+  if (ca && maxNames !== undefined && nameCount > maxNames) {
+    r.problem("domains", `${nameCount} names, but ca ${quote(ca.name)} (type ${ca.type}) accepts at most ${maxNames} in one certificate`);
+  }
 
   const dcvName = r.string("dcv");
   const dcv = dcvName === undefined ? undefined : sections.dcvs.find((d) => d.name === dcvName);
-  if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${JSON.stringify(dcvName)}`);
+  if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
-  if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${JSON.stringify(ca.name)} (type ${ca.type}) validates domain control`);
+  if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
   if (needsDcv && dcv) checkWildcards(r, domains?.items ?? [], dcv);
 
   const install = readInstall(r, sections.installs);
@@ -188,7 +217,7 @@ function checkWildcards(r: Reader, domains: ListItem[], dcv: BackendSection): vo
   for (const { value, key } of domains) {
     // A malformed name has its own problem already.
     if (value.startsWith("*.") && isHostName(value.toLowerCase())) {
-      r.ctx.problems.add(key, `wildcard names need a dns-01 DCV; dcv ${JSON.stringify(dcv.name)} (type ${dcv.type}) solves ${kinds.join(", ") || "nothing"}`);
+      r.ctx.problems.add(key, `wildcard names need a dns-01 DCV; dcv ${quote(dcv.name)} (type ${dcv.type}) solves ${kinds.join(", ") || "nothing"}`);
     }
   }
 }
@@ -202,8 +231,8 @@ function readInstall(r: Reader, installs: BackendSection[]): StringList | undefi
   }
   const seen = new Set<string>();
   for (const { value: name, key } of install?.items ?? []) {
-    if (seen.has(name)) r.ctx.problems.add(key, `${JSON.stringify(name)} is listed twice`);
-    else if (!installs.some((s) => s.name === name)) r.ctx.problems.add(key, `no [[install]] named ${JSON.stringify(name)}`);
+    if (seen.has(name)) r.ctx.problems.add(key, `${quote(name)} is listed twice`);
+    else if (!installs.some((s) => s.name === name)) r.ctx.problems.add(key, `no [[install]] named ${quote(name)}`);
     seen.add(name);
   }
   return install;
@@ -215,4 +244,26 @@ function isHostName(name: string): boolean {
   if (host.length === 0 || host.length > 253 || host.endsWith(".")) return false;
   const labels = host.split(".");
   return labels.length >= 1 && labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] ?? "");
+}
+
+/**
+ * A private key inside a folder a webserver hands out is served to whoever asks for it:
+ * every place keys are written is checked against every DCV's public folders, as written
+ * and with symlinks resolved (a symlinked webroot is the same folder).
+ */
+function checkKeysNotServed(problems: Problems, keys: KeyLocation[], dcvs: KeyedSection[]): void {
+  const served: Array<{ dcv: string; folder: ConfiguredFolder }> = dcvs.flatMap(({ section }) =>
+    (DCV_TYPES[section.type]?.publicFolders?.(section.options) ?? []).map((folder) => ({ dcv: section.name, folder })),
+  );
+  for (const k of keys) {
+    // An absent path reads as "" and has its own problem already.
+    if (!isAbsolute(k.path)) continue;
+    const hit = served.find((s) => isAbsolute(s.folder.path) && isWithin(k.path, s.folder.path));
+    if (hit) {
+      problems.add(
+        k.key,
+        `${k.path} is inside the webroot of dcv ${quote(hit.dcv)} (${hit.folder.path}): the private ${k.folder ? "keys" : "key"} would be served over HTTP`,
+      );
+    }
+  }
 }

@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
+import { errnoText } from "../config/paths.ts";
+import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
@@ -25,7 +27,7 @@ import { openRecoveringStore } from "../store/recovering.ts";
 import type { AuditStore } from "../store/types.ts";
 import { buildWatchlist } from "./backends.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
-import { listenUnix } from "./socket.ts";
+import { listenUnix, SocketPathError } from "./socket.ts";
 
 export interface DaemonOptions {
   config: RotaConfig;
@@ -63,10 +65,16 @@ const PATH_PROBLEMS = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", 
 
 /**
  * The state folder, its lock and the audit store. A path that cannot be used is a config
- * problem (exit 2, naming the key), not a crash; a corrupt database is moved aside.
+ * problem (exit 2, naming the key), not a crash: the pre-start checks find what they can
+ * before anything is created; what fails anyway is mapped the same way. Problems of one
+ * cert (a key, an install folder) are logged, not fatal, so the other certs keep renewing.
+ * A corrupt database is moved aside.
  */
 function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; lock: Lock } {
-  const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${describeError(err)}`]);
+  const report = preflight(config);
+  if (report.fatal.length > 0) throw new ConfigError(config.file, report.fatal);
+  for (const line of [...report.certs, ...report.warnings]) log.warn(line);
+  const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${errnoText(err)}`]);
   try {
     ensureDir(config.daemon.stateDir, 0o700);
   } catch (err) {
@@ -74,7 +82,13 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
   // One daemon per state folder: a second would remove the first one's live challenges as
   // "left by a crash", and renew the same certs twice.
-  const lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
+  let lock: Lock;
+  try {
+    lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
+  } catch (err) {
+    if (err instanceof RotaError && err.code === "locked") throw err;
+    throw problem("daemon.state_dir", `cannot lock ${config.daemon.stateDir}`, err);
+  }
   try {
     return { store: openRecoveringStore(config.audit.path, log, clock), lock };
   } catch (err) {
@@ -94,6 +108,16 @@ function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger): RunnerS
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
   };
+}
+
+/** The API socket; a path that cannot be used is a config problem naming `daemon.socket`. */
+async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): Promise<T> {
+  try {
+    return await listenUnix(config.daemon.socket, serve);
+  } catch (err) {
+    if (err instanceof SocketPathError) throw new ConfigError(config.file, [`daemon.socket: ${err.reason}`]);
+    throw err;
+  }
 }
 
 async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock): Promise<RunningDaemon> {
@@ -151,7 +175,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
 
   const app = createApi({ version, configFile: config.file, startedAt: clock.now(), scheduler, runner, store, bus, clock, reload });
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch });
-  let server = await listenUnix(daemon.socket, serve);
+  let server = await listenSocket(config, serve);
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();

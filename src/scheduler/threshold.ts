@@ -3,6 +3,7 @@
  * its default, and the configs it makes useless (a threshold at least as long as the
  * certificate lives renews at every check).
  */
+import { quote } from "../config/reader.ts";
 
 export const DEFAULT_RENEW_THRESHOLD_DAYS = 30;
 
@@ -28,7 +29,7 @@ export function thresholdProblem(threshold: Threshold, ca: { name: string; lifet
   if (threshold.days < ca.lifetimeDays) return null;
   return {
     key: threshold.source === "cert" ? "renew_threshold_days" : "ca",
-    message: `renewing ${threshold.days} days before expiry (${threshold.source}) with ca ${JSON.stringify(ca.name)}, which issues ${ca.lifetimeDays}-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days`,
+    message: `renewing ${threshold.days} days before expiry (${threshold.source}) with ca ${quote(ca.name)}, which issues ${ca.lifetimeDays}-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days`,
   };
 }
 

@@ -1,6 +1,6 @@
 /** @module Config keys of an `[[ca]] type = "acme"` section. */
 import { readFileSync, statSync } from "node:fs";
-import type { Reader } from "../../../config/reader.ts";
+import { quote, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
@@ -15,7 +15,7 @@ export interface AcmeConfig {
 
 export function parseAcmeConfig(r: Reader): AcmeConfig {
   const directoryUrl = r.string("directory_url", { required: true }) ?? "";
-  if (directoryUrl && !isHttpUrl(directoryUrl)) r.problem("directory_url", `${JSON.stringify(directoryUrl)} is not an http(s) URL`);
+  if (directoryUrl && !isHttpUrl(directoryUrl)) r.problem("directory_url", `${quote(directoryUrl)} is not an http(s) URL`);
   const email = r.string("email", { pattern: /^[^@\s]+@[^@\s]+$/, patternHint: "is not an email address" });
   const caBundle = r.path("ca_bundle", { mustRead: true });
   // A bundle with no certificate in it trusts nothing extra: every HTTPS call to the CA would fail.
