@@ -73,6 +73,7 @@ describe("canonicalIp", () => {
     expect(canonicalIp("2001:0DB8:0000:0000:0000:0000:0000:0001")).toBe("2001:db8::1");
     expect(canonicalIp("0:0:0:0:0:0:0:1")).toBe("::1");
     expect(canonicalIp("2001:db8:0:1:1:1:1:1")).toBe("2001:db8:0:1:1:1:1:1");
+    expect(canonicalIp("::ffff:192.0.2.1")).toBe("::ffff:c000:201");
     expect(canonicalIp("a.example")).toBeUndefined();
   });
 });

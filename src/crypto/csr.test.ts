@@ -75,8 +75,8 @@ describe("createCsr", () => {
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toContain("IP Address:127.0.0.1, DNS:xn--bcher-kva.example, IP Address:2001:DB8:0:0:0:0:0:1");
 
-    const onlyIps = await createCsr(["192.0.2.1", "::1"], key);
-    expect(read(onlyIps)).toEqual({ subject: "", sans: [["ip", "192.0.2.1"], ["ip", "::1"]] });
+    const onlyIps = await createCsr(["192.0.2.1", "::ffff:192.0.2.1"], key);
+    expect(read(onlyIps)).toEqual({ subject: "", sans: [["ip", "192.0.2.1"], ["ip", "::ffff:c000:201"]] });
     writeFileSync(file, onlyIps);
     const text = Bun.spawnSync(["openssl", "req", "-in", file, "-verify", "-noout", "-subject"]).stdout.toString();
     expect(text.trim()).toBe("subject=");

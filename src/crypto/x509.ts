@@ -4,7 +4,7 @@
  * nothing on the CLI start-up path may import it statically: go through `x509()`.
  */
 import type { X509Certificate } from "@peculiar/x509";
-import { canonicalIp, nameKind } from "../config/names.ts";
+import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
 
 type X509Module = typeof import("@peculiar/x509");
@@ -45,9 +45,13 @@ export async function parseCert(pem: string): Promise<X509Certificate> {
   }
 }
 
-/** One subjectAltName entry for each name in normal form (names.ts): an iPAddress for an IP, else a dNSName. */
+/** One subjectAltName entry for each name (names.ts): an iPAddress for an IP, else a dNSName. */
 export function sanEntries(names: string[]): Array<{ type: "dns" | "ip"; value: string }> {
-  return names.map((value) => ({ type: nameKind(value) === "ip" ? "ip" : "dns", value }));
+  // Canonical text is all hex groups: @peculiar/x509 misreads IPv6 with a dotted-quad tail (`::ffff:1.2.3.4`).
+  return names.map((value) => {
+    const ip = canonicalIp(value);
+    return ip === undefined ? { type: "dns", value } : { type: "ip", value: ip };
+  });
 }
 
 /**
