@@ -192,7 +192,7 @@ function readDomains(r: Reader): Domains | undefined {
   return { names, complete: domains.complete };
 }
 
-/** `"xn--bcher-kva.example" (bücher.example)`: the form compared, and the one written when it differs. */
+/** `"xn--bcher-kva.example" (bücher.example)`: the form compared, and its Unicode form when that differs. */
 function quoteName(normal: string): string {
   const unicode = toUnicode(normal);
   return unicode === normal ? JSON.stringify(normal) : `${JSON.stringify(normal)} (${unicode})`;
