@@ -160,10 +160,11 @@ describe("GET /api/certs", () => {
     expect(status).toBe(200);
     const entries = body as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "due_since", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "next_check", "not_after", "retry_at", "status"]);
     expect(entries[0]).toEqual({
       id: "www",
       domains: ["www.example.com"],
+      domains_unicode: ["www.example.com"],
       status: "missing",
       not_after: null,
       days_left: null,

@@ -1,4 +1,5 @@
 /** @module A cert's status as the API reports it: a pure function of the scheduler's last look, the runner and the store. */
+import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState, Renewal } from "../store/types.ts";
@@ -33,6 +34,7 @@ export function certJson(i: CertViewInput): CertJson {
   return {
     id: i.id,
     domains: i.domains,
+    domains_unicode: i.domains.map(toUnicode),
     status: certStatus(i),
     not_after: iso(notAfter),
     days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,

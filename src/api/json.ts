@@ -16,7 +16,10 @@ export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "mi
 
 export interface CertJson {
   id: string;
+  /** As CAs and certificates have them: A-labels, canonical IP addresses. */
   domains: string[];
+  /** The same names for people: U-labels (`bücher.example`), IP addresses as in `domains`. */
+  domains_unicode: string[];
   status: CertStatus;
   not_after: string | null;
   days_left: number | null;

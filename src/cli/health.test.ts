@@ -7,6 +7,7 @@ const now = new Date("2030-01-01T12:00:00Z");
 const cert = (over: Partial<CertJson>): CertJson => ({
   id: "www",
   domains: ["www.example.com"],
+  domains_unicode: ["www.example.com"],
   status: "ok",
   not_after: "2030-02-01T00:00:00.000Z",
   days_left: 30.5,

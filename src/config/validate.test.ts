@@ -140,15 +140,32 @@ const BROKEN: BrokenCase[] = [
   },
   {
     name: "invalid host names",
-    toml: withCert(`id = "a"\ndomains = ["a_b.example", "a.example.", "a..example", "*.", "a.*.b", "*.ok.example"]\nca = "internal"\ninstall = "files"`),
+    toml: withCert(
+      `id = "a"\ndomains = ["a_b.example", "a.example.", "a..example", "*.", "a.*.b", "*.ok.example", "xn--a.example", "bü cher.example", "1.2.3", "*.10.0.0.1"]\nca = "internal"\ninstall = "files"`,
+    ),
     problems: [
-      'cert[0].domains[0]: "a_b.example" is not a valid host name',
-      'cert[0].domains[1]: "a.example." is not a valid host name',
-      'cert[0].domains[2]: "a..example" is not a valid host name',
-      'cert[0].domains[3]: "*." is not a valid host name',
-      'cert[0].domains[4]: "a.*.b" is not a valid host name',
+      'cert[0].domains[0]: "a_b.example" is not a valid host name or IP address',
+      'cert[0].domains[2]: "a..example" is not a valid host name or IP address',
+      'cert[0].domains[3]: "*." is not a valid host name or IP address',
+      'cert[0].domains[4]: "a.*.b" is not a valid host name or IP address',
+      'cert[0].domains[6]: "xn--a.example" is not a valid host name or IP address',
+      'cert[0].domains[7]: "bü cher.example" is not a valid host name or IP address',
+      'cert[0].domains[8]: "1.2.3" is not a valid host name or IP address',
+      'cert[0].domains[9]: "*.10.0.0.1" is not a valid host name or IP address',
     ],
   },
+  {
+    name: "names listed twice once normalised: Unicode and A-label, trailing dot, IPv6 spellings",
+    toml: withCert(
+      `id = "a"\ndomains = ["Bücher.example", "xn--bcher-kva.example", "a.example", "a.example.", "2001:db8::1", "2001:DB8:0:0:0:0:0:1"]\nca = "internal"\ninstall = "files"`,
+    ),
+    problems: [
+      'cert[0].domains[1]: "xn--bcher-kva.example" (bücher.example) is listed twice',
+      'cert[0].domains[3]: "a.example" is listed twice',
+      'cert[0].domains[5]: "2001:db8::1" is listed twice',
+    ],
+  },
+
   {
     name: "a name listed twice, whatever its case",
     toml: withCert(`id = "a"\ndomains = ["a.example", "A.Example"]\nca = "internal"\ninstall = "files"`),
@@ -264,7 +281,7 @@ const BROKEN: BrokenCase[] = [
     toml: `colour = "blue"\n[daemon]\ncheck_interval_seconds = 0\n${withCert(`id = "a"\ndomains = ["a_b.example"]\nca = "x"\ninstall = ["nope"]`)}`,
     problems: [
       "daemon.check_interval_seconds: must be between 1 and 604800",
-      'cert[0].domains[0]: "a_b.example" is not a valid host name',
+      'cert[0].domains[0]: "a_b.example" is not a valid host name or IP address',
       'cert[0].ca: no [[ca]] named "x"',
       'cert[0].install[0]: no [[install]] named "nope"',
       "colour: unknown key",
@@ -278,7 +295,7 @@ const BROKEN: BrokenCase[] = [
     toml: withCert(`id = "a"\ndomains = ["a..com", "", "b.example", "b.example"]\nca = "internal"\ninstall = "files"`),
     problems: [
       "cert[0].domains[1]: must be a non-empty string",
-      'cert[0].domains[0]: "a..com" is not a valid host name',
+      'cert[0].domains[0]: "a..com" is not a valid host name or IP address',
       'cert[0].domains[3]: "b.example" is listed twice',
     ],
   },
@@ -521,6 +538,27 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
       renewThresholdDays: 10,
       keyType: "rsa-2048",
     });
+  });
+
+  test("Unicode names become A-labels, a trailing dot goes, IP addresses are canonical", () => {
+    const config = load(
+      withCert(`id = "a"\ndomains = ["Bücher.Example.", "*.bücher.example", "xn--fa-hia.de", "127.0.0.1", "2001:DB8:0:0::1"]\nca = "internal"\ninstall = "files"`),
+    );
+    expect(config.certs[0]!.domains).toEqual(["xn--bcher-kva.example", "*.xn--bcher-kva.example", "xn--fa-hia.de", "127.0.0.1", "2001:db8::1"]);
+    const acme = load(withCert(`id = "a"\ndomains = ["bücher.example", "192.0.2.1"]\nca = "le"\ndcv = "web"\ninstall = "files"`));
+    expect(acme.certs[0]!.domains).toEqual(["xn--bcher-kva.example", "192.0.2.1"]);
+  });
+
+  test("an IP address under an ACME CA needs a DCV that solves http-01 (RFC 8738)", () => {
+    DCV_TYPES["test-dns"] = { kinds: ["dns-01"], parse: () => ({}), create: () => Promise.reject(new Error("not built in this test")) };
+    try {
+      expect(problemsOf(`${SECTIONS}\n[[dcv]]\nname = "dns"\ntype = "test-dns"\n[[cert]]\nid = "a"\ndomains = ["a.example", "192.0.2.1", "2001:db8::1"]\nca = "le"\ndcv = "dns"\ninstall = "files"\n`)).toEqual([
+        'cert[0].domains[1]: IP addresses need an http-01 DCV; dcv "dns" (type test-dns) solves dns-01',
+        'cert[0].domains[2]: IP addresses need an http-01 DCV; dcv "dns" (type test-dns) solves dns-01',
+      ]);
+    } finally {
+      delete DCV_TYPES["test-dns"];
+    }
   });
 
   test("a wildcard under an ACME CA is accepted with a DCV that solves dns-01", () => {

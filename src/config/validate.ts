@@ -6,14 +6,14 @@ import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
-import { Problems, quote, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
+import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList } from "./reader.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
 
 const CERT_ID = /^[a-z0-9][a-z0-9._-]*$/;
 /** A cert id becomes a folder and file names (`<dir>/<id>/`, `keys/<id>.key`). */
 const CERT_ID_MAX = 64;
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 /** Linux `sun_path` is 108 bytes with its NUL (unix(7)); a longer path fails to bind with ENAMETOOLONG. */
 const SOCKET_PATH_MAX = 107;
 /**
@@ -159,7 +159,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const ca = caName === undefined ? undefined : sections.cas.find((c) => c.name === caName);
   if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
   const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
-  const nameCount = domains?.items.length ?? 0;
+  const nameCount = domains?.names.length ?? 0;
   if (ca && maxNames !== undefined && nameCount > maxNames) {
     r.problem("domains", `${nameCount} names, but ca ${quote(ca.name)} (type ${ca.type}) accepts at most ${maxNames} in one certificate`);
   }
@@ -169,7 +169,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
-  if (needsDcv && dcv) checkWildcards(r, domains?.items ?? [], dcv);
+  if (needsDcv && dcv) checkProvable(r, domains?.names ?? [], dcv);
 
   const install = readInstall(r, sections.installs);
   const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
@@ -181,14 +181,26 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   if (problem) r.problem(problem.key, problem.message);
   r.finish();
 
-  const domainNames = valuesOf(domains)?.map((d) => d.toLowerCase());
+  const domainNames = domains?.complete ? domains.names.map((n) => n.value) : undefined;
   const installNames = valuesOf(install);
   if (id === undefined || !domainNames || caName === undefined || !installNames) return undefined;
   return { id, domains: domainNames, ca: caName, dcv: dcvName, install: installNames, keyPath, keyType, renewThresholdDays };
 }
 
-/** `domains`: host names or `*.` wildcards, each once whatever its case. */
-function readDomains(r: Reader): StringList | undefined {
+interface DomainItem extends NormalName {
+  /** `cert[0].domains[1]`, to report a problem with this name under. */
+  key: string;
+}
+
+interface Domains {
+  /** The valid names, in normal form (names.ts), each once. */
+  names: DomainItem[];
+  /** False when some item was not a non-empty string (already reported). */
+  complete: boolean;
+}
+
+/** `domains`: host names (Unicode or ASCII), `*.` wildcards and IP addresses, each once in normal form. */
+function readDomains(r: Reader): Domains | undefined {
   const domains = r.stringList("domains");
   if (domains === undefined) {
     // Absent; a value of the wrong type has its own problem already.
@@ -196,29 +208,34 @@ function readDomains(r: Reader): StringList | undefined {
     return undefined;
   }
   if (domains.complete && domains.items.length === 0) r.problem("domains", "must not be empty");
-  const seen = new Set<string>();
+  const names: DomainItem[] = [];
   for (const { value, key } of domains.items) {
-    const name = value.toLowerCase();
-    if (!isHostName(name)) r.ctx.problems.add(key, `${JSON.stringify(name)} is not a valid host name`);
-    else if (seen.has(name)) r.ctx.problems.add(key, `${JSON.stringify(name)} is listed twice`);
-    seen.add(name);
+    const name = normalizeName(value);
+    if (!name) r.ctx.problems.add(key, `${quote(value)} is not a valid host name or IP address`);
+    else if (names.some((n) => n.value === name.value)) r.ctx.problems.add(key, `${quoteName(name.value)} is listed twice`);
+    else names.push({ ...name, key });
   }
-  return domains;
+  return { names, complete: domains.complete };
+}
+
+/** `"xn--bcher-kva.example" (bücher.example)`: the form compared, and its Unicode form when that differs. */
+function quoteName(normal: string): string {
+  const unicode = toUnicode(normal);
+  return unicode === normal ? quote(normal) : `${quote(normal)} (${unicode})`;
 }
 
 /**
- * A wildcard name can be proven only over DNS: since CA/Browser Forum ballot SC45 (2021)
- * the Baseline Requirements' HTTP methods (3.2.2.4.18, .19) may not validate wildcards,
- * so ACME CAs offer only dns-01 for them.
+ * Names the DCV cannot prove are refused up front. A wildcard can be proven only over DNS:
+ * since CA/Browser Forum ballot SC45 (2021) the Baseline Requirements' HTTP methods
+ * (3.2.2.4.18, .19) may not validate wildcards, so ACME CAs offer only dns-01 for them.
+ * An IP address has no DNS zone to publish in: RFC 8738 §7 allows http-01 and tls-alpn-01 only.
  */
-function checkWildcards(r: Reader, domains: ListItem[], dcv: BackendSection): void {
+function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection): void {
   const kinds = DCV_TYPES[dcv.type]?.kinds ?? [];
-  if (kinds.includes("dns-01")) return;
-  for (const { value, key } of domains) {
-    // A malformed name has its own problem already.
-    if (value.startsWith("*.") && isHostName(value.toLowerCase())) {
-      r.ctx.problems.add(key, `wildcard names need a dns-01 DCV; dcv ${quote(dcv.name)} (type ${dcv.type}) solves ${kinds.join(", ") || "nothing"}`);
-    }
+  const solves = `dcv ${quote(dcv.name)} (type ${dcv.type}) solves ${kinds.join(", ") || "nothing"}`;
+  for (const { kind, key } of names) {
+    if (kind === "wildcard" && !kinds.includes("dns-01")) r.ctx.problems.add(key, `wildcard names need a dns-01 DCV; ${solves}`);
+    if (kind === "ip" && !kinds.includes("http-01")) r.ctx.problems.add(key, `IP addresses need an http-01 DCV; ${solves}`);
   }
 }
 
@@ -236,14 +253,6 @@ function readInstall(r: Reader, installs: BackendSection[]): StringList | undefi
     seen.add(name);
   }
   return install;
-}
-
-/** A DNS host name (RFC 1123 labels) or a `*.` wildcard over one. */
-function isHostName(name: string): boolean {
-  const host = name.startsWith("*.") ? name.slice(2) : name;
-  if (host.length === 0 || host.length > 253 || host.endsWith(".")) return false;
-  const labels = host.split(".");
-  return labels.length >= 1 && labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] ?? "");
 }
 
 /**

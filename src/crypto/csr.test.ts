@@ -52,6 +52,36 @@ describe("createCsr", () => {
     });
   }
 
+  test("IP addresses are iPAddress SANs; the CN is the first DNS name, none when all are IPs", async () => {
+    const lib = await x509();
+    const read = (pem: string) => {
+      const csr = new lib.Pkcs10CertificateRequest(pem);
+      const san = new lib.SubjectAlternativeNameExtension(csr.getExtension(SAN_OID)!.rawData);
+      return { subject: csr.subject, sans: san.names.items.map((n) => [n.type, n.value]) };
+    };
+    const key = generateKeyPem("ecdsa-p256");
+    const mixed = await createCsr(["127.0.0.1", "xn--bcher-kva.example", "2001:db8::1"], key);
+    expect(read(mixed)).toEqual({
+      subject: "CN=xn--bcher-kva.example",
+      sans: [
+        ["ip", "127.0.0.1"],
+        ["dns", "xn--bcher-kva.example"],
+        ["ip", "2001:db8::1"],
+      ],
+    });
+    const file = join(dir, "mixed.csr");
+    writeFileSync(file, mixed);
+    const r = Bun.spawnSync(["openssl", "req", "-in", file, "-verify", "-noout", "-text"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toContain("IP Address:127.0.0.1, DNS:xn--bcher-kva.example, IP Address:2001:DB8:0:0:0:0:0:1");
+
+    const onlyIps = await createCsr(["192.0.2.1", "::ffff:192.0.2.1"], key);
+    expect(read(onlyIps)).toEqual({ subject: "", sans: [["ip", "192.0.2.1"], ["ip", "::ffff:c000:201"]] });
+    writeFileSync(file, onlyIps);
+    const text = Bun.spawnSync(["openssl", "req", "-in", file, "-verify", "-noout", "-subject"]).stdout.toString();
+    expect(text.trim()).toBe("subject=");
+  });
+
   test("refuses an empty domain list", async () => {
     await expect(createCsr([], generateKeyPem("ecdsa-p256"))).rejects.toMatchObject({ code: "csr_invalid", message: "csr: no domains to request" });
   });

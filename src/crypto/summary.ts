@@ -4,6 +4,7 @@
  * @peculiar/x509 (about 8 MB resident); renewal children use it for everything else.
  */
 import { X509Certificate } from "node:crypto";
+import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
 import { keyTypeOfObject, type KeyType } from "./keys.ts";
 
@@ -14,8 +15,8 @@ export interface CertSummary {
   notAfter: Date;
   /** The certificate's key, as a config `key_type`; null for a kind rota does not issue. */
   keyType: KeyType | null;
-  /** Subject alternative DNS names, lowercase. */
-  dnsNames: string[];
+  /** Subject alternative names as config names compare: DNS names lowercase, IP addresses canonical (names.ts). */
+  names: string[];
 }
 
 export function summarizeCert(pem: string): CertSummary {
@@ -30,15 +31,23 @@ export function summarizeCert(pem: string): CertSummary {
     notBefore: new Date(cert.validFrom),
     notAfter: new Date(cert.validTo),
     keyType: keyTypeOfObject(cert.publicKey),
-    dnsNames: dnsNames(cert.subjectAltName),
+    names: sanNames(cert.subjectAltName),
   };
 }
 
-/** "DNS:a.example, DNS:*.b.example, IP Address:…" → the DNS names. */
-function dnsNames(san: string | undefined): string[] {
-  return (san ?? "")
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => part.startsWith("DNS:"))
-    .map((part) => part.slice(4).toLowerCase());
+const DNS_PREFIX = "DNS:";
+/** OpenSSL writes IPv6 in full and uppercase here (`2001:DB8:0:0:0:0:0:1`). */
+const IP_PREFIX = "IP Address:";
+
+/** "DNS:a.example, DNS:*.b.example, IP Address:…" → the names; other kinds (email, URI) are not names rota issues for. */
+function sanNames(san: string | undefined): string[] {
+  const names: string[] = [];
+  for (const part of (san ?? "").split(",").map((p) => p.trim())) {
+    if (part.startsWith(DNS_PREFIX)) names.push(part.slice(DNS_PREFIX.length).toLowerCase());
+    else if (part.startsWith(IP_PREFIX)) {
+      const ip = part.slice(IP_PREFIX.length);
+      names.push(canonicalIp(ip) ?? ip);
+    }
+  }
+  return names;
 }

@@ -72,6 +72,19 @@ describe("verifyIssued", () => {
     );
   });
 
+  test("IP addresses are matched against iPAddress SANs, whatever their spelling", async () => {
+    const ips = await issue(localCa("ips"), ["a.example", "192.0.2.1", "2001:db8::1"], key);
+    await verifyIssued(args({ ...ips, domains: ["a.example", "192.0.2.1", "2001:DB8:0:0:0:0:0:1"] }));
+    await expect(verifyIssued(args({ ...ips, domains: ["a.example", "192.0.2.2"] }))).rejects.toMatchObject(
+      refusal("verify: certificate does not cover 192.0.2.2"),
+    );
+    // A dNSName spelling an address is not an iPAddress SAN (clients match IPs only against those).
+    const dnsSpelled = await issue(localCa("dns-ip"), ["a.example"], key);
+    await expect(verifyIssued(args({ ...dnsSpelled, domains: ["a.example", "2001:db8::1"] }))).rejects.toMatchObject(
+      refusal("verify: certificate does not cover 2001:db8::1"),
+    );
+  });
+
   test("refuses a chain whose intermediate did not sign the leaf", async () => {
     const twin = await issue(twinCa, DOMAINS, key);
     await expect(verifyIssued(args({ chainPem: twin.chainPem }))).rejects.toMatchObject(

@@ -4,14 +4,16 @@
  * a mixed-up response is refused here rather than served.
  */
 import { createPublicKey } from "node:crypto";
+import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
-import { dnsNamesOf, parseCert, splitPem } from "./x509.ts";
+import { parseCert, sanNamesOf, splitPem } from "./x509.ts";
 
 export interface VerifyArgs {
   leafPem: string;
   /** Intermediates, leaf's issuer first. At least one is required: CAs return them. */
   chainPem: string;
   privateKeyPem: string;
+  /** Host names and IP addresses; each must be a SAN (an IP address as an iPAddress, in any spelling). */
   domains: string[];
   /** Defaults to the system clock; the leaf must be valid at this instant. */
   now: Date;
@@ -47,9 +49,9 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
   }
   if (!keySpki.equals(Buffer.from(leaf.publicKey.rawData))) refuse("certificate does not match the private key");
 
-  const sans = new Set((await dnsNamesOf(leaf)).map((n) => n.toLowerCase()));
+  const sans = new Set(await sanNamesOf(leaf));
   for (const domain of args.domains) {
-    if (!sans.has(domain.toLowerCase())) refuse(`certificate does not cover ${domain}`);
+    if (!sans.has(canonicalIp(domain) ?? domain.toLowerCase())) refuse(`certificate does not cover ${domain}`);
   }
 
   const { now } = args;

@@ -7,7 +7,7 @@ import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import type { Issued } from "../backends/types.ts";
 import { createCsr } from "./csr.ts";
 import { generateKeyPem } from "./keys.ts";
-import { dnsNamesOf, parseCert, splitPem, x509 } from "./x509.ts";
+import { parseCert, sanNamesOf, splitPem, x509 } from "./x509.ts";
 
 let dir: string;
 let issued: Issued;
@@ -36,7 +36,7 @@ describe("x509", () => {
 
   test("parseCert reads the first certificate: the facts openssl reads", async () => {
     const cert = await parseCert(issued.leafPem + issued.chainPem);
-    expect(await dnsNamesOf(cert)).toEqual(["a.example", "*.a.example"]);
+    expect(await sanNamesOf(cert)).toEqual(["a.example", "*.a.example"]);
     expect(cert.subject).toBe("CN=a.example");
     expect(cert.issuer).toBe("CN=rota local CA intermediate");
     expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBe(10 * 86_400_000);

@@ -4,6 +4,7 @@
  * nothing on the CLI start-up path may import it statically: go through `x509()`.
  */
 import type { X509Certificate } from "@peculiar/x509";
+import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
 
 type X509Module = typeof import("@peculiar/x509");
@@ -44,9 +45,26 @@ export async function parseCert(pem: string): Promise<X509Certificate> {
   }
 }
 
-/** The SAN dNSNames of a parsed certificate, as written in it. */
-export async function dnsNamesOf(cert: X509Certificate): Promise<string[]> {
+/** One subjectAltName entry for each name (names.ts): an iPAddress for an IP, else a dNSName. */
+export function sanEntries(names: string[]): Array<{ type: "dns" | "ip"; value: string }> {
+  // Canonical text is all hex groups: @peculiar/x509 misreads IPv6 with a dotted-quad tail (`::ffff:1.2.3.4`).
+  return names.map((value) => {
+    const ip = canonicalIp(value);
+    return ip === undefined ? { type: "dns", value } : { type: "ip", value: ip };
+  });
+}
+
+/**
+ * The names a parsed certificate is for, comparable with configured names: SAN dNSNames
+ * lowercase, SAN iPAddresses in canonical text (names.ts).
+ */
+export async function sanNamesOf(cert: X509Certificate): Promise<string[]> {
   const { SubjectAlternativeNameExtension } = await x509();
   const san = cert.getExtension(SubjectAlternativeNameExtension);
-  return san ? san.names.items.filter((n) => n.type === "dns").map((n) => n.value) : [];
+  const names: string[] = [];
+  for (const n of san?.names.items ?? []) {
+    if (n.type === "dns") names.push(n.value.toLowerCase());
+    else if (n.type === "ip") names.push(canonicalIp(n.value) ?? n.value);
+  }
+  return names;
 }

@@ -11,7 +11,7 @@ const cert = (serial: string, days: number): CertSummary => ({
   notBefore: inDays(days - 90),
   notAfter: inDays(days),
   keyType: "ecdsa-p256",
-  dnsNames: ["www.example.com"],
+  names: ["www.example.com"],
 });
 const want = { keyType: "ecdsa-p256" as const, domains: ["www.example.com"] };
 const threshold: Threshold = { days: 30, source: "daemon" };
@@ -53,7 +53,7 @@ describe("decide", () => {
   });
 
   test("names changed in the config: renew now, naming what is added and dropped", () => {
-    const c = { ...cert("01", 80), dnsNames: ["www.example.com", "old.example.com"] };
+    const c = { ...cert("01", 80), names: ["www.example.com", "old.example.com"] };
     expect(decide({ want: { ...want, domains: ["www.example.com", "new.example.com"] }, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toEqual({
       action: "renew",
       reason: "names changed: adds new.example.com; drops old.example.com",

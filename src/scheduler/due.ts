@@ -97,8 +97,8 @@ function fmtDays(d: number): string {
 /** Why `cert` no longer fits the config, or null when it does. */
 function configChanged(cert: CertSummary, want: DueInput["want"]): string | null {
   if (cert.keyType !== want.keyType) return `key type changed: the certificate has ${cert.keyType ?? "another kind of key"}, the config asks for ${want.keyType}`;
-  const missing = want.domains.filter((d) => !cert.dnsNames.includes(d));
-  const extra = cert.dnsNames.filter((d) => !want.domains.includes(d));
+  const missing = want.domains.filter((d) => !cert.names.includes(d));
+  const extra = cert.names.filter((d) => !want.domains.includes(d));
   if (missing.length + extra.length === 0) return null;
   return `names changed: ${[missing.length ? `adds ${missing.join(", ")}` : "", extra.length ? `drops ${extra.join(", ")}` : ""].filter(Boolean).join("; ")}`;
 }

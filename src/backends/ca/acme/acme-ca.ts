@@ -9,6 +9,7 @@ import * as acme from "acme-client";
 /** acme-client exports its RFC 8555 types only through method signatures. */
 type Challenge = acme.Authorization["challenges"][number];
 import { RotaError, throwIfAborted } from "../../../errors.ts";
+import { nameKind } from "../../../config/names.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { splitPem } from "../../../crypto/x509.ts";
 import type { BackendContext } from "../../context.ts";
@@ -85,7 +86,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
       return run(signal, async () => {
         const c = getClient();
         await ensureAccount(c);
-        const order = await step("new order", () => c.createOrder({ identifiers: req.domains.map((value) => ({ type: "dns", value })) }));
+        const order = await step("new order", () => c.createOrder({ identifiers: req.domains.map(identifier) }));
         const authzs = await step("authorizations", () => c.getAuthorizations(order));
         const pending: PendingChallenge[] = [];
         const challenges: DcvChallenge[] = [];
@@ -127,6 +128,11 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
       });
     },
   } satisfies CABackend;
+}
+
+/** RFC 8738 §3: an IP address is an `ip` identifier, IPv6 in RFC 5952 text (the normal form, names.ts). */
+function identifier(value: string): { type: "dns" | "ip"; value: string } {
+  return { type: nameKind(value) === "ip" ? "ip" : "dns", value };
 }
 
 function pickChallenge(authz: acme.Authorization, preferred: ChallengeKind[]): Challenge | undefined {

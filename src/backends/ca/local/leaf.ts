@@ -1,8 +1,9 @@
-/** @module Signs a local-CA leaf certificate from a CSR's public key and the order's names. */
+/** @module Signs a local-CA leaf certificate from a CSR's public key and the order's names (host names and IP addresses). */
 import { createPublicKey } from "node:crypto";
 import type { Pkcs10CertificateRequest } from "@peculiar/x509";
 import { RotaError } from "../../../errors.ts";
-import { x509 } from "../../../crypto/x509.ts";
+import { nameKind } from "../../../config/names.ts";
+import { sanEntries, x509 } from "../../../crypto/x509.ts";
 import { addDays, BACKDATE_MS, pemOf, randomSerialHex, type Signer } from "./authority.ts";
 
 export interface LeafRequest {
@@ -17,8 +18,7 @@ export interface LeafRequest {
  * requester holds the key); its subject and SANs are not used: the order's names are.
  */
 export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string> {
-  const first = req.domains[0];
-  if (first === undefined) throw new RotaError("bad_order", "local-ca: order has no domains", { noRetry: true });
+  if (req.domains.length === 0) throw new RotaError("bad_order", "local-ca: order has no domains", { noRetry: true });
   const lib = await x509();
   let csr: Pkcs10CertificateRequest;
   try {
@@ -34,10 +34,13 @@ export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string
   const usage = lib.KeyUsageFlags.digitalSignature | (rsa ? lib.KeyUsageFlags.keyEncipherment : 0);
   const notBefore = new Date(req.now.getTime() - BACKDATE_MS);
   const wanted = addDays(notBefore, req.validityDays);
+  // CN = the first DNS name. With IP addresses only the subject is empty, as Let's Encrypt
+  // issues them, and the SAN is then critical (RFC 5280 §4.2.1.6).
+  const cn = req.domains.find((n) => nameKind(n) !== "ip");
 
   const cert = await lib.X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
-    subject: [{ CN: [first] }],
+    subject: cn === undefined ? [] : [{ CN: [cn] }],
     issuer: issuer.cert.subjectName,
     notBefore,
     // Past the intermediate's expiry the chain no longer validates; the leaf is renewed before then.
@@ -49,7 +52,7 @@ export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string
       new lib.BasicConstraintsExtension(false, undefined, true),
       new lib.KeyUsagesExtension(usage, true),
       new lib.ExtendedKeyUsageExtension([lib.ExtendedKeyUsage.serverAuth, lib.ExtendedKeyUsage.clientAuth]),
-      new lib.SubjectAlternativeNameExtension(req.domains.map((value) => ({ type: "dns" as const, value }))),
+      new lib.SubjectAlternativeNameExtension(sanEntries(req.domains), cn === undefined),
       await lib.SubjectKeyIdentifierExtension.create(csr.publicKey),
       await lib.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey),
     ],
