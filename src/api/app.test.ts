@@ -57,6 +57,7 @@ beforeEach(() => {
       install: ["files"],
       keyPath: join(dir, "keys", "www.key"),
       keyType: "ecdsa-p256",
+      keyRotation: "never",
       renewThresholdDays: undefined,
     },
     ca: createLocalCa("internal", { validityDays: 1, commonName: undefined }, { stateDir: dir, clock }),

@@ -19,6 +19,7 @@ import { Runner } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { startRetention } from "../store/retention.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { buildWatched } from "./backends.ts";
 import { listenUnix } from "./socket.ts";
@@ -107,10 +108,11 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const server = await listenUnix(daemon.socket, (unix) => Bun.serve({ unix, fetch: app.fetch }));
   log.info(`rota ${version} listening on ${daemon.socket}; ${backends.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
+  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, log });
 
   return {
     async stop() {
-      await Promise.all([scheduler.stop(), runner.stop()]);
+      await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
       await server.stop(true);
       rmSync(daemon.socket, { force: true });

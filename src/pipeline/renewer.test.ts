@@ -129,6 +129,7 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
     install: ["files"],
     keyPath: join(dir, "keys", "www.key"),
     keyType: "ecdsa-p256",
+    keyRotation: "never",
     renewThresholdDays: undefined,
   };
   return {

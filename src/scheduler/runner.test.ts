@@ -150,6 +150,7 @@ function cert(id: string, ca: CABackend): CertRuntime {
       install: ["files"],
       keyPath: join(dir, "keys", `${id}.key`),
       keyType: "ecdsa-p256",
+      keyRotation: "never",
       renewThresholdDays: undefined,
     },
     ca,

@@ -48,6 +48,13 @@ export interface CertState {
   lastError: string | null;
 }
 
+/** What one `prune` removed. */
+export interface PruneResult {
+  renewals: number;
+  steps: number;
+  issued: number;
+}
+
 /**
  * All methods are safe to call concurrently; writes for one renewal are applied in
  * call order. "Not found" is null, never an exception.
@@ -67,6 +74,13 @@ export interface AuditStore {
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
+
+  /**
+   * Deletes finished renewals started before `before` with their steps, and issued
+   * certificates issued before it. Always kept, however old: each cert's newest renewal,
+   * the issued certificate `latestIssued` returns, and renewals still running.
+   */
+  prune(before: Date): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
   putCertState(state: CertState): Promise<void>;
