@@ -16,6 +16,8 @@ const main = defineCommand({
     status: () => import("./cli/commands/status.ts").then((m) => m.default),
     list: () => import("./cli/commands/list.ts").then((m) => m.default),
     renew: () => import("./cli/commands/renew.ts").then((m) => m.default),
+    show: () => import("./cli/commands/show.ts").then((m) => m.default),
+    ca: () => import("./cli/commands/ca.ts").then((m) => m.default),
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),

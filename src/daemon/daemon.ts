@@ -5,6 +5,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
+import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
@@ -78,6 +79,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
 
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   subscribeAudit(bus, store);
+  adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const backends = await buildWatched(config, { stateDir: daemon.stateDir, clock, log });
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(backends.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
