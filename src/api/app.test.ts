@@ -149,6 +149,24 @@ describe("input and ids", () => {
     expect(await res.json()).toEqual({ status: "cooldown", retry_at: retryAt.toISOString(), last_error: "internal: boom" });
     expect(runner.busy("www")).toBe(false);
   });
+
+  const post = async (path: string) => {
+    const res = await app.request(path, { method: "POST" });
+    return { status: res.status, body: await res.json() };
+  };
+
+  test("new_key=1 starts a new order even when the cert is not due", async () => {
+    cert.config.renewThresholdDays = 0.5; // the local CA here issues one-day certificates
+    await installOneDayCert();
+    expect(await post("/api/certs/www/renew")).toMatchObject({ status: 200, body: { status: "not_due" } });
+    expect(await post("/api/certs/www/renew?new_key=1")).toMatchObject({ status: 202, body: { status: "started", install_only: false } });
+  });
+
+  test("new_key=1 waits out a cooldown unless forced", async () => {
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom" });
+    expect(await post("/api/certs/www/renew?new_key=1")).toMatchObject({ status: 409, body: { status: "cooldown" } });
+    expect(await post("/api/certs/www/renew?new_key=1&force=1")).toMatchObject({ status: 202, body: { status: "started", install_only: false } });
+  });
 });
 
 describe("GET /api/certs", () => {

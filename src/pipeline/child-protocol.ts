@@ -15,6 +15,7 @@ export interface ChildRequest {
   renewalId: string;
   trigger: Trigger;
   installOnly?: string[];
+  newKey?: boolean;
 }
 
 export interface WireError {

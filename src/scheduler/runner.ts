@@ -60,13 +60,16 @@ export class Runner {
     return new Set([...this.active.values()].map((a) => a.renewalId));
   }
 
-  /** Queues a run; null when the cert already has one or the daemon is stopping. */
-  start(cert: WatchedCert, trigger: Trigger, installOnly?: string[]): Started | null {
+  /**
+   * Queues a run; null when the cert already has one or the daemon is stopping.
+   * `installOnly`: re-install the stored certificate on these targets; `newKey`: order with a fresh key.
+   */
+  start(cert: WatchedCert, trigger: Trigger, opts: { installOnly?: string[]; newKey?: boolean } = {}): Started | null {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
     const controller = new AbortController();
-    const done = this.run(cert, renewalId, trigger, controller.signal, installOnly).finally(() => this.active.delete(certId));
+    const done = this.run(cert, renewalId, trigger, controller.signal, opts).finally(() => this.active.delete(certId));
     this.active.set(certId, { renewalId, controller, done });
     return { renewalId, done };
   }
@@ -79,15 +82,16 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(cert: WatchedCert, renewalId: string, trigger: Trigger, signal: AbortSignal, installOnly?: string[]): Promise<RunOutcome> {
+  private async run(cert: WatchedCert, renewalId: string, trigger: Trigger, signal: AbortSignal, opts: { installOnly?: string[]; newKey?: boolean }): Promise<RunOutcome> {
     const certId = cert.config.id;
+    const { installOnly, newKey } = opts;
     // The row exists from the moment the API hands out the id, queued or not.
     this.deps.bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, at: this.deps.clock.now() });
     let outcome: RunOutcome;
     try {
       const release = await this.limiter.acquire(signal);
       try {
-        outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly });
+        outcome = await this.deps.execute(certId, { renewalId, trigger, signal, installOnly, newKey });
       } finally {
         release();
       }

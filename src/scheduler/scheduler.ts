@@ -110,19 +110,25 @@ export class Scheduler {
     }
   }
 
-  /** A renewal asked for through the API or CLI. `force` renews even when not due and ignores the cooldown. */
-  async request(cert: WatchedCert, force: boolean): Promise<RenewRequestResult> {
+  /**
+   * A renewal asked for through the API or CLI. `force` renews even when not due and
+   * ignores the cooldown. `newKey` orders with a fresh key: a new order even when not due
+   * (never install-only), still subject to the cooldown unless forced.
+   */
+  async request(cert: WatchedCert, opts: { force?: boolean; newKey?: boolean } = {}): Promise<RenewRequestResult> {
     const { deps } = this;
+    const { force = false, newKey = false } = opts;
     if (deps.runner.busy(cert.config.id)) return { status: "busy" };
     const look = await this.refresh(cert);
     if (!force) {
-      const state = look.decision?.action === "install" ? null : await this.coolingDown(cert.config.id);
+      const state = look.decision?.action === "install" && !newKey ? null : await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
-      if (!look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
-      if (look.decision.action === "none") return { status: "not_due", reason: look.decision.reason };
+      if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
+      if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
     }
-    const decision: Decision = force || !look.decision ? { action: "renew", reason: "forced", notAfter: null } : look.decision;
-    const started = this.launch(cert, "manual", decision);
+    const decision: Decision =
+      newKey || force || !look.decision ? { action: "renew", reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
+    const started = this.launch(cert, "manual", decision, newKey);
     return started ? { status: "started", renewalId: started.renewalId, installOnly: started.installOnly } : { status: "busy" };
   }
 
@@ -132,9 +138,9 @@ export class Scheduler {
     return state?.retryAt && state.retryAt > this.deps.clock.now() ? (state as CertState & { retryAt: Date }) : null;
   }
 
-  private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
+  private launch(cert: WatchedCert, trigger: Trigger, decision: Decision, newKey = false): { renewalId: string; installOnly: boolean } | null {
     const installOnly = decision.action === "install" ? decision.targets : undefined;
-    const started = this.deps.runner.start(cert, trigger, installOnly);
+    const started = this.deps.runner.start(cert, trigger, { installOnly, newKey });
     if (!started) return null;
     // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
     const after = started.done
