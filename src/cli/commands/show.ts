@@ -32,7 +32,7 @@ export function showText(d: CertDetailJson, now: Date): string {
   const last = d.last_renewal;
   const rows: Array<[string, string]> = [
     ["domains", d.domains.join(", ")],
-    ["expires", d.not_after === null ? "-" : `${when(d.not_after, now)}, ${d.days_left} days left`],
+    ["expires", when(d.not_after, now)],
     ["renews", d.renew_threshold_days === null ? "-" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source ?? "default"]})`],
     ["reason", d.reason ?? "-"],
     ["next check", when(d.next_check, now)],
