@@ -48,6 +48,6 @@ const root = defineCommand({
 });
 
 export default defineCommand({
-  meta: { name: "ca", description: "The built-in CA: `rota ca root [CA_NAME]` prints its root certificate" },
+  meta: { name: "ca", description: "The built-in local CA (rota ca root prints its root certificate)" },
   subCommands: { root },
 });
