@@ -191,6 +191,22 @@ describe("Runner", () => {
     expect(await store.getCertState("c1")).toEqual({ certId: "c1", consecutiveFailures: 0, retryAt: null, lastError: null });
   });
 
+  test("start hands installOnly and newKey to the run as asked", async () => {
+    const seen: Array<[boolean | undefined, string[] | undefined]> = [];
+    const ca = fakeCa(dir, clock, {});
+    const execute = async (id: string, req: RunRequest) => {
+      seen.push([req.newKey, req.installOnly]);
+      return runRenewal(runtimes.get(id)!, req, { store, bus, clock, journal });
+    };
+    const runner = new Runner({ execute, store, bus, clock, policy: POLICY, maxConcurrent: 1, log: silent });
+    await runner.start(cert("www", ca), "manual", { newKey: true })!.done;
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    expect(seen).toEqual([
+      [true, undefined],
+      [undefined, ["files"]],
+    ]);
+  });
+
   test("failures back off 900, 1800, 3600 s from the failure, persisted; a success resets", async () => {
     const runner = newRunner(2);
     let fail = true;
