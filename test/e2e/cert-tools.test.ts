@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { list, localCaConfig, read, serialOf, waitForFile } from "./helpers.ts";
 
 let dir: string;
@@ -91,6 +91,14 @@ describe("rota list", () => {
     const [header, row] = r.stdout.trimEnd().split("\n");
     expect(header).toMatch(/^ID +STATUS +EXPIRES +NEXT CHECK +DOMAINS$/);
     expect(row).toMatch(/^app +ok +in 89 d +(in \d+ s|now) +app\.home\.arpa,www\.home\.arpa$/);
+  });
+
+  test("on a terminal the domains are cut to its width, the rest counted as +N", async () => {
+    // script(1) gives rota a pseudo-terminal 50 columns wide.
+    const p = Bun.spawnSync(["script", "-qec", `stty cols 50; ${ROTA_BIN} list --socket ${socket}`, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
+    const rows = p.stdout.toString().replace(/\r/g, "").trimEnd().split("\n");
+    expect(rows.at(-1)).toMatch(/^app +ok +in 89 d +(in \d+ s|now) +app\.home\.arpa \+1$/);
+    expect(rows.at(-1)!.length).toBeLessThanOrEqual(50);
   });
 
   test("--utc prints ISO times", async () => {

@@ -23,8 +23,8 @@ export default defineCommand({
     if (args.json) return console.log(JSON.stringify(body, null, 2));
     const now = systemClock.now();
     const rows = body.map((c) => [c.id, c.status, timeCell(c.not_after, now, !!args.utc), timeCell(c.retry_at ?? c.next_check, now, !!args.utc)]);
-    // Off a terminal (a pipe, a file) nothing is cut: scripts get every name.
-    const columns = process.stdout.isTTY ? process.stdout.columns : undefined;
+    // Off a terminal (a pipe, a file) nothing is cut: scripts get every name. A terminal of unknown size reports 0.
+    const columns = process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined;
     const width = columns === undefined ? undefined : Math.max(MIN_DOMAINS_WIDTH, columns - leadingWidth(rows));
     console.log(table(HEADER, rows.map((r, i) => [...r, fitDomains(body[i]!.domains, width)])));
   },
