@@ -1,9 +1,11 @@
 /**
- * End to end: a state folder in the old shared `local-ca/` layout. The daemon moves it to
- * the first local CA's folder at start, reissuing nothing, and a second local CA gets a
- * root of its own with its own common_name.
+ * End to end: a daemon restarted on an older state folder. The shared `local-ca/` layout
+ * moves to the first local CA's folder at start, reissuing nothing, and a second local
+ * CA gets a root of its own with its own common_name; history older than
+ * `[audit] retention_days` is pruned at start.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
@@ -40,7 +42,7 @@ function verify(root: string, certId: string): string {
 }
 
 beforeAll(async () => {
-  dir = makeTempDir("rota-layout-");
+  dir = makeTempDir("rota-old-state-");
   socket = join(dir, "rota.sock");
   config = join(dir, "rota.toml");
   // A first daemon issues app; its CA files are then put back where an older rota kept them.
@@ -52,6 +54,12 @@ beforeAll(async () => {
   rmSync(own("internal"), { recursive: true });
   before = Object.fromEntries(FILES.map((f) => [f, read(join(shared(), f))]));
   appSerial = serialOf(join(dir, "certs", "app", "cert.pem"));
+  // A renewal from long ago, past the default 400 days of retention.
+  const db = new Database(join(dir, "state", "rota.db"));
+  const longAgo = Date.now() - 500 * 86_400_000;
+  db.run("INSERT INTO renewal (id, cert_id, trigger, status, started_at, finished_at, error) VALUES ('ancient', 'app', 'scheduled', 'succeeded', ?, ?, NULL)", [longAgo, longAgo]);
+  db.run("INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms) VALUES ('ancient', 1, 'key', ?, 'ok', 'reused key', 1)", [longAgo]);
+  db.close();
 
   writeFileSync(config, localCaConfig({ extra: SECOND }));
   daemon = startDaemon(config);
@@ -91,6 +99,11 @@ test("rota ca root needs a name with two local CAs, and prints each one's root",
   expect(ambiguous.stderr).toBe("rota: name the CA (local CAs: internal, lab)\n");
   expect((await runRota(["ca", "root", "internal", "--config", config])).stdout).toBe(before["root.pem"]!);
   expect((await runRota(["ca", "root", "lab", "--config", config])).stdout).toBe(read(join(own("lab"), "root.pem")));
+});
+
+test("history past retention_days is pruned at start, each cert's newest renewal kept", async () => {
+  await daemon.waitForOutput("audit: pruned 1 renewal(s) with 1 step(s) and 0 issued certificate(s) older than 400 days");
+  expect((await audit(socket, "app")).map((r) => r.id)).not.toContain("ancient");
 });
 
 test("a local CA with no root yet is exit 1, saying when it is made", async () => {
