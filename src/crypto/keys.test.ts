@@ -103,7 +103,8 @@ describe("key rotation: freshKey, then replaceKey", () => {
   test("freshKey leaves the file alone; replaceKey keeps the old key as .old, both 0600", () => {
     const path = join(dir, "key.pem");
     const old = loadOrCreateKey(path, "ecdsa-p256").pem;
-    const fresh = freshKey(path, "ecdsa-p384");
+    const { pem: fresh, replacing } = freshKey(path, "ecdsa-p384");
+    expect(replacing).toBe(true);
     expect(keyTypeOf(fresh)).toBe("ecdsa-p384");
     expect(readFileSync(path, "utf8")).toBe(old);
 
@@ -116,7 +117,8 @@ describe("key rotation: freshKey, then replaceKey", () => {
 
   test("a first key needs no .old", () => {
     const path = join(dir, "new", "key.pem");
-    const fresh = freshKey(path, "ecdsa-p256");
+    const { pem: fresh, replacing } = freshKey(path, "ecdsa-p256");
+    expect(replacing).toBe(false);
     replaceKey(path, fresh);
     expect(readFileSync(path, "utf8")).toBe(fresh);
     expect(() => statSync(`${path}.old`)).toThrow();

@@ -69,28 +69,30 @@ export function loadOrCreateKey(path: string, type: KeyType): LoadedKey {
 }
 
 /**
- * A fresh key of `type` for a rotation, in memory only: the file at `path` is not
+ * A fresh key of `type` for a rotation, in memory only (`replacing`: a key file exists
+ * that it will replace). The file at `path` is not
  * touched, so an order that fails leaves the current key in place. An existing file
  * that is not a private key is refused as in `loadOrCreateKey`: `replaceKey` would move it.
  */
-export function freshKey(path: string, type: KeyType): string {
+export function freshKey(path: string, type: KeyType): { pem: string; replacing: boolean } {
   const existing = readIfExists(path);
   if (existing !== null && !parsePrivateKey(existing)) {
     throw new RotaError("key_invalid", `key: ${path} is not a private key (fix or remove the file; rota will not overwrite it)`, { noRetry: true });
   }
-  return generateKeyPem(type);
+  return { pem: generateKeyPem(type), replacing: existing !== null };
 }
 
 /**
  * Puts `pem` at `path`, the key there before kept as `<path>.old` (both 0600, each write
- * atomic). The old key is copied aside first, so a crash at any point leaves a usable
- * key at `path`.
+ * atomic); true when there was one. The old key is copied aside first, so a crash at
+ * any point leaves a usable key at `path`.
  */
-export function replaceKey(path: string, pem: string): void {
+export function replaceKey(path: string, pem: string): boolean {
   ensureDir(dirname(path), 0o700);
   const previous = readIfExists(path);
   if (previous !== null) writeFileAtomic(`${path}.old`, previous, { mode: KEY_MODE });
   writeFileAtomic(path, pem, { mode: KEY_MODE });
+  return previous !== null;
 }
 
 function readIfExists(path: string): string | null {

@@ -368,6 +368,8 @@ describe("runRenewal", () => {
       cert.config.keyRotation = "every_renewal";
       await run(cert);
       const first = readFileSync(keyPath(), "utf8");
+      expect((await messages(`r${seq}`)).key).toBe(`generated a new ecdsa-p256 key in memory; it is written to ${keyPath()} once the certificate is issued and verified`);
+      expect((await messages(`r${seq}`)).persist).toBe(`new key written to ${keyPath()}; certificate and chain stored (the key is not)`);
       await run(cert);
       const second = readFileSync(keyPath(), "utf8");
       expect(second).not.toBe(first);

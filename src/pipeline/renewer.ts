@@ -65,8 +65,9 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
   try {
     const key = await step("key", async () => {
       if (rotate) {
-        const fresh = freshKey(keyPath, keyType);
-        return [{ pem: fresh, fresh: true }, `generated a new ${keyType} key in memory; it replaces ${keyPath} (old kept as .old) once the certificate is issued and verified`];
+        const k = freshKey(keyPath, keyType);
+        const where = k.replacing ? `it replaces ${keyPath} (old kept as .old)` : `it is written to ${keyPath}`;
+        return [{ pem: k.pem, fresh: true }, `generated a new ${keyType} key in memory; ${where} once the certificate is issued and verified`];
       }
       const k = loadOrCreateKey(keyPath, keyType);
       const what = k.replaced ? `replaced with a new ${keyType} key (old kept as .old)` : k.created ? `generated ${keyType} key` : "reused key";
@@ -150,9 +151,9 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
   await step("persist", async () => {
     // The fresh key takes the file's place before anything serves its certificate: a crash
     // from here on leaves a key that matches what gets stored and installed, or the old pair.
-    if (renewalKey.fresh) replaceKey(c.keyPath, key);
+    const replaced = renewalKey.fresh ? replaceKey(c.keyPath, key) : false;
     await deps.store.saveIssued(issued);
-    const rotated = renewalKey.fresh ? `new key written to ${c.keyPath} (old kept as .old); ` : "";
+    const rotated = renewalKey.fresh ? `new key written to ${c.keyPath}${replaced ? " (old kept as .old)" : ""}; ` : "";
     return [undefined, `${rotated}certificate and chain stored (the key is not)`];
   });
   await installAll(cert.installs, c.domains, issued, key, signal, step);
