@@ -335,6 +335,11 @@ const BROKEN: BrokenCase[] = [
     problems: ["audit.retention_days: must be between 1 and 36500"],
   },
   {
+    name: "a local CA whose name cannot be a folder name",
+    toml: `${GOOD}\n[[ca]]\nname = "../lab"\ntype = "local"\n`,
+    problems: ['ca[2].name: "../lab" must match [A-Za-z0-9][A-Za-z0-9._-]* (a local CA\'s name is its folder\'s name)'],
+  },
+  {
     name: "an unknown key_rotation",
     toml: withCert(`${GOOD_CERT}\nkey_rotation = "always"`),
     problems: ['cert[0].key_rotation: "always" is not one of never, every_renewal'],
