@@ -16,6 +16,8 @@ const main = defineCommand({
     status: () => import("./cli/commands/status.ts").then((m) => m.default),
     list: () => import("./cli/commands/list.ts").then((m) => m.default),
     renew: () => import("./cli/commands/renew.ts").then((m) => m.default),
+    show: () => import("./cli/commands/show.ts").then((m) => m.default),
+    ca: () => import("./cli/commands/ca.ts").then((m) => m.default),
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
@@ -53,12 +55,21 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** The command whose usage to show: the named subcommand if there is one. */
+/** The command whose usage to show: the deepest subcommand named (`rota ca root --help`), with its parent. */
 async function resolveForUsage(argv: string[]): Promise<[Parameters<typeof showUsage>[0], Parameters<typeof showUsage>[1]?]> {
-  const name = argv.find((a) => !a.startsWith("-"));
-  const subs = main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>;
-  if (name && subs[name]) return [await subs[name](), main];
-  return [main];
+  type Def = Parameters<typeof showUsage>[0];
+  let cmd: Def = main;
+  const path: string[] = [];
+  for (const name of argv.filter((a) => !a.startsWith("-"))) {
+    const subs = (typeof cmd.subCommands === "function" ? await cmd.subCommands() : cmd.subCommands) as Record<string, Def | (() => Promise<Def>)> | undefined;
+    const sub = subs && Object.hasOwn(subs, name) ? subs[name] : undefined;
+    if (!sub) break;
+    path.push(name);
+    cmd = typeof sub === "function" ? await sub() : sub;
+  }
+  if (path.length === 0) return [cmd];
+  // citty names a command by its parent's name: the parent here is the whole path above it.
+  return [cmd, { meta: { name: ["rota", ...path.slice(0, -1)].join(" "), version: VERSION } }];
 }
 
 process.exit(await run(process.argv.slice(2)));

@@ -60,6 +60,7 @@ beforeEach(() => {
       install: ["files"],
       keyPath: join(dir, "keys", "www.key"),
       keyType: "ecdsa-p256",
+      keyRotation: "never",
       renewThresholdDays: undefined,
     },
     ca: createLocalCa("internal", { validityDays: 1, commonName: undefined }, { stateDir: dir, clock }),
@@ -68,7 +69,7 @@ beforeEach(() => {
   };
   const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
-  const config = { file: join(dir, "rota.toml"), daemon, audit: { backend: "sqlite" as const, path: join(dir, "rota.db") }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+  const config = { file: join(dir, "rota.toml"), daemon, audit: { backend: "sqlite" as const, path: join(dir, "rota.db"), retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   app = createApi({
     version: "test",
@@ -150,6 +151,24 @@ describe("input and ids", () => {
     expect(res.status).toBe(409);
     expect(await res.json()).toEqual({ status: "cooldown", retry_at: retryAt.toISOString(), last_error: "internal: boom" });
     expect(runner.busy("www")).toBe(false);
+  });
+
+  const post = async (path: string) => {
+    const res = await app.request(path, { method: "POST" });
+    return { status: res.status, body: await res.json() };
+  };
+
+  test("new_key=1 starts a new order even when the cert is not due", async () => {
+    cert.config.renewThresholdDays = 0.5; // the local CA here issues one-day certificates
+    await installOneDayCert();
+    expect(await post("/api/certs/www/renew")).toMatchObject({ status: 200, body: { status: "not_due" } });
+    expect(await post("/api/certs/www/renew?new_key=1")).toMatchObject({ status: 202, body: { status: "started", install_only: false } });
+  });
+
+  test("new_key=1 waits out a cooldown unless forced", async () => {
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom" });
+    expect(await post("/api/certs/www/renew?new_key=1")).toMatchObject({ status: 409, body: { status: "cooldown" } });
+    expect(await post("/api/certs/www/renew?new_key=1&force=1")).toMatchObject({ status: 202, body: { status: "started", install_only: false } });
   });
 });
 

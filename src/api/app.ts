@@ -109,8 +109,8 @@ export function createApi(deps: ApiDeps): Hono {
   app.post("/api/certs/:id/renew", async (c) => {
     const cert = certById(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const force = ["1", "true", "yes"].includes(c.req.query("force") ?? "");
-    const result = await deps.scheduler.request(cert, force);
+    const flag = (name: string) => ["1", "true", "yes"].includes(c.req.query(name) ?? "");
+    const result = await deps.scheduler.request(cert, { force: flag("force"), newKey: flag("new_key") });
     const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
     return c.json(renewResultJson(result), code);
   });

@@ -17,6 +17,8 @@ export interface DaemonConfig {
 export interface AuditConfig {
   backend: "sqlite";
   path: string;
+  /** Renewal rows and issued certificates older than this are pruned (the newest of each per cert stays). */
+  retentionDays: number;
 }
 
 /** One `[[ca]]`, `[[dcv]]` or `[[install]]` section; `options` is what its registry entry parsed. */
@@ -34,8 +36,13 @@ export interface CertConfig {
   install: string[];
   keyPath: string;
   keyType: KeyType;
+  /** "never": the key at keyPath serves every renewal; "every_renewal": each new order gets a fresh key. */
+  keyRotation: KeyRotation;
   renewThresholdDays: number | undefined;
 }
+
+export const KEY_ROTATIONS = ["never", "every_renewal"] as const;
+export type KeyRotation = (typeof KEY_ROTATIONS)[number];
 
 export interface RotaConfig {
   /** Absolute path of the file this came from. */
@@ -51,3 +58,4 @@ export interface RotaConfig {
 export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";
 export const DEFAULT_SOCKET = "/run/rota/rota.sock";
 export const DEFAULT_STATE_DIR = "/var/lib/rota";
+export const DEFAULT_RETENTION_DAYS = 400;

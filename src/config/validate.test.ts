@@ -354,6 +354,21 @@ const BROKEN: BrokenCase[] = [
     problems: [`audit.path: ${join(dir, "a-folder")} exists and is not a file`],
   },
   {
+    name: "audit.retention_days out of range",
+    toml: `[audit]\nretention_days = 0\n${GOOD}`,
+    problems: ["audit.retention_days: must be between 1 and 36500"],
+  },
+  {
+    name: "a local CA whose name cannot be a folder name",
+    toml: `${GOOD}\n[[ca]]\nname = "../lab"\ntype = "local"\n`,
+    problems: ['ca[2].name: "../lab" must match [A-Za-z0-9][A-Za-z0-9._-]* (a local CA\'s name is its folder\'s name)'],
+  },
+  {
+    name: "an unknown key_rotation",
+    toml: withCert(`${GOOD_CERT}\nkey_rotation = "always"`),
+    problems: ['cert[0].key_rotation: "always" is not one of never, every_renewal'],
+  },
+  {
     name: "key_path that is a folder, or under a file",
     toml: `${withCert(`${GOOD_CERT}\nkey_path = "a-folder"`)}\n[[cert]]\nid = "b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\nkey_path = "eab.key/b.key"\n`,
     problems: [`cert[0].key_path: ${join(dir, "a-folder")} exists and is not a file`, `cert[1].key_path: ${join(dir, "eab.key")} is not a directory`],
@@ -477,7 +492,7 @@ describe("a valid config", () => {
       maxConcurrentRenewals: 4,
       renewalTimeoutSeconds: 1800,
     });
-    expect(config.audit).toEqual({ backend: "sqlite", path: join(DEFAULT_STATE_DIR, "rota.db") });
+    expect(config.audit).toEqual({ backend: "sqlite", path: join(DEFAULT_STATE_DIR, "rota.db"), retentionDays: 400 });
     expect(config.certs).toEqual([
       {
         id: "a",
@@ -487,6 +502,7 @@ describe("a valid config", () => {
         install: ["files"],
         keyPath: join(DEFAULT_STATE_DIR, "keys", "a.key"),
         keyType: "ecdsa-p256",
+        keyRotation: "never",
         renewThresholdDays: undefined,
       },
     ]);
@@ -505,10 +521,11 @@ socket = "run/rota.sock"
 
 [audit]
 path = "db/audit.db"
+retention_days = 36500
 ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab.key"`, `id = "a"\ndomains = ["a.example"]\nca = "le"\ndcv = "web"\ninstall = "files"\nkey_path = "keys/a.pem"`)}`);
     expect(config.daemon.stateDir).toBe(join(dir, "state"));
     expect(config.daemon.socket).toBe(join(dir, "run/rota.sock"));
-    expect(config.audit.path).toBe(join(dir, "db/audit.db"));
+    expect(config.audit).toEqual({ backend: "sqlite", path: join(dir, "db/audit.db"), retentionDays: 36500 });
     expect(config.certs[0]!.keyPath).toBe(join(dir, "keys/a.pem"));
     expect(config.dcvs[0]!.options).toEqual({ path: join(dir, "www") });
     expect(config.installs[0]!.options).toEqual({ dir: join(dir, "out"), uid: undefined, gid: undefined });
@@ -524,7 +541,7 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
     const config = load(
       `[daemon]\nrenew_threshold_days = 20\n${withAcme(`eab_kid = "kid-1"\neab_hmac_key_env = "ROTA_TEST_EAB"`)}
 [[install]]\nname = "more"\ntype = "filesystem"\ndir = "/srv/certs"\nowner = "65534"\ngroup = "65534"
-[[cert]]\nid = "wild"\ndomains = ["*.Example.COM", "example.com"]\nca = "internal"\ninstall = ["files", "more"]\nrenew_threshold_days = 10\nkey_type = "rsa-2048"\n`,
+[[cert]]\nid = "wild"\ndomains = ["*.Example.COM", "example.com"]\nca = "internal"\ninstall = ["files", "more"]\nrenew_threshold_days = 10\nkey_type = "rsa-2048"\nkey_rotation = "every_renewal"\n`,
       { ROTA_TEST_EAB: "c2VjcmV0" },
     );
     expect(config.daemon.renewThresholdDays).toBe(20);
@@ -537,6 +554,7 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
       install: ["files", "more"],
       renewThresholdDays: 10,
       keyType: "rsa-2048",
+      keyRotation: "every_renewal",
     });
   });
 

@@ -9,7 +9,7 @@ import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredF
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
 import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList } from "./reader.ts";
-import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
+import { DEFAULT_RETENTION_DAYS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, KEY_ROTATIONS, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
 
 const CERT_ID = /^[a-z0-9][a-z0-9._-]*$/;
 /** A cert id becomes a folder and file names (`<dir>/<id>/`, `keys/<id>.key`). */
@@ -24,6 +24,8 @@ const SOCKET_PATH_MAX = 107;
 const MAX_CHECK_INTERVAL_SECONDS = 7 * 86400;
 const MAX_COOLDOWN_SECONDS = 30 * 86400;
 const MAX_THRESHOLD_DAYS = 3650;
+/** A century: longer is a typo, and would put the cut-off before the epoch. */
+const MAX_RETENTION_DAYS = 36500;
 
 export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[] };
 
@@ -54,7 +56,11 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const daemon = readDaemon(top.child("daemon"));
   const auditReader = top.child("audit");
   auditReader.oneOf("backend", ["sqlite"] as const, "sqlite");
-  const audit = { backend: "sqlite" as const, path: auditReader.path("path", { ifExists: "file" }) ?? join(daemon.stateDir, "rota.db") };
+  const audit = {
+    backend: "sqlite" as const,
+    path: auditReader.path("path", { ifExists: "file" }) ?? join(daemon.stateDir, "rota.db"),
+    retentionDays: auditReader.int("retention_days", { min: 1, max: MAX_RETENTION_DAYS, fallback: DEFAULT_RETENTION_DAYS }),
+  };
   auditReader.finish();
 
   const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);
@@ -174,6 +180,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const install = readInstall(r, sections.installs);
   const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
+  const keyRotation = r.oneOf("key_rotation", KEY_ROTATIONS, "never");
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
   const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
@@ -184,7 +191,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const domainNames = domains?.complete ? domains.names.map((n) => n.value) : undefined;
   const installNames = valuesOf(install);
   if (id === undefined || !domainNames || caName === undefined || !installNames) return undefined;
-  return { id, domains: domainNames, ca: caName, dcv: dcvName, install: installNames, keyPath, keyType, renewThresholdDays };
+  return { id, domains: domainNames, ca: caName, dcv: dcvName, install: installNames, keyPath, keyType, keyRotation, renewThresholdDays };
 }
 
 interface DomainItem extends NormalName {

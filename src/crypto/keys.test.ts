@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { RotaError } from "../errors.ts";
-import { generateKeyPem, KEY_TYPES, keyTypeOf, loadOrCreateKey } from "./keys.ts";
+import { freshKey, generateKeyPem, KEY_TYPES, keyTypeOf, loadOrCreateKey, replaceKey } from "./keys.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -96,5 +96,38 @@ describe("loadOrCreateKey", () => {
     expect(readFileSync(`${path}.old`, "utf8")).toBe(old);
     expect(modeOf(path)).toBe(0o600);
     expect(modeOf(`${path}.old`)).toBe(0o600);
+  });
+});
+
+describe("key rotation: freshKey, then replaceKey", () => {
+  test("freshKey leaves the file alone; replaceKey keeps the old key as .old, both 0600", () => {
+    const path = join(dir, "key.pem");
+    const old = loadOrCreateKey(path, "ecdsa-p256").pem;
+    const { pem: fresh, replacing } = freshKey(path, "ecdsa-p384");
+    expect(replacing).toBe(true);
+    expect(keyTypeOf(fresh)).toBe("ecdsa-p384");
+    expect(readFileSync(path, "utf8")).toBe(old);
+
+    replaceKey(path, fresh);
+    expect(readFileSync(path, "utf8")).toBe(fresh);
+    expect(readFileSync(`${path}.old`, "utf8")).toBe(old);
+    expect(modeOf(path)).toBe(0o600);
+    expect(modeOf(`${path}.old`)).toBe(0o600);
+  });
+
+  test("a first key needs no .old", () => {
+    const path = join(dir, "new", "key.pem");
+    const { pem: fresh, replacing } = freshKey(path, "ecdsa-p256");
+    expect(replacing).toBe(false);
+    replaceKey(path, fresh);
+    expect(readFileSync(path, "utf8")).toBe(fresh);
+    expect(() => statSync(`${path}.old`)).toThrow();
+    expect(modeOf(join(dir, "new"))).toBe(0o700);
+  });
+
+  test("freshKey refuses to rotate away a file that is not a private key", () => {
+    const path = join(dir, "key.pem");
+    writeFileSync(path, "not a key", { mode: 0o600 });
+    expect(() => freshKey(path, "ecdsa-p256")).toThrow(`key: ${path} is not a private key`);
   });
 });

@@ -1,6 +1,8 @@
 /**
- * @module Certificate private keys: generation, type detection, and the persistent
- * per-certificate key file that survives renewals. Key material never enters an error.
+ * @module Certificate private keys: generation, type detection, the persistent
+ * per-certificate key file that survives renewals, and its rotation (a fresh key that
+ * takes the file's place only once a certificate for it exists). Key material never
+ * enters an error.
  */
 import { chmodSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
@@ -64,6 +66,33 @@ export function loadOrCreateKey(path: string, type: KeyType): LoadedKey {
   }
   tightenMode(path);
   return { pem: toPkcs8Pem(key), created: false, replaced: false };
+}
+
+/**
+ * A fresh key of `type` for a rotation, in memory only (`replacing`: a key file exists
+ * that it will replace). The file at `path` is not
+ * touched, so an order that fails leaves the current key in place. An existing file
+ * that is not a private key is refused as in `loadOrCreateKey`: `replaceKey` would move it.
+ */
+export function freshKey(path: string, type: KeyType): { pem: string; replacing: boolean } {
+  const existing = readIfExists(path);
+  if (existing !== null && !parsePrivateKey(existing)) {
+    throw new RotaError("key_invalid", `key: ${path} is not a private key (fix or remove the file; rota will not overwrite it)`, { noRetry: true });
+  }
+  return { pem: generateKeyPem(type), replacing: existing !== null };
+}
+
+/**
+ * Puts `pem` at `path`, the key there before kept as `<path>.old` (both 0600, each write
+ * atomic); true when there was one. The old key is copied aside first, so a crash at
+ * any point leaves a usable key at `path`.
+ */
+export function replaceKey(path: string, pem: string): boolean {
+  ensureDir(dirname(path), 0o700);
+  const previous = readIfExists(path);
+  if (previous !== null) writeFileAtomic(`${path}.old`, previous, { mode: KEY_MODE });
+  writeFileAtomic(path, pem, { mode: KEY_MODE });
+  return previous !== null;
 }
 
 function readIfExists(path: string): string | null {

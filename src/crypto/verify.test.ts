@@ -101,8 +101,8 @@ describe("verifyIssued", () => {
 
   test("checks every link: an intermediate not signed by the next chain certificate is refused", async () => {
     await issue(twinCa, DOMAINS, key); // puts the twin's root on disk
-    const twinRoot = await Bun.file(join(dir, "twin", "local-ca", "root.pem")).text();
-    const mainRoot = await Bun.file(join(dir, "main", "local-ca", "root.pem")).text();
+    const twinRoot = await Bun.file(join(dir, "twin", "local-ca", "twin", "root.pem")).text();
+    const mainRoot = await Bun.file(join(dir, "main", "local-ca", "main", "root.pem")).text();
     await verifyIssued(args({ chainPem: good.chainPem + mainRoot }));
     await expect(verifyIssued(args({ chainPem: good.chainPem + twinRoot }))).rejects.toMatchObject(
       refusal("verify: chain certificate 1 is not signed by the next one in the chain"),

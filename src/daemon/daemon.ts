@@ -6,6 +6,7 @@
 import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
+import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
@@ -28,6 +29,7 @@ import type { AuditStore } from "../store/types.ts";
 import { buildWatchlist } from "./backends.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
+import { startRetention } from "../store/retention.ts";
 
 export interface DaemonOptions {
   config: RotaConfig;
@@ -127,6 +129,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
 
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   subscribeAudit(bus, store);
+  adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log };
   let watch: Watchlist = await buildWatchlist(config, ctx);
   const journal = new ChallengeJournal(daemon.stateDir);
@@ -179,6 +182,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
+  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, log });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back.
@@ -206,7 +210,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     reload,
     async stop() {
       cancelSocketCheck();
-      await Promise.all([scheduler.stop(), runner.stop()]);
+      await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
       await server.stop(true);
       // Only our own socket: whatever replaced it is someone else's.

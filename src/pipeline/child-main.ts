@@ -68,7 +68,7 @@ export async function renewalChild(): Promise<number> {
     store = new SqliteAuditStore(config.audit.path);
     const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log });
     const journal = new ChallengeJournal(config.daemon.stateDir);
-    outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly }, { store, bus, clock: systemClock, journal });
+    outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey }, { store, bus, clock: systemClock, journal });
   } catch (err) {
     outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
   } finally {

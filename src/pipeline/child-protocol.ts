@@ -15,6 +15,7 @@ export interface ChildRequest {
   renewalId: string;
   trigger: Trigger;
   installOnly?: string[];
+  newKey?: boolean;
 }
 
 const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true };

@@ -28,7 +28,7 @@ function selfCommand(): string[] {
 
 export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
   return async (req): Promise<RunOutcome> => {
-    const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly };
+    const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey };
     const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     child.stdin.write(`${JSON.stringify(request)}\n`);
     child.stdin.flush();

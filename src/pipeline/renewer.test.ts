@@ -133,6 +133,7 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
     install: ["files"],
     keyPath: join(dir, "keys", "www.key"),
     keyType: "ecdsa-p256",
+    keyRotation: "never",
     renewThresholdDays: undefined,
   };
   return {
@@ -143,11 +144,12 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
   };
 }
 
-async function run(cert: CertRuntime, installOnly?: string[]): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
+async function run(cert: CertRuntime, opts: { installOnly?: string[]; newKey?: boolean } = {}): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
+  const { installOnly, newKey } = opts;
   const id = `r${++seq}`;
   // The runner opens the row before the pipeline runs; here the test does.
   bus.emit({ type: "renewal.started", renewalId: id, certId: cert.config.id, trigger: "manual", installOnly: installOnly !== undefined, reason: null, at: now });
-  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly }, deps);
+  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly, newKey }, deps);
   await bus.drain();
   const renewal = await store.getRenewal(id);
   return { id, outcome, steps: renewal!.events.map((e) => [e.step, e.status]) };
@@ -200,7 +202,7 @@ describe("runRenewal", () => {
     const cert = runtime(ca, new FakeDcv());
     const first = await run(cert);
     rmSync(join(dir, "installed"), { recursive: true });
-    const { outcome, steps } = await run(cert, ["files"]);
+    const { outcome, steps } = await run(cert, { installOnly: ["files"] });
     expect(steps).toEqual([
       ["key", "ok"],
       ["verify", "ok"],
@@ -215,7 +217,7 @@ describe("runRenewal", () => {
     const cert = runtime(ca, new FakeDcv());
     await run(cert);
     rmSync(join(dir, "keys", "www.key"));
-    const { outcome, steps } = await run(cert, ["files"]);
+    const { outcome, steps } = await run(cert, { installOnly: ["files"] });
     expect(outcome.ok).toBe(true);
     expect(steps.slice(0, 3)).toEqual([
       ["key", "ok"],
@@ -341,7 +343,7 @@ describe("runRenewal", () => {
     expect((await store.lastInstalled("www", "files"))!.serial).toBe(serial);
 
     const nas = { name: "nas", installs: 0, async install() { this.installs++; } };
-    await run({ ...cert, installs: [...cert.installs, nas] }, ["nas"]);
+    await run({ ...cert, installs: [...cert.installs, nas] }, { installOnly: ["nas"] });
     expect(nas.installs).toBe(1);
     expect((await store.lastInstalled("www", "nas"))!.serial).toBe(serial);
   });
@@ -373,5 +375,55 @@ describe("runRenewal", () => {
     const cause = new RotaError("install_failed", "nas: API said 429", { retryAfterSeconds: 90 });
     const { outcome } = await run({ ...cert, installs: [{ name: "nas", async install() { throw cause; } }] });
     expect(outcome).toMatchObject({ ok: false, error: { code: "install_failed", message: "nas: API said 429", retryAfterSeconds: 90, cause } });
+  });
+
+  describe("a new key", () => {
+    const keyPath = () => join(dir, "keys", "www.key");
+    const messages = async (id: string) => Object.fromEntries((await store.getRenewal(id))!.events.map((e) => [e.step, e.message]));
+
+    test("--new-key: the key file is replaced once the certificate is verified, the old one kept as .old", async () => {
+      const cert = runtime(fakeCa(dir, clock), undefined);
+      await run(cert);
+      const old = readFileSync(keyPath(), "utf8");
+      const { id, outcome } = await run(cert, { newKey: true });
+      expect(outcome.ok).toBe(true);
+      const fresh = readFileSync(keyPath(), "utf8");
+      expect(fresh).not.toBe(old);
+      expect(readFileSync(`${keyPath()}.old`, "utf8")).toBe(old);
+      expect(installedFiles()["privkey.pem"]).toBe(fresh);
+      const m = await messages(id);
+      expect(m.key).toBe(`generated a new ecdsa-p256 key in memory; it replaces ${keyPath()} (old kept as .old) once the certificate is issued and verified`);
+      expect(m.persist).toBe(`new key written to ${keyPath()} (old kept as .old); certificate and chain stored (the key is not)`);
+    });
+
+    test("a failed order leaves the old key in place and writes no .old", async () => {
+      const cert = runtime(fakeCa(dir, clock), undefined);
+      await run(cert);
+      const old = readFileSync(keyPath(), "utf8");
+      const failing = runtime(fakeCa(dir, clock, { failWith: new RotaError("boom", "fake-ca: refused") }), undefined);
+      const { outcome } = await run(failing, { newKey: true });
+      expect(outcome.ok).toBe(false);
+      expect(readFileSync(keyPath(), "utf8")).toBe(old);
+      expect(existsSync(`${keyPath()}.old`)).toBe(false);
+      expect(installedFiles()["privkey.pem"]).toBe(old);
+    });
+
+    test('key_rotation = "every_renewal": every order a new key, a re-install the current one', async () => {
+      const cert = runtime(fakeCa(dir, clock), undefined);
+      cert.config.keyRotation = "every_renewal";
+      await run(cert);
+      const first = readFileSync(keyPath(), "utf8");
+      expect((await messages(`r${seq}`)).key).toBe(`generated a new ecdsa-p256 key in memory; it is written to ${keyPath()} once the certificate is issued and verified`);
+      expect((await messages(`r${seq}`)).persist).toBe(`new key written to ${keyPath()}; certificate and chain stored (the key is not)`);
+      await run(cert);
+      const second = readFileSync(keyPath(), "utf8");
+      expect(second).not.toBe(first);
+      expect(readFileSync(`${keyPath()}.old`, "utf8")).toBe(first);
+      rmSync(join(dir, "installed"), { recursive: true });
+      const { steps } = await run(cert, { installOnly: ["files"] });
+      expect(steps.map(([s]) => s)).toEqual(["key", "verify", "install"]);
+      expect(readFileSync(keyPath(), "utf8")).toBe(second);
+      expect(installedFiles()["privkey.pem"]).toBe(second);
+    });
   });
 });

@@ -7,7 +7,7 @@
 import type { DcvChallenge, InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
-import { loadOrCreateKey } from "../crypto/keys.ts";
+import { freshKey, loadOrCreateKey, replaceKey } from "../crypto/keys.ts";
 import { verifyIssued } from "../crypto/verify.ts";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
@@ -31,6 +31,8 @@ export interface RunRequest {
   signal: AbortSignal;
   /** Re-install the newest stored certificate on these targets (by name) instead of ordering a new one. */
   installOnly?: string[];
+  /** Order with a fresh key this once (`rota renew --new-key`), whatever `key_rotation` says. Not with installOnly. */
+  newKey?: boolean;
 }
 
 export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
@@ -58,13 +60,21 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
     }
   }
 
+  const { keyPath, keyType } = cert.config;
+  // A new key goes with a new order only: a re-install serves the key the stored certificate has.
+  const rotate = !req.installOnly && (req.newKey === true || cert.config.keyRotation === "every_renewal");
   try {
     const key = await step("key", async () => {
-      const k = loadOrCreateKey(cert.config.keyPath, cert.config.keyType);
-      const what = k.replaced ? `replaced with a new ${cert.config.keyType} key (old kept as .old)` : k.created ? `generated ${cert.config.keyType} key` : "reused key";
-      return [k.pem, `${what} at ${cert.config.keyPath}`];
+      if (rotate) {
+        const k = freshKey(keyPath, keyType);
+        const where = k.replacing ? `it replaces ${keyPath} (old kept as .old)` : `it is written to ${keyPath}`;
+        return [{ pem: k.pem, fresh: true }, `generated a new ${keyType} key in memory; ${where} once the certificate is issued and verified`];
+      }
+      const k = loadOrCreateKey(keyPath, keyType);
+      const what = k.replaced ? `replaced with a new ${keyType} key (old kept as .old)` : k.created ? `generated ${keyType} key` : "reused key";
+      return [{ pem: k.pem, fresh: false }, `${what} at ${keyPath}`];
     });
-    const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key, req.signal, deps, step) : null;
+    const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key.pem, req.signal, deps, step) : null;
     const issued = reinstalled ?? (await issueAndInstall(cert, key, req, deps, step));
     return { ok: true, issued };
   } catch (err) {
@@ -74,8 +84,15 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
 
 type StepFn = <T>(name: StepName, fn: () => Promise<[T, StepResult]>) => Promise<T>;
 
-async function issueAndInstall(cert: CertRuntime, key: string, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
+/** The key a renewal orders with; `fresh` when it exists only in memory until the certificate is verified. */
+interface RenewalKey {
+  pem: string;
+  fresh: boolean;
+}
+
+async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
   const { config: c, ca, dcv } = cert;
+  const key = renewalKey.pem;
   const signal = req.signal;
 
   const csrPem = await step("csr", async () => [await createCsr(c.domains, key), `${c.domains.length} name(s): ${c.domains.join(", ")}`]);
@@ -133,8 +150,12 @@ async function issueAndInstall(cert: CertRuntime, key: string, req: RunRequest, 
     issuedAt: deps.clock.now(),
   };
   await step("persist", async () => {
+    // The fresh key takes the file's place before anything serves its certificate: a crash
+    // from here on leaves a key that matches what gets stored and installed, or the old pair.
+    const replaced = renewalKey.fresh ? replaceKey(c.keyPath, key) : false;
     await deps.store.saveIssued(issued);
-    return [undefined, "certificate and chain stored (the key is not)"];
+    const rotated = renewalKey.fresh ? `new key written to ${c.keyPath}${replaced ? " (old kept as .old)" : ""}; ` : "";
+    return [undefined, `${rotated}certificate and chain stored (the key is not)`];
   });
   await installAll(cert.installs, c.domains, issued, key, signal, deps, step);
   return issued;

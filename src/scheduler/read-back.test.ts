@@ -125,7 +125,7 @@ describe("the scheduler's look through a hanging target", () => {
     const execute = async () => ({ ok: false as const, error: new Error("must not run"), interrupted: false });
     const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
     const journal = new ChallengeJournal(dir);
-    const config = { file: "", daemon, audit: { backend: "sqlite" as const, path: "" }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+    const config = { file: "", daemon, audit: { backend: "sqlite" as const, path: "", retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
     const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
 
     scheduler.start();

@@ -153,6 +153,7 @@ function cert(id: string, ca: CABackend): CertRuntime {
       install: ["files"],
       keyPath: join(dir, "keys", `${id}.key`),
       keyType: "ecdsa-p256",
+      keyRotation: "never",
       renewThresholdDays: undefined,
     },
     ca,
@@ -191,6 +192,22 @@ describe("Runner", () => {
     expect(rows.map((r) => r.status)).toEqual(Array(6).fill("succeeded"));
     expect(new Set(rows.map((r) => r.certId))).toEqual(new Set(ids));
     expect(await store.getCertState("c1")).toEqual({ certId: "c1", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+
+  test("start hands installOnly and newKey to the run as asked", async () => {
+    const seen: Array<[boolean | undefined, string[] | undefined]> = [];
+    const ca = fakeCa(dir, clock, {});
+    const execute = async (req: ExecuteRequest) => {
+      seen.push([req.newKey, req.installOnly]);
+      return runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    };
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 1800 });
+    await runner.start(cert("www", ca), "manual", { newKey: true })!.done;
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    expect(seen).toEqual([
+      [true, undefined],
+      [undefined, ["files"]],
+    ]);
   });
 
   test("failures back off 900, 1800, 3600 s from the failure, persisted; a success resets", async () => {

@@ -41,6 +41,8 @@ export interface StartOptions {
   installOnly?: string[];
   /** The decision that started the run, for the audit row. */
   reason?: string;
+  /** Order with a fresh key (kept at key_path once the certificate is issued). */
+  newKey?: boolean;
 }
 
 interface Active extends Started {
@@ -103,7 +105,7 @@ export class Runner {
   /**
    * Queues a run; null when the cert already has one or the daemon is stopping.
    * `installOnly` re-installs the stored certificate on those targets instead of ordering;
-   * `reason` (the decision that started it) goes into the audit row.
+   * `reason` (the decision that started it) goes into the audit row; `newKey`: order with a fresh key.
    */
   start(cert: WatchedCert, trigger: Trigger, opts: StartOptions = {}): Started | null {
     const certId = cert.config.id;
@@ -141,7 +143,7 @@ export class Runner {
           timedOut = `timed out after ${settings.timeoutSeconds} s ${a.step ? `in step ${a.step}` : "before its first step"}`;
           controller.abort(new RotaError("timeout", timedOut));
         }, settings.timeoutSeconds * 1000);
-        outcome = await settings.execute({ certId, renewalId, trigger, signal, installOnly });
+        outcome = await settings.execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey });
       } finally {
         cancelDeadline();
         release();

@@ -78,6 +78,7 @@ function cert(id: string, validityDays = 90): CertRuntime {
     keyPath: join(dir, "keys", `${id}.key`),
     keyType: "ecdsa-p256",
     renewThresholdDays: undefined,
+    keyRotation: "never",
   };
   const runtime: CertRuntime = {
     config,
@@ -90,7 +91,7 @@ function cert(id: string, validityDays = 90): CertRuntime {
 }
 
 function watchlist(certs: CertRuntime[], over: Partial<DaemonConfig> = {}): Watchlist {
-  const config: RotaConfig = { file: join(dir, "rota.toml"), daemon: { ...daemon, ...over }, audit: { backend: "sqlite", path: join(dir, "rota.db") }, cas: [], dcvs: [], installs: [], certs: certs.map((c) => c.config) };
+  const config: RotaConfig = { file: join(dir, "rota.toml"), daemon: { ...daemon, ...over }, audit: { backend: "sqlite", path: join(dir, "rota.db"), retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: certs.map((c) => c.config) };
   return { config, certs, dcvs: new Map() };
 }
 
@@ -198,9 +199,9 @@ describe("dueSince", () => {
 describe("request", () => {
   test("a cert already renewing answers busy with the running renewal's id", async () => {
     const s = newScheduler(watchlist([cert("www")]));
-    const first = await s.request(runtimes.get("www")!, true);
+    const first = await s.request(runtimes.get("www")!, { force: true });
     expect(first.status).toBe("started");
-    const second = await s.request(runtimes.get("www")!, true);
+    const second = await s.request(runtimes.get("www")!, { force: true });
     expect(second).toEqual({ status: "busy", renewalId: (first as { renewalId: string }).renewalId });
     await quiet(s);
   });

@@ -155,20 +155,26 @@ export class Scheduler {
     }
   }
 
-  /** A renewal asked for through the API or CLI. `force` renews even when not due and ignores the cooldown. */
-  async request(cert: WatchedCert, force: boolean): Promise<RenewRequestResult> {
+  /**
+   * A renewal asked for through the API or CLI. `force` renews even when not due and
+   * ignores the cooldown. `newKey` orders with a fresh key: a new order even when not due
+   * (never install-only), still subject to the cooldown unless forced.
+   */
+  async request(cert: WatchedCert, opts: { force?: boolean; newKey?: boolean } = {}): Promise<RenewRequestResult> {
     const { deps } = this;
+    const { force = false, newKey = false } = opts;
     const running = deps.runner.current(cert.config.id);
     if (running) return { status: "busy", renewalId: running.renewalId };
     const look = await this.refresh(cert);
     if (!force) {
-      const state = look.decision?.action === "install" ? null : await this.coolingDown(cert.config.id);
+      const state = look.decision?.action === "install" && !newKey ? null : await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
-      if (!look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
-      if (look.decision.action === "none") return { status: "not_due", reason: look.decision.reason };
+      if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
+      if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
     }
-    const decision: Decision = force || !look.decision ? { action: "renew", reason: "forced", notAfter: null } : look.decision;
-    const started = this.launch(cert, "manual", decision);
+    const decision: Decision =
+      newKey || force || !look.decision ? { action: "renew", reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
+    const started = this.launch(cert, "manual", decision, newKey);
     if (started) return { status: "started", renewalId: started.renewalId, installOnly: started.installOnly };
     const other = deps.runner.current(cert.config.id);
     return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping" };
@@ -180,8 +186,8 @@ export class Scheduler {
     return state?.retryAt && state.retryAt > this.deps.clock.now() ? (state as CertState & { retryAt: Date }) : null;
   }
 
-  private launch(cert: WatchedCert, trigger: Trigger, decision: Decision): { renewalId: string; installOnly: boolean } | null {
-    const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason };
+  private launch(cert: WatchedCert, trigger: Trigger, decision: Decision, newKey = false): { renewalId: string; installOnly: boolean } | null {
+    const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason, newKey };
     const started = this.deps.runner.start(cert, trigger, opts);
     if (!started) return null;
     const id = cert.config.id;

@@ -174,6 +174,55 @@ describe("installs per target", () => {
   });
 });
 
+describe("prune", () => {
+  const closed = async (id: string, certId: string, startedSeconds: number) => {
+    await open(id, certId, startedSeconds);
+    await store.addStep(id, step("key", startedSeconds + 1));
+    await store.closeRenewal(id, "succeeded", at(startedSeconds + 2), null);
+  };
+  const stepCount = () => {
+    const db = new Database(path, { readonly: true });
+    const { n } = db.query("SELECT COUNT(*) AS n FROM renewal_event").get() as { n: number };
+    db.close();
+    return n;
+  };
+
+  test("old finished renewals go with their steps; each cert's newest and running rows stay", async () => {
+    await closed("a1", "a", 10);
+    await closed("a2", "a", 20);
+    await closed("a3", "a", 30);
+    await closed("b1", "b", 10); // old, but b's newest
+    await open("c1", "c", 5); // old, still running
+    await open("c2", "c", 50);
+
+    expect(await store.prune(at(25))).toEqual({ renewals: 2, steps: 2, issued: 0 });
+    expect((await store.listRenewals({ limit: 10 })).map((r) => r.id).sort()).toEqual(["a3", "b1", "c1", "c2"]);
+    expect(stepCount()).toBe(2);
+    expect(await store.prune(at(25))).toEqual({ renewals: 0, steps: 0, issued: 0 });
+  });
+
+  test("old issued certificates go; the one latestIssued returns stays however old", async () => {
+    await store.saveIssued(issued("0a", 30, 1));
+    await store.saveIssued(issued("0b", 90, 2)); // the latest notAfter
+    await store.saveIssued(issued("0c", 60, 100)); // recent
+    await store.saveIssued({ ...issued("0d", 10, 1), certId: "other" });
+
+    expect(await store.prune(at(50))).toEqual({ renewals: 0, steps: 0, issued: 1 });
+    expect((await store.latestIssued("www"))!.serial).toBe("0b");
+    expect((await store.latestIssued("other"))!.serial).toBe("0d");
+    expect(await store.prune(at(1000))).toEqual({ renewals: 0, steps: 0, issued: 1 });
+    expect((await store.latestIssued("www"))!.serial).toBe("0b");
+  });
+
+  test("a certificate a target is recorded to serve stays however old", async () => {
+    await store.saveIssued(issued("0a", 30, 1));
+    await store.saveIssued(issued("0b", 90, 2));
+    await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
+    expect(await store.prune(at(1000))).toEqual({ renewals: 0, steps: 0, issued: 0 });
+    expect((await store.lastInstalled("www", "nas"))!.serial).toBe("0a");
+  });
+});
+
 describe("cert state", () => {
   test("round-trips, null retryAt included, and is replaced on put", async () => {
     expect(await store.getCertState("www")).toBeNull();

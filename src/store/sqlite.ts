@@ -5,7 +5,7 @@ import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, IssuedCert, Renewal, RenewalStatus, StepEvent } from "./types.ts";
+import type { AuditStore, CertState, IssuedCert, PruneResult, Renewal, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -161,6 +161,28 @@ export class SqliteAuditStore implements AuditStore {
       )
       .get({ cert: certId, target }) as IssuedRecord | null;
     return row ? issuedOf(row) : null;
+  }
+
+  async prune(before: Date): Promise<PruneResult> {
+    const at = before.getTime();
+    // The same orderings as latestRenewals and latestIssued: what they return is never pruned,
+    // nor a certificate a target is recorded to serve (a target without read-back is taken at that word).
+    const oldRenewals = `SELECT r.id FROM renewal r
+       WHERE r.started_at < $at AND r.status != 'running'
+         AND r.rowid != (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`;
+    return this.db.transaction(() => {
+      const steps = this.db.query(`DELETE FROM renewal_event WHERE renewal_id IN (${oldRenewals})`).run({ at }).changes;
+      const renewals = this.db.query(`DELETE FROM renewal WHERE id IN (${oldRenewals})`).run({ at }).changes;
+      const issued = this.db
+        .query(
+          `DELETE FROM issued_cert AS i
+           WHERE i.issued_at < $at
+             AND NOT EXISTS (SELECT 1 FROM target_install t WHERE t.cert_id = i.cert_id AND t.serial = i.serial)
+             AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
+        )
+        .run({ at }).changes;
+      return { renewals, steps, issued };
+    })();
   }
 
   async getCertState(certId: string): Promise<CertState | null> {

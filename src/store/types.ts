@@ -50,6 +50,13 @@ export interface CertState {
   lastError: string | null;
 }
 
+/** What one `prune` removed. */
+export interface PruneResult {
+  renewals: number;
+  steps: number;
+  issued: number;
+}
+
 /**
  * All methods are safe to call concurrently; writes for one renewal are applied in
  * call order. "Not found" is null, never an exception.
@@ -77,6 +84,12 @@ export interface AuditStore {
    * (or its issued row is gone). What a target that cannot read back is taken to serve.
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
+  /**
+   * Deletes finished renewals started before `before` with their steps, and issued
+   * certificates issued before it. Always kept, however old: each cert's newest renewal,
+   * the issued certificate `latestIssued` returns, and renewals still running.
+   */
+  prune(before: Date): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
   putCertState(state: CertState): Promise<void>;

@@ -30,11 +30,11 @@ afterAll(async () => {
 test("a certificate appears, chained to the local CA's root", async () => {
   const certDir = join(dir, "quickstart", "certs", "intranet");
   await waitForFile(join(certDir, "fullchain.pem"));
-  const root = join(dir, "quickstart", "state", "local-ca", "root.pem");
+  const root = join(dir, "quickstart", "state", "local-ca", "internal", "root.pem");
   const v = Bun.spawnSync(["openssl", "verify", "-CAfile", root, "-untrusted", join(certDir, "chain.pem"), join(certDir, "cert.pem")], { stdout: "pipe", stderr: "pipe" });
   expect(v.stdout.toString()).toContain(": OK");
   expect(statSync(join(certDir, "privkey.pem")).mode & 0o777).toBe(0o600);
-  expect(statSync(join(dir, "quickstart", "state", "local-ca", "root.key")).mode & 0o777).toBe(0o600);
+  expect(statSync(join(dir, "quickstart", "state", "local-ca", "internal", "root.key")).mode & 0o777).toBe(0o600);
 });
 
 test("the CLI outside the namespace reaches the daemon over its socket", async () => {

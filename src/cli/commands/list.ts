@@ -1,21 +1,36 @@
 /** @module `rota list`: every configured cert with its status and expiry. */
 import { defineCommand } from "citty";
+import { systemClock } from "../../clock.ts";
 import type { CertJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
+import { fitDomains, timeCell } from "../human.ts";
 import { table } from "../table.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
+const HEADER = ["ID", "STATUS", "EXPIRES", "NEXT CHECK", "DOMAINS"];
+/** Never cut the domains narrower than this, however narrow the terminal. */
+const MIN_DOMAINS_WIDTH = 12;
+
 export default defineCommand({
-  meta: { name: "list", description: "List certificates with status, expiry and next check" },
-  args: { ...connectionArgs, json: { type: "boolean", description: "Print a JSON array" } },
+  meta: { name: "list", description: "List certificates with status, expiry and next check (times relative to now)" },
+  args: {
+    ...connectionArgs,
+    json: { type: "boolean", description: "Print a JSON array" },
+    utc: { type: "boolean", description: "Print times as ISO 8601 UTC instead of relative to now" },
+  },
   async run({ args }) {
     const { body } = await new ApiClient(socketPath(args)).call<CertJson[]>("GET", "/api/certs");
     if (args.json) return console.log(JSON.stringify(body, null, 2));
-    console.log(
-      table(
-        ["ID", "STATUS", "DAYS LEFT", "NOT AFTER", "NEXT CHECK", "DOMAINS"],
-        body.map((c) => [c.id, c.status, c.days_left === null ? "-" : c.days_left.toFixed(2), c.not_after ?? "-", c.retry_at ?? c.next_check ?? "-", c.domains.join(",")]),
-      ),
-    );
+    const now = systemClock.now();
+    const rows = body.map((c) => [c.id, c.status, timeCell(c.not_after, now, !!args.utc), timeCell(c.retry_at ?? c.next_check, now, !!args.utc)]);
+    // Off a terminal (a pipe, a file) nothing is cut: scripts get every name. A terminal of unknown size reports 0.
+    const columns = process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined;
+    const width = columns === undefined ? undefined : Math.max(MIN_DOMAINS_WIDTH, columns - leadingWidth(rows));
+    console.log(table(HEADER, rows.map((r, i) => [...r, fitDomains(body[i]!.domains, width)])));
   },
 });
+
+/** Where the last column starts: every other column at its widest, two spaces after each. */
+function leadingWidth(rows: string[][]): number {
+  return HEADER.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2, 0);
+}

@@ -21,12 +21,16 @@ export default defineCommand({
   args: {
     cert: { type: "positional", required: true, description: "Cert id" },
     force: { type: "boolean", description: "Renew even when not due, and skip the failure cooldown" },
+    "new-key": { type: "boolean", description: "Order with a fresh private key this once, even when not due (the old key is kept as <key_path>.old)" },
     wait: { type: "boolean", description: "Follow the renewal step by step until it ends" },
     ...connectionArgs,
   },
   async run({ args }) {
     const client = new ApiClient(socketPath(args));
-    const { status, body } = await client.call<RenewReply>("POST", `/api/certs/${encodeURIComponent(args.cert)}/renew${args.force ? "?force=1" : ""}`);
+    const q = new URLSearchParams();
+    if (args.force) q.set("force", "1");
+    if (args["new-key"]) q.set("new_key", "1");
+    const { status, body } = await client.call<RenewReply>("POST", `/api/certs/${encodeURIComponent(args.cert)}/renew${q.size > 0 ? `?${q}` : ""}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
     switch (body.status) {
       case "not_due":

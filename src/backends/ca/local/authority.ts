@@ -1,5 +1,5 @@
 /**
- * @module The local CA's root and intermediate, kept under `<stateDir>/local-ca/`.
+ * @module A local CA's root and intermediate, kept in its own folder (layout.ts).
  * Created on first use and reused after; the intermediate (and, a decade on, the root)
  * is reissued from the same key when it is missing, unreadable or close to expiry.
  */

@@ -3,11 +3,15 @@ import type { Reader } from "../../../config/reader.ts";
 
 export interface LocalCaConfig {
   validityDays: number;
-  /** Prefix of the root and intermediate CNs; only read when they are first created. */
+  /** Prefix of the root and intermediate CNs; only read when they are first created, each local CA its own. */
   commonName: string | undefined;
 }
 
+/** A local CA's name is its folder's name under `<state_dir>/local-ca/`. */
+const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 export function parseLocalCaConfig(r: Reader): LocalCaConfig {
+  if (r.has("name")) r.string("name", { pattern: FOLDER_NAME, patternHint: "must match [A-Za-z0-9][A-Za-z0-9._-]* (a local CA's name is its folder's name)" });
   return {
     validityDays: r.int("validity_days", { min: 1, max: 3650, fallback: 90 }),
     commonName: r.string("common_name"),

@@ -9,7 +9,11 @@ import { createCsr } from "../../../crypto/csr.ts";
 import { generateKeyPem, type KeyType } from "../../../crypto/keys.ts";
 import { parseCert } from "../../../crypto/x509.ts";
 import type { CABackend, Issued } from "../../types.ts";
-import { createLocalCa, localCaDir, localCaRootPath } from "./local-ca.ts";
+import { createLocalCa } from "./local-ca.ts";
+import { localCaDir as dirOf, localCaRootPath as rootOf } from "./layout.ts";
+
+const localCaDir = (stateDir: string) => dirOf(stateDir, "internal");
+const localCaRootPath = (stateDir: string) => rootOf(stateDir, "internal");
 
 const DAY = 86_400_000;
 let dir: string;
@@ -105,21 +109,31 @@ describe("local CA", () => {
     expect(opensslVerify(issued).code).toBe(0);
   });
 
-  test("a second instance on the same state folder reuses the root and intermediate", async () => {
-    await issue(createLocalCa("a", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }), ["a.internal"]);
+  test("a second instance of the same CA reuses its root and intermediate", async () => {
+    await issue(createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }), ["a.internal"]);
     const root = readFileSync(localCaRootPath(dir), "utf8");
     const rootKey = readFileSync(join(localCaDir(dir), "root.key"), "utf8");
     const inter = readFileSync(join(localCaDir(dir), "intermediate.pem"), "utf8");
 
-    const issued = await issue(createLocalCa("b", { validityDays: 30, commonName: "other" }, { stateDir: dir, clock }), ["b.internal"]);
+    const issued = await issue(createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }), ["b.internal"]);
     expect(readFileSync(localCaRootPath(dir), "utf8")).toBe(root);
     expect(readFileSync(join(localCaDir(dir), "root.key"), "utf8")).toBe(rootKey);
     expect(issued.chainPem).toBe(inter);
     expect(opensslVerify(issued).code).toBe(0);
   });
 
+  test("two local CAs get two roots, each with its own common name", async () => {
+    const a = await issue(createLocalCa("a", { validityDays: 30, commonName: "Alpha" }, { stateDir: dir, clock }), ["a.internal"]);
+    const b = await issue(createLocalCa("b", { validityDays: 30, commonName: "Beta" }, { stateDir: dir, clock }), ["b.internal"]);
+    expect(openssl("x509", "-in", rootOf(dir, "a"), "-noout", "-subject").out).toContain("CN = Alpha root");
+    expect(openssl("x509", "-in", rootOf(dir, "b"), "-noout", "-subject").out).toContain("CN = Beta root");
+    expect(opensslVerify(a, rootOf(dir, "a")).code).toBe(0);
+    expect(opensslVerify(b, rootOf(dir, "b")).code).toBe(0);
+    expect(opensslVerify(a, rootOf(dir, "b")).code).not.toBe(0);
+  });
+
   test("concurrent first use creates one root", async () => {
-    const cas = [1, 2, 3].map((i) => createLocalCa(`ca${i}`, { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }));
+    const cas = [1, 2, 3].map(() => createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }));
     const issued = await Promise.all(cas.flatMap((ca) => [issue(ca, ["x.internal"]), issue(ca, ["y.internal"])]));
     for (const one of issued) {
       expect(one.chainPem).toBe(issued[0]!.chainPem);

@@ -1,13 +1,14 @@
 /**
  * @module A built-in CA, like Caddy's internal issuer: no network and no domain
- * validation, for internal names and tests. Clients trust it by importing `root.pem`.
+ * validation, for internal names and tests. Clients trust it by importing its `root.pem`
+ * (`rota ca root`); each local CA has its own root, under `<state_dir>/local-ca/<name>/`.
  */
-import { join } from "node:path";
 import type { BackendContext } from "../../context.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import type { CABackend, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { Authority } from "./authority.ts";
 import type { LocalCaConfig } from "./config.ts";
+import { localCaDir } from "./layout.ts";
 import { signLeaf } from "./leaf.ts";
 
 const WHO = "local-ca";
@@ -27,17 +28,8 @@ function isLocalOrder(o: unknown): o is LocalOrder {
   return typeof csrPem === "string" && Array.isArray(domains) && domains.every((d) => typeof d === "string");
 }
 
-export function localCaDir(stateDir: string): string {
-  return join(stateDir, "local-ca");
-}
-
-/** The root certificate clients import to trust certificates from the local CA. */
-export function localCaRootPath(stateDir: string): string {
-  return join(localCaDir(stateDir), "root.pem");
-}
-
 export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend {
-  const authority = new Authority(localCaDir(ctx.stateDir), cfg.commonName ?? "rota local CA", ctx.clock);
+  const authority = new Authority(localCaDir(ctx.stateDir, name), cfg.commonName ?? "rota local CA", ctx.clock);
   return {
     name,
 

@@ -1,0 +1,56 @@
+/** @module `rota show` text for a cert with history, and for one never issued. */
+import { expect, test } from "bun:test";
+import { showText, type CertDetailJson } from "./show.ts";
+
+const NOW = new Date("2030-01-01T00:00:00Z");
+
+const detail: CertDetailJson = {
+  id: "app",
+  domains: ["app.example", "www.app.example"],
+  domains_unicode: ["app.example", "www.app.example"],
+  status: "ok",
+  not_after: "2030-03-01T00:00:00.000Z",
+  days_left: 59,
+  next_check: "2030-01-01T00:05:00.000Z",
+  retry_at: null,
+  due_since: null,
+  last_renewal: { id: "r1", trigger: "manual", status: "failed", started_at: "2029-12-31T21:00:00.000Z", finished_at: "2029-12-31T21:00:01.000Z", error: "acme: rate limited" },
+  ca: "le",
+  dcv: "web",
+  install: ["files", "nginx"],
+  key_type: "ecdsa-p256",
+  renew_threshold_days: 30,
+  renew_threshold_source: "daemon",
+  reason: "not due: 59 days left, threshold 30 (daemon)",
+  latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
+};
+
+test("every field, times relative with the ISO time beside them", () => {
+  expect(showText(detail, NOW)).toBe(
+    [
+      "app: ok",
+      "  domains       app.example, www.app.example",
+      "  expires       in 59 d (2030-03-01T00:00:00.000Z)",
+      "  renews        30 days before expiry ([daemon] renew_threshold_days)",
+      "  reason        not due: 59 days left, threshold 30 (daemon)",
+      "  next check    in 5 min (2030-01-01T00:05:00.000Z)",
+      "  retry at      -",
+      "  ca            le",
+      "  dcv           web",
+      "  install       files, nginx",
+      "  key type      ecdsa-p256",
+      "  serial        0abc, issued 31 d ago (2029-12-01T00:00:00.000Z)",
+      "  last renewal  failed, manual, started 3 h ago (2029-12-31T21:00:00.000Z), renewal r1",
+      "  last error    acme: rate limited",
+    ].join("\n"),
+  );
+});
+
+test("a cert never issued", () => {
+  const text = showText({ ...detail, status: "missing", not_after: null, days_left: null, last_renewal: null, latest_issued: null, dcv: null }, NOW);
+  expect(text).toContain("app: missing\n");
+  expect(text).toContain("  expires       -\n");
+  expect(text).toContain("  serial        - (none issued yet)\n");
+  expect(text).toContain("  last renewal  -");
+  expect(text).not.toContain("last error");
+});

@@ -1,0 +1,65 @@
+/** @module `rota show CERT`: one cert in detail, as `GET /api/certs/:id` has it. */
+import { defineCommand } from "citty";
+import type { CertJson } from "../../api/json.ts";
+import { systemClock } from "../../clock.ts";
+import { ApiClient } from "../client.ts";
+import { CliExit, EXIT } from "../exit.ts";
+import { relativeTime } from "../human.ts";
+import { connectionArgs, socketPath } from "../target.ts";
+
+/** The API's cert detail: the list row plus the config and the scheduler's reasoning. */
+export interface CertDetailJson extends CertJson {
+  ca: string;
+  dcv: string | null;
+  install: string[];
+  key_type: string;
+  renew_threshold_days: number | null;
+  renew_threshold_source: "cert" | "daemon" | "default" | null;
+  reason: string | null;
+  latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
+}
+
+const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days", default: "default" } as const;
+
+/** "in 59 d (2030-03-01T00:00:00.000Z)", or "-". */
+function when(iso: string | null, now: Date): string {
+  return iso === null ? "-" : `${relativeTime(new Date(iso), now)} (${iso})`;
+}
+
+/** The detail as labelled lines; times relative to `now` with the ISO time beside them. */
+export function showText(d: CertDetailJson, now: Date): string {
+  const issued = d.latest_issued;
+  const last = d.last_renewal;
+  const rows: Array<[string, string]> = [
+    ["domains", d.domains.join(", ")],
+    ["expires", when(d.not_after, now)],
+    ["renews", d.renew_threshold_days === null ? "-" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source ?? "default"]})`],
+    ["reason", d.reason ?? "-"],
+    ["next check", when(d.next_check, now)],
+    ["retry at", when(d.retry_at, now)],
+    ["ca", d.ca],
+    ["dcv", d.dcv ?? "-"],
+    ["install", d.install.join(", ")],
+    ["key type", d.key_type],
+    ["serial", issued ? `${issued.serial}, issued ${when(issued.issued_at, now)}` : "- (none issued yet)"],
+    ["last renewal", last ? `${last.status}, ${last.trigger}, started ${when(last.started_at, now)}, renewal ${last.id}` : "-"],
+  ];
+  if (last?.error) rows.push(["last error", last.error]);
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return [`${d.id}: ${d.status}`, ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join("\n");
+}
+
+export default defineCommand({
+  meta: { name: "show", description: "Show one certificate in detail: status, expiry, threshold, targets, latest serial, last renewal" },
+  args: {
+    cert: { type: "positional", required: true, description: "Cert id" },
+    json: { type: "boolean", description: "Print the API's JSON object" },
+    ...connectionArgs,
+  },
+  async run({ args }) {
+    const { status, body } = await new ApiClient(socketPath(args)).call<CertDetailJson>("GET", `/api/certs/${encodeURIComponent(args.cert)}`);
+    if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
+    if (args.json) return console.log(JSON.stringify(body, null, 2));
+    console.log(showText(body, systemClock.now()));
+  },
+});

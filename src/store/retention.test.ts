@@ -1,0 +1,42 @@
+/** @module Retention against a real database: the cut-off follows the injected clock and `retention_days`. */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../log.ts";
+import { FakeClock } from "../testing/fake-clock.ts";
+import { pruneOnce, startRetention } from "./retention.ts";
+import { SqliteAuditStore } from "./sqlite.ts";
+
+const NOW = new Date("2030-06-01T00:00:00Z");
+const daysAgo = (d: number) => new Date(NOW.getTime() - d * 86_400_000);
+const clock = new FakeClock(NOW);
+const log = createLogger("quiet");
+
+let dir: string;
+let store: SqliteAuditStore;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "rota-retention-"));
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  for (const [id, age] of [["old", 11], ["edge", 9], ["new", 1]] as const) {
+    await store.openRenewal({ id, certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: daysAgo(age) });
+    await store.closeRenewal(id, "succeeded", daysAgo(age), null);
+  }
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("prunes what started more than retention_days before now", async () => {
+  expect(await pruneOnce({ store, clock, retentionDays: 10, log })).toEqual({ renewals: 1, steps: 0, issued: 0 });
+  expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new", "edge"]);
+  expect(await pruneOnce({ store, clock, retentionDays: 5, log })).toEqual({ renewals: 1, steps: 0, issued: 0 });
+});
+
+test("starting prunes once at once; stop waits for it", async () => {
+  const retention = startRetention({ store, clock, retentionDays: 5, log });
+  await retention.stop();
+  expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new"]);
+});

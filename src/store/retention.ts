@@ -1,0 +1,48 @@
+/**
+ * @module Audit retention: prunes the store once at start and then daily, keeping
+ * `[audit] retention_days` of history (the store keeps each cert's newest rows regardless).
+ */
+import type { Clock } from "../clock.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { AuditStore, PruneResult } from "./types.ts";
+
+const DAY_MS = 86_400_000;
+
+export interface RetentionDeps {
+  store: AuditStore;
+  clock: Clock;
+  retentionDays: number;
+  log: Logger;
+}
+
+export interface Retention {
+  /** No more prunes; resolves when the one in progress (if any) is done with the store. */
+  stop(): Promise<void>;
+}
+
+/** One prune of everything older than `retentionDays` before the clock's now; logs what went. */
+export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
+  const before = new Date(deps.clock.now().getTime() - deps.retentionDays * DAY_MS);
+  const r = await deps.store.prune(before);
+  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} days`;
+  if (r.renewals + r.issued > 0) deps.log.info(`audit: pruned ${what}`);
+  else deps.log.debug(`audit: pruned ${what}`);
+  return r;
+}
+
+/** Prunes now, then every day. A failed prune is logged and tried again the next day. */
+export function startRetention(deps: RetentionDeps): Retention {
+  let running: Promise<unknown> = Promise.resolve();
+  const run = () => {
+    running = pruneOnce(deps).catch((err) => deps.log.error(`audit: prune failed: ${describeError(err)}`));
+  };
+  run();
+  const cancel = deps.clock.setInterval(run, DAY_MS);
+  return {
+    async stop() {
+      cancel();
+      await running;
+    },
+  };
+}
