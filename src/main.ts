@@ -2,7 +2,7 @@
  * @module The `rota` executable: daemon and CLI in one. The only place that exits the
  * process; commands are loaded on demand so `rota version` starts in milliseconds.
  */
-import { defineCommand, runCommand, showUsage } from "citty";
+import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { CliExit, EXIT } from "./cli/exit.ts";
 import { checkCommandLine } from "./cli/strict-args.ts";
 import { describeError } from "./errors.ts";
@@ -19,6 +19,16 @@ const main = defineCommand({
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),
+    help: defineCommand({
+      meta: { name: "help", description: "Show the usage of rota or of one command" },
+      args: { command: { type: "positional", required: false, description: "A command" } },
+      async run({ args }) {
+        if (args.command && !Object.hasOwn(subCommands(), args.command)) {
+          throw new CliExit(EXIT.usage, `rota: unknown command ${JSON.stringify(args.command)} (see rota --help)`);
+        }
+        await printUsage(args.command);
+      },
+    }),
   },
 });
 
@@ -26,7 +36,7 @@ async function run(argv: string[]): Promise<number> {
   // Not a user command: the daemon starts this to run one renewal (pipeline/child.ts).
   if (argv[0] === CHILD_COMMAND) return (await import("./pipeline/child-main.ts")).renewalChild();
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    await showUsage(...(await resolveForUsage(argv)));
+    await printUsage(argv.find((a) => !a.startsWith("-")));
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
@@ -44,7 +54,7 @@ async function run(argv: string[]): Promise<number> {
       return err.code;
     }
     if (err instanceof Error && err.name === "CLIError") {
-      console.error(`rota: ${err.message.replace(/\u001b\[[0-9;]*m/g, "")} (see rota --help)`);
+      console.error(`rota: ${stripAnsi(err.message)} (see rota --help)`);
       return EXIT.usage;
     }
     console.error(`rota: ${describeError(err)}`);
@@ -52,12 +62,23 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** The command whose usage to show: the named subcommand if there is one. */
-async function resolveForUsage(argv: string[]): Promise<[Parameters<typeof showUsage>[0], Parameters<typeof showUsage>[1]?]> {
-  const name = argv.find((a) => !a.startsWith("-"));
-  const subs = main.subCommands as Record<string, () => Promise<Parameters<typeof showUsage>[0]>>;
-  if (name && subs[name]) return [await subs[name](), main];
-  return [main];
+function subCommands(): Record<string, CommandDef<any> | (() => Promise<CommandDef<any>>)> {
+  return main.subCommands as Record<string, CommandDef<any> | (() => Promise<CommandDef<any>>)>;
+}
+
+/**
+ * The usage of the named subcommand, else of rota, on stdout. Colours only for a terminal
+ * and without NO_COLOR (https://no-color.org): citty looks at neither.
+ */
+async function printUsage(name: string | undefined): Promise<void> {
+  const sub = name && Object.hasOwn(subCommands(), name) ? subCommands()[name] : undefined;
+  const text = sub ? await renderUsage(typeof sub === "function" ? await sub() : sub, main) : await renderUsage(main);
+  const plain = !process.stdout.isTTY || (process.env.NO_COLOR ?? "") !== "";
+  console.log(`${plain ? stripAnsi(text) : text}\n`);
+}
+
+function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
 process.exit(await run(process.argv.slice(2)));

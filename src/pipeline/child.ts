@@ -28,7 +28,8 @@ function howEnded(child: Pick<Subprocess, "signalCode">, code: number): string {
 export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
   return async (certId, req): Promise<RunOutcome> => {
     const request: ChildRequest = { config, certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly };
-    const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
+    const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     const started = performance.now();
     const childLog = scoped(log, { component: "pipeline", cert: certId, renewal: req.renewalId });
     childLog.debug(`renewal process ${child.pid} started`);

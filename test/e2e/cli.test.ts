@@ -123,7 +123,7 @@ describe("without a daemon", () => {
     ] as const) {
       const r = await runRota(["status", "--socket", socket]);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe(`rota: the daemon is not reachable at ${socket}: ${why}; is \`rota daemon\` running?\n`);
+      expect(r.stderr).toBe(`rota: the daemon is not reachable at ${socket}: ${why}; is \`rota daemon\` running? (a daemon elsewhere: --config FILE or --socket PATH)\n`);
     }
   });
 
@@ -184,7 +184,7 @@ describe("with a daemon", () => {
     const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ROTA_BIN, "status", "--socket", socket], { stdout: "pipe", stderr: "pipe" });
     const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect(code).toBe(3);
-    expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\`\n`);
+    expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\` (a daemon elsewhere: --config FILE or --socket PATH)\n`);
   });
 
   test("unknown cert ids are exit 4", async () => {
