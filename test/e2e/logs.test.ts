@@ -2,7 +2,8 @@
  * End to end, on the local CA: the daemon's log as journald, Loki or a log viewer reads
  * it. With `--log-format json --log-level debug` every line is one JSON object with the
  * six fields, the renewal process logs in the same format, and the debug lines an
- * operator needs are there; bad log settings are usage errors.
+ * operator needs are there; `--debug` and the environment also set them; bad log
+ * settings are usage errors.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -92,6 +93,25 @@ describe("--log-format json --log-level debug", () => {
       for (const part of readFileSync(join(state, file), "utf8").split("\n").filter((l) => l && !l.startsWith("-----"))) expect(log).not.toContain(part);
     }
   });
+});
+
+test("--debug is --log-level debug, and ROTA_LOG_FORMAT chooses the format", async () => {
+  const other = makeTempDir("rota-logs-env-");
+  const otherConfig = join(other, "rota.toml");
+  writeFileSync(otherConfig, localCaConfig());
+  const d = startDaemon(otherConfig, { args: ["daemon", "--config", otherConfig, "--debug"], env: { ROTA_LOG_FORMAT: "json", ROTA_LOG_LEVEL: "error" } });
+  try {
+    await d.waitForOutput(/renewal process \d+ ended/);
+    const parsed = d
+      .output()
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => JSON.parse(l) as LogLine);
+    expect(parsed.filter((l) => l.level === "debug" && l.component === "renewal").length).toBeGreaterThan(0);
+  } finally {
+    await d.stop();
+    removeTempDir(other);
+  }
 });
 
 describe("bad log settings are usage errors naming what is wrong", () => {
