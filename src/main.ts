@@ -2,12 +2,14 @@
  * @module The `rota` executable: daemon and CLI in one. The only place that exits the
  * process; commands are loaded on demand so `rota version` starts in milliseconds.
  */
-import { defineCommand, runCommand, showUsage } from "citty";
+import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { CliExit, EXIT } from "./cli/exit.ts";
 import { checkCommandLine } from "./cli/strict-args.ts";
 import { describeError } from "./errors.ts";
 import { VERSION } from "./cli/version.ts";
 import { CHILD_COMMAND } from "./pipeline/child-command.ts";
+
+type Def = CommandDef<any>;
 
 const main = defineCommand({
   meta: { name: "rota", version: VERSION, description: "Keeps TLS certificates renewed, installed and audited" },
@@ -22,6 +24,16 @@ const main = defineCommand({
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),
+    help: defineCommand({
+      meta: { name: "help", description: "Show the usage of rota or of one command" },
+      args: { command: { type: "positional", required: false, description: "A command" } },
+      async run({ args }) {
+        if (args.command && !Object.hasOwn(main.subCommands as object, args.command)) {
+          throw new CliExit(EXIT.usage, `rota: unknown command ${JSON.stringify(args.command)} (see rota --help)`);
+        }
+        await printUsage(args.command ? [args.command] : []);
+      },
+    }),
   },
 });
 
@@ -29,7 +41,7 @@ async function run(argv: string[]): Promise<number> {
   // Not a user command: the daemon starts this to run one renewal (pipeline/child.ts).
   if (argv[0] === CHILD_COMMAND) return (await import("./pipeline/child-main.ts")).renewalChild();
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
-    await showUsage(...(await resolveForUsage(argv)));
+    await printUsage(argv.filter((a) => !a.startsWith("-")));
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
   if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
@@ -47,7 +59,7 @@ async function run(argv: string[]): Promise<number> {
       return err.code;
     }
     if (err instanceof Error && err.name === "CLIError") {
-      console.error(`rota: ${err.message.replace(/\u001b\[[0-9;]*m/g, "")} (see rota --help)`);
+      console.error(`rota: ${stripAnsi(err.message)} (see rota --help)`);
       return EXIT.usage;
     }
     console.error(`rota: ${describeError(err)}`);
@@ -55,12 +67,11 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** The command whose usage to show: the deepest subcommand named (`rota ca root --help`), with its parent. */
-async function resolveForUsage(argv: string[]): Promise<[Parameters<typeof showUsage>[0], Parameters<typeof showUsage>[1]?]> {
-  type Def = Parameters<typeof showUsage>[0];
+/** The deepest subcommand `names` lead to (`rota ca root --help`), with its parent. */
+async function resolveForUsage(names: string[]): Promise<[Def, Def?]> {
   let cmd: Def = main;
   const path: string[] = [];
-  for (const name of argv.filter((a) => !a.startsWith("-"))) {
+  for (const name of names) {
     const subs = (typeof cmd.subCommands === "function" ? await cmd.subCommands() : cmd.subCommands) as Record<string, Def | (() => Promise<Def>)> | undefined;
     const sub = subs && Object.hasOwn(subs, name) ? subs[name] : undefined;
     if (!sub) break;
@@ -70,6 +81,20 @@ async function resolveForUsage(argv: string[]): Promise<[Parameters<typeof showU
   if (path.length === 0) return [cmd];
   // citty names a command by its parent's name: the parent here is the whole path above it.
   return [cmd, { meta: { name: ["rota", ...path.slice(0, -1)].join(" "), version: VERSION } }];
+}
+
+/**
+ * The usage of the command `names` lead to, else of rota, on stdout. Colours only for a
+ * terminal and without NO_COLOR (https://no-color.org): citty looks at neither.
+ */
+async function printUsage(names: string[]): Promise<void> {
+  const text = await renderUsage(...(await resolveForUsage(names)));
+  const plain = !process.stdout.isTTY || (process.env.NO_COLOR ?? "") !== "";
+  console.log(`${plain ? stripAnsi(text) : text}\n`);
+}
+
+function stripAnsi(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
 process.exit(await run(process.argv.slice(2)));

@@ -25,7 +25,7 @@ describe("the daemon is not reachable", () => {
     const socket = join(dir, "missing.sock");
     const exit = await failure(socket);
     expect(exit.code).toBe(EXIT.unreachable);
-    expect(exit.message).toBe(`rota: the daemon is not reachable at ${socket}: no socket there; is \`rota daemon\` running?`);
+    expect(exit.message).toBe(`rota: the daemon is not reachable at ${socket}: no socket there; is \`rota daemon\` running? (a daemon elsewhere: --config FILE or --socket PATH)`);
   });
 
   test("a regular file", async () => {
@@ -67,7 +67,7 @@ describe("the daemon is not reachable", () => {
 
 test("a socket we may not open points at the daemon's user, not at starting one", () => {
   expect(unreachableMessage("EACCES", "/run/rota/rota.sock")).toBe(
-    "rota: the daemon is not reachable at /run/rota/rota.sock: permission denied; run this as the user that runs `rota daemon`",
+    "rota: the daemon is not reachable at /run/rota/rota.sock: permission denied; run this as the user that runs `rota daemon` (a daemon elsewhere: --config FILE or --socket PATH)",
   );
 });
 

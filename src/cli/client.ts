@@ -79,12 +79,14 @@ export class ApiClient {
   }
 }
 
-/** The one line for exit 3: where, why, and what to do about it. */
+/** The one line for exit 3: where, why, and what to do about it, including looking elsewhere. */
 export function unreachableMessage(code: unknown, socket: string, err?: unknown): string {
   // A socket we may not open is most likely a daemon that runs, as another user.
   const next = code === "EACCES" || code === "EPERM" ? "run this as the user that runs `rota daemon`" : "is `rota daemon` running?";
-  return `rota: the daemon is not reachable at ${socket}: ${unreachableReason(code, socket, err)}; ${next}`;
+  return `rota: the daemon is not reachable at ${socket}: ${unreachableReason(code, socket, err)}; ${next} ${ELSEWHERE}`;
 }
+
+const ELSEWHERE = "(a daemon elsewhere: --config FILE or --socket PATH)";
 
 /**
  * Plain words for why connecting to the socket failed. Bun's own text ("ECONNREFUSED:

@@ -30,6 +30,9 @@ describe("argsProblem accepts", () => {
     [["www", "--config", "-"]],
     [["www", "-o", "out"]],
     [["www", "--level", "b"]],
+    [["www", "--config", "-1"]],
+    [["www", "--config", "-2.5"]],
+    [["-7"]],
     [["--", "-www"]],
   ])("%j", (argv) => {
     expect(argsProblem(argv, def, "rota renew")).toBeUndefined();
@@ -52,6 +55,8 @@ describe("argsProblem refuses", () => {
     [["www", "-o"], 'rota: option -o for "rota renew" needs a value (see rota renew --help)'],
     [["www", "--level", "c"], 'rota: option --level for "rota renew" must be one of a, b, not "c" (see rota renew --help)'],
     [["www", "extra"], 'rota: unexpected argument "extra" for "rota renew" (see rota renew --help)'],
+    [["www", "-1"], 'rota: unexpected argument "-1" for "rota renew" (see rota renew --help)'],
+    [["www", "--config", "-1x"], 'rota: option --config for "rota renew" needs a value (see rota renew --help)'],
     [["www", "--", "extra"], 'rota: unexpected argument "extra" for "rota renew" (see rota renew --help)'],
     [[], 'rota: missing argument CERT for "rota renew" (see rota renew --help)'],
     [["--force"], 'rota: missing argument CERT for "rota renew" (see rota renew --help)'],

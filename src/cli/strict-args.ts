@@ -43,7 +43,7 @@ function subCommandIndex(argv: string[], def: ArgsDef): number {
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
     if (token === "--") return -1;
-    if (!token.startsWith("-") || token === "-") return i;
+    if (!isOption(token)) return i;
     if (takesValue.has(token)) i++;
   }
   return -1;
@@ -53,7 +53,8 @@ function subCommandIndex(argv: string[], def: ArgsDef): number {
  * The first problem with `argv` for a command declaring `def`, as the line to print,
  * or undefined. Accepted: `--name value` and `--name=value` for string options (value
  * non-empty), `--name`, `--no-name` and `--name=true|false` for booleans, `-x` for a
- * declared one-letter alias, `--` before positionals that start with a dash, and at most
+ * declared one-letter alias, `--` before positionals that start with a dash (a negative
+ * number needs none: it is a value, never an option), and at most
  * as many positionals as declared, each non-empty, every required one present.
  */
 export function argsProblem(argv: string[], def: ArgsDef, command: string): string | undefined {
@@ -80,7 +81,7 @@ export function argsProblem(argv: string[], def: ArgsDef, command: string): stri
       given.push(...argv.slice(i + 1));
       break;
     }
-    if (!token.startsWith("-") || token === "-") {
+    if (!isOption(token)) {
       given.push(token);
       continue;
     }
@@ -108,7 +109,7 @@ export function argsProblem(argv: string[], def: ArgsDef, command: string): stri
     if (value === undefined) {
       const next = argv[i + 1];
       // `--config --json` is a forgotten value, not a file named "--json"; `--config=-x` still works.
-      if (next === undefined || (next.startsWith("-") && next !== "-")) return `rota: option ${flag} for "${command}" needs a value${see}`;
+      if (next === undefined || isOption(next)) return `rota: option ${flag} for "${command}" needs a value${see}`;
       value = next;
       i++;
     }
@@ -132,6 +133,11 @@ export function argsProblem(argv: string[], def: ArgsDef, command: string): stri
     }
   }
   return undefined;
+}
+
+/** `-` (stdin) and a negative number (`--limit -1`) are values: the command says what is wrong with them. */
+function isOption(token: string): boolean {
+  return token.startsWith("-") && token !== "-" && !/^-\d+(\.\d+)?$/.test(token);
 }
 
 /** citty also accepts the kebab-case and camelCase spellings of an option's name. */

@@ -7,7 +7,7 @@ import { systemClock } from "../clock.ts";
 import { buildRuntime } from "../daemon/backends.ts";
 import { describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, logSettings, scoped } from "../log.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { outcomeToWire, parseChildRequest, type ChildLine, type ChildRequest } from "./child-protocol.ts";
 import { ChallengeJournal } from "./journal.ts";
@@ -16,7 +16,9 @@ import { runRenewal, type RunOutcome } from "./renewer.ts";
 
 /** Runs the child; resolves with its exit code. */
 export async function renewalChild(): Promise<number> {
-  const log = createLogger("info").withTag("renewal");
+  // The daemon puts its resolved level and format in our environment.
+  const root = createLogger({ ...logSettings({}, process.env), component: "renewal" });
+  let log = root;
   process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
   const input = readLines(Bun.stdin.stream());
   const first = await input.next();
@@ -52,6 +54,10 @@ export async function renewalChild(): Promise<number> {
   };
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   bus.subscribe((event) => send({ event }));
+  // Each step is one backend call or local operation: its time is what an operator chasing a slow renewal needs.
+  bus.subscribe((event) => {
+    if (event.type === "renewal.step") log.debug(`${event.step} ${event.status} in ${Math.round(event.durationMs)} ms: ${event.message}`);
+  });
 
   let req: ChildRequest;
   try {
@@ -61,6 +67,7 @@ export async function renewalChild(): Promise<number> {
     await send(outcomeToWire({ ok: false, error: err, interrupted: false }));
     return 0;
   }
+  log = scoped(root, { cert: req.certId, renewal: req.renewalId });
   const { config } = req;
   let store: SqliteAuditStore | undefined;
   let outcome: RunOutcome;

@@ -5,10 +5,11 @@
  * re-emitted on the daemon's bus; the child aborts on SIGTERM, and also when its stdin
  * closes, which is how it learns the daemon died.
  */
+import type { Subprocess } from "bun";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { scoped, type Logger } from "../log.ts";
 import { CHILD_COMMAND } from "./child-command.ts";
 import type { Execute } from "./execute.ts";
 import { outcomeFromWire, parseChildLine, type ChildRequest } from "./child-protocol.ts";
@@ -26,10 +27,19 @@ function selfCommand(): string[] {
   return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }
 
+function howEnded(child: Pick<Subprocess, "signalCode">, code: number): string {
+  return child.signalCode ? `killed by ${child.signalCode}` : `exit code ${code}`;
+}
+
 export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
   return async (req): Promise<RunOutcome> => {
     const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey };
-    const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
+    const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const started = performance.now();
+    const childLog = scoped(log, { component: "pipeline", cert: req.certId, renewal: req.renewalId });
+    childLog.debug(`renewal process ${child.pid} started`);
+    void child.exited.then((code) => childLog.debug(`renewal process ${child.pid} ended (${howEnded(child, code)}) after ${Math.round(performance.now() - started)} ms`));
     child.stdin.write(`${JSON.stringify(request)}\n`);
     child.stdin.flush();
     let killTimer: ReturnType<typeof setTimeout> | undefined;
@@ -48,7 +58,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
           msg = parseChildLine(line);
         } catch {
           // Never kill the child over a garbled line: it may be about to remove its challenges.
-          log.warn(`pipeline: renewal ${req.renewalId}: ignoring an unreadable line from the renewal process`);
+          childLog.warn(`renewal ${req.renewalId}: ignoring an unreadable line from the renewal process`);
           continue;
         }
         if ("event" in msg) bus.emit(msg.event);
@@ -56,10 +66,9 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
       }
       const code = await child.exited;
       if (outcome) return outcome;
-      const why = child.signalCode ? `killed by ${child.signalCode}` : `exit code ${code}`;
-      return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${why})`), interrupted: req.signal.aborted };
+      return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${howEnded(child, code)})`), interrupted: req.signal.aborted };
     } catch (err) {
-      log.error(`pipeline: renewal ${req.renewalId}: ${(err as Error).message}`);
+      childLog.error(`renewal ${req.renewalId}: ${(err as Error).message}`);
       child.kill("SIGTERM");
       return { ok: false, error: new RotaError("child_failed", "pipeline: lost the renewal process", { cause: err }), interrupted: req.signal.aborted };
     } finally {

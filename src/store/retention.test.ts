@@ -11,7 +11,7 @@ import { SqliteAuditStore } from "./sqlite.ts";
 const NOW = new Date("2030-06-01T00:00:00Z");
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * 86_400_000);
 const clock = new FakeClock(NOW);
-const log = createLogger("quiet");
+const log = createLogger({ level: "silent" });
 
 let dir: string;
 let store: SqliteAuditStore;

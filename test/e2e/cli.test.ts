@@ -89,6 +89,8 @@ describe("without a daemon", () => {
     [["list", "--socket", ""], 'rota: option --socket for "rota list" needs a non-empty value (see rota list --help)'],
     [["renew", "app", "--forse"], 'rota: unknown option --forse for "rota renew" (see rota renew --help)'],
     [["audit", "--limit", "99999999999"], 'rota: --limit must be a whole number from 1 to 1000, not "99999999999"'],
+    [["audit", "--limit", "-1"], 'rota: --limit must be a whole number from 1 to 1000, not "-1"'],
+    [["help", "frobnicate"], 'rota: unknown command "frobnicate" (see rota --help)'],
   ])("%j is a usage error: exit 2 and one line", async (args, line) => {
     const r = await runRota(args);
     expect(r.code).toBe(2);
@@ -102,6 +104,31 @@ describe("without a daemon", () => {
       expect(r.stdout).toContain("USAGE");
     }
     expect((await runRota(["--version"])).stdout).toMatch(/^rota \d+\.\d+\.\d+\n$/);
+  });
+
+  test("rota help [COMMAND] prints what --help prints, with no colour codes off a terminal", async () => {
+    for (const [help, dashHelp] of [
+      [["help"], ["--help"]],
+      [["help", "list"], ["list", "--help"]],
+      [["help", "daemon"], ["daemon", "-h"]],
+    ]) {
+      const a = await runRota(help!);
+      const b = await runRota(dashHelp!);
+      expect(a.code).toBe(0);
+      expect(a.stdout).toContain("USAGE");
+      expect(a.stdout).toBe(b.stdout);
+      expect(a.stdout).not.toContain("\u001b");
+    }
+    expect((await runRota(["help"])).stdout).toContain("help    Show the usage of rota or of one command");
+  });
+
+  test("on a terminal, help has colours unless NO_COLOR is set", () => {
+    // script(1) gives rota a pseudo-terminal for stdout.
+    const onTerminal = (env: Record<string, string | undefined>) =>
+      Bun.spawnSync(["script", "-qec", `${ROTA_BIN} --help`, "/dev/null"], { env: { ...process.env, NO_COLOR: undefined, ...env }, stdout: "pipe" }).stdout.toString();
+    expect(onTerminal({})).toContain("\u001b[");
+    expect(onTerminal({ NO_COLOR: "yes" })).toContain("USAGE");
+    expect(onTerminal({ NO_COLOR: "yes" })).not.toContain("\u001b");
   });
 
   test("a path that is no live socket is exit 3, with the reason in plain words", async () => {
@@ -123,7 +150,7 @@ describe("without a daemon", () => {
     ] as const) {
       const r = await runRota(["status", "--socket", socket]);
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe(`rota: the daemon is not reachable at ${socket}: ${why}; is \`rota daemon\` running?\n`);
+      expect(r.stderr).toBe(`rota: the daemon is not reachable at ${socket}: ${why}; is \`rota daemon\` running? (a daemon elsewhere: --config FILE or --socket PATH)\n`);
     }
   });
 
@@ -173,6 +200,14 @@ describe("without a daemon", () => {
 });
 
 describe("with a daemon", () => {
+  test("its log off a terminal: one line per event, time, level, component, message, no glyphs", async () => {
+    await daemon.waitForOutput(" info  daemon app: renewed, serial ");
+    const lines = daemon.output().split("\n");
+    expect(lines.pop()).toBe("");
+    for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) [a-z:]+ [ -~]+$/);
+    expect(lines.find((l) => l.includes("listening on"))).toMatch(/^\S+ info  daemon rota \d+\.\d+\.\d+ listening on /);
+  });
+
   test("the socket is found through --config, ROTA_CONFIG and ROTA_SOCKET", async () => {
     expect((await runRota(["status", "--config", config])).code).toBe(0);
     expect((await runRota(["status"], { env: { ROTA_CONFIG: config } })).code).toBe(0);
@@ -184,7 +219,7 @@ describe("with a daemon", () => {
     const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ROTA_BIN, "status", "--socket", socket], { stdout: "pipe", stderr: "pipe" });
     const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect(code).toBe(3);
-    expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\`\n`);
+    expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\` (a daemon elsewhere: --config FILE or --socket PATH)\n`);
   });
 
   test("unknown cert ids are exit 4", async () => {

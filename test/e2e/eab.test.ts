@@ -1,4 +1,8 @@
-/** End to end: an ACME CA that requires External Account Binding (as ZeroSSL does), with the right key and a wrong one. */
+/**
+ * End to end: an ACME CA that requires External Account Binding (as ZeroSSL does), with
+ * the right key and a wrong one. The daemons log at debug level in JSON, so the canary
+ * covers every line they can write.
+ */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
@@ -18,6 +22,11 @@ afterAll(async () => {
   await world?.stop();
 });
 
+/** The daemon at its most talkative: every ACME request is a line. */
+function startVerbose(config: string): Daemon {
+  return startDaemon(config, { env: world.env, args: ["daemon", "--config", config, "--log-level", "debug", "--log-format", "json"] });
+}
+
 /** A config whose EAB key is `key`, with its own state folder (so its own, unregistered account). */
 function eabConfig(name: string, key: string): { config: string; socket: string; stateDir: string } {
   const keyFile = join(world.dir, `${name}.eab`);
@@ -34,11 +43,12 @@ function eabConfig(name: string, key: string): { config: string; socket: string;
 
 test("the right EAB key registers the account and issues", async () => {
   const { config, socket } = eabConfig("good", goodKey);
-  const daemon = startDaemon(config, { env: world.env });
+  const daemon = startVerbose(config);
   try {
     await waitForFile(join(world.certsDir, "good", "cert.pem"));
     const [row] = await audit(socket, "good");
     expect(row!.status).toBe("succeeded");
+    expect(daemon.output()).toMatch(/"level":"debug","component":"acme","cert":"good","renewal":"[^"]+","msg":"acme pebble: POST https:\/\/\S+\/sign-me-up 201 in \d+ ms"/);
     expect(daemon.output()).not.toContain(goodKey);
   } finally {
     await daemon.stop();
@@ -48,7 +58,7 @@ test("the right EAB key registers the account and issues", async () => {
 test("a wrong EAB key fails clearly and issues nothing", async () => {
   const wrongKey = randomBytes(32).toString("base64url");
   const { config, socket } = eabConfig("bad", wrongKey);
-  let daemon: Daemon | undefined = startDaemon(config, { env: world.env });
+  let daemon: Daemon | undefined = startVerbose(config);
   try {
     // The startup renewal fails first; a forced one then fails the same way, past the cooldown.
     await waitForRenewal(socket, "bad", (row) => row.status === "failed");

@@ -11,7 +11,8 @@ let daemon: Daemon;
 beforeAll(async () => {
   world = await startWorld();
   const config = world.writeConfig();
-  daemon = startDaemon(config, { env: world.env });
+  // At debug level in JSON, so the key canary below covers every line the daemon can write.
+  daemon = startDaemon(config, { env: world.env, args: ["daemon", "--config", config, "--log-level", "debug", "--log-format", "json"] });
   await waitFor(() => {
     try {
       return statSync(join(world.certsDir, "www", "cert.pem")).isFile();
@@ -92,4 +93,21 @@ test("the private key appears in neither the database nor the daemon's log", () 
   expect(db.includes(body)).toBe(false);
   expect(wal.includes(body)).toBe(false);
   expect(daemon.output()).not.toContain(body);
+  const account = readFileSync(join(world.stateDir, "acme", "pebble", "account.key"), "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
+  for (const part of account) expect(daemon.output()).not.toContain(part);
+});
+
+test("each ACME request is a debug line: method, URL, status, time", () => {
+  const acme = daemon
+    .output()
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as { level: string; component: string; cert: string | null; msg: string })
+    .filter((l) => l.component === "acme");
+  expect(acme.length).toBeGreaterThan(5);
+  for (const l of acme) {
+    expect(l).toMatchObject({ level: "debug", cert: "www" });
+    expect(l.msg).toMatch(/^acme pebble: (GET|HEAD|POST) https:\/\/127\.0\.0\.1:\d+\/\S* (\d{3} in \d+ ms|failed \(\S+\) in \d+ ms)$/);
+  }
+  expect(acme.some((l) => / POST \S+\/order-plz 201 /.test(l.msg))).toBe(true);
 });

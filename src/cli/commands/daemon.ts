@@ -6,7 +6,7 @@
 import { defineCommand } from "citty";
 import { systemClock } from "../../clock.ts";
 import { describeError } from "../../errors.ts";
-import { createLogger } from "../../log.ts";
+import { createLogger, logSettings, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from "../../log.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { ConfigError } from "../../config/load.ts";
 import { configExit, loadConfigOrExit } from "../load-config.ts";
@@ -18,10 +18,15 @@ const STOP_DEADLINE_MS = 4_500;
 
 export default defineCommand({
   meta: { name: "daemon", description: "Run the renewal daemon in the foreground" },
-  args: { config: connectionArgs.config, debug: { type: "boolean", description: "Verbose logs" } },
+  args: {
+    config: connectionArgs.config,
+    "log-level": { type: "enum", options: [...LOG_LEVELS], description: "Lowest level logged (default: ROTA_LOG_LEVEL, else info)" },
+    "log-format": { type: "enum", options: [...LOG_FORMATS], description: "text, or one JSON object per line (default: ROTA_LOG_FORMAT, else text)" },
+    debug: { type: "boolean", description: "Same as --log-level debug" },
+  },
   async run({ args }) {
+    const log = createDaemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
     const config = loadConfigOrExit(args.config);
-    const log = createLogger(args.debug ? "debug" : "info");
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
     process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
     const { startDaemon } = await import("../../daemon/daemon.ts");
@@ -66,3 +71,19 @@ export default defineCommand({
     });
   },
 });
+
+/**
+ * The daemon's logger. The resolved settings go into the environment, which the renewal
+ * processes inherit, so their lines have the same level and format as the daemon's.
+ */
+function createDaemonLogger(level: LogLevel | undefined, format: LogFormat | undefined): Logger {
+  let settings;
+  try {
+    settings = logSettings({ level, format }, process.env);
+  } catch (err) {
+    throw new CliExit(EXIT.usage, `rota: ${describeError(err)}`);
+  }
+  process.env.ROTA_LOG_LEVEL = settings.level;
+  process.env.ROTA_LOG_FORMAT = settings.format;
+  return createLogger({ ...settings, component: "daemon" });
+}

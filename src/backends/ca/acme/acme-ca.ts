@@ -12,6 +12,7 @@ import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { nameKind } from "../../../config/names.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { splitPem } from "../../../crypto/x509.ts";
+import { scoped } from "../../../log.ts";
 import type { BackendContext } from "../../context.ts";
 import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { loadOrCreateAccountKey } from "./account.ts";
@@ -38,6 +39,7 @@ const DNS_TTL = 60;
 export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext): CABackend {
   const who = `acme ${name}`;
   installTransport(acme.axios as unknown as Parameters<typeof installTransport>[0]);
+  const log = scoped(ctx.log, { component: "acme" });
   const httpsAgent = new Agent({ keepAlive: true, ...(cfg.caBundle ? { ca: readBundle(cfg.caBundle, who) } : {}) });
   let client: acme.Client | undefined;
   let accountReady: Promise<void> | undefined;
@@ -77,7 +79,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
 
   function run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     throwIfAborted(signal, who);
-    return withScope({ who, clock: ctx.clock, signal, httpsAgent }, fn);
+    return withScope({ who, clock: ctx.clock, signal, httpsAgent, log }, fn);
   }
 
   return {

@@ -3,13 +3,16 @@
  * response for ~75 s and then masks it behind a TypeError; this adapter takes over:
  * bounded retries, the real cause surfaced, per-CA TLS trust (`ca_bundle`, no
  * NODE_EXTRA_CA_CERTS), cancellation through the caller's AbortSignal, and rate-limit
- * replies turned into errors that carry the CA's Retry-After.
+ * replies turned into errors that carry the CA's Retry-After. Each request is one debug
+ * line: method, URL, status and time, never a header or a body (they carry the account's
+ * signatures and the EAB binding).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Agent } from "node:https";
 import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from "axios";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
+import type { Logger } from "../../../log.ts";
 import { sleep } from "../../../sleep.ts";
 
 /** What one ACME call runs under: its CA's trust and its caller's cancellation. */
@@ -18,6 +21,7 @@ export interface RequestScope {
   clock: Clock;
   signal: AbortSignal;
   httpsAgent: Agent | undefined;
+  log: Logger;
 }
 
 const scope = new AsyncLocalStorage<RequestScope>();
@@ -90,17 +94,23 @@ const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promis
   const s = scope.getStore();
   const who = s?.who ?? "acme";
   const url = axios.getUri(config);
+  const request = `${who}: ${(config.method ?? "get").toUpperCase()} ${url}`;
   if (s?.httpsAgent) config.httpsAgent = s.httpsAgent;
   config.timeout = REQUEST_TIMEOUT_MS;
   for (let attempt = 0; ; attempt++) {
     if (s?.signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: s.signal.reason });
     let response: AxiosResponse;
+    const started = performance.now();
+    const took = () => `in ${Math.round(performance.now() - started)} ms`;
     try {
       // The signal goes on a copy: axios turns a signal it can see on the request's own
       // config into a CanceledError that acme-client's interceptor then masks.
       response = await httpAdapter(s ? { ...config, signal: s.signal } : config);
+      s?.log.debug(`${request} ${response.status} ${took()}`);
     } catch (err) {
       const res = (err as { response?: AxiosResponse }).response;
+      const e = err as { code?: string; cause?: { code?: string } };
+      s?.log.debug(`${request} ${res ? res.status : `failed (${e.code ?? e.cause?.code ?? "no reply"})`} ${took()}`);
       // acme-client routes every reply through its error interceptor; only rate limits are ours.
       if (res && res.status !== 429 && res.status !== 503) throw err;
       if (res) {

@@ -10,7 +10,7 @@ import { createLogger } from "../../../log.ts";
 import { adoptSharedLocalCa, currentRootPath, localCaDir, localCaRootPath } from "./layout.ts";
 import { createLocalCa } from "./local-ca.ts";
 
-const log = createLogger("quiet");
+const log = createLogger({ level: "silent" });
 const live = new AbortController().signal;
 const FILES = ["root.key", "root.pem", "intermediate.key", "intermediate.pem"];
 const CAS = [
