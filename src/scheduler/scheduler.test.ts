@@ -206,3 +206,31 @@ describe("request", () => {
     await quiet(s);
   });
 });
+
+describe("an install-only repair that keeps failing", () => {
+  test("is retried at the cooldown's pace, not at every tick", async () => {
+    const s = newScheduler(watchlist([cert("www")], { checkIntervalSeconds: 60 }));
+    s.start();
+    await quiet(s);
+    // A file where the cert's folder should be: the set reads as damaged, and no install can fix it.
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+    await Bun.write(join(dir, "installed", "www"), "not a folder");
+    const installs = () => events.filter((e) => e.type === "renewal.started" && e.installOnly).length;
+
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(installs()).toBe(1);
+    expect((await store.getCertState("www"))?.consecutiveFailures).toBe(1);
+    for (let t = 0; t < 10; t++) {
+      await clock.advance(60_000);
+      await quiet(s);
+    }
+    // 900 s of cooldown: the ticks at +120 … +660 s hold back; +960 s tries again.
+    expect(installs()).toBe(1);
+    for (let t = 0; t < 5; t++) {
+      await clock.advance(60_000);
+      await quiet(s);
+    }
+    expect(installs()).toBe(2);
+  });
+});

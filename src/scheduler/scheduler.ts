@@ -147,8 +147,7 @@ export class Scheduler {
       const look = await this.refresh(cert);
       deps.log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
-      // The cooldown spares the CA; putting a stored certificate back asks nothing of it.
-      if (look.decision.action !== "install" && (await this.coolingDown(id))) continue;
+      if (await this.holdBack(id, look.decision)) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
       deps.log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
@@ -165,19 +164,32 @@ export class Scheduler {
     const { force = false, newKey = false } = opts;
     const running = deps.runner.current(cert.config.id);
     if (running) return { status: "busy", renewalId: running.renewalId };
-    const look = await this.refresh(cert);
-    if (!force) {
+    // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
+    const look = force ? null : await this.refresh(cert);
+    if (look) {
       const state = look.decision?.action === "install" && !newKey ? null : await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
       if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
       if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
     }
     const decision: Decision =
-      newKey || force || !look.decision ? { action: "renew", reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
+      newKey || !look?.decision ? { action: "renew", reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
     const started = this.launch(cert, "manual", decision, newKey);
     if (started) return { status: "started", renewalId: started.renewalId, installOnly: started.installOnly };
     const other = deps.runner.current(cert.config.id);
     return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping" };
+  }
+
+  /**
+   * Whether the cooldown holds this decision back. It spares the CA, so putting a stored
+   * certificate back is exempt, unless that is what last failed: a target that refuses the
+   * same install at every tick is tried again at the cooldown's pace, not every tick.
+   */
+  private async holdBack(certId: string, decision: Decision): Promise<boolean> {
+    if (!(await this.coolingDown(certId))) return false;
+    if (decision.action !== "install") return true;
+    const [last] = await this.deps.store.listRenewals({ certId, limit: 1 });
+    return last?.installOnly === true && last.status === "failed";
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */

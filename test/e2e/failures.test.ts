@@ -61,8 +61,11 @@ describe("CA down", () => {
     expect(r.stderr).toContain(r.row.error!);
     expectUntouched();
 
+    // The installed certificate is fine: a failed forced renewal does not make it "cooldown";
+    // the failure shows in last_renewal and retry_at.
     const [cert] = await list(world.socket);
-    expect(cert!.status).toBe("cooldown");
+    expect(cert!.status).toBe("ok");
+    expect(cert!.last_renewal).toMatchObject({ status: "failed" });
     const wait = Date.parse(cert!.retry_at!) - Date.parse(r.row.finished_at!);
     expect(wait).toBeGreaterThan(890_000);
     expect(wait).toBeLessThan(910_000);
@@ -79,7 +82,7 @@ describe("CA down", () => {
     daemon = startDaemon(world.writeConfig({ directoryUrl: `https://127.0.0.1:${await freePort()}/dir` }), { env: world.env });
     await daemon.waitForOutput("listening on");
     const [cert] = await list(world.socket);
-    expect(cert!.status).toBe("cooldown");
+    expect(cert!.retry_at).not.toBeNull();
     const rows = await audit(world.socket, "www");
     // The startup tick saw the cooldown and did not try again.
     expect(rows.filter((row) => row.trigger === "startup" && row.status === "failed")).toEqual([]);
@@ -126,7 +129,8 @@ describe("webroot not writable", () => {
       expect(r.row.events.some((e) => e.step === "await_issuance")).toBe(false);
       expect(r.row.error).toMatch(/EPERM|not permitted/);
       expectUntouched();
-      expect((await list(world.socket))[0]!.status).toBe("cooldown");
+      expect((await list(world.socket))[0]!).toMatchObject({ status: "ok", last_renewal: { status: "failed" } });
+      expect((await list(world.socket))[0]!.retry_at).not.toBeNull();
     } finally {
       await r.daemon.stop();
     }
