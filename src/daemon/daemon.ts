@@ -3,7 +3,7 @@
  * reloads, keeps its socket in place, and takes everything down in order. Signal
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
-import { lstatSync, rmSync } from "node:fs";
+import { linkSync, lstatSync, renameSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
@@ -185,23 +185,26 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, log });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
-  // and a new daemon refused by the state lock: put it back.
+  // and a new daemon refused by the state lock: put it back. Something else put at the path
+  // is someone's: left alone, and said once.
+  let foreignIno: number | null = null;
   const checkSocket = async () => {
-    let ino: number | null = null;
-    try {
-      ino = lstatSync(daemon.socket).ino;
-    } catch {
-      // Gone: listen again below.
-    }
+    const ino = lstatOrNull(daemon.socket)?.ino ?? null;
     if (ino === socketIno) return;
+    if (ino !== null) {
+      if (ino !== foreignIno) log.error(`socket ${daemon.socket} was replaced by something else; leaving it there, so the API is unreachable until it is removed`);
+      foreignIno = ino;
+      return;
+    }
     try {
-      const old = server;
-      server = await listenUnix(daemon.socket, serve);
+      // The old listener first: Bun unlinks the path when a unix listener closes, which would take the new socket too.
+      await server.stop(true);
+      server = await listenSocket(config, serve);
       socketIno = lstatSync(daemon.socket).ino;
-      void old.stop(true);
-      log.warn(`socket ${daemon.socket} was removed or replaced; listening on a new one`);
+      foreignIno = null;
+      log.warn(`socket ${daemon.socket} was removed; listening on a new one`);
     } catch (err) {
-      log.error(`socket ${daemon.socket} was removed or replaced and cannot be recreated: ${describeError(err)}`);
+      log.error(`socket ${daemon.socket} was removed and cannot be recreated: ${describeError(err)}`);
     }
   };
   armSocketCheck();
@@ -212,16 +215,19 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
+      // Bun unlinks the path when the listener closes: whatever replaced our socket there is someone else's, kept.
+      const other = lstatOrNull(daemon.socket);
+      const keep = other && other.ino !== socketIno && !other.isDirectory() ? `${daemon.socket}.keep-${process.pid}` : null;
+      if (keep) linkSync(daemon.socket, keep);
       await server.stop(true);
-      // Only our own socket: whatever replaced it is someone else's.
-      if (lstatOrNull(daemon.socket)?.ino === socketIno) rmSync(daemon.socket, { force: true });
+      if (keep) renameSync(keep, daemon.socket);
       await store.close();
       lock.release();
     },
   };
 }
 
-function lstatOrNull(path: string): { ino: number } | null {
+function lstatOrNull(path: string): Stats | null {
   try {
     return lstatSync(path);
   } catch {
