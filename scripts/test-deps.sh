@@ -4,7 +4,7 @@
 # `apt-get update` runs only when a package is actually missing.
 set -euo pipefail
 
-# Debian package -> a command it provides (checked first: cheaper than dpkg-query).
+# Debian package -> a command it provides, or a file (checked first: cheaper than dpkg-query).
 declare -A PROVIDES=(
   [pebble]=pebble-challtestsrv   # pebble 2.x + its DNS/challenge test server
   [nginx-light]=nginx
@@ -15,12 +15,15 @@ declare -A PROVIDES=(
   [lego]=lego                    # peer ACME clients for side-by-side benches
   [certbot]=certbot
   [hyperfine]=hyperfine
+  [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
 )
 
 missing=()
 for pkg in "${!PROVIDES[@]}"; do
   cmd=${PROVIDES[$pkg]}
-  if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1; then
+  if [[ $cmd == /* ]]; then
+    [[ -e $cmd ]] || missing+=("$pkg")
+  elif ! PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1; then
     missing+=("$pkg")
   fi
 done

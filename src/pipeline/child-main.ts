@@ -3,6 +3,7 @@
  * pipeline for that cert, writes its events and outcome as JSON lines on stdout. It
  * writes issued certificates to the audit store itself; audit rows go through the daemon.
  */
+import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
 import { buildRuntime } from "../daemon/backends.ts";
 import { describeError } from "../errors.ts";
@@ -37,20 +38,19 @@ export async function renewalChild(): Promise<number> {
     abort("daemon went away");
   })();
 
-  let out = Promise.resolve();
   let daemonGone = false;
-  // Once stdout is closed the daemon is gone: stop talking, keep cleaning up, exit quietly.
+  // Written at once, not queued: a step that then blocks the event loop (a sync call on a
+  // hung mount) must not keep its own "started" line from the daemon, which names the step
+  // when the renewal times out. Once stdout is closed the daemon is gone: stop talking,
+  // keep cleaning up, exit quietly.
   const send = (line: ChildLine) => {
-    out = out.then(async () => {
-      if (daemonGone) return;
-      try {
-        await Bun.write(Bun.stdout, `${JSON.stringify(line)}\n`);
-      } catch {
-        daemonGone = true;
-        abort("daemon went away");
-      }
-    });
-    return out;
+    if (daemonGone) return;
+    try {
+      writeAll(`${JSON.stringify(line)}\n`);
+    } catch {
+      daemonGone = true;
+      abort("daemon went away");
+    }
   };
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   bus.subscribe((event) => send({ event }));
@@ -64,7 +64,7 @@ export async function renewalChild(): Promise<number> {
     req = parseChildRequest(first.value);
   } catch (err) {
     // The daemon waits for an outcome line whatever went wrong; a stack trace on stderr tells it nothing.
-    await send(outcomeToWire({ ok: false, error: err, interrupted: false }));
+    send(outcomeToWire({ ok: false, error: err, interrupted: false }));
     return 0;
   }
   log = scoped(root, { cert: req.certId, renewal: req.renewalId });
@@ -82,6 +82,19 @@ export async function renewalChild(): Promise<number> {
     await store?.close();
   }
   await bus.drain();
-  await send(outcomeToWire(outcome));
+  send(outcomeToWire(outcome));
   return 0;
+}
+
+/** Writes all of `text` to stdout (a pipe to the daemon), however the kernel splits it. */
+function writeAll(text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += writeSync(1, buf, off, buf.length - off);
+    } catch (err) {
+      // The daemon drains the pipe as it goes: a full pipe is a moment, not an error.
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+    }
+  }
 }

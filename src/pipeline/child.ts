@@ -21,6 +21,12 @@ import type { RunOutcome } from "./renewer.ts";
  * before it is killed; the journal then removes what it left, at the daemon's next sweep.
  */
 const KILL_AFTER_MS = 10_000;
+/**
+ * How long after SIGKILL a renewal process may still not have exited before it is given up
+ * on. A process blocked in the kernel (a hard-mounted NFS share that stopped answering)
+ * cannot die until the call returns; its slot and its cert must not wait with it.
+ */
+const ABANDON_AFTER_KILL_MS = 5_000;
 
 /** How to start this same program again: the compiled executable, or bun with the entry script. */
 function selfCommand(): string[] {
@@ -43,15 +49,21 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
     child.stdin.write(`${JSON.stringify(request)}\n`);
     child.stdin.flush();
     let killTimer: ReturnType<typeof setTimeout> | undefined;
+    let abandonTimer: ReturnType<typeof setTimeout> | undefined;
+    let abandon = () => {};
+    const abandoned = new Promise<"abandoned">((resolve) => (abandon = () => resolve("abandoned")));
     const onAbort = () => {
       child.kill("SIGTERM");
       // A process stuck in a system call never runs its SIGTERM handler.
-      killTimer ??= setTimeout(() => child.kill("SIGKILL"), KILL_AFTER_MS);
+      killTimer ??= setTimeout(() => {
+        child.kill("SIGKILL");
+        abandonTimer = setTimeout(abandon, ABANDON_AFTER_KILL_MS);
+      }, KILL_AFTER_MS);
     };
     req.signal.addEventListener("abort", onAbort, { once: true });
     if (req.signal.aborted) onAbort();
     let outcome: RunOutcome | undefined;
-    try {
+    const follow = async (): Promise<number> => {
       for await (const line of readLines(child.stdout)) {
         let msg;
         try {
@@ -64,15 +76,23 @@ export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): E
         if ("event" in msg) bus.emit(msg.event);
         else outcome = outcomeFromWire(msg);
       }
-      const code = await child.exited;
+      return child.exited;
+    };
+    try {
+      const ended = await Promise.race([follow(), abandoned]);
+      if (ended === "abandoned") {
+        childLog.error(`renewal process ${child.pid} did not exit after SIGKILL (blocked in the kernel, e.g. on a mount that stopped answering); giving up on it`);
+        return { ok: false, error: new RotaError("child_stuck", `pipeline: the renewal process ${child.pid} did not exit after SIGKILL`), interrupted: req.signal.aborted };
+      }
       if (outcome) return outcome;
-      return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${howEnded(child, code)})`), interrupted: req.signal.aborted };
+      return { ok: false, error: new RotaError("child_failed", `pipeline: the renewal process ended without an outcome (${howEnded(child, ended)})`), interrupted: req.signal.aborted };
     } catch (err) {
       childLog.error(`renewal ${req.renewalId}: ${(err as Error).message}`);
       child.kill("SIGTERM");
       return { ok: false, error: new RotaError("child_failed", "pipeline: lost the renewal process", { cause: err }), interrupted: req.signal.aborted };
     } finally {
       clearTimeout(killTimer);
+      clearTimeout(abandonTimer);
       req.signal.removeEventListener("abort", onAbort);
       child.stdin.end();
     }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import type { InstallBackend, ReadableInstall, ReadBack } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
-import { clockReading } from "../testing/fake-clock.ts";
+import { FakeClock, clockReading, settle } from "../testing/fake-clock.ts";
 import type { DaemonConfig } from "../config/schema.ts";
 import { EventBus } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
@@ -134,4 +134,31 @@ describe("the scheduler's look through a hanging target", () => {
     expect(scheduler.look("www")).toEqual({ decision: null, threshold: { days: 30, source: "default" }, error: "files: read-back cancelled: scheduler stopping", dueSince: now });
     expect(runner.activeRenewalIds().size).toBe(0);
   });
+});
+
+test("a read-back hung past its timeout is not stacked on: the next look fails at once until it returns", async () => {
+  const fake = new FakeClock(now);
+  let release = () => {};
+  let calls = 0;
+  const target: ReadableInstall = {
+    name: "nfs",
+    async install() {},
+    readBack: () => {
+      // The first call hangs until released; later ones answer at once.
+      if (++calls > 1) return Promise.resolve({ state: "absent" });
+      return new Promise<ReadBack>((resolve) => (release = () => resolve({ state: "absent" })));
+    },
+  };
+  const first = readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e);
+  await fake.advance(1000);
+  expect(await first).toMatchObject({ code: "read_back_timeout", message: "nfs: read-back timed out after 1 s" });
+  expect(await readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e)).toMatchObject({
+    code: "read_back_timeout",
+    message: `nfs: read-back hanging since ${now.toISOString()}; not starting another until it returns`,
+  });
+  expect(calls).toBe(1);
+  release();
+  await settle();
+  expect(await readTarget(target, "www", store, never, fake, 1000)).toEqual({ state: "absent" });
+  expect(calls).toBe(2);
 });

@@ -16,10 +16,23 @@ export const READ_BACK_TIMEOUT_MS = 30_000;
  * `timeoutMs` and RotaError("aborted") once `stop` fires, whether or not the backend
  * honours its signal; any other rejection is the backend's "cannot be read now".
  */
+/**
+ * Read-backs still running per target and cert, with when they began. One that outlived its
+ * timeout is hung (an NFS mount that never answers holds a thread for each call): no second
+ * call is stacked on it until it returns.
+ */
+const inFlight = new WeakMap<InstallBackend, Map<string, Date>>();
+
 export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, timeoutMs = READ_BACK_TIMEOUT_MS): Promise<ReadBack> {
   if (!canReadBack(target)) {
     const last = await store.lastInstalled(certId, target.name);
     return last ? { state: "present", leafPem: last.leafPem } : { state: "absent" };
+  }
+  const calls = inFlight.get(target) ?? new Map<string, Date>();
+  inFlight.set(target, calls);
+  const since = calls.get(certId);
+  if (since && clock.now().getTime() - since.getTime() >= timeoutMs) {
+    throw new RotaError("read_back_timeout", `${target.name}: read-back hanging since ${since.toISOString()}; not starting another until it returns`);
   }
   const deadline = new AbortController();
   const signal = AbortSignal.any([stop, deadline.signal]);
@@ -36,7 +49,14 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
   });
   const cancelTimer = clock.setTimeout(() => deadline.abort(), timeoutMs);
   try {
-    return await Promise.race([target.readBack(certId, signal), cut]);
+    const started = clock.now();
+    calls.set(certId, started);
+    const call = target.readBack(certId, signal);
+    void call.then(
+      () => calls.get(certId) === started && calls.delete(certId),
+      () => calls.get(certId) === started && calls.delete(certId),
+    );
+    return await Promise.race([call, cut]);
   } finally {
     cancelTimer();
     signal.removeEventListener("abort", onAbort);

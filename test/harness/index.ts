@@ -7,3 +7,4 @@ export * from "./challtestsrv.ts";
 export * from "./pebble.ts";
 export * from "./nginx.ts";
 export * from "./rota.ts";
+export * from "./hangfs.ts";

@@ -1,0 +1,82 @@
+/**
+ * End to end: nothing that hangs holds the daemon. An install target on a mount that never
+ * answers (FUSE): the status API still answers, a forced renewal stuck writing to it is
+ * aborted at renewal_timeout_seconds and fails naming its step, and SIGTERM still stops the
+ * daemon within 5 s.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makeTempDir, removeTempDir, runRota, startDaemon, startHangFs, type Daemon, type HangFs } from "../harness/index.ts";
+import { list, waitForRenewal } from "./helpers.ts";
+
+let dir: string;
+let socket: string;
+let hang: HangFs;
+let daemon: Daemon | undefined;
+
+beforeAll(async () => {
+  dir = makeTempDir("rota-hangs-");
+  socket = join(dir, "rota.sock");
+  hang = await startHangFs(join(dir, "nas"), dir, ["app"]);
+  writeFileSync(
+    join(dir, "rota.toml"),
+    `[daemon]
+state_dir = "state"
+socket = "rota.sock"
+check_interval_seconds = 1
+renewal_timeout_seconds = 60
+
+[[ca]]
+name = "internal"
+type = "local"
+
+[[install]]
+name = "nas"
+type = "filesystem"
+dir = "nas"
+
+[[cert]]
+id = "app"
+domains = ["app.home.arpa"]
+ca = "internal"
+install = "nas"
+`,
+  );
+  daemon = startDaemon(join(dir, "rota.toml"));
+  await daemon.waitForOutput("listening on");
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await hang?.stop();
+  removeTempDir(dir);
+});
+
+test("while the target's read-back hangs, rota status and rota list answer", async () => {
+  const started = Date.now();
+  const status = await runRota(["status", "--socket", socket], { timeoutMs: 10_000 });
+  expect(status.code).toBe(0);
+  expect(status.stdout).toContain("1 cert(s): 1 checking");
+  expect((await list(socket))[0]).toMatchObject({ id: "app", status: "checking" });
+  expect(Date.now() - started).toBeLessThan(8_000);
+});
+
+test("a renewal stuck on the target is aborted at its deadline, fails naming its step, and cools down", async () => {
+  const r = await runRota(["renew", "app", "--force", "--socket", socket], { timeoutMs: 10_000 });
+  expect(r.code).toBe(0);
+  const row = await waitForRenewal(socket, "app", (x) => x.status === "failed", 100_000);
+  expect(row.error).toBe("timed out after 60 s in step install");
+  expect(row.events.map((e) => e.step)).toEqual(["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist"]);
+  const [cert] = await list(socket);
+  expect(cert!.retry_at).not.toBeNull();
+  expect(daemon!.output()).toContain("app: renewal");
+}, 120_000);
+
+test("SIGTERM stops the daemon within 5 s though a read-back still hangs", async () => {
+  const started = Date.now();
+  const code = await daemon!.stop("SIGTERM");
+  daemon = undefined;
+  expect(code).toBe(0);
+  expect(Date.now() - started).toBeLessThan(5_000);
+});
