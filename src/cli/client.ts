@@ -41,6 +41,7 @@ export class ApiClient {
     const res = await this.fetch("GET", path);
     if (!res.ok || !res.body) throw new CliExit(EXIT.failed, `rota: cannot follow ${path}: HTTP ${res.status}`);
     const reader = res.body.getReader();
+    if (stop?.aborted) return void reader.cancel().catch(() => {});
     stop?.addEventListener("abort", () => void reader.cancel().catch(() => {}), { once: true });
     const decoder = new TextDecoder();
     let buf = "";

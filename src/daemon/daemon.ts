@@ -16,7 +16,7 @@ import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { ensureDir } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
-import type { Logger } from "../log.ts";
+import { scoped, type Logger } from "../log.ts";
 import { childExecutor } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
@@ -136,8 +136,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  const runner = new Runner({ store, bus, clock, log }, runnerSettings(config, bus, log));
-  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log }, watch);
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log));
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
 
   let cancelSocketCheck = () => {};
   const armSocketCheck = () => {

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError, isAbort, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, Trigger } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
 import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
@@ -158,7 +158,8 @@ export class Runner {
 
   /** Records the cooldown (or clears it) and closes the renewal with its final event, whatever the store does. */
   private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, policy: CooldownPolicy): Promise<RunOutcome> {
-    const { bus, clock, store, log } = this.deps;
+    const { bus, clock, store } = this.deps;
+    const log = scoped(this.deps.log, { cert: certId, renewal: renewalId });
     if (outcome.ok) {
       await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });

@@ -8,7 +8,7 @@ import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
-import type { Logger } from "../log.ts";
+import { scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
@@ -145,11 +145,12 @@ export class Scheduler {
       const id = cert.config.id;
       if (deps.runner.busy(id)) continue;
       const look = await this.refresh(cert);
-      deps.log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
+      const log = scoped(deps.log, { cert: id });
+      log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       if (await this.holdBack(id, look.decision)) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
-      deps.log.info(`${id}: ${look.decision.reason}`);
+      log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
     }
   }
@@ -247,7 +248,7 @@ export class Scheduler {
       decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
     } catch (err) {
       error = describeError(err);
-      if (!this.stopped) deps.log.error(`scheduler: ${id}: ${error}`);
+      if (!this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     }
     const needsWork = decision === null || decision.action !== "none";
     const look: CertLook = { decision, threshold, error, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };

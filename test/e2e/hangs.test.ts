@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, runRota, startDaemon, startHangFs, type Daemon, type HangFs } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, startHangFs, type Daemon, type HangFs } from "../harness/index.ts";
 import { list, waitForRenewal } from "./helpers.ts";
 
 let dir: string;
@@ -65,7 +65,23 @@ test("while the target's read-back hangs, rota status and rota list answer", asy
 test("a renewal stuck on the target is aborted at its deadline, fails naming its step, and cools down", async () => {
   const r = await runRota(["renew", "app", "--force", "--socket", socket], { timeoutMs: 10_000 });
   expect(r.code).toBe(0);
+  const id = r.stdout.match(/^renewal (\S+) started for app$/m)![1]!;
+
+  // Asked again with --wait while it runs: it follows the running renewal; Ctrl-C stops following, not the renewal.
+  const follow = Bun.spawn([ROTA_BIN, "renew", "app", "--wait", "--socket", socket], { stdout: "pipe", stderr: "pipe" });
+  const reader = follow.stdout.getReader();
+  let out = "";
+  while (!out.includes("\n")) out += new TextDecoder().decode((await reader.read()).value);
+  expect(out).toBe(`app is already renewing; following renewal ${id}\n`);
+  follow.kill("SIGINT");
+  expect(await follow.exited).toBe(130);
+  expect(await new Response(follow.stderr).text()).toBe(
+    `\nrota: stopped following; renewal ${id} goes on in the daemon. Follow it again with rota renew app --wait, or see rota audit app\n`,
+  );
+  expect((await list(socket))[0]!.status).toBe("renewing");
+
   const row = await waitForRenewal(socket, "app", (x) => x.status === "failed", 100_000);
+  expect(row.id).toBe(id);
   expect(row.error).toBe("timed out after 60 s in step install");
   expect(row.events.map((e) => e.step)).toEqual(["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist"]);
   const [cert] = await list(socket);

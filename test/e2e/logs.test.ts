@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { localCaConfig, waitForFile } from "./helpers.ts";
 
 interface LogLine {
@@ -65,6 +65,13 @@ describe("--log-format json --log-level debug", () => {
       expect(typeof line.msg).toBe("string");
     }
     expect(all.find((l) => l.msg.includes("listening on"))).toMatchObject({ level: "info", component: "daemon", cert: null, renewal: null });
+  });
+
+  test("each cert's decision at each tick, from the scheduler, with its cert", async () => {
+    await waitFor(() => lines().some((l) => l.component === "scheduler" && l.level === "debug" && /^app: none: ok: /.test(l.msg)), 10_000, 50, "a tick's decision line");
+    const decision = lines().find((l) => l.component === "scheduler" && /^app: none: /.test(l.msg));
+    expect(decision).toMatchObject({ level: "debug", cert: "app", renewal: null });
+    expect(lines().find((l) => /^app: renewed, serial /.test(l.msg))).toMatchObject({ level: "info", component: "runner", cert: "app" });
   });
 
   test("the renewal process's start and end, with its cert and renewal", () => {

@@ -26,6 +26,9 @@ export default defineCommand({
     ...connectionArgs,
   },
   async run({ args }) {
+    // Ctrl-C stops following, not the renewal: caught from the start, so it is never fatal once a renewal runs.
+    const ctrlC = new AbortController();
+    if (args.wait) process.once("SIGINT", () => ctrlC.abort());
     const client = new ApiClient(socketPath(args));
     const q = new URLSearchParams();
     if (args.force) q.set("force", "1");
@@ -50,9 +53,6 @@ export default defineCommand({
     const id = body.renewal_id!;
     if (body.status === "started") console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
     if (!args.wait) return;
-    // Ctrl-C stops following, not the renewal: say where it goes on.
-    const ctrlC = new AbortController();
-    process.once("SIGINT", () => ctrlC.abort());
     let final: RenewalJson | undefined;
     const lost = `rota: lost the daemon while following renewal ${id} (did it stop?); see \`rota audit ${args.cert}\``;
     await client.stream(`/api/renewals/${id}/events`, (event, data) => {
