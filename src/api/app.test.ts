@@ -8,8 +8,8 @@ import type { Hono } from "hono";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import type { Clock } from "../clock.ts";
+import { testConfig } from "../testing/config.ts";
 import { clockReading } from "../testing/fake-clock.ts";
-import type { DaemonConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
 import { summarizeCert } from "../crypto/summary.ts";
@@ -25,16 +25,6 @@ import { SqliteAuditStore } from "../store/sqlite.ts";
 import { createApi } from "./app.ts";
 
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
-const daemon: DaemonConfig = {
-  stateDir: "",
-  socket: "",
-  checkIntervalSeconds: 3600,
-  renewThresholdDays: undefined,
-  failureCooldownSeconds: 900,
-  failureCooldownMaxSeconds: 86_400,
-  maxConcurrentRenewals: 2,
-  renewalTimeoutSeconds: 1800,
-};
 
 let dir: string;
 let store: SqliteAuditStore;
@@ -69,7 +59,7 @@ beforeEach(() => {
   };
   const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
-  const config = { file: join(dir, "rota.toml"), daemon, audit: { backend: "sqlite" as const, path: join(dir, "rota.db"), retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+  const config = testConfig(dir, [cert.config]);
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   app = createApi({
     version: "test",

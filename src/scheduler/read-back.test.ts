@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import type { InstallBackend, ReadableInstall, ReadBack } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
+import { testConfig } from "../testing/config.ts";
 import { FakeClock, clockReading, settle } from "../testing/fake-clock.ts";
-import type { DaemonConfig } from "../config/schema.ts";
 import { EventBus } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
@@ -104,16 +104,6 @@ describe("readTarget", () => {
 });
 
 describe("the scheduler's look through a hanging target", () => {
-  const daemon: DaemonConfig = {
-    stateDir: "",
-    socket: "",
-    checkIntervalSeconds: 3600,
-    renewThresholdDays: undefined,
-    failureCooldownSeconds: 900,
-    failureCooldownMaxSeconds: 86_400,
-    maxConcurrentRenewals: 1,
-    renewalTimeoutSeconds: 1800,
-  };
 
   test("stop() ends the tick stuck on it; the look records the error and decides nothing", async () => {
     const bus = new EventBus(() => {});
@@ -125,7 +115,7 @@ describe("the scheduler's look through a hanging target", () => {
     const execute = async () => ({ ok: false as const, error: new Error("must not run"), interrupted: false });
     const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
     const journal = new ChallengeJournal(dir);
-    const config = { file: "", daemon, audit: { backend: "sqlite" as const, path: "", retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: [cert.config] };
+    const config = testConfig(dir, [cert.config], { maxConcurrentRenewals: 1 });
     const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
 
     scheduler.start();

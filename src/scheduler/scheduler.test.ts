@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
-import type { CertConfig, DaemonConfig, RotaConfig } from "../config/schema.ts";
+import type { CertConfig, DaemonConfig } from "../config/schema.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
@@ -17,22 +17,13 @@ import { runRenewal } from "../pipeline/renewer.ts";
 import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
+import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import { singleNode } from "./leadership.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
-const daemon: DaemonConfig = {
-  stateDir: "",
-  socket: "",
-  checkIntervalSeconds: 3600,
-  renewThresholdDays: undefined,
-  failureCooldownSeconds: 900,
-  failureCooldownMaxSeconds: 86_400,
-  maxConcurrentRenewals: 2,
-  renewalTimeoutSeconds: 1800,
-};
 
 let dir: string;
 let clock: FakeClock;
@@ -91,8 +82,7 @@ function cert(id: string, validityDays = 90): CertRuntime {
 }
 
 function watchlist(certs: CertRuntime[], over: Partial<DaemonConfig> = {}): Watchlist {
-  const config: RotaConfig = { file: join(dir, "rota.toml"), daemon: { ...daemon, ...over }, audit: { backend: "sqlite", path: join(dir, "rota.db"), retentionDays: 400 }, cas: [], dcvs: [], installs: [], certs: certs.map((c) => c.config) };
-  return { config, certs, dcvs: new Map() };
+  return { config: testConfig(dir, certs.map((c) => c.config), over), certs, dcvs: new Map() };
 }
 
 function newScheduler(watch: Watchlist): Scheduler {
