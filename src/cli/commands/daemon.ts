@@ -9,6 +9,7 @@ import { describeError } from "../../errors.ts";
 import { createLogger, logSettings, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from "../../log.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { ConfigError } from "../../config/load.ts";
+import type { RunningDaemon } from "../../daemon/daemon.ts";
 import { configExit, loadConfigOrExit } from "../load-config.ts";
 import { connectionArgs } from "../target.ts";
 import { VERSION } from "../version.ts";
@@ -29,46 +30,57 @@ export default defineCommand({
     const config = loadConfigOrExit(args.config);
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
     process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
+    // Signals are ours from before the start (which may spend 30 s removing a crash's challenges):
+    // the default actions would kill the daemon with its socket and journal half done.
+    let daemon: RunningDaemon | undefined;
+    let stopping = false;
+    let reloadAsked = false;
+    let stopped = () => {};
+    const done = new Promise<void>((resolve) => (stopped = resolve));
+    const finish = (running: RunningDaemon) => {
+      const deadline = setTimeout(() => {
+        log.warn("clean-up did not finish in time; exiting");
+        stopped();
+      }, STOP_DEADLINE_MS);
+      running
+        .stop()
+        .catch((err: unknown) => log.error(`stop: ${describeError(err)}`))
+        .finally(() => {
+          clearTimeout(deadline);
+          stopped();
+        });
+    };
+    const stop = (sig: string) => {
+      if (stopping) return log.warn(`${sig}: already stopping`);
+      stopping = true;
+      log.info(`${sig}: stopping`);
+      // During the start, the start ends first and then stops.
+      if (daemon) finish(daemon);
+    };
+    // `on`, not `once`: a second SIGTERM or Ctrl-C must not kill the clean-up with the default action.
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    // SIGHUP re-reads the config (the reload logs its own outcome); while stopping there is nothing to reload.
+    process.on("SIGHUP", () => {
+      if (stopping) return log.warn("SIGHUP: stopping; not reloading");
+      if (!daemon) {
+        reloadAsked = true;
+        return log.info("SIGHUP: still starting; reloading once started");
+      }
+      log.info("SIGHUP: reloading the config");
+      void daemon.reload();
+    });
+
     const { startDaemon } = await import("../../daemon/daemon.ts");
-    let daemon;
     try {
       daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION });
     } catch (err) {
       if (err instanceof ConfigError) throw configExit(err);
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
     }
-    await new Promise<void>((resolve) => {
-      let stopping = false;
-      // `on`, not `once`: a second SIGTERM or Ctrl-C must not kill the clean-up with the default action.
-      const onSignal = (sig: string) => {
-        if (stopping) return log.warn(`${sig}: already stopping`);
-        stopping = true;
-        log.info(`${sig}: stopping`);
-        const deadline = setTimeout(() => {
-          log.warn("clean-up did not finish in time; exiting");
-          resolve();
-        }, STOP_DEADLINE_MS);
-        daemon.stop().then(
-          () => {
-            clearTimeout(deadline);
-            resolve();
-          },
-          (err) => {
-            log.error(`stop: ${describeError(err)}`);
-            clearTimeout(deadline);
-            resolve();
-          },
-        );
-      };
-      process.on("SIGTERM", () => onSignal("SIGTERM"));
-      process.on("SIGINT", () => onSignal("SIGINT"));
-      // SIGHUP re-reads the config (the reload logs its own outcome); while stopping there is nothing to reload.
-      process.on("SIGHUP", () => {
-        if (stopping) return log.warn("SIGHUP: stopping; not reloading");
-        log.info("SIGHUP: reloading the config");
-        void daemon.reload();
-      });
-    });
+    if (stopping) finish(daemon);
+    else if (reloadAsked) void daemon.reload();
+    await done;
   },
 });
 
