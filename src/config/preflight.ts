@@ -108,7 +108,9 @@ function checkKey(cert: CertConfig, key: string, report: PreflightReport): void 
 function readKey(path: string): { key: KeyObject | undefined } | { problem: string } {
   let pem: string;
   try {
-    if (statSync(path).size > KEY_FILE_MAX) return { problem: notAKey(path) };
+    // A FIFO or device at key_path would block the read forever: only a regular file is read.
+    const st = statSync(path);
+    if (!st.isFile() || st.size > KEY_FILE_MAX) return { problem: notAKey(path) };
     pem = readFileSync(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { key: undefined };

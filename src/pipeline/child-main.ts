@@ -32,6 +32,8 @@ export async function renewalChild(): Promise<number> {
   // second SIGTERM must not kill us in the middle of removing challenges.
   process.on("SIGTERM", () => abort("daemon stopping"));
   process.on("SIGINT", () => abort("interrupted"));
+  // A reload is the daemon's business: `pkill -HUP rota` or a terminal hangup reaches us too.
+  process.on("SIGHUP", () => {});
   // The daemon keeps our stdin open for as long as it lives: end of input means it is gone.
   void (async () => {
     for await (const _ of input);
