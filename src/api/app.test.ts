@@ -22,7 +22,11 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { Runner } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
+import { actions, certSource } from "../daemon/api-ports.ts";
+import type { ReloadResult } from "../daemon/daemon.ts";
+import type { AuditStore } from "../store/types.ts";
 import { createApi } from "./app.ts";
+import type { ApiDeps } from "./ports.ts";
 
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 
@@ -32,6 +36,7 @@ let runner: Runner;
 let scheduler: Scheduler;
 let cert: CertRuntime;
 let app: Hono;
+let bus: EventBus;
 let now: Date;
 const clock: Clock = clockReading(() => now);
 
@@ -39,7 +44,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "rota-api-"));
   now = new Date("2030-01-01T00:00:00Z");
   store = new SqliteAuditStore(join(dir, "rota.db"));
-  const bus = new EventBus(() => {});
+  bus = new EventBus(() => {});
   const journal = new ChallengeJournal(dir);
   cert = {
     config: {
@@ -61,18 +66,35 @@ beforeEach(() => {
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
   const config = testConfig(dir, [cert.config]);
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
-  app = createApi({
-    version: "test",
-    configFile: config.file,
-    startedAt: now,
-    scheduler,
-    runner,
-    store,
-    bus,
-    clock,
-    reload: async () => ({ ok: false, file: config.file, problems: ["not in this test"] }),
-  });
+  app = api({ reload: async () => ({ ok: false, file: config.file, problems: ["not in this test"] }) });
 });
+/** The app over this file's scheduler and runner, with what a test swaps out. */
+function api(o: Overrides): Hono {
+  return createApi(deps(o));
+}
+
+interface Overrides {
+  reload: () => Promise<ReloadResult>;
+  runner?: Runner;
+  store?: AuditStore;
+  bus?: EventBus;
+}
+
+function deps(o: Overrides): ApiDeps {
+  const r = o.runner ?? runner;
+  return {
+    version: "test",
+    configFile: join(dir, "rota.toml"),
+    startedAt: now,
+    certs: certSource(scheduler, r),
+    actions: actions(scheduler, r, o.reload),
+    store: o.store ?? store,
+    bus: o.bus ?? bus,
+    clock,
+    log: silent,
+  };
+}
+
 afterEach(async () => {
   await runner.stop();
   await store.close();
@@ -162,6 +184,36 @@ describe("input and ids", () => {
   });
 });
 
+describe("requests the API does not take", () => {
+  test("a body over 64 KiB is 413, unread", async () => {
+    const res = await app.request("/api/reload", { method: "POST", body: "x".repeat(64 * 1024 + 1), headers: { "content-length": String(64 * 1024 + 1) } });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: "request body over 64 KiB" });
+  });
+
+  test("an unknown /api route is a JSON 404", async () => {
+    const res = await app.request("/api/nope");
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "no route GET /api/nope" });
+  });
+
+  test("a path that climbs out is only an unknown cert", async () => {
+    const res = await app.request("/api/certs/..%2f..%2fetc%2fpasswd");
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: 'unknown cert "../../etc/passwd"' });
+  });
+
+  test("a failing store is a 500 with one log line, not a crash", async () => {
+    const lines: string[] = [];
+    const log = createConsola({ level: 0, reporters: [{ log: (o) => lines.push(o.args.join(" ")) }] });
+    const broken = new Proxy(store, { get: (t, p) => (p === "latestRenewals" ? () => Promise.reject(new Error("disk on fire")) : (Reflect.get(t, p) as unknown)) });
+    const res = await createApi({ ...deps({ reload: async () => ({ ok: false, file: "", problems: [] }) }), store: broken, log }).request("/api/certs");
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: "internal error; the daemon's log has the cause" });
+    expect(lines).toEqual(["api: GET /api/certs: disk on fire"]);
+  });
+});
+
 describe("GET /api/certs", () => {
   test("each entry has exactly the documented keys", async () => {
     await scheduler.refresh(cert);
@@ -230,7 +282,7 @@ describe("renewals in flight", () => {
     subscribeAudit(bus, slow);
     const journal = new ChallengeJournal(dir);
     const slowRunner = new Runner({ store: slow, bus, clock, log: silent }, { execute: (req) => runRenewal(cert, req, { store: slow, bus, clock, journal }), policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
-    const slowApp = createApi({ version: "test", configFile: "", startedAt: now, scheduler, runner: slowRunner, store: slow, bus, clock, reload: async () => ({ ok: false, file: "", problems: [] }) });
+    const slowApp = api({ runner: slowRunner, store: slow, bus, reload: async () => ({ ok: false, file: "", problems: [] }) });
     const run = slowRunner.start(cert, "manual")!;
     await run.done;
     const res = await slowApp.request(`/api/renewals/${run.renewalId}/events`);
@@ -243,15 +295,7 @@ describe("renewals in flight", () => {
 
 describe("POST /api/reload", () => {
   test("answers what the daemon's reload did", async () => {
-    const reloaded = createApi({
-      version: "test",
-      configFile: "",
-      startedAt: now,
-      scheduler,
-      runner,
-      store,
-      bus: new EventBus(() => {}),
-      clock,
+    const reloaded = api({
       reload: async () => ({ ok: true, summary: "+1 cert", added: ["api"], removed: [], changed: [], backendsChanged: [], settingsChanged: [], restartRequired: ["daemon.socket"] }),
     });
     const res = await reloaded.request("/api/reload", { method: "POST" });

@@ -2,7 +2,7 @@
 import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
-import type { CertState, Renewal } from "../store/types.ts";
+import type { CertState, RenewalHead } from "../store/types.ts";
 import { iso, renewalSummaryJson, type CertJson, type CertStatus } from "./json.ts";
 
 export interface CertViewInput {
@@ -12,7 +12,7 @@ export interface CertViewInput {
   look: CertLook | undefined;
   busy: boolean;
   state: CertState | null;
-  last: Renewal | undefined;
+  last: RenewalHead | undefined;
   nextTick: Date | null;
   intervalSeconds: number;
 }

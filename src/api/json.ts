@@ -4,7 +4,7 @@
  */
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
-import type { Renewal } from "../store/types.ts";
+import type { Renewal, RenewalHead } from "../store/types.ts";
 
 /**
  * `checking`: the first look at its targets is still under way (right after a start or a
@@ -62,7 +62,7 @@ export function iso(d: Date | null | undefined): string | null {
   return d ? d.toISOString() : null;
 }
 
-export function renewalSummaryJson(r: Renewal): RenewalSummaryJson {
+export function renewalSummaryJson(r: RenewalHead): RenewalSummaryJson {
   return { id: r.id, trigger: r.trigger, status: r.status, started_at: r.startedAt.toISOString(), finished_at: iso(r.finishedAt), error: r.error };
 }
 

@@ -26,6 +26,7 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { openRecoveringStore } from "../store/recovering.ts";
 import type { AuditStore } from "../store/types.ts";
+import { actions, certSource } from "./api-ports.ts";
 import { buildWatchlist } from "./backends.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
@@ -176,7 +177,17 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     return reloading;
   };
 
-  const app = createApi({ version, configFile: config.file, startedAt: clock.now(), scheduler, runner, store, bus, clock, reload });
+  const app = createApi({
+    version,
+    configFile: config.file,
+    startedAt: clock.now(),
+    certs: certSource(scheduler, runner),
+    actions: actions(scheduler, runner, reload),
+    store,
+    bus,
+    clock,
+    log,
+  });
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch });
   let server = await listenSocket(config, serve);
   let socketIno = lstatSync(daemon.socket).ino;

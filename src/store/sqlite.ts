@@ -5,7 +5,7 @@ import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, IssuedCert, PruneResult, Renewal, RenewalStatus, StepEvent } from "./types.ts";
+import type { AuditStore, CertState, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -112,14 +112,14 @@ export class SqliteAuditStore implements AuditStore {
     return this.withEvents(rows);
   }
 
-  async latestRenewals(): Promise<Map<string, Renewal>> {
+  async latestRenewals(): Promise<Map<string, RenewalHead>> {
     const rows = this.db
       .query(
         `SELECT r.* FROM renewal r
          WHERE r.rowid = (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`,
       )
       .all() as RenewalRecord[];
-    return new Map(this.withEvents(rows).map((r) => [r.certId, r]));
+    return new Map(rows.map((r) => [r.cert_id, renewalOf(r)]));
   }
 
   async saveIssued(c: IssuedCert): Promise<void> {
@@ -186,19 +186,13 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async getCertState(certId: string): Promise<CertState | null> {
-    const row = this.db.query("SELECT * FROM cert_state WHERE cert_id = $cert").get({ cert: certId }) as {
-      cert_id: string;
-      consecutive_failures: number;
-      retry_at: number | null;
-      last_error: string | null;
-    } | null;
-    if (!row) return null;
-    return {
-      certId: row.cert_id,
-      consecutiveFailures: row.consecutive_failures,
-      retryAt: row.retry_at === null ? null : new Date(row.retry_at),
-      lastError: row.last_error,
-    };
+    const row = this.db.query("SELECT * FROM cert_state WHERE cert_id = $cert").get({ cert: certId }) as CertStateRecord | null;
+    return row ? certStateOf(row) : null;
+  }
+
+  async certStates(): Promise<Map<string, CertState>> {
+    const rows = this.db.query("SELECT * FROM cert_state").all() as CertStateRecord[];
+    return new Map(rows.map((r) => [r.cert_id, certStateOf(r)]));
   }
 
   async putCertState(s: CertState): Promise<void> {
@@ -223,19 +217,38 @@ export class SqliteAuditStore implements AuditStore {
       list.push({ step: e.step as StepName, at: new Date(e.at), status: e.status as StepStatus, message: e.message, durationMs: e.duration_ms });
       byRenewal.set(e.renewal_id, list);
     }
-    return rows.map((r) => ({
-      id: r.id,
-      certId: r.cert_id,
-      trigger: r.trigger as Trigger,
-      installOnly: r.install_only === 1,
-      reason: r.reason,
-      status: r.status as RenewalStatus,
-      startedAt: new Date(r.started_at),
-      finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
-      error: r.error,
-      events: byRenewal.get(r.id) ?? [],
-    }));
+    return rows.map((r) => ({ ...renewalOf(r), events: byRenewal.get(r.id) ?? [] }));
   }
+}
+
+function renewalOf(r: RenewalRecord): RenewalHead {
+  return {
+    id: r.id,
+    certId: r.cert_id,
+    trigger: r.trigger as Trigger,
+    installOnly: r.install_only === 1,
+    reason: r.reason,
+    status: r.status as RenewalStatus,
+    startedAt: new Date(r.started_at),
+    finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
+    error: r.error,
+  };
+}
+
+interface CertStateRecord {
+  cert_id: string;
+  consecutive_failures: number;
+  retry_at: number | null;
+  last_error: string | null;
+}
+
+function certStateOf(row: CertStateRecord): CertState {
+  return {
+    certId: row.cert_id,
+    consecutiveFailures: row.consecutive_failures,
+    retryAt: row.retry_at === null ? null : new Date(row.retry_at),
+    lastError: row.last_error,
+  };
 }
 
 function issuedOf(row: IssuedRecord): IssuedCert {

@@ -30,6 +30,9 @@ export interface Renewal {
   events: StepEvent[];
 }
 
+/** A renewal without its steps: what lists of many certs need. */
+export type RenewalHead = Omit<Renewal, "events">;
+
 export interface IssuedCert {
   certId: string;
   renewalId: string;
@@ -70,8 +73,8 @@ export interface AuditStore {
   getRenewal(id: string): Promise<Renewal | null>;
   /** Newest first. */
   listRenewals(q: { certId?: string; limit: number }): Promise<Renewal[]>;
-  /** The newest renewal of each cert, keyed by cert id. */
-  latestRenewals(): Promise<Map<string, Renewal>>;
+  /** The newest renewal of each cert, without steps, keyed by cert id: one read for a list of every cert. */
+  latestRenewals(): Promise<Map<string, RenewalHead>>;
 
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
@@ -92,6 +95,8 @@ export interface AuditStore {
   prune(before: Date): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
+  /** Every cert's failure state, keyed by cert id: one read for a list of every cert. */
+  certStates(): Promise<Map<string, CertState>>;
   putCertState(state: CertState): Promise<void>;
 
   close(): Promise<void>;

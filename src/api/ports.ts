@@ -1,0 +1,48 @@
+/**
+ * @module What the API's routes may read and do, as narrow interfaces: the routes never
+ * see the scheduler or the runner themselves, so the socket app, the TCP app and tests
+ * build them from whatever answers these.
+ */
+import type { Clock } from "../clock.ts";
+import type { ReloadResult } from "../daemon/daemon.ts";
+import type { EventBus } from "../events.ts";
+import type { Logger } from "../log.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { CertLook, RenewRequestResult } from "../scheduler/scheduler.ts";
+import type { AuditStore } from "../store/types.ts";
+
+/** The certs watched now and what the daemon last saw of them. A reload changes every answer. */
+export interface CertSource {
+  certs(): readonly WatchedCert[];
+  find(id: string): WatchedCert | undefined;
+  /** The last look at the cert's targets; undefined until the first one ends. */
+  look(certId: string): CertLook | undefined;
+  /** True while a renewal of the cert runs. */
+  busy(certId: string): boolean;
+  nextTickAt(): Date | null;
+  checkIntervalSeconds(): number;
+  /** Resolves once every watched cert has had its first look (it may never, if a target hangs: callers bound the wait). */
+  firstLooks(): Promise<void>;
+}
+
+/** What the routes may change. */
+export interface Actions {
+  /** Starts a renewal now when the cert needs one (or `force`); the result says why not otherwise. */
+  renew(cert: WatchedCert, opts: { force: boolean; newKey: boolean }): Promise<RenewRequestResult>;
+  /** Re-reads the config file; an invalid one is reported and the running config kept. */
+  reload(): Promise<ReloadResult>;
+  /** The running renewal with this id: `done` settles once its audit row is final. Undefined when none runs. */
+  running(renewalId: string): { done: Promise<unknown> } | undefined;
+}
+
+export interface ApiDeps {
+  version: string;
+  configFile: string;
+  startedAt: Date;
+  certs: CertSource;
+  actions: Actions;
+  store: AuditStore;
+  bus: EventBus;
+  clock: Clock;
+  log: Logger;
+}

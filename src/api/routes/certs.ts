@@ -1,0 +1,45 @@
+/** @module The cert routes: list, detail, and asking for a renewal. */
+import { Hono, type Context } from "hono";
+import { iso, renewResultJson } from "../json.ts";
+import type { ApiDeps } from "../ports.ts";
+import { certViews } from "../views.ts";
+
+export function unknownCert(c: Context, id: string) {
+  return c.json({ error: `unknown cert ${JSON.stringify(id)}` }, 404);
+}
+
+export function certRoutes(deps: ApiDeps): Hono {
+  const app = new Hono();
+
+  app.get("/api/certs", async (c) => c.json(await certViews(deps)));
+
+  app.get("/api/certs/:id", async (c) => {
+    const cert = deps.certs.find(c.req.param("id"));
+    if (!cert) return unknownCert(c, c.req.param("id"));
+    const [view] = await certViews(deps, [cert]);
+    const look = deps.certs.look(cert.config.id);
+    const issued = await deps.store.latestIssued(cert.config.id);
+    return c.json({
+      ...view,
+      ca: cert.config.ca,
+      dcv: cert.config.dcv ?? null,
+      install: cert.config.install,
+      key_type: cert.config.keyType,
+      renew_threshold_days: look?.threshold.days ?? null,
+      renew_threshold_source: look?.threshold.source ?? null,
+      reason: look?.decision?.reason ?? look?.error ?? null,
+      latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,
+    });
+  });
+
+  app.post("/api/certs/:id/renew", async (c) => {
+    const cert = deps.certs.find(c.req.param("id"));
+    if (!cert) return unknownCert(c, c.req.param("id"));
+    const flag = (name: string) => ["1", "true", "yes"].includes(c.req.query(name) ?? "");
+    const result = await deps.actions.renew(cert, { force: flag("force"), newKey: flag("new_key") });
+    const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
+    return c.json(renewResultJson(result), code);
+  });
+
+  return app;
+}

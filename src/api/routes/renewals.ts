@@ -1,0 +1,90 @@
+/** @module The audit routes: renewals, one renewal, and one renewal's steps live (server-sent events). */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { RotaEvent } from "../../events.ts";
+import { MAX_RENEWALS_LIMIT, renewalJson, stepJson } from "../json.ts";
+import type { ApiDeps } from "../ports.ts";
+import { unknownCert } from "./certs.ts";
+
+const HEARTBEAT_MS = 5_000;
+
+export function renewalRoutes(deps: ApiDeps): Hono {
+  const app = new Hono();
+
+  app.get("/api/renewals", async (c) => {
+    const limit = Number(c.req.query("limit") ?? 20);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RENEWALS_LIMIT) return c.json({ error: `limit must be an integer from 1 to ${MAX_RENEWALS_LIMIT}` }, 400);
+    const certId = c.req.query("cert") || undefined;
+    if (certId !== undefined && !deps.certs.find(certId)) {
+      const known = (await deps.store.listRenewals({ certId, limit: 1 })).length > 0;
+      if (!known) return unknownCert(c, certId);
+    }
+    return c.json((await deps.store.listRenewals({ certId, limit })).map(renewalJson));
+  });
+
+  app.get("/api/renewals/:id", async (c) => {
+    const r = await deps.store.getRenewal(c.req.param("id"));
+    return r ? c.json(renewalJson(r)) : c.json({ error: "unknown renewal" }, 404);
+  });
+
+  // Server-sent events: every step as it finishes ("step"), then the closed renewal ("end").
+  app.get("/api/renewals/:id/events", async (c) => {
+    const id = c.req.param("id");
+    const queued: RotaEvent[] = [];
+    let wake: (() => void) | undefined;
+    const unsubscribe = deps.bus.subscribe((e) => {
+      if (e.type === "renewal.step" && e.renewalId === id) {
+        queued.push(e);
+        wake?.();
+      }
+    });
+    // The runner's handle says when the renewal is over, whenever the store's last write lands.
+    const running = deps.actions.running(id);
+    if (!running && !(await deps.store.getRenewal(id))) {
+      unsubscribe();
+      return c.json({ error: "unknown renewal" }, 404);
+    }
+    let over = !running;
+    void running?.done.finally(() => {
+      over = true;
+      wake?.();
+    });
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(unsubscribe);
+      const sent = new Set<string>();
+      const sendStep = async (e: { step: string; at: Date; status: string; message: string; durationMs: number }) => {
+        const key = `${e.step}|${e.at.getTime()}|${e.status}`;
+        if (sent.has(key)) return;
+        sent.add(key);
+        await stream.writeSSE({ event: "step", data: JSON.stringify(stepJson(e)) });
+      };
+      const stored = await deps.store.getRenewal(id);
+      for (const e of stored?.events ?? []) await sendStep(e);
+      while (!stream.aborted) {
+        const e = queued.shift();
+        if (e?.type === "renewal.step") {
+          await sendStep(e);
+          continue;
+        }
+        if (over) break;
+        // A comment line now and then keeps idle-timeouts on either side from closing a long wait.
+        await new Promise<void>((resolve) => {
+          const cancel = deps.clock.setTimeout(resolve, HEARTBEAT_MS);
+          wake = () => {
+            cancel();
+            resolve();
+          };
+        });
+        if (queued.length === 0 && !over) await stream.write(": waiting\n\n");
+      }
+      unsubscribe();
+      // Every event the renewal emitted is on its way to the store: wait for the writes.
+      await deps.bus.drain();
+      const final = await deps.store.getRenewal(id);
+      for (const e of final?.events ?? []) await sendStep(e);
+      if (final) await stream.writeSSE({ event: "end", data: JSON.stringify(renewalJson(final)) });
+    });
+  });
+
+  return app;
+}

@@ -1,0 +1,24 @@
+/** @module `GET /api/status`: the daemon and a count of its certs by status. */
+import { Hono } from "hono";
+import { iso } from "../json.ts";
+import type { ApiDeps } from "../ports.ts";
+import { certViews } from "../views.ts";
+
+export function statusRoutes(deps: ApiDeps): Hono {
+  return new Hono().get("/api/status", async (c) => {
+    const certs = await certViews(deps);
+    const counts: Record<string, number> = {};
+    for (const v of certs) counts[v.status] = (counts[v.status] ?? 0) + 1;
+    return c.json({
+      version: deps.version,
+      pid: process.pid,
+      config: deps.configFile,
+      started_at: deps.startedAt.toISOString(),
+      uptime_seconds: Math.round((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
+      certs: certs.length,
+      by_status: counts,
+      check_interval_seconds: deps.certs.checkIntervalSeconds(),
+      next_tick: iso(deps.certs.nextTickAt()),
+    });
+  });
+}

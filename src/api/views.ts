@@ -1,0 +1,42 @@
+/**
+ * @module Cert views for lists and pages: the status of many certs from two bulk store
+ * reads and the scheduler's last looks, never a store query or a certificate parse per cert.
+ */
+import type { WatchedCert } from "../pipeline/runtime.ts";
+import { certJson } from "./cert-view.ts";
+import type { CertJson } from "./json.ts";
+import type { ApiDeps } from "./ports.ts";
+
+/**
+ * How long a read waits for a first look still in progress (right after a start or a
+ * reload) before it answers "checking": a target that never answers must not hold it.
+ */
+const FIRST_LOOK_WAIT_MS = 2_000;
+
+export type ViewDeps = Pick<ApiDeps, "certs" | "store" | "clock">;
+
+/** The views of `certs` (default: every watched cert), in that order. */
+export async function certViews(deps: ViewDeps, certs: readonly WatchedCert[] = deps.certs.certs()): Promise<CertJson[]> {
+  if (certs.some((c) => !deps.certs.look(c.config.id))) {
+    let cancel = () => {};
+    await Promise.race([deps.certs.firstLooks(), new Promise<void>((resolve) => (cancel = deps.clock.setTimeout(resolve, FIRST_LOOK_WAIT_MS)))]);
+    cancel();
+  }
+  const [latest, states] = await Promise.all([deps.store.latestRenewals(), deps.store.certStates()]);
+  const now = deps.clock.now();
+  const nextTick = deps.certs.nextTickAt();
+  const intervalSeconds = deps.certs.checkIntervalSeconds();
+  return certs.map((c) =>
+    certJson({
+      id: c.config.id,
+      domains: c.config.domains,
+      now,
+      look: deps.certs.look(c.config.id),
+      busy: deps.certs.busy(c.config.id),
+      state: states.get(c.config.id) ?? null,
+      last: latest.get(c.config.id),
+      nextTick,
+      intervalSeconds,
+    }),
+  );
+}
