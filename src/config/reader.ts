@@ -149,6 +149,16 @@ export class Reader {
     return v as T;
   }
 
+  bool(k: string, fallback: boolean): boolean {
+    const v = this.raw(k);
+    if (v === undefined) return fallback;
+    if (typeof v !== "boolean") {
+      this.problem(k, `must be true or false, not ${typeName(v)}`);
+      return fallback;
+    }
+    return v;
+  }
+
   int(k: string, opts: { min: number; max?: number; fallback: number }): number;
   int(k: string, opts: { min: number; max?: number }): number | undefined;
   int(k: string, opts: { min: number; max?: number; fallback?: number }): number | undefined {

@@ -1,5 +1,6 @@
 /** @module The validated, resolved configuration: paths absolute, defaults applied, references checked. */
 import type { KeyType } from "../crypto/keys.ts";
+import type { SecretRef } from "./secret.ts";
 
 export interface DaemonConfig {
   stateDir: string;
@@ -44,6 +45,34 @@ export interface CertConfig {
 export const KEY_ROTATIONS = ["never", "every_renewal"] as const;
 export type KeyRotation = (typeof KEY_ROTATIONS)[number];
 
+export interface HttpListen {
+  /** An IP address, without brackets. */
+  host: string;
+  port: number;
+  ipv6: boolean;
+}
+
+/** Files given by path, or a cert rota manages (its filesystem target's `fullchain.pem` and `privkey.pem` in `dir`). */
+export type HttpTls = { from: "files"; cert: string; key: string } | { from: "cert"; certId: string; target: string; dir: string };
+
+/** The API (and dashboard) on TCP. */
+export interface HttpListener {
+  listen: HttpListen;
+  token: SecretRef;
+  /** Null: plain HTTP (loopback, or `allow_plain_http`). */
+  tls: HttpTls | null;
+  allowPlainHttp: boolean;
+  sessionHours: number;
+}
+
+/** `[http]`. */
+export interface HttpConfig {
+  /** Null: no TCP listener. */
+  listener: HttpListener | null;
+  /** An origin (`https://nas.example.com:8844`): links in alerts, and the origin browsers use behind a reverse proxy. */
+  publicUrl: string | undefined;
+}
+
 export interface RotaConfig {
   /** Absolute path of the file this came from. */
   file: string;
@@ -53,6 +82,7 @@ export interface RotaConfig {
   dcvs: BackendSection[];
   installs: BackendSection[];
   certs: CertConfig[];
+  http: HttpConfig;
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";

@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
 import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList } from "./reader.ts";
@@ -74,10 +75,11 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
     for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
   }
   checkKeysNotServed(ctx.problems, keys, dcvSections);
+  const http = readHttp(top.child("http"), certs, installs);
   top.finish();
 
   if (ctx.problems.list.length > 0) return { ok: false, problems: ctx.problems.list };
-  return { ok: true, config: { file, daemon, audit, cas, dcvs, installs, certs } };
+  return { ok: true, config: { file, daemon, audit, cas, dcvs, installs, certs, http } };
 }
 
 function readDaemon(r: Reader): DaemonConfig {

@@ -15,7 +15,7 @@ export interface ReloadPlan {
   changed: string[];
   /** `<kind> <name>` of every backend section added, removed or changed. */
   backendsChanged: string[];
-  /** `daemon.*` keys that apply now. */
+  /** `daemon.*` keys that apply now, and `http` when the listener changes. */
   settingsChanged: string[];
   /** Keys changed in the file that keep their running value until a restart. */
   restartRequired: string[];
@@ -40,11 +40,16 @@ function changedSections(kind: string, a: BackendSection[], b: BackendSection[])
     .map((name) => `${kind} ${name}`);
 }
 
+/** `http` when any `[http]` key changed: the listener is rebuilt from the new section as a whole. */
+function httpChanges(running: RotaConfig, next: RotaConfig): string[] {
+  return Bun.deepEquals(running.http, next.http) ? [] : ["http"];
+}
+
 export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
   const restartKeys = new Set(["daemon.state_dir", "daemon.socket"]);
   const daemonDiff = differing("daemon", running.daemon, next.daemon);
   const restartRequired = [...daemonDiff.filter((k) => restartKeys.has(k)), ...differing("audit", running.audit, next.audit)];
-  const settingsChanged = daemonDiff.filter((k) => !restartKeys.has(k));
+  const settingsChanged = [...daemonDiff.filter((k) => !restartKeys.has(k)), ...httpChanges(running, next)];
 
   // A key path left to its default follows state_dir, which keeps its running value.
   const defaultKey = (stateDir: string, id: string) => join(stateDir, "keys", `${id}.key`);

@@ -26,5 +26,6 @@ export function testConfig(dir: string, certs: CertConfig[], daemon: Partial<Dae
     dcvs: [],
     installs: [],
     certs,
+    http: { listener: null, publicUrl: undefined },
   };
 }

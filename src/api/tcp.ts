@@ -1,0 +1,180 @@
+/**
+ * @module The API on TCP: the socket's routes behind authentication (a Bearer token for
+ * scripts and the CLI, a signed session cookie for browsers), CSRF and Origin checks for
+ * cookie-borne changes, and security headers. `/healthz` alone answers without auth.
+ */
+import { Hono, type Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { secureHeaders } from "hono/secure-headers";
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import { safeNext } from "./auth/next.ts";
+import { homePage, loginPage } from "./auth/pages.ts";
+import { SESSION_COOKIE, type Session, type Sessions } from "./auth/session.ts";
+import { bearerToken, tokenMatches } from "./auth/token.ts";
+
+/** What authentication checks against now; a reload swaps it (a new token ends every session). */
+export interface TcpAuth {
+  token: string;
+  sessions: Sessions;
+  /** Served over TLS: the session cookie is `Secure`. */
+  tls: boolean;
+  /** `public_url`'s origin: browsers behind a reverse proxy send it as their Origin. */
+  publicOrigin: string | undefined;
+}
+
+export interface TcpDeps {
+  auth: () => TcpAuth;
+  clock: Clock;
+  log: Logger;
+  /** How long a failed attempt waits for its answer (default 300 ms): guessing slows, a right token is never refused. */
+  failDelayMs?: number;
+}
+
+/** Pages read the session (its CSRF token goes into their forms); null when a Bearer token authenticated. */
+export type TcpEnv = { Variables: { session: Session | null } };
+
+const REFUSED_CROSS_SITE = { error: "cross-site request refused" };
+
+export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
+  const app = new Hono<TcpEnv>();
+  const failDelay = deps.failDelayMs ?? 300;
+
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], formAction: ["'self'"], baseUri: ["'none'"], objectSrc: ["'none'"] },
+      referrerPolicy: "no-referrer",
+      xFrameOptions: "DENY",
+      crossOriginResourcePolicy: "same-origin",
+      // HSTS pins a host name to HTTPS for months: an operator's choice (and their proxy's), not ours.
+      strictTransportSecurity: false,
+    }),
+  );
+  app.use("/api/*", async (c, next) => {
+    await next();
+    c.header("Cache-Control", "no-store");
+  });
+
+  /** A refused attempt: logged without what was presented, answered after the fixed delay. */
+  const refuse = async (c: Context, why: string) => {
+    deps.log.warn(`http: refused ${c.req.method} ${c.req.path} from ${remote(c)}: ${why}`);
+    if (failDelay > 0) await new Promise<void>((resolve) => deps.clock.setTimeout(resolve, failDelay));
+  };
+
+  app.get("/healthz", (c) => c.text("ok"));
+
+  app.get("/login", (c) => c.html(loginPage({ next: safeNext(c.req.query("next")), failed: false })));
+
+  app.post("/login", async (c) => {
+    const auth = deps.auth();
+    if (!sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+    const form = await formOf(c);
+    if (form === null) return c.json({ error: "the login form must be sent as application/x-www-form-urlencoded or multipart/form-data" }, 400);
+    const next = safeNext(field(form, "next"));
+    const token = field(form, "token");
+    if (!token || !tokenMatches(token, auth.token)) {
+      await refuse(c, "wrong token at login");
+      return c.html(loginPage({ next, failed: true }), 401);
+    }
+    const { cookie, session } = auth.sessions.issue();
+    setCookie(c, SESSION_COOKIE, cookie, { httpOnly: true, sameSite: "Strict", path: "/", secure: auth.tls, maxAge: Math.floor((session.expires.getTime() - deps.clock.now().getTime()) / 1000) });
+    return c.redirect(next, 303);
+  });
+
+  app.use("*", async (c, next) => {
+    const auth = deps.auth();
+    const presented = bearerToken(c.req.header("Authorization"));
+    const isApi = c.req.path.startsWith("/api/") || c.req.path === "/api";
+    if (presented !== null) {
+      if (presented === "" || !tokenMatches(presented, auth.token)) {
+        await refuse(c, presented === "" ? "malformed Authorization header" : "wrong token");
+        return unauthorized(c);
+      }
+      c.set("session", null);
+      // Bearer requests carry no ambient credential, so no CSRF token; a browser opening the event stream still must be on our origin.
+      if (isUpgrade(c) && !sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+      return next();
+    }
+    const cookie = getCookie(c, SESSION_COOKIE);
+    const session = auth.sessions.verify(cookie);
+    if (!session) {
+      if (cookie !== undefined) await refuse(c, "invalid or expired session");
+      if (isApi) return unauthorized(c);
+      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 303);
+    }
+    c.set("session", session);
+    if (isUpgrade(c) && !sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      if (!sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+      const presentedCsrf = c.req.header("X-CSRF-Token") ?? field(await formOf(c), "_csrf");
+      if (!auth.sessions.csrfMatches(session, presentedCsrf)) return c.json(REFUSED_CROSS_SITE, 403);
+    }
+    return next();
+  });
+
+  app.post("/logout", (c) => {
+    const session = c.get("session");
+    if (session) deps.auth().sessions.revoke(session);
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: deps.auth().tls, httpOnly: true, sameSite: "Strict" });
+    return c.redirect("/login", 303);
+  });
+
+  app.get("/", (c) => {
+    const session = c.get("session");
+    return c.html(homePage({ csrf: session?.csrf ?? "" }));
+  });
+
+  // The API's routes read no variables: mounting them under this env changes nothing they see.
+  app.route("/", api as unknown as Hono<TcpEnv>);
+  return app;
+}
+
+function unauthorized(c: Context) {
+  c.header("WWW-Authenticate", 'Bearer realm="rota"');
+  return c.json({ error: "authentication required" }, 401);
+}
+
+function isUpgrade(c: Context): boolean {
+  return (c.req.header("Upgrade") ?? "").toLowerCase() === "websocket";
+}
+
+/**
+ * No Origin (curl, the CLI, old browsers on GET) passes: the CSRF token guards those. An
+ * Origin must be this listener as the browser reached it (scheme and Host) or
+ * `public_url`'s. A DNS-rebinding page matches the first, but carries no session cookie
+ * (cookies belong to the real host name) and no token.
+ */
+function sameOrigin(c: Context, auth: TcpAuth): boolean {
+  const origin = c.req.header("Origin");
+  if (origin === undefined) return true;
+  if (auth.publicOrigin !== undefined && origin === auth.publicOrigin) return true;
+  // Bun builds the request URL from the Host header the browser sent.
+  return origin === `${auth.tls ? "https" : "http"}://${new URL(c.req.url).host}`;
+}
+
+type Form = Record<string, string | File | (string | File)[]>;
+
+/** The request's form fields, or null when the body is not a form. Cached by hono: later readers see it too. */
+async function formOf(c: Context): Promise<Form | null> {
+  const type = c.req.header("Content-Type") ?? "";
+  if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return null;
+  try {
+    return (await c.req.parseBody()) as Form;
+  } catch {
+    return null;
+  }
+}
+
+function field(form: Form | null, name: string): string | undefined {
+  const v = form?.[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+function remote(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
