@@ -22,7 +22,7 @@ export function parseListen(value: string): HttpListen | string {
   const port = Number(m[2]);
   const v = isIP(host);
   if (v === 0) return "must be a bind address such as 127.0.0.1, 0.0.0.0 or [::1], not a hostname";
-  if (v === 6 && !value.startsWith("[")) return "an IPv6 address goes in brackets: [::1]:8844";
+  if (v === 4 && value.startsWith("[")) return "brackets are for IPv6 addresses: 127.0.0.1:8844";
   if (port < 1 || port > 65535) return "port must be between 1 and 65535";
   return { host, port, ipv6: v === 6 };
 }

@@ -28,6 +28,7 @@ import { openRecoveringStore } from "../store/recovering.ts";
 import type { AuditStore } from "../store/types.ts";
 import { actions, certSource } from "./api-ports.ts";
 import { buildWatchlist } from "./backends.ts";
+import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
 import { startRetention } from "../store/retention.ts";
@@ -159,13 +160,22 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         return { ok: false, file: config.file, problems };
       }
       const plan = planReload(watch.config, next);
+      let nextWatch: Watchlist;
       try {
-        watch = await buildWatchlist(plan.config, ctx, watch);
+        nextWatch = await buildWatchlist(plan.config, ctx, watch);
       } catch (err) {
         const problems = [describeError(err)];
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
         return { ok: false, file: config.file, problems };
       }
+      try {
+        await http.apply(plan.config.http);
+      } catch (err) {
+        const problems = [err instanceof HttpSetupError ? err.message : describeError(err)];
+        log.error(`reload: cannot set up the HTTP listener; still running on the previous config: ${problems[0]}`);
+        return { ok: false, file: config.file, problems };
+      }
+      watch = nextWatch;
       runner.configure(runnerSettings(plan.config, bus, log));
       scheduler.update(watch);
       armSocketCheck();
@@ -189,7 +199,18 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     log,
   });
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch });
-  let server = await listenSocket(config, serve);
+  const http = new HttpListener({ api: app, websocket: undefined, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
+  try {
+    await http.apply(config.http);
+  } catch (err) {
+    await http.stop();
+    if (err instanceof HttpSetupError) throw new ConfigError(config.file, [err.message]);
+    throw err;
+  }
+  let server = await listenSocket(config, serve).catch(async (err: unknown) => {
+    await http.stop();
+    throw err;
+  });
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
@@ -230,7 +251,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       const other = lstatOrNull(daemon.socket);
       const keep = other && other.ino !== socketIno && !other.isDirectory() ? `${daemon.socket}.keep-${process.pid}` : null;
       if (keep) linkSync(daemon.socket, keep);
-      await server.stop(true);
+      await Promise.all([server.stop(true), http.stop()]);
       if (keep) renameSync(keep, daemon.socket);
       await store.close();
       lock.release();

@@ -1,0 +1,33 @@
+/** @module `[http] listen` parsing and the loopback rule. */
+import { describe, expect, test } from "bun:test";
+import { isLoopback, parseListen } from "./http.ts";
+
+describe("parseListen", () => {
+  test.each([
+    ["127.0.0.1:8844", { host: "127.0.0.1", port: 8844, ipv6: false }],
+    ["0.0.0.0:443", { host: "0.0.0.0", port: 443, ipv6: false }],
+    ["[::1]:8844", { host: "::1", port: 8844, ipv6: true }],
+    ["[::]:8844", { host: "::", port: 8844, ipv6: true }],
+  ])("%s", (text, want) => expect(parseListen(text)).toEqual(want));
+
+  test.each([
+    ["localhost:8844", "must be a bind address such as 127.0.0.1, 0.0.0.0 or [::1], not a hostname"],
+    ["nas.example.com:8844", "must be a bind address such as 127.0.0.1, 0.0.0.0 or [::1], not a hostname"],
+    ["127.0.0.1", "must be host:port (IPv6 as [::1]:8844)"],
+    [":8844", "must be host:port (IPv6 as [::1]:8844)"],
+    ["::1:8844", "must be host:port (IPv6 as [::1]:8844)"],
+    ["[localhost]:8844", "must be a bind address such as 127.0.0.1, 0.0.0.0 or [::1], not a hostname"],
+    ["127.0.0.1:0", "port must be between 1 and 65535"],
+    ["127.0.0.1:65536", "port must be between 1 and 65535"],
+    ["[127.0.0.1]:80", "brackets are for IPv6 addresses: 127.0.0.1:8844"],
+  ])("%s is refused", (text, why) => expect(parseListen(text)).toBe(why));
+});
+
+test("loopback: 127/8 and ::1, not the wildcard", () => {
+  expect(isLoopback("127.0.0.1")).toBe(true);
+  expect(isLoopback("127.1.2.3")).toBe(true);
+  expect(isLoopback("::1")).toBe(true);
+  expect(isLoopback("0.0.0.0")).toBe(false);
+  expect(isLoopback("::")).toBe(false);
+  expect(isLoopback("192.168.1.2")).toBe(false);
+});

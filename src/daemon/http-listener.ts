@@ -1,0 +1,210 @@
+/**
+ * @module The API's TCP listener: binds `[http] listen` with the token, sessions and TLS
+ * of the running config. A reload that changes `[http]` rebinds it (a new token alone
+ * swaps the credentials and ends every session); with `tls_cert_id` a renewal of that
+ * cert rebinds it on the new certificate — Bun's `server.reload()` keeps the old TLS
+ * options, so a new certificate needs a new listener.
+ */
+import { statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Server } from "bun";
+import type { Hono } from "hono";
+import { Sessions, loadSessionKey } from "../api/auth/session.ts";
+import { createTcpApp, type TcpAuth } from "../api/tcp.ts";
+import type { Clock } from "../clock.ts";
+import { MIN_TOKEN_LENGTH, isLoopback } from "../config/http.ts";
+import type { HttpConfig, HttpListen, HttpListener as HttpListenerConfig } from "../config/schema.ts";
+import { readSecret } from "../config/secret.ts";
+import { describeError } from "../errors.ts";
+import type { EventBus } from "../events.ts";
+import type { Logger } from "../log.ts";
+
+/** A listener that cannot be set up, under the config key to blame. */
+export class HttpSetupError extends Error {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`${key}: ${reason}`);
+  }
+}
+
+export interface HttpListenerDeps {
+  /** The API's routes; served behind authentication. */
+  api: Hono;
+  /** Passed to `Bun.serve`, so routes can upgrade to WebSockets. */
+  websocket: Bun.WebSocketHandler<unknown> | undefined;
+  stateDir: string;
+  bus: EventBus;
+  clock: Clock;
+  log: Logger;
+}
+
+interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+export class HttpListener {
+  private server: Server<unknown> | null = null;
+  private config: HttpConfig = { listener: null, publicUrl: undefined };
+  private auth: TcpAuth | null = null;
+  /** What the bound server serves, to tell whether a change needs a new bind. */
+  private bound: { listen: HttpListen; tls: TlsMaterial | null } | null = null;
+  /** Applies one at a time: a reload and a renewal of the TLS cert must not bind twice. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly app: Hono;
+  private readonly unsubscribe: () => void;
+  private sessionKey: Buffer | undefined;
+
+  constructor(private readonly deps: HttpListenerDeps) {
+    this.app = createTcpApp(deps.api, { auth: () => this.auth!, clock: deps.clock, log: deps.log }) as unknown as Hono;
+    this.unsubscribe = deps.bus.subscribe((e) => {
+      const tls = this.config.listener?.tls;
+      if (e.type === "renewal.succeeded" && tls?.from === "cert" && tls.certId === e.certId) {
+        void this.serialized(() => this.bind(this.config, "its certificate was renewed")).catch((err) => deps.log.error(`http: cannot serve the renewed certificate: ${describeError(err)}`));
+      }
+    });
+  }
+
+  /** Serves `config` from now on. Throws HttpSetupError (naming the key) when it cannot; the previous listener then keeps serving. */
+  apply(config: HttpConfig): Promise<void> {
+    return this.serialized(() => this.bind(config, "the config changed"));
+  }
+
+  /** The origin the listener answers on, e.g. `https://127.0.0.1:8844`; null when none is bound. */
+  origin(): string | null {
+    if (!this.bound) return null;
+    const { host, port, ipv6 } = this.bound.listen;
+    return `${this.bound.tls ? "https" : "http"}://${ipv6 ? `[${host}]` : host}:${port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe();
+    await this.serialized(async () => {
+      await this.server?.stop(true);
+      this.server = null;
+      this.bound = null;
+    });
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async bind(config: HttpConfig, why: string): Promise<void> {
+    const l = config.listener;
+    if (!l) {
+      if (this.server) this.deps.log.info(`http: no [http] listen any more; closing ${this.origin()}`);
+      await this.server?.stop(true);
+      this.server = null;
+      this.bound = null;
+      this.config = config;
+      this.auth = null;
+      return;
+    }
+    const auth = this.authFor(l, config.publicUrl);
+    const tls = await this.tlsMaterial(l);
+    if (l.tls && !tls) {
+      // Only a managed cert can be missing here (files given by path are checked by the config): it comes with its first issue.
+      this.deps.log.warn(`http: not listening on ${l.listen.host}:${l.listen.port} until cert ${l.tls.from === "cert" ? l.tls.certId : ""} is issued and installed`);
+      await this.server?.stop(true);
+      this.server = null;
+      this.bound = null;
+      this.config = config;
+      this.auth = auth;
+      return;
+    }
+    const same = this.bound && Bun.deepEquals(this.bound.listen, l.listen) && Bun.deepEquals(this.bound.tls, tls);
+    this.config = config;
+    this.auth = auth;
+    if (same) return;
+
+    const sameAddress = this.bound && this.bound.listen.host === l.listen.host && this.bound.listen.port === l.listen.port;
+    const old = this.server;
+    // On the same address the old listener must let go of the port first; elsewhere the new one
+    // binds first, so a failed bind leaves the old one serving.
+    if (old && sameAddress) await old.stop();
+    try {
+      this.server = this.serve(l.listen, tls);
+    } catch (err) {
+      if (old && sameAddress && this.bound) this.server = this.serve(this.bound.listen, this.bound.tls);
+      throw err;
+    }
+    if (old && !sameAddress) await old.stop();
+    this.bound = { listen: l.listen, tls };
+    const first = old === null;
+    this.deps.log.info(`http: ${first ? "listening" : `listening again (${why})`} on ${this.origin()}${tls ? "" : " without TLS"}`);
+    if (!tls && !isLoopback(l.listen.host)) this.deps.log.warn(`http: plain HTTP on ${this.origin()} (allow_plain_http): the token and session cookies cross the network in clear`);
+  }
+
+  private serve(listen: HttpListen, tls: TlsMaterial | null): Server<unknown> {
+    try {
+      return Bun.serve({
+        hostname: listen.host,
+        port: listen.port,
+        fetch: this.app.fetch,
+        websocket: this.deps.websocket,
+        ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+      } as Bun.Serve.Options<unknown>);
+    } catch (err) {
+      throw new HttpSetupError(tls && /certificate|key|tls|ssl|pem/i.test(String(err)) ? "http.tls_cert" : "http.listen", bindReason(listen, err));
+    }
+  }
+
+  /** Credentials for `l`; the sessions survive when neither the token nor their lifetime changed. */
+  private authFor(l: HttpListenerConfig, publicOrigin: string | undefined): TcpAuth {
+    const key = l.token.from === "file" ? "http.token_file" : "http.token_env";
+    let token: string;
+    try {
+      token = readSecret(l.token);
+    } catch (err) {
+      throw new HttpSetupError(key, `cannot read the token: ${describeError(err)}`);
+    }
+    if (token.length < MIN_TOKEN_LENGTH) throw new HttpSetupError(key, `the token is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH}`);
+    if (l.token.from === "file") warnIfShared(l.token.path, this.deps.log);
+    const tlsOn = l.tls !== null;
+    const prev = this.auth;
+    const prevHours = this.config.listener?.sessionHours;
+    if (prev && prev.token === token && prevHours === l.sessionHours) return { ...prev, tls: tlsOn, publicOrigin };
+    if (prev && prev.token !== token) this.deps.log.info("http: the API token changed; every browser session has ended");
+    this.sessionKey ??= loadSessionKey(this.deps.stateDir);
+    return { token, sessions: new Sessions(this.sessionKey, token, l.sessionHours, this.deps.clock), tls: tlsOn, publicOrigin };
+  }
+
+  /** The PEMs to serve, or null: plain HTTP, or a managed cert not yet installed. */
+  private async tlsMaterial(l: HttpListenerConfig): Promise<TlsMaterial | null> {
+    const t = l.tls;
+    if (!t) return null;
+    const [certPath, keyPath] = t.from === "files" ? [t.cert, t.key] : [join(t.dir, "fullchain.pem"), join(t.dir, "privkey.pem")];
+    try {
+      return { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
+    } catch (err) {
+      if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw new HttpSetupError(t.from === "files" ? "http.tls_cert" : "http.tls_cert_id", `cannot read ${describeError(err)}`);
+    }
+  }
+}
+
+function bindReason(listen: HttpListen, err: unknown): string {
+  const where = listen.ipv6 ? `[${listen.host}]:${listen.port}` : `${listen.host}:${listen.port}`;
+  const code = String((err as { code?: unknown }).code ?? "");
+  const text = describeError(err);
+  if (code === "EADDRINUSE" || /in use/i.test(text)) return `${where}: the address is already in use`;
+  if (code === "EACCES" || /permission/i.test(text)) return `${where}: permission denied${listen.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : ""}`;
+  if (code === "EADDRNOTAVAIL" || /not available|cannot assign/i.test(text)) return `${where}: no such address on this machine`;
+  return `${where}: ${text}`;
+}
+
+/** A token file others can read is everyone's token: said at each start and reload, not refused. */
+function warnIfShared(path: string, log: Logger): void {
+  try {
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) log.warn(`http: token file ${path} is readable by group or others (mode ${mode.toString(8).padStart(4, "0")}); chmod 600 it`);
+  } catch {
+    // Read just above: a race with its removal shows up at the next reload.
+  }
+}

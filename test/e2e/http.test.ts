@@ -1,0 +1,189 @@
+/**
+ * End to end: the API on TCP from the compiled binary — a TLS listener on a cert the
+ * built-in local CA issues (`tls_cert_id`), Bearer tokens, a browser's login, CSRF, a
+ * forced renewal served without a restart, a token changed by a reload, and a canary
+ * token that must appear in no log line and no reply.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { list, localCaConfig, serialOf, waitForFile } from "./helpers.ts";
+
+const CANARY = `canary-${crypto.randomUUID()}`;
+let dir: string;
+let socket: string;
+let config: string;
+let daemon: Daemon;
+let port: number;
+let root: string;
+let origin: string;
+const replies: string[] = [];
+
+/** A fetch over the TLS listener, trusting only the local CA's root; every reply body is kept for the canary check. */
+async function api(path: string, init: RequestInit & { token?: string; cookie?: string } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
+  if (init.cookie) headers.set("Cookie", init.cookie);
+  const res = await fetch(`${origin}${path}`, { ...init, headers, redirect: "manual", tls: { ca: root } });
+  const body = await res.clone().text();
+  replies.push(body, [...res.headers].join("\n"));
+  return res;
+}
+
+/** The serial of the certificate the listener serves now (lowercase hex). */
+function servedSerial(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: "127.0.0.1", port, ca: root, servername: "app.home.arpa" }, () => {
+      resolve(s.getPeerCertificate().serialNumber.toLowerCase());
+      s.end();
+    });
+    s.on("error", reject);
+  });
+}
+
+function writeRotaConfig(tokenFile: string, extraHttp = ""): void {
+  writeFileSync(
+    config,
+    `${localCaConfig({ domains: ["app.home.arpa", "127.0.0.1"] })}
+[http]
+listen = "127.0.0.1:${port}"
+token_file = "${tokenFile}"
+tls_cert_id = "app"
+${extraHttp}`,
+  );
+}
+
+beforeAll(async () => {
+  dir = makeTempDir("rota-http-");
+  socket = join(dir, "rota.sock");
+  config = join(dir, "rota.toml");
+  port = await freePort();
+  origin = `https://127.0.0.1:${port}`;
+  writeFileSync(join(dir, "token"), `${CANARY}\n`, { mode: 0o600 });
+  writeRotaConfig("token");
+  daemon = startDaemon(config, { env: { ROTA_LOG_LEVEL: "debug" } });
+  await waitForFile(join(dir, "certs", "app", "cert.pem"));
+  await daemon.waitForOutput(`http: listening on ${origin}`);
+  root = (await runRota(["ca", "root", "--config", config])).stdout;
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  removeTempDir(dir);
+});
+
+describe("the TLS listener on a cert rota manages", () => {
+  test("serves the installed cert, verified with the local CA's root", async () => {
+    expect(await servedSerial()).toBe(serialOf(join(dir, "certs", "app", "cert.pem")));
+    expect(await (await api("/healthz")).text()).toBe("ok");
+  });
+
+  test("a forced renewal is served without a restart", async () => {
+    const before = await servedSerial();
+    const res = await api("/api/certs/app/renew?force=1", { method: "POST", token: CANARY });
+    expect(res.status).toBe(202);
+    await daemon.waitForOutput("http: listening again (its certificate was renewed)");
+    const after = await servedSerial();
+    expect(after).not.toBe(before);
+    expect(after).toBe(serialOf(join(dir, "certs", "app", "cert.pem")));
+    expect(daemon.proc.exitCode).toBeNull();
+  });
+});
+
+describe("authentication", () => {
+  test("no token and a wrong token are 401; the right one gives what the socket gives", async () => {
+    expect((await api("/api/certs")).status).toBe(401);
+    expect((await api("/api/certs", { token: "x".repeat(32) })).status).toBe(401);
+    await waitFor(async () => (await list(socket))[0]?.status === "ok", 30_000, 100, "app to be ok");
+    const overTcp = await (await api("/api/certs", { token: CANARY })).json();
+    const overSocket = await (await fetch("http://rota/api/certs", { unix: socket })).json();
+    expect(overTcp).toEqual(overSocket);
+  });
+
+  test("a browser logs in, reads, and changes state only with its CSRF token", async () => {
+    const page = await api("/api/status");
+    expect(page.status).toBe(401);
+    const redirect = await api("/");
+    expect(redirect.status).toBe(303);
+    expect(redirect.headers.get("Location")).toBe("/login?next=%2F");
+
+    const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY, next: "/" }) });
+    expect(login.status).toBe(303);
+    const setCookie = login.headers.get("Set-Cookie") ?? "";
+    expect(setCookie).toContain("Secure");
+    const cookie = setCookie.split(";")[0]!;
+    const home = await (await api("/", { cookie })).text();
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(home)?.[1];
+    expect(csrf).toBeString();
+
+    expect((await api("/api/status", { cookie })).status).toBe(200);
+    const without = await api("/api/certs/app/renew", { method: "POST", cookie });
+    expect(without.status).toBe(403);
+    const foreign = await api("/api/certs/app/renew", { method: "POST", cookie, headers: { "X-CSRF-Token": csrf!, Origin: "https://evil.example" } });
+    expect(foreign.status).toBe(403);
+    const ok = await api("/api/certs/app/renew", { method: "POST", cookie, headers: { "X-CSRF-Token": csrf!, Origin: origin } });
+    expect([200, 409]).toContain(ok.status);
+  });
+
+  test("a reload with a new token ends every session and refuses the old token", async () => {
+    const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY }) });
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    const next = `${CANARY}-rotated`;
+    writeFileSync(join(dir, "token2"), next);
+    chmodSync(join(dir, "token2"), 0o644);
+    writeRotaConfig("token2");
+    const r = await runRota(["reload", "--config", config]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("http changed");
+    expect((await api("/api/status", { cookie })).status).toBe(401);
+    expect((await api("/api/status", { token: CANARY })).status).toBe(401);
+    expect((await api("/api/status", { token: next })).status).toBe(200);
+    expect(daemon.output()).toContain("readable by group or others (mode 0644)");
+    writeRotaConfig("token");
+    expect((await runRota(["reload", "--config", config])).code).toBe(0);
+  });
+
+  test("the token is in no log line and no reply", () => {
+    const log = daemon.output();
+    expect(log).toContain("http: refused");
+    expect(log).not.toContain(CANARY);
+    for (const reply of replies) expect(reply).not.toContain(CANARY);
+  });
+});
+
+describe("config mistakes in [http]", () => {
+  const check = async (http: string) => {
+    const file = join(dir, "bad.toml");
+    writeFileSync(file, `${localCaConfig()}\n[http]\n${http}\n`.replaceAll('"state"', `"${join(dir, "bad-state")}"`));
+    return runRota(["check-config", "--config", file]);
+  };
+
+  test.each([
+    ['listen = "localhost:8844"\ntoken_env = "HOME"', "http.listen: \"localhost:8844\" must be a bind address"],
+    [`listen = "127.0.0.1:8844"`, "http.token_file: is required (or token_env)"],
+    [`listen = "127.0.0.1:8844"\ntoken_env = "ROTA_SHORT_TOKEN"`, "http.token_env: the token is 5 characters; use at least 16 (make one with: head -c 32 /dev/urandom | base64)"],
+    [`listen = "0.0.0.0:8844"\ntoken_env = "HOME_TOKEN_LONG"`, "is not loopback and there is no TLS"],
+    [`listen = "127.0.0.1:8844"\ntoken_env = "HOME_TOKEN_LONG"\ntls_cert_id = "nope"`, 'http.tls_cert_id: "nope" is not a configured cert id'],
+    [`listen = "127.0.0.1:8844"\ntoken_env = "HOME_TOKEN_LONG"\nallow_plain_http = "yes"`, "http.allow_plain_http: must be true or false, not a string"],
+  ])("%s", async (http, message) => {
+    process.env.ROTA_SHORT_TOKEN = "short";
+    process.env.HOME_TOKEN_LONG = "a-long-enough-token-value";
+    const r = await check(http);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toContain("    at ");
+  });
+
+  test("a port already in use stops the start with exit 2 naming http.listen", async () => {
+    const file = join(dir, "busy.toml");
+    writeFileSync(
+      file,
+      `${localCaConfig()}\n[http]\nlisten = "127.0.0.1:${port}"\ntoken_file = "token"\n`.replaceAll('"state"', '"busy-state"').replaceAll('"rota.sock"', '"busy.sock"'),
+    );
+    const r = await runRota(["daemon", "--config", file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`http.listen: 127.0.0.1:${port}: the address is already in use`);
+  });
+});
