@@ -3,7 +3,7 @@
  * reloads, keeps its socket in place, and takes everything down in order. Signal
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
-import { linkSync, lstatSync, renameSync, type Stats } from "node:fs";
+import { linkSync, lstatSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
@@ -14,7 +14,7 @@ import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
-import { ensureDir } from "../fsutil.ts";
+import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
 import { childExecutor } from "../pipeline/child.ts";
@@ -225,12 +225,4 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       lock.release();
     },
   };
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
-  }
 }
