@@ -41,7 +41,7 @@ export function createApi(deps: ApiDeps): Hono {
   async function views(certs: WatchedCert[] = deps.scheduler.watched().certs) {
     if (certs.some((c) => !deps.scheduler.look(c.config.id))) {
       let cancel = () => {};
-      await Promise.race([deps.scheduler.idle(), new Promise<void>((resolve) => (cancel = deps.clock.setTimeout(resolve, FIRST_LOOK_WAIT_MS)))]);
+      await Promise.race([deps.scheduler.firstLooks(), new Promise<void>((resolve) => (cancel = deps.clock.setTimeout(resolve, FIRST_LOOK_WAIT_MS)))]);
       cancel();
     }
     const latest = await deps.store.latestRenewals();

@@ -171,6 +171,24 @@ describe("update (a reload)", () => {
   });
 });
 
+describe("firstLooks (what views wait for)", () => {
+  test("does not wait for a running renewal, only for a tick still giving a cert its first look", async () => {
+    const www = cert("www");
+    let entered = () => {};
+    const installing = new Promise<void>((resolve) => (entered = resolve));
+    // An install that never ends on its own: the renewal runs until stop() aborts it.
+    www.installs = [{ name: "files", install: (_req, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))) }];
+    const s = newScheduler(watchlist([www, cert("api")]));
+    expect((await s.request(www, { force: true })).status).toBe("started");
+    await installing;
+    const answer = await Promise.race([s.firstLooks().then(() => "answered"), settle().then(() => "waiting")]);
+    expect(answer).toBe("answered");
+    expect(runner.busy("www")).toBe(true);
+    expect(s.look("api")).toBeUndefined();
+    await runner.stop();
+  });
+});
+
 describe("dueSince", () => {
   test("set when a cert first needs work, kept while it does, cleared once it is fine", async () => {
     const s = newScheduler(watchlist([cert("www")], { failureCooldownSeconds: 60 }));

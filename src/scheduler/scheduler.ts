@@ -106,6 +106,14 @@ export class Scheduler {
     return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
   }
 
+  /**
+   * Resolves once every watched cert has had a first look, or no tick is in progress to
+   * give it one. Running renewals are not waited for: their certs keep their last look.
+   */
+  async firstLooks(): Promise<void> {
+    while (this.ticking && this.watch.certs.some((c) => !this.looks.has(c.config.id))) await this.ticking;
+  }
+
   /** Resolves once the tick in progress (if any) and the looks after ended renewals are done. */
   async idle(): Promise<void> {
     while (this.ticking || this.refreshing.size > 0) {
