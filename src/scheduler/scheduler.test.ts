@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import type { DcvBackend, ReadableInstall, ReadBack } from "../backends/types.ts";
 import type { CertConfig, DaemonConfig } from "../config/schema.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
@@ -147,6 +148,47 @@ describe("update (a reload)", () => {
     await quiet(s);
     expect(started()).toEqual(["www:startup", "api:reload"]);
   });
+
+  test("a cert removed while the tick reads its targets is not started", async () => {
+    const www = cert("www");
+    let entered = () => {};
+    const reading = new Promise<void>((resolve) => (entered = resolve));
+    let answer: (r: ReadBack) => void = () => {};
+    const readable: ReadableInstall = {
+      name: "files",
+      install: async () => {},
+      readBack: () => (entered(), new Promise<ReadBack>((resolve) => (answer = resolve))),
+    };
+    www.installs = [readable];
+    const s = newScheduler(watchlist([www]));
+    s.start();
+    await reading;
+    s.update(watchlist([]));
+    answer({ state: "absent" });
+    await quiet(s);
+    expect(started()).toEqual([]);
+  });
+
+  test("stop() cuts short a journal sweep stuck on a DCV backend", async () => {
+    const journal = new ChallengeJournal(dir);
+    journal.record({ renewalId: "crashed", certId: "www", dcv: "web", challenges: [{ kind: "http-01", domain: "www.example.com", token: "t", keyAuthorization: "t.k" }] });
+    let entered = () => {};
+    const removing = new Promise<void>((resolve) => (entered = resolve));
+    const web: DcvBackend = {
+      name: "web",
+      supportedKinds: () => ["http-01"],
+      supports: () => true,
+      publish: async () => {},
+      remove: (_ch, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))),
+    };
+    const s = newScheduler({ ...watchlist([cert("www")]), dcvs: new Map([["web", web]]) });
+    s.start();
+    await removing;
+    await s.stop();
+    scheduler = undefined;
+    expect(journal.entries().map((e) => e.renewalId)).toEqual(["crashed"]);
+    // Well under the sweep's 10 s budget, which a stop must not wait out.
+  }, 2_000);
 
   test("a new check interval takes effect at once", async () => {
     const s = newScheduler(watchlist([cert("www")]));

@@ -18,6 +18,9 @@ import { readTarget } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { resolveThreshold, type Threshold } from "./threshold.ts";
 
+/** How long one sweep of the challenge journal may take. */
+const SWEEP_BUDGET_MS = 10_000;
+
 export interface SchedulerDeps {
   runner: Runner;
   store: AuditStore;
@@ -157,6 +160,9 @@ export class Scheduler {
       log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       if (await this.holdBack(id, look.decision)) continue;
+      // A reload while this cert's targets were read: a cert removed is not started, and one
+      // changed is looked at again by the tick the reload asked for.
+      if (this.stopped || !this.watch.certs.includes(cert)) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
       log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
@@ -281,8 +287,18 @@ export class Scheduler {
     return summary;
   }
 
-  /** Removes challenges journaled by renewals no longer running (a crash, or a failed removal). */
+  /**
+   * Removes challenges journaled by renewals no longer running (a crash, or a failed
+   * removal), within its budget, and cut short by stop(): what is left waits for the next sweep.
+   */
   private async sweepJournal(): Promise<void> {
-    await this.deps.journal.recover(this.watch.dcvs, this.deps.log, AbortSignal.timeout(10_000), this.deps.runner.activeRenewalIds());
+    const budget = new AbortController();
+    const cancel = this.deps.clock.setTimeout(() => budget.abort(new Error("journal sweep: out of time")), SWEEP_BUDGET_MS);
+    try {
+      const signal = AbortSignal.any([this.stopSignal.signal, budget.signal]);
+      await this.deps.journal.recover(this.watch.dcvs, this.deps.log, signal, this.deps.runner.activeRenewalIds());
+    } finally {
+      cancel();
+    }
   }
 }
