@@ -165,7 +165,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
         return { ok: false, file: config.file, problems };
       }
-      runner.configure(runnerSettings(plan.config, bus, log));
+      runner.configure(runnerSettings(plan.config, bus, log), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;
