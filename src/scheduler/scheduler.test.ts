@@ -283,4 +283,41 @@ describe("an install-only repair that keeps failing", () => {
     }
     expect(installs()).toBe(2);
   });
+
+  test("a different damage during that cooldown is repaired at the next tick", async () => {
+    const s = newScheduler(watchlist([cert("www")], { checkIntervalSeconds: 60 }));
+    s.start();
+    await quiet(s);
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+    await Bun.write(join(dir, "installed", "www"), "not a folder");
+    const installs = () => events.filter((e) => e.type === "renewal.started" && e.installOnly).length;
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(installs()).toBe(1);
+    expect((await store.getCertState("www"))?.retryAt).not.toBeNull();
+
+    // The file goes: now nothing is installed, another reason, which an install can fix.
+    rmSync(join(dir, "installed", "www"));
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(installs()).toBe(2);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+});
+
+describe("a renewal asked for during the cooldown", () => {
+  test("is refused, even when it would only put the stored certificate back; forced, it starts", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    const retryAt = new Date(clock.now().getTime() + 900_000);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "fake: boom" });
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+
+    expect(await s.request(runtimes.get("www")!)).toEqual({ status: "cooldown", retryAt, lastError: "fake: boom" });
+    expect(runner.busy("www")).toBe(false);
+    const forced = await s.request(runtimes.get("www")!, { force: true });
+    expect(forced.status).toBe("started");
+    await quiet(s);
+  });
 });

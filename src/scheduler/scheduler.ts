@@ -182,7 +182,8 @@ export class Scheduler {
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
     if (look) {
-      const state = look.decision?.action === "install" && !newKey ? null : await this.coolingDown(cert.config.id);
+      // Asked for by hand, even putting a stored certificate back waits out the cooldown: `--force` is the way past it.
+      const state = await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
       if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
       if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
@@ -197,14 +198,17 @@ export class Scheduler {
 
   /**
    * Whether the cooldown holds this decision back. It spares the CA, so putting a stored
-   * certificate back is exempt, unless that is what last failed: a target that refuses the
-   * same install at every tick is tried again at the cooldown's pace, not every tick.
+   * certificate back is exempt, unless that same repair is what last failed: a target that
+   * refuses the same install at every tick is tried again at the cooldown's pace, not every
+   * tick. A new damage (another reason) is repaired at once, and so is one after a later
+   * successful run (an interrupted run says nothing either way).
    */
   private async holdBack(certId: string, decision: Decision): Promise<boolean> {
     if (!(await this.coolingDown(certId))) return false;
     if (decision.action !== "install") return true;
-    const [last] = await this.deps.store.listRenewals({ certId, limit: 1 });
-    return last?.installOnly === true && last.status === "failed";
+    const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
+    const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
+    return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */
