@@ -131,7 +131,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log };
-  let watch: Watchlist = await buildWatchlist(config, ctx);
+  let watch = await buildWatchlist(config, ctx);
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
@@ -145,26 +145,43 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     cancelSocketCheck = clock.setInterval(() => void checkSocket(), Math.min(watch.config.daemon.checkIntervalSeconds * 1000, SOCKET_CHECK_MAX_MS));
   };
 
-  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: false, file: config.file, problems: [] });
+  /** Set by stop(): a reload queued or in progress then applies nothing. */
+  let stopping = false;
+  const refuse = (problems: string[]): ReloadResult => ({ ok: false, file: config.file, problems });
+  let reloading: Promise<ReloadResult> = Promise.resolve(refuse([]));
   const reload = (): Promise<ReloadResult> => {
     // One at a time: two quick SIGHUPs apply the file twice, in order.
     reloading = reloading.then(async () => {
+      if (stopping) return refuse(["the daemon is stopping"]);
       let next: RotaConfig;
       try {
         next = loadConfig(config.file);
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
         log.error(`reload: config ${config.file} is not valid; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-        return { ok: false, file: config.file, problems };
+        return refuse(problems);
       }
       const plan = planReload(watch.config, next);
+      // What a start would refuse is refused here too, but only what the new config brings:
+      // a problem the running config already has (logged at start) must not block every reload.
+      const running = preflight(watch.config);
+      const known = new Set([...running.fatal, ...running.certs]);
+      const report = preflight(plan.config);
+      const problems = [...report.fatal, ...report.certs].filter((p) => !known.has(p));
+      if (problems.length > 0) {
+        log.error(`reload: config ${config.file} fails the start checks; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        return refuse(problems);
+      }
+      let built: Watchlist;
       try {
-        watch = await buildWatchlist(plan.config, ctx, watch);
+        built = await buildWatchlist(plan.config, ctx, watch);
       } catch (err) {
         const problems = [describeError(err)];
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
-        return { ok: false, file: config.file, problems };
+        return refuse(problems);
       }
+      if (stopping) return refuse(["the daemon is stopping"]);
+      watch = built;
       runner.configure(runnerSettings(plan.config, bus, log), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
@@ -212,6 +229,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   return {
     reload,
     async stop() {
+      stopping = true;
+      // A reload in progress would re-arm the socket check and hand the scheduler a new watchlist.
+      await reloading;
       cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
