@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
 import { loadConfig } from "../config/load.ts";
+import { lstatOrNull } from "../fsutil.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { FakeClock } from "../testing/fake-clock.ts";
 import { startDaemon, type RunningDaemon } from "./daemon.ts";
@@ -78,4 +79,23 @@ test("stop() during a reload waits for it, and leaves no timer armed", async () 
   daemon = undefined;
   await reloading;
   expect(clock.pending()).toBe(0);
+});
+
+test("a socket removed by hand is recreated at the next check; a request in flight on the old one is answered", async () => {
+  const socket = join(dir, "rota.sock");
+  let received = "";
+  let closed = () => {};
+  const ended = new Promise<void>((resolve) => (closed = resolve));
+  const old = await Bun.connect({ unix: socket, socket: { data: (_s, d) => void (received += d.toString()), close: () => closed() } });
+  // The request is in flight: its headers are not complete yet.
+  old.write("GET /healthz HTTP/1.1\r\nHost: rota\r\n");
+  rmSync(socket);
+  await clock.advance(60_000);
+  expect(lstatOrNull(socket)?.isSocket()).toBe(true);
+  old.write("Connection: close\r\n\r\n");
+  await ended;
+  expect(received).toStartWith("HTTP/1.1 200");
+  // The old listener's stop, not awaited by the check, has run its course: the new socket is still there, and answers.
+  expect(lstatOrNull(socket)?.isSocket()).toBe(true);
+  expect(await (await fetch("http://localhost/healthz", { unix: socket })).text()).toBe("ok");
 });

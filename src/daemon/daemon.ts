@@ -206,6 +206,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   // is someone's: left alone, and said once.
   let foreignIno: number | null = null;
   const checkSocket = async () => {
+    if (stopping) return;
     const ino = lstatOrNull(daemon.socket)?.ino ?? null;
     if (ino === socketIno) return;
     if (ino !== null) {
@@ -214,8 +215,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       return;
     }
     try {
-      // The old listener first: Bun unlinks the path when a unix listener closes, which would take the new socket too.
-      await server.stop(true);
+      // Bun's stop() unlinks the listener's path at once, even a graceful one: the old listener
+      // is stopped before the new socket exists, or it would take the new one with it. Not
+      // awaited: requests in flight on the old listener (a `renew --wait`) finish on their own.
+      void server.stop();
       server = await listenSocket(config, serve);
       socketIno = lstatSync(daemon.socket).ino;
       foreignIno = null;
