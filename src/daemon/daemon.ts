@@ -3,7 +3,8 @@
  * reloads, keeps its socket in place, and takes everything down in order. Signal
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
-import { linkSync, lstatSync, renameSync } from "node:fs";
+import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
+import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
@@ -43,7 +44,14 @@ export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "co
 export interface RunningDaemon {
   /** Re-reads the config file and applies it, or keeps the running config and says why. Never throws. */
   reload(): Promise<ReloadResult>;
+  /** Cancels renewals (their processes get SIGTERM and remove their challenges), then closes everything in order. */
   stop(): Promise<void>;
+  /**
+   * For a stop out of time, just before the process exits: kills (SIGKILL) every renewal
+   * process still alive, removes the socket and releases the state lock, so nothing outlives
+   * the daemon and a new one can start at once. Their challenges stay journaled, for the next start.
+   */
+  abandon(): void;
 }
 
 /** How long startup may spend removing challenges a crashed run left behind. */
@@ -102,10 +110,10 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger, children: Set<Subprocess>): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, log),
+    execute: childExecutor(config, bus, log, children),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
@@ -136,7 +144,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log));
+  /** Renewal processes alive now, across reloads. */
+  const children = new Set<Subprocess>();
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log, children));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
 
   let cancelSocketCheck = () => {};
@@ -182,7 +192,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       }
       if (stopping) return refuse(["the daemon is stopping"]);
       watch = built;
-      runner.configure(runnerSettings(plan.config, bus, log), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, bus, log, children), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;
@@ -245,6 +255,17 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       await server.stop(true);
       if (keep) renameSync(keep, daemon.socket);
       await store.close();
+      lock.release();
+    },
+    abandon() {
+      stopping = true;
+      cancelSocketCheck();
+      for (const child of children) {
+        log.warn(`renewal process ${child.pid} still running; killing it`);
+        child.kill("SIGKILL");
+      }
+      // Only our own socket: something put there since is someone else's.
+      if (lstatOrNull(daemon.socket)?.ino === socketIno) rmSync(daemon.socket, { force: true });
       lock.release();
     },
   };
