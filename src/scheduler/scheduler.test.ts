@@ -128,6 +128,27 @@ describe("ticks", () => {
     scheduler = undefined;
     expect(clock.pending()).toBe(0);
   });
+
+  test("stop() cuts short a journal sweep stuck on a DCV backend", async () => {
+    const journal = new ChallengeJournal(dir);
+    journal.record({ renewalId: "crashed", certId: "www", dcv: "web", challenges: [{ kind: "http-01", domain: "www.example.com", token: "t", keyAuthorization: "t.k" }] });
+    let entered = () => {};
+    const removing = new Promise<void>((resolve) => (entered = resolve));
+    const web: DcvBackend = {
+      name: "web",
+      supportedKinds: () => ["http-01"],
+      supports: () => true,
+      publish: async () => {},
+      remove: (_ch, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))),
+    };
+    const s = newScheduler({ ...watchlist([cert("www")]), dcvs: new Map([["web", web]]) });
+    s.start();
+    await removing;
+    await s.stop();
+    scheduler = undefined;
+    expect(journal.entries().map((e) => e.renewalId)).toEqual(["crashed"]);
+    // Well under the sweep's 10 s budget, which a stop must not wait out.
+  }, 2_000);
 });
 
 describe("update (a reload)", () => {
@@ -168,27 +189,6 @@ describe("update (a reload)", () => {
     await quiet(s);
     expect(started()).toEqual([]);
   });
-
-  test("stop() cuts short a journal sweep stuck on a DCV backend", async () => {
-    const journal = new ChallengeJournal(dir);
-    journal.record({ renewalId: "crashed", certId: "www", dcv: "web", challenges: [{ kind: "http-01", domain: "www.example.com", token: "t", keyAuthorization: "t.k" }] });
-    let entered = () => {};
-    const removing = new Promise<void>((resolve) => (entered = resolve));
-    const web: DcvBackend = {
-      name: "web",
-      supportedKinds: () => ["http-01"],
-      supports: () => true,
-      publish: async () => {},
-      remove: (_ch, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))),
-    };
-    const s = newScheduler({ ...watchlist([cert("www")]), dcvs: new Map([["web", web]]) });
-    s.start();
-    await removing;
-    await s.stop();
-    scheduler = undefined;
-    expect(journal.entries().map((e) => e.renewalId)).toEqual(["crashed"]);
-    // Well under the sweep's 10 s budget, which a stop must not wait out.
-  }, 2_000);
 
   test("a new check interval takes effect at once", async () => {
     const s = newScheduler(watchlist([cert("www")]));
