@@ -1,9 +1,9 @@
 /** @module replaceFiles: a set of files changes together, or not at all; a failed write reports its own error, not its clean-up's. */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { replaceFiles, writeFileAtomic } from "./fsutil.ts";
+import { lstatOrNull, replaceFiles, writeFileAtomic } from "./fsutil.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -77,4 +77,11 @@ test.skipIf(process.getuid?.() !== 0)("writeFileAtomic refused at the rename rep
   expect(Bun.spawnSync(["chattr", "+a", two]).exitCode).toBe(0);
   expect(() => writeFileAtomic(join(two, "b"), "new b", { mode: 0o640 })).toThrow(expect.objectContaining({ code: "EPERM", syscall: "rename" }));
   expect(readFileSync(join(two, "b"), "utf8")).toBe("old b");
+});
+
+test("lstatOrNull: what is at the path itself, a symlink not followed; null when nothing is", () => {
+  symlinkSync(join(dir, "a"), join(dir, "link"));
+  expect(lstatOrNull(join(dir, "link"))?.isSymbolicLink()).toBe(true);
+  expect(lstatOrNull(join(dir, "a"))?.isFile()).toBe(true);
+  expect(lstatOrNull(join(dir, "missing"))).toBeNull();
 });

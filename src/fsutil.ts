@@ -1,5 +1,5 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
-import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { RotaError } from "./errors.ts";
@@ -137,5 +137,14 @@ export function ensureDir(dir: string, mode = 0o755): void {
   for (let d = dir; ; d = dirname(d)) {
     chmodSync(d, mode);
     if (d === first || dirname(d) === d) break;
+  }
+}
+
+/** What is at `path` itself (a symlink is not followed), or null when nothing is, or it cannot be looked at. */
+export function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
   }
 }

@@ -12,7 +12,7 @@ export function certSource(scheduler: Scheduler, runner: Runner): CertSource {
     busy: (id) => runner.busy(id),
     nextTickAt: () => scheduler.nextTickAt(),
     checkIntervalSeconds: () => scheduler.watched().config.daemon.checkIntervalSeconds,
-    firstLooks: () => scheduler.idle(),
+    firstLooks: () => scheduler.firstLooks(),
   };
 }
 

@@ -3,7 +3,8 @@
  * reloads, keeps its socket in place, and takes everything down in order. Signal
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
-import { linkSync, lstatSync, renameSync, type Stats } from "node:fs";
+import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
+import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
@@ -14,7 +15,7 @@ import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
-import { ensureDir } from "../fsutil.ts";
+import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
 import { childExecutor } from "../pipeline/child.ts";
@@ -45,7 +46,14 @@ export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "co
 export interface RunningDaemon {
   /** Re-reads the config file and applies it, or keeps the running config and says why. Never throws. */
   reload(): Promise<ReloadResult>;
+  /** Cancels renewals (their processes get SIGTERM and remove their challenges), then closes everything in order. */
   stop(): Promise<void>;
+  /**
+   * For a stop out of time, just before the process exits: kills (SIGKILL) every renewal
+   * process still alive, removes the socket and releases the state lock, so nothing outlives
+   * the daemon and a new one can start at once. Their challenges stay journaled, for the next start.
+   */
+  abandon(): void;
 }
 
 /** How long startup may spend removing challenges a crashed run left behind. */
@@ -104,10 +112,10 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger, children: Set<Subprocess>): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, log),
+    execute: childExecutor(config, bus, log, children),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
@@ -133,12 +141,14 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log };
-  let watch: Watchlist = await buildWatchlist(config, ctx);
+  let watch = await buildWatchlist(config, ctx);
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log));
+  /** Renewal processes alive now, across reloads. */
+  const children = new Set<Subprocess>();
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log, children));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
 
   let cancelSocketCheck = () => {};
@@ -147,36 +157,51 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     cancelSocketCheck = clock.setInterval(() => void checkSocket(), Math.min(watch.config.daemon.checkIntervalSeconds * 1000, SOCKET_CHECK_MAX_MS));
   };
 
-  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: false, file: config.file, problems: [] });
+  /** Set by stop(): a reload queued or in progress then applies nothing. */
+  let stopping = false;
+  const refuse = (problems: string[]): ReloadResult => ({ ok: false, file: config.file, problems });
+  let reloading: Promise<ReloadResult> = Promise.resolve(refuse([]));
   const reload = (): Promise<ReloadResult> => {
     // One at a time: two quick SIGHUPs apply the file twice, in order.
     reloading = reloading.then(async () => {
+      if (stopping) return refuse(["the daemon is stopping"]);
       let next: RotaConfig;
       try {
         next = loadConfig(config.file);
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
         log.error(`reload: config ${config.file} is not valid; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
-        return { ok: false, file: config.file, problems };
+        return refuse(problems);
       }
       const plan = planReload(watch.config, next);
-      let nextWatch: Watchlist;
+      // What a start would refuse is refused here too, but only what the new config brings:
+      // a problem the running config already has (logged at start) must not block every reload.
+      const running = preflight(watch.config);
+      const known = new Set([...running.fatal, ...running.certs]);
+      const report = preflight(plan.config);
+      const problems = [...report.fatal, ...report.certs].filter((p) => !known.has(p));
+      if (problems.length > 0) {
+        log.error(`reload: config ${config.file} fails the start checks; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        return refuse(problems);
+      }
+      let built: Watchlist;
       try {
-        nextWatch = await buildWatchlist(plan.config, ctx, watch);
+        built = await buildWatchlist(plan.config, ctx, watch);
       } catch (err) {
         const problems = [describeError(err)];
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
-        return { ok: false, file: config.file, problems };
+        return refuse(problems);
       }
+      if (stopping) return refuse(["the daemon is stopping"]);
       try {
         await http.apply(plan.config.http);
       } catch (err) {
         const problems = [err instanceof HttpSetupError ? err.message : describeError(err)];
         log.error(`reload: cannot set up the HTTP listener; still running on the previous config: ${problems[0]}`);
-        return { ok: false, file: config.file, problems };
+        return refuse(problems);
       }
-      watch = nextWatch;
-      runner.configure(runnerSettings(plan.config, bus, log));
+      watch = built;
+      runner.configure(runnerSettings(plan.config, bus, log, children), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;
@@ -221,6 +246,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   // is someone's: left alone, and said once.
   let foreignIno: number | null = null;
   const checkSocket = async () => {
+    if (stopping) return;
     const ino = lstatOrNull(daemon.socket)?.ino ?? null;
     if (ino === socketIno) return;
     if (ino !== null) {
@@ -229,8 +255,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       return;
     }
     try {
-      // The old listener first: Bun unlinks the path when a unix listener closes, which would take the new socket too.
-      await server.stop(true);
+      // Bun's stop() unlinks the listener's path at once, even a graceful one: the old listener
+      // is stopped before the new socket exists, or it would take the new one with it. Not
+      // awaited: requests in flight on the old listener (a `renew --wait`) finish on their own.
+      void server.stop();
       server = await listenSocket(config, serve);
       socketIno = lstatSync(daemon.socket).ino;
       foreignIno = null;
@@ -244,6 +272,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   return {
     reload,
     async stop() {
+      stopping = true;
+      // A reload in progress would re-arm the socket check and hand the scheduler a new watchlist.
+      await reloading;
       cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
@@ -256,13 +287,16 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       await store.close();
       lock.release();
     },
+    abandon() {
+      stopping = true;
+      cancelSocketCheck();
+      for (const child of children) {
+        log.warn(`renewal process ${child.pid} still running; killing it`);
+        child.kill("SIGKILL");
+      }
+      // Only our own socket: something put there since is someone else's.
+      if (lstatOrNull(daemon.socket)?.ino === socketIno) rmSync(daemon.socket, { force: true });
+      lock.release();
+    },
   };
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
-  }
 }

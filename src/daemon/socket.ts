@@ -1,10 +1,10 @@
 /** @module The unix socket the API listens on: 0600 from the moment it exists, and never two daemons on one path. */
-import { chmodSync, lstatSync, unlinkSync, type Stats } from "node:fs";
+import { chmodSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { RotaError } from "../errors.ts";
 import { errnoText } from "../config/paths.ts";
-import { ensureDir } from "../fsutil.ts";
+import { ensureDir, lstatOrNull } from "../fsutil.ts";
 
 /** Whether something accepts connections on the socket path. */
 function answers(path: string): Promise<boolean> {
@@ -16,14 +16,6 @@ function answers(path: string): Promise<boolean> {
     });
     s.once("error", () => resolve(false));
   });
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -37,11 +37,17 @@ function howEnded(child: Pick<Subprocess, "signalCode">, code: number): string {
   return child.signalCode ? `killed by ${child.signalCode}` : `exit code ${code}`;
 }
 
-export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger): Execute {
+/**
+ * `live` holds each renewal process from its start until it exits: what a daemon out of time
+ * at shutdown kills (SIGKILL) rather than leave behind.
+ */
+export function childExecutor(config: RotaConfig, bus: EventBus, log: Logger, live: Set<Subprocess>): Execute {
   return async (req): Promise<RunOutcome> => {
     const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey };
     // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
     const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    live.add(child);
+    void child.exited.finally(() => live.delete(child));
     const started = performance.now();
     const childLog = scoped(log, { component: "pipeline", cert: req.certId, renewal: req.renewalId });
     childLog.debug(`renewal process ${child.pid} started`);

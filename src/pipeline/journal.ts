@@ -20,6 +20,8 @@ export interface JournalEntry {
 
 export class ChallengeJournal {
   private readonly dir: string;
+  /** Entries already reported as left for the operator: said once, not at every sweep. */
+  private readonly reported = new Set<string>();
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, "journal");
@@ -60,9 +62,13 @@ export class ChallengeJournal {
   async recover(dcvs: Map<string, DcvBackend>, log: Logger, signal: AbortSignal, skip: Set<string> = new Set()): Promise<number> {
     let removed = 0;
     for (const entry of this.entries()) {
+      if (signal.aborted) break;
       if (skip.has(entry.renewalId)) continue;
       const dcv = dcvs.get(entry.dcv);
       if (!dcv) {
+        const problem = `${entry.renewalId}\0${entry.dcv}`;
+        if (this.reported.has(problem)) continue;
+        this.reported.add(problem);
         log.warn(`journal: renewal ${entry.renewalId} left challenges for dcv "${entry.dcv}", which is no longer configured; remove them by hand`);
         continue;
       }
@@ -71,6 +77,8 @@ export class ChallengeJournal {
         this.forget(entry.renewalId);
         removed += entry.challenges.length;
       } catch (err) {
+        // Cut short by a stop or the sweep's budget: not a failure of this entry's removal.
+        if (signal.aborted) break;
         log.error(`journal: cannot remove challenges of renewal ${entry.renewalId}: ${describeError(err)}`);
       }
     }

@@ -285,6 +285,33 @@ describe("Runner", () => {
     expect(runner.start(cert("www", ca), "manual")).toBeNull();
   });
 
+  test("a reload while renewals wait for a slot: they run under the new settings, or never if their cert was removed", async () => {
+    const gate = new Gate();
+    const ca = fakeCa(dir, clock, { gate });
+    const runner = newRunner(1);
+    const running = runner.start(cert("www", ca), "scheduled")!;
+    const kept = runner.start(cert("api", ca), "scheduled")!;
+    const removed = runner.start(cert("old", ca), "scheduled")!;
+    await gate.untilEntered(1);
+
+    const executed: string[] = [];
+    const execute = (req: ExecuteRequest) => (executed.push(req.certId), runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal }));
+    runner.configure({ execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 1800 }, new Set(["www", "api"]));
+    gate.releaseOne();
+    expect((await running.done).ok).toBe(true);
+    await gate.untilEntered(2);
+    gate.releaseOne();
+    expect((await kept.done).ok).toBe(true);
+    const outcome = await removed.done;
+
+    // The one already running finished on the settings it started with.
+    expect(executed).toEqual(["api"]);
+    expect(outcome).toMatchObject({ ok: false, interrupted: true });
+    await bus.drain();
+    expect(await store.getRenewal(removed.renewalId)).toMatchObject({ status: "interrupted", error: "runner: old was removed from the config before its renewal started", events: [] });
+    expect(await store.getCertState("old")).toBeNull();
+  });
+
   test("the reason and install-only list reach the run and its audit row", async () => {
     const www = cert("www", fakeCa(dir, clock, {}));
     const runner = newRunner(1);

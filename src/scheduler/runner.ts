@@ -15,7 +15,10 @@ import type { AuditStore } from "../store/types.ts";
 import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
 import { Limiter } from "./limiter.ts";
 
-/** What a reload may change; a renewal keeps the settings it was queued under. */
+/**
+ * What a reload may change. A renewal runs under the settings in force when it gets its
+ * slot (a reload while it waits applies to it) and keeps them while it runs.
+ */
 export interface RunnerSettings {
   execute: Execute;
   policy: CooldownPolicy;
@@ -61,6 +64,8 @@ export class Runner {
   private readonly active = new Map<string, Active>();
   private stopping = false;
   private settings: RunnerSettings;
+  /** The cert ids the last reload configured; null until one does (every cert started is configured). */
+  private configured: ReadonlySet<string> | null = null;
 
   constructor(
     private readonly deps: RunnerDeps,
@@ -75,9 +80,13 @@ export class Runner {
     });
   }
 
-  /** Applies new settings to renewals queued from now on; a new limit applies at once. */
-  configure(settings: RunnerSettings): void {
+  /**
+   * Applies new settings to renewals not yet running; a new limit applies at once. A queued
+   * renewal of a cert not in `certIds` never starts: it ends as interrupted when its slot comes.
+   */
+  configure(settings: RunnerSettings, certIds: ReadonlySet<string>): void {
     this.settings = settings;
+    this.configured = certIds;
     this.limiter.setLimit(settings.maxConcurrent);
   }
 
@@ -112,7 +121,7 @@ export class Runner {
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
     const a: Active = { renewalId, controller: new AbortController(), step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    a.done = this.run(certId, a, trigger, opts, this.settings).finally(() => this.active.delete(certId));
+    a.done = this.run(certId, a, trigger, opts).finally(() => this.active.delete(certId));
     this.active.set(certId, a);
     return { renewalId, done: a.done };
   }
@@ -125,7 +134,7 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, settings: RunnerSettings): Promise<RunOutcome> {
+  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions): Promise<RunOutcome> {
     const { bus, clock } = this.deps;
     const { renewalId, controller } = a;
     const signal = controller.signal;
@@ -135,21 +144,26 @@ export class Runner {
     let outcome: RunOutcome;
     let timedOut: string | null = null;
     let cancelDeadline: Cancel = () => {};
+    let settings = this.settings;
     try {
       const release = await this.limiter.acquire(signal);
+      settings = this.settings;
+      const { timeoutSeconds, execute } = settings;
       try {
+        // Removed by a reload while it waited: it never starts, and is no failure of the cert.
+        if (this.configured && !this.configured.has(certId)) throw new RotaError("cert_removed", `runner: ${certId} was removed from the config before its renewal started`);
         // The deadline counts from the slot: waiting in the queue is not the renewal's fault.
         cancelDeadline = clock.setTimeout(() => {
-          timedOut = `timed out after ${settings.timeoutSeconds} s ${a.step ? `in step ${a.step}` : "before its first step"}`;
+          timedOut = `timed out after ${timeoutSeconds} s ${a.step ? `in step ${a.step}` : "before its first step"}`;
           controller.abort(new RotaError("timeout", timedOut));
-        }, settings.timeoutSeconds * 1000);
-        outcome = await settings.execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey });
+        }, timeoutSeconds * 1000);
+        outcome = await execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey });
       } finally {
         cancelDeadline();
         release();
       }
     } catch (err) {
-      outcome = { ok: false, error: err, interrupted: signal.aborted };
+      outcome = { ok: false, error: err, interrupted: signal.aborted || (err instanceof RotaError && err.code === "cert_removed") };
     }
     // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
     if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createConsola } from "consola";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
+import type { DcvBackend, ReadableInstall, ReadBack } from "../backends/types.ts";
 import type { CertConfig, DaemonConfig } from "../config/schema.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
@@ -127,6 +128,27 @@ describe("ticks", () => {
     scheduler = undefined;
     expect(clock.pending()).toBe(0);
   });
+
+  test("stop() cuts short a journal sweep stuck on a DCV backend", async () => {
+    const journal = new ChallengeJournal(dir);
+    journal.record({ renewalId: "crashed", certId: "www", dcv: "web", challenges: [{ kind: "http-01", domain: "www.example.com", token: "t", keyAuthorization: "t.k" }] });
+    let entered = () => {};
+    const removing = new Promise<void>((resolve) => (entered = resolve));
+    const web: DcvBackend = {
+      name: "web",
+      supportedKinds: () => ["http-01"],
+      supports: () => true,
+      publish: async () => {},
+      remove: (_ch, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))),
+    };
+    const s = newScheduler({ ...watchlist([cert("www")]), dcvs: new Map([["web", web]]) });
+    s.start();
+    await removing;
+    await s.stop();
+    scheduler = undefined;
+    expect(journal.entries().map((e) => e.renewalId)).toEqual(["crashed"]);
+    // Well under the sweep's 10 s budget, which a stop must not wait out.
+  }, 2_000);
 });
 
 describe("update (a reload)", () => {
@@ -146,6 +168,26 @@ describe("update (a reload)", () => {
     await clock.advance(3600_000);
     await quiet(s);
     expect(started()).toEqual(["www:startup", "api:reload"]);
+  });
+
+  test("a cert removed while the tick reads its targets is not started", async () => {
+    const www = cert("www");
+    let entered = () => {};
+    const reading = new Promise<void>((resolve) => (entered = resolve));
+    let answer: (r: ReadBack) => void = () => {};
+    const readable: ReadableInstall = {
+      name: "files",
+      install: async () => {},
+      readBack: () => (entered(), new Promise<ReadBack>((resolve) => (answer = resolve))),
+    };
+    www.installs = [readable];
+    const s = newScheduler(watchlist([www]));
+    s.start();
+    await reading;
+    s.update(watchlist([]));
+    answer({ state: "absent" });
+    await quiet(s);
+    expect(started()).toEqual([]);
   });
 
   test("a new check interval takes effect at once", async () => {
@@ -168,6 +210,24 @@ describe("update (a reload)", () => {
     s.update(watchlist([runtimes.get("www")!, cert("api")]));
     await quiet(s);
     expect(started().map((s) => s.split(":")[0]).sort()).toEqual(["api", "www"]);
+  });
+});
+
+describe("firstLooks (what views wait for)", () => {
+  test("does not wait for a running renewal, only for a tick still giving a cert its first look", async () => {
+    const www = cert("www");
+    let entered = () => {};
+    const installing = new Promise<void>((resolve) => (entered = resolve));
+    // An install that never ends on its own: the renewal runs until stop() aborts it.
+    www.installs = [{ name: "files", install: (_req, signal) => (entered(), new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))) }];
+    const s = newScheduler(watchlist([www, cert("api")]));
+    expect((await s.request(www, { force: true })).status).toBe("started");
+    await installing;
+    const answer = await Promise.race([s.firstLooks().then(() => "answered"), settle().then(() => "waiting")]);
+    expect(answer).toBe("answered");
+    expect(runner.busy("www")).toBe(true);
+    expect(s.look("api")).toBeUndefined();
+    await runner.stop();
   });
 });
 
@@ -222,5 +282,42 @@ describe("an install-only repair that keeps failing", () => {
       await quiet(s);
     }
     expect(installs()).toBe(2);
+  });
+
+  test("a different damage during that cooldown is repaired at the next tick", async () => {
+    const s = newScheduler(watchlist([cert("www")], { checkIntervalSeconds: 60 }));
+    s.start();
+    await quiet(s);
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+    await Bun.write(join(dir, "installed", "www"), "not a folder");
+    const installs = () => events.filter((e) => e.type === "renewal.started" && e.installOnly).length;
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(installs()).toBe(1);
+    expect((await store.getCertState("www"))?.retryAt).not.toBeNull();
+
+    // The file goes: now nothing is installed, another reason, which an install can fix.
+    rmSync(join(dir, "installed", "www"));
+    await clock.advance(60_000);
+    await quiet(s);
+    expect(installs()).toBe(2);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+  });
+});
+
+describe("a renewal asked for during the cooldown", () => {
+  test("is refused, even when it would only put the stored certificate back; forced, it starts", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    const retryAt = new Date(clock.now().getTime() + 900_000);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "fake: boom" });
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+
+    expect(await s.request(runtimes.get("www")!)).toEqual({ status: "cooldown", retryAt, lastError: "fake: boom" });
+    expect(runner.busy("www")).toBe(false);
+    const forced = await s.request(runtimes.get("www")!, { force: true });
+    expect(forced.status).toBe("started");
+    await quiet(s);
   });
 });

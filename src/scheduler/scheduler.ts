@@ -18,6 +18,9 @@ import { readTarget } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { resolveThreshold, type Threshold } from "./threshold.ts";
 
+/** How long one sweep of the challenge journal may take. */
+const SWEEP_BUDGET_MS = 10_000;
+
 export interface SchedulerDeps {
   runner: Runner;
   store: AuditStore;
@@ -106,6 +109,14 @@ export class Scheduler {
     return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
   }
 
+  /**
+   * Resolves once every watched cert has had a first look, or no tick is in progress to
+   * give it one. Running renewals are not waited for: their certs keep their last look.
+   */
+  async firstLooks(): Promise<void> {
+    while (this.ticking && this.watch.certs.some((c) => !this.looks.has(c.config.id))) await this.ticking;
+  }
+
   /** Resolves once the tick in progress (if any) and the looks after ended renewals are done. */
   async idle(): Promise<void> {
     while (this.ticking || this.refreshing.size > 0) {
@@ -149,6 +160,9 @@ export class Scheduler {
       log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       if (await this.holdBack(id, look.decision)) continue;
+      // A reload while this cert's targets were read: a cert removed is not started, and one
+      // changed is looked at again by the tick the reload asked for.
+      if (this.stopped || !this.watch.certs.includes(cert)) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
       log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
@@ -168,7 +182,8 @@ export class Scheduler {
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
     if (look) {
-      const state = look.decision?.action === "install" && !newKey ? null : await this.coolingDown(cert.config.id);
+      // Asked for by hand, even putting a stored certificate back waits out the cooldown: `--force` is the way past it.
+      const state = await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
       if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
       if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
@@ -183,14 +198,17 @@ export class Scheduler {
 
   /**
    * Whether the cooldown holds this decision back. It spares the CA, so putting a stored
-   * certificate back is exempt, unless that is what last failed: a target that refuses the
-   * same install at every tick is tried again at the cooldown's pace, not every tick.
+   * certificate back is exempt, unless that same repair is what last failed: a target that
+   * refuses the same install at every tick is tried again at the cooldown's pace, not every
+   * tick. A new damage (another reason) is repaired at once, and so is one after a later
+   * successful run (an interrupted run says nothing either way).
    */
   private async holdBack(certId: string, decision: Decision): Promise<boolean> {
     if (!(await this.coolingDown(certId))) return false;
     if (decision.action !== "install") return true;
-    const [last] = await this.deps.store.listRenewals({ certId, limit: 1 });
-    return last?.installOnly === true && last.status === "failed";
+    const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
+    const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
+    return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */
@@ -273,8 +291,18 @@ export class Scheduler {
     return summary;
   }
 
-  /** Removes challenges journaled by renewals no longer running (a crash, or a failed removal). */
+  /**
+   * Removes challenges journaled by renewals no longer running (a crash, or a failed
+   * removal), within its budget, and cut short by stop(): what is left waits for the next sweep.
+   */
   private async sweepJournal(): Promise<void> {
-    await this.deps.journal.recover(this.watch.dcvs, this.deps.log, AbortSignal.timeout(10_000), this.deps.runner.activeRenewalIds());
+    const budget = new AbortController();
+    const cancel = this.deps.clock.setTimeout(() => budget.abort(new Error("journal sweep: out of time")), SWEEP_BUDGET_MS);
+    try {
+      const signal = AbortSignal.any([this.stopSignal.signal, budget.signal]);
+      await this.deps.journal.recover(this.watch.dcvs, this.deps.log, signal, this.deps.runner.activeRenewalIds());
+    } finally {
+      cancel();
+    }
   }
 }

@@ -2,12 +2,12 @@
  * End to end: nothing that hangs holds the daemon. An install target on a mount that never
  * answers (FUSE): the status API still answers, a forced renewal stuck writing to it is
  * aborted at renewal_timeout_seconds and fails naming its step, and SIGTERM still stops the
- * daemon within 5 s.
+ * daemon within 5 s, killing a renewal process stuck on the mount and removing its socket.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, startHangFs, type Daemon, type HangFs } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, startHangFs, waitFor, type Daemon, type HangFs } from "../harness/index.ts";
 import { list, waitForRenewal } from "./helpers.ts";
 
 let dir: string;
@@ -43,7 +43,8 @@ ca = "internal"
 install = "nas"
 `,
   );
-  daemon = startDaemon(join(dir, "rota.toml"));
+  // Debug: the log names each renewal process's pid.
+  daemon = startDaemon(join(dir, "rota.toml"), { args: ["daemon", "--config", join(dir, "rota.toml"), "--log-level", "debug"] });
   await daemon.waitForOutput("listening on");
 });
 
@@ -89,10 +90,36 @@ test("a renewal stuck on the target is aborted at its deadline, fails naming its
   expect(daemon!.output()).toContain("app: renewal");
 }, 120_000);
 
-test("SIGTERM stops the daemon within 5 s though a read-back still hangs", async () => {
+/** Whether `pid` is a process that still runs (a zombie waits only to be reaped). */
+function running(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+test("SIGTERM while a renewal is stuck on the target: the daemon exits within 5 s, its renewal process killed and its socket removed", async () => {
+  const r = await runRota(["renew", "app", "--force", "--socket", socket], { timeoutMs: 10_000 });
+  expect(r.code).toBe(0);
+  const pid = await waitFor(
+    () => {
+      const pids = [...daemon!.output().matchAll(/renewal process (\d+) started/g)].map((m) => Number(m[1]));
+      const last = pids.at(-1);
+      // Blocked in the kernel on the mount: its SIGTERM handler cannot run.
+      return last !== undefined && running(last) && readFileSync(`/proc/${last}/wchan`, "utf8") === "request_wait_answer" ? last : undefined;
+    },
+    30_000,
+    50,
+    "the renewal process to block on the mount",
+  );
+
   const started = Date.now();
   const code = await daemon!.stop("SIGTERM");
   daemon = undefined;
   expect(code).toBe(0);
   expect(Date.now() - started).toBeLessThan(5_000);
-});
+  expect(running(pid)).toBe(false);
+  expect(existsSync(socket)).toBe(false);
+}, 60_000);

@@ -81,6 +81,18 @@ describe("reload", () => {
     expect((await list(socket))[0]).toMatchObject({ id: "app", status: "ok" });
   });
 
+  test("a config that fails the start checks is refused like a broken one: rota reload exits 2 naming the problem", async () => {
+    writeFileSync(join(dir, "not-a-key"), "hello");
+    writeFileSync(config, localCaConfig({ extra: 'key_path = "not-a-key"' }));
+    const r = await runRota(["reload", "--socket", socket]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `rota: config ${config} is not valid; the daemon keeps running on the previous one:\n  cert[0].key_path: ${join(dir, "not-a-key")} is not a private key (fix or remove the file; rota will not overwrite it)\n`,
+    );
+    expect(daemon.output()).toContain("fails the start checks");
+    write();
+  });
+
   test("a key that needs a restart is named, and keeps its running value", async () => {
     writeFileSync(config, localCaConfig().replace('socket = "rota.sock"', 'socket = "other.sock"'));
     const r = await runRota(["reload", "--socket", socket, "--json"]);

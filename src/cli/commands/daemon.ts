@@ -40,6 +40,7 @@ export default defineCommand({
     const finish = (running: RunningDaemon) => {
       const deadline = setTimeout(() => {
         log.warn("clean-up did not finish in time; exiting");
+        running.abandon();
         stopped();
       }, STOP_DEADLINE_MS);
       running

@@ -1,0 +1,64 @@
+/** @module The challenge journal's sweep: a problem it cannot fix is said once, and a stop cuts the sweep short. */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
+import { RotaError } from "../errors.ts";
+import { ChallengeJournal } from "./journal.ts";
+
+let dir: string;
+let logged: string[];
+const log = createConsola({ level: 3, reporters: [{ log: (o) => void logged.push(`${o.type}: ${o.args.join(" ")}`) }] });
+const challenge = (token: string): DcvChallenge => ({ kind: "http-01", domain: "www.example.com", token, keyAuthorization: `${token}.thumb` });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-journal-"));
+  logged = [];
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A DCV backend whose remove waits until its signal fires, then rejects as aborted. */
+class HangingDcv implements DcvBackend {
+  readonly name = "web";
+  entered = 0;
+  supportedKinds(): ChallengeKind[] {
+    return ["http-01"];
+  }
+  supports(ch: DcvChallenge): boolean {
+    return supportsKind(this, ch);
+  }
+  async publish(): Promise<void> {}
+  remove(_ch: DcvChallenge, signal: AbortSignal): Promise<void> {
+    this.entered++;
+    return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new RotaError("aborted", "web: cancelled")), { once: true }));
+  }
+}
+
+test("an entry whose dcv is no longer configured is reported once, not at every sweep", async () => {
+  const journal = new ChallengeJournal(dir);
+  journal.record({ renewalId: "r1", certId: "www", dcv: "gone", challenges: [challenge("t1")] });
+  for (let i = 0; i < 3; i++) await journal.recover(new Map(), log, new AbortController().signal);
+  journal.record({ renewalId: "r2", certId: "api", dcv: "gone", challenges: [challenge("t2")] });
+  await journal.recover(new Map(), log, new AbortController().signal);
+  expect(logged).toEqual([
+    'warn: journal: renewal r1 left challenges for dcv "gone", which is no longer configured; remove them by hand',
+    'warn: journal: renewal r2 left challenges for dcv "gone", which is no longer configured; remove them by hand',
+  ]);
+  expect(journal.entries()).toHaveLength(2);
+});
+
+test("an abort ends the sweep at once: nothing more is tried, nothing is forgotten, no error is logged", async () => {
+  const journal = new ChallengeJournal(dir);
+  journal.record({ renewalId: "r1", certId: "www", dcv: "web", challenges: [challenge("t1")] });
+  journal.record({ renewalId: "r2", certId: "api", dcv: "web", challenges: [challenge("t2")] });
+  const dcv = new HangingDcv();
+  const stop = new AbortController();
+  const sweep = journal.recover(new Map([["web", dcv]]), log, stop.signal);
+  stop.abort(new Error("stopping"));
+  expect(await sweep).toBe(0);
+  expect(dcv.entered).toBe(1);
+  expect(journal.entries()).toHaveLength(2);
+  expect(logged).toEqual([]);
+});
