@@ -154,7 +154,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         next = loadConfig(config.file);
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
-        log.error(`reload: config ${config.file} is not valid; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        // One line per problem: a text log line never holds a newline (it would be written as "\n").
+        log.error(`reload: config ${config.file} is not valid; still running on the previous one`);
+        for (const p of problems) log.error(`reload: ${p}`);
         return { ok: false, file: config.file, problems };
       }
       const plan = planReload(watch.config, next);

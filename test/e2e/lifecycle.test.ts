@@ -75,6 +75,13 @@ describe("reload", () => {
       ].join("\n"),
     );
     expect(daemon.output()).toContain("still running on the previous one");
+    expect(daemon.output()).toContain("reload: cert[0].surprise: unknown key\n");
+    expect(daemon.output()).not.toContain("\\n");
+    // A file that does not even parse still leads `--config` to the daemon: only daemon.socket is read from it.
+    writeFileSync(config, `${localCaConfig()}\n[[cert]]\nid = "oops"\ndomains = [\n`);
+    const viaConfig = await runRota(["reload", "--config", config]);
+    expect(viaConfig.code).toBe(2);
+    expect(viaConfig.stderr).toStartWith(`rota: config ${config} is not valid; the daemon keeps running on the previous one:\n  line `);
     await daemon.signal("SIGHUP");
     await waitFor(() => count("still running on the previous one") >= 2, 10_000, 50, "the SIGHUP's refusal in the log");
     expect(daemon.server.running).toBe(true);
