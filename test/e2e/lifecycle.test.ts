@@ -5,7 +5,7 @@
  * monitor expects; a second SIGTERM during the stop is not fatal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, serialOf, waitForFile } from "./helpers.ts";
@@ -110,6 +110,25 @@ describe("rota status --check", () => {
     const r = await runRota(["status", "--check", "--socket", socket]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("ok: 1 cert(s), none needs attention\n");
+  });
+
+  test("a target that cannot be read: unreadable with the read error, not failed, and exit 1", async () => {
+    const certs = join(dir, "certs");
+    renameSync(certs, `${certs}.aside`);
+    // A file where the folder was: reading <dir>/app fails with ENOTDIR, which is neither absent nor damaged.
+    writeFileSync(certs, "");
+    try {
+      await waitFor(async () => (await list(socket))[0]?.status === "unreadable", 10_000, 50, "app to be unreadable");
+      const row = JSON.parse((await runRota(["show", "app", "--json", "--socket", socket])).stdout) as { look_error: string };
+      expect(row.look_error).toStartWith(`filesystem files: cannot read ${join(certs, "app")}: `);
+      const r = await runRota(["status", "--check", "--socket", socket]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe(`app: unreadable: ${row.look_error}\n`);
+    } finally {
+      rmSync(certs);
+      renameSync(`${certs}.aside`, certs);
+    }
+    await waitFor(async () => (await list(socket))[0]?.status === "ok", 10_000, 50, "app to be ok again");
   });
 
   test("a cert that was never issued and whose CA is down: exit 1, one line naming it", async () => {
