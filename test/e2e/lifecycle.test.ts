@@ -110,6 +110,9 @@ describe("rota status --check", () => {
     const r = await runRota(["status", "--check", "--socket", socket]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("ok: 1 cert(s), none needs attention\n");
+    const json = await runRota(["status", "--check", "--json", "--socket", socket]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, certs: 1, problems: [] });
   });
 
   test("a target that cannot be read: unreadable with the read error, not failed, and exit 1", async () => {
@@ -124,6 +127,10 @@ describe("rota status --check", () => {
       const r = await runRota(["status", "--check", "--socket", socket]);
       expect(r.code).toBe(1);
       expect(r.stdout).toBe(`app: unreadable: ${row.look_error}\n`);
+      const json = await runRota(["status", "--check", "--json", "--socket", socket]);
+      expect(json.code).toBe(1);
+      expect(json.stderr).toBe("");
+      expect(JSON.parse(json.stdout)).toEqual({ ok: false, certs: 1, problems: [`app: unreadable: ${row.look_error}`] });
     } finally {
       rmSync(certs);
       renameSync(`${certs}.aside`, certs);
