@@ -119,9 +119,13 @@ describe("logSettings", () => {
     expect(logSettings({}, { ROTA_LOG_LEVEL: "", ROTA_LOG_FORMAT: "" })).toEqual({ level: "info", format: "text" });
   });
 
+  test("the environment's values are read case-insensitively", () => {
+    expect(logSettings({}, { ROTA_LOG_LEVEL: "DEBUG", ROTA_LOG_FORMAT: "Json" })).toEqual({ level: "debug", format: "json" });
+  });
+
   test.each([
     [{ ROTA_LOG_LEVEL: "verbose" }, 'ROTA_LOG_LEVEL must be one of debug, info, warn, error, not "verbose"'],
-    [{ ROTA_LOG_FORMAT: "JSON" }, 'ROTA_LOG_FORMAT must be one of text, json, not "JSON"'],
+    [{ ROTA_LOG_FORMAT: "JSONL" }, 'ROTA_LOG_FORMAT must be one of text, json, not "JSONL"'],
   ])("a bad environment value names the variable: %j", (env, message) => {
     expect(() => logSettings({}, env)).toThrow(message);
   });

@@ -121,6 +121,8 @@ export function logSettings(flags: { level?: LogLevel; format?: LogFormat }, env
 function fromEnv<T extends string>(env: Record<string, string | undefined>, name: string, choices: readonly T[]): T | undefined {
   const value = env[name];
   if (value === undefined || value === "") return undefined;
-  if ((choices as readonly string[]).includes(value)) return value as T;
+  // Written by hand in unit files and shells: `DEBUG` and `JSON` mean what they say.
+  const folded = value.toLowerCase();
+  if ((choices as readonly string[]).includes(folded)) return folded as T;
   throw new RotaError("bad_log_setting", `${name} must be one of ${choices.join(", ")}, not ${JSON.stringify(value.slice(0, 80))}`);
 }

@@ -39,9 +39,15 @@ describe("status", () => {
     ["nothing installed", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }) }, "missing"],
     ["due and the last attempt failed, cooling down", { look: look({ action: "renew", reason: "due", notAfter: later }), state: failing(soon) }, "cooldown"],
     ["missing and the cooldown is over", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],
-    ["a target that cannot be read", { look: look(null, "files: cannot read") }, "failed"],
+    ["a target that cannot be read", { look: look(null, "files: cannot read") }, "unreadable"],
+    ["a target that cannot be read, after a failed attempt", { look: look(null, "files: cannot read"), state: failing(soon) }, "unreadable"],
   ] as const)("%s: %s", (_, over, status) => {
     expect(certJson(input(over as Partial<CertViewInput>)).status).toBe(status);
+  });
+
+  test("the read error is in the JSON; a cert read fine has none", () => {
+    expect(certJson(input({ look: look(null, "files: read-back timed out after 30 s") })).look_error).toBe("files: read-back timed out after 30 s");
+    expect(certJson(input({})).look_error).toBeNull();
   });
 
   test("a fine cert still shows its retry time and its failed last renewal", () => {

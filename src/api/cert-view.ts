@@ -21,10 +21,10 @@ function certStatus(i: CertViewInput): CertStatus {
   if (i.busy) return "renewing";
   if (!i.look) return "checking";
   const d = i.look.decision;
-  if (d?.action === "none") return "ok";
+  // The scheduler leaves it alone until a target answers, so it is neither due nor failed, whatever the last attempt did.
+  if (!d) return "unreadable";
+  if (d.action === "none") return "ok";
   if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
-  // Targets that cannot be read need a look from the operator, failed attempt or not.
-  if (!d) return "failed";
   return d.notAfter === null ? "missing" : "due";
 }
 
@@ -42,6 +42,7 @@ export function certJson(i: CertViewInput): CertJson {
     retry_at: iso(retryAt),
     due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
+    look_error: i.look?.error ?? null,
   };
 }
 

@@ -8,11 +8,12 @@ import type { Renewal, RenewalHead } from "../store/types.ts";
 
 /**
  * `checking`: the first look at its targets is still under way (right after a start or a
- * reload). `failed` and `cooldown` mean it needs attention (due, missing, expired, targets
- * disagreeing, or unreadable) and the last attempt failed; a cert that is fine stays `ok`
- * whatever its last forced renewal did.
+ * reload). `unreadable`: a target could not be read at the last look (`look_error` says
+ * why), so the scheduler leaves the cert alone until it answers. `failed` and `cooldown`
+ * mean it needs attention (due, missing, expired, targets disagreeing) and the last
+ * attempt failed; a cert that is fine stays `ok` whatever its last forced renewal did.
  */
-export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing" | "checking";
+export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing" | "checking" | "unreadable";
 
 export interface CertJson {
   id: string;
@@ -28,6 +29,8 @@ export interface CertJson {
   /** Since when it has needed work (due, missing, unreadable) without a successful renewal. */
   due_since: string | null;
   last_renewal: RenewalSummaryJson | null;
+  /** Why the last look could not read a target (an I/O error, a read-back timeout), or null. */
+  look_error: string | null;
 }
 
 export interface RenewalSummaryJson {

@@ -15,6 +15,7 @@ const cert = (over: Partial<CertJson>): CertJson => ({
   retry_at: null,
   due_since: null,
   last_renewal: null,
+  look_error: null,
   ...over,
 });
 const failedRun = { id: "r1", trigger: "scheduled", status: "failed", started_at: "2030-01-01T11:00:00.000Z", finished_at: "2030-01-01T11:00:01.000Z", error: "acme le: boom" };
@@ -39,6 +40,12 @@ test("failed, cooldown and missing are problems, one line each, with the last er
     "b: cooling down until 2030-01-01T13:00:00.000Z: acme le: boom",
     "c: missing: nothing installed",
   ]);
+});
+
+test("a cert whose target cannot be read is a problem, with the read error, once however long it lasts", () => {
+  const long = new Date(now.getTime() - 86_400_000).toISOString();
+  const c = cert({ status: "unreadable", not_after: null, days_left: null, due_since: long, look_error: "files: read-back timed out after 30 s" });
+  expect(healthProblems([c], 3600, now)).toEqual(["www: unreadable: files: read-back timed out after 30 s"]);
 });
 
 test("an expired certificate is a problem", () => {

@@ -1,9 +1,9 @@
 /**
  * @module What `rota status --check` reports: a pure function of the cert list, so a
  * monitoring check and its test agree. A cert is a problem when it is `failed`,
- * `cooldown` or `missing`, has expired, or has been due for longer than two check
- * intervals without a successful renewal (not a fixed "days left", which a 6-day
- * certificate always is below).
+ * `cooldown`, `missing` or `unreadable`, has expired, or has been due for longer than
+ * two check intervals without a successful renewal (not a fixed "days left", which a
+ * 6-day certificate always is below).
  */
 import type { CertJson } from "../api/json.ts";
 
@@ -14,8 +14,9 @@ export function healthProblems(certs: CertJson[], checkIntervalSeconds: number, 
     if (c.status === "failed") out.push(`${c.id}: failed${why}`);
     else if (c.status === "cooldown") out.push(`${c.id}: cooling down until ${c.retry_at}${why}`);
     else if (c.status === "missing") out.push(`${c.id}: missing: nothing installed`);
+    else if (c.status === "unreadable") out.push(`${c.id}: unreadable: ${c.look_error ?? "no reason given"}`);
     if (c.days_left !== null && c.days_left <= 0) out.push(`${c.id}: expired at ${c.not_after}`);
-    if (c.due_since !== null && now.getTime() - Date.parse(c.due_since) > 2 * checkIntervalSeconds * 1000 && c.status !== "renewing") {
+    if (c.due_since !== null && now.getTime() - Date.parse(c.due_since) > 2 * checkIntervalSeconds * 1000 && c.status !== "renewing" && c.status !== "unreadable") {
       out.push(`${c.id}: due since ${c.due_since}, more than two check intervals without a successful renewal`);
     }
   }

@@ -1,6 +1,6 @@
 /** @module Relative times and domain cutting, word for word. */
 import { describe, expect, test } from "bun:test";
-import { fitDomains, relativeTime, timeCell } from "./human.ts";
+import { bothForms, fitDomains, relativeTime, timeCell } from "./human.ts";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
 const after = (ms: number) => new Date(NOW.getTime() + ms);
@@ -51,4 +51,13 @@ describe("fitDomains", () => {
     expect(fitDomains(names, 3)).toBe("a.example +2");
     expect(fitDomains(["a.example"], 3)).toBe("a.example");
   });
+});
+
+test("bothForms: a Unicode name beside its A-label, other names once", () => {
+  expect(bothForms(["xn--bcher-kva.example", "*.xn--bcher-kva.example", "www.example", "192.0.2.1"], ["bücher.example", "*.bücher.example", "www.example", "192.0.2.1"])).toEqual([
+    "xn--bcher-kva.example (bücher.example)",
+    "*.xn--bcher-kva.example (*.bücher.example)",
+    "www.example",
+    "192.0.2.1",
+  ]);
 });

@@ -24,6 +24,11 @@ export function timeCell(iso: string | null, now: Date, utc: boolean): string {
   return utc ? iso : relativeTime(new Date(iso), now);
 }
 
+/** Each name as CAs see it, with its Unicode form beside it when that differs: `xn--bcher-kva.example (bücher.example)`. */
+export function bothForms(domains: string[], unicode: string[]): string[] {
+  return domains.map((d, i) => (unicode[i] === undefined || unicode[i] === d ? d : `${d} (${unicode[i]})`));
+}
+
 /**
  * The domains comma-separated within `width` characters, the rest counted as " +N".
  * The first name is always shown whole; `width` undefined means no limit.

@@ -4,13 +4,15 @@ import { parse, TomlError } from "smol-toml";
 import { RotaError } from "../errors.ts";
 import { readConfigBytes } from "./file.ts";
 import type { RotaConfig } from "./schema.ts";
-import { validateConfig } from "./validate.ts";
+import { validateConfig, type PartialConfig } from "./validate.ts";
 
 /** A config that cannot be used; `problems` holds one line per problem. The CLI prints them and exits 2. */
 export class ConfigError extends RotaError {
   constructor(
     readonly file: string,
     readonly problems: string[],
+    /** What did validate, when the file parsed: `rota check-config` checks the machine for it too. */
+    readonly partial?: PartialConfig,
   ) {
     super("config_invalid", `config ${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems`}`, { noRetry: true });
   }
@@ -46,7 +48,7 @@ export function parseConfigText(bytes: Uint8Array, file: string, env: Record<str
     throw err;
   }
   const result = validateConfig(doc, file, env);
-  if (!result.ok) throw new ConfigError(file, result.problems);
+  if (!result.ok) throw new ConfigError(file, result.problems, result.partial);
   return result.config;
 }
 

@@ -25,14 +25,15 @@ const WILDCARD = "*.";
 /**
  * The normal form of a name as written in the config, or undefined when it is neither a
  * host name, a wildcard over one, nor an IP address. Case is folded and one trailing dot
- * (a fully qualified name) is dropped. Unicode labels become A-labels by UTS #46 as browsers
+ * (a fully qualified name) is dropped from a host name; an IP address has none. Unicode labels become A-labels by UTS #46 as browsers
  * apply it (node:url `domainToASCII`); A-labels written as such must decode.
  */
 export function normalizeName(written: string): NormalName | undefined {
   const lower = written.toLowerCase();
   const name = lower.endsWith(".") ? lower.slice(0, -1) : lower;
   const ip = canonicalIp(name);
-  if (ip !== undefined) return { value: ip, kind: "ip" };
+  // The trailing dot of a fully qualified name belongs to DNS: `192.0.2.1.` is no address.
+  if (ip !== undefined) return name === lower ? { value: ip, kind: "ip" } : undefined;
   const wildcard = name.startsWith(WILDCARD);
   const host = toALabel(wildcard ? name.slice(WILDCARD.length) : name);
   if (host === undefined) return undefined;

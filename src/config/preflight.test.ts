@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPem } from "../crypto/keys.ts";
@@ -111,6 +111,15 @@ describe("preflight", () => {
     expect(check({ keyPath: ed }).warnings).toEqual([
       `cert[0].key_path: ${ed} holds a key of another type, not the configured ecdsa-p256: the next renewal moves it to ${ed}.old and uses a new ecdsa-p256 key`,
     ]);
+  });
+
+  test("paths under /proc and /sys, as written or through a symlink, are refused: they look writable but are no real folders", () => {
+    const kernel = join(dir, "kernel");
+    symlinkSync("/proc", kernel);
+    const report = check({ stateDir: "/proc/rota", socket: "/sys/rota.sock", audit: join(kernel, "rota.db"), keyPath: "/sys/fs/a.key", installDir: "/proc/self/certs" });
+    const line = (path: string, root: string) => `${path} is under ${root}, a kernel filesystem, not a real folder`;
+    expect(report.fatal).toEqual([`daemon.state_dir: ${line("/proc/rota", "/proc")}`, `daemon.socket: ${line("/sys/rota.sock", "/sys")}`, `audit.path: ${line(join(kernel, "rota.db"), "/proc")}`]);
+    expect(report.certs).toEqual([`cert[0].key_path: ${line("/sys/fs/a.key", "/sys")}`, `install[0].dir: ${line("/proc/self/certs", "/proc")}`]);
   });
 
   describe.skipIf(!asRoot)("read-only folders stop root too", () => {

@@ -10,7 +10,7 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import { dirname } from "node:path";
 import { INSTALL_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
-import { errnoText, nearestExisting } from "./paths.ts";
+import { errnoText, isWithin, nearestExisting } from "./paths.ts";
 import type { CertConfig, RotaConfig } from "./schema.ts";
 
 /** Each list holds lines `<key path>: <problem>`, like a ConfigError's. */
@@ -29,7 +29,20 @@ export interface PreflightReport {
 /** A PEM private key is a few kilobytes; a bigger file is not one, and is not read whole. */
 const KEY_FILE_MAX = 1024 * 1024;
 
-export function preflight(config: RotaConfig): PreflightReport {
+/**
+ * Where each cert and install section is in the file (`cert[2]`), for the problem lines.
+ * By default the lists' own indexes, which match the file when the whole config is valid;
+ * a partial config (src/config/validate.ts) has gaps where sections were refused.
+ */
+export interface SectionKeys {
+  certs: string[];
+  installs: string[];
+}
+
+/** Kernel filesystems: root may write there, but nothing the daemon creates can live in them. */
+const KERNEL_FILESYSTEMS = ["/proc", "/sys"];
+
+export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightReport {
   const report: PreflightReport = { fatal: [], certs: [], warnings: [] };
   const fatal = (key: string, problem: string | undefined) => {
     if (problem) report.fatal.push(`${key}: ${problem}`);
@@ -39,11 +52,11 @@ export function preflight(config: RotaConfig): PreflightReport {
   // SQLite in WAL mode also creates `-wal` and `-shm` files beside the database.
   const audit = config.audit.path;
   fatal("audit.path", existsSync(audit) ? (folderProblem(dirname(audit)) ?? fileProblem(audit)) : folderProblem(dirname(audit), audit));
-  config.certs.forEach((cert, i) => checkKey(cert, `cert[${i}].key_path`, report));
+  config.certs.forEach((cert, i) => checkKey(cert, `${keys?.certs[i] ?? `cert[${i}]`}.key_path`, report));
   config.installs.forEach((section, i) => {
     for (const folder of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) {
       const problem = folderProblem(folder.path);
-      if (problem) report.certs.push(`install[${i}].${folder.key}: ${problem}`);
+      if (problem) report.certs.push(`${keys?.installs[i] ?? `install[${i}]`}.${folder.key}: ${problem}`);
     }
   });
   return report;
@@ -53,11 +66,14 @@ export function preflight(config: RotaConfig): PreflightReport {
  * Why the daemon could not create `entry` (or, without one, files) inside `dir`, creating
  * `dir` first if it is missing; undefined when it can. Looks at `dir` or, when absent, its
  * nearest existing ancestor. access(2) answers for this process: root passes permission
- * bits but not a read-only mount (EROFS) or an immutable folder (EPERM).
+ * bits but not a read-only mount (EROFS) or an immutable folder (EPERM), and not /proc
+ * or /sys, whose folders pass access(2) yet hold only what the kernel puts there.
  */
-export function folderProblem(dir: string, entry?: string): string | undefined {
-  const at = nearestExisting(dir);
+function folderProblem(dir: string, entry?: string): string | undefined {
   const target = entry ?? dir;
+  const kernel = KERNEL_FILESYSTEMS.find((root) => isWithin(target, root));
+  if (kernel) return `${target} is under ${kernel}, a kernel filesystem, not a real folder`;
+  const at = nearestExisting(dir);
   const prefix = target === at ? "" : `cannot create ${target}: `;
   if (at === undefined) return `${prefix}no folder above it exists`;
   if (!statSync(at).isDirectory()) return `${prefix}${at} is not a directory`;

@@ -9,6 +9,7 @@ import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredF
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
+import type { SectionKeys } from "./preflight.ts";
 import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList } from "./reader.ts";
 import { DEFAULT_RETENTION_DAYS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, KEY_ROTATIONS, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
 
@@ -28,7 +29,17 @@ const MAX_THRESHOLD_DAYS = 3650;
 /** A century: longer is a typo, and would put the cut-off before the epoch. */
 const MAX_RETENTION_DAYS = 36500;
 
-export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[] };
+export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[]; partial: PartialConfig };
+
+/**
+ * What did validate in a config with problems, with defaults where a value was refused
+ * and without the sections refused, so `rota check-config` can check the machine for it
+ * in the same run. `keys` says where each cert and install section is in the file.
+ */
+export interface PartialConfig {
+  config: RotaConfig;
+  keys: SectionKeys;
+}
 
 interface Sections {
   cas: BackendSection[];
@@ -70,7 +81,8 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const dcvs = dcvSections.map((s) => s.section);
   const installs = installSections.map((s) => s.section);
   const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];
-  const certs = readCerts(top, daemon, { cas, dcvs, installs }, keys);
+  const certKeys: string[] = [];
+  const certs = readCerts(top, daemon, { cas, dcvs, installs }, keys, certKeys);
   for (const { key, section } of installSections) {
     for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
   }
@@ -78,8 +90,11 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const http = readHttp(top.child("http"), certs, installs);
   top.finish();
 
-  if (ctx.problems.list.length > 0) return { ok: false, problems: ctx.problems.list };
-  return { ok: true, config: { file, daemon, audit, cas, dcvs, installs, certs, http } };
+  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http };
+  if (ctx.problems.list.length > 0) {
+    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
+  }
+  return { ok: true, config };
 }
 
 function readDaemon(r: Reader): DaemonConfig {
@@ -128,8 +143,8 @@ function readSections(top: Reader, key: string, types: Record<string, BackendEnt
   return out;
 }
 
-/** The `[[cert]]` tables; each key_path the file sets goes to `keys`. */
-function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: KeyLocation[]): CertConfig[] {
+/** The `[[cert]]` tables; each key_path the file sets goes to `keys`, and where each cert read is (`cert[2]`) to `certKeys`. */
+function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: KeyLocation[], certKeys: string[]): CertConfig[] {
   const out: CertConfig[] = [];
   /** The key path of `out[i]` in the file ("cert[2].key_path"): invalid certs leave gaps in `out`. */
   const keyPathKeys: string[] = [];
@@ -139,6 +154,7 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
+      certKeys.push(r.prefix);
       keyPathKeys.push(r.key("key_path"));
     }
   });

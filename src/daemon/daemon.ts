@@ -170,7 +170,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         next = loadConfig(config.file);
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
-        log.error(`reload: config ${config.file} is not valid; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        // One line per problem: a text log line never holds a newline (it would be written as "\n").
+        log.error(`reload: config ${config.file} is not valid; still running on the previous one`);
+        for (const p of problems) log.error(`reload: ${p}`);
         return refuse(problems);
       }
       const plan = planReload(watch.config, next);
@@ -181,7 +183,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       const report = preflight(plan.config);
       const problems = [...report.fatal, ...report.certs].filter((p) => !known.has(p));
       if (problems.length > 0) {
-        log.error(`reload: config ${config.file} fails the start checks; still running on the previous one:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+        log.error(`reload: config ${config.file} fails the start checks; still running on the previous one`);
+        for (const p of problems) log.error(`reload: ${p}`);
         return refuse(problems);
       }
       let built: Watchlist;

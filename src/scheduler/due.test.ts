@@ -1,6 +1,7 @@
 /** @module decide(): the renewal decision as a pure function of what is served, what is stored and now. */
 import { describe, expect, test } from "bun:test";
-import { daysLeft, decide, type CertSummary, type Threshold } from "./due.ts";
+import { daysLeft, decide, type CertSummary } from "./due.ts";
+import type { Threshold } from "./threshold.ts";
 
 const DAY = 86_400_000;
 const now = new Date("2030-01-01T00:00:00Z");

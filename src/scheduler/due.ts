@@ -11,8 +11,6 @@ export type { CertSummary };
 
 const DAY_MS = 86_400_000;
 
-export type { Threshold };
-
 export interface TargetState {
   target: string;
   /** The installed leaf, or null when the target has none (or a damaged set). */

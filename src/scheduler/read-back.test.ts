@@ -152,3 +152,24 @@ test("a read-back hung past its timeout is not stacked on: the next look fails a
   expect(await readTarget(target, "www", store, never, fake, 1000)).toEqual({ state: "absent" });
   expect(calls).toBe(2);
 });
+
+test("a quick read-back that overlaps a hung one does not hide it: the earliest start still counts", async () => {
+  const fake = new FakeClock(now);
+  let calls = 0;
+  const target: ReadableInstall = {
+    name: "nfs",
+    async install() {},
+    // The first call hangs for good; later ones answer at once.
+    readBack: () => (++calls > 1 ? Promise.resolve({ state: "absent" }) : new Promise<ReadBack>(() => {})),
+  };
+  const first = readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e);
+  await fake.advance(500);
+  expect(await readTarget(target, "www", store, never, fake, 1000)).toEqual({ state: "absent" });
+  await fake.advance(500);
+  expect(await first).toMatchObject({ code: "read_back_timeout" });
+  expect(await readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e)).toMatchObject({
+    code: "read_back_timeout",
+    message: `nfs: read-back hanging since ${now.toISOString()}; not starting another until it returns`,
+  });
+  expect(calls).toBe(2);
+});

@@ -12,25 +12,28 @@ import type { AuditStore } from "../store/types.ts";
 export const READ_BACK_TIMEOUT_MS = 30_000;
 
 /**
+ * Read-backs still running per target and cert, each with when it began. One that outlived
+ * its timeout is hung (an NFS mount that never answers holds a thread for each call): no
+ * further call is stacked on it until it returns. Calls that overlap (a tick and a refresh
+ * after a renewal) each keep their own entry, so a later one never hides an earlier hang.
+ */
+const inFlight = new WeakMap<InstallBackend, Map<string, Set<{ started: Date }>>>();
+
+/**
  * The target's answer for `certId`. Rejects with RotaError("read_back_timeout") after
  * `timeoutMs` and RotaError("aborted") once `stop` fires, whether or not the backend
  * honours its signal; any other rejection is the backend's "cannot be read now".
  */
-/**
- * Read-backs still running per target and cert, with when they began. One that outlived its
- * timeout is hung (an NFS mount that never answers holds a thread for each call): no second
- * call is stacked on it until it returns.
- */
-const inFlight = new WeakMap<InstallBackend, Map<string, Date>>();
-
 export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, timeoutMs = READ_BACK_TIMEOUT_MS): Promise<ReadBack> {
   if (!canReadBack(target)) {
     const last = await store.lastInstalled(certId, target.name);
     return last ? { state: "present", leafPem: last.leafPem } : { state: "absent" };
   }
-  const calls = inFlight.get(target) ?? new Map<string, Date>();
+  const calls = inFlight.get(target) ?? new Map<string, Set<{ started: Date }>>();
   inFlight.set(target, calls);
-  const since = calls.get(certId);
+  const running = calls.get(certId) ?? new Set<{ started: Date }>();
+  calls.set(certId, running);
+  const since = [...running].reduce<Date | null>((a, c) => (a === null || c.started < a ? c.started : a), null);
   if (since && clock.now().getTime() - since.getTime() >= timeoutMs) {
     throw new RotaError("read_back_timeout", `${target.name}: read-back hanging since ${since.toISOString()}; not starting another until it returns`);
   }
@@ -49,13 +52,14 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
   });
   const cancelTimer = clock.setTimeout(() => deadline.abort(), timeoutMs);
   try {
-    const started = clock.now();
-    calls.set(certId, started);
+    const entry = { started: clock.now() };
+    running.add(entry);
+    const done = () => {
+      running.delete(entry);
+      if (running.size === 0 && calls.get(certId) === running) calls.delete(certId);
+    };
     const call = target.readBack(certId, signal);
-    void call.then(
-      () => calls.get(certId) === started && calls.delete(certId),
-      () => calls.get(certId) === started && calls.delete(certId),
-    );
+    void call.then(done, done);
     return await Promise.race([call, cut]);
   } finally {
     cancelTimer();

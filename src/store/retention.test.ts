@@ -35,6 +35,17 @@ test("prunes what started more than retention_days before now", async () => {
   expect(await pruneOnce({ store, clock, retentionDays: 5, log })).toEqual({ renewals: 1, steps: 0, issued: 0 });
 });
 
+test("the log line counts days in words a person writes: 1 day, 10 days", async () => {
+  const lines: string[] = [];
+  const capture = createLogger({ level: "info", format: "json", clock, write: (line) => lines.push(line) });
+  await pruneOnce({ store, clock, retentionDays: 10, log: capture });
+  await pruneOnce({ store, clock, retentionDays: 1, log: capture });
+  expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual([
+    "audit: pruned 1 renewal(s) with 0 step(s) and 0 issued certificate(s) older than 10 days",
+    "audit: pruned 1 renewal(s) with 0 step(s) and 0 issued certificate(s) older than 1 day",
+  ]);
+});
+
 test("starting prunes once at once; stop waits for it", async () => {
   const retention = startRetention({ store, clock, retentionDays: 5, log });
   await retention.stop();

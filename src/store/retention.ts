@@ -25,7 +25,7 @@ export interface Retention {
 export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
   const before = new Date(deps.clock.now().getTime() - deps.retentionDays * DAY_MS);
   const r = await deps.store.prune(before);
-  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} days`;
+  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} ${deps.retentionDays === 1 ? "day" : "days"}`;
   if (r.renewals + r.issued > 0) deps.log.info(`audit: pruned ${what}`);
   else deps.log.debug(`audit: pruned ${what}`);
   return r;

@@ -5,7 +5,7 @@
  * monitor expects; a second SIGTERM during the stop is not fatal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, serialOf, waitForFile } from "./helpers.ts";
@@ -75,6 +75,13 @@ describe("reload", () => {
       ].join("\n"),
     );
     expect(daemon.output()).toContain("still running on the previous one");
+    expect(daemon.output()).toContain("reload: cert[0].surprise: unknown key\n");
+    expect(daemon.output()).not.toContain("\\n");
+    // A file that does not even parse still leads `--config` to the daemon: only daemon.socket is read from it.
+    writeFileSync(config, `${localCaConfig()}\n[[cert]]\nid = "oops"\ndomains = [\n`);
+    const viaConfig = await runRota(["reload", "--config", config]);
+    expect(viaConfig.code).toBe(2);
+    expect(viaConfig.stderr).toStartWith(`rota: config ${config} is not valid; the daemon keeps running on the previous one:\n  line `);
     await daemon.signal("SIGHUP");
     await waitFor(() => count("still running on the previous one") >= 2, 10_000, 50, "the SIGHUP's refusal in the log");
     expect(daemon.server.running).toBe(true);
@@ -115,6 +122,32 @@ describe("rota status --check", () => {
     const r = await runRota(["status", "--check", "--socket", socket]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("ok: 1 cert(s), none needs attention\n");
+    const json = await runRota(["status", "--check", "--json", "--socket", socket]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ ok: true, certs: 1, problems: [] });
+  });
+
+  test("a target that cannot be read: unreadable with the read error, not failed, and exit 1", async () => {
+    const certs = join(dir, "certs");
+    renameSync(certs, `${certs}.aside`);
+    // A file where the folder was: reading <dir>/app fails with ENOTDIR, which is neither absent nor damaged.
+    writeFileSync(certs, "");
+    try {
+      await waitFor(async () => (await list(socket))[0]?.status === "unreadable", 10_000, 50, "app to be unreadable");
+      const row = JSON.parse((await runRota(["show", "app", "--json", "--socket", socket])).stdout) as { look_error: string };
+      expect(row.look_error).toStartWith(`filesystem files: cannot read ${join(certs, "app")}: `);
+      const r = await runRota(["status", "--check", "--socket", socket]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe(`app: unreadable: ${row.look_error}\n`);
+      const json = await runRota(["status", "--check", "--json", "--socket", socket]);
+      expect(json.code).toBe(1);
+      expect(json.stderr).toBe("");
+      expect(JSON.parse(json.stdout)).toEqual({ ok: false, certs: 1, problems: [`app: unreadable: ${row.look_error}`] });
+    } finally {
+      rmSync(certs);
+      renameSync(`${certs}.aside`, certs);
+    }
+    await waitFor(async () => (await list(socket))[0]?.status === "ok", 10_000, 50, "app to be ok again");
   });
 
   test("a cert that was never issued and whose CA is down: exit 1, one line naming it", async () => {

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, waitForFile, type ListRow } from "./helpers.ts";
 import { startWorld, type World } from "./fixture.ts";
 
@@ -107,6 +107,15 @@ describe("rota list", () => {
         domains_unicode: ["bücher.home.arpa", "*.bücher.home.arpa", "192.0.2.7", "2001:db8::7"],
       },
     });
+  });
+
+  test("the human list and show print both forms of a Unicode name", async () => {
+    const table = await runRota(["list", "--socket", world.socket]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain("xn--bcher-kva.example.test (bücher.example.test),127.0.0.1\n");
+    expect(table.stdout).toContain("xn--bcher-kva.home.arpa (bücher.home.arpa),*.xn--bcher-kva.home.arpa (*.bücher.home.arpa),192.0.2.7,2001:db8::7\n");
+    const show = await runRota(["show", "idn", "--socket", world.socket]);
+    expect(show.stdout).toContain("  domains       xn--bcher-kva.example.test (bücher.example.test), 127.0.0.1\n");
   });
 
   test("later ticks find the installed names equal to the configured ones: one renewal each, all ok", async () => {

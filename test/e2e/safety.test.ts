@@ -94,6 +94,29 @@ describe("refused before anything starts", () => {
     }
   });
 
+  test("check-config reports a mistake in the file and what the machine would refuse in one run; /proc and /sys are no folders", async () => {
+    const text = localCaConfig({ extra: "surprise = 1\n" })
+      .replace('state_dir = "state"', 'state_dir = "/proc/rota"')
+      .replace('socket = "rota.sock"', 'socket = "/sys/rota.sock"')
+      .replace('dir = "certs"', 'dir = "/proc/rota-certs"');
+    const file = configFile("everything-wrong", text);
+    const r = await runRota(["check-config", "--config", file]);
+    expect(r.code).toBe(2);
+    const kernel = (path: string, root: string) => `${path} is under ${root}, a kernel filesystem, not a real folder`;
+    expect(r.stderr).toBe(
+      [
+        `rota: config ${file} is not valid:`,
+        "  cert[0].surprise: unknown key",
+        `  daemon.state_dir: ${kernel("/proc/rota", "/proc")}`,
+        `  daemon.socket: ${kernel("/sys/rota.sock", "/sys")}`,
+        `  audit.path: ${kernel("/proc/rota/rota.db", "/proc")}`,
+        `  cert[0].key_path: ${kernel("/proc/rota/keys/app.key", "/proc")}`,
+        `  install[0].dir: ${kernel("/proc/rota-certs", "/proc")}`,
+        "",
+      ].join("\n"),
+    );
+  });
+
   test("check-config warns about a key of another type, which the daemon would replace, and exits 0", async () => {
     const file = configFile("other-type", localCaConfig({ extra: 'key_path = "app.key"' }));
     const key = join(dir, "other-type", "app.key");

@@ -1,22 +1,45 @@
 /**
  * @module `rota check-config`: validate a config file in full, then check the machine
  * for what `rota daemon` would refuse (src/config/preflight.ts), without creating anything.
+ * Every problem found goes into one report: in a file with mistakes, the parts that
+ * validated are still checked against the machine.
  */
 import { defineCommand } from "citty";
-import { ConfigError } from "../../config/load.ts";
-import { preflight } from "../../config/preflight.ts";
-import { configExit, loadConfigOrExit } from "../load-config.ts";
-import { connectionArgs } from "../target.ts";
+import { ConfigError, loadConfig } from "../../config/load.ts";
+import { preflight, type SectionKeys } from "../../config/preflight.ts";
+import type { RotaConfig } from "../../config/schema.ts";
+import { configExit } from "../load-config.ts";
+import { configPath, connectionArgs } from "../target.ts";
 
 export default defineCommand({
   meta: { name: "check-config", description: "Validate a config file, and check the folders and keys it names, listing every problem" },
   args: { config: connectionArgs.config },
   async run({ args }) {
-    const config = loadConfigOrExit(args.config);
-    const report = preflight(config);
-    for (const line of report.warnings) console.error(`warning: ${line}`);
-    const problems = [...report.fatal, ...report.certs];
-    if (problems.length > 0) throw configExit(new ConfigError(config.file, problems));
+    const checked = readForCheck(configPath(args.config).path);
+    const report = preflight(checked.config, checked.keys);
+    // A refused value was replaced by its default in a partial config: its own problem says enough.
+    const refused = new Set(checked.problems.map(keyOf));
+    const own = (line: string) => !refused.has(keyOf(line));
+    for (const line of report.warnings.filter(own)) console.error(`warning: ${line}`);
+    const problems = [...checked.problems, ...[...report.fatal, ...report.certs].filter(own)];
+    if (problems.length > 0) throw configExit(new ConfigError(checked.config.file, problems));
+    const { config } = checked;
     console.log(`${config.file}: OK (${config.certs.length} cert(s), ${config.cas.length} CA(s), ${config.dcvs.length} DCV, ${config.installs.length} install target(s))`);
   },
 });
+
+/** The config, or what validated of it with the problems; a file that cannot be read or parsed is exit 2 at once. */
+function readForCheck(path: string): { config: RotaConfig; keys?: SectionKeys; problems: string[] } {
+  try {
+    return { config: loadConfig(path), problems: [] };
+  } catch (err) {
+    if (!(err instanceof ConfigError) || !err.partial) throw configExit(err);
+    return { config: err.partial.config, keys: err.partial.keys, problems: err.problems };
+  }
+}
+
+/** `cert[0].key_path` of `cert[0].key_path: …`. */
+function keyOf(line: string): string {
+  const end = line.indexOf(": ");
+  return end === -1 ? line : line.slice(0, end);
+}

@@ -3,7 +3,7 @@ import { defineCommand } from "citty";
 import { systemClock } from "../../clock.ts";
 import type { CertJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
-import { fitDomains, timeCell } from "../human.ts";
+import { bothForms, fitDomains, timeCell } from "../human.ts";
 import { table } from "../table.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
@@ -26,7 +26,7 @@ export default defineCommand({
     // Off a terminal (a pipe, a file) nothing is cut: scripts get every name. A terminal of unknown size reports 0.
     const columns = process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined;
     const width = columns === undefined ? undefined : Math.max(MIN_DOMAINS_WIDTH, columns - leadingWidth(rows));
-    console.log(table(HEADER, rows.map((r, i) => [...r, fitDomains(body[i]!.domains, width)])));
+    console.log(table(HEADER, rows.map((r, i) => [...r, fitDomains(bothForms(body[i]!.domains, body[i]!.domains_unicode), width)])));
   },
 });
 

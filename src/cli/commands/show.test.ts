@@ -14,6 +14,7 @@ const detail: CertDetailJson = {
   next_check: "2030-01-01T00:05:00.000Z",
   retry_at: null,
   due_since: null,
+  look_error: null,
   last_renewal: { id: "r1", trigger: "manual", status: "failed", started_at: "2029-12-31T21:00:00.000Z", finished_at: "2029-12-31T21:00:01.000Z", error: "acme: rate limited" },
   ca: "le",
   dcv: "web",
@@ -53,4 +54,14 @@ test("a cert never issued", () => {
   expect(text).toContain("  serial        - (none issued yet)\n");
   expect(text).toContain("  last renewal  -");
   expect(text).not.toContain("last error");
+});
+
+test("a Unicode name shows both forms; a target that cannot be read shows why", () => {
+  const text = showText(
+    { ...detail, status: "unreadable", domains: ["xn--bcher-kva.example", "app.example"], domains_unicode: ["bücher.example", "app.example"], look_error: "files: read-back timed out after 30 s" },
+    NOW,
+  );
+  expect(text).toContain("app: unreadable\n");
+  expect(text).toContain("  domains       xn--bcher-kva.example (bücher.example), app.example\n");
+  expect(text).toEndWith("\n  cannot read   files: read-back timed out after 30 s");
 });

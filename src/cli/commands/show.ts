@@ -4,7 +4,7 @@ import type { CertJson } from "../../api/json.ts";
 import { systemClock } from "../../clock.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { relativeTime } from "../human.ts";
+import { bothForms, relativeTime } from "../human.ts";
 import { connectionArgs, socketPath } from "../target.ts";
 
 /** The API's cert detail: the list row plus the config and the scheduler's reasoning. */
@@ -31,7 +31,7 @@ export function showText(d: CertDetailJson, now: Date): string {
   const issued = d.latest_issued;
   const last = d.last_renewal;
   const rows: Array<[string, string]> = [
-    ["domains", d.domains.join(", ")],
+    ["domains", bothForms(d.domains, d.domains_unicode).join(", ")],
     ["expires", when(d.not_after, now)],
     ["renews", d.renew_threshold_days === null ? "-" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source ?? "default"]})`],
     ["reason", d.reason ?? "-"],
@@ -45,6 +45,7 @@ export function showText(d: CertDetailJson, now: Date): string {
     ["last renewal", last ? `${last.status}, ${last.trigger}, started ${when(last.started_at, now)}, renewal ${last.id}` : "-"],
   ];
   if (last?.error) rows.push(["last error", last.error]);
+  if (d.look_error) rows.push(["cannot read", d.look_error]);
   const width = Math.max(...rows.map(([label]) => label.length));
   return [`${d.id}: ${d.status}`, ...rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value}`)].join("\n");
 }

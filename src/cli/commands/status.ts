@@ -22,7 +22,10 @@ export default defineCommand({
   args: {
     ...connectionArgs,
     json: { type: "boolean", description: "Print JSON" },
-    check: { type: "boolean", description: "For monitoring: one line per problem, exit 1 if any (failed, cooldown, missing, expired, or due for over two check intervals)" },
+    check: {
+      type: "boolean",
+      description: "For monitoring: one line per problem (with --json, {ok, certs, problems}), exit 1 if any (failed, cooldown, missing, unreadable, expired, or due for over two check intervals)",
+    },
   },
   async run({ args }) {
     const client = new ApiClient(socketPath(args));
@@ -30,6 +33,12 @@ export default defineCommand({
     if (args.check) {
       const { body: certs } = await client.call<CertJson[]>("GET", "/api/certs");
       const problems = healthProblems(certs, body.check_interval_seconds, new Date());
+      // The same exit code either way: monitors read it, and scripts the JSON beside it.
+      if (args.json) {
+        console.log(JSON.stringify({ ok: problems.length === 0, certs: certs.length, problems }, null, 2));
+        if (problems.length > 0) throw new CliExit(EXIT.failed);
+        return;
+      }
       if (problems.length > 0) {
         console.log(problems.join("\n"));
         throw new CliExit(EXIT.failed);

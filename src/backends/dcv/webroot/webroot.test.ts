@@ -1,10 +1,15 @@
-/** @module WebrootDcv: the DCV contract, then what only a webroot promises (where the file goes, its mode, which tokens it refuses). */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+/**
+ * @module WebrootDcv: the DCV contract, then what only a webroot promises (where the file
+ * goes, its mode, which tokens it refuses), and a webroot on a mount that stops answering
+ * (FUSE, so as root, as CI runs).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DcvBackend, DcvChallenge } from "../../types.ts";
 import { runDcvContract, sampleChallenge } from "../contract.ts";
+import { startHangFs, type HangFs } from "../../../../test/harness/hangfs.ts";
 import { createWebrootDcv } from "./webroot.ts";
 
 const challengeDir = (root: string) => join(root, ".well-known", "acme-challenge");
@@ -83,5 +88,39 @@ describe("webroot", () => {
     const err = await missing.publish(http("tok"), signal).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "publish_failed" });
     expect((err as Error).message).toStartWith(`webroot gone: cannot write ${join(root, "file-not-dir", ".well-known", "acme-challenge", "tok")}: `);
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("a webroot on a mount that never answers", () => {
+  let tmp: string;
+  let hang: HangFs;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), "rota-webroot-hang-"));
+    hang = await startHangFs(join(tmp, "nas"), tmp, ["www"]);
+  });
+  afterAll(async () => {
+    await hang?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("publish and remove give up when their signal fires, and the event loop runs meanwhile", async () => {
+    const dcv = createWebrootDcv("nas", { path: join(hang.mountpoint, "www") });
+    const http: DcvChallenge = { kind: "http-01", domain: "www.example.com", token: "tok", keyAuthorization: "tok.thumb" };
+    let ticks = 0;
+    const ticking = setInterval(() => ticks++, 10);
+    try {
+      for (const call of [(s: AbortSignal) => dcv.publish(http, s), (s: AbortSignal) => dcv.remove(http, s)]) {
+        const ac = new AbortController();
+        const pending = call(ac.signal).catch((e: unknown) => e);
+        const before = ticks;
+        // Timers fire while the call is stuck in the kernel: nothing blocks the loop.
+        while (ticks < before + 3) await Bun.sleep(5);
+        ac.abort(new Error("stopping"));
+        expect(await pending).toMatchObject({ code: "aborted", message: "webroot nas: cancelled" });
+      }
+    } finally {
+      clearInterval(ticking);
+    }
   });
 });

@@ -1,11 +1,13 @@
 /**
  * @module WebrootDcv: answers HTTP-01 by dropping the key authorization under a folder an
- * existing webserver already serves (RFC 8555 §8.3).
+ * existing webserver already serves (RFC 8555 §8.3). Async fs only, and every call raced
+ * against its signal: the daemon removes journaled challenges itself, and a webroot on a
+ * mount that stops answering must not hold its event loop or its shutdown.
  */
-import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
 import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
 import type { WebrootConfig } from "./config.ts";
 
@@ -13,11 +15,12 @@ import type { WebrootConfig } from "./config.ts";
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
+  const who = `webroot ${name}`;
   const dir = join(cfg.path, ".well-known", "acme-challenge");
 
   function fileOf(challenge: DcvChallenge): string {
-    if (challenge.kind !== "http-01") throw new RotaError("unsupported", `webroot ${name}: cannot solve ${challenge.kind}`, { noRetry: true });
-    if (!TOKEN.test(challenge.token)) throw new RotaError("bad_token", `webroot ${name}: refusing token ${JSON.stringify(challenge.token)}`, { noRetry: true });
+    if (challenge.kind !== "http-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
+    if (!TOKEN.test(challenge.token)) throw new RotaError("bad_token", `${who}: refusing token ${JSON.stringify(challenge.token)}`, { noRetry: true });
     return join(dir, challenge.token);
   }
 
@@ -28,23 +31,76 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
       return supportsKind(this, challenge);
     },
     async publish(challenge, signal) {
-      throwIfAborted(signal, `webroot ${name}`);
+      throwIfAborted(signal, who);
       const file = fileOf(challenge);
+      const text = (challenge as Extract<DcvChallenge, { kind: "http-01" }>).keyAuthorization;
       try {
-        // World-readable: the webserver's workers rarely run as our user.
-        ensureDir(dir, 0o755);
-        writeFileAtomic(file, (challenge as Extract<DcvChallenge, { kind: "http-01" }>).keyAuthorization, { mode: 0o644 });
+        await untilAborted(writeChallenge(file, text), signal, who);
       } catch (err) {
-        throw new RotaError("publish_failed", `webroot ${name}: cannot write ${file}: ${(err as Error).message}`, { cause: err });
+        if (err instanceof RotaError && err.code === "aborted") throw err;
+        throw new RotaError("publish_failed", `${who}: cannot write ${file}: ${(err as Error).message}`, { cause: err });
       }
     },
-    async remove(challenge) {
+    async remove(challenge, signal) {
       const file = fileOf(challenge);
+      throwIfAborted(signal, who);
       try {
-        rmSync(file, { force: true });
+        await untilAborted(rm(file, { force: true }), signal, who);
       } catch (err) {
-        throw new RotaError("remove_failed", `webroot ${name}: cannot remove ${file}: ${(err as Error).message}`, { cause: err });
+        if (err instanceof RotaError && err.code === "aborted") throw err;
+        throw new RotaError("remove_failed", `${who}: cannot remove ${file}: ${(err as Error).message}`, { cause: err });
       }
     },
   } satisfies DcvBackend;
+}
+
+/**
+ * Writes the challenge file whole under its final name (a temp file renamed over it), in
+ * folders created 0755 whatever the umask: the webserver's workers rarely run as our user.
+ * Not fsynced: a challenge lives for seconds, and after a crash the journal removes it.
+ */
+async function writeChallenge(file: string, text: string): Promise<void> {
+  const folder = dirname(file);
+  const first = await mkdir(folder, { recursive: true, mode: 0o755 });
+  if (first !== undefined) {
+    for (let d = folder; ; d = dirname(d)) {
+      await chmod(d, 0o755);
+      if (d === first || dirname(d) === d) break;
+    }
+  }
+  const tmp = join(folder, `.${randomBytes(6).toString("hex")}.tmp`);
+  const handle = await open(tmp, "wx", 0o600);
+  try {
+    await handle.chmod(0o644);
+    await handle.writeFile(text);
+  } catch (err) {
+    await handle.close();
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+  await handle.close();
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * `work`, or RotaError("aborted") as soon as `signal` fires. A call stuck in the kernel
+ * cannot be cancelled; it is left to finish (or fail) on its own thread, and a challenge
+ * it writes late is removed from the journal like any other.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, who: string): Promise<T> {
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  // Whichever loses the race must not surface as an unhandled rejection.
+  work.catch(() => {});
+  aborted.catch(() => {});
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
