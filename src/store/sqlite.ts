@@ -1,5 +1,5 @@
 /** @module SqliteAuditStore: the embedded default audit store, one bun:sqlite file in WAL mode. */
-import { Database } from "bun:sqlite";
+import { Database, constants } from "bun:sqlite";
 import { dirname } from "node:path";
 import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
@@ -60,12 +60,30 @@ export class SqliteAuditStore implements AuditStore {
   constructor(path: string) {
     if (path !== ":memory:") ensureDir(dirname(path), 0o700);
     this.db = new Database(path, { create: true, strict: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
     try {
+      this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
       migrate(this.db);
     } catch (err) {
-      this.db.close();
+      // Closed here, not left to the garbage collector: a late close would delete whatever
+      // `<path>-wal` is there by then, the next database's included.
+      this.abandonSync();
       throw err;
+    }
+  }
+
+  /**
+   * Closes without SQLite deleting the -wal and -shm files, as a normal close does: a
+   * damaged database is moved aside with its journal, so what it held is all still there.
+   */
+  async abandon(): Promise<void> {
+    this.abandonSync();
+  }
+
+  private abandonSync(): void {
+    try {
+      this.db.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
+    } finally {
+      this.db.close();
     }
   }
 
