@@ -182,7 +182,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
-  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, log });
+  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, certIds: () => watch.certs.map((c) => c.config.id), log });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

@@ -181,7 +181,7 @@ export class SqliteAuditStore implements AuditStore {
     return row ? issuedOf(row) : null;
   }
 
-  async prune(before: Date): Promise<PruneResult> {
+  async prune(before: Date, configured: readonly string[]): Promise<PruneResult> {
     const at = before.getTime();
     // The same orderings as latestRenewals and latestIssued: what they return is never pruned,
     // nor a certificate a target is recorded to serve (a target without read-back is taken at that word).
@@ -189,6 +189,10 @@ export class SqliteAuditStore implements AuditStore {
        WHERE r.started_at < $at AND r.status != 'running'
          AND r.rowid != (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`;
     return this.db.transaction(() => {
+      // First: the certificates these records kept can then go in the same pass.
+      const installs = this.db
+        .query("DELETE FROM target_install WHERE cert_id NOT IN (SELECT value FROM json_each($certs))")
+        .run({ certs: JSON.stringify(configured) }).changes;
       const steps = this.db.query(`DELETE FROM renewal_event WHERE renewal_id IN (${oldRenewals})`).run({ at }).changes;
       const renewals = this.db.query(`DELETE FROM renewal WHERE id IN (${oldRenewals})`).run({ at }).changes;
       const issued = this.db
@@ -199,7 +203,7 @@ export class SqliteAuditStore implements AuditStore {
              AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
         )
         .run({ at }).changes;
-      return { renewals, steps, issued };
+      return { renewals, steps, issued, installs };
     })();
   }
 

@@ -55,6 +55,8 @@ export interface PruneResult {
   renewals: number;
   steps: number;
   issued: number;
+  /** Install records of certs no longer configured. */
+  installs: number;
 }
 
 /**
@@ -85,11 +87,12 @@ export interface AuditStore {
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
   /**
-   * Deletes finished renewals started before `before` with their steps, and issued
-   * certificates issued before it. Always kept, however old: each cert's newest renewal,
-   * the issued certificate `latestIssued` returns, and renewals still running.
+   * Deletes finished renewals started before `before` with their steps, issued
+   * certificates issued before it, and the install records of every cert not in
+   * `configured`. Always kept, however old: each cert's newest renewal, the issued
+   * certificate `latestIssued` returns, and renewals still running.
    */
-  prune(before: Date): Promise<PruneResult>;
+  prune(before: Date, configured: readonly string[]): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
   putCertState(state: CertState): Promise<void>;
