@@ -102,10 +102,10 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, log),
+    execute: childExecutor(config, bus, store, log),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
@@ -136,7 +136,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log));
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
 
   let cancelSocketCheck = () => {};
@@ -165,7 +165,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
         return { ok: false, file: config.file, problems };
       }
-      runner.configure(runnerSettings(plan.config, bus, log));
+      runner.configure(runnerSettings(plan.config, bus, store, log));
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;

@@ -17,7 +17,7 @@ async function runChild(stdin: string): Promise<{ code: number; stdout: string; 
 
 test.each([
   ["not JSON", "garbage\n", "pipeline: bad renewal request: not JSON: JSON Parse error: Unexpected identifier \"garbage\""],
-  ["JSON without the fields", "{}\n", "pipeline: bad renewal request: missing or invalid config.audit.path, config.daemon.stateDir, certId, renewalId, trigger"],
+  ["JSON without the fields", "{}\n", "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId, renewalId, trigger, latestIssued"],
 ])("a request that is %s gets one bad_request outcome line and exit 0", async (_, stdin, message) => {
   const { code, stdout, stderr } = await runChild(stdin);
   expect(stdout.split("\n")).toEqual([JSON.stringify({ outcome: { ok: false, interrupted: false, error: { message, code: "bad_request", noRetry: false } } }), ""]);

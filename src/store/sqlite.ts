@@ -5,7 +5,7 @@ import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, IssuedCert, PruneResult, Renewal, RenewalStatus, StepEvent } from "./types.ts";
+import type { AuditStore, CertState, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -165,7 +165,7 @@ export class SqliteAuditStore implements AuditStore {
     return row ? issuedOf(row) : null;
   }
 
-  async saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void> {
+  async saveInstalled(r: InstallRecord): Promise<void> {
     this.db
       .query("INSERT OR REPLACE INTO target_install (cert_id, target, serial, installed_at) VALUES ($cert, $target, $serial, $at)")
       .run({ cert: r.certId, target: r.target, serial: r.serial, at: r.installedAt.getTime() });

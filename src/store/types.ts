@@ -42,6 +42,14 @@ export interface IssuedCert {
   issuedAt: Date;
 }
 
+/** That `target` serves `serial` for the cert since `installedAt`: an install there succeeded. */
+export interface InstallRecord {
+  certId: string;
+  target: string;
+  serial: string;
+  installedAt: Date;
+}
+
 /** What survives a restart about a cert's failures: the cooldown is not reset by restarting the daemon. */
 export interface CertState {
   certId: string;
@@ -80,7 +88,7 @@ export interface AuditStore {
   latestIssued(certId: string): Promise<IssuedCert | null>;
 
   /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
-  saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void>;
+  saveInstalled(r: InstallRecord): Promise<void>;
   /**
    * The stored certificate last installed successfully on `target`, or null when none was
    * (or its issued row is gone). What a target that cannot read back is taken to serve.
