@@ -7,10 +7,9 @@
 import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
 import { buildRuntime } from "../daemon/backends.ts";
-import { describeError } from "../errors.ts";
+import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
-import { RotaError } from "../errors.ts";
 import { outcomeToWire, parseChildRequest, type ChildLine, type ChildRequest } from "./child-protocol.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
