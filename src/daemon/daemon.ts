@@ -112,10 +112,10 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, log: Logger, children: Set<Subprocess>): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, children: Set<Subprocess>): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, log, children),
+    execute: childExecutor(config, bus, store, log, children),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
@@ -148,7 +148,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
 
   /** Renewal processes alive now, across reloads. */
   const children = new Set<Subprocess>();
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, log, children));
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, children));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
 
   let cancelSocketCheck = () => {};
@@ -204,7 +204,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         return refuse(problems);
       }
       watch = built;
-      runner.configure(runnerSettings(plan.config, bus, log, children), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, bus, store, log, children), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;
@@ -242,7 +242,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
-  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, log });
+  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, certIds: () => watch.certs.map((c) => c.config.id), log });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

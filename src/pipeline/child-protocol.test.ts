@@ -1,4 +1,8 @@
-/** @module The daemon/child wire format keeps Dates as Dates and an error's retry hints; a malformed request is named, not thrown raw. */
+/**
+ * @module The daemon/child wire format keeps Dates as Dates and an error's retry hints; a
+ * malformed request or store write is named, not thrown raw, and a private key never
+ * passes as part of an issued certificate.
+ */
 import { describe, expect, test } from "bun:test";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import { outcomeFromWire, outcomeToWire, parseChildLine, parseChildRequest } from "./child-protocol.ts";
@@ -23,45 +27,84 @@ test("a failure keeps its message, code, Retry-After and no-retry mark", () => {
   expect(retryAfterOf(back.error)).toBe(3600);
 });
 
+const issued = {
+  certId: "app",
+  renewalId: "r",
+  leafPem: "-----BEGIN CERTIFICATE-----\nL\n-----END CERTIFICATE-----\n",
+  chainPem: "-----BEGIN CERTIFICATE-----\nC\n-----END CERTIFICATE-----\n",
+  serial: "0a",
+  notBefore: new Date("2030-01-01T00:00:00Z"),
+  notAfter: new Date("2030-04-01T00:00:00Z"),
+  issuedAt: new Date("2030-01-01T00:00:05Z"),
+};
+const KEY = "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n";
+
+/** The RotaError a call throws. */
+function thrown(fn: () => unknown): RotaError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(RotaError);
+    return err as RotaError;
+  }
+  throw new Error("did not throw");
+}
+
 test("a success carries the issued certificate's dates as Dates", () => {
-  const issued = {
-    certId: "c",
-    renewalId: "r",
-    leafPem: "L",
-    chainPem: "C",
-    serial: "0a",
-    notBefore: new Date("2030-01-01T00:00:00Z"),
-    notAfter: new Date("2030-04-01T00:00:00Z"),
-    issuedAt: new Date("2030-01-01T00:00:05Z"),
-  };
   const back = outcomeFromWire(parseChildLine(JSON.stringify(outcomeToWire({ ok: true, issued }))) as never);
   expect(back).toEqual({ ok: true, issued });
 });
 
 describe("the request line", () => {
-  const valid = { config: { audit: { path: "/var/lib/rota/rota.db" }, daemon: { stateDir: "/var/lib/rota" } }, certId: "app", renewalId: "r1", trigger: "manual" };
+  const valid = { config: { daemon: { stateDir: "/var/lib/rota" } }, certId: "app", renewalId: "r1", trigger: "manual", latestIssued: null };
 
   test("a complete request is read as sent", () => {
     expect(parseChildRequest(JSON.stringify(valid)) as unknown).toEqual(valid);
     expect(parseChildRequest(JSON.stringify({ ...valid, installOnly: ["disk"] })).installOnly).toEqual(["disk"]);
   });
 
+  test("the stored certificate comes with Dates, and only its own fields", () => {
+    expect(parseChildRequest(JSON.stringify({ ...valid, latestIssued: { ...issued, privateKeyPem: KEY } })).latestIssued).toEqual(issued);
+  });
+
   test.each([
     ["garbage", "pipeline: bad renewal request: not JSON: JSON Parse error: Unexpected identifier \"garbage\""],
     ["null", "pipeline: bad renewal request: not a JSON object"],
     ["[1]", "pipeline: bad renewal request: not a JSON object"],
-    ["{}", "pipeline: bad renewal request: missing or invalid config.audit.path, config.daemon.stateDir, certId, renewalId, trigger"],
+    ["{}", "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId, renewalId, trigger, latestIssued"],
     [JSON.stringify({ ...valid, trigger: "whenever", installOnly: "disk" }), "pipeline: bad renewal request: missing or invalid trigger, installOnly"],
-    [JSON.stringify({ ...valid, config: { audit: {}, daemon: { stateDir: 1 } }, certId: 7 }), "pipeline: bad renewal request: missing or invalid config.audit.path, config.daemon.stateDir, certId"],
+    [JSON.stringify({ ...valid, config: { daemon: { stateDir: 1 } }, certId: 7 }), "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId"],
+    [JSON.stringify({ ...valid, latestIssued: { ...issued, leafPem: KEY, notAfter: "soon" } }), "pipeline: bad renewal request: missing or invalid latestIssued.leafPem, latestIssued.notAfter"],
   ])("%s is refused as a bad_request", (line, message) => {
-    let err: unknown;
-    try {
-      parseChildRequest(line);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(RotaError);
-    expect((err as RotaError).code).toBe("bad_request");
+    const err = thrown(() => parseChildRequest(line));
+    expect(err.code).toBe("bad_request");
     expect(describeError(err)).toBe(message);
+  });
+});
+
+describe("store writes", () => {
+  const installed = { certId: "app", target: "disk", serial: "0a", installedAt: new Date("2030-01-01T00:00:06Z") };
+
+  test("an issued certificate and an install come back as sent, with Dates", () => {
+    expect(parseChildLine(JSON.stringify({ store: "issued", issued }))).toEqual({ store: "issued", issued });
+    expect(parseChildLine(JSON.stringify({ store: "installed", installed }))).toEqual({ store: "installed", installed });
+  });
+
+  test("only the fields the store keeps pass: a key put beside the certificate is dropped", () => {
+    const line = parseChildLine(JSON.stringify({ store: "issued", issued: { ...issued, privateKeyPem: KEY }, extra: 1 }));
+    expect(line).toEqual({ store: "issued", issued });
+    expect(JSON.stringify(line)).not.toContain("PRIVATE KEY");
+  });
+
+  test.each([
+    [{ store: "issued", issued: { ...issued, chainPem: `${issued.chainPem}${KEY}` } }, "missing or invalid issued.chainPem"],
+    [{ store: "issued", issued: { ...issued, serial: 10, issuedAt: null } }, "missing or invalid issued.serial, issued.issuedAt"],
+    [{ store: "issued" }, "missing or invalid issued"],
+    [{ store: "installed", installed: { ...installed, target: null, installedAt: "yesterday" } }, "missing or invalid installed.target, installed.installedAt"],
+    [{ store: "renewal", renewal: {} }, 'unknown kind "renewal"'],
+  ])("%j is refused as a bad_store_write", (line, what) => {
+    const err = thrown(() => parseChildLine(JSON.stringify(line)));
+    expect(err.code).toBe("bad_store_write");
+    expect(err.message).toBe(`pipeline: bad store write from the renewal process: ${what}`);
   });
 });

@@ -1,11 +1,12 @@
 /**
  * @module The wire format between the daemon and a renewal child process: one JSON
- * request on stdin; JSON lines back on stdout, each a step event or the final outcome.
+ * request on stdin; JSON lines back on stdout, each a step event, a write for the audit
+ * store (the daemon is its only writer) or the final outcome.
  */
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { RotaEvent, Trigger } from "../events.ts";
-import type { IssuedCert } from "../store/types.ts";
+import type { InstallRecord, IssuedCert } from "../store/types.ts";
 import type { RunOutcome } from "./renewer.ts";
 
 export interface ChildRequest {
@@ -16,11 +17,49 @@ export interface ChildRequest {
   trigger: Trigger;
   installOnly?: string[];
   newKey?: boolean;
+  /** The cert's newest stored certificate, what an install-only run re-installs: the child never opens the audit store. */
+  latestIssued: IssuedCert | null;
 }
 
 const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isDate = (v: unknown): v is Date | string => (v instanceof Date || typeof v === "string") && !Number.isNaN(new Date(v).getTime());
+/** The store keeps certificates, never keys: a PEM with a private key in it is refused, not stored. */
+const isPublicPem = (v: unknown): v is string => typeof v === "string" && !v.includes("PRIVATE KEY");
+
+/** The fields named `<what>.<field>` that are missing or of the wrong type (all of `what` when it is not an object). */
+function badFields(what: string, v: unknown, checks: (o: Record<string, unknown>) => Record<string, boolean>): string[] {
+  if (!isObject(v)) return [what];
+  return Object.entries(checks(v))
+    .filter(([, ok]) => !ok)
+    .map(([field]) => `${what}.${field}`);
+}
+
+const issuedChecks = (o: Record<string, unknown>) => ({
+  certId: typeof o.certId === "string",
+  renewalId: typeof o.renewalId === "string",
+  leafPem: isPublicPem(o.leafPem),
+  chainPem: isPublicPem(o.chainPem),
+  serial: typeof o.serial === "string",
+  notBefore: isDate(o.notBefore),
+  notAfter: isDate(o.notAfter),
+  issuedAt: isDate(o.issuedAt),
+});
+
+const installChecks = (o: Record<string, unknown>) => ({
+  certId: typeof o.certId === "string",
+  target: typeof o.target === "string",
+  serial: typeof o.serial === "string",
+  installedAt: isDate(o.installedAt),
+});
+
+/** Exactly the fields of an issued certificate, dates as Dates: nothing else the sender put in is passed on. Checked first. */
+function issuedOf(o: Record<string, unknown>): IssuedCert {
+  const s = (k: string) => o[k] as string;
+  const d = (k: string) => new Date(o[k] as Date | string);
+  return { certId: s("certId"), renewalId: s("renewalId"), leafPem: s("leafPem"), chainPem: s("chainPem"), serial: s("serial"), notBefore: d("notBefore"), notAfter: d("notAfter"), issuedAt: d("issuedAt") };
+}
 
 /**
  * Reads the daemon's request line. Throws a RotaError("bad_request") naming what is wrong
@@ -34,9 +73,8 @@ export function parseChildRequest(line: string): ChildRequest {
     throw new RotaError("bad_request", "pipeline: bad renewal request: not JSON", { cause: err });
   }
   if (!isObject(req)) throw new RotaError("bad_request", "pipeline: bad renewal request: not a JSON object");
-  const { config, certId, renewalId, trigger, installOnly } = req;
+  const { config, certId, renewalId, trigger, installOnly, latestIssued } = req;
   const fields: Array<[string, boolean]> = [
-    ["config.audit.path", isObject(config) && isObject(config.audit) && typeof config.audit.path === "string"],
     ["config.daemon.stateDir", isObject(config) && isObject(config.daemon) && typeof config.daemon.stateDir === "string"],
     ["certId", typeof certId === "string"],
     ["renewalId", typeof renewalId === "string"],
@@ -44,8 +82,9 @@ export function parseChildRequest(line: string): ChildRequest {
     ["installOnly", installOnly === undefined || (Array.isArray(installOnly) && installOnly.every((t) => typeof t === "string"))],
   ];
   const bad = fields.filter(([, ok]) => !ok).map(([name]) => name);
+  if (latestIssued !== null) bad.push(...badFields("latestIssued", latestIssued, issuedChecks));
   if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad renewal request: missing or invalid ${bad.join(", ")}`);
-  return req as unknown as ChildRequest;
+  return { ...(req as unknown as ChildRequest), latestIssued: latestIssued === null ? null : issuedOf(latestIssued as Record<string, unknown>) };
 }
 
 export interface WireError {
@@ -55,8 +94,12 @@ export interface WireError {
   retryAfterSeconds?: number;
 }
 
+/** A write the pipeline asks of the audit store; the daemon applies them in the order they come. */
+export type StoreWrite = { store: "issued"; issued: IssuedCert } | { store: "installed"; installed: InstallRecord };
+
 export type ChildLine =
   | { event: RotaEvent }
+  | StoreWrite
   | { outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean } };
 
 export function outcomeToWire(o: RunOutcome): ChildLine {
@@ -76,14 +119,35 @@ export function outcomeToWire(o: RunOutcome): ChildLine {
   };
 }
 
-/** Parses one line from the child, turning ISO strings back into Dates where the types say Date. */
+/**
+ * Parses one line from the child, turning ISO strings back into Dates where the types say
+ * Date. A store write is checked field by field, like the request: one that is not what
+ * the store takes throws a RotaError("bad_store_write") naming what is wrong.
+ */
 export function parseChildLine(line: string): ChildLine {
-  return JSON.parse(line, (key, value) =>
+  const msg: unknown = JSON.parse(line, (key, value) =>
     typeof value === "string" && DATE_KEYS.has(key) && /^\d{4}-\d\d-\d\dT/.test(value) ? new Date(value) : value,
-  ) as ChildLine;
+  );
+  return isObject(msg) && "store" in msg ? parseStoreWrite(msg) : (msg as ChildLine);
 }
 
-const DATE_KEYS = new Set(["at", "notBefore", "notAfter", "issuedAt", "retryAt"]);
+const DATE_KEYS = new Set(["at", "notBefore", "notAfter", "issuedAt", "retryAt", "installedAt"]);
+
+function parseStoreWrite(msg: Record<string, unknown>): StoreWrite {
+  const refuse = (what: string) => new RotaError("bad_store_write", `pipeline: bad store write from the renewal process: ${what}`);
+  if (msg.store === "issued") {
+    const bad = badFields("issued", msg.issued, issuedChecks);
+    if (bad.length > 0) throw refuse(`missing or invalid ${bad.join(", ")}`);
+    return { store: "issued", issued: issuedOf(msg.issued as Record<string, unknown>) };
+  }
+  if (msg.store === "installed") {
+    const bad = badFields("installed", msg.installed, installChecks);
+    if (bad.length > 0) throw refuse(`missing or invalid ${bad.join(", ")}`);
+    const o = msg.installed as Record<string, unknown>;
+    return { store: "installed", installed: { certId: o.certId as string, target: o.target as string, serial: o.serial as string, installedAt: new Date(o.installedAt as Date) } };
+  }
+  throw refuse(`unknown kind ${JSON.stringify(msg.store)}`);
+}
 
 export function outcomeFromWire(line: Extract<ChildLine, { outcome: unknown }>): RunOutcome {
   const o = line.outcome;

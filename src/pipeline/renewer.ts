@@ -18,8 +18,14 @@ import type { CertRuntime } from "./runtime.ts";
 /** How long `remove` may take; shutdown waits for it, and SIGTERM must end the daemon within 5 s. */
 const REMOVE_BUDGET_MS = 4_000;
 
+/**
+ * What the pipeline reads from and writes to the audit store, and no more: in the daemon's
+ * renewal processes it is served by the daemon over the wire (child-main.ts).
+ */
+export type PipelineStore = Pick<AuditStore, "latestIssued" | "saveIssued" | "saveInstalled">;
+
 export interface RenewerDeps {
-  store: AuditStore;
+  store: PipelineStore;
   bus: EventBus;
   clock: Clock;
   journal: ChallengeJournal;

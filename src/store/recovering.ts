@@ -1,11 +1,11 @@
 /**
  * @module An audit store that survives its database file going bad. When SQLite reports
- * corruption (at open or in any query) the file is moved aside, never deleted, a fresh one
- * takes its place and the call is tried once more: history and cooldowns start empty, but
- * renewals go on from what the targets serve. No full integrity check runs at start: it
- * would slow every restart as history grows.
+ * corruption (at open or in any query) the file is moved aside with its -wal and -shm
+ * files, never deleted, a fresh one takes its place and the call is tried once more:
+ * history and cooldowns start empty, but renewals go on from what the targets serve. No
+ * full integrity check runs at start: it would slow every restart as history grows.
  */
-import { existsSync, renameSync } from "node:fs";
+import { renameSync } from "node:fs";
 import type { Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -20,26 +20,47 @@ export function isCorruption(err: unknown): boolean {
   return typeof code === "string" && (CORRUPTION.has(code) || [...CORRUPTION].some((c) => code.startsWith(`${c}_`)));
 }
 
-/** `rota.db` → `rota.db.corrupt-20301231T235959Z`, with its -wal and -shm files beside it. */
-function moveAside(path: string, now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-  const dest = `${path}.corrupt-${stamp}`;
+/** `rota.db` → `rota.db.corrupt-20301231T235959Z`. */
+function asidePath(path: string, now: Date): string {
+  return `${path}.corrupt-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+}
+
+/**
+ * Moves the database and its -wal and -shm files to `dest`. The journal goes with it or
+ * the move fails: a fresh database beside an old `-wal` would replay the old pages into itself.
+ */
+function moveAside(path: string, dest: string): void {
   renameSync(path, dest);
   for (const suffix of ["-wal", "-shm"]) {
-    if (existsSync(path + suffix)) renameSync(path + suffix, dest + suffix);
+    try {
+      renameSync(path + suffix, dest + suffix);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
   }
-  return dest;
 }
 
 export function openRecoveringStore(path: string, log: Logger, clock: Clock): AuditStore {
-  let inner: SqliteAuditStore;
   const replace = (err: unknown): SqliteAuditStore => {
-    const dest = moveAside(path, clock.now());
-    log.error(
-      `audit store: ${path} is corrupt (${describeError(err)}); moved it to ${dest} and started a fresh database. Renewal history and cooldowns start empty; renewals go on from what the targets serve`,
-    );
-    return new SqliteAuditStore(path);
+    const dest = asidePath(path, clock.now());
+    try {
+      moveAside(path, dest);
+      const fresh = new SqliteAuditStore(path);
+      log.error(
+        `audit store: ${path} is corrupt (${describeError(err)}); moved it to ${dest} and started a fresh database. Renewal history and cooldowns start empty; renewals go on from what the targets serve`,
+      );
+      return fresh;
+    } catch (moveErr) {
+      // Certificates matter more than their audit trail: a folder gone read-only or full must
+      // not stop renewals, so they go on with a store in memory. Failing every write instead
+      // would fail every renewal. The next start finds the damage again and retries the move.
+      log.error(
+        `audit store: ${path} is corrupt (${describeError(err)}), and moving it to ${dest} to start a fresh database failed (${describeError(moveErr)}); running on an in-memory database until the daemon restarts, so nothing recorded from now on is kept. Free the folder for writing, or move the files aside yourself`,
+      );
+      return new SqliteAuditStore(":memory:");
+    }
   };
+  let inner: SqliteAuditStore;
   try {
     inner = new SqliteAuditStore(path);
   } catch (err) {
@@ -52,7 +73,8 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
     // Calls failing together recover once; a call that failed on an older file just retries.
     if (failed !== inner) return Promise.resolve();
     recovering ??= (async () => {
-      await failed.close().catch(() => {});
+      // Closed before the fresh database opens: SQLite's close removes `<path>-wal` by name.
+      await failed.abandon().catch(() => {});
       inner = replace(err);
     })().finally(() => {
       recovering = null;
@@ -61,15 +83,18 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
   };
 
   return new Proxy({} as AuditStore, {
-    get(_, prop: keyof AuditStore) {
+    get(_, prop) {
+      // Not a thenable: `await store` and an async function returning it must give the store itself.
+      if (typeof prop === "symbol" || prop === "then") return undefined;
+      const method = prop as keyof AuditStore;
       return async (...args: unknown[]) => {
         if (recovering) await recovering;
         const used = inner;
-        const call = () => (inner[prop] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
+        const call = () => (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
         try {
           return await call();
         } catch (err) {
-          if (prop === "close" || !isCorruption(err)) throw err;
+          if (method === "close" || !isCorruption(err)) throw err;
           await recover(used, err);
           return call();
         }

@@ -1,6 +1,7 @@
 /**
  * @module Audit retention: prunes the store once at start and then daily, keeping
- * `[audit] retention_days` of history (the store keeps each cert's newest rows regardless).
+ * `[audit] retention_days` of history (the store keeps each cert's newest rows regardless),
+ * and forgets what was installed for certs no longer in the config.
  */
 import type { Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
@@ -13,6 +14,8 @@ export interface RetentionDeps {
   store: AuditStore;
   clock: Clock;
   retentionDays: number;
+  /** The cert ids configured at the time of the prune (a reload changes them). */
+  certIds: () => readonly string[];
   log: Logger;
 }
 
@@ -24,9 +27,10 @@ export interface Retention {
 /** One prune of everything older than `retentionDays` before the clock's now; logs what went. */
 export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
   const before = new Date(deps.clock.now().getTime() - deps.retentionDays * DAY_MS);
-  const r = await deps.store.prune(before);
-  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} ${deps.retentionDays === 1 ? "day" : "days"}`;
-  if (r.renewals + r.issued > 0) deps.log.info(`audit: pruned ${what}`);
+  const r = await deps.store.prune(before, deps.certIds());
+  const installs = r.installs > 0 ? `, and ${r.installs} install record(s) of certs no longer configured` : "";
+  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} ${deps.retentionDays === 1 ? "day" : "days"}${installs}`;
+  if (r.renewals + r.issued + r.installs > 0) deps.log.info(`audit: pruned ${what}`);
   else deps.log.debug(`audit: pruned ${what}`);
   return r;
 }

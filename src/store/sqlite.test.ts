@@ -184,6 +184,7 @@ describe("installs per target", () => {
 });
 
 describe("prune", () => {
+  const CONFIGURED = ["www", "a", "b", "c", "other"];
   const closed = async (id: string, certId: string, startedSeconds: number) => {
     await open(id, certId, startedSeconds);
     await store.addStep(id, step("key", startedSeconds + 1));
@@ -204,10 +205,10 @@ describe("prune", () => {
     await open("c1", "c", 5); // old, still running
     await open("c2", "c", 50);
 
-    expect(await store.prune(at(25))).toEqual({ renewals: 2, steps: 2, issued: 0 });
+    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 2, steps: 2, issued: 0, installs: 0 });
     expect((await store.listRenewals({ limit: 10 })).map((r) => r.id).sort()).toEqual(["a3", "b1", "c1", "c2"]);
     expect(stepCount()).toBe(2);
-    expect(await store.prune(at(25))).toEqual({ renewals: 0, steps: 0, issued: 0 });
+    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0 });
   });
 
   test("old issued certificates go; the one latestIssued returns stays however old", async () => {
@@ -216,10 +217,10 @@ describe("prune", () => {
     await store.saveIssued(issued("0c", 60, 100)); // recent
     await store.saveIssued({ ...issued("0d", 10, 1), certId: "other" });
 
-    expect(await store.prune(at(50))).toEqual({ renewals: 0, steps: 0, issued: 1 });
+    expect(await store.prune(at(50), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0 });
     expect((await store.latestIssued("www"))!.serial).toBe("0b");
     expect((await store.latestIssued("other"))!.serial).toBe("0d");
-    expect(await store.prune(at(1000))).toEqual({ renewals: 0, steps: 0, issued: 1 });
+    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0 });
     expect((await store.latestIssued("www"))!.serial).toBe("0b");
   });
 
@@ -227,8 +228,22 @@ describe("prune", () => {
     await store.saveIssued(issued("0a", 30, 1));
     await store.saveIssued(issued("0b", 90, 2));
     await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
-    expect(await store.prune(at(1000))).toEqual({ renewals: 0, steps: 0, issued: 0 });
+    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0 });
     expect((await store.lastInstalled("www", "nas"))!.serial).toBe("0a");
+  });
+
+  test("install records of certs no longer configured go, with the certificates only they kept", async () => {
+    await store.saveIssued(issued("0a", 30, 1));
+    await store.saveIssued(issued("0b", 90, 2));
+    await store.saveIssued({ ...issued("1a", 30, 1), certId: "gone" });
+    await store.saveIssued({ ...issued("1b", 90, 2), certId: "gone" });
+    await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
+    await store.saveInstalled({ certId: "gone", target: "nas", serial: "1a", installedAt: at(3) });
+    await store.saveInstalled({ certId: "gone", target: "files", serial: "1b", installedAt: at(3) });
+    expect(await store.prune(at(1000), ["www"])).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 2 });
+    expect((await store.lastInstalled("www", "nas"))!.serial).toBe("0a");
+    expect(await store.lastInstalled("gone", "nas")).toBeNull();
+    expect((await store.latestIssued("gone"))!.serial).toBe("1b");
   });
 });
 

@@ -1,11 +1,11 @@
 /** @module SqliteAuditStore: the embedded default audit store, one bun:sqlite file in WAL mode. */
-import { Database } from "bun:sqlite";
+import { Database, constants } from "bun:sqlite";
 import { dirname } from "node:path";
 import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalStatus, StepEvent } from "./types.ts";
+import type { AuditStore, CertState, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -60,12 +60,30 @@ export class SqliteAuditStore implements AuditStore {
   constructor(path: string) {
     if (path !== ":memory:") ensureDir(dirname(path), 0o700);
     this.db = new Database(path, { create: true, strict: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
     try {
+      this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
       migrate(this.db);
     } catch (err) {
-      this.db.close();
+      // Closed here, not left to the garbage collector: a late close would delete whatever
+      // `<path>-wal` is there by then, the next database's included.
+      this.abandonSync();
       throw err;
+    }
+  }
+
+  /**
+   * Closes without SQLite deleting the -wal and -shm files, as a normal close does: a
+   * damaged database is moved aside with its journal, so what it held is all still there.
+   */
+  async abandon(): Promise<void> {
+    this.abandonSync();
+  }
+
+  private abandonSync(): void {
+    try {
+      this.db.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
+    } finally {
+      this.db.close();
     }
   }
 
@@ -147,7 +165,7 @@ export class SqliteAuditStore implements AuditStore {
     return row ? issuedOf(row) : null;
   }
 
-  async saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void> {
+  async saveInstalled(r: InstallRecord): Promise<void> {
     this.db
       .query("INSERT OR REPLACE INTO target_install (cert_id, target, serial, installed_at) VALUES ($cert, $target, $serial, $at)")
       .run({ cert: r.certId, target: r.target, serial: r.serial, at: r.installedAt.getTime() });
@@ -163,7 +181,7 @@ export class SqliteAuditStore implements AuditStore {
     return row ? issuedOf(row) : null;
   }
 
-  async prune(before: Date): Promise<PruneResult> {
+  async prune(before: Date, configured: readonly string[]): Promise<PruneResult> {
     const at = before.getTime();
     // The same orderings as latestRenewals and latestIssued: what they return is never pruned,
     // nor a certificate a target is recorded to serve (a target without read-back is taken at that word).
@@ -171,6 +189,10 @@ export class SqliteAuditStore implements AuditStore {
        WHERE r.started_at < $at AND r.status != 'running'
          AND r.rowid != (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`;
     return this.db.transaction(() => {
+      // First: the certificates these records kept can then go in the same pass.
+      const installs = this.db
+        .query("DELETE FROM target_install WHERE cert_id NOT IN (SELECT value FROM json_each($certs))")
+        .run({ certs: JSON.stringify(configured) }).changes;
       const steps = this.db.query(`DELETE FROM renewal_event WHERE renewal_id IN (${oldRenewals})`).run({ at }).changes;
       const renewals = this.db.query(`DELETE FROM renewal WHERE id IN (${oldRenewals})`).run({ at }).changes;
       const issued = this.db
@@ -181,7 +203,7 @@ export class SqliteAuditStore implements AuditStore {
              AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
         )
         .run({ at }).changes;
-      return { renewals, steps, issued };
+      return { renewals, steps, issued, installs };
     })();
   }
 

@@ -45,6 +45,14 @@ export interface IssuedCert {
   issuedAt: Date;
 }
 
+/** That `target` serves `serial` for the cert since `installedAt`: an install there succeeded. */
+export interface InstallRecord {
+  certId: string;
+  target: string;
+  serial: string;
+  installedAt: Date;
+}
+
 /** What survives a restart about a cert's failures: the cooldown is not reset by restarting the daemon. */
 export interface CertState {
   certId: string;
@@ -58,6 +66,8 @@ export interface PruneResult {
   renewals: number;
   steps: number;
   issued: number;
+  /** Install records of certs no longer configured. */
+  installs: number;
 }
 
 /**
@@ -81,18 +91,19 @@ export interface AuditStore {
   latestIssued(certId: string): Promise<IssuedCert | null>;
 
   /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
-  saveInstalled(r: { certId: string; target: string; serial: string; installedAt: Date }): Promise<void>;
+  saveInstalled(r: InstallRecord): Promise<void>;
   /**
    * The stored certificate last installed successfully on `target`, or null when none was
    * (or its issued row is gone). What a target that cannot read back is taken to serve.
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
   /**
-   * Deletes finished renewals started before `before` with their steps, and issued
-   * certificates issued before it. Always kept, however old: each cert's newest renewal,
-   * the issued certificate `latestIssued` returns, and renewals still running.
+   * Deletes finished renewals started before `before` with their steps, issued
+   * certificates issued before it, and the install records of every cert not in
+   * `configured`. Always kept, however old: each cert's newest renewal, the issued
+   * certificate `latestIssued` returns, and renewals still running.
    */
-  prune(before: Date): Promise<PruneResult>;
+  prune(before: Date, configured: readonly string[]): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
   /** Every cert's failure state, keyed by cert id: one read for a list of every cert. */

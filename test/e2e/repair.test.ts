@@ -3,10 +3,12 @@
  * `<dir>/<id>/{privkey,cert,chain,fullchain}.pem` is repaired at the next tick from the
  * store (install-only, no new order, the same serial), with the reason in the audit row;
  * a damaged set that cannot be repaired never shows as ok; a symlink planted at
- * `<dir>/<id>` is refused and whatever it points to is left alone.
+ * `<dir>/<id>` is refused and whatever it points to is left alone; an audit database
+ * corrupted while the daemon runs is moved aside and the next certificate lands in a fresh one.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, writeSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, read, serialOf, waitForFile, type AuditRow } from "./helpers.ts";
@@ -136,5 +138,47 @@ describe("a symlink planted at <dir>/<id>", () => {
     rmSync(certDir);
     await nextRow(back, (r) => r.status === "succeeded");
     expectWholeSet();
+  });
+});
+
+describe("the audit database corrupted while the daemon runs", () => {
+  const PAGE = 4096;
+  test("is moved aside at the daemon's next query; the next renewal's certificate is in the fresh one", async () => {
+    const db = join(dir, "state", "rota.db");
+    const before = serialOf(at("cert.pem"));
+    // Everything in the main file, then every page after the first overwritten in place. A
+    // write of the first page alone tells the daemon's connection its cached pages are stale:
+    // its next statement reads the damage, and SQLite reports the database corrupt.
+    const raw = new Database(db);
+    raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const fd = openSync(db, "r+");
+    writeSync(fd, Buffer.alloc(fstatSync(fd).size - PAGE, 0x55), 0, undefined, PAGE);
+    closeSync(fd);
+    const { user_version } = raw.query("PRAGMA user_version").get() as { user_version: number };
+    raw.exec(`PRAGMA user_version = ${user_version}`);
+    raw.close();
+    const since = Date.now();
+
+    const r = await runRota(["renew", "app", "--force", "--wait", "--socket", socket]);
+    expect(r.code).toBe(0);
+    const aside = readdirSync(join(dir, "state")).filter((n) => /^rota\.db\.corrupt-\d{8}T\d{6}Z$/.test(n));
+    expect(aside).toHaveLength(1);
+    expect(daemon!.output()).toContain(`audit store: ${db} is corrupt (`);
+    expect(daemon!.output()).toContain(`moved it to ${join(dir, "state", aside[0]!)} and started a fresh database`);
+
+    const renewed = serialOf(at("cert.pem"));
+    expect(renewed).not.toBe(before);
+    const shown = await runRota(["show", "app", "--json", "--socket", socket]);
+    expect(shown.code).toBe(0);
+    expect((JSON.parse(shown.stdout) as { latest_issued: { serial: string } }).latest_issued.serial).toBe(renewed);
+    // History starts empty: what the fresh database holds is from after the move.
+    const rows = await audit(socket, "app");
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((row) => Date.parse(row.started_at) >= since)).toBe(true);
+    expect(rows[0]).toMatchObject({ status: "succeeded", trigger: "manual" });
+    expect(rows[0]!.events.find((e) => e.step === "persist")?.status).toBe("ok");
+    const fresh = new Database(db, { readonly: true });
+    expect(fresh.query("SELECT serial FROM issued_cert WHERE cert_id = 'app'").all()).toEqual([{ serial: renewed }]);
+    fresh.close();
   });
 });
