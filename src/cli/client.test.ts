@@ -12,7 +12,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function failure(socket: string): Promise<CliExit> {
   try {
-    await new ApiClient(socket).call("GET", "/api/status");
+    await new ApiClient({ kind: "socket", socket: socket }).call("GET", "/api/status");
   } catch (err) {
     if (err instanceof CliExit) return err;
     throw err;
@@ -76,7 +76,7 @@ describe("replies", () => {
     const socket = join(dir, "api.sock");
     const server = Bun.serve({ unix: socket, fetch: () => Response.json({ error: "limit must be an integer from 1 to 1000" }, { status: 400 }) });
     try {
-      const exit = await new ApiClient(socket).call("GET", "/api/renewals?limit=5000").then(
+      const exit = await new ApiClient({ kind: "socket", socket: socket }).call("GET", "/api/renewals?limit=5000").then(
         () => undefined,
         (err: unknown) => err as CliExit,
       );
@@ -106,7 +106,7 @@ describe("replies", () => {
         events.push(e);
         serverSocket?.destroy();
       };
-      const exit = await new ApiClient(socket).stream("/api/renewals/r1/events", onEvent, "lost it").then(
+      const exit = await new ApiClient({ kind: "socket", socket: socket }).stream("/api/renewals/r1/events", onEvent, "lost it").then(
         () => undefined,
         (err: unknown) => err as CliExit,
       );

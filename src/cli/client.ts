@@ -1,6 +1,13 @@
-/** @module The CLI's side of the unix-socket API: JSON calls and the live step stream. */
+/**
+ * @module The CLI's side of the API, over the daemon's unix socket or its TCP listener
+ * (`--url`, with a token): JSON calls and the live step stream. Output and exit codes are
+ * the same either way.
+ */
 import { lstatSync } from "node:fs";
 import { CliExit, EXIT } from "./exit.ts";
+
+/** Where the daemon answers: its socket, or its TCP listener with the token (and a CA to trust for a private certificate). */
+export type Endpoint = { kind: "socket"; socket: string } | { kind: "url"; url: URL; token: string; ca: string | undefined };
 
 export interface Reply<T> {
   status: number;
@@ -8,7 +15,12 @@ export interface Reply<T> {
 }
 
 export class ApiClient {
-  constructor(readonly socket: string) {}
+  /** The socket path or URL, for messages. */
+  readonly where: string;
+
+  constructor(readonly endpoint: Endpoint) {
+    this.where = endpoint.kind === "socket" ? endpoint.socket : endpoint.url.href;
+  }
 
   /** One JSON call. A 400 is the daemon refusing the request as asked: a usage error (exit 2). */
   async call<T>(method: "GET" | "POST", path: string): Promise<Reply<T>> {
@@ -17,7 +29,7 @@ export class ApiClient {
     try {
       text = await res.text();
     } catch (err) {
-      throw new CliExit(EXIT.failed, `rota: lost the daemon at ${this.socket} while reading its reply (did it stop?)`, { cause: err });
+      throw new CliExit(EXIT.failed, `rota: lost the daemon at ${this.where} while reading its reply (did it stop?)`, { cause: err });
     }
     let body: T;
     try {
@@ -72,11 +84,50 @@ export class ApiClient {
   }
 
   private async fetch(method: string, path: string): Promise<Response> {
+    const e = this.endpoint;
+    let res: Response;
     try {
-      return await fetch(`http://rota${path}`, { method, unix: this.socket });
+      if (e.kind === "socket") return await fetch(`http://rota${path}`, { method, unix: e.socket });
+      // The URL may carry a prefix (a reverse proxy serving rota under /rota/).
+      const url = new URL(e.url.pathname.replace(/\/$/, "") + path, e.url);
+      res = await fetch(url, { method, headers: { Authorization: `Bearer ${e.token}` }, redirect: "manual", ...(e.ca ? { tls: { ca: e.ca } } : {}) });
     } catch (err) {
-      throw new CliExit(EXIT.unreachable, unreachableMessage((err as { code?: unknown }).code, this.socket, err), { cause: err });
+      const code = (err as { code?: unknown }).code;
+      const message = e.kind === "socket" ? unreachableMessage(code, e.socket, err) : `rota: the daemon is not reachable at ${e.url.href}: ${urlReason(code, err)}`;
+      throw new CliExit(EXIT.unreachable, message, { cause: err });
     }
+    if (res.status === 401) throw new CliExit(EXIT.unreachable, `rota: the daemon at ${e.url.href} refused the token (HTTP 401); check --token-file or ROTA_TOKEN`);
+    return res;
+  }
+}
+
+/**
+ * Plain words for a failed call to a URL, TLS causes named (Bun's codes, as seen with Bun
+ * 1.4), and what to do about the likely ones.
+ */
+export function urlReason(code: unknown, err?: unknown): string {
+  switch (code) {
+    case "ECONNREFUSED":
+    case "ConnectionRefused":
+      return "connection refused (is `rota daemon` running with [http] listen on that address?)";
+    case "ENOTFOUND":
+      return "no such host";
+    case "ETIMEDOUT":
+    case "Timeout":
+      return "timed out";
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+    case "UNABLE_TO_GET_ISSUER_CERT":
+      return `TLS: the daemon's certificate is not from a trusted CA (${code}); pass its CA with --ca-file FILE (for rota's local CA: rota ca root > root.pem)`;
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return `TLS: the daemon's certificate does not name this host (${code}); use a name or address the certificate has`;
+    case "CERT_HAS_EXPIRED":
+      return `TLS: the daemon's certificate has expired (${code})`;
+    default:
+      if (typeof code === "string" && code !== "") return code;
+      return err instanceof Error ? (err.message.split("\n")[0] ?? "unknown error") : "unknown error";
   }
 }
 

@@ -1,20 +1,64 @@
 /**
- * @module Which config file and socket a client command talks to: `--socket`, else the
- * config's `daemon.socket`, else ROTA_SOCKET, else the default. Clients read only that
- * key, so a user who cannot read the daemon's secret files can still use the CLI, and a
- * config with a mistake elsewhere still leads `rota reload` to the daemon that reports it.
+ * @module Which daemon a client command talks to. Remote: `--url` (or ROTA_URL) with a
+ * token from `--token-file` (or ROTA_TOKEN). Local: `--socket`, else the config's
+ * `daemon.socket`, else ROTA_SOCKET, else the default. Clients read only that key, so a
+ * user who cannot read the daemon's secret files can still use the CLI, and a config with
+ * a mistake elsewhere still leads `rota reload` to the daemon that reports it.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "smol-toml";
 import { readConfigBytes } from "../config/file.ts";
 import { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET } from "../config/schema.ts";
+import type { Endpoint } from "./client.ts";
 import { CliExit, EXIT } from "./exit.ts";
 
 export const connectionArgs = {
   config: { type: "string", description: "Config file (default: ROTA_CONFIG, else /etc/rota/rota.toml)" },
   socket: { type: "string", description: "Daemon socket (default: from the config, else ROTA_SOCKET, else /run/rota/rota.sock)" },
+  url: { type: "string", description: "A daemon's HTTP API instead of its socket, e.g. https://nas:8844 (default: ROTA_URL)" },
+  "token-file": { type: "string", description: "File holding the API token for --url (default: the ROTA_TOKEN variable)" },
+  "ca-file": { type: "string", description: "PEM of the CA that issued the daemon's certificate, for --url over https" },
 } as const;
+
+interface ConnectionFlags {
+  config?: string;
+  socket?: string;
+  url?: string;
+  "token-file"?: string;
+  "ca-file"?: string;
+}
+
+/** The daemon to talk to, from the flags and the environment; a usage error (exit 2) when they do not add up. */
+export function endpoint(args: ConnectionFlags, env: Record<string, string | undefined> = process.env): Endpoint {
+  // A socket or config named on the command line beats ROTA_URL from the environment.
+  const urlText = args.url ?? (args.socket || args.config ? undefined : env.ROTA_URL || undefined);
+  if (urlText === undefined) {
+    if (args["token-file"] || args["ca-file"]) throw new CliExit(EXIT.usage, "rota: --token-file and --ca-file go with --url (or ROTA_URL)");
+    return { kind: "socket", socket: socketPath(args) };
+  }
+  if (args.url && args.socket) throw new CliExit(EXIT.usage, "rota: give --url or --socket, not both");
+  let url: URL;
+  try {
+    url = new URL(urlText);
+  } catch {
+    throw new CliExit(EXIT.usage, `rota: --url ${JSON.stringify(urlText)} is not a URL (e.g. https://nas.example.com:8844)`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new CliExit(EXIT.usage, `rota: --url must be http:// or https://, not ${url.protocol}`);
+  if (url.username || url.password) throw new CliExit(EXIT.usage, "rota: --url must not carry credentials; give the token with --token-file or ROTA_TOKEN");
+  const token = args["token-file"] ? readFlagFile("--token-file", args["token-file"]).trim() : env.ROTA_TOKEN?.trim();
+  if (!token) throw new CliExit(EXIT.usage, "rota: --url needs the API token: --token-file FILE or the ROTA_TOKEN variable");
+  const ca = args["ca-file"] ? readFlagFile("--ca-file", args["ca-file"]) : undefined;
+  return { kind: "url", url, token, ca };
+}
+
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new CliExit(EXIT.usage, `rota: ${flag} ${path}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message.split("\n")[0]}`);
+  }
+}
 
 export function configPath(flag: string | undefined): { path: string; explicit: boolean } {
   if (flag) return { path: resolve(flag), explicit: true };

@@ -153,6 +153,44 @@ describe("authentication", () => {
   });
 });
 
+describe("the CLI as a remote client", () => {
+  const remote = (...args: string[]) => ["--url", origin, "--token-file", join(dir, "token"), "--ca-file", join(dir, "root.pem"), ...args];
+
+  test("rota list --json over TCP gives what it gives over the socket", async () => {
+    writeFileSync(join(dir, "root.pem"), root);
+    await waitFor(async () => (await list(socket))[0]?.status === "ok", 30_000, 100, "app to be ok");
+    const viaUrl = await runRota(["list", "--json", ...remote()]);
+    const viaSocket = await runRota(["list", "--json", "--socket", socket]);
+    expect(viaUrl.stderr).toBe("");
+    expect(viaUrl.code).toBe(0);
+    expect(JSON.parse(viaUrl.stdout)).toEqual(JSON.parse(viaSocket.stdout));
+    const status = await runRota(["status", "--check", ...remote()]);
+    expect(status.code).toBe(0);
+  });
+
+  test("ROTA_URL and ROTA_TOKEN work as the flags do; renew --wait follows the steps over TCP", async () => {
+    const r = await runRota(["renew", "app", "--force", "--wait", "--ca-file", join(dir, "root.pem")], { env: { ROTA_URL: origin, ROTA_TOKEN: CANARY } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("  install");
+    expect(r.stdout).toMatch(/renewal \S+ succeeded/);
+  });
+
+  test("a wrong token is exit 3: the daemon refused the token", async () => {
+    writeFileSync(join(dir, "wrong"), "w".repeat(40));
+    const r = await runRota(["list", "--url", origin, "--token-file", join(dir, "wrong"), "--ca-file", join(dir, "root.pem")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`rota: the daemon at ${origin}/ refused the token (HTTP 401); check --token-file or ROTA_TOKEN\n`);
+  });
+
+  test("a certificate from a CA the client does not trust names the cause and the fix", async () => {
+    const r = await runRota(["list", "--url", origin, "--token-file", join(dir, "token")]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("TLS: the daemon's certificate is not from a trusted CA");
+    expect(r.stderr).toContain("--ca-file");
+  });
+});
+
 describe("config mistakes in [http]", () => {
   const check = async (http: string) => {
     const file = join(dir, "bad.toml");

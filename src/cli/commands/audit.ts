@@ -4,7 +4,7 @@ import { MAX_RENEWALS_LIMIT, type RenewalJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 
 export default defineCommand({
@@ -20,7 +20,7 @@ export default defineCommand({
     if (!(limit >= 1 && limit <= MAX_RENEWALS_LIMIT)) throw new CliExit(EXIT.usage, `rota: --limit must be a whole number from 1 to ${MAX_RENEWALS_LIMIT}, not ${JSON.stringify(args.limit)}`);
     const q = new URLSearchParams({ limit: String(limit) });
     if (args.cert) q.set("cert", args.cert);
-    const { status, body } = await new ApiClient(socketPath(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);
+    const { status, body } = await new ApiClient(endpoint(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
     if (!Array.isArray(body)) throw new CliExit(EXIT.failed, `rota: ${body.error}`);
     if (args.json) return console.log(JSON.stringify(body, null, 2));

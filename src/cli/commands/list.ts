@@ -5,7 +5,7 @@ import type { CertJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { bothForms, fitDomains, timeCell } from "../human.ts";
 import { table } from "../table.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 const HEADER = ["ID", "STATUS", "EXPIRES", "NEXT CHECK", "DOMAINS"];
 /** Never cut the domains narrower than this, however narrow the terminal. */
@@ -19,7 +19,7 @@ export default defineCommand({
     utc: { type: "boolean", description: "Print times as ISO 8601 UTC instead of relative to now" },
   },
   async run({ args }) {
-    const { body } = await new ApiClient(socketPath(args)).call<CertJson[]>("GET", "/api/certs");
+    const { body } = await new ApiClient(endpoint(args)).call<CertJson[]>("GET", "/api/certs");
     if (args.json) return console.log(JSON.stringify(body, null, 2));
     const now = systemClock.now();
     const rows = body.map((c) => [c.id, c.status, timeCell(c.not_after, now, !!args.utc), timeCell(c.retry_at ?? c.next_check, now, !!args.utc)]);

@@ -2,7 +2,7 @@
 import { defineCommand } from "citty";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 interface ReloadReply {
   status: "reloaded" | "invalid";
@@ -16,7 +16,7 @@ export default defineCommand({
   meta: { name: "reload", description: "Make the daemon re-read its config file (as SIGHUP does)" },
   args: { ...connectionArgs, json: { type: "boolean", description: "Print the daemon's reply as JSON" } },
   async run({ args }) {
-    const { status, body } = await new ApiClient(socketPath(args)).call<ReloadReply>("POST", "/api/reload");
+    const { status, body } = await new ApiClient(endpoint(args)).call<ReloadReply>("POST", "/api/reload");
     if (args.json) console.log(JSON.stringify(body, null, 2));
     if (body.status === "invalid") {
       throw new CliExit(EXIT.usage, args.json ? "" : [`rota: ${body.error}:`, ...(body.problems ?? []).map((p) => `  ${p}`)].join("\n"));

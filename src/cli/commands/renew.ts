@@ -4,7 +4,7 @@ import type { RenewalJson, StepJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 interface RenewReply {
   status: "started" | "busy" | "not_due" | "cooldown";
@@ -29,7 +29,7 @@ export default defineCommand({
     // Ctrl-C stops following, not the renewal: caught from the start, so it is never fatal once a renewal runs.
     const ctrlC = new AbortController();
     if (args.wait) process.once("SIGINT", () => ctrlC.abort());
-    const client = new ApiClient(socketPath(args));
+    const client = new ApiClient(endpoint(args));
     const q = new URLSearchParams();
     if (args.force) q.set("force", "1");
     if (args["new-key"]) q.set("new_key", "1");

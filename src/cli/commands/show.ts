@@ -5,7 +5,7 @@ import { systemClock } from "../../clock.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { bothForms, relativeTime } from "../human.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 /** The API's cert detail: the list row plus the config and the scheduler's reasoning. */
 export interface CertDetailJson extends CertJson {
@@ -58,7 +58,7 @@ export default defineCommand({
     ...connectionArgs,
   },
   async run({ args }) {
-    const { status, body } = await new ApiClient(socketPath(args)).call<CertDetailJson>("GET", `/api/certs/${encodeURIComponent(args.cert)}`);
+    const { status, body } = await new ApiClient(endpoint(args)).call<CertDetailJson>("GET", `/api/certs/${encodeURIComponent(args.cert)}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
     if (args.json) return console.log(JSON.stringify(body, null, 2));
     console.log(showText(body, systemClock.now()));

@@ -4,7 +4,7 @@ import type { CertJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { healthProblems } from "../health.ts";
-import { connectionArgs, socketPath } from "../target.ts";
+import { connectionArgs, endpoint } from "../target.ts";
 
 interface StatusJson {
   version: string;
@@ -28,7 +28,7 @@ export default defineCommand({
     },
   },
   async run({ args }) {
-    const client = new ApiClient(socketPath(args));
+    const client = new ApiClient(endpoint(args));
     const { body } = await client.call<StatusJson>("GET", "/api/status");
     if (args.check) {
       const { body: certs } = await client.call<CertJson[]>("GET", "/api/certs");
