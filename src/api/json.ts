@@ -12,7 +12,8 @@ import type { Renewal, RenewalHead } from "../store/types.ts";
  * disagreeing, or unreadable) and the last attempt failed; a cert that is fine stays `ok`
  * whatever its last forced renewal did.
  */
-export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing" | "checking";
+export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "missing", "checking"] as const;
+export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface CertJson {
   id: string;
@@ -28,6 +29,12 @@ export interface CertJson {
   /** Since when it has needed work (due, missing, unreadable) without a successful renewal. */
   due_since: string | null;
   last_renewal: RenewalSummaryJson | null;
+}
+
+/** `GET /api/certs` with any query parameter: one page of the matching certs, and how many match. */
+export interface CertPageJson {
+  total: number;
+  items: CertJson[];
 }
 
 export interface RenewalSummaryJson {
