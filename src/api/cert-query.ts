@@ -1,8 +1,8 @@
 /**
- * @module `GET /api/certs` with a query: filter by text and status, sort, one page. Every
- * matching cert's status is decided (a filter or a sort needs it), but the store is read
- * only for the certs whose status depends on it, and JSON is built for the page alone:
- * at 10,000 certs a page costs two small reads.
+ * @module Cert statuses in bulk, and `GET /api/certs` with a query: filter by text and
+ * status, sort, one page. Every matching cert's status is decided (a count, a filter or a
+ * sort needs it), but the store is read only for the certs whose status depends on it, and
+ * JSON is built for the page alone: at 10,000 certs a page costs a few small reads.
  */
 import { toUnicode } from "../config/names.ts";
 import type { CertConfig } from "../config/schema.ts";
@@ -47,7 +47,7 @@ export function parseCertQuery(param: (name: string) => string | undefined): Cer
 /** `asc` puts what needs attention first. */
 const ATTENTION: Record<CertStatus, number> = { failed: 0, cooldown: 1, missing: 2, due: 3, renewing: 4, checking: 5, ok: 6 };
 
-interface Row {
+export interface Row {
   cert: WatchedCert;
   status: CertStatus;
   /** No certificate counts as expiring before any. */
@@ -71,16 +71,7 @@ function compareIds(a: Row, b: Row): number {
 export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPageJson> {
   const needle = query.q?.toLowerCase();
   const matching = needle ? deps.certs.certs().filter((c) => searchable(c.config).some((s) => s.includes(needle))) : deps.certs.certs();
-  await firstLooks(deps, matching);
-  const now = deps.clock.now();
-  const seen = matching.map((cert) => ({ cert, look: deps.certs.look(cert.config.id), busy: deps.certs.busy(cert.config.id) }));
-  const unsettled = seen.filter(statusNeedsState).map((s) => s.cert.config.id);
-  const states = unsettled.length > 0 ? await deps.store.certStates(unsettled) : new Map<string, CertState>();
-  let rows: Row[] = seen.map((s) => ({
-    cert: s.cert,
-    status: certStatus({ ...s, state: states.get(s.cert.config.id) ?? null, now }),
-    notAfter: s.look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY,
-  }));
+  let rows = await certStatuses(deps, matching);
   const wanted = query.statuses && new Set(query.statuses);
   if (wanted) rows = rows.filter((r) => wanted.has(r.status));
   const sign = query.order === "desc" ? -1 : 1;
@@ -93,6 +84,23 @@ export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPa
   }
   const page = rows.slice(query.offset, query.offset + query.limit).map((r) => r.cert);
   return { total: rows.length, items: await viewsNow(deps, page) };
+}
+
+/**
+ * The status of each of `certs`, in that order, reading the failure state only of those
+ * that need work (the others' status does not depend on it): for counts, filters, sorts.
+ */
+export async function certStatuses(deps: ViewDeps, certs: readonly WatchedCert[]): Promise<Row[]> {
+  await firstLooks(deps, certs);
+  const now = deps.clock.now();
+  const seen = certs.map((cert) => ({ cert, look: deps.certs.look(cert.config.id), busy: deps.certs.busy(cert.config.id) }));
+  const unsettled = seen.filter(statusNeedsState).map((s) => s.cert.config.id);
+  const states = unsettled.length > 0 ? await deps.store.certStates(unsettled) : new Map<string, CertState>();
+  return seen.map((s) => ({
+    cert: s.cert,
+    status: certStatus({ ...s, state: states.get(s.cert.config.id) ?? null, now }),
+    notAfter: s.look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY,
+  }));
 }
 
 /** Lowercased id and names, A-labels and U-labels; computed once per config (a reload brings new objects). */

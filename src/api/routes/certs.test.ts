@@ -1,4 +1,4 @@
-/** @module The cert routes in-process: searching, sorting and paging the list, its 400s, what the store is asked, and the installed PEM. */
+/** @module The cert routes in-process: searching, sorting and paging the list, its 400s, what the store is asked, the installed PEM; and the counts of `GET /api/status`, from the same statuses. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -92,6 +92,20 @@ afterEach(async () => {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** The store, each call written down as `method(args as JSON)`. */
+function recording(target: AuditStore, calls: string[]): AuditStore {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value = Reflect.get(t, prop) as unknown;
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push(`${String(prop)}(${args.map((a) => JSON.stringify(a)).join(", ")})`);
+        return (value as (...a: unknown[]) => unknown).apply(t, args);
+      };
+    },
+  });
+}
 
 async function page(query: string, a = app()): Promise<CertPageJson> {
   const res = await a.request(`/api/certs?${query}`);
@@ -207,19 +221,20 @@ describe("GET /api/certs with a query", () => {
 
   test("a page asks the store about its own certs and the unsettled ones, never about every cert", async () => {
     const calls: string[] = [];
-    const watching = new Proxy(store, {
-      get(target, prop) {
-        const value = Reflect.get(target, prop) as unknown;
-        if (typeof value !== "function") return value;
-        return (...args: unknown[]) => {
-          calls.push(`${String(prop)}(${args.map((a) => JSON.stringify(a)).join(", ")})`);
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
-    });
+    const watching = recording(store, calls);
     await page("sort=id&limit=2", app(watching));
     // The statuses of books, gamma and fox depend on their failure state (alpha is fine, delta renews, echo is unseen).
     expect(calls.sort()).toEqual(['certStates(["alpha","books"])', 'certStates(["books","gamma","fox"])', 'latestRenewals(["alpha","books"])']);
+  });
+});
+
+describe("GET /api/status", () => {
+  test("counts every status, asking the store only about the certs that need work", async () => {
+    const calls: string[] = [];
+    const watching = recording(store, calls);
+    const res = await app(watching).request("/api/status");
+    expect(await res.json()).toMatchObject({ certs: 6, by_status: { ok: 1, cooldown: 1, missing: 1, renewing: 1, checking: 1, failed: 1 } });
+    expect(calls).toEqual(['certStates(["books","gamma","fox"])']);
   });
 });
 
