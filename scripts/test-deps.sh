@@ -15,6 +15,7 @@ declare -A PROVIDES=(
   [lego]=lego                    # peer ACME clients for side-by-side benches
   [certbot]=certbot
   [hyperfine]=hyperfine
+  [wrk]=wrk                      # HTTP load for bench/api.ts
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
 )
 

@@ -17,7 +17,15 @@ export interface CertViewInput {
   intervalSeconds: number;
 }
 
-function certStatus(i: CertViewInput): CertStatus {
+/** What a cert's status is made of. */
+export type StatusInput = Pick<CertViewInput, "busy" | "look" | "state" | "now">;
+
+/** Whether the cert's status depends on its failure state: only one that needs work has a status the state can change. */
+export function statusNeedsState(i: Pick<CertViewInput, "busy" | "look">): boolean {
+  return !i.busy && i.look !== undefined && i.look.decision?.action !== "none";
+}
+
+export function certStatus(i: StatusInput): CertStatus {
   if (i.busy) return "renewing";
   if (!i.look) return "checking";
   const d = i.look.decision;

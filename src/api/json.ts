@@ -13,7 +13,8 @@ import type { Renewal, RenewalHead } from "../store/types.ts";
  * mean it needs attention (due, missing, expired, targets disagreeing) and the last
  * attempt failed; a cert that is fine stays `ok` whatever its last forced renewal did.
  */
-export type CertStatus = "ok" | "due" | "renewing" | "cooldown" | "failed" | "missing" | "checking" | "unreadable";
+export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "missing", "checking", "unreadable"] as const;
+export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface CertJson {
   id: string;
@@ -31,6 +32,12 @@ export interface CertJson {
   last_renewal: RenewalSummaryJson | null;
   /** Why the last look could not read a target (an I/O error, a read-back timeout), or null. */
   look_error: string | null;
+}
+
+/** `GET /api/certs` with any query parameter: one page of the matching certs, and how many match. */
+export interface CertPageJson {
+  total: number;
+  items: CertJson[];
 }
 
 export interface RenewalSummaryJson {

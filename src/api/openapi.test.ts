@@ -14,3 +14,11 @@ test("the OpenAPI document lists exactly the routes the API serves", async () =>
   const guide = await Bun.file(join(import.meta.dir, "..", "..", "docs", "api.md")).text();
   for (const route of served) expect(guide).toContain(`\`${route}\``);
 });
+
+test("GET /api/openapi.json serves the document", async () => {
+  const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as unknown;
+  const res = await createApi({} as ApiDeps).request("/api/openapi.json");
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toBe("application/json");
+  expect(await res.json()).toEqual(doc);
+});

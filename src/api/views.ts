@@ -15,14 +15,25 @@ const FIRST_LOOK_WAIT_MS = 2_000;
 
 export type ViewDeps = Pick<ApiDeps, "certs" | "store" | "clock">;
 
-/** The views of `certs` (default: every watched cert), in that order. */
-export async function certViews(deps: ViewDeps, certs: readonly WatchedCert[] = deps.certs.certs()): Promise<CertJson[]> {
-  if (certs.some((c) => !deps.certs.look(c.config.id))) {
-    let cancel = () => {};
-    await Promise.race([deps.certs.firstLooks(), new Promise<void>((resolve) => (cancel = deps.clock.setTimeout(resolve, FIRST_LOOK_WAIT_MS)))]);
-    cancel();
-  }
-  const [latest, states] = await Promise.all([deps.store.latestRenewals(), deps.store.certStates()]);
+/** Resolves once every one of `certs` has had its first look, or after a bounded wait. */
+export async function firstLooks(deps: ViewDeps, certs: readonly WatchedCert[]): Promise<void> {
+  if (certs.every((c) => deps.certs.look(c.config.id))) return;
+  let cancel = () => {};
+  await Promise.race([deps.certs.firstLooks(), new Promise<void>((resolve) => (cancel = deps.clock.setTimeout(resolve, FIRST_LOOK_WAIT_MS)))]);
+  cancel();
+}
+
+/** The views of `certs` (default: every watched cert), in that order; the store is read for those certs only. */
+export async function certViews(deps: ViewDeps, certs?: readonly WatchedCert[]): Promise<CertJson[]> {
+  const list = certs ?? deps.certs.certs();
+  await firstLooks(deps, list);
+  return viewsNow(deps, list, certs === undefined);
+}
+
+/** The views of `certs` from what the scheduler has seen so far; `all` reads the whole store tables (cheaper than a list of every id). */
+export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], all = false): Promise<CertJson[]> {
+  const ids = all ? undefined : certs.map((c) => c.config.id);
+  const [latest, states] = await Promise.all([deps.store.latestRenewals(ids), deps.store.certStates(ids)]);
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
   const intervalSeconds = deps.certs.checkIntervalSeconds();

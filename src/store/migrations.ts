@@ -54,4 +54,6 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (cert_id, target)
    );
    ALTER TABLE renewal ADD COLUMN reason TEXT;`,
+  // 4: the audit search walks renewals newest first, whatever the cert (the rowid rides along in the index).
+  `CREATE INDEX renewal_started ON renewal (started_at);`,
 ];

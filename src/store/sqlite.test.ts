@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS } from "./migrations.ts";
 import { SqliteAuditStore } from "./sqlite.ts";
-import type { IssuedCert, StepEvent } from "./types.ts";
+import type { Trigger } from "../events.ts";
+import type { IssuedCert, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -108,6 +109,52 @@ describe("renewals", () => {
     expect((await store.listRenewals({ limit: 10 })).find((r) => r.id === "a2")!.events.map((e) => e.step)).toEqual(["key"]);
   });
 
+  test("search: statuses, triggers and a time window combine", async () => {
+    const add = async (id: string, certId: string, seconds: number, trigger: Trigger, status: RenewalStatus | "running") => {
+      await store.openRenewal({ id, certId, trigger, installOnly: false, reason: null, startedAt: at(seconds) });
+      if (status !== "running") await store.closeRenewal(id, status, at(seconds + 1), null);
+    };
+    await add("a1", "a", 10, "scheduled", "succeeded");
+    await add("a2", "a", 20, "manual", "failed");
+    await add("b1", "b", 30, "startup", "interrupted");
+    await add("b2", "b", 40, "manual", "running");
+    await store.addStep("a2", step("key", 21));
+    const ids = async (q: Partial<RenewalQuery>) => (await store.listRenewals({ limit: 10, ...q })).map((r) => r.id);
+    expect(await ids({ statuses: ["failed", "interrupted"] })).toEqual(["b1", "a2"]);
+    expect(await ids({ triggers: ["manual"] })).toEqual(["b2", "a2"]);
+    expect(await ids({ triggers: ["manual"], certId: "a" })).toEqual(["a2"]);
+    expect(await ids({ since: at(20), until: at(40) })).toEqual(["b1", "a2"]);
+    expect(await ids({ since: at(21) })).toEqual(["b2", "b1"]);
+    expect(await ids({ statuses: [] })).toEqual([]);
+    expect((await store.listRenewals({ limit: 10, statuses: ["failed"] }))[0]!.events.map((e) => e.step)).toEqual(["key"]);
+  });
+
+  test("before: pages newest first with no gap and no repeat, however many rows arrive meanwhile", async () => {
+    for (let i = 0; i < 5; i++) await open(`r${i}`, "a", i < 3 ? 10 : 20 + i); // r0..r2 share a start
+    const first = (await store.listRenewals({ limit: 2 })).map((r) => r.id);
+    expect(first).toEqual(["r4", "r3"]);
+    await open("later", "a", 99);
+    await open("same", "a", 10); // the same start as r0..r2, inserted after them: newer than they are
+    const second = (await store.listRenewals({ limit: 2, before: "r3" })).map((r) => r.id);
+    expect(second).toEqual(["same", "r2"]);
+    expect((await store.listRenewals({ limit: 10, before: "r2" })).map((r) => r.id)).toEqual(["r1", "r0"]);
+    expect(await store.listRenewals({ limit: 10, before: "r0" })).toEqual([]);
+    expect(await store.listRenewals({ limit: 10, before: "r2", certId: "b" })).toEqual([]);
+  });
+
+  test("before: an id not in the store matches nothing", async () => {
+    await open("r1", "a", 10);
+    expect(await store.listRenewals({ limit: 10, before: "nope" })).toEqual([]);
+  });
+
+  test("the newest-first search reads an index, not a sort of the whole table", async () => {
+    const db = new Database(path, { readonly: true });
+    const plan = db.query("EXPLAIN QUERY PLAN SELECT * FROM renewal ORDER BY started_at DESC, rowid DESC LIMIT 20").all() as Array<{ detail: string }>;
+    db.close();
+    expect(plan.map((p) => p.detail).join("; ")).toContain("USING INDEX renewal_started");
+    expect(plan.map((p) => p.detail).join("; ")).not.toContain("TEMP B-TREE");
+  });
+
   test("latestRenewals: the newest of each cert, without its steps", async () => {
     await open("a1", "a", 10);
     await open("a2", "a", 30);
@@ -118,6 +165,10 @@ describe("renewals", () => {
     expect(latest.get("a")!.id).toBe("a2");
     expect("events" in latest.get("a")!).toBe(false);
     expect(latest.get("b")!.id).toBe("b1");
+    const some = await store.latestRenewals(["a", "nope"]);
+    expect([...some.keys()]).toEqual(["a"]);
+    expect(some.get("a")!.id).toBe("a2");
+    expect((await store.latestRenewals([])).size).toBe(0);
   });
 
   test("certStates: every cert's failure state in one read", async () => {
@@ -127,6 +178,7 @@ describe("renewals", () => {
     expect(states.get("a")).toEqual({ certId: "a", consecutiveFailures: 2, retryAt: at(5), lastError: "boom" });
     expect(states.get("b")?.retryAt).toBeNull();
     expect(states.has("c")).toBe(false);
+    expect([...(await store.certStates(["b", "c"])).keys()]).toEqual(["b"]);
   });
 
   test("interruptRunning closes only the rows still running", async () => {
@@ -313,7 +365,7 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(3);
+    expect(MIGRATIONS.length).toBe(4);
   });
 
   test("a database from a newer rota is refused", async () => {

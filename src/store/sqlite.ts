@@ -5,7 +5,7 @@ import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalStatus, StepEvent } from "./types.ts";
+import type { AuditStore, CertState, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -119,24 +119,36 @@ export class SqliteAuditStore implements AuditStore {
     return row ? this.withEvents([row])[0]! : null;
   }
 
-  async listRenewals(q: { certId?: string; limit: number }): Promise<Renewal[]> {
-    const rows = (
-      q.certId === undefined
-        ? this.db.query("SELECT * FROM renewal ORDER BY started_at DESC, rowid DESC LIMIT $limit").all({ limit: q.limit })
-        : this.db
-            .query("SELECT * FROM renewal WHERE cert_id = $cert ORDER BY started_at DESC, rowid DESC LIMIT $limit")
-            .all({ cert: q.certId, limit: q.limit })
-    ) as RenewalRecord[];
+  async listRenewals(q: RenewalQuery): Promise<Renewal[]> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: q.limit };
+    const filter = (sql: string, name: string, value: string | number) => {
+      where.push(sql);
+      params[name] = value;
+    };
+    if (q.certId !== undefined) filter("cert_id = $cert", "cert", q.certId);
+    // Lists travel as one JSON parameter: any length, and one cached statement per shape of query.
+    if (q.statuses) filter("status IN (SELECT value FROM json_each($statuses))", "statuses", JSON.stringify(q.statuses));
+    if (q.triggers) filter("trigger IN (SELECT value FROM json_each($triggers))", "triggers", JSON.stringify(q.triggers));
+    if (q.since) filter("started_at >= $since", "since", q.since.getTime());
+    if (q.until) filter("started_at < $until", "until", q.until.getTime());
+    // The list's own order as a row value: the page after a renewal does not move when newer rows arrive.
+    if (q.before !== undefined) filter("(started_at, rowid) < (SELECT started_at, rowid FROM renewal WHERE id = $before)", "before", q.before);
+    const rows = this.db
+      .query(`SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY started_at DESC, rowid DESC LIMIT $limit`)
+      .all(params) as RenewalRecord[];
     return this.withEvents(rows);
   }
 
-  async latestRenewals(): Promise<Map<string, RenewalHead>> {
-    const rows = this.db
-      .query(
-        `SELECT r.* FROM renewal r
-         WHERE r.rowid = (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`,
-      )
-      .all() as RenewalRecord[];
+  async latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>> {
+    const newest = "(SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)";
+    const rows = (
+      certIds === undefined
+        ? this.db.query(`SELECT r.* FROM renewal r WHERE r.rowid = ${newest}`).all()
+        : this.db
+            .query(`SELECT r.* FROM json_each($ids) j JOIN renewal r ON r.cert_id = j.value AND r.rowid = ${newest}`)
+            .all({ ids: JSON.stringify(certIds) })
+    ) as RenewalRecord[];
     return new Map(rows.map((r) => [r.cert_id, renewalOf(r)]));
   }
 
@@ -212,8 +224,12 @@ export class SqliteAuditStore implements AuditStore {
     return row ? certStateOf(row) : null;
   }
 
-  async certStates(): Promise<Map<string, CertState>> {
-    const rows = this.db.query("SELECT * FROM cert_state").all() as CertStateRecord[];
+  async certStates(certIds?: readonly string[]): Promise<Map<string, CertState>> {
+    const rows = (
+      certIds === undefined
+        ? this.db.query("SELECT * FROM cert_state").all()
+        : this.db.query("SELECT * FROM cert_state WHERE cert_id IN (SELECT value FROM json_each($ids))").all({ ids: JSON.stringify(certIds) })
+    ) as CertStateRecord[];
     return new Map(rows.map((r) => [r.cert_id, certStateOf(r)]));
   }
 

@@ -61,6 +61,25 @@ export interface CertState {
   lastError: string | null;
 }
 
+/** A search of the audit trail; every field but `limit` narrows it, and they combine. */
+export interface RenewalQuery {
+  certId?: string;
+  /** Any of these statuses. */
+  statuses?: readonly RenewalStatus[];
+  /** Any of these triggers. */
+  triggers?: readonly Trigger[];
+  /** Started at or after. */
+  since?: Date;
+  /** Started before. */
+  until?: Date;
+  /**
+   * Keyset pagination: only renewals after this one in the newest-first order, by its id.
+   * Rows inserted meanwhile never shift a page. An id not in the store matches nothing.
+   */
+  before?: string;
+  limit: number;
+}
+
 /** What one `prune` removed. */
 export interface PruneResult {
   renewals: number;
@@ -81,10 +100,13 @@ export interface AuditStore {
   /** Closes every row still `running` (left by a crash) as `interrupted`; returns how many. */
   interruptRunning(at: Date): Promise<number>;
   getRenewal(id: string): Promise<Renewal | null>;
-  /** Newest first. */
-  listRenewals(q: { certId?: string; limit: number }): Promise<Renewal[]>;
-  /** The newest renewal of each cert, without steps, keyed by cert id: one read for a list of every cert. */
-  latestRenewals(): Promise<Map<string, RenewalHead>>;
+  /** Newest first (by start, then by insertion). */
+  listRenewals(q: RenewalQuery): Promise<Renewal[]>;
+  /**
+   * The newest renewal of each cert (of only `certIds` when given), without steps, keyed
+   * by cert id: one read for a list of many certs.
+   */
+  latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>>;
 
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
@@ -106,8 +128,8 @@ export interface AuditStore {
   prune(before: Date, configured: readonly string[]): Promise<PruneResult>;
 
   getCertState(certId: string): Promise<CertState | null>;
-  /** Every cert's failure state, keyed by cert id: one read for a list of every cert. */
-  certStates(): Promise<Map<string, CertState>>;
+  /** Every cert's failure state (only `certIds`' when given), keyed by cert id: one read for a list of many certs. */
+  certStates(certIds?: readonly string[]): Promise<Map<string, CertState>>;
   putCertState(state: CertState): Promise<void>;
 
   close(): Promise<void>;

@@ -1,5 +1,6 @@
-/** @module The cert routes: list, detail, and asking for a renewal. */
+/** @module The cert routes: list (whole, or searched and paged), detail, the installed PEM, and asking for a renewal. */
 import { Hono, type Context } from "hono";
+import { CERT_QUERY_PARAMS, certPage, parseCertQuery } from "../cert-query.ts";
 import { iso, renewResultJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { certViews } from "../views.ts";
@@ -11,7 +12,11 @@ export function unknownCert(c: Context, id: string) {
 export function certRoutes(deps: ApiDeps): Hono {
   const app = new Hono();
 
-  app.get("/api/certs", async (c) => c.json(await certViews(deps)));
+  app.get("/api/certs", async (c) => {
+    // Without a query the bare array stays, as `rota list --json` and scripts read it.
+    if (!CERT_QUERY_PARAMS.some((p) => c.req.query(p) !== undefined)) return c.json(await certViews(deps));
+    return c.json(await certPage(deps, parseCertQuery((name) => c.req.query(name))));
+  });
 
   app.get("/api/certs/:id", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
@@ -30,6 +35,19 @@ export function certRoutes(deps: ApiDeps): Hono {
       reason: look?.decision?.reason ?? look?.error ?? null,
       latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,
     });
+  });
+
+  // What the store records the cert's targets to serve, the newest of them: that install
+  // succeeded. Not the latest issued (its install may have failed), and not read from the
+  // targets (a remote read per request). Leaf then chain; the key never leaves the daemon.
+  app.get("/api/certs/:id/pem", async (c) => {
+    const cert = deps.certs.find(c.req.param("id"));
+    if (!cert) return unknownCert(c, c.req.param("id"));
+    const installed = await Promise.all(cert.config.install.map((target) => deps.store.lastInstalled(cert.config.id, target)));
+    const newest = installed.reduce((a, b) => (b && (!a || b.notAfter > a.notAfter) ? b : a), null);
+    if (!newest) return c.json({ error: `cert ${JSON.stringify(cert.config.id)} has nothing installed yet` }, 404);
+    const pem = [newest.leafPem, newest.chainPem].map((p) => p.trim()).filter((p) => p !== "").join("\n") + "\n";
+    return c.body(pem, 200, { "content-type": "application/x-pem-file" });
   });
 
   app.post("/api/certs/:id/renew", async (c) => {

@@ -1,14 +1,15 @@
 /** @module `GET /api/status`: the daemon and a count of its certs by status. */
 import { Hono } from "hono";
+import { certStatuses } from "../cert-query.ts";
 import { iso } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
-import { certViews } from "../views.ts";
 
 export function statusRoutes(deps: ApiDeps): Hono {
   return new Hono().get("/api/status", async (c) => {
-    const certs = await certViews(deps);
+    // Counts only: no cert's JSON is built, and the store is read for the certs that need work alone.
+    const certs = await certStatuses(deps, deps.certs.certs());
     const counts: Record<string, number> = {};
-    for (const v of certs) counts[v.status] = (counts[v.status] ?? 0) + 1;
+    for (const r of certs) counts[r.status] = (counts[r.status] ?? 0) + 1;
     return c.json({
       version: deps.version,
       pid: process.pid,

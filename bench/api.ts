@@ -1,0 +1,472 @@
+/**
+ * @module API benchmark: the compiled daemon with 1,000 and 10,000 configured certs, all
+ * issued by the built-in local CA into a filesystem target, then `wrk` against a page of
+ * the cert list, one cert, and `/healthz` (the floor: what any request costs). A report,
+ * not a test: it exits 0 whether or not the target is met, 1 when a measurement failed.
+ *
+ * Transport: wrk speaks TCP only. With an `[http]` listener in this rota (its config
+ * check accepts the section) wrk talks to it with a bearer token. Without one, a
+ * byte-for-byte loopback proxy in this process forwards each wrk connection to the unix
+ * socket: it adds a hop to every request, which `/healthz` through the same hop measures,
+ * and a sequential sample straight over the socket (no proxy, no wrk) is printed beside it.
+ *
+ * Issuing: up to --daemon-issues certs (default 1,000) the daemon issues them all at its
+ * start, which measures that too; on this bench's 2-CPU machine it manages about 8 a second,
+ * each renewal in its own child process. Bigger sets are issued before the daemon starts by
+ * rota's own pipeline run in this process (the same local CA, filesystem target, runner and
+ * SQLite audit store, no child processes), into the state folder the daemon then opens:
+ * every cert has its renewal, steps, issued certificate and install record, as if the
+ * daemon had issued it, in a fraction of the time.
+ *
+ * Usage: bun bench/api.ts [--certs 1000,10000] [--duration 5] [--daemon-issues 1000] [--rota PATH] [--keep]
+ */
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { Socket, Subprocess } from "bun";
+import { createConsola } from "consola";
+import { systemClock } from "../src/clock.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { buildRuntime } from "../src/daemon/backends.ts";
+import { EventBus } from "../src/events.ts";
+import { ChallengeJournal } from "../src/pipeline/journal.ts";
+import { runRenewal } from "../src/pipeline/renewer.ts";
+import type { CertRuntime } from "../src/pipeline/runtime.ts";
+import { Runner } from "../src/scheduler/runner.ts";
+import { subscribeAudit } from "../src/store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../src/store/sqlite.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN as DEFAULT_ROTA_BIN } from "../test/harness/index.ts";
+
+/** Issuing 10,000 certs with the local CA takes a while; give up well after that. */
+const ISSUE_TIMEOUT_MS = 20 * 60_000;
+const STATUS_POLL_MS = 500;
+const PROGRESS_MS = 10_000;
+/** Renewals at once while the daemon issues: on 2 CPUs 4 to 16 issue twice as fast as 64 child processes. */
+const MAX_CONCURRENT = 16;
+/** Renewals at once when this process issues (no child processes: CPU-bound, a few suffice). */
+const SEED_CONCURRENT = 8;
+/** Requests in the sequential sample straight over the socket. */
+const DIRECT_SAMPLES = 300;
+/** The paged list's p50 at 10,000 certs must be under this (issue 6). */
+const TARGET_PAGE_P50_MS = 20;
+const TOKEN = "bench-token-0123456789abcdef";
+
+let ROTA_BIN = DEFAULT_ROTA_BIN;
+const live = new Set<Subprocess>();
+const scratch: string[] = [];
+let keep = false;
+
+process.on("exit", () => {
+  for (const p of live) p.kill("SIGKILL");
+  if (!keep) for (const d of scratch) removeTempDir(d);
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
+
+// ---------------------------------------------------------------------------
+// The daemon
+
+interface Setup {
+  dir: string;
+  config: string;
+  socket: string;
+  /** Set when the daemon has an `[http]` listener. */
+  http?: { port: number };
+}
+
+function certId(i: number): string {
+  return `c${String(i).padStart(5, "0")}`;
+}
+
+function writeConfig(dir: string, certs: number, http: { port: number } | undefined): string {
+  const lines = [
+    "[daemon]",
+    'state_dir = "state"',
+    'socket = "rota.sock"',
+    "check_interval_seconds = 3600",
+    `max_concurrent_renewals = ${MAX_CONCURRENT}`,
+    "",
+    "[[ca]]",
+    'name = "internal"',
+    'type = "local"',
+    "",
+    "[[install]]",
+    'name = "files"',
+    'type = "filesystem"',
+    'dir = "certs"',
+    "",
+  ];
+  if (http) lines.push("[http]", `listen = "127.0.0.1:${http.port}"`, 'token_file = "api-token"', "");
+  for (let i = 0; i < certs; i++) {
+    lines.push("[[cert]]", `id = "${certId(i)}"`, `domains = ["${certId(i)}.bench.home.arpa"]`, 'ca = "internal"', 'install = ["files"]', "");
+  }
+  const path = join(dir, "rota.toml");
+  writeFileSync(path, lines.join("\n"));
+  return path;
+}
+
+/** Whether this rota takes an `[http]` section: its config check says so without starting anything. */
+async function httpListenerSupported(): Promise<boolean> {
+  const dir = makeTempDir("rota-bench-api-probe-");
+  scratch.push(dir);
+  writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
+  const config = writeConfig(dir, 1, { port: await freeTcpPort() });
+  const proc = Bun.spawnSync([ROTA_BIN, "check-config", "--config", config], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+  return proc.exitCode === 0;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+async function prepare(certs: number, withHttp: boolean): Promise<Setup> {
+  const dir = makeTempDir(`rota-bench-api-${certs}-`);
+  scratch.push(dir);
+  mkdirSync(join(dir, "certs"));
+  const http = withHttp ? { port: await freeTcpPort() } : undefined;
+  if (http) writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
+  return { dir, config: writeConfig(dir, certs, http), socket: join(dir, "rota.sock"), http };
+}
+
+/** Every cert of the config issued and installed by rota's pipeline in this process, audited in its store. */
+async function seed(setup: Setup): Promise<void> {
+  const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+  const config = loadConfig(setup.config);
+  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent };
+  const store = new SqliteAuditStore(config.audit.path);
+  const bus = new EventBus((err) => console.error(`bench/api: seeding: ${String(err)}`));
+  subscribeAudit(bus, store);
+  const journal = new ChallengeJournal(config.daemon.stateDir);
+  // Every cert has the same CA and target: build them once.
+  const shared = await buildRuntime(config, config.certs[0]!.id, ctx);
+  const runtimes = new Map<string, CertRuntime>(config.certs.map((c) => [c.id, { ...shared, config: c }]));
+  const runner = new Runner(
+    { store, bus, clock: systemClock, log: silent },
+    {
+      execute: (req) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: systemClock, journal }),
+      policy: { baseSeconds: 900, maxSeconds: 86_400 },
+      maxConcurrent: SEED_CONCURRENT,
+      timeoutSeconds: 1800,
+    },
+  );
+  const outcomes = await Promise.all([...runtimes.values()].map((cert) => runner.start(cert, "startup")!.done));
+  await bus.drain();
+  await runner.stop();
+  await store.close();
+  const failed = outcomes.filter((o) => !o.ok).length;
+  if (failed > 0) throw new Error(`seeding: ${failed} of ${outcomes.length} renewals failed`);
+}
+
+function spawnDaemon(setup: Setup): { proc: Subprocess; logPath: string } {
+  const { dir, config } = setup;
+  const logPath = join(dir, "daemon.log");
+  const fd = openSync(logPath, "a");
+  try {
+    const proc = Bun.spawn([ROTA_BIN, "daemon", "--config", config], { cwd: dir, stdin: "ignore", stdout: fd, stderr: fd });
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
+    return { proc, logPath };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function stopDaemon(proc: Subprocess): Promise<void> {
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
+interface StatusJson {
+  certs: number;
+  by_status: Record<string, number>;
+}
+
+/** Waits until `/api/status` counts every cert ok; returns how long that took from the spawn. */
+async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: number, logPath: string): Promise<number> {
+  let last = "";
+  let shown = 0;
+  while (performance.now() - t0 < ISSUE_TIMEOUT_MS) {
+    if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode}):\n${tail(readFileSync(logPath, "utf8"))}`);
+    const status = await fetch("http://rota/api/status", { unix: setup.socket })
+      .then((r) => (r.ok ? (r.json() as Promise<StatusJson>) : null))
+      .catch(() => null);
+    if (status) {
+      if (status.by_status.ok === certs) return performance.now() - t0;
+      last = JSON.stringify(status.by_status);
+      if (performance.now() - shown > PROGRESS_MS) {
+        console.error(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${last}`);
+        shown = performance.now();
+      }
+    }
+    await Bun.sleep(STATUS_POLL_MS);
+  }
+  throw new Error(`not every cert was ok after ${ISSUE_TIMEOUT_MS / 1000} s: ${last}`);
+}
+
+function tail(text: string, lines = 25): string {
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// A loopback TCP listener whose connections are piped byte for byte to the unix socket.
+
+/** Writes in order, keeping what the socket did not take until it drains. */
+class Pipe {
+  private queue: Uint8Array[] = [];
+  private closing = false;
+  constructor(private socket: Socket<unknown> | null = null) {}
+
+  attach(socket: Socket<unknown>): void {
+    this.socket = socket;
+    this.drain();
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.queue.length > 0 || !this.socket) {
+      this.queue.push(chunk.slice());
+      return;
+    }
+    const n = this.socket.write(chunk);
+    if (n < chunk.length) this.queue.push(chunk.slice(n));
+  }
+
+  drain(): void {
+    if (!this.socket) return;
+    while (this.queue.length > 0) {
+      const chunk = this.queue[0]!;
+      const n = this.socket.write(chunk);
+      if (n < chunk.length) {
+        this.queue[0] = chunk.slice(n);
+        return;
+      }
+      this.queue.shift();
+    }
+    if (this.closing) this.socket.end();
+  }
+
+  end(): void {
+    this.closing = true;
+    if (this.socket && this.queue.length === 0) this.socket.end();
+  }
+}
+
+interface ProxyConn {
+  toDaemon: Pipe;
+  toClient: Pipe;
+}
+
+function startProxy(unix: string): { port: number; stop(): void } {
+  const server = Bun.listen<ProxyConn>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(client) {
+        const conn: ProxyConn = { toDaemon: new Pipe(), toClient: new Pipe(client as Socket<unknown>) };
+        client.data = conn;
+        void Bun.connect({
+          unix,
+          socket: {
+            open: (upstream) => conn.toDaemon.attach(upstream as Socket<unknown>),
+            data: (_, chunk) => conn.toClient.write(chunk),
+            drain: () => conn.toDaemon.drain(),
+            close: () => conn.toClient.end(),
+            error: () => {
+              client.end();
+            },
+          },
+        }).catch(() => {
+          client.end();
+        });
+      },
+      data: (client, chunk) => client.data.toDaemon.write(chunk),
+      drain: (client) => client.data.toClient.drain(),
+      close: (client) => client.data.toDaemon.end(),
+    },
+  });
+  return { port: server.port, stop: () => server.stop(true) };
+}
+
+// ---------------------------------------------------------------------------
+// Measuring
+
+interface Measure {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** wrk prints latencies as 812.00us, 1.20ms, 1.01s. */
+function ms(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
+  if (!m) throw new Error(`wrk: cannot read the latency ${JSON.stringify(text)}`);
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as "us" | "ms" | "s" | "m"];
+  return Number(m[1]) * scale;
+}
+
+async function wrk(url: string, connections: number, seconds: number, token: string | undefined): Promise<Measure> {
+  const args = ["wrk", "--latency", "-t", String(Math.min(connections, 2)), "-c", String(connections), "-d", `${seconds}s`];
+  if (token) args.push("-H", `Authorization: Bearer ${token}`);
+  const proc = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
+  // Every reply must have been a 2xx: a fast 404 would flatter the figures.
+  if (/Non-2xx or 3xx responses/.test(out) || /Socket errors/.test(out)) throw new Error(`wrk saw failed requests:\n${out}`);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1];
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
+  if (!rps || !p50 || !p99) throw new Error(`wrk: unexpected output:\n${out}`);
+  return { rps: Number(rps), p50: ms(p50), p99: ms(p99) };
+}
+
+/** One request at a time straight over the unix socket: the latency without wrk or a proxy. */
+async function direct(socket: string, path: string): Promise<Pick<Measure, "p50" | "p99">> {
+  const times: number[] = [];
+  for (let i = 0; i < DIRECT_SAMPLES + 20; i++) {
+    const t = performance.now();
+    const res = await fetch(`http://rota${path}`, { unix: socket });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+    if (i >= 20) times.push(performance.now() - t); // the first ones warm up
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function rssMiB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return kb ? Number(kb) / 1024 : NaN;
+}
+
+interface RouteResult {
+  path: string;
+  c1: Measure;
+  c16: Measure;
+  direct: Pick<Measure, "p50" | "p99">;
+}
+
+interface SizeResult {
+  certs: number;
+  /** Set when this process issued the certs before the daemon started. */
+  seedSeconds: number | undefined;
+  /** From the daemon's spawn until every cert is ok: its issuance of them all, or its first look at certs issued already. */
+  okSeconds: number;
+  rss: number;
+  routes: RouteResult[];
+}
+
+async function benchSize(certs: number, seconds: number, withHttp: boolean, daemonIssues: boolean): Promise<SizeResult> {
+  const setup = await prepare(certs, withHttp);
+  let seedSeconds: number | undefined;
+  if (!daemonIssues) {
+    console.log(`\n${certs} certs: issuing every cert with rota's pipeline in this process…`);
+    const t = performance.now();
+    await seed(setup);
+    seedSeconds = (performance.now() - t) / 1000;
+    console.log(`  issued in ${seedSeconds.toFixed(1)} s; starting the daemon on that state…`);
+  } else {
+    console.log(`\n${certs} certs: starting the daemon, which issues every cert with the local CA…`);
+  }
+  const t0 = performance.now();
+  const { proc, logPath } = spawnDaemon(setup);
+  try {
+    const issueMs = await waitAllOk(setup, proc, certs, t0, logPath);
+    console.log(`  all ${certs} ok ${(issueMs / 1000).toFixed(1)} s after the daemon's spawn`);
+    const proxy = setup.http ? undefined : startProxy(setup.socket);
+    const base = `http://127.0.0.1:${setup.http?.port ?? proxy!.port}`;
+    const token = setup.http ? TOKEN : undefined;
+    const paths = ["/healthz", "/api/certs?limit=100", `/api/certs/${certId(Math.floor(certs / 2))}`];
+    const routes: RouteResult[] = [];
+    try {
+      for (const path of paths) {
+        console.error(`  measuring ${path}`);
+        routes.push({ path, c1: await wrk(base + path, 1, seconds, token), c16: await wrk(base + path, 16, seconds, token), direct: await direct(setup.socket, path) });
+      }
+    } finally {
+      proxy?.stop();
+    }
+    return { certs, seedSeconds, okSeconds: issueMs / 1000, rss: rssMiB(proc.pid), routes };
+  } catch (err) {
+    console.error(`  daemon log (${logPath}):\n${tail(readFileSync(logPath, "utf8"))}`);
+    throw err;
+  } finally {
+    await stopDaemon(proc);
+  }
+}
+
+function report(results: SizeResult[], viaProxy: boolean): void {
+  const f = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+  console.log(`\nTransport: ${viaProxy ? "wrk → loopback proxy in the bench → the daemon's unix socket (no [http] listener in this rota)" : "wrk → the daemon's [http] listener on 127.0.0.1, bearer token"}`);
+  console.log("c1: one connection, one request at a time (the latency of a request); c16: 16 connections (throughput).");
+  console.log(`direct: ${DIRECT_SAMPLES} requests one at a time straight over the unix socket with fetch, no wrk${viaProxy ? ", no proxy" : ""}.\n`);
+  const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms", "direct p50", "direct p99"];
+  const rows = results.flatMap((r) =>
+    r.routes.map((x) => [String(r.certs), x.path.replace(/c\d{5}$/, "<id>"), f(x.c1.rps), f(x.c1.p50), f(x.c1.p99), f(x.c16.rps), f(x.c16.p50), f(x.c16.p99), f(x.direct.p50), f(x.direct.p99)]),
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+  console.log("");
+  for (const r of results) {
+    const how =
+      r.seedSeconds === undefined
+        ? `the daemon issued every cert at its start: all ok ${r.okSeconds.toFixed(1)} s after its spawn`
+        : `issued in this process in ${r.seedSeconds.toFixed(1)} s; the daemon then had every cert ok ${r.okSeconds.toFixed(1)} s after its spawn`;
+    console.log(`${r.certs} certs: ${how}; daemon RSS after the runs ${r.rss.toFixed(0)} MiB`);
+  }
+  const big = results.find((r) => r.certs === 10_000)?.routes.find((x) => x.path.startsWith("/api/certs?"));
+  if (big) {
+    const met = big.c1.p50 < TARGET_PAGE_P50_MS;
+    console.log(`Target: GET /api/certs?limit=100 at 10,000 certs under ${TARGET_PAGE_P50_MS} ms p50 (c1): ${f(big.c1.p50)} ms, ${met ? "met" : "MISSED"}`);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      certs: { type: "string", default: "1000,10000" },
+      duration: { type: "string", default: "5" },
+      "daemon-issues": { type: "string", default: "1000" },
+      rota: { type: "string" },
+      keep: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log("Usage: bun bench/api.ts [--certs 1000,10000] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]");
+    return 0;
+  }
+  if (values.rota) ROTA_BIN = resolve(values.rota);
+  keep = !!values.keep;
+  const sizes = values.certs.split(",").map(Number);
+  const seconds = Number(values.duration);
+  const daemonIssues = Number(values["daemon-issues"]);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(seconds >= 1) || !Number.isInteger(daemonIssues)) {
+    console.error("bench/api: --certs takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number");
+    return 2;
+  }
+  for (const [tool, hint] of [[ROTA_BIN, "bun scripts/build-binary.ts"], ["wrk", "scripts/test-deps.sh"]] as const) {
+    if (!Bun.which(tool)) {
+      console.error(`bench/api: ${tool} not found (${hint})`);
+      return 2;
+    }
+  }
+  const withHttp = await httpListenerSupported();
+  const results: SizeResult[] = [];
+  try {
+    for (const n of sizes) results.push(await benchSize(n, seconds, withHttp, n <= daemonIssues));
+  } catch (err) {
+    console.error(`bench/api: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  report(results, !withHttp);
+  if (keep) console.log(`\nKept: ${scratch.join(" ")}`);
+  return 0;
+}
+
+process.exit(await main());

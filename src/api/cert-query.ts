@@ -1,0 +1,116 @@
+/**
+ * @module Cert statuses in bulk, and `GET /api/certs` with a query: filter by text and
+ * status, sort, one page. Every matching cert's status is decided (a count, a filter or a
+ * sort needs it), but the store is read only for the certs whose status depends on it, and
+ * JSON is built for the page alone: at 10,000 certs a page costs a few small reads.
+ */
+import { toUnicode } from "../config/names.ts";
+import type { CertConfig } from "../config/schema.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { CertState } from "../store/types.ts";
+import { certStatus, statusNeedsState } from "./cert-view.ts";
+import { CERT_STATUSES, type CertPageJson, type CertStatus } from "./json.ts";
+import { intParam, listParam, oneOfParam } from "./query.ts";
+import { firstLooks, viewsNow, type ViewDeps } from "./views.ts";
+
+/** Any of these makes the reply a page (`{"total","items"}`); without them it stays the bare array of every cert. */
+export const CERT_QUERY_PARAMS = ["q", "status", "sort", "order", "limit", "offset"] as const;
+export const CERT_SORTS = ["id", "not_after", "days_left", "status"] as const;
+export type CertSort = (typeof CERT_SORTS)[number];
+export const DEFAULT_CERT_PAGE = 100;
+export const MAX_CERT_PAGE = 1000;
+
+export interface CertQuery {
+  /** Case-insensitive substring of the id or of any name, A-label or U-label. */
+  q?: string;
+  /** Any of these statuses. */
+  statuses?: readonly CertStatus[];
+  /** Unset: config order. */
+  sort?: CertSort;
+  order: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
+/** Throws a 400 (an HTTPException) naming the first parameter that is not valid. */
+export function parseCertQuery(param: (name: string) => string | undefined): CertQuery {
+  return {
+    q: param("q"),
+    statuses: listParam(param("status"), "status", CERT_STATUSES),
+    sort: oneOfParam(param("sort"), "sort", CERT_SORTS),
+    order: oneOfParam(param("order"), "order", ["asc", "desc"] as const) ?? "asc",
+    limit: intParam(param("limit"), "limit", { min: 1, max: MAX_CERT_PAGE, fallback: DEFAULT_CERT_PAGE }),
+    offset: intParam(param("offset"), "offset", { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 0 }),
+  };
+}
+
+/** `asc` puts what needs attention first. */
+const ATTENTION: Record<CertStatus, number> = { failed: 0, cooldown: 1, unreadable: 2, missing: 3, due: 4, renewing: 5, checking: 6, ok: 7 };
+
+export interface Row {
+  cert: WatchedCert;
+  status: CertStatus;
+  /** No certificate counts as expiring before any. */
+  notAfter: number;
+}
+
+const byKey: Record<CertSort, (a: Row, b: Row) => number> = {
+  id: (a, b) => compareIds(a, b),
+  // days_left is not_after seen from now: the same order.
+  not_after: (a, b) => a.notAfter - b.notAfter,
+  days_left: (a, b) => a.notAfter - b.notAfter,
+  status: (a, b) => ATTENTION[a.status] - ATTENTION[b.status],
+};
+
+function compareIds(a: Row, b: Row): number {
+  const x = a.cert.config.id;
+  const y = b.cert.config.id;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPageJson> {
+  const needle = query.q?.toLowerCase();
+  const matching = needle ? deps.certs.certs().filter((c) => searchable(c.config).some((s) => s.includes(needle))) : deps.certs.certs();
+  let rows = await certStatuses(deps, matching);
+  const wanted = query.statuses && new Set(query.statuses);
+  if (wanted) rows = rows.filter((r) => wanted.has(r.status));
+  const sign = query.order === "desc" ? -1 : 1;
+  if (query.sort) {
+    const key = byKey[query.sort];
+    // Ties in id order whichever the direction, so a page boundary never splits them differently.
+    rows.sort((a, b) => sign * key(a, b) || compareIds(a, b));
+  } else if (sign < 0) {
+    rows.reverse();
+  }
+  const page = rows.slice(query.offset, query.offset + query.limit).map((r) => r.cert);
+  return { total: rows.length, items: await viewsNow(deps, page) };
+}
+
+/**
+ * The status of each of `certs`, in that order, reading the failure state only of those
+ * that need work (the others' status does not depend on it): for counts, filters, sorts.
+ */
+export async function certStatuses(deps: ViewDeps, certs: readonly WatchedCert[]): Promise<Row[]> {
+  await firstLooks(deps, certs);
+  const now = deps.clock.now();
+  const seen = certs.map((cert) => ({ cert, look: deps.certs.look(cert.config.id), busy: deps.certs.busy(cert.config.id) }));
+  const unsettled = seen.filter(statusNeedsState).map((s) => s.cert.config.id);
+  const states = unsettled.length > 0 ? await deps.store.certStates(unsettled) : new Map<string, CertState>();
+  return seen.map((s) => ({
+    cert: s.cert,
+    status: certStatus({ ...s, state: states.get(s.cert.config.id) ?? null, now }),
+    notAfter: s.look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY,
+  }));
+}
+
+/** Lowercased id and names, A-labels and U-labels; computed once per config (a reload brings new objects). */
+const searchables = new WeakMap<CertConfig, readonly string[]>();
+
+function searchable(config: CertConfig): readonly string[] {
+  let strings = searchables.get(config);
+  if (!strings) {
+    strings = [...new Set([config.id, ...config.domains, ...config.domains.map(toUnicode)].map((s) => s.toLowerCase()))];
+    searchables.set(config, strings);
+  }
+  return strings;
+}
