@@ -85,7 +85,58 @@ export function stepJson(e: { step: string; at: Date; status: string; message: s
   return { step: e.step, at: e.at.toISOString(), status: e.status, message: e.message, duration_ms: Math.round(e.durationMs) };
 }
 
-export function reloadJson(r: Extract<ReloadResult, { ok: true }>): Record<string, unknown> {
+/** `GET /api/status`. */
+export interface StatusJson {
+  version: string;
+  pid: number;
+  config: string;
+  started_at: string;
+  uptime_seconds: number;
+  certs: number;
+  by_status: Partial<Record<CertStatus, number>>;
+  check_interval_seconds: number;
+  next_tick: string | null;
+}
+
+/** `GET /api/certs/{id}`: the list row plus the config and the scheduler's reasoning. */
+export interface CertDetailJson extends CertJson {
+  ca: string;
+  dcv: string | null;
+  install: string[];
+  key_type: string;
+  renew_threshold_days: number | null;
+  renew_threshold_source: "cert" | "daemon" | "default" | null;
+  reason: string | null;
+  latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
+}
+
+/** `POST /api/reload`: 200 when applied, 422 when the file is broken (nothing changed). */
+export type ReloadJson =
+  | {
+      status: "reloaded";
+      summary: string;
+      added: string[];
+      removed: string[];
+      changed: string[];
+      backends_changed: string[];
+      settings_changed: string[];
+      restart_required: string[];
+    }
+  | { status: "invalid"; error: string; problems: string[] };
+
+/** `POST /api/certs/{id}/renew`. */
+export type RenewReplyJson =
+  | { status: "started"; renewal_id: string; install_only: boolean }
+  | { status: "cooldown"; retry_at: string; last_error: string | null }
+  | { status: "not_due"; reason: string }
+  | { status: "busy"; renewal_id: string };
+
+/** Any error reply: 4xx and 5xx. */
+export interface ErrorJson {
+  error: string;
+}
+
+export function reloadJson(r: Extract<ReloadResult, { ok: true }>): ReloadJson {
   return {
     status: "reloaded",
     summary: r.summary,
@@ -98,7 +149,7 @@ export function reloadJson(r: Extract<ReloadResult, { ok: true }>): Record<strin
   };
 }
 
-export function renewResultJson(r: RenewRequestResult): Record<string, unknown> {
+export function renewResultJson(r: RenewRequestResult): RenewReplyJson {
   switch (r.status) {
     case "started":
       return { status: r.status, renewal_id: r.renewalId, install_only: r.installOnly };

@@ -1,7 +1,7 @@
 /** @module The cert routes: list (whole, or searched and paged), detail, the installed PEM, and asking for a renewal. */
 import { Hono, type Context } from "hono";
 import { CERT_QUERY_PARAMS, certPage, parseCertQuery } from "../cert-query.ts";
-import { iso, renewResultJson } from "../json.ts";
+import { iso, renewResultJson, type CertDetailJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { certViews } from "../views.ts";
 
@@ -24,8 +24,8 @@ export function certRoutes(deps: ApiDeps): Hono {
     const [view] = await certViews(deps, [cert]);
     const look = deps.certs.look(cert.config.id);
     const issued = await deps.store.latestIssued(cert.config.id);
-    return c.json({
-      ...view,
+    return c.json<CertDetailJson>({
+      ...view!,
       ca: cert.config.ca,
       dcv: cert.config.dcv ?? null,
       install: cert.config.install,

@@ -1,27 +1,20 @@
 /** @module `rota reload`: the daemon re-reads its config file, as on SIGHUP; a broken file changes nothing and exits 2. */
 import { defineCommand } from "citty";
+import type { ErrorJson, ReloadJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
-
-interface ReloadReply {
-  status: "reloaded" | "invalid";
-  summary?: string;
-  restart_required?: string[];
-  error?: string;
-  problems?: string[];
-}
 
 export default defineCommand({
   meta: { name: "reload", description: "Make the daemon re-read its config file (as SIGHUP does)" },
   args: { ...connectionArgs, json: { type: "boolean", description: "Print the daemon's reply as JSON" } },
   async run({ args }) {
-    const { status, body } = await new ApiClient(endpoint(args)).call<ReloadReply>("POST", "/api/reload");
+    const { status, body } = await new ApiClient(endpoint(args)).call<ReloadJson | ErrorJson>("POST", "/api/reload");
     if (args.json) console.log(JSON.stringify(body, null, 2));
+    if (!("status" in body)) throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
     if (body.status === "invalid") {
-      throw new CliExit(EXIT.usage, args.json ? "" : [`rota: ${body.error}:`, ...(body.problems ?? []).map((p) => `  ${p}`)].join("\n"));
+      throw new CliExit(EXIT.usage, args.json ? "" : [`rota: ${body.error}:`, ...body.problems.map((p) => `  ${p}`)].join("\n"));
     }
-    if (body.status !== "reloaded") throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
     if (!args.json) console.log(`reloaded: ${body.summary}`);
   },
 });

@@ -1,20 +1,10 @@
 /** @module `rota renew`: ask the daemon to renew one cert now, optionally following each step live. */
 import { defineCommand } from "citty";
-import type { RenewalJson, StepJson } from "../../api/json.ts";
+import type { ErrorJson, RenewReplyJson, RenewalJson, StepJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
-
-interface RenewReply {
-  status: "started" | "busy" | "not_due" | "cooldown";
-  renewal_id?: string;
-  install_only?: boolean;
-  reason?: string;
-  retry_at?: string;
-  last_error?: string | null;
-  error?: string;
-}
 
 export default defineCommand({
   meta: { name: "renew", description: "Renew a certificate now (when due, or always with --force)" },
@@ -33,8 +23,10 @@ export default defineCommand({
     const q = new URLSearchParams();
     if (args.force) q.set("force", "1");
     if (args["new-key"]) q.set("new_key", "1");
-    const { status, body } = await client.call<RenewReply>("POST", `/api/certs/${encodeURIComponent(args.cert)}/renew${q.size > 0 ? `?${q}` : ""}`);
+    const { status, body } = await client.call<RenewReplyJson | ErrorJson>("POST", `/api/certs/${encodeURIComponent(args.cert)}/renew${q.size > 0 ? `?${q}` : ""}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
+    if (!("status" in body)) throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
+    let id: string;
     switch (body.status) {
       case "not_due":
         console.log(`${args.cert} is not due (${body.reason}); use --force to renew anyway`);
@@ -42,16 +34,15 @@ export default defineCommand({
       case "busy":
         if (!args.wait) throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing (renewal ${body.renewal_id}); follow it with rota renew ${args.cert} --wait`);
         console.log(`${args.cert} is already renewing; following renewal ${body.renewal_id}`);
+        id = body.renewal_id;
         break;
       case "cooldown":
         throw new CliExit(EXIT.failed, `rota: ${args.cert} is cooling down after a failure until ${body.retry_at} (${body.last_error ?? "no detail"}); use --force to try now`);
       case "started":
+        id = body.renewal_id;
+        console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
         break;
-      default:
-        throw new CliExit(EXIT.failed, `rota: ${body.error ?? `unexpected reply (HTTP ${status})`}`);
     }
-    const id = body.renewal_id!;
-    if (body.status === "started") console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
     if (!args.wait) return;
     let final: RenewalJson | undefined;
     const lost = `rota: lost the daemon while following renewal ${id} (did it stop?); see \`rota audit ${args.cert}\``;

@@ -1,6 +1,7 @@
 /** @module `rota show` text for a cert with history, and for one never issued. */
 import { expect, test } from "bun:test";
-import { showText, type CertDetailJson } from "./show.ts";
+import type { CertDetailJson } from "../../api/json.ts";
+import { showText } from "./show.ts";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
 

@@ -1,23 +1,11 @@
 /** @module `rota show CERT`: one cert in detail, as `GET /api/certs/:id` has it. */
 import { defineCommand } from "citty";
-import type { CertJson } from "../../api/json.ts";
+import type { CertDetailJson } from "../../api/json.ts";
 import { systemClock } from "../../clock.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { bothForms, relativeTime } from "../human.ts";
 import { connectionArgs, endpoint } from "../target.ts";
-
-/** The API's cert detail: the list row plus the config and the scheduler's reasoning. */
-export interface CertDetailJson extends CertJson {
-  ca: string;
-  dcv: string | null;
-  install: string[];
-  key_type: string;
-  renew_threshold_days: number | null;
-  renew_threshold_source: "cert" | "daemon" | "default" | null;
-  reason: string | null;
-  latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
-}
 
 const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days", default: "default" } as const;
 

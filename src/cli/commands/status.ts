@@ -1,21 +1,10 @@
 /** @module `rota status`: the daemon's one-screen summary; with `--check`, an exit code for monitoring. */
 import { defineCommand } from "citty";
-import type { CertJson } from "../../api/json.ts";
+import type { CertJson, StatusJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { healthProblems } from "../health.ts";
 import { connectionArgs, endpoint } from "../target.ts";
-
-interface StatusJson {
-  version: string;
-  pid: number;
-  config: string;
-  uptime_seconds: number;
-  certs: number;
-  by_status: Record<string, number>;
-  check_interval_seconds: number;
-  next_tick: string | null;
-}
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon runs and how its certificates stand" },
