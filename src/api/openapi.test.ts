@@ -1,15 +1,22 @@
 /** @module docs/openapi.json and the app agree: every route served is documented, and nothing documented is missing. */
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { createConsola } from "consola";
+import { Hono } from "hono";
+import { systemClock } from "../clock.ts";
 import { createApi } from "./app.ts";
 import type { ApiDeps } from "./ports.ts";
+import { createTcpApp, type TcpAuth } from "./tcp.ts";
+
+/** `METHOD /path` of each route an app serves; middleware registers as method ALL and is no route. */
+const routesOf = (app: { routes: { method: string; path: string }[] }) => app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:([A-Za-z_]+)/g, "{$1}")}`);
 
 test("the OpenAPI document lists exactly the routes the API serves", async () => {
   const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-  const app = createApi({} as ApiDeps);
-  // Middleware registers as method ALL: not a route.
-  const served = app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:([A-Za-z_]+)/g, "{$1}")}`);
+  // The socket's routes, and those the TCP listener adds (sign-in, sign-out, the start page).
+  const tcp = createTcpApp(new Hono(), { auth: () => ({}) as TcpAuth, clock: systemClock, log: createConsola() });
+  const served = [...new Set([...routesOf(createApi({} as ApiDeps)), ...routesOf(tcp)])];
   expect(new Set(served)).toEqual(new Set(documented));
   const guide = await Bun.file(join(import.meta.dir, "..", "..", "docs", "api.md")).text();
   for (const route of served) expect(guide).toContain(`\`${route}\``);
