@@ -57,6 +57,8 @@ export class HttpListener {
   private readonly app: Hono;
   private readonly unsubscribe: () => void;
   private sessionKey: Buffer | undefined;
+  /** Listeners replaced by a rebind, finishing their requests (an SSE stream, a WebSocket may last long): closed for good at stop(). */
+  private readonly draining = new Set<Server<unknown>>();
 
   constructor(private readonly deps: HttpListenerDeps) {
     this.app = createTcpApp(deps.api, { auth: () => this.auth!, clock: deps.clock, log: deps.log }) as unknown as Hono;
@@ -83,7 +85,7 @@ export class HttpListener {
   async stop(): Promise<void> {
     this.unsubscribe();
     await this.serialized(async () => {
-      await this.server?.stop(true);
+      await Promise.all([this.server?.stop(true), ...[...this.draining].map((s) => s.stop(true))]);
       this.server = null;
       this.bound = null;
     });
@@ -126,19 +128,26 @@ export class HttpListener {
     const sameAddress = this.bound && this.bound.listen.host === l.listen.host && this.bound.listen.port === l.listen.port;
     const old = this.server;
     // On the same address the old listener must let go of the port first; elsewhere the new one
-    // binds first, so a failed bind leaves the old one serving.
-    if (old && sameAddress) await old.stop();
+    // binds first, so a failed bind leaves the old one serving. Bun's stop() closes the port at
+    // once and resolves when the old connections end: not awaited, or one open event stream
+    // would hold the new listener back.
+    if (old && sameAddress) this.drain(old);
     try {
       this.server = this.serve(l.listen, tls);
     } catch (err) {
       if (old && sameAddress && this.bound) this.server = this.serve(this.bound.listen, this.bound.tls);
       throw err;
     }
-    if (old && !sameAddress) await old.stop();
+    if (old && !sameAddress) this.drain(old);
     this.bound = { listen: l.listen, tls };
     const first = old === null;
     this.deps.log.info(`http: ${first ? "listening" : `listening again (${why})`} on ${this.origin()}${tls ? "" : " without TLS"}`);
     if (!tls && !isLoopback(l.listen.host)) this.deps.log.warn(`http: plain HTTP on ${this.origin()} (allow_plain_http): the token and session cookies cross the network in clear`);
+  }
+
+  private drain(server: Server<unknown>): void {
+    this.draining.add(server);
+    void server.stop().finally(() => this.draining.delete(server));
   }
 
   private serve(listen: HttpListen, tls: TlsMaterial | null): Server<unknown> {
