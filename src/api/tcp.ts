@@ -9,6 +9,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { secureHeaders } from "hono/secure-headers";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
+import { bodyLimited } from "./app.ts";
 import { safeNext } from "./auth/next.ts";
 import { homePage, loginPage } from "./auth/pages.ts";
 import { SESSION_COOKIE, type Session, type Sessions } from "./auth/session.ts";
@@ -41,6 +42,8 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   const app = new Hono<TcpEnv>();
   const failDelay = deps.failDelayMs ?? 300;
 
+  // Before anything reads a body: the login form is parsed ahead of the API's own limit.
+  app.use(bodyLimited);
   app.use(
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], formAction: ["'self'"], baseUri: ["'none'"], objectSrc: ["'none'"] },

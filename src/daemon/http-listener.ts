@@ -10,6 +10,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Server } from "bun";
 import type { Hono } from "hono";
+import { SERVER_MAX_BODY_BYTES } from "../api/app.ts";
 import { Sessions, loadSessionKey } from "../api/auth/session.ts";
 import { createTcpApp, type TcpAuth } from "../api/tcp.ts";
 import type { Clock } from "../clock.ts";
@@ -157,6 +158,7 @@ export class HttpListener {
         port: listen.port,
         fetch: this.app.fetch,
         websocket: this.deps.websocket,
+        maxRequestBodySize: SERVER_MAX_BODY_BYTES,
         ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
       } as Bun.Serve.Options<unknown>);
     } catch (err) {

@@ -153,6 +153,34 @@ describe("authentication", () => {
   });
 });
 
+describe("hostile requests get a clean 4xx and the daemon keeps serving", () => {
+  test.each([
+    ["a 10 MB body", "/api/reload", { method: "POST", body: "x".repeat(10_000_000) }, 413],
+    ["a 100 KB header", "/api/certs", { headers: { "X-Filler": "a".repeat(100_000) } }, 431],
+    ["a path climbing out", "/api/certs/..%2f..%2fetc%2fpasswd", {}, 404],
+    ["a NUL in an id", "/api/certs/app%00.key", {}, 404],
+    ["a bad limit", "/api/certs?limit=-1", {}, 400],
+    ["a bad since", "/api/renewals?since=yesterday", {}, 400],
+    ["an unknown route", "/api/nope", {}, 404],
+    ["a login with a 10 MB form", "/login", { method: "POST", body: "token=" + "x".repeat(10_000_000), headers: { "Content-Type": "application/x-www-form-urlencoded" } }, 413],
+  ] as const)("%s", async (_, path, init, status) => {
+    const res = await api(path, { ...init, token: CANARY } as RequestInit & { token: string });
+    expect(res.status).toBe(status);
+    expect(await (await api("/healthz")).text()).toBe("ok");
+  });
+
+  test.each(["Bearer", "Bearer  ", `Basic ${btoa("a:b")}`, "Bearer a b c", `Bearer ${"x".repeat(8000)}`])("Authorization %p is 401", async (header) => {
+    const res = await api("/api/status", { headers: { Authorization: header } });
+    expect(res.status).toBe(401);
+  });
+
+  test("a cookie signed with another key is refused", async () => {
+    const res = await api("/api/status", { cookie: "rota_session=v1.abc.99999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" });
+    expect(res.status).toBe(401);
+    expect(daemon.output()).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe("the CLI as a remote client", () => {
   const remote = (...args: string[]) => ["--url", origin, "--token-file", join(dir, "token"), "--ca-file", join(dir, "root.pem"), ...args];
 
