@@ -4,11 +4,9 @@
  * the cert list, one cert, and `/healthz` (the floor: what any request costs). A report,
  * not a test: it exits 0 whether or not the target is met, 1 when a measurement failed.
  *
- * Transport: wrk speaks TCP only. With an `[http]` listener in this rota (its config
- * check accepts the section) wrk talks to it with a bearer token. Without one, a
- * byte-for-byte loopback proxy in this process forwards each wrk connection to the unix
- * socket: it adds a hop to every request, which `/healthz` through the same hop measures,
- * and a sequential sample straight over the socket (no proxy, no wrk) is printed beside it.
+ * Transport: the daemon's `[http]` listener on 127.0.0.1, plain HTTP, every request with
+ * the bearer token of its `token_file` (wrk `-H`), as a script would call it. Auth, the
+ * security headers and `Cache-Control` are part of what each request costs.
  *
  * Issuing: up to --daemon-issues certs (default 1,000) the daemon issues them all at its
  * start, which measures that too; on this bench's 2-CPU machine it manages about 8 a second,
@@ -21,9 +19,10 @@
  * Usage: bun bench/api.ts [--certs 1000,10000] [--duration 5] [--daemon-issues 1000] [--rota PATH] [--keep]
  */
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { Socket, Subprocess } from "bun";
+import type { Subprocess } from "bun";
 import { createConsola } from "consola";
 import { systemClock } from "../src/clock.ts";
 import { loadConfig } from "../src/config/load.ts";
@@ -45,11 +44,10 @@ const PROGRESS_MS = 10_000;
 const MAX_CONCURRENT = 16;
 /** Renewals at once when this process issues (no child processes: CPU-bound, a few suffice). */
 const SEED_CONCURRENT = 8;
-/** Requests in the sequential sample straight over the socket. */
-const DIRECT_SAMPLES = 300;
 /** The paged list's p50 at 10,000 certs must be under this (issue 6). */
 const TARGET_PAGE_P50_MS = 20;
 const TOKEN = "bench-token-0123456789abcdef";
+const AUTH = { Authorization: `Bearer ${TOKEN}` };
 
 let ROTA_BIN = DEFAULT_ROTA_BIN;
 const live = new Set<Subprocess>();
@@ -68,16 +66,15 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => pr
 interface Setup {
   dir: string;
   config: string;
-  socket: string;
-  /** Set when the daemon has an `[http]` listener. */
-  http?: { port: number };
+  /** The `[http]` listener's origin, e.g. `http://127.0.0.1:41234`. */
+  base: string;
 }
 
 function certId(i: number): string {
   return `c${String(i).padStart(5, "0")}`;
 }
 
-function writeConfig(dir: string, certs: number, http: { port: number } | undefined): string {
+function writeConfig(dir: string, certs: number, port: number): string {
   const lines = [
     "[daemon]",
     'state_dir = "state"',
@@ -94,24 +91,17 @@ function writeConfig(dir: string, certs: number, http: { port: number } | undefi
     'type = "filesystem"',
     'dir = "certs"',
     "",
+    "[http]",
+    `listen = "127.0.0.1:${port}"`,
+    'token_file = "api-token"',
+    "",
   ];
-  if (http) lines.push("[http]", `listen = "127.0.0.1:${http.port}"`, 'token_file = "api-token"', "");
   for (let i = 0; i < certs; i++) {
     lines.push("[[cert]]", `id = "${certId(i)}"`, `domains = ["${certId(i)}.bench.home.arpa"]`, 'ca = "internal"', 'install = ["files"]', "");
   }
   const path = join(dir, "rota.toml");
   writeFileSync(path, lines.join("\n"));
   return path;
-}
-
-/** Whether this rota takes an `[http]` section: its config check says so without starting anything. */
-async function httpListenerSupported(): Promise<boolean> {
-  const dir = makeTempDir("rota-bench-api-probe-");
-  scratch.push(dir);
-  writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
-  const config = writeConfig(dir, 1, { port: await freeTcpPort() });
-  const proc = Bun.spawnSync([ROTA_BIN, "check-config", "--config", config], { cwd: dir, stdout: "pipe", stderr: "pipe" });
-  return proc.exitCode === 0;
 }
 
 async function freeTcpPort(): Promise<number> {
@@ -121,13 +111,13 @@ async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-async function prepare(certs: number, withHttp: boolean): Promise<Setup> {
+async function prepare(certs: number): Promise<Setup> {
   const dir = makeTempDir(`rota-bench-api-${certs}-`);
   scratch.push(dir);
   mkdirSync(join(dir, "certs"));
-  const http = withHttp ? { port: await freeTcpPort() } : undefined;
-  if (http) writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
-  return { dir, config: writeConfig(dir, certs, http), socket: join(dir, "rota.sock"), http };
+  writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
+  const port = await freeTcpPort();
+  return { dir, config: writeConfig(dir, certs, port), base: `http://127.0.0.1:${port}` };
 }
 
 /** Every cert of the config issued and installed by rota's pipeline in this process, audited in its store. */
@@ -191,9 +181,10 @@ async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: numb
   let shown = 0;
   while (performance.now() - t0 < ISSUE_TIMEOUT_MS) {
     if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode}):\n${tail(readFileSync(logPath, "utf8"))}`);
-    const status = await fetch("http://rota/api/status", { unix: setup.socket })
-      .then((r) => (r.ok ? (r.json() as Promise<StatusJson>) : null))
-      .catch(() => null);
+    const res = await fetch(`${setup.base}/api/status`, { headers: AUTH }).catch(() => null);
+    // Anything but a refusal is the daemon still starting; a refused token would only end in the timeout.
+    if (res?.status === 401) throw new Error(`the listener refused the bench's token: ${await res.text()}`);
+    const status = res?.ok ? ((await res.json()) as StatusJson) : null;
     if (status) {
       if (status.by_status.ok === certs) return performance.now() - t0;
       last = JSON.stringify(status.by_status);
@@ -209,85 +200,6 @@ async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: numb
 
 function tail(text: string, lines = 25): string {
   return text.trimEnd().split("\n").slice(-lines).join("\n");
-}
-
-// ---------------------------------------------------------------------------
-// A loopback TCP listener whose connections are piped byte for byte to the unix socket.
-
-/** Writes in order, keeping what the socket did not take until it drains. */
-class Pipe {
-  private queue: Uint8Array[] = [];
-  private closing = false;
-  constructor(private socket: Socket<unknown> | null = null) {}
-
-  attach(socket: Socket<unknown>): void {
-    this.socket = socket;
-    this.drain();
-  }
-
-  write(chunk: Uint8Array): void {
-    if (this.queue.length > 0 || !this.socket) {
-      this.queue.push(chunk.slice());
-      return;
-    }
-    const n = this.socket.write(chunk);
-    if (n < chunk.length) this.queue.push(chunk.slice(n));
-  }
-
-  drain(): void {
-    if (!this.socket) return;
-    while (this.queue.length > 0) {
-      const chunk = this.queue[0]!;
-      const n = this.socket.write(chunk);
-      if (n < chunk.length) {
-        this.queue[0] = chunk.slice(n);
-        return;
-      }
-      this.queue.shift();
-    }
-    if (this.closing) this.socket.end();
-  }
-
-  end(): void {
-    this.closing = true;
-    if (this.socket && this.queue.length === 0) this.socket.end();
-  }
-}
-
-interface ProxyConn {
-  toDaemon: Pipe;
-  toClient: Pipe;
-}
-
-function startProxy(unix: string): { port: number; stop(): void } {
-  const server = Bun.listen<ProxyConn>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(client) {
-        const conn: ProxyConn = { toDaemon: new Pipe(), toClient: new Pipe(client as Socket<unknown>) };
-        client.data = conn;
-        void Bun.connect({
-          unix,
-          socket: {
-            open: (upstream) => conn.toDaemon.attach(upstream as Socket<unknown>),
-            data: (_, chunk) => conn.toClient.write(chunk),
-            drain: () => conn.toDaemon.drain(),
-            close: () => conn.toClient.end(),
-            error: () => {
-              client.end();
-            },
-          },
-        }).catch(() => {
-          client.end();
-        });
-      },
-      data: (client, chunk) => client.data.toDaemon.write(chunk),
-      drain: (client) => client.data.toClient.drain(),
-      close: (client) => client.data.toDaemon.end(),
-    },
-  });
-  return { port: server.port, stop: () => server.stop(true) };
 }
 
 // ---------------------------------------------------------------------------
@@ -307,34 +219,18 @@ function ms(text: string): number {
   return Number(m[1]) * scale;
 }
 
-async function wrk(url: string, connections: number, seconds: number, token: string | undefined): Promise<Measure> {
-  const args = ["wrk", "--latency", "-t", String(Math.min(connections, 2)), "-c", String(connections), "-d", `${seconds}s`];
-  if (token) args.push("-H", `Authorization: Bearer ${token}`);
+async function wrk(url: string, connections: number, seconds: number): Promise<Measure> {
+  const args = ["wrk", "--latency", "-t", String(Math.min(connections, 2)), "-c", String(connections), "-d", `${seconds}s`, "-H", `Authorization: Bearer ${TOKEN}`];
   const proc = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
-  // Every reply must have been a 2xx: a fast 404 would flatter the figures.
+  // Every reply must have been a 2xx: a fast 404 would flatter the figures, a refused token slow them (401s wait ~300 ms).
   if (/Non-2xx or 3xx responses/.test(out) || /Socket errors/.test(out)) throw new Error(`wrk saw failed requests:\n${out}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
   const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1];
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
   if (!rps || !p50 || !p99) throw new Error(`wrk: unexpected output:\n${out}`);
   return { rps: Number(rps), p50: ms(p50), p99: ms(p99) };
-}
-
-/** One request at a time straight over the unix socket: the latency without wrk or a proxy. */
-async function direct(socket: string, path: string): Promise<Pick<Measure, "p50" | "p99">> {
-  const times: number[] = [];
-  for (let i = 0; i < DIRECT_SAMPLES + 20; i++) {
-    const t = performance.now();
-    const res = await fetch(`http://rota${path}`, { unix: socket });
-    await res.arrayBuffer();
-    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
-    if (i >= 20) times.push(performance.now() - t); // the first ones warm up
-  }
-  times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
-  return { p50: at(0.5), p99: at(0.99) };
 }
 
 function rssMiB(pid: number): number {
@@ -346,7 +242,6 @@ interface RouteResult {
   path: string;
   c1: Measure;
   c16: Measure;
-  direct: Pick<Measure, "p50" | "p99">;
 }
 
 interface SizeResult {
@@ -359,8 +254,8 @@ interface SizeResult {
   routes: RouteResult[];
 }
 
-async function benchSize(certs: number, seconds: number, withHttp: boolean, daemonIssues: boolean): Promise<SizeResult> {
-  const setup = await prepare(certs, withHttp);
+async function benchSize(certs: number, seconds: number, daemonIssues: boolean): Promise<SizeResult> {
+  const setup = await prepare(certs);
   let seedSeconds: number | undefined;
   if (!daemonIssues) {
     console.log(`\n${certs} certs: issuing every cert with rota's pipeline in this process…`);
@@ -376,18 +271,11 @@ async function benchSize(certs: number, seconds: number, withHttp: boolean, daem
   try {
     const issueMs = await waitAllOk(setup, proc, certs, t0, logPath);
     console.log(`  all ${certs} ok ${(issueMs / 1000).toFixed(1)} s after the daemon's spawn`);
-    const proxy = setup.http ? undefined : startProxy(setup.socket);
-    const base = `http://127.0.0.1:${setup.http?.port ?? proxy!.port}`;
-    const token = setup.http ? TOKEN : undefined;
     const paths = ["/healthz", "/api/certs?limit=100", `/api/certs/${certId(Math.floor(certs / 2))}`];
     const routes: RouteResult[] = [];
-    try {
-      for (const path of paths) {
-        console.error(`  measuring ${path}`);
-        routes.push({ path, c1: await wrk(base + path, 1, seconds, token), c16: await wrk(base + path, 16, seconds, token), direct: await direct(setup.socket, path) });
-      }
-    } finally {
-      proxy?.stop();
+    for (const path of paths) {
+      console.error(`  measuring ${path}`);
+      routes.push({ path, c1: await wrk(setup.base + path, 1, seconds), c16: await wrk(setup.base + path, 16, seconds) });
     }
     return { certs, seedSeconds, okSeconds: issueMs / 1000, rss: rssMiB(proc.pid), routes };
   } catch (err) {
@@ -398,14 +286,13 @@ async function benchSize(certs: number, seconds: number, withHttp: boolean, daem
   }
 }
 
-function report(results: SizeResult[], viaProxy: boolean): void {
+function report(results: SizeResult[]): void {
   const f = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
-  console.log(`\nTransport: ${viaProxy ? "wrk → loopback proxy in the bench → the daemon's unix socket (no [http] listener in this rota)" : "wrk → the daemon's [http] listener on 127.0.0.1, bearer token"}`);
-  console.log("c1: one connection, one request at a time (the latency of a request); c16: 16 connections (throughput).");
-  console.log(`direct: ${DIRECT_SAMPLES} requests one at a time straight over the unix socket with fetch, no wrk${viaProxy ? ", no proxy" : ""}.\n`);
-  const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms", "direct p50", "direct p99"];
+  console.log(`\nTransport: wrk → the daemon's [http] listener on 127.0.0.1, bearer token; ${availableParallelism()} CPUs.`);
+  console.log("c1: one connection, one request at a time (the latency of a request); c16: 16 connections (throughput).\n");
+  const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms"];
   const rows = results.flatMap((r) =>
-    r.routes.map((x) => [String(r.certs), x.path.replace(/c\d{5}$/, "<id>"), f(x.c1.rps), f(x.c1.p50), f(x.c1.p99), f(x.c16.rps), f(x.c16.p50), f(x.c16.p99), f(x.direct.p50), f(x.direct.p99)]),
+    r.routes.map((x) => [String(r.certs), x.path.replace(/c\d{5}$/, "<id>"), f(x.c1.rps), f(x.c1.p50), f(x.c1.p99), f(x.c16.rps), f(x.c16.p50), f(x.c16.p99)]),
   );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
@@ -456,15 +343,14 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const withHttp = await httpListenerSupported();
   const results: SizeResult[] = [];
   try {
-    for (const n of sizes) results.push(await benchSize(n, seconds, withHttp, n <= daemonIssues));
+    for (const n of sizes) results.push(await benchSize(n, seconds, n <= daemonIssues));
   } catch (err) {
     console.error(`bench/api: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
-  report(results, !withHttp);
+  report(results);
   if (keep) console.log(`\nKept: ${scratch.join(" ")}`);
   return 0;
 }
