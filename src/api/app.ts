@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception";
 import { describeError } from "../errors.ts";
 import type { ApiDeps } from "./ports.ts";
 import { certRoutes } from "./routes/certs.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { reloadRoutes } from "./routes/reload.ts";
 import { renewalRoutes } from "./routes/renewals.ts";
 import { statusRoutes } from "./routes/status.ts";
@@ -24,6 +25,7 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", certRoutes(deps));
   app.route("/", renewalRoutes(deps));
   app.route("/", reloadRoutes(deps));
+  app.route("/", eventRoutes(deps));
   app.notFound((c) => (c.req.path.startsWith("/api/") ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : c.text("not found", 404)));
   // A request must never take the daemon down or print a stack trace: one line, and a 500 that says where to look.
   app.onError((err, c) => {

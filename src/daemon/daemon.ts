@@ -6,6 +6,7 @@
 import { linkSync, lstatSync, renameSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { createApi } from "../api/app.ts";
+import { websocket } from "../api/websocket.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
@@ -188,7 +189,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     clock,
     log,
   });
-  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch });
+  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket });
   let server = await listenSocket(config, serve);
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
