@@ -4,10 +4,12 @@
  * that stops reading being dropped while the others keep receiving, and Bun's pings.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
 import type { Server } from "bun";
 import { createConsola } from "consola";
 import { EventBus, type Listener, type RotaEvent } from "../../events.ts";
 import { createApi } from "../app.ts";
+import { eventJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { SLOW_CLIENT_BYTES, websocket } from "../websocket.ts";
 import { CLOSE_TOO_SLOW } from "./events.ts";
@@ -120,6 +122,15 @@ test("every event becomes one frame of exactly its documented fields, in the ord
   for (const e of Object.values(oneOfEach)) bus.emit(e);
   expect(await client.received(expectedFrames.length)).toEqual(expectedFrames);
   await disconnect(client);
+});
+
+test("docs/openapi.json documents each event type with exactly the fields of its frame", async () => {
+  const doc = (await Bun.file(join(import.meta.dir, "..", "..", "..", "docs", "openapi.json")).json()) as {
+    components: { schemas: { Event: { oneOf: { properties: Record<string, { const?: string }> }[] } } };
+  };
+  const documented = doc.components.schemas.Event.oneOf.map((o) => Object.keys(o.properties));
+  const sent = Object.values(oneOfEach).map((e) => Object.keys(eventJson(e)));
+  expect(new Set(documented.map((keys) => keys.join(",")))).toEqual(new Set(sent.map((keys) => keys.join(","))));
 });
 
 test("?cert= keeps one cert's events; a cert not configured yet is no error", async () => {
