@@ -1,7 +1,7 @@
 /**
  * @module WebSockets for the API: the one upgrade helper the routes use, and the Bun
  * handler every `Bun.serve` serving the app must pass as `websocket` (the socket's, the
- * TCP listener's): without it `server.upgrade` fails and an upgrade answers 400.
+ * TCP listener's): without it `server.upgrade` throws, and every upgrade is a 500.
  */
 import type { ServerWebSocket } from "bun";
 import { type BunWebSocketData, createBunWebSocket } from "hono/bun";

@@ -215,6 +215,14 @@ test("a client that stops reading is dropped with 1013 once it is too far behind
   await bus.until((live) => live === before);
 });
 
+test("a client that sends more than 4 KiB at once is closed with 1009, and unsubscribed", async () => {
+  const before = bus.live;
+  const client = await connect();
+  client.ws.send("x".repeat(4097));
+  expect((await client.closed).code).toBe(1009);
+  await bus.until((live) => live === before);
+});
+
 test("Bun pings an idle client before the idle timeout (a raw client sees the ping frame)", async () => {
   // The minimum timeout Bun takes, so the first ping comes after about 4 s rather than 24.
   const before = bus.live;
