@@ -10,6 +10,7 @@ import { describeError } from "../errors.ts";
 import type { ApiDeps } from "./ports.ts";
 import { certRoutes } from "./routes/certs.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { reloadRoutes } from "./routes/reload.ts";
 import { renewalRoutes } from "./routes/renewals.ts";
 import { statusRoutes } from "./routes/status.ts";
@@ -30,6 +31,7 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", renewalRoutes(deps));
   app.route("/", reloadRoutes(deps));
   app.route("/", openapiRoutes());
+  app.route("/", eventRoutes(deps));
   app.notFound((c) => (c.req.path.startsWith("/api/") ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : c.text("not found", 404)));
   // A request must never take the daemon down or print a stack trace: one line, and a 500 that says where to look.
   app.onError((err, c) => {

@@ -3,6 +3,7 @@
  * a public contract: snake_case, ISO 8601 UTC times, null for "none".
  */
 import type { ReloadResult } from "../daemon/daemon.ts";
+import type { RotaEvent } from "../events.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
 import type { Renewal, RenewalHead } from "../store/types.ts";
 
@@ -159,5 +160,44 @@ export function renewResultJson(r: RenewRequestResult): RenewReplyJson {
       return { status: r.status, reason: r.reason };
     case "busy":
       return { status: r.status, renewal_id: r.renewalId };
+  }
+}
+
+/**
+ * One frame of `GET /api/events`. Fields are picked one by one, never spread, so a field
+ * added to an event reaches clients only when it is added here; a new event type fails to
+ * compile until it is.
+ */
+export function eventJson(e: RotaEvent): Record<string, unknown> {
+  switch (e.type) {
+    case "renewal.started":
+      return { type: e.type, renewal_id: e.renewalId, cert_id: e.certId, trigger: e.trigger, install_only: e.installOnly, reason: e.reason, at: e.at.toISOString() };
+    case "renewal.step_started":
+      return { type: e.type, renewal_id: e.renewalId, cert_id: e.certId, step: e.step, at: e.at.toISOString() };
+    case "renewal.step":
+      return {
+        type: e.type,
+        renewal_id: e.renewalId,
+        cert_id: e.certId,
+        step: e.step,
+        status: e.status,
+        message: e.message,
+        duration_ms: Math.round(e.durationMs),
+        at: e.at.toISOString(),
+      };
+    case "renewal.succeeded":
+      return { type: e.type, renewal_id: e.renewalId, cert_id: e.certId, serial: e.serial, not_after: iso(e.notAfter), at: e.at.toISOString() };
+    case "renewal.failed":
+      return {
+        type: e.type,
+        renewal_id: e.renewalId,
+        cert_id: e.certId,
+        error: e.error,
+        interrupted: e.interrupted,
+        retry_at: iso(e.retryAt),
+        at: e.at.toISOString(),
+      };
+    case "cert.due":
+      return { type: e.type, cert_id: e.certId, reason: e.reason, at: e.at.toISOString() };
   }
 }

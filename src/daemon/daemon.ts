@@ -7,6 +7,7 @@ import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { SERVER_MAX_BODY_BYTES, createApi } from "../api/app.ts";
+import { websocket } from "../api/websocket.ts";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
@@ -226,8 +227,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     clock,
     log,
   });
-  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
-  const http = new HttpListener({ api: app, websocket: undefined, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
+  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
+  const http = new HttpListener({ api: app, websocket, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
   try {
     await http.apply(config.http);
   } catch (err) {

@@ -12,6 +12,7 @@ import type { Server } from "bun";
 import type { Hono } from "hono";
 import { SERVER_MAX_BODY_BYTES } from "../api/app.ts";
 import { Sessions, loadSessionKey } from "../api/auth/session.ts";
+import type { websocket } from "../api/websocket.ts";
 import { createTcpApp, type TcpAuth } from "../api/tcp.ts";
 import type { Clock } from "../clock.ts";
 import { MIN_TOKEN_LENGTH, isLoopback } from "../config/http.ts";
@@ -34,8 +35,8 @@ export class HttpSetupError extends Error {
 export interface HttpListenerDeps {
   /** The API's routes; served behind authentication. */
   api: Hono;
-  /** Passed to `Bun.serve`, so routes can upgrade to WebSockets. */
-  websocket: Bun.WebSocketHandler<unknown> | undefined;
+  /** Passed to `Bun.serve`, so routes can upgrade to WebSockets (`src/api/websocket.ts`). */
+  websocket: typeof websocket | undefined;
   stateDir: string;
   bus: EventBus;
   clock: Clock;
