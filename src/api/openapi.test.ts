@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import { systemClock } from "../clock.ts";
 import { createApi } from "./app.ts";
 import type { ApiDeps } from "./ports.ts";
-import { createTcpApp, type TcpAuth } from "./tcp.ts";
+import { createTcpApp, type TcpAuth } from "./tcp.tsx";
 
 /** `METHOD /path` of each route an app serves; middleware registers as method ALL and is no route. */
 const routesOf = (app: { routes: { method: string; path: string }[] }) => app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:([A-Za-z_]+)/g, "{$1}")}`);
@@ -14,8 +14,8 @@ const routesOf = (app: { routes: { method: string; path: string }[] }) => app.ro
 test("the OpenAPI document lists exactly the routes the API serves", async () => {
   const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-  // The socket's routes, and those the TCP listener adds (sign-in, sign-out, the start page).
-  const tcp = createTcpApp(new Hono(), { auth: () => ({}) as TcpAuth, clock: systemClock, log: createConsola() });
+  // The socket's routes, and those the TCP listener adds (sign-in, sign-out); the dashboard's pages are not API.
+  const tcp = createTcpApp(new Hono(), { auth: () => ({}) as TcpAuth, pages: new Hono(), assets: new Hono(), clock: systemClock, log: createConsola() });
   const served = [...new Set([...routesOf(createApi({} as ApiDeps)), ...routesOf(tcp)])];
   expect(new Set(served)).toEqual(new Set(documented));
   const guide = await Bun.file(join(import.meta.dir, "..", "..", "docs", "api.md")).text();

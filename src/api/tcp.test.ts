@@ -5,7 +5,7 @@ import { createConsola } from "consola";
 import { Hono } from "hono";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import { Sessions } from "./auth/session.ts";
-import { createTcpApp, type TcpAuth } from "./tcp.ts";
+import { createTcpApp, type TcpAuth, type TcpEnv } from "./tcp.tsx";
 
 const TOKEN = "correct-horse-battery-staple-42";
 const clock = new FakeClock();
@@ -18,7 +18,10 @@ const api = new Hono();
 api.get("/api/certs", (c) => c.json([]));
 api.post("/api/certs/:id/renew", (c) => c.json({ status: "started" }, 202));
 api.get("/api/events", (c) => c.text("upgraded"));
-const app = createTcpApp(api, { auth: () => auth, clock, log, failDelayMs: 0 });
+// A stand-in for the dashboard: a page carrying the session's CSRF token, as the real ones do.
+const pages = new Hono<TcpEnv>().get("/", (c) => c.html(`<input type="hidden" name="_csrf" value="${c.get("session")?.csrf ?? ""}">`));
+const assets = new Hono().get("/assets/:file", (c) => c.text("asset"));
+const app = createTcpApp(api, { auth: () => auth, pages, assets, clock, log, failDelayMs: 0 });
 
 const ORIGIN = "http://127.0.0.1:8844";
 const req = (path: string, init: RequestInit = {}) => app.request(`${ORIGIN}${path}`, init);
@@ -53,7 +56,7 @@ describe("Bearer tokens", () => {
   });
 
   test("a failed attempt waits for the delay; a right token right after is not refused", async () => {
-    const delayed = createTcpApp(api, { auth: () => auth, clock, log });
+    const delayed = createTcpApp(api, { auth: () => auth, pages, assets, clock, log });
     let answered = false;
     const pending = Promise.resolve(delayed.request(`${ORIGIN}/api/certs`, bearer("wrong-token-of-some-length"))).then((r) => ((answered = true), r));
     await settle();
@@ -75,8 +78,9 @@ describe("Bearer tokens", () => {
     expect((await req("/api/certs/www/renew", { method: "POST", ...bearer(TOKEN) })).status).toBe(202);
   });
 
-  test("/healthz answers without auth; nothing else does", async () => {
+  test("/healthz and the dashboard's assets answer without auth; nothing else does", async () => {
     expect(await (await req("/healthz")).text()).toBe("ok");
+    expect(await (await req("/assets/style.css")).text()).toBe("asset");
     expect((await req("/api/status")).status).toBe(401);
   });
 });
@@ -95,7 +99,7 @@ describe("browser sessions", () => {
   });
 
   test("over TLS the cookie is Secure", async () => {
-    const tlsApp = createTcpApp(api, { auth: () => ({ ...auth, tls: true }), clock, log, failDelayMs: 0 });
+    const tlsApp = createTcpApp(api, { auth: () => ({ ...auth, tls: true }), pages, assets, clock, log, failDelayMs: 0 });
     const res = await tlsApp.request("https://nas:8844/login", { method: "POST", body: new URLSearchParams({ token: TOKEN }) });
     expect(res.headers.get("Set-Cookie")).toContain("Secure");
   });
@@ -120,7 +124,7 @@ describe("browser sessions", () => {
   });
 
   test("public_url's origin is accepted as the browser's Origin", async () => {
-    const proxied = createTcpApp(api, { auth: () => ({ ...auth, publicOrigin: "https://nas.example.com" }), clock, log, failDelayMs: 0 });
+    const proxied = createTcpApp(api, { auth: () => ({ ...auth, publicOrigin: "https://nas.example.com" }), pages, assets, clock, log, failDelayMs: 0 });
     const { cookie, csrf } = await login();
     const res = await proxied.request(`${ORIGIN}/api/certs/www/renew`, { method: "POST", headers: { Cookie: cookie, "X-CSRF-Token": csrf, Origin: "https://nas.example.com" } });
     expect(res.status).toBe(202);

@@ -7,7 +7,9 @@ import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { SERVER_MAX_BODY_BYTES, createApi } from "../api/app.ts";
+import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
+import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import type { Clock } from "../clock.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
@@ -216,7 +218,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     return reloading;
   };
 
-  const app = createApi({
+  const apiDeps: ApiDeps = {
     version,
     configFile: config.file,
     startedAt: clock.now(),
@@ -226,9 +228,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     bus,
     clock,
     log,
-  });
+  };
+  const app = createApi(apiDeps);
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
-  const http = new HttpListener({ api: app, websocket, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
+  const http = new HttpListener({ api: app, pages: dashboardRoutes(apiDeps), assets: assetRoutes(), websocket, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
   try {
     await http.apply(config.http);
   } catch (err) {

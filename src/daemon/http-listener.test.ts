@@ -53,7 +53,7 @@ api.get("/api/forever", (c) => streamSSE(c, async (stream) => {
   await stream.writeSSE({ data: "hello" });
   await new Promise<void>((resolve) => stream.onAbort(resolve));
 }));
-const listener = new HttpListener({ api, websocket: undefined, stateDir: dir, bus: new EventBus(() => {}), clock: systemClock, log: createConsola({ level: -999 }) });
+const listener = new HttpListener({ api, pages: new Hono(), assets: new Hono(), websocket: undefined, stateDir: dir, bus: new EventBus(() => {}), clock: systemClock, log: createConsola({ level: -999 }) });
 
 beforeAll(async () => {
   process.env.ROTA_LISTENER_TEST_TOKEN = TOKEN;

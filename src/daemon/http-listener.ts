@@ -13,7 +13,7 @@ import type { Hono } from "hono";
 import { SERVER_MAX_BODY_BYTES } from "../api/app.ts";
 import { Sessions, loadSessionKey } from "../api/auth/session.ts";
 import type { websocket } from "../api/websocket.ts";
-import { createTcpApp, type TcpAuth } from "../api/tcp.ts";
+import { createTcpApp, type TcpAuth, type TcpEnv } from "../api/tcp.tsx";
 import type { Clock } from "../clock.ts";
 import { MIN_TOKEN_LENGTH, isLoopback } from "../config/http.ts";
 import type { HttpConfig, HttpListen, HttpListener as HttpListenerConfig } from "../config/schema.ts";
@@ -35,6 +35,9 @@ export class HttpSetupError extends Error {
 export interface HttpListenerDeps {
   /** The API's routes; served behind authentication. */
   api: Hono;
+  /** The dashboard's pages (behind the login) and its static files. */
+  pages: Hono<TcpEnv>;
+  assets: Hono;
   /** Passed to `Bun.serve`, so routes can upgrade to WebSockets (`src/api/websocket.ts`). */
   websocket: typeof websocket | undefined;
   stateDir: string;
@@ -63,7 +66,7 @@ export class HttpListener {
   private readonly draining = new Set<Server<unknown>>();
 
   constructor(private readonly deps: HttpListenerDeps) {
-    this.app = createTcpApp(deps.api, { auth: () => this.auth!, clock: deps.clock, log: deps.log }) as unknown as Hono;
+    this.app = createTcpApp(deps.api, { auth: () => this.auth!, pages: deps.pages, assets: deps.assets, clock: deps.clock, log: deps.log }) as unknown as Hono;
     this.unsubscribe = deps.bus.subscribe((e) => {
       const tls = this.config.listener?.tls;
       if (e.type === "renewal.succeeded" && tls?.from === "cert" && tls.certId === e.certId) {

@@ -11,7 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { bodyLimited } from "./app.ts";
 import { safeNext } from "./auth/next.ts";
-import { homePage, loginPage } from "./auth/pages.ts";
+import { LoginPage } from "../views/layout.tsx";
 import { SESSION_COOKIE, type Session, type Sessions } from "./auth/session.ts";
 import { bearerToken, tokenMatches } from "./auth/token.ts";
 
@@ -27,6 +27,9 @@ export interface TcpAuth {
 
 export interface TcpDeps {
   auth: () => TcpAuth;
+  /** The dashboard's pages (behind the login) and its static files (before it). */
+  pages: Hono<TcpEnv>;
+  assets: Hono;
   clock: Clock;
   log: Logger;
   /** How long a failed attempt waits for its answer (default 300 ms): guessing slows, a right token is never refused. */
@@ -66,8 +69,9 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   };
 
   app.get("/healthz", (c) => c.text("ok"));
+  app.route("/", deps.assets);
 
-  app.get("/login", (c) => c.html(loginPage({ next: safeNext(c.req.query("next")), failed: false })));
+  app.get("/login", (c) => c.html(<LoginPage next={safeNext(c.req.query("next"))} failed={false} />));
 
   app.post("/login", async (c) => {
     const auth = deps.auth();
@@ -78,7 +82,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     const token = field(form, "token");
     if (!token || !tokenMatches(token, auth.token)) {
       await refuse(c, "wrong token at login");
-      return c.html(loginPage({ next, failed: true }), 401);
+      return c.html(<LoginPage next={next} failed={true} />, 401);
     }
     const { cookie, session } = auth.sessions.issue();
     setCookie(c, SESSION_COOKIE, cookie, { httpOnly: true, sameSite: "Strict", path: "/", secure: auth.tls, maxAge: Math.floor((session.expires.getTime() - deps.clock.now().getTime()) / 1000) });
@@ -123,11 +127,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     return c.redirect("/login", 303);
   });
 
-  app.get("/", (c) => {
-    const session = c.get("session");
-    return c.html(homePage({ csrf: session?.csrf ?? "" }));
-  });
-
+  app.route("/", deps.pages);
   // The API's routes read no variables: mounting them under this env changes nothing they see.
   app.route("/", api as unknown as Hono<TcpEnv>);
   return app;

@@ -1,0 +1,28 @@
+/**
+ * @module The dashboard's pages, served on the TCP listener behind its login (the TCP app
+ * mounts them after authentication), and its embedded assets, served to anyone: they hold
+ * nothing but code and style, and the login page needs them.
+ */
+import { Hono } from "hono";
+import type { ApiDeps } from "../api/ports.ts";
+import type { TcpEnv } from "../api/tcp.tsx";
+import { assetAt } from "./assets.ts";
+import { OverviewPage, overviewData } from "./pages/overview.tsx";
+
+/** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
+const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
+
+export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
+  const app = new Hono<TcpEnv>();
+  app.get("/", async (c) => c.html(<OverviewPage d={await overviewData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
+  return app;
+}
+
+export function assetRoutes(): Hono {
+  return new Hono().get("/assets/:file", (c) => {
+    const asset = assetAt(c.req.path);
+    if (!asset) return c.text("not found", 404);
+    // The name changes with the content: a year-long cache is safe.
+    return c.body(asset.body, 200, { "Content-Type": asset.type, "Cache-Control": "public, max-age=31536000, immutable" });
+  });
+}
