@@ -106,24 +106,14 @@ export class HttpListener {
     const l = config.listener;
     if (!l) {
       if (this.server) this.deps.log.info(`http: no [http] listen any more; closing ${this.origin()}`);
-      await this.server?.stop(true);
-      this.server = null;
-      this.bound = null;
-      this.config = config;
-      this.auth = null;
-      return;
+      return this.close(config, null);
     }
     const auth = this.authFor(l, config.publicUrl);
     const tls = await this.tlsMaterial(l);
-    if (l.tls && !tls) {
+    if (l.tls?.from === "cert" && !tls) {
       // Only a managed cert can be missing here (files given by path are checked by the config): it comes with its first issue.
-      this.deps.log.warn(`http: not listening on ${l.listen.host}:${l.listen.port} until cert ${l.tls.from === "cert" ? l.tls.certId : ""} is issued and installed`);
-      await this.server?.stop(true);
-      this.server = null;
-      this.bound = null;
-      this.config = config;
-      this.auth = auth;
-      return;
+      this.deps.log.warn(`http: not listening on ${l.listen.host}:${l.listen.port} until cert ${l.tls.certId} is issued and installed`);
+      return this.close(config, auth);
     }
     const same = this.bound && Bun.deepEquals(this.bound.listen, l.listen) && Bun.deepEquals(this.bound.tls, tls);
     this.config = config;
@@ -148,6 +138,15 @@ export class HttpListener {
     const first = old === null;
     this.deps.log.info(`http: ${first ? "listening" : `listening again (${why})`} on ${this.origin()}${tls ? "" : " without TLS"}`);
     if (!tls && !isLoopback(l.listen.host)) this.deps.log.warn(`http: plain HTTP on ${this.origin()} (allow_plain_http): the token and session cookies cross the network in clear`);
+  }
+
+  /** No listener for `config` (for now): the current one closes. */
+  private async close(config: HttpConfig, auth: TcpAuth | null): Promise<void> {
+    await this.server?.stop(true);
+    this.server = null;
+    this.bound = null;
+    this.config = config;
+    this.auth = auth;
   }
 
   private drain(server: Server<unknown>): void {
