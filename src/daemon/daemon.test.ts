@@ -72,6 +72,20 @@ test("a reload whose config fails the start checks is refused, naming the proble
   expect(await daemon!.reload()).toMatchObject({ ok: true, summary: "no changes" });
 });
 
+test("a reload says the start checks' new warnings, as a start does, and applies", async () => {
+  await daemon!.stop();
+  const logged: string[] = [];
+  const log = createConsola({ level: 1, reporters: [{ log: (o) => void logged.push(o.args.join(" ")) }] });
+  daemon = await startDaemon({ config: loadConfig(file), log, clock, version: "test" });
+  const key = join(dir, "rsa.key");
+  expect(Bun.spawnSync(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key]).exitCode).toBe(0);
+  writeFileSync(file, `${configText()}key_path = "rsa.key"\n`);
+  expect(await daemon.reload()).toMatchObject({ ok: true });
+  expect(logged.filter((l) => l.startsWith("reload: cert[0].key_path"))).toEqual([
+    `reload: cert[0].key_path: ${key} holds an rsa-2048 key, not the configured ecdsa-p256: the next renewal moves it to ${key}.old and uses a new ecdsa-p256 key`,
+  ]);
+});
+
 test("stop() during a reload waits for it, and leaves no timer armed", async () => {
   writeFileSync(file, configText().replace('socket = "rota.sock"', 'socket = "rota.sock"\ncheck_interval_seconds = 60'));
   const reloading = daemon!.reload();

@@ -185,6 +185,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       const known = new Set([...running.fatal, ...running.certs]);
       const report = preflight(plan.config);
       const problems = [...report.fatal, ...report.certs].filter((p) => !known.has(p));
+      // Warnings (a key of another type, to be replaced at its next renewal) are said as at a start, if new.
+      for (const w of report.warnings.filter((w) => !running.warnings.includes(w))) log.warn(`reload: ${w}`);
       if (problems.length > 0) {
         log.error(`reload: config ${config.file} fails the start checks; still running on the previous one`);
         for (const p of problems) log.error(`reload: ${p}`);

@@ -1,4 +1,4 @@
-/** @module The challenge journal's sweep: a problem it cannot fix is said once, and a stop cuts the sweep short. */
+/** @module The challenge journal's sweep: a problem it cannot fix is said once (again when it changes), and a stop cuts the sweep short. */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,4 +61,38 @@ test("an abort ends the sweep at once: nothing more is tried, nothing is forgott
   expect(dcv.entered).toBe(1);
   expect(journal.entries()).toHaveLength(2);
   expect(logged).toEqual([]);
+});
+
+/** A DCV backend whose remove fails with `error` until it is cleared. */
+class FailingDcv implements DcvBackend {
+  readonly name = "web";
+  error: string | null = "web: DNS API said 503";
+  supportedKinds(): ChallengeKind[] {
+    return ["http-01"];
+  }
+  supports(ch: DcvChallenge): boolean {
+    return supportsKind(this, ch);
+  }
+  async publish(): Promise<void> {}
+  async remove(): Promise<void> {
+    if (this.error) throw new RotaError("dcv_failed", this.error);
+  }
+}
+
+test("a removal that keeps failing the same way is logged once, again when the reason changes, and its success is said", async () => {
+  const journal = new ChallengeJournal(dir);
+  journal.record({ renewalId: "r1", certId: "www", dcv: "web", challenges: [challenge("t1")] });
+  const dcv = new FailingDcv();
+  const sweep = () => journal.recover(new Map([["web", dcv]]), log, new AbortController().signal);
+  for (let i = 0; i < 3; i++) await sweep();
+  dcv.error = "web: DNS API said 401";
+  await sweep();
+  dcv.error = null;
+  expect(await sweep()).toBe(1);
+  expect(logged).toEqual([
+    "error: journal: cannot remove challenges of renewal r1 (tried again at each check): web: DNS API said 503",
+    "error: journal: cannot remove challenges of renewal r1 (tried again at each check): web: DNS API said 401",
+    "info: journal: removed the challenges of renewal r1 after earlier failures",
+  ]);
+  expect(journal.entries()).toHaveLength(0);
 });

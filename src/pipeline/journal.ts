@@ -22,6 +22,8 @@ export class ChallengeJournal {
   private readonly dir: string;
   /** Entries already reported as left for the operator: said once, not at every sweep. */
   private readonly reported = new Set<string>();
+  /** The last error removing each entry's challenges: a removal that keeps failing the same way is logged once. */
+  private readonly failing = new Map<string, string>();
 
   constructor(stateDir: string) {
     this.dir = join(stateDir, "journal");
@@ -72,14 +74,23 @@ export class ChallengeJournal {
         log.warn(`journal: renewal ${entry.renewalId} left challenges for dcv "${entry.dcv}", which is no longer configured; remove them by hand`);
         continue;
       }
+      const failing = this.failing.get(entry.renewalId);
       try {
         for (const ch of entry.challenges) await dcv.remove(ch, signal);
         this.forget(entry.renewalId);
         removed += entry.challenges.length;
+        if (failing !== undefined) {
+          this.failing.delete(entry.renewalId);
+          log.info(`journal: removed the challenges of renewal ${entry.renewalId} after earlier failures`);
+        }
       } catch (err) {
         // Cut short by a stop or the sweep's budget: not a failure of this entry's removal.
         if (signal.aborted) break;
-        log.error(`journal: cannot remove challenges of renewal ${entry.renewalId}: ${describeError(err)}`);
+        // Tried again at every sweep; the log says it again only when the reason changes.
+        const why = describeError(err);
+        this.failing.set(entry.renewalId, why);
+        if (why === failing) log.debug(`journal: still cannot remove challenges of renewal ${entry.renewalId}: ${why}`);
+        else log.error(`journal: cannot remove challenges of renewal ${entry.renewalId} (tried again at each check): ${why}`);
       }
     }
     return removed;
