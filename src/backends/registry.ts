@@ -5,7 +5,7 @@
  */
 import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
-import type { CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
+import type { AlertBackend, CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
@@ -52,6 +52,12 @@ export interface InstallEntry<C = unknown> extends BackendEntry<InstallBackend, 
    */
   keyFolders?: (options: unknown) => ConfiguredFolder[];
 }
+
+/**
+ * An alert sink type. `parse` reads only the type's own keys; the keys every sink has
+ * (`events`, `min_severity`, `repeat_interval_hours`) are read by the config's alert section reader.
+ */
+export type AlertEntry<C = unknown> = BackendEntry<AlertBackend, C>;
 
 /** Keeps each entry's config type checked while the tables below hold them side by side. */
 function entry<B, C>(e: BackendEntry<B, C>): BackendEntry<B> {

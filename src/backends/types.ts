@@ -2,7 +2,6 @@
  * @module The four backend surfaces the renewal pipeline composes: CA, DCV, install, alert.
  * Adding a vendor is one implementation of one of these, registered in `registry.ts`.
  */
-import type { RotaEvent } from "../events.ts";
 
 /** How a CA wants domain control proven. Grows a kind without touching callers that switch on `kind`. */
 export type ChallengeKind = "dns-01" | "http-01";
@@ -133,8 +132,47 @@ export function canReadBack(backend: InstallBackend): backend is ReadableInstall
   return typeof (backend as Partial<ReadableInstall>).readBack === "function";
 }
 
-/** A daemon-wide notification sink. `dispatch` never throws into the pipeline: it logs its own errors. */
+/** How urgent an alert is. Sinks filter on it (`min_severity`); ntfy and mail subjects show it. */
+export type Severity = "info" | "warning" | "critical";
+export const SEVERITIES: readonly Severity[] = ["info", "warning", "critical"];
+
+/**
+ * One notification, built by the daemon from an event (the catalogue in `docs/alerts.md`)
+ * and handed to every sink that routes it. Sinks render it in their own format; they never
+ * decide whether to send it (routing and rate limiting are the daemon's).
+ */
+export interface Alert {
+  /** A UUID: the delivery id receivers de-duplicate on; the same across a sink's retries. */
+  id: string;
+  /** The event type: `renewal.failed`, `cert.expiring`, `cert.recovered`, `alert.test`, … */
+  type: string;
+  severity: Severity;
+  occurredAt: Date;
+  /** The daemon's host name. */
+  node: string;
+  /** One sentence a person reads first ("Renewal of www failed: pebble: connection refused"). */
+  message: string;
+  cert: { id: string; domains: string[]; notAfter: Date | null; daysLeft: number | null } | null;
+  renewal: { id: string; trigger: string; status: string; failedStep: string | null; error: string | null } | null;
+  /** What rota does next, when it will ("retries at 2030-01-01T01:00:00Z"); null when nothing is planned. */
+  next: string | null;
+  /** For a reminder held by the repeat limit: how many such alerts were held since the last one sent. */
+  repeats: { count: number; since: Date } | null;
+  /** The cert's dashboard page when `[http] public_url` is set, else null. */
+  url: string | null;
+}
+
+/**
+ * A notification sink (email, webhook). `send` delivers one alert once: it resolves when the
+ * receiver accepted it, and rejects with a RotaError whose message starts with the sink's
+ * name otherwise — `noRetry` when the receiver refused it for good (a 4xx other than 429,
+ * a mail server rejecting the recipient), `retryAfterSeconds` when it asked to wait (429
+ * Retry-After). It honours its AbortSignal (the daemon's timeout and shutdown): once aborted
+ * it rejects promptly with a RotaError("aborted"). Retries, queueing and logging are the
+ * daemon's; `send` never logs a secret (password, token, signing key) and never throws into
+ * a renewal. Safe to call concurrently.
+ */
 export interface AlertBackend {
   readonly name: string;
-  dispatch(event: RotaEvent): Promise<void>;
+  send(alert: Alert, signal: AbortSignal): Promise<void>;
 }
