@@ -124,6 +124,12 @@ function Live(p: { id: string; d: CertPageData; label: string; children?: Child 
   );
 }
 
+function daysLeft(days: number): string {
+  if (days <= 0) return "expired";
+  const whole = Math.floor(days);
+  return whole === 0 ? "less than a day left" : `${whole} ${whole === 1 ? "day" : "days"} left`;
+}
+
 const THRESHOLD_SOURCE: Record<string, string> = {
   cert: "the cert's renew_threshold_days",
   daemon: "[daemon] renew_threshold_days",
@@ -146,7 +152,7 @@ function StatusPanel(p: { d: CertPageData }) {
         <dd>
           {detail.not_after ? (
             <>
-              <Time iso={detail.not_after} /> <span class="muted">({Math.floor(detail.days_left ?? 0)} days left)</span>
+              <Time iso={detail.not_after} /> <span class="muted">({daysLeft(detail.days_left ?? 0)})</span>
             </>
           ) : (
             <span class="muted">nothing installed</span>
