@@ -1,12 +1,14 @@
 /** @module The cert and renewal pages in-process over a real scheduler, runner and store (local CA, filesystem target): render, 404, and Renew now's redirects. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import type { Hono } from "hono";
+import { Hono } from "hono";
 import type { ApiDeps } from "../../api/ports.ts";
-import type { TcpEnv } from "../../api/tcp.tsx";
+import { Sessions } from "../../api/auth/session.ts";
+import { createTcpApp, type TcpEnv } from "../../api/tcp.tsx";
 import { createLocalCa } from "../../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../../backends/install/filesystem/filesystem.ts";
 import type { Clock } from "../../clock.ts";
@@ -33,6 +35,7 @@ let runner: Runner;
 let scheduler: Scheduler;
 let cert: CertRuntime;
 let pages: Hono<TcpEnv>;
+let deps: ApiDeps;
 let now: Date;
 const clock: Clock = clockReading(() => now);
 
@@ -64,7 +67,7 @@ beforeEach(() => {
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
   const config = { ...testConfig(dir, [cert.config]), cas: [{ name: "internal", type: "local", options: {} }], installs: [{ name: "files", type: "filesystem", options: {} }] };
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
-  const deps: ApiDeps = {
+  deps = {
     version: "test",
     configFile: config.file,
     startedAt: now,
@@ -91,7 +94,7 @@ async function get(path: string): Promise<{ status: number; html: string }> {
   return { status: res.status, html: await res.text() };
 }
 
-function post(path: string, form: Record<string, string> = {}): Promise<Response> {
+async function post(path: string, form: Record<string, string> = {}): Promise<Response> {
   return pages.request(path, { method: "POST", body: new URLSearchParams(form), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
 }
 
@@ -184,5 +187,29 @@ describe("/renewals/:id", () => {
     const { status, html } = await get("/renewals/nope");
     expect(status).toBe(404);
     expect(html).toContain("<h1>Unknown renewal</h1>");
+  });
+});
+
+describe("through the TCP app, signed in", () => {
+  test("the page's own form carries the CSRF token Renew now needs; without it the POST is refused", async () => {
+    const TOKEN = "correct-horse-battery-staple-42";
+    const auth = { token: TOKEN, sessions: new Sessions(randomBytes(32), TOKEN, 12, clock), tls: false, publicOrigin: undefined };
+    const app = createTcpApp(new Hono(), { auth: () => auth, pages: dashboardRoutes(deps), assets: new Hono(), clock, log: silent, failDelayMs: 0 });
+    const origin = "http://127.0.0.1:8844";
+    const form = (fields: Record<string, string>) => ({ method: "POST", body: new URLSearchParams(fields), headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: origin, Cookie: cookie } });
+    const login = await app.request(`${origin}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN, next: "/certs/www" }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    expect(login.headers.get("Location")).toBe("/certs/www");
+    const page = await (await app.request(`${origin}/certs/www`, { headers: { Cookie: cookie } })).text();
+    const csrf = /action="\/certs\/www\/renew"><input type="hidden" name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+    expect(csrf).toBeDefined();
+
+    expect((await app.request(`${origin}/certs/www/renew`, form({ force: "1" }))).status).toBe(403);
+    expect(runner.busy("www")).toBe(false);
+    const res = await app.request(`${origin}/certs/www/renew`, form({ _csrf: csrf!, force: "1" }));
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toStartWith("/renewals/");
+    await runner.current("www")?.done;
+    await scheduler.idle();
   });
 });
