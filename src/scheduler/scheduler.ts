@@ -37,7 +37,7 @@ export interface CertLook {
   decision: Decision | null;
   threshold: Threshold;
   error: string | null;
-  /** Each install target as this look found it, in config order; a target not read (the look failed first) is left out. */
+  /** Each install target as this look found it, in config order; targets after one cut short by stop() are left out. */
   targets: TargetLook[];
   /** Since when the cert has needed work without a successful renewal; null while nothing is to do. */
   dueSince: Date | null;
