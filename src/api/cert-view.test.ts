@@ -11,6 +11,7 @@ const look = (decision: Decision | null, error: string | null = null): CertLook 
   decision,
   threshold: { days: 30, source: "default" },
   error,
+  targets: [],
   dueSince: decision?.action === "none" ? null : now,
 });
 const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });

@@ -109,6 +109,22 @@ export interface CertDetailJson extends CertJson {
   renew_threshold_source: "cert" | "daemon" | "default" | null;
   reason: string | null;
   latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
+  /** Each install target, in config order, as the scheduler's last look found it. */
+  targets: TargetJson[];
+}
+
+/** What one install target serves at the scheduler's last look. */
+export interface TargetJson {
+  name: string;
+  /** Its `[[install]]` section's `type`; null when the section is gone (a reload). */
+  type: string | null;
+  /** The serial it serves; null when it serves nothing, a damaged set, could not be read, or has not been looked at yet. */
+  serial: string | null;
+  not_after: string | null;
+  /** `serial` is the newest stored certificate's. */
+  matches_latest: boolean;
+  /** Why it serves nothing usable: `damaged: …` or why it could not be read; null otherwise. */
+  error: string | null;
 }
 
 /** `POST /api/reload`: 200 when applied, 422 when the file is broken (nothing changed). */

@@ -17,6 +17,8 @@ export interface CertSource {
   find(id: string): WatchedCert | undefined;
   /** The last look at the cert's targets; undefined until the first one ends. */
   look(certId: string): CertLook | undefined;
+  /** The `type` of the configured `[[ca]]`, `[[dcv]]` or `[[install]]` section called `name`. */
+  backendType(surface: "ca" | "dcv" | "install", name: string): string | undefined;
   /** True while a renewal of the cert runs. */
   busy(certId: string): boolean;
   nextTickAt(): Date | null;

@@ -121,7 +121,13 @@ describe("the scheduler's look through a hanging target", () => {
     scheduler.start();
     while (hanging.signals.length === 0) await Bun.sleep(1);
     await scheduler.stop();
-    expect(scheduler.look("www")).toEqual({ decision: null, threshold: { days: 30, source: "default" }, error: "files: read-back cancelled: scheduler stopping", dueSince: now });
+    expect(scheduler.look("www")).toEqual({
+      decision: null,
+      threshold: { days: 30, source: "default" },
+      error: "files: read-back cancelled: scheduler stopping",
+      targets: [{ target: "files", installed: null, error: "files: read-back cancelled: scheduler stopping" }],
+      dueSince: now,
+    });
     expect(runner.activeRenewalIds().size).toBe(0);
   });
 });

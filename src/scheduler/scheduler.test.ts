@@ -321,3 +321,27 @@ describe("a renewal asked for during the cooldown", () => {
     await quiet(s);
   });
 });
+
+describe("the look's targets", () => {
+  test("a target that cannot be read is recorded with why, the others still read, and the cert left alone", async () => {
+    const www = cert("www");
+    const unreadable: ReadableInstall = {
+      name: "nas",
+      install: async () => {},
+      readBack: async () => {
+        throw new Error("nas: permission denied");
+      },
+    };
+    const damaged: ReadableInstall = { name: "nginx", install: async () => {}, readBack: async () => ({ state: "damaged", reason: "privkey.pem is missing" }) };
+    www.installs = [unreadable, damaged, ...www.installs];
+    const s = newScheduler(watchlist([www]));
+    const look = await s.refresh(www);
+    expect(look.decision).toBeNull();
+    expect(look.error).toBe("nas: permission denied");
+    expect(look.targets).toEqual([
+      { target: "nas", installed: null, error: "nas: permission denied" },
+      { target: "nginx", installed: null, damaged: "privkey.pem is missing" },
+      { target: "files", installed: null },
+    ]);
+  });
+});

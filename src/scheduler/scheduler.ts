@@ -37,9 +37,14 @@ export interface CertLook {
   decision: Decision | null;
   threshold: Threshold;
   error: string | null;
+  /** Each install target as this look found it, in config order; targets after one cut short by stop() are left out. */
+  targets: TargetLook[];
   /** Since when the cert has needed work without a successful renewal; null while nothing is to do. */
   dueSince: Date | null;
 }
+
+/** One target at a look: what it serves, or why it could not be read (`error`; `installed` is then null). */
+export type TargetLook = TargetState & { error?: string };
 
 export type RenewRequestResult =
   | { status: "started"; renewalId: string; installOnly: boolean }
@@ -249,10 +254,18 @@ export class Scheduler {
     const before = renewed ? undefined : this.looks.get(id);
     let decision: Decision | null = null;
     let error: string | null = null;
+    const targets: TargetLook[] = [];
     try {
-      const targets: TargetState[] = [];
       for (const t of cert.installs) {
-        const served = await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock);
+        let served;
+        try {
+          served = await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock);
+        } catch (err) {
+          // The other targets are still read, so a page can say what each serves; the cert is left alone all the same.
+          targets.push({ target: t.name, installed: null, error: describeError(err) });
+          if (this.stopSignal.signal.aborted) break;
+          continue;
+        }
         if (served.state === "damaged") targets.push({ target: t.name, installed: null, damaged: served.reason });
         else if (served.state === "absent") targets.push({ target: t.name, installed: null });
         else {
@@ -260,16 +273,19 @@ export class Scheduler {
           targets.push(installed ? { target: t.name, installed } : { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" });
         }
       }
-      const stored = await deps.store.latestIssued(id);
-      const latest = stored ? this.summarize(stored.leafPem, "store") : null;
-      const want = { keyType: cert.config.keyType, domains: cert.config.domains };
-      decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
+      error = targets.find((t) => t.error !== undefined)?.error ?? null;
+      if (error === null) {
+        const stored = await deps.store.latestIssued(id);
+        const latest = stored ? this.summarize(stored.leafPem, "store") : null;
+        const want = { keyType: cert.config.keyType, domains: cert.config.domains };
+        decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
+      }
     } catch (err) {
       error = describeError(err);
-      if (!this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     }
+    if (error !== null && !this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     const needsWork = decision === null || decision.action !== "none";
-    const look: CertLook = { decision, threshold, error, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const look: CertLook = { decision, threshold, error, targets, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
     // A reload may have dropped the cert while its targets were being read.
     if (this.watch.certs.some((c) => c.config.id === id)) this.looks.set(id, look);
     return look;

@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import type { ApiDeps } from "../api/ports.ts";
 import type { TcpEnv } from "../api/tcp.tsx";
 import { assetAt } from "./assets.ts";
+import { renewFromPage, showCert } from "./pages/cert.tsx";
 import { OverviewPage, overviewData } from "./pages/overview.tsx";
+import { showRenewal } from "./pages/renewal.tsx";
 
 /** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
 const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
@@ -15,6 +17,9 @@ const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
 export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   const app = new Hono<TcpEnv>();
   app.get("/", async (c) => c.html(<OverviewPage d={await overviewData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
+  app.get("/certs/:id", (c) => showCert(c, deps, csrfOf(c.get("session"))));
+  app.post("/certs/:id/renew", (c) => renewFromPage(c, deps, csrfOf(c.get("session"))));
+  app.get("/renewals/:id", (c) => showRenewal(c, deps, csrfOf(c.get("session"))));
   return app;
 }
 

@@ -34,7 +34,7 @@ function watched(id: string, domains: string[], install = ["files"]): WatchedCer
 }
 
 function look(decision: Decision | null): CertLook {
-  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", dueSince: decision?.action === "none" ? null : clock.now() };
+  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now() };
 }
 
 function app(s: AuditStore = store): Hono {
@@ -46,6 +46,7 @@ function app(s: AuditStore = store): Hono {
       certs: () => certs,
       find: (id) => certs.find((c) => c.config.id === id),
       look: (id) => looks.get(id),
+      backendType: (surface, name) => (surface === "install" ? `type-of-${name}` : undefined),
       busy: (id) => busy.has(id),
       nextTickAt: () => null,
       checkIntervalSeconds: () => 3600,
@@ -282,5 +283,39 @@ describe("GET /api/certs/{id}/pem", () => {
     const res = await app().request(`/api/certs/${raw}/pem`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: `unknown cert ${JSON.stringify(id)}` });
+  });
+});
+
+describe("GET /api/certs/{id}: targets", () => {
+  const summary = (serial: string, days: number) => ({ serial, notBefore: clock.now(), notAfter: inDays(days), keyType: "ecdsa-p256" as const, names: ["alpha.example.com"] });
+
+  test("what each target serves at the last look, whether it is the newest stored certificate, and why not", async () => {
+    certs[0] = watched("alpha", ["alpha.example.com"], ["files", "nginx", "old", "nas", "new"]);
+    await store.saveIssued({ certId: "alpha", renewalId: "r1", leafPem: "", chainPem: "", serial: "0b", notBefore: clock.now(), notAfter: inDays(60), issuedAt: clock.now() });
+    looks.set("alpha", {
+      ...look(null),
+      error: "nas: permission denied",
+      targets: [
+        { target: "files", installed: summary("0b", 60) },
+        { target: "nginx", installed: null, damaged: "privkey.pem is missing" },
+        { target: "old", installed: summary("0a", 30) },
+        { target: "nas", installed: null, error: "nas: permission denied" },
+      ],
+    });
+    const res = await app().request("/api/certs/alpha");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body.targets).toEqual([
+      { name: "files", type: "type-of-files", serial: "0b", not_after: inDays(60).toISOString(), matches_latest: true, error: null },
+      { name: "nginx", type: "type-of-nginx", serial: null, not_after: null, matches_latest: false, error: "damaged: privkey.pem is missing" },
+      { name: "old", type: "type-of-old", serial: "0a", not_after: inDays(30).toISOString(), matches_latest: false, error: null },
+      { name: "nas", type: "type-of-nas", serial: null, not_after: null, matches_latest: false, error: "nas: permission denied" },
+      // Configured after the look (a reload): listed, nothing known yet.
+      { name: "new", type: "type-of-new", serial: null, not_after: null, matches_latest: false, error: null },
+    ]);
+    // Every field the detail had before stays.
+    expect(Object.keys(body).sort()).toEqual(
+      ["ca", "days_left", "dcv", "domains", "domains_unicode", "due_since", "id", "install", "key_type", "last_renewal", "latest_issued", "look_error", "next_check", "not_after", "reason", "renew_threshold_days", "renew_threshold_source", "retry_at", "status", "targets"].sort(),
+    );
   });
 });

@@ -1,7 +1,8 @@
 /** @module The cert routes: list (whole, or searched and paged), detail, the installed PEM, and asking for a renewal. */
 import { Hono, type Context } from "hono";
 import { CERT_QUERY_PARAMS, certPage, parseCertQuery } from "../cert-query.ts";
-import { iso, renewResultJson, type CertDetailJson } from "../json.ts";
+import { certDetail } from "../cert-detail.ts";
+import { renewResultJson, type CertDetailJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { certViews } from "../views.ts";
 
@@ -21,20 +22,7 @@ export function certRoutes(deps: ApiDeps): Hono {
   app.get("/api/certs/:id", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const [view] = await certViews(deps, [cert]);
-    const look = deps.certs.look(cert.config.id);
-    const issued = await deps.store.latestIssued(cert.config.id);
-    return c.json<CertDetailJson>({
-      ...view!,
-      ca: cert.config.ca,
-      dcv: cert.config.dcv ?? null,
-      install: cert.config.install,
-      key_type: cert.config.keyType,
-      renew_threshold_days: look?.threshold.days ?? null,
-      renew_threshold_source: look?.threshold.source ?? null,
-      reason: look?.decision?.reason ?? look?.error ?? null,
-      latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,
-    });
+    return c.json<CertDetailJson>((await certDetail(deps, cert)).detail);
   });
 
   // What the store records the cert's targets to serve, the newest of them: that install

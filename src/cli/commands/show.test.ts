@@ -25,6 +25,10 @@ const detail: CertDetailJson = {
   renew_threshold_source: "daemon",
   reason: "not due: 59 days left, threshold 30 (daemon)",
   latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
+  targets: [
+    { name: "files", type: "filesystem", serial: "0abc", not_after: "2030-03-01T00:00:00.000Z", matches_latest: true, error: null },
+    { name: "nginx", type: "filesystem", serial: null, not_after: null, matches_latest: false, error: "damaged: privkey.pem is missing" },
+  ],
 };
 
 test("every field, times relative with the ISO time beside them", () => {

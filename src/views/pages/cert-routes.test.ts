@@ -1,0 +1,215 @@
+/** @module The cert and renewal pages in-process over a real scheduler, runner and store (local CA, filesystem target): render, 404, and Renew now's redirects. */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { Hono } from "hono";
+import type { ApiDeps } from "../../api/ports.ts";
+import { Sessions } from "../../api/auth/session.ts";
+import { createTcpApp, type TcpEnv } from "../../api/tcp.tsx";
+import { createLocalCa } from "../../backends/ca/local/local-ca.ts";
+import { createFilesystemInstall } from "../../backends/install/filesystem/filesystem.ts";
+import type { Clock } from "../../clock.ts";
+import { actions, certSource } from "../../daemon/api-ports.ts";
+import { EventBus } from "../../events.ts";
+import { ChallengeJournal } from "../../pipeline/journal.ts";
+import { runRenewal, type RunRequest } from "../../pipeline/renewer.ts";
+import type { CertRuntime } from "../../pipeline/runtime.ts";
+import { singleNode } from "../../scheduler/leadership.ts";
+import { Runner } from "../../scheduler/runner.ts";
+import { Scheduler } from "../../scheduler/scheduler.ts";
+import { subscribeAudit } from "../../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../../store/sqlite.ts";
+import { testConfig } from "../../testing/config.ts";
+import { clockReading } from "../../testing/fake-clock.ts";
+import { dashboardRoutes } from "../routes.tsx";
+
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+
+let dir: string;
+let store: SqliteAuditStore;
+let bus: EventBus;
+let runner: Runner;
+let scheduler: Scheduler;
+let cert: CertRuntime;
+let pages: Hono<TcpEnv>;
+let deps: ApiDeps;
+let now: Date;
+const clock: Clock = clockReading(() => now);
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-pages-"));
+  now = new Date();
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  bus = new EventBus(() => {});
+  subscribeAudit(bus, store);
+  const journal = new ChallengeJournal(dir);
+  cert = {
+    config: {
+      id: "www",
+      domains: ["www.example.com", "xn--bcher-kva.example"],
+      ca: "internal",
+      dcv: undefined,
+      install: ["files"],
+      keyPath: join(dir, "keys", "www.key"),
+      keyType: "ecdsa-p256",
+      keyRotation: "never",
+      // The local CA here issues one-day certificates: a fresh one is not due.
+      renewThresholdDays: 0.5,
+    },
+    ca: createLocalCa("internal", { validityDays: 1, commonName: undefined }, { stateDir: dir, clock }),
+    dcv: undefined,
+    installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
+  };
+  const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  const config = { ...testConfig(dir, [cert.config]), cas: [{ name: "internal", type: "local", options: {} }], installs: [{ name: "files", type: "filesystem", options: {} }] };
+  scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
+  deps = {
+    version: "test",
+    configFile: config.file,
+    startedAt: now,
+    certs: certSource(scheduler, runner),
+    actions: actions(scheduler, runner, async () => ({ ok: false, file: config.file, problems: [] })),
+    store,
+    bus,
+    clock,
+    log: silent,
+  };
+  pages = dashboardRoutes(deps);
+});
+
+afterEach(async () => {
+  await scheduler.stop();
+  await runner.stop();
+  await bus.drain();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function get(path: string): Promise<{ status: number; html: string }> {
+  const res = await pages.request(path);
+  return { status: res.status, html: await res.text() };
+}
+
+async function post(path: string, form: Record<string, string> = {}): Promise<Response> {
+  return pages.request(path, { method: "POST", body: new URLSearchParams(form), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+}
+
+/** Renew now, forced, and waits for the renewal and the scheduler's look after it; returns the redirect's target. */
+async function renewed(): Promise<string> {
+  const res = await post("/certs/www/renew", { force: "1" });
+  expect(res.status).toBe(303);
+  await runner.current("www")?.done;
+  await scheduler.idle();
+  await bus.drain();
+  return res.headers.get("Location")!;
+}
+
+describe("/certs/:id", () => {
+  test("a cert never issued renders its empty states", async () => {
+    await scheduler.refresh(cert);
+    const { status, html } = await get("/certs/www");
+    expect(status).toBe(200);
+    expect(html).toContain("<h1>www</h1>");
+    expect(html).toContain('<span class="badge missing">missing</span>');
+    expect(html).toContain("Nothing issued yet");
+    expect(html).toContain("No renewals yet.");
+    expect(html).toContain("bücher.example");
+    expect(html).toContain("internal <span class=\"muted\">local</span>");
+  });
+
+  test("after a renewal: the certificate's facts, the target serving it, the renewal in the history", async () => {
+    const location = await renewed();
+    const issued = (await store.latestIssued("www"))!;
+    const { status, html } = await get("/certs/www");
+    expect(status).toBe(200);
+    expect(html).toContain('<span class="badge ok">ok</span>');
+    expect(html).toContain(`<dd class="mono" id="issued-serial">${issued.serial}</dd>`);
+    expect(html).toMatch(/<tr data-target="files"><td>files <span class="muted">filesystem<\/span><\/td><td><span class="mono">[0-9a-f]+<\/span><\/td>[\s\S]*?✓ yes/);
+    expect(html).toContain(`<a href="${location}">`);
+    expect(html).toContain('<span class="badge succeeded">succeeded</span>');
+    expect(html).toMatch(/<dt>SHA-256<\/dt><dd class="mono">([0-9A-F]{2}:){31}[0-9A-F]{2}<\/dd>/);
+  });
+
+  test("an unknown cert is a 404 page in the layout", async () => {
+    const { status, html } = await get("/certs/nope%3Cb%3E");
+    expect(status).toBe(404);
+    expect(html).toContain("<h1>Unknown certificate</h1>");
+    expect(html).toContain("No certificate <code>nope&lt;b&gt;</code> is configured.");
+    expect(html).toContain('<nav aria-label="Main">');
+    expect((await post("/certs/nope/renew")).status).toBe(404);
+  });
+
+  test("a history cursor that is not this cert's falls back to the newest page, saying so", async () => {
+    await store.openRenewal({ id: "other", certId: "api", trigger: "manual", installOnly: false, reason: null, startedAt: now });
+    const { status, html } = await get("/certs/www?before=other");
+    expect(status).toBe(200);
+    expect(html).toContain("That page of the history is gone");
+  });
+});
+
+describe("Renew now", () => {
+  test("starts a renewal and redirects 303 to its page, which shows its steps", async () => {
+    const location = await renewed();
+    expect(location).toMatch(/^\/renewals\/[a-z0-9]+-[0-9a-f]{6}$/);
+    const { status, html } = await get(location);
+    expect(status).toBe(200);
+    expect(html).toContain('<dd id="renewal-status"><span class="badge succeeded">succeeded</span></dd>');
+    expect(html).toContain('data-step="install"');
+    expect(html).toContain('<a href="/certs/www">www</a>');
+  });
+
+  test("when not due: back to the cert with the reason shown by the buttons", async () => {
+    await renewed();
+    const res = await post("/certs/www/renew");
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toBe("/certs/www?renew=not_due#actions");
+    const { html } = await get("/certs/www?renew=not_due");
+    expect(html).toMatch(/Not started: it is not due \(ok: \d\.\d\d days left, threshold 0\.5 \(cert\)\)/);
+    expect(runner.busy("www")).toBe(false);
+  });
+
+  test("during a cooldown: back to the cert, saying until when", async () => {
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom" });
+    const res = await post("/certs/www/renew");
+    expect(res.headers.get("Location")).toBe("/certs/www?renew=cooldown#actions");
+    const { html } = await get("/certs/www?renew=cooldown");
+    expect(html).toContain("Not started: the cert is cooling down after a failed renewal until");
+    expect(html).toContain('<p class="error-box">internal: boom</p>');
+  });
+});
+
+describe("/renewals/:id", () => {
+  test("an unknown renewal is a 404 page in the layout", async () => {
+    const { status, html } = await get("/renewals/nope");
+    expect(status).toBe(404);
+    expect(html).toContain("<h1>Unknown renewal</h1>");
+  });
+});
+
+describe("through the TCP app, signed in", () => {
+  test("the page's own form carries the CSRF token Renew now needs; without it the POST is refused", async () => {
+    const TOKEN = "correct-horse-battery-staple-42";
+    const auth = { token: TOKEN, sessions: new Sessions(randomBytes(32), TOKEN, 12, clock), tls: false, publicOrigin: undefined };
+    const app = createTcpApp(new Hono(), { auth: () => auth, pages: dashboardRoutes(deps), assets: new Hono(), clock, log: silent, failDelayMs: 0 });
+    const origin = "http://127.0.0.1:8844";
+    const form = (fields: Record<string, string>) => ({ method: "POST", body: new URLSearchParams(fields), headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: origin, Cookie: cookie } });
+    const login = await app.request(`${origin}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN, next: "/certs/www" }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    expect(login.headers.get("Location")).toBe("/certs/www");
+    const page = await (await app.request(`${origin}/certs/www`, { headers: { Cookie: cookie } })).text();
+    const csrf = /action="\/certs\/www\/renew"><input type="hidden" name="_csrf" value="([^"]+)"/.exec(page)?.[1];
+    expect(csrf).toBeDefined();
+
+    expect((await app.request(`${origin}/certs/www/renew`, form({ force: "1" }))).status).toBe(403);
+    expect(runner.busy("www")).toBe(false);
+    const res = await app.request(`${origin}/certs/www/renew`, form({ _csrf: csrf!, force: "1" }));
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toStartWith("/renewals/");
+    await runner.current("www")?.done;
+    await scheduler.idle();
+  });
+});
