@@ -32,6 +32,7 @@ const look = (days: number | null): CertLook => ({
   threshold: { days: 30, source: "default" },
   error: null,
   dueSince: null,
+  targets: [],
 });
 
 function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
@@ -43,6 +44,7 @@ function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
     nextTickAt: () => null,
     checkIntervalSeconds: () => 3600,
     firstLooks: async () => {},
+    backendType: () => undefined,
   };
   return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], store, bus: new EventBus(() => {}), clock, log: createConsola() };
 }
