@@ -199,5 +199,11 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       };
     case "cert.due":
       return { type: e.type, cert_id: e.certId, reason: e.reason, at: e.at.toISOString() };
+    case "cert.expiring":
+      return { type: e.type, cert_id: e.certId, days_left: e.daysLeft, not_after: e.notAfter.toISOString(), at: e.at.toISOString() };
+    case "cert.recovered":
+      return { type: e.type, cert_id: e.certId, renewal_id: e.renewalId, at: e.at.toISOString() };
+    case "alert.test":
+      return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
   }
 }
