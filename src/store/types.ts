@@ -77,10 +77,13 @@ export interface AlertLimit {
   lastError: string | null;
 }
 
-/** `delivered`; `failed` after the last attempt; `not_sent` when shutdown came first. */
-export type DeliveryOutcome = "delivered" | "failed" | "not_sent";
+/**
+ * `delivered`; `retrying`: this attempt failed and another follows; `failed`: the last
+ * attempt failed (or the sink refused it for good); `not_sent`: shutdown or a full queue came first.
+ */
+export type DeliveryOutcome = "delivered" | "retrying" | "failed" | "not_sent";
 
-/** One alert's delivery to one sink, after its last attempt. */
+/** One attempt to deliver an alert to one sink (or one never made). */
 export interface AlertDelivery {
   /** The Alert's id (the receivers' de-duplication key). */
   alertId: string;
@@ -90,6 +93,7 @@ export interface AlertDelivery {
   at: Date;
   outcome: DeliveryOutcome;
   error: string | null;
+  /** Which attempt this was (1, 2, 3); for `not_sent`, how many were made before. */
   attempts: number;
 }
 
