@@ -5,7 +5,8 @@
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RotaEvent } from "../events.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
-import type { Renewal, RenewalHead } from "../store/types.ts";
+import type { DeliveryResult } from "../alerts/dispatcher.ts";
+import type { AlertDelivery, Renewal, RenewalHead } from "../store/types.ts";
 
 /**
  * `checking`: the first look at its targets is still under way (right after a start or a
@@ -131,6 +132,39 @@ export type RenewReplyJson =
   | { status: "cooldown"; retry_at: string; last_error: string | null }
   | { status: "not_due"; reason: string }
   | { status: "busy"; renewal_id: string };
+
+/** The most deliveries one `GET /api/alerts` returns. */
+export const MAX_ALERTS_LIMIT = 1000;
+
+/** `GET /api/alerts`: one attempt to deliver an alert to a sink. */
+export interface DeliveryJson {
+  alert_id: string;
+  sink: string;
+  event: string;
+  cert_id: string | null;
+  at: string;
+  outcome: AlertDelivery["outcome"];
+  error: string | null;
+  attempts: number;
+}
+
+export function deliveryJson(d: AlertDelivery): DeliveryJson {
+  return { alert_id: d.alertId, sink: d.sink, event: d.event, cert_id: d.certId, at: d.at.toISOString(), outcome: d.outcome, error: d.error, attempts: d.attempts };
+}
+
+/** `POST /api/alerts/test`: each sink's outcome. */
+export interface TestResultJson {
+  sink: string;
+  outcome: DeliveryResult["outcome"];
+  error: string | null;
+  attempts: number;
+}
+
+/** `POST /api/alerts/test` naming what is not configured: `unknown` says which of the two. */
+export interface UnknownJson {
+  error: string;
+  unknown: "sink" | "cert";
+}
 
 /** Any error reply: 4xx and 5xx. */
 export interface ErrorJson {
