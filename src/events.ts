@@ -1,6 +1,6 @@
 /**
  * @module Typed events the pipeline and scheduler emit. The audit store, the live
- * API stream and (later) alert sinks subscribe; the pipeline never calls a sink itself.
+ * API stream and the alert sinks subscribe; the pipeline never calls a sink itself.
  */
 
 export type Trigger = "scheduled" | "manual" | "startup" | "reload";
@@ -46,7 +46,13 @@ export type RotaEvent =
       interrupted: boolean;
       retryAt: Date | null;
     }
-  | { type: "cert.due"; certId: string; reason: string; at: Date };
+  | { type: "cert.due"; certId: string; reason: string; at: Date }
+  /** The served certificate is close to expiry and renewals have not fixed it (alerts/expiring.ts says when). */
+  | { type: "cert.expiring"; certId: string; daysLeft: number; notAfter: Date; at: Date }
+  /** A renewal succeeded after the cert's previous one had failed. */
+  | { type: "cert.recovered"; certId: string; renewalId: string; at: Date }
+  /** An operator asked for a test alert (`rota alert test`); null cert or sink: none named. */
+  | { type: "alert.test"; certId: string | null; sink: string | null; at: Date };
 
 export type Listener = (event: RotaEvent) => void | Promise<void>;
 

@@ -21,6 +21,8 @@ const main = defineCommand({
     show: () => import("./cli/commands/show.ts").then((m) => m.default),
     ca: () => import("./cli/commands/ca.ts").then((m) => m.default),
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
+    alerts: () => import("./cli/commands/alerts.ts").then((m) => m.default),
+    alert: () => import("./cli/commands/alert.ts").then((m) => m.default),
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),

@@ -88,6 +88,7 @@ function deps(o: Overrides): ApiDeps {
     startedAt: now,
     certs: certSource(scheduler, r),
     actions: actions(scheduler, r, o.reload),
+    alerts: { sinkNames: () => [], test: async () => [] },
     store: o.store ?? store,
     bus: o.bus ?? bus,
     clock,

@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { describeError } from "../errors.ts";
 import type { ApiDeps } from "./ports.ts";
+import { alertRoutes } from "./routes/alerts.ts";
 import { certRoutes } from "./routes/certs.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -30,6 +31,7 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", certRoutes(deps));
   app.route("/", renewalRoutes(deps));
   app.route("/", reloadRoutes(deps));
+  app.route("/", alertRoutes(deps));
   app.route("/", openapiRoutes());
   app.route("/", eventRoutes(deps));
   app.notFound((c) => (c.req.path.startsWith("/api/") ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : c.text("not found", 404)));

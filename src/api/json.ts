@@ -5,7 +5,8 @@
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RotaEvent } from "../events.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
-import type { Renewal, RenewalHead } from "../store/types.ts";
+import type { DeliveryResult } from "../alerts/dispatcher.ts";
+import type { AlertDelivery, Renewal, RenewalHead } from "../store/types.ts";
 
 /**
  * `checking`: the first look at its targets is still under way (right after a start or a
@@ -148,6 +149,39 @@ export type RenewReplyJson =
   | { status: "not_due"; reason: string }
   | { status: "busy"; renewal_id: string };
 
+/** The most deliveries one `GET /api/alerts` returns. */
+export const MAX_ALERTS_LIMIT = 1000;
+
+/** `GET /api/alerts`: one attempt to deliver an alert to a sink. */
+export interface DeliveryJson {
+  alert_id: string;
+  sink: string;
+  event: string;
+  cert_id: string | null;
+  at: string;
+  outcome: AlertDelivery["outcome"];
+  error: string | null;
+  attempts: number;
+}
+
+export function deliveryJson(d: AlertDelivery): DeliveryJson {
+  return { alert_id: d.alertId, sink: d.sink, event: d.event, cert_id: d.certId, at: d.at.toISOString(), outcome: d.outcome, error: d.error, attempts: d.attempts };
+}
+
+/** `POST /api/alerts/test`: each sink's outcome. */
+export interface TestResultJson {
+  sink: string;
+  outcome: DeliveryResult["outcome"];
+  error: string | null;
+  attempts: number;
+}
+
+/** `POST /api/alerts/test` naming what is not configured: `unknown` says which of the two. */
+export interface UnknownJson {
+  error: string;
+  unknown: "sink" | "cert";
+}
+
 /** Any error reply: 4xx and 5xx. */
 export interface ErrorJson {
   error: string;
@@ -215,5 +249,11 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       };
     case "cert.due":
       return { type: e.type, cert_id: e.certId, reason: e.reason, at: e.at.toISOString() };
+    case "cert.expiring":
+      return { type: e.type, cert_id: e.certId, days_left: e.daysLeft, not_after: e.notAfter.toISOString(), at: e.at.toISOString() };
+    case "cert.recovered":
+      return { type: e.type, cert_id: e.certId, renewal_id: e.renewalId, at: e.at.toISOString() };
+    case "alert.test":
+      return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
   }
 }

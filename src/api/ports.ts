@@ -3,6 +3,7 @@
  * see the scheduler or the runner themselves, so the socket app, the TCP app and tests
  * build them from whatever answers these.
  */
+import type { DeliveryResult } from "../alerts/dispatcher.ts";
 import type { Clock } from "../clock.ts";
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { EventBus } from "../events.ts";
@@ -37,12 +38,20 @@ export interface Actions {
   running(renewalId: string): { done: Promise<unknown> } | undefined;
 }
 
+/** The configured alert sinks. */
+export interface AlertActions {
+  sinkNames(): string[];
+  /** Sends `alert.test` to the sink named (or every sink), past the repeat limit; the caller has checked the names. */
+  test(opts: { sink: string | null; certId: string | null }): Promise<DeliveryResult[]>;
+}
+
 export interface ApiDeps {
   version: string;
   configFile: string;
   startedAt: Date;
   certs: CertSource;
   actions: Actions;
+  alerts: AlertActions;
   store: AuditStore;
   bus: EventBus;
   clock: Clock;

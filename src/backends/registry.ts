@@ -106,3 +106,5 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
   },
 };
 
+/** Sink types: `email` and `webhook` are added by their own folders. */
+export const ALERT_TYPES: Record<string, AlertEntry> = {};

@@ -1,4 +1,5 @@
 /** @module The validated, resolved configuration: paths absolute, defaults applied, references checked. */
+import type { Severity } from "../backends/types.ts";
 import type { KeyType } from "../crypto/keys.ts";
 import type { SecretRef } from "./secret.ts";
 
@@ -13,6 +14,8 @@ export interface DaemonConfig {
   maxConcurrentRenewals: number;
   /** A renewal still running this long is aborted (challenges removed) and fails. */
   renewalTimeoutSeconds: number;
+  /** `cert.expiring` fires within this many days of expiry (or a third of the lifetime, if less); failures are critical within it. */
+  expiryWarningDays: number;
 }
 
 export interface AuditConfig {
@@ -27,6 +30,14 @@ export interface BackendSection {
   name: string;
   type: string;
   options: unknown;
+}
+
+/** One `[[alert]]`: the keys every sink has, read by validation; `options` is what its registry entry parsed. */
+export interface AlertSection extends BackendSection {
+  /** The catalogue's event names this sink gets (`["*"]` expanded). */
+  events: string[];
+  minSeverity: Severity;
+  repeatIntervalHours: number;
 }
 
 export interface CertConfig {
@@ -83,9 +94,12 @@ export interface RotaConfig {
   installs: BackendSection[];
   certs: CertConfig[];
   http: HttpConfig;
+  alerts: AlertSection[];
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";
 export const DEFAULT_SOCKET = "/run/rota/rota.sock";
 export const DEFAULT_STATE_DIR = "/var/lib/rota";
 export const DEFAULT_RETENTION_DAYS = 400;
+export const DEFAULT_EXPIRY_WARNING_DAYS = 14;
+export const DEFAULT_REPEAT_INTERVAL_HOURS = 24;

@@ -491,6 +491,7 @@ describe("a valid config", () => {
       failureCooldownMaxSeconds: 86400,
       maxConcurrentRenewals: 4,
       renewalTimeoutSeconds: 1800,
+      expiryWarningDays: 14,
     });
     expect(config.audit).toEqual({ backend: "sqlite", path: join(DEFAULT_STATE_DIR, "rota.db"), retentionDays: 400 });
     expect(config.certs).toEqual([

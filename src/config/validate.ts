@@ -5,13 +5,27 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
-import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
+import { ALERT_TYPES, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { SEVERITIES, type Severity } from "../backends/types.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
 import type { SectionKeys } from "./preflight.ts";
 import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList } from "./reader.ts";
-import { DEFAULT_RETENTION_DAYS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, KEY_ROTATIONS, type BackendSection, type CertConfig, type DaemonConfig, type RotaConfig } from "./schema.ts";
+import {
+  DEFAULT_EXPIRY_WARNING_DAYS,
+  DEFAULT_REPEAT_INTERVAL_HOURS,
+  DEFAULT_RETENTION_DAYS,
+  DEFAULT_SOCKET,
+  DEFAULT_STATE_DIR,
+  KEY_ROTATIONS,
+  type AlertSection,
+  type BackendSection,
+  type CertConfig,
+  type DaemonConfig,
+  type RotaConfig,
+} from "./schema.ts";
 
 const CERT_ID = /^[a-z0-9][a-z0-9._-]*$/;
 /** A cert id becomes a folder and file names (`<dir>/<id>/`, `keys/<id>.key`). */
@@ -28,6 +42,8 @@ const MAX_COOLDOWN_SECONDS = 30 * 86400;
 const MAX_THRESHOLD_DAYS = 3650;
 /** A century: longer is a typo, and would put the cut-off before the epoch. */
 const MAX_RETENTION_DAYS = 36500;
+/** A year: a reminder held longer than that is no reminder. */
+const MAX_REPEAT_INTERVAL_HOURS = 8760;
 
 export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[]; partial: PartialConfig };
 
@@ -88,9 +104,10 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   }
   checkKeysNotServed(ctx.problems, keys, dcvSections);
   const http = readHttp(top.child("http"), certs, installs);
+  const alerts = readAlerts(top);
   top.finish();
 
-  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http };
+  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts };
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
   }
@@ -114,14 +131,18 @@ function readDaemon(r: Reader): DaemonConfig {
     failureCooldownMaxSeconds: cooldownMax,
     maxConcurrentRenewals: r.int("max_concurrent_renewals", { min: 1, max: 64, fallback: 4 }),
     renewalTimeoutSeconds: r.int("renewal_timeout_seconds", { min: 60, max: 86_400, fallback: 1800 }),
+    expiryWarningDays: r.int("expiry_warning_days", { min: 1, max: MAX_THRESHOLD_DAYS, fallback: DEFAULT_EXPIRY_WARNING_DAYS }),
   };
   r.finish();
   return d;
 }
 
-/** The array of tables `[[key]]`, each `{name, type, …}` read by its registry entry. */
-function readSections(top: Reader, key: string, types: Record<string, BackendEntry<unknown>>): KeyedSection[] {
-  const out: KeyedSection[] = [];
+/**
+ * The array of tables `[[key]]`, each `{name, type, …}` read by its registry entry. `common`
+ * reads the keys every section of this kind has, before the entry reads its own.
+ */
+function readSections<X = object>(top: Reader, key: string, types: Record<string, BackendEntry<unknown>>, common?: (r: Reader) => X): Array<{ key: string; section: BackendSection & X }> {
+  const out: Array<{ key: string; section: BackendSection & X }> = [];
   const seen = new Set<string>();
   top.each(key, (r) => {
     const name = r.string("name", { required: true });
@@ -136,10 +157,38 @@ function readSections(top: Reader, key: string, types: Record<string, BackendEnt
       r.skipRest();
       return;
     }
+    const shared = common ? common(r) : ({} as X);
     const options = entry.parse(r);
     r.finish();
-    if (name !== undefined && type !== undefined) out.push({ key: r.prefix, section: { name, type, options } });
+    if (name !== undefined && type !== undefined) out.push({ key: r.prefix, section: { name, type, options, ...shared } });
   });
+  return out;
+}
+
+/** `[[alert]]`: the keys every sink has here, then the sink type's own. */
+function readAlerts(top: Reader): AlertSection[] {
+  return readSections(top, "alert", ALERT_TYPES, (r) => ({
+    events: readAlertEvents(r),
+    minSeverity: r.oneOf<Severity>("min_severity", SEVERITIES, "info"),
+    repeatIntervalHours: r.int("repeat_interval_hours", { min: 1, max: MAX_REPEAT_INTERVAL_HOURS, fallback: DEFAULT_REPEAT_INTERVAL_HOURS }),
+  })).map((s) => s.section);
+}
+
+/** `events`: names from the catalogue, each once, or `["*"]` for all of them. */
+function readAlertEvents(r: Reader): string[] {
+  const list = r.stringList("events");
+  if (list === undefined) return [...DEFAULT_ALERT_EVENTS];
+  if (list.complete && list.items.length === 0) r.problem("events", `must not be empty (known: ${ALERT_EVENTS.join(", ")}, or "*" for all)`);
+  if (list.items.some((i) => i.value === "*")) {
+    if (list.items.length > 1) r.problem("events", `"*" stands for every event and comes alone`);
+    return [...ALERT_EVENTS];
+  }
+  const out: string[] = [];
+  for (const { value, key } of list.items) {
+    if (!(ALERT_EVENTS as readonly string[]).includes(value)) r.ctx.problems.add(key, `unknown event ${quote(value)} (known: ${ALERT_EVENTS.join(", ")}, or "*" for all)`);
+    else if (out.includes(value)) r.ctx.problems.add(key, `${quote(value)} is listed twice`);
+    else out.push(value);
+  }
   return out;
 }
 

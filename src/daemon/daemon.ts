@@ -6,6 +6,7 @@
 import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { join } from "node:path";
+import { AlertService, type Sinks } from "../alerts/service.ts";
 import { SERVER_MAX_BODY_BYTES, createApi } from "../api/app.ts";
 import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
@@ -153,6 +154,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const children = new Set<Subprocess>();
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, children));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
+  const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
 
   let cancelSocketCheck = () => {};
   const armSocketCheck = () => {
@@ -193,8 +195,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         return refuse(problems);
       }
       let built: Watchlist;
+      let sinks: Sinks;
       try {
         built = await buildWatchlist(plan.config, ctx, watch);
+        sinks = await alerts.build(plan.config);
       } catch (err) {
         const problems = [describeError(err)];
         log.error(`reload: cannot build the new backends; still running on the previous config: ${problems[0]}`);
@@ -209,6 +213,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         return refuse(problems);
       }
       watch = built;
+      alerts.use(plan.config, sinks);
       runner.configure(runnerSettings(plan.config, bus, store, log, children), new Set(plan.config.certs.map((c) => c.id)));
       scheduler.update(watch);
       armSocketCheck();
@@ -226,6 +231,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     startedAt: clock.now(),
     certs: certSource(scheduler, runner),
     actions: actions(scheduler, runner, reload),
+    alerts,
     store,
     bus,
     clock,
@@ -237,12 +243,12 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   try {
     await http.apply(config.http);
   } catch (err) {
-    await http.stop();
+    await Promise.all([http.stop(), alerts.stop()]);
     if (err instanceof HttpSetupError) throw new ConfigError(config.file, [err.message]);
     throw err;
   }
   let server = await listenSocket(config, serve).catch(async (err: unknown) => {
-    await http.stop();
+    await Promise.all([http.stop(), alerts.stop()]);
     throw err;
   });
   let socketIno = lstatSync(daemon.socket).ino;
@@ -287,6 +293,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
       await bus.drain();
+      await alerts.stop();
       // Bun unlinks the path when the listener closes: whatever replaced our socket there is someone else's, kept.
       const other = lstatOrNull(daemon.socket);
       const keep = other && other.ino !== socketIno && !other.isDirectory() ? `${daemon.socket}.keep-${process.pid}` : null;

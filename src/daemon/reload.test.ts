@@ -42,6 +42,16 @@ describe("planReload", () => {
     expect(reloadSummary(plan)).toBe("+2 certs, -1 cert, 1 cert changed, 1 backend changed");
   });
 
+  test("sinks added, removed or changed (their common keys too) are backends changed, and apply at once", () => {
+    const sink = (name: string, repeatIntervalHours = 24) => ({ name, type: "webhook", options: { url: "https://hooks.example/x" }, events: ["renewal.failed"], minSeverity: "info" as const, repeatIntervalHours });
+    const running = { ...load(base()), alerts: [sink("hook"), sink("old")] };
+    const next = { ...load(base()), alerts: [sink("hook", 2), sink("new")] };
+    const plan = planReload(running, next);
+    expect(plan.backendsChanged).toEqual(["alert hook", "alert old", "alert new"]);
+    expect(plan.config.alerts).toEqual(next.alerts);
+    expect(reloadSummary(plan)).toBe("3 backends changed");
+  });
+
   test("daemon settings apply at once and are named", () => {
     const plan = planReload(load(base()), load(base("", "check_interval_seconds = 60\nmax_concurrent_renewals = 1")));
     expect(plan.settingsChanged).toEqual(["daemon.check_interval_seconds", "daemon.max_concurrent_renewals"]);

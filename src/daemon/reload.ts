@@ -13,7 +13,7 @@ export interface ReloadPlan {
   removed: string[];
   /** Certs in both whose settings differ. */
   changed: string[];
-  /** `<kind> <name>` of every backend section added, removed or changed. */
+  /** `<kind> <name>` of every backend section (sinks included: `alert <name>`) added, removed or changed. */
   backendsChanged: string[];
   /** `daemon.*` keys that apply now, and `http` when the listener changes. */
   settingsChanged: string[];
@@ -35,7 +35,8 @@ function changedSections(kind: string, a: BackendSection[], b: BackendSection[])
     .filter((name) => {
       const x = a.find((s) => s.name === name);
       const y = b.find((s) => s.name === name);
-      return !x || !y || x.type !== y.type || !Bun.deepEquals(x.options, y.options);
+      // The whole section: its type, its own options, and for a sink the keys every sink has.
+      return !x || !y || !Bun.deepEquals(x, y);
     })
     .map((name) => `${kind} ${name}`);
 }
@@ -74,6 +75,7 @@ export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
       ...changedSections("ca", running.cas, next.cas),
       ...changedSections("dcv", running.dcvs, next.dcvs),
       ...changedSections("install", running.installs, next.installs),
+      ...changedSections("alert", running.alerts, next.alerts),
     ],
     settingsChanged,
     restartRequired,

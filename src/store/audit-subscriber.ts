@@ -24,6 +24,10 @@ async function record(store: AuditStore, e: RotaEvent): Promise<void> {
       return store.closeRenewal(e.renewalId, e.interrupted ? "interrupted" : "failed", e.at, e.error);
     case "renewal.step_started":
     case "cert.due":
+    // Alerts keep their own records (the delivery log).
+    case "cert.expiring":
+    case "cert.recovered":
+    case "alert.test":
       return;
   }
 }

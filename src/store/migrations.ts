@@ -56,4 +56,26 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE renewal ADD COLUMN reason TEXT;`,
   // 4: the audit search walks renewals newest first, whatever the cert (the rowid rides along in the index).
   `CREATE INDEX renewal_started ON renewal (started_at);`,
+  // 5: the alert repeat limit per (sink, cert or event type), so a restart does not re-send,
+  // and every delivery attempt's outcome.
+  `CREATE TABLE alert_limit (
+     sink TEXT NOT NULL,
+     key TEXT NOT NULL,
+     last_sent_at INTEGER NOT NULL,
+     held INTEGER NOT NULL,
+     held_since INTEGER,
+     last_error TEXT,
+     PRIMARY KEY (sink, key)
+   );
+   CREATE TABLE alert_delivery (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     alert_id TEXT NOT NULL,
+     sink TEXT NOT NULL,
+     event TEXT NOT NULL,
+     cert_id TEXT,
+     at INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     error TEXT,
+     attempts INTEGER NOT NULL
+   );`,
 ];

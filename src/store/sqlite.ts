@@ -5,7 +5,7 @@ import { RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { AuditStore, CertState, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
+import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -239,6 +239,43 @@ export class SqliteAuditStore implements AuditStore {
       .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError });
   }
 
+  async alertLimit(sink: string, key: string): Promise<AlertLimit | null> {
+    const row = this.db.query("SELECT * FROM alert_limit WHERE sink = $sink AND key = $key").get({ sink, key }) as AlertLimitRecord | null;
+    return row
+      ? { sink: row.sink, key: row.key, lastSentAt: new Date(row.last_sent_at), held: row.held, heldSince: row.held_since === null ? null : new Date(row.held_since), lastError: row.last_error }
+      : null;
+  }
+
+  async putAlertLimit(l: AlertLimit): Promise<void> {
+    this.db
+      .query("INSERT OR REPLACE INTO alert_limit (sink, key, last_sent_at, held, held_since, last_error) VALUES ($sink, $key, $sent, $held, $since, $err)")
+      .run({ sink: l.sink, key: l.key, sent: l.lastSentAt.getTime(), held: l.held, since: l.heldSince?.getTime() ?? null, err: l.lastError });
+  }
+
+  async clearAlertLimit(sink: string, key: string): Promise<void> {
+    this.db.query("DELETE FROM alert_limit WHERE sink = $sink AND key = $key").run({ sink, key });
+  }
+
+  async recordDelivery(d: AlertDelivery): Promise<void> {
+    this.db
+      .query("INSERT INTO alert_delivery (alert_id, sink, event, cert_id, at, outcome, error, attempts) VALUES ($id, $sink, $event, $cert, $at, $outcome, $err, $attempts)")
+      .run({ id: d.alertId, sink: d.sink, event: d.event, cert: d.certId, at: d.at.getTime(), outcome: d.outcome, err: d.error, attempts: d.attempts });
+  }
+
+  async listDeliveries(limit: number): Promise<AlertDelivery[]> {
+    const rows = this.db.query("SELECT * FROM alert_delivery ORDER BY at DESC, seq DESC LIMIT $limit").all({ limit }) as DeliveryRecord[];
+    return rows.map((r) => ({
+      alertId: r.alert_id,
+      sink: r.sink,
+      event: r.event,
+      certId: r.cert_id,
+      at: new Date(r.at),
+      outcome: r.outcome as DeliveryOutcome,
+      error: r.error,
+      attempts: r.attempts,
+    }));
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
@@ -271,6 +308,26 @@ function renewalOf(r: RenewalRecord): RenewalHead {
     finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
     error: r.error,
   };
+}
+
+interface AlertLimitRecord {
+  sink: string;
+  key: string;
+  last_sent_at: number;
+  held: number;
+  held_since: number | null;
+  last_error: string | null;
+}
+
+interface DeliveryRecord {
+  alert_id: string;
+  sink: string;
+  event: string;
+  cert_id: string | null;
+  at: number;
+  outcome: string;
+  error: string | null;
+  attempts: number;
 }
 
 interface CertStateRecord {

@@ -61,6 +61,42 @@ export interface CertState {
   lastError: string | null;
 }
 
+/**
+ * The repeat limit of one sink for one cert (or one event type without a cert): a failure
+ * alert was sent at `lastSentAt`, and `held` more were held back since `heldSince`.
+ * Present while a failure alert stands unanswered by a recovery.
+ */
+export interface AlertLimit {
+  sink: string;
+  /** The cert id, or `event:<type>` for events without a cert. */
+  key: string;
+  lastSentAt: Date;
+  held: number;
+  heldSince: Date | null;
+  /** The last held alert's error, for the reminder. */
+  lastError: string | null;
+}
+
+/**
+ * `delivered`; `retrying`: this attempt failed and another follows; `failed`: the last
+ * attempt failed (or the sink refused it for good); `not_sent`: shutdown or a full queue came first.
+ */
+export type DeliveryOutcome = "delivered" | "retrying" | "failed" | "not_sent";
+
+/** One attempt to deliver an alert to one sink (or one never made). */
+export interface AlertDelivery {
+  /** The Alert's id (the receivers' de-duplication key). */
+  alertId: string;
+  sink: string;
+  event: string;
+  certId: string | null;
+  at: Date;
+  outcome: DeliveryOutcome;
+  error: string | null;
+  /** Which attempt this was (1, 2, 3); for `not_sent`, how many were made before. */
+  attempts: number;
+}
+
 /** A search of the audit trail; every field but `limit` narrows it, and they combine. */
 export interface RenewalQuery {
   certId?: string;
@@ -131,6 +167,14 @@ export interface AuditStore {
   /** Every cert's failure state (only `certIds`' when given), keyed by cert id: one read for a list of many certs. */
   certStates(certIds?: readonly string[]): Promise<Map<string, CertState>>;
   putCertState(state: CertState): Promise<void>;
+
+  alertLimit(sink: string, key: string): Promise<AlertLimit | null>;
+  putAlertLimit(limit: AlertLimit): Promise<void>;
+  /** Forgets the limit: the next failure alert goes out at once. Tolerates one already gone. */
+  clearAlertLimit(sink: string, key: string): Promise<void>;
+  recordDelivery(d: AlertDelivery): Promise<void>;
+  /** Newest first (by time, then by insertion). */
+  listDeliveries(limit: number): Promise<AlertDelivery[]>;
 
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ export function testDaemonConfig(over: Partial<DaemonConfig> = {}): DaemonConfig
     failureCooldownMaxSeconds: 86_400,
     maxConcurrentRenewals: 2,
     renewalTimeoutSeconds: 1800,
+    expiryWarningDays: 14,
     ...over,
   };
 }
@@ -27,5 +28,6 @@ export function testConfig(dir: string, certs: CertConfig[], daemon: Partial<Dae
     installs: [],
     certs,
     http: { listener: null, publicUrl: undefined },
+    alerts: [],
   };
 }

@@ -53,6 +53,7 @@ function app(s: AuditStore = store): Hono {
       firstLooks: async () => {},
     },
     actions: {} as Actions,
+    alerts: { sinkNames: () => [], test: async () => [] },
     store: s,
     bus: new EventBus(() => {}),
     clock,

@@ -106,6 +106,9 @@ const oneOfEach: { [T in RotaEvent["type"]]: Extract<RotaEvent, { type: T }> } =
   "renewal.step": { type: "renewal.step", renewalId: "r1", certId: "www", step: "key", status: "ok", message: "ecdsa-p256 key reused", durationMs: 3.6, at: later },
   "renewal.succeeded": { type: "renewal.succeeded", renewalId: "r1", certId: "www", serial: "0a1b", notAfter: new Date("2030-04-01T00:00:00Z"), at: later },
   "renewal.failed": { type: "renewal.failed", renewalId: "r2", certId: "www", error: "acme: rate limited", interrupted: false, retryAt: null, at: later },
+  "cert.expiring": { type: "cert.expiring", certId: "www", daysLeft: 3, notAfter: new Date("2030-01-04T00:00:00Z"), at: later },
+  "cert.recovered": { type: "cert.recovered", certId: "www", renewalId: "r3", at: later },
+  "alert.test": { type: "alert.test", certId: null, sink: "mail", at: later },
 };
 
 const expectedFrames = [
@@ -115,6 +118,9 @@ const expectedFrames = [
   `{"type":"renewal.step","renewal_id":"r1","cert_id":"www","step":"key","status":"ok","message":"ecdsa-p256 key reused","duration_ms":4,"at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"renewal.succeeded","renewal_id":"r1","cert_id":"www","serial":"0a1b","not_after":"2030-04-01T00:00:00.000Z","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"renewal.failed","renewal_id":"r2","cert_id":"www","error":"acme: rate limited","interrupted":false,"retry_at":null,"at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cert.expiring","cert_id":"www","days_left":3,"not_after":"2030-01-04T00:00:00.000Z","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cert.recovered","cert_id":"www","renewal_id":"r3","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"alert.test","cert_id":null,"sink":"mail","at":"2030-01-01T00:00:01.250Z"}`,
 ];
 
 test("every event becomes one frame of exactly its documented fields, in the order emitted", async () => {

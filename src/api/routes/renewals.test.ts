@@ -31,6 +31,7 @@ beforeEach(() => {
     startedAt: clock.now(),
     certs: { find: (id: string) => configured.find((c) => c.config.id === id) } as CertSource,
     actions: {} as Actions,
+    alerts: { sinkNames: () => [], test: async () => [] },
     store,
     bus: new EventBus(() => {}),
     clock,

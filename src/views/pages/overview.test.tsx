@@ -46,7 +46,7 @@ function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
     firstLooks: async () => {},
     backendType: () => undefined,
   };
-  return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], store, bus: new EventBus(() => {}), clock, log: createConsola() };
+  return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], alerts: { sinkNames: () => [], test: async () => [] }, store, bus: new EventBus(() => {}), clock, log: createConsola() };
 }
 
 const render = async (d: ApiDeps, url = "http://x/") => (<OverviewPage d={await overviewData(d, new URL(url))} csrf="tok" />).toString();

@@ -1,0 +1,20 @@
+import { expect, test } from "bun:test";
+import { atLeast, severityOf } from "./catalogue.ts";
+
+test("failures are critical within expiry_warning_days or with no expiry known, warnings before", () => {
+  expect(severityOf("renewal.failed", 3, 14)).toBe("critical");
+  expect(severityOf("renewal.failed", 14, 14)).toBe("critical");
+  expect(severityOf("renewal.failed", 15, 14)).toBe("warning");
+  expect(severityOf("renewal.failed", null, 14)).toBe("critical");
+  expect(severityOf("cert.expiring", 20, 30)).toBe("critical");
+});
+
+test("recoveries, successes and tests inform", () => {
+  for (const type of ["cert.recovered", "renewal.succeeded", "alert.test"]) expect(severityOf(type, 1, 14)).toBe("info");
+});
+
+test("min_severity keeps what is at least as severe", () => {
+  expect(atLeast("critical", "warning")).toBe(true);
+  expect(atLeast("warning", "warning")).toBe(true);
+  expect(atLeast("info", "warning")).toBe(false);
+});

@@ -1,0 +1,34 @@
+/**
+ * @module The alert catalogue (issue 8, docs/alerts.md): which events a sink may subscribe
+ * to, which it gets by default, how severe each is, and which are held by the repeat limit.
+ */
+import type { Severity } from "../backends/types.ts";
+import { SEVERITIES } from "../backends/types.ts";
+
+/** The events a sink's `events` may name; `["*"]` subscribes to all of them. */
+export const ALERT_EVENTS = ["renewal.failed", "cert.expiring", "cert.recovered", "renewal.succeeded"] as const;
+export type AlertEvent = (typeof ALERT_EVENTS)[number];
+
+/** What a sink without `events` gets. */
+export const DEFAULT_ALERT_EVENTS: readonly AlertEvent[] = ["renewal.failed", "cert.expiring", "cert.recovered"];
+
+/**
+ * Failure events share one repeat limit per (cert, sink): a cert failing at every tick while
+ * it runs out of time sends one alert, then one reminder per `repeat_interval_hours`.
+ */
+export const FAILURE_EVENTS: ReadonlySet<string> = new Set(["renewal.failed", "cert.expiring"]);
+
+/**
+ * `renewal.failed` and `cert.expiring` are critical once the cert is within
+ * `expiry_warning_days` of expiry (or its expiry is unknown: nothing is served), warnings
+ * before; everything else informs.
+ */
+export function severityOf(type: string, daysLeft: number | null, expiryWarningDays: number): Severity {
+  if (!FAILURE_EVENTS.has(type)) return "info";
+  return daysLeft !== null && daysLeft > expiryWarningDays ? "warning" : "critical";
+}
+
+/** Whether `severity` reaches a sink whose `min_severity` is `min`. */
+export function atLeast(severity: Severity, min: Severity): boolean {
+  return SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(min);
+}

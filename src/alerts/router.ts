@@ -1,0 +1,94 @@
+/**
+ * @module Which sinks get an alert, and when the repeat limit holds one back (issue 8 §2).
+ * Failure events (catalogue.ts) of one cert share one limit per sink: the first goes out at
+ * once, later ones are held until `repeat_interval_hours` have passed since the last one
+ * sent, and then one reminder says how many there were. A recovery after a failure alert
+ * that went out sends one `cert.recovered` and clears the limit. The limit lives in the
+ * audit store, so a crash loop or a restart does not send again. Time comes from the clock.
+ */
+import type { Severity } from "../backends/types.ts";
+import type { Clock } from "../clock.ts";
+import type { AuditStore } from "../store/types.ts";
+import { FAILURE_EVENTS, atLeast } from "./catalogue.ts";
+
+const HOUR_MS = 3_600_000;
+
+/** The keys every `[[alert]]` has that decide what reaches it. */
+export interface SinkPolicy {
+  name: string;
+  events: readonly string[];
+  minSeverity: Severity;
+  repeatIntervalHours: number;
+}
+
+export interface Routable {
+  type: string;
+  certId: string | null;
+  severity: Severity;
+  /** A failure's error, kept for the reminder. */
+  error: string | null;
+}
+
+/** Send now; `repeats` set for a reminder: `count` failures since `since`, this one included. */
+export interface Send {
+  repeats: { count: number; since: Date } | null;
+  /** The error of the last failure held back, when this is a reminder. */
+  lastHeldError: string | null;
+}
+
+/** The repeat limit's key: the cert, or the event type for events without one. */
+export function limitKey(e: { type: string; certId: string | null }): string {
+  return e.certId ?? `event:${e.type}`;
+}
+
+export class AlertRouter {
+  constructor(
+    private readonly store: AuditStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Whether `sink` gets `e` now. Not safe to call concurrently for one (sink, key): the
+   * caller routes one event at a time.
+   */
+  async route(e: Routable, sink: SinkPolicy): Promise<Send | null> {
+    // Asked for by a person: never filtered, never held.
+    if (e.type === "alert.test") return { repeats: null, lastHeldError: null };
+    if (e.type === "cert.recovered") return this.recovered(e, sink);
+    if (!sink.events.includes(e.type) || !atLeast(e.severity, sink.minSeverity)) return null;
+    if (!FAILURE_EVENTS.has(e.type)) return { repeats: null, lastHeldError: null };
+    return this.failure(e, sink);
+  }
+
+  private async failure(e: Routable, sink: SinkPolicy): Promise<Send | null> {
+    const now = this.clock.now();
+    const key = limitKey(e);
+    const limit = await this.store.alertLimit(sink.name, key);
+    const sent = { sink: sink.name, key, lastSentAt: now, held: 0, heldSince: null, lastError: null };
+    if (!limit) {
+      await this.store.putAlertLimit(sent);
+      return { repeats: null, lastHeldError: null };
+    }
+    if (now.getTime() - limit.lastSentAt.getTime() < sink.repeatIntervalHours * HOUR_MS) {
+      await this.store.putAlertLimit({ ...limit, held: limit.held + 1, heldSince: limit.heldSince ?? now, lastError: e.error ?? limit.lastError });
+      return null;
+    }
+    await this.store.putAlertLimit(sent);
+    if (limit.held === 0 || !limit.heldSince) return { repeats: null, lastHeldError: null };
+    return { repeats: { count: limit.held + 1, since: limit.heldSince }, lastHeldError: limit.lastError };
+  }
+
+  /** Only after a failure alert this sink got; the limit resets whether or not the sink wants to hear it. */
+  private async recovered(e: Routable, sink: SinkPolicy): Promise<Send | null> {
+    const key = limitKey({ type: e.type, certId: e.certId });
+    if (!(await this.store.alertLimit(sink.name, key))) return null;
+    await this.store.clearAlertLimit(sink.name, key);
+    return sink.events.includes(e.type) && atLeast(e.severity, sink.minSeverity) ? { repeats: null, lastHeldError: null } : null;
+  }
+
+  /** Whether some sink got a failure alert for the cert that no recovery has answered yet. */
+  async standing(certId: string, sinks: readonly SinkPolicy[]): Promise<boolean> {
+    for (const s of sinks) if (await this.store.alertLimit(s.name, certId)) return true;
+    return false;
+  }
+}

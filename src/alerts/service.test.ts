@@ -1,0 +1,144 @@
+/** @module The alert service on a real store, a fake clock and fake sinks: what the bus's events become, expiry checks, test alerts, shutdown. */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import { ALERT_TYPES } from "../backends/registry.ts";
+import type { AlertSection, RotaConfig } from "../config/schema.ts";
+import { EventBus, type RotaEvent } from "../events.ts";
+import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { CertLook } from "../scheduler/scheduler.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { testConfig } from "../testing/config.ts";
+import { FakeClock, settle } from "../testing/fake-clock.ts";
+import { FakeSink } from "../testing/fake-sink.ts";
+import { DEFAULT_ALERT_EVENTS } from "./catalogue.ts";
+import { AlertService } from "./service.ts";
+
+const DAY = 86_400_000;
+let dir: string;
+let store: SqliteAuditStore;
+let clock: FakeClock;
+let bus: EventBus;
+let emitted: RotaEvent[];
+let looks: Map<string, CertLook>;
+/** The fake sinks the registry hands out, by name. */
+let built: Map<string, FakeSink>;
+
+const section = (name: string, over: Partial<AlertSection> = {}): AlertSection => ({ name, type: "fake", options: {}, events: [...DEFAULT_ALERT_EVENTS], minSeverity: "info", repeatIntervalHours: 24, ...over });
+const cert = { id: "www", domains: ["www.example"], ca: "le", dcv: undefined, install: ["files"], keyPath: "/k", keyType: "ecdsa-p256" as const, keyRotation: "never" as const, renewThresholdDays: undefined };
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-alerts-"));
+  store = new SqliteAuditStore(join(dir, "rota.db"));
+  clock = new FakeClock("2030-01-01T00:00:00Z");
+  bus = new EventBus((err) => {
+    throw err;
+  });
+  emitted = [];
+  bus.subscribe((e) => void emitted.push(e));
+  looks = new Map();
+  built = new Map();
+  ALERT_TYPES.fake = { parse: () => ({}), create: async (name) => built.set(name, new FakeSink(name)).get(name)! };
+});
+afterEach(async () => {
+  delete ALERT_TYPES.fake;
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function config(alerts: AlertSection[], daemon: Partial<RotaConfig["daemon"]> = {}): RotaConfig {
+  return { ...testConfig(dir, [cert], { checkIntervalSeconds: 60, ...daemon }), alerts, http: { listener: null, publicUrl: "https://nas.example" } };
+}
+
+async function start(alerts: AlertSection[]) {
+  const watched: WatchedCert = { config: cert, installs: [] };
+  const certs = { certs: () => [watched], find: (id: string) => (id === "www" ? watched : undefined), look: (id: string) => looks.get(id) };
+  const log = createConsola({ level: 0 });
+  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log }, log }, config(alerts));
+}
+
+let renewals = 0;
+async function renewal(outcome: "failed" | "succeeded", error = "acme: connection refused"): Promise<string> {
+  const id = `r${++renewals}`;
+  await store.openRenewal({ id, certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: clock.now() });
+  await store.closeRenewal(id, outcome, clock.now(), outcome === "failed" ? error : null);
+  if (outcome === "failed") bus.emit({ type: "renewal.failed", renewalId: id, certId: "www", at: clock.now(), error, interrupted: false, retryAt: new Date(clock.now().getTime() + 900_000) });
+  else bus.emit({ type: "renewal.succeeded", renewalId: id, certId: "www", at: clock.now(), serial: "0a", notAfter: new Date(clock.now().getTime() + 90 * DAY) });
+  await settle();
+  return id;
+}
+
+test("many failures send one alert per sink, with the renewal's facts; the success after sends one cert.recovered", async () => {
+  const service = await start([section("mail"), section("hook")]);
+  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now() });
+  const first = await renewal("failed");
+  for (let i = 0; i < 20; i++) await renewal("failed");
+  await renewal("succeeded");
+  await renewal("succeeded");
+  await settle();
+  for (const name of ["mail", "hook"]) {
+    expect(built.get(name)!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.recovered"]);
+  }
+  const alert = built.get("mail")!.delivered[0]!;
+  expect(alert).toMatchObject({
+    type: "renewal.failed",
+    severity: "critical",
+    message: "Renewal of www failed (3 days left): acme: connection refused",
+    cert: { id: "www", domains: ["www.example"], daysLeft: 3 },
+    renewal: { id: first, trigger: "scheduled", status: "failed", error: "acme: connection refused" },
+    url: "https://nas.example/certs/www",
+  });
+  expect(emitted.filter((e) => e.type === "cert.recovered").length).toBe(1);
+  expect((await store.listDeliveries(10)).map((d) => `${d.sink} ${d.event} ${d.outcome}`).sort()).toEqual([
+    "hook cert.recovered delivered",
+    "hook renewal.failed delivered",
+    "mail cert.recovered delivered",
+    "mail renewal.failed delivered",
+  ]);
+  await service.stop();
+});
+
+test("an interrupted renewal alerts nobody", async () => {
+  const service = await start([section("mail")]);
+  bus.emit({ type: "renewal.failed", renewalId: "x", certId: "www", at: clock.now(), error: "cancelled", interrupted: true, retryAt: null });
+  await settle();
+  expect(built.get("mail")!.attempts).toEqual([]);
+  await service.stop();
+});
+
+test("at each check interval a cert due too long close to expiry is expiring; a warning while more days are left than expiry_warning_days", async () => {
+  const service = await start([section("mail")]);
+  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 5 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now() });
+  await clock.advance(60_000);
+  expect(emitted.filter((e) => e.type === "cert.expiring")).toEqual([]);
+  await clock.advance(60_000);
+  expect(emitted.filter((e) => e.type === "cert.expiring").map((e) => (e as { daysLeft: number }).daysLeft)).toEqual([4]);
+  await clock.advance(60_000);
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => [a.type, a.severity])).toEqual([["cert.expiring", "critical"]]);
+  await service.stop();
+});
+
+test("a test alert reaches every sink past the limit, or the one named, with each outcome", async () => {
+  const service = await start([section("mail"), section("hook", { events: ["cert.expiring"], minSeverity: "critical" })]);
+  expect(await service.test({ sink: null, certId: "www" })).toEqual([
+    { sink: "mail", outcome: "delivered", error: null, attempts: 1 },
+    { sink: "hook", outcome: "delivered", error: null, attempts: 1 },
+  ]);
+  expect(await service.test({ sink: "hook", certId: null })).toEqual([{ sink: "hook", outcome: "delivered", error: null, attempts: 1 }]);
+  expect(built.get("hook")!.delivered.map((a) => a.message)).toEqual([`Test alert from rota on ${built.get("hook")!.delivered[0]!.node} for www`, `Test alert from rota on ${built.get("hook")!.delivered[0]!.node}`]);
+  expect(emitted.filter((e) => e.type === "alert.test").map((e) => (e as { sink: string | null }).sink)).toEqual([null, "hook"]);
+  await service.stop();
+});
+
+test("a reload keeps unchanged sinks, builds changed ones and drops removed ones", async () => {
+  const service = await start([section("mail"), section("hook")]);
+  const mail = built.get("mail");
+  const next = config([section("mail", { repeatIntervalHours: 2 }), section("new", { options: { x: 1 } })]);
+  service.use(next, await service.build(next));
+  expect(service.sinkNames()).toEqual(["mail", "new"]);
+  expect(built.get("mail")).toBe(mail!);
+  await service.stop();
+});

@@ -1,0 +1,226 @@
+/**
+ * @module The daemon's alerting: owns the configured sinks, turns bus events into alerts
+ * (routing and the repeat limit in router.ts, delivery in dispatcher.ts), emits
+ * `cert.expiring` at each check interval and `cert.recovered` after a failure, and sends
+ * test alerts on request. The bus listener only queues work: a renewal never waits on it.
+ */
+import { hostname } from "node:os";
+import type { CertSource } from "../api/ports.ts";
+import type { BackendContext } from "../backends/context.ts";
+import { ALERT_TYPES } from "../backends/registry.ts";
+import type { AlertBackend } from "../backends/types.ts";
+import type { Cancel } from "../clock.ts";
+import type { AlertSection, RotaConfig } from "../config/schema.ts";
+import { describeError } from "../errors.ts";
+import type { EventBus, RotaEvent } from "../events.ts";
+import type { Logger } from "../log.ts";
+import type { AuditStore } from "../store/types.ts";
+import { buildAlert } from "./build.ts";
+import { severityOf } from "./catalogue.ts";
+import { DISPATCH_DEFAULTS, Dispatcher, type DeliveryResult } from "./dispatcher.ts";
+import { expiringDays } from "./expiring.ts";
+import { AlertRouter } from "./router.ts";
+
+const DAY_MS = 86_400_000;
+/** Shutdown gives deliveries under way this long (issue 8: the whole stop fits in 5 s). */
+const SHUTDOWN_GRACE_MS = 1_000;
+
+export interface AlertServiceDeps {
+  bus: EventBus;
+  store: AuditStore;
+  certs: Pick<CertSource, "certs" | "find" | "look">;
+  ctx: BackendContext;
+  log: Logger;
+}
+
+/** The configured sinks, built: a section unchanged across a reload keeps its instance. */
+export type Sinks = Map<string, { section: AlertSection; backend: AlertBackend }>;
+
+/** Events the sinks may hear of; the others (steps, starts) are not alert material. */
+type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" }>;
+
+export class AlertService {
+  private readonly router: AlertRouter;
+  private readonly dispatcher: Dispatcher;
+  private readonly node = hostname();
+  /** Events are routed one at a time: the repeat limit is read, then written. */
+  private lane: Promise<void> = Promise.resolve();
+  private cancelTick: Cancel = () => {};
+  private readonly unsubscribe: () => void;
+
+  private constructor(
+    private readonly deps: AlertServiceDeps,
+    private config: RotaConfig,
+    private sinks: Sinks,
+  ) {
+    const { store, ctx, log } = deps;
+    this.router = new AlertRouter(store, ctx.clock);
+    this.dispatcher = new Dispatcher({ store, clock: ctx.clock, log, ...DISPATCH_DEFAULTS });
+    this.unsubscribe = deps.bus.subscribe((e) => this.heard(e));
+    this.arm();
+  }
+
+  static async start(deps: AlertServiceDeps, config: RotaConfig): Promise<AlertService> {
+    return new AlertService(deps, config, await buildSinks(config, deps.ctx));
+  }
+
+  /** Builds the sinks `config` names, reusing unchanged ones; throws, changing nothing, when one cannot be built. */
+  build(config: RotaConfig): Promise<Sinks> {
+    return buildSinks(config, this.deps.ctx, this.sinks);
+  }
+
+  /** Runs on `config` with `sinks` (from `build`) from now on. */
+  use(config: RotaConfig, sinks: Sinks): void {
+    const intervalChanged = config.daemon.checkIntervalSeconds !== this.config.daemon.checkIntervalSeconds;
+    this.config = config;
+    this.sinks = sinks;
+    if (intervalChanged) this.arm();
+  }
+
+  sinkNames(): string[] {
+    return [...this.sinks.keys()];
+  }
+
+  /**
+   * Sends `alert.test` to one sink or all, past the routing and the repeat limit, and
+   * resolves with each sink's outcome. The caller has checked that the sink and cert exist.
+   */
+  async test(opts: { sink: string | null; certId: string | null }): Promise<DeliveryResult[]> {
+    const at = this.deps.ctx.clock.now();
+    this.deps.bus.emit({ type: "alert.test", certId: opts.certId, sink: opts.sink, at });
+    const targets = [...this.sinks.values()].filter((s) => opts.sink === null || s.section.name === opts.sink);
+    return Promise.all(
+      targets.map(async (s) => {
+        const alert = await this.render({ type: "alert.test", certId: opts.certId, at }, "info", null, null);
+        return this.dispatcher.deliver(alert, s.backend);
+      }),
+    );
+  }
+
+  /** No new alerts; deliveries under way get a second, then are recorded as not sent. */
+  async stop(): Promise<void> {
+    this.cancelTick();
+    this.unsubscribe();
+    await this.lane;
+    await this.dispatcher.stop(SHUTDOWN_GRACE_MS);
+  }
+
+  private arm(): void {
+    this.cancelTick();
+    this.cancelTick = this.deps.ctx.clock.setInterval(() => this.queue(() => this.checkExpiring()), this.config.daemon.checkIntervalSeconds * 1000);
+  }
+
+  private heard(e: RotaEvent): void {
+    switch (e.type) {
+      case "renewal.failed":
+        // Cancelled by shutdown: nothing went wrong with the cert.
+        if (!e.interrupted) this.queue(() => this.route(e));
+        return;
+      case "renewal.succeeded":
+        this.queue(() => this.succeeded(e));
+        return;
+      case "cert.expiring":
+      case "cert.recovered":
+        this.queue(() => this.route(e));
+        return;
+      default:
+        return;
+    }
+  }
+
+  private queue(work: () => Promise<void>): void {
+    this.lane = this.lane.then(work).catch((err) => this.deps.log.error(`alerts: ${describeError(err)}`));
+  }
+
+  /** A success after a failed renewal, or while a failure alert stands, is a recovery. */
+  private async succeeded(e: Extract<RotaEvent, { type: "renewal.succeeded" }>): Promise<void> {
+    await this.route(e);
+    const recent = await this.deps.store.listRenewals({ certId: e.certId, limit: 10 });
+    const previous = recent.find((r) => r.id !== e.renewalId && (r.status === "failed" || r.status === "succeeded"));
+    const standing = await this.router.standing(e.certId, [...this.sinks.values()].map((s) => s.section));
+    if (previous?.status === "failed" || standing) this.deps.bus.emit({ type: "cert.recovered", certId: e.certId, renewalId: e.renewalId, at: this.deps.ctx.clock.now() });
+  }
+
+  private async route(e: Alertable): Promise<void> {
+    const notAfter = e.type === "cert.expiring" ? e.notAfter : e.type === "renewal.succeeded" ? e.notAfter : (this.deps.certs.look(e.certId)?.decision?.notAfter ?? null);
+    const daysLeft = notAfter ? Math.floor((notAfter.getTime() - e.at.getTime()) / DAY_MS) : null;
+    const severity = severityOf(e.type, daysLeft, this.config.daemon.expiryWarningDays);
+    const error = e.type === "renewal.failed" ? e.error : null;
+    for (const { section, backend } of this.sinks.values()) {
+      const send = await this.router.route({ type: e.type, certId: e.certId, severity, error }, section);
+      if (!send) continue;
+      this.dispatcher.enqueue(await this.render({ ...e, error }, severity, send.repeats, send.lastHeldError, notAfter), backend);
+    }
+  }
+
+  private async render(
+    e: { type: string; certId: string | null; at: Date; renewalId?: string; error?: string | null },
+    severity: ReturnType<typeof severityOf>,
+    repeats: { count: number; since: Date } | null,
+    lastHeldError: string | null,
+    notAfter: Date | null = null,
+  ) {
+    const { store, certs } = this.deps;
+    const watched = e.certId === null ? undefined : certs.find(e.certId);
+    const served = notAfter ?? (e.certId === null ? null : (certs.look(e.certId)?.decision?.notAfter ?? null));
+    const stored = e.renewalId ? await store.getRenewal(e.renewalId) : null;
+    const state = e.certId === null ? null : await store.getCertState(e.certId);
+    return buildAlert({
+      id: crypto.randomUUID(),
+      type: e.type,
+      severity,
+      at: e.at,
+      node: this.node,
+      cert: e.certId === null ? null : { id: e.certId, domains: watched?.config.domains ?? [], notAfter: served },
+      // The event is the truth: the audit row of a renewal that just ended may not be closed yet.
+      renewal: stored
+        ? {
+            id: stored.id,
+            trigger: stored.trigger,
+            status: e.type === "renewal.failed" ? "failed" : e.type === "cert.recovered" || e.type === "renewal.succeeded" ? "succeeded" : stored.status,
+            failedStep: stored.events.find((s) => s.status === "failed")?.step ?? null,
+            error: e.error ?? stored.error,
+          }
+        : null,
+      retryAt: e.type === "renewal.failed" || e.type === "cert.expiring" ? (state?.retryAt ?? null) : null,
+      repeats,
+      lastHeldError,
+      publicUrl: this.config.http.publicUrl,
+    });
+  }
+
+  /** At each check interval: every cert the scheduler last saw close to expiry, and not renewed for longer than one interval. */
+  private async checkExpiring(): Promise<void> {
+    const { certs, store, ctx, bus } = this.deps;
+    const now = ctx.clock.now();
+    for (const cert of certs.certs()) {
+      const id = cert.config.id;
+      const look = certs.look(id);
+      const notAfter = look?.decision?.notAfter ?? null;
+      if (!look || !notAfter) continue;
+      const issued = await store.latestIssued(id);
+      const lifetimeDays = issued && issued.notAfter.getTime() === notAfter.getTime() ? (issued.notAfter.getTime() - issued.notBefore.getTime()) / DAY_MS : null;
+      const days = expiringDays({
+        now,
+        notAfter,
+        lifetimeDays,
+        dueSince: look.dueSince,
+        expiryWarningDays: this.config.daemon.expiryWarningDays,
+        checkIntervalSeconds: this.config.daemon.checkIntervalSeconds,
+      });
+      if (days !== null) bus.emit({ type: "cert.expiring", certId: id, daysLeft: days, notAfter, at: now });
+    }
+  }
+}
+
+async function buildSinks(config: RotaConfig, ctx: BackendContext, previous?: Sinks): Promise<Sinks> {
+  const out: Sinks = new Map();
+  for (const section of config.alerts) {
+    const old = previous?.get(section.name);
+    const keep = old && old.section.type === section.type && Bun.deepEquals(old.section.options, section.options);
+    // Validation has checked every type against the same table.
+    const backend = keep ? old.backend : await ALERT_TYPES[section.type]!.create(section.name, section.options, ctx);
+    out.set(section.name, { section, backend });
+  }
+  return out;
+}

@@ -1,0 +1,84 @@
+/** @module SqliteAuditStore's alert tables against a real database file: the repeat limit, the delivery log, the upgrade from schema 4. */
+import { afterEach, beforeEach, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MIGRATIONS } from "./migrations.ts";
+import { SqliteAuditStore } from "./sqlite.ts";
+import type { AlertDelivery } from "./types.ts";
+
+const T0 = new Date("2030-01-01T00:00:00Z");
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+let dir: string;
+let path: string;
+let store: SqliteAuditStore;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-sqlite-alerts-"));
+  path = join(dir, "rota.db");
+  store = new SqliteAuditStore(path);
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const delivery = (alertId: string, seconds: number, over: Partial<AlertDelivery> = {}): AlertDelivery => ({
+  alertId,
+  sink: "mail",
+  event: "renewal.failed",
+  certId: "www",
+  at: at(seconds),
+  outcome: "delivered",
+  error: null,
+  attempts: 1,
+  ...over,
+});
+
+test("a repeat limit is kept per (sink, key), replaced, survives a reopen, and clears", async () => {
+  expect(await store.alertLimit("mail", "www")).toBeNull();
+  await store.putAlertLimit({ sink: "mail", key: "www", lastSentAt: at(0), held: 0, heldSince: null, lastError: null });
+  await store.putAlertLimit({ sink: "mail", key: "www", lastSentAt: at(0), held: 3, heldSince: at(60), lastError: "acme: down" });
+  await store.putAlertLimit({ sink: "hook", key: "www", lastSentAt: at(5), held: 0, heldSince: null, lastError: null });
+  await store.close();
+  store = new SqliteAuditStore(path);
+  expect(await store.alertLimit("mail", "www")).toEqual({ sink: "mail", key: "www", lastSentAt: at(0), held: 3, heldSince: at(60), lastError: "acme: down" });
+  await store.clearAlertLimit("mail", "www");
+  await store.clearAlertLimit("mail", "www");
+  expect(await store.alertLimit("mail", "www")).toBeNull();
+  expect((await store.alertLimit("hook", "www"))?.lastSentAt).toEqual(at(5));
+});
+
+test("deliveries list newest first, a tie by insertion, up to the limit", async () => {
+  await store.recordDelivery(delivery("a", 0));
+  await store.recordDelivery(delivery("b", 10, { outcome: "failed", error: "mail: 550 no such user", attempts: 3 }));
+  await store.recordDelivery(delivery("c", 10, { sink: "hook", certId: null, event: "alert.test", outcome: "not_sent", attempts: 0 }));
+  expect((await store.listDeliveries(10)).map((d) => d.alertId)).toEqual(["c", "b", "a"]);
+  expect(await store.listDeliveries(2)).toEqual([
+    delivery("c", 10, { sink: "hook", certId: null, event: "alert.test", outcome: "not_sent", attempts: 0 }),
+    delivery("b", 10, { outcome: "failed", error: "mail: 550 no such user", attempts: 3 }),
+  ]);
+});
+
+test("a version-4 database gains the alert tables, old rows intact", async () => {
+  await store.close();
+  const v4Path = join(dir, "v4.db");
+  const v4 = new Database(v4Path, { create: true });
+  for (const m of MIGRATIONS.slice(0, 4)) v4.exec(m);
+  v4.exec("PRAGMA user_version = 4");
+  v4.exec(`INSERT INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ('www', 2, NULL, 'e')`);
+  v4.close();
+
+  store = new SqliteAuditStore(v4Path);
+  expect((await store.getCertState("www"))?.consecutiveFailures).toBe(2);
+  await store.recordDelivery(delivery("a", 0));
+  await store.putAlertLimit({ sink: "mail", key: "www", lastSentAt: at(0), held: 0, heldSince: null, lastError: null });
+  expect(await store.listDeliveries(5)).toEqual([delivery("a", 0)]);
+  await store.close();
+  const check = new Database(v4Path, { readonly: true });
+  expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: 5 });
+  check.close();
+  store = new SqliteAuditStore(v4Path);
+});
