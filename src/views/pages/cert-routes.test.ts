@@ -73,6 +73,7 @@ beforeEach(() => {
     startedAt: now,
     certs: certSource(scheduler, runner),
     actions: actions(scheduler, runner, async () => ({ ok: false, file: config.file, problems: [] })),
+    alerts: { sinkNames: () => [], test: async () => [] },
     store,
     bus,
     clock,
