@@ -4,6 +4,7 @@
  * build them from whatever answers these.
  */
 import type { Clock } from "../clock.ts";
+import type { HttpTls } from "../config/schema.ts";
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
@@ -35,12 +36,37 @@ export interface Actions {
   running(renewalId: string): { done: Promise<unknown> } | undefined;
 }
 
+/** The daemon's own settings and state, for the status page. A reload changes every answer. */
+export interface DaemonInfo {
+  settings(): DaemonSettings;
+  /** Renewals holding one of the `maxConcurrentRenewals` slots now, and those waiting for one. */
+  renewals(): { running: number; queued: number };
+  /** The TCP listener bound now; null without one (or while its TLS cert waits for its first issue). */
+  listener(): ListenerInfo | null;
+}
+
+export interface DaemonSettings {
+  socket: string;
+  stateDir: string;
+  audit: { backend: string; path: string; retentionDays: number };
+  maxConcurrentRenewals: number;
+}
+
+export interface ListenerInfo {
+  /** e.g. `https://127.0.0.1:8844`. */
+  origin: string;
+  /** Null: plain HTTP. */
+  tls: HttpTls | null;
+  publicUrl: string | undefined;
+}
+
 export interface ApiDeps {
   version: string;
   configFile: string;
   startedAt: Date;
   certs: CertSource;
   actions: Actions;
+  daemon: DaemonInfo;
   store: AuditStore;
   bus: EventBus;
   clock: Clock;

@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import type { ApiDeps } from "../api/ports.ts";
 import type { TcpEnv } from "../api/tcp.tsx";
 import { assetAt } from "./assets.ts";
+import { AuditPage, auditData } from "./pages/audit.tsx";
 import { OverviewPage, overviewData } from "./pages/overview.tsx";
+import { StatusPage, statusData } from "./pages/status.tsx";
 
 /** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
 const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
@@ -15,6 +17,8 @@ const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
 export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   const app = new Hono<TcpEnv>();
   app.get("/", async (c) => c.html(<OverviewPage d={await overviewData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
+  app.get("/audit", async (c) => c.html(<AuditPage d={await auditData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
+  app.get("/status", (c) => c.html(<StatusPage d={statusData(deps)} csrf={csrfOf(c.get("session"))} />));
   return app;
 }
 
