@@ -31,7 +31,7 @@ afterEach(async () => {
 function pages() {
   const configured = ["www", "api"].map((id) => ({ config: { id } }) as WatchedCert);
   const certs = { find: (id: string) => configured.find((c) => c.config.id === id) } as CertSource;
-  return dashboardRoutes({ certs, store, clock } as ApiDeps);
+  return dashboardRoutes({ certs, store, clock } as unknown as ApiDeps);
 }
 
 /** A renewal started `hoursAgo` before the clock's now. */

@@ -65,7 +65,7 @@ function Tls(p: { l: ListenerInfo }) {
   }
   return (
     <span>
-      rota's cert <a href={`/certs/${encodeURIComponent(t.certId)}`}>{t.certId}</a>, as installed by <code>{t.target}</code> in <code>{t.dir}</code>
+      managed cert <a href={`/certs/${encodeURIComponent(t.certId)}`}>{t.certId}</a>, as installed by <code>{t.target}</code> in <code>{t.dir}</code>
     </span>
   );
 }
