@@ -56,12 +56,15 @@ describe("buckets", () => {
 
   test("one cert: its expiry on its day, its renewal 30 days earlier, both titled with its id", () => {
     const d = timelineData(source([{ id: "www", days: 45 }]), now);
+    // A 90-day certificate issued today ends on the window's last day.
+    expect(timelineData(source([{ id: "fresh", days: 90 }]), now).expiries).toEqual([{ day: 90, count: 1, ids: ["fresh"] }]);
     expect(d.expiries).toEqual([{ day: 45, count: 1, ids: ["www"] }]);
     expect(d.renewals).toEqual([{ day: 15, count: 1, ids: ["www"] }]);
     const g = timelineGeometry(d);
     const [expiry, renewal] = g.marks;
     expect(expiry!.title).toBe("1 expiry on 2030-02-15: www");
     expect(renewal!.title).toBe("1 planned renewal on 2030-01-16: www");
+    expect(g.summary).toBe("1 expiring and 1 renewal planned in the next 90 days");
     // Day 45 sits three times as far along as day 15; today is a quarter into day 0.
     expect(expiry!.x - 8.5).toBeCloseTo(3 * (renewal!.x - 8.5), 0);
     expect(g.todayX).toBeCloseTo(8 + (VIEW.width - 16) / TIMELINE_DAYS / 4, 1);

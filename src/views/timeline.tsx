@@ -7,7 +7,8 @@
  */
 import type { CertSource } from "../api/ports.ts";
 
-export const TIMELINE_DAYS = 90;
+/** Today and the 90 days after it: a 90-day certificate issued today ends on the last one. */
+export const TIMELINE_DAYS = 91;
 const DAY_MS = 86_400_000;
 /** Ids a bar's title names; the others are counted ("… +37 more"). */
 export const TITLE_IDS = 5;
@@ -109,13 +110,14 @@ export function timelineGeometry(d: TimelineData): Geometry {
   const ticks = [];
   for (let day = 0; day < TIMELINE_DAYS; day += TICK_EVERY_DAYS) ticks.push({ x: round(PAD_X + day * DAY_W), label: dayLabel(dateOf(day)) });
   const sum = (bs: Bucket[]) => bs.reduce((n, b) => n + b.count, 0);
+  const planned = sum(d.renewals);
   const busiest = d.expiries.reduce<Bucket | null>((top, b) => (!top || b.count > top.count ? b : top), null);
   const busy = busiest && busiest.count > 1 ? `; most expiries on ${dayLabel(dateOf(busiest.day))} (${busiest.count})` : "";
   return {
     marks: [...d.expiries.map((b) => mark("expiry", b)), ...d.renewals.map((b) => mark("renewal", b))],
     todayX: round(PAD_X + ((d.now.getTime() - d.start.getTime()) / DAY_MS) * DAY_W),
     ticks,
-    summary: `${sum(d.expiries)} expiring and ${sum(d.renewals)} renewals planned in the next ${TIMELINE_DAYS} days${busy}`,
+    summary: `${sum(d.expiries)} expiring and ${planned} renewal${planned === 1 ? "" : "s"} planned in the next ${TIMELINE_DAYS - 1} days${busy}`,
   };
 }
 
