@@ -133,6 +133,8 @@ test("keyset pages: Older → carries the filters and the last id; the last page
   expect(rowIds(second)).toEqual(Array.from({ length: 10 }, (_, i) => `r${String(AUDIT_PAGE_SIZE + i).padStart(3, "0")}`));
   expect(second).not.toContain("Older →");
   expect(second).toContain(`<a href="/audit?trigger=scheduled">← Newest</a>`);
+  // After a refused query the page is unfiltered (with "new" first), and so is its next page.
+  expect(await page("?since=soon")).toContain(`<a href="/audit?before=r048" rel="next">Older →</a>`);
   // Only the newest page follows events.
   expect(first).toContain(`data-live="*"`);
   expect(second).not.toContain("data-live=");

@@ -85,7 +85,7 @@ function note(r: Renewal): string {
 function Filters(p: { f: AuditFilters }) {
   const { f } = p;
   return (
-    <form class="filters" method="get" action="/audit" role="search" hx-get="/audit" hx-target="#renewals" hx-select="#renewals" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#audit-cert, change from:select, change from:input[type=date], submit">
+    <form class="filters" method="get" action="/audit" role="search" hx-get="/audit" hx-target="#renewals" hx-select="#renewals" hx-swap="outerHTML" hx-push-url="true" hx-trigger="input changed delay:300ms from:#audit-cert, change from:#audit-status, change from:#audit-trigger, change from:#audit-since, change from:#audit-until, submit">
       <label>
         Certificate
         <input id="audit-cert" type="search" name="cert" value={f.cert ?? ""} placeholder="cert id" />
@@ -178,6 +178,8 @@ function Empty(p: { d: AuditData }) {
 
 function RenewalTable(p: { d: AuditData }) {
   const { d } = p;
+  // The page shown after a refused query is unfiltered: so are its links, or each would be refused again.
+  const kept = d.error ? {} : d.filters;
   // Only the newest page changes as renewals run; an older one stays as it is.
   const live = d.before ? {} : { "data-live": "*", "hx-get": d.self, "hx-trigger": "live", "hx-select": "#renewals", "hx-swap": "outerHTML" };
   return (
@@ -221,9 +223,9 @@ function RenewalTable(p: { d: AuditData }) {
               {d.before ? " (older)" : ""}
             </span>
             <span class="actions">
-              {d.before ? <a href={href(d.filters)}>← Newest</a> : null}
+              {d.before ? <a href={href(kept)}>← Newest</a> : null}
               {d.older ? (
-                <a href={href(d.filters, d.older)} rel="next">
+                <a href={href(kept, d.older)} rel="next">
                   Older →
                 </a>
               ) : null}
