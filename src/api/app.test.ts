@@ -22,7 +22,7 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { Runner } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
-import { actions, certSource } from "../daemon/api-ports.ts";
+import { actions, certSource, daemonInfo } from "../daemon/api-ports.ts";
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { AuditStore } from "../store/types.ts";
 import { createApi } from "./app.ts";
@@ -89,6 +89,7 @@ function deps(o: Overrides): ApiDeps {
     certs: certSource(scheduler, r),
     actions: actions(scheduler, r, o.reload),
     alerts: { sinkNames: () => [], test: async () => [] },
+    daemon: daemonInfo(() => scheduler.watched().config, r, () => ({ origin: () => null })),
     store: o.store ?? store,
     bus: o.bus ?? bus,
     clock,

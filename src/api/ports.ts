@@ -5,6 +5,7 @@
  */
 import type { DeliveryResult } from "../alerts/dispatcher.ts";
 import type { Clock } from "../clock.ts";
+import type { HttpTls } from "../config/schema.ts";
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
@@ -45,6 +46,30 @@ export interface AlertActions {
   test(opts: { sink: string | null; certId: string | null }): Promise<DeliveryResult[]>;
 }
 
+/** The daemon's own settings and state, for the status page. A reload changes every answer. */
+export interface DaemonInfo {
+  settings(): DaemonSettings;
+  /** Renewals holding one of the `maxConcurrentRenewals` slots now, and those waiting for one. */
+  renewals(): { running: number; queued: number };
+  /** The TCP listener bound now; null without one (or while its TLS cert waits for its first issue). */
+  listener(): ListenerInfo | null;
+}
+
+export interface DaemonSettings {
+  socket: string;
+  stateDir: string;
+  audit: { backend: string; path: string; retentionDays: number };
+  maxConcurrentRenewals: number;
+}
+
+export interface ListenerInfo {
+  /** e.g. `https://127.0.0.1:8844`. */
+  origin: string;
+  /** Null: plain HTTP. */
+  tls: HttpTls | null;
+  publicUrl: string | undefined;
+}
+
 export interface ApiDeps {
   version: string;
   configFile: string;
@@ -52,6 +77,7 @@ export interface ApiDeps {
   certs: CertSource;
   actions: Actions;
   alerts: AlertActions;
+  daemon: DaemonInfo;
   store: AuditStore;
   bus: EventBus;
   clock: Clock;

@@ -4,6 +4,7 @@
  */
 import { HTTPException } from "hono/http-exception";
 
+/** The message goes in both: the API answers `res`, a page shows `message`. */
 function refuse(message: string): never {
   throw new HTTPException(400, { message, res: Response.json({ error: message }, { status: 400 }) });
 }

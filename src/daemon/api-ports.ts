@@ -1,9 +1,10 @@
 /** @module The daemon's scheduler and runner as the API's narrow ports. */
-import type { Actions, CertSource } from "../api/ports.ts";
-import type { BackendSection } from "../config/schema.ts";
+import type { Actions, CertSource, DaemonInfo } from "../api/ports.ts";
+import type { BackendSection, RotaConfig } from "../config/schema.ts";
 import type { Runner } from "../scheduler/runner.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ReloadResult } from "./daemon.ts";
+import type { HttpListener } from "./http-listener.ts";
 
 export function certSource(scheduler: Scheduler, runner: Runner): CertSource {
   return {
@@ -23,6 +24,25 @@ export function actions(scheduler: Scheduler, runner: Runner, reload: () => Prom
     renew: (cert, opts) => scheduler.request(cert, opts),
     reload,
     running: (id) => runner.byRenewalId(id),
+  };
+}
+
+/** `config`: the running config, read at each call (a reload replaces it). */
+export function daemonInfo(config: () => RotaConfig, runner: Runner, http: () => Pick<HttpListener, "origin">): DaemonInfo {
+  return {
+    settings: () => {
+      const { daemon, audit } = config();
+      return { socket: daemon.socket, stateDir: daemon.stateDir, audit: { backend: audit.backend, path: audit.path, retentionDays: audit.retentionDays }, maxConcurrentRenewals: daemon.maxConcurrentRenewals };
+    },
+    renewals: () => {
+      const running = runner.running();
+      return { running, queued: Math.max(0, runner.activeRenewalIds().size - running) };
+    },
+    listener: () => {
+      const origin = http().origin();
+      const { http: h } = config();
+      return origin ? { origin, tls: h.listener?.tls ?? null, publicUrl: h.publicUrl } : null;
+    },
   };
 }
 

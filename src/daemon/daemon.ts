@@ -31,7 +31,7 @@ import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { openRecoveringStore } from "../store/recovering.ts";
 import type { AuditStore } from "../store/types.ts";
-import { actions, certSource } from "./api-ports.ts";
+import { actions, certSource, daemonInfo } from "./api-ports.ts";
 import { buildWatchlist } from "./backends.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
@@ -232,6 +232,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     certs: certSource(scheduler, runner),
     actions: actions(scheduler, runner, reload),
     alerts,
+    // The listener is built from these deps: read once a request comes, when it exists.
+    daemon: daemonInfo(() => watch.config, runner, () => http),
     store,
     bus,
     clock,

@@ -6,6 +6,11 @@ export class Limiter {
 
   constructor(private limit: number) {}
 
+  /** Holders now; above the limit for a while after it was lowered. */
+  get held(): number {
+    return this.active;
+  }
+
   /** A higher limit lets waiters in at once; a lower one takes effect as holders release. */
   setLimit(limit: number): void {
     this.limit = limit;

@@ -178,6 +178,7 @@ describe("Runner", () => {
     for (let n = 2; n <= ids.length; n++) {
       await gate.untilEntered(n);
       expect(gate.inside).toBe(2);
+      expect(runner.running()).toBe(2);
       gate.releaseOne();
     }
     gate.releaseOne();
@@ -187,6 +188,7 @@ describe("Runner", () => {
     expect(gate.maxInside).toBe(2);
     expect(outcomes.map((o) => o.ok)).toEqual([true, true, true, true, true, true]);
     expect(ids.some((id) => runner.busy(id))).toBe(false);
+    expect(runner.running()).toBe(0);
     await bus.drain();
     const rows = await store.listRenewals({ limit: 10 });
     expect(rows.map((r) => r.status)).toEqual(Array(6).fill("succeeded"));

@@ -107,6 +107,11 @@ export class Runner {
     return undefined;
   }
 
+  /** Renewals holding a slot now; the others of `activeRenewalIds` wait for one. */
+  running(): number {
+    return this.limiter.held;
+  }
+
   activeRenewalIds(): Set<string> {
     return new Set([...this.active.values()].map((a) => a.renewalId));
   }

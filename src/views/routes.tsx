@@ -10,6 +10,8 @@ import { assetAt } from "./assets.ts";
 import { renewFromPage, showCert } from "./pages/cert.tsx";
 import { OverviewPage, overviewData } from "./pages/overview.tsx";
 import { showRenewal } from "./pages/renewal.tsx";
+import { AuditPage, auditData } from "./pages/audit.tsx";
+import { StatusPage, statusData } from "./pages/status.tsx";
 
 /** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
 const csrfOf = (session: TcpEnv["Variables"]["session"]) => session?.csrf ?? "";
@@ -20,6 +22,8 @@ export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   app.get("/certs/:id", (c) => showCert(c, deps, csrfOf(c.get("session"))));
   app.post("/certs/:id/renew", (c) => renewFromPage(c, deps, csrfOf(c.get("session"))));
   app.get("/renewals/:id", (c) => showRenewal(c, deps, csrfOf(c.get("session"))));
+  app.get("/audit", async (c) => c.html(<AuditPage d={await auditData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
+  app.get("/status", (c) => c.html(<StatusPage d={statusData(deps)} csrf={csrfOf(c.get("session"))} />));
   return app;
 }
 

@@ -153,6 +153,32 @@ describe("authentication", () => {
   });
 });
 
+describe("the dashboard's audit and status pages, and the overview's timeline", () => {
+  test("read from the running daemon over its TLS listener", async () => {
+    const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY }) });
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    await waitFor(async () => (await list(socket))[0]?.status === "ok", 30_000, 100, "app to be ok");
+
+    const status = await (await api("/status", { cookie })).text();
+    expect(status).toContain(`<code>${origin}</code>`);
+    expect(status).toContain(`managed cert <a href="/certs/app">app</a>`);
+    expect(status).toContain(`<code>${config}</code>`);
+    expect(status).toMatch(/<dd id="status-running">\d/);
+
+    const audit = await (await api("/audit?cert=app", { cookie })).text();
+    expect(audit).toMatch(/<a href="\/renewals\/[^"]+"><time/);
+    expect(audit).toContain(`<a href="/certs/app">app</a>`);
+    const bad = await api("/audit?since=yesterday", { cookie });
+    expect(bad.status).toBe(200);
+    expect(await bad.text()).toContain(`<p class="error-box" role="alert">since must be an ISO 8601`);
+
+    // The local CA issues for 90 days by default: app's expiry lies in the window, its planned renewal too.
+    const home = await (await api("/", { cookie })).text();
+    expect(home).toContain(`<details class="timeline" open="">`);
+    expect(home).toMatch(/<rect class="expiry"[^>]*><title>1 expiry on \d{4}-\d{2}-\d{2}: app<\/title>/);
+  });
+});
+
 describe("hostile requests get a clean 4xx and the daemon keeps serving", () => {
   test.each([
     ["a 10 MB body", "/api/reload", { method: "POST", body: "x".repeat(10_000_000) }, 413],

@@ -10,7 +10,7 @@ import type { WatchedCert } from "../../pipeline/runtime.ts";
 import { SqliteAuditStore } from "../../store/sqlite.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { createApi } from "../app.ts";
-import type { Actions, AlertActions, CertSource } from "../ports.ts";
+import type { Actions, AlertActions, CertSource, DaemonInfo } from "../ports.ts";
 
 const clock = new FakeClock("2030-01-01T00:00:00Z");
 let dir: string;
@@ -39,6 +39,7 @@ beforeEach(() => {
     certs: { find: (id: string) => configured.find((c) => c.config.id === id) } as CertSource,
     actions: {} as Actions,
     alerts,
+    daemon: {} as DaemonInfo,
     store,
     bus: new EventBus(() => {}),
     clock,

@@ -14,7 +14,7 @@ import type { AuditStore, IssuedCert } from "../../store/types.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { createApi } from "../app.ts";
 import type { CertJson, CertPageJson } from "../json.ts";
-import type { Actions, ApiDeps } from "../ports.ts";
+import type { Actions, ApiDeps, DaemonInfo } from "../ports.ts";
 
 const DAY = 86_400_000;
 const clock = new FakeClock("2030-01-01T00:00:00Z");
@@ -54,6 +54,7 @@ function app(s: AuditStore = store): Hono {
     },
     actions: {} as Actions,
     alerts: { sinkNames: () => [], test: async () => [] },
+    daemon: {} as DaemonInfo,
     store: s,
     bus: new EventBus(() => {}),
     clock,

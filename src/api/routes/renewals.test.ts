@@ -12,7 +12,7 @@ import type { RenewalStatus } from "../../store/types.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { createApi } from "../app.ts";
 import type { RenewalJson } from "../json.ts";
-import type { Actions, CertSource } from "../ports.ts";
+import type { Actions, CertSource, DaemonInfo } from "../ports.ts";
 
 const clock = new FakeClock("2030-01-01T00:00:00Z");
 const at = (minutes: number) => new Date(clock.now().getTime() + minutes * 60_000);
@@ -32,6 +32,7 @@ beforeEach(() => {
     certs: { find: (id: string) => configured.find((c) => c.config.id === id) } as CertSource,
     actions: {} as Actions,
     alerts: { sinkNames: () => [], test: async () => [] },
+    daemon: {} as DaemonInfo,
     store,
     bus: new EventBus(() => {}),
     clock,

@@ -1,41 +1,19 @@
 /** @module The audit routes: the renewals searched and paged, one renewal, and one renewal's steps live (server-sent events). */
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { RotaEvent, Trigger } from "../../events.ts";
-import type { RenewalStatus } from "../../store/types.ts";
-import { MAX_RENEWALS_LIMIT, renewalJson, stepJson } from "../json.ts";
+import type { RotaEvent } from "../../events.ts";
+import { renewalJson, stepJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
-import { intParam, listParam, timeParam } from "../query.ts";
-import { unknownCert } from "./certs.ts";
+import { parseRenewalQuery } from "../renewal-query.ts";
 
 const HEARTBEAT_MS = 5_000;
-
-// Every value, checked against its type by the compiler: a new one cannot be left out of the filters.
-const TRIGGERS = Object.keys({ scheduled: 0, manual: 0, startup: 0, reload: 0 } satisfies Record<Trigger, 0>) as Trigger[];
-const RENEWAL_STATUSES = Object.keys({ running: 0, succeeded: 0, failed: 0, interrupted: 0 } satisfies Record<RenewalStatus, 0>) as RenewalStatus[];
 
 export function renewalRoutes(deps: ApiDeps): Hono {
   const app = new Hono();
 
   app.get("/api/renewals", async (c) => {
-    const param = (name: string) => c.req.query(name);
-    const limit = intParam(param("limit"), "limit", { min: 1, max: MAX_RENEWALS_LIMIT, fallback: 20 });
-    const statuses = listParam(param("status"), "status", RENEWAL_STATUSES);
-    const triggers = listParam(param("trigger"), "trigger", TRIGGERS);
-    const since = timeParam(param("since"), "since");
-    const until = timeParam(param("until"), "until");
-    if (since && until && until <= since) return c.json({ error: "until must be later than since" }, 400);
-    const before = param("before") || undefined;
-    // A cursor that names nothing would answer an empty page, which reads as "no older renewals".
-    if (before !== undefined && !(await deps.store.getRenewal(before))) {
-      return c.json({ error: "before must be the id of a renewal in the audit trail: the last one of the previous page" }, 400);
-    }
-    const certId = param("cert") || undefined;
-    if (certId !== undefined && !deps.certs.find(certId)) {
-      const known = (await deps.store.listRenewals({ certId, limit: 1 })).length > 0;
-      if (!known) return unknownCert(c, certId);
-    }
-    return c.json((await deps.store.listRenewals({ certId, statuses, triggers, since, until, before, limit })).map(renewalJson));
+    const query = await parseRenewalQuery(deps, (name) => c.req.query(name));
+    return c.json((await deps.store.listRenewals(query)).map(renewalJson));
   });
 
   app.get("/api/renewals/:id", async (c) => {

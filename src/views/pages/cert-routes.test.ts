@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
 import { Hono } from "hono";
-import type { ApiDeps } from "../../api/ports.ts";
+import type { ApiDeps, DaemonInfo } from "../../api/ports.ts";
 import { Sessions } from "../../api/auth/session.ts";
 import { createTcpApp, type TcpEnv } from "../../api/tcp.tsx";
 import { createLocalCa } from "../../backends/ca/local/local-ca.ts";
@@ -74,6 +74,7 @@ beforeEach(() => {
     certs: certSource(scheduler, runner),
     actions: actions(scheduler, runner, async () => ({ ok: false, file: config.file, problems: [] })),
     alerts: { sinkNames: () => [], test: async () => [] },
+    daemon: {} as DaemonInfo,
     store,
     bus,
     clock,

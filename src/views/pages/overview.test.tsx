@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import type { ApiDeps, CertSource } from "../../api/ports.ts";
+import type { ApiDeps, CertSource, DaemonInfo } from "../../api/ports.ts";
 import type { CertJson } from "../../api/json.ts";
 import type { CertConfig } from "../../config/schema.ts";
 import { EventBus } from "../../events.ts";
@@ -46,7 +46,7 @@ function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
     firstLooks: async () => {},
     backendType: () => undefined,
   };
-  return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], alerts: { sinkNames: () => [], test: async () => [] }, store, bus: new EventBus(() => {}), clock, log: createConsola() };
+  return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], alerts: { sinkNames: () => [], test: async () => [] }, daemon: {} as DaemonInfo, store, bus: new EventBus(() => {}), clock, log: createConsola() };
 }
 
 const render = async (d: ApiDeps, url = "http://x/") => (<OverviewPage d={await overviewData(d, new URL(url))} csrf="tok" />).toString();

@@ -11,6 +11,7 @@ import { CERT_STATUSES, type CertJson, type CertPageJson, type CertStatus } from
 import type { ApiDeps } from "../../api/ports.ts";
 import { Badge, Time, relative } from "../components.tsx";
 import { Layout } from "../layout.tsx";
+import { Timeline, timelineData, type TimelineData } from "../timeline.tsx";
 
 export const OVERVIEW_PAGE_SIZE = 50;
 
@@ -36,6 +37,8 @@ export interface OverviewData {
   certs: Map<string, WatchedCert>;
   thresholds: Map<string, number>;
   configFile: string;
+  /** Of every cert, whatever the filter. */
+  timeline: TimelineData;
   /** `/?…` of this view, for live refreshes and links. */
   self: string;
 }
@@ -66,7 +69,8 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
     const days = deps.certs.look(i.id)?.threshold.days;
     if (days !== undefined) thresholds.set(i.id, days);
   }
-  return { query, error, page, counts, configured: all.length, soonest, now: deps.clock.now(), certs, thresholds, configFile: deps.configFile, self: `${url.pathname}${url.search}` };
+  const now = deps.clock.now();
+  return { query, error, page, counts, configured: all.length, soonest, now, certs, thresholds, configFile: deps.configFile, timeline: timelineData(deps.certs, now), self: `${url.pathname}${url.search}` };
 }
 
 /** A link to this view with some parameters changed (and the page reset unless `offset` is given). */
@@ -270,6 +274,7 @@ export function OverviewPage(p: { d: OverviewData; csrf: string }) {
           {p.d.error}
         </p>
       ) : null}
+      {p.d.configured > 0 ? <Timeline d={p.d.timeline} /> : null}
       <Filters q={p.d.query} />
       <CertTable d={p.d} />
     </Layout>

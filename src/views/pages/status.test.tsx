@@ -1,0 +1,115 @@
+/** @module `/status` in-process: what it shows of the daemon, each TLS state, escaping; and the daemon port behind it. */
+import { describe, expect, test } from "bun:test";
+import type { ApiDeps, CertSource, DaemonInfo, ListenerInfo } from "../../api/ports.ts";
+import { daemonInfo } from "../../daemon/api-ports.ts";
+import type { WatchedCert } from "../../pipeline/runtime.ts";
+import type { Runner } from "../../scheduler/runner.ts";
+import { testConfig } from "../../testing/config.ts";
+import { FakeClock } from "../../testing/fake-clock.ts";
+import { dashboardRoutes } from "../routes.tsx";
+import { uptime } from "./status.tsx";
+
+const clock = new FakeClock("2030-01-10T12:00:00Z");
+
+function deps(listener: ListenerInfo | null, o: { configFile?: string; running?: number; queued?: number } = {}): ApiDeps {
+  const certs = { certs: () => [{}, {}, {}] as WatchedCert[], checkIntervalSeconds: () => 3600, nextTickAt: () => new Date("2030-01-10T12:40:00Z") } as unknown as CertSource;
+  const daemon: DaemonInfo = {
+    settings: () => ({ socket: "/run/rota/rota.sock", stateDir: "/var/lib/rota", audit: { backend: "sqlite", path: "/var/lib/rota/rota.db", retentionDays: 400 }, maxConcurrentRenewals: 4 }),
+    renewals: () => ({ running: o.running ?? 0, queued: o.queued ?? 0 }),
+    listener: () => listener,
+  };
+  return { version: "1.2.3", configFile: o.configFile ?? "/etc/rota/rota.toml", startedAt: new Date("2030-01-08T09:30:00Z"), certs, daemon, clock } as unknown as ApiDeps;
+}
+
+async function page(d: ApiDeps): Promise<string> {
+  const res = await dashboardRoutes(d).request("/status");
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The text of each <dd> after the <dt> naming it, tags dropped. */
+function facts(html: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of html.matchAll(/<dt>([^<]+)<\/dt><dd[^>]*>(.*?)<\/dd>/g)) out[m[1]!] = m[2]!.replace(/<[^>]+>/g, "");
+  return out;
+}
+
+const plain: ListenerInfo = { origin: "http://127.0.0.1:8844", tls: null, publicUrl: undefined };
+
+test("the daemon, its checks, its renewals and its storage", async () => {
+  const f = facts(await page(deps(plain, { running: 2, queued: 3 })));
+  expect(f).toMatchObject({
+    Version: `rota 1.2.3 (pid ${process.pid})`,
+    "Up for": "2 d 2 h since 2030-01-08 09:30:00Z",
+    "Config file": "/etc/rota/rota.toml",
+    Certificates: "3 configured",
+    Checks: "every 1 h",
+    "Next check": "2030-01-10 12:40:00Z (in 40 min)",
+    "Renewals at once": "at most 4",
+    "Running now": "2, 3 waiting for a slot",
+    "Audit trail": "sqlite /var/lib/rota/rota.db (kept 400 days)",
+    "State folder": "/var/lib/rota",
+    "API socket": "/run/rota/rota.sock",
+    Address: "http://127.0.0.1:8844",
+    TLS: "none: plain HTTP",
+    "Public URL": "not set",
+  });
+});
+
+test("the running count follows events", async () => {
+  const html = await page(deps(plain));
+  expect(html).toContain(`<section id="status-now" class="panel" aria-labelledby="status-schedule" data-live="*" hx-get="/status" hx-trigger="live" hx-select="#status-now" hx-swap="outerHTML">`);
+  expect(facts(html)["Running now"]).toBe("0");
+});
+
+describe("TLS", () => {
+  test("files given by path", async () => {
+    const f = facts(await page(deps({ origin: "https://[::1]:8844", tls: { from: "files", cert: "/etc/ssl/rota.pem", key: "/etc/ssl/rota.key" }, publicUrl: "https://nas.example.com:8844" })));
+    expect(f).toMatchObject({ Address: "https://[::1]:8844", TLS: "certificate /etc/ssl/rota.pem, key /etc/ssl/rota.key", "Public URL": "https://nas.example.com:8844" });
+  });
+
+  test("a cert rota manages, linked", async () => {
+    const html = await page(deps({ origin: "https://0.0.0.0:8844", tls: { from: "cert", certId: "nas", target: "files", dir: "/etc/rota/live/nas" }, publicUrl: undefined }));
+    expect(facts(html).TLS).toBe("managed cert nas, as installed by files in /etc/rota/live/nas");
+    expect(html).toContain(`<a href="/certs/nas">nas</a>`);
+  });
+
+  test("no listener: says how to add one", async () => {
+    expect(await page(deps(null))).toContain("Not listening on TCP: add an <code>[http]</code> section to <code>/etc/rota/rota.toml</code>.");
+  });
+
+  test("paths and ids with markup render as text", async () => {
+    const html = await page(deps({ origin: "https://127.0.0.1:1", tls: { from: "cert", certId: `<b>"x"</b>`, target: "t", dir: "/<i>" }, publicUrl: undefined }, { configFile: "/etc/<script>.toml" }));
+    expect(html).not.toContain("<script>");
+    expect(html).not.toContain("<b>");
+    expect(html).not.toContain("<i>");
+    expect(html).toContain("/etc/&lt;script&gt;.toml");
+    expect(html).toContain("&lt;b&gt;&quot;x&quot;&lt;/b&gt;");
+  });
+});
+
+test("uptime: the two largest units", () => {
+  expect(uptime(12_000)).toBe("12 s");
+  expect(uptime(4 * 60_000 + 5_000)).toBe("4 min");
+  expect(uptime(3 * 3_600_000)).toBe("3 h");
+  expect(uptime(3 * 3_600_000 + 12 * 60_000)).toBe("3 h 12 min");
+  expect(uptime(2 * 86_400_000 + 5 * 3_600_000 + 60_000)).toBe("2 d 5 h");
+});
+
+describe("daemonInfo", () => {
+  const runner = { running: () => 1, activeRenewalIds: () => new Set(["a", "b", "c"]) } as unknown as Runner;
+
+  test("reads the running config at each call, counts the queued, and reports the listener bound now", () => {
+    let config = testConfig("/srv", [], { maxConcurrentRenewals: 1 });
+    let origin: string | null = null;
+    const info = daemonInfo(() => config, runner, () => ({ origin: () => origin }));
+    expect(info.settings()).toEqual({ socket: "", stateDir: "", audit: { backend: "sqlite", path: "/srv/rota.db", retentionDays: 400 }, maxConcurrentRenewals: 1 });
+    expect(info.renewals()).toEqual({ running: 1, queued: 2 });
+    expect(info.listener()).toBeNull();
+    const tls = { from: "files" as const, cert: "/c.pem", key: "/k.pem" };
+    config = { ...config, daemon: { ...config.daemon, maxConcurrentRenewals: 3 }, http: { listener: { tls } as never, publicUrl: "https://nas.example.com" } };
+    origin = "https://127.0.0.1:8844";
+    expect(info.settings().maxConcurrentRenewals).toBe(3);
+    expect(info.listener()).toEqual({ origin, tls, publicUrl: "https://nas.example.com" });
+  });
+});
