@@ -21,16 +21,16 @@ import { renderEmail } from "./message.ts";
  */
 const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000, dnsTimeout: 10_000 };
 
-/** Certificate checks that fail the same way on every retry (as in the ACME transport). */
-const TLS_VERIFY_CODES = new Set([
+/** The server's chain ends at a CA nobody trusts: what `ca_bundle` is for. */
+const UNTRUSTED_CODES = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
   "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
   "CERT_UNTRUSTED",
 ]);
+/** Certificate checks that fail the same way on every retry (as in the ACME transport). */
+const TLS_VERIFY_CODES = new Set([...UNTRUSTED_CODES, "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID"]);
 
 let nodemailer: Promise<typeof import("nodemailer")> | undefined;
 
@@ -96,7 +96,7 @@ function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSi
     e.code === "EAUTH" || e.code === "ENOAUTH"
       ? ["smtp_auth", "login refused", true, ""]
       : tlsCode !== undefined
-        ? ["smtp_tls", "TLS failed", true, ` (${tlsCode}; trust a private CA with ca_bundle)`]
+        ? ["smtp_tls", "TLS failed", true, ` (${tlsCode}${UNTRUSTED_CODES.has(tlsCode) ? "; trust a private CA with ca_bundle" : ""})`]
         : e.code === "ETLS"
           ? ["smtp_tls", "TLS failed", true, ` (tls = "${cfg.tls}" never falls back to plain text)`]
           : e.responseCode !== undefined
