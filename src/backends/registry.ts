@@ -6,6 +6,7 @@
 import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
 import type { AlertBackend, CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
+import { parseEmailConfig } from "./alert/email/config.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
@@ -106,5 +107,10 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
   },
 };
 
-/** Sink types: `email` and `webhook` are added by their own folders. */
-export const ALERT_TYPES: Record<string, AlertEntry> = {};
+/** Sink types, each in its own folder under `alert/`. */
+export const ALERT_TYPES: Record<string, AlertEntry> = {
+  email: entry<AlertBackend, ReturnType<typeof parseEmailConfig>>({
+    parse: parseEmailConfig,
+    create: async (name, cfg, ctx) => (await import("./alert/email/email.ts")).createEmailAlert(name, cfg, ctx),
+  }),
+};

@@ -1,0 +1,116 @@
+/**
+ * @module The email alert sink: one SMTP delivery per `send` through nodemailer, loaded on
+ * the first send so a daemon without mail never pays for it. TLS is what the config says
+ * or nothing is sent: `starttls` refuses a server that does not offer it rather than fall
+ * back to plain text.
+ */
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
+import type { NodemailerError } from "nodemailer/lib/errors";
+import type { SMTPTransportOptions } from "nodemailer/lib/smtp-transport";
+import { readSecret } from "../../../config/secret.ts";
+import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
+import type { BackendContext } from "../../context.ts";
+import type { Alert, AlertBackend } from "../../types.ts";
+import type { EmailConfig } from "./config.ts";
+import { renderEmail } from "./message.ts";
+
+/**
+ * Each wait is bounded on its own so a server that accepts and then stalls fails the attempt
+ * even without a daemon timeout; the caller's signal usually ends it sooner.
+ */
+const TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000, dnsTimeout: 10_000 };
+
+/** The server's chain ends at a CA nobody trusts: what `ca_bundle` is for. */
+const UNTRUSTED_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED",
+]);
+/** Certificate checks that fail the same way on every retry (as in the ACME transport). */
+const TLS_VERIFY_CODES = new Set([...UNTRUSTED_CODES, "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID"]);
+
+let nodemailer: Promise<typeof import("nodemailer")> | undefined;
+
+export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendContext): AlertBackend {
+  return {
+    name,
+    async send(alert: Alert, signal: AbortSignal): Promise<void> {
+      throwIfAborted(signal, name);
+      const mailer = await (nodemailer ??= import("nodemailer"));
+      // Read at each send: a rotated password or bundle is used without a reload.
+      const password = cfg.auth ? readSecret(cfg.auth.password) : undefined;
+      const transport = mailer.createTransport(transportOptions(cfg, password));
+      const message = renderEmail(alert, cfg.subjectPrefix);
+      try {
+        await transport.sendMail({
+          from: cfg.from,
+          to: cfg.to,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+          date: ctx.clock.now(),
+          headers: { "X-Rota-Event": alert.type, "X-Rota-Delivery": alert.id },
+          signal,
+        });
+      } catch (err) {
+        throw smtpError(name, cfg, err, signal, password);
+      } finally {
+        transport.close();
+      }
+    },
+  };
+}
+
+function transportOptions(cfg: EmailConfig, password: string | undefined): SMTPTransportOptions {
+  return {
+    host: cfg.host,
+    port: cfg.port,
+    secure: cfg.tls === "implicit",
+    requireTLS: cfg.tls === "starttls",
+    ignoreTLS: cfg.tls === "none",
+    auth: cfg.auth && password !== undefined ? { user: cfg.auth.username, pass: password } : undefined,
+    // `ca` replaces Node's trust store: keep the public roots beside the private one.
+    tls: cfg.caBundle ? { ca: [...rootCertificates, readFileSync(cfg.caBundle, "utf8")] } : undefined,
+    // An alert has no attachments; nothing in one may make the daemon read a file or fetch a URL.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+    ...TIMEOUTS,
+  };
+}
+
+/**
+ * The failure as a RotaError: refused for good (bad login, a 5xx such as a rejected recipient,
+ * TLS the server cannot give) is `noRetry`; a 4xx, a dropped connection or a timeout may heal.
+ * The message carries the server's reply and never the password, even if a server echoes it.
+ */
+function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSignal, password: string | undefined): RotaError {
+  const e = err as NodemailerError;
+  if (signal.aborted || e.code === "EABORT") return new RotaError("aborted", `${name}: cancelled`, { cause: signal.reason });
+  const where = `${cfg.host}:${cfg.port}`;
+  const reply = e.response && !describeError(err).includes(e.response) ? ` (server said: ${e.response})` : "";
+  const tlsCode = e.code && TLS_VERIFY_CODES.has(e.code) ? e.code : e.originalCode && TLS_VERIFY_CODES.has(e.originalCode) ? e.originalCode : undefined;
+  const [code, what, noRetry, hint] =
+    e.code === "EAUTH" || e.code === "ENOAUTH"
+      ? ["smtp_auth", "login refused", true, ""]
+      : tlsCode !== undefined
+        ? ["smtp_tls", "TLS failed", true, ` (${tlsCode}${UNTRUSTED_CODES.has(tlsCode) ? "; trust a private CA with ca_bundle" : ""})`]
+        : e.code === "ETLS"
+          ? ["smtp_tls", "TLS failed", true, ` (tls = "${cfg.tls}" never falls back to plain text)`]
+          : e.responseCode !== undefined
+            ? ["smtp_rejected", `refused (${e.responseCode})`, e.permanent ?? e.responseCode >= 500, ""]
+            : ["smtp_failed", "not delivered", false, ""];
+  const raw = `${name}: ${where}: ${what}: ${describeError(err)}${reply}${hint}`;
+  const message = scrub(raw, password);
+  // A cause whose text held the password would leak it through describeError: keep only clean ones.
+  return new RotaError(code, message, { noRetry, cause: message === raw ? err : undefined });
+}
+
+function scrub(text: string, password: string | undefined): string {
+  if (!password) return text;
+  let out = text;
+  for (const form of [password, Buffer.from(password).toString("base64")]) out = out.split(form).join("[redacted]");
+  return out;
+}
