@@ -6,6 +6,7 @@
 import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
 import type { AlertBackend, CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
+import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
@@ -106,3 +107,9 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
   },
 };
 
+export const ALERT_TYPES: Record<string, AlertEntry> = {
+  webhook: entry<AlertBackend, ReturnType<typeof parseWebhookConfig>>({
+    parse: parseWebhookConfig,
+    create: async (name, cfg, ctx) => (await import("./alert/webhook/webhook.ts")).createWebhookAlert(name, cfg, ctx),
+  }),
+};
