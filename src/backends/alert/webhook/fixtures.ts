@@ -10,7 +10,7 @@ export function failedAlert(over: Partial<Alert> = {}): Alert {
     node: "nas1",
     message: "Renewal of www failed: acme le: connection refused",
     cert: { id: "www", domains: ["www.example.com", "example.com"], notAfter: new Date("2030-01-04T00:00:00.000Z"), daysLeft: 3 },
-    renewal: { id: "r-42", trigger: "schedule", status: "failed", failedStep: "order", error: "acme le: connection refused" },
+    renewal: { id: "r-42", trigger: "scheduled", status: "failed", failedStep: "order", error: "acme le: connection refused" },
     next: "retries at 2030-01-01T03:15:00Z",
     repeats: null,
     url: "https://rota.example.com/certs/www",

@@ -16,7 +16,7 @@ describe("json: the versioned envelope", () => {
       node: "nas1",
       message: "Renewal of www failed: acme le: connection refused",
       cert: { id: "www", domains: ["www.example.com", "example.com"], not_after: "2030-01-04T00:00:00.000Z", days_left: 3 },
-      renewal: { id: "r-42", trigger: "schedule", status: "failed", failed_step: "order", error: "acme le: connection refused" },
+      renewal: { id: "r-42", trigger: "scheduled", status: "failed", failed_step: "order", error: "acme le: connection refused" },
       url: "https://rota.example.com/certs/www",
     });
   });
@@ -36,7 +36,7 @@ describe("json: the versioned envelope", () => {
 const FAILED_TEXT = [
   "Renewal of www failed: acme le: connection refused",
   "Cert: www: www.example.com, example.com (expires 2030-01-04T00:00:00.000Z, 3 days left)",
-  "Renewal r-42 (schedule): failed at order",
+  "Renewal r-42 (scheduled): failed at order",
   "Error: acme le: connection refused",
   "Next: retries at 2030-01-01T03:15:00Z",
   "Node: nas1, at 2030-01-01T03:00:00.000Z",

@@ -15,7 +15,7 @@ export interface Rendered {
 }
 
 /** Version 1 of the envelope (`docs/alerts.md`); a field's meaning never changes within a version. */
-export interface Envelope {
+interface Envelope {
   version: 1;
   id: string;
   type: string;
@@ -28,7 +28,7 @@ export interface Envelope {
   url: string | null;
 }
 
-export function envelope(a: Alert): Envelope {
+function envelope(a: Alert): Envelope {
   return {
     version: 1,
     id: a.id,

@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 
 export const SIGNATURE_HEADER = "X-Rota-Signature";
 /** How old a signed request a receiver should still accept. */
-export const DEFAULT_TOLERANCE_SECONDS = 300;
+const DEFAULT_TOLERANCE_SECONDS = 300;
 
 function hmacHex(secret: string, t: number, body: string): string {
   return createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");

@@ -8,10 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeLoopbackTls } from "../../../../test/harness/certs.ts";
+import { Problems, Reader } from "../../../config/reader.ts";
 import { describeError, RotaError } from "../../../errors.ts";
 import { createLogger } from "../../../log.ts";
 import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import type { BackendContext } from "../../context.ts";
+import { ALERT_TYPES } from "../../registry.ts";
 import type { Alert } from "../../types.ts";
 import type { WebhookConfig } from "./config.ts";
 import { failedAlert, testAlert } from "./fixtures.ts";
@@ -132,6 +134,20 @@ async function failure(p: Promise<void>): Promise<RotaError> {
 function signal(): AbortSignal {
   return new AbortController().signal;
 }
+
+describe("the registry's webhook entry", () => {
+  test("parses its section and builds a sink that delivers", async () => {
+    const problems = new Problems();
+    const entry = ALERT_TYPES.webhook!;
+    const cfg = entry.parse(new Reader({ url: `${base}/hook`, format: "slack", secret_file: secretFile }, "alert[0]", { problems, baseDir: dir, env: {} }));
+    expect(problems.list).toEqual([]);
+    received = [];
+    const sink = await entry.create("hook", cfg, { stateDir: dir, clock: new FakeClock(), log: createLogger({ level: "silent" }) });
+    expect(sink.name).toBe("hook");
+    await sink.send(testAlert(), signal());
+    expect(received.map((r) => [r.path, Object.keys(JSON.parse(r.body)), r.headers["x-rota-signature"] !== undefined])).toEqual([["/hook", ["text"], true]]);
+  });
+});
 
 describe("what goes on the wire", () => {
   test("json: the envelope exactly, signed, with the delivery id, the event, the token and static headers", async () => {
