@@ -346,10 +346,15 @@ describe("no secret in any error (canary)", () => {
   const secrets = [SECRET, TOKEN, PATH_SECRET];
   const full = { secret: { from: "file", path: secretFile }, bearerToken: { from: "env", name: TOKEN_ENV } } as const;
 
+  /** Everything a log line could show of the error: its message, its causes', and every property on the way. */
+  function shown(err: RotaError): string {
+    return `${err.message}\n${describeError(err)}\n${Bun.inspect(err)}`;
+  }
+
   async function errorText(over: Partial<WebhookConfig>, alert: Alert = failedAlert()): Promise<string> {
     const { sink } = setup({ ...full, ...over });
     const err = await failure(sink.send(alert, signal()));
-    return `${err.message}\n${describeError(err)}`;
+    return shown(err);
   }
 
   test("a receiver echoing the request back: token, signature key and the URL's path are redacted", async () => {
@@ -371,7 +376,7 @@ describe("no secret in any error (canary)", () => {
     const sent = failure(sink.send(failedAlert(), signal()));
     await arrived;
     await clock.advance(1_000);
-    const timedOut = describeError(await sent);
+    const timedOut = shown(await sent);
     for (const s of secrets) expect(timedOut).not.toContain(s);
   });
 

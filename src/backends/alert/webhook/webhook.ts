@@ -109,8 +109,8 @@ function networkError(err: unknown, prefix: string, clean: (s: string) => string
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : undefined;
   const msg = clean(typeof e.message === "string" && e.message ? e.message : String(err));
+  // Not chained as the cause: Bun's fetch error carries the whole URL, token and all, in `path`.
   return new RotaError("network", `${prefix}: ${msg}${code && !msg.includes(code) ? ` (${code})` : ""}`, {
-    cause: err,
     noRetry: code !== undefined && TLS_CODES.has(code),
   });
 }
