@@ -93,7 +93,7 @@ export function render(a: Alert, format: WebhookFormat): Rendered {
   }
 }
 
-/** The headline for chat formats: severity, what happened, to which cert. */
+/** What happened, to which cert: the ntfy title and the chat headline. */
 function what(a: Alert): string {
   return a.cert ? `${a.type} for ${a.cert.id}` : a.type;
 }
