@@ -7,6 +7,7 @@ import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
 import type { AlertBackend, CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseEmailConfig } from "./alert/email/config.ts";
+import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
@@ -112,5 +113,9 @@ export const ALERT_TYPES: Record<string, AlertEntry> = {
   email: entry<AlertBackend, ReturnType<typeof parseEmailConfig>>({
     parse: parseEmailConfig,
     create: async (name, cfg, ctx) => (await import("./alert/email/email.ts")).createEmailAlert(name, cfg, ctx),
+  }),
+  webhook: entry<AlertBackend, ReturnType<typeof parseWebhookConfig>>({
+    parse: parseWebhookConfig,
+    create: async (name, cfg, ctx) => (await import("./alert/webhook/webhook.ts")).createWebhookAlert(name, cfg, ctx),
   }),
 };

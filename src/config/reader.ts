@@ -107,6 +107,11 @@ export class Reader {
     return this.table[k] !== undefined;
   }
 
+  /** The table's keys, for a table whose keys are the user's own names (`headers = { … }`). */
+  keys(): string[] {
+    return Object.keys(this.table);
+  }
+
   private raw(k: string): unknown {
     this.seen.add(k);
     return this.table[k];

@@ -6,8 +6,8 @@
 import type * as acme from "acme-client";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
+import { parseRetryAfter } from "../../../retry-after.ts";
 import { sleep } from "../../../sleep.ts";
-import { parseRetryAfter } from "./transport.ts";
 
 const FIRST_DELAY_MS = 150;
 const GROWTH = 1.6;

@@ -13,6 +13,7 @@ import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequest
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import type { Logger } from "../../../log.ts";
+import { parseRetryAfter } from "../../../retry-after.ts";
 import { sleep } from "../../../sleep.ts";
 
 /** What one ACME call runs under: its CA's trust and its caller's cancellation. */
@@ -48,15 +49,6 @@ const PERMANENT_CODES = new Set([
   "ERR_TLS_CERT_ALTNAME_INVALID",
   "CERT_UNTRUSTED",
 ]);
-
-export function parseRetryAfter(value: unknown, now: Date): number | undefined {
-  if (typeof value !== "string" || value.trim() === "") return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  // An HTTP-date names a weekday and a month; Date.parse would also take "-5" or "1.5".
-  if (!/[a-z]/i.test(value)) return undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now.getTime()) / 1000));
-}
 
 function problemDetail(data: unknown): string {
   const text = typeof data === "string" ? data : Buffer.isBuffer(data) ? data.toString("utf8") : JSON.stringify(data);

@@ -1,0 +1,89 @@
+/** @module Config keys of an `[[alert]] type = "webhook"` section (its own keys; the common ones are the alert reader's). */
+import { readFileSync, statSync } from "node:fs";
+import { cut, quote, type Reader } from "../../../config/reader.ts";
+import type { SecretRef } from "../../../config/secret.ts";
+import { WEBHOOK_FORMATS, type WebhookFormat } from "./formats.ts";
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
+/** RFC 9110 §5.6.2: a header name is a token. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** CR, LF and NUL would split or end the header (request smuggling); other controls are refused by HTTP too. */
+const HEADER_VALUE_BAD = /[\x00-\x08\x0a-\x1f\x7f]/;
+/**
+ * Names rota sets itself (the body's type, the bearer token, its signature and delivery id)
+ * or the HTTP client owns (framing, the connection); a static header must not replace them.
+ */
+const RESERVED = new Set(["authorization", "content-type", "content-length", "transfer-encoding", "host", "connection"]);
+
+export const WEBHOOK_METHODS = ["POST", "PUT"] as const;
+
+export interface WebhookConfig {
+  url: string;
+  method: (typeof WEBHOOK_METHODS)[number];
+  timeoutSeconds: number;
+  /** Static headers, sent as given on every request. */
+  headers: Record<string, string>;
+  /** Sent as `Authorization: Bearer <token>`. */
+  bearerToken: SecretRef | undefined;
+  /** Signs each body (`X-Rota-Signature`). */
+  secret: SecretRef | undefined;
+  /** PEM file of CAs trusted for the receiver's HTTPS, on top of the system's. */
+  caBundle: string | undefined;
+  format: WebhookFormat;
+}
+
+export function parseWebhookConfig(r: Reader): WebhookConfig {
+  const url = r.string("url", { required: true }) ?? "";
+  if (url && !isHttpUrl(url)) r.problem("url", `${quote(url)} is not an http(s) URL`);
+  const caBundle = r.path("ca_bundle", { mustRead: true });
+  // A bundle with no certificate in it trusts nothing extra: every delivery would fail.
+  if (caBundle !== undefined && holdsPemCertificate(caBundle) === false) r.problem("ca_bundle", `${caBundle} holds no PEM certificate`);
+  return {
+    url,
+    method: r.oneOf("method", WEBHOOK_METHODS, "POST"),
+    timeoutSeconds: r.int("timeout_seconds", { min: 1, max: 120, fallback: 10 }),
+    headers: readHeaders(r.child("headers")),
+    bearerToken: r.secret("bearer_token", { required: false }),
+    secret: r.secret("secret", { required: false }),
+    caBundle,
+    format: r.oneOf("format", WEBHOOK_FORMATS, "json"),
+  };
+}
+
+function readHeaders(r: Reader): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of r.keys()) {
+    const value = r.string(name);
+    if (!HEADER_NAME.test(name)) {
+      r.problem(cut(name), "is not a valid header name");
+    } else if (name.toLowerCase() === "authorization") {
+      r.problem(name, "is not accepted here: the token would sit in the config; use bearer_token_file or bearer_token_env");
+    } else if (RESERVED.has(name.toLowerCase()) || name.toLowerCase().startsWith("x-rota-")) {
+      r.problem(name, "is set by rota itself");
+    } else if (value !== undefined && HEADER_VALUE_BAD.test(value)) {
+      r.problem(name, "must not hold a line break or another control character");
+    } else if (value !== undefined) {
+      headers[name] = value;
+    }
+  }
+  return headers;
+}
+
+/** Undefined when it is not a readable regular file (`mustRead` reported that); never reads a device or a FIFO. */
+function holdsPemCertificate(path: string): boolean | undefined {
+  try {
+    if (!statSync(path).isFile()) return undefined;
+    return PEM_CERTIFICATE.test(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === "https:" || u.protocol === "http:";
+  } catch {
+    return false;
+  }
+}
