@@ -69,7 +69,7 @@ test("each broken common key is named under its path", () => {
     'alert[0].min_severity: "loud" is not one of info, warning, critical',
     "alert[0].repeat_interval_hours: must be between 1 and 8760",
     'alert[1].name: duplicate alert name "a1"',
-    'alert[1].type: unknown alert type "pager" (known: fake)',
+    'alert[1].type: unknown alert type "pager" (known: email, webhook, fake)',
     'alert[2].events: "*" stands for every event and comes alone',
     "alert[2].target: is required",
     'alert[3].events: must not be empty (known: renewal.failed, cert.expiring, cert.recovered, renewal.succeeded, or "*" for all)',
