@@ -31,9 +31,9 @@ afterEach(async () => {
 });
 
 test("prunes what started more than retention_days before now", async () => {
-  expect(await pruneOnce({ store, clock, retentionDays: 10, certIds, log })).toEqual({ renewals: 1, steps: 0, issued: 0, installs: 0 });
+  expect(await pruneOnce({ store, clock, retentionDays: 10, certIds, log })).toEqual({ renewals: 1, steps: 0, issued: 0, installs: 0, alerts: 0 });
   expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new", "edge"]);
-  expect(await pruneOnce({ store, clock, retentionDays: 5, certIds, log })).toEqual({ renewals: 1, steps: 0, issued: 0, installs: 0 });
+  expect(await pruneOnce({ store, clock, retentionDays: 5, certIds, log })).toEqual({ renewals: 1, steps: 0, issued: 0, installs: 0, alerts: 0 });
 });
 
 test("the log line counts days in words a person writes: 1 day, 10 days", async () => {

@@ -29,8 +29,9 @@ export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
   const before = new Date(deps.clock.now().getTime() - deps.retentionDays * DAY_MS);
   const r = await deps.store.prune(before, deps.certIds());
   const installs = r.installs > 0 ? `, and ${r.installs} install record(s) of certs no longer configured` : "";
-  const what = `${r.renewals} renewal(s) with ${r.steps} step(s) and ${r.issued} issued certificate(s) older than ${deps.retentionDays} ${deps.retentionDays === 1 ? "day" : "days"}${installs}`;
-  if (r.renewals + r.issued + r.installs > 0) deps.log.info(`audit: pruned ${what}`);
+  const alerts = r.alerts > 0 ? `, ${r.alerts} alert delivery record(s)` : "";
+  const what = `${r.renewals} renewal(s) with ${r.steps} step(s)${alerts} and ${r.issued} issued certificate(s) older than ${deps.retentionDays} ${deps.retentionDays === 1 ? "day" : "days"}${installs}`;
+  if (r.renewals + r.issued + r.installs + r.alerts > 0) deps.log.info(`audit: pruned ${what}`);
   else deps.log.debug(`audit: pruned ${what}`);
   return r;
 }

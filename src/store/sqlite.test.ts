@@ -257,10 +257,10 @@ describe("prune", () => {
     await open("c1", "c", 5); // old, still running
     await open("c2", "c", 50);
 
-    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 2, steps: 2, issued: 0, installs: 0 });
+    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 2, steps: 2, issued: 0, installs: 0, alerts: 0 });
     expect((await store.listRenewals({ limit: 10 })).map((r) => r.id).sort()).toEqual(["a3", "b1", "c1", "c2"]);
     expect(stepCount()).toBe(2);
-    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0 });
+    expect(await store.prune(at(25), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0, alerts: 0 });
   });
 
   test("old issued certificates go; the one latestIssued returns stays however old", async () => {
@@ -269,10 +269,10 @@ describe("prune", () => {
     await store.saveIssued(issued("0c", 60, 100)); // recent
     await store.saveIssued({ ...issued("0d", 10, 1), certId: "other" });
 
-    expect(await store.prune(at(50), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0 });
+    expect(await store.prune(at(50), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0, alerts: 0 });
     expect((await store.latestIssued("www"))!.serial).toBe("0b");
     expect((await store.latestIssued("other"))!.serial).toBe("0d");
-    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0 });
+    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0, alerts: 0 });
     expect((await store.latestIssued("www"))!.serial).toBe("0b");
   });
 
@@ -280,7 +280,7 @@ describe("prune", () => {
     await store.saveIssued(issued("0a", 30, 1));
     await store.saveIssued(issued("0b", 90, 2));
     await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
-    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0 });
+    expect(await store.prune(at(1000), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 0, installs: 0, alerts: 0 });
     expect((await store.lastInstalled("www", "nas"))!.serial).toBe("0a");
   });
 
@@ -292,10 +292,18 @@ describe("prune", () => {
     await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: at(3) });
     await store.saveInstalled({ certId: "gone", target: "nas", serial: "1a", installedAt: at(3) });
     await store.saveInstalled({ certId: "gone", target: "files", serial: "1b", installedAt: at(3) });
-    expect(await store.prune(at(1000), ["www"])).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 2 });
+    expect(await store.prune(at(1000), ["www"])).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 2, alerts: 0 });
     expect((await store.lastInstalled("www", "nas"))!.serial).toBe("0a");
     expect(await store.lastInstalled("gone", "nas")).toBeNull();
     expect((await store.latestIssued("gone"))!.serial).toBe("1b");
+  });
+
+  test("alert delivery records older than the cut-off go; newer ones stay", async () => {
+    const delivery = (id: string, t: number) => store.recordDelivery({ alertId: id, sink: "mail", event: "renewal.failed", certId: "www", at: at(t), outcome: "delivered", error: null, attempts: 1 });
+    await delivery("old", 10);
+    await delivery("new", 40);
+    expect(await store.prune(at(25), CONFIGURED)).toMatchObject({ alerts: 1 });
+    expect((await store.listDeliveries(10)).map((d) => d.alertId)).toEqual(["new"]);
   });
 });
 

@@ -215,7 +215,8 @@ export class SqliteAuditStore implements AuditStore {
              AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
         )
         .run({ at }).changes;
-      return { renewals, steps, issued, installs };
+      const alerts = this.db.query("DELETE FROM alert_delivery WHERE at < $at").run({ at }).changes;
+      return { renewals, steps, issued, installs, alerts };
     })();
   }
 

@@ -123,6 +123,8 @@ export interface PruneResult {
   issued: number;
   /** Install records of certs no longer configured. */
   installs: number;
+  /** Alert delivery records. */
+  alerts: number;
 }
 
 /**
@@ -157,8 +159,8 @@ export interface AuditStore {
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
   /**
    * Deletes finished renewals started before `before` with their steps, issued
-   * certificates issued before it, and the install records of every cert not in
-   * `configured`. Always kept, however old: each cert's newest renewal, the issued
+   * certificates issued before it, alert delivery records made before it, and the install
+   * records of every cert not in `configured`. Always kept, however old: each cert's newest renewal, the issued
    * certificate `latestIssued` returns, and renewals still running.
    */
   prune(before: Date, configured: readonly string[]): Promise<PruneResult>;
