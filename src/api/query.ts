@@ -4,8 +4,9 @@
  */
 import { HTTPException } from "hono/http-exception";
 
+/** The reason goes in the message too: the dashboard's pages show it beside the form. */
 function refuse(message: string): never {
-  throw new HTTPException(400, { res: Response.json({ error: message }, { status: 400 }) });
+  throw new HTTPException(400, { message, res: Response.json({ error: message }, { status: 400 }) });
 }
 
 /** Digits only: `2.5`, `1e3`, ` 5` and `0x10` are refused, not rounded or read some other way. */
