@@ -32,8 +32,8 @@ export interface ContextOptions {
 }
 
 /** A fresh profile (no cookies) at a desktop size, times in a fixed locale and zone so screenshots compare. */
-export function newContext(browser: Browser, o: ContextOptions): Promise<BrowserContext> {
-  return browser.newContext({
+export async function newContext(browser: Browser, o: ContextOptions): Promise<BrowserContext> {
+  const ctx = await browser.newContext({
     baseURL: o.baseURL,
     colorScheme: o.colorScheme ?? "light",
     javaScriptEnabled: o.javaScriptEnabled ?? true,
@@ -41,6 +41,9 @@ export function newContext(browser: Browser, o: ContextOptions): Promise<Browser
     locale: "en-GB",
     timezoneId: "UTC",
   });
+  // Playwright's 30 s default outlasts what any page here needs; fail sooner, with the call log.
+  ctx.setDefaultTimeout(15_000);
+  return ctx;
 }
 
 /** Saves a full-page PNG as `test-artifacts/<name>.png` and returns its path. */
