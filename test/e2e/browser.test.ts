@@ -111,6 +111,7 @@ test("signing in: a wrong token is refused, the right one leads back to the page
   await page.getByLabel("API token").fill(TOKEN);
   await Promise.all([page.waitForURL(`${origin}/?sort=id`), page.getByRole("button", { name: "Sign in" }).click()]);
   await page.getByRole("heading", { name: "Certificates" }).waitFor();
+  expect(await page.evaluate(() => document.compatMode)).toBe("CSS1Compat");
   await page.close();
   await Promise.all([signIn(dark), signIn(noScript)]);
 });
