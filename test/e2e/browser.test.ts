@@ -251,20 +251,28 @@ test("Renew now, watched live: steps while nginx holds the renewal open, then su
       50,
       "the new renewal to run",
     );
-    // The cert page follows the running renewal by itself.
-    await certPage.getByText(running.id.slice(0, 8)).or(certPage.getByText("running").first()).first().waitFor();
+    // The cert page's history gains the running renewal by itself.
+    await certPage.locator(`main a[href="/renewals/${running.id}"]`).first().waitFor();
 
     const renewalPage = await light.newPage();
     await renewalPage.goto(`/renewals/${running.id}`);
     await mark(renewalPage);
-    await renewalPage.getByText("publish").first().waitFor();
+    await renewalPage.getByText(/publish/i).first().waitFor();
     await screenshot(renewalPage, "renewal-running-light");
     // Pebble cannot reach the frozen nginx: the page shows steps of a renewal not yet ended.
     expect((await api<CertJson>("/api/certs/www")).last_renewal?.status).toBe("running");
 
     await world.nginx.thaw();
-    await renewalPage.getByText("succeeded").first().waitFor({ timeout: 60_000 });
-    await renewalPage.getByText("install").first().waitFor();
+    // Ended: the last step is there and nothing reads "running" any more.
+    await waitFor(
+      async () => {
+        const text = await renewalPage.locator("main").innerText();
+        return /install/i.test(text) && /succeeded/i.test(text) && !/running/i.test(text);
+      },
+      60_000,
+      50,
+      "the renewal page to show the end",
+    );
     const after = await api<CertJson>("/api/certs/www");
     expect(after.last_renewal).toMatchObject({ id: running.id, status: "succeeded" });
     const newSerial = after.latest_issued!.serial.toLowerCase().replace(/:/g, "");
