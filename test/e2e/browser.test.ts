@@ -6,13 +6,17 @@
  * cross-site form refused, markup in user input shown as text, sign out. Screenshots
  * go to test-artifacts/. One daemon and one browser for the whole file.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { launchBrowser, newContext, screenshot, seriousAxeViolations, type Browser, type BrowserContext, type Page } from "../harness/browser.ts";
 import { startWorld, type World } from "./fixture.ts";
 import { audit, waitForRenewal } from "./helpers.ts";
+
+// test/setup.ts's setDefaultTimeout reaches only the first file of a run (it is per file):
+// a browser waiting on a real renewal needs more than bun's 5 s wherever this file falls.
+setDefaultTimeout(120_000);
 
 const TOKEN = `browser-${crypto.randomUUID()}`;
 let world: World;
