@@ -19,6 +19,7 @@ import { audit, waitForRenewal } from "./helpers.ts";
 setDefaultTimeout(120_000);
 
 const TOKEN = `browser-${crypto.randomUUID()}`;
+const ODD_CA = `pebble "<img src=x id=pwned onerror=alert(1)>" ü`;
 let world: World;
 let config: string;
 let daemon: Daemon;
@@ -46,11 +47,16 @@ beforeAll(async () => {
       { id: "www", domains: ["www.example.test", "example.test"], extra: "renew_threshold_days = 100" },
       { id: "api", domains: ["api.example.test"] },
     ],
-    extra: `\n[http]\nlisten = "127.0.0.1:${port}"\ntoken_file = ${JSON.stringify(join(world.dir, "token"))}\n`,
+    extra: [
+      `\n[http]\nlisten = "127.0.0.1:${port}"\ntoken_file = ${JSON.stringify(join(world.dir, "token"))}`,
+      // Backend names are free text: the third cert's CA is named with markup, quotes and unicode.
+      `\n[[ca]]\nname = ${JSON.stringify(ODD_CA)}\ntype = "acme"\ndirectory_url = "${world.pebble.directoryUrl}"\nemail = "ops@example.test"\nca_bundle = ${JSON.stringify(world.pebble.caBundlePath)}`,
+      `\n[[cert]]\nid = "odd"\ndomains = ["odd.example.test"]\nca = ${JSON.stringify(ODD_CA)}\ndcv = "web"\ninstall = "files"\nkey_path = ${JSON.stringify(join(world.stateDir, "keys", "odd.key"))}\n`,
+    ].join("\n"),
   });
   daemon = startDaemon(config, { env: world.env });
   browser = await launchBrowser();
-  await Promise.all([waitForRenewal(world.socket, "www", (r) => r.status === "succeeded"), waitForRenewal(world.socket, "api", (r) => r.status === "succeeded")]);
+  await Promise.all(["www", "api", "odd"].map((id) => waitForRenewal(world.socket, id, (r) => r.status === "succeeded")));
   [light, dark, noScript] = await Promise.all([
     newContext(browser, { baseURL: origin }),
     newContext(browser, { baseURL: origin, colorScheme: "dark" }),
@@ -123,7 +129,7 @@ test("signing in: a wrong token is refused, the right one leads back to the page
 test("the overview lists each cert with its status and days left", async () => {
   const page = await light.newPage();
   await page.goto("/");
-  expect((await rowIds(page)).sort()).toEqual(["api", "www"]);
+  expect(await rowIds(page)).toEqual(["www", "api", "odd"]);
   for (const [id, status] of [["www", "due"], ["api", "ok"]] as const) {
     const { days_left } = await api<CertJson>(`/api/certs/${id}`);
     expect(days_left).toBeGreaterThan(88);
@@ -143,16 +149,16 @@ test("filter and sort with script: the table changes in place and the URL follow
   await waitForRows(page, ["api"]);
   expect(new URL(page.url()).searchParams.get("q")).toBe("api");
   await page.getByRole("searchbox", { name: "Search" }).fill("");
-  await waitForRows(page, ["www", "api"]);
+  await waitForRows(page, ["www", "api", "odd"]);
   await page.getByRole("combobox", { name: "Status" }).selectOption("due");
   await waitForRows(page, ["www"]);
   await page.getByRole("combobox", { name: "Status" }).selectOption("");
-  await waitForRows(page, ["www", "api"]);
+  await waitForRows(page, ["www", "api", "odd"]);
   await page.getByRole("link", { name: "Certificate", exact: true }).click();
   await waitFor(() => new URL(page.url()).searchParams.get("order") === "asc", 10_000, 50, "the URL to say order=asc");
-  await waitForRows(page, ["api", "www"]);
+  await waitForRows(page, ["api", "odd", "www"]);
   await page.getByRole("link", { name: "Certificate", exact: true }).click();
-  await waitForRows(page, ["www", "api"]);
+  await waitForRows(page, ["www", "odd", "api"]);
   expect(Object.fromEntries(new URL(page.url()).searchParams)).toEqual({ sort: "id", order: "desc" });
   expect(await stillMarked(page)).toBe(true);
   await page.close();
@@ -170,13 +176,13 @@ test("filter and sort without script: the form and the column links load pages",
   expect(await rowIds(page)).toEqual(["www"]);
   await page.goto("/");
   await Promise.all([page.waitForURL(/order=asc/), page.getByRole("link", { name: "Certificate", exact: true }).click()]);
-  expect(await rowIds(page)).toEqual(["api", "www"]);
+  expect(await rowIds(page)).toEqual(["api", "odd", "www"]);
   await Promise.all([page.waitForURL(/order=desc/), page.getByRole("link", { name: "Certificate", exact: true }).click()]);
-  expect(await rowIds(page)).toEqual(["www", "api"]);
+  expect(await rowIds(page)).toEqual(["www", "odd", "api"]);
   await page.close();
 });
 
-test("markup in what a visitor sends is shown as text", async () => {
+test("markup in what a visitor sends, or in a CA's name, is shown as text", async () => {
   const dialogs: string[] = [];
   const watch = (page: Page) =>
     page.on("dialog", (d) => {
@@ -193,7 +199,10 @@ test("markup in what a visitor sends is shown as text", async () => {
   // A refused filter is reported above the table, the page still whole.
   await page.goto(`/?status=${encodeURIComponent("<b id=bold>x</b>")}`);
   expect(await page.getByRole("alert").innerText()).toStartWith("status must be one or more of ok, due,");
-  expect((await rowIds(page)).sort()).toEqual(["api", "www"]);
+  expect(await rowIds(page)).toEqual(["www", "api", "odd"]);
+  // A CA name in the table: its text exactly.
+  const odd = page.getByRole("row").filter({ has: page.getByRole("link", { name: "odd", exact: true }) });
+  expect(await odd.getByRole("cell").nth(4).innerText()).toBe(ODD_CA);
   expect(await page.locator("#pwned, #bold").count()).toBe(0);
   // The login's `next` goes back into a hidden field.
   const guest = await newContext(browser, { baseURL: origin });
@@ -205,6 +214,20 @@ test("markup in what a visitor sends is shown as text", async () => {
   expect(await login.locator("#evil").count()).toBe(0);
   expect(dialogs).toEqual([]);
   await guest.close();
+  await page.close();
+});
+
+test("a CA name with markup is text on the cert page", async () => {
+  const page = await light.newPage();
+  let dialogs = 0;
+  page.on("dialog", (d) => {
+    dialogs++;
+    void d.dismiss();
+  });
+  await page.goto("/certs/odd");
+  await page.getByRole("main").getByText(ODD_CA, { exact: true }).first().waitFor();
+  expect(await page.locator("#pwned").count()).toBe(0);
+  expect(dialogs).toBe(0);
   await page.close();
 });
 
@@ -342,7 +365,7 @@ test("the live indicator says reconnecting while the daemon restarts, then live 
   daemon = startDaemon(config, { env: world.env });
   await page.getByRole("status").filter({ hasText: /^live$/ }).waitFor({ timeout: 60_000 });
   // Never a blank page: the table stayed while the daemon was away.
-  expect((await rowIds(page)).sort()).toEqual(["api", "www"]);
+  expect(await rowIds(page)).toEqual(["www", "api", "odd"]);
   expect(await stillMarked(page)).toBe(true);
   await page.close();
 });
