@@ -138,6 +138,10 @@ test("the overview lists each cert with its status and days left", async () => {
     expect(cells[1]).toContain(status);
     expect(cells[2]).toBe(String(Math.floor(days_left!)));
   }
+  // On a phone the page fits the width: only the table scrolls sideways, inside its frame.
+  await page.setViewportSize({ width: 375, height: 740 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+  await screenshot(page, "overview-phone-light");
   await page.close();
 });
 
