@@ -17,6 +17,7 @@ declare -A PROVIDES=(
   [hyperfine]=hyperfine
   [wrk]=wrk                      # HTTP load for bench/api.ts
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
+  [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
 )
 
 missing=()

@@ -119,6 +119,8 @@ describe("browser sessions", () => {
     expect(await (await post({})).json()).toEqual({ error: "cross-site request refused" });
     expect((await post({ "X-CSRF-Token": "x".repeat(csrf.length) })).status).toBe(403);
     expect((await post({ "X-CSRF-Token": csrf, Origin: "https://evil.example" })).status).toBe(403);
+    // What a browser sends from another site under our Referrer-Policy, or from a sandboxed frame.
+    expect((await post({ "X-CSRF-Token": csrf, Origin: "null" })).status).toBe(403);
     const form = await req("/api/certs/www/renew", { method: "POST", body: new URLSearchParams({ _csrf: csrf }), headers: { Cookie: cookie } });
     expect(form.status).toBe(202);
   });
@@ -182,7 +184,7 @@ describe("pages and redirects", () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain("unsafe-inline");
     expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
-    expect(res.headers.get("Referrer-Policy")).toBe("no-referrer");
+    expect(res.headers.get("Referrer-Policy")).toBe("same-origin");
   });
 });
 

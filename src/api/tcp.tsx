@@ -50,7 +50,10 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   app.use(
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'self'"], frameAncestors: ["'none'"], formAction: ["'self'"], baseUri: ["'none'"], objectSrc: ["'none'"] },
-      referrerPolicy: "no-referrer",
+      // Not "no-referrer": under it browsers send `Origin: null` on their own form posts and
+      // fetches, and the Origin check below would refuse the dashboard's logins and buttons.
+      // "same-origin" still sends nothing to other sites, and their requests still read `null`.
+      referrerPolicy: "same-origin",
       xFrameOptions: "DENY",
       crossOriginResourcePolicy: "same-origin",
       // HSTS pins a host name to HTTPS for months: an operator's choice (and their proxy's), not ours.

@@ -1,6 +1,6 @@
 /** End to end: README's quickstart config (local CA, files, SQLite) issues a certificate with no network at all. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, ROTA_BIN, runRota, spawnServer, type ServerProcess } from "../harness/index.ts";
 import { list, waitForFile } from "./helpers.ts";
@@ -46,4 +46,22 @@ test("the CLI outside the namespace reaches the daemon over its socket", async (
   const byConfig = await runRota(["status", "--config", join(dir, "examples", "quickstart.toml")]);
   expect(byConfig.code).toBe(0);
   expect(byConfig.stdout).toContain("1 cert(s): 1 ok");
+});
+
+test("the commented [http] block, uncommented as its comment says, is a valid config", async () => {
+  const at = makeTempDir("rota-quickstart-http-");
+  try {
+    mkdirSync(join(at, "examples"));
+    mkdirSync(join(at, "quickstart"));
+    const text = readFileSync(join(repo, "examples", "quickstart.toml"), "utf8");
+    const uncommented = text.replace(/^# (\[http\]|listen = |token_file = )/gm, "$1");
+    expect(uncommented).toContain('\n[http]\nlisten = "127.0.0.1:8844"\n');
+    writeFileSync(join(at, "examples", "quickstart.toml"), uncommented);
+    writeFileSync(join(at, "quickstart", "api-token"), "0123456789abcdef0123456789abcdef", { mode: 0o600 });
+    const r = await runRota(["check-config", "--config", join(at, "examples", "quickstart.toml")]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  } finally {
+    removeTempDir(at);
+  }
 });

@@ -161,7 +161,7 @@ function SortHeader(p: { q: CertQuery; col: (typeof COLUMNS)[number] }) {
   const order = on && p.q.order === "asc" ? "desc" : "asc";
   return (
     <th scope="col" aria-sort={on ? (p.q.order === "asc" ? "ascending" : "descending") : undefined}>
-      <a href={href(p.q, { sort: p.col.key, order })} aria-sort={on ? undefined : "none"}>
+      <a href={href(p.q, { sort: p.col.key, order })}>
         {p.col.label}
       </a>
     </th>
