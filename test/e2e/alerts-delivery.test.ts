@@ -183,7 +183,8 @@ test("a CA down at every tick: many failed attempts, one mail and one webhook", 
   expect(hook!.body.renewal!.error).toMatch(/ECONNREFUSED|refused|Unable to connect/i);
   expect(hook!.headers.get("x-rota-delivery")).toBe(hook!.body.id);
   expect(hook!.headers.get("x-team")).toBe("ops");
-});
+  // Each failed attempt and its cooldown take ~4 s: more than the default timeout when the whole suite runs.
+}, 120_000);
 
 test("the CA back (a reload): exactly one cert.recovered each", async () => {
   configFor(world.pebble.directoryUrl);
@@ -200,7 +201,7 @@ test("the CA back (a reload): exactly one cert.recovered each", async () => {
   expect(mailsOf("cert.recovered")[0]!.header("Subject")).toMatch(/^\[rota\] www: renewal recovered \(\d+ days left\)$/);
   expect(mailsOf("renewal.failed")).toHaveLength(1);
   expect(hooksOf("renewal.failed")).toHaveLength(1);
-});
+}, 60_000);
 
 test("rota alert test reaches both sinks; an unknown sink exits 2", async () => {
   const r = await runRota(["alert", "test", "--socket", world.socket]);
