@@ -44,7 +44,6 @@ let smtpPort: number;
 let configFor: (directoryUrl: string, sinks?: string) => string;
 /** The mail sink alone, with another subject prefix. */
 let mailOnly: (prefix: string) => string;
-const started = Date.now();
 
 /** The check `docs/alerts.md` tells receivers to make: HMAC over "<t>.<raw body>", at most 5 minutes old. */
 function verify(header: string, secret: string, rawBody: string): boolean {
@@ -162,7 +161,6 @@ afterAll(async () => {
   hookServer?.stop(true);
   await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
   await world?.stop();
-  console.log(`alerts-delivery: ${((Date.now() - started) / 1000).toFixed(1)}s`);
 });
 
 test("a CA down at every tick: many failed attempts, one mail and one webhook", async () => {
