@@ -65,7 +65,11 @@ async function renewal(outcome: "failed" | "succeeded", error = "acme: connectio
   await store.openRenewal({ id, certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: clock.now() });
   await store.closeRenewal(id, outcome, clock.now(), outcome === "failed" ? error : null);
   if (outcome === "failed") bus.emit({ type: "renewal.failed", renewalId: id, certId: "www", at: clock.now(), error, interrupted: false, retryAt: new Date(clock.now().getTime() + 900_000) });
-  else bus.emit({ type: "renewal.succeeded", renewalId: id, certId: "www", at: clock.now(), serial: "0a", notAfter: new Date(clock.now().getTime() + 90 * DAY) });
+  else {
+    const notAfter = new Date(clock.now().getTime() + 90 * DAY);
+    await store.saveIssued({ certId: "www", renewalId: id, leafPem: "", chainPem: "", serial: "0a", notBefore: clock.now(), notAfter, issuedAt: clock.now() });
+    bus.emit({ type: "renewal.succeeded", renewalId: id, certId: "www", at: clock.now(), serial: "0a", notAfter });
+  }
   await settle();
   return id;
 }
@@ -91,6 +95,8 @@ test("many failures send one alert per sink, with the renewal's facts; the succe
     url: "https://nas.example/certs/www",
   });
   expect(emitted.filter((e) => e.type === "cert.recovered").length).toBe(1);
+  // The new certificate's expiry, not the one the scheduler saw before the renewal.
+  expect(built.get("mail")!.delivered[1]).toMatchObject({ type: "cert.recovered", message: "www renewed successfully after failing (90 days left)", cert: { daysLeft: 90 } });
   expect((await store.listDeliveries(10)).map((d) => `${d.sink} ${d.event} ${d.outcome}`).sort()).toEqual([
     "hook cert.recovered delivered",
     "hook renewal.failed delivered",

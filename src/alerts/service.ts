@@ -142,7 +142,7 @@ export class AlertService {
   }
 
   private async route(e: Alertable): Promise<void> {
-    const notAfter = e.type === "cert.expiring" ? e.notAfter : e.type === "renewal.succeeded" ? e.notAfter : (this.deps.certs.look(e.certId)?.decision?.notAfter ?? null);
+    const notAfter = await this.notAfterOf(e);
     const daysLeft = notAfter ? Math.floor((notAfter.getTime() - e.at.getTime()) / DAY_MS) : null;
     const severity = severityOf(e.type, daysLeft, this.config.daemon.expiryWarningDays);
     const error = e.type === "renewal.failed" ? e.error : null;
@@ -151,6 +151,15 @@ export class AlertService {
       if (!send) continue;
       this.dispatcher.enqueue(await this.render({ ...e, error }, severity, send.repeats, send.lastHeldError, notAfter), backend);
     }
+  }
+
+  /** The expiry an alert states: the event's own, the certificate a recovery just issued, or what the scheduler last saw served. */
+  private async notAfterOf(e: Alertable): Promise<Date | null> {
+    if (e.type === "cert.expiring" || e.type === "renewal.succeeded") return e.notAfter;
+    const seen = this.deps.certs.look(e.certId)?.decision?.notAfter ?? null;
+    // The scheduler's last look predates the renewal that recovered the cert.
+    if (e.type === "cert.recovered") return (await this.deps.store.latestIssued(e.certId))?.notAfter ?? seen;
+    return seen;
   }
 
   private async render(

@@ -156,7 +156,7 @@ export interface Alert {
   renewal: { id: string; trigger: string; status: string; failedStep: string | null; error: string | null } | null;
   /** What rota does next, when it will ("retries at 2030-01-01T01:00:00Z"); null when nothing is planned. */
   next: string | null;
-  /** For a reminder held by the repeat limit: how many such alerts were held since the last one sent. */
+  /** For a reminder after the repeat limit held some back: `count` alerts since `since` (the first held), this one included. */
   repeats: { count: number; since: Date } | null;
   /** The cert's dashboard page when `[http] public_url` is set, else null. */
   url: string | null;

@@ -55,9 +55,9 @@ describe("slack: an incoming-webhook message", () => {
     expect(JSON.parse(r.body).text).toStartWith("[CRITICAL] rota: renewal.failed for www\na &lt;!channel&gt; &amp; b &gt; c\n");
   });
 
-  test("a reminder says how many were held back, and since when", () => {
+  test("a reminder says how many there were, itself included, and since when", () => {
     const r = render(failedAlert({ repeats: { count: 36, since: new Date("2029-12-31T03:00:00.000Z") } }), "slack");
-    expect(JSON.parse(r.body).text).toContain("\nHeld back: 36 more since 2029-12-31T03:00:00.000Z\n");
+    expect(JSON.parse(r.body).text).toContain("\nReminder: 36 times since 2029-12-31T03:00:00.000Z\n");
   });
 });
 

@@ -115,7 +115,8 @@ function details(a: Alert): string {
     lines.push(`Renewal ${a.renewal.id} (${a.renewal.trigger}): ${a.renewal.status}${step}`);
     if (a.renewal.error) lines.push(`Error: ${a.renewal.error}`);
   }
-  if (a.repeats) lines.push(`Held back: ${a.repeats.count} more since ${a.repeats.since.toISOString()}`);
+  // `count` includes this alert (the router's reminder), as the sentence above says it.
+  if (a.repeats) lines.push(`Reminder: ${a.repeats.count} ${a.repeats.count === 1 ? "time" : "times"} since ${a.repeats.since.toISOString()}`);
   if (a.next) lines.push(`Next: ${a.next}`);
   lines.push(`Node: ${a.node}, at ${a.occurredAt.toISOString()}`);
   if (a.url) lines.push(a.url);
