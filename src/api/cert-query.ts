@@ -69,21 +69,31 @@ function compareIds(a: Row, b: Row): number {
 }
 
 export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPageJson> {
-  const needle = query.q?.toLowerCase();
-  const matching = needle ? deps.certs.certs().filter((c) => searchable(c.config).some((s) => s.includes(needle))) : deps.certs.certs();
-  let rows = await certStatuses(deps, matching);
+  const all = deps.certs.certs();
+  const matching = query.q ? all.filter((c) => matchesText(c, query.q!)) : all;
+  const { total, rows } = pageOf(await certStatuses(deps, matching), query);
+  return { total, items: await viewsNow(deps, rows.map((r) => r.cert)) };
+}
+
+/** Whether `q` is a case-insensitive substring of the cert's id or of any of its names. */
+export function matchesText(cert: WatchedCert, q: string): boolean {
+  const needle = q.toLowerCase();
+  return searchable(cert.config).some((s) => s.includes(needle));
+}
+
+/** The page `query` asks for of `rows` (searched by its text already): filtered by status, sorted, sliced. */
+export function pageOf(rows: readonly Row[], query: CertQuery): { total: number; rows: Row[] } {
   const wanted = query.statuses && new Set(query.statuses);
-  if (wanted) rows = rows.filter((r) => wanted.has(r.status));
+  const kept = wanted ? rows.filter((r) => wanted.has(r.status)) : [...rows];
   const sign = query.order === "desc" ? -1 : 1;
   if (query.sort) {
     const key = byKey[query.sort];
     // Ties in id order whichever the direction, so a page boundary never splits them differently.
-    rows.sort((a, b) => sign * key(a, b) || compareIds(a, b));
+    kept.sort((a, b) => sign * key(a, b) || compareIds(a, b));
   } else if (sign < 0) {
-    rows.reverse();
+    kept.reverse();
   }
-  const page = rows.slice(query.offset, query.offset + query.limit).map((r) => r.cert);
-  return { total: rows.length, items: await viewsNow(deps, page) };
+  return { total: kept.length, rows: kept.slice(query.offset, query.offset + query.limit) };
 }
 
 /**
