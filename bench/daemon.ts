@@ -286,6 +286,8 @@ export async function wrk(url: string, connections: number, seconds: number, hea
   if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
   // Every reply must have been a 2xx: a fast 404 or a redirect to the login would flatter the figures, a refused credential slow them (401s wait ~300 ms).
   if (/Non-2xx or 3xx responses/.test(out) || /Socket errors/.test(out)) throw new Error(`wrk saw failed requests:\n${out}`);
+  // A route slower than the run leaves wrk with no latency to report (it prints zeros).
+  if (/^\s*0 requests in/m.test(out)) throw new Error(`wrk: no request completed in ${seconds} s (give --duration more):\n${out}`);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
   const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1];
   const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];

@@ -26,6 +26,8 @@ interface RouteResult {
   c1?: Measure;
   c16?: Measure;
   status: number;
+  /** The daemon's RSS after this route's runs, MiB. */
+  rss?: number;
 }
 
 interface SizeResult {
@@ -34,6 +36,8 @@ interface SizeResult {
   okSeconds: number;
   rssBefore: number;
   rssAfter: number;
+  /** After the overview's c16 run once more: growth that stops here is the heap reaching its working size, growth that goes on is a leak. */
+  rssRepeat: number;
   routes: RouteResult[];
 }
 
@@ -72,9 +76,13 @@ async function benchSize(certs: number, seconds: number, daemonIssues: boolean):
         continue;
       }
       console.error(`  measuring ${path}`);
-      routes.push({ path, status, c1: await wrk(setup.base + path, 1, seconds, cookie), c16: await wrk(setup.base + path, 16, seconds, cookie) });
+      const c1 = await wrk(setup.base + path, 1, seconds, cookie);
+      const c16 = await wrk(setup.base + path, 16, seconds, cookie);
+      routes.push({ path, status, c1, c16, rss: rssMiB(proc.pid) });
     }
-    return { certs, seedSeconds, okSeconds, rssBefore, rssAfter: rssMiB(proc.pid), routes };
+    const rssAfter = rssMiB(proc.pid);
+    await wrk(`${setup.base}/`, 16, seconds, cookie);
+    return { certs, seedSeconds, okSeconds, rssBefore, rssAfter, rssRepeat: rssMiB(proc.pid), routes };
   } catch (err) {
     printLog(logPath);
     throw err;
@@ -86,12 +94,12 @@ async function benchSize(certs: number, seconds: number, daemonIssues: boolean):
 function report(results: SizeResult[]): void {
   console.log(`\nTransport: wrk → the daemon's [http] listener on 127.0.0.1, session cookie from POST /login; ${availableParallelism()} CPUs.`);
   console.log("c1: one connection, one request at a time (the latency of a page); c16: 16 connections (throughput).\n");
-  const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms"];
+  const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms", "RSS after MiB"];
   const rows = results.flatMap((r) =>
     r.routes.map((x) => {
       const route = x.path.replace(/c\d{5}$/, "<id>");
-      if (!x.c1 || !x.c16) return [String(r.certs), route, `not available (${x.status})`, "", "", "", "", ""];
-      return [String(r.certs), route, fmt(x.c1.rps), fmt(x.c1.p50), fmt(x.c1.p99), fmt(x.c16.rps), fmt(x.c16.p50), fmt(x.c16.p99)];
+      if (!x.c1 || !x.c16) return [String(r.certs), route, `not available (${x.status})`, "", "", "", "", "", ""];
+      return [String(r.certs), route, fmt(x.c1.rps), fmt(x.c1.p50), fmt(x.c1.p99), fmt(x.c16.rps), fmt(x.c16.p50), fmt(x.c16.p99), (x.rss ?? NaN).toFixed(0)];
     }),
   );
   console.log(table(header, rows));
@@ -100,7 +108,7 @@ function report(results: SizeResult[]): void {
     const growth = r.rssAfter - r.rssBefore;
     const met = growth <= TARGET_RSS_GROWTH_MIB;
     console.log(`${r.certs} certs: ${issuedHow(r)}`);
-    console.log(`  daemon RSS ${r.rssBefore.toFixed(0)} MiB before the runs, ${r.rssAfter.toFixed(0)} MiB after (${growth >= 0 ? "+" : ""}${growth.toFixed(1)}; target within ${TARGET_RSS_GROWTH_MIB}: ${met ? "met" : "MISSED"})`);
+    console.log(`  daemon RSS ${r.rssBefore.toFixed(0)} MiB before the runs, ${r.rssAfter.toFixed(0)} MiB after (${growth >= 0 ? "+" : ""}${growth.toFixed(1)}; target within ${TARGET_RSS_GROWTH_MIB}: ${met ? "met" : "MISSED"}); ${r.rssRepeat.toFixed(0)} MiB after / once more`);
   }
   const big = results.find((r) => r.certs === 10_000)?.routes.find((x) => x.path === "/");
   if (big?.c1) {
