@@ -70,14 +70,14 @@ function compareIds(a: Row, b: Row): number {
 
 export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPageJson> {
   const all = deps.certs.certs();
-  const matching = query.q ? all.filter((c) => matchesText(c, query.q!)) : all;
+  const needle = query.q?.toLowerCase();
+  const matching = needle ? all.filter((c) => matchesText(c, needle)) : all;
   const { total, rows } = pageOf(await certStatuses(deps, matching), query);
   return { total, items: await viewsNow(deps, rows.map((r) => r.cert)) };
 }
 
-/** Whether `q` is a case-insensitive substring of the cert's id or of any of its names. */
-export function matchesText(cert: WatchedCert, q: string): boolean {
-  const needle = q.toLowerCase();
+/** Whether `needle` (lowercased) is a substring of the cert's id or of any of its names, case-insensitively. */
+export function matchesText(cert: WatchedCert, needle: string): boolean {
   return searchable(cert.config).some((s) => s.includes(needle));
 }
 

@@ -62,8 +62,8 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
     counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
     if (Number.isFinite(r.notAfter) && (!soonest || r.notAfter < soonest.notAfter)) soonest = r;
   }
-  const q = query.q;
-  const shown = pageOf(q ? rows.filter((r) => matchesText(r.cert, q)) : rows, query);
+  const needle = query.q?.toLowerCase();
+  const shown = pageOf(needle ? rows.filter((r) => matchesText(r.cert, needle)) : rows, query);
   const page = { total: shown.total, items: await viewsNow(deps, shown.rows.map((r) => r.cert)) };
   const certs = new Map(shown.rows.map((r) => [r.cert.config.id, r.cert]));
   const thresholds = new Map<string, number>();
