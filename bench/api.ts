@@ -9,234 +9,16 @@
  * security headers and `Cache-Control` are part of what each request costs.
  *
  * Issuing: up to --daemon-issues certs (default 1,000) the daemon issues them all at its
- * start, which measures that too; on this bench's 2-CPU machine it manages about 8 a second,
- * each renewal in its own child process. Bigger sets are issued before the daemon starts by
- * rota's own pipeline run in this process (the same local CA, filesystem target, runner and
- * SQLite audit store, no child processes), into the state folder the daemon then opens:
- * every cert has its renewal, steps, issued certificate and install record, as if the
- * daemon had issued it, in a fraction of the time.
+ * start; bigger sets are issued in this process before it starts (see `daemon.ts`).
  *
  * Usage: bun bench/api.ts [--certs 1000,10000] [--duration 5] [--daemon-issues 1000] [--rota PATH] [--keep]
  */
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { Subprocess } from "bun";
-import { createConsola } from "consola";
-import { systemClock } from "../src/clock.ts";
-import { loadConfig } from "../src/config/load.ts";
-import { buildRuntime } from "../src/daemon/backends.ts";
-import { EventBus } from "../src/events.ts";
-import { ChallengeJournal } from "../src/pipeline/journal.ts";
-import { runRenewal } from "../src/pipeline/renewer.ts";
-import type { CertRuntime } from "../src/pipeline/runtime.ts";
-import { Runner } from "../src/scheduler/runner.ts";
-import { subscribeAudit } from "../src/store/audit-subscriber.ts";
-import { SqliteAuditStore } from "../src/store/sqlite.ts";
-import { makeTempDir, removeTempDir, ROTA_BIN as DEFAULT_ROTA_BIN } from "../test/harness/index.ts";
+import { BEARER, certId, configure, fmt, issuedHow, kept, missingTool, printLog, rssMiB, startIssued, stopDaemon, table, wrk, type Measure } from "./daemon.ts";
 
-/** Issuing 10,000 certs with the local CA takes a while; give up well after that. */
-const ISSUE_TIMEOUT_MS = 20 * 60_000;
-const STATUS_POLL_MS = 500;
-const PROGRESS_MS = 10_000;
-/** Renewals at once while the daemon issues: on 2 CPUs 4 to 16 issue twice as fast as 64 child processes. */
-const MAX_CONCURRENT = 16;
-/** Renewals at once when this process issues (no child processes: CPU-bound, a few suffice). */
-const SEED_CONCURRENT = 8;
 /** The paged list's p50 at 10,000 certs must be under this (issue 6). */
 const TARGET_PAGE_P50_MS = 20;
-const TOKEN = "bench-token-0123456789abcdef";
-const AUTH = { Authorization: `Bearer ${TOKEN}` };
-
-let ROTA_BIN = DEFAULT_ROTA_BIN;
-const live = new Set<Subprocess>();
-const scratch: string[] = [];
-let keep = false;
-
-process.on("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
-  if (!keep) for (const d of scratch) removeTempDir(d);
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
-
-// ---------------------------------------------------------------------------
-// The daemon
-
-interface Setup {
-  dir: string;
-  config: string;
-  /** The `[http]` listener's origin, e.g. `http://127.0.0.1:41234`. */
-  base: string;
-}
-
-function certId(i: number): string {
-  return `c${String(i).padStart(5, "0")}`;
-}
-
-function writeConfig(dir: string, certs: number, port: number): string {
-  const lines = [
-    "[daemon]",
-    'state_dir = "state"',
-    'socket = "rota.sock"',
-    "check_interval_seconds = 3600",
-    `max_concurrent_renewals = ${MAX_CONCURRENT}`,
-    "",
-    "[[ca]]",
-    'name = "internal"',
-    'type = "local"',
-    "",
-    "[[install]]",
-    'name = "files"',
-    'type = "filesystem"',
-    'dir = "certs"',
-    "",
-    "[http]",
-    `listen = "127.0.0.1:${port}"`,
-    'token_file = "api-token"',
-    "",
-  ];
-  for (let i = 0; i < certs; i++) {
-    lines.push("[[cert]]", `id = "${certId(i)}"`, `domains = ["${certId(i)}.bench.home.arpa"]`, 'ca = "internal"', 'install = ["files"]', "");
-  }
-  const path = join(dir, "rota.toml");
-  writeFileSync(path, lines.join("\n"));
-  return path;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
-}
-
-async function prepare(certs: number): Promise<Setup> {
-  const dir = makeTempDir(`rota-bench-api-${certs}-`);
-  scratch.push(dir);
-  mkdirSync(join(dir, "certs"));
-  writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
-  const port = await freeTcpPort();
-  return { dir, config: writeConfig(dir, certs, port), base: `http://127.0.0.1:${port}` };
-}
-
-/** Every cert of the config issued and installed by rota's pipeline in this process, audited in its store. */
-async function seed(setup: Setup): Promise<void> {
-  const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
-  const config = loadConfig(setup.config);
-  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent };
-  const store = new SqliteAuditStore(config.audit.path);
-  const bus = new EventBus((err) => console.error(`bench/api: seeding: ${String(err)}`));
-  subscribeAudit(bus, store);
-  const journal = new ChallengeJournal(config.daemon.stateDir);
-  // Every cert has the same CA and target: build them once.
-  const shared = await buildRuntime(config, config.certs[0]!.id, ctx);
-  const runtimes = new Map<string, CertRuntime>(config.certs.map((c) => [c.id, { ...shared, config: c }]));
-  const runner = new Runner(
-    { store, bus, clock: systemClock, log: silent },
-    {
-      execute: (req) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: systemClock, journal }),
-      policy: { baseSeconds: 900, maxSeconds: 86_400 },
-      maxConcurrent: SEED_CONCURRENT,
-      timeoutSeconds: 1800,
-    },
-  );
-  const outcomes = await Promise.all([...runtimes.values()].map((cert) => runner.start(cert, "startup")!.done));
-  await bus.drain();
-  await runner.stop();
-  await store.close();
-  const failed = outcomes.filter((o) => !o.ok).length;
-  if (failed > 0) throw new Error(`seeding: ${failed} of ${outcomes.length} renewals failed`);
-}
-
-function spawnDaemon(setup: Setup): { proc: Subprocess; logPath: string } {
-  const { dir, config } = setup;
-  const logPath = join(dir, "daemon.log");
-  const fd = openSync(logPath, "a");
-  try {
-    const proc = Bun.spawn([ROTA_BIN, "daemon", "--config", config], { cwd: dir, stdin: "ignore", stdout: fd, stderr: fd });
-    live.add(proc);
-    void proc.exited.then(() => live.delete(proc));
-    return { proc, logPath };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function stopDaemon(proc: Subprocess): Promise<void> {
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-  await proc.exited;
-  clearTimeout(timer);
-}
-
-interface StatusJson {
-  certs: number;
-  by_status: Record<string, number>;
-}
-
-/** Waits until `/api/status` counts every cert ok; returns how long that took from the spawn. */
-async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: number, logPath: string): Promise<number> {
-  let last = "";
-  let shown = 0;
-  while (performance.now() - t0 < ISSUE_TIMEOUT_MS) {
-    if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode}):\n${tail(readFileSync(logPath, "utf8"))}`);
-    const res = await fetch(`${setup.base}/api/status`, { headers: AUTH }).catch(() => null);
-    // Anything but a refusal is the daemon still starting; a refused token would only end in the timeout.
-    if (res?.status === 401) throw new Error(`the listener refused the bench's token: ${await res.text()}`);
-    const status = res?.ok ? ((await res.json()) as StatusJson) : null;
-    if (status) {
-      if (status.by_status.ok === certs) return performance.now() - t0;
-      last = JSON.stringify(status.by_status);
-      if (performance.now() - shown > PROGRESS_MS) {
-        console.error(`  ${((performance.now() - t0) / 1000).toFixed(0)} s: ${last}`);
-        shown = performance.now();
-      }
-    }
-    await Bun.sleep(STATUS_POLL_MS);
-  }
-  throw new Error(`not every cert was ok after ${ISSUE_TIMEOUT_MS / 1000} s: ${last}`);
-}
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split("\n").slice(-lines).join("\n");
-}
-
-// ---------------------------------------------------------------------------
-// Measuring
-
-interface Measure {
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-/** wrk prints latencies as 812.00us, 1.20ms, 1.01s. */
-function ms(text: string): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text);
-  if (!m) throw new Error(`wrk: cannot read the latency ${JSON.stringify(text)}`);
-  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as "us" | "ms" | "s" | "m"];
-  return Number(m[1]) * scale;
-}
-
-async function wrk(url: string, connections: number, seconds: number): Promise<Measure> {
-  const args = ["wrk", "--latency", "-t", String(Math.min(connections, 2)), "-c", String(connections), "-d", `${seconds}s`, "-H", `Authorization: Bearer ${TOKEN}`];
-  const proc = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`wrk exited ${code}: ${err || out}`);
-  // Every reply must have been a 2xx: a fast 404 would flatter the figures, a refused token slow them (401s wait ~300 ms).
-  if (/Non-2xx or 3xx responses/.test(out) || /Socket errors/.test(out)) throw new Error(`wrk saw failed requests:\n${out}`);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
-  const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1];
-  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1];
-  if (!rps || !p50 || !p99) throw new Error(`wrk: unexpected output:\n${out}`);
-  return { rps: Number(rps), p50: ms(p50), p99: ms(p99) };
-}
-
-function rssMiB(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return kb ? Number(kb) / 1024 : NaN;
-}
 
 interface RouteResult {
   path: string;
@@ -246,40 +28,24 @@ interface RouteResult {
 
 interface SizeResult {
   certs: number;
-  /** Set when this process issued the certs before the daemon started. */
   seedSeconds: number | undefined;
-  /** From the daemon's spawn until every cert is ok: its issuance of them all, or its first look at certs issued already. */
   okSeconds: number;
   rss: number;
   routes: RouteResult[];
 }
 
 async function benchSize(certs: number, seconds: number, daemonIssues: boolean): Promise<SizeResult> {
-  const setup = await prepare(certs);
-  let seedSeconds: number | undefined;
-  if (!daemonIssues) {
-    console.log(`\n${certs} certs: issuing every cert with rota's pipeline in this process…`);
-    const t = performance.now();
-    await seed(setup);
-    seedSeconds = (performance.now() - t) / 1000;
-    console.log(`  issued in ${seedSeconds.toFixed(1)} s; starting the daemon on that state…`);
-  } else {
-    console.log(`\n${certs} certs: starting the daemon, which issues every cert with the local CA…`);
-  }
-  const t0 = performance.now();
-  const { proc, logPath } = spawnDaemon(setup);
+  const { setup, proc, logPath, seedSeconds, okSeconds } = await startIssued("api", certs, daemonIssues);
   try {
-    const issueMs = await waitAllOk(setup, proc, certs, t0, logPath);
-    console.log(`  all ${certs} ok ${(issueMs / 1000).toFixed(1)} s after the daemon's spawn`);
     const paths = ["/healthz", "/api/certs?limit=100", `/api/certs/${certId(Math.floor(certs / 2))}`];
     const routes: RouteResult[] = [];
     for (const path of paths) {
       console.error(`  measuring ${path}`);
-      routes.push({ path, c1: await wrk(setup.base + path, 1, seconds), c16: await wrk(setup.base + path, 16, seconds) });
+      routes.push({ path, c1: await wrk(setup.base + path, 1, seconds, BEARER), c16: await wrk(setup.base + path, 16, seconds, BEARER) });
     }
-    return { certs, seedSeconds, okSeconds: issueMs / 1000, rss: rssMiB(proc.pid), routes };
+    return { certs, seedSeconds, okSeconds, rss: rssMiB(proc.pid), routes };
   } catch (err) {
-    console.error(`  daemon log (${logPath}):\n${tail(readFileSync(logPath, "utf8"))}`);
+    printLog(logPath);
     throw err;
   } finally {
     await stopDaemon(proc);
@@ -287,29 +53,19 @@ async function benchSize(certs: number, seconds: number, daemonIssues: boolean):
 }
 
 function report(results: SizeResult[]): void {
-  const f = (n: number) => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
   console.log(`\nTransport: wrk → the daemon's [http] listener on 127.0.0.1, bearer token; ${availableParallelism()} CPUs.`);
   console.log("c1: one connection, one request at a time (the latency of a request); c16: 16 connections (throughput).\n");
   const header = ["certs", "route", "c1 req/s", "c1 p50 ms", "c1 p99 ms", "c16 req/s", "c16 p50 ms", "c16 p99 ms"];
   const rows = results.flatMap((r) =>
-    r.routes.map((x) => [String(r.certs), x.path.replace(/c\d{5}$/, "<id>"), f(x.c1.rps), f(x.c1.p50), f(x.c1.p99), f(x.c16.rps), f(x.c16.p50), f(x.c16.p99)]),
+    r.routes.map((x) => [String(r.certs), x.path.replace(/c\d{5}$/, "<id>"), fmt(x.c1.rps), fmt(x.c1.p50), fmt(x.c1.p99), fmt(x.c16.rps), fmt(x.c16.p50), fmt(x.c16.p99)]),
   );
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  console.log(line(header));
-  for (const r of rows) console.log(line(r));
+  console.log(table(header, rows));
   console.log("");
-  for (const r of results) {
-    const how =
-      r.seedSeconds === undefined
-        ? `the daemon issued every cert at its start: all ok ${r.okSeconds.toFixed(1)} s after its spawn`
-        : `issued in this process in ${r.seedSeconds.toFixed(1)} s; the daemon then had every cert ok ${r.okSeconds.toFixed(1)} s after its spawn`;
-    console.log(`${r.certs} certs: ${how}; daemon RSS after the runs ${r.rss.toFixed(0)} MiB`);
-  }
+  for (const r of results) console.log(`${r.certs} certs: ${issuedHow(r)}; daemon RSS after the runs ${r.rss.toFixed(0)} MiB`);
   const big = results.find((r) => r.certs === 10_000)?.routes.find((x) => x.path.startsWith("/api/certs?"));
   if (big) {
     const met = big.c1.p50 < TARGET_PAGE_P50_MS;
-    console.log(`Target: GET /api/certs?limit=100 at 10,000 certs under ${TARGET_PAGE_P50_MS} ms p50 (c1): ${f(big.c1.p50)} ms, ${met ? "met" : "MISSED"}`);
+    console.log(`Target: GET /api/certs?limit=100 at 10,000 certs under ${TARGET_PAGE_P50_MS} ms p50 (c1): ${fmt(big.c1.p50)} ms, ${met ? "met" : "MISSED"}`);
   }
 }
 
@@ -328,8 +84,7 @@ async function main(): Promise<number> {
     console.log("Usage: bun bench/api.ts [--certs 1000,10000] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]");
     return 0;
   }
-  if (values.rota) ROTA_BIN = resolve(values.rota);
-  keep = !!values.keep;
+  configure(values);
   const sizes = values.certs.split(",").map(Number);
   const seconds = Number(values.duration);
   const daemonIssues = Number(values["daemon-issues"]);
@@ -337,11 +92,10 @@ async function main(): Promise<number> {
     console.error("bench/api: --certs takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number");
     return 2;
   }
-  for (const [tool, hint] of [[ROTA_BIN, "bun scripts/build-binary.ts"], ["wrk", "scripts/test-deps.sh"]] as const) {
-    if (!Bun.which(tool)) {
-      console.error(`bench/api: ${tool} not found (${hint})`);
-      return 2;
-    }
+  const missing = missingTool();
+  if (missing) {
+    console.error(`bench/api: ${missing}`);
+    return 2;
   }
   const results: SizeResult[] = [];
   try {
@@ -351,7 +105,7 @@ async function main(): Promise<number> {
     return 1;
   }
   report(results);
-  if (keep) console.log(`\nKept: ${scratch.join(" ")}`);
+  if (kept().length > 0) console.log(`\nKept: ${kept().join(" ")}`);
   return 0;
 }
 

@@ -7,7 +7,7 @@
 import { toUnicode } from "../config/names.ts";
 import type { CertConfig } from "../config/schema.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
-import type { CertState } from "../store/types.ts";
+import type { CertLook } from "../scheduler/scheduler.ts";
 import { certStatus, statusNeedsState } from "./cert-view.ts";
 import { CERT_STATUSES, type CertPageJson, type CertStatus } from "./json.ts";
 import { intParam, listParam, oneOfParam } from "./query.ts";
@@ -69,21 +69,31 @@ function compareIds(a: Row, b: Row): number {
 }
 
 export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPageJson> {
+  const all = deps.certs.certs();
   const needle = query.q?.toLowerCase();
-  const matching = needle ? deps.certs.certs().filter((c) => searchable(c.config).some((s) => s.includes(needle))) : deps.certs.certs();
-  let rows = await certStatuses(deps, matching);
+  const matching = needle ? all.filter((c) => matchesText(c, needle)) : all;
+  const { total, rows } = pageOf(await certStatuses(deps, matching), query);
+  return { total, items: await viewsNow(deps, rows.map((r) => r.cert)) };
+}
+
+/** Whether `needle` (lowercased) is a substring of the cert's id or of any of its names, case-insensitively. */
+export function matchesText(cert: WatchedCert, needle: string): boolean {
+  return searchable(cert.config).some((s) => s.includes(needle));
+}
+
+/** The page `query` asks for of `rows` (searched by its text already): filtered by status, sorted, sliced. */
+export function pageOf(rows: readonly Row[], query: CertQuery): { total: number; rows: Row[] } {
   const wanted = query.statuses && new Set(query.statuses);
-  if (wanted) rows = rows.filter((r) => wanted.has(r.status));
+  const kept = wanted ? rows.filter((r) => wanted.has(r.status)) : [...rows];
   const sign = query.order === "desc" ? -1 : 1;
   if (query.sort) {
     const key = byKey[query.sort];
     // Ties in id order whichever the direction, so a page boundary never splits them differently.
-    rows.sort((a, b) => sign * key(a, b) || compareIds(a, b));
+    kept.sort((a, b) => sign * key(a, b) || compareIds(a, b));
   } else if (sign < 0) {
-    rows.reverse();
+    kept.reverse();
   }
-  const page = rows.slice(query.offset, query.offset + query.limit).map((r) => r.cert);
-  return { total: rows.length, items: await viewsNow(deps, page) };
+  return { total: kept.length, rows: kept.slice(query.offset, query.offset + query.limit) };
 }
 
 /**
@@ -91,16 +101,39 @@ export async function certPage(deps: ViewDeps, query: CertQuery): Promise<CertPa
  * that need work (the others' status does not depend on it): for counts, filters, sorts.
  */
 export async function certStatuses(deps: ViewDeps, certs: readonly WatchedCert[]): Promise<Row[]> {
-  await firstLooks(deps, certs);
+  let pass = statusesNow(deps, certs);
+  if (pass.unlooked) {
+    await firstLooks(deps, certs);
+    pass = statusesNow(deps, certs);
+  }
+  const { rows, unsettled } = pass;
+  if (unsettled.length > 0) {
+    const states = await deps.store.certStates(unsettled.map((u) => rows[u.index]!.cert.config.id));
+    const now = deps.clock.now();
+    for (const u of unsettled) rows[u.index]!.status = certStatus({ busy: false, look: u.look, state: states.get(rows[u.index]!.cert.config.id) ?? null, now });
+  }
+  return rows;
+}
+
+/**
+ * Each cert's status as far as the scheduler's look and the runner tell it, one look per
+ * cert and one object: at 10,000 certs this loop is most of what a page of them costs.
+ * `unsettled` are those whose status also depends on the stored failure state.
+ */
+function statusesNow(deps: ViewDeps, certs: readonly WatchedCert[]): { rows: Row[]; unsettled: { index: number; look: CertLook }[]; unlooked: boolean } {
   const now = deps.clock.now();
-  const seen = certs.map((cert) => ({ cert, look: deps.certs.look(cert.config.id), busy: deps.certs.busy(cert.config.id) }));
-  const unsettled = seen.filter(statusNeedsState).map((s) => s.cert.config.id);
-  const states = unsettled.length > 0 ? await deps.store.certStates(unsettled) : new Map<string, CertState>();
-  return seen.map((s) => ({
-    cert: s.cert,
-    status: certStatus({ ...s, state: states.get(s.cert.config.id) ?? null, now }),
-    notAfter: s.look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY,
-  }));
+  const rows: Row[] = new Array(certs.length);
+  const unsettled: { index: number; look: CertLook }[] = [];
+  let unlooked = false;
+  for (let i = 0; i < certs.length; i++) {
+    const cert = certs[i]!;
+    const look = deps.certs.look(cert.config.id);
+    const busy = deps.certs.busy(cert.config.id);
+    if (look === undefined) unlooked = true;
+    else if (statusNeedsState({ busy, look })) unsettled.push({ index: i, look });
+    rows[i] = { cert, status: certStatus({ busy, look, state: null, now }), notAfter: look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY };
+  }
+  return { rows, unsettled, unlooked };
 }
 
 /** Lowercased id and names, A-labels and U-labels; computed once per config (a reload brings new objects). */

@@ -6,9 +6,10 @@
  */
 import { HTTPException } from "hono/http-exception";
 import type { WatchedCert } from "../../pipeline/runtime.ts";
-import { certPage, certStatuses, parseCertQuery, type CertQuery } from "../../api/cert-query.ts";
+import { certStatuses, matchesText, pageOf, parseCertQuery, type CertQuery, type Row } from "../../api/cert-query.ts";
 import { CERT_STATUSES, type CertJson, type CertPageJson, type CertStatus } from "../../api/json.ts";
 import type { ApiDeps } from "../../api/ports.ts";
+import { viewsNow } from "../../api/views.ts";
 import { Badge, Time, relative } from "../components.tsx";
 import { Layout } from "../layout.tsx";
 import { Timeline, timelineData, type TimelineData } from "../timeline.tsx";
@@ -56,21 +57,38 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
     query = { order: "asc", limit: OVERVIEW_PAGE_SIZE, offset: 0 };
   }
   const all = deps.certs.certs();
-  const [page, rows] = await Promise.all([certPage(deps, query), certStatuses(deps, all)]);
+  // One status per cert serves both the summary and the table: at 10,000 certs deciding them is most of the page's cost.
+  const rows = await certStatuses(deps, all);
   const counts = new Map<CertStatus, number>();
-  let soonest: OverviewData["soonest"] = null;
+  let soonest: Row | null = null;
   for (const r of rows) {
     counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-    if (Number.isFinite(r.notAfter) && (!soonest || r.notAfter < Date.parse(soonest.notAfter))) soonest = { id: r.cert.config.id, notAfter: new Date(r.notAfter).toISOString() };
+    if (Number.isFinite(r.notAfter) && (!soonest || r.notAfter < soonest.notAfter)) soonest = r;
   }
-  const certs = new Map(page.items.map((i) => [i.id, deps.certs.find(i.id)!]));
+  const needle = query.q?.toLowerCase();
+  const shown = pageOf(needle ? rows.filter((r) => matchesText(r.cert, needle)) : rows, query);
+  const page = { total: shown.total, items: await viewsNow(deps, shown.rows.map((r) => r.cert)) };
+  const certs = new Map(shown.rows.map((r) => [r.cert.config.id, r.cert]));
   const thresholds = new Map<string, number>();
   for (const i of page.items) {
     const days = deps.certs.look(i.id)?.threshold.days;
     if (days !== undefined) thresholds.set(i.id, days);
   }
   const now = deps.clock.now();
-  return { query, error, page, counts, configured: all.length, soonest, now, certs, thresholds, configFile: deps.configFile, timeline: timelineData(deps.certs, now), self: `${url.pathname}${url.search}` };
+  return {
+    query,
+    error,
+    page,
+    counts,
+    configured: all.length,
+    soonest: soonest && { id: soonest.cert.config.id, notAfter: new Date(soonest.notAfter).toISOString() },
+    now,
+    certs,
+    thresholds,
+    configFile: deps.configFile,
+    timeline: timelineData(deps.certs, now),
+    self: `${url.pathname}${url.search}`,
+  };
 }
 
 /** A link to this view with some parameters changed (and the page reset unless `offset` is given). */
