@@ -14,8 +14,7 @@
  * Usage: bun bench/api.ts [--certs 1000,10000] [--duration 5] [--daemon-issues 1000] [--rota PATH] [--keep]
  */
 import { availableParallelism } from "node:os";
-import { parseArgs } from "node:util";
-import { BEARER, certId, configure, fmt, issuedHow, kept, missingTool, printLog, rssMiB, startIssued, stopDaemon, table, wrk, type Measure } from "./daemon.ts";
+import { BEARER, certId, fmt, issuedHow, printLog, rssMiB, startIssued, stopDaemon, table, wrk, runBench, type Measure } from "./daemon.ts";
 
 /** The paged list's p50 at 10,000 certs must be under this (issue 6). */
 const TARGET_PAGE_P50_MS = 20;
@@ -69,44 +68,4 @@ function report(results: SizeResult[]): void {
   }
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      certs: { type: "string", default: "1000,10000" },
-      duration: { type: "string", default: "5" },
-      "daemon-issues": { type: "string", default: "1000" },
-      rota: { type: "string" },
-      keep: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log("Usage: bun bench/api.ts [--certs 1000,10000] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]");
-    return 0;
-  }
-  configure(values);
-  const sizes = values.certs.split(",").map(Number);
-  const seconds = Number(values.duration);
-  const daemonIssues = Number(values["daemon-issues"]);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(seconds >= 1) || !Number.isInteger(daemonIssues)) {
-    console.error("bench/api: --certs takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number");
-    return 2;
-  }
-  const missing = missingTool();
-  if (missing) {
-    console.error(`bench/api: ${missing}`);
-    return 2;
-  }
-  const results: SizeResult[] = [];
-  try {
-    for (const n of sizes) results.push(await benchSize(n, seconds, n <= daemonIssues));
-  } catch (err) {
-    console.error(`bench/api: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  }
-  report(results);
-  if (kept().length > 0) console.log(`\nKept: ${kept().join(" ")}`);
-  return 0;
-}
-
-process.exit(await main());
+process.exit(await runBench("api", { daemonIssues: 1000 }, benchSize, report));

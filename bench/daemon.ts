@@ -14,6 +14,7 @@
  */
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { createConsola } from "consola";
 import { systemClock } from "../src/clock.ts";
@@ -310,4 +311,54 @@ export function table(header: string[], rows: string[][], left = 2): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < left ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/**
+ * A bench's command line and loop, shared by every bench: `--certs 1000,10000 --duration 5
+ * --daemon-issues N --rota PATH --keep`; runs `bench` per size and `report` on the results.
+ * Resolves with the exit code (2 usage or a missing tool, 1 a failed run).
+ */
+export async function runBench<R>(
+  name: string,
+  defaults: { daemonIssues: number },
+  bench: (certs: number, seconds: number, daemonIssues: boolean) => Promise<R>,
+  report: (results: R[]) => void,
+): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      certs: { type: "string", default: "1000,10000" },
+      duration: { type: "string", default: "5" },
+      "daemon-issues": { type: "string", default: String(defaults.daemonIssues) },
+      rota: { type: "string" },
+      keep: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(`Usage: bun bench/${name}.ts [--certs 1000,10000] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]`);
+    return 0;
+  }
+  configure(values);
+  const sizes = values.certs.split(",").map(Number);
+  const seconds = Number(values.duration);
+  const daemonIssues = Number(values["daemon-issues"]);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(seconds >= 1) || !Number.isInteger(daemonIssues)) {
+    console.error(`bench/${name}: --certs takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number`);
+    return 2;
+  }
+  const missing = missingTool();
+  if (missing) {
+    console.error(`bench/${name}: ${missing}`);
+    return 2;
+  }
+  const results: R[] = [];
+  try {
+    for (const n of sizes) results.push(await bench(n, seconds, n <= daemonIssues));
+  } catch (err) {
+    console.error(`bench/${name}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  report(results);
+  if (kept().length > 0) console.log(`\nKept: ${kept().join(" ")}`);
+  return 0;
 }

@@ -27,20 +27,27 @@ const NAV: { section: Exclude<Section, null>; href: string; label: string }[] = 
   { section: "status", href: "/status", label: "Status" },
 ];
 
+/** The document's head: the stylesheet always, the scripts on pages that use them. */
+function Head(p: { title: string; scripts: boolean }) {
+  return (
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      {p.scripts ? <meta name="htmx-config" content={HTMX_CONFIG} /> : null}
+      <title>{`${p.title} · rota`}</title>
+      <link rel="stylesheet" href={ASSETS.style.path} />
+      {p.scripts ? <script src={ASSETS.htmx.path} defer></script> : null}
+      {p.scripts ? <script src={ASSETS.live.path} defer></script> : null}
+    </head>
+  );
+}
+
 export function Layout(p: LayoutProps) {
   return (
     <>
       {DOCTYPE}
       <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <meta name="htmx-config" content={HTMX_CONFIG} />
-          <title>{`${p.title} · rota`}</title>
-          <link rel="stylesheet" href={ASSETS.style.path} />
-          <script src={ASSETS.htmx.path} defer></script>
-          <script src={ASSETS.live.path} defer></script>
-        </head>
+        <Head title={p.title} scripts={true} />
         <body hx-headers={JSON.stringify({ "X-CSRF-Token": p.csrf })} data-live-cert={p.liveCert}>
           <a class="skip" href="#main">
             Skip to content
@@ -83,12 +90,7 @@ export function LoginPage(p: { next: string; failed: boolean }) {
     <>
       {DOCTYPE}
       <html lang="en">
-        <head>
-          <meta charset="utf-8" />
-          <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <title>Sign in · rota</title>
-          <link rel="stylesheet" href={ASSETS.style.path} />
-        </head>
+        <Head title="Sign in" scripts={false} />
         <body>
           <main id="main" class="login">
             <div class="panel">

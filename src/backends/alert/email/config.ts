@@ -1,6 +1,7 @@
 /** @module Config keys of an `[[alert]] type = "email"` section. */
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
+import { readCaBundle } from "../../../config/tls-keys.ts";
 
 /** `starttls`: upgrade on the submission port or refuse to send; `implicit`: TLS from the first byte; `none`: plain text. */
 export type EmailTls = "starttls" | "implicit" | "none";
@@ -34,7 +35,7 @@ export function parseEmailConfig(r: Reader): EmailConfig {
   const host = r.string("host", { required: true, pattern: /^[^\s/]+$/, patternHint: "is not a host name or address" }) ?? "";
   const tls = r.oneOf("tls", EMAIL_TLS, "starttls");
   const port = r.int("port", { min: 1, max: 65_535, fallback: DEFAULT_PORT[tls] });
-  const caBundle = r.path("ca_bundle", { mustRead: true });
+  const caBundle = readCaBundle(r);
   if (caBundle !== undefined && tls === "none") r.problem("ca_bundle", `is unused with tls = "none"`);
   const from = r.string("from", { required: true, pattern: ADDRESS, patternHint: ADDRESS_HINT }) ?? "";
   const subjectPrefix = r.string("subject_prefix") ?? "[rota]";

@@ -1,10 +1,9 @@
 /** @module Config keys of an `[[alert]] type = "webhook"` section (its own keys; the common ones are the alert reader's). */
-import { readFileSync, statSync } from "node:fs";
-import { cut, quote, type Reader } from "../../../config/reader.ts";
+import { cut, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
+import { readCaBundle, readHttpUrl } from "../../../config/tls-keys.ts";
 import { WEBHOOK_FORMATS, type WebhookFormat } from "./formats.ts";
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/;
 /** RFC 9110 §5.6.2: a header name is a token. */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** CR, LF and NUL would split or end the header (request smuggling); other controls are refused by HTTP too. */
@@ -33,11 +32,8 @@ export interface WebhookConfig {
 }
 
 export function parseWebhookConfig(r: Reader): WebhookConfig {
-  const url = r.string("url", { required: true }) ?? "";
-  if (url && !isHttpUrl(url)) r.problem("url", `${quote(url)} is not an http(s) URL`);
-  const caBundle = r.path("ca_bundle", { mustRead: true });
-  // A bundle with no certificate in it trusts nothing extra: every delivery would fail.
-  if (caBundle !== undefined && holdsPemCertificate(caBundle) === false) r.problem("ca_bundle", `${caBundle} holds no PEM certificate`);
+  const url = readHttpUrl(r, "url");
+  const caBundle = readCaBundle(r);
   return {
     url,
     method: r.oneOf("method", WEBHOOK_METHODS, "POST"),
@@ -67,23 +63,4 @@ function readHeaders(r: Reader): Record<string, string> {
     }
   }
   return headers;
-}
-
-/** Undefined when it is not a readable regular file (`mustRead` reported that); never reads a device or a FIFO. */
-function holdsPemCertificate(path: string): boolean | undefined {
-  try {
-    if (!statSync(path).isFile()) return undefined;
-    return PEM_CERTIFICATE.test(readFileSync(path, "utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return u.protocol === "https:" || u.protocol === "http:";
-  } catch {
-    return false;
-  }
 }
