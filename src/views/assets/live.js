@@ -41,7 +41,6 @@
   }
 
   var delay = 1000;
-  var everOpen = false;
   function connect() {
     var cert = document.body.getAttribute("data-live-cert");
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/events" + (cert ? "?cert=" + encodeURIComponent(cert) : "");
@@ -54,9 +53,9 @@
     ws.onopen = function () {
       delay = 1000;
       show("live");
-      // Whatever happened while we were away: look again.
-      if (everOpen) refreshFor(null);
-      everOpen = true;
+      // Whatever happened since the page was rendered (or while we were away) sent no event
+      // we could hear: look again once, then follow the events.
+      refreshFor(null);
     };
     ws.onmessage = function (m) {
       var e;
