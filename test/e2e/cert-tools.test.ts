@@ -51,7 +51,7 @@ describe("rota show", () => {
     expect(lines).toContain("  renews        30 days before expiry (default)");
     expect(lines).toContain("  ca            internal");
     expect(lines).toContain("  dcv           -");
-    expect(lines).toContain("  install       files");
+    expect(lines).toContain(`  install       files (serves ${serialOf(join(certDir(), "cert.pem"))}, the newest)`);
     expect(lines).toContain("  key type      ecdsa-p256");
     expect(lines).toContain("  retry at      -");
     expect(r.stdout).toContain(`  serial        ${serialOf(join(certDir(), "cert.pem"))}, issued `);

@@ -43,7 +43,7 @@ test("every field, times relative with the ISO time beside them", () => {
       "  retry at      -",
       "  ca            le",
       "  dcv           web",
-      "  install       files, nginx",
+      "  install       files (serves 0abc, the newest), nginx (damaged: privkey.pem is missing)",
       "  key type      ecdsa-p256",
       "  serial        0abc, issued 31 d ago (2029-12-01T00:00:00.000Z)",
       "  last renewal  failed, manual, started 3 h ago (2029-12-31T21:00:00.000Z), renewal r1",

@@ -1,6 +1,6 @@
 /** @module `rota show CERT`: one cert in detail, as `GET /api/certs/:id` has it. */
 import { defineCommand } from "citty";
-import type { CertDetailJson } from "../../api/json.ts";
+import type { CertDetailJson, TargetJson } from "../../api/json.ts";
 import { systemClock } from "../../clock.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
@@ -12,6 +12,13 @@ const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days
 /** "in 59 d (2030-03-01T00:00:00.000Z)", or "-". */
 function when(iso: string | null, now: Date): string {
   return iso === null ? "-" : `${relativeTime(new Date(iso), now)} (${iso})`;
+}
+
+/** A target by name, with what it serves at the last look: "files (serves 0abc, the newest)". */
+function targetText(t: TargetJson): string {
+  if (t.error) return `${t.name} (${t.error})`;
+  if (t.serial) return `${t.name} (serves ${t.serial}, ${t.matches_latest ? "the newest" : "not the newest"})`;
+  return t.name;
 }
 
 /** The detail as labelled lines; times relative to `now` with the ISO time beside them. */
@@ -27,7 +34,7 @@ export function showText(d: CertDetailJson, now: Date): string {
     ["retry at", when(d.retry_at, now)],
     ["ca", d.ca],
     ["dcv", d.dcv ?? "-"],
-    ["install", d.install.join(", ")],
+    ["install", d.targets.length > 0 ? d.targets.map(targetText).join(", ") : d.install.join(", ")],
     ["key type", d.key_type],
     ["serial", issued ? `${issued.serial}, issued ${when(issued.issued_at, now)}` : "- (none issued yet)"],
     ["last renewal", last ? `${last.status}, ${last.trigger}, started ${when(last.started_at, now)}, renewal ${last.id}` : "-"],
