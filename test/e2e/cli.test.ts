@@ -274,8 +274,13 @@ describe("with a daemon", () => {
     // "files" got the new certificate; "mirror" kept the old one until the scheduler re-installs it.
     const served = serialOf(join(dir, "certs", "app", "cert.pem"));
     await waitFor(() => serialOf(join(mirrorDir, "cert.pem")) === served, 15_000, 100, "mirror to converge");
-    const rows = await audit(socket, "app");
-    const fix = rows.find((r) => Date.parse(r.started_at) > Date.parse(failed!.started_at) && r.status === "succeeded")!;
+    // The files are in place before the run's row is closed: wait for the row.
+    const fix = await waitFor(
+      async () => (await audit(socket, "app")).find((r) => Date.parse(r.started_at) > Date.parse(failed!.started_at) && r.status === "succeeded") ?? null,
+      15_000,
+      50,
+      "the re-install's row to close",
+    );
     expect(fix.events.map((e) => e.step)).toEqual(["key", "verify", "install"]);
     expect(fix.events.find((e) => e.step === "install")!.message).toBe("installed on mirror");
     expect((await list(socket))[0]!.status).toBe("ok");
