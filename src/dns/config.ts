@@ -11,7 +11,7 @@ export function parsePropagationConfig(r: Reader): PropagationPolicy {
   const resolvers: string[] = [];
   for (const item of r.stringList("propagation_resolvers")?.items ?? []) {
     if (parseServer(item.value)) resolvers.push(item.value);
-    else r.problem("propagation_resolvers", `${quote(item.value)} is not host:port`);
+    else r.ctx.problems.add(item.key, `${quote(item.value)} is not host:port`);
   }
   const bootstrap = r.string("bootstrap_resolver");
   if (bootstrap !== undefined && !parseServer(bootstrap)) r.problem("bootstrap_resolver", `${quote(bootstrap)} is not host:port`);
