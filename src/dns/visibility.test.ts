@@ -127,6 +127,12 @@ describe("visibilityCheck", () => {
     expect((await check(records, signal)).missing).toEqual([]);
   });
 
+  test("a bootstrap resolver that does not answer: the look misses, naming why, rather than failing", async () => {
+    bootstrap.silent = true;
+    const seen = await visibilityCheck(policy({ bootstrapResolver: bootstrap.address }), ns1.port)([{ name: NAME, value: "value-a" }], signal);
+    expect(seen).toEqual({ missing: [`${NAME} (its servers not found)`], answers: [`no servers for ${NAME}: dns: NS ${NAME} at ${bootstrap.address}: no answer within 3000 ms`] });
+  });
+
   test("resolvers: exactly the configured servers, asked with RD", async () => {
     const check = visibilityCheck(policy({ resolvers: [ns1.address] }));
     const seen = await check([{ name: NAME, value: "value-a" }], signal);

@@ -30,7 +30,17 @@ export function visibilityCheck(policy: PropagationPolicy, port = 53): Visibilit
     const byName = new Map<string, string[]>();
     for (const r of records) byName.set(r.name, [...(byName.get(r.name) ?? []), r.value]);
     for (const [name, values] of byName) {
-      const { servers, recursive } = await serversFor(name, policy, signal, port);
+      let found;
+      try {
+        found = await serversFor(name, policy, signal, port);
+      } catch (err) {
+        // The bootstrap resolver may be slow too: a look that cannot find the servers is a miss, not the end.
+        if (signal.aborted) throw err;
+        answers.push(`no servers for ${name}: ${describeError(err)}`);
+        missing.push(`${name} (its servers not found)`);
+        continue;
+      }
+      const { servers, recursive } = found;
       for (const { label, server } of servers) {
         let seen: string[];
         try {
