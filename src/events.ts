@@ -6,7 +6,7 @@
 export type Trigger = "scheduled" | "manual" | "startup" | "reload";
 
 /** Pipeline steps, in the order they run. Names are part of the audit JSON contract. */
-export const STEPS = ["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"] as const;
+export const STEPS = ["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"] as const;
 export type StepName = (typeof STEPS)[number];
 
 /** `skipped`: nothing to do (a CA that needs no challenges); `failed` carries the error text. */

@@ -70,6 +70,36 @@ export interface DcvBackend {
   remove(challenge: DcvChallenge, signal: AbortSignal): Promise<void>;
 }
 
+/**
+ * How the pipeline checks that a DNS backend's TXT records are visible before the CA is told,
+ * and where it publishes them. Plain data read from the backend's section by
+ * `parsePropagationConfig` (src/dns/config.ts), the one reader of these keys.
+ */
+export interface PropagationPolicy {
+  /** `propagation_check`: false skips the `propagate` step (it says so). */
+  check: boolean;
+  /** `propagation_resolvers` ("host:port"), asked recursively; empty: the zone's authoritative servers, asked directly. */
+  resolvers: string[];
+  /** `bootstrap_resolver` ("host:port") finds NS and CNAME records; null: the first nameserver of /etc/resolv.conf. */
+  bootstrapResolver: string | null;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  /** `follow_cname`: publish at the target when `_acme-challenge.<domain>` is a CNAME (delegation). */
+  followCname: boolean;
+}
+
+/**
+ * A DNS-01 backend whose records take time to show: an optional capability, checked with
+ * `hasPropagation`. A backend without it (webroot) gets no `propagate` step and no CNAME following.
+ */
+export interface PropagatingDcv extends DcvBackend {
+  readonly propagation: PropagationPolicy;
+}
+
+export function hasPropagation(backend: DcvBackend): backend is PropagatingDcv {
+  return typeof (backend as Partial<PropagatingDcv>).propagation === "object";
+}
+
 /** The default `supports`: the challenge's kind is one the backend lists. */
 export function supportsKind(backend: Pick<DcvBackend, "supportedKinds">, challenge: DcvChallenge): boolean {
   return backend.supportedKinds().includes(challenge.kind);

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { runDcvContract } from "../backends/dcv/contract.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
-import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
+import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge, type InstallBackend, type PropagatingDcv, type PropagationPolicy } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
-import { clockReading } from "../testing/fake-clock.ts";
+import { clockReading, FakeClock } from "../testing/fake-clock.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
@@ -20,7 +20,9 @@ import { RotaError, retryAfterOf, throwIfAborted } from "../errors.ts";
 import { EventBus, type StepName, type StepStatus } from "../events.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
+import type { VisibilityCheck } from "../dns/visibility.ts";
 import { ChallengeJournal, type JournalEntry } from "./journal.ts";
+import type { DnsProbe } from "./propagate.ts";
 import { runRenewal, type RenewerDeps, type RunOutcome } from "./renewer.ts";
 import type { CertRuntime } from "./runtime.ts";
 
@@ -181,6 +183,7 @@ describe("runRenewal", () => {
       ["submit", "ok"],
       ["preflight", "ok"],
       ["publish", "ok"],
+      ["propagate", "skipped"],
       ["await_issuance", "ok"],
       ["remove", "ok"],
       ["verify", "ok"],
@@ -237,6 +240,7 @@ describe("runRenewal", () => {
     expect(steps.filter(([, status]) => status !== "ok")).toEqual([
       ["preflight", "skipped"],
       ["publish", "skipped"],
+      ["propagate", "skipped"],
       ["remove", "skipped"],
     ]);
   });
@@ -282,6 +286,7 @@ describe("runRenewal", () => {
       ["submit", "ok"],
       ["preflight", "ok"],
       ["publish", "ok"],
+      ["propagate", "skipped"],
       ["await_issuance", "failed"],
       ["remove", "ok"],
     ]);
@@ -296,7 +301,7 @@ describe("runRenewal", () => {
     const { id, outcome, steps } = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP] }), dcv));
 
     expect(outcome.ok).toBe(true);
-    expect(steps.slice(5)).toEqual([
+    expect(steps.slice(6)).toEqual([
       ["await_issuance", "ok"],
       ["remove", "failed"],
       ["verify", "ok"],
@@ -425,5 +430,112 @@ describe("runRenewal", () => {
       expect(readFileSync(keyPath(), "utf8")).toBe(second);
       expect(installedFiles()["privkey.pem"]).toBe(second);
     });
+  });
+});
+
+describe("runRenewal with a DNS backend's propagation policy", () => {
+  const RECORD = `_acme-challenge.${DOMAIN}`;
+  const DNS: DcvChallenge = { kind: "dns-01", recordName: RECORD, recordValue: "v1", ttl: 60 };
+  const TARGET = "_acme-challenge.www.delegated.example.net";
+  const policy: PropagationPolicy = { check: true, resolvers: [], bootstrapResolver: null, intervalSeconds: 2, timeoutSeconds: 6, followCname: true };
+
+  class PropagatingFake extends FakeDcv implements PropagatingDcv {
+    constructor(readonly propagation: PropagationPolicy) {
+      super({ kinds: ["dns-01"] });
+    }
+  }
+
+  /** Lookups from a table: CNAMEs, and whether the published values show (after `lagLooks` looks that miss them). */
+  function probe(opts: { cnames?: Record<string, string>; lagLooks: number }): DnsProbe & { looks: number; cnameAsked: string[] } {
+    const p = {
+      looks: 0,
+      cnameAsked: [] as string[],
+      cnameTarget: async (name: string) => {
+        p.cnameAsked.push(name);
+        return opts.cnames?.[name] ?? null;
+      },
+      visibility: (): VisibilityCheck => async (records) => {
+        p.looks++;
+        const shows = p.looks > opts.lagLooks;
+        return {
+          missing: shows ? [] : records.map((r) => `${r.name} at ns2.example.net (192.0.2.2:53)`),
+          answers: [`ns2.example.net (192.0.2.2:53) for ${records[0]!.name}: ${shows ? '"v1"' : "no TXT"}`],
+        };
+      },
+    };
+    return p;
+  }
+
+  async function stepMessage(id: string, step: StepName): Promise<string | undefined> {
+    return (await store.getRenewal(id))!.events.find((e) => e.step === step)?.message;
+  }
+
+  test("a CNAME'd challenge name: published and journaled at the target, the CA told once it shows", async () => {
+    const dcv = new PropagatingFake(policy);
+    const dns = probe({ cnames: { [RECORD]: TARGET }, lagLooks: 0 });
+    let journaled: JournalEntry[] = [];
+    deps = { ...deps, dns };
+    const ca = fakeCa(dir, clock, { challenges: [DNS, { ...DNS, recordValue: "v2" }], onAwait: () => (journaled = journal.entries()) });
+    const { id, outcome, steps } = await run(runtime(ca, dcv));
+
+    expect(outcome.ok).toBe(true);
+    expect(steps.slice(4, 7)).toEqual([
+      ["publish", "ok"],
+      ["propagate", "ok"],
+      ["await_issuance", "ok"],
+    ]);
+    // The apex and its wildcard share the name: one CNAME lookup.
+    expect(dns.cnameAsked).toEqual([RECORD]);
+    expect(dcv.calls).toEqual([`publish ${TARGET} v1`, `publish ${TARGET} v2`, `remove ${TARGET} v1`, `remove ${TARGET} v2`]);
+    expect(journaled[0]!.challenges).toEqual([
+      { ...DNS, recordName: TARGET },
+      { ...DNS, recordName: TARGET, recordValue: "v2" },
+    ]);
+    expect(await stepMessage(id, "publish")).toBe(`published dns-01 at ${TARGET} (delegated by CNAME from ${RECORD}), dns-01 at ${TARGET} (delegated by CNAME from ${RECORD})`);
+    expect(await stepMessage(id, "propagate")).toBe(`visible after 1 look(s): ns2.example.net (192.0.2.2:53) for ${TARGET}: "v1"`);
+  });
+
+  test("a server that never shows the value: the step fails at the timeout naming it, the CA is never told, remove runs", async () => {
+    const dcv = new PropagatingFake(policy);
+    const fake = new FakeClock(now);
+    deps = { ...deps, clock: fake, dns: probe({ lagLooks: Infinity }) };
+    const ca = fakeCa(dir, clock, { challenges: [DNS] });
+    let finished = false;
+    const running = run(runtime(ca, dcv)).finally(() => (finished = true));
+    // Time moves only while the renewal waits between looks.
+    while (!finished) await fake.advance(1000);
+    const { id, outcome, steps } = await running;
+
+    expect(outcome).toMatchObject({ ok: false, error: { code: "propagation_timeout" } });
+    expect(steps.slice(4)).toEqual([
+      ["publish", "ok"],
+      ["propagate", "failed"],
+      ["remove", "ok"],
+    ]);
+    expect(await stepMessage(id, "propagate")).toStartWith(`propagate: not visible after 6 s: ${RECORD} at ns2.example.net (192.0.2.2:53)`);
+    expect(ca.awaited).toBe(0);
+    expect(dcv.published.size).toBe(0);
+    expect(journal.entries()).toEqual([]);
+  });
+
+  test("propagation_check = false and follow_cname = false: no lookups, the step says why it is skipped", async () => {
+    const dcv = new PropagatingFake({ ...policy, check: false, followCname: false });
+    const dns = probe({ cnames: { [RECORD]: TARGET }, lagLooks: 0 });
+    deps = { ...deps, dns };
+    const { id, outcome } = await run(runtime(fakeCa(dir, clock, { challenges: [DNS] }), dcv));
+
+    expect(outcome.ok).toBe(true);
+    expect(dns.cnameAsked).toEqual([]);
+    expect(dns.looks).toBe(0);
+    expect(dcv.calls[0]).toBe(`publish ${RECORD} v1`);
+    expect(await stepMessage(id, "propagate")).toBe("propagation_check = false for fake-dcv");
+  });
+
+  test("a DNS backend without a propagation policy: no CNAME lookup, propagate skipped", async () => {
+    const dns = probe({ cnames: { [RECORD]: TARGET }, lagLooks: 0 });
+    deps = { ...deps, dns };
+    const { id } = await run(runtime(fakeCa(dir, clock, { challenges: [DNS] }), new FakeDcv()));
+    expect(dns.cnameAsked).toEqual([]);
+    expect(await stepMessage(id, "propagate")).toBe("fake-dcv has no propagation check");
   });
 });

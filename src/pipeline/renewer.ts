@@ -1,10 +1,10 @@
 /**
  * @module The renewer pipeline for one cert, one run: key, csr, submit, preflight,
- * publish, await_issuance, remove, verify, persist, install. Every step is an event;
+ * publish, propagate, await_issuance, remove, verify, persist, install. Every step is an event;
  * `remove` runs whatever happened before it, with its own time budget, so neither a
  * failure nor a shutdown leaves a challenge behind.
  */
-import type { DcvChallenge, InstallBackend } from "../backends/types.ts";
+import { hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { freshKey, loadOrCreateKey, replaceKey } from "../crypto/keys.ts";
@@ -13,6 +13,7 @@ import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
 import type { AuditStore, IssuedCert } from "../store/types.ts";
 import type { ChallengeJournal } from "./journal.ts";
+import { awaitPropagation, liveDns, type DnsProbe } from "./propagate.ts";
 import type { CertRuntime } from "./runtime.ts";
 
 /** How long `remove` may take; shutdown waits for it, and SIGTERM must end the daemon within 5 s. */
@@ -29,6 +30,8 @@ export interface RenewerDeps {
   bus: EventBus;
   clock: Clock;
   journal: ChallengeJournal;
+  /** DNS lookups for CNAME delegation and the propagate step; the live ones when unset. */
+  dns?: DnsProbe;
 }
 
 export interface RunRequest {
@@ -98,6 +101,7 @@ interface RenewalKey {
 
 async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert> {
   const { config: c, ca, dcv } = cert;
+  const { clock } = deps;
   const key = renewalKey.pem;
   const signal = req.signal;
 
@@ -120,12 +124,23 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
     });
     await step("publish", async () => {
       if (challenges.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: no challenges" }];
-      deps.journal.record({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, challenges });
-      for (const ch of challenges) {
+      const placed = await delegate(challenges, dcv, deps.dns ?? liveDns, signal);
+      // The journal holds the delegated names: after a crash, remove goes where publish went.
+      const toPublish = placed.map((p) => p.challenge);
+      deps.journal.record({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, challenges: toPublish });
+      for (const ch of toPublish) {
         published.push(ch);
         await dcv.publish(ch, signal);
       }
-      return [undefined, `published ${challenges.map(describeChallenge).join(", ")}`];
+      return [undefined, `published ${placed.map((p) => describeChallenge(p.challenge) + (p.from ? ` (delegated by CNAME from ${p.from})` : "")).join(", ")}`];
+    });
+    await step("propagate", async () => {
+      const records = published.flatMap((ch) => (ch.kind === "dns-01" ? [{ name: ch.recordName, value: ch.recordValue }] : []));
+      if (!dcv || records.length === 0) return [undefined, { skipped: "nothing to do: no dns-01 challenges" }];
+      if (!hasPropagation(dcv)) return [undefined, { skipped: `${dcv.name} has no propagation check` }];
+      if (!dcv.propagation.check) return [undefined, { skipped: `propagation_check = false for ${dcv.name}` }];
+      const check = (deps.dns ?? liveDns).visibility(dcv.propagation);
+      return [undefined, await awaitPropagation(records, dcv.propagation, check, clock, signal)];
     });
     leaf = await step("await_issuance", async () => [await ca.awaitIssuance(order, signal), `signed by ${ca.name}`]);
   } finally {
@@ -229,6 +244,27 @@ async function installAll(
     }
     return [undefined, `installed on ${targets.map((t) => t.name).join(", ")}`];
   });
+}
+
+/**
+ * Each challenge as it will be published: a dns-01 record whose `_acme-challenge` name is a
+ * CNAME goes to the CNAME's target (`follow_cname`), with the name it came from.
+ */
+async function delegate(challenges: DcvChallenge[], dcv: DcvBackend, dns: DnsProbe, signal: AbortSignal): Promise<{ challenge: DcvChallenge; from: string | null }[]> {
+  const policy = hasPropagation(dcv) && dcv.propagation.followCname ? dcv.propagation : null;
+  const targets = new Map<string, string | null>();
+  const placed: { challenge: DcvChallenge; from: string | null }[] = [];
+  for (const ch of challenges) {
+    if (ch.kind !== "dns-01" || !policy) {
+      placed.push({ challenge: ch, from: null });
+      continue;
+    }
+    // An apex and its wildcard share the name: one lookup serves both.
+    if (!targets.has(ch.recordName)) targets.set(ch.recordName, await dns.cnameTarget(ch.recordName, policy, signal));
+    const target = targets.get(ch.recordName) ?? null;
+    placed.push(target ? { challenge: { ...ch, recordName: target }, from: ch.recordName } : { challenge: ch, from: null });
+  }
+  return placed;
 }
 
 function describeChallenge(ch: DcvChallenge): string {

@@ -65,7 +65,7 @@ test("a renewal's steps arrive in order while it is held open, then its end", as
     await world.nginx.thaw();
     await waitFor(() => frames.some((f) => f.type === "renewal.succeeded"), 60_000, 20, "the end on the stream");
     const steps = frames.filter((f) => f.type === "renewal.step" && f.renewal_id === id).map((f) => f.step);
-    expect(steps).toEqual(["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"]);
+    expect(steps).toEqual(["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"]);
     expect(frames.every((f) => f.cert_id === "www")).toBe(true);
     expect(frames.every((f) => f.at === undefined || !Number.isNaN(Date.parse(f.at)))).toBe(true);
   } finally {

@@ -72,7 +72,7 @@ test("renew --wait prints each step as it happens", async () => {
     out += new TextDecoder().decode(value);
   }
   expect(await proc.exited).toBe(0);
-  for (const step of ["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"]) {
+  for (const step of ["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"]) {
     expect(out).toContain(step);
   }
   expect(out).toContain("succeeded");

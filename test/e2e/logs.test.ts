@@ -85,7 +85,7 @@ describe("--log-format json --log-level debug", () => {
 
   test("the renewal process logs in the same format: each step with its time", () => {
     const steps = lines().filter((l) => l.component === "renewal" && l.level === "debug");
-    expect(steps.map((l) => l.msg.split(" ")[0])).toEqual(["key", "csr", "submit", "preflight", "publish", "await_issuance", "remove", "verify", "persist", "install"]);
+    expect(steps.map((l) => l.msg.split(" ")[0])).toEqual(["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"]);
     expect(steps[0]!.msg).toMatch(/^key ok in \d+ ms: generated ecdsa-p256 key at /);
     expect(steps.at(-1)!.msg).toMatch(/^install ok in \d+ ms: installed on files$/);
     for (const s of steps) expect(s.cert).toBe("app");
