@@ -14,7 +14,7 @@ type Dns01 = Extract<DcvChallenge, { kind: "dns-01" }>;
 
 export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): DcvBackend {
   const who = `cloudflare ${name}`;
-  /** Zone ids found by walking labels, per zone name candidate: a lookup costs one call per label. */
+  /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
   let client: CloudflareClient | undefined;
 
@@ -32,17 +32,17 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
   /** `zone_id` when configured, else the closest enclosing zone the token can see (`GET /zones?name=`, walking up). */
   async function zoneFor(recordName: string, signal: AbortSignal): Promise<string> {
     if (cfg.zoneId !== undefined) return cfg.zoneId;
+    const known = zoneOf.get(recordName);
+    if (known !== undefined) return known;
     const labels = recordName.split(".");
     const tried: string[] = [];
     // A zone has at least two labels; a TLD is never a customer's zone.
     for (let i = 0; i < labels.length - 1; i++) {
       const candidate = labels.slice(i).join(".");
-      const known = zoneOf.get(candidate);
-      if (known !== undefined) return known;
       tried.push(candidate);
       const zone = await api().zoneByName(candidate, signal);
       if (zone !== undefined) {
-        zoneOf.set(candidate, zone.id);
+        zoneOf.set(recordName, zone.id);
         return zone.id;
       }
     }
