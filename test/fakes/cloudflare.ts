@@ -36,6 +36,7 @@ export interface RecordedRequest {
 
 export interface CannedReply {
   status: number;
+  /** Sent as JSON; a string is sent as it is (a proxy's HTML page). */
   body: unknown;
   headers?: Record<string, string>;
 }
@@ -86,7 +87,11 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[] }):
     requests.push({ method: req.method, path, query, authorization, contentType: req.headers.get("content-type"), body });
 
     const next = canned.shift();
-    if (next) return Response.json(next.body, { status: next.status, headers: next.headers });
+    if (next) {
+      return typeof next.body === "string"
+        ? new Response(next.body, { status: next.status, headers: { "content-type": "text/html", ...next.headers } })
+        : Response.json(next.body, { status: next.status, headers: next.headers });
+    }
     if (!url.pathname.startsWith(BASE)) return fail(400, 7000, "No route for that URI");
     if (!authorization?.startsWith("Bearer ")) return fail(400, 6003, "Invalid request headers");
     if (authorization.slice("Bearer ".length) !== opts.token) return fail(403, 9109, "Invalid access token");
