@@ -62,7 +62,17 @@ export function cloudflareId(): string {
   return crypto.randomUUID().replaceAll("-", "");
 }
 
-export function startFakeCloudflare(opts: { token: string; zones: FakeZone[] }): FakeCloudflare {
+/**
+ * Where the fake's TXT records are also served over DNS: `pebble-challtestsrv`
+ * (`test/harness/challtestsrv.ts`), so pebble's real DNS-01 validation reads what the
+ * backend published. challtestsrv adds a value per `setTxt` and drops them all per `clearTxt`.
+ */
+export interface TxtMirror {
+  setTxt(host: string, value: string): Promise<void>;
+  clearTxt(host: string): Promise<void>;
+}
+
+export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mirror?: TxtMirror }): FakeCloudflare {
   const records: FakeRecord[] = [];
   const requests: RecordedRequest[] = [];
   const permissions = { zoneRead: true, dnsEdit: true };
@@ -132,12 +142,17 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[] }):
       }
       const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl };
       records.push(record);
+      await opts.mirror?.setTxt(record.name, record.content);
       return reply(200, shown(record));
     }
     if (req.method === "DELETE" && recordId !== undefined) {
       const i = records.findIndex((r) => r.zoneId === zone.id && r.id === recordId);
       if (i < 0) return fail(404, 81044, "Record does not exist.");
-      records.splice(i, 1);
+      const [gone] = records.splice(i, 1);
+      if (opts.mirror && gone) {
+        await opts.mirror.clearTxt(gone.name);
+        for (const r of records.filter((r) => r.type === "TXT" && r.name === gone.name)) await opts.mirror.setTxt(r.name, r.content);
+      }
       return reply(200, { id: recordId });
     }
     return fail(405, 10000, "Method not allowed");

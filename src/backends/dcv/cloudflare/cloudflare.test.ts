@@ -22,6 +22,17 @@ runDcvContract("cloudflare over the v4 fake", () => {
   return { backend: backend(fake), lookup: async (ch) => (ch.kind === "dns-01" ? fake.txt(ch.recordName) : []), cleanup: () => fake.stop() };
 });
 
+runDcvContract("cloudflare over the v4 fake, as mirrored to DNS", () => {
+  // What challtestsrv would serve, kept the way it keeps it: values per name, cleared per name.
+  const served = new Map<string, string[]>();
+  const mirror = {
+    setTxt: async (host: string, value: string) => void served.set(host, [...(served.get(host) ?? []), value]),
+    clearTxt: async (host: string) => void served.delete(host),
+  };
+  const fake = startFakeCloudflare({ token: TOKEN, zones: [{ id: cloudflareId(), name: "example.com" }], mirror });
+  return { backend: backend(fake), lookup: async (ch) => (ch.kind === "dns-01" ? (served.get(ch.recordName) ?? []) : []), cleanup: () => fake.stop() };
+});
+
 runDcvContract("cloudflare with zone_id over the v4 fake", () => {
   const zone = { id: cloudflareId(), name: "example.com" };
   const fake = startFakeCloudflare({ token: TOKEN, zones: [zone] });
