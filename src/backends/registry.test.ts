@@ -11,6 +11,7 @@ const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: creat
 /** Options to build each DCV type with; a new type must add one, so its `kinds` are checked too. */
 const SAMPLE_OPTIONS: Record<string, unknown> = {
   webroot: { path: tmpdir() },
+  cloudflare: { apiUrl: "http://127.0.0.1:9/client/v4", apiToken: { from: "env", name: "CF_TOKEN" }, zoneId: undefined },
 };
 
 describe("DCV registry", () => {

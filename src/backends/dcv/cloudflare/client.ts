@@ -1,0 +1,163 @@
+/**
+ * @module The raw Cloudflare v4 API, only the calls DNS-01 needs: zones by name, and
+ * listing, creating and deleting DNS records. Every reply is the v4 envelope
+ * `{success, errors: [{code, message}], messages, result}`, also on 4xx/5xx
+ * (https://developers.cloudflare.com/api/); this file turns it into RotaErrors that
+ * name Cloudflare's code and message, and never the token.
+ */
+import type { Clock } from "../../../clock.ts";
+import { RotaError } from "../../../errors.ts";
+import { parseRetryAfter } from "../../../retry-after.ts";
+
+/** Each call tries at most this often when Cloudflare answers 429. */
+const MAX_ATTEMPTS = 3;
+/** A longer Retry-After is not waited out inside a renewal: the error carries it to the scheduler. */
+export const MAX_RETRY_AFTER_SECONDS = 30;
+/** A 429 without Retry-After: Cloudflare's limits are per 5 minutes, a short pause is a fair first guess. */
+const DEFAULT_RETRY_SECONDS = 2;
+/** A reply that never comes must not hold a renewal: the step's own signal is the caller's, this is the floor. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Cloudflare's "Invalid access token": a 403 with it is a bad token, not a missing permission. */
+const INVALID_TOKEN = 9109;
+/** "An identical record already exists." (a concurrent publish won the race). */
+export const IDENTICAL_RECORD = 81058;
+
+export interface Zone {
+  id: string;
+  name: string;
+}
+
+export interface DnsRecord {
+  id: string;
+  type: string;
+  name: string;
+  content: string;
+  ttl: number;
+}
+
+interface Envelope<T> {
+  success?: boolean;
+  errors?: { code?: number; message?: string }[];
+  result?: T;
+}
+
+export interface CloudflareClientOptions {
+  /** The API base including `/client/v4`, no trailing slash. */
+  apiUrl: string;
+  token: string;
+  /** The message prefix, `cloudflare <name>`. */
+  who: string;
+  clock: Clock;
+}
+
+/** What a 403 on this kind of call most likely lacks, in the dashboard's words. */
+type Need = "Zone:Read" | "DNS:Edit";
+
+export class CloudflareClient {
+  constructor(private readonly o: CloudflareClientOptions) {}
+
+  /** The zone called exactly `name` the token can see, or undefined. */
+  async zoneByName(name: string, signal: AbortSignal): Promise<Zone | undefined> {
+    const zones = await this.call<Zone[]>("GET", `/zones?${new URLSearchParams({ name })}`, undefined, "Zone:Read", signal);
+    return (zones ?? []).find((z) => z.name === name);
+  }
+
+  /** TXT records named exactly `name` (no trailing dot) in the zone. */
+  async txtRecords(zoneId: string, name: string, signal: AbortSignal): Promise<DnsRecord[]> {
+    // 100 is the most a page holds; more challenge values than that at one name never happen.
+    const q = new URLSearchParams({ type: "TXT", name, per_page: "100" });
+    return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
+  }
+
+  async createTxt(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
+    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal);
+  }
+
+  async deleteRecord(zoneId: string, recordId: string, signal: AbortSignal): Promise<void> {
+    await this.call<unknown>("DELETE", `/zones/${encodeURIComponent(zoneId)}/dns_records/${encodeURIComponent(recordId)}`, undefined, "DNS:Edit", signal);
+  }
+
+  private async call<T>(method: string, path: string, body: unknown, need: Need, signal: AbortSignal): Promise<T> {
+    const { who } = this.o;
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.send(method, path, body, signal);
+      const text = await res.text().catch(() => "");
+      const envelope = parseEnvelope<T>(text);
+      if (res.ok && envelope?.success === true) return envelope.result as T;
+      const retryAfter = parseRetryAfter(res.headers.get("retry-after") ?? undefined, this.o.clock.now());
+      // A reply may echo the request; the token never reaches a message.
+      const message = `${who}: ${describe(res.status, envelope, text)}`.split(this.o.token).join("[redacted]");
+      if (res.status === 429) {
+        const wait = retryAfter ?? DEFAULT_RETRY_SECONDS;
+        if (attempt >= MAX_ATTEMPTS || wait > MAX_RETRY_AFTER_SECONDS) {
+          throw new RotaError("rate_limited", `${message} (rate limited)`, { retryAfterSeconds: wait });
+        }
+        await this.wait(wait * 1000, signal);
+        continue;
+      }
+      if (res.status >= 500) throw new RotaError("unavailable", message, { retryAfterSeconds: retryAfter });
+      const codes = envelope?.errors?.map((e) => e.code) ?? [];
+      if (res.status === 403 && !codes.includes(INVALID_TOKEN)) {
+        throw new RotaError("forbidden", `${message} (the API token needs the ${need} permission${need === "Zone:Read" ? ", or set zone_id" : " on this zone"})`, { noRetry: true });
+      }
+      const code = codes.includes(IDENTICAL_RECORD) ? "identical_record" : res.status === 404 ? "not_found" : "refused";
+      throw new RotaError(code, message, { noRetry: true });
+    }
+  }
+
+  private async send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
+    const { who } = this.o;
+    const timer = new AbortController();
+    const cancelTimer = this.o.clock.setTimeout(() => timer.abort(), REQUEST_TIMEOUT_MS);
+    try {
+      return await fetch(`${this.o.apiUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.any([signal, timer.signal]),
+        redirect: "manual",
+      });
+    } catch (err) {
+      if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
+      if (timer.signal.aborted) throw new RotaError("timeout", `${who}: ${method} ${path.split("?")[0]}: no reply in ${REQUEST_TIMEOUT_MS / 1000} s`);
+      // Not chained as the cause: Bun's fetch error can carry the request, token included.
+      const e = err as { code?: unknown; message?: unknown };
+      throw new RotaError("unreachable", `${who}: ${this.o.apiUrl}: ${typeof e.code === "string" ? e.code : String(e.message ?? err)}`);
+    } finally {
+      cancelTimer();
+    }
+  }
+
+  private wait(ms: number, signal: AbortSignal): Promise<void> {
+    const who = this.o.who;
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason }));
+      const onAbort = () => {
+        cancel();
+        reject(new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason }));
+      };
+      const cancel = this.o.clock.setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+function parseEnvelope<T>(text: string): Envelope<T> | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === "object" ? (v as Envelope<T>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "9109 Invalid access token", each error of the envelope; the HTTP status when there is none. */
+function describe(status: number, envelope: Envelope<unknown> | undefined, text: string): string {
+  const errors = (envelope?.errors ?? []).filter((e) => e.code !== undefined || e.message);
+  if (errors.length > 0) return errors.map((e) => [e.code, e.message].filter((p) => p !== undefined && p !== "").join(" ")).join("; ");
+  if (envelope === undefined) return `HTTP ${status}: not a Cloudflare API reply${text ? ` (${JSON.stringify(text.slice(0, 80))})` : ""}`;
+  return `HTTP ${status} without an error`;
+}

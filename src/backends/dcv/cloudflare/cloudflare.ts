@@ -1,0 +1,126 @@
+/**
+ * @module CloudflareDcv: answers DNS-01 with a TXT record made through the Cloudflare v4
+ * API (issue 9 §2). Nothing is remembered between publish and remove: remove finds the
+ * records by type, name and value, so the journal can clean up after a crash.
+ */
+import type { Clock } from "../../../clock.ts";
+import { readSecret } from "../../../config/secret.ts";
+import { RotaError, throwIfAborted } from "../../../errors.ts";
+import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { CloudflareClient, type DnsRecord } from "./client.ts";
+import type { CloudflareConfig } from "./config.ts";
+
+type Dns01 = Extract<DcvChallenge, { kind: "dns-01" }>;
+
+export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): DcvBackend {
+  const who = `cloudflare ${name}`;
+  /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
+  const zoneOf = new Map<string, string>();
+  let client: CloudflareClient | undefined;
+
+  // Read when first used, so a token rotated on disk is picked up by the next renewal's process.
+  function api(): CloudflareClient {
+    client ??= new CloudflareClient({ apiUrl: cfg.apiUrl, token: token(cfg, who), who, clock: ctx.clock });
+    return client;
+  }
+
+  function dns01(challenge: DcvChallenge): Dns01 {
+    if (challenge.kind !== "dns-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
+    return challenge;
+  }
+
+  /** `zone_id` when configured, else the closest enclosing zone the token can see (`GET /zones?name=`, walking up). */
+  async function zoneFor(recordName: string, signal: AbortSignal): Promise<string> {
+    if (cfg.zoneId !== undefined) return cfg.zoneId;
+    const known = zoneOf.get(recordName);
+    if (known !== undefined) return known;
+    const labels = recordName.split(".");
+    const tried: string[] = [];
+    // A zone has at least two labels; a TLD is never a customer's zone.
+    for (let i = 0; i < labels.length - 1; i++) {
+      const candidate = labels.slice(i).join(".");
+      tried.push(candidate);
+      const zone = await api().zoneByName(candidate, signal);
+      if (zone !== undefined) {
+        zoneOf.set(recordName, zone.id);
+        return zone.id;
+      }
+    }
+    throw new RotaError(
+      "no_zone",
+      `${who}: no zone for ${recordName} among those the API token can read (tried ${tried.join(", ")}); check the token's Zone:Read permission, or set zone_id`,
+      { noRetry: true },
+    );
+  }
+
+  async function ours(zoneId: string, ch: Dns01, signal: AbortSignal): Promise<DnsRecord[]> {
+    const records = await api().txtRecords(zoneId, fqdn(ch.recordName), signal);
+    return records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
+  }
+
+  return {
+    name,
+    supportedKinds: (): ChallengeKind[] => ["dns-01"],
+    supports(challenge) {
+      return supportsKind(this, challenge);
+    },
+    async publish(challenge, signal) {
+      const ch = dns01(challenge);
+      throwIfAborted(signal, who);
+      const zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      if ((await ours(zoneId, ch, signal)).length > 0) return;
+      try {
+        await api().createTxt(zoneId, { name: fqdn(ch.recordName), content: ch.recordValue, ttl: ttlOf(ch) }, signal);
+      } catch (err) {
+        // A publish running beside this one made the same record first: the outcome is the one asked for.
+        if (err instanceof RotaError && err.code === "identical_record") return;
+        throw err;
+      }
+    },
+    async remove(challenge, signal) {
+      const ch = dns01(challenge);
+      throwIfAborted(signal, who);
+      const zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      for (const record of await ours(zoneId, ch, signal)) {
+        try {
+          await api().deleteRecord(zoneId, record.id, signal);
+        } catch (err) {
+          // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
+          if (err instanceof RotaError && err.code === "not_found") continue;
+          throw err;
+        }
+      }
+    },
+  } satisfies DcvBackend;
+}
+
+/** Cloudflare names are fully qualified without the trailing dot. */
+function fqdn(name: string): string {
+  return name.replace(/\.$/, "").toLowerCase();
+}
+
+/**
+ * Cloudflare may hand TXT content back in its zone-file form, wrapped in quotes; an ACME
+ * value (base64url) never holds a quote, so stripping one pair compares like with like.
+ */
+function unquoted(content: string): string {
+  return /^".*"$/.test(content) ? content.slice(1, -1) : content;
+}
+
+/** Cloudflare accepts 1 (automatic) or 60–86400 seconds (30 on Enterprise); 60 unless the challenge asks for more. */
+function ttlOf(ch: Dns01): number {
+  return Math.min(86_400, Math.max(60, ch.ttl || 60));
+}
+
+function token(cfg: CloudflareConfig, who: string): string {
+  const ref = cfg.apiToken;
+  if (ref === undefined) throw new RotaError("secret", `${who}: api_token_file or api_token_env is required`, { noRetry: true });
+  let value: string;
+  try {
+    value = readSecret(ref);
+  } catch (err) {
+    throw new RotaError("secret", `${who}: cannot read api_token from ${ref.from === "file" ? ref.path : ref.name}: ${(err as NodeJS.ErrnoException).code ?? "unreadable"}`, { cause: err, noRetry: true });
+  }
+  if (value === "") throw new RotaError("secret", `${who}: api_token: ${ref.from === "file" ? `file ${ref.path}` : `environment variable ${ref.name}`} is empty`, { noRetry: true });
+  return value;
+}
