@@ -10,6 +10,7 @@ import { parseEmailConfig } from "./alert/email/config.ts";
 import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
+import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
 
@@ -88,6 +89,13 @@ export const CA_TYPES: Record<string, CaEntry> = {
 };
 
 export const DCV_TYPES: Record<string, DcvEntry> = {
+  namecheap: {
+    kinds: ["dns-01"],
+    ...entry<DcvBackend, ReturnType<typeof parseNamecheapConfig>>({
+      parse: parseNamecheapConfig,
+      create: async (name, cfg, ctx) => (await import("./dcv/namecheap/namecheap.ts")).createNamecheapDcv(name, cfg, ctx),
+    }),
+  },
   webroot: {
     kinds: ["http-01"],
     publicFolders: (options) => webrootPublicFolders(options as WebrootConfig),
