@@ -11,6 +11,7 @@ const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: creat
 /** Options to build each DCV type with; a new type must add one, so its `kinds` are checked too. */
 const SAMPLE_OPTIONS: Record<string, unknown> = {
   webroot: { path: tmpdir() },
+  namecheap: { apiUser: "alice", username: "alice", apiKey: { from: "env", name: "UNUSED" }, clientIp: "203.0.113.7", apiUrl: "http://127.0.0.1:9/xml.response" },
 };
 
 describe("DCV registry", () => {
