@@ -45,6 +45,7 @@ export function placementOf(recordName: string): Placement {
 
 export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): DcvBackend {
   const who = `namecheap ${name}`;
+  // One folder for the type, not this section: two sections on one account may share a zone.
   const lockDir = join(ctx.stateDir, "namecheap");
   // The key is read at each change, so a rotated key file takes effect without a restart.
   const api = () =>

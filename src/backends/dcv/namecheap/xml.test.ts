@@ -9,6 +9,10 @@ describe("parseXml", () => {
     expect(el.children.map((c) => [c.name, c.text])).toEqual([["b", "t&x"], ["c", ""]]);
   });
 
+  test("normalises attribute whitespace as XML does, keeping escaped line ends", () => {
+    expect(parseXml(`<a v="x\ty\r\nz&#13;&#10;"/>`).attrs.v).toBe("x y z\r\n");
+  });
+
   test("refuses empty, cut-off, mismatched and trailing documents", () => {
     for (const doc of ["", "  ", "<a>", "<a><b></a>", "<a/><b/>", "<a x=1/>", "text", "<a>&#xFFFFFFF;</a>"]) {
       expect(() => parseXml(doc)).toThrow();

@@ -16,13 +16,18 @@ const ATTR = /\s+([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/y;
 const ENTITY = /&(?:(amp|lt|gt|quot|apos)|#(\d+)|#x([0-9A-Fa-f]+));|&/g;
 const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
 
-function decode(raw: string): string {
-  return raw.replace(ENTITY, (m, named: string | undefined, dec: string | undefined, hex: string | undefined) => {
+/**
+ * XML 1.0 §2.11 and §3.3.3: line ends become \n, and in an attribute a literal tab or line end
+ * becomes a space; both before references are expanded, so `&#13;` stays a carriage return.
+ */
+function decode(raw: string, inAttribute: boolean): string {
+  const lines = raw.replace(/\r\n?/g, "\n");
+  return (inAttribute ? lines.replace(/[\t\n]/g, " ") : lines).replace(ENTITY, (m, named: string | undefined, dec: string | undefined, hex: string | undefined) => {
     if (named) return NAMED[named] ?? "";
     const code = dec !== undefined ? Number(dec) : hex !== undefined ? Number.parseInt(hex, 16) : Number.NaN;
     if (!Number.isInteger(code) || code > 0x10ffff) throw new Error(`bad character reference ${m}`);
     return String.fromCodePoint(code);
-  }).replace(/\r\n?/g, "\n");
+  });
 }
 
 /** The document's root element; throws with the reason on anything malformed. */
@@ -80,7 +85,7 @@ export function parseXml(doc: string): XmlElement {
         if (!a) break;
         const key = a[1] as string;
         if (key in el.attrs) throw new Error(`attribute ${key} given twice on <${el.name}>`);
-        el.attrs[key] = decode((a[2] ?? a[3]) as string);
+        el.attrs[key] = decode((a[2] ?? a[3]) as string, true);
         i = ATTR.lastIndex;
       }
       const end = /\s*(\/?)>/y;
@@ -98,7 +103,7 @@ export function parseXml(doc: string): XmlElement {
       if (next < 0) throw new Error("unterminated document");
       const top = stack[stack.length - 1];
       if (!top) throw new Error("text outside the root element");
-      top.text += decode(doc.slice(i, next));
+      top.text += decode(doc.slice(i, next), false);
       i = next;
     }
   }
