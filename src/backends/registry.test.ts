@@ -12,6 +12,7 @@ const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: creat
 const SAMPLE_OPTIONS: Record<string, unknown> = {
   webroot: { path: tmpdir() },
   cloudflare: { apiUrl: "http://127.0.0.1:9/client/v4", apiToken: { from: "env", name: "CF_TOKEN" }, zoneId: undefined },
+  namecheap: { apiUser: "alice", username: "alice", apiKey: { from: "env", name: "UNUSED" }, clientIp: "203.0.113.7", apiUrl: "http://127.0.0.1:9/xml.response" },
 };
 
 describe("DCV registry", () => {

@@ -11,6 +11,7 @@ import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseCloudflareConfig } from "./dcv/cloudflare/config.ts";
+import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
 
@@ -94,6 +95,13 @@ export const DCV_TYPES: Record<string, DcvEntry> = {
     ...entry<DcvBackend, ReturnType<typeof parseCloudflareConfig>>({
       parse: parseCloudflareConfig,
       create: async (name, cfg, ctx) => (await import("./dcv/cloudflare/cloudflare.ts")).createCloudflareDcv(name, cfg, ctx),
+    }),
+  },
+  namecheap: {
+    kinds: ["dns-01"],
+    ...entry<DcvBackend, ReturnType<typeof parseNamecheapConfig>>({
+      parse: parseNamecheapConfig,
+      create: async (name, cfg, ctx) => (await import("./dcv/namecheap/namecheap.ts")).createNamecheapDcv(name, cfg, ctx),
     }),
   },
   webroot: {

@@ -1,0 +1,42 @@
+/**
+ * @module Config keys of a `[[dcv]] type = "namecheap"` section. The same keys and checks
+ * serve the Namecheap CA section when it lands (issue 9 §3). The propagation keys every DNS
+ * backend shares (`propagation_*`, `bootstrap_resolver`, `follow_cname`) are read by the
+ * propagation step's own reader, not here.
+ */
+import { quote, type Reader } from "../../../config/reader.ts";
+import type { SecretRef } from "../../../config/secret.ts";
+import { readHttpUrl } from "../../../config/tls-keys.ts";
+
+export const PRODUCTION_URL = "https://api.namecheap.com/xml.response";
+export const SANDBOX_URL = "https://api.sandbox.namecheap.com/xml.response";
+
+export interface NamecheapConfig {
+  apiUser: string;
+  /** The account the call acts on; Namecheap's docs call it UserName, usually the same as ApiUser. */
+  username: string;
+  apiKey: SecretRef;
+  /** Sent as ClientIp on every call; it must be on the account's API allow-list. */
+  clientIp: string;
+  /** The full `…/xml.response` endpoint. */
+  apiUrl: string;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export function parseNamecheapConfig(r: Reader): NamecheapConfig {
+  const apiUser = r.string("api_user", { required: true }) ?? "";
+  const username = r.string("username") ?? apiUser;
+  const apiKey = r.secret("api_key", { required: true });
+  const clientIp = r.string("client_ip", { required: true }) ?? "";
+  // Namecheap rejects IPv6 with error 1011105, so refuse it here rather than at the first renewal.
+  if (clientIp && !IPV4.test(clientIp)) r.problem("client_ip", `${quote(clientIp)} must be a dotted IPv4 address (Namecheap rejects IPv6)`);
+  const sandbox = r.bool("sandbox", false);
+  let apiUrl = sandbox ? SANDBOX_URL : PRODUCTION_URL;
+  if (r.has("api_url")) {
+    const url = readHttpUrl(r, "api_url");
+    if (r.has("sandbox")) r.problem("api_url", "give api_url or sandbox, not both");
+    apiUrl = url;
+  }
+  return { apiUser, username, apiKey: apiKey ?? { from: "env", name: "" }, clientIp, apiUrl };
+}

@@ -1,0 +1,107 @@
+/**
+ * @module NamecheapDcv: answers DNS-01 with a TXT record through Namecheap's XML API.
+ * setHosts replaces the whole zone, so every change is one read-modify-write held under a
+ * per-domain lock file in `state_dir`: renewals run in child processes and two certs can
+ * share a zone. Every host goes back exactly as read; only our TXT value is added or
+ * removed, and a read that is not a clean success writes nothing.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "tldts";
+import { readSecret } from "../../../config/secret.ts";
+import { RotaError, throwIfAborted } from "../../../errors.ts";
+import { withLock } from "../../../lockfile.ts";
+import type { BackendContext } from "../../context.ts";
+import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { createNamecheapClient, type Host } from "./client.ts";
+import type { NamecheapConfig } from "./config.ts";
+
+/** Long enough for another process's getHosts + setHosts, each bounded by its own request. */
+const LOCK_WAIT_MS = 120_000;
+/** Namecheap's smallest TTL. */
+const MIN_TTL = 60;
+
+/** Where a record name lives at Namecheap: the registered domain (SLD + TLD) and the host name inside it. */
+export interface Placement {
+  sld: string;
+  tld: string;
+  host: string;
+}
+
+/**
+ * Splits a record name with the Public Suffix List (ICANN section: Namecheap sells only
+ * those), so `_acme-challenge.www.example.co.uk` is host `_acme-challenge.www` in `example` + `co.uk`.
+ * tldts treats a TLD it does not know (`.test`) as one label, which is the fallback we want.
+ */
+export function placementOf(recordName: string): Placement {
+  const name = recordName.toLowerCase().replace(/\.$/, "");
+  const p = parse(name, { allowPrivateDomains: false });
+  if (!p.domain || !p.domainWithoutSuffix || !p.publicSuffix) {
+    throw new RotaError("bad_name", `namecheap: ${JSON.stringify(recordName)} is not under a registrable domain`, { noRetry: true });
+  }
+  const host = name === p.domain ? "@" : name.slice(0, name.length - p.domain.length - 1);
+  return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
+}
+
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): DcvBackend {
+  const who = `namecheap ${name}`;
+  // One folder for the type, not this section: two sections on one account may share a zone.
+  const lockDir = join(ctx.stateDir, "namecheap");
+  // The key is read at each change, so a rotated key file takes effect without a restart.
+  const api = () =>
+    createNamecheapClient(
+      { apiUrl: cfg.apiUrl, apiUser: cfg.apiUser, username: cfg.username, apiKey: readSecret(cfg.apiKey), clientIp: cfg.clientIp },
+      who,
+    );
+
+  function dns01(challenge: DcvChallenge): Extract<DcvChallenge, { kind: "dns-01" }> {
+    if (challenge.kind !== "dns-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
+    return challenge;
+  }
+
+  const ours = (host: Host, place: Placement, value: string) =>
+    host.type.toUpperCase() === "TXT" && host.name.toLowerCase() === place.host && host.address === value;
+
+  /**
+   * One locked read-modify-write. `change` returns the new host list, or null when the zone
+   * already is as wanted: then nothing is written (Namecheap rate-limits per minute/hour/day).
+   */
+  async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, value: string) => Host[] | null) {
+    throwIfAborted(signal, who);
+    const ch = dns01(challenge);
+    const place = placementOf(ch.recordName);
+    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+    const lockPath = join(lockDir, `${place.sld}.${place.tld}.lock`);
+    await withLock(lockPath, LOCK_WAIT_MS, who, async () => {
+      throwIfAborted(signal, who);
+      const c = api();
+      const zone = await c.getHosts(place.sld, place.tld, signal);
+      const hosts = change(zone.hosts, place, ch.recordValue);
+      if (hosts === null) return;
+      throwIfAborted(signal, who);
+      await c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, signal);
+      ctx.log.info(`${who}: ${place.sld}.${place.tld}: ${hosts.length} hosts written`);
+    });
+  }
+
+  return {
+    name,
+    supportedKinds: (): ChallengeKind[] => ["dns-01"],
+    supports(challenge) {
+      return supportsKind(this, challenge);
+    },
+    async publish(challenge, signal) {
+      const ttl = String(Math.max(MIN_TTL, dns01(challenge).ttl));
+      await edit(challenge, signal, (hosts, place, value) =>
+        hosts.some((h) => ours(h, place, value)) ? null : [...hosts, { name: place.host, type: "TXT", address: value, mxPref: "10", ttl }],
+      );
+    },
+    async remove(challenge, signal) {
+      // Only our value: other `_acme-challenge` values may belong to another order or tool.
+      await edit(challenge, signal, (hosts, place, value) => {
+        const kept = hosts.filter((h) => !ours(h, place, value));
+        return kept.length === hosts.length ? null : kept;
+      });
+    },
+  } satisfies DcvBackend;
+}
