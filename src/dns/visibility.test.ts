@@ -7,11 +7,11 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PropagationPolicy } from "../backends/types.ts";
 import { TestDnsServer, type TestRecord } from "../testing/dns-server.ts";
 import { authoritativeServers, cnameTarget, systemResolver } from "./lookup.ts";
 import { parseServer, query, txtValues } from "./query.ts";
 import { visibilityCheck } from "./visibility.ts";
+import { propagationPolicy } from "../testing/propagation.ts";
 
 const ZONE = "example.test";
 const NAME = "_acme-challenge.www.example.test";
@@ -23,10 +23,6 @@ const delegation: TestRecord[] = [
   { name: "ns1.example.test", type: "A", data: "127.0.0.1" },
   { name: "ns2.example.test", type: "A", data: "127.0.0.2" },
 ];
-
-function policy(over: Partial<PropagationPolicy> = {}): PropagationPolicy {
-  return { check: true, resolvers: [], bootstrapResolver: null, intervalSeconds: 2, timeoutSeconds: 120, followCname: true, ...over };
-}
 
 let bootstrap: TestDnsServer;
 let ns1: TestDnsServer;
@@ -103,7 +99,7 @@ describe("lookups through the bootstrap resolver", () => {
 
 describe("visibilityCheck", () => {
   test("authoritative: every server is asked without RD; the lagging one is named until it catches up", async () => {
-    const check = visibilityCheck(policy({ bootstrapResolver: bootstrap.address }), ns1.port);
+    const check = visibilityCheck(propagationPolicy({ bootstrapResolver: bootstrap.address }), ns1.port);
     const first = await check([{ name: NAME, value: "value-a" }], signal);
     expect(first.missing).toEqual([`${NAME} at ns2.example.test (127.0.0.2:${ns1.port})`]);
     expect(first.answers).toEqual([`ns1.example.test (127.0.0.1:${ns1.port}) for ${NAME}: "value-a"`, `ns2.example.test (127.0.0.2:${ns1.port}) for ${NAME}: no TXT`]);
@@ -116,7 +112,7 @@ describe("visibilityCheck", () => {
 
   test("two values at one name must both be visible", async () => {
     ns2.records.push({ name: NAME, type: "TXT", data: "value-a" });
-    const check = visibilityCheck(policy({ bootstrapResolver: bootstrap.address }), ns1.port);
+    const check = visibilityCheck(propagationPolicy({ bootstrapResolver: bootstrap.address }), ns1.port);
     const records = [
       { name: NAME, value: "value-a" },
       { name: NAME, value: "value-b" },
@@ -129,12 +125,12 @@ describe("visibilityCheck", () => {
 
   test("a bootstrap resolver that does not answer: the look misses, naming why, rather than failing", async () => {
     bootstrap.silent = true;
-    const seen = await visibilityCheck(policy({ bootstrapResolver: bootstrap.address }), ns1.port)([{ name: NAME, value: "value-a" }], signal);
+    const seen = await visibilityCheck(propagationPolicy({ bootstrapResolver: bootstrap.address }), ns1.port)([{ name: NAME, value: "value-a" }], signal);
     expect(seen).toEqual({ missing: [`${NAME} (its servers not found)`], answers: [`no servers for ${NAME}: dns: NS ${NAME} at ${bootstrap.address}: no answer within 3000 ms`] });
   });
 
   test("resolvers: exactly the configured servers, asked with RD", async () => {
-    const check = visibilityCheck(policy({ resolvers: [ns1.address] }));
+    const check = visibilityCheck(propagationPolicy({ resolvers: [ns1.address] }));
     const seen = await check([{ name: NAME, value: "value-a" }], signal);
     expect(seen).toEqual({ missing: [], answers: [`${ns1.address} for ${NAME}: "value-a"`] });
     expect(ns1.asked).toEqual([{ name: NAME, type: "TXT", recursive: true, over: "udp" }]);

@@ -6,13 +6,14 @@ import type { DcvBackend, DcvChallenge } from "../../types.ts";
 import { runDcvContract } from "../contract.ts";
 import { createCloudflareDcv } from "./cloudflare.ts";
 import type { CloudflareConfig } from "./config.ts";
+import { propagationPolicy } from "../../../testing/propagation.ts";
 
 const TOKEN = "cf-token-Zm9vYmFyYmF6";
 const ENV = "ROTA_TEST_CLOUDFLARE_TOKEN";
 process.env[ENV] = TOKEN;
 
 function backend(fake: FakeCloudflare, over: Partial<CloudflareConfig> = {}): DcvBackend {
-  return createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, ...over }, { clock: systemClock });
+  return createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock });
 }
 
 const dns = (recordName: string, recordValue: string, ttl = 60): DcvChallenge => ({ kind: "dns-01", recordName, recordValue, ttl });
@@ -133,7 +134,7 @@ describe("cloudflare", () => {
   });
 
   test("a wrong token: Cloudflare's code and message, and never the token", async () => {
-    const cf = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_WRONG" }, zoneId: undefined }, { clock: systemClock });
+    const cf = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_WRONG" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
     process.env.ROTA_TEST_CF_WRONG = "wrong-token-c2VjcmV0";
     const err = await cf.publish(dns("_acme-challenge.example.com", "YQ"), signal).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "refused", noRetry: true, message: "cloudflare cf: 9109 Invalid access token" });
@@ -160,13 +161,13 @@ describe("cloudflare", () => {
   });
 
   test("a token file that cannot be read, or is empty", async () => {
-    const missing = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "file", path: "/nonexistent/cf.token" }, zoneId: undefined }, { clock: systemClock });
+    const missing = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "file", path: "/nonexistent/cf.token" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
     await expect(missing.publish(dns("_acme-challenge.example.com", "YQ"), signal)).rejects.toMatchObject({
       code: "secret",
       message: "cloudflare cf: cannot read api_token from /nonexistent/cf.token: ENOENT",
     });
     process.env.ROTA_TEST_CF_EMPTY = "";
-    const empty = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_EMPTY" }, zoneId: undefined }, { clock: systemClock });
+    const empty = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_EMPTY" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
     await expect(empty.remove(dns("_acme-challenge.example.com", "YQ"), signal)).rejects.toMatchObject({
       code: "secret",
       message: "cloudflare cf: api_token: environment variable ROTA_TEST_CF_EMPTY is empty",

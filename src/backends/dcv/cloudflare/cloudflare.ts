@@ -6,13 +6,13 @@
 import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
 type Dns01 = Extract<DcvChallenge, { kind: "dns-01" }>;
 
-export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): DcvBackend {
+export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv {
   const who = `cloudflare ${name}`;
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
@@ -60,6 +60,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
 
   return {
     name,
+    propagation: cfg.propagation,
     supportedKinds: (): ChallengeKind[] => ["dns-01"],
     supports(challenge) {
       return supportsKind(this, challenge);
@@ -91,7 +92,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
         }
       }
     },
-  } satisfies DcvBackend;
+  } satisfies PropagatingDcv;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */

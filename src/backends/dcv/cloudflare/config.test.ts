@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Problems, Reader } from "../../../config/reader.ts";
 import { parseCloudflareConfig, type CloudflareConfig } from "./config.ts";
+import { propagationPolicy } from "../../../testing/propagation.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-cloudflare-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,9 +20,15 @@ function parse(table: Record<string, unknown>): { cfg: CloudflareConfig; problem
 }
 
 describe("parseCloudflareConfig", () => {
+  test("the propagation keys every DNS backend shares are read here too", () => {
+    const { cfg, problems } = parse({ api_token_env: "CF_TOKEN", propagation_check: false, propagation_timeout_seconds: 30, propagation_interval_seconds: 60 });
+    expect(cfg.propagation).toEqual(propagationPolicy({ check: false, timeoutSeconds: 30, intervalSeconds: 60 }));
+    expect(problems).toEqual(["dcv[0].propagation_interval_seconds: must not exceed propagation_timeout_seconds (30)"]);
+  });
+
   test("defaults: the public API, the zone found by name", () => {
     expect(parse({ api_token_file: "cf.token" })).toEqual({
-      cfg: { apiUrl: "https://api.cloudflare.com/client/v4", apiToken: { from: "file", path: join(dir, "cf.token") }, zoneId: undefined },
+      cfg: { apiUrl: "https://api.cloudflare.com/client/v4", apiToken: { from: "file", path: join(dir, "cf.token") }, zoneId: undefined, propagation: propagationPolicy() },
       problems: [],
     });
   });
@@ -29,7 +36,7 @@ describe("parseCloudflareConfig", () => {
   test("every key set; http:// allowed, a trailing slash dropped", () => {
     const zone = "0123456789abcdef0123456789abcdef";
     expect(parse({ api_token_env: "CF_TOKEN", api_url: "http://127.0.0.1:8080/client/v4/", zone_id: zone })).toEqual({
-      cfg: { apiUrl: "http://127.0.0.1:8080/client/v4", apiToken: { from: "env", name: "CF_TOKEN" }, zoneId: zone },
+      cfg: { apiUrl: "http://127.0.0.1:8080/client/v4", apiToken: { from: "env", name: "CF_TOKEN" }, zoneId: zone, propagation: propagationPolicy() },
       problems: [],
     });
   });

@@ -1,11 +1,12 @@
 /**
- * @module Config keys of a `[[dcv]] type = "cloudflare"` section: the vendor's own keys.
- * The propagation keys every DNS backend shares (`propagation_*`, `bootstrap_resolver`,
- * `follow_cname`) are read where the propagate step is built (issue 9 §1), not here.
+ * @module Config keys of a `[[dcv]] type = "cloudflare"` section: the vendor's own keys, and
+ * the propagation keys every DNS backend shares, read by their one reader.
  */
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
 import { readHttpUrl } from "../../../config/tls-keys.ts";
+import { parsePropagationConfig } from "../../../dns/config.ts";
+import type { PropagationPolicy } from "../../types.ts";
 
 export const CLOUDFLARE_API_URL = "https://api.cloudflare.com/client/v4";
 
@@ -19,6 +20,7 @@ export interface CloudflareConfig {
   apiToken: SecretRef | undefined;
   /** When set, no zone lookup: a token with DNS:Edit alone is enough. */
   zoneId: string | undefined;
+  propagation: PropagationPolicy;
 }
 
 export function parseCloudflareConfig(r: Reader): CloudflareConfig {
@@ -29,5 +31,6 @@ export function parseCloudflareConfig(r: Reader): CloudflareConfig {
     apiUrl: apiUrl.replace(/\/+$/, ""),
     apiToken: r.secret("api_token", { required: true }),
     zoneId,
+    propagation: parsePropagationConfig(r),
   };
 }

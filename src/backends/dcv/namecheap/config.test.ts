@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Problems, Reader } from "../../../config/reader.ts";
 import { parseNamecheapConfig, type NamecheapConfig } from "./config.ts";
+import { propagationPolicy } from "../../../testing/propagation.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-namecheap-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,9 +22,15 @@ function parse(table: Record<string, unknown>): { cfg: NamecheapConfig; problems
 const base = { api_user: "alice", api_key_file: "key", client_ip: "203.0.113.7" };
 
 describe("parseNamecheapConfig", () => {
+  test("the propagation keys every DNS backend shares are read here too", () => {
+    const { cfg, problems } = parse({ ...base, propagation_resolvers: ["127.0.0.1:53"], follow_cname: false, bootstrap_resolver: "nope" });
+    expect(cfg.propagation).toEqual(propagationPolicy({ resolvers: ["127.0.0.1:53"], followCname: false, bootstrapResolver: "nope" }));
+    expect(problems).toEqual(['dcv[0].bootstrap_resolver: "nope" is not host:port']);
+  });
+
   test("defaults: username is api_user, production endpoint", () => {
     expect(parse(base)).toEqual({
-      cfg: { apiUser: "alice", username: "alice", apiKey: { from: "file", path: join(dir, "key") }, clientIp: "203.0.113.7", apiUrl: "https://api.namecheap.com/xml.response" },
+      cfg: { apiUser: "alice", username: "alice", apiKey: { from: "file", path: join(dir, "key") }, clientIp: "203.0.113.7", apiUrl: "https://api.namecheap.com/xml.response", propagation: propagationPolicy() },
       problems: [],
     });
   });

@@ -1,17 +1,19 @@
 /**
- * @module Config keys of a `[[dcv]] type = "namecheap"` section. The same keys and checks
- * serve the Namecheap CA section when it lands (issue 9 §3). The propagation keys every DNS
- * backend shares (`propagation_*`, `bootstrap_resolver`, `follow_cname`) are read by the
- * propagation step's own reader, not here.
+ * @module Config keys of a `[[dcv]] type = "namecheap"` section. The account keys
+ * (`parseNamecheapAccount`) are the ones the Namecheap CA section shares; the propagation keys
+ * every DNS backend shares are read by their one reader.
  */
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
 import { readHttpUrl } from "../../../config/tls-keys.ts";
+import { parsePropagationConfig } from "../../../dns/config.ts";
+import type { PropagationPolicy } from "../../types.ts";
 
 export const PRODUCTION_URL = "https://api.namecheap.com/xml.response";
 export const SANDBOX_URL = "https://api.sandbox.namecheap.com/xml.response";
 
-export interface NamecheapConfig {
+/** The keys naming a Namecheap API account and endpoint, the same for DCV and CA sections. */
+export interface NamecheapAccount {
   apiUser: string;
   /** The account the call acts on; Namecheap's docs call it UserName, usually the same as ApiUser. */
   username: string;
@@ -24,7 +26,15 @@ export interface NamecheapConfig {
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
+export interface NamecheapConfig extends NamecheapAccount {
+  propagation: PropagationPolicy;
+}
+
 export function parseNamecheapConfig(r: Reader): NamecheapConfig {
+  return { ...parseNamecheapAccount(r), propagation: parsePropagationConfig(r) };
+}
+
+export function parseNamecheapAccount(r: Reader): NamecheapAccount {
   const apiUser = r.string("api_user", { required: true }) ?? "";
   const username = r.string("username") ?? apiUser;
   const apiKey = r.secret("api_key", { required: true });

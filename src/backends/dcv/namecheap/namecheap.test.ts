@@ -15,6 +15,7 @@ import type { DcvBackend, DcvChallenge } from "../../types.ts";
 import { runDcvContract } from "../contract.ts";
 import { startFakeNamecheap, type FakeHost, type FakeNamecheap } from "../../../../test/fakes/namecheap.ts";
 import { createNamecheapDcv, placementOf } from "./namecheap.ts";
+import { propagationPolicy } from "../../../testing/propagation.ts";
 
 const KEY_ENV = "ROTA_TEST_NAMECHEAP_KEY";
 
@@ -24,7 +25,7 @@ function setup(): { fake: FakeNamecheap; dcv: DcvBackend; stateDir: string; clea
   const stateDir = mkdtempSync(join(tmpdir(), "rota-namecheap-"));
   const dcv = createNamecheapDcv(
     "nc",
-    { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url },
+    { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy() },
     { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }) },
   );
   return {

@@ -12,7 +12,7 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
 
@@ -43,7 +43,7 @@ export function placementOf(recordName: string): Placement {
   return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
 }
 
-export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): DcvBackend {
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv {
   const who = `namecheap ${name}`;
   // One folder for the type, not this section: two sections on one account may share a zone.
   const lockDir = join(ctx.stateDir, "namecheap");
@@ -86,6 +86,7 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
 
   return {
     name,
+    propagation: cfg.propagation,
     supportedKinds: (): ChallengeKind[] => ["dns-01"],
     supports(challenge) {
       return supportsKind(this, challenge);
@@ -103,5 +104,5 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
         return kept.length === hosts.length ? null : kept;
       });
     },
-  } satisfies DcvBackend;
+  } satisfies PropagatingDcv;
 }
