@@ -23,9 +23,9 @@ const base = { api_user: "alice", api_key_file: "key", client_ip: "203.0.113.7" 
 
 describe("parseNamecheapConfig", () => {
   test("the propagation keys every DNS backend shares are read here too", () => {
-    const { cfg, problems } = parse({ ...base, propagation_resolvers: ["127.0.0.1:53"], follow_cname: false, bootstrap_resolver: "nope" });
-    expect(cfg.propagation).toEqual(propagationPolicy({ resolvers: ["127.0.0.1:53"], followCname: false, bootstrapResolver: "nope" }));
-    expect(problems).toEqual(['dcv[0].bootstrap_resolver: "nope" is not host:port']);
+    const { cfg, problems } = parse({ ...base, propagation_resolvers: ["127.0.0.1:53"], follow_cname: false, bootstrap_resolver: "127.0.0.1:99999" });
+    expect(cfg.propagation).toEqual(propagationPolicy({ resolvers: ["127.0.0.1:53"], followCname: false, bootstrapResolver: "127.0.0.1:99999" }));
+    expect(problems).toEqual(['dcv[0].bootstrap_resolver: "127.0.0.1:99999" is not host:port']);
   });
 
   test("defaults: username is api_user, production endpoint", () => {
