@@ -24,7 +24,7 @@ export interface World {
 export interface ConfigOptions {
   daemon?: Record<string, number | string>;
   ca?: Record<string, string>;
-  certs?: Array<{ id: string; domains: string[]; extra?: string }>;
+  certs?: Array<{ id: string; domains: string[]; dcv?: string; extra?: string }>;
   /** Raw TOML appended at the end. */
   extra?: string;
   directoryUrl?: string;
@@ -59,7 +59,7 @@ export async function startWorld(
       `[[install]]\nname = "files"\ntype = "filesystem"\ndir = ${JSON.stringify(certsDir)}`,
       ...certs.map(
         (cert) =>
-          `\n[[cert]]\nid = "${cert.id}"\ndomains = ${JSON.stringify(cert.domains)}\nca = "pebble"\ndcv = "web"\ninstall = "files"\nkey_path = ${JSON.stringify(join(stateDir, "keys", `${cert.id}.key`))}\n${cert.extra ?? ""}`,
+          `\n[[cert]]\nid = "${cert.id}"\ndomains = ${JSON.stringify(cert.domains)}\nca = "pebble"\ndcv = "${cert.dcv ?? "web"}"\ninstall = "files"\nkey_path = ${JSON.stringify(join(stateDir, "keys", `${cert.id}.key`))}\n${cert.extra ?? ""}`,
       ),
       c.extra ?? "",
     ].join("\n");

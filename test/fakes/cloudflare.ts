@@ -9,6 +9,7 @@
  * 1004; an identical record: 400 81058), an unknown record id (404 81044). Every request is
  * recorded, token header included, so tests assert what was sent.
  */
+import { mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeZone {
   id: string;
@@ -62,21 +63,12 @@ export function cloudflareId(): string {
   return crypto.randomUUID().replaceAll("-", "");
 }
 
-/**
- * Where the fake's TXT records are also served over DNS: `pebble-challtestsrv`
- * (`test/harness/challtestsrv.ts`), so pebble's real DNS-01 validation reads what the
- * backend published. challtestsrv adds a value per `setTxt` and drops them all per `clearTxt`.
- */
-export interface TxtMirror {
-  setTxt(host: string, value: string): Promise<void>;
-  clearTxt(host: string): Promise<void>;
-}
-
 export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mirror?: TxtMirror }): FakeCloudflare {
   const records: FakeRecord[] = [];
   const requests: RecordedRequest[] = [];
   const permissions = { zoneRead: true, dnsEdit: true };
   const canned: CannedReply[] = [];
+  const txtAt = (name: string) => records.filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content);
 
   const reply = (status: number, result: unknown, errors: { code: number; message: string }[] = [], headers: Record<string, string> = {}) =>
     Response.json({ success: errors.length === 0, errors, messages: [], result: errors.length === 0 ? result : null }, { status, headers });
@@ -142,17 +134,14 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
       }
       const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl };
       records.push(record);
-      await opts.mirror?.setTxt(record.name, record.content);
+      if (opts.mirror) await mirrorName(opts.mirror, record.name, txtAt(record.name));
       return reply(200, shown(record));
     }
     if (req.method === "DELETE" && recordId !== undefined) {
       const i = records.findIndex((r) => r.zoneId === zone.id && r.id === recordId);
       if (i < 0) return fail(404, 81044, "Record does not exist.");
       const [gone] = records.splice(i, 1);
-      if (opts.mirror && gone) {
-        await opts.mirror.clearTxt(gone.name);
-        for (const r of records.filter((r) => r.type === "TXT" && r.name === gone.name)) await opts.mirror.setTxt(r.name, r.content);
-      }
+      if (opts.mirror && gone) await mirrorName(opts.mirror, gone.name, txtAt(gone.name));
       return reply(200, { id: recordId });
     }
     return fail(405, 10000, "Method not allowed");
@@ -165,7 +154,7 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
     permissions,
     canned,
     records: () => records.map((r) => ({ ...r })),
-    txt: (name) => records.filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content),
+    txt: txtAt,
     stop: () => server.stop(true),
   };
 }

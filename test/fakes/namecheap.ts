@@ -5,6 +5,7 @@
  * checked on every call, and setHosts as the real one behaves: it REPLACES THE WHOLE
  * ZONE and drops the mail setting when `EmailType` is omitted. Every request is recorded.
  */
+import { mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeHost {
   name: string;
@@ -56,7 +57,18 @@ function envelope(command: string, status: "OK" | "ERROR", errors: [string, stri
 </ApiResponse>`;
 }
 
-export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; clientIp?: string } = {}): FakeNamecheap {
+/** Each TXT name of a zone (fully qualified) with its values. */
+function txtByName(domain: string, hosts: FakeHost[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const h of hosts) {
+    if (h.type.toUpperCase() !== "TXT") continue;
+    const name = h.name === "@" ? domain : `${h.name.toLowerCase()}.${domain}`;
+    out.set(name, [...(out.get(name) ?? []), h.address]);
+  }
+  return out;
+}
+
+export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; clientIp?: string; mirror?: TxtMirror } = {}): FakeNamecheap {
   const fake: Omit<FakeNamecheap, "url" | "stop"> = {
     apiUser: opts.apiUser ?? "alice",
     apiKey: opts.apiKey ?? "k3y-0123456789abcdef",
@@ -122,8 +134,16 @@ export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; cl
       }
       if (hosts.length > 150) return error("3013288", "Too many records");
       // As the real API: the call's list becomes the zone, and an omitted EmailType loses the mail setting.
+      const before = txtByName(key, zone.hosts);
       zone.hosts = hosts;
       zone.emailType = params.EmailType ?? "NONE";
+      if (opts.mirror) {
+        const after = txtByName(key, hosts);
+        for (const name of new Set([...before.keys(), ...after.keys()])) {
+          const values = after.get(name) ?? [];
+          if (values.join("\n") !== (before.get(name) ?? []).join("\n")) await mirrorName(opts.mirror, name, values);
+        }
+      }
       return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
     }
     return error("1010101", `Command ${command} is not supported by the fake`);

@@ -16,11 +16,12 @@ import { runDcvContract } from "../contract.ts";
 import { startFakeNamecheap, type FakeHost, type FakeNamecheap } from "../../../../test/fakes/namecheap.ts";
 import { createNamecheapDcv, placementOf } from "./namecheap.ts";
 import { propagationPolicy } from "../../../testing/propagation.ts";
+import type { TxtMirror } from "../../../../test/fakes/txt-mirror.ts";
 
 const KEY_ENV = "ROTA_TEST_NAMECHEAP_KEY";
 
-function setup(): { fake: FakeNamecheap; dcv: DcvBackend; stateDir: string; cleanup: () => Promise<void> } {
-  const fake = startFakeNamecheap();
+function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; stateDir: string; cleanup: () => Promise<void> } {
+  const fake = startFakeNamecheap({ mirror });
   process.env[KEY_ENV] = fake.apiKey;
   const stateDir = mkdtempSync(join(tmpdir(), "rota-namecheap-"));
   const dcv = createNamecheapDcv(
@@ -54,6 +55,17 @@ runDcvContract("namecheap (fake XML API)", () => {
     },
     cleanup: s.cleanup,
   };
+});
+
+runDcvContract("namecheap (fake XML API), as mirrored to DNS", () => {
+  // What challtestsrv would serve, kept the way it keeps it: values per name, cleared per name.
+  const served = new Map<string, string[]>();
+  const s = setup({
+    setTxt: async (host, value) => void served.set(host, [...(served.get(host) ?? []), value]),
+    clearTxt: async (host) => void served.delete(host),
+  });
+  s.fake.zones.set("example.com", { emailType: "MX", isUsingOurDns: true, hosts: [{ name: "@", type: "TXT", address: "v=spf1 -all", mxPref: "10", ttl: "1800" }] });
+  return { backend: s.dcv, lookup: async (ch) => (ch.kind === "dns-01" ? (served.get(ch.recordName) ?? []) : []), cleanup: s.cleanup };
 });
 
 /** Every kind of record a user keeps, with the values other tools mangled. */
