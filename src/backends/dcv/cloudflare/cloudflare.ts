@@ -6,11 +6,10 @@
 import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type PropagatingDcv } from "../../types.ts";
+import { asDns01, type Dns01Challenge } from "../dns01.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
-
-type Dns01 = Extract<DcvChallenge, { kind: "dns-01" }>;
 
 export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv {
   const who = `cloudflare ${name}`;
@@ -22,11 +21,6 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
   function api(): CloudflareClient {
     client ??= new CloudflareClient({ apiUrl: cfg.apiUrl, token: token(cfg, who), who, clock: ctx.clock });
     return client;
-  }
-
-  function dns01(challenge: DcvChallenge): Dns01 {
-    if (challenge.kind !== "dns-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
-    return challenge;
   }
 
   /** `zone_id` when configured, else the closest enclosing zone the token can see (`GET /zones?name=`, walking up). */
@@ -53,7 +47,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
     );
   }
 
-  async function ours(zoneId: string, ch: Dns01, signal: AbortSignal): Promise<DnsRecord[]> {
+  async function ours(zoneId: string, ch: Dns01Challenge, signal: AbortSignal): Promise<DnsRecord[]> {
     const records = await api().txtRecords(zoneId, fqdn(ch.recordName), signal);
     return records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
   }
@@ -66,7 +60,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       return supportsKind(this, challenge);
     },
     async publish(challenge, signal) {
-      const ch = dns01(challenge);
+      const ch = asDns01(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
       if ((await ours(zoneId, ch, signal)).length > 0) return;
@@ -79,7 +73,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       }
     },
     async remove(challenge, signal) {
-      const ch = dns01(challenge);
+      const ch = asDns01(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
       for (const record of await ours(zoneId, ch, signal)) {
@@ -109,7 +103,7 @@ function unquoted(content: string): string {
 }
 
 /** Cloudflare accepts 1 (automatic) or 60–86400 seconds (30 on Enterprise); 60 unless the challenge asks for more. */
-function ttlOf(ch: Dns01): number {
+function ttlOf(ch: Dns01Challenge): number {
   return Math.min(86_400, Math.max(60, ch.ttl || 60));
 }
 

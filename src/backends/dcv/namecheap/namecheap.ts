@@ -13,6 +13,7 @@ import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
 import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { asDns01 } from "../dns01.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
 
@@ -54,11 +55,6 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       who,
     );
 
-  function dns01(challenge: DcvChallenge): Extract<DcvChallenge, { kind: "dns-01" }> {
-    if (challenge.kind !== "dns-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
-    return challenge;
-  }
-
   const ours = (host: Host, place: Placement, value: string) =>
     host.type.toUpperCase() === "TXT" && host.name.toLowerCase() === place.host && host.address === value;
 
@@ -68,7 +64,7 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
    */
   async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, value: string) => Host[] | null) {
     throwIfAborted(signal, who);
-    const ch = dns01(challenge);
+    const ch = asDns01(challenge, who);
     const place = placementOf(ch.recordName);
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
     const lockPath = join(lockDir, `${place.sld}.${place.tld}.lock`);
@@ -92,7 +88,7 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       return supportsKind(this, challenge);
     },
     async publish(challenge, signal) {
-      const ttl = String(Math.max(MIN_TTL, dns01(challenge).ttl));
+      const ttl = String(Math.max(MIN_TTL, asDns01(challenge, who).ttl));
       await edit(challenge, signal, (hosts, place, value) =>
         hosts.some((h) => ours(h, place, value)) ? null : [...hosts, { name: place.host, type: "TXT", address: value, mxPref: "10", ttl }],
       );
