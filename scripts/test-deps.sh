@@ -18,6 +18,8 @@ declare -A PROVIDES=(
   [wrk]=wrk                      # HTTP load for bench/api.ts
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
   [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
+  [knot]=knotd                   # a real authoritative DNS server for the propagation checks
+  [knot-dnsutils]=kdig           # kdig -G reads knotd's dnstap log: which queries came with RD
 )
 
 missing=()
@@ -47,6 +49,16 @@ if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" nginx-light "* ]]; then
     "${SUDO[@]}" systemctl stop nginx || true
   elif [[ -f /run/nginx.pid ]]; then
     "${SUDO[@]}" /usr/sbin/nginx -s quit 2>/dev/null || true
+  fi
+fi
+
+# Debian enables knot's service too. Its stock knot.conf listens nowhere, but an edited one
+# could hold 127.0.0.1:53, where the tests start their own knotd; it serves no test either way.
+if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" knot "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet knot 2>/dev/null; then
+    "${SUDO[@]}" systemctl stop knot || true
+  elif [[ -S /run/knot/knot.sock ]]; then
+    "${SUDO[@]}" /usr/sbin/knotc -s /run/knot/knot.sock stop 2>/dev/null || true
   fi
 fi
 
