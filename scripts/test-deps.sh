@@ -4,7 +4,7 @@
 # `apt-get update` runs only when a package is actually missing.
 set -euo pipefail
 
-# Debian package -> a command it provides, or a file (checked first: cheaper than dpkg-query).
+# Debian package -> a command it provides, or a file or glob (checked first: cheaper than dpkg-query).
 declare -A PROVIDES=(
   [pebble]=pebble-challtestsrv   # pebble 2.x + its DNS/challenge test server
   [nginx-light]=nginx
@@ -19,14 +19,14 @@ declare -A PROVIDES=(
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
   [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
   [knot]=knotd                   # a real authoritative DNS server for the propagation checks
-  [knot-dnsutils]=kdig           # kdig -G reads knotd's dnstap log: which queries came with RD
+  [knot-module-dnstap]='/usr/lib/*/knot/modules-*/dnstap.so'   # knotd reports each query, RD bit included
 )
 
 missing=()
 for pkg in "${!PROVIDES[@]}"; do
   cmd=${PROVIDES[$pkg]}
   if [[ $cmd == /* ]]; then
-    [[ -e $cmd ]] || missing+=("$pkg")
+    compgen -G "$cmd" >/dev/null || missing+=("$pkg")
   elif ! PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1; then
     missing+=("$pkg")
   fi
