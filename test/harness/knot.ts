@@ -116,10 +116,9 @@ export async function startKnot(opts: KnotOptions): Promise<Knot> {
   const confPath = join(dir, "knot.conf");
   writeFileSync(confPath, renderConf(dir, address, zone));
   writeFileSync(join(dir, "storage", `${zone}.zone`), renderZone(zone, opts.nameServers));
-  // Listening before knotd starts: it connects its dnstap sink once, at load.
+  // Listening before knotd starts, so its dnstap sink connects at once rather than on a retry.
   const tap = startDnstapReceiver(join(dir, "dnstap.sock"));
   const server = spawnServer({ name: "knotd", logDir: dir, watchdogSeconds: opts.watchdogSeconds, cmd: ["knotd", "-c", confPath] });
-  
   const ask = async (name: string, type: "SOA" | "TXT") => query({ host: address, port: 53 }, name, type, { recursive: false, timeoutMs: 1000 });
   try {
     // Ready once it answers for its zone and that query came back through dnstap.
