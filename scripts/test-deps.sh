@@ -4,7 +4,7 @@
 # `apt-get update` runs only when a package is actually missing.
 set -euo pipefail
 
-# Debian package -> a command it provides, or a file (checked first: cheaper than dpkg-query).
+# Debian package -> a command it provides, or a file or glob (checked first: cheaper than dpkg-query).
 declare -A PROVIDES=(
   [pebble]=pebble-challtestsrv   # pebble 2.x + its DNS/challenge test server
   [nginx-light]=nginx
@@ -18,13 +18,15 @@ declare -A PROVIDES=(
   [wrk]=wrk                      # HTTP load for bench/api.ts
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
   [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
+  [knot]=knotd                   # a real authoritative DNS server for the propagation checks
+  [knot-module-dnstap]='/usr/lib/*/knot/modules-*/dnstap.so'   # knotd reports each query, RD bit included
 )
 
 missing=()
 for pkg in "${!PROVIDES[@]}"; do
   cmd=${PROVIDES[$pkg]}
   if [[ $cmd == /* ]]; then
-    [[ -e $cmd ]] || missing+=("$pkg")
+    compgen -G "$cmd" >/dev/null || missing+=("$pkg")
   elif ! PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1; then
     missing+=("$pkg")
   fi
@@ -47,6 +49,16 @@ if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" nginx-light "* ]]; then
     "${SUDO[@]}" systemctl stop nginx || true
   elif [[ -f /run/nginx.pid ]]; then
     "${SUDO[@]}" /usr/sbin/nginx -s quit 2>/dev/null || true
+  fi
+fi
+
+# Debian enables knot's service too. Its stock knot.conf listens nowhere, but an edited one
+# could hold 127.0.0.1:53, where the tests start their own knotd; it serves no test either way.
+if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" knot "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet knot 2>/dev/null; then
+    "${SUDO[@]}" systemctl stop knot || true
+  elif [[ -S /run/knot/knot.sock ]]; then
+    "${SUDO[@]}" /usr/sbin/knotc -s /run/knot/knot.sock stop 2>/dev/null || true
   fi
 fi
 
