@@ -13,6 +13,7 @@ const look = (decision: Decision | null, error: string | null = null): CertLook 
   error,
   targets: [],
   dueSince: decision?.action === "none" ? null : now,
+  latestSerial: null,
 });
 const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });
 const input = (over: Partial<CertViewInput>): CertViewInput => ({

@@ -32,6 +32,7 @@ const look = (days: number | null): CertLook => ({
   threshold: { days: 30, source: "default" },
   error: null,
   dueSince: null,
+  latestSerial: null,
   targets: [],
 });
 
