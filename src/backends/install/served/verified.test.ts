@@ -1,6 +1,10 @@
-/** @module verify_served around an install target, against a loopback TLS server in the test serving the certificate the test picks. */
+/**
+ * @module verify_served around an install target, against a loopback TLS server in the test
+ * serving the certificate the test picks; and the install contract, kept by the wrapper around
+ * a filesystem target whose server reads the files at every handshake (a server always reloaded).
+ */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +12,8 @@ import { createSecureContext, createServer, type Server } from "node:tls";
 import { summarizeCert } from "../../../crypto/summary.ts";
 import { FakeClock } from "../../../testing/fake-clock.ts";
 import { canProbeServed, canReadBack, type InstallBackend, type InstallRequest, type ReadBack } from "../../types.ts";
-import { makeInstallFixtures, type InstallFixtures } from "../contract.ts";
+import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
+import { createFilesystemInstall } from "../filesystem/filesystem.ts";
 import { parseEndpoint, type Endpoint, type VerifyServed } from "./config.ts";
 import { serverNames, withVerifyServed } from "./verified.ts";
 
@@ -33,6 +38,30 @@ async function loopback(first: InstallRequest): Promise<Loopback> {
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+runInstallContract("filesystem + verify_served", true, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-verify-install-"));
+  const server = createServer({
+    SNICallback: (_name, cb) => {
+      try {
+        const read = (file: string) => readFileSync(join(dir, "www", file), "utf8");
+        cb(null, createSecureContext({ cert: read("fullchain.pem"), key: read("privkey.pem") }));
+      } catch (err) {
+        cb(err as Error, undefined);
+      }
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = parseEndpoint(`127.0.0.1:${(server.address() as { port: number }).port}`) as Endpoint;
+  return {
+    backend: withVerifyServed(createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }), { endpoints: [endpoint], allNames: false, timeoutSeconds: 10 }, { clock: new FakeClock() }),
+    damage: (certId) => rmSync(join(dir, certId, "privkey.pem")),
+    cleanup: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
 
 const serialOf = (req: InstallRequest) => summarizeCert(req.leafPem).serial;
 const notAfterOf = (req: InstallRequest) => summarizeCert(req.leafPem).notAfter.toISOString();
