@@ -305,13 +305,17 @@ export class Scheduler {
     if (served.state === "absent") return { target: t.name, installed: null };
     const installed = this.summarize(served.leafPem, t.name);
     if (!installed) return { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" };
+    if (!canProbeServed(t)) return { target: t.name, installed };
     const look: TargetLook = { target: t.name, installed };
-    if (!canProbeServed(t)) return look;
     const unverified: string[] = [];
     for (const s of await t.probeServed({ certId: cert.config.id, domains: cert.config.domains }, this.stopSignal.signal)) {
       const summary = "error" in s ? null : this.summarize(s.leafPem, t.name);
       if (!summary) unverified.push(`${s.endpoint}: ${"error" in s ? s.error : "serves a certificate that cannot be parsed"}`);
-      else if (summary.serial !== look.installed!.serial && summary.notAfter <= look.installed!.notAfter) Object.assign(look, { installed: summary, servedAt: s.endpoint });
+      // The oldest any endpoint serves; one newer than the files (put there by hand) is left alone, as decide() does.
+      else if (summary.serial !== look.installed!.serial && summary.notAfter <= look.installed!.notAfter) {
+        look.installed = summary;
+        look.servedAt = s.endpoint;
+      }
     }
     if (unverified.length > 0) look.unverified = unverified.join("; ");
     return look;
