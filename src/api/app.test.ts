@@ -223,7 +223,7 @@ describe("GET /api/certs", () => {
     expect(status).toBe(200);
     const entries = body as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status"]);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status", "targets"]);
     expect(entries[0]).toEqual({
       id: "www",
       domains: ["www.example.com"],
@@ -236,6 +236,7 @@ describe("GET /api/certs", () => {
       due_since: now.toISOString(),
       last_renewal: null,
       look_error: null,
+      targets: [{ name: "files", type: null, serial: null, not_after: null, matches_latest: false, error: null }],
     });
   });
 

@@ -13,6 +13,7 @@ const look = (decision: Decision | null, error: string | null = null): CertLook 
   error,
   targets: [],
   dueSince: decision?.action === "none" ? null : now,
+  latestSerial: null,
 });
 const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });
 const input = (over: Partial<CertViewInput>): CertViewInput => ({
@@ -25,6 +26,8 @@ const input = (over: Partial<CertViewInput>): CertViewInput => ({
   last: undefined,
   nextTick: null,
   intervalSeconds: 3600,
+  install: ["files"],
+  typeOf: () => "filesystem",
   ...over,
 });
 const soon = new Date(now.getTime() + 900_000);
@@ -37,6 +40,8 @@ describe("status", () => {
     ["not looked at yet", { look: undefined }, "checking"],
     ["due", { look: look({ action: "renew", reason: "due", notAfter: later }) }, "due"],
     ["targets disagree", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }) }, "due"],
+    ["targets disagree and their install-only run failed, cooling down", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }), state: failing(soon) }, "cooldown"],
+    ["targets disagree and their install-only run failed, the cooldown over", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }), state: failing(now) }, "failed"],
     ["nothing installed", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }) }, "missing"],
     ["due and the last attempt failed, cooling down", { look: look({ action: "renew", reason: "due", notAfter: later }), state: failing(soon) }, "cooldown"],
     ["missing and the cooldown is over", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],

@@ -3,7 +3,7 @@ import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
-import { iso, renewalSummaryJson, type CertJson, type CertStatus } from "./json.ts";
+import { iso, renewalSummaryJson, type CertJson, type CertStatus, type TargetJson } from "./json.ts";
 
 export interface CertViewInput {
   id: string;
@@ -15,6 +15,10 @@ export interface CertViewInput {
   last: RenewalHead | undefined;
   nextTick: Date | null;
   intervalSeconds: number;
+  /** The cert's install targets, in config order. */
+  install: readonly string[];
+  /** An `[[install]]` section's type by its name. */
+  typeOf: (name: string) => string | undefined;
 }
 
 /** What a cert's status is made of. */
@@ -51,7 +55,22 @@ export function certJson(i: CertViewInput): CertJson {
     due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
     look_error: i.look?.error ?? null,
+    targets: targetsJson(i.install, i.look, i.look?.latestSerial ?? null, i.typeOf),
   };
+}
+
+/**
+ * Every configured target, found at the look or not (before the first look ends, or one the
+ * look did not reach). `error` is why it serves nothing usable, or why one of its
+ * `verify_served` endpoints could not be asked what it serves.
+ */
+export function targetsJson(names: readonly string[], look: CertLook | undefined, latestSerial: string | null, typeOf: (name: string) => string | undefined): TargetJson[] {
+  return names.map((name) => {
+    const t = look?.targets.find((l) => l.target === name);
+    const serial = t?.installed?.serial ?? null;
+    const error = t?.error ?? (t?.damaged !== undefined ? `damaged: ${t.damaged}` : (t?.unverified ?? null));
+    return { name, type: typeOf(name) ?? null, serial, not_after: iso(t?.installed?.notAfter), matches_latest: serial !== null && serial === latestSerial, error };
+  });
 }
 
 /** The first tick at or after the cooldown's end. */

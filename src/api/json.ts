@@ -34,6 +34,8 @@ export interface CertJson {
   last_renewal: RenewalSummaryJson | null;
   /** Why the last look could not read a target (an I/O error, a read-back timeout), or null. */
   look_error: string | null;
+  /** Each install target, in config order, as the scheduler's last look found it. */
+  targets: TargetJson[];
 }
 
 /** `GET /api/certs` with any query parameter: one page of the matching certs, and how many match. */
@@ -110,8 +112,6 @@ export interface CertDetailJson extends CertJson {
   renew_threshold_source: "cert" | "daemon" | "default" | null;
   reason: string | null;
   latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
-  /** Each install target, in config order, as the scheduler's last look found it. */
-  targets: TargetJson[];
 }
 
 /** What one install target serves at the scheduler's last look. */
@@ -124,7 +124,7 @@ export interface TargetJson {
   not_after: string | null;
   /** `serial` is the newest stored certificate's. */
   matches_latest: boolean;
-  /** Why it serves nothing usable: `damaged: …` or why it could not be read; null otherwise. */
+  /** Why it serves nothing usable (`damaged: …`), why it could not be read, or why a `verify_served` endpoint could not be asked; null otherwise. */
   error: string | null;
 }
 

@@ -37,6 +37,7 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], al
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
   const intervalSeconds = deps.certs.checkIntervalSeconds();
+  const typeOf = (name: string) => deps.certs.backendType("install", name);
   return certs.map((c) =>
     certJson({
       id: c.config.id,
@@ -48,6 +49,8 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], al
       last: latest.get(c.config.id),
       nextTick,
       intervalSeconds,
+      install: c.config.install,
+      typeOf,
     }),
   );
 }

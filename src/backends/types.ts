@@ -162,6 +162,28 @@ export function canReadBack(backend: InstallBackend): backend is ReadableInstall
   return typeof (backend as Partial<ReadableInstall>).readBack === "function";
 }
 
+/** What one `verify_served` endpoint serves for a cert under one SNI name, or why it could not be read. */
+export type ServedAt = { endpoint: string; serverName: string | null } & ({ leafPem: string } | { error: string });
+
+/**
+ * An install target whose servers are asked what they serve (`verify_served`): an optional
+ * capability, checked with `canProbeServed`. The scheduler asks at every tick, after the
+ * read-back, so a server restarted from an old file or a reload someone reverted is seen.
+ */
+export interface ProbedInstall extends InstallBackend {
+  /**
+   * One TLS handshake per endpoint and name, bounded in time; never throws for an endpoint
+   * that cannot be read (that is its entry's `error`). Rejects with RotaError("aborted")
+   * once `signal` fires.
+   */
+  probeServed(req: { certId: string; domains: string[] }, signal: AbortSignal): Promise<ServedAt[]>;
+}
+
+/** Whether the target's servers can be asked what they serve. */
+export function canProbeServed(backend: InstallBackend): backend is ProbedInstall {
+  return typeof (backend as Partial<ProbedInstall>).probeServed === "function";
+}
+
 /** How urgent an alert is. Sinks filter on it (`min_severity`); ntfy and mail subjects show it. */
 export type Severity = "info" | "warning" | "critical";
 export const SEVERITIES: readonly Severity[] = ["info", "warning", "critical"];

@@ -16,6 +16,7 @@ const cert = (over: Partial<CertJson>): CertJson => ({
   due_since: null,
   last_renewal: null,
   look_error: null,
+  targets: [],
   ...over,
 });
 const failedRun = { id: "r1", trigger: "scheduled", status: "failed", started_at: "2030-01-01T11:00:00.000Z", finished_at: "2030-01-01T11:00:01.000Z", error: "acme le: boom" };

@@ -1,4 +1,5 @@
 /** @module The validated, resolved configuration: paths absolute, defaults applied, references checked. */
+import type { VerifyServed } from "../backends/install/served/config.ts";
 import type { Severity } from "../backends/types.ts";
 import type { KeyType } from "../crypto/keys.ts";
 import type { SecretRef } from "./secret.ts";
@@ -38,6 +39,11 @@ export interface AlertSection extends BackendSection {
   events: string[];
   minSeverity: Severity;
   repeatIntervalHours: number;
+}
+
+/** One `[[install]]`: `verifyServed` is read for every type by the section reader; `options` is what its registry entry parsed. */
+export interface InstallSection extends BackendSection {
+  verifyServed: VerifyServed | null;
 }
 
 export interface CertConfig {
@@ -91,7 +97,7 @@ export interface RotaConfig {
   audit: AuditConfig;
   cas: BackendSection[];
   dcvs: BackendSection[];
-  installs: BackendSection[];
+  installs: InstallSection[];
   certs: CertConfig[];
   http: HttpConfig;
   alerts: AlertSection[];

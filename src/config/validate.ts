@@ -7,6 +7,7 @@ import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type Severity } from "../backends/types.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
@@ -24,6 +25,7 @@ import {
   type BackendSection,
   type CertConfig,
   type DaemonConfig,
+  type InstallSection,
   type RotaConfig,
 } from "./schema.ts";
 
@@ -60,7 +62,7 @@ export interface PartialConfig {
 interface Sections {
   cas: BackendSection[];
   dcvs: BackendSection[];
-  installs: BackendSection[];
+  installs: InstallSection[];
 }
 
 /** A section read, with its key path in the file (`install[1]`): invalid sections leave gaps in the lists. */
@@ -93,7 +95,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
 
   const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);
   const dcvSections = readSections(top, "dcv", DCV_TYPES);
-  const installSections = readSections(top, "install", INSTALL_TYPES);
+  const installSections = readSections(top, "install", INSTALL_TYPES, readVerifyServed);
   const dcvs = dcvSections.map((s) => s.section);
   const installs = installSections.map((s) => s.section);
   const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];

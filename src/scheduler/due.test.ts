@@ -106,6 +106,16 @@ describe("decide", () => {
     });
   });
 
+  test("a verify_served endpoint serving an older certificate than the target's files: install there, naming the endpoint and what it serves", () => {
+    const stored = cert("02", 80);
+    expect(decide({ want, now, threshold, targets: [{ target: "nginx", installed: cert("01", 50), servedAt: "127.0.0.1:443" }], latest: stored })).toEqual({
+      action: "install",
+      reason: "nginx (127.0.0.1:443 serves 01) does not serve the newest certificate (serial 02)",
+      targets: ["nginx"],
+      notAfter: stored.notAfter,
+    });
+  });
+
   test("a target serving a certificate that outlives the store's newest is left alone", () => {
     const stored = cert("02", 80);
     expect(decide({ want, now, threshold, targets: [{ target: "files", installed: cert("09", 85) }], latest: stored })).toMatchObject({ action: "none" });

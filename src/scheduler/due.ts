@@ -17,6 +17,8 @@ export interface TargetState {
   installed: CertSummary | null;
   /** Set when the target serves a damaged set: why ("privkey.pem is missing"). `installed` is then null. */
   damaged?: string;
+  /** Set when `installed` is what a `verify_served` endpoint serves instead of the target's files: that endpoint. */
+  servedAt?: string;
 }
 
 export interface DueInput {
@@ -65,7 +67,7 @@ export function decide(input: DueInput): Decision {
     const stale = targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter)));
     const repair = targets.filter((t) => t.damaged !== undefined || stale.includes(t));
     if (repair.length > 0) {
-      const staleReason = stale.length > 0 ? `${stale.map((t) => t.target).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
+      const staleReason = stale.length > 0 ? `${stale.map(targetLabel).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
       return {
         action: "install",
         reason: [...damaged, ...(staleReason ? [staleReason] : [])].join("; "),
@@ -86,6 +88,11 @@ export function decide(input: DueInput): Decision {
     return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, threshold ${threshold.days} (${threshold.source})`, notAfter: soonest.notAfter };
   }
   return { action: "none", reason: `ok: ${within}`, notAfter: soonest.notAfter };
+}
+
+/** The target's name, with the endpoint and serial when an endpoint serves something else than its files. */
+function targetLabel(t: TargetState): string {
+  return t.servedAt && t.installed ? `${t.target} (${t.servedAt} serves ${t.installed.serial})` : t.target;
 }
 
 function fmtDays(d: number): string {

@@ -127,6 +127,7 @@ describe("the scheduler's look through a hanging target", () => {
       error: "files: read-back cancelled: scheduler stopping",
       targets: [{ target: "files", installed: null, error: "files: read-back cancelled: scheduler stopping" }],
       dueSince: now,
+      latestSerial: null,
     });
     expect(runner.activeRenewalIds().size).toBe(0);
   });

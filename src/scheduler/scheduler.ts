@@ -4,6 +4,7 @@
  * It keeps the last look at each cert so status pages never re-parse certificates. A
  * reload hands it a new watchlist; renewals already running keep theirs.
  */
+import { canProbeServed, type InstallBackend, type ReadBack } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError } from "../errors.ts";
@@ -41,10 +42,15 @@ export interface CertLook {
   targets: TargetLook[];
   /** Since when the cert has needed work without a successful renewal; null while nothing is to do. */
   dueSince: Date | null;
+  /** The newest stored certificate's serial at this look, so views can tell which targets serve it without a store read. */
+  latestSerial: string | null;
 }
 
-/** One target at a look: what it serves, or why it could not be read (`error`; `installed` is then null). */
-export type TargetLook = TargetState & { error?: string };
+/**
+ * One target at a look: what it serves, or why it could not be read (`error`; `installed` is
+ * then null). `unverified`: why a `verify_served` endpoint could not be asked what it serves.
+ */
+export type TargetLook = TargetState & { error?: string; unverified?: string };
 
 export type RenewRequestResult =
   | { status: "started"; renewalId: string; installOnly: boolean }
@@ -255,28 +261,25 @@ export class Scheduler {
     let decision: Decision | null = null;
     let error: string | null = null;
     const targets: TargetLook[] = [];
+    let latestSerial: string | null = null;
     try {
       for (const t of cert.installs) {
-        let served;
+        let target: TargetLook;
         try {
-          served = await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock);
+          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock));
         } catch (err) {
           // The other targets are still read, so a page can say what each serves; the cert is left alone all the same.
           targets.push({ target: t.name, installed: null, error: describeError(err) });
           if (this.stopSignal.signal.aborted) break;
           continue;
         }
-        if (served.state === "damaged") targets.push({ target: t.name, installed: null, damaged: served.reason });
-        else if (served.state === "absent") targets.push({ target: t.name, installed: null });
-        else {
-          const installed = this.summarize(served.leafPem, t.name);
-          targets.push(installed ? { target: t.name, installed } : { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" });
-        }
+        targets.push(target);
       }
       error = targets.find((t) => t.error !== undefined)?.error ?? null;
+      const stored = await deps.store.latestIssued(id);
+      const latest = stored ? this.summarize(stored.leafPem, "store") : null;
+      latestSerial = latest?.serial ?? null;
       if (error === null) {
-        const stored = await deps.store.latestIssued(id);
-        const latest = stored ? this.summarize(stored.leafPem, "store") : null;
         const want = { keyType: cert.config.keyType, domains: cert.config.domains };
         decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
       }
@@ -285,9 +288,36 @@ export class Scheduler {
     }
     if (error !== null && !this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     const needsWork = decision === null || decision.action !== "none";
-    const look: CertLook = { decision, threshold, error, targets, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const look: CertLook = { decision, threshold, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
     // A reload may have dropped the cert while its targets were being read.
     if (this.watch.certs.some((c) => c.config.id === id)) this.looks.set(id, look);
+    return look;
+  }
+
+  /**
+   * One target's look from its read-back. With `verify_served`, the endpoints are asked too:
+   * one serving an older certificate than the files (a server restarted from an old file, a
+   * reload reverted) is what the target serves. An endpoint that cannot be asked is said
+   * (`unverified`) without holding the cert back: a server down must not stop renewals.
+   */
+  private async lookAt(t: InstallBackend, cert: WatchedCert, served: ReadBack): Promise<TargetLook> {
+    if (served.state === "damaged") return { target: t.name, installed: null, damaged: served.reason };
+    if (served.state === "absent") return { target: t.name, installed: null };
+    const installed = this.summarize(served.leafPem, t.name);
+    if (!installed) return { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" };
+    if (!canProbeServed(t)) return { target: t.name, installed };
+    const look: TargetLook = { target: t.name, installed };
+    const unverified: string[] = [];
+    for (const s of await t.probeServed({ certId: cert.config.id, domains: cert.config.domains }, this.stopSignal.signal)) {
+      const summary = "error" in s ? null : this.summarize(s.leafPem, t.name);
+      if (!summary) unverified.push(`${s.endpoint}: ${"error" in s ? s.error : "serves a certificate that cannot be parsed"}`);
+      // The oldest any endpoint serves; one newer than the files (put there by hand) is left alone, as decide() does.
+      else if (summary.serial !== look.installed!.serial && summary.notAfter <= look.installed!.notAfter) {
+        look.installed = summary;
+        look.servedAt = s.endpoint;
+      }
+    }
+    if (unverified.length > 0) look.unverified = unverified.join("; ");
     return look;
   }
 

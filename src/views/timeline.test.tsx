@@ -18,6 +18,7 @@ function source(expiring: { id: string; days: number | null }[]): Pick<CertSourc
         threshold: { days: 30, source: "default" },
         error: null,
         dueSince: null,
+        latestSerial: null,
         targets: [],
       },
     ]),

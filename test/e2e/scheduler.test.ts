@@ -35,7 +35,7 @@ test("renews on its own when the certificate is within the threshold", async () 
 
 test("rota list --json reports the short certificate", async () => {
   const [cert] = await list(world.socket);
-  expect(Object.keys(cert!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status"]);
+  expect(Object.keys(cert!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status", "targets"]);
   expect(cert!.id).toBe("www");
   expect(cert!.domains).toEqual(["www.example.test", "example.test"]);
   expect(["due", "renewing", "ok"]).toContain(cert!.status);

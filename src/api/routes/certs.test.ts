@@ -34,7 +34,7 @@ function watched(id: string, domains: string[], install = ["files"]): WatchedCer
 }
 
 function look(decision: Decision | null): CertLook {
-  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now() };
+  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
 }
 
 function app(s: AuditStore = store): Hono {

@@ -65,7 +65,7 @@ beforeEach(() => {
   };
   const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
-  const config = { ...testConfig(dir, [cert.config]), cas: [{ name: "internal", type: "local", options: {} }], installs: [{ name: "files", type: "filesystem", options: {} }] };
+  const config = { ...testConfig(dir, [cert.config]), cas: [{ name: "internal", type: "local", options: {} }], installs: [{ name: "files", type: "filesystem", options: {}, verifyServed: null }] };
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   deps = {
     version: "test",

@@ -31,7 +31,7 @@ function watched(id: string, domain: string, ca: string): WatchedCert {
 }
 
 function look(decision: Decision): CertLook {
-  return { decision, threshold: { days: 30, source: "default" }, error: null, dueSince: decision.action === "none" ? null : clock.now(), targets: [] };
+  return { decision, threshold: { days: 30, source: "default" }, error: null, dueSince: decision.action === "none" ? null : clock.now(), targets: [], latestSerial: null };
 }
 
 /** Every store call written down by name. */

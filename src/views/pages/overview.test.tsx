@@ -32,6 +32,7 @@ const look = (days: number | null): CertLook => ({
   threshold: { days: 30, source: "default" },
   error: null,
   dueSince: null,
+  latestSerial: null,
   targets: [],
 });
 
@@ -98,7 +99,7 @@ describe("the overview", () => {
 
 test("what comes next, by status", () => {
   const now = clock.now();
-  const base: CertJson = { id: "a", domains: [], domains_unicode: [], status: "ok", not_after: null, days_left: null, next_check: null, retry_at: null, due_since: null, last_renewal: null, look_error: null };
+  const base: CertJson = { id: "a", domains: [], domains_unicode: [], status: "ok", not_after: null, days_left: null, next_check: null, retry_at: null, due_since: null, last_renewal: null, look_error: null, targets: [] };
   expect(nextStep({ ...base, status: "renewing" }, now, 30)).toBe("renewing now");
   expect(nextStep({ ...base, status: "cooldown", retry_at: "2030-01-01T02:00:00.000Z" }, now, 30)).toBe("retry in 2 h");
   expect(nextStep({ ...base, status: "ok", not_after: "2030-03-02T00:00:00.000Z" }, now, 30)).toBe("renews in 30 d");
