@@ -91,6 +91,11 @@ export interface RotaIssuance {
   ms: number;
   /** Spawn to the daemon's own renewal start (config, store, backends, socket). */
   startupMs: number | undefined;
+  /**
+   * The renewal's start to its first step's start: the renewal process starting (each
+   * renewal runs in a child process of the daemon) and reading its config.
+   */
+  childStartMs: number | undefined;
   /** duration_ms per pipeline step, from `rota audit --json`. */
   steps: Record<string, number>;
 }
@@ -115,20 +120,28 @@ export async function waitForCert(run: RotaRun): Promise<number> {
 interface AuditRow {
   status: string;
   started_at: string;
-  events: Array<{ step: string; status: string; duration_ms: number }>;
+  /** `at` is when the step ended. */
+  events: Array<{ step: string; status: string; duration_ms: number; at: string }>;
 }
 
 /** Where the daemon's time went, from its own audit trail (asked after timing stopped). */
-async function rotaBreakdown(rotaBin: string, run: RotaRun): Promise<Pick<RotaIssuance, "startupMs" | "steps">> {
+async function rotaBreakdown(rotaBin: string, run: RotaRun): Promise<Omit<RotaIssuance, "ms">> {
+  const none = { startupMs: undefined, childStartMs: undefined, steps: {} };
   const p = Bun.spawn([rotaBin, "audit", run.certId, "--json", "--socket", run.socket], { stdout: "pipe", stderr: "pipe" });
   const [out, , code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) return { startupMs: undefined, steps: {} };
+  if (code !== 0) return none;
   const rows = JSON.parse(out) as AuditRow[];
   const row = rows.find((r) => r.status === "succeeded") ?? rows[0];
-  if (!row) return { startupMs: undefined, steps: {} };
+  if (!row) return none;
   const steps: Record<string, number> = {};
   for (const e of row.events) steps[e.step] = (steps[e.step] ?? 0) + e.duration_ms;
-  return { startupMs: Date.parse(row.started_at) - run.daemon.wall0, steps };
+  const started = Date.parse(row.started_at);
+  const first = row.events[0];
+  return {
+    startupMs: started - run.daemon.wall0,
+    childStartMs: first ? Date.parse(first.at) - first.duration_ms - started : undefined,
+    steps,
+  };
 }
 
 /** Times a started daemon to its first cert, reads its breakdown, and stops it. */
