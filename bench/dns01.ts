@@ -210,22 +210,35 @@ function parts(r: RotaIssuance): Map<string, number> {
   return out;
 }
 
+/** A part's median ms, and the median of its share of each run's total; undefined when no run has it. */
+function partStats(runs: RotaIssuance[], part: string): { ms: number; share: number } | undefined {
+  const xs = runs.flatMap((r) => {
+    const ms = parts(r).get(part);
+    return ms === undefined ? [] : [{ ms, share: ms / r.ms }];
+  });
+  if (xs.length === 0) return undefined;
+  return { ms: median(xs.map((x) => x.ms)), share: median(xs.map((x) => x.share)) };
+}
+
 function breakdown(runs: Record<Backend, RotaIssuance[]>): string[] {
-  const split = new Map(BACKENDS.map((b) => [b, runs[b].map((r) => ({ total: r.ms, parts: parts(r) }))]));
-  /** Median ms and median share of the runs that have the part; dashes when none has. */
   const cell = (b: Backend, part: string): string => {
-    const xs = split.get(b)!.filter((s) => s.parts.has(part));
-    if (xs.length === 0) return "-".padStart(10) + "-".padStart(8);
-    const ms = median(xs.map((s) => s.parts.get(part)!));
-    const share = median(xs.map((s) => s.parts.get(part)! / s.total));
-    return fmt(ms).padStart(10) + pct(share).padStart(8);
+    const s = partStats(runs[b], part);
+    return s ? fmt(s.ms).padStart(10) + pct(s.share).padStart(8) : "-".padStart(10) + "-".padStart(8);
   };
-  const present = ["startup", "child start", ...STEPS, "other"].filter((part) => BACKENDS.some((b) => split.get(b)!.some((s) => s.parts.has(part))));
+  const present = ["startup", "child start", ...STEPS, "other"].filter((part) => BACKENDS.some((b) => partStats(runs[b], part)));
   return [
     "".padEnd(16) + BACKENDS.map((b) => b.padStart(18)).join(""),
     "step".padEnd(16) + BACKENDS.map(() => "ms".padStart(10) + "share".padStart(8)).join(""),
     ...present.map((part) => part.padEnd(16) + BACKENDS.map((b) => cell(b, part)).join("")),
   ];
+}
+
+function propagateShare(runs: Record<Backend, RotaIssuance[]>): string {
+  const each = BACKENDS.map((b) => {
+    const s = partStats(runs[b], "propagate");
+    return `${b} ${s ? `${fmt(s.ms)} ms (${pct(s.share)})` : "-"}`;
+  });
+  return `propagate's share of the time to the certificate: ${each.join(", ")}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -263,16 +276,28 @@ async function main(): Promise<number> {
   try {
     // Interleaved so drift in machine load hits every client alike.
     for (let i = 1; i <= runs; i++) {
-      const clients: Array<[string, () => Promise<Issuance>]> = [
-        ...BACKENDS.map((b): [string, () => Promise<Issuance>] => [`rota ${b}`, () => issueWithRota(world, b, join(dir, "runs", `${b}-${i}`))]),
-        ["lego exec", () => issueWithLego(world, join(dir, "runs", `lego-${i}`))],
+      // Each issues once, keeps its figures and answers its time.
+      const clients: Array<{ label: string; run: () => Promise<number> }> = [
+        ...BACKENDS.map((b) => ({
+          label: `rota ${b}`,
+          run: async () => {
+            const r = await issueWithRota(world, b, join(dir, "runs", `${b}-${i}`));
+            rota[b].push(r);
+            return r.ms;
+          },
+        })),
+        {
+          label: "lego exec",
+          run: async () => {
+            const { ms } = await issueWithLego(world, join(dir, "runs", `lego-${i}`));
+            lego.push(ms);
+            return ms;
+          },
+        },
       ];
-      for (const [label, issue] of clients) {
+      for (const { label, run } of clients) {
         try {
-          const r = await issue();
-          if (label === "lego exec") lego.push(r.ms);
-          else rota[label.slice("rota ".length) as Backend].push(r as RotaIssuance);
-          console.error(`  run ${i}/${runs} ${label.padEnd(15)} ${fmt(r.ms)} ms`);
+          console.error(`  run ${i}/${runs} ${label.padEnd(15)} ${fmt(await run())} ms`);
         } catch (err) {
           failures.push(`${label} run ${i}: ${(err as Error).message}`);
           console.error(`  run ${i}/${runs} ${label.padEnd(15)} FAILED`);
@@ -294,6 +319,8 @@ async function main(): Promise<number> {
     "",
     "rota, where the time goes (median ms, and the median of each run's share of its total, from `rota audit --json`):",
     ...breakdown(rota),
+    "",
+    propagateShare(rota),
   ];
   if (failures.length > 0) {
     out.push("", `Failed runs (${failures.length}):`);
