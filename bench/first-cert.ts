@@ -9,10 +9,24 @@
  *   --runs N     issuances per tool (default 5)
  *   --rota PATH  the rota binary to measure (default dist/rota), e.g. an experimental build
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { Subprocess } from "bun";
+import {
+  killLive,
+  median,
+  readLog,
+  spawnLogged,
+  stopProcess,
+  summarize,
+  tail,
+  timeOneShot,
+  timeRota,
+  waitForCert,
+  type Issuance,
+  type RotaIssuance,
+  type RotaRun,
+} from "./acme.ts";
 import {
   makeTempDir,
   removeTempDir,
@@ -23,14 +37,8 @@ import {
   type Pebble,
 } from "../test/harness/index.ts";
 
-/** Per-issuance limit for any tool; lego polls every few seconds, so be generous. */
-const ISSUE_TIMEOUT_MS = 180_000;
-/** How often the rota run looks for the installed files. */
-const FILE_POLL_MS = 5;
 /** How long the daemon idles after its first certificate before RSS is read. */
 const IDLE_WAIT_MS = 3_000;
-/** Grace between SIGTERM and SIGKILL when stopping the daemon. */
-const STOP_GRACE_MS = 10_000;
 const EMAIL = "bench@example.org";
 
 /** The binary under test; set once from --rota before anything runs. */
@@ -45,26 +53,9 @@ const TARGETS = {
   idleRssMiB: 64,
 } as const;
 
-// ---------------------------------------------------------------------------
-// Processes we start directly (not under the harness watchdog): killed on any exit.
-
-const live = new Set<Subprocess>();
 let scratchDir: string | undefined;
 
-function killLive(): void {
-  for (const p of live) {
-    try {
-      p.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  live.clear();
-}
-
-// The harness's own SIGINT/SIGTERM handlers call process.exit, which lands here too.
 process.on("exit", () => {
-  killLive();
   if (scratchDir) {
     try {
       removeTempDir(scratchDir);
@@ -73,50 +64,6 @@ process.on("exit", () => {
     }
   }
 });
-
-interface Spawned {
-  proc: Subprocess;
-  /** performance.now() just before spawn. */
-  t0: number;
-  /** Date.now() just before spawn, to compare with the daemon's own timestamps. */
-  wall0: number;
-  logPath: string;
-}
-
-/** Spawns `cmd` with stdout and stderr appended to `logPath` (no pipes to drain). */
-function spawnLogged(cmd: string[], logPath: string, env: Record<string, string | undefined>): Spawned {
-  const fd = openSync(logPath, "a");
-  try {
-    const wall0 = Date.now();
-    const t0 = performance.now();
-    const proc = Bun.spawn(cmd, { env: { ...process.env, ...env }, stdin: "ignore", stdout: fd, stderr: fd });
-    live.add(proc);
-    void proc.exited.then(() => live.delete(proc));
-    return { proc, t0, wall0, logPath };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readLog(path: string): string {
-  return existsSync(path) ? readFileSync(path, "utf8") : "";
-}
-
-function tail(text: string, lines = 25): string {
-  return text.trimEnd().split("\n").slice(-lines).join("\n");
-}
-
-/** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */
-async function stopProcess(proc: Subprocess, graceMs = STOP_GRACE_MS): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  proc.kill("SIGTERM");
-  const timer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-  try {
-    await proc.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------
 // One shared ACME world.
@@ -148,24 +95,6 @@ function namesFor(tool: string, run: number | string): [string, string] {
 
 // ---------------------------------------------------------------------------
 // The three clients.
-
-interface Issuance {
-  ms: number;
-}
-
-interface RotaIssuance extends Issuance {
-  /** Spawn to the daemon's own renewal start (config, store, backends, socket). */
-  startupMs: number | undefined;
-  /** duration_ms per pipeline step, from `rota audit --json`. */
-  steps: Record<string, number>;
-}
-
-interface RotaRun {
-  dir: string;
-  daemon: Spawned;
-  certDir: string;
-  socket: string;
-}
 
 function startRota(world: World, runDir: string, domains: string[]): RotaRun {
   mkdirSync(runDir, { recursive: true });
@@ -215,72 +144,11 @@ function startRota(world: World, runDir: string, domains: string[]): RotaRun {
     NODE_EXTRA_CA_CERTS: undefined,
     SSL_CERT_FILE: undefined,
   });
-  return { dir: runDir, daemon, certDir: join(certsDir, "bench"), socket };
+  return { daemon, certDir: join(certsDir, "bench"), socket, certId: "bench" };
 }
 
-/** Polls for cert.pem and fullchain.pem; returns ms since spawn. */
-async function waitForCert(run: RotaRun): Promise<number> {
-  const cert = join(run.certDir, "cert.pem");
-  const full = join(run.certDir, "fullchain.pem");
-  const { proc, t0, logPath } = run.daemon;
-  for (;;) {
-    if (existsSync(cert) && existsSync(full)) return performance.now() - t0;
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`rota daemon exited (${proc.exitCode ?? proc.signalCode}) before the cert appeared:\n${tail(readLog(logPath))}`);
-    }
-    if (performance.now() - t0 > ISSUE_TIMEOUT_MS) {
-      throw new Error(`rota: no cert after ${ISSUE_TIMEOUT_MS} ms:\n${tail(readLog(logPath))}`);
-    }
-    await Bun.sleep(FILE_POLL_MS);
-  }
-}
-
-interface AuditRow {
-  status: string;
-  started_at: string;
-  events: Array<{ step: string; status: string; duration_ms: number }>;
-}
-
-/** Where the daemon's time went, from its own audit trail (asked after timing stopped). */
-async function rotaBreakdown(run: RotaRun): Promise<Pick<RotaIssuance, "startupMs" | "steps">> {
-  const p = Bun.spawn([ROTA_BIN, "audit", "bench", "--json", "--socket", run.socket], { stdout: "pipe", stderr: "pipe" });
-  const [out, , code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) return { startupMs: undefined, steps: {} };
-  const rows = JSON.parse(out) as AuditRow[];
-  const row = rows.find((r) => r.status === "succeeded") ?? rows[0];
-  if (!row) return { startupMs: undefined, steps: {} };
-  const steps: Record<string, number> = {};
-  for (const e of row.events) steps[e.step] = (steps[e.step] ?? 0) + e.duration_ms;
-  return { startupMs: Date.parse(row.started_at) - run.daemon.wall0, steps };
-}
-
-async function issueWithRota(world: World, runDir: string, domains: string[]): Promise<RotaIssuance> {
-  const run = startRota(world, runDir, domains);
-  try {
-    const ms = await waitForCert(run);
-    const breakdown = await rotaBreakdown(run);
-    return { ms, ...breakdown };
-  } finally {
-    await stopProcess(run.daemon.proc);
-  }
-}
-
-/** Runs a one-shot client to completion; the time includes its exit, as a cron job sees it. */
-async function timeOneShot(name: string, cmd: string[], env: Record<string, string>, runDir: string, expectFile: string): Promise<Issuance> {
-  mkdirSync(runDir, { recursive: true });
-  const s = spawnLogged(cmd, join(runDir, `${name}.log`), env);
-  const timer = setTimeout(() => s.proc.kill("SIGKILL"), ISSUE_TIMEOUT_MS);
-  try {
-    const code = await s.proc.exited;
-    const ms = performance.now() - s.t0;
-    if (code !== 0 || !existsSync(expectFile)) {
-      throw new Error(`${name} failed (exit ${code ?? s.proc.signalCode}), ${expectFile} ${existsSync(expectFile) ? "exists" : "missing"}:\n${tail(readLog(s.logPath))}`);
-    }
-    return { ms };
-  } finally {
-    clearTimeout(timer);
-    await stopProcess(s.proc, 1000);
-  }
+function issueWithRota(world: World, runDir: string, domains: string[]): Promise<RotaIssuance> {
+  return timeRota(ROTA_BIN, startRota(world, runDir, domains));
 }
 
 function issueWithLego(world: World, runDir: string, [a, b]: [string, string]): Promise<Issuance> {
@@ -378,24 +246,6 @@ async function idleRss(world: World, runDir: string): Promise<Memory> {
 
 // ---------------------------------------------------------------------------
 // Statistics and the report.
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Summary {
-  ok: number;
-  median: number;
-  min: number;
-  max: number;
-}
-
-function summarize(ms: number[]): Summary | undefined {
-  if (ms.length === 0) return undefined;
-  return { ok: ms.length, median: median(ms), min: Math.min(...ms), max: Math.max(...ms) };
-}
 
 const fmt = (x: number, digits = 0): string => x.toFixed(digits);
 const pad = (s: string, n: number): string => s.padStart(n);

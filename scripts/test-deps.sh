@@ -16,6 +16,7 @@ declare -A PROVIDES=(
   [certbot]=certbot
   [hyperfine]=hyperfine
   [wrk]=wrk                      # HTTP load for bench/api.ts
+  [curl]=curl                    # the lego exec hook of bench/dns01.ts
   [python3-fusepy]=/usr/lib/python3/dist-packages/fusepy.py   # a FUSE mount that never answers
   [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
   [knot]=knotd                   # a real authoritative DNS server for the propagation checks
