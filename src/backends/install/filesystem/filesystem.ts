@@ -8,9 +8,15 @@ import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
-import type { ReadableInstall } from "../../types.ts";
+import type { InstallBackend, ReadableInstall } from "../../types.ts";
+import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
 import { createSetReader } from "./read-back.ts";
+
+/** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
+export function createFilesystemTarget(name: string, cfg: FilesystemConfig): InstallBackend {
+  return withPostInstall(createFilesystemInstall(name, cfg), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+}
 
 export function createFilesystemInstall(name: string, cfg: FilesystemConfig): ReadableInstall {
   const owner = { uid: cfg.uid, gid: cfg.gid };
