@@ -52,3 +52,8 @@ function executableProblem(program: string, path: string): string | null {
   if (program.includes("/")) return `${quote(program)} must be an absolute path or a command name found on PATH`;
   return Bun.which(program, { PATH: path }) ? null : `${quote(program)} is not found on PATH`;
 }
+
+/** `post_install_command` (optional): run after each successful install, with the cert's facts in its environment (post-install.ts). */
+export function readPostInstall(r: Reader, timeoutSeconds: number): Command | undefined {
+  return readCommand(r, "post_install_command", timeoutSeconds);
+}

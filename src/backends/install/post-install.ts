@@ -3,16 +3,9 @@
  * each successful install with the certificate's facts in its environment, as certbot's
  * deploy hook is, so a service rota does not know (postfix, a VPN) picks up the new files.
  */
-import type { Reader } from "../../config/reader.ts";
 import { summarizeCert } from "../../crypto/summary.ts";
 import { canReadBack, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
 import { runCommand, type Command } from "./command.ts";
-import { readCommand } from "./command-config.ts";
-
-/** Reads `post_install_command` (optional) of a section whose commands time out after `timeoutSeconds`. */
-export function readPostInstall(r: Reader, timeoutSeconds: number): Command | undefined {
-  return readCommand(r, "post_install_command", timeoutSeconds);
-}
 
 /** What the command finds in its environment; `certDir` is where the target wrote this cert's files. */
 export function postInstallEnv(req: InstallRequest, certDir: string): Record<string, string> {

@@ -3,8 +3,7 @@ import { lookupId } from "../../../config/accounts.ts";
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { ConfiguredFolder } from "../../registry.ts";
 import type { Command } from "../command.ts";
-import { readCommandTimeout } from "../command-config.ts";
-import { readPostInstall } from "../post-install.ts";
+import { readCommandTimeout, readPostInstall } from "../command-config.ts";
 
 export interface FilesystemConfig {
   /** Certificates land in `<dir>/<cert id>/`. */

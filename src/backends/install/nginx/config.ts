@@ -1,9 +1,8 @@
 /** @module Config keys of an `[[install]] type = "nginx"` section: the filesystem set's keys, then nginx's commands. */
 import type { Reader } from "../../../config/reader.ts";
 import type { Command } from "../command.ts";
-import { readCommand, readCommandTimeout } from "../command-config.ts";
+import { readCommand, readCommandTimeout, readPostInstall } from "../command-config.ts";
 import { parseFileSet, type FilesystemConfig } from "../filesystem/config.ts";
-import { readPostInstall } from "../post-install.ts";
 
 export interface NginxConfig extends FilesystemConfig {
   /** Checks the config with the new files in place; a failure puts the old ones back. */
