@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { connect } from "node:tls";
 import { freePort, makeLoopbackTls, runRota, startDaemon, startNginx, waitFor, type Daemon, type Nginx } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
-import { audit, list, read, serialOf, waitForFile, type AuditRow } from "./helpers.ts";
+import { audit, list, read, serialOf, waitForFile, waitForRenewal, type AuditRow } from "./helpers.ts";
 
 let world: World;
 let tlsNginx: Nginx;
@@ -20,6 +20,9 @@ let targetDir: string;
 let envFile: string;
 let daemon: Daemon | undefined;
 let masterPid: number;
+
+/** A row as `rota audit --json` gives it, with the install-only flag this file checks. */
+type Row = AuditRow & { install_only: boolean };
 
 const certDir = () => join(targetDir, "www");
 
@@ -67,10 +70,10 @@ async function restartDaemon(config: string): Promise<void> {
 }
 
 /** Forces a renewal through the CLI and returns its exit and the newest row. */
-async function forcedRenewal(): Promise<{ code: number; stderr: string; row: AuditRow }> {
+async function forcedRenewal(): Promise<{ code: number; stderr: string; row: Row }> {
   const r = await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
   const [row] = await audit(world.socket, "www");
-  return { code: r.code, stderr: r.stderr, row: row! };
+  return { code: r.code, stderr: r.stderr, row: row as Row };
 }
 
 function snapshot(): Record<string, string> {
@@ -134,20 +137,37 @@ describe("a renewal on an nginx target", () => {
 });
 
 describe("rollback", () => {
-  /** Renews with `config`, expects the install step to fail with `output`, and checks nothing changed. */
-  async function expectRolledBack(config: string, command: string, output: string | RegExp): Promise<void> {
-    await restartDaemon(config);
+  /** The parts of an install step's message that say the swap was undone. */
+  function expectUndone(message: string, command: string, output: string | RegExp): void {
+    expect(message).toContain(`nginx web: test_command ${command} exited with 1`);
+    expect(message).toMatch(output);
+    expect(message).toContain(`the previous files are back in ${certDir()}`);
+  }
+
+  /**
+   * Restarts on `config`, forces a renewal, and expects its install step to fail with `output`
+   * and nothing to have changed. `staleFirst`: the store holds a newer certificate than the one
+   * served (the previous test's rolled-back renewal), so the startup tick re-installs it first,
+   * install-only, and that attempt is undone the same way.
+   */
+  async function expectRolledBack(config: string, command: string, output: string | RegExp, staleFirst: boolean): Promise<void> {
     const files = snapshot();
     const serial = serialOf(join(certDir(), "cert.pem"));
     const hookBefore = read(envFile);
+    const restarted = new Date().toISOString();
+    await restartDaemon(config);
+    if (staleFirst) {
+      const reinstall = await waitForRenewal(world.socket, "www", (row) => (row as Row).install_only && row.started_at >= restarted);
+      expect(reinstall).toMatchObject({ status: "failed", trigger: "startup" });
+      expectUndone(reinstall.events.find((e) => e.step === "install")!.message, command, output);
+      expect(snapshot()).toEqual(files);
+    }
     const r = await forcedRenewal();
     expect(r.code).toBe(1);
-    expect(r.row.status).toBe("failed");
+    expect(r.row).toMatchObject({ status: "failed", install_only: false });
     const install = r.row.events.find((e) => e.step === "install")!;
     expect(install.status).toBe("failed");
-    expect(install.message).toContain(`nginx web: test_command ${command} exited with 1`);
-    expect(install.message).toMatch(output);
-    expect(install.message).toContain(`the previous files are back in ${certDir()}`);
+    expectUndone(install.message, command, output);
     expect(r.row.error).toContain("nginx web: test_command");
     expect(snapshot()).toEqual(files);
     expect(await servedSerial()).toBe(serial);
@@ -161,16 +181,39 @@ describe("rollback", () => {
   }
 
   test('test_command = ["false"]: old files byte for byte, old serial served, failed row, cooldown', async () => {
-    await expectRolledBack(writeConfig('["false"]'), '["false"]', /exited with 1 \(no output\)|exited with 1: /);
+    await expectRolledBack(writeConfig('["false"]'), '["false"]', /exited with 1 \(no output\)/, false);
   }, 60_000);
 
-  test("a real nginx -t on a config broken on purpose: the same, with nginx's own words", async () => {
+  test("a real nginx -t on a config broken on purpose: the same, with nginx's own words, also for the re-install of the stored certificate", async () => {
     const conf = read(tlsNginx.confPath);
     writeFileSync(tlsNginx.confPath, conf.replace("events {", "rota_broken_on_purpose on;\nevents {"));
     try {
-      await expectRolledBack(writeConfig(), nginxArgv("-t"), /unknown directive "rota_broken_on_purpose"/);
+      await expectRolledBack(writeConfig(), nginxArgv("-t"), /unknown directive "rota_broken_on_purpose"/, true);
     } finally {
       writeFileSync(tlsNginx.confPath, conf);
     }
   }, 60_000);
+});
+
+describe("config", () => {
+  test("an empty argv and a program that is neither absolute nor on PATH: exit 2, each key path named", async () => {
+    const config = world.writeConfig({
+      extra: `
+[[install]]
+name = "web"
+type = "nginx"
+dir = ${JSON.stringify(targetDir)}
+test_command = []
+reload_command = ["nginx-that-is-not-installed", "-s", "reload"]
+post_install_command = ["relative/script.sh"]
+`,
+    });
+    for (const cmd of [["check-config", "--config", config], ["daemon", "--config", config]]) {
+      const r = await runRota(cmd, { env: world.env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("install[1].test_command: must list the command and its arguments, not be empty");
+      expect(r.stderr).toContain('install[1].reload_command: "nginx-that-is-not-installed" is not found on PATH');
+      expect(r.stderr).toContain('install[1].post_install_command: "relative/script.sh" must be an absolute path or a command name found on PATH');
+    }
+  });
 });
