@@ -32,7 +32,7 @@ const OUTPUT_KEPT = 64 * 1024;
 const DRAIN_MS = 1000;
 
 /** The command as a message shows it: its argv, JSON-quoted. */
-export function showCommand(cmd: Command): string {
+function showCommand(cmd: Command): string {
   return `${cmd.key} ${JSON.stringify(cmd.argv)}`;
 }
 

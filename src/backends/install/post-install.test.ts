@@ -29,7 +29,7 @@ describe("post_install_command", () => {
 
   test("runs once the files are in place, with ROTA_CERT_ID, ROTA_DOMAINS, ROTA_CERT_DIR and ROTA_SERIAL", async () => {
     const seen = join(dir, "seen");
-    const target = createFilesystemTarget("files", { dir, uid: undefined, gid: undefined, postInstall: hook(`{ env | grep ^ROTA_ | sort; cat "$ROTA_CERT_DIR/cert.pem"; } > ${seen}`) });
+    const target = createFilesystemTarget("files", { dir, uid: undefined, gid: undefined, postInstall: hook(`{ env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort; cat "$ROTA_CERT_DIR/cert.pem"; } > ${seen}`) });
     await target.install({ ...fx.first, domains: ["www.example.com", "example.com"] }, signal);
     expect(readFileSync(seen, "utf8")).toBe(
       `ROTA_CERT_DIR=${join(dir, "www")}\nROTA_CERT_ID=www\nROTA_DOMAINS=www.example.com example.com\nROTA_SERIAL=${summarizeCert(fx.first.leafPem).serial}\n${fx.first.leafPem}`,

@@ -8,7 +8,7 @@ import { canReadBack, type InstallBackend, type InstallRequest, type ReadableIns
 import { runCommand, type Command } from "./command.ts";
 
 /** What the command finds in its environment; `certDir` is where the target wrote this cert's files. */
-export function postInstallEnv(req: InstallRequest, certDir: string): Record<string, string> {
+function postInstallEnv(req: InstallRequest, certDir: string): Record<string, string> {
   return {
     ROTA_CERT_ID: req.certId,
     ROTA_DOMAINS: req.domains.join(" "),

@@ -13,8 +13,8 @@ export interface NginxConfig extends FilesystemConfig {
   combined: boolean;
 }
 
-export const DEFAULT_TEST = ["nginx", "-t"];
-export const DEFAULT_RELOAD = ["nginx", "-s", "reload"];
+const DEFAULT_TEST = ["nginx", "-t"];
+const DEFAULT_RELOAD = ["nginx", "-s", "reload"];
 
 export function parseNginxConfig(r: Reader): NginxConfig {
   const files = parseFileSet(r);

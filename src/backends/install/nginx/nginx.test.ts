@@ -103,7 +103,7 @@ describe("nginx install", () => {
   test("post_install_command runs after the reload, with the cert's facts in its environment", async () => {
     const envFile = join(dir, "env");
     const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }) };
-    const postInstall = cmd("post_install_command", ["/bin/sh", "-c", `echo post_install_command >> ${log}; env | grep ^ROTA_ | sort > ${envFile}`]);
+    const postInstall = cmd("post_install_command", ["/bin/sh", "-c", `echo post_install_command >> ${log}; env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort > ${envFile}`]);
     const target = createNginxTarget("web", config(dir, { test: logged("test_command"), reload: logged("reload_command"), postInstall }), ctx);
     await target.install(fx.first, signal);
     expect(ran()).toEqual(["test_command", "reload_command", "post_install_command"]);

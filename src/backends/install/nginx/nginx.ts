@@ -18,7 +18,7 @@ import { withPostInstall } from "../post-install.ts";
 import type { NginxConfig } from "./config.ts";
 import { keepPrevious } from "./previous-set.ts";
 
-export const COMBINED_FILE = "combined.pem";
+const COMBINED_FILE = "combined.pem";
 
 /** The target as the registry builds it: the swap lock under `<state_dir>/nginx/`, and `post_install_command` after the reload. */
 export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendContext): InstallBackend {
