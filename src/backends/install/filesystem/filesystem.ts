@@ -18,12 +18,14 @@ export function createFilesystemTarget(name: string, cfg: FilesystemConfig): Ins
   return withPostInstall(createFilesystemInstall(name, cfg), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
 }
 
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig): ReadableInstall {
+/** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem"): ReadableInstall {
+  const who = `${type} ${name}`;
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
     name,
     async install(req, signal) {
-      throwIfAborted(signal, `filesystem ${name}`);
+      throwIfAborted(signal, who);
       const dir = join(cfg.dir, req.certId);
       const chain = withNewline(req.chainPem);
       const leaf = withNewline(req.leafPem);
@@ -40,11 +42,11 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig): Re
           { path: join(dir, "cert.pem"), data: leaf, mode: 0o644, ...owner },
         ]);
       } catch (err) {
-        if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `filesystem ${name}: ${err.message}`, { cause: err });
-        throw new RotaError("install_failed", `filesystem ${name}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
+        if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `${who}: ${err.message}`, { cause: err });
+        throw new RotaError("install_failed", `${who}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
     },
-    readBack: createSetReader(name, cfg),
+    readBack: createSetReader(who, cfg),
   } satisfies ReadableInstall;
 }
 

@@ -34,7 +34,7 @@ export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendCo
  */
 export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): ReadableInstall {
   const who = `nginx ${name}`;
-  const files = createFilesystemInstall(name, cfg);
+  const files = createFilesystemInstall(name, cfg, "nginx");
   const owner = { uid: cfg.uid, gid: cfg.gid };
   // Another swap may hold the lock through both of its commands.
   const lockWaitMs = (2 * cfg.test.timeoutSeconds + 2 * cfg.reload.timeoutSeconds + 30) * 1000;
