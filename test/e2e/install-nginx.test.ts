@@ -107,6 +107,8 @@ beforeAll(async () => {
   masterPid = await tlsNginx.masterPid();
   await restartDaemon(writeConfig());
   await waitForFile(join(certDir(), "cert.pem"));
+  // The files appear before the test, the reload and the deploy hook have run.
+  await waitForRenewal(world.socket, "www", (row) => row.status === "succeeded");
 });
 
 afterAll(async () => {
