@@ -14,6 +14,7 @@ import { parseCloudflareConfig } from "./dcv/cloudflare/config.ts";
 import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
+import { parseNginxConfig } from "./install/nginx/config.ts";
 
 /** A folder a backend's section names, with the key that names it (`path`, `dir`). */
 export interface ConfiguredFolder {
@@ -119,7 +120,15 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
     keyFolders: (options) => filesystemKeyFolders(options as FilesystemConfig),
     ...entry<InstallBackend, ReturnType<typeof parseFilesystemConfig>>({
       parse: parseFilesystemConfig,
-      create: async (name, cfg) => (await import("./install/filesystem/filesystem.ts")).createFilesystemInstall(name, cfg),
+      create: async (name, cfg) => (await import("./install/filesystem/filesystem.ts")).createFilesystemTarget(name, cfg),
+    }),
+  },
+  nginx: {
+    // The same set as a filesystem target, so the same folders hold keys.
+    keyFolders: (options) => filesystemKeyFolders(options as FilesystemConfig),
+    ...entry<InstallBackend, ReturnType<typeof parseNginxConfig>>({
+      parse: parseNginxConfig,
+      create: async (name, cfg, ctx) => (await import("./install/nginx/nginx.ts")).createNginxTarget(name, cfg, ctx),
     }),
   },
 };

@@ -8,16 +8,24 @@ import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
-import type { ReadableInstall } from "../../types.ts";
+import type { InstallBackend, ReadableInstall } from "../../types.ts";
+import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
 import { createSetReader } from "./read-back.ts";
 
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig): ReadableInstall {
+/** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
+export function createFilesystemTarget(name: string, cfg: FilesystemConfig): InstallBackend {
+  return withPostInstall(createFilesystemInstall(name, cfg), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+}
+
+/** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem"): ReadableInstall {
+  const who = `${type} ${name}`;
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
     name,
     async install(req, signal) {
-      throwIfAborted(signal, `filesystem ${name}`);
+      throwIfAborted(signal, who);
       const dir = join(cfg.dir, req.certId);
       const chain = withNewline(req.chainPem);
       const leaf = withNewline(req.leafPem);
@@ -34,11 +42,11 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig): Re
           { path: join(dir, "cert.pem"), data: leaf, mode: 0o644, ...owner },
         ]);
       } catch (err) {
-        if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `filesystem ${name}: ${err.message}`, { cause: err });
-        throw new RotaError("install_failed", `filesystem ${name}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
+        if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `${who}: ${err.message}`, { cause: err });
+        throw new RotaError("install_failed", `${who}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
     },
-    readBack: createSetReader(name, cfg),
+    readBack: createSetReader(who, cfg),
   } satisfies ReadableInstall;
 }
 

@@ -29,9 +29,8 @@ const MAX_FILE_BYTES = 1 << 20;
 
 export type SetReader = (certId: string, signal: AbortSignal) => Promise<ReadBack>;
 
-/** A read-back for the backend `name` over `cfg`, with its own verdict cache. */
-export function createSetReader(name: string, cfg: FilesystemConfig): SetReader {
-  const who = `filesystem ${name}`;
+/** A read-back over `cfg`, its errors starting with `who` ("filesystem files"), with its own verdict cache. */
+export function createSetReader(who: string, cfg: FilesystemConfig): SetReader {
   const cache = new Map<string, { identity: string; verdict: ReadBack }>();
 
   return async (certId, signal) => {

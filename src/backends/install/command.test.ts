@@ -1,0 +1,107 @@
+/** @module The install command runner: output, failures word for word, no shell, and kills on timeout and abort that reach what the command started. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describeError } from "../../errors.ts";
+import { runCommand, type Command } from "./command.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "rota-command-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const signal = new AbortController().signal;
+const cmd = (argv: string[], timeoutSeconds = 10): Command => ({ key: "test_command", argv, timeoutSeconds });
+const sh = (script: string, timeoutSeconds?: number) => cmd(["/bin/sh", "-c", script], timeoutSeconds);
+const failure = (c: Command, s = signal) => runCommand("nginx web", c, { signal: s }).then(() => null, (e: unknown) => e);
+
+/** Running, not a zombie: a killed orphan may wait a while for whoever reaps it. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILL is delivered asynchronously: on a loaded machine the process may take a moment to die. */
+async function dies(pid: number): Promise<boolean> {
+  for (let i = 0; i < 200 && alive(pid); i++) await Bun.sleep(10);
+  return !alive(pid);
+}
+
+describe("runCommand", () => {
+  test("exit 0: stdout then stderr, each trimmed", async () => {
+    expect(await runCommand("nginx web", sh("echo '  out  '; echo err >&2"), { signal })).toBe("out\nerr");
+  });
+
+  test("argv reaches the program as given: no shell expands it", async () => {
+    expect(await runCommand("nginx web", cmd(["/bin/echo", "$HOME", "a b", "*"]), { signal })).toBe("$HOME a b *");
+  });
+
+  test("env is merged over the daemon's", async () => {
+    const out = await runCommand("nginx web", sh('echo "$ROTA_CERT_ID $PATH"'), { signal, env: { ROTA_CERT_ID: "www" } });
+    expect(out).toBe(`www ${process.env.PATH}`);
+  });
+
+  test("a non-zero exit names the target, the key, the argv and the output", async () => {
+    const err = await failure(sh("echo 'nginx: [emerg] bad thing' >&2; exit 1"));
+    expect(err).toMatchObject({ code: "command_failed" });
+    expect(describeError(err)).toBe('nginx web: test_command ["/bin/sh","-c","echo \'nginx: [emerg] bad thing\' >&2; exit 1"] exited with 1: nginx: [emerg] bad thing');
+  });
+
+  test("no output says so", async () => {
+    expect(describeError(await failure(cmd(["false"])))).toBe('nginx web: test_command ["false"] exited with 1 (no output)');
+  });
+
+  test("a program that cannot start", async () => {
+    const err = await failure(cmd([join(dir, "missing")]));
+    expect(err).toMatchObject({ code: "command_failed" });
+    expect((err as Error).message).toStartWith(`nginx web: test_command ["${join(dir, "missing")}"] could not start: `);
+  });
+
+  test("long output is cut in the message", async () => {
+    const err = await failure(sh("head -c 100000 /dev/zero | tr '\\0' x; exit 3"));
+    expect((err as Error).message.length).toBeLessThan(2200);
+    expect((err as Error).message).toEndWith("x…");
+  });
+
+  test("at its timeout the command and what it started are killed", async () => {
+    const pidFile = join(dir, "timeout.pid");
+    const err = await failure(sh(`sleep 60 & echo $! > ${pidFile}; echo started; wait`, 0.3));
+    expect(err).toMatchObject({ code: "command_failed" });
+    expect((err as Error).message).toBe(`nginx web: test_command ["/bin/sh","-c","sleep 60 & echo $! > ${pidFile}; echo started; wait"] did not finish within 0.3 s: started`);
+    expect(await dies(Number(readFileSync(pidFile, "utf8")))).toBe(true);
+  });
+
+  test("an abort kills the group and rejects as aborted", async () => {
+    const pidFile = join(dir, "abort.pid");
+    const ac = new AbortController();
+    const pending = failure(sh(`sleep 60 & echo $! > ${pidFile}; wait`), ac.signal);
+    // The background child is started once its pid is written; only then is there something to kill.
+    while (readFileSafe(pidFile) === "") await Bun.sleep(10);
+    ac.abort();
+    expect(await pending).toMatchObject({ code: "aborted" });
+    expect(await dies(Number(readFileSafe(pidFile)))).toBe(true);
+  });
+
+  test("an already aborted signal runs nothing", async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const marker = join(dir, "never");
+    expect(await failure(sh(`touch ${marker}`), ac.signal)).toMatchObject({ code: "aborted" });
+    expect(readFileSafe(marker)).toBe("");
+  });
+
+  test("a child left in the background holding the pipes does not hold the result", async () => {
+    const pidFile = join(dir, "bg.pid");
+    expect(await runCommand("nginx web", sh(`sleep 60 & echo $! > ${pidFile}; echo done`), { signal })).toBe("done");
+    process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
+  });
+});
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return "";
+  }
+}

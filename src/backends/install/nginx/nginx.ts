@@ -1,0 +1,83 @@
+/**
+ * @module NginxInstall: the filesystem backend's four files (and optionally `combined.pem`),
+ * then `test_command` and, only if it passes, `reload_command`. Until the reload has
+ * succeeded the previous files are kept, and any failure puts them back: the classic
+ * "renewed but not reloaded" ends here either as a served certificate or a failed step,
+ * never as new files behind a server that never read them.
+ */
+import { join } from "node:path";
+import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
+import { ensureDir, replaceFiles } from "../../../fsutil.ts";
+import { withLock } from "../../../lockfile.ts";
+import type { BackendContext } from "../../context.ts";
+import type { InstallBackend, InstallRequest, ReadableInstall } from "../../types.ts";
+import { runCommand } from "../command.ts";
+import { createFilesystemInstall } from "../filesystem/filesystem.ts";
+import { SET_FILES } from "../filesystem/read-back.ts";
+import { withPostInstall } from "../post-install.ts";
+import type { NginxConfig } from "./config.ts";
+import { keepPrevious } from "./previous-set.ts";
+
+const COMBINED_FILE = "combined.pem";
+
+/** The target as the registry builds it: the swap lock under `<state_dir>/nginx/`, and `post_install_command` after the reload. */
+export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendContext): InstallBackend {
+  const lockDir = join(ctx.stateDir, "nginx");
+  ensureDir(lockDir, 0o700);
+  const backend = createNginxInstall(name, cfg, join(lockDir, `${name}.lock`));
+  return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+}
+
+/**
+ * `lockPath` serialises this target's swaps across renewal processes: one cert's reload
+ * must not pick up another cert's files before their own test ran.
+ */
+export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): ReadableInstall {
+  const who = `nginx ${name}`;
+  const files = createFilesystemInstall(name, cfg, "nginx");
+  const owner = { uid: cfg.uid, gid: cfg.gid };
+  // Another swap may hold the lock through both of its commands.
+  const lockWaitMs = (2 * cfg.test.timeoutSeconds + 2 * cfg.reload.timeoutSeconds + 30) * 1000;
+
+  const swap = async (req: InstallRequest, signal: AbortSignal): Promise<void> => {
+    const dir = join(cfg.dir, req.certId);
+    const paths = [...SET_FILES.map((f) => join(dir, f.file)), ...(cfg.combined ? [join(dir, COMBINED_FILE)] : [])];
+    let previous;
+    try {
+      previous = keepPrevious(paths);
+    } catch (err) {
+      throw new RotaError(err instanceof RotaError ? err.code : "install_failed", `${who}: cannot keep the previous files: ${describeError(err)}`, { cause: err });
+    }
+    await files.install(req, signal);
+    try {
+      if (cfg.combined) writeCombined(join(dir, COMBINED_FILE), req, owner, who);
+      await runCommand(who, cfg.test, { signal });
+      await runCommand(who, cfg.reload, { signal });
+    } catch (err) {
+      try {
+        previous.restore();
+      } catch (restoreErr) {
+        throw new RotaError("install_failed", `${describeError(err)}; putting the previous files back failed too: ${describeError(restoreErr)}`, { cause: err });
+      }
+      throw new RotaError(err instanceof RotaError ? err.code : "install_failed", `${describeError(err)}; the previous files are back in ${dir}`, { cause: err });
+    }
+  };
+
+  return {
+    name,
+    async install(req, signal) {
+      throwIfAborted(signal, who);
+      await withLock(lockPath, lockWaitMs, who, () => swap(req, signal));
+    },
+    readBack: files.readBack,
+  } satisfies ReadableInstall;
+}
+
+function writeCombined(path: string, req: InstallRequest, owner: { uid: number | undefined; gid: number | undefined }, who: string): void {
+  const data = [req.privateKeyPem, req.leafPem, req.chainPem].map((p) => (p.endsWith("\n") ? p : `${p}\n`)).join("");
+  try {
+    replaceFiles([{ path, data, mode: 0o600, ...owner }]);
+  } catch (err) {
+    throw new RotaError("install_failed", `${who}: cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}

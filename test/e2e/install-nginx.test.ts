@@ -1,0 +1,221 @@
+/**
+ * End to end: an `nginx` install target on a real nginx serving TLS from the target's folder.
+ * A renewal from pebble is served (read with a TLS handshake) without a restart of nginx, and
+ * the deploy hook sees the cert's facts; a failing `test_command`, and a real `nginx -t` on a
+ * config broken on purpose, each leave the old files byte for byte, the old serial served, a
+ * failed row naming the target and the command's output, and a cooldown.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { freePort, makeLoopbackTls, runRota, startDaemon, startNginx, waitFor, type Daemon, type Nginx } from "../harness/index.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { audit, list, read, serialOf, waitForFile, waitForRenewal, type AuditRow } from "./helpers.ts";
+
+let world: World;
+let tlsNginx: Nginx;
+let tlsPort: number;
+let targetDir: string;
+let envFile: string;
+let daemon: Daemon | undefined;
+let masterPid: number;
+
+/** A row as `rota audit --json` gives it, with the install-only flag this file checks. */
+type Row = AuditRow & { install_only: boolean };
+
+const certDir = () => join(targetDir, "www");
+
+/** The serial nginx serves for www.example.test now (lowercase hex). */
+function servedSerial(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: "127.0.0.1", port: tlsPort, servername: "www.example.test", rejectUnauthorized: false }, () => {
+      resolve(s.getPeerCertificate().serialNumber.toLowerCase());
+      s.end();
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Right after a reload an old worker may answer once more with the old certificate: two equal reads settle it. */
+async function settledServedSerial(expected: string): Promise<string> {
+  return waitFor(async () => ((await servedSerial()) === expected && (await servedSerial()) === expected ? expected : null), 15_000, 50, `nginx to serve serial ${expected}`);
+}
+
+/** The nginx command line rota runs against the TLS nginx (its own prefix and config). */
+function nginxArgv(...rest: string[]): string {
+  return JSON.stringify(["nginx", "-p", tlsNginx.prefix, "-c", tlsNginx.confPath, "-e", tlsNginx.errorLogPath, ...rest]);
+}
+
+function writeConfig(testCommand = nginxArgv("-t")): string {
+  const path = world.writeConfig({
+    extra: `
+[[install]]
+name = "web"
+type = "nginx"
+dir = ${JSON.stringify(targetDir)}
+test_command = ${testCommand}
+reload_command = ${nginxArgv("-s", "reload")}
+post_install_command = ["/bin/sh", "-c", "env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort > ${envFile}"]
+`,
+  });
+  writeFileSync(path, read(path).replace('install = "files"', 'install = "web"'));
+  return path;
+}
+
+async function restartDaemon(config: string): Promise<void> {
+  await daemon?.stop();
+  daemon = startDaemon(config, { env: world.env });
+  await daemon.waitForOutput("listening on");
+}
+
+/** Forces a renewal through the CLI and returns its exit and the newest row. */
+async function forcedRenewal(): Promise<{ code: number; stderr: string; row: Row }> {
+  const r = await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
+  const [row] = await audit(world.socket, "www");
+  return { code: r.code, stderr: r.stderr, row: row as Row };
+}
+
+function snapshot(): Record<string, string> {
+  return Object.fromEntries(readdirSync(certDir()).sort().map((f) => [f, read(join(certDir(), f))]));
+}
+
+beforeAll(async () => {
+  world = await startWorld();
+  targetDir = join(world.dir, "nginx-certs");
+  envFile = join(world.dir, "deploy-hook.env");
+  // What an operator had before rota: a placeholder pair where nginx's config points, so nginx starts.
+  mkdirSync(certDir(), { recursive: true, mode: 0o755 });
+  const placeholder = makeLoopbackTls(world.dir);
+  copyFileSync(placeholder.certPath, join(certDir(), "fullchain.pem"));
+  copyFileSync(placeholder.keyPath, join(certDir(), "privkey.pem"));
+  tlsPort = await freePort();
+  const webroot = join(world.dir, "tls-webroot");
+  mkdirSync(webroot, { mode: 0o755 });
+  tlsNginx = await startNginx({
+    prefix: join(world.dir, "tls-nginx"),
+    webroot,
+    extraHttpConfig: `  server {
+    listen 127.0.0.1:${tlsPort} ssl;
+    server_name www.example.test;
+    ssl_certificate ${join(certDir(), "fullchain.pem")};
+    ssl_certificate_key ${join(certDir(), "privkey.pem")};
+    location / { return 200 "ok\\n"; }
+  }
+`,
+  });
+  masterPid = await tlsNginx.masterPid();
+  await restartDaemon(writeConfig());
+  await waitForFile(join(certDir(), "cert.pem"));
+  // The files appear before the test, the reload and the deploy hook have run.
+  await waitForRenewal(world.socket, "www", (row) => row.status === "succeeded");
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await tlsNginx?.stop();
+  await world?.stop();
+});
+
+describe("a renewal on an nginx target", () => {
+  test("the first issuance replaced the placeholder and is served, by the same nginx master", async () => {
+    const serial = serialOf(join(certDir(), "cert.pem"));
+    await settledServedSerial(serial);
+    expect(await tlsNginx.masterPid()).toBe(masterPid);
+  });
+
+  test("a forced renewal is served at once: new serial over TLS, nginx reloaded not restarted, deploy hook told", async () => {
+    const before = serialOf(join(certDir(), "cert.pem"));
+    const r = await forcedRenewal();
+    expect(r.code).toBe(0);
+    expect(r.row.status).toBe("succeeded");
+    const after = serialOf(join(certDir(), "cert.pem"));
+    expect(after).not.toBe(before);
+    await settledServedSerial(after);
+    expect(await tlsNginx.masterPid()).toBe(masterPid);
+    expect(r.row.events.find((e) => e.step === "install")).toMatchObject({ status: "ok", message: "installed on web" });
+    expect(read(envFile)).toBe(`ROTA_CERT_DIR=${certDir()}\nROTA_CERT_ID=www\nROTA_DOMAINS=www.example.test example.test\nROTA_SERIAL=${after}\n`);
+  });
+});
+
+describe("rollback", () => {
+  /** The parts of an install step's message that say the swap was undone. */
+  function expectUndone(message: string, command: string, output: string | RegExp): void {
+    expect(message).toContain(`nginx web: test_command ${command} exited with 1`);
+    expect(message).toMatch(output);
+    expect(message).toContain(`the previous files are back in ${certDir()}`);
+  }
+
+  /**
+   * Restarts on `config`, forces a renewal, and expects its install step to fail with `output`
+   * and nothing to have changed. `staleFirst`: the store holds a newer certificate than the one
+   * served (the previous test's rolled-back renewal), so the startup tick re-installs it first,
+   * install-only, and that attempt is undone the same way.
+   */
+  async function expectRolledBack(config: string, command: string, output: string | RegExp, staleFirst: boolean): Promise<void> {
+    const files = snapshot();
+    const serial = serialOf(join(certDir(), "cert.pem"));
+    const hookBefore = read(envFile);
+    const restarted = new Date().toISOString();
+    await restartDaemon(config);
+    if (staleFirst) {
+      const reinstall = await waitForRenewal(world.socket, "www", (row) => (row as Row).install_only && row.started_at >= restarted);
+      expect(reinstall).toMatchObject({ status: "failed", trigger: "startup" });
+      expectUndone(reinstall.events.find((e) => e.step === "install")!.message, command, output);
+      expect(snapshot()).toEqual(files);
+    }
+    const r = await forcedRenewal();
+    expect(r.code).toBe(1);
+    expect(r.row).toMatchObject({ status: "failed", install_only: false });
+    const install = r.row.events.find((e) => e.step === "install")!;
+    expect(install.status).toBe("failed");
+    expectUndone(install.message, command, output);
+    expect(r.row.error).toContain("nginx web: test_command");
+    expect(snapshot()).toEqual(files);
+    expect(await servedSerial()).toBe(serial);
+    expect(await servedSerial()).toBe(serial);
+    expect(await tlsNginx.masterPid()).toBe(masterPid);
+    expect(read(envFile)).toBe(hookBefore);
+    const [cert] = await list(world.socket);
+    expect(cert!.last_renewal).toMatchObject({ status: "failed" });
+    expect(cert!.retry_at).not.toBeNull();
+    expect(Date.parse(cert!.retry_at!)).toBeGreaterThan(Date.parse(r.row.finished_at!));
+  }
+
+  test('test_command = ["false"]: old files byte for byte, old serial served, failed row, cooldown', async () => {
+    await expectRolledBack(writeConfig('["false"]'), '["false"]', /exited with 1 \(no output\)/, false);
+  }, 60_000);
+
+  test("a real nginx -t on a config broken on purpose: the same, with nginx's own words, also for the re-install of the stored certificate", async () => {
+    const conf = read(tlsNginx.confPath);
+    writeFileSync(tlsNginx.confPath, conf.replace("events {", "rota_broken_on_purpose on;\nevents {"));
+    try {
+      await expectRolledBack(writeConfig(), nginxArgv("-t"), /unknown directive "rota_broken_on_purpose"/, true);
+    } finally {
+      writeFileSync(tlsNginx.confPath, conf);
+    }
+  }, 60_000);
+});
+
+describe("config", () => {
+  test("an empty argv and a program that is neither absolute nor on PATH: exit 2, each key path named", async () => {
+    const config = world.writeConfig({
+      extra: `
+[[install]]
+name = "web"
+type = "nginx"
+dir = ${JSON.stringify(targetDir)}
+test_command = []
+reload_command = ["nginx-that-is-not-installed", "-s", "reload"]
+post_install_command = ["relative/script.sh"]
+`,
+    });
+    for (const cmd of [["check-config", "--config", config], ["daemon", "--config", config]]) {
+      const r = await runRota(cmd, { env: world.env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("install[1].test_command: must list the command and its arguments, not be empty");
+      expect(r.stderr).toContain('install[1].reload_command: "nginx-that-is-not-installed" is not found on PATH');
+      expect(r.stderr).toContain('install[1].post_install_command: "relative/script.sh" must be an absolute path or a command name found on PATH');
+    }
+  });
+});
