@@ -12,6 +12,7 @@ import { parseAcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
+import { haproxyKeyFolders, parseHaproxyConfig, type HaproxyConfig } from "./install/haproxy/config.ts";
 
 /** A folder a backend's section names, with the key that names it (`path`, `dir`). */
 export interface ConfiguredFolder {
@@ -104,6 +105,13 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
     ...entry<InstallBackend, ReturnType<typeof parseFilesystemConfig>>({
       parse: parseFilesystemConfig,
       create: async (name, cfg) => (await import("./install/filesystem/filesystem.ts")).createFilesystemInstall(name, cfg),
+    }),
+  },
+  haproxy: {
+    keyFolders: (options) => haproxyKeyFolders(options as HaproxyConfig),
+    ...entry<InstallBackend, ReturnType<typeof parseHaproxyConfig>>({
+      parse: parseHaproxyConfig,
+      create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyInstall(name, cfg, ctx),
     }),
   },
 };

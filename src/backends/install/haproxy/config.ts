@@ -1,0 +1,91 @@
+/** @module Config keys of an `[[install]] type = "haproxy"` section. */
+import { lstatSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { quote, type Reader } from "../../../config/reader.ts";
+import type { ConfiguredFolder } from "../../registry.ts";
+import type { Endpoint } from "./client.ts";
+
+export interface HaproxyConfig {
+  /** Bundles land at `<dir>/<cert id>.pem`, the path HAProxy's `crt` line names. */
+  dir: string;
+  /** Runtime API sockets, each hot-swapped in turn; empty when `reloadCommand` does it all. */
+  sockets: Endpoint[];
+  /** Run when a socket does not reference the bundle yet, or instead of the runtime API when `sockets` is empty. */
+  reloadCommand: string[] | undefined;
+  /** Run after a successful install, with the cert in its environment (a deploy hook). */
+  postInstallCommand: string[] | undefined;
+  commandTimeoutSeconds: number;
+}
+
+/** `127.0.0.1:9999`, `[::1]:9999`, `lb.internal:9999`; anything else is a unix socket path. */
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+export function parseHaproxyConfig(r: Reader): HaproxyConfig {
+  const dir = r.path("dir", { required: true, ifExists: "directory" });
+  // HAProxy's CLI splits a command on spaces: a path holding one would name another certificate.
+  if (dir !== undefined && /\s/.test(dir)) r.problem("dir", `${quote(dir)} holds whitespace, which HAProxy's runtime API cannot take in a path`);
+  const sockets = readSockets(r);
+  const reloadCommand = readArgv(r, "reload_command");
+  const postInstallCommand = readArgv(r, "post_install_command");
+  const commandTimeoutSeconds = r.int("command_timeout_seconds", { min: 1, max: 3600, fallback: 30 });
+  if (sockets?.length === 0 && reloadCommand === undefined && !r.has("reload_command")) {
+    r.problem("sockets", "is empty: list the runtime API sockets, or set reload_command");
+  }
+  return { dir: dir ?? "", sockets: sockets ?? [], reloadCommand, postInstallCommand, commandTimeoutSeconds };
+}
+
+function readSockets(r: Reader): Endpoint[] | undefined {
+  const list = r.stringList("sockets");
+  if (list === undefined) {
+    if (!r.has("sockets")) r.problem("sockets", 'is required: the runtime API sockets ("stats socket … level admin"), or [] with reload_command');
+    return undefined;
+  }
+  const endpoints: Endpoint[] = [];
+  for (const { value, key } of list.items) {
+    const m = HOST_PORT.exec(value);
+    if (m) {
+      const port = Number(m[3]);
+      if (port < 1 || port > 65535) r.ctx.problems.add(key, `${quote(value)}: port must be between 1 and 65535`);
+      else endpoints.push({ kind: "tcp", host: m[1] ?? m[2]!, port });
+      continue;
+    }
+    const path = isAbsolute(value) ? value : resolve(r.ctx.baseDir, value);
+    // Missing is fine (HAProxy may start after rota); anything else there is a mistake.
+    let isSocket = true;
+    try {
+      isSocket = lstatSync(path).isSocket();
+    } catch {
+      // Nothing there yet.
+    }
+    if (!isSocket) r.ctx.problems.add(key, `${path} exists and is not a socket`);
+    else endpoints.push({ kind: "unix", path });
+  }
+  return list.complete ? endpoints : undefined;
+}
+
+/**
+ * An argv array run without a shell: at least one item, the first an absolute path or a
+ * command found on PATH.
+ * TODO(merge): replace with the shared argv reader of `src/backends/install/command.ts`.
+ */
+function readArgv(r: Reader, k: string): string[] | undefined {
+  if (!r.has(k)) return undefined;
+  const list = r.stringList(k);
+  if (list === undefined || !list.complete) return undefined;
+  if (list.items.length === 0) {
+    r.problem(k, "must not be empty: give the command and its arguments as a list");
+    return undefined;
+  }
+  const argv = list.items.map((i) => i.value);
+  const cmd = argv[0]!;
+  if (!isAbsolute(cmd) && Bun.which(cmd, { PATH: r.ctx.env.PATH ?? "" }) === null) {
+    r.ctx.problems.add(list.items[0]!.key, `${quote(cmd)} is not an absolute path and is not found on PATH`);
+    return undefined;
+  }
+  return argv;
+}
+
+/** Each cert's bundle, key included, lands in `dir`. */
+export function haproxyKeyFolders(c: HaproxyConfig): ConfiguredFolder[] {
+  return [{ key: "dir", path: c.dir }];
+}
