@@ -8,3 +8,4 @@ export * from "./pebble.ts";
 export * from "./nginx.ts";
 export * from "./rota.ts";
 export * from "./hangfs.ts";
+export * from "./haproxy.ts";
