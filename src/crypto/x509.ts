@@ -14,7 +14,7 @@ let loading: Promise<X509Module> | undefined;
 /** The @peculiar/x509 module, loaded once, with WebCrypto set as its provider. */
 export async function x509(): Promise<X509Module> {
   loading ??= (async () => {
-    await import("reflect-metadata");
+    await import("./reflect.ts");
     const mod = await import("@peculiar/x509");
     mod.cryptoProvider.set(globalThis.crypto);
     return mod;
