@@ -161,7 +161,7 @@ describe("haproxy install against a real HAProxy", () => {
 
   test("post_install_command runs after the swap with the cert in its environment; its failure fails the step", async () => {
     const out = join(root, "deploy.env");
-    const cmd = ["sh", "-c", `env | grep ^ROTA_ | sort > ${out}`];
+    const cmd = ["sh", "-c", `env | grep -E "^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=" | sort > ${out}`];
     await backend({ postInstallCommand: cmd }).install(www.first, signal);
     expect(readFileSync(out, "utf8")).toBe(
       [`ROTA_CERT_DIR=${certs}`, "ROTA_CERT_ID=www", "ROTA_DOMAINS=www.example.com", `ROTA_SERIAL=${serialOf(www.first)}`, ""].join("\n"),
