@@ -3,8 +3,10 @@
  * runtime API. Two certs issued at once land on one socket from two renewal processes and
  * are both served; a renewal is served at once with HAProxy's PID unchanged; a HAProxy
  * restarted from an older file, or serving another certificate than the file, is put right
- * at the next tick without a new order (install_only). A socket path that is a plain file
- * is a config error.
+ * at the next tick without a new order (install_only). A path HAProxy does not load and a
+ * socket nobody listens on each fail the renewal saying so. A socket path that is a plain
+ * file is a config error. (A commit HAProxy refuses needs a key that does not match, which
+ * the pipeline never hands over: that fault is proven in haproxy.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -41,14 +43,21 @@ beforeAll(async () => {
   for (const id of ["www", "api"]) writeFileSync(bundle(id), fx.first.leafPem + fx.first.chainPem + fx.first.privateKeyPem, { mode: 0o600 });
   placeholderSerial = fileSerial("www");
   haproxy = await startHaproxy({ dir: join(world.dir, "haproxy"), crts: [bundle("www"), bundle("api")] });
+  // "unloaded": a path HAProxy's config does not name; "gone" goes through a socket nobody listens on.
   const extra = `
 [[install]]
 name = "lb"
 type = "haproxy"
 dir = ${JSON.stringify(certs)}
 sockets = [${JSON.stringify(haproxy.socket)}]
-${["www", "api"]
-  .map((id) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example.test"]\nca = "pebble"\ndcv = "web"\ninstall = "lb"\n`)
+
+[[install]]
+name = "lb-gone"
+type = "haproxy"
+dir = ${JSON.stringify(certs)}
+sockets = [${JSON.stringify(join(world.dir, "gone.sock"))}]
+${[["www", "lb"], ["api", "lb"], ["unloaded", "lb"], ["gone", "lb-gone"]]
+  .map(([id, lb]) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example.test"]\nca = "pebble"\ndcv = "web"\ninstall = "${lb}"\n`)
   .join("")}`;
   const config = world.writeConfig({ certs: [], daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 1 }, extra });
   daemon = startDaemon(config, { env: world.env });
@@ -135,6 +144,24 @@ describe("haproxy target on real pebble", () => {
       reason: `lb: damaged: ${haproxy.socket} serves serial ${fileSerial("api")}, www.pem holds ${latest}`,
     });
     expect(await waitServed("www.example.test", latest)).toBe(latest);
+  });
+});
+
+describe("faults through the pipeline: the renewal fails saying why, no transaction left open", () => {
+  const failed = (id: string) => waitFor(async () => (await rows(id)).find((r) => r.status === "failed"), 30_000, 100, `a failed run of ${id}`);
+
+  test("a path HAProxy does not load: the bundle is written, the error says what to add", async () => {
+    const row = await failed("unloaded");
+    const path = bundle("unloaded");
+    expect(row.error).toContain(`haproxy lb: ${path} holds serial ${fileSerial("unloaded")}, but ${haproxy.socket} does not reference ${path}: add "crt ${path}" to a bind line`);
+    expect(row.events.find((e) => e.step === "install")!.status).toBe("failed");
+    expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
+  });
+
+  test("a socket nobody listens on: the error names it", async () => {
+    const row = await failed("gone");
+    expect(row.error).toContain(`haproxy lb-gone: ${bundle("gone")} holds serial ${fileSerial("gone")}, but ${join(world.dir, "gone.sock")}: cannot set ssl cert`);
+    expect(row.error).toContain(`${join(world.dir, "gone.sock")} still serves the previous certificate`);
   });
 });
 
