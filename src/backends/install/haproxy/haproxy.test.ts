@@ -4,7 +4,7 @@
  * socket, refused commit, unreferenced path) with no transaction left open.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { makeTempDir, removeTempDir, startHaproxy, type Haproxy } from "../../../../test/harness/index.ts";
@@ -98,6 +98,16 @@ describe("haproxy install against a real HAProxy", () => {
     expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.second));
     expect(await haproxy.pid()).toBe(pid);
     expect(await backend().readBack("www", signal)).toEqual({ state: "present", leafPem: www.second.leafPem });
+  });
+
+  test("a dir that does not exist yet is created; a symlink at the bundle's path is refused", async () => {
+    const fresh = join(root, "fresh", "certs");
+    await backend({ dir: fresh, sockets: [], reloadCommand: ["true"] }).install(www.first, signal);
+    expect(readFileSync(join(fresh, "www.pem"), "utf8")).toBe(bundleOf(www.first));
+    rmSync(join(fresh, "www.pem"));
+    symlinkSync(join(root, "elsewhere.pem"), join(fresh, "www.pem"));
+    await expect(backend({ dir: fresh, sockets: [], reloadCommand: ["true"] }).install(www.first, signal)).rejects.toMatchObject({ code: "symlink_refused" });
+    expect(existsSync(join(root, "elsewhere.pem"))).toBe(false);
   });
 
   test("a PEM with blank lines between its blocks is swapped whole", async () => {

@@ -38,6 +38,7 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
       const serial = serialOf(req.leafPem, who);
       const bundle = withNewline(req.leafPem) + withNewline(req.chainPem) + withNewline(req.privateKeyPem);
       try {
+        ensureDir(cfg.dir, 0o755);
         refuseSymlink(path);
         writeFileAtomic(path, bundle, { mode: 0o600 });
       } catch (err) {
@@ -66,9 +67,7 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
             `add "crt ${path}" to a bind line (or a crt-list) of that HAProxy's config and reload it, or set reload_command`,
         );
       }
-      if (failures.length > 0) {
-        throw new RotaError("install_failed", `${who}: ${path} holds serial ${serial}, but ${failures.join("; ")}`);
-      }
+      if (failures.length > 0) throw new RotaError("install_failed", `${who}: ${path} holds serial ${serial}, but ${failures.join("; ")}`);
       if (cfg.postInstallCommand) {
         // Call site of the local runner; switches to the shared one in command.ts at merge.
         await runCommand(cfg.postInstallCommand, commandOpts(deployEnv(req, cfg.dir, serial))).catch((err: unknown) => {
