@@ -4,7 +4,7 @@
  * socket, refused commit, unreferenced path) with no transaction left open.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { makeTempDir, removeTempDir, startHaproxy, type Haproxy } from "../../../../test/harness/index.ts";
@@ -178,6 +178,20 @@ describe("haproxy install against a real HAProxy", () => {
     );
     const err = await failureOf(backend({ postInstallCommand: ["sh", "-c", "echo no deploy >&2; exit 3"] }).install(www.first, signal));
     expect(err).toBe("haproxy lb: post_install_command sh -c echo no deploy >&2; exit 3: exited 3: no deploy");
+  });
+
+  test("read-back judges the bundle as a restart would load it", async () => {
+    const path = join(certs, "www.pem");
+    const damaged = async (write: () => void, reason: string) => {
+      await backend().install(www.first, signal);
+      write();
+      expect(await backend().readBack("www", signal)).toEqual({ state: "damaged", reason });
+    };
+    await damaged(() => chmodSync(path, 0o644), "www.pem has mode 0644, expected 0600");
+    await damaged(() => writeFileSync(path, www.first.leafPem + www.first.privateKeyPem), "www.pem holds no chain after the certificate");
+    await damaged(() => writeFileSync(path, www.first.leafPem + www.first.chainPem), "www.pem holds no private key");
+    await damaged(() => writeFileSync(path, www.first.leafPem + api.first.chainPem + www.first.privateKeyPem), "www.pem: the chain does not issue the certificate");
+    await damaged(() => writeFileSync(path, ""), "www.pem is empty");
   });
 
   test("read-back: a process serving another serial than the file is damaged, naming both", async () => {

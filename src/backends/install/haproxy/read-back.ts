@@ -37,11 +37,9 @@ export function createBundleReader(opts: BundleReaderOptions): BundleReader {
     const st = await lstatOrNull(path, who);
     if (!st) return { state: "absent" };
     const identity = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
-    let judged = cache.get(certId)?.identity === identity ? cache.get(certId)!.verdict : undefined;
-    if (!judged) {
-      judged = await judge(path, st, who, signal);
-      cache.set(certId, { identity, verdict: judged });
-    }
+    const cached = cache.get(certId);
+    const judged = cached?.identity === identity ? cached.verdict : await judge(path, st, who, signal);
+    cache.set(certId, { identity, verdict: judged });
     if (judged.verdict.state !== "present") return judged.verdict;
     for (const client of opts.clients(signal)) {
       let served: string | null;
