@@ -8,6 +8,7 @@ set -euo pipefail
 declare -A PROVIDES=(
   [pebble]=pebble-challtestsrv   # pebble 2.x + its DNS/challenge test server
   [nginx-light]=nginx
+  [haproxy]=haproxy              # runtime API hot swap (install type "haproxy")
   [openssl]=openssl
   [e2fsprogs]=chattr             # immutable files for write-failure tests
   [util-linux]=unshare           # also setpriv, used to run the daemon as another uid
@@ -60,6 +61,16 @@ if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" knot "* ]]; then
     "${SUDO[@]}" systemctl stop knot || true
   elif [[ -S /run/knot/knot.sock ]]; then
     "${SUDO[@]}" /usr/sbin/knotc -s /run/knot/knot.sock stop 2>/dev/null || true
+  fi
+fi
+
+# The same for haproxy: its service listens on the stats socket under /run/haproxy
+# (and whatever the default config binds), while tests run their own haproxy.
+if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" haproxy "* ]]; then
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet haproxy 2>/dev/null; then
+    "${SUDO[@]}" systemctl stop haproxy || true
+  elif [[ -f /run/haproxy.pid ]]; then
+    "${SUDO[@]}" kill "$(cat /run/haproxy.pid)" 2>/dev/null || true
   fi
 fi
 

@@ -15,6 +15,7 @@ import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
 import { parseNginxConfig } from "./install/nginx/config.ts";
+import { haproxyKeyFolders, parseHaproxyConfig, type HaproxyConfig } from "./install/haproxy/config.ts";
 
 /** A folder a backend's section names, with the key that names it (`path`, `dir`). */
 export interface ConfiguredFolder {
@@ -129,6 +130,13 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
     ...entry<InstallBackend, ReturnType<typeof parseNginxConfig>>({
       parse: parseNginxConfig,
       create: async (name, cfg, ctx) => (await import("./install/nginx/nginx.ts")).createNginxTarget(name, cfg, ctx),
+    }),
+  },
+  haproxy: {
+    keyFolders: (options) => haproxyKeyFolders(options as HaproxyConfig),
+    ...entry<InstallBackend, ReturnType<typeof parseHaproxyConfig>>({
+      parse: parseHaproxyConfig,
+      create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyTarget(name, cfg, ctx),
     }),
   },
 };

@@ -132,7 +132,8 @@ export interface InstallBackend {
  * - `absent`: nothing is installed there; the scheduler installs the stored certificate
  *   (or renews when the store has none).
  * - `damaged`: something is there but cannot serve as it is (a file missing or empty, a key
- *   that does not match, a broken chain, wrong modes...). `reason` says what, in a few words
+ *   that does not match, a broken chain, wrong modes, a running server that serves another
+ *   certificate than the one on disk...). `reason` says what, in a few words
  *   an operator can act on ("privkey.pem is missing"); it goes into the audit row, so it
  *   never holds key material. The scheduler re-installs the stored certificate.
  * - `present`: a complete, consistent set; `leafPem` is the leaf it serves (one PEM block).

@@ -9,3 +9,4 @@ export * from "./nginx.ts";
 export * from "./rota.ts";
 export * from "./hangfs.ts";
 export * from "./knot.ts";
+export * from "./haproxy.ts";

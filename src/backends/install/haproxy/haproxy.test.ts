@@ -1,0 +1,208 @@
+/**
+ * @module HaproxyInstall against a real HAProxy 2.6 on loopback: the install contract, the
+ * hot swap seen through a TLS handshake with the PID unchanged, and each fault (missing
+ * socket, refused commit, unreferenced path) with no transaction left open.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import { makeTempDir, removeTempDir, startHaproxy, type Haproxy } from "../../../../test/harness/index.ts";
+import { systemClock } from "../../../clock.ts";
+import { describeError } from "../../../errors.ts";
+import type { InstallRequest, ReadableInstall } from "../../types.ts";
+import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
+import type { Endpoint } from "./client.ts";
+import type { HaproxyConfig } from "./config.ts";
+import { createHaproxyInstall, createHaproxyTarget } from "./haproxy.ts";
+
+let root: string;
+let certs: string;
+let haproxy: Haproxy;
+let www: InstallFixtures;
+let api: InstallFixtures;
+/** What HAProxy loads at start for each path: a certificate rota never installs. */
+let placeholder: { www: InstallRequest; api: InstallRequest };
+
+const bundleOf = (r: InstallRequest) => r.leafPem + r.chainPem + r.privateKeyPem;
+const serialOf = (r: InstallRequest) => new X509Certificate(r.leafPem).serialNumber.toLowerCase();
+const signal = new AbortController().signal;
+
+beforeAll(async () => {
+  root = makeTempDir("rota-haproxy-");
+  certs = join(root, "certs");
+  const [a, b, c, d] = await Promise.all(["www", "api", "www", "api"].map((id, i) => makeInstallFixtures(makeTempDir(`rota-haproxy-ca${i}-`), id)));
+  www = a!;
+  api = b!;
+  placeholder = { www: c!.first, api: d!.first };
+  Bun.spawnSync(["mkdir", "-p", certs]);
+  writeFileSync(join(certs, "www.pem"), bundleOf(placeholder.www), { mode: 0o600 });
+  writeFileSync(join(certs, "api.pem"), bundleOf(placeholder.api), { mode: 0o600 });
+  haproxy = await startHaproxy({ dir: join(root, "haproxy"), crts: [join(certs, "www.pem"), join(certs, "api.pem")] });
+});
+
+afterAll(async () => {
+  await haproxy?.stop();
+  if (root) removeTempDir(root);
+});
+
+/** A backend over the test's HAProxy, with `over` replacing config keys. */
+function backend(over: Partial<HaproxyConfig> = {}): ReadableInstall {
+  const cfg: HaproxyConfig = {
+    dir: certs,
+    sockets: [{ kind: "unix", path: haproxy.socket }],
+    ...over,
+  };
+  return createHaproxyInstall("lb", cfg, { stateDir: join(root, "state"), clock: systemClock });
+}
+
+const command = (key: string, argv: string[]) => ({ key, argv, timeoutSeconds: 10 });
+
+/** Puts a certificate into HAProxy's memory behind rota's back (as a restart from another file would). */
+async function serveBehindTheBack(path: string, r: InstallRequest): Promise<void> {
+  const payload = bundleOf(r).split("\n").filter((l) => l.trim() !== "").join("\n");
+  expect(await haproxy.send(`set ssl cert ${path} <<\n${payload}\n`)).toContain("Transaction");
+  expect(await haproxy.send(`commit ssl cert ${path}`)).toContain("Success!");
+}
+
+/** Transactions left open: `show ssl cert` lists them with a `*`. */
+async function openTransactions(): Promise<string[]> {
+  return (await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"));
+}
+
+const failureOf = async (p: Promise<unknown>) => describeError(await p.then(() => null, (e: unknown) => e));
+
+runInstallContract("haproxy", true, () => {
+  // HAProxy keeps what it loaded at start in memory: the file can go, so "nothing installed" reads as absent.
+  rmSync(join(certs, "www.pem"), { force: true });
+  return {
+    backend: backend(),
+    damage: (certId) => serveBehindTheBack(join(certs, `${certId}.pem`), placeholder.www),
+  };
+});
+
+describe("haproxy install against a real HAProxy", () => {
+  beforeEach(async () => {
+    expect(await openTransactions()).toEqual([]);
+  });
+
+  test("writes the bundle 0600 (leaf, chain, key) and swaps it in: served at once, same PID", async () => {
+    const pid = await haproxy.pid();
+    await backend().install(www.first, signal);
+    const path = join(certs, "www.pem");
+    expect(readFileSync(path, "utf8")).toBe(bundleOf(www.first));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.first));
+    await backend().install(www.second, signal);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.second));
+    expect(await haproxy.pid()).toBe(pid);
+    expect(await backend().readBack("www", signal)).toEqual({ state: "present", leafPem: www.second.leafPem });
+  });
+
+  test("a dir that does not exist yet is created; a symlink at the bundle's path is refused", async () => {
+    const fresh = join(root, "fresh", "certs");
+    await backend({ dir: fresh, sockets: [], reload: command("reload_command", ["true"]) }).install(www.first, signal);
+    expect(readFileSync(join(fresh, "www.pem"), "utf8")).toBe(bundleOf(www.first));
+    rmSync(join(fresh, "www.pem"));
+    symlinkSync(join(root, "elsewhere.pem"), join(fresh, "www.pem"));
+    await expect(backend({ dir: fresh, sockets: [], reload: command("reload_command", ["true"]) }).install(www.first, signal)).rejects.toMatchObject({ code: "symlink_refused" });
+    expect(existsSync(join(root, "elsewhere.pem"))).toBe(false);
+  });
+
+  test("a PEM with blank lines between its blocks is swapped whole", async () => {
+    const spaced = { ...www.first, leafPem: `${www.first.leafPem}\n\n`, chainPem: `\n${www.first.chainPem}\n` };
+    await backend().install(spaced, signal);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.first));
+  });
+
+  test("two certs swapped at once on one socket: both served, no interleaving", async () => {
+    await Promise.all([backend().install(www.second, signal), backend().install(api.second, signal)]);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.second));
+    expect(await haproxy.servedSerial("api.example.com")).toBe(serialOf(api.second));
+    await Promise.all([backend().install(www.first, signal), backend().install(api.first, signal)]);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.first));
+    expect(await haproxy.servedSerial("api.example.com")).toBe(serialOf(api.first));
+  });
+
+  test("a missing socket: the step fails naming it; the file is written; read-back cannot tell", async () => {
+    const missing: Endpoint = { kind: "unix", path: join(root, "nowhere.sock") };
+    const lb = backend({ sockets: [missing] });
+    const err = await failureOf(lb.install(www.second, signal));
+    expect(err).toStartWith(`haproxy lb: ${join(certs, "www.pem")} holds serial ${serialOf(www.second)}, but ${missing.path}: cannot set ssl cert`);
+    expect(err).toContain("ENOENT");
+    expect(err).toContain(`${missing.path} still serves the previous certificate`);
+    expect(readFileSync(join(certs, "www.pem"), "utf8")).toBe(bundleOf(www.second));
+    await expect(lb.readBack("www", signal)).rejects.toMatchObject({ code: "read_failed" });
+  });
+
+  test("a commit HAProxy refuses (key and certificate do not match): aborted, the old serial still served, drift reported", async () => {
+    await backend().install(www.first, signal);
+    const tampered = { ...www.second, privateKeyPem: api.second.privateKeyPem };
+    const err = await failureOf(backend().install(tampered, signal));
+    expect(err).toContain(`${haproxy.socket}: commit ssl cert ${join(certs, "www.pem")} refused: inconsistencies between private key and certificate`);
+    expect(await openTransactions()).toEqual([]);
+    expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.first));
+    expect(await backend().readBack("www", signal)).toEqual({ state: "damaged", reason: "www.pem: the private key does not match the certificate" });
+  });
+
+  test("a path HAProxy's config does not reference: the file is written, the step says what to add", async () => {
+    const path = join(certs, "other.pem");
+    const err = await failureOf(backend().install({ ...www.first, certId: "other" }, signal));
+    expect(err).toBe(
+      `haproxy lb: ${path} holds serial ${serialOf(www.first)}, but ${haproxy.socket} does not reference ${path}: ` +
+        `add "crt ${path}" to a bind line (or a crt-list) of that HAProxy's config and reload it, or set reload_command`,
+    );
+    expect(existsSync(path)).toBe(true);
+    expect(await openTransactions()).toEqual([]);
+    expect(await backend().readBack("other", signal)).toEqual({ state: "damaged", reason: `${haproxy.socket} does not load ${path}` });
+  });
+
+  test("with reload_command, an unreferenced path is reloaded instead; with no sockets the command is the whole swap", async () => {
+    const marker = join(root, "reloaded");
+    await backend({ reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal);
+    expect(existsSync(marker)).toBe(true);
+    rmSync(marker);
+    await backend({ sockets: [], reload: command("reload_command", ["touch", marker]) }).install(www.first, signal);
+    expect(existsSync(marker)).toBe(true);
+    const failing = await failureOf(backend({ sockets: [], reload: command("reload_command", ["false"]) }).install(www.first, signal));
+    expect(failing).toBe(`haproxy lb: ${join(certs, "www.pem")} holds serial ${serialOf(www.first)}, but haproxy lb: reload_command ["false"] exited with 1 (no output)`);
+  });
+
+  test("post_install_command runs after the swap with the cert in its environment; its failure fails the step", async () => {
+    const out = join(root, "deploy.env");
+    const cmd = ["sh", "-c", `env | grep -E "^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=" | sort > ${out}`];
+    const target = (argv: string[]) =>
+      createHaproxyTarget("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], postInstall: command("post_install_command", argv) }, { stateDir: join(root, "state"), clock: systemClock });
+    await target(cmd).install(www.first, signal);
+    expect(readFileSync(out, "utf8")).toBe(
+      [`ROTA_CERT_DIR=${certs}`, "ROTA_CERT_ID=www", "ROTA_DOMAINS=www.example.com", `ROTA_SERIAL=${serialOf(www.first)}`, ""].join("\n"),
+    );
+    const err = await failureOf(target(["sh", "-c", "echo no deploy >&2; exit 3"]).install(www.first, signal));
+    expect(err).toBe('haproxy lb: post_install_command ["sh","-c","echo no deploy >&2; exit 3"] exited with 3: no deploy');
+  });
+
+  test("read-back judges the bundle as a restart would load it", async () => {
+    const path = join(certs, "www.pem");
+    const damaged = async (write: () => void, reason: string) => {
+      await backend().install(www.first, signal);
+      write();
+      expect(await backend().readBack("www", signal)).toEqual({ state: "damaged", reason });
+    };
+    await damaged(() => chmodSync(path, 0o644), "www.pem has mode 0644, expected 0600");
+    await damaged(() => writeFileSync(path, www.first.leafPem + www.first.privateKeyPem), "www.pem holds no chain after the certificate");
+    await damaged(() => writeFileSync(path, www.first.leafPem + www.first.chainPem), "www.pem holds no private key");
+    await damaged(() => writeFileSync(path, www.first.leafPem + api.first.chainPem + www.first.privateKeyPem), "www.pem: the chain does not issue the certificate");
+    await damaged(() => writeFileSync(path, ""), "www.pem is empty");
+  });
+
+  test("read-back: a process serving another serial than the file is damaged, naming both", async () => {
+    await backend().install(www.first, signal);
+    await serveBehindTheBack(join(certs, "www.pem"), www.second);
+    expect(await backend().readBack("www", signal)).toEqual({
+      state: "damaged",
+      reason: `${haproxy.socket} serves serial ${serialOf(www.second)}, www.pem holds ${serialOf(www.first)}`,
+    });
+    await backend().install(www.first, signal);
+    expect(await backend().readBack("www", signal)).toEqual({ state: "present", leafPem: www.first.leafPem });
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * End to end: dist/rota on real pebble installs into a real HAProxy 2.6 through its
+ * runtime API. Two certs issued at once land on one socket from two renewal processes and
+ * are both served; a renewal is served at once with HAProxy's PID unchanged; a HAProxy
+ * restarted from an older file, or serving another certificate than the file, is put right
+ * at the next tick without a new order (install_only). A path HAProxy does not load and a
+ * socket nobody listens on each fail the renewal saying so. A socket path that is a plain
+ * file is a config error. (A commit HAProxy refuses needs a key that does not match, which
+ * the pipeline never hands over: that fault is proven in haproxy.test.ts.)
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import { makeTempDir, removeTempDir, runRota, startDaemon, startHaproxy, waitFor, type Daemon, type Haproxy } from "../harness/index.ts";
+import { makeInstallFixtures } from "../../src/backends/install/contract.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { audit, read, type AuditRow } from "./helpers.ts";
+
+type Row = AuditRow & { install_only: boolean; reason: string | null };
+
+let world: World;
+let haproxy: Haproxy;
+let daemon: Daemon;
+let certs: string;
+let placeholderSerial: string;
+
+const bundle = (id: string) => join(certs, `${id}.pem`);
+const fileSerial = (id: string) => new X509Certificate(read(bundle(id))).serialNumber.toLowerCase();
+const rows = async (id: string) => (await audit(world.socket, id).catch(() => [])) as Row[];
+
+/** Waits until HAProxy serves `serial` for `name` to a TLS handshake. */
+async function waitServed(name: string, serial: string): Promise<string> {
+  return waitFor(async () => ((await haproxy.servedSerial(name)) === serial ? serial : null), 30_000, 100, `${name} served with serial ${serial}`);
+}
+
+beforeAll(async () => {
+  world = await startWorld();
+  certs = join(world.dir, "haproxy-certs");
+  mkdirSync(certs);
+  // HAProxy refuses to start on a crt that does not exist: each path starts with a certificate rota did not issue.
+  const fx = await makeInstallFixtures(makeTempDir("rota-e2e-haproxy-ca-"), "placeholder");
+  for (const id of ["www", "api"]) writeFileSync(bundle(id), fx.first.leafPem + fx.first.chainPem + fx.first.privateKeyPem, { mode: 0o600 });
+  placeholderSerial = fileSerial("www");
+  haproxy = await startHaproxy({ dir: join(world.dir, "haproxy"), crts: [bundle("www"), bundle("api")] });
+  // "unloaded": a path HAProxy's config does not name; "gone" goes through a socket nobody listens on.
+  const extra = `
+[[install]]
+name = "lb"
+type = "haproxy"
+dir = ${JSON.stringify(certs)}
+sockets = [${JSON.stringify(haproxy.socket)}]
+
+[[install]]
+name = "lb-gone"
+type = "haproxy"
+dir = ${JSON.stringify(certs)}
+sockets = [${JSON.stringify(join(world.dir, "gone.sock"))}]
+${[["www", "lb"], ["api", "lb"], ["unloaded", "lb"], ["gone", "lb-gone"]]
+  .map(([id, lb]) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example.test"]\nca = "pebble"\ndcv = "web"\ninstall = "${lb}"\n`)
+  .join("")}`;
+  const config = world.writeConfig({ certs: [], daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 1 }, extra });
+  daemon = startDaemon(config, { env: world.env });
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await haproxy?.stop();
+  await world?.stop();
+});
+
+describe("haproxy target on real pebble", () => {
+  test("two certs issued at once on one socket: both swapped in and served, HAProxy not restarted", async () => {
+    const pid = await haproxy.pid();
+    for (const id of ["www", "api"]) {
+      await waitFor(async () => (await rows(id)).find((r) => r.status === "succeeded"), 30_000, 100, `${id} succeeded`);
+      expect(fileSerial(id)).not.toBe(placeholderSerial);
+      expect(await haproxy.servedSerial(`${id}.example.test`)).toBe(fileSerial(id));
+    }
+    expect(await haproxy.pid()).toBe(pid);
+    expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
+  });
+
+  test("a renewal is served at once, the PID unchanged", async () => {
+    const pid = await haproxy.pid();
+    const before = fileSerial("www");
+    const r = await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
+    expect(r.code).toBe(0);
+    const after = fileSerial("www");
+    expect(after).not.toBe(before);
+    expect(await haproxy.servedSerial("www.example.test")).toBe(after);
+    expect(await haproxy.pid()).toBe(pid);
+    const row = (await rows("www")).find((x) => x.trigger === "manual")!;
+    expect(row.events.find((e) => e.step === "install")!.status).toBe("ok");
+  });
+
+  test("HAProxy restarted from an older file: re-installed at the next tick without a new order", async () => {
+    const newest = fileSerial("www");
+    const orders = (await rows("www")).filter((r) => !r.install_only).length;
+    // A backup of the current file, made stale by the next renewal.
+    const older = join(world.dir, "older.pem");
+    copyFileSync(bundle("www"), older);
+    await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
+    const latest = fileSerial("www");
+    expect(latest).not.toBe(newest);
+    const since = Date.now();
+    await daemon.signal("SIGSTOP");
+    copyFileSync(older, bundle("www"));
+    await haproxy.restart();
+    expect(await haproxy.servedSerial("www.example.test")).toBe(newest);
+    await daemon.signal("SIGCONT");
+    const row = await waitFor(
+      async () => (await rows("www")).find((r) => r.finished_at !== null && Date.parse(r.started_at) >= since),
+      30_000,
+      100,
+      "a run of www after the restart",
+    );
+    expect(row).toMatchObject({ status: "succeeded", install_only: true, reason: `lb does not serve the newest certificate (serial ${latest})` });
+    expect(await waitServed("www.example.test", latest)).toBe(latest);
+    expect(fileSerial("www")).toBe(latest);
+    expect((await rows("www")).filter((r) => !r.install_only).length).toBe(orders + 1);
+  });
+
+  test("a process serving another certificate than the file: re-installed, the reason names both serials", async () => {
+    const latest = fileSerial("www");
+    const other = read(bundle("api"))
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .join("\n");
+    const since = Date.now();
+    await daemon.signal("SIGSTOP");
+    expect(await haproxy.send(`set ssl cert ${bundle("www")} <<\n${other}\n`)).toContain("Transaction created");
+    expect(await haproxy.send(`commit ssl cert ${bundle("www")}`)).toContain("Success!");
+    await daemon.signal("SIGCONT");
+    const row = await waitFor(
+      async () => (await rows("www")).find((r) => r.finished_at !== null && Date.parse(r.started_at) >= since),
+      30_000,
+      100,
+      "a run of www after the swap behind rota's back",
+    );
+    expect(row).toMatchObject({
+      status: "succeeded",
+      install_only: true,
+      reason: `lb: damaged: ${haproxy.socket} serves serial ${fileSerial("api")}, www.pem holds ${latest}`,
+    });
+    expect(await waitServed("www.example.test", latest)).toBe(latest);
+  });
+});
+
+describe("faults through the pipeline: the renewal fails saying why, no transaction left open", () => {
+  const failed = (id: string) => waitFor(async () => (await rows(id)).find((r) => r.status === "failed"), 30_000, 100, `a failed run of ${id}`);
+
+  test("a path HAProxy does not load: the bundle is written, the error says what to add", async () => {
+    const row = await failed("unloaded");
+    const path = bundle("unloaded");
+    expect(row.error).toContain(`haproxy lb: ${path} holds serial ${fileSerial("unloaded")}, but ${haproxy.socket} does not reference ${path}: add "crt ${path}" to a bind line`);
+    expect(row.events.find((e) => e.step === "install")!.status).toBe("failed");
+    expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
+  });
+
+  test("a socket nobody listens on: the error names it", async () => {
+    const row = await failed("gone");
+    expect(row.error).toContain(`haproxy lb-gone: ${bundle("gone")} holds serial ${fileSerial("gone")}, but ${join(world.dir, "gone.sock")}: cannot set ssl cert`);
+    expect(row.error).toContain(`${join(world.dir, "gone.sock")} still serves the previous certificate`);
+  });
+});
+
+test("a socket path that exists and is not a socket: exit 2 naming the key", async () => {
+  const dir = makeTempDir("rota-e2e-haproxy-cfg-");
+  try {
+    writeFileSync(join(dir, "not-a-socket"), "");
+    mkdirSync(join(dir, "certs"));
+    writeFileSync(
+      join(dir, "rota.toml"),
+      `[daemon]\nstate_dir = "state"\n\n[[ca]]\nname = "internal"\ntype = "local"\n\n[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "certs"\nsockets = ["not-a-socket"]\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "lb"\n`,
+    );
+    const r = await runRota(["check-config", "--config", join(dir, "rota.toml")]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`install[0].sockets[0]: ${join(dir, "not-a-socket")} exists and is not a socket`);
+  } finally {
+    removeTempDir(dir);
+  }
+});
