@@ -4,14 +4,14 @@
  * other two still install and serve the new certificate, the renewal's error names the
  * nginx target and why, and `rota list` shows what each target serves. Once the test is
  * fixed (a reload), the next tick installs only on nginx, without a new order, and leaves
- * the other two alone.
+ * the other two alone. With `verify_served`, a reload that does nothing is caught.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { makeInstallFixtures } from "../../src/backends/install/contract.ts";
-import { freePort, makeLoopbackTls, makeTempDir, startDaemon, startHaproxy, startNginx, waitFor, type Daemon, type Haproxy, type Nginx } from "../harness/index.ts";
+import { freePort, makeLoopbackTls, makeTempDir, runRota, startDaemon, startHaproxy, startNginx, waitFor, type Daemon, type Haproxy, type Nginx } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
 import { audit, list, read, serialOf, waitForRenewal, type AuditRow } from "./helpers.ts";
 
@@ -43,8 +43,9 @@ function nginxServes(): Promise<string> {
   });
 }
 
-function writeConfig(testCommand: string[]): string {
+function writeConfig(testCommand: string[], o: { reload?: string[]; verify?: boolean } = {}): string {
   const nginxArgv = (...rest: string[]) => ["nginx", "-p", nginx.prefix, "-c", nginx.confPath, "-e", nginx.errorLogPath, ...rest];
+  const reload = o.reload ?? nginxArgv("-s", "reload");
   const path = world.writeConfig({
     certs: [{ id: "www", domains: ["www.example.test"] }],
     daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 1, failure_cooldown_max_seconds: 1 },
@@ -54,7 +55,8 @@ name = "web"
 type = "nginx"
 dir = ${JSON.stringify(nginxDir)}
 test_command = ${JSON.stringify(testCommand)}
-reload_command = ${JSON.stringify(nginxArgv("-s", "reload"))}
+reload_command = ${JSON.stringify(reload)}
+${o.verify ? `verify_served = ["127.0.0.1:${nginxPort}"]\nverify_served_timeout_seconds = 2` : ""}
 
 [[install]]
 name = "lb"
@@ -146,4 +148,18 @@ test("the test fixed by a reload: the next tick installs only on nginx, with no 
   expect(statSync(join(world.certsDir, "www", "cert.pem")).mtimeMs).toBe(filesMtime);
   expect(statSync(join(haproxyDir, "www.pem")).mtimeMs).toBe(haproxyMtime);
   expect(await haproxy.pid()).toBe(pid);
+});
+
+test("verify_served catches an nginx whose reload does nothing: the step fails saying the old serial is still served", async () => {
+  const served = await nginxServes();
+  writeConfig(["true"], { reload: ["true"], verify: true });
+  expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+  const r = await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
+  expect(r.code).toBe(1);
+  const [row] = await rows();
+  const install = row!.events.find((e) => e.step === "install")!;
+  expect(install.status).toBe("failed");
+  expect(install.message).toContain(`127.0.0.1:${nginxPort} still serves serial ${served}`);
+  expect(await nginxServes()).toBe(served);
+  expect(serialOf(join(world.certsDir, "www", "cert.pem"))).not.toBe(served);
 });
