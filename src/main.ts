@@ -23,6 +23,7 @@ const main = defineCommand({
     audit: () => import("./cli/commands/audit.ts").then((m) => m.default),
     alerts: () => import("./cli/commands/alerts.ts").then((m) => m.default),
     alert: () => import("./cli/commands/alert.ts").then((m) => m.default),
+    dsm: () => import("./cli/commands/dsm.ts").then((m) => m.default),
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),

@@ -14,6 +14,7 @@ import { parseCloudflareConfig } from "./dcv/cloudflare/config.ts";
 import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
+import { parseDsmConfig } from "./install/dsm/config.ts";
 import { parseNginxConfig } from "./install/nginx/config.ts";
 import { haproxyKeyFolders, parseHaproxyConfig, type HaproxyConfig } from "./install/haproxy/config.ts";
 
@@ -139,6 +140,10 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
       create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyTarget(name, cfg, ctx),
     }),
   },
+  dsm: entry<InstallBackend, ReturnType<typeof parseDsmConfig>>({
+    parse: parseDsmConfig,
+    create: async (name, cfg, ctx) => (await import("./install/dsm/dsm.ts")).createDsmInstall(name, cfg, ctx),
+  }),
 };
 
 /** Sink types, each in its own folder under `alert/`. */
