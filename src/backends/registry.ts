@@ -145,10 +145,14 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
       create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyTarget(name, cfg, ctx),
     }),
   },
-  dsm: entry<InstallBackend, ReturnType<typeof parseDsmConfig>>({
-    parse: parseDsmConfig,
-    create: async (name, cfg, ctx) => (await import("./install/dsm/dsm.ts")).createDsmInstall(name, cfg, ctx),
-  }),
+  dsm: {
+    // One DSM certificate entry: a second cert would overwrite the first at each renewal.
+    singleCert: true,
+    ...entry<InstallBackend, ReturnType<typeof parseDsmConfig>>({
+      parse: parseDsmConfig,
+      create: async (name, cfg, ctx) => (await import("./install/dsm/dsm.ts")).createDsmInstall(name, cfg, ctx),
+    }),
+  },
 };
 
 /** Sink types, each in its own folder under `alert/`. */

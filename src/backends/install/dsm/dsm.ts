@@ -14,20 +14,18 @@ import type { InstallRequest, ReadableInstall, ReadBack } from "../../types.ts";
 import { isConnectionError, type DsmApis, type DsmCertificate, type DsmClient, type DsmSession } from "./client.ts";
 import type { DsmConfig } from "./config.ts";
 import { pickEntry } from "./pick.ts";
-import { withSession, type ActionRequired, type SessionDeps } from "./session.ts";
+import { blockedError, withSession, type SessionDeps } from "./session.ts";
 import { DsmState } from "./state.ts";
 
 /** DSM's web server is back within seconds of an import; 30 s covers a slow NAS. */
 const RESTART_WAIT_MS = 30_000;
 const RESTART_POLL_MS = 500;
 
-export type DsmContext = Pick<BackendContext, "stateDir" | "clock" | "log"> & { onActionRequired?: (a: ActionRequired) => void };
-
-export function createDsmInstall(name: string, cfg: DsmConfig, ctx: DsmContext): ReadableInstall {
+export function createDsmInstall(name: string, cfg: DsmConfig, ctx: BackendContext): ReadableInstall {
   const who = `dsm ${name}`;
   const state = new DsmState(ctx.stateDir, name, who);
   if (cfg.insecureSkipVerify) ctx.log.warn(`${who}: TLS certificate of ${cfg.url} is NOT verified (insecure_skip_verify = true)`);
-  const deps: SessionDeps = { name, cfg, state, clock: ctx.clock, log: ctx.log, onLatch: (a) => ctx.onActionRequired?.(a) };
+  const deps: SessionDeps = { name, cfg, state, clock: ctx.clock, log: ctx.log, onLatch: (a) => ctx.emit({ type: "target.action_required", target: name, ...a, at: ctx.clock.now() }) };
 
   async function install(req: InstallRequest, signal: AbortSignal): Promise<void> {
     throwIfAborted(signal, who);
@@ -75,6 +73,9 @@ export function createDsmInstall(name: string, cfg: DsmConfig, ctx: DsmContext):
 
   async function readBack(certId: string, signal: AbortSignal): Promise<ReadBack> {
     throwIfAborted(signal, who);
+    // Latched: a throw, never "absent", or the scheduler would install into a target it cannot reach.
+    const blocked = blockedError(deps);
+    if (blocked) throw blocked;
     const kept = state.installed();
     if (kept === null || kept.record.cert_id !== certId) return { state: "absent" };
     if (cfg.certificateId !== undefined && kept.record.id !== cfg.certificateId) return { state: "absent" };

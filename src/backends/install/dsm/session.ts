@@ -10,13 +10,15 @@ import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { describeError, RotaError } from "../../../errors.ts";
 import type { Logger } from "../../../log.ts";
-import { DsmApiError, DsmClient, type DsmApis, type DsmSession } from "./client.ts";
+import { sleepOn } from "../../../sleep.ts";
+import { DsmApiError, DsmClient, isConnectionError, type DsmApis, type DsmSession } from "./client.ts";
 import type { DsmConfig } from "./config.ts";
 import { latches, sessionLost } from "./errors.ts";
 import type { DsmState } from "./state.ts";
 
 /** A logout gets its own few seconds, also after the work's signal fired: a session left open counts against DSM's limit. */
 const LOGOUT_TIMEOUT_MS = 5_000;
+const LOGOUT_RETRY_MS = 250;
 
 export const REAUTH_REQUIRED = "dsm_reauth_required";
 
@@ -101,12 +103,22 @@ async function loginLatching(d: SessionDeps, client: DsmClient, apis: DsmApis, p
   }
 }
 
-/** Only logged when it fails: the work's outcome is what the caller needs. */
+/**
+ * Only logged when it fails: the work's outcome is what the caller needs. Refused
+ * connections are retried within the budget: an import restarts DSM's web server.
+ */
 export async function logout(d: Pick<SessionDeps, "name" | "clock" | "log">, client: DsmClient, apis: DsmApis, s: DsmSession): Promise<void> {
   const budget = new AbortController();
   const cancel = d.clock.setTimeout(() => budget.abort(), LOGOUT_TIMEOUT_MS);
   try {
-    await client.logout(apis, s, budget.signal);
+    for (;;) {
+      try {
+        return await client.logout(apis, s, budget.signal);
+      } catch (err) {
+        if (!isConnectionError(err) || budget.signal.aborted) throw err;
+      }
+      await sleepOn(d.clock, LOGOUT_RETRY_MS, budget.signal);
+    }
   } catch (err) {
     d.log.warn(`dsm ${d.name}: logout failed: ${describeError(err)}`);
   } finally {
