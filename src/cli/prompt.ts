@@ -6,8 +6,9 @@ import { CliExit, EXIT } from "./exit.ts";
 
 export function readHiddenLine(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Echo off before the prompt shows: a code typed at once must not reach the screen.
   stdin.setRawMode(true);
+  process.stderr.write(prompt);
   stdin.resume();
   return new Promise((resolve, reject) => {
     let line = "";
