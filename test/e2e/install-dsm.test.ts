@@ -4,14 +4,17 @@
  * `--otp` and stores a device token; the daemon's logins carry it; DSM's certificate parts
  * match the files; a restart re-installs nothing; a revoked token latches with one alert
  * while `files` still renews, until `rota dsm login` again. The password, the code and the
- * device id never show in logs, the audit database or CLI output.
+ * device id never show in logs, the audit database or CLI output. `verify_served` on the
+ * fake's desktop port proves DSM's restarted web server serves the new certificate.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { randomBytes, randomInt } from "node:crypto";
+import { X509Certificate, randomBytes, randomInt } from "node:crypto";
 import { join } from "node:path";
 import { ROTA_BIN, runRota, startDaemon, waitFor, type Daemon, type RotaResult } from "../harness/index.ts";
 import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
+import { readServedLeaf } from "../../src/backends/install/served/probe.ts";
+import { systemClock } from "../../src/clock.ts";
 import { startWorld, type World } from "./fixture.ts";
 import { audit, read, serialOf } from "./helpers.ts";
 
@@ -69,7 +72,7 @@ async function loginOnTerminal(code: string): Promise<{ exit: number; output: st
 
 beforeAll(async () => {
   world = await startWorld();
-  fake = await startFakeDsm({ users: [{ account: "rota", password: PASSWORD, admin: true, otp: OTP }], restartMs: 500 });
+  fake = await startFakeDsm({ users: [{ account: "rota", password: PASSWORD, admin: true, otp: OTP }], restartMs: 500, serveDefault: true });
   hook = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -89,6 +92,8 @@ username = "rota"
 password_file = ${JSON.stringify(passwordFile)}
 description = "rota"
 device_name = "rota-e2e"
+make_default = true
+verify_served = ["127.0.0.1:${fake.servedPort}"]
 
 [[cert]]
 id = "www"
@@ -145,12 +150,18 @@ describe("rota dsm login", () => {
 describe("dsm target on real pebble", () => {
   test("one cert on files and nas: DSM's parts match the files; logins carry the device token, never a code", async () => {
     daemon = startDaemon(config, { env: world.env });
-    await waitFor(async () => (await audit(world.socket, "www").catch(() => [])).find((r) => r.status === "succeeded"), 60_000, 200, "www installed");
+    const row = await waitFor(async () => (await audit(world.socket, "www").catch(() => [])).find((r) => r.status === "succeeded"), 60_000, 200, "www installed");
+    expect(row.events.find((e) => e.step === "install")!.message).toBe("installed on files, nas");
     const entry = nasEntry()!;
     expect(entry.certPem.trim()).toBe(read(files("cert.pem")).trim());
     expect(entry.chainPem.trim()).toBe(read(files("chain.pem")).trim());
     expect(entry.keyPem.trim()).toBe(read(files("privkey.pem")).trim());
     expect(imports()).toBe(1);
+    // verify_served passed: DSM's web server, restarted by the import, serves the new serial.
+    expect(fake.calls("SYNO.Core.Certificate import")[0]!.fields.as_default).toBe("true");
+    const endpoint = { host: "127.0.0.1", port: fake.servedPort!, text: "desktop" };
+    const served = await readServedLeaf(endpoint, null, new AbortController().signal, systemClock, 5_000);
+    expect(new X509Certificate(served).serialNumber.toLowerCase()).toBe(serialOf(files("cert.pem")));
     const stored = JSON.parse(read(deviceJson())).device_id as string;
     const daemonLogins = fake.calls("SYNO.API.Auth login").slice(-1);
     expect(daemonLogins[0]!.fields).toMatchObject({ device_id: stored, device_name: "rota-e2e" });

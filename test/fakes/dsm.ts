@@ -11,11 +11,13 @@
  * - device tokens can be revoked; Auth v6 returns `did` instead of `device_id`;
  * - a redirect mode (DSM's "redirect HTTP to HTTPS"), and a count of open sessions.
  * Every request is recorded, so tests assert what was sent. `breakIt()`/`mend()` stop and
- * restart the listener, for the install contract.
+ * restart the listener, for the install contract. With `servedPort`, the default entry is
+ * served over TLS there from each (re)start on, as DSM's desktop on 5001 (verify_served).
  */
 import { X509Certificate, createPrivateKey, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { makeLoopbackTls } from "../harness/certs.ts";
+import { freePort } from "../harness/ports.ts";
 import { makeTempDir, removeTempDir } from "../harness/tmp.ts";
 
 export interface FakeDsmUser {
@@ -60,6 +62,8 @@ export interface DsmRequest {
 
 export interface FakeDsm {
   url: string;
+  /** Where the default entry is served over TLS (a handshake tells its serial), when asked for. */
+  servedPort: number | undefined;
   /** PEM path of the fake's own CA (HTTPS only). */
   caPath: string | undefined;
   requests: DsmRequest[];
@@ -94,11 +98,12 @@ export interface FakeDsm {
 
 const AUTH_BLOCK_AFTER = 5;
 
-export async function startFakeDsm(opts: { https?: boolean; users: FakeDsmUser[]; restartMs?: number }): Promise<FakeDsm> {
+export async function startFakeDsm(opts: { https?: boolean; users: FakeDsmUser[]; restartMs?: number; serveDefault?: boolean }): Promise<FakeDsm> {
   const tlsDir = opts.https ? makeTempDir("rota-fake-dsm-tls-") : undefined;
   const tls = tlsDir ? makeLoopbackTls(tlsDir) : undefined;
   const sessions = new Map<string, { account: string; synotoken: string }>();
   let server: ReturnType<typeof Bun.serve> | undefined;
+  let served: ReturnType<typeof Bun.serve> | undefined;
   let port = 0;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -107,6 +112,7 @@ export async function startFakeDsm(opts: { https?: boolean; users: FakeDsmUser[]
 
   const fake: FakeDsm = {
     url: "",
+    servedPort: opts.serveDefault ? await freePort() : undefined,
     caPath: tls?.caPath,
     requests: [],
     users: opts.users,
@@ -135,6 +141,7 @@ export async function startFakeDsm(opts: { https?: boolean; users: FakeDsmUser[]
     async stop() {
       clearTimeout(restartTimer);
       await server?.stop(true);
+      await served?.stop(true);
       server = undefined;
       if (tlsDir) removeTempDir(tlsDir);
     },
@@ -269,7 +276,17 @@ export async function startFakeDsm(opts: { https?: boolean; users: FakeDsmUser[]
     restartTimer = setTimeout(() => fake.mend(), fake.restartMs);
   }
 
+  /** The web server loads the default certificate when it starts. */
+  function serveDefault(): void {
+    void served?.stop(true);
+    served = undefined;
+    const entry = fake.entries.find((e) => e.is_default && e.certPem && e.keyPem);
+    if (fake.servedPort === undefined || !entry) return;
+    served = Bun.serve({ hostname: "127.0.0.1", port: fake.servedPort, tls: { cert: entry.certPem + entry.chainPem, key: entry.keyPem }, fetch: () => new Response("DSM") });
+  }
+
   function listen(): void {
+    serveDefault();
     server = Bun.serve({
       hostname: "127.0.0.1",
       port,
