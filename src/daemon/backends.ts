@@ -1,13 +1,14 @@
 /**
  * @module Builds configured backends through the registry. The daemon builds only what
  * it reads between renewals (install targets, DCV backends for journal clean-up); a
- * renewal child builds the full set for its one cert.
+ * renewal worker builds what each cert it renews names, and keeps them warm.
  */
 import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
-import type { DcvBackend, InstallBackend } from "../backends/types.ts";
+import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
 import type { BackendSection, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
+import type { CertSections } from "../pipeline/child-protocol.ts";
 import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
 
 /** A section unchanged since `previous` keeps its backend instance (and whatever it holds open). */
@@ -52,4 +53,42 @@ export async function buildRuntime(config: RotaConfig, certId: string, ctx: Back
   const dcvs = await build<DcvBackend>(named(config.dcvs, c.dcv === undefined ? [] : [c.dcv]), DCV_TYPES, ctx);
   const installs = await build<InstallBackend>(named(config.installs, c.install), INSTALL_TYPES, ctx);
   return { config: c, ca: cas.get(c.ca)!, dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv), installs: c.install.map((n) => installs.get(n)!) };
+}
+
+/**
+ * The backends one renewal worker has built, kept across its renewals: a local CA's root
+ * and intermediate are loaded and checked once, an ACME account and directory found once
+ * per CA. A section that comes back changed (same name, other type or options) is built anew.
+ */
+export class WarmBackends {
+  private readonly cas = new Map<string, Built<CABackend>>();
+  private readonly dcvs = new Map<string, Built<DcvBackend>>();
+  private readonly installs = new Map<string, Built<InstallBackend>>();
+
+  constructor(private readonly ctx: BackendContext) {}
+
+  async runtime(s: CertSections): Promise<CertRuntime> {
+    return {
+      config: s.cert,
+      ca: await this.warm(this.cas, s.ca, CA_TYPES),
+      dcv: s.dcv === null ? undefined : await this.warm(this.dcvs, s.dcv, DCV_TYPES),
+      installs: await Promise.all(s.installs.map((i) => this.warm(this.installs, i, INSTALL_TYPES))),
+    };
+  }
+
+  private async warm<B>(cache: Map<string, Built<B>>, s: BackendSection, types: Record<string, BackendEntry<B>>): Promise<B> {
+    const old = cache.get(s.name);
+    if (old && old.section.type === s.type && Bun.deepEquals(old.section.options, s.options)) return old.backend;
+    // The request came over a pipe: a type this build does not know is its sender's mistake.
+    const entry = Object.hasOwn(types, s.type) ? types[s.type]! : undefined;
+    if (!entry) throw new RotaError("bad_request", `pipeline: bad renewal request: no backend type ${JSON.stringify(s.type)} for ${JSON.stringify(s.name)}`, { noRetry: true });
+    const backend = await entry.create(s.name, s.options, this.ctx);
+    cache.set(s.name, { section: s, backend });
+    return backend;
+  }
+}
+
+interface Built<B> {
+  section: BackendSection;
+  backend: B;
 }
