@@ -19,12 +19,12 @@ import { runRenewal, type PipelineStore, type RunOutcome } from "./renewer.ts";
 
 /** Runs the worker; resolves with its exit code. */
 export async function renewalChild(): Promise<number> {
-  // The daemon puts its resolved level and format in our environment.
-  const root = createLogger({ ...logSettings({}, process.env), component: "renewal" });
+  let current: { renewalId: string; certId: string; controller: AbortController } | undefined;
+  // The daemon puts its resolved level and format in our environment. Backends log under the renewal they serve.
+  const root = createLogger({ ...logSettings({}, process.env), component: "renewal", current: () => (current ? { cert: current.certId, renewal: current.renewalId } : {}) });
   let log = root;
   process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
   // First of all: a daemon stopping right after our start must not kill us with the default action.
-  let current: { renewalId: string; controller: AbortController } | undefined;
   /** Set by a signal: the renewal running is aborted and nothing more is read. */
   let stopping: Error | undefined;
   let stop = () => {};
@@ -79,7 +79,7 @@ export async function renewalChild(): Promise<number> {
 
   const renew = async (req: ChildRequest): Promise<void> => {
     const controller = new AbortController();
-    current = { renewalId: req.renewalId, controller };
+    current = { renewalId: req.renewalId, certId: req.cert.id, controller };
     if (stopping) controller.abort(stopping);
     log = scoped(root, { cert: req.cert.id, renewal: req.renewalId });
     let outcome: RunOutcome;
