@@ -246,7 +246,7 @@ describe("faults", () => {
   });
 
   test("a worker SIGKILL does not end is given up on, naming its pid", async () => {
-    const { clock, spawned, job } = setup(frozen);
+    const { clock, spawned, job, pool } = setup(frozen);
     const j = job();
     spawned[0]!.unkillable = true;
     j.controller.abort(new Error("timed out"));
@@ -254,6 +254,9 @@ describe("faults", () => {
     expect(await j.done).toEqual({ stuck: spawned[0]!.pid });
     job();
     expect(spawned.length).toBe(2);
+    // Closing does not wait for it: it may never exit.
+    spawned[1]!.write(outcome());
+    await pool.close();
   });
 
   test("garbage on stdout, then an exit: the renewal ends naming both; the next one gets a new worker", async () => {

@@ -84,6 +84,8 @@ class Worker {
   /** Told to exit, or found untrustworthy: takes no more work. */
   retired = false;
   gone = false;
+  /** SIGKILLed and still there: blocked in the kernel, nothing more to wait for. */
+  stuck = false;
   unreadable = 0;
   cancelIdle: Cancel = () => {};
   constructor(readonly proc: WorkerProcess) {}
@@ -126,7 +128,12 @@ export class WorkerPool {
           this.deps.clock.setTimeout(() => {
             this.deps.log.warn(`renewal process ${w.proc.pid} did not end renewal ${job.renewalId} within ${KILL_AFTER_MS / 1000} s of its cancel; killing it`);
             w.proc.kill("SIGKILL");
-            timers.push(this.deps.clock.setTimeout(() => finish({ stuck: w.proc.pid }), ABANDON_AFTER_KILL_MS));
+            timers.push(
+              this.deps.clock.setTimeout(() => {
+                w.stuck = true;
+                finish({ stuck: w.proc.pid });
+              }, ABANDON_AFTER_KILL_MS),
+            );
           }, KILL_AFTER_MS),
         );
       };
@@ -155,10 +162,10 @@ export class WorkerPool {
     }
   }
 
-  /** Tells every worker to exit and waits until they have (running renewals should have ended first). */
+  /** Tells every worker to exit and waits until they have (running renewals should have ended first), except those given up on. */
   async close(): Promise<void> {
     for (const w of this.workers) this.retire(w, "the daemon is stopping");
-    await Promise.all([...this.workers].map((w) => w.proc.exited));
+    await Promise.all([...this.workers].filter((w) => !w.stuck).map((w) => w.proc.exited));
   }
 
   /** For a daemon out of time: SIGKILL to every worker still alive. Returns their pids. */
