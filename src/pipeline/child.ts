@@ -77,6 +77,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
       request: JSON.stringify({ renew: request }),
       sections: sectionKeys(request),
       signal: req.signal,
+      log: childLog,
       onLine: (line) => ("event" in line ? bus.emit(line.event) : writes.apply(line)),
       onBadWrite: (err) => writes.unreadable(err),
     });

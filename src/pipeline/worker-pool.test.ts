@@ -88,6 +88,7 @@ const holds: Behaviour = (w, msg) => {
 /** Reads nothing and answers nothing: a SIGSTOPped process. */
 const frozen: Behaviour = () => {};
 
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 const SETTINGS: PoolSettings = { idleMs: 60_000, maxRenewals: 1000, maxRssBytes: 256 * 2 ** 20, maxIdle: 4 };
 
 function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}) {
@@ -101,7 +102,7 @@ function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}) {
         return w;
       },
       clock,
-      log: createConsola({ level: Number.NEGATIVE_INFINITY }),
+      log: silent,
     },
     { ...SETTINGS, ...settings },
   );
@@ -110,7 +111,7 @@ function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}) {
     const lines: ChildLine[] = [];
     const controller = new AbortController();
     const renewalId = `r${++n}`;
-    const done = pool.run({ renewalId, request: JSON.stringify({ renew: { renewalId } }), sections: ["ca internal"], signal: controller.signal, onLine: (l) => void lines.push(l), onBadWrite: () => {}, ...over });
+    const done = pool.run({ renewalId, request: JSON.stringify({ renew: { renewalId } }), sections: ["ca internal"], signal: controller.signal, log: silent, onLine: (l) => void lines.push(l), onBadWrite: () => {}, ...over });
     return { renewalId, lines, controller, done };
   };
   return { clock, pool, spawned, job };

@@ -51,6 +51,8 @@ export interface Job {
   /** The backend sections it loads (`ca internal`, as reloads name them). */
   sections: string[];
   signal: AbortSignal;
+  /** Scoped to the renewal: what the pool says about it. */
+  log: Logger;
   /** Every line of the renewal before its outcome: step events and store writes, in order. */
   onLine(line: Exclude<ChildLine, OutcomeLine>): void;
   /** A store write that could not be read: lost. */
@@ -126,7 +128,7 @@ export class WorkerPool {
         // A worker stuck in a system call never reads the cancel.
         timers.push(
           this.deps.clock.setTimeout(() => {
-            this.deps.log.warn(`renewal process ${w.proc.pid} did not end renewal ${job.renewalId} within ${KILL_AFTER_MS / 1000} s of its cancel; killing it`);
+            job.log.warn(`renewal process ${w.proc.pid} did not end renewal ${job.renewalId} within ${KILL_AFTER_MS / 1000} s of its cancel; killing it`);
             w.proc.kill("SIGKILL");
             timers.push(
               this.deps.clock.setTimeout(() => {
@@ -146,7 +148,7 @@ export class WorkerPool {
         resolve(end);
       };
       w.running = { job, end: finish };
-      this.deps.log.debug(`renewal ${job.renewalId} runs in renewal process ${w.proc.pid}`);
+      job.log.debug(`renewal ${job.renewalId} runs in renewal process ${w.proc.pid} (its renewal ${w.renewals + 1})`);
       job.signal.addEventListener("abort", onAbort, { once: true });
       // A worker gone already ends the job by its exit.
       w.proc.send(job.request);
