@@ -218,8 +218,9 @@ export class DsmClient {
       if (signal.aborted) throw new RotaError("aborted", `${who}: ${what}: cancelled`, { cause: signal.reason });
       if (timer.signal.aborted) throw new RotaError("timeout", `${who}: ${what}: no reply in ${timeoutMs / 1000} s`);
       // Not chained as the cause: Bun's fetch error carries the URL, and with it the session id.
-      const e = err as { code?: unknown; message?: unknown };
-      throw new RotaError("unreachable", `${who}: ${what}: cannot reach DSM: ${typeof e.code === "string" ? e.code : "connection failed"}`);
+      const code = typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "connection failed";
+      const hint = /CERT|SELF_SIGNED|VERIFY|ALTNAME/.test(code) ? " (DSM's TLS certificate is not trusted: set ca_bundle, or tls_server_name to the name it holds)" : "";
+      throw new RotaError("unreachable", `${who}: ${what}: cannot reach DSM: ${code}${hint}`);
     } finally {
       cancelTimer();
     }

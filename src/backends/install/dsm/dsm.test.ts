@@ -349,7 +349,7 @@ describe("dsm: clear errors, no leaks", () => {
   test("HTTPS: trusted through ca_bundle; unverified only with insecure_skip_verify, which every start logs", async () => {
     const probe = await subject({ https: true });
     const err = await failure(probe.backend.install(fx.first, signal));
-    expect(err?.message).toMatch(/^dsm nas: SYNO\.API\.Info query: cannot reach DSM: /);
+    expect(err?.message).toMatch(/^dsm nas: SYNO\.API\.Info query: cannot reach DSM: \S+ \(DSM's TLS certificate is not trusted: set ca_bundle, or tls_server_name to the name it holds\)$/);
     const trusted = await subject({ https: true, cfg: {} });
     const withCa = createDsmInstall("nas", { ...trusted.cfg, caBundle: trusted.fake.caPath }, { stateDir: trusted.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
     await withCa.install(fx.first, signal);
