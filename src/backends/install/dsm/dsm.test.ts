@@ -11,7 +11,9 @@ import type { ReadableInstall } from "../../types.ts";
 import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
 import type { DsmConfig } from "./config.ts";
 import { createDsmInstall } from "./dsm.ts";
+import type { DsmApiError } from "./client.ts";
 import { dsmLogin } from "./login.ts";
+import { clientFor } from "./session.ts";
 
 const PASSWORD = "pw-canary-7c1e9b";
 const dir = mkdtempSync(join(tmpdir(), "rota-dsm-"));
@@ -272,6 +274,19 @@ describe("dsm: the latch", () => {
     if (code === 401) s.fake.disabled.add("rota");
     expect((await failure(s.backend.install(fx.first, signal)))?.message).toBe(`dsm nas: SYNO.API.Auth login: ${text} (${code}); fix it, then run \`rota dsm login nas\``);
     expect(s.events).toHaveLength(1);
+  });
+
+  test("the latch is what spares the auto block: five wrong logins in a row would trip it (the fake's trap)", async () => {
+    const s = await subject();
+    const client = clientFor("nas", s.cfg, systemClock);
+    const apis = await client.discover(signal);
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const err = await failure(client.login(apis, { account: "rota", passwd: "wrong", deviceName: "x" }, signal));
+      codes.push((err as unknown as DsmApiError).dsmCode);
+    }
+    expect(codes).toEqual([400, 400, 400, 400, 400, 407]);
+    expect((await failure(client.login(apis, { account: "rota", passwd: PASSWORD, deviceName: "x" }, signal)) as unknown as DsmApiError).dsmCode).toBe(407);
   });
 
   test("DSM's auto block (407) is retried later, never latched", async () => {
