@@ -16,6 +16,7 @@ import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./
 import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } from "./install/filesystem/config.ts";
 import { parseNginxConfig } from "./install/nginx/config.ts";
 import { haproxyKeyFolders, parseHaproxyConfig, type HaproxyConfig } from "./install/haproxy/config.ts";
+import { parseK8sSecretConfig } from "./install/k8s-secret/config.ts";
 
 /** A folder a backend's section names, with the key that names it (`path`, `dir`). */
 export interface ConfiguredFolder {
@@ -139,6 +140,10 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
       create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyTarget(name, cfg, ctx),
     }),
   },
+  "k8s-secret": entry<InstallBackend, ReturnType<typeof parseK8sSecretConfig>>({
+    parse: parseK8sSecretConfig,
+    create: async (name, cfg, ctx) => (await import("./install/k8s-secret/k8s-secret.ts")).createK8sSecretTarget(name, cfg, ctx),
+  }),
 };
 
 /** Sink types, each in its own folder under `alert/`. */
