@@ -133,7 +133,7 @@ async function prepare(name: string, certs: number): Promise<Setup> {
 async function seed(setup: Setup): Promise<void> {
   const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
   const config = loadConfig(setup.config);
-  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent };
+  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent, emit: () => {} };
   const store = new SqliteAuditStore(config.audit.path);
   const bus = new EventBus((err) => console.error(`bench: seeding: ${String(err)}`));
   subscribeAudit(bus, store);

@@ -51,6 +51,11 @@ export type RotaEvent =
   | { type: "cert.expiring"; certId: string; daysLeft: number; notAfter: Date; at: Date }
   /** A renewal succeeded after the cert's previous one had failed. */
   | { type: "cert.recovered"; certId: string; renewalId: string; at: Date }
+  /**
+   * An install target needs a person before it can be used again (a DSM login refused, a
+   * device token revoked): emitted once when the target latches, never at each attempt.
+   */
+  | { type: "target.action_required"; target: string; certId: string; code: string; message: string; at: Date }
   /** An operator asked for a test alert (`rota alert test`); null cert or sink: none named. */
   | { type: "alert.test"; certId: string | null; sink: string | null; at: Date };
 

@@ -13,6 +13,7 @@ const facts: AlertFacts = {
   retryAt: new Date("2030-01-10T12:15:00Z"),
   repeats: null,
   lastHeldError: null,
+  detail: null,
   publicUrl: "https://nas.example:8844/",
 };
 
@@ -45,5 +46,8 @@ test("expiring, recovered and test alerts read as sentences; no public_url, no l
   });
   expect(buildAlert({ ...facts, type: "cert.recovered", severity: "info", retryAt: null }).message).toBe("www renewed successfully after failing (3 days left)");
   expect(buildAlert({ ...facts, type: "alert.test", cert: null, renewal: null, retryAt: null }).message).toBe("Test alert from rota on nas");
+  expect(buildAlert({ ...facts, type: "target.action_required", severity: "critical", renewal: null, retryAt: null, detail: "nas: dsm nas: device token rejected (expired or revoked); run rota dsm login nas" }).message).toBe(
+    "Install target of www needs a person: nas: dsm nas: device token rejected (expired or revoked); run rota dsm login nas",
+  );
   expect(buildAlert({ ...facts, type: "renewal.failed", cert: { id: "new", domains: ["new.example"], notAfter: null } }).message).toBe("Renewal of new failed: acme: connection refused");
 });

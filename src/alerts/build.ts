@@ -20,6 +20,8 @@ export interface AlertFacts {
   repeats: Alert["repeats"];
   /** For a reminder: the error of the last failure held back. */
   lastHeldError: string | null;
+  /** What the event itself says beyond the cert and renewal: a target's message. */
+  detail: string | null;
   /** `[http] public_url`. */
   publicUrl: string | undefined;
 }
@@ -64,6 +66,8 @@ function message(f: AlertFacts, daysLeft: number | null): string {
       return `${id} renewed successfully after failing${left}`;
     case "renewal.succeeded":
       return `${id} renewed${left}`;
+    case "target.action_required":
+      return `Install target of ${id} needs a person: ${f.detail ?? "see its log"}`;
     case "alert.test":
       return `Test alert from rota on ${f.node}${f.cert ? ` for ${f.cert.id}${left}` : ""}`;
     default:

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { atLeast, severityOf } from "./catalogue.ts";
+import { atLeast, DEFAULT_ALERT_EVENTS, FAILURE_EVENTS, severityOf } from "./catalogue.ts";
 
 test("failures are critical within expiry_warning_days or with no expiry known, warnings before", () => {
   expect(severityOf("renewal.failed", 3, 14)).toBe("critical");
@@ -11,6 +11,13 @@ test("failures are critical within expiry_warning_days or with no expiry known, 
 
 test("recoveries, successes and tests inform", () => {
   for (const type of ["cert.recovered", "renewal.succeeded", "alert.test"]) expect(severityOf(type, 1, 14)).toBe("info");
+});
+
+test("a target that needs a person is critical however far expiry is, in every sink's defaults, and not held by the repeat limit", () => {
+  expect(severityOf("target.action_required", 80, 14)).toBe("critical");
+  expect(severityOf("target.action_required", null, 14)).toBe("critical");
+  expect(DEFAULT_ALERT_EVENTS).toContain("target.action_required");
+  expect(FAILURE_EVENTS.has("target.action_required")).toBe(false);
 });
 
 test("min_severity keeps what is at least as severe", () => {

@@ -56,7 +56,7 @@ async function start(alerts: AlertSection[]) {
   const watched: WatchedCert = { config: cert, installs: [] };
   const certs = { certs: () => [watched], find: (id: string) => (id === "www" ? watched : undefined), look: (id: string) => looks.get(id) };
   const log = createConsola({ level: 0 });
-  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log }, log }, config(alerts));
+  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log }, config(alerts));
 }
 
 let renewals = 0;

@@ -37,7 +37,7 @@ export interface AlertServiceDeps {
 export type Sinks = Map<string, { section: AlertSection; backend: AlertBackend }>;
 
 /** Events the sinks may hear of; the others (steps, starts) are not alert material. */
-type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" }>;
+type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" | "target.action_required" }>;
 
 export class AlertService {
   private readonly router: AlertRouter;
@@ -121,6 +121,7 @@ export class AlertService {
         return;
       case "cert.expiring":
       case "cert.recovered":
+      case "target.action_required":
         this.queue(() => this.route(e));
         return;
       default:
@@ -145,7 +146,7 @@ export class AlertService {
     const notAfter = await this.notAfterOf(e);
     const daysLeft = notAfter ? Math.floor((notAfter.getTime() - e.at.getTime()) / DAY_MS) : null;
     const severity = severityOf(e.type, daysLeft, this.config.daemon.expiryWarningDays);
-    const error = e.type === "renewal.failed" ? e.error : null;
+    const error = e.type === "renewal.failed" ? e.error : e.type === "target.action_required" ? `${e.target}: ${e.message}` : null;
     for (const { section, backend } of this.sinks.values()) {
       const send = await this.router.route({ type: e.type, certId: e.certId, severity, error }, section);
       if (!send) continue;
@@ -194,6 +195,7 @@ export class AlertService {
       retryAt: e.type === "renewal.failed" || e.type === "cert.expiring" ? (state?.retryAt ?? null) : null,
       repeats,
       lastHeldError,
+      detail: e.type === "target.action_required" ? (e.error ?? null) : null,
       publicUrl: this.config.http.publicUrl,
     });
   }

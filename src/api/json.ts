@@ -255,5 +255,7 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       return { type: e.type, cert_id: e.certId, renewal_id: e.renewalId, at: e.at.toISOString() };
     case "alert.test":
       return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
+    case "target.action_required":
+      return { type: e.type, target: e.target, cert_id: e.certId, code: e.code, message: e.message, at: e.at.toISOString() };
   }
 }

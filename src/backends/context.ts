@@ -1,5 +1,6 @@
-/** @module What every backend factory is handed: where state lives, the clock, a logger. */
+/** @module What every backend factory is handed: where state lives, the clock, a logger, the event bus. */
 import type { Clock } from "../clock.ts";
+import type { RotaEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 
 export interface BackendContext {
@@ -7,4 +8,9 @@ export interface BackendContext {
   stateDir: string;
   clock: Clock;
   log: Logger;
+  /**
+   * Puts an event on the bus of the process the backend runs in: the daemon's, or the
+   * renewal process's, which forwards it to the daemon's (audit, live stream, alerts).
+   */
+  emit(event: RotaEvent): void;
 }

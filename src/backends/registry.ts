@@ -54,6 +54,11 @@ export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
 
 export interface InstallEntry<C = unknown> extends BackendEntry<InstallBackend, C> {
   /**
+   * The target holds one certificate (a DSM certificate entry, a Kubernetes Secret), so
+   * validation refuses a second cert naming it: each renewal would overwrite the other's.
+   */
+  singleCert?: boolean;
+  /**
    * The folders this target writes private keys into on this machine, so validation can
    * refuse one inside a webroot and `rota check-config` can check it is writable.
    */

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DCV_TYPES } from "../backends/registry.ts";
+import { DCV_TYPES, INSTALL_TYPES } from "../backends/registry.ts";
 import { ConfigError, parseConfigText } from "./load.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type RotaConfig } from "./schema.ts";
 
@@ -587,6 +587,20 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
       expect(config.certs[0]).toMatchObject({ domains: ["*.a.example", "a.example"], ca: "le", dcv: "dns" });
     } finally {
       delete DCV_TYPES["test-dns"];
+    }
+  });
+
+  test("a target that holds one certificate serves one cert: a second naming it is refused, with the first named", () => {
+    INSTALL_TYPES["test-single"] = { singleCert: true, parse: () => ({}), create: () => Promise.reject(new Error("not built in this test")) };
+    try {
+      const single = `${SECTIONS}\n[[install]]\nname = "nas"\ntype = "test-single"\n`;
+      const cert = (id: string, install: string) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example"]\nca = "internal"\ninstall = ${install}\n`;
+      expect(load(`${single}${cert("www", '["files", "nas"]')}${cert("api", '"files"')}`).certs.map((c) => c.install)).toEqual([["files", "nas"], ["files"]]);
+      expect(problemsOf(`${single}${cert("www", '"nas"')}${cert("api", '["files", "nas"]')}`)).toEqual([
+        'cert[1].install[1]: install "nas" (type test-single) holds one certificate; cert "www" already uses it',
+      ]);
+    } finally {
+      delete INSTALL_TYPES["test-single"];
     }
   });
 

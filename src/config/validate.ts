@@ -200,8 +200,9 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   /** The key path of `out[i]` in the file ("cert[2].key_path"): invalid certs leave gaps in `out`. */
   const keyPathKeys: string[] = [];
   const ids = new Set<string>();
+  const claimed = new Map<string, string>();
   const count = top.each("cert", (r) => {
-    const cert = readCert(r, daemon, sections, ids);
+    const cert = readCert(r, daemon, sections, ids, claimed);
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
@@ -222,7 +223,8 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
 }
 
 /** One `[[cert]]`; undefined when it is too broken to use (its problems are reported). */
-function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<string>): CertConfig | undefined {
+/** `claimed`: each single-certificate target's name, with the cert that uses it. */
+function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<string>, claimed: Map<string, string>): CertConfig | undefined {
   const id = r.string("id", { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*", maxLength: CERT_ID_MAX });
   if (id !== undefined) {
     if (ids.has(id)) r.problem("id", `duplicate cert id ${quote(id)}`);
@@ -246,7 +248,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
   if (needsDcv && dcv) checkProvable(r, domains?.names ?? [], dcv);
 
-  const install = readInstall(r, sections.installs);
+  const install = readInstall(r, sections.installs, id, claimed);
   const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
   const keyRotation = r.oneOf("key_rotation", KEY_ROTATIONS, "never");
@@ -315,8 +317,12 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection): voi
   }
 }
 
-/** `install`: one target name or a list of them, each an `[[install]]`, each once. */
-function readInstall(r: Reader, installs: BackendSection[]): StringList | undefined {
+/**
+ * `install`: one target name or a list of them, each an `[[install]]`, each once. A target
+ * whose type holds one certificate (a DSM entry, a Kubernetes Secret) serves one cert only:
+ * two would overwrite each other at every renewal.
+ */
+function readInstall(r: Reader, installs: BackendSection[], certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
   const install = r.stringList("install", { oneOrList: true });
   // Absent or empty; a value of the wrong type has its own problem already.
   if (install === undefined ? !r.has("install") : install.complete && install.items.length === 0) {
@@ -324,8 +330,14 @@ function readInstall(r: Reader, installs: BackendSection[]): StringList | undefi
   }
   const seen = new Set<string>();
   for (const { value: name, key } of install?.items ?? []) {
+    const section = installs.find((s) => s.name === name);
     if (seen.has(name)) r.ctx.problems.add(key, `${quote(name)} is listed twice`);
-    else if (!installs.some((s) => s.name === name)) r.ctx.problems.add(key, `no [[install]] named ${quote(name)}`);
+    else if (!section) r.ctx.problems.add(key, `no [[install]] named ${quote(name)}`);
+    else if (INSTALL_TYPES[section.type]?.singleCert) {
+      const owner = claimed.get(name);
+      if (owner !== undefined) r.ctx.problems.add(key, `install ${quote(name)} (type ${section.type}) holds one certificate; cert ${quote(owner)} already uses it`);
+      else if (certId !== undefined) claimed.set(name, certId);
+    }
     seen.add(name);
   }
   return install;

@@ -18,7 +18,7 @@ import { errnoText } from "../config/paths.ts";
 import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
-import { EventBus } from "../events.ts";
+import { EventBus, type RotaEvent } from "../events.ts";
 import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
@@ -144,7 +144,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
-  const ctx = { stateDir: daemon.stateDir, clock, log };
+  const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };
   let watch = await buildWatchlist(config, ctx);
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));

@@ -77,7 +77,7 @@ export async function renewalChild(): Promise<number> {
   let outcome: RunOutcome;
   try {
     const store = storeViaDaemon(req, send);
-    const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log });
+    const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log, emit: (e) => bus.emit(e) });
     const journal = new ChallengeJournal(config.daemon.stateDir);
     outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey }, { store, bus, clock: systemClock, journal });
   } catch (err) {

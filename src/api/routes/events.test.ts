@@ -109,6 +109,7 @@ const oneOfEach: { [T in RotaEvent["type"]]: Extract<RotaEvent, { type: T }> } =
   "cert.expiring": { type: "cert.expiring", certId: "www", daysLeft: 3, notAfter: new Date("2030-01-04T00:00:00Z"), at: later },
   "cert.recovered": { type: "cert.recovered", certId: "www", renewalId: "r3", at: later },
   "alert.test": { type: "alert.test", certId: null, sink: "mail", at: later },
+  "target.action_required": { type: "target.action_required", target: "nas", certId: "www", code: "dsm_reauth_required", message: "dsm nas: wrong account or password", at: later },
 };
 
 const expectedFrames = [
@@ -121,6 +122,7 @@ const expectedFrames = [
   `{"type":"cert.expiring","cert_id":"www","days_left":3,"not_after":"2030-01-04T00:00:00.000Z","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"cert.recovered","cert_id":"www","renewal_id":"r3","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"alert.test","cert_id":null,"sink":"mail","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"target.action_required","target":"nas","cert_id":"www","code":"dsm_reauth_required","message":"dsm nas: wrong account or password","at":"2030-01-01T00:00:01.250Z"}`,
 ];
 
 test("every event becomes one frame of exactly its documented fields, in the order emitted", async () => {

@@ -2,7 +2,8 @@
  * @module The InstallBackend contract as a test suite: every install backend and every
  * fake runs `runInstallContract` from its own test file, with real certificates. A backend
  * that reads back (`ReadableInstall`) also passes the read-back answers: absent, present,
- * damaged (through the subject's `damage` hook) and a cancelled read-back.
+ * damaged (through the subject's `damage` hook) and a cancelled read-back. A backend whose
+ * target can be out of reach (a NAS, a cluster) also passes the broken-target answers.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,13 +13,28 @@ import { systemClock } from "../../clock.ts";
 import { createCsr } from "../../crypto/csr.ts";
 import { generateKeyPem } from "../../crypto/keys.ts";
 import { createLocalCa } from "../ca/local/local-ca.ts";
+import { RotaError } from "../../errors.ts";
 import { canReadBack, type InstallBackend, type InstallRequest, type ReadBack } from "../types.ts";
 
 export interface InstallSubject {
   backend: InstallBackend;
   /** Breaks what is installed for `certId` the way an operator or a disk might (required when the backend reads back). */
   damage?(certId: string): void | Promise<void>;
+  /** Makes the target unusable (down, refusing rota's credentials); required when the suite is told `breakable`. */
+  breakTarget?(): void | Promise<void>;
+  /** Undoes `breakTarget`. */
+  mendTarget?(): void | Promise<void>;
   cleanup?(): void | Promise<void>;
+}
+
+export interface ContractOptions {
+  /**
+   * The subject can break and mend its target. While broken, reading back must reject with a
+   * RotaError (never answer absent: the scheduler would re-install into a target it cannot
+   * see) and an install must reject with a message starting `<type> <name>:`; once mended,
+   * what was installed before reads back.
+   */
+  breakable?: boolean;
 }
 
 /** Two certificates for one cert id, issued one after the other by a local CA. */
@@ -47,7 +63,8 @@ const samePresent = (r: ReadBack, leafPem: string) => expect(r.state === "presen
  * `readable` says whether the backend reads back; the read-back tests run only then (it is
  * a static capability, so the suite is told rather than finding out from an instance).
  */
-export function runInstallContract(name: string, readable: boolean, make: () => InstallSubject | Promise<InstallSubject>): void {
+export function runInstallContract(name: string, readable: boolean, make: () => InstallSubject | Promise<InstallSubject>, opts: ContractOptions = {}): void {
+  const breakable = opts.breakable === true;
   describe(`InstallBackend contract: ${name}`, () => {
     let caDir: string;
     let fx: InstallFixtures;
@@ -122,6 +139,21 @@ export function runInstallContract(name: string, readable: boolean, make: () => 
       const ac = new AbortController();
       ac.abort();
       await expect(readBack(fx.first.certId, ac.signal)).rejects.toMatchObject({ code: "aborted" });
+    });
+
+    test.if(breakable)("a broken target: install and read-back reject with RotaErrors naming the target; once mended, the earlier certificate reads back", async () => {
+      expect(subject.breakTarget && subject.mendTarget).toBeDefined();
+      await subject.backend.install(fx.first, signal);
+      await subject.breakTarget!();
+      try {
+        if (canReadBack(subject.backend)) await expect(readBack(fx.first.certId)).rejects.toBeInstanceOf(RotaError);
+        const failed: unknown = await subject.backend.install(fx.second, signal).then(() => null, (err: unknown) => err);
+        expect(failed).toBeInstanceOf(RotaError);
+        expect((failed as RotaError).message).toMatch(new RegExp(`^[a-z0-9-]+ ${subject.backend.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: `));
+      } finally {
+        await subject.mendTarget!();
+      }
+      if (canReadBack(subject.backend)) samePresent(await readBack(fx.first.certId), fx.first.leafPem);
     });
 
     test("an install cancelled before it starts leaves the installed certificate in place", async () => {

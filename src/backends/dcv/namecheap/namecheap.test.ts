@@ -27,7 +27,7 @@ function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; stat
   const dcv = createNamecheapDcv(
     "nc",
     { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy() },
-    { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }) },
+    { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} },
   );
   return {
     fake,

@@ -102,7 +102,7 @@ describe("nginx install", () => {
 
   test("post_install_command runs after the reload, with the cert's facts in its environment", async () => {
     const envFile = join(dir, "env");
-    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }) };
+    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
     const postInstall = cmd("post_install_command", ["/bin/sh", "-c", `echo post_install_command >> ${log}; env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort > ${envFile}`]);
     const target = createNginxTarget("web", config(dir, { test: logged("test_command"), reload: logged("reload_command"), postInstall }), ctx);
     await target.install(fx.first, signal);
@@ -113,7 +113,7 @@ describe("nginx install", () => {
   });
 
   test("a failing post_install_command fails the step and keeps the new files", async () => {
-    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }) };
+    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
     const postInstall = cmd("post_install_command", ["/bin/sh", "-c", "echo postfix is down; exit 4"]);
     const err = await createNginxTarget("web", config(dir, { postInstall }), ctx).install(fx.first, signal).catch((e: unknown) => e);
     expect(describeError(err)).toBe('nginx web: post_install_command ["/bin/sh","-c","echo postfix is down; exit 4"] exited with 4: postfix is down');
