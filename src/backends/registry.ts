@@ -145,10 +145,13 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
       create: async (name, cfg, ctx) => (await import("./install/haproxy/haproxy.ts")).createHaproxyTarget(name, cfg, ctx),
     }),
   },
-  "k8s-secret": entry<InstallBackend, ReturnType<typeof parseK8sSecretConfig>>({
-    parse: parseK8sSecretConfig,
-    create: async (name, cfg, ctx) => (await import("./install/k8s-secret/k8s-secret.ts")).createK8sSecretTarget(name, cfg, ctx),
-  }),
+  "k8s-secret": {
+    singleCert: true,
+    ...entry<InstallBackend, ReturnType<typeof parseK8sSecretConfig>>({
+      parse: parseK8sSecretConfig,
+      create: async (name, cfg, ctx) => (await import("./install/k8s-secret/k8s-secret.ts")).createK8sSecretTarget(name, cfg, ctx),
+    }),
+  },
 };
 
 /** Sink types, each in its own folder under `alert/`. */

@@ -10,7 +10,10 @@ export interface K8sSecretConfig {
   kubeconfig: string | undefined;
   /** Only with `kubeconfig`; undefined: its `current-context`. */
   context: string | undefined;
-  /** Server-side apply `force`: take fields another field manager owns. */
+  /**
+   * Server-side apply `force`: take fields another field manager owns (default true: the
+   * Secret is rota's by config; false refuses a Secret someone else filled, naming them).
+   */
   force: boolean;
   labels: Record<string, string>;
   annotations: Record<string, string>;
@@ -54,7 +57,7 @@ export function parseK8sSecretConfig(r: Reader): K8sSecretConfig {
     namespace,
     kubeconfig,
     context,
-    force: r.bool("force", false),
+    force: r.bool("force", true),
     labels,
     annotations,
     serviceAccountDir: r.path("service_account_dir") ?? DEFAULT_SERVICE_ACCOUNT_DIR,

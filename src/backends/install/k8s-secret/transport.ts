@@ -124,8 +124,13 @@ export function apiError(who: string, res: KubeResponse, target: { namespace: st
   if (res.status === 409) {
     const conflicts = (status?.details?.causes ?? []).filter((c) => c.reason === "FieldManagerConflict");
     if (conflicts.length > 0) {
-      const owned = conflicts.map((c) => `field manager ${/conflict with "([^"]+)"/.exec(c.message ?? "")?.[1] ?? "(unknown)"} owns ${c.field ?? "(a field)"}`);
-      return new RotaError("conflict", `${who}: ${owned.join(", ")}; set force = true to take the Secret over`, { noRetry: true });
+      const byManager = new Map<string, string[]>();
+      for (const c of conflicts) {
+        const manager = /conflict with "([^"]+)"/.exec(c.message ?? "")?.[1] ?? "(unknown)";
+        byManager.set(manager, [...(byManager.get(manager) ?? []), c.field ?? "(a field)"]);
+      }
+      const owned = [...byManager].map(([m, fields]) => `field manager ${m} owns ${fields.join(", ")}`);
+      return new RotaError("conflict", `${who}: ${owned.join("; ")}; set force = true to take the Secret over`, { noRetry: true });
     }
   }
   const code = res.status === 404 ? "not_found" : res.status === 422 ? "invalid" : "refused";
