@@ -38,10 +38,12 @@ const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
 export function parseK8sSecretConfig(r: Reader): K8sSecretConfig {
   const secretName = r.string("secret_name", { required: true, pattern: DNS1123_SUBDOMAIN, patternHint: "is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')", maxLength: 253 });
   const namespace = r.string("namespace", { pattern: DNS1123_LABEL, patternHint: "is not a DNS-1123 label (lower-case letters, digits and '-')", maxLength: 63 });
+  const before = r.ctx.problems.list.length;
   const kubeconfig = r.path("kubeconfig", { mustRead: true });
+  const readable = r.ctx.problems.list.length === before;
   const context = r.string("context");
   if (context !== undefined && !r.has("kubeconfig")) r.problem("context", "is only read with kubeconfig; in-cluster there is no context");
-  if (kubeconfig !== undefined) {
+  if (kubeconfig !== undefined && readable) {
     try {
       loadKubeconfig(kubeconfig, context);
     } catch (err) {
