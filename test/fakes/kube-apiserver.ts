@@ -51,7 +51,10 @@ export interface CannedReply {
 export interface FakeKubeOptions {
   /** Where the CA, server and client certificates are written. */
   dir: string;
-  /** `token` (default): bearer tokens; `cert`: a client certificate of the cluster CA is required by the TLS handshake. */
+  /**
+   * `token` (default): bearer tokens; `cert`: a client certificate of the cluster CA is
+   * required by the TLS handshake (and a token, when one is sent too, must be valid).
+   */
   auth?: "token" | "cert";
   rbacPath?: string;
 }
@@ -77,7 +80,7 @@ export interface FakeKube {
   seedSecret(s: { namespace: string; name: string; type: string; data: Record<string, string>; labels?: Record<string, string>; manager?: string }): void;
   secret(namespace: string, name: string): FakeSecret | undefined;
   /** A kubeconfig for this server; `ca` defaults to the cluster CA as certificate-authority-data. */
-  kubeconfig(o: { user: { token: string } | { tokenFile: string } | "cert"; ca?: string | null; namespace?: string; serverName?: string }): string;
+  kubeconfig(o: { user: { token: string } | { tokenFile: string } | "cert" | { certAndToken: string }; ca?: string | null; namespace?: string; serverName?: string }): string;
   /** Writes `<dir>/{token,ca.crt,namespace}` and returns the env of a pod. */
   serviceAccount(dir: string, token: string, namespace?: string): Record<string, string>;
   stop(): Promise<void>;
@@ -210,10 +213,9 @@ export function startFakeKube(o: FakeKubeOptions): FakeKube {
     if (stall) await new Promise<void>((resolve) => stalled.push(resolve));
     const c = canned.shift();
     if (c) return Response.json(c.body, { status: c.status, headers: c.headers });
-    if (!certMode) {
-      const auth = req.headers.get("authorization") ?? "";
-      if (!auth.startsWith("Bearer ") || !tokens.has(auth.slice(7))) return status(401, "Unauthorized", "Unauthorized");
-    }
+    // In cert mode the handshake has proven the client; a token sent as well must still be valid.
+    const auth = req.headers.get("authorization");
+    if ((!certMode || auth !== null) && !(auth?.startsWith("Bearer ") && tokens.has(auth.slice(7)))) return status(401, "Unauthorized", "Unauthorized");
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(url.pathname);
     if (!m) return status(404, "NotFound", "the server could not find the requested resource");
     const ns = decodeURIComponent(m[1]!);
@@ -332,7 +334,8 @@ export function startFakeKube(o: FakeKubeOptions): FakeKube {
       const caPemGiven = ca === undefined ? caPem : ca;
       if (caPemGiven !== null) cluster["certificate-authority-data"] = b64(caPemGiven);
       if (serverName) cluster["tls-server-name"] = serverName;
-      const u = user === "cert" ? { "client-certificate-data": b64(read("client.pem")), "client-key-data": b64(read("client.key")) } : user;
+      const certUser = { "client-certificate-data": b64(read("client.pem")), "client-key-data": b64(read("client.key")) };
+      const u = user === "cert" ? certUser : "certAndToken" in user ? { ...certUser, token: user.certAndToken } : user;
       return JSON.stringify({
         apiVersion: "v1",
         kind: "Config",
