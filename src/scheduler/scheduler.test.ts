@@ -323,7 +323,7 @@ describe("a renewal asked for during the cooldown", () => {
 });
 
 describe("the look's targets", () => {
-  test("a target that cannot be read is recorded with why, the others still read, and the cert left alone", async () => {
+  test("a target that cannot be read is recorded with why, and the decision goes on the others", async () => {
     const www = cert("www");
     const unreadable: ReadableInstall = {
       name: "nas",
@@ -336,12 +336,27 @@ describe("the look's targets", () => {
     www.installs = [unreadable, damaged, ...www.installs];
     const s = newScheduler(watchlist([www]));
     const look = await s.refresh(www);
-    expect(look.decision).toBeNull();
+    expect(look.decision).toMatchObject({ action: "renew", reason: "nginx: damaged: privkey.pem is missing; nothing stored to put back" });
     expect(look.error).toBe("nas: permission denied");
     expect(look.targets).toEqual([
       { target: "nas", installed: null, error: "nas: permission denied" },
       { target: "nginx", installed: null, damaged: "privkey.pem is missing" },
       { target: "files", installed: null },
     ]);
+  });
+
+  test("when no target can be read, the cert is left alone", async () => {
+    const www = cert("www");
+    const down = (name: string): ReadableInstall => ({
+      name,
+      install: async () => {},
+      readBack: async () => {
+        throw new Error(`${name}: unreachable`);
+      },
+    });
+    www.installs = [down("nas"), down("k8s")];
+    const look = await newScheduler(watchlist([www])).refresh(www);
+    expect(look.decision).toBeNull();
+    expect(look.error).toBe("nas: unreachable");
   });
 });

@@ -250,7 +250,9 @@ export class Scheduler {
 
   /**
    * Reads every target and the store, and records the decision. Each read-back is bounded
-   * (read-back.ts); a target that cannot be read, or times out, leaves the cert alone.
+   * (read-back.ts). A target that cannot be read, or times out, is recorded with why and left
+   * out of the decision, so one unreachable target (a NAS that is down) does not hold back the
+   * others; only when no target can be read is the cert left alone.
    * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
    */
   async refresh(cert: WatchedCert, renewed = false): Promise<CertLook> {
@@ -268,7 +270,7 @@ export class Scheduler {
         try {
           target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock));
         } catch (err) {
-          // The other targets are still read, so a page can say what each serves; the cert is left alone all the same.
+          // The other targets are still read: the decision goes on what they serve.
           targets.push({ target: t.name, installed: null, error: describeError(err) });
           if (this.stopSignal.signal.aborted) break;
           continue;
@@ -279,9 +281,10 @@ export class Scheduler {
       const stored = await deps.store.latestIssued(id);
       const latest = stored ? this.summarize(stored.leafPem, "store") : null;
       latestSerial = latest?.serial ?? null;
-      if (error === null) {
+      const readable = targets.filter((t) => t.error === undefined);
+      if (readable.length > 0 || targets.length === 0) {
         const want = { keyType: cert.config.keyType, domains: cert.config.domains };
-        decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
+        decision = decide({ now: deps.clock.now(), threshold, targets: readable, latest, want });
       }
     } catch (err) {
       error = describeError(err);
