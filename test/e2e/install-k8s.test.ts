@@ -7,12 +7,12 @@
  * folder (audit DB included), `rota audit`, `rota list --json` or any CLI output.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
 import { startWorld, type World } from "./fixture.ts";
-import { audit, read, serialOf, waitForRenewal } from "./helpers.ts";
+import { audit, read, serialOf, waitForRenewal, type AuditRow } from "./helpers.ts";
 
 interface Target {
   name: string;
@@ -105,6 +105,41 @@ test("a restart installs nothing again: the daemon only reads the Secret back", 
   expect((await audit(world.socket, "www")).length).toBe(before);
 });
 
+test("without get on the Secret, the k8s read-back fails at every tick while the files target is still repaired", async () => {
+  kube.removeVerb("get");
+  try {
+    const latest = serialOf(join(world.certsDir, "www", "cert.pem"));
+    const before = (await audit(world.socket, "www")).length;
+    rmSync(join(world.certsDir, "www"), { recursive: true });
+    // Audit rows come newest first.
+    const row = (await waitFor(
+      async () => {
+        const rows = await audit(world.socket, "www");
+        return rows.length > before && rows[0]!.finished_at !== null ? rows[0] : undefined;
+      },
+      30_000,
+      100,
+      "the repair run",
+    )) as AuditRow & { install_only: boolean };
+    expect(row).toMatchObject({ status: "succeeded", install_only: true });
+    expect(serialOf(join(world.certsDir, "www", "cert.pem"))).toBe(latest);
+    const k8s = await waitFor(
+      async () => {
+        const r = await runRota(["list", "--json", "--socket", world.socket]);
+        outputs.push(r.stdout, r.stderr);
+        return (JSON.parse(r.stdout) as { id: string; targets?: Target[] }[]).find((c) => c.id === "www")?.targets?.find((t) => t.name === "k8s" && t.error !== null);
+      },
+      15_000,
+      200,
+      "the k8s target to show its read error",
+    );
+    expect(k8s.error).toContain('k8s-secret k8s: secrets "www-tls" is forbidden: User "system:serviceaccount:web:rota" cannot get resource "secrets"');
+    expect(k8s.error).toContain("rota needs get, create and patch on secrets in web: docs/kubernetes/rbac.yaml");
+  } finally {
+    kube.restoreVerbs();
+  }
+});
+
 test("canaries: the token and the client key appear nowhere rota writes or prints", async () => {
   const keyPem = kube.clientKeyPem;
   const keyLines = keyPem.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"));
@@ -124,4 +159,13 @@ test("canaries: the token and the client key appear nowhere rota writes or print
   const haystacks = [...outputs.map((o, i) => [`output ${i}`, o] as const), ...stateFiles.map((f) => [f, readFileSync(f).toString("latin1")] as const)];
   const leaks = haystacks.flatMap(([where, text]) => canaries.filter((c) => text.includes(c)).map((c) => `${where}: ${c.slice(0, 12)}…`));
   expect(leaks).toEqual([]);
+});
+
+test("a Secret holds one certificate: check-config refuses a second cert on the k8s target, naming the first", async () => {
+  const two = read(config) + `\n[[cert]]\nid = "api"\ndomains = ["api.example.test"]\nca = "pebble"\ndcv = "web"\ninstall = ["files", "k8s"]\n`;
+  const path = join(world.dir, "two-certs.toml");
+  writeFileSync(path, two);
+  const r = await runRota(["check-config", "--config", path]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('cert[1].install[1]: install "k8s" (type k8s-secret) holds one certificate; cert "www" already uses it');
 });
