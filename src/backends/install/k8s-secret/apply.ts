@@ -61,7 +61,7 @@ export async function applySecret(transport: Transport, req: ApplyRequest, o: { 
   });
   const api = new k8s.CoreV1Api(k8s.createConfiguration({ baseServer: new k8s.ServerConfiguration(server, {}), httpApi, authMethods: {} }));
   const manifest = secretManifest(req);
-  let reply: { data?: Record<string, string> };
+  let reply: SecretObject;
   try {
     reply = await api.patchNamespacedSecret(
       { name: req.target.name, namespace: req.target.namespace, body: manifest, fieldManager: FIELD_MANAGER, force: req.force },
@@ -70,9 +70,11 @@ export async function applySecret(transport: Transport, req: ApplyRequest, o: { 
   } catch (err) {
     if (err instanceof RotaError) throw err;
     if (err instanceof k8s.ApiException && last !== undefined) throw apiError(o.who, last, req.target, o.now());
-    throw new RotaError("install_failed", `${o.who}: applying secret ${req.target.namespace}/${req.target.name}: ${(err as Error).message}`);
+    // Only the error's name: a message about a reply could quote it, and a Secret's reply holds its key.
+    const status = last === undefined ? "" : `HTTP ${last.status}, `;
+    throw new RotaError("install_failed", `${o.who}: applying secret ${req.target.namespace}/${req.target.name}: ${status}the Kubernetes client failed (${(err as Error).name})`);
   }
-  if ((reply as SecretObject).data?.["tls.crt"] !== manifest.data["tls.crt"]) {
+  if (reply.data?.["tls.crt"] !== manifest.data["tls.crt"]) {
     throw new RotaError("install_failed", `${o.who}: secret ${req.target.namespace}/${req.target.name} was applied, but its tls.crt reads back different from what rota sent (an admission webhook or another controller changed it?)`);
   }
 }

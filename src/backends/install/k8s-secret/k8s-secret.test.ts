@@ -274,3 +274,37 @@ describe("k8s-secret against the fake API server", () => {
     expect(w.kube.secret("web", "www-tls")).toBeUndefined();
   });
 });
+
+describe("the fake refuses what an API server refuses (so passing against it means something)", () => {
+  let w: ReturnType<typeof world>;
+  afterEach(async () => {
+    await w?.kube.stop();
+  });
+  const patch = (query: string, body: unknown, o: { contentType?: string; token?: string } = {}) =>
+    fetch(`${w.kube.url}/api/v1/namespaces/web/secrets/www-tls${query}`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${o.token ?? TOKEN}`, "content-type": o.contentType ?? "application/apply-patch+yaml" },
+      body: JSON.stringify(body),
+      tls: { ca: w.kube.caPem },
+    } as RequestInit).then(async (r) => [r.status, ((await r.json()) as { message?: string }).message]);
+  const manifest = (over: Record<string, unknown> = {}) => ({
+    ...secretManifest({ target: { namespace: "web", name: "www-tls" }, certId: "www", labels: {}, annotations: {}, force: true, certificatesPem: "c", privateKeyPem: "k" }),
+    ...over,
+  });
+
+  test("401, 415, 400 and 422 as the API server words them", async () => {
+    w = world();
+    expect(await patch("?fieldManager=rota", manifest(), { token: "wrong" })).toEqual([401, "Unauthorized"]);
+    expect(await patch("?fieldManager=rota", manifest(), { contentType: "application/merge-patch+json" })).toEqual([
+      415,
+      "the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml",
+    ]);
+    expect(await patch("", manifest())).toEqual([400, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch']);
+    expect(await patch("?fieldManager=rota", manifest({ metadata: { name: "other", namespace: "web" } }))).toEqual([
+      400,
+      "the name of the object (other) does not match the name on the URL (www-tls)",
+    ]);
+    expect(await patch("?fieldManager=rota", manifest({ data: { "tls.crt": "Yw==" } }))).toEqual([422, 'Secret "www-tls" is invalid: [data[tls.key]: Required value]']);
+    expect(w.kube.secret("web", "www-tls")).toBeUndefined();
+  });
+});

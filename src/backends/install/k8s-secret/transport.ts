@@ -49,9 +49,10 @@ export function createTransport(conn: Connection, o: TransportOptions): Transpor
 
   async function once(method: string, path: string, init: { headers?: Record<string, string>; body?: string }, signal: AbortSignal): Promise<KubeResponse> {
     if (signal.aborted) throw new RotaError("aborted", `${o.who}: cancelled`, { cause: signal.reason });
-    const headers: Record<string, string> = { accept: "application/json", ...init.headers };
+    const headers = new Headers(init.headers);
+    if (!headers.has("accept")) headers.set("accept", "application/json");
     const token = conn.token?.();
-    if (token) headers.authorization = `Bearer ${token}`;
+    if (token) headers.set("authorization", `Bearer ${token}`);
     const timer = new AbortController();
     const cancelTimer = o.clock.setTimeout(() => timer.abort(), o.timeoutMs);
     try {
