@@ -83,6 +83,21 @@ describe("JSON", () => {
       { time: "2030-01-02T03:04:05.678Z", level: "info", component: "renewal:step", cert: "www", renewal: "r-2", msg: "y" },
     ]);
   });
+
+  test("a line that names no cert gets the one `current` gives: a warm backend logs under the renewal it serves", () => {
+    let now: { cert?: string; renewal?: string } = {};
+    const { log, lines } = capture({ format: "json", current: () => now });
+    const acme = scoped(log, { component: "acme" });
+    acme.info("before");
+    now = { cert: "www", renewal: "r-3" };
+    acme.info("during");
+    scoped(log, { cert: "api", renewal: "r-4" }).info("its own");
+    expect(lines.map((l) => JSON.parse(l)).map(({ cert, renewal, msg }) => ({ cert, renewal, msg }))).toEqual([
+      { cert: null, renewal: null, msg: "before" },
+      { cert: "www", renewal: "r-3", msg: "during" },
+      { cert: "api", renewal: "r-4", msg: "its own" },
+    ]);
+  });
 });
 
 describe("levels", () => {

@@ -29,6 +29,11 @@ export interface LoggerOptions {
   component?: string;
   /** Where each line's time comes from. */
   clock?: Clock;
+  /**
+   * The cert and renewal of a line that names none itself: what a renewal worker is running
+   * now, for the lines of backends it built once and keeps across renewals.
+   */
+  current?: () => Pick<LogContext, "cert" | "renewal">;
   /** Receives each line, newline included. Default: stderr. */
   write?: (line: string) => void;
   /** Whether text goes to a terminal, which gets consola's own output. Default: whether stderr is a TTY. */
@@ -43,7 +48,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const common = { level, throttle: 0, stdout: process.stderr, stderr: process.stderr };
   if (format === "text" && tty) return createConsola(common);
   const write = options.write ?? ((line: string) => void process.stderr.write(line));
-  const reporter = lineReporter(format, options.component ?? "rota", options.clock ?? systemClock, write);
+  const reporter = lineReporter(format, options.component ?? "rota", options.clock ?? systemClock, write, options.current ?? (() => ({})));
   return createConsola({ ...common, reporters: [reporter] });
 }
 
@@ -69,14 +74,15 @@ function levelWord(level: number): LogLevel {
   return "debug";
 }
 
-function lineReporter(format: LogFormat, fallbackComponent: string, clock: Clock, write: (line: string) => void): ConsolaReporter {
+function lineReporter(format: LogFormat, fallbackComponent: string, clock: Clock, write: (line: string) => void, current: () => Pick<LogContext, "cert" | "renewal">): ConsolaReporter {
   return {
     log(obj: LogObject) {
       const time = clock.now().toISOString();
       const level = levelWord(obj.level);
       const component = obj.tag || fallbackComponent;
-      const cert = typeof obj.cert === "string" ? obj.cert : null;
-      const renewal = typeof obj.renewal === "string" ? obj.renewal : null;
+      const now = current();
+      const cert = typeof obj.cert === "string" ? obj.cert : (now.cert ?? null);
+      const renewal = typeof obj.renewal === "string" ? obj.renewal : (now.renewal ?? null);
       const msg = obj.args.map(argText).join(" ");
       if (format === "json") {
         write(`${JSON.stringify({ time, level, component, cert, renewal, msg })}\n`);

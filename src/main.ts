@@ -40,7 +40,7 @@ const main = defineCommand({
 });
 
 async function run(argv: string[]): Promise<number> {
-  // Not a user command: the daemon starts this to run one renewal (pipeline/child.ts).
+  // Not a user command: the daemon starts this as a renewal worker (pipeline/child.ts).
   if (argv[0] === CHILD_COMMAND) return (await import("./pipeline/child-main.ts")).renewalChild();
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
     await printUsage(argv.filter((a) => !a.startsWith("-")));

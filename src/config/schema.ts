@@ -15,6 +15,10 @@ export interface DaemonConfig {
   maxConcurrentRenewals: number;
   /** A renewal still running this long is aborted (challenges removed) and fails. */
   renewalTimeoutSeconds: number;
+  /** A renewal worker without work this long exits, so an idle daemon returns to its size. */
+  workerIdleSeconds: number;
+  /** A renewal worker exits after this many renewals (the next renewal starts a fresh one). */
+  workerMaxRenewals: number;
   /** `cert.expiring` fires within this many days of expiry (or a third of the lifetime, if less); failures are critical within it. */
   expiryWarningDays: number;
 }

@@ -218,6 +218,11 @@ const BROKEN: BrokenCase[] = [
     problems: ["daemon.renewal_timeout_seconds: must be between 60 and 86400"],
   },
   {
+    name: "worker settings out of range",
+    toml: `[daemon]\nworker_idle_seconds = 0\nworker_max_renewals = 0\n${GOOD}`,
+    problems: ["daemon.worker_idle_seconds: must be between 1 and 86400", "daemon.worker_max_renewals: must be between 1 and 1000000"],
+  },
+  {
     name: "local CA validity beyond 10 years",
     toml: `${GOOD}\n[[ca]]\nname = "long"\ntype = "local"\nvalidity_days = 3651\n`,
     problems: ["ca[2].validity_days: must be between 1 and 3650"],
@@ -491,6 +496,8 @@ describe("a valid config", () => {
       failureCooldownMaxSeconds: 86400,
       maxConcurrentRenewals: 4,
       renewalTimeoutSeconds: 1800,
+      workerIdleSeconds: 60,
+      workerMaxRenewals: 1000,
       expiryWarningDays: 14,
     });
     expect(config.audit).toEqual({ backend: "sqlite", path: join(DEFAULT_STATE_DIR, "rota.db"), retentionDays: 400 });

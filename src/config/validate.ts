@@ -133,6 +133,8 @@ function readDaemon(r: Reader): DaemonConfig {
     failureCooldownMaxSeconds: cooldownMax,
     maxConcurrentRenewals: r.int("max_concurrent_renewals", { min: 1, max: 64, fallback: 4 }),
     renewalTimeoutSeconds: r.int("renewal_timeout_seconds", { min: 60, max: 86_400, fallback: 1800 }),
+    workerIdleSeconds: r.int("worker_idle_seconds", { min: 1, max: 86_400, fallback: 60 }),
+    workerMaxRenewals: r.int("worker_max_renewals", { min: 1, max: 1_000_000, fallback: 1000 }),
     expiryWarningDays: r.int("expiry_warning_days", { min: 1, max: MAX_THRESHOLD_DAYS, fallback: DEFAULT_EXPIRY_WARNING_DAYS }),
   };
   r.finish();

@@ -1,14 +1,15 @@
 /**
  * @module Builds configured backends through the registry. The daemon builds only what
  * it reads between renewals (install targets, DCV backends for journal clean-up); a
- * renewal child builds the full set for its one cert.
+ * renewal worker builds what each cert it renews names, and keeps them warm.
  */
 import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
-import type { DcvBackend, InstallBackend } from "../backends/types.ts";
+import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
 import { withVerifyServed } from "../backends/install/served/verified.ts";
 import type { BackendSection, InstallSection, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
+import type { CertSections } from "../pipeline/child-protocol.ts";
 import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
 
 /**
@@ -32,9 +33,13 @@ async function build<B, S extends BackendSection = BackendSection>(
   return out;
 }
 
-/** Install targets: the type's backend, inside `verify_served` when the section lists endpoints. */
+/** An install target: the type's backend, inside `verify_served` when the section lists endpoints. */
+function servedWrap(ctx: BackendContext): (backend: InstallBackend, section: InstallSection) => InstallBackend {
+  return (b, s) => (s.verifyServed ? withVerifyServed(b, s.verifyServed, { clock: ctx.clock }) : b);
+}
+
 function buildInstalls(sections: InstallSection[], ctx: BackendContext, previous?: Reusable<InstallBackend, InstallSection>): Promise<Map<string, InstallBackend>> {
-  return build<InstallBackend, InstallSection>(sections, INSTALL_TYPES, ctx, previous, (b, s) => (s.verifyServed ? withVerifyServed(b, s.verifyServed, { clock: ctx.clock }) : b));
+  return build<InstallBackend, InstallSection>(sections, INSTALL_TYPES, ctx, previous, servedWrap(ctx));
 }
 
 interface Reusable<B, S extends BackendSection = BackendSection> {
@@ -67,4 +72,43 @@ export async function buildRuntime(config: RotaConfig, certId: string, ctx: Back
   const dcvs = await build<DcvBackend>(named(config.dcvs, c.dcv === undefined ? [] : [c.dcv]), DCV_TYPES, ctx);
   const installs = await buildInstalls(named(config.installs, c.install), ctx);
   return { config: c, ca: cas.get(c.ca)!, dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv), installs: c.install.map((n) => installs.get(n)!) };
+}
+
+/**
+ * The backends one renewal worker has built, kept across its renewals: a local CA's root
+ * and intermediate are loaded and checked once, an ACME account and directory found once
+ * per CA. A section that comes back changed (same name, other type or options) is built anew.
+ */
+export class WarmBackends {
+  private readonly cas = new Map<string, Built<CABackend>>();
+  private readonly dcvs = new Map<string, Built<DcvBackend>>();
+  private readonly installs = new Map<string, Built<InstallBackend>>();
+
+  constructor(private readonly ctx: BackendContext) {}
+
+  async runtime(s: CertSections): Promise<CertRuntime> {
+    return {
+      config: s.cert,
+      ca: await this.warm(this.cas, s.ca, CA_TYPES),
+      dcv: s.dcv === null ? undefined : await this.warm(this.dcvs, s.dcv, DCV_TYPES),
+      installs: await Promise.all(s.installs.map((i) => this.warm(this.installs, i, INSTALL_TYPES, servedWrap(this.ctx)))),
+    };
+  }
+
+  private async warm<B, S extends BackendSection>(cache: Map<string, Built<B>>, s: S, types: Record<string, BackendEntry<B>>, wrap: (backend: B, section: S) => B = (b) => b): Promise<B> {
+    const old = cache.get(s.name);
+    // Every key of the section, `verify_served` too.
+    if (old && Bun.deepEquals(old.section, s)) return old.backend;
+    // The request came over a pipe: a type this build does not know is its sender's mistake.
+    const entry = Object.hasOwn(types, s.type) ? types[s.type]! : undefined;
+    if (!entry) throw new RotaError("bad_request", `pipeline: bad renewal request: no backend type ${JSON.stringify(s.type)} for ${JSON.stringify(s.name)}`, { noRetry: true });
+    const backend = wrap(await entry.create(s.name, s.options, this.ctx), s);
+    cache.set(s.name, { section: s, backend });
+    return backend;
+  }
+}
+
+interface Built<B> {
+  section: BackendSection;
+  backend: B;
 }

@@ -4,7 +4,6 @@
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
 import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
-import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { AlertService, type Sinks } from "../alerts/service.ts";
 import { SERVER_MAX_BODY_BYTES, createApi } from "../api/app.ts";
@@ -22,9 +21,10 @@ import { EventBus, type RotaEvent } from "../events.ts";
 import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
-import { childExecutor } from "../pipeline/child.ts";
+import { childExecutor, spawnWorker } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
+import { WorkerPool, type PoolSettings } from "../pipeline/worker-pool.ts";
 import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
@@ -50,11 +50,11 @@ export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "co
 export interface RunningDaemon {
   /** Re-reads the config file and applies it, or keeps the running config and says why. Never throws. */
   reload(): Promise<ReloadResult>;
-  /** Cancels renewals (their processes get SIGTERM and remove their challenges), then closes everything in order. */
+  /** Cancels renewals (their workers remove their challenges), then closes everything in order. */
   stop(): Promise<void>;
   /**
    * For a stop out of time, just before the process exits: kills (SIGKILL) every renewal
-   * process still alive, removes the socket and releases the state lock, so nothing outlives
+   * worker still alive, removes the socket and releases the state lock, so nothing outlives
    * the daemon and a new one can start at once. Their challenges stay journaled, for the next start.
    */
   abandon(): void;
@@ -64,6 +64,8 @@ export interface RunningDaemon {
 const RECOVERY_BUDGET_MS = 30_000;
 /** The socket is checked at every tick, and at least this often. */
 const SOCKET_CHECK_MAX_MS = 60_000;
+/** A renewal worker using more than this after a renewal is replaced: a leak must not grow for days. */
+const WORKER_MAX_RSS_BYTES = 256 * 2 ** 20;
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const { store, lock } = openState(opts);
@@ -116,14 +118,18 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, children: Set<Subprocess>): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, store, log, children),
+    execute: childExecutor(config, bus, store, log, pool),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
   };
+}
+
+function poolSettings({ daemon: d }: RotaConfig): PoolSettings {
+  return { idleMs: d.workerIdleSeconds * 1000, maxRenewals: d.workerMaxRenewals, maxRssBytes: WORKER_MAX_RSS_BYTES, maxIdle: d.maxConcurrentRenewals };
 }
 
 /** The API socket; a path that cannot be used is a config problem naming `daemon.socket`. */
@@ -150,9 +156,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
-  /** Renewal processes alive now, across reloads. */
-  const children = new Set<Subprocess>();
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, children));
+  /** Renewal workers, across reloads. */
+  const pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }) }, poolSettings(config));
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
   const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
 
@@ -214,7 +220,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       }
       watch = built;
       alerts.use(plan.config, sinks);
-      runner.configure(runnerSettings(plan.config, bus, store, log, children), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, bus, store, log, pool), new Set(plan.config.certs.map((c) => c.id)));
+      pool.configure(poolSettings(plan.config));
+      // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
+      pool.recycle(plan.backendsChanged);
       scheduler.update(watch);
       armSocketCheck();
       const { config: _, ...rest } = plan;
@@ -294,6 +303,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       await reloading;
       cancelSocketCheck();
       await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
+      await pool.close();
       await bus.drain();
       await alerts.stop();
       // Bun unlinks the path when the listener closes: whatever replaced our socket there is someone else's, kept.
@@ -308,10 +318,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     abandon() {
       stopping = true;
       cancelSocketCheck();
-      for (const child of children) {
-        log.warn(`renewal process ${child.pid} still running; killing it`);
-        child.kill("SIGKILL");
-      }
+      for (const pid of pool.killAll()) log.warn(`renewal process ${pid} still running; killed it`);
       // Only our own socket: something put there since is someone else's.
       if (lstatOrNull(daemon.socket)?.ino === socketIno) rmSync(daemon.socket, { force: true });
       lock.release();

@@ -1,2 +1,2 @@
-/** @module The hidden subcommand the daemon runs a renewal under; apart so the CLI entry reads it without loading the pipeline. */
+/** @module The hidden subcommand the daemon runs its renewal workers under; apart so the CLI entry reads it without loading the pipeline. */
 export const CHILD_COMMAND = "__renewal";

@@ -1,7 +1,8 @@
 /**
- * @module The renewal child as the daemon starts it (`bun src/main.ts __renewal`, as
- * pipeline/child.ts does from source): a request it cannot read is answered with one
- * outcome line, never a stack trace. Its writes wait for a full pipe without spinning.
+ * @module The renewal worker as the daemon starts it (`bun src/main.ts __renewal`, as
+ * pipeline/child.ts does from source): renewals one after another in one process, a line
+ * it cannot read answered with one outcome line, never a stack trace. Its writes wait for
+ * a full pipe without spinning.
  */
 import { expect, test } from "bun:test";
 import { closeSync, constants, mkdtempSync, openSync, rmSync } from "node:fs";
@@ -9,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CHILD_COMMAND } from "./child-command.ts";
 import { writeAll } from "./child-main.ts";
+import { readLines } from "./lines.ts";
 
 async function runChild(stdin: string): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = Bun.spawn([process.execPath, join(import.meta.dir, "..", "main.ts"), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
@@ -18,19 +20,58 @@ async function runChild(stdin: string): Promise<{ code: number; stdout: string; 
   return { code, stdout, stderr };
 }
 
+const hello = (stateDir: string) => `${JSON.stringify({ hello: { stateDir } })}\n`;
+
 test.each([
   ["not JSON", "garbage\n", "pipeline: bad renewal request: not JSON: JSON Parse error: Unexpected identifier \"garbage\""],
-  ["JSON without the fields", "{}\n", "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId, renewalId, trigger, latestIssued"],
-])("a request that is %s gets one bad_request outcome line and exit 0", async (_, stdin, message) => {
-  const { code, stdout, stderr } = await runChild(stdin);
-  expect(stdout.split("\n")).toEqual([JSON.stringify({ outcome: { ok: false, interrupted: false, error: { message, code: "bad_request", noRetry: false } } }), ""]);
+  ["JSON without the fields", '{"renew":{}}\n', "pipeline: bad renewal request: missing or invalid cert, ca, dcv, installs, renewalId, trigger, latestIssued"],
+])("a request that is %s gets one bad_request outcome line; end of input, exit 0", async (_, line, message) => {
+  const { code, stdout, stderr } = await runChild(hello("/nonexistent") + line);
+  const lines = stdout.split("\n").map((l) => (l ? JSON.parse(l) : l));
+  expect(lines).toEqual([{ outcome: { ok: false, interrupted: false, error: { message, code: "bad_request", noRetry: false } } }, ""]);
   expect(stderr).not.toMatch(/\n\s+at |Bun v\d|Error:/);
   expect(code).toBe(0);
 });
 
-test("no request at all: not started by a daemon, exit 2 and nothing on stdout", async () => {
-  const { code, stdout } = await runChild("");
-  expect({ code, stdout }).toEqual({ code: 2, stdout: "" });
+test("no hello: not started by a daemon, exit 2 and nothing on stdout", async () => {
+  expect(await runChild("")).toMatchObject({ code: 2, stdout: "" });
+  expect(await runChild('{"renew":{}}\n')).toMatchObject({ code: 2, stdout: "" });
+});
+
+test("two local-CA renewals run one after another in one worker, each with its steps, writes and outcome", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-worker-"));
+  try {
+    const request = (id: string) => ({
+      renew: {
+        cert: { id, domains: [`${id}.home.arpa`], ca: "internal", install: ["files"], keyPath: join(dir, "keys", `${id}.key`), keyType: "ecdsa-p256", keyRotation: "never" },
+        ca: { name: "internal", type: "local", options: { validityDays: 30 } },
+        dcv: null,
+        installs: [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs") } }],
+        renewalId: `r-${id}`,
+        trigger: "manual",
+        latestIssued: null,
+      },
+    });
+    // Its stdin stays open until both outcomes are in: end of input means the daemon is gone.
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "..", "main.ts"), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    child.stdin.write(hello(dir) + [request("a"), request("b")].map((r) => `${JSON.stringify(r)}\n`).join(""));
+    void child.stdin.flush();
+    const lines: any[] = [];
+    for await (const line of readLines(child.stdout)) {
+      lines.push(JSON.parse(line));
+      if (lines.filter((l) => "outcome" in l).length === 2) void child.stdin.end();
+    }
+    expect(await child.exited).toBe(0);
+    const outcomes = lines.flatMap((l, i) => ("outcome" in l ? [i] : []));
+    expect(outcomes.length).toBe(2);
+    expect(lines[outcomes[0]!].outcome).toMatchObject({ ok: true, issued: { certId: "a" } });
+    expect(lines[outcomes[1]!].outcome).toMatchObject({ ok: true, issued: { certId: "b" } });
+    // Every line of b's comes after a's outcome.
+    expect(lines.slice(0, outcomes[0]).every((l) => (l.event ?? l.issued ?? l.installed).renewalId !== "r-b")).toBe(true);
+    expect(lines.filter((l) => l.store === "issued").map((l) => l.issued.certId)).toEqual(["a", "b"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a full non-blocking pipe is waited for without spinning the CPU, and every byte arrives", async () => {

@@ -1,45 +1,56 @@
 /**
- * @module The renewal child (`rota __renewal`): reads one ChildRequest on stdin, runs the
- * pipeline for that cert, writes its events, its audit store writes and its outcome as
- * JSON lines on stdout. It never opens the audit store: what the pipeline reads from it
- * comes in the request, and the daemon, the store's only writer, applies the writes.
+ * @module The renewal worker (`rota __renewal`): reads a hello, then renewal requests one
+ * after another on stdin, runs the pipeline for each on backends it keeps warm, and writes
+ * their events, audit store writes and outcomes as JSON lines on stdout. It never opens
+ * the audit store: what the pipeline reads from it comes in the request, and the daemon,
+ * the store's only writer, applies the writes. It exits when its stdin closes (the
+ * daemon retired it, or died: a renewal running then is aborted and cleans up first).
  */
 import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
-import { buildRuntime } from "../daemon/backends.ts";
+import { WarmBackends } from "../daemon/backends.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
-import { outcomeToWire, parseChildRequest, type ChildLine, type ChildRequest } from "./child-protocol.ts";
+import { outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest } from "./child-protocol.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
 import { runRenewal, type PipelineStore, type RunOutcome } from "./renewer.ts";
 
-/** Runs the child; resolves with its exit code. */
+/** Runs the worker; resolves with its exit code. */
 export async function renewalChild(): Promise<number> {
-  // The daemon puts its resolved level and format in our environment.
-  const root = createLogger({ ...logSettings({}, process.env), component: "renewal" });
+  let current: { renewalId: string; certId: string; controller: AbortController } | undefined;
+  // The daemon puts its resolved level and format in our environment. Backends log under the renewal they serve.
+  const root = createLogger({ ...logSettings({}, process.env), component: "renewal", current: () => (current ? { cert: current.certId, renewal: current.renewalId } : {}) });
   let log = root;
   process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
   // First of all: a daemon stopping right after our start must not kill us with the default action.
-  const controller = new AbortController();
-  const abort = (why: string) => controller.abort(new Error(why));
-  // `on`, not `once`: systemd signals the whole group and the daemon signals us too; a
+  /** Set by a signal: the renewal running is aborted and nothing more is read. */
+  let stopping: Error | undefined;
+  let stop = () => {};
+  const stopped = new Promise<"stopped">((resolve) => (stop = () => resolve("stopped")));
+  const abortAll = (why: string) => {
+    stopping ??= new Error(why);
+    current?.controller.abort(stopping);
+    stop();
+  };
+  // `on`, not `once`: systemd signals the whole group and the daemon cancels too; a
   // second SIGTERM must not kill us in the middle of removing challenges.
-  process.on("SIGTERM", () => abort("daemon stopping"));
-  process.on("SIGINT", () => abort("interrupted"));
+  process.on("SIGTERM", () => abortAll("daemon stopping"));
+  process.on("SIGINT", () => abortAll("interrupted"));
   // A reload is the daemon's business: `pkill -HUP rota` or a terminal hangup reaches us too.
   process.on("SIGHUP", () => {});
   const input = readLines(Bun.stdin.stream());
   const first = await input.next();
-  // Started without a request: not by a daemon.
+  // Started without a hello: not by a daemon.
   if (first.done) return 2;
-
-  // The daemon keeps our stdin open for as long as it lives: end of input means it is gone.
-  void (async () => {
-    for await (const _ of input);
-    abort("daemon went away");
-  })();
+  let hello: ChildHello;
+  try {
+    hello = parseHello(first.value);
+  } catch (err) {
+    log.error(describeError(err));
+    return 2;
+  }
 
   let daemonGone = false;
   // Written at once, not queued: a step that then blocks the event loop (a sync call on a
@@ -53,7 +64,7 @@ export async function renewalChild(): Promise<number> {
       return true;
     } catch {
       daemonGone = true;
-      abort("daemon went away");
+      abortAll("daemon went away");
       return false;
     }
   };
@@ -63,28 +74,51 @@ export async function renewalChild(): Promise<number> {
   bus.subscribe((event) => {
     if (event.type === "renewal.step") log.debug(`${event.step} ${event.status} in ${Math.round(event.durationMs)} ms: ${event.message}`);
   });
+  const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e) });
+  const journal = new ChallengeJournal(hello.stateDir);
 
-  let req: ChildRequest;
-  try {
-    req = parseChildRequest(first.value);
-  } catch (err) {
-    // The daemon waits for an outcome line whatever went wrong; a stack trace on stderr tells it nothing.
-    send(outcomeToWire({ ok: false, error: err, interrupted: false }));
-    return 0;
+  const renew = async (req: ChildRequest): Promise<void> => {
+    const controller = new AbortController();
+    current = { renewalId: req.renewalId, certId: req.cert.id, controller };
+    if (stopping) controller.abort(stopping);
+    log = scoped(root, { cert: req.cert.id, renewal: req.renewalId });
+    let outcome: RunOutcome;
+    try {
+      const store = storeViaDaemon(req, send);
+      const cert = await backends.runtime(req);
+      outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey }, { store, bus, clock: systemClock, journal });
+    } catch (err) {
+      outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
+    }
+    await bus.drain();
+    current = undefined;
+    log = root;
+    send(outcomeToWire(outcome, process.memoryUsage().rss));
+  };
+
+  // One renewal at a time, in the order they come; the loop goes on reading for cancels.
+  let queue = Promise.resolve();
+  for (;;) {
+    const next = await Promise.race([input.next(), stopped]);
+    if (next === "stopped" || next.done) break;
+    let msg;
+    try {
+      msg = parseDaemonLine(next.value);
+    } catch (err) {
+      // The daemon waits for an outcome line whatever went wrong; a stack trace on stderr tells it nothing.
+      queue = queue.then(() => void send(outcomeToWire({ ok: false, error: err, interrupted: false })));
+      continue;
+    }
+    if ("cancel" in msg) {
+      if (current?.renewalId === msg.cancel.renewalId) current.controller.abort(new Error(msg.cancel.reason));
+      continue;
+    }
+    const req = msg.renew;
+    queue = queue.then(() => renew(req));
   }
-  log = scoped(root, { cert: req.certId, renewal: req.renewalId });
-  const { config } = req;
-  let outcome: RunOutcome;
-  try {
-    const store = storeViaDaemon(req, send);
-    const cert = await buildRuntime(config, req.certId, { stateDir: config.daemon.stateDir, clock: systemClock, log, emit: (e) => bus.emit(e) });
-    const journal = new ChallengeJournal(config.daemon.stateDir);
-    outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey }, { store, bus, clock: systemClock, journal });
-  } catch (err) {
-    outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
-  }
-  await bus.drain();
-  send(outcomeToWire(outcome));
+  // End of input: the daemon retired us (we are idle) or is gone. A signal: it is stopping.
+  abortAll("daemon went away");
+  await queue;
   return 0;
 }
 
@@ -99,7 +133,7 @@ function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean): 
   };
   return {
     async latestIssued(certId) {
-      return certId === req.certId ? req.latestIssued : null;
+      return certId === req.cert.id ? req.latestIssued : null;
     },
     async saveIssued(issued) {
       sent(send({ store: "issued", issued }));

@@ -1,11 +1,11 @@
 /**
- * @module The daemon/child wire format keeps Dates as Dates and an error's retry hints; a
+ * @module The daemon/worker wire format keeps Dates as Dates and an error's retry hints; a
  * malformed request or store write is named, not thrown raw, and a private key never
  * passes as part of an issued certificate.
  */
 import { describe, expect, test } from "bun:test";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
-import { outcomeFromWire, outcomeToWire, parseChildLine, parseChildRequest } from "./child-protocol.ts";
+import { outcomeFromWire, outcomeToWire, parseChildLine, parseDaemonLine, parseHello } from "./child-protocol.ts";
 
 test("a step event comes back with a Date", () => {
   const at = new Date("2030-01-01T00:00:01.234Z");
@@ -55,28 +55,43 @@ test("a success carries the issued certificate's dates as Dates", () => {
   expect(back).toEqual({ ok: true, issued });
 });
 
-describe("the request line", () => {
-  const valid = { config: { daemon: { stateDir: "/var/lib/rota" } }, certId: "app", renewalId: "r1", trigger: "manual", latestIssued: null };
+describe("lines from the daemon", () => {
+  const cert = { id: "app", domains: ["app.example"], ca: "internal", dcv: undefined, install: ["disk"], keyPath: "/k", keyType: "ecdsa-p256", keyRotation: "never" };
+  const sections = { cert, ca: { name: "internal", type: "local", options: {} }, dcv: null, installs: [{ name: "disk", type: "filesystem", options: { dir: "/c" } }] };
+  const valid = { ...sections, renewalId: "r1", trigger: "manual", latestIssued: null };
+  const renew = (req: unknown) => parseDaemonLine(JSON.stringify({ renew: req }));
 
   test("a complete request is read as sent", () => {
-    expect(parseChildRequest(JSON.stringify(valid)) as unknown).toEqual(valid);
-    expect(parseChildRequest(JSON.stringify({ ...valid, installOnly: ["disk"] })).installOnly).toEqual(["disk"]);
+    expect(renew(valid) as unknown).toEqual({ renew: JSON.parse(JSON.stringify(valid)) });
+    expect(renew({ ...valid, installOnly: ["disk"] })).toMatchObject({ renew: { installOnly: ["disk"] } });
   });
 
   test("the stored certificate comes with Dates, and only its own fields", () => {
-    expect(parseChildRequest(JSON.stringify({ ...valid, latestIssued: { ...issued, privateKeyPem: KEY } })).latestIssued).toEqual(issued);
+    expect(renew({ ...valid, latestIssued: { ...issued, privateKeyPem: KEY } })).toMatchObject({ renew: { latestIssued: issued } });
+  });
+
+  test("a cancel names the renewal and the reason", () => {
+    expect(parseDaemonLine(JSON.stringify({ cancel: { renewalId: "r1", reason: "daemon stopping" } }))).toEqual({ cancel: { renewalId: "r1", reason: "daemon stopping" } });
+  });
+
+  test("the hello hands the state folder; anything else first is refused", () => {
+    expect(parseHello(JSON.stringify({ hello: { stateDir: "/var/lib/rota" } }))).toEqual({ stateDir: "/var/lib/rota" });
+    expect(describeError(thrown(() => parseHello("{}")))).toBe("pipeline: bad worker hello: missing or invalid hello.stateDir");
   });
 
   test.each([
     ["garbage", "pipeline: bad renewal request: not JSON: JSON Parse error: Unexpected identifier \"garbage\""],
     ["null", "pipeline: bad renewal request: not a JSON object"],
     ["[1]", "pipeline: bad renewal request: not a JSON object"],
-    ["{}", "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId, renewalId, trigger, latestIssued"],
-    [JSON.stringify({ ...valid, trigger: "whenever", installOnly: "disk" }), "pipeline: bad renewal request: missing or invalid trigger, installOnly"],
-    [JSON.stringify({ ...valid, config: { daemon: { stateDir: 1 } }, certId: 7 }), "pipeline: bad renewal request: missing or invalid config.daemon.stateDir, certId"],
-    [JSON.stringify({ ...valid, latestIssued: { ...issued, leafPem: KEY, notAfter: "soon" } }), "pipeline: bad renewal request: missing or invalid latestIssued.leafPem, latestIssued.notAfter"],
+    ["{}", "pipeline: bad renewal request: neither renew nor cancel"],
+    [JSON.stringify({ renew: [] }), "pipeline: bad renewal request: not a JSON object"],
+    [JSON.stringify({ renew: {} }), "pipeline: bad renewal request: missing or invalid cert, ca, dcv, installs, renewalId, trigger, latestIssued"],
+    [JSON.stringify({ renew: { ...valid, trigger: "whenever", installOnly: "disk" } }), "pipeline: bad renewal request: missing or invalid trigger, installOnly"],
+    [JSON.stringify({ renew: { ...valid, cert: { id: 7 }, ca: { name: "internal" }, renewalId: 7 } }), "pipeline: bad renewal request: missing or invalid cert, ca, renewalId"],
+    [JSON.stringify({ renew: { ...valid, latestIssued: { ...issued, leafPem: KEY, notAfter: "soon" } } }), "pipeline: bad renewal request: missing or invalid latestIssued.leafPem, latestIssued.notAfter"],
+    [JSON.stringify({ cancel: { renewalId: "r1" } }), "pipeline: bad cancel: missing or invalid renewalId, reason"],
   ])("%s is refused as a bad_request", (line, message) => {
-    const err = thrown(() => parseChildRequest(line));
+    const err = thrown(() => parseDaemonLine(line));
     expect(err.code).toBe("bad_request");
     expect(describeError(err)).toBe(message);
   });

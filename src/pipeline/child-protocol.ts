@@ -1,25 +1,40 @@
 /**
- * @module The wire format between the daemon and a renewal child process: one JSON
- * request on stdin; JSON lines back on stdout, each a step event, a write for the audit
- * store (the daemon is its only writer) or the final outcome.
+ * @module The wire format between the daemon and a renewal worker (`rota __renewal`), JSON
+ * lines both ways. To the worker: a hello once at spawn (what every renewal shares), then
+ * renewal requests one at a time, and cancels. Back: step events, writes for the audit
+ * store (the daemon is its only writer) and each renewal's outcome.
  */
-import type { RotaConfig } from "../config/schema.ts";
+import type { BackendSection, CertConfig, InstallSection } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { RotaEvent, Trigger } from "../events.ts";
 import type { InstallRecord, IssuedCert } from "../store/types.ts";
 import type { RunOutcome } from "./renewer.ts";
 
-export interface ChildRequest {
-  /** The daemon's config as it loaded it, so a file edited since cannot mix two configs in one daemon. */
-  config: RotaConfig;
-  certId: string;
+/** What every renewal of one worker shares, handed once as its first line. `[audit]` is not in it: the worker never opens the store. */
+export interface ChildHello {
+  /** The daemon's state folder (a restart-only key): keys, journal and backend state live there. */
+  stateDir: string;
+}
+
+/** One cert's own part of the config: its `[[cert]]` and the sections it names, never the whole config. */
+export interface CertSections {
+  cert: CertConfig;
+  ca: BackendSection;
+  dcv: BackendSection | null;
+  installs: InstallSection[];
+}
+
+export interface ChildRequest extends CertSections {
   renewalId: string;
   trigger: Trigger;
   installOnly?: string[];
   newKey?: boolean;
-  /** The cert's newest stored certificate, what an install-only run re-installs: the child never opens the audit store. */
+  /** The cert's newest stored certificate, what an install-only run re-installs: the worker never opens the audit store. */
   latestIssued: IssuedCert | null;
 }
+
+/** A line from the daemon, after the hello. A cancel for a renewal the worker is not running is ignored. */
+export type DaemonLine = { renew: ChildRequest } | { cancel: { renewalId: string; reason: string } };
 
 const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true };
 
@@ -61,25 +76,55 @@ function issuedOf(o: Record<string, unknown>): IssuedCert {
   return { certId: s("certId"), renewalId: s("renewalId"), leafPem: s("leafPem"), chainPem: s("chainPem"), serial: s("serial"), notBefore: d("notBefore"), notAfter: d("notAfter"), issuedAt: d("issuedAt") };
 }
 
-/**
- * Reads the daemon's request line. Throws a RotaError("bad_request") naming what is wrong
- * when the line is not JSON or a field the child relies on is missing or of the wrong type.
- */
-export function parseChildRequest(line: string): ChildRequest {
-  let req: unknown;
+const isSection = (v: unknown): v is BackendSection => isObject(v) && typeof v.name === "string" && typeof v.type === "string";
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+
+/** Parses a line as JSON, or throws a RotaError("bad_request") saying what it is instead. */
+function jsonObject(line: string, what: string): Record<string, unknown> {
+  let msg: unknown;
   try {
-    req = JSON.parse(line);
+    msg = JSON.parse(line);
   } catch (err) {
-    throw new RotaError("bad_request", "pipeline: bad renewal request: not JSON", { cause: err });
+    throw new RotaError("bad_request", `pipeline: bad ${what}: not JSON`, { cause: err });
   }
+  if (!isObject(msg)) throw new RotaError("bad_request", `pipeline: bad ${what}: not a JSON object`);
+  return msg;
+}
+
+/** Reads the worker's first line; throws a RotaError("bad_request") when it is not a hello. */
+export function parseHello(line: string): ChildHello {
+  const { hello } = jsonObject(line, "worker hello");
+  if (!isObject(hello) || typeof hello.stateDir !== "string") throw new RotaError("bad_request", "pipeline: bad worker hello: missing or invalid hello.stateDir");
+  return { stateDir: hello.stateDir };
+}
+
+/**
+ * Reads a line from the daemon. Throws a RotaError("bad_request") naming what is wrong
+ * when the line is not JSON or a field the worker relies on is missing or of the wrong type.
+ */
+export function parseDaemonLine(line: string): DaemonLine {
+  const msg = jsonObject(line, "renewal request");
+  if ("cancel" in msg) {
+    const c = msg.cancel;
+    if (!isObject(c) || typeof c.renewalId !== "string" || typeof c.reason !== "string") throw new RotaError("bad_request", "pipeline: bad cancel: missing or invalid renewalId, reason");
+    return { cancel: { renewalId: c.renewalId, reason: c.reason } };
+  }
+  if (!("renew" in msg)) throw new RotaError("bad_request", "pipeline: bad renewal request: neither renew nor cancel");
+  return { renew: parseChildRequest(msg.renew) };
+}
+
+/** Checks one renewal request field by field; throws a RotaError("bad_request") naming every bad one. */
+export function parseChildRequest(req: unknown): ChildRequest {
   if (!isObject(req)) throw new RotaError("bad_request", "pipeline: bad renewal request: not a JSON object");
-  const { config, certId, renewalId, trigger, installOnly, latestIssued } = req;
+  const { cert, ca, dcv, installs, renewalId, trigger, installOnly, latestIssued } = req;
   const fields: Array<[string, boolean]> = [
-    ["config.daemon.stateDir", isObject(config) && isObject(config.daemon) && typeof config.daemon.stateDir === "string"],
-    ["certId", typeof certId === "string"],
+    ["cert", isObject(cert) && typeof cert.id === "string" && isStrings(cert.domains) && isStrings(cert.install)],
+    ["ca", isSection(ca)],
+    ["dcv", dcv === null || isSection(dcv)],
+    ["installs", Array.isArray(installs) && installs.every(isSection)],
     ["renewalId", typeof renewalId === "string"],
     ["trigger", typeof trigger === "string" && Object.hasOwn(TRIGGERS, trigger)],
-    ["installOnly", installOnly === undefined || (Array.isArray(installOnly) && installOnly.every((t) => typeof t === "string"))],
+    ["installOnly", installOnly === undefined || isStrings(installOnly)],
   ];
   const bad = fields.filter(([, ok]) => !ok).map(([name]) => name);
   if (latestIssued !== null) bad.push(...badFields("latestIssued", latestIssued, issuedChecks));
@@ -100,10 +145,16 @@ export type StoreWrite = { store: "issued"; issued: IssuedCert } | { store: "ins
 export type ChildLine =
   | { event: RotaEvent }
   | StoreWrite
-  | { outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean } };
+  | OutcomeLine;
 
-export function outcomeToWire(o: RunOutcome): ChildLine {
-  if (o.ok) return { outcome: o };
+/** A renewal's end, with the worker's resident memory after it: the pool recycles a worker grown past its ceiling. */
+export interface OutcomeLine {
+  outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean };
+  rssBytes?: number;
+}
+
+export function outcomeToWire(o: RunOutcome, rssBytes?: number): OutcomeLine {
+  if (o.ok) return { outcome: o, rssBytes };
   const e = o.error;
   return {
     outcome: {
@@ -116,11 +167,12 @@ export function outcomeToWire(o: RunOutcome): ChildLine {
         retryAfterSeconds: e instanceof RotaError ? e.retryAfterSeconds : undefined,
       },
     },
+    rssBytes,
   };
 }
 
 /**
- * Parses one line from the child, turning ISO strings back into Dates where the types say
+ * Parses one line from the worker, turning ISO strings back into Dates where the types say
  * Date. A store write is checked field by field, like the request: one that is not what
  * the store takes throws a RotaError("bad_store_write") naming what is wrong.
  */
@@ -149,7 +201,7 @@ function parseStoreWrite(msg: Record<string, unknown>): StoreWrite {
   throw refuse(`unknown kind ${JSON.stringify(msg.store)}`);
 }
 
-export function outcomeFromWire(line: Extract<ChildLine, { outcome: unknown }>): RunOutcome {
+export function outcomeFromWire(line: OutcomeLine): RunOutcome {
   const o = line.outcome;
   if (o.ok) return o;
   const error = new RotaError(o.error.code, o.error.message, { noRetry: o.error.noRetry, retryAfterSeconds: o.error.retryAfterSeconds });

@@ -12,6 +12,8 @@ export function testDaemonConfig(over: Partial<DaemonConfig> = {}): DaemonConfig
     failureCooldownMaxSeconds: 86_400,
     maxConcurrentRenewals: 2,
     renewalTimeoutSeconds: 1800,
+    workerIdleSeconds: 60,
+    workerMaxRenewals: 1000,
     expiryWarningDays: 14,
     ...over,
   };

@@ -56,12 +56,36 @@ export class Authority {
   /** The intermediate to sign leaves with; concurrent callers share one load. */
   async intermediate(): Promise<Signer> {
     if (this.current && !this.due(this.current.cert)) return this.current;
-    ensureDir(this.dir, 0o700);
-    this.loading ??= withLock(join(this.dir, ".lock"), LOAD_WAIT_MS, "local-ca", () => this.load()).finally(() => {
+    this.loading ??= this.loadShared().finally(() => {
       this.loading = undefined;
     });
     this.current = await this.loading;
     return this.current;
+  }
+
+  /**
+   * The files as they are when they are complete and current, read without the lock: it
+   * only guards creating and reissuing them (each file is replaced atomically, so a reader
+   * sees an old or a new one, and a pair that does not chain is taken under the lock).
+   */
+  private async loadShared(): Promise<Signer> {
+    const root = await this.readCurrent("root");
+    const ready = root && (await this.readCurrent("intermediate", root));
+    if (ready) return ready;
+    ensureDir(this.dir, 0o700);
+    return withLock(join(this.dir, ".lock"), LOAD_WAIT_MS, "local-ca", () => this.load());
+  }
+
+  /** `<name>.key` and `<name>.pem` when both are there and reusable; null for anything else, which the locked load sorts out. Creates nothing. */
+  private async readCurrent(name: string, issuer?: Signer): Promise<Signer | null> {
+    try {
+      const keyPem = readFileSync(join(this.dir, `${name}.key`), "utf8");
+      const cert = await readCert(join(this.dir, `${name}.pem`));
+      if (!cert || !(await this.reusable(cert, keyPem, issuer))) return null;
+      return { cert, pem: pemOf(cert), signing: await importSigningKeys(keyPem, "local-ca") };
+    } catch {
+      return null;
+    }
   }
 
   private due(cert: X509Certificate): boolean {

@@ -9,6 +9,7 @@ import { createCsr } from "../../../crypto/csr.ts";
 import { generateKeyPem, type KeyType } from "../../../crypto/keys.ts";
 import { parseCert } from "../../../crypto/x509.ts";
 import type { CABackend, Issued } from "../../types.ts";
+import { lockNow } from "../../../lockfile.ts";
 import { createLocalCa } from "./local-ca.ts";
 import { localCaDir as dirOf, localCaRootPath as rootOf } from "./layout.ts";
 
@@ -120,6 +121,18 @@ describe("local CA", () => {
     expect(readFileSync(join(localCaDir(dir), "root.key"), "utf8")).toBe(rootKey);
     expect(issued.chainPem).toBe(inter);
     expect(opensslVerify(issued).code).toBe(0);
+  });
+
+  test("a CA already on disk is read without its lock: the lock only guards creating it", async () => {
+    await issue(createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }), ["a.internal"]);
+    // Another process holds the lock the whole time (creating a CA elsewhere would wait on it).
+    const held = lockNow(join(localCaDir(dir), ".lock"), "test: held");
+    try {
+      const issued = await issue(createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock }), ["b.internal"]);
+      expect(opensslVerify(issued).code).toBe(0);
+    } finally {
+      held.release();
+    }
   });
 
   test("two local CAs get two roots, each with its own common name", async () => {
