@@ -5,9 +5,10 @@
  * RSS of the rota daemon after its first issuance. A report, not a test: it exits 0
  * whether or not the targets are met, and 1 only when a measurement itself failed.
  *
- * Usage: bun bench/first-cert.ts [--runs N] [--rota PATH]
+ * Usage: bun bench/first-cert.ts [--runs N] [--rota PATH] [--k8s]
  *   --runs N     issuances per tool (default 5)
  *   --rota PATH  the rota binary to measure (default dist/rota), e.g. an experimental build
+ *   --k8s        also measure idle RSS with a k8s-secret target on the fake API server
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -36,6 +37,7 @@ import {
   type Nginx,
   type Pebble,
 } from "../test/harness/index.ts";
+import { startFakeKube, type FakeKube } from "../test/fakes/kube-apiserver.ts";
 
 /** How long the daemon idles after its first certificate before RSS is read. */
 const IDLE_WAIT_MS = 3_000;
@@ -96,7 +98,12 @@ function namesFor(tool: string, run: number | string): [string, string] {
 // ---------------------------------------------------------------------------
 // The three clients.
 
-function startRota(world: World, runDir: string, domains: string[]): RotaRun {
+/** A k8s-secret target for the daemon: the fake API server's kubeconfig. */
+interface K8sTarget {
+  kubeconfig: string;
+}
+
+function startRota(world: World, runDir: string, domains: string[], k8s?: K8sTarget): RotaRun {
   mkdirSync(runDir, { recursive: true });
   const stateDir = join(runDir, "state");
   const certsDir = join(runDir, "certs");
@@ -128,12 +135,13 @@ function startRota(world: World, runDir: string, domains: string[]): RotaRun {
       'type = "filesystem"',
       `dir = ${q(certsDir)}`,
       "",
+      ...(k8s ? ["[[install]]", 'name = "k8s"', 'type = "k8s-secret"', 'secret_name = "www-tls"', 'namespace = "web"', `kubeconfig = ${q(k8s.kubeconfig)}`, ""] : []),
       "[[cert]]",
       'id = "bench"',
       `domains = ${q(domains)}`,
       'ca = "pebble"',
       'dcv = "web"',
-      'install = "files"',
+      k8s ? 'install = ["files", "k8s"]' : 'install = "files"',
       'key_type = "ecdsa-p256"',
       "",
     ].join("\n"),
@@ -226,8 +234,8 @@ interface Memory {
   peakMiB: number;
 }
 
-async function idleRss(world: World, runDir: string): Promise<Memory> {
-  const run = startRota(world, runDir, namesFor("rota", "rss"));
+async function idleRss(world: World, runDir: string, k8s?: K8sTarget): Promise<Memory> {
+  const run = startRota(world, runDir, namesFor("rota", k8s ? "rss-k8s" : "rss"), k8s);
   try {
     await waitForCert(run);
     await Bun.sleep(IDLE_WAIT_MS);
@@ -260,9 +268,11 @@ function verdict(met: boolean | undefined): string {
 // ---------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, rota: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  const { values } = parseArgs({
+    options: { runs: { type: "string", default: "5" }, rota: { type: "string" }, k8s: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
   if (values.help) {
-    console.log("usage: bun bench/first-cert.ts [--runs N] [--rota PATH]   (see bench/README.md)");
+    console.log("usage: bun bench/first-cert.ts [--runs N] [--rota PATH] [--k8s]   (see bench/README.md)");
     return 0;
   }
   const runs = Number(values.runs);
@@ -288,7 +298,9 @@ async function main(): Promise<number> {
   const rotaDetails: RotaIssuance[] = [];
   let cold: Awaited<ReturnType<typeof coldStart>> | undefined;
   let rss: Awaited<ReturnType<typeof idleRss>> | undefined;
+  let rssK8s: Awaited<ReturnType<typeof idleRss>> | undefined;
   let world: World | undefined;
+  let kube: FakeKube | undefined;
 
   try {
     console.error(`cold start: hyperfine (30 runs, 3 warmup) ...`);
@@ -328,9 +340,26 @@ async function main(): Promise<number> {
     } catch (err) {
       failures.push(`idle RSS: ${(err as Error).message}`);
     }
+
+    if (values.k8s) {
+      console.error(`idle RSS with a k8s-secret target on the fake API server ...`);
+      const kubeDir = join(dir, "kube");
+      mkdirSync(kubeDir);
+      kube = startFakeKube({ dir: kubeDir });
+      kube.tokens.add("bench-token");
+      const kubeconfig = join(kubeDir, "kubeconfig");
+      writeFileSync(kubeconfig, kube.kubeconfig({ user: { token: "bench-token" } }), { mode: 0o600 });
+      try {
+        rssK8s = await idleRss(w, join(dir, "runs", "rota-rss-k8s"), { kubeconfig });
+        if (kube.secret("web", "www-tls") === undefined) throw new Error("the daemon idled, but the Secret was never applied");
+      } catch (err) {
+        failures.push(`idle RSS with k8s: ${(err as Error).message}`);
+      }
+    }
   } finally {
     killLive();
     if (world) await Promise.allSettled([world.pebble.stop(), world.nginx.stop()]);
+    await kube?.stop();
   }
 
   // Report.
@@ -378,6 +407,15 @@ async function main(): Promise<number> {
         `  (anon ${fmt(rss.anonMiB, 1)} + file ${fmt(rss.fileMiB, 1)}; peak VmHWM ${fmt(rss.peakMiB, 1)} MiB)`
       : "rota daemon idle RSS: (failed)",
   );
+  if (values.k8s) {
+    out.push(
+      rssK8s
+        ? `  with a k8s-secret target too:                      ${fmt(rssK8s.rssMiB, 1)} MiB` +
+            `  (anon ${fmt(rssK8s.anonMiB, 1)} + file ${fmt(rssK8s.fileMiB, 1)}; peak VmHWM ${fmt(rssK8s.peakMiB, 1)} MiB)` +
+            (rss ? `; ${rssK8s.rssMiB - rss.rssMiB >= 0 ? "+" : ""}${fmt(rssK8s.rssMiB - rss.rssMiB, 1)} MiB` : "")
+        : "  with a k8s-secret target too: (failed)",
+    );
+  }
 
   const rLego = ratio(sum.rota?.median, sum.lego?.median);
   const rCertbot = ratio(sum.rota?.median, sum.certbot?.median);

@@ -17,6 +17,7 @@ import { filesystemKeyFolders, parseFilesystemConfig, type FilesystemConfig } fr
 import { parseDsmConfig } from "./install/dsm/config.ts";
 import { parseNginxConfig } from "./install/nginx/config.ts";
 import { haproxyKeyFolders, parseHaproxyConfig, type HaproxyConfig } from "./install/haproxy/config.ts";
+import { parseK8sSecretConfig } from "./install/k8s-secret/config.ts";
 
 /** A folder a backend's section names, with the key that names it (`path`, `dir`). */
 export interface ConfiguredFolder {
@@ -151,6 +152,13 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
     ...entry<InstallBackend, ReturnType<typeof parseDsmConfig>>({
       parse: parseDsmConfig,
       create: async (name, cfg, ctx) => (await import("./install/dsm/dsm.ts")).createDsmInstall(name, cfg, ctx),
+    }),
+  },
+  "k8s-secret": {
+    singleCert: true,
+    ...entry<InstallBackend, ReturnType<typeof parseK8sSecretConfig>>({
+      parse: parseK8sSecretConfig,
+      create: async (name, cfg, ctx) => (await import("./install/k8s-secret/k8s-secret.ts")).createK8sSecretTarget(name, cfg, ctx),
     }),
   },
 };
