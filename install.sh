@@ -209,10 +209,10 @@ fetch_and_verify() {
 # Runs the command with a 10 s limit; its output in $TMP/out.
 within_10s() {
 	if command -v timeout >/dev/null 2>&1; then
-		timeout 10 "$@" >"$TMP/out" 2>&1
+		timeout 10 "$@" >"$TMP/out" 2>&1 </dev/null
 		return
 	fi
-	"$@" >"$TMP/out" 2>&1 &
+	"$@" >"$TMP/out" 2>&1 </dev/null &
 	pid=$!
 	i=0
 	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
@@ -240,7 +240,7 @@ check_config() {
 		say "would check $CONFIG with the new rota"
 		return
 	fi
-	if ! "$TMP/rota" check-config --config "$CONFIG" >"$TMP/out" 2>&1; then
+	if ! "$TMP/rota" check-config --config "$CONFIG" >"$TMP/out" 2>&1 </dev/null; then
 		cat "$TMP/out" >&2
 		die 1 "rota $WANT_VERSION rejects $CONFIG (above); nothing was changed"
 	fi
@@ -333,7 +333,7 @@ service() {
 wait_for_daemon() {
 	i=0
 	while [ $i -lt 20 ]; do
-		if "$BIN" status --config "$CONFIG" >/dev/null 2>&1; then return 0; fi
+		if "$BIN" status --config "$CONFIG" >/dev/null 2>&1 </dev/null; then return 0; fi
 		sleep 0.5 2>/dev/null || sleep 1
 		i=$((i + 1))
 	done
@@ -366,6 +366,7 @@ start_service() {
 		return
 	fi
 	if [ "$DSM" = 0 ]; then
+		if [ ! -d "${UNIT%/*}" ]; then make_dir "${UNIT%/*}" root:root 0755; fi
 		if [ "$DRY_RUN" = 1 ]; then
 			say "would write $UNIT (0644, root:root)"
 		else
@@ -453,23 +454,28 @@ uninstall() {
 
 # --- Main ------------------------------------------------------------------------------
 
-detect
-layout
-if [ "$UNINSTALL" = 1 ]; then
-	uninstall
-	exit 0
-fi
-fetch_and_verify
-smoke_test
-check_config
-ensure_user
-if [ "$DSM" = 0 ] && [ "$SYSTEMD" = 1 ] && [ "$NO_SERVICE" = 0 ] && [ "$DRY_RUN" = 0 ]; then
-	fetch rota.service.in "$TMP/rota.service.in" || die 1 "cannot download $BASE_URL/rota.service.in"
-fi
-install_files
-swap_binary
-start_service
-say ""
-say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
-if [ "$DSM" = 1 ]; then dsm_steps; fi
-say "next: edit $CONFIG, then run: rota check-config --config $CONFIG && rota status"
+# In a function, so that `curl … | sh` has read the whole script before anything runs.
+main() {
+	detect
+	layout
+	if [ "$UNINSTALL" = 1 ]; then
+		uninstall
+		exit 0
+	fi
+	fetch_and_verify
+	smoke_test
+	check_config
+	ensure_user
+	if [ "$DSM" = 0 ] && [ "$SYSTEMD" = 1 ] && [ "$NO_SERVICE" = 0 ] && [ "$DRY_RUN" = 0 ]; then
+		fetch rota.service.in "$TMP/rota.service.in" || die 1 "cannot download $BASE_URL/rota.service.in"
+	fi
+	install_files
+	swap_binary
+	start_service
+	say ""
+	say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	if [ "$DSM" = 1 ]; then dsm_steps; fi
+	say "next: edit $CONFIG, then run: rota check-config --config $CONFIG && rota status"
+}
+
+main

@@ -79,6 +79,7 @@ start() {
 		return 0
 	fi
 	mkdir -p /run/rota "$ROOT/log"
+	: >>"$LOG"
 	# The symlink lives on the system partition, which updates may reset.
 	ln -sf "$BIN" "$LINK"
 	setsid "$0" _loop </dev/null >/dev/null 2>&1 &
