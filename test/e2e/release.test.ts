@@ -42,7 +42,8 @@ let built: boolean;
 beforeAll(() => {
   defaultHashBefore = new Bun.CryptoHasher("sha256").update(readFileSync(ROTA_BIN)).digest("hex");
   const digest = sourcesDigest();
-  const cached = existsSync(STAMP) && readFileSync(STAMP, "utf8") === digest && run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], RELEASE).code === 0;
+  // The first test checks every file against SHA256SUMS, cached or not.
+  const cached = existsSync(STAMP) && readFileSync(STAMP, "utf8") === digest && existsSync(join(RELEASE, "SHA256SUMS"));
   built = !cached;
   if (cached) return;
   const r = run(["bun", "scripts/build-binary.ts", "--release"]);
