@@ -7,6 +7,7 @@
  * back as lines too: the daemon is the store's only writer (store-writes.ts).
  */
 import type { Subprocess } from "bun";
+import { COMMIT, VERSION } from "../cli/version.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
@@ -52,7 +53,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
     } catch (err) {
       return { ok: false, error: new RotaError("store_failed", `pipeline: cannot read the stored certificate of ${req.certId}`, { cause: err }), interrupted: false };
     }
-    const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey, latestIssued };
+    const request: ChildRequest = { config, certId: req.certId, renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey, latestIssued, daemon: { version: VERSION, commit: COMMIT } };
     // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
     const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     live.add(child);

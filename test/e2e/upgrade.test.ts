@@ -1,11 +1,13 @@
 /**
  * End to end: a daemon started on an audit database from an older rota backs it up
- * before migrating it, and refuses to migrate when the backup cannot be made (issue 15 §6).
+ * before migrating it, and refuses to migrate when the backup cannot be made; a renewal
+ * process from a binary swapped under a running daemon refuses to run (issue 15 §6).
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CHILD_COMMAND } from "../../src/pipeline/child-command.ts";
 import { MIGRATIONS } from "../../src/store/migrations.ts";
 import { makeTempDir, removeTempDir, runRota, startDaemon } from "../harness/index.ts";
 import { localCaConfig, waitForFile } from "./helpers.ts";
@@ -82,4 +84,15 @@ test("a backup that fails otherwise: exit 1 saying nothing changed, the database
   expect(r.stderr).toContain("; nothing changed");
   // Opening it switched the file to WAL mode, a header byte; its schema and rows are as they were.
   expect(contents(db)).toEqual(before);
+});
+
+test("a renewal process asked by a daemon of another version refuses to run", async () => {
+  const { version } = JSON.parse((await runRota(["version", "--json"])).stdout) as { version: string };
+  const request = { config: { daemon: { stateDir: join(dir, "state") } }, certId: "app", renewalId: "r1", trigger: "manual", latestIssued: null, daemon: { version: "0.0.1", commit: "3f2a9c1d0b7e" } };
+  const r = await runRota([CHILD_COMMAND], { input: `${JSON.stringify(request)}\n` });
+  expect(r.code).toBe(0);
+  const outcome = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { outcome: { ok: boolean; error: { code: string; message: string } } };
+  expect(outcome.outcome.ok).toBe(false);
+  expect(outcome.outcome.error.code).toBe("binary_replaced");
+  expect(outcome.outcome.error.message).toBe(`rota was replaced while the daemon runs (daemon 0.0.1, binary ${version}): restart the daemon`);
 });
