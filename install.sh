@@ -345,7 +345,8 @@ swap_binary() {
 	if [ -e "$BIN" ]; then UPGRADE=1; fi
 	managed=0
 	if [ "$NO_SERVICE" = 0 ] && { [ "$DSM" = 1 ] || [ "$SYSTEMD" = 1 ]; }; then managed=1; fi
-	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then service stop; fi
+	# A binary installed by hand may have no unit to stop yet.
+	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then service stop || true; fi
 	if [ "$UPGRADE" = 1 ] && [ "$DRY_RUN" = 0 ]; then cp -p "$BIN" "$TMP/rota.previous"; fi
 	write_file "$TMP/rota" "$BIN" root:root 0755
 	if [ "$DSM" = 1 ]; then

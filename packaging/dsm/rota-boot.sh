@@ -47,6 +47,12 @@ loop() {
 	stopping=0
 	child=""
 	sleeper=""
+	# The size is checked every minute beside the daemon, not only when it restarts.
+	(while :; do
+		sleep 60
+		rotate_log
+	done) </dev/null >/dev/null 2>&1 &
+	rotator=$!
 	trap 'stopping=1; kill -TERM $child $sleeper 2>/dev/null || true' TERM INT
 	delay=10
 	while [ "$stopping" = 0 ]; do
@@ -55,12 +61,13 @@ loop() {
 		echo "rota-boot: starting $BIN daemon" >>"$LOG"
 		"$BIN" daemon --config "$CONFIG" >>"$LOG" 2>&1 &
 		child=$!
-		while [ "$stopping" = 0 ] && kill -0 "$child" 2>/dev/null; do
-			pause 60
-			rotate_log
-		done
 		code=0
 		wait "$child" || code=$?
+		# A trapped signal ends the wait early: wait again until the daemon has finished stopping.
+		while kill -0 "$child" 2>/dev/null; do
+			code=0
+			wait "$child" || code=$?
+		done
 		child=""
 		if [ "$stopping" = 1 ]; then break; fi
 		# A daemon that ran a while before it died starts the back-off over.
@@ -70,6 +77,7 @@ loop() {
 		delay=$((delay * 2))
 		if [ "$delay" -gt 300 ]; then delay=300; fi
 	done
+	kill "$rotator" 2>/dev/null || true
 	rm -f "$PIDFILE"
 }
 

@@ -92,7 +92,9 @@ const install = (r: ThrowawayRoot, args: string[] = [], shell: "dash" | "ash" = 
 const downloaded = () => requests.filter((n) => n.startsWith("rota-") && n !== "rota-boot.sh");
 
 describe.skipIf(skip !== null)("install.sh", () => {
-  test("shellcheck finds nothing in install.sh and rota-boot.sh", () => {
+  const noShellcheck = Bun.which("shellcheck") ? null : "shellcheck missing (from scripts/test-deps.sh)";
+  if (noShellcheck) console.warn(`install-sh.test.ts: ${noShellcheck}`);
+  test.skipIf(noShellcheck !== null)("shellcheck finds nothing in install.sh and rota-boot.sh", () => {
     const r = Bun.spawnSync(["shellcheck", "install.sh", "packaging/dsm/rota-boot.sh"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
     expect(r.stdout.toString() + r.stderr.toString()).toBe("");
     expect(r.exitCode).toBe(0);
@@ -301,6 +303,17 @@ describe.skipIf(skip !== null)("install.sh", () => {
       expect(r.callsOf("useradd")).toEqual([]);
       expect(r.exec(["/volume1/@rota/rota-boot.sh", "status"]).code).toBe(0);
       expect(r.exec(["/usr/local/bin/rota", "status", "--config", "/volume1/@rota/etc/rota.toml"]).code).toBe(0);
+
+      // A crash: the loop starts the daemon again after 10 s, moving a log past 10 MiB aside first.
+      const loop = Number(r.read("/run/rota/rota.pid").trim());
+      const daemonPid = () => Bun.spawnSync(["pgrep", "-P", String(loop), "-f", "rota daemon --config"], { stdout: "pipe" }).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
+      const [first] = daemonPid();
+      expect(first).toBeGreaterThan(0);
+      r.write("/volume1/@rota/log/rota.log", `${r.read("/volume1/@rota/log/rota.log")}${"x".repeat(10 * 1024 * 1024)}\n`);
+      process.kill(first!, "SIGKILL");
+      await waitFor(() => r.exec(["/usr/local/bin/rota", "status", "--config", "/volume1/@rota/etc/rota.toml"]).code === 0 && daemonPid().some((p) => p !== first), 25_000, 200, "the daemon restarted by the loop");
+      expect(r.read("/volume1/@rota/log/rota.log").length).toBeLessThan(1024 * 1024);
+      expect(r.read("/volume1/@rota/log/rota.log.1")).toContain("the daemon exited with 137; restarting in 10s");
       const stopped = r.exec(["/volume1/@rota/rota-boot.sh", "stop"]);
       expect(stopped.stdout).toContain("rota stopped");
       expect(r.exec(["/volume1/@rota/rota-boot.sh", "status"]).code).toBe(3);
