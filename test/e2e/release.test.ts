@@ -61,7 +61,8 @@ describe("the release folder", () => {
     expect(check.stderr).toBe("");
     expect(check.code).toBe(0);
     expect(readFileSync(join(RELEASE, "VERSION"), "utf8")).toBe(`${VERSION}\n`);
-    expect(readFileSync(join(RELEASE, "rota.toml.example"), "utf8")).toBe(readFileSync(join(REPO, "examples", "rota.toml"), "utf8"));
+    const companions: Record<string, string> = { "rota.toml.example": "examples/rota.toml", "install.sh": "install.sh", "rota.service.in": "packaging/systemd/rota.service.in", "rota-boot.sh": "packaging/dsm/rota-boot.sh" };
+    for (const [name, source] of Object.entries(companions)) expect(readFileSync(join(RELEASE, name), "utf8")).toBe(readFileSync(join(REPO, source), "utf8"));
     for (const script of ["install.sh", "rota-boot.sh"]) expect(statSync(join(RELEASE, script)).mode & 0o111).toBe(0o111);
   });
 
