@@ -22,6 +22,10 @@ declare -A PROVIDES=(
   [chromium]=chromium            # the dashboard's browser tests (driven by playwright-core)
   [knot]=knotd                   # a real authoritative DNS server for the propagation checks
   [knot-module-dnstap]='/usr/lib/*/knot/modules-*/dnstap.so'   # knotd reports each query, RD bit included
+  [qemu-user]=qemu-aarch64        # runs the linux-arm64 release build (test/release)
+  [libc6-arm64-cross]=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+  [shellcheck]=shellcheck         # install.sh and rota-boot.sh stay clean
+  [busybox-static]=/bin/busybox   # the userland of install.sh's throwaway roots
 )
 
 missing=()

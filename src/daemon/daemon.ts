@@ -111,6 +111,12 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
     return { store: openRecoveringStore(config.audit.path, log, clock), lock };
   } catch (err) {
     lock.release();
+    if (err instanceof RotaError && err.code === "backup_failed") {
+      // The backup before a migration goes beside the database: a folder it cannot write is the config's problem.
+      const cause = String((err.cause as { code?: unknown } | undefined)?.code ?? "");
+      if (PATH_PROBLEMS.has(cause)) throw problem("audit.path", `cannot back up ${config.audit.path} before migrating it`, err.cause);
+      throw err;
+    }
     const code = String((err as { code?: unknown }).code ?? "");
     // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) narrow a primary one.
     if (PATH_PROBLEMS.has(code) || PATH_PROBLEMS.has(code.split("_").slice(0, 2).join("_"))) throw problem("audit.path", `cannot open ${config.audit.path}`, err);

@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
-import { outcomeFromWire, outcomeToWire, parseChildLine, parseDaemonLine, parseHello } from "./child-protocol.ts";
+import { COMMIT, VERSION } from "../cli/version.ts";
+import { outcomeFromWire, outcomeToWire, parseChildLine, parseChildRequest, parseDaemonLine, parseHello } from "./child-protocol.ts";
 
 test("a step event comes back with a Date", () => {
   const at = new Date("2030-01-01T00:00:01.234Z");
@@ -94,6 +95,27 @@ describe("lines from the daemon", () => {
     const err = thrown(() => parseDaemonLine(line));
     expect(err.code).toBe("bad_request");
     expect(describeError(err)).toBe(message);
+  });
+});
+
+describe("a request from a daemon of another build", () => {
+  const cert = { id: "app", domains: ["app.example"], install: ["disk"] };
+  const valid = { cert, ca: { name: "internal", type: "local", options: {} }, dcv: null, installs: [{ name: "disk", type: "filesystem", options: {} }], renewalId: "r1", trigger: "manual", latestIssued: null };
+
+  test("is refused, naming both versions, and not retried", () => {
+    const err = thrown(() => parseChildRequest({ ...valid, daemon: { version: "0.0.1", commit: "3f2a9c1d0b7e" } }));
+    expect(err.code).toBe("binary_replaced");
+    expect(err.noRetry).toBe(true);
+    expect(err.message).toBe(`rota was replaced while the daemon runs (daemon 0.0.1, binary ${VERSION}): restart the daemon`);
+  });
+
+  test("of the same version but another commit is refused, naming both commits", () => {
+    const err = thrown(() => parseChildRequest({ ...valid, daemon: { version: VERSION, commit: "000000000000" } }));
+    expect(err.message).toBe(`rota was replaced while the daemon runs (daemon ${VERSION} 000000000000, binary ${VERSION} ${COMMIT}): restart the daemon`);
+  });
+
+  test("of this build is read as sent", () => {
+    expect(parseChildRequest({ ...valid, daemon: { version: VERSION, commit: COMMIT } }).daemon).toEqual({ version: VERSION, commit: COMMIT });
   });
 });
 

@@ -5,6 +5,7 @@
  * store (the daemon is its only writer) and each renewal's outcome.
  */
 import type { BackendSection, CertConfig, InstallSection } from "../config/schema.ts";
+import { COMMIT, VERSION } from "../cli/version.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { RotaEvent, Trigger } from "../events.ts";
 import type { InstallRecord, IssuedCert } from "../store/types.ts";
@@ -31,6 +32,11 @@ export interface ChildRequest extends CertSections {
   newKey?: boolean;
   /** The cert's newest stored certificate, what an install-only run re-installs: the worker never opens the audit store. */
   latestIssued: IssuedCert | null;
+  /**
+   * The daemon's build. The child runs whatever file the daemon's path holds now: after an
+   * upgrade swapped it, a newer child must not act beneath an older daemon (issue 15 §6).
+   */
+  daemon?: { version: string; commit: string };
 }
 
 /** A line from the daemon, after the hello. A cancel for a renewal the worker is not running is ignored. */
@@ -129,7 +135,16 @@ export function parseChildRequest(req: unknown): ChildRequest {
   const bad = fields.filter(([, ok]) => !ok).map(([name]) => name);
   if (latestIssued !== null) bad.push(...badFields("latestIssued", latestIssued, issuedChecks));
   if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad renewal request: missing or invalid ${bad.join(", ")}`);
+  refuseOtherBuild(req.daemon);
   return { ...(req as unknown as ChildRequest), latestIssued: latestIssued === null ? null : issuedOf(latestIssued as Record<string, unknown>) };
+}
+
+/** A request from a daemon of another build than this binary is refused, naming both. */
+function refuseOtherBuild(daemon: unknown): void {
+  if (!isObject(daemon)) return;
+  if (daemon.version === VERSION && daemon.commit === COMMIT) return;
+  const build = (version: unknown, commit: unknown) => (daemon.version === VERSION ? `${String(version)} ${String(commit)}` : String(version));
+  throw new RotaError("binary_replaced", `rota was replaced while the daemon runs (daemon ${build(daemon.version, daemon.commit)}, binary ${build(VERSION, COMMIT)}): restart the daemon`, { noRetry: true });
 }
 
 export interface WireError {

@@ -6,6 +6,7 @@
  * writes: the daemon is the store's only writer (store-writes.ts). A cancel reaches the
  * worker as a line; a worker learns the daemon died when its stdin closes.
  */
+import { COMMIT, VERSION } from "../cli/version.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
@@ -66,7 +67,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
     }
     let request: ChildRequest;
     try {
-      request = { ...certSections(config, req.certId), renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey, latestIssued };
+      request = { ...certSections(config, req.certId), renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey, latestIssued, daemon: { version: VERSION, commit: COMMIT } };
     } catch (err) {
       return { ok: false, error: err, interrupted: false };
     }

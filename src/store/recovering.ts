@@ -45,7 +45,7 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
     const dest = asidePath(path, clock.now());
     try {
       moveAside(path, dest);
-      const fresh = new SqliteAuditStore(path);
+      const fresh = new SqliteAuditStore(path, clock);
       log.error(
         `audit store: ${path} is corrupt (${describeError(err)}); moved it to ${dest} and started a fresh database. Renewal history and cooldowns start empty; renewals go on from what the targets serve`,
       );
@@ -62,7 +62,7 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
   };
   let inner: SqliteAuditStore;
   try {
-    inner = new SqliteAuditStore(path);
+    inner = new SqliteAuditStore(path, clock);
   } catch (err) {
     if (!isCorruption(err)) throw err;
     inner = replace(err);

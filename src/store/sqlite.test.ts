@@ -1,7 +1,7 @@
 /** @module SqliteAuditStore against a real database file: renewals and their steps, issued certificates, cert state, schema upgrades. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MIGRATIONS } from "./migrations.ts";
@@ -374,6 +374,68 @@ describe("the database file", () => {
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
     expect(MIGRATIONS.length).toBe(5);
+  });
+
+  describe("an older database is backed up before it is migrated", () => {
+    const v1 = (file: string) => {
+      const db = new Database(file, { create: true });
+      db.exec(MIGRATIONS[0]!);
+      db.exec("PRAGMA user_version = 1");
+      db.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at) VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()})`);
+      db.close();
+    };
+    const rows = (file: string) => {
+      const db = new Database(file, { readonly: true });
+      try {
+        return { version: db.query("PRAGMA user_version").get(), renewals: db.query("SELECT id, cert_id, status FROM renewal").all() };
+      } finally {
+        db.close();
+      }
+    };
+    const clockAt = (iso: string) => ({ now: () => new Date(iso) });
+
+    test("VACUUM INTO a private copy named for the new version and the time, which opens at version 1 with the same rows", async () => {
+      const db = join(dir, "state", "old.db");
+      v1(db);
+      const before = rows(db);
+      const upgraded = new SqliteAuditStore(db, clockAt("2031-02-03T04:05:06.789Z"));
+      await upgraded.close();
+      const backup = `${db}.pre-v${MIGRATIONS.length}-20310203T040506Z.bak`;
+      expect(statSync(backup).mode & 0o777).toBe(0o600);
+      expect(rows(backup)).toEqual(before);
+      expect(rows(db).version).toEqual({ user_version: MIGRATIONS.length });
+      expect(rows(db).renewals).toEqual(before.renewals);
+    });
+
+    test("the newest three backups are kept", async () => {
+      const db = join(dir, "state", "old.db");
+      const older = ["20300101T000000Z", "20300102T000000Z", "20300103T000000Z"].map((stamp) => `${db}.pre-v2-${stamp}.bak`);
+      for (const file of older) writeFileSync(file, "");
+      writeFileSync(join(dir, "state", "other.db.pre-v2-20200101T000000Z.bak"), "");
+      v1(db);
+      await new SqliteAuditStore(db, clockAt("2031-01-01T00:00:00Z")).close();
+      expect(readdirSync(join(dir, "state")).filter((f) => f.includes(".pre-v")).sort()).toEqual(
+        ["old.db.pre-v2-20300102T000000Z.bak", "old.db.pre-v2-20300103T000000Z.bak", `old.db.pre-v${MIGRATIONS.length}-20310101T000000Z.bak`, "other.db.pre-v2-20200101T000000Z.bak"].sort(),
+      );
+    });
+
+    test("a new database and an up-to-date one are not backed up", async () => {
+      await store.close();
+      store = new SqliteAuditStore(path, clockAt("2031-01-01T00:00:00Z"));
+      expect(readdirSync(join(dir, "state")).filter((f) => f.endsWith(".bak"))).toEqual([]);
+    });
+
+    test("when the backup cannot be written, nothing is migrated", () => {
+      const db = join(dir, "state", "old.db");
+      v1(db);
+      const before = rows(db);
+      // Taken by a folder: the copy cannot be created, whoever runs the test (root included).
+      mkdirSync(`${db}.pre-v${MIGRATIONS.length}-20310101T000000Z.bak`);
+      expect(() => new SqliteAuditStore(db, clockAt("2031-01-01T00:00:00Z"))).toThrow(
+        new RegExp(`^sqlite: cannot back up ${db.replace(/[.]/g, "\\.")} before migrating v1→v${MIGRATIONS.length}: .*EEXIST.*; nothing changed$`),
+      );
+      expect(rows(db)).toEqual(before);
+    });
   });
 
   test("a database from a newer rota is refused", async () => {

@@ -1,7 +1,9 @@
 /** @module SqliteAuditStore: the embedded default audit store, one bun:sqlite file in WAL mode. */
 import { Database, constants } from "bun:sqlite";
-import { dirname } from "node:path";
-import { RotaError } from "../errors.ts";
+import { closeSync, openSync, readdirSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { systemClock, type Clock } from "../clock.ts";
+import { describeError, RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import { MIGRATIONS } from "./migrations.ts";
@@ -39,13 +41,21 @@ interface IssuedRecord {
   issued_at: number;
 }
 
-/** Brings a database to the latest schema, one migration per transaction. */
-function migrate(db: Database): void {
+/** Backups made before a migration that are kept beside the database; older ones are removed. */
+const KEEP_BACKUPS = 3;
+
+/**
+ * Brings a database to the latest schema, one migration per transaction. A database that
+ * holds data (version 1 or later) is first copied aside: a failed or unwanted upgrade can
+ * go back to the copy, and without one nothing is migrated.
+ */
+function migrate(db: Database, path: string, now: Date): void {
   const migrations = MIGRATIONS;
   const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
   if (current > migrations.length) {
     throw new RotaError("schema_newer", `sqlite: database schema version ${current} is newer than this rota (${migrations.length}); upgrade rota`, { noRetry: true });
   }
+  if (current >= 1 && current < migrations.length && path !== ":memory:") backUp(db, path, current, migrations.length, now);
   for (let v = current; v < migrations.length; v++) {
     db.transaction(() => {
       db.exec(migrations[v]!);
@@ -54,15 +64,38 @@ function migrate(db: Database): void {
   }
 }
 
+/** `rota.db` → `rota.db.pre-v6-20301231T235959Z.bak`: a consistent copy at `from`, readable by its owner only. */
+function backUp(db: Database, path: string, from: number, to: number, now: Date): void {
+  const dest = `${path}.pre-v${to}-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}.bak`;
+  let created = false;
+  try {
+    // Created empty first, so the copy is never readable by others, not even for a moment;
+    // VACUUM INTO accepts an empty file and refuses one with content.
+    closeSync(openSync(dest, "wx", 0o600));
+    created = true;
+    db.query("VACUUM INTO ?").run(dest);
+  } catch (err) {
+    if (created) rmSync(dest, { force: true });
+    throw new RotaError("backup_failed", `sqlite: cannot back up ${path} before migrating v${from}→v${to}: ${describeError(err)}; nothing changed`, { cause: err, noRetry: true });
+  }
+  const stamp = (name: string) => /-(\d{8}T\d{6}Z)\.bak$/.exec(name)?.[1] ?? "";
+  const prefix = `${basename(path)}.pre-v`;
+  const backups = readdirSync(dirname(path))
+    .filter((name) => name.startsWith(prefix) && stamp(name) !== "")
+    .sort((a, b) => stamp(b).localeCompare(stamp(a)));
+  for (const old of backups.slice(KEEP_BACKUPS)) rmSync(join(dirname(path), old), { force: true });
+}
+
 export class SqliteAuditStore implements AuditStore {
   private readonly db: Database;
 
-  constructor(path: string) {
+  /** `clock` names a backup made before a migration. */
+  constructor(path: string, clock: Pick<Clock, "now"> = systemClock) {
     if (path !== ":memory:") ensureDir(dirname(path), 0o700);
     this.db = new Database(path, { create: true, strict: true });
     try {
       this.db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;");
-      migrate(this.db);
+      migrate(this.db, path, clock.now());
     } catch (err) {
       // Closed here, not left to the garbage collector: a late close would delete whatever
       // `<path>-wal` is there by then, the next database's included.

@@ -40,6 +40,17 @@ describe("without a daemon", () => {
     expect(r.stdout).toMatch(/^rota \d+\.\d+\.\d+\n$/);
   });
 
+  test("version --json: version, the host's target, the commit built and the Bun runtime", async () => {
+    const r = await runRota(["version", "--json"]);
+    expect(r.code).toBe(0);
+    const v = JSON.parse(r.stdout) as Record<string, string>;
+    expect(Object.keys(v)).toEqual(["version", "target", "commit", "bun"]);
+    expect(`rota ${v.version}\n`).toBe((await runRota(["version"])).stdout);
+    expect(v.target).toMatch(/^linux-(x64|arm64)(-musl)?$/);
+    expect(v.commit).toMatch(/^([0-9a-f]{12}(-dirty)?|unknown)$/);
+    expect(v.bun).toBe(Bun.version);
+  });
+
   test("a daemon that is not running is exit 3 with one line", async () => {
     const r = await runRota(["list", "--socket", join(dir, "nobody.sock")]);
     expect(r.code).toBe(3);

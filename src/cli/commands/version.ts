@@ -1,10 +1,11 @@
-/** @module `rota version`. */
+/** @module `rota version [--json]`; the JSON form is what install.sh's smoke test reads. */
 import { defineCommand } from "citty";
-import { VERSION } from "../version.ts";
+import { COMMIT, TARGET, VERSION } from "../version.ts";
 
 export default defineCommand({
   meta: { name: "version", description: "Print the version" },
-  run() {
-    console.log(`rota ${VERSION}`);
+  args: { json: { type: "boolean", description: "Version, target, commit and Bun runtime as JSON" } },
+  run({ args }) {
+    console.log(args.json ? JSON.stringify({ version: VERSION, target: TARGET, commit: COMMIT, bun: Bun.version }) : `rota ${VERSION}`);
   },
 });

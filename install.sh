@@ -1,0 +1,482 @@
+#!/bin/sh
+# rota installer: curl -fsSL <base>/install.sh | sh -s -- [options]
+# Picks the build for this machine, verifies it against SHA256SUMS, runs it once before
+# anything is written, then installs the binary, the config folders and a hardened
+# systemd unit (or, on Synology DSM 7, the volume layout and boot script of
+# docs/synology.md). POSIX sh: runs under dash and busybox ash. docs/install.md has more.
+# Exit codes: 0 ok (also --dry-run), 1 failure, 2 usage or unsupported platform,
+# 3 the download was refused (checksum, or it does not run here).
+set -eu
+
+# Where releases are published; ROTA_BASE_URL (http(s)://, file:// or an absolute folder)
+# overrides it. SHA256SUMS comes from the same place: it catches a corrupted download or a
+# tampered mirror, not a compromised origin.
+DEFAULT_BASE_URL="https://rota.example/releases/latest"
+
+BASE_URL=${ROTA_BASE_URL:-$DEFAULT_BASE_URL}
+WANT_VERSION=""
+PREFIX=/usr/local
+SVC_USER=rota
+NO_SERVICE=0
+DSM_VOLUME=/volume1
+DRY_RUN=0
+UNINSTALL=0
+PURGE=0
+YES=0
+TMP=""
+
+usage() {
+	cat <<'EOF'
+usage: install.sh [--version X] [--prefix DIR] [--user NAME] [--no-service]
+                  [--dsm-volume /volumeN] [--dry-run] [--uninstall [--purge]] [--yes]
+EOF
+}
+
+say() { printf '%s\n' "$*"; }
+warn() { printf 'install.sh: %s\n' "$*" >&2; }
+die() {
+	code=$1
+	shift
+	warn "$*"
+	exit "$code"
+}
+
+cleanup() {
+	if [ -n "$TMP" ]; then rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+need_value() {
+	if [ "$2" -lt 2 ]; then
+		usage >&2
+		die 2 "$1 needs a value"
+	fi
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--version) need_value "$1" $#; WANT_VERSION=$2; shift ;;
+	--prefix) need_value "$1" $#; PREFIX=$2; shift ;;
+	--user) need_value "$1" $#; SVC_USER=$2; shift ;;
+	--dsm-volume) need_value "$1" $#; DSM_VOLUME=$2; shift ;;
+	--no-service) NO_SERVICE=1 ;;
+	--dry-run) DRY_RUN=1 ;;
+	--uninstall) UNINSTALL=1 ;;
+	--purge) PURGE=1 ;;
+	--yes) YES=1 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die 2 "unknown option $1" ;;
+	esac
+	shift
+done
+if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then die 2 "--purge goes with --uninstall"; fi
+case $PREFIX in /*) ;; *) die 2 "--prefix must be an absolute folder, not $PREFIX" ;; esac
+case $DSM_VOLUME in /volume[0-9]*) ;; *) die 2 "--dsm-volume must look like /volume1, not $DSM_VOLUME" ;; esac
+BINDIR=$PREFIX/bin
+
+# Runs a command, or under --dry-run says it would.
+run() {
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would run $*"
+	else
+		"$@"
+	fi
+}
+
+# --- 1. Detect -------------------------------------------------------------------------
+
+detect() {
+	os=$(uname -s)
+	if [ "$os" != Linux ]; then die 2 "$os is not supported: rota runs on Linux only"; fi
+	machine=$(uname -m)
+	case $machine in
+	x86_64 | amd64) ARCH=x64; MUSL_ARCH=x86_64; GLIBC_LOADER=/lib64/ld-linux-x86-64.so.2 ;;
+	aarch64 | arm64) ARCH=arm64; MUSL_ARCH=aarch64; GLIBC_LOADER=/lib/ld-linux-aarch64.so.1 ;;
+	armv7l | armv6l | armv7* | i386 | i486 | i586 | i686) die 2 "32-bit $machine is not supported: Bun, which rota is built on, has no 32-bit builds" ;;
+	*) die 2 "the $machine architecture is not supported" ;;
+	esac
+
+	LIBC=glibc
+	if { ldd --version 2>&1 || true; } | grep -qi musl; then
+		LIBC=musl
+	elif [ -e "/lib/ld-musl-$MUSL_ARCH.so.1" ] && [ ! -e "$GLIBC_LOADER" ]; then
+		LIBC=musl
+	fi
+	if [ "$LIBC" = musl ]; then
+		if ! has_lib libstdc++.so.6 || ! has_lib libgcc_s.so.1; then
+			die 2 "rota on musl needs libstdc++ and libgcc: apk add libstdc++ libgcc"
+		fi
+	fi
+
+	TARGET=linux-$ARCH
+	if [ "$LIBC" = musl ]; then TARGET=$TARGET-musl; fi
+	if [ "$ARCH" = x64 ] && ! grep -qw avx2 /proc/cpuinfo 2>/dev/null; then TARGET=$TARGET-baseline; fi
+
+	DSM=0
+	if [ -f /etc.defaults/VERSION ]; then
+		major=$(sed -n 's/^majorversion="\{0,1\}\([0-9]*\)"\{0,1\}$/\1/p' /etc.defaults/VERSION)
+		if [ -z "$major" ] || [ "$major" -lt 7 ]; then die 2 "Synology DSM ${major:-of unknown version} is not supported: rota needs DSM 7"; fi
+		DSM=1
+	fi
+	SYSTEMD=0
+	if [ -d /run/systemd/system ]; then SYSTEMD=1; fi
+}
+
+has_lib() {
+	for dir in /lib /usr/lib /usr/local/lib; do
+		if [ -e "$dir/$1" ]; then return 0; fi
+	done
+	return 1
+}
+
+# Paths: the usual ones, or everything on the data volume on DSM (docs/synology.md).
+layout() {
+	if [ "$DSM" = 1 ]; then
+		DSM_ROOT=$DSM_VOLUME/@rota
+		BIN=$DSM_ROOT/bin/rota
+		CONFIG_DIR=$DSM_ROOT/etc
+		STATE_DIR=$DSM_ROOT/state
+		CERT_DIR=$DSM_ROOT/certs
+		BOOT_SCRIPT=$DSM_ROOT/rota-boot.sh
+		LINK=/usr/local/bin/rota
+		# DSM has no system users outside its own user database: the daemon runs as root.
+		SVC_USER=root
+	else
+		BIN=$BINDIR/rota
+		CONFIG_DIR=/etc/rota
+		STATE_DIR=/var/lib/rota
+		CERT_DIR=/etc/ssl/rota
+	fi
+	CONFIG=$CONFIG_DIR/rota.toml
+	UNIT=/etc/systemd/system/rota.service
+}
+
+# --- 2. Fetch and verify ---------------------------------------------------------------
+
+# fetch NAME DEST: from the base URL, by curl, wget or a plain copy.
+fetch() {
+	case $BASE_URL in
+	http://* | https://*)
+		if command -v curl >/dev/null 2>&1; then
+			curl -fsSL -o "$2" "$BASE_URL/$1"
+		elif command -v wget >/dev/null 2>&1; then
+			wget -q -O "$2" "$BASE_URL/$1"
+		else
+			die 1 "neither curl nor wget is installed"
+		fi
+		;;
+	file://*) cp "${BASE_URL#file://}/$1" "$2" ;;
+	/*) cp "$BASE_URL/$1" "$2" ;;
+	*) die 2 "ROTA_BASE_URL must be an http(s):// or file:// URL or an absolute folder, not $BASE_URL" ;;
+	esac
+}
+
+sha256_of() {
+	if command -v sha256sum >/dev/null 2>&1; then
+		sha256sum "$1" | cut -d' ' -f1
+	elif command -v openssl >/dev/null 2>&1; then
+		openssl dgst -sha256 "$1" | sed 's/^.*= *//'
+	else
+		die 1 "neither sha256sum nor openssl is installed to verify the download"
+	fi
+}
+
+fetch_and_verify() {
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/rota-install.XXXXXX")
+	if [ -z "$WANT_VERSION" ]; then
+		fetch VERSION "$TMP/VERSION" || die 1 "cannot read $BASE_URL/VERSION"
+		WANT_VERSION=$(tr -d ' \r\n' <"$TMP/VERSION")
+	fi
+	NAME=rota-$WANT_VERSION-$TARGET
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would download $BASE_URL/$NAME and $BASE_URL/SHA256SUMS"
+		say "would verify $NAME against SHA256SUMS and run it: rota version --json"
+		return
+	fi
+	fetch SHA256SUMS "$TMP/SHA256SUMS" || die 1 "cannot download $BASE_URL/SHA256SUMS; nothing was installed"
+	fetch "$NAME" "$TMP/rota" || die 1 "cannot download $BASE_URL/$NAME; nothing was installed"
+	expected=$(awk -v n="$NAME" '$2 == n || $2 == "*" n { print $1; exit }' "$TMP/SHA256SUMS")
+	got=$(sha256_of "$TMP/rota")
+	if [ -z "$expected" ] || [ "$expected" != "$got" ]; then
+		die 3 "SHA-256 mismatch for $NAME: expected ${expected:-no entry in SHA256SUMS}, got $got; nothing was installed"
+	fi
+	chmod 0755 "$TMP/rota"
+}
+
+# --- 3. Smoke test ---------------------------------------------------------------------
+
+# Runs the command with a 10 s limit; its output in $TMP/out.
+within_10s() {
+	if command -v timeout >/dev/null 2>&1; then
+		timeout 10 "$@" >"$TMP/out" 2>&1 </dev/null
+		return
+	fi
+	"$@" >"$TMP/out" 2>&1 </dev/null &
+	pid=$!
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1 2>/dev/null || sleep 1
+		i=$((i + 1))
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid"
+}
+
+smoke_test() {
+	if [ "$DRY_RUN" = 1 ]; then return; fi
+	if within_10s "$TMP/rota" version --json &&
+		grep -q "\"version\":\"$WANT_VERSION\"" "$TMP/out" && grep -q "\"target\":\"$TARGET\"" "$TMP/out"; then
+		return
+	fi
+	die 3 "the downloaded rota does not run here (kernel $(uname -r), expected rota $WANT_VERSION for $TARGET): $(head -c 300 "$TMP/out"); nothing was installed"
+}
+
+# --- 4. Check the existing config ------------------------------------------------------
+
+check_config() {
+	if [ ! -f "$CONFIG" ]; then return; fi
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would check $CONFIG with the new rota"
+		return
+	fi
+	if ! "$TMP/rota" check-config --config "$CONFIG" >"$TMP/out" 2>&1 </dev/null; then
+		cat "$TMP/out" >&2
+		die 1 "rota $WANT_VERSION rejects $CONFIG (above); nothing was changed"
+	fi
+}
+
+# --- 5. Install ------------------------------------------------------------------------
+
+ensure_user() {
+	if [ "$SVC_USER" = root ] || id "$SVC_USER" >/dev/null 2>&1; then return; fi
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would create the system user $SVC_USER"
+		return
+	fi
+	if command -v useradd >/dev/null 2>&1 &&
+		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SVC_USER" 2>/dev/null; then
+		return
+	fi
+	if command -v adduser >/dev/null 2>&1 && adduser -S -D -H -s /sbin/nologin "$SVC_USER" 2>/dev/null; then
+		return
+	fi
+	warn "could not create the user $SVC_USER (no useradd or busybox adduser): rota will run as root"
+	SVC_USER=root
+}
+
+# make_dir DIR OWNER MODE
+make_dir() {
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would create $1 ($3, $2)"
+		return
+	fi
+	mkdir -p "$1"
+	chown "$2" "$1"
+	chmod "$3" "$1"
+}
+
+# write_file SRC DEST OWNER MODE: next to DEST first, then renamed into place.
+write_file() {
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would write $2 ($4, $3)"
+		return
+	fi
+	cp "$1" "$2.new.$$"
+	chown "$3" "$2.new.$$"
+	chmod "$4" "$2.new.$$"
+	mv -f "$2.new.$$" "$2"
+}
+
+# The example config, with the DSM paths in place of the usual ones there.
+example_config() {
+	if [ "$DRY_RUN" = 1 ]; then
+		: >"$TMP/rota.toml.example"
+		return
+	fi
+	fetch rota.toml.example "$TMP/rota.toml.example.raw" || die 1 "cannot download $BASE_URL/rota.toml.example"
+	sed -e "s|/var/lib/rota|$STATE_DIR|g" -e "s|/etc/ssl/rota|$CERT_DIR|g" -e "s|/etc/rota/|$CONFIG_DIR/|g" \
+		"$TMP/rota.toml.example.raw" >"$TMP/rota.toml.example"
+}
+
+install_files() {
+	group=$SVC_USER
+	if [ "$DSM" = 1 ]; then
+		make_dir "$DSM_ROOT" root:root 0755
+		make_dir "$DSM_ROOT/bin" root:root 0755
+		make_dir "$DSM_ROOT/log" root:root 0750
+	else
+		make_dir "$BINDIR" root:root 0755
+	fi
+	make_dir "$CONFIG_DIR" "root:$group" 0750
+	make_dir "$STATE_DIR" "$SVC_USER:$group" 0700
+	make_dir "$CERT_DIR" "$SVC_USER:$group" 0755
+	example_config
+	if [ -f "$CONFIG" ]; then
+		write_file "$TMP/rota.toml.example" "$CONFIG.example" "root:$group" 0640
+	else
+		write_file "$TMP/rota.toml.example" "$CONFIG" "root:$group" 0640
+	fi
+}
+
+# --- 6. Service ------------------------------------------------------------------------
+
+service() {
+	if [ "$DSM" = 1 ]; then
+		if [ -x "$BOOT_SCRIPT" ]; then run "$BOOT_SCRIPT" "$@"; fi
+	else
+		run systemctl "$@" rota
+	fi
+}
+
+# The daemon answers `rota status` within 10 s.
+wait_for_daemon() {
+	i=0
+	while [ $i -lt 20 ]; do
+		if "$BIN" status --config "$CONFIG" >/dev/null 2>&1 </dev/null; then return 0; fi
+		sleep 0.5 2>/dev/null || sleep 1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+swap_binary() {
+	UPGRADE=0
+	if [ -e "$BIN" ]; then UPGRADE=1; fi
+	managed=0
+	if [ "$NO_SERVICE" = 0 ] && { [ "$DSM" = 1 ] || [ "$SYSTEMD" = 1 ]; }; then managed=1; fi
+	# A binary installed by hand may have no unit to stop yet.
+	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then service stop || true; fi
+	if [ "$UPGRADE" = 1 ] && [ "$DRY_RUN" = 0 ]; then cp -p "$BIN" "$TMP/rota.previous"; fi
+	write_file "$TMP/rota" "$BIN" root:root 0755
+	if [ "$DSM" = 1 ]; then
+		if [ "$DRY_RUN" = 0 ]; then fetch rota-boot.sh "$TMP/rota-boot.sh" || die 1 "cannot download $BASE_URL/rota-boot.sh"; fi
+		write_file "$TMP/rota-boot.sh" "$BOOT_SCRIPT" root:root 0755
+		if [ "$DRY_RUN" = 1 ]; then say "would link $LINK to $BIN"; else ln -sf "$BIN" "$LINK"; fi
+	fi
+}
+
+start_service() {
+	if [ "$NO_SERVICE" = 1 ]; then
+		say "--no-service: start it with: $BIN daemon --config $CONFIG"
+		return
+	fi
+	if [ "$DSM" = 0 ] && [ "$SYSTEMD" = 0 ]; then
+		say "no systemd here: run rota from your init system (OpenRC, runit, …) as user $SVC_USER:"
+		say "  $BIN daemon --config $CONFIG"
+		return
+	fi
+	if [ "$DSM" = 0 ]; then
+		if [ ! -d "${UNIT%/*}" ]; then make_dir "${UNIT%/*}" root:root 0755; fi
+		if [ "$DRY_RUN" = 1 ]; then
+			say "would write $UNIT (0644, root:root)"
+		else
+			sed -e "s|@USER@|$SVC_USER|g" -e "s|@BINDIR@|$(dirname "$BIN")|g" "$TMP/rota.service.in" >"$TMP/rota.service"
+			write_file "$TMP/rota.service" "$UNIT" root:root 0644
+		fi
+		run systemctl daemon-reload
+		if [ "$UPGRADE" = 1 ]; then
+			run systemctl enable rota
+			service start
+		else
+			run systemctl enable --now rota
+		fi
+	else
+		service start
+	fi
+	if [ "$DRY_RUN" = 1 ] || wait_for_daemon; then return; fi
+	how="journalctl -u rota -n 20"
+	if [ "$DSM" = 1 ]; then how="tail -n 20 $DSM_ROOT/log/rota.log"; fi
+	if [ "$UPGRADE" = 1 ]; then
+		warn "rota $WANT_VERSION did not start; putting the previous binary back"
+		service stop || true
+		write_file "$TMP/rota.previous" "$BIN" root:root 0755
+		service start || true
+		die 1 "the upgraded daemon failed to start; the previous rota runs again. See: $how"
+	fi
+	die 1 "the daemon did not start; see: $how"
+}
+
+dsm_steps() {
+	cat <<EOF
+To start rota at boot (DSM keeps this task across updates):
+  1. Control Panel → Task Scheduler → Create → Triggered Task → User-defined script.
+  2. General: task "rota", user "root", event "Boot-up".
+  3. Task Settings → Run command: $BOOT_SCRIPT start
+EOF
+}
+
+# --- Uninstall -------------------------------------------------------------------------
+
+confirm_purge() {
+	if [ "$YES" = 1 ]; then return; fi
+	if [ -t 2 ] && { : </dev/tty; } 2>/dev/null; then
+		printf 'Delete %s and %s (keys, audit database) and the user %s? [y/N] ' "$CONFIG_DIR" "$STATE_DIR" "$SVC_USER" >&2
+		read -r answer </dev/tty || answer=""
+		case $answer in y | Y | yes) return ;; esac
+		die 1 "nothing was removed"
+	fi
+	die 2 "--purge deletes keys and the audit database: confirm with --yes when there is no terminal"
+}
+
+remove() {
+	if [ -e "$1" ] || [ -L "$1" ]; then run rm -rf "$1"; fi
+}
+
+uninstall() {
+	if [ "$PURGE" = 1 ]; then confirm_purge; fi
+	if [ "$DSM" = 1 ]; then
+		service stop || true
+		remove "$LINK"
+		remove "$BOOT_SCRIPT"
+		remove "$BIN"
+	else
+		if [ -f "$UNIT" ]; then
+			run systemctl disable --now rota || true
+			remove "$UNIT"
+			run systemctl daemon-reload || true
+		fi
+		remove "$BIN"
+	fi
+	if [ "$PURGE" = 1 ]; then
+		remove "$CONFIG_DIR"
+		remove "$STATE_DIR"
+		if [ "$DSM" = 1 ]; then
+			remove "$DSM_ROOT"
+		elif id "$SVC_USER" >/dev/null 2>&1 && [ "$SVC_USER" != root ]; then
+			if command -v userdel >/dev/null 2>&1; then run userdel "$SVC_USER"; else run deluser "$SVC_USER"; fi
+		fi
+		say "rota is removed, with its config, state and user."
+	else
+		say "rota is removed. Kept: the config in $CONFIG_DIR and the state (keys, audit database) in $STATE_DIR;"
+		say "--uninstall --purge deletes them."
+	fi
+}
+
+# --- Main ------------------------------------------------------------------------------
+
+# In a function, so that `curl … | sh` has read the whole script before anything runs.
+main() {
+	detect
+	layout
+	if [ "$UNINSTALL" = 1 ]; then
+		uninstall
+		exit 0
+	fi
+	fetch_and_verify
+	smoke_test
+	check_config
+	ensure_user
+	if [ "$DSM" = 0 ] && [ "$SYSTEMD" = 1 ] && [ "$NO_SERVICE" = 0 ] && [ "$DRY_RUN" = 0 ]; then
+		fetch rota.service.in "$TMP/rota.service.in" || die 1 "cannot download $BASE_URL/rota.service.in"
+	fi
+	install_files
+	swap_binary
+	start_service
+	say ""
+	say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	if [ "$DSM" = 1 ]; then dsm_steps; fi
+	say "next: edit $CONFIG, then run: rota check-config --config $CONFIG && rota status"
+}
+
+main

@@ -1,0 +1,343 @@
+/**
+ * End to end: install.sh run for real in throwaway roots (test/harness/chroot.ts), under
+ * dash and busybox ash, fetching from a loopback HTTP server that serves a release
+ * folder: the real x64 binary and, for the other targets, checksummed stubs that answer
+ * `version --json` as their target would. The server's request log shows which build was
+ * chosen; the shims' log shows what install.sh asked of systemctl and useradd.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { makeTemplate, ThrowawayRoot, BUSYBOX, type RootSpec } from "../harness/chroot.ts";
+import { removeTempDir, ROTA_BIN, waitFor } from "../harness/index.ts";
+
+const REPO = join(import.meta.dir, "..", "..");
+const VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
+const SCRIPT = readFileSync(join(REPO, "install.sh"), "utf8");
+const STUB_TARGETS = ["linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-x64-musl-baseline", "linux-arm64-musl"];
+const binaryName = (target: string) => `rota-${VERSION}-${target}`;
+
+const skip = process.getuid?.() !== 0 ? "needs root (chroot, mount)" : !existsSync(BUSYBOX) ? `${BUSYBOX} missing (busybox-static, from scripts/test-deps.sh)` : null;
+if (skip) console.warn(`install-sh.test.ts skipped: ${skip}`);
+
+/** What the server hands out, by name; SHA256SUMS is computed from it unless `sums` is set. */
+let files: Map<string, Uint8Array>;
+let sums: string | null;
+let requests: string[];
+let server: Server<undefined>;
+let base: string;
+let template: string;
+let root: ThrowawayRoot | null = null;
+
+function stub(target: string): Uint8Array {
+  return new TextEncoder().encode(`#!/bin/sh\necho '{"version":"${VERSION}","target":"${target}","commit":"stub","bun":"1.4.5"}'\n`);
+}
+
+function releaseFiles(): Map<string, Uint8Array> {
+  const m = new Map<string, Uint8Array>();
+  m.set("VERSION", new TextEncoder().encode(`${VERSION}\n`));
+  m.set(binaryName("linux-x64"), readFileSync(ROTA_BIN));
+  for (const t of STUB_TARGETS) m.set(binaryName(t), stub(t));
+  m.set("install.sh", new TextEncoder().encode(SCRIPT));
+  m.set("rota.toml.example", readFileSync(join(REPO, "examples", "rota.toml")));
+  m.set("rota.service.in", readFileSync(join(REPO, "packaging", "systemd", "rota.service.in")));
+  m.set("rota-boot.sh", readFileSync(join(REPO, "packaging", "dsm", "rota-boot.sh")));
+  return m;
+}
+
+function computeSums(): string {
+  return [...files.entries()].map(([name, bytes]) => `${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}  ${name}\n`).join("");
+}
+
+beforeAll(() => {
+  if (skip) return;
+  template = makeTemplate(ROTA_BIN);
+  server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const name = new URL(req.url).pathname.slice(1);
+      requests.push(name);
+      if (name === "SHA256SUMS") return new Response(sums ?? computeSums());
+      const bytes = files.get(name);
+      return bytes ? new Response(new Blob([bytes as Uint8Array<ArrayBuffer>])) : new Response("not found", { status: 404 });
+    },
+  });
+  base = `http://127.0.0.1:${server.port}`;
+});
+
+afterAll(() => {
+  server?.stop(true);
+  if (template) removeTempDir(template);
+});
+
+afterEach(() => {
+  root?.close();
+  root = null;
+});
+
+function fresh(spec: RootSpec = {}): ThrowawayRoot {
+  files = releaseFiles();
+  sums = null;
+  requests = [];
+  root = ThrowawayRoot.create(template, spec);
+  return root;
+}
+
+const install = (r: ThrowawayRoot, args: string[] = [], shell: "dash" | "ash" = "dash", env: Record<string, string> = {}) =>
+  r.run(SCRIPT, args, { shell, env: { ROTA_BASE_URL: base, ...env } });
+
+/** The binaries the server handed out. */
+const downloaded = () => requests.filter((n) => n.startsWith("rota-") && n !== "rota-boot.sh");
+
+describe.skipIf(skip !== null)("install.sh", () => {
+  const noShellcheck = Bun.which("shellcheck") ? null : "shellcheck missing (from scripts/test-deps.sh)";
+  if (noShellcheck) console.warn(`install-sh.test.ts: ${noShellcheck}`);
+  test.skipIf(noShellcheck !== null)("shellcheck finds nothing in install.sh and rota-boot.sh", () => {
+    const r = Bun.spawnSync(["shellcheck", "install.sh", "packaging/dsm/rota-boot.sh"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    expect(r.stdout.toString() + r.stderr.toString()).toBe("");
+    expect(r.exitCode).toBe(0);
+  });
+
+  for (const shell of ["dash", "ash"] as const) {
+    test(`a fresh install under ${shell}: files, modes, owners, the unit, enable --now, and the daemon answers`, async () => {
+      const r = fresh();
+      const out = await install(r, [], shell);
+      expect(out.stderr).toBe("");
+      expect(out.code).toBe(0);
+      expect(downloaded()).toEqual([binaryName("linux-x64")]);
+      expect(r.stat("/usr/local/bin/rota")).toEqual({ mode: 0o755, owner: "root", group: "root" });
+      expect(readFileSync(r.path("/usr/local/bin/rota")).equals(readFileSync(ROTA_BIN))).toBe(true);
+      expect(r.stat("/etc/rota")).toEqual({ mode: 0o750, owner: "root", group: "rota" });
+      expect(r.stat("/var/lib/rota")).toEqual({ mode: 0o700, owner: "rota", group: "rota" });
+      expect(r.stat("/etc/ssl/rota")).toEqual({ mode: 0o755, owner: "rota", group: "rota" });
+      expect(r.stat("/etc/rota/rota.toml")).toEqual({ mode: 0o640, owner: "root", group: "rota" });
+      expect(r.read("/etc/rota/rota.toml")).toBe(readFileSync(join(REPO, "examples", "rota.toml"), "utf8"));
+      const unit = r.read("/etc/systemd/system/rota.service");
+      expect(unit).toContain("User=rota\nGroup=rota\nExecStart=/usr/local/bin/rota daemon --config /etc/rota/rota.toml\n");
+      expect(unit).not.toContain("@");
+      expect(r.callsOf("useradd")).toEqual(["useradd --system --user-group --no-create-home --shell /usr/sbin/nologin rota"]);
+      expect(r.callsOf("systemctl")).toEqual(["systemctl daemon-reload", "systemctl enable --now rota"]);
+      expect(out.stdout).toContain(`rota ${VERSION} (linux-x64) installed: /usr/local/bin/rota`);
+      // The example config works as shipped: the daemon the unit started issues its certificate.
+      await waitFor(() => r.exists("/etc/ssl/rota/example/cert.pem"), 20_000, 100, "the example's certificate");
+      expect(r.exec(["/bin/busybox", "ls", "-A", "/tmp"]).stdout).toBe("");
+    });
+  }
+
+  describe("the build chosen by architecture, libc and AVX2", () => {
+    const cases: [string, RootSpec, string][] = [
+      ["x86_64 without AVX2", { avx2: false }, "linux-x64-baseline"],
+      ["x86_64 on musl", { musl: true }, "linux-x64-musl"],
+      ["x86_64 on musl without AVX2", { musl: true, avx2: false }, "linux-x64-musl-baseline"],
+      ["aarch64", { machine: "aarch64" }, "linux-arm64"],
+      ["arm64 on musl", { machine: "arm64", musl: true }, "linux-arm64-musl"],
+    ];
+    for (const [name, spec, target] of cases) {
+      test(`${name} → ${target}`, async () => {
+        const r = fresh(spec);
+        const out = await install(r, ["--no-service"]);
+        expect(out.code).toBe(0);
+        expect(downloaded()).toEqual([binaryName(target)]);
+        expect(out.stdout).toContain(`(${target}) installed`);
+        expect(r.callsOf("systemctl")).toEqual([]);
+      });
+    }
+
+    test("musl without libstdc++ and libgcc: exit 2 with the apk command", async () => {
+      const r = fresh({ musl: true, muslLibs: false });
+      const out = await install(r);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("apk add libstdc++ libgcc");
+      expect(downloaded()).toEqual([]);
+    });
+
+    test("armv7: exit 2, 32-bit is not supported", async () => {
+      const r = fresh({ machine: "armv7l" });
+      const out = await install(r);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("32-bit armv7l is not supported");
+    });
+
+    test("not Linux: exit 2", async () => {
+      const out = await install(fresh({ os: "FreeBSD" }));
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("FreeBSD is not supported");
+    });
+  });
+
+  describe("verification refused: exit 3, nothing changed outside the temp dir", () => {
+    const refused = async (prepare: () => void, message: RegExp) => {
+      const r = fresh();
+      prepare();
+      const before = r.treeHash();
+      const out = await install(r);
+      expect(out.stderr).toMatch(message);
+      expect(out.code).toBe(3);
+      expect(r.treeHash()).toBe(before);
+      expect(r.calls().filter((c) => !c.startsWith("uname") && !c.startsWith("ldd"))).toEqual([]);
+    };
+
+    test("a tampered binary", () =>
+      refused(() => {
+        sums = computeSums();
+        const bytes = files.get(binaryName("linux-x64"))!;
+        files.set(binaryName("linux-x64"), Buffer.concat([bytes, Buffer.from("x")]));
+      }, new RegExp(`SHA-256 mismatch for ${binaryName("linux-x64")}: expected [0-9a-f]{64}, got [0-9a-f]{64}; nothing was installed`)));
+
+    test("a binary with no entry in SHA256SUMS", () =>
+      refused(() => {
+        sums = computeSums()
+          .split("\n")
+          .filter((l) => !l.endsWith(`  ${binaryName("linux-x64")}`))
+          .join("\n");
+      }, /SHA-256 mismatch for rota-\S+-linux-x64: expected no entry in SHA256SUMS, got [0-9a-f]{64}; nothing was installed/));
+
+    test("a binary that does not run here", () =>
+      refused(() => {
+        files.set(binaryName("linux-x64"), new TextEncoder().encode("#!/bin/sh\necho 'Illegal instruction' >&2\nexit 132\n"));
+      }, /the downloaded rota does not run here \(kernel [^)]+\).*Illegal instruction.*nothing was installed/s));
+  });
+
+  describe("upgrades", () => {
+    test("an edited config is kept byte for byte; stop before the swap, start after", async () => {
+      const r = fresh();
+      expect((await install(r)).code).toBe(0);
+      const edited = `${r.read("/etc/rota/rota.toml")}\n# edited by hand\n`;
+      r.write("/etc/rota/rota.toml", edited);
+      const callsBefore = r.calls().length;
+      const out = await install(r, [], "ash");
+      expect(out.code).toBe(0);
+      expect(r.read("/etc/rota/rota.toml")).toBe(edited);
+      expect(r.read("/etc/rota/rota.toml.example")).toBe(readFileSync(join(REPO, "examples", "rota.toml"), "utf8"));
+      expect(r.calls().slice(callsBefore).filter((c) => c.startsWith("systemctl"))).toEqual(["systemctl stop rota", "systemctl daemon-reload", "systemctl enable rota", "systemctl start rota"]);
+      expect(r.exec(["/usr/local/bin/rota", "status", "--config", "/etc/rota/rota.toml"]).code).toBe(0);
+    });
+
+    test("a config the new version rejects: exit 1 listing the problem, the old binary kept, the service left alone", async () => {
+      const r = fresh();
+      const old = "#!/bin/sh\necho old rota\n";
+      r.write("/usr/local/bin/rota", old, 0o755);
+      r.write("/etc/rota/rota.toml", '[daemon]\nstate_dir = "/var/lib/rota"\nsurprise = 1\n');
+      const out = await install(r);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain("daemon.surprise");
+      expect(out.stderr).toContain("nothing was changed");
+      expect(r.read("/usr/local/bin/rota")).toBe(old);
+      expect(r.callsOf("systemctl")).toEqual([]);
+      expect(r.callsOf("useradd")).toEqual([]);
+    });
+
+    test("a daemon that fails to start after the swap: the previous binary is put back and started", async () => {
+      const r = fresh();
+      const old = "#!/bin/sh\necho old rota\n";
+      r.write("/usr/local/bin/rota", old, 0o755);
+      r.write("/shim/fail-start", "");
+      const out = await install(r);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain("journalctl -u rota -n 20");
+      expect(r.read("/usr/local/bin/rota")).toBe(old);
+      expect(r.callsOf("systemctl")).toEqual(["systemctl stop rota", "systemctl daemon-reload", "systemctl enable rota", "systemctl start rota", "systemctl stop rota", "systemctl start rota"]);
+    }, 60_000);
+  });
+
+  test("--dry-run says what it would do and changes nothing", async () => {
+    const r = fresh();
+    const before = r.treeHash();
+    const out = await install(r, ["--dry-run"]);
+    expect(out.code).toBe(0);
+    expect(r.treeHash()).toBe(before);
+    expect(out.stdout).toContain(`would download ${base}/${binaryName("linux-x64")}`);
+    expect(out.stdout).toContain("would write /etc/rota/rota.toml (0640, root:rota)");
+    expect(out.stdout).toContain("would create /var/lib/rota (0700, rota:rota)");
+    expect(out.stdout).toContain("would run systemctl enable --now rota");
+    expect(r.callsOf("systemctl")).toEqual([]);
+    expect(downloaded()).toEqual([]);
+  });
+
+  test("--uninstall keeps config and state; --purge --yes removes them and the user", async () => {
+    const r = fresh();
+    expect((await install(r)).code).toBe(0);
+    const kept = await install(r, ["--uninstall"]);
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toContain("Kept: the config in /etc/rota and the state (keys, audit database) in /var/lib/rota");
+    expect(r.exists("/usr/local/bin/rota")).toBe(false);
+    expect(r.exists("/etc/systemd/system/rota.service")).toBe(false);
+    expect(r.exists("/etc/rota/rota.toml")).toBe(true);
+    expect(r.exists("/var/lib/rota")).toBe(true);
+    expect(r.callsOf("systemctl").slice(-2)).toEqual(["systemctl disable --now rota", "systemctl daemon-reload"]);
+
+    const unconfirmed = await install(r, ["--uninstall", "--purge"]);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain("--yes");
+    expect(r.exists("/var/lib/rota")).toBe(true);
+
+    const purged = await install(r, ["--uninstall", "--purge", "--yes"]);
+    expect(purged.code).toBe(0);
+    expect(r.exists("/etc/rota")).toBe(false);
+    expect(r.exists("/var/lib/rota")).toBe(false);
+    expect(r.callsOf("userdel")).toEqual(["userdel rota"]);
+    expect(r.read("/etc/passwd")).not.toContain("rota:");
+  });
+
+  describe("Synology DSM", () => {
+    test("DSM 7: the volume layout, the boot script started, the Task Scheduler steps, no systemctl", async () => {
+      const r = fresh({ dsmMajor: 7 });
+      const out = await install(r);
+      expect(out.stderr).toBe("");
+      expect(out.code).toBe(0);
+      expect(r.stat("/volume1/@rota/bin/rota").mode).toBe(0o755);
+      expect(r.stat("/volume1/@rota/rota-boot.sh").mode).toBe(0o755);
+      expect(r.stat("/volume1/@rota/state")).toEqual({ mode: 0o700, owner: "root", group: "root" });
+      expect(r.exists("/volume1/@rota/log/rota.log")).toBe(true);
+      const config = r.read("/volume1/@rota/etc/rota.toml");
+      expect(config).toContain('state_dir = "/volume1/@rota/state"');
+      expect(config).toContain('dir = "/volume1/@rota/certs"');
+      expect(config).not.toContain("/var/lib/rota");
+      expect(r.exec(["/bin/busybox", "readlink", "/usr/local/bin/rota"]).stdout.trim()).toBe("/volume1/@rota/bin/rota");
+      expect(out.stdout).toContain("Control Panel → Task Scheduler → Create → Triggered Task → User-defined script.");
+      expect(out.stdout).toContain('General: task "rota", user "root", event "Boot-up".');
+      expect(out.stdout).toContain("/volume1/@rota/rota-boot.sh start");
+      expect(r.callsOf("systemctl")).toEqual([]);
+      expect(r.callsOf("useradd")).toEqual([]);
+      expect(r.exec(["/volume1/@rota/rota-boot.sh", "status"]).code).toBe(0);
+      expect(r.exec(["/usr/local/bin/rota", "status", "--config", "/volume1/@rota/etc/rota.toml"]).code).toBe(0);
+
+      // A crash: the loop starts the daemon again after 10 s, moving a log past 10 MiB aside first.
+      const loop = Number(r.read("/run/rota/rota.pid").trim());
+      const daemonPid = () => Bun.spawnSync(["pgrep", "-P", String(loop), "-f", "rota daemon --config"], { stdout: "pipe" }).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
+      const [first] = daemonPid();
+      expect(first).toBeGreaterThan(0);
+      r.write("/volume1/@rota/log/rota.log", `${r.read("/volume1/@rota/log/rota.log")}${"x".repeat(10 * 1024 * 1024)}\n`);
+      process.kill(first!, "SIGKILL");
+      await waitFor(() => r.exec(["/usr/local/bin/rota", "status", "--config", "/volume1/@rota/etc/rota.toml"]).code === 0 && daemonPid().some((p) => p !== first), 25_000, 200, "the daemon restarted by the loop");
+      expect(r.read("/volume1/@rota/log/rota.log").length).toBeLessThan(1024 * 1024);
+      expect(r.read("/volume1/@rota/log/rota.log.1")).toContain("the daemon exited with 137; restarting in 10s");
+      const stopped = r.exec(["/volume1/@rota/rota-boot.sh", "stop"]);
+      expect(stopped.stdout).toContain("rota stopped");
+      expect(r.exec(["/volume1/@rota/rota-boot.sh", "status"]).code).toBe(3);
+    });
+
+    test("DSM 6: exit 2", async () => {
+      const out = await install(fresh({ dsmMajor: 6 }));
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("DSM 6 is not supported");
+    });
+  });
+
+  describe("ROTA_BASE_URL", () => {
+    for (const [name, url] of [["a folder", "/srv/release"], ["a file:// URL", "file:///srv/release"]] as const) {
+      test(`as ${name}`, async () => {
+        const r = fresh();
+        mkdirSync(r.path("/srv/release"), { recursive: true });
+        for (const [file, bytes] of files) r.write(`/srv/release/${file}`, bytes);
+        r.write("/srv/release/SHA256SUMS", computeSums());
+        const out = await install(r, ["--no-service"], "dash", { ROTA_BASE_URL: url });
+        expect(out.code).toBe(0);
+        expect(requests).toEqual([]);
+        expect(readFileSync(r.path("/usr/local/bin/rota")).equals(readFileSync(ROTA_BIN))).toBe(true);
+      });
+    }
+  });
+});
