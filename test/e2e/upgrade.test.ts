@@ -86,10 +86,21 @@ test("a backup that fails otherwise: exit 1 saying nothing changed, the database
   expect(contents(db)).toEqual(before);
 });
 
-test("a renewal process asked by a daemon of another version refuses to run", async () => {
+test("a renewal worker asked by a daemon of another version refuses the renewal", async () => {
   const { version } = JSON.parse((await runRota(["version", "--json"])).stdout) as { version: string };
-  const request = { config: { daemon: { stateDir: join(dir, "state") } }, certId: "app", renewalId: "r1", trigger: "manual", latestIssued: null, daemon: { version: "0.0.1", commit: "3f2a9c1d0b7e" } };
-  const r = await runRota([CHILD_COMMAND], { input: `${JSON.stringify(request)}\n` });
+  const cert = { id: "app", domains: ["app.example"], install: ["disk"] };
+  const request = {
+    cert,
+    ca: { name: "internal", type: "local", options: {} },
+    dcv: null,
+    installs: [{ name: "disk", type: "filesystem", options: {}, verifyServed: null }],
+    renewalId: "r1",
+    trigger: "manual",
+    latestIssued: null,
+    daemon: { version: "0.0.1", commit: "3f2a9c1d0b7e" },
+  };
+  const hello = { hello: { stateDir: join(dir, "state") } };
+  const r = await runRota([CHILD_COMMAND], { input: `${JSON.stringify(hello)}\n${JSON.stringify({ renew: request })}\n` });
   expect(r.code).toBe(0);
   const outcome = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { outcome: { ok: boolean; error: { code: string; message: string } } };
   expect(outcome.outcome.ok).toBe(false);
