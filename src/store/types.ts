@@ -3,6 +3,7 @@
  * (never keys), and each cert's failure state. SQLite implements it today; a SurrealDB
  * store for clusters implements the same interface later.
  */
+import type { CertSummary } from "../crypto/summary.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 
 export type RenewalStatus = "running" | "succeeded" | "failed" | "interrupted";
@@ -149,6 +150,11 @@ export interface AuditStore {
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
+  /**
+   * What a scheduler tick needs of `latestIssued`, without its PEMs (read and parsed once,
+   * when saved): null when there is none, or when its leaf cannot be parsed.
+   */
+  latestIssuedSummary(certId: string): Promise<CertSummary | null>;
 
   /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
   saveInstalled(r: InstallRecord): Promise<void>;
@@ -157,6 +163,8 @@ export interface AuditStore {
    * (or its issued row is gone). What a target that cannot read back is taken to serve.
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
+  /** `lastInstalled`'s summary, without its PEMs; null as there, or when its leaf cannot be parsed. */
+  lastInstalledSummary(certId: string, target: string): Promise<CertSummary | null>;
   /**
    * Deletes finished renewals started before `before` with their steps, issued
    * certificates issued before it, alert delivery records made before it, and the install
