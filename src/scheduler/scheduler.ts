@@ -1,8 +1,11 @@
 /**
  * @module The scheduler: ticks at start and every `check_interval_seconds`, asks every
  * install target what it serves, decides per cert (due.ts) and hands work to the runner.
- * It keeps the last look at each cert so status pages never re-parse certificates. A
- * reload hands it a new watchlist; renewals already running keep theirs.
+ * It keeps the last look at each cert so status pages never re-parse certificates, and
+ * each target's parsed leaf by the target's change stamp, so an unchanged certificate is
+ * parsed once, not at every tick. A tick yields to the event loop between certs, so the
+ * API answers during a sweep of thousands. A reload hands it a new watchlist; renewals
+ * already running keep theirs.
  */
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
@@ -20,6 +23,8 @@ import { resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
+/** How long a tick runs before it lets requests and timers in: well under the ~20 ms a request may wait. */
+const SLICE_MS = 8;
 
 export interface SchedulerDeps {
   runner: Runner;
@@ -29,6 +34,14 @@ export interface SchedulerDeps {
   leadership: Leadership;
   journal: ChallengeJournal;
   log: Logger;
+  /** How an installed leaf is read; a test counts the calls. */
+  summarize?: (pem: string) => CertSummary;
+}
+
+/** A target's parsed leaf, under the key it was read with: the backend's stamp, or the PEM itself. */
+interface Parsed {
+  key: string;
+  summary: CertSummary;
 }
 
 /** The scheduler's last look at one cert. */
@@ -55,8 +68,10 @@ export type RenewRequestResult =
 export class Scheduler {
   private watch: Watchlist;
   private readonly looks = new Map<string, CertLook>();
-  /** Parsed leaves by PEM text: a target that still serves the same file is not parsed again. */
-  private readonly parsed = new Map<string, CertSummary>();
+  /** The watched certs by id, for the checks a tick makes per cert. */
+  private byId: Map<string, WatchedCert>;
+  /** Per cert, per target: the leaf it served at the last look. Every cert's, with no cap: a tick of thousands parses none that did not change. */
+  private readonly parsed = new Map<string, Map<string, Parsed>>();
   private cancelTimer: Cancel = () => {};
   private lastTick: Date | null = null;
   private ticking: Promise<void> | null = null;
@@ -73,6 +88,7 @@ export class Scheduler {
     watch: Watchlist,
   ) {
     this.watch = watch;
+    this.byId = byIdOf(watch);
   }
 
   start(): void {
@@ -96,8 +112,10 @@ export class Scheduler {
   update(next: Watchlist): void {
     const intervalChanged = next.config.daemon.checkIntervalSeconds !== this.watch.config.daemon.checkIntervalSeconds;
     this.watch = next;
-    const ids = new Set(next.certs.map((c) => c.config.id));
+    const ids = byIdOf(next);
+    this.byId = ids;
     for (const id of this.looks.keys()) if (!ids.has(id)) this.looks.delete(id);
+    for (const id of this.parsed.keys()) if (!ids.has(id)) this.parsed.delete(id);
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
   }
@@ -156,7 +174,12 @@ export class Scheduler {
     this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     await this.sweepJournal();
+    let slice = performance.now();
     for (const cert of this.watch.certs) {
+      if (performance.now() - slice > SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
       if (this.stopped) return;
       const id = cert.config.id;
       if (deps.runner.busy(id)) continue;
@@ -167,7 +190,7 @@ export class Scheduler {
       if (await this.holdBack(id, look.decision)) continue;
       // A reload while this cert's targets were read: a cert removed is not started, and one
       // changed is looked at again by the tick the reload asked for.
-      if (this.stopped || !this.watch.certs.includes(cert)) continue;
+      if (this.stopped || this.byId.get(id) !== cert) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
       log.info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
@@ -233,7 +256,7 @@ export class Scheduler {
         if (this.stopped) return;
         await this.sweepJournal();
         // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
-        const current = this.watch.certs.find((c) => c.config.id === id);
+        const current = this.byId.get(id);
         if (current) await this.refresh(current, outcome.ok);
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
@@ -269,14 +292,13 @@ export class Scheduler {
         if (served.state === "damaged") targets.push({ target: t.name, installed: null, damaged: served.reason });
         else if (served.state === "absent") targets.push({ target: t.name, installed: null });
         else {
-          const installed = this.summarize(served.leafPem, t.name);
+          const installed = served.state === "recorded" ? served.installed : this.summarize(id, t.name, served.leafPem, served.stamp);
           targets.push(installed ? { target: t.name, installed } : { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" });
         }
       }
       error = targets.find((t) => t.error !== undefined)?.error ?? null;
       if (error === null) {
-        const stored = await deps.store.latestIssued(id);
-        const latest = stored ? this.summarize(stored.leafPem, "store") : null;
+        const latest = await deps.store.latestIssuedSummary(id);
         const want = { keyType: cert.config.keyType, domains: cert.config.domains };
         decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
       }
@@ -287,23 +309,30 @@ export class Scheduler {
     const needsWork = decision === null || decision.action !== "none";
     const look: CertLook = { decision, threshold, error, targets, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
     // A reload may have dropped the cert while its targets were being read.
-    if (this.watch.certs.some((c) => c.config.id === id)) this.looks.set(id, look);
+    if (this.byId.has(id)) this.looks.set(id, look);
     return look;
   }
 
-  /** The installed leaf's serial and expiry; null when it cannot be parsed (the target then counts as damaged, and gets re-installed). */
-  private summarize(pem: string, target: string): CertSummary | null {
-    const cached = this.parsed.get(pem);
-    if (cached) return cached;
+  /**
+   * The leaf `target` serves for `certId`: parsed again only when its stamp (or, from a
+   * backend without one, its text) differs from the last look's. Null when it cannot be
+   * parsed (the target then counts as damaged, and gets re-installed).
+   */
+  private summarize(certId: string, target: string, pem: string, stamp: string | undefined): CertSummary | null {
+    const key = stamp ?? pem;
+    const byTarget = this.parsed.get(certId) ?? new Map<string, Parsed>();
+    const cached = byTarget.get(target);
+    if (cached?.key === key) return cached.summary;
     let summary;
     try {
-      summary = summarizeCert(pem);
+      summary = (this.deps.summarize ?? summarizeCert)(pem);
     } catch (err) {
       this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating the target as damaged: ${describeError(err)}`);
       return null;
     }
-    if (this.parsed.size > 256) this.parsed.clear();
-    this.parsed.set(pem, summary);
+    byTarget.set(target, { key, summary });
+    // A reload may have dropped the cert while its targets were being read.
+    if (this.byId.has(certId)) this.parsed.set(certId, byTarget);
     return summary;
   }
 
@@ -321,4 +350,8 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+function byIdOf(watch: Watchlist): Map<string, WatchedCert> {
+  return new Map(watch.certs.map((c) => [c.config.id, c]));
 }
