@@ -11,7 +11,7 @@ import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
-import { scoped, type Logger } from "../log.ts";
+import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
@@ -184,15 +184,15 @@ export class Scheduler {
       const id = cert.config.id;
       if (deps.runner.busy(id)) continue;
       const look = await this.refresh(cert);
-      const log = scoped(deps.log, { cert: id });
-      log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
+      // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
+      if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       if (await this.holdBack(id, look.decision)) continue;
       // A reload while this cert's targets were read: a cert removed is not started, and one
       // changed is looked at again by the tick the reload asked for.
       if (this.stopped || this.byId.get(id) !== cert) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
-      log.info(`${id}: ${look.decision.reason}`);
+      scoped(deps.log, { cert: id }).info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
     }
   }
