@@ -90,9 +90,10 @@ export const MIGRATIONS: readonly Migration[] = [
      error TEXT,
      attempts INTEGER NOT NULL
    );`,
-  // 6: each distinct chain (the intermediates) stored once, not on every issued row; and the
+  // 6: each distinct chain (the intermediates) stored once, not on every issued row; the
   // summary a scheduler tick reads (key type, names) beside serial and validity, so a tick
-  // reads no PEM. Names are a JSON array; both are NULL for a leaf that cannot be parsed.
+  // reads no PEM (names are a JSON array; both are NULL for a leaf that cannot be parsed);
+  // and an index in the newest-first order itself, so finding a cert's newest sorts nothing.
   (db) => {
     db.exec(`CREATE TABLE issued_chain (
                id INTEGER PRIMARY KEY,
@@ -103,7 +104,9 @@ export const MIGRATIONS: readonly Migration[] = [
              UPDATE issued_cert SET chain_id = (SELECT c.id FROM issued_chain c WHERE c.pem = issued_cert.chain_pem);
              ALTER TABLE issued_cert DROP COLUMN chain_pem;
              ALTER TABLE issued_cert ADD COLUMN key_type TEXT;
-             ALTER TABLE issued_cert ADD COLUMN names TEXT;`);
+             ALTER TABLE issued_cert ADD COLUMN names TEXT;
+             DROP INDEX issued_cert_latest;
+             CREATE INDEX issued_cert_newest ON issued_cert (cert_id, not_after, issued_at);`);
     const fill = db.query("UPDATE issued_cert SET key_type = $keyType, names = $names WHERE cert_id = $cert AND serial = $serial");
     for (const row of db.query("SELECT cert_id, serial, leaf_pem FROM issued_cert").all() as { cert_id: string; serial: string; leaf_pem: string }[]) {
       fill.run({ cert: row.cert_id, serial: row.serial, ...summaryColumns(row.leaf_pem) });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { CertSummary } from "../crypto/summary.ts";
 import { x509 } from "../crypto/x509.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
-import { LATEST_RENEWALS_SQL, SqliteAuditStore } from "./sqlite.ts";
+import { LATEST_RENEWALS_SQL, LATEST_SUMMARY_SQL, SqliteAuditStore } from "./sqlite.ts";
 import type { IssuedCert } from "./types.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
@@ -132,6 +132,13 @@ test("a version-5 database is upgraded: chains stored once, summaries filled fro
   expect(check.query("SELECT pem FROM issued_chain ORDER BY pem").all()).toEqual([{ pem: "intermediate A" }, { pem: "intermediate B" }]);
   expect(check.query("SELECT name FROM pragma_table_info('issued_cert') WHERE name = 'chain_pem'").all()).toEqual([]);
   check.close();
+});
+
+test("the newest issued certificate's summary walks an index in its own order: nothing sorted", () => {
+  const db = new Database(path, { readonly: true });
+  const plan = (db.query(`EXPLAIN QUERY PLAN ${LATEST_SUMMARY_SQL}`).all({ cert: "www" }) as { detail: string }[]).map((r) => r.detail);
+  db.close();
+  expect(plan).toEqual(["SEARCH i USING INDEX issued_cert_newest (cert_id=?)"]);
 });
 
 test("each cert's newest renewal is an indexed lookup per cert, never a scan of the history", async () => {

@@ -44,6 +44,8 @@ interface IssuedRecord {
 /** An issued row with its chain, stored once per distinct chain. */
 const ISSUED = "SELECT i.*, c.pem AS chain_pem FROM issued_cert i JOIN issued_chain c ON c.id = i.chain_id";
 const SUMMARY = "SELECT i.serial, i.not_before, i.not_after, i.key_type, i.names FROM issued_cert i";
+/** The newest issued certificate's summary, read at every tick for every cert: a walk of `issued_cert_newest`, nothing sorted. */
+export const LATEST_SUMMARY_SQL = `${SUMMARY} WHERE i.cert_id = $cert ORDER BY i.not_after DESC, i.issued_at DESC LIMIT 1`;
 
 /**
  * Each cert's newest renewal (of the certs in the JSON array `$ids`): one indexed lookup
@@ -192,7 +194,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async latestIssuedSummary(certId: string): Promise<CertSummary | null> {
-    const row = this.db.query(`${SUMMARY} WHERE i.cert_id = $cert ORDER BY i.not_after DESC, i.issued_at DESC LIMIT 1`).get({ cert: certId }) as SummaryRecord | null;
+    const row = this.db.query(LATEST_SUMMARY_SQL).get({ cert: certId }) as SummaryRecord | null;
     return row ? summaryOf(row) : null;
   }
 
