@@ -23,7 +23,11 @@ import { resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
-/** How long a tick runs before it lets requests and timers in: well under the ~20 ms a request may wait. */
+/**
+ * How long a tick runs before it lets requests and timers in: well under the ~20 ms a
+ * request may wait. Measured on this process's own timer, not the injected clock: it is
+ * about the event loop, and decides nothing.
+ */
 const SLICE_MS = 8;
 
 export interface SchedulerDeps {
@@ -112,10 +116,9 @@ export class Scheduler {
   update(next: Watchlist): void {
     const intervalChanged = next.config.daemon.checkIntervalSeconds !== this.watch.config.daemon.checkIntervalSeconds;
     this.watch = next;
-    const ids = byIdOf(next);
-    this.byId = ids;
-    for (const id of this.looks.keys()) if (!ids.has(id)) this.looks.delete(id);
-    for (const id of this.parsed.keys()) if (!ids.has(id)) this.parsed.delete(id);
+    this.byId = byIdOf(next);
+    for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
+    for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
   }
