@@ -160,7 +160,7 @@ describe("renewals", () => {
     await open("a2", "a", 30);
     await open("b1", "b", 20);
     await store.addStep("a2", step("key", 31));
-    const latest = await store.latestRenewals();
+    const latest = await store.latestRenewals(["a", "b"]);
     expect([...latest.keys()].sort()).toEqual(["a", "b"]);
     expect(latest.get("a")!.id).toBe("a2");
     expect("events" in latest.get("a")!).toBe(false);

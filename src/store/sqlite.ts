@@ -155,9 +155,8 @@ export class SqliteAuditStore implements AuditStore {
     return this.withEvents(rows);
   }
 
-  async latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>> {
-    const ids = certIds ?? (this.db.query("SELECT DISTINCT cert_id FROM renewal").values() as [string][]).map(([id]) => id);
-    const rows = this.db.query(LATEST_RENEWALS_SQL).all({ ids: JSON.stringify(ids) }) as RenewalRecord[];
+  async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {
+    const rows = this.db.query(LATEST_RENEWALS_SQL).all({ ids: JSON.stringify(certIds) }) as RenewalRecord[];
     return new Map(rows.map((r) => [r.cert_id, renewalOf(r)]));
   }
 

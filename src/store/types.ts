@@ -142,10 +142,10 @@ export interface AuditStore {
   /** Newest first (by start, then by insertion). */
   listRenewals(q: RenewalQuery): Promise<Renewal[]>;
   /**
-   * The newest renewal of each cert (of only `certIds` when given), without steps, keyed
-   * by cert id: one read for a list of many certs.
+   * The newest renewal of each of `certIds` that has one, without steps, keyed by cert id:
+   * one read for a list of many certs, costing the same however long their history.
    */
-  latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>>;
+  latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>>;
 
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
