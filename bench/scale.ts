@@ -11,7 +11,7 @@ import { certId, fmt, intervalLine, prepare, printLog, runBench, seed, spawnDaem
 
 /** The issue's measuring conditions: 4 renewals at once, no tick during issuance. */
 const ISSUING: DaemonSettings = { maxConcurrent: 4, checkIntervalSeconds: 3600 };
-const ISSUE_TIMEOUT_MS = 30 * 60_000;
+const ISSUE_TIMEOUT_MS = 90 * 60_000;
 const SAMPLE_MS = 100;
 const STATUS_EVERY_MS = 250;
 /** Ticks whose CPU is averaged. */
