@@ -35,7 +35,9 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
   if (!canReadBack(target)) {
     // Read as summary columns, no PEM: this runs for every such target at every tick.
     const installed = await store.lastInstalledSummary(certId, target.name);
-    return installed ? { state: "recorded", installed } : (await store.lastInstalled(certId, target.name)) ? { state: "recorded", installed: null } : { state: "absent" };
+    if (installed) return { state: "recorded", installed };
+    // No summary: nothing recorded there, or a certificate that cannot be parsed (the target then counts as damaged).
+    return (await store.lastInstalled(certId, target.name)) ? { state: "recorded", installed: null } : { state: "absent" };
   }
   const calls = inFlight.get(target) ?? new Map<string, Set<{ started: Date }>>();
   inFlight.set(target, calls);
