@@ -23,6 +23,8 @@ import { resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
+/** Certs whose stored summaries a tick reads at once: one statement for many, each read well under a slice. */
+const STORE_BATCH = 256;
 /**
  * How long a tick runs before it lets requests and timers in: well under the ~20 ms a
  * request may wait. Measured on this process's own timer, not the injected clock: it is
@@ -178,15 +180,20 @@ export class Scheduler {
     if (!(await deps.leadership.isLeader())) return;
     await this.sweepJournal();
     let slice = performance.now();
-    for (const cert of this.watch.certs) {
+    const certs = this.watch.certs;
+    let stored = new Map<string, CertSummary>();
+    for (let i = 0; i < certs.length; i++) {
       if (performance.now() - slice > SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         slice = performance.now();
       }
       if (this.stopped) return;
+      // Read ahead of the targets: a renewal that ends meanwhile leaves it older than what they serve, which decide() takes as newest.
+      if (i % STORE_BATCH === 0) stored = await deps.store.latestIssuedSummaries(certs.slice(i, i + STORE_BATCH).map((c) => c.config.id));
+      const cert = certs[i]!;
       const id = cert.config.id;
       if (deps.runner.busy(id)) continue;
-      const look = await this.refresh(cert);
+      const look = await this.refresh(cert, false, stored);
       // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
       if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
@@ -272,8 +279,9 @@ export class Scheduler {
    * Reads every target and the store, and records the decision. Each read-back is bounded
    * (read-back.ts); a target that cannot be read, or times out, leaves the cert alone.
    * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
+   * `stored`: the store's summaries read for a batch of certs by the tick, this one's among them.
    */
-  async refresh(cert: WatchedCert, renewed = false): Promise<CertLook> {
+  async refresh(cert: WatchedCert, renewed = false, stored?: Map<string, CertSummary>): Promise<CertLook> {
     const { deps } = this;
     const id = cert.config.id;
     const threshold = resolveThreshold(cert.config.renewThresholdDays, this.watch.config.daemon.renewThresholdDays);
@@ -301,7 +309,7 @@ export class Scheduler {
       }
       error = targets.find((t) => t.error !== undefined)?.error ?? null;
       if (error === null) {
-        const latest = await deps.store.latestIssuedSummary(id);
+        const latest = (stored ?? (await deps.store.latestIssuedSummaries([id]))).get(id) ?? null;
         const want = { keyType: cert.config.keyType, domains: cert.config.domains };
         decision = decide({ now: deps.clock.now(), threshold, targets, latest, want });
       }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { CertSummary } from "../crypto/summary.ts";
 import { x509 } from "../crypto/x509.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
-import { LATEST_RENEWALS_SQL, LATEST_SUMMARY_SQL, SqliteAuditStore } from "./sqlite.ts";
+import { LATEST_RENEWALS_SQL, LATEST_SUMMARIES_SQL, SqliteAuditStore } from "./sqlite.ts";
 import type { IssuedCert } from "./types.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
@@ -66,8 +66,14 @@ describe("summaries", () => {
     await store.saveIssued(issued("www", "0a", await leaf("0a", ["www.example.com", "example.com"]), "chain", 60));
     await store.saveIssued(issued("www", "0b", await leaf("0b", ["www.example.com"]), "chain", 90));
     const newest: CertSummary = { serial: "0b", notBefore: T0, notAfter: new Date(T0.getTime() + 90 * DAY), keyType: "ecdsa-p256", names: ["www.example.com"] };
-    expect(await store.latestIssuedSummary("www")).toEqual(newest);
-    expect(await store.latestIssuedSummary("other")).toBeNull();
+    await store.saveIssued(issued("api", "0c", await leaf("0c", ["api.example.com"]), "chain", 30));
+    expect(await store.latestIssuedSummaries(["www", "other", "api"])).toEqual(
+      new Map([
+        ["www", newest],
+        ["api", { ...newest, serial: "0c", notAfter: new Date(T0.getTime() + 30 * DAY), names: ["api.example.com"] }],
+      ]),
+    );
+    expect((await store.latestIssuedSummaries([])).size).toBe(0);
     expect(await store.lastInstalledSummary("www", "files")).toBeNull();
     await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: T0 });
     expect(await store.lastInstalledSummary("www", "files")).toEqual({ ...newest, serial: "0a", notAfter: new Date(T0.getTime() + 60 * DAY), names: ["www.example.com", "example.com"] });
@@ -75,7 +81,7 @@ describe("summaries", () => {
 
   test("a leaf that cannot be parsed has no summary, as the scheduler counted it before", async () => {
     await store.saveIssued(issued("www", "0a", "not a pem", "chain"));
-    expect(await store.latestIssuedSummary("www")).toBeNull();
+    expect((await store.latestIssuedSummaries(["www"])).size).toBe(0);
     expect((await store.latestIssued("www"))!.leafPem).toBe("not a pem");
   });
 });
@@ -120,8 +126,7 @@ test("a version-5 database is upgraded: chains stored once, summaries filled fro
   const upgraded = new SqliteAuditStore(v5Path);
   try {
     for (const r of rows) expect(await upgraded.latestIssued(r.certId)).toEqual(r);
-    expect(await upgraded.latestIssuedSummary("www")).toEqual({ serial: "0a", notBefore: T0, notAfter: rows[0]!.notAfter, keyType: "ecdsa-p256", names: ["www.example.com"] });
-    expect(await upgraded.latestIssuedSummary("api")).toBeNull();
+    expect(await upgraded.latestIssuedSummaries(["www", "api"])).toEqual(new Map([["www", { serial: "0a", notBefore: T0, notAfter: rows[0]!.notAfter, keyType: "ecdsa-p256", names: ["www.example.com"] }]]));
     expect((await upgraded.lastInstalled("www", "files"))!.chainPem).toBe("intermediate A");
     await upgraded.saveIssued(issued("api", "0d", "leaf 0d", "intermediate A", 120));
   } finally {
@@ -134,11 +139,13 @@ test("a version-5 database is upgraded: chains stored once, summaries filled fro
   check.close();
 });
 
-test("the newest issued certificate's summary walks an index in its own order: nothing sorted", () => {
+test("each cert's newest issued certificate is the first entry of an index in that order: nothing scanned, nothing sorted", () => {
   const db = new Database(path, { readonly: true });
-  const plan = (db.query(`EXPLAIN QUERY PLAN ${LATEST_SUMMARY_SQL}`).all({ cert: "www" }) as { detail: string }[]).map((r) => r.detail);
+  const plan = (db.query(`EXPLAIN QUERY PLAN ${LATEST_SUMMARIES_SQL}`).all({ ids: "[]" }) as { detail: string }[]).map((r) => r.detail);
   db.close();
-  expect(plan).toEqual(["SEARCH i USING INDEX issued_cert_newest (cert_id=?)"]);
+  expect(plan).toContain("SEARCH i USING INTEGER PRIMARY KEY (rowid=?)");
+  expect(plan).toContain("SEARCH i2 USING COVERING INDEX issued_cert_newest (cert_id=?)");
+  expect(plan.filter((d) => /^SCAN i2?\b/.test(d) || /TEMP B-TREE/.test(d))).toEqual([]);
 });
 
 test("each cert's newest renewal is an indexed lookup per cert, never a scan of the history", async () => {

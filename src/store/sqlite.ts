@@ -44,8 +44,13 @@ interface IssuedRecord {
 /** An issued row with its chain, stored once per distinct chain. */
 const ISSUED = "SELECT i.*, c.pem AS chain_pem FROM issued_cert i JOIN issued_chain c ON c.id = i.chain_id";
 const SUMMARY = "SELECT i.serial, i.not_before, i.not_after, i.key_type, i.names FROM issued_cert i";
-/** The newest issued certificate's summary, read at every tick for every cert: a walk of `issued_cert_newest`, nothing sorted. */
-export const LATEST_SUMMARY_SQL = `${SUMMARY} WHERE i.cert_id = $cert ORDER BY i.not_after DESC, i.issued_at DESC LIMIT 1`;
+/**
+ * The newest issued certificate's summary of each cert in the JSON array `$ids`, read at
+ * every tick: per cert, the first entry of `issued_cert_newest`, nothing sorted. In bulk,
+ * since a statement per cert costs ten times its lookup.
+ */
+export const LATEST_SUMMARIES_SQL = `SELECT j.value AS cert_id, i.serial, i.not_before, i.not_after, i.key_type, i.names FROM json_each($ids) j
+  JOIN issued_cert i ON i.rowid = (SELECT i2.rowid FROM issued_cert i2 WHERE i2.cert_id = j.value ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`;
 
 /**
  * Each cert's newest renewal (of the certs in the JSON array `$ids`): one indexed lookup
@@ -192,9 +197,14 @@ export class SqliteAuditStore implements AuditStore {
     return row ? issuedOf(row) : null;
   }
 
-  async latestIssuedSummary(certId: string): Promise<CertSummary | null> {
-    const row = this.db.query(LATEST_SUMMARY_SQL).get({ cert: certId }) as SummaryRecord | null;
-    return row ? summaryOf(row) : null;
+  async latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>> {
+    const rows = this.db.query(LATEST_SUMMARIES_SQL).all({ ids: JSON.stringify(certIds) }) as (SummaryRecord & { cert_id: string })[];
+    const out = new Map<string, CertSummary>();
+    for (const row of rows) {
+      const summary = summaryOf(row);
+      if (summary) out.set(row.cert_id, summary);
+    }
+    return out;
   }
 
   async saveInstalled(r: InstallRecord): Promise<void> {

@@ -151,10 +151,11 @@ export interface AuditStore {
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
   /**
-   * What a scheduler tick needs of `latestIssued`, without its PEMs (read and parsed once,
-   * when saved): null when there is none, or when its leaf cannot be parsed.
+   * What a scheduler tick needs of `latestIssued` for each of `certIds`, without PEMs (read
+   * and parsed once, when saved), keyed by cert id: one read for many certs. A cert is left
+   * out when it has none, or when its leaf cannot be parsed.
    */
-  latestIssuedSummary(certId: string): Promise<CertSummary | null>;
+  latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>>;
 
   /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
   saveInstalled(r: InstallRecord): Promise<void>;
