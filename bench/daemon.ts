@@ -61,9 +61,10 @@ export function kept(): string[] {
   return keep ? [...scratch] : [];
 }
 
-/** The name of the first missing tool with how to get it, or null when the daemon and wrk are there. */
-export function missingTool(): string | null {
-  for (const [tool, hint] of [[rotaBin, "bun scripts/build-binary.ts"], ["wrk", "scripts/test-deps.sh"]] as const) {
+/** The name of the first missing tool with how to get it, or null when the daemon and (unless `wrk` is false) wrk are there. */
+export function missingTool(wrk = true): string | null {
+  const tools = [[rotaBin, "bun scripts/build-binary.ts"], ...(wrk ? [["wrk", "scripts/test-deps.sh"]] : [])] as const;
+  for (const [tool, hint] of tools) {
     if (!Bun.which(tool)) return `${tool} not found (${hint})`;
   }
   return null;
@@ -83,13 +84,26 @@ export function certId(i: number): string {
   return `c${String(i).padStart(5, "0")}`;
 }
 
-function writeConfig(dir: string, certs: number, port: number): string {
+/** The `[daemon]` settings a bench may set; the defaults suit the HTTP benches. */
+export interface DaemonSettings {
+  maxConcurrent: number;
+  checkIntervalSeconds: number;
+}
+
+const HTTP_BENCH_DAEMON: DaemonSettings = { maxConcurrent: MAX_CONCURRENT, checkIntervalSeconds: 3600 };
+
+/** The config's `check_interval_seconds` line, as `writeConfig` writes it: a bench rewrites it before a reload. */
+export function intervalLine(seconds: number): string {
+  return `check_interval_seconds = ${seconds}`;
+}
+
+function writeConfig(dir: string, certs: number, port: number, daemon: DaemonSettings): string {
   const lines = [
     "[daemon]",
     'state_dir = "state"',
     'socket = "rota.sock"',
-    "check_interval_seconds = 3600",
-    `max_concurrent_renewals = ${MAX_CONCURRENT}`,
+    intervalLine(daemon.checkIntervalSeconds),
+    `max_concurrent_renewals = ${daemon.maxConcurrent}`,
     "",
     "[[ca]]",
     'name = "internal"',
@@ -120,17 +134,17 @@ async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-async function prepare(name: string, certs: number): Promise<Setup> {
+export async function prepare(name: string, certs: number, daemon = HTTP_BENCH_DAEMON): Promise<Setup> {
   const dir = makeTempDir(`rota-bench-${name}-${certs}-`);
   scratch.push(dir);
   mkdirSync(join(dir, "certs"));
   writeFileSync(join(dir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
   const port = await freeTcpPort();
-  return { dir, config: writeConfig(dir, certs, port), base: `http://127.0.0.1:${port}` };
+  return { dir, config: writeConfig(dir, certs, port, daemon), base: `http://127.0.0.1:${port}` };
 }
 
 /** Every cert of the config issued and installed by rota's pipeline in this process, audited in its store. */
-async function seed(setup: Setup): Promise<void> {
+export async function seed(setup: Setup, concurrency = SEED_CONCURRENT): Promise<void> {
   const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
   const config = loadConfig(setup.config);
   const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent, emit: () => {} };
@@ -146,7 +160,7 @@ async function seed(setup: Setup): Promise<void> {
     {
       execute: (req) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: systemClock, journal }),
       policy: { baseSeconds: 900, maxSeconds: 86_400 },
-      maxConcurrent: SEED_CONCURRENT,
+      maxConcurrent: concurrency,
       timeoutSeconds: 1800,
     },
   );
@@ -158,7 +172,7 @@ async function seed(setup: Setup): Promise<void> {
   if (failed > 0) throw new Error(`seeding: ${failed} of ${outcomes.length} renewals failed`);
 }
 
-function spawnDaemon(setup: Setup): { proc: Subprocess; logPath: string } {
+export function spawnDaemon(setup: Setup): { proc: Subprocess; logPath: string } {
   const { dir, config } = setup;
   const logPath = join(dir, "daemon.log");
   const fd = openSync(logPath, "a");
@@ -320,14 +334,15 @@ export function table(header: string[], rows: string[][], left = 2): string {
  */
 export async function runBench<R>(
   name: string,
-  defaults: { daemonIssues: number },
+  defaults: { daemonIssues: number; certs?: string; duration?: string; wrk?: boolean },
   bench: (certs: number, seconds: number, daemonIssues: boolean) => Promise<R>,
   report: (results: R[]) => void,
 ): Promise<number> {
   const { values } = parseArgs({
     options: {
-      certs: { type: "string", default: "1000,10000" },
-      duration: { type: "string", default: "5" },
+      certs: { type: "string", default: defaults.certs ?? "1000,10000" },
+      sizes: { type: "string" },
+      duration: { type: "string", default: defaults.duration ?? "5" },
       "daemon-issues": { type: "string", default: String(defaults.daemonIssues) },
       rota: { type: "string" },
       keep: { type: "boolean" },
@@ -335,18 +350,18 @@ export async function runBench<R>(
     },
   });
   if (values.help) {
-    console.log(`Usage: bun bench/${name}.ts [--certs 1000,10000] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]`);
+    console.log(`Usage: bun bench/${name}.ts [--certs|--sizes ${defaults.certs ?? "1000,10000"}] [--duration SECONDS] [--daemon-issues N] [--rota PATH] [--keep]`);
     return 0;
   }
   configure(values);
-  const sizes = values.certs.split(",").map(Number);
+  const sizes = (values.sizes ?? values.certs).split(",").map(Number);
   const seconds = Number(values.duration);
   const daemonIssues = Number(values["daemon-issues"]);
   if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(seconds >= 1) || !Number.isInteger(daemonIssues)) {
-    console.error(`bench/${name}: --certs takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number`);
+    console.error(`bench/${name}: --certs (or --sizes) takes whole numbers separated by commas, --duration whole seconds, --daemon-issues a whole number`);
     return 2;
   }
-  const missing = missingTool();
+  const missing = missingTool(defaults.wrk ?? true);
   if (missing) {
     console.error(`bench/${name}: ${missing}`);
     return 2;

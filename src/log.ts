@@ -61,6 +61,11 @@ export interface LogContext {
 }
 
 /** A logger whose every line carries `ctx` (consola copies a logger's defaults into each log object). */
+/** Whether `log` writes debug lines: a loop over thousands of certs builds none when it does not. */
+export function logsDebug(log: Logger): boolean {
+  return log.level >= CONSOLA_LEVEL.debug;
+}
+
 export function scoped(log: Logger, ctx: LogContext): Logger {
   const { component, ...fields } = ctx;
   return log.withDefaults({ ...fields, ...(component === undefined ? {} : { tag: component }) } as InputLogObject);

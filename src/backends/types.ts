@@ -137,8 +137,11 @@ export interface InstallBackend {
  *   an operator can act on ("privkey.pem is missing"); it goes into the audit row, so it
  *   never holds key material. The scheduler re-installs the stored certificate.
  * - `present`: a complete, consistent set; `leafPem` is the leaf it serves (one PEM block).
+ *   `stamp`, when the backend has one, changes whenever the leaf may have (a file's device,
+ *   inode, size and mtime; an API's version or etag): the same stamp for the same cert id
+ *   means the same leaf, so the scheduler parses it once, not at every tick.
  */
-export type ReadBack = { state: "absent" } | { state: "damaged"; reason: string } | { state: "present"; leafPem: string };
+export type ReadBack = { state: "absent" } | { state: "damaged"; reason: string } | { state: "present"; leafPem: string; stamp?: string };
 
 /**
  * An install backend that can read back what it serves: an optional capability, checked

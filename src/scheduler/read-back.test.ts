@@ -17,8 +17,9 @@ import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import type { IssuedCert } from "../store/types.ts";
+import { x509 } from "../crypto/x509.ts";
 import { singleNode } from "./leadership.ts";
-import { readTarget } from "./read-back.ts";
+import { readTarget, type Served } from "./read-back.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
@@ -55,6 +56,15 @@ function target(name: string, answer?: ReadBack): ReadableInstall & { signals: A
 
 const writeOnly: InstallBackend = { name: "nas", async install() {} };
 
+/** A self-signed leaf with this serial, as the store's summary columns are parsed from it. */
+async function leafWith(serialHex: string): Promise<string> {
+  const x = await x509();
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const cert = await x.X509CertificateGenerator.createSelfSigned({ serialNumber: serialHex, name: "CN=www.example.com", notBefore: now, notAfter: new Date(now.getTime() + 90 * 86_400_000), keys, signingAlgorithm: alg });
+  return cert.toString("pem");
+}
+
 const issued = (serial: string): IssuedCert => ({
   certId: "www",
   renewalId: `r-${serial}`,
@@ -75,14 +85,21 @@ describe("readTarget", () => {
     }
   });
 
-  test("a target that cannot read back serves what was last installed there successfully; absent when nothing was", async () => {
+  test("a target that cannot read back serves what was last installed there successfully, as stored; absent when nothing was", async () => {
     expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "absent" });
-    await store.saveIssued(issued("0a"));
-    await store.saveIssued(issued("0b"));
+    await store.saveIssued({ ...issued("0a"), leafPem: await leafWith("0a") });
+    await store.saveIssued({ ...issued("0b"), leafPem: await leafWith("0b") });
     await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: now });
-    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "present", leafPem: "leaf 0a" });
+    const served: Served = { state: "recorded", installed: { serial: "0a", notBefore: now, notAfter: issued("0a").notAfter, keyType: "ecdsa-p256", names: [] } };
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual(served);
     await store.saveInstalled({ certId: "www", target: "other", serial: "0b", installedAt: now });
-    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "present", leafPem: "leaf 0a" });
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual(served);
+  });
+
+  test("a recorded certificate that cannot be parsed is served, with no summary (the target then counts as damaged)", async () => {
+    await store.saveIssued(issued("0a"));
+    await store.saveInstalled({ certId: "www", target: "nas", serial: "0a", installedAt: now });
+    expect(await readTarget(writeOnly, "www", store, never, clock)).toEqual({ state: "recorded", installed: null });
   });
 
   test("a target that never answers: timed out, its signal aborted, even if it ignores it", async () => {

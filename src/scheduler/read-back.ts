@@ -5,6 +5,7 @@
  */
 import { canReadBack, type InstallBackend, type ReadBack } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
+import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError } from "../errors.ts";
 import type { AuditStore } from "../store/types.ts";
 
@@ -20,14 +21,23 @@ export const READ_BACK_TIMEOUT_MS = 30_000;
 const inFlight = new WeakMap<InstallBackend, Map<string, Set<{ started: Date }>>>();
 
 /**
+ * What a target serves: its read-back or, for a target that cannot read back, the summary
+ * of what the store records it was last given (`installed` null when that cannot be parsed).
+ */
+export type Served = ReadBack | { state: "recorded"; installed: CertSummary | null };
+
+/**
  * The target's answer for `certId`. Rejects with RotaError("read_back_timeout") after
  * `timeoutMs` and RotaError("aborted") once `stop` fires, whether or not the backend
  * honours its signal; any other rejection is the backend's "cannot be read now".
  */
-export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, timeoutMs = READ_BACK_TIMEOUT_MS): Promise<ReadBack> {
+export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, timeoutMs = READ_BACK_TIMEOUT_MS): Promise<Served> {
   if (!canReadBack(target)) {
-    const last = await store.lastInstalled(certId, target.name);
-    return last ? { state: "present", leafPem: last.leafPem } : { state: "absent" };
+    // Read as summary columns, no PEM: this runs for every such target at every tick.
+    const installed = await store.lastInstalledSummary(certId, target.name);
+    if (installed) return { state: "recorded", installed };
+    // No summary: nothing recorded there, or a certificate that cannot be parsed (the target then counts as damaged).
+    return (await store.lastInstalled(certId, target.name)) ? { state: "recorded", installed: null } : { state: "absent" };
   }
   const calls = inFlight.get(target) ?? new Map<string, Set<{ started: Date }>>();
   inFlight.set(target, calls);

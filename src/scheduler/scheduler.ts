@@ -1,26 +1,37 @@
 /**
  * @module The scheduler: ticks at start and every `check_interval_seconds`, asks every
  * install target what it serves, decides per cert (due.ts) and hands work to the runner.
- * It keeps the last look at each cert so status pages never re-parse certificates. A
- * reload hands it a new watchlist; renewals already running keep theirs.
+ * It keeps the last look at each cert so status pages never re-parse certificates, and
+ * each target's parsed leaf by the target's change stamp, so an unchanged certificate is
+ * parsed once, not at every tick. A tick yields to the event loop between certs, so the
+ * API answers during a sweep of thousands. A reload hands it a new watchlist; renewals
+ * already running keep theirs.
  */
-import { canProbeServed, type InstallBackend, type ReadBack } from "../backends/types.ts";
+import { canProbeServed, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
-import { scoped, type Logger } from "../log.ts";
+import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AuditStore, CertState } from "../store/types.ts";
 import { decide, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
-import { readTarget } from "./read-back.ts";
+import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
+/** Certs whose stored summaries a tick reads at once: one statement for many, each read well under a slice. */
+const STORE_BATCH = 256;
+/**
+ * How long a tick runs before it lets requests and timers in: well under the ~20 ms a
+ * request may wait. Measured on this process's own timer, not the injected clock: it is
+ * about the event loop, and decides nothing.
+ */
+const SLICE_MS = 8;
 
 export interface SchedulerDeps {
   runner: Runner;
@@ -30,6 +41,14 @@ export interface SchedulerDeps {
   leadership: Leadership;
   journal: ChallengeJournal;
   log: Logger;
+  /** How an installed leaf is read; a test counts the calls. */
+  summarize?: (pem: string) => CertSummary;
+}
+
+/** A target's parsed leaf, under the key it was read with: the backend's stamp, or the PEM itself. */
+interface Parsed {
+  key: string;
+  summary: CertSummary;
 }
 
 /** The scheduler's last look at one cert. */
@@ -61,8 +80,10 @@ export type RenewRequestResult =
 export class Scheduler {
   private watch: Watchlist;
   private readonly looks = new Map<string, CertLook>();
-  /** Parsed leaves by PEM text: a target that still serves the same file is not parsed again. */
-  private readonly parsed = new Map<string, CertSummary>();
+  /** The watched certs by id, for the checks a tick makes per cert. */
+  private byId: Map<string, WatchedCert>;
+  /** Per cert, per target: the leaf it served at the last look. Every cert's, with no cap: a tick of thousands parses none that did not change. */
+  private readonly parsed = new Map<string, Map<string, Parsed>>();
   private cancelTimer: Cancel = () => {};
   private lastTick: Date | null = null;
   private ticking: Promise<void> | null = null;
@@ -79,6 +100,7 @@ export class Scheduler {
     watch: Watchlist,
   ) {
     this.watch = watch;
+    this.byId = byIdOf(watch);
   }
 
   start(): void {
@@ -102,8 +124,9 @@ export class Scheduler {
   update(next: Watchlist): void {
     const intervalChanged = next.config.daemon.checkIntervalSeconds !== this.watch.config.daemon.checkIntervalSeconds;
     this.watch = next;
-    const ids = new Set(next.certs.map((c) => c.config.id));
-    for (const id of this.looks.keys()) if (!ids.has(id)) this.looks.delete(id);
+    this.byId = byIdOf(next);
+    for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
+    for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
   }
@@ -162,20 +185,30 @@ export class Scheduler {
     this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     await this.sweepJournal();
-    for (const cert of this.watch.certs) {
+    let slice = performance.now();
+    const certs = this.watch.certs;
+    let stored = new Map<string, CertSummary>();
+    for (let i = 0; i < certs.length; i++) {
+      if (performance.now() - slice > SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
       if (this.stopped) return;
+      // Read ahead of the targets: a renewal that ends meanwhile leaves it older than what they serve, which decide() takes as newest.
+      if (i % STORE_BATCH === 0) stored = await deps.store.latestIssuedSummaries(certs.slice(i, i + STORE_BATCH).map((c) => c.config.id));
+      const cert = certs[i]!;
       const id = cert.config.id;
       if (deps.runner.busy(id)) continue;
-      const look = await this.refresh(cert);
-      const log = scoped(deps.log, { cert: id });
-      log.debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
+      const look = await this.refresh(cert, false, stored);
+      // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
+      if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
       if (!look.decision || look.decision.action === "none") continue;
       if (await this.holdBack(id, look.decision)) continue;
       // A reload while this cert's targets were read: a cert removed is not started, and one
       // changed is looked at again by the tick the reload asked for.
-      if (this.stopped || !this.watch.certs.includes(cert)) continue;
+      if (this.stopped || this.byId.get(id) !== cert) continue;
       deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
-      log.info(`${id}: ${look.decision.reason}`);
+      scoped(deps.log, { cert: id }).info(`${id}: ${look.decision.reason}`);
       this.launch(cert, trigger, look.decision);
     }
   }
@@ -239,7 +272,7 @@ export class Scheduler {
         if (this.stopped) return;
         await this.sweepJournal();
         // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
-        const current = this.watch.certs.find((c) => c.config.id === id);
+        const current = this.byId.get(id);
         if (current) await this.refresh(current, outcome.ok);
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
@@ -254,8 +287,9 @@ export class Scheduler {
    * out of the decision, so one unreachable target (a NAS that is down) does not hold back the
    * others; only when no target can be read is the cert left alone.
    * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
+   * `stored`: the store's summaries read for a batch of certs by the tick, this one's among them.
    */
-  async refresh(cert: WatchedCert, renewed = false): Promise<CertLook> {
+  async refresh(cert: WatchedCert, renewed = false, stored?: Map<string, CertSummary>): Promise<CertLook> {
     const { deps } = this;
     const id = cert.config.id;
     const threshold = resolveThreshold(cert.config.renewThresholdDays, this.watch.config.daemon.renewThresholdDays);
@@ -278,8 +312,7 @@ export class Scheduler {
         targets.push(target);
       }
       error = targets.find((t) => t.error !== undefined)?.error ?? null;
-      const stored = await deps.store.latestIssued(id);
-      const latest = stored ? this.summarize(stored.leafPem, "store") : null;
+      const latest = (stored ?? (await deps.store.latestIssuedSummaries([id]))).get(id) ?? null;
       latestSerial = latest?.serial ?? null;
       const readable = targets.filter((t) => t.error === undefined);
       if (readable.length > 0 || targets.length === 0) {
@@ -293,7 +326,7 @@ export class Scheduler {
     const needsWork = decision === null || decision.action !== "none";
     const look: CertLook = { decision, threshold, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
     // A reload may have dropped the cert while its targets were being read.
-    if (this.watch.certs.some((c) => c.config.id === id)) this.looks.set(id, look);
+    if (this.byId.has(id)) this.looks.set(id, look);
     return look;
   }
 
@@ -303,16 +336,18 @@ export class Scheduler {
    * reload reverted) is what the target serves. An endpoint that cannot be asked is said
    * (`unverified`) without holding the cert back: a server down must not stop renewals.
    */
-  private async lookAt(t: InstallBackend, cert: WatchedCert, served: ReadBack): Promise<TargetLook> {
+  private async lookAt(t: InstallBackend, cert: WatchedCert, served: Served): Promise<TargetLook> {
+    const id = cert.config.id;
     if (served.state === "damaged") return { target: t.name, installed: null, damaged: served.reason };
     if (served.state === "absent") return { target: t.name, installed: null };
-    const installed = this.summarize(served.leafPem, t.name);
+    const installed = served.state === "recorded" ? served.installed : this.summarize(id, t.name, served.leafPem, served.stamp);
     if (!installed) return { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" };
     if (!canProbeServed(t)) return { target: t.name, installed };
     const look: TargetLook = { target: t.name, installed };
     const unverified: string[] = [];
-    for (const s of await t.probeServed({ certId: cert.config.id, domains: cert.config.domains }, this.stopSignal.signal)) {
-      const summary = "error" in s ? null : this.summarize(s.leafPem, t.name);
+    for (const s of await t.probeServed({ certId: id, domains: cert.config.domains }, this.stopSignal.signal)) {
+      // Endpoints answer with whatever they serve now: parsed each look, keyed by their text.
+      const summary = "error" in s ? null : this.summarize(id, `${t.name} ${s.endpoint}`, s.leafPem, undefined);
       if (!summary) unverified.push(`${s.endpoint}: ${"error" in s ? s.error : "serves a certificate that cannot be parsed"}`);
       // The oldest any endpoint serves; one newer than the files (put there by hand) is left alone, as decide() does.
       else if (summary.serial !== look.installed!.serial && summary.notAfter <= look.installed!.notAfter) {
@@ -324,19 +359,26 @@ export class Scheduler {
     return look;
   }
 
-  /** The installed leaf's serial and expiry; null when it cannot be parsed (the target then counts as damaged, and gets re-installed). */
-  private summarize(pem: string, target: string): CertSummary | null {
-    const cached = this.parsed.get(pem);
-    if (cached) return cached;
+  /**
+   * The leaf `target` serves for `certId`: parsed again only when its stamp (or, from a
+   * backend without one, its text) differs from the last look's. Null when it cannot be
+   * parsed (the target then counts as damaged, and gets re-installed).
+   */
+  private summarize(certId: string, target: string, pem: string, stamp: string | undefined): CertSummary | null {
+    const key = stamp ?? pem;
+    const byTarget = this.parsed.get(certId) ?? new Map<string, Parsed>();
+    const cached = byTarget.get(target);
+    if (cached?.key === key) return cached.summary;
     let summary;
     try {
-      summary = summarizeCert(pem);
+      summary = (this.deps.summarize ?? summarizeCert)(pem);
     } catch (err) {
       this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating the target as damaged: ${describeError(err)}`);
       return null;
     }
-    if (this.parsed.size > 256) this.parsed.clear();
-    this.parsed.set(pem, summary);
+    byTarget.set(target, { key, summary });
+    // A reload may have dropped the cert while its targets were being read.
+    if (this.byId.has(certId)) this.parsed.set(certId, byTarget);
     return summary;
   }
 
@@ -354,4 +396,8 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+function byIdOf(watch: Watchlist): Map<string, WatchedCert> {
+  return new Map(watch.certs.map((c) => [c.config.id, c]));
 }

@@ -1,8 +1,20 @@
 /**
  * @module SQLite schema as an ordered list of migrations; `PRAGMA user_version` says how
- * many have run. Append only: a released migration is never edited.
+ * many have run. Append only: a released migration is never edited. A migration is SQL,
+ * or a function for what SQL cannot do (parsing the certificates already stored).
  */
-export const MIGRATIONS: readonly string[] = [
+import type { Database } from "bun:sqlite";
+import { summaryColumns } from "./issued-summary.ts";
+
+export type Migration = string | ((db: Database) => void);
+
+/** Runs one migration on `db` (the caller holds the transaction and sets the version). */
+export function applyMigration(db: Database, migration: Migration): void {
+  if (typeof migration === "string") db.exec(migration);
+  else migration(db);
+}
+
+export const MIGRATIONS: readonly Migration[] = [
   // 1: renewals and their step events.
   `CREATE TABLE renewal (
      id TEXT PRIMARY KEY,
@@ -78,4 +90,26 @@ export const MIGRATIONS: readonly string[] = [
      error TEXT,
      attempts INTEGER NOT NULL
    );`,
+  // 6: each distinct chain (the intermediates) stored once, not on every issued row; the
+  // summary a scheduler tick reads (key type, names) beside serial and validity, so a tick
+  // reads no PEM (names are a JSON array; both are NULL for a leaf that cannot be parsed);
+  // and an index in the newest-first order itself, so finding a cert's newest sorts nothing.
+  (db) => {
+    db.exec(`CREATE TABLE issued_chain (
+               id INTEGER PRIMARY KEY,
+               pem TEXT NOT NULL UNIQUE
+             );
+             INSERT OR IGNORE INTO issued_chain (pem) SELECT chain_pem FROM issued_cert;
+             ALTER TABLE issued_cert ADD COLUMN chain_id INTEGER REFERENCES issued_chain (id);
+             UPDATE issued_cert SET chain_id = (SELECT c.id FROM issued_chain c WHERE c.pem = issued_cert.chain_pem);
+             ALTER TABLE issued_cert DROP COLUMN chain_pem;
+             ALTER TABLE issued_cert ADD COLUMN key_type TEXT;
+             ALTER TABLE issued_cert ADD COLUMN names TEXT;
+             DROP INDEX issued_cert_latest;
+             CREATE INDEX issued_cert_newest ON issued_cert (cert_id, not_after, issued_at);`);
+    const fill = db.query("UPDATE issued_cert SET key_type = $keyType, names = $names WHERE cert_id = $cert AND serial = $serial");
+    for (const row of db.query("SELECT cert_id, serial, leaf_pem FROM issued_cert").all() as { cert_id: string; serial: string; leaf_pem: string }[]) {
+      fill.run({ cert: row.cert_id, serial: row.serial, ...summaryColumns(row.leaf_pem) });
+    }
+  },
 ];

@@ -4,7 +4,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MIGRATIONS } from "./migrations.ts";
+import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import { SqliteAuditStore } from "./sqlite.ts";
 import type { Trigger } from "../events.ts";
 import type { IssuedCert, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
@@ -160,7 +160,7 @@ describe("renewals", () => {
     await open("a2", "a", 30);
     await open("b1", "b", 20);
     await store.addStep("a2", step("key", 31));
-    const latest = await store.latestRenewals();
+    const latest = await store.latestRenewals(["a", "b"]);
     expect([...latest.keys()].sort()).toEqual(["a", "b"]);
     expect(latest.get("a")!.id).toBe("a2");
     expect("events" in latest.get("a")!).toBe(false);
@@ -332,8 +332,8 @@ describe("the database file", () => {
     await store.close();
     const v2Path = join(dir, "v2.db");
     const v2 = new Database(v2Path, { create: true });
-    v2.exec(MIGRATIONS[0]!);
-    v2.exec(MIGRATIONS[1]!);
+    applyMigration(v2, MIGRATIONS[0]!);
+    applyMigration(v2, MIGRATIONS[1]!);
     v2.exec("PRAGMA user_version = 2");
     v2.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at, finished_at, error, install_only)
              VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()}, ${at(5).getTime()}, NULL, 1)`);
@@ -373,13 +373,13 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(5);
+    expect(MIGRATIONS.length).toBe(6);
   });
 
   describe("an older database is backed up before it is migrated", () => {
     const v1 = (file: string) => {
       const db = new Database(file, { create: true });
-      db.exec(MIGRATIONS[0]!);
+      applyMigration(db, MIGRATIONS[0]!);
       db.exec("PRAGMA user_version = 1");
       db.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at) VALUES ('old', 'www', 'manual', 'succeeded', ${T0.getTime()})`);
       db.close();

@@ -6,7 +6,9 @@ import { systemClock, type Clock } from "../clock.ts";
 import { describeError, RotaError } from "../errors.ts";
 import { ensureDir } from "../fsutil.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
-import { MIGRATIONS } from "./migrations.ts";
+import type { CertSummary } from "../crypto/summary.ts";
+import { summaryColumns, summaryOf, type SummaryRecord } from "./issued-summary.ts";
+import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
@@ -41,6 +43,24 @@ interface IssuedRecord {
   issued_at: number;
 }
 
+/** An issued row with its chain, stored once per distinct chain. */
+const ISSUED = "SELECT i.*, c.pem AS chain_pem FROM issued_cert i JOIN issued_chain c ON c.id = i.chain_id";
+const SUMMARY = "SELECT i.serial, i.not_before, i.not_after, i.key_type, i.names FROM issued_cert i";
+/**
+ * The newest issued certificate's summary of each cert in the JSON array `$ids`, read at
+ * every tick: per cert, the first entry of `issued_cert_newest`, nothing sorted. In bulk,
+ * since a statement per cert costs ten times its lookup.
+ */
+export const LATEST_SUMMARIES_SQL = `SELECT j.value AS cert_id, i.serial, i.not_before, i.not_after, i.key_type, i.names FROM json_each($ids) j
+  JOIN issued_cert i ON i.rowid = (SELECT i2.rowid FROM issued_cert i2 WHERE i2.cert_id = j.value ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`;
+
+/**
+ * Each cert's newest renewal (of the certs in the JSON array `$ids`): one indexed lookup
+ * per cert in `renewal_cert`, however long its history. Exported for the query-plan test.
+ */
+export const LATEST_RENEWALS_SQL = `SELECT r.* FROM json_each($ids) j
+  JOIN renewal r ON r.rowid = (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = j.value ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`;
+
 /** Backups made before a migration that are kept beside the database; older ones are removed. */
 const KEEP_BACKUPS = 3;
 
@@ -58,7 +78,7 @@ function migrate(db: Database, path: string, now: Date): void {
   if (current >= 1 && current < migrations.length && path !== ":memory:") backUp(db, path, current, migrations.length, now);
   for (let v = current; v < migrations.length; v++) {
     db.transaction(() => {
-      db.exec(migrations[v]!);
+      applyMigration(db, migrations[v]!);
       db.exec(`PRAGMA user_version = ${v + 1}`);
     })();
   }
@@ -173,41 +193,51 @@ export class SqliteAuditStore implements AuditStore {
     return this.withEvents(rows);
   }
 
-  async latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>> {
-    const newest = "(SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = r.cert_id ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)";
-    const rows = (
-      certIds === undefined
-        ? this.db.query(`SELECT r.* FROM renewal r WHERE r.rowid = ${newest}`).all()
-        : this.db
-            .query(`SELECT r.* FROM json_each($ids) j JOIN renewal r ON r.cert_id = j.value AND r.rowid = ${newest}`)
-            .all({ ids: JSON.stringify(certIds) })
-    ) as RenewalRecord[];
+  async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {
+    const rows = this.db.query(LATEST_RENEWALS_SQL).all({ ids: JSON.stringify(certIds) }) as RenewalRecord[];
     return new Map(rows.map((r) => [r.cert_id, renewalOf(r)]));
   }
 
   async saveIssued(c: IssuedCert): Promise<void> {
-    this.db
-      .query(
-        `INSERT OR REPLACE INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_pem, not_before, not_after, issued_at)
-         VALUES ($serial, $cert, $renewal, $leaf, $chain, $nb, $na, $at)`,
-      )
-      .run({
-        serial: c.serial,
-        cert: c.certId,
-        renewal: c.renewalId,
-        leaf: c.leafPem,
-        chain: c.chainPem,
-        nb: c.notBefore.getTime(),
-        na: c.notAfter.getTime(),
-        at: c.issuedAt.getTime(),
-      });
+    const { keyType, names } = summaryColumns(c.leafPem);
+    this.db.transaction(() => {
+      // A no-op update on conflict, so that RETURNING gives the id of a chain stored already.
+      const { id } = this.db
+        .query("INSERT INTO issued_chain (pem) VALUES ($pem) ON CONFLICT (pem) DO UPDATE SET pem = excluded.pem RETURNING id")
+        .get({ pem: c.chainPem }) as { id: number };
+      this.db
+        .query(
+          `INSERT OR REPLACE INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_id, not_before, not_after, issued_at, key_type, names)
+           VALUES ($serial, $cert, $renewal, $leaf, $chain, $nb, $na, $at, $keyType, $names)`,
+        )
+        .run({
+          serial: c.serial,
+          cert: c.certId,
+          renewal: c.renewalId,
+          leaf: c.leafPem,
+          chain: id,
+          nb: c.notBefore.getTime(),
+          na: c.notAfter.getTime(),
+          at: c.issuedAt.getTime(),
+          keyType,
+          names,
+        });
+    })();
   }
 
   async latestIssued(certId: string): Promise<IssuedCert | null> {
-    const row = this.db
-      .query("SELECT * FROM issued_cert WHERE cert_id = $cert ORDER BY not_after DESC, issued_at DESC LIMIT 1")
-      .get({ cert: certId }) as IssuedRecord | null;
+    const row = this.db.query(`${ISSUED} WHERE i.cert_id = $cert ORDER BY i.not_after DESC, i.issued_at DESC LIMIT 1`).get({ cert: certId }) as IssuedRecord | null;
     return row ? issuedOf(row) : null;
+  }
+
+  async latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>> {
+    const rows = this.db.query(LATEST_SUMMARIES_SQL).all({ ids: JSON.stringify(certIds) }) as (SummaryRecord & { cert_id: string })[];
+    const out = new Map<string, CertSummary>();
+    for (const row of rows) {
+      const summary = summaryOf(row);
+      if (summary) out.set(row.cert_id, summary);
+    }
+    return out;
   }
 
   async saveInstalled(r: InstallRecord): Promise<void> {
@@ -218,12 +248,16 @@ export class SqliteAuditStore implements AuditStore {
 
   async lastInstalled(certId: string, target: string): Promise<IssuedCert | null> {
     const row = this.db
-      .query(
-        `SELECT i.* FROM target_install t JOIN issued_cert i ON i.cert_id = t.cert_id AND i.serial = t.serial
-         WHERE t.cert_id = $cert AND t.target = $target`,
-      )
+      .query(`${ISSUED} JOIN target_install t ON i.cert_id = t.cert_id AND i.serial = t.serial WHERE t.cert_id = $cert AND t.target = $target`)
       .get({ cert: certId, target }) as IssuedRecord | null;
     return row ? issuedOf(row) : null;
+  }
+
+  async lastInstalledSummary(certId: string, target: string): Promise<CertSummary | null> {
+    const row = this.db
+      .query(`${SUMMARY} JOIN target_install t ON i.cert_id = t.cert_id AND i.serial = t.serial WHERE t.cert_id = $cert AND t.target = $target`)
+      .get({ cert: certId, target }) as SummaryRecord | null;
+    return row ? summaryOf(row) : null;
   }
 
   async prune(before: Date, configured: readonly string[]): Promise<PruneResult> {
@@ -248,6 +282,7 @@ export class SqliteAuditStore implements AuditStore {
              AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
         )
         .run({ at }).changes;
+      this.db.exec("DELETE FROM issued_chain WHERE id NOT IN (SELECT chain_id FROM issued_cert WHERE chain_id IS NOT NULL)");
       const alerts = this.db.query("DELETE FROM alert_delivery WHERE at < $at").run({ at }).changes;
       return { renewals, steps, issued, installs, alerts };
     })();

@@ -3,6 +3,7 @@
  * (never keys), and each cert's failure state. SQLite implements it today; a SurrealDB
  * store for clusters implements the same interface later.
  */
+import type { CertSummary } from "../crypto/summary.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 
 export type RenewalStatus = "running" | "succeeded" | "failed" | "interrupted";
@@ -141,14 +142,20 @@ export interface AuditStore {
   /** Newest first (by start, then by insertion). */
   listRenewals(q: RenewalQuery): Promise<Renewal[]>;
   /**
-   * The newest renewal of each cert (of only `certIds` when given), without steps, keyed
-   * by cert id: one read for a list of many certs.
+   * The newest renewal of each of `certIds` that has one, without steps, keyed by cert id:
+   * one read for a list of many certs, costing the same however long their history.
    */
-  latestRenewals(certIds?: readonly string[]): Promise<Map<string, RenewalHead>>;
+  latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>>;
 
   saveIssued(cert: IssuedCert): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
+  /**
+   * What a scheduler tick needs of `latestIssued` for each of `certIds`, without PEMs (read
+   * and parsed once, when saved), keyed by cert id: one read for many certs. A cert is left
+   * out when it has none, or when its leaf cannot be parsed.
+   */
+  latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>>;
 
   /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
   saveInstalled(r: InstallRecord): Promise<void>;
@@ -157,6 +164,8 @@ export interface AuditStore {
    * (or its issued row is gone). What a target that cannot read back is taken to serve.
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
+  /** `lastInstalled`'s summary, without its PEMs; null as there, or when its leaf cannot be parsed. */
+  lastInstalledSummary(certId: string, target: string): Promise<CertSummary | null>;
   /**
    * Deletes finished renewals started before `before` with their steps, issued
    * certificates issued before it, alert delivery records made before it, and the install

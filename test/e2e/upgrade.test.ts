@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHILD_COMMAND } from "../../src/pipeline/child-command.ts";
-import { MIGRATIONS } from "../../src/store/migrations.ts";
+import { applyMigration, MIGRATIONS } from "../../src/store/migrations.ts";
 import { makeTempDir, removeTempDir, runRota, startDaemon } from "../harness/index.ts";
 import { localCaConfig, waitForFile } from "./helpers.ts";
 
@@ -24,7 +24,7 @@ beforeEach(() => {
   mkdirSync(join(dir, "audit"), { mode: 0o700 });
   // What a rota at schema version 1 left: one renewal.
   const v1 = new Database(db, { create: true });
-  v1.exec(MIGRATIONS[0]!);
+  applyMigration(v1, MIGRATIONS[0]!);
   v1.exec("PRAGMA user_version = 1");
   v1.exec(`INSERT INTO renewal (id, cert_id, trigger, status, started_at) VALUES ('old', 'app', 'manual', 'succeeded', 1893456000000)`);
   v1.close();

@@ -35,7 +35,15 @@ describe("filesystem read-back", () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   test("a complete set is present, with the leaf", async () => {
-    expect(await readBack()).toEqual({ state: "present", leafPem: fx.first.leafPem });
+    expect(await readBack()).toMatchObject({ state: "present", leafPem: fx.first.leafPem, stamp: expect.any(String) });
+  });
+
+  test("the stamp stays while the set is untouched and changes with a new install", async () => {
+    const stampOf = (r: ReadBack) => (r.state === "present" ? r.stamp : undefined);
+    const first = stampOf(await readBack());
+    expect(stampOf(await readBack())).toBe(first);
+    await files.install(fx.second, signal);
+    expect(stampOf(await readBack())).not.toBe(first);
   });
 
   test("an empty folder, or none, is absent", async () => {
@@ -141,7 +149,9 @@ describe("filesystem read-back", () => {
     writeFileSync(at("fullchain.pem"), readFileSync(at("fullchain.pem")));
     const rewritten = await readBack();
     expect(rewritten).not.toBe(first);
-    expect(rewritten).toEqual(first);
+    // The same leaf, under a new stamp: the file was written.
+    const { stamp, ...same } = first as Extract<ReadBack, { state: "present" }>;
+    expect(rewritten).toEqual({ ...same, stamp: expect.not.stringMatching(`^${stamp}$`) });
     chmodSync(at("cert.pem"), 0o640);
     expect(await readBack()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
   });

@@ -51,7 +51,7 @@ export function createSetReader(who: string, cfg: FilesystemConfig): SetReader {
     const identity = SET_FILES.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|");
     const cached = cache.get(certId);
     if (cached?.identity === identity) return cached.verdict;
-    const verdict = await judge(dir, stats, cfg, who, signal);
+    const verdict = await judge(dir, stats, cfg, who, signal, identity);
     cache.set(certId, { identity, verdict });
     return verdict;
   };
@@ -59,10 +59,10 @@ export function createSetReader(who: string, cfg: FilesystemConfig): SetReader {
 
 /** What changes when anyone writes, replaces, chmods or chowns the file. */
 function identityOf(s: BigIntStats | null): string {
-  return s ? `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}:${s.uid}:${s.gid}` : "-";
+  return s ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}:${s.uid}:${s.gid}` : "-";
 }
 
-async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: FilesystemConfig, who: string, signal: AbortSignal): Promise<ReadBack> {
+async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: FilesystemConfig, who: string, signal: AbortSignal, stamp: string): Promise<ReadBack> {
   const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
   for (const { file, mode } of SET_FILES) {
     const s = stats.get(file) ?? null;
@@ -107,7 +107,7 @@ async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: 
   if (full.length !== expected.length || full.some((b, i) => b !== expected[i])) return damaged("fullchain.pem is not cert.pem followed by chain.pem");
 
   throwIfAborted(signal, who);
-  return { state: "present", leafPem: text.get("cert.pem")! };
+  return { state: "present", leafPem: text.get("cert.pem")!, stamp };
 }
 
 async function lstatOrNull(path: string, who: string): Promise<BigIntStats | null> {
