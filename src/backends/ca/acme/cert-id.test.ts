@@ -27,7 +27,7 @@ describe("ariCertId", () => {
     const der = await certWith("0087654321", "69885b6b87464041e1b37b847ba0ae2cde01c8d4");
     expect(ariCertId(der)).toBe("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
     // The same bytes node:crypto hands the daemon.
-    const pem = new x509.X509Certificate(der).toString("pem");
+    const pem = new x509.X509Certificate(der.slice().buffer as ArrayBuffer).toString("pem");
     expect(ariCertId(new X509Certificate(pem).raw)).toBe("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
   });
 
