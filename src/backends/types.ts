@@ -272,4 +272,10 @@ export interface CaAdvisor {
   replaces(leafPem: string, signal?: AbortSignal): Promise<string | null>;
   /** Profile names the CA's directory offers (`meta.profiles`), for a warning at start. Throws when the directory cannot be read. */
   profiles(signal?: AbortSignal): Promise<string[]>;
+  /**
+   * What the CA would refuse in a cert's `certOptions` (`CertConfig.caOptions`), as a warning
+   * line, or null: checked online at the daemon's start, since check-config stays offline.
+   * Throws when the directory cannot be read.
+   */
+  checkCertOptions(certOptions: unknown, signal?: AbortSignal): Promise<string | null>;
 }

@@ -149,6 +149,9 @@ async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): 
   }
 }
 
+/** How long the start-up check of the certs' CA options may take, all CAs together. */
+const ADVICE_AT_START_MS = 30_000;
+
 async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock): Promise<RunningDaemon> {
   const { daemon } = config;
   const interrupted = await store.interruptRunning(clock.now());
@@ -160,6 +163,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };
   let watch = await buildWatchlist(config, ctx);
   const advisors = new Advisors({ ...ctx, log: scoped(log, { component: "ari" }) });
+  // Off the start path: a slow CA must not hold the daemon up (each request has its own 8-s timeout).
+  void advisors.warnAtStart(config.certs, config.cas, AbortSignal.timeout(ADVICE_AT_START_MS));
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);

@@ -6,7 +6,7 @@
 import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES } from "../backends/registry.ts";
 import type { CaAdvisor } from "../backends/types.ts";
-import type { BackendSection } from "../config/schema.ts";
+import type { BackendSection, CertConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 
 export class Advisors {
@@ -23,6 +23,26 @@ export class Advisors {
     const advisor = make ? make(ca.name, ca.options, this.ctx) : Promise.resolve(null);
     this.built.set(ca.name, { key, advisor });
     return advisor;
+  }
+
+  /**
+   * Warns about each cert whose CA options its CA would refuse (an ACME profile the directory
+   * does not offer), so the operator hears before the renewal fails. Never throws: a CA that
+   * cannot be reached now is only a debug line, its renewals will say more.
+   */
+  async warnAtStart(certs: CertConfig[], cas: BackendSection[], signal: AbortSignal): Promise<void> {
+    await Promise.all(
+      certs.map(async (cert) => {
+        const ca = cas.find((c) => c.name === cert.ca);
+        if (!ca || cert.caOptions === undefined) return;
+        try {
+          const problem = await (await this.for(ca))?.checkCertOptions(cert.caOptions, signal);
+          if (problem) this.ctx.log.warn(`cert ${cert.id}: ${problem}`);
+        } catch (err) {
+          this.ctx.log.debug(`cert ${cert.id}: cannot check its CA options now: ${describeError(err)}`);
+        }
+      }),
+    );
   }
 
   /**

@@ -71,6 +71,8 @@ describe.skipIf(skip !== null)("ACME profiles and ARI on pebble 2.10", () => {
     const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "failed");
     expect(row.error).toBe('acme pebble: profile "tlsserver" is not offered; the CA offers: default, shortlived');
     expect(world.pebble.output()).not.toContain("odd.example.test");
+    // Said at start too, from the advisor's look at the directory.
+    await waitFor(() => daemon.output().includes('cert odd: acme pebble: profile "tlsserver" is not offered; the CA offers: default, shortlived'), 10_000, 50, "the start-up warning");
   });
 
   test("a forced renewal's order carries replaces: the certID of the certificate it replaces", async () => {

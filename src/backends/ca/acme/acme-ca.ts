@@ -17,7 +17,7 @@ import type { BackendContext } from "../../context.ts";
 import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { loadOrCreateAccountKey } from "./account.ts";
 import { shortCertId } from "./cert-id.ts";
-import type { AcmeCertOptions, AcmeConfig } from "./config.ts";
+import { profileNotOffered, type AcmeCertOptions, type AcmeConfig } from "./config.ts";
 import { AcmeProblem, installTransport, withScope } from "./transport.ts";
 import { pollUntilValid } from "./poll.ts";
 
@@ -110,8 +110,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
   }
 
   function notOffered(profile: string, names: string[]): RotaError {
-    const what = names.length > 0 ? `the CA offers: ${names.join(", ")}` : "the CA offers no profiles";
-    return new RotaError("profile_not_offered", `${who}: profile "${profile}" is not offered; ${what}`, { noRetry: true, acmeType: "invalidProfile" });
+    return new RotaError("profile_not_offered", profileNotOffered(who, profile, names), { noRetry: true, acmeType: "invalidProfile" });
   }
 
   /** The CA's `invalidProfile` is as final as a profile the directory does not list. */

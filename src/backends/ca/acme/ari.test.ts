@@ -193,6 +193,15 @@ describe("the directory", () => {
   test("lists the profiles offered", async () => {
     expect(await advisor().ari.profiles()).toEqual(["classic", "shortlived"]);
   });
+
+  test("tells a profile it does not offer, naming those it does; no profile asks nothing", async () => {
+    const { ari } = advisor();
+    expect(await ari.checkCertOptions({ profile: "shortlived" })).toBeNull();
+    expect(await ari.checkCertOptions({ profile: "tlsserver" })).toBe('acme le: profile "tlsserver" is not offered; the CA offers: classic, shortlived');
+    seen.length = 0;
+    expect(await advisor().ari.checkCertOptions({ profile: undefined })).toBeNull();
+    expect(seen).toEqual([]);
+  });
 });
 
 describe("replaces", () => {

@@ -12,7 +12,7 @@ import { RotaError } from "../../../errors.ts";
 import { parseRetryAfter } from "../../../retry-after.ts";
 import type { AriAnswer, CaAdvisor } from "../../types.ts";
 import { ariCertId } from "./cert-id.ts";
-import type { AcmeConfig } from "./config.ts";
+import { profileNotOffered, type AcmeCertOptions, type AcmeConfig } from "./config.ts";
 
 /** A CA that accepts a connection and never answers must not hold a poll for long. */
 const REQUEST_TIMEOUT_MS = 8_000;
@@ -144,6 +144,13 @@ export function createAcmeAdvisor(name: string, cfg: AcmeConfig, deps: AdvisorDe
 
     async profiles(signal) {
       return Object.keys((await readDirectory(signal)).profiles);
+    },
+
+    async checkCertOptions(certOptions, signal) {
+      const profile = (certOptions as AcmeCertOptions | undefined)?.profile;
+      if (profile === undefined) return null;
+      const offered = Object.keys((await readDirectory(signal)).profiles);
+      return offered.includes(profile) ? null : profileNotOffered(who, profile, offered);
     },
   };
 }

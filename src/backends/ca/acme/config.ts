@@ -35,6 +35,11 @@ export interface AcmeCertOptions {
 
 export const ACME_CERT_KEYS = ["profile"] as const;
 
+/** `acme le: profile "tlsserver" is not offered; the CA offers: classic, shortlived` (or `… offers no profiles`). */
+export function profileNotOffered(who: string, profile: string, offered: string[]): string {
+  return `${who}: profile "${profile}" is not offered; ${offered.length > 0 ? `the CA offers: ${offered.join(", ")}` : "the CA offers no profiles"}`;
+}
+
 export function parseAcmeCertOptions(r: Reader): AcmeCertOptions {
   return { profile: r.string("profile", { pattern: PROFILE, patternHint: "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}" }) };
 }
