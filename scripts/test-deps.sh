@@ -91,7 +91,7 @@ cache="$root/.cache/pebble"
 if [[ ! -x $cache/usr/bin/pebble ]] || ! pebble_ok "$(cat "$cache/VERSION" 2>/dev/null || echo 0)"; then
   apt_dir=$(mktemp -d)
   trap 'rm -rf "$apt_dir"' EXIT
-  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/debs"
+  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/cache" "$apt_dir/debs"
   fetched=""
   for suite in forky sid; do
     cat >"$apt_dir/sources/testing.sources" <<SRC
@@ -102,8 +102,8 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
     apt_opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources"
-      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/debs"
-      -o "APT::Architecture=$(dpkg --print-architecture)")
+      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Dir::Cache::Archives=$apt_dir/debs"
+      -o "APT::Architecture=$(dpkg --print-architecture)" -o "APT::Sandbox::User=$(id -un)")
     apt-get "${apt_opts[@]}" update -qq >&2 || continue
     version=$(apt-cache "${apt_opts[@]}" show pebble 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n1)
     if [[ -z $version ]] || ! pebble_ok "$version"; then
