@@ -78,6 +78,52 @@ if ((${#missing[@]} > 0)) && [[ " ${missing[*]} " == *" haproxy "* ]]; then
   fi
 fi
 
+# pebble 2.10 (renewalInfo with a management override, alreadyReplaced, profiles) for the ARI
+# and profile tests, from Debian testing (forky, else sid): apt-get pointed at a private sources
+# folder downloads the .deb and `dpkg -x` unpacks it into the ignored .cache/pebble/. Debian's own
+# pebble (2.4 on bookworm, which the other suites keep for its certificateValidityPeriod) is never
+# replaced. Skipped when .cache/pebble already holds 2.10 or later.
+pebble_ok() { # $1 = a Debian version such as 2.10.0+ds1-2
+  dpkg --compare-versions "$1" ge 2.10~
+}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache="$root/.cache/pebble"
+if [[ ! -x $cache/usr/bin/pebble ]] || ! pebble_ok "$(cat "$cache/VERSION" 2>/dev/null || echo 0)"; then
+  apt_dir=$(mktemp -d)
+  trap 'rm -rf "$apt_dir"' EXIT
+  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/cache" "$apt_dir/debs"
+  fetched=""
+  for suite in forky sid; do
+    cat >"$apt_dir/sources/testing.sources" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $suite
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt_opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources"
+      -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Dir::Cache::Archives=$apt_dir/debs"
+      -o "APT::Architecture=$(dpkg --print-architecture)" -o "APT::Sandbox::User=$(id -un)")
+    apt-get "${apt_opts[@]}" update -qq >&2 || continue
+    version=$(apt-cache "${apt_opts[@]}" show pebble 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n1)
+    if [[ -z $version ]] || ! pebble_ok "$version"; then
+      echo "test-deps: $suite has pebble ${version:-none}, below 2.10" >&2
+      continue
+    fi
+    (cd "$apt_dir/debs" && apt-get "${apt_opts[@]}" download "pebble=$version" >&2) || continue
+    rm -rf "$cache" && mkdir -p "$cache"
+    dpkg -x "$apt_dir"/debs/pebble_*.deb "$cache"
+    echo "$version" >"$cache/VERSION"
+    fetched=$version
+    break
+  done
+  if [[ -z $fetched ]]; then
+    echo "test-deps: no pebble >= 2.10 in Debian testing; the ARI and profile e2e tests will skip" >&2
+  else
+    echo "test-deps: pebble $fetched in $cache" >&2
+  fi
+fi
+
 if ! command -v bun >/dev/null 2>&1; then
   echo "test-deps: installing bun" >&2
   # npm may warn that bun's postinstall did not run; the binary works regardless.

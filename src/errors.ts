@@ -6,6 +6,8 @@ export interface RotaErrorOptions {
   noRetry?: boolean;
   /** The remote side asked us to wait this long before trying again (Retry-After), in seconds. */
   retryAfterSeconds?: number;
+  /** The ACME problem type the CA answered (RFC 8555 §6.7), short form: `alreadyReplaced`, `rateLimited`. */
+  acmeType?: string;
 }
 
 /**
@@ -16,6 +18,7 @@ export class RotaError extends Error {
   readonly code: string;
   readonly noRetry: boolean;
   readonly retryAfterSeconds: number | undefined;
+  readonly acmeType: string | undefined;
 
   constructor(code: string, message: string, options: RotaErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -23,6 +26,7 @@ export class RotaError extends Error {
     this.code = code;
     this.noRetry = options.noRetry ?? false;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.acmeType = options.acmeType;
   }
 }
 

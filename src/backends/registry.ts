@@ -5,10 +5,10 @@
  */
 import type { Reader } from "../config/reader.ts";
 import type { BackendContext } from "./context.ts";
-import type { AlertBackend, CABackend, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
+import type { AlertBackend, CABackend, CaAdvisor, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseEmailConfig } from "./alert/email/config.ts";
 import { parseWebhookConfig } from "./alert/webhook/config.ts";
-import { parseAcmeConfig } from "./ca/acme/config.ts";
+import { ACME_CERT_KEYS, parseAcmeCertOptions, parseAcmeConfig, type AcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
 import { parseCloudflareConfig } from "./dcv/cloudflare/config.ts";
 import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
@@ -38,6 +38,24 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   lifetimeDays?: (options: unknown) => number;
   /** The most names one certificate may hold, when the CA sets a limit. */
   maxNames?: number;
+  /**
+   * The CA-specific `[[cert]]` keys this type reads (`certKeys`) and how (`parseCertOptions`,
+   * problems to the reader): the result is `CertConfig.caOptions`, handed back to the CA as
+   * `SubmitRequest.certOptions`. A cert whose CA type does not list a key another type reads
+   * gets "ca X (type T) takes no <key>".
+   */
+  certKeys?: readonly string[];
+  parseCertOptions?(r: Reader): unknown;
+  /**
+   * Builds the daemon's advisor for one `[[ca]]` (ARI polling, offered profiles): see
+   * `CaAdvisor` for its contract. Lazy like `create`; absent when the type gives no advice.
+   */
+  advisor?(name: string, options: unknown, ctx: BackendContext): Promise<CaAdvisor>;
+}
+
+/** Every CA-specific `[[cert]]` key some CA type reads. */
+export function caCertKeys(): string[] {
+  return [...new Set(Object.values(CA_TYPES).flatMap((e) => e.certKeys ?? []))];
 }
 
 export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
@@ -82,6 +100,9 @@ export const CA_TYPES: Record<string, CaEntry> = {
     needsDcv: true,
     // Let's Encrypt's limit (https://letsencrypt.org/docs/rate-limits/), and the usual one of other ACME CAs.
     maxNames: 100,
+    certKeys: ACME_CERT_KEYS,
+    parseCertOptions: parseAcmeCertOptions,
+    advisor: async (name, options, ctx) => (await import("./ca/acme/ari.ts")).createAcmeAdvisor(name, options as AcmeConfig, { clock: ctx.clock }),
     ...entry<CABackend, ReturnType<typeof parseAcmeConfig>>({
       parse: parseAcmeConfig,
       create: async (name, cfg, ctx) => (await import("./ca/acme/acme-ca.ts")).createAcmeCa(name, cfg, ctx),

@@ -20,6 +20,13 @@ export interface SubmitRequest {
   csrPem: string;
   /** Kinds the cert's DCV backend can satisfy, best first; a CA that offers a choice walks this list. */
   preferredKinds: ChallengeKind[];
+  /**
+   * ARI certID (RFC 9773 §5) of the certificate this order replaces; set only when this CA
+   * answered renewalInfo for it (`CaAdvisor.replaces`). A CA that refuses it may order without.
+   */
+  replaces?: string;
+  /** The cert's CA-specific `[[cert]]` keys, as the CA type's `parseCertOptions` read them (ACME: `profile`). */
+  certOptions?: unknown;
 }
 
 export interface Issued {
@@ -43,9 +50,11 @@ export interface CABackend {
   readonly name: string;
   /**
    * Starts an order for `domains` with the CSR. Returns the challenges still to be
-   * satisfied (empty when the CA needs none, or already holds valid authorizations).
+   * satisfied (empty when the CA needs none, or already holds valid authorizations), and
+   * `note`: how the submit step names the order (`le (profile shortlived, replaces aYhb….AIdlQyE)`;
+   * the CA's name when unset).
    */
-  submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: unknown; challenges: DcvChallenge[] }>;
+  submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: unknown; challenges: DcvChallenge[]; note?: string }>;
   /** Tells the CA the challenges are published, waits for validation and signing, returns the certificate. */
   awaitIssuance(order: unknown, signal: AbortSignal): Promise<Issued>;
 }
@@ -231,4 +240,45 @@ export interface Alert {
 export interface AlertBackend {
   readonly name: string;
   send(alert: Alert, signal: AbortSignal): Promise<void>;
+}
+
+/** What one renewalInfo poll told (RFC 9773), or why this certificate has no ARI. */
+export type AriAnswer =
+  | { ari: false; reason: string }
+  | {
+      ari: true;
+      certId: string;
+      /** The CA's suggested window, its end clamped to the certificate's notAfter; null when `error` is set. */
+      window: { start: Date; end: Date } | null;
+      explanationUrl: string | null;
+      polledAt: Date;
+      /** The CA's Retry-After clamped to 60 s – 24 h (6 h without one, 1 h after an error), never past notAfter. */
+      nextPollAt: Date;
+      /** Why no window could be used (HTTP 404, 5xx, not JSON, an inverted window…); the lifetime rule applies. */
+      error: string | null;
+    };
+
+/**
+ * A CA's advice to the daemon's scheduler, built by `CaEntry.advisor` once per `[[ca]]` and
+ * used from the daemon (never inside a renewal process). Calls never throw for what the CA
+ * answers: faults come back as `error` and the caller falls back to the lifetime rule. Safe
+ * to call concurrently; the caller bounds how many polls run at once and when (`nextPollAt`).
+ */
+export interface CaAdvisor {
+  /** Asks the CA when to renew `leafPem` (the newest certificate of a cert; the caller does not poll past its notAfter). */
+  poll(leafPem: string, signal?: AbortSignal): Promise<AriAnswer>;
+  /**
+   * The certID to send as `SubmitRequest.replaces` for an order replacing `leafPem`: non-null
+   * only when this CA answered renewalInfo for it (polled now unless an earlier poll in this
+   * process was answered).
+   */
+  replaces(leafPem: string, signal?: AbortSignal): Promise<string | null>;
+  /** Profile names the CA's directory offers (`meta.profiles`), for a warning at start. Throws when the directory cannot be read. */
+  profiles(signal?: AbortSignal): Promise<string[]>;
+  /**
+   * What the CA would refuse in a cert's `certOptions` (`CertConfig.caOptions`), as a warning
+   * line, or null: checked online at the daemon's start, since check-config stays offline.
+   * Throws when the directory cannot be read.
+   */
+  checkCertOptions(certOptions: unknown, signal?: AbortSignal): Promise<string | null>;
 }

@@ -294,6 +294,11 @@ export class Reader {
     return v.length;
   }
 
+  /** Marks `k` read without reading it: its problem, if any, was reported another way. */
+  skip(k: string): void {
+    this.seen.add(k);
+  }
+
   /** Marks every key read, so a section whose type is unknown reports only that. */
   skipRest(): void {
     for (const k of Object.keys(this.table)) this.seen.add(k);

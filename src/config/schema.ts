@@ -61,6 +61,8 @@ export interface CertConfig {
   /** "never": the key at keyPath serves every renewal; "every_renewal": each new order gets a fresh key. */
   keyRotation: KeyRotation;
   renewThresholdDays: number | undefined;
+  /** What the CA type's `parseCertOptions` read from this cert's CA-specific keys (ACME: `profile`); undefined when it reads none. */
+  caOptions?: unknown;
 }
 
 export const KEY_ROTATIONS = ["never", "every_renewal"] as const;

@@ -587,6 +587,25 @@ ${withAcme(`ca_bundle = "trust.pem"\neab_kid = "kid-1"\neab_hmac_key_file = "eab
     }
   });
 
+  test("an ACME cert's profile reaches caOptions; a cert without one has no caOptions (issue 12 §4)", () => {
+    const acme = `id = "p"\ndomains = ["p.example"]\nca = "le"\ndcv = "web"\ninstall = "files"`;
+    expect(load(withCert(`${acme}\nprofile = "shortlived"`)).certs[0]!.caOptions).toEqual({ profile: "shortlived" });
+    expect(load(withCert(acme)).certs[0]!.caOptions).toEqual({ profile: undefined });
+    expect(load(GOOD).certs[0]!.caOptions).toBeUndefined();
+    expect(load(withCert(`${acme}\nprofile = "${"a".repeat(64)}"`)).certs[0]!.caOptions).toEqual({ profile: "a".repeat(64) });
+  });
+
+  test("profile: a name of the pattern, and only on a CA type that takes one", () => {
+    const acme = `id = "p"\ndomains = ["p.example"]\nca = "le"\ndcv = "web"\ninstall = "files"`;
+    expect(problemsOf(withCert(`${GOOD_CERT}\nprofile = "shortlived"`))).toEqual(['cert[0].profile: ca "internal" (type local) takes no profile']);
+    expect(problemsOf(withCert(`${acme}\nprofile = "short lived"`))).toEqual(['cert[0].profile: "short lived" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}']);
+    expect(problemsOf(withCert(`${acme}\nprofile = "-x"`))).toEqual(['cert[0].profile: "-x" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}']);
+    expect(problemsOf(withCert(`${acme}\nprofile = "${"a".repeat(65)}"`))).toEqual([`cert[0].profile: "${"a".repeat(65)}" must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}`]);
+    expect(problemsOf(withCert(`${acme}\nprofile = 5`))).toEqual(["cert[0].profile: must be a string, not a number"]);
+    // An unknown CA is reported once; its profile is not a second problem.
+    expect(problemsOf(withCert(`id = "p"\ndomains = ["p.example"]\nca = "nope"\ninstall = "files"\nprofile = "x"`))).toEqual(['cert[0].ca: no [[ca]] named "nope"']);
+  });
+
   test("a wildcard under an ACME CA is accepted with a DCV that solves dns-01", () => {
     DCV_TYPES["test-dns"] = { kinds: ["dns-01"], parse: () => ({}), create: () => Promise.reject(new Error("not built in this test")) };
     try {

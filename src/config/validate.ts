@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
-import { ALERT_TYPES, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type Severity } from "../backends/types.ts";
 import { readHttp } from "./http.ts";
@@ -259,12 +259,38 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
   const problem = ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
   if (problem) r.problem(problem.key, problem.message);
+  const caOptions = readCaOptions(r, ca);
   r.finish();
 
   const domainNames = domains?.complete ? domains.names.map((n) => n.value) : undefined;
   const installNames = valuesOf(install);
   if (id === undefined || !domainNames || caName === undefined || !installNames) return undefined;
-  return { id, domains: domainNames, ca: caName, dcv: dcvName, install: installNames, keyPath, keyType, keyRotation, renewThresholdDays };
+  return {
+    id,
+    domains: domainNames,
+    ca: caName,
+    dcv: dcvName,
+    install: installNames,
+    keyPath,
+    keyType,
+    keyRotation,
+    renewThresholdDays,
+    ...(caOptions === undefined ? {} : { caOptions }),
+  };
+}
+
+/**
+ * The cert's CA-specific keys (`profile`), read by its CA type. A key only another CA type
+ * reads is refused by name; with no known CA they are left alone (the CA's problem is reported).
+ */
+function readCaOptions(r: Reader, ca: BackendSection | undefined): unknown {
+  const entry = ca ? CA_TYPES[ca.type] : undefined;
+  for (const k of caCertKeys()) {
+    if (!r.has(k) || entry?.certKeys?.includes(k)) continue;
+    r.skip(k);
+    if (ca && entry) r.problem(k, `ca ${quote(ca.name)} (type ${ca.type}) takes no ${k}`);
+  }
+  return entry?.parseCertOptions?.(r);
 }
 
 interface DomainItem extends NormalName {

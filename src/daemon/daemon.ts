@@ -21,6 +21,7 @@ import { EventBus, type RotaEvent } from "../events.ts";
 import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
+import { Advisors } from "../pipeline/advisors.ts";
 import { childExecutor, spawnWorker } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
@@ -124,10 +125,10 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool, advisors: Advisors): RunnerSettings {
   const d = config.daemon;
   return {
-    execute: childExecutor(config, bus, store, log, pool),
+    execute: childExecutor(config, bus, store, log, pool, advisors),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
@@ -148,6 +149,9 @@ async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): 
   }
 }
 
+/** How long the start-up check of the certs' CA options may take, all CAs together. */
+const ADVICE_AT_START_MS = 30_000;
+
 async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock): Promise<RunningDaemon> {
   const { daemon } = config;
   const interrupted = await store.interruptRunning(clock.now());
@@ -158,13 +162,16 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };
   let watch = await buildWatchlist(config, ctx);
+  const advisors = new Advisors({ ...ctx, log: scoped(log, { component: "ari" }) });
+  // Off the start path: a slow CA must not hold the daemon up (each request has its own 8-s timeout).
+  void advisors.warnAtStart(config.certs, config.cas, AbortSignal.timeout(ADVICE_AT_START_MS));
   const journal = new ChallengeJournal(daemon.stateDir);
   const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   /** Renewal workers, across reloads. */
   const pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }) }, poolSettings(config));
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool));
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
   const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
 
@@ -226,7 +233,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       }
       watch = built;
       alerts.use(plan.config, sinks);
-      runner.configure(runnerSettings(plan.config, bus, store, log, pool), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, bus, store, log, pool, advisors), new Set(plan.config.certs.map((c) => c.id)));
       pool.configure(poolSettings(plan.config));
       // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
       pool.recycle(plan.backendsChanged);

@@ -86,7 +86,7 @@ export async function renewalChild(): Promise<number> {
     try {
       const store = storeViaDaemon(req, send);
       const cert = await backends.runtime(req);
-      outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey }, { store, bus, clock: systemClock, journal });
+      outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces }, { store, bus, clock: systemClock, journal });
     } catch (err) {
       outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
     }

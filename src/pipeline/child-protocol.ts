@@ -30,6 +30,8 @@ export interface ChildRequest extends CertSections {
   trigger: Trigger;
   installOnly?: string[];
   newKey?: boolean;
+  /** ARI certID the order replaces (`RunRequest.replaces`), found by the daemon's advisor. */
+  replaces?: string;
   /** The cert's newest stored certificate, what an install-only run re-installs: the worker never opens the audit store. */
   latestIssued: IssuedCert | null;
   /**

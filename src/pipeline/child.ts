@@ -12,6 +12,7 @@ import { RotaError, describeError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { scoped, type Logger } from "../log.ts";
 import type { IssuedCert } from "../store/types.ts";
+import type { Advisors } from "./advisors.ts";
 import { certSections, sectionKeys } from "./cert-sections.ts";
 import { CHILD_COMMAND } from "./child-command.ts";
 import { outcomeFromWire, type ChildHello, type ChildRequest } from "./child-protocol.ts";
@@ -56,8 +57,12 @@ export function spawnWorker(hello: ChildHello): WorkerProcess {
   };
 }
 
-/** Runs each renewal of `config` on a worker of `pool`. */
-export function childExecutor(config: RotaConfig, bus: EventBus, store: PipelineStore, log: Logger, pool: WorkerPool): Execute {
+/**
+ * Runs each renewal of `config` on a worker of `pool`. With `advisors`, an order that
+ * replaces a stored certificate carries `replaces` when its CA answered ARI for it
+ * (issue 12 §3); the scheduler's own ARI state may supply it here later.
+ */
+export function childExecutor(config: RotaConfig, bus: EventBus, store: PipelineStore, log: Logger, pool: WorkerPool, advisors?: Advisors): Execute {
   return async (req): Promise<RunOutcome> => {
     let latestIssued: IssuedCert | null;
     try {
@@ -67,7 +72,19 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
     }
     let request: ChildRequest;
     try {
-      request = { ...certSections(config, req.certId), renewalId: req.renewalId, trigger: req.trigger, installOnly: req.installOnly, newKey: req.newKey, latestIssued, daemon: { version: VERSION, commit: COMMIT } };
+      const sections = certSections(config, req.certId);
+      const replaces =
+        req.replaces ?? (advisors && latestIssued && !req.installOnly ? await advisors.replacesFor(sections.ca, latestIssued.leafPem, req.signal) : undefined);
+      request = {
+        ...sections,
+        renewalId: req.renewalId,
+        trigger: req.trigger,
+        installOnly: req.installOnly,
+        newKey: req.newKey,
+        ...(replaces === undefined ? {} : { replaces }),
+        latestIssued,
+        daemon: { version: VERSION, commit: COMMIT },
+      };
     } catch (err) {
       return { ok: false, error: err, interrupted: false };
     }

@@ -42,6 +42,8 @@ export interface RunRequest {
   installOnly?: string[];
   /** Order with a fresh key this once (`rota renew --new-key`), whatever `key_rotation` says. Not with installOnly. */
   newKey?: boolean;
+  /** ARI certID of the certificate this order replaces (`SubmitRequest.replaces`); only what the CA's advisor answered for. */
+  replaces?: string;
 }
 
 export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
@@ -110,8 +112,18 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
   const published: DcvChallenge[] = [];
   try {
     const { order, challenges } = await step("submit", async () => {
-      const r = await ca.submit({ certId: c.id, domains: c.domains, csrPem, preferredKinds: dcv?.supportedKinds() ?? [] }, signal);
-      return [r, `order placed with ${ca.name}; ${r.challenges.length} challenge(s) to solve`];
+      const r = await ca.submit(
+        {
+          certId: c.id,
+          domains: c.domains,
+          csrPem,
+          preferredKinds: dcv?.supportedKinds() ?? [],
+          ...(req.replaces === undefined ? {} : { replaces: req.replaces }),
+          ...(c.caOptions === undefined ? {} : { certOptions: c.caOptions }),
+        },
+        signal,
+      );
+      return [r, `order placed with ${r.note ?? ca.name}; ${r.challenges.length} challenge(s) to solve`];
     });
     await step("preflight", async () => {
       if (challenges.length === 0) return [undefined, { skipped: "nothing to do: no challenges" }];

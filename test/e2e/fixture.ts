@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir, startNginx, startPebble, type Nginx, type Pebble } from "../harness/index.ts";
+import { makeTempDir, removeTempDir, startNginx, startPebble, type Nginx, type Pebble, type PebbleOptions } from "../harness/index.ts";
 
 export interface World {
   dir: string;
@@ -31,7 +31,7 @@ export interface ConfigOptions {
 }
 
 export async function startWorld(
-  opts: { validitySeconds?: number; eabKeys?: Record<string, string>; authzReusePercent?: number; nonceReject?: boolean } = {},
+  opts: Pick<PebbleOptions, "validitySeconds" | "eabKeys" | "authzReusePercent" | "nonceReject" | "binary" | "profiles"> = {},
 ): Promise<World> {
   const dir = makeTempDir("rota-e2e-");
   const webroot = join(dir, "webroot");

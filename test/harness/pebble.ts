@@ -1,8 +1,10 @@
 /**
  * @module A real RFC 8555 CA for tests: Debian's pebble behind a throwaway HTTPS
- * certificate, resolving every name to 127.0.0.1 through pebble-challtestsrv.
+ * certificate, resolving every name to 127.0.0.1 through pebble-challtestsrv. `binary`
+ * runs another pebble: `pebble210()` finds the 2.10 that scripts/test-deps.sh unpacks
+ * into .cache/pebble (ARI with a management override, alreadyReplaced, profiles).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeLoopbackTls } from "./certs.ts";
 import { startChallTestSrv } from "./challtestsrv.ts";
@@ -23,6 +25,22 @@ export interface PebbleOptions {
   /** Keep pebble's default 5% rejection of good nonces (off unless asked for). */
   nonceReject?: boolean;
   watchdogSeconds?: number;
+  /** The pebble executable; Debian's (2.4 on bookworm) when unset. */
+  binary?: string;
+  /**
+   * Profiles for pebble ≥ 2.7, which ignores `validitySeconds` and gives an order without a
+   * profile a random one of these. Unset with `binary`: one `default` profile of `validitySeconds`.
+   */
+  profiles?: Record<string, { description?: string; validityPeriod: number }>;
+}
+
+/** Where scripts/test-deps.sh unpacks pebble 2.10 from Debian testing. */
+const PEBBLE_210 = join(import.meta.dir, "..", "..", ".cache", "pebble", "usr", "bin", "pebble");
+
+/** pebble ≥ 2.10's path, or why there is none (tests that need it skip with that reason). */
+export function pebble210(): { binary: string } | { missing: string } {
+  if (!existsSync(PEBBLE_210)) return { missing: `no pebble 2.10 at ${PEBBLE_210}: run scripts/test-deps.sh (it fetches it from Debian testing)` };
+  return { binary: PEBBLE_210 };
 }
 
 export interface Pebble {
@@ -77,6 +95,9 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
           externalAccountBindingRequired: eab,
           ...(eab ? { externalAccountMACKeys: opts.eabKeys } : {}),
           certificateValidityPeriod: opts.validitySeconds ?? DEFAULT_VALIDITY_SECONDS,
+          ...(opts.profiles || opts.binary
+            ? { profiles: opts.profiles ?? { default: { description: "the test's lifetime", validityPeriod: opts.validitySeconds ?? DEFAULT_VALIDITY_SECONDS } } }
+            : {}),
         },
       },
       null,
@@ -88,7 +109,7 @@ export async function startPebble(opts: PebbleOptions): Promise<Pebble> {
     name: "pebble",
     logDir: opts.dir,
     watchdogSeconds: opts.watchdogSeconds,
-    cmd: ["pebble", "-config", configPath, "-dnsserver", `127.0.0.1:${dns.dnsPort}`],
+    cmd: [opts.binary ?? "pebble", "-config", configPath, "-dnsserver", `127.0.0.1:${dns.dnsPort}`],
     env: {
       // Without it the VA sleeps 0-15 s before each validation.
       PEBBLE_VA_NOSLEEP: "1",

@@ -16,8 +16,9 @@ import { scoped } from "../../../log.ts";
 import type { BackendContext } from "../../context.ts";
 import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { loadOrCreateAccountKey } from "./account.ts";
-import type { AcmeConfig } from "./config.ts";
-import { installTransport, withScope } from "./transport.ts";
+import { shortCertId } from "./cert-id.ts";
+import { profileNotOffered, type AcmeCertOptions, type AcmeConfig } from "./config.ts";
+import { AcmeProblem, installTransport, withScope } from "./transport.ts";
 import { pollUntilValid } from "./poll.ts";
 
 interface PendingChallenge {
@@ -31,6 +32,25 @@ interface AcmeOrder {
   csrPem: string;
   pending: PendingChallenge[];
 }
+
+/**
+ * Refusals of `replaces` an order without it gets past (issue 12 §3): `alreadyReplaced` (a crash
+ * between finalize and persist), `unauthorized` (another account's certificate, a renamed
+ * `[[ca]]`), `serverInternal` (pebble 2.10 files serials without their 0x00 byte), and any
+ * HTTP 409 (pebble ≤ 2.9 answers `malformed`).
+ */
+const REPLACES_REFUSALS = new Set(["alreadyReplaced", "unauthorized", "serverInternal"]);
+
+/** What the submit step says about the order: `le (profile shortlived, replaces aYhb….AIdlQyE)`. */
+export interface OrderNote {
+  profile?: string;
+  replaces?: string;
+  /** Why `replaces` was dropped, when the CA refused it. */
+  dropped?: string;
+}
+
+/** acme-client 5.4 knows neither field, and `createOrder` passes them through as they are. */
+type OrderRequest = Parameters<acme.Client["createOrder"]>[0] & { profile?: string; replaces?: string };
 
 /** RFC 8555 §8.4: TXT records are published under this label. */
 const DNS_LABEL = "_acme-challenge";
@@ -67,14 +87,36 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
     return accountReady;
   }
 
-  /** Names the operation in acme-client's bare errors; ours (RotaError) already say who failed. */
+  /**
+   * Names the operation in acme-client's bare errors and in the CA's problems (transport.ts);
+   * our other RotaErrors already say who failed.
+   */
   async function step<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof AcmeProblem) throw new AcmeProblem(`${who}: ${what}: ${err.detail}`, err.detail, err.acmeType, err.status);
       if (err instanceof RotaError) throw err;
       throw new RotaError("ca_error", `${who}: ${what}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** The directory's `meta.profiles` must list `profile`; otherwise the renewal fails for good, naming what is offered. */
+  async function checkProfile(c: acme.Client, profile: string): Promise<void> {
+    const http = (c as unknown as { api: { http: { getMetaField(f: string): Promise<unknown> } } }).api.http;
+    const offered = await step("directory", () => http.getMetaField("profiles"));
+    const names = offered && typeof offered === "object" ? Object.keys(offered) : [];
+    if (!names.includes(profile)) throw notOffered(profile, names);
+  }
+
+  function notOffered(profile: string, names: string[]): RotaError {
+    return new RotaError("profile_not_offered", profileNotOffered(who, profile, names), { noRetry: true, acmeType: "invalidProfile" });
+  }
+
+  /** The CA's `invalidProfile` is as final as a profile the directory does not list. */
+  function profileRefusal(err: unknown, profile: string | undefined): unknown {
+    if (profile === undefined || !(err instanceof AcmeProblem) || err.acmeType !== "invalidProfile") return err;
+    return new RotaError("profile_not_offered", `${who}: profile "${profile}": ${err.detail}`, { noRetry: true, acmeType: err.acmeType });
   }
 
   function run<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
@@ -88,7 +130,21 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
       return run(signal, async () => {
         const c = getClient();
         await ensureAccount(c);
-        const order = await step("new order", () => c.createOrder({ identifiers: req.domains.map(identifier) }));
+        const profile = (req.certOptions as AcmeCertOptions | undefined)?.profile;
+        if (profile !== undefined) await checkProfile(c, profile);
+        const base: OrderRequest = { identifiers: req.domains.map(identifier), ...(profile === undefined ? {} : { profile }) };
+        const note: OrderNote = { profile };
+        let order: acme.Order;
+        try {
+          order = await step("new order", () => c.createOrder(req.replaces === undefined ? base : { ...base, replaces: req.replaces }));
+          note.replaces = req.replaces;
+        } catch (err) {
+          const refusal = replacesRefusal(err, req.replaces);
+          if (refusal === undefined) throw profileRefusal(err, profile);
+          log.info(`${who}: the CA refused replaces ${req.replaces} (${refusal}); ordering without it`);
+          note.dropped = refusal;
+          order = await step("new order", () => c.createOrder(base)).catch((e: unknown) => Promise.reject(profileRefusal(e, profile)));
+        }
         const authzs = await step("authorizations", () => c.getAuthorizations(order));
         const pending: PendingChallenge[] = [];
         const challenges: DcvChallenge[] = [];
@@ -111,7 +167,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
           challenges.push(toDcvChallenge(authz, chosen, keyAuthorization));
         }
         const handle: AcmeOrder = { order, csrPem: req.csrPem, pending };
-        return { order: handle, challenges };
+        return { order: handle, challenges, note: describeOrder(name, note) };
       });
     },
 
@@ -130,6 +186,23 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
       });
     },
   } satisfies CABackend;
+}
+
+/** Why the CA's refusal of a newOrder is one of `replaces` an order without it gets past, else undefined. */
+export function replacesRefusal(err: unknown, replaces: string | undefined): string | undefined {
+  if (replaces === undefined || !(err instanceof AcmeProblem)) return undefined;
+  if (REPLACES_REFUSALS.has(err.acmeType)) return err.acmeType;
+  return err.status === 409 ? `HTTP 409 ${err.acmeType}` : undefined;
+}
+
+/** `le (profile shortlived, replaces aYhb….AIdlQyE)`; the refusal instead when `replaces` was dropped. */
+export function describeOrder(ca: string, n: OrderNote): string {
+  const parts = [
+    ...(n.profile === undefined ? [] : [`profile ${n.profile}`]),
+    ...(n.replaces !== undefined ? [`replaces ${shortCertId(n.replaces)}`] : []),
+    ...(n.dropped !== undefined ? [`replaces refused (${n.dropped}), ordered without it`] : []),
+  ];
+  return parts.length === 0 ? ca : `${ca} (${parts.join(", ")})`;
 }
 
 /** RFC 8738 §3: an IP address is an `ip` identifier, IPv6 in RFC 5952 text (the normal form, names.ts). */

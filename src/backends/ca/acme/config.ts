@@ -3,7 +3,6 @@ import type { Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
 import { readCaBundle, readHttpUrl } from "../../../config/tls-keys.ts";
 
-
 export interface AcmeConfig {
   directoryUrl: string;
   email: string | undefined;
@@ -23,4 +22,24 @@ export function parseAcmeConfig(r: Reader): AcmeConfig {
   }
   if (kid === undefined && hmacKey !== undefined) r.problem("eab_kid", "is required when an EAB HMAC key is set");
   return { directoryUrl, email, caBundle, eab: kid !== undefined && hmacKey !== undefined ? { kid, hmacKey } : undefined };
+}
+
+/** An ACME profile name (draft-ietf-acme-profiles): the CA's directory lists the ones it offers. */
+const PROFILE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The `[[cert]]` keys an ACME CA reads for one certificate. */
+export interface AcmeCertOptions {
+  /** Sent in every newOrder when the directory offers it; the renewal fails without retry otherwise. */
+  profile: string | undefined;
+}
+
+export const ACME_CERT_KEYS = ["profile"] as const;
+
+/** `acme le: profile "tlsserver" is not offered; the CA offers: classic, shortlived` (or `… offers no profiles`). */
+export function profileNotOffered(who: string, profile: string, offered: string[]): string {
+  return `${who}: profile "${profile}" is not offered; ${offered.length > 0 ? `the CA offers: ${offered.join(", ")}` : "the CA offers no profiles"}`;
+}
+
+export function parseAcmeCertOptions(r: Reader): AcmeCertOptions {
+  return { profile: r.string("profile", { pattern: PROFILE, patternHint: "must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}" }) };
 }

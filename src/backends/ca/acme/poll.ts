@@ -8,6 +8,7 @@ import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { parseRetryAfter } from "../../../retry-after.ts";
 import { sleep } from "../../../sleep.ts";
+import { AcmeProblem } from "./transport.ts";
 
 const FIRST_DELAY_MS = 150;
 const GROWTH = 1.6;
@@ -38,6 +39,7 @@ export async function pollUntilValid(client: acme.Client, url: string, who: stri
     try {
       resp = await api.apiRequest(url, null, [200]);
     } catch (err) {
+      if (err instanceof AcmeProblem) throw new AcmeProblem(`${who}: polling ${what}: ${err.detail}`, err.detail, err.acmeType, err.status);
       if (err instanceof RotaError) throw err;
       throw new RotaError("ca_error", `${who}: polling ${what}: ${(err as Error).message}`, { cause: err });
     }

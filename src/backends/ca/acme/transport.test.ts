@@ -1,9 +1,10 @@
-/** @module The debug line each request leaves. */
+/** @module The debug line each request leaves, and the ACME problems it surfaces. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import axios, { type AxiosInstance } from "axios";
 import { systemClock } from "../../../clock.ts";
 import { createLogger, scoped } from "../../../log.ts";
-import { installTransport, withScope } from "./transport.ts";
+import { RotaError } from "../../../errors.ts";
+import { AcmeProblem, installTransport, withScope } from "./transport.ts";
 
 describe("each request is one debug line", () => {
   const canary = "s3cr3t-payload-canary";
@@ -43,5 +44,51 @@ describe("each request is one debug line", () => {
     await closed.stop(true);
     const lines = await requestLines((http) => http.get(url));
     expect(lines).toEqual(Array(3).fill(`debug acme acme test: GET ${url} failed (ECONNREFUSED) in N ms\n`));
+  });
+});
+
+describe("an ACME problem", () => {
+  let server: ReturnType<typeof Bun.serve>;
+  let hits = 0;
+  beforeAll(() => {
+    server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(req) {
+        hits++;
+        const type = new URL(req.url).pathname.slice(1);
+        const status = type === "serverInternal" ? 500 : type === "conflict" ? 409 : 400;
+        return Response.json({ type: `urn:ietf:params:acme:error:${type === "conflict" ? "malformed" : type}`, detail: `because ${type}` }, { status, headers: { "content-type": "application/problem+json" } });
+      },
+    });
+  });
+  afterAll(() => server.stop(true));
+
+  async function failure(path: string): Promise<unknown> {
+    const http = axios.create();
+    installTransport(http as unknown as Parameters<typeof installTransport>[0]);
+    const log = createLogger({ level: "error", tty: false, write: () => {} });
+    const scope = { who: "acme test", clock: systemClock, signal: new AbortController().signal, httpsAgent: undefined, log };
+    return withScope(scope, () => http.post(`http://127.0.0.1:${server.port}/${path}`, {})).then(
+      () => new Error("no failure"),
+      (err: unknown) => err,
+    );
+  }
+
+  test("keeps its type and status, and is thrown at the first reply (never resent)", async () => {
+    hits = 0;
+    const err = await failure("serverInternal");
+    expect(err).toBeInstanceOf(AcmeProblem);
+    const p = err as AcmeProblem;
+    expect([p.acmeType, p.status, p.message, p.detail]).toEqual(["serverInternal", 500, "acme test: because serverInternal (HTTP 500 serverInternal)", "because serverInternal (HTTP 500 serverInternal)"]);
+    expect(hits).toBe(1);
+    expect(((await failure("conflict")) as AcmeProblem).status).toBe(409);
+    expect(((await failure("alreadyReplaced")) as AcmeProblem).acmeType).toBe("alreadyReplaced");
+  });
+
+  test("badNonce stays acme-client's to retry with a fresh nonce", async () => {
+    const err = await failure("badNonce");
+    expect(err).not.toBeInstanceOf(RotaError);
+    expect((err as { response?: { status: number } }).response?.status).toBe(400);
   });
 });

@@ -3,7 +3,11 @@
  * response for ~75 s and then masks it behind a TypeError; this adapter takes over:
  * bounded retries, the real cause surfaced, per-CA TLS trust (`ca_bundle`, no
  * NODE_EXTRA_CA_CERTS), cancellation through the caller's AbortSignal, and rate-limit
- * replies turned into errors that carry the CA's Retry-After. Each request is one debug
+ * replies turned into errors that carry the CA's Retry-After, and every other ACME problem
+ * (but badNonce, acme-client's to retry with a fresh nonce) thrown at once as a RotaError
+ * carrying its `acmeType`: acme-client keeps only the detail, and a resent request would
+ * answer badNonce and hide the first problem (pebble 2.10's 500 on a `replaces` whose
+ * serial needs a 0x00 byte, issue 12). Each request is one debug
  * line: method, URL, status and time, never a header or a body (they carry the account's
  * signatures and the EAB binding).
  */
@@ -50,13 +54,32 @@ const PERMANENT_CODES = new Set([
   "CERT_UNTRUSTED",
 ]);
 
-function problemDetail(data: unknown): string {
+const PROBLEM_PREFIX = "urn:ietf:params:acme:error:";
+
+/** An ACME problem document the CA answered (RFC 8555 §6.7), its type in short form in `acmeType`. */
+export class AcmeProblem extends RotaError {
+  declare readonly acmeType: string;
+  constructor(
+    message: string,
+    /** The problem's own text, without who asked or what for. */
+    readonly detail: string,
+    acmeType: string,
+    readonly status: number,
+  ) {
+    super("ca_error", message, { acmeType });
+  }
+}
+
+/** The reply's RFC 7807 problem: its detail (or the text), and its ACME type in short form when it has one. */
+function problemOf(data: unknown): { detail: string; acmeType: string | undefined } {
   const text = typeof data === "string" ? data : Buffer.isBuffer(data) ? data.toString("utf8") : JSON.stringify(data);
   try {
-    const body = JSON.parse(text) as { detail?: string; type?: string };
-    return body.detail ?? body.type ?? text;
+    const body = JSON.parse(text) as { detail?: unknown; type?: unknown };
+    const type = typeof body.type === "string" ? body.type : undefined;
+    const acmeType = type?.startsWith(PROBLEM_PREFIX) ? type.slice(PROBLEM_PREFIX.length) : undefined;
+    return { detail: typeof body.detail === "string" ? body.detail : (type ?? text), acmeType };
   } catch {
-    return text.slice(0, 200);
+    return { detail: text.slice(0, 200), acmeType: undefined };
   }
 }
 
@@ -104,7 +127,12 @@ const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promis
       const e = err as { code?: string; cause?: { code?: string } };
       s?.log.debug(`${request} ${res ? res.status : `failed (${e.code ?? e.cause?.code ?? "no reply"})`} ${took()}`);
       // acme-client routes every reply through its error interceptor; only rate limits are ours.
-      if (res && res.status !== 429 && res.status !== 503) throw err;
+      if (res && res.status !== 429 && res.status !== 503) {
+        const problem = res.status >= 400 ? problemOf(res.data) : undefined;
+        if (problem?.acmeType === undefined || problem.acmeType === "badNonce") throw err;
+        const detail = `${problem.detail} (HTTP ${res.status} ${problem.acmeType})`;
+        throw new AcmeProblem(`${who}: ${detail}`, detail, problem.acmeType, res.status);
+      }
       if (res) {
         response = res;
       } else {
@@ -122,8 +150,10 @@ const adapter: AxiosAdapter = async (config: InternalAxiosRequestConfig): Promis
         await sleep(retryAfter * 1000, s?.signal);
         continue;
       }
-      throw new RotaError(response.status === 429 ? "rate_limited" : "unavailable", `${who}: ${problemDetail(response.data)} (HTTP ${response.status})`, {
+      const problem = problemOf(response.data);
+      throw new RotaError(response.status === 429 ? "rate_limited" : "unavailable", `${who}: ${problem.detail} (HTTP ${response.status})`, {
         retryAfterSeconds: retryAfter,
+        acmeType: problem.acmeType,
       });
     }
     return response;

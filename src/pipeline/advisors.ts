@@ -1,0 +1,60 @@
+/**
+ * @module The daemon's CA advisors (`CaEntry.advisor`), one per `[[ca]]` section as configured
+ * now, kept across renewals (an advisor remembers which certificates its CA answered ARI for)
+ * and rebuilt when a reload changes the section. Used from the daemon, never in a worker.
+ */
+import type { BackendContext } from "../backends/context.ts";
+import { CA_TYPES } from "../backends/registry.ts";
+import type { CaAdvisor } from "../backends/types.ts";
+import type { BackendSection, CertConfig } from "../config/schema.ts";
+import { describeError } from "../errors.ts";
+
+export class Advisors {
+  private readonly built = new Map<string, { key: string; advisor: Promise<CaAdvisor | null> }>();
+
+  constructor(private readonly ctx: BackendContext) {}
+
+  /** The advisor of `ca`, or null when its type gives no advice. */
+  for(ca: BackendSection): Promise<CaAdvisor | null> {
+    const key = `${ca.type}\n${JSON.stringify(ca.options)}`;
+    const have = this.built.get(ca.name);
+    if (have?.key === key) return have.advisor;
+    const make = CA_TYPES[ca.type]?.advisor;
+    const advisor = make ? make(ca.name, ca.options, this.ctx) : Promise.resolve(null);
+    this.built.set(ca.name, { key, advisor });
+    return advisor;
+  }
+
+  /**
+   * Warns about each cert whose CA options its CA would refuse (an ACME profile the directory
+   * does not offer), so the operator hears before the renewal fails. Never throws: a CA that
+   * cannot be reached now is only a debug line, its renewals will say more.
+   */
+  async warnAtStart(certs: CertConfig[], cas: BackendSection[], signal: AbortSignal): Promise<void> {
+    await Promise.all(
+      certs.map(async (cert) => {
+        const ca = cas.find((c) => c.name === cert.ca);
+        if (!ca || cert.caOptions === undefined) return;
+        try {
+          const problem = await (await this.for(ca))?.checkCertOptions(cert.caOptions, signal);
+          if (problem) this.ctx.log.warn(`cert ${cert.id}: ${problem}`);
+        } catch (err) {
+          this.ctx.log.debug(`cert ${cert.id}: cannot check its CA options now: ${describeError(err)}`);
+        }
+      }),
+    );
+  }
+
+  /**
+   * The certID an order replacing `leafPem` sends as `replaces` (RFC 9773 §5), or undefined:
+   * no advice, no ARI for that certificate, or a fault (logged; the order goes without).
+   */
+  async replacesFor(ca: BackendSection, leafPem: string, signal: AbortSignal): Promise<string | undefined> {
+    try {
+      return (await (await this.for(ca))?.replaces(leafPem, signal)) ?? undefined;
+    } catch (err) {
+      this.ctx.log.warn(`ari: ${ca.type} ${ca.name}: cannot tell what the order replaces: ${describeError(err)}`);
+      return undefined;
+    }
+  }
+}
