@@ -8,6 +8,7 @@ import type { Clock } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 import { bootstrapServer, cnameTarget } from "../dns/lookup.ts";
 import { visibilityCheck, type TxtRecord, type VisibilityCheck } from "../dns/visibility.ts";
+import { sleepOn } from "../sleep.ts";
 
 /** The DNS lookups the pipeline makes for a backend with a propagation policy; tests replace them. */
 export interface DnsProbe {
@@ -30,21 +31,6 @@ export async function awaitPropagation(records: TxtRecord[], policy: Propagation
     if (left <= 0) {
       throw new RotaError("propagation_timeout", `propagate: not visible after ${policy.timeoutSeconds} s: ${seen.missing.join(", ")} (last answers: ${seen.answers.join("; ")})`);
     }
-    await wait(clock, Math.min(policy.intervalSeconds * 1000, left), signal);
+    await sleepOn(clock, Math.min(policy.intervalSeconds * 1000, left), signal);
   }
-}
-
-function wait(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new RotaError("aborted", "cancelled", { cause: signal.reason }));
-    const onAbort = () => {
-      cancel();
-      reject(new RotaError("aborted", "cancelled", { cause: signal.reason }));
-    };
-    const cancel = clock.setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
