@@ -4,12 +4,15 @@ import type { IssuedCert } from "../store/types.ts";
 import { targetsJson } from "./cert-view.ts";
 import { iso, type CertDetailJson } from "./json.ts";
 import type { ApiDeps } from "./ports.ts";
-import { certViews } from "./views.ts";
+import { firstLooks, viewsNow } from "./views.ts";
 
 /** The cert's detail, and the newest stored certificate it was built from (the cert page reads more of it). */
 export async function certDetail(deps: Pick<ApiDeps, "certs" | "store" | "clock">, cert: WatchedCert): Promise<{ detail: CertDetailJson; issued: IssuedCert | null }> {
   const id = cert.config.id;
-  const [[view], issued] = await Promise.all([certViews(deps, [cert]), deps.store.latestIssued(id)]);
+  await firstLooks(deps, [cert]);
+  const [states, issued] = await Promise.all([deps.store.certStates([id]), deps.store.latestIssued(id)]);
+  const [view] = await viewsNow(deps, [cert], states);
+  const state = states.get(id);
   const look = deps.certs.look(id);
   const detail: CertDetailJson = {
     ...view!,
@@ -20,6 +23,8 @@ export async function certDetail(deps: Pick<ApiDeps, "certs" | "store" | "clock"
     renew_threshold_days: look?.threshold.days ?? null,
     renew_threshold_source: look?.threshold.source ?? null,
     reason: look?.decision?.reason ?? look?.error ?? null,
+    authz_failures: state?.authzFailures ?? 0,
+    halted_at: iso(state?.haltedAt),
     latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,
     // Against the store as read now: a renewal may have ended since the look.
     targets: targetsJson(cert.config.install, look, issued?.serial ?? null, (name) => deps.certs.backendType("install", name)),

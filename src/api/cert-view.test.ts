@@ -15,7 +15,8 @@ const look = (decision: Decision | null, error: string | null = null): CertLook 
   dueSince: decision?.action === "none" ? null : now,
   latestSerial: null,
 });
-const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });
+const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom", authzFailures: 0, haltedAt: null });
+const halted: CertState = { certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme le: authorization invalid", authzFailures: 5, haltedAt: now };
 const input = (over: Partial<CertViewInput>): CertViewInput => ({
   id: "www",
   domains: ["www.example.com"],
@@ -47,6 +48,10 @@ describe("status", () => {
     ["missing and the cooldown is over", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],
     ["a target that cannot be read", { look: look(null, "files: cannot read") }, "unreadable"],
     ["a target that cannot be read, after a failed attempt", { look: look(null, "files: cannot read"), state: failing(soon) }, "unreadable"],
+    ["due and halted after authorization failures", { look: look({ action: "renew", reason: "due", notAfter: later }), state: halted }, "halted"],
+    ["missing and halted", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: halted }, "halted"],
+    ["fine although halted by failed forced renewals", { state: halted }, "ok"],
+    ["renewing (forced) while halted", { busy: true, look: look({ action: "renew", reason: "due", notAfter: later }), state: halted }, "renewing"],
   ] as const)("%s: %s", (_, over, status) => {
     expect(certJson(input(over as Partial<CertViewInput>)).status).toBe(status);
   });

@@ -36,6 +36,7 @@ export function certStatus(i: StatusInput): CertStatus {
   // The scheduler leaves it alone until a target answers, so it is neither due nor failed, whatever the last attempt did.
   if (!d) return "unreadable";
   if (d.action === "none") return "ok";
+  if (i.state?.haltedAt) return "halted";
   if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
   return d.notAfter === null ? "missing" : "due";
 }

@@ -13,9 +13,11 @@ import type { AlertDelivery, Renewal, RenewalHead } from "../store/types.ts";
  * reload). `unreadable`: a target could not be read at the last look (`look_error` says
  * why), so the scheduler leaves the cert alone until it answers. `failed` and `cooldown`
  * mean it needs attention (due, missing, expired, targets disagreeing) and the last
- * attempt failed; a cert that is fine stays `ok` whatever its last forced renewal did.
+ * attempt failed; `halted`, that it needs attention and its authorizations failed
+ * `max_authz_failures` times since its last success, so nothing is tried until
+ * `rota renew --force`. A cert that is fine stays `ok` whatever its last forced renewal did.
  */
-export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "missing", "checking", "unreadable"] as const;
+export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "halted", "missing", "checking", "unreadable"] as const;
 export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface CertJson {
@@ -111,6 +113,10 @@ export interface CertDetailJson extends CertJson {
   renew_threshold_days: number | null;
   renew_threshold_source: "cert" | "daemon" | "default" | null;
   reason: string | null;
+  /** Authorizations the CA turned invalid since the last success. */
+  authz_failures: number;
+  /** Since when the cert is halted (no renewal is tried without `--force`); null when it is not. */
+  halted_at: string | null;
   latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
 }
 
@@ -146,6 +152,7 @@ export type ReloadJson =
 export type RenewReplyJson =
   | { status: "started"; renewal_id: string; install_only: boolean }
   | { status: "cooldown"; retry_at: string; last_error: string | null }
+  | { status: "halted"; halted_at: string; failures: number; last_error: string | null }
   | { status: "not_due"; reason: string }
   | { status: "busy"; renewal_id: string };
 
@@ -206,6 +213,8 @@ export function renewResultJson(r: RenewRequestResult): RenewReplyJson {
       return { status: r.status, renewal_id: r.renewalId, install_only: r.installOnly };
     case "cooldown":
       return { status: r.status, retry_at: r.retryAt.toISOString(), last_error: r.lastError };
+    case "halted":
+      return { status: r.status, halted_at: r.haltedAt.toISOString(), failures: r.failures, last_error: r.lastError };
     case "not_due":
       return { status: r.status, reason: r.reason };
     case "busy":
@@ -253,6 +262,10 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       return { type: e.type, cert_id: e.certId, days_left: e.daysLeft, not_after: e.notAfter.toISOString(), at: e.at.toISOString() };
     case "cert.recovered":
       return { type: e.type, cert_id: e.certId, renewal_id: e.renewalId, at: e.at.toISOString() };
+    case "cert.halted":
+      return { type: e.type, cert_id: e.certId, failures: e.failures, last_error: e.lastError, at: e.at.toISOString() };
+    case "cert.resumed":
+      return { type: e.type, cert_id: e.certId, at: e.at.toISOString() };
     case "alert.test":
       return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
     case "target.action_required":

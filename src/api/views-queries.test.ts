@@ -55,7 +55,7 @@ async function fleet(n: number, history: number): Promise<{ certs: WatchedCert[]
       latestSerial: null,
       dueSince: failing ? clock.now() : null,
     });
-    if (failing) await store.putCertState({ certId, consecutiveFailures: 1, retryAt: null, lastError: "acme: boom" });
+    if (failing) await store.putCertState({ certId, consecutiveFailures: 1, retryAt: null, lastError: "acme: boom", authzFailures: 0, haltedAt: null });
     for (let r = 0; r < history; r++) {
       const renewalId = `${certId}-r${r}`;
       await store.openRenewal({ id: renewalId, certId, trigger: "scheduled", installOnly: false, reason: null, startedAt: new Date(clock.now().getTime() - (history - r) * DAY) });

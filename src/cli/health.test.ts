@@ -43,6 +43,12 @@ test("failed, cooldown and missing are problems, one line each, with the last er
   ]);
 });
 
+test("halted is a problem: the halting run's error says what to do, and so does the line without it", () => {
+  const error = "acme le: authorization invalid: connection refused; stopped retrying after 5 authorization failures in a row: fix its DCV, then rota renew www --force";
+  expect(healthProblems([cert({ status: "halted", last_renewal: { ...failedRun, error } })], 3600, now)).toEqual([`www: halted: ${error}`]);
+  expect(healthProblems([cert({ status: "halted" })], 3600, now)).toEqual(["www: halted: stopped retrying after repeated authorization failures: fix its DCV, then rota renew www --force"]);
+});
+
 test("a cert whose target cannot be read is a problem, with the read error, once however long it lasts", () => {
   const long = new Date(now.getTime() - 86_400_000).toISOString();
   const c = cert({ status: "unreadable", not_after: null, days_left: null, due_since: long, look_error: "files: read-back timed out after 30 s" });

@@ -228,6 +228,21 @@ const BROKEN: BrokenCase[] = [
     problems: ["ca[2].validity_days: must be between 1 and 3650"],
   },
   {
+    name: "max_authz_failures of 0",
+    toml: `[daemon]\nmax_authz_failures = 0\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be between 1 and 100"],
+  },
+  {
+    name: "max_authz_failures beyond 100",
+    toml: `[daemon]\nmax_authz_failures = 101\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be between 1 and 100"],
+  },
+  {
+    name: "max_authz_failures as a string",
+    toml: `[daemon]\nmax_authz_failures = "5"\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be an integer, not a string"],
+  },
+  {
     name: "cooldown cap below its base",
     toml: `[daemon]\nfailure_cooldown_seconds = 100\nfailure_cooldown_max_seconds = 10\n${GOOD}`,
     problems: ["daemon.failure_cooldown_max_seconds: must not be less than failure_cooldown_seconds"],
@@ -494,6 +509,7 @@ describe("a valid config", () => {
       renewThresholdDays: undefined,
       failureCooldownSeconds: 900,
       failureCooldownMaxSeconds: 86400,
+      maxAuthzFailures: 5,
       maxConcurrentRenewals: 4,
       renewalTimeoutSeconds: 1800,
       workerIdleSeconds: 60,

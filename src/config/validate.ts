@@ -131,6 +131,7 @@ function readDaemon(r: Reader): DaemonConfig {
     renewThresholdDays: r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS }),
     failureCooldownSeconds: cooldown,
     failureCooldownMaxSeconds: cooldownMax,
+    maxAuthzFailures: r.int("max_authz_failures", { min: 1, max: 100, fallback: 5 }),
     maxConcurrentRenewals: r.int("max_concurrent_renewals", { min: 1, max: 64, fallback: 4 }),
     renewalTimeoutSeconds: r.int("renewal_timeout_seconds", { min: 60, max: 86_400, fallback: 1800 }),
     workerIdleSeconds: r.int("worker_idle_seconds", { min: 1, max: 86_400, fallback: 60 }),

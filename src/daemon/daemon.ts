@@ -130,6 +130,7 @@ function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, lo
   return {
     execute: childExecutor(config, bus, store, log, pool, advisors),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
+    maxAuthzFailures: d.maxAuthzFailures,
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
   };

@@ -5,14 +5,15 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock.ts";
-import { RotaError, describeError, isAbort, retryAfterOf } from "../errors.ts";
+import { RotaError, describeError, isAbort } from "../errors.ts";
 import type { EventBus, StepName, Trigger } from "../events.ts";
 import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
 import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
-import type { AuditStore } from "../store/types.ts";
-import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
+import type { AuditStore, CertState } from "../store/types.ts";
+import type { CooldownPolicy } from "./cooldown.ts";
+import { afterFailure, haltNote } from "./failure.ts";
 import { Limiter } from "./limiter.ts";
 
 /**
@@ -22,6 +23,8 @@ import { Limiter } from "./limiter.ts";
 export interface RunnerSettings {
   execute: Execute;
   policy: CooldownPolicy;
+  /** `[daemon] max_authz_failures`: authorization failures since the last success that halt the cert. */
+  maxAuthzFailures: number;
   maxConcurrent: number;
   /** A renewal still running this long after it got its slot is aborted and fails. */
   timeoutSeconds: number;
@@ -172,15 +175,21 @@ export class Runner {
     }
     // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
     if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
-    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings.policy);
+    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
   }
 
-  /** Records the cooldown (or clears it) and closes the renewal with its final event, whatever the store does. */
-  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, policy: CooldownPolicy): Promise<RunOutcome> {
+  /**
+   * Records the cooldown, the authorization failures and a halt (or clears them all on a
+   * success) and closes the renewal with its final event, whatever the store does. A halt is
+   * said in the row's error and by `cert.halted`, after the renewal's own event.
+   */
+  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, settings: RunnerSettings): Promise<RunOutcome> {
     const { bus, clock, store } = this.deps;
     const log = scoped(this.deps.log, { cert: certId, renewal: renewalId });
     if (outcome.ok) {
-      await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
+      await store
+        .putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null })
+        .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
       log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
       return outcome;
@@ -191,16 +200,22 @@ export class Runner {
       log.warn(`${certId}: renewal ${renewalId} interrupted`);
       return { ...outcome, interrupted: true };
     }
-    let retryAt: Date | null = null;
+    let state: CertState | null = null;
+    let halted = false;
     try {
-      const failures = ((await store.getCertState(certId))?.consecutiveFailures ?? 0) + 1;
-      retryAt = new Date(clock.now().getTime() + cooldownSeconds(failures, policy, retryAfterOf(outcome.error)) * 1000);
-      await store.putCertState({ certId, consecutiveFailures: failures, retryAt, lastError: error });
-      log.error(`${certId}: renewal ${renewalId} failed (${failures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+      const policy = { ...settings.policy, maxAuthzFailures: settings.maxAuthzFailures };
+      ({ state, halted } = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now()));
+      await store.putCertState(state);
     } catch (err) {
+      state = null;
+      halted = false;
       log.error(`${certId}: renewal ${renewalId} failed: ${error}; and its cooldown could not be stored: ${describeError(err)}`);
     }
-    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt });
+    const said = halted && state ? `${error}; ${haltNote(certId, state.authzFailures)}` : error;
+    if (state?.retryAt) log.error(`${certId}: renewal ${renewalId} failed (${state.consecutiveFailures} in a row), next try after ${state.retryAt.toISOString()}: ${error}`);
+    else if (state) log.error(`${certId}: renewal ${renewalId} failed: ${said}`);
+    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: said, interrupted: false, retryAt: state?.retryAt ?? null });
+    if (halted && state) bus.emit({ type: "cert.halted", certId, failures: state.authzFailures, lastError: error, at: clock.now() });
     return outcome;
   }
 }

@@ -75,7 +75,9 @@ export type RenewRequestResult =
   | { status: "started"; renewalId: string; installOnly: boolean }
   | { status: "busy"; renewalId: string }
   | { status: "not_due"; reason: string }
-  | { status: "cooldown"; retryAt: Date; lastError: string | null };
+  | { status: "cooldown"; retryAt: Date; lastError: string | null }
+  /** Authorizations failed `failures` times since the last success: only `force` renews it. */
+  | { status: "halted"; haltedAt: Date; failures: number; lastError: string | null };
 
 export class Scheduler {
   private watch: Watchlist;
@@ -214,15 +216,19 @@ export class Scheduler {
   }
 
   /**
-   * A renewal asked for through the API or CLI. `force` renews even when not due and
-   * ignores the cooldown. `newKey` orders with a fresh key: a new order even when not due
-   * (never install-only), still subject to the cooldown unless forced.
+   * A renewal asked for through the API or CLI. `force` renews even when not due, ignores
+   * the cooldown, and clears a halt as the renewal starts (`cert.resumed`). `newKey` orders
+   * with a fresh key: a new order even when not due (never install-only), still subject to
+   * the cooldown and a halt unless forced.
    */
   async request(cert: WatchedCert, opts: { force?: boolean; newKey?: boolean } = {}): Promise<RenewRequestResult> {
     const { deps } = this;
     const { force = false, newKey = false } = opts;
     const running = deps.runner.current(cert.config.id);
     if (running) return { status: "busy", renewalId: running.renewalId };
+    const halted = await this.halted(cert.config.id);
+    if (halted && !force) return { status: "halted", haltedAt: halted.haltedAt, failures: halted.authzFailures, lastError: halted.lastError };
+    if (halted) await this.resume(halted);
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
     if (look) {
@@ -248,11 +254,27 @@ export class Scheduler {
    * successful run (an interrupted run says nothing either way).
    */
   private async holdBack(certId: string, decision: Decision): Promise<boolean> {
+    // Halted: nothing is tried, not even a re-install, until a person forces a renewal.
+    if (await this.halted(certId)) return true;
     if (!(await this.coolingDown(certId))) return false;
     if (decision.action !== "install") return true;
     const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
     const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
     return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
+  }
+
+  /** The cert's failure state while it is halted, else null. */
+  private async halted(certId: string): Promise<(CertState & { haltedAt: Date }) | null> {
+    const state = await this.deps.store.getCertState(certId);
+    return state?.haltedAt ? (state as CertState & { haltedAt: Date }) : null;
+  }
+
+  /** Clears a halt for a forced renewal; the count of authorization failures stays until a success, so the next one halts again. */
+  private async resume(state: CertState): Promise<void> {
+    const { deps } = this;
+    await deps.store.putCertState({ ...state, haltedAt: null });
+    deps.bus.emit({ type: "cert.resumed", certId: state.certId, at: deps.clock.now() });
+    scoped(deps.log, { cert: state.certId }).info(`${state.certId}: halt cleared by a forced renewal`);
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */

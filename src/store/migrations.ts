@@ -112,4 +112,7 @@ export const MIGRATIONS: readonly Migration[] = [
       fill.run({ cert: row.cert_id, serial: row.serial, ...summaryColumns(row.leaf_pem) });
     }
   },
+  // 7: authorization failures in a row (reset only by a success) and the halt they lead to (issue 12 §5).
+  `ALTER TABLE cert_state ADD COLUMN authz_failures INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE cert_state ADD COLUMN halted_at INTEGER;`,
 ];

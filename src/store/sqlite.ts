@@ -304,8 +304,10 @@ export class SqliteAuditStore implements AuditStore {
 
   async putCertState(s: CertState): Promise<void> {
     this.db
-      .query("INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ($cert, $n, $retry, $err)")
-      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError });
+      .query(
+        "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at) VALUES ($cert, $n, $retry, $err, $authz, $halted)",
+      )
+      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError, authz: s.authzFailures, halted: s.haltedAt?.getTime() ?? null });
   }
 
   async alertLimit(sink: string, key: string): Promise<AlertLimit | null> {
@@ -404,6 +406,8 @@ interface CertStateRecord {
   consecutive_failures: number;
   retry_at: number | null;
   last_error: string | null;
+  authz_failures: number;
+  halted_at: number | null;
 }
 
 function certStateOf(row: CertStateRecord): CertState {
@@ -412,6 +416,8 @@ function certStateOf(row: CertStateRecord): CertState {
     consecutiveFailures: row.consecutive_failures,
     retryAt: row.retry_at === null ? null : new Date(row.retry_at),
     lastError: row.last_error,
+    authzFailures: row.authz_failures,
+    haltedAt: row.halted_at === null ? null : new Date(row.halted_at),
   };
 }
 

@@ -60,6 +60,10 @@ export interface CertState {
   consecutiveFailures: number;
   retryAt: Date | null;
   lastError: string | null;
+  /** Authorizations the CA turned invalid since the last success, whatever failed in between. */
+  authzFailures: number;
+  /** Since when no renewal is tried without `--force` (`[daemon] max_authz_failures` reached); null when not halted. */
+  haltedAt: Date | null;
 }
 
 /**

@@ -108,6 +108,8 @@ const oneOfEach: { [T in RotaEvent["type"]]: Extract<RotaEvent, { type: T }> } =
   "renewal.failed": { type: "renewal.failed", renewalId: "r2", certId: "www", error: "acme: rate limited", interrupted: false, retryAt: null, at: later },
   "cert.expiring": { type: "cert.expiring", certId: "www", daysLeft: 3, notAfter: new Date("2030-01-04T00:00:00Z"), at: later },
   "cert.recovered": { type: "cert.recovered", certId: "www", renewalId: "r3", at: later },
+  "cert.halted": { type: "cert.halted", certId: "www", failures: 5, lastError: "acme le: authorization invalid: connection refused", at: later },
+  "cert.resumed": { type: "cert.resumed", certId: "www", at: later },
   "alert.test": { type: "alert.test", certId: null, sink: "mail", at: later },
   "target.action_required": { type: "target.action_required", target: "nas", certId: "www", code: "dsm_reauth_required", message: "dsm nas: wrong account or password", at: later },
 };
@@ -121,6 +123,8 @@ const expectedFrames = [
   `{"type":"renewal.failed","renewal_id":"r2","cert_id":"www","error":"acme: rate limited","interrupted":false,"retry_at":null,"at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"cert.expiring","cert_id":"www","days_left":3,"not_after":"2030-01-04T00:00:00.000Z","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"cert.recovered","cert_id":"www","renewal_id":"r3","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cert.halted","cert_id":"www","failures":5,"last_error":"acme le: authorization invalid: connection refused","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cert.resumed","cert_id":"www","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"alert.test","cert_id":null,"sink":"mail","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"target.action_required","target":"nas","cert_id":"www","code":"dsm_reauth_required","message":"dsm nas: wrong account or password","at":"2030-01-01T00:00:01.250Z"}`,
 ];

@@ -10,7 +10,7 @@ export default defineCommand({
   meta: { name: "renew", description: "Renew a certificate now (when due, or always with --force)" },
   args: {
     cert: { type: "positional", required: true, description: "Cert id" },
-    force: { type: "boolean", description: "Renew even when not due, and skip the failure cooldown" },
+    force: { type: "boolean", description: "Renew even when not due, skip the failure cooldown, and clear a halt after authorization failures" },
     "new-key": { type: "boolean", description: "Order with a fresh private key this once, even when not due (the old key is kept as <key_path>.old)" },
     wait: { type: "boolean", description: "Follow the renewal step by step until it ends" },
     ...connectionArgs,
@@ -38,6 +38,11 @@ export default defineCommand({
         break;
       case "cooldown":
         throw new CliExit(EXIT.failed, `rota: ${args.cert} is cooling down after a failure until ${body.retry_at} (${body.last_error ?? "no detail"}); use --force to try now`);
+      case "halted":
+        throw new CliExit(
+          EXIT.failed,
+          `rota: ${args.cert} stopped retrying after ${body.failures} authorization failures in a row (${body.last_error ?? "no detail"}); fix its DCV, then rota renew ${args.cert} --force`,
+        );
       case "started":
         id = body.renewal_id;
         console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);

@@ -24,6 +24,8 @@ const detail: CertDetailJson = {
   renew_threshold_days: 30,
   renew_threshold_source: "daemon",
   reason: "not due: 59 days left, threshold 30 (daemon)",
+  authz_failures: 0,
+  halted_at: null,
   latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
   targets: [
     { name: "files", type: "filesystem", serial: "0abc", not_after: "2030-03-01T00:00:00.000Z", matches_latest: true, error: null },

@@ -39,6 +39,7 @@ export function showText(d: CertDetailJson, now: Date): string {
     ["serial", issued ? `${issued.serial}, issued ${when(issued.issued_at, now)}` : "- (none issued yet)"],
     ["last renewal", last ? `${last.status}, ${last.trigger}, started ${when(last.started_at, now)}, renewal ${last.id}` : "-"],
   ];
+  if (d.halted_at) rows.push(["halted", `${when(d.halted_at, now)}, after ${d.authz_failures} authorization failures in a row: fix its DCV, then rota renew ${d.id} --force`]);
   if (last?.error) rows.push(["last error", last.error]);
   if (d.look_error) rows.push(["cannot read", d.look_error]);
   const width = Math.max(...rows.map(([label]) => label.length));

@@ -27,6 +27,8 @@ function detail(over: Partial<CertDetailJson> = {}): CertDetailJson {
     renew_threshold_days: 30,
     renew_threshold_source: "default",
     reason: "ok: 59.00 days left, threshold 30 (default)",
+    authz_failures: 0,
+    halted_at: null,
     latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
     targets: [{ name: "files", type: "filesystem", serial: "0abc", not_after: "2030-03-01T00:00:00.000Z", matches_latest: true, error: null }],
     ...over,
@@ -92,7 +94,7 @@ describe("escaping", () => {
           targets: [{ name: EVIL, type: EVIL, serial: null, not_after: null, matches_latest: false, error: `damaged: ${EVIL}` }],
         }),
         caType: EVIL,
-        state: { certId: "www", consecutiveFailures: 2, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: EVIL },
+        state: { certId: "www", consecutiveFailures: 2, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: EVIL, authzFailures: 0, haltedAt: null },
         issued: { ...data().issued!, issuer: EVIL, chain: [EVIL] },
         history: [renewal("r1", { status: "failed", error: EVIL, trigger: "manual" })],
         refusal: "not_due",
@@ -159,10 +161,21 @@ describe("what it shows", () => {
 
   test("a cooldown: failures in a row, when the next try is, and the last error", () => {
     const html = render(
-      data({ detail: detail({ status: "cooldown", retry_at: "2030-01-01T00:15:00.000Z" }), state: { certId: "www", consecutiveFailures: 3, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: "acme: rate limited" } }),
+      data({ detail: detail({ status: "cooldown", retry_at: "2030-01-01T00:15:00.000Z" }), state: { certId: "www", consecutiveFailures: 3, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: "acme: rate limited", authzFailures: 0, haltedAt: null } }),
     );
     expect(html).toContain("3 failed renewals in a row; next try not before");
     expect(html).toContain('<p class="error-box">acme: rate limited</p>');
+  });
+
+  test("a halt: since when, after how many authorization failures, what to do, and the CA's last error; its own badge", () => {
+    const state = { certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: new Date("2030-01-01T00:00:00Z") };
+    const html = render(data({ detail: detail({ status: "halted", authz_failures: 5, halted_at: "2030-01-01T00:00:00.000Z" }), state }));
+    expect(html).toContain('<span class="badge halted">halted</span>');
+    expect(html).toContain("after 5 authorization failures in a row: fix its DCV, then force a renewal");
+    expect(html).toContain('<p class="error-box">acme: authorization invalid</p>');
+    expect(render(data({ refusal: "halted", detail: detail({ status: "halted", authz_failures: 5 }), state }))).toContain(
+      "Not started: renewals stopped after 5 authorization failures in a row. Fix its DCV, then <strong>Force renewal</strong> clears the halt.",
+    );
   });
 
   test("a refused renewal says why where the buttons are", () => {

@@ -86,7 +86,7 @@ beforeEach(async () => {
     ["gamma", look({ action: "renew", reason: "nothing installed", notAfter: null })],
     ["delta", look({ action: "renew", reason: "due", notAfter: inDays(20) })],
   ]);
-  await store.putCertState({ certId: "books", consecutiveFailures: 2, retryAt: inDays(-1), lastError: "acme: boom" });
+  await store.putCertState({ certId: "books", consecutiveFailures: 2, retryAt: inDays(-1), lastError: "acme: boom", authzFailures: 0, haltedAt: null });
 });
 
 afterEach(async () => {

@@ -17,7 +17,7 @@ import { Timeline, timelineData, type TimelineData } from "../timeline.tsx";
 export const OVERVIEW_PAGE_SIZE = 50;
 
 /** The statuses the summary strip always shows, even at 0. */
-const SUMMARY: readonly CertStatus[] = ["ok", "due", "renewing", "cooldown", "failed", "missing"];
+const SUMMARY: readonly CertStatus[] = ["ok", "due", "renewing", "cooldown", "failed", "halted", "missing"];
 
 const COLUMNS: { key: "id" | "status" | "days_left" | "not_after"; label: string }[] = [
   { key: "id", label: "Certificate" },
@@ -113,6 +113,8 @@ export function nextStep(c: CertJson, now: Date, thresholdDays: number | undefin
       const at = new Date(Date.parse(c.not_after) - thresholdDays * 86_400_000).toISOString();
       return Date.parse(at) <= now.getTime() ? "renews at the next check" : `renews ${relative(at, now)}`;
     }
+    case "halted":
+      return "halted: fix its DCV, then force a renewal";
     case "due":
     case "failed":
       return "renews at the next check";
