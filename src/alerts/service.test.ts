@@ -106,6 +106,27 @@ test("many failures send one alert per sink, with the renewal's facts; the succe
   await service.stop();
 });
 
+test("a halt reaches every default sink, critical, with what to do, even right after a failure alert; a resume only those asking for it", async () => {
+  const service = await start([section("mail"), section("all", { events: ["renewal.failed", "cert.halted", "cert.resumed"] })]);
+  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  await renewal("failed");
+  const lastError = "acme le: authorization invalid: 127.0.0.1: Connection refused";
+  bus.emit({ type: "cert.halted", certId: "www", failures: 5, lastError, at: clock.now() });
+  await settle();
+  bus.emit({ type: "cert.resumed", certId: "www", at: clock.now() });
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.halted"]);
+  expect(built.get("all")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.halted", "cert.resumed"]);
+  expect(built.get("mail")!.delivered[1]).toMatchObject({
+    severity: "critical",
+    message: `www stopped retrying after 5 authorization failures in a row (${lastError}); fix its DCV, then rota renew www --force (60 days left)`,
+    renewal: null,
+    next: null,
+  });
+  expect(built.get("all")!.delivered[2]).toMatchObject({ severity: "info", message: "www resumed: a forced renewal cleared its halt (60 days left)" });
+  await service.stop();
+});
+
 test("an interrupted renewal alerts nobody", async () => {
   const service = await start([section("mail")]);
   bus.emit({ type: "renewal.failed", renewalId: "x", certId: "www", at: clock.now(), error: "cancelled", interrupted: true, retryAt: null });
