@@ -56,6 +56,11 @@ describe("status", () => {
     expect(certJson(input(over as Partial<CertViewInput>)).status).toBe(status);
   });
 
+  test("a halted cert has no next check and no retry time", () => {
+    const j = certJson(input({ look: look({ action: "renew", reason: "due", notAfter: later }), state: halted, nextTick: soon }));
+    expect([j.status, j.next_check, j.retry_at]).toEqual(["halted", null, null]);
+  });
+
   test("the read error is in the JSON; a cert read fine has none", () => {
     expect(certJson(input({ look: look(null, "files: read-back timed out after 30 s") })).look_error).toBe("files: read-back timed out after 30 s");
     expect(certJson(input({})).look_error).toBeNull();

@@ -51,7 +51,8 @@ export function certJson(i: CertViewInput): CertJson {
     status: certStatus(i),
     not_after: iso(notAfter),
     days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,
-    next_check: iso(nextCheck(i.nextTick, retryAt, i.intervalSeconds)),
+    // Halted, nothing is tried until a person forces a renewal.
+    next_check: i.state?.haltedAt ? null : iso(nextCheck(i.nextTick, retryAt, i.intervalSeconds)),
     retry_at: iso(retryAt),
     due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,

@@ -11,9 +11,9 @@ import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
 import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
-import type { AuditStore, CertState } from "../store/types.ts";
+import type { AuditStore } from "../store/types.ts";
 import type { CooldownPolicy } from "./cooldown.ts";
-import { afterFailure, haltNote } from "./failure.ts";
+import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
 import { Limiter } from "./limiter.ts";
 
 /**
@@ -200,22 +200,22 @@ export class Runner {
       log.warn(`${certId}: renewal ${renewalId} interrupted`);
       return { ...outcome, interrupted: true };
     }
-    let state: CertState | null = null;
-    let halted = false;
+    let recorded: AfterFailure | null = null;
     try {
       const policy = { ...settings.policy, maxAuthzFailures: settings.maxAuthzFailures };
-      ({ state, halted } = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now()));
-      await store.putCertState(state);
+      const next = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now());
+      await store.putCertState(next.state);
+      recorded = next;
     } catch (err) {
-      state = null;
-      halted = false;
       log.error(`${certId}: renewal ${renewalId} failed: ${error}; and its cooldown could not be stored: ${describeError(err)}`);
     }
-    const said = halted && state ? `${error}; ${haltNote(certId, state.authzFailures)}` : error;
-    if (state?.retryAt) log.error(`${certId}: renewal ${renewalId} failed (${state.consecutiveFailures} in a row), next try after ${state.retryAt.toISOString()}: ${error}`);
-    else if (state) log.error(`${certId}: renewal ${renewalId} failed: ${said}`);
-    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: said, interrupted: false, retryAt: state?.retryAt ?? null });
-    if (halted && state) bus.emit({ type: "cert.halted", certId, failures: state.authzFailures, lastError: error, at: clock.now() });
+    const halt = recorded?.halted ? recorded.state : null;
+    const said = halt ? `${error}; ${haltNote(certId, halt.authzFailures)}` : error;
+    const retryAt = recorded?.state.retryAt ?? null;
+    if (retryAt) log.error(`${certId}: renewal ${renewalId} failed (${recorded!.state.consecutiveFailures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+    else if (recorded) log.error(`${certId}: renewal ${renewalId} failed: ${said}`);
+    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: said, interrupted: false, retryAt });
+    if (halt) bus.emit({ type: "cert.halted", certId, failures: halt.authzFailures, lastError: error, at: clock.now() });
     return outcome;
   }
 }
