@@ -207,7 +207,7 @@ describe.skipIf(ari === null)("renewalInfo faults", () => {
   });
 
   for (const [name, reply, usable] of faults) {
-    test(`${name}: the daemon renews, ${usable ? "with" : "without"} replaces, and asks once`, async () => {
+    test(`${name}: the daemon renews, ${usable ? "with" : "without"} replaces, asking once for it`, async () => {
       proxy.faultRenewalInfo(reply);
       const asked = renewalInfoAsked();
       const r = await runRota(["renew", "ari", "--force", "--wait", "--socket", world.socket]);
@@ -216,8 +216,9 @@ describe.skipIf(ari === null)("renewalInfo faults", () => {
       expect(row!.status).toBe("succeeded");
       if (usable) expect(submitStep(row!)).toContain("replaces");
       else expect(submitStep(row!)).not.toContain("replaces");
+      // The order's own look for `replaces`; a scheduled poll of the old or the new certificate may fall in the same second.
       expect(renewalInfoAsked() - asked).toBeGreaterThanOrEqual(1);
-      expect(renewalInfoAsked() - asked).toBeLessThanOrEqual(2);
+      expect(renewalInfoAsked() - asked).toBeLessThanOrEqual(3);
     });
   }
 
