@@ -182,6 +182,17 @@ describe("Renew now", () => {
     expect(html).toContain("Not started: the cert is cooling down after a failed renewal until");
     expect(html).toContain('<p class="error-box">internal: boom</p>');
   });
+
+  test("halted: back to the cert, saying why and what clears it; the confirmed force clears it and starts", async () => {
+    await store.putCertState({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: now });
+    const res = await post("/certs/www/renew");
+    expect(res.headers.get("Location")).toBe("/certs/www?renew=halted#actions");
+    const { html } = await get("/certs/www?renew=halted");
+    expect(html).toContain("Not started: renewals stopped after 5 authorization failures in a row.");
+    expect(runner.busy("www")).toBe(false);
+    await renewed();
+    expect((await store.getCertState("www"))?.haltedAt).toBeNull();
+  });
 });
 
 describe("/renewals/:id", () => {
