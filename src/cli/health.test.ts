@@ -69,3 +69,9 @@ test("due for more than two check intervals without a successful renewal is a pr
     `www: due since ${longer}, more than two check intervals without a successful renewal`,
   ]);
 });
+
+test("a cert already named for its cooldown gets no second, overdue line however long the cooldown", () => {
+  const long = new Date(now.getTime() - 86_400_000).toISOString();
+  const c = cert({ status: "cooldown", retry_at: "2030-01-01T13:00:00.000Z", due_since: long, last_renewal: failedRun });
+  expect(healthProblems([c], 1, now)).toEqual(["www: cooling down until 2030-01-01T13:00:00.000Z: acme le: boom"]);
+});
