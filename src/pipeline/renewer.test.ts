@@ -57,7 +57,16 @@ class FakeDcv implements DcvBackend {
 }
 
 /** One published response: a token at a domain, or one value at a TXT name (an apex and its wildcard share the name). */
-const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : `${ch.recordName} ${ch.recordValue}`);
+function keyOf(ch: DcvChallenge): string {
+  switch (ch.kind) {
+    case "http-01":
+      return `${ch.domain}/${ch.token}`;
+    case "dns-01":
+      return `${ch.recordName} ${ch.recordValue}`;
+    case "dns-cname":
+      return `${ch.recordName} CNAME ${ch.target}`;
+  }
+}
 
 runDcvContract("renewer's fake", () => {
   const dcv = new FakeDcv();
@@ -67,7 +76,7 @@ runDcvContract("renewer's fake", () => {
     lookup: async (ch) =>
       [...dcv.published.values()]
         .filter((p) => (p.kind === "http-01" ? keyOf(p) === keyOf(ch) : ch.kind === "dns-01" && p.recordName === ch.recordName))
-        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.recordValue)),
+        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.kind === "dns-01" ? p.recordValue : p.target)),
   };
 });
 

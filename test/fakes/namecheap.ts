@@ -5,7 +5,7 @@
  * checked on every call, and setHosts as the real one behaves: it REPLACES THE WHOLE
  * ZONE and drops the mail setting when `EmailType` is omitted. Every request is recorded.
  */
-import { mirrorName, type TxtMirror } from "./txt-mirror.ts";
+import { mirrorCname, mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeHost {
   name: string;
@@ -57,11 +57,11 @@ function envelope(command: string, status: "OK" | "ERROR", errors: [string, stri
 </ApiResponse>`;
 }
 
-/** Each TXT name of a zone (fully qualified) with its values. */
-function txtByName(domain: string, hosts: FakeHost[]): Map<string, string[]> {
+/** Each name of a zone (fully qualified) holding records of `type`, with their values. */
+function byName(domain: string, hosts: FakeHost[], type: "TXT" | "CNAME"): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const h of hosts) {
-    if (h.type.toUpperCase() !== "TXT") continue;
+    if (h.type.toUpperCase() !== type) continue;
     const name = h.name === "@" ? domain : `${h.name.toLowerCase()}.${domain}`;
     out.set(name, [...(out.get(name) ?? []), h.address]);
   }
@@ -134,14 +134,18 @@ export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; cl
       }
       if (hosts.length > 150) return error("3013288", "Too many records");
       // As the real API: the call's list becomes the zone, and an omitted EmailType loses the mail setting.
-      const before = txtByName(key, zone.hosts);
+      const before = { txt: byName(key, zone.hosts, "TXT"), cname: byName(key, zone.hosts, "CNAME") };
       zone.hosts = hosts;
       zone.emailType = params.EmailType ?? "NONE";
       if (opts.mirror) {
-        const after = txtByName(key, hosts);
-        for (const name of new Set([...before.keys(), ...after.keys()])) {
-          const values = after.get(name) ?? [];
-          if (values.join("\n") !== (before.get(name) ?? []).join("\n")) await mirrorName(opts.mirror, name, values);
+        const after = { txt: byName(key, hosts, "TXT"), cname: byName(key, hosts, "CNAME") };
+        for (const type of ["txt", "cname"] as const) {
+          for (const name of new Set([...before[type].keys(), ...after[type].keys()])) {
+            const values = after[type].get(name) ?? [];
+            if (values.join("\n") === (before[type].get(name) ?? []).join("\n")) continue;
+            if (type === "txt") await mirrorName(opts.mirror, name, values);
+            else await mirrorCname(opts.mirror, name, values[0]?.replace(/\.$/, "") ?? null);
+          }
         }
       }
       return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
