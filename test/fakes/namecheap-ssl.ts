@@ -42,15 +42,22 @@ export interface FakeSslCert {
   leafPem?: string;
   /** The plan's end: no leaf signed for this certificate outlives it. */
   planEnd?: Date;
+  /** The id a line of reissues started from (set on each reissue): faults and modes aimed at it apply to the whole line. */
+  origin?: number;
+  /** Sectigo never validates it: it stays purchased. */
+  never?: boolean;
+  /** Each reply about it is held this long. */
+  slowSeconds?: number;
 }
 
 /**
- * A one-off fault for the next SSL call (of `command`, when given): an HTTP 500, an HTML page,
+ * A one-off fault for the next SSL call (of `command`, about `certificateId` or a reissue of it,
+ * when given): an HTTP 500, an HTML page,
  * a cut-off reply, `Status="OK"` without the result element, an API error, or a reply whose
  * content is wrong (`ValueAvailable="false"`, active without certificates, a chain that does
- * not sign the leaf).
+ * not sign the leaf; each taken only by a reply it can change).
  */
-export type SslFault = { command?: string } & (
+export type SslFault = { command?: string; certificateId?: number } & (
   | { kind: "http500" | "html" | "truncated" | "no-result" | "value-unavailable" | "no-certificates" | "bad-chain" }
   | { kind: "error"; number: string; text: string }
 );
@@ -111,8 +118,10 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
     if (!fake.resolver || !cert.dcv) return false;
     for (const r of cert.dcv) {
       try {
-        const reply = await query(fake.resolver, r.hostName, "CNAME", { recursive: false, timeoutMs: 2_000 });
-        if (!cnameTargets(reply, r.hostName).includes(r.target.toLowerCase())) return false;
+        // pebble-challtestsrv matches names case-sensitively, unlike DNS: ask as rota publishes, in lower case.
+        const name = r.hostName.toLowerCase();
+        const reply = await query(fake.resolver, name, "CNAME", { recursive: false, timeoutMs: 2_000 });
+        if (!cnameTargets(reply, name).includes(r.target.toLowerCase())) return false;
       } catch {
         return false;
       }
@@ -155,30 +164,46 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
     close: () => rmSync(caDir, { recursive: true, force: true }),
   };
 
+  /** The first queued fault of `kinds` aimed at this call, taken off the queue. */
+  function takeFault(command: string, id: number, kinds: readonly SslFault["kind"][]): SslFault | undefined {
+    const cert = fake.certs.get(id);
+    const i = fake.faults.findIndex(
+      (f) =>
+        kinds.includes(f.kind) &&
+        (f.command === undefined || f.command === command) &&
+        (f.certificateId === undefined || f.certificateId === id || f.certificateId === cert?.origin),
+    );
+    return i >= 0 ? fake.faults.splice(i, 1)[0] : undefined;
+  }
+
   async function handle(command: string, params: Record<string, string>): Promise<Reply> {
-    if (fake.mode === "slow") await Bun.sleep(fake.slowSeconds * 1000);
-    const i = fake.faults.findIndex((f) => f.command === undefined || f.command === command);
-    const fault = i >= 0 ? fake.faults.splice(i, 1)[0] : undefined;
+    const id = Number(params.CertificateID);
+    const slow = fake.mode === "slow" ? fake.slowSeconds : (fake.certs.get(id)?.slowSeconds ?? 0);
+    if (slow > 0) await Bun.sleep(slow * 1000);
+    const fault = takeFault(command, id, ["http500", "html", "error", "no-result", "truncated"]);
     if (fault?.kind === "http500") return { status: 500, body: "Internal Server Error", contentType: "text/plain" };
     if (fault?.kind === "html") return { status: 200, body: "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>", contentType: "text/html" };
     if (fault?.kind === "error") return error(command, fault.number, fault.text);
     if (fault?.kind === "no-result") return ok(command, "");
-    const reply = await answer(command, params, fault);
+    const reply = await answer(command, params);
     if (fault?.kind === "truncated") return { ...reply, body: reply.body.slice(0, Math.floor(reply.body.length / 2)) };
     return reply;
   }
 
-  async function answer(command: string, params: Record<string, string>, fault: SslFault | undefined): Promise<Reply> {
+  async function answer(command: string, params: Record<string, string>): Promise<Reply> {
     const id = Number(params.CertificateID);
     const cert = fake.certs.get(id);
     if (!cert) return error(command, "2011294", `SSL certificate ${params.CertificateID ?? ""} not found`);
 
     if (command === "namecheap.ssl.getInfo") {
-      if (cert.status === "purchased" && fake.mode !== "never" && cert.csr && (await validated(cert))) {
+      if (cert.status === "purchased" && fake.mode !== "never" && !cert.never && cert.csr && (await validated(cert))) {
         cert.leafPem = await sign(cert.csr, cert.planEnd);
         cert.status = "active";
       }
-      const withCerts = params.ReturnCertificate?.toLowerCase() === "true" && cert.status === "active" && cert.leafPem !== undefined && fault?.kind !== "no-certificates";
+      const asked = params.ReturnCertificate?.toLowerCase() === "true" && cert.status === "active" && cert.leafPem !== undefined;
+      // Aimed at the leaf a request asked for, not at the one a reissue replaces.
+      const fault = asked && cert.csr ? takeFault(command, id, ["no-certificates", "bad-chain"]) : undefined;
+      const withCerts = asked && fault?.kind !== "no-certificates";
       const inter = fault?.kind === "bad-chain" ? impostor.pem : intermediate.pem;
       const certs = withCerts
         ? `<Certificates CertificateReturned="true" ReturnType="INDIVIDUAL"><Certificate>${cdata(cert.leafPem!)}</Certificate><CaCertificates><Certificate Type="ROOT"><Certificate>${cdata(rootPem)}</Certificate></Certificate><Certificate Type="INTERMEDIATE"><Certificate>${cdata(inter)}</Certificate></Certificate></CaCertificates></Certificates>`
@@ -205,7 +230,8 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
       const records = await dcvFor(params.csr, names);
       let target = cert;
       if (reissue) {
-        target = { id: nextId++, status: "purchased", ...(cert.planEnd ? { planEnd: cert.planEnd } : {}) };
+        const { planEnd, never, slowSeconds } = cert;
+        target = { id: nextId++, status: "purchased", origin: cert.origin ?? cert.id, ...(planEnd ? { planEnd } : {}), ...(never ? { never } : {}), ...(slowSeconds ? { slowSeconds } : {}) };
         fake.certs.set(target.id, target);
         cert.status = "replaced";
         cert.replacedBy = target.id;
@@ -214,7 +240,8 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
       target.csr = params.csr;
       target.dcv = records;
       const element = reissue ? "SSLReissueResult" : "SSLActivateResult";
-      return ok(command, `<${element} ID="${target.id}" IsSuccess="true">${dcvXml(records, fault?.kind !== "value-unavailable")}</${element}>`);
+      const unavailable = takeFault(command, target.id, ["value-unavailable"]) ?? takeFault(command, id, ["value-unavailable"]);
+      return ok(command, `<${element} ID="${target.id}" IsSuccess="true">${dcvXml(records, unavailable === undefined)}</${element}>`);
     }
     if (command === "namecheap.ssl.resendApproverEmail") {
       if (cert.status !== "purchased") return error(command, "2011331", `Certificate ${id} is not awaiting validation`);

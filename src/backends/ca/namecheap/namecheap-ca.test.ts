@@ -64,7 +64,7 @@ function make(over: Partial<NamecheapCaConfig> = {}): CABackend {
 
 /** What publishing does, in the test DNS the fake Sectigo asks. */
 function publish(challenges: DcvChallenge[]): void {
-  for (const ch of challenges) if (ch.kind === "dns-cname") dns.records.push({ name: ch.recordName.toLowerCase(), type: "CNAME", data: ch.target });
+  for (const ch of challenges) if (ch.kind === "dns-cname") dns.records.push({ name: ch.recordName, type: "CNAME", data: ch.target });
 }
 
 const commands = () => fake.requests.map((r) => `${r.command.replace("namecheap.ssl.", "")}(${r.params.CertificateID})`);
@@ -114,7 +114,7 @@ describe("namecheap CA", () => {
     expect(sent.method).toBe("POST");
     expect(sent.params).toMatchObject({ csr, AdminEmailAddress: "ops@example.com", WebServerType: "other", DNSDCValidation: "true", ClientIp: "203.0.113.7" });
     expect(sent.params.DNSNames).toBeUndefined();
-    expect(sub.challenges).toEqual([{ kind: "dns-cname", recordName: expect.stringMatching(/^_[0-9A-F]{32}\.shop\.example\.com$/), target: expect.stringMatching(/^[0-9A-F]{32}\.[0-9A-F]{32}\.[0-9a-f]+\.sectigo\.com$/), ttl: 60 }]);
+    expect(sub.challenges).toEqual([{ kind: "dns-cname", recordName: expect.stringMatching(/^_[0-9a-f]{32}\.shop\.example\.com$/), target: expect.stringMatching(/^[0-9a-f]{32}\.[0-9a-f]{32}\.[0-9a-f]+\.sectigo\.com$/), ttl: 60 }]);
     const file = join(stateDir, "namecheap", "nc-ssl", "shop.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(stateOf()).toMatchObject({ configured_id: 1001, current_id: newId, pending: { from_id: 1001, command: "reissue", csr, certificate_id: newId } });
@@ -147,7 +147,7 @@ describe("namecheap CA", () => {
     const sub = await ca.submit(request(2001, names, three), signal);
     expect(sub.summary).toBe("activated certificate 2001 (newpurchase); 2 CNAMEs to publish");
     expect(fake.requests[1]?.params).toMatchObject({ CertificateID: "2001", DNSNames: "*.example.com,api.example.com", DNSApproverEmails: "CNAMECSRHASH,CNAMECSRHASH" });
-    expect(new Set(sub.challenges.map((c) => (c.kind === "dns-cname" ? c.recordName.replace(/^_[0-9A-F]+\./, "") : "")))).toEqual(new Set(["example.com", "api.example.com"]));
+    expect(new Set(sub.challenges.map((c) => (c.kind === "dns-cname" ? c.recordName.replace(/^_[0-9a-f]+\./, "") : "")))).toEqual(new Set(["example.com", "api.example.com"]));
   });
 
   test("a request rota did not start is refused without retry, and nothing is sent", async () => {

@@ -257,12 +257,13 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
 export function challengesOf(records: DcvRecord[]): DcvChallenge[] {
   const out: DcvChallenge[] = [];
   for (const r of records) {
-    const base = r.domain.replace(/^\*\./, "").replace(/\.$/, "");
-    const host = r.hostName.replace(/\.$/, "");
+    const base = r.domain.replace(/^\*\./, "").replace(/\.$/, "").toLowerCase();
+    // DNS names compare case-insensitively; rota writes and asks for them in lower case (Sectigo's hash comes in capitals).
+    const host = r.hostName.replace(/\.$/, "").toLowerCase();
     // Namecheap gives the full name; a bare label is taken relative to the name it proves.
-    const recordName = host.toLowerCase().endsWith(`.${base.toLowerCase()}`) ? host : `${host}.${base}`;
-    const target = r.target.replace(/\.$/, "");
-    if (out.some((c) => c.kind === "dns-cname" && c.recordName.toLowerCase() === recordName.toLowerCase() && c.target.toLowerCase() === target.toLowerCase())) continue;
+    const recordName = host.endsWith(`.${base}`) ? host : `${host}.${base}`;
+    const target = r.target.replace(/\.$/, "").toLowerCase();
+    if (out.some((c) => c.kind === "dns-cname" && c.recordName === recordName && c.target === target)) continue;
     out.push({ kind: "dns-cname", recordName, target, ttl: CNAME_TTL });
   }
   return out;
