@@ -1,6 +1,6 @@
 /** @module The `[[ca]] type = "namecheap"` config contract (issue 13 §1): defaults, and each refusal under its key path. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, parseConfigText } from "../../../config/load.ts";
@@ -131,4 +131,12 @@ describe("namecheap CA config", () => {
       expect(problems[0]).toStartWith(problem);
     });
   }
+
+  test("docs/namecheap-ca.md's example is accepted as written, and with its commented keys set", () => {
+    const doc = readFileSync(join(import.meta.dir, "../../../../docs/namecheap-ca.md"), "utf8");
+    const example = /```toml\n([\s\S]*?)```/.exec(doc)![1]!.replaceAll("/etc/rota/", `${dir}/`);
+    expect(load(`${example}\n${REST}`).certs[0]?.caOptions).toEqual({ certificateId: 1001 });
+    const all = load(`${example.replace(/^# ([a-z_]+ = )/gm, "$1")}\n${REST}`);
+    expect(all.cas[0]?.options).toMatchObject({ username: "alice", apiUrl: "https://api.sandbox.namecheap.com/xml.response", issuanceTimeoutSeconds: 3600 });
+  });
 });
