@@ -52,13 +52,13 @@ export interface FakeSslCert {
 
 /**
  * A one-off fault for the next SSL call (of `command`, about `certificateId` or a reissue of it,
- * when given): an HTTP 500, an HTML page,
+ * when given): an HTTP 500, a 429 with Retry-After: 120, an HTML page,
  * a cut-off reply, `Status="OK"` without the result element, an API error, or a reply whose
  * content is wrong (`ValueAvailable="false"`, active without certificates, a chain that does
  * not sign the leaf; each taken only by a reply it can change).
  */
 export type SslFault = { command?: string; certificateId?: number } & (
-  | { kind: "http500" | "html" | "truncated" | "no-result" | "value-unavailable" | "no-certificates" | "bad-chain" }
+  | { kind: "http500" | "http429" | "html" | "truncated" | "no-result" | "value-unavailable" | "no-certificates" | "bad-chain" }
   | { kind: "error"; number: string; text: string }
 );
 
@@ -77,7 +77,7 @@ export interface FakeSsl {
   close(): void;
 }
 
-type Reply = { status: number; body: string; contentType?: string };
+type Reply = { status: number; body: string; contentType?: string; headers?: Record<string, string> };
 type Envelope = (command: string, status: "OK" | "ERROR", errors: [string, string][], body: string) => string;
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -180,8 +180,9 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
     const id = Number(params.CertificateID);
     const slow = fake.mode === "slow" ? fake.slowSeconds : (fake.certs.get(id)?.slowSeconds ?? 0);
     if (slow > 0) await Bun.sleep(slow * 1000);
-    const fault = takeFault(command, id, ["http500", "html", "error", "no-result", "truncated"]);
+    const fault = takeFault(command, id, ["http500", "http429", "html", "error", "no-result", "truncated"]);
     if (fault?.kind === "http500") return { status: 500, body: "Internal Server Error", contentType: "text/plain" };
+    if (fault?.kind === "http429") return { status: 429, body: "Too Many Requests", contentType: "text/plain", headers: { "retry-after": "120" } };
     if (fault?.kind === "html") return { status: 200, body: "<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>", contentType: "text/html" };
     if (fault?.kind === "error") return error(command, fault.number, fault.text);
     if (fault?.kind === "no-result") return ok(command, "");

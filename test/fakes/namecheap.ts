@@ -114,7 +114,7 @@ export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaite
     if (params.ClientIp !== fake.clientIp) return error("1011150", `Invalid request IP: ${params.ClientIp}`);
     if (ssl && command.startsWith("namecheap.ssl.")) {
       const r = await ssl.handle(command, params);
-      return new Response(r.body, { status: r.status, headers: { "content-type": r.contentType ?? "text/xml; charset=utf-8" } });
+      return new Response(r.body, { status: r.status, headers: { "content-type": r.contentType ?? "text/xml; charset=utf-8", ...r.headers } });
     }
     const key = `${params.SLD ?? ""}.${params.TLD ?? ""}`.toLowerCase();
     const zone = fake.zones.get(key);

@@ -16,7 +16,7 @@ import { createLogger } from "../../../log.ts";
 import { TestDnsServer } from "../../../testing/dns-server.ts";
 import { startFakeNamecheapSsl, type FakeNamecheap } from "../../../../test/fakes/namecheap.ts";
 import type { FakeSsl } from "../../../../test/fakes/namecheap-ssl.ts";
-import type { CABackend, DcvChallenge } from "../../types.ts";
+import { isCheckable, type CABackend, type Checkable, type DcvChallenge } from "../../types.ts";
 import type { NamecheapCaConfig } from "./config.ts";
 import { createNamecheapCa } from "./namecheap-ca.ts";
 
@@ -245,6 +245,47 @@ describe("namecheap CA", () => {
       expect(describeError(err)).not.toContain(fake.apiKey);
     });
   }
+
+  test("a 429 is transient and carries its Retry-After", async () => {
+    fake.ssl.faults.push({ kind: "http429" });
+    const err = await failure(ca.submit(request(), signal));
+    expect(describeError(err)).toBe("namecheap nc-ssl: namecheap.ssl.getInfo: HTTP 429 Too Many Requests");
+    expect(err).toMatchObject({ noRetry: false, retryAfterSeconds: 120 });
+  });
+
+  test("a slow reply and a stop: the call is abandoned at once, as aborted", async () => {
+    fake.ssl.certs.get(1001)!.slowSeconds = 5;
+    const stop = new AbortController();
+    const started = performance.now();
+    setTimeout(() => stop.abort(new Error("daemon stopping")), 50);
+    const err = await failure(ca.submit(request(), stop.signal));
+    expect(err?.code).toBe("aborted");
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  test("the doctor check asks getInfo about each cert's current id, offline it skips, and a refused key fails with a hint", async () => {
+    const user = { name: "rota", uid: 0, gid: 0 };
+    const checkable = ca as unknown as Checkable;
+    expect(isCheckable(ca)).toBe(true);
+    expect(await checkable.check(signal, { offline: false, user })).toEqual([{ status: "skip", message: "namecheap nc-ssl: no cert has been renewed through this CA yet; nothing to ask Namecheap about" }]);
+    await ca.submit(request(), signal);
+    await ca.submit({ ...request(3001), certId: "taken" }, signal).catch(() => {});
+    const id = stateOf().current_id;
+    expect(await checkable.check(signal, { offline: true, user })).toEqual([{ status: "skip", message: "namecheap nc-ssl: offline: Namecheap's SSL API not asked" }]);
+    fake.requests.length = 0;
+    const results = await checkable.check(signal, { offline: false, user });
+    // The refused cert never wrote a state file: only the one renewing is asked about.
+    expect(results.map((r) => [r.status, r.message])).toEqual([["warn", `namecheap nc-ssl: cert shop: certificate ${id} is purchased (Awaiting domain control validation)`]]);
+    expect(fake.requests.every((r) => r.command === "namecheap.ssl.getInfo")).toBe(true);
+    fake.ssl.faults.push({ kind: "error", number: "1011150", text: "Invalid request IP: 203.0.113.7" });
+    const refused = await checkable.check(signal, { offline: false, user });
+    expect(refused[0]).toMatchObject({
+      status: "fail",
+      message: `namecheap nc-ssl: namecheap.ssl.getInfo: error 1011150: Invalid request IP: 203.0.113.7; allow-list client_ip 203.0.113.7 in Namecheap's API settings (cert shop, certificate ${id})`,
+      hint: "add 203.0.113.7 at Profile → Tools → API Access → Whitelisted IPs",
+    });
+    expect(JSON.stringify(refused)).not.toContain(fake.apiKey);
+  });
 
   test("an API error on the reissue leaves nothing pending; a lost reply is named at the next renewal", async () => {
     fake.ssl.faults.push({ command: "namecheap.ssl.reissue", kind: "error", number: "2011166", text: "Certificate cannot be reissued" });

@@ -206,14 +206,14 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       const out: CheckResult[] = [];
       for (const f of files) {
         const certId = f.slice(0, -".json".length);
-        let state: CertState;
+        let state: CertState | null;
         try {
-          state = new StateFile(dir, certId, who).load(-1);
+          state = new StateFile(dir, certId, who).read();
         } catch (err) {
           out.push({ status: "fail", message: describeError(err) });
           continue;
         }
-        out.push(await checkOne(client, certId, state.current_id, signal));
+        if (state) out.push(await checkOne(client, certId, state.current_id, signal));
       }
       return out;
     },
@@ -230,7 +230,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           : err instanceof RotaError && err.code === apiErrorCode("1011102")
             ? "check api_user, username and the API key; the API must be enabled for the account"
             : undefined;
-      return { status: "fail", message: `${who}: cert ${certId}: ${describeError(err)}`, ...(hint ? { hint } : {}) };
+      return { status: "fail", message: `${describeError(err)} (cert ${certId}, certificate ${id})`, ...(hint ? { hint } : {}) };
     }
     const s = info.status.toLowerCase();
     const what = `${who}: cert ${certId}: certificate ${id} is ${info.status}${info.statusDescription ? ` (${info.statusDescription})` : ""}`;

@@ -48,11 +48,17 @@ export class StateFile {
   /** The state for `configuredId`: a fresh one when the file is missing or was kept for another configured id. */
   load(configuredId: number): CertState {
     const fresh: CertState = { configured_id: configuredId, current_id: configuredId, pending: null };
+    const state = this.read();
+    return state && state.configured_id === configuredId ? state : fresh;
+  }
+
+  /** The file as it is, or null when there is none. */
+  read(): CertState | null {
     let text: string;
     try {
       text = readFileSync(this.path, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return fresh;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw new RotaError("state_unreadable", `${this.who}: cannot read ${this.path}`, { cause: err });
     }
     let state: CertState;
@@ -64,7 +70,7 @@ export class StateFile {
     if (typeof state.current_id !== "number" || typeof state.configured_id !== "number") {
       throw new RotaError("state_unreadable", `${this.who}: ${this.path} lacks configured_id or current_id; fix or remove it`, { noRetry: true });
     }
-    return state.configured_id === configuredId ? { ...state, pending: state.pending ?? null } : fresh;
+    return { ...state, pending: state.pending ?? null };
   }
 
   save(state: CertState): void {
