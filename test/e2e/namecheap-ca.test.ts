@@ -256,7 +256,7 @@ const FAULTS: [string, RegExp][] = [
   ["f-trunc", /^namecheap nc-ssl: namecheap\.ssl\.getInfo: the reply is not XML/],
   ["f-noresult", /^namecheap nc-ssl: namecheap\.ssl\.getInfo: the reply has no SSLGetInfoResult$/],
   ["f-loop", /^namecheap nc-ssl: ReplacedBy loops back to certificate 5001 \(5001 → 5002 → 5001\)$/],
-  ["f-noval", /^namecheap nc-ssl: namecheap\.ssl\.reissue: certificate \d+: DNSDCValidation@ValueAvailable is false/],
+  ["f-noval", /^namecheap nc-ssl: namecheap\.ssl\.reissue: certificate \d+: DNSDCValidation@ValueAvailable is false \(no CNAME to publish\)$/],
   ["f-nocerts", /^namecheap nc-ssl: certificate \d+ is active but the reply carries no certificate/],
   ["f-badchain", /^verify: certificate is not signed by the chain the CA returned$/],
 ];

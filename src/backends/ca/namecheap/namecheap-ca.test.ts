@@ -232,7 +232,7 @@ describe("namecheap CA", () => {
     [
       "ValueAvailable false",
       () => fake.ssl.faults.push({ command: "namecheap.ssl.reissue", kind: "value-unavailable" }),
-      "DNSDCValidation@ValueAvailable is false (no CNAME to publish yet)",
+      "namecheap nc-ssl: namecheap.ssl.reissue: certificate 90",
       false,
     ],
   ];
@@ -285,6 +285,17 @@ describe("namecheap CA", () => {
       hint: "add 203.0.113.7 at Profile → Tools → API Access → Whitelisted IPs",
     });
     expect(JSON.stringify(refused)).not.toContain(fake.apiKey);
+  });
+
+  test("a reissue taken without CNAMEs (ValueAvailable false) is recorded, and the next renewal says what is missing", async () => {
+    fake.ssl.faults.push({ command: "namecheap.ssl.reissue", kind: "value-unavailable" });
+    const err = await failure(ca.submit(request(), signal));
+    const id = stateOf().current_id;
+    expect(describeError(err)).toBe(`namecheap nc-ssl: namecheap.ssl.reissue: certificate ${id}: DNSDCValidation@ValueAvailable is false (no CNAME to publish)`);
+    expect(stateOf().pending).toMatchObject({ certificate_id: id, records: [] });
+    expect(describeError(await failure(ca.submit(request(), signal)))).toBe(
+      `namecheap nc-ssl: certificate ${id} has a request rota started but no CNAME records for it; finish or cancel it at Namecheap, then rota renew shop --force`,
+    );
   });
 
   test("an API error on the reissue leaves nothing pending; a lost reply is named at the next renewal", async () => {

@@ -119,6 +119,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           state.pending = { ...state.pending, certificate_id: reply.certificateId, records: reply.records };
           state.current_id = reply.certificateId;
           file.save(state);
+          if (reply.unusable !== null) throw new RotaError("namecheap_no_dcv", `${who}: namecheap.ssl.${action.do}: ${reply.unusable}`);
           const challenges = challengesOf(reply.records);
           const done = action.do === "reissue" ? `reissued certificate ${id} (${info.status}) as ${reply.certificateId}` : `activated certificate ${id} (${info.status})`;
           return { order: { ...order, certificateId: reply.certificateId }, challenges, summary: `${done}; ${cnames(challenges.length)} to publish` };

@@ -100,10 +100,20 @@ describe("parseDcvReply", () => {
     expect(parseDcvReply(response(xml), "SSLActivateResult", 2001, malformed).certificateId).toBe(2001);
   });
 
-  test("ValueAvailable false, no entries, an entry without its Target, IsSuccess false: errors naming what is missing", () => {
+  test("ValueAvailable false or no entries: the request's id, with why there is nothing to publish", () => {
+    const parse = (xml: string) => parseDcvReply(response(xml), "SSLReissueResult", null, malformed);
+    expect(parse(REISSUE.replace('ValueAvailable="true"', 'ValueAvailable="false"'))).toEqual({
+      certificateId: 1002,
+      records: [],
+      unusable: "certificate 1002: DNSDCValidation@ValueAvailable is false (no CNAME to publish)",
+    });
+    expect(parse(REISSUE.replace(/<DNS domain[\s\S]*<\/DNS>/, "")).unusable).toBe("certificate 1002: DNSDCValidation lists no CNAME");
+    expect(parse(REISSUE).unusable).toBeNull();
+  });
+
+  test("an entry without its Target, IsSuccess false, no DNSDCValidation: errors naming what is missing", () => {
     const parse = (xml: string) => () => parseDcvReply(response(xml), "SSLReissueResult", null, malformed);
-    expect(parse(REISSUE.replace('ValueAvailable="true"', 'ValueAvailable="false"'))).toThrow("certificate 1002: DNSDCValidation@ValueAvailable is false");
-    expect(parse(REISSUE.replace(/<DNS domain[\s\S]*<\/DNS>/, ""))).toThrow("DNSDCValidation lists no CNAME");
+    expect(parse(REISSUE.replace(/<DNSDCValidation[\s\S]*<\/DNSDCValidation>/, ""))).toThrow("has no DNSDCValidation");
     expect(parse(REISSUE.replace(/<Target>[^\n]*<\/Target>/, ""))).toThrow("lacks its domain, HostName or Target");
     expect(parse(REISSUE.replace('IsSuccess="true"', 'IsSuccess="false"'))).toThrow('IsSuccess is "false"');
   });

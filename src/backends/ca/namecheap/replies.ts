@@ -31,6 +31,8 @@ export interface DcvRecord {
 export interface DcvReply {
   certificateId: number;
   records: DcvRecord[];
+  /** Why there is nothing to publish (`ValueAvailable="false"`, no entries): the request was taken, so the caller records it first. */
+  unusable: string | null;
 }
 
 const idOf = (text: string | undefined): number | null => (text !== undefined && /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : null);
@@ -56,8 +58,8 @@ export function parseGetInfo(response: XmlElement, malformed: Malformed): SslInf
 
 /**
  * `SSLActivateResult` / `SSLReissueResult`: the certificate id (a reissue's is new, `@ID`) and
- * the CNAME records, one per name. `ValueAvailable="false"` or no entries is an error: the
- * request was taken but rota has nothing to publish.
+ * the CNAME records, one per name. `ValueAvailable="false"` or no entries comes back as
+ * `unusable`: the request was taken, but rota has nothing to publish.
  */
 export function parseDcvReply(response: XmlElement, element: string, fallbackId: number | null, malformed: Malformed): DcvReply {
   const result = child(response, element);
@@ -67,7 +69,7 @@ export function parseDcvReply(response: XmlElement, element: string, fallbackId:
   if (certificateId === null) throw malformed(`${element} has no ID`);
   const dcv = child(result, "DNSDCValidation");
   if (!dcv) throw malformed(`${element} has no DNSDCValidation`);
-  if (dcv.attrs.ValueAvailable?.toLowerCase() === "false") throw malformed(`certificate ${certificateId}: DNSDCValidation@ValueAvailable is false (no CNAME to publish yet)`);
+  if (dcv.attrs.ValueAvailable?.toLowerCase() === "false") return { certificateId, records: [], unusable: `certificate ${certificateId}: DNSDCValidation@ValueAvailable is false (no CNAME to publish)` };
   const records: DcvRecord[] = [];
   for (const dns of dcv.children.filter((e) => e.name === "DNS")) {
     const domain = dns.attrs.domain ?? dns.attrs.Domain;
@@ -76,6 +78,5 @@ export function parseDcvReply(response: XmlElement, element: string, fallbackId:
     if (!domain || !hostName || !target) throw malformed(`certificate ${certificateId}: a DNSDCValidation/DNS entry lacks its domain, HostName or Target`);
     records.push({ domain, hostName, target });
   }
-  if (records.length === 0) throw malformed(`certificate ${certificateId}: DNSDCValidation lists no CNAME`);
-  return { certificateId, records };
+  return { certificateId, records, unusable: records.length === 0 ? `certificate ${certificateId}: DNSDCValidation lists no CNAME` : null };
 }
