@@ -92,7 +92,7 @@ const BROKEN: BrokenCase[] = [
   {
     name: "unknown ca type reports only the type, not its keys",
     toml: `${GOOD}\n[[ca]]\nname = "x"\ntype = "vault"\nurl = "https://vault"\n`,
-    problems: ['ca[2].type: unknown ca type "vault" (known: acme, local)'],
+    problems: ['ca[2].type: unknown ca type "vault" (known: acme, local, namecheap)'],
   },
   {
     name: "missing ca reference",

@@ -62,6 +62,21 @@ describe("decide", () => {
     });
   });
 
+  test("names the CA adds on its own (Sectigo's www. counterpart) are no change; a missing configured name still is", () => {
+    const c = { ...cert("01", 80), names: ["shop.example.com", "www.shop.example.com"] };
+    const sectigo = { ...want, domains: ["shop.example.com"], implied: ["www.shop.example.com"] };
+    expect(decide({ want: sectigo, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toMatchObject({ action: "none" });
+    expect(decide({ want: { ...sectigo, implied: [] }, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toMatchObject({
+      action: "renew",
+      reason: "names changed: drops www.shop.example.com",
+    });
+    const bare = { ...c, names: ["www.shop.example.com"] };
+    expect(decide({ want: sectigo, now, threshold, targets: [{ target: "files", installed: bare }], latest: bare })).toMatchObject({
+      action: "renew",
+      reason: "names changed: adds shop.example.com",
+    });
+  });
+
   test("a certificate shorter-lived than the threshold: renew, and say it will at every check", () => {
     const c = { ...cert("01", 6), notBefore: inDays(-1) };
     expect(decide({ want, now, threshold, targets: [{ target: "files", installed: c }], latest: c })).toMatchObject({

@@ -27,8 +27,11 @@ export interface DueInput {
   targets: TargetState[];
   /** The newest certificate in the store. */
   latest: CertSummary | null;
-  /** What the config asks for now; a certificate that differs is replaced, however long it has left. */
-  want: { keyType: KeyType; domains: string[] };
+  /**
+   * What the config asks for now; a certificate that differs is replaced, however long it has left.
+   * `implied`: names the CA adds on its own (Sectigo's `www.` counterpart), not a difference.
+   */
+  want: { keyType: KeyType; domains: string[]; implied?: string[] };
 }
 
 export type Decision =
@@ -103,7 +106,7 @@ function fmtDays(d: number): string {
 function configChanged(cert: CertSummary, want: DueInput["want"]): string | null {
   if (cert.keyType !== want.keyType) return `key type changed: the certificate has ${cert.keyType ?? "another kind of key"}, the config asks for ${want.keyType}`;
   const missing = want.domains.filter((d) => !cert.names.includes(d));
-  const extra = cert.names.filter((d) => !want.domains.includes(d));
+  const extra = cert.names.filter((d) => !want.domains.includes(d) && !(want.implied ?? []).includes(d));
   if (missing.length + extra.length === 0) return null;
   return `names changed: ${[missing.length ? `adds ${missing.join(", ")}` : "", extra.length ? `drops ${extra.join(", ")}` : ""].filter(Boolean).join("; ")}`;
 }

@@ -423,6 +423,20 @@ describe("the renewal deadline", () => {
     await runner.stop();
   });
 
+  test("a cert whose CA needs longer (a Namecheap CA's issuance_timeout_seconds + 300) gets that deadline instead", async () => {
+    const fake = new FakeClock(now);
+    const gate = new Gate();
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const run = runner.start({ ...cert("www", fakeCa(dir, fake, { gate })), minRenewalSeconds: 120 }, "scheduled")!;
+    await gate.untilEntered(1);
+    await fake.advance(119_000);
+    expect(runner.busy("www")).toBe(true);
+    await fake.advance(1_000);
+    expect(((await run.done) as { error: Error }).error.message).toBe("timed out after 120 s in step await_issuance");
+    await runner.stop();
+  });
+
   test("waiting for a slot does not count against the deadline", async () => {
     const fake = new FakeClock(now);
     const gate = new Gate();

@@ -129,7 +129,7 @@ export class Runner {
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
     const a: Active = { renewalId, controller: new AbortController(), step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    a.done = this.run(certId, a, trigger, opts).finally(() => this.active.delete(certId));
+    a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => this.active.delete(certId));
     this.active.set(certId, a);
     return { renewalId, done: a.done };
   }
@@ -142,7 +142,8 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions): Promise<RunOutcome> {
+  /** `minSeconds`: the deadline the cert's CA needs at least (a Namecheap CA's issuance_timeout_seconds + 300). */
+  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, minSeconds: number): Promise<RunOutcome> {
     const { bus, clock } = this.deps;
     const { renewalId, controller } = a;
     const signal = controller.signal;
@@ -156,7 +157,8 @@ export class Runner {
     try {
       const release = await this.limiter.acquire(signal);
       settings = this.settings;
-      const { timeoutSeconds, execute } = settings;
+      const { execute } = settings;
+      const timeoutSeconds = Math.max(settings.timeoutSeconds, minSeconds);
       try {
         // Removed by a reload while it waited: it never starts, and is no failure of the cert.
         if (this.configured && !this.configured.has(certId)) throw new RotaError("cert_removed", `runner: ${certId} was removed from the config before its renewal started`);

@@ -338,7 +338,7 @@ export class Scheduler {
       latestSerial = latest?.serial ?? null;
       const readable = targets.filter((t) => t.error === undefined);
       if (readable.length > 0 || targets.length === 0) {
-        const want = { keyType: cert.config.keyType, domains: cert.config.domains };
+        const want = { keyType: cert.config.keyType, domains: cert.config.domains, ...(cert.impliedNames ? { implied: cert.impliedNames } : {}) };
         decision = decide({ now: deps.clock.now(), threshold, targets: readable, latest, want });
       }
     } catch (err) {
