@@ -427,7 +427,7 @@ describe("the renewal deadline", () => {
     const fake = new FakeClock(now);
     const gate = new Gate();
     const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
-    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 60 });
     const run = runner.start({ ...cert("www", fakeCa(dir, fake, { gate })), minRenewalSeconds: 120 }, "scheduled")!;
     await gate.untilEntered(1);
     await fake.advance(119_000);

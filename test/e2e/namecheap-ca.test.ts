@@ -273,8 +273,12 @@ test("3. each API fault: a failed row with its text, nothing installed, no CNAME
   // Every CNAME published for a fault was removed.
   expect(cf.records().filter((r) => r.type === "CNAME" && /(noval|nocerts|badchain)\.cf\.test$/.test(r.name))).toEqual([]);
   const cooled = (await list(socket())).filter((c) => c.id.startsWith("f-"));
-  // Each waits out a cooldown before its next try. (The wrong key's 86,400 s arrives with issue 12's runner.)
+  // Each waits out a cooldown before its next try; a wrong key (noRetry) waits the longest one at once.
   expect(cooled.every((c) => c.retry_at !== null)).toBe(true);
+  const badKey = cooled.find((c) => c.id === "f-badkey")!;
+  const wait = Date.parse(badKey.retry_at!) - Date.parse(badKey.last_renewal!.finished_at!);
+  expect(wait).toBeGreaterThan(86_399_000);
+  expect(wait).toBeLessThanOrEqual(86_400_000);
 });
 
 test("4. a timeout fails at about 10 s, the CNAME removed and the request kept; once Sectigo validates, --force resumes it: no second reissue, one resend, installed", async () => {
