@@ -24,7 +24,8 @@ export function checkStateDir(dir: string, user: ServiceUser): Finding[] {
   if (st.uid !== user.uid) found.push({ id, status: "fail", message: `${dir} is owned by uid ${st.uid}, not the service user ${user.name} (${user.uid})`, hint: `chown -R ${user.name} ${dir}` });
   if ((st.mode & 0o777) !== 0o700) found.push({ id, status: "fail", message: `${dir} has mode ${modeText(st.mode)}, not 0700: keys and the audit trail live there`, hint: `chmod 700 ${dir}` });
   const problem = writeProblem(dir, user);
-  if (problem) found.push({ id, status: "fail", message: problem, hint: `chown -R ${user.name} ${dir}` });
+  // A folder of another owner is one finding already, with its fix.
+  if (problem && st.uid === user.uid) found.push({ id, status: "fail", message: problem, hint: `chmod u+rwx ${dir}` });
   return found.length > 0 ? found : [{ id, status: "ok", message: `${dir}: owned by ${user.name}, 0700, writable` }];
 }
 
