@@ -4,7 +4,6 @@
  * or a request without its token); no alert is sent. The URL's path and query are never shown.
  */
 import type { Clock } from "../../../clock.ts";
-import { describeError } from "../../../errors.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import type { WebhookConfig } from "./config.ts";
 import { networkError, redact, secretValue } from "./webhook.ts";
@@ -16,7 +15,8 @@ export async function checkWebhook(who: string, cfg: WebhookConfig, ca: string |
     if (cfg.bearerToken) secretValue(cfg.bearerToken, "bearer_token", who);
     if (cfg.secret) secretValue(cfg.secret, "secret", who);
   } catch (err) {
-    out.push({ status: "fail", message: describeError(err) });
+    // Its own line says which file; the cause would only repeat the errno.
+    out.push({ status: "fail", message: (err as Error).message });
   }
   if (ctx.offline) return [...out, { status: "skip", message: `offline: ${target.origin} not contacted` }];
   const hidden = [target.pathname.length > 1 ? target.pathname : undefined, target.search || undefined];
