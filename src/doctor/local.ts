@@ -75,12 +75,18 @@ export function checkKeys(files: KeyFile[], user: ServiceUser): Finding[] {
 
 /** Why the file is not a private key; never quotes it. */
 function parseProblem(path: string): string | undefined {
+  let pem: string;
   try {
-    createPrivateKey(readFileSync(path, "utf8"));
-    return undefined;
+    pem = readFileSync(path, "utf8");
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code?.startsWith("E") ? `cannot read (${errnoText(err)})` : "is not a private key";
+    return `cannot read (${errnoText(err)})`;
+  }
+  try {
+    createPrivateKey(pem);
+    return undefined;
+  } catch {
+    // OpenSSL's reason could quote the file: only that it is not a key.
+    return "is not a private key";
   }
 }
 
