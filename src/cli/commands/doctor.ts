@@ -12,7 +12,7 @@ import { VERSION } from "../version.ts";
 export default defineCommand({
   meta: { name: "doctor", description: "Check the config, state, keys, daemon and every backend, changing nothing; hints say what to fix" },
   args: {
-    cert: { type: "positional", required: false, description: "Check only this cert's key and backends" },
+    cert_id: { type: "positional", required: false, description: "Check only this cert's key and backends" },
     config: connectionArgs.config,
     socket: { type: "string", description: "Daemon socket (default: the config's daemon.socket)" },
     user: { type: "string", description: "The service user whose permissions matter (default: the owner of state_dir)" },
@@ -26,7 +26,7 @@ export default defineCommand({
     try {
       result = await runDoctor({
         configPath: configPath(args.config).path,
-        certId: args.cert,
+        certId: args.cert_id,
         socket: args.socket,
         user: args.user,
         offline: args.offline === true,
