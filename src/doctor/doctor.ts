@@ -40,7 +40,8 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
     const file = err instanceof ConfigError ? err.file : o.configPath;
-    const findings: Finding[] = [{ id: "config", status: "fail", message: `${file} is not valid: ${problems.length} problem(s)`, hint: problems.join("\n") }];
+    // One finding per problem, each naming its key; the fix goes under the last.
+    const findings: Finding[] = problems.map((p, i) => ({ id: "config", status: "fail", message: `${file}: ${p}`, ...(i === problems.length - 1 && { hint: "fix the config; the other checks run once it is valid" }) }));
     return { findings, exitCode: exitCode(findings, { configInvalid: true, unknownCert: false, daemonUnreachable: false }) };
   }
   const user = o.user === undefined ? stateDirOwner(config.daemon.stateDir) : lookupUser(o.user);

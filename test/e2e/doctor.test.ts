@@ -105,10 +105,12 @@ test("an invalid config: exit 2, the key named, the rest skipped", async () => {
   const r = await doctor("--config", bad);
   expect(r.code).toBe(2);
   const out = lines(r.stdout);
-  expect(out[0]).toStartWith(`FAIL  config  ${bad} is not valid:`);
-  expect(r.stdout).toContain("daemon.check_interval_seconds");
+  expect(out[0]).toStartWith(`FAIL  config  ${bad}: daemon.check_interval_seconds: `);
+  expect(out.at(-1)).toBe("  hint: fix the config; the other checks run once it is valid");
   expect(r.stdout).not.toContain("state_dir  ");
-  expect(JSON.parse((await doctor("--config", bad, "--json")).stdout)).toMatchObject({ ok: false, exit_code: 2, checks: [{ id: "config", status: "fail" }] });
+  const json = JSON.parse((await doctor("--config", bad, "--json")).stdout) as Json;
+  expect(json).toMatchObject({ ok: false, exit_code: 2 });
+  expect(new Set(json.checks.map((c) => `${c.id} ${c.status}`))).toEqual(new Set(["config fail"]));
   expect((await doctor("--config", bad, "--user", "no-such-user-here")).code).toBe(2);
 });
 
