@@ -1,13 +1,16 @@
 /** @module The local CA's self-check (`rota doctor`): its root and intermediate are readable by the service user, and the root parses. */
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { readProblem } from "../../check-access.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 
 const FILES = ["root.pem", "root.key", "intermediate.pem", "intermediate.key"] as const;
 
-export function checkLocalCa(dir: string, ctx: CheckContext): CheckResult[] {
+export function checkLocalCa(ownDir: string, ctx: CheckContext): CheckResult[] {
+  // Before a daemon moves it (layout.ts), the first local CA's files may still be in the shared folder.
+  const shared = dirname(ownDir);
+  const dir = !existsSync(join(ownDir, "root.pem")) && existsSync(join(shared, "root.pem")) ? shared : ownDir;
   const root = join(dir, "root.pem");
   if (!existsSync(root)) return [{ status: "ok", message: `no root in ${dir} yet: the first certificate creates it` }];
   const unreadable = FILES.map((f) => join(dir, f))

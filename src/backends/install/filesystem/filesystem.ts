@@ -48,7 +48,8 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
     },
     readBack: createSetReader(who, cfg),
     async check(_signal, checkCtx) {
-      return [(await import("./check.ts")).checkWritableDir(cfg.dir, checkCtx)];
+      const { checkOwnership, checkWritableDir } = await import("./check.ts");
+      return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(cfg.dir, owner, checkCtx)];
     },
   } satisfies ReadableInstall & Checkable;
 }

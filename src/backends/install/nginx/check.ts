@@ -2,7 +2,7 @@
 import { describeError } from "../../../errors.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import { runCommand } from "../command.ts";
-import { checkWritableDir } from "../filesystem/check.ts";
+import { checkOwnership, checkWritableDir } from "../filesystem/check.ts";
 import type { NginxConfig } from "./config.ts";
 
 export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSignal, ctx: CheckContext): Promise<CheckResult[]> {
@@ -14,5 +14,5 @@ export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSi
   } catch (err) {
     tested = { status: "fail", message: describeError(err), hint: "fix nginx's configuration until the test passes: a renewal would fail at this step and put the old files back" };
   }
-  return [checkWritableDir(cfg.dir, ctx), tested];
+  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership(cfg.dir, { uid: cfg.uid, gid: cfg.gid }, ctx), tested];
 }
