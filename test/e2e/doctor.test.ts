@@ -4,14 +4,16 @@
  * 1); an invalid config is exit 2, an unknown cert id 4, a stopped daemon 3; `--json` has the
  * issue's shape; `--offline` contacts nothing. A dsm target on the fake DSM with a wrong
  * password FAILs and leaves no latch; a k8s-secret target on the fake API server passes its
- * GET and dry-run apply; no canary secret reaches the output.
+ * GET and dry-run apply; no canary secret reaches the output. Pebble's HTTPS directory is
+ * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
 import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
 import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
+import { startWorld, type World } from "./fixture.ts";
 import { waitForFile } from "./helpers.ts";
 
 const repo = join(import.meta.dir, "..", "..");
@@ -23,6 +25,7 @@ let quickstart: string;
 let daemon: Daemon;
 let dsm: FakeDsm;
 let kube: FakeKube;
+let world: World;
 
 interface Json {
   ok: boolean;
@@ -43,16 +46,19 @@ beforeAll(async () => {
   mkdirSync(kubeDir);
   kube = startFakeKube({ dir: kubeDir });
   kube.tokens.add(KUBE_TOKEN);
+  world = await startWorld();
 });
 
 afterAll(async () => {
   await daemon?.stop();
   await dsm?.stop();
   await kube?.stop();
+  await world?.stop();
   removeTempDir(dir);
 });
 
 const doctor = (...args: string[]) => runRota(["doctor", ...args]);
+const doctorEnv = (env: Record<string, string | undefined>, ...args: string[]) => runRota(["doctor", ...args], { env });
 const lines = (stdout: string) => stdout.trimEnd().split("\n");
 
 test("the quickstart with its daemon up: every check ok, exit 0", async () => {
@@ -244,6 +250,19 @@ install = ["nas", "cluster"]
   expect({ dsm: dsm.requests.length, kube: kube.requests.length }).toEqual(before);
   // No FAIL left, the daemon not running: exit 3.
   expect(offline.code).toBe(3);
+});
+
+test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it, a FAIL that names ca_bundle", async () => {
+  const config = world.writeConfig();
+  const r = await doctorEnv(world.env, "--config", config);
+  expect(r.stdout).toContain(`ok  ca:pebble  directory ${world.pebble.directoryUrl} answers`);
+  expect(r.stdout).toContain(`ok  dcv:web  ${join(world.webroot, ".well-known", "acme-challenge")} writable by root`);
+  // Nothing registered: the directory GET is all doctor asks of the CA.
+  expect(existsSync(join(world.stateDir, "acme"))).toBe(false);
+  writeFileSync(config, readFileSync(config, "utf8").replace(/^ca_bundle = .*\n/m, ""));
+  const u = await doctorEnv(world.env, "--config", config);
+  expect(u.code).toBe(1);
+  expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\n  hint: check directory_url and this machine's network; a private CA needs ca_bundle`));
 });
 
 test("the daemon stopped: warn restart it, exit 3", async () => {
