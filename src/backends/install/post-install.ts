@@ -4,7 +4,7 @@
  * deploy hook is, so a service rota does not know (postfix, a VPN) picks up the new files.
  */
 import { summarizeCert } from "../../crypto/summary.ts";
-import { canReadBack, isCheckable, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
+import { canReadBack, isCheckable, type CheckContext, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
 import { runCommand, type Command } from "./command.ts";
 
 /** What the command finds in its environment; `certDir` is where the target wrote this cert's files. */
@@ -31,7 +31,7 @@ export function withPostInstall(backend: InstallBackend, who: string, cmd: Comma
       await backend.install(req, signal);
       await runCommand(who, cmd, { env: postInstallEnv(req, certDir(req.certId)), signal });
     },
-    ...(isCheckable(backend) && { check: (signal: AbortSignal, ctx: Parameters<typeof backend.check>[1]) => backend.check(signal, ctx) }),
+    ...(isCheckable(backend) && { check: (signal: AbortSignal, ctx: CheckContext) => backend.check(signal, ctx) }),
   };
   if (!canReadBack(backend)) return wrapped;
   const readable: ReadableInstall = { ...wrapped, readBack: (certId, signal) => backend.readBack(certId, signal) };
