@@ -21,8 +21,8 @@ test("a folder the service user cannot write: FAIL with the drop-in for that fol
 });
 
 test("owner or group of someone else: a warning about CAP_CHOWN; one's own, or root: nothing", () => {
-  expect(checkOwnership(dir, { uid: 0, gid: undefined }, svc).map((r) => [r.status, r.message])).toEqual([["warn", "owner (uid 0): svc-user may not give files away without CAP_CHOWN"]]);
-  expect(checkOwnership(dir, { uid: 4242, gid: 0 }, svc)[0]!.message).toBe("group (gid 0): svc-user may not give files away without CAP_CHOWN");
-  expect(checkOwnership(dir, { uid: 4242, gid: 4242 }, svc)).toEqual([]);
-  expect(checkOwnership(dir, { uid: 33, gid: 33 }, { ...svc, user: { name: "root", uid: 0, gid: 0 } })).toEqual([]);
+  expect(checkOwnership({ uid: 0, gid: undefined }, svc).map((r) => [r.status, r.message])).toEqual([["warn", "owner (uid 0): svc-user may not give files away without CAP_CHOWN"]]);
+  expect(checkOwnership({ uid: 4242, gid: 0 }, svc)[0]!.message).toBe("group (gid 0): svc-user may not give files away without CAP_CHOWN");
+  expect(checkOwnership({ uid: 4242, gid: 4242 }, svc)).toEqual([]);
+  expect(checkOwnership({ uid: 33, gid: 33 }, { ...svc, user: { name: "root", uid: 0, gid: 0 } })).toEqual([]);
 });

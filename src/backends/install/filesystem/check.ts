@@ -15,12 +15,13 @@ export function checkWritableDir(dir: string, ctx: CheckContext): CheckResult {
  * chown(2) to another user, or to a group the caller is not in, needs CAP_CHOWN: a warning,
  * since doctor cannot see whether the unit grants it (the drop-in does).
  */
-export function checkOwnership(dir: string, owner: { uid: number | undefined; gid: number | undefined }, ctx: CheckContext): CheckResult[] {
+export function checkOwnership(owner: { uid: number | undefined; gid: number | undefined }, ctx: CheckContext): CheckResult[] {
   const { user } = ctx;
   if (user.uid === 0) return [];
   const foreignOwner = owner.uid !== undefined && owner.uid !== user.uid;
   const foreignGroup = owner.gid !== undefined && !groupsOf(user).has(owner.gid);
   if (!foreignOwner && !foreignGroup) return [];
   const keys = [...(foreignOwner ? [`owner (uid ${owner.uid})`] : []), ...(foreignGroup ? [`group (gid ${owner.gid})`] : [])].join(" and ");
-  return [{ status: "warn", message: `${keys}: ${user.name} may not give files away without CAP_CHOWN`, hint: dropInHint([dir], user) }];
+  const hint = "under systemd, the drop-in rota.service.d/targets.conf of docs/install.md grants CAP_CHOWN (ReadWritePaths, AmbientCapabilities, CapabilityBoundingSet); or leave owner and group out";
+  return [{ status: "warn", message: `${keys}: ${user.name} may not give files away without CAP_CHOWN`, hint }];
 }

@@ -49,7 +49,7 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
     readBack: createSetReader(who, cfg),
     async check(_signal, checkCtx) {
       const { checkOwnership, checkWritableDir } = await import("./check.ts");
-      return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(cfg.dir, owner, checkCtx)];
+      return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];
     },
   } satisfies ReadableInstall & Checkable;
 }

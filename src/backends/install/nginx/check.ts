@@ -14,5 +14,5 @@ export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSi
   } catch (err) {
     tested = { status: "fail", message: describeError(err), hint: "fix nginx's configuration until the test passes: a renewal would fail at this step and put the old files back" };
   }
-  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership(cfg.dir, { uid: cfg.uid, gid: cfg.gid }, ctx), tested];
+  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership({ uid: cfg.uid, gid: cfg.gid }, ctx), tested];
 }
