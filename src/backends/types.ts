@@ -311,16 +311,20 @@ export interface CheckResult {
   message: string;
   hint?: string;
 }
+
 export interface CheckContext {
   /** Skip anything that touches the network; answer `skip` with the reason instead. */
   offline: boolean;
   /** The service user whose permissions matter (rota doctor --user; default: state_dir's owner). */
   user: { name: string; uid: number; gid: number };
 }
+
 /** Optional capability: a read-only self-check. Never writes, renews, installs, latches or alerts. */
 export interface Checkable {
   check(signal: AbortSignal, ctx: CheckContext): Promise<CheckResult[]>;
 }
+
+/** Whether the backend can check itself (`rota doctor`). */
 export function isCheckable(x: unknown): x is Checkable {
   return typeof x === "object" && x !== null && typeof (x as Partial<Checkable>).check === "function";
 }

@@ -1,5 +1,6 @@
 /**
- * @module A fake of Namecheap's XML API (`namecheap.domains.dns.getHosts` / `setHosts`),
+ * @module A fake of Namecheap's XML API (`namecheap.domains.dns.getHosts` / `setHosts`, and
+ * `namecheap.domains.getList`, which `rota doctor` reads),
  * loopback only, built to the documented shapes: errors as HTTP 200 with
  * `Status="ERROR"` and numbered `<Error>`s, credentials and the ClientIp allow-list
  * checked on every call, and setHosts as the real one behaves: it REPLACES THE WHOLE
@@ -174,6 +175,19 @@ export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaite
         }
       }
       return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
+    }
+    if (command === "namecheap.domains.getList") {
+      // https://www.namecheap.com/support/api/methods/domains/get-list/: PageSize is 10 to 100.
+      const size = Number(params.PageSize ?? "20");
+      if (!Number.isInteger(size) || size < 10 || size > 100) return error("2011170", "PageSize should be between 10 and 100");
+      const names = [...fake.zones.keys()];
+      const domains = names
+        .slice(0, size)
+        .map((n, i) => `<Domain ID="${i + 1}" Name="${esc(n)}" User="${esc(fake.apiUser)}" IsExpired="false" IsLocked="false" AutoRenew="false" IsOurDNS="${fake.zones.get(n)!.isUsingOurDns}" />`)
+        .join("");
+      return xml(
+        envelope(command, "OK", [], `<DomainGetListResult>${domains}</DomainGetListResult><Paging><TotalItems>${names.length}</TotalItems><CurrentPage>1</CurrentPage><PageSize>${size}</PageSize></Paging>`),
+      );
     }
     return error("1010101", `Command ${command} is not supported by the fake`);
   }

@@ -69,6 +69,17 @@ export class CloudflareClient {
     return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
   }
 
+  /** Zones the token can see, the first page: a read that proves the token (rota doctor). */
+  async zones(signal: AbortSignal): Promise<Zone[]> {
+    return (await this.call<Zone[]>("GET", "/zones?per_page=50", undefined, "Zone:Read", signal)) ?? [];
+  }
+
+  /** At most one TXT record of the zone: a read that proves DNS access to it (rota doctor). */
+  async someTxt(zoneId: string, signal: AbortSignal): Promise<DnsRecord[]> {
+    const q = new URLSearchParams({ type: "TXT", per_page: "1" });
+    return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
+  }
+
   async createTxt(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
     return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal);
   }

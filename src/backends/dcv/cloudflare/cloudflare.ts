@@ -6,12 +6,12 @@
 import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { supportsKind, type ChallengeKind, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
-export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv {
+export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv & Checkable {
   const who = `cloudflare ${name}`;
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
@@ -62,6 +62,9 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
     name,
     propagation: cfg.propagation,
     supportedKinds: (): ChallengeKind[] => ["dns-01", "dns-cname"],
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkCloudflare(cfg, api, signal, checkCtx);
+    },
     supports(challenge) {
       return supportsKind(this, challenge);
     },
@@ -100,7 +103,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
         }
       }
     },
-  } satisfies PropagatingDcv;
+  } satisfies PropagatingDcv & Checkable;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */

@@ -13,7 +13,7 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
@@ -45,7 +45,7 @@ export function placementOf(recordName: string): Placement {
   return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
 }
 
-export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv {
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv & Checkable {
   const who = `namecheap ${name}`;
   // One folder for the type, not this section: two sections on one account may share a zone.
   const lockDir = join(ctx.stateDir, "namecheap");
@@ -88,6 +88,9 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
     name,
     propagation: cfg.propagation,
     supportedKinds: (): ChallengeKind[] => ["dns-01", "dns-cname"],
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkNamecheap(cfg, api, signal, checkCtx);
+    },
     supports(challenge) {
       return supportsKind(this, challenge);
     },
@@ -108,5 +111,5 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
         return kept.length === hosts.length ? null : kept;
       });
     },
-  } satisfies PropagatingDcv;
+  } satisfies PropagatingDcv & Checkable;
 }
