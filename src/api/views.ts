@@ -39,7 +39,6 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[]): P
   const [latest, states] = await Promise.all([deps.store.latestRenewals(ids), deps.store.certStates(ids)]);
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
-  const intervalSeconds = deps.certs.checkIntervalSeconds();
   const typeOf = (name: string) => deps.certs.backendType("install", name);
   return certs.map((c) =>
     certJson({
@@ -51,7 +50,6 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[]): P
       state: states.get(c.config.id) ?? null,
       last: latest.get(c.config.id),
       nextTick,
-      intervalSeconds,
       install: c.config.install,
       typeOf,
     }),

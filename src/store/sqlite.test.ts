@@ -373,7 +373,7 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(6);
+    expect(MIGRATIONS.length).toBe(7);
   });
 
   describe("an older database is backed up before it is migrated", () => {

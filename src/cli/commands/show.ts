@@ -7,7 +7,8 @@ import { CliExit, EXIT } from "../exit.ts";
 import { bothForms, relativeTime } from "../human.ts";
 import { connectionArgs, endpoint } from "../target.ts";
 
-const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days", default: "default" } as const;
+const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days" } as const;
+const WHY: Record<string, string> = { ari: "the CA's ARI window", lifetime: "lifetime rule", threshold: "threshold" };
 
 /** "in 59 d (2030-03-01T00:00:00.000Z)", or "-". */
 function when(iso: string | null, now: Date): string {
@@ -28,7 +29,8 @@ export function showText(d: CertDetailJson, now: Date): string {
   const rows: Array<[string, string]> = [
     ["domains", bothForms(d.domains, d.domains_unicode).join(", ")],
     ["expires", when(d.not_after, now)],
-    ["renews", d.renew_threshold_days === null ? "-" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source ?? "default"]})`],
+    ["renews", d.renew_at === null ? "-" : `${when(d.renew_at, now)}, by the ${WHY[d.renew_reason ?? ""] ?? d.renew_reason}`],
+    ["threshold", d.renew_threshold_days === null || d.renew_threshold_source === null ? "- (lifetime rule)" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source]})`],
     ["reason", d.reason ?? "-"],
     ["next check", when(d.next_check, now)],
     ["retry at", when(d.retry_at, now)],
