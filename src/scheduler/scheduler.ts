@@ -419,7 +419,11 @@ export class Scheduler {
         await this.sweepJournal();
         // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
         const current = this.byId.get(id);
-        if (current) await this.refresh(current, outcome.ok);
+        if (!current) return;
+        await this.refresh(current, outcome.ok);
+        // A new certificate: its CA is asked about it, and the timer set for its moment.
+        this.pollIfDue(current, (await this.deps.store.latestIssuedSummaries([id])).get(id) ?? null);
+        this.armMoments();
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
