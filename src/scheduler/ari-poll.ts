@@ -48,8 +48,8 @@ export interface PollerDeps {
   signal: AbortSignal;
 }
 
-/** What the poller hands back: the answer for the certificate with `serial`. */
-export type OnAnswer = (certId: string, serial: string, record: AriRecord) => void;
+/** What the poller hands back: the answer for the certificate with `serial`; `manual` when a `rota renew` asked (it decides itself). */
+export type OnAnswer = (certId: string, serial: string, record: AriRecord, manual: boolean) => void;
 
 export class AriPoller {
   private readonly limiter = new Limiter(MAX_POLLS);
@@ -69,7 +69,7 @@ export class AriPoller {
   /** Polls in the background unless one runs; the answer goes to `onAnswer`. */
   start(certId: string, ca: BackendSection, serial: string): void {
     if (this.inFlight.has(certId)) return;
-    void this.run(certId, ca, serial);
+    void this.run(certId, ca, serial, false);
   }
 
   /**
@@ -83,7 +83,7 @@ export class AriPoller {
     const last = this.lastManual.get(certId);
     if (last !== undefined && at - last < MANUAL_POLL_GAP_MS && at >= last) return null;
     this.lastManual.set(certId, at);
-    return this.run(certId, ca, serial);
+    return this.run(certId, ca, serial, true);
   }
 
   /** Forgets certs no longer watched. */
@@ -91,8 +91,8 @@ export class AriPoller {
     for (const id of this.lastManual.keys()) if (!certIds.has(id)) this.lastManual.delete(id);
   }
 
-  private run(certId: string, ca: BackendSection, serial: string): Promise<AriRecord | null> {
-    const p = this.poll(certId, ca, serial)
+  private run(certId: string, ca: BackendSection, serial: string, manual: boolean): Promise<AriRecord | null> {
+    const p = this.poll(certId, ca, serial, manual)
       .catch((err) => {
         this.deps.log.warn(`ari: ${certId}: poll failed: ${describeError(err)}`);
         return null;
@@ -102,7 +102,7 @@ export class AriPoller {
     return p;
   }
 
-  private async poll(certId: string, ca: BackendSection, serial: string): Promise<AriRecord | null> {
+  private async poll(certId: string, ca: BackendSection, serial: string, manual: boolean): Promise<AriRecord | null> {
     const { deps } = this;
     const release = await this.limiter.acquire(deps.signal);
     try {
@@ -112,7 +112,7 @@ export class AriPoller {
       if (!advisor || !issued || issued.serial !== serial) return null;
       const record = ariRecordOf(await advisor.poll(issued.leafPem, deps.signal), deps.clock.now(), issued.notAfter);
       if (deps.signal.aborted) return null;
-      this.onAnswer(certId, serial, record);
+      this.onAnswer(certId, serial, record, manual);
       return record;
     } finally {
       release();

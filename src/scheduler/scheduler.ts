@@ -129,7 +129,7 @@ export class Scheduler {
     this.watch = watch;
     this.byId = byIdOf(watch);
     this.poller = deps.advice
-      ? new AriPoller({ advice: deps.advice, store: deps.store, clock: deps.clock, log: deps.log, signal: this.stopSignal.signal }, (id, serial, record) => void this.onAri(id, serial, record))
+      ? new AriPoller({ advice: deps.advice, store: deps.store, clock: deps.clock, log: deps.log, signal: this.stopSignal.signal }, (id, serial, record, manual) => void this.onAri(id, serial, record, manual))
       : null;
   }
 
@@ -327,14 +327,19 @@ export class Scheduler {
 
   /**
    * An ARI answer for the certificate `serial`: kept in the plan (stored at once, so a
-   * restart does not ask again early), and the cert looked at again now. When the answer
-   * moved its moment from ahead to now or before, that look says so.
+   * restart does not ask again early), and the cert looked at again now, unless a `rota
+   * renew` asked (`manual`: it looks itself). When the answer moved its moment from ahead
+   * to now or before, that look says so.
    */
-  private async onAri(id: string, serial: string, record: AriRecord): Promise<void> {
+  private async onAri(id: string, serial: string, record: AriRecord, manual: boolean): Promise<void> {
     const plan = this.plans.get(id);
     if (!plan || plan.serial !== serial || !this.byId.has(id)) return;
     const next: RenewalPlan = { ...plan, ari: record };
     this.plans.set(id, next);
+    if (manual) {
+      void this.deps.store.putRenewalPlan(next).catch((err) => this.deps.log.error(`scheduler: ${id}: cannot store its ARI answer: ${describeError(err)}`));
+      return;
+    }
     try {
       await this.deps.store.putRenewalPlan(next);
     } catch (err) {
@@ -360,6 +365,8 @@ export class Scheduler {
     if (!force) await this.pollNow(cert);
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
+    // The look may have moved the cert's moment (a new ARI window): the timer follows it.
+    if (look) this.armMoments();
     if (look) {
       // Asked for by hand, even putting a stored certificate back waits out the cooldown: `--force` is the way past it.
       const state = await this.coolingDown(cert.config.id);

@@ -11,6 +11,7 @@ export interface AuditRow {
   started_at: string;
   finished_at: string | null;
   error: string | null;
+  reason: string | null;
   events: Array<{ step: string; at: string; status: string; message: string; duration_ms: number }>;
 }
 
