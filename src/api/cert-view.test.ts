@@ -61,3 +61,39 @@ describe("status", () => {
     expect(j.due_since).toBeNull();
   });
 });
+
+describe("renewal timing fields", () => {
+  const tick = new Date(now.getTime() + 3600_000);
+  const moment = (h: number) => ({ at: new Date(now.getTime() + h * 3600_000), reason: "lifetime" as const });
+  const withMoment = (h: number, ari: CertLook["ari"] = null): CertLook => ({ ...look({ action: "none", why: "lifetime", moment: moment(h), reason: "ok", notAfter: later }), ari });
+  const ari = (nextPollH: number): CertLook["ari"] => ({
+    certId: "aYhb.AIdl",
+    window: { start: new Date(now.getTime() + 100 * 3600_000), end: new Date(now.getTime() + 110 * 3600_000) },
+    explanationUrl: null,
+    polledAt: now,
+    nextPollAt: new Date(now.getTime() + nextPollH * 3600_000),
+    error: null,
+  });
+
+  test("renew_at, renew_reason and ari_window come from the look", () => {
+    const j = certJson(input({ look: withMoment(5, ari(6)), nextTick: tick }));
+    expect(j.renew_at).toBe(moment(5).at.toISOString());
+    expect(j.renew_reason).toBe("lifetime");
+    expect(j.ari_window).toEqual({ start: "2030-01-05T04:00:00.000Z", end: "2030-01-05T14:00:00.000Z" });
+    expect(certJson(input({ look: undefined })).renew_reason).toBeNull();
+  });
+
+  test("next_check: the soonest of the next sweep, the moment still ahead and the next ARI poll", () => {
+    expect(certJson(input({ look: withMoment(5), nextTick: tick })).next_check).toBe(tick.toISOString());
+    expect(certJson(input({ look: withMoment(0.5), nextTick: tick })).next_check).toBe(moment(0.5).at.toISOString());
+    expect(certJson(input({ look: withMoment(5, ari(0.25)), nextTick: tick })).next_check).toBe(new Date(now.getTime() + 900_000).toISOString());
+    // A moment already past is no check of its own: the sweep looks.
+    expect(certJson(input({ look: withMoment(-1), nextTick: tick })).next_check).toBe(tick.toISOString());
+  });
+
+  test("next_check: none while renewing, the cooldown's end while cooling down", () => {
+    expect(certJson(input({ look: withMoment(0.5), nextTick: tick, busy: true })).next_check).toBeNull();
+    const due = look({ action: "renew", why: "lifetime", moment: moment(-1), reason: "due", notAfter: later });
+    expect(certJson(input({ look: due, nextTick: tick, state: failing(new Date(now.getTime() + 7200_000)) })).next_check).toBe(new Date(now.getTime() + 7200_000).toISOString());
+  });
+});

@@ -192,6 +192,26 @@ describe("the moment timer", () => {
   });
 });
 
+test("a clock stepped back a day, then forward past the moment: no loop, no crash, and the renewal comes", async () => {
+  const s = newScheduler(watchlist([cert("www", 1)]));
+  s.start();
+  await quiet(s);
+  const at = s.look("www")!.decision!.moment!.at.getTime();
+  const t0 = clock.now().getTime();
+  clock.jump(-DAY);
+  // The moment timer fires after its delay, finds the moment a day ahead, and arms itself again.
+  await clock.advance(at - t0 + 1_000);
+  await quiet(s);
+  expect(started()).toEqual(["www:startup"]);
+  expect(s.look("www")!.decision).toMatchObject({ action: "none" });
+  expect(clock.pending()).toBe(2);
+  // Stepped forward past the moment: the timer, when it fires, finds it come.
+  clock.jump(DAY + 2 * HOUR);
+  await clock.advance(DAY);
+  await quiet(s);
+  expect(started()).toEqual(["www:startup", "www:scheduled"]);
+});
+
 test("the plan is written when it changes, not at every look", async () => {
   let writes = 0;
   const put = store.putRenewalPlan.bind(store);
