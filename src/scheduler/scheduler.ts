@@ -25,6 +25,7 @@ import { decide, type AriWindow, type CertSummary, type Decision, type TargetSta
 import type { Leadership } from "./leadership.ts";
 import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
+import { MomentTimer } from "./moment-timer.ts";
 import { nextMoment, planOf, samePlan } from "./plan.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
 
@@ -38,10 +39,6 @@ const STORE_BATCH = 256;
  * about the event loop, and decides nothing.
  */
 const SLICE_MS = 8;
-/** setTimeout holds at most 2^31-1 ms; beyond it Bun fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** The moment timer never fires sooner than this: moments a hair apart share one look. */
-const MIN_TIMER_MS = 1_000;
 
 export interface SchedulerDeps {
   runner: Runner;
@@ -111,9 +108,8 @@ export class Scheduler {
   private readonly stopSignal = new AbortController();
   /** Each cert's plan as stored (null: none stored); a cert absent has not been read yet. */
   private readonly plans = new Map<string, RenewalPlan | null>();
-  /** Each cert's next own moment, epoch ms: only moments still ahead when noted. */
-  private readonly moments = new Map<string, number>();
-  private cancelMomentTimer: Cancel = () => {};
+  /** Each cert's next own moment, and the timer for the earliest. */
+  private readonly moments: MomentTimer;
   /** Certs whose ARI answer moved the moment from this time to now or before: the next look says so. */
   private readonly movedEarlier = new Map<string, Date>();
   /** `cert\nserial` of each long-threshold warning logged, so each certificate's is said once. */
@@ -128,6 +124,7 @@ export class Scheduler {
   ) {
     this.watch = watch;
     this.byId = byIdOf(watch);
+    this.moments = new MomentTimer(deps.clock, (ids) => this.tickSafely("scheduled", ids));
     this.poller = deps.advice
       ? new AriPoller({ advice: deps.advice, store: deps.store, clock: deps.clock, log: deps.log, signal: this.stopSignal.signal }, (id, serial, record, manual) => void this.onAri(id, serial, record, manual))
       : null;
@@ -143,7 +140,7 @@ export class Scheduler {
     this.stopped = true;
     this.stopSignal.abort(new Error("scheduler stopping"));
     this.cancelTimer();
-    this.cancelMomentTimer();
+    this.moments.stop();
     await this.ticking;
     await Promise.allSettled(this.refreshing);
   }
@@ -158,7 +155,8 @@ export class Scheduler {
     this.byId = byIdOf(next);
     for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
     for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
-    for (const map of [this.plans, this.moments, this.movedEarlier]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    for (const map of [this.plans, this.movedEarlier]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
@@ -219,7 +217,7 @@ export class Scheduler {
           this.againOnly.clear();
           this.tickSafely("scheduled", ids);
         }
-        this.armMoments();
+        if (!this.stopped) this.moments.arm();
       });
   }
 
@@ -263,7 +261,7 @@ export class Scheduler {
     const cooling = await this.coolingDown(id);
     if (await this.holdBack(id, look.decision, cooling)) {
       // The moment timer wakes it when the cooldown ends, not the sweep after.
-      if (cooling) this.note(id, cooling.retryAt.getTime());
+      if (cooling) this.moments.note(id, cooling.retryAt);
       return;
     }
     // A reload while this cert's targets were read: a cert removed is not started, and one
@@ -280,36 +278,6 @@ export class Scheduler {
     if (missing.length === 0) return;
     const found = await this.deps.store.renewalPlans(missing);
     for (const id of missing) if (this.byId.has(id)) this.plans.set(id, found.get(id) ?? null);
-  }
-
-  /** Records `at` as the cert's next own moment when it comes sooner than the one noted. */
-  private note(id: string, at: number): void {
-    const have = this.moments.get(id);
-    if (at > this.deps.clock.now().getTime() && (have === undefined || at < have)) this.moments.set(id, at);
-  }
-
-  /**
-   * Arms the timer for the earliest moment still ahead (at least 1 s out, at most what a
-   * timer holds). A moment already past never arms it: such a cert is looked at by sweeps.
-   */
-  private armMoments(): void {
-    this.cancelMomentTimer();
-    if (this.stopped) return;
-    const now = this.deps.clock.now().getTime();
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const [id, at] of this.moments) {
-      if (at <= now) this.moments.delete(id);
-      else if (at < earliest) earliest = at;
-    }
-    if (earliest === Number.POSITIVE_INFINITY) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(MIN_TIMER_MS, earliest - now));
-    this.cancelMomentTimer = this.deps.clock.setTimeout(() => {
-      const at = this.deps.clock.now().getTime();
-      const come = [...this.moments].filter(([, m]) => m <= at).map(([id]) => id);
-      for (const id of come) this.moments.delete(id);
-      if (come.length > 0) this.tickSafely("scheduled", come);
-      else this.armMoments();
-    }, delay);
   }
 
   /** Starts a background ARI poll of the cert's newest stored certificate when its CA advises and one is due. */
@@ -347,7 +315,7 @@ export class Scheduler {
     }
     const was = this.looks.get(id)?.decision?.moment?.at;
     if (was && was > this.deps.clock.now()) this.movedEarlier.set(id, was);
-    this.note(id, record.nextPollAt.getTime());
+    this.moments.note(id, record.nextPollAt);
     this.tickSafely("scheduled", [id]);
   }
 
@@ -366,7 +334,7 @@ export class Scheduler {
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
     // The look may have moved the cert's moment (a new ARI window): the timer follows it.
-    if (look) this.armMoments();
+    if (look && !this.stopped) this.moments.arm();
     if (look) {
       // Asked for by hand, even putting a stored certificate back waits out the cooldown: `--force` is the way past it.
       const state = await this.coolingDown(cert.config.id);
@@ -430,7 +398,7 @@ export class Scheduler {
         await this.refresh(current, outcome.ok);
         // A new certificate: its CA is asked about it, and the timer set for its moment.
         this.pollIfDue(current, (await this.deps.store.latestIssuedSummaries([id])).get(id) ?? null);
-        this.armMoments();
+        if (!this.stopped) this.moments.arm();
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
@@ -492,9 +460,7 @@ export class Scheduler {
     // A reload may have dropped the cert while its targets were being read.
     if (this.byId.has(id)) {
       this.looks.set(id, look);
-      this.moments.delete(id);
-      const at = nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now());
-      if (at !== null) this.note(id, at.getTime());
+      this.moments.set(id, nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now()));
     }
     return look;
   }
