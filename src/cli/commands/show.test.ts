@@ -59,6 +59,12 @@ test("every field, times relative with the ISO time beside them", () => {
   );
 });
 
+test("renews: the rule behind the moment, or the work needed now", () => {
+  expect(showText({ ...detail, renew_reason: "ari" }, NOW)).toContain("  renews        in 29 d (2030-01-30T00:00:00.000Z), by the CA's ARI window\n");
+  expect(showText({ ...detail, renew_reason: "stale" }, NOW)).toContain("  renews        in 29 d (2030-01-30T00:00:00.000Z); needs work now: stale\n");
+  expect(showText({ ...detail, renew_at: null, renew_reason: "missing" }, NOW)).toContain("  renews        - (needs work now: missing)\n");
+});
+
 test("a cert never issued", () => {
   const text = showText({ ...detail, status: "missing", not_after: null, days_left: null, last_renewal: null, latest_issued: null, dcv: null }, NOW);
   expect(text).toContain("app: missing\n");
