@@ -112,8 +112,8 @@ export class Scheduler {
   private readonly moments: MomentTimer;
   /** Certs whose ARI answer moved the moment from this time to now or before: the next look says so. */
   private readonly movedEarlier = new Map<string, Date>();
-  /** `cert\nserial` of each long-threshold warning logged, so each certificate's is said once. */
-  private readonly warned = new Set<string>();
+  /** The serial each cert's long-threshold warning was last said for, so each certificate's is said once. */
+  private readonly warned = new Map<string, string>();
   private readonly poller: AriPoller | null;
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
@@ -155,7 +155,7 @@ export class Scheduler {
     this.byId = byIdOf(next);
     for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
     for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
-    for (const map of [this.plans, this.movedEarlier]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    for (const map of [this.plans, this.movedEarlier, this.warned]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
     this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
@@ -481,9 +481,8 @@ export class Scheduler {
   private warnLongThreshold(id: string, threshold: Threshold | null, cert: CertSummary | null): void {
     if (!threshold || !cert) return;
     const warning = longThresholdWarning(threshold, (cert.notAfter.getTime() - cert.notBefore.getTime()) / 86_400_000);
-    const key = `${id}\n${cert.serial}`;
-    if (!warning || this.warned.has(key)) return;
-    this.warned.add(key);
+    if (!warning || this.warned.get(id) === cert.serial) return;
+    this.warned.set(id, cert.serial);
     scoped(this.deps.log, { cert: id }).warn(`${id}: ${warning}`);
   }
 
