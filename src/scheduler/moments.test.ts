@@ -276,6 +276,18 @@ describe("ARI polls", () => {
     expect(due.reason).toEndWith("(ARI window)");
   });
 
+  test("an answer for a cert already due starts nothing: the sweeps renew it, not each poll", async () => {
+    const advisor = new FakeAdvisor();
+    const s = newScheduler(watchlist([cert("www", 1, 30)]), adviceOf(advisor));
+    s.start();
+    await quiet(s);
+    await settle();
+    await quiet(s);
+    expect(advisor.polls).toBe(1);
+    expect(started()).toEqual(["www:startup"]);
+    expect(s.look("www")!.decision).toMatchObject({ action: "renew" });
+  });
+
   test("at most four at once, off the sweep's path", async () => {
     const advisor = new FakeAdvisor();
     let open = () => {};

@@ -110,7 +110,7 @@ export class Scheduler {
   private readonly plans = new Map<string, RenewalPlan | null>();
   /** Each cert's next own moment, and the timer for the earliest. */
   private readonly moments: MomentTimer;
-  /** Certs whose ARI answer moved the moment from this time to now or before: the next look says so. */
+  /** Certs whose ARI answer changed the window while their moment (this time) was ahead: the next look says when it moved it to now or before. */
   private readonly movedEarlier = new Map<string, Date>();
   /** The serial each cert's long-threshold warning was last said for, so each certificate's is said once. */
   private readonly warned = new Map<string, string>();
@@ -313,9 +313,15 @@ export class Scheduler {
     } catch (err) {
       this.deps.log.error(`scheduler: ${id}: cannot store its ARI answer: ${describeError(err)}`);
     }
-    const was = this.looks.get(id)?.decision?.moment?.at;
-    if (was && was > this.deps.clock.now()) this.movedEarlier.set(id, was);
     this.moments.note(id, record.nextPollAt);
+    // Looked at again only when the window changed a moment still ahead: a cert already due
+    // (a threshold longer than its life) is left to the sweeps, or each poll would renew it.
+    const was = this.looks.get(id)?.decision?.moment?.at;
+    if (!was || was <= this.deps.clock.now() || sameWindow(plan.ari?.window ?? null, record.window)) {
+      if (!this.stopped) this.moments.arm();
+      return;
+    }
+    this.movedEarlier.set(id, was);
     this.tickSafely("scheduled", [id]);
   }
 
@@ -552,6 +558,11 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+function sameWindow(a: AriWindow | null, b: AriWindow | null): boolean {
+  if (!a || !b) return a === b;
+  return a.start.getTime() === b.start.getTime() && a.end.getTime() === b.end.getTime();
 }
 
 function byIdOf(watch: Watchlist): Map<string, WatchedCert> {
