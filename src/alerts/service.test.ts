@@ -76,7 +76,7 @@ async function renewal(outcome: "failed" | "succeeded", error = "acme: connectio
 
 test("many failures send one alert per sink, with the renewal's facts; the success after sends one cert.recovered", async () => {
   const service = await start([section("mail"), section("hook")]);
-  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: null, ari: null, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
   const first = await renewal("failed");
   for (let i = 0; i < 20; i++) await renewal("failed");
   await renewal("succeeded");
@@ -108,7 +108,7 @@ test("many failures send one alert per sink, with the renewal's facts; the succe
 
 test("a halt reaches every default sink, critical, with what to do, even right after a failure alert; a resume only those asking for it", async () => {
   const service = await start([section("mail"), section("all", { events: ["renewal.failed", "cert.halted", "cert.resumed"] })]);
-  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: { days: 30, source: "daemon" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null, ari: null });
   await renewal("failed");
   const lastError = "acme le: authorization invalid: 127.0.0.1: Connection refused";
   bus.emit({ type: "cert.halted", certId: "www", failures: 5, lastError, at: clock.now() });
@@ -137,7 +137,7 @@ test("an interrupted renewal alerts nobody", async () => {
 
 test("at each check interval a cert due too long close to expiry is expiring; a warning while more days are left than expiry_warning_days", async () => {
   const service = await start([section("mail")]);
-  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 5 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 5 * DAY) }, threshold: null, ari: null, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
   await clock.advance(60_000);
   expect(emitted.filter((e) => e.type === "cert.expiring")).toEqual([]);
   await clock.advance(60_000);

@@ -235,7 +235,7 @@ describe("GET /api/certs", () => {
     expect(status).toBe(200);
     const entries = body as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status", "targets"]);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["ari_window", "days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "renew_at", "renew_reason", "retry_at", "status", "targets"]);
     expect(entries[0]).toEqual({
       id: "www",
       domains: ["www.example.com"],
@@ -243,6 +243,9 @@ describe("GET /api/certs", () => {
       status: "missing",
       not_after: null,
       days_left: null,
+      renew_at: null,
+      renew_reason: "missing",
+      ari_window: null,
       next_check: null,
       retry_at: null,
       due_since: now.toISOString(),
@@ -257,7 +260,7 @@ describe("GET /api/certs", () => {
     now = new Date(notAfter.getTime() - 3_600_000);
     await scheduler.refresh(cert);
     const { body } = await get("/api/certs");
-    expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04 });
+    expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04, renew_reason: "lifetime" });
   });
 
   test("a cooldown shows its retry time and the last renewal's summary", async () => {

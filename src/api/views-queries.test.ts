@@ -48,8 +48,8 @@ async function fleet(n: number, history: number): Promise<{ certs: WatchedCert[]
     const failing = i % 3 === 0;
     const notAfter = new Date(clock.now().getTime() + (failing ? 5 : 60) * DAY);
     looks.set(certId, {
-      decision: failing ? { action: "renew", reason: "due", notAfter } : { action: "none", reason: "fine", notAfter },
-      threshold: { days: 30, source: "default" },
+      decision: failing ? { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter } : { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter },
+      threshold: null, ari: null,
       error: null,
       targets: [],
       latestSerial: null,

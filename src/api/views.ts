@@ -41,7 +41,6 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], st
   const [latest, stateOf] = await Promise.all([deps.store.latestRenewals(ids), states ?? deps.store.certStates(ids)]);
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
-  const intervalSeconds = deps.certs.checkIntervalSeconds();
   const typeOf = (name: string) => deps.certs.backendType("install", name);
   return certs.map((c) =>
     certJson({
@@ -53,7 +52,6 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], st
       state: stateOf.get(c.config.id) ?? null,
       last: latest.get(c.config.id),
       nextTick,
-      intervalSeconds,
       install: c.config.install,
       typeOf,
     }),

@@ -4,7 +4,7 @@
  */
 import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
-import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
+import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
@@ -47,7 +47,8 @@ const MAX_RETENTION_DAYS = 36500;
 /** A year: a reminder held longer than that is no reminder. */
 const MAX_REPEAT_INTERVAL_HOURS = 8760;
 
-export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[]; partial: PartialConfig };
+/** `warnings`: what works but is likely a mistake, as `<key path>: message` lines (`rota check-config` prints them, exit 0). */
+export type Validated = { ok: true; config: RotaConfig; warnings: string[] } | { ok: false; problems: string[]; partial: PartialConfig };
 
 /**
  * What did validate in a config with problems, with defaults where a value was refused
@@ -113,7 +114,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
   }
-  return { ok: true, config };
+  return { ok: true, config, warnings: ctx.problems.warnings };
 }
 
 function readDaemon(r: Reader): DaemonConfig {
@@ -266,8 +267,10 @@ function readCert(
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
   const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
-  const problem = ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
+  const problem = threshold && ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
   if (problem) r.problem(problem.key, problem.message);
+  const long = !problem && lifetime !== undefined && id !== undefined ? longThresholdWarning(threshold, lifetime) : null;
+  if (long) r.warn(threshold?.source === "cert" ? "renew_threshold_days" : "ca", long);
   const caOptions = readCaOptions(r, ca);
   const claim = ca && caOptions !== undefined ? CA_TYPES[ca.type]?.certClaim?.(caOptions) : undefined;
   if (claim && r.has(claim.key)) {

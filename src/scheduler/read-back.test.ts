@@ -140,7 +140,7 @@ describe("the scheduler's look through a hanging target", () => {
     await scheduler.stop();
     expect(scheduler.look("www")).toEqual({
       decision: null,
-      threshold: { days: 30, source: "default" },
+      threshold: null, ari: null,
       error: "files: read-back cancelled: scheduler stopping",
       targets: [{ target: "files", installed: null, error: "files: read-back cancelled: scheduler stopping" }],
       dueSince: now,

@@ -196,7 +196,8 @@ describe("update (a reload)", () => {
     await quiet(s);
     s.update(watchlist([runtimes.get("www")!], { checkIntervalSeconds: 60 }));
     await quiet(s);
-    expect(clock.pending()).toBe(1);
+    // The sweep, and the moment timer armed for the certificate's renewal moment.
+    expect(clock.pending()).toBe(2);
     rmSync(join(dir, "installed"), { recursive: true });
     await clock.advance(60_000);
     await quiet(s);
@@ -380,7 +381,7 @@ describe("the look's targets", () => {
     www.installs = [unreadable, damaged, ...www.installs];
     const s = newScheduler(watchlist([www]));
     const look = await s.refresh(www);
-    expect(look.decision).toMatchObject({ action: "renew", reason: "nginx: damaged: privkey.pem is missing; nothing stored to put back" });
+    expect(look.decision).toMatchObject({ action: "renew", why: "damaged", moment: null, reason: "nginx: damaged: privkey.pem is missing; nothing stored to put back" });
     expect(look.error).toBe("nas: permission denied");
     expect(look.targets).toEqual([
       { target: "nas", installed: null, error: "nas: permission denied" },

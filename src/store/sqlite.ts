@@ -9,7 +9,8 @@ import type { StepName, StepStatus, Trigger } from "../events.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { summaryColumns, summaryOf, type SummaryRecord } from "./issued-summary.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
-import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
+import { planOf, planRecord, PUT_PLAN_SQL, type PlanRecord } from "./renewal-plan.ts";
+import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -308,6 +309,15 @@ export class SqliteAuditStore implements AuditStore {
         "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at) VALUES ($cert, $n, $retry, $err, $authz, $halted)",
       )
       .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError, authz: s.authzFailures, halted: s.haltedAt?.getTime() ?? null });
+  }
+
+  async renewalPlans(certIds: readonly string[]): Promise<Map<string, RenewalPlan>> {
+    const rows = this.db.query("SELECT * FROM renewal_plan WHERE cert_id IN (SELECT value FROM json_each($ids))").all({ ids: JSON.stringify(certIds) }) as PlanRecord[];
+    return new Map(rows.map((r) => [r.cert_id, planOf(r)]));
+  }
+
+  async putRenewalPlan(plan: RenewalPlan): Promise<void> {
+    this.db.query(PUT_PLAN_SQL).run(planRecord(plan));
   }
 
   async alertLimit(sink: string, key: string): Promise<AlertLimit | null> {

@@ -34,7 +34,7 @@ function watched(id: string, domains: string[], install = ["files"]): WatchedCer
 }
 
 function look(decision: Decision | null): CertLook {
-  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
+  return { decision, threshold: null, ari: null, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
 }
 
 function app(s: AuditStore = store): Hono {
@@ -80,11 +80,11 @@ beforeEach(async () => {
     watched("fox", ["fox.example.com"]),
   ];
   looks = new Map([
-    ["alpha", look({ action: "none", reason: "fine", notAfter: inDays(60) })],
-    ["books", look({ action: "renew", reason: "due", notAfter: inDays(10) })],
-    ["gamma", look({ action: "renew", reason: "nothing installed", notAfter: null })],
-    ["delta", look({ action: "renew", reason: "due", notAfter: inDays(30) })],
-    ["fox", look({ action: "renew", reason: "due", notAfter: inDays(5) })],
+    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60) })],
+    ["books", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(10) })],
+    ["gamma", look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null })],
+    ["delta", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(30) })],
+    ["fox", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(5) })],
   ]);
   busy = new Set(["delta"]);
   await store.putCertState({ certId: "books", consecutiveFailures: 1, retryAt: inDays(1), lastError: "acme: boom", authzFailures: 0, haltedAt: null });
@@ -334,28 +334,9 @@ describe("GET /api/certs/{id}: targets", () => {
     // Every field the detail had before stays.
     expect(Object.keys(body).sort()).toEqual(
       [
-        "authz_failures",
-        "ca",
-        "days_left",
-        "dcv",
-        "domains",
-        "domains_unicode",
-        "due_since",
-        "halted_at",
-        "id",
-        "install",
-        "key_type",
-        "last_renewal",
-        "latest_issued",
-        "look_error",
-        "next_check",
-        "not_after",
-        "reason",
-        "renew_threshold_days",
-        "renew_threshold_source",
-        "retry_at",
-        "status",
-        "targets",
+        ...["ca", "days_left", "dcv", "domains", "domains_unicode", "due_since", "id", "install", "key_type", "last_renewal", "latest_issued", "look_error", "next_check", "not_after", "reason", "renew_threshold_days", "renew_threshold_source", "retry_at", "status", "targets"],
+        ...["renew_at", "renew_reason", "ari_window", "lifetime_days", "profile", "ari"],
+        ...["authz_failures", "halted_at"],
       ].sort(),
     );
   });

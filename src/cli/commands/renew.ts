@@ -29,7 +29,7 @@ export default defineCommand({
     let id: string;
     switch (body.status) {
       case "not_due":
-        console.log(`${args.cert} is not due (${body.reason}); use --force to renew anyway`);
+        console.log(`${args.cert} is not due (${notDueWhy(body)}); use --force to renew anyway`);
         return;
       case "busy":
         if (!args.wait) throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing (renewal ${body.renewal_id}); follow it with rota renew ${args.cert} --wait`);
@@ -67,3 +67,9 @@ export default defineCommand({
     console.log(`renewal ${id} succeeded`);
   },
 });
+
+/** Why a renewal was not started: `renew at …, ARI window … – …` when the daemon knows its moment, else the decision's reason. */
+export function notDueWhy(r: Extract<RenewReplyJson, { status: "not_due" }>): string {
+  if (r.renew_at === null) return r.reason;
+  return `renew at ${r.renew_at}${r.ari_window ? `, ARI window ${r.ari_window.start} – ${r.ari_window.end}` : ""}`;
+}

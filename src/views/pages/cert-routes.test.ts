@@ -170,7 +170,7 @@ describe("Renew now", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("Location")).toBe("/certs/www?renew=not_due#actions");
     const { html } = await get("/certs/www?renew=not_due");
-    expect(html).toMatch(/Not started: it is not due \(ok: \d\.\d\d days left, threshold 0\.5 \(cert\)\)/);
+    expect(html).toMatch(/Not started: it is not due \(ok: \d\.\d\d days left, renew at \S+Z \((lifetime rule|threshold 0\.5 days \(cert\))\)\)/);
     expect(runner.busy("www")).toBe(false);
   });
 

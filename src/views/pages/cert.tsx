@@ -133,7 +133,6 @@ function daysLeft(days: number): string {
 const THRESHOLD_SOURCE: Record<string, string> = {
   cert: "the cert's renew_threshold_days",
   daemon: "[daemon] renew_threshold_days",
-  default: "the default",
 };
 
 function StatusPanel(p: { d: CertPageData }) {
@@ -147,7 +146,7 @@ function StatusPanel(p: { d: CertPageData }) {
           <Badge status={detail.status} />
         </dd>
         <dt>Next</dt>
-        <dd>{nextStep(detail, now, detail.renew_threshold_days ?? undefined)}</dd>
+        <dd>{nextStep(detail, now)}</dd>
         <dt>Expires</dt>
         <dd>
           {detail.not_after ? (
@@ -161,7 +160,7 @@ function StatusPanel(p: { d: CertPageData }) {
         <dt>Renews</dt>
         <dd>
           {detail.renew_threshold_days === null ? (
-            <span class="muted">not looked at yet</span>
+            "lifetime rule"
           ) : (
             `${detail.renew_threshold_days} days before expiry (${THRESHOLD_SOURCE[detail.renew_threshold_source ?? ""] ?? detail.renew_threshold_source})`
           )}
