@@ -188,6 +188,43 @@ describe("namecheap CA", () => {
     expect(commands()).toEqual([`getInfo(${id})`, `getInfo(${id})`]);
   });
 
+  test("a request pending for a key this renewal does not hold (a fresh key since): resumed, its certificate is not taken; issued meanwhile, it is reissued for this key", async () => {
+    fake.ssl.mode = "never";
+    const short = make({ issuanceTimeoutSeconds: 10 });
+    const sub = await short.submit(request(), signal);
+    await failure(short.awaitIssuance(sub.order, signal));
+    const id = stateOf().current_id as number;
+    const startedAt = stateOf().pending.started_at as string;
+    const otherCsr = await createCsr(["shop.example.com"], generateKeyPem("ecdsa-p256"));
+
+    // Still purchased: its CNAME goes up again so Sectigo can finish it, but what it issues fits the old key only.
+    const resumed = await short.submit(request(1001, ["shop.example.com"], otherCsr), signal);
+    expect(resumed.summary).toBe(`resumed the request pending on certificate ${id}; 1 CNAME to publish (the request is for another key: its certificate will not be installed)`);
+    expect(resumed.challenges).toEqual(sub.challenges);
+    fake.ssl.mode = "normal";
+    publish(resumed.challenges);
+    const err = await failure(short.awaitIssuance(resumed.order, signal));
+    expect(describeError(err)).toBe(
+      `namecheap nc-ssl: certificate ${id} was issued for the key of the request started ${startedAt}, which this renewal does not hold; the next renewal reissues it`,
+    );
+    expect(err?.noRetry).toBe(false);
+    expect(stateOf()).toEqual({ configured_id: 1001, current_id: id, pending: null });
+
+    // Issued while rota was away, for a key it no longer holds: reissued at once, not collected.
+    fake.ssl.mode = "never";
+    const again = await short.submit(request(), signal);
+    await failure(short.awaitIssuance(again.order, signal));
+    const next = stateOf().current_id as number;
+    fake.ssl.certs.get(next)!.status = "active";
+    fake.ssl.certs.get(next)!.leafPem = fake.ssl.certs.get(1001)!.leafPem!;
+    fake.requests.length = 0;
+    const fresh = await short.submit(request(1001, ["shop.example.com"], otherCsr), signal);
+    const newest = stateOf().current_id as number;
+    expect(fresh.summary).toBe(`reissued certificate ${next} (active) as ${newest}; 1 CNAME to publish (the certificate issued while rota was away is for another key)`);
+    expect(commands()).toEqual([`getInfo(${next})`, `reissue(${next})`]);
+    expect(fake.requests[1]!.params.csr).toBe(otherCsr);
+  });
+
   test("a cancel during the poll rejects as aborted at once and keeps the request pending", async () => {
     fake.ssl.mode = "never";
     const sub = await ca.submit(request(), signal);

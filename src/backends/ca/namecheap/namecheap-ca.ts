@@ -9,7 +9,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readSecret } from "../../../config/secret.ts";
-import { parseCert } from "../../../crypto/x509.ts";
+import { parseCert, x509 } from "../../../crypto/x509.ts";
 import { describeError, isAbort, RotaError } from "../../../errors.ts";
 import { sleepOn } from "../../../sleep.ts";
 import type { BackendContext } from "../../context.ts";
@@ -38,6 +38,8 @@ interface Order {
   certificateId: number;
   /** Issued while rota was away: no re-check to ask for. */
   alreadyActive: boolean;
+  /** A resumed request made for a key this renewal does not hold: when it started. Its certificate is not returned. */
+  otherKey?: string;
 }
 
 export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: BackendContext): CABackend & Checkable {
@@ -84,16 +86,30 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       const { id, info } = await follow(state.current_id, client, signal);
       if (id !== state.current_id) file.save({ ...state, current_id: id });
       state.current_id = id;
-      const action = actionFor(id, info, state.pending, req.certId);
+      let action = actionFor(id, info, state.pending, req.certId);
       const order: Order = { certId: req.certId, configuredId: options.certificateId, certificateId: id, alreadyActive: false };
+      // A request rota started may be for a key since replaced (key_rotation = "every_renewal", --new-key, a new
+      // key_type): its certificate could not serve with this renewal's key, and would fail verify at every renewal.
+      const otherKey = (action.do === "resume" || action.do === "collect") && !(await sameKey(state.pending?.csr, req.csrPem));
+      let note = "";
+      if (otherKey && action.do === "collect") {
+        action = { do: "reissue" };
+        note = " (the certificate issued while rota was away is for another key)";
+      }
       switch (action.do) {
         case "refuse":
           throw new RotaError("namecheap_refused", `${who}: ${action.message}`, { noRetry: true });
         case "collect":
           return { order: { ...order, alreadyActive: true }, challenges: [], summary: `certificate ${id} was issued while rota was away; nothing to publish` };
         case "resume": {
+          // Its CNAMEs go up all the same: only once issued is the certificate active, and so reissuable for this key.
           const challenges = challengesOf(action.records);
-          return { order, challenges, summary: `resumed the request pending on certificate ${id}; ${cnames(challenges.length)} to publish` };
+          const other = otherKey ? " (the request is for another key: its certificate will not be installed)" : "";
+          return {
+            order: otherKey ? { ...order, otherKey: state.pending?.started_at ?? "earlier" } : order,
+            challenges,
+            summary: `resumed the request pending on certificate ${id}; ${cnames(challenges.length)} to publish${other}`,
+          };
         }
         case "activate":
         case "reissue": {
@@ -122,7 +138,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           if (reply.unusable !== null) throw new RotaError("namecheap_no_dcv", `${who}: namecheap.ssl.${action.do}: ${reply.unusable}`);
           const challenges = challengesOf(reply.records);
           const done = action.do === "reissue" ? `reissued certificate ${id} (${info.status}) as ${reply.certificateId}` : `activated certificate ${id} (${info.status})`;
-          return { order: { ...order, certificateId: reply.certificateId }, challenges, summary: `${done}; ${cnames(challenges.length)} to publish` };
+          return { order: { ...order, certificateId: reply.certificateId }, challenges, summary: `${done}; ${cnames(challenges.length)} to publish${note}` };
         }
       }
     },
@@ -172,6 +188,13 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           status = info.status;
           const s = status.toLowerCase();
           if (s === "active") {
+            if (o.otherKey !== undefined) {
+              new StateFile(dir, o.certId, who).save({ configured_id: o.configuredId, current_id: id, pending: null });
+              throw new RotaError(
+                "namecheap_other_key",
+                `${who}: certificate ${id} was issued for the key of the request started ${o.otherKey}, which this renewal does not hold; the next renewal reissues it`,
+              );
+            }
             if (!info.certificates) throw new RotaError("namecheap_no_certificate", `${who}: certificate ${id} is active but the reply carries no certificate (Certificates@CertificateReturned is not true)`);
             const seconds = Math.round((ctx.clock.now().getTime() - started) / 1000);
             return { ...(await collect(o, info.certificates)), note: `certificate ${id} active after ${checks} check${checks === 1 ? "" : "s"} (${seconds} s)${recheck}` };
@@ -268,6 +291,18 @@ export function challengesOf(records: DcvRecord[]): DcvChallenge[] {
     out.push({ kind: "dns-cname", recordName, target, ttl: CNAME_TTL });
   }
   return out;
+}
+
+/** Whether two CSRs carry one public key; a CSR that does not parse (a state file edited by hand) matches nothing. */
+async function sameKey(a: string | undefined, b: string): Promise<boolean> {
+  if (a === undefined) return false;
+  try {
+    const lib = await x509();
+    const spki = (pem: string) => Buffer.from(new lib.Pkcs10CertificateRequest(pem).publicKey.rawData);
+    return spki(a).equals(spki(b));
+  } catch {
+    return false;
+  }
 }
 
 function cnames(n: number): string {
