@@ -53,6 +53,7 @@ const CERTS: CertSpec[] = [
   { id: "fresh", domains: ["fresh.cf.test"], certificateId: 2001 },
   { id: "multi", domains: ["a.cf.test", "b.cf.test", "c.cf.test"], certificateId: 1201 },
   { id: "wild", domains: ["*.wild.cf.test", "wild.cf.test"], certificateId: 1301 },
+  { id: "wildonly", domains: ["*.only.cf.test"], certificateId: 1311 },
   { id: "ncshop", domains: ["shop.nc.test"], dcv: "ncdns", certificateId: 1401 },
   { id: "taken", domains: ["taken.cf.test"], certificateId: 3001 },
   { id: "plan", domains: ["plan.cf.test"], certificateId: 6001 },
@@ -106,6 +107,7 @@ async function seed(ssl: FakeSsl): Promise<void> {
   await ssl.seed({ id: 2001, status: "newpurchase" });
   await active(1201, ["a.cf.test"]);
   await active(1301, ["wild.cf.test"]);
+  await active(1311, ["only.cf.test"]);
   await active(1401, ["shop.nc.test"]);
   await ssl.seed({ id: 3001, status: "purchased" });
   await active(6001, ["plan.cf.test"], { planEnd: new Date(Date.now() + 3_600_000) });
@@ -321,13 +323,17 @@ test("6. a request rota did not start, and a plan used up: the no-retry errors",
   expect(refused.error).toBe(`namecheap nc-ssl: the Namecheap plan behind certificate ${id} is used up (the last reissue gained no time); renew it at Namecheap: rota never buys`);
 });
 
-test("7. Sectigo's www. name is in the certificate, and ten 1-s ticks start no new renewal", async () => {
+test("7. Sectigo's www. name, and a lone wildcard's base name, are in the certificates, and ten 1-s ticks start no new renewal", async () => {
   expect(sans("shop")).toContain("DNS:www.shop.cf.test");
   expect(sans("shop")).toContain("DNS:shop.cf.test");
-  const before = (await audit(socket(), "shop")).length;
+  const wildonly = await waitForRenewal(socket(), "wildonly", () => true, 90_000);
+  expect(wildonly.error).toBeNull();
+  expect(sans("wildonly")).toContain("DNS:*.only.cf.test");
+  expect(sans("wildonly")).toContain("DNS:only.cf.test");
+  const before = { shop: (await audit(socket(), "shop")).length, wildonly: (await audit(socket(), "wildonly")).length };
   const ticks = daemon!.output().length;
   await Bun.sleep(10_500);
-  expect((await audit(socket(), "shop")).length).toBe(before);
+  expect({ shop: (await audit(socket(), "shop")).length, wildonly: (await audit(socket(), "wildonly")).length }).toEqual(before);
   expect(daemon!.output().slice(ticks)).not.toContain("names changed");
 });
 

@@ -6,8 +6,8 @@
  * leading to `purchased` with DCV CNAMEs `_<MD5 of the CSR DER>.<domain>` →
  * `<SHA-256 as two 32-character labels>.<unique>.sectigo.com`. While a certificate is purchased,
  * each getInfo resolves its CNAMEs by a real DNS query (pebble-challtestsrv); when all match it
- * signs the CSR with its own CA, adding a one-name certificate's `www.` counterpart as Sectigo
- * does, and never past the plan's end. Errors come as HTTP 200 `Status="ERROR"`.
+ * signs the CSR with its own CA, adding a one-name certificate's `www.` counterpart (a lone
+ * wildcard's base name) as Sectigo does, and never past the plan's end. Errors come as HTTP 200 `Status="ERROR"`.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -97,7 +97,8 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
 
   async function sign(csrPem: string, planEnd: Date | undefined): Promise<string> {
     const names = await csrNames(csrPem);
-    if (names.length === 1 && !names[0]!.startsWith("*.")) names.push(names[0]!.startsWith("www.") ? names[0]!.slice(4) : `www.${names[0]}`);
+    // Sectigo's one-name certificates: the www. counterpart (or the bare name of a www. one); a lone wildcard also covers its base name.
+    if (names.length === 1) names.push(names[0]!.startsWith("*.") ? names[0]!.slice(2) : names[0]!.startsWith("www.") ? names[0]!.slice(4) : `www.${names[0]}`);
     const now = new Date();
     const days = Math.min(MAX_LEAF_DAYS, planEnd ? (planEnd.getTime() - now.getTime()) / DAY_MS : MAX_LEAF_DAYS);
     return signLeaf(intermediate, { csrPem, domains: names, validityDays: days, now });
