@@ -366,6 +366,15 @@ describe("namecheap CA", () => {
     expect(describeError(err)).toBe("namecheap nc-ssl: namecheap.ssl.getInfo: error 5050900: Unhandled exception");
   });
 
+  test("a 429 during the poll: the next check waits its Retry-After (120 s), not the poll's 3 s", async () => {
+    const sub = await ca.submit(request(), signal);
+    publish(sub.challenges);
+    fake.ssl.faults.push({ command: "namecheap.ssl.getInfo", kind: "http429" });
+    const done = await ca.awaitIssuance(sub.order, signal);
+    // First check at 2 s (429), the second 120 s later.
+    expect(done.note).toBe(`certificate ${stateOf().current_id} active after 2 checks (122 s); asked Sectigo to re-check once`);
+  });
+
   test("resendApproverEmail's 2011331 is ignored; active without certificates is an error", async () => {
     const sub = await ca.submit(request(), signal);
     publish(sub.challenges);

@@ -10,7 +10,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readSecret } from "../../../config/secret.ts";
 import { parseCert, x509 } from "../../../crypto/x509.ts";
-import { describeError, isAbort, RotaError } from "../../../errors.ts";
+import { describeError, isAbort, retryAfterOf, RotaError } from "../../../errors.ts";
 import { sleepOn } from "../../../sleep.ts";
 import type { BackendContext } from "../../context.ts";
 import type { CABackend, Checkable, CheckResult, DcvChallenge, Issued } from "../../types.ts";
@@ -165,9 +165,12 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       let gap = FIRST_GAP_MS;
       let checks = 0;
       let transient = 0;
+      /** The Retry-After (ms) the last fault asked for (a 429 or 503): the next check waits at least that long. */
+      let asked = 0;
       let status = "purchased";
       for (;;) {
-        const wait = o.alreadyActive && checks === 0 ? 0 : Math.min(gap, deadline - ctx.clock.now().getTime());
+        const wait = o.alreadyActive && checks === 0 ? 0 : Math.min(Math.max(gap, asked), deadline - ctx.clock.now().getTime());
+        asked = 0;
         if (wait > 0) {
           await sleepOn(ctx.clock, wait, signal).catch(() => {
             throw cancelled(signal);
@@ -182,6 +185,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
         } catch (err) {
           if (isAbort(err)) throw cancelled(signal);
           if (!(err instanceof RotaError && TRANSIENT_CODES.has(err.code)) || ++transient > TOLERATED_TRANSIENT) throw err;
+          asked = (retryAfterOf(err) ?? 0) * 1000;
           ctx.log.warn(`${who}: certificate ${id}: ${describeError(err)} (${transient} in a row; polling on)`);
         }
         if (info) {
