@@ -204,9 +204,7 @@ describe("namecheap CA", () => {
     fake.ssl.mode = "normal";
     publish(resumed.challenges);
     const err = await failure(short.awaitIssuance(resumed.order, signal));
-    expect(describeError(err)).toBe(
-      `namecheap nc-ssl: certificate ${id} was issued for the key of the request started ${startedAt}, which this renewal does not hold; the next renewal reissues it`,
-    );
+    expect(describeError(err)).toBe(`namecheap nc-ssl: certificate ${id} was issued for the request started ${startedAt}, which is for another key; the next renewal reissues it`);
     expect(err?.noRetry).toBe(false);
     expect(stateOf()).toEqual({ configured_id: 1001, current_id: id, pending: null });
 
@@ -223,6 +221,21 @@ describe("namecheap CA", () => {
     expect(fresh.summary).toBe(`reissued certificate ${next} (active) as ${newest}; 1 CNAME to publish (the certificate issued while rota was away is for another key)`);
     expect(commands()).toEqual([`getInfo(${next})`, `reissue(${next})`]);
     expect(fake.requests[1]!.params.csr).toBe(otherCsr);
+  });
+
+  test("a request pending for other names (the cert's domains edited since): resumed, its certificate is not taken", async () => {
+    fake.ssl.mode = "never";
+    const short = make({ issuanceTimeoutSeconds: 10 });
+    await failure(short.awaitIssuance((await short.submit(request(), signal)).order, signal));
+    const id = stateOf().current_id as number;
+    const startedAt = stateOf().pending.started_at as string;
+    const domains = ["shop.example.com", "api.example.com"];
+    const resumed = await short.submit(request(1001, domains, await createCsr(domains, key)), signal);
+    expect(resumed.summary).toBe(`resumed the request pending on certificate ${id}; 1 CNAME to publish (the request is for other names (shop.example.com): its certificate will not be installed)`);
+    fake.ssl.mode = "normal";
+    publish(resumed.challenges);
+    const err = await failure(short.awaitIssuance(resumed.order, signal));
+    expect(describeError(err)).toBe(`namecheap nc-ssl: certificate ${id} was issued for the request started ${startedAt}, which is for other names (shop.example.com); the next renewal reissues it`);
   });
 
   test("a cancel during the poll rejects as aborted at once and keeps the request pending", async () => {

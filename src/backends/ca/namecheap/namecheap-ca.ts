@@ -38,8 +38,8 @@ interface Order {
   certificateId: number;
   /** Issued while rota was away: no re-check to ask for. */
   alreadyActive: boolean;
-  /** A resumed request made for a key this renewal does not hold: when it started. Its certificate is not returned. */
-  otherKey?: string;
+  /** A resumed request that cannot serve this renewal (another key, other names): when it started and why. Its certificate is not returned. */
+  unfit?: { startedAt: string; why: string };
 }
 
 export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: BackendContext): CABackend & Checkable {
@@ -89,12 +89,12 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       let action = actionFor(id, info, state.pending, req.certId);
       const order: Order = { certId: req.certId, configuredId: options.certificateId, certificateId: id, alreadyActive: false };
       // A request rota started may be for a key since replaced (key_rotation = "every_renewal", --new-key, a new
-      // key_type): its certificate could not serve with this renewal's key, and would fail verify at every renewal.
-      const otherKey = (action.do === "resume" || action.do === "collect") && !(await sameKey(state.pending?.csr, req.csrPem));
+      // key_type) or for names since edited: its certificate would fail verify with this renewal's key and names.
+      const unfit = action.do === "resume" || action.do === "collect" ? await unfitFor(state.pending?.csr, req.csrPem, req.domains) : null;
       let note = "";
-      if (otherKey && action.do === "collect") {
+      if (unfit && action.do === "collect") {
         action = { do: "reissue" };
-        note = " (the certificate issued while rota was away is for another key)";
+        note = ` (the certificate issued while rota was away is for ${unfit})`;
       }
       switch (action.do) {
         case "refuse":
@@ -104,9 +104,9 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
         case "resume": {
           // Its CNAMEs go up all the same: only once issued is the certificate active, and so reissuable for this key.
           const challenges = challengesOf(action.records);
-          const other = otherKey ? " (the request is for another key: its certificate will not be installed)" : "";
+          const other = unfit ? ` (the request is for ${unfit}: its certificate will not be installed)` : "";
           return {
-            order: otherKey ? { ...order, otherKey: state.pending?.started_at ?? "earlier" } : order,
+            order: unfit ? { ...order, unfit: { startedAt: state.pending?.started_at ?? "earlier", why: unfit } } : order,
             challenges,
             summary: `resumed the request pending on certificate ${id}; ${cnames(challenges.length)} to publish${other}`,
           };
@@ -192,12 +192,9 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           status = info.status;
           const s = status.toLowerCase();
           if (s === "active") {
-            if (o.otherKey !== undefined) {
+            if (o.unfit) {
               new StateFile(dir, o.certId, who).save({ configured_id: o.configuredId, current_id: id, pending: null });
-              throw new RotaError(
-                "namecheap_other_key",
-                `${who}: certificate ${id} was issued for the key of the request started ${o.otherKey}, which this renewal does not hold; the next renewal reissues it`,
-              );
+              throw new RotaError("namecheap_unfit", `${who}: certificate ${id} was issued for the request started ${o.unfit.startedAt}, which is for ${o.unfit.why}; the next renewal reissues it`);
             }
             if (!info.certificates) throw new RotaError("namecheap_no_certificate", `${who}: certificate ${id} is active but the reply carries no certificate (Certificates@CertificateReturned is not true)`);
             const seconds = Math.round((ctx.clock.now().getTime() - started) / 1000);
@@ -297,16 +294,25 @@ export function challengesOf(records: DcvRecord[]): DcvChallenge[] {
   return out;
 }
 
-/** Whether two CSRs carry one public key; a CSR that does not parse (a state file edited by hand) matches nothing. */
-async function sameKey(a: string | undefined, b: string): Promise<boolean> {
-  if (a === undefined) return false;
+/**
+ * Why the pending request's CSR cannot serve a renewal with `csrPem` for `domains`: "another key",
+ * "other names (…)", or null when it can. A CSR that does not parse (a state file edited by hand) serves nothing.
+ */
+async function unfitFor(pendingCsr: string | undefined, csrPem: string, domains: string[]): Promise<string | null> {
+  if (pendingCsr === undefined) return "another key";
+  const lib = await x509();
+  let pending: InstanceType<typeof lib.Pkcs10CertificateRequest>;
   try {
-    const lib = await x509();
-    const spki = (pem: string) => Buffer.from(new lib.Pkcs10CertificateRequest(pem).publicKey.rawData);
-    return spki(a).equals(spki(b));
+    pending = new lib.Pkcs10CertificateRequest(pendingCsr);
   } catch {
-    return false;
+    return "another key";
   }
+  const spki = (csr: InstanceType<typeof lib.Pkcs10CertificateRequest>) => Buffer.from(csr.publicKey.rawData);
+  if (!spki(pending).equals(spki(new lib.Pkcs10CertificateRequest(csrPem)))) return "another key";
+  const san = pending.extensions.find((e) => e instanceof lib.SubjectAlternativeNameExtension);
+  const names = san instanceof lib.SubjectAlternativeNameExtension ? san.names.items.map((n) => n.value.toLowerCase()) : [];
+  const want = new Set(domains.map((d) => d.toLowerCase()));
+  return names.length === want.size && names.every((n) => want.has(n)) ? null : `other names (${names.join(", ")})`;
 }
 
 function cnames(n: number): string {
