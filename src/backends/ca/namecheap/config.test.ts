@@ -124,6 +124,13 @@ describe("namecheap CA config", () => {
       [CERT.replace('dcv = "cf"', 'dcv = "web"')],
       'cert[0].dcv: ca "nc-ssl" (type namecheap) validates with a DNS CNAME record; dcv "web" (type webroot) solves http-01',
     ],
+    // Not "need an http-01 DCV": no DCV would make this CA prove an IP address.
+    [
+      "an IP address",
+      CA,
+      [CERT.replace('"shop.example.com"', '"192.0.2.7"')],
+      'cert[0].domains[0]: IP addresses need http-01, and ca "nc-ssl" (type namecheap) validates with a DNS CNAME record only',
+    ],
   ];
   for (const [what, ca, certs, problem] of refused) {
     test(`${what} is refused by key`, () => {
