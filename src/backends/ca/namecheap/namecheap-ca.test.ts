@@ -250,6 +250,18 @@ describe("namecheap CA", () => {
     expect(stateOf().pending.certificate_id).toBe(stateOf().current_id);
   });
 
+  test("ReplacedBy: at most 20 links are followed (issue 13 §3); a 21st is refused without retry", async () => {
+    for (let i = 0; i < 21; i++) await fake.ssl.seed({ id: 6100 + i, status: "replaced", replacedBy: 6101 + i });
+    await fake.ssl.seed({ id: 6121, status: "newpurchase" });
+    // 6101 → … → 6121: twenty links.
+    const sub = await ca.submit({ ...request(6101), certId: "twenty" }, signal);
+    expect(sub.summary).toMatch(/^activated certificate 6121 \(newpurchase\)/);
+    // 6100 → … → 6121: twenty-one.
+    const err = await failure(ca.submit({ ...request(6100), certId: "more" }, signal));
+    expect(describeError(err)).toBe("namecheap nc-ssl: more than 20 ReplacedBy links from certificate 6100");
+    expect(err?.noRetry).toBe(true);
+  });
+
   test("ReplacedBy is followed to the certificate that stands; a loop is refused without retry", async () => {
     await fake.ssl.seed({ id: 4001, status: "replaced", replacedBy: 4002 });
     await fake.ssl.seed({ id: 4002, status: "replaced", replacedBy: 4003 });

@@ -62,7 +62,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       const path = seen.join(" → ");
       if (next === null) throw new RotaError("namecheap_replaced", `${who}: certificate ${id} is replaced but names no ReplacedBy (followed ${path})`, { noRetry: true });
       if (seen.includes(next)) throw new RotaError("namecheap_replaced", `${who}: ReplacedBy loops back to certificate ${next} (${path} → ${next})`, { noRetry: true });
-      if (seen.length >= MAX_HOPS) throw new RotaError("namecheap_replaced", `${who}: more than ${MAX_HOPS} ReplacedBy links from certificate ${start}`, { noRetry: true });
+      if (seen.length > MAX_HOPS) throw new RotaError("namecheap_replaced", `${who}: more than ${MAX_HOPS} ReplacedBy links from certificate ${start}`, { noRetry: true });
       id = next;
     }
   }
