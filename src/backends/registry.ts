@@ -49,7 +49,8 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   kinds: readonly ChallengeKind[];
   /**
    * Names the CA puts in a certificate beyond the ones asked for (Sectigo adds the `www.`
-   * counterpart of a one-name certificate): the scheduler does not take them for a change of names.
+   * counterpart of a one-name certificate, the base name of a lone wildcard): the scheduler does
+   * not take them for a change of names.
    */
   impliedNames?: (domains: readonly string[]) => string[];
   /** The least renewal deadline this CA's certs need, in seconds: the runner uses it when `renewal_timeout_seconds` is shorter. */

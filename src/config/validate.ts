@@ -369,9 +369,13 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: 
     return;
   }
   const dnsKinds = caKinds.filter((k) => DNS_KINDS.includes(k));
+  // A CA that never hands out http-01 cannot prove an IP address, whatever the DCV.
+  const ipProblem = caKinds.includes("http-01")
+    ? `IP addresses need an http-01 DCV; ${solves}`
+    : `IP addresses need http-01, and ca ${quote(ca.name)} (type ${ca.type}) validates with ${caKinds.map((k) => KIND_WORDS[k]).join(" or ")} only`;
   for (const { kind, key } of names) {
     if (kind === "wildcard" && !usable.some((k) => DNS_KINDS.includes(k))) r.ctx.problems.add(key, `wildcard names need a ${dnsKinds.join(" or ") || "DNS"} DCV; ${solves}`);
-    if (kind === "ip" && !usable.includes("http-01")) r.ctx.problems.add(key, `IP addresses need an http-01 DCV; ${solves}`);
+    if (kind === "ip" && !usable.includes("http-01")) r.ctx.problems.add(key, ipProblem);
   }
 }
 

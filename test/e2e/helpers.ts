@@ -26,7 +26,7 @@ export interface ListRow {
   ari_window: { start: string; end: string } | null;
   next_check: string | null;
   retry_at: string | null;
-  last_renewal: { id: string; status: string; trigger: string } | null;
+  last_renewal: { id: string; status: string; trigger: string; finished_at: string | null } | null;
 }
 
 export async function audit(socket: string, certId?: string): Promise<AuditRow[]> {

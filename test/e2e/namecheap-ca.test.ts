@@ -53,11 +53,13 @@ const CERTS: CertSpec[] = [
   { id: "fresh", domains: ["fresh.cf.test"], certificateId: 2001 },
   { id: "multi", domains: ["a.cf.test", "b.cf.test", "c.cf.test"], certificateId: 1201 },
   { id: "wild", domains: ["*.wild.cf.test", "wild.cf.test"], certificateId: 1301 },
+  { id: "wildonly", domains: ["*.only.cf.test"], certificateId: 1311 },
   { id: "ncshop", domains: ["shop.nc.test"], dcv: "ncdns", certificateId: 1401 },
   { id: "taken", domains: ["taken.cf.test"], certificateId: 3001 },
   { id: "plan", domains: ["plan.cf.test"], certificateId: 6001 },
   { id: "slow", domains: ["slow.cf.test"], ca: "nc-short", certificateId: 8001 },
   { id: "term", domains: ["term.cf.test"], certificateId: 8101 },
+  { id: "lost", domains: ["lost.cf.test"], certificateId: 8201 },
   { id: "f-badkey", domains: ["badkey.cf.test"], ca: "nc-badkey", certificateId: 1501 },
   { id: "f-badip", domains: ["badip.cf.test"], ca: "nc-badip", certificateId: 1502 },
   { id: "f-unknown", domains: ["unknown.cf.test"], certificateId: 7777 },
@@ -106,11 +108,13 @@ async function seed(ssl: FakeSsl): Promise<void> {
   await ssl.seed({ id: 2001, status: "newpurchase" });
   await active(1201, ["a.cf.test"]);
   await active(1301, ["wild.cf.test"]);
+  await active(1311, ["only.cf.test"]);
   await active(1401, ["shop.nc.test"]);
   await ssl.seed({ id: 3001, status: "purchased" });
   await active(6001, ["plan.cf.test"], { planEnd: new Date(Date.now() + 3_600_000) });
   await active(8001, ["slow.cf.test"], { never: true });
   await active(8101, ["term.cf.test"], { never: true });
+  await active(8201, ["lost.cf.test"]);
   for (const id of [1501, 1502, 1503, 1504, 1505, 1506, 1507, 1508, 1509]) await active(id, ["fault.cf.test"]);
   await ssl.seed({ id: 5001, status: "replaced", replacedBy: 5002 });
   await ssl.seed({ id: 5002, status: "replaced", replacedBy: 5001 });
@@ -321,23 +325,37 @@ test("6. a request rota did not start, and a plan used up: the no-retry errors",
   expect(refused.error).toBe(`namecheap nc-ssl: the Namecheap plan behind certificate ${id} is used up (the last reissue gained no time); renew it at Namecheap: rota never buys`);
 });
 
-test("7. Sectigo's www. name is in the certificate, and ten 1-s ticks start no new renewal", async () => {
+test("7. Sectigo's www. name, and a lone wildcard's base name, are in the certificates, and ten 1-s ticks start no new renewal", async () => {
   expect(sans("shop")).toContain("DNS:www.shop.cf.test");
   expect(sans("shop")).toContain("DNS:shop.cf.test");
-  const before = (await audit(socket(), "shop")).length;
+  const wildonly = await waitForRenewal(socket(), "wildonly", () => true, 90_000);
+  expect(wildonly.error).toBeNull();
+  expect(sans("wildonly")).toContain("DNS:*.only.cf.test");
+  expect(sans("wildonly")).toContain("DNS:only.cf.test");
+  const before = { shop: (await audit(socket(), "shop")).length, wildonly: (await audit(socket(), "wildonly")).length };
   const ticks = daemon!.output().length;
   await Bun.sleep(10_500);
-  expect((await audit(socket(), "shop")).length).toBe(before);
+  expect({ shop: (await audit(socket(), "shop")).length, wildonly: (await audit(socket(), "wildonly")).length }).toEqual(before);
   expect(daemon!.output().slice(ticks)).not.toContain("names changed");
 });
 
-test("5. SIGTERM during await_issuance: out within 5 s, the row interrupted and the CNAME gone; after a restart the renewal resumes without a new reissue and installs", async () => {
+test("5. SIGTERM during await_issuance: out within 5 s, the row interrupted and the CNAME gone; after a restart the renewal resumes without a new reissue and installs. A reissue whose reply the stop cut off is named at the next renewal", async () => {
   await waitFor(() => sslCalls((r) => r.command === "namecheap.ssl.resendApproverEmail" && lineOf(8101).has(Number(r.params.CertificateID))).length > 0, 90_000, 100, "term to reach await_issuance");
   const id = stateOf("term").current_id as number;
+  // "lost": Namecheap carries out a forced reissue, and its reply is still on the way when rota stops.
+  await waitForRenewal(socket(), "lost", (r) => r.status === "succeeded", 90_000);
+  const lostFrom = stateOf("lost").current_id as number;
+  let release = () => {};
+  nc.ssl.faults.push({ command: "namecheap.ssl.reissue", certificateId: 8201, kind: "hold", until: new Promise<void>((r) => (release = r)) });
+  expect((await runRota(["renew", "lost", "--force", "--socket", socket()])).code).toBe(0);
+  await waitFor(() => nc.ssl.certs.get(lostFrom)?.status === "replaced", 30_000, 50, "lost's reissue to reach Namecheap");
   outputs.push(daemon!.output());
   const t0 = performance.now();
   await daemon!.stop("SIGTERM");
   expect(performance.now() - t0).toBeLessThan(5_000);
+  release();
+  expect(stateOf("lost").pending).toMatchObject({ from_id: lostFrom, command: "reissue" });
+  expect(stateOf("lost").pending.certificate_id).toBeUndefined();
   expect(cf.records().filter((r) => r.name.endsWith("term.cf.test"))).toEqual([]);
   expect(stateOf("term").pending).toMatchObject({ certificate_id: id });
 
@@ -348,6 +366,16 @@ test("5. SIGTERM during await_issuance: out within 5 s, the row interrupted and 
   expect(rows.find((r) => r.status === "interrupted")).toBeDefined();
   expect(step(done, "submit")?.message).toBe(`resumed the request pending on certificate ${id}; 1 CNAME to publish`);
   expect(sslCalls((r) => r.command === "namecheap.ssl.reissue" && lineOf(8101).has(Number(r.params.CertificateID)))).toHaveLength(1);
+
+  // Its certificate is not due: the next renewal is the one a person forces.
+  expect((await runRota(["renew", "lost", "--force", "--wait", "--socket", socket()], { timeoutMs: 60_000 })).code).toBe(1);
+  const [lost, cut] = await audit(socket(), "lost");
+  expect(cut!.status).toBe("interrupted");
+  expect(lost!.status).toBe("failed");
+  expect(lost!.error).toMatch(
+    new RegExp(`^namecheap nc-ssl: certificate ${nc.ssl.certs.get(lostFrom)!.replacedBy} has a request pending whose reply rota never got \\(it stopped during namecheap\\.ssl\\.reissue on certificate ${lostFrom}, started [^)]+\\); finish or cancel it at Namecheap, then rota renew lost --force$`),
+  );
+  expect(sslCalls((r) => r.command === "namecheap.ssl.reissue" && lineOf(8201).has(Number(r.params.CertificateID)))).toHaveLength(2);
 });
 
 test("8. the API key appears in no log line, audit row or API reply", async () => {

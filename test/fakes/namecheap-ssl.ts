@@ -6,8 +6,8 @@
  * leading to `purchased` with DCV CNAMEs `_<MD5 of the CSR DER>.<domain>` →
  * `<SHA-256 as two 32-character labels>.<unique>.sectigo.com`. While a certificate is purchased,
  * each getInfo resolves its CNAMEs by a real DNS query (pebble-challtestsrv); when all match it
- * signs the CSR with its own CA, adding a one-name certificate's `www.` counterpart as Sectigo
- * does, and never past the plan's end. Errors come as HTTP 200 `Status="ERROR"`.
+ * signs the CSR with its own CA, adding a one-name certificate's `www.` counterpart (a lone
+ * wildcard's base name) as Sectigo does, and never past the plan's end. Errors come as HTTP 200 `Status="ERROR"`.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -55,11 +55,13 @@ export interface FakeSslCert {
  * when given): an HTTP 500, a 429 with Retry-After: 120, an HTML page,
  * a cut-off reply, `Status="OK"` without the result element, an API error, or a reply whose
  * content is wrong (`ValueAvailable="false"`, active without certificates, a chain that does
- * not sign the leaf; each taken only by a reply it can change).
+ * not sign the leaf; each taken only by a reply it can change). `hold`: the call is carried out
+ * at once, its reply sent only when `until` settles (a reply lost to a stop).
  */
 export type SslFault = { command?: string; certificateId?: number } & (
   | { kind: "http500" | "http429" | "html" | "truncated" | "no-result" | "value-unavailable" | "no-certificates" | "bad-chain" }
   | { kind: "error"; number: string; text: string }
+  | { kind: "hold"; until: Promise<void> }
 );
 
 export interface FakeSsl {
@@ -97,7 +99,8 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
 
   async function sign(csrPem: string, planEnd: Date | undefined): Promise<string> {
     const names = await csrNames(csrPem);
-    if (names.length === 1 && !names[0]!.startsWith("*.")) names.push(names[0]!.startsWith("www.") ? names[0]!.slice(4) : `www.${names[0]}`);
+    // Sectigo's one-name certificates: the www. counterpart (or the bare name of a www. one); a lone wildcard also covers its base name.
+    if (names.length === 1) names.push(names[0]!.startsWith("*.") ? names[0]!.slice(2) : names[0]!.startsWith("www.") ? names[0]!.slice(4) : `www.${names[0]}`);
     const now = new Date();
     const days = Math.min(MAX_LEAF_DAYS, planEnd ? (planEnd.getTime() - now.getTime()) / DAY_MS : MAX_LEAF_DAYS);
     return signLeaf(intermediate, { csrPem, domains: names, validityDays: days, now });
@@ -180,6 +183,7 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
     const id = Number(params.CertificateID);
     const slow = fake.mode === "slow" ? fake.slowSeconds : (fake.certs.get(id)?.slowSeconds ?? 0);
     if (slow > 0) await Bun.sleep(slow * 1000);
+    const hold = takeFault(command, id, ["hold"]);
     const fault = takeFault(command, id, ["http500", "http429", "html", "error", "no-result", "truncated"]);
     if (fault?.kind === "http500") return { status: 500, body: "Internal Server Error", contentType: "text/plain" };
     if (fault?.kind === "http429") return { status: 429, body: "Too Many Requests", contentType: "text/plain", headers: { "retry-after": "120" } };
@@ -187,6 +191,7 @@ export async function createFakeSsl(envelope: Envelope): Promise<FakeSsl & { han
     if (fault?.kind === "error") return error(command, fault.number, fault.text);
     if (fault?.kind === "no-result") return ok(command, "");
     const reply = await answer(command, params);
+    if (hold?.kind === "hold") await hold.until;
     if (fault?.kind === "truncated") return { ...reply, body: reply.body.slice(0, Math.floor(reply.body.length / 2)) };
     return reply;
   }

@@ -5,7 +5,7 @@
  * Replies are read strictly (replies.ts). `Status="ERROR"` becomes
  * `namecheap <ca>: <command>: error <Number>: <text>`, without retry where retrying cannot help;
  * HTTP errors, 429/503 and replies that are not XML are transient, a Retry-After kept. The API
- * key goes in the body only, and is masked in anything this client builds.
+ * key goes in the body only (a redirect is never followed with it), and is masked in anything this client builds.
  */
 import { RotaError } from "../../../errors.ts";
 import { parseRetryAfter } from "../../../retry-after.ts";
@@ -72,11 +72,15 @@ export function createSslClient(creds: NamecheapCredentials, who: string): SslCl
         headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
         body: body.toString(),
         signal: AbortSignal.any([signal, limit]),
+        // fetch resends a form on 307/308 to wherever Location points, ApiKey included.
+        redirect: "manual",
       });
       text = await res.text();
       if (res.status !== 200) {
         const retryAfterSeconds = parseRetryAfter(res.headers.get("retry-after"), new Date());
-        throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}`.trim(), { retryAfterSeconds });
+        const location = res.headers.get("location");
+        const redirect = location ? ` to ${location} (not followed: the request carries the API key; set api_url to the endpoint itself)` : "";
+        throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}${redirect}`.trim(), { retryAfterSeconds });
       }
     } catch (err) {
       if (err instanceof RotaError) throw err;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, parseConfigText } from "../../../config/load.ts";
 import type { RotaConfig } from "../../../config/schema.ts";
+import { impliedNames } from "./config.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-nc-ca-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,6 +124,13 @@ describe("namecheap CA config", () => {
       [CERT.replace('dcv = "cf"', 'dcv = "web"')],
       'cert[0].dcv: ca "nc-ssl" (type namecheap) validates with a DNS CNAME record; dcv "web" (type webroot) solves http-01',
     ],
+    // Not "need an http-01 DCV": no DCV would make this CA prove an IP address.
+    [
+      "an IP address",
+      CA,
+      [CERT.replace('"shop.example.com"', '"192.0.2.7"')],
+      'cert[0].domains[0]: IP addresses need http-01, and ca "nc-ssl" (type namecheap) validates with a DNS CNAME record only',
+    ],
   ];
   for (const [what, ca, certs, problem] of refused) {
     test(`${what} is refused by key`, () => {
@@ -138,5 +146,18 @@ describe("namecheap CA config", () => {
     expect(load(`${example}\n${REST}`).certs[0]?.caOptions).toEqual({ certificateId: 1001 });
     const all = load(`${example.replace(/^# ([a-z_]+ = )/gm, "$1")}\n${REST}`);
     expect(all.cas[0]?.options).toMatchObject({ username: "alice", apiUrl: "https://api.sandbox.namecheap.com/xml.response", issuanceTimeoutSeconds: 3600 });
+  });
+});
+
+describe("impliedNames: what Sectigo adds to a one-name certificate", () => {
+  test("the www. counterpart, the bare name of a www. one, and the base name of a wildcard (Sectigo's *.example.com also covers example.com)", () => {
+    expect(impliedNames(["shop.example.com"])).toEqual(["www.shop.example.com"]);
+    expect(impliedNames(["www.shop.example.com"])).toEqual(["shop.example.com"]);
+    expect(impliedNames(["*.example.com"])).toEqual(["example.com"]);
+    expect(impliedNames(["*.sub.example.com"])).toEqual(["sub.example.com"]);
+  });
+  test("nothing for a certificate of several names: each is asked for", () => {
+    expect(impliedNames(["*.example.com", "example.com"])).toEqual([]);
+    expect(impliedNames(["a.example.com", "b.example.com"])).toEqual([]);
   });
 });

@@ -76,12 +76,13 @@ export function parseNamecheapCertOptions(r: Reader): NamecheapCertOptions {
 
 /**
  * Sectigo's extra name: a one-name certificate for `shop.example.com` also covers
- * `www.shop.example.com`, and one for `www.shop.example.com` the bare name. `decide()` ignores
- * these, or it would see "names changed" and reissue at every check.
+ * `www.shop.example.com`, one for `www.shop.example.com` the bare name, and one for
+ * `*.example.com` the base name `example.com`. `decide()` ignores these, or it would see
+ * "names changed" and reissue at every check.
  */
 export function impliedNames(domains: readonly string[]): string[] {
   if (domains.length !== 1) return [];
   const [name] = domains as [string];
-  if (name.startsWith("*.")) return [];
+  if (name.startsWith("*.")) return [name.slice(2)];
   return [name.startsWith("www.") ? name.slice(4) : `www.${name}`];
 }

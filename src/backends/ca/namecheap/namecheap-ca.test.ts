@@ -188,6 +188,56 @@ describe("namecheap CA", () => {
     expect(commands()).toEqual([`getInfo(${id})`, `getInfo(${id})`]);
   });
 
+  test("a request pending for a key this renewal does not hold (a fresh key since): resumed, its certificate is not taken; issued meanwhile, it is reissued for this key", async () => {
+    fake.ssl.mode = "never";
+    const short = make({ issuanceTimeoutSeconds: 10 });
+    const sub = await short.submit(request(), signal);
+    await failure(short.awaitIssuance(sub.order, signal));
+    const id = stateOf().current_id as number;
+    const startedAt = stateOf().pending.started_at as string;
+    const otherCsr = await createCsr(["shop.example.com"], generateKeyPem("ecdsa-p256"));
+
+    // Still purchased: its CNAME goes up again so Sectigo can finish it, but what it issues fits the old key only.
+    const resumed = await short.submit(request(1001, ["shop.example.com"], otherCsr), signal);
+    expect(resumed.summary).toBe(`resumed the request pending on certificate ${id}; 1 CNAME to publish (the request is for another key: its certificate will not be installed)`);
+    expect(resumed.challenges).toEqual(sub.challenges);
+    fake.ssl.mode = "normal";
+    publish(resumed.challenges);
+    const err = await failure(short.awaitIssuance(resumed.order, signal));
+    expect(describeError(err)).toBe(`namecheap nc-ssl: certificate ${id} was issued for the request started ${startedAt}, which is for another key; the next renewal reissues it`);
+    expect(err?.noRetry).toBe(false);
+    expect(stateOf()).toEqual({ configured_id: 1001, current_id: id, pending: null });
+
+    // Issued while rota was away, for a key it no longer holds: reissued at once, not collected.
+    fake.ssl.mode = "never";
+    const again = await short.submit(request(), signal);
+    await failure(short.awaitIssuance(again.order, signal));
+    const next = stateOf().current_id as number;
+    fake.ssl.certs.get(next)!.status = "active";
+    fake.ssl.certs.get(next)!.leafPem = fake.ssl.certs.get(1001)!.leafPem!;
+    fake.requests.length = 0;
+    const fresh = await short.submit(request(1001, ["shop.example.com"], otherCsr), signal);
+    const newest = stateOf().current_id as number;
+    expect(fresh.summary).toBe(`reissued certificate ${next} (active) as ${newest}; 1 CNAME to publish (the certificate issued while rota was away is for another key)`);
+    expect(commands()).toEqual([`getInfo(${next})`, `reissue(${next})`]);
+    expect(fake.requests[1]!.params.csr).toBe(otherCsr);
+  });
+
+  test("a request pending for other names (the cert's domains edited since): resumed, its certificate is not taken", async () => {
+    fake.ssl.mode = "never";
+    const short = make({ issuanceTimeoutSeconds: 10 });
+    await failure(short.awaitIssuance((await short.submit(request(), signal)).order, signal));
+    const id = stateOf().current_id as number;
+    const startedAt = stateOf().pending.started_at as string;
+    const domains = ["shop.example.com", "api.example.com"];
+    const resumed = await short.submit(request(1001, domains, await createCsr(domains, key)), signal);
+    expect(resumed.summary).toBe(`resumed the request pending on certificate ${id}; 1 CNAME to publish (the request is for other names (shop.example.com): its certificate will not be installed)`);
+    fake.ssl.mode = "normal";
+    publish(resumed.challenges);
+    const err = await failure(short.awaitIssuance(resumed.order, signal));
+    expect(describeError(err)).toBe(`namecheap nc-ssl: certificate ${id} was issued for the request started ${startedAt}, which is for other names (shop.example.com); the next renewal reissues it`);
+  });
+
   test("a cancel during the poll rejects as aborted at once and keeps the request pending", async () => {
     fake.ssl.mode = "never";
     const sub = await ca.submit(request(), signal);
@@ -198,6 +248,18 @@ describe("namecheap CA", () => {
     expect(err?.code).toBe("aborted");
     expect(describeError(err)).toMatch(/^namecheap nc-ssl: cancelled/);
     expect(stateOf().pending.certificate_id).toBe(stateOf().current_id);
+  });
+
+  test("ReplacedBy: at most 20 links are followed (issue 13 §3); a 21st is refused without retry", async () => {
+    for (let i = 0; i < 21; i++) await fake.ssl.seed({ id: 6100 + i, status: "replaced", replacedBy: 6101 + i });
+    await fake.ssl.seed({ id: 6121, status: "newpurchase" });
+    // 6101 → … → 6121: twenty links.
+    const sub = await ca.submit({ ...request(6101), certId: "twenty" }, signal);
+    expect(sub.summary).toMatch(/^activated certificate 6121 \(newpurchase\)/);
+    // 6100 → … → 6121: twenty-one.
+    const err = await failure(ca.submit({ ...request(6100), certId: "more" }, signal));
+    expect(describeError(err)).toBe("namecheap nc-ssl: more than 20 ReplacedBy links from certificate 6100");
+    expect(err?.noRetry).toBe(true);
   });
 
   test("ReplacedBy is followed to the certificate that stands; a loop is refused without retry", async () => {
@@ -327,6 +389,15 @@ describe("namecheap CA", () => {
     fake.ssl.faults.push({ command: "namecheap.ssl.getInfo", kind: "error", number: "5050900", text: "Unhandled exception" });
     const err = await failure(ca.awaitIssuance(third.order, signal));
     expect(describeError(err)).toBe("namecheap nc-ssl: namecheap.ssl.getInfo: error 5050900: Unhandled exception");
+  });
+
+  test("a 429 during the poll: the next check waits its Retry-After (120 s), not the poll's 3 s", async () => {
+    const sub = await ca.submit(request(), signal);
+    publish(sub.challenges);
+    fake.ssl.faults.push({ command: "namecheap.ssl.getInfo", kind: "http429" });
+    const done = await ca.awaitIssuance(sub.order, signal);
+    // First check at 2 s (429), the second 120 s later.
+    expect(done.note).toBe(`certificate ${stateOf().current_id} active after 2 checks (122 s); asked Sectigo to re-check once`);
   });
 
   test("resendApproverEmail's 2011331 is ignored; active without certificates is an error", async () => {

@@ -9,8 +9,8 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readSecret } from "../../../config/secret.ts";
-import { parseCert } from "../../../crypto/x509.ts";
-import { describeError, isAbort, RotaError } from "../../../errors.ts";
+import { parseCert, x509 } from "../../../crypto/x509.ts";
+import { describeError, isAbort, retryAfterOf, RotaError } from "../../../errors.ts";
 import { sleepOn } from "../../../sleep.ts";
 import type { BackendContext } from "../../context.ts";
 import type { CABackend, Checkable, CheckResult, DcvChallenge, Issued } from "../../types.ts";
@@ -38,6 +38,8 @@ interface Order {
   certificateId: number;
   /** Issued while rota was away: no re-check to ask for. */
   alreadyActive: boolean;
+  /** A resumed request that cannot serve this renewal (another key, other names): when it started and why. Its certificate is not returned. */
+  unfit?: { startedAt: string; why: string };
 }
 
 export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: BackendContext): CABackend & Checkable {
@@ -60,7 +62,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       const path = seen.join(" → ");
       if (next === null) throw new RotaError("namecheap_replaced", `${who}: certificate ${id} is replaced but names no ReplacedBy (followed ${path})`, { noRetry: true });
       if (seen.includes(next)) throw new RotaError("namecheap_replaced", `${who}: ReplacedBy loops back to certificate ${next} (${path} → ${next})`, { noRetry: true });
-      if (seen.length >= MAX_HOPS) throw new RotaError("namecheap_replaced", `${who}: more than ${MAX_HOPS} ReplacedBy links from certificate ${start}`, { noRetry: true });
+      if (seen.length > MAX_HOPS) throw new RotaError("namecheap_replaced", `${who}: more than ${MAX_HOPS} ReplacedBy links from certificate ${start}`, { noRetry: true });
       id = next;
     }
   }
@@ -84,16 +86,30 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       const { id, info } = await follow(state.current_id, client, signal);
       if (id !== state.current_id) file.save({ ...state, current_id: id });
       state.current_id = id;
-      const action = actionFor(id, info, state.pending, req.certId);
+      let action = actionFor(id, info, state.pending, req.certId);
       const order: Order = { certId: req.certId, configuredId: options.certificateId, certificateId: id, alreadyActive: false };
+      // A request rota started may be for a key since replaced (key_rotation = "every_renewal", --new-key, a new
+      // key_type) or for names since edited: its certificate would fail verify with this renewal's key and names.
+      const unfit = action.do === "resume" || action.do === "collect" ? await unfitFor(state.pending?.csr, req.csrPem, req.domains) : null;
+      let note = "";
+      if (unfit && action.do === "collect") {
+        action = { do: "reissue" };
+        note = ` (the certificate issued while rota was away is for ${unfit})`;
+      }
       switch (action.do) {
         case "refuse":
           throw new RotaError("namecheap_refused", `${who}: ${action.message}`, { noRetry: true });
         case "collect":
           return { order: { ...order, alreadyActive: true }, challenges: [], summary: `certificate ${id} was issued while rota was away; nothing to publish` };
         case "resume": {
+          // Its CNAMEs go up all the same: only once issued is the certificate active, and so reissuable for this key.
           const challenges = challengesOf(action.records);
-          return { order, challenges, summary: `resumed the request pending on certificate ${id}; ${cnames(challenges.length)} to publish` };
+          const other = unfit ? ` (the request is for ${unfit}: its certificate will not be installed)` : "";
+          return {
+            order: unfit ? { ...order, unfit: { startedAt: state.pending?.started_at ?? "earlier", why: unfit } } : order,
+            challenges,
+            summary: `resumed the request pending on certificate ${id}; ${cnames(challenges.length)} to publish${other}`,
+          };
         }
         case "activate":
         case "reissue": {
@@ -122,7 +138,7 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
           if (reply.unusable !== null) throw new RotaError("namecheap_no_dcv", `${who}: namecheap.ssl.${action.do}: ${reply.unusable}`);
           const challenges = challengesOf(reply.records);
           const done = action.do === "reissue" ? `reissued certificate ${id} (${info.status}) as ${reply.certificateId}` : `activated certificate ${id} (${info.status})`;
-          return { order: { ...order, certificateId: reply.certificateId }, challenges, summary: `${done}; ${cnames(challenges.length)} to publish` };
+          return { order: { ...order, certificateId: reply.certificateId }, challenges, summary: `${done}; ${cnames(challenges.length)} to publish${note}` };
         }
       }
     },
@@ -149,9 +165,12 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
       let gap = FIRST_GAP_MS;
       let checks = 0;
       let transient = 0;
+      /** The Retry-After (ms) the last fault asked for (a 429 or 503): the next check waits at least that long. */
+      let asked = 0;
       let status = "purchased";
       for (;;) {
-        const wait = o.alreadyActive && checks === 0 ? 0 : Math.min(gap, deadline - ctx.clock.now().getTime());
+        const wait = o.alreadyActive && checks === 0 ? 0 : Math.min(Math.max(gap, asked), deadline - ctx.clock.now().getTime());
+        asked = 0;
         if (wait > 0) {
           await sleepOn(ctx.clock, wait, signal).catch(() => {
             throw cancelled(signal);
@@ -166,12 +185,17 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
         } catch (err) {
           if (isAbort(err)) throw cancelled(signal);
           if (!(err instanceof RotaError && TRANSIENT_CODES.has(err.code)) || ++transient > TOLERATED_TRANSIENT) throw err;
+          asked = (retryAfterOf(err) ?? 0) * 1000;
           ctx.log.warn(`${who}: certificate ${id}: ${describeError(err)} (${transient} in a row; polling on)`);
         }
         if (info) {
           status = info.status;
           const s = status.toLowerCase();
           if (s === "active") {
+            if (o.unfit) {
+              new StateFile(dir, o.certId, who).save({ configured_id: o.configuredId, current_id: id, pending: null });
+              throw new RotaError("namecheap_unfit", `${who}: certificate ${id} was issued for the request started ${o.unfit.startedAt}, which is for ${o.unfit.why}; the next renewal reissues it`);
+            }
             if (!info.certificates) throw new RotaError("namecheap_no_certificate", `${who}: certificate ${id} is active but the reply carries no certificate (Certificates@CertificateReturned is not true)`);
             const seconds = Math.round((ctx.clock.now().getTime() - started) / 1000);
             return { ...(await collect(o, info.certificates)), note: `certificate ${id} active after ${checks} check${checks === 1 ? "" : "s"} (${seconds} s)${recheck}` };
@@ -268,6 +292,27 @@ export function challengesOf(records: DcvRecord[]): DcvChallenge[] {
     out.push({ kind: "dns-cname", recordName, target, ttl: CNAME_TTL });
   }
   return out;
+}
+
+/**
+ * Why the pending request's CSR cannot serve a renewal with `csrPem` for `domains`: "another key",
+ * "other names (…)", or null when it can. A CSR that does not parse (a state file edited by hand) serves nothing.
+ */
+async function unfitFor(pendingCsr: string | undefined, csrPem: string, domains: string[]): Promise<string | null> {
+  if (pendingCsr === undefined) return "another key";
+  const lib = await x509();
+  let pending: InstanceType<typeof lib.Pkcs10CertificateRequest>;
+  try {
+    pending = new lib.Pkcs10CertificateRequest(pendingCsr);
+  } catch {
+    return "another key";
+  }
+  const spki = (csr: InstanceType<typeof lib.Pkcs10CertificateRequest>) => Buffer.from(csr.publicKey.rawData);
+  if (!spki(pending).equals(spki(new lib.Pkcs10CertificateRequest(csrPem)))) return "another key";
+  const san = pending.extensions.find((e) => e instanceof lib.SubjectAlternativeNameExtension);
+  const names = san instanceof lib.SubjectAlternativeNameExtension ? san.names.items.map((n) => n.value.toLowerCase()) : [];
+  const want = new Set(domains.map((d) => d.toLowerCase()));
+  return names.length === want.size && names.every((n) => want.has(n)) ? null : `other names (${names.join(", ")})`;
 }
 
 function cnames(n: number): string {

@@ -69,6 +69,18 @@ describe("parseGetInfo", () => {
     });
   });
 
+  test("a PEM sent on one line or indented is rewrapped at 64 columns: OpenSSL (nginx, HAProxy) refuses a longer line", () => {
+    const body = `MIIB${"A".repeat(120)}`;
+    const wrapped = `-----BEGIN CERTIFICATE-----\n${body.slice(0, 64)}\n${body.slice(64)}\n-----END CERTIFICATE-----\n`;
+    const xml = GET_INFO_ACTIVE.replace(PEM("leaf"), `  -----BEGIN CERTIFICATE----- ${body} -----END CERTIFICATE-----  `).replace(
+      PEM("inter"),
+      `-----BEGIN CERTIFICATE-----\n    ${body.slice(0, 64)}\n    ${body.slice(64)}\n-----END CERTIFICATE-----`,
+    );
+    const info = parseGetInfo(response(xml), malformed);
+    expect(info.certificates?.leafPem).toBe(wrapped);
+    expect(info.certificates?.caPems[0]).toBe(wrapped);
+  });
+
   test("a replaced certificate names its successor; one not returned has no certificates", () => {
     const xml = GET_INFO_ACTIVE.replace('Status="Active"', 'Status="replaced"').replace('ReplacedBy="0"', 'ReplacedBy="1002"').replace('CertificateReturned="true"', 'CertificateReturned="false"');
     expect(parseGetInfo(response(xml), malformed)).toMatchObject({ status: "replaced", replacedBy: 1002, certificates: null });

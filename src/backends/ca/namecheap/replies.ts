@@ -4,6 +4,7 @@
  * but lacks is an error through `malformed`, never a default: a status read as "" would be
  * taken for "nothing to do".
  */
+import { splitPem } from "../../../crypto/x509.ts";
 import type { XmlElement } from "../../dcv/namecheap/xml.ts";
 import { child } from "../../dcv/namecheap/xml.ts";
 
@@ -16,7 +17,10 @@ export interface SslInfo {
   statusDescription: string;
   /** The id of the certificate a reissue replaced this one with; null when there is none. */
   replacedBy: number | null;
-  /** Present when `Certificates@CertificateReturned="true"`: the leaf and the CA certificates, in the reply's order. */
+  /**
+   * Present when `Certificates@CertificateReturned="true"`: the leaf and the CA certificates, in the
+   * reply's order, each rewrapped at 64 columns (what comes in CDATA is installed: OpenSSL refuses longer lines).
+   */
   certificates: { leafPem: string; caPems: string[] } | null;
 }
 
@@ -46,12 +50,12 @@ export function parseGetInfo(response: XmlElement, malformed: Malformed): SslInf
   const certs = details && child(details, "Certificates");
   let certificates: SslInfo["certificates"] = null;
   if (certs?.attrs.CertificateReturned?.toLowerCase() === "true") {
-    const leafPem = child(certs, "Certificate")?.text.trim() ?? "";
-    if (!leafPem.includes("BEGIN CERTIFICATE")) throw malformed("Certificates@CertificateReturned is true but there is no Certificate");
+    const [leafPem] = splitPem(child(certs, "Certificate")?.text ?? "");
+    if (!leafPem) throw malformed("Certificates@CertificateReturned is true but there is no Certificate");
     // CaCertificates/Certificate[@Type]/Certificate: each CA certificate wrapped in an element of its own.
     const ca = child(certs, "CaCertificates") ?? (details && child(details, "CaCertificates"));
-    const caPems = (ca?.children ?? []).filter((e) => e.name === "Certificate").map((e) => (child(e, "Certificate")?.text ?? e.text).trim()).filter((p) => p !== "");
-    certificates = { leafPem: `${leafPem}\n`, caPems: caPems.map((p) => `${p}\n`) };
+    const caPems = (ca?.children ?? []).filter((e) => e.name === "Certificate").flatMap((e) => splitPem(child(e, "Certificate")?.text ?? e.text));
+    certificates = { leafPem, caPems };
   }
   return { status, statusDescription: result.attrs.StatusDescription ?? "", replacedBy: idOf(result.attrs.ReplacedBy), certificates };
 }

@@ -63,9 +63,15 @@ export function createNamecheapClient(creds: NamecheapCredentials, who: string):
         headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
         body: body.toString(),
         signal,
+        // fetch resends a form on 307/308 to wherever Location points, ApiKey included.
+        redirect: "manual",
       });
       text = await res.text();
-      if (!res.ok) throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}`.trim());
+      if (!res.ok) {
+        const location = res.headers.get("location");
+        const redirect = location ? ` to ${location} (not followed: the request carries the API key; set api_url to the endpoint itself)` : "";
+        throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}${redirect}`.trim());
+      }
     } catch (err) {
       if (err instanceof RotaError) throw err;
       if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
