@@ -23,10 +23,15 @@ import { createNamecheapCa } from "./namecheap-ca.ts";
 /** Time moves only by the backend's own waits, each one passing at once: a 10-minute poll takes milliseconds. */
 class SkippingClock implements Clock {
   t = Date.parse("2030-01-01T00:00:00Z");
+  /** Runs once, at the next wait: something the world does between two of the backend's checks. */
+  beforeNextWait: (() => void) | undefined;
   now(): Date {
     return new Date(this.t);
   }
   setTimeout(fn: () => void, ms: number): Cancel {
+    const then = this.beforeNextWait;
+    this.beforeNextWait = undefined;
+    then?.();
     this.t += ms;
     const h = setTimeout(fn, 0);
     return () => clearTimeout(h);
@@ -120,9 +125,8 @@ describe("namecheap CA", () => {
     expect(stateOf()).toMatchObject({ configured_id: 1001, current_id: newId, pending: { from_id: 1001, command: "reissue", csr, certificate_id: newId } });
 
     // Nothing published yet: the poll waits; published, the next check finds it active.
-    const issued = ca.awaitIssuance(sub.order, signal);
-    setTimeout(() => publish(sub.challenges), 50);
-    const done = await issued;
+    clock.beforeNextWait = () => publish(sub.challenges);
+    const done = await ca.awaitIssuance(sub.order, signal);
     expect(done.note).toMatch(new RegExp(`^certificate ${newId} active after \\d+ checks? \\(\\d+ s\\); asked Sectigo to re-check once$`));
     expect(commands().slice(2, 4)).toEqual([`resendApproverEmail(${newId})`, `getInfo(${newId})`]);
     expect(fake.requests.slice(3).every((r) => r.command === "namecheap.ssl.getInfo" && r.params.ReturnCertificate === "true" && r.params.ReturnType === "Individual")).toBe(true);
