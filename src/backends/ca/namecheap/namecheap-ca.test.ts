@@ -246,9 +246,8 @@ describe("namecheap CA", () => {
     fake.ssl.mode = "never";
     const sub = await ca.submit(request(), signal);
     const stop = new AbortController();
-    const pending = failure(ca.awaitIssuance(sub.order, stop.signal));
-    setTimeout(() => stop.abort(new Error("daemon stopping")), 20);
-    const err = await pending;
+    clock.beforeNextWait = () => stop.abort(new Error("daemon stopping"));
+    const err = await failure(ca.awaitIssuance(sub.order, stop.signal));
     expect(err?.code).toBe("aborted");
     expect(describeError(err)).toMatch(/^namecheap nc-ssl: cancelled/);
     expect(stateOf().pending.certificate_id).toBe(stateOf().current_id);
