@@ -8,13 +8,13 @@
  * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
 import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
 import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
-import { waitForFile } from "./helpers.ts";
+import { treeDigest, waitForFile } from "./helpers.ts";
 
 const repo = join(import.meta.dir, "..", "..");
 const NOBODY = 65534;
@@ -265,10 +265,17 @@ test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it
   expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\n  hint: check directory_url and this machine's network; a private CA needs ca_bundle`));
 });
 
-test("the daemon stopped: warn restart it, exit 3", async () => {
+test("the daemon stopped: warn restart it, exit 3; doctor leaves the state folder as it was, byte for byte", async () => {
   await daemon.stop();
+  const state = join(dir, "quickstart", "state");
+  const before = treeDigest(state);
   const r = await doctor("--config", quickstart);
   expect(r.code).toBe(3);
   expect(r.stdout).toMatch(/^warn {2}daemon {2}not reachable at .*rota\.sock: .*; restart it$/m);
   expect(r.stdout).not.toContain("FAIL");
+  await doctor("intranet", "--config", quickstart, "--json");
+  await doctor("--config", quickstart, "--user", "nobody");
+  // A read-only open of the WAL database would leave root's -wal and -shm beside it.
+  expect(readdirSync(state).filter((f) => f.startsWith("rota.db"))).toEqual(["rota.db"]);
+  expect(treeDigest(state)).toBe(before);
 });
