@@ -12,6 +12,8 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync,
 import { join } from "node:path";
 import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
 import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
+import { startFakeNamecheapSsl, type FakeNamecheap } from "../fakes/namecheap.ts";
+import type { FakeSsl } from "../fakes/namecheap-ssl.ts";
 import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
 import { treeDigest, waitForFile } from "./helpers.ts";
@@ -20,12 +22,14 @@ const repo = join(import.meta.dir, "..", "..");
 const NOBODY = 65534;
 const DSM_PASSWORD = `dsm-canary-${crypto.randomUUID()}`;
 const KUBE_TOKEN = `kube-canary-${crypto.randomUUID()}`;
+const NC_KEY = `nc-canary-${crypto.randomUUID().replace(/-/g, "")}`;
 let dir: string;
 let quickstart: string;
 let daemon: Daemon;
 let dsm: FakeDsm;
 let kube: FakeKube;
 let world: World;
+let nc: FakeNamecheap & { ssl: FakeSsl };
 
 interface Json {
   ok: boolean;
@@ -47,6 +51,10 @@ beforeAll(async () => {
   kube = startFakeKube({ dir: kubeDir });
   kube.tokens.add(KUBE_TOKEN);
   world = await startWorld();
+  nc = await startFakeNamecheapSsl({ apiKey: NC_KEY });
+  nc.zones.set("nc.test", { emailType: "FWD", isUsingOurDns: true, hosts: [] });
+  await nc.ssl.seed({ id: 1001, status: "active", names: ["shop.nc.test"] });
+  await nc.ssl.seed({ id: 2001, status: "newpurchase" });
 });
 
 afterAll(async () => {
@@ -54,6 +62,7 @@ afterAll(async () => {
   await dsm?.stop();
   await kube?.stop();
   await world?.stop();
+  await nc?.stop();
   removeTempDir(dir);
 });
 
@@ -250,6 +259,38 @@ install = ["nas", "cluster"]
   expect({ dsm: dsm.requests.length, kube: kube.requests.length }).toEqual(before);
   // No FAIL left, the daemon not running: exit 3.
   expect(offline.code).toBe(3);
+});
+
+test("a namecheap CA before its first renewal: getInfo on each cert's configured id, a wrong id a FAIL; CERT_ID narrows the ids asked; the API key never shown", async () => {
+  const at = join(dir, "namecheap");
+  mkdirSync(at);
+  const keyFile = join(at, "nc.key");
+  writeFileSync(keyFile, `${NC_KEY}\n`, { mode: 0o600 });
+  const config = join(at, "rota.toml");
+  const api = `api_user = "alice"\napi_key_file = ${JSON.stringify(keyFile)}\nclient_ip = "203.0.113.7"\napi_url = "${nc.url}"`;
+  const cert = (id: string, certificateId: number) => `[[cert]]\nid = "${id}"\ndomains = ["${id}.nc.test"]\nca = "nc-ssl"\ndcv = "nc"\ninstall = "files"\nnamecheap_certificate_id = ${certificateId}\n`;
+  mkdirSync(join(at, "certs"));
+  writeFileSync(
+    config,
+    `[daemon]\nstate_dir = "state"\nsocket = "rota.sock"\n\n[[ca]]\nname = "nc-ssl"\ntype = "namecheap"\nadmin_email = "ops@example.test"\n${api}\n\n[[dcv]]\nname = "nc"\ntype = "namecheap"\n${api}\n\n[[install]]\nname = "files"\ntype = "filesystem"\ndir = "certs"\n\n${cert("shop", 1001)}\n${cert("fresh", 2001)}\n${cert("typo", 9999)}`,
+  );
+  nc.requests.length = 0;
+  const r = await doctor("--config", config);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain("ok  ca:nc-ssl  namecheap nc-ssl: cert shop: certificate 1001 is active");
+  expect(r.stdout).toContain("ok  ca:nc-ssl  namecheap nc-ssl: cert fresh: certificate 2001 is newpurchase (Certificate is not activated): the first renewal activates it");
+  expect(r.stdout).toMatch(/^FAIL {2}ca:nc-ssl {2}namecheap nc-ssl: namecheap\.ssl\.getInfo: error 2011294: SSL certificate 9999 not found.* \(cert typo, certificate 9999\)$/m);
+  expect(r.stdout).toContain("ok  dcv:nc  the API accepts user alice");
+  const asked = () => nc.requests.filter((q) => q.command === "namecheap.ssl.getInfo").map((q) => q.params.CertificateID);
+  expect(asked()).toEqual(["1001", "2001", "9999"]);
+  expect(nc.requests.every((q) => q.command === "namecheap.ssl.getInfo" || q.command === "namecheap.domains.getList")).toBe(true);
+
+  nc.requests.length = 0;
+  const shop = await doctor("shop", "--config", config, "--json");
+  expect(asked()).toEqual(["1001"]);
+  expect((JSON.parse(shop.stdout) as Json).checks.filter((c) => c.id === "ca:nc-ssl").map((c) => c.status)).toEqual(["ok"]);
+  for (const text of [r.stdout, r.stderr, shop.stdout, shop.stderr]) expect(text).not.toContain(NC_KEY);
+  expect(existsSync(join(at, "state", "namecheap"))).toBe(false);
 });
 
 test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it, a FAIL that names ca_bundle", async () => {
