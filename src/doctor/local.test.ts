@@ -77,3 +77,9 @@ test("audit: a WAL database the daemon left closed gets no -wal or -shm file fro
   expect(await checkAudit(path, 7)).toEqual([{ id: "audit", status: "ok", message: `${path}: schema v7` }]);
   live.close();
 });
+
+test("keys: a key doctor cannot read is a FAIL without the advice to move it aside, which is for a file that is no key", () => {
+  // A 0600 root file that even root cannot read: reading it fails with EIO.
+  const found = checkKeys([{ path: "/proc/self/mem", what: "cert a key_path" }], root);
+  expect(found).toEqual([{ id: "keys", status: "fail", message: "cert a key_path /proc/self/mem: cannot read (i/o error)" }]);
+});
