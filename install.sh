@@ -488,7 +488,11 @@ main() {
 	swap_binary
 	start_service
 	say ""
-	say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	if [ "$DRY_RUN" = 1 ]; then
+		say "--dry-run: rota $WANT_VERSION ($TARGET) would be installed as $BIN; nothing was changed."
+	else
+		say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	fi
 	if [ "$DSM" = 1 ]; then dsm_steps; fi
 	say "next: edit $CONFIG, then run: rota doctor --config $CONFIG"
 }

@@ -278,6 +278,8 @@ describe.skipIf(skip !== null)("install.sh", () => {
     expect(out.stdout).toContain("would write /etc/rota/rota.toml (0640, root:rota)");
     expect(out.stdout).toContain("would create /var/lib/rota (0700, rota:rota)");
     expect(out.stdout).toContain("would run systemctl enable --now rota");
+    expect(out.stdout).toContain(`--dry-run: rota ${VERSION} (linux-x64) would be installed as /usr/local/bin/rota; nothing was changed.`);
+    expect(out.stdout).not.toContain("installed:");
     expect(r.callsOf("systemctl")).toEqual([]);
     expect(downloaded()).toEqual([]);
   });
