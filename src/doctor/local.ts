@@ -103,9 +103,9 @@ export async function checkAudit(path: string, latest: number): Promise<Finding[
   try {
     const { Database, constants } = await import("bun:sqlite");
     // A read-only open of a WAL database creates its -wal and -shm files, owned by whoever runs
-    // doctor (root), which the service user's daemon then cannot write. With no -wal there
-    // (the daemon closed it), the file alone is the whole database: read it as immutable.
-    const live = existsSync(`${path}-wal`);
+    // doctor (root), which the service user's daemon then cannot write. Unless both are there
+    // (the daemon has it open), the file is read as immutable: with no -wal it is the whole database.
+    const live = existsSync(`${path}-wal`) && existsSync(`${path}-shm`);
     const db = live ? new Database(path, { readonly: true }) : new Database(`file:${path.split("/").map(encodeURIComponent).join("/")}?immutable=1`, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
     try {
       version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
