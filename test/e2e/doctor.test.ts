@@ -114,6 +114,15 @@ test("an unknown cert id: exit 4, before any other check", async () => {
   expect(json).toMatchObject({ ok: false, exit_code: 4 });
 });
 
+test("--user naming nobody in /etc/passwd, with a valid config: a usage error, exit 2, before any check", async () => {
+  const r = await doctor("--config", quickstart, "--user", "no-such-user-here");
+  expect(r.code).toBe(2);
+  expect(r.stdout).toBe("");
+  expect(r.stderr.trim()).toBe('rota: --user "no-such-user-here": no such user in /etc/passwd');
+  // An unknown CERT_ID too: 2 comes first.
+  expect((await doctor("nope", "--config", quickstart, "--user", "no-such-user-here")).code).toBe(2);
+});
+
 test("an invalid config: exit 2, the key named, the rest skipped", async () => {
   const bad = join(dir, "bad.toml");
   writeFileSync(bad, '[daemon]\nstate_dir = "s"\ncheck_interval_seconds = "often"\n');
