@@ -5,7 +5,10 @@
  * issue's shape; `--offline` contacts nothing. A dsm target on the fake DSM with a wrong
  * password FAILs and leaves no latch; a k8s-secret target on the fake API server passes its
  * GET and dry-run apply; no canary secret reaches the output. Pebble's HTTPS directory is
- * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`.
+ * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`. A namecheap CA
+ * asks about each cert's configured id before any renewal; every backend type in one config
+ * has its own check; a daemon of another version is a warning; and the state folder hashes
+ * the same before and after doctor.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -103,6 +106,22 @@ test("--json: the issue's shape, the same checks", async () => {
     ["install:files", "ok", null],
   ]);
   for (const c of out.checks) expect(Object.keys(c)).toEqual(["id", "status", "message", "hint"]);
+});
+
+test("a daemon of another version on --socket: warn restart it, exit 0 (a warning alone)", async () => {
+  const socket = join(dir, "other.sock");
+  const other = Bun.serve({
+    unix: socket,
+    fetch: (req) => (new URL(req.url).pathname === "/healthz" ? new Response("ok") : Response.json({ version: "0.0.1", pid: 7 })),
+  });
+  try {
+    const r = await doctor("--config", quickstart, "--socket", socket);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^warn {2}daemon {2}the daemon at \S+other\.sock runs rota 0\.0\.1, this binary is \S+: restart it\n {2}hint: systemctl restart rota/m);
+    expect(r.stdout).not.toContain("FAIL");
+  } finally {
+    other.stop(true);
+  }
 });
 
 test("an unknown cert id: exit 4, before any other check", async () => {
@@ -300,6 +319,53 @@ test("a namecheap CA before its first renewal: getInfo on each cert's configured
   expect((JSON.parse(shop.stdout) as Json).checks.filter((c) => c.id === "ca:nc-ssl").map((c) => c.status)).toEqual(["ok"]);
   for (const text of [r.stdout, r.stderr, shop.stdout, shop.stderr]) expect(text).not.toContain(NC_KEY);
   expect(existsSync(join(at, "state", "namecheap"))).toBe(false);
+});
+
+test("every backend type in one config, --offline --json: each section checked in order by its own check, nothing contacted", async () => {
+  const at = join(dir, "every");
+  for (const d of ["www", "certs", "nginx", "hap"]) mkdirSync(join(at, d), { recursive: true });
+  const secret = join(at, "secret");
+  writeFileSync(secret, "every-canary-0123456789\n", { mode: 0o600 });
+  const kubeconfig = join(at, "kubeconfig");
+  writeFileSync(kubeconfig, kube.kubeconfig({ user: { token: KUBE_TOKEN } }), { mode: 0o600 });
+  const nowhere = "127.0.0.1:1";
+  const namecheap = `api_user = "alice"\napi_key_file = "secret"\nclient_ip = "203.0.113.7"\napi_url = "http://${nowhere}/xml.response"`;
+  writeFileSync(
+    join(at, "rota.toml"),
+    [
+      `[daemon]\nstate_dir = "state"\nsocket = "rota.sock"`,
+      `[[ca]]\nname = "le"\ntype = "acme"\ndirectory_url = "http://${nowhere}/dir"`,
+      `[[ca]]\nname = "internal"\ntype = "local"`,
+      `[[ca]]\nname = "ncssl"\ntype = "namecheap"\nadmin_email = "ops@example.test"\n${namecheap}`,
+      `[[dcv]]\nname = "web"\ntype = "webroot"\npath = "www"`,
+      `[[dcv]]\nname = "cf"\ntype = "cloudflare"\napi_token_file = "secret"\napi_url = "http://${nowhere}/client/v4"`,
+      `[[dcv]]\nname = "nc"\ntype = "namecheap"\n${namecheap}`,
+      `[[install]]\nname = "files"\ntype = "filesystem"\ndir = "certs"`,
+      `[[install]]\nname = "ngx"\ntype = "nginx"\ndir = "nginx"\ntest_command = ["true"]\nreload_command = ["true"]`,
+      `[[install]]\nname = "hap"\ntype = "haproxy"\ndir = "hap"\nsockets = ["${nowhere}"]`,
+      `[[install]]\nname = "nas"\ntype = "dsm"\nurl = "http://${nowhere}"\nusername = "rota"\npassword_file = "secret"\ndescription = "rota"`,
+      `[[install]]\nname = "kube"\ntype = "k8s-secret"\nsecret_name = "www-tls"\nnamespace = "web"\nkubeconfig = ${JSON.stringify(kubeconfig)}`,
+      `[[alert]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nfrom = "rota@example.test"\nto = ["ops@example.test"]\nusername = "rota"\npassword_file = "secret"`,
+      `[[alert]]\nname = "hook"\ntype = "webhook"\nurl = "http://${nowhere}/hook"\nsecret_file = "secret"`,
+      `[[cert]]\nid = "a"\ndomains = ["a.example.test"]\nca = "le"\ndcv = "web"\ninstall = ["files", "ngx", "hap"]`,
+      `[[cert]]\nid = "b"\ndomains = ["b.example.test"]\nca = "internal"\ninstall = ["nas"]`,
+      `[[cert]]\nid = "c"\ndomains = ["c.example.test"]\nca = "ncssl"\ndcv = "cf"\ninstall = ["kube"]\nnamecheap_certificate_id = 12345`,
+      `[[cert]]\nid = "d"\ndomains = ["d.example.test"]\nca = "le"\ndcv = "nc"\ninstall = ["files"]`,
+    ].join("\n\n") + "\n",
+  );
+  const kubeBefore = kube.requests.length;
+  const r = await doctor("--config", join(at, "rota.toml"), "--offline", "--json");
+  const out = JSON.parse(r.stdout) as Json;
+  expect(r.stderr).toBe("");
+  expect(out.exit_code).toBe(3);
+  const sections = [...new Set(out.checks.map((c) => c.id))].filter((id) => id.includes(":"));
+  expect(sections).toEqual(["ca:le", "ca:internal", "ca:ncssl", "dcv:web", "dcv:cf", "dcv:nc", "install:files", "install:ngx", "install:hap", "install:nas", "install:kube", "alert:mail", "alert:hook"]);
+  // Each type has its own check: none falls back to "has no self-check", none fails offline.
+  expect(out.checks.filter((c) => c.message.includes("no self-check") || c.status === "fail")).toEqual([]);
+  expect(out.checks.filter((c) => c.status === "skip").map((c) => c.id)).toEqual(["ca:le", "ca:ncssl", "dcv:cf", "dcv:nc", "install:hap", "install:nas", "install:kube", "alert:mail", "alert:hook"]);
+  expect(kube.requests.length).toBe(kubeBefore);
+  expect(r.stdout).not.toContain("every-canary");
+  expect(existsSync(join(at, "state"))).toBe(false);
 });
 
 test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it, a FAIL that names ca_bundle", async () => {
