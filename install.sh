@@ -201,13 +201,26 @@ fetch_and_verify() {
 		return
 	fi
 	fetch SHA256SUMS "$TMP/SHA256SUMS" || die 1 "cannot download $BASE_URL/SHA256SUMS; nothing was installed"
-	fetch "$NAME" "$TMP/rota" || die 1 "cannot download $BASE_URL/$NAME; nothing was installed"
-	expected=$(awk -v n="$NAME" '$2 == n || $2 == "*" n { print $1; exit }' "$TMP/SHA256SUMS")
-	got=$(sha256_of "$TMP/rota")
-	if [ -z "$expected" ] || [ "$expected" != "$got" ]; then
-		die 3 "SHA-256 mismatch for $NAME: expected ${expected:-no entry in SHA256SUMS}, got $got; nothing was installed"
-	fi
+	fetch_verified "$NAME" "$TMP/rota"
 	chmod 0755 "$TMP/rota"
+	# The companions this install writes, verified alike before anything is: the unit and the
+	# boot script run as root.
+	fetch_verified rota.toml.example "$TMP/rota.toml.example.raw"
+	if [ "$DSM" = 1 ]; then
+		fetch_verified rota-boot.sh "$TMP/rota-boot.sh"
+	elif [ "$SYSTEMD" = 1 ] && [ "$NO_SERVICE" = 0 ]; then
+		fetch_verified rota.service.in "$TMP/rota.service.in"
+	fi
+}
+
+# fetch_verified NAME DEST: downloaded, and its SHA-256 the one SHA256SUMS gives NAME.
+fetch_verified() {
+	fetch "$1" "$2" || die 1 "cannot download $BASE_URL/$1; nothing was installed"
+	expected=$(awk -v n="$1" '$2 == n || $2 == "*" n { print $1; exit }' "$TMP/SHA256SUMS")
+	got=$(sha256_of "$2")
+	if [ -z "$expected" ] || [ "$expected" != "$got" ]; then
+		die 3 "SHA-256 mismatch for $1: expected ${expected:-no entry in SHA256SUMS}, got $got; nothing was installed"
+	fi
 }
 
 # --- 3. Smoke test ---------------------------------------------------------------------
@@ -300,7 +313,6 @@ example_config() {
 		: >"$TMP/rota.toml.example"
 		return
 	fi
-	fetch rota.toml.example "$TMP/rota.toml.example.raw" || die 1 "cannot download $BASE_URL/rota.toml.example"
 	sed -e "s|/var/lib/rota|$STATE_DIR|g" -e "s|/etc/ssl/rota|$CERT_DIR|g" -e "s|/etc/rota/|$CONFIG_DIR/|g" \
 		"$TMP/rota.toml.example.raw" >"$TMP/rota.toml.example"
 }
@@ -356,7 +368,6 @@ swap_binary() {
 	if [ "$UPGRADE" = 1 ] && [ "$DRY_RUN" = 0 ]; then cp -p "$BIN" "$TMP/rota.previous"; fi
 	write_file "$TMP/rota" "$BIN" root:root 0755
 	if [ "$DSM" = 1 ]; then
-		if [ "$DRY_RUN" = 0 ]; then fetch rota-boot.sh "$TMP/rota-boot.sh" || die 1 "cannot download $BASE_URL/rota-boot.sh"; fi
 		write_file "$TMP/rota-boot.sh" "$BOOT_SCRIPT" root:root 0755
 		if [ "$DRY_RUN" = 1 ]; then say "would link $LINK to $BIN"; else ln -sf "$BIN" "$LINK"; fi
 	fi
@@ -473,14 +484,15 @@ main() {
 	smoke_test
 	check_config
 	ensure_user
-	if [ "$DSM" = 0 ] && [ "$SYSTEMD" = 1 ] && [ "$NO_SERVICE" = 0 ] && [ "$DRY_RUN" = 0 ]; then
-		fetch rota.service.in "$TMP/rota.service.in" || die 1 "cannot download $BASE_URL/rota.service.in"
-	fi
 	install_files
 	swap_binary
 	start_service
 	say ""
-	say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	if [ "$DRY_RUN" = 1 ]; then
+		say "--dry-run: rota $WANT_VERSION ($TARGET) would be installed as $BIN; nothing was changed."
+	else
+		say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
+	fi
 	if [ "$DSM" = 1 ]; then dsm_steps; fi
 	say "next: edit $CONFIG, then run: rota doctor --config $CONFIG"
 }

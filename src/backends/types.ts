@@ -317,6 +317,12 @@ export interface CheckContext {
   offline: boolean;
   /** The service user whose permissions matter (rota doctor --user; default: state_dir's owner). */
   user: { name: string; uid: number; gid: number };
+  /**
+   * The certs being checked that this backend serves (`rota doctor CERT_ID` narrows them to
+   * one), each with its CA options (`CertConfig.caOptions`): a CA with per-cert state asks
+   * about each. Absent means none; backends without per-cert state ignore it.
+   */
+  certs?: readonly { id: string; caOptions?: unknown }[];
 }
 
 /** Optional capability: a read-only self-check. Never writes, renews, installs, latches or alerts. */

@@ -38,9 +38,15 @@ test("narrowed to a cert: its CA, DCV and installs; alert sinks serve every cert
   expect(ids(sectionsToCheck(config, new Set(["www"]), true))).toEqual(["ca:le", "dcv:cf", "install:nginx", "alert:mail"]);
 });
 
+test("each section comes with the checked certs it serves, for a CA with per-cert state to ask about", () => {
+  const served = (xs: ReturnType<typeof sectionsToCheck>) => xs.map((x) => `${x.surface}:${x.section.name} ${x.certs.map((c) => c.id).join(",")}`);
+  expect(served(sectionsToCheck(config, new Set(["www", "nas"]), false))).toEqual(["ca:le www", "ca:local nas", "dcv:cf www", "install:nginx www", "install:dsm nas", "install:files nas", "alert:mail www,nas"]);
+  expect(served(sectionsToCheck(config, new Set(["nas"]), true))).toEqual(["ca:local nas", "install:dsm nas", "install:files nas", "alert:mail nas"]);
+});
+
 test("a type this rota does not know is skipped, and a backend that cannot be built is the finding", async () => {
   const ctx = { offline: true, user: { name: "root", uid: 0, gid: 0 } };
-  const found = await checkBackends(config, [{ surface: "ca", section: section("x", "martian") }, { surface: "alert", section: { ...section("hook", "webhook"), options: { url: "::not a url" } } }], ctx);
+  const found = await checkBackends(config, [{ surface: "ca", section: section("x", "martian"), certs: [] }, { surface: "alert", section: { ...section("hook", "webhook"), options: { url: "::not a url" } }, certs: [] }], ctx);
   expect(found[0]).toEqual({ id: "ca:x", status: "skip", message: "type martian is unknown to this rota" });
   expect(found[1]!.id).toBe("alert:hook");
   expect(found[1]!.status).toBe("fail");

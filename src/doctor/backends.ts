@@ -8,7 +8,7 @@ import { ALERT_TYPES, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } fr
 import type { BackendContext } from "../backends/context.ts";
 import { isCheckable, type CheckContext } from "../backends/types.ts";
 import { systemClock } from "../clock.ts";
-import type { BackendSection, RotaConfig } from "../config/schema.ts";
+import type { BackendSection, CertConfig, RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { Finding } from "./report.ts";
@@ -20,20 +20,27 @@ export type Surface = "ca" | "dcv" | "install" | "alert";
 
 const TYPES: Record<Surface, Record<string, BackendEntry<unknown>>> = { ca: CA_TYPES, dcv: DCV_TYPES, install: INSTALL_TYPES, alert: ALERT_TYPES };
 
+/** One section to check, with the checked certs it serves (every checked cert, for an alert sink). */
+export interface SectionToCheck {
+  surface: Surface;
+  section: BackendSection;
+  certs: CertConfig[];
+}
+
 /** The sections to check, in the issue's order: CAs, DCVs, installs, alerts, each in config order; narrowed to the certs in `certIds`. */
-export function sectionsToCheck(config: RotaConfig, certIds: ReadonlySet<string>, narrowed: boolean): { surface: Surface; section: BackendSection }[] {
+export function sectionsToCheck(config: RotaConfig, certIds: ReadonlySet<string>, narrowed: boolean): SectionToCheck[] {
   const certs = config.certs.filter((c) => certIds.has(c.id));
-  const used = (surface: Surface, name: string) =>
-    !narrowed || surface === "alert" || certs.some((c) => (surface === "ca" ? c.ca === name : surface === "dcv" ? c.dcv === name : c.install.includes(name)));
-  const of = (surface: Surface, list: BackendSection[]) => list.filter((s) => used(surface, s.name)).map((section) => ({ surface, section }));
+  const serves = (surface: Surface, name: string, c: CertConfig) => surface === "alert" || (surface === "ca" ? c.ca === name : surface === "dcv" ? c.dcv === name : c.install.includes(name));
+  const of = (surface: Surface, list: BackendSection[]) =>
+    list.map((section) => ({ surface, section, certs: certs.filter((c) => serves(surface, section.name, c)) })).filter((s) => !narrowed || s.certs.length > 0);
   return [...of("ca", config.cas), ...of("dcv", config.dcvs), ...of("install", config.installs), ...of("alert", config.alerts)];
 }
 
-export async function checkBackends(config: RotaConfig, sections: { surface: Surface; section: BackendSection }[], ctx: CheckContext): Promise<Finding[]> {
+export async function checkBackends(config: RotaConfig, sections: SectionToCheck[], ctx: CheckContext): Promise<Finding[]> {
   // Doctor alerts nobody and logs nothing a backend says while being built.
   const backendCtx: BackendContext = { stateDir: config.daemon.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
   const findings: Finding[] = [];
-  for (const { surface, section } of sections) {
+  for (const { surface, section, certs } of sections) {
     const id = `${surface}:${section.name}`;
     const entry = TYPES[surface][section.type];
     if (!entry) {
@@ -46,7 +53,7 @@ export async function checkBackends(config: RotaConfig, sections: { surface: Sur
         findings.push({ id, status: "skip", message: `type ${section.type} has no self-check` });
         continue;
       }
-      const results = await backend.check(AbortSignal.timeout(CHECK_TIMEOUT_MS), ctx);
+      const results = await backend.check(AbortSignal.timeout(CHECK_TIMEOUT_MS), { ...ctx, certs });
       for (const r of results) findings.push({ id, ...r });
     } catch (err) {
       const timedOut = (err as Error)?.name === "TimeoutError";

@@ -1,6 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir } from "../../test/harness/tmp.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
@@ -56,4 +56,30 @@ test("keys: mode, owner and parse, each named; absent ones counted, not failed",
   const bad = checkKeys([{ path: junk, what: "ca le account key" }], root);
   expect(bad).toEqual([{ id: "keys", status: "fail", message: `ca le account key ${junk}: is not a private key`, hint: "move it aside: the next renewal writes a new key" }]);
   expect(JSON.stringify(bad)).not.toContain("not really");
+});
+
+test("audit: a WAL database the daemon left closed gets no -wal or -shm file from doctor; one the daemon holds open is read through its WAL", async () => {
+  const at = join(dir, "wal");
+  mkdirSync(at);
+  const path = join(at, "rota.db");
+  const d = new Database(path);
+  d.exec("PRAGMA journal_mode = WAL");
+  d.exec("PRAGMA user_version = 6");
+  d.close();
+  expect(readdirSync(at).sort()).toEqual(["rota.db"]);
+  expect(await checkAudit(path, 6)).toEqual([{ id: "audit", status: "ok", message: `${path}: schema v6` }]);
+  expect(readdirSync(at).sort()).toEqual(["rota.db"]);
+
+  // A running daemon that just migrated: the new version may sit in the WAL, not yet in the file.
+  const live = new Database(path);
+  live.exec("PRAGMA wal_autocheckpoint = 0");
+  live.exec("PRAGMA user_version = 7");
+  expect(await checkAudit(path, 7)).toEqual([{ id: "audit", status: "ok", message: `${path}: schema v7` }]);
+  live.close();
+});
+
+test("keys: a key doctor cannot read is a FAIL without the advice to move it aside, which is for a file that is no key", () => {
+  // A 0600 root file that even root cannot read: reading it fails with EIO.
+  const found = checkKeys([{ path: "/proc/self/mem", what: "cert a key_path" }], root);
+  expect(found).toEqual([{ id: "keys", status: "fail", message: "cert a key_path /proc/self/mem: cannot read (i/o error)" }]);
 });

@@ -66,27 +66,32 @@ export function checkKeys(files: KeyFile[], user: ServiceUser): Finding[] {
     if ((st.mode & 0o777) !== 0o600) found.push({ id, status: "fail", message: `${f.what} ${f.path} has mode ${modeText(st.mode)}, not 0600`, hint: `chmod 600 ${f.path}` });
     if (st.uid !== user.uid) found.push({ id, status: "fail", message: `${f.what} ${f.path} is owned by uid ${st.uid}, not the service user ${user.name} (${user.uid})`, hint: `chown ${user.name} ${f.path}` });
     const parses = parseProblem(f.path);
-    if (parses) found.push({ id, status: "fail", message: `${f.what} ${f.path}: ${parses}`, hint: "move it aside: the next renewal writes a new key" });
+    if (parses?.unreadable) {
+      // Doctor's own permission, not the key's fault: a good key must not be moved aside for it.
+      const uid = process.getuid?.();
+      const elsewhere = uid !== undefined && uid !== 0 && uid !== user.uid;
+      found.push({ id, status: "fail", message: `${f.what} ${f.path}: ${parses.reason}`, ...(elsewhere && { hint: `run rota doctor as root or as ${user.name}` }) });
+    } else if (parses) found.push({ id, status: "fail", message: `${f.what} ${f.path}: ${parses.reason}`, hint: "move it aside: the next renewal writes a new key" });
   }
   if (found.length > 0) return found;
   const absent = files.length - present;
   return [{ id, status: "ok", message: `${present} key(s): 0600, owned by ${user.name}, each parses${absent > 0 ? `; ${absent} not created yet (made at first use)` : ""}` }];
 }
 
-/** Why the file is not a private key; never quotes it. */
-function parseProblem(path: string): string | undefined {
+/** Why the file is not a private key, or could not be read to tell; never quotes it. */
+function parseProblem(path: string): { reason: string; unreadable: boolean } | undefined {
   let pem: string;
   try {
     pem = readFileSync(path, "utf8");
   } catch (err) {
-    return `cannot read (${errnoText(err)})`;
+    return { reason: `cannot read (${errnoText(err)})`, unreadable: true };
   }
   try {
     createPrivateKey(pem);
     return undefined;
   } catch {
     // OpenSSL's reason could quote the file: only that it is not a key.
-    return "is not a private key";
+    return { reason: "is not a private key", unreadable: false };
   }
 }
 
@@ -96,8 +101,12 @@ export async function checkAudit(path: string, latest: number): Promise<Finding[
   if (!existsSync(path)) return [{ id, status: "ok", message: `${path} does not exist yet; rota daemon creates it` }];
   let version: number;
   try {
-    const { Database } = await import("bun:sqlite");
-    const db = new Database(path, { readonly: true });
+    const { Database, constants } = await import("bun:sqlite");
+    // A read-only open of a WAL database creates its -wal and -shm files, owned by whoever runs
+    // doctor (root), which the service user's daemon then cannot write. Unless both are there
+    // (the daemon has it open), the file is read as immutable: with no -wal it is the whole database.
+    const live = existsSync(`${path}-wal`) && existsSync(`${path}-shm`);
+    const db = live ? new Database(path, { readonly: true }) : new Database(`file:${path.split("/").map(encodeURIComponent).join("/")}?immutable=1`, constants.SQLITE_OPEN_READONLY | constants.SQLITE_OPEN_URI);
     try {
       version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
     } finally {

@@ -5,27 +5,34 @@
  * issue's shape; `--offline` contacts nothing. A dsm target on the fake DSM with a wrong
  * password FAILs and leaves no latch; a k8s-secret target on the fake API server passes its
  * GET and dry-run apply; no canary secret reaches the output. Pebble's HTTPS directory is
- * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`.
+ * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`. A namecheap CA
+ * asks about each cert's configured id before any renewal; every backend type in one config
+ * has its own check; a daemon of another version is a warning; and the state folder hashes
+ * the same before and after doctor.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
 import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
+import { startFakeNamecheapSsl, type FakeNamecheap } from "../fakes/namecheap.ts";
+import type { FakeSsl } from "../fakes/namecheap-ssl.ts";
 import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
-import { waitForFile } from "./helpers.ts";
+import { treeDigest, waitForFile } from "./helpers.ts";
 
 const repo = join(import.meta.dir, "..", "..");
 const NOBODY = 65534;
 const DSM_PASSWORD = `dsm-canary-${crypto.randomUUID()}`;
 const KUBE_TOKEN = `kube-canary-${crypto.randomUUID()}`;
+const NC_KEY = `nc-canary-${crypto.randomUUID().replace(/-/g, "")}`;
 let dir: string;
 let quickstart: string;
 let daemon: Daemon;
 let dsm: FakeDsm;
 let kube: FakeKube;
 let world: World;
+let nc: FakeNamecheap & { ssl: FakeSsl };
 
 interface Json {
   ok: boolean;
@@ -47,6 +54,10 @@ beforeAll(async () => {
   kube = startFakeKube({ dir: kubeDir });
   kube.tokens.add(KUBE_TOKEN);
   world = await startWorld();
+  nc = await startFakeNamecheapSsl({ apiKey: NC_KEY });
+  nc.zones.set("nc.test", { emailType: "FWD", isUsingOurDns: true, hosts: [] });
+  await nc.ssl.seed({ id: 1001, status: "active", names: ["shop.nc.test"] });
+  await nc.ssl.seed({ id: 2001, status: "newpurchase" });
 });
 
 afterAll(async () => {
@@ -54,6 +65,7 @@ afterAll(async () => {
   await dsm?.stop();
   await kube?.stop();
   await world?.stop();
+  await nc?.stop();
   removeTempDir(dir);
 });
 
@@ -96,6 +108,22 @@ test("--json: the issue's shape, the same checks", async () => {
   for (const c of out.checks) expect(Object.keys(c)).toEqual(["id", "status", "message", "hint"]);
 });
 
+test("a daemon of another version on --socket: warn restart it, exit 0 (a warning alone)", async () => {
+  const socket = join(dir, "other.sock");
+  const other = Bun.serve({
+    unix: socket,
+    fetch: (req) => (new URL(req.url).pathname === "/healthz" ? new Response("ok") : Response.json({ version: "0.0.1", pid: 7 })),
+  });
+  try {
+    const r = await doctor("--config", quickstart, "--socket", socket);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^warn {2}daemon {2}the daemon at \S+other\.sock runs rota 0\.0\.1, this binary is \S+: restart it\n {2}hint: systemctl restart rota/m);
+    expect(r.stdout).not.toContain("FAIL");
+  } finally {
+    other.stop(true);
+  }
+});
+
 test("an unknown cert id: exit 4, before any other check", async () => {
   const r = await doctor("nope", "--config", quickstart);
   expect(r.code).toBe(4);
@@ -103,6 +131,15 @@ test("an unknown cert id: exit 4, before any other check", async () => {
   expect(r.stdout).toContain("(certs: intranet)");
   const json = JSON.parse((await doctor("nope", "--config", quickstart, "--json")).stdout) as Json;
   expect(json).toMatchObject({ ok: false, exit_code: 4 });
+});
+
+test("--user naming nobody in /etc/passwd, with a valid config: a usage error, exit 2, before any check", async () => {
+  const r = await doctor("--config", quickstart, "--user", "no-such-user-here");
+  expect(r.code).toBe(2);
+  expect(r.stdout).toBe("");
+  expect(r.stderr.trim()).toBe('rota: --user "no-such-user-here": no such user in /etc/passwd');
+  // An unknown CERT_ID too: 2 comes first.
+  expect((await doctor("nope", "--config", quickstart, "--user", "no-such-user-here")).code).toBe(2);
 });
 
 test("an invalid config: exit 2, the key named, the rest skipped", async () => {
@@ -252,6 +289,85 @@ install = ["nas", "cluster"]
   expect(offline.code).toBe(3);
 });
 
+test("a namecheap CA before its first renewal: getInfo on each cert's configured id, a wrong id a FAIL; CERT_ID narrows the ids asked; the API key never shown", async () => {
+  const at = join(dir, "namecheap");
+  mkdirSync(at);
+  const keyFile = join(at, "nc.key");
+  writeFileSync(keyFile, `${NC_KEY}\n`, { mode: 0o600 });
+  const config = join(at, "rota.toml");
+  const api = `api_user = "alice"\napi_key_file = ${JSON.stringify(keyFile)}\nclient_ip = "203.0.113.7"\napi_url = "${nc.url}"`;
+  const cert = (id: string, certificateId: number) => `[[cert]]\nid = "${id}"\ndomains = ["${id}.nc.test"]\nca = "nc-ssl"\ndcv = "nc"\ninstall = "files"\nnamecheap_certificate_id = ${certificateId}\n`;
+  mkdirSync(join(at, "certs"));
+  writeFileSync(
+    config,
+    `[daemon]\nstate_dir = "state"\nsocket = "rota.sock"\n\n[[ca]]\nname = "nc-ssl"\ntype = "namecheap"\nadmin_email = "ops@example.test"\n${api}\n\n[[dcv]]\nname = "nc"\ntype = "namecheap"\n${api}\n\n[[install]]\nname = "files"\ntype = "filesystem"\ndir = "certs"\n\n${cert("shop", 1001)}\n${cert("fresh", 2001)}\n${cert("typo", 9999)}`,
+  );
+  nc.requests.length = 0;
+  const r = await doctor("--config", config);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain("ok  ca:nc-ssl  namecheap nc-ssl: cert shop: certificate 1001 is active");
+  expect(r.stdout).toContain("ok  ca:nc-ssl  namecheap nc-ssl: cert fresh: certificate 2001 is newpurchase (Certificate is not activated): the first renewal activates it");
+  expect(r.stdout).toMatch(/^FAIL {2}ca:nc-ssl {2}namecheap nc-ssl: namecheap\.ssl\.getInfo: error 2011294: SSL certificate 9999 not found.* \(cert typo, certificate 9999\)$/m);
+  expect(r.stdout).toContain("ok  dcv:nc  the API accepts user alice");
+  const asked = () => nc.requests.filter((q) => q.command === "namecheap.ssl.getInfo").map((q) => q.params.CertificateID);
+  expect(asked()).toEqual(["1001", "2001", "9999"]);
+  expect(nc.requests.every((q) => q.command === "namecheap.ssl.getInfo" || q.command === "namecheap.domains.getList")).toBe(true);
+
+  nc.requests.length = 0;
+  const shop = await doctor("shop", "--config", config, "--json");
+  expect(asked()).toEqual(["1001"]);
+  expect((JSON.parse(shop.stdout) as Json).checks.filter((c) => c.id === "ca:nc-ssl").map((c) => c.status)).toEqual(["ok"]);
+  for (const text of [r.stdout, r.stderr, shop.stdout, shop.stderr]) expect(text).not.toContain(NC_KEY);
+  expect(existsSync(join(at, "state", "namecheap"))).toBe(false);
+});
+
+test("every backend type in one config, --offline --json: each section checked in order by its own check, nothing contacted", async () => {
+  const at = join(dir, "every");
+  for (const d of ["www", "certs", "nginx", "hap"]) mkdirSync(join(at, d), { recursive: true });
+  const secret = join(at, "secret");
+  writeFileSync(secret, "every-canary-0123456789\n", { mode: 0o600 });
+  const kubeconfig = join(at, "kubeconfig");
+  writeFileSync(kubeconfig, kube.kubeconfig({ user: { token: KUBE_TOKEN } }), { mode: 0o600 });
+  const nowhere = "127.0.0.1:1";
+  const namecheap = `api_user = "alice"\napi_key_file = "secret"\nclient_ip = "203.0.113.7"\napi_url = "http://${nowhere}/xml.response"`;
+  writeFileSync(
+    join(at, "rota.toml"),
+    [
+      `[daemon]\nstate_dir = "state"\nsocket = "rota.sock"`,
+      `[[ca]]\nname = "le"\ntype = "acme"\ndirectory_url = "http://${nowhere}/dir"`,
+      `[[ca]]\nname = "internal"\ntype = "local"`,
+      `[[ca]]\nname = "ncssl"\ntype = "namecheap"\nadmin_email = "ops@example.test"\n${namecheap}`,
+      `[[dcv]]\nname = "web"\ntype = "webroot"\npath = "www"`,
+      `[[dcv]]\nname = "cf"\ntype = "cloudflare"\napi_token_file = "secret"\napi_url = "http://${nowhere}/client/v4"`,
+      `[[dcv]]\nname = "nc"\ntype = "namecheap"\n${namecheap}`,
+      `[[install]]\nname = "files"\ntype = "filesystem"\ndir = "certs"`,
+      `[[install]]\nname = "ngx"\ntype = "nginx"\ndir = "nginx"\ntest_command = ["true"]\nreload_command = ["true"]`,
+      `[[install]]\nname = "hap"\ntype = "haproxy"\ndir = "hap"\nsockets = ["${nowhere}"]`,
+      `[[install]]\nname = "nas"\ntype = "dsm"\nurl = "http://${nowhere}"\nusername = "rota"\npassword_file = "secret"\ndescription = "rota"`,
+      `[[install]]\nname = "kube"\ntype = "k8s-secret"\nsecret_name = "www-tls"\nnamespace = "web"\nkubeconfig = ${JSON.stringify(kubeconfig)}`,
+      `[[alert]]\nname = "mail"\ntype = "email"\nhost = "127.0.0.1"\nport = 1\ntls = "none"\nfrom = "rota@example.test"\nto = ["ops@example.test"]\nusername = "rota"\npassword_file = "secret"`,
+      `[[alert]]\nname = "hook"\ntype = "webhook"\nurl = "http://${nowhere}/hook"\nsecret_file = "secret"`,
+      `[[cert]]\nid = "a"\ndomains = ["a.example.test"]\nca = "le"\ndcv = "web"\ninstall = ["files", "ngx", "hap"]`,
+      `[[cert]]\nid = "b"\ndomains = ["b.example.test"]\nca = "internal"\ninstall = ["nas"]`,
+      `[[cert]]\nid = "c"\ndomains = ["c.example.test"]\nca = "ncssl"\ndcv = "cf"\ninstall = ["kube"]\nnamecheap_certificate_id = 12345`,
+      `[[cert]]\nid = "d"\ndomains = ["d.example.test"]\nca = "le"\ndcv = "nc"\ninstall = ["files"]`,
+    ].join("\n\n") + "\n",
+  );
+  const kubeBefore = kube.requests.length;
+  const r = await doctor("--config", join(at, "rota.toml"), "--offline", "--json");
+  const out = JSON.parse(r.stdout) as Json;
+  expect(r.stderr).toBe("");
+  expect(out.exit_code).toBe(3);
+  const sections = [...new Set(out.checks.map((c) => c.id))].filter((id) => id.includes(":"));
+  expect(sections).toEqual(["ca:le", "ca:internal", "ca:ncssl", "dcv:web", "dcv:cf", "dcv:nc", "install:files", "install:ngx", "install:hap", "install:nas", "install:kube", "alert:mail", "alert:hook"]);
+  // Each type has its own check: none falls back to "has no self-check", none fails offline.
+  expect(out.checks.filter((c) => c.message.includes("no self-check") || c.status === "fail")).toEqual([]);
+  expect(out.checks.filter((c) => c.status === "skip").map((c) => c.id)).toEqual(["ca:le", "ca:ncssl", "dcv:cf", "dcv:nc", "install:hap", "install:nas", "install:kube", "alert:mail", "alert:hook"]);
+  expect(kube.requests.length).toBe(kubeBefore);
+  expect(r.stdout).not.toContain("every-canary");
+  expect(existsSync(join(at, "state"))).toBe(false);
+});
+
 test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it, a FAIL that names ca_bundle", async () => {
   const config = world.writeConfig();
   const r = await doctorEnv(world.env, "--config", config);
@@ -265,10 +381,17 @@ test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it
   expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\n  hint: check directory_url and this machine's network; a private CA needs ca_bundle`));
 });
 
-test("the daemon stopped: warn restart it, exit 3", async () => {
+test("the daemon stopped: warn restart it, exit 3; doctor leaves the state folder as it was, byte for byte", async () => {
   await daemon.stop();
+  const state = join(dir, "quickstart", "state");
+  const before = treeDigest(state);
   const r = await doctor("--config", quickstart);
   expect(r.code).toBe(3);
   expect(r.stdout).toMatch(/^warn {2}daemon {2}not reachable at .*rota\.sock: .*; restart it$/m);
   expect(r.stdout).not.toContain("FAIL");
+  await doctor("intranet", "--config", quickstart, "--json");
+  await doctor("--config", quickstart, "--user", "nobody");
+  // A read-only open of the WAL database would leave root's -wal and -shm beside it.
+  expect(readdirSync(state).filter((f) => f.startsWith("rota.db"))).toEqual(["rota.db"]);
+  expect(treeDigest(state)).toBe(before);
 });

@@ -1,5 +1,5 @@
 /** @module Small helpers shared by the end-to-end tests: reading certs, the audit and the list through the binary. */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { runRota, waitFor } from "../harness/index.ts";
 
@@ -99,4 +99,20 @@ ca = "internal"
 install = ${JSON.stringify(installs)}
 key_type = "${o.keyType ?? "ecdsa-p256"}"
 ${o.extra ?? ""}`;
+}
+
+/** A digest of every path under `dir` with its mode, owner, size, mtime and content: equal digests, an untouched tree. */
+export function treeDigest(dir: string): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const p = join(rel, name);
+      const st = lstatSync(join(dir, p));
+      hasher.update(`${p} ${st.mode} ${st.uid} ${st.gid} ${st.size} ${st.mtimeMs}\n`);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) hasher.update(readFileSync(join(dir, p)));
+    }
+  };
+  walk("");
+  return hasher.digest("hex");
 }

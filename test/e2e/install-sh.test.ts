@@ -177,8 +177,8 @@ describe.skipIf(skip !== null)("install.sh", () => {
   });
 
   describe("verification refused: exit 3, nothing changed outside the temp dir", () => {
-    const refused = async (prepare: () => void, message: RegExp) => {
-      const r = fresh();
+    const refused = async (prepare: () => void, message: RegExp, spec: RootSpec = {}) => {
+      const r = fresh(spec);
       prepare();
       const before = r.treeHash();
       const out = await install(r);
@@ -202,6 +202,23 @@ describe.skipIf(skip !== null)("install.sh", () => {
           .filter((l) => !l.endsWith(`  ${binaryName("linux-x64")}`))
           .join("\n");
       }, /SHA-256 mismatch for rota-\S+-linux-x64: expected no entry in SHA256SUMS, got [0-9a-f]{64}; nothing was installed/));
+
+    // SHA256SUMS covers the companions too: the unit and the boot script run as root.
+    for (const [name, spec] of [
+      ["rota.service.in", {}],
+      ["rota-boot.sh", { dsmMajor: 7 }],
+      ["rota.toml.example", {}],
+    ] as const) {
+      test(`a tampered ${name}`, () =>
+        refused(
+          () => {
+            sums = computeSums();
+            files.set(name, new TextEncoder().encode(`${new TextDecoder().decode(files.get(name)!)}\n# tampered\n`));
+          },
+          new RegExp(`SHA-256 mismatch for ${name.replace(/\./g, "\\.")}: expected [0-9a-f]{64}, got [0-9a-f]{64}; nothing was installed`),
+          spec,
+        ));
+    }
 
     test("a binary that does not run here", () =>
       refused(() => {
@@ -261,6 +278,8 @@ describe.skipIf(skip !== null)("install.sh", () => {
     expect(out.stdout).toContain("would write /etc/rota/rota.toml (0640, root:rota)");
     expect(out.stdout).toContain("would create /var/lib/rota (0700, rota:rota)");
     expect(out.stdout).toContain("would run systemctl enable --now rota");
+    expect(out.stdout).toContain(`--dry-run: rota ${VERSION} (linux-x64) would be installed as /usr/local/bin/rota; nothing was changed.`);
+    expect(out.stdout).not.toContain("installed:");
     expect(r.callsOf("systemctl")).toEqual([]);
     expect(downloaded()).toEqual([]);
   });

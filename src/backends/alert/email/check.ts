@@ -26,7 +26,7 @@ export async function checkEmail(name: string, cfg: EmailConfig, signal: AbortSi
     await Promise.race([transport.verify(), aborted]);
   } catch (err) {
     const hint = cfg.tls === "none" ? undefined : "check host, port, tls, ca_bundle and the login";
-    return [{ status: "fail", message: signal.aborted ? `${name}: ${where}: no answer in time` : smtpError(name, cfg, err, signal, password).message, ...(hint && { hint }) }];
+    return [{ status: "fail", message: signal.aborted ? `${name}: ${where}: no answer in time` : smtpError(name, cfg, err, signal, password, "no SMTP session").message, ...(hint && { hint }) }];
   } finally {
     transport.close();
   }

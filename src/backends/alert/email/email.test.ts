@@ -336,6 +336,8 @@ describe("check (rota doctor)", () => {
   test("a closed port is a FAIL; offline contacts nobody", async () => {
     const [down] = await createEmailAlert("mail", config({ port: ports.down }), ctx).check(signal, checkCtx);
     expect(down!.status).toBe("fail");
+    // Doctor sends nothing, so nothing was "not delivered".
+    expect(down!.message).toStartWith(`mail: 127.0.0.1:${ports.down}: no SMTP session: `);
     expect(await createEmailAlert("mail", config({ port: ports.down }), ctx).check(signal, { ...checkCtx, offline: true })).toEqual([
       { status: "skip", message: `offline: 127.0.0.1:${ports.down} not contacted` },
     ]);

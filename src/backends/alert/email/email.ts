@@ -88,8 +88,10 @@ export function transportOptions(cfg: EmailConfig, password: string | undefined)
  * The failure as a RotaError: refused for good (bad login, a 5xx such as a rejected recipient,
  * TLS the server cannot give) is `noRetry`; a 4xx, a dropped connection or a timeout may heal.
  * The message carries the server's reply and never the password, even if a server echoes it.
+ * `unreached` names the outcome when no server answered: a send's "not delivered", a check's
+ * "no SMTP session".
  */
-export function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSignal, password: string | undefined): RotaError {
+export function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSignal, password: string | undefined, unreached = "not delivered"): RotaError {
   const e = err as NodemailerError;
   if (signal.aborted || e.code === "EABORT") return new RotaError("aborted", `${name}: cancelled`, { cause: signal.reason });
   const where = `${cfg.host}:${cfg.port}`;
@@ -104,7 +106,7 @@ export function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: 
           ? ["smtp_tls", "TLS failed", true, ` (tls = "${cfg.tls}" never falls back to plain text)`]
           : e.responseCode !== undefined
             ? ["smtp_rejected", `refused (${e.responseCode})`, e.permanent ?? e.responseCode >= 500, ""]
-            : ["smtp_failed", "not delivered", false, ""];
+            : ["smtp_failed", unreached, false, ""];
   const raw = `${name}: ${where}: ${what}: ${describeError(err)}${reply}${hint}`;
   const message = scrub(raw, password);
   // A cause whose text held the password would leak it through describeError: keep only clean ones.

@@ -328,28 +328,46 @@ describe("namecheap CA", () => {
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
-  test("the doctor check asks getInfo about each cert's current id, offline it skips, and a refused key fails with a hint", async () => {
+  test("the doctor check asks getInfo about each cert's current id (its configured one before any renewal), offline it skips, and a refused key fails with a hint", async () => {
     const user = { name: "rota", uid: 0, gid: 0 };
     const checkable = ca as unknown as Checkable;
     expect(isCheckable(ca)).toBe(true);
-    expect(await checkable.check(signal, { offline: false, user })).toEqual([{ status: "skip", message: "namecheap nc-ssl: no cert has been renewed through this CA yet; nothing to ask Namecheap about" }]);
+    const certs = [
+      { id: "shop", caOptions: { certificateId: 1001 } },
+      { id: "fresh", caOptions: { certificateId: 2001 } },
+    ];
+    expect(await checkable.check(signal, { offline: false, user, certs: [] })).toEqual([{ status: "skip", message: "namecheap nc-ssl: no cert uses this CA" }]);
+    // Before any renewal, the configured id is the current one: a typo in namecheap_certificate_id shows now, not at the first renewal.
+    expect((await checkable.check(signal, { offline: false, user, certs })).map((r) => [r.status, r.message])).toEqual([
+      ["ok", "namecheap nc-ssl: cert shop: certificate 1001 is active (Certificate is Active)"],
+      ["ok", "namecheap nc-ssl: cert fresh: certificate 2001 is newpurchase (Certificate is not activated): the first renewal activates it"],
+    ]);
+    expect(commands()).toEqual(["getInfo(1001)", "getInfo(2001)"]);
     await ca.submit(request(), signal);
-    await ca.submit({ ...request(3001), certId: "taken" }, signal).catch(() => {});
     const id = stateOf().current_id;
-    expect(await checkable.check(signal, { offline: true, user })).toEqual([{ status: "skip", message: "namecheap nc-ssl: offline: Namecheap's SSL API not asked" }]);
+    expect(await checkable.check(signal, { offline: true, user, certs })).toEqual([{ status: "skip", message: "namecheap nc-ssl: offline: Namecheap's SSL API not asked" }]);
     fake.requests.length = 0;
-    const results = await checkable.check(signal, { offline: false, user });
-    // The refused cert never wrote a state file: only the one renewing is asked about.
+    // Narrowed to one cert (rota doctor shop): only its id is asked about.
+    const results = await checkable.check(signal, { offline: false, user, certs: [certs[0]!] });
     expect(results.map((r) => [r.status, r.message])).toEqual([["warn", `namecheap nc-ssl: cert shop: certificate ${id} is purchased (Awaiting domain control validation)`]]);
-    expect(fake.requests.every((r) => r.command === "namecheap.ssl.getInfo")).toBe(true);
+    expect(commands()).toEqual([`getInfo(${id})`]);
     fake.ssl.faults.push({ kind: "error", number: "1011150", text: "Invalid request IP: 203.0.113.7" });
-    const refused = await checkable.check(signal, { offline: false, user });
+    const refused = await checkable.check(signal, { offline: false, user, certs: [certs[0]!] });
     expect(refused[0]).toMatchObject({
       status: "fail",
       message: `namecheap nc-ssl: namecheap.ssl.getInfo: error 1011150: Invalid request IP: 203.0.113.7; allow-list client_ip 203.0.113.7 in Namecheap's API settings (cert shop, certificate ${id})`,
       hint: "add 203.0.113.7 at Profile → Tools → API Access → Whitelisted IPs",
     });
     expect(JSON.stringify(refused)).not.toContain(fake.apiKey);
+    // A certificate rota can do nothing with is a FAIL with the renewal's own reason.
+    const stuck = await checkable.check(signal, { offline: false, user, certs: [{ id: "other", caOptions: { certificateId: 3001 } }] });
+    expect(stuck).toEqual([
+      {
+        status: "fail",
+        message: "namecheap nc-ssl: cert other: certificate 3001 has a request pending that rota did not start; finish or cancel it at Namecheap, then rota renew other --force",
+        hint: "see the certificate at Namecheap",
+      },
+    ]);
   });
 
   test("a reissue taken without CNAMEs (ValueAvailable false) is recorded, and the next renewal says what is missing", async () => {

@@ -6,7 +6,6 @@
  * A request runs across renewals when it must: a timeout or a stop keeps it pending, and the next
  * submit resumes it instead of asking again.
  */
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { readSecret } from "../../../config/secret.ts";
 import { parseCert, x509 } from "../../../crypto/x509.ts";
@@ -214,14 +213,13 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
     },
 
     async check(signal, cctx): Promise<CheckResult[]> {
+      // Before its first renewal a cert's current id is the configured one (StateFile.load).
+      const certs = (cctx.certs ?? []).flatMap((c) => {
+        const options = c.caOptions as NamecheapCertOptions | undefined;
+        return options ? [{ certId: c.id, configuredId: options.certificateId }] : [];
+      });
+      if (certs.length === 0) return [{ status: "skip", message: `${who}: no cert uses this CA` }];
       if (cctx.offline) return [{ status: "skip", message: `${who}: offline: Namecheap's SSL API not asked` }];
-      let files: string[];
-      try {
-        files = readdirSync(dir).filter((f) => f.endsWith(".json"));
-      } catch {
-        files = [];
-      }
-      if (files.length === 0) return [{ status: "skip", message: `${who}: no cert has been renewed through this CA yet; nothing to ask Namecheap about` }];
       let client: SslClient;
       try {
         client = api();
@@ -229,22 +227,23 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
         return [{ status: "fail", message: describeError(err), hint: "api_key_file or api_key_env must hold the key shown at Profile → Tools → API Access" }];
       }
       const out: CheckResult[] = [];
-      for (const f of files) {
-        const certId = f.slice(0, -".json".length);
-        let state: CertState | null;
+      for (const { certId, configuredId } of certs) {
+        let state: CertState;
         try {
-          state = new StateFile(dir, certId, who).read();
+          state = new StateFile(dir, certId, who).load(configuredId);
         } catch (err) {
           out.push({ status: "fail", message: describeError(err) });
           continue;
         }
-        if (state) out.push(await checkOne(client, certId, state.current_id, signal));
+        out.push(await checkOne(client, certId, state, signal));
       }
       return out;
     },
   };
 
-  async function checkOne(client: SslClient, certId: string, id: number, signal: AbortSignal): Promise<CheckResult> {
+  /** What the next renewal would do with the cert's current certificate, by the same table (plan.ts). */
+  async function checkOne(client: SslClient, certId: string, state: CertState, signal: AbortSignal): Promise<CheckResult> {
+    const id = state.current_id;
     let info: SslInfo;
     try {
       info = await client.getInfo(id, signal);
@@ -257,11 +256,20 @@ export function createNamecheapCa(name: string, cfg: NamecheapCaConfig, ctx: Bac
             : undefined;
       return { status: "fail", message: `${describeError(err)} (cert ${certId}, certificate ${id})`, ...(hint ? { hint } : {}) };
     }
-    const s = info.status.toLowerCase();
     const what = `${who}: cert ${certId}: certificate ${id} is ${info.status}${info.statusDescription ? ` (${info.statusDescription})` : ""}`;
-    if (s === "active") return { status: "ok", message: what };
-    if (s === "purchased" || s === "replaced") return { status: "warn", message: what, hint: s === "replaced" ? "the next renewal follows ReplacedBy" : "a request is waiting for its DNS validation" };
-    return { status: "fail", message: what, hint: "rota can neither activate nor reissue a certificate in this state; see it at Namecheap" };
+    if (info.status.toLowerCase() === "replaced") return { status: "warn", message: what, hint: "the next renewal follows ReplacedBy" };
+    const action = actionFor(id, info, state.pending, certId);
+    switch (action.do) {
+      case "reissue":
+      case "collect":
+        return { status: "ok", message: what };
+      case "activate":
+        return { status: "ok", message: `${what}: the first renewal activates it` };
+      case "resume":
+        return { status: "warn", message: what, hint: "a request is waiting for its DNS validation" };
+      case "refuse":
+        return { status: "fail", message: `${who}: cert ${certId}: ${action.message}`, hint: "see the certificate at Namecheap" };
+    }
   }
 
   /** The issued certificate: the chain put in order, the state moved on to it. */

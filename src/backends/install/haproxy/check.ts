@@ -1,9 +1,12 @@
 /**
  * @module HAProxy's self-check (`rota doctor`): `dir` writable by the service user, and
- * `show info` answered on each runtime API socket (a read; no transaction is opened).
+ * `show info` answered on each runtime API socket (a read; no transaction is opened), a unix
+ * one open to the service user.
  */
+import { statSync, type Stats } from "node:fs";
 import type { Clock } from "../../../clock.ts";
 import { describeError } from "../../../errors.ts";
+import { groupsOf, modeText, permits, W } from "../../check-access.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import { checkWritableDir } from "../filesystem/check.ts";
 import { createHaproxyClient, endpointName, type Endpoint } from "./client.ts";
@@ -21,6 +24,17 @@ export async function checkHaproxy(cfg: HaproxyConfig, clock: Clock, signal: Abo
 async function showInfo(endpoint: Endpoint, clock: Clock, signal: AbortSignal, ctx: CheckContext): Promise<CheckResult> {
   const where = endpointName(endpoint);
   if (endpoint.kind === "tcp" && ctx.offline) return { status: "skip", message: `offline: ${where} not asked` };
+  // Doctor, as root, connects where the daemon, as the service user, may not: connect(2) on a unix socket needs write on it.
+  if (endpoint.kind === "unix") {
+    const st = statOrNull(endpoint.path);
+    if (st && !permits(st, { uid: ctx.user.uid, groups: groupsOf(ctx.user) }, W, false)) {
+      return {
+        status: "fail",
+        message: `${where} (owner ${st.uid}:${st.gid}, ${modeText(st.mode)}) cannot be opened by ${ctx.user.name}, so the daemon could not connect`,
+        hint: `give the service user the socket: stats socket … mode 660 group ${ctx.user.name} level admin`,
+      };
+    }
+  }
   try {
     const reply = await createHaproxyClient(endpoint, { clock, timeoutMs: SHOW_INFO_TIMEOUT_MS, signal }).send("show info\n");
     const version = /^Version: (.+)$/m.exec(reply)?.[1];
@@ -29,5 +43,14 @@ async function showInfo(endpoint: Endpoint, clock: Clock, signal: AbortSignal, c
   } catch (err) {
     const hint = endpoint.kind === "unix" ? `is HAProxy running? its stats socket must be readable by ${ctx.user.name} (stats socket … mode 660 group ${ctx.user.name} level admin)` : "is HAProxy running, with this stats socket?";
     return { status: "fail", message: describeError(err), hint };
+  }
+}
+
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    // Missing: connecting says so, with its own hint.
+    return null;
   }
 }

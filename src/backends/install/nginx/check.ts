@@ -1,7 +1,11 @@
-/** @module nginx's self-check (`rota doctor`): `dir` writable by the service user, and `test_command` passes (it changes nothing). */
+/**
+ * @module nginx's self-check (`rota doctor`): `dir` writable by the service user, `test_command`
+ * passes (it changes nothing), and whether `nginx -s reload` may signal a root master.
+ */
+import { basename } from "node:path";
 import { describeError } from "../../../errors.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
-import { runCommand } from "../command.ts";
+import { runCommand, type Command } from "../command.ts";
 import { checkOwnership, checkWritableDir } from "../filesystem/check.ts";
 import type { NginxConfig } from "./config.ts";
 
@@ -14,5 +18,21 @@ export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSi
   } catch (err) {
     tested = { status: "fail", message: describeError(err), hint: "fix nginx's configuration until the test passes: a renewal would fail at this step and put the old files back" };
   }
-  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership({ uid: cfg.uid, gid: cfg.gid }, ctx), tested];
+  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership({ uid: cfg.uid, gid: cfg.gid }, ctx), tested, ...checkReloadSignal(cfg.reload, ctx)];
+}
+
+/**
+ * `nginx -s reload` signals nginx's master, which kill(2) refuses across users without
+ * CAP_KILL (docs/install.md's drop-in). A warning: doctor cannot see whether the unit grants it.
+ */
+function checkReloadSignal(reload: Command, ctx: CheckContext): CheckResult[] {
+  const [bin, ...args] = reload.argv;
+  if (ctx.user.uid === 0 || bin === undefined || basename(bin) !== "nginx" || !args.includes("-s")) return [];
+  return [
+    {
+      status: "warn",
+      message: `${reload.key} ${JSON.stringify(reload.argv)} signals nginx's master as ${ctx.user.name}: a master running as root needs CAP_KILL`,
+      hint: "under systemd, the drop-in rota.service.d/targets.conf of docs/install.md grants CAP_KILL (AmbientCapabilities, CapabilityBoundingSet)",
+    },
+  ];
 }

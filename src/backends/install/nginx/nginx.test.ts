@@ -165,4 +165,26 @@ describe("check (rota doctor)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("nginx -s reload as a service user that is not root: a warning that a root master needs CAP_KILL, with the drop-in; as root, or another reload command, none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
+    const check = (reload: Command, user: { name: string; uid: number; gid: number }) => {
+      const target = createNginxTarget("web", config(dir, { reload }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      if (!isCheckable(target)) throw new Error("an nginx target has a check");
+      return target.check(signal, { ...ctx, user });
+    };
+    const rota = { name: "rota", uid: 4242, gid: 4242 };
+    try {
+      const found = await check(cmd("reload_command", ["/usr/sbin/nginx", "-s", "reload"]), rota);
+      expect(found.find((f) => f.status === "warn")).toEqual({
+        status: "warn",
+        message: 'reload_command ["/usr/sbin/nginx","-s","reload"] signals nginx\'s master as rota: a master running as root needs CAP_KILL',
+        hint: "under systemd, the drop-in rota.service.d/targets.conf of docs/install.md grants CAP_KILL (AmbientCapabilities, CapabilityBoundingSet)",
+      });
+      expect((await check(cmd("reload_command", ["nginx", "-s", "reload"]), ctx.user)).filter((f) => f.status === "warn")).toEqual([]);
+      expect((await check(cmd("reload_command", ["systemctl", "reload", "nginx"]), rota)).filter((f) => f.status === "warn")).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
