@@ -19,8 +19,8 @@ test("text: one line per check, FAIL in capitals, a hint's lines under it", () =
   expect(renderText([ok, fail]).split("\n")).toEqual([
     "ok  state_dir  /var/lib/rota: rota, 0700",
     "FAIL  install:files  /etc/nginx/certs is not writable by rota",
-    "  hint: first",
-    "        second",
+    "hint: first",
+    "      second",
   ]);
 });
 

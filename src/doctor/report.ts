@@ -30,15 +30,15 @@ export function exitCode(findings: readonly Finding[], o: Outcome): number {
 
 const LABEL: Record<CheckResult["status"], string> = { ok: "ok", warn: "warn", fail: "FAIL", skip: "skip" };
 
-/** The text report: a hint of several lines keeps its lines, indented under `hint:`. */
+/** The text report: `hint:` lines start the line, as the issue writes them; a hint of several lines continues indented under its text. */
 export function renderText(findings: readonly Finding[]): string {
   const lines: string[] = [];
   for (const f of findings) {
     lines.push(`${LABEL[f.status]}  ${f.id}  ${f.message}`);
     if (f.hint === undefined) continue;
     const [first, ...rest] = f.hint.split("\n");
-    lines.push(`  hint: ${first}`);
-    for (const line of rest) lines.push(`        ${line}`);
+    lines.push(`hint: ${first}`);
+    for (const line of rest) lines.push(`      ${line}`);
   }
   return lines.join("\n");
 }

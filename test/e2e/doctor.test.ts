@@ -117,7 +117,7 @@ test("a daemon of another version on --socket: warn restart it, exit 0 (a warnin
   try {
     const r = await doctor("--config", quickstart, "--socket", socket);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^warn {2}daemon {2}the daemon at \S+other\.sock runs rota 0\.0\.1, this binary is \S+: restart it\n {2}hint: systemctl restart rota/m);
+    expect(r.stdout).toMatch(/^warn {2}daemon {2}the daemon at \S+other\.sock runs rota 0\.0\.1, this binary is \S+: restart it\nhint: systemctl restart rota/m);
     expect(r.stdout).not.toContain("FAIL");
   } finally {
     other.stop(true);
@@ -149,7 +149,7 @@ test("an invalid config: exit 2, the key named, the rest skipped", async () => {
   expect(r.code).toBe(2);
   const out = lines(r.stdout);
   expect(out[0]).toStartWith(`FAIL  config  ${bad}: daemon.check_interval_seconds: `);
-  expect(out.at(-1)).toBe("  hint: fix the config; the other checks run once it is valid");
+  expect(out.at(-1)).toBe("hint: fix the config; the other checks run once it is valid");
   expect(r.stdout).not.toContain("state_dir  ");
   const json = JSON.parse((await doctor("--config", bad, "--json")).stdout) as Json;
   expect(json).toMatchObject({ ok: false, exit_code: 2 });
@@ -205,11 +205,11 @@ key_path = "state/keys/app.key"
   expect(r.code).toBe(1);
   const out = r.stdout;
   const state = join(at, "state");
-  expect(out).toContain(`FAIL  state_dir  ${state} has mode 0755, not 0700: keys and the audit trail live there\n  hint: chmod 700 ${state}`);
-  expect(out).toContain(`FAIL  keys  cert app key_path ${key} has mode 0644, not 0600\n  hint: chmod 600 ${key}`);
-  expect(out).toContain(`FAIL  install:files  ${join(at, "certs")} (owner 0:0, 0755) is not writable by nobody\n  hint: give the folder to the service user`);
+  expect(out).toContain(`FAIL  state_dir  ${state} has mode 0755, not 0700: keys and the audit trail live there\nhint: chmod 700 ${state}`);
+  expect(out).toContain(`FAIL  keys  cert app key_path ${key} has mode 0644, not 0600\nhint: chmod 600 ${key}`);
+  expect(out).toContain(`FAIL  install:files  ${join(at, "certs")} (owner 0:0, 0755) is not writable by nobody\nhint: give the folder to the service user`);
   expect(out).toContain(`ReadWritePaths=${join(at, "certs")}`);
-  expect(out).toMatch(new RegExp(`FAIL  ca:le  directory http://127\\.0\\.0\\.1:${port}/dir unreachable: .+\\n  hint: check directory_url`));
+  expect(out).toMatch(new RegExp(`FAIL  ca:le  directory http://127\\.0\\.0\\.1:${port}/dir unreachable: .+\\nhint: check directory_url`));
   expect(out).toContain(`ok  dcv:web  ${join(at, "www", ".well-known", "acme-challenge")} writable by nobody`);
   expect(out).toContain("warn  daemon  not reachable at");
 
@@ -378,7 +378,7 @@ test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it
   writeFileSync(config, readFileSync(config, "utf8").replace(/^ca_bundle = .*\n/m, ""));
   const u = await doctorEnv(world.env, "--config", config);
   expect(u.code).toBe(1);
-  expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\n  hint: check directory_url and this machine's network; a private CA needs ca_bundle`));
+  expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\nhint: check directory_url and this machine's network; a private CA needs ca_bundle`));
 });
 
 test("the daemon stopped: warn restart it, exit 3; doctor leaves the state folder as it was, byte for byte", async () => {
