@@ -180,6 +180,26 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
       expect(await store.listRenewals({ limit: 10, before: "r2", certId: "b" })).toEqual([]);
     });
 
+    test("a filter and pages combine: every matching row once, newest first, however few match", async () => {
+      // Few rows match, spread among many: a store that applied its filter after the page's
+      // LIMIT (engine 3.0.2 does, reading an index in order) would return short or empty pages.
+      for (let i = 0; i < 40; i++) {
+        await open(`r${i}`, i % 2 === 0 ? "a" : "b", i);
+        if (i % 10 === 9) await store.closeRenewal(`r${i}`, "failed", at(i + 1), "boom");
+      }
+      const pages: string[][] = [];
+      let before: string | undefined;
+      for (;;) {
+        const page = (await store.listRenewals({ limit: 3, statuses: ["failed"], ...(before ? { before } : {}) })).map((r) => r.id);
+        if (page.length === 0) break;
+        pages.push(page);
+        before = page[page.length - 1];
+      }
+      expect(pages).toEqual([["r39", "r29", "r19"], ["r9"]]);
+      expect((await store.listRenewals({ limit: 4, certId: "b", before: "r31" })).map((r) => r.id)).toEqual(["r29", "r27", "r25", "r23"]);
+      expect((await store.listRenewals({ limit: 2, before: "r31" })).map((r) => r.id)).toEqual(["r30", "r29"]);
+    });
+
     test("before: an id not in the store matches nothing", async () => {
       await open("r1", "a", 10);
       expect(await store.listRenewals({ limit: 10, before: "nope" })).toEqual([]);

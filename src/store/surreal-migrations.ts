@@ -28,8 +28,10 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
   // 1: everything the SQLite store holds at its version 6. Records are keyed like SQLite's
   // rows (`renewal:⟨id⟩`, `renewal_event:[renewal_id, seq]`, `issued_cert:[cert_id, serial]`),
   // so a write sent again after a timeout lands on the same record. `inserted_at` is the
-  // server's clock: it orders rows with the same start, as SQLite's rowid does. `owner` is
-  // the node that wrote the renewal. Chains are stored once, keyed by their SHA-256.
+  // server's clock: it orders rows with the same start, as SQLite's rowid does. `newest` is
+  // that order as one ascending key (see `surreal.ts`): engine 3.0 reads an index in
+  // ascending order only, so the newest-first page is its first entries. `owner` is the
+  // node that wrote the renewal. Chains are stored once, keyed by their SHA-256.
   {
     minReader: 1,
     sql: [
@@ -46,8 +48,9 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
           error: nullable("string"),
           owner: "string",
           inserted_at: "datetime",
+          newest: "string",
         },
-        { renewal_cert: "cert_id, started_at", renewal_started: "started_at", renewal_status: "status" },
+        { renewal_cert: "cert_id, started_at", renewal_started: "started_at", renewal_status: "status", renewal_newest: "newest" },
       ),
       table(
         "renewal_event",

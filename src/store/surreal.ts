@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { DateTime, RecordId } from "surrealdb";
+import { BoundIncluded, DateTime, RecordId, RecordIdRange } from "surrealdb";
 import type { Clock } from "../clock.ts";
 import type { SurrealAuditConfig } from "../config/schema.ts";
 import type { CertSummary } from "../crypto/summary.ts";
@@ -56,6 +56,13 @@ export interface SurrealStoreOptions {
 type Row = Record<string, unknown>;
 
 const INTERRUPTED = "the daemon stopped during this renewal";
+
+/**
+ * (started_at DESC, inserted_at DESC) as one string that sorts ascending: 10^13 − start in
+ * ms, then 9·10^18 − insertion in ns, each a fixed 13 and 19 digits (from 1970 until the
+ * 2200s). Engine 3.0 reads an index forwards only: the newest page is the index's first rows.
+ */
+const NEWEST = "<string>(10000000000000 - time::millis($at)) + <string>(9000000000000000000 - time::nano($now))";
 
 const rid = (table: string, key: string | unknown[]) => new RecordId(table, key);
 const date = (v: unknown): Date => (v instanceof DateTime ? v.toDate() : new Date(v as string));
@@ -204,8 +211,9 @@ export class SurrealAuditStore implements AuditStore {
     if (w.kind === "open") {
       // IGNORE: a resend after a timeout that did reach the server keeps the first row (and its inserted_at).
       await this.client.query(
-        `INSERT IGNORE INTO renewal { id: $id, cert_id: $cert, trigger: $trigger, install_only: $io, reason: $reason, status: "running",
-           started_at: $at, finished_at: null, error: null, owner: $owner, inserted_at: time::now() } RETURN NONE`,
+        `LET $now = time::now();
+         INSERT IGNORE INTO renewal { id: $id, cert_id: $cert, trigger: $trigger, install_only: $io, reason: $reason, status: "running",
+           started_at: $at, finished_at: null, error: null, owner: $owner, inserted_at: $now, newest: ${NEWEST} } RETURN NONE`,
         { id: rid("renewal", w.renewalId), cert: w.certId, trigger: w.trigger, io: w.installOnly, reason: w.reason, at: w.startedAt, owner: this.opts.owner },
       );
     } else if (w.kind === "step") {
@@ -330,14 +338,20 @@ export class SurrealAuditStore implements AuditStore {
     if (q.triggers) filter("trigger IN $triggers", "triggers", [...q.triggers]);
     if (q.since) filter("started_at >= $since", "since", q.since);
     if (q.until) filter("started_at < $until", "until", q.until);
-    let prelude = "";
+    // Unfiltered (the audit's first page, and the pages after it), the newest are the first
+    // entries of the `newest` index. With a filter the rows are sorted: engine 3.0.2 applies
+    // a filter after the LIMIT of an index read in order, which would drop matching rows.
+    const ordered = where.length === 0;
     if (q.before !== undefined) {
-      // The list's own order as the key: the page after a renewal does not move when newer rows arrive.
-      prelude = "LET $b = SELECT started_at, inserted_at FROM $before;";
-      filter("array::len($b) > 0 AND (started_at < $b[0].started_at OR (started_at = $b[0].started_at AND inserted_at < $b[0].inserted_at))", "before", rid("renewal", q.before));
+      // The list's own order as the key: the page after a renewal does not move when newer
+      // rows arrive. Read first, and bound as a value: an index range the engine reads as such.
+      const [anchor] = (await this.q("SELECT VALUE newest FROM $id", { id: rid("renewal", q.before) })) as [string[]];
+      if (anchor.length === 0) return [];
+      filter("newest > $after", "after", anchor[0]);
     }
-    const res = await this.q(`${prelude} SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY started_at DESC, inserted_at DESC LIMIT $limit`, b);
-    return this.withEvents(res[res.length - 1] as Row[]);
+    const order = ordered ? "ORDER BY newest" : "ORDER BY started_at DESC, inserted_at DESC";
+    const [rows] = (await this.q(`SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ${order} LIMIT $limit`, b)) as [Row[]];
+    return this.withEvents(rows);
   }
 
   async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {
@@ -353,9 +367,11 @@ export class SurrealAuditStore implements AuditStore {
   private async withEvents(rows: Row[]): Promise<Renewal[]> {
     if (rows.length === 0) return [];
     const heads = rows.map(renewalOf);
-    const [events] = (await this.q("SELECT * FROM renewal_event WHERE renewal_id IN $ids ORDER BY renewal_id, seq", { ids: heads.map((h) => h.id) })) as [Row[]];
+    // Each renewal's steps are one range of record ids, [id, 1]..[id, ∞]: a key range each, in seq order, never a scan.
+    const ranges = heads.map((h) => new RecordIdRange("renewal_event", new BoundIncluded([h.id, 0]), new BoundIncluded([h.id, Number.MAX_SAFE_INTEGER])));
+    const [perRenewal] = (await this.q("RETURN $ranges.map(|$r| SELECT * FROM $r)", { ranges })) as [Row[][]];
     const byRenewal = new Map<string, StepEvent[]>();
-    for (const e of events) {
+    for (const e of perRenewal.flat()) {
       const list = byRenewal.get(e.renewal_id as string) ?? [];
       list.push({ step: e.step as StepName, at: date(e.at), status: e.status as StepStatus, message: e.message as string, durationMs: e.duration_ms as number });
       byRenewal.set(e.renewal_id as string, list);
