@@ -262,6 +262,25 @@ describe("wss", () => {
 
 // Last: it stops and restarts the shared server.
 describe("outage", () => {
+  test("the password file is read again at each reconnect: a rotated password is picked up", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase();
+    const events: StoreEvent[] = [];
+    let onEvent = () => {};
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, onState: (e) => (events.push(e), onEvent()) }));
+    const rotated = `rotated-${crypto.randomUUID()}`;
+    await server.database(config.database, rotated);
+    writeFileSync(passwordFile, `${rotated}\n`);
+    await server.restart();
+    await new Promise<void>((resolve) => {
+      onEvent = () => events.some((e) => e.type === "store.reconnected") && resolve();
+      onEvent();
+    });
+    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x" });
+    expect((await store.getCertState("www"))?.consecutiveFailures).toBe(2);
+    await store.close();
+  });
+
+
   test("buffered through an outage, overflow by the rule, flushed in order on reconnect; a second outage spools at close", async () => {
     const { config, stateDir, passwordFile } = await freshDatabase({ bufferMaxWrites: 100 });
     const canary = readFileSync(passwordFile, "utf8").trim();
