@@ -55,6 +55,8 @@ export class SurrealClient {
   private readonly db: Surreal;
   private up = false;
   private lastError = "";
+  /** Calls awaiting the server: failed at once when the connection drops, not left to their timeout. */
+  private readonly inFlight = new Set<(err: RotaError) => void>();
 
   constructor(
     readonly config: SurrealAuditConfig,
@@ -69,6 +71,9 @@ export class SurrealClient {
     const down = () => {
       if (!this.up) return;
       this.up = false;
+      // The SDK holds a request sent before the drop until it reconnects: a caller must not wait for that.
+      for (const fail of this.inFlight) fail(this.unavailable(this.lastError || "connection closed"));
+      this.inFlight.clear();
       this.events.disconnected(this.lastError);
     };
     this.db.subscribe("disconnected", down);
@@ -152,9 +157,12 @@ export class SurrealClient {
   private async once(sql: string, bindings: Bindings): Promise<unknown[]> {
     if (!this.up) throw this.unavailable();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let fail: (err: RotaError) => void = () => {};
     const outOfTime = new Promise<never>((_, reject) => {
+      fail = reject;
       timer = setTimeout(() => reject(this.unavailable(`no answer within ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS);
     });
+    this.inFlight.add(fail);
     let responses: QueryResponse[];
     try {
       responses = await Promise.race([this.db.query(sql, bindings).responses(), outOfTime]);
@@ -165,6 +173,7 @@ export class SurrealClient {
       throw new RotaError("store_failed", `audit: SurrealDB: ${redact(describeError(err), this.config)}`, { cause: err });
     } finally {
       clearTimeout(timer);
+      this.inFlight.delete(fail);
     }
     const failed = responses.filter((r) => !r.success);
     if (failed.length > 0) {

@@ -6,7 +6,7 @@
  * start on an unreachable server (exit 1) or a wrong password (exit 2).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, ROTA_BIN, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { startSurreal, type TestSurreal } from "../harness/surreal.ts";
@@ -126,6 +126,37 @@ describe("a daemon on SurrealDB", () => {
     expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish", "await_issuance", "persist"]));
     expect(row!.events.map((e) => Date.parse(e.at))).toEqual(row!.events.map((e) => Date.parse(e.at)).sort((x, y) => x - y));
     expect(row!.error).toContain("the audit store could not record issued serial");
+  });
+
+  test("stopped during an outage: what could not be stored is spooled (0600), and the next start stores it", async () => {
+    await daemon?.stop();
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    await world.nginx.freeze();
+    let renewalId: string;
+    try {
+      const started = await runRota(["renew", "www", "--force", "--socket", world.socket]);
+      renewalId = /renewal (\S+) started/.exec(started.stdout)![1]!;
+      await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
+      await surreal.kill();
+      await daemon.waitForOutput("is not connected", 15_000);
+      const stopping = Date.now();
+      expect(await daemon.stop()).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(8_000);
+    } finally {
+      await world.nginx.thaw();
+    }
+    const spool = join(world.stateDir, "audit-spool.jsonl");
+    expect(statSync(spool).mode & 0o777).toBe(0o600);
+    expect(readFileSync(spool, "utf8")).toContain(renewalId);
+
+    await surreal.restart();
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    expect(existsSync(spool)).toBe(false);
+    const row = (await audit(world.socket, "www")).find((r) => r.id === renewalId);
+    expect(row).toMatchObject({ status: "interrupted" });
+    expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish"]));
   });
 });
 
