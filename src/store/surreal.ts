@@ -473,7 +473,8 @@ export class SurrealAuditStore implements AuditStore {
        COMMIT;`,
       { at: before, certs: [...configured] },
     );
-    const r = res.filter((x) => x !== undefined && x !== null && typeof x === "object" && "renewals" in (x as object)).pop() as PruneResult;
+    // The RETURN's counts; inside a transaction each statement (BEGIN and COMMIT too) has its entry.
+    const r = res.find((x): x is PruneResult => typeof x === "object" && x !== null && "renewals" in x)!;
     return { renewals: r.renewals, steps: r.steps, issued: r.issued, installs: r.installs, alerts: r.alerts };
   }
 
