@@ -10,7 +10,10 @@ set -eu
 
 # Where releases are published; ROTA_BASE_URL (http(s)://, file:// or an absolute folder)
 # overrides it. SHA256SUMS comes from the same place: it catches a corrupted download or a
-# tampered mirror, not a compromised origin.
+# tampered mirror, not a compromised origin. A release build writes its own location here
+# (`bun scripts/build-binary.ts --release --base-url=URL`); this placeholder, under the
+# reserved .example domain, is refused (exit 2) rather than fetched.
+PLACEHOLDER_BASE_URL="https://rota.example/releases/latest"
 DEFAULT_BASE_URL="https://rota.example/releases/latest"
 
 BASE_URL=${ROTA_BASE_URL:-$DEFAULT_BASE_URL}
@@ -156,6 +159,9 @@ layout() {
 
 # fetch NAME DEST: from the base URL, by curl, wget or a plain copy.
 fetch() {
+	if [ "$BASE_URL" = "$PLACEHOLDER_BASE_URL" ]; then
+		die 2 "this install.sh names no release location (a build without --base-url): set ROTA_BASE_URL to the release folder (docs/install.md)"
+	fi
 	case $BASE_URL in
 	http://* | https://*)
 		if command -v curl >/dev/null 2>&1; then
@@ -476,7 +482,7 @@ main() {
 	say ""
 	say "rota $WANT_VERSION ($TARGET) installed: $BIN, config $CONFIG, state $STATE_DIR."
 	if [ "$DSM" = 1 ]; then dsm_steps; fi
-	say "next: edit $CONFIG, then run: rota check-config --config $CONFIG && rota status"
+	say "next: edit $CONFIG, then run: rota doctor --config $CONFIG"
 }
 
 main

@@ -160,6 +160,7 @@ export async function seed(setup: Setup, concurrency = SEED_CONCURRENT): Promise
     {
       execute: (req) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: systemClock, journal }),
       policy: { baseSeconds: 900, maxSeconds: 86_400 },
+      maxAuthzFailures: 5,
       maxConcurrent: concurrency,
       timeoutSeconds: 1800,
     },

@@ -5,10 +5,12 @@
  * `--smol` keeps the idle daemon's heap small; `--keep-names` keeps class names that errors
  * read. The binary never reads a `.env` or `bunfig.toml` from the folder it runs in.
  *
- * `--target=X` writes `dist/rota-X`. `--release [--targets=a,b]` writes the release folder
- * `dist/release/` instead (issue 15 §1): one binary per target, the companions install.sh
- * fetches, and `SHA256SUMS` over all of them. Builds are not byte-reproducible, so the sums
- * are always computed from the files just built.
+ * `--target=X` writes `dist/rota-X`. `--release [--targets=a,b] [--base-url=URL]` writes the
+ * release folder `dist/release/` instead (issue 15 §1): one binary per target, the companions
+ * install.sh fetches, and `SHA256SUMS` over all of them. Builds are not byte-reproducible, so
+ * the sums are always computed from the files just built. `--base-url` is where the folder
+ * will be published: it becomes install.sh's `DEFAULT_BASE_URL`, whose placeholder the
+ * script refuses.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -34,12 +36,18 @@ if (argv.includes("--release")) {
   const wanted = option("targets")?.split(",") ?? [...RELEASE_TARGETS];
   const unknown = wanted.filter((t) => !(RELEASE_TARGETS as readonly string[]).includes(t));
   if (unknown.length > 0) fail(`unknown release target(s) ${unknown.join(", ")}; known: ${RELEASE_TARGETS.join(", ")}`, 2);
+  const baseUrl = option("base-url");
+  // Checked before a minute of compiling: quotes, spaces or `$` would change what the script's line means.
+  if (baseUrl !== undefined && !/^(https?|file):\/\/[^\s"'`$\\]+$/.test(baseUrl)) {
+    fail(`--base-url must be an http(s):// or file:// URL without quotes, spaces or $, not ${JSON.stringify(baseUrl)}`, 2);
+  }
   const dir = join(root, "dist", "release");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   for (const target of wanted) build(target, join(dir, `rota-${pkg.version}-${target}`));
   writeFileSync(join(dir, "VERSION"), `${pkg.version}\n`);
   for (const [from, to] of COMPANIONS) copyFileSync(join(root, from), join(dir, to));
+  if (baseUrl !== undefined) setBaseUrl(join(dir, "install.sh"), baseUrl);
   for (const script of ["install.sh", "rota-boot.sh"]) chmodSync(join(dir, script), 0o755);
   writeFileSync(join(dir, "SHA256SUMS"), sha256sums(dir));
   console.log(`built ${dir} (rota ${pkg.version}, ${wanted.length} target(s), commit ${commit})`);
@@ -90,6 +98,14 @@ function gitCommit(): string {
   if (head.exitCode !== 0) return "unknown";
   const dirty = git("status", "--porcelain", "--untracked-files=no").stdout.toString().trim() !== "";
   return `${head.stdout.toString().trim()}${dirty ? "-dirty" : ""}`;
+}
+
+/** Writes `url` as install.sh's `DEFAULT_BASE_URL`: the one line that names where releases are published. */
+function setBaseUrl(script: string, url: string): void {
+  const text = readFileSync(script, "utf8");
+  const line = /^DEFAULT_BASE_URL=".*"$/m;
+  if (!line.test(text)) fail(`${script} has no DEFAULT_BASE_URL line to set`, 1);
+  writeFileSync(script, text.replace(line, `DEFAULT_BASE_URL="${url.replace(/\/+$/, "")}"`));
 }
 
 /** `sha256sum` format: the hex digest, two spaces, the file name. */

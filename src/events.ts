@@ -49,6 +49,13 @@ export type RotaEvent =
   | { type: "cert.due"; certId: string; reason: string; at: Date }
   /** The served certificate is close to expiry and renewals have not fixed it (alerts/expiring.ts says when). */
   | { type: "cert.expiring"; certId: string; daysLeft: number; notAfter: Date; at: Date }
+  /**
+   * The cert's authorizations failed `[daemon] max_authz_failures` times since its last success:
+   * nothing is tried again until `rota renew CERT --force` (issue 12 §5). `lastError` is the CA's.
+   */
+  | { type: "cert.halted"; certId: string; failures: number; lastError: string; at: Date }
+  /** A forced renewal cleared the cert's halt as it started. */
+  | { type: "cert.resumed"; certId: string; at: Date }
   /** A renewal succeeded after the cert's previous one had failed. */
   | { type: "cert.recovered"; certId: string; renewalId: string; at: Date }
   /**

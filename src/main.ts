@@ -26,6 +26,7 @@ const main = defineCommand({
     dsm: () => import("./cli/commands/dsm.ts").then((m) => m.default),
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
+    doctor: () => import("./cli/commands/doctor.ts").then((m) => m.default),
     version: () => import("./cli/commands/version.ts").then((m) => m.default),
     help: defineCommand({
       meta: { name: "help", description: "Show the usage of rota or of one command" },

@@ -20,7 +20,7 @@ export interface AlertFacts {
   repeats: Alert["repeats"];
   /** For a reminder: the error of the last failure held back. */
   lastHeldError: string | null;
-  /** What the event itself says beyond the cert and renewal: a target's message. */
+  /** What the event itself says beyond the cert and renewal: a target's message, what a halt asks of a person. */
   detail: string | null;
   /** `[http] public_url`. */
   publicUrl: string | undefined;
@@ -68,6 +68,10 @@ function message(f: AlertFacts, daysLeft: number | null): string {
       return `${id} renewed${left}`;
     case "target.action_required":
       return `Install target of ${id} needs a person: ${f.detail ?? "see its log"}`;
+    case "cert.halted":
+      return `${id} ${f.detail ?? "stopped retrying after repeated authorization failures"}${left}`;
+    case "cert.resumed":
+      return `${id} resumed: a forced renewal cleared its halt${left}`;
     case "store.disconnected":
       return `The audit store is not connected (${f.detail ?? "no answer"}): the audit trail waits in memory, and renewals cannot store new certificates until it is back`;
     case "store.reconnected":

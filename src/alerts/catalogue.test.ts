@@ -20,6 +20,14 @@ test("a target that needs a person is critical however far expiry is, in every s
   expect(FAILURE_EVENTS.has("target.action_required")).toBe(false);
 });
 
+test("a halt is critical however far expiry is, in every sink's defaults, and not held by the repeat limit; a resume informs", () => {
+  expect(severityOf("cert.halted", 80, 14)).toBe("critical");
+  expect(DEFAULT_ALERT_EVENTS).toContain("cert.halted");
+  expect(FAILURE_EVENTS.has("cert.halted")).toBe(false);
+  expect(severityOf("cert.resumed", 1, 14)).toBe("info");
+  expect(DEFAULT_ALERT_EVENTS).not.toContain("cert.resumed");
+});
+
 test("min_severity keeps what is at least as severe", () => {
   expect(atLeast("critical", "warning")).toBe(true);
   expect(atLeast("warning", "warning")).toBe(true);

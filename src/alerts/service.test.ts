@@ -76,7 +76,7 @@ async function renewal(outcome: "failed" | "succeeded", error = "acme: connectio
 
 test("many failures send one alert per sink, with the renewal's facts; the success after sends one cert.recovered", async () => {
   const service = await start([section("mail"), section("hook")]);
-  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: null, ari: null, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
   const first = await renewal("failed");
   for (let i = 0; i < 20; i++) await renewal("failed");
   await renewal("succeeded");
@@ -106,6 +106,27 @@ test("many failures send one alert per sink, with the renewal's facts; the succe
   await service.stop();
 });
 
+test("a halt reaches every default sink, critical, with what to do, even right after a failure alert; a resume only those asking for it", async () => {
+  const service = await start([section("mail"), section("all", { events: ["renewal.failed", "cert.halted", "cert.resumed"] })]);
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: { days: 30, source: "daemon" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null, ari: null });
+  await renewal("failed");
+  const lastError = "acme le: authorization invalid: 127.0.0.1: Connection refused";
+  bus.emit({ type: "cert.halted", certId: "www", failures: 5, lastError, at: clock.now() });
+  await settle();
+  bus.emit({ type: "cert.resumed", certId: "www", at: clock.now() });
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.halted"]);
+  expect(built.get("all")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.halted", "cert.resumed"]);
+  expect(built.get("mail")!.delivered[1]).toMatchObject({
+    severity: "critical",
+    message: `www stopped retrying after 5 authorization failures in a row (${lastError}); fix its DCV, then rota renew www --force (60 days left)`,
+    renewal: null,
+    next: null,
+  });
+  expect(built.get("all")!.delivered[2]).toMatchObject({ severity: "info", message: "www resumed: a forced renewal cleared its halt (60 days left)" });
+  await service.stop();
+});
+
 test("an interrupted renewal alerts nobody", async () => {
   const service = await start([section("mail")]);
   bus.emit({ type: "renewal.failed", renewalId: "x", certId: "www", at: clock.now(), error: "cancelled", interrupted: true, retryAt: null });
@@ -116,7 +137,7 @@ test("an interrupted renewal alerts nobody", async () => {
 
 test("at each check interval a cert due too long close to expiry is expiring; a warning while more days are left than expiry_warning_days", async () => {
   const service = await start([section("mail")]);
-  looks.set("www", { decision: { action: "renew", reason: "due", notAfter: new Date(clock.now().getTime() + 5 * DAY) }, threshold: { days: 30, source: "default" }, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 5 * DAY) }, threshold: null, ari: null, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
   await clock.advance(60_000);
   expect(emitted.filter((e) => e.type === "cert.expiring")).toEqual([]);
   await clock.advance(60_000);

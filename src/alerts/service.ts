@@ -37,7 +37,7 @@ export interface AlertServiceDeps {
 export type Sinks = Map<string, { section: AlertSection; backend: AlertBackend }>;
 
 /** Events the sinks may hear of; the others (steps, starts) are not alert material. */
-type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" | "target.action_required" }>;
+type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" | "target.action_required" | "cert.halted" | "cert.resumed" }>;
 
 export class AlertService {
   private readonly router: AlertRouter;
@@ -122,6 +122,8 @@ export class AlertService {
       case "cert.expiring":
       case "cert.recovered":
       case "target.action_required":
+      case "cert.halted":
+      case "cert.resumed":
         this.queue(() => this.route(e));
         return;
       case "store.disconnected":
@@ -150,11 +152,12 @@ export class AlertService {
     const notAfter = await this.notAfterOf(e);
     const daysLeft = notAfter ? Math.floor((notAfter.getTime() - e.at.getTime()) / DAY_MS) : null;
     const severity = severityOf(e.type, daysLeft, this.config.daemon.expiryWarningDays);
-    const error = e.type === "renewal.failed" ? e.error : e.type === "target.action_required" ? `${e.target}: ${e.message}` : null;
+    const error = e.type === "renewal.failed" ? e.error : e.type === "target.action_required" ? `${e.target}: ${e.message}` : e.type === "cert.halted" ? e.lastError : null;
+    const detail = e.type === "target.action_required" ? error : e.type === "cert.halted" ? haltDetail(e) : null;
     for (const { section, backend } of this.sinks.values()) {
       const send = await this.router.route({ type: e.type, certId: e.certId, severity, error }, section);
       if (!send) continue;
-      this.dispatcher.enqueue(await this.render({ ...e, error }, severity, send.repeats, send.lastHeldError, notAfter), backend);
+      this.dispatcher.enqueue(await this.render({ ...e, error, detail }, severity, send.repeats, send.lastHeldError, notAfter), backend);
     }
   }
 
@@ -167,7 +170,7 @@ export class AlertService {
     const detail = e.type === "store.disconnected" ? e.error : `${e.flushed} buffered write(s) stored${e.dropped > 0 ? `, ${e.dropped} dropped (buffer_max_writes reached)` : ""}`;
     for (const { section, backend } of this.sinks.values()) {
       const send = await this.router.route({ type: e.type, certId: null, severity, error: null }, section);
-      if (send) this.dispatcher.enqueue(await this.render({ type: e.type, certId: null, at: e.at, error: detail }, severity, null, null), backend);
+      if (send) this.dispatcher.enqueue(await this.render({ type: e.type, certId: null, at: e.at, detail }, severity, null, null), backend);
     }
   }
 
@@ -181,7 +184,7 @@ export class AlertService {
   }
 
   private async render(
-    e: { type: string; certId: string | null; at: Date; renewalId?: string; error?: string | null },
+    e: { type: string; certId: string | null; at: Date; renewalId?: string; error?: string | null; detail?: string | null },
     severity: ReturnType<typeof severityOf>,
     repeats: { count: number; since: Date } | null,
     lastHeldError: string | null,
@@ -212,7 +215,7 @@ export class AlertService {
       retryAt: e.type === "renewal.failed" || e.type === "cert.expiring" ? (state?.retryAt ?? null) : null,
       repeats,
       lastHeldError,
-      detail: e.type === "target.action_required" || e.type.startsWith("store.") ? (e.error ?? null) : null,
+      detail: e.detail ?? null,
       publicUrl: this.config.http.publicUrl,
     });
   }
@@ -239,6 +242,11 @@ export class AlertService {
       if (days !== null) bus.emit({ type: "cert.expiring", certId: id, daysLeft: days, notAfter, at: now });
     }
   }
+}
+
+/** What a halt alert says to do, with the CA's last word. */
+function haltDetail(e: Extract<RotaEvent, { type: "cert.halted" }>): string {
+  return `stopped retrying after ${e.failures} authorization failures in a row (${e.lastError}); fix its DCV, then rota renew ${e.certId} --force`;
 }
 
 async function buildSinks(config: RotaConfig, ctx: BackendContext, previous?: Sinks): Promise<Sinks> {

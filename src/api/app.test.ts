@@ -64,7 +64,7 @@ beforeEach(() => {
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
   const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
   const config = testConfig(dir, [cert.config]);
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   app = api({ reload: async () => ({ ok: false, file: config.file, problems: ["not in this test"] }) });
@@ -161,7 +161,7 @@ describe("input and ids", () => {
 
   test("a renew request during a cooldown is 409 and starts nothing", async () => {
     const retryAt = new Date(now.getTime() + 900_000);
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom", authzFailures: 0, haltedAt: null });
     const res = await app.request("/api/certs/www/renew", { method: "POST" });
     expect(res.status).toBe(409);
     expect(await res.json()).toEqual({ status: "cooldown", retry_at: retryAt.toISOString(), last_error: "internal: boom" });
@@ -173,6 +173,18 @@ describe("input and ids", () => {
     return { status: res.status, body: await res.json() };
   };
 
+  test("a renew request for a halted cert is 409 with the halt; force=1 clears it and starts", async () => {
+    const haltedAt = new Date(now.getTime() - 60_000);
+    await store.putCertState({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt });
+    expect(await post("/api/certs/www/renew")).toEqual({
+      status: 409,
+      body: { status: "halted", halted_at: haltedAt.toISOString(), failures: 5, last_error: "acme: authorization invalid" },
+    });
+    expect(runner.busy("www")).toBe(false);
+    expect(await post("/api/certs/www/renew?force=1")).toMatchObject({ status: 202, body: { status: "started" } });
+    expect((await store.getCertState("www"))?.haltedAt).toBeNull();
+  });
+
   test("new_key=1 starts a new order even when the cert is not due", async () => {
     cert.config.renewThresholdDays = 0.5; // the local CA here issues one-day certificates
     await installOneDayCert();
@@ -181,7 +193,7 @@ describe("input and ids", () => {
   });
 
   test("new_key=1 waits out a cooldown unless forced", async () => {
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom", authzFailures: 0, haltedAt: null });
     expect(await post("/api/certs/www/renew?new_key=1")).toMatchObject({ status: 409, body: { status: "cooldown" } });
     expect(await post("/api/certs/www/renew?new_key=1&force=1")).toMatchObject({ status: 202, body: { status: "started", install_only: false } });
   });
@@ -224,7 +236,7 @@ describe("GET /api/certs", () => {
     expect(status).toBe(200);
     const entries = body as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(Object.keys(entries[0]!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status", "targets"]);
+    expect(Object.keys(entries[0]!).sort()).toEqual(["ari_window", "days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "renew_at", "renew_reason", "retry_at", "status", "targets"]);
     expect(entries[0]).toEqual({
       id: "www",
       domains: ["www.example.com"],
@@ -232,6 +244,9 @@ describe("GET /api/certs", () => {
       status: "missing",
       not_after: null,
       days_left: null,
+      renew_at: null,
+      renew_reason: "missing",
+      ari_window: null,
       next_check: null,
       retry_at: null,
       due_since: now.toISOString(),
@@ -246,14 +261,14 @@ describe("GET /api/certs", () => {
     now = new Date(notAfter.getTime() - 3_600_000);
     await scheduler.refresh(cert);
     const { body } = await get("/api/certs");
-    expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04 });
+    expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04, renew_reason: "lifetime" });
   });
 
   test("a cooldown shows its retry time and the last renewal's summary", async () => {
     await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: now });
     await store.closeRenewal("r1", "failed", new Date(now.getTime() + 1000), "internal: boom");
     const retryAt = new Date(now.getTime() + 900_000);
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "internal: boom", authzFailures: 0, haltedAt: null });
     await scheduler.refresh(cert);
     const { body } = await get("/api/certs");
     expect((body as unknown[])[0]).toMatchObject({
@@ -286,7 +301,7 @@ describe("renewals in flight", () => {
     const bus = new EventBus(() => {});
     subscribeAudit(bus, slow);
     const journal = new ChallengeJournal(dir);
-    const slowRunner = new Runner({ store: slow, bus, clock, log: silent }, { execute: (req) => runRenewal(cert, req, { store: slow, bus, clock, journal }), policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const slowRunner = new Runner({ store: slow, bus, clock, log: silent }, { execute: (req) => runRenewal(cert, req, { store: slow, bus, clock, journal }), policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
     const slowApp = api({ runner: slowRunner, store: slow, bus, reload: async () => ({ ok: false, file: "", problems: [] }) });
     const run = slowRunner.start(cert, "manual")!;
     await run.done;

@@ -45,7 +45,7 @@ export function parseCertQuery(param: (name: string) => string | undefined): Cer
 }
 
 /** `asc` puts what needs attention first. */
-const ATTENTION: Record<CertStatus, number> = { failed: 0, cooldown: 1, unreadable: 2, missing: 3, due: 4, renewing: 5, checking: 6, ok: 7 };
+const ATTENTION: Record<CertStatus, number> = { halted: 0, failed: 1, cooldown: 2, unreadable: 3, missing: 4, due: 5, renewing: 6, checking: 7, ok: 8 };
 
 export interface Row {
   cert: WatchedCert;

@@ -9,23 +9,23 @@ const now = new Date("2030-01-01T00:00:00Z");
 const later = new Date("2030-03-01T00:00:00Z");
 const look = (decision: Decision | null, error: string | null = null): CertLook => ({
   decision,
-  threshold: { days: 30, source: "default" },
+  threshold: null, ari: null,
   error,
   targets: [],
   dueSince: decision?.action === "none" ? null : now,
   latestSerial: null,
 });
-const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom" });
+const failing = (retryAt: Date | null): CertState => ({ certId: "www", consecutiveFailures: 2, retryAt, lastError: "acme le: boom", authzFailures: 0, haltedAt: null });
+const halted: CertState = { certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme le: authorization invalid", authzFailures: 5, haltedAt: now };
 const input = (over: Partial<CertViewInput>): CertViewInput => ({
   id: "www",
   domains: ["www.example.com"],
   now,
-  look: look({ action: "none", reason: "ok", notAfter: later }),
+  look: look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later }),
   busy: false,
   state: null,
   last: undefined,
   nextTick: null,
-  intervalSeconds: 3600,
   install: ["files"],
   typeOf: () => "filesystem",
   ...over,
@@ -38,17 +38,26 @@ describe("status", () => {
     ["fine, although its last (forced) renewal failed and is cooling down", { state: failing(soon) }, "ok"],
     ["renewing wins over everything", { busy: true, state: failing(soon) }, "renewing"],
     ["not looked at yet", { look: undefined }, "checking"],
-    ["due", { look: look({ action: "renew", reason: "due", notAfter: later }) }, "due"],
-    ["targets disagree", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }) }, "due"],
-    ["targets disagree and their install-only run failed, cooling down", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }), state: failing(soon) }, "cooldown"],
-    ["targets disagree and their install-only run failed, the cooldown over", { look: look({ action: "install", reason: "stale", targets: ["files"], notAfter: later }), state: failing(now) }, "failed"],
-    ["nothing installed", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }) }, "missing"],
-    ["due and the last attempt failed, cooling down", { look: look({ action: "renew", reason: "due", notAfter: later }), state: failing(soon) }, "cooldown"],
-    ["missing and the cooldown is over", { look: look({ action: "renew", reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],
+    ["due", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }) }, "due"],
+    ["targets disagree", { look: look({ action: "install", why: "lifetime", moment: null, reason: "stale", targets: ["files"], notAfter: later }) }, "due"],
+    ["targets disagree and their install-only run failed, cooling down", { look: look({ action: "install", why: "lifetime", moment: null, reason: "stale", targets: ["files"], notAfter: later }), state: failing(soon) }, "cooldown"],
+    ["targets disagree and their install-only run failed, the cooldown over", { look: look({ action: "install", why: "lifetime", moment: null, reason: "stale", targets: ["files"], notAfter: later }), state: failing(now) }, "failed"],
+    ["nothing installed", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null }) }, "missing"],
+    ["due and the last attempt failed, cooling down", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), state: failing(soon) }, "cooldown"],
+    ["missing and the cooldown is over", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null }), state: failing(now) }, "failed"],
     ["a target that cannot be read", { look: look(null, "files: cannot read") }, "unreadable"],
     ["a target that cannot be read, after a failed attempt", { look: look(null, "files: cannot read"), state: failing(soon) }, "unreadable"],
+    ["due and halted after authorization failures", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), state: halted }, "halted"],
+    ["missing and halted", { look: look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null }), state: halted }, "halted"],
+    ["fine although halted by failed forced renewals", { state: halted }, "ok"],
+    ["renewing (forced) while halted", { busy: true, look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), state: halted }, "renewing"],
   ] as const)("%s: %s", (_, over, status) => {
     expect(certJson(input(over as Partial<CertViewInput>)).status).toBe(status);
+  });
+
+  test("a halted cert has no next check and no retry time", () => {
+    const j = certJson(input({ look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), state: halted, nextTick: soon }));
+    expect([j.status, j.next_check, j.retry_at]).toEqual(["halted", null, null]);
   });
 
   test("the read error is in the JSON; a cert read fine has none", () => {
@@ -60,5 +69,41 @@ describe("status", () => {
     const j = certJson(input({ state: failing(soon) }));
     expect(j.retry_at).toBe(soon.toISOString());
     expect(j.due_since).toBeNull();
+  });
+});
+
+describe("renewal timing fields", () => {
+  const tick = new Date(now.getTime() + 3600_000);
+  const moment = (h: number) => ({ at: new Date(now.getTime() + h * 3600_000), reason: "lifetime" as const });
+  const withMoment = (h: number, ari: CertLook["ari"] = null): CertLook => ({ ...look({ action: "none", why: "lifetime", moment: moment(h), reason: "ok", notAfter: later }), ari });
+  const ari = (nextPollH: number): CertLook["ari"] => ({
+    certId: "aYhb.AIdl",
+    window: { start: new Date(now.getTime() + 100 * 3600_000), end: new Date(now.getTime() + 110 * 3600_000) },
+    explanationUrl: null,
+    polledAt: now,
+    nextPollAt: new Date(now.getTime() + nextPollH * 3600_000),
+    error: null,
+  });
+
+  test("renew_at, renew_reason and ari_window come from the look", () => {
+    const j = certJson(input({ look: withMoment(5, ari(6)), nextTick: tick }));
+    expect(j.renew_at).toBe(moment(5).at.toISOString());
+    expect(j.renew_reason).toBe("lifetime");
+    expect(j.ari_window).toEqual({ start: "2030-01-05T04:00:00.000Z", end: "2030-01-05T14:00:00.000Z" });
+    expect(certJson(input({ look: undefined })).renew_reason).toBeNull();
+  });
+
+  test("next_check: the soonest of the next sweep, the moment still ahead and the next ARI poll", () => {
+    expect(certJson(input({ look: withMoment(5), nextTick: tick })).next_check).toBe(tick.toISOString());
+    expect(certJson(input({ look: withMoment(0.5), nextTick: tick })).next_check).toBe(moment(0.5).at.toISOString());
+    expect(certJson(input({ look: withMoment(5, ari(0.25)), nextTick: tick })).next_check).toBe(new Date(now.getTime() + 900_000).toISOString());
+    // A moment already past is no check of its own: the sweep looks.
+    expect(certJson(input({ look: withMoment(-1), nextTick: tick })).next_check).toBe(tick.toISOString());
+  });
+
+  test("next_check: none while renewing, the cooldown's end while cooling down", () => {
+    expect(certJson(input({ look: withMoment(0.5), nextTick: tick, busy: true })).next_check).toBeNull();
+    const due = look({ action: "renew", why: "lifetime", moment: moment(-1), reason: "due", notAfter: later });
+    expect(certJson(input({ look: due, nextTick: tick, state: failing(new Date(now.getTime() + 7200_000)) })).next_check).toBe(new Date(now.getTime() + 7200_000).toISOString());
   });
 });

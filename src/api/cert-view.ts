@@ -3,7 +3,7 @@ import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
-import { iso, renewalSummaryJson, type CertJson, type CertStatus, type TargetJson } from "./json.ts";
+import { iso, renewalSummaryJson, windowJson, type CertJson, type CertStatus, type TargetJson } from "./json.ts";
 
 export interface CertViewInput {
   id: string;
@@ -14,7 +14,6 @@ export interface CertViewInput {
   state: CertState | null;
   last: RenewalHead | undefined;
   nextTick: Date | null;
-  intervalSeconds: number;
   /** The cert's install targets, in config order. */
   install: readonly string[];
   /** An `[[install]]` section's type by its name. */
@@ -36,6 +35,7 @@ export function certStatus(i: StatusInput): CertStatus {
   // The scheduler leaves it alone until a target answers, so it is neither due nor failed, whatever the last attempt did.
   if (!d) return "unreadable";
   if (d.action === "none") return "ok";
+  if (i.state?.haltedAt) return "halted";
   if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
   return d.notAfter === null ? "missing" : "due";
 }
@@ -43,14 +43,19 @@ export function certStatus(i: StatusInput): CertStatus {
 export function certJson(i: CertViewInput): CertJson {
   const notAfter = i.look?.decision?.notAfter ?? null;
   const retryAt = i.state?.retryAt && i.state.retryAt > i.now ? i.state.retryAt : null;
+  const status = certStatus(i);
   return {
     id: i.id,
     domains: i.domains,
     domains_unicode: i.domains.map(toUnicode),
-    status: certStatus(i),
+    status,
     not_after: iso(notAfter),
     days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,
-    next_check: iso(nextCheck(i.nextTick, retryAt, i.intervalSeconds)),
+    renew_at: iso(i.look?.decision?.moment?.at),
+    renew_reason: i.look?.decision?.why ?? null,
+    ari_window: windowJson(i.look?.ari?.window),
+    // Halted, nothing is tried until a person forces a renewal (even while its certificate is fine).
+    next_check: i.state?.haltedAt ? null : iso(nextCheck(status, i.look, retryAt, i.nextTick, i.now)),
     retry_at: iso(retryAt),
     due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
@@ -73,10 +78,14 @@ export function targetsJson(names: readonly string[], look: CertLook | undefined
   });
 }
 
-/** The first tick at or after the cooldown's end. */
-function nextCheck(nextTick: Date | null, retryAt: Date | null, intervalSeconds: number): Date | null {
-  if (!nextTick || !retryAt || retryAt <= nextTick) return nextTick;
-  const step = intervalSeconds * 1000;
-  const ticks = Math.ceil((retryAt.getTime() - nextTick.getTime()) / step);
-  return new Date(nextTick.getTime() + ticks * step);
+/**
+ * When the daemon next looks at the cert (issue 12 §2): never while it renews; at the
+ * cooldown's end while it cools down (the moment timer is armed for it); otherwise at the
+ * sooner of the next sweep, its renewal moment while still ahead, and its next ARI poll.
+ */
+export function nextCheck(status: CertStatus, look: CertLook | undefined, retryAt: Date | null, nextTick: Date | null, now: Date): Date | null {
+  if (status === "renewing") return null;
+  if (status === "cooldown") return retryAt;
+  const ahead = [nextTick, look?.decision?.moment?.at, look?.ari?.nextPollAt].filter((d): d is Date => d !== null && d !== undefined && (d === nextTick || d > now));
+  return ahead.length === 0 ? null : new Date(Math.min(...ahead.map((d) => d.getTime())));
 }

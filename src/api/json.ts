@@ -6,6 +6,7 @@ import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RotaEvent } from "../events.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
 import type { DeliveryResult } from "../alerts/dispatcher.ts";
+import type { RenewReason } from "../scheduler/due.ts";
 import type { AlertDelivery, Renewal, RenewalHead } from "../store/types.ts";
 
 /**
@@ -13,9 +14,11 @@ import type { AlertDelivery, Renewal, RenewalHead } from "../store/types.ts";
  * reload). `unreadable`: a target could not be read at the last look (`look_error` says
  * why), so the scheduler leaves the cert alone until it answers. `failed` and `cooldown`
  * mean it needs attention (due, missing, expired, targets disagreeing) and the last
- * attempt failed; a cert that is fine stays `ok` whatever its last forced renewal did.
+ * attempt failed; `halted`, that it needs attention and its authorizations failed
+ * `max_authz_failures` times since its last success, so nothing is tried until
+ * `rota renew --force`. A cert that is fine stays `ok` whatever its last forced renewal did.
  */
-export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "missing", "checking", "unreadable"] as const;
+export const CERT_STATUSES = ["ok", "due", "renewing", "cooldown", "failed", "halted", "missing", "checking", "unreadable"] as const;
 export type CertStatus = (typeof CERT_STATUSES)[number];
 
 export interface CertJson {
@@ -27,6 +30,19 @@ export interface CertJson {
   status: CertStatus;
   not_after: string | null;
   days_left: number | null;
+  /**
+   * When the newest certificate renews by time (its ARI window, the lifetime rule, or an
+   * explicit threshold that comes first); null when nothing is installed or stored.
+   */
+  renew_at: string | null;
+  /** Why it needs work, or (when it needs none) which rule set `renew_at`; null before the first look. */
+  renew_reason: RenewReason | null;
+  /** The CA's ARI window for the newest stored certificate, or null. */
+  ari_window: { start: string; end: string } | null;
+  /**
+   * When the daemon next looks at this cert: null while it renews; `retry_at` in a cooldown;
+   * otherwise the sooner of the next sweep, `renew_at` while still ahead, and its next ARI poll.
+   */
   next_check: string | null;
   retry_at: string | null;
   /** Since when it has needed work (due, missing, unreadable) without a successful renewal. */
@@ -76,6 +92,10 @@ export function iso(d: Date | null | undefined): string | null {
   return d ? d.toISOString() : null;
 }
 
+export function windowJson(w: { start: Date; end: Date } | null | undefined): { start: string; end: string } | null {
+  return w ? { start: w.start.toISOString(), end: w.end.toISOString() } : null;
+}
+
 export function renewalSummaryJson(r: RenewalHead): RenewalSummaryJson {
   return { id: r.id, trigger: r.trigger, status: r.status, started_at: r.startedAt.toISOString(), finished_at: iso(r.finishedAt), error: r.error };
 }
@@ -109,10 +129,31 @@ export interface CertDetailJson extends CertJson {
   dcv: string | null;
   install: string[];
   key_type: string;
+  /** Lifetime of the newest stored certificate in days (notAfter − notBefore), or null. */
+  lifetime_days: number | null;
+  /** The ACME profile the cert asks for, or null. */
+  profile: string | null;
+  /** The explicit threshold and where it is set; both null when unset (the lifetime rule alone). */
   renew_threshold_days: number | null;
-  renew_threshold_source: "cert" | "daemon" | "default" | null;
+  renew_threshold_source: "cert" | "daemon" | null;
+  /** What the CA's ARI last said about the newest stored certificate; null when it was never asked, or gives no ARI for it. */
+  ari: AriJson | null;
   reason: string | null;
+  /** Authorizations the CA turned invalid since the last success. */
+  authz_failures: number;
+  /** Since when the cert is halted (no renewal is tried without `--force`); null when it is not. */
+  halted_at: string | null;
   latest_issued: { serial: string; not_before: string | null; not_after: string | null; issued_at: string | null } | null;
+}
+
+export interface AriJson {
+  cert_id: string;
+  window: { start: string; end: string } | null;
+  explanation_url: string | null;
+  polled_at: string;
+  next_poll_at: string;
+  /** Why no window could be used (HTTP 404, 5xx, not JSON, an inverted window…); the lifetime rule then applies. */
+  error: string | null;
 }
 
 /** What one install target serves at the scheduler's last look. */
@@ -147,7 +188,8 @@ export type ReloadJson =
 export type RenewReplyJson =
   | { status: "started"; renewal_id: string; install_only: boolean }
   | { status: "cooldown"; retry_at: string; last_error: string | null }
-  | { status: "not_due"; reason: string }
+  | { status: "halted"; halted_at: string; failures: number; last_error: string | null }
+  | { status: "not_due"; reason: string; renew_at: string | null; ari_window: { start: string; end: string } | null }
   | { status: "busy"; renewal_id: string };
 
 /** The most deliveries one `GET /api/alerts` returns. */
@@ -207,8 +249,10 @@ export function renewResultJson(r: RenewRequestResult): RenewReplyJson {
       return { status: r.status, renewal_id: r.renewalId, install_only: r.installOnly };
     case "cooldown":
       return { status: r.status, retry_at: r.retryAt.toISOString(), last_error: r.lastError };
+    case "halted":
+      return { status: r.status, halted_at: r.haltedAt.toISOString(), failures: r.failures, last_error: r.lastError };
     case "not_due":
-      return { status: r.status, reason: r.reason };
+      return { status: r.status, reason: r.reason, renew_at: iso(r.renewAt), ari_window: windowJson(r.ariWindow) };
     case "busy":
       return { status: r.status, renewal_id: r.renewalId };
   }
@@ -254,6 +298,10 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       return { type: e.type, cert_id: e.certId, days_left: e.daysLeft, not_after: e.notAfter.toISOString(), at: e.at.toISOString() };
     case "cert.recovered":
       return { type: e.type, cert_id: e.certId, renewal_id: e.renewalId, at: e.at.toISOString() };
+    case "cert.halted":
+      return { type: e.type, cert_id: e.certId, failures: e.failures, last_error: e.lastError, at: e.at.toISOString() };
+    case "cert.resumed":
+      return { type: e.type, cert_id: e.certId, at: e.at.toISOString() };
     case "alert.test":
       return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
     case "target.action_required":

@@ -48,14 +48,14 @@ async function fleet(n: number, history: number): Promise<{ certs: WatchedCert[]
     const failing = i % 3 === 0;
     const notAfter = new Date(clock.now().getTime() + (failing ? 5 : 60) * DAY);
     looks.set(certId, {
-      decision: failing ? { action: "renew", reason: "due", notAfter } : { action: "none", reason: "fine", notAfter },
-      threshold: { days: 30, source: "default" },
+      decision: failing ? { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter } : { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter },
+      threshold: null, ari: null,
       error: null,
       targets: [],
       latestSerial: null,
       dueSince: failing ? clock.now() : null,
     });
-    if (failing) await store.putCertState({ certId, consecutiveFailures: 1, retryAt: null, lastError: "acme: boom" });
+    if (failing) await store.putCertState({ certId, consecutiveFailures: 1, retryAt: null, lastError: "acme: boom", authzFailures: 0, haltedAt: null });
     for (let r = 0; r < history; r++) {
       const renewalId = `${certId}-r${r}`;
       await store.openRenewal({ id: renewalId, certId, trigger: "scheduled", installOnly: false, reason: null, startedAt: new Date(clock.now().getTime() - (history - r) * DAY) });

@@ -3,6 +3,7 @@
  * reads and the scheduler's last looks, never a store query or a certificate parse per cert.
  */
 import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { CertState } from "../store/types.ts";
 import { certJson } from "./cert-view.ts";
 import type { CertJson } from "./json.ts";
 import type { ApiDeps } from "./ports.ts";
@@ -33,13 +34,13 @@ export async function certViews(deps: ViewDeps, certs?: readonly WatchedCert[]):
 /**
  * The views of `certs` from what the scheduler has seen so far: two store reads whatever
  * their number, each an indexed lookup per cert, so a long history costs nothing here.
+ * `states`: their failure states when the caller has read them already.
  */
-export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[]): Promise<CertJson[]> {
+export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], states?: Map<string, CertState>): Promise<CertJson[]> {
   const ids = certs.map((c) => c.config.id);
-  const [latest, states] = await Promise.all([deps.store.latestRenewals(ids), deps.store.certStates(ids)]);
+  const [latest, stateOf] = await Promise.all([deps.store.latestRenewals(ids), states ?? deps.store.certStates(ids)]);
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
-  const intervalSeconds = deps.certs.checkIntervalSeconds();
   const typeOf = (name: string) => deps.certs.backendType("install", name);
   return certs.map((c) =>
     certJson({
@@ -48,10 +49,9 @@ export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[]): P
       now,
       look: deps.certs.look(c.config.id),
       busy: deps.certs.busy(c.config.id),
-      state: states.get(c.config.id) ?? null,
+      state: stateOf.get(c.config.id) ?? null,
       last: latest.get(c.config.id),
       nextTick,
-      intervalSeconds,
       install: c.config.install,
       typeOf,
     }),

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { systemClock } from "../clock.ts";
 import { createLogger } from "../log.ts";
 import type { BackendContext } from "./context.ts";
-import { DCV_TYPES } from "./registry.ts";
+import { CA_TYPES, DCV_TYPES } from "./registry.ts";
 
 const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
 
@@ -22,6 +22,17 @@ describe("DCV registry", () => {
       expect(SAMPLE_OPTIONS).toHaveProperty(type);
       const backend = await entry.create("sample", SAMPLE_OPTIONS[type], ctx);
       expect([...entry.kinds]).toEqual(backend.supportedKinds());
+    });
+  }
+});
+
+describe("CA registry", () => {
+  // Validation refuses a DCV that solves none of the CA's kinds; a CA that needs a DCV must name some.
+  for (const [type, entry] of Object.entries(CA_TYPES)) {
+    test(`${type}: kinds are listed exactly when it needs a DCV, each one a DCV type solves`, () => {
+      expect(entry.kinds.length > 0).toBe(entry.needsDcv);
+      const solvable = new Set(Object.values(DCV_TYPES).flatMap((d) => d.kinds));
+      expect(entry.kinds.every((k) => solvable.has(k))).toBe(true);
     });
   }
 });

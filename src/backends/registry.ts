@@ -10,6 +10,14 @@ import { parseEmailConfig } from "./alert/email/config.ts";
 import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { ACME_CERT_KEYS, parseAcmeCertOptions, parseAcmeConfig, type AcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
+import {
+  impliedNames,
+  NAMECHEAP_CERT_KEYS,
+  parseNamecheapCaConfig,
+  parseNamecheapCertOptions,
+  type NamecheapCaConfig,
+  type NamecheapCertOptions,
+} from "./ca/namecheap/config.ts";
 import { parseCloudflareConfig } from "./dcv/cloudflare/config.ts";
 import { parseNamecheapConfig } from "./dcv/namecheap/config.ts";
 import { parseWebrootConfig, webrootPublicFolders, type WebrootConfig } from "./dcv/webroot/config.ts";
@@ -34,6 +42,23 @@ export interface BackendEntry<B, C = unknown> {
 export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   /** Whether certificates from this CA need a DCV backend (a local CA does not). */
   needsDcv: boolean;
+  /**
+   * The challenge kinds this CA hands out, known without building it: validation refuses a
+   * cert whose DCV solves none of them, and a wildcard unless they share a DNS kind.
+   */
+  kinds: readonly ChallengeKind[];
+  /**
+   * Names the CA puts in a certificate beyond the ones asked for (Sectigo adds the `www.`
+   * counterpart of a one-name certificate): the scheduler does not take them for a change of names.
+   */
+  impliedNames?: (domains: readonly string[]) => string[];
+  /** The least renewal deadline this CA's certs need, in seconds: the runner uses it when `renewal_timeout_seconds` is shorter. */
+  minRenewalSeconds?: (options: unknown) => number;
+  /**
+   * What a cert's CA options hold that no other cert may (a Namecheap certificate id): the key
+   * and its value, or undefined. Validation refuses two certs with the same claim.
+   */
+  certClaim?: (certOptions: unknown) => { key: string; value: string } | undefined;
   /** The lifetime of the certificates it issues, in days, when the config alone tells. */
   lifetimeDays?: (options: unknown) => number;
   /** The most names one certificate may hold, when the CA sets a limit. */
@@ -61,7 +86,7 @@ export function caCertKeys(): string[] {
 export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
   /**
    * The challenge kinds this type solves, known without building it, so validation can
-   * refuse what it cannot do (a wildcard needs dns-01). Equals the backend's `supportedKinds()`.
+   * refuse what it cannot do (a wildcard needs a DNS kind). Equals the backend's `supportedKinds()`.
    */
   kinds: readonly ChallengeKind[];
   /**
@@ -98,6 +123,7 @@ function entry<B, C>(e: BackendEntry<B, C>): BackendEntry<B> {
 export const CA_TYPES: Record<string, CaEntry> = {
   acme: {
     needsDcv: true,
+    kinds: ["http-01", "dns-01"],
     // Let's Encrypt's limit (https://letsencrypt.org/docs/rate-limits/), and the usual one of other ACME CAs.
     maxNames: 100,
     certKeys: ACME_CERT_KEYS,
@@ -110,6 +136,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
   },
   local: {
     needsDcv: false,
+    kinds: [],
     lifetimeDays: (options) => (options as ReturnType<typeof parseLocalCaConfig>).validityDays,
     ...entry<CABackend, ReturnType<typeof parseLocalCaConfig>>({
       parse: parseLocalCaConfig,
@@ -117,18 +144,32 @@ export const CA_TYPES: Record<string, CaEntry> = {
         (await import("./ca/local/local-ca.ts")).createLocalCa(name, cfg, ctx),
     }),
   },
+  namecheap: {
+    needsDcv: true,
+    kinds: ["dns-cname"],
+    impliedNames,
+    // The runner's deadline must outlast the polling, with room for key, submit, publish and install.
+    minRenewalSeconds: (options) => (options as NamecheapCaConfig).issuanceTimeoutSeconds + 300,
+    certKeys: NAMECHEAP_CERT_KEYS,
+    parseCertOptions: parseNamecheapCertOptions,
+    certClaim: (o) => ({ key: "namecheap_certificate_id", value: String((o as NamecheapCertOptions).certificateId) }),
+    ...entry<CABackend, NamecheapCaConfig>({
+      parse: parseNamecheapCaConfig,
+      create: async (name, cfg, ctx) => (await import("./ca/namecheap/namecheap-ca.ts")).createNamecheapCa(name, cfg, ctx),
+    }),
+  },
 };
 
 export const DCV_TYPES: Record<string, DcvEntry> = {
   cloudflare: {
-    kinds: ["dns-01"],
+    kinds: ["dns-01", "dns-cname"],
     ...entry<DcvBackend, ReturnType<typeof parseCloudflareConfig>>({
       parse: parseCloudflareConfig,
       create: async (name, cfg, ctx) => (await import("./dcv/cloudflare/cloudflare.ts")).createCloudflareDcv(name, cfg, ctx),
     }),
   },
   namecheap: {
-    kinds: ["dns-01"],
+    kinds: ["dns-01", "dns-cname"],
     ...entry<DcvBackend, ReturnType<typeof parseNamecheapConfig>>({
       parse: parseNamecheapConfig,
       create: async (name, cfg, ctx) => (await import("./dcv/namecheap/namecheap.ts")).createNamecheapDcv(name, cfg, ctx),

@@ -4,15 +4,34 @@
  */
 
 /** How a CA wants domain control proven. Grows a kind without touching callers that switch on `kind`. */
-export type ChallengeKind = "dns-01" | "http-01";
+export type ChallengeKind = "dns-01" | "http-01" | "dns-cname";
 
 /**
  * One challenge the CA handed back; the DCV backend makes it visible, the CA checks it.
  * Values are plain data so a challenge can be written to the journal and removed after a crash.
+ * - `dns-01`: a TXT value at `recordName`; one name holds a set of values (an apex and its
+ *   wildcard share `_acme-challenge.<domain>`), so publish adds one value and remove takes one.
+ * - `http-01`: the key authorization served at `/.well-known/acme-challenge/<token>`.
+ * - `dns-cname`: a CNAME at `recordName` pointing at `target` (Sectigo's DCV through Namecheap).
+ *   A CNAME owns its name (RFC 1034 §3.6.2): publish refuses a name that holds any other
+ *   record, and remove deletes only a CNAME with this target. `target` has no trailing dot.
  */
 export type DcvChallenge =
   | { kind: "dns-01"; recordName: string; recordValue: string; ttl: number }
-  | { kind: "http-01"; domain: string; token: string; keyAuthorization: string };
+  | { kind: "http-01"; domain: string; token: string; keyAuthorization: string }
+  | { kind: "dns-cname"; recordName: string; target: string; ttl: number };
+
+/** `dns-cname at _7F3A….shop.example.com → 1A2B….C3D4….sectigo.com`: a challenge in audit rows and errors. */
+export function describeChallenge(ch: DcvChallenge): string {
+  switch (ch.kind) {
+    case "http-01":
+      return `http-01 for ${ch.domain}`;
+    case "dns-01":
+      return `dns-01 at ${ch.recordName}`;
+    case "dns-cname":
+      return `dns-cname at ${ch.recordName} → ${ch.target}`;
+  }
+}
 
 export interface SubmitRequest {
   certId: string;
@@ -30,6 +49,8 @@ export interface SubmitRequest {
 }
 
 export interface Issued {
+  /** How the await_issuance step reads (`certificate 1002 active after 3 checks (9 s)`); `signed by <ca>` when unset. */
+  note?: string;
   /** The leaf certificate, one PEM block. */
   leafPem: string;
   /**
@@ -52,9 +73,10 @@ export interface CABackend {
    * Starts an order for `domains` with the CSR. Returns the challenges still to be
    * satisfied (empty when the CA needs none, or already holds valid authorizations), and
    * `note`: how the submit step names the order (`le (profile shortlived, replaces aYhb….AIdlQyE)`;
-   * the CA's name when unset).
+   * the CA's name when unset). `summary`, when set, is the submit step's whole message, for a CA
+   * whose submit is not an order (`reissued certificate 1001 (active) as 1002; 1 CNAME to publish`).
    */
-  submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: unknown; challenges: DcvChallenge[]; note?: string }>;
+  submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: unknown; challenges: DcvChallenge[]; note?: string; summary?: string }>;
   /** Tells the CA the challenges are published, waits for validation and signing, returns the certificate. */
   awaitIssuance(order: unknown, signal: AbortSignal): Promise<Issued>;
 }
@@ -281,4 +303,28 @@ export interface CaAdvisor {
    * Throws when the directory cannot be read.
    */
   checkCertOptions(certOptions: unknown, signal?: AbortSignal): Promise<string | null>;
+}
+
+/** One finding of a read-only backend check (rota doctor). Never carries a secret. */
+export interface CheckResult {
+  status: "ok" | "warn" | "fail" | "skip";
+  message: string;
+  hint?: string;
+}
+
+export interface CheckContext {
+  /** Skip anything that touches the network; answer `skip` with the reason instead. */
+  offline: boolean;
+  /** The service user whose permissions matter (rota doctor --user; default: state_dir's owner). */
+  user: { name: string; uid: number; gid: number };
+}
+
+/** Optional capability: a read-only self-check. Never writes, renews, installs, latches or alerts. */
+export interface Checkable {
+  check(signal: AbortSignal, ctx: CheckContext): Promise<CheckResult[]>;
+}
+
+/** Whether the backend can check itself (`rota doctor`). */
+export function isCheckable(x: unknown): x is Checkable {
+  return typeof x === "object" && x !== null && typeof (x as Partial<Checkable>).check === "function";
 }

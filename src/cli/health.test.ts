@@ -11,6 +11,9 @@ const cert = (over: Partial<CertJson>): CertJson => ({
   status: "ok",
   not_after: "2030-02-01T00:00:00.000Z",
   days_left: 30.5,
+  renew_at: null,
+  renew_reason: null,
+  ari_window: null,
   next_check: null,
   retry_at: null,
   due_since: null,
@@ -43,6 +46,12 @@ test("failed, cooldown and missing are problems, one line each, with the last er
   ]);
 });
 
+test("halted is a problem: the halting run's error says what to do, and so does the line without it", () => {
+  const error = "acme le: authorization invalid: connection refused; stopped retrying after 5 authorization failures in a row: fix its DCV, then rota renew www --force";
+  expect(healthProblems([cert({ status: "halted", last_renewal: { ...failedRun, error } })], 3600, now)).toEqual([`www: halted: ${error}`]);
+  expect(healthProblems([cert({ status: "halted" })], 3600, now)).toEqual(["www: halted: stopped retrying after repeated authorization failures: fix its DCV, then rota renew www --force"]);
+});
+
 test("a cert whose target cannot be read is a problem, with the read error, once however long it lasts", () => {
   const long = new Date(now.getTime() - 86_400_000).toISOString();
   const c = cert({ status: "unreadable", not_after: null, days_left: null, due_since: long, look_error: "files: read-back timed out after 30 s" });
@@ -62,4 +71,10 @@ test("due for more than two check intervals without a successful renewal is a pr
   expect(healthProblems([cert({ status: "due", due_since: longer })], 3600, now)).toEqual([
     `www: due since ${longer}, more than two check intervals without a successful renewal`,
   ]);
+});
+
+test("a cert already named for its cooldown gets no second, overdue line however long the cooldown", () => {
+  const long = new Date(now.getTime() - 86_400_000).toISOString();
+  const c = cert({ status: "cooldown", retry_at: "2030-01-01T13:00:00.000Z", due_since: long, last_renewal: failedRun });
+  expect(healthProblems([c], 1, now)).toEqual(["www: cooling down until 2030-01-01T13:00:00.000Z: acme le: boom"]);
 });

@@ -1,7 +1,7 @@
 /**
  * @module What `rota status --check` reports: a pure function of the cert list, so a
  * monitoring check and its test agree. A cert is a problem when it is `failed`,
- * `cooldown`, `missing` or `unreadable`, has expired, or has been due for longer than
+ * `cooldown`, `halted`, `missing` or `unreadable`, has expired, or has been due for longer than
  * two check intervals without a successful renewal (not a fixed "days left", which a
  * 6-day certificate always is below).
  */
@@ -10,13 +10,19 @@ import type { CertJson } from "../api/json.ts";
 export function healthProblems(certs: CertJson[], checkIntervalSeconds: number, now: Date): string[] {
   const out: string[] = [];
   for (const c of certs) {
+    const before = out.length;
     const why = c.last_renewal?.error ? `: ${c.last_renewal.error}` : "";
     if (c.status === "failed") out.push(`${c.id}: failed${why}`);
     else if (c.status === "cooldown") out.push(`${c.id}: cooling down until ${c.retry_at}${why}`);
+    // The halting run's error ends with what to do; without that row (pruned), say it here.
+    else if (c.status === "halted") out.push(`${c.id}: halted${why || `: stopped retrying after repeated authorization failures: fix its DCV, then rota renew ${c.id} --force`}`);
     else if (c.status === "missing") out.push(`${c.id}: missing: nothing installed`);
     else if (c.status === "unreadable") out.push(`${c.id}: unreadable: ${c.look_error ?? "no reason given"}`);
     if (c.days_left !== null && c.days_left <= 0) out.push(`${c.id}: expired at ${c.not_after}`);
-    if (c.due_since !== null && now.getTime() - Date.parse(c.due_since) > 2 * checkIntervalSeconds * 1000 && c.status !== "renewing" && c.status !== "unreadable") {
+    // Overdue is the catch-all for a cert nothing else flags: one already named above (a
+    // cooldown longer than two intervals, say) would otherwise get a second line for one cause.
+    const named = out.length > before;
+    if (!named && c.due_since !== null && now.getTime() - Date.parse(c.due_since) > 2 * checkIntervalSeconds * 1000 && c.status !== "renewing") {
       out.push(`${c.id}: due since ${c.due_since}, more than two check intervals without a successful renewal`);
     }
   }

@@ -19,6 +19,11 @@ export class ConfigError extends RotaError {
 }
 
 export function loadConfig(path: string, env: Record<string, string | undefined> = process.env): RotaConfig {
+  return loadConfigWarned(path, env).config;
+}
+
+/** `loadConfig`, with what works but is likely a mistake (`<key path>: message` lines) beside the config. */
+export function loadConfigWarned(path: string, env: Record<string, string | undefined> = process.env): { config: RotaConfig; warnings: string[] } {
   const file = resolve(path);
   let bytes: Uint8Array;
   try {
@@ -27,10 +32,14 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
     // Its message is the problem line; the errno behind it stays in the cause.
     throw new ConfigError(file, [(err as Error).message]);
   }
-  return parseConfigText(bytes, file, env);
+  return parseWarned(bytes, file, env);
 }
 
 export function parseConfigText(bytes: Uint8Array, file: string, env: Record<string, string | undefined> = process.env): RotaConfig {
+  return parseWarned(bytes, file, env).config;
+}
+
+function parseWarned(bytes: Uint8Array, file: string, env: Record<string, string | undefined>): { config: RotaConfig; warnings: string[] } {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -49,7 +58,7 @@ export function parseConfigText(bytes: Uint8Array, file: string, env: Record<str
   }
   const result = validateConfig(doc, file, env);
   if (!result.ok) throw new ConfigError(file, result.problems, result.partial);
-  return result.config;
+  return { config: result.config, warnings: result.warnings };
 }
 
 /** "line N" of the first byte that breaks UTF-8 decoding, for the error message. */

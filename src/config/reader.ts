@@ -26,8 +26,13 @@ export function quote(value: string): string {
 
 export class Problems {
   readonly list: string[] = [];
+  /** What works but is likely a mistake: said, never refused. */
+  readonly warnings: string[] = [];
   add(path: string, message: string): void {
     this.list.push(`${path}: ${message}`);
+  }
+  warn(path: string, message: string): void {
+    this.warnings.push(`${path}: ${message}`);
   }
 }
 
@@ -101,6 +106,10 @@ export class Reader {
 
   problem(k: string, message: string): void {
     this.ctx.problems.add(this.key(k), message);
+  }
+
+  warn(k: string, message: string): void {
+    this.ctx.problems.warn(this.key(k), message);
   }
 
   has(k: string): boolean {

@@ -12,6 +12,8 @@ export interface DaemonConfig {
   renewThresholdDays: number | undefined;
   failureCooldownSeconds: number;
   failureCooldownMaxSeconds: number;
+  /** Authorizations turned invalid in a row (no success between) after which the cert is halted until `rota renew --force`. */
+  maxAuthzFailures: number;
   maxConcurrentRenewals: number;
   /** A renewal still running this long is aborted (challenges removed) and fails. */
   renewalTimeoutSeconds: number;

@@ -4,7 +4,9 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DCV_TYPES, INSTALL_TYPES } from "../backends/registry.ts";
+import { parse } from "smol-toml";
 import { ConfigError, parseConfigText } from "./load.ts";
+import { validateConfig } from "./validate.ts";
 import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, type RotaConfig } from "./schema.ts";
 
 // Relative paths resolve against the config file's folder, so the file "lives" in a real one.
@@ -70,12 +72,38 @@ interface BrokenCase {
   problems: string[];
 }
 
+/** A local CA issuing 7-day certificates, and a cert from it. */
+const SHORT_CA = `[[ca]]\nname = "short"\ntype = "local"\nvalidity_days = 7\n\n[[install]]\nname = "files"\ntype = "filesystem"\ndir = "out"\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "short"\ninstall = "files"\n`;
+
+describe("thresholds and short lifetimes", () => {
+  const warningsOf = (text: string) => {
+    const r = validateConfig(parse(text) as Record<string, unknown>, "/etc/rota/rota.toml", {});
+    if (!r.ok) throw new Error(r.problems.join("\n"));
+    return r.warnings;
+  };
+
+  test("a local CA of 7-day certificates and no threshold is valid: the lifetime rule renews it at 3.5 days left", () => {
+    expect(load(SHORT_CA).certs[0]!.renewThresholdDays).toBeUndefined();
+    expect(warningsOf(SHORT_CA)).toEqual([]);
+  });
+
+  test("a threshold of at least half the lifetime the config gives is a warning, not a problem", () => {
+    expect(warningsOf(SHORT_CA.replace('install = "files"\n', 'install = "files"\nrenew_threshold_days = 4\n'))).toEqual([
+      "cert[0].renew_threshold_days: renew_threshold_days = 4 (cert) is at least half of this certificate's 7.00-day lifetime, so it renews at every check; remove it to renew at ½ of the lifetime",
+    ]);
+    expect(warningsOf(`[daemon]\nrenew_threshold_days = 5\n\n${SHORT_CA}`)).toEqual([
+      "cert[0].ca: renew_threshold_days = 5 (daemon) is at least half of this certificate's 7.00-day lifetime, so it renews at every check; remove it to renew at ½ of the lifetime",
+    ]);
+    expect(warningsOf(SHORT_CA.replace('install = "files"\n', 'install = "files"\nrenew_threshold_days = 3\n'))).toEqual([]);
+  });
+});
+
 const BROKEN: BrokenCase[] = [
   {
-    name: "a local CA whose certificates live no longer than the threshold (default)",
-    toml: `[[ca]]\nname = "short"\ntype = "local"\nvalidity_days = 7\n\n[[install]]\nname = "files"\ntype = "filesystem"\ndir = "out"\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "short"\ninstall = "files"\n`,
+    name: "a local CA whose certificates live no longer than the daemon's threshold",
+    toml: `[daemon]\nrenew_threshold_days = 30\n\n${SHORT_CA}`,
     problems: [
-      'cert[0].ca: renewing 30 days before expiry (default) with ca "short", which issues 7-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days',
+      'cert[0].ca: renewing 30 days before expiry (daemon) with ca "short", which issues 7-day certificates, would renew at every check; lower renew_threshold_days or raise validity_days',
     ],
   },
   {
@@ -92,7 +120,7 @@ const BROKEN: BrokenCase[] = [
   {
     name: "unknown ca type reports only the type, not its keys",
     toml: `${GOOD}\n[[ca]]\nname = "x"\ntype = "vault"\nurl = "https://vault"\n`,
-    problems: ['ca[2].type: unknown ca type "vault" (known: acme, local)'],
+    problems: ['ca[2].type: unknown ca type "vault" (known: acme, local, namecheap)'],
   },
   {
     name: "missing ca reference",
@@ -226,6 +254,21 @@ const BROKEN: BrokenCase[] = [
     name: "local CA validity beyond 10 years",
     toml: `${GOOD}\n[[ca]]\nname = "long"\ntype = "local"\nvalidity_days = 3651\n`,
     problems: ["ca[2].validity_days: must be between 1 and 3650"],
+  },
+  {
+    name: "max_authz_failures of 0",
+    toml: `[daemon]\nmax_authz_failures = 0\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be between 1 and 100"],
+  },
+  {
+    name: "max_authz_failures beyond 100",
+    toml: `[daemon]\nmax_authz_failures = 101\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be between 1 and 100"],
+  },
+  {
+    name: "max_authz_failures as a string",
+    toml: `[daemon]\nmax_authz_failures = "5"\n${GOOD}`,
+    problems: ["daemon.max_authz_failures: must be an integer, not a string"],
   },
   {
     name: "cooldown cap below its base",
@@ -532,6 +575,7 @@ describe("a valid config", () => {
       renewThresholdDays: undefined,
       failureCooldownSeconds: 900,
       failureCooldownMaxSeconds: 86400,
+      maxAuthzFailures: 5,
       maxConcurrentRenewals: 4,
       renewalTimeoutSeconds: 1800,
       workerIdleSeconds: 60,

@@ -4,11 +4,11 @@
  */
 import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
-import { resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
+import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
-import { SEVERITIES, type Severity } from "../backends/types.ts";
+import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
 import { readAudit } from "./audit.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
@@ -45,7 +45,8 @@ const MAX_THRESHOLD_DAYS = 3650;
 /** A year: a reminder held longer than that is no reminder. */
 const MAX_REPEAT_INTERVAL_HOURS = 8760;
 
-export type Validated = { ok: true; config: RotaConfig } | { ok: false; problems: string[]; partial: PartialConfig };
+/** `warnings`: what works but is likely a mistake, as `<key path>: message` lines (`rota check-config` prints them, exit 0). */
+export type Validated = { ok: true; config: RotaConfig; warnings: string[] } | { ok: false; problems: string[]; partial: PartialConfig };
 
 /**
  * What did validate in a config with problems, with defaults where a value was refused
@@ -106,7 +107,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
   }
-  return { ok: true, config };
+  return { ok: true, config, warnings: ctx.problems.warnings };
 }
 
 function readDaemon(r: Reader): DaemonConfig {
@@ -124,6 +125,7 @@ function readDaemon(r: Reader): DaemonConfig {
     renewThresholdDays: r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS }),
     failureCooldownSeconds: cooldown,
     failureCooldownMaxSeconds: cooldownMax,
+    maxAuthzFailures: r.int("max_authz_failures", { min: 1, max: 100, fallback: 5 }),
     maxConcurrentRenewals: r.int("max_concurrent_renewals", { min: 1, max: 64, fallback: 4 }),
     renewalTimeoutSeconds: r.int("renewal_timeout_seconds", { min: 60, max: 86_400, fallback: 1800 }),
     workerIdleSeconds: r.int("worker_idle_seconds", { min: 1, max: 86_400, fallback: 60 }),
@@ -196,8 +198,9 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   const keyPathKeys: string[] = [];
   const ids = new Set<string>();
   const claimed = new Map<string, string>();
+  const caClaims = new Map<string, string>();
   const count = top.each("cert", (r) => {
-    const cert = readCert(r, daemon, sections, ids, claimed);
+    const cert = readCert(r, daemon, sections, ids, claimed, caClaims);
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
@@ -218,8 +221,15 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
 }
 
 /** One `[[cert]]`; undefined when it is too broken to use (its problems are reported). */
-/** `claimed`: each single-certificate target's name, with the cert that uses it. */
-function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<string>, claimed: Map<string, string>): CertConfig | undefined {
+/** `claimed`: each single-certificate target's name, with the cert that uses it; `caClaims`: each `CaEntry.certClaim` made, likewise. */
+function readCert(
+  r: Reader,
+  daemon: DaemonConfig,
+  sections: Sections,
+  ids: Set<string>,
+  claimed: Map<string, string>,
+  caClaims: Map<string, string>,
+): CertConfig | undefined {
   const id = r.string("id", { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*", maxLength: CERT_ID_MAX });
   if (id !== undefined) {
     if (ids.has(id)) r.problem("id", `duplicate cert id ${quote(id)}`);
@@ -241,7 +251,7 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
-  if (needsDcv && dcv) checkProvable(r, domains?.names ?? [], dcv);
+  if (needsDcv && dcv && ca) checkProvable(r, domains?.names ?? [], dcv, ca);
 
   const install = readInstall(r, sections.installs, id, claimed);
   const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
@@ -250,9 +260,17 @@ function readCert(r: Reader, daemon: DaemonConfig, sections: Sections, ids: Set<
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
   const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
-  const problem = ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
+  const problem = threshold && ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
   if (problem) r.problem(problem.key, problem.message);
+  const long = !problem && lifetime !== undefined && id !== undefined ? longThresholdWarning(threshold, lifetime) : null;
+  if (long) r.warn(threshold?.source === "cert" ? "renew_threshold_days" : "ca", long);
   const caOptions = readCaOptions(r, ca);
+  const claim = ca && caOptions !== undefined ? CA_TYPES[ca.type]?.certClaim?.(caOptions) : undefined;
+  if (claim && r.has(claim.key)) {
+    const owner = caClaims.get(`${claim.key}=${claim.value}`);
+    if (owner !== undefined) r.problem(claim.key, `is also the ${claim.key} of cert ${quote(owner)}`);
+    else if (id !== undefined) caClaims.set(`${claim.key}=${claim.value}`, id);
+  }
   r.finish();
 
   const domainNames = domains?.complete ? domains.names.map((n) => n.value) : undefined;
@@ -323,18 +341,30 @@ function quoteName(normal: string): string {
   return unicode === normal ? quote(normal) : `${quote(normal)} (${unicode})`;
 }
 
+/** How a CA's challenge kinds read in a config problem. */
+const KIND_WORDS: Record<ChallengeKind, string> = { "http-01": "http-01", "dns-01": "dns-01", "dns-cname": "a DNS CNAME record" };
+const DNS_KINDS: readonly ChallengeKind[] = ["dns-01", "dns-cname"];
+
 /**
- * Names the DCV cannot prove are refused up front. A wildcard can be proven only over DNS:
- * since CA/Browser Forum ballot SC45 (2021) the Baseline Requirements' HTTP methods
- * (3.2.2.4.18, .19) may not validate wildcards, so ACME CAs offer only dns-01 for them.
- * An IP address has no DNS zone to publish in: RFC 8738 §7 allows http-01 and tls-alpn-01 only.
+ * A DCV must solve a kind its CA hands out, and names it cannot prove are refused up front. A
+ * wildcard can be proven only over DNS: since CA/Browser Forum ballot SC45 (2021) the Baseline
+ * Requirements' HTTP methods (3.2.2.4.18, .19) may not validate wildcards, so ACME CAs offer only
+ * dns-01 for them. An IP address has no DNS zone to publish in: RFC 8738 §7 allows http-01 and
+ * tls-alpn-01 only.
  */
-function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection): void {
+function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: BackendSection): void {
   const kinds = DCV_TYPES[dcv.type]?.kinds ?? [];
+  const caKinds = CA_TYPES[ca.type]?.kinds ?? [];
   const solves = `dcv ${quote(dcv.name)} (type ${dcv.type}) solves ${kinds.join(", ") || "nothing"}`;
+  const usable = kinds.filter((k) => caKinds.includes(k));
+  if (usable.length === 0) {
+    r.problem("dcv", `ca ${quote(ca.name)} (type ${ca.type}) validates with ${caKinds.map((k) => KIND_WORDS[k]).join(" or ")}; ${solves}`);
+    return;
+  }
+  const dnsKinds = caKinds.filter((k) => DNS_KINDS.includes(k));
   for (const { kind, key } of names) {
-    if (kind === "wildcard" && !kinds.includes("dns-01")) r.ctx.problems.add(key, `wildcard names need a dns-01 DCV; ${solves}`);
-    if (kind === "ip" && !kinds.includes("http-01")) r.ctx.problems.add(key, `IP addresses need an http-01 DCV; ${solves}`);
+    if (kind === "wildcard" && !usable.some((k) => DNS_KINDS.includes(k))) r.ctx.problems.add(key, `wildcard names need a ${dnsKinds.join(" or ") || "DNS"} DCV; ${solves}`);
+    if (kind === "ip" && !usable.includes("http-01")) r.ctx.problems.add(key, `IP addresses need an http-01 DCV; ${solves}`);
   }
 }
 

@@ -7,10 +7,10 @@ import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
 import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
 import { withVerifyServed } from "../backends/install/served/verified.ts";
-import type { BackendSection, InstallSection, RotaConfig } from "../config/schema.ts";
+import type { BackendSection, CertConfig, InstallSection, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
 import type { CertSections } from "../pipeline/child-protocol.ts";
-import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
+import type { CertRuntime, WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 
 /**
  * A section unchanged since `previous` (every key, `verify_served` too) keeps its backend
@@ -60,8 +60,18 @@ export async function buildWatchlist(config: RotaConfig, ctx: BackendContext, pr
   const dcvs = await build<DcvBackend>(config.dcvs, DCV_TYPES, ctx, previous && { sections: previous.config.dcvs, built: previous.dcvs });
   const oldInstalls = new Map(previous?.certs.flatMap((c) => c.installs.map((i) => [i.name, i] as const)) ?? []);
   const installs = await buildInstalls(named(config.installs, config.certs.flatMap((c) => c.install)), ctx, previous && { sections: previous.config.installs, built: oldInstalls });
-  const certs = config.certs.map((c) => ({ config: c, installs: c.install.map((n) => installs.get(n)!) }));
+  const certs = config.certs.map((c) => ({ config: c, installs: c.install.map((n) => installs.get(n)!), ...caTraits(config, c) }));
   return { config, certs, dcvs };
+}
+
+/** What the cert's CA type tells the scheduler and runner about its certificates. */
+function caTraits(config: RotaConfig, cert: CertConfig): Pick<WatchedCert, "impliedNames" | "minRenewalSeconds"> {
+  const section = config.cas.find((s) => s.name === cert.ca);
+  const entry = section ? CA_TYPES[section.type] : undefined;
+  if (!section || !entry) return {};
+  const implied = entry.impliedNames?.(cert.domains) ?? [];
+  const min = entry.minRenewalSeconds?.(section.options);
+  return { ...(implied.length > 0 ? { impliedNames: implied } : {}), ...(min === undefined ? {} : { minRenewalSeconds: min }) };
 }
 
 /** Everything one cert's renewal needs, and nothing for other certs. */

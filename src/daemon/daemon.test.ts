@@ -50,7 +50,7 @@ beforeEach(async () => {
   writeFileSync(file, configText());
   clock = new FakeClock();
   const store = new SqliteAuditStore(join(dir, "rota.db"));
-  await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(clock.now().getTime() + 86_400_000), lastError: "test: cooling down" });
+  await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(clock.now().getTime() + 86_400_000), lastError: "test: cooling down", authzFailures: 0, haltedAt: null });
   await store.close();
   daemon = await startDaemon({ config: loadConfig(file), log: silent, clock, version: "test" });
 });

@@ -141,6 +141,7 @@ function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, lo
   return {
     execute: childExecutor(config, bus, store, log, pool, advisors),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
+    maxAuthzFailures: d.maxAuthzFailures,
     maxConcurrent: d.maxConcurrentRenewals,
     timeoutSeconds: d.renewalTimeoutSeconds,
   };
@@ -184,7 +185,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   /** Renewal workers, across reloads. */
   const pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }) }, poolSettings(config));
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
-  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: scoped(log, { component: "scheduler" }) }, watch);
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
 
   let cancelSocketCheck = () => {};

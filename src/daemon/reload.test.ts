@@ -59,6 +59,12 @@ describe("planReload", () => {
     expect(reloadSummary(plan)).toBe("daemon.check_interval_seconds, daemon.max_concurrent_renewals changed");
   });
 
+  test("max_authz_failures applies at once", () => {
+    const plan = planReload(load(base()), load(base("", "max_authz_failures = 2")));
+    expect(plan.settingsChanged).toEqual(["daemon.max_authz_failures"]);
+    expect(plan.config.daemon.maxAuthzFailures).toBe(2);
+  });
+
   test("socket, state_dir and audit keep their running values until a restart, and are named", () => {
     const running = load(base());
     const next = load(

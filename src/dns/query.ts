@@ -133,6 +133,12 @@ export function txtValues(reply: DnsReply, name: string): string[] {
   });
 }
 
+/** The target of each CNAME record at `name` in a reply, lower-case without the trailing dot. */
+export function cnameTargets(reply: DnsReply, name: string): string[] {
+  const want = lower(name);
+  return reply.answers.flatMap((a) => (a.type === "CNAME" && lower(a.name) === want ? [lower(a.data)] : []));
+}
+
 export function lower(name: string): string {
   return name.replace(/\.$/, "").toLowerCase();
 }

@@ -129,6 +129,15 @@ describe("visibilityCheck", () => {
     expect(seen).toEqual({ missing: [`${NAME} (its servers not found)`], answers: [`no servers for ${NAME}: dns: NS ${NAME} at ${bootstrap.address}: no answer within 3000 ms`] });
   });
 
+  test("a CNAME is asked for by type and its target compared without case or trailing dot", async () => {
+    const check = visibilityCheck(propagationPolicy({ resolvers: [ns1.address] }));
+    const records = [{ name: "_7f3a.example.test", value: "1A2B.C3D4.sectigo.com.", type: "CNAME" as const }];
+    expect((await check(records, signal)).missing).toEqual([`_7f3a.example.test at ${ns1.address}`]);
+    ns1.records.push({ name: "_7f3a.example.test", type: "CNAME", data: "1a2b.c3d4.sectigo.com" });
+    expect(await check(records, signal)).toEqual({ missing: [], answers: [`${ns1.address} for _7f3a.example.test: "1a2b.c3d4.sectigo.com"`] });
+    expect(ns1.asked.map((a) => a.type)).toEqual(["CNAME", "CNAME"]);
+  });
+
   test("resolvers: exactly the configured servers, asked with RD", async () => {
     const check = visibilityCheck(propagationPolicy({ resolvers: [ns1.address] }));
     const seen = await check([{ name: NAME, value: "value-a" }], signal);

@@ -1,16 +1,18 @@
 /**
- * @module One look at whether every published TXT value is visible: at the configured
+ * @module One look at whether every published TXT value (or `dns-cname` target) is visible: at the configured
  * resolvers (recursive), or at every authoritative server of each name's zone (non-recursive,
  * which catches the one provider server that lags behind the API's "OK").
  */
 import type { PropagationPolicy } from "../backends/types.ts";
 import { describeError } from "../errors.ts";
 import { authoritativeServers, bootstrapServer, QUERY_TIMEOUT_MS } from "./lookup.ts";
-import { formatServer, parseServer, query, txtValues, type DnsServer } from "./query.ts";
+import { cnameTargets, formatServer, lower, parseServer, query, txtValues, type DnsServer } from "./query.ts";
 
-export interface TxtRecord {
+/** A record the pipeline published: a TXT value (dns-01), or with `type: "CNAME"` the target a CNAME must point at. */
+export interface ExpectedRecord {
   name: string;
   value: string;
+  type?: "TXT" | "CNAME";
 }
 
 export interface Visibility {
@@ -20,16 +22,21 @@ export interface Visibility {
   answers: string[];
 }
 
-export type VisibilityCheck = (records: TxtRecord[], signal: AbortSignal) => Promise<Visibility>;
+export type VisibilityCheck = (records: ExpectedRecord[], signal: AbortSignal) => Promise<Visibility>;
 
 /** The check a policy describes. `port` replaces 53 for authoritative servers (tests only). */
 export function visibilityCheck(policy: PropagationPolicy, port = 53): VisibilityCheck {
   return async (records, signal) => {
     const missing: string[] = [];
     const answers: string[] = [];
-    const byName = new Map<string, string[]>();
-    for (const r of records) byName.set(r.name, [...(byName.get(r.name) ?? []), r.value]);
-    for (const [name, values] of byName) {
+    const byName = new Map<string, { type: "TXT" | "CNAME"; values: string[] }>();
+    for (const r of records) {
+      const type = r.type ?? "TXT";
+      const key = `${type} ${r.name}`;
+      byName.set(key, { type, values: [...(byName.get(key)?.values ?? []), r.value] });
+    }
+    for (const [key, { type, values }] of byName) {
+      const name = key.slice(type.length + 1);
       let found;
       try {
         found = await serversFor(name, policy, signal, port);
@@ -44,15 +51,18 @@ export function visibilityCheck(policy: PropagationPolicy, port = 53): Visibilit
       for (const { label, server } of servers) {
         let seen: string[];
         try {
-          seen = txtValues(await query(server, name, "TXT", { recursive, timeoutMs: QUERY_TIMEOUT_MS, signal }), name);
+          const reply = await query(server, name, type, { recursive, timeoutMs: QUERY_TIMEOUT_MS, signal });
+          seen = type === "TXT" ? txtValues(reply, name) : cnameTargets(reply, name);
         } catch (err) {
           if (signal.aborted) throw err;
           answers.push(`${label} for ${name}: ${describeError(err)}`);
           missing.push(`${name} at ${label}`);
           continue;
         }
-        answers.push(`${label} for ${name}: ${seen.length === 0 ? "no TXT" : seen.map((v) => JSON.stringify(v)).join(", ")}`);
-        if (!values.every((v) => seen.includes(v))) missing.push(`${name} at ${label}`);
+        answers.push(`${label} for ${name}: ${seen.length === 0 ? `no ${type}` : seen.map((v) => JSON.stringify(v)).join(", ")}`);
+        // A CNAME target is a name: compared case-insensitively, a trailing dot ignored.
+        const shows = (v: string) => (type === "TXT" ? seen.includes(v) : seen.includes(lower(v)));
+        if (!values.every(shows)) missing.push(`${name} at ${label}`);
       }
     }
     return { missing, answers };

@@ -14,6 +14,11 @@ export class Advisors {
 
   constructor(private readonly ctx: BackendContext) {}
 
+  /** Whether `ca`'s type gives advice at all. */
+  advises(ca: BackendSection): boolean {
+    return CA_TYPES[ca.type]?.advisor !== undefined;
+  }
+
   /** The advisor of `ca`, or null when its type gives no advice. */
   for(ca: BackendSection): Promise<CaAdvisor | null> {
     const key = `${ca.type}\n${JSON.stringify(ca.options)}`;

@@ -102,10 +102,10 @@ describe("a request from a daemon of another build", () => {
   const cert = { id: "app", domains: ["app.example"], install: ["disk"] };
   const valid = { cert, ca: { name: "internal", type: "local", options: {} }, dcv: null, installs: [{ name: "disk", type: "filesystem", options: {} }], renewalId: "r1", trigger: "manual", latestIssued: null };
 
-  test("is refused, naming both versions, and not retried", () => {
+  test("is refused, naming both versions; backed off as usual, not at the cap: a restart fixes it, and the cooldown outlives the restart", () => {
     const err = thrown(() => parseChildRequest({ ...valid, daemon: { version: "0.0.1", commit: "3f2a9c1d0b7e" } }));
     expect(err.code).toBe("binary_replaced");
-    expect(err.noRetry).toBe(true);
+    expect(err.noRetry).toBe(false);
     expect(err.message).toBe(`rota was replaced while the daemon runs (daemon 0.0.1, binary ${VERSION}): restart the daemon`);
   });
 

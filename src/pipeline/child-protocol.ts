@@ -146,7 +146,8 @@ function refuseOtherBuild(daemon: unknown): void {
   if (!isObject(daemon)) return;
   if (daemon.version === VERSION && daemon.commit === COMMIT) return;
   const build = (version: unknown, commit: unknown) => (daemon.version === VERSION ? `${String(version)} ${String(commit)}` : String(version));
-  throw new RotaError("binary_replaced", `rota was replaced while the daemon runs (daemon ${build(daemon.version, daemon.commit)}, binary ${build(VERSION, COMMIT)}): restart the daemon`, { noRetry: true });
+  // Not noRetry: a restart fixes it, and a cooldown at its cap would outlive the restart.
+  throw new RotaError("binary_replaced", `rota was replaced while the daemon runs (daemon ${build(daemon.version, daemon.commit)}, binary ${build(VERSION, COMMIT)}): restart the daemon`);
 }
 
 export interface WireError {

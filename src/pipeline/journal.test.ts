@@ -49,6 +49,17 @@ test("an entry whose dcv is no longer configured is reported once, not at every 
   expect(journal.entries()).toHaveLength(2);
 });
 
+test("an entry of a kind its dcv no longer solves is kept, with a warning once", async () => {
+  const journal = new ChallengeJournal(dir);
+  const cname: DcvChallenge = { kind: "dns-cname", recordName: "_7f3a.shop.example.com", target: "1a2b.c3d4.sectigo.com", ttl: 60 };
+  journal.record({ renewalId: "r1", certId: "shop", dcv: "web", challenges: [cname] });
+  const web = new HangingDcv();
+  for (let i = 0; i < 2; i++) expect(await journal.recover(new Map([["web", web]]), log, new AbortController().signal)).toBe(0);
+  expect(web.entered).toBe(0);
+  expect(logged).toEqual(['warn: journal: renewal r1 left dns-cname at _7f3a.shop.example.com → 1a2b.c3d4.sectigo.com, which dcv "web" no longer solves; kept, remove them by hand']);
+  expect(journal.entries()).toHaveLength(1);
+});
+
 test("an abort ends the sweep at once: nothing more is tried, nothing is forgotten, no error is logged", async () => {
   const journal = new ChallengeJournal(dir);
   journal.record({ renewalId: "r1", certId: "www", dcv: "web", challenges: [challenge("t1")] });

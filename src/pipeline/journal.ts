@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import type { DcvBackend, DcvChallenge } from "../backends/types.ts";
+import { describeChallenge, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
 import { describeError } from "../errors.ts";
 import { ensureDir, fsyncDir, writeFileAtomic } from "../fsutil.ts";
 import type { Logger } from "../log.ts";
@@ -72,6 +72,15 @@ export class ChallengeJournal {
         if (this.reported.has(problem)) continue;
         this.reported.add(problem);
         log.warn(`journal: renewal ${entry.renewalId} left challenges for dcv "${entry.dcv}", which is no longer configured; remove them by hand`);
+        continue;
+      }
+      // A backend changed since (another type under the same name) cannot remove what it never could publish.
+      const foreign = entry.challenges.filter((ch) => !dcv.supports(ch));
+      if (foreign.length > 0) {
+        const problem = `${entry.renewalId}\0${entry.dcv}\0kind`;
+        if (this.reported.has(problem)) continue;
+        this.reported.add(problem);
+        log.warn(`journal: renewal ${entry.renewalId} left ${foreign.map(describeChallenge).join(", ")}, which dcv "${entry.dcv}" no longer solves; kept, remove them by hand`);
         continue;
       }
       const failing = this.failing.get(entry.renewalId);

@@ -1,13 +1,13 @@
 /**
  * @module The `propagate` step: look at once, then every `propagation_interval_seconds`, until
- * every published TXT value is visible or `propagation_timeout_seconds` have passed. Time goes
+ * every published TXT value (and `dns-cname` target) is visible or `propagation_timeout_seconds` have passed. Time goes
  * through the injected Clock so tests step it by hand.
  */
 import type { PropagationPolicy } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { RotaError } from "../errors.ts";
 import { bootstrapServer, cnameTarget } from "../dns/lookup.ts";
-import { visibilityCheck, type TxtRecord, type VisibilityCheck } from "../dns/visibility.ts";
+import { visibilityCheck, type ExpectedRecord, type VisibilityCheck } from "../dns/visibility.ts";
 import { sleepOn } from "../sleep.ts";
 
 /** The DNS lookups the pipeline makes for a backend with a propagation policy; tests replace them. */
@@ -22,7 +22,7 @@ export const liveDns: DnsProbe = {
   cnameTarget: (name, policy, signal) => cnameTarget(name, bootstrapServer(policy.bootstrapResolver), signal),
 };
 
-export async function awaitPropagation(records: TxtRecord[], policy: PropagationPolicy, check: VisibilityCheck, clock: Clock, signal: AbortSignal): Promise<string> {
+export async function awaitPropagation(records: ExpectedRecord[], policy: PropagationPolicy, check: VisibilityCheck, clock: Clock, signal: AbortSignal): Promise<string> {
   const deadline = clock.now().getTime() + policy.timeoutSeconds * 1000;
   for (let looks = 1; ; looks++) {
     const seen = await check(records, signal);

@@ -57,7 +57,16 @@ class FakeDcv implements DcvBackend {
 }
 
 /** One published response: a token at a domain, or one value at a TXT name (an apex and its wildcard share the name). */
-const keyOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? `${ch.domain}/${ch.token}` : `${ch.recordName} ${ch.recordValue}`);
+function keyOf(ch: DcvChallenge): string {
+  switch (ch.kind) {
+    case "http-01":
+      return `${ch.domain}/${ch.token}`;
+    case "dns-01":
+      return `${ch.recordName} ${ch.recordValue}`;
+    case "dns-cname":
+      return `${ch.recordName} CNAME ${ch.target}`;
+  }
+}
 
 runDcvContract("renewer's fake", () => {
   const dcv = new FakeDcv();
@@ -67,7 +76,7 @@ runDcvContract("renewer's fake", () => {
     lookup: async (ch) =>
       [...dcv.published.values()]
         .filter((p) => (p.kind === "http-01" ? keyOf(p) === keyOf(ch) : ch.kind === "dns-01" && p.recordName === ch.recordName))
-        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.recordValue)),
+        .map((p) => (p.kind === "http-01" ? p.keyAuthorization : p.kind === "dns-01" ? p.recordValue : p.target)),
   };
 });
 
@@ -440,8 +449,11 @@ describe("runRenewal with a DNS backend's propagation policy", () => {
   const policy: PropagationPolicy = { check: true, resolvers: [], bootstrapResolver: null, intervalSeconds: 2, timeoutSeconds: 6, followCname: true };
 
   class PropagatingFake extends FakeDcv implements PropagatingDcv {
-    constructor(readonly propagation: PropagationPolicy) {
-      super({ kinds: ["dns-01"] });
+    constructor(
+      readonly propagation: PropagationPolicy,
+      kinds: ChallengeKind[] = ["dns-01"],
+    ) {
+      super({ kinds });
     }
   }
 
@@ -529,6 +541,29 @@ describe("runRenewal with a DNS backend's propagation policy", () => {
     expect(dns.looks).toBe(0);
     expect(dcv.calls[0]).toBe(`publish ${RECORD} v1`);
     expect(await stepMessage(id, "propagate")).toBe("propagation_check = false for fake-dcv");
+  });
+
+  test("a dns-cname challenge: never delegated, published as the CNAME, propagate looks for its target; a DCV without the kind is refused at preflight", async () => {
+    const CNAME: DcvChallenge = { kind: "dns-cname", recordName: `_7f3a09.${DOMAIN}`, target: "1a2b.c3d4.u1.sectigo.com", ttl: 60 };
+    const dcv = new PropagatingFake(policy, ["dns-01", "dns-cname"]);
+    const dns = probe({ cnames: { [CNAME.recordName]: TARGET }, lagLooks: 0 });
+    const looked: unknown[] = [];
+    const visibility = dns.visibility;
+    dns.visibility = (p) => async (records, signal) => {
+      looked.push(...records);
+      return visibility(p)(records, signal);
+    };
+    deps = { ...deps, dns };
+    const { id, outcome } = await run(runtime(fakeCa(dir, clock, { challenges: [CNAME] }), dcv));
+    expect(outcome.ok).toBe(true);
+    expect(dns.cnameAsked).toEqual([]);
+    expect(dcv.calls).toEqual([`publish ${CNAME.recordName} CNAME ${CNAME.target}`, `remove ${CNAME.recordName} CNAME ${CNAME.target}`]);
+    expect(looked).toEqual([{ name: CNAME.recordName, value: CNAME.target, type: "CNAME" }]);
+    expect(await stepMessage(id, "publish")).toBe(`published dns-cname at _7f3a09.${DOMAIN} → 1a2b.c3d4.u1.sectigo.com`);
+
+    const refused = await run(runtime(fakeCa(dir, clock, { challenges: [CNAME] }), new PropagatingFake(policy)));
+    expect(refused.outcome.ok).toBe(false);
+    expect(await stepMessage(refused.id, "preflight")).toBe(`pipeline: dcv fake-dcv cannot solve dns-cname at _7f3a09.${DOMAIN} → 1a2b.c3d4.u1.sectigo.com`);
   });
 
   test("a DNS backend without a propagation policy: no CNAME lookup, propagate skipped", async () => {

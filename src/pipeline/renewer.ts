@@ -4,7 +4,7 @@
  * `remove` runs whatever happened before it, with its own time budget, so neither a
  * failure nor a shutdown leaves a challenge behind.
  */
-import { hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
+import { describeChallenge, hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { freshKey, loadOrCreateKey, replaceKey } from "../crypto/keys.ts";
@@ -13,6 +13,7 @@ import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
 import type { AuditStore, IssuedCert } from "../store/types.ts";
 import type { ChallengeJournal } from "./journal.ts";
+import type { ExpectedRecord } from "../dns/visibility.ts";
 import { awaitPropagation, liveDns, type DnsProbe } from "./propagate.ts";
 import type { CertRuntime } from "./runtime.ts";
 
@@ -123,7 +124,7 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
         },
         signal,
       );
-      return [r, `order placed with ${r.note ?? ca.name}; ${r.challenges.length} challenge(s) to solve`];
+      return [r, r.summary ?? `order placed with ${r.note ?? ca.name}; ${r.challenges.length} challenge(s) to solve`];
     });
     await step("preflight", async () => {
       if (challenges.length === 0) return [undefined, { skipped: "nothing to do: no challenges" }];
@@ -147,14 +148,17 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
       return [undefined, `published ${placed.map((p) => describeChallenge(p.challenge) + (p.from ? ` (delegated by CNAME from ${p.from})` : "")).join(", ")}`];
     });
     await step("propagate", async () => {
-      const records = published.flatMap((ch) => (ch.kind === "dns-01" ? [{ name: ch.recordName, value: ch.recordValue }] : []));
-      if (!dcv || records.length === 0) return [undefined, { skipped: "nothing to do: no dns-01 challenges" }];
+      const records = published.flatMap((ch) => expectedRecords(ch));
+      if (!dcv || records.length === 0) return [undefined, { skipped: "nothing to do: no DNS challenges" }];
       if (!hasPropagation(dcv)) return [undefined, { skipped: `${dcv.name} has no propagation check` }];
       if (!dcv.propagation.check) return [undefined, { skipped: `propagation_check = false for ${dcv.name}` }];
       const check = (deps.dns ?? liveDns).visibility(dcv.propagation);
       return [undefined, await awaitPropagation(records, dcv.propagation, check, clock, signal)];
     });
-    leaf = await step("await_issuance", async () => [await ca.awaitIssuance(order, signal), `signed by ${ca.name}`]);
+    leaf = await step("await_issuance", async () => {
+      const issued = await ca.awaitIssuance(order, signal);
+      return [issued, issued.note ?? `signed by ${ca.name}`];
+    });
   } finally {
     await step("remove", async () => {
       if (published.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: nothing published" }];
@@ -260,7 +264,8 @@ async function installAll(
 
 /**
  * Each challenge as it will be published: a dns-01 record whose `_acme-challenge` name is a
- * CNAME goes to the CNAME's target (`follow_cname`), with the name it came from.
+ * CNAME goes to the CNAME's target (`follow_cname`), with the name it came from. A `dns-cname`
+ * challenge never follows: its record is the CNAME.
  */
 async function delegate(challenges: DcvChallenge[], dcv: DcvBackend, dns: DnsProbe, signal: AbortSignal): Promise<{ challenge: DcvChallenge; from: string | null }[]> {
   const policy = hasPropagation(dcv) && dcv.propagation.followCname ? dcv.propagation : null;
@@ -279,6 +284,14 @@ async function delegate(challenges: DcvChallenge[], dcv: DcvBackend, dns: DnsPro
   return placed;
 }
 
-function describeChallenge(ch: DcvChallenge): string {
-  return ch.kind === "http-01" ? `http-01 for ${ch.domain}` : `dns-01 at ${ch.recordName}`;
+/** What the propagate step waits to see in DNS for a published challenge. */
+function expectedRecords(ch: DcvChallenge): ExpectedRecord[] {
+  switch (ch.kind) {
+    case "dns-01":
+      return [{ name: ch.recordName, value: ch.recordValue }];
+    case "dns-cname":
+      return [{ name: ch.recordName, value: ch.target, type: "CNAME" }];
+    case "http-01":
+      return [];
+  }
 }

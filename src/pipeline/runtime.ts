@@ -6,6 +6,10 @@ import type { CertConfig, RotaConfig } from "../config/schema.ts";
 export interface WatchedCert {
   config: CertConfig;
   installs: InstallBackend[];
+  /** Names the CA adds to a certificate beyond `domains` (`CaEntry.impliedNames`): not a change of names. */
+  impliedNames?: string[];
+  /** The shortest renewal deadline the cert's CA needs (`CaEntry.minRenewalSeconds`); `renewal_timeout_seconds` when longer. */
+  minRenewalSeconds?: number;
 }
 
 /** What one renewal runs with: also the CA, and the DCV backend when the CA validates domain control. */

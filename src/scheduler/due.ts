@@ -1,15 +1,76 @@
 /**
  * @module "Is it due": a pure function of what is installed, what the store holds, the
- * policy and now. Checks run in order and the first that fires is the decision, with
- * its reason recorded (cert-manager's reissue policy chain).
+ * policy, the CA's advice and now. Checks run in order and the first that fires is the
+ * decision, with its reason recorded (cert-manager's reissue policy chain). When a
+ * certificate is due by time is `renewalMoment`, the one rule for every lifetime.
  */
+import { createHash } from "node:crypto";
 import type { KeyType } from "../crypto/keys.ts";
 import type { CertSummary } from "../crypto/summary.ts";
-import { shortLivedHint, type Threshold } from "./threshold.ts";
+import type { Threshold } from "./threshold.ts";
 
 export type { CertSummary };
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+/** Below this lifetime a certificate renews at half its life, not at two thirds (issue 12 §1). */
+const SHORT_LIFETIME_MS = 10 * DAY_MS;
+/** The most the lifetime rule's jitter moves a moment earlier: spreads a fleet issued at once without renewing much sooner. */
+const MAX_JITTER_MS = 12 * HOUR_MS;
+
+/** Why a certificate renews when it does: the CA's ARI window, the lifetime rule, or an explicit threshold that came first. */
+export type MomentReason = "ari" | "lifetime" | "threshold";
+
+/**
+ * Why a cert needs work, or (when it needs none) why its renewal moment is what it is:
+ * `missing` (nothing installed nor stored), `changed` (names or key type), and for
+ * install-only work `stale` (a target serves an older certificate), `damaged`, `drift` (a
+ * `verify_served` endpoint serves an older one than the files) or `not_served` (a target serves none).
+ */
+export type RenewReason = MomentReason | "missing" | "changed" | "stale" | "damaged" | "drift" | "not_served";
+
+export interface AriWindow {
+  start: Date;
+  end: Date;
+}
+
+export interface Moment {
+  at: Date;
+  reason: MomentReason;
+}
+
+/**
+ * A number in [0, 1) fixed by the cert and its certificate's serial: the same on every
+ * restart and every node, different from one certificate to the next. The first 48 bits of
+ * SHA-256("<cert id>\n<serial hex>") over 2^48.
+ */
+export function jitterUnit(certId: string, serial: string): number {
+  return createHash("sha256").update(`${certId}\n${serial}`).digest().readUIntBE(0, 6) / 2 ** 48;
+}
+
+/**
+ * When `cert` should be renewed. With an ARI window: `jitter` of the way into it, its end
+ * clamped to notAfter (a window that ends before it starts is ignored). Otherwise the
+ * lifetime rule: ⅔ of the lifetime L (½ below 10 days), moved earlier by up to
+ * `jitter`·min(L/20, 12 h). An explicit threshold brings the moment forward, never later:
+ * the earliest moment wins. A moment in the past means now.
+ */
+export function renewalMoment(cert: { notBefore: Date; notAfter: Date }, opts: { threshold: Threshold | null; ari: AriWindow | null; jitter: number }): Moment {
+  const notAfter = cert.notAfter.getTime();
+  const lifetime = Math.max(0, notAfter - cert.notBefore.getTime());
+  const end = opts.ari ? Math.min(opts.ari.end.getTime(), notAfter) : Number.NaN;
+  let base: Moment;
+  if (opts.ari && end > opts.ari.start.getTime()) {
+    const start = opts.ari.start.getTime();
+    base = { at: new Date(start + opts.jitter * (end - start)), reason: "ari" };
+  } else {
+    const share = lifetime < SHORT_LIFETIME_MS ? lifetime / 2 : lifetime / 3;
+    base = { at: new Date(notAfter - share - opts.jitter * Math.min(lifetime / 20, MAX_JITTER_MS)), reason: "lifetime" };
+  }
+  if (!opts.threshold) return base;
+  const byThreshold = notAfter - opts.threshold.days * DAY_MS;
+  return byThreshold < base.at.getTime() ? { at: new Date(byThreshold), reason: "threshold" } : base;
+}
 
 export interface TargetState {
   target: string;
@@ -23,21 +84,41 @@ export interface TargetState {
 
 export interface DueInput {
   now: Date;
-  threshold: Threshold;
+  /** Seeds each certificate's jitter (`jitterUnit`). */
+  certId: string;
+  /** The explicit `renew_threshold_days` (the cert's, else the daemon's); null when unset. */
+  threshold: Threshold | null;
+  /** The CA's window for the certificate with this serial (the newest stored one), or null. */
+  ari: { serial: string; window: AriWindow } | null;
   targets: TargetState[];
   /** The newest certificate in the store. */
   latest: CertSummary | null;
-  /** What the config asks for now; a certificate that differs is replaced, however long it has left. */
-  want: { keyType: KeyType; domains: string[] };
+  /**
+   * What the config asks for now; a certificate that differs is replaced, however long it has left.
+   * `implied`: names the CA adds on its own (Sectigo's `www.` counterpart), not a difference.
+   */
+  want: { keyType: KeyType; domains: string[]; implied?: string[] };
 }
 
+/**
+ * Every decision says why (`why`), and when and by which rule time renews the sooner of the
+ * newest and the soonest-expiring served certificates (`moment`; null when none exists).
+ */
+type Common = { reason: string; why: RenewReason; moment: Moment | null };
+
 export type Decision =
-  | { action: "none"; reason: string; notAfter: Date }
-  | { action: "renew"; reason: string; notAfter: Date | null }
-  | { action: "install"; reason: string; targets: string[]; notAfter: Date };
+  | (Common & { action: "none"; notAfter: Date })
+  | (Common & { action: "renew"; notAfter: Date | null })
+  | (Common & { action: "install"; targets: string[]; notAfter: Date });
 
 export function daysLeft(notAfter: Date, now: Date): number {
   return (notAfter.getTime() - now.getTime()) / DAY_MS;
+}
+
+/** How a moment's reason reads in a decision: `lifetime rule`, `threshold 30 days (daemon)`, `ARI window`. */
+export function momentLabel(reason: MomentReason, threshold: Threshold | null): string {
+  if (reason === "threshold" && threshold) return `threshold ${threshold.days} days (${threshold.source})`;
+  return reason === "ari" ? "ARI window" : "lifetime rule";
 }
 
 /** What to do for one cert now. */
@@ -49,17 +130,27 @@ export function decide(input: DueInput): Decision {
     null,
   );
   const damaged = targets.filter((t) => t.damaged !== undefined).map((t) => `${t.target}: damaged: ${t.damaged}`);
-  if (!best) return { action: "renew", reason: damaged.length > 0 ? `${damaged.join("; ")}; nothing stored to put back` : "nothing installed", notAfter: null };
+  if (!best) {
+    return damaged.length > 0
+      ? { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, why: "damaged", moment: null, notAfter: null }
+      : { action: "renew", reason: "nothing installed", why: "missing", moment: null, notAfter: null };
+  }
+  const momentOf = (c: CertSummary): Moment =>
+    renewalMoment(c, { threshold, ari: input.ari && input.ari.serial === c.serial ? input.ari.window : null, jitter: jitterUnit(input.certId, c.serial) });
+
+  const bestMoment = momentOf(best);
+  const served = targets.map((t) => t.installed).filter((c): c is CertSummary => c !== null);
+  const soonest = served.reduce((a, b) => (b.notAfter < a.notAfter ? b : a), served[0] ?? best);
+  const soonestMoment = soonest === best ? bestMoment : momentOf(soonest);
+  const first = soonestMoment.at < bestMoment.at ? soonestMoment : bestMoment;
+  const label = (m: Moment) => `renew at ${m.at.toISOString()} (${momentLabel(m.reason, threshold)})`;
 
   const left = daysLeft(best.notAfter, now);
-  const within = `${fmtDays(left)} days left, threshold ${threshold.days} (${threshold.source})`;
-  if (left < threshold.days) {
-    // Until lifetime-proportional windows arrive, at least say why a short certificate renews at every check.
-    const hint = shortLivedHint(daysLeft(best.notAfter, best.notBefore), threshold);
-    return { action: "renew", reason: `${left <= 0 ? "expired" : "due"}: ${within}${hint}`, notAfter: best.notAfter };
+  if (bestMoment.at <= now) {
+    return { action: "renew", reason: `${left <= 0 ? "expired" : "due"}: ${fmtDays(left)} days left, ${label(bestMoment)}`, why: bestMoment.reason, moment: first, notAfter: best.notAfter };
   }
   const changed = configChanged(best, input.want);
-  if (changed) return { action: "renew", reason: changed, notAfter: best.notAfter };
+  if (changed) return { action: "renew", reason: changed, why: "changed", moment: first, notAfter: best.notAfter };
 
   if (latest) {
     // A target serving something other than the store's newest is stale, unless what it serves outlives it (installed by hand, newer).
@@ -68,26 +159,27 @@ export function decide(input: DueInput): Decision {
     const repair = targets.filter((t) => t.damaged !== undefined || stale.includes(t));
     if (repair.length > 0) {
       const staleReason = stale.length > 0 ? `${stale.map(targetLabel).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
+      const why: RenewReason = damaged.length > 0 ? "damaged" : stale.some((t) => !t.installed) ? "not_served" : stale.some((t) => t.servedAt !== undefined) ? "drift" : "stale";
       return {
         action: "install",
         reason: [...damaged, ...(staleReason ? [staleReason] : [])].join("; "),
+        why,
+        moment: first,
         targets: repair.map((t) => t.target),
         notAfter: latest.notAfter,
       };
     }
   } else if (damaged.length > 0) {
-    return { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, notAfter: best.notAfter };
+    return { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, why: "damaged", moment: first, notAfter: best.notAfter };
   } else if (targets.some((t) => !t.installed)) {
-    return { action: "renew", reason: `nothing installed on ${targets.filter((t) => !t.installed).map((t) => t.target).join(", ")} and nothing stored`, notAfter: best.notAfter };
+    return { action: "renew", reason: `nothing installed on ${targets.filter((t) => !t.installed).map((t) => t.target).join(", ")} and nothing stored`, why: "missing", moment: first, notAfter: best.notAfter };
   }
 
-  const served = targets.map((t) => t.installed).filter((c): c is CertSummary => c !== null);
-  const soonest = served.reduce((a, b) => (b.notAfter < a.notAfter ? b : a), served[0] ?? best);
   const soonestLeft = daysLeft(soonest.notAfter, now);
-  if (soonestLeft < threshold.days) {
-    return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, threshold ${threshold.days} (${threshold.source})`, notAfter: soonest.notAfter };
+  if (soonestMoment.at <= now) {
+    return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, ${label(soonestMoment)}`, why: soonestMoment.reason, moment: first, notAfter: soonest.notAfter };
   }
-  return { action: "none", reason: `ok: ${within}`, notAfter: soonest.notAfter };
+  return { action: "none", reason: `ok: ${fmtDays(left)} days left, ${label(first)}`, why: first.reason, moment: first, notAfter: soonest.notAfter };
 }
 
 /** The target's name, with the endpoint and serial when an endpoint serves something else than its files. */
@@ -103,7 +195,7 @@ function fmtDays(d: number): string {
 function configChanged(cert: CertSummary, want: DueInput["want"]): string | null {
   if (cert.keyType !== want.keyType) return `key type changed: the certificate has ${cert.keyType ?? "another kind of key"}, the config asks for ${want.keyType}`;
   const missing = want.domains.filter((d) => !cert.names.includes(d));
-  const extra = cert.names.filter((d) => !want.domains.includes(d));
+  const extra = cert.names.filter((d) => !want.domains.includes(d) && !(want.implied ?? []).includes(d));
   if (missing.length + extra.length === 0) return null;
   return `names changed: ${[missing.length ? `adds ${missing.join(", ")}` : "", extra.length ? `drops ${extra.join(", ")}` : ""].filter(Boolean).join("; ")}`;
 }

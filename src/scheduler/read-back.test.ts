@@ -130,7 +130,7 @@ describe("the scheduler's look through a hanging target", () => {
       installs: [hanging],
     } as unknown as CertRuntime;
     const execute = async () => ({ ok: false as const, error: new Error("must not run"), interrupted: false });
-    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
     const journal = new ChallengeJournal(dir);
     const config = testConfig(dir, [cert.config], { maxConcurrentRenewals: 1 });
     const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
@@ -140,7 +140,7 @@ describe("the scheduler's look through a hanging target", () => {
     await scheduler.stop();
     expect(scheduler.look("www")).toEqual({
       decision: null,
-      threshold: { days: 30, source: "default" },
+      threshold: null, ari: null,
       error: "files: read-back cancelled: scheduler stopping",
       targets: [{ target: "files", installed: null, error: "files: read-back cancelled: scheduler stopping" }],
       dueSince: now,

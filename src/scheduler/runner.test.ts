@@ -140,7 +140,7 @@ const runtimes = new Map<string, CertRuntime>();
 
 function newRunner(maxConcurrent: number): Runner {
   const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
-  return new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxConcurrent, timeoutSeconds: 1800 });
+  return new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent, timeoutSeconds: 1800 });
 }
 
 function cert(id: string, ca: CABackend): CertRuntime {
@@ -193,7 +193,7 @@ describe("Runner", () => {
     const rows = await store.listRenewals({ limit: 10 });
     expect(rows.map((r) => r.status)).toEqual(Array(6).fill("succeeded"));
     expect(new Set(rows.map((r) => r.certId))).toEqual(new Set(ids));
-    expect(await store.getCertState("c1")).toEqual({ certId: "c1", consecutiveFailures: 0, retryAt: null, lastError: null });
+    expect(await store.getCertState("c1")).toEqual({ certId: "c1", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
   });
 
   test("start hands installOnly and newKey to the run as asked", async () => {
@@ -203,7 +203,7 @@ describe("Runner", () => {
       seen.push([req.newKey, req.installOnly]);
       return runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
     };
-    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
     await runner.start(cert("www", ca), "manual", { newKey: true })!.done;
     await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
     expect(seen).toEqual([
@@ -227,7 +227,7 @@ describe("Runner", () => {
       const outcome = await runner.start(failing, "scheduled")!.done;
       expect(outcome.ok).toBe(false);
       const retryAt = new Date(now.getTime() + wait * 1000);
-      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: n, retryAt, lastError: "fake-ca: boom" });
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: n, retryAt, lastError: "fake-ca: boom", authzFailures: 0, haltedAt: null });
       expect(events.at(-1)).toMatchObject({ type: "renewal.failed", certId: "www", interrupted: false, retryAt, error: "fake-ca: boom" });
     }
     await bus.drain();
@@ -237,7 +237,7 @@ describe("Runner", () => {
 
     fail = false;
     expect((await runner.start(failing, "manual")!.done).ok).toBe(true);
-    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
   });
 
   test("a CA's Retry-After longer than the backoff sets the retry time", async () => {
@@ -251,6 +251,8 @@ describe("Runner", () => {
       consecutiveFailures: 1,
       retryAt: new Date(now.getTime() + 7_200_000),
       lastError: "fake-ca: too many certificates (HTTP 429)",
+      authzFailures: 0,
+      haltedAt: null,
     });
   });
 
@@ -298,7 +300,7 @@ describe("Runner", () => {
 
     const executed: string[] = [];
     const execute = (req: ExecuteRequest) => (executed.push(req.certId), runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal }));
-    runner.configure({ execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 1800 }, new Set(["www", "api"]));
+    runner.configure({ execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 }, new Set(["www", "api"]));
     gate.releaseOne();
     expect((await running.done).ok).toBe(true);
     await gate.untilEntered(2);
@@ -334,7 +336,60 @@ describe("Runner", () => {
     const www = cert("www", fakeCa(dir, clock, {}));
     www.installs = [{ name: "nas", install: async () => Promise.reject(new RotaError("rate_limited", "nas: too many uploads (HTTP 429)", { retryAfterSeconds: 7_200 })) }];
     expect((await newRunner(1).start(www, "scheduled")!.done).ok).toBe(false);
-    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 7_200_000), lastError: "nas: too many uploads (HTTP 429)" });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 7_200_000), lastError: "nas: too many uploads (HTTP 429)", authzFailures: 0, haltedAt: null });
+  });
+});
+
+describe("how a failure is counted (issue 12 §5)", () => {
+  const halting = (maxAuthzFailures: number) => {
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    return new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures, maxConcurrent: 1, timeoutSeconds: 1800 });
+  };
+  const INVALID = "fake-ca: authorization invalid: 127.0.0.1: Connection refused";
+
+  test("rate limits never count toward a halt; authorization failures halt at max_authz_failures, said in the row and by cert.halted; a success clears all", async () => {
+    let failWith: (() => Error) | undefined = () => new RotaError("rate_limited", "fake-ca: too many new orders (HTTP 429)", { retryAfterSeconds: 120 });
+    const www = cert("www", fakeCa(dir, clock, { failWith: () => failWith?.() }));
+    const runner = halting(2);
+    for (let i = 0; i < 3; i++) await runner.start(www, "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 3, authzFailures: 0, haltedAt: null, retryAt: new Date(now.getTime() + 3_600_000) });
+
+    failWith = () => new RotaError("authz_invalid", INVALID);
+    await runner.start(www, "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 4, authzFailures: 1, haltedAt: null, retryAt: new Date(now.getTime() + 7_200_000) });
+    expect(events.some((e) => e.type === "cert.halted")).toBe(false);
+
+    const halting2 = runner.start(www, "scheduled")!;
+    await halting2.done;
+    await bus.drain();
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: INVALID, authzFailures: 2, haltedAt: now });
+    const note = "stopped retrying after 2 authorization failures in a row: fix its DCV, then rota renew www --force";
+    expect((await store.getRenewal(halting2.renewalId))!.error).toBe(`${INVALID}; ${note}`);
+    expect(events.slice(-2)).toEqual([
+      { type: "renewal.failed", renewalId: halting2.renewalId, certId: "www", at: now, error: `${INVALID}; ${note}`, interrupted: false, retryAt: null },
+      { type: "cert.halted", certId: "www", failures: 2, lastError: INVALID, at: now },
+    ]);
+
+    failWith = undefined;
+    expect((await runner.start(www, "manual")!.done).ok).toBe(true);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+  });
+
+  test("a failure retrying cannot fix (the CA's TLS not trusted) waits failure_cooldown_max_seconds at once", async () => {
+    const untrusted = fakeCa(dir, clock, { failWith: () => new RotaError("network", "fake-ca: https://ca: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)", { noRetry: true }) });
+    await halting(5).start(cert("www", untrusted), "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 1, authzFailures: 0, retryAt: new Date(now.getTime() + 86_400_000) });
+  });
+
+  test("a lower max_authz_failures from a reload applies to the next failure", async () => {
+    const www = cert("www", fakeCa(dir, clock, { failWith: () => new RotaError("authz_invalid", INVALID) }));
+    const runner = halting(5);
+    await runner.start(www, "scheduled")!.done;
+    await runner.start(www, "scheduled")!.done;
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    runner.configure({ execute, policy: POLICY, maxAuthzFailures: 3, maxConcurrent: 1, timeoutSeconds: 1800 }, new Set(["www"]));
+    await runner.start(www, "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ authzFailures: 3, haltedAt: now, retryAt: null });
   });
 });
 
@@ -344,7 +399,7 @@ describe("the renewal deadline", () => {
     const gate = new Gate();
     const ca = fakeCa(dir, fake, { gate });
     const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
-    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 60 });
     const run = runner.start(cert("www", ca), "scheduled")!;
     await gate.untilEntered(1);
     expect([...dcv.live.keys()]).toEqual(["tok_www"]);
@@ -368,12 +423,26 @@ describe("the renewal deadline", () => {
     await runner.stop();
   });
 
+  test("a cert whose CA needs longer (a Namecheap CA's issuance_timeout_seconds + 300) gets that deadline instead", async () => {
+    const fake = new FakeClock(now);
+    const gate = new Gate();
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 60 });
+    const run = runner.start({ ...cert("www", fakeCa(dir, fake, { gate })), minRenewalSeconds: 120 }, "scheduled")!;
+    await gate.untilEntered(1);
+    await fake.advance(119_000);
+    expect(runner.busy("www")).toBe(true);
+    await fake.advance(1_000);
+    expect(((await run.done) as { error: Error }).error.message).toBe("timed out after 120 s in step await_issuance");
+    await runner.stop();
+  });
+
   test("waiting for a slot does not count against the deadline", async () => {
     const fake = new FakeClock(now);
     const gate = new Gate();
     const ca = fakeCa(dir, fake, { gate });
     const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock: fake, journal });
-    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxConcurrent: 1, timeoutSeconds: 60 });
+    const runner = new Runner({ store, bus, clock: fake, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 60 });
     const first = runner.start(cert("www", ca), "scheduled")!;
     const queued = runner.start(cert("api", ca), "scheduled")!;
     await gate.untilEntered(1);

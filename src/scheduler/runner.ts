@@ -5,14 +5,15 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock.ts";
-import { RotaError, describeError, isAbort, retryAfterOf } from "../errors.ts";
+import { RotaError, describeError, isAbort } from "../errors.ts";
 import type { EventBus, StepName, Trigger } from "../events.ts";
 import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
 import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { AuditStore } from "../store/types.ts";
-import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
+import type { CooldownPolicy } from "./cooldown.ts";
+import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
 import { Limiter } from "./limiter.ts";
 
 /**
@@ -22,6 +23,8 @@ import { Limiter } from "./limiter.ts";
 export interface RunnerSettings {
   execute: Execute;
   policy: CooldownPolicy;
+  /** `[daemon] max_authz_failures`: authorization failures since the last success that halt the cert. */
+  maxAuthzFailures: number;
   maxConcurrent: number;
   /** A renewal still running this long after it got its slot is aborted and fails. */
   timeoutSeconds: number;
@@ -126,7 +129,7 @@ export class Runner {
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
     const a: Active = { renewalId, controller: new AbortController(), step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    a.done = this.run(certId, a, trigger, opts).finally(() => this.active.delete(certId));
+    a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => this.active.delete(certId));
     this.active.set(certId, a);
     return { renewalId, done: a.done };
   }
@@ -139,7 +142,8 @@ export class Runner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions): Promise<RunOutcome> {
+  /** `minSeconds`: the deadline the cert's CA needs at least (a Namecheap CA's issuance_timeout_seconds + 300). */
+  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, minSeconds: number): Promise<RunOutcome> {
     const { bus, clock } = this.deps;
     const { renewalId, controller } = a;
     const signal = controller.signal;
@@ -153,7 +157,8 @@ export class Runner {
     try {
       const release = await this.limiter.acquire(signal);
       settings = this.settings;
-      const { timeoutSeconds, execute } = settings;
+      const { execute } = settings;
+      const timeoutSeconds = Math.max(settings.timeoutSeconds, minSeconds);
       try {
         // Removed by a reload while it waited: it never starts, and is no failure of the cert.
         if (this.configured && !this.configured.has(certId)) throw new RotaError("cert_removed", `runner: ${certId} was removed from the config before its renewal started`);
@@ -172,15 +177,21 @@ export class Runner {
     }
     // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
     if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
-    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings.policy);
+    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
   }
 
-  /** Records the cooldown (or clears it) and closes the renewal with its final event, whatever the store does. */
-  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, policy: CooldownPolicy): Promise<RunOutcome> {
+  /**
+   * Records the cooldown, the authorization failures and a halt (or clears them all on a
+   * success) and closes the renewal with its final event, whatever the store does. A halt is
+   * said in the row's error and by `cert.halted`, after the renewal's own event.
+   */
+  private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, settings: RunnerSettings): Promise<RunOutcome> {
     const { bus, clock, store } = this.deps;
     const log = scoped(this.deps.log, { cert: certId, renewal: renewalId });
     if (outcome.ok) {
-      await store.putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null }).catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
+      await store
+        .putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null })
+        .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
       log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
       return outcome;
@@ -191,16 +202,22 @@ export class Runner {
       log.warn(`${certId}: renewal ${renewalId} interrupted`);
       return { ...outcome, interrupted: true };
     }
-    let retryAt: Date | null = null;
+    let recorded: AfterFailure | null = null;
     try {
-      const failures = ((await store.getCertState(certId))?.consecutiveFailures ?? 0) + 1;
-      retryAt = new Date(clock.now().getTime() + cooldownSeconds(failures, policy, retryAfterOf(outcome.error)) * 1000);
-      await store.putCertState({ certId, consecutiveFailures: failures, retryAt, lastError: error });
-      log.error(`${certId}: renewal ${renewalId} failed (${failures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+      const policy = { ...settings.policy, maxAuthzFailures: settings.maxAuthzFailures };
+      const next = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now());
+      await store.putCertState(next.state);
+      recorded = next;
     } catch (err) {
       log.error(`${certId}: renewal ${renewalId} failed: ${error}; and its cooldown could not be stored: ${describeError(err)}`);
     }
-    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt });
+    const halt = recorded?.halted ? recorded.state : null;
+    const said = halt ? `${error}; ${haltNote(certId, halt.authzFailures)}` : error;
+    const retryAt = recorded?.state.retryAt ?? null;
+    if (retryAt) log.error(`${certId}: renewal ${renewalId} failed (${recorded!.state.consecutiveFailures} in a row), next try after ${retryAt.toISOString()}: ${error}`);
+    else if (recorded) log.error(`${certId}: renewal ${renewalId} failed: ${said}`);
+    bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error: said, interrupted: false, retryAt });
+    if (halt) bus.emit({ type: "cert.halted", certId, failures: halt.authzFailures, lastError: error, at: clock.now() });
     return outcome;
   }
 }

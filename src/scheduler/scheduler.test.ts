@@ -47,7 +47,7 @@ beforeEach(() => {
   bus.subscribe((e) => void events.push(e));
   const journal = new ChallengeJournal(dir);
   const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
 });
 
 afterEach(async () => {
@@ -196,7 +196,8 @@ describe("update (a reload)", () => {
     await quiet(s);
     s.update(watchlist([runtimes.get("www")!], { checkIntervalSeconds: 60 }));
     await quiet(s);
-    expect(clock.pending()).toBe(1);
+    // The sweep, and the moment timer armed for the certificate's renewal moment.
+    expect(clock.pending()).toBe(2);
     rmSync(join(dir, "installed"), { recursive: true });
     await clock.advance(60_000);
     await quiet(s);
@@ -301,7 +302,7 @@ describe("an install-only repair that keeps failing", () => {
     await clock.advance(60_000);
     await quiet(s);
     expect(installs()).toBe(2);
-    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
   });
 });
 
@@ -311,7 +312,7 @@ describe("a renewal asked for during the cooldown", () => {
     s.start();
     await quiet(s);
     const retryAt = new Date(clock.now().getTime() + 900_000);
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "fake: boom" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt, lastError: "fake: boom", authzFailures: 0, haltedAt: null });
     rmSync(join(dir, "installed", "www"), { recursive: true });
 
     expect(await s.request(runtimes.get("www")!)).toEqual({ status: "cooldown", retryAt, lastError: "fake: boom" });
@@ -319,6 +320,50 @@ describe("a renewal asked for during the cooldown", () => {
     const forced = await s.request(runtimes.get("www")!, { force: true });
     expect(forced.status).toBe("started");
     await quiet(s);
+  });
+});
+
+describe("a halted cert", () => {
+  test("is not tried at any tick, even to put its stored certificate back, and the halt outlives a config edit", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    const haltedAt = clock.now();
+    await store.putCertState({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt });
+    rmSync(join(dir, "installed", "www"), { recursive: true });
+    const before = started().length;
+    for (let i = 0; i < 3; i++) {
+      await clock.advance(3600_000);
+      await quiet(s);
+    }
+    s.update(watchlist([cert("www", 30)], { checkIntervalSeconds: 600 }));
+    await clock.advance(600_000);
+    await quiet(s);
+    expect(started().length).toBe(before);
+    expect(events.some((e) => e.type === "cert.due" && e.certId === "www" && e.at > haltedAt)).toBe(false);
+    expect((await store.getCertState("www"))?.haltedAt).toEqual(haltedAt);
+  });
+
+  test("refuses a renewal asked for without force, naming the count and the last error; forced, the halt is cleared as it starts", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    const haltedAt = clock.now();
+    await store.putCertState({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt });
+
+    const refused = { status: "halted" as const, haltedAt, failures: 5, lastError: "acme: authorization invalid" };
+    expect(await s.request(runtimes.get("www")!)).toEqual(refused);
+    expect(await s.request(runtimes.get("www")!, { newKey: true })).toEqual(refused);
+    expect(runner.busy("www")).toBe(false);
+
+    const forced = await s.request(runtimes.get("www")!, { force: true });
+    expect(forced.status).toBe("started");
+    const resumed = events.findIndex((e) => e.type === "cert.resumed");
+    expect(events[resumed]).toEqual({ type: "cert.resumed", certId: "www", at: clock.now() });
+    // Cleared before the renewal opens its row.
+    expect(events.findIndex((e) => e.type === "renewal.started" && e.renewalId === (forced as { renewalId: string }).renewalId)).toBeGreaterThan(resumed);
+    await quiet(s);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
   });
 });
 
@@ -336,7 +381,7 @@ describe("the look's targets", () => {
     www.installs = [unreadable, damaged, ...www.installs];
     const s = newScheduler(watchlist([www]));
     const look = await s.refresh(www);
-    expect(look.decision).toMatchObject({ action: "renew", reason: "nginx: damaged: privkey.pem is missing; nothing stored to put back" });
+    expect(look.decision).toMatchObject({ action: "renew", why: "damaged", moment: null, reason: "nginx: damaged: privkey.pem is missing; nothing stored to put back" });
     expect(look.error).toBe("nas: permission denied");
     expect(look.targets).toEqual([
       { target: "nas", installed: null, error: "nas: permission denied" },

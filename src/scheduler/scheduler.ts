@@ -1,6 +1,10 @@
 /**
  * @module The scheduler: ticks at start and every `check_interval_seconds`, asks every
  * install target what it serves, decides per cert (due.ts) and hands work to the runner.
+ * Between sweeps one more timer wakes it for the earliest cert's own moment (its renewal
+ * moment, its next ARI poll, its cooldown's end), and that look covers only the certs whose
+ * moment came: a 40-s certificate renews on time under an hourly sweep. Each cert's plan
+ * (renewal_plan) is read in bulk and written only when it changes.
  * It keeps the last look at each cert so status pages never re-parse certificates, and
  * each target's parsed leaf by the target's change stamp, so an unchanged certificate is
  * parsed once, not at every tick. A tick yields to the event loop between certs, so the
@@ -15,12 +19,15 @@ import type { EventBus, Trigger } from "../events.ts";
 import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
-import type { AuditStore, CertState } from "../store/types.ts";
-import { decide, type CertSummary, type Decision, type TargetState } from "./due.ts";
+import type { AriRecord, AuditStore, CertState, RenewalPlan } from "../store/types.ts";
+import { AriPoller, pollDue, type AdviceSource } from "./ari-poll.ts";
+import { decide, type AriWindow, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
 import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
-import { resolveThreshold, type Threshold } from "./threshold.ts";
+import { MomentTimer } from "./moment-timer.ts";
+import { nextMoment, planOf, samePlan } from "./plan.ts";
+import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
@@ -43,6 +50,8 @@ export interface SchedulerDeps {
   log: Logger;
   /** How an installed leaf is read; a test counts the calls. */
   summarize?: (pem: string) => CertSummary;
+  /** The CAs' ARI advisors; without them no CA is asked. */
+  advice?: AdviceSource;
 }
 
 /** A target's parsed leaf, under the key it was read with: the backend's stamp, or the PEM itself. */
@@ -55,7 +64,10 @@ interface Parsed {
 export interface CertLook {
   /** Null when a target could not be read; the cert is then left alone rather than renewed blindly. */
   decision: Decision | null;
-  threshold: Threshold;
+  /** The explicit renew_threshold_days, or null (the lifetime rule alone). */
+  threshold: Threshold | null;
+  /** What the CA's ARI last said about the newest stored certificate; null before any answer, or without advice. */
+  ari: AriRecord | null;
   error: string | null;
   /** Each install target as this look found it, in config order; targets after one cut short by stop() are left out. */
   targets: TargetLook[];
@@ -74,8 +86,10 @@ export type TargetLook = TargetState & { error?: string; unverified?: string };
 export type RenewRequestResult =
   | { status: "started"; renewalId: string; installOnly: boolean }
   | { status: "busy"; renewalId: string }
-  | { status: "not_due"; reason: string }
-  | { status: "cooldown"; retryAt: Date; lastError: string | null };
+  | { status: "not_due"; reason: string; renewAt: Date | null; ariWindow: AriWindow | null }
+  | { status: "cooldown"; retryAt: Date; lastError: string | null }
+  /** Authorizations failed `failures` times since the last success: only `force` renews it. */
+  | { status: "halted"; haltedAt: Date; failures: number; lastError: string | null };
 
 export class Scheduler {
   private watch: Watchlist;
@@ -89,9 +103,20 @@ export class Scheduler {
   private ticking: Promise<void> | null = null;
   /** A tick asked for while one runs: it runs right after, so nothing asked for is skipped. */
   private tickAgain: Trigger | null = null;
+  /** Certs the moment timer asked to look at while a tick ran: looked at right after it. */
+  private readonly againOnly = new Set<string>();
   private stopped = false;
   /** Aborted by stop(): read-backs in flight give up at once instead of holding shutdown. */
   private readonly stopSignal = new AbortController();
+  /** Each cert's plan as stored (null: none stored); a cert absent has not been read yet. */
+  private readonly plans = new Map<string, RenewalPlan | null>();
+  /** Each cert's next own moment, and the timer for the earliest. */
+  private readonly moments: MomentTimer;
+  /** Certs whose ARI answer changed the window while their moment (this time) was ahead: the next look says when it moved it to now or before. */
+  private readonly movedEarlier = new Map<string, Date>();
+  /** The serial each cert's long-threshold warning was last said for, so each certificate's is said once. */
+  private readonly warned = new Map<string, string>();
+  private readonly poller: AriPoller | null;
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
 
@@ -101,6 +126,10 @@ export class Scheduler {
   ) {
     this.watch = watch;
     this.byId = byIdOf(watch);
+    this.moments = new MomentTimer(deps.clock, (ids) => this.tickSafely("scheduled", ids));
+    this.poller = deps.advice
+      ? new AriPoller({ advice: deps.advice, store: deps.store, clock: deps.clock, log: deps.log, signal: this.stopSignal.signal }, (id, serial, record, manual) => void this.onAri(id, serial, record, manual))
+      : null;
   }
 
   start(): void {
@@ -113,6 +142,7 @@ export class Scheduler {
     this.stopped = true;
     this.stopSignal.abort(new Error("scheduler stopping"));
     this.cancelTimer();
+    this.moments.stop();
     await this.ticking;
     await Promise.allSettled(this.refreshing);
   }
@@ -127,6 +157,9 @@ export class Scheduler {
     this.byId = byIdOf(next);
     for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
     for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
+    for (const map of [this.plans, this.movedEarlier, this.warned]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    this.moments.retain((id) => this.byId.has(id));
+    this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
   }
@@ -164,29 +197,39 @@ export class Scheduler {
     this.cancelTimer = this.deps.clock.setInterval(() => this.tickSafely("scheduled"), this.watch.config.daemon.checkIntervalSeconds * 1000);
   }
 
-  private tickSafely(trigger: Trigger): void {
+  /** A look at every cert (`only` unset: a sweep) or at the certs in `only` (their moment came). */
+  private tickSafely(trigger: Trigger, only?: Iterable<string>): void {
     if (this.stopped) return;
     if (this.ticking) {
-      this.tickAgain ??= trigger;
+      if (only) for (const id of only) this.againOnly.add(id);
+      else this.tickAgain ??= trigger;
       return;
     }
-    this.ticking = this.tick(trigger)
+    this.ticking = this.tick(trigger, only ? new Set(only) : undefined)
       .catch((err) => this.deps.log.error(`scheduler: tick failed: ${describeError(err)}`))
       .finally(() => {
         this.ticking = null;
         const again = this.tickAgain;
         this.tickAgain = null;
-        if (again) this.tickSafely(again);
+        if (again) {
+          this.againOnly.clear();
+          this.tickSafely(again);
+        } else if (this.againOnly.size > 0) {
+          const ids = [...this.againOnly];
+          this.againOnly.clear();
+          this.tickSafely("scheduled", ids);
+        }
+        if (!this.stopped) this.moments.arm();
       });
   }
 
-  private async tick(trigger: Trigger): Promise<void> {
+  private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
-    this.lastTick = deps.clock.now();
+    if (!only) this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
-    await this.sweepJournal();
+    if (!only) await this.sweepJournal();
     let slice = performance.now();
-    const certs = this.watch.certs;
+    const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : this.watch.certs;
     let stored = new Map<string, CertSummary>();
     for (let i = 0; i < certs.length; i++) {
       if (performance.now() - slice > SLICE_MS) {
@@ -194,50 +237,140 @@ export class Scheduler {
         slice = performance.now();
       }
       if (this.stopped) return;
-      // Read ahead of the targets: a renewal that ends meanwhile leaves it older than what they serve, which decide() takes as newest.
-      if (i % STORE_BATCH === 0) stored = await deps.store.latestIssuedSummaries(certs.slice(i, i + STORE_BATCH).map((c) => c.config.id));
-      const cert = certs[i]!;
-      const id = cert.config.id;
-      if (deps.runner.busy(id)) continue;
-      const look = await this.refresh(cert, false, stored);
-      // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
-      if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
-      if (!look.decision || look.decision.action === "none") continue;
-      if (await this.holdBack(id, look.decision)) continue;
-      // A reload while this cert's targets were read: a cert removed is not started, and one
-      // changed is looked at again by the tick the reload asked for.
-      if (this.stopped || this.byId.get(id) !== cert) continue;
-      deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
-      scoped(deps.log, { cert: id }).info(`${id}: ${look.decision.reason}`);
-      this.launch(cert, trigger, look.decision);
+      if (i % STORE_BATCH === 0) {
+        const batch = certs.slice(i, i + STORE_BATCH).map((c) => c.config.id);
+        // Read ahead of the targets: a renewal that ends meanwhile leaves it older than what they serve, which decide() takes as newest.
+        stored = await deps.store.latestIssuedSummaries(batch);
+        await this.loadPlans(batch);
+      }
+      await this.consider(certs[i]!, trigger, stored);
     }
   }
 
+  /** Looks at one cert and starts its renewal when it is due and nothing holds it back. */
+  private async consider(cert: WatchedCert, trigger: Trigger, stored: Map<string, CertSummary>): Promise<void> {
+    const { deps } = this;
+    const id = cert.config.id;
+    if (deps.runner.busy(id)) return;
+    const look = await this.refresh(cert, false, stored);
+    // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
+    if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
+    this.pollIfDue(cert, stored.get(id) ?? null);
+    const was = this.movedEarlier.get(id);
+    this.movedEarlier.delete(id);
+    if (!look.decision || look.decision.action === "none") return;
+    if (was && look.decision.action === "renew" && look.decision.why === "ari") look.decision = { ...look.decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${look.decision.reason}` };
+    const cooling = await this.coolingDown(id);
+    if (await this.holdBack(id, look.decision, cooling)) {
+      // The moment timer wakes it when the cooldown ends, not the sweep after.
+      if (cooling) this.moments.note(id, cooling.retryAt);
+      return;
+    }
+    // A reload while this cert's targets were read: a cert removed is not started, and one
+    // changed is looked at again by the tick the reload asked for.
+    if (this.stopped || this.byId.get(id) !== cert) return;
+    deps.bus.emit({ type: "cert.due", certId: id, reason: look.decision.reason, at: deps.clock.now() });
+    scoped(deps.log, { cert: id }).info(`${id}: ${look.decision.reason}`);
+    this.launch(cert, trigger, look.decision);
+  }
+
+  /** Reads the plans of `ids` not read yet, in one store read. */
+  private async loadPlans(ids: readonly string[]): Promise<void> {
+    const missing = ids.filter((id) => !this.plans.has(id));
+    if (missing.length === 0) return;
+    const found = await this.deps.store.renewalPlans(missing);
+    for (const id of missing) if (this.byId.has(id)) this.plans.set(id, found.get(id) ?? null);
+  }
+
+  /** Starts a background ARI poll of the cert's newest stored certificate when its CA advises and one is due. */
+  private pollIfDue(cert: WatchedCert, latest: CertSummary | null): void {
+    if (!this.poller || !latest || this.poller.polling(cert.config.id)) return;
+    const ca = this.adviser(cert);
+    if (ca && pollDue(this.plans.get(cert.config.id), latest, this.deps.clock.now())) this.poller.start(cert.config.id, ca, latest.serial);
+  }
+
+  /** The cert's `[[ca]]` section when its type gives advice. */
+  private adviser(cert: WatchedCert) {
+    const ca = this.watch.config.cas.find((c) => c.name === cert.config.ca);
+    return ca && this.deps.advice?.advises(ca) ? ca : undefined;
+  }
+
   /**
-   * A renewal asked for through the API or CLI. `force` renews even when not due and
-   * ignores the cooldown. `newKey` orders with a fresh key: a new order even when not due
-   * (never install-only), still subject to the cooldown unless forced.
+   * An ARI answer for the certificate `serial`: kept in the plan (stored at once, so a
+   * restart does not ask again early), and the cert looked at again now, unless a `rota
+   * renew` asked (`manual`: it looks itself). When the answer moved its moment from ahead
+   * to now or before, that look says so.
+   */
+  private async onAri(id: string, serial: string, record: AriRecord, manual: boolean): Promise<void> {
+    const plan = this.plans.get(id);
+    if (!plan || plan.serial !== serial || !this.byId.has(id)) return;
+    const next: RenewalPlan = { ...plan, ari: record };
+    this.plans.set(id, next);
+    if (manual) {
+      void this.deps.store.putRenewalPlan(next).catch((err) => this.deps.log.error(`scheduler: ${id}: cannot store its ARI answer: ${describeError(err)}`));
+      return;
+    }
+    try {
+      await this.deps.store.putRenewalPlan(next);
+    } catch (err) {
+      this.deps.log.error(`scheduler: ${id}: cannot store its ARI answer: ${describeError(err)}`);
+    }
+    this.moments.note(id, record.nextPollAt);
+    // Looked at again only when the window changed a moment still ahead: a cert already due
+    // (a threshold longer than its life) is left to the sweeps, or each poll would renew it.
+    const was = this.looks.get(id)?.decision?.moment?.at;
+    if (!was || was <= this.deps.clock.now() || sameWindow(plan.ari?.window ?? null, record.window)) {
+      if (!this.stopped) this.moments.arm();
+      return;
+    }
+    this.movedEarlier.set(id, was);
+    this.tickSafely("scheduled", [id]);
+  }
+
+  /**
+   * A renewal asked for through the API or CLI. `force` renews even when not due, ignores
+   * the cooldown, and clears a halt as the renewal starts (`cert.resumed`). `newKey` orders
+   * with a fresh key: a new order even when not due (never install-only), still subject to
+   * the cooldown and a halt unless forced.
    */
   async request(cert: WatchedCert, opts: { force?: boolean; newKey?: boolean } = {}): Promise<RenewRequestResult> {
     const { deps } = this;
     const { force = false, newKey = false } = opts;
     const running = deps.runner.current(cert.config.id);
     if (running) return { status: "busy", renewalId: running.renewalId };
+    const halted = await this.halted(cert.config.id);
+    if (halted && !force) return { status: "halted", haltedAt: halted.haltedAt, failures: halted.authzFailures, lastError: halted.lastError };
+    if (halted) await this.resume(halted);
+    // Asked by hand, the CA's word is asked for again (it may have moved the window), at most every 10 s.
+    if (!force) await this.pollNow(cert);
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
+    // The look may have moved the cert's moment (a new ARI window): the timer follows it.
+    if (look && !this.stopped) this.moments.arm();
     if (look) {
       // Asked for by hand, even putting a stored certificate back waits out the cooldown: `--force` is the way past it.
       const state = await this.coolingDown(cert.config.id);
       if (state) return { status: "cooldown", retryAt: state.retryAt, lastError: state.lastError };
-      if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}` };
-      if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason };
+      if (!newKey && !look.decision) return { status: "not_due", reason: `cannot tell: ${look.error}`, renewAt: null, ariWindow: null };
+      if (!newKey && look.decision?.action === "none") return { status: "not_due", reason: look.decision.reason, renewAt: look.decision.moment?.at ?? null, ariWindow: look.ari?.window ?? null };
     }
     const decision: Decision =
-      newKey || !look?.decision ? { action: "renew", reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
+      newKey || !look?.decision ? { action: "renew", why: "lifetime", moment: null, reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
     const started = this.launch(cert, "manual", decision, newKey);
     if (started) return { status: "started", renewalId: started.renewalId, installOnly: started.installOnly };
     const other = deps.runner.current(cert.config.id);
-    return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping" };
+    return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping", renewAt: null, ariWindow: null };
+  }
+
+  /** Asks the cert's CA for ARI advice now, when it gives any for the newest stored certificate; the answer is in the plan when this resolves. */
+  private async pollNow(cert: WatchedCert): Promise<void> {
+    const ca = this.poller && this.adviser(cert);
+    if (!ca) return;
+    const id = cert.config.id;
+    const latest = (await this.deps.store.latestIssuedSummaries([id])).get(id);
+    if (!latest || latest.notAfter <= this.deps.clock.now()) return;
+    await this.loadPlans([id]);
+    await this.poller!.now(id, ca, latest.serial);
   }
 
   /**
@@ -247,12 +380,28 @@ export class Scheduler {
    * tick. A new damage (another reason) is repaired at once, and so is one after a later
    * successful run (an interrupted run says nothing either way).
    */
-  private async holdBack(certId: string, decision: Decision): Promise<boolean> {
-    if (!(await this.coolingDown(certId))) return false;
+  private async holdBack(certId: string, decision: Decision, cooling: CertState | null): Promise<boolean> {
+    // Halted: nothing is tried, not even a re-install, until a person forces a renewal.
+    if (await this.halted(certId)) return true;
+    if (!cooling) return false;
     if (decision.action !== "install") return true;
     const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
     const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
     return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
+  }
+
+  /** The cert's failure state while it is halted, else null. */
+  private async halted(certId: string): Promise<(CertState & { haltedAt: Date }) | null> {
+    const state = await this.deps.store.getCertState(certId);
+    return state?.haltedAt ? (state as CertState & { haltedAt: Date }) : null;
+  }
+
+  /** Clears a halt for a forced renewal; the count of authorization failures stays until a success, so the next one halts again. */
+  private async resume(state: CertState): Promise<void> {
+    const { deps } = this;
+    await deps.store.putCertState({ ...state, haltedAt: null });
+    deps.bus.emit({ type: "cert.resumed", certId: state.certId, at: deps.clock.now() });
+    scoped(deps.log, { cert: state.certId }).info(`${state.certId}: halt cleared by a forced renewal`);
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */
@@ -273,7 +422,11 @@ export class Scheduler {
         await this.sweepJournal();
         // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
         const current = this.byId.get(id);
-        if (current) await this.refresh(current, outcome.ok);
+        if (!current) return;
+        await this.refresh(current, outcome.ok);
+        // A new certificate: its CA is asked about it, and the timer set for its moment.
+        this.pollIfDue(current, (await this.deps.store.latestIssuedSummaries([id])).get(id) ?? null);
+        if (!this.stopped) this.moments.arm();
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
@@ -298,6 +451,7 @@ export class Scheduler {
     let error: string | null = null;
     const targets: TargetLook[] = [];
     let latestSerial: string | null = null;
+    let ari: AriRecord | null = null;
     try {
       for (const t of cert.installs) {
         let target: TargetLook;
@@ -314,20 +468,50 @@ export class Scheduler {
       error = targets.find((t) => t.error !== undefined)?.error ?? null;
       const latest = (stored ?? (await deps.store.latestIssuedSummaries([id]))).get(id) ?? null;
       latestSerial = latest?.serial ?? null;
+      await this.loadPlans([id]);
+      const plan = this.plans.get(id) ?? null;
+      ari = latest && plan?.serial === latest.serial ? plan.ari : null;
       const readable = targets.filter((t) => t.error === undefined);
       if (readable.length > 0 || targets.length === 0) {
-        const want = { keyType: cert.config.keyType, domains: cert.config.domains };
-        decision = decide({ now: deps.clock.now(), threshold, targets: readable, latest, want });
+        const want = { keyType: cert.config.keyType, domains: cert.config.domains, ...(cert.impliedNames ? { implied: cert.impliedNames } : {}) };
+        const window = latest && ari?.window ? { serial: latest.serial, window: ari.window } : null;
+        decision = decide({ now: deps.clock.now(), certId: id, threshold, ari: window, targets: readable, latest, want });
+        this.warnLongThreshold(id, threshold, latest ?? readable.find((t) => t.installed)?.installed ?? null);
+        await this.keepPlan(id, planOf(id, latest, decision, plan));
       }
     } catch (err) {
       error = describeError(err);
     }
     if (error !== null && !this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     const needsWork = decision === null || decision.action !== "none";
-    const look: CertLook = { decision, threshold, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const look: CertLook = { decision, threshold, ari, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
     // A reload may have dropped the cert while its targets were being read.
-    if (this.byId.has(id)) this.looks.set(id, look);
+    if (this.byId.has(id)) {
+      this.looks.set(id, look);
+      this.moments.set(id, nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now()));
+    }
     return look;
+  }
+
+  /** Stores the cert's plan when it differs from the one stored. */
+  private async keepPlan(id: string, next: RenewalPlan | null): Promise<void> {
+    const have = this.plans.get(id) ?? null;
+    if (!next || samePlan(have, next) || !this.byId.has(id)) return;
+    this.plans.set(id, next);
+    try {
+      await this.deps.store.putRenewalPlan(next);
+    } catch (err) {
+      this.deps.log.error(`scheduler: ${id}: cannot store its renewal plan: ${describeError(err)}`);
+    }
+  }
+
+  /** Says once per certificate that its explicit threshold is at least half its lifetime. */
+  private warnLongThreshold(id: string, threshold: Threshold | null, cert: CertSummary | null): void {
+    if (!threshold || !cert) return;
+    const warning = longThresholdWarning(threshold, (cert.notAfter.getTime() - cert.notBefore.getTime()) / 86_400_000);
+    if (!warning || this.warned.get(id) === cert.serial) return;
+    this.warned.set(id, cert.serial);
+    scoped(this.deps.log, { cert: id }).warn(`${id}: ${warning}`);
   }
 
   /**
@@ -396,6 +580,11 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+function sameWindow(a: AriWindow | null, b: AriWindow | null): boolean {
+  if (!a || !b) return a === b;
+  return a.start.getTime() === b.start.getTime() && a.end.getTime() === b.end.getTime();
 }
 
 function byIdOf(watch: Watchlist): Map<string, WatchedCert> {

@@ -74,7 +74,7 @@ beforeEach(() => {
   const runtime: CertRuntime = { config, ca: createLocalCa("internal", { validityDays: 90, commonName: undefined }, { stateDir: dir, clock }), dcv: undefined, installs: [target] };
   const journal = new ChallengeJournal(dir);
   const execute = (req: ExecuteRequest) => runRenewal(runtime, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config: testConfig(dir, [config]), certs: [runtime], dcvs: new Map() });
 });
 

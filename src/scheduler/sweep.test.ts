@@ -47,7 +47,7 @@ beforeEach(() => {
   subscribeAudit(bus, store);
   const journal = new ChallengeJournal(dir);
   const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
 });
 
 afterEach(async () => {

@@ -1,24 +1,23 @@
 /**
- * @module The renew-threshold policy in one place: where a cert's threshold comes from,
- * its default, and the configs it makes useless (a threshold at least as long as the
- * certificate lives renews at every check).
+ * @module The renew-threshold policy in one place: where a cert's explicit threshold comes
+ * from (there is no default: without one the lifetime rule of due.ts applies), and the
+ * thresholds a certificate's lifetime makes useless (at least its whole life: an error
+ * where the config tells the lifetime) or wasteful (at least half of it: a warning).
  */
 import { quote } from "../config/reader.ts";
 
-export const DEFAULT_RENEW_THRESHOLD_DAYS = 30;
-
-export type ThresholdSource = "cert" | "daemon" | "default";
+export type ThresholdSource = "cert" | "daemon";
 
 export interface Threshold {
   days: number;
   source: ThresholdSource;
 }
 
-/** The cert's own setting, else the daemon's, else the default; and which one it was. */
-export function resolveThreshold(certDays: number | undefined, daemonDays: number | undefined): Threshold {
+/** The cert's own setting, else the daemon's, and which one it was; null when neither sets one. */
+export function resolveThreshold(certDays: number | undefined, daemonDays: number | undefined): Threshold | null {
   if (certDays !== undefined) return { days: certDays, source: "cert" };
   if (daemonDays !== undefined) return { days: daemonDays, source: "daemon" };
-  return { days: DEFAULT_RENEW_THRESHOLD_DAYS, source: "default" };
+  return null;
 }
 
 /**
@@ -33,7 +32,12 @@ export function thresholdProblem(threshold: Threshold, ca: { name: string; lifet
   };
 }
 
-/** The hint a due reason carries when the certificate lives no longer than the threshold. */
-export function shortLivedHint(lifetimeDays: number, threshold: Threshold): string {
-  return lifetimeDays <= threshold.days ? `; the certificate lives only ${lifetimeDays.toFixed(2)} days, so it renews at every check: lower renew_threshold_days` : "";
+/**
+ * The warning for a threshold at least half of a `lifetimeDays`-day lifetime, or null.
+ * Said by check-config where the config tells the lifetime, and by the daemon once per
+ * certificate it sees: such a threshold renews long before the lifetime rule would.
+ */
+export function longThresholdWarning(threshold: Threshold | null, lifetimeDays: number): string | null {
+  if (!threshold || threshold.days < lifetimeDays / 2) return null;
+  return `renew_threshold_days = ${threshold.days} (${threshold.source}) is at least half of this certificate's ${lifetimeDays.toFixed(2)}-day lifetime, so it renews at every check; remove it to renew at ½ of the lifetime`;
 }

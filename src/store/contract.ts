@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { CertSummary } from "../crypto/summary.ts";
 import { x509 } from "../crypto/x509.ts";
 import type { Trigger } from "../events.ts";
-import type { AlertDelivery, AuditStore, IssuedCert, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
+import type { AlertDelivery, AuditStore, IssuedCert, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
 
 export interface AuditSubject {
   store: AuditStore;
@@ -222,10 +222,10 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
     });
 
     test("certStates: every cert's failure state in one read", async () => {
-      await store.putCertState({ certId: "a", consecutiveFailures: 2, retryAt: at(5), lastError: "boom" });
-      await store.putCertState({ certId: "b", consecutiveFailures: 0, retryAt: null, lastError: null });
+      await store.putCertState({ certId: "a", consecutiveFailures: 2, retryAt: at(5), lastError: "boom", authzFailures: 0, haltedAt: null });
+      await store.putCertState({ certId: "b", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
       const states = await store.certStates();
-      expect(states.get("a")).toEqual({ certId: "a", consecutiveFailures: 2, retryAt: at(5), lastError: "boom" });
+      expect(states.get("a")).toEqual({ certId: "a", consecutiveFailures: 2, retryAt: at(5), lastError: "boom", authzFailures: 0, haltedAt: null });
       expect(states.get("b")?.retryAt).toBeNull();
       expect(states.has("c")).toBe(false);
       expect([...(await store.certStates(["b", "c"])).keys()]).toEqual(["b"]);
@@ -354,17 +354,56 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
   describe("cert state", () => {
     test("round-trips, null retryAt included, and is replaced on put", async () => {
       expect(await store.getCertState("www")).toBeNull();
-      await store.putCertState({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited" });
-      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited" });
-      await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
-      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+      await store.putCertState({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited", authzFailures: 0, haltedAt: null });
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 3, retryAt: at(3600), lastError: "acme: rate limited", authzFailures: 0, haltedAt: null });
+      await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
     });
   });
+
+    describe("renewal plans", () => {
+      const h = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);
+      const lifetime: RenewalPlan = { certId: "www", serial: "0a", renewAt: h(1440), reason: "lifetime", ari: null };
+      const advised: RenewalPlan = {
+        certId: "api",
+        serial: "0b",
+        renewAt: h(1400),
+        reason: "ari",
+        ari: { certId: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", window: { start: h(1390), end: h(1410) }, explanationUrl: "https://ca.example/why", polledAt: h(0), nextPollAt: h(6), error: null },
+      };
+      const noAri: RenewalPlan = {
+        certId: "old",
+        serial: "0c",
+        renewAt: h(1000),
+        reason: "threshold",
+        ari: { certId: null, window: null, explanationUrl: null, polledAt: h(0), nextPollAt: h(24), error: "acme le: the directory offers no renewalInfo" },
+      };
+
+      test("plans round-trip, with and without ARI advice, read in bulk for the certs asked", async () => {
+        for (const p of [lifetime, advised, noAri]) await store.putRenewalPlan(p);
+        expect(await store.renewalPlans(["www", "api", "old", "absent"])).toEqual(new Map([["www", lifetime], ["api", advised], ["old", noAri]]));
+        expect([...(await store.renewalPlans(["api"])).keys()]).toEqual(["api"]);
+        expect((await store.renewalPlans([])).size).toBe(0);
+      });
+
+      test("a plan replaces the cert's previous one", async () => {
+        await store.putRenewalPlan(advised);
+        const next: RenewalPlan = { ...advised, serial: "0d", ari: { ...advised.ari!, window: null, error: "HTTP 500" } };
+        await store.putRenewalPlan(next);
+        expect(await store.renewalPlans(["api"])).toEqual(new Map([["api", next]]));
+      });
+    });
+
+    test("cert state keeps authorization failures and the halt", async () => {
+      await store.putCertState({ certId: "www", consecutiveFailures: 3, retryAt: null, lastError: "acme: invalid", authzFailures: 5, haltedAt: at(1000) });
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 3, retryAt: null, lastError: "acme: invalid", authzFailures: 5, haltedAt: at(1000) });
+      expect((await store.certStates(["www"])).get("www")).toMatchObject({ authzFailures: 5, haltedAt: at(1000) });
+    });
 
     describe("survives reopening", () => {
       test("renewals and cert state read back from a new store on the same database", async () => {
         await open("r1", "www", 0);
-        await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "x" });
+        await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "x", authzFailures: 0, haltedAt: null });
         store = await subject.reopen();
         expect((await store.getRenewal("r1"))!.certId).toBe("www");
         expect((await store.getCertState("www"))!.consecutiveFailures).toBe(1);

@@ -112,4 +112,22 @@ export const MIGRATIONS: readonly Migration[] = [
       fill.run({ cert: row.cert_id, serial: row.serial, ...summaryColumns(row.leaf_pem) });
     }
   },
+  // 7: each cert's renewal plan: when its newest certificate renews and why, and what the
+  // CA's ARI last said about it (so a restart neither polls again early nor forgets the window);
+  // authorization failures in a row (reset only by a success) and the halt they lead to.
+  `CREATE TABLE renewal_plan (
+     cert_id TEXT PRIMARY KEY,
+     serial TEXT NOT NULL,
+     renew_at INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     ari_cert_id TEXT,
+     ari_start INTEGER,
+     ari_end INTEGER,
+     ari_explanation_url TEXT,
+     ari_polled_at INTEGER,
+     ari_next_poll_at INTEGER,
+     ari_error TEXT
+   );
+   ALTER TABLE cert_state ADD COLUMN authz_failures INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE cert_state ADD COLUMN halted_at INTEGER;`,
 ];

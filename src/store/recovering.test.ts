@@ -25,7 +25,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 test("a file that is not a database: moved aside at open, a fresh one used, an error logged naming both", async () => {
   writeFileSync(path, "this is not a database ".repeat(100));
   const store = openRecoveringStore(path, log, clock);
-  await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: null, lastError: "x" });
+  await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: null, lastError: "x", authzFailures: 0, haltedAt: null });
   expect((await store.getCertState("www"))?.consecutiveFailures).toBe(1);
   await store.close();
   const aside = join(dir, "rota.db.corrupt-20300102T030405Z");
@@ -114,7 +114,7 @@ describe("the corrupt file cannot be moved aside (its destination is taken)", ()
   test("at open: the file stays where it was, the store runs in memory and the error names both paths", async () => {
     writeFileSync(path, "this is not a database ".repeat(100));
     const store = openRecoveringStore(path, log, clock);
-    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x", authzFailures: 0, haltedAt: null });
     expect((await store.getCertState("www"))?.consecutiveFailures).toBe(2);
     await store.close();
     expect(readFileSync(path, "utf8")).toStartWith("this is not a database");

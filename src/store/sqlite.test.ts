@@ -86,7 +86,7 @@ describe("the database file", () => {
   test("is created with a private folder and survives reopening", async () => {
     expect(statSync(join(dir, "state")).mode & 0o777).toBe(0o700);
     await open("r1", "www", 0);
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "x" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "x", authzFailures: 0, haltedAt: null });
     await store.close();
     store = new SqliteAuditStore(path);
     expect((await store.getRenewal("r1"))!.certId).toBe("www");
@@ -138,7 +138,24 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(6);
+    expect(MIGRATIONS.length).toBe(7);
+  });
+
+  test("a version-6 database keeps its failure state, not counted as authorization failures nor halted", async () => {
+    await store.close();
+    const v6Path = join(dir, "v6.db");
+    const v6 = new Database(v6Path, { create: true });
+    for (const m of MIGRATIONS.slice(0, 6)) applyMigration(v6, m);
+    v6.exec("PRAGMA user_version = 6");
+    v6.exec(`INSERT INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ('www', 2, ${at(900).getTime()}, 'acme: boom')`);
+    v6.close();
+
+    store = new SqliteAuditStore(v6Path);
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 2, retryAt: at(900), lastError: "acme: boom", authzFailures: 0, haltedAt: null });
+    await store.putCertState({ certId: "www", consecutiveFailures: 3, retryAt: null, lastError: "acme: invalid", authzFailures: 5, haltedAt: at(1000) });
+    await store.close();
+    store = new SqliteAuditStore(v6Path);
+    expect(await store.getCertState("www")).toMatchObject({ authzFailures: 5, haltedAt: at(1000) });
   });
 
   describe("an older database is backed up before it is migrated", () => {

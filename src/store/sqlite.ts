@@ -9,7 +9,8 @@ import type { StepName, StepStatus, Trigger } from "../events.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { summaryColumns, summaryOf, type SummaryRecord } from "./issued-summary.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
-import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalQuery, RenewalStatus, StepEvent, StoreHealth } from "./types.ts";
+import { planOf, planRecord, PUT_PLAN_SQL, type PlanRecord } from "./renewal-plan.ts";
+import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent, StoreHealth } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -304,8 +305,19 @@ export class SqliteAuditStore implements AuditStore {
 
   async putCertState(s: CertState): Promise<void> {
     this.db
-      .query("INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error) VALUES ($cert, $n, $retry, $err)")
-      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError });
+      .query(
+        "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at) VALUES ($cert, $n, $retry, $err, $authz, $halted)",
+      )
+      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError, authz: s.authzFailures, halted: s.haltedAt?.getTime() ?? null });
+  }
+
+  async renewalPlans(certIds: readonly string[]): Promise<Map<string, RenewalPlan>> {
+    const rows = this.db.query("SELECT * FROM renewal_plan WHERE cert_id IN (SELECT value FROM json_each($ids))").all({ ids: JSON.stringify(certIds) }) as PlanRecord[];
+    return new Map(rows.map((r) => [r.cert_id, planOf(r)]));
+  }
+
+  async putRenewalPlan(plan: RenewalPlan): Promise<void> {
+    this.db.query(PUT_PLAN_SQL).run(planRecord(plan));
   }
 
   async alertLimit(sink: string, key: string): Promise<AlertLimit | null> {
@@ -408,6 +420,8 @@ interface CertStateRecord {
   consecutive_failures: number;
   retry_at: number | null;
   last_error: string | null;
+  authz_failures: number;
+  halted_at: number | null;
 }
 
 function certStateOf(row: CertStateRecord): CertState {
@@ -416,6 +430,8 @@ function certStateOf(row: CertStateRecord): CertState {
     consecutiveFailures: row.consecutive_failures,
     retryAt: row.retry_at === null ? null : new Date(row.retry_at),
     lastError: row.last_error,
+    authzFailures: row.authz_failures,
+    haltedAt: row.halted_at === null ? null : new Date(row.halted_at),
   };
 }
 

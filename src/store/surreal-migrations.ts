@@ -25,7 +25,7 @@ function table(name: string, fields: Record<string, string>, indexes: Record<str
 }
 
 export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
-  // 1: everything the SQLite store holds at its version 6. Records are keyed like SQLite's
+  // 1: everything the SQLite store holds at its version 7. Records are keyed like SQLite's
   // rows (`renewal:⟨id⟩`, `renewal_event:[renewal_id, seq]`, `issued_cert:[cert_id, serial]`),
   // so a write sent again after a timeout lands on the same record. `inserted_at` is the
   // server's clock: it orders rows with the same start, as SQLite's rowid does. `newest` is
@@ -75,7 +75,28 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
         { issued_cert_newest: "cert_id, not_after, issued_at" },
       ),
       table("target_install", { cert_id: "string", target: "string", serial: "string", installed_at: "datetime" }, { target_install_cert: "cert_id" }),
-      table("cert_state", { cert_id: "string", consecutive_failures: "int", retry_at: nullable("datetime"), last_error: nullable("string") }),
+      table("cert_state", {
+        cert_id: "string",
+        consecutive_failures: "int",
+        retry_at: nullable("datetime"),
+        last_error: nullable("string"),
+        authz_failures: "int",
+        halted_at: nullable("datetime"),
+      }),
+      // The plan's times as epoch ms, as SQLite's columns (renewal-plan.ts maps both ways).
+      table("renewal_plan", {
+        cert_id: "string",
+        serial: "string",
+        renew_at: "int",
+        reason: "string",
+        ari_cert_id: nullable("string"),
+        ari_start: nullable("int"),
+        ari_end: nullable("int"),
+        ari_explanation_url: nullable("string"),
+        ari_polled_at: nullable("int"),
+        ari_next_poll_at: nullable("int"),
+        ari_error: nullable("string"),
+      }),
       table("alert_limit", { sink: "string", key: "string", last_sent_at: "datetime", held: "int", held_since: nullable("datetime"), last_error: nullable("string") }),
       table(
         "alert_delivery",

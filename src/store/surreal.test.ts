@@ -247,7 +247,7 @@ describe("wss", () => {
   test("with ca_bundle the server's certificate is trusted", async () => {
     const stateDir = mkdtempSync(join(dir, "state-"));
     const store = await SurrealAuditStore.open(tlsConfig(stateDir, tlsServer.tls!.caPath), options(stateDir));
-    await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null });
+    await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
     expect(await store.getCertState("www")).toMatchObject({ certId: "www" });
     await store.close();
   });
@@ -258,6 +258,23 @@ describe("wss", () => {
     expect(err.code).toBe("store_unreachable");
     expect(err.message).toMatch(/not reachable after 3 s: TLS handshake failed: .*certificate/);
   });
+});
+
+test("rota doctor's audit check: reachable, credentials, schema; writes nothing", async () => {
+  const { checkSurrealAudit } = await import("../doctor/audit-surreal.ts");
+  const { config, stateDir, passwordFile } = await freshDatabase();
+  const where = `SurrealDB at ${server.url} (rota/${config.database})`;
+  expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "ok", message: `${where}: reachable, credentials accepted; no schema yet: rota daemon creates it` }]);
+  expect(await dump(config.database)).not.toContain("rota_meta");
+  await (await SurrealAuditStore.open(config, options(stateDir))).close();
+  expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "ok", message: `${where}: reachable, credentials accepted, schema version ${SURREAL_MIGRATIONS.length}` }]);
+  await setMeta(config.database, 9, 5);
+  expect((await checkSurrealAudit(config, false))[0]).toMatchObject({ status: "fail", message: `${where}: schema version 9 needs a rota that reads ≥ 5; this rota reads ${SURREAL_MIGRATIONS.length}` });
+  writeFileSync(passwordFile, "wrong-password-5678\n");
+  const refused = (await checkSurrealAudit(config, false))[0]!;
+  expect(refused.status).toBe("fail");
+  expect(refused.message).toStartWith(`audit.username: SurrealDB refused "rota"`);
+  expect(await checkSurrealAudit(config, true)).toEqual([{ id: "audit", status: "ok", message: `${where}: not contacted (--offline)` }]);
 });
 
 // Last: it stops and restarts the shared server.
@@ -275,7 +292,7 @@ describe("outage", () => {
       onEvent = () => events.some((e) => e.type === "store.reconnected") && resolve();
       onEvent();
     });
-    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x", authzFailures: 0, haltedAt: null });
     expect((await store.getCertState("www"))?.consecutiveFailures).toBe(2);
     await store.close();
   });
@@ -307,7 +324,7 @@ describe("outage", () => {
     expect(err.code).toBe("store_unavailable");
     expect(err.message).toBe(`audit: SurrealDB at ${server.url} is not connected`);
     expect(Date.now() - started).toBeLessThan(6000);
-    expect(await thrown(store.putCertState({ certId: "c1", consecutiveFailures: 1, retryAt: null, lastError: null }))).toMatchObject({ code: "store_unavailable" });
+    expect(await thrown(store.putCertState({ certId: "c1", consecutiveFailures: 1, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null }))).toMatchObject({ code: "store_unavailable" });
 
     events.length = 0;
     await server.restart();

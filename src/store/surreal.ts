@@ -15,6 +15,7 @@ import { RotaError, describeError } from "../errors.ts";
 import type { StepName, StepStatus, StoreEvent, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { summaryColumns, summaryOf } from "./issued-summary.ts";
+import { planOf, planRecord, type PlanRecord } from "./renewal-plan.ts";
 import { appendSpool, readSpool, removeSpool, WriteBuffer, type AuditWrite } from "./surreal-buffer.ts";
 import { isUnavailable, SurrealClient, type Bindings } from "./surreal-client.ts";
 import { SURREAL_MIGRATIONS } from "./surreal-migrations.ts";
@@ -29,6 +30,7 @@ import type {
   PruneResult,
   Renewal,
   RenewalHead,
+  RenewalPlan,
   RenewalQuery,
   RenewalStatus,
   StepEvent,
@@ -54,6 +56,22 @@ export interface SurrealStoreOptions {
 }
 
 type Row = Record<string, unknown>;
+
+export interface SurrealSchema {
+  /** How many migrations have run; 0 for a database without rota's schema. */
+  version: number;
+  /** The oldest schema version a rota must read to use it. */
+  minReader: number;
+}
+
+/** `rota_meta:schema`, read without writing (`rota doctor` reads it too). */
+export async function readSchema(client: SurrealClient): Promise<SurrealSchema> {
+  const [info] = (await client.query("INFO FOR DB")) as [{ tables: Record<string, unknown> }];
+  if (!info.tables.rota_meta) return { version: 0, minReader: 0 };
+  const [rows] = (await client.query("SELECT version, min_reader FROM $id", { id: rid("rota_meta", "schema") })) as [Row[]];
+  const row = rows[0];
+  return row ? { version: row.version as number, minReader: row.min_reader as number } : { version: 0, minReader: 0 };
+}
 
 const INTERRUPTED = "the daemon stopped during this renewal";
 
@@ -116,12 +134,8 @@ export class SurrealAuditStore implements AuditStore {
 
   // --- schema ---------------------------------------------------------------------------
 
-  private async schema(): Promise<{ version: number; minReader: number }> {
-    const [info] = (await this.client.query("INFO FOR DB")) as [{ tables: Record<string, unknown> }];
-    if (!info.tables.rota_meta) return { version: 0, minReader: 0 };
-    const [rows] = (await this.client.query("SELECT version, min_reader FROM $id", { id: rid("rota_meta", "schema") })) as [Row[]];
-    const row = rows[0];
-    return row ? { version: row.version as number, minReader: row.min_reader as number } : { version: 0, minReader: 0 };
+  private schema(): Promise<SurrealSchema> {
+    return readSchema(this.client);
   }
 
   /**
@@ -491,13 +505,26 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async putCertState(s: CertState): Promise<void> {
-    await this.q("UPSERT $id CONTENT { cert_id: $cert, consecutive_failures: $n, retry_at: $retry, last_error: $err } RETURN NONE", {
+    await this.q("UPSERT $id CONTENT { cert_id: $cert, consecutive_failures: $n, retry_at: $retry, last_error: $err, authz_failures: $authz, halted_at: $halted } RETURN NONE", {
       id: rid("cert_state", s.certId),
       cert: s.certId,
       n: s.consecutiveFailures,
       retry: s.retryAt,
       err: s.lastError,
+      authz: s.authzFailures,
+      halted: s.haltedAt,
     });
+  }
+
+  async renewalPlans(certIds: readonly string[]): Promise<Map<string, RenewalPlan>> {
+    if (certIds.length === 0) return new Map();
+    const [rows] = (await this.q("SELECT * FROM $ids", { ids: certIds.map((id) => rid("renewal_plan", id)) })) as [Row[]];
+    return new Map(rows.map((r) => [r.cert_id as string, planOf(r as unknown as PlanRecord)]));
+  }
+
+  async putRenewalPlan(plan: RenewalPlan): Promise<void> {
+    const content = Object.fromEntries(Object.entries(planRecord(plan)).map(([k, v]) => [k.slice(1), v]));
+    await this.q("UPSERT $id CONTENT $content RETURN NONE", { id: rid("renewal_plan", plan.certId), content });
   }
 
   async alertLimit(sink: string, key: string): Promise<AlertLimit | null> {
@@ -579,5 +606,12 @@ function summaryOfRow(r: Row): CertSummary | null {
 }
 
 function certStateOf(r: Row): CertState {
-  return { certId: r.cert_id as string, consecutiveFailures: r.consecutive_failures as number, retryAt: dateOrNull(r.retry_at), lastError: str(r.last_error) };
+  return {
+    certId: r.cert_id as string,
+    consecutiveFailures: r.consecutive_failures as number,
+    retryAt: dateOrNull(r.retry_at),
+    lastError: str(r.last_error),
+    authzFailures: r.authz_failures as number,
+    haltedAt: dateOrNull(r.halted_at),
+  };
 }

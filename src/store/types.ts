@@ -61,6 +61,35 @@ export interface CertState {
   consecutiveFailures: number;
   retryAt: Date | null;
   lastError: string | null;
+  /** Authorizations the CA turned invalid since the last success, whatever failed in between. */
+  authzFailures: number;
+  /** Since when no renewal is tried without `--force` (`[daemon] max_authz_failures` reached); null when not halted. */
+  haltedAt: Date | null;
+}
+
+/**
+ * What the CA's ARI last said about a certificate (RFC 9773): its window (null when the
+ * answer was a fault, `error` then says why), and when to ask again. `certId` is null when
+ * the CA gives no ARI for it (no renewalInfo, no AKI): `error` says why, and it is asked
+ * again at `nextPollAt` only.
+ */
+export interface AriRecord {
+  certId: string | null;
+  window: { start: Date; end: Date } | null;
+  explanationUrl: string | null;
+  polledAt: Date;
+  nextPollAt: Date;
+  error: string | null;
+}
+
+/** When a cert's newest certificate (`serial`) renews and why, and the CA's ARI advice for it; kept across restarts. */
+export interface RenewalPlan {
+  certId: string;
+  serial: string;
+  renewAt: Date;
+  reason: "ari" | "lifetime" | "threshold";
+  /** Null until its CA has been asked (and for CAs that give no advice). */
+  ari: AriRecord | null;
 }
 
 /**
@@ -195,6 +224,11 @@ export interface AuditStore {
   /** Every cert's failure state (only `certIds`' when given), keyed by cert id: one read for a list of many certs. */
   certStates(certIds?: readonly string[]): Promise<Map<string, CertState>>;
   putCertState(state: CertState): Promise<void>;
+
+  /** The renewal plans of `certIds` that have one, keyed by cert id: one read for many certs. */
+  renewalPlans(certIds: readonly string[]): Promise<Map<string, RenewalPlan>>;
+  /** Replaces the cert's plan. */
+  putRenewalPlan(plan: RenewalPlan): Promise<void>;
 
   alertLimit(sink: string, key: string): Promise<AlertLimit | null>;
   putAlertLimit(limit: AlertLimit): Promise<void>;

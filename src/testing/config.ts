@@ -10,6 +10,7 @@ export function testDaemonConfig(over: Partial<DaemonConfig> = {}): DaemonConfig
     renewThresholdDays: undefined,
     failureCooldownSeconds: 900,
     failureCooldownMaxSeconds: 86_400,
+    maxAuthzFailures: 5,
     maxConcurrentRenewals: 2,
     renewalTimeoutSeconds: 1800,
     workerIdleSeconds: 60,

@@ -33,6 +33,16 @@ export class FakeClock implements Clock {
     return this.arm(fn, ms, Math.max(1, ms));
   }
 
+  /**
+   * Sets the time `ms` later (earlier when negative) without firing timers, as a system
+   * clock that is stepped: armed timers keep their delays, so they fire when `advance`
+   * reaches them, at a wall time `ms` off the one they were armed for.
+   */
+  jump(ms: number): void {
+    this.t += ms;
+    for (const timer of this.timers.values()) timer.at += ms;
+  }
+
   /** How many timers are armed. */
   pending(): number {
     return this.timers.size;

@@ -8,14 +8,14 @@ import { TIMELINE_DAYS, TITLE_IDS, Timeline, VIEW, idList, timelineData, timelin
 const DAY = 86_400_000;
 const now = new Date("2030-01-01T06:00:00Z");
 
-/** Certs expiring `days` from now (null: no certificate yet), each with a 30-day threshold. */
+/** Certs expiring `days` from now (null: no certificate yet), each renewing 30 days before. */
 function source(expiring: { id: string; days: number | null }[]): Pick<CertSource, "certs" | "look"> {
   const looks = new Map<string, CertLook>(
     expiring.map(({ id, days }) => [
       id,
       {
-        decision: days === null ? { action: "renew", reason: "no certificate", notAfter: null } : { action: "none", reason: "fine", notAfter: new Date(now.getTime() + days * DAY) },
-        threshold: { days: 30, source: "default" },
+        decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "no certificate", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(now.getTime() + (days - 30) * DAY), reason: "threshold" }, reason: "fine", notAfter: new Date(now.getTime() + days * DAY) },
+        threshold: null, ari: null,
         error: null,
         dueSince: null,
         latestSerial: null,

@@ -57,7 +57,8 @@ export function timelineData(certs: Pick<CertSource, "certs" | "look">, now: Dat
     const notAfter = look?.decision?.notAfter;
     if (!look || !notAfter) continue;
     add(expiries, notAfter.getTime(), id);
-    add(renewals, notAfter.getTime() - look.threshold.days * DAY_MS, id);
+    const renewAt = look.decision?.moment?.at;
+    if (renewAt) add(renewals, renewAt.getTime(), id);
   }
   const ordered = (m: Map<number, Bucket>) => [...m.values()].sort((a, b) => a.day - b.day);
   return { now, start, expiries: ordered(expiries), renewals: ordered(renewals) };
@@ -145,7 +146,7 @@ export function Timeline(p: { d: TimelineData }) {
         </line>
       </svg>
       <p class="timeline-legend muted">
-        <span class="key expiry">expiries</span> above the line, <span class="key renewal">planned renewals</span> below (the expiry less the renewal threshold); days in UTC. Hover a bar for its certs.
+        <span class="key expiry">expiries</span> above the line, <span class="key renewal">planned renewals</span> below (each certificate's renewal moment); days in UTC. Hover a bar for its certs.
       </p>
     </details>
   );

@@ -48,7 +48,8 @@ describe("rota show", () => {
     expect(lines[0]).toBe("app: ok");
     expect(lines).toContain("  domains       app.home.arpa, www.home.arpa");
     expect(r.stdout).toMatch(/\n {2}expires {7}in 89 d \(\d{4}-\d\d-\d\dT[\d:.]+Z\)\n/);
-    expect(lines).toContain("  renews        30 days before expiry (default)");
+    expect(r.stdout).toMatch(/\n {2}renews {8}in 5\d d \(\d{4}-\d\d-\d\dT[\d:.]+Z\), by the lifetime rule\n/);
+    expect(lines).toContain("  threshold     - (lifetime rule)");
     expect(lines).toContain("  ca            internal");
     expect(lines).toContain("  dcv           -");
     expect(lines).toContain(`  install       files (serves ${serialOf(join(certDir(), "cert.pem"))}, the newest)`);
@@ -70,8 +71,12 @@ describe("rota show", () => {
       dcv: null,
       install: ["files"],
       key_type: "ecdsa-p256",
-      renew_threshold_days: 30,
-      renew_threshold_source: "default",
+      renew_threshold_days: null,
+      renew_threshold_source: null,
+      renew_reason: "lifetime",
+      lifetime_days: 90,
+      profile: null,
+      ari: null,
       retry_at: null,
     });
     expect(d.latest_issued.serial).toBe(serialOf(join(certDir(), "cert.pem")));
@@ -89,16 +94,16 @@ describe("rota list", () => {
     const r = await runRota(["list", "--socket", socket]);
     expect(r.code).toBe(0);
     const [header, row] = r.stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^ID +STATUS +EXPIRES +NEXT CHECK +DOMAINS$/);
-    expect(row).toMatch(/^app +ok +in 89 d +(in \d+ s|now) +app\.home\.arpa,www\.home\.arpa$/);
+    expect(header).toMatch(/^ID +STATUS +DAYS LEFT +NOT AFTER +RENEW AT +WHY +NEXT CHECK +DOMAINS$/);
+    expect(row).toMatch(/^app +ok +(89|90)\.\d\d +in 89 d +in 5\d d +lifetime +(in \d+ s|now) +app\.home\.arpa,www\.home\.arpa$/);
   });
 
   test("on a terminal the domains are cut to its width, the rest counted as +N", async () => {
-    // script(1) gives rota a pseudo-terminal 50 columns wide.
-    const p = Bun.spawnSync(["script", "-qec", `stty cols 50; ${ROTA_BIN} list --socket ${socket}`, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
+    // script(1) gives rota a pseudo-terminal 85 columns wide.
+    const p = Bun.spawnSync(["script", "-qec", `stty cols 85; ${ROTA_BIN} list --socket ${socket}`, "/dev/null"], { stdout: "pipe", stderr: "pipe" });
     const rows = p.stdout.toString().replace(/\r/g, "").trimEnd().split("\n");
-    expect(rows.at(-1)).toMatch(/^app +ok +in 89 d +(in \d+ s|now) +app\.home\.arpa \+1$/);
-    expect(rows.at(-1)!.length).toBeLessThanOrEqual(50);
+    expect(rows.at(-1)).toMatch(/^app +ok +(89|90)\.\d\d +in 89 d +in 5\d d +lifetime +(in \d+ s|now) +app\.home\.arpa \+1$/);
+    expect(rows.at(-1)!.length).toBeLessThanOrEqual(85);
   });
 
   test("--utc prints ISO times", async () => {

@@ -87,6 +87,17 @@ describe("without a daemon", () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
+  test("a threshold of at least half the local CA's lifetime is a warning on stderr, exit 0", async () => {
+    const warned = join(dir, "long-threshold.toml");
+    writeFileSync(warned, localCaConfig({ extra: "renew_threshold_days = 45" }).replace('type = "local"', 'type = "local"\nvalidity_days = 90'));
+    const r = await runRota(["check-config", "--config", warned]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      "warning: cert[0].renew_threshold_days: renew_threshold_days = 45 (cert) is at least half of this certificate's 90.00-day lifetime, so it renews at every check; remove it to renew at ½ of the lifetime\n",
+    );
+    expect(r.stdout).toContain("OK (1 cert(s)");
+  });
+
   test("a good config checks OK", async () => {
     const r = await runRota(["check-config", "--config", config]);
     expect(r.code).toBe(0);

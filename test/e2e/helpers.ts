@@ -11,6 +11,7 @@ export interface AuditRow {
   started_at: string;
   finished_at: string | null;
   error: string | null;
+  reason: string | null;
   events: Array<{ step: string; at: string; status: string; message: string; duration_ms: number }>;
 }
 
@@ -20,6 +21,9 @@ export interface ListRow {
   status: string;
   not_after: string | null;
   days_left: number | null;
+  renew_at: string | null;
+  renew_reason: string | null;
+  ari_window: { start: string; end: string } | null;
   next_check: string | null;
   retry_at: string | null;
   last_renewal: { id: string; status: string; trigger: string } | null;

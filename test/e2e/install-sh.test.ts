@@ -120,9 +120,18 @@ describe.skipIf(skip !== null)("install.sh", () => {
       expect(r.callsOf("useradd")).toEqual(["useradd --system --user-group --no-create-home --shell /usr/sbin/nologin rota"]);
       expect(r.callsOf("systemctl")).toEqual(["systemctl daemon-reload", "systemctl enable --now rota"]);
       expect(out.stdout).toContain(`rota ${VERSION} (linux-x64) installed: /usr/local/bin/rota`);
+      expect(out.stdout).toContain("run: rota doctor --config /etc/rota/rota.toml");
       // The example config works as shipped: the daemon the unit started issues its certificate.
       await waitFor(() => r.exists("/etc/ssl/rota/example/cert.pem"), 20_000, 100, "the example's certificate");
       expect(r.exec(["/bin/busybox", "ls", "-A", "/tmp"]).stdout).toBe("");
+      // What the summary says to run judges the layout for the service user rota. (The systemctl
+      // shim runs the daemon as root, so the files it made are root's: doctor's keys check says so.)
+      const doctor = r.exec(["/usr/local/bin/rota", "doctor"]);
+      expect(doctor.stderr).toBe("");
+      expect(doctor.stdout).toContain("ok  config  /etc/rota/rota.toml: 1 cert(s)");
+      expect(doctor.stdout).toContain("ok  state_dir  /var/lib/rota: owned by rota, 0700, writable");
+      expect(doctor.stdout).toContain(`ok  daemon  rota ${VERSION} answers at /run/rota/rota.sock`);
+      expect(doctor.stdout).toContain("ok  install:files  /etc/ssl/rota writable by rota");
     });
   }
 
@@ -339,5 +348,15 @@ describe.skipIf(skip !== null)("install.sh", () => {
         expect(readFileSync(r.path("/usr/local/bin/rota")).equals(readFileSync(ROTA_BIN))).toBe(true);
       });
     }
+
+    test("unset, with the placeholder a build without --base-url leaves: exit 2, nothing fetched or written", async () => {
+      const r = fresh();
+      const before = r.treeHash();
+      const out = await install(r, [], "dash", { ROTA_BASE_URL: "" });
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain("this install.sh names no release location (a build without --base-url): set ROTA_BASE_URL");
+      expect(requests).toEqual([]);
+      expect(r.treeHash()).toBe(before);
+    });
   });
 });

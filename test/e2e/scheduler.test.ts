@@ -35,7 +35,10 @@ test("renews on its own when the certificate is within the threshold", async () 
 
 test("rota list --json reports the short certificate", async () => {
   const [cert] = await list(world.socket);
-  expect(Object.keys(cert!).sort()).toEqual(["days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "retry_at", "status", "targets"]);
+  expect(Object.keys(cert!).sort()).toEqual(["ari_window", "days_left", "domains", "domains_unicode", "due_since", "id", "last_renewal", "look_error", "next_check", "not_after", "renew_at", "renew_reason", "retry_at", "status", "targets"]);
+  // A threshold of 1 day on a 1-hour certificate: due from the start, by the threshold.
+  expect(cert!.renew_reason).toBe("threshold");
+  expect(Date.parse(cert!.renew_at!)).toBe(Date.parse(cert!.not_after!) - 86_400_000);
   expect(cert!.id).toBe("www");
   expect(cert!.domains).toEqual(["www.example.test", "example.test"]);
   expect(["due", "renewing", "ok"]).toContain(cert!.status);
@@ -44,6 +47,10 @@ test("rota list --json reports the short certificate", async () => {
   expect(cert!.days_left).toBeLessThanOrEqual(0.05);
   expect(cert!.retry_at).toBeNull();
   expect(cert!.last_renewal).not.toBeNull();
+});
+
+test("the threshold that renews at every check is said once per certificate", () => {
+  expect(daemon.output()).toContain("www: renew_threshold_days = 1 (daemon) is at least half of this certificate's 0.04-day lifetime, so it renews at every check; remove it to renew at ½ of the lifetime");
 });
 
 test("rota audit --json shows startup and scheduled renewals, newest first", async () => {

@@ -1,15 +1,16 @@
 /**
- * @module A fake of the Cloudflare v4 API, the DNS-01 part, on loopback: `GET /zones?name=`,
+ * @module A fake of the Cloudflare v4 API, the DNS-01 and CNAME part, on loopback: `GET /zones?name=`,
  * and list / create / delete under `/zones/{zone_id}/dns_records`. Built to the documented
  * shapes (https://developers.cloudflare.com/api/, vendor-apis.md): every reply is the
  * envelope `{success, errors: [{code, message}], messages, result}`, errors with their
  * 4xx status. It checks what the real API checks and a backend could get wrong: the Bearer
  * token (400 6003 without one, 403 9109 for a wrong one), the zone id (400 7003), the
  * token's permissions (403 10000), the record (a name outside the zone, a bad TTL: 400
- * 1004; an identical record: 400 81058), an unknown record id (404 81044). Every request is
+ * 1004; an identical record: 400 81058; a CNAME beside another record at its name: 400 81053),
+ * an unknown record id (404 81044). Every request is
  * recorded, token header included, so tests assert what was sent.
  */
-import { mirrorName, type TxtMirror } from "./txt-mirror.ts";
+import { mirrorCname, mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeZone {
   id: string;
@@ -23,6 +24,7 @@ export interface FakeRecord {
   name: string;
   content: string;
   ttl: number;
+  proxied: boolean;
 }
 
 export interface RecordedRequest {
@@ -53,6 +55,8 @@ export interface FakeCloudflare {
   records(): FakeRecord[];
   /** Every TXT value at `name` (no trailing dot), as a resolver would read them. */
   txt(name: string): string[];
+  /** The CNAME targets at `name` (no trailing dot). */
+  cname(name: string): string[];
   stop(): Promise<void>;
 }
 
@@ -69,6 +73,12 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
   const permissions = { zoneRead: true, dnsEdit: true };
   const canned: CannedReply[] = [];
   const txtAt = (name: string) => records.filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content);
+  const cnameAt = (name: string) => records.filter((r) => r.type === "CNAME" && r.name === name).map((r) => r.content);
+  const mirror = async (name: string) => {
+    if (!opts.mirror) return;
+    await mirrorName(opts.mirror, name, txtAt(name));
+    await mirrorCname(opts.mirror, name, cnameAt(name)[0] ?? null);
+  };
 
   const reply = (status: number, result: unknown, errors: { code: number; message: string }[] = [], headers: Record<string, string> = {}) =>
     Response.json({ success: errors.length === 0, errors, messages: [], result: errors.length === 0 ? result : null }, { status, headers });
@@ -122,26 +132,33 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
     }
     if (req.method === "POST" && recordId === undefined) {
       const b = (body ?? {}) as Partial<FakeRecord>;
-      if (b.type !== "TXT") return fail(400, 1004, "DNS Validation Error: this fake only takes TXT records");
+      if (b.type !== "TXT" && b.type !== "CNAME") return fail(400, 1004, "DNS Validation Error: this fake only takes TXT and CNAME records");
       if (typeof b.name !== "string" || !(b.name === zone.name || b.name.endsWith(`.${zone.name}`))) {
         return fail(400, 1004, `DNS Validation Error: name ${JSON.stringify(b.name)} is not in zone ${zone.name}`);
       }
-      if (typeof b.content !== "string" || b.content === "") return fail(400, 9007, "Content for TXT record is invalid.");
+      if (typeof b.content !== "string" || b.content === "") return fail(400, 9007, `Content for ${b.type} record is invalid.`);
+      // A CNAME owns its name (RFC 1034 §3.6.2); Cloudflare refuses either side of the clash.
+      const sameName = records.filter((r) => r.zoneId === zone.id && r.name === b.name);
+      if ((b.type === "CNAME" && sameName.length > 0) || sameName.some((r) => r.type === "CNAME")) {
+        return fail(400, 81053, "An A, AAAA, or CNAME record with that host already exists.");
+      }
       const ttl = b.ttl ?? 1;
       if (typeof ttl !== "number" || !(ttl === 1 || (ttl >= 60 && ttl <= 86_400))) return fail(400, 1004, "DNS Validation Error: ttl must be 1 or between 60 and 86400");
       if (records.some((r) => r.zoneId === zone.id && r.type === b.type && r.name === b.name && r.content === b.content)) {
         return fail(400, 81058, "An identical record already exists.");
       }
-      const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl };
+      // Cloudflare's default for a record sent without `proxied` is false; only A, AAAA and CNAME can be proxied.
+      const proxied = b.type === "CNAME" && b.proxied === true;
+      const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl, proxied };
       records.push(record);
-      if (opts.mirror) await mirrorName(opts.mirror, record.name, txtAt(record.name));
+      await mirror(record.name);
       return reply(200, shown(record));
     }
     if (req.method === "DELETE" && recordId !== undefined) {
       const i = records.findIndex((r) => r.zoneId === zone.id && r.id === recordId);
       if (i < 0) return fail(404, 81044, "Record does not exist.");
       const [gone] = records.splice(i, 1);
-      if (opts.mirror && gone) await mirrorName(opts.mirror, gone.name, txtAt(gone.name));
+      if (gone) await mirror(gone.name);
       return reply(200, { id: recordId });
     }
     return fail(405, 10000, "Method not allowed");
@@ -155,10 +172,11 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
     canned,
     records: () => records.map((r) => ({ ...r })),
     txt: txtAt,
+    cname: cnameAt,
     stop: () => server.stop(true),
   };
 }
 
 function shown(r: FakeRecord) {
-  return { id: r.id, zone_id: r.zoneId, type: r.type, name: r.name, content: r.content, ttl: r.ttl, proxied: false };
+  return { id: r.id, zone_id: r.zoneId, type: r.type, name: r.name, content: r.content, ttl: r.ttl, proxied: r.proxied };
 }

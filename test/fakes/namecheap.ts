@@ -1,11 +1,15 @@
 /**
- * @module A fake of Namecheap's XML API (`namecheap.domains.dns.getHosts` / `setHosts`),
+ * @module A fake of Namecheap's XML API (`namecheap.domains.dns.getHosts` / `setHosts`, and
+ * `namecheap.domains.getList`, which `rota doctor` reads),
  * loopback only, built to the documented shapes: errors as HTTP 200 with
  * `Status="ERROR"` and numbered `<Error>`s, credentials and the ClientIp allow-list
  * checked on every call, and setHosts as the real one behaves: it REPLACES THE WHOLE
  * ZONE and drops the mail setting when `EmailType` is omitted. Every request is recorded.
+ * `startFakeNamecheapSsl` adds the `namecheap.ssl.*` commands on the same endpoint, as the real
+ * API has them (namecheap-ssl.ts).
  */
-import { mirrorName, type TxtMirror } from "./txt-mirror.ts";
+import { createFakeSsl, type FakeSsl } from "./namecheap-ssl.ts";
+import { mirrorCname, mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeHost {
   name: string;
@@ -22,6 +26,7 @@ export interface FakeZone {
 }
 
 export interface FakeRequest {
+  method: string;
   command: string;
   params: Record<string, string>;
 }
@@ -38,6 +43,8 @@ export interface FakeNamecheap {
   nextGetHostsReply: string | undefined;
   /** Holds each getHosts reply this long: without the lock, two writers would both read before either writes. */
   getHostsDelayMs: number;
+  /** The SSL commands, when started by `startFakeNamecheapSsl`. */
+  ssl: FakeSsl | null;
   stop(): Promise<void>;
 }
 
@@ -57,18 +64,31 @@ function envelope(command: string, status: "OK" | "ERROR", errors: [string, stri
 </ApiResponse>`;
 }
 
-/** Each TXT name of a zone (fully qualified) with its values. */
-function txtByName(domain: string, hosts: FakeHost[]): Map<string, string[]> {
+/** Each name of a zone (fully qualified) holding records of `type`, with their values. */
+function byName(domain: string, hosts: FakeHost[], type: "TXT" | "CNAME"): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const h of hosts) {
-    if (h.type.toUpperCase() !== "TXT") continue;
+    if (h.type.toUpperCase() !== type) continue;
     const name = h.name === "@" ? domain : `${h.name.toLowerCase()}.${domain}`;
     out.set(name, [...(out.get(name) ?? []), h.address]);
   }
   return out;
 }
 
-export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; clientIp?: string; mirror?: TxtMirror } = {}): FakeNamecheap {
+export interface FakeNamecheapOptions {
+  apiUser?: string;
+  apiKey?: string;
+  clientIp?: string;
+  mirror?: TxtMirror;
+}
+
+/** The fake with the SSL commands too: one `xml.response` endpoint for both families, as the real one. */
+export async function startFakeNamecheapSsl(opts: FakeNamecheapOptions = {}): Promise<FakeNamecheap & { ssl: FakeSsl }> {
+  const ssl = await createFakeSsl(envelope);
+  return startFakeNamecheap(opts, ssl) as FakeNamecheap & { ssl: FakeSsl };
+}
+
+export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaited<ReturnType<typeof createFakeSsl>>): FakeNamecheap {
   const fake: Omit<FakeNamecheap, "url" | "stop"> = {
     apiUser: opts.apiUser ?? "alice",
     apiKey: opts.apiKey ?? "k3y-0123456789abcdef",
@@ -77,20 +97,26 @@ export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; cl
     requests: [],
     nextGetHostsReply: undefined,
     getHostsDelayMs: 0,
+    ssl: ssl ?? null,
   };
   let hostId = 1000;
 
   async function handle(req: Request): Promise<Response> {
     const xml = (text: string) => new Response(text, { headers: { "content-type": "text/xml; charset=utf-8" } });
-    if (req.method !== "POST") return new Response("POST only here", { status: 405 });
-    const params = Object.fromEntries(new URLSearchParams(await req.text()));
+    // The real API takes GET too, but rota must POST: a GET puts the key in the URL.
+    const params = Object.fromEntries(new URLSearchParams(req.method === "POST" ? await req.text() : new URL(req.url).search));
     const command = params.Command ?? "";
-    fake.requests.push({ command, params });
+    fake.requests.push({ method: req.method, command, params });
+    if (req.method !== "POST") return new Response("POST only here", { status: 405 });
     const error = (n: string, t: string) => xml(envelope(command, "ERROR", [[n, t]], ""));
     if (params.ApiUser !== fake.apiUser || params.ApiKey !== fake.apiKey) return error("1011102", "Parameter APIKey is invalid");
     if (params.UserName !== fake.apiUser) return error("1011102", "Parameter UserName is invalid");
     if (params.ClientIp?.includes(":")) return error("1011105", "Parameter ClientIp is invalid");
     if (params.ClientIp !== fake.clientIp) return error("1011150", `Invalid request IP: ${params.ClientIp}`);
+    if (ssl && command.startsWith("namecheap.ssl.")) {
+      const r = await ssl.handle(command, params);
+      return new Response(r.body, { status: r.status, headers: { "content-type": r.contentType ?? "text/xml; charset=utf-8", ...r.headers } });
+    }
     const key = `${params.SLD ?? ""}.${params.TLD ?? ""}`.toLowerCase();
     const zone = fake.zones.get(key);
 
@@ -134,17 +160,34 @@ export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; cl
       }
       if (hosts.length > 150) return error("3013288", "Too many records");
       // As the real API: the call's list becomes the zone, and an omitted EmailType loses the mail setting.
-      const before = txtByName(key, zone.hosts);
+      const before = { txt: byName(key, zone.hosts, "TXT"), cname: byName(key, zone.hosts, "CNAME") };
       zone.hosts = hosts;
       zone.emailType = params.EmailType ?? "NONE";
       if (opts.mirror) {
-        const after = txtByName(key, hosts);
-        for (const name of new Set([...before.keys(), ...after.keys()])) {
-          const values = after.get(name) ?? [];
-          if (values.join("\n") !== (before.get(name) ?? []).join("\n")) await mirrorName(opts.mirror, name, values);
+        const after = { txt: byName(key, hosts, "TXT"), cname: byName(key, hosts, "CNAME") };
+        for (const type of ["txt", "cname"] as const) {
+          for (const name of new Set([...before[type].keys(), ...after[type].keys()])) {
+            const values = after[type].get(name) ?? [];
+            if (values.join("\n") === (before[type].get(name) ?? []).join("\n")) continue;
+            if (type === "txt") await mirrorName(opts.mirror, name, values);
+            else await mirrorCname(opts.mirror, name, values[0]?.replace(/\.$/, "") ?? null);
+          }
         }
       }
       return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
+    }
+    if (command === "namecheap.domains.getList") {
+      // https://www.namecheap.com/support/api/methods/domains/get-list/: PageSize is 10 to 100.
+      const size = Number(params.PageSize ?? "20");
+      if (!Number.isInteger(size) || size < 10 || size > 100) return error("2011170", "PageSize should be between 10 and 100");
+      const names = [...fake.zones.keys()];
+      const domains = names
+        .slice(0, size)
+        .map((n, i) => `<Domain ID="${i + 1}" Name="${esc(n)}" User="${esc(fake.apiUser)}" IsExpired="false" IsLocked="false" AutoRenew="false" IsOurDNS="${fake.zones.get(n)!.isUsingOurDns}" />`)
+        .join("");
+      return xml(
+        envelope(command, "OK", [], `<DomainGetListResult>${domains}</DomainGetListResult><Paging><TotalItems>${names.length}</TotalItems><CurrentPage>1</CurrentPage><PageSize>${size}</PageSize></Paging>`),
+      );
     }
     return error("1010101", `Command ${command} is not supported by the fake`);
   }
@@ -154,6 +197,7 @@ export function startFakeNamecheap(opts: { apiUser?: string; apiKey?: string; cl
     url: `http://127.0.0.1:${server.port}/xml.response`,
     stop: async () => {
       await server.stop(true);
+      ssl?.close();
     },
   });
 }

@@ -8,6 +8,15 @@
 export interface TxtMirror {
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
+  /** CNAME records (the `dns-cname` challenge), where the DNS server takes them; `target` without the trailing dot. */
+  setCname?(host: string, target: string): Promise<void>;
+  clearCname?(host: string): Promise<void>;
+}
+
+/** Makes the mirror serve a CNAME to `target` at `host`, or none when `target` is null. */
+export async function mirrorCname(mirror: TxtMirror, host: string, target: string | null): Promise<void> {
+  if (target === null) await mirror.clearCname?.(host);
+  else await mirror.setCname?.(host, target);
 }
 
 /** Makes the mirror serve exactly `values` at `host` (fully qualified, no trailing dot). */

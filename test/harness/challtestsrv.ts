@@ -1,6 +1,6 @@
 /**
  * @module pebble-challtestsrv as the DNS server pebble resolves through: every A
- * query answers 127.0.0.1, and TXT records for DNS-01 are set over its HTTP API.
+ * query answers 127.0.0.1, and TXT records for DNS-01 (and CNAMEs) are set over its HTTP API.
  */
 import { freePort } from "./ports.ts";
 import { spawnServer, waitForPort, type ServerProcess } from "./proc.ts";
@@ -11,6 +11,8 @@ export interface ChallTestSrv {
   server: ServerProcess;
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
+  setCname(host: string, target: string): Promise<void>;
+  clearCname(host: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +61,8 @@ export async function startChallTestSrv(opts: { dir: string; watchdogSeconds?: n
     server,
     setTxt: (host, value) => post("/set-txt", { host: fqdn(host), value }),
     clearTxt: (host) => post("/clear-txt", { host: fqdn(host) }),
+    setCname: (host, target) => post("/set-cname", { host: fqdn(host), target: fqdn(target) }),
+    clearCname: (host) => post("/clear-cname", { host: fqdn(host) }),
     async stop() {
       await server.stop();
     },

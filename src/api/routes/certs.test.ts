@@ -34,7 +34,7 @@ function watched(id: string, domains: string[], install = ["files"]): WatchedCer
 }
 
 function look(decision: Decision | null): CertLook {
-  return { decision, threshold: { days: 30, source: "default" }, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
+  return { decision, threshold: null, ari: null, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
 }
 
 function app(s: AuditStore = store): Hono {
@@ -80,15 +80,15 @@ beforeEach(async () => {
     watched("fox", ["fox.example.com"]),
   ];
   looks = new Map([
-    ["alpha", look({ action: "none", reason: "fine", notAfter: inDays(60) })],
-    ["books", look({ action: "renew", reason: "due", notAfter: inDays(10) })],
-    ["gamma", look({ action: "renew", reason: "nothing installed", notAfter: null })],
-    ["delta", look({ action: "renew", reason: "due", notAfter: inDays(30) })],
-    ["fox", look({ action: "renew", reason: "due", notAfter: inDays(5) })],
+    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60) })],
+    ["books", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(10) })],
+    ["gamma", look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null })],
+    ["delta", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(30) })],
+    ["fox", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(5) })],
   ]);
   busy = new Set(["delta"]);
-  await store.putCertState({ certId: "books", consecutiveFailures: 1, retryAt: inDays(1), lastError: "acme: boom" });
-  await store.putCertState({ certId: "fox", consecutiveFailures: 2, retryAt: inDays(-1), lastError: "acme: boom" });
+  await store.putCertState({ certId: "books", consecutiveFailures: 1, retryAt: inDays(1), lastError: "acme: boom", authzFailures: 0, haltedAt: null });
+  await store.putCertState({ certId: "fox", consecutiveFailures: 2, retryAt: inDays(-1), lastError: "acme: boom", authzFailures: 0, haltedAt: null });
 });
 
 afterEach(async () => {
@@ -205,9 +205,9 @@ describe("GET /api/certs with a query", () => {
   });
 
   test.each([
-    ["status=bogus", "status must be one or more of ok, due, renewing, cooldown, failed, missing, checking, unreadable, separated by commas"],
-    ["status=failed,", "status must be one or more of ok, due, renewing, cooldown, failed, missing, checking, unreadable, separated by commas"],
-    ["status=", "status must be one or more of ok, due, renewing, cooldown, failed, missing, checking, unreadable, separated by commas"],
+    ["status=bogus", "status must be one or more of ok, due, renewing, cooldown, failed, halted, missing, checking, unreadable, separated by commas"],
+    ["status=failed,", "status must be one or more of ok, due, renewing, cooldown, failed, halted, missing, checking, unreadable, separated by commas"],
+    ["status=", "status must be one or more of ok, due, renewing, cooldown, failed, halted, missing, checking, unreadable, separated by commas"],
     ["sort=name", "sort must be one of id, not_after, days_left, status"],
     ["order=up", "order must be one of asc, desc"],
     ["limit=0", "limit must be an integer from 1 to 1000"],
@@ -239,6 +239,22 @@ describe("GET /api/status", () => {
     expect(await res.json()).toMatchObject({ certs: 6, by_status: { ok: 1, cooldown: 1, missing: 1, renewing: 1, checking: 1, failed: 1 } });
     // health() is no read: the store says from memory whether it is connected.
     expect(calls).toEqual(["health()", 'certStates(["books","gamma","fox"])']);
+  });
+});
+
+describe("a halted cert", () => {
+  test("has its own status, filter, count and first place by need of attention; a cert that is fine stays ok", async () => {
+    await store.putCertState({ certId: "fox", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: inDays(-0.5) });
+    await store.putCertState({ certId: "alpha", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: inDays(-0.5) });
+    expect(await ids("status=halted")).toEqual(["fox"]);
+    expect((await ids("sort=status"))[0]).toBe("fox");
+    expect(await (await app().request("/api/status")).json()).toMatchObject({ by_status: { ok: 1, halted: 1, cooldown: 1 } });
+  });
+
+  test("GET /api/certs/{id} says since when and after how many authorization failures; 0 and null otherwise", async () => {
+    await store.putCertState({ certId: "fox", consecutiveFailures: 6, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: inDays(-0.5) });
+    expect(await (await app().request("/api/certs/fox")).json()).toMatchObject({ status: "halted", authz_failures: 5, halted_at: inDays(-0.5).toISOString(), retry_at: null });
+    expect(await (await app().request("/api/certs/books")).json()).toMatchObject({ status: "cooldown", authz_failures: 0, halted_at: null });
   });
 });
 
@@ -318,7 +334,11 @@ describe("GET /api/certs/{id}: targets", () => {
     ]);
     // Every field the detail had before stays.
     expect(Object.keys(body).sort()).toEqual(
-      ["ca", "days_left", "dcv", "domains", "domains_unicode", "due_since", "id", "install", "key_type", "last_renewal", "latest_issued", "look_error", "next_check", "not_after", "reason", "renew_threshold_days", "renew_threshold_source", "retry_at", "status", "targets"].sort(),
+      [
+        ...["ca", "days_left", "dcv", "domains", "domains_unicode", "due_since", "id", "install", "key_type", "last_renewal", "latest_issued", "look_error", "next_check", "not_after", "reason", "renew_threshold_days", "renew_threshold_source", "retry_at", "status", "targets"],
+        ...["renew_at", "renew_reason", "ari_window", "lifetime_days", "profile", "ari"],
+        ...["authz_failures", "halted_at"],
+      ].sort(),
     );
   });
 });

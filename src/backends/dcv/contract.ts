@@ -10,19 +10,26 @@ export interface DcvSubject {
   backend: DcvBackend;
   /**
    * What a CA would read for this challenge right now: the file's content for http-01,
-   * every TXT value at the record name for dns-01; empty when nothing is published.
+   * every TXT value at the record name for dns-01, every CNAME target at the record name
+   * for dns-cname; empty when nothing is published.
    */
   lookup(challenge: DcvChallenge): Promise<string[]>;
   cleanup?(): void | Promise<void>;
 }
 
-const ALL_KINDS: ChallengeKind[] = ["http-01", "dns-01"];
+const ALL_KINDS: ChallengeKind[] = ["http-01", "dns-01", "dns-cname"];
 
 /** A challenge of `kind`; `n` makes distinct ones (another name, token and value). */
 export function sampleChallenge(kind: ChallengeKind, n = 1): DcvChallenge {
-  return kind === "http-01"
-    ? { kind, domain: `host${n}.example.com`, token: `tok${n}_Zm9vYmFy-${n}`, keyAuthorization: `tok${n}_Zm9vYmFy-${n}.thumbprint${n}` }
-    : { kind, recordName: `_acme-challenge.host${n}.example.com`, recordValue: `dmFsdWUt${n}`, ttl: 60 };
+  switch (kind) {
+    case "http-01":
+      return { kind, domain: `host${n}.example.com`, token: `tok${n}_Zm9vYmFy-${n}`, keyAuthorization: `tok${n}_Zm9vYmFy-${n}.thumbprint${n}` };
+    case "dns-01":
+      return { kind, recordName: `_acme-challenge.host${n}.example.com`, recordValue: `dmFsdWUt${n}`, ttl: 60 };
+    case "dns-cname":
+      // Sectigo's shape: `_<MD5 of the CSR>.<domain>` → `<SHA-256 as two labels>.<unique>.sectigo.com`.
+      return { kind, recordName: `_7f3a0${n}c2e9d1b4a6f8e0c3d5b7a9f1e2${n}.host${n}.example.com`, target: `1a2b${n}.c3d4${n}.u${n}.sectigo.com`, ttl: 60 };
+  }
 }
 
 /**
@@ -37,12 +44,22 @@ function sharedNameChallenges(kind: ChallengeKind): [DcvChallenge, DcvChallenge]
         { kind, domain, token: "tokB_c2hhcmVk", keyAuthorization: "tokB_c2hhcmVk.thumbprint" },
       ]
     : [
-        { kind, recordName: `_acme-challenge.${domain}`, recordValue: "YXBleC1yZWNvcmQ", ttl: 60 },
-        { kind, recordName: `_acme-challenge.${domain}`, recordValue: "d2lsZGNhcmQtcmVjb3Jk", ttl: 60 },
+        { kind: "dns-01", recordName: `_acme-challenge.${domain}`, recordValue: "YXBleC1yZWNvcmQ", ttl: 60 },
+        { kind: "dns-01", recordName: `_acme-challenge.${domain}`, recordValue: "d2lsZGNhcmQtcmVjb3Jk", ttl: 60 },
       ];
 }
 
-const responseOf = (ch: DcvChallenge) => (ch.kind === "http-01" ? ch.keyAuthorization : ch.recordValue);
+/** What the CA reads back when the challenge is published. */
+function responseOf(ch: DcvChallenge): string {
+  switch (ch.kind) {
+    case "http-01":
+      return ch.keyAuthorization;
+    case "dns-01":
+      return ch.recordValue;
+    case "dns-cname":
+      return ch.target;
+  }
+}
 
 export function runDcvContract(name: string, make: () => DcvSubject | Promise<DcvSubject>): void {
   describe(`DcvBackend contract: ${name}`, () => {
@@ -102,7 +119,8 @@ export function runDcvContract(name: string, make: () => DcvSubject | Promise<Dc
     });
 
     test("two challenges at one name are both visible, and removing one leaves the other", async () => {
-      for (const kind of subject.backend.supportedKinds()) {
+      // A CNAME owns its name: two at one name is the next case's refusal, not a set.
+      for (const kind of subject.backend.supportedKinds().filter((k) => k !== "dns-cname")) {
         const [a, b] = sharedNameChallenges(kind);
         await subject.backend.publish(a, signal);
         await subject.backend.publish(b, signal);
@@ -116,6 +134,34 @@ export function runDcvContract(name: string, make: () => DcvSubject | Promise<Dc
         await subject.backend.remove(b, signal);
         expect(await subject.lookup(a)).toEqual([]);
         expect(await subject.lookup(b)).toEqual([]);
+      }
+    });
+
+    test("never overwrites another record at the name", async () => {
+      if (!subject.backend.supportedKinds().includes("dns-cname")) return;
+      const mine = sampleChallenge("dns-cname", 1);
+      if (mine.kind !== "dns-cname") throw new Error("unreachable");
+      const other: DcvChallenge = { ...mine, target: "9f8e.7d6c.other.sectigo.com" };
+      await subject.backend.publish(mine, signal);
+      const refused = await subject.backend.publish(other, signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(RotaError);
+      expect((refused as RotaError).noRetry).toBe(true);
+      expect(await subject.lookup(mine)).toEqual([mine.target]);
+      // Removing the other target takes nothing away: remove deletes only a CNAME with its own target.
+      await subject.backend.remove(other, signal);
+      expect(await subject.lookup(mine)).toEqual([mine.target]);
+      await subject.backend.remove(mine, signal);
+      if (subject.backend.supportedKinds().includes("dns-01")) {
+        // A TXT value at the name: the CNAME is refused and the value stays.
+        const txt: DcvChallenge = { kind: "dns-01", recordName: mine.recordName, recordValue: "dHh0LXZhbHVl", ttl: 60 };
+        await subject.backend.publish(txt, signal);
+        await expect(subject.backend.publish(mine, signal)).rejects.toBeInstanceOf(RotaError);
+        expect(await subject.lookup(txt)).toEqual(["dHh0LXZhbHVl"]);
+        expect(await subject.lookup(mine)).toEqual([]);
+        await subject.backend.remove(txt, signal);
       }
     });
 

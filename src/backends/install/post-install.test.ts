@@ -1,11 +1,11 @@
 /** @module post_install_command on a filesystem target: runs after the files, sees the cert's facts, fails the step without undoing it. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { summarizeCert } from "../../crypto/summary.ts";
 import { describeError } from "../../errors.ts";
-import { canReadBack } from "../types.ts";
+import { canReadBack, isCheckable } from "../types.ts";
 import type { Command } from "./command.ts";
 import { makeInstallFixtures, type InstallFixtures } from "./contract.ts";
 import { createFilesystemTarget } from "./filesystem/filesystem.ts";
@@ -34,6 +34,15 @@ describe("post_install_command", () => {
     expect(readFileSync(seen, "utf8")).toBe(
       `ROTA_CERT_DIR=${join(dir, "www")}\nROTA_CERT_ID=www\nROTA_DOMAINS=www.example.com example.com\nROTA_SERIAL=${summarizeCert(fx.first.leafPem).serial}\n${fx.first.leafPem}`,
     );
+  });
+
+  test("the wrapped target keeps its read-back and its self-check (rota doctor), which runs no command", async () => {
+    const ran = join(dir, "ran");
+    const target = createFilesystemTarget("files", { dir, uid: undefined, gid: undefined, postInstall: hook(`touch ${ran}`) });
+    expect(canReadBack(target)).toBe(true);
+    if (!isCheckable(target)) throw new Error("the wrapped target lost its check");
+    expect(await target.check(signal, { offline: false, user: { name: "root", uid: 0, gid: 0 } })).toEqual([{ status: "ok", message: `${dir} writable by root` }]);
+    expect(existsSync(ran)).toBe(false);
   });
 
   test("its failure fails the install, naming the target and the output; the files stay", async () => {

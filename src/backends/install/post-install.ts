@@ -4,7 +4,7 @@
  * deploy hook is, so a service rota does not know (postfix, a VPN) picks up the new files.
  */
 import { summarizeCert } from "../../crypto/summary.ts";
-import { canReadBack, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
+import { canReadBack, isCheckable, type CheckContext, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
 import { runCommand, type Command } from "./command.ts";
 
 /** What the command finds in its environment; `certDir` is where the target wrote this cert's files. */
@@ -21,7 +21,7 @@ function postInstallEnv(req: InstallRequest, certDir: string): Record<string, st
  * `backend` with `cmd` run after each install it completes. A failing command fails the
  * install (its output in the message, `who` first) but undoes nothing: the files are valid,
  * it is the service behind the command that did not take them. The read-back, when the
- * backend has one, is the backend's own.
+ * backend has one, is the backend's own, and so is its self-check (`rota doctor`).
  */
 export function withPostInstall(backend: InstallBackend, who: string, cmd: Command | undefined, certDir: (certId: string) => string): InstallBackend {
   if (!cmd) return backend;
@@ -31,6 +31,7 @@ export function withPostInstall(backend: InstallBackend, who: string, cmd: Comma
       await backend.install(req, signal);
       await runCommand(who, cmd, { env: postInstallEnv(req, certDir(req.certId)), signal });
     },
+    ...(isCheckable(backend) && { check: (signal: AbortSignal, ctx: CheckContext) => backend.check(signal, ctx) }),
   };
   if (!canReadBack(backend)) return wrapped;
   const readable: ReadableInstall = { ...wrapped, readBack: (certId, signal) => backend.readBack(certId, signal) };

@@ -5,7 +5,7 @@
  * validated are still checked against the machine.
  */
 import { defineCommand } from "citty";
-import { ConfigError, loadConfig } from "../../config/load.ts";
+import { ConfigError, loadConfigWarned } from "../../config/load.ts";
 import { preflight, type SectionKeys } from "../../config/preflight.ts";
 import type { RotaConfig } from "../../config/schema.ts";
 import { configExit } from "../load-config.ts";
@@ -20,7 +20,7 @@ export default defineCommand({
     // A refused value was replaced by its default in a partial config: its own problem says enough.
     const refused = new Set(checked.problems.map(keyOf));
     const own = (line: string) => !refused.has(keyOf(line));
-    for (const line of report.warnings.filter(own)) console.error(`warning: ${line}`);
+    for (const line of [...checked.warnings, ...report.warnings.filter(own)]) console.error(`warning: ${line}`);
     const problems = [...checked.problems, ...[...report.fatal, ...report.certs].filter(own)];
     if (problems.length > 0) throw configExit(new ConfigError(checked.config.file, problems));
     const { config } = checked;
@@ -29,12 +29,12 @@ export default defineCommand({
 });
 
 /** The config, or what validated of it with the problems; a file that cannot be read or parsed is exit 2 at once. */
-function readForCheck(path: string): { config: RotaConfig; keys?: SectionKeys; problems: string[] } {
+function readForCheck(path: string): { config: RotaConfig; keys?: SectionKeys; problems: string[]; warnings: string[] } {
   try {
-    return { config: loadConfig(path), problems: [] };
+    return { ...loadConfigWarned(path), problems: [] };
   } catch (err) {
     if (!(err instanceof ConfigError) || !err.partial) throw configExit(err);
-    return { config: err.partial.config, keys: err.partial.keys, problems: err.problems };
+    return { config: err.partial.config, keys: err.partial.keys, problems: err.problems, warnings: [] };
   }
 }
 

@@ -10,7 +10,7 @@ export default defineCommand({
   meta: { name: "renew", description: "Renew a certificate now (when due, or always with --force)" },
   args: {
     cert: { type: "positional", required: true, description: "Cert id" },
-    force: { type: "boolean", description: "Renew even when not due, and skip the failure cooldown" },
+    force: { type: "boolean", description: "Renew even when not due, skip the failure cooldown, and clear a halt after authorization failures" },
     "new-key": { type: "boolean", description: "Order with a fresh private key this once, even when not due (the old key is kept as <key_path>.old)" },
     wait: { type: "boolean", description: "Follow the renewal step by step until it ends" },
     ...connectionArgs,
@@ -29,7 +29,7 @@ export default defineCommand({
     let id: string;
     switch (body.status) {
       case "not_due":
-        console.log(`${args.cert} is not due (${body.reason}); use --force to renew anyway`);
+        console.log(`${args.cert} is not due (${notDueWhy(body)}); use --force to renew anyway`);
         return;
       case "busy":
         if (!args.wait) throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing (renewal ${body.renewal_id}); follow it with rota renew ${args.cert} --wait`);
@@ -38,6 +38,11 @@ export default defineCommand({
         break;
       case "cooldown":
         throw new CliExit(EXIT.failed, `rota: ${args.cert} is cooling down after a failure until ${body.retry_at} (${body.last_error ?? "no detail"}); use --force to try now`);
+      case "halted":
+        throw new CliExit(
+          EXIT.failed,
+          `rota: ${args.cert} stopped retrying after ${body.failures} authorization failures in a row (${body.last_error ?? "no detail"}); fix its DCV, then rota renew ${args.cert} --force`,
+        );
       case "started":
         id = body.renewal_id;
         console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
@@ -62,3 +67,9 @@ export default defineCommand({
     console.log(`renewal ${id} succeeded`);
   },
 });
+
+/** Why a renewal was not started: `renew at …, ARI window … – …` when the daemon knows its moment, else the decision's reason. */
+export function notDueWhy(r: Extract<RenewReplyJson, { status: "not_due" }>): string {
+  if (r.renew_at === null) return r.reason;
+  return `renew at ${r.renew_at}${r.ari_window ? `, ARI window ${r.ari_window.start} – ${r.ari_window.end}` : ""}`;
+}

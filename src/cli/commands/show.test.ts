@@ -12,6 +12,9 @@ const detail: CertDetailJson = {
   status: "ok",
   not_after: "2030-03-01T00:00:00.000Z",
   days_left: 59,
+  renew_at: "2030-01-30T00:00:00.000Z",
+  renew_reason: "lifetime",
+  ari_window: null,
   next_check: "2030-01-01T00:05:00.000Z",
   retry_at: null,
   due_since: null,
@@ -21,9 +24,14 @@ const detail: CertDetailJson = {
   dcv: "web",
   install: ["files", "nginx"],
   key_type: "ecdsa-p256",
+  lifetime_days: 90,
+  profile: null,
   renew_threshold_days: 30,
   renew_threshold_source: "daemon",
+  ari: null,
   reason: "not due: 59 days left, threshold 30 (daemon)",
+  authz_failures: 0,
+  halted_at: null,
   latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
   targets: [
     { name: "files", type: "filesystem", serial: "0abc", not_after: "2030-03-01T00:00:00.000Z", matches_latest: true, error: null },
@@ -37,7 +45,8 @@ test("every field, times relative with the ISO time beside them", () => {
       "app: ok",
       "  domains       app.example, www.app.example",
       "  expires       in 59 d (2030-03-01T00:00:00.000Z)",
-      "  renews        30 days before expiry ([daemon] renew_threshold_days)",
+      "  renews        in 29 d (2030-01-30T00:00:00.000Z), by the lifetime rule",
+      "  threshold     30 days before expiry ([daemon] renew_threshold_days)",
       "  reason        not due: 59 days left, threshold 30 (daemon)",
       "  next check    in 5 min (2030-01-01T00:05:00.000Z)",
       "  retry at      -",
@@ -50,6 +59,12 @@ test("every field, times relative with the ISO time beside them", () => {
       "  last error    acme: rate limited",
     ].join("\n"),
   );
+});
+
+test("renews: the rule behind the moment, or the work needed now", () => {
+  expect(showText({ ...detail, renew_reason: "ari" }, NOW)).toContain("  renews        in 29 d (2030-01-30T00:00:00.000Z), by the CA's ARI window\n");
+  expect(showText({ ...detail, renew_reason: "stale" }, NOW)).toContain("  renews        in 29 d (2030-01-30T00:00:00.000Z); needs work now: stale\n");
+  expect(showText({ ...detail, renew_at: null, renew_reason: "missing" }, NOW)).toContain("  renews        - (needs work now: missing)\n");
 });
 
 test("a cert never issued", () => {

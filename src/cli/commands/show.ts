@@ -7,7 +7,8 @@ import { CliExit, EXIT } from "../exit.ts";
 import { bothForms, relativeTime } from "../human.ts";
 import { connectionArgs, endpoint } from "../target.ts";
 
-const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days", default: "default" } as const;
+const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days" } as const;
+const WHY: Record<string, string> = { ari: "CA's ARI window", lifetime: "lifetime rule", threshold: "threshold" };
 
 /** "in 59 d (2030-03-01T00:00:00.000Z)", or "-". */
 function when(iso: string | null, now: Date): string {
@@ -21,6 +22,13 @@ function targetText(t: TargetJson): string {
   return t.name;
 }
 
+/** When it renews by time and by which rule; what work it needs now when that comes first. */
+function renewsText(d: CertDetailJson, now: Date): string {
+  if (d.renew_at === null) return d.renew_reason ? `- (needs work now: ${d.renew_reason})` : "-";
+  const rule = WHY[d.renew_reason ?? ""];
+  return rule ? `${when(d.renew_at, now)}, by the ${rule}` : `${when(d.renew_at, now)}; needs work now: ${d.renew_reason}`;
+}
+
 /** The detail as labelled lines; times relative to `now` with the ISO time beside them. */
 export function showText(d: CertDetailJson, now: Date): string {
   const issued = d.latest_issued;
@@ -28,7 +36,8 @@ export function showText(d: CertDetailJson, now: Date): string {
   const rows: Array<[string, string]> = [
     ["domains", bothForms(d.domains, d.domains_unicode).join(", ")],
     ["expires", when(d.not_after, now)],
-    ["renews", d.renew_threshold_days === null ? "-" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source ?? "default"]})`],
+    ["renews", renewsText(d, now)],
+    ["threshold", d.renew_threshold_days === null || d.renew_threshold_source === null ? "- (lifetime rule)" : `${d.renew_threshold_days} days before expiry (${SOURCE[d.renew_threshold_source]})`],
     ["reason", d.reason ?? "-"],
     ["next check", when(d.next_check, now)],
     ["retry at", when(d.retry_at, now)],
@@ -39,6 +48,7 @@ export function showText(d: CertDetailJson, now: Date): string {
     ["serial", issued ? `${issued.serial}, issued ${when(issued.issued_at, now)}` : "- (none issued yet)"],
     ["last renewal", last ? `${last.status}, ${last.trigger}, started ${when(last.started_at, now)}, renewal ${last.id}` : "-"],
   ];
+  if (d.halted_at) rows.push(["halted", `${when(d.halted_at, now)}, after ${d.authz_failures} authorization failures in a row: fix its DCV, then rota renew ${d.id} --force`]);
   if (last?.error) rows.push(["last error", last.error]);
   if (d.look_error) rows.push(["cannot read", d.look_error]);
   const width = Math.max(...rows.map(([label]) => label.length));

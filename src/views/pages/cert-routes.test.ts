@@ -64,7 +64,7 @@ beforeEach(() => {
     installs: [createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined })],
   };
   const execute = (req: RunRequest) => runRenewal(cert, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxConcurrent: 2, timeoutSeconds: 1800 });
+  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
   const config = { ...testConfig(dir, [cert.config]), cas: [{ name: "internal", type: "local", options: {} }], installs: [{ name: "files", type: "filesystem", options: {}, verifyServed: null }] };
   scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, log: silent }, { config, certs: [cert], dcvs: new Map() });
   deps = {
@@ -170,17 +170,28 @@ describe("Renew now", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("Location")).toBe("/certs/www?renew=not_due#actions");
     const { html } = await get("/certs/www?renew=not_due");
-    expect(html).toMatch(/Not started: it is not due \(ok: \d\.\d\d days left, threshold 0\.5 \(cert\)\)/);
+    expect(html).toMatch(/Not started: it is not due \(ok: \d\.\d\d days left, renew at \S+Z \((lifetime rule|threshold 0\.5 days \(cert\))\)\)/);
     expect(runner.busy("www")).toBe(false);
   });
 
   test("during a cooldown: back to the cert, saying until when", async () => {
-    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom" });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom", authzFailures: 0, haltedAt: null });
     const res = await post("/certs/www/renew");
     expect(res.headers.get("Location")).toBe("/certs/www?renew=cooldown#actions");
     const { html } = await get("/certs/www?renew=cooldown");
     expect(html).toContain("Not started: the cert is cooling down after a failed renewal until");
     expect(html).toContain('<p class="error-box">internal: boom</p>');
+  });
+
+  test("halted: back to the cert, saying why and what clears it; the confirmed force clears it and starts", async () => {
+    await store.putCertState({ certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: now });
+    const res = await post("/certs/www/renew");
+    expect(res.headers.get("Location")).toBe("/certs/www?renew=halted#actions");
+    const { html } = await get("/certs/www?renew=halted");
+    expect(html).toContain("Not started: renewals stopped after 5 authorization failures in a row.");
+    expect(runner.busy("www")).toBe(false);
+    await renewed();
+    expect((await store.getCertState("www"))?.haltedAt).toBeNull();
   });
 });
 

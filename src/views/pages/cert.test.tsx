@@ -15,6 +15,9 @@ function detail(over: Partial<CertDetailJson> = {}): CertDetailJson {
     status: "ok",
     not_after: "2030-03-01T00:00:00.000Z",
     days_left: 59,
+    renew_at: "2030-01-30T00:00:00.000Z",
+    renew_reason: "lifetime",
+    ari_window: null,
     next_check: "2030-01-01T01:00:00.000Z",
     retry_at: null,
     due_since: null,
@@ -24,9 +27,14 @@ function detail(over: Partial<CertDetailJson> = {}): CertDetailJson {
     dcv: "web",
     install: ["files"],
     key_type: "ecdsa-p256",
+    lifetime_days: 90,
+    profile: null,
     renew_threshold_days: 30,
-    renew_threshold_source: "default",
-    reason: "ok: 59.00 days left, threshold 30 (default)",
+    renew_threshold_source: "daemon",
+    ari: null,
+    reason: "ok: 59.00 days left, renew at 2030-01-30T00:00:00.000Z (lifetime rule)",
+    authz_failures: 0,
+    halted_at: null,
     latest_issued: { serial: "0abc", not_before: "2029-12-01T00:00:00.000Z", not_after: "2030-03-01T00:00:00.000Z", issued_at: "2029-12-01T00:00:00.000Z" },
     targets: [{ name: "files", type: "filesystem", serial: "0abc", not_after: "2030-03-01T00:00:00.000Z", matches_latest: true, error: null }],
     ...over,
@@ -92,7 +100,7 @@ describe("escaping", () => {
           targets: [{ name: EVIL, type: EVIL, serial: null, not_after: null, matches_latest: false, error: `damaged: ${EVIL}` }],
         }),
         caType: EVIL,
-        state: { certId: "www", consecutiveFailures: 2, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: EVIL },
+        state: { certId: "www", consecutiveFailures: 2, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: EVIL, authzFailures: 0, haltedAt: null },
         issued: { ...data().issued!, issuer: EVIL, chain: [EVIL] },
         history: [renewal("r1", { status: "failed", error: EVIL, trigger: "manual" })],
         refusal: "not_due",
@@ -141,7 +149,7 @@ describe("what it shows", () => {
     expect(html).toContain('<span class="badge ok">ok</span>');
     expect(html).toContain('<dd class="mono" id="issued-serial">0abc</dd>');
     expect(html).toContain("AB:CD");
-    expect(html).toContain("30 days before expiry (the default)");
+    expect(html).toContain("30 days before expiry ([daemon] renew_threshold_days)");
     expect(html).toContain('<a href="/renewals/r2">');
     expect(html).toContain('<span class="badge failed">failed</span>');
     expect(html).toContain('<span class="match yes">✓ yes</span>');
@@ -159,15 +167,31 @@ describe("what it shows", () => {
 
   test("a cooldown: failures in a row, when the next try is, and the last error", () => {
     const html = render(
-      data({ detail: detail({ status: "cooldown", retry_at: "2030-01-01T00:15:00.000Z" }), state: { certId: "www", consecutiveFailures: 3, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: "acme: rate limited" } }),
+      data({ detail: detail({ status: "cooldown", retry_at: "2030-01-01T00:15:00.000Z" }), state: { certId: "www", consecutiveFailures: 3, retryAt: new Date("2030-01-01T00:15:00Z"), lastError: "acme: rate limited", authzFailures: 0, haltedAt: null } }),
     );
     expect(html).toContain("3 failed renewals in a row; next try not before");
     expect(html).toContain('<p class="error-box">acme: rate limited</p>');
   });
 
+  test("a halt: since when, after how many authorization failures, what to do, and the CA's last error; its own badge", () => {
+    const state = { certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt: new Date("2030-01-01T00:00:00Z") };
+    const html = render(data({ detail: detail({ status: "halted", authz_failures: 5, halted_at: "2030-01-01T00:00:00.000Z" }), state }));
+    expect(html).toContain('<span class="badge halted">halted</span>');
+    expect(html).toContain("after 5 authorization failures in a row: fix its DCV, then force a renewal");
+    expect(html).toContain('<p class="error-box">acme: authorization invalid</p>');
+    expect(render(data({ refusal: "halted", detail: detail({ status: "halted", authz_failures: 5 }), state }))).toContain(
+      "Not started: renewals stopped after 5 authorization failures in a row. Fix its DCV, then <strong>Force renewal</strong> clears the halt.",
+    );
+  });
+
+  test("without a threshold the renewal rule reads \"lifetime rule\"; with one, its days and source", () => {
+    expect(render(data({ detail: detail({ renew_threshold_days: null, renew_threshold_source: null }) }))).toContain("<dd>lifetime rule</dd>");
+    expect(render(data())).toContain("30 days before expiry ([daemon] renew_threshold_days)");
+  });
+
   test("a refused renewal says why where the buttons are", () => {
     expect(render(data({ refusal: "cooldown", detail: detail({ retry_at: "2030-01-01T00:15:00.000Z" }) }))).toContain("Not started: the cert is cooling down after a failed renewal until");
-    expect(render(data({ refusal: "not_due" }))).toContain("Not started: it is not due (ok: 59.00 days left, threshold 30 (default)).");
+    expect(render(data({ refusal: "not_due" }))).toContain("Not started: it is not due (ok: 59.00 days left, renew at 2030-01-30T00:00:00.000Z (lifetime rule)).");
     const busy = render(data({ refusal: "busy", detail: detail({ last_renewal: { id: "r3", trigger: "manual", status: "running", started_at: NOW.toISOString(), finished_at: null, error: null } }) }));
     expect(busy).toContain('Not started: a renewal of this cert is already running (<a href="/renewals/r3">follow it</a>)');
   });

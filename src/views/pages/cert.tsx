@@ -23,7 +23,7 @@ import { NotFoundPage } from "./not-found.tsx";
 export const HISTORY_PAGE_SIZE = 20;
 
 /** Why a renewal asked for on this page did not start, carried across the redirect as a code: no free text in the URL. */
-export const RENEW_REFUSALS = ["cooldown", "not_due", "busy"] as const;
+export const RENEW_REFUSALS = ["cooldown", "halted", "not_due", "busy"] as const;
 export type RenewRefusal = (typeof RENEW_REFUSALS)[number];
 
 export interface CertPageData {
@@ -133,7 +133,6 @@ function daysLeft(days: number): string {
 const THRESHOLD_SOURCE: Record<string, string> = {
   cert: "the cert's renew_threshold_days",
   daemon: "[daemon] renew_threshold_days",
-  default: "the default",
 };
 
 function StatusPanel(p: { d: CertPageData }) {
@@ -147,7 +146,7 @@ function StatusPanel(p: { d: CertPageData }) {
           <Badge status={detail.status} />
         </dd>
         <dt>Next</dt>
-        <dd>{nextStep(detail, now, detail.renew_threshold_days ?? undefined)}</dd>
+        <dd>{nextStep(detail, now)}</dd>
         <dt>Expires</dt>
         <dd>
           {detail.not_after ? (
@@ -161,7 +160,7 @@ function StatusPanel(p: { d: CertPageData }) {
         <dt>Renews</dt>
         <dd>
           {detail.renew_threshold_days === null ? (
-            <span class="muted">not looked at yet</span>
+            "lifetime rule"
           ) : (
             `${detail.renew_threshold_days} days before expiry (${THRESHOLD_SOURCE[detail.renew_threshold_source ?? ""] ?? detail.renew_threshold_source})`
           )}
@@ -182,7 +181,12 @@ function StatusPanel(p: { d: CertPageData }) {
         ) : null}
         <dt>Cooldown</dt>
         <dd>
-          {failing ? (
+          {state?.haltedAt ? (
+            <>
+              halted since <Time iso={state.haltedAt.toISOString()} /> after {state.authzFailures} authorization failures in a row: fix its DCV, then force a renewal
+              {state.lastError ? <p class="error-box">{state.lastError}</p> : null}
+            </>
+          ) : failing ? (
             <>
               {state.consecutiveFailures} failed {state.consecutiveFailures === 1 ? "renewal" : "renewals"} in a row
               {detail.retry_at ? (
@@ -209,7 +213,11 @@ function Refusal(p: { d: CertPageData }) {
   const running = detail.last_renewal?.status === "running" ? detail.last_renewal : null;
   return (
     <div class="error-box" role="alert" id="renew-refused">
-      {refusal === "cooldown" ? (
+      {refusal === "halted" ? (
+        <>
+          Not started: renewals stopped after {detail.authz_failures} authorization failures in a row. Fix its DCV, then <strong>Force renewal</strong> clears the halt.
+        </>
+      ) : refusal === "cooldown" ? (
         <>
           Not started: the cert is cooling down after a failed renewal{detail.retry_at ? <> until <Time iso={detail.retry_at} /></> : null}. <strong>Force renewal</strong> skips the
           cooldown.
@@ -247,7 +255,7 @@ function Actions(p: { d: CertPageData; csrf: string }) {
       <details class="force" id="force">
         <summary class="button secondary">Force renewal…</summary>
         <div class="confirm">
-          <p>This orders a new certificate now even though it is not due, and skips any cooldown. The CA counts it against its rate limits.</p>
+          <p>This orders a new certificate now even though it is not due, skips any cooldown and clears a halt. The CA counts it against its rate limits.</p>
           <form method="post" action={action}>
             <input type="hidden" name="_csrf" value={p.csrf} />
             <input type="hidden" name="force" value="1" />

@@ -28,8 +28,8 @@ function cert(id: string, domains: string[]): WatchedCert {
 }
 
 const look = (days: number | null): CertLook => ({
-  decision: days === null ? { action: "renew", reason: "nothing installed", notAfter: null } : { action: "none", reason: "fine", notAfter: new Date(clock.now().getTime() + days * 86_400_000) },
-  threshold: { days: 30, source: "default" },
+  decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(clock.now().getTime() + (days - 30) * 86_400_000), reason: "threshold" }, reason: "fine", notAfter: new Date(clock.now().getTime() + days * 86_400_000) },
+  threshold: null, ari: null,
   error: null,
   dueSince: null,
   latestSerial: null,
@@ -99,9 +99,10 @@ describe("the overview", () => {
 
 test("what comes next, by status", () => {
   const now = clock.now();
-  const base: CertJson = { id: "a", domains: [], domains_unicode: [], status: "ok", not_after: null, days_left: null, next_check: null, retry_at: null, due_since: null, last_renewal: null, look_error: null, targets: [] };
-  expect(nextStep({ ...base, status: "renewing" }, now, 30)).toBe("renewing now");
-  expect(nextStep({ ...base, status: "cooldown", retry_at: "2030-01-01T02:00:00.000Z" }, now, 30)).toBe("retry in 2 h");
-  expect(nextStep({ ...base, status: "ok", not_after: "2030-03-02T00:00:00.000Z" }, now, 30)).toBe("renews in 30 d");
-  expect(nextStep({ ...base, status: "unreadable" }, now, 30)).toBe("waiting for its target to answer");
+  const base: CertJson = { id: "a", domains: [], domains_unicode: [], status: "ok", not_after: null, days_left: null, renew_at: null, renew_reason: null, ari_window: null, next_check: null, retry_at: null, due_since: null, last_renewal: null, look_error: null, targets: [] };
+  expect(nextStep({ ...base, status: "renewing" }, now)).toBe("renewing now");
+  expect(nextStep({ ...base, status: "cooldown", retry_at: "2030-01-01T02:00:00.000Z" }, now)).toBe("retry in 2 h");
+  expect(nextStep({ ...base, status: "ok", renew_at: "2030-01-31T00:00:00.000Z" }, now)).toBe("renews in 30 d");
+  expect(nextStep({ ...base, status: "ok" }, now)).toBe("–");
+  expect(nextStep({ ...base, status: "unreadable" }, now)).toBe("waiting for its target to answer");
 });

@@ -17,7 +17,7 @@ import { Timeline, timelineData, type TimelineData } from "../timeline.tsx";
 export const OVERVIEW_PAGE_SIZE = 50;
 
 /** The statuses the summary strip always shows, even at 0. */
-const SUMMARY: readonly CertStatus[] = ["ok", "due", "renewing", "cooldown", "failed", "missing"];
+const SUMMARY: readonly CertStatus[] = ["ok", "due", "renewing", "cooldown", "failed", "halted", "missing"];
 
 const COLUMNS: { key: "id" | "status" | "days_left" | "not_after"; label: string }[] = [
   { key: "id", label: "Certificate" },
@@ -36,7 +36,6 @@ export interface OverviewData {
   soonest: { id: string; notAfter: string } | null;
   now: Date;
   certs: Map<string, WatchedCert>;
-  thresholds: Map<string, number>;
   configFile: string;
   /** Of every cert, whatever the filter. */
   timeline: TimelineData;
@@ -69,11 +68,6 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
   const shown = pageOf(needle ? rows.filter((r) => matchesText(r.cert, needle)) : rows, query);
   const page = { total: shown.total, items: await viewsNow(deps, shown.rows.map((r) => r.cert)) };
   const certs = new Map(shown.rows.map((r) => [r.cert.config.id, r.cert]));
-  const thresholds = new Map<string, number>();
-  for (const i of page.items) {
-    const days = deps.certs.look(i.id)?.threshold.days;
-    if (days !== undefined) thresholds.set(i.id, days);
-  }
   const now = deps.clock.now();
   return {
     query,
@@ -84,7 +78,6 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
     soonest: soonest && { id: soonest.cert.config.id, notAfter: new Date(soonest.notAfter).toISOString() },
     now,
     certs,
-    thresholds,
     configFile: deps.configFile,
     timeline: timelineData(deps.certs, now),
     self: `${url.pathname}${url.search}`,
@@ -102,17 +95,19 @@ function href(q: CertQuery, change: Partial<Record<"q" | "status" | "sort" | "or
 }
 
 /** What happens next for the cert, in words. */
-export function nextStep(c: CertJson, now: Date, thresholdDays: number | undefined): string {
+export function nextStep(c: CertJson, now: Date): string {
   switch (c.status) {
     case "renewing":
       return "renewing now";
     case "cooldown":
       return c.retry_at ? `retry ${relative(c.retry_at, now)}` : "cooling down";
     case "ok": {
-      if (!c.not_after || thresholdDays === undefined) return "–";
-      const at = new Date(Date.parse(c.not_after) - thresholdDays * 86_400_000).toISOString();
+      const at = c.renew_at;
+      if (!at) return "–";
       return Date.parse(at) <= now.getTime() ? "renews at the next check" : `renews ${relative(at, now)}`;
     }
+    case "halted":
+      return "halted: fix its DCV, then force a renewal";
     case "due":
     case "failed":
       return "renews at the next check";
@@ -206,7 +201,7 @@ function Row(p: { c: CertJson; d: OverviewData }) {
         <Time iso={c.not_after} date />
       </td>
       <td class="hide-narrow">{d.certs.get(c.id)?.config.ca ?? ""}</td>
-      <td>{nextStep(c, d.now, d.thresholds.get(c.id))}</td>
+      <td>{nextStep(c, d.now)}</td>
       <td class="hide-narrow">
         {c.last_renewal ? (
           <a href={`/renewals/${encodeURIComponent(c.last_renewal.id)}`}>

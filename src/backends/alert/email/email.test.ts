@@ -312,3 +312,32 @@ function describeAll(err: unknown): string {
   for (let cur: unknown = err; cur instanceof Error; cur = cur.cause) parts.push(cur.message, JSON.stringify(cur), String(cur.stack));
   return parts.join("\n");
 }
+
+describe("check (rota doctor)", () => {
+  const checkCtx = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
+  const signal = new AbortController().signal;
+  const auth = (path: string) => ({ username: "rota", password: { from: "file" as const, path } });
+
+  test("STARTTLS and AUTH pass, and no message is sent", async () => {
+    const before = received.length;
+    const sink = createEmailAlert("mail", config({ port: ports.starttls, tls: "starttls", caBundle: tls.caPath, auth: auth(passwordFile) }), ctx);
+    expect(await sink.check(signal, checkCtx)).toEqual([{ status: "ok", message: `127.0.0.1:${ports.starttls}: connected, STARTTLS, logged in as rota; no message sent` }]);
+    expect(received.length).toBe(before);
+  });
+
+  test("a refused login is a FAIL without the password", async () => {
+    const sink = createEmailAlert("mail", config({ port: ports.starttls, tls: "starttls", caBundle: tls.caPath, auth: auth(wrongPasswordFile) }), ctx);
+    const [r] = await sink.check(signal, checkCtx);
+    expect(r!.status).toBe("fail");
+    expect(r!.message).toContain("login refused");
+    expect(JSON.stringify(r)).not.toContain(CANARY);
+  });
+
+  test("a closed port is a FAIL; offline contacts nobody", async () => {
+    const [down] = await createEmailAlert("mail", config({ port: ports.down }), ctx).check(signal, checkCtx);
+    expect(down!.status).toBe("fail");
+    expect(await createEmailAlert("mail", config({ port: ports.down }), ctx).check(signal, { ...checkCtx, offline: true })).toEqual([
+      { status: "skip", message: `offline: 127.0.0.1:${ports.down} not contacted` },
+    ]);
+  });
+});

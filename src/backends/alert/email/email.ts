@@ -11,7 +11,7 @@ import type { SMTPTransportOptions } from "nodemailer/lib/smtp-transport";
 import { readSecret } from "../../../config/secret.ts";
 import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import type { BackendContext } from "../../context.ts";
-import type { Alert, AlertBackend } from "../../types.ts";
+import type { Alert, AlertBackend, Checkable } from "../../types.ts";
 import type { EmailConfig } from "./config.ts";
 import { renderEmail } from "./message.ts";
 
@@ -34,9 +34,12 @@ const TLS_VERIFY_CODES = new Set([...UNTRUSTED_CODES, "CERT_HAS_EXPIRED", "ERR_T
 
 let nodemailer: Promise<typeof import("nodemailer")> | undefined;
 
-export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendContext): AlertBackend {
+export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendContext): AlertBackend & Checkable {
   return {
     name,
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkEmail(name, cfg, signal, checkCtx);
+    },
     async send(alert: Alert, signal: AbortSignal): Promise<void> {
       throwIfAborted(signal, name);
       const mailer = await (nodemailer ??= import("nodemailer"));
@@ -64,7 +67,7 @@ export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendCon
   };
 }
 
-function transportOptions(cfg: EmailConfig, password: string | undefined): SMTPTransportOptions {
+export function transportOptions(cfg: EmailConfig, password: string | undefined): SMTPTransportOptions {
   return {
     host: cfg.host,
     port: cfg.port,
@@ -86,7 +89,7 @@ function transportOptions(cfg: EmailConfig, password: string | undefined): SMTPT
  * TLS the server cannot give) is `noRetry`; a 4xx, a dropped connection or a timeout may heal.
  * The message carries the server's reply and never the password, even if a server echoes it.
  */
-function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSignal, password: string | undefined): RotaError {
+export function smtpError(name: string, cfg: EmailConfig, err: unknown, signal: AbortSignal, password: string | undefined): RotaError {
   const e = err as NodemailerError;
   if (signal.aborted || e.code === "EABORT") return new RotaError("aborted", `${name}: cancelled`, { cause: signal.reason });
   const where = `${cfg.host}:${cfg.port}`;

@@ -23,6 +23,8 @@ const HAPPENED: Record<string, string> = {
   "renewal.succeeded": "renewed",
   "cert.expiring": "expiring",
   "cert.recovered": "renewal recovered",
+  "cert.halted": "renewals halted",
+  "cert.resumed": "renewals resumed",
   "alert.test": "test alert",
 };
 

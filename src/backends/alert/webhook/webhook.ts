@@ -11,7 +11,7 @@ import { readSecret, type SecretRef } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { parseRetryAfter } from "../../../retry-after.ts";
 import type { BackendContext } from "../../context.ts";
-import type { AlertBackend } from "../../types.ts";
+import type { AlertBackend, Checkable } from "../../types.ts";
 import type { WebhookConfig } from "./config.ts";
 import { render } from "./formats.ts";
 import { SIGNATURE_HEADER, sign } from "./sign.ts";
@@ -33,7 +33,7 @@ const TLS_CODES = new Set([
   "CERT_UNTRUSTED",
 ]);
 
-export function createWebhookAlert(name: string, cfg: WebhookConfig, ctx: BackendContext): AlertBackend {
+export function createWebhookAlert(name: string, cfg: WebhookConfig, ctx: BackendContext): AlertBackend & Checkable {
   const who = `webhook ${name}`;
   const target = new URL(cfg.url);
   const where = target.origin;
@@ -41,6 +41,9 @@ export function createWebhookAlert(name: string, cfg: WebhookConfig, ctx: Backen
 
   return {
     name,
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkWebhook(who, cfg, ca, ctx.clock, signal, checkCtx);
+    },
     async send(alert, signal) {
       throwIfAborted(signal, who);
       const token = cfg.bearerToken && secretValue(cfg.bearerToken, "bearer_token", who);
@@ -105,7 +108,7 @@ function statusError(res: Response, message: string, now: Date): RotaError {
   return new RotaError("refused", message, { noRetry: true });
 }
 
-function networkError(err: unknown, prefix: string, clean: (s: string) => string): RotaError {
+export function networkError(err: unknown, prefix: string, clean: (s: string) => string): RotaError {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === "string" ? e.code : undefined;
   const msg = clean(typeof e.message === "string" && e.message ? e.message : String(err));
@@ -139,13 +142,13 @@ async function readExcerpt(res: Response): Promise<string> {
 }
 
 /** A receiver may echo the request: whatever it sends back, the token, the secret and the URL's path stay out of the message. */
-function redact(s: string, hidden: (string | undefined)[]): string {
+export function redact(s: string, hidden: (string | undefined)[]): string {
   let out = s;
   for (const h of hidden) if (h) out = out.split(h).join("[redacted]");
   return out;
 }
 
-function secretValue(ref: SecretRef, key: string, who: string): string {
+export function secretValue(ref: SecretRef, key: string, who: string): string {
   let value: string;
   try {
     value = readSecret(ref);

@@ -14,7 +14,7 @@ import { readSecret } from "../../../config/secret.ts";
 import { splitPem } from "../../../crypto/x509.ts";
 import { scoped } from "../../../log.ts";
 import type { BackendContext } from "../../context.ts";
-import type { CABackend, ChallengeKind, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
+import type { CABackend, ChallengeKind, Checkable, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { loadOrCreateAccountKey } from "./account.ts";
 import { shortCertId } from "./cert-id.ts";
 import { profileNotOffered, type AcmeCertOptions, type AcmeConfig } from "./config.ts";
@@ -56,7 +56,7 @@ type OrderRequest = Parameters<acme.Client["createOrder"]>[0] & { profile?: stri
 const DNS_LABEL = "_acme-challenge";
 const DNS_TTL = 60;
 
-export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext): CABackend {
+export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext): CABackend & Checkable {
   const who = `acme ${name}`;
   installTransport(acme.axios as unknown as Parameters<typeof installTransport>[0]);
   const log = scoped(ctx.log, { component: "acme" });
@@ -126,6 +126,9 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
 
   return {
     name,
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkAcme(cfg, signal, checkCtx);
+    },
     submit(req: SubmitRequest, signal: AbortSignal) {
       return run(signal, async () => {
         const c = getClient();
@@ -185,7 +188,7 @@ export function createAcmeCa(name: string, cfg: AcmeConfig, ctx: BackendContext)
         return { leafPem: leaf, chainPem: chain.join("") };
       });
     },
-  } satisfies CABackend;
+  } satisfies CABackend & Checkable;
 }
 
 /** Why the CA's refusal of a newOrder is one of `replaces` an order without it gets past, else undefined. */

@@ -1,6 +1,9 @@
-/** @module nextDelayMs: the ACME poll interval grows from 150 ms to a 5 s cap, and the CA's Retry-After wins up to 60 s. */
+/**
+ * @module nextDelayMs: the ACME poll interval grows from 150 ms to a 5 s cap, and the CA's
+ * Retry-After wins up to 60 s. failureCode: which invalid authorizations count toward a halt.
+ */
 import { describe, expect, test } from "bun:test";
-import { nextDelayMs } from "./poll.ts";
+import { failureCode, nextDelayMs } from "./poll.ts";
 
 describe("nextDelayMs", () => {
   test("starts at 150 ms and grows by 1.6 each poll", () => {
@@ -34,5 +37,26 @@ describe("nextDelayMs", () => {
 
   test("after a long Retry-After, our own delay resumes at its cap", () => {
     expect(nextDelayMs(60_000, undefined)).toBe(5_000);
+  });
+});
+
+describe("failureCode", () => {
+  const authz = (type: string | undefined, where: "challenge" | "authz" = "challenge") => {
+    const error = type === undefined ? { detail: "no type" } : { type: `urn:ietf:params:acme:error:${type}`, detail: "x" };
+    return where === "challenge" ? { status: "invalid", challenges: [{ type: "http-01", status: "invalid", error }] } : { status: "invalid", error };
+  };
+
+  test.each(["unauthorized", "connection", "dns", "caa"])("an authorization invalid with %s is authz_invalid", (type) => {
+    expect(failureCode("authorization", authz(type))).toBe("authz_invalid");
+    expect(failureCode("authorization", authz(type, "authz"))).toBe("authz_invalid");
+  });
+
+  test("other problems, an order, or an authorization that expired or was deactivated stay validation_failed", () => {
+    expect(failureCode("authorization", authz("serverInternal"))).toBe("validation_failed");
+    expect(failureCode("authorization", authz("rejectedIdentifier"))).toBe("validation_failed");
+    expect(failureCode("authorization", authz(undefined))).toBe("validation_failed");
+    expect(failureCode("order", authz("unauthorized"))).toBe("validation_failed");
+    expect(failureCode("authorization", { status: "expired", error: { type: "urn:ietf:params:acme:error:unauthorized" } })).toBe("validation_failed");
+    expect(failureCode("authorization", { status: "invalid", challenges: [{ type: "http-01", status: "invalid", error: { type: "connection" } }] })).toBe("validation_failed");
   });
 });

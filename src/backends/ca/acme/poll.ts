@@ -16,6 +16,14 @@ const MAX_DELAY_MS = 5_000;
 const MAX_RETRY_AFTER_MS = 60_000;
 const DEADLINE_MS = 10 * 60_000;
 
+/**
+ * Problem types with which an authorization turns invalid when the CA could not confirm
+ * control of the name (RFC 8555 §6.7): the DCV must change before a retry can pass, and each
+ * try counts against the CA's failed-validation limit, so the runner halts after a few (issue 12 §5).
+ */
+const DCV_PROBLEMS = new Set(["unauthorized", "connection", "dns", "caa"]);
+const PROBLEM_PREFIX = "urn:ietf:params:acme:error:";
+
 interface Polled {
   status: string;
   error?: { detail?: string; type?: string };
@@ -29,7 +37,7 @@ export function nextDelayMs(previousMs: number, retryAfterSeconds: number | unde
   return previousMs === 0 ? FIRST_DELAY_MS : Math.min(previousMs * GROWTH, MAX_DELAY_MS);
 }
 
-export async function pollUntilValid(client: acme.Client, url: string, who: string, what: string, clock: Clock, signal: AbortSignal): Promise<Polled> {
+export async function pollUntilValid(client: acme.Client, url: string, who: string, what: "authorization" | "order", clock: Clock, signal: AbortSignal): Promise<Polled> {
   // acme-client exposes no poll that returns headers; its internal api does (stable through 5.x).
   const api = (client as unknown as { api: { apiRequest(url: string, payload: null, ok: number[]): Promise<{ data: Polled; headers: Record<string, string> }> } }).api;
   const deadline = clock.now().getTime() + DEADLINE_MS;
@@ -46,7 +54,7 @@ export async function pollUntilValid(client: acme.Client, url: string, who: stri
     const item = resp.data;
     if (item.status === "valid") return item;
     if (item.status === "invalid" || item.status === "revoked" || item.status === "expired" || item.status === "deactivated") {
-      throw new RotaError("validation_failed", `${who}: ${what} ${item.status}: ${describeFailure(item)}`);
+      throw new RotaError(failureCode(what, item), `${who}: ${what} ${item.status}: ${describeFailure(item)}`);
     }
     if (clock.now().getTime() > deadline) throw new RotaError("timeout", `${who}: ${what} still ${item.status} after ${DEADLINE_MS / 60_000} minutes`);
     delay = nextDelayMs(delay, parseRetryAfter(resp.headers["retry-after"], clock.now()));
@@ -54,8 +62,19 @@ export async function pollUntilValid(client: acme.Client, url: string, who: stri
   }
 }
 
+/** `authz_invalid` for an authorization the CA could not validate (DCV_PROBLEMS); `validation_failed` for the rest. */
+export function failureCode(what: "authorization" | "order", item: Polled): "authz_invalid" | "validation_failed" {
+  const type = problemOf(item)?.type;
+  const short = type?.startsWith(PROBLEM_PREFIX) ? type.slice(PROBLEM_PREFIX.length) : undefined;
+  return what === "authorization" && item.status === "invalid" && short !== undefined && DCV_PROBLEMS.has(short) ? "authz_invalid" : "validation_failed";
+}
+
+/** The failed challenge's problem (the CA's account of what it tried), else the item's own. */
+function problemOf(item: Polled): { detail?: string; type?: string } | undefined {
+  return item.challenges?.find((c) => c.error)?.error ?? item.error;
+}
+
 function describeFailure(item: Polled): string {
-  const failed = item.challenges?.find((c) => c.error);
-  const err = failed?.error ?? item.error;
+  const err = problemOf(item);
   return err?.detail ?? err?.type ?? "no detail from the CA";
 }

@@ -5,7 +5,7 @@
  */
 import type { BackendContext } from "../../context.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import type { CABackend, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
+import type { CABackend, Checkable, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { Authority } from "./authority.ts";
 import type { LocalCaConfig } from "./config.ts";
 import { localCaDir } from "./layout.ts";
@@ -28,10 +28,15 @@ function isLocalOrder(o: unknown): o is LocalOrder {
   return typeof csrPem === "string" && Array.isArray(domains) && domains.every((d) => typeof d === "string");
 }
 
-export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend {
-  const authority = new Authority(localCaDir(ctx.stateDir, name), cfg.commonName ?? "rota local CA", ctx.clock);
+export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend & Checkable {
+  const dir = localCaDir(ctx.stateDir, name);
+  const authority = new Authority(dir, cfg.commonName ?? "rota local CA", ctx.clock);
   return {
     name,
+
+    async check(_signal, checkCtx) {
+      return (await import("./check.ts")).checkLocalCa(dir, checkCtx);
+    },
 
     async submit(req: SubmitRequest, signal: AbortSignal): Promise<{ order: LocalOrder; challenges: DcvChallenge[] }> {
       throwIfAborted(signal, WHO);
@@ -47,5 +52,5 @@ export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaCont
       throwIfAborted(signal, WHO);
       return { leafPem, chainPem: issuer.pem };
     },
-  } satisfies CABackend;
+  } satisfies CABackend & Checkable;
 }

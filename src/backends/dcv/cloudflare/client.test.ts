@@ -28,7 +28,7 @@ describe("CloudflareClient", () => {
     expect(await client.zoneByName("example.com", signal)).toMatchObject(zone);
     expect(await client.zoneByName("www.example.com", signal)).toBeUndefined();
     const made = await client.createTxt(zone.id, { name: "_acme-challenge.example.com", content: "YQ", ttl: 60 }, signal);
-    expect(await client.txtRecords(zone.id, "_acme-challenge.example.com", signal)).toEqual([expect.objectContaining({ id: made.id, content: "YQ" })]);
+    expect(await client.recordsAt(zone.id, "_acme-challenge.example.com", "TXT", signal)).toEqual([expect.objectContaining({ id: made.id, content: "YQ" })]);
     await client.deleteRecord(zone.id, made.id, signal);
     expect(fake.requests.at(-1)).toMatchObject({ method: "DELETE", path: `/zones/${zone.id}/dns_records/${made.id}`, body: undefined });
     expect(fake.records()).toEqual([]);
@@ -70,7 +70,7 @@ describe("CloudflareClient", () => {
 
   test("5xx is retryable, every error of the envelope is named", async () => {
     fake.canned.push({ status: 503, body: envelope([{ code: 10001, message: "Service unavailable" }, { code: 10002, message: "Try later" }]) });
-    await expect(client.txtRecords(zone.id, "x.example.com", signal)).rejects.toMatchObject({
+    await expect(client.recordsAt(zone.id, "x.example.com", "TXT", signal)).rejects.toMatchObject({
       code: "unavailable",
       noRetry: false,
       message: "cloudflare cf: 10001 Service unavailable; 10002 Try later",

@@ -62,15 +62,31 @@ export class CloudflareClient {
     return (zones ?? []).find((z) => z.name === name);
   }
 
-  /** TXT records named exactly `name` (no trailing dot) in the zone. */
-  async txtRecords(zoneId: string, name: string, signal: AbortSignal): Promise<DnsRecord[]> {
+  /** Records named exactly `name` (no trailing dot) in the zone: of `type`, or of every type when it is unset. */
+  async recordsAt(zoneId: string, name: string, type: "TXT" | undefined, signal: AbortSignal): Promise<DnsRecord[]> {
     // 100 is the most a page holds; more challenge values than that at one name never happen.
-    const q = new URLSearchParams({ type: "TXT", name, per_page: "100" });
+    const q = new URLSearchParams({ ...(type === undefined ? {} : { type }), name, per_page: "100" });
+    return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
+  }
+
+  /** Zones the token can see, the first page: a read that proves the token (rota doctor). */
+  async zones(signal: AbortSignal): Promise<Zone[]> {
+    return (await this.call<Zone[]>("GET", "/zones?per_page=50", undefined, "Zone:Read", signal)) ?? [];
+  }
+
+  /** At most one TXT record of the zone: a read that proves DNS access to it (rota doctor). */
+  async someTxt(zoneId: string, signal: AbortSignal): Promise<DnsRecord[]> {
+    const q = new URLSearchParams({ type: "TXT", per_page: "1" });
     return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
   }
 
   async createTxt(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
     return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal);
+  }
+
+  /** Never proxied: a proxied record answers with Cloudflare's addresses and hides the CNAME from the CA. */
+  async createCname(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
+    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "CNAME", ...rec, proxied: false }, "DNS:Edit", signal);
   }
 
   async deleteRecord(zoneId: string, recordId: string, signal: AbortSignal): Promise<void> {

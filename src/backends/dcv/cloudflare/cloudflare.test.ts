@@ -16,22 +16,33 @@ function backend(fake: FakeCloudflare, over: Partial<CloudflareConfig> = {}): Dc
   return createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock });
 }
 
+/** What a resolver reads at the challenge's name, by its kind. */
+const lookupIn = (fake: FakeCloudflare) => async (ch: DcvChallenge) => (ch.kind === "dns-01" ? fake.txt(ch.recordName) : ch.kind === "dns-cname" ? fake.cname(ch.recordName) : []);
+
 const dns = (recordName: string, recordValue: string, ttl = 60): DcvChallenge => ({ kind: "dns-01", recordName, recordValue, ttl });
 
 runDcvContract("cloudflare over the v4 fake", () => {
   const fake = startFakeCloudflare({ token: TOKEN, zones: [{ id: cloudflareId(), name: "example.com" }] });
-  return { backend: backend(fake), lookup: async (ch) => (ch.kind === "dns-01" ? fake.txt(ch.recordName) : []), cleanup: () => fake.stop() };
+  return { backend: backend(fake), lookup: lookupIn(fake), cleanup: () => fake.stop() };
 });
 
 runDcvContract("cloudflare over the v4 fake, as mirrored to DNS", () => {
   // What challtestsrv would serve, kept the way it keeps it: values per name, cleared per name.
   const served = new Map<string, string[]>();
+  const cnames = new Map<string, string>();
   const mirror = {
     setTxt: async (host: string, value: string) => void served.set(host, [...(served.get(host) ?? []), value]),
     clearTxt: async (host: string) => void served.delete(host),
+    setCname: async (host: string, target: string) => void cnames.set(host, target),
+    clearCname: async (host: string) => void cnames.delete(host),
   };
   const fake = startFakeCloudflare({ token: TOKEN, zones: [{ id: cloudflareId(), name: "example.com" }], mirror });
-  return { backend: backend(fake), lookup: async (ch) => (ch.kind === "dns-01" ? (served.get(ch.recordName) ?? []) : []), cleanup: () => fake.stop() };
+  const lookup = async (ch: DcvChallenge) => {
+    if (ch.kind === "dns-01") return served.get(ch.recordName) ?? [];
+    const target = ch.kind === "dns-cname" ? cnames.get(ch.recordName) : undefined;
+    return target === undefined ? [] : [target];
+  };
+  return { backend: backend(fake), lookup, cleanup: () => fake.stop() };
 });
 
 runDcvContract("cloudflare with zone_id over the v4 fake", () => {
@@ -39,7 +50,7 @@ runDcvContract("cloudflare with zone_id over the v4 fake", () => {
   const fake = startFakeCloudflare({ token: TOKEN, zones: [zone] });
   // With zone_id the token needs DNS:Edit only.
   fake.permissions.zoneRead = false;
-  return { backend: backend(fake, { zoneId: zone.id }), lookup: async (ch) => (ch.kind === "dns-01" ? fake.txt(ch.recordName) : []), cleanup: () => fake.stop() };
+  return { backend: backend(fake, { zoneId: zone.id }), lookup: lookupIn(fake), cleanup: () => fake.stop() };
 });
 
 describe("cloudflare", () => {

@@ -1,17 +1,17 @@
 /**
- * @module CloudflareDcv: answers DNS-01 with a TXT record made through the Cloudflare v4
- * API (issue 9 §2). Nothing is remembered between publish and remove: remove finds the
- * records by type, name and value, so the journal can clean up after a crash.
+ * @module CloudflareDcv: answers DNS-01 with a TXT record, and `dns-cname` with a CNAME, made
+ * through the Cloudflare v4 API (issue 9 §2, issue 13 §2). Nothing is remembered between publish
+ * and remove: remove finds the records by type, name and value, so the journal can clean up after a crash.
  */
 import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { supportsKind, type ChallengeKind, type PropagatingDcv } from "../../types.ts";
-import { asDns01, type Dns01Challenge } from "../dns01.ts";
+import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
+import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
-export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv {
+export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv & Checkable {
   const who = `cloudflare ${name}`;
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
@@ -48,23 +48,39 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
   }
 
   async function ours(zoneId: string, ch: Dns01Challenge, signal: AbortSignal): Promise<DnsRecord[]> {
-    const records = await api().txtRecords(zoneId, fqdn(ch.recordName), signal);
+    const records = await api().recordsAt(zoneId, fqdn(ch.recordName), "TXT", signal);
     return records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
+  }
+
+  /** Every record at the CNAME's name (a CNAME owns its name), and which of them are ours. */
+  async function atCname(zoneId: string, ch: DnsCnameChallenge, signal: AbortSignal): Promise<{ all: DnsRecord[]; ours: DnsRecord[] }> {
+    const all = await api().recordsAt(zoneId, fqdn(ch.recordName), undefined, signal);
+    return { all, ours: all.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) };
   }
 
   return {
     name,
     propagation: cfg.propagation,
-    supportedKinds: (): ChallengeKind[] => ["dns-01"],
+    supportedKinds: (): ChallengeKind[] => ["dns-01", "dns-cname"],
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkCloudflare(cfg, api, signal, checkCtx);
+    },
     supports(challenge) {
       return supportsKind(this, challenge);
     },
     async publish(challenge, signal) {
-      const ch = asDns01(challenge, who);
+      const ch = asDnsChallenge(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
-      if ((await ours(zoneId, ch, signal)).length > 0) return;
       try {
+        if (ch.kind === "dns-cname") {
+          const at = await atCname(zoneId, ch, signal);
+          if (at.ours.length > 0) return;
+          if (at.all.length > 0) throw cnameConflict(who, fqdn(ch.recordName), at.all.map((r) => r.type));
+          await api().createCname(zoneId, { name: fqdn(ch.recordName), content: ch.target, ttl: ttlOf(ch) }, signal);
+          return;
+        }
+        if ((await ours(zoneId, ch, signal)).length > 0) return;
         await api().createTxt(zoneId, { name: fqdn(ch.recordName), content: ch.recordValue, ttl: ttlOf(ch) }, signal);
       } catch (err) {
         // A publish running beside this one made the same record first: the outcome is the one asked for.
@@ -73,10 +89,11 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       }
     },
     async remove(challenge, signal) {
-      const ch = asDns01(challenge, who);
+      const ch = asDnsChallenge(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
-      for (const record of await ours(zoneId, ch, signal)) {
+      const found = ch.kind === "dns-cname" ? (await atCname(zoneId, ch, signal)).ours : await ours(zoneId, ch, signal);
+      for (const record of found) {
         try {
           await api().deleteRecord(zoneId, record.id, signal);
         } catch (err) {
@@ -86,7 +103,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
         }
       }
     },
-  } satisfies PropagatingDcv;
+  } satisfies PropagatingDcv & Checkable;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */
@@ -103,7 +120,7 @@ function unquoted(content: string): string {
 }
 
 /** Cloudflare accepts 1 (automatic) or 60–86400 seconds (30 on Enterprise); 60 unless the challenge asks for more. */
-function ttlOf(ch: Dns01Challenge): number {
+function ttlOf(ch: Dns01Challenge | DnsCnameChallenge): number {
   return Math.min(86_400, Math.max(60, ch.ttl || 60));
 }
 

@@ -35,6 +35,8 @@ export interface NamecheapClient {
   getHosts(sld: string, tld: string, signal: AbortSignal): Promise<Zone>;
   /** Replaces the whole zone with `zone`: "All host records that are not included into the API call will be deleted." */
   setHosts(sld: string, tld: string, zone: Zone, signal: AbortSignal): Promise<void>;
+  /** How many domains the account holds (`namecheap.domains.getList`): a read that proves the credentials (rota doctor). */
+  domainCount(signal: AbortSignal): Promise<number>;
 }
 
 /** Namecheap: "Invalid request IP", the machine is not on the account's API allow-list. */
@@ -114,6 +116,15 @@ export function createNamecheapClient(creds: NamecheapCredentials, who: string):
         hosts.push({ name, type, address, mxPref, ttl });
       }
       return { emailType, hosts };
+    },
+
+    async domainCount(signal) {
+      const command = "namecheap.domains.getList";
+      const response = await call(command, [["PageSize", "10"]], signal);
+      const result = child(response, "DomainGetListResult");
+      if (!result) throw fail("namecheap_malformed", `${command}: reply has no DomainGetListResult`);
+      const total = child(child(response, "Paging") ?? result, "TotalItems")?.text.trim();
+      return total !== undefined && /^\d+$/.test(total) ? Number(total) : result.children.filter((e) => e.name === "Domain").length;
     },
 
     async setHosts(sld, tld, zone, signal) {

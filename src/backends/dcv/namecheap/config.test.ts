@@ -47,7 +47,7 @@ describe("parseNamecheapConfig", () => {
 
   test("refusals name their key", () => {
     expect(parse({}).problems).toEqual(["dcv[0].api_user: is required", "dcv[0].api_key_file: is required (or api_key_env)", "dcv[0].client_ip: is required"]);
-    expect(parse({ ...base, client_ip: "2001:db8::1" }).problems).toEqual(['dcv[0].client_ip: "2001:db8::1" must be a dotted IPv4 address (Namecheap rejects IPv6)']);
+    expect(parse({ ...base, client_ip: "2001:db8::1" }).problems).toEqual(["dcv[0].client_ip: Namecheap accepts IPv4 only (its error 1011105)"]);
     expect(parse({ ...base, client_ip: "256.1.1.1" }).problems).toHaveLength(1);
     expect(parse({ ...base, sandbox: false, api_url: "http://127.0.0.1:9/xml.response" }).problems).toEqual(["dcv[0].api_url: give api_url or sandbox, not both"]);
     expect(parse({ ...base, api_url: "ftp://x" }).problems).toEqual(['dcv[0].api_url: "ftp://x" is not an http(s) URL']);

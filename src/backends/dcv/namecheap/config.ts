@@ -40,7 +40,8 @@ export function parseNamecheapAccount(r: Reader): NamecheapAccount {
   const apiKey = r.secret("api_key", { required: true });
   const clientIp = r.string("client_ip", { required: true }) ?? "";
   // Namecheap rejects IPv6 with error 1011105, so refuse it here rather than at the first renewal.
-  if (clientIp && !IPV4.test(clientIp)) r.problem("client_ip", `${quote(clientIp)} must be a dotted IPv4 address (Namecheap rejects IPv6)`);
+  if (clientIp.includes(":")) r.problem("client_ip", "Namecheap accepts IPv4 only (its error 1011105)");
+  else if (clientIp && !IPV4.test(clientIp)) r.problem("client_ip", `${quote(clientIp)} must be a dotted IPv4 address`);
   const sandbox = r.bool("sandbox", false);
   let apiUrl = sandbox ? SANDBOX_URL : PRODUCTION_URL;
   if (r.has("api_url")) {

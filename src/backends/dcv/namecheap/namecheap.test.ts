@@ -40,6 +40,10 @@ function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; stat
   };
 }
 
+function cnameAt(fake: FakeNamecheap, zone: string, host: string): string[] {
+  return (fake.zones.get(zone)?.hosts ?? []).filter((h) => h.type === "CNAME" && h.name === host).map((h) => h.address.replace(/\.$/, ""));
+}
+
 function txtAt(fake: FakeNamecheap, zone: string, host: string): string[] {
   return (fake.zones.get(zone)?.hosts ?? []).filter((h) => h.type === "TXT" && h.name === host).map((h) => h.address);
 }
@@ -50,8 +54,9 @@ runDcvContract("namecheap (fake XML API)", () => {
   return {
     backend: s.dcv,
     async lookup(ch) {
-      if (ch.kind !== "dns-01") return [];
-      return txtAt(s.fake, "example.com", ch.recordName.replace(/\.example\.com$/, ""));
+      if (ch.kind === "http-01") return [];
+      const host = ch.recordName.replace(/\.example\.com$/, "");
+      return ch.kind === "dns-01" ? txtAt(s.fake, "example.com", host) : cnameAt(s.fake, "example.com", host);
     },
     cleanup: s.cleanup,
   };
@@ -60,12 +65,20 @@ runDcvContract("namecheap (fake XML API)", () => {
 runDcvContract("namecheap (fake XML API), as mirrored to DNS", () => {
   // What challtestsrv would serve, kept the way it keeps it: values per name, cleared per name.
   const served = new Map<string, string[]>();
+  const cnames = new Map<string, string>();
   const s = setup({
     setTxt: async (host, value) => void served.set(host, [...(served.get(host) ?? []), value]),
     clearTxt: async (host) => void served.delete(host),
+    setCname: async (host, target) => void cnames.set(host, target),
+    clearCname: async (host) => void cnames.delete(host),
   });
   s.fake.zones.set("example.com", { emailType: "MX", isUsingOurDns: true, hosts: [{ name: "@", type: "TXT", address: "v=spf1 -all", mxPref: "10", ttl: "1800" }] });
-  return { backend: s.dcv, lookup: async (ch) => (ch.kind === "dns-01" ? (served.get(ch.recordName) ?? []) : []), cleanup: s.cleanup };
+  const lookup = async (ch: DcvChallenge) => {
+    if (ch.kind === "dns-01") return served.get(ch.recordName) ?? [];
+    const target = ch.kind === "dns-cname" ? cnames.get(ch.recordName) : undefined;
+    return target === undefined ? [] : [target];
+  };
+  return { backend: s.dcv, lookup, cleanup: s.cleanup };
 });
 
 /** Every kind of record a user keeps, with the values other tools mangled. */
@@ -179,6 +192,42 @@ describe("namecheap", () => {
     expect(s.fake.requests.map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
     expect(txtAt(s.fake, "example.com", "_acme-challenge").sort()).toEqual(["dmFsdWUtb25l", "dmFsdWUtdHdv", "someone-elses-value"]);
     expect(s.fake.zones.get("example.com")?.hosts.slice(0, SEEDED.length)).toEqual(SEEDED);
+  });
+});
+
+describe("namecheap dns-cname", () => {
+  let s: ReturnType<typeof setup>;
+  const signal = new AbortController().signal;
+  const cname: DcvChallenge = { kind: "dns-cname", recordName: "_7F3A09.shop.example.com", target: "1a2b.c3d4.u1.sectigo.com", ttl: 60 };
+
+  beforeEach(() => {
+    s = setup();
+    s.fake.zones.set("example.com", { emailType: "MX", isUsingOurDns: true, hosts: SEEDED.map((h) => ({ ...h })) });
+  });
+  afterEach(() => s.cleanup());
+
+  test("publish sends a CNAME host relative to the zone, every other host back byte for byte; remove restores the zone", async () => {
+    await s.dcv.publish(cname, signal);
+    const set = s.fake.requests.find((r) => r.command === "namecheap.domains.dns.setHosts")?.params ?? {};
+    const n = SEEDED.length + 1;
+    expect([set[`HostName${n}`], set[`RecordType${n}`], set[`Address${n}`], set[`TTL${n}`]]).toEqual(["_7f3a09.shop", "CNAME", "1a2b.c3d4.u1.sectigo.com", "60"]);
+    expect(s.fake.zones.get("example.com")?.hosts.slice(0, SEEDED.length)).toEqual(SEEDED);
+    await s.dcv.remove(cname, signal);
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+  });
+
+  test("the CNAME as getHosts returns it, with a trailing dot and in capitals, is ours: no second write, and remove takes it", async () => {
+    s.fake.zones.get("example.com")?.hosts.push({ name: "_7f3a09.shop", type: "CNAME", address: "1A2B.C3D4.U1.SECTIGO.COM.", mxPref: "10", ttl: "60" });
+    await s.dcv.publish(cname, signal);
+    expect(s.fake.requests.map((r) => r.command)).toEqual(["namecheap.domains.dns.getHosts"]);
+    await s.dcv.remove(cname, signal);
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+  });
+
+  test("another record at the name is an error and nothing is written", async () => {
+    const err = await s.dcv.publish({ ...cname, recordName: "www.example.com" }, signal).then(() => undefined, (e: unknown) => e);
+    expect(describeError(err)).toBe("namecheap nc: www.example.com already holds a CNAME record; a CNAME cannot share its name, so nothing was overwritten");
+    expect(s.fake.requests.map((r) => r.command)).not.toContain("namecheap.domains.dns.setHosts");
   });
 });
 

@@ -1,8 +1,9 @@
 /**
- * @module NamecheapDcv: answers DNS-01 with a TXT record through Namecheap's XML API.
+ * @module NamecheapDcv: answers DNS-01 with a TXT record, and `dns-cname` with a CNAME host,
+ * through Namecheap's XML API.
  * setHosts replaces the whole zone, so every change is one read-modify-write held under a
  * per-domain lock file in `state_dir`: renewals run in child processes and two certs can
- * share a zone. Every host goes back exactly as read; only our TXT value is added or
+ * share a zone. Every host goes back exactly as read; only our TXT value or CNAME is added or
  * removed, and a read that is not a clean success writes nothing.
  */
 import { mkdirSync } from "node:fs";
@@ -12,8 +13,8 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type ChallengeKind, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
-import { asDns01 } from "../dns01.ts";
+import { supportsKind, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
 
@@ -44,7 +45,7 @@ export function placementOf(recordName: string): Placement {
   return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
 }
 
-export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv {
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv & Checkable {
   const who = `namecheap ${name}`;
   // One folder for the type, not this section: two sections on one account may share a zone.
   const lockDir = join(ctx.stateDir, "namecheap");
@@ -55,16 +56,19 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       who,
     );
 
-  const ours = (host: Host, place: Placement, value: string) =>
-    host.type.toUpperCase() === "TXT" && host.name.toLowerCase() === place.host && host.address === value;
+  const at = (host: Host, place: Placement) => host.name.toLowerCase() === place.host;
+  /** Our record for the challenge: its TXT value, or a CNAME to its target (getHosts may add a trailing dot). */
+  const ours = (host: Host, place: Placement, ch: DnsChallenge) =>
+    at(host, place) &&
+    (ch.kind === "dns-01" ? host.type.toUpperCase() === "TXT" && host.address === ch.recordValue : host.type.toUpperCase() === "CNAME" && sameTarget(host.address, ch.target));
 
   /**
    * One locked read-modify-write. `change` returns the new host list, or null when the zone
    * already is as wanted: then nothing is written (Namecheap rate-limits per minute/hour/day).
    */
-  async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, value: string) => Host[] | null) {
+  async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, ch: DnsChallenge) => Host[] | null) {
     throwIfAborted(signal, who);
-    const ch = asDns01(challenge, who);
+    const ch = asDnsChallenge(challenge, who);
     const place = placementOf(ch.recordName);
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
     const lockPath = join(lockDir, `${place.sld}.${place.tld}.lock`);
@@ -72,7 +76,7 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       throwIfAborted(signal, who);
       const c = api();
       const zone = await c.getHosts(place.sld, place.tld, signal);
-      const hosts = change(zone.hosts, place, ch.recordValue);
+      const hosts = change(zone.hosts, place, ch);
       if (hosts === null) return;
       throwIfAborted(signal, who);
       await c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, signal);
@@ -83,22 +87,29 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
   return {
     name,
     propagation: cfg.propagation,
-    supportedKinds: (): ChallengeKind[] => ["dns-01"],
+    supportedKinds: (): ChallengeKind[] => ["dns-01", "dns-cname"],
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkNamecheap(cfg, api, signal, checkCtx);
+    },
     supports(challenge) {
       return supportsKind(this, challenge);
     },
     async publish(challenge, signal) {
-      const ttl = String(Math.max(MIN_TTL, asDns01(challenge, who).ttl));
-      await edit(challenge, signal, (hosts, place, value) =>
-        hosts.some((h) => ours(h, place, value)) ? null : [...hosts, { name: place.host, type: "TXT", address: value, mxPref: "10", ttl }],
-      );
+      await edit(challenge, signal, (hosts, place, ch) => {
+        if (hosts.some((h) => ours(h, place, ch))) return null;
+        const ttl = String(Math.max(MIN_TTL, ch.ttl));
+        if (ch.kind === "dns-01") return [...hosts, { name: place.host, type: "TXT", address: ch.recordValue, mxPref: "10", ttl }];
+        const others = hosts.filter((h) => at(h, place));
+        if (others.length > 0) throw cnameConflict(who, ch.recordName, others.map((h) => h.type));
+        return [...hosts, { name: place.host, type: "CNAME", address: ch.target, mxPref: "10", ttl }];
+      });
     },
     async remove(challenge, signal) {
       // Only our value: other `_acme-challenge` values may belong to another order or tool.
-      await edit(challenge, signal, (hosts, place, value) => {
-        const kept = hosts.filter((h) => !ours(h, place, value));
+      await edit(challenge, signal, (hosts, place, ch) => {
+        const kept = hosts.filter((h) => !ours(h, place, ch));
         return kept.length === hosts.length ? null : kept;
       });
     },
-  } satisfies PropagatingDcv;
+  } satisfies PropagatingDcv & Checkable;
 }

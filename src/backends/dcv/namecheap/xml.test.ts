@@ -13,8 +13,12 @@ describe("parseXml", () => {
     expect(parseXml(`<a v="x\ty\r\nz&#13;&#10;"/>`).attrs.v).toBe("x y z\r\n");
   });
 
+  test("takes a CDATA section as it is, beside text", () => {
+    expect(parseXml(`<a> x <![CDATA[-----BEGIN <&amp;>\r\n+/=]]> y</a>`).text).toBe(" x -----BEGIN <&amp;>\n+/= y");
+  });
+
   test("refuses empty, cut-off, mismatched and trailing documents", () => {
-    for (const doc of ["", "  ", "<a>", "<a><b></a>", "<a/><b/>", "<a x=1/>", "text", "<a>&#xFFFFFFF;</a>"]) {
+    for (const doc of ["", "  ", "<a>", "<a><b></a>", "<a/><b/>", "<a x=1/>", "text", "<a>&#xFFFFFFF;</a>", "<a><![CDATA[x</a>"]) {
       expect(() => parseXml(doc)).toThrow();
     }
   });

@@ -1,7 +1,8 @@
 /**
  * @module A strict reader for the small XML documents Namecheap's API returns: elements,
- * attributes and text, nothing else (no DTD, no CDATA). Anything it does not understand
- * throws, because a reply half-read as "no hosts" would be written back as an empty zone.
+ * attributes, text and CDATA sections (the SSL API wraps DCV values and PEM blocks in them),
+ * nothing else (no DTD). Anything it does not understand throws, because a reply half-read
+ * as "no hosts" would be written back as an empty zone.
  */
 
 export interface XmlElement {
@@ -60,6 +61,14 @@ export function parseXml(doc: string): XmlElement {
     if (doc.startsWith("<!--", i)) {
       const end = doc.indexOf("-->", i);
       if (end < 0) throw new Error("unterminated comment");
+      i = end + 3;
+    } else if (doc.startsWith("<![CDATA[", i)) {
+      // XML 1.0 §2.7: the content is taken as it is, no references expanded.
+      const end = doc.indexOf("]]>", i);
+      const top = stack[stack.length - 1];
+      if (end < 0) throw new Error("unterminated CDATA section");
+      if (!top) throw new Error("CDATA outside the root element");
+      top.text += doc.slice(i + 9, end).replace(/\r\n?/g, "\n");
       i = end + 3;
     } else if (doc.startsWith("</", i)) {
       NAME.lastIndex = i + 2;

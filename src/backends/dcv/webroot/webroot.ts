@@ -8,13 +8,13 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { supportsKind, type ChallengeKind, type Checkable, type DcvBackend, type DcvChallenge } from "../../types.ts";
 import type { WebrootConfig } from "./config.ts";
 
 /** RFC 8555 §8.1: tokens are base64url; anything else must never become a path. */
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
-export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
+export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend & Checkable {
   const who = `webroot ${name}`;
   const dir = join(cfg.path, ".well-known", "acme-challenge");
 
@@ -27,6 +27,9 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
   return {
     name,
     supportedKinds: (): ChallengeKind[] => ["http-01"],
+    async check(_signal, checkCtx) {
+      return (await import("./check.ts")).checkWebroot(cfg, checkCtx);
+    },
     supports(challenge) {
       return supportsKind(this, challenge);
     },
@@ -51,7 +54,7 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend {
         throw new RotaError("remove_failed", `${who}: cannot remove ${file}: ${(err as Error).message}`, { cause: err });
       }
     },
-  } satisfies DcvBackend;
+  } satisfies DcvBackend & Checkable;
 }
 
 /**

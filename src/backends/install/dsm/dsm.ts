@@ -10,7 +10,7 @@ import { X509Certificate } from "node:crypto";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { sleepOn } from "../../../sleep.ts";
 import type { BackendContext } from "../../context.ts";
-import type { InstallRequest, ReadableInstall, ReadBack } from "../../types.ts";
+import type { CheckContext, Checkable, InstallRequest, ReadableInstall, ReadBack } from "../../types.ts";
 import { isConnectionError, type DsmApis, type DsmCertificate, type DsmClient, type DsmSession } from "./client.ts";
 import type { DsmConfig } from "./config.ts";
 import { pickEntry } from "./pick.ts";
@@ -21,7 +21,7 @@ import { DsmState } from "./state.ts";
 const RESTART_WAIT_MS = 30_000;
 const RESTART_POLL_MS = 500;
 
-export function createDsmInstall(name: string, cfg: DsmConfig, ctx: BackendContext): ReadableInstall {
+export function createDsmInstall(name: string, cfg: DsmConfig, ctx: BackendContext): ReadableInstall & Checkable {
   const who = `dsm ${name}`;
   const state = new DsmState(ctx.stateDir, name, who);
   if (cfg.insecureSkipVerify) ctx.log.warn(`${who}: TLS certificate of ${cfg.url} is NOT verified (insecure_skip_verify = true)`);
@@ -89,7 +89,11 @@ export function createDsmInstall(name: string, cfg: DsmConfig, ctx: BackendConte
     return { state: "present", leafPem: kept.leafPem };
   }
 
-  return { name, install, readBack } satisfies ReadableInstall;
+  async function check(signal: AbortSignal, checkCtx: CheckContext) {
+    return (await import("./check.ts")).checkDsm(name, cfg, { state, clock: ctx.clock, log: ctx.log }, signal, checkCtx);
+  }
+
+  return { name, install, readBack, check } satisfies ReadableInstall & Checkable;
 }
 
 function parseLeaf(pem: string, who: string): X509Certificate {

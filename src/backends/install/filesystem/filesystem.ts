@@ -8,7 +8,7 @@ import { lchownSync } from "node:fs";
 import { join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
-import type { InstallBackend, ReadableInstall } from "../../types.ts";
+import type { Checkable, InstallBackend, ReadableInstall } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
 import { createSetReader } from "./read-back.ts";
@@ -19,7 +19,7 @@ export function createFilesystemTarget(name: string, cfg: FilesystemConfig): Ins
 }
 
 /** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem"): ReadableInstall {
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem"): ReadableInstall & Checkable {
   const who = `${type} ${name}`;
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
@@ -47,7 +47,11 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
       }
     },
     readBack: createSetReader(who, cfg),
-  } satisfies ReadableInstall;
+    async check(_signal, checkCtx) {
+      const { checkOwnership, checkWritableDir } = await import("./check.ts");
+      return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];
+    },
+  } satisfies ReadableInstall & Checkable;
 }
 
 function withNewline(pem: string): string {

@@ -206,3 +206,28 @@ describe("haproxy install against a real HAProxy", () => {
     expect(await backend().readBack("www", signal)).toEqual({ state: "present", leafPem: www.first.leafPem });
   });
 });
+
+describe("check (rota doctor)", () => {
+  const ctx = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
+  const check = (over: Partial<HaproxyConfig> = {}) =>
+    createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], ...over }, { stateDir: join(root, "state"), clock: systemClock }).check(signal, ctx);
+
+  test("the folder writable, and show info answered with HAProxy's version; no transaction opened", async () => {
+    const [dir, info] = await check();
+    expect(dir).toEqual({ status: "ok", message: `${certs} writable by root` });
+    expect(info!.status).toBe("ok");
+    expect(info!.message).toMatch(new RegExp(`^${haproxy.socket.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: HAProxy \\d+\\.\\d+\\S* answers$`));
+    expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
+  });
+
+  test("a socket nobody listens on is a FAIL with a hint; a TCP socket is skipped offline", async () => {
+    const [, gone] = await check({ sockets: [{ kind: "unix", path: join(root, "no.sock") }] });
+    expect(gone!.status).toBe("fail");
+    expect(gone!.hint).toContain("stats socket … mode 660 group root level admin");
+    const offline = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "tcp", host: "127.0.0.1", port: 1 }] }, { stateDir: join(root, "state"), clock: systemClock }).check(signal, {
+      ...ctx,
+      offline: true,
+    });
+    expect(offline[1]).toEqual({ status: "skip", message: "offline: 127.0.0.1:1 not asked" });
+  });
+});

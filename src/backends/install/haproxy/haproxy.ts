@@ -12,7 +12,7 @@ import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, writeFileAtomic } from "../../../fsutil.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import type { InstallBackend, ReadableInstall } from "../../types.ts";
+import type { Checkable, InstallBackend, ReadableInstall } from "../../types.ts";
 import { runCommand } from "../command.ts";
 import { withPostInstall } from "../post-install.ts";
 import { createHaproxyClient, endpointName, isNotReferenced, type Endpoint, type HaproxyClient } from "./client.ts";
@@ -29,7 +29,7 @@ export function createHaproxyTarget(name: string, cfg: HaproxyConfig, ctx: Pick<
   return withPostInstall(createHaproxyInstall(name, cfg, ctx), `haproxy ${name}`, cfg.postInstall, () => cfg.dir);
 }
 
-export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock">): ReadableInstall {
+export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock">): ReadableInstall & Checkable {
   const who = `haproxy ${name}`;
   const bundlePath = (certId: string) => join(cfg.dir, `${certId}.pem`);
   const clientFor = (e: Endpoint, signal?: AbortSignal) => createHaproxyClient(e, { clock: ctx.clock, timeoutMs: COMMAND_TIMEOUT_MS, signal });
@@ -74,7 +74,10 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
       if (failures.length > 0) throw new RotaError("install_failed", `${who}: ${path} holds serial ${serial}, but ${failures.join("; ")}`);
     },
     readBack: createBundleReader({ who, bundlePath, clients: (signal) => cfg.sockets.map((e) => clientFor(e, signal)) }),
-  } satisfies ReadableInstall;
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkHaproxy(cfg, ctx.clock, signal, checkCtx);
+    },
+  } satisfies ReadableInstall & Checkable;
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import type { BackendContext } from "../../context.ts";
-import type { ReadableInstall } from "../../types.ts";
+import type { Checkable, ReadableInstall } from "../../types.ts";
 import { applySecret } from "./apply.ts";
 import type { K8sSecretConfig } from "./config.ts";
 import { inClusterConnection, loadKubeconfig, type Connection } from "./connection.ts";
@@ -18,7 +18,7 @@ export interface K8sSecretDeps {
   env?: Record<string, string | undefined>;
 }
 
-export function createK8sSecretTarget(name: string, cfg: K8sSecretConfig, ctx: Pick<BackendContext, "clock">, deps: K8sSecretDeps = {}): ReadableInstall {
+export function createK8sSecretTarget(name: string, cfg: K8sSecretConfig, ctx: Pick<BackendContext, "clock">, deps: K8sSecretDeps = {}): ReadableInstall & Checkable {
   const who = `k8s-secret ${name}`;
   const env = deps.env ?? process.env;
   const now = () => ctx.clock.now();
@@ -54,7 +54,10 @@ export function createK8sSecretTarget(name: string, cfg: K8sSecretConfig, ctx: P
       const { transport, target } = connect();
       return readSecretCert(transport, target, certId, { who, now }, signal);
     },
-  } satisfies ReadableInstall;
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkK8sSecret(who, cfg, connect, now, signal, checkCtx);
+    },
+  } satisfies ReadableInstall & Checkable;
 }
 
 function withNewline(pem: string): string {

@@ -7,6 +7,7 @@ import { summarizeCert } from "../../../crypto/summary.ts";
 import { describeError } from "../../../errors.ts";
 import { systemClock } from "../../../clock.ts";
 import { createLogger } from "../../../log.ts";
+import { isCheckable } from "../../types.ts";
 import type { Command } from "../command.ts";
 import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
 import type { NginxConfig } from "./config.ts";
@@ -135,5 +136,33 @@ describe("nginx install", () => {
     const err = await nginx().install(fx.second, signal).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "symlink_refused" });
     expect(readFileSync(at("cert.pem"), "utf8")).toBe(fx.first.leafPem);
+  });
+});
+
+describe("check (rota doctor)", () => {
+  const ctx = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
+  const signal = new AbortController().signal;
+
+  test("test_command passing, and failing with its output and a hint; building the target writes nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
+    const stateDir = join(dir, "state");
+    const check = (test: Command) => {
+      const target = createNginxTarget("web", config(join(dir, "certs"), { test }), { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      if (!isCheckable(target)) throw new Error("an nginx target has a check");
+      return target.check(signal, ctx);
+    };
+    try {
+      expect(await check(cmd("test_command", ["/bin/sh", "-c", "echo 'syntax is ok' >&2"]))).toEqual([
+        { status: "ok", message: `${join(dir, "certs")} writable by root` },
+        { status: "ok", message: 'test_command ["/bin/sh","-c","echo \'syntax is ok\' >&2"] passed' },
+      ]);
+      const bad = await check(cmd("test_command", ["/bin/sh", "-c", "echo 'unknown directive \"sll\"' >&2; exit 1"]));
+      expect(bad[1]!.status).toBe("fail");
+      expect(bad[1]!.message).toContain('unknown directive "sll"');
+      expect(bad[1]!.hint).toContain("fix nginx's configuration");
+      expect(existsSync(stateDir)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

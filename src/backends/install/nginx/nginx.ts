@@ -5,12 +5,12 @@
  * "renewed but not reloaded" ends here either as a served certificate or a failed step,
  * never as new files behind a server that never read them.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, replaceFiles } from "../../../fsutil.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import type { InstallBackend, InstallRequest, ReadableInstall } from "../../types.ts";
+import type { Checkable, InstallBackend, InstallRequest, ReadableInstall } from "../../types.ts";
 import { runCommand } from "../command.ts";
 import { createFilesystemInstall } from "../filesystem/filesystem.ts";
 import { SET_FILES } from "../filesystem/read-back.ts";
@@ -20,11 +20,13 @@ import { keepPrevious } from "./previous-set.ts";
 
 const COMBINED_FILE = "combined.pem";
 
-/** The target as the registry builds it: the swap lock under `<state_dir>/nginx/`, and `post_install_command` after the reload. */
+/**
+ * The target as the registry builds it: the swap lock under `<state_dir>/nginx/` (made at
+ * the first install, so building it writes nothing: `rota doctor` builds it too), and
+ * `post_install_command` after the reload.
+ */
 export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendContext): InstallBackend {
-  const lockDir = join(ctx.stateDir, "nginx");
-  ensureDir(lockDir, 0o700);
-  const backend = createNginxInstall(name, cfg, join(lockDir, `${name}.lock`));
+  const backend = createNginxInstall(name, cfg, join(ctx.stateDir, "nginx", `${name}.lock`));
   return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
 }
 
@@ -32,7 +34,7 @@ export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendCo
  * `lockPath` serialises this target's swaps across renewal processes: one cert's reload
  * must not pick up another cert's files before their own test ran.
  */
-export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): ReadableInstall {
+export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): ReadableInstall & Checkable {
   const who = `nginx ${name}`;
   const files = createFilesystemInstall(name, cfg, "nginx");
   const owner = { uid: cfg.uid, gid: cfg.gid };
@@ -67,10 +69,14 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     name,
     async install(req, signal) {
       throwIfAborted(signal, who);
+      ensureDir(dirname(lockPath), 0o700);
       await withLock(lockPath, lockWaitMs, who, () => swap(req, signal));
     },
     readBack: files.readBack,
-  } satisfies ReadableInstall;
+    async check(signal, checkCtx) {
+      return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx);
+    },
+  } satisfies ReadableInstall & Checkable;
 }
 
 function writeCombined(path: string, req: InstallRequest, owner: { uid: number | undefined; gid: number | undefined }, who: string): void {

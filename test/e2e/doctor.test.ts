@@ -1,0 +1,274 @@
+/**
+ * End to end: `rota doctor` on the compiled binary (issue 15 §5). README's quickstart with
+ * its daemon up is all `ok` (exit 0); a broken copy names each problem with its hint (exit
+ * 1); an invalid config is exit 2, an unknown cert id 4, a stopped daemon 3; `--json` has the
+ * issue's shape; `--offline` contacts nothing. A dsm target on the fake DSM with a wrong
+ * password FAILs and leaves no latch; a k8s-secret target on the fake API server passes its
+ * GET and dry-run apply; no canary secret reaches the output. Pebble's HTTPS directory is
+ * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startFakeDsm, type FakeDsm } from "../fakes/dsm.ts";
+import { startFakeKube, type FakeKube } from "../fakes/kube-apiserver.ts";
+import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, type Daemon } from "../harness/index.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { waitForFile } from "./helpers.ts";
+
+const repo = join(import.meta.dir, "..", "..");
+const NOBODY = 65534;
+const DSM_PASSWORD = `dsm-canary-${crypto.randomUUID()}`;
+const KUBE_TOKEN = `kube-canary-${crypto.randomUUID()}`;
+let dir: string;
+let quickstart: string;
+let daemon: Daemon;
+let dsm: FakeDsm;
+let kube: FakeKube;
+let world: World;
+
+interface Json {
+  ok: boolean;
+  exit_code: number;
+  checks: { id: string; status: string; message: string; hint: string | null }[];
+}
+
+beforeAll(async () => {
+  dir = makeTempDir("rota-doctor-");
+  // README's quickstart, in the checkout's relative layout.
+  mkdirSync(join(dir, "examples"));
+  quickstart = join(dir, "examples", "quickstart.toml");
+  copyFileSync(join(repo, "examples", "quickstart.toml"), quickstart);
+  daemon = startDaemon(quickstart, { logDir: dir });
+  await waitForFile(join(dir, "quickstart", "certs", "intranet", "fullchain.pem"));
+  dsm = await startFakeDsm({ users: [{ account: "rota", password: "the-right-one", admin: true }], restartMs: 0 });
+  const kubeDir = join(dir, "kube");
+  mkdirSync(kubeDir);
+  kube = startFakeKube({ dir: kubeDir });
+  kube.tokens.add(KUBE_TOKEN);
+  world = await startWorld();
+});
+
+afterAll(async () => {
+  await daemon?.stop();
+  await dsm?.stop();
+  await kube?.stop();
+  await world?.stop();
+  removeTempDir(dir);
+});
+
+const doctor = (...args: string[]) => runRota(["doctor", ...args]);
+const doctorEnv = (env: Record<string, string | undefined>, ...args: string[]) => runRota(["doctor", ...args], { env });
+const lines = (stdout: string) => stdout.trimEnd().split("\n");
+
+test("the quickstart with its daemon up: every check ok, exit 0", async () => {
+  const r = await doctor("--config", quickstart);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  const ids = lines(r.stdout).map((l) => l.split("  ").slice(0, 2));
+  expect(ids).toEqual([
+    ["ok", "config"],
+    ["ok", "state_dir"],
+    ["ok", "keys"],
+    ["ok", "audit"],
+    ["ok", "daemon"],
+    ["ok", "ca:internal"],
+    ["ok", "install:files"],
+  ]);
+  expect(r.stdout).toContain(`ok  daemon  rota `);
+});
+
+test("--json: the issue's shape, the same checks", async () => {
+  const r = await doctor("--config", quickstart, "--json");
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout) as Json;
+  expect(out.ok).toBe(true);
+  expect(out.exit_code).toBe(0);
+  expect(out.checks.map((c) => [c.id, c.status, c.hint])).toEqual([
+    ["config", "ok", null],
+    ["state_dir", "ok", null],
+    ["keys", "ok", null],
+    ["audit", "ok", null],
+    ["daemon", "ok", null],
+    ["ca:internal", "ok", null],
+    ["install:files", "ok", null],
+  ]);
+  for (const c of out.checks) expect(Object.keys(c)).toEqual(["id", "status", "message", "hint"]);
+});
+
+test("an unknown cert id: exit 4, before any other check", async () => {
+  const r = await doctor("nope", "--config", quickstart);
+  expect(r.code).toBe(4);
+  expect(r.stdout).toContain('FAIL  cert  no cert with id "nope"');
+  expect(r.stdout).toContain("(certs: intranet)");
+  const json = JSON.parse((await doctor("nope", "--config", quickstart, "--json")).stdout) as Json;
+  expect(json).toMatchObject({ ok: false, exit_code: 4 });
+});
+
+test("an invalid config: exit 2, the key named, the rest skipped", async () => {
+  const bad = join(dir, "bad.toml");
+  writeFileSync(bad, '[daemon]\nstate_dir = "s"\ncheck_interval_seconds = "often"\n');
+  const r = await doctor("--config", bad);
+  expect(r.code).toBe(2);
+  const out = lines(r.stdout);
+  expect(out[0]).toStartWith(`FAIL  config  ${bad}: daemon.check_interval_seconds: `);
+  expect(out.at(-1)).toBe("  hint: fix the config; the other checks run once it is valid");
+  expect(r.stdout).not.toContain("state_dir  ");
+  const json = JSON.parse((await doctor("--config", bad, "--json")).stdout) as Json;
+  expect(json).toMatchObject({ ok: false, exit_code: 2 });
+  expect(new Set(json.checks.map((c) => `${c.id} ${c.status}`))).toEqual(new Set(["config fail"]));
+  expect((await doctor("--config", bad, "--user", "no-such-user-here")).code).toBe(2);
+});
+
+test("broken: state_dir 0755, a key 0644, an install folder the service user cannot write, an ACME directory nobody answers: exit 1, each with its hint", async () => {
+  const at = join(dir, "broken");
+  for (const d of ["state/keys", "www", "certs"]) mkdirSync(join(at, d), { recursive: true });
+  const key = join(at, "state", "keys", "app.key");
+  const gen = Bun.spawnSync(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+  expect(gen.exitCode).toBe(0);
+  const port = await freePort();
+  const config = join(at, "rota.toml");
+  writeFileSync(
+    config,
+    `[daemon]
+state_dir = "state"
+socket = "rota.sock"
+
+[[ca]]
+name = "le"
+type = "acme"
+directory_url = "http://127.0.0.1:${port}/dir"
+
+[[dcv]]
+name = "web"
+type = "webroot"
+path = "www"
+
+[[install]]
+name = "files"
+type = "filesystem"
+dir = "certs"
+
+[[cert]]
+id = "app"
+domains = ["app.example.test"]
+ca = "le"
+dcv = "web"
+install = "files"
+key_path = "state/keys/app.key"
+`,
+  );
+  // The service user is the owner of state_dir: nobody, who owns all but the install folder.
+  for (const p of [at, join(at, "state"), join(at, "state", "keys"), key, join(at, "www")]) chownSync(p, NOBODY, NOBODY);
+  chmodSync(join(at, "state"), 0o755);
+  chmodSync(key, 0o644);
+  chmodSync(join(at, "certs"), 0o755);
+
+  const r = await doctor("--config", config);
+  expect(r.code).toBe(1);
+  const out = r.stdout;
+  const state = join(at, "state");
+  expect(out).toContain(`FAIL  state_dir  ${state} has mode 0755, not 0700: keys and the audit trail live there\n  hint: chmod 700 ${state}`);
+  expect(out).toContain(`FAIL  keys  cert app key_path ${key} has mode 0644, not 0600\n  hint: chmod 600 ${key}`);
+  expect(out).toContain(`FAIL  install:files  ${join(at, "certs")} (owner 0:0, 0755) is not writable by nobody\n  hint: give the folder to the service user`);
+  expect(out).toContain(`ReadWritePaths=${join(at, "certs")}`);
+  expect(out).toMatch(new RegExp(`FAIL  ca:le  directory http://127\\.0\\.0\\.1:${port}/dir unreachable: .+\\n  hint: check directory_url`));
+  expect(out).toContain(`ok  dcv:web  ${join(at, "www", ".well-known", "acme-challenge")} writable by nobody`);
+  expect(out).toContain("warn  daemon  not reachable at");
+
+  // --offline: the directory is not fetched; the local problems stay.
+  const offline = await doctor("--config", config, "--offline", "--json");
+  const json = JSON.parse(offline.stdout) as Json;
+  expect(json.exit_code).toBe(1);
+  expect(json.checks.find((c) => c.id === "ca:le")).toEqual({ id: "ca:le", status: "skip", message: `offline: directory http://127.0.0.1:${port}/dir not fetched`, hint: null });
+  expect(json.checks.filter((c) => c.status === "fail").map((c) => c.id)).toEqual(["state_dir", "keys", "install:files"]);
+
+  // Narrowed to a cert: its key and backends, the same findings.
+  expect((await doctor("app", "--config", config)).code).toBe(1);
+});
+
+test("dsm with a wrong password: FAIL, no latch written; k8s-secret: GET and dry-run apply pass; no secret in the output", async () => {
+  const at = join(dir, "vendors");
+  mkdirSync(at);
+  const passwordFile = join(at, "dsm.pass");
+  writeFileSync(passwordFile, `${DSM_PASSWORD}\n`, { mode: 0o600 });
+  const kubeconfig = join(at, "kubeconfig");
+  writeFileSync(kubeconfig, kube.kubeconfig({ user: { token: KUBE_TOKEN } }), { mode: 0o600 });
+  const config = join(at, "rota.toml");
+  writeFileSync(
+    config,
+    `[daemon]
+state_dir = "state"
+socket = "rota.sock"
+
+[[ca]]
+name = "internal"
+type = "local"
+
+[[install]]
+name = "nas"
+type = "dsm"
+url = "${dsm.url}"
+username = "rota"
+password_file = ${JSON.stringify(passwordFile)}
+description = "rota"
+
+[[install]]
+name = "cluster"
+type = "k8s-secret"
+secret_name = "www-tls"
+namespace = "web"
+kubeconfig = ${JSON.stringify(kubeconfig)}
+
+[[cert]]
+id = "www"
+domains = ["www.home.arpa"]
+ca = "internal"
+install = ["nas", "cluster"]
+`,
+  );
+  const r = await doctor("--config", config);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/^FAIL {2}install:nas {2}login refused: dsm nas: /m);
+  expect(r.stdout).toContain("ok  install:nas  not latched");
+  expect(r.stdout).toContain("ok  install:cluster  secret web/www-tls does not exist yet: the first install creates it");
+  expect(r.stdout).toContain("ok  install:cluster  a server-side apply of secret web/www-tls would be accepted (dryRun=All)");
+  expect(existsSync(join(at, "state", "dsm", "nas", "auth-blocked.json"))).toBe(false);
+  expect(dsm.calls("SYNO.Core.Certificate import")).toEqual([]);
+  expect(kube.requests.filter((q) => q.method === "PATCH").map((q) => q.query.dryRun)).toEqual(["All"]);
+  expect(kube.secret("web", "www-tls")).toBeUndefined();
+  for (const text of [r.stdout, r.stderr, (await doctor("--config", config, "--json")).stdout]) {
+    expect(text).not.toContain(DSM_PASSWORD);
+    expect(text).not.toContain(KUBE_TOKEN);
+  }
+
+  // --offline: neither DSM nor the API server hears from doctor.
+  const before = { dsm: dsm.requests.length, kube: kube.requests.length };
+  const offline = await doctor("--config", config, "--offline");
+  expect(offline.stdout).toContain("skip  install:nas  offline:");
+  expect(offline.stdout).toContain("skip  install:cluster  offline: the API server not contacted");
+  expect({ dsm: dsm.requests.length, kube: kube.requests.length }).toEqual(before);
+  // No FAIL left, the daemon not running: exit 3.
+  expect(offline.code).toBe(3);
+});
+
+test("pebble's directory over HTTPS: trusted through ca_bundle alone; without it, a FAIL that names ca_bundle", async () => {
+  const config = world.writeConfig();
+  const r = await doctorEnv(world.env, "--config", config);
+  expect(r.stdout).toContain(`ok  ca:pebble  directory ${world.pebble.directoryUrl} answers`);
+  expect(r.stdout).toContain(`ok  dcv:web  ${join(world.webroot, ".well-known", "acme-challenge")} writable by root`);
+  // Nothing registered: the directory GET is all doctor asks of the CA.
+  expect(existsSync(join(world.stateDir, "acme"))).toBe(false);
+  writeFileSync(config, readFileSync(config, "utf8").replace(/^ca_bundle = .*\n/m, ""));
+  const u = await doctorEnv(world.env, "--config", config);
+  expect(u.code).toBe(1);
+  expect(u.stdout).toMatch(new RegExp(`FAIL  ca:pebble  directory ${world.pebble.directoryUrl.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} unreachable: .+\n  hint: check directory_url and this machine's network; a private CA needs ca_bundle`));
+});
+
+test("the daemon stopped: warn restart it, exit 3", async () => {
+  await daemon.stop();
+  const r = await doctor("--config", quickstart);
+  expect(r.code).toBe(3);
+  expect(r.stdout).toMatch(/^warn {2}daemon {2}not reachable at .*rota\.sock: .*; restart it$/m);
+  expect(r.stdout).not.toContain("FAIL");
+});
