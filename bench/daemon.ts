@@ -26,7 +26,7 @@ import { runRenewal } from "../src/pipeline/renewer.ts";
 import type { CertRuntime } from "../src/pipeline/runtime.ts";
 import { Runner } from "../src/scheduler/runner.ts";
 import { subscribeAudit } from "../src/store/audit-subscriber.ts";
-import { SqliteAuditStore } from "../src/store/sqlite.ts";
+import { openAuditStore } from "../src/store/open.ts";
 import { makeTempDir, removeTempDir, ROTA_BIN as DEFAULT_ROTA_BIN } from "../test/harness/index.ts";
 
 /** Issuing 10,000 certs with the local CA takes a while; give up well after that. */
@@ -148,7 +148,7 @@ export async function seed(setup: Setup, concurrency = SEED_CONCURRENT): Promise
   const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
   const config = loadConfig(setup.config);
   const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent, emit: () => {} };
-  const store = new SqliteAuditStore(config.audit.path);
+  const store = await openAuditStore(config, { buffered: false, log: silent, clock: systemClock });
   const bus = new EventBus((err) => console.error(`bench: seeding: ${String(err)}`));
   subscribeAudit(bus, store);
   const journal = new ChallengeJournal(config.daemon.stateDir);

@@ -64,7 +64,16 @@ export type RotaEvent =
    */
   | { type: "target.action_required"; target: string; certId: string; code: string; message: string; at: Date }
   /** An operator asked for a test alert (`rota alert test`); null cert or sink: none named. */
-  | { type: "alert.test"; certId: string | null; sink: string | null; at: Date };
+  | { type: "alert.test"; certId: string | null; sink: string | null; at: Date }
+  | StoreEvent;
+
+/**
+ * The audit store on a server lost its connection (the audit trail is buffered meanwhile),
+ * or has it back with everything buffered stored (`flushed`) or given up (`dropped`).
+ */
+export type StoreEvent =
+  | { type: "store.disconnected"; at: Date; error: string }
+  | { type: "store.reconnected"; at: Date; flushed: number; dropped: number };
 
 export type Listener = (event: RotaEvent) => void | Promise<void>;
 

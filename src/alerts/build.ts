@@ -72,6 +72,10 @@ function message(f: AlertFacts, daysLeft: number | null): string {
       return `${id} ${f.detail ?? "stopped retrying after repeated authorization failures"}${left}`;
     case "cert.resumed":
       return `${id} resumed: a forced renewal cleared its halt${left}`;
+    case "store.disconnected":
+      return `The audit store is not connected (${f.detail ?? "no answer"}): the audit trail waits in memory, and renewals cannot store new certificates until it is back`;
+    case "store.reconnected":
+      return `The audit store is connected again: ${f.detail ?? "buffered writes stored"}`;
     case "alert.test":
       return `Test alert from rota on ${f.node}${f.cert ? ` for ${f.cert.id}${left}` : ""}`;
     default:

@@ -6,11 +6,11 @@ import type { Severity } from "../backends/types.ts";
 import { SEVERITIES } from "../backends/types.ts";
 
 /** The events a sink's `events` may name; `["*"]` subscribes to all of them. */
-export const ALERT_EVENTS = ["renewal.failed", "cert.expiring", "cert.recovered", "renewal.succeeded", "target.action_required", "cert.halted", "cert.resumed"] as const;
+export const ALERT_EVENTS = ["renewal.failed", "cert.expiring", "cert.recovered", "renewal.succeeded", "target.action_required", "cert.halted", "cert.resumed", "store.disconnected", "store.reconnected"] as const;
 export type AlertEvent = (typeof ALERT_EVENTS)[number];
 
 /** What a sink without `events` gets. */
-export const DEFAULT_ALERT_EVENTS: readonly AlertEvent[] = ["renewal.failed", "cert.expiring", "cert.recovered", "target.action_required", "cert.halted"];
+export const DEFAULT_ALERT_EVENTS: readonly AlertEvent[] = ["renewal.failed", "cert.expiring", "cert.recovered", "target.action_required", "cert.halted", "store.disconnected", "store.reconnected"];
 
 /**
  * Failure events share one repeat limit per (cert, sink): a cert failing at every tick while
@@ -25,10 +25,12 @@ const NEEDS_A_PERSON: ReadonlySet<string> = new Set(["target.action_required", "
  * `renewal.failed` and `cert.expiring` are critical once the cert is within
  * `expiry_warning_days` of expiry (or its expiry is unknown: nothing is served), warnings
  * before; `target.action_required` and `cert.halted` are always critical (nothing renews
- * until a person acts); everything else informs.
+ * until a person acts); `store.disconnected` warns (renewals cannot store a new certificate
+ * meanwhile, and fail: their own alerts follow); everything else informs.
  */
 export function severityOf(type: string, daysLeft: number | null, expiryWarningDays: number): Severity {
   if (NEEDS_A_PERSON.has(type)) return "critical";
+  if (type === "store.disconnected") return "warning";
   if (!FAILURE_EVENTS.has(type)) return "info";
   return daysLeft !== null && daysLeft > expiryWarningDays ? "warning" : "critical";
 }

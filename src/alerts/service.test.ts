@@ -169,3 +169,19 @@ test("a reload keeps unchanged sinks, builds changed ones and drops removed ones
   expect(built.get("mail")).toBe(mail!);
   await service.stop();
 });
+
+test("the audit store's outage reaches the sinks though the store cannot be read; its end follows", async () => {
+  const service = await start([section("mail"), section("quiet", { events: ["renewal.failed"] })]);
+  // The store is away: every call fails as SurrealAuditStore's do.
+  const away = () => Promise.reject(new Error("audit: SurrealDB at wss://db.example.net/rpc is not connected"));
+  for (const m of ["alertLimit", "putAlertLimit", "getRenewal", "getCertState", "recordDelivery", "latestIssued", "listRenewals"] as const) (store as unknown as Record<string, unknown>)[m] = away;
+  bus.emit({ type: "store.disconnected", at: clock.now(), error: "no answer within 5 s" });
+  bus.emit({ type: "store.reconnected", at: clock.now(), flushed: 40, dropped: 2 });
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => [a.type, a.severity, a.message])).toEqual([
+    ["store.disconnected", "warning", "The audit store is not connected (no answer within 5 s): the audit trail waits in memory, and renewals cannot store new certificates until it is back"],
+    ["store.reconnected", "info", "The audit store is connected again: 40 buffered write(s) stored, 2 dropped (buffer_max_writes reached)"],
+  ]);
+  expect(built.get("quiet")!.delivered).toEqual([]);
+  await service.stop();
+});

@@ -12,7 +12,7 @@ import type { AlertBackend } from "../backends/types.ts";
 import type { Cancel } from "../clock.ts";
 import type { AlertSection, RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
-import type { EventBus, RotaEvent } from "../events.ts";
+import type { EventBus, RotaEvent, StoreEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { AuditStore } from "../store/types.ts";
 import { buildAlert } from "./build.ts";
@@ -126,6 +126,10 @@ export class AlertService {
       case "cert.resumed":
         this.queue(() => this.route(e));
         return;
+      case "store.disconnected":
+      case "store.reconnected":
+        this.queue(() => this.storeEvent(e));
+        return;
       default:
         return;
     }
@@ -154,6 +158,19 @@ export class AlertService {
       const send = await this.router.route({ type: e.type, certId: e.certId, severity, error }, section);
       if (!send) continue;
       this.dispatcher.enqueue(await this.render({ ...e, error, detail }, severity, send.repeats, send.lastHeldError, notAfter), backend);
+    }
+  }
+
+  /**
+   * The audit store's connection, lost or back. Routed without reading the store (an event
+   * without a cert has no repeat limit to look up), since it may be the store that is away.
+   */
+  private async storeEvent(e: StoreEvent): Promise<void> {
+    const severity = severityOf(e.type, null, this.config.daemon.expiryWarningDays);
+    const detail = e.type === "store.disconnected" ? e.error : `${e.flushed} buffered write(s) stored${e.dropped > 0 ? `, ${e.dropped} dropped (buffer_max_writes reached)` : ""}`;
+    for (const { section, backend } of this.sinks.values()) {
+      const send = await this.router.route({ type: e.type, certId: null, severity, error: null }, section);
+      if (send) this.dispatcher.enqueue(await this.render({ type: e.type, certId: null, at: e.at, detail }, severity, null, null), backend);
     }
   }
 

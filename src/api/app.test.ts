@@ -13,6 +13,7 @@ import { clockReading } from "../testing/fake-clock.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
 import { summarizeCert } from "../crypto/summary.ts";
+import { RotaError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
@@ -335,5 +336,37 @@ describe("POST /api/reload", () => {
     const res = await app.request("/api/reload", { method: "POST" });
     expect(res.status).toBe(422);
     expect(await res.json()).toEqual({ status: "invalid", error: `config ${join(dir, "rota.toml")} is not valid; the daemon keeps running on the previous one`, problems: ["not in this test"] });
+  });
+});
+
+describe("the audit store away (a SurrealDB store's outage)", () => {
+  /** The file's store, as a server store answers during an outage: no reads, its health says so. */
+  function awayStore(): AuditStore {
+    const down = () => Promise.reject(new RotaError("store_unavailable", "audit: SurrealDB at wss://db.example.net/rpc is not connected"));
+    return new Proxy(store, {
+      get(target, prop) {
+        if (prop === "health") return () => ({ backend: "surrealdb", connected: false, bufferedWrites: 7, droppedWrites: 0 });
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? down : v;
+      },
+    });
+  }
+
+  test("GET /api/status answers with the audit block and counts from the looks, without reading the store", async () => {
+    app = api({ reload: async () => ({ ok: false, file: "", problems: [] }), store: awayStore() });
+    const { status, body } = await get("/api/status");
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ certs: 1, audit: { backend: "surrealdb", connected: false, buffered_writes: 7, dropped_writes: 0 } });
+  });
+
+  test("a route that reads the store answers 503 in the store's words", async () => {
+    app = api({ reload: async () => ({ ok: false, file: "", problems: [] }), store: awayStore() });
+    for (const path of ["/api/renewals", "/api/alerts", "/api/certs/www"]) {
+      expect(await get(path)).toEqual({ status: 503, body: { error: "audit: SurrealDB at wss://db.example.net/rpc is not connected" } });
+    }
+  });
+
+  test("on SQLite the audit block says connected, nothing buffered", async () => {
+    expect((await get("/api/status")).body).toMatchObject({ audit: { backend: "sqlite", connected: true, buffered_writes: 0, dropped_writes: 0 } });
   });
 });

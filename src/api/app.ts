@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { describeError } from "../errors.ts";
+import { describeError, RotaError } from "../errors.ts";
 import type { ApiDeps } from "./ports.ts";
 import { alertRoutes } from "./routes/alerts.ts";
 import { certRoutes } from "./routes/certs.ts";
@@ -38,6 +38,8 @@ export function createApi(deps: ApiDeps): Hono {
   // A request must never take the daemon down or print a stack trace: one line, and a 500 that says where to look.
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse();
+    // The audit store's server is away: the route cannot answer, and says so in the store's words.
+    if (err instanceof RotaError && err.code === "store_unavailable") return c.json({ error: err.message }, 503);
     deps.log.error(`api: ${c.req.method} ${c.req.path}: ${describeError(err)}`);
     return c.json({ error: "internal error; the daemon's log has the cause" }, 500);
   });

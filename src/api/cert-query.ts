@@ -116,6 +116,15 @@ export async function certStatuses(deps: ViewDeps, certs: readonly WatchedCert[]
 }
 
 /**
+ * `certStatuses` without reading the store, for when it cannot be read (an outage of its
+ * server): a cert not looked at yet, or whose status needs its stored failure state, has
+ * the status its look and the runner give alone.
+ */
+export function certStatusesWithoutStore(deps: ViewDeps, certs: readonly WatchedCert[]): Row[] {
+  return statusesNow(deps, certs).rows;
+}
+
+/**
  * Each cert's status as far as the scheduler's look and the runner tell it, one look per
  * cert and one object: at 10,000 certs this loop is most of what a page of them costs.
  * `unsettled` are those whose status also depends on the stored failure state.

@@ -120,6 +120,7 @@ export interface StatusJson {
   by_status: Partial<Record<CertStatus, number>>;
   check_interval_seconds: number;
   next_tick: string | null;
+  audit: { backend: "sqlite" | "surrealdb"; connected: boolean; buffered_writes: number; dropped_writes: number };
 }
 
 /** `GET /api/certs/{id}`: the list row plus the config and the scheduler's reasoning. */
@@ -305,5 +306,9 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       return { type: e.type, cert_id: e.certId, sink: e.sink, at: e.at.toISOString() };
     case "target.action_required":
       return { type: e.type, target: e.target, cert_id: e.certId, code: e.code, message: e.message, at: e.at.toISOString() };
+    case "store.disconnected":
+      return { type: e.type, error: e.error, at: e.at.toISOString() };
+    case "store.reconnected":
+      return { type: e.type, flushed: e.flushed, dropped: e.dropped, at: e.at.toISOString() };
   }
 }

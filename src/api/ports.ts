@@ -58,6 +58,7 @@ export interface DaemonInfo {
 export interface DaemonSettings {
   socket: string;
   stateDir: string;
+  /** `path`: the SQLite file, or the SurrealDB server's URL. */
   audit: { backend: string; path: string; retentionDays: number };
   maxConcurrentRenewals: number;
 }

@@ -132,7 +132,7 @@ test("the views ask the store the same few things for 6 certs or 600, with 1 ren
   expect(small).toEqual({
     "/api/certs": ["certStates", "latestRenewals"],
     "/api/certs?sort=status&limit=20": ["certStates", "certStates", "latestRenewals"],
-    "/api/status": ["certStates"],
+    "/api/status": ["certStates", "health"],
     "/api/certs/c0003": ["certStates", "latestIssued", "latestRenewals"],
   });
 });

@@ -22,7 +22,10 @@ export class ApiClient {
     this.where = endpoint.kind === "socket" ? endpoint.socket : endpoint.url.href;
   }
 
-  /** One JSON call. A 400 is the daemon refusing the request as asked: a usage error (exit 2). */
+  /**
+   * One JSON call. A 400 is the daemon refusing the request as asked: a usage error (exit 2);
+   * a 503 is its audit store's server away (exit 1, in the daemon's words).
+   */
   async call<T>(method: "GET" | "POST", path: string): Promise<Reply<T>> {
     const res = await this.fetch(method, path);
     let text: string;
@@ -40,6 +43,11 @@ export class ApiClient {
     if (res.status === 400) {
       const error = (body as { error?: unknown } | null)?.error;
       throw new CliExit(EXIT.usage, `rota: the daemon refused the request: ${typeof error === "string" ? error : text.slice(0, 200)}`);
+    }
+    if (res.status === 503) {
+      // The daemon runs, but what this needs is in an audit store whose server is away.
+      const error = (body as { error?: unknown } | null)?.error;
+      throw new CliExit(EXIT.failed, `rota: ${typeof error === "string" ? error : text.slice(0, 200)}`);
     }
     return { status: res.status, body };
   }

@@ -50,8 +50,10 @@ export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightRepo
   fatal("daemon.state_dir", folderProblem(config.daemon.stateDir));
   fatal("daemon.socket", folderProblem(dirname(config.daemon.socket), config.daemon.socket));
   // SQLite in WAL mode also creates `-wal` and `-shm` files beside the database.
-  const audit = config.audit.path;
-  fatal("audit.path", existsSync(audit) ? (folderProblem(dirname(audit)) ?? fileProblem(audit)) : folderProblem(dirname(audit), audit));
+  if (config.audit.backend === "sqlite") {
+    const audit = config.audit.path;
+    fatal("audit.path", existsSync(audit) ? (folderProblem(dirname(audit)) ?? fileProblem(audit)) : folderProblem(dirname(audit), audit));
+  }
   config.certs.forEach((cert, i) => checkKey(cert, `${keys?.certs[i] ?? `cert[${i}]`}.key_path`, report));
   config.installs.forEach((section, i) => {
     for (const folder of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) {

@@ -25,10 +25,35 @@ export interface DaemonConfig {
   expiryWarningDays: number;
 }
 
-export interface AuditConfig {
+export type AuditConfig = SqliteAuditConfig | SurrealAuditConfig;
+
+export interface SqliteAuditConfig {
   backend: "sqlite";
   path: string;
   /** Renewal rows and issued certificates older than this are pruned (the newest of each per cert stays). */
+  retentionDays: number;
+}
+
+export const SURREAL_AUTH_LEVELS = ["database", "namespace", "root"] as const;
+export type SurrealAuthLevel = (typeof SURREAL_AUTH_LEVELS)[number];
+
+/** `[audit] backend = "surrealdb"`: a SurrealDB 3.x server shared by the daemons that write to it. */
+export interface SurrealAuditConfig {
+  backend: "surrealdb";
+  /** `ws://` or `wss://…/rpc`, without credentials. */
+  url: string;
+  namespace: string;
+  database: string;
+  username: string;
+  /** Read at each connect, so a rotated password file is picked up by the next reconnect. */
+  password: SecretRef;
+  /** Where the user is defined: `DEFINE USER … ON DATABASE` (the default), `ON NAMESPACE` or `ON ROOT`. */
+  authLevel: SurrealAuthLevel;
+  /** CAs trusted for wss:// besides the system's. */
+  caBundle: string | undefined;
+  connectTimeoutSeconds: number;
+  /** The most audit writes held in memory during an outage. */
+  bufferMaxWrites: number;
   retentionDays: number;
 }
 
@@ -115,5 +140,7 @@ export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";
 export const DEFAULT_SOCKET = "/run/rota/rota.sock";
 export const DEFAULT_STATE_DIR = "/var/lib/rota";
 export const DEFAULT_RETENTION_DAYS = 400;
+export const DEFAULT_SURREAL_CONNECT_TIMEOUT_SECONDS = 10;
+export const DEFAULT_SURREAL_BUFFER_MAX_WRITES = 10_000;
 export const DEFAULT_EXPIRY_WARNING_DAYS = 14;
 export const DEFAULT_REPEAT_INTERVAL_HOURS = 24;

@@ -407,6 +407,44 @@ const BROKEN: BrokenCase[] = [
     problems: ["audit.retention_days: must be between 1 and 36500"],
   },
   {
+    name: "an unknown audit backend",
+    toml: `[audit]\nbackend = "postgres"\n${GOOD}`,
+    problems: ['audit.backend: "postgres" is not one of sqlite, surrealdb'],
+  },
+  {
+    name: "keys of the other audit backend",
+    toml: `[audit]\nurl = "wss://db.example.net/rpc"\n${GOOD}`,
+    problems: ['audit.url: only with backend = "surrealdb"'],
+  },
+  {
+    name: "a sqlite path under surrealdb",
+    toml: `[audit]\nbackend = "surrealdb"\npath = "x.db"\nurl = "wss://db.example.net/rpc"\nusername = "rota"\npassword_file = "eab.key"\n${GOOD}`,
+    problems: ['audit.path: only with backend = "sqlite"'],
+  },
+  {
+    name: "surrealdb without url, username or password",
+    toml: `[audit]\nbackend = "surrealdb"\n${GOOD}`,
+    problems: ['audit.url: is required with backend = "surrealdb"', "audit.username: is required", "audit.password_file: is required (or password_env)"],
+  },
+  {
+    name: "surrealdb url that is not ws(s), a url with credentials, an inline password",
+    toml: `[audit]\nbackend = "surrealdb"\nurl = "http://h/rpc"\nusername = "rota"\npassword = "hunter2"\n${GOOD}`,
+    problems: ['audit.url: "http://h/rpc" is not a ws:// or wss:// URL', "audit.password: secrets are not accepted inline; use password_file or password_env"],
+  },
+  {
+    name: "surrealdb url with credentials, bad names, bad numbers",
+    toml: `[audit]\nbackend = "surrealdb"\nurl = "wss://rota:hunter2@db.example.net/rpc"\nnamespace = "a b"\ndatabase = "x-y"\nusername = "rota"\npassword_env = "ROTA_DB_PASS"\nauth_level = "scope"\nconnect_timeout_seconds = 0\nbuffer_max_writes = 99\n${GOOD}`,
+    problems: [
+      "audit.url: must not carry credentials; use username and password_file",
+      'audit.namespace: "a b" must match [A-Za-z0-9_]+',
+      'audit.database: "x-y" must match [A-Za-z0-9_]+',
+      "audit.auth_level: \"scope\" is not one of database, namespace, root",
+      "audit.connect_timeout_seconds: must be between 1 and 120",
+      "audit.buffer_max_writes: must be between 100 and 1000000",
+    ],
+    env: { ROTA_DB_PASS: "x" },
+  },
+  {
     name: "a local CA whose name cannot be a folder name",
     toml: `${GOOD}\n[[ca]]\nname = "../lab"\ntype = "local"\n`,
     problems: ['ca[2].name: "../lab" must match [A-Za-z0-9][A-Za-z0-9._-]* (a local CA\'s name is its folder\'s name)'],
@@ -560,9 +598,26 @@ describe("a valid config", () => {
     ]);
   });
 
+  test("a surrealdb audit store: its keys, defaults and the password as a reference", () => {
+    const config = load(`[audit]\nbackend = "surrealdb"\nurl = "wss://db.example.net/rpc"\nusername = "rota"\npassword_file = "eab.key"\nca_bundle = "trust.pem"\n${GOOD}`);
+    expect(config.audit).toEqual({
+      backend: "surrealdb",
+      url: "wss://db.example.net/rpc",
+      namespace: "rota",
+      database: "rota",
+      username: "rota",
+      password: { from: "file", path: join(dir, "eab.key") },
+      authLevel: "database",
+      caBundle: join(dir, "trust.pem"),
+      connectTimeoutSeconds: 10,
+      bufferMaxWrites: 10000,
+      retentionDays: 400,
+    });
+  });
+
   test("the audit database and default key paths follow state_dir", () => {
     const config = load(`[daemon]\nstate_dir = "/srv/rota"\n${withCert(GOOD_CERT)}`);
-    expect(config.audit.path).toBe("/srv/rota/rota.db");
+    expect(config.audit).toMatchObject({ backend: "sqlite", path: "/srv/rota/rota.db" });
     expect(config.certs[0]!.keyPath).toBe("/srv/rota/keys/a.key");
   });
 

@@ -9,6 +9,7 @@ import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
+import { readAudit } from "./audit.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
@@ -17,7 +18,6 @@ import { Problems, quote, Reader, valuesOf, type ReaderContext, type StringList 
 import {
   DEFAULT_EXPIRY_WARNING_DAYS,
   DEFAULT_REPEAT_INTERVAL_HOURS,
-  DEFAULT_RETENTION_DAYS,
   DEFAULT_SOCKET,
   DEFAULT_STATE_DIR,
   KEY_ROTATIONS,
@@ -42,8 +42,6 @@ const SOCKET_PATH_MAX = 107;
 const MAX_CHECK_INTERVAL_SECONDS = 7 * 86400;
 const MAX_COOLDOWN_SECONDS = 30 * 86400;
 const MAX_THRESHOLD_DAYS = 3650;
-/** A century: longer is a typo, and would put the cut-off before the epoch. */
-const MAX_RETENTION_DAYS = 36500;
 /** A year: a reminder held longer than that is no reminder. */
 const MAX_REPEAT_INTERVAL_HOURS = 8760;
 
@@ -86,12 +84,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
 
   const daemon = readDaemon(top.child("daemon"));
   const auditReader = top.child("audit");
-  auditReader.oneOf("backend", ["sqlite"] as const, "sqlite");
-  const audit = {
-    backend: "sqlite" as const,
-    path: auditReader.path("path", { ifExists: "file" }) ?? join(daemon.stateDir, "rota.db"),
-    retentionDays: auditReader.int("retention_days", { min: 1, max: MAX_RETENTION_DAYS, fallback: DEFAULT_RETENTION_DAYS }),
-  };
+  const audit = readAudit(auditReader, daemon.stateDir);
   auditReader.finish();
 
   const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);

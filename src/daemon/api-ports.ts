@@ -32,7 +32,7 @@ export function daemonInfo(config: () => RotaConfig, runner: Runner, http: () =>
   return {
     settings: () => {
       const { daemon, audit } = config();
-      return { socket: daemon.socket, stateDir: daemon.stateDir, audit: { backend: audit.backend, path: audit.path, retentionDays: audit.retentionDays }, maxConcurrentRenewals: daemon.maxConcurrentRenewals };
+      return { socket: daemon.socket, stateDir: daemon.stateDir, audit: { backend: audit.backend, path: audit.backend === "sqlite" ? audit.path : audit.url, retentionDays: audit.retentionDays }, maxConcurrentRenewals: daemon.maxConcurrentRenewals };
     },
     renewals: () => {
       const running = runner.running();

@@ -17,7 +17,7 @@ import { errnoText } from "../config/paths.ts";
 import { preflight } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
-import { EventBus, type RotaEvent } from "../events.ts";
+import { EventBus, type RotaEvent, type StoreEvent } from "../events.ts";
 import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
@@ -30,7 +30,7 @@ import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
-import { openRecoveringStore } from "../store/recovering.ts";
+import { openAuditStore } from "../store/open.ts";
 import type { AuditStore } from "../store/types.ts";
 import { actions, certSource, daemonInfo } from "./api-ports.ts";
 import { buildWatchlist } from "./backends.ts";
@@ -69,14 +69,19 @@ const SOCKET_CHECK_MAX_MS = 60_000;
 const WORKER_MAX_RSS_BYTES = 256 * 2 ** 20;
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
-  const { store, lock } = openState(opts);
+  const { store, lock, relay } = await openState(opts);
   try {
-    return await startServices(opts, store, lock);
+    return await startServices(opts, store, lock, relay);
   } catch (err) {
     await store.close();
     lock.release();
     throw err;
   }
+}
+
+/** Where the store's connection events go: the bus, once it exists (the store opens first). */
+interface StoreRelay {
+  emit(e: StoreEvent): void;
 }
 
 /** Errors opening a database that come from the path the config gives, not from the file's content. */
@@ -87,9 +92,11 @@ const PATH_PROBLEMS = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", 
  * problem (exit 2, naming the key), not a crash: the pre-start checks find what they can
  * before anything is created; what fails anyway is mapped the same way. Problems of one
  * cert (a key, an install folder) are logged, not fatal, so the other certs keep renewing.
- * A corrupt database is moved aside.
+ * A corrupt database is moved aside. A SurrealDB server that does not answer in time
+ * fails the start (exit 1); one that refuses the credentials or runs a schema or version
+ * this rota cannot use is a config problem naming the key.
  */
-function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; lock: Lock } {
+async function openState({ config, log, clock }: DaemonOptions): Promise<{ store: AuditStore; lock: Lock; relay: StoreRelay }> {
   const report = preflight(config);
   if (report.fatal.length > 0) throw new ConfigError(config.file, report.fatal);
   for (const line of [...report.certs, ...report.warnings]) log.warn(line);
@@ -108,20 +115,24 @@ function openState({ config, log, clock }: DaemonOptions): { store: AuditStore; 
     if (err instanceof RotaError && err.code === "locked") throw err;
     throw problem("daemon.state_dir", `cannot lock ${config.daemon.stateDir}`, err);
   }
+  const relay: StoreRelay = { emit: () => {} };
+  const audit = config.audit;
   try {
-    return { store: openRecoveringStore(config.audit.path, log, clock), lock };
+    return { store: await openAuditStore(config, { buffered: true, log: scoped(log, { component: "audit" }), clock, onState: (e) => relay.emit(e) }), lock, relay };
   } catch (err) {
     lock.release();
+    if (err instanceof RotaError && err.code === "store_config") throw new ConfigError(config.file, [err.message]);
+    if (audit.backend !== "sqlite") throw err;
     if (err instanceof RotaError && err.code === "backup_failed") {
       // The backup before a migration goes beside the database: a folder it cannot write is the config's problem.
       const cause = String((err.cause as { code?: unknown } | undefined)?.code ?? "");
-      if (PATH_PROBLEMS.has(cause)) throw problem("audit.path", `cannot back up ${config.audit.path} before migrating it`, err.cause);
+      if (PATH_PROBLEMS.has(cause)) throw problem("audit.path", `cannot back up ${audit.path} before migrating it`, err.cause);
       throw err;
     }
     const code = String((err as { code?: unknown }).code ?? "");
     // SQLite's extended codes (SQLITE_CANTOPEN_ISDIR) narrow a primary one.
-    if (PATH_PROBLEMS.has(code) || PATH_PROBLEMS.has(code.split("_").slice(0, 2).join("_"))) throw problem("audit.path", `cannot open ${config.audit.path}`, err);
-    throw new RotaError("store_unusable", `audit store: cannot open ${config.audit.path}: ${describeError(err)}`, { cause: err });
+    if (PATH_PROBLEMS.has(code) || PATH_PROBLEMS.has(code.split("_").slice(0, 2).join("_"))) throw problem("audit.path", `cannot open ${audit.path}`, err);
+    throw new RotaError("store_unusable", `audit store: cannot open ${audit.path}: ${describeError(err)}`, { cause: err });
   }
 }
 
@@ -153,12 +164,13 @@ async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): 
 /** How long the start-up check of the certs' CA options may take, all CAs together. */
 const ADVICE_AT_START_MS = 30_000;
 
-async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock): Promise<RunningDaemon> {
+async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
   const { daemon } = config;
   const interrupted = await store.interruptRunning(clock.now());
   if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
 
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
+  relay.emit = (e) => bus.emit(e);
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };

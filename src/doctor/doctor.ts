@@ -11,6 +11,7 @@ import { MIGRATIONS } from "../store/migrations.ts";
 import { checkBackends, sectionsToCheck } from "./backends.ts";
 import { checkDaemon } from "./daemon.ts";
 import { checkAudit, checkKeys, checkStateDir, keyFiles } from "./local.ts";
+import { checkSurrealAudit } from "./audit-surreal.ts";
 import { exitCode, redact, type Finding } from "./report.ts";
 import { secretValues } from "./secrets.ts";
 import { lookupUser, stateDirOwner } from "./user.ts";
@@ -59,7 +60,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
 
   findings.push(...checkStateDir(config.daemon.stateDir, user));
   findings.push(...checkKeys(keyFiles(config, certIds), user));
-  findings.push(...(await checkAudit(config.audit.path, MIGRATIONS.length)));
+  findings.push(...(config.audit.backend === "sqlite" ? await checkAudit(config.audit.path, MIGRATIONS.length) : await checkSurrealAudit(config.audit, o.offline)));
   const daemon = await checkDaemon(o.socket ?? config.daemon.socket, o.version);
   findings.push(...daemon.findings);
   findings.push(...(await checkBackends(config, sectionsToCheck(config, certIds, o.certId !== undefined), ctx)));

@@ -28,6 +28,9 @@ async function record(store: AuditStore, e: RotaEvent): Promise<void> {
     case "cert.expiring":
     case "cert.recovered":
     case "alert.test":
+    // The store's own connection: logged by the store, not a row of the trail.
+    case "store.disconnected":
+    case "store.reconnected":
       return;
   }
 }

@@ -87,6 +87,8 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
       // Not a thenable: `await store` and an async function returning it must give the store itself.
       if (typeof prop === "symbol" || prop === "then") return undefined;
       const method = prop as keyof AuditStore;
+      // The one synchronous method: never fails on a damaged file, so nothing to recover.
+      if (method === "health") return () => inner.health();
       return async (...args: unknown[]) => {
         if (recovering) await recovering;
         const used = inner;

@@ -1,4 +1,4 @@
-/** @module SqliteAuditStore's alert tables against a real database file: the repeat limit, the delivery log, the upgrade from schema 4. */
+/** @module SqliteAuditStore's alert tables: the upgrade from schema 4 (the repeat limit and the delivery log are in the contract, `contract.ts`). */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -35,31 +35,6 @@ const delivery = (alertId: string, seconds: number, over: Partial<AlertDelivery>
   error: null,
   attempts: 1,
   ...over,
-});
-
-test("a repeat limit is kept per (sink, key), replaced, survives a reopen, and clears", async () => {
-  expect(await store.alertLimit("mail", "www")).toBeNull();
-  await store.putAlertLimit({ sink: "mail", key: "www", lastSentAt: at(0), held: 0, heldSince: null, lastError: null });
-  await store.putAlertLimit({ sink: "mail", key: "www", lastSentAt: at(0), held: 3, heldSince: at(60), lastError: "acme: down" });
-  await store.putAlertLimit({ sink: "hook", key: "www", lastSentAt: at(5), held: 0, heldSince: null, lastError: null });
-  await store.close();
-  store = new SqliteAuditStore(path);
-  expect(await store.alertLimit("mail", "www")).toEqual({ sink: "mail", key: "www", lastSentAt: at(0), held: 3, heldSince: at(60), lastError: "acme: down" });
-  await store.clearAlertLimit("mail", "www");
-  await store.clearAlertLimit("mail", "www");
-  expect(await store.alertLimit("mail", "www")).toBeNull();
-  expect((await store.alertLimit("hook", "www"))?.lastSentAt).toEqual(at(5));
-});
-
-test("deliveries list newest first, a tie by insertion, up to the limit", async () => {
-  await store.recordDelivery(delivery("a", 0));
-  await store.recordDelivery(delivery("b", 10, { outcome: "failed", error: "mail: 550 no such user", attempts: 3 }));
-  await store.recordDelivery(delivery("c", 10, { sink: "hook", certId: null, event: "alert.test", outcome: "not_sent", attempts: 0 }));
-  expect((await store.listDeliveries(10)).map((d) => d.alertId)).toEqual(["c", "b", "a"]);
-  expect(await store.listDeliveries(2)).toEqual([
-    delivery("c", 10, { sink: "hook", certId: null, event: "alert.test", outcome: "not_sent", attempts: 0 }),
-    delivery("b", 10, { outcome: "failed", error: "mail: 550 no such user", attempts: 3 }),
-  ]);
 });
 
 test("a version-4 database gains the alert tables, old rows intact", async () => {

@@ -1,6 +1,6 @@
 /**
- * @module SqliteAuditStore's issued certificates as a tick reads them: summary columns
- * without PEMs, each distinct chain stored once, the upgrade from version 5 that moves
+ * @module SqliteAuditStore's issued certificates as a tick reads them (the summaries
+ * themselves are in the contract, `contract.ts`): each distinct chain stored once, the upgrade from version 5 that moves
  * chains into their own table, and the query plan that keeps each cert's newest renewal
  * an indexed lookup however long its history.
  */
@@ -9,7 +9,6 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CertSummary } from "../crypto/summary.ts";
 import { x509 } from "../crypto/x509.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import { LATEST_RENEWALS_SQL, LATEST_SUMMARIES_SQL, SqliteAuditStore } from "./sqlite.ts";
@@ -60,31 +59,6 @@ function chainsStored(): string[] {
     db.close();
   }
 }
-
-describe("summaries", () => {
-  test("the newest issued certificate's summary, and a target's last install, read without PEMs", async () => {
-    await store.saveIssued(issued("www", "0a", await leaf("0a", ["www.example.com", "example.com"]), "chain", 60));
-    await store.saveIssued(issued("www", "0b", await leaf("0b", ["www.example.com"]), "chain", 90));
-    const newest: CertSummary = { serial: "0b", notBefore: T0, notAfter: new Date(T0.getTime() + 90 * DAY), keyType: "ecdsa-p256", names: ["www.example.com"] };
-    await store.saveIssued(issued("api", "0c", await leaf("0c", ["api.example.com"]), "chain", 30));
-    expect(await store.latestIssuedSummaries(["www", "other", "api"])).toEqual(
-      new Map([
-        ["www", newest],
-        ["api", { ...newest, serial: "0c", notAfter: new Date(T0.getTime() + 30 * DAY), names: ["api.example.com"] }],
-      ]),
-    );
-    expect((await store.latestIssuedSummaries([])).size).toBe(0);
-    expect(await store.lastInstalledSummary("www", "files")).toBeNull();
-    await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: T0 });
-    expect(await store.lastInstalledSummary("www", "files")).toEqual({ ...newest, serial: "0a", notAfter: new Date(T0.getTime() + 60 * DAY), names: ["www.example.com", "example.com"] });
-  });
-
-  test("a leaf that cannot be parsed has no summary, as the scheduler counted it before", async () => {
-    await store.saveIssued(issued("www", "0a", "not a pem", "chain"));
-    expect((await store.latestIssuedSummaries(["www"])).size).toBe(0);
-    expect((await store.latestIssued("www"))!.leafPem).toBe("not a pem");
-  });
-});
 
 describe("chains", () => {
   test("each distinct chain is stored once, read back with every certificate it issued, and pruned with the last of them", async () => {

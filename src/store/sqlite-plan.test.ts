@@ -1,4 +1,4 @@
-/** @module The renewal plan in SQLite: round trips with and without ARI, bulk reads, and the upgrade from version 6. */
+/** @module The renewal plan in SQLite: the upgrade from version 6 (round trips and bulk reads are in the contract, `contract.ts`). */
 import { Database } from "bun:sqlite";
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -24,33 +24,6 @@ afterEach(async () => {
 });
 
 const lifetime: RenewalPlan = { certId: "www", serial: "0a", renewAt: at(1440), reason: "lifetime", ari: null };
-const advised: RenewalPlan = {
-  certId: "api",
-  serial: "0b",
-  renewAt: at(1400),
-  reason: "ari",
-  ari: { certId: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", window: { start: at(1390), end: at(1410) }, explanationUrl: "https://ca.example/why", polledAt: at(0), nextPollAt: at(6), error: null },
-};
-const noAri: RenewalPlan = {
-  certId: "old",
-  serial: "0c",
-  renewAt: at(1000),
-  reason: "threshold",
-  ari: { certId: null, window: null, explanationUrl: null, polledAt: at(0), nextPollAt: at(24), error: "acme le: the directory offers no renewalInfo" },
-};
-
-test("plans round-trip, with and without ARI advice, read in bulk for the certs asked", async () => {
-  for (const p of [lifetime, advised, noAri]) await store.putRenewalPlan(p);
-  expect(await store.renewalPlans(["www", "api", "old", "absent"])).toEqual(new Map([["www", lifetime], ["api", advised], ["old", noAri]]));
-  expect([...(await store.renewalPlans(["api"])).keys()]).toEqual(["api"]);
-});
-
-test("a plan replaces the cert's previous one", async () => {
-  await store.putRenewalPlan(advised);
-  const next: RenewalPlan = { ...advised, serial: "0d", ari: { ...advised.ari!, window: null, error: "HTTP 500" } };
-  await store.putRenewalPlan(next);
-  expect(await store.renewalPlans(["api"])).toEqual(new Map([["api", next]]));
-});
 
 test("a version-6 database is upgraded: the plan table added, old rows intact", async () => {
   const v6Path = join(dir, "v6.db");

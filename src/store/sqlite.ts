@@ -10,7 +10,7 @@ import type { CertSummary } from "../crypto/summary.ts";
 import { summaryColumns, summaryOf, type SummaryRecord } from "./issued-summary.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import { planOf, planRecord, PUT_PLAN_SQL, type PlanRecord } from "./renewal-plan.ts";
-import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent } from "./types.ts";
+import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent, StoreHealth } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -355,6 +355,10 @@ export class SqliteAuditStore implements AuditStore {
       error: r.error,
       attempts: r.attempts,
     }));
+  }
+
+  health(): StoreHealth {
+    return { backend: "sqlite", connected: true, bufferedWrites: 0, droppedWrites: 0 };
   }
 
   async close(): Promise<void> {

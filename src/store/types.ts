@@ -1,7 +1,8 @@
 /**
  * @module The audit store contract: renewals with their step events, issued certificates
- * (never keys), and each cert's failure state. SQLite implements it today; a SurrealDB
- * store for clusters implements the same interface later.
+ * (never keys), and each cert's failure state. SQLite (the default, embedded) and SurrealDB
+ * (a shared server, `[audit] backend = "surrealdb"`) implement it; one contract suite
+ * (`contract.ts`) runs against both.
  */
 import type { CertSummary } from "../crypto/summary.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
@@ -157,9 +158,25 @@ export interface PruneResult {
   alerts: number;
 }
 
+/** Whether the store reaches its database, and what waits for it. */
+export interface StoreHealth {
+  backend: "sqlite" | "surrealdb";
+  connected: boolean;
+  /** Audit trail writes accepted and not yet stored (a buffering store during an outage). */
+  bufferedWrites: number;
+  /** Audit trail writes given up since the store opened (the outage buffer was full). */
+  droppedWrites: number;
+}
+
 /**
  * All methods are safe to call concurrently; writes for one renewal are applied in
  * call order. "Not found" is null, never an exception.
+ *
+ * A store on a server may fail any call with `RotaError("store_unavailable")` after at
+ * most 5 s (the message names the server: `audit: SurrealDB at <url> is not connected`).
+ * On a buffering store (the daemon's), `openRenewal`, `addStep` and `closeRenewal` resolve
+ * once the write is accepted: during an outage it waits in memory, in order, and is
+ * stored on reconnect; every other call fails fast.
  */
 export interface AuditStore {
   openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; reason: string | null; startedAt: Date }): Promise<void>;
@@ -221,5 +238,9 @@ export interface AuditStore {
   /** Newest first (by time, then by insertion). */
   listDeliveries(limit: number): Promise<AlertDelivery[]>;
 
+  /** Never throws, never waits: what `/api/status` and `rota status` show. */
+  health(): StoreHealth;
+
+  /** A buffering store first stores or spools what it holds (see its own doc). */
   close(): Promise<void>;
 }

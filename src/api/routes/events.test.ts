@@ -112,6 +112,8 @@ const oneOfEach: { [T in RotaEvent["type"]]: Extract<RotaEvent, { type: T }> } =
   "cert.resumed": { type: "cert.resumed", certId: "www", at: later },
   "alert.test": { type: "alert.test", certId: null, sink: "mail", at: later },
   "target.action_required": { type: "target.action_required", target: "nas", certId: "www", code: "dsm_reauth_required", message: "dsm nas: wrong account or password", at: later },
+  "store.disconnected": { type: "store.disconnected", error: "no answer within 5 s", at: later },
+  "store.reconnected": { type: "store.reconnected", flushed: 12, dropped: 0, at: later },
 };
 
 const expectedFrames = [
@@ -127,6 +129,8 @@ const expectedFrames = [
   `{"type":"cert.resumed","cert_id":"www","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"alert.test","cert_id":null,"sink":"mail","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"target.action_required","target":"nas","cert_id":"www","code":"dsm_reauth_required","message":"dsm nas: wrong account or password","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"store.disconnected","error":"no answer within 5 s","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"store.reconnected","flushed":12,"dropped":0,"at":"2030-01-01T00:00:01.250Z"}`,
 ];
 
 test("every event becomes one frame of exactly its documented fields, in the order emitted", async () => {

@@ -27,7 +27,7 @@ export function eventRoutes(deps: ApiDeps): Hono {
           const raw = ws.raw;
           if (!raw) return;
           unsubscribe = deps.bus.subscribe((e) => {
-            if ((certId !== undefined && e.certId !== certId) || raw.readyState !== WebSocket.OPEN) return;
+            if ((certId !== undefined && ("certId" in e ? e.certId : undefined) !== certId) || raw.readyState !== WebSocket.OPEN) return;
             const frame = JSON.stringify(eventJson(e));
             // Before Bun's own limit, which cuts the connection without a word: a client that reads at all
             // gets the close frame after what it was sent, and knows to reconnect and re-read the state.

@@ -41,5 +41,8 @@ export default defineCommand({
       .join(", ");
     console.log(`rota ${body.version} running (pid ${body.pid}, up ${body.uptime_seconds}s), config ${body.config}`);
     console.log(`${body.certs} cert(s)${counts ? `: ${counts}` : ""}; next check ${body.next_tick ?? "pending"}`);
+    // SQLite is in the state folder and always there: said only for a store on a server.
+    const a = body.audit;
+    if (a && a.backend !== "sqlite") console.log(`audit: ${a.backend}, ${a.connected ? "connected" : `DISCONNECTED (${a.buffered_writes} writes buffered)`}`);
   },
 });

@@ -1,0 +1,119 @@
+/**
+ * @module The SurrealDB audit schema as an ordered list of migrations; `rota_meta:schema`
+ * records how many have run (`version`) and the oldest rota that can still read the
+ * result (`min_reader`). Append only, like `migrations.ts`: a released migration is never
+ * edited. An additive migration keeps `min_reader`, so during a rolling upgrade the older
+ * daemons go on reading and writing beside the newer ones.
+ */
+
+export interface SurrealMigration {
+  /** SurrealQL run inside the migration's transaction. */
+  sql: string;
+  /** The lowest schema version a rota must read to use the database after this migration. */
+  minReader: number;
+}
+
+const nullable = (type: string) => `${type} | null`;
+
+/** `DEFINE FIELD` lines for one SCHEMAFULL table. */
+function table(name: string, fields: Record<string, string>, indexes: Record<string, string> = {}): string {
+  return [
+    `DEFINE TABLE ${name} SCHEMAFULL;`,
+    ...Object.entries(fields).map(([field, type]) => `DEFINE FIELD ${field} ON ${name} TYPE ${type};`),
+    ...Object.entries(indexes).map(([index, fields]) => `DEFINE INDEX ${index} ON ${name} FIELDS ${fields};`),
+  ].join("\n");
+}
+
+export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
+  // 1: everything the SQLite store holds at its version 7. Records are keyed like SQLite's
+  // rows (`renewal:⟨id⟩`, `renewal_event:[renewal_id, seq]`, `issued_cert:[cert_id, serial]`),
+  // so a write sent again after a timeout lands on the same record. `inserted_at` is the
+  // server's clock: it orders rows with the same start, as SQLite's rowid does. `newest` is
+  // that order as one ascending key (see `surreal.ts`): engine 3.0 reads an index in
+  // ascending order only, so the newest-first page is its first entries. `owner` is the
+  // node that wrote the renewal. Chains are stored once, keyed by their SHA-256.
+  {
+    minReader: 1,
+    sql: [
+      table(
+        "renewal",
+        {
+          cert_id: "string",
+          trigger: "string",
+          install_only: "bool",
+          reason: nullable("string"),
+          status: "string",
+          started_at: "datetime",
+          finished_at: nullable("datetime"),
+          error: nullable("string"),
+          owner: "string",
+          inserted_at: "datetime",
+          newest: "string",
+        },
+        { renewal_cert: "cert_id, started_at", renewal_started: "started_at", renewal_status: "status", renewal_newest: "newest" },
+      ),
+      table(
+        "renewal_event",
+        { renewal_id: "string", seq: "int", step: "string", at: "datetime", status: "string", message: "string", duration_ms: "int" },
+        { renewal_event_renewal: "renewal_id" },
+      ),
+      table("issued_chain", { pem: "string" }),
+      table(
+        "issued_cert",
+        {
+          cert_id: "string",
+          serial: "string",
+          renewal_id: "string",
+          leaf_pem: "string",
+          chain: "record<issued_chain>",
+          not_before: "datetime",
+          not_after: "datetime",
+          issued_at: "datetime",
+          key_type: nullable("string"),
+          names: nullable("string"),
+        },
+        { issued_cert_newest: "cert_id, not_after, issued_at" },
+      ),
+      table("target_install", { cert_id: "string", target: "string", serial: "string", installed_at: "datetime" }, { target_install_cert: "cert_id" }),
+      table("cert_state", {
+        cert_id: "string",
+        consecutive_failures: "int",
+        retry_at: nullable("datetime"),
+        last_error: nullable("string"),
+        authz_failures: "int",
+        halted_at: nullable("datetime"),
+      }),
+      // The plan's times as epoch ms, as SQLite's columns (renewal-plan.ts maps both ways).
+      table("renewal_plan", {
+        cert_id: "string",
+        serial: "string",
+        renew_at: "int",
+        reason: "string",
+        ari_cert_id: nullable("string"),
+        ari_start: nullable("int"),
+        ari_end: nullable("int"),
+        ari_explanation_url: nullable("string"),
+        ari_polled_at: nullable("int"),
+        ari_next_poll_at: nullable("int"),
+        ari_error: nullable("string"),
+      }),
+      table("alert_limit", { sink: "string", key: "string", last_sent_at: "datetime", held: "int", held_since: nullable("datetime"), last_error: nullable("string") }),
+      table(
+        "alert_delivery",
+        {
+          alert_id: "string",
+          sink: "string",
+          event: "string",
+          cert_id: nullable("string"),
+          at: "datetime",
+          outcome: "string",
+          error: nullable("string"),
+          attempts: "int",
+          inserted_at: "datetime",
+        },
+        { alert_delivery_at: "at" },
+      ),
+      table("rota_meta", { version: "int", min_reader: "int" }),
+    ].join("\n"),
+  },
+];

@@ -1,0 +1,363 @@
+/**
+ * @module SurrealAuditStore against the test SurrealDB (the real engine behind a loopback
+ * WebSocket, `test/harness/surreal.ts`), one database per test: the AuditStore contract,
+ * then what only a server store has — its schema record and concurrent migrations, schemas
+ * from the future, owners, outages, credentials and TLS, and the password kept out of
+ * everything.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola, type ConsolaInstance } from "consola";
+import { startSurreal, type TestSurreal } from "../../test/harness/surreal.ts";
+import type { SurrealAuditConfig } from "../config/schema.ts";
+import { RotaError } from "../errors.ts";
+import type { StoreEvent } from "../events.ts";
+import { runAuditStoreContract } from "./contract.ts";
+import { SPOOL_FILE, SurrealAuditStore, type SurrealStoreOptions } from "./surreal.ts";
+import { SURREAL_MIGRATIONS } from "./surreal-migrations.ts";
+import type { StepEvent } from "./types.ts";
+
+let server: TestSurreal;
+let dir: string;
+let n = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "rota-surreal-"));
+  server = await startSurreal({ dir: join(dir, "server"), engine: "rocksdb" });
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Logged {
+  log: ConsolaInstance;
+  lines: { level: string; text: string }[];
+}
+
+function capture(): Logged {
+  const lines: { level: string; text: string }[] = [];
+  const log = createConsola({
+    level: 5,
+    reporters: [{ log: (o) => lines.push({ level: o.type, text: o.args.map(String).join(" ") }) }],
+  });
+  return { log, lines };
+}
+
+/** A fresh database with its own EDITOR user, and a store config for it. */
+async function freshDatabase(over: Partial<SurrealAuditConfig> = {}): Promise<{ config: SurrealAuditConfig; passwordFile: string; stateDir: string }> {
+  const name = `t${++n}_${process.pid}`;
+  const password = `canary-${crypto.randomUUID()}`;
+  await server.database(name, password);
+  const stateDir = mkdtempSync(join(dir, "state-"));
+  const passwordFile = join(stateDir, "surreal.pass");
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  return {
+    config: {
+      backend: "surrealdb",
+      url: server.url,
+      namespace: "rota",
+      database: name,
+      username: "rota",
+      password: { from: "file", path: passwordFile },
+      authLevel: "database",
+      caBundle: undefined,
+      connectTimeoutSeconds: 5,
+      bufferMaxWrites: 10_000,
+      retentionDays: 400,
+      ...over,
+    },
+    passwordFile,
+    stateDir,
+  };
+}
+
+function options(stateDir: string, over: Partial<SurrealStoreOptions> = {}): SurrealStoreOptions {
+  return { owner: "node-a", buffered: false, log: capture().log, clock: { now: () => new Date() }, stateDir, ...over };
+}
+
+runAuditStoreContract("surrealdb", async () => {
+  const { config, stateDir } = await freshDatabase();
+  let current = await SurrealAuditStore.open(config, options(stateDir));
+  return {
+    store: current,
+    async reopen() {
+      await current.close();
+      current = await SurrealAuditStore.open(config, options(stateDir));
+      return current;
+    },
+    async stepRows() {
+      const db = await server.admin();
+      const [rows] = await db.query(`USE NS rota DB ${config.database}; SELECT count() AS n FROM renewal_event GROUP ALL`).collect<[unknown, { n: number }[]]>().then((r) => [r[1]]);
+      return rows?.[0]?.n ?? 0;
+    },
+    async cleanup() {
+      await current.close();
+    },
+  };
+});
+
+/** Every table's rows and every definition of the database, as text: what an export would hold. */
+async function dump(database: string): Promise<string> {
+  const db = await server.admin();
+  const [, info] = await db.query(`USE NS rota DB ${database}; INFO FOR DB`).collect<[unknown, { tables: Record<string, string> }]>();
+  const tables: Record<string, unknown> = {};
+  for (const table of Object.keys(info.tables)) {
+    const [, rows] = await db.query(`USE NS rota DB ${database}; SELECT * FROM type::table($t)`, { t: table }).collect<[unknown, unknown[]]>();
+    tables[table] = rows;
+  }
+  const [, ns] = await db.query("USE NS rota; INFO FOR NS").collect();
+  return JSON.stringify({ info, ns, tables });
+}
+
+async function meta(database: string): Promise<unknown> {
+  const db = await server.admin();
+  const [, rows] = await db.query(`USE NS rota DB ${database}; SELECT version, min_reader FROM rota_meta:schema`).collect<[unknown, unknown[]]>();
+  return rows[0];
+}
+
+async function setMeta(database: string, version: number, minReader: number): Promise<void> {
+  const db = await server.admin();
+  await db.query(`USE NS rota DB ${database}; UPDATE rota_meta:schema SET version = $v, min_reader = $m`, { v: version, m: minReader }).collect();
+}
+
+async function thrown(p: Promise<unknown>): Promise<RotaError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RotaError) return err;
+    throw err;
+  }
+  throw new Error("expected a RotaError");
+}
+
+const T0 = new Date("2030-01-01T00:00:00Z");
+const at = (s: number) => new Date(T0.getTime() + s * 1000);
+const step = (i: number): StepEvent => ({ step: "publish", at: at(i), status: "ok", message: `step ${i}`, durationMs: 1 });
+
+describe("schema", () => {
+  test("the first connect records the schema: SCHEMAFULL tables and rota_meta:schema {version, min_reader}", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const store = await SurrealAuditStore.open(config, options(stateDir));
+    await store.close();
+    expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
+    const text = await dump(config.database);
+    for (const table of ["renewal", "renewal_event", "issued_cert", "issued_chain", "target_install", "cert_state", "alert_limit", "alert_delivery", "rota_meta"]) {
+      expect(text).toContain(`DEFINE TABLE ${table} TYPE NORMAL SCHEMAFULL`);
+    }
+  });
+
+  test("two stores migrating at once: one applies, the other reads the result; both work", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const [a, b] = await Promise.all([SurrealAuditStore.open(config, options(stateDir)), SurrealAuditStore.open(config, options(stateDir, { owner: "node-b" }))]);
+    await a.openRenewal({ id: "ra", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: at(0) });
+    expect((await b.getRenewal("ra"))?.certId).toBe("www");
+    await Promise.all([a.close(), b.close()]);
+    expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
+  });
+
+  test("a newer schema that this rota can still read is used; one that needs a newer reader is refused (exit 2 line)", async () => {
+    const { config, stateDir } = await freshDatabase();
+    await (await SurrealAuditStore.open(config, options(stateDir))).close();
+    await setMeta(config.database, 4, 1);
+    const compatible = await SurrealAuditStore.open(config, options(stateDir));
+    await compatible.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: at(0) });
+    expect((await compatible.getRenewal("r1"))?.status).toBe("running");
+    await compatible.close();
+    expect(await meta(config.database)).toEqual({ version: 4, min_reader: 1 });
+
+    await setMeta(config.database, 4, 3);
+    const err = await thrown(SurrealAuditStore.open(config, options(stateDir)));
+    expect(err.code).toBe("store_config");
+    expect(err.message).toBe(`audit.database: schema version 4 needs a rota that reads ≥ 3; this rota reads ${SURREAL_MIGRATIONS.length}; upgrade rota`);
+  });
+});
+
+test("interruptRunning closes only its own owner's running rows", async () => {
+  const { config, stateDir } = await freshDatabase();
+  const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "node-a" }));
+  const b = await SurrealAuditStore.open(config, options(stateDir, { owner: "node-b" }));
+  await a.openRenewal({ id: "mine", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+  await b.openRenewal({ id: "theirs", certId: "api", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(1) });
+  expect(await a.interruptRunning(at(10))).toBe(1);
+  expect(await a.getRenewal("mine")).toMatchObject({ status: "interrupted", finishedAt: at(10), error: "the daemon stopped during this renewal" });
+  expect((await a.getRenewal("theirs"))?.status).toBe("running");
+  await Promise.all([a.close(), b.close()]);
+});
+
+describe("credentials", () => {
+  test("a wrong password is refused as a problem of audit.username, without the password", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase();
+    const right = readFileSync(passwordFile, "utf8").trim();
+    writeFileSync(passwordFile, "wrong-password-1234\n");
+    const err = await thrown(SurrealAuditStore.open(config, options(stateDir)));
+    expect(err.code).toBe("store_config");
+    expect(err.message).toStartWith(`audit.username: SurrealDB refused "rota" (auth_level database, rota/${config.database}): `);
+    expect(err.message).not.toContain("wrong-password-1234");
+    expect(err.message).not.toContain(right);
+  });
+
+  test("a VIEWER cannot create the schema: the same refusal line", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase();
+    await server.database(config.database, readFileSync(passwordFile, "utf8").trim(), "VIEWER");
+    const err = await thrown(SurrealAuditStore.open(config, options(stateDir)));
+    expect(err.code).toBe("store_config");
+    expect(err.message).toStartWith(`audit.username: SurrealDB refused "rota" (auth_level database, rota/${config.database}): `);
+  });
+
+  test("an unreachable server fails within connect_timeout_seconds", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const started = Date.now();
+    const err = await thrown(SurrealAuditStore.open({ ...config, url: "ws://127.0.0.1:9/rpc", connectTimeoutSeconds: 1 }, options(stateDir)));
+    expect(err.code).toBe("store_unreachable");
+    expect(err.message).toStartWith("audit: SurrealDB at ws://127.0.0.1:9/rpc not reachable after 1 s: ");
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe("wss", () => {
+  let tlsServer: TestSurreal;
+  beforeAll(async () => {
+    tlsServer = await startSurreal({ dir: join(dir, "tls-server"), engine: "mem", tls: true });
+  });
+  afterAll(async () => {
+    await tlsServer?.stop();
+  });
+
+  const tlsConfig = (stateDir: string, caBundle: string | undefined): SurrealAuditConfig => {
+    const passwordFile = join(stateDir, "tls.pass");
+    writeFileSync(passwordFile, tlsServer.password, { mode: 0o600 });
+    return {
+      backend: "surrealdb",
+      url: tlsServer.url,
+      namespace: "rota",
+      database: "rota",
+      username: tlsServer.username,
+      password: { from: "file", path: passwordFile },
+      authLevel: "database",
+      caBundle,
+      connectTimeoutSeconds: 3,
+      bufferMaxWrites: 100,
+      retentionDays: 400,
+    };
+  };
+
+  test("with ca_bundle the server's certificate is trusted", async () => {
+    const stateDir = mkdtempSync(join(dir, "state-"));
+    const store = await SurrealAuditStore.open(tlsConfig(stateDir, tlsServer.tls!.caPath), options(stateDir));
+    await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    expect(await store.getCertState("www")).toMatchObject({ certId: "www" });
+    await store.close();
+  });
+
+  test("without it the connection is refused, naming the certificate problem", async () => {
+    const stateDir = mkdtempSync(join(dir, "state-"));
+    const err = await thrown(SurrealAuditStore.open(tlsConfig(stateDir, undefined), options(stateDir)));
+    expect(err.code).toBe("store_unreachable");
+    expect(err.message).toMatch(/not reachable after 3 s: TLS handshake failed: .*certificate/);
+  });
+});
+
+test("rota doctor's audit check: reachable, credentials, schema; writes nothing", async () => {
+  const { checkSurrealAudit } = await import("../doctor/audit-surreal.ts");
+  const { config, stateDir, passwordFile } = await freshDatabase();
+  const where = `SurrealDB at ${server.url} (rota/${config.database})`;
+  expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "ok", message: `${where}: reachable, credentials accepted; no schema yet: rota daemon creates it` }]);
+  expect(await dump(config.database)).not.toContain("rota_meta");
+  await (await SurrealAuditStore.open(config, options(stateDir))).close();
+  expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "ok", message: `${where}: reachable, credentials accepted, schema version ${SURREAL_MIGRATIONS.length}` }]);
+  await setMeta(config.database, 9, 5);
+  expect((await checkSurrealAudit(config, false))[0]).toMatchObject({ status: "fail", message: `${where}: schema version 9 needs a rota that reads ≥ 5; this rota reads ${SURREAL_MIGRATIONS.length}` });
+  writeFileSync(passwordFile, "wrong-password-5678\n");
+  const refused = (await checkSurrealAudit(config, false))[0]!;
+  expect(refused.status).toBe("fail");
+  expect(refused.message).toStartWith(`audit.username: SurrealDB refused "rota"`);
+  expect(await checkSurrealAudit(config, true)).toEqual([{ id: "audit", status: "ok", message: `${where}: not contacted (--offline)` }]);
+});
+
+// Last: it stops and restarts the shared server.
+describe("outage", () => {
+  test("the password file is read again at each reconnect: a rotated password is picked up", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase();
+    const events: StoreEvent[] = [];
+    let onEvent = () => {};
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, onState: (e) => (events.push(e), onEvent()) }));
+    const rotated = `rotated-${crypto.randomUUID()}`;
+    await server.database(config.database, rotated);
+    writeFileSync(passwordFile, `${rotated}\n`);
+    await server.restart();
+    await new Promise<void>((resolve) => {
+      onEvent = () => events.some((e) => e.type === "store.reconnected") && resolve();
+      onEvent();
+    });
+    await store.putCertState({ certId: "www", consecutiveFailures: 2, retryAt: null, lastError: "x", authzFailures: 0, haltedAt: null });
+    expect((await store.getCertState("www"))?.consecutiveFailures).toBe(2);
+    await store.close();
+  });
+
+
+  test("buffered through an outage, overflow by the rule, flushed in order on reconnect; a second outage spools at close", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase({ bufferMaxWrites: 100 });
+    const canary = readFileSync(passwordFile, "utf8").trim();
+    const { log, lines } = capture();
+    const events: StoreEvent[] = [];
+    let onEvent = () => {};
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, log, onState: (e) => (events.push(e), onEvent()) }));
+    const waitFor = (type: StoreEvent["type"]) =>
+      new Promise<void>((resolve) => {
+        onEvent = () => events.some((e) => e.type === type) && resolve();
+        onEvent();
+      });
+
+    await server.stop();
+    await waitFor("store.disconnected");
+    for (let r = 1; r <= 5; r++) {
+      await store.openRenewal({ id: `r${r}`, certId: `c${r}`, trigger: "scheduled", installOnly: false, reason: null, startedAt: at(r * 100) });
+      for (let i = 1; i <= 30; i++) await store.addStep(`r${r}`, step(r * 100 + i));
+      await store.closeRenewal(`r${r}`, "succeeded", at(r * 100 + 99), null);
+    }
+    expect(store.health()).toEqual({ backend: "surrealdb", connected: false, bufferedWrites: 100, droppedWrites: 60 });
+    const started = Date.now();
+    const err = await thrown(store.listRenewals({ limit: 10 }));
+    expect(err.code).toBe("store_unavailable");
+    expect(err.message).toBe(`audit: SurrealDB at ${server.url} is not connected`);
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(await thrown(store.putCertState({ certId: "c1", consecutiveFailures: 1, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null }))).toMatchObject({ code: "store_unavailable" });
+
+    events.length = 0;
+    await server.restart();
+    await waitFor("store.reconnected");
+    expect(events.find((e) => e.type === "store.reconnected")).toMatchObject({ flushed: 100, dropped: 60 });
+    expect(store.health()).toEqual({ backend: "surrealdb", connected: true, bufferedWrites: 0, droppedWrites: 60 });
+    const all = await store.listRenewals({ limit: 10 });
+    expect(all.map((r) => `${r.id}:${r.status}`)).toEqual(["r5:succeeded", "r4:succeeded", "r3:succeeded", "r2:succeeded", "r1:succeeded"]);
+    expect(all.reduce((sum, r) => sum + r.events.length, 0)).toBe(90);
+    for (const r of all) expect(r.events.map((e) => e.at.getTime())).toEqual([...r.events.map((e) => e.at.getTime())].sort((x, y) => x - y));
+    expect(lines.filter((l) => l.level === "warn").map((l) => l.text)).toEqual(["audit: 60 audit writes dropped while SurrealDB was unreachable (buffer_max_writes = 100)"]);
+
+    // A second outage, and the daemon stops during it: the buffer goes to the spool.
+    events.length = 0;
+    await server.stop();
+    await waitFor("store.disconnected");
+    await store.openRenewal({ id: "late", certId: "c1", trigger: "manual", installOnly: false, reason: null, startedAt: at(1000) });
+    await store.addStep("late", step(1001));
+    await store.closeRenewal("late", "failed", at(1002), "acme: boom");
+    await store.close();
+    const spool = join(stateDir, SPOOL_FILE);
+    expect(statSync(spool).mode & 0o777).toBe(0o600);
+    expect(readFileSync(spool, "utf8").trim().split("\n")).toHaveLength(3);
+
+    await server.restart();
+    const next = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, log }));
+    expect(() => statSync(spool)).toThrow();
+    expect(await next.getRenewal("late")).toMatchObject({ status: "failed", error: "acme: boom", events: [{ step: "publish", message: "step 1001" }] });
+    await next.close();
+
+    // The password is nowhere: not in a log line, an error, the spool (gone) or the database.
+    const text = [...lines.map((l) => l.text), err.message, String(err.cause ?? ""), await dump(config.database)].join("\n");
+    expect(text).not.toContain(canary);
+    expect(text).toContain("late");
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * End to end: `dist/rota` on a SurrealDB audit store (the test server: the real engine
+ * behind a loopback WebSocket, rocksdb so it survives being killed), against pebble.
+ * Issues and installs, answers `rota audit`/`rota list` in exactly SQLite's shapes, keeps a
+ * cooldown across a restart, rides out the server being killed under it, and refuses to
+ * start on an unreachable server (exit 1) or a wrong password (exit 2).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, ROTA_BIN, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
+import { startSurreal, type TestSurreal } from "../harness/surreal.ts";
+import { startWorld, type World } from "./fixture.ts";
+import { audit, challengeFiles, list, waitForFile, waitForRenewal } from "./helpers.ts";
+
+let world: World;
+let surreal: TestSurreal;
+let passwordFile: string;
+
+beforeAll(async () => {
+  world = await startWorld();
+  surreal = await startSurreal({ dir: join(world.dir, "surreal"), engine: "rocksdb" });
+  passwordFile = join(world.dir, "surreal.pass");
+  writeFileSync(passwordFile, `${surreal.password}\n`, { mode: 0o600 });
+});
+
+afterAll(async () => {
+  await surreal?.stop();
+  await world?.stop();
+});
+
+function surrealSection(over: Record<string, string | number> = {}): string {
+  const keys = { backend: "surrealdb", url: surreal.url, username: surreal.username, password_file: passwordFile, connect_timeout_seconds: 5, ...over };
+  return `\n[audit]\n${Object.entries(keys)
+    .map(([k, v]) => `${k} = ${JSON.stringify(v)}`)
+    .join("\n")}\n`;
+}
+
+/** A value's shape: key names and value types, recursively (an array by its first item). */
+function shape(v: unknown): unknown {
+  if (Array.isArray(v)) return v.length > 0 ? [shape(v[0])] : [];
+  if (v === null) return "null";
+  if (typeof v === "object") return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, shape(x)]));
+  return typeof v;
+}
+
+describe("a daemon on SurrealDB", () => {
+  let daemon: Daemon;
+  let sqliteShapes: { audit: unknown; list: unknown };
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  test("issues and installs, and rota audit/list give exactly the SQLite shapes", async () => {
+    // The same world on SQLite first, in its own state folder, for the shapes to compare with.
+    const sqliteState = join(world.dir, "sqlite-state");
+    const sqliteSocket = join(world.dir, "sqlite.sock");
+    const onSqlite = startDaemon(
+      world.writeConfig({ daemon: { state_dir: sqliteState, socket: sqliteSocket }, certs: [{ id: "www", domains: ["www.example.test"] }] }),
+      { env: world.env },
+    );
+    await waitForRenewal(sqliteSocket, "www", (r) => r.status === "succeeded");
+    sqliteShapes = { audit: shape(await audit(sqliteSocket, "www")), list: shape(await list(sqliteSocket)) };
+    await onSqlite.stop();
+
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await waitForFile(join(world.certsDir, "www", "cert.pem"));
+    const row = await waitForRenewal(world.socket, "www", (r) => r.status === "succeeded");
+    expect(row.events.map((e) => e.step)).toContain("install");
+    expect(shape(await audit(world.socket, "www"))).toEqual(sqliteShapes.audit);
+    expect(shape(await list(world.socket))).toEqual(sqliteShapes.list);
+    const status = await runRota(["status", "--socket", world.socket]);
+    expect(status.stdout).toContain("audit: surrealdb, connected");
+  });
+
+  test("a cooldown survives a restart", async () => {
+    await daemon?.stop();
+    const deadCa = `https://127.0.0.1:${await freePort()}/dir`;
+    daemon = startDaemon(world.writeConfig({ directoryUrl: deadCa, extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    const r = await runRota(["renew", "www", "--force", "--wait", "--socket", world.socket]);
+    expect(r.code).toBe(1);
+    const retryAt = (await list(world.socket))[0]!.retry_at;
+    expect(retryAt).not.toBeNull();
+
+    await daemon?.stop();
+    daemon = startDaemon(world.writeConfig({ directoryUrl: deadCa, extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    expect((await list(world.socket))[0]!.retry_at).toBe(retryAt);
+    expect((await audit(world.socket, "www")).filter((row) => row.trigger === "startup" && row.status === "failed")).toEqual([]);
+  });
+
+  test("the server killed and restarted under the daemon: the API answers, status says DISCONNECTED, every row is complete afterwards", async () => {
+    await daemon?.stop();
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    // A renewal held at validation, so that it runs through the outage.
+    await world.nginx.freeze();
+    try {
+      const started = await runRota(["renew", "www", "--force", "--socket", world.socket]);
+      expect(started.code).toBe(0);
+      await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
+      await surreal.kill();
+      await daemon.waitForOutput("is not connected", 15_000);
+
+      const status = await runRota(["status", "--socket", world.socket]);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/audit: surrealdb, DISCONNECTED \(\d+ writes buffered\)/);
+      const json = JSON.parse((await runRota(["status", "--json", "--socket", world.socket])).stdout) as { audit: unknown };
+      expect(json.audit).toMatchObject({ backend: "surrealdb", connected: false, dropped_writes: 0 });
+      const auditDown = await runRota(["audit", "--socket", world.socket]);
+      expect(auditDown.code).toBe(1);
+      expect(auditDown.stderr).toContain(`rota: audit: SurrealDB at ${surreal.url} is not connected`);
+    } finally {
+      await world.nginx.thaw();
+    }
+    // The renewal ends while the server is away: its certificate cannot be stored, so it fails.
+    await daemon.waitForOutput("the audit store could not record", 60_000);
+    await surreal.restart();
+    await waitFor(async () => (await runRota(["status", "--socket", world.socket])).stdout.includes("audit: surrealdb, connected"), 30_000, 200, "the store reconnected");
+    const [row] = await audit(world.socket, "www");
+    expect(row!.trigger).toBe("manual");
+    expect(row!.status).toBe("failed");
+    expect(row!.finished_at).not.toBeNull();
+    // Every step the renewal made is there, in order, with its end: none lost in the buffer.
+    expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish", "await_issuance", "persist"]));
+    expect(row!.events.map((e) => Date.parse(e.at))).toEqual(row!.events.map((e) => Date.parse(e.at)).sort((x, y) => x - y));
+    expect(row!.error).toContain("the audit store could not record issued serial");
+  });
+
+  test("stopped during an outage: what could not be stored is spooled (0600), and the next start stores it", async () => {
+    await daemon?.stop();
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    await world.nginx.freeze();
+    let renewalId: string;
+    try {
+      const started = await runRota(["renew", "www", "--force", "--socket", world.socket]);
+      renewalId = /renewal (\S+) started/.exec(started.stdout)![1]!;
+      await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
+      await surreal.kill();
+      await daemon.waitForOutput("is not connected", 15_000);
+      const stopping = Date.now();
+      expect(await daemon.stop()).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(8_000);
+    } finally {
+      await world.nginx.thaw();
+    }
+    const spool = join(world.stateDir, "audit-spool.jsonl");
+    expect(statSync(spool).mode & 0o777).toBe(0o600);
+    expect(readFileSync(spool, "utf8")).toContain(renewalId);
+
+    await surreal.restart();
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await daemon.waitForOutput("listening on");
+    expect(existsSync(spool)).toBe(false);
+    const row = (await audit(world.socket, "www")).find((r) => r.id === renewalId);
+    expect(row).toMatchObject({ status: "interrupted" });
+    expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish"]));
+  });
+});
+
+describe("refusing to start", () => {
+  test("an unreachable server: exit 1 within connect_timeout_seconds + 2 s", async () => {
+    const config = world.writeConfig({ extra: surrealSection({ url: `ws://127.0.0.1:${await freePort()}/rpc`, connect_timeout_seconds: 2 }) });
+    const started = Date.now();
+    const r = await runRota(["daemon", "--config", config], { env: world.env, timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(4_000 + 1_500);
+    expect(r.stderr).toMatch(/^rota: daemon cannot start: audit: SurrealDB at ws:\/\/127\.0\.0\.1:\d+\/rpc not reachable after 2 s: /m);
+  });
+
+  test("a wrong password: exit 2 naming audit.username, without the password", async () => {
+    const wrong = join(world.dir, "wrong.pass");
+    writeFileSync(wrong, "not-the-password-42\n", { mode: 0o600 });
+    const config = world.writeConfig({ extra: surrealSection({ password_file: wrong }) });
+    const r = await runRota(["daemon", "--config", config], { env: world.env, timeoutMs: 20_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('audit.username: SurrealDB refused "rota" (auth_level database, rota/rota): ');
+    expect(r.stderr).not.toContain("not-the-password-42");
+    expect(r.stderr).not.toContain(surreal.password);
+  });
+});
+
+test("the shipped binary holds no embedded engine (surrealdb-node): production talks to a server", () => {
+  expect(readFileSync(ROTA_BIN).includes("surrealdb-node")).toBe(false);
+});
