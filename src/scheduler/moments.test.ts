@@ -192,6 +192,40 @@ describe("the moment timer", () => {
   });
 });
 
+describe("the moment timer and a cooldown", () => {
+  /** A cert whose CA refuses its first `failures` orders. */
+  function failing(failures: number): CertRuntime {
+    const www = cert("www", 90);
+    const submit = www.ca.submit.bind(www.ca);
+    let left = failures;
+    www.ca = { ...www.ca, submit: (req, signal) => (left-- > 0 ? Promise.reject(new Error("internal: CA down")) : submit(req, signal)) };
+    return www;
+  }
+
+  test("a failed renewal is tried again at its cooldown's end, not at the next weekly sweep", async () => {
+    const s = newScheduler(watchlist([failing(1)]));
+    s.start();
+    await quiet(s);
+    expect(started()).toEqual(["www:startup"]);
+    const retryAt = (await store.getCertState("www"))!.retryAt!;
+    expect(retryAt.getTime()).toBe(clock.now().getTime() + 900_000);
+    await clock.advance(900_000 + 1_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+  });
+
+  test("a non-forced renew refused for the cooldown keeps the timer armed for its end", async () => {
+    const www = failing(1);
+    const s = newScheduler(watchlist([www]));
+    s.start();
+    await quiet(s);
+    expect(await s.request(www)).toMatchObject({ status: "cooldown" });
+    await clock.advance(900_000 + 1_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+  });
+});
+
 test("a clock stepped back a day, then forward past the moment: no loop, no crash, and the renewal comes", async () => {
   const s = newScheduler(watchlist([cert("www", 1)]));
   s.start();

@@ -261,11 +261,7 @@ export class Scheduler {
     if (!look.decision || look.decision.action === "none") return;
     if (was && look.decision.action === "renew" && look.decision.why === "ari") look.decision = { ...look.decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${look.decision.reason}` };
     const cooling = await this.coolingDown(id);
-    if (await this.holdBack(id, look.decision, cooling)) {
-      // The moment timer wakes it when the cooldown ends, not the sweep after.
-      if (cooling) this.moments.note(id, cooling.retryAt);
-      return;
-    }
+    if (await this.holdBack(id, look.decision, cooling)) return;
     // A reload while this cert's targets were read: a cert removed is not started, and one
     // changed is looked at again by the tick the reload asked for.
     if (this.stopped || this.byId.get(id) !== cert) return;
@@ -489,6 +485,10 @@ export class Scheduler {
     if (this.byId.has(id)) {
       this.looks.set(id, look);
       this.moments.set(id, nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now()));
+      // Cooling down after a failure, it is tried again when the cooldown ends, not at the sweep after: a look after a
+      // failed renewal or a refused `rota renew` would otherwise drop that moment.
+      const cooling = needsWork ? await this.coolingDown(id) : null;
+      if (cooling) this.moments.note(id, cooling.retryAt);
     }
     return look;
   }
