@@ -99,7 +99,8 @@ export class Scheduler {
   /** Per cert, per target: the leaf it served at the last look. Every cert's, with no cap: a tick of thousands parses none that did not change. */
   private readonly parsed = new Map<string, Map<string, Parsed>>();
   private cancelTimer: Cancel = () => {};
-  private lastTick: Date | null = null;
+  /** When the sweep's interval timer was armed: it fires every interval from then on, whatever a reload's own look does. */
+  private sweepArmedAt: number | null = null;
   private ticking: Promise<void> | null = null;
   /** A tick asked for while one runs: it runs right after, so nothing asked for is skipped. */
   private tickAgain: Trigger | null = null;
@@ -172,8 +173,12 @@ export class Scheduler {
     return this.looks.get(certId);
   }
 
+  /** When the interval's timer next fires a sweep; null before start(). */
   nextTickAt(): Date | null {
-    return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
+    if (this.sweepArmedAt === null) return null;
+    const every = this.watch.config.daemon.checkIntervalSeconds * 1000;
+    const fired = Math.max(0, Math.floor((this.deps.clock.now().getTime() - this.sweepArmedAt) / every));
+    return new Date(this.sweepArmedAt + (fired + 1) * every);
   }
 
   /**
@@ -194,6 +199,7 @@ export class Scheduler {
 
   private arm(): void {
     this.cancelTimer();
+    this.sweepArmedAt = this.deps.clock.now().getTime();
     this.cancelTimer = this.deps.clock.setInterval(() => this.tickSafely("scheduled"), this.watch.config.daemon.checkIntervalSeconds * 1000);
   }
 
@@ -225,7 +231,6 @@ export class Scheduler {
 
   private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
-    if (!only) this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     if (!only) await this.sweepJournal();
     let slice = performance.now();
