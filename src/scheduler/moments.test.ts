@@ -310,6 +310,25 @@ describe("ARI polls", () => {
     expect(due.reason).toEndWith("(ARI window)");
   });
 
+  test("a window a non-forced renew finds moved into the past: the renewal starts, and its reason says the window moved", async () => {
+    const advisor = new FakeAdvisor();
+    const www = cert("www", 90);
+    const s = newScheduler(watchlist([www]), adviceOf(advisor));
+    s.start();
+    await quiet(s);
+    const was = s.look("www")!.decision!.moment!.at;
+    // Renewal ids carry the time: the second renewal starts a minute later.
+    await clock.advance(60_000);
+    const first = s.look("www")!.decision!.notAfter!.getTime();
+    const usual = advisor.window;
+    advisor.window = (na) => (na.getTime() === first ? { start: new Date(clock.now().getTime() - 2 * HOUR), end: new Date(clock.now().getTime() - HOUR) } : usual(na));
+    expect(await s.request(www)).toMatchObject({ status: "started" });
+    await quiet(s);
+    const last = events.filter((e) => e.type === "renewal.started").at(-1) as { trigger: string; reason: string };
+    expect(last.trigger).toBe("manual");
+    expect(last.reason).toStartWith(`ARI window moved earlier (was ${was.toISOString()}): due: `);
+  });
+
   test("an answer for a cert already due starts nothing: the sweeps renew it, not each poll", async () => {
     const advisor = new FakeAdvisor();
     const s = newScheduler(watchlist([cert("www", 1, 30)]), adviceOf(advisor));

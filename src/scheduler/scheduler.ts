@@ -264,7 +264,7 @@ export class Scheduler {
     const was = this.movedEarlier.get(id);
     this.movedEarlier.delete(id);
     if (!look.decision || look.decision.action === "none") return;
-    if (was && look.decision.action === "renew" && look.decision.why === "ari") look.decision = { ...look.decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${look.decision.reason}` };
+    if (was) look.decision = movedEarlier(look.decision, was);
     const cooling = await this.coolingDown(id);
     if (await this.holdBack(id, look.decision, cooling)) return;
     // A reload while this cert's targets were read: a cert removed is not started, and one
@@ -343,9 +343,12 @@ export class Scheduler {
     if (halted && !force) return { status: "halted", haltedAt: halted.haltedAt, failures: halted.authzFailures, lastError: halted.lastError };
     if (halted) await this.resume(halted);
     // Asked by hand, the CA's word is asked for again (it may have moved the window), at most every 10 s.
+    const was = this.looks.get(cert.config.id)?.decision?.moment?.at;
     if (!force) await this.pollNow(cert);
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
+    // Its moment was still ahead before that poll: due now, the CA moved it.
+    if (look?.decision && was && was > deps.clock.now()) look.decision = movedEarlier(look.decision, was);
     // The look may have moved the cert's moment (a new ARI window): the timer follows it.
     if (look && !this.stopped) this.moments.arm();
     if (look) {
@@ -585,6 +588,11 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+/** The decision, saying the CA's window moved its moment from `was` when that is what makes it due. */
+function movedEarlier(decision: Decision, was: Date): Decision {
+  return decision.action === "renew" && decision.why === "ari" ? { ...decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${decision.reason}` } : decision;
 }
 
 function sameWindow(a: AriWindow | null, b: AriWindow | null): boolean {
