@@ -315,6 +315,11 @@ const BROKEN: BrokenCase[] = [
     problems: ["dcv[1].path: /nonexistent/www does not exist"],
   },
   {
+    name: "webroot without a path (the key-in-webroot check crashed on it: exit 1, no key named)",
+    toml: `${GOOD}\n[[dcv]]\nname = "w2"\ntype = "webroot"\ndir = "www"\n`,
+    problems: ["dcv[1].path: is required", "dcv[1].dir: unknown key"],
+  },
+  {
     name: "webroot path that is a file",
     toml: `${GOOD}\n[[dcv]]\nname = "w2"\ntype = "webroot"\npath = "eab.key"\n`,
     problems: [`dcv[1].path: ${join(dir, "eab.key")} is not a directory`],

@@ -410,7 +410,8 @@ function checkKeysNotServed(problems: Problems, keys: KeyLocation[], dcvs: Keyed
   for (const k of keys) {
     // An absent path reads as "" and has its own problem already.
     if (!isAbsolute(k.path)) continue;
-    const hit = served.find((s) => isAbsolute(s.folder.path) && isWithin(k.path, s.folder.path));
+    // A public folder not given (its own "is required" problem) is absent from a section that failed to validate.
+    const hit = served.find((s) => typeof s.folder.path === "string" && isAbsolute(s.folder.path) && isWithin(k.path, s.folder.path));
     if (hit) {
       problems.add(
         k.key,

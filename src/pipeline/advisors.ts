@@ -7,6 +7,7 @@ import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES } from "../backends/registry.ts";
 import type { CaAdvisor } from "../backends/types.ts";
 import type { BackendSection, CertConfig } from "../config/schema.ts";
+import { summarizeCert } from "../crypto/summary.ts";
 import { describeError } from "../errors.ts";
 
 export class Advisors {
@@ -51,15 +52,28 @@ export class Advisors {
   }
 
   /**
-   * The certID an order replacing `leafPem` sends as `replaces` (RFC 9773 §5), or undefined:
-   * no advice, no ARI for that certificate, or a fault (logged; the order goes without).
+   * The certID an order for `domains` replacing `leafPem` sends as `replaces` (RFC 9773 §5), or
+   * undefined: no advice, no ARI for that certificate, an order that shares no name with it, or
+   * a fault (logged; the order goes without).
    */
-  async replacesFor(ca: BackendSection, leafPem: string, signal: AbortSignal): Promise<string | undefined> {
+  async replacesFor(ca: BackendSection, leafPem: string, domains: readonly string[], signal: AbortSignal): Promise<string | undefined> {
     try {
+      if (!sharesName(leafPem, domains)) return undefined;
       return (await (await this.for(ca))?.replaces(leafPem, signal)) ?? undefined;
     } catch (err) {
       this.ctx.log.warn(`ari: ${ca.type} ${ca.name}: cannot tell what the order replaces: ${describeError(err)}`);
       return undefined;
     }
   }
+}
+
+/**
+ * Whether an order for `domains` may say it replaces the certificate `leafPem`: only when they
+ * share a name (RFC 9773 §5). Let's Encrypt refuses `replaces` on an order renamed entirely
+ * with `malformed`, which no retry without it would get past: the renewal failed at every try.
+ * A wildcard in the certificate covers one label, as TLS matches it.
+ */
+export function sharesName(leafPem: string, domains: readonly string[]): boolean {
+  const names = new Set(summarizeCert(leafPem).names);
+  return domains.some((d) => names.has(d) || (!d.startsWith("*.") && d.includes(".") && names.has(`*.${d.slice(d.indexOf(".") + 1)}`)));
 }

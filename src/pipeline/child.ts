@@ -74,7 +74,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
     try {
       const sections = certSections(config, req.certId);
       const replaces =
-        req.replaces ?? (advisors && latestIssued && !req.installOnly ? await advisors.replacesFor(sections.ca, latestIssued.leafPem, req.signal) : undefined);
+        req.replaces ?? (advisors && latestIssued && !req.installOnly ? await advisors.replacesFor(sections.ca, latestIssued.leafPem, sections.cert.domains, req.signal) : undefined);
       request = {
         ...sections,
         renewalId: req.renewalId,

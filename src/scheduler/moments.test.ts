@@ -192,6 +192,40 @@ describe("the moment timer", () => {
   });
 });
 
+describe("the moment timer and a cooldown", () => {
+  /** A cert whose CA refuses its first `failures` orders. */
+  function failing(failures: number): CertRuntime {
+    const www = cert("www", 90);
+    const submit = www.ca.submit.bind(www.ca);
+    let left = failures;
+    www.ca = { ...www.ca, submit: (req, signal) => (left-- > 0 ? Promise.reject(new Error("internal: CA down")) : submit(req, signal)) };
+    return www;
+  }
+
+  test("a failed renewal is tried again at its cooldown's end, not at the next weekly sweep", async () => {
+    const s = newScheduler(watchlist([failing(1)]));
+    s.start();
+    await quiet(s);
+    expect(started()).toEqual(["www:startup"]);
+    const retryAt = (await store.getCertState("www"))!.retryAt!;
+    expect(retryAt.getTime()).toBe(clock.now().getTime() + 900_000);
+    await clock.advance(900_000 + 1_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+  });
+
+  test("a non-forced renew refused for the cooldown keeps the timer armed for its end", async () => {
+    const www = failing(1);
+    const s = newScheduler(watchlist([www]));
+    s.start();
+    await quiet(s);
+    expect(await s.request(www)).toMatchObject({ status: "cooldown" });
+    await clock.advance(900_000 + 1_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+  });
+});
+
 test("a clock stepped back a day, then forward past the moment: no loop, no crash, and the renewal comes", async () => {
   const s = newScheduler(watchlist([cert("www", 1)]));
   s.start();
@@ -274,6 +308,25 @@ describe("ARI polls", () => {
     const due = events.filter((e) => e.type === "cert.due").at(-1) as { reason: string };
     expect(due.reason).toStartWith(`ARI window moved earlier (was ${was.toISOString()}): due: `);
     expect(due.reason).toEndWith("(ARI window)");
+  });
+
+  test("a window a non-forced renew finds moved into the past: the renewal starts, and its reason says the window moved", async () => {
+    const advisor = new FakeAdvisor();
+    const www = cert("www", 90);
+    const s = newScheduler(watchlist([www]), adviceOf(advisor));
+    s.start();
+    await quiet(s);
+    const was = s.look("www")!.decision!.moment!.at;
+    // Renewal ids carry the time: the second renewal starts a minute later.
+    await clock.advance(60_000);
+    const first = s.look("www")!.decision!.notAfter!.getTime();
+    const usual = advisor.window;
+    advisor.window = (na) => (na.getTime() === first ? { start: new Date(clock.now().getTime() - 2 * HOUR), end: new Date(clock.now().getTime() - HOUR) } : usual(na));
+    expect(await s.request(www)).toMatchObject({ status: "started" });
+    await quiet(s);
+    const last = events.filter((e) => e.type === "renewal.started").at(-1) as { trigger: string; reason: string };
+    expect(last.trigger).toBe("manual");
+    expect(last.reason).toStartWith(`ARI window moved earlier (was ${was.toISOString()}): due: `);
   });
 
   test("an answer for a cert already due starts nothing: the sweeps renew it, not each poll", async () => {

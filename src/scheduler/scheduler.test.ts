@@ -204,6 +204,22 @@ describe("update (a reload)", () => {
     expect(started()).toEqual(["www:startup", "www:scheduled"]);
   });
 
+  test("next sweep after a reload that keeps the interval: when the interval's timer fires, not a whole interval after the reload", async () => {
+    const s = newScheduler(watchlist([cert("www")]));
+    s.start();
+    await quiet(s);
+    const sweep = clock.now().getTime() + 3600_000;
+    await clock.advance(1800_000);
+    s.update(watchlist([runtimes.get("www")!]));
+    await quiet(s);
+    expect(s.nextTickAt()).toEqual(new Date(sweep));
+    rmSync(join(dir, "installed"), { recursive: true });
+    await clock.advance(sweep - clock.now().getTime());
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:scheduled"]);
+    expect(s.nextTickAt()).toEqual(new Date(sweep + 3600_000));
+  });
+
   test("an update during a tick is not lost: the next tick runs right after", async () => {
     const s = newScheduler(watchlist([cert("www")]));
     s.start();

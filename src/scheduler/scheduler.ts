@@ -99,7 +99,8 @@ export class Scheduler {
   /** Per cert, per target: the leaf it served at the last look. Every cert's, with no cap: a tick of thousands parses none that did not change. */
   private readonly parsed = new Map<string, Map<string, Parsed>>();
   private cancelTimer: Cancel = () => {};
-  private lastTick: Date | null = null;
+  /** When the sweep's interval timer was armed: it fires every interval from then on, whatever a reload's own look does. */
+  private sweepArmedAt: number | null = null;
   private ticking: Promise<void> | null = null;
   /** A tick asked for while one runs: it runs right after, so nothing asked for is skipped. */
   private tickAgain: Trigger | null = null;
@@ -172,8 +173,12 @@ export class Scheduler {
     return this.looks.get(certId);
   }
 
+  /** When the interval's timer next fires a sweep; null before start(). */
   nextTickAt(): Date | null {
-    return this.lastTick ? new Date(this.lastTick.getTime() + this.watch.config.daemon.checkIntervalSeconds * 1000) : null;
+    if (this.sweepArmedAt === null) return null;
+    const every = this.watch.config.daemon.checkIntervalSeconds * 1000;
+    const fired = Math.max(0, Math.floor((this.deps.clock.now().getTime() - this.sweepArmedAt) / every));
+    return new Date(this.sweepArmedAt + (fired + 1) * every);
   }
 
   /**
@@ -194,6 +199,7 @@ export class Scheduler {
 
   private arm(): void {
     this.cancelTimer();
+    this.sweepArmedAt = this.deps.clock.now().getTime();
     this.cancelTimer = this.deps.clock.setInterval(() => this.tickSafely("scheduled"), this.watch.config.daemon.checkIntervalSeconds * 1000);
   }
 
@@ -225,7 +231,6 @@ export class Scheduler {
 
   private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
-    if (!only) this.lastTick = deps.clock.now();
     if (!(await deps.leadership.isLeader())) return;
     if (!only) await this.sweepJournal();
     let slice = performance.now();
@@ -259,13 +264,9 @@ export class Scheduler {
     const was = this.movedEarlier.get(id);
     this.movedEarlier.delete(id);
     if (!look.decision || look.decision.action === "none") return;
-    if (was && look.decision.action === "renew" && look.decision.why === "ari") look.decision = { ...look.decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${look.decision.reason}` };
+    if (was) look.decision = movedEarlier(look.decision, was);
     const cooling = await this.coolingDown(id);
-    if (await this.holdBack(id, look.decision, cooling)) {
-      // The moment timer wakes it when the cooldown ends, not the sweep after.
-      if (cooling) this.moments.note(id, cooling.retryAt);
-      return;
-    }
+    if (await this.holdBack(id, look.decision, cooling)) return;
     // A reload while this cert's targets were read: a cert removed is not started, and one
     // changed is looked at again by the tick the reload asked for.
     if (this.stopped || this.byId.get(id) !== cert) return;
@@ -342,9 +343,12 @@ export class Scheduler {
     if (halted && !force) return { status: "halted", haltedAt: halted.haltedAt, failures: halted.authzFailures, lastError: halted.lastError };
     if (halted) await this.resume(halted);
     // Asked by hand, the CA's word is asked for again (it may have moved the window), at most every 10 s.
+    const was = this.looks.get(cert.config.id)?.decision?.moment?.at;
     if (!force) await this.pollNow(cert);
     // Forced, the answer does not depend on the targets: a target that hangs must not hold it.
     const look = force ? null : await this.refresh(cert);
+    // Its moment was still ahead before that poll: due now, the CA moved it.
+    if (look?.decision && was && was > deps.clock.now()) look.decision = movedEarlier(look.decision, was);
     // The look may have moved the cert's moment (a new ARI window): the timer follows it.
     if (look && !this.stopped) this.moments.arm();
     if (look) {
@@ -489,6 +493,10 @@ export class Scheduler {
     if (this.byId.has(id)) {
       this.looks.set(id, look);
       this.moments.set(id, nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now()));
+      // Cooling down after a failure, it is tried again when the cooldown ends, not at the sweep after: a look after a
+      // failed renewal or a refused `rota renew` would otherwise drop that moment.
+      const cooling = needsWork ? await this.coolingDown(id) : null;
+      if (cooling) this.moments.note(id, cooling.retryAt);
     }
     return look;
   }
@@ -580,6 +588,11 @@ export class Scheduler {
       cancel();
     }
   }
+}
+
+/** The decision, saying the CA's window moved its moment from `was` when that is what makes it due. */
+function movedEarlier(decision: Decision, was: Date): Decision {
+  return decision.action === "renew" && decision.why === "ari" ? { ...decision, reason: `ARI window moved earlier (was ${was.toISOString()}): ${decision.reason}` } : decision;
 }
 
 function sameWindow(a: AriWindow | null, b: AriWindow | null): boolean {
