@@ -88,6 +88,8 @@ export function certId(i: number): string {
 export interface DaemonSettings {
   maxConcurrent: number;
   checkIntervalSeconds: number;
+  /** `worker_idle_seconds`; the daemon's default (60) when unset. */
+  workerIdleSeconds?: number;
 }
 
 const HTTP_BENCH_DAEMON: DaemonSettings = { maxConcurrent: MAX_CONCURRENT, checkIntervalSeconds: 3600 };
@@ -104,6 +106,7 @@ function writeConfig(dir: string, certs: number, port: number, daemon: DaemonSet
     'socket = "rota.sock"',
     intervalLine(daemon.checkIntervalSeconds),
     `max_concurrent_renewals = ${daemon.maxConcurrent}`,
+    ...(daemon.workerIdleSeconds === undefined ? [] : [`worker_idle_seconds = ${daemon.workerIdleSeconds}`]),
     "",
     "[[ca]]",
     'name = "internal"',

@@ -22,6 +22,8 @@ import { expiringDays } from "./expiring.ts";
 import { AlertRouter } from "./router.ts";
 
 const DAY_MS = 86_400_000;
+/** Certs whose stored summaries the expiry check reads in one statement (as the scheduler's tick does). */
+const EXPIRING_BATCH = 256;
 /** Shutdown gives deliveries under way this long (issue 8: the whole stop fits in 5 s). */
 const SHUTDOWN_GRACE_MS = 1_000;
 
@@ -220,26 +222,36 @@ export class AlertService {
     });
   }
 
-  /** At each check interval: every cert the scheduler last saw close to expiry, and not renewed for longer than one interval. */
+  /**
+   * At each check interval: every cert the scheduler last saw close to expiry, and not renewed
+   * for longer than one interval. The stored certificates are read as summaries, a batch of
+   * certs per statement, yielding between batches: this runs over every cert at every interval.
+   */
   private async checkExpiring(): Promise<void> {
     const { certs, store, ctx, bus } = this.deps;
     const now = ctx.clock.now();
-    for (const cert of certs.certs()) {
-      const id = cert.config.id;
-      const look = certs.look(id);
+    const seen = certs.certs().flatMap((cert) => {
+      const look = certs.look(cert.config.id);
       const notAfter = look?.decision?.notAfter ?? null;
-      if (!look || !notAfter) continue;
-      const issued = await store.latestIssued(id);
-      const lifetimeDays = issued && issued.notAfter.getTime() === notAfter.getTime() ? (issued.notAfter.getTime() - issued.notBefore.getTime()) / DAY_MS : null;
-      const days = expiringDays({
-        now,
-        notAfter,
-        lifetimeDays,
-        dueSince: look.dueSince,
-        expiryWarningDays: this.config.daemon.expiryWarningDays,
-        checkIntervalSeconds: this.config.daemon.checkIntervalSeconds,
-      });
-      if (days !== null) bus.emit({ type: "cert.expiring", certId: id, daysLeft: days, notAfter, at: now });
+      return look && notAfter ? [{ id: cert.config.id, look, notAfter }] : [];
+    });
+    for (let i = 0; i < seen.length; i += EXPIRING_BATCH) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const batch = seen.slice(i, i + EXPIRING_BATCH);
+      const issued = await store.latestIssuedSummaries(batch.map((c) => c.id));
+      for (const { id, look, notAfter } of batch) {
+        const latest = issued.get(id);
+        const lifetimeDays = latest && latest.notAfter.getTime() === notAfter.getTime() ? (latest.notAfter.getTime() - latest.notBefore.getTime()) / DAY_MS : null;
+        const days = expiringDays({
+          now,
+          notAfter,
+          lifetimeDays,
+          dueSince: look.dueSince,
+          expiryWarningDays: this.config.daemon.expiryWarningDays,
+          checkIntervalSeconds: this.config.daemon.checkIntervalSeconds,
+        });
+        if (days !== null) bus.emit({ type: "cert.expiring", certId: id, daysLeft: days, notAfter, at: now });
+      }
     }
   }
 }

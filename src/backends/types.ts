@@ -189,7 +189,19 @@ export interface ReadableInstall extends InstallBackend {
    * then leaves the cert alone and asks again at the next tick, rather than re-installing
    * or renewing blindly. A throw never means "absent" or "damaged".
    */
-  readBack(certId: string, signal: AbortSignal): Promise<ReadBack>;
+  readBack(certId: string, signal: AbortSignal, opts?: ReadBackOptions): Promise<ReadBack>;
+}
+
+/** How a read-back is asked for. */
+export interface ReadBackOptions {
+  /**
+   * Set by a sweep over many certs (the scheduler's tick): one object for a batch of its reads.
+   * Such a read may answer from a change notification the backend trusts instead of asking
+   * the target, provided it sees every change made before the batch began (the filesystem
+   * target's folder watch, fenced once per batch). Without it, the read asks the target:
+   * a look after a renewal, or one asked for by hand, sees what is there now.
+   */
+  sweep?: object;
 }
 
 /** Whether the backend can read back what it serves. */

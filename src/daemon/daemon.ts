@@ -183,7 +183,12 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   /** Renewal workers, across reloads. */
-  const pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }) }, poolSettings(config));
+  // Once the last worker has left, a full collection hands back what a burst of renewals left in
+  // the heap (their requests, lines, events): the idle daemon returns to its size (issue 11).
+  const pool = new WorkerPool(
+    { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => Bun.gc(true) },
+    poolSettings(config),
+  );
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);

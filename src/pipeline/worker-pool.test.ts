@@ -91,7 +91,7 @@ const frozen: Behaviour = () => {};
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 const SETTINGS: PoolSettings = { idleMs: 60_000, maxRenewals: 1000, maxRssBytes: 256 * 2 ** 20, maxIdle: 4 };
 
-function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}) {
+function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}, onEmpty?: () => void) {
   const clock = new FakeClock();
   const spawned: FakeWorker[] = [];
   const pool = new WorkerPool(
@@ -103,6 +103,7 @@ function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}) {
       },
       clock,
       log: silent,
+      onEmpty,
     },
     { ...SETTINGS, ...settings },
   );
@@ -167,6 +168,22 @@ describe("recycling", () => {
     await spawned[0]!.exited;
     await clock.advance(0);
     expect(pool.size).toBe(0);
+  });
+
+  test("the daemon is told each time its last worker has exited, not before", async () => {
+    let emptied = 0;
+    const { clock, spawned, job } = setup(holds, { maxIdle: 1, idleMs: 60_000 }, () => emptied++);
+    const jobs = [job(), job()];
+    spawned.forEach((w) => w.write(outcome()));
+    await Promise.all(jobs.map((j) => j.done));
+    const [gone, kept] = spawned[0]!.closed ? [spawned[0]!, spawned[1]!] : [spawned[1]!, spawned[0]!];
+    await gone.exited;
+    await clock.advance(0);
+    expect(emptied).toBe(0);
+    await clock.advance(60_000);
+    await kept.exited;
+    await clock.advance(0);
+    expect(emptied).toBe(1);
   });
 
   test("a new idle time applies to workers already idle", async () => {

@@ -41,6 +41,8 @@ export interface PoolDeps {
   spawn: () => WorkerProcess;
   clock: Clock;
   log: Logger;
+  /** Called each time the last worker has exited: renewals are over for now, and what they left in the daemon's heap can go. */
+  onEmpty?: () => void;
 }
 
 /** One renewal handed to a worker. */
@@ -188,6 +190,7 @@ export class WorkerPool {
       w.cancelIdle();
       this.workers.delete(w);
       this.dropIdle(w);
+      if (this.workers.size === 0) this.deps.onEmpty?.();
       log.debug(`renewal process ${w.proc.pid} ended (${how}) after ${w.renewals} renewal(s)`);
       const unreadable = w.unreadable > 0 ? `; it wrote ${w.unreadable} unreadable line(s)` : "";
       w.running?.end({ ended: `${how}${unreadable}` });

@@ -104,7 +104,7 @@ describe("readTarget", () => {
 
   test("a target that never answers: timed out, its signal aborted, even if it ignores it", async () => {
     const t = target("files");
-    const err = await readTarget(t, "www", store, never, clock, 50).catch((e: unknown) => e);
+    const err = await readTarget(t, "www", store, never, clock, { timeoutMs: 50 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "read_back_timeout", message: "files: read-back timed out after 0.05 s" });
     expect(t.signals[0]!.aborted).toBe(true);
   });
@@ -163,17 +163,17 @@ test("a read-back hung past its timeout is not stacked on: the next look fails a
       return new Promise<ReadBack>((resolve) => (release = () => resolve({ state: "absent" })));
     },
   };
-  const first = readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e);
+  const first = readTarget(target, "www", store, never, fake, { timeoutMs: 1000 }).catch((e: unknown) => e);
   await fake.advance(1000);
   expect(await first).toMatchObject({ code: "read_back_timeout", message: "nfs: read-back timed out after 1 s" });
-  expect(await readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e)).toMatchObject({
+  expect(await readTarget(target, "www", store, never, fake, { timeoutMs: 1000 }).catch((e: unknown) => e)).toMatchObject({
     code: "read_back_timeout",
     message: `nfs: read-back hanging since ${now.toISOString()}; not starting another until it returns`,
   });
   expect(calls).toBe(1);
   release();
   await settle();
-  expect(await readTarget(target, "www", store, never, fake, 1000)).toEqual({ state: "absent" });
+  expect(await readTarget(target, "www", store, never, fake, { timeoutMs: 1000 })).toEqual({ state: "absent" });
   expect(calls).toBe(2);
 });
 
@@ -186,12 +186,12 @@ test("a quick read-back that overlaps a hung one does not hide it: the earliest 
     // The first call hangs for good; later ones answer at once.
     readBack: () => (++calls > 1 ? Promise.resolve({ state: "absent" }) : new Promise<ReadBack>(() => {})),
   };
-  const first = readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e);
+  const first = readTarget(target, "www", store, never, fake, { timeoutMs: 1000 }).catch((e: unknown) => e);
   await fake.advance(500);
-  expect(await readTarget(target, "www", store, never, fake, 1000)).toEqual({ state: "absent" });
+  expect(await readTarget(target, "www", store, never, fake, { timeoutMs: 1000 })).toEqual({ state: "absent" });
   await fake.advance(500);
   expect(await first).toMatchObject({ code: "read_back_timeout" });
-  expect(await readTarget(target, "www", store, never, fake, 1000).catch((e: unknown) => e)).toMatchObject({
+  expect(await readTarget(target, "www", store, never, fake, { timeoutMs: 1000 }).catch((e: unknown) => e)).toMatchObject({
     code: "read_back_timeout",
     message: `nfs: read-back hanging since ${now.toISOString()}; not starting another until it returns`,
   });

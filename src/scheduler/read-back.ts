@@ -3,8 +3,8 @@
  * answers must not hold the tick, the status API or shutdown. A target that cannot read
  * back is taken to serve what the store says was last installed there successfully.
  */
-import { canReadBack, type InstallBackend, type ReadBack } from "../backends/types.ts";
-import type { Clock } from "../clock.ts";
+import { canReadBack, type InstallBackend, type ReadableInstall, type ReadBack } from "../backends/types.ts";
+import type { Cancel, Clock } from "../clock.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError } from "../errors.ts";
 import type { AuditStore } from "../store/types.ts";
@@ -21,17 +21,55 @@ export const READ_BACK_TIMEOUT_MS = 30_000;
 const inFlight = new WeakMap<InstallBackend, Map<string, Set<{ started: Date }>>>();
 
 /**
+ * Calls to one target that start within this share of the timeout of each other share one
+ * deadline: its controller, timer and stop listener. A sweep of thousands of certs then
+ * makes a few, where one per call cost more than a no-change read-back itself. A call's
+ * timeout is thus between (1 − SHARE) × and 1 × the timeout.
+ */
+const DEADLINE_SHARE = 1 / 30;
+
+/**
+ * One shared deadline: `signal` aborts and `cut` rejects at the deadline or at stop, whichever
+ * comes first. Its timer runs only while calls are pending, so an idle daemon holds none.
+ */
+interface Deadline {
+  stop: AbortSignal;
+  timeoutMs: number;
+  startedAt: number;
+  controller: AbortController;
+  cut: Promise<never>;
+  /** Calls under it not yet settled. */
+  pending: number;
+  /** A call joins: the timer is armed if none was pending. */
+  join(now: number): void;
+  /** A call settled: the timer is cancelled once none is pending, and the stop listener too once another deadline is current. */
+  leave(): void;
+  /** Another deadline is current: the stop listener goes as soon as no call is pending. */
+  retire(): void;
+}
+
+const deadlines = new WeakMap<InstallBackend, Deadline>();
+
+/**
  * What a target serves: its read-back or, for a target that cannot read back, the summary
  * of what the store records it was last given (`installed` null when that cannot be parsed).
  */
 export type Served = ReadBack | { state: "recorded"; installed: CertSummary | null };
 
+export interface ReadTargetOptions {
+  timeoutMs?: number;
+  /** The sweep's batch this read belongs to: the backend may answer from its change hints (`ReadBackOptions`). */
+  sweep?: object;
+}
+
 /**
  * The target's answer for `certId`. Rejects with RotaError("read_back_timeout") after
- * `timeoutMs` and RotaError("aborted") once `stop` fires, whether or not the backend
- * honours its signal; any other rejection is the backend's "cannot be read now".
+ * about `timeoutMs` (see DEADLINE_SHARE) and RotaError("aborted") once `stop` fires,
+ * whether or not the backend honours its signal; any other rejection is the backend's
+ * "cannot be read now".
  */
-export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, timeoutMs = READ_BACK_TIMEOUT_MS): Promise<Served> {
+export async function readTarget(target: InstallBackend, certId: string, store: AuditStore, stop: AbortSignal, clock: Clock, opts: ReadTargetOptions = {}): Promise<Served> {
+  const timeoutMs = opts.timeoutMs ?? READ_BACK_TIMEOUT_MS;
   if (!canReadBack(target)) {
     // Read as summary columns, no PEM: this runs for every such target at every tick.
     const installed = await store.lastInstalledSummary(certId, target.name);
@@ -39,40 +77,82 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
     // No summary: nothing recorded there, or a certificate that cannot be parsed (the target then counts as damaged).
     return (await store.lastInstalled(certId, target.name)) ? { state: "recorded", installed: null } : { state: "absent" };
   }
+  if (stop.aborted) throw cancelled(target, stop);
   const calls = inFlight.get(target) ?? new Map<string, Set<{ started: Date }>>();
   inFlight.set(target, calls);
   const running = calls.get(certId) ?? new Set<{ started: Date }>();
   calls.set(certId, running);
-  const since = [...running].reduce<Date | null>((a, c) => (a === null || c.started < a ? c.started : a), null);
-  if (since && clock.now().getTime() - since.getTime() >= timeoutMs) {
-    throw new RotaError("read_back_timeout", `${target.name}: read-back hanging since ${since.toISOString()}; not starting another until it returns`);
+  const now = clock.now();
+  if (running.size > 0) {
+    const since = [...running].reduce((a, c) => (c.started < a ? c.started : a), now);
+    if (now.getTime() - since.getTime() >= timeoutMs) {
+      throw new RotaError("read_back_timeout", `${target.name}: read-back hanging since ${since.toISOString()}; not starting another until it returns`);
+    }
   }
-  const deadline = new AbortController();
-  const signal = AbortSignal.any([stop, deadline.signal]);
-  let onAbort = () => {};
-  const cut = new Promise<never>((_, reject) => {
-    onAbort = () =>
-      reject(
-        stop.aborted
-          ? new RotaError("aborted", `${target.name}: read-back cancelled`, { cause: stop.reason })
-          : new RotaError("read_back_timeout", `${target.name}: read-back timed out after ${timeoutMs / 1000} s`),
-      );
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  const cancelTimer = clock.setTimeout(() => deadline.abort(), timeoutMs);
+  const deadline = deadlineFor(target, stop, clock, timeoutMs, now.getTime());
+  const entry = { started: now };
+  running.add(entry);
+  deadline.join(now.getTime());
+  const done = () => {
+    running.delete(entry);
+    if (running.size === 0 && calls.get(certId) === running) calls.delete(certId);
+    deadline.leave();
+  };
+  let call: Promise<ReadBack>;
   try {
-    const entry = { started: clock.now() };
-    running.add(entry);
-    const done = () => {
-      running.delete(entry);
-      if (running.size === 0 && calls.get(certId) === running) calls.delete(certId);
-    };
-    const call = target.readBack(certId, signal);
-    void call.then(done, done);
-    return await Promise.race([call, cut]);
-  } finally {
-    cancelTimer();
-    signal.removeEventListener("abort", onAbort);
+    call = target.readBack(certId, deadline.controller.signal, opts.sweep ? { sweep: opts.sweep } : undefined);
+  } catch (err) {
+    call = Promise.reject(err);
   }
+  void call.then(done, done);
+  return await Promise.race([call, deadline.cut]);
+}
+
+/** The deadline a call to `target` starting `now` runs under: the current one while it is young enough, else a new one. */
+function deadlineFor(target: ReadableInstall, stop: AbortSignal, clock: Clock, timeoutMs: number, now: number): Deadline {
+  const current = deadlines.get(target);
+  if (current && current.stop === stop && current.timeoutMs === timeoutMs && !current.controller.signal.aborted && now - current.startedAt < timeoutMs * DEADLINE_SHARE) {
+    return current;
+  }
+  const controller = new AbortController();
+  let fail: (err: RotaError) => void = () => {};
+  const cut = new Promise<never>((_, reject) => (fail = reject));
+  // Seen through each call's race; a deadline that passes once its calls are done is no error.
+  cut.catch(() => {});
+  let cancelTimer: Cancel = () => {};
+  const end = (err: RotaError) => {
+    cancelTimer();
+    stop.removeEventListener("abort", onStop);
+    fail(err);
+    controller.abort(err.code === "aborted" ? stop.reason : err);
+  };
+  const onStop = () => end(cancelled(target, stop));
+  stop.addEventListener("abort", onStop, { once: true });
+  const deadline: Deadline = {
+    stop,
+    timeoutMs,
+    startedAt: now,
+    controller,
+    cut,
+    pending: 0,
+    join(at) {
+      if (deadline.pending++ > 0) return;
+      cancelTimer = clock.setTimeout(() => end(new RotaError("read_back_timeout", `${target.name}: read-back timed out after ${timeoutMs / 1000} s`)), now + timeoutMs - at);
+    },
+    leave() {
+      if (--deadline.pending > 0) return;
+      cancelTimer();
+      if (deadlines.get(target) !== deadline) stop.removeEventListener("abort", onStop);
+    },
+    retire() {
+      if (deadline.pending === 0) stop.removeEventListener("abort", onStop);
+    },
+  };
+  deadlines.set(target, deadline);
+  current?.retire();
+  return deadline;
+}
+
+function cancelled(target: InstallBackend, stop: AbortSignal): RotaError {
+  return new RotaError("aborted", `${target.name}: read-back cancelled`, { cause: stop.reason });
 }

@@ -444,7 +444,8 @@ export class Scheduler {
    * out of the decision, so one unreachable target (a NAS that is down) does not hold back the
    * others; only when no target can be read is the cert left alone.
    * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
-   * `stored`: the store's summaries read for a batch of certs by the tick, this one's among them.
+   * `stored`: the store's summaries read for a batch of certs by the tick, this one's among them;
+   * the batch is also the sweep its read-backs belong to, so targets may answer from change hints.
    */
   async refresh(cert: WatchedCert, renewed = false, stored?: Map<string, CertSummary>): Promise<CertLook> {
     const { deps } = this;
@@ -460,7 +461,7 @@ export class Scheduler {
       for (const t of cert.installs) {
         let target: TargetLook;
         try {
-          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock));
+          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock, { sweep: stored }));
         } catch (err) {
           // The other targets are still read: the decision goes on what they serve.
           targets.push({ target: t.name, installed: null, error: describeError(err) });

@@ -34,6 +34,6 @@ export function withPostInstall(backend: InstallBackend, who: string, cmd: Comma
     ...(isCheckable(backend) && { check: (signal: AbortSignal, ctx: CheckContext) => backend.check(signal, ctx) }),
   };
   if (!canReadBack(backend)) return wrapped;
-  const readable: ReadableInstall = { ...wrapped, readBack: (certId, signal) => backend.readBack(certId, signal) };
+  const readable: ReadableInstall = { ...wrapped, readBack: (certId, signal, opts) => backend.readBack(certId, signal, opts) };
   return readable;
 }

@@ -6,6 +6,7 @@
  */
 import { lchownSync } from "node:fs";
 import { join } from "node:path";
+import { systemClock, type Clock } from "../../../clock.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
 import type { Checkable, InstallBackend, ReadableInstall } from "../../types.ts";
@@ -14,12 +15,12 @@ import type { FilesystemConfig } from "./config.ts";
 import { createSetReader } from "./read-back.ts";
 
 /** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
-export function createFilesystemTarget(name: string, cfg: FilesystemConfig): InstallBackend {
-  return withPostInstall(createFilesystemInstall(name, cfg), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+export function createFilesystemTarget(name: string, cfg: FilesystemConfig, clock: Clock = systemClock): InstallBackend {
+  return withPostInstall(createFilesystemInstall(name, cfg, "filesystem", clock), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
 }
 
 /** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem"): ReadableInstall & Checkable {
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): ReadableInstall & Checkable {
   const who = `${type} ${name}`;
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
@@ -46,7 +47,7 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
         throw new RotaError("install_failed", `${who}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
     },
-    readBack: createSetReader(who, cfg),
+    readBack: createSetReader(who, cfg, { clock }),
     async check(_signal, checkCtx) {
       const { checkOwnership, checkWritableDir } = await import("./check.ts");
       return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];

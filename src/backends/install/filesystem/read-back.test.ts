@@ -1,12 +1,16 @@
-/** @module The filesystem read-back: each way a set can be damaged, word for word, and the verdict cache. */
+/** @module The filesystem read-back: each way a set can be damaged, word for word, the verdict cache, and a sweep's reads through the folder's change hints. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPem } from "../../../crypto/keys.ts";
+import { systemClock } from "../../../clock.ts";
+import { FakeClock, settle } from "../../../testing/fake-clock.ts";
 import type { ReadableInstall, ReadBack } from "../../types.ts";
 import { makeInstallFixtures, type InstallFixtures } from "../contract.ts";
+import { FolderWatch, type ChangeHints } from "./change-hints.ts";
 import { createFilesystemInstall } from "./filesystem.ts";
+import { createSetReader, VERIFY_EVERY_MS } from "./read-back.ts";
 
 describe("filesystem read-back", () => {
   let fx: InstallFixtures;
@@ -163,5 +167,110 @@ describe("filesystem read-back", () => {
     const err = await readBack(broken).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "read_failed" });
     expect((err as Error).message).toStartWith(`filesystem files: cannot read ${join(notADir, "www")}: `);
+  });
+});
+
+describe("filesystem read-back in a sweep", () => {
+  let fx: InstallFixtures;
+  let caDir: string;
+  let dir: string;
+  let files: ReadableInstall;
+  const signal = new AbortController().signal;
+  const cfg = () => ({ dir, uid: undefined, gid: undefined });
+  const at = (name: string) => join(dir, "www", name);
+  const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
+
+  beforeAll(async () => {
+    caDir = mkdtempSync(join(tmpdir(), "rota-rb-ca-"));
+    fx = await makeInstallFixtures(caDir);
+  });
+  afterAll(() => rmSync(caDir, { recursive: true, force: true }));
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), "rota-rb-sweep-"));
+    files = createFilesystemInstall("files", cfg());
+    await files.install(fx.first, signal);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("with a real watch, each change to a set is seen by the next sweep", async () => {
+    const hints = new FolderWatch(dir, systemClock, async () => 0xef53);
+    const read = createSetReader("filesystem files", cfg(), { hints });
+    const sweep = () => read("www", signal, { sweep: {} });
+    // The first reads find out the folder is local and start the watch; from then on the set is not read while it is unchanged.
+    await sweep();
+    await settle();
+    const present = await sweep();
+    expect(present).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
+    expect(await sweep()).toBe(present);
+
+    const cases: [() => void, ReadBack][] = [
+      [() => rmSync(at("privkey.pem")), damaged("privkey.pem is missing")],
+      [() => writeFileSync(at("fullchain.pem"), ""), damaged("fullchain.pem is empty")],
+      [() => chmodSync(at("cert.pem"), 0o600), damaged("cert.pem has mode 0600, expected 0644")],
+      [() => writeFileSync(at("privkey.pem"), generateKeyPem("ecdsa-p256")), damaged("privkey.pem does not match the certificate in cert.pem")],
+      [() => (rmSync(at("chain.pem")), symlinkSync(at("fullchain.pem"), at("chain.pem"))), damaged("chain.pem is a symlink")],
+      [() => (rmSync(join(dir, "www"), { recursive: true }), mkdirSync(join(dir, "real")), symlinkSync(join(dir, "real"), join(dir, "www"))), damaged("www is a symlink")],
+    ];
+    for (const [damage, expected] of cases) {
+      damage();
+      expect(await sweep()).toEqual(expected);
+      rmSync(join(dir, "www"), { recursive: true, force: true });
+      rmSync(join(dir, "real"), { recursive: true, force: true });
+      await files.install(fx.first, signal);
+      expect(await sweep()).toMatchObject({ state: "present" });
+      // Trusted again: the verdict comes from the cache.
+      const again = await sweep();
+      expect(await sweep()).toBe(again);
+    }
+  });
+
+  test("a sweep answers from the hints until the set's time to be read again; a read outside a sweep goes to the disk", async () => {
+    const clock = new FakeClock();
+    // Hints that report nothing at all: what a sweep answers then shows whether it read the disk.
+    const quiet: ChangeHints = { mark: () => 1, fence: async () => true, unchangedSince: () => true };
+    const read = createSetReader("filesystem files", cfg(), { hints: quiet, clock });
+    const present = await read("www", signal, { sweep: {} });
+    rmSync(at("privkey.pem"));
+    expect(await read("www", signal, { sweep: {} })).toBe(present);
+    await clock.advance(VERIFY_EVERY_MS);
+    expect(await read("www", signal, { sweep: {} })).toEqual(damaged("privkey.pem is missing"));
+
+    await files.install(fx.first, signal);
+    expect(await read("www", signal)).toMatchObject({ state: "present" });
+    rmSync(at("cert.pem"));
+    expect(await read("www", signal)).toEqual(damaged("cert.pem is missing"));
+  });
+
+  test("hints that cannot vouch for a sweep (no watch, no fence) send it to the disk", async () => {
+    const noFence: ChangeHints = { mark: () => 1, fence: async () => false, unchangedSince: () => true };
+    const unwatched: ChangeHints = { mark: () => null, fence: async () => true, unchangedSince: () => true };
+    for (const hints of [noFence, unwatched]) {
+      await files.install(fx.first, signal);
+      const read = createSetReader("filesystem files", cfg(), { hints });
+      await read("www", signal, { sweep: {} });
+      rmSync(at("chain.pem"));
+      expect(await read("www", signal, { sweep: {} })).toEqual(damaged("chain.pem is missing"));
+    }
+  });
+
+  test("each cert is read again at its own moment of the period, the same in every period", async () => {
+    const clock = new FakeClock();
+    let reads = 0;
+    const quiet: ChangeHints = { mark: () => (reads++, 1), fence: async () => true, unchangedSince: () => true };
+    const ids = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    for (const id of ids) await files.install({ ...fx.first, certId: id }, signal);
+    const read = createSetReader("filesystem files", cfg(), { hints: quiet, clock });
+    for (const id of ids) await read(id, signal, { sweep: {} });
+    const perQuarter: number[] = [];
+    for (let q = 0; q < 8; q++) {
+      reads = 0;
+      await clock.advance(VERIFY_EVERY_MS / 4);
+      for (const id of ids) await read(id, signal, { sweep: {} });
+      perQuarter.push(reads);
+    }
+    // Spread over the period, not all at once; every cert once per period.
+    expect(Math.max(...perQuarter)).toBeLessThan(ids.length);
+    expect(perQuarter.slice(0, 4).reduce((a, b) => a + b)).toBe(ids.length);
+    expect(perQuarter.slice(4).reduce((a, b) => a + b)).toBe(ids.length);
   });
 });

@@ -3,15 +3,18 @@
  * and judges it whole: a set nginx would refuse at its next reload is `damaged`, with the
  * first problem found as the reason. Async fs only, so a hung mount never blocks the event
  * loop; the verdict is cached per cert by the files' lstat identity, so an unchanged set
- * costs five lstat calls per tick.
+ * costs five lstat calls, and none in a sweep while the folder's change hints
+ * (change-hints.ts) say nothing under it changed since those calls.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { constants, type BigIntStats } from "node:fs";
 import { lstat, open } from "node:fs/promises";
 import { join } from "node:path";
+import { systemClock, type Clock } from "../../../clock.ts";
 import { splitPem } from "../../../crypto/x509.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import type { ReadBack } from "../../types.ts";
+import type { ReadBack, ReadBackOptions } from "../../types.ts";
+import { folderHints, type ChangeHints } from "./change-hints.ts";
 import type { FilesystemConfig } from "./config.ts";
 
 /** The files install writes, with the mode it gives each. */
@@ -27,14 +30,46 @@ type SetFile = (typeof SET_FILES)[number]["file"];
 /** Far above any certificate bundle or key; a bigger file is not one rota wrote. */
 const MAX_FILE_BYTES = 1 << 20;
 
-export type SetReader = (certId: string, signal: AbortSignal) => Promise<ReadBack>;
+/**
+ * However quiet the hints, a sweep reads each set from the disk at least this often: a
+ * backstop for changes a watch cannot see (a bind mount over a cert folder, a lower layer
+ * edited under an overlay). Each cert at its own moment of the period, so the reads spread
+ * over the sweeps instead of landing on one.
+ */
+export const VERIFY_EVERY_MS = 6 * 3600_000;
+
+export type SetReader = (certId: string, signal: AbortSignal, opts?: ReadBackOptions) => Promise<ReadBack>;
+
+interface Cached {
+  identity: string;
+  verdict: ReadBack;
+  /** The hints' mark taken before the lstat calls the verdict rests on; null when there were no hints. */
+  mark: number | null;
+  /** When a sweep reads the disk again, hints or not (ms since the epoch). */
+  verifyBy: number;
+}
+
+export interface SetReaderDeps {
+  clock?: Clock;
+  /** The folder's change hints; a test passes its own. */
+  hints?: ChangeHints;
+}
 
 /** A read-back over `cfg`, its errors starting with `who` ("filesystem files"), with its own verdict cache. */
-export function createSetReader(who: string, cfg: FilesystemConfig): SetReader {
-  const cache = new Map<string, { identity: string; verdict: ReadBack }>();
+export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetReaderDeps = {}): SetReader {
+  const cache = new Map<string, Cached>();
+  const clock = deps.clock ?? systemClock;
+  const hints = deps.hints ?? folderHints(cfg.dir);
 
-  return async (certId, signal) => {
+  return async (certId, signal, opts) => {
     throwIfAborted(signal, who);
+    const cached = cache.get(certId);
+    if (opts?.sweep && cached?.mark != null && clock.now().getTime() < cached.verifyBy && (await hints.fence(opts.sweep)) && hints.unchangedSince(certId, cached.mark)) {
+      throwIfAborted(signal, who);
+      return cached.verdict;
+    }
+    // Taken before the lstat calls: a change during them counts as one after them.
+    const mark = hints.mark();
     const dir = join(cfg.dir, certId);
     const dirStat = await lstatOrNull(dir, who);
     if (!dirStat) return { state: "absent" };
@@ -49,12 +84,21 @@ export function createSetReader(who: string, cfg: FilesystemConfig): SetReader {
     if ([...stats.values()].every((s) => s === null)) return { state: "absent" };
 
     const identity = SET_FILES.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|");
-    const cached = cache.get(certId);
-    if (cached?.identity === identity) return cached.verdict;
+    const verifyBy = nextVerify(certId, clock.now().getTime());
+    if (cached?.identity === identity) {
+      cache.set(certId, { ...cached, mark, verifyBy });
+      return cached.verdict;
+    }
     const verdict = await judge(dir, stats, cfg, who, signal, identity);
-    cache.set(certId, { identity, verdict });
+    cache.set(certId, { identity, verdict, mark, verifyBy });
     return verdict;
   };
+}
+
+/** The end of the cert's current slot of VERIFY_EVERY_MS: the same phase for one id in every period. */
+function nextVerify(certId: string, now: number): number {
+  const phase = (Number(Bun.hash.crc32(certId)) % 3600) * (VERIFY_EVERY_MS / 3600);
+  return Math.floor((now + phase) / VERIFY_EVERY_MS) * VERIFY_EVERY_MS + VERIFY_EVERY_MS - phase;
 }
 
 /** What changes when anyone writes, replaces, chmods or chowns the file. */

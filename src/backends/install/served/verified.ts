@@ -79,7 +79,7 @@ export function withVerifyServed(inner: InstallBackend, cfg: VerifyServed, deps:
     probeServed: (req, signal) => probe(pairsFor(req.domains), signal, cfg.timeoutSeconds * 1000),
   };
   if (!canReadBack(inner)) return wrapped;
-  const readable: ProbedInstall & ReadableInstall = { ...wrapped, readBack: (certId, signal) => inner.readBack(certId, signal) };
+  const readable: ProbedInstall & ReadableInstall = { ...wrapped, readBack: (certId, signal, opts) => inner.readBack(certId, signal, opts) };
   return readable;
 }
 
