@@ -120,6 +120,7 @@ export class SurrealAuditStore implements AuditStore {
     await store.client.connect();
     try {
       await store.migrate();
+      await store.checkWritable();
       await store.replaySpool();
     } catch (err) {
       await store.client.close();
@@ -168,6 +169,17 @@ export class SurrealAuditStore implements AuditStore {
         if (!raced || attempts >= 5) throw err;
       }
     }
+  }
+
+  /**
+   * A user who may read but not write (a `VIEWER`) passes sign-in and, once the schema is in
+   * place, every read; and engine 3.0 answers its writes with no rows and no error, so the
+   * audit trail would be lost without a word. Refused here, at start: a write that changes
+   * nothing must return the record it touched.
+   */
+  private async checkWritable(): Promise<void> {
+    const [rows] = (await this.client.query("UPDATE $meta SET min_reader = min_reader RETURN VALUE id", { meta: rid("rota_meta", "schema") })) as [unknown[]];
+    if (rows.length === 0) throw this.client.refused(new Error("the user may read but not write; it needs ROLES EDITOR"));
   }
 
   private async replaySpool(): Promise<void> {
