@@ -73,6 +73,20 @@ describe("a daemon on SurrealDB", () => {
     expect(status.stdout).toContain("audit: surrealdb, connected");
   });
 
+  test("a reload that changes [audit] says a restart is needed (log line and reply) and keeps the running store", async () => {
+    const elsewhere = `ws://127.0.0.1:${await freePort()}/rpc`;
+    world.writeConfig({ extra: surrealSection({ url: elsewhere, buffer_max_writes: 500 }) });
+    await daemon.signal("SIGHUP");
+    const line = "audit.url, audit.buffer_max_writes changed in the file but keep the running value until a restart";
+    await daemon.waitForOutput(`reload: no changes; ${line}`);
+    const reply = await runRota(["reload", "--json", "--socket", world.socket]);
+    expect(reply.code).toBe(0);
+    expect(JSON.parse(reply.stdout)).toMatchObject({ status: "reloaded", summary: `no changes; ${line}`, restart_required: ["audit.url", "audit.buffer_max_writes"] });
+    expect((await runRota(["status", "--socket", world.socket])).stdout).toContain("audit: surrealdb, connected");
+    expect((await audit(world.socket, "www")).length).toBeGreaterThan(0);
+    world.writeConfig({ extra: surrealSection() });
+  });
+
   test("a cooldown survives a restart", async () => {
     await daemon?.stop();
     const deadCa = `https://127.0.0.1:${await freePort()}/dir`;
