@@ -216,6 +216,8 @@ describe("credentials", () => {
     expect(err.message).toStartWith(`audit.username: SurrealDB refused "rota" (auth_level database, rota/${config.database}): `);
     expect(err.message).toEndWith(": the user may read but not write; it needs ROLES EDITOR");
     expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
+    const { checkSurrealAudit } = await import("../doctor/audit-surreal.ts");
+    expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "fail", message: err.message, hint: "give the user ROLES EDITOR (DEFINE USER … ROLES EDITOR)" }]);
   });
 
   test("an unreachable server fails within connect_timeout_seconds", async () => {

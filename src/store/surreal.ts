@@ -73,6 +73,26 @@ export async function readSchema(client: SurrealClient): Promise<SurrealSchema> 
   return row ? { version: row.version as number, minReader: row.min_reader as number } : { version: 0, minReader: 0 };
 }
 
+/**
+ * The `audit.username` refusal for a user who may read but not write (a `VIEWER`), or null.
+ * Such a user passes sign-in and every read, and engine 3.0 answers its writes with no rows
+ * and no error. Found by a write that must return the schema record it touches, in a
+ * transaction that always throws, so nothing is ever committed. Needs the schema in place.
+ */
+export async function writeRefusal(client: SurrealClient): Promise<RotaError | null> {
+  const outcome = await client
+    .query(`BEGIN; LET $n = (UPDATE $meta SET min_reader = min_reader RETURN VALUE id); IF array::len($n) == 0 { THROW "read-only" } ELSE { THROW "writable" }; COMMIT;`, {
+      meta: rid("rota_meta", "schema"),
+    })
+    .then(
+      () => null,
+      (err: unknown) => err,
+    );
+  if (outcome instanceof RotaError && outcome.message === "audit: SurrealDB: writable") return null;
+  if (outcome instanceof RotaError && outcome.message === "audit: SurrealDB: read-only") return client.refused(new Error("the user may read but not write; it needs ROLES EDITOR"));
+  throw outcome ?? new RotaError("store_failed", "audit: SurrealDB: the write check committed nothing and threw nothing");
+}
+
 const INTERRUPTED = "the daemon stopped during this renewal";
 
 /**
@@ -171,15 +191,10 @@ export class SurrealAuditStore implements AuditStore {
     }
   }
 
-  /**
-   * A user who may read but not write (a `VIEWER`) passes sign-in and, once the schema is in
-   * place, every read; and engine 3.0 answers its writes with no rows and no error, so the
-   * audit trail would be lost without a word. Refused here, at start: a write that changes
-   * nothing must return the record it touched.
-   */
+  /** Refused at start rather than losing every write without a word (see `writeRefusal`). */
   private async checkWritable(): Promise<void> {
-    const [rows] = (await this.client.query("UPDATE $meta SET min_reader = min_reader RETURN VALUE id", { meta: rid("rota_meta", "schema") })) as [unknown[]];
-    if (rows.length === 0) throw this.client.refused(new Error("the user may read but not write; it needs ROLES EDITOR"));
+    const refusal = await writeRefusal(this.client);
+    if (refusal) throw refusal;
   }
 
   private async replaySpool(): Promise<void> {
