@@ -65,3 +65,17 @@ test("the spool: private, in order, Dates intact; a line cut short is skipped; g
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a renewal whose open was dropped loses its later writes after the outage too, until its close; counted in the total only", () => {
+  const b = new WriteBuffer(100);
+  for (let r = 0; r < 100; r++) b.push(open(`r${r}`));
+  b.push(open("late"));
+  b.items.splice(0);
+  expect(b.endOutage()).toBe(1);
+  expect(b.orphaned(step("late", 1))).toBe(true);
+  expect(b.orphaned(close("late"))).toBe(true);
+  expect(b.orphaned(step("late", 2))).toBe(false);
+  expect(b.orphaned(step("r1", 1))).toBe(false);
+  expect(b.droppedTotal).toBe(3);
+  expect(b.droppedNow).toBe(0);
+});

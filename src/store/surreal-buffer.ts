@@ -57,6 +57,18 @@ export class WriteBuffer {
     this.items.push(w);
   }
 
+  /**
+   * Whether `w` belongs to a renewal whose open was dropped: then it is dropped too, after the
+   * outage as during it, until that renewal's close (its rows would have no renewal to land
+   * on, and no prune would ever find them). Counted in the total only: the outage has ended.
+   */
+  orphaned(w: AuditWrite): boolean {
+    if (!this.droppedOpens.has(w.renewalId)) return false;
+    if (w.kind === "close") this.droppedOpens.delete(w.renewalId);
+    this.droppedTotal++;
+    return true;
+  }
+
   /** A buffered write given up for good (the server refused it): counted as dropped. */
   drop(): void {
     this.droppedTotal++;
@@ -67,7 +79,6 @@ export class WriteBuffer {
   endOutage(): number {
     const n = this.droppedNow;
     this.droppedNow = 0;
-    this.droppedOpens.clear();
     return n;
   }
 }
