@@ -1,6 +1,6 @@
 /** @module The outage buffer's overflow rule, word for word, and the spool's round trip. */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync, appendFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { admit, appendSpool, readSpool, removeSpool, WriteBuffer, type AuditWrite } from "./surreal-buffer.ts";
@@ -78,4 +78,16 @@ test("a renewal whose open was dropped loses its later writes after the outage t
   expect(b.orphaned(step("r1", 1))).toBe(false);
   expect(b.droppedTotal).toBe(3);
   expect(b.droppedNow).toBe(0);
+});
+
+test("a spool already there, readable by others, is made private when appended to", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-spool-"));
+  try {
+    const path = join(dir, "audit-spool.jsonl");
+    writeFileSync(path, "", { mode: 0o644 });
+    appendSpool(path, [open("a")]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

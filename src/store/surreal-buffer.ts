@@ -4,7 +4,7 @@
  * is a pure function (`admit`), and the spool file a store that closes mid-outage leaves
  * for the next start.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import type { RenewalStatus, StepEvent } from "./types.ts";
 
@@ -105,6 +105,8 @@ function fromWire(o: Wire): AuditWrite | null {
 export function appendSpool(path: string, writes: readonly AuditWrite[]): void {
   const fd = openSync(path, "a", 0o600);
   try {
+    // The mode above applies only to a file this call creates.
+    fchmodSync(fd, 0o600);
     writeSync(fd, writes.map((w) => `${JSON.stringify(toWire(w))}\n`).join(""));
     fsyncSync(fd);
   } finally {
