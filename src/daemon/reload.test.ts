@@ -82,4 +82,31 @@ describe("planReload", () => {
     expect(plan.changed).toEqual([]);
     expect(reloadSummary(plan)).toBe("no changes; daemon.state_dir, daemon.socket, audit.path changed in the file but keep the running value until a restart");
   });
+
+  describe("[audit] on SurrealDB", () => {
+    const env = { ROTA_DB_PASS: "s3cret-pass", ROTA_DB_PASS2: "other-pass" };
+    const surreal = (keys: string) => `\n[audit]\nbackend = "surrealdb"\nusername = "rota"\n${keys}\n`;
+    const loadEnv = (text: string) => parseConfigText(new TextEncoder().encode(text), "/etc/rota/rota.toml", env);
+    const running = loadEnv(base() + surreal('url = "ws://db1:8000/rpc"\npassword_env = "ROTA_DB_PASS"'));
+
+    test("a changed key is named as in the file, the password's by its source; the running store keeps its values", () => {
+      const next = loadEnv(base() + surreal('url = "ws://db2:8000/rpc"\npassword_env = "ROTA_DB_PASS2"\nbuffer_max_writes = 500'));
+      const plan = planReload(running, next);
+      expect(plan.restartRequired).toEqual(["audit.url", "audit.buffer_max_writes", "audit.password_env"]);
+      expect(plan.config.audit).toEqual(running.audit);
+      expect(reloadSummary(plan)).toBe("no changes; audit.url, audit.buffer_max_writes, audit.password_env changed in the file but keep the running value until a restart");
+    });
+
+    test("from password_env to password_file: both keys named", () => {
+      const next = loadEnv(base() + surreal('url = "ws://db1:8000/rpc"\npassword_file = "/etc/hostname"'));
+      expect(planReload(running, next).restartRequired).toEqual(["audit.password_env", "audit.password_file"]);
+    });
+
+    test("back to SQLite: the backend is named, the store keeps running on SurrealDB", () => {
+      const plan = planReload(running, load(base()));
+      expect(plan.restartRequired[0]).toBe("audit.backend");
+      expect(plan.restartRequired).not.toContain("audit.password");
+      expect(plan.config.audit).toEqual(running.audit);
+    });
+  });
 });

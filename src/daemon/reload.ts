@@ -4,7 +4,7 @@
  * else applies at once, and the daemon logs one summary line.
  */
 import { join } from "node:path";
-import type { BackendSection, RotaConfig } from "../config/schema.ts";
+import type { AuditConfig, BackendSection, RotaConfig } from "../config/schema.ts";
 
 export interface ReloadPlan {
   /** The config to run on: the new one, with restart-only keys kept as they run. */
@@ -29,6 +29,19 @@ function differing(prefix: string, a: object, b: object): string[] {
   return [...keys].filter((k) => !Bun.deepEquals((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])).map((k) => `${prefix}.${snake(k)}`);
 }
 
+/**
+ * `[audit]` keys that differ, as the file spells them: the password is a `SecretRef`, held
+ * under `password`, but written as `password_file` or `password_env`.
+ */
+function auditKeys(a: AuditConfig, b: AuditConfig): string[] {
+  const source = (c: AuditConfig) => ("password" in c ? { [`password_${c.password.from}`]: c.password } : {});
+  const flat = (c: AuditConfig) => {
+    const { password: _, ...rest } = c as AuditConfig & { password?: unknown };
+    return { ...rest, ...source(c) };
+  };
+  return differing("audit", flat(a), flat(b));
+}
+
 function changedSections(kind: string, a: BackendSection[], b: BackendSection[]): string[] {
   const names = new Set([...a.map((s) => s.name), ...b.map((s) => s.name)]);
   return [...names]
@@ -49,7 +62,7 @@ function httpChanges(running: RotaConfig, next: RotaConfig): string[] {
 export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
   const restartKeys = new Set(["daemon.state_dir", "daemon.socket"]);
   const daemonDiff = differing("daemon", running.daemon, next.daemon);
-  const restartRequired = [...daemonDiff.filter((k) => restartKeys.has(k)), ...differing("audit", running.audit, next.audit)];
+  const restartRequired = [...daemonDiff.filter((k) => restartKeys.has(k)), ...auditKeys(running.audit, next.audit)];
   const settingsChanged = [...daemonDiff.filter((k) => !restartKeys.has(k)), ...httpChanges(running, next)];
 
   // A key path left to its default follows state_dir, which keeps its running value.

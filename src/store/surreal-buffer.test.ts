@@ -1,6 +1,6 @@
 /** @module The outage buffer's overflow rule, word for word, and the spool's round trip. */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync, appendFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { admit, appendSpool, readSpool, removeSpool, WriteBuffer, type AuditWrite } from "./surreal-buffer.ts";
@@ -61,6 +61,32 @@ test("the spool: private, in order, Dates intact; a line cut short is skipped; g
     expect(readSpool(path)).toEqual(writes);
     removeSpool(path);
     expect(readSpool(path)).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a renewal whose open was dropped loses its later writes after the outage too, until its close; counted in the total only", () => {
+  const b = new WriteBuffer(100);
+  for (let r = 0; r < 100; r++) b.push(open(`r${r}`));
+  b.push(open("late"));
+  b.items.splice(0);
+  expect(b.endOutage()).toBe(1);
+  expect(b.orphaned(step("late", 1))).toBe(true);
+  expect(b.orphaned(close("late"))).toBe(true);
+  expect(b.orphaned(step("late", 2))).toBe(false);
+  expect(b.orphaned(step("r1", 1))).toBe(false);
+  expect(b.droppedTotal).toBe(3);
+  expect(b.droppedNow).toBe(0);
+});
+
+test("a spool already there, readable by others, is made private when appended to", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-spool-"));
+  try {
+    const path = join(dir, "audit-spool.jsonl");
+    writeFileSync(path, "", { mode: 0o644 });
+    appendSpool(path, [open("a")]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
  * is a pure function (`admit`), and the spool file a store that closes mid-outage leaves
  * for the next start.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 import type { RenewalStatus, StepEvent } from "./types.ts";
 
@@ -57,6 +57,18 @@ export class WriteBuffer {
     this.items.push(w);
   }
 
+  /**
+   * Whether `w` belongs to a renewal whose open was dropped: then it is dropped too, after the
+   * outage as during it, until that renewal's close (its rows would have no renewal to land
+   * on, and no prune would ever find them). Counted in the total only: the outage has ended.
+   */
+  orphaned(w: AuditWrite): boolean {
+    if (!this.droppedOpens.has(w.renewalId)) return false;
+    if (w.kind === "close") this.droppedOpens.delete(w.renewalId);
+    this.droppedTotal++;
+    return true;
+  }
+
   /** A buffered write given up for good (the server refused it): counted as dropped. */
   drop(): void {
     this.droppedTotal++;
@@ -67,7 +79,6 @@ export class WriteBuffer {
   endOutage(): number {
     const n = this.droppedNow;
     this.droppedNow = 0;
-    this.droppedOpens.clear();
     return n;
   }
 }
@@ -94,6 +105,8 @@ function fromWire(o: Wire): AuditWrite | null {
 export function appendSpool(path: string, writes: readonly AuditWrite[]): void {
   const fd = openSync(path, "a", 0o600);
   try {
+    // The mode above applies only to a file this call creates.
+    fchmodSync(fd, 0o600);
     writeSync(fd, writes.map((w) => `${JSON.stringify(toWire(w))}\n`).join(""));
     fsyncSync(fd);
   } finally {

@@ -114,8 +114,8 @@ export class SurrealClient {
       await Promise.race([this.db.connect(c.url, { namespace: c.namespace, database: c.database, authentication: auth, reconnect: RECONNECT, versionCheck: false }), outOfTime]);
       await Promise.race([this.db.ready, outOfTime]);
       const { version } = await Promise.race([this.db.version(), outOfTime]);
-      const v = version.replace(/^surrealdb-/, "");
-      if (!v.startsWith("3.")) throw new RotaError("store_config", `audit.url: SurrealDB ${v} is not supported; rota needs 3.x`, { noRetry: true });
+      const problem = versionProblem(version);
+      if (problem) throw new RotaError("store_config", problem, { noRetry: true });
       this.up = true;
     } catch (err) {
       await this.db.close().catch(() => {});
@@ -196,6 +196,12 @@ export class SurrealClient {
     this.up = false;
     await this.db.close().catch(() => {});
   }
+}
+
+/** The problem line for a server that is not 3.x (`version` as the server reports it: `surrealdb-3.0.2`), or null. */
+export function versionProblem(version: string): string | null {
+  const v = version.replace(/^surrealdb-/, "");
+  return v.startsWith("3.") ? null : `audit.url: SurrealDB ${v} is not supported; rota needs 3.x`;
 }
 
 function isConflictText(text: string): boolean {

@@ -207,6 +207,19 @@ describe("credentials", () => {
     expect(err.message).toStartWith(`audit.username: SurrealDB refused "rota" (auth_level database, rota/${config.database}): `);
   });
 
+  test("a VIEWER on a database whose schema is in place: refused at open, not at the first write", async () => {
+    const { config, stateDir, passwordFile } = await freshDatabase();
+    await (await SurrealAuditStore.open(config, options(stateDir))).close();
+    await server.database(config.database, readFileSync(passwordFile, "utf8").trim(), "VIEWER");
+    const err = await thrown(SurrealAuditStore.open(config, options(stateDir)));
+    expect(err.code).toBe("store_config");
+    expect(err.message).toStartWith(`audit.username: SurrealDB refused "rota" (auth_level database, rota/${config.database}): `);
+    expect(err.message).toEndWith(": the user may read but not write; it needs ROLES EDITOR");
+    expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
+    const { checkSurrealAudit } = await import("../doctor/audit-surreal.ts");
+    expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "fail", message: err.message, hint: "give the user ROLES EDITOR (DEFINE USER … ROLES EDITOR)" }]);
+  });
+
   test("an unreachable server fails within connect_timeout_seconds", async () => {
     const { config, stateDir } = await freshDatabase();
     const started = Date.now();

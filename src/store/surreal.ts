@@ -73,6 +73,26 @@ export async function readSchema(client: SurrealClient): Promise<SurrealSchema> 
   return row ? { version: row.version as number, minReader: row.min_reader as number } : { version: 0, minReader: 0 };
 }
 
+/**
+ * The `audit.username` refusal for a user who may read but not write (a `VIEWER`), or null.
+ * Such a user passes sign-in and every read, and engine 3.0 answers its writes with no rows
+ * and no error. Found by a write that must return the schema record it touches, in a
+ * transaction that always throws, so nothing is ever committed. Needs the schema in place.
+ */
+export async function writeRefusal(client: SurrealClient): Promise<RotaError | null> {
+  const outcome = await client
+    .query(`BEGIN; LET $n = (UPDATE $meta SET min_reader = min_reader RETURN VALUE id); IF array::len($n) == 0 { THROW "read-only" } ELSE { THROW "writable" }; COMMIT;`, {
+      meta: rid("rota_meta", "schema"),
+    })
+    .then(
+      () => null,
+      (err: unknown) => err,
+    );
+  if (outcome instanceof RotaError && outcome.message === "audit: SurrealDB: writable") return null;
+  if (outcome instanceof RotaError && outcome.message === "audit: SurrealDB: read-only") return client.refused(new Error("the user may read but not write; it needs ROLES EDITOR"));
+  throw outcome ?? new RotaError("store_failed", "audit: SurrealDB: the write check committed nothing and threw nothing");
+}
+
 const INTERRUPTED = "the daemon stopped during this renewal";
 
 /**
@@ -120,6 +140,7 @@ export class SurrealAuditStore implements AuditStore {
     await store.client.connect();
     try {
       await store.migrate();
+      await store.checkWritable();
       await store.replaySpool();
     } catch (err) {
       await store.client.close();
@@ -170,6 +191,12 @@ export class SurrealAuditStore implements AuditStore {
     }
   }
 
+  /** Refused at start rather than losing every write without a word (see `writeRefusal`). */
+  private async checkWritable(): Promise<void> {
+    const refusal = await writeRefusal(this.client);
+    if (refusal) throw refusal;
+  }
+
   private async replaySpool(): Promise<void> {
     const writes = readSpool(this.spoolPath);
     if (writes.length === 0) return;
@@ -209,6 +236,8 @@ export class SurrealAuditStore implements AuditStore {
   /** Sends `w` now if nothing waits before it, else queues it; resolves once it is stored or queued. */
   private async accept(w: AuditWrite): Promise<void> {
     if (this.buffer.items.length === 0 && this.client.connected && !this.outage) {
+      // During an outage `push` drops these, counted in its warning line.
+      if (this.buffer.orphaned(w)) return;
       try {
         return await this.send(w);
       } catch (err) {

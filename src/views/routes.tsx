@@ -6,11 +6,13 @@
 import { Hono } from "hono";
 import type { ApiDeps } from "../api/ports.ts";
 import type { TcpEnv } from "../api/tcp.tsx";
+import { describeError, RotaError } from "../errors.ts";
 import { assetAt } from "./assets.ts";
 import { renewFromPage, showCert } from "./pages/cert.tsx";
 import { OverviewPage, overviewData } from "./pages/overview.tsx";
 import { showRenewal } from "./pages/renewal.tsx";
 import { AuditPage, auditData } from "./pages/audit.tsx";
+import { ErrorPage } from "./pages/error.tsx";
 import { StatusPage, statusData } from "./pages/status.tsx";
 
 /** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
@@ -24,6 +26,16 @@ export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   app.get("/renewals/:id", (c) => showRenewal(c, deps, csrfOf(c.get("session"))));
   app.get("/audit", async (c) => c.html(<AuditPage d={await auditData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
   app.get("/status", (c) => c.html(<StatusPage d={statusData(deps)} csrf={csrfOf(c.get("session"))} />));
+  // Hono's default would print the stack and answer a bare "Internal Server Error".
+  app.onError((err, c) => {
+    const csrf = csrfOf(c.get("session"));
+    // The audit store's server is away (SurrealDB): the page cannot be read, and says so in the store's words.
+    if (err instanceof RotaError && err.code === "store_unavailable") {
+      return c.html(<ErrorPage csrf={csrf} title="Audit store not connected" message={`${err.message}. The page is back once it reconnects.`} />, 503);
+    }
+    deps.log.error(`dashboard: ${c.req.method} ${c.req.path}: ${describeError(err)}`);
+    return c.html(<ErrorPage csrf={csrf} title="Something went wrong" message="This page could not be made; the daemon's log has the cause." />, 500);
+  });
   return app;
 }
 

@@ -73,6 +73,20 @@ describe("a daemon on SurrealDB", () => {
     expect(status.stdout).toContain("audit: surrealdb, connected");
   });
 
+  test("a reload that changes [audit] says a restart is needed (log line and reply) and keeps the running store", async () => {
+    const elsewhere = `ws://127.0.0.1:${await freePort()}/rpc`;
+    world.writeConfig({ extra: surrealSection({ url: elsewhere, buffer_max_writes: 500 }) });
+    await daemon.signal("SIGHUP");
+    const line = "audit.url, audit.buffer_max_writes changed in the file but keep the running value until a restart";
+    await daemon.waitForOutput(`reload: no changes; ${line}`);
+    const reply = await runRota(["reload", "--json", "--socket", world.socket]);
+    expect(reply.code).toBe(0);
+    expect(JSON.parse(reply.stdout)).toMatchObject({ status: "reloaded", summary: `no changes; ${line}`, restart_required: ["audit.url", "audit.buffer_max_writes"] });
+    expect((await runRota(["status", "--socket", world.socket])).stdout).toContain("audit: surrealdb, connected");
+    expect((await audit(world.socket, "www")).length).toBeGreaterThan(0);
+    world.writeConfig({ extra: surrealSection() });
+  });
+
   test("a cooldown survives a restart", async () => {
     await daemon?.stop();
     const deadCa = `https://127.0.0.1:${await freePort()}/dir`;
@@ -90,9 +104,15 @@ describe("a daemon on SurrealDB", () => {
     expect((await audit(world.socket, "www")).filter((row) => row.trigger === "startup" && row.status === "failed")).toEqual([]);
   });
 
-  test("the server killed and restarted under the daemon: the API answers, status says DISCONNECTED, every row is complete afterwards", async () => {
+  test("the server killed and restarted under the daemon: the API answers, status says DISCONNECTED, the dashboard says why, every row is complete afterwards", async () => {
     await daemon?.stop();
-    daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    const port = await freePort();
+    const token = "dashboard-token-0123456789";
+    const tokenFile = join(world.dir, "api-token");
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const http = `\n[http]\nlisten = "127.0.0.1:${port}"\ntoken_file = ${JSON.stringify(tokenFile)}\n`;
+    const page = (path: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+    daemon = startDaemon(world.writeConfig({ extra: surrealSection() + http }), { env: world.env });
     await daemon.waitForOutput("listening on");
     // A renewal held at validation, so that it runs through the outage.
     await world.nginx.freeze();
@@ -111,6 +131,13 @@ describe("a daemon on SurrealDB", () => {
       const auditDown = await runRota(["audit", "--socket", world.socket]);
       expect(auditDown.code).toBe(1);
       expect(auditDown.stderr).toContain(`rota: audit: SurrealDB at ${surreal.url} is not connected`);
+      const auditPage = await page("/audit");
+      expect(auditPage.status).toBe(503);
+      expect(await auditPage.text()).toContain(`audit: SurrealDB at ${surreal.url} is not connected. The page is back once it reconnects.`);
+      const statusPage = await page("/status");
+      expect(statusPage.status).toBe(200);
+      expect(await statusPage.text()).toMatch(/, DISCONNECTED \(\d+ writes buffered\)/);
+      expect(daemon.output()).not.toContain("Internal Server Error");
     } finally {
       await world.nginx.thaw();
     }

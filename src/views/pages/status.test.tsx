@@ -4,6 +4,7 @@ import type { ApiDeps, CertSource, DaemonInfo, ListenerInfo } from "../../api/po
 import { daemonInfo } from "../../daemon/api-ports.ts";
 import type { WatchedCert } from "../../pipeline/runtime.ts";
 import type { Runner } from "../../scheduler/runner.ts";
+import type { AuditStore, StoreHealth } from "../../store/types.ts";
 import { testConfig } from "../../testing/config.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { dashboardRoutes } from "../routes.tsx";
@@ -11,14 +12,21 @@ import { uptime } from "./status.tsx";
 
 const clock = new FakeClock("2030-01-10T12:00:00Z");
 
-function deps(listener: ListenerInfo | null, o: { configFile?: string; running?: number; queued?: number } = {}): ApiDeps {
+function deps(listener: ListenerInfo | null, o: { configFile?: string; running?: number; queued?: number; surreal?: StoreHealth } = {}): ApiDeps {
   const certs = { certs: () => [{}, {}, {}] as WatchedCert[], checkIntervalSeconds: () => 3600, nextTickAt: () => new Date("2030-01-10T12:40:00Z") } as unknown as CertSource;
   const daemon: DaemonInfo = {
-    settings: () => ({ socket: "/run/rota/rota.sock", stateDir: "/var/lib/rota", audit: { backend: "sqlite", path: "/var/lib/rota/rota.db", retentionDays: 400 }, maxConcurrentRenewals: 4 }),
+    settings: () => ({
+      socket: "/run/rota/rota.sock",
+      stateDir: "/var/lib/rota",
+      audit: o.surreal ? { backend: "surrealdb", path: "wss://db.example.net/rpc", retentionDays: 400 } : { backend: "sqlite", path: "/var/lib/rota/rota.db", retentionDays: 400 },
+      maxConcurrentRenewals: 4,
+    }),
     renewals: () => ({ running: o.running ?? 0, queued: o.queued ?? 0 }),
     listener: () => listener,
   };
-  return { version: "1.2.3", configFile: o.configFile ?? "/etc/rota/rota.toml", startedAt: new Date("2030-01-08T09:30:00Z"), certs, daemon, clock } as unknown as ApiDeps;
+  const health: StoreHealth = o.surreal ?? { backend: "sqlite", connected: true, bufferedWrites: 0, droppedWrites: 0 };
+  const store = { health: () => health } as unknown as AuditStore;
+  return { version: "1.2.3", configFile: o.configFile ?? "/etc/rota/rota.toml", startedAt: new Date("2030-01-08T09:30:00Z"), certs, daemon, store, clock } as unknown as ApiDeps;
 }
 
 async function page(d: ApiDeps): Promise<string> {
@@ -54,6 +62,13 @@ test("the daemon, its checks, its renewals and its storage", async () => {
     TLS: "none: plain HTTP",
     "Public URL": "not set",
   });
+});
+
+test("on SurrealDB, the server's connection: connected, or DISCONNECTED with what waits and what was dropped", async () => {
+  const up = facts(await page(deps(plain, { surreal: { backend: "surrealdb", connected: true, bufferedWrites: 0, droppedWrites: 0 } })));
+  expect(up["Audit trail"]).toBe("surrealdb wss://db.example.net/rpc, connected (kept 400 days)");
+  const down = facts(await page(deps(plain, { surreal: { backend: "surrealdb", connected: false, bufferedWrites: 42, droppedWrites: 3 } })));
+  expect(down["Audit trail"]).toBe("surrealdb wss://db.example.net/rpc, DISCONNECTED (42 writes buffered, 3 dropped) (kept 400 days)");
 });
 
 test("the running count follows events", async () => {

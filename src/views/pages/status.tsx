@@ -4,6 +4,7 @@
  * listener this page came through.
  */
 import type { ApiDeps, DaemonSettings, ListenerInfo } from "../../api/ports.ts";
+import type { StoreHealth } from "../../store/types.ts";
 import { Time, relative } from "../components.tsx";
 import { Layout } from "../layout.tsx";
 
@@ -19,9 +20,11 @@ export interface StatusData {
   settings: DaemonSettings;
   renewals: { running: number; queued: number };
   listener: ListenerInfo | null;
+  /** The audit store's connection (a SurrealDB server's; SQLite is always connected). */
+  audit: StoreHealth;
 }
 
-export function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "startedAt" | "certs" | "daemon" | "clock">): StatusData {
+export function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "startedAt" | "certs" | "daemon" | "store" | "clock">): StatusData {
   return {
     version: deps.version,
     pid: process.pid,
@@ -34,6 +37,7 @@ export function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "start
     settings: deps.daemon.settings(),
     renewals: deps.daemon.renewals(),
     listener: deps.daemon.listener(),
+    audit: deps.store.health(),
   };
 }
 
@@ -44,6 +48,12 @@ export function uptime(ms: number): string {
   if (d > 0) return h > 0 ? `${d} d ${h} h` : `${d} d`;
   if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`;
   return m > 0 ? `${m} min` : `${s} s`;
+}
+
+/** As `rota status` says it: "connected", or "DISCONNECTED (42 writes buffered, 3 dropped)". */
+function connection(h: StoreHealth): string {
+  if (h.connected) return "connected";
+  return `DISCONNECTED (${h.bufferedWrites} writes buffered${h.droppedWrites > 0 ? `, ${h.droppedWrites} dropped` : ""})`;
 }
 
 /** "every 1 h", "every 90 s". */
@@ -126,7 +136,8 @@ export function StatusPage(p: { d: StatusData; csrf: string }) {
         <dl class="facts">
           <dt>Audit trail</dt>
           <dd>
-            {s.audit.backend} <code>{s.audit.path}</code> <span class="muted">(kept {s.audit.retentionDays} days)</span>
+            {s.audit.backend} <code>{s.audit.path}</code>
+            {d.audit.backend === "surrealdb" ? <>, {connection(d.audit)}</> : null} <span class="muted">(kept {s.audit.retentionDays} days)</span>
           </dd>
           <dt>State folder</dt>
           <dd>
