@@ -46,9 +46,10 @@ export function serialOf(certPath: string): string {
   return p.stdout.toString().trim().replace(/^serial=/, "").toLowerCase();
 }
 
+/** The challenge responses published in `webroot`: not the webroot backend's `.<hex>.tmp` of a write in progress, about to be renamed. */
 export function challengeFiles(webroot: string): string[] {
   try {
-    return readdirSync(join(webroot, ".well-known", "acme-challenge"));
+    return readdirSync(join(webroot, ".well-known", "acme-challenge")).filter((name) => !name.startsWith("."));
   } catch {
     return [];
   }
