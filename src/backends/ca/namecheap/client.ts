@@ -8,13 +8,10 @@
  * key goes in the body only (a redirect is never followed with it), and is masked in anything this client builds.
  */
 import { RotaError } from "../../../errors.ts";
-import { parseRetryAfter } from "../../../retry-after.ts";
 import type { NamecheapCredentials } from "../../dcv/namecheap/client.ts";
+import { hideKey, postCommand } from "../../dcv/namecheap/transport.ts";
 import { child, parseXml, type XmlElement } from "../../dcv/namecheap/xml.ts";
 import { parseDcvReply, parseGetInfo, type DcvReply, type SslInfo } from "./replies.ts";
-
-/** Namecheap answers within seconds; a call still open after this is a hung connection. */
-export const CALL_TIMEOUT_MS = 60_000;
 
 /** Error numbers after which a retry cannot succeed until someone acts. */
 const BAD_KEY = "1011102";
@@ -51,43 +48,10 @@ export interface SslClient {
 }
 
 export function createSslClient(creds: NamecheapCredentials, who: string): SslClient {
-  const hide = (text: string) => (creds.apiKey ? text.split(creds.apiKey).join("***") : text);
-  const fail = (code: string, message: string, opts: { noRetry?: boolean; retryAfterSeconds?: number } = {}) => new RotaError(code, hide(`${who}: ${message}`), opts);
+  const fail = (code: string, message: string, opts: { noRetry?: boolean } = {}) => new RotaError(code, hideKey(creds, `${who}: ${message}`), opts);
 
   async function call(command: string, params: [string, string][], signal: AbortSignal): Promise<XmlElement> {
-    if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-    const body = new URLSearchParams([
-      ["ApiUser", creds.apiUser],
-      ["ApiKey", creds.apiKey],
-      ["UserName", creds.username],
-      ["ClientIp", creds.clientIp],
-      ["Command", command],
-      ...params,
-    ]);
-    const limit = AbortSignal.timeout(CALL_TIMEOUT_MS);
-    let text: string;
-    try {
-      const res = await fetch(creds.apiUrl, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
-        body: body.toString(),
-        signal: AbortSignal.any([signal, limit]),
-        // fetch resends a form on 307/308 to wherever Location points, ApiKey included.
-        redirect: "manual",
-      });
-      text = await res.text();
-      if (res.status !== 200) {
-        const retryAfterSeconds = parseRetryAfter(res.headers.get("retry-after"), new Date());
-        const location = res.headers.get("location");
-        const redirect = location ? ` to ${location} (not followed: the request carries the API key; set api_url to the endpoint itself)` : "";
-        throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}${redirect}`.trim(), { retryAfterSeconds });
-      }
-    } catch (err) {
-      if (err instanceof RotaError) throw err;
-      if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-      if (limit.aborted) throw fail("namecheap_unreachable", `${command}: no reply within ${CALL_TIMEOUT_MS / 1000} s`);
-      throw fail("namecheap_unreachable", `${command}: ${creds.apiUrl}: ${(err as Error).message}`);
-    }
+    const text = await postCommand(creds, who, command, params, signal);
     let root: XmlElement;
     try {
       root = parseXml(text);

@@ -6,6 +6,7 @@
  * and the API key never appears in a message.
  */
 import { RotaError } from "../../../errors.ts";
+import { hideKey, postCommand } from "./transport.ts";
 import { child, parseXml, type XmlElement } from "./xml.ts";
 
 /** One host record as getHosts returns it and setHosts takes it back. */
@@ -43,40 +44,11 @@ export interface NamecheapClient {
 const NOT_ALLOW_LISTED = "1011150";
 
 export function createNamecheapClient(creds: NamecheapCredentials, who: string): NamecheapClient {
-  const hide = (text: string) => (creds.apiKey ? text.split(creds.apiKey).join("***") : text);
   const fail = (code: string, message: string, cause?: unknown, noRetry = false) =>
-    new RotaError(code, hide(`${who}: ${message}`), { cause, noRetry });
+    new RotaError(code, hideKey(creds, `${who}: ${message}`), { cause, noRetry });
 
   async function call(command: string, params: [string, string][], signal: AbortSignal): Promise<XmlElement> {
-    const body = new URLSearchParams([
-      ["ApiUser", creds.apiUser],
-      ["ApiKey", creds.apiKey],
-      ["UserName", creds.username],
-      ["ClientIp", creds.clientIp],
-      ["Command", command],
-      ...params,
-    ]);
-    let text: string;
-    try {
-      const res = await fetch(creds.apiUrl, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
-        body: body.toString(),
-        signal,
-        // fetch resends a form on 307/308 to wherever Location points, ApiKey included.
-        redirect: "manual",
-      });
-      text = await res.text();
-      if (!res.ok) {
-        const location = res.headers.get("location");
-        const redirect = location ? ` to ${location} (not followed: the request carries the API key; set api_url to the endpoint itself)` : "";
-        throw fail("namecheap_http", `${command}: HTTP ${res.status} ${res.statusText}${redirect}`.trim());
-      }
-    } catch (err) {
-      if (err instanceof RotaError) throw err;
-      if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-      throw fail("namecheap_unreachable", `${command}: ${creds.apiUrl}: ${(err as Error).message}`);
-    }
+    const text = await postCommand(creds, who, command, params, signal);
     let root: XmlElement;
     try {
       root = parseXml(text);
