@@ -2,8 +2,10 @@
  * @module Typed events the pipeline and scheduler emit. The audit store, the live
  * API stream and the alert sinks subscribe; the pipeline never calls a sink itself.
  */
+import type { LeaderLostReason } from "./cluster/types.ts";
 
-export type Trigger = "scheduled" | "manual" | "startup" | "reload";
+/** `sync`: a cluster node installing what the leader stored (`src/cluster/install-sync.ts`). */
+export type Trigger = "scheduled" | "manual" | "startup" | "reload" | "sync";
 
 /** Pipeline steps, in the order they run. Names are part of the audit JSON contract. */
 export const STEPS = ["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"] as const;
@@ -65,6 +67,11 @@ export type RotaEvent =
   | { type: "target.action_required"; target: string; certId: string; code: string; message: string; at: Date }
   /** An operator asked for a test alert (`rota alert test`); null cert or sink: none named. */
   | { type: "alert.test"; certId: string | null; sink: string | null; at: Date }
+  /** This node took the cluster lease; `term` counts leadership periods. */
+  | { type: "cluster.leader_acquired"; nodeId: string; term: number; at: Date }
+  | { type: "cluster.leader_lost"; nodeId: string; term: number; reason: LeaderLostReason; at: Date }
+  /** This node will not install the leader's certificate `serial` (its key is missing or another key); once per (node, cert, serial). */
+  | { type: "cluster.install_refused"; nodeId: string; certId: string; serial: string; reason: string; at: Date }
   | StoreEvent;
 
 /**

@@ -308,6 +308,12 @@ export function eventJson(e: RotaEvent): Record<string, unknown> {
       return { type: e.type, target: e.target, cert_id: e.certId, code: e.code, message: e.message, at: e.at.toISOString() };
     case "store.disconnected":
       return { type: e.type, error: e.error, at: e.at.toISOString() };
+    case "cluster.leader_acquired":
+      return { type: e.type, node_id: e.nodeId, term: e.term, at: e.at.toISOString() };
+    case "cluster.leader_lost":
+      return { type: e.type, node_id: e.nodeId, term: e.term, reason: e.reason, at: e.at.toISOString() };
+    case "cluster.install_refused":
+      return { type: e.type, node_id: e.nodeId, cert_id: e.certId, serial: e.serial, reason: e.reason, at: e.at.toISOString() };
     case "store.reconnected":
       return { type: e.type, flushed: e.flushed, dropped: e.dropped, at: e.at.toISOString() };
   }

@@ -10,7 +10,7 @@ import type { ApiDeps } from "./ports.ts";
 import { intParam, listParam, timeParam } from "./query.ts";
 
 // Every value, checked against its type by the compiler: a new one cannot be left out of the filters.
-export const TRIGGERS = Object.keys({ scheduled: 0, manual: 0, startup: 0, reload: 0 } satisfies Record<Trigger, 0>) as Trigger[];
+export const TRIGGERS = Object.keys({ scheduled: 0, manual: 0, startup: 0, reload: 0, sync: 0 } satisfies Record<Trigger, 0>) as Trigger[];
 export const RENEWAL_STATUSES = Object.keys({ running: 0, succeeded: 0, failed: 0, interrupted: 0 } satisfies Record<RenewalStatus, 0>) as RenewalStatus[];
 export const DEFAULT_RENEWALS_LIMIT = 20;
 

@@ -1,6 +1,7 @@
 /** @module The validated, resolved configuration: paths absolute, defaults applied, references checked. */
 import type { VerifyServed } from "../backends/install/served/config.ts";
 import type { Severity } from "../backends/types.ts";
+import type { ClusterConfig } from "../cluster/types.ts";
 import type { KeyType } from "../crypto/keys.ts";
 import type { SecretRef } from "./secret.ts";
 
@@ -123,6 +124,8 @@ export interface HttpConfig {
   publicUrl: string | undefined;
 }
 
+export type { ClusterConfig };
+
 export interface RotaConfig {
   /** Absolute path of the file this came from. */
   file: string;
@@ -134,6 +137,7 @@ export interface RotaConfig {
   certs: CertConfig[];
   http: HttpConfig;
   alerts: AlertSection[];
+  cluster: ClusterConfig;
 }
 
 export const DEFAULT_CONFIG_PATH = "/etc/rota/rota.toml";

@@ -9,6 +9,7 @@ import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
+import { readCluster } from "./cluster.ts";
 import { readAudit } from "./audit.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
@@ -101,9 +102,10 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   checkKeysNotServed(ctx.problems, keys, dcvSections);
   const http = readHttp(top.child("http"), certs, installs);
   const alerts = readAlerts(top);
+  const cluster = readCluster(top.child("cluster"));
   top.finish();
 
-  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts };
+  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
   }

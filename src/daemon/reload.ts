@@ -74,6 +74,7 @@ export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
     ...next,
     daemon: { ...next.daemon, stateDir: running.daemon.stateDir, socket: running.daemon.socket },
     audit: running.audit,
+    cluster: running.cluster,
     certs,
   };
 

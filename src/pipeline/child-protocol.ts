@@ -44,7 +44,7 @@ export interface ChildRequest extends CertSections {
 /** A line from the daemon, after the hello. A cancel for a renewal the worker is not running is ignored. */
 export type DaemonLine = { renew: ChildRequest } | { cancel: { renewalId: string; reason: string } };
 
-const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true };
+const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true, sync: true };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isDate = (v: unknown): v is Date | string => (v instanceof Date || typeof v === "string") && !Number.isNaN(new Date(v).getTime());

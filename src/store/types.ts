@@ -4,6 +4,7 @@
  * (a shared server, `[audit] backend = "surrealdb"`) implement it; one contract suite
  * (`contract.ts`) runs against both.
  */
+import type { Fence } from "../cluster/types.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import type { StepName, StepStatus, Trigger } from "../events.ts";
 
@@ -45,6 +46,9 @@ export interface IssuedCert {
   notBefore: Date;
   notAfter: Date;
   issuedAt: Date;
+  /** Cluster mode: the lease term, and the node, under which it was ordered. */
+  term?: number;
+  node?: string;
 }
 
 /** That `target` serves `serial` for the cert since `installedAt`: an install there succeeded. */
@@ -193,7 +197,13 @@ export interface AuditStore {
    */
   latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>>;
 
-  saveIssued(cert: IssuedCert): Promise<void>;
+  /**
+   * Stores an issued certificate. With a `fence` (cluster mode, the Surreal store only) the
+   * write happens only while that node and instance still hold the lease at that term,
+   * checked in the write's own transaction; otherwise nothing is stored and it throws
+   * `RotaError("fenced")`. SQLite is never given one.
+   */
+  saveIssued(cert: IssuedCert, fence?: Fence): Promise<void>;
   /** The issued certificate with the latest notAfter for the cert, or null. */
   latestIssued(certId: string): Promise<IssuedCert | null>;
   /**

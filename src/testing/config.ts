@@ -32,5 +32,6 @@ export function testConfig(dir: string, certs: CertConfig[], daemon: Partial<Dae
     certs,
     http: { listener: null, publicUrl: undefined },
     alerts: [],
+    cluster: { enabled: false, nodeId: "test", lockTtlSeconds: 30, syncIntervalSeconds: 60 },
   };
 }

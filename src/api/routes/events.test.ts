@@ -114,6 +114,9 @@ const oneOfEach: { [T in RotaEvent["type"]]: Extract<RotaEvent, { type: T }> } =
   "target.action_required": { type: "target.action_required", target: "nas", certId: "www", code: "dsm_reauth_required", message: "dsm nas: wrong account or password", at: later },
   "store.disconnected": { type: "store.disconnected", error: "no answer within 5 s", at: later },
   "store.reconnected": { type: "store.reconnected", flushed: 12, dropped: 0, at: later },
+  "cluster.leader_acquired": { type: "cluster.leader_acquired", nodeId: "nas-1", term: 7, at: later },
+  "cluster.leader_lost": { type: "cluster.leader_lost", nodeId: "nas-1", term: 7, reason: "refresh_failed", at: later },
+  "cluster.install_refused": { type: "cluster.install_refused", nodeId: "nas-2", certId: "www", serial: "0a1b", reason: "key_mismatch: the leaf is for another key", at: later },
 };
 
 const expectedFrames = [
@@ -131,6 +134,9 @@ const expectedFrames = [
   `{"type":"target.action_required","target":"nas","cert_id":"www","code":"dsm_reauth_required","message":"dsm nas: wrong account or password","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"store.disconnected","error":"no answer within 5 s","at":"2030-01-01T00:00:01.250Z"}`,
   `{"type":"store.reconnected","flushed":12,"dropped":0,"at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cluster.leader_acquired","node_id":"nas-1","term":7,"at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cluster.leader_lost","node_id":"nas-1","term":7,"reason":"refresh_failed","at":"2030-01-01T00:00:01.250Z"}`,
+  `{"type":"cluster.install_refused","node_id":"nas-2","cert_id":"www","serial":"0a1b","reason":"key_mismatch: the leaf is for another key","at":"2030-01-01T00:00:01.250Z"}`,
 ];
 
 test("every event becomes one frame of exactly its documented fields, in the order emitted", async () => {

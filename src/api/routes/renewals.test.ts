@@ -135,7 +135,7 @@ describe("bad input", () => {
   test.each([
     ["status=done", "status must be one or more of running, succeeded, failed, interrupted, separated by commas"],
     ["status=failed,,running", "status must be one or more of running, succeeded, failed, interrupted, separated by commas"],
-    ["trigger=cron", "trigger must be one or more of scheduled, manual, startup, reload, separated by commas"],
+    ["trigger=cron", "trigger must be one or more of scheduled, manual, startup, reload, sync, separated by commas"],
     ["since=yesterday", "since must be an ISO 8601 time like 2030-01-31T12:00:00Z, or a date like 2030-01-31"],
     ["since=2030-01-01T00:00:00", "since must be an ISO 8601 time like 2030-01-31T12:00:00Z, or a date like 2030-01-31"],
     ["since=2030-02-30", "since must be an ISO 8601 time like 2030-01-31T12:00:00Z, or a date like 2030-01-31"],
