@@ -2,6 +2,7 @@
  * @module The JSON shapes of the HTTP API and the CLI's `--json` output. Field names are
  * a public contract: snake_case, ISO 8601 UTC times, null for "none".
  */
+import type { ClusterBrief } from "../cluster/types.ts";
 import type { ReloadResult } from "../daemon/daemon.ts";
 import type { RotaEvent } from "../events.ts";
 import type { RenewRequestResult } from "../scheduler/scheduler.ts";
@@ -121,6 +122,8 @@ export interface StatusJson {
   check_interval_seconds: number;
   next_tick: string | null;
   audit: { backend: "sqlite" | "surrealdb"; connected: boolean; buffered_writes: number; dropped_writes: number };
+  /** Null when `[cluster]` is off. */
+  cluster: ClusterBrief | null;
 }
 
 /** `GET /api/certs/{id}`: the list row plus the config and the scheduler's reasoning. */
@@ -190,7 +193,8 @@ export type RenewReplyJson =
   | { status: "cooldown"; retry_at: string; last_error: string | null }
   | { status: "halted"; halted_at: string; failures: number; last_error: string | null }
   | { status: "not_due"; reason: string; renew_at: string | null; ari_window: { start: string; end: string } | null }
-  | { status: "busy"; renewal_id: string };
+  | { status: "busy"; renewal_id: string }
+  | { status: "not_leader"; leader: string | null; term: number | null };
 
 /** The most deliveries one `GET /api/alerts` returns. */
 export const MAX_ALERTS_LIMIT = 1000;
@@ -255,6 +259,8 @@ export function renewResultJson(r: RenewRequestResult): RenewReplyJson {
       return { status: r.status, reason: r.reason, renew_at: iso(r.renewAt), ari_window: windowJson(r.ariWindow) };
     case "busy":
       return { status: r.status, renewal_id: r.renewalId };
+    case "not_leader":
+      return { status: r.status, leader: r.leader, term: r.term };
   }
 }
 

@@ -3,6 +3,7 @@
  * see the scheduler or the runner themselves, so the socket app, the TCP app and tests
  * build them from whatever answers these.
  */
+import type { ClusterPort } from "../cluster/types.ts";
 import type { DeliveryResult } from "../alerts/dispatcher.ts";
 import type { Clock } from "../clock.ts";
 import type { HttpTls } from "../config/schema.ts";
@@ -83,4 +84,6 @@ export interface ApiDeps {
   bus: EventBus;
   clock: Clock;
   log: Logger;
+  /** Cluster mode's view and step-down; absent when `[cluster]` is off. */
+  cluster?: ClusterPort;
 }

@@ -90,8 +90,23 @@ export interface StepDownBody {
   hold_until: string;
 }
 
+/** `GET /api/status`'s `cluster` key. */
+export interface ClusterBrief {
+  node_id: string;
+  role: "leader" | "follower";
+  leader: string | null;
+  term: number | null;
+}
+
+/** What a node reports of its certs at each heartbeat (InstallSyncTask's view), for `nodes[].certs`. */
+export interface NodeCertsSource {
+  certs(): ClusterCertBody[];
+}
+
 /** What the API needs of cluster mode; absent (null) when `[cluster] enabled` is false. */
 export interface ClusterPort {
+  /** Synchronous: this node's view, no database read. */
+  brief(): ClusterBrief;
   status(): Promise<ClusterStatusBody>;
   /** Null when this node does not lead: the answer is then 409 naming the leader. */
   stepDown(): Promise<StepDownBody | null>;

@@ -89,7 +89,9 @@ export type RenewRequestResult =
   | { status: "not_due"; reason: string; renewAt: Date | null; ariWindow: AriWindow | null }
   | { status: "cooldown"; retryAt: Date; lastError: string | null }
   /** Authorizations failed `failures` times since the last success: only `force` renews it. */
-  | { status: "halted"; haltedAt: Date; failures: number; lastError: string | null };
+  | { status: "halted"; haltedAt: Date; failures: number; lastError: string | null }
+  /** Cluster mode: renewals run on the leader only; null when no node leads right now. */
+  | { status: "not_leader"; leader: string | null; term: number | null };
 
 export class Scheduler {
   private watch: Watchlist;

@@ -26,6 +26,7 @@ export function statusRoutes(deps: ApiDeps): Hono {
       check_interval_seconds: deps.certs.checkIntervalSeconds(),
       next_tick: iso(deps.certs.nextTickAt()),
       audit: { backend: audit.backend, connected: audit.connected, buffered_writes: audit.bufferedWrites, dropped_writes: audit.droppedWrites },
+      cluster: deps.cluster?.brief() ?? null,
     });
   });
 }

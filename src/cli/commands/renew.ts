@@ -1,6 +1,6 @@
 /** @module `rota renew`: ask the daemon to renew one cert now, optionally following each step live. */
 import { defineCommand } from "citty";
-import type { ErrorJson, RenewReplyJson, RenewalJson, StepJson } from "../../api/json.ts";
+import type { ErrorJson, RenewReplyJson, RenewalJson, StatusJson, StepJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
@@ -43,6 +43,8 @@ export default defineCommand({
           EXIT.failed,
           `rota: ${args.cert} stopped retrying after ${body.failures} authorization failures in a row (${body.last_error ?? "no detail"}); fix its DCV, then rota renew ${args.cert} --force`,
         );
+      case "not_leader":
+        throw new CliExit(EXIT.failed, await notLeaderLine(client, body));
       case "started":
         id = body.renewal_id;
         console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
@@ -67,6 +69,14 @@ export default defineCommand({
     console.log(`renewal ${id} succeeded`);
   },
 });
+
+/** A follower refuses renewals rather than forwarding them: the line names the node that runs them. */
+async function notLeaderLine(client: ApiClient, r: Extract<RenewReplyJson, { status: "not_leader" }>): Promise<string> {
+  if (r.leader === null) return "rota: no node leads right now; try again in a few seconds";
+  const { body } = await client.call<StatusJson>("GET", "/api/status");
+  const self = body.cluster?.node_id ?? "this node";
+  return `rota: ${self} is a follower; renewals run on the leader ${r.leader} (term ${r.term}): run rota renew there`;
+}
 
 /** Why a renewal was not started: `renew at …, ARI window … – …` when the daemon knows its moment, else the decision's reason. */
 export function notDueWhy(r: Extract<RenewReplyJson, { status: "not_due" }>): string {

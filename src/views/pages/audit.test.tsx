@@ -101,7 +101,7 @@ describe("filters", () => {
     ["?until=2030-02-30", "until must be an ISO 8601 time like 2030-01-31T12:00:00Z, or a date like 2030-01-31"],
     ["?since=2030-01-09&until=2030-01-05", "until must be later than since"],
     ["?status=done", "status must be one or more of running, succeeded, failed, interrupted, separated by commas"],
-    ["?trigger=cron", "trigger must be one or more of scheduled, manual, startup, reload, separated by commas"],
+    ["?trigger=cron", "trigger must be one or more of scheduled, manual, startup, reload, sync, separated by commas"],
     ["?cert=nope", `unknown cert &quot;nope&quot;`],
     ["?before=nope", "before must be the id of a renewal in the audit trail: the last one of the previous page"],
   ])("%s: an error box above the newest renewals, the value kept in the form", async (query, message) => {
