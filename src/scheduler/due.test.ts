@@ -1,6 +1,6 @@
 /** @module decide(): the renewal decision as a pure function of what is served, what is stored and now. */
 import { describe, expect, test } from "bun:test";
-import { daysLeft, decide as decideWith, jitterUnit, renewalMoment, type CertSummary, type DueInput } from "./due.ts";
+import { daysLeft, decide as decideWith, jitterUnit, renewalMoment, repairOf, staleTargets, type CertSummary, type DueInput, type TargetState } from "./due.ts";
 import type { Threshold } from "./threshold.ts";
 
 const DAY = 86_400_000;
@@ -291,6 +291,51 @@ describe("decide", () => {
         notAfter: due.notAfter,
       });
     });
+  });
+});
+
+describe("staleTargets", () => {
+  const stored = cert("02", 80);
+
+  test("nothing installed, an older certificate, or another with the same expiry: stale; the stored one, or a later one put there by hand: not", () => {
+    const targets: TargetState[] = [
+      { target: "empty", installed: null },
+      { target: "older", installed: cert("01", 50) },
+      { target: "twin", installed: cert("03", 80) },
+      { target: "current", installed: stored },
+      { target: "by-hand", installed: cert("09", 85) },
+    ];
+    expect(staleTargets(stored, targets).map((t) => t.target)).toEqual(["empty", "older", "twin"]);
+  });
+
+  test("a damaged set is not stale (repairOf says it apart); a verify_served endpoint's older certificate is", () => {
+    const drift = { target: "nginx", installed: cert("01", 50), servedAt: "127.0.0.1:443" };
+    const stale = staleTargets(stored, [{ target: "files", installed: null, damaged: "privkey.pem is missing" }, drift]);
+    expect(stale).toEqual([drift]);
+    expect(stale[0]).toBe(drift);
+  });
+});
+
+describe("repairOf", () => {
+  test("every target serves the stored certificate: nothing to repair", () => {
+    const c = cert("01", 60);
+    expect(repairOf(c, [{ target: "files", installed: c }])).toBeNull();
+    expect(repairOf(c, [])).toBeNull();
+  });
+
+  test("the reasons and targets decide() gives its install decision, whether or not the stored certificate is due", () => {
+    const due = cert("02", 5);
+    expect(repairOf(due, [{ target: "files", installed: cert("01", 1) }, { target: "nas", installed: null, damaged: "cert.pem is empty" }])).toEqual({
+      targets: ["files", "nas"],
+      reason: "nas: damaged: cert.pem is empty; files does not serve the newest certificate (serial 02)",
+      why: "damaged",
+    });
+    expect(repairOf(due, [{ target: "nginx", installed: cert("01", 1), servedAt: "127.0.0.1:443" }])).toEqual({
+      targets: ["nginx"],
+      reason: "nginx (127.0.0.1:443 serves 01) does not serve the newest certificate (serial 02)",
+      why: "drift",
+    });
+    expect(repairOf(due, [{ target: "dsm", installed: null }])).toMatchObject({ why: "not_served", targets: ["dsm"] });
   });
 });
 

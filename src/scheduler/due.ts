@@ -129,7 +129,7 @@ export function decide(input: DueInput): Decision {
     (a, b) => (b && (!a || b.notAfter > a.notAfter) ? b : a),
     null,
   );
-  const damaged = targets.filter((t) => t.damaged !== undefined).map((t) => `${t.target}: damaged: ${t.damaged}`);
+  const damaged = targets.filter((t) => t.damaged !== undefined).map(damagedLabel);
   if (!best) {
     return damaged.length > 0
       ? { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, why: "damaged", moment: null, notAfter: null }
@@ -153,22 +153,8 @@ export function decide(input: DueInput): Decision {
   if (changed) return { action: "renew", reason: changed, why: "changed", moment: first, notAfter: best.notAfter };
 
   if (latest) {
-    // A target serving something other than the store's newest is stale, unless what it serves outlives it (installed by hand, newer).
-    // A damaged set is put back from the store like a missing one, no new order; its reason comes first.
-    const stale = targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter)));
-    const repair = targets.filter((t) => t.damaged !== undefined || stale.includes(t));
-    if (repair.length > 0) {
-      const staleReason = stale.length > 0 ? `${stale.map(targetLabel).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
-      const why: RenewReason = damaged.length > 0 ? "damaged" : stale.some((t) => !t.installed) ? "not_served" : stale.some((t) => t.servedAt !== undefined) ? "drift" : "stale";
-      return {
-        action: "install",
-        reason: [...damaged, ...(staleReason ? [staleReason] : [])].join("; "),
-        why,
-        moment: first,
-        targets: repair.map((t) => t.target),
-        notAfter: latest.notAfter,
-      };
-    }
+    const repair = repairOf(latest, targets);
+    if (repair) return { action: "install", ...repair, moment: first, notAfter: latest.notAfter };
   } else if (damaged.length > 0) {
     return { action: "renew", reason: `${damaged.join("; ")}; nothing stored to put back`, why: "damaged", moment: first, notAfter: best.notAfter };
   } else if (targets.some((t) => !t.installed)) {
@@ -180,6 +166,44 @@ export function decide(input: DueInput): Decision {
     return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, ${label(soonestMoment)}`, why: soonestMoment.reason, moment: first, notAfter: soonest.notAfter };
   }
   return { action: "none", reason: `ok: ${fmtDays(left)} days left, ${label(first)}`, why: first.reason, moment: first, notAfter: soonest.notAfter };
+}
+
+/**
+ * The targets that do not serve `latest`, the store's newest certificate: nothing installed,
+ * or another serial that does not outlive it (one installed by hand that expires later is
+ * left alone). A damaged set is not among them: `repairOf` says it apart.
+ */
+export function staleTargets<T extends TargetState>(latest: CertSummary, targets: readonly T[]): T[] {
+  return targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter)));
+}
+
+/** Install-only work: the targets to put `latest` on, in config order, and why. */
+export interface Repair {
+  targets: string[];
+  reason: string;
+  why: RenewReason;
+}
+
+/**
+ * What putting `latest` back would repair, no new order: damaged sets (their reasons first)
+ * and stale targets (`staleTargets`). Null when every target serves it. `decide()` makes it
+ * its `install` decision; a cluster node's InstallSyncTask runs it whatever else is due.
+ */
+export function repairOf(latest: CertSummary, targets: readonly TargetState[]): Repair | null {
+  const damaged = targets.filter((t) => t.damaged !== undefined);
+  const stale = staleTargets(latest, targets);
+  if (damaged.length + stale.length === 0) return null;
+  const staleReason = stale.length > 0 ? `${stale.map(targetLabel).join(", ")} ${stale.length === 1 ? "does" : "do"} not serve the newest certificate (serial ${latest.serial})` : null;
+  const why: RenewReason = damaged.length > 0 ? "damaged" : stale.some((t) => !t.installed) ? "not_served" : stale.some((t) => t.servedAt !== undefined) ? "drift" : "stale";
+  return {
+    targets: targets.filter((t) => t.damaged !== undefined || stale.includes(t)).map((t) => t.target),
+    reason: [...damaged.map(damagedLabel), ...(staleReason ? [staleReason] : [])].join("; "),
+    why,
+  };
+}
+
+function damagedLabel(t: TargetState): string {
+  return `${t.target}: damaged: ${t.damaged}`;
 }
 
 /** The target's name, with the endpoint and serial when an endpoint serves something else than its files. */
