@@ -21,6 +21,7 @@ import { EventBus, type RotaEvent, type StoreEvent } from "../events.ts";
 import { ensureDir, lstatOrNull } from "../fsutil.ts";
 import { lockNow, type Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
+import { InstallSyncTask } from "../cluster/install-sync.ts";
 import { Advisors } from "../pipeline/advisors.ts";
 import { childExecutor, spawnWorker } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
@@ -191,6 +192,21 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   );
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
+  const cluster = config.cluster;
+  // Every node, leader included, installs what the leader stored; it looks at each lease tick (⅓ TTL) for a new issuance.
+  const sync = cluster.enabled
+    ? new InstallSyncTask({
+        scheduler,
+        runner,
+        store,
+        bus,
+        clock,
+        log: scoped(log, { component: "cluster" }),
+        nodeId: cluster.nodeId,
+        syncIntervalSeconds: cluster.syncIntervalSeconds,
+        checkSeconds: cluster.lockTtlSeconds / 3,
+      })
+    : null;
   const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
 
   let cancelSocketCheck = () => {};
@@ -296,6 +312,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   scheduler.start();
+  sync?.start();
   const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, certIds: () => watch.certs.map((c) => c.config.id), log });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
@@ -333,7 +350,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       // A reload in progress would re-arm the socket check and hand the scheduler a new watchlist.
       await reloading;
       cancelSocketCheck();
-      await Promise.all([scheduler.stop(), runner.stop(), retention.stop()]);
+      // sync.stop() first: from its call on no sync run starts; awaited beside scheduler.stop(), whose abort ends a read-back its pass may wait on.
+      await Promise.all([sync?.stop(), scheduler.stop(), runner.stop(), retention.stop()]);
       await pool.close();
       await bus.drain();
       await alerts.stop();
