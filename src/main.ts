@@ -24,6 +24,7 @@ const main = defineCommand({
     alerts: () => import("./cli/commands/alerts.ts").then((m) => m.default),
     alert: () => import("./cli/commands/alert.ts").then((m) => m.default),
     dsm: () => import("./cli/commands/dsm.ts").then((m) => m.default),
+    cluster: () => import("./cli/commands/cluster.ts").then((m) => m.default),
     reload: () => import("./cli/commands/reload.ts").then((m) => m.default),
     "check-config": () => import("./cli/commands/check-config.ts").then((m) => m.default),
     doctor: () => import("./cli/commands/doctor.ts").then((m) => m.default),

@@ -76,6 +76,10 @@ function message(f: AlertFacts, daysLeft: number | null): string {
       return `The audit store is not connected (${f.detail ?? "no answer"}): the audit trail waits in memory, and renewals cannot store new certificates until it is back`;
     case "store.reconnected":
       return `The audit store is connected again: ${f.detail ?? "buffered writes stored"}`;
+    case "cluster.leader_acquired":
+    case "cluster.leader_lost":
+    case "cluster.install_refused":
+      return `Cluster: ${f.detail ?? f.type}`;
     case "alert.test":
       return `Test alert from rota on ${f.node}${f.cert ? ` for ${f.cert.id}${left}` : ""}`;
     default:

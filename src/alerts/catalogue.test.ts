@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { atLeast, DEFAULT_ALERT_EVENTS, FAILURE_EVENTS, severityOf } from "./catalogue.ts";
+import { ALERT_EVENTS, atLeast, DEFAULT_ALERT_EVENTS, FAILURE_EVENTS, severityOf } from "./catalogue.ts";
 
 test("failures are critical within expiry_warning_days or with no expiry known, warnings before", () => {
   expect(severityOf("renewal.failed", 3, 14)).toBe("critical");
@@ -32,4 +32,16 @@ test("min_severity keeps what is at least as severe", () => {
   expect(atLeast("critical", "warning")).toBe(true);
   expect(atLeast("warning", "warning")).toBe(true);
   expect(atLeast("info", "warning")).toBe(false);
+});
+
+test("cluster: a lost lease and a refused install warn, a new leader informs; all three in the defaults, none held by the repeat limit", () => {
+  expect(severityOf("cluster.leader_lost", null, 14)).toBe("warning");
+  expect(severityOf("cluster.install_refused", 80, 14)).toBe("warning");
+  expect(severityOf("cluster.install_refused", 3, 14)).toBe("warning");
+  expect(severityOf("cluster.leader_acquired", null, 14)).toBe("info");
+  for (const type of ["cluster.leader_acquired", "cluster.leader_lost", "cluster.install_refused"] as const) {
+    expect(ALERT_EVENTS).toContain(type);
+    expect(DEFAULT_ALERT_EVENTS).toContain(type);
+    expect(FAILURE_EVENTS.has(type)).toBe(false);
+  }
 });

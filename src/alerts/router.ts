@@ -4,12 +4,13 @@
  * once, later ones are held until `repeat_interval_hours` have passed since the last one
  * sent, and then one reminder says how many there were. A recovery after a failure alert
  * that went out sends one `cert.recovered` and clears the limit. The limit lives in the
- * audit store, so a crash loop or a restart does not send again. Time comes from the clock.
+ * audit store, so a crash loop or a restart does not send again (a cluster's followers keep
+ * theirs in memory: limits.ts). Time comes from the clock.
  */
 import type { Severity } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
-import type { AuditStore } from "../store/types.ts";
 import { FAILURE_EVENTS, atLeast } from "./catalogue.ts";
+import type { AlertLimits } from "./limits.ts";
 
 const HOUR_MS = 3_600_000;
 
@@ -43,7 +44,7 @@ export function limitKey(e: { type: string; certId: string | null }): string {
 
 export class AlertRouter {
   constructor(
-    private readonly store: AuditStore,
+    private readonly limits: AlertLimits,
     private readonly clock: Clock,
   ) {}
 
@@ -63,17 +64,17 @@ export class AlertRouter {
   private async failure(e: Routable, sink: SinkPolicy): Promise<Send | null> {
     const now = this.clock.now();
     const key = limitKey(e);
-    const limit = await this.store.alertLimit(sink.name, key);
+    const limit = await this.limits.alertLimit(sink.name, key);
     const sent = { sink: sink.name, key, lastSentAt: now, held: 0, heldSince: null, lastError: null };
     if (!limit) {
-      await this.store.putAlertLimit(sent);
+      await this.limits.putAlertLimit(sent);
       return { repeats: null, lastHeldError: null };
     }
     if (now.getTime() - limit.lastSentAt.getTime() < sink.repeatIntervalHours * HOUR_MS) {
-      await this.store.putAlertLimit({ ...limit, held: limit.held + 1, heldSince: limit.heldSince ?? now, lastError: e.error ?? limit.lastError });
+      await this.limits.putAlertLimit({ ...limit, held: limit.held + 1, heldSince: limit.heldSince ?? now, lastError: e.error ?? limit.lastError });
       return null;
     }
-    await this.store.putAlertLimit(sent);
+    await this.limits.putAlertLimit(sent);
     if (limit.held === 0 || !limit.heldSince) return { repeats: null, lastHeldError: null };
     return { repeats: { count: limit.held + 1, since: limit.heldSince }, lastHeldError: limit.lastError };
   }
@@ -81,14 +82,14 @@ export class AlertRouter {
   /** Only after a failure alert this sink got; the limit resets whether or not the sink wants to hear it. */
   private async recovered(e: Routable, sink: SinkPolicy): Promise<Send | null> {
     const key = limitKey({ type: e.type, certId: e.certId });
-    if (!(await this.store.alertLimit(sink.name, key))) return null;
-    await this.store.clearAlertLimit(sink.name, key);
+    if (!(await this.limits.alertLimit(sink.name, key))) return null;
+    await this.limits.clearAlertLimit(sink.name, key);
     return sink.events.includes(e.type) && atLeast(e.severity, sink.minSeverity) ? { repeats: null, lastHeldError: null } : null;
   }
 
   /** Whether some sink got a failure alert for the cert that no recovery has answered yet. */
   async standing(certId: string, sinks: readonly SinkPolicy[]): Promise<boolean> {
-    for (const s of sinks) if (await this.store.alertLimit(s.name, certId)) return true;
+    for (const s of sinks) if (await this.limits.alertLimit(s.name, certId)) return true;
     return false;
   }
 }

@@ -1,4 +1,4 @@
-/** @module The alert service on a real store, a fake clock and fake sinks: what the bus's events become, expiry checks, test alerts, shutdown. */
+/** @module The alert service on a real store, a fake clock and fake sinks: what the bus's events become, expiry checks, test alerts, shutdown, a cluster follower's restraint. */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { ALERT_TYPES } from "../backends/registry.ts";
 import type { AlertSection, RotaConfig } from "../config/schema.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
+import type { Leadership } from "../scheduler/leadership.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
@@ -52,11 +53,16 @@ function config(alerts: AlertSection[], daemon: Partial<RotaConfig["daemon"]> = 
   return { ...testConfig(dir, [cert], { checkIntervalSeconds: 60, ...daemon }), alerts, http: { listener: null, publicUrl: "https://nas.example" } };
 }
 
-async function start(alerts: AlertSection[]) {
+/** `cluster`: the daemon is a cluster's node `nas-2`, leading while `leads` says so. */
+async function start(alerts: AlertSection[], cluster?: { leads: () => boolean }) {
   const watched: WatchedCert = { config: cert, installs: [] };
   const certs = { certs: () => [watched], find: (id: string) => (id === "www" ? watched : undefined), look: (id: string) => looks.get(id) };
   const log = createConsola({ level: 0 });
-  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log }, config(alerts));
+  const base = config(alerts);
+  if (!cluster) return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log }, base);
+  const leadership: Leadership = { isLeader: cluster.leads, fence: () => null, leader: () => null };
+  const clustered = { ...base, cluster: { enabled: true, nodeId: "nas-2", lockTtlSeconds: 30, syncIntervalSeconds: 60 } };
+  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log, leadership }, clustered);
 }
 
 let renewals = 0;
@@ -183,5 +189,41 @@ test("the audit store's outage reaches the sinks though the store cannot be read
     ["store.reconnected", "info", "The audit store is connected again: 40 buffered write(s) stored, 2 dropped (buffer_max_writes reached)"],
   ]);
   expect(built.get("quiet")!.delivered).toEqual([]);
+  await service.stop();
+});
+
+test("cluster events: the node id as the alert's node; a lost lease and a refused install warn, a new leader informs", async () => {
+  const service = await start([section("mail"), section("loud", { minSeverity: "warning" })], { leads: () => true });
+  bus.emit({ type: "cluster.leader_acquired", nodeId: "nas-2", term: 8, at: clock.now() });
+  bus.emit({ type: "cluster.leader_lost", nodeId: "nas-2", term: 8, reason: "refresh_failed", at: clock.now() });
+  bus.emit({ type: "cluster.install_refused", nodeId: "nas-2", certId: "www", serial: "0a1b", reason: "key_mismatch: /k is not the key of the stored certificate", at: clock.now() });
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => [a.type, a.severity, a.node, a.message, a.cert?.id ?? null])).toEqual([
+    ["cluster.leader_acquired", "info", "nas-2", "Cluster: nas-2 leads the cluster now, at term 8", null],
+    ["cluster.leader_lost", "warning", "nas-2", "Cluster: nas-2 stopped leading the cluster at term 8: it could not refresh the lease in time (the database unreachable or slow)", null],
+    ["cluster.install_refused", "warning", "nas-2", "Cluster: nas-2 did not install www's certificate 0a1b: key_mismatch: /k is not the key of the stored certificate; it keeps serving the one it has", "www"],
+  ]);
+  expect(built.get("loud")!.delivered.map((a) => a.type)).toEqual(["cluster.leader_lost", "cluster.install_refused"]);
+  await service.stop();
+});
+
+test("a follower checks no expiry and writes no shared repeat limit: its own failures are limited in memory; as leader it writes the store", async () => {
+  let leads = false;
+  const service = await start([section("mail")], { leads: () => leads });
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 3 * DAY) }, threshold: null, ari: null, error: null, dueSince: clock.now(), targets: [], latestSerial: null });
+  await clock.advance(10 * 60_000);
+  expect(emitted.filter((e) => e.type === "cert.expiring")).toEqual([]);
+  // A follower's own install failures: the first goes out, the next is held, and the store holds no limit.
+  await renewal("failed");
+  await renewal("failed");
+  expect(built.get("mail")!.delivered.map((a) => [a.type, a.node])).toEqual([["renewal.failed", "nas-2"]]);
+  expect(await store.alertLimit("mail", "www")).toBeNull();
+  // Leading now: the expiry check runs, and the limit it keeps is the shared one.
+  leads = true;
+  await clock.advance(60_000);
+  await settle();
+  expect(emitted.filter((e) => e.type === "cert.expiring").length).toBe(1);
+  expect(built.get("mail")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.expiring"]);
+  expect(await store.alertLimit("mail", "www")).toMatchObject({ sink: "mail", key: "www", held: 0 });
   await service.stop();
 });

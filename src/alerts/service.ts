@@ -3,6 +3,8 @@
  * (routing and the repeat limit in router.ts, delivery in dispatcher.ts), emits
  * `cert.expiring` at each check interval and `cert.recovered` after a failure, and sends
  * test alerts on request. The bus listener only queues work: a renewal never waits on it.
+ * In a cluster the `cert.expiring` check and the shared repeat limit are the leader's alone
+ * (issue 17): every node sees the same certs, and only one should say so.
  */
 import { hostname } from "node:os";
 import type { CertSource } from "../api/ports.ts";
@@ -14,11 +16,13 @@ import type { AlertSection, RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus, RotaEvent, StoreEvent } from "../events.ts";
 import type { Logger } from "../log.ts";
+import { singleNode, type Leadership } from "../scheduler/leadership.ts";
 import type { AuditStore } from "../store/types.ts";
 import { buildAlert } from "./build.ts";
 import { severityOf } from "./catalogue.ts";
 import { DISPATCH_DEFAULTS, Dispatcher, type DeliveryResult } from "./dispatcher.ts";
 import { expiringDays } from "./expiring.ts";
+import { LeaderAlertLimits } from "./limits.ts";
 import { AlertRouter } from "./router.ts";
 
 const DAY_MS = 86_400_000;
@@ -33,10 +37,22 @@ export interface AlertServiceDeps {
   certs: Pick<CertSource, "certs" | "find" | "look">;
   ctx: BackendContext;
   log: Logger;
+  /** Whether this node leads its cluster now; `singleNode` (always) without `[cluster]`. */
+  leadership?: Leadership;
 }
 
 /** The configured sinks, built: a section unchanged across a reload keeps its instance. */
 export type Sinks = Map<string, { section: AlertSection; backend: AlertBackend }>;
+
+type ClusterEvent = Extract<RotaEvent, { type: "cluster.leader_acquired" | "cluster.leader_lost" | "cluster.install_refused" }>;
+
+/** Why a node stopped leading, as an alert says it. */
+const LOST_WHY: Record<Extract<RotaEvent, { type: "cluster.leader_lost" }>["reason"], string> = {
+  step_down: "it stepped down (rota cluster step-down)",
+  refresh_failed: "it could not refresh the lease in time (the database unreachable or slow)",
+  superseded: "another node holds the lease",
+  shutdown: "its daemon is stopping",
+};
 
 /** Events the sinks may hear of; the others (steps, starts) are not alert material. */
 type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeeded" | "cert.expiring" | "cert.recovered" | "target.action_required" | "cert.halted" | "cert.resumed" }>;
@@ -44,7 +60,9 @@ type Alertable = Extract<RotaEvent, { type: "renewal.failed" | "renewal.succeede
 export class AlertService {
   private readonly router: AlertRouter;
   private readonly dispatcher: Dispatcher;
-  private readonly node = hostname();
+  /** `node` of every alert: the cluster's node id, else the host name. */
+  private readonly node: string;
+  private readonly leadership: Leadership;
   /** Events are routed one at a time: the repeat limit is read, then written. */
   private lane: Promise<void> = Promise.resolve();
   private cancelTick: Cancel = () => {};
@@ -56,7 +74,9 @@ export class AlertService {
     private sinks: Sinks,
   ) {
     const { store, ctx, log } = deps;
-    this.router = new AlertRouter(store, ctx.clock);
+    this.node = config.cluster.enabled ? config.cluster.nodeId : hostname();
+    this.leadership = deps.leadership ?? singleNode;
+    this.router = new AlertRouter(new LeaderAlertLimits(store, this.leadership), ctx.clock);
     this.dispatcher = new Dispatcher({ store, clock: ctx.clock, log, ...DISPATCH_DEFAULTS });
     this.unsubscribe = deps.bus.subscribe((e) => this.heard(e));
     this.arm();
@@ -132,6 +152,11 @@ export class AlertService {
       case "store.reconnected":
         this.queue(() => this.storeEvent(e));
         return;
+      case "cluster.leader_acquired":
+      case "cluster.leader_lost":
+      case "cluster.install_refused":
+        this.queue(() => this.clusterEvent(e));
+        return;
       default:
         return;
     }
@@ -173,6 +198,25 @@ export class AlertService {
     for (const { section, backend } of this.sinks.values()) {
       const send = await this.router.route({ type: e.type, certId: null, severity, error: null }, section);
       if (send) this.dispatcher.enqueue(await this.render({ type: e.type, certId: null, at: e.at, detail }, severity, null, null), backend);
+    }
+  }
+
+  /**
+   * A lease won or lost, or a stored certificate this node would not install. Lease events
+   * are routed without reading the store: a lease is lost when the database is away.
+   */
+  private async clusterEvent(e: ClusterEvent): Promise<void> {
+    const severity = severityOf(e.type, null, this.config.daemon.expiryWarningDays);
+    const certId = e.type === "cluster.install_refused" ? e.certId : null;
+    const detail =
+      e.type === "cluster.leader_acquired"
+        ? `${e.nodeId} leads the cluster now, at term ${e.term}`
+        : e.type === "cluster.leader_lost"
+          ? `${e.nodeId} stopped leading the cluster at term ${e.term}: ${LOST_WHY[e.reason]}`
+          : `${e.nodeId} did not install ${e.certId}'s certificate ${e.serial}: ${e.reason}; it keeps serving the one it has`;
+    for (const { section, backend } of this.sinks.values()) {
+      const send = await this.router.route({ type: e.type, certId, severity, error: null }, section);
+      if (send) this.dispatcher.enqueue(await this.render({ type: e.type, certId, at: e.at, detail }, severity, null, null), backend);
     }
   }
 
@@ -228,6 +272,7 @@ export class AlertService {
    * certs per statement, yielding between batches: this runs over every cert at every interval.
    */
   private async checkExpiring(): Promise<void> {
+    if (!this.leadership.isLeader()) return;
     const { certs, store, ctx, bus } = this.deps;
     const now = ctx.clock.now();
     const seen = certs.certs().flatMap((cert) => {

@@ -10,6 +10,7 @@ import { describeError, RotaError } from "../errors.ts";
 import type { ApiDeps } from "./ports.ts";
 import { alertRoutes } from "./routes/alerts.ts";
 import { certRoutes } from "./routes/certs.ts";
+import { clusterRoutes } from "./routes/cluster.ts";
 import { openapiRoutes } from "./routes/openapi.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { reloadRoutes } from "./routes/reload.ts";
@@ -32,6 +33,7 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", renewalRoutes(deps));
   app.route("/", reloadRoutes(deps));
   app.route("/", alertRoutes(deps));
+  app.route("/", clusterRoutes(deps));
   app.route("/", openapiRoutes());
   app.route("/", eventRoutes(deps));
   app.notFound((c) => (c.req.path.startsWith("/api/") ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : c.text("not found", 404)));

@@ -234,6 +234,12 @@ export interface ErrorJson {
   error: string;
 }
 
+/** `POST /api/cluster/step-down` on a node that does not lead (409): who does, or null when no node does. */
+export interface NotLeaderJson {
+  error: "not the leader";
+  leader: string | null;
+}
+
 export function reloadJson(r: Extract<ReloadResult, { ok: true }>): ReloadJson {
   return {
     status: "reloaded",

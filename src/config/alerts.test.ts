@@ -38,7 +38,7 @@ test("defaults: the failure, recovery, action-required and halt events, every se
   const config = load(`\n[[alert]]\nname = "a1"\ntype = "fake"\ntarget = "x"\n`);
   expect(config.daemon.expiryWarningDays).toBe(14);
   expect(config.alerts).toEqual([
-    { name: "a1", type: "fake", options: { target: "x" }, events: ["renewal.failed", "cert.expiring", "cert.recovered", "target.action_required", "cert.halted", "store.disconnected", "store.reconnected"], minSeverity: "info", repeatIntervalHours: 24 },
+    { name: "a1", type: "fake", options: { target: "x" }, events: ["renewal.failed", "cert.expiring", "cert.recovered", "target.action_required", "cert.halted", "store.disconnected", "store.reconnected", "cluster.leader_acquired", "cluster.leader_lost", "cluster.install_refused"], minSeverity: "info", repeatIntervalHours: 24 },
   ]);
 });
 
@@ -53,7 +53,7 @@ test("events, min_severity and repeat_interval_hours as given; * is every event"
   expect(config.daemon.expiryWarningDays).toBe(7);
   expect(config.alerts.map((a) => [a.events, a.minSeverity, a.repeatIntervalHours])).toEqual([
     [["cert.expiring"], "critical", 2],
-    [["renewal.failed", "cert.expiring", "cert.recovered", "renewal.succeeded", "target.action_required", "cert.halted", "cert.resumed", "store.disconnected", "store.reconnected"], "info", 24],
+    [["renewal.failed", "cert.expiring", "cert.recovered", "renewal.succeeded", "target.action_required", "cert.halted", "cert.resumed", "store.disconnected", "store.reconnected", "cluster.leader_acquired", "cluster.leader_lost", "cluster.install_refused"], "info", 24],
   ]);
 });
 
@@ -64,7 +64,7 @@ test("each broken common key is named under its path", () => {
     ),
   ).toEqual([
     "daemon.expiry_warning_days: must be between 1 and 3650",
-    'alert[0].events[1]: unknown event "cert.exploded" (known: renewal.failed, cert.expiring, cert.recovered, renewal.succeeded, target.action_required, cert.halted, cert.resumed, store.disconnected, store.reconnected, or "*" for all)',
+    'alert[0].events[1]: unknown event "cert.exploded" (known: renewal.failed, cert.expiring, cert.recovered, renewal.succeeded, target.action_required, cert.halted, cert.resumed, store.disconnected, store.reconnected, cluster.leader_acquired, cluster.leader_lost, cluster.install_refused, or "*" for all)',
     'alert[0].events[2]: "renewal.failed" is listed twice',
     'alert[0].min_severity: "loud" is not one of info, warning, critical',
     "alert[0].repeat_interval_hours: must be between 1 and 8760",
@@ -72,6 +72,6 @@ test("each broken common key is named under its path", () => {
     'alert[1].type: unknown alert type "pager" (known: email, webhook, fake)',
     'alert[2].events: "*" stands for every event and comes alone',
     "alert[2].target: is required",
-    'alert[3].events: must not be empty (known: renewal.failed, cert.expiring, cert.recovered, renewal.succeeded, target.action_required, cert.halted, cert.resumed, store.disconnected, store.reconnected, or "*" for all)',
+    'alert[3].events: must not be empty (known: renewal.failed, cert.expiring, cert.recovered, renewal.succeeded, target.action_required, cert.halted, cert.resumed, store.disconnected, store.reconnected, cluster.leader_acquired, cluster.leader_lost, cluster.install_refused, or "*" for all)',
   ]);
 });

@@ -25,7 +25,7 @@ export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   app.post("/certs/:id/renew", (c) => renewFromPage(c, deps, csrfOf(c.get("session"))));
   app.get("/renewals/:id", (c) => showRenewal(c, deps, csrfOf(c.get("session"))));
   app.get("/audit", async (c) => c.html(<AuditPage d={await auditData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
-  app.get("/status", (c) => c.html(<StatusPage d={statusData(deps)} csrf={csrfOf(c.get("session"))} />));
+  app.get("/status", async (c) => c.html(<StatusPage d={await statusData(deps)} csrf={csrfOf(c.get("session"))} />));
   // Hono's default would print the stack and answer a bare "Internal Server Error".
   app.onError((err, c) => {
     const csrf = csrfOf(c.get("session"));

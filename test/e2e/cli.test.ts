@@ -52,10 +52,12 @@ describe("without a daemon", () => {
   });
 
   test("a daemon that is not running is exit 3 with one line", async () => {
-    const r = await runRota(["list", "--socket", join(dir, "nobody.sock")]);
-    expect(r.code).toBe(3);
-    expect(r.stderr.trim().split("\n")).toHaveLength(1);
-    expect(r.stderr).toContain("not reachable");
+    for (const args of [["list"], ["cluster", "status"], ["cluster", "step-down"]]) {
+      const r = await runRota([...args, "--socket", join(dir, "nobody.sock")]);
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("not reachable");
+    }
   });
 
   test("an unknown command is a usage error", async () => {
@@ -242,6 +244,20 @@ describe("with a daemon", () => {
     const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
     expect(code).toBe(3);
     expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\` (a daemon elsewhere: --config FILE or --socket PATH)\n`);
+  });
+
+  test("cluster mode off: rota cluster status says so (exit 0), step-down is a usage error (exit 2), rota status has no cluster line", async () => {
+    const st = await runRota(["cluster", "status", "--socket", socket]);
+    expect([st.code, st.stdout, st.stderr]).toEqual([0, "cluster mode is off\n", ""]);
+    const json = await runRota(["cluster", "status", "--json", "--socket", socket]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ enabled: false, node_id: null, role: null, term: null, leader: null, lock_ttl_seconds: null, database: null, nodes: [], recent_events: [] });
+    const down = await runRota(["cluster", "step-down", "--socket", socket]);
+    expect([down.code, down.stdout, down.stderr]).toEqual([2, "", "rota: the daemon refused the request: cluster mode is off ([cluster] enabled = false)\n"]);
+    const status = await runRota(["status", "--socket", socket]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).not.toContain("cluster");
+    expect(JSON.parse((await runRota(["status", "--json", "--socket", socket])).stdout).cluster).toBeNull();
   });
 
   test("unknown cert ids are exit 4", async () => {

@@ -1,7 +1,9 @@
 /** @module `rota status`: the daemon's one-screen summary; with `--check`, an exit code for monitoring. */
 import { defineCommand } from "citty";
 import type { CertJson, StatusJson } from "../../api/json.ts";
+import type { ClusterStatusBody } from "../../cluster/types.ts";
 import { ApiClient } from "../client.ts";
+import { clusterLine } from "../cluster-report.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { healthProblems } from "../health.ts";
 import { connectionArgs, endpoint } from "../target.ts";
@@ -44,5 +46,7 @@ export default defineCommand({
     // SQLite is in the state folder and always there: said only for a store on a server.
     const a = body.audit;
     if (a && a.backend !== "sqlite") console.log(`audit: ${a.backend}, ${a.connected ? "connected" : `DISCONNECTED (${a.buffered_writes} writes buffered)`}`);
+    // Node counts need the whole report; /api/status carries only this node's own view.
+    if (body.cluster) console.log(clusterLine((await client.call<ClusterStatusBody>("GET", "/api/cluster")).body));
   },
 });

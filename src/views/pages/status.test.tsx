@@ -1,4 +1,4 @@
-/** @module `/status` in-process: what it shows of the daemon, each TLS state, escaping; and the daemon port behind it. */
+/** @module `/status` in-process: what it shows of the daemon, each TLS state, escaping, the cluster panel; and the daemon port behind it. */
 import { describe, expect, test } from "bun:test";
 import type { ApiDeps, CertSource, DaemonInfo, ListenerInfo } from "../../api/ports.ts";
 import { daemonInfo } from "../../daemon/api-ports.ts";
@@ -7,12 +7,13 @@ import type { Runner } from "../../scheduler/runner.ts";
 import type { AuditStore, StoreHealth } from "../../store/types.ts";
 import { testConfig } from "../../testing/config.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
+import { clusterReport, FakeClusterPort } from "../../testing/fake-cluster.ts";
 import { dashboardRoutes } from "../routes.tsx";
 import { uptime } from "./status.tsx";
 
 const clock = new FakeClock("2030-01-10T12:00:00Z");
 
-function deps(listener: ListenerInfo | null, o: { configFile?: string; running?: number; queued?: number; surreal?: StoreHealth } = {}): ApiDeps {
+function deps(listener: ListenerInfo | null, o: { configFile?: string; running?: number; queued?: number; surreal?: StoreHealth; cluster?: FakeClusterPort } = {}): ApiDeps {
   const certs = { certs: () => [{}, {}, {}] as WatchedCert[], checkIntervalSeconds: () => 3600, nextTickAt: () => new Date("2030-01-10T12:40:00Z") } as unknown as CertSource;
   const daemon: DaemonInfo = {
     settings: () => ({
@@ -26,7 +27,7 @@ function deps(listener: ListenerInfo | null, o: { configFile?: string; running?:
   };
   const health: StoreHealth = o.surreal ?? { backend: "sqlite", connected: true, bufferedWrites: 0, droppedWrites: 0 };
   const store = { health: () => health } as unknown as AuditStore;
-  return { version: "1.2.3", configFile: o.configFile ?? "/etc/rota/rota.toml", startedAt: new Date("2030-01-08T09:30:00Z"), certs, daemon, store, clock } as unknown as ApiDeps;
+  return { version: "1.2.3", configFile: o.configFile ?? "/etc/rota/rota.toml", startedAt: new Date("2030-01-08T09:30:00Z"), certs, daemon, store, clock, cluster: o.cluster } as unknown as ApiDeps;
 }
 
 async function page(d: ApiDeps): Promise<string> {
@@ -100,6 +101,57 @@ describe("TLS", () => {
     expect(html).not.toContain("<i>");
     expect(html).toContain("/etc/&lt;script&gt;.toml");
     expect(html).toContain("&lt;b&gt;&quot;x&quot;&lt;/b&gt;");
+  });
+});
+
+describe("the cluster panel", () => {
+  /** Each node's row: its cells as text, tags dropped, runs of space made one. */
+  function nodeRows(html: string): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const m of html.matchAll(/<tr data-node="([^"]+)">(.*?)<\/tr>/g)) {
+      out[m[1]!] = [...m[2]!.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((c) => c[1]!.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim());
+    }
+    return out;
+  }
+
+  test("this node, the leader, the term, the database, and each node with its heartbeat and per-cert install state", async () => {
+    const html = await page(deps(plain, { cluster: new FakeClusterPort() }));
+    expect(html).toContain(`<section id="status-cluster" class="panel" aria-labelledby="status-cluster-title" data-live="*" hx-get="/status" hx-trigger="live" hx-select="#status-cluster" hx-swap="outerHTML">`);
+    expect(facts(html)).toMatchObject({
+      "This node": "nas-2 (follower)",
+      Leader: "nas-1 since 2030-01-10 11:00:00Z, lease until 2030-01-10 12:00:20Z",
+      Term: "7",
+      Database: "connected",
+    });
+    expect(nodeRows(html)).toEqual({
+      "nas-1": ["nas-1", "leader", "✓ yes", "2030-01-10 11:59:55Z (5 s ago)", "0.2.0", "www in_sync 0a1b"],
+      "nas-2": ["nas-2", "follower", "✓ yes", "2030-01-10 11:59:58Z (2 s ago)", "0.2.0", "www syncing 09ff"],
+      "nas-3": ["nas-3", "follower", "✕ no", "2030-01-10 11:40:00Z (20 min ago)", "0.1.9", "www refused nothing installed key_mismatch: the stored certificate is not for this node&#39;s key /etc/rota/www.key"],
+    });
+    expect(html).toContain(`<span class="badge refused">refused</span>`);
+    expect(html).toContain(`<a href="/certs/www">www</a>`);
+  });
+
+  test("no leader and the database away: said plainly", async () => {
+    const port = new FakeClusterPort(clusterReport({ leader: null, database: { connected: false, buffered_writes: 4, dropped_writes: 0 } }));
+    const f = facts(await page(deps(plain, { cluster: port })));
+    expect(f.Leader).toBe("none: no node leads right now");
+    expect(f.Database).toBe("DISCONNECTED (4 writes buffered)");
+  });
+
+  test("node ids and errors with markup render as text", async () => {
+    const r = clusterReport();
+    r.nodes[0] = { ...r.nodes[0]!, node_id: "<b>n</b>", certs: [{ ...r.nodes[0]!.certs[0]!, error: "<script>x</script>" }] };
+    const html = await page(deps(plain, { cluster: new FakeClusterPort(r) }));
+    expect(html).not.toContain("<script>x");
+    expect(html).not.toContain("<b>n</b>");
+    expect(html).toContain("&lt;script&gt;x&lt;/script&gt;");
+  });
+
+  test("cluster off: no panel", async () => {
+    const html = await page(deps(plain));
+    expect(html).not.toContain("status-cluster");
+    expect(html).not.toContain(">Cluster<");
   });
 });
 

@@ -1,12 +1,14 @@
 /**
  * @module Status `/status`: the daemon itself — version, uptime, where its config, audit
- * trail and socket are, how often it checks and when next, how many renewals run, and the
- * listener this page came through.
+ * trail and socket are, how often it checks and when next, how many renewals run, the
+ * listener this page came through, and in cluster mode the cluster's nodes.
  */
 import type { ApiDeps, DaemonSettings, ListenerInfo } from "../../api/ports.ts";
+import type { ClusterStatusBody } from "../../cluster/types.ts";
 import type { StoreHealth } from "../../store/types.ts";
 import { Time, relative } from "../components.tsx";
 import { Layout } from "../layout.tsx";
+import { ClusterPanel } from "./cluster-panel.tsx";
 
 export interface StatusData {
   version: string;
@@ -22,9 +24,11 @@ export interface StatusData {
   listener: ListenerInfo | null;
   /** The audit store's connection (a SurrealDB server's; SQLite is always connected). */
   audit: StoreHealth;
+  /** What `GET /api/cluster` says; null when `[cluster]` is off. */
+  cluster: ClusterStatusBody | null;
 }
 
-export function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "startedAt" | "certs" | "daemon" | "store" | "clock">): StatusData {
+export async function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "startedAt" | "certs" | "daemon" | "store" | "clock" | "cluster">): Promise<StatusData> {
   return {
     version: deps.version,
     pid: process.pid,
@@ -38,6 +42,7 @@ export function statusData(deps: Pick<ApiDeps, "version" | "configFile" | "start
     renewals: deps.daemon.renewals(),
     listener: deps.daemon.listener(),
     audit: deps.store.health(),
+    cluster: deps.cluster ? await deps.cluster.status() : null,
   };
 }
 
@@ -107,6 +112,7 @@ export function StatusPage(p: { d: StatusData; csrf: string }) {
           </dd>
         </dl>
       </section>
+      {d.cluster ? <ClusterPanel r={d.cluster} now={d.now} /> : null}
       <section id="status-now" class="panel" aria-labelledby="status-schedule" data-live="*" hx-get="/status" hx-trigger="live" hx-select="#status-now" hx-swap="outerHTML">
         <h2 id="status-schedule">Checks and renewals</h2>
         <dl class="facts">
