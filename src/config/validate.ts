@@ -88,7 +88,8 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const audit = readAudit(auditReader, daemon.stateDir);
   auditReader.finish();
 
-  const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);
+  const caSections = readSections(top, "ca", CA_TYPES);
+  const cas = caSections.map((s) => s.section);
   const dcvSections = readSections(top, "dcv", DCV_TYPES);
   const installSections = readSections(top, "install", INSTALL_TYPES, readVerifyServed);
   const dcvs = dcvSections.map((s) => s.section);
@@ -107,7 +108,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
 
   const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
   if (ctx.problems.list.length > 0) {
-    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
+    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key), cas: caSections.map((s) => s.key) } } };
   }
   return { ok: true, config, warnings: ctx.problems.warnings };
 }
