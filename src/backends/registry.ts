@@ -79,9 +79,12 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
    * `CaAdvisor` for its contract. Lazy like `create`; absent when the type gives no advice.
    */
   advisor?(name: string, options: unknown, ctx: BackendContext): Promise<CaAdvisor>;
+  /** Why cluster mode cannot use this type at all, as the problem under a section's `type` says it; absent when it can. */
+  clusterUnsupported?: string;
   /**
-   * Why cluster mode cannot use the `[[ca]]` called `name` on this machine, as the problem
-   * under its `type` says it; undefined when it can. May read files, never changes any.
+   * Why cluster mode cannot use the `[[ca]]` called `name` on this machine (a file each node
+   * must hold), as the problem under its `type` says it; undefined when it can. Reads files,
+   * never changes any.
    */
   clusterProblem?: (name: string, ctx: { stateDir: string; cas: BackendSection[] }) => string | undefined;
 }
@@ -163,7 +166,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
     parseCertOptions: parseNamecheapCertOptions,
     certClaim: (o) => ({ key: "namecheap_certificate_id", value: String((o as NamecheapCertOptions).certificateId) }),
     // An order waiting for its certificate is kept in one node's state folder (state.ts): another leader would not find it.
-    clusterProblem: () => "a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)",
+    clusterUnsupported: "a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)",
     ...entry<CABackend, NamecheapCaConfig>({
       parse: parseNamecheapCaConfig,
       create: async (name, cfg, ctx) => (await import("./ca/namecheap/namecheap-ca.ts")).createNamecheapCa(name, cfg, ctx),

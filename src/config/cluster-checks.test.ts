@@ -1,7 +1,7 @@
 /**
- * @module What cluster mode refuses before a start, through the pre-start checks on real
- * files: each problem's exact line, fatal (a start and `rota check-config` exit 2), and
- * none of it when `[cluster]` is off.
+ * @module What cluster mode refuses before a start, on real files: the config's problems
+ * from validation, the machine's from the pre-start checks (fatal: a start and `rota
+ * check-config` exit 2), each line exact, and none of it when `[cluster]` is off.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
@@ -86,6 +86,19 @@ function check(o: Options = {}): PreflightReport {
   return preflight(loadConfig(write(o), ENV));
 }
 
+/** The ConfigError validation throws for a config. */
+function refusal(o: Options): ConfigError {
+  try {
+    loadConfig(write(o), ENV);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error("config was accepted");
+}
+
+const problemsOf = (o: Options) => refusal(o).problems;
+
 const LOCAL = `\n[[ca]]\nname = "internal"\ntype = "local"\n`;
 const NAMECHEAP = `\n[[ca]]\nname = "nc-ssl"\ntype = "namecheap"\napi_user = "alice"\napi_key_env = "NC_KEY"\nclient_ip = "203.0.113.7"\nadmin_email = "ops@example.com"\n`;
 
@@ -94,8 +107,8 @@ describe("cluster mode before a start", () => {
     expect(check()).toEqual({ fatal: [], certs: [], warnings: [] });
   });
 
-  test("cluster mode on SQLite", () => {
-    expect(check({ audit: "" }).fatal).toEqual([`cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database`]);
+  test("cluster mode on SQLite: refused by validation", () => {
+    expect(problemsOf({ audit: "" })).toEqual([`cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database`]);
   });
 
   test("a missing key is never generated: fatal, where one node alone would create it", () => {
@@ -120,15 +133,22 @@ describe("cluster mode before a start", () => {
     expect(check({ cluster: "", cert: `key_path = ${JSON.stringify(p384)}` }).warnings).toHaveLength(1);
   });
 
-  test('key_rotation = "every_renewal"', () => {
-    expect(check({ cert: `key_rotation = "every_renewal"` }).fatal).toEqual([
+  test('key_rotation = "every_renewal", and a namecheap CA: refused by validation', () => {
+    expect(problemsOf({ cert: `key_rotation = "every_renewal"` })).toEqual([
       `cert[0].key_rotation: "every_renewal" cannot work in cluster mode: every node must hold the same key (see docs/federation.md)`,
     ]);
-    expect(check({ cluster: "", cert: `key_rotation = "every_renewal"` }).fatal).toEqual([]);
+    expect(problemsOf({ cas: NAMECHEAP })).toEqual([`ca[1].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`]);
+    expect(check({ cluster: "", cert: `key_rotation = "every_renewal"`, cas: NAMECHEAP })).toEqual({ fatal: [], certs: [], warnings: [] });
   });
 
-  test("a namecheap CA", () => {
-    expect(check({ cas: NAMECHEAP }).fatal).toEqual([`ca[1].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`]);
+  test("a reload keeps the running [cluster]: the pre-start checks hold the new file to it", () => {
+    // The file turns cluster mode off and asks for a fresh key each renewal; the daemon still runs in cluster mode.
+    const next = loadConfig(write({ cluster: "enabled = false", cert: `key_rotation = "every_renewal"`, cas: NAMECHEAP }), ENV);
+    const plan = { ...next, cluster: { ...next.cluster, enabled: true } };
+    expect(preflight(plan).fatal).toEqual([
+      `ca[1].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`,
+      `cert[0].key_rotation: "every_renewal" cannot work in cluster mode: every node must hold the same key (see docs/federation.md)`,
+    ]);
   });
 
   test("a local CA needs its root here, in its own folder or the shared one the start moves it from", () => {
@@ -150,27 +170,23 @@ describe("cluster mode before a start", () => {
     expect(check({ cluster: "", cas }).fatal).toEqual([]);
   });
 
-  test("every problem at once, each under where it is in the file", () => {
+  test("every problem at once, each under where it is in the file: the config's from validation, all of them from the pre-start checks", () => {
     const gone = join(dir, "gone.key");
-    const report = check({ audit: "", cas: `${NAMECHEAP}${LOCAL}`, cert: `key_path = ${JSON.stringify(gone)}\nkey_rotation = "every_renewal"` });
-    expect(report.fatal).toEqual([
+    const local = `ca[2].type: a local CA in cluster mode needs ${state}/local-ca/internal/root.key and root.pem on every node; copy them from the node that made them`;
+    const offline = [
       `cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database`,
       `ca[1].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`,
-      `ca[2].type: a local CA in cluster mode needs ${state}/local-ca/internal/root.key and root.pem on every node; copy them from the node that made them`,
       `cert[0].key_rotation: "every_renewal" cannot work in cluster mode: every node must hold the same key (see docs/federation.md)`,
-      `cert[0].key_path: ${gone} does not exist; ${NEVER}`,
-    ]);
+    ];
+    const err = refusal({ audit: "", cas: `${NAMECHEAP}${LOCAL}`, cert: `key_path = ${JSON.stringify(gone)}\nkey_rotation = "every_renewal"` });
+    expect(err.problems).toEqual(offline);
+    expect(preflight(err.partial!.config, err.partial!.keys).fatal).toEqual([...offline, local, `cert[0].key_path: ${gone} does not exist; ${NEVER}`]);
   });
 
-  test("in a config with problems, what validated is checked under its place in the file", () => {
-    let err: unknown;
-    try {
-      loadConfig(write({ cas: `\n[[ca]]\nname = "broken"\ntype = "nope"\n${NAMECHEAP}` }), ENV);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const { config, keys } = (err as ConfigError).partial!;
-    expect(preflight(config, keys).fatal).toEqual([`ca[2].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`]);
+  test("in a config with problems, the CA sections keep their places in the file", () => {
+    const err = refusal({ cas: `\n[[ca]]\nname = "broken"\ntype = "nope"\n${NAMECHEAP}` });
+    const namecheap = `ca[2].type: a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)`;
+    expect(err.problems).toEqual([`ca[1].type: unknown ca type "nope" (known: acme, local, namecheap)`, namecheap]);
+    expect(preflight(err.partial!.config, err.partial!.keys).fatal).toEqual([namecheap]);
   });
 });

@@ -1,10 +1,13 @@
 /**
- * @module What cluster mode refuses in a resolved config and on this machine, found without
- * connecting to anything or creating anything: a store the nodes cannot share, a CA that
- * cannot serve several nodes, a key it would have to generate or rotate (every node must
- * hold the same one). Part of the pre-start checks, so `rota check-config`, a start and a
- * reload (against the running `[cluster]`, which a reload keeps) say the same lines. Each
- * is fatal: a node that cannot install the leader's certificates must not join.
+ * @module What cluster mode refuses, found without connecting to anything or creating
+ * anything. In the config alone (`clusterConfigProblems`): a store the nodes cannot share,
+ * a CA type that cannot serve several nodes, a key rotation that would give the leader a
+ * key no other node has. On this machine (`clusterMachineProblems`): a cert's key it would
+ * have to generate or replace, a local CA root it would have to create. Validation checks
+ * the first against the file's `[cluster]`; the pre-start checks check both against the
+ * `[cluster]` the daemon runs with (a reload keeps the running one), so `rota check-config`,
+ * a start and a reload say the same lines. Each is fatal: a node that cannot install the
+ * leader's certificates must not join.
  */
 import { CA_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
@@ -20,26 +23,39 @@ export interface ClusterSectionKeys {
 
 const NEVER_GENERATES = "in cluster mode rota never generates a key: copy the cert's key to every node";
 
-/** Lines `<key path>: <problem>`; none when `[cluster]` is off. */
-export function clusterProblems(config: RotaConfig, keys: ClusterSectionKeys): string[] {
+/** Lines `<key path>: <problem>` the config alone shows; none when `[cluster]` is off. */
+export function clusterConfigProblems(config: RotaConfig, keys: ClusterSectionKeys): string[] {
   if (!config.cluster.enabled) return [];
   const out: string[] = [];
   if (config.audit.backend !== "surrealdb") {
     out.push(`cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database`);
   }
   config.cas.forEach((ca, i) => {
+    const why = CA_TYPES[ca.type]?.clusterUnsupported;
+    if (why) out.push(`${keys.ca(i)}.type: ${why}`);
+  });
+  config.certs.forEach((cert, i) => {
+    if (cert.keyRotation === "every_renewal") out.push(`${keys.cert(i)}.key_rotation: "every_renewal" cannot work in cluster mode: ${SAME_KEY_REASON}`);
+  });
+  return out;
+}
+
+/** Lines `<key path>: <problem>` for what each node must hold before it joins; none when `[cluster]` is off. */
+export function clusterMachineProblems(config: RotaConfig, keys: ClusterSectionKeys): string[] {
+  if (!config.cluster.enabled) return [];
+  const out: string[] = [];
+  config.cas.forEach((ca, i) => {
     const problem = CA_TYPES[ca.type]?.clusterProblem?.(ca.name, { stateDir: config.daemon.stateDir, cas: config.cas });
     if (problem) out.push(`${keys.ca(i)}.type: ${problem}`);
   });
   config.certs.forEach((cert, i) => {
-    if (cert.keyRotation === "every_renewal") out.push(`${keys.cert(i)}.key_rotation: "every_renewal" cannot work in cluster mode: ${SAME_KEY_REASON}`);
     const problem = keyProblem(cert);
     if (problem) out.push(`${keys.cert(i)}.key_path: ${problem}`);
   });
   return out;
 }
 
-/** The cert's key must be here already, of its type: a follower only loads it (src/crypto/keys.ts `loadKey`). */
+/** The cert's key must be here already, of its type: in cluster mode a renewal only loads it (src/crypto/keys.ts `loadKey`). */
 function keyProblem(cert: CertConfig): string | undefined {
   const path = cert.keyPath;
   const found = readKeyFile(path);

@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { INSTALL_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
-import { clusterProblems } from "./cluster-checks.ts";
+import { clusterConfigProblems, clusterMachineProblems } from "./cluster-checks.ts";
 import { readKeyFile } from "./key-file.ts";
 import { errnoText, isWithin, nearestExisting } from "./paths.ts";
 import type { CertConfig, RotaConfig } from "./schema.ts";
@@ -54,9 +54,14 @@ export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightRepo
     fatal("audit.path", existsSync(audit) ? (folderProblem(dirname(audit)) ?? fileProblem(audit)) : folderProblem(dirname(audit), audit));
   }
   const certKey = (i: number) => keys?.certs[i] ?? `cert[${i}]`;
-  // In cluster mode the keys are checked by the cluster's rules: never created, never replaced.
-  if (config.cluster.enabled) report.fatal.push(...clusterProblems(config, { cert: certKey, ca: (i) => keys?.cas[i] ?? `ca[${i}]` }));
-  else config.certs.forEach((cert, i) => checkKey(cert, `${certKey(i)}.key_path`, report));
+  if (config.cluster.enabled) {
+    // Against the [cluster] the daemon runs with, which a reload keeps: the file's own was validated.
+    const where = { cert: certKey, ca: (i: number) => keys?.cas[i] ?? `ca[${i}]` };
+    report.fatal.push(...clusterConfigProblems(config, where), ...clusterMachineProblems(config, where));
+  } else {
+    // In cluster mode the keys are checked by the cluster's rules instead: never created, never replaced.
+    config.certs.forEach((cert, i) => checkKey(cert, `${certKey(i)}.key_path`, report));
+  }
   config.installs.forEach((section, i) => {
     for (const folder of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) {
       const problem = folderProblem(folder.path);

@@ -10,6 +10,7 @@ import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type Backe
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
 import { readCluster } from "./cluster.ts";
+import { clusterConfigProblems } from "./cluster-checks.ts";
 import { readAudit } from "./audit.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
@@ -107,6 +108,8 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   top.finish();
 
   const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
+  // What cluster mode refuses on this machine is the pre-start checks' (preflight.ts): `rota ca root` and `rota doctor` read this config too.
+  ctx.problems.list.push(...clusterConfigProblems(config, { cert: (i) => certKeys[i]!, ca: (i) => caSections[i]!.key }));
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key), cas: caSections.map((s) => s.key) } } };
   }
