@@ -1,9 +1,10 @@
 /**
  * @module What the daemon would refuse in the environment a valid config points at,
  * found without creating or changing anything: folders it must create or write in,
- * existing keys it would not use, and what cluster mode cannot run (cluster-checks.ts). `rota check-config` reports it all; the daemon runs it
- * at start, before it creates anything, so a path a config value names fails as a config
- * problem naming the key, never as a raw errno.
+ * existing keys it would not use, what cluster mode cannot run (cluster-checks.ts).
+ * `rota check-config` reports it all; the daemon runs it at start, before it creates
+ * anything, so a path a config value names fails as a config problem naming the key,
+ * never as a raw errno.
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
@@ -55,11 +56,11 @@ export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightRepo
   }
   const certKey = (i: number) => keys?.certs[i] ?? `cert[${i}]`;
   if (config.cluster.enabled) {
-    // Against the [cluster] the daemon runs with, which a reload keeps: the file's own was validated.
+    // Keys by the cluster's rules (never created, never replaced), and the config held to the
+    // [cluster] the daemon runs with, which a reload keeps (validation held the file to its own).
     const where = { cert: certKey, ca: (i: number) => keys?.cas[i] ?? `ca[${i}]` };
     report.fatal.push(...clusterConfigProblems(config, where), ...clusterMachineProblems(config, where));
   } else {
-    // In cluster mode the keys are checked by the cluster's rules instead: never created, never replaced.
     config.certs.forEach((cert, i) => checkKey(cert, `${certKey(i)}.key_path`, report));
   }
   config.installs.forEach((section, i) => {

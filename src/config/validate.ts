@@ -108,7 +108,8 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   top.finish();
 
   const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
-  // What cluster mode refuses on this machine is the pre-start checks' (preflight.ts): `rota ca root` and `rota doctor` read this config too.
+  // Only what the file shows: what cluster mode lacks on this machine (keys, a CA root) is the
+  // pre-start checks' (preflight.ts), since `rota ca root` and `rota doctor` load this config too.
   ctx.problems.list.push(...clusterConfigProblems(config, { cert: (i) => certKeys[i]!, ca: (i) => caSections[i]!.key }));
   if (ctx.problems.list.length > 0) {
     return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key), cas: caSections.map((s) => s.key) } } };
