@@ -4,12 +4,14 @@
  * and an idle daemon never load a vendor's client they do not use.
  */
 import type { Reader } from "../config/reader.ts";
+import type { BackendSection } from "../config/schema.ts";
 import type { BackendContext } from "./context.ts";
 import type { AlertBackend, CABackend, CaAdvisor, ChallengeKind, DcvBackend, InstallBackend } from "./types.ts";
 import { parseEmailConfig } from "./alert/email/config.ts";
 import { parseWebhookConfig } from "./alert/webhook/config.ts";
 import { ACME_CERT_KEYS, parseAcmeCertOptions, parseAcmeConfig, type AcmeConfig } from "./ca/acme/config.ts";
 import { parseLocalCaConfig } from "./ca/local/config.ts";
+import { missingRootProblem } from "./ca/local/layout.ts";
 import {
   impliedNames,
   NAMECHEAP_CERT_KEYS,
@@ -77,6 +79,14 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
    * `CaAdvisor` for its contract. Lazy like `create`; absent when the type gives no advice.
    */
   advisor?(name: string, options: unknown, ctx: BackendContext): Promise<CaAdvisor>;
+  /** Why cluster mode cannot use this type at all, as the problem under a section's `type` says it; absent when it can. */
+  clusterUnsupported?: string;
+  /**
+   * Why cluster mode cannot use the `[[ca]]` called `name` on this machine (a file each node
+   * must hold), as the problem under its `type` says it; undefined when it can. Reads files,
+   * never changes any.
+   */
+  clusterProblem?: (name: string, ctx: { stateDir: string; cas: BackendSection[] }) => string | undefined;
 }
 
 /** Every CA-specific `[[cert]]` key some CA type reads. */
@@ -139,6 +149,7 @@ export const CA_TYPES: Record<string, CaEntry> = {
     needsDcv: false,
     kinds: [],
     lifetimeDays: (options) => (options as ReturnType<typeof parseLocalCaConfig>).validityDays,
+    clusterProblem: (name, { stateDir, cas }) => missingRootProblem(stateDir, cas, name),
     ...entry<CABackend, ReturnType<typeof parseLocalCaConfig>>({
       parse: parseLocalCaConfig,
       create: async (name, cfg, ctx) =>
@@ -154,6 +165,8 @@ export const CA_TYPES: Record<string, CaEntry> = {
     certKeys: NAMECHEAP_CERT_KEYS,
     parseCertOptions: parseNamecheapCertOptions,
     certClaim: (o) => ({ key: "namecheap_certificate_id", value: String((o as NamecheapCertOptions).certificateId) }),
+    // An order waiting for its certificate is kept in one node's state folder (state.ts): another leader would not find it.
+    clusterUnsupported: "a namecheap CA is not supported in cluster mode yet (its pending-request state is per node)",
     ...entry<CABackend, NamecheapCaConfig>({
       parse: parseNamecheapCaConfig,
       create: async (name, cfg, ctx) => (await import("./ca/namecheap/namecheap-ca.ts")).createNamecheapCa(name, cfg, ctx),

@@ -7,6 +7,13 @@ import { hostname } from "node:os";
 import { DEFAULT_LOCK_TTL_SECONDS, DEFAULT_SYNC_INTERVAL_SECONDS, type ClusterConfig } from "../cluster/types.ts";
 import { quote, type Reader } from "./reader.ts";
 
+/**
+ * Why cluster mode refuses a fresh key (`key_rotation = "every_renewal"`, `rota renew
+ * --new-key`): the leader's order carries one public key, and every node installs the
+ * certificate with its own copy of the private key.
+ */
+export const SAME_KEY_REASON = "every node must hold the same key (see docs/federation.md)";
+
 const NODE_ID = /^[a-z0-9][a-z0-9._-]*$/;
 const NODE_ID_MAX = 64;
 

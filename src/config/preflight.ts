@@ -1,15 +1,17 @@
 /**
  * @module What the daemon would refuse in the environment a valid config points at,
  * found without creating or changing anything: folders it must create or write in,
- * existing keys it would not use. `rota check-config` reports it all; the daemon runs it
- * at start, before it creates anything, so a path a config value names fails as a config
- * problem naming the key, never as a raw errno.
+ * existing keys it would not use, what cluster mode cannot run (cluster-checks.ts).
+ * `rota check-config` reports it all; the daemon runs it at start, before it creates
+ * anything, so a path a config value names fails as a config problem naming the key,
+ * never as a raw errno.
  */
-import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
-import { createPrivateKey, type KeyObject } from "node:crypto";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { INSTALL_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
+import { clusterConfigProblems, clusterMachineProblems } from "./cluster-checks.ts";
+import { readKeyFile } from "./key-file.ts";
 import { errnoText, isWithin, nearestExisting } from "./paths.ts";
 import type { CertConfig, RotaConfig } from "./schema.ts";
 
@@ -26,17 +28,15 @@ export interface PreflightReport {
   warnings: string[];
 }
 
-/** A PEM private key is a few kilobytes; a bigger file is not one, and is not read whole. */
-const KEY_FILE_MAX = 1024 * 1024;
-
 /**
- * Where each cert and install section is in the file (`cert[2]`), for the problem lines.
+ * Where each cert, install and CA section is in the file (`cert[2]`), for the problem lines.
  * By default the lists' own indexes, which match the file when the whole config is valid;
  * a partial config (src/config/validate.ts) has gaps where sections were refused.
  */
 export interface SectionKeys {
   certs: string[];
   installs: string[];
+  cas: string[];
 }
 
 /** Kernel filesystems: root may write there, but nothing the daemon creates can live in them. */
@@ -54,7 +54,15 @@ export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightRepo
     const audit = config.audit.path;
     fatal("audit.path", existsSync(audit) ? (folderProblem(dirname(audit)) ?? fileProblem(audit)) : folderProblem(dirname(audit), audit));
   }
-  config.certs.forEach((cert, i) => checkKey(cert, `${keys?.certs[i] ?? `cert[${i}]`}.key_path`, report));
+  const certKey = (i: number) => keys?.certs[i] ?? `cert[${i}]`;
+  if (config.cluster.enabled) {
+    // Keys by the cluster's rules (never created, never replaced), and the config held to the
+    // [cluster] the daemon runs with, which a reload keeps (validation held the file to its own).
+    const where = { cert: certKey, ca: (i: number) => keys?.cas[i] ?? `ca[${i}]` };
+    report.fatal.push(...clusterConfigProblems(config, where), ...clusterMachineProblems(config, where));
+  } else {
+    config.certs.forEach((cert, i) => checkKey(cert, `${certKey(i)}.key_path`, report));
+  }
   config.installs.forEach((section, i) => {
     for (const folder of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) {
       const problem = folderProblem(folder.path);
@@ -104,44 +112,24 @@ function fileProblem(path: string): string | undefined {
  */
 function checkKey(cert: CertConfig, key: string, report: PreflightReport): void {
   const path = cert.keyPath;
-  const found = readKey(path);
-  if ("problem" in found) {
-    report.certs.push(`${key}: ${found.problem}`);
+  const found = readKeyFile(path);
+  if (found.state === "not_a_key") {
+    report.certs.push(`${key}: ${path} is not a private key (fix or remove the file; rota will not overwrite it)`);
+    return;
+  }
+  if (found.state === "unreadable") {
+    report.certs.push(`${key}: cannot read ${path} (${found.why})`);
     return;
   }
   // Absent or replaced, the key is (re)written in its folder.
-  const folder = found.key === undefined || keyTypeOfObject(found.key) !== cert.keyType ? folderProblem(dirname(path), path) : undefined;
-  if (found.key === undefined) {
+  const type = found.state === "key" ? keyTypeOfObject(found.key) : undefined;
+  const folder = type !== cert.keyType ? folderProblem(dirname(path), path) : undefined;
+  if (found.state === "absent") {
     if (folder) report.certs.push(`${key}: ${folder}`);
     return;
   }
-  const type = keyTypeOfObject(found.key);
   if (type === cert.keyType) return;
   const holds = `${path} holds ${type ? `an ${type} key` : "a key of another type"}, not the configured ${cert.keyType}`;
   if (folder) report.certs.push(`${key}: ${holds}, and cannot be replaced: ${folder}`);
   else report.warnings.push(`${key}: ${holds}: the next renewal moves it to ${path}.old and uses a new ${cert.keyType} key`);
-}
-
-/** The parsed key at `path` (undefined when absent), or why the file is not a key the daemon can use. */
-function readKey(path: string): { key: KeyObject | undefined } | { problem: string } {
-  let pem: string;
-  try {
-    // A FIFO or device at key_path would block the read forever: only a regular file is read.
-    const st = statSync(path);
-    if (!st.isFile() || st.size > KEY_FILE_MAX) return { problem: notAKey(path) };
-    pem = readFileSync(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { key: undefined };
-    return { problem: `cannot read ${path} (${errnoText(err)})` };
-  }
-  try {
-    return { key: createPrivateKey(pem) };
-  } catch {
-    return { problem: notAKey(path) };
-  }
-}
-
-/** The daemon's own refusal, word for word (src/crypto/keys.ts). */
-function notAKey(path: string): string {
-  return `${path} is not a private key (fix or remove the file; rota will not overwrite it)`;
 }

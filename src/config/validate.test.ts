@@ -767,7 +767,7 @@ failure_cooldown_seconds = 2592000\nfailure_cooldown_max_seconds = 2592000\n${wi
 
 describe("what validated of a config with problems", () => {
   test("is kept with where each section is in the file, gaps and all, for check-config's machine checks", () => {
-    const text = `${SECTIONS}\n[[install]]\nname = "broken"\ntype = "nope"\n\n[[install]]\nname = "more"\ntype = "filesystem"\ndir = "more"\n\n[[cert]]\nid = "Bad/Id"\n\n[[cert]]\n${GOOD_CERT}\n`;
+    const text = `${SECTIONS}\n[[ca]]\nname = "gone"\ntype = "nope"\n\n[[ca]]\nname = "more-local"\ntype = "local"\n\n[[install]]\nname = "broken"\ntype = "nope"\n\n[[install]]\nname = "more"\ntype = "filesystem"\ndir = "more"\n\n[[cert]]\nid = "Bad/Id"\n\n[[cert]]\n${GOOD_CERT}\n`;
     let err: unknown;
     try {
       parseConfigText(new TextEncoder().encode(text), FILE, {});
@@ -776,8 +776,9 @@ describe("what validated of a config with problems", () => {
     }
     expect(err).toBeInstanceOf(ConfigError);
     const partial = (err as ConfigError).partial!;
-    expect(partial.keys).toEqual({ certs: ["cert[1]"], installs: ["install[0]", "install[2]"] });
+    expect(partial.keys).toEqual({ certs: ["cert[1]"], installs: ["install[0]", "install[2]"], cas: ["ca[0]", "ca[1]", "ca[3]"] });
     expect(partial.config.certs.map((c) => c.id)).toEqual(["a"]);
     expect(partial.config.installs.map((s) => s.name)).toEqual(["files", "more"]);
+    expect(partial.config.cas.map((s) => s.name)).toEqual(["le", "internal", "more-local"]);
   });
 });

@@ -10,6 +10,7 @@ import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type Backe
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
 import { readCluster } from "./cluster.ts";
+import { clusterConfigProblems } from "./cluster-checks.ts";
 import { readAudit } from "./audit.ts";
 import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
@@ -88,7 +89,8 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const audit = readAudit(auditReader, daemon.stateDir);
   auditReader.finish();
 
-  const cas = readSections(top, "ca", CA_TYPES).map((s) => s.section);
+  const caSections = readSections(top, "ca", CA_TYPES);
+  const cas = caSections.map((s) => s.section);
   const dcvSections = readSections(top, "dcv", DCV_TYPES);
   const installSections = readSections(top, "install", INSTALL_TYPES, readVerifyServed);
   const dcvs = dcvSections.map((s) => s.section);
@@ -106,8 +108,11 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   top.finish();
 
   const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
+  // Only what the file shows: what cluster mode lacks on this machine (keys, a CA root) is the
+  // pre-start checks' (preflight.ts), since `rota ca root` and `rota doctor` load this config too.
+  ctx.problems.list.push(...clusterConfigProblems(config, { cert: (i) => certKeys[i]!, ca: (i) => caSections[i]!.key }));
   if (ctx.problems.list.length > 0) {
-    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key) } } };
+    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certKeys, installs: installSections.map((s) => s.key), cas: caSections.map((s) => s.key) } } };
   }
   return { ok: true, config, warnings: ctx.problems.warnings };
 }

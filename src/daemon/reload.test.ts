@@ -109,4 +109,23 @@ describe("planReload", () => {
       expect(plan.config.audit).toEqual(running.audit);
     });
   });
+
+  test("[cluster] is read at start only: a changed key is named, the running values are kept", () => {
+    const env = { ROTA_DB_PASS: "s3cret-pass" };
+    const surreal = `\n[audit]\nbackend = "surrealdb"\nurl = "ws://db1:8000/rpc"\nusername = "rota"\npassword_env = "ROTA_DB_PASS"\n`;
+    const loadEnv = (cluster: string) => parseConfigText(new TextEncoder().encode(`${base()}${surreal}\n[cluster]\n${cluster}\n`), "/etc/rota/rota.toml", env);
+    const running = loadEnv('enabled = true\nnode_id = "nas-1"');
+    const next = loadEnv('enabled = true\nnode_id = "nas-2"\nlock_ttl_seconds = 9\nsync_interval_seconds = 5');
+    const plan = planReload(running, next);
+    expect(plan.restartRequired).toEqual(["cluster.node_id", "cluster.lock_ttl_seconds", "cluster.sync_interval_seconds"]);
+    expect(plan.config.cluster).toEqual({ enabled: true, nodeId: "nas-1", lockTtlSeconds: 30, syncIntervalSeconds: 60 });
+    expect(plan.settingsChanged).toEqual([]);
+    expect(reloadSummary(plan)).toBe(
+      "no changes; cluster.node_id, cluster.lock_ttl_seconds, cluster.sync_interval_seconds changed in the file but keep the running value until a restart",
+    );
+    const off = planReload(running, loadEnv('enabled = false\nnode_id = "nas-1"'));
+    expect(off.restartRequired).toEqual(["cluster.enabled"]);
+    expect(off.config.cluster.enabled).toBe(true);
+    expect(planReload(running, loadEnv('enabled = true\nnode_id = "nas-1"')).restartRequired).toEqual([]);
+  });
 });

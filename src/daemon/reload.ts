@@ -62,7 +62,8 @@ function httpChanges(running: RotaConfig, next: RotaConfig): string[] {
 export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
   const restartKeys = new Set(["daemon.state_dir", "daemon.socket"]);
   const daemonDiff = differing("daemon", running.daemon, next.daemon);
-  const restartRequired = [...daemonDiff.filter((k) => restartKeys.has(k)), ...auditKeys(running.audit, next.audit)];
+  // `[cluster]` is read at start only: the lease, the node id other nodes see and the sync task are built once.
+  const restartRequired = [...daemonDiff.filter((k) => restartKeys.has(k)), ...auditKeys(running.audit, next.audit), ...differing("cluster", running.cluster, next.cluster)];
   const settingsChanged = [...daemonDiff.filter((k) => !restartKeys.has(k)), ...httpChanges(running, next)];
 
   // A key path left to its default follows state_dir, which keeps its running value.

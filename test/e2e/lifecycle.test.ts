@@ -1,6 +1,6 @@
 /**
  * End to end, on the local CA: a daemon left alone. Reloads (SIGHUP and `rota reload`)
- * apply a good config and keep a broken one out; the socket comes back when deleted; a
+ * apply a good config and keep a broken one out (and `[cluster]` for a restart); the socket comes back when deleted; a
  * corrupt database is moved aside and renewals go on; `rota status --check` exits as a
  * monitor expects; a second SIGTERM during the stop is not fatal.
  */
@@ -106,6 +106,20 @@ describe("reload", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: "reloaded", restart_required: ["daemon.socket"] });
     expect(existsSync(join(dir, "other.sock"))).toBe(false);
+    write();
+  });
+
+  test("[cluster] is read at start only: a changed key is named; cluster mode over SQLite is refused", async () => {
+    write("\n[cluster]\nlock_ttl_seconds = 9\nsync_interval_seconds = 5\n");
+    const r = await runRota(["reload", "--socket", socket, "--json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: "reloaded", restart_required: ["cluster.lock_ttl_seconds", "cluster.sync_interval_seconds"] });
+    write('\n[cluster]\nenabled = true\nnode_id = "nas-1"\n');
+    const on = await runRota(["reload", "--socket", socket]);
+    expect(on.code).toBe(2);
+    expect(on.stderr).toBe(
+      `rota: config ${config} is not valid; the daemon keeps running on the previous one:\n  cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database\n`,
+    );
     write();
   });
 });

@@ -2,7 +2,9 @@
  * End to end, on the local CA: what the daemon refuses before it starts (a private key in
  * a webroot, a config path that is no file, a socket folder it cannot write) exits 2
  * naming the key, for `rota check-config` and `rota daemon` alike, and creates nothing;
- * an install folder it cannot write is logged while the other certs keep renewing.
+ * an install folder it cannot write is logged while the other certs keep renewing; what
+ * cluster mode cannot run (SQLite, a key it would have to create, a local CA root not
+ * copied) exits 2 the same way.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
@@ -136,6 +138,51 @@ describe("refused before anything starts", () => {
     const r = await runRota(["check-config", "--config", file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`rota: config ${file} is not valid:\n  cert[0].key_path: ${key} is not a private key (fix or remove the file; rota will not overwrite it)\n`);
+  });
+});
+
+describe("cluster mode refused before anything starts", () => {
+  const CLUSTER = `\n[cluster]\nenabled = true\nnode_id = "nas-1"\n`;
+  const never = "in cluster mode rota never generates a key: copy the cert's key to every node";
+
+  test("on SQLite, without the local CA's root, without the cert's key: check-config says every line, the daemon the config's; exit 2, nothing created", async () => {
+    const file = configFile("cluster-sqlite", localCaConfig({ extra: CLUSTER }));
+    const state = join(dir, "cluster-sqlite", "state");
+    const sqlite = `  cluster.enabled: needs [audit] backend = "surrealdb": the lease and the issued certificates live in the shared database`;
+    const check = await runRota(["check-config", "--config", file], { timeoutMs: 10_000 });
+    expect(check.code).toBe(2);
+    expect(check.stderr).toBe(
+      [
+        `rota: config ${file} is not valid:`,
+        sqlite,
+        `  ca[0].type: a local CA in cluster mode needs ${state}/local-ca/internal/root.key and root.pem on every node; copy them from the node that made them`,
+        `  cert[0].key_path: ${state}/keys/app.key does not exist; ${never}`,
+        "",
+      ].join("\n"),
+    );
+    const daemon = await runRota(["daemon", "--config", file], { timeoutMs: 10_000 });
+    expect(daemon.code).toBe(2);
+    expect(daemon.stderr).toBe(`rota: config ${file} is not valid:\n${sqlite}\n`);
+    expect(existsSync(state)).toBe(false);
+  });
+
+  test("on SurrealDB with the root copied but no key: the key's line alone, before any connection", async () => {
+    const folder = join(dir, "cluster-no-key");
+    const root = join(folder, "state", "local-ca", "internal");
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, "root.pem"), "-----BEGIN CERTIFICATE-----\n");
+    writeFileSync(join(root, "root.key"), "-----BEGIN PRIVATE KEY-----\n");
+    writeFileSync(join(folder, "db.pass"), "s3cret\n");
+    // Port 9 (discard) answers nothing: a daemon that got as far as connecting would exit 1 after the timeout.
+    const audit = `\n[audit]\nbackend = "surrealdb"\nurl = "ws://127.0.0.1:9/rpc"\nusername = "rota"\npassword_file = "db.pass"\nconnect_timeout_seconds = 5\n`;
+    const file = configFile("cluster-no-key", localCaConfig({ extra: `key_path = "keys/www.key"\n${audit}${CLUSTER}` }));
+    for (const cmd of ["check-config", "daemon"]) {
+      const r = await runRota([cmd, "--config", file], { timeoutMs: 10_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`rota: config ${file} is not valid:\n  cert[0].key_path: ${folder}/keys/www.key does not exist; ${never}\n`);
+      expectNoStack(r.stderr);
+    }
+    expect(existsSync(join(folder, "keys"))).toBe(false);
   });
 });
 

@@ -14,6 +14,8 @@ import type { AuditStore, IssuedCert } from "../../store/types.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { createApi } from "../app.ts";
 import type { CertJson, CertPageJson } from "../json.ts";
+import type { ClusterPort } from "../../cluster/types.ts";
+import type { RenewRequestResult } from "../../scheduler/scheduler.ts";
 import type { Actions, ApiDeps, DaemonInfo } from "../ports.ts";
 
 const DAY = 86_400_000;
@@ -37,7 +39,7 @@ function look(decision: Decision | null): CertLook {
   return { decision, threshold: null, ari: null, error: decision ? null : "files: cannot read", targets: [], dueSince: decision?.action === "none" ? null : clock.now(), latestSerial: null };
 }
 
-function app(s: AuditStore = store): Hono {
+function app(s: AuditStore = store, over: Partial<ApiDeps> = {}): Hono {
   const deps: ApiDeps = {
     version: "test",
     configFile: "/etc/rota/rota.toml",
@@ -59,6 +61,7 @@ function app(s: AuditStore = store): Hono {
     bus: new EventBus(() => {}),
     clock,
     log: createConsola({ level: Number.NEGATIVE_INFINITY }),
+    ...over,
   };
   return createApi(deps);
 }
@@ -340,5 +343,40 @@ describe("GET /api/certs/{id}: targets", () => {
         ...["authz_failures", "halted_at"],
       ].sort(),
     );
+  });
+});
+
+describe("POST /api/certs/{id}/renew in cluster mode", () => {
+  const asked: Array<{ id: string; force: boolean; newKey: boolean }> = [];
+  const actions = {
+    renew: async (cert: WatchedCert, opts: { force: boolean; newKey: boolean }): Promise<RenewRequestResult> => {
+      asked.push({ id: cert.config.id, ...opts });
+      return { status: "started", renewalId: "r1", installOnly: false };
+    },
+  } as Actions;
+  // Only its presence matters here: cluster mode is on.
+  const cluster = { brief: () => ({ node_id: "nas-1", role: "leader", leader: "nas-1", term: 7 }) } as ClusterPort;
+  const post = async (hono: Hono, path: string) => {
+    const res = await hono.request(path, { method: "POST" });
+    return { status: res.status, body: await res.json() };
+  };
+
+  test("--new-key is refused with the reason every_renewal is, and nothing is asked of the scheduler", async () => {
+    asked.length = 0;
+    const reply = { status: 409, body: { error: "--new-key cannot work in cluster mode: every node must hold the same key (see docs/federation.md)" } };
+    expect(await post(app(store, { actions, cluster }), "/api/certs/alpha/renew?new_key=1")).toEqual(reply);
+    expect(await post(app(store, { actions, cluster }), "/api/certs/alpha/renew?force=1&new_key=true")).toEqual(reply);
+    expect(asked).toEqual([]);
+  });
+
+  test("an unknown cert is still 404; a renewal without a new key, and --new-key with cluster mode off, reach the scheduler", async () => {
+    asked.length = 0;
+    expect((await post(app(store, { actions, cluster }), "/api/certs/nope/renew?new_key=1")).status).toBe(404);
+    expect(await post(app(store, { actions, cluster }), "/api/certs/alpha/renew?force=1")).toEqual({ status: 202, body: { status: "started", renewal_id: "r1", install_only: false } });
+    expect((await post(app(store, { actions }), "/api/certs/alpha/renew?new_key=1")).status).toBe(202);
+    expect(asked).toEqual([
+      { id: "alpha", force: true, newKey: false },
+      { id: "alpha", force: false, newKey: true },
+    ]);
   });
 });

@@ -2,9 +2,13 @@
 import { Hono, type Context } from "hono";
 import { CERT_QUERY_PARAMS, certPage, parseCertQuery } from "../cert-query.ts";
 import { certDetail } from "../cert-detail.ts";
-import { renewResultJson, type CertDetailJson } from "../json.ts";
+import { SAME_KEY_REASON } from "../../config/cluster.ts";
+import { renewResultJson, type CertDetailJson, type ErrorJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { certViews } from "../views.ts";
+
+/** `rota renew --new-key` on a cluster: the reason `key_rotation = "every_renewal"` is refused for. */
+export const NEW_KEY_IN_CLUSTER = `--new-key cannot work in cluster mode: ${SAME_KEY_REASON}`;
 
 export function unknownCert(c: Context, id: string) {
   return c.json({ error: `unknown cert ${JSON.stringify(id)}` }, 404);
@@ -42,6 +46,8 @@ export function certRoutes(deps: ApiDeps): Hono {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
     const flag = (name: string) => ["1", "true", "yes"].includes(c.req.query(name) ?? "");
+    // A key of this node's own would leave every other node unable to install the certificate.
+    if (flag("new_key") && deps.cluster) return c.json<ErrorJson>({ error: NEW_KEY_IN_CLUSTER }, 409);
     const result = await deps.actions.renew(cert, { force: flag("force"), newKey: flag("new_key") });
     const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
     return c.json(renewResultJson(result), code);

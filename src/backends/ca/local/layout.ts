@@ -3,8 +3,8 @@
  * rota kept one shared `<state_dir>/local-ca/`; `adoptSharedLocalCa` moves that folder's
  * files to the first local CA's folder, so its root (already in trust stores) lives on.
  */
-import { existsSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { BackendSection } from "../../../config/schema.ts";
 import { ensureDir, fsyncDir } from "../../../fsutil.ts";
 import type { Logger } from "../../../log.ts";
@@ -33,6 +33,25 @@ export function currentRootPath(stateDir: string, cas: BackendSection[], name: s
   const own = localCaRootPath(stateDir, name);
   const shared = join(localCaBase(stateDir), "root.pem");
   return !existsSync(own) && localCaSections(cas)[0]?.name === name && existsSync(shared) ? shared : own;
+}
+
+/**
+ * Cluster mode never creates a local CA's root: one made on this node would not be the root
+ * the other nodes' clients trust. Both root files must be here, in the CA's folder or (until
+ * the start moves them) the shared one; undefined when they are.
+ */
+export function missingRootProblem(stateDir: string, cas: BackendSection[], name: string): string | undefined {
+  const pem = currentRootPath(stateDir, cas, name);
+  if (isFile(pem) && isFile(join(dirname(pem), "root.key"))) return undefined;
+  return `a local CA in cluster mode needs ${localCaDir(stateDir, name)}/root.key and root.pem on every node; copy them from the node that made them`;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The `[[ca]]` sections of type "local", in config order. */
