@@ -283,6 +283,29 @@ describe("SurrealClusterCoordinator", () => {
     await c.stop();
   });
 
+  test("a tick sent before a step-down that takes the lease after its release: handed back, the hold stands", async () => {
+    const clock = new FakeClock();
+    const fake = new FakeDb(clock);
+    let gate: Promise<void> | null = null;
+    let open = () => {};
+    const db = { query: (sql: string, b?: Row) => (sql === TICK && gate ? gate.then(() => fake.query(sql, b)) : fake.query(sql, b)) };
+    const { c, events } = rig({ db }, clock, fake);
+    await c.start();
+    gate = new Promise<void>((resolve) => (open = resolve));
+    await clock.advance(TTL / 3);
+    expect(await c.stepDown()).toMatchObject({ released: true });
+    gate = null;
+    open();
+    await settle();
+    expect(fake.term).toBe(2);
+    expect(fake.holder).toBeUndefined();
+    expect(c.isLeader()).toBe(false);
+    await clock.advance(TTL);
+    expect(c.isLeader()).toBe(true);
+    expect(types(events)).toEqual(["cluster.leader_acquired 1", "cluster.leader_lost 1 step_down", "cluster.leader_acquired 3"]);
+    await c.stop();
+  });
+
   test("step-down with the database away: stops leading anyway, released false", async () => {
     const { clock, db, c } = rig();
     await c.start();

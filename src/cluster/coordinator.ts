@@ -251,9 +251,10 @@ export class SurrealClusterCoordinator implements Leadership {
     }
     if (this.leading && term !== this.term) this.lose("superseded");
     if (!this.leading) {
-      if (term <= this.lostTerm) {
-        // Still ours in the database, but this node stopped leading under it: hand it back, so
-        // the next period (ours or another's) starts at term + 1.
+      // Still ours in the database, but this node stopped leading under that term, or a tick
+      // sent before a step-down took the lease back during its hold: hand it back, so the next
+      // period (ours or another's) starts at term + 1.
+      if (term <= this.lostTerm || this.opts.monotonic() < this.holdUntil) {
         void this.opts.db.query(RELEASE, { node: this.nodeId, instance: this.instance }).catch(() => {});
         return;
       }
