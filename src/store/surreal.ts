@@ -111,7 +111,6 @@ export interface ClusterLink {
    * (`store_conflict`), never retried: for the lease, a conflict means "not acquired".
    */
   query(sql: string, bindings?: Bindings): Promise<unknown[]>;
-  connected(): boolean;
   /** Stores a `cluster_event` row through the audit trail's buffer: kept in order through an outage. */
   recordEvent(e: ClusterEventRecord): Promise<void>;
   health(): StoreHealth;
@@ -234,7 +233,6 @@ export class SurrealAuditStore implements AuditStore {
   clusterLink(): ClusterLink {
     return {
       query: (sql, bindings) => this.client.query(sql, bindings, 0),
-      connected: () => this.client.connected,
       recordEvent: (e) => this.write({ kind: "cluster_event", event: e }),
       health: () => this.health(),
     };
@@ -473,7 +471,7 @@ export class SurrealAuditStore implements AuditStore {
     const chain = rid("issued_chain", createHash("sha256").update(c.chainPem).digest("hex"));
     const check = fence
       ? `LET $held = (UPDATE cluster_lock:singleton SET last_fenced_write = time::now()
-           WHERE holder = $fNode AND instance = $fInstance AND term = $fTerm AND expires > time::now() RETURN VALUE id);
+           WHERE holder = $node AND instance = $instance AND term = $term AND expires > time::now() RETURN VALUE id);
          IF array::len($held) == 0 { THROW "${FENCED}" };`
       : "";
     await this.q(
@@ -481,14 +479,14 @@ export class SurrealAuditStore implements AuditStore {
        ${check}
        UPSERT $chain SET pem = $pem RETURN NONE;
        UPSERT $id CONTENT { cert_id: $cert, serial: $serial, renewal_id: $renewal, leaf_pem: $leaf, chain: $chain,
-         not_before: $nb, not_after: $na, issued_at: $at, key_type: $keyType, names: $names, term: $term, node: $node } RETURN NONE;
+         not_before: $nb, not_after: $na, issued_at: $at, key_type: $keyType, names: $names, term: $issuedTerm, node: $issuedNode } RETURN NONE;
        COMMIT;`,
       {
-        fNode: fence?.nodeId,
-        fInstance: fence?.instance,
-        fTerm: fence?.term,
-        term: fence?.term ?? c.term,
-        node: fence?.nodeId ?? c.node,
+        node: fence?.nodeId,
+        instance: fence?.instance,
+        term: fence?.term,
+        issuedTerm: fence?.term ?? c.term,
+        issuedNode: fence?.nodeId ?? c.node,
         chain,
         pem: c.chainPem,
         id: rid("issued_cert", [c.certId, c.serial]),
