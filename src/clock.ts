@@ -25,3 +25,11 @@ export const systemClock: Clock = {
     return () => clearInterval(t);
   },
 };
+
+/**
+ * Milliseconds from an arbitrary origin that never jump when the wall clock is set: what a
+ * lease measures its own deadline with (`performance.now()`). Injected like the clock.
+ */
+export type Monotonic = () => number;
+
+export const systemMonotonic: Monotonic = () => performance.now();

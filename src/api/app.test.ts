@@ -144,7 +144,7 @@ describe("input and ids", () => {
     const { status, body } = await get("/api/renewals?cert=gone");
     expect(status).toBe(200);
     expect(body).toEqual([
-      { id: "old", cert_id: "gone", trigger: "scheduled", install_only: false, reason: null, status: "running", started_at: now.toISOString(), finished_at: null, error: null, events: [] },
+      { id: "old", cert_id: "gone", trigger: "scheduled", install_only: false, reason: null, node: null, status: "running", started_at: now.toISOString(), finished_at: null, error: null, events: [] },
     ]);
   });
 

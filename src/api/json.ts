@@ -83,6 +83,8 @@ export interface RenewalJson extends RenewalSummaryJson {
   install_only: boolean;
   /** Why the run started (the scheduler's decision), or null. */
   reason: string | null;
+  /** The cluster node that ran it; null on a single node. */
+  node: string | null;
   events: StepJson[];
 }
 
@@ -103,7 +105,7 @@ export function renewalSummaryJson(r: RenewalHead): RenewalSummaryJson {
 
 export function renewalJson(r: Renewal): RenewalJson {
   const { id, ...summary } = renewalSummaryJson(r);
-  return { id, cert_id: r.certId, ...summary, install_only: r.installOnly, reason: r.reason, events: r.events.map(stepJson) };
+  return { id, cert_id: r.certId, ...summary, install_only: r.installOnly, reason: r.reason, node: r.node, events: r.events.map(stepJson) };
 }
 
 export function stepJson(e: { step: string; at: Date; status: string; message: string; durationMs: number }): StepJson {

@@ -11,7 +11,8 @@ import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
 import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
-import type { Clock } from "../clock.ts";
+import { systemMonotonic, type Clock } from "../clock.ts";
+import type { NodeCertsSource } from "../cluster/types.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
 import { preflight } from "../config/preflight.ts";
@@ -34,6 +35,7 @@ import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { openAuditStore } from "../store/open.ts";
 import type { AuditStore } from "../store/types.ts";
 import { actions, certSource, daemonInfo } from "./api-ports.ts";
+import type { DaemonCluster } from "./cluster.ts";
 import { buildWatchlist } from "./backends.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
@@ -60,6 +62,13 @@ export interface RunningDaemon {
    * the daemon and a new one can start at once. Their challenges stay journaled, for the next start.
    */
   abandon(): void;
+}
+
+/** Cluster mode's coordinator and API port, loaded only when `[cluster] enabled`. */
+async function claimCluster(config: RotaConfig, store: AuditStore, bus: EventBus, clock: Clock, log: Logger, version: string, certs: NodeCertsSource): Promise<DaemonCluster> {
+  const { claimCluster: claim } = await import("./cluster.ts");
+  // onAcquired / onLost → scheduler.kick() / runner.abortOrders(reason): wired when those exist (cl-pipeline).
+  return claim({ config: config.cluster, store, bus, clock, monotonic: systemMonotonic, log: scoped(log, { component: "cluster" }), version, certs });
 }
 
 /** How long startup may spend removing challenges a crashed run left behind. */
@@ -119,7 +128,9 @@ async function openState({ config, log, clock }: DaemonOptions): Promise<{ store
   const relay: StoreRelay = { emit: () => {} };
   const audit = config.audit;
   try {
-    return { store: await openAuditStore(config, { buffered: true, log: scoped(log, { component: "audit" }), clock, onState: (e) => relay.emit(e) }), lock, relay };
+    // In cluster mode this node's renewals carry its node id, and `interruptRunning` closes only those.
+    const node = config.cluster.enabled ? config.cluster.nodeId : undefined;
+    return { store: await openAuditStore(config, { owner: node, node, buffered: true, log: scoped(log, { component: "audit" }), clock, onState: (e) => relay.emit(e) }), lock, relay };
   } catch (err) {
     lock.release();
     if (err instanceof RotaError && err.code === "store_config") throw new ConfigError(config.file, [err.message]);
@@ -167,11 +178,21 @@ const ADVICE_AT_START_MS = 30_000;
 
 async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
   const { daemon } = config;
-  const interrupted = await store.interruptRunning(clock.now());
-  if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
-
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   relay.emit = (e) => bus.emit(e);
+  // What this node reports of its certs at each heartbeat: InstallSyncTask's per-cert state,
+  // once it exists (it needs the scheduler, which needs the coordinator).
+  let sync: InstallSyncTask | null = null;
+  const nodeCerts: NodeCertsSource = { certs: () => sync?.certs() ?? [] };
+  // Claimed before this node's running rows are closed: another live daemon under the same
+  // node id owns them, and this start is refused.
+  const cluster = config.cluster.enabled ? await claimCluster(config, store, bus, clock, log, version, nodeCerts) : null;
+  const interrupted = await store.interruptRunning(clock.now()).catch(async (err: unknown) => {
+    await cluster?.stop();
+    throw err;
+  });
+  if (interrupted > 0) log.warn(`${interrupted} renewal(s) were running when the daemon last stopped; marked interrupted`);
+
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
   const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };
@@ -191,10 +212,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     poolSettings(config),
   );
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
-  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
-  const cluster = config.cluster;
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
+  const settings = config.cluster;
   // Every node, leader included, installs what the leader stored; it looks at each lease tick (⅓ TTL) for a new issuance.
-  const sync = cluster.enabled
+  sync = settings.enabled
     ? new InstallSyncTask({
         scheduler,
         runner,
@@ -202,12 +223,12 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         bus,
         clock,
         log: scoped(log, { component: "cluster" }),
-        nodeId: cluster.nodeId,
-        syncIntervalSeconds: cluster.syncIntervalSeconds,
-        checkSeconds: cluster.lockTtlSeconds / 3,
+        nodeId: settings.nodeId,
+        syncIntervalSeconds: settings.syncIntervalSeconds,
+        checkSeconds: settings.lockTtlSeconds / 3,
       })
     : null;
-  const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }) }, config);
+  const alerts = await AlertService.start({ bus, store, certs: certSource(scheduler, runner), ctx, log: scoped(log, { component: "alerts" }), leadership: cluster?.coordinator }, config);
 
   let cancelSocketCheck = () => {};
   const armSocketCheck = () => {
@@ -294,6 +315,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     bus,
     clock,
     log,
+    ...(cluster ? { cluster: cluster.port } : {}),
   };
   const app = createApi(apiDeps);
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
@@ -301,19 +323,28 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   try {
     await http.apply(config.http);
   } catch (err) {
-    await Promise.all([http.stop(), alerts.stop()]);
+    await Promise.all([http.stop(), alerts.stop(), cluster?.stop()]);
     if (err instanceof HttpSetupError) throw new ConfigError(config.file, [err.message]);
     throw err;
   }
   let server = await listenSocket(config, serve).catch(async (err: unknown) => {
-    await Promise.all([http.stop(), alerts.stop()]);
+    await Promise.all([http.stop(), alerts.stop(), cluster?.stop()]);
     throw err;
   });
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
+  // The scheduler's first tick knows whether this node leads.
+  await cluster?.start();
   scheduler.start();
   sync?.start();
-  const retention = startRetention({ store, clock, retentionDays: config.audit.retentionDays, certIds: () => watch.certs.map((c) => c.config.id), log });
+  const retention = startRetention({
+    store,
+    clock,
+    retentionDays: config.audit.retentionDays,
+    certIds: () => watch.certs.map((c) => c.config.id),
+    log,
+    leadership: cluster?.coordinator,
+  });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path
@@ -347,6 +378,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     reload,
     async stop() {
       stopping = true;
+      // First, within 1 s: another node may lead at once instead of after the lease's TTL.
+      await cluster?.stop();
       // A reload in progress would re-arm the socket check and hand the scheduler a new watchlist.
       await reloading;
       cancelSocketCheck();

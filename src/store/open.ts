@@ -12,8 +12,10 @@ import { openRecoveringStore } from "./recovering.ts";
 import type { AuditStore } from "./types.ts";
 
 export interface OpenStoreOptions {
-  /** The node writing renewals (the host name; `cluster.node_id` once clusters exist). */
+  /** The node writing renewals (the host name, or `cluster.node_id` in cluster mode). */
   owner?: string;
+  /** Cluster mode: this node's id, recorded as each renewal's `node` (SurrealDB only: cluster mode needs it). */
+  node?: string;
   /** The daemon's store: audit trail writes wait in memory through an outage of the server. */
   buffered: boolean;
   log: Logger;
@@ -33,6 +35,7 @@ export async function openAuditStore(config: RotaConfig, opts: OpenStoreOptions)
   const { SurrealAuditStore } = await import("./surreal.ts");
   return SurrealAuditStore.open(audit, {
     owner: opts.owner ?? hostname(),
+    node: opts.node,
     buffered: opts.buffered,
     log: opts.log,
     clock: opts.clock,

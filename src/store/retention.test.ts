@@ -53,6 +53,18 @@ test("starting prunes once at once; stop waits for it", async () => {
   expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new"]);
 });
 
+test("on a cluster only the leader prunes: a follower's daily prune does nothing", async () => {
+  const daily = new FakeClock(NOW);
+  let leading = false;
+  const retention = startRetention({ store, clock: daily, retentionDays: 5, certIds, log, leadership: { isLeader: () => leading } });
+  await daily.advance(1);
+  expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new", "edge", "old"]);
+  leading = true;
+  await daily.advance(86_400_000);
+  await retention.stop();
+  expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new"]);
+});
+
 test("each daily prune forgets the install records of certs the config no longer has, as configured at that prune", async () => {
   const daily = new FakeClock(NOW);
   for (const certId of ["www", "gone"]) {

@@ -1,11 +1,13 @@
 /**
  * @module Audit retention: prunes the store once at start and then daily, keeping
  * `[audit] retention_days` of history (the store keeps each cert's newest rows regardless),
- * and forgets what was installed for certs no longer in the config.
+ * and forgets what was installed for certs no longer in the config. On a cluster only the
+ * leader prunes the shared database: the followers would repeat its work.
  */
 import type { Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Leadership } from "../scheduler/leadership.ts";
 import type { AuditStore, PruneResult } from "./types.ts";
 
 const DAY_MS = 86_400_000;
@@ -17,6 +19,8 @@ export interface RetentionDeps {
   /** The cert ids configured at the time of the prune (a reload changes them). */
   certIds: () => readonly string[];
   log: Logger;
+  /** Prunes only while this says so (a cluster's leader); every time when absent. */
+  leadership?: Pick<Leadership, "isLeader">;
 }
 
 export interface Retention {
@@ -40,6 +44,7 @@ export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
 export function startRetention(deps: RetentionDeps): Retention {
   let running: Promise<unknown> = Promise.resolve();
   const run = () => {
+    if (deps.leadership && !deps.leadership.isLeader()) return;
     running = pruneOnce(deps).catch((err) => deps.log.error(`audit: prune failed: ${describeError(err)}`));
   };
   run();

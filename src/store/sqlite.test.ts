@@ -121,6 +121,7 @@ describe("the database file", () => {
       startedAt: T0,
       finishedAt: at(5),
       error: null,
+      node: null,
       events: [
         { step: "key", at: at(1), status: "ok", message: "reused key", durationMs: 3 },
         { step: "install", at: at(4), status: "ok", message: "installed on files", durationMs: 7 },

@@ -392,6 +392,8 @@ function renewalOf(r: RenewalRecord): RenewalHead {
     startedAt: new Date(r.started_at),
     finishedAt: r.finished_at === null ? null : new Date(r.finished_at),
     error: r.error,
+    // SQLite is one node's store: cluster mode needs the shared SurrealDB.
+    node: null,
   };
 }
 

@@ -9,6 +9,10 @@ const at = new Date("2030-01-01T00:00:00.123Z");
 const open = (r: string): AuditWrite => ({ kind: "open", renewalId: r, certId: "www", trigger: "manual", installOnly: false, reason: "forced", startedAt: at });
 const step = (r: string, seq: number): AuditWrite => ({ kind: "step", renewalId: r, seq, event: { step: "publish", at, status: "ok", message: `s${seq}`, durationMs: 3 } });
 const close = (r: string): AuditWrite => ({ kind: "close", renewalId: r, status: "failed", finishedAt: at, error: "acme: boom" });
+const event = (id: string): AuditWrite => ({
+  kind: "cluster_event",
+  event: { id, at, nodeId: "nas-1", type: "leader_acquired", term: 7, certId: null, serial: null, detail: "nas-1 leads at term 7" },
+});
 
 describe("admit", () => {
   test("below the limit every write joins", () => {
@@ -21,6 +25,10 @@ describe("admit", () => {
     const full = [open("a"), step("a", 1), step("a", 2)];
     expect(admit(full, close("a"), 3, new Set())).toEqual({ accept: true, evict: 1 });
     expect(admit(full, open("b"), 3, new Set())).toEqual({ accept: true, evict: 1 });
+  });
+  test("at the limit a cluster event pushes out the oldest step, like an open", () => {
+    expect(admit([open("a"), step("a", 1)], event("e1"), 2, new Set())).toEqual({ accept: true, evict: 1 });
+    expect(admit([open("a"), close("a")], event("e1"), 2, new Set())).toEqual({ accept: false });
   });
   test("with only opens and closes left, the incoming write is dropped", () => {
     expect(admit([open("a"), close("a")], open("b"), 2, new Set())).toEqual({ accept: false });
@@ -40,7 +48,7 @@ test("WriteBuffer: 5 renewals × (open + 30 steps + close) into 100: 100 kept, 6
   }
   expect(b.items.length).toBe(100);
   expect(b.droppedTotal).toBe(60);
-  expect(b.items.filter((w) => w.kind !== "step").map((w) => `${w.kind} ${w.renewalId}`)).toEqual(
+  expect(b.items.filter((w) => w.kind === "open" || w.kind === "close").map((w) => `${w.kind} ${w.renewalId}`)).toEqual(
     [1, 2, 3, 4, 5].flatMap((r) => [`open r${r}`, `close r${r}`]),
   );
   expect(b.items.filter((w) => w.kind === "step").length).toBe(90);
@@ -53,7 +61,7 @@ test("the spool: private, in order, Dates intact; a line cut short is skipped; g
   try {
     const path = join(dir, "audit-spool.jsonl");
     expect(readSpool(path)).toEqual([]);
-    const writes = [open("a"), step("a", 1), close("a")];
+    const writes = [open("a"), step("a", 1), close("a"), event("e1")];
     appendSpool(path, writes.slice(0, 2));
     appendSpool(path, writes.slice(2));
     expect(statSync(path).mode & 0o777).toBe(0o600);
@@ -76,6 +84,7 @@ test("a renewal whose open was dropped loses its later writes after the outage t
   expect(b.orphaned(close("late"))).toBe(true);
   expect(b.orphaned(step("late", 2))).toBe(false);
   expect(b.orphaned(step("r1", 1))).toBe(false);
+  expect(b.orphaned(event("e1"))).toBe(false);
   expect(b.droppedTotal).toBe(3);
   expect(b.droppedNow).toBe(0);
 });

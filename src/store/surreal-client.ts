@@ -141,14 +141,14 @@ export class SurrealClient {
    * returns each statement's result. Fails fast with `store_unavailable` while disconnected
    * or when the server does not answer within 5 s; a statement's error is thrown with the
    * server's text (a failed transaction's `THROW` included); a transaction conflict is
-   * retried 3 times with jitter.
+   * retried `conflictRetries` times (3 unless told) with jitter, then thrown as `store_conflict`.
    */
-  async query(sql: string, bindings: Bindings = {}): Promise<unknown[]> {
+  async query(sql: string, bindings: Bindings = {}, conflictRetries = CONFLICT_RETRIES): Promise<unknown[]> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.once(sql, bindings);
       } catch (err) {
-        if (attempt >= CONFLICT_RETRIES || !isConflict(err)) throw err;
+        if (attempt >= conflictRetries || !isConflict(err)) throw err;
         await sleep(25 * 2 ** attempt * (0.5 + Math.random()));
       }
     }

@@ -14,6 +14,8 @@ export interface SurrealMigration {
 }
 
 const nullable = (type: string) => `${type} | null`;
+/** A field added to a table that has rows already: those rows hold NONE there (SurrealDB refuses NULL for it). */
+const optional = (type: string) => `option<${type}>`;
 
 /** `DEFINE FIELD` lines for one SCHEMAFULL table. */
 function table(name: string, fields: Record<string, string>, indexes: Record<string, string> = {}): string {
@@ -114,6 +116,33 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
         { alert_delivery_at: "at" },
       ),
       table("rota_meta", { version: "int", min_reader: "int" }),
+    ].join("\n"),
+  },
+  // 2: cluster mode (issue 17), additive. The lease is one record that exists from here on:
+  // acquisition only ever UPDATEs it (an UPSERT race on a missing record once gave two
+  // winners). `term`/`node` on issued_cert and `node` on renewal: NONE on the rows of a
+  // single node. A node's per-cert report (`certs`) is its JSON text, read back whole.
+  {
+    minReader: 1,
+    sql: [
+      table("cluster_lock", {
+        holder: optional("string"),
+        instance: optional("string"),
+        term: "int",
+        expires: "datetime",
+        acquired_at: optional("datetime"),
+        last_fenced_write: optional("datetime"),
+      }),
+      "CREATE cluster_lock:singleton SET holder = NONE, instance = NONE, term = 0, expires = time::now() RETURN NONE;",
+      table("cluster_node", { node_id: "string", role: "string", heartbeat: "datetime", version: "string", instance: optional("string"), certs: "string" }),
+      table(
+        "cluster_event",
+        { at: "datetime", node_id: "string", type: "string", term: nullable("int"), cert_id: nullable("string"), serial: nullable("string"), detail: "string", inserted_at: "datetime" },
+        { cluster_event_at: "at" },
+      ),
+      `DEFINE FIELD term ON issued_cert TYPE ${optional("int")};`,
+      `DEFINE FIELD node ON issued_cert TYPE ${optional("string")};`,
+      `DEFINE FIELD node ON renewal TYPE ${optional("string")};`,
     ].join("\n"),
   },
 ];

@@ -175,6 +175,67 @@ describe("schema", () => {
   });
 });
 
+describe("cluster mode's schema and rows (migration 2)", () => {
+  test("a fresh database gets the lease record, unheld at term 0, and the cluster tables", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const store = await SurrealAuditStore.open(config, options(stateDir));
+    const [lock] = (await store.clusterLink().query("SELECT holder, instance, term, expires FROM ONLY cluster_lock:singleton")) as [Record<string, unknown>];
+    expect(lock.term).toBe(0);
+    expect(lock.holder).toBeUndefined();
+    expect(lock.instance).toBeUndefined();
+    expect(lock.expires).toBeDefined();
+    await store.close();
+    const text = await dump(config.database);
+    for (const table of ["cluster_lock", "cluster_node", "cluster_event"]) expect(text).toContain(`DEFINE TABLE ${table} TYPE NORMAL SCHEMAFULL`);
+  });
+
+  test("a version-1 database is migrated in place: its rows read as before, a running renewal still closes, node null", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const db = await server.admin();
+    await db
+      .query(
+        `USE NS rota DB ${config.database};
+         BEGIN; ${SURREAL_MIGRATIONS[0]!.sql} UPSERT rota_meta:schema SET version = 1, min_reader = 1; COMMIT;
+         CREATE renewal:old CONTENT { cert_id: "www", trigger: "scheduled", install_only: false, reason: NULL, status: "running", started_at: d"2030-01-01T00:00:00Z",
+           finished_at: NULL, error: NULL, owner: "node-a", inserted_at: time::now(), newest: "1" };`,
+      )
+      .collect();
+    const store = await SurrealAuditStore.open(config, options(stateDir, { node: "nas-1" }));
+    expect(await meta(config.database)).toEqual({ version: 2, min_reader: 1 });
+    await store.closeRenewal("old", "succeeded", at(5), null);
+    expect(await store.getRenewal("old")).toMatchObject({ status: "succeeded", node: null });
+    await store.close();
+  });
+
+  test("a cluster node's store writes its node id on each renewal; issued certs keep term and node", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const store = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-1", node: "nas-1" }));
+    await store.openRenewal({ id: "r1", certId: "www", trigger: "sync", installOnly: true, reason: null, startedAt: at(0) });
+    expect((await store.getRenewal("r1"))?.node).toBe("nas-1");
+    expect((await store.listRenewals({ limit: 1 }))[0]?.node).toBe("nas-1");
+    expect((await store.latestRenewals(["www"])).get("www")?.node).toBe("nas-1");
+    const issued = { certId: "www", renewalId: "r1", leafPem: "leaf", chainPem: "chain", serial: "0a", notBefore: at(0), notAfter: at(90 * 86_400), issuedAt: at(1) };
+    await store.saveIssued({ ...issued, term: 7, node: "nas-1" });
+    expect(await store.latestIssued("www")).toEqual({ ...issued, term: 7, node: "nas-1" });
+    await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: at(2) });
+    expect(await store.lastInstalled("www", "files")).toMatchObject({ term: 7, node: "nas-1" });
+    await store.close();
+  });
+
+  test("cluster events go through the audit trail's path: stored once, a resend lands on the same row", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true }));
+    const link = store.clusterLink();
+    const e = { id: "e1", at: at(3), nodeId: "nas-1", type: "leader_acquired", term: 7, certId: null, serial: null, detail: "nas-1 leads at term 7" };
+    await link.recordEvent(e);
+    await link.recordEvent(e);
+    const [rows] = (await link.query("SELECT at, node_id, type, term, cert_id, serial, detail FROM cluster_event")) as [Record<string, unknown>[]];
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ node_id: "nas-1", type: "leader_acquired", term: 7, cert_id: null, serial: null, detail: "nas-1 leads at term 7" });
+    await store.close();
+  });
+});
+
 test("interruptRunning closes only its own owner's running rows", async () => {
   const { config, stateDir } = await freshDatabase();
   const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "node-a" }));

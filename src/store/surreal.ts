@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { BoundIncluded, DateTime, RecordId, RecordIdRange } from "surrealdb";
+import type { Fence } from "../cluster/types.ts";
 import type { Clock } from "../clock.ts";
 import type { SurrealAuditConfig } from "../config/schema.ts";
 import type { CertSummary } from "../crypto/summary.ts";
@@ -16,7 +17,7 @@ import type { StepName, StepStatus, StoreEvent, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { summaryColumns, summaryOf } from "./issued-summary.ts";
 import { planOf, planRecord, type PlanRecord } from "./renewal-plan.ts";
-import { appendSpool, readSpool, removeSpool, WriteBuffer, type AuditWrite } from "./surreal-buffer.ts";
+import { appendSpool, readSpool, removeSpool, renewalOfWrite, WriteBuffer, type AuditWrite, type ClusterEventRecord } from "./surreal-buffer.ts";
 import { isUnavailable, SurrealClient, type Bindings } from "./surreal-client.ts";
 import { SURREAL_MIGRATIONS } from "./surreal-migrations.ts";
 import type {
@@ -46,6 +47,8 @@ export const SPOOL_FILE = "audit-spool.jsonl";
 export interface SurrealStoreOptions {
   /** Written on each renewal; `interruptRunning` closes only this owner's rows. */
   owner: string;
+  /** Cluster mode: this node's id, written on each renewal as its `node`; absent on a single node. */
+  node?: string;
   /** The daemon's store: the audit trail is buffered through outages. */
   buffered: boolean;
   log: Logger;
@@ -94,6 +97,24 @@ export async function writeRefusal(client: SurrealClient): Promise<RotaError | n
 }
 
 const INTERRUPTED = "the daemon stopped during this renewal";
+
+/** What a fenced write THROWs when the lease moved on; the message of `RotaError("fenced")` is built from the fence. */
+const FENCED = "rota: fenced";
+
+/**
+ * What a cluster coordinator needs of the store's connection (`src/cluster/`): the same
+ * client, signed in and reconnecting, so cluster mode opens no second connection.
+ */
+export interface ClusterLink {
+  /**
+   * As `SurrealClient.query`, but a transaction conflict is thrown at once
+   * (`store_conflict`), never retried: for the lease, a conflict means "not acquired".
+   */
+  query(sql: string, bindings?: Bindings): Promise<unknown[]>;
+  /** Stores a `cluster_event` row through the audit trail's buffer: kept in order through an outage. */
+  recordEvent(e: ClusterEventRecord): Promise<void>;
+  health(): StoreHealth;
+}
 
 /**
  * (started_at DESC, inserted_at DESC) as one string that sorts ascending: 10^13 − start in
@@ -208,6 +229,15 @@ export class SurrealAuditStore implements AuditStore {
     this.opts.log.info(`audit: stored ${writes.length} audit write(s) spooled when the daemon last stopped during an outage`);
   }
 
+  /** The connection for cluster mode's lease, heartbeats and events (see `ClusterLink`). */
+  clusterLink(): ClusterLink {
+    return {
+      query: (sql, bindings) => this.client.query(sql, bindings, 0),
+      recordEvent: (e) => this.write({ kind: "cluster_event", event: e }),
+      health: () => this.health(),
+    };
+  }
+
   // --- the audit trail: buffered ----------------------------------------------------------
 
   async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; reason: string | null; startedAt: Date }): Promise<void> {
@@ -256,8 +286,15 @@ export class SurrealAuditStore implements AuditStore {
       await this.client.query(
         `LET $now = time::now();
          INSERT IGNORE INTO renewal { id: $id, cert_id: $cert, trigger: $trigger, install_only: $io, reason: $reason, status: "running",
-           started_at: $at, finished_at: null, error: null, owner: $owner, inserted_at: $now, newest: ${NEWEST} } RETURN NONE`,
-        { id: rid("renewal", w.renewalId), cert: w.certId, trigger: w.trigger, io: w.installOnly, reason: w.reason, at: w.startedAt, owner: this.opts.owner },
+           started_at: $at, finished_at: null, error: null, owner: $owner, node: $node, inserted_at: $now, newest: ${NEWEST} } RETURN NONE`,
+        { id: rid("renewal", w.renewalId), cert: w.certId, trigger: w.trigger, io: w.installOnly, reason: w.reason, at: w.startedAt, owner: this.opts.owner, node: this.opts.node },
+      );
+    } else if (w.kind === "cluster_event") {
+      const e = w.event;
+      await this.client.query(
+        `INSERT IGNORE INTO cluster_event { id: $id, at: $at, node_id: $node, type: $type, term: $term, cert_id: $cert, serial: $serial, detail: $detail,
+           inserted_at: time::now() } RETURN NONE`,
+        { id: rid("cluster_event", e.id), at: e.at, node: e.nodeId, type: e.type, term: e.term, cert: e.certId, serial: e.serial, detail: e.detail },
       );
     } else if (w.kind === "step") {
       const e = w.event;
@@ -306,7 +343,8 @@ export class SurrealAuditStore implements AuditStore {
           continue;
         }
         // The server refused this write for good: waiting would hold every later one back.
-        this.opts.log.error(`audit: a buffered ${w.kind} of renewal ${w.renewalId} was refused and is dropped: ${describeError(err)}`);
+        const of = renewalOfWrite(w);
+        this.opts.log.error(`audit: a buffered ${w.kind === "cluster_event" ? "cluster event" : w.kind}${of === null ? "" : ` of renewal ${of}`} was refused and is dropped: ${describeError(err)}`);
         this.buffer.drop();
       }
       this.buffer.items.shift();
@@ -422,16 +460,33 @@ export class SurrealAuditStore implements AuditStore {
     return heads.map((h) => ({ ...h, events: byRenewal.get(h.id) ?? [] }));
   }
 
-  async saveIssued(c: IssuedCert): Promise<void> {
+  /**
+   * Never buffered, fenced or not: a fenced write that cannot reach the database fails now
+   * (replayed later, it would land under a lease long gone). The fence is a write to the
+   * lock record, not a read of it: an acquire racing this transaction is a write conflict,
+   * so one of them fails.
+   */
+  async saveIssued(c: IssuedCert, fence?: Fence): Promise<void> {
     const { keyType, names } = summaryColumns(c.leafPem);
     const chain = rid("issued_chain", createHash("sha256").update(c.chainPem).digest("hex"));
+    const check = fence
+      ? `LET $held = (UPDATE cluster_lock:singleton SET last_fenced_write = time::now()
+           WHERE holder = $node AND instance = $instance AND term = $term AND expires > time::now() RETURN VALUE id);
+         IF array::len($held) == 0 { THROW "${FENCED}" };`
+      : "";
     await this.q(
       `BEGIN;
+       ${check}
        UPSERT $chain SET pem = $pem RETURN NONE;
        UPSERT $id CONTENT { cert_id: $cert, serial: $serial, renewal_id: $renewal, leaf_pem: $leaf, chain: $chain,
-         not_before: $nb, not_after: $na, issued_at: $at, key_type: $keyType, names: $names } RETURN NONE;
+         not_before: $nb, not_after: $na, issued_at: $at, key_type: $keyType, names: $names, term: $issuedTerm, node: $issuedNode } RETURN NONE;
        COMMIT;`,
       {
+        node: fence?.nodeId,
+        instance: fence?.instance,
+        term: fence?.term,
+        issuedTerm: fence?.term ?? c.term,
+        issuedNode: fence?.nodeId ?? c.node,
         chain,
         pem: c.chainPem,
         id: rid("issued_cert", [c.certId, c.serial]),
@@ -445,7 +500,12 @@ export class SurrealAuditStore implements AuditStore {
         keyType,
         names,
       },
-    );
+    ).catch((err: unknown) => {
+      if (fence && err instanceof RotaError && err.message === `audit: SurrealDB: ${FENCED}`) {
+        throw new RotaError("fenced", `cluster: not stored: ${fence.nodeId} no longer holds the lease at term ${fence.term}`, { noRetry: true, cause: err });
+      }
+      throw err;
+    });
   }
 
   async latestIssued(certId: string): Promise<IssuedCert | null> {
@@ -512,6 +572,7 @@ export class SurrealAuditStore implements AuditStore {
        LET $chains = array::distinct(SELECT VALUE chain FROM issued_cert);
        DELETE issued_chain WHERE id NOTINSIDE $chains;
        LET $alerts = DELETE alert_delivery WHERE at < $at RETURN BEFORE;
+       DELETE cluster_event WHERE at < $at;
        RETURN { renewals: array::len($old), steps: array::len($steps), issued: array::len($issued), installs: array::len($installs), alerts: array::len($alerts) };
        COMMIT;`,
       { at: before, certs: [...configured] },
@@ -614,6 +675,7 @@ function renewalOf(r: Row): RenewalHead {
     startedAt: date(r.started_at),
     finishedAt: dateOrNull(r.finished_at),
     error: str(r.error),
+    node: str(r.node),
   };
 }
 
@@ -627,6 +689,9 @@ function issuedOf(r: Row): IssuedCert {
     notBefore: date(r.not_before),
     notAfter: date(r.not_after),
     issuedAt: date(r.issued_at),
+    // Present only on a row a cluster leader stored: a single node's row reads as it was saved.
+    ...(typeof r.term === "number" ? { term: r.term } : {}),
+    ...(typeof r.node === "string" ? { node: r.node } : {}),
   };
 }
 

@@ -30,6 +30,8 @@ export interface Renewal {
   startedAt: Date;
   finishedAt: Date | null;
   error: string | null;
+  /** The cluster node that ran it (`[cluster] node_id`); null on a single node, and always with SQLite. */
+  node: string | null;
   events: StepEvent[];
 }
 

@@ -60,6 +60,6 @@ test("rota audit --json shows startup and scheduled renewals, newest first", asy
   expect(rows.some((r) => r.trigger === "scheduled")).toBe(true);
   for (let i = 1; i < rows.length; i++) expect(Date.parse(rows[i - 1]!.started_at)).toBeGreaterThanOrEqual(Date.parse(rows[i]!.started_at));
   const done = rows.find((r) => r.status === "succeeded")!;
-  expect(Object.keys(done).sort()).toEqual(["cert_id", "error", "events", "finished_at", "id", "install_only", "reason", "started_at", "status", "trigger"]);
+  expect(Object.keys(done).sort()).toEqual(["cert_id", "error", "events", "finished_at", "id", "install_only", "node", "reason", "started_at", "status", "trigger"]);
   expect(Object.keys(done.events[0]!).sort()).toEqual(["at", "duration_ms", "message", "status", "step"]);
 });

@@ -52,6 +52,7 @@ function renewal(id: string, over: Partial<Renewal> = {}): Renewal {
     startedAt: new Date("2029-12-01T00:00:00Z"),
     finishedAt: new Date("2029-12-01T00:00:04.200Z"),
     error: null,
+    node: null,
     events: [],
     ...over,
   };

@@ -18,6 +18,7 @@ function data(over: Partial<Renewal> = {}, certConfigured = true): RenewalPageDa
     startedAt: START,
     finishedAt: at(4000),
     error: null,
+    node: null,
     events: [
       { step: "key", at: at(10), status: "ok", message: "reused the key at /etc/ssl/www.key", durationMs: 10 },
       { step: "publish", at: at(400), status: "skipped", message: "", durationMs: 0 },
