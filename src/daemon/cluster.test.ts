@@ -6,12 +6,14 @@
  * cooldown, so no renewal process is started.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
 import { startSurreal, type TestSurreal } from "../../test/harness/surreal.ts";
+import { Authority } from "../backends/ca/local/authority.ts";
 import { systemClock } from "../clock.ts";
+import { generateKeyPem } from "../crypto/keys.ts";
 import { loadConfig } from "../config/load.ts";
 import { RotaError } from "../errors.ts";
 import { SurrealAuditStore } from "../store/surreal.ts";
@@ -31,6 +33,10 @@ beforeAll(async () => {
   await server.database(database, password);
   passwordFile = join(dir, "surreal.pass");
   writeFileSync(passwordFile, password, { mode: 0o600 });
+  // Cluster mode never makes a key or a local CA root: every node gets copies of one set.
+  await new Authority(join(dir, "shared", "local-ca", "internal"), "rota test root", systemClock).intermediate();
+  mkdirSync(join(dir, "shared", "keys"), { recursive: true });
+  writeFileSync(join(dir, "shared", "keys", "www.key"), generateKeyPem("ecdsa-p256"), { mode: 0o600 });
 });
 afterAll(async () => {
   await server?.stop();
@@ -41,6 +47,7 @@ afterAll(async () => {
 function node(name: string, nodeId: string): string {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
+  cpSync(join(dir, "shared"), join(home, "state"), { recursive: true });
   const file = join(home, "rota.toml");
   writeFileSync(
     file,
