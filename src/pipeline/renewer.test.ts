@@ -469,7 +469,7 @@ describe("runRenewal in cluster mode", () => {
     const cert = runtime(fakeCa(dir, clock), undefined);
     await issuedOnce(cert);
     const fences: Array<Fence | undefined> = [];
-    deps = { ...deps, store: { latestIssued: (id) => store.latestIssued(id), saveInstalled: (r) => store.saveInstalled(r), saveIssued: async (c, f) => void fences.push(f) } };
+    deps = { ...deps, store: { latestIssued: (id) => store.latestIssued(id), saveInstalled: (r) => store.saveInstalled(r), saveIssued: async (_, f) => void fences.push(f) } };
     const key = readFileSync(keyPath(), "utf8");
     const { id, outcome } = await run(cert, { cluster: { fence: FENCE } });
     expect(outcome.ok).toBe(true);
