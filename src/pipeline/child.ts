@@ -84,6 +84,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
         ...(replaces === undefined ? {} : { replaces }),
         latestIssued,
         daemon: { version: VERSION, commit: COMMIT },
+        ...(req.cluster ? { cluster: req.cluster } : {}),
       };
     } catch (err) {
       return { ok: false, error: err, interrupted: false };
@@ -96,7 +97,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
       sections: sectionKeys(request),
       signal: req.signal,
       log: childLog,
-      onLine: (line) => ("event" in line ? bus.emit(line.event) : writes.apply(line)),
+      onLine: (line, reply) => ("event" in line ? bus.emit(line.event) : writes.apply(line, reply)),
       onBadWrite: (err) => writes.unreadable(err),
     });
     // Final once every write sent before the end is in the store.
