@@ -27,10 +27,10 @@ function selfCommand(): string[] {
   return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }
 
-/** Starts a worker process and hands it `hello`, its first line. */
-export function spawnWorker(hello: ChildHello): WorkerProcess {
+/** Starts a worker process and hands it `hello`, its first line. `command`: how to start rota (a test runs it from source). */
+export function spawnWorker(hello: ChildHello, command: string[] = selfCommand()): WorkerProcess {
   // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
-  const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([...command, CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const send = (line: string): boolean => {
     try {
       child.stdin.write(`${line}\n`);
