@@ -21,6 +21,9 @@ import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import type { LeaderInfo } from "../cluster/types.ts";
+import { createCsr } from "../crypto/csr.ts";
+import { loadOrCreateKey } from "../crypto/keys.ts";
+import { verifyIssued } from "../crypto/verify.ts";
 import { singleNode, type Leadership } from "./leadership.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -504,9 +507,6 @@ describe("cluster mode", () => {
 
 /** A certificate the cert's CA signs for its key, as the leader would have stored it. */
 async function issuedBy(c: CertRuntime) {
-  const { createCsr } = await import("../crypto/csr.ts");
-  const { loadOrCreateKey } = await import("../crypto/keys.ts");
-  const { verifyIssued } = await import("../crypto/verify.ts");
   const key = loadOrCreateKey(c.config.keyPath, c.config.keyType).pem;
   const sub = await c.ca.submit({ certId: c.config.id, domains: c.config.domains, csrPem: await createCsr(c.config.domains, key), preferredKinds: [] }, new AbortController().signal);
   const leaf = await c.ca.awaitIssuance(sub.order, new AbortController().signal);
