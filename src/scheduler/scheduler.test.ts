@@ -478,6 +478,10 @@ describe("cluster mode", () => {
   test("kick() sweeps at once; the leader orders, but never launches an install-only decision, by tick or by request", async () => {
     const www = cert("www");
     const s = clusterScheduler([www]);
+    // Leading before start(): the startup tick is the first look, not a second one.
+    s.kick();
+    await quiet(s);
+    expect(started()).toEqual([]);
     s.start();
     await quiet(s);
     expect(started()).toEqual([]);

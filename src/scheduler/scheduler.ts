@@ -177,11 +177,11 @@ export class Scheduler {
   /**
    * This node has just become the leader: every cert is looked at now, not at the next
    * interval. The plans it read as a follower may be older than the last leader's writes,
-   * so they are read again.
+   * so they are read again. Before start() it does nothing: the startup tick is that look.
    */
   kick(): void {
     this.plans.clear();
-    this.tickSafely("scheduled");
+    if (this.sweepArmedAt !== null) this.tickSafely("scheduled");
   }
 
   watched(): Watchlist {
