@@ -13,4 +13,9 @@ export interface BackendContext {
    * renewal process's, which forwards it to the daemon's (audit, live stream, alerts).
    */
   emit(event: RotaEvent): void;
+  /**
+   * Cluster mode: the backend creates no state that every node must share, since nodes share
+   * only the database (a local CA's root is copied between nodes by hand). Unset: one node.
+   */
+  cluster?: boolean;
 }

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { RotaError } from "../errors.ts";
-import { freshKey, generateKeyPem, KEY_TYPES, keyTypeOf, loadOrCreateKey, replaceKey } from "./keys.ts";
+import { freshKey, generateKeyPem, KEY_TYPES, keyTypeOf, loadKey, loadOrCreateKey, replaceKey } from "./keys.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -129,5 +129,62 @@ describe("key rotation: freshKey, then replaceKey", () => {
     const path = join(dir, "key.pem");
     writeFileSync(path, "not a key", { mode: 0o600 });
     expect(() => freshKey(path, "ecdsa-p256")).toThrow(`key: ${path} is not a private key`);
+  });
+});
+
+describe("loadKey (cluster mode): reads, never writes", () => {
+  /** Every file under `dir` with its mode and content: what a call must leave as it found it. */
+  const snapshot = () =>
+    readdirSync(dir, { recursive: true, encoding: "utf8" })
+      .sort()
+      .map((n) => [n, modeOf(join(dir, n)), statSync(join(dir, n)).isFile() ? readFileSync(join(dir, n), "utf8") : null]);
+
+  function refusal(path: string, type: "ecdsa-p256" | "ecdsa-p384"): RotaError {
+    const before = snapshot();
+    let err: unknown;
+    try {
+      loadKey(path, type);
+    } catch (e) {
+      err = e;
+    }
+    expect(snapshot()).toEqual(before);
+    expect(err).toBeInstanceOf(RotaError);
+    expect((err as RotaError).noRetry).toBe(true);
+    return err as RotaError;
+  }
+
+  test("the key as PKCS#8, its file and a loose mode left alone", () => {
+    const path = join(dir, "www.key");
+    const pkcs8 = generateKeyPem("ecdsa-p256");
+    writeFileSync(path, createPrivateKey(pkcs8).export({ type: "sec1", format: "pem" }).toString(), { mode: 0o644 });
+    chmodSync(path, 0o644);
+    const before = snapshot();
+    expect(loadKey(path, "ecdsa-p256")).toBe(pkcs8);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test("missing: key_missing, nothing generated, no folder made", () => {
+    const path = join(dir, "keys", "www.key");
+    const err = refusal(path, "ecdsa-p256");
+    expect(err.code).toBe("key_missing");
+    expect(err.message).toBe(`key: ${path} does not exist; in cluster mode rota never generates a key: copy the cert's key to every node`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test("another type: key_mismatch naming both types, nothing moved aside", () => {
+    const path = join(dir, "www.key");
+    writeFileSync(path, generateKeyPem("ecdsa-p384"), { mode: 0o600 });
+    const err = refusal(path, "ecdsa-p256");
+    expect(err.code).toBe("key_mismatch");
+    expect(err.message).toBe(`key: ${path} holds an ecdsa-p384 key; key_type is ecdsa-p256`);
+  });
+
+  test("garbage: key_invalid, never overwritten, its content not in the message", () => {
+    const path = join(dir, "www.key");
+    writeFileSync(path, "c2VjcmV0LWxvb2tpbmctYnl0ZXM=", { mode: 0o600 });
+    const err = refusal(path, "ecdsa-p256");
+    expect(err.code).toBe("key_invalid");
+    expect(err.message).toStartWith(`key: ${path} is not a private key`);
+    expect(err.message).not.toContain("c2VjcmV0");
   });
 });

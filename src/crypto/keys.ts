@@ -69,6 +69,27 @@ export function loadOrCreateKey(path: string, type: KeyType): LoadedKey {
 }
 
 /**
+ * The key at `path`, read and never written: cluster mode, where every node must serve the
+ * key the leader ordered with (a node that made its own would break every other node).
+ * Absent: `key_missing`; of another type: `key_mismatch`; not a key: `key_invalid`;
+ * unreadable: `key_unreadable`. The first three wait for a person to copy the right key in
+ * (no retry). None touches the file or its folder, not even its mode.
+ */
+export function loadKey(path: string, type: KeyType): string {
+  const existing = readIfExists(path);
+  if (existing === null) {
+    throw new RotaError("key_missing", `key: ${path} does not exist; in cluster mode rota never generates a key: copy the cert's key to every node`, { noRetry: true });
+  }
+  const key = parsePrivateKey(existing);
+  if (!key) throw new RotaError("key_invalid", `key: ${path} is not a private key (in cluster mode rota never replaces it: copy the cert's key to every node)`, { noRetry: true });
+  const held = keyTypeOfObject(key);
+  if (held !== type) {
+    throw new RotaError("key_mismatch", `key: ${path} holds ${held === null ? "a key of a type rota does not issue for" : `an ${held} key`}; key_type is ${type}`, { noRetry: true });
+  }
+  return toPkcs8Pem(key);
+}
+
+/**
  * A fresh key of `type` for a rotation, in memory only (`replacing`: a key file exists
  * that it will replace). The file at `path` is not
  * touched, so an order that fails leaves the current key in place. An existing file

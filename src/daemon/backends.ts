@@ -96,24 +96,31 @@ export class WarmBackends {
 
   constructor(private readonly ctx: BackendContext) {}
 
-  async runtime(s: CertSections): Promise<CertRuntime> {
+  /** `cluster`: the request is a cluster-mode run; a CA built for one mode is built anew for the other. */
+  async runtime(s: CertSections, cluster = false): Promise<CertRuntime> {
     return {
       config: s.cert,
-      ca: await this.warm(this.cas, s.ca, CA_TYPES),
+      ca: await this.warm(this.cas, s.ca, CA_TYPES, undefined, cluster),
       dcv: s.dcv === null ? undefined : await this.warm(this.dcvs, s.dcv, DCV_TYPES),
       installs: await Promise.all(s.installs.map((i) => this.warm(this.installs, i, INSTALL_TYPES, servedWrap(this.ctx)))),
     };
   }
 
-  private async warm<B, S extends BackendSection>(cache: Map<string, Built<B>>, s: S, types: Record<string, BackendEntry<B>>, wrap: (backend: B, section: S) => B = (b) => b): Promise<B> {
+  private async warm<B, S extends BackendSection>(
+    cache: Map<string, Built<B>>,
+    s: S,
+    types: Record<string, BackendEntry<B>>,
+    wrap: (backend: B, section: S) => B = (b) => b,
+    cluster = false,
+  ): Promise<B> {
     const old = cache.get(s.name);
     // Every key of the section, `verify_served` too.
-    if (old && Bun.deepEquals(old.section, s)) return old.backend;
+    if (old && old.cluster === cluster && Bun.deepEquals(old.section, s)) return old.backend;
     // The request came over a pipe: a type this build does not know is its sender's mistake.
     const entry = Object.hasOwn(types, s.type) ? types[s.type]! : undefined;
     if (!entry) throw new RotaError("bad_request", `pipeline: bad renewal request: no backend type ${JSON.stringify(s.type)} for ${JSON.stringify(s.name)}`, { noRetry: true });
-    const backend = wrap(await entry.create(s.name, s.options, this.ctx), s);
-    cache.set(s.name, { section: s, backend });
+    const backend = wrap(await entry.create(s.name, s.options, cluster ? { ...this.ctx, cluster } : this.ctx), s);
+    cache.set(s.name, { section: s, backend, cluster });
     return backend;
   }
 }
@@ -121,4 +128,5 @@ export class WarmBackends {
 interface Built<B> {
   section: BackendSection;
   backend: B;
+  cluster: boolean;
 }

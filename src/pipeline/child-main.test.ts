@@ -74,6 +74,79 @@ test("two local-CA renewals run one after another in one worker, each with its s
   }
 });
 
+test("cluster mode: the fenced issued write waits for the daemon's answer; refused, nothing is installed and the outcome carries fenced", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-worker-cluster-"));
+  try {
+    const fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+    const request = (renewalId: string, cluster?: object) => ({
+      renew: {
+        cert: { id: "www", domains: ["www.home.arpa"], ca: "internal", install: ["files"], keyPath: join(dir, "keys", "www.key"), keyType: "ecdsa-p256", keyRotation: "never" },
+        ca: { name: "internal", type: "local", options: { validityDays: 30 } },
+        dcv: null,
+        installs: [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs") } }],
+        renewalId,
+        trigger: "manual",
+        latestIssued: null,
+        ...(cluster ? { cluster } : {}),
+      },
+    });
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "..", "main.ts"), CHILD_COMMAND], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const send = (line: object) => {
+      child.stdin.write(`${JSON.stringify(line)}\n`);
+      void child.stdin.flush();
+    };
+    // The first run, off the cluster, makes the key and the local CA's root the cluster runs then only read.
+    child.stdin.write(hello(dir));
+    send(request("r-setup"));
+    const lines: Array<{ line: any; answered: boolean }> = [];
+    const answers: Record<string, object> = {
+      "r-refused": { message: "cluster: not stored: nas-1 no longer holds the lease at term 7", code: "fenced", noRetry: true },
+    };
+    let answered = false;
+    for await (const text of readLines(child.stdout)) {
+      const line = JSON.parse(text);
+      lines.push({ line, answered });
+      const id = line.outcome ? null : (line.event ?? line.issued ?? line.installed)?.renewalId;
+      if (line.outcome && lines.filter((l) => l.line.outcome).length === 1) send(request("r-refused", { fence }));
+      if (line.outcome && lines.filter((l) => l.line.outcome).length === 2) {
+        answered = false;
+        send(request("r-stored", { fence }));
+      }
+      if (line.outcome && lines.filter((l) => l.line.outcome).length === 3) void child.stdin.end();
+      if (line.store === "issued" && line.fence) {
+        expect(line.fence).toEqual(fence);
+        answered = true;
+        send({ stored: { renewalId: id, serial: line.issued.serial, error: answers[id] ?? null } });
+      }
+    }
+    expect(await child.exited).toBe(0);
+    const of = (id: string) => lines.filter((l) => (l.line.event ?? l.line.issued)?.renewalId === id);
+    // An install record names no renewal: told apart by the serial each run was issued.
+    const installs = (id: string) => {
+      const serial = of(id).find((l) => l.line.store === "issued")!.line.issued.serial;
+      return lines.filter((l) => l.line.store === "installed" && l.line.installed.serial === serial);
+    };
+    const outcomes = lines.filter((l) => l.line.outcome).map((l) => l.line.outcome);
+    expect(outcomes[0]).toMatchObject({ ok: true });
+    expect(outcomes[1]).toEqual({ ok: false, interrupted: false, error: { ...answers["r-refused"], message: "cluster: not stored: nas-1 no longer holds the lease at term 7" } });
+    expect(outcomes[2]).toMatchObject({ ok: true });
+    // Refused: persist failed once the answer came, and no install was tried or recorded.
+    const refused = of("r-refused");
+    expect(refused.filter((l) => l.line.event?.type === "renewal.step" && l.line.event.step === "persist").map((l) => [l.line.event.status, l.answered])).toEqual([["failed", true]]);
+    expect(refused.some((l) => l.line.event?.step === "install")).toBe(false);
+    expect(installs("r-refused")).toEqual([]);
+    // Stored: persist and install only after the answer.
+    const stored = of("r-stored");
+    expect(stored.filter((l) => l.line.event?.type === "renewal.step" && ["persist", "install"].includes(l.line.event.step)).map((l) => [l.line.event.step, l.line.event.status, l.answered])).toEqual([
+      ["persist", "ok", true],
+      ["install", "ok", true],
+    ]);
+    expect(installs("r-stored").map((l) => l.answered)).toEqual([true]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a full non-blocking pipe is waited for without spinning the CPU, and every byte arrives", async () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-pipe-"));
   try {

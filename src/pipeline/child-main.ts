@@ -12,7 +12,8 @@ import { WarmBackends } from "../daemon/backends.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
-import { outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest } from "./child-protocol.ts";
+import type { Fence } from "../cluster/types.ts";
+import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
 import { runRenewal, type PipelineStore, type RunOutcome } from "./renewer.ts";
@@ -76,6 +77,7 @@ export async function renewalChild(): Promise<number> {
   });
   const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e) });
   const journal = new ChallengeJournal(hello.stateDir);
+  const acks = new StoredAcks();
 
   const renew = async (req: ChildRequest): Promise<void> => {
     const controller = new AbortController();
@@ -84,9 +86,10 @@ export async function renewalChild(): Promise<number> {
     log = scoped(root, { cert: req.cert.id, renewal: req.renewalId });
     let outcome: RunOutcome;
     try {
-      const store = storeViaDaemon(req, send);
-      const cert = await backends.runtime(req);
-      outcome = await runRenewal(cert, { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces }, { store, bus, clock: systemClock, journal });
+      const store = storeViaDaemon(req, send, acks);
+      const cert = await backends.runtime(req, req.cluster !== undefined);
+      const run = { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces };
+      outcome = await runRenewal(cert, { ...run, ...(req.cluster ? { cluster: req.cluster } : {}) }, { store, bus, clock: systemClock, journal });
     } catch (err) {
       outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
     }
@@ -113,21 +116,52 @@ export async function renewalChild(): Promise<number> {
       if (current?.renewalId === msg.cancel.renewalId) current.controller.abort(new Error(msg.cancel.reason));
       continue;
     }
+    if ("stored" in msg) {
+      acks.settle(msg.stored);
+      continue;
+    }
     const req = msg.renew;
     queue = queue.then(() => renew(req));
   }
   // End of input: the daemon retired us (we are idle) or is gone. A signal: it is stopping.
   abortAll("daemon went away");
+  // Nothing more is read: no answer will come, so nothing waiting for one is installed.
+  acks.abandon();
   await queue;
   return 0;
+}
+
+/** The daemon's answers to fenced writes, each awaited by the renewal that sent it. */
+class StoredAcks {
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (err: unknown) => void }>();
+
+  /** Resolves when the daemon says the store took the write, rejects with the store's error (its code kept) when it did not. */
+  expect(renewalId: string): Promise<void> {
+    return new Promise((resolve, reject) => this.waiting.set(renewalId, { resolve, reject }));
+  }
+
+  settle(ack: StoredAck): void {
+    const w = this.waiting.get(ack.renewalId);
+    if (!w) return;
+    this.waiting.delete(ack.renewalId);
+    if (ack.error === null) w.resolve();
+    else w.reject(errorFromWire(ack.error));
+  }
+
+  abandon(): void {
+    for (const w of this.waiting.values()) w.reject(new RotaError("daemon_gone", "pipeline: the daemon went away before it said whether the certificate was stored; nothing is installed"));
+    this.waiting.clear();
+  }
 }
 
 /**
  * The pipeline's store, as the daemon serves it: reads from the request, writes sent as
  * lines without waiting for the daemon to apply them. A write the daemon cannot apply
  * fails the renewal's outcome (store-writes.ts), even if the targets were installed.
+ * A fenced write (cluster mode) is the exception: it waits for the daemon's answer, so a
+ * certificate the store refused is never installed.
  */
-function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean): PipelineStore {
+function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean, acks: StoredAcks): PipelineStore {
   const sent = (ok: boolean) => {
     if (!ok) throw new RotaError("daemon_gone", "pipeline: the daemon went away; nothing can be recorded");
   };
@@ -135,8 +169,11 @@ function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean): 
     async latestIssued(certId) {
       return certId === req.cert.id ? req.latestIssued : null;
     },
-    async saveIssued(issued) {
-      sent(send({ store: "issued", issued }));
+    async saveIssued(issued, fence?: Fence) {
+      if (!fence) return sent(send({ store: "issued", issued }));
+      sent(send({ store: "issued", issued, fence }));
+      // Awaited from the same turn as the send: the answer cannot be read before it is waited for.
+      await acks.expect(req.renewalId);
     },
     async saveInstalled(installed) {
       sent(send({ store: "installed", installed }));

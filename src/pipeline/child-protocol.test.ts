@@ -71,6 +71,20 @@ describe("lines from the daemon", () => {
     expect(renew({ ...valid, latestIssued: { ...issued, privateKeyPem: KEY } })).toMatchObject({ renew: { latestIssued: issued } });
   });
 
+  test("a cluster-mode run comes with its fence (or null), and only the fence's own fields", () => {
+    const fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+    expect(renew({ ...valid, cluster: { fence: { ...fence, extra: 1 } } })).toMatchObject({ renew: { cluster: { fence } } });
+    expect((renew({ ...valid, cluster: { fence: { ...fence, extra: 1 } } }) as { renew: { cluster: { fence: object } } }).renew.cluster.fence).toEqual(fence);
+    expect(renew({ ...valid, cluster: { fence: null } })).toMatchObject({ renew: { cluster: { fence: null } } });
+    expect("cluster" in (renew(valid) as { renew: object }).renew).toBe(false);
+  });
+
+  test("the answer to a fenced write names the renewal, the serial and the store's error", () => {
+    const error = { message: "cluster: not stored: nas-1 no longer holds the lease at term 7", code: "fenced", noRetry: true };
+    expect(parseDaemonLine(JSON.stringify({ stored: { renewalId: "r1", serial: "0a", error } }))).toEqual({ stored: { renewalId: "r1", serial: "0a", error } });
+    expect(parseDaemonLine(JSON.stringify({ stored: { renewalId: "r1", serial: "0a", error: null } }))).toEqual({ stored: { renewalId: "r1", serial: "0a", error: null } });
+  });
+
   test("a cancel names the renewal and the reason", () => {
     expect(parseDaemonLine(JSON.stringify({ cancel: { renewalId: "r1", reason: "daemon stopping" } }))).toEqual({ cancel: { renewalId: "r1", reason: "daemon stopping" } });
   });
@@ -91,6 +105,9 @@ describe("lines from the daemon", () => {
     [JSON.stringify({ renew: { ...valid, cert: { id: 7 }, ca: { name: "internal" }, renewalId: 7 } }), "pipeline: bad renewal request: missing or invalid cert, ca, renewalId"],
     [JSON.stringify({ renew: { ...valid, latestIssued: { ...issued, leafPem: KEY, notAfter: "soon" } } }), "pipeline: bad renewal request: missing or invalid latestIssued.leafPem, latestIssued.notAfter"],
     [JSON.stringify({ cancel: { renewalId: "r1" } }), "pipeline: bad cancel: missing or invalid renewalId, reason"],
+    [JSON.stringify({ renew: { ...valid, cluster: { fence: { nodeId: "nas-1", term: "7" } } } }), "pipeline: bad renewal request: missing or invalid cluster"],
+    [JSON.stringify({ renew: { ...valid, cluster: true } }), "pipeline: bad renewal request: missing or invalid cluster"],
+    [JSON.stringify({ stored: { renewalId: "r1", error: "no" } }), "pipeline: bad store answer: missing or invalid renewalId, serial, error"],
   ])("%s is refused as a bad_request", (line, message) => {
     const err = thrown(() => parseDaemonLine(line));
     expect(err.code).toBe("bad_request");
@@ -125,6 +142,14 @@ describe("store writes", () => {
   test("an issued certificate and an install come back as sent, with Dates", () => {
     expect(parseChildLine(JSON.stringify({ store: "issued", issued }))).toEqual({ store: "issued", issued });
     expect(parseChildLine(JSON.stringify({ store: "installed", installed }))).toEqual({ store: "installed", installed });
+  });
+
+  test("a fenced issued certificate keeps its fence; a bad fence is named", () => {
+    const fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+    expect(parseChildLine(JSON.stringify({ store: "issued", issued, fence }))).toEqual({ store: "issued", issued, fence });
+    expect(thrown(() => parseChildLine(JSON.stringify({ store: "issued", issued, fence: { ...fence, term: null } }))).message).toBe(
+      "pipeline: bad store write from the renewal process: missing or invalid fence",
+    );
   });
 
   test("only the fields the store keeps pass: a key put beside the certificate is dropped", () => {

@@ -3,7 +3,11 @@
  * lines both ways. To the worker: a hello once at spawn (what every renewal shares), then
  * renewal requests one at a time, and cancels. Back: step events, writes for the audit
  * store (the daemon is its only writer) and each renewal's outcome.
+ * Writes are not answered, except a fenced one (cluster mode's issued certificate): the
+ * daemon answers it with a `stored` line once the store took or refused it, and the worker
+ * installs nothing before that answer.
  */
+import type { Fence } from "../cluster/types.ts";
 import type { BackendSection, CertConfig, InstallSection } from "../config/schema.ts";
 import { COMMIT, VERSION } from "../cli/version.ts";
 import { RotaError, describeError } from "../errors.ts";
@@ -39,10 +43,22 @@ export interface ChildRequest extends CertSections {
    * upgrade swapped it, a newer child must not act beneath an older daemon (issue 15 §6).
    */
   daemon?: { version: string; commit: string };
+  /** Set: a cluster-mode run (`RunRequest.cluster`): the key only loaded, never an order without the fence, no local CA root made. */
+  cluster?: { fence: Fence | null };
 }
 
-/** A line from the daemon, after the hello. A cancel for a renewal the worker is not running is ignored. */
-export type DaemonLine = { renew: ChildRequest } | { cancel: { renewalId: string; reason: string } };
+/** The daemon's answer to a fenced write: `error` null when the store took it, else why not (`fenced`: another node leads). */
+export interface StoredAck {
+  renewalId: string;
+  serial: string;
+  error: WireError | null;
+}
+
+/**
+ * A line from the daemon, after the hello. A cancel for a renewal the worker is not running
+ * is ignored, and so is an answer to a write no renewal waits for.
+ */
+export type DaemonLine = { renew: ChildRequest } | { cancel: { renewalId: string; reason: string } } | { stored: StoredAck };
 
 const TRIGGERS: Record<Trigger, true> = { scheduled: true, manual: true, startup: true, reload: true, sync: true };
 
@@ -84,6 +100,8 @@ function issuedOf(o: Record<string, unknown>): IssuedCert {
   return { certId: s("certId"), renewalId: s("renewalId"), leafPem: s("leafPem"), chainPem: s("chainPem"), serial: s("serial"), notBefore: d("notBefore"), notAfter: d("notAfter"), issuedAt: d("issuedAt") };
 }
 
+const isFence = (v: unknown): v is Fence => isObject(v) && typeof v.nodeId === "string" && typeof v.instance === "string" && Number.isSafeInteger(v.term);
+
 const isSection = (v: unknown): v is BackendSection => isObject(v) && typeof v.name === "string" && typeof v.type === "string";
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
 
@@ -117,6 +135,13 @@ export function parseDaemonLine(line: string): DaemonLine {
     if (!isObject(c) || typeof c.renewalId !== "string" || typeof c.reason !== "string") throw new RotaError("bad_request", "pipeline: bad cancel: missing or invalid renewalId, reason");
     return { cancel: { renewalId: c.renewalId, reason: c.reason } };
   }
+  if ("stored" in msg) {
+    const a = msg.stored;
+    const e = isObject(a) ? a.error : undefined;
+    const errorOk = e === null || (isObject(e) && typeof e.message === "string" && typeof e.code === "string" && typeof e.noRetry === "boolean");
+    if (!isObject(a) || typeof a.renewalId !== "string" || typeof a.serial !== "string" || !errorOk) throw new RotaError("bad_request", "pipeline: bad store answer: missing or invalid renewalId, serial, error");
+    return { stored: { renewalId: a.renewalId, serial: a.serial, error: e === null ? null : (e as unknown as WireError) } };
+  }
   if (!("renew" in msg)) throw new RotaError("bad_request", "pipeline: bad renewal request: neither renew nor cancel");
   return { renew: parseChildRequest(msg.renew) };
 }
@@ -124,7 +149,7 @@ export function parseDaemonLine(line: string): DaemonLine {
 /** Checks one renewal request field by field; throws a RotaError("bad_request") naming every bad one. */
 export function parseChildRequest(req: unknown): ChildRequest {
   if (!isObject(req)) throw new RotaError("bad_request", "pipeline: bad renewal request: not a JSON object");
-  const { cert, ca, dcv, installs, renewalId, trigger, installOnly, latestIssued } = req;
+  const { cert, ca, dcv, installs, renewalId, trigger, installOnly, latestIssued, cluster } = req;
   const fields: Array<[string, boolean]> = [
     ["cert", isObject(cert) && typeof cert.id === "string" && isStrings(cert.domains) && isStrings(cert.install)],
     ["ca", isSection(ca)],
@@ -133,12 +158,19 @@ export function parseChildRequest(req: unknown): ChildRequest {
     ["renewalId", typeof renewalId === "string"],
     ["trigger", typeof trigger === "string" && Object.hasOwn(TRIGGERS, trigger)],
     ["installOnly", installOnly === undefined || isStrings(installOnly)],
+    ["cluster", cluster === undefined || (isObject(cluster) && (cluster.fence === null || isFence(cluster.fence)))],
   ];
   const bad = fields.filter(([, ok]) => !ok).map(([name]) => name);
   if (latestIssued !== null) bad.push(...badFields("latestIssued", latestIssued, issuedChecks));
   if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad renewal request: missing or invalid ${bad.join(", ")}`);
   refuseOtherBuild(req.daemon);
-  return { ...(req as unknown as ChildRequest), latestIssued: latestIssued === null ? null : issuedOf(latestIssued as Record<string, unknown>) };
+  const clusterRun = cluster === undefined ? {} : { cluster: { fence: fenceOf((cluster as { fence: Fence | null }).fence) } };
+  return { ...(req as unknown as ChildRequest), latestIssued: latestIssued === null ? null : issuedOf(latestIssued as Record<string, unknown>), ...clusterRun };
+}
+
+/** Exactly a fence's fields: it is handed to the store as it is. */
+function fenceOf(f: Fence | null): Fence | null {
+  return f && { nodeId: f.nodeId, instance: f.instance, term: f.term };
 }
 
 /** A request from a daemon of another build than this binary is refused, naming both. */
@@ -157,8 +189,11 @@ export interface WireError {
   retryAfterSeconds?: number;
 }
 
-/** A write the pipeline asks of the audit store; the daemon applies them in the order they come. */
-export type StoreWrite = { store: "issued"; issued: IssuedCert } | { store: "installed"; installed: InstallRecord };
+/**
+ * A write the pipeline asks of the audit store; the daemon applies them in the order they
+ * come. An issued certificate with a `fence` is stored only under that lease, and answered (`StoredAck`).
+ */
+export type StoreWrite = { store: "issued"; issued: IssuedCert; fence?: Fence } | { store: "installed"; installed: InstallRecord };
 
 export type ChildLine =
   | { event: RotaEvent }
@@ -173,20 +208,20 @@ export interface OutcomeLine {
 
 export function outcomeToWire(o: RunOutcome, rssBytes?: number): OutcomeLine {
   if (o.ok) return { outcome: o, rssBytes };
-  const e = o.error;
+  return { outcome: { ok: false, interrupted: o.interrupted, error: errorToWire(o.error) }, rssBytes };
+}
+
+export function errorToWire(e: unknown): WireError {
   return {
-    outcome: {
-      ok: false,
-      interrupted: o.interrupted,
-      error: {
-        message: describeError(e),
-        code: e instanceof RotaError ? e.code : "error",
-        noRetry: e instanceof RotaError && e.noRetry,
-        retryAfterSeconds: e instanceof RotaError ? e.retryAfterSeconds : undefined,
-      },
-    },
-    rssBytes,
+    message: describeError(e),
+    code: e instanceof RotaError ? e.code : "error",
+    noRetry: e instanceof RotaError && e.noRetry,
+    retryAfterSeconds: e instanceof RotaError ? e.retryAfterSeconds : undefined,
   };
+}
+
+export function errorFromWire(e: WireError): RotaError {
+  return new RotaError(e.code, e.message, { noRetry: e.noRetry, retryAfterSeconds: e.retryAfterSeconds });
 }
 
 /**
@@ -207,8 +242,10 @@ function parseStoreWrite(msg: Record<string, unknown>): StoreWrite {
   const refuse = (what: string) => new RotaError("bad_store_write", `pipeline: bad store write from the renewal process: ${what}`);
   if (msg.store === "issued") {
     const bad = badFields("issued", msg.issued, issuedChecks);
+    if (msg.fence !== undefined && !isFence(msg.fence)) bad.push("fence");
     if (bad.length > 0) throw refuse(`missing or invalid ${bad.join(", ")}`);
-    return { store: "issued", issued: issuedOf(msg.issued as Record<string, unknown>) };
+    const issued = issuedOf(msg.issued as Record<string, unknown>);
+    return msg.fence === undefined ? { store: "issued", issued } : { store: "issued", issued, fence: fenceOf(msg.fence as Fence)! };
   }
   if (msg.store === "installed") {
     const bad = badFields("installed", msg.installed, installChecks);
@@ -222,6 +259,5 @@ function parseStoreWrite(msg: Record<string, unknown>): StoreWrite {
 export function outcomeFromWire(line: OutcomeLine): RunOutcome {
   const o = line.outcome;
   if (o.ok) return o;
-  const error = new RotaError(o.error.code, o.error.message, { noRetry: o.error.noRetry, retryAfterSeconds: o.error.retryAfterSeconds });
-  return { ok: false, error, interrupted: o.interrupted };
+  return { ok: false, error: errorFromWire(o.error), interrupted: o.interrupted };
 }

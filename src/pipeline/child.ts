@@ -27,10 +27,10 @@ function selfCommand(): string[] {
   return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
 }
 
-/** Starts a worker process and hands it `hello`, its first line. */
-export function spawnWorker(hello: ChildHello): WorkerProcess {
+/** Starts a worker process and hands it `hello`, its first line. `command`: how to start rota (a test runs it from source). */
+export function spawnWorker(hello: ChildHello, command: string[] = selfCommand()): WorkerProcess {
   // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
-  const child = Bun.spawn([...selfCommand(), CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([...command, CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const send = (line: string): boolean => {
     try {
       child.stdin.write(`${line}\n`);
@@ -84,6 +84,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
         ...(replaces === undefined ? {} : { replaces }),
         latestIssued,
         daemon: { version: VERSION, commit: COMMIT },
+        ...(req.cluster ? { cluster: req.cluster } : {}),
       };
     } catch (err) {
       return { ok: false, error: err, interrupted: false };
@@ -96,7 +97,7 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
       sections: sectionKeys(request),
       signal: req.signal,
       log: childLog,
-      onLine: (line) => ("event" in line ? bus.emit(line.event) : writes.apply(line)),
+      onLine: (line, reply) => ("event" in line ? bus.emit(line.event) : writes.apply(line, reply)),
       onBadWrite: (err) => writes.unreadable(err),
     });
     // Final once every write sent before the end is in the store.

@@ -13,6 +13,7 @@ import { createFilesystemInstall } from "../backends/install/filesystem/filesyst
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge, type InstallBackend, type PropagatingDcv, type PropagationPolicy } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { clockReading, FakeClock } from "../testing/fake-clock.ts";
+import type { Fence } from "../cluster/types.ts";
 import type { CertConfig } from "../config/schema.ts";
 import { createCsr } from "../crypto/csr.ts";
 import { generateKeyPem } from "../crypto/keys.ts";
@@ -23,7 +24,7 @@ import { SqliteAuditStore } from "../store/sqlite.ts";
 import type { VisibilityCheck } from "../dns/visibility.ts";
 import { ChallengeJournal, type JournalEntry } from "./journal.ts";
 import type { DnsProbe } from "./propagate.ts";
-import { runRenewal, type RenewerDeps, type RunOutcome } from "./renewer.ts";
+import { runRenewal, type RenewerDeps, type RunOutcome, type RunRequest } from "./renewer.ts";
 import type { CertRuntime } from "./runtime.ts";
 
 const DOMAIN = "www.example.com";
@@ -155,12 +156,15 @@ function runtime(ca: CABackend, dcv: DcvBackend | undefined): CertRuntime {
   };
 }
 
-async function run(cert: CertRuntime, opts: { installOnly?: string[]; newKey?: boolean } = {}): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
-  const { installOnly, newKey } = opts;
+async function run(
+  cert: CertRuntime,
+  opts: { installOnly?: string[]; newKey?: boolean; cluster?: RunRequest["cluster"] } = {},
+): Promise<{ id: string; outcome: RunOutcome; steps: Array<[StepName, StepStatus]> }> {
+  const { installOnly, newKey, cluster } = opts;
   const id = `r${++seq}`;
   // The runner opens the row before the pipeline runs; here the test does.
   bus.emit({ type: "renewal.started", renewalId: id, certId: cert.config.id, trigger: "manual", installOnly: installOnly !== undefined, reason: null, at: now });
-  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly, newKey }, deps);
+  const outcome = await runRenewal(cert, { renewalId: id, trigger: "manual", signal: new AbortController().signal, installOnly, newKey, ...(cluster ? { cluster } : {}) }, deps);
   await bus.drain();
   const renewal = await store.getRenewal(id);
   return { id, outcome, steps: renewal!.events.map((e) => [e.step, e.status]) };
@@ -439,6 +443,111 @@ describe("runRenewal", () => {
       expect(readFileSync(keyPath(), "utf8")).toBe(second);
       expect(installedFiles()["privkey.pem"]).toBe(second);
     });
+  });
+});
+
+describe("runRenewal in cluster mode", () => {
+  const FENCE: Fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+  const keyPath = () => join(dir, "keys", "www.key");
+  /** The CA's submits, counted: a follower must never reach one. */
+  const counting = (ca: CABackend) => {
+    const counted = { ...ca, submits: 0 };
+    counted.submit = (req, signal) => {
+      counted.submits++;
+      return ca.submit(req, signal);
+    };
+    return counted;
+  };
+  /** The first run as a leader would: the key in place, a certificate stored and installed. */
+  async function issuedOnce(cert: CertRuntime): Promise<string> {
+    const first = await run(cert);
+    expect(first.outcome.ok).toBe(true);
+    return (first.outcome as Extract<RunOutcome, { ok: true }>).issued.serial;
+  }
+
+  test("an order on the leader: the key only loaded, the issued write carries the fence", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    await issuedOnce(cert);
+    const fences: Array<Fence | undefined> = [];
+    deps = { ...deps, store: { latestIssued: (id) => store.latestIssued(id), saveInstalled: (r) => store.saveInstalled(r), saveIssued: async (_, f) => void fences.push(f) } };
+    const key = readFileSync(keyPath(), "utf8");
+    const { id, outcome } = await run(cert, { cluster: { fence: FENCE } });
+    expect(outcome.ok).toBe(true);
+    expect(fences).toEqual([FENCE]);
+    expect(readFileSync(keyPath(), "utf8")).toBe(key);
+    expect((await store.getRenewal(id))!.events[0]!.message).toBe(`loaded key at ${keyPath()} (cluster mode: never generated)`);
+  });
+
+  test("a fenced persist: nothing stored, nothing installed, the run fails with fenced", async () => {
+    const cert = runtime(fakeCa(dir, clock), undefined);
+    const serial = await issuedOnce(cert);
+    const before = installedFiles();
+    const refused = new RotaError("fenced", "cluster: not stored: nas-1 no longer holds the lease at term 7", { noRetry: true });
+    deps = { ...deps, store: { latestIssued: (id) => store.latestIssued(id), saveInstalled: (r) => store.saveInstalled(r), saveIssued: async () => Promise.reject(refused) } };
+    const { outcome, steps } = await run(cert, { cluster: { fence: FENCE } });
+    expect(outcome).toEqual({ ok: false, error: refused, interrupted: false });
+    expect(steps.slice(-2)).toEqual([
+      ["verify", "ok"],
+      ["persist", "failed"],
+    ]);
+    expect(installedFiles()).toEqual(before);
+    expect((await store.latestIssued("www"))!.serial).toBe(serial);
+  });
+
+  test("an order without a fence (not the leader) never reaches the CA", async () => {
+    const ca = counting(fakeCa(dir, clock));
+    const cert = runtime(ca, undefined);
+    await issuedOnce(cert);
+    const { outcome, steps } = await run(cert, { cluster: { fence: null } });
+    expect(outcome).toMatchObject({ ok: false, error: { code: "not_leader" } });
+    expect(ca.submits).toBe(1);
+    expect(steps.at(-1)).toEqual(["key", "ok"]);
+  });
+
+  test("install-only with another key: refused as key_mismatch naming the key path, never ordering, nothing installed", async () => {
+    const ca = counting(fakeCa(dir, clock));
+    const cert = runtime(ca, undefined);
+    const serial = await issuedOnce(cert);
+    rmSync(join(dir, "installed"), { recursive: true });
+    const other = generateKeyPem("ecdsa-p256");
+    await Bun.write(keyPath(), other);
+    const { outcome, steps } = await run(cert, { installOnly: ["files"], cluster: { fence: null } });
+    expect(outcome).toMatchObject({ ok: false, interrupted: false, error: { code: "key_mismatch", noRetry: true } });
+    const message = (outcome as { error: RotaError }).error.message;
+    expect(message).toBe(
+      `pipeline: www: stored serial ${serial} cannot be installed with the key at ${keyPath()} (verify: certificate does not match the private key); every node needs the leader's key`,
+    );
+    expect(message).not.toContain("PRIVATE KEY");
+    expect(steps).toEqual([
+      ["key", "ok"],
+      ["verify", "failed"],
+    ]);
+    expect(ca.submits).toBe(1);
+    expect(installedFiles()).toEqual({});
+    expect(readFileSync(keyPath(), "utf8")).toBe(other);
+  });
+
+  test("install-only with the key missing: key_missing, no key generated, never ordering", async () => {
+    const ca = counting(fakeCa(dir, clock));
+    const cert = runtime(ca, undefined);
+    await issuedOnce(cert);
+    rmSync(keyPath());
+    const { outcome, steps } = await run(cert, { installOnly: ["files"], cluster: { fence: null } });
+    expect(outcome).toMatchObject({ ok: false, error: { code: "key_missing" } });
+    expect(steps).toEqual([["key", "failed"]]);
+    expect(existsSync(keyPath())).toBe(false);
+    expect(ca.submits).toBe(1);
+  });
+
+  test("install-only with nothing stored yet fails without ordering; a new key is refused", async () => {
+    const ca = counting(fakeCa(dir, clock));
+    const cert = runtime(ca, undefined);
+    await Bun.write(keyPath(), generateKeyPem("ecdsa-p256"));
+    const none = await run(cert, { installOnly: ["files"], cluster: { fence: null } });
+    expect(none.outcome).toMatchObject({ ok: false, error: { code: "no_certificate" } });
+    const rotated = await run(cert, { newKey: true, cluster: { fence: FENCE } });
+    expect(rotated.outcome).toMatchObject({ ok: false, error: { code: "new_key_refused" } });
+    expect(ca.submits).toBe(0);
   });
 });
 

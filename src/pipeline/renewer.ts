@@ -3,11 +3,15 @@
  * publish, propagate, await_issuance, remove, verify, persist, install. Every step is an event;
  * `remove` runs whatever happened before it, with its own time budget, so neither a
  * failure nor a shutdown leaves a challenge behind.
+ * In cluster mode (`RunRequest.cluster`) it never writes a key, never orders without the
+ * lease's fence, and an install-only run that cannot use the stored certificate is refused
+ * (`key_missing`, `key_mismatch`) instead of ordering: only the leader orders.
  */
 import { describeChallenge, hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
-import { freshKey, loadOrCreateKey, replaceKey } from "../crypto/keys.ts";
+import type { Fence } from "../cluster/types.ts";
+import { freshKey, loadKey, loadOrCreateKey, replaceKey } from "../crypto/keys.ts";
 import { verifyIssued } from "../crypto/verify.ts";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import type { EventBus, StepName, StepStatus, Trigger } from "../events.ts";
@@ -45,6 +49,12 @@ export interface RunRequest {
   newKey?: boolean;
   /** ARI certID of the certificate this order replaces (`SubmitRequest.replaces`); only what the CA's advisor answered for. */
   replaces?: string;
+  /**
+   * Set: a cluster-mode run. `fence` is the lease the leader held when the run got its slot,
+   * what the issued write must prove; null on a node that does not lead, which then never
+   * orders (install-only runs need none).
+   */
+  cluster?: { fence: Fence | null };
 }
 
 export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
@@ -77,6 +87,11 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
   const rotate = !req.installOnly && (req.newKey === true || cert.config.keyRotation === "every_renewal");
   try {
     const key = await step("key", async () => {
+      if (req.cluster) {
+        // Every node installs the leader's certificate with its own copy of the key: a key made here would fit no other node.
+        if (rotate) throw new RotaError("new_key_refused", `pipeline: a new key cannot be made in cluster mode: every node must hold the same key (see docs/federation.md)`, { noRetry: true });
+        return [{ pem: loadKey(keyPath, keyType), fresh: false }, `loaded key at ${keyPath} (cluster mode: never generated)`];
+      }
       if (rotate) {
         const k = freshKey(keyPath, keyType);
         const where = k.replacing ? `it replaces ${keyPath} (old kept as .old)` : `it is written to ${keyPath}`;
@@ -86,7 +101,7 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
       const what = k.replaced ? `replaced with a new ${keyType} key (old kept as .old)` : k.created ? `generated ${keyType} key` : "reused key";
       return [{ pem: k.pem, fresh: false }, `${what} at ${keyPath}`];
     });
-    const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key.pem, req.signal, deps, step) : null;
+    const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key.pem, req, deps, step) : null;
     const issued = reinstalled ?? (await issueAndInstall(cert, key, req, deps, step));
     return { ok: true, issued };
   } catch (err) {
@@ -107,6 +122,8 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
   const { clock } = deps;
   const key = renewalKey.pem;
   const signal = req.signal;
+  // The runner gives an order a fence only while this node leads; without one it never reaches the CA.
+  if (req.cluster && !req.cluster.fence) throw new RotaError("not_leader", `pipeline: ${c.id}: this node does not hold the cluster lease; only the leader orders certificates`);
 
   const csrPem = await step("csr", async () => [await createCsr(c.domains, key), `${c.domains.length} name(s): ${c.domains.join(", ")}`]);
   let leaf: { leafPem: string; chainPem: string };
@@ -190,7 +207,10 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
     // The fresh key takes the file's place before anything serves its certificate: a crash
     // from here on leaves a key that matches what gets stored and installed, or the old pair.
     const replaced = renewalKey.fresh ? replaceKey(c.keyPath, key) : false;
-    await deps.store.saveIssued(issued);
+    // Fenced, the store refuses it (`fenced`) once another node has taken the lease: nothing below installs it then.
+    const fence = req.cluster?.fence;
+    if (fence) await deps.store.saveIssued(issued, fence);
+    else await deps.store.saveIssued(issued);
     const rotated = renewalKey.fresh ? `new key written to ${c.keyPath}${replaced ? " (old kept as .old)" : ""}; ` : "";
     return [undefined, `${rotated}certificate and chain stored (the key is not)`];
   });
@@ -201,24 +221,30 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
 /**
  * Install-only: the newest stored certificate, checked against the key, onto the named
  * targets. Null when the stored certificate cannot serve any more (the key was lost or
- * replaced, the names changed): the caller orders a new one instead.
+ * replaced, the names changed): the caller orders a new one instead. In cluster mode it
+ * never orders: no stored certificate fails (`no_certificate`), one that fails `verify` is
+ * refused (`key_mismatch`, naming the key's path), and nothing is installed either way.
  */
-async function reinstall(cert: CertRuntime, names: string[], key: string, signal: AbortSignal, deps: RenewerDeps, step: StepFn): Promise<IssuedCert | null> {
+async function reinstall(cert: CertRuntime, names: string[], key: string, req: RunRequest, deps: RenewerDeps, step: StepFn): Promise<IssuedCert | null> {
   const c = cert.config;
   const targets = cert.installs.filter((t) => names.includes(t.name));
   const issued = await deps.store.latestIssued(c.id);
   const usable = await step("verify", async () => {
+    if (!issued && req.cluster) throw new RotaError("no_certificate", `pipeline: ${c.id}: no certificate is stored yet; the leader orders it`);
     if (!issued) return [false, { skipped: "no stored certificate; ordering a new one" }];
     try {
       await verifyIssued({ leafPem: issued.leafPem, chainPem: issued.chainPem, privateKeyPem: key, domains: c.domains, now: deps.clock.now() });
     } catch (err) {
       if (!(err instanceof RotaError) || err.code !== "verify_failed") throw err;
+      if (req.cluster) {
+        throw new RotaError("key_mismatch", `pipeline: ${c.id}: stored serial ${issued.serial} cannot be installed with the key at ${c.keyPath} (${err.message}); every node needs the leader's key`, { noRetry: true, cause: err });
+      }
       return [false, { skipped: `stored serial ${issued.serial} cannot be installed (${err.message}); ordering a new one` }];
     }
     return [true, `stored serial ${issued.serial} matches the key and names`];
   });
   if (!usable || !issued) return null;
-  await installAll(targets, c.domains, issued, key, signal, deps, step);
+  await installAll(targets, c.domains, issued, key, req.signal, deps, step);
   return issued;
 }
 

@@ -4,10 +4,12 @@
  * second writer could go on writing into the old file). Writes are applied one after
  * another in the order the process sent them, while its lines keep being read; the
  * process does not wait for them, so the first that fails is what the renewal failed of.
+ * The exception is a fenced write (cluster mode's issued certificate): it is answered once
+ * applied or refused, and the process installs nothing until then.
  */
 import { RotaError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { StoreWrite } from "./child-protocol.ts";
+import { errorToWire, type DaemonLine, type StoreWrite } from "./child-protocol.ts";
 import type { PipelineStore } from "./renewer.ts";
 
 function describeWrite(w: StoreWrite): string {
@@ -24,16 +26,22 @@ export class StoreWrites {
     private readonly log: Logger,
   ) {}
 
-  apply(w: StoreWrite): void {
+  /** Queues `w`; a fenced issued write is answered through `reply` once the store took or refused it. */
+  apply(w: StoreWrite, reply: (line: DaemonLine) => void): void {
     this.queue = this.queue.then(async () => {
       const certId = w.store === "issued" ? w.issued.certId : w.installed.certId;
+      let refused: unknown = null;
       try {
         if (certId !== this.certId) throw new RotaError("bad_store_write", `pipeline: the renewal process of ${this.certId} wrote for ${certId}`);
-        if (w.store === "issued") await this.store.saveIssued(w.issued);
-        else await this.store.saveInstalled(w.installed);
+        if (w.store === "installed") await this.store.saveInstalled(w.installed);
+        else if (w.fence) await this.store.saveIssued(w.issued, w.fence);
+        else await this.store.saveIssued(w.issued);
       } catch (err) {
+        refused = err;
         this.fail(describeWrite(w), err);
       }
+      // The store's own error, `fenced` above all: the process's outcome carries its code.
+      if (w.store === "issued" && w.fence) reply({ stored: { renewalId: w.issued.renewalId, serial: w.issued.serial, error: refused === null ? null : errorToWire(refused) } });
     });
   }
 

@@ -10,7 +10,7 @@
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { parseChildLine, type ChildLine, type OutcomeLine } from "./child-protocol.ts";
+import { parseChildLine, type ChildLine, type DaemonLine, type OutcomeLine } from "./child-protocol.ts";
 
 /** One worker process, as the pool drives it (a real one in child.ts, fakes in tests). */
 export interface WorkerProcess {
@@ -55,8 +55,8 @@ export interface Job {
   signal: AbortSignal;
   /** Scoped to the renewal: what the pool says about it. */
   log: Logger;
-  /** Every line of the renewal before its outcome: step events and store writes, in order. */
-  onLine(line: Exclude<ChildLine, OutcomeLine>): void;
+  /** Every line of the renewal before its outcome: step events and store writes, in order. `reply` sends a line back to its worker. */
+  onLine(line: Exclude<ChildLine, OutcomeLine>, reply: (line: DaemonLine) => void): void;
   /** A store write that could not be read: lost. */
   onBadWrite(err: RotaError): void;
 }
@@ -213,7 +213,7 @@ export class WorkerPool {
         }
         if (!running) this.untrusted(w, "a line while it had no renewal");
         else if ("outcome" in line) running.end({ outcome: line });
-        else running.job.onLine(line);
+        else running.job.onLine(line, (reply) => void w.proc.send(JSON.stringify(reply)));
       }
     } catch (err) {
       this.deps.log.error(`renewal process ${w.proc.pid}: cannot read its output: ${describeError(err)}`);

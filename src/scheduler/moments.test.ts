@@ -24,7 +24,7 @@ import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import type { AdviceSource } from "./ari-poll.ts";
-import { singleNode } from "./leadership.ts";
+import { singleNode, type Leadership } from "./leadership.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
@@ -102,8 +102,8 @@ function watchlist(certs: CertRuntime[], over: Partial<DaemonConfig> = {}): Watc
   return { config, certs, dcvs: new Map() };
 }
 
-function newScheduler(watch: Watchlist, advice?: AdviceSource): Scheduler {
-  const s = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal: new ChallengeJournal(dir), log: log(), advice }, watch);
+function newScheduler(watch: Watchlist, advice?: AdviceSource, leadership: Leadership = singleNode): Scheduler {
+  const s = new Scheduler({ runner, store, bus, clock, leadership, journal: new ChallengeJournal(dir), log: log(), advice }, watch);
   schedulers.push(s);
   return s;
 }
@@ -267,6 +267,30 @@ test("the plan is written when it changes, not at every look", async () => {
 });
 
 describe("ARI polls", () => {
+  test("are the leader's alone: an answer that comes after the lease is gone is not stored, and a follower never polls", async () => {
+    let leading = true;
+    const leadership: Leadership = { isLeader: () => leading, fence: () => null, leader: () => null };
+    const advisor = new FakeAdvisor();
+    let answer = () => {};
+    advisor.gate = new Promise((resolve) => (answer = resolve));
+    let polling = () => {};
+    const asked = new Promise<void>((resolve) => (polling = resolve));
+    const poll = advisor.poll.bind(advisor);
+    advisor.poll = (pem) => (polling(), poll(pem));
+    const s = newScheduler(watchlist([cert("www", 90)]), adviceOf(advisor), leadership);
+    s.start();
+    await asked;
+    expect(advisor.polls).toBe(1);
+    leading = false;
+    answer();
+    await quiet(s);
+    expect((await store.renewalPlans(["www"])).get("www")?.ari).toBeNull();
+    await clock.advance(7 * 86_400_000);
+    await quiet(s);
+    expect(advisor.polls).toBe(1);
+    expect(started()).toEqual(["www:startup"]);
+  });
+
   test("the window sets the moment; the answer is kept, and a restart does not ask again before its time", async () => {
     const advisor = new FakeAdvisor();
     const s = newScheduler(watchlist([cert("www", 90)]), adviceOf(advisor));

@@ -3,7 +3,7 @@
  * limit (counted, never timed), the persisted failure cooldown, and a clean stop().
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
@@ -17,10 +17,13 @@ import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
-import { runRenewal } from "../pipeline/renewer.ts";
+import { runRenewal, type PipelineStore } from "../pipeline/renewer.ts";
+import { generateKeyPem } from "../crypto/keys.ts";
+import type { Fence } from "../cluster/types.ts";
 import type { CertRuntime } from "../pipeline/runtime.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
+import type { Leadership } from "./leadership.ts";
 import { Runner } from "./runner.ts";
 
 /** Holds every awaitIssuance until the test releases it, counting who is inside. */
@@ -454,5 +457,125 @@ describe("the renewal deadline", () => {
     gate.releaseOne();
     expect((await queued.done).ok).toBe(true);
     await runner.stop();
+  });
+});
+
+describe("cluster mode", () => {
+  const FENCE: Fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+  let leading: boolean;
+  const leadership: Leadership = { isLeader: () => leading, fence: () => (leading ? FENCE : null), leader: () => null };
+  /** What each run was handed, by cert: the fence it carries. */
+  let handed: Map<string, ExecuteRequest["cluster"]>;
+
+  beforeEach(() => {
+    leading = true;
+    handed = new Map();
+  });
+
+  /** The cert with its key in place: in cluster mode a key is copied to a node, never made there. */
+  function keyed(id: string, ca: CABackend): CertRuntime {
+    const runtime = cert(id, ca);
+    mkdirSync(join(dir, "keys"), { recursive: true });
+    writeFileSync(runtime.config.keyPath, generateKeyPem("ecdsa-p256"), { mode: 0o600 });
+    return runtime;
+  }
+
+  function clusterRunner(opts: { store?: PipelineStore; before?: (req: ExecuteRequest) => Promise<void>; maxConcurrent?: number } = {}): Runner {
+    const execute = async (req: ExecuteRequest) => {
+      handed.set(req.certId, req.cluster);
+      await opts.before?.(req);
+      return runRenewal(runtimes.get(req.certId)!, req, { store: opts.store ?? store, bus, clock, journal });
+    };
+    return new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: opts.maxConcurrent ?? 3, timeoutSeconds: 1800, cluster: { nodeId: "nas-1", leadership } });
+  }
+
+  test("abortOrders aborts orders, running or queued (challenges removed, interrupted, no cooldown); install-only runs go on and write no cert_state", async () => {
+    const gate = new Gate();
+    const ca = fakeCa(dir, clock, { gate });
+    // The stored certificate the install-only run puts back, issued before the cluster run.
+    const setup = newRunner(1).start(cert("api", fakeCa(dir, clock, {})), "startup")!;
+    expect((await setup.done).ok).toBe(true);
+    await store.putCertState({ certId: "api", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    let releaseInstall = () => {};
+    const installHeld = new Promise<void>((resolve) => (releaseInstall = resolve));
+    let installSignal: AbortSignal | undefined;
+    const runner = clusterRunner({
+      maxConcurrent: 2,
+      before: async (req) => {
+        if (!req.installOnly) return;
+        installSignal = req.signal;
+        await installHeld;
+      },
+    });
+    const order = runner.start(keyed("www", ca), "scheduled")!;
+    const sync = runner.start(runtimes.get("api")!, "sync", { installOnly: ["files"] })!;
+    const queued = runner.start(keyed("web", ca), "manual")!;
+    await gate.untilEntered(1);
+    expect(handed.get("www")).toEqual({ fence: FENCE });
+    expect(handed.get("api")).toEqual({ fence: null });
+    expect([...dcv.live.keys()]).toEqual(["tok_www"]);
+
+    leading = false;
+    expect(runner.abortOrders("refresh_failed")).toBe(2);
+    expect(await order.done).toMatchObject({ ok: false, interrupted: true });
+    expect(await queued.done).toMatchObject({ ok: false, interrupted: true });
+    expect(dcv.live.size).toBe(0);
+    expect(journal.entries()).toEqual([]);
+    expect(installSignal?.aborted).toBe(false);
+    releaseInstall();
+    expect(await sync.done).toMatchObject({ ok: true });
+
+    await bus.drain();
+    const row = await store.getRenewal(order.renewalId);
+    expect(row).toMatchObject({ status: "interrupted" });
+    expect(row!.error).toContain("cluster: nas-1 stopped leading (refresh_failed); the order is left to the next leader");
+    expect(await store.getRenewal(queued.renewalId)).toMatchObject({ status: "interrupted", events: [] });
+    expect(await store.getRenewal(sync.renewalId)).toMatchObject({ status: "succeeded", installOnly: true, trigger: "sync" });
+    expect(await store.getCertState("www")).toBeNull();
+    expect(await store.getCertState("web")).toBeNull();
+    // The install-only success did not touch the shared state either way (a stale cooldown would stay).
+    await store.putCertState({ certId: "api", consecutiveFailures: 2, retryAt: new Date(now.getTime() + 60_000), lastError: "x", authzFailures: 0, haltedAt: null });
+    expect((await runner.start(runtimes.get("api")!, "sync", { installOnly: ["files"] })!.done).ok).toBe(true);
+    expect((await store.getCertState("api"))?.consecutiveFailures).toBe(2);
+  });
+
+  test("a fenced persist: nothing stored, nothing installed, no cooldown, the run ends interrupted", async () => {
+    const www = keyed("www", fakeCa(dir, clock, {}));
+    const refused = new RotaError("fenced", "cluster: not stored: nas-1 no longer holds the lease at term 7", { noRetry: true });
+    const fenced: PipelineStore = { latestIssued: (id) => store.latestIssued(id), saveInstalled: (r) => store.saveInstalled(r), saveIssued: () => Promise.reject(refused) };
+    const run = clusterRunner({ store: fenced }).start(www, "scheduled")!;
+    expect(await run.done).toEqual({ ok: false, error: refused, interrupted: true });
+    await bus.drain();
+    expect(await store.getRenewal(run.renewalId)).toMatchObject({ status: "interrupted", error: "cluster: not stored: nas-1 no longer holds the lease at term 7" });
+    expect(await store.latestIssued("www")).toBeNull();
+    expect(existsSync(join(dir, "installed", "www"))).toBe(false);
+    expect(await store.getCertState("www")).toBeNull();
+    expect(events.filter((e) => e.type === "renewal.failed")).toMatchObject([{ interrupted: true, retryAt: null }]);
+  });
+
+  test("an order whose slot comes after the lease is gone is never placed: interrupted, the CA untouched", async () => {
+    leading = false;
+    let submitted = 0;
+    const ca = fakeCa(dir, clock, {});
+    const run = clusterRunner().start(keyed("www", { ...ca, submit: (req, signal) => (submitted++, ca.submit(req, signal)) }), "manual")!;
+    expect(await run.done).toMatchObject({ ok: false, interrupted: true, error: { code: "not_leader" } });
+    expect(submitted).toBe(0);
+    expect(handed.has("www")).toBe(false);
+    expect(await store.getCertState("www")).toBeNull();
+  });
+
+  test("an install-only refusal fails the row with its code in the outcome, and sets no cooldown", async () => {
+    const www = cert("www", fakeCa(dir, clock, {}));
+    expect((await newRunner(1).start(www, "startup")!.done).ok).toBe(true);
+    rmSync(www.config.keyPath);
+    leading = false;
+    const run = clusterRunner().start(www, "sync", { installOnly: ["files"], reason: "nothing installed" })!;
+    const outcome = await run.done;
+    expect(outcome).toMatchObject({ ok: false, interrupted: false });
+    expect(!outcome.ok && outcome.error instanceof RotaError && outcome.error.code).toBe("key_missing");
+    await bus.drain();
+    expect(await store.getRenewal(run.renewalId)).toMatchObject({ status: "failed", trigger: "sync" });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    expect(events.filter((e) => e.type === "renewal.failed").at(-1)).toMatchObject({ interrupted: false, retryAt: null });
   });
 });

@@ -2,6 +2,10 @@
  * @module Runs renewals: one at a time per cert, at most `max_concurrent_renewals` in
  * all, each under its own AbortSignal and deadline. Owns the outcome: the cooldown after
  * a failure (persisted, so restarts do not reset it) and the closing event.
+ * In cluster mode an order carries the lease's fence, taken when it gets its slot; losing
+ * the lease (`abortOrders`, or the store refusing a fenced write) ends it interrupted with
+ * no cooldown: `cert_state` is shared, and must not hold back the next leader. Install-only
+ * runs (every node's InstallSyncTask) leave `cert_state` alone: it is the leader's.
  */
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock.ts";
@@ -9,11 +13,12 @@ import { RotaError, describeError, isAbort } from "../errors.ts";
 import type { EventBus, StepName, Trigger } from "../events.ts";
 import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
-import type { RunOutcome } from "../pipeline/renewer.ts";
+import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { AuditStore } from "../store/types.ts";
 import type { CooldownPolicy } from "./cooldown.ts";
 import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
+import type { Leadership } from "./leadership.ts";
 import { Limiter } from "./limiter.ts";
 
 /**
@@ -28,6 +33,8 @@ export interface RunnerSettings {
   maxConcurrent: number;
   /** A renewal still running this long after it got its slot is aborted and fails. */
   timeoutSeconds: number;
+  /** Cluster mode: this node's id and the lease it may hold. Absent or null: one node, every run as before. */
+  cluster?: { nodeId: string; leadership: Leadership } | null;
 }
 
 export interface RunnerDeps {
@@ -53,6 +60,8 @@ export interface StartOptions {
 
 interface Active extends Started {
   controller: AbortController;
+  /** Puts a stored certificate back: goes on when this node stops leading. */
+  installOnly: boolean;
   /** The pipeline step in progress, for the deadline's message. */
   step: StepName | null;
 }
@@ -128,10 +137,22 @@ export class Runner {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
-    const a: Active = { renewalId, controller: new AbortController(), step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
+    const a: Active = { renewalId, controller: new AbortController(), installOnly: opts.installOnly !== undefined, step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
     a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => this.active.delete(certId));
     this.active.set(certId, a);
     return { renewalId, done: a.done };
+  }
+
+  /**
+   * Cluster mode, when this node stops leading: aborts every queued and running renewal that
+   * orders (a running one removes its challenges; each ends interrupted, with no cooldown).
+   * Install-only runs go on: every node installs. Returns how many were aborted.
+   */
+  abortOrders(reason: string): number {
+    const node = this.settings.cluster?.nodeId ?? "this node";
+    const orders = [...this.active.values()].filter((a) => !a.installOnly && !a.controller.signal.aborted);
+    for (const a of orders) a.controller.abort(new RotaError("leader_lost", `cluster: ${node} stopped leading (${reason}); the order is left to the next leader`));
+    return orders.length;
   }
 
   /** Cancels every queued and running renewal and waits for their clean-up. */
@@ -167,7 +188,8 @@ export class Runner {
           timedOut = `timed out after ${timeoutSeconds} s ${a.step ? `in step ${a.step}` : "before its first step"}`;
           controller.abort(new RotaError("timeout", timedOut));
         }, timeoutSeconds * 1000);
-        outcome = await execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey });
+        const cluster = clusterRun(certId, installOnly !== undefined, settings);
+        outcome = await execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey, ...(cluster ? { cluster } : {}) });
       } finally {
         cancelDeadline();
         release();
@@ -177,6 +199,8 @@ export class Runner {
     }
     // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
     if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
+    // Another node leads now: no failure of the cert's, and nothing for its shared cooldown.
+    if (!outcome.ok && leaseLost(outcome.error)) outcome = { ...outcome, interrupted: true };
     return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
   }
 
@@ -188,10 +212,14 @@ export class Runner {
   private async conclude(certId: string, renewalId: string, outcome: RunOutcome, installOnly: boolean, settings: RunnerSettings): Promise<RunOutcome> {
     const { bus, clock, store } = this.deps;
     const log = scoped(this.deps.log, { cert: certId, renewal: renewalId });
+    // The cluster's cert_state is the leader's orders' alone; InstallSyncTask backs off its installs in memory.
+    const keepsState = !(installOnly && settings.cluster);
     if (outcome.ok) {
-      await store
-        .putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null })
-        .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
+      if (keepsState) {
+        await store
+          .putCertState({ certId, consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null })
+          .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
+      }
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
       log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
       return outcome;
@@ -201,6 +229,11 @@ export class Runner {
       bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: true, retryAt: null });
       log.warn(`${certId}: renewal ${renewalId} interrupted`);
       return { ...outcome, interrupted: true };
+    }
+    if (!keepsState) {
+      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt: null });
+      log.error(`${certId}: re-install ${renewalId} failed: ${error}`);
+      return outcome;
     }
     let recorded: AfterFailure | null = null;
     try {
@@ -220,4 +253,23 @@ export class Runner {
     if (halt) bus.emit({ type: "cert.halted", certId, failures: halt.authzFailures, lastError: error, at: clock.now() });
     return outcome;
   }
+}
+
+/**
+ * What a cluster-mode run carries (null off the cluster): the lease's fence as it is when
+ * the run gets its slot. An order without one (this node stopped leading while it waited)
+ * is not placed; an install-only run writes no issued certificate and needs none.
+ */
+function clusterRun(certId: string, installOnly: boolean, settings: RunnerSettings): RunRequest["cluster"] | null {
+  const cluster = settings.cluster;
+  if (!cluster) return null;
+  if (installOnly) return { fence: null };
+  const fence = cluster.leadership.fence();
+  if (!fence) throw new RotaError("not_leader", `runner: ${certId}: ${cluster.nodeId} does not lead the cluster now; the order is left to the leader`);
+  return { fence };
+}
+
+/** The store refused a fenced write, or the run found this node no longer leads: the new leader's business now. */
+function leaseLost(err: unknown): boolean {
+  return err instanceof RotaError && (err.code === "fenced" || err.code === "not_leader" || err.code === "leader_lost");
 }

@@ -20,7 +20,11 @@ import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
-import { singleNode } from "./leadership.ts";
+import type { LeaderInfo } from "../cluster/types.ts";
+import { createCsr } from "../crypto/csr.ts";
+import { loadOrCreateKey } from "../crypto/keys.ts";
+import { verifyIssued } from "../crypto/verify.ts";
+import { singleNode, type Leadership } from "./leadership.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
@@ -421,3 +425,97 @@ describe("the look's targets", () => {
     expect(look.error).toBe("nas: unreachable");
   });
 });
+
+describe("cluster mode", () => {
+  let leading: boolean;
+  let leader: LeaderInfo | null;
+  const leadership: Leadership = {
+    isLeader: () => leading,
+    fence: () => (leading ? { nodeId: "nas-2", instance: "i", term: 7 } : null),
+    leader: () => leader,
+  };
+  beforeEach(() => {
+    leading = false;
+    leader = { nodeId: "nas-1", term: 7, since: new Date(0), expiresAt: new Date(clock.now().getTime() + 30_000) };
+  });
+
+  function clusterScheduler(certs: CertRuntime[]): Scheduler {
+    const watch = watchlist(certs);
+    watch.config.cluster = { ...watch.config.cluster, enabled: true, nodeId: "nas-2" };
+    scheduler = new Scheduler({ runner, store, bus, clock, leadership, journal: new ChallengeJournal(dir), log: silent }, watch);
+    return scheduler;
+  }
+
+  test("a follower's ticks look at nothing and start nothing; refresh() gives the look without storing a plan", async () => {
+    const www = cert("www");
+    const s = clusterScheduler([www]);
+    s.start();
+    await quiet(s);
+    await clock.advance(3600_000);
+    await quiet(s);
+    expect(started()).toEqual([]);
+    expect(s.look("www")).toBeUndefined();
+
+    await store.saveIssued({ certId: "www", renewalId: "r0", ...(await issuedBy(www)) });
+    const look = await s.refresh(www);
+    expect(look.decision).toMatchObject({ action: "install" });
+    expect(s.look("www")).toBe(look);
+    expect((await store.renewalPlans(["www"])).size).toBe(0);
+    await quiet(s);
+    expect(started()).toEqual([]);
+  });
+
+  test("request() on a follower names the leader and its term, or no leader; nothing starts", async () => {
+    const www = cert("www");
+    const s = clusterScheduler([www]);
+    expect(await s.request(www, { force: true })).toEqual({ status: "not_leader", leader: "nas-1", term: 7 });
+    leader = null;
+    expect(await s.request(www)).toEqual({ status: "not_leader", leader: null, term: null });
+    await quiet(s);
+    expect(started()).toEqual([]);
+  });
+
+  test("kick() sweeps at once; the leader orders, but never launches an install-only decision, by tick or by request", async () => {
+    const www = cert("www");
+    const s = clusterScheduler([www]);
+    // Leading before start(): the startup tick is the first look, not a second one.
+    leading = true;
+    s.kick();
+    await quiet(s);
+    expect(started()).toEqual([]);
+    leading = false;
+    s.start();
+    await quiet(s);
+    expect(started()).toEqual([]);
+
+    leading = true;
+    s.kick();
+    await quiet(s);
+    expect(started()).toEqual(["www:scheduled"]);
+    expect(events.filter((e) => e.type === "renewal.succeeded")).toHaveLength(1);
+    expect((await store.renewalPlans(["www"])).get("www")).toBeDefined();
+
+    rmSync(join(dir, "installed"), { recursive: true });
+    await clock.advance(3600_000);
+    await quiet(s);
+    expect(started()).toEqual(["www:scheduled"]);
+    expect(s.look("www")?.decision).toMatchObject({ action: "install" });
+    expect(await s.request(www)).toMatchObject({
+      status: "not_due",
+      reason: expect.stringMatching(/^files does not serve the newest certificate \(serial \w+\); in cluster mode the install sync puts the stored certificate back$/),
+    });
+    // Forced, it is an order: the leader's to place.
+    expect(await s.request(www, { force: true })).toMatchObject({ status: "started", installOnly: false });
+    await quiet(s);
+    expect(started()).toEqual(["www:scheduled", "www:manual"]);
+  });
+});
+
+/** A certificate the cert's CA signs for its key, as the leader would have stored it. */
+async function issuedBy(c: CertRuntime) {
+  const key = loadOrCreateKey(c.config.keyPath, c.config.keyType).pem;
+  const sub = await c.ca.submit({ certId: c.config.id, domains: c.config.domains, csrPem: await createCsr(c.config.domains, key), preferredKinds: [] }, new AbortController().signal);
+  const leaf = await c.ca.awaitIssuance(sub.order, new AbortController().signal);
+  const v = await verifyIssued({ ...leaf, privateKeyPem: key, domains: c.config.domains, now: clock.now() });
+  return { ...leaf, serial: v.serial, notBefore: v.notBefore, notAfter: v.notAfter, issuedAt: clock.now() };
+}

@@ -10,6 +10,10 @@
  * parsed once, not at every tick. A tick yields to the event loop between certs, so the
  * API answers during a sweep of thousands. A reload hands it a new watchlist; renewals
  * already running keep theirs.
+ * Only the leader (`Leadership`) sweeps, orders, polls ARI and writes plans: a follower's
+ * ticks do nothing, and `request()` there names the leader. In cluster mode (`[cluster]`,
+ * read at start) the leader launches only orders: putting the stored certificate back on
+ * each node's targets is InstallSyncTask's, on every node, leader included.
  */
 import { canProbeServed, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
@@ -122,6 +126,8 @@ export class Scheduler {
   private readonly poller: AriPoller | null;
   /** Looks taken after renewals end; stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
+  /** `[cluster] enabled` as the daemon started: a reload never changes it. */
+  private readonly clustered: boolean;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -129,6 +135,7 @@ export class Scheduler {
   ) {
     this.watch = watch;
     this.byId = byIdOf(watch);
+    this.clustered = watch.config.cluster.enabled;
     this.moments = new MomentTimer(deps.clock, (ids) => this.tickSafely("scheduled", ids));
     this.poller = deps.advice
       ? new AriPoller({ advice: deps.advice, store: deps.store, clock: deps.clock, log: deps.log, signal: this.stopSignal.signal }, (id, serial, record, manual) => void this.onAri(id, serial, record, manual))
@@ -165,6 +172,16 @@ export class Scheduler {
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
     this.tickSafely("reload");
+  }
+
+  /**
+   * This node has just become the leader: every cert is looked at now, not at the next
+   * interval. The plans it read as a follower may be older than the last leader's writes,
+   * so they are read again. Before start() it does nothing: the startup tick is that look.
+   */
+  kick(): void {
+    this.plans.clear();
+    if (this.sweepArmedAt !== null) this.tickSafely("scheduled");
   }
 
   watched(): Watchlist {
@@ -233,7 +250,7 @@ export class Scheduler {
 
   private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
-    if (!(await deps.leadership.isLeader())) return;
+    if (!deps.leadership.isLeader()) return;
     if (!only) await this.sweepJournal();
     let slice = performance.now();
     const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : this.watch.certs;
@@ -266,6 +283,8 @@ export class Scheduler {
     const was = this.movedEarlier.get(id);
     this.movedEarlier.delete(id);
     if (!look.decision || look.decision.action === "none") return;
+    // The install sync puts the stored certificate back on every node, this one included.
+    if (this.clustered && look.decision.action === "install") return;
     if (was) look.decision = movedEarlier(look.decision, was);
     const cooling = await this.coolingDown(id);
     if (await this.holdBack(id, look.decision, cooling)) return;
@@ -285,9 +304,9 @@ export class Scheduler {
     for (const id of missing) if (this.byId.has(id)) this.plans.set(id, found.get(id) ?? null);
   }
 
-  /** Starts a background ARI poll of the cert's newest stored certificate when its CA advises and one is due. */
+  /** Starts a background ARI poll of the cert's newest stored certificate when its CA advises and one is due; the leader's alone. */
   private pollIfDue(cert: WatchedCert, latest: CertSummary | null): void {
-    if (!this.poller || !latest || this.poller.polling(cert.config.id)) return;
+    if (!this.poller || !latest || this.poller.polling(cert.config.id) || !this.deps.leadership.isLeader()) return;
     const ca = this.adviser(cert);
     if (ca && pollDue(this.plans.get(cert.config.id), latest, this.deps.clock.now())) this.poller.start(cert.config.id, ca, latest.serial);
   }
@@ -306,7 +325,8 @@ export class Scheduler {
    */
   private async onAri(id: string, serial: string, record: AriRecord, manual: boolean): Promise<void> {
     const plan = this.plans.get(id);
-    if (!plan || plan.serial !== serial || !this.byId.has(id)) return;
+    // Stopped leading while the CA answered: the plan is the new leader's to write.
+    if (!plan || plan.serial !== serial || !this.byId.has(id) || !this.deps.leadership.isLeader()) return;
     const next: RenewalPlan = { ...plan, ari: record };
     this.plans.set(id, next);
     if (manual) {
@@ -334,11 +354,14 @@ export class Scheduler {
    * A renewal asked for through the API or CLI. `force` renews even when not due, ignores
    * the cooldown, and clears a halt as the renewal starts (`cert.resumed`). `newKey` orders
    * with a fresh key: a new order even when not due (never install-only), still subject to
-   * the cooldown and a halt unless forced.
+   * the cooldown and a halt unless forced. A follower starts nothing and names the leader
+   * (`not_leader`); in cluster mode a cert that needs only its stored certificate put back
+   * is `not_due`: the install sync does that.
    */
   async request(cert: WatchedCert, opts: { force?: boolean; newKey?: boolean } = {}): Promise<RenewRequestResult> {
     const { deps } = this;
     const { force = false, newKey = false } = opts;
+    if (!deps.leadership.isLeader()) return this.notLeader();
     const running = deps.runner.current(cert.config.id);
     if (running) return { status: "busy", renewalId: running.renewalId };
     const halted = await this.halted(cert.config.id);
@@ -362,10 +385,20 @@ export class Scheduler {
     }
     const decision: Decision =
       newKey || !look?.decision ? { action: "renew", why: "lifetime", moment: null, reason: newKey ? "new key requested" : "forced", notAfter: null } : look.decision;
+    if (this.clustered && decision.action === "install") {
+      return { status: "not_due", reason: `${decision.reason}; in cluster mode the install sync puts the stored certificate back`, renewAt: null, ariWindow: look?.ari?.window ?? null };
+    }
+    // The lease may have lapsed while the targets were read.
+    if (!deps.leadership.isLeader()) return this.notLeader();
     const started = this.launch(cert, "manual", decision, newKey);
     if (started) return { status: "started", renewalId: started.renewalId, installOnly: started.installOnly };
     const other = deps.runner.current(cert.config.id);
     return other ? { status: "busy", renewalId: other.renewalId } : { status: "not_due", reason: "the daemon is stopping", renewAt: null, ariWindow: null };
+  }
+
+  private notLeader(): RenewRequestResult {
+    const leader = this.deps.leadership.leader();
+    return { status: "not_leader", leader: leader?.nodeId ?? null, term: leader?.term ?? null };
   }
 
   /** Asks the cert's CA for ARI advice now, when it gives any for the newest stored certificate; the answer is in the plan when this resolves. */
@@ -417,6 +450,8 @@ export class Scheduler {
   }
 
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision, newKey = false): { renewalId: string; installOnly: boolean } | null {
+    // Asked again right before each launch: a tick of thousands outlasts a lease.
+    if (!this.deps.leadership.isLeader()) return null;
     const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason, newKey };
     const started = this.deps.runner.start(cert, trigger, opts);
     if (!started) return null;
@@ -441,7 +476,10 @@ export class Scheduler {
   }
 
   /**
-   * Reads every target and the store, and records the decision. Each read-back is bounded
+   * Reads every target and the store, and records the decision: what `look()`, `rota list`
+   * and the pages show. It never starts a run, and may be called on any node at any time
+   * (InstallSyncTask calls it on followers, whose ticks look at nothing, after each sync);
+   * only the leader stores the plan it makes. Each read-back is bounded
    * (read-back.ts). A target that cannot be read, or times out, is recorded with why and left
    * out of the decision, so one unreachable target (a NAS that is down) does not hold back the
    * others; only when no target can be read is the cert left alone.
@@ -504,10 +542,10 @@ export class Scheduler {
     return look;
   }
 
-  /** Stores the cert's plan when it differs from the one stored. */
+  /** Stores the cert's plan when it differs from the one stored; the leader's alone, so followers never race it. */
   private async keepPlan(id: string, next: RenewalPlan | null): Promise<void> {
     const have = this.plans.get(id) ?? null;
-    if (!next || samePlan(have, next) || !this.byId.has(id)) return;
+    if (!next || samePlan(have, next) || !this.byId.has(id) || !this.deps.leadership.isLeader()) return;
     this.plans.set(id, next);
     try {
       await this.deps.store.putRenewalPlan(next);

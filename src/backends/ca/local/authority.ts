@@ -2,6 +2,8 @@
  * @module A local CA's root and intermediate, kept in its own folder (layout.ts).
  * Created on first use and reused after; the intermediate (and, a decade on, the root)
  * is reissued from the same key when it is missing, unreadable or close to expiry.
+ * In cluster mode the root is only read: every node must sign under the same root, so a
+ * node never makes its own (the intermediate is each node's own, under that root).
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -51,6 +53,8 @@ export class Authority {
     private readonly dir: string,
     private readonly commonName: string,
     private readonly clock: Clock,
+    /** False in cluster mode: a missing or unusable root is an error telling to copy it, never created or reissued here. */
+    private readonly opts: { createRoot: boolean } = { createRoot: true },
   ) {}
 
   /** The intermediate to sign leaves with; concurrent callers share one load. */
@@ -69,7 +73,7 @@ export class Authority {
    * sees an old or a new one, and a pair that does not chain is taken under the lock).
    */
   private async loadShared(): Promise<Signer> {
-    const root = await this.readCurrent("root");
+    const root = this.opts.createRoot ? await this.readCurrent("root") : await this.copiedRoot();
     const ready = root && (await this.readCurrent("intermediate", root));
     if (ready) return ready;
     ensureDir(this.dir, 0o700);
@@ -93,8 +97,19 @@ export class Authority {
   }
 
   private async load(): Promise<Signer> {
-    const root = await this.loadOrIssue("root", (signing) => this.issueRoot(signing));
+    const root = this.opts.createRoot ? await this.loadOrIssue("root", (signing) => this.issueRoot(signing)) : await this.copiedRoot();
     return this.loadOrIssue("intermediate", (signing) => this.issueIntermediate(signing, root), root);
+  }
+
+  /** The root as copied from the node that made it; an error naming what to copy when it is missing or unusable. */
+  private async copiedRoot(): Promise<Signer> {
+    const root = await this.readCurrent("root");
+    if (root) return root;
+    throw new RotaError(
+      "local_ca_root_missing",
+      `local-ca: in cluster mode a node never creates its CA root: ${join(this.dir, "root.key")} and root.pem are missing, unreadable, do not match or are close to expiry; copy them from the node that made them`,
+      { noRetry: true },
+    );
   }
 
   /** Reuses `<name>.pem` when it still belongs to `<name>.key`, is signed by `issuer` and is not due; issues it otherwise. */

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../../../clock.ts";
@@ -52,6 +52,31 @@ function opensslVerify(issued: Issued, root = localCaRootPath(dir)): { code: num
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 
 describe("local CA", () => {
+  test("cluster mode: never creates its root; with root.key and root.pem copied in, it signs under that root and leaves them as they are", async () => {
+    const cluster = () => createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock, cluster: true });
+    let err: unknown;
+    await issue(cluster(), ["app.internal"]).catch((e) => (err = e));
+    expect(err).toBeInstanceOf(RotaError);
+    expect((err as RotaError).code).toBe("local_ca_root_missing");
+    expect((err as RotaError).message).toBe(
+      `local-ca: in cluster mode a node never creates its CA root: ${join(localCaDir(dir), "root.key")} and root.pem are missing, unreadable, do not match or are close to expiry; copy them from the node that made them`,
+    );
+    expect(existsSync(localCaDir(dir))).toBe(false);
+
+    const other = mkdtempSync(join(tmpdir(), "rota-localca-first-"));
+    try {
+      await issue(createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: other, clock }), ["app.internal"]);
+      mkdirSync(localCaDir(dir), { recursive: true });
+      for (const f of ["root.key", "root.pem"]) copyFileSync(join(localCaDir(other), f), join(localCaDir(dir), f));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    const root = ["root.key", "root.pem"].map((f) => readFileSync(join(localCaDir(dir), f), "utf8"));
+    const issued = await issue(cluster(), ["app.internal"]);
+    expect(opensslVerify(issued).code).toBe(0);
+    expect(["root.key", "root.pem"].map((f) => readFileSync(join(localCaDir(dir), f), "utf8"))).toEqual(root);
+  });
+
   test("issues a leaf for two names that openssl verifies against the root", async () => {
     const ca = createLocalCa("internal", { validityDays: 30, commonName: undefined }, { stateDir: dir, clock });
     expect(ca.name).toBe("internal");

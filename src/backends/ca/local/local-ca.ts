@@ -14,7 +14,7 @@ import { signLeaf } from "./leaf.ts";
 const WHO = "local-ca";
 
 /** What the local CA needs of the daemon's context: it keeps its keys under the state folder. */
-export type LocalCaContext = Pick<BackendContext, "stateDir" | "clock">;
+export type LocalCaContext = Pick<BackendContext, "stateDir" | "clock" | "cluster">;
 
 /** The CSR and names, checked by shape since the pipeline hands orders back untyped. */
 interface LocalOrder {
@@ -30,7 +30,7 @@ function isLocalOrder(o: unknown): o is LocalOrder {
 
 export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend & Checkable {
   const dir = localCaDir(ctx.stateDir, name);
-  const authority = new Authority(dir, cfg.commonName ?? "rota local CA", ctx.clock);
+  const authority = new Authority(dir, cfg.commonName ?? "rota local CA", ctx.clock, { createRoot: !ctx.cluster });
   return {
     name,
 

@@ -1,0 +1,100 @@
+/**
+ * @module The daemon's side of a cluster-mode renewal on a real worker (`bun src/main.ts
+ * __renewal`): the request carries the fence, the issued write reaches the store with it,
+ * and a refusal comes back to the worker before anything is installed.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createConsola } from "consola";
+import type { Fence } from "../cluster/types.ts";
+import { RotaError } from "../errors.ts";
+import { EventBus } from "../events.ts";
+import { subscribeAudit } from "../store/audit-subscriber.ts";
+import { SqliteAuditStore } from "../store/sqlite.ts";
+import { testConfig } from "../testing/config.ts";
+import { systemClock } from "../clock.ts";
+import { childExecutor, spawnWorker } from "./child.ts";
+import type { Execute, ExecuteRequest } from "./execute.ts";
+import type { PipelineStore } from "./renewer.ts";
+import { WorkerPool } from "./worker-pool.ts";
+
+const FENCE: Fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
+const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
+
+let dir: string;
+let sqlite: SqliteAuditStore;
+let bus: EventBus;
+let pool: WorkerPool;
+/** What the store does with a fenced write; every fence it was handed. */
+let refuse: boolean;
+const fences: Fence[] = [];
+let execute: Execute;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "rota-child-"));
+  sqlite = new SqliteAuditStore(join(dir, "rota.db"));
+  bus = new EventBus((err) => {
+    throw err;
+  });
+  subscribeAudit(bus, sqlite);
+  const store: PipelineStore = {
+    latestIssued: (id) => sqlite.latestIssued(id),
+    saveInstalled: (r) => sqlite.saveInstalled(r),
+    async saveIssued(cert, fence) {
+      if (!fence) return sqlite.saveIssued(cert);
+      fences.push(fence);
+      if (refuse) throw new RotaError("fenced", `cluster: not stored: ${fence.nodeId} no longer holds the lease at term ${fence.term}`, { noRetry: true });
+      return sqlite.saveIssued(cert);
+    },
+  };
+  const config = testConfig(dir, [
+    { id: "www", domains: ["www.home.arpa"], ca: "internal", dcv: undefined, install: ["files"], keyPath: join(dir, "keys", "www.key"), keyType: "ecdsa-p256", keyRotation: "never", renewThresholdDays: undefined },
+  ]);
+  config.cas = [{ name: "internal", type: "local", options: { validityDays: 30 } }];
+  config.installs = [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs") }, verifyServed: null }];
+  const command = [process.execPath, join(import.meta.dir, "..", "main.ts")];
+  pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: dir }, command), clock: systemClock, log: silent }, { idleMs: 60_000, maxRenewals: 100, maxRssBytes: 2 ** 31, maxIdle: 1 });
+  execute = childExecutor(config, bus, store, silent, pool);
+});
+
+afterAll(async () => {
+  await pool.close();
+  await bus.drain();
+  await sqlite.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let seq = 0;
+async function renew(over: Partial<ExecuteRequest> = {}) {
+  const renewalId = `r${++seq}`;
+  bus.emit({ type: "renewal.started", renewalId, certId: "www", trigger: "manual", installOnly: false, reason: null, at: new Date() });
+  const outcome = await execute({ certId: "www", renewalId, trigger: "manual", signal: new AbortController().signal, ...over });
+  await bus.drain();
+  return { outcome, steps: (await sqlite.getRenewal(renewalId))!.events.map((e) => `${e.step} ${e.status}`) };
+}
+
+const served = () => readFileSync(join(dir, "certs", "www", "cert.pem"), "utf8");
+
+test("a cluster run: the fence goes to the store; refused, nothing is stored or installed and the outcome carries fenced; taken, it installs", async () => {
+  // Off the cluster first: the key and the local CA's root a cluster run only reads.
+  expect((await renew()).outcome.ok).toBe(true);
+  const before = served();
+  const stored = (await sqlite.latestIssued("www"))!.serial;
+
+  refuse = true;
+  const refused = await renew({ cluster: { fence: FENCE } });
+  expect(refused.outcome).toMatchObject({ ok: false, interrupted: false, error: { code: "fenced", message: "cluster: not stored: nas-1 no longer holds the lease at term 7" } });
+  expect(refused.steps.slice(-2)).toEqual(["verify ok", "persist failed"]);
+  expect(fences).toEqual([FENCE]);
+  expect((await sqlite.latestIssued("www"))!.serial).toBe(stored);
+  expect(served()).toBe(before);
+
+  refuse = false;
+  const taken = await renew({ cluster: { fence: FENCE } });
+  expect(taken.outcome.ok).toBe(true);
+  expect(taken.steps.slice(-2)).toEqual(["persist ok", "install ok"]);
+  expect(fences).toEqual([FENCE, FENCE]);
+  expect(served()).not.toBe(before);
+}, 60_000);
