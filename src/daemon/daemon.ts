@@ -12,7 +12,7 @@ import { websocket } from "../api/websocket.ts";
 import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import { systemMonotonic, type Clock } from "../clock.ts";
-import type { NodeCertsSource } from "../cluster/types.ts";
+import type { LeaderLostReason, NodeCertsSource } from "../cluster/types.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
 import { preflight } from "../config/preflight.ts";
@@ -65,10 +65,39 @@ export interface RunningDaemon {
 }
 
 /** Cluster mode's coordinator and API port, loaded only when `[cluster] enabled`. */
-async function claimCluster(config: RotaConfig, store: AuditStore, bus: EventBus, clock: Clock, log: Logger, version: string, certs: NodeCertsSource): Promise<DaemonCluster> {
+async function claimCluster(
+  config: RotaConfig,
+  store: AuditStore,
+  bus: EventBus,
+  clock: Clock,
+  log: Logger,
+  version: string,
+  certs: NodeCertsSource,
+  hooks: LeaseHooks,
+): Promise<DaemonCluster> {
   const { claimCluster: claim } = await import("./cluster.ts");
-  // onAcquired / onLost → scheduler.kick() / runner.abortOrders(reason): wired when those exist (cl-pipeline).
-  return claim({ config: config.cluster, store, bus, clock, monotonic: systemMonotonic, log: scoped(log, { component: "cluster" }), version, certs });
+  return claim({
+    config: config.cluster,
+    store,
+    bus,
+    clock,
+    monotonic: systemMonotonic,
+    log: scoped(log, { component: "cluster" }),
+    version,
+    certs,
+    onAcquired: () => hooks.acquired(),
+    onLost: (reason) => hooks.lost(reason),
+  });
+}
+
+/**
+ * What a change of leadership sets off: a new leader sweeps at once; one that stops leading
+ * aborts its orders (their challenges removed, rows interrupted). Filled in once the
+ * scheduler and runner exist: the coordinator is claimed before them.
+ */
+interface LeaseHooks {
+  acquired(): void;
+  lost(reason: LeaderLostReason): void;
 }
 
 /** How long startup may spend removing challenges a crashed run left behind. */
@@ -148,9 +177,10 @@ async function openState({ config, log, clock }: DaemonOptions): Promise<{ store
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool, advisors: Advisors): RunnerSettings {
+function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool, advisors: Advisors, cluster: DaemonCluster | null): RunnerSettings {
   const d = config.daemon;
   return {
+    cluster: cluster && { nodeId: config.cluster.nodeId, leadership: cluster.coordinator },
     execute: childExecutor(config, bus, store, log, pool, advisors),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxAuthzFailures: d.maxAuthzFailures,
@@ -184,9 +214,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   // once it exists (it needs the scheduler, which needs the coordinator).
   let sync: InstallSyncTask | null = null;
   const nodeCerts: NodeCertsSource = { certs: () => sync?.certs() ?? [] };
+  const hooks: LeaseHooks = { acquired: () => {}, lost: () => {} };
   // Claimed before this node's running rows are closed: another live daemon under the same
   // node id owns them, and this start is refused.
-  const cluster = config.cluster.enabled ? await claimCluster(config, store, bus, clock, log, version, nodeCerts) : null;
+  const cluster = config.cluster.enabled ? await claimCluster(config, store, bus, clock, log, version, nodeCerts, hooks) : null;
   const interrupted = await store.interruptRunning(clock.now()).catch(async (err: unknown) => {
     await cluster?.stop();
     throw err;
@@ -211,8 +242,10 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => Bun.gc(true) },
     poolSettings(config),
   );
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors));
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
+  hooks.acquired = () => scheduler.kick();
+  hooks.lost = (reason) => void runner.abortOrders(reason);
   const settings = config.cluster;
   // Every node, leader included, installs what the leader stored; it looks at each lease tick (⅓ TTL) for a new issuance.
   sync = settings.enabled
@@ -288,7 +321,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       }
       watch = built;
       alerts.use(plan.config, sinks);
-      runner.configure(runnerSettings(plan.config, bus, store, log, pool, advisors), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, bus, store, log, pool, advisors, cluster), new Set(plan.config.certs.map((c) => c.id)));
       pool.configure(poolSettings(plan.config));
       // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
       pool.recycle(plan.backendsChanged);
