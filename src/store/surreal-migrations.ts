@@ -145,4 +145,13 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
       `DEFINE FIELD node ON renewal TYPE ${optional("string")};`,
     ].join("\n"),
   },
+  // 3: install records per node (issue 17), additive. In cluster mode every node installs the
+  // same serial on its own same-named targets: a record keyed by cert and target alone made
+  // one node's install pass for every node's (a `command` target, which cannot read back,
+  // was then never installed there). A cluster node's records are keyed
+  // `target_install:[cert_id, target, node]` and carry `node`; a single node's stay as they were.
+  {
+    minReader: 1,
+    sql: `DEFINE FIELD node ON target_install TYPE ${optional("string")};`,
+  },
 ];

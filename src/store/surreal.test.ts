@@ -161,17 +161,18 @@ describe("schema", () => {
   test("a newer schema that this rota can still read is used; one that needs a newer reader is refused (exit 2 line)", async () => {
     const { config, stateDir } = await freshDatabase();
     await (await SurrealAuditStore.open(config, options(stateDir))).close();
-    await setMeta(config.database, 4, 1);
+    const future = SURREAL_MIGRATIONS.length + 1;
+    await setMeta(config.database, future, 1);
     const compatible = await SurrealAuditStore.open(config, options(stateDir));
     await compatible.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: at(0) });
     expect((await compatible.getRenewal("r1"))?.status).toBe("running");
     await compatible.close();
-    expect(await meta(config.database)).toEqual({ version: 4, min_reader: 1 });
+    expect(await meta(config.database)).toEqual({ version: future, min_reader: 1 });
 
-    await setMeta(config.database, 4, 3);
+    await setMeta(config.database, future, future);
     const err = await thrown(SurrealAuditStore.open(config, options(stateDir)));
     expect(err.code).toBe("store_config");
-    expect(err.message).toBe(`audit.database: schema version 4 needs a rota that reads ≥ 3; this rota reads ${SURREAL_MIGRATIONS.length}; upgrade rota`);
+    expect(err.message).toBe(`audit.database: schema version ${future} needs a rota that reads ≥ ${future}; this rota reads ${SURREAL_MIGRATIONS.length}; upgrade rota`);
   });
 });
 
@@ -201,7 +202,7 @@ describe("cluster mode's schema and rows (migration 2)", () => {
       )
       .collect();
     const store = await SurrealAuditStore.open(config, options(stateDir, { node: "nas-1" }));
-    expect(await meta(config.database)).toEqual({ version: 2, min_reader: 1 });
+    expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
     await store.closeRenewal("old", "succeeded", at(5), null);
     expect(await store.getRenewal("old")).toMatchObject({ status: "succeeded", node: null });
     await store.close();
@@ -220,6 +221,34 @@ describe("cluster mode's schema and rows (migration 2)", () => {
     await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: at(2) });
     expect(await store.lastInstalled("www", "files")).toMatchObject({ term: 7, node: "nas-1" });
     await store.close();
+  });
+
+  test("install records are per node: one node's install is not another's, nor a single node's; prune keeps what any node serves", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-1", node: "nas-1" }));
+    const b = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-2", node: "nas-2" }));
+    const single = await SurrealAuditStore.open(config, options(stateDir));
+    const issued = (serial: string, s: number) => ({ certId: "www", renewalId: "r1", leafPem: "leaf", chainPem: "chain", serial, notBefore: at(s), notAfter: at(s + 90 * 86_400), issuedAt: at(s) });
+    await a.saveIssued(issued("0a", 0));
+    await a.saveIssued(issued("0b", 10));
+    await a.saveInstalled({ certId: "www", target: "cmd", serial: "0b", installedAt: at(11) });
+    expect((await a.lastInstalled("www", "cmd"))?.serial).toBe("0b");
+    expect(await b.lastInstalled("www", "cmd")).toBeNull();
+    expect(await b.lastInstalledSummary("www", "cmd")).toBeNull();
+    expect(await single.lastInstalled("www", "cmd")).toBeNull();
+
+    await b.saveInstalled({ certId: "www", target: "cmd", serial: "0a", installedAt: at(12) });
+    expect((await b.lastInstalled("www", "cmd"))?.serial).toBe("0a");
+    expect((await a.lastInstalled("www", "cmd"))?.serial).toBe("0b");
+    const [rows] = (await a.clusterLink().query("SELECT cert_id, target, serial, node FROM target_install ORDER BY node")) as [Record<string, unknown>[]];
+    expect(rows).toEqual([
+      { cert_id: "www", target: "cmd", serial: "0b", node: "nas-1" },
+      { cert_id: "www", target: "cmd", serial: "0a", node: "nas-2" },
+    ]);
+    // 0a is older than the cut and not the newest, but nas-2 still serves it.
+    expect((await a.prune(at(5), ["www"])).issued).toBe(0);
+    expect((await b.lastInstalled("www", "cmd"))?.serial).toBe("0a");
+    await Promise.all([a.close(), b.close(), single.close()]);
   });
 
   test("cluster events go through the audit trail's path: stored once, a resend lands on the same row", async () => {

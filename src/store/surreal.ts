@@ -527,19 +527,28 @@ export class SurrealAuditStore implements AuditStore {
     return out;
   }
 
+  /**
+   * This node's install record of the target: in cluster mode every node has its own (each
+   * installs on its own machine), keyed by its node id as well (migration 3).
+   */
+  private installRecord(certId: string, target: string): RecordId {
+    return rid("target_install", this.opts.node === undefined ? [certId, target] : [certId, target, this.opts.node]);
+  }
+
   async saveInstalled(r: InstallRecord): Promise<void> {
-    await this.q("UPSERT $id CONTENT { cert_id: $cert, target: $target, serial: $serial, installed_at: $at } RETURN NONE", {
-      id: rid("target_install", [r.certId, r.target]),
+    await this.q("UPSERT $id CONTENT { cert_id: $cert, target: $target, serial: $serial, installed_at: $at, node: $node } RETURN NONE", {
+      id: this.installRecord(r.certId, r.target),
       cert: r.certId,
       target: r.target,
       serial: r.serial,
       at: r.installedAt,
+      node: this.opts.node,
     });
   }
 
   private async installed(certId: string, target: string, fields: string): Promise<Row | null> {
     const res = await this.q(`LET $serials = SELECT VALUE serial FROM $install; SELECT ${fields} FROM issued_cert WHERE cert_id = $cert AND serial IN $serials`, {
-      install: rid("target_install", [certId, target]),
+      install: this.installRecord(certId, target),
       cert: certId,
     });
     return ((res[1] as Row[])[0] as Row | undefined) ?? null;
