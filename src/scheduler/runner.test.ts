@@ -564,6 +564,39 @@ describe("cluster mode", () => {
     expect(await store.getCertState("www")).toBeNull();
   });
 
+  test("the coordinator's fence outlives its lead (it names the last term): a slot after the lease is gone still never orders", async () => {
+    const coordinatorLike: Leadership = { isLeader: () => leading, fence: () => FENCE, leader: () => null };
+    leading = false;
+    let submitted = 0;
+    const ca = fakeCa(dir, clock, {});
+    const www = keyed("www", { ...ca, submit: (req, signal) => (submitted++, ca.submit(req, signal)) });
+    const runner = new Runner(
+      { store, bus, clock, log: silent },
+      { execute: (req) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal }), policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800, cluster: { nodeId: "nas-1", leadership: coordinatorLike } },
+    );
+    expect(await runner.start(www, "manual")!.done).toMatchObject({ ok: false, interrupted: true, error: { code: "not_leader" } });
+    expect(submitted).toBe(0);
+    expect(await store.getCertState("www")).toBeNull();
+  });
+
+  test("an order that fails after its node stopped leading (before any abort reached it) sets no shared cooldown: interrupted", async () => {
+    const ca = fakeCa(dir, clock, {});
+    const refused = new RotaError("ca_rate_limited", "acme: too many certificates already issued", { retryAfterSeconds: 3600 });
+    const www = keyed("www", {
+      ...ca,
+      submit: async () => {
+        leading = false;
+        throw refused;
+      },
+    });
+    const run = clusterRunner().start(www, "scheduled")!;
+    expect(await run.done).toMatchObject({ ok: false, interrupted: true });
+    await bus.drain();
+    expect(await store.getRenewal(run.renewalId)).toMatchObject({ status: "interrupted" });
+    expect(await store.getCertState("www")).toBeNull();
+    expect(events.filter((e) => e.type === "renewal.failed")).toMatchObject([{ interrupted: true, retryAt: null }]);
+  });
+
   test("an install-only refusal fails the row with its code in the outcome, and sets no cooldown", async () => {
     const www = cert("www", fakeCa(dir, clock, {}));
     expect((await newRunner(1).start(www, "startup")!.done).ok).toBe(true);

@@ -200,7 +200,9 @@ export class Runner {
     // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
     if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
     // Another node leads now: no failure of the cert's, and nothing for its shared cooldown.
-    if (!outcome.ok && leaseLost(outcome.error)) outcome = { ...outcome, interrupted: true };
+    // So too an order that failed after its node stopped leading, before the abort reached it.
+    const orderedWithoutLease = installOnly === undefined && settings.cluster?.leadership.isLeader() === false;
+    if (!outcome.ok && (leaseLost(outcome.error) || orderedWithoutLease)) outcome = { ...outcome, interrupted: true };
     return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
   }
 
@@ -264,7 +266,8 @@ function clusterRun(certId: string, installOnly: boolean, settings: RunnerSettin
   const cluster = settings.cluster;
   if (!cluster) return null;
   if (installOnly) return { fence: null };
-  const fence = cluster.leadership.fence();
+  // Asked first: the coordinator's fence outlives its lead (it names the last term led).
+  const fence = cluster.leadership.isLeader() ? cluster.leadership.fence() : null;
   if (!fence) throw new RotaError("not_leader", `runner: ${certId}: ${cluster.nodeId} does not lead the cluster now; the order is left to the leader`);
   return { fence };
 }
