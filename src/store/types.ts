@@ -215,11 +215,15 @@ export interface AuditStore {
    */
   latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>>;
 
-  /** Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record. */
+  /**
+   * Records that `target` now serves `serial` for the cert: an install there succeeded. Replaces the previous record.
+   * In cluster mode the record is this node's own (every node has its targets of that name): another node's never reads it.
+   */
   saveInstalled(r: InstallRecord): Promise<void>;
   /**
-   * The stored certificate last installed successfully on `target`, or null when none was
-   * (or its issued row is gone). What a target that cannot read back is taken to serve.
+   * The stored certificate last installed successfully on `target` (in cluster mode, by this
+   * node), or null when none was (or its issued row is gone). What a target that cannot read
+   * back is taken to serve.
    */
   lastInstalled(certId: string, target: string): Promise<IssuedCert | null>;
   /** `lastInstalled`'s summary, without its PEMs; null as there, or when its leaf cannot be parsed. */
