@@ -335,6 +335,8 @@ export interface CheckContext {
    * about each. Absent means none; backends without per-cert state ignore it.
    */
   certs?: readonly { id: string; caOptions?: unknown }[];
+  /** `[cluster] enabled`: nothing is ever created on this node that the others must share (a local CA's root). */
+  cluster?: boolean;
 }
 
 /** Optional capability: a read-only self-check. Never writes, renews, installs, latches or alerts. */

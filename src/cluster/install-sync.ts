@@ -2,7 +2,7 @@
  * @module InstallSyncTask: on every cluster node, leader included, puts the newest stored
  * certificate on the node's own targets, with the node's own key (issue 17). The leader's
  * order carries one public key; a node holding another key refuses (`key_missing`,
- * `key_mismatch` from the pipeline's `key`/`verify` steps), installs nothing, and says so once
+ * `key_mismatch`, `key_invalid` from the pipeline's `key`/`verify` steps), installs nothing, and says so once
  * per (node, cert, serial). Failures and refusals back off in memory per (cert, serial), by
  * the cooldown formula: `cert_state` is shared by every node and belongs to the leader's orders.
  *
@@ -25,7 +25,7 @@ import type { AuditStore } from "../store/types.ts";
 import type { ClusterCertBody, NodeCertsSource } from "./types.ts";
 
 /** Error codes of the pipeline's cluster-mode `key`/`verify` steps that mean "this node's key cannot serve the leader's certificate". */
-const REFUSALS = new Set(["key_missing", "key_mismatch"]);
+const REFUSALS = new Set(["key_missing", "key_mismatch", "key_invalid"]);
 /** Certs whose stored summaries are read at once, as the scheduler's tick does. */
 const STORE_BATCH = 256;
 

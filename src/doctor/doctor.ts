@@ -56,7 +56,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     return { findings, exitCode: exitCode(findings, { configInvalid: false, unknownCert, daemonUnreachable: false }) };
   }
   const certIds = new Set(o.certId === undefined ? config.certs.map((c) => c.id) : [o.certId]);
-  const ctx: CheckContext = { offline: o.offline, user };
+  const ctx: CheckContext = { offline: o.offline, user, cluster: config.cluster.enabled };
 
   findings.push(...checkStateDir(config.daemon.stateDir, user));
   findings.push(...checkKeys(keyFiles(config, certIds), user));

@@ -237,7 +237,7 @@ async function reinstall(cert: CertRuntime, names: string[], key: string, req: R
     } catch (err) {
       if (!(err instanceof RotaError) || err.code !== "verify_failed") throw err;
       if (req.cluster) {
-        throw new RotaError("key_mismatch", `pipeline: ${c.id}: stored serial ${issued.serial} cannot be installed with the key at ${c.keyPath} (${err.message}); every node needs the leader's key`, { noRetry: true, cause: err });
+        throw new RotaError("key_mismatch", `pipeline: ${c.id}: stored serial ${issued.serial} cannot be installed with the key at ${c.keyPath} (${err.message}); every node needs the leader's key and the same [[cert]] names`, { noRetry: true, cause: err });
       }
       return [false, { skipped: `stored serial ${issued.serial} cannot be installed (${err.message}); ordering a new one` }];
     }

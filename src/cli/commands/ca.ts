@@ -39,6 +39,9 @@ const root = defineCommand({
       pem = readFileSync(path, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        if (config.cluster.enabled) {
+          throw new CliExit(EXIT.failed, `rota: local CA ${JSON.stringify(name)} has no root on this node (${path}); in cluster mode rota never creates one: copy root.key and root.pem from the node that made them`);
+        }
         throw new CliExit(EXIT.failed, `rota: local CA ${JSON.stringify(name)} has no root yet: it is created at its first issuance (${path})`);
       }
       throw new CliExit(EXIT.failed, `rota: cannot read ${path}: ${(err as Error).message}`, { cause: err });

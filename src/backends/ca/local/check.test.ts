@@ -34,3 +34,12 @@ test("the shared layout of older versions is read where it is; a root that is no
   const [r] = checkLocalCa(join(shared, "first"), root);
   expect(r).toMatchObject({ status: "fail", message: `${join(shared, "root.pem")} is not a PEM certificate` });
 });
+
+test("in cluster mode a missing root fails with the way out: copy it, since no node ever makes one there", async () => {
+  const stateDir = join(dir, "cluster-state");
+  const ca = createLocalCa("internal", { validityDays: 30, commonName: "Test" }, { stateDir, clock: systemClock });
+  const caDir = join(stateDir, "local-ca", "internal");
+  expect(await ca.check(new AbortController().signal, { ...root, cluster: true })).toEqual([
+    { status: "fail", message: `no root in ${caDir}: in cluster mode rota never creates one`, hint: `copy root.key and root.pem into ${caDir} from the node that made them (docs/federation.md)` },
+  ]);
+});

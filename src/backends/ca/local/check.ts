@@ -12,7 +12,11 @@ export function checkLocalCa(ownDir: string, ctx: CheckContext): CheckResult[] {
   const shared = dirname(ownDir);
   const dir = !existsSync(join(ownDir, "root.pem")) && existsSync(join(shared, "root.pem")) ? shared : ownDir;
   const root = join(dir, "root.pem");
-  if (!existsSync(root)) return [{ status: "ok", message: `no root in ${dir} yet: the first certificate creates it` }];
+  if (!existsSync(root)) {
+    // A root made on one node would not be the root the others' clients trust: cluster mode never makes one.
+    if (ctx.cluster) return [{ status: "fail", message: `no root in ${dir}: in cluster mode rota never creates one`, hint: `copy root.key and root.pem into ${dir} from the node that made them (docs/federation.md)` }];
+    return [{ status: "ok", message: `no root in ${dir} yet: the first certificate creates it` }];
+  }
   const unreadable = FILES.map((f) => join(dir, f))
     .filter((p) => existsSync(p))
     .map((p) => readProblem(p, ctx.user))
