@@ -515,7 +515,7 @@ describe("runRenewal in cluster mode", () => {
     expect(outcome).toMatchObject({ ok: false, interrupted: false, error: { code: "key_mismatch", noRetry: true } });
     const message = (outcome as { error: RotaError }).error.message;
     expect(message).toBe(
-      `pipeline: www: stored serial ${serial} cannot be installed with the key at ${keyPath()} (verify: certificate does not match the private key); every node needs the leader's key`,
+      `pipeline: www: stored serial ${serial} cannot be installed with the key at ${keyPath()} (verify: certificate does not match the private key); every node needs the leader's key and the same [[cert]] names`,
     );
     expect(message).not.toContain("PRIVATE KEY");
     expect(steps).toEqual([
