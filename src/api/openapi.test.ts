@@ -5,6 +5,7 @@ import { createConsola } from "consola";
 import { Hono } from "hono";
 import { systemClock } from "../clock.ts";
 import { createApi } from "./app.ts";
+import { RENEWAL_STATUSES, TRIGGERS } from "./renewal-query.ts";
 import type { ApiDeps } from "./ports.ts";
 import { createTcpApp, type TcpAuth } from "./tcp.tsx";
 
@@ -28,4 +29,12 @@ test("GET /api/openapi.json serves the document", async () => {
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe("application/json");
   expect(await res.json()).toEqual(doc);
+});
+
+test("GET /api/renewals: the status and trigger filters name every value the API accepts", async () => {
+  type Param = { name: string; description: string };
+  const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as { paths: Record<string, { get: { parameters: Param[] } }> };
+  const described = (name: string) => doc.paths["/api/renewals"]!.get.parameters.find((p) => p.name === name)!.description;
+  expect(described("status")).toBe(`One or more of ${RENEWAL_STATUSES.join(", ")}, comma-separated`);
+  expect(described("trigger")).toBe(`One or more of ${TRIGGERS.join(", ")}, comma-separated`);
 });

@@ -210,6 +210,21 @@ describe("SurrealClusterCoordinator", () => {
     await c.stop();
   });
 
+  test("a deadline timer that fires early (Bun rounds a fractional delay down) waits out the rest: refresh_failed at the deadline, not later", async () => {
+    const clock = new FakeClock();
+    const origin = clock.now().getTime();
+    // The monotonic clock runs a hair behind the timers, as a timer armed for 19999.6 ms that fires after 19999.
+    const { db, c, lost, events } = rig({ monotonic: () => (clock.now().getTime() - origin) * 0.9999 }, clock);
+    await c.start();
+    const open = db.hang();
+    await clock.advance((TTL * 2) / 3 + 10);
+    expect(c.isLeader()).toBe(false);
+    expect(lost).toEqual(["refresh_failed"]);
+    expect(types(events)).toEqual(["cluster.leader_acquired 1", "cluster.leader_lost 1 refresh_failed"]);
+    open();
+    await c.stop();
+  });
+
   test("isLeader() checks the deadline itself, without its timer having fired", async () => {
     const clock = new FakeClock();
     let mono = 0;

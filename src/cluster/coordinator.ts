@@ -272,12 +272,14 @@ export class SurrealClusterCoordinator implements Leadership {
   private arm(deadline: number): void {
     this.deadline = deadline;
     this.cancelDeadline();
-    this.cancelDeadline = this.opts.clock.setTimeout(
-      () => {
-        if (this.leading && this.opts.monotonic() >= this.deadline) this.lose("refresh_failed");
-      },
-      Math.max(0, deadline - this.opts.monotonic()),
-    );
+    const check = () => {
+      if (!this.leading) return;
+      const left = this.deadline - this.opts.monotonic();
+      if (left <= 0) this.lose("refresh_failed");
+      // A timer can fire before a fractional deadline (Bun rounds the delay down): wait out the rest.
+      else this.cancelDeadline = this.opts.clock.setTimeout(check, Math.ceil(left));
+    };
+    this.cancelDeadline = this.opts.clock.setTimeout(check, Math.ceil(Math.max(0, deadline - this.opts.monotonic())));
   }
 
   private lose(reason: LeaderLostReason): void {

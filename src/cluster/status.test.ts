@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { RotaError } from "../errors.ts";
+import { FakeClock } from "../testing/fake-clock.ts";
 import { clusterEventRecord } from "./event-log.ts";
 import { ClusterStatus, statusBody, type ClusterStatusDeps } from "./status.ts";
 import type { ClusterCertBody } from "./types.ts";
@@ -71,8 +72,38 @@ describe("ClusterStatus", () => {
     const up = await port.status();
     down = true;
     const during = await port.status();
-    expect(during).toEqual({ ...up, leader: null, database: { connected: false, buffered_writes: 4, dropped_writes: 0 } });
+    // No node is known to lead: the last view's leader is a follower too, as with a lapsed lease.
+    const followers = up.nodes.map((n) => ({ ...n, role: "follower" as const }));
+    expect(during).toEqual({ ...up, leader: null, database: { connected: false, buffered_writes: 4, dropped_writes: 0 }, nodes: followers });
     expect(port.brief()).toEqual({ node_id: "nas-2", role: "follower", leader: "nas-1", term: 7 });
+  });
+
+  test("the view is read every tick, so an outage shows the nodes even when no one asked before it", async () => {
+    let down = false;
+    let reads = 0;
+    const db: ClusterStatusDeps["db"] = {
+      query: async () => {
+        reads++;
+        if (down) throw new RotaError("store_unavailable", "audit: SurrealDB at ws://db/rpc is not connected");
+        return [lock, nodes, events, NOW];
+      },
+      health: () => ({ backend: "surrealdb", connected: !down, bufferedWrites: 0, droppedWrites: 0 }),
+    };
+    const clock = new FakeClock(NOW);
+    const port = new ClusterStatus({ coordinator, db });
+    const stop = port.watch(clock);
+    await clock.advance(10_000);
+    expect(reads).toBe(1);
+    down = true;
+    await clock.advance(10_000);
+    const during = await port.status();
+    expect(during.database).toEqual({ connected: false, buffered_writes: 0, dropped_writes: 0 });
+    expect(during.leader).toBeNull();
+    expect(during.nodes.map((n) => n.node_id)).toEqual(["nas-1", "nas-2", "nas-3"]);
+    expect(during.recent_events).toHaveLength(1);
+    stop();
+    await clock.advance(30_000);
+    expect(reads).toBe(3);
   });
 
   test("a failure that is not an outage is the caller's (a 500)", async () => {

@@ -4,6 +4,7 @@
  * clock), the brief `/api/status` carries, and step-down. During an outage it answers with
  * the last view it read, `database.connected` false and no leader.
  */
+import type { Cancel, Clock } from "../clock.ts";
 import { isUnavailable } from "../store/surreal-client.ts";
 import type { ClusterLink } from "../store/surreal.ts";
 import { liveLeader, toDate, type SurrealClusterCoordinator } from "./coordinator.ts";
@@ -80,6 +81,24 @@ export class ClusterStatus implements ClusterPort {
     return { node_id: c.nodeId, role: c.isLeader() ? "leader" : "follower", leader: c.leader()?.nodeId ?? null, term: c.currentTerm() };
   }
 
+  /**
+   * Reads the view every tick (⅓ TTL), so an outage shows the nodes and events as they last
+   * stood even when nobody asked before it. A read still waiting is not doubled; a failed one
+   * leaves the last view (the next request reports what is wrong).
+   */
+  watch(clock: Clock): Cancel {
+    let reading = false;
+    return clock.setInterval(() => {
+      if (reading) return;
+      reading = true;
+      this.status()
+        .catch(() => {})
+        .finally(() => {
+          reading = false;
+        });
+    }, this.deps.coordinator.ttlMs / 3);
+  }
+
   async status(): Promise<ClusterStatusBody> {
     const c = this.deps.coordinator;
     const health = this.deps.db.health();
@@ -98,7 +117,8 @@ export class ClusterStatus implements ClusterPort {
         leader: null,
         lock_ttl_seconds: c.ttlMs / 1000,
         database: { connected: false, buffered_writes: health.bufferedWrites, dropped_writes: health.droppedWrites },
-        nodes: this.last?.nodes ?? [],
+        // No node is known to lead: the last view's leader is shown as a follower, as with a lapsed lease.
+        nodes: (this.last?.nodes ?? []).map((n) => ({ ...n, role: "follower" as const })),
         recent_events: this.last?.recent_events ?? [],
       };
     }

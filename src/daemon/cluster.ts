@@ -15,7 +15,7 @@ import type { AuditStore } from "../store/types.ts";
 export interface DaemonCluster {
   coordinator: SurrealClusterCoordinator;
   port: ClusterPort;
-  /** The first acquire attempt (awaited), then the ticks. */
+  /** The first acquire attempt (awaited), then the ticks, and the API's view read at each. */
   start(): Promise<void>;
   /** Releases the lease within 1 s, and stops recording cluster events. */
   stop(): Promise<void>;
@@ -70,11 +70,17 @@ export async function claimCluster(deps: DaemonClusterDeps): Promise<DaemonClust
     unsubscribe();
     throw err;
   }
+  const port = new ClusterStatus({ coordinator, db: link });
+  let unwatch = () => {};
   return {
     coordinator,
-    port: new ClusterStatus({ coordinator, db: link }),
-    start: () => coordinator.start(),
+    port,
+    async start() {
+      await coordinator.start();
+      unwatch = port.watch(deps.clock);
+    },
     async stop() {
+      unwatch();
       // The `shutdown` event is recorded (buffered) before the subscription ends.
       await coordinator.stop();
       unsubscribe();

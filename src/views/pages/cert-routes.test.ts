@@ -24,6 +24,7 @@ import { subscribeAudit } from "../../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../../store/sqlite.ts";
 import { testConfig } from "../../testing/config.ts";
 import { clockReading } from "../../testing/fake-clock.ts";
+import { clusterReport, FakeClusterPort } from "../../testing/fake-cluster.ts";
 import { dashboardRoutes } from "../routes.tsx";
 
 const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
@@ -192,6 +193,32 @@ describe("Renew now", () => {
     expect(runner.busy("www")).toBe(false);
     await renewed();
     expect((await store.getCertState("www"))?.haltedAt).toBeNull();
+  });
+});
+
+describe("Renew now on a cluster follower", () => {
+  /** The pages of a node that follows: its scheduler refuses, naming the leader it last saw (none: `leader` null). */
+  function follower(leader: { nodeId: string; term: number } | null): Hono<TcpEnv> {
+    const lease = leader && { ...leader, since: now, expiresAt: new Date(now.getTime() + 30_000) };
+    const leadership = { isLeader: () => false, fence: () => null, leader: () => lease };
+    const following = new Scheduler({ runner, store, bus, clock, leadership, journal: new ChallengeJournal(dir), log: silent }, scheduler.watched());
+    const report = clusterReport(leader ? {} : { leader: null });
+    return dashboardRoutes({ ...deps, actions: actions(following, runner, deps.actions.reload), cluster: new FakeClusterPort(report) });
+  }
+
+  test("back to the cert, naming the leader to renew on; nothing started", async () => {
+    const pages = follower({ nodeId: "nas-1", term: 7 });
+    const res = await pages.request("/certs/www/renew", { method: "POST", body: new URLSearchParams({ force: "1" }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    expect(res.headers.get("Location")).toBe("/certs/www?renew=not_leader#actions");
+    const html = await (await pages.request("/certs/www?renew=not_leader")).text();
+    expect(html).toContain('id="renew-refused"');
+    expect(html).toContain("Not started: nas-2 is a follower; renewals run on the leader nas-1 (term 7): renew there.");
+    expect(runner.busy("www")).toBe(false);
+  });
+
+  test("no node leads: try again in a few seconds", async () => {
+    const html = await (await follower(null).request("/certs/www?renew=not_leader")).text();
+    expect(html).toContain("Not started: no node leads right now; try again in a few seconds.");
   });
 });
 

@@ -80,6 +80,7 @@ function data(over: Partial<CertPageData> = {}): CertPageData {
     paged: false,
     historyError: null,
     refusal: null,
+    cluster: null,
     now: NOW,
     self: "/certs/www",
     ...over,

@@ -10,6 +10,7 @@ import { certDetail } from "../../api/cert-detail.ts";
 import type { CertDetailJson } from "../../api/json.ts";
 import type { ApiDeps } from "../../api/ports.ts";
 import type { TcpEnv } from "../../api/tcp.tsx";
+import type { ClusterBrief } from "../../cluster/types.ts";
 import { toUnicode } from "../../config/names.ts";
 import { certDetails, type CertDetails } from "../../crypto/details.ts";
 import { describeError } from "../../errors.ts";
@@ -23,7 +24,7 @@ import { NotFoundPage } from "./not-found.tsx";
 export const HISTORY_PAGE_SIZE = 20;
 
 /** Why a renewal asked for on this page did not start, carried across the redirect as a code: no free text in the URL. */
-export const RENEW_REFUSALS = ["cooldown", "halted", "not_due", "busy"] as const;
+export const RENEW_REFUSALS = ["cooldown", "halted", "not_due", "busy", "not_leader"] as const;
 export type RenewRefusal = (typeof RENEW_REFUSALS)[number];
 
 export interface CertPageData {
@@ -41,6 +42,8 @@ export interface CertPageData {
   paged: boolean;
   historyError: string | null;
   refusal: RenewRefusal | null;
+  /** Cluster mode: this node's role and the leader it last saw (a follower's refusal names it); null when off. */
+  cluster: ClusterBrief | null;
   now: Date;
   /** This view's URL, for live refreshes. */
   self: string;
@@ -82,6 +85,7 @@ export async function certPageData(deps: ApiDeps, cert: WatchedCert, url: URL): 
     paged: before !== undefined,
     historyError,
     refusal: (RENEW_REFUSALS as readonly string[]).includes(refusal ?? "") ? (refusal as RenewRefusal) : null,
+    cluster: deps.cluster?.brief() ?? null,
     now: deps.clock.now(),
     self: `${url.pathname}${url.search}`,
   };
@@ -221,6 +225,12 @@ function Refusal(p: { d: CertPageData }) {
         <>
           Not started: the cert is cooling down after a failed renewal{detail.retry_at ? <> until <Time iso={detail.retry_at} /></> : null}. <strong>Force renewal</strong> skips the
           cooldown.
+        </>
+      ) : refusal === "not_leader" ? (
+        <>
+          {p.d.cluster?.leader
+            ? `Not started: ${p.d.cluster.node_id} is a follower; renewals run on the leader ${p.d.cluster.leader} (term ${p.d.cluster.term}): renew there.`
+            : "Not started: no node leads right now; try again in a few seconds."}
         </>
       ) : refusal === "not_due" ? (
         <>
