@@ -4,7 +4,8 @@ import { CERT_QUERY_PARAMS, certPage, parseCertQuery } from "../cert-query.ts";
 import { certDetail } from "../cert-detail.ts";
 import { renewResultJson, type CertDetailJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
-import { certViews } from "../views.ts";
+import { CertRows } from "../cert-rows.ts";
+import { certListJson } from "../views.ts";
 
 export function unknownCert(c: Context, id: string) {
   return c.json({ error: `unknown cert ${JSON.stringify(id)}` }, 404);
@@ -12,10 +13,11 @@ export function unknownCert(c: Context, id: string) {
 
 export function certRoutes(deps: ApiDeps): Hono {
   const app = new Hono();
+  const rows = new CertRows();
 
   app.get("/api/certs", async (c) => {
     // Without a query the bare array stays, as `rota list --json` and scripts read it.
-    if (!CERT_QUERY_PARAMS.some((p) => c.req.query(p) !== undefined)) return c.json(await certViews(deps));
+    if (!CERT_QUERY_PARAMS.some((p) => c.req.query(p) !== undefined)) return c.body(await certListJson(deps, rows), 200, { "content-type": "application/json" });
     return c.json(await certPage(deps, parseCertQuery((name) => c.req.query(name))));
   });
 
