@@ -159,7 +159,9 @@ describe("CertRows", () => {
     const rows = new CertRows();
     rows.row(base());
     rows.row({ ...base(), id: "other" });
-    rows.keepOnly(new Set(["other"]));
+    rows.keepOnly(["www", "other"]);
+    expect(rows.size).toBe(2);
+    rows.keepOnly(["other"]);
     expect(rows.size).toBe(1);
   });
 });

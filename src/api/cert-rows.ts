@@ -39,10 +39,15 @@ export class CertRows {
     return json;
   }
 
-  /** Forgets the rows of certs no longer watched (a reload removed them). */
-  keepOnly(ids: ReadonlySet<string>): void {
-    if (this.rows.size === ids.size) return;
-    for (const id of this.rows.keys()) if (!ids.has(id)) this.rows.delete(id);
+  /**
+   * Forgets the rows of certs no longer watched (a reload removed them), once there are more
+   * rows than `ids`. A row kept meanwhile is never wrong, only unused: rows are found by id
+   * and checked against what they were built from.
+   */
+  keepOnly(ids: readonly string[]): void {
+    if (this.rows.size <= ids.length) return;
+    const keep = new Set(ids);
+    for (const id of this.rows.keys()) if (!keep.has(id)) this.rows.delete(id);
   }
 
   get size(): number {

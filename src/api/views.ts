@@ -30,7 +30,7 @@ export async function certListJson(deps: ViewDeps, rows: CertRows): Promise<stri
   const certs = deps.certs.certs();
   await firstLooks(deps, certs);
   const inputs = await viewInputs(deps, certs);
-  rows.keepOnly(new Set(certs.map((c) => c.config.id)));
+  rows.keepOnly(inputs.map((i) => i.id));
   return `[${inputs.map((i) => rows.row(i)).join(",")}]`;
 }
 
