@@ -155,6 +155,21 @@ describe("CertRows", () => {
     expect(rowExpiry({ ...input, now: new Date(T0 + 5000) })).toBeGreaterThan(T0 + 5000);
   });
 
+  test("the whole array is reused while every row is, and rebuilt when one changes or the certs do", () => {
+    const rows = new CertRows();
+    const www = base();
+    const other = { ...base(), id: "other" };
+    const expected = (inputs: CertViewInput[]) => `[${inputs.map((i) => JSON.stringify(certJson(i))).join(",")}]`;
+    expect(rows.list([www, other])).toBe(expected([www, other]));
+    const again = [fresh(www), fresh(other)];
+    expect(rows.list(again)).toBe(expected(again));
+    const busy = [www, { ...other, busy: true }];
+    expect(rows.list(busy)).toBe(expected(busy));
+    expect(rows.list([other, www])).toBe(expected([other, www]));
+    expect(rows.list([www])).toBe(expected([www]));
+    expect(rows.list([])).toBe("[]");
+  });
+
   test("keepOnly forgets certs a reload removed", () => {
     const rows = new CertRows();
     rows.row(base());

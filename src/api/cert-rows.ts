@@ -24,6 +24,9 @@ interface Row {
  */
 export class CertRows {
   private readonly rows = new Map<string, Row>();
+  /** The last array built, and the ids of its rows in order: reused whole while no row changes. */
+  private last: { ids: string[]; text: string } | null = null;
+  private rebuilt = false;
 
   /** The cert's row as JSON text. */
   row(input: CertViewInput): string {
@@ -34,9 +37,21 @@ export class CertRows {
       have.input = input;
       return have.json;
     }
+    this.rebuilt = true;
     const json = JSON.stringify(certJson(input));
     this.rows.set(input.id, { input, types, expiresAt: rowExpiry(input), json });
     return json;
+  }
+
+  /** The rows of `inputs` as one JSON array: the last one's text when the same certs, in the same order, all kept their rows. */
+  list(inputs: readonly CertViewInput[]): string {
+    const ids = inputs.map((i) => i.id);
+    this.keepOnly(ids);
+    this.rebuilt = false;
+    const rows = inputs.map((i) => this.row(i));
+    if (!this.rebuilt && this.last && sameList(this.last.ids, ids)) return this.last.text;
+    this.last = { ids, text: `[${rows.join(",")}]` };
+    return this.last.text;
   }
 
   /**

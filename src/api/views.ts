@@ -31,8 +31,7 @@ export async function certListJson(deps: ViewDeps, rows: CertRows): Promise<stri
   await firstLooks(deps, certs);
   // Every cert's state: the whole table is one scan, cheaper than a lookup per id (states of certs no longer configured are never asked for).
   const inputs = await viewInputs(deps, certs, await deps.store.certStates());
-  rows.keepOnly(inputs.map((i) => i.id));
-  return `[${inputs.map((i) => rows.row(i)).join(",")}]`;
+  return rows.list(inputs);
 }
 
 /**
