@@ -1,5 +1,5 @@
 /** @module The alert service on a real store, a fake clock and fake sinks: what the bus's events become, expiry checks, test alerts, shutdown, a cluster follower's restraint. */
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -151,6 +151,23 @@ test("at each check interval a cert due too long close to expiry is expiring; a 
   await clock.advance(60_000);
   await settle();
   expect(built.get("mail")!.delivered.map((a) => [a.type, a.severity])).toEqual([["cert.expiring", "critical"]]);
+  await service.stop();
+});
+
+test("the interval's expiry check reads the store only for certs that may be expiring: none in a healthy fleet", async () => {
+  const service = await start([section("mail")]);
+  const read = spyOn(store, "latestIssuedSummaries");
+  const notAfter = new Date(clock.now().getTime() + 5 * DAY);
+  // Fine, then due but with more days left than expiry_warning_days, then due only since now.
+  looks.set("www", { decision: { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter }, threshold: null, ari: null, error: null, dueSince: null, targets: [], latestSerial: null });
+  await clock.advance(60_000);
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: null, ari: null, error: null, dueSince: new Date(clock.now().getTime() - DAY), targets: [], latestSerial: null });
+  await clock.advance(60_000);
+  expect(read).not.toHaveBeenCalled();
+  looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter }, threshold: null, ari: null, error: null, dueSince: new Date(clock.now().getTime() - DAY), targets: [], latestSerial: null });
+  await clock.advance(60_000);
+  expect(read.mock.calls).toEqual([[["www"]]]);
+  read.mockRestore();
   await service.stop();
 });
 

@@ -268,33 +268,30 @@ export class AlertService {
 
   /**
    * At each check interval: every cert the scheduler last saw close to expiry, and not renewed
-   * for longer than one interval. The stored certificates are read as summaries, a batch of
-   * certs per statement, yielding between batches: this runs over every cert at every interval.
+   * for longer than one interval. Only the certs that may be expiring are read from the store
+   * (their lifetime), as summaries, a batch of certs per statement, yielding between batches.
    */
   private async checkExpiring(): Promise<void> {
     if (!this.leadership.isLeader()) return;
     const { certs, store, ctx, bus } = this.deps;
     const now = ctx.clock.now();
+    const { expiryWarningDays, checkIntervalSeconds } = this.config.daemon;
+    // A known lifetime only lowers the limit: a cert that is not expiring without one is not
+    // with one either, and needs no store read (in a healthy fleet, none does).
     const seen = certs.certs().flatMap((cert) => {
       const look = certs.look(cert.config.id);
       const notAfter = look?.decision?.notAfter ?? null;
-      return look && notAfter ? [{ id: cert.config.id, look, notAfter }] : [];
+      const input = { now, notAfter, lifetimeDays: null, dueSince: look?.dueSince ?? null, expiryWarningDays, checkIntervalSeconds };
+      return look && notAfter && expiringDays(input) !== null ? [{ id: cert.config.id, input, notAfter }] : [];
     });
     for (let i = 0; i < seen.length; i += EXPIRING_BATCH) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = seen.slice(i, i + EXPIRING_BATCH);
       const issued = await store.latestIssuedSummaries(batch.map((c) => c.id));
-      for (const { id, look, notAfter } of batch) {
+      for (const { id, input, notAfter } of batch) {
         const latest = issued.get(id);
         const lifetimeDays = latest && latest.notAfter.getTime() === notAfter.getTime() ? (latest.notAfter.getTime() - latest.notBefore.getTime()) / DAY_MS : null;
-        const days = expiringDays({
-          now,
-          notAfter,
-          lifetimeDays,
-          dueSince: look.dueSince,
-          expiryWarningDays: this.config.daemon.expiryWarningDays,
-          checkIntervalSeconds: this.config.daemon.checkIntervalSeconds,
-        });
+        const days = expiringDays({ ...input, lifetimeDays });
         if (days !== null) bus.emit({ type: "cert.expiring", certId: id, daysLeft: days, notAfter, at: now });
       }
     }

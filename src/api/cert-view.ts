@@ -40,6 +40,14 @@ export function certStatus(i: StatusInput): CertStatus {
   return d.notAfter === null ? "missing" : "due";
 }
 
+/** The clock's share of `days_left`: hundredths of a day. */
+const DAY_HUNDREDTH_MS = 864_000;
+
+/**
+ * A field read here must be compared in `sameInput` (cert-rows.ts), which decides when a
+ * cached row is still this function's answer; a field that depends on `now` must also
+ * move `rowExpiry`.
+ */
 export function certJson(i: CertViewInput): CertJson {
   const notAfter = i.look?.decision?.notAfter ?? null;
   const retryAt = i.state?.retryAt && i.state.retryAt > i.now ? i.state.retryAt : null;
@@ -62,6 +70,26 @@ export function certJson(i: CertViewInput): CertJson {
     look_error: i.look?.error ?? null,
     targets: targetsJson(i.install, i.look, i.look?.latestSerial ?? null, i.typeOf),
   };
+}
+
+/**
+ * The first moment (ms) at which `certJson(i)` may differ only because `now` moved on: the
+ * next hundredth of a day in `days_left`, a cooldown's end, a renewal moment or an ARI poll
+ * passing (each stops counting once past). A millisecond early, so rounding never keeps a stale row.
+ */
+export function rowExpiry(i: CertViewInput): number {
+  const now = i.now.getTime();
+  let at = Number.POSITIVE_INFINITY;
+  const notAfter = i.look?.decision?.notAfter;
+  if (notAfter) {
+    // Math.round(v) is floor(v + 0.5): it stays r while v ≥ r − 0.5, v falling as now rises.
+    const r = Math.round(daysLeft(notAfter, i.now) * 100);
+    at = notAfter.getTime() - (r - 0.5) * DAY_HUNDREDTH_MS - 1;
+  }
+  for (const d of [i.state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
+    if (d && d.getTime() > now) at = Math.min(at, d.getTime());
+  }
+  return at;
 }
 
 /**

@@ -62,7 +62,9 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   );
   app.use("/api/*", async (c, next) => {
     await next();
-    c.header("Cache-Control", "no-store");
+    // On the response's own headers, as secureHeaders does: c.header() after the response
+    // exists rebuilds it around its body as a stream, which cost ~20 ms for the 7-MB list at 10,000 certs.
+    c.res.headers.set("Cache-Control", "no-store");
   });
 
   /** A refused attempt: logged without what was presented, answered after the fixed delay. */

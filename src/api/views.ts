@@ -4,7 +4,8 @@
  */
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { CertState } from "../store/types.ts";
-import { certJson } from "./cert-view.ts";
+import type { CertRows } from "./cert-rows.ts";
+import { certJson, type CertViewInput } from "./cert-view.ts";
 import type { CertJson } from "./json.ts";
 import type { ApiDeps } from "./ports.ts";
 
@@ -24,11 +25,13 @@ export async function firstLooks(deps: ViewDeps, certs: readonly WatchedCert[]):
   cancel();
 }
 
-/** The views of `certs` (default: every watched cert), in that order; the store is read for those certs only. */
-export async function certViews(deps: ViewDeps, certs?: readonly WatchedCert[]): Promise<CertJson[]> {
-  const list = certs ?? deps.certs.certs();
-  await firstLooks(deps, list);
-  return viewsNow(deps, list);
+/** Every watched cert's view as one JSON array, from `rows`' cached text where nothing changed. */
+export async function certListJson(deps: ViewDeps, rows: CertRows): Promise<string> {
+  const certs = deps.certs.certs();
+  await firstLooks(deps, certs);
+  // Every cert's state: the whole table is one scan, cheaper than a lookup per id (states of certs no longer configured are never asked for).
+  const inputs = await viewInputs(deps, certs, await deps.store.certStates());
+  return rows.list(inputs);
 }
 
 /**
@@ -37,23 +40,30 @@ export async function certViews(deps: ViewDeps, certs?: readonly WatchedCert[]):
  * `states`: their failure states when the caller has read them already.
  */
 export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], states?: Map<string, CertState>): Promise<CertJson[]> {
+  return (await viewInputs(deps, certs, states)).map(certJson);
+}
+
+async function viewInputs(deps: ViewDeps, certs: readonly WatchedCert[], states?: Map<string, CertState>): Promise<CertViewInput[]> {
   const ids = certs.map((c) => c.config.id);
   const [latest, stateOf] = await Promise.all([deps.store.latestRenewals(ids), states ?? deps.store.certStates(ids)]);
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
-  const typeOf = (name: string) => deps.certs.backendType("install", name);
-  return certs.map((c) =>
-    certJson({
-      id: c.config.id,
-      domains: c.config.domains,
-      now,
-      look: deps.certs.look(c.config.id),
-      busy: deps.certs.busy(c.config.id),
-      state: stateOf.get(c.config.id) ?? null,
-      last: latest.get(c.config.id),
-      nextTick,
-      install: c.config.install,
-      typeOf,
-    }),
-  );
+  // Asked once per target name, not once per cert: thousands of certs share a few targets.
+  const types = new Map<string, string | undefined>();
+  const typeOf = (name: string) => {
+    if (!types.has(name)) types.set(name, deps.certs.backendType("install", name));
+    return types.get(name);
+  };
+  return certs.map((c) => ({
+    id: c.config.id,
+    domains: c.config.domains,
+    now,
+    look: deps.certs.look(c.config.id),
+    busy: deps.certs.busy(c.config.id),
+    state: stateOf.get(c.config.id) ?? null,
+    last: latest.get(c.config.id),
+    nextTick,
+    install: c.config.install,
+    typeOf,
+  }));
 }

@@ -1,15 +1,23 @@
 /** @module The daemon's scheduler and runner as the API's narrow ports. */
 import type { Actions, CertSource, DaemonInfo } from "../api/ports.ts";
 import type { BackendSection, RotaConfig } from "../config/schema.ts";
+import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { Runner } from "../scheduler/runner.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ReloadResult } from "./daemon.ts";
 import type { HttpListener } from "./http-listener.ts";
 
 export function certSource(scheduler: Scheduler, runner: Runner): CertSource {
+  // The watched certs by id, per watchlist (a reload hands the scheduler a new one): a cert's routes find it without a scan of thousands.
+  const byId = new WeakMap<Watchlist, Map<string, WatchedCert>>();
+  const index = (w: Watchlist) => {
+    let ids = byId.get(w);
+    if (!ids) byId.set(w, (ids = new Map(w.certs.map((c) => [c.config.id, c]))));
+    return ids;
+  };
   return {
     certs: () => scheduler.watched().certs,
-    find: (id) => scheduler.watched().certs.find((c) => c.config.id === id),
+    find: (id) => index(scheduler.watched()).get(id),
     look: (id) => scheduler.look(id),
     backendType: (surface, name) => sections(scheduler, surface).find((s) => s.name === name)?.type,
     busy: (id) => runner.busy(id),

@@ -86,6 +86,23 @@ test("a reload says the start checks' new warnings, as a start does, and applies
   ]);
 });
 
+test("a key that is not one does not stop a start: the API answers first, and the start's warning follows", async () => {
+  await daemon!.stop();
+  const logged: string[] = [];
+  const log = createConsola({ level: 3, reporters: [{ log: (o) => void logged.push(o.args.join(" ")) }] });
+  writeFileSync(join(dir, "not-a-key"), "hello");
+  writeFileSync(file, `${configText()}key_path = "not-a-key"\n`);
+  daemon = await startDaemon({ config: loadConfig(file), log, clock, version: "test" });
+  const res = await fetch("http://rota/healthz", { unix: join(dir, "rota.sock") });
+  expect(await res.text()).toBe("ok");
+  const warning = `cert[0].key_path: ${join(dir, "not-a-key")} is not a private key (fix or remove the file; rota will not overwrite it)`;
+  for (let turns = 0; !logged.includes(warning) && turns < 100; turns++) await new Promise((resolve) => setImmediate(resolve));
+  expect(logged.filter((l) => l.includes("key_path"))).toEqual([warning]);
+  const listening = logged.findIndex((l) => l.includes("listening on"));
+  expect(listening).toBeGreaterThanOrEqual(0);
+  expect(listening).toBeLessThan(logged.indexOf(warning));
+});
+
 test("stop() during a reload waits for it, and leaves no timer armed", async () => {
   writeFileSync(file, configText().replace('socket = "rota.sock"', 'socket = "rota.sock"\ncheck_interval_seconds = 60'));
   const reloading = daemon!.reload();

@@ -15,7 +15,7 @@ import { systemMonotonic, type Clock } from "../clock.ts";
 import type { LeaderLostReason, NodeCertsSource } from "../cluster/types.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
-import { preflight } from "../config/preflight.ts";
+import { preflight, preflightDaemon, preflightKeys } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus, type RotaEvent, type StoreEvent } from "../events.ts";
@@ -136,7 +136,8 @@ const PATH_PROBLEMS = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", 
  * this rota cannot use is a config problem naming the key.
  */
 async function openState({ config, log, clock }: DaemonOptions): Promise<{ store: AuditStore; lock: Lock; relay: StoreRelay }> {
-  const report = preflight(config);
+  // The certs' keys are checked once the API answers (checkKeysLater): their problems are not fatal.
+  const report = preflightDaemon(config);
   if (report.fatal.length > 0) throw new ConfigError(config.file, report.fatal);
   for (const line of [...report.certs, ...report.warnings]) log.warn(line);
   const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${errnoText(err)}`]);
@@ -200,6 +201,22 @@ async function listenSocket<T>(config: RotaConfig, serve: (unix: string) => T): 
   } catch (err) {
     if (err instanceof SocketPathError) throw new ConfigError(config.file, [`daemon.socket: ${err.reason}`]);
     throw err;
+  }
+}
+
+/** Keys checked between two turns of the event loop at start: about 10 ms of work. */
+const KEY_CHECK_SLICE = 100;
+
+/**
+ * The start's per-cert key checks (src/config/preflight.ts), logged as a start logs them,
+ * after the listeners are up and a slice at a time: at 10,000 certs they held the first
+ * `/healthz` back by some 300 ms (issue 11), and what they find is never fatal.
+ */
+async function checkKeysLater(config: RotaConfig, log: Logger, stopped: () => boolean): Promise<void> {
+  for (let from = 0; from < config.certs.length && !stopped(); from += KEY_CHECK_SLICE) {
+    const report = preflightKeys({ cluster: config.cluster, certs: config.certs.slice(from, from + KEY_CHECK_SLICE) }, (i) => `cert[${from + i}]`);
+    for (const line of [...report.certs, ...report.warnings]) log.warn(line);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -370,6 +387,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   await cluster?.start();
   scheduler.start();
   sync?.start();
+  void checkKeysLater(config, log, () => stopping);
   const retention = startRetention({
     store,
     clock,

@@ -380,3 +380,48 @@ describe("POST /api/certs/{id}/renew in cluster mode", () => {
     ]);
   });
 });
+
+// Last in the file: it moves the shared clock on.
+describe("GET /api/certs: the whole list from cached rows", () => {
+  /** The bare list, and the same certs built afresh (a page is never cached): they must agree after every change. */
+  async function both(a: Hono): Promise<CertJson[]> {
+    const res = await a.request("/api/certs");
+    expect(res.headers.get("content-type")).toBe("application/json");
+    const list = (await res.json()) as CertJson[];
+    expect(list).toEqual((await page("limit=1000", a)).items);
+    return list;
+  }
+  const of = (list: CertJson[], id: string) => list.find((c) => c.id === id)!;
+
+  test("a renewal, a failure state, the runner, a new look, a reload and time passing show at once", async () => {
+    const a = app();
+    expect(of(await both(a), "fox").last_renewal).toBeNull();
+
+    await store.openRenewal({ id: "r1", certId: "fox", trigger: "manual", installOnly: false, reason: null, startedAt: clock.now() });
+    busy.add("fox");
+    expect(of(await both(a), "fox")).toMatchObject({ status: "renewing", last_renewal: { id: "r1", status: "running" } });
+
+    await store.closeRenewal("r1", "succeeded", clock.now(), null);
+    await store.putCertState({ certId: "fox", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    busy.delete("fox");
+    looks.set("fox", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(90) }));
+    expect(of(await both(a), "fox")).toMatchObject({ status: "ok", days_left: 90, last_renewal: { id: "r1", status: "succeeded" } });
+
+    await store.putCertState({ certId: "books", consecutiveFailures: 3, retryAt: inDays(2), lastError: "acme: boom", authzFailures: 0, haltedAt: clock.now() });
+    expect(of(await both(a), "books").status).toBe("halted");
+
+    // A reload: one cert gone, one renamed in place, one new.
+    certs = [watched("alpha", ["alpha.example.org"]), ...certs.filter((c) => !["alpha", "gamma"].includes(c.config.id)), watched("hotel", ["hotel.example.com"])];
+    const reloaded = await both(a);
+    expect(reloaded.map((c) => c.id)).toEqual(["alpha", "books", "delta", "echo", "fox", "hotel"]);
+    expect(of(reloaded, "alpha").domains).toEqual(["alpha.example.org"]);
+
+    // Half a day later: every days_left moved, books' cooldown (2 days) still runs.
+    await clock.advance(DAY / 2);
+    const later = await both(a);
+    expect(of(later, "fox").days_left).toBe(89.5);
+    // Past books' cooldown: halted stays halted; the retry time is gone.
+    await clock.advance(2 * DAY);
+    expect(of(await both(a), "books")).toMatchObject({ status: "halted", retry_at: null });
+  });
+});
