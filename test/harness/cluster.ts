@@ -96,6 +96,8 @@ export interface TestCluster {
    * leader and every other one names it, and returns it with its term.
    */
   waitForLeader(opts?: { among?: ClusterNode[]; timeoutMs?: number }): Promise<{ node: ClusterNode; term: number }>;
+  /** Waits until one of `among` says it leads (its own view, as soon as it has the lease), and returns it with its term. */
+  waitForAnyLeader(among: ClusterNode[], timeoutMs?: number): Promise<{ node: ClusterNode; term: number }>;
   /** Nodes whose daemon runs. */
   running(): ClusterNode[];
   /** A root session on rota/rota (the test server's; closed when the database stops). */
@@ -274,6 +276,21 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     );
   }
 
+  async function waitForAnyLeader(among: ClusterNode[], timeoutMs = 30_000) {
+    return waitFor(
+      async () => {
+        for (const node of among) {
+          const view = await node.cluster().catch(() => null);
+          if (view?.role === "leader" && view.term !== null) return { node, term: view.term };
+        }
+        return null;
+      },
+      timeoutMs,
+      50,
+      `a leader among ${among.map((n) => n.nodeId).join(", ")}`,
+    );
+  }
+
   async function query<T>(sql: string, vars?: Record<string, unknown>): Promise<T> {
     const db = await surreal.admin();
     const [, rows] = await db.query(`USE NS rota DB rota; ${sql}`, vars).collect<[unknown, T]>();
@@ -292,6 +309,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     addNode,
     writeConfig,
     waitForLeader,
+    waitForAnyLeader,
     running,
     db: () => surreal.admin(),
     issued: (certId) => query<IssuedRow[]>("SELECT * FROM issued_cert WHERE cert_id = $c ORDER BY issued_at", { c: certId }),
