@@ -162,31 +162,40 @@ describe("a three-node cluster", () => {
     expect(again.code).toBe(1);
   });
 
-  test("the database stopped for 3 × TTL: no leader after ⅔ TTL, no submit, status exits 1 everywhere, no daemon exits; back: one leader at term + 1, buffered rows stored, a forced renewal works", async () => {
+  let outage: { leader: ClusterNode; term: number; nodes: ClusterNode[]; stoppedAt: number; restartedAt: number } | null = null;
+
+  test("the database stopped for 3 × TTL: no leader after ⅔ TTL, no submit, rota cluster status exits 1 everywhere, no daemon exits", async () => {
     const nodes = cluster.running();
     expect(nodes).toHaveLength(3);
-    const before = { leader, term };
     const stoppedAt = Date.now();
+    outage = { leader, term, nodes, stoppedAt, restartedAt: 0 };
     await cluster.stopDatabase();
+    try {
+      await waitFor(async () => (await Promise.all(nodes.map((n) => n.cluster()))).every((v) => v.role === "follower"), 30_000, 50, "no node leading");
+      expect(Date.now() - stoppedAt).toBeLessThanOrEqual((2 * TTL_MS) / 3 + SLACK_MS);
+      await waitFor(async () => (await Promise.all(nodes.map((n) => n.cluster()))).every((v) => v.leader === null && v.database?.connected === false), 30_000, 100, "every node disconnected, naming no leader");
 
-    await waitFor(async () => (await Promise.all(nodes.map((n) => n.cluster()))).every((v) => v.role === "follower"), 30_000, 50, "no node leading");
-    expect(Date.now() - stoppedAt).toBeLessThanOrEqual((2 * TTL_MS) / 3 + SLACK_MS);
-    await waitFor(async () => (await Promise.all(nodes.map((n) => n.cluster()))).every((v) => v.leader === null && v.database?.connected === false), 30_000, 100, "every node disconnected, naming no leader");
+      for (const n of nodes) {
+        const status = await n.clusterStatus();
+        expect(status.code).toBe(1);
+        expect(status.body).toMatchObject({ node_id: n.nodeId, role: "follower", leader: null, database: { connected: false } });
+      }
+      const refused = await outage.leader.rota(["renew", "www", "--force"]);
+      expect(refused.stderr).toBe("rota: no node leads right now; try again in a few seconds\n");
+      expect(refused.code).toBe(1);
 
-    for (const n of nodes) {
-      const status = await n.clusterStatus();
-      expect(status.code).toBe(1);
-      expect(status.body).toMatchObject({ node_id: n.nodeId, role: "follower", leader: null, database: { connected: false } });
+      await waitFor(() => Date.now() - stoppedAt >= 3 * TTL_MS || !nodes.every((n) => n.running), 3 * TTL_MS + 1_000, 100, "3 × TTL of outage");
+      for (const n of nodes) expect(n.running).toBe(true);
+    } finally {
+      // Whatever failed above, the database comes back after its 3 × TTL, for the scenarios after this one.
+      await waitFor(() => Date.now() - stoppedAt >= 3 * TTL_MS, 3 * TTL_MS + 1_000, 100, "3 × TTL of outage");
+      outage.restartedAt = Date.now();
+      await cluster.startDatabase();
     }
-    const refused = await before.leader.rota(["renew", "www", "--force"]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toBe("rota: no node leads right now; try again in a few seconds\n");
+  });
 
-    await waitFor(() => Date.now() - stoppedAt >= 3 * TTL_MS || !nodes.every((n) => n.running), 3 * TTL_MS + 1_000, 100, "3 × TTL of outage");
-    for (const n of nodes) expect(n.running).toBe(true);
-    const restartedAt = Date.now();
-    await cluster.startDatabase();
-
+  test("the database back: one leader at term + 1, the buffered rows stored, no submit during the outage, a forced renewal works", async () => {
+    const { nodes, stoppedAt, restartedAt, ...before } = outage!;
     const back = await cluster.waitForLeader({ timeoutMs: 30_000 });
     expect(back.term).toBe(before.term + 1);
     ({ node: leader, term } = back);
