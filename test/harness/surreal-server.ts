@@ -9,7 +9,8 @@
  * Each WebSocket connection gets its own engine session (`attach`); each frame goes to the
  * engine's `execute()` with that session set, and the engine's reply goes back byte for byte.
  * Live-query notifications are not routed: rota uses none. `GET /export` answers as the real
- * server's does (Basic auth, `Surreal-NS`/`Surreal-DB` headers): a full export, for backup tests.
+ * server's does for a root user (Basic auth, `Surreal-NS`/`Surreal-DB` headers): a full export,
+ * for backup tests.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -63,7 +64,7 @@ interface Conn {
   attached: Promise<unknown>;
 }
 
-/** The real server's `GET /export`: the credentials are checked by signing in on a session of their own. */
+/** The real server's `GET /export`, for root users: the credentials are checked by signing in on a session of their own. */
 async function exportSql(req: Request): Promise<Response> {
   const [scheme, encoded] = (req.headers.get("authorization") ?? "").split(" ");
   const [username, ...rest] = scheme === "Basic" && encoded ? atob(encoded).split(":") : [];
