@@ -2,10 +2,11 @@
  * End to end, cluster mode (issue 17): three `dist/rota daemon` nodes on one test SurrealDB
  * (rocksdb), pebble and one nginx on a shared webroot; lease TTL 3 s (a tick each second),
  * a sync pass every 2 s. One leader orders, every node installs the stored issuance with its
- * own copy of the key; leadership moves on SIGKILL and on step-down with a higher term; a
- * database outage stops all leading and ordering without stopping a daemon; a node with
- * another key refuses to install; a follower refuses renewals; the database never holds a
- * key or a password. The scenarios build on each other in file order.
+ * own copy of the key; leadership moves on SIGKILL, step-down and SIGTERM with a higher
+ * term; a database outage stops all leading and ordering without stopping a daemon; a node
+ * with another key refuses to install; a second daemon under a live node id, a follower's
+ * renewal and --new-key are refused; the database never holds a key or a password. The
+ * scenarios build on each other in file order.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -280,12 +281,33 @@ describe("a three-node cluster", () => {
     expect(r.stderr).toBe(`rota: ${follower.nodeId} is a follower; renewals run on the leader ${leader.nodeId} (term ${term}): run rota renew there\n`);
   });
 
+  test("rota renew --new-key on the leader exits 1: every node must hold the same key", async () => {
+    const before = (await cluster.issued("www")).length;
+    const r = await leader.rota(["renew", "www", "--new-key"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("every node must hold the same key (see docs/federation.md)");
+    expect(await cluster.issued("www")).toHaveLength(before);
+  });
+
   test("a full database export holds no private key and no password", async () => {
     const dump = await cluster.surreal.exportSql();
     expect(dump).toContain("issued_cert");
     expect(dump).toContain("BEGIN CERTIFICATE");
     expect(dump).not.toContain("PRIVATE KEY");
     expect(dump).not.toContain(cluster.surreal.password);
+  });
+
+  test("SIGTERM on the leader releases the lease first: it exits 0 and another node leads within one tick, at term + 1", async () => {
+    const old = leader;
+    const others = cluster.running().filter((n) => n !== old);
+    const stopping = Date.now();
+    const [code, first] = await Promise.all([old.stop(), cluster.waitForAnyLeader(others).then((l) => ({ ...l, at: Date.now() }))]);
+    expect(code).toBe(0);
+    expect(Date.now() - stopping).toBeLessThan(5_000);
+    expect(first.at - stopping).toBeLessThanOrEqual(TICK_MS + SLACK_MS);
+    expect(first.term).toBe(term + 1);
+    // Without the release the others would wait out the TTL; what it recorded on the way out is stored.
+    await waitFor(async () => (await first.node.cluster()).recent_events.some((e) => e.type === "leader_lost" && e.node_id === old.nodeId && e.term === term), 10_000, 200, "the stopped leader's leader_lost");
   });
 });
 
