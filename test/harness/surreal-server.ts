@@ -8,7 +8,9 @@
  * user SURREAL_USER on rota/rota, SURREAL_ROOT_PASS for `root` (OWNER, for test set-up).
  * Each WebSocket connection gets its own engine session (`attach`); each frame goes to the
  * engine's `execute()` with that session set, and the engine's reply goes back byte for byte.
- * Live-query notifications are not routed: rota uses none.
+ * Live-query notifications are not routed: rota uses none. `GET /export` answers as the real
+ * server's does for a root user (Basic auth, `Surreal-NS`/`Surreal-DB` headers): a full export,
+ * for backup tests.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,6 +20,8 @@ import { CborCodec, Uuid } from "surrealdb";
 
 interface NativeEngine {
   execute(frame: Uint8Array): Promise<Uint8Array>;
+  /** SurrealQL of the root session's namespace and database; `options` is a CBOR `SqlExportOptions`. */
+  export(options: Uint8Array): Promise<string>;
 }
 interface NativeBinding {
   SurrealNodeEngine: { connect(url: string, options?: unknown): Promise<NativeEngine> };
@@ -60,12 +64,34 @@ interface Conn {
   attached: Promise<unknown>;
 }
 
+/** The real server's `GET /export`, for root users: the credentials are checked by signing in on a session of their own. */
+async function exportSql(req: Request): Promise<Response> {
+  const [scheme, encoded] = (req.headers.get("authorization") ?? "").split(" ");
+  const [username, ...rest] = scheme === "Basic" && encoded ? atob(encoded).split(":") : [];
+  const ns = req.headers.get("surreal-ns");
+  const db = req.headers.get("surreal-db");
+  if (!username || !ns || !db) return new Response("export needs Basic auth and Surreal-NS/Surreal-DB headers", { status: 400 });
+  const session = new Uuid(crypto.randomUUID());
+  await call("attach", undefined, session);
+  try {
+    await call("signin", [{ user: username, pass: rest.join(":") }], session);
+  } catch {
+    return new Response("authentication failed", { status: 401 });
+  } finally {
+    await call("detach", undefined, session).catch(() => {});
+  }
+  await call("use", [ns, db]);
+  return new Response(await engine.export(cbor.encode({})), { headers: { "content-type": "application/octet-stream" } });
+}
+
 Bun.serve<Conn>({
   hostname: "127.0.0.1",
   port: Number(portArg),
   tls: certPath && keyPath ? { cert: readFileSync(certPath, "utf8"), key: readFileSync(keyPath, "utf8") } : undefined,
   fetch(req, server) {
-    if (new URL(req.url).pathname !== "/rpc") return new Response("not found", { status: 404 });
+    const path = new URL(req.url).pathname;
+    if (path === "/export" && req.method === "GET") return exportSql(req);
+    if (path !== "/rpc") return new Response("not found", { status: 404 });
     const session = new Uuid(crypto.randomUUID());
     const ok = server.upgrade(req, { data: { session, attached: call("attach", undefined, session) }, headers: { "Sec-WebSocket-Protocol": "cbor" } });
     return ok ? undefined : new Response("upgrade failed", { status: 400 });

@@ -30,6 +30,8 @@ export interface TestSurreal {
   admin(): Promise<Surreal>;
   /** Defines database `name` in namespace rota with an `EDITOR` (or `role`) user `rota` having `password`. */
   database(name: string, password: string, role?: "EDITOR" | "VIEWER" | "OWNER"): Promise<void>;
+  /** The server's full export of namespace rota, database `name` (default rota), as root: what an operator's backup holds. */
+  exportSql(name?: string): Promise<string>;
   /** Graceful stop (SIGTERM); the data folder stays. */
   stop(): Promise<void>;
   /** SIGKILL. */
@@ -79,6 +81,14 @@ export async function startSurreal(opts: SurrealOptions): Promise<TestSurreal> {
     async database(name, pw, role = "EDITOR") {
       const db = await admin();
       await db.query(`USE NS rota; DEFINE DATABASE IF NOT EXISTS ${name}; USE NS rota DB ${name}; DEFINE USER OVERWRITE rota ON DATABASE PASSWORD ${JSON.stringify(pw)} ROLES ${role};`).collect();
+    },
+    async exportSql(name = "rota") {
+      const res = await fetch(`${tls ? "https://localhost" : "http://127.0.0.1"}:${port}/export`, {
+        headers: { Authorization: `Basic ${btoa(`root:${rootPassword}`)}`, "Surreal-NS": "rota", "Surreal-DB": name },
+        tls: tls ? { ca: await Bun.file(tls.caPath).text() } : undefined,
+      });
+      if (!res.ok) throw new Error(`surreal: export: HTTP ${res.status}: ${await res.text()}`);
+      return res.text();
     },
     async stop() {
       await adminDb?.close();
