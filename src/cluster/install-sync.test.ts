@@ -16,7 +16,6 @@ import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import { InstallSyncTask } from "./install-sync.ts";
 
-const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 const DAY = 86_400_000;
 const SYNC_S = 60;
 const CHECK_S = 10;
@@ -38,6 +37,9 @@ let busy: Set<string>;
 let runnerStopping: boolean;
 let watch: Watchlist;
 let task: InstallSyncTask | undefined;
+/** The store's server is away: every read fails. */
+let storeDown: boolean;
+let logged: string[];
 
 const summary = (serial: string, days = 80): CertSummary => ({
   serial,
@@ -86,12 +88,13 @@ function newTask(): InstallSyncTask {
     store: {
       async latestIssuedSummaries(ids) {
         summaryReads++;
+        if (storeDown) throw new RotaError("store_unavailable", "audit: SurrealDB at ws://db:8000 is not connected");
         return new Map(ids.flatMap((id) => (stored.has(id) ? [[id, stored.get(id)!] as const] : [])));
       },
     },
     bus,
     clock,
-    log: silent,
+    log: createConsola({ level: 3, reporters: [{ log: (o) => void logged.push(o.args.join(" ")) }] }),
     nodeId: "nas-2",
     syncIntervalSeconds: SYNC_S,
     checkSeconds: CHECK_S,
@@ -118,6 +121,8 @@ beforeEach(() => {
   served = new Map();
   refreshed = [];
   summaryReads = 0;
+  storeDown = false;
+  logged = [];
   refreshGate = null;
   runs = [];
   busy = new Set();
@@ -128,6 +133,27 @@ beforeEach(() => {
 afterEach(async () => {
   await task?.stop();
   task = undefined;
+});
+
+test("a database outage fails every pass: said once, and once more when passes work again", async () => {
+  stored.set("www", summary("02"));
+  served.set("www", [{ target: "files", installed: stored.get("www")! }, { target: "nginx", installed: stored.get("www")! }]);
+  storeDown = true;
+  await started();
+  for (let i = 0; i < 3; i++) {
+    await clock.advance(SYNC_S * 1000);
+    await settle();
+  }
+  // The pass and the lease tick's serial check each say it once.
+  expect(logged.filter((l) => l.includes("sync:")).sort()).toEqual([
+    "sync: cannot read the stored certificates: audit: SurrealDB at ws://db:8000 is not connected",
+    "sync: pass failed: audit: SurrealDB at ws://db:8000 is not connected; said once until a pass works",
+  ]);
+  storeDown = false;
+  logged = [];
+  await clock.advance(SYNC_S * 1000);
+  await settle();
+  expect(logged.filter((l) => l.includes("sync:"))).toEqual(["sync: passes work again"]);
 });
 
 describe("a pass", () => {

@@ -66,6 +66,8 @@ export class InstallSyncTask implements NodeCertsSource {
   private again: "all" | Set<string> | null = null;
   /** Whether the last serial check failed: an outage is said once, not at every tick. */
   private checkFailing = false;
+  /** The last pass failed (said once, not at every interval of an outage). */
+  private passFailing = false;
   private stopped = false;
 
   constructor(private readonly deps: InstallSyncDeps) {}
@@ -111,7 +113,17 @@ export class InstallSyncTask implements NodeCertsSource {
       return;
     }
     this.passing = this.pass(which === "all" ? null : new Set(which))
-      .catch((err) => this.deps.log.error(`sync: pass failed: ${describeError(err)}`))
+      .then(
+        () => {
+          if (this.passFailing) this.deps.log.info("sync: passes work again");
+          this.passFailing = false;
+        },
+        (err) => {
+          // Once per outage: the database being away fails every pass until it is back.
+          if (!this.passFailing) this.deps.log.error(`sync: pass failed: ${describeError(err)}; said once until a pass works`);
+          this.passFailing = true;
+        },
+      )
       .finally(() => {
         this.passing = null;
         const again = this.again;
