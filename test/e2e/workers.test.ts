@@ -147,7 +147,7 @@ test("a SIGSTOPped worker: its renewal is aborted at the deadline, the worker ki
   expect(stopped.status).toBe("failed");
   expect(stopped.error).toMatch(/^timed out after 60 s in step (await_issuance|preflight|propagate)$/);
   expect(alive(victim!)).toBe(false);
-  await waitFor(() => challengeFiles(world.webroot).length === 0 || null, 10_000, 50, "the stopped renewal's challenge to be removed");
+  await waitFor(() => challengeFiles(world.webroot).length === 0 || null, 30_000, 50, "the stopped renewal's challenge to be removed");
   expect(daemon!.output()).toContain(`renewal process ${victim} did not end renewal`);
   const again = await runRota(["renew", row, "--force", "--wait", "--socket", world.socket], { timeoutMs: 30_000 });
   expect(again.code).toBe(0);
