@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
-import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { ALERT_TYPES, CA_CERT_KEYS, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
 import { readCluster } from "./cluster.ts";
@@ -303,7 +303,7 @@ function readCert(
  */
 function readCaOptions(r: Reader, ca: BackendSection | undefined): unknown {
   const entry = ca ? CA_TYPES[ca.type] : undefined;
-  for (const k of caCertKeys()) {
+  for (const k of CA_CERT_KEYS) {
     if (!r.has(k) || entry?.certKeys?.includes(k)) continue;
     r.skip(k);
     if (ca && entry) r.problem(k, `ca ${quote(ca.name)} (type ${ca.type}) takes no ${k}`);
