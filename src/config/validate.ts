@@ -206,8 +206,9 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   const ids = new Set<string>();
   const claimed = new Map<string, string>();
   const caClaims = new Map<string, string>();
+  const keysDir = join(daemon.stateDir, "keys");
   const count = top.each("cert", (r) => {
-    const cert = readCert(r, daemon, sections, ids, claimed, caClaims);
+    const cert = readCert(r, daemon, keysDir, sections, ids, claimed, caClaims);
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
@@ -232,6 +233,8 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
 function readCert(
   r: Reader,
   daemon: DaemonConfig,
+  /** `<state_dir>/keys`, where a key goes when `key_path` is not given. */
+  keysDir: string,
   sections: Sections,
   ids: Set<string>,
   claimed: Map<string, string>,
@@ -261,7 +264,8 @@ function readCert(
   if (needsDcv && dcv && ca) checkProvable(r, domains?.names ?? [], dcv, ca);
 
   const install = readInstall(r, sections.installs, id, claimed);
-  const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
+  // `keysDir` is normal and the file name holds no slash (an id cannot): a join would change nothing.
+  const keyPath = r.path("key_path", { ifExists: "file" }) ?? `${keysDir}/${id ?? "unnamed"}.key`;
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
   const keyRotation = r.oneOf("key_rotation", KEY_ROTATIONS, "never");
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
@@ -337,7 +341,7 @@ function readDomains(r: Reader): Domains | undefined {
     const name = normalizeName(value);
     if (!name) r.ctx.problems.add(key, `${quote(value)} is not a valid host name or IP address`);
     else if (names.some((n) => n.value === name.value)) r.ctx.problems.add(key, `${quoteName(name.value)} is listed twice`);
-    else names.push({ ...name, key });
+    else names.push({ value: name.value, kind: name.kind, key });
   }
   return { names, complete: domains.complete };
 }
