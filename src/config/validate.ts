@@ -207,8 +207,10 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   const claimed = new Map<string, string>();
   const caClaims = new Map<string, string>();
   const keysDir = join(daemon.stateDir, "keys");
+  let keyPathSet = false;
   const count = top.each("cert", (r) => {
     const cert = readCert(r, daemon, keysDir, sections, ids, claimed, caClaims);
+    keyPathSet ||= r.has("key_path");
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
@@ -218,6 +220,8 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   });
   // A daemon with nothing to renew is a mistake, not a setup; a non-array was reported already.
   if (count === 0) top.problem("cert", "at least one [[cert]] is required");
+  // Default key paths differ as the ids do: two certs can share a key only when one sets key_path.
+  if (!keyPathSet) return out;
   const keyPaths = new Map<string, string>();
   out.forEach((c, i) => {
     const other = keyPaths.get(c.keyPath);
