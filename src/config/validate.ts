@@ -60,10 +60,17 @@ export interface PartialConfig {
   keys: SectionKeys;
 }
 
+/** The sections certs name, by name (the first of a duplicated name, as a search of the list finds it): looked up for each of 10,000 certs. */
 interface Sections {
-  cas: BackendSection[];
-  dcvs: BackendSection[];
-  installs: InstallSection[];
+  cas: Map<string, BackendSection>;
+  dcvs: Map<string, BackendSection>;
+  installs: Map<string, InstallSection>;
+}
+
+function byName<S extends BackendSection>(sections: S[]): Map<string, S> {
+  const out = new Map<string, S>();
+  for (const s of sections) if (!out.has(s.name)) out.set(s.name, s);
+  return out;
 }
 
 /** A section read, with its key path in the file (`install[1]`): invalid sections leave gaps in the lists. */
@@ -97,7 +104,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const installs = installSections.map((s) => s.section);
   const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];
   const certKeys: string[] = [];
-  const certs = readCerts(top, daemon, { cas, dcvs, installs }, keys, certKeys);
+  const certs = readCerts(top, daemon, { cas: byName(cas), dcvs: byName(dcvs), installs: byName(installs) }, keys, certKeys);
   for (const { key, section } of installSections) {
     for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
   }
@@ -252,7 +259,7 @@ function readCert(
   const domains = readDomains(r);
 
   const caName = r.string("ca", { required: true });
-  const ca = caName === undefined ? undefined : sections.cas.find((c) => c.name === caName);
+  const ca = caName === undefined ? undefined : sections.cas.get(caName);
   if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
   const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
   const nameCount = domains?.names.length ?? 0;
@@ -261,7 +268,7 @@ function readCert(
   }
 
   const dcvName = r.string("dcv");
-  const dcv = dcvName === undefined ? undefined : sections.dcvs.find((d) => d.name === dcvName);
+  const dcv = dcvName === undefined ? undefined : sections.dcvs.get(dcvName);
   if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
@@ -392,7 +399,7 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: 
  * whose type holds one certificate (a DSM entry, a Kubernetes Secret) serves one cert only:
  * two would overwrite each other at every renewal.
  */
-function readInstall(r: Reader, installs: BackendSection[], certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
+function readInstall(r: Reader, installs: Map<string, BackendSection>, certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
   const install = r.stringList("install", { oneOrList: true });
   // Absent or empty; a value of the wrong type has its own problem already.
   if (install === undefined ? !r.has("install") : install.complete && install.items.length === 0) {
@@ -400,7 +407,7 @@ function readInstall(r: Reader, installs: BackendSection[], certId: string | und
   }
   const seen = new Set<string>();
   for (const { value: name, key } of install?.items ?? []) {
-    const section = installs.find((s) => s.name === name);
+    const section = installs.get(name);
     if (seen.has(name)) r.ctx.problems.add(key, `${quote(name)} is listed twice`);
     else if (!section) r.ctx.problems.add(key, `no [[install]] named ${quote(name)}`);
     else if (INSTALL_TYPES[section.type]?.singleCert) {
