@@ -176,12 +176,13 @@ export async function seed(setup: Setup, concurrency = SEED_CONCURRENT): Promise
   if (failed > 0) throw new Error(`seeding: ${failed} of ${outcomes.length} renewals failed`);
 }
 
-export function spawnDaemon(setup: Setup): { proc: Subprocess; logPath: string } {
+/** `bin`: another build than `--rota`'s, for a bench that compares two on one state. */
+export function spawnDaemon(setup: Setup, bin = rotaBin): { proc: Subprocess; logPath: string } {
   const { dir, config } = setup;
   const logPath = join(dir, "daemon.log");
   const fd = openSync(logPath, "a");
   try {
-    const proc = Bun.spawn([rotaBin, "daemon", "--config", config], { cwd: dir, stdin: "ignore", stdout: fd, stderr: fd });
+    const proc = Bun.spawn([bin, "daemon", "--config", config], { cwd: dir, stdin: "ignore", stdout: fd, stderr: fd });
     live.add(proc);
     void proc.exited.then(() => live.delete(proc));
     return { proc, logPath };
@@ -203,7 +204,7 @@ interface StatusJson {
 }
 
 /** Waits until `/api/status` counts every cert ok; returns how long that took from the spawn. */
-async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: number, logPath: string): Promise<number> {
+export async function waitAllOk(setup: Setup, proc: Subprocess, certs: number, t0: number, logPath: string): Promise<number> {
   let last = "";
   let shown = 0;
   while (performance.now() - t0 < ISSUE_TIMEOUT_MS) {

@@ -89,11 +89,6 @@ export interface CaEntry<C = unknown> extends BackendEntry<CABackend, C> {
   clusterProblem?: (name: string, ctx: { stateDir: string; cas: BackendSection[] }) => string | undefined;
 }
 
-/** Every CA-specific `[[cert]]` key some CA type reads. */
-export function caCertKeys(): string[] {
-  return [...new Set(Object.values(CA_TYPES).flatMap((e) => e.certKeys ?? []))];
-}
-
 export interface DcvEntry<C = unknown> extends BackendEntry<DcvBackend, C> {
   /**
    * The challenge kinds this type solves, known without building it, so validation can
@@ -173,6 +168,9 @@ export const CA_TYPES: Record<string, CaEntry> = {
     }),
   },
 };
+
+/** Every CA-specific `[[cert]]` key some CA type reads. */
+export const CA_CERT_KEYS: readonly string[] = [...new Set(Object.values(CA_TYPES).flatMap((e) => e.certKeys ?? []))];
 
 export const DCV_TYPES: Record<string, DcvEntry> = {
   cloudflare: {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { canonicalIp, nameKind, normalizeName, toUnicode } from "./names.ts";
+import { canonicalIp, isPlainHost, nameKind, normalizeName, toALabel, toUnicode } from "./names.ts";
 
 describe("normalizeName", () => {
   const good: Array<[string, string, string]> = [
@@ -66,6 +66,36 @@ describe("normalizeName", () => {
   test("the longest names pass", () => {
     expect(normalizeName(`${"a".repeat(63)}.example`)?.value).toBe(`${"a".repeat(63)}.example`);
     expect(normalizeName(`${"a.".repeat(126)}a`)?.value.length).toBe(253);
+  });
+});
+
+describe("isPlainHost", () => {
+  /** Every string of up to 4 of these characters, and names made of labels near each rule's edge. */
+  function candidates(): string[] {
+    const out: string[] = [""];
+    const chars = ["a", "0", "9", "x", "f", "g", "-", "."];
+    for (let len = 1, level = [""]; len <= 4; len++) {
+      level = level.flatMap((s) => chars.map((c) => s + c));
+      out.push(...level);
+    }
+    const labels = ["a", "0", "00", "123", "0x", "0x1f", "0xg", "1e5", "a-b", "a--b", "-a", "a-", "xn--a", "xn--bcher-kva", "xn--mnchen--n2a", "ab", "a".repeat(63), "a".repeat(64), ""];
+    for (const a of labels) for (const b of labels) for (const c of ["", ...labels]) out.push(c === "" ? `${a}.${b}` : `${a}.${b}.${c}`);
+    out.push(`${"a.".repeat(126)}a`, `${"a.".repeat(126)}ab`);
+    return out;
+  }
+
+  test("a name it passes is its own A-label form and no IP address: IDNA would leave it as it is", () => {
+    const plain = candidates().filter(isPlainHost);
+    expect(plain.length).toBeGreaterThan(500);
+    for (const host of plain) {
+      expect([host, toALabel(host), canonicalIp(host)]).toEqual([host, host, undefined]);
+    }
+  });
+
+  test("what needs IDNA or is refused is left to it", () => {
+    for (const host of ["xn--bcher-kva.example", "a.0x1f", "a.123", "bücher.example", "a..b", "-a.example", `${"a".repeat(64)}.example`, `${"a.".repeat(126)}ab`]) {
+      expect(isPlainHost(host)).toBe(false);
+    }
   });
 });
 

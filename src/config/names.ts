@@ -15,8 +15,13 @@ export interface NormalName {
   kind: NameKind;
 }
 
-/** RFC 1123 LDH label, as it appears in an A-label name. */
-const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+/**
+ * RFC 1123 LDH labels (1 to 63 of `a-z0-9-`, no hyphen first or last) joined by dots, as an
+ * A-label name is written. No look-behind: in Bun one made the test twice as slow.
+ */
+const LDH_HOST = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** What the URL host parser reads as an IPv4 part ("ends in a number"): digits, or hex after `0x`. */
+const NUMBER_LABEL = /^(?:[0-9]+|0x[0-9a-f]*)$/;
 const HOST_MAX = 253;
 /** The ASCII a host name may hold; `_`, `%` or a `*` inside are refused. */
 const ASCII_NAME = /^[a-z0-9.-]*$/;
@@ -31,6 +36,7 @@ const WILDCARD = "*.";
 export function normalizeName(written: string): NormalName | undefined {
   const lower = written.toLowerCase();
   const name = lower.endsWith(".") ? lower.slice(0, -1) : lower;
+  if (isPlainHost(name)) return { value: name, kind: "dns" };
   const ip = canonicalIp(name);
   // The trailing dot of a fully qualified name belongs to DNS: `192.0.2.1.` is no address.
   if (ip !== undefined) return name === lower ? { value: ip, kind: "ip" } : undefined;
@@ -67,7 +73,20 @@ export function toUnicode(normal: string): string {
   return kind === "wildcard" ? WILDCARD + unicode : unicode;
 }
 
-function toALabel(host: string): string | undefined {
+/**
+ * A host name already in normal form with no IDNA to apply: lowercase LDH labels, none of
+ * them an A-label (`xn--`, which must decode), the last not a number (which the URL parser
+ * reads as IPv4). UTS #46 and the URL parser leave such a name unchanged, so it needs
+ * neither; most names are written so, and at 10,000 certs IDNA was about a quarter of a
+ * start's config validation (issue 11). `names.test.ts` holds it to `toALabel`.
+ */
+export function isPlainHost(host: string): boolean {
+  if (host.length > HOST_MAX || host.includes("xn--") || !LDH_HOST.test(host)) return false;
+  return !NUMBER_LABEL.test(host.slice(host.lastIndexOf(".") + 1));
+}
+
+/** A host name (no wildcard) as an A-label name, by IDNA; undefined when it is none. */
+export function toALabel(host: string): string | undefined {
   const asciiPart = host.replace(/[^\x00-\x7f]/g, "");
   // Other ASCII is refused, never reinterpreted (the URL host parser would percent-decode "%41").
   if (!ASCII_NAME.test(asciiPart)) return undefined;
@@ -80,9 +99,7 @@ function toALabel(host: string): string | undefined {
 
 /** Labels are LDH and at most 63 octets, the name at most 253; the last label is not all digits (that reads as IPv4). */
 function isLdhHost(host: string): boolean {
-  if (host.length > HOST_MAX) return false;
-  const labels = host.split(".");
-  return labels.every((l) => LABEL.test(l)) && !/^\d+$/.test(labels[labels.length - 1] ?? "");
+  return host.length <= HOST_MAX && LDH_HOST.test(host) && !/^\d+$/.test(host.slice(host.lastIndexOf(".") + 1));
 }
 
 /** IDNA's hyphen rule holds for U-labels too (`xn--mnchen--n2a` is `münchen-`). */

@@ -161,6 +161,11 @@ const BROKEN: BrokenCase[] = [
     problems: ["cert[0].domains: must not be empty", 'cert[2].key_path: is also the key of cert "b"'],
   },
   {
+    name: "a key path set to another cert's default key path",
+    toml: `[daemon]\nstate_dir = "state"\n${withCert(GOOD_CERT)}\n[[cert]]\nid = "b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\nkey_path = "state/keys/a.key"\n`,
+    problems: ['cert[1].key_path: is also the key of cert "a"'],
+  },
+  {
     name: "cert id with uppercase or a slash",
     toml: `${withCert(`id = "Www"\ndomains = ["a.example"]\nca = "internal"\ninstall = "files"`)}
 [[cert]]\nid = "a/b"\ndomains = ["b.example"]\nca = "internal"\ninstall = "files"\n`,

@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
 import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
-import { ALERT_TYPES, CA_TYPES, caCertKeys, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
+import { ALERT_TYPES, CA_CERT_KEYS, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
 import { readVerifyServed } from "../backends/install/served/config.ts";
 import { SEVERITIES, type ChallengeKind, type Severity } from "../backends/types.ts";
 import { readCluster } from "./cluster.ts";
@@ -60,10 +60,17 @@ export interface PartialConfig {
   keys: SectionKeys;
 }
 
+/** The sections certs name, by name (the first of a duplicated name, as a search of the list finds it): looked up for each of 10,000 certs. */
 interface Sections {
-  cas: BackendSection[];
-  dcvs: BackendSection[];
-  installs: InstallSection[];
+  cas: Map<string, BackendSection>;
+  dcvs: Map<string, BackendSection>;
+  installs: Map<string, InstallSection>;
+}
+
+function byName<S extends BackendSection>(sections: S[]): Map<string, S> {
+  const out = new Map<string, S>();
+  for (const s of sections) if (!out.has(s.name)) out.set(s.name, s);
+  return out;
 }
 
 /** A section read, with its key path in the file (`install[1]`): invalid sections leave gaps in the lists. */
@@ -97,7 +104,7 @@ export function validateConfig(doc: Record<string, unknown>, file: string, env: 
   const installs = installSections.map((s) => s.section);
   const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];
   const certKeys: string[] = [];
-  const certs = readCerts(top, daemon, { cas, dcvs, installs }, keys, certKeys);
+  const certs = readCerts(top, daemon, { cas: byName(cas), dcvs: byName(dcvs), installs: byName(installs) }, keys, certKeys);
   for (const { key, section } of installSections) {
     for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
   }
@@ -206,8 +213,11 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   const ids = new Set<string>();
   const claimed = new Map<string, string>();
   const caClaims = new Map<string, string>();
+  const keysDir = join(daemon.stateDir, "keys");
+  let keyPathSet = false;
   const count = top.each("cert", (r) => {
-    const cert = readCert(r, daemon, sections, ids, claimed, caClaims);
+    const cert = readCert(r, daemon, keysDir, sections, ids, claimed, caClaims);
+    keyPathSet ||= r.has("key_path");
     if (cert && r.has("key_path")) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
     if (cert) {
       out.push(cert);
@@ -217,6 +227,8 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
   });
   // A daemon with nothing to renew is a mistake, not a setup; a non-array was reported already.
   if (count === 0) top.problem("cert", "at least one [[cert]] is required");
+  // Default key paths differ as the ids do: two certs can share a key only when one sets key_path.
+  if (!keyPathSet) return out;
   const keyPaths = new Map<string, string>();
   out.forEach((c, i) => {
     const other = keyPaths.get(c.keyPath);
@@ -232,6 +244,8 @@ function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: 
 function readCert(
   r: Reader,
   daemon: DaemonConfig,
+  /** `<state_dir>/keys`, where a key goes when `key_path` is not given. */
+  keysDir: string,
   sections: Sections,
   ids: Set<string>,
   claimed: Map<string, string>,
@@ -245,7 +259,7 @@ function readCert(
   const domains = readDomains(r);
 
   const caName = r.string("ca", { required: true });
-  const ca = caName === undefined ? undefined : sections.cas.find((c) => c.name === caName);
+  const ca = caName === undefined ? undefined : sections.cas.get(caName);
   if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
   const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
   const nameCount = domains?.names.length ?? 0;
@@ -254,14 +268,15 @@ function readCert(
   }
 
   const dcvName = r.string("dcv");
-  const dcv = dcvName === undefined ? undefined : sections.dcvs.find((d) => d.name === dcvName);
+  const dcv = dcvName === undefined ? undefined : sections.dcvs.get(dcvName);
   if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
   if (needsDcv && dcv && ca) checkProvable(r, domains?.names ?? [], dcv, ca);
 
   const install = readInstall(r, sections.installs, id, claimed);
-  const keyPath = r.path("key_path", { ifExists: "file" }) ?? join(daemon.stateDir, "keys", `${id ?? "unnamed"}.key`);
+  // `keysDir` is normal and the file name holds no slash (an id cannot): a join would change nothing.
+  const keyPath = r.path("key_path", { ifExists: "file" }) ?? `${keysDir}/${id ?? "unnamed"}.key`;
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
   const keyRotation = r.oneOf("key_rotation", KEY_ROTATIONS, "never");
   const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
@@ -303,7 +318,7 @@ function readCert(
  */
 function readCaOptions(r: Reader, ca: BackendSection | undefined): unknown {
   const entry = ca ? CA_TYPES[ca.type] : undefined;
-  for (const k of caCertKeys()) {
+  for (const k of CA_CERT_KEYS) {
     if (!r.has(k) || entry?.certKeys?.includes(k)) continue;
     r.skip(k);
     if (ca && entry) r.problem(k, `ca ${quote(ca.name)} (type ${ca.type}) takes no ${k}`);
@@ -337,7 +352,7 @@ function readDomains(r: Reader): Domains | undefined {
     const name = normalizeName(value);
     if (!name) r.ctx.problems.add(key, `${quote(value)} is not a valid host name or IP address`);
     else if (names.some((n) => n.value === name.value)) r.ctx.problems.add(key, `${quoteName(name.value)} is listed twice`);
-    else names.push({ ...name, key });
+    else names.push({ value: name.value, kind: name.kind, key });
   }
   return { names, complete: domains.complete };
 }
@@ -384,7 +399,7 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: 
  * whose type holds one certificate (a DSM entry, a Kubernetes Secret) serves one cert only:
  * two would overwrite each other at every renewal.
  */
-function readInstall(r: Reader, installs: BackendSection[], certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
+function readInstall(r: Reader, installs: Map<string, BackendSection>, certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
   const install = r.stringList("install", { oneOrList: true });
   // Absent or empty; a value of the wrong type has its own problem already.
   if (install === undefined ? !r.has("install") : install.complete && install.items.length === 0) {
@@ -392,7 +407,7 @@ function readInstall(r: Reader, installs: BackendSection[], certId: string | und
   }
   const seen = new Set<string>();
   for (const { value: name, key } of install?.items ?? []) {
-    const section = installs.find((s) => s.name === name);
+    const section = installs.get(name);
     if (seen.has(name)) r.ctx.problems.add(key, `${quote(name)} is listed twice`);
     else if (!section) r.ctx.problems.add(key, `no [[install]] named ${quote(name)}`);
     else if (INSTALL_TYPES[section.type]?.singleCert) {

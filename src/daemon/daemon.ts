@@ -388,14 +388,18 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
   scheduler.start();
   sync?.start();
   void checkKeysLater(config, log, () => stopping);
-  const retention = startRetention({
-    store,
-    clock,
-    retentionDays: config.audit.retentionDays,
-    certIds: () => watch.certs.map((c) => c.config.id),
-    log,
-    leadership: cluster?.coordinator,
-  });
+  // The start's prune once the first sweep is over: not in the way of the first API answers.
+  const retention = startRetention(
+    {
+      store,
+      clock,
+      retentionDays: config.audit.retentionDays,
+      certIds: () => watch.certs.map((c) => c.config.id),
+      log,
+      leadership: cluster?.coordinator,
+    },
+    scheduler.firstLooks(),
+  );
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

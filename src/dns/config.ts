@@ -5,7 +5,7 @@
  */
 import { quote, type Reader } from "../config/reader.ts";
 import type { PropagationPolicy } from "../backends/types.ts";
-import { parseServer } from "./query.ts";
+import { parseServer } from "./server.ts";
 
 export function parsePropagationConfig(r: Reader): PropagationPolicy {
   const resolvers: string[] = [];

@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { RotaError } from "../errors.ts";
-import { formatServer, lower, parseServer, query, type DnsServer } from "./query.ts";
+import { lower, query } from "./query.ts";
+import { formatServer, parseServer, type DnsServer } from "./server.ts";
 
 /** How long one question may take; a lagging server is asked again at the next check. */
 export const QUERY_TIMEOUT_MS = 3_000;

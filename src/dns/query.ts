@@ -8,12 +8,7 @@ import { createSocket } from "node:dgram";
 import { connect } from "node:net";
 import * as packet from "dns-packet";
 import { RotaError } from "../errors.ts";
-
-/** A server as `host:port`; IPv6 as `[::1]:53`. */
-export interface DnsServer {
-  host: string;
-  port: number;
-}
+import { formatServer, type DnsServer } from "./server.ts";
 
 export interface DnsReply {
   rcode: string;
@@ -30,19 +25,6 @@ export interface QueryOptions {
 }
 
 export type RecordType = packet.RecordType;
-
-/** Parses `host`, `host:port` or `[v6]:port`; the port defaults to 53. Null when malformed. */
-export function parseServer(text: string): DnsServer | null {
-  const m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text) ?? /^([^:\s[\]]+)(?::(\d+))?$/.exec(text);
-  if (!m?.[1]) return null;
-  const port = m[2] === undefined ? 53 : Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  return { host: m[1], port };
-}
-
-export function formatServer(s: DnsServer): string {
-  return s.host.includes(":") ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
-}
 
 export async function query(server: DnsServer, name: string, type: RecordType, opts: QueryOptions): Promise<DnsReply> {
   const id = Math.floor(Math.random() * 65536);

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TestDnsServer, type TestRecord } from "../testing/dns-server.ts";
 import { authoritativeServers, cnameTarget, systemResolver } from "./lookup.ts";
-import { parseServer, query, txtValues } from "./query.ts";
+import { query, txtValues } from "./query.ts";
+import { parseServer } from "./server.ts";
 import { visibilityCheck } from "./visibility.ts";
 import { propagationPolicy } from "../testing/propagation.ts";
 

@@ -6,7 +6,8 @@
 import type { PropagationPolicy } from "../backends/types.ts";
 import { describeError } from "../errors.ts";
 import { authoritativeServers, bootstrapServer, QUERY_TIMEOUT_MS } from "./lookup.ts";
-import { cnameTargets, formatServer, lower, parseServer, query, txtValues, type DnsServer } from "./query.ts";
+import { cnameTargets, lower, query, txtValues } from "./query.ts";
+import { formatServer, parseServer, type DnsServer } from "./server.ts";
 
 /** A record the pipeline published: a TXT value (dns-01), or with `type: "CNAME"` the target a CNAME must point at. */
 export interface ExpectedRecord {

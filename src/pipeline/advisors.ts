@@ -37,8 +37,9 @@ export class Advisors {
    * cannot be reached now is only a debug line, its renewals will say more.
    */
   async warnAtStart(certs: CertConfig[], cas: BackendSection[], signal: AbortSignal): Promise<void> {
+    // Only certs with CA options have anything to check: no promise for each of 10,000 others at a start (issue 11).
     await Promise.all(
-      certs.map(async (cert) => {
+      certs.filter((cert) => cert.caOptions !== undefined).map(async (cert) => {
         const ca = cas.find((c) => c.name === cert.ca);
         if (!ca || cert.caOptions === undefined) return;
         try {

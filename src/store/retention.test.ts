@@ -53,6 +53,25 @@ test("starting prunes once at once; stop waits for it", async () => {
   expect((await store.listRenewals({ limit: 10 })).map((r) => r.id)).toEqual(["new"]);
 });
 
+test("a first prune told to wait runs once that has settled, fulfilled or rejected; not at all when stopped before", async () => {
+  const ids = async () => (await store.listRenewals({ limit: 10 })).map((r) => r.id);
+  let release = () => {};
+  const stoppedFirst = startRetention({ store, clock, retentionDays: 5, certIds, log }, new Promise<void>((resolve) => (release = resolve)));
+  await stoppedFirst.stop();
+  release();
+  await Bun.sleep(0);
+  expect(await ids()).toEqual(["new", "edge", "old"]);
+
+  let fail = (_: Error) => {};
+  const waiting = startRetention({ store, clock, retentionDays: 10, certIds, log }, new Promise<void>((_, reject) => (fail = reject)));
+  await Bun.sleep(0);
+  expect(await ids()).toEqual(["new", "edge", "old"]);
+  fail(new Error("the first sweep failed"));
+  await Bun.sleep(0);
+  await waiting.stop();
+  expect(await ids()).toEqual(["new", "edge"]);
+});
+
 test("on a cluster only the leader prunes: a follower's daily prune does nothing", async () => {
   const daily = new FakeClock(NOW);
   let leading = false;

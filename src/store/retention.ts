@@ -40,17 +40,25 @@ export async function pruneOnce(deps: RetentionDeps): Promise<PruneResult> {
   return r;
 }
 
-/** Prunes now, then every day. A failed prune is logged and tried again the next day. */
-export function startRetention(deps: RetentionDeps): Retention {
+/**
+ * Prunes now, or once `firstAfter` has settled, then every day. A failed prune is logged and
+ * tried again the next day. The daemon's first prune waits for its first sweep: on SQLite a
+ * prune is a transaction in this thread, some 30 ms at 10,000 certs, which held the first
+ * `/healthz` answer back (issue 11).
+ */
+export function startRetention(deps: RetentionDeps, firstAfter?: Promise<unknown>): Retention {
+  let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const run = () => {
-    if (deps.leadership && !deps.leadership.isLeader()) return;
+    if (stopped || (deps.leadership && !deps.leadership.isLeader())) return;
     running = pruneOnce(deps).catch((err) => deps.log.error(`audit: prune failed: ${describeError(err)}`));
   };
-  run();
+  if (firstAfter) void firstAfter.then(run, run);
+  else run();
   const cancel = deps.clock.setInterval(run, DAY_MS);
   return {
     async stop() {
+      stopped = true;
       cancel();
       await running;
     },

@@ -19,7 +19,8 @@ import { createCsr } from "../../src/crypto/csr.ts";
 import { x509 } from "../../src/crypto/x509.ts";
 import { Authority, type Signer } from "../../src/backends/ca/local/authority.ts";
 import { signLeaf } from "../../src/backends/ca/local/leaf.ts";
-import { cnameTargets, query, type DnsServer } from "../../src/dns/query.ts";
+import { cnameTargets, query } from "../../src/dns/query.ts";
+import type { DnsServer } from "../../src/dns/server.ts";
 
 const DAY_MS = 86_400_000;
 /** Sectigo's longest DV certificate since March 2026 (CA/B Forum SC-081). */
