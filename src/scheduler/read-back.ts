@@ -3,7 +3,7 @@
  * answers must not hold the tick, the status API or shutdown. A target that cannot read
  * back is taken to serve what the store says was last installed there successfully.
  */
-import { canReadBack, type InstallBackend, type ReadableInstall, type ReadBack } from "../backends/types.ts";
+import { canReadBack, type InstallBackend, type ReadableInstall, type ReadBack, type ReadBackOptions } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError } from "../errors.ts";
@@ -60,6 +60,8 @@ export interface ReadTargetOptions {
   timeoutMs?: number;
   /** The sweep's batch this read belongs to: the backend may answer from its change hints (`ReadBackOptions`). */
   sweep?: object;
+  /** The stamp of the leaf the caller keeps for this target: the backend may answer `unchanged` (`ReadBackOptions`). */
+  known?: string;
 }
 
 /**
@@ -100,12 +102,18 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
   };
   let call: Promise<ReadBack>;
   try {
-    call = target.readBack(certId, deadline.controller.signal, opts.sweep ? { sweep: opts.sweep } : undefined);
+    call = target.readBack(certId, deadline.controller.signal, backendOptions(opts));
   } catch (err) {
     call = Promise.reject(err);
   }
   void call.then(done, done);
   return await Promise.race([call, deadline.cut]);
+}
+
+/** What the backend is told of the call, nothing when there is nothing to tell. */
+function backendOptions(opts: ReadTargetOptions): ReadBackOptions | undefined {
+  if (!opts.sweep && opts.known === undefined) return undefined;
+  return { ...(opts.sweep ? { sweep: opts.sweep } : {}), ...(opts.known !== undefined ? { known: opts.known } : {}) };
 }
 
 /** The deadline a call to `target` starting `now` runs under: the current one while it is young enough, else a new one. */

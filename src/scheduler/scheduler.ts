@@ -18,7 +18,7 @@
 import { canProbeServed, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
-import { describeError } from "../errors.ts";
+import { describeError, RotaError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
@@ -501,7 +501,8 @@ export class Scheduler {
       for (const t of cert.installs) {
         let target: TargetLook;
         try {
-          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock, { sweep: stored }));
+          const known = this.parsed.get(id)?.get(t.name)?.key;
+          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock, { sweep: stored, known }));
         } catch (err) {
           // The other targets are still read: the decision goes on what they serve.
           targets.push({ target: t.name, installed: null, error: describeError(err) });
@@ -573,7 +574,7 @@ export class Scheduler {
     const id = cert.config.id;
     if (served.state === "damaged") return { target: t.name, installed: null, damaged: served.reason };
     if (served.state === "absent") return { target: t.name, installed: null };
-    const installed = served.state === "recorded" ? served.installed : this.summarize(id, t.name, served.leafPem, served.stamp);
+    const installed = served.state === "recorded" ? served.installed : served.state === "unchanged" ? this.kept(id, t.name, served.stamp) : this.summarize(id, t.name, served.leafPem, served.stamp);
     if (!installed) return { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" };
     if (!canProbeServed(t)) return { target: t.name, installed };
     const look: TargetLook = { target: t.name, installed };
@@ -590,6 +591,13 @@ export class Scheduler {
     }
     if (unverified.length > 0) look.unverified = unverified.join("; ");
     return look;
+  }
+
+  /** The leaf kept for `target` under `stamp`, which a read-back answering `unchanged` named; a throw (none kept) leaves the cert alone until the next look. */
+  private kept(certId: string, target: string, stamp: string): CertSummary {
+    const cached = this.parsed.get(certId)?.get(target);
+    if (cached?.key !== stamp) throw new RotaError("read_failed", `${target}: answered unchanged for a leaf not kept here`);
+    return cached.summary;
   }
 
   /**
