@@ -31,6 +31,7 @@ import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
 import { nextMoment, planOf, samePlan } from "./plan.ts";
+import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
@@ -530,7 +531,8 @@ export class Scheduler {
     }
     if (error !== null && !this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     const needsWork = decision === null || decision.action !== "none";
-    const look: CertLook = { decision, threshold, ari, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const fresh: CertLook = { decision, threshold, ari, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const look = keepLook(before, fresh);
     // A reload may have dropped the cert while its targets were being read.
     if (this.byId.has(id)) {
       this.looks.set(id, look);
