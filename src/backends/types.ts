@@ -172,7 +172,12 @@ export interface InstallBackend {
  *   inode, size and mtime; an API's version or etag): the same stamp for the same cert id
  *   means the same leaf, so the scheduler parses it once, not at every tick.
  */
-export type ReadBack = { state: "absent" } | { state: "damaged"; reason: string } | { state: "present"; leafPem: string; stamp?: string };
+export type ReadBack =
+  | { state: "absent" }
+  | { state: "damaged"; reason: string }
+  | { state: "present"; leafPem: string; stamp?: string }
+  /** Present, and still the set of the answer stamped `stamp` whose leaf the caller said it keeps (`ReadBackOptions.known`). */
+  | { state: "unchanged"; stamp: string };
 
 /**
  * An install backend that can read back what it serves: an optional capability, checked
@@ -202,6 +207,14 @@ export interface ReadBackOptions {
    * a look after a renewal, or one asked for by hand, sees what is there now.
    */
   sweep?: object;
+  /**
+   * The stamp of an earlier `present` answer whose leaf (or what it needs of it) the caller
+   * keeps. While the target still serves exactly that, a backend giving stamps may answer
+   * `unchanged` instead of reading the leaf again, and so need not keep every leaf in
+   * memory between sweeps (10,000 PEMs in a daemon at 10,000 certs; issue 11). Without it,
+   * the answer is never `unchanged`.
+   */
+  known?: string;
 }
 
 /** Whether the backend can read back what it serves. */

@@ -435,3 +435,11 @@ test("jitterUnit: deterministic, in [0, 1), and even: 10,000 ids land 8–12 % p
     expect(n).toBeLessThanOrEqual(1200);
   }
 });
+
+test("jitterUnit: kept per cert id, a new serial computed afresh, the same unit as before", () => {
+  const first = jitterUnit("kept", "01");
+  const other = jitterUnit("kept", "02");
+  expect(other).not.toBe(first);
+  expect(jitterUnit("kept", "01")).toBe(first);
+  expect(jitterUnit("kept", "02")).toBe(other);
+});

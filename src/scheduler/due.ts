@@ -45,8 +45,21 @@ export interface Moment {
  * SHA-256("<cert id>\n<serial hex>") over 2^48.
  */
 export function jitterUnit(certId: string, serial: string): number {
-  return createHash("sha256").update(`${certId}\n${serial}`).digest().readUIntBE(0, 6) / 2 ** 48;
+  const kept = lastJitter.get(certId);
+  if (kept?.serial === serial) return kept.unit;
+  const unit = createHash("sha256").update(`${certId}\n${serial}`).digest().readUIntBE(0, 6) / 2 ** 48;
+  if (lastJitter.size >= JITTER_KEPT_MAX) lastJitter.clear();
+  lastJitter.set(certId, { serial, unit });
+  return unit;
 }
+
+/**
+ * Each cert id's last unit: every sweep decides every cert, and a hash per cert was a sixth
+ * of a no-change sweep's main-thread time at 10,000 certs. One entry per cert id (its serial
+ * replaced at each renewal); all dropped at a bound, so ids gone from the config cannot pile up.
+ */
+const lastJitter = new Map<string, { serial: string; unit: number }>();
+const JITTER_KEPT_MAX = 100_000;
 
 /**
  * When `cert` should be renewed. With an ARI window: `jitter` of the way into it, its end

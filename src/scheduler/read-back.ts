@@ -3,7 +3,7 @@
  * answers must not hold the tick, the status API or shutdown. A target that cannot read
  * back is taken to serve what the store says was last installed there successfully.
  */
-import { canReadBack, type InstallBackend, type ReadableInstall, type ReadBack } from "../backends/types.ts";
+import { canReadBack, type InstallBackend, type ReadableInstall, type ReadBack, type ReadBackOptions } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError } from "../errors.ts";
@@ -29,15 +29,18 @@ const inFlight = new WeakMap<InstallBackend, Map<string, Set<{ started: Date }>>
 const DEADLINE_SHARE = 1 / 30;
 
 /**
- * One shared deadline: `signal` aborts and `cut` rejects at the deadline or at stop, whichever
- * comes first. Its timer runs only while calls are pending, so an idle daemon holds none.
+ * One shared deadline: `signal` aborts and each call's `fail` is called at the deadline or at
+ * stop, whichever comes first. Its timer runs only while calls are pending, so an idle daemon
+ * holds none. Not a promise raced by every call: a pending promise keeps each race's reaction
+ * until it settles, and the current deadline's never does (10,000 per sweep at 10,000 certs).
  */
 interface Deadline {
   stop: AbortSignal;
   timeoutMs: number;
   startedAt: number;
   controller: AbortController;
-  cut: Promise<never>;
+  /** How to fail each call still waiting under it; a call leaves as it settles. */
+  waiting: Set<(err: RotaError) => void>;
   /** Calls under it not yet settled. */
   pending: number;
   /** A call joins: the timer is armed if none was pending. */
@@ -60,6 +63,8 @@ export interface ReadTargetOptions {
   timeoutMs?: number;
   /** The sweep's batch this read belongs to: the backend may answer from its change hints (`ReadBackOptions`). */
   sweep?: object;
+  /** The stamp of the leaf the caller keeps for this target: the backend may answer `unchanged` (`ReadBackOptions`). */
+  known?: string;
 }
 
 /**
@@ -100,12 +105,27 @@ export async function readTarget(target: InstallBackend, certId: string, store: 
   };
   let call: Promise<ReadBack>;
   try {
-    call = target.readBack(certId, deadline.controller.signal, opts.sweep ? { sweep: opts.sweep } : undefined);
+    call = target.readBack(certId, deadline.controller.signal, backendOptions(opts));
   } catch (err) {
     call = Promise.reject(err);
   }
-  void call.then(done, done);
-  return await Promise.race([call, deadline.cut]);
+  return await new Promise<ReadBack>((resolve, reject) => {
+    deadline.waiting.add(reject);
+    const settle = () => {
+      deadline.waiting.delete(reject);
+      done();
+    };
+    call.then(
+      (answer) => (settle(), resolve(answer)),
+      (err: unknown) => (settle(), reject(err)),
+    );
+  });
+}
+
+/** What the backend is told of the call, nothing when there is nothing to tell. */
+function backendOptions(opts: ReadTargetOptions): ReadBackOptions | undefined {
+  if (!opts.sweep && opts.known === undefined) return undefined;
+  return { ...(opts.sweep ? { sweep: opts.sweep } : {}), ...(opts.known !== undefined ? { known: opts.known } : {}) };
 }
 
 /** The deadline a call to `target` starting `now` runs under: the current one while it is young enough, else a new one. */
@@ -115,15 +135,14 @@ function deadlineFor(target: ReadableInstall, stop: AbortSignal, clock: Clock, t
     return current;
   }
   const controller = new AbortController();
-  let fail: (err: RotaError) => void = () => {};
-  const cut = new Promise<never>((_, reject) => (fail = reject));
-  // Seen through each call's race; a deadline that passes once its calls are done is no error.
-  cut.catch(() => {});
+  const waiting = new Set<(err: RotaError) => void>();
   let cancelTimer: Cancel = () => {};
+  // A deadline that passes once its calls are done fails nothing.
   const end = (err: RotaError) => {
     cancelTimer();
     stop.removeEventListener("abort", onStop);
-    fail(err);
+    for (const fail of waiting) fail(err);
+    waiting.clear();
     controller.abort(err.code === "aborted" ? stop.reason : err);
   };
   const onStop = () => end(cancelled(target, stop));
@@ -133,7 +152,7 @@ function deadlineFor(target: ReadableInstall, stop: AbortSignal, clock: Clock, t
     timeoutMs,
     startedAt: now,
     controller,
-    cut,
+    waiting,
     pending: 0,
     join(at) {
       if (deadline.pending++ > 0) return;

@@ -18,7 +18,7 @@
 import { canProbeServed, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
-import { describeError } from "../errors.ts";
+import { describeError, RotaError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
@@ -31,6 +31,7 @@ import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
 import { nextMoment, planOf, samePlan } from "./plan.ts";
+import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
 
 /** How long one sweep of the challenge journal may take. */
@@ -60,6 +61,7 @@ export interface SchedulerDeps {
 
 /** A target's parsed leaf, under the key it was read with: the backend's stamp, or the PEM itself. */
 interface Parsed {
+  target: string;
   key: string;
   summary: CertSummary;
 }
@@ -103,7 +105,7 @@ export class Scheduler {
   /** The watched certs by id, for the checks a tick makes per cert. */
   private byId: Map<string, WatchedCert>;
   /** Per cert, per target: the leaf it served at the last look. Every cert's, with no cap: a tick of thousands parses none that did not change. */
-  private readonly parsed = new Map<string, Map<string, Parsed>>();
+  private readonly parsed = new Map<string, Parsed[]>();
   private cancelTimer: Cancel = () => {};
   /** When the sweep's interval timer was armed: it fires every interval from then on, whatever a reload's own look does. */
   private sweepArmedAt: number | null = null;
@@ -501,7 +503,8 @@ export class Scheduler {
       for (const t of cert.installs) {
         let target: TargetLook;
         try {
-          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock, { sweep: stored }));
+          const known = this.parsedLeaf(id, t.name)?.key;
+          target = await this.lookAt(t, cert, await readTarget(t, id, deps.store, this.stopSignal.signal, deps.clock, { sweep: stored, known }));
         } catch (err) {
           // The other targets are still read: the decision goes on what they serve.
           targets.push({ target: t.name, installed: null, error: describeError(err) });
@@ -529,7 +532,8 @@ export class Scheduler {
     }
     if (error !== null && !this.stopped) scoped(deps.log, { cert: id }).error(`scheduler: ${id}: ${error}`);
     const needsWork = decision === null || decision.action !== "none";
-    const look: CertLook = { decision, threshold, ari, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const fresh: CertLook = { decision, threshold, ari, error, targets, latestSerial, dueSince: needsWork ? (before?.dueSince ?? deps.clock.now()) : null };
+    const look = keepLook(before, fresh);
     // A reload may have dropped the cert while its targets were being read.
     if (this.byId.has(id)) {
       this.looks.set(id, look);
@@ -573,7 +577,7 @@ export class Scheduler {
     const id = cert.config.id;
     if (served.state === "damaged") return { target: t.name, installed: null, damaged: served.reason };
     if (served.state === "absent") return { target: t.name, installed: null };
-    const installed = served.state === "recorded" ? served.installed : this.summarize(id, t.name, served.leafPem, served.stamp);
+    const installed = served.state === "recorded" ? served.installed : served.state === "unchanged" ? this.kept(id, t.name, served.stamp) : this.summarize(id, t.name, served.leafPem, served.stamp);
     if (!installed) return { target: t.name, installed: null, damaged: "the installed certificate cannot be parsed" };
     if (!canProbeServed(t)) return { target: t.name, installed };
     const look: TargetLook = { target: t.name, installed };
@@ -592,6 +596,13 @@ export class Scheduler {
     return look;
   }
 
+  /** The leaf kept for `target` under `stamp`, which a read-back answering `unchanged` named; a throw (none kept) leaves the cert alone until the next look. */
+  private kept(certId: string, target: string, stamp: string): CertSummary {
+    const cached = this.parsedLeaf(certId, target);
+    if (cached?.key !== stamp) throw new RotaError("read_failed", `${target}: answered unchanged for a leaf not kept here`);
+    return cached.summary;
+  }
+
   /**
    * The leaf `target` serves for `certId`: parsed again only when its stamp (or, from a
    * backend without one, its text) differs from the last look's. Null when it cannot be
@@ -599,8 +610,7 @@ export class Scheduler {
    */
   private summarize(certId: string, target: string, pem: string, stamp: string | undefined): CertSummary | null {
     const key = stamp ?? pem;
-    const byTarget = this.parsed.get(certId) ?? new Map<string, Parsed>();
-    const cached = byTarget.get(target);
+    const cached = this.parsedLeaf(certId, target);
     if (cached?.key === key) return cached.summary;
     let summary;
     try {
@@ -609,10 +619,22 @@ export class Scheduler {
       this.deps.log.warn(`scheduler: ${target}: installed certificate cannot be parsed, treating the target as damaged: ${describeError(err)}`);
       return null;
     }
-    byTarget.set(target, { key, summary });
     // A reload may have dropped the cert while its targets were being read.
-    if (this.byId.has(certId)) this.parsed.set(certId, byTarget);
+    if (!this.byId.has(certId)) return summary;
+    const parsed = { target, key, summary };
+    const byTarget = this.parsed.get(certId);
+    if (!byTarget) this.parsed.set(certId, [parsed]);
+    else if (cached) byTarget[byTarget.indexOf(cached)] = parsed;
+    else byTarget.push(parsed);
     return summary;
+  }
+
+  /**
+   * The leaf kept for one target of a cert. An array per cert, not a Map: a cert has a
+   * target or two, and a Map's storage is about 800 bytes (8 MB at 10,000 certs).
+   */
+  private parsedLeaf(certId: string, target: string): Parsed | undefined {
+    return this.parsed.get(certId)?.find((p) => p.target === target);
   }
 
   /**

@@ -148,3 +148,36 @@ test("a tick over many certs lets the event loop in between them", async () => {
   // 200 ms of parsing in slices of under 10 ms: the loop came round at least a dozen times.
   expect(turns).toBeGreaterThan(12);
 });
+
+test("each read carries the stamp of the leaf kept for the target; unchanged for a leaf not kept leaves the cert alone that look", async () => {
+  const files = createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined }) as ReadableInstall;
+  const asked: (string | undefined)[] = [];
+  let lie = false;
+  const target: ReadableInstall = {
+    name: "files",
+    install: files.install,
+    readBack: async (id, signal, opts) => {
+      asked.push(opts?.known);
+      return lie ? { state: "unchanged", stamp: "a stamp never given" } : files.readBack(id, signal, opts);
+    },
+  };
+  const s = newScheduler([cert("www", [target])], summarizeCert);
+  s.start();
+  await s.idle();
+  await runner.current("www")?.done;
+  await s.idle();
+  const look = s.look("www")!;
+  expect(look.decision?.action).toBe("none");
+
+  asked.length = 0;
+  await clock.advance(INTERVAL_S * 1000);
+  await s.idle();
+  expect(asked).toEqual([expect.any(String)]);
+  expect(s.look("www")?.decision?.action).toBe("none");
+
+  lie = true;
+  await clock.advance(INTERVAL_S * 1000);
+  await s.idle();
+  expect(s.look("www")).toMatchObject({ decision: null, error: "files: answered unchanged for a leaf not kept here" });
+  expect(runner.current("www")).toBeUndefined();
+});

@@ -147,17 +147,19 @@ describe("filesystem read-back", () => {
     expect(await readBack()).toEqual(damaged("fullchain.pem is not cert.pem followed by chain.pem"));
   });
 
-  test("an unchanged set is judged once; any change is judged again", async () => {
-    const first = await readBack();
-    expect(await readBack()).toBe(first);
+  test("an unchanged set is unchanged to a caller keeping its leaf, and read again for one that does not; any change is judged again", async () => {
+    const first = (await readBack()) as Extract<ReadBack, { state: "present" }>;
+    const knowing = () => files.readBack("www", signal, { known: first.stamp });
+    expect(await knowing()).toEqual({ state: "unchanged", stamp: first.stamp! });
+    // The cache keeps no leaf: a caller without the stamp is given it, read from the file again.
+    expect(await readBack()).toEqual(first);
     writeFileSync(at("fullchain.pem"), readFileSync(at("fullchain.pem")));
-    const rewritten = await readBack();
-    expect(rewritten).not.toBe(first);
     // The same leaf, under a new stamp: the file was written.
-    const { stamp, ...same } = first as Extract<ReadBack, { state: "present" }>;
-    expect(rewritten).toEqual({ ...same, stamp: expect.not.stringMatching(`^${stamp}$`) });
+    const { stamp, ...same } = first;
+    expect(await knowing()).toEqual({ ...same, stamp: expect.not.stringMatching(`^${stamp}$`) });
     chmodSync(at("cert.pem"), 0o640);
-    expect(await readBack()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
+    expect(await knowing()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
+    expect(await knowing()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
   });
 
   test("a target that cannot be read is an error, not absent", async () => {
@@ -195,13 +197,20 @@ describe("filesystem read-back in a sweep", () => {
   test("with a real watch, each change to a set is seen by the next sweep", async () => {
     const hints = new FolderWatch(dir, systemClock, async () => 0xef53);
     const read = createSetReader("filesystem files", cfg(), { hints });
-    const sweep = () => read("www", signal, { sweep: {} });
+    // As the scheduler does: the stamp of the last leaf it was given goes with each read.
+    let known: string | undefined;
+    const sweep = async () => {
+      const r = await read("www", signal, { sweep: {}, known });
+      if (r.state === "present") known = r.stamp;
+      return r;
+    };
     // The first reads find out the folder is local and start the watch; from then on the set is not read while it is unchanged.
     await sweep();
     await settle();
+    known = undefined;
     const present = await sweep();
     expect(present).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
-    expect(await sweep()).toBe(present);
+    expect(await sweep()).toEqual({ state: "unchanged", stamp: known! });
 
     const cases: [() => void, ReadBack][] = [
       [() => rmSync(at("privkey.pem")), damaged("privkey.pem is missing")],
@@ -217,10 +226,9 @@ describe("filesystem read-back in a sweep", () => {
       rmSync(join(dir, "www"), { recursive: true, force: true });
       rmSync(join(dir, "real"), { recursive: true, force: true });
       await files.install(fx.first, signal);
-      expect(await sweep()).toMatchObject({ state: "present" });
+      expect(await sweep()).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
       // Trusted again: the verdict comes from the cache.
-      const again = await sweep();
-      expect(await sweep()).toBe(again);
+      expect(await sweep()).toEqual({ state: "unchanged", stamp: known! });
     }
   });
 
@@ -229,16 +237,27 @@ describe("filesystem read-back in a sweep", () => {
     // Hints that report nothing at all: what a sweep answers then shows whether it read the disk.
     const quiet: ChangeHints = { mark: () => 1, fence: async () => true, unchangedSince: () => true };
     const read = createSetReader("filesystem files", cfg(), { hints: quiet, clock });
-    const present = await read("www", signal, { sweep: {} });
+    const present = (await read("www", signal, { sweep: {} })) as Extract<ReadBack, { state: "present" }>;
+    const known = present.stamp;
     rmSync(at("privkey.pem"));
-    expect(await read("www", signal, { sweep: {} })).toBe(present);
+    expect(await read("www", signal, { sweep: {}, known })).toEqual({ state: "unchanged", stamp: known! });
     await clock.advance(VERIFY_EVERY_MS);
-    expect(await read("www", signal, { sweep: {} })).toEqual(damaged("privkey.pem is missing"));
+    expect(await read("www", signal, { sweep: {}, known })).toEqual(damaged("privkey.pem is missing"));
 
     await files.install(fx.first, signal);
     expect(await read("www", signal)).toMatchObject({ state: "present" });
     rmSync(at("cert.pem"));
     expect(await read("www", signal)).toEqual(damaged("cert.pem is missing"));
+  });
+
+  test("a sweep whose caller keeps no leaf reads the disk, hints or not: the cache holds no leaf to answer with", async () => {
+    const quiet: ChangeHints = { mark: () => 1, fence: async () => true, unchangedSince: () => true };
+    const read = createSetReader("filesystem files", cfg(), { hints: quiet });
+    const present = (await read("www", signal, { sweep: {} })) as Extract<ReadBack, { state: "present" }>;
+    expect(await read("www", signal, { sweep: {} })).toEqual(present);
+    expect(await read("www", signal, { sweep: {}, known: "another stamp" })).toEqual(present);
+    rmSync(at("chain.pem"));
+    expect(await read("www", signal, { sweep: {} })).toEqual(damaged("chain.pem is missing"));
   });
 
   test("hints that cannot vouch for a sweep (no watch, no fence) send it to the disk", async () => {
@@ -260,12 +279,16 @@ describe("filesystem read-back in a sweep", () => {
     const ids = Array.from({ length: 40 }, (_, i) => `c${i}`);
     for (const id of ids) await files.install({ ...fx.first, certId: id }, signal);
     const read = createSetReader("filesystem files", cfg(), { hints: quiet, clock });
-    for (const id of ids) await read(id, signal, { sweep: {} });
+    const stamps = new Map<string, string | undefined>();
+    for (const id of ids) {
+      const r = await read(id, signal, { sweep: {} });
+      stamps.set(id, r.state === "present" ? r.stamp : undefined);
+    }
     const perQuarter: number[] = [];
     for (let q = 0; q < 8; q++) {
       reads = 0;
       await clock.advance(VERIFY_EVERY_MS / 4);
-      for (const id of ids) await read(id, signal, { sweep: {} });
+      for (const id of ids) await read(id, signal, { sweep: {}, known: stamps.get(id) });
       perQuarter.push(reads);
     }
     // Spread over the period, not all at once; every cert once per period.

@@ -4,7 +4,9 @@
  * first problem found as the reason. Async fs only, so a hung mount never blocks the event
  * loop; the verdict is cached per cert by the files' lstat identity, so an unchanged set
  * costs five lstat calls, and none in a sweep while the folder's change hints
- * (change-hints.ts) say nothing under it changed since those calls.
+ * (change-hints.ts) say nothing under it changed since those calls. The cache keeps the
+ * verdict, not the leaf: a caller holding the leaf of the set's stamp (`known`) is answered
+ * `unchanged`; any other is given the leaf, the set read and judged again.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { constants, type BigIntStats } from "node:fs";
@@ -41,8 +43,10 @@ export const VERIFY_EVERY_MS = 6 * 3600_000;
 export type SetReader = (certId: string, signal: AbortSignal, opts?: ReadBackOptions) => Promise<ReadBack>;
 
 interface Cached {
+  /** The files' lstat identity, which is also the stamp of a present set's answer. */
   identity: string;
-  verdict: ReadBack;
+  /** Why the set is damaged, or null when it was judged whole. */
+  damaged: string | null;
   /** The hints' mark taken before the lstat calls the verdict rests on; null when there were no hints. */
   mark: number | null;
   /** When a sweep reads the disk again, hints or not (ms since the epoch). */
@@ -64,9 +68,10 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
   return async (certId, signal, opts) => {
     throwIfAborted(signal, who);
     const cached = cache.get(certId);
-    if (opts?.sweep && cached?.mark != null && clock.now().getTime() < cached.verifyBy && (await hints.fence(opts.sweep)) && hints.unchangedSince(certId, cached.mark)) {
+    const fromCache = cached && answerFrom(cached, opts?.known);
+    if (fromCache && opts?.sweep && cached.mark != null && clock.now().getTime() < cached.verifyBy && (await hints.fence(opts.sweep)) && hints.unchangedSince(certId, cached.mark)) {
       throwIfAborted(signal, who);
-      return cached.verdict;
+      return fromCache;
     }
     // Taken before the lstat calls: a change during them counts as one after them.
     const mark = hints.mark();
@@ -85,14 +90,20 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
 
     const identity = SET_FILES.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|");
     const verifyBy = nextVerify(certId, clock.now().getTime());
-    if (cached?.identity === identity) {
+    if (fromCache && cached.identity === identity) {
       cache.set(certId, { ...cached, mark, verifyBy });
-      return cached.verdict;
+      return fromCache;
     }
     const verdict = await judge(dir, stats, cfg, who, signal, identity);
-    cache.set(certId, { identity, verdict, mark, verifyBy });
+    cache.set(certId, { identity, damaged: verdict.state === "damaged" ? verdict.reason : null, mark, verifyBy });
     return verdict;
   };
+}
+
+/** The answer the cache alone gives, were the set still as cached: null when the caller needs the leaf, which it does not keep. */
+function answerFrom(cached: Cached, known: string | undefined): ReadBack | null {
+  if (cached.damaged !== null) return { state: "damaged", reason: cached.damaged };
+  return known === cached.identity ? { state: "unchanged", stamp: cached.identity } : null;
 }
 
 /** The end of the cert's current slot of VERIFY_EVERY_MS: the same phase for one id in every period. */
