@@ -1,0 +1,172 @@
+/**
+ * @module The daemon's memory over a long run (issue 11): N certs issued in this process
+ * (`daemon.ts`'s `seed`), the compiled daemon on that state with a short interval, and for
+ * `--minutes` a steady load of what an operator's tools do: the cert list, one cert's view,
+ * the renewal history and the status every few seconds, and a forced renewal of the next
+ * cert every `--renew-every` seconds, so that the audit history grows while memory should
+ * not. RSS is sampled every `--sample` seconds once `--warmup` minutes have passed; the
+ * first and last samples are compared. A report, not a test.
+ *
+ * Usage: bun bench/soak.ts [--certs 1000] [--interval 2] [--minutes 60] [--warmup 2]
+ *        [--sample 60] [--renew-every 30] [--rota PATH] [--keep]
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { certId, configure, fmt, kept, missingTool, prepare, printLog, seed, spawnDaemon, stopDaemon, table, TOKEN } from "./daemon.ts";
+
+const { values } = parseArgs({
+  options: {
+    certs: { type: "string", default: "1000" },
+    interval: { type: "string", default: "2" },
+    minutes: { type: "string", default: "60" },
+    warmup: { type: "string", default: "2" },
+    sample: { type: "string", default: "60" },
+    "renew-every": { type: "string", default: "30" },
+    rota: { type: "string" },
+    keep: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log("Usage: bun bench/soak.ts [--certs 1000] [--interval 2] [--minutes 60] [--warmup 2] [--sample 60] [--renew-every 30] [--rota PATH] [--keep]");
+  process.exit(0);
+}
+configure(values);
+const certs = Number(values.certs);
+const interval = Number(values.interval);
+const minutes = Number(values.minutes);
+const warmup = Number(values.warmup);
+const sampleS = Number(values.sample);
+const renewEvery = Number(values["renew-every"]);
+if ([certs, interval, minutes, sampleS, renewEvery].some((n) => !(n >= 1)) || !(warmup >= 0)) {
+  console.error("bench/soak: every option takes a positive number");
+  process.exit(2);
+}
+const missing = missingTool(false);
+if (missing) {
+  console.error(`bench/soak: ${missing}`);
+  process.exit(2);
+}
+
+/** /proc reports CPU time in clock ticks of 1/100 s. */
+const TICK_MS = 10;
+/** Seconds between two rounds of API reads. */
+const READ_EVERY_S = 5;
+
+interface Sample {
+  minute: number;
+  rss: number;
+  anon: number;
+  file: number;
+  cpuS: number;
+  renewals: number;
+}
+
+function status(pid: number): { rss: number; anon: number; file: number; cpuS: number } {
+  const text = readFileSync(`/proc/${pid}/status`, "utf8");
+  const mib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN) / 1024;
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile"), cpuS: ((Number(f[11]) + Number(f[12])) * TICK_MS) / 1000 };
+}
+
+const auth = { headers: { Authorization: `Bearer ${TOKEN}` } };
+let failures = 0;
+
+async function get(base: string, path: string): Promise<void> {
+  const res = await fetch(`${base}${path}`, auth).catch((err: unknown) => {
+    throw new Error(`GET ${path}: ${String(err)}`);
+  });
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+}
+
+const setup = await prepare("soak", certs, { maxConcurrent: 4, checkIntervalSeconds: interval });
+console.log(`${certs} certs: issuing in this process…`);
+await seed(setup);
+const { proc, logPath } = spawnDaemon(setup);
+console.log(`daemon ${proc.pid}: ${interval}-s interval, reads every ${READ_EVERY_S} s, a forced renewal every ${renewEvery} s`);
+
+for (;;) {
+  if (proc.exitCode !== null) {
+    printLog(logPath);
+    process.exit(1);
+  }
+  if ((await fetch(`${setup.base}/healthz`).catch(() => null))?.ok) break;
+  await Bun.sleep(20);
+}
+
+let stop = false;
+let renewed = 0;
+const reads = (async () => {
+  for (let i = 0; !stop; i++) {
+    try {
+      await get(setup.base, "/healthz");
+      await get(setup.base, "/api/status");
+      await get(setup.base, "/api/certs");
+      await get(setup.base, `/api/certs/${certId(i % certs)}`);
+      await get(setup.base, "/api/certs?status=ok&sort=days_left&limit=50");
+      await get(setup.base, "/api/renewals?limit=20");
+    } catch (err) {
+      failures++;
+      console.error(`  ${String(err)}`);
+    }
+    await Bun.sleep(READ_EVERY_S * 1000);
+  }
+})();
+const renewals = (async () => {
+  for (let i = 0; !stop; i++) {
+    await Bun.sleep(renewEvery * 1000);
+    if (stop) break;
+    const res = await fetch(`${setup.base}/api/certs/${certId(i % certs)}/renew?force=1`, { method: "POST", ...auth }).catch(() => null);
+    await res?.arrayBuffer();
+    if (res?.status === 202) renewed++;
+    else {
+      failures++;
+      console.error(`  renew ${certId(i % certs)}: ${res?.status ?? "no answer"}`);
+    }
+  }
+})();
+
+const samples: Sample[] = [];
+const t0 = performance.now();
+try {
+  await Bun.sleep(warmup * 60_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode})`);
+    const s = { minute: (performance.now() - t0) / 60_000 - warmup, ...status(proc.pid), renewals: renewed };
+    samples.push(s);
+    console.log(`  ${fmt(s.minute)} min: RSS ${fmt(s.rss)} MiB (anon ${fmt(s.anon)}, file ${fmt(s.file)}), CPU ${fmt(s.cpuS)} s, ${s.renewals} forced renewals`);
+    if (s.minute >= minutes) break;
+    await Bun.sleep(sampleS * 1000);
+  }
+} catch (err) {
+  console.error(`bench/soak: ${String(err)}`);
+  printLog(logPath);
+  process.exit(1);
+} finally {
+  stop = true;
+  await stopDaemon(proc);
+  await Promise.allSettled([reads, renewals]);
+}
+
+const first = samples[0]!;
+const last = samples.at(-1)!;
+const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+console.log(
+  "\n" +
+    table(
+      ["", "minute", "RSS MiB", "RssAnon MiB", "RssFile MiB"],
+      [
+        ["first", fmt(first.minute), fmt(first.rss), fmt(first.anon), fmt(first.file)],
+        ["last", fmt(last.minute), fmt(last.rss), fmt(last.anon), fmt(last.file)],
+        ["highest", fmt(peak.minute), fmt(peak.rss), fmt(peak.anon), fmt(peak.file)],
+      ],
+      1,
+    ),
+);
+const deltaMB = ((last.rss - first.rss) * 1024 * 1024) / 1e6;
+console.log(
+  `\nOver ${fmt(last.minute - first.minute)} min: RSS ${deltaMB >= 0 ? "+" : ""}${fmt(deltaMB)} MB (target: within 5 MB: ${Math.abs(deltaMB) <= 5 ? "met" : "NOT met"}); ` +
+    `${renewed} forced renewals, ${failures} failed requests; daemon CPU ${fmt(last.cpuS - first.cpuS)} s.`,
+);
+if (kept().length > 0) console.log(`Kept: ${kept().join(" ")}`);
