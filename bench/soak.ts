@@ -4,11 +4,12 @@
  * `--minutes` a steady load of what an operator's tools do: the cert list, one cert's view,
  * the renewal history and the status every few seconds, and a forced renewal of the next
  * cert every `--renew-every` seconds, so that the audit history grows while memory should
- * not. RSS is sampled every `--sample` seconds once `--warmup` minutes have passed; the
- * first and last samples are compared. A report, not a test.
+ * not. RSS is sampled every `--sample` seconds once `--warmup` minutes have passed. One
+ * sample lands anywhere between two collections, so the report compares windows: the median
+ * and the lowest of the first `--window` minutes against those of the last. A report, not a test.
  *
  * Usage: bun bench/soak.ts [--certs 1000] [--interval 2] [--minutes 60] [--warmup 2]
- *        [--sample 60] [--renew-every 30] [--rota PATH] [--keep]
+ *        [--sample 10] [--window 5] [--renew-every 30] [--rota PATH] [--keep]
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -20,7 +21,8 @@ const { values } = parseArgs({
     interval: { type: "string", default: "2" },
     minutes: { type: "string", default: "60" },
     warmup: { type: "string", default: "2" },
-    sample: { type: "string", default: "60" },
+    sample: { type: "string", default: "10" },
+    window: { type: "string", default: "5" },
     "renew-every": { type: "string", default: "30" },
     rota: { type: "string" },
     keep: { type: "boolean" },
@@ -28,7 +30,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("Usage: bun bench/soak.ts [--certs 1000] [--interval 2] [--minutes 60] [--warmup 2] [--sample 60] [--renew-every 30] [--rota PATH] [--keep]");
+  console.log("Usage: bun bench/soak.ts [--certs 1000] [--interval 2] [--minutes 60] [--warmup 2] [--sample 10] [--window 5] [--renew-every 30] [--rota PATH] [--keep]");
   process.exit(0);
 }
 configure(values);
@@ -37,9 +39,10 @@ const interval = Number(values.interval);
 const minutes = Number(values.minutes);
 const warmup = Number(values.warmup);
 const sampleS = Number(values.sample);
+const windowMin = Number(values.window);
 const renewEvery = Number(values["renew-every"]);
-if ([certs, interval, minutes, sampleS, renewEvery].some((n) => !(n >= 1)) || !(warmup >= 0)) {
-  console.error("bench/soak: every option takes a positive number");
+if ([certs, interval, minutes, sampleS, renewEvery, windowMin].some((n) => !(n >= 1)) || !(warmup >= 0) || windowMin * 2 > minutes) {
+  console.error("bench/soak: every option takes a positive number, and --window at most half of --minutes");
   process.exit(2);
 }
 const missing = missingTool(false);
@@ -135,7 +138,7 @@ try {
     if (proc.exitCode !== null) throw new Error(`the daemon exited (${proc.exitCode})`);
     const s = { minute: (performance.now() - t0) / 60_000 - warmup, ...status(proc.pid), renewals: renewed };
     samples.push(s);
-    console.log(`  ${fmt(s.minute)} min: RSS ${fmt(s.rss)} MiB (anon ${fmt(s.anon)}, file ${fmt(s.file)}), CPU ${fmt(s.cpuS)} s, ${s.renewals} forced renewals`);
+    if ((samples.length - 1) % Math.max(1, Math.round(60 / sampleS)) === 0) console.log(`  ${fmt(s.minute)} min: RSS ${fmt(s.rss)} MiB (anon ${fmt(s.anon)}, file ${fmt(s.file)}), CPU ${fmt(s.cpuS)} s, ${s.renewals} forced renewals`);
     if (s.minute >= minutes) break;
     await Bun.sleep(sampleS * 1000);
   }
@@ -149,24 +152,45 @@ try {
   await Promise.allSettled([reads, renewals]);
 }
 
-const first = samples[0]!;
-const last = samples.at(-1)!;
+interface Window {
+  label: string;
+  median: Sample;
+  lowest: Sample;
+}
+
+function median(xs: Sample[], key: "rss" | "anon"): Sample {
+  return [...xs].sort((a, b) => a[key] - b[key])[Math.floor(xs.length / 2)]!;
+}
+
+function window(label: string, xs: Sample[]): Window {
+  return { label, median: median(xs, "rss"), lowest: xs.reduce((a, b) => (b.rss < a.rss ? b : a)) };
+}
+
+const end = samples.at(-1)!.minute;
+const first = window(`minutes 0–${windowMin}`, samples.filter((s) => s.minute <= windowMin));
+const last = window(`minutes ${fmt(end - windowMin)}–${fmt(end)}`, samples.filter((s) => s.minute >= end - windowMin));
 const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+const row = (label: string, s: Sample) => [label, fmt(s.minute), fmt(s.rss), fmt(s.anon), fmt(s.file)];
 console.log(
   "\n" +
     table(
       ["", "minute", "RSS MiB", "RssAnon MiB", "RssFile MiB"],
       [
-        ["first", fmt(first.minute), fmt(first.rss), fmt(first.anon), fmt(first.file)],
-        ["last", fmt(last.minute), fmt(last.rss), fmt(last.anon), fmt(last.file)],
-        ["highest", fmt(peak.minute), fmt(peak.rss), fmt(peak.anon), fmt(peak.file)],
+        row(`${first.label}, median`, first.median),
+        row(`${first.label}, lowest`, first.lowest),
+        row(`${last.label}, median`, last.median),
+        row(`${last.label}, lowest`, last.lowest),
+        row("highest of all", peak),
       ],
       1,
     ),
 );
-const deltaMB = ((last.rss - first.rss) * 1024 * 1024) / 1e6;
+const mb = (mib: number) => (mib * 1024 * 1024) / 1e6;
+const signed = (n: number) => `${n >= 0 ? "+" : ""}${fmt(n)}`;
+const deltaMB = mb(last.median.rss - first.median.rss);
 console.log(
-  `\nOver ${fmt(last.minute - first.minute)} min: RSS ${deltaMB >= 0 ? "+" : ""}${fmt(deltaMB)} MB (target: within 5 MB: ${Math.abs(deltaMB) <= 5 ? "met" : "NOT met"}); ` +
-    `${renewed} forced renewals, ${failures} failed requests; daemon CPU ${fmt(last.cpuS - first.cpuS)} s.`,
+  `\nOver ${fmt(end)} min: median RSS ${signed(deltaMB)} MB, lowest ${signed(mb(last.lowest.rss - first.lowest.rss))} MB ` +
+    `(target: within 5 MB: ${Math.abs(deltaMB) <= 5 ? "met" : "NOT met"}); ${renewed} forced renewals, ${failures} failed requests; ` +
+    `daemon CPU ${fmt(samples.at(-1)!.cpuS - samples[0]!.cpuS)} s over the samples.`,
 );
 if (kept().length > 0) console.log(`Kept: ${kept().join(" ")}`);
