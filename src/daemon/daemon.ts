@@ -47,6 +47,8 @@ export interface DaemonOptions {
   log: Logger;
   clock: Clock;
   version: string;
+  /** Called once the first sweep is over, for work that must not hold the start back. */
+  started?: () => void;
 }
 
 export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "config">) | { ok: false; file: string; problems: string[] };
@@ -223,7 +225,7 @@ async function checkKeysLater(config: RotaConfig, log: Logger, stopped: () => bo
 /** How long the start-up check of the certs' CA options may take, all CAs together. */
 const ADVICE_AT_START_MS = 30_000;
 
-async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
+async function startServices({ config, log, clock, version, started }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
   const { daemon } = config;
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   relay.emit = (e) => bus.emit(e);
@@ -400,6 +402,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     },
     scheduler.firstLooks(),
   );
+  if (started) void scheduler.firstLooks().then(started);
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

@@ -10,9 +10,9 @@ import { createLogger, logSettings, LOG_FORMATS, LOG_LEVELS, type LogFormat, typ
 import { CliExit, EXIT } from "../exit.ts";
 import { ConfigError } from "../../config/load.ts";
 import type { RunningDaemon } from "../../daemon/daemon.ts";
-import { configExit, loadConfigOrExit } from "../load-config.ts";
+import { configExit, loadConfigCachedOrExit } from "../load-config.ts";
 import { connectionArgs } from "../target.ts";
-import { VERSION } from "../version.ts";
+import { COMMIT, VERSION } from "../version.ts";
 
 /** SIGTERM must end the daemon within 5 s; clean-up gets most of that, then we leave regardless. */
 const STOP_DEADLINE_MS = 4_500;
@@ -27,7 +27,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const log = createDaemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
-    const config = loadConfigOrExit(args.config);
+    const { config, remember } = loadConfigCachedOrExit(args.config, `${VERSION} ${COMMIT}`);
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
     process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
     // Signals are ours from before the start (which may spend 30 s removing a crash's challenges):
@@ -74,7 +74,7 @@ export default defineCommand({
 
     const { startDaemon } = await import("../../daemon/daemon.ts");
     try {
-      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION });
+      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION, started: () => keepParse(remember, log) });
     } catch (err) {
       if (err instanceof ConfigError) throw configExit(err);
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
@@ -84,6 +84,15 @@ export default defineCommand({
     await done;
   },
 });
+
+/** The start's parse, kept for the next start; a write that fails costs that start its parse, nothing more. */
+function keepParse(remember: () => void, log: Logger): void {
+  try {
+    remember();
+  } catch (err) {
+    log.warn(`cannot keep the config's parse for the next start: ${describeError(err)}`);
+  }
+}
 
 /**
  * The daemon's logger. The resolved settings go into the environment, which the renewal
