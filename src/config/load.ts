@@ -34,14 +34,14 @@ export interface CachedLoad {
   config: RotaConfig;
   warnings: string[];
   /**
-   * Keeps this start's parse for the next one, in the state folder (which must exist by
-   * then); nothing to do when the parse came from there. Throws what the write throws.
+   * Keeps this parse for the next start, in the state folder (which must exist by then);
+   * nothing to do when the parse came from there. Throws what the write throws.
    */
   remember(): void;
 }
 
 /**
- * `loadConfigWarned` for the daemon's start: the TOML document comes from the parse cache
+ * `loadConfigWarned` for the daemon's start and reloads: the TOML document comes from the parse cache
  * (parse-cache.ts) when it holds one for exactly these bytes and this build (`tag`), and is
  * validated as a fresh parse would be. Same result, same problems, same exit.
  */
