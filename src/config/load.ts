@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { RotaError } from "../errors.ts";
 import { readConfigBytes } from "./file.ts";
+import { lookupParse, rememberParse } from "./parse-cache.ts";
 import type { RotaConfig } from "./schema.ts";
 import { validateConfig, type PartialConfig } from "./validate.ts";
 
@@ -25,14 +26,52 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
 /** `loadConfig`, with what works but is likely a mistake (`<key path>: message` lines) beside the config. */
 export function loadConfigWarned(path: string, env: Record<string, string | undefined> = process.env): { config: RotaConfig; warnings: string[] } {
   const file = resolve(path);
-  let bytes: Uint8Array;
+  return parseWarned(readBytes(file), file, env);
+}
+
+/** What `loadConfigCached` loaded. */
+export interface CachedLoad {
+  config: RotaConfig;
+  warnings: string[];
+  /**
+   * Keeps this parse for the next start, in the state folder (which must exist by then);
+   * nothing to do when the parse came from there. Throws what the write throws.
+   */
+  remember(): void;
+}
+
+/**
+ * `loadConfigWarned` for the daemon's start and reloads: the TOML document comes from the parse cache
+ * (parse-cache.ts) when it holds one for exactly these bytes and this build (`tag`), and is
+ * validated as a fresh parse would be. Same result, same problems, same exit.
+ */
+export function loadConfigCached(path: string, tag: string, env: Record<string, string | undefined> = process.env): CachedLoad {
+  const file = resolve(path);
+  const bytes = readBytes(file);
+  const lookup = lookupParse(bytes, file, tag);
+  if (lookup.doc) {
+    const result = validateConfig(lookup.doc, file, env);
+    // A cache is trusted only in the state folder this config names; a config with problems
+    // is reported by the path every other load takes (the same document, so the same problems).
+    if (result.ok && result.config.daemon.stateDir === lookup.dir) return { config: result.config, warnings: result.warnings, remember: () => {} };
+  }
+  const doc = parseDoc(bytes, file);
+  const { config, warnings } = validated(doc, file, env);
+  return {
+    config,
+    warnings,
+    // Elsewhere than the guessed folder, the next start would not find it.
+    remember: () => (config.daemon.stateDir === lookup.dir ? rememberParse(lookup, doc) : undefined),
+  };
+}
+
+function readBytes(file: string): Uint8Array {
   try {
-    bytes = readConfigBytes(file);
+    return readConfigBytes(file);
   } catch (err) {
     // Its message is the problem line; the errno behind it stays in the cause.
     throw new ConfigError(file, [(err as Error).message]);
   }
-  return parseWarned(bytes, file, env);
 }
 
 export function parseConfigText(bytes: Uint8Array, file: string, env: Record<string, string | undefined> = process.env): RotaConfig {
@@ -40,6 +79,10 @@ export function parseConfigText(bytes: Uint8Array, file: string, env: Record<str
 }
 
 function parseWarned(bytes: Uint8Array, file: string, env: Record<string, string | undefined>): { config: RotaConfig; warnings: string[] } {
+  return validated(parseDoc(bytes, file), file, env);
+}
+
+function parseDoc(bytes: Uint8Array, file: string): Record<string, unknown> {
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -56,6 +99,10 @@ function parseWarned(bytes: Uint8Array, file: string, env: Record<string, string
     }
     throw err;
   }
+  return doc;
+}
+
+function validated(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined>): { config: RotaConfig; warnings: string[] } {
   const result = validateConfig(doc, file, env);
   if (!result.ok) throw new ConfigError(file, result.problems, result.partial);
   return { config: result.config, warnings: result.warnings };

@@ -45,11 +45,24 @@ export interface ReaderContext {
 
 type Table = Record<string, unknown>;
 
-/** One well-formed item of a string list, with the key path to report it under. */
-export interface ListItem {
-  value: string;
+/**
+ * One well-formed item of a string list, with the key path to report it under. The path is
+ * made when asked for: a start reads two lists per `[[cert]]` and reports none of their items.
+ */
+export class ListItem {
+  constructor(
+    readonly value: string,
+    private readonly reader: Reader,
+    private readonly k: string,
+    /** The item's index in the list; -1 for a lone string standing for the list. */
+    private readonly index: number,
+  ) {}
+
   /** `cert[0].domains[2]`; just `cert[0].install` when a lone string stands for the list. */
-  key: string;
+  get key(): string {
+    const at = this.reader.key(this.k);
+    return this.index < 0 ? at : `${at}[${this.index}]`;
+  }
 }
 
 /** What `Reader.stringList` read. */
@@ -94,12 +107,24 @@ interface PathOpts {
 export class Reader {
   /** The keys asked for: a few per table, where a list is cheaper than a Set (a start reads 10,000 `[[cert]]` tables). */
   private readonly seen: string[] = [];
+  private keyPath: string | undefined;
 
+  /**
+   * `prefix` is the table's key path (`cluster`, `install[1]`); with `index`, the table is
+   * item `index` of the array of tables at `prefix`, and its path (`cert[9999]`) is made
+   * only when asked for: most of the 10,000 `[[cert]]` tables of a start never need it.
+   */
   constructor(
     private readonly table: Table,
-    readonly prefix: string,
+    private readonly at: string,
     readonly ctx: ReaderContext,
+    private readonly index?: number,
   ) {}
+
+  /** The table's key path: `cert[0]`, `daemon`; "" for the whole document. */
+  get prefix(): string {
+    return (this.keyPath ??= this.index === undefined ? this.at : `${this.at}[${this.index}]`);
+  }
 
   key(k: string): string {
     return this.prefix ? `${this.prefix}.${k}` : k;
@@ -204,7 +229,7 @@ export class Reader {
     const v = this.raw(k);
     if (v === undefined) return undefined;
     if (opts.oneOrList && typeof v === "string") {
-      if (v.trim() !== "") return { items: [{ value: v, key: this.key(k) }], complete: true };
+      if (v.trim() !== "") return { items: [new ListItem(v, this, k, -1)], complete: true };
       this.problem(k, "must not be empty");
       return { items: [], complete: false };
     }
@@ -213,12 +238,10 @@ export class Reader {
       return undefined;
     }
     const items: ListItem[] = [];
-    const at = this.key(k);
     for (let i = 0; i < v.length; i++) {
       const item: unknown = v[i];
-      const key = `${at}[${i}]`;
-      if (typeof item !== "string" || item.trim() === "") this.ctx.problems.add(key, "must be a non-empty string");
-      else items.push({ value: item, key });
+      if (typeof item !== "string" || item.trim() === "") this.ctx.problems.add(`${this.key(k)}[${i}]`, "must be a non-empty string");
+      else items.push(new ListItem(item, this, k, i));
     }
     return { items, complete: items.length === v.length };
   }
@@ -301,9 +324,8 @@ export class Reader {
     const at = this.key(k);
     for (let i = 0; i < v.length; i++) {
       const item: unknown = v[i];
-      const path = `${at}[${i}]`;
-      if (isTable(item)) visit(new Reader(item, path, this.ctx));
-      else this.ctx.problems.add(path, "must be a table");
+      if (isTable(item)) visit(new Reader(item, at, this.ctx, i));
+      else this.ctx.problems.add(`${at}[${i}]`, "must be a table");
     }
     return v.length;
   }

@@ -4,11 +4,12 @@
  * started in these tests.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import { loadConfig } from "../config/load.ts";
+import { loadConfig, loadConfigCached } from "../config/load.ts";
+import { lookupParse } from "../config/parse-cache.ts";
 import { lstatOrNull } from "../fsutil.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { FakeClock } from "../testing/fake-clock.ts";
@@ -84,6 +85,21 @@ test("a reload says the start checks' new warnings, as a start does, and applies
   expect(logged.filter((l) => l.startsWith("reload: cert[0].key_path"))).toEqual([
     `reload: cert[0].key_path: ${key} holds an rsa-2048 key, not the configured ecdsa-p256: the next renewal moves it to ${key}.old and uses a new ecdsa-p256 key`,
   ]);
+});
+
+test("a reload that applies keeps the new file's parse for the next start; one refused keeps none", async () => {
+  await daemon!.stop();
+  const tag = "test build";
+  daemon = await startDaemon({ config: loadConfig(file), log: silent, clock, version: "test", load: (f) => loadConfigCached(f, tag, {}) });
+  const cached = () => lookupParse(readFileSync(file), file, tag).doc !== undefined;
+  writeFileSync(join(dir, "not-a-key"), "hello");
+  writeFileSync(file, `${configText()}key_path = "not-a-key"\n`);
+  expect(await daemon.reload()).toMatchObject({ ok: false });
+  expect(cached()).toBe(false);
+  writeFileSync(file, configText("other-certs"));
+  expect(await daemon.reload()).toMatchObject({ ok: true });
+  expect(cached()).toBe(true);
+  expect(loadConfigCached(file, tag, {}).config).toEqual(loadConfig(file, {}));
 });
 
 test("a key that is not one does not stop a start: the API answers first, and the start's warning follows", async () => {

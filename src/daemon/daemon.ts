@@ -13,7 +13,7 @@ import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
 import { systemMonotonic, type Clock } from "../clock.ts";
 import type { LeaderLostReason, NodeCertsSource } from "../cluster/types.ts";
-import { ConfigError, loadConfig } from "../config/load.ts";
+import { ConfigError, loadConfig, type CachedLoad } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
 import { preflight, preflightDaemon, preflightKeys } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
@@ -47,6 +47,18 @@ export interface DaemonOptions {
   log: Logger;
   clock: Clock;
   version: string;
+  /**
+   * Keeps the start's parse of the config file for the next start (src/config/parse-cache.ts):
+   * called once the first sweep is over, out of the way of the first answers.
+   */
+  keepParse?: () => void;
+  /** Reads the config file for a reload (`loadConfig` when not given); its `remember` is called once the reload has applied. */
+  load?: (file: string) => CachedLoad;
+}
+
+/** `loadConfig` as a reload's `load`: nothing kept. */
+function loadPlain(file: string): CachedLoad {
+  return { config: loadConfig(file), warnings: [], remember: () => {} };
 }
 
 export type ReloadResult = ({ ok: true; summary: string } & Omit<ReloadPlan, "config">) | { ok: false; file: string; problems: string[] };
@@ -223,8 +235,20 @@ async function checkKeysLater(config: RotaConfig, log: Logger, stopped: () => bo
 /** How long the start-up check of the certs' CA options may take, all CAs together. */
 const ADVICE_AT_START_MS = 30_000;
 
-async function startServices({ config, log, clock, version }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
+/** Writes the config's parse for the next start; a write that fails costs that start its parse, nothing more. */
+function keepParseWith(log: Logger): (remember: () => void) => void {
+  return (remember) => {
+    try {
+      remember();
+    } catch (err) {
+      log.warn(`cannot keep the config's parse for the next start: ${describeError(err)}`);
+    }
+  };
+}
+
+async function startServices({ config, log, clock, version, keepParse, load = loadPlain }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
   const { daemon } = config;
+  const keep = keepParseWith(log);
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   relay.emit = (e) => bus.emit(e);
   // What this node reports of its certs at each heartbeat: InstallSyncTask's per-cert state,
@@ -294,9 +318,9 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     // One at a time: two quick SIGHUPs apply the file twice, in order.
     reloading = reloading.then(async () => {
       if (stopping) return refuse(["the daemon is stopping"]);
-      let next: RotaConfig;
+      let loaded: CachedLoad;
       try {
-        next = loadConfig(config.file);
+        loaded = load(config.file);
       } catch (err) {
         const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
         // One line per problem: a text log line never holds a newline (it would be written as "\n").
@@ -304,6 +328,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
         for (const p of problems) log.error(`reload: ${p}`);
         return refuse(problems);
       }
+      const next = loaded.config;
       const plan = planReload(watch.config, next);
       // What a start would refuse is refused here too, but only what the new config brings:
       // a problem the running config already has (logged at start) must not block every reload.
@@ -347,6 +372,8 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
       const { config: _, ...rest } = plan;
       const summary = reloadSummary(plan);
       log.info(`reload: ${summary}`);
+      // For the next start, which runs on the file's state_dir: a new one is not there until then.
+      if (next.daemon.stateDir === daemon.stateDir) keep(loaded.remember);
       return { ok: true, summary, ...rest };
     });
     return reloading;
@@ -400,6 +427,7 @@ async function startServices({ config, log, clock, version }: DaemonOptions, sto
     },
     scheduler.firstLooks(),
   );
+  if (keepParse) void scheduler.firstLooks().then(() => keep(keepParse));
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

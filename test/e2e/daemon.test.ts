@@ -4,7 +4,7 @@
  * recovers by itself; an install that fails halfway leaves a matching key and certificate.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, read, serialOf, waitForFile, waitForRenewal } from "./helpers.ts";
@@ -70,6 +70,9 @@ describe("one daemon per state folder", () => {
 describe("config changes and lost files", () => {
   test("a new key_type renews at once, without --force", async () => {
     const before = serialOf(join(dir, "certs", "app", "cert.pem"));
+    // The start kept its parse of the file for the next start; the edited file's bytes must not find it.
+    const cache = join(dir, "state", "config-parse.json");
+    expect(statSync(cache).mode & 0o777).toBe(0o600);
     await daemon!.stop();
     const restarted = Date.now();
     writeConfig({ keyType: "ecdsa-p384" });

@@ -8,11 +8,14 @@ import { systemClock } from "../../clock.ts";
 import { describeError } from "../../errors.ts";
 import { createLogger, logSettings, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from "../../log.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { ConfigError } from "../../config/load.ts";
+import { ConfigError, loadConfigCached } from "../../config/load.ts";
 import type { RunningDaemon } from "../../daemon/daemon.ts";
-import { configExit, loadConfigOrExit } from "../load-config.ts";
+import { configExit, loadConfigCachedOrExit } from "../load-config.ts";
 import { connectionArgs } from "../target.ts";
-import { VERSION } from "../version.ts";
+import { COMMIT, VERSION } from "../version.ts";
+
+/** Another build may parse another way: the parse cache is keyed by the build too. */
+const PARSE_TAG = `${VERSION} ${COMMIT}`;
 
 /** SIGTERM must end the daemon within 5 s; clean-up gets most of that, then we leave regardless. */
 const STOP_DEADLINE_MS = 4_500;
@@ -27,7 +30,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const log = createDaemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
-    const config = loadConfigOrExit(args.config);
+    const { config, remember } = loadConfigCachedOrExit(args.config, PARSE_TAG);
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
     process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
     // Signals are ours from before the start (which may spend 30 s removing a crash's challenges):
@@ -74,7 +77,7 @@ export default defineCommand({
 
     const { startDaemon } = await import("../../daemon/daemon.ts");
     try {
-      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION });
+      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION, keepParse: remember, load: (file) => loadConfigCached(file, PARSE_TAG) });
     } catch (err) {
       if (err instanceof ConfigError) throw configExit(err);
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
