@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createPublicKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import type { X509Certificate } from "@peculiar/x509";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
@@ -16,6 +16,7 @@ import { withLock } from "../../../lockfile.ts";
 import { loadOrCreateKey } from "../../../crypto/keys.ts";
 import { importSigningKeys, type SigningKeys } from "../../../crypto/webcrypto.ts";
 import { x509 } from "../../../crypto/x509.ts";
+import { keyIdentifier, readCertificate } from "../../../crypto/x509-der.ts";
 
 const ROOT_DAYS = 3650;
 const INTERMEDIATE_DAYS = 365;
@@ -29,6 +30,17 @@ export interface Signer {
   cert: X509Certificate;
   pem: string;
   signing: SigningKeys;
+  /** The key again, for node:crypto (leaves are signed there, leaf.ts). */
+  key: KeyObject;
+  /** The certificate's subject Name as encoded in it: a leaf's issuer, byte for byte. */
+  subject: Uint8Array;
+  /** Its key identifier: a leaf's authorityKeyIdentifier. */
+  keyId: Uint8Array;
+}
+
+function signerOf(cert: X509Certificate, keyPem: string, signing: SigningKeys): Signer {
+  const fields = readCertificate(new Uint8Array(cert.rawData));
+  return { cert, pem: pemOf(cert), signing, key: createPrivateKey(keyPem), subject: fields.subject, keyId: keyIdentifier(fields.spki) };
 }
 
 export function addDays(d: Date, days: number): Date {
@@ -86,7 +98,7 @@ export class Authority {
       const keyPem = readFileSync(join(this.dir, `${name}.key`), "utf8");
       const cert = await readCert(join(this.dir, `${name}.pem`));
       if (!cert || !(await this.reusable(cert, keyPem, issuer))) return null;
-      return { cert, pem: pemOf(cert), signing: await importSigningKeys(keyPem, "local-ca") };
+      return signerOf(cert, keyPem, await importSigningKeys(keyPem, "local-ca"));
     } catch {
       return null;
     }
@@ -118,11 +130,11 @@ export class Authority {
     const signing = await importSigningKeys(key.pem, "local-ca");
     const pemPath = join(this.dir, `${name}.pem`);
     const existing = key.created ? null : await readCert(pemPath);
-    if (existing && (await this.reusable(existing, key.pem, issuer))) return { cert: existing, pem: pemOf(existing), signing };
+    if (existing && (await this.reusable(existing, key.pem, issuer))) return signerOf(existing, key.pem, signing);
     const cert = await issue(signing);
-    const pem = pemOf(cert);
-    writeFileAtomic(pemPath, pem, { mode: CERT_MODE });
-    return { cert, pem, signing };
+    const signer = signerOf(cert, key.pem, signing);
+    writeFileAtomic(pemPath, signer.pem, { mode: CERT_MODE });
+    return signer;
   }
 
   private async reusable(cert: X509Certificate, keyPem: string, issuer: Signer | undefined): Promise<boolean> {
