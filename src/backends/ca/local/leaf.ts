@@ -53,8 +53,8 @@ export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string
   const tbs = seq(
     explicit(0, smallInteger(2)),
     positiveInteger(Buffer.from(randomSerialHex(), "hex")),
-    algorithmIdentifier(issuer.signing.type),
-    issuer.subject,
+    algorithmIdentifier(issuer.type),
+    issuer.cert.subject,
     seq(time(notBefore), time(notAfter)),
     nameOf(cn),
     csr.spki,
@@ -70,7 +70,7 @@ export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string
       ),
     ),
   );
-  return toPem(signed(tbs, issuer.key, issuer.signing.type), "CERTIFICATE");
+  return toPem(signed(tbs, issuer.key, issuer.type), "CERTIFICATE");
 }
 
 /** A one-byte keyUsage BIT STRING, its unused trailing bits counted as DER wants them. */
