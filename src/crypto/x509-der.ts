@@ -217,9 +217,9 @@ export function readCsr(der: Uint8Array): CsrFields {
 }
 
 /**
- * The names of a subjectAltName extension's value, comparable with configured names (as
- * x509.ts `sanNamesOf`): dNSNames lowercase, iPAddresses as text for `canonicalIp`. Other
- * kinds of name are skipped.
+ * The names of a subjectAltName extension's value: dNSNames as written, iPAddresses as
+ * full hex or dotted text for `canonicalIp` (verify.ts compares them with configured names).
+ * Other kinds of name are skipped.
  */
 export function sanNames(value: Uint8Array): Array<{ type: "dns" | "ip"; value: string }> {
   const out: Array<{ type: "dns" | "ip"; value: string }> = [];
