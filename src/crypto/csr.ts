@@ -1,11 +1,15 @@
 /**
  * @module Builds the PKCS#10 request a CA signs: every name as a SAN (dNSName or
- * iPAddress), CN = the first DNS name.
+ * iPAddress), CN = the first DNS name. Written with der.ts and signed by node:crypto:
+ * it runs on every renewal (issue 11).
  */
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
 import { nameKind } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
-import { importSigningKeys } from "./webcrypto.ts";
-import { sanEntries, x509 } from "./x509.ts";
+import { explicit, oid, seq, set, smallInteger } from "./der.ts";
+import { keyTypeOfObject } from "./keys.ts";
+import { sanEntries } from "./x509.ts";
+import { extension, generalNames, nameOf, OID, signed, toPem } from "./x509-der.ts";
 
 /**
  * A PEM CSR for `names` (normal form, names.ts: wildcards and IP addresses allowed) signed
@@ -15,14 +19,24 @@ import { sanEntries, x509 } from "./x509.ts";
  */
 export async function createCsr(names: string[], keyPem: string): Promise<string> {
   if (names.length === 0) throw new RotaError("csr_invalid", "csr: no domains to request", { noRetry: true });
-  const cn = names.find((n) => nameKind(n) !== "ip");
-  const [lib, signing] = await Promise.all([x509(), importSigningKeys(keyPem, "csr")]);
-  const csr = await lib.Pkcs10CertificateRequestGenerator.create({
-    // JSON form, not "CN=…": the string parser would treat characters in a name as DN syntax.
-    name: cn === undefined ? [] : [{ CN: [cn] }],
-    keys: signing.keys,
-    signingAlgorithm: signing.signingAlgorithm,
-    extensions: [new lib.SubjectAlternativeNameExtension(sanEntries(names))],
-  });
-  return `${csr.toString("pem").trimEnd()}\n`;
+  const key = privateKeyOf(keyPem);
+  const type = key && keyTypeOfObject(key);
+  if (!key || !type) throw new RotaError("key_invalid", "csr: private key is not one of the supported key types", { noRetry: true });
+  const spki = new Uint8Array(createPublicKey(key).export({ type: "spki", format: "der" }));
+  // RFC 2986 §4.1: version 0, subject, key, then the attributes: one extensionRequest holding the SAN.
+  const info = seq(
+    smallInteger(0),
+    nameOf(names.find((n) => nameKind(n) !== "ip")),
+    spki,
+    explicit(0, seq(oid(OID.extensionRequest), set(seq(extension(OID.subjectAltName, false, generalNames(sanEntries(names))))))),
+  );
+  return toPem(signed(info, key, type), "CERTIFICATE REQUEST");
+}
+
+function privateKeyOf(pem: string): KeyObject | null {
+  try {
+    return createPrivateKey(pem);
+  } catch {
+    return null;
+  }
 }

@@ -1,12 +1,16 @@
 /**
  * @module The last gate before a certificate is persisted and installed: it must match
  * our key, cover every configured name, and chain to what the CA returned. A CA bug or
- * a mixed-up response is refused here rather than served.
+ * a mixed-up response is refused here rather than served. Read with x509-der.ts and
+ * checked with node:crypto, since it runs on every renewal; @peculiar/x509 only names the
+ * certificates of a chain whose names are not byte for byte the same, and checks an
+ * algorithm x509-der.ts does not know.
  */
 import { createPublicKey } from "node:crypto";
 import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
-import { parseCert, sanNamesOf, splitPem } from "./x509.ts";
+import { parseCert, splitPem } from "./x509.ts";
+import { fromPem, OID, readCertificate, sanNames, toPem, verifySignature, type CertFields } from "./x509-der.ts";
 
 export interface VerifyArgs {
   leafPem: string;
@@ -33,12 +37,10 @@ function refuse(message: string, cause?: unknown): never {
 }
 
 export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
-  const leaf = await parseCert(args.leafPem).catch((err: unknown) => refuse("the CA returned no readable certificate", err));
+  const leaf = readPemCert(splitPem(args.leafPem)[0], "the CA returned no readable certificate");
   const chainBlocks = splitPem(args.chainPem);
   if (chainBlocks.length === 0) refuse("the CA returned no intermediate chain");
-  const chain = await Promise.all(
-    chainBlocks.map((pem) => parseCert(pem).catch((err: unknown) => refuse("a chain certificate does not parse", err))),
-  );
+  const chain = chainBlocks.map((pem) => readPemCert(pem, "a chain certificate does not parse"));
 
   let keySpki: Buffer;
   try {
@@ -47,9 +49,16 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
     // The cause is node's OpenSSL reason code, never key bytes.
     refuse("the private key does not parse", err);
   }
-  if (!keySpki.equals(Buffer.from(leaf.publicKey.rawData))) refuse("certificate does not match the private key");
+  if (!keySpki.equals(leaf.spki)) refuse("certificate does not match the private key");
 
-  const sans = new Set(await sanNamesOf(leaf));
+  const san = leaf.extensions.get(OID.subjectAltName);
+  let entries: ReturnType<typeof sanNames> = [];
+  try {
+    entries = san ? sanNames(san) : [];
+  } catch (err) {
+    refuse("the CA returned no readable certificate", err);
+  }
+  const sans = new Set(entries.map((n) => (n.type === "dns" ? n.value.toLowerCase() : (canonicalIp(n.value) ?? n.value))));
   for (const domain of args.domains) {
     if (!sans.has(canonicalIp(domain) ?? domain.toLowerCase())) refuse(`certificate does not cover ${domain}`);
   }
@@ -65,15 +74,32 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
     const child = path[i]!;
     const parent = path[i + 1]!;
     const what = i === 0 ? "certificate" : `chain certificate ${i}`;
-    if (child.issuer !== parent.subject) {
-      refuse(`${what} is issued by "${child.issuer}" but the CA's chain has "${parent.subject}" next`);
+    if (!Buffer.from(child.issuer).equals(parent.subject)) {
+      // Names encoded differently (a PrintableString against a UTF8String) may still be the
+      // same name: compared as @peculiar/x509 prints them, as they always were.
+      const [c, p] = await Promise.all([parseCert(toPem(child.der, "CERTIFICATE")), parseCert(toPem(parent.der, "CERTIFICATE"))]);
+      if (c.issuer !== p.subject) refuse(`${what} is issued by "${c.issuer}" but the CA's chain has "${p.subject}" next`);
     }
-    // A key/signature algorithm mismatch makes WebCrypto throw; that is "not signed by" too.
-    const signed = await child.verify({ publicKey: parent, signatureOnly: true }).catch(() => false);
+    // An algorithm der.ts does not know (RSA-PSS, EdDSA) goes to WebCrypto, as before; a mismatch of key and algorithm is "not signed by" too.
+    const signed = verifySignature(child.signatureAlgorithm, child.tbs, child.signature, parent.spki) ?? (await signedByWebCrypto(child, parent));
     if (!signed) {
       refuse(i === 0 ? "certificate is not signed by the chain the CA returned" : `${what} is not signed by the next one in the chain`);
     }
   }
 
-  return { serial: leaf.serialNumber.toLowerCase(), notBefore: leaf.notBefore, notAfter: leaf.notAfter };
+  return { serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter };
+}
+
+/** The certificate of one PEM block, read by der.ts; refused with `problem` when there is none or it does not parse. */
+function readPemCert(pem: string | undefined, problem: string): CertFields {
+  try {
+    return readCertificate(fromPem(pem ?? "", "CERTIFICATE"));
+  } catch (err) {
+    refuse(problem, err);
+  }
+}
+
+async function signedByWebCrypto(child: CertFields, parent: CertFields): Promise<boolean> {
+  const [c, p] = await Promise.all([parseCert(toPem(child.der, "CERTIFICATE")), parseCert(toPem(parent.der, "CERTIFICATE"))]);
+  return c.verify({ publicKey: p, signatureOnly: true }).catch(() => false);
 }

@@ -7,7 +7,8 @@ import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import type { Issued } from "../backends/types.ts";
 import { createCsr } from "./csr.ts";
 import { generateKeyPem } from "./keys.ts";
-import { parseCert, sanNamesOf, splitPem, x509 } from "./x509.ts";
+import { parseCert, splitPem, x509 } from "./x509.ts";
+import { fromPem, OID, readCertificate, sanNames } from "./x509-der.ts";
 
 let dir: string;
 let issued: Issued;
@@ -36,7 +37,7 @@ describe("x509", () => {
 
   test("parseCert reads the first certificate: the facts openssl reads", async () => {
     const cert = await parseCert(issued.leafPem + issued.chainPem);
-    expect(await sanNamesOf(cert)).toEqual(["a.example", "*.a.example"]);
+    expect(sanNames(readCertificate(fromPem(issued.leafPem, "CERTIFICATE")).extensions.get(OID.subjectAltName)!).map((n) => n.value)).toEqual(["a.example", "*.a.example"]);
     expect(cert.subject).toBe("CN=a.example");
     expect(cert.issuer).toBe("CN=rota local CA intermediate");
     expect(cert.notAfter.getTime() - cert.notBefore.getTime()).toBe(10 * 86_400_000);

@@ -53,18 +53,3 @@ export function sanEntries(names: string[]): Array<{ type: "dns" | "ip"; value: 
     return ip === undefined ? { type: "dns", value } : { type: "ip", value: ip };
   });
 }
-
-/**
- * The names a parsed certificate is for, comparable with configured names: SAN dNSNames
- * lowercase, SAN iPAddresses in canonical text (names.ts).
- */
-export async function sanNamesOf(cert: X509Certificate): Promise<string[]> {
-  const { SubjectAlternativeNameExtension } = await x509();
-  const san = cert.getExtension(SubjectAlternativeNameExtension);
-  const names: string[] = [];
-  for (const n of san?.names.items ?? []) {
-    if (n.type === "dns") names.push(n.value.toLowerCase());
-    else if (n.type === "ip") names.push(canonicalIp(n.value) ?? n.value);
-  }
-  return names;
-}

@@ -61,7 +61,7 @@ export class ChallengeJournal {
    * Removes every journaled challenge through the DCV backend that published it. An entry
    * whose removal fails stays journaled and is tried again at the next start.
    */
-  async recover(dcvs: Map<string, DcvBackend>, log: Logger, signal: AbortSignal, skip: Set<string> = new Set()): Promise<number> {
+  async recover(dcvs: Map<string, DcvBackend>, log: Logger, signal: AbortSignal, skip: ReadonlySet<string> = new Set()): Promise<number> {
     let removed = 0;
     for (const entry of this.entries()) {
       if (signal.aborted) break;

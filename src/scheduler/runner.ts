@@ -74,6 +74,12 @@ function newRenewalId(now: Date): string {
 export class Runner {
   private readonly limiter: Limiter;
   private readonly active = new Map<string, Active>();
+  /**
+   * The ids of `active`'s renewals, kept beside it: the scheduler asks for them after every
+   * renewal (the journal's sweep), and building them from a queue of 10,000 each time made
+   * first issuance quadratic (issue 11).
+   */
+  private readonly activeIds = new Set<string>();
   private stopping = false;
   private settings: RunnerSettings;
   /** The cert ids the last reload configured; null until one does (every cert started is configured). */
@@ -115,6 +121,7 @@ export class Runner {
 
   /** The renewal with this id while it is queued or running. */
   byRenewalId(renewalId: string): Started | undefined {
+    if (!this.activeIds.has(renewalId)) return undefined;
     for (const a of this.active.values()) if (a.renewalId === renewalId) return { renewalId, done: a.done };
     return undefined;
   }
@@ -124,8 +131,9 @@ export class Runner {
     return this.limiter.held;
   }
 
-  activeRenewalIds(): Set<string> {
-    return new Set([...this.active.values()].map((a) => a.renewalId));
+  /** Live: it follows renewals as they start and end. */
+  activeRenewalIds(): ReadonlySet<string> {
+    return this.activeIds;
   }
 
   /**
@@ -138,8 +146,12 @@ export class Runner {
     if (this.stopping || this.active.has(certId)) return null;
     const renewalId = newRenewalId(this.deps.clock.now());
     const a: Active = { renewalId, controller: new AbortController(), installOnly: opts.installOnly !== undefined, step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => this.active.delete(certId));
+    a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => {
+      this.active.delete(certId);
+      this.activeIds.delete(renewalId);
+    });
     this.active.set(certId, a);
+    this.activeIds.add(renewalId);
     return { renewalId, done: a.done };
   }
 

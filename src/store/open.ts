@@ -16,7 +16,7 @@ export interface OpenStoreOptions {
   owner?: string;
   /** Cluster mode: this node's id, recorded as each renewal's `node` (SurrealDB only: cluster mode needs it). */
   node?: string;
-  /** The daemon's store: audit trail writes wait in memory through an outage of the server. */
+  /** The daemon's store: audit trail writes wait in memory through an outage of the server; on SQLite a turn's trail rows share one commit. */
   buffered: boolean;
   log: Logger;
   clock: Clock;
@@ -31,7 +31,7 @@ export interface OpenStoreOptions {
  */
 export async function openAuditStore(config: RotaConfig, opts: OpenStoreOptions): Promise<AuditStore> {
   const audit = config.audit;
-  if (audit.backend === "sqlite") return openRecoveringStore(audit.path, opts.log, opts.clock);
+  if (audit.backend === "sqlite") return openRecoveringStore(audit.path, opts.log, opts.clock, { batchTrail: opts.buffered });
   const { SurrealAuditStore } = await import("./surreal.ts");
   return SurrealAuditStore.open(audit, {
     owner: opts.owner ?? hostname(),

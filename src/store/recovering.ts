@@ -9,7 +9,7 @@ import { renameSync } from "node:fs";
 import type { Clock } from "../clock.ts";
 import { describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { SqliteAuditStore } from "./sqlite.ts";
+import { SqliteAuditStore, type SqliteOptions } from "./sqlite.ts";
 import type { AuditStore } from "./types.ts";
 
 const CORRUPTION = new Set(["SQLITE_CORRUPT", "SQLITE_NOTADB"]);
@@ -40,12 +40,12 @@ function moveAside(path: string, dest: string): void {
   }
 }
 
-export function openRecoveringStore(path: string, log: Logger, clock: Clock): AuditStore {
+export function openRecoveringStore(path: string, log: Logger, clock: Clock, opts: SqliteOptions = {}): AuditStore {
   const replace = (err: unknown): SqliteAuditStore => {
     const dest = asidePath(path, clock.now());
     try {
       moveAside(path, dest);
-      const fresh = new SqliteAuditStore(path, clock);
+      const fresh = new SqliteAuditStore(path, clock, opts);
       log.error(
         `audit store: ${path} is corrupt (${describeError(err)}); moved it to ${dest} and started a fresh database. Renewal history and cooldowns start empty; renewals go on from what the targets serve`,
       );
@@ -57,12 +57,12 @@ export function openRecoveringStore(path: string, log: Logger, clock: Clock): Au
       log.error(
         `audit store: ${path} is corrupt (${describeError(err)}), and moving it to ${dest} to start a fresh database failed (${describeError(moveErr)}); running on an in-memory database until the daemon restarts, so nothing recorded from now on is kept. Free the folder for writing, or move the files aside yourself`,
       );
-      return new SqliteAuditStore(":memory:");
+      return new SqliteAuditStore(":memory:", clock, opts);
     }
   };
   let inner: SqliteAuditStore;
   try {
-    inner = new SqliteAuditStore(path, clock);
+    inner = new SqliteAuditStore(path, clock, opts);
   } catch (err) {
     if (!isCorruption(err)) throw err;
     inner = replace(err);

@@ -46,30 +46,87 @@ function issued(serial: string, notAfterDays: number, issuedSeconds = 0): Issued
   };
 }
 
-runAuditStoreContract("sqlite", async () => {
-  const d = mkdtempSync(join(tmpdir(), "rota-sqlite-contract-"));
-  const file = join(d, "rota.db");
-  let current = new SqliteAuditStore(file);
-  return {
-    store: current,
-    async reopen() {
-      await current.close();
-      current = new SqliteAuditStore(file);
-      return current;
-    },
-    async stepRows() {
-      const db = new Database(file, { readonly: true });
-      try {
-        return (db.query("SELECT COUNT(*) AS n FROM renewal_event").get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    },
-    async cleanup() {
-      await current.close();
-      rmSync(d, { recursive: true, force: true });
-    },
+for (const batchTrail of [false, true]) {
+  runAuditStoreContract(batchTrail ? "sqlite, trail rows batched per turn" : "sqlite", async () => {
+    const d = mkdtempSync(join(tmpdir(), "rota-sqlite-contract-"));
+    const file = join(d, "rota.db");
+    let current = new SqliteAuditStore(file, undefined, { batchTrail });
+    return {
+      store: current,
+      async reopen() {
+        await current.close();
+        current = new SqliteAuditStore(file, undefined, { batchTrail });
+        return current;
+      },
+      async stepRows() {
+        // Batched rows are committed at the next turn of the event loop: another connection sees them from then on.
+        await new Promise((resolve) => setImmediate(resolve));
+        const db = new Database(file, { readonly: true });
+        try {
+          return (db.query("SELECT COUNT(*) AS n FROM renewal_event").get() as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      },
+      async cleanup() {
+        await current.close();
+        rmSync(d, { recursive: true, force: true });
+      },
+    };
+  });
+}
+
+describe("trail rows batched per turn (the daemon's store)", () => {
+  const seen = (sql: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return (db.query(sql).get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
   };
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  test("one turn's rows are committed together at the next turn; this store reads them at once", async () => {
+    const batched = new SqliteAuditStore(join(dir, "batched.db"), undefined, { batchTrail: true });
+    path = join(dir, "batched.db");
+    await batched.openRenewal({ id: "r1", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+    for (let i = 0; i < 3; i++) await batched.addStep("r1", { step: "key", at: at(i), status: "ok", message: `m${i}`, durationMs: 1 });
+    expect((await batched.getRenewal("r1"))!.events).toHaveLength(3);
+    expect(seen("SELECT COUNT(*) AS n FROM renewal_event")).toBe(0);
+    await nextTurn();
+    expect(seen("SELECT COUNT(*) AS n FROM renewal_event")).toBe(3);
+    await batched.closeRenewal("r1", "succeeded", at(5), null);
+    await batched.close();
+    expect(seen("SELECT COUNT(*) AS n FROM renewal WHERE status = 'succeeded'")).toBe(1);
+  });
+
+  test("any other write commits the waiting rows first, then itself, before it resolves", async () => {
+    const batched = new SqliteAuditStore(join(dir, "batched.db"), undefined, { batchTrail: true });
+    path = join(dir, "batched.db");
+    await batched.openRenewal({ id: "r1", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+    await batched.addStep("r1", { step: "persist", at: at(1), status: "ok", message: "stored", durationMs: 1 });
+    await batched.saveIssued(issued("0a", 90));
+    expect(seen("SELECT COUNT(*) AS n FROM renewal_event")).toBe(1);
+    expect(seen("SELECT COUNT(*) AS n FROM issued_cert")).toBe(1);
+    await batched.close();
+  });
+
+  test("a commit that fails is thrown by the next trail write, and the store goes on", async () => {
+    const batched = new SqliteAuditStore(join(dir, "batched.db"), undefined, { batchTrail: true });
+    path = join(dir, "batched.db");
+    await batched.openRenewal({ id: "r1", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+    // A deferred foreign key fails at COMMIT, as a full disk would.
+    const db = (batched as unknown as { db: Database }).db;
+    db.exec("PRAGMA defer_foreign_keys = ON");
+    await batched.addStep("nope", { step: "key", at: at(1), status: "ok", message: "m", durationMs: 1 });
+    await nextTurn();
+    await expect(batched.addStep("r1", { step: "key", at: at(2), status: "ok", message: "m", durationMs: 1 })).rejects.toThrow(/FOREIGN KEY/);
+    await batched.openRenewal({ id: "r2", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(3) });
+    await nextTurn();
+    expect(seen("SELECT COUNT(*) AS n FROM renewal")).toBe(1);
+    await batched.close();
+  });
 });
 
 describe("renewals", () => {

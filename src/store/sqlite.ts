@@ -107,11 +107,28 @@ function backUp(db: Database, path: string, from: number, to: number, now: Date)
   for (const old of backups.slice(KEEP_BACKUPS)) rmSync(join(dirname(path), old), { force: true });
 }
 
+/** How a SqliteAuditStore commits. */
+export interface SqliteOptions {
+  /**
+   * The audit trail's rows (`openRenewal`, `addStep`, `closeRenewal`) written within one
+   * turn of the event loop share one transaction, committed at the next turn: they resolve
+   * once accepted, as on the daemon's buffering store (types.ts). Every other write commits
+   * them first, then itself, before it resolves.
+   */
+  batchTrail?: boolean;
+}
+
 export class SqliteAuditStore implements AuditStore {
   private readonly db: Database;
+  private readonly batchTrail: boolean;
+  /** Set while this turn's trail rows share an open transaction. */
+  private batchOpen = false;
+  /** A batch whose commit failed: thrown by the next trail write, its code kept (the recovering store moves a corrupt file aside on it). */
+  private lost: unknown;
 
   /** `clock` names a backup made before a migration. */
-  constructor(path: string, clock: Pick<Clock, "now"> = systemClock) {
+  constructor(path: string, clock: Pick<Clock, "now"> = systemClock, opts: SqliteOptions = {}) {
+    this.batchTrail = opts.batchTrail === true;
     if (path !== ":memory:") ensureDir(dirname(path), 0o700);
     this.db = new Database(path, { create: true, strict: true });
     try {
@@ -134,6 +151,8 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   private abandonSync(): void {
+    // A batch open now goes with the file; its commit at the next turn must find nothing to do.
+    this.batchOpen = false;
     try {
       this.db.fileControl(constants.SQLITE_FCNTL_PERSIST_WAL, 1);
     } finally {
@@ -142,27 +161,34 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async openRenewal(r: { id: string; certId: string; trigger: Trigger; installOnly: boolean; reason: string | null; startedAt: Date }): Promise<void> {
-    this.db
-      .query("INSERT INTO renewal (id, cert_id, trigger, status, started_at, install_only, reason) VALUES ($id, $cert, $trigger, 'running', $at, $io, $reason)")
-      .run({ id: r.id, cert: r.certId, trigger: r.trigger, at: r.startedAt.getTime(), io: r.installOnly ? 1 : 0, reason: r.reason });
+    this.trail(() =>
+      this.db
+        .query("INSERT INTO renewal (id, cert_id, trigger, status, started_at, install_only, reason) VALUES ($id, $cert, $trigger, 'running', $at, $io, $reason)")
+        .run({ id: r.id, cert: r.certId, trigger: r.trigger, at: r.startedAt.getTime(), io: r.installOnly ? 1 : 0, reason: r.reason }),
+    );
   }
 
   async addStep(renewalId: string, e: StepEvent): Promise<void> {
-    this.db
-      .query(
-        `INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
+    this.trail(() =>
+      this.db
+        .query(
+          `INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
          VALUES ($id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM renewal_event WHERE renewal_id = $id), $step, $at, $status, $msg, $ms)`,
-      )
-      .run({ id: renewalId, step: e.step, at: e.at.getTime(), status: e.status, msg: e.message, ms: Math.round(e.durationMs) });
+        )
+        .run({ id: renewalId, step: e.step, at: e.at.getTime(), status: e.status, msg: e.message, ms: Math.round(e.durationMs) }),
+    );
   }
 
   async closeRenewal(id: string, status: Exclude<RenewalStatus, "running">, finishedAt: Date, error: string | null): Promise<void> {
-    this.db
-      .query("UPDATE renewal SET status = $status, finished_at = $at, error = $error WHERE id = $id AND status = 'running'")
-      .run({ id, status, at: finishedAt.getTime(), error });
+    this.trail(() =>
+      this.db
+        .query("UPDATE renewal SET status = $status, finished_at = $at, error = $error WHERE id = $id AND status = 'running'")
+        .run({ id, status, at: finishedAt.getTime(), error }),
+    );
   }
 
   async interruptRunning(at: Date): Promise<number> {
+    this.commitTrail();
     return this.db
       .query("UPDATE renewal SET status = 'interrupted', finished_at = $at, error = 'the daemon stopped during this renewal' WHERE status = 'running'")
       .run({ at: at.getTime() }).changes;
@@ -201,6 +227,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async saveIssued(c: IssuedCert): Promise<void> {
     const { keyType, names } = summaryColumns(c.leafPem);
+    this.commitTrail();
     this.db.transaction(() => {
       // A no-op update on conflict, so that RETURNING gives the id of a chain stored already.
       const { id } = this.db
@@ -242,6 +269,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async saveInstalled(r: InstallRecord): Promise<void> {
+    this.commitTrail();
     this.db
       .query("INSERT OR REPLACE INTO target_install (cert_id, target, serial, installed_at) VALUES ($cert, $target, $serial, $at)")
       .run({ cert: r.certId, target: r.target, serial: r.serial, at: r.installedAt.getTime() });
@@ -262,6 +290,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async prune(before: Date, configured: readonly string[]): Promise<PruneResult> {
+    this.commitTrail();
     const at = before.getTime();
     // The same orderings as latestRenewals and latestIssued: what they return is never pruned,
     // nor a certificate a target is recorded to serve (a target without read-back is taken at that word).
@@ -304,6 +333,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async putCertState(s: CertState): Promise<void> {
+    this.commitTrail();
     this.db
       .query(
         "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at) VALUES ($cert, $n, $retry, $err, $authz, $halted)",
@@ -317,6 +347,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async putRenewalPlan(plan: RenewalPlan): Promise<void> {
+    this.commitTrail();
     this.db.query(PUT_PLAN_SQL).run(planRecord(plan));
   }
 
@@ -328,16 +359,19 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async putAlertLimit(l: AlertLimit): Promise<void> {
+    this.commitTrail();
     this.db
       .query("INSERT OR REPLACE INTO alert_limit (sink, key, last_sent_at, held, held_since, last_error) VALUES ($sink, $key, $sent, $held, $since, $err)")
       .run({ sink: l.sink, key: l.key, sent: l.lastSentAt.getTime(), held: l.held, since: l.heldSince?.getTime() ?? null, err: l.lastError });
   }
 
   async clearAlertLimit(sink: string, key: string): Promise<void> {
+    this.commitTrail();
     this.db.query("DELETE FROM alert_limit WHERE sink = $sink AND key = $key").run({ sink, key });
   }
 
   async recordDelivery(d: AlertDelivery): Promise<void> {
+    this.commitTrail();
     this.db
       .query("INSERT INTO alert_delivery (alert_id, sink, event, cert_id, at, outcome, error, attempts) VALUES ($id, $sink, $event, $cert, $at, $outcome, $err, $attempts)")
       .run({ id: d.alertId, sink: d.sink, event: d.event, cert: d.certId, at: d.at.getTime(), outcome: d.outcome, err: d.error, attempts: d.attempts });
@@ -362,7 +396,49 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async close(): Promise<void> {
+    this.commitTrail();
     this.db.close();
+  }
+
+  /**
+   * A trail row, in this turn's transaction when batching (`SqliteOptions.batchTrail`). A
+   * renewal's rows (opened, a dozen steps, its end) mostly come in one or two turns, as its
+   * worker's lines are read: one commit for them instead of one each took about 6 ms a
+   * renewal off the daemon's thread on a slow disk (issue 11). A crash loses at most the
+   * last turn's rows, as a crash a moment earlier would; a renewal left `running` is marked
+   * interrupted at the next start either way.
+   */
+  private trail(write: () => void): void {
+    if (!this.batchTrail) return void write();
+    if (this.lost !== undefined) {
+      const err = this.lost;
+      this.lost = undefined;
+      throw err;
+    }
+    if (!this.batchOpen) {
+      this.db.exec("BEGIN");
+      this.batchOpen = true;
+      setImmediate(() => this.commitTrail());
+    }
+    try {
+      write();
+    } catch (err) {
+      // A full disk or an I/O error rolls the whole transaction back, this turn's earlier rows with it.
+      if (!this.db.inTransaction) this.batchOpen = false;
+      throw err;
+    }
+  }
+
+  /** Commits the trail rows waiting in this turn's transaction, if any. */
+  private commitTrail(): void {
+    if (!this.batchOpen) return;
+    this.batchOpen = false;
+    try {
+      this.db.exec("COMMIT");
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      this.lost = err;
+    }
   }
 
   private withEvents(rows: RenewalRecord[]): Renewal[] {

@@ -7,15 +7,16 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createPublicKey, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from "node:crypto";
 import type { X509Certificate } from "@peculiar/x509";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { ensureDir, writeFileAtomic } from "../../../fsutil.ts";
 import { withLock } from "../../../lockfile.ts";
-import { loadOrCreateKey } from "../../../crypto/keys.ts";
+import { keyTypeOfObject, loadOrCreateKey, type KeyType } from "../../../crypto/keys.ts";
 import { importSigningKeys, type SigningKeys } from "../../../crypto/webcrypto.ts";
 import { x509 } from "../../../crypto/x509.ts";
+import { fromPem, keyIdentifier, readCertificate, toPem, verifySignature, type CertFields } from "../../../crypto/x509-der.ts";
 
 const ROOT_DAYS = 3650;
 const INTERMEDIATE_DAYS = 365;
@@ -24,11 +25,27 @@ const RENEW_WITHIN_MS = 30 * 86_400_000;
 export const BACKDATE_MS = 5 * 60_000;
 const CERT_MODE = 0o644;
 
-/** What signs: a CA certificate, its PEM and its key. */
+/**
+ * What signs: a CA certificate (its PEM and its fields as x509-der.ts reads them) and its
+ * key. Reading and signing need nothing else: @peculiar/x509 is loaded only to create a root
+ * or an intermediate, so a worker that finds its CA on disk never loads it (about 14 MB).
+ */
 export interface Signer {
-  cert: X509Certificate;
   pem: string;
-  signing: SigningKeys;
+  cert: CertFields;
+  key: KeyObject;
+  /** The key's type: what the signature algorithm is. */
+  type: KeyType;
+  /** Its key identifier: a leaf's authorityKeyIdentifier. */
+  keyId: Uint8Array;
+}
+
+/** Throws for a key of a type rota does not sign with: the locked load then replaces it. */
+function signerOf(pem: string, cert: CertFields, keyPem: string): Signer {
+  const key = createPrivateKey(keyPem);
+  const type = keyTypeOfObject(key);
+  if (!type) throw new RotaError("key_invalid", "local-ca: the CA key is not one of the supported key types");
+  return { pem, cert, key, type, keyId: keyIdentifier(cert.spki) };
 }
 
 export function addDays(d: Date, days: number): Date {
@@ -84,15 +101,15 @@ export class Authority {
   private async readCurrent(name: string, issuer?: Signer): Promise<Signer | null> {
     try {
       const keyPem = readFileSync(join(this.dir, `${name}.key`), "utf8");
-      const cert = await readCert(join(this.dir, `${name}.pem`));
-      if (!cert || !(await this.reusable(cert, keyPem, issuer))) return null;
-      return { cert, pem: pemOf(cert), signing: await importSigningKeys(keyPem, "local-ca") };
+      const read = readCert(join(this.dir, `${name}.pem`));
+      if (!read || !(await this.reusable(read.cert, keyPem, issuer))) return null;
+      return signerOf(read.pem, read.cert, keyPem);
     } catch {
       return null;
     }
   }
 
-  private due(cert: X509Certificate): boolean {
+  private due(cert: CertFields): boolean {
     return cert.notAfter.getTime() - this.clock.now().getTime() < RENEW_WITHIN_MS;
   }
 
@@ -115,21 +132,24 @@ export class Authority {
   /** Reuses `<name>.pem` when it still belongs to `<name>.key`, is signed by `issuer` and is not due; issues it otherwise. */
   private async loadOrIssue(name: string, issue: (s: SigningKeys) => Promise<X509Certificate>, issuer?: Signer): Promise<Signer> {
     const key = loadOrCreateKey(join(this.dir, `${name}.key`), "ecdsa-p256");
-    const signing = await importSigningKeys(key.pem, "local-ca");
     const pemPath = join(this.dir, `${name}.pem`);
-    const existing = key.created ? null : await readCert(pemPath);
-    if (existing && (await this.reusable(existing, key.pem, issuer))) return { cert: existing, pem: pemOf(existing), signing };
-    const cert = await issue(signing);
-    const pem = pemOf(cert);
+    const existing = key.created ? null : readCert(pemPath);
+    if (existing && (await this.reusable(existing.cert, key.pem, issuer))) return signerOf(existing.pem, existing.cert, key.pem);
+    const pem = pemOf(await issue(await importSigningKeys(key.pem, "local-ca")));
     writeFileAtomic(pemPath, pem, { mode: CERT_MODE });
-    return { cert, pem, signing };
+    return signerOf(pem, readCertificate(fromPem(pem, "CERTIFICATE")), key.pem);
   }
 
-  private async reusable(cert: X509Certificate, keyPem: string, issuer: Signer | undefined): Promise<boolean> {
+  private async reusable(cert: CertFields, keyPem: string, issuer: Signer | undefined): Promise<boolean> {
     const spki = createPublicKey(keyPem).export({ type: "spki", format: "der" });
-    if (!spki.equals(Buffer.from(cert.publicKey.rawData)) || this.due(cert)) return false;
+    if (!spki.equals(cert.spki) || this.due(cert)) return false;
     if (!issuer) return true;
-    return cert.issuer === issuer.cert.subject && (await cert.verify({ publicKey: issuer.cert, signatureOnly: true }).catch(() => false));
+    const signed = verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, issuer.cert.spki);
+    if (signed !== undefined && Buffer.from(cert.issuer).equals(issuer.cert.subject)) return signed;
+    // Names encoded differently, or an algorithm x509-der.ts does not know: compared and checked as they always were.
+    const lib = await x509();
+    const [c, i] = [new lib.X509Certificate(toPem(cert.der, "CERTIFICATE")), new lib.X509Certificate(issuer.pem)];
+    return c.issuer === i.subject && (await c.verify({ publicKey: i, signatureOnly: true }).catch(() => false));
   }
 
   private async issueRoot(signing: SigningKeys): Promise<X509Certificate> {
@@ -150,8 +170,9 @@ export class Authority {
     });
   }
 
-  private async issueIntermediate(signing: SigningKeys, root: Signer): Promise<X509Certificate> {
+  private async issueIntermediate(signing: SigningKeys, issuer: Signer): Promise<X509Certificate> {
     const lib = await x509();
+    const root = { cert: new lib.X509Certificate(issuer.pem), signing: await importSigningKeys(issuer.key.export({ type: "pkcs8", format: "pem" }).toString(), "local-ca") };
     const notBefore = new Date(this.clock.now().getTime() - BACKDATE_MS);
     const wanted = addDays(notBefore, INTERMEDIATE_DAYS);
     return lib.X509CertificateGenerator.create({
@@ -179,7 +200,7 @@ export function pemOf(cert: X509Certificate): string {
 }
 
 /** The certificate at `path`, or null when there is none or it does not parse (it is then reissued from the kept key). */
-async function readCert(path: string): Promise<X509Certificate | null> {
+function readCert(path: string): { pem: string; cert: CertFields } | null {
   let pem: string;
   try {
     pem = readFileSync(path, "utf8");
@@ -187,9 +208,8 @@ async function readCert(path: string): Promise<X509Certificate | null> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new RotaError("ca_state_unreadable", `local-ca: cannot read ${path}`, { cause: err });
   }
-  const lib = await x509();
   try {
-    return new lib.X509Certificate(pem);
+    return { pem, cert: readCertificate(fromPem(pem, "CERTIFICATE")) };
   } catch {
     return null;
   }
