@@ -177,17 +177,22 @@ export function bitStringBytes(buf: Uint8Array, el: Tlv): Uint8Array {
 /** An OBJECT IDENTIFIER's dotted text. */
 export function readOid(buf: Uint8Array, el: Tlv): string {
   expect(el, TAG.oid, "an OBJECT IDENTIFIER");
+  if (el.end === el.content) throw new DerError("der: empty OBJECT IDENTIFIER");
+  // X.690 §8.19.2: each arc in the fewest septets (no leading 0x80), the last byte of an arc
+  // without the top bit. Anything else is refused rather than read as some other, shorter OID.
+  if (buf[el.end - 1]! & 0x80) throw new DerError("der: OBJECT IDENTIFIER cut short");
   const arcs: number[] = [];
   let v = 0;
   for (let i = el.content; i < el.end; i++) {
+    if (v === 0 && buf[i] === 0x80) throw new DerError("der: OBJECT IDENTIFIER arc not in minimal form");
     v = v * 128 + (buf[i]! & 0x7f);
+    if (v > Number.MAX_SAFE_INTEGER) throw new DerError("der: OBJECT IDENTIFIER arc too large");
     if ((buf[i]! & 0x80) === 0) {
       if (arcs.length === 0) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
       else arcs.push(v);
       v = 0;
     }
   }
-  if (arcs.length === 0) throw new DerError("der: empty OBJECT IDENTIFIER");
   return arcs.join(".");
 }
 
@@ -198,5 +203,10 @@ export function readTime(buf: Uint8Array, el: Tlv): Date {
   if (!m) throw new DerError("der: bad time");
   const [, y, mo, d, h, mi, sec] = m.map(Number) as [number, number, number, number, number, number, number];
   const year = el.tag === TAG.utcTime ? (y < 50 ? 2000 + y : 1900 + y) : y;
-  return new Date(Date.UTC(year, mo - 1, d, h, mi, sec));
+  const date = new Date(Date.UTC(year, mo - 1, d, h, mi, sec));
+  // Date.UTC rolls a 13th month or a 30 February over into a real date: such a time is malformed, not that date.
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || date.getUTCMinutes() !== mi || date.getUTCSeconds() !== sec) {
+    throw new DerError("der: bad time");
+  }
+  return date;
 }
