@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { createPrivateKey, createPublicKey } from "node:crypto";
+import { createPrivateKey, createPublicKey, sign as cryptoSign } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,5 +106,78 @@ describe("x509-der", () => {
     expect(() => fromPem("nope", "CERTIFICATE")).toThrow(DerError);
     const good = fromPem(oddCertificate(generateKeyPem("ecdsa-p256")), "CERTIFICATE");
     for (let cut = 1; cut < good.length; cut += 7) expect(() => readCertificate(good.subarray(0, cut))).toThrow(DerError);
+  });
+});
+
+/** A self-signed P-256 certificate for `a.example` with `extensions` as given and the TBS's own signature algorithm `inner`. */
+function selfSigned(keyPem: string, extensions: Uint8Array[], inner = algorithmIdentifier("ecdsa-p256")): Uint8Array {
+  const name = nameOf("a.example");
+  const tbs = seq(
+    explicit(0, smallInteger(2)),
+    positiveInteger(Uint8Array.of(1)),
+    inner,
+    name,
+    seq(time(new Date("2026-01-01T00:00:00Z")), time(new Date("2027-01-01T00:00:00Z"))),
+    name,
+    spkiOf(keyPem),
+    explicit(3, seq(...extensions)),
+  );
+  return signed(tbs, createPrivateKey(keyPem), "ecdsa-p256");
+}
+
+describe("x509-der, hostile certificates", () => {
+  const san = (...names: string[]) => extension(OID.subjectAltName, false, generalNames(sanEntries(names)));
+
+  test("two subjectAltName extensions (RFC 5280 §4.2: at most one of each) are refused, not read as the last or the first", () => {
+    const key = generateKeyPem("ecdsa-p256");
+    expect(sanNames(readCertificate(selfSigned(key, [san("a.example")])).extensions.get(OID.subjectAltName)!)).toEqual([{ type: "dns", value: "a.example" }]);
+    expect(() => readCertificate(selfSigned(key, [san("a.example"), san("victim.example")]))).toThrow(DerError);
+  });
+
+  test("a TBS whose signature algorithm is not the certificate's (RFC 5280 §4.1.1.2) is refused", () => {
+    const key = generateKeyPem("ecdsa-p256");
+    expect(() => readCertificate(selfSigned(key, [san("a.example")], algorithmIdentifier("ecdsa-p384")))).toThrow(DerError);
+  });
+
+  test("a signature checks only under its own algorithm's key type: an RSA signature labelled ECDSA is not signed", () => {
+    const rsa = generateKeyPem("rsa-2048");
+    const ec = generateKeyPem("ecdsa-p256");
+    const data = new TextEncoder().encode("tbs");
+    const rsaSig = new Uint8Array(cryptoSign("sha256", data, createPrivateKey(rsa)));
+    expect(verifySignature("1.2.840.113549.1.1.11", data, rsaSig, spkiOf(rsa))).toBe(true);
+    expect(verifySignature("1.2.840.10045.4.3.2", data, rsaSig, spkiOf(rsa))).toBe(false);
+    const ecSig = new Uint8Array(cryptoSign("sha256", data, createPrivateKey(ec)));
+    expect(verifySignature("1.2.840.10045.4.3.2", data, ecSig, spkiOf(ec))).toBe(true);
+    expect(verifySignature("1.2.840.113549.1.1.11", data, ecSig, spkiOf(ec))).toBe(false);
+  });
+
+  test("GeneralNames followed by stray bytes are refused", () => {
+    const value = generalNames(sanEntries(["a.example"]));
+    expect(() => sanNames(Uint8Array.from([...value, 0x82, 0x01, 0x61]))).toThrow(DerError);
+  });
+
+  test("an IPv6 text with too many groups around :: is a DerError", () => {
+    for (const bad of ["1:2:3:4:5:6:7:8::1", "1:2:3:4::5:6:7:8", "::1:2:3:4:5:6:7:8"]) expect(() => ipBytes(bad)).toThrow(DerError);
+  });
+
+  test("every byte cut or flipped in a certificate throws a DerError or reads as a certificate whose signature fails: never another error, never a hang", () => {
+    const key = generateKeyPem("ecdsa-p256");
+    const good = selfSigned(key, [san("a.example", "192.0.2.1", "2001:db8::1")]);
+    for (let i = 0; i < good.length; i++) {
+      for (const flip of [0x01, 0x80, 0xff]) {
+        const bad = Uint8Array.from(good);
+        bad[i]! ^= flip;
+        let cert: ReturnType<typeof readCertificate>;
+        try {
+          cert = readCertificate(bad);
+        } catch (err) {
+          expect(err).toBeInstanceOf(DerError);
+          continue;
+        }
+        const ok = verifySignature(cert.signatureAlgorithm, cert.tbs, cert.signature, spkiOf(key));
+        // A flip outside what is signed (the outer algorithm's or signature's bytes) may still read; it must not verify unless the bytes signed are unchanged.
+        if (ok) expect(Buffer.from(cert.tbs)).toEqual(Buffer.from(readCertificate(good).tbs));
+      }
+    }
   });
 });

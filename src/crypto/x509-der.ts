@@ -57,13 +57,15 @@ export function signed(tbs: Uint8Array, key: KeyObject, type: KeyType): Uint8Arr
 /**
  * Whether `signature` over `data` checks with `spki` under the algorithm `algOid`;
  * undefined for an algorithm this module does not know (RSA-PSS, EdDSA): the caller
- * then asks @peculiar/x509, as before.
+ * then asks @peculiar/x509, as before. A key of another type than the algorithm's is
+ * false: node would check an RSA signature labelled ECDSA with the RSA key and pass it.
  */
 export function verifySignature(algOid: string, data: Uint8Array, signature: Uint8Array, spki: Uint8Array | KeyObject): boolean | undefined {
   const alg = SIGNATURE_ALGORITHMS[algOid];
   if (!alg) return undefined;
   try {
     const key = spki instanceof Uint8Array ? createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }) : spki;
+    if (key.asymmetricKeyType !== (alg.rsa ? "rsa" : "ec")) return false;
     return verify(alg.hash, data, key, signature);
   } catch {
     return false;
@@ -91,7 +93,10 @@ export function ipBytes(ip: string): Uint8Array {
   const groups = (s: string | undefined) => (s ? s.split(":") : []);
   const left = groups(head);
   const right = groups(tail);
-  const all = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  // "::" stands for one or more zero groups.
+  const zeros = 8 - left.length - right.length;
+  if (tail !== undefined && zeros < 1) throw new DerError(`der: bad IPv6 address ${ip}`);
+  const all = tail === undefined ? left : [...left, ...Array<string>(zeros).fill("0"), ...right];
   if (all.length !== 8 || all.some((g) => !/^[0-9a-f]{1,4}$/i.test(g))) throw new DerError(`der: bad IPv6 address ${ip}`);
   const out = new Uint8Array(16);
   all.forEach((g, i) => {
@@ -140,6 +145,8 @@ export function fromPem(pem: string, label: string): Uint8Array {
 interface SignedParts {
   body: Tlv;
   algorithm: string;
+  /** The whole AlgorithmIdentifier, parameters included. */
+  algorithmDer: Uint8Array;
   signature: Uint8Array;
 }
 
@@ -149,7 +156,7 @@ function signedParts(der: Uint8Array, what: string): SignedParts {
   const [body, alg, sig, extra] = children(der, expect(top, TAG.sequence, what));
   if (extra) throw new DerError(`der: extra field in the ${what}`);
   const algorithm = readOid(der, children(der, expect(alg, TAG.sequence, "an AlgorithmIdentifier"))[0]!);
-  return { body: expect(body, TAG.sequence, what), algorithm, signature: bitStringBytes(der, expect(sig, TAG.bitString, "a signature")) };
+  return { body: expect(body, TAG.sequence, what), algorithm, algorithmDer: whole(der, alg!), signature: bitStringBytes(der, expect(sig, TAG.bitString, "a signature")) };
 }
 
 /** The fields of a certificate a renewal reads. Byte fields are views into the DER. */
@@ -171,11 +178,15 @@ export interface CertFields {
 
 /** Reads a certificate's DER; a DerError for anything that is not one. */
 export function readCertificate(der: Uint8Array): CertFields {
-  const { body, algorithm, signature } = signedParts(der, "a Certificate");
+  const { body, algorithm, algorithmDer, signature } = signedParts(der, "a Certificate");
   const fields = children(der, body);
   // version [0] is there for v2 and v3 certificates only.
   const f = fields[0]?.tag === 0xa0 ? fields.slice(1) : fields;
-  const [serial, , issuer, validity, subject, spki, ...rest] = f;
+  const [serial, innerAlgorithm, issuer, validity, subject, spki, ...rest] = f;
+  // RFC 5280 §4.1.1.2: the algorithm outside the signature (not signed) must be the one inside it (signed).
+  if (!Buffer.from(whole(der, expect(innerAlgorithm, TAG.sequence, "an AlgorithmIdentifier"))).equals(algorithmDer)) {
+    throw new DerError("der: the certificate's signature algorithm differs from its TBS's");
+  }
   const [nb, na] = children(der, expect(validity, TAG.sequence, "a Validity"));
   if (!nb || !na) throw new DerError("der: bad Validity");
   const extensions = new Map<string, Uint8Array>();
@@ -184,7 +195,10 @@ export function readCertificate(der: Uint8Array): CertFields {
     const [list] = children(der, exts);
     for (const ext of children(der, expect(list, TAG.sequence, "Extensions"))) {
       const parts = children(der, expect(ext, TAG.sequence, "an Extension"));
-      extensions.set(readOid(der, parts[0]!), contentOf(der, expect(parts[parts.length - 1], TAG.octetString, "an extension value")));
+      const id = readOid(der, parts[0]!);
+      // RFC 5280 §4.2: one instance of each. Reading either of two SANs would check names a client may not see.
+      if (extensions.has(id)) throw new DerError(`der: extension ${id} twice`);
+      extensions.set(id, contentOf(der, expect(parts[parts.length - 1], TAG.octetString, "an extension value")));
     }
   }
   return {
@@ -223,7 +237,9 @@ export function readCsr(der: Uint8Array): CsrFields {
  */
 export function sanNames(value: Uint8Array): Array<{ type: "dns" | "ip"; value: string }> {
   const out: Array<{ type: "dns" | "ip"; value: string }> = [];
-  for (const n of children(value, expect(readTlv(value, 0), TAG.sequence, "GeneralNames"))) {
+  const top = expect(readTlv(value, 0), TAG.sequence, "GeneralNames");
+  if (top.end !== value.length) throw new DerError("der: bytes after GeneralNames");
+  for (const n of children(value, top)) {
     const bytes = contentOf(value, n);
     if (n.tag === 0x82) out.push({ type: "dns", value: new TextDecoder().decode(bytes) });
     else if (n.tag === 0x87 && bytes.length === 4) out.push({ type: "ip", value: bytes.join(".") });
