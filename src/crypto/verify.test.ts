@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createPrivateKey, createPublicKey, sign } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +7,10 @@ import { systemClock } from "../clock.ts";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import type { CABackend, Issued } from "../backends/types.ts";
 import { createCsr } from "./csr.ts";
-import { generateKeyPem } from "./keys.ts";
+import { bits, explicit, positiveInteger, seq, smallInteger, time } from "./der.ts";
+import { generateKeyPem, type KeyType } from "./keys.ts";
+import { sanEntries } from "./x509.ts";
+import { algorithmIdentifier, extension, generalNames, nameOf, OID, toPem } from "./x509-der.ts";
 import { verifyIssued, type VerifyArgs } from "./verify.ts";
 
 const DOMAINS = ["example.com", "*.example.com"];
@@ -126,5 +130,92 @@ describe("verifyIssued", () => {
 
   test("refuses garbage in place of a certificate", async () => {
     await expect(verifyIssued(args({ leafPem: "nope" }))).rejects.toMatchObject(refusal("verify: the CA returned no readable certificate"));
+  });
+});
+
+/** One certificate written field by field: what a CA could return, right or wrong. */
+interface Spec {
+  subject: string;
+  issuer: string;
+  /** The subject's key (its public half goes in). */
+  key: string;
+  /** The issuer's key and type: what signs. */
+  signer: string;
+  signerType: KeyType;
+  /** The algorithm named in the certificate, when it is not the signer's own. */
+  label?: KeyType;
+  notBefore: Date;
+  notAfter: Date;
+  extensions?: Uint8Array[];
+}
+
+function certPem(s: Spec): string {
+  const alg = algorithmIdentifier(s.label ?? s.signerType);
+  const tbs = seq(
+    explicit(0, smallInteger(2)),
+    positiveInteger(Uint8Array.of(0x80, 1)),
+    alg,
+    nameOf(s.issuer),
+    seq(time(s.notBefore), time(s.notAfter)),
+    nameOf(s.subject),
+    new Uint8Array(createPublicKey(s.key).export({ type: "spki", format: "der" })),
+    explicit(3, seq(...(s.extensions ?? []))),
+  );
+  const hash = s.signerType === "ecdsa-p384" ? "sha384" : "sha256";
+  return toPem(seq(tbs, alg, bits(sign(hash, tbs, createPrivateKey(s.signer)))), "CERTIFICATE");
+}
+
+describe("verifyIssued against certificates a CA should not return", () => {
+  const DAY = 86_400_000;
+  const now = new Date("2026-06-01T00:00:00Z");
+  const leafKey = () => generateKeyPem("ecdsa-p256");
+  const san = (...names: string[]) => extension(OID.subjectAltName, false, generalNames(sanEntries(names)));
+  const chainOf = (over: Partial<Spec> = {}) => {
+    const ca = generateKeyPem("ecdsa-p384");
+    const pem = certPem({ subject: "Test CA", issuer: "Test CA", key: ca, signer: ca, signerType: "ecdsa-p384", notBefore: new Date(now.getTime() - 365 * DAY), notAfter: new Date(now.getTime() + 365 * DAY), ...over });
+    return { ca, pem };
+  };
+  const leafOf = (key: string, ca: string, over: Partial<Spec> = {}) =>
+    certPem({ subject: "a.example", issuer: "Test CA", key, signer: ca, signerType: "ecdsa-p384", notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 30 * DAY), extensions: [san("a.example")], ...over });
+  const check = (leafPem: string, chainPem: string, privateKeyPem: string) => verifyIssued({ leafPem, chainPem, privateKeyPem, domains: ["a.example"], now });
+
+  test("the hand-written chain itself verifies", async () => {
+    const key = leafKey();
+    const { ca, pem } = chainOf();
+    expect((await check(leafOf(key, ca), pem, key)).serial).toBe("8001");
+  });
+
+  test("refuses a chain certificate that has expired, or is not valid yet", async () => {
+    const key = leafKey();
+    const expired = chainOf({ notAfter: new Date(now.getTime() - DAY) });
+    await expect(check(leafOf(key, expired.ca), expired.pem, key)).rejects.toMatchObject(refusal("verify: chain certificate 1 expired at 2026-05-31T00:00:00.000Z"));
+    const early = chainOf({ notBefore: new Date(now.getTime() + DAY) });
+    await expect(check(leafOf(key, early.ca), early.pem, key)).rejects.toMatchObject(refusal("verify: chain certificate 1 is not valid before 2026-06-02T00:00:00.000Z"));
+  });
+
+  test("refuses a leaf with a second SAN that names what the first does not", async () => {
+    const key = leafKey();
+    const { ca, pem } = chainOf();
+    await expect(check(leafOf(key, ca, { extensions: [san("other.example"), san("a.example")] }), pem, key)).rejects.toMatchObject(
+      refusal("verify: the CA returned no readable certificate"),
+    );
+  });
+
+  test("refuses a leaf whose RSA signature is labelled ECDSA", async () => {
+    const key = leafKey();
+    const rsaCa = generateKeyPem("rsa-2048");
+    const pem = certPem({ subject: "Test CA", issuer: "Test CA", key: rsaCa, signer: rsaCa, signerType: "rsa-2048", notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 365 * DAY) });
+    await check(leafOf(key, rsaCa, { signerType: "rsa-2048" }), pem, key);
+    await expect(check(leafOf(key, rsaCa, { signerType: "rsa-2048", label: "ecdsa-p256" }), pem, key)).rejects.toMatchObject(
+      refusal("verify: certificate is not signed by the chain the CA returned"),
+    );
+  });
+
+  test("refuses a leaf signed by the right name with the wrong key, and a leaf for another name", async () => {
+    const key = leafKey();
+    const { pem } = chainOf();
+    await expect(check(leafOf(key, generateKeyPem("ecdsa-p384")), pem, key)).rejects.toMatchObject(refusal("verify: certificate is not signed by the chain the CA returned"));
+    const { ca, pem: chain } = chainOf();
+    await expect(check(leafOf(key, ca, { extensions: [san("b.example")] }), chain, key)).rejects.toMatchObject(refusal("verify: certificate does not cover a.example"));
   });
 });

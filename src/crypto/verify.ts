@@ -19,7 +19,7 @@ export interface VerifyArgs {
   privateKeyPem: string;
   /** Host names and IP addresses; each must be a SAN (an IP address as an iPAddress, in any spelling). */
   domains: string[];
-  /** Defaults to the system clock; the leaf must be valid at this instant. */
+  /** Defaults to the system clock; the leaf and every chain certificate must be valid at this instant. */
   now: Date;
 }
 
@@ -63,13 +63,16 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
     if (!sans.has(canonicalIp(domain) ?? domain.toLowerCase())) refuse(`certificate does not cover ${domain}`);
   }
 
-  const { now } = args;
-  if (leaf.notAfter.getTime() <= now.getTime()) refuse(`certificate expired at ${leaf.notAfter.toISOString()}`);
-  if (leaf.notBefore.getTime() > now.getTime() + NOT_BEFORE_SKEW_MS) {
-    refuse(`certificate is not valid before ${leaf.notBefore.toISOString()}`);
+  const path = [leaf, ...chain];
+  // Every certificate clients will build the path with must be valid now: an expired
+  // intermediate fails them as surely as an expired leaf, and the old certificate still serves.
+  for (let i = 0; i < path.length; i++) {
+    const cert = path[i]!;
+    const what = i === 0 ? "certificate" : `chain certificate ${i}`;
+    if (cert.notAfter.getTime() <= args.now.getTime()) refuse(`${what} expired at ${cert.notAfter.toISOString()}`);
+    if (cert.notBefore.getTime() > args.now.getTime() + NOT_BEFORE_SKEW_MS) refuse(`${what} is not valid before ${cert.notBefore.toISOString()}`);
   }
 
-  const path = [leaf, ...chain];
   for (let i = 0; i + 1 < path.length; i++) {
     const child = path[i]!;
     const parent = path[i + 1]!;
