@@ -82,6 +82,18 @@ describe("createCsr", () => {
     expect(text.trim()).toBe("subject=");
   });
 
+  test("the CN is the first DNS name of at most 64 characters (X.520 ub-common-name; Let's Encrypt refuses a longer CN), none when every one is longer", async () => {
+    const lib = await x509();
+    const long = `${"a".repeat(60)}.example`;
+    const key = generateKeyPem("ecdsa-p256");
+    const csr = new lib.Pkcs10CertificateRequest(await createCsr([long, "192.0.2.1", "b.example"], key));
+    expect(csr.subject).toBe("CN=b.example");
+    expect(new lib.SubjectAlternativeNameExtension(csr.getExtension(SAN_OID)!.rawData).names.items.map((n) => n.value)).toEqual([long, "192.0.2.1", "b.example"]);
+    const sixtyFour = `${"c".repeat(56)}.example`;
+    expect(new lib.Pkcs10CertificateRequest(await createCsr([sixtyFour], key)).subject).toBe(`CN=${sixtyFour}`);
+    expect(new lib.Pkcs10CertificateRequest(await createCsr([long], key)).subject).toBe("");
+  });
+
   test("refuses an empty domain list", async () => {
     await expect(createCsr([], generateKeyPem("ecdsa-p256"))).rejects.toMatchObject({ code: "csr_invalid", message: "csr: no domains to request" });
   });

@@ -4,7 +4,7 @@
  * nothing on the CLI start-up path may import it statically: go through `x509()`.
  */
 import type { X509Certificate } from "@peculiar/x509";
-import { canonicalIp } from "../config/names.ts";
+import { canonicalIp, nameKind } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
 
 type X509Module = typeof import("@peculiar/x509");
@@ -43,6 +43,18 @@ export async function parseCert(pem: string): Promise<X509Certificate> {
   } catch (err) {
     throw new RotaError("cert_invalid", "x509: certificate does not parse", { cause: err, noRetry: true });
   }
+}
+
+/** X.520's ub-common-name: Let's Encrypt refuses a CSR with a longer CN ("CN was longer than 64 bytes"). */
+const CN_MAX = 64;
+
+/**
+ * The CN of a CSR or leaf for `names`: the first host name that fits in a CN. None when
+ * every name is an IP address (a CN is read as a host name) or too long; the SAN alone
+ * then names the certificate, as RFC 5280 §4.2.1.6 allows.
+ */
+export function commonNameFor(names: string[]): string | undefined {
+  return names.find((n) => nameKind(n) !== "ip" && n.length <= CN_MAX);
 }
 
 /** One subjectAltName entry for each name (names.ts): an iPAddress for an IP, else a dNSName. */

@@ -52,4 +52,15 @@ describe("local CA leaf names", () => {
     expect(text).toContain("X509v3 Subject Alternative Name: critical\n                IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1\n");
     expect(verify.code).toBe(0);
   });
+
+  test("a first name longer than 64 characters is not the CN: the next one is, or none with a critical SAN; openssl -x509_strict accepts either", async () => {
+    const long = `${"a".repeat(60)}.example`;
+    const withShort = openssl(await issue([long, "b.example"]), ["-x509_strict", "-verify_hostname", long]);
+    expect(withShort.text).toContain("Subject: CN = b.example\n");
+    expect(withShort.verify.code).toBe(0);
+    const alone = openssl(await issue([long]), ["-x509_strict", "-verify_hostname", long]);
+    expect(alone.text).toMatch(/Subject: ?\n/);
+    expect(alone.text).toContain(`X509v3 Subject Alternative Name: critical\n                DNS:${long}\n`);
+    expect(alone.verify.code).toBe(0);
+  });
 });

@@ -6,9 +6,8 @@
  */
 import { createPublicKey } from "node:crypto";
 import { RotaError } from "../../../errors.ts";
-import { nameKind } from "../../../config/names.ts";
 import { explicit, implicit, octets, positiveInteger, oid, seq, smallInteger, TAG, time, tlv } from "../../../crypto/der.ts";
-import { sanEntries } from "../../../crypto/x509.ts";
+import { commonNameFor, sanEntries } from "../../../crypto/x509.ts";
 import { algorithmIdentifier, extension, fromPem, generalNames, keyIdentifier, nameOf, OID, readCsr, signed, toPem, verifySignature, type CsrFields } from "../../../crypto/x509-der.ts";
 import { addDays, BACKDATE_MS, randomSerialHex, type Signer } from "./authority.ts";
 
@@ -46,9 +45,9 @@ export async function signLeaf(issuer: Signer, req: LeafRequest): Promise<string
   const wanted = addDays(notBefore, req.validityDays);
   // Past the intermediate's expiry the chain no longer validates; the leaf is renewed before then.
   const notAfter = wanted < issuer.cert.notAfter ? wanted : issuer.cert.notAfter;
-  // CN = the first DNS name. With IP addresses only the subject is empty, as Let's Encrypt
-  // issues them, and the SAN is then critical (RFC 5280 §4.2.1.6).
-  const cn = req.domains.find((n) => nameKind(n) !== "ip");
+  // CN = the first DNS name that fits in one. With IP addresses only (or names too long) the
+  // subject is empty, as Let's Encrypt issues them, and the SAN is then critical (RFC 5280 §4.2.1.6).
+  const cn = commonNameFor(req.domains);
 
   const tbs = seq(
     explicit(0, smallInteger(2)),
