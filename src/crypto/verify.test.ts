@@ -193,6 +193,15 @@ describe("verifyIssued against certificates a CA should not return", () => {
     await expect(check(leafOf(key, early.ca), early.pem, key)).rejects.toMatchObject(refusal("verify: chain certificate 1 is not valid before 2026-06-02T00:00:00.000Z"));
   });
 
+  test("an expired certificate past the leaf's issuer (a cross-sign that clients with the newer root skip) does not block the renewal", async () => {
+    const key = leafKey();
+    const ca = generateKeyPem("ecdsa-p384");
+    const old = generateKeyPem("ecdsa-p384");
+    const crossSign = certPem({ subject: "Old Root", issuer: "Old Root", key: old, signer: old, signerType: "ecdsa-p384", notBefore: new Date(now.getTime() - 3650 * DAY), notAfter: new Date(now.getTime() - DAY) });
+    const signedByOld = certPem({ subject: "Test CA", issuer: "Old Root", key: ca, signer: old, signerType: "ecdsa-p384", notBefore: new Date(now.getTime() - DAY), notAfter: new Date(now.getTime() + 365 * DAY) });
+    await check(leafOf(key, ca), signedByOld + crossSign, key);
+  });
+
   test("refuses a leaf with a second SAN that names what the first does not", async () => {
     const key = leafKey();
     const { ca, pem } = chainOf();
