@@ -10,7 +10,7 @@ import { createCsr } from "./csr.ts";
 import { bits, explicit, positiveInteger, seq, smallInteger, time } from "./der.ts";
 import { generateKeyPem, type KeyType } from "./keys.ts";
 import { sanEntries } from "./x509.ts";
-import { algorithmIdentifier, extension, generalNames, nameOf, OID, toPem } from "./x509-der.ts";
+import { algorithmIdentifier, extension, fromPem, generalNames, nameOf, OID, readCertificate, toPem } from "./x509-der.ts";
 import { verifyIssued, type VerifyArgs } from "./verify.ts";
 
 const DOMAINS = ["example.com", "*.example.com"];
@@ -126,6 +126,24 @@ describe("verifyIssued", () => {
       code: "verify_failed",
       message: expect.stringMatching(/^verify: certificate is not valid before /),
     });
+  });
+
+  test("every byte of the leaf or of the intermediate flipped: refused as verify_failed (never the library's no-retry cert_invalid), each one", async () => {
+    for (const field of ["leafPem", "chainPem"] as const) {
+      const der = fromPem(good[field], "CERTIFICATE");
+      for (let i = 0; i < der.length; i++) {
+        for (const flip of [0x01, 0x80]) {
+          const bad = Uint8Array.from(der);
+          bad[i]! ^= flip;
+          const err = await verifyIssued(args({ [field]: toPem(bad, "CERTIFICATE") })).then(() => undefined, (e: unknown) => e);
+          if (err === undefined && field === "chainPem") {
+            // The last certificate's own signature is no one's to check here (no root): it may pass when its name and key are intact.
+            const [was, is] = [readCertificate(der), readCertificate(bad)];
+            expect([Buffer.from(is.subject), Buffer.from(is.spki)]).toEqual([Buffer.from(was.subject), Buffer.from(was.spki)]);
+          } else expect(err).toMatchObject({ code: "verify_failed" });
+        }
+      }
+    }
   });
 
   test("refuses garbage in place of a certificate", async () => {

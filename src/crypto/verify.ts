@@ -7,6 +7,7 @@
  * algorithm x509-der.ts does not know.
  */
 import { createPublicKey } from "node:crypto";
+import type { X509Certificate } from "@peculiar/x509";
 import { canonicalIp } from "../config/names.ts";
 import { RotaError } from "../errors.ts";
 import { parseCert, splitPem } from "./x509.ts";
@@ -80,11 +81,11 @@ export async function verifyIssued(args: VerifyArgs): Promise<Verified> {
     if (!Buffer.from(child.issuer).equals(parent.subject)) {
       // Names encoded differently (a PrintableString against a UTF8String) may still be the
       // same name: compared as @peculiar/x509 prints them, as they always were.
-      const [c, p] = await Promise.all([parseCert(toPem(child.der, "CERTIFICATE")), parseCert(toPem(parent.der, "CERTIFICATE"))]);
+      const [c, p] = await viaLibrary(child, parent, i);
       if (c.issuer !== p.subject) refuse(`${what} is issued by "${c.issuer}" but the CA's chain has "${p.subject}" next`);
     }
     // An algorithm der.ts does not know (RSA-PSS, EdDSA) goes to WebCrypto, as before; a mismatch of key and algorithm is "not signed by" too.
-    const signed = verifySignature(child.signatureAlgorithm, child.tbs, child.signature, parent.spki) ?? (await signedByWebCrypto(child, parent));
+    const signed = verifySignature(child.signatureAlgorithm, child.tbs, child.signature, parent.spki) ?? (await signedByWebCrypto(child, parent, i));
     if (!signed) {
       refuse(i === 0 ? "certificate is not signed by the chain the CA returned" : `${what} is not signed by the next one in the chain`);
     }
@@ -102,7 +103,17 @@ function readPemCert(pem: string | undefined, problem: string): CertFields {
   }
 }
 
-async function signedByWebCrypto(child: CertFields, parent: CertFields): Promise<boolean> {
-  const [c, p] = await Promise.all([parseCert(toPem(child.der, "CERTIFICATE")), parseCert(toPem(parent.der, "CERTIFICATE"))]);
+/**
+ * `child` (at `i` in the path) and `parent` as @peculiar/x509 reads them. One it cannot read
+ * is refused as unreadable, as before der.ts: its own error (cert_invalid) is marked no-retry,
+ * which would stop the renewal's retries over one bad answer from the CA.
+ */
+async function viaLibrary(child: CertFields, parent: CertFields, i: number): Promise<[X509Certificate, X509Certificate]> {
+  const read = (cert: CertFields, problem: string) => parseCert(toPem(cert.der, "CERTIFICATE")).catch((err: unknown) => refuse(problem, err));
+  return Promise.all([read(child, i === 0 ? "the CA returned no readable certificate" : "a chain certificate does not parse"), read(parent, "a chain certificate does not parse")]);
+}
+
+async function signedByWebCrypto(child: CertFields, parent: CertFields, i: number): Promise<boolean> {
+  const [c, p] = await viaLibrary(child, parent, i);
   return c.verify({ publicKey: p, signatureOnly: true }).catch(() => false);
 }

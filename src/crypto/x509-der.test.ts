@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { systemClock } from "../clock.ts";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createCsr } from "./csr.ts";
-import { DerError, explicit, positiveInteger, readTlv, seq, smallInteger, TAG, time, tlv } from "./der.ts";
+import { DerError, explicit, positiveInteger, readTlv, seq, set, smallInteger, TAG, time, tlv } from "./der.ts";
 import { generateKeyPem } from "./keys.ts";
 import { algorithmIdentifier, extension, generalNames, ipBytes, keyIdentifier, nameOf, OID, readCertificate, readCsr, fromPem, sanNames, signed, toPem, verifySignature } from "./x509-der.ts";
 import { parseCert, sanEntries, x509 } from "./x509.ts";
@@ -110,8 +110,7 @@ describe("x509-der", () => {
 });
 
 /** A self-signed P-256 certificate for `a.example` with `extensions` as given and the TBS's own signature algorithm `inner`. */
-function selfSigned(keyPem: string, extensions: Uint8Array[], inner = algorithmIdentifier("ecdsa-p256")): Uint8Array {
-  const name = nameOf("a.example");
+function selfSigned(keyPem: string, extensions: Uint8Array[], inner = algorithmIdentifier("ecdsa-p256"), name = nameOf("a.example")): Uint8Array {
   const tbs = seq(
     explicit(0, smallInteger(2)),
     positiveInteger(Uint8Array.of(1)),
@@ -124,6 +123,8 @@ function selfSigned(keyPem: string, extensions: Uint8Array[], inner = algorithmI
   );
   return signed(tbs, createPrivateKey(keyPem), "ecdsa-p256");
 }
+
+const selfSignedNamed = (keyPem: string, name: Uint8Array) => selfSigned(keyPem, [], algorithmIdentifier("ecdsa-p256"), name);
 
 describe("x509-der, hostile certificates", () => {
   const san = (...names: string[]) => extension(OID.subjectAltName, false, generalNames(sanEntries(names)));
@@ -154,6 +155,22 @@ describe("x509-der, hostile certificates", () => {
   test("GeneralNames followed by stray bytes are refused", () => {
     const value = generalNames(sanEntries(["a.example"]));
     expect(() => sanNames(Uint8Array.from([...value, 0x82, 0x01, 0x61]))).toThrow(DerError);
+  });
+
+  test("a Name that is not SEQUENCE OF SET OF SEQUENCE { OID, string } is refused (a library prints some such as the right name)", () => {
+    const key = generateKeyPem("ecdsa-p256");
+    const good = selfSigned(key, [san("a.example")]);
+    const at = Buffer.from(good).indexOf(Buffer.from(nameOf("a.example")));
+    expect(readCertificate(good).subject).toEqual(nameOf("a.example"));
+    // The RDN's SET tag as a context tag; the value as a NumericString; the value as a context tag; an empty RDN.
+    for (const [offset, value] of [[2, 0xb1], [4 + 2 + 5, 0x12], [4 + 2 + 5, 0x93]] as const) {
+      const bad = Uint8Array.from(good);
+      bad[at + offset] = value;
+      expect(() => readCertificate(bad)).toThrow(DerError);
+    }
+    const emptyRdn = seq(set());
+    expect(() => readCertificate(selfSignedNamed(key, emptyRdn))).toThrow(DerError);
+    expect(readCertificate(selfSignedNamed(key, seq())).subject).toEqual(seq());
   });
 
   test("an IPv6 text with too many groups around :: is a DerError", () => {

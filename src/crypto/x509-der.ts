@@ -176,6 +176,30 @@ export interface CertFields {
   extensions: Map<string, Uint8Array>;
 }
 
+/**
+ * The string types a Name's attribute values take (RFC 5280 §4.1.2.4: DirectoryString, plus
+ * IA5String for domainComponent and emailAddress).
+ */
+const NAME_STRINGS = new Set<number>([TAG.utf8String, TAG.printableString, 0x14, TAG.ia5String, 0x1a, 0x1c, 0x1e]);
+
+/**
+ * `el` checked to be a Name: SEQUENCE OF SET OF (at least one) SEQUENCE { OID, string }.
+ * Issuer and subject are compared byte for byte, else as @peculiar/x509 prints them, and the
+ * library prints some malformed names (a context tag for a SET) as the right one.
+ */
+function nameTlv(der: Uint8Array, el: Tlv | undefined, what: string): Tlv {
+  for (const rdn of children(der, expect(el, TAG.sequence, what))) {
+    const attributes = children(der, expect(rdn, TAG.set, "a RelativeDistinguishedName"));
+    if (attributes.length === 0) throw new DerError("der: empty RelativeDistinguishedName");
+    for (const atv of attributes) {
+      const [type, value, extra] = children(der, expect(atv, TAG.sequence, "an AttributeTypeAndValue"));
+      readOid(der, expect(type, TAG.oid, "an attribute type"));
+      if (!value || extra || !NAME_STRINGS.has(value.tag)) throw new DerError("der: bad attribute value in a Name");
+    }
+  }
+  return el!;
+}
+
 /** Reads a certificate's DER; a DerError for anything that is not one. */
 export function readCertificate(der: Uint8Array): CertFields {
   const { body, algorithm, algorithmDer, signature } = signedParts(der, "a Certificate");
@@ -207,8 +231,8 @@ export function readCertificate(der: Uint8Array): CertFields {
     signatureAlgorithm: algorithm,
     signature,
     serial: Buffer.from(unsignedBytes(der, expect(serial, TAG.integer, "a serial number"))).toString("hex"),
-    issuer: whole(der, expect(issuer, TAG.sequence, "an issuer Name")),
-    subject: whole(der, expect(subject, TAG.sequence, "a subject Name")),
+    issuer: whole(der, nameTlv(der, issuer, "an issuer Name")),
+    subject: whole(der, nameTlv(der, subject, "a subject Name")),
     notBefore: readTime(der, nb),
     notAfter: readTime(der, na),
     spki: whole(der, expect(spki, TAG.sequence, "a SubjectPublicKeyInfo")),

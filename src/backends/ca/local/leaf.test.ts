@@ -134,4 +134,18 @@ describe("local CA leaf, every key type as issuer and as subject", () => {
       expect(leaf.issuer).toBe(`CN=Test ${type} CA`);
     });
   }
+
+  test("every byte of a CSR flipped: signLeaf refuses it as csr_invalid, each one", async () => {
+    const ca = caOf("ecdsa-p256");
+    const csrPem = await createCsr(["a.example"], generateKeyPem("ecdsa-p256"));
+    const der = fromPem(csrPem, "CERTIFICATE REQUEST");
+    for (let i = 0; i < der.length; i++) {
+      for (const flip of [0x01, 0x80]) {
+        const bad = Uint8Array.from(der);
+        bad[i]! ^= flip;
+        const out = await signLeaf(ca, { csrPem: toPem(bad, "CERTIFICATE REQUEST"), domains: ["a.example"], validityDays: 30, now: new Date() }).catch((e: unknown) => e);
+        expect(out).toMatchObject({ code: "csr_invalid" });
+      }
+    }
+  });
 });
