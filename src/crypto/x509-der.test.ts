@@ -173,6 +173,11 @@ describe("x509-der, hostile certificates", () => {
     expect(readCertificate(selfSignedNamed(key, seq())).subject).toEqual(seq());
   });
 
+  test("a dNSName is an IA5String: a U-label is a DerError, never UTF-8 bytes in a SAN", () => {
+    expect(() => generalNames([{ type: "dns", value: "bücher.example" }])).toThrow(DerError);
+    expect(sanNames(generalNames([{ type: "dns", value: "xn--bcher-kva.example" }]))).toEqual([{ type: "dns", value: "xn--bcher-kva.example" }]);
+  });
+
   test("an IPv6 text with too many groups around :: is a DerError", () => {
     for (const bad of ["1:2:3:4:5:6:7:8::1", "1:2:3:4::5:6:7:8", "::1:2:3:4:5:6:7:8"]) expect(() => ipBytes(bad)).toThrow(DerError);
   });

@@ -109,7 +109,13 @@ export function ipBytes(ip: string): Uint8Array {
 
 /** GeneralNames for `entries` (x509.ts `sanEntries`): dNSName [2] or iPAddress [7]. */
 export function generalNames(entries: Array<{ type: "dns" | "ip"; value: string }>): Uint8Array {
-  return seq(...entries.map((e) => (e.type === "dns" ? implicit(2, new TextEncoder().encode(e.value)) : implicit(7, ipBytes(e.value)))));
+  return seq(...entries.map((e) => (e.type === "dns" ? implicit(2, dnsName(e.value)) : implicit(7, ipBytes(e.value)))));
+}
+
+/** A dNSName's IA5String bytes; names reach here as A-labels (names.ts), anything else is a bug to stop at. */
+function dnsName(name: string): Uint8Array {
+  if (!/^[\x21-\x7e]+$/.test(name)) throw new DerError(`der: ${JSON.stringify(name)} is not an ASCII host name`);
+  return new TextEncoder().encode(name);
 }
 
 /** One Extension: SEQUENCE { id, critical (only when true), OCTET STRING value }. */
