@@ -16,6 +16,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { statfs, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
+import type { TargetChanges } from "../../types.ts";
 
 /** What a sweep may trust instead of reading the disk. */
 export interface ChangeHints {
@@ -36,6 +37,12 @@ export interface ChangeHints {
   unchangedSince(certId: string, mark: number): boolean;
 }
 
+/** Which cert ids changed since a mark: what lets a sweep skip the sets nothing touched without asking about each. */
+export interface ChangeLog {
+  /** `HintedInstall.changesSince` for the folder's sets: fenced by `sweep`, each cert id changed after `since` passed to `changed`. */
+  changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges>;
+}
+
 /**
  * Filesystems whose changes all raise inotify events on this host (statfs(2) magic numbers):
  * ext2/3/4, XFS, Btrfs, tmpfs, F2FS, ZFS, JFS, ReiserFS, bcachefs. Not overlayfs (a change
@@ -53,14 +60,14 @@ export function isLocalFilesystem(type: number): boolean {
   return LOCAL_FILESYSTEMS.has(type);
 }
 
-const byFolder = new Map<string, ChangeHints>();
+const byFolder = new Map<string, FolderWatch>();
 
 /**
  * The hints for `dir`, shared by every target on that folder in this process (a reload that
  * rebuilds a target keeps the watch). A watch is only started by a read-back, which only the
  * daemon does: renewal workers, which only install, never watch.
  */
-export function folderHints(dir: string): ChangeHints {
+export function folderHints(dir: string): ChangeHints & ChangeLog {
   const key = resolve(dir);
   let hints = byFolder.get(key);
   if (!hints) {
@@ -72,7 +79,7 @@ export function folderHints(dir: string): ChangeHints {
 
 type State = "unknown" | "checking" | "local" | "off";
 
-export class FolderWatch implements ChangeHints {
+export class FolderWatch implements ChangeHints, ChangeLog {
   private state: State = "unknown";
   private watcher: FSWatcher | null = null;
   /** Counts what the watch saw; marks are values of it. */
@@ -107,6 +114,15 @@ export class FolderWatch implements ChangeHints {
       this.fences.set(sweep, done);
     }
     return done;
+  }
+
+  async changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges> {
+    if (!(await this.fence(sweep)) || this.watcher === null) return { mark: null, all: true };
+    const mark = this.seq;
+    if (since === null || this.lostAt > since) return { mark, all: true };
+    // One entry per cert folder ever changed while watched: a walk without allocating, against a read per set.
+    for (const [certId, at] of this.changed) if (at > since) changed(certId);
+    return { mark, all: false };
   }
 
   /** Whether the watch runs; starts it once the folder is known to be local. Never waits: until then the disk is read. */
