@@ -91,6 +91,8 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   private readonly fences = new WeakMap<object, Promise<boolean>>();
   private readonly waiting = new Map<string, () => void>();
   private fenceCount = 0;
+  /** Settles once the folder's filesystem type is known (or could not be). */
+  private checked: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -117,6 +119,12 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   }
 
   async changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges> {
+    // Asked before a sweep's reads, it waits for the folder's type, bounded as a fence is: the
+    // first sweep then reads under a watch, and a cert it finds unchanged is not read again.
+    if (this.watcher === null && this.state !== "off") {
+      this.watching();
+      await this.within(this.checked, FENCE_TIMEOUT_MS);
+    }
     if (!(await this.fence(sweep)) || this.watcher === null) return { mark: null, all: true };
     const mark = this.seq;
     if (since === null || this.lostAt > since) return { mark, all: true };
@@ -131,9 +139,9 @@ export class FolderWatch implements ChangeHints, ChangeLog {
     if (this.state === "unknown") {
       this.state = "checking";
       // Asked without waiting: statfs on a hung mount must not hold a read.
-      this.fsType(this.dir).then(
-        (type) => (this.state = isLocalFilesystem(type) ? "local" : "off"),
-        () => (this.state = "unknown"),
+      this.checked = this.fsType(this.dir).then(
+        (type) => void (this.state = isLocalFilesystem(type) ? "local" : "off"),
+        () => void (this.state = "unknown"),
       );
       return false;
     }
@@ -171,6 +179,13 @@ export class FolderWatch implements ChangeHints, ChangeLog {
     this.watcher?.close();
     this.watcher = null;
     for (const resolve of this.waiting.values()) resolve();
+  }
+
+  /** Waits for `p`, or `ms` at most. */
+  private async within(p: Promise<void>, ms: number): Promise<void> {
+    let cancel = () => {};
+    await Promise.race([p, new Promise<void>((resolve) => (cancel = this.clock.setTimeout(resolve, ms)))]);
+    cancel();
   }
 
   private async roundTrip(): Promise<boolean> {
