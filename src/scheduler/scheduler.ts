@@ -137,8 +137,8 @@ export class Scheduler {
   private readonly clustered: boolean;
   /**
    * Certs a sweep passes by, each with when it must be looked at again (ms since the epoch):
-   * their look was taken in a tick from targets whose change hints vouch for them, and says
-   * nothing is to do. Absent: the next sweep looks.
+   * their look says nothing is to do and was taken in a tick, from targets whose change hints
+   * vouched for that sweep or that answer from the store (`settle`). Absent: the next sweep looks.
    */
   private readonly settled = new Map<string, number>();
   /** Counts the events that may change a look; `touched` holds each cert's latest, `touchedAll` the latest for all. */
