@@ -159,7 +159,7 @@ test("the interval's expiry check reads the store only for certs that may be exp
   const read = spyOn(store, "latestIssuedSummaries");
   const notAfter = new Date(clock.now().getTime() + 5 * DAY);
   // Fine, then due but with more days left than expiry_warning_days, then due only since now.
-  looks.set("www", { decision: { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter }, threshold: null, ari: null, error: null, dueSince: null, targets: [], latestSerial: null });
+  looks.set("www", { decision: { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter, newest: notAfter }, threshold: null, ari: null, error: null, dueSince: null, targets: [], latestSerial: null });
   await clock.advance(60_000);
   looks.set("www", { decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date(clock.now().getTime() + 60 * DAY) }, threshold: null, ari: null, error: null, dueSince: new Date(clock.now().getTime() - DAY), targets: [], latestSerial: null });
   await clock.advance(60_000);

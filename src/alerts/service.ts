@@ -21,7 +21,7 @@ import type { AuditStore } from "../store/types.ts";
 import { buildAlert } from "./build.ts";
 import { severityOf } from "./catalogue.ts";
 import { DISPATCH_DEFAULTS, Dispatcher, type DeliveryResult } from "./dispatcher.ts";
-import { expiringDays } from "./expiring.ts";
+import { expiringDays, type ExpiringInput } from "./expiring.ts";
 import { LeaderAlertLimits } from "./limits.ts";
 import { AlertRouter } from "./router.ts";
 
@@ -278,12 +278,15 @@ export class AlertService {
     const { expiryWarningDays, checkIntervalSeconds } = this.config.daemon;
     // A known lifetime only lowers the limit: a cert that is not expiring without one is not
     // with one either, and needs no store read (in a healthy fleet, none does).
-    const seen = certs.certs().flatMap((cert) => {
+    const seen: { id: string; input: ExpiringInput; notAfter: Date }[] = [];
+    for (const cert of certs.certs()) {
       const look = certs.look(cert.config.id);
       const notAfter = look?.decision?.notAfter ?? null;
-      const input = { now, notAfter, lifetimeDays: null, dueSince: look?.dueSince ?? null, expiryWarningDays, checkIntervalSeconds };
-      return look && notAfter && expiringDays(input) !== null ? [{ id: cert.config.id, input, notAfter }] : [];
-    });
+      // Only a cert that needs work can be expiring: an interval of a healthy fleet builds nothing per cert here.
+      if (!look?.dueSince || !notAfter) continue;
+      const input = { now, notAfter, lifetimeDays: null, dueSince: look.dueSince, expiryWarningDays, checkIntervalSeconds };
+      if (expiringDays(input) !== null) seen.push({ id: cert.config.id, input, notAfter });
+    }
     for (let i = 0; i < seen.length; i += EXPIRING_BATCH) {
       if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       const batch = seen.slice(i, i + EXPIRING_BATCH);

@@ -1,6 +1,7 @@
 /** @module One cert in full (`GET /api/certs/{id}` and the cert page): the list row, its config, the scheduler's reasoning and what each target serves. */
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { IssuedCert } from "../store/types.ts";
+import { reasonAt } from "../scheduler/due.ts";
 import { targetsJson } from "./cert-view.ts";
 import type { AriRecord } from "../store/types.ts";
 import { iso, windowJson, type AriJson, type CertDetailJson } from "./json.ts";
@@ -26,7 +27,7 @@ export async function certDetail(deps: Pick<ApiDeps, "certs" | "store" | "clock"
     renew_threshold_days: look?.threshold?.days ?? null,
     renew_threshold_source: look?.threshold?.source ?? null,
     ari: ariJson(look?.ari ?? null),
-    reason: look?.decision?.reason ?? look?.error ?? null,
+    reason: look?.decision ? reasonAt(look.decision, deps.clock.now()) : (look?.error ?? null),
     authz_failures: state?.authzFailures ?? 0,
     halted_at: iso(state?.haltedAt),
     latest_issued: issued ? { serial: issued.serial, not_before: iso(issued.notBefore), not_after: iso(issued.notAfter), issued_at: iso(issued.issuedAt) } : null,

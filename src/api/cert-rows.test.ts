@@ -31,7 +31,7 @@ function base(): CertViewInput {
     domains: ["www.example.com"],
     now: new Date(T0),
     look: {
-      decision: { action: "none", why: "lifetime", moment: { at: new Date(T0 + 40 * DAY), reason: "lifetime" }, reason: "fine", notAfter },
+      decision: { action: "none", why: "lifetime", moment: { at: new Date(T0 + 40 * DAY), reason: "lifetime" }, reason: "fine", notAfter, newest: notAfter },
       threshold: null,
       ari: null,
       error: null,

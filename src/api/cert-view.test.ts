@@ -21,7 +21,7 @@ const input = (over: Partial<CertViewInput>): CertViewInput => ({
   id: "www",
   domains: ["www.example.com"],
   now,
-  look: look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later }),
+  look: look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later, newest: later }),
   busy: false,
   state: null,
   last: undefined,
@@ -75,7 +75,7 @@ describe("status", () => {
 describe("renewal timing fields", () => {
   const tick = new Date(now.getTime() + 3600_000);
   const moment = (h: number) => ({ at: new Date(now.getTime() + h * 3600_000), reason: "lifetime" as const });
-  const withMoment = (h: number, ari: CertLook["ari"] = null): CertLook => ({ ...look({ action: "none", why: "lifetime", moment: moment(h), reason: "ok", notAfter: later }), ari });
+  const withMoment = (h: number, ari: CertLook["ari"] = null): CertLook => ({ ...look({ action: "none", why: "lifetime", moment: moment(h), reason: "ok", notAfter: later, newest: later }), ari });
   const ari = (nextPollH: number): CertLook["ari"] => ({
     certId: "aYhb.AIdl",
     window: { start: new Date(now.getTime() + 100 * 3600_000), end: new Date(now.getTime() + 110 * 3600_000) },

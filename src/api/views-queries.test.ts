@@ -48,7 +48,7 @@ async function fleet(n: number, history: number): Promise<{ certs: WatchedCert[]
     const failing = i % 3 === 0;
     const notAfter = new Date(clock.now().getTime() + (failing ? 5 : 60) * DAY);
     looks.set(certId, {
-      decision: failing ? { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter } : { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter },
+      decision: failing ? { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter } : { action: "none", why: "lifetime", moment: null, reason: "fine", notAfter, newest: notAfter },
       threshold: null, ari: null,
       error: null,
       targets: [],

@@ -222,6 +222,39 @@ export function canReadBack(backend: InstallBackend): backend is ReadableInstall
   return typeof (backend as Partial<ReadableInstall>).readBack === "function";
 }
 
+/**
+ * What changed at a target since a sweep's last question: `changed` got every cert id whose
+ * answer may differ, and `mark` is what to ask with next time. `all`: nothing can be vouched
+ * for since the mark asked with (none given, the target not watched, the watch lost or not
+ * yet caught up), so every cert's answer is to be read again.
+ */
+export interface TargetChanges {
+  mark: number | null;
+  all: boolean;
+}
+
+/**
+ * A readable target told of every change to what it serves (the filesystem target's folder
+ * watch): an optional capability, checked with `hasChangeHints`. A sweep then reads back only
+ * the certs it names, and every cert anyway at its `recheckAt`; nothing else is asked of it.
+ */
+export interface HintedInstall extends ReadableInstall {
+  /**
+   * Once every change made before the call has been seen (`sweep` as `ReadBackOptions.sweep`,
+   * one per sweep): `changed` is called with each cert id changed since `since`, a mark an
+   * earlier answer gave. Never throws: hints it cannot give are `all`.
+   */
+  changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges>;
+  /** When a sweep's read of `certId` next goes to the target whatever the hints say (its backstop for changes no event reports); after `now`. */
+  recheckAt(certId: string, now: Date): Date;
+}
+
+/** Whether the target is told of changes to what it serves. */
+export function hasChangeHints(backend: InstallBackend): backend is HintedInstall {
+  const b = backend as Partial<HintedInstall>;
+  return typeof b.changesSince === "function" && typeof b.recheckAt === "function" && canReadBack(backend);
+}
+
 /** What one `verify_served` endpoint serves for a cert under one SNI name, or why it could not be read. */
 export type ServedAt = { endpoint: string; serverName: string | null } & ({ leafPem: string } | { error: string });
 

@@ -1,6 +1,6 @@
 /** @module decide(): the renewal decision as a pure function of what is served, what is stored and now. */
 import { describe, expect, test } from "bun:test";
-import { daysLeft, decide as decideWith, jitterUnit, renewalMoment, repairOf, staleTargets, type CertSummary, type DueInput, type TargetState } from "./due.ts";
+import { daysLeft, decide as decideWith, jitterUnit, reasonAt, renewalMoment, repairOf, staleTargets, type CertSummary, type DueInput, type TargetState } from "./due.ts";
 import type { Threshold } from "./threshold.ts";
 
 const DAY = 86_400_000;
@@ -124,7 +124,17 @@ describe("decide", () => {
       why: "lifetime",
       moment: lifetimeMoment(c),
       notAfter: c.notAfter,
+      newest: c.notAfter,
     });
+  });
+
+  test("nothing to do: the reason's days left as of when it is read; any other reason as it was", () => {
+    const c = cert("01", 60);
+    const ok = decide({ want, now, threshold: null, targets: [{ target: "files", installed: c }], latest: c });
+    expect(reasonAt(ok, inDays(1.5))).toBe(`ok: 58.50 days left, renew at ${lifetimeAt(c).toISOString()} (lifetime rule)`);
+    expect(reasonAt(ok, now)).toBe(ok.reason);
+    const due = decide({ want, now, threshold: null, targets: [{ target: "files", installed: cert("01", 10) }], latest: cert("01", 10) });
+    expect(reasonAt(due, inDays(1))).toBe(due.reason);
   });
 
   test("a second target serving an older certificate than the store: install on that target only", () => {

@@ -120,7 +120,8 @@ export interface DueInput {
 type Common = { reason: string; why: RenewReason; moment: Moment | null };
 
 export type Decision =
-  | (Common & { action: "none"; notAfter: Date })
+  /** `newest`: when the newest certificate anyone has expires, whose days left the reason says (`reasonAt`). */
+  | (Common & { action: "none"; notAfter: Date; newest: Date })
   | (Common & { action: "renew"; notAfter: Date | null })
   | (Common & { action: "install"; targets: string[]; notAfter: Date });
 
@@ -178,7 +179,25 @@ export function decide(input: DueInput): Decision {
   if (soonestMoment.at <= now) {
     return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, ${label(soonestMoment)}`, why: soonestMoment.reason, moment: first, notAfter: soonest.notAfter };
   }
-  return { action: "none", reason: `ok: ${fmtDays(left)} days left, ${label(first)}`, why: first.reason, moment: first, notAfter: soonest.notAfter };
+  return { action: "none", reason: okReason(left, label(first)), why: first.reason, moment: first, notAfter: soonest.notAfter, newest: best.notAfter };
+}
+
+const OK = "ok: ";
+const DAYS_LEFT = " days left, ";
+
+function okReason(left: number, label: string): string {
+  return `${OK}${fmtDays(left)}${DAYS_LEFT}${label}`;
+}
+
+/**
+ * The decision's reason as of `now`. Nothing to do, it says the days left, which move on
+ * while the decision stands: a sweep looks at a cert nothing changed for only at its next
+ * moment, so the text is made again when read. Any other reason is the decision's own.
+ */
+export function reasonAt(decision: Decision, now: Date): string {
+  const at = decision.reason.indexOf(DAYS_LEFT);
+  if (decision.action !== "none" || !decision.reason.startsWith(OK) || at < 0) return decision.reason;
+  return okReason(daysLeft(decision.newest, now), decision.reason.slice(at + DAYS_LEFT.length));
 }
 
 /**

@@ -6,7 +6,7 @@ import type { CertLook } from "./scheduler.ts";
 import { keepLook } from "./same-look.ts";
 
 const summary = (serial = "0a"): CertSummary => ({ serial, notBefore: new Date(0), notAfter: new Date(90 * 86_400_000), keyType: "ecdsa-p256", names: ["www.example.com"] });
-const decision = (reason = "ok: 63.12 days left"): Decision => ({ action: "none", reason, why: "lifetime", moment: { at: new Date(60 * 86_400_000), reason: "lifetime" }, notAfter: new Date(90 * 86_400_000) });
+const decision = (reason = "ok: 63.12 days left"): Decision => ({ action: "none", reason, why: "lifetime", moment: { at: new Date(60 * 86_400_000), reason: "lifetime" }, notAfter: new Date(90 * 86_400_000), newest: new Date(90 * 86_400_000) });
 const look = (over: Partial<CertLook> = {}): CertLook => ({
   decision: decision(),
   threshold: null,

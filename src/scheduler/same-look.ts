@@ -40,6 +40,7 @@ function sameDecision(a: Decision | null, b: Decision | null): boolean {
     sameTime(a.notAfter, b.notAfter) &&
     sameTime(a.moment?.at, b.moment?.at) &&
     a.moment?.reason === b.moment?.reason &&
+    (a.action !== "none" || (b.action === "none" && sameTime(a.newest, b.newest))) &&
     (a.action !== "install" || (b.action === "install" && a.targets.length === b.targets.length && a.targets.every((t, i) => t === b.targets[i])))
   );
 }

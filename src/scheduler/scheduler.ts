@@ -10,12 +10,17 @@
  * parsed once, not at every tick. A tick yields to the event loop between certs, so the
  * API answers during a sweep of thousands. A reload hands it a new watchlist; renewals
  * already running keep theirs.
+ * A sweep passes by a cert nothing changed for (settled): its look holds until its next
+ * moment or its targets' backstop read (`HintedInstall.recheckAt`), unless an event could
+ * change it first: its targets' change hints, a reload that touched it, a renewal or sync
+ * ending, an ARI answer, a halt cleared. Such a cert costs a sweep no read and no allocation;
+ * what a look shows that depends on the time (days left) is computed when read.
  * Only the leader (`Leadership`) sweeps, orders, polls ARI and writes plans: a follower's
  * ticks do nothing, and `request()` there names the leader. In cluster mode (`[cluster]`,
  * read at start) the leader launches only orders: putting the stored certificate back on
  * each node's targets is InstallSyncTask's, on every node, leader included.
  */
-import { canProbeServed, type InstallBackend } from "../backends/types.ts";
+import { canProbeServed, canReadBack, hasChangeHints, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError, RotaError } from "../errors.ts";
@@ -130,6 +135,20 @@ export class Scheduler {
   private readonly refreshing = new Set<Promise<unknown>>();
   /** `[cluster] enabled` as the daemon started: a reload never changes it. */
   private readonly clustered: boolean;
+  /**
+   * Certs a sweep passes by, each with when it must be looked at again (ms since the epoch):
+   * their look says nothing is to do and was taken in a tick, from targets whose change hints
+   * vouched for that sweep or that answer from the store (`settle`). Absent: the next sweep looks.
+   */
+  private readonly settled = new Map<string, number>();
+  /** Counts the events that may change a look; `touched` holds each cert's latest, `touchedAll` the latest for all. */
+  private events = 0;
+  private readonly touched = new Map<string, number>();
+  private touchedAll = 0;
+  /** Each hinted target's mark at the last sweep: what the next sweep asks its changes since. */
+  private marks = new WeakMap<InstallBackend, number>();
+  /** The distinct install targets of the watched certs. */
+  private targets: InstallBackend[];
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -137,6 +156,7 @@ export class Scheduler {
   ) {
     this.watch = watch;
     this.byId = byIdOf(watch);
+    this.targets = targetsOf(watch);
     this.clustered = watch.config.cluster.enabled;
     this.moments = new MomentTimer(deps.clock, (ids) => this.tickSafely("scheduled", ids));
     this.poller = deps.advice
@@ -165,11 +185,15 @@ export class Scheduler {
    */
   update(next: Watchlist): void {
     const intervalChanged = next.config.daemon.checkIntervalSeconds !== this.watch.config.daemon.checkIntervalSeconds;
+    const before = this.byId;
+    if (!sameShared(this.watch, next)) this.unsettleAll();
+    else for (const c of next.certs) if (!sameWatched(before.get(c.config.id), c)) this.unsettle(c.config.id);
     this.watch = next;
     this.byId = byIdOf(next);
+    this.targets = targetsOf(next);
     for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
     for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
-    for (const map of [this.plans, this.movedEarlier, this.warned]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    for (const map of [this.plans, this.movedEarlier, this.warned, this.settled, this.touched]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
     this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
@@ -183,6 +207,7 @@ export class Scheduler {
    */
   kick(): void {
     this.plans.clear();
+    this.unsettleAll();
     if (this.sweepArmedAt !== null) this.tickSafely("scheduled");
   }
 
@@ -255,8 +280,9 @@ export class Scheduler {
     if (!deps.leadership.isLeader()) return;
     if (!only) await this.sweepJournal();
     let slice = performance.now();
-    const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : this.watch.certs;
+    const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : await this.unsettled(this.watch.certs);
     let stored = new Map<string, CertSummary>();
+    let since = this.events;
     for (let i = 0; i < certs.length; i++) {
       if (performance.now() - slice > SLICE_MS) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -265,20 +291,93 @@ export class Scheduler {
       if (this.stopped) return;
       if (i % STORE_BATCH === 0) {
         const batch = certs.slice(i, i + STORE_BATCH).map((c) => c.config.id);
+        // An event from here on may not be in what the looks read: a cert it touched is not settled.
+        since = this.events;
         // Read ahead of the targets: a renewal that ends meanwhile leaves it older than what they serve, which decide() takes as newest.
         stored = await deps.store.latestIssuedSummaries(batch);
         await this.loadPlans(batch);
       }
-      await this.consider(certs[i]!, trigger, stored);
+      await this.consider(certs[i]!, trigger, stored, since);
     }
   }
 
+  /**
+   * The certs a sweep looks at: those not settled, or whose moment to be looked at came, or
+   * on a target whose hints cannot vouch for this sweep. First each hinted target is asked
+   * what changed since the last sweep, and the certs it names are unsettled.
+   */
+  private async unsettled(certs: WatchedCert[]): Promise<WatchedCert[]> {
+    const sweep = {};
+    const unsure = new Set<InstallBackend>();
+    for (const t of this.targets) {
+      if (!hasChangeHints(t)) continue;
+      let changes;
+      try {
+        changes = await t.changesSince(sweep, this.marks.get(t) ?? null, (id) => this.unsettle(id));
+      } catch {
+        changes = { mark: null, all: true };
+      }
+      if (changes.mark === null) this.marks.delete(t);
+      else this.marks.set(t, changes.mark);
+      if (changes.all) unsure.add(t);
+    }
+    const now = this.deps.clock.now().getTime();
+    return certs.filter((c) => {
+      const until = this.settled.get(c.config.id);
+      if (until === undefined) return true;
+      if (until > now && (unsure.size === 0 || !c.installs.some((t) => unsure.has(t)))) return false;
+      this.settled.delete(c.config.id);
+      return true;
+    });
+  }
+
+  /** An event that may change the cert's look: the next sweep looks at it, and a look in progress does not settle it. */
+  private unsettle(id: string): void {
+    this.settled.delete(id);
+    this.touched.set(id, ++this.events);
+  }
+
+  private unsettleAll(): void {
+    this.settled.clear();
+    this.touchedAll = ++this.events;
+  }
+
+  /**
+   * Settles the cert after a tick's look (`since`: the count of events when the look's store
+   * reads began) when nothing is to do, no event came meanwhile, and every target that reads
+   * back has change hints that vouched for this sweep: until its next moment, its ARI poll, or
+   * the soonest backstop read of its targets. A cert whose ARI poll is due is not: a failed
+   * poll says nothing; nor one with a `verify_served` endpoint, asked at every look.
+   */
+  private settle(cert: WatchedCert, look: CertLook, since: number): void {
+    const id = cert.config.id;
+    if (look.decision?.action !== "none" || look.error !== null || this.byId.get(id) !== cert) return;
+    if (this.touchedAll > since || (this.touched.get(id) ?? 0) > since) return;
+    const now = this.deps.clock.now();
+    const advised = this.poller !== null && this.adviser(cert) !== undefined;
+    if (advised && (!look.ari || look.ari.nextPollAt <= now)) return;
+    let until = nextMoment(look, advised, now)?.getTime();
+    if (until === undefined) return;
+    for (const t of cert.installs) {
+      // Its answer is what the store records, which only runs write, and a run's end unsettles the cert; but not in
+      // cluster mode, where other nodes' runs write it too.
+      if (!canReadBack(t)) {
+        if (this.clustered) return;
+        continue;
+      }
+      if (!hasChangeHints(t) || canProbeServed(t) || !this.marks.has(t)) return;
+      until = Math.min(until, t.recheckAt(id, now).getTime());
+    }
+    this.settled.set(id, until);
+  }
+
   /** Looks at one cert and starts its renewal when it is due and nothing holds it back. */
-  private async consider(cert: WatchedCert, trigger: Trigger, stored: Map<string, CertSummary>): Promise<void> {
+  private async consider(cert: WatchedCert, trigger: Trigger, stored: Map<string, CertSummary>, since: number): Promise<void> {
     const { deps } = this;
     const id = cert.config.id;
     if (deps.runner.busy(id)) return;
-    const look = await this.refresh(cert, false, stored);
+    const look = await this.take(cert, false, stored);
+    this.settle(cert, look, since);
     // A scoped logger costs more than the rest of a no-change look: made only for a line that is written.
     if (logsDebug(deps.log)) scoped(deps.log, { cert: id }).debug(`${id}: ${look.decision ? `${look.decision.action}: ${look.decision.reason}` : `cannot tell: ${look.error}`}`);
     this.pollIfDue(cert, stored.get(id) ?? null);
@@ -327,6 +426,7 @@ export class Scheduler {
    */
   private async onAri(id: string, serial: string, record: AriRecord, manual: boolean): Promise<void> {
     const plan = this.plans.get(id);
+    this.unsettle(id);
     // Stopped leading while the CA answered: the plan is the new leader's to write.
     if (!plan || plan.serial !== serial || !this.byId.has(id) || !this.deps.leadership.isLeader()) return;
     const next: RenewalPlan = { ...plan, ari: record };
@@ -441,6 +541,7 @@ export class Scheduler {
   private async resume(state: CertState): Promise<void> {
     const { deps } = this;
     await deps.store.putCertState({ ...state, haltedAt: null });
+    this.unsettle(state.certId);
     deps.bus.emit({ type: "cert.resumed", certId: state.certId, at: deps.clock.now() });
     scoped(deps.log, { cert: state.certId }).info(`${state.certId}: halt cleared by a forced renewal`);
   }
@@ -461,6 +562,7 @@ export class Scheduler {
     // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
     const after = started.done
       .then(async (outcome) => {
+        this.unsettle(id);
         if (this.stopped) return;
         await this.sweepJournal();
         // Looked at with the cert as configured now: a reload may have changed or removed it meanwhile.
@@ -488,8 +590,18 @@ export class Scheduler {
    * `renewed`: a renewal has just succeeded, so the time the cert has been due starts again.
    * `stored`: the store's summaries read for a batch of certs by the tick, this one's among them;
    * the batch is also the sweep its read-backs belong to, so targets may answer from change hints.
+   * A look taken here never settles the cert: the next sweep looks at it again.
    */
   async refresh(cert: WatchedCert, renewed = false, stored?: Map<string, CertSummary>): Promise<CertLook> {
+    try {
+      return await this.take(cert, renewed, stored);
+    } finally {
+      this.unsettle(cert.config.id);
+    }
+  }
+
+  /** `refresh()`'s look, which a tick may settle the cert on. */
+  private async take(cert: WatchedCert, renewed: boolean, stored?: Map<string, CertSummary>): Promise<CertLook> {
     const { deps } = this;
     const id = cert.config.id;
     const threshold = resolveThreshold(cert.config.renewThresholdDays, this.watch.config.daemon.renewThresholdDays);
@@ -665,4 +777,27 @@ function sameWindow(a: AriWindow | null, b: AriWindow | null): boolean {
 
 function byIdOf(watch: Watchlist): Map<string, WatchedCert> {
   return new Map(watch.certs.map((c) => [c.config.id, c]));
+}
+
+function targetsOf(watch: Watchlist): InstallBackend[] {
+  const targets = new Set<InstallBackend>();
+  for (const c of watch.certs) for (const t of c.installs) targets.add(t);
+  return [...targets];
+}
+
+/** Whether a reload left what every cert's look rests on as it was: the daemon's threshold and the CA sections (advice, implied names). */
+function sameShared(a: Watchlist, b: Watchlist): boolean {
+  return a.config.daemon.renewThresholdDays === b.config.daemon.renewThresholdDays && Bun.deepEquals(a.config.cas, b.config.cas);
+}
+
+/** Whether a reload left the cert as it was: its config, the same target instances, what its CA adds. */
+function sameWatched(a: WatchedCert | undefined, b: WatchedCert): boolean {
+  return (
+    a !== undefined &&
+    a.installs.length === b.installs.length &&
+    a.installs.every((t, i) => t === b.installs[i]) &&
+    a.minRenewalSeconds === b.minRenewalSeconds &&
+    Bun.deepEquals(a.impliedNames, b.impliedNames) &&
+    Bun.deepEquals(a.config, b.config)
+  );
 }

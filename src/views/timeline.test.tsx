@@ -14,7 +14,7 @@ function source(expiring: { id: string; days: number | null }[]): Pick<CertSourc
     expiring.map(({ id, days }) => [
       id,
       {
-        decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "no certificate", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(now.getTime() + (days - 30) * DAY), reason: "threshold" }, reason: "fine", notAfter: new Date(now.getTime() + days * DAY) },
+        decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "no certificate", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(now.getTime() + (days - 30) * DAY), reason: "threshold" }, reason: "fine", notAfter: new Date(now.getTime() + days * DAY), newest: new Date(now.getTime() + days * DAY) },
         threshold: null, ari: null,
         error: null,
         dueSince: null,

@@ -83,7 +83,7 @@ beforeEach(async () => {
     watched("fox", ["fox.example.com"]),
   ];
   looks = new Map([
-    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60) })],
+    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60), newest: inDays(60) })],
     ["books", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(10) })],
     ["gamma", look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null })],
     ["delta", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(30) })],
@@ -404,7 +404,7 @@ describe("GET /api/certs: the whole list from cached rows", () => {
     await store.closeRenewal("r1", "succeeded", clock.now(), null);
     await store.putCertState({ certId: "fox", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
     busy.delete("fox");
-    looks.set("fox", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(90) }));
+    looks.set("fox", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(90), newest: inDays(90) }));
     expect(of(await both(a), "fox")).toMatchObject({ status: "ok", days_left: 90, last_renewal: { id: "r1", status: "succeeded" } });
 
     await store.putCertState({ certId: "books", consecutiveFailures: 3, retryAt: inDays(2), lastError: "acme: boom", authzFailures: 0, haltedAt: clock.now() });

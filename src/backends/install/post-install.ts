@@ -4,7 +4,7 @@
  * deploy hook is, so a service rota does not know (postfix, a VPN) picks up the new files.
  */
 import { summarizeCert } from "../../crypto/summary.ts";
-import { canReadBack, isCheckable, type CheckContext, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
+import { canReadBack, hasChangeHints, isCheckable, type CheckContext, type HintedInstall, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
 import { runCommand, type Command } from "./command.ts";
 
 /** What the command finds in its environment; `certDir` is where the target wrote this cert's files. */
@@ -35,5 +35,8 @@ export function withPostInstall(backend: InstallBackend, who: string, cmd: Comma
   };
   if (!canReadBack(backend)) return wrapped;
   const readable: ReadableInstall = { ...wrapped, readBack: (certId, signal, opts) => backend.readBack(certId, signal, opts) };
-  return readable;
+  if (!hasChangeHints(backend)) return readable;
+  // The command changes nothing the read-back reads: the backend's change hints still tell it all.
+  const hinted: HintedInstall = { ...readable, changesSince: (sweep, since, changed) => backend.changesSince(sweep, since, changed), recheckAt: (certId, now) => backend.recheckAt(certId, now) };
+  return hinted;
 }

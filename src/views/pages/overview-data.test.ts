@@ -81,7 +81,7 @@ beforeEach(async () => {
   store = new SqliteAuditStore(join(dir, "rota.db"));
   certs = [watched("alpha", "alpha.example.com", "one"), watched("books", "books.example.org", "one"), watched("gamma", "gamma.example.net", "one"), watched("delta", "delta.example.com", "two")];
   looks = new Map([
-    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60) })],
+    ["alpha", look({ action: "none", why: "lifetime", moment: null, reason: "fine", notAfter: inDays(60), newest: inDays(60) })],
     ["books", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(5) })],
     ["gamma", look({ action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null })],
     ["delta", look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: inDays(20) })],

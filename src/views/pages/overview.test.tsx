@@ -28,7 +28,7 @@ function cert(id: string, domains: string[]): WatchedCert {
 }
 
 const look = (days: number | null): CertLook => ({
-  decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(clock.now().getTime() + (days - 30) * 86_400_000), reason: "threshold" }, reason: "fine", notAfter: new Date(clock.now().getTime() + days * 86_400_000) },
+  decision: days === null ? { action: "renew", why: "lifetime", moment: null, reason: "nothing installed", notAfter: null } : { action: "none", why: "threshold", moment: { at: new Date(clock.now().getTime() + (days - 30) * 86_400_000), reason: "threshold" }, reason: "fine", notAfter: new Date(clock.now().getTime() + days * 86_400_000), newest: new Date(clock.now().getTime() + days * 86_400_000) },
   threshold: null, ari: null,
   error: null,
   dueSince: null,

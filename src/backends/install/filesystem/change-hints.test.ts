@@ -114,3 +114,37 @@ test("a folder not there yet is watched once it is", async () => {
   await settle();
   expect(hints.mark()).not.toBeNull();
 });
+
+test("what changed since a sweep's mark: the first question waits for the watch and vouches for nothing before it; later ones name the certs changed", async () => {
+  const hints = new FolderWatch(dir, systemClock, async () => EXT4);
+  const changed: string[] = [];
+  const first = await hints.changesSince({}, null, (id) => changed.push(id));
+  expect(first).toEqual({ mark: expect.any(Number), all: true });
+
+  const quiet = await hints.changesSince({}, first.mark, (id) => changed.push(id));
+  expect(quiet).toEqual({ mark: first.mark, all: false });
+  expect(changed).toEqual([]);
+
+  writeFileSync(join(dir, "www", "cert.pem"), "two");
+  const after = await hints.changesSince({}, quiet.mark, (id) => changed.push(id));
+  expect(after.all).toBe(false);
+  expect(after.mark!).toBeGreaterThan(quiet.mark!);
+  expect(changed).toEqual(["www"]);
+
+  // Only what came after the mark asked with.
+  changed.length = 0;
+  expect(await hints.changesSince({}, after.mark, (id) => changed.push(id))).toEqual({ mark: after.mark, all: false });
+  expect(changed).toEqual([]);
+
+  // The folder moved away: nothing since can be vouched for.
+  renameSync(dir, join(root, "old"));
+  mkdirSync(dir);
+  for (let i = 0; i < 400 && hints.unchangedSince("www", after.mark!); i++) await Bun.sleep(5);
+  expect((await hints.changesSince({}, after.mark, (id) => changed.push(id))).all).toBe(true);
+});
+
+test("on a network filesystem, a sweep is never vouched for", async () => {
+  const hints = new FolderWatch(dir, systemClock, async () => NFS);
+  expect(await hints.changesSince({}, null, () => {})).toEqual({ mark: null, all: true });
+  expect(await hints.changesSince({}, 1, () => {})).toEqual({ mark: null, all: true });
+});

@@ -16,6 +16,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { statfs, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
+import type { TargetChanges } from "../../types.ts";
 
 /** What a sweep may trust instead of reading the disk. */
 export interface ChangeHints {
@@ -36,6 +37,12 @@ export interface ChangeHints {
   unchangedSince(certId: string, mark: number): boolean;
 }
 
+/** Which cert ids changed since a mark: what lets a sweep skip the sets nothing touched without asking about each. */
+export interface ChangeLog {
+  /** `HintedInstall.changesSince` for the folder's sets: fenced by `sweep`, each cert id changed after `since` passed to `changed`. */
+  changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges>;
+}
+
 /**
  * Filesystems whose changes all raise inotify events on this host (statfs(2) magic numbers):
  * ext2/3/4, XFS, Btrfs, tmpfs, F2FS, ZFS, JFS, ReiserFS, bcachefs. Not overlayfs (a change
@@ -53,14 +60,14 @@ export function isLocalFilesystem(type: number): boolean {
   return LOCAL_FILESYSTEMS.has(type);
 }
 
-const byFolder = new Map<string, ChangeHints>();
+const byFolder = new Map<string, FolderWatch>();
 
 /**
  * The hints for `dir`, shared by every target on that folder in this process (a reload that
  * rebuilds a target keeps the watch). A watch is only started by a read-back, which only the
  * daemon does: renewal workers, which only install, never watch.
  */
-export function folderHints(dir: string): ChangeHints {
+export function folderHints(dir: string): ChangeHints & ChangeLog {
   const key = resolve(dir);
   let hints = byFolder.get(key);
   if (!hints) {
@@ -72,7 +79,7 @@ export function folderHints(dir: string): ChangeHints {
 
 type State = "unknown" | "checking" | "local" | "off";
 
-export class FolderWatch implements ChangeHints {
+export class FolderWatch implements ChangeHints, ChangeLog {
   private state: State = "unknown";
   private watcher: FSWatcher | null = null;
   /** Counts what the watch saw; marks are values of it. */
@@ -84,6 +91,8 @@ export class FolderWatch implements ChangeHints {
   private readonly fences = new WeakMap<object, Promise<boolean>>();
   private readonly waiting = new Map<string, () => void>();
   private fenceCount = 0;
+  /** Settles once the folder's filesystem type is known (or could not be). */
+  private checked: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly dir: string,
@@ -109,15 +118,30 @@ export class FolderWatch implements ChangeHints {
     return done;
   }
 
+  async changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges> {
+    // Asked before a sweep's reads, it waits for the folder's type, bounded as a fence is: the
+    // first sweep then reads under a watch, and a cert it finds unchanged is not read again.
+    if (this.watcher === null && this.state !== "off") {
+      this.watching();
+      await this.within(this.checked, FENCE_TIMEOUT_MS);
+    }
+    if (!(await this.fence(sweep)) || this.watcher === null) return { mark: null, all: true };
+    const mark = this.seq;
+    if (since === null || this.lostAt > since) return { mark, all: true };
+    // One entry per cert folder ever changed while watched: a walk without allocating, against a read per set.
+    for (const [certId, at] of this.changed) if (at > since) changed(certId);
+    return { mark, all: false };
+  }
+
   /** Whether the watch runs; starts it once the folder is known to be local. Never waits: until then the disk is read. */
   private watching(): boolean {
     if (this.watcher) return true;
     if (this.state === "unknown") {
       this.state = "checking";
       // Asked without waiting: statfs on a hung mount must not hold a read.
-      this.fsType(this.dir).then(
-        (type) => (this.state = isLocalFilesystem(type) ? "local" : "off"),
-        () => (this.state = "unknown"),
+      this.checked = this.fsType(this.dir).then(
+        (type) => void (this.state = isLocalFilesystem(type) ? "local" : "off"),
+        () => void (this.state = "unknown"),
       );
       return false;
     }
@@ -155,6 +179,13 @@ export class FolderWatch implements ChangeHints {
     this.watcher?.close();
     this.watcher = null;
     for (const resolve of this.waiting.values()) resolve();
+  }
+
+  /** Waits for `p`, or `ms` at most. */
+  private async within(p: Promise<void>, ms: number): Promise<void> {
+    let cancel = () => {};
+    await Promise.race([p, new Promise<void>((resolve) => (cancel = this.clock.setTimeout(resolve, ms)))]);
+    cancel();
   }
 
   private async roundTrip(): Promise<boolean> {

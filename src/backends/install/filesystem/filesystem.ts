@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
-import type { Checkable, InstallBackend, ReadableInstall } from "../../types.ts";
+import type { Checkable, HintedInstall, InstallBackend } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
-import { createSetReader } from "./read-back.ts";
+import { createSetHints, createSetReader } from "./read-back.ts";
 
 /** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
 export function createFilesystemTarget(name: string, cfg: FilesystemConfig, clock: Clock = systemClock): InstallBackend {
@@ -20,7 +20,7 @@ export function createFilesystemTarget(name: string, cfg: FilesystemConfig, cloc
 }
 
 /** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): ReadableInstall & Checkable {
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): HintedInstall & Checkable {
   const who = `${type} ${name}`;
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
@@ -48,11 +48,12 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
       }
     },
     readBack: createSetReader(who, cfg, { clock }),
+    ...createSetHints(cfg),
     async check(_signal, checkCtx) {
       const { checkOwnership, checkWritableDir } = await import("./check.ts");
       return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];
     },
-  } satisfies ReadableInstall & Checkable;
+  } satisfies HintedInstall & Checkable;
 }
 
 function withNewline(pem: string): string {

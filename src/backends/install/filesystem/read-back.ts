@@ -15,8 +15,8 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import { splitPem } from "../../../crypto/x509.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
-import type { ReadBack, ReadBackOptions } from "../../types.ts";
-import { folderHints, type ChangeHints } from "./change-hints.ts";
+import type { HintedInstall, ReadBack, ReadBackOptions } from "../../types.ts";
+import { folderHints, type ChangeHints, type ChangeLog } from "./change-hints.ts";
 import type { FilesystemConfig } from "./config.ts";
 
 /** The files install writes, with the mode it gives each. */
@@ -97,6 +97,18 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
     const verdict = await judge(dir, stats, cfg, who, signal, identity);
     cache.set(certId, { identity, damaged: verdict.state === "damaged" ? verdict.reason : null, mark, verifyBy });
     return verdict;
+  };
+}
+
+/**
+ * What a sweep asks before reading any set (`HintedInstall`): the sets changed since its last
+ * question, from the folder's watch, and when each set is read from the disk whatever the
+ * watch says (the same moment at which the reader above stops answering from its cache).
+ */
+export function createSetHints(cfg: FilesystemConfig, log: ChangeLog = folderHints(cfg.dir)): Pick<HintedInstall, "changesSince" | "recheckAt"> {
+  return {
+    changesSince: (sweep, since, changed) => log.changesSince(sweep, since, changed),
+    recheckAt: (certId, now) => new Date(nextVerify(certId, now.getTime())),
   };
 }
 
