@@ -41,6 +41,7 @@ import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
 import { startRetention } from "../store/retention.ts";
+import { collectAfterRenewals } from "./collect.ts";
 
 export interface DaemonOptions {
   config: RotaConfig;
@@ -283,6 +284,8 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => Bun.gc(true) },
     poolSettings(config),
   );
+  // And every few hundred renewals while they run: a burst of thousands otherwise peaks at its last one.
+  collectAfterRenewals(bus, () => Bun.gc(true));
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();

@@ -1,8 +1,11 @@
 /** @module A counting semaphore: at most `limit` holders at once, waiters served in arrival order. */
 
+/** Handed a release once its slot is free. */
+export type Grant = (release: () => void) => void;
+
 export class Limiter {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Grant[] = [];
 
   constructor(private limit: number) {}
 
@@ -16,34 +19,57 @@ export class Limiter {
     this.limit = limit;
     while (this.active < this.limit && this.waiting.length > 0) {
       this.active++;
-      this.waiting.shift()!();
+      this.waiting.shift()!(this.releaser());
     }
   }
 
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    if (this.active >= this.limit) {
-      await new Promise<void>((resolve, reject) => {
-        const grant = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve();
-        };
-        const onAbort = () => {
-          const i = this.waiting.indexOf(grant);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(signal.reason);
-        };
-        this.waiting.push(grant);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    } else {
+  /**
+   * Calls `grant` with a release once a slot is free, at once when one is. No promise and no
+   * abort listener: what a runner with thousands queued keeps per waiter is `grant` alone.
+   */
+  enter(grant: Grant): void {
+    if (this.active < this.limit) {
       this.active++;
+      grant(this.releaser());
+    } else {
+      this.waiting.push(grant);
     }
+  }
+
+  /** Takes a waiter of `enter` out of the line; false when it has its slot already. */
+  leave(grant: Grant): boolean {
+    const i = this.waiting.indexOf(grant);
+    if (i < 0) return false;
+    this.waiting.splice(i, 1);
+    return true;
+  }
+
+  async acquire(signal: AbortSignal): Promise<() => void> {
+    if (this.active < this.limit) {
+      this.active++;
+      return this.releaser();
+    }
+    return new Promise<() => void>((resolve, reject) => {
+      const grant: Grant = (release) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(release);
+      };
+      const onAbort = () => {
+        if (this.leave(grant)) reject(signal.reason);
+      };
+      this.waiting.push(grant);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Frees the slot once, however often it is called: to the next waiter first. */
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
       const next = this.active <= this.limit ? this.waiting.shift() : undefined;
-      if (next) next();
+      if (next) next(this.releaser());
       else this.active--;
     };
   }

@@ -60,6 +60,11 @@ export interface StartOptions {
 
 interface Active extends Started {
   controller: AbortController;
+  /**
+   * Runs the renewal with its slot's release, or with null when it was aborted while waiting;
+   * the limiter holds it while the renewal waits. Null once called.
+   */
+  begin: ((release: (() => void) | null) => void) | null;
   /** Puts a stored certificate back: goes on when this node stops leading. */
   installOnly: boolean;
   /** The pipeline step in progress, for the deadline's message. */
@@ -144,15 +149,31 @@ export class Runner {
   start(cert: WatchedCert, trigger: Trigger, opts: StartOptions = {}): Started | null {
     const certId = cert.config.id;
     if (this.stopping || this.active.has(certId)) return null;
-    const renewalId = newRenewalId(this.deps.clock.now());
-    const a: Active = { renewalId, controller: new AbortController(), installOnly: opts.installOnly !== undefined, step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    a.done = this.run(certId, a, trigger, opts, cert.minRenewalSeconds ?? 0).finally(() => {
-      this.active.delete(certId);
-      this.activeIds.delete(renewalId);
+    const { bus, clock } = this.deps;
+    const renewalId = newRenewalId(clock.now());
+    // The row exists from the moment the API hands out the id, queued or not.
+    bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: opts.installOnly !== undefined, reason: opts.reason ?? null, at: clock.now() });
+    const a: Active = { renewalId, controller: new AbortController(), begin: null, installOnly: opts.installOnly !== undefined, step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
+    const minSeconds = cert.minRenewalSeconds ?? 0;
+    // A first issuance queues every cert at once: a queued renewal is this object, its promise
+    // and `begin`; its run (frame, deadline, request) is made when it gets its slot.
+    a.done = new Promise<RunOutcome>((resolve) => {
+      a.begin = (release: (() => void) | null) => {
+        a.begin = null;
+        // A turn later, as an awaited slot would come.
+        queueMicrotask(() => resolve(this.run(certId, a, trigger, opts, minSeconds, release)));
+      };
+      this.limiter.enter(a.begin);
     });
     this.active.set(certId, a);
     this.activeIds.add(renewalId);
     return { renewalId, done: a.done };
+  }
+
+  /** Aborts a renewal; one still waiting for its slot leaves the line and ends (interrupted) without one. */
+  private abort(a: Active, reason: unknown): void {
+    a.controller.abort(reason);
+    if (a.begin && this.limiter.leave(a.begin)) a.begin(null);
   }
 
   /**
@@ -163,7 +184,7 @@ export class Runner {
   abortOrders(reason: string): number {
     const node = this.settings.cluster?.nodeId ?? "this node";
     const orders = [...this.active.values()].filter((a) => !a.installOnly && !a.controller.signal.aborted);
-    for (const a of orders) a.controller.abort(new RotaError("leader_lost", `cluster: ${node} stopped leading (${reason}); the order is left to the next leader`));
+    for (const a of orders) this.abort(a, new RotaError("leader_lost", `cluster: ${node} stopped leading (${reason}); the order is left to the next leader`));
     return orders.length;
   }
 
@@ -171,28 +192,29 @@ export class Runner {
   async stop(): Promise<void> {
     this.stopping = true;
     const all = [...this.active.values()];
-    for (const a of all) a.controller.abort(new Error("daemon stopping"));
+    for (const a of all) this.abort(a, new Error("daemon stopping"));
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  /** `minSeconds`: the deadline the cert's CA needs at least (a Namecheap CA's issuance_timeout_seconds + 300). */
-  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, minSeconds: number): Promise<RunOutcome> {
-    const { bus, clock } = this.deps;
+  /**
+   * `minSeconds`: the deadline the cert's CA needs at least (a Namecheap CA's issuance_timeout_seconds + 300).
+   * `release`: the slot's; null when the renewal was aborted while it waited for one.
+   */
+  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, minSeconds: number, release: (() => void) | null): Promise<RunOutcome> {
+    const { clock } = this.deps;
     const { renewalId, controller } = a;
     const signal = controller.signal;
     const installOnly = opts.installOnly;
-    // The row exists from the moment the API hands out the id, queued or not.
-    bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: installOnly !== undefined, reason: opts.reason ?? null, at: clock.now() });
     let outcome: RunOutcome;
     let timedOut: string | null = null;
     let cancelDeadline: Cancel = () => {};
     let settings = this.settings;
     try {
-      const release = await this.limiter.acquire(signal);
-      settings = this.settings;
-      const { execute } = settings;
-      const timeoutSeconds = Math.max(settings.timeoutSeconds, minSeconds);
       try {
+        if (!release) throw signal.reason;
+        settings = this.settings;
+        const { execute } = settings;
+        const timeoutSeconds = Math.max(settings.timeoutSeconds, minSeconds);
         // Removed by a reload while it waited: it never starts, and is no failure of the cert.
         if (this.configured && !this.configured.has(certId)) throw new RotaError("cert_removed", `runner: ${certId} was removed from the config before its renewal started`);
         // The deadline counts from the slot: waiting in the queue is not the renewal's fault.
@@ -204,18 +226,23 @@ export class Runner {
         outcome = await execute({ certId, renewalId, trigger, signal, installOnly, newKey: opts.newKey, ...(cluster ? { cluster } : {}) });
       } finally {
         cancelDeadline();
-        release();
+        release?.();
       }
     } catch (err) {
       outcome = { ok: false, error: err, interrupted: signal.aborted || (err instanceof RotaError && err.code === "cert_removed") };
     }
-    // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
-    if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
-    // Another node leads now: no failure of the cert's, and nothing for its shared cooldown.
-    // So too an order that failed after its node stopped leading, before the abort reached it.
-    const orderedWithoutLease = installOnly === undefined && settings.cluster?.leadership.isLeader() === false;
-    if (!outcome.ok && (leaseLost(outcome.error) || orderedWithoutLease)) outcome = { ...outcome, interrupted: true };
-    return this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
+    try {
+      // Past its deadline a renewal is aborted like at a shutdown (challenges removed), but it failed.
+      if (timedOut !== null && !outcome.ok && !this.stopping) outcome = { ok: false, error: new RotaError("timeout", timedOut), interrupted: false };
+      // Another node leads now: no failure of the cert's, and nothing for its shared cooldown.
+      // So too an order that failed after its node stopped leading, before the abort reached it.
+      const orderedWithoutLease = installOnly === undefined && settings.cluster?.leadership.isLeader() === false;
+      if (!outcome.ok && (leaseLost(outcome.error) || orderedWithoutLease)) outcome = { ...outcome, interrupted: true };
+      return await this.conclude(certId, renewalId, outcome, installOnly !== undefined, settings);
+    } finally {
+      this.active.delete(certId);
+      this.activeIds.delete(renewalId);
+    }
   }
 
   /**
