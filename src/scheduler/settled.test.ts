@@ -5,54 +5,40 @@
  * have it looked at again. A target without hints is read at every sweep, as before.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createConsola } from "consola";
-import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import type { HintedInstall, ReadableInstall } from "../backends/types.ts";
 import type { CertConfig } from "../config/schema.ts";
-import { EventBus } from "../events.ts";
-import type { ExecuteRequest } from "../pipeline/execute.ts";
+import type { EventBus } from "../events.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
-import { runRenewal } from "../pipeline/renewer.ts";
 import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
-import { subscribeAudit } from "../store/audit-subscriber.ts";
-import { SqliteAuditStore } from "../store/sqlite.ts";
+import type { SqliteAuditStore } from "../store/sqlite.ts";
 import type { AuditStore } from "../store/types.ts";
 import { testConfig } from "../testing/config.ts";
-import { FakeClock } from "../testing/fake-clock.ts";
+import type { FakeClock } from "../testing/fake-clock.ts";
+import { pipelineWorld, silent, type PipelineWorld } from "../testing/pipeline-world.ts";
 import { singleNode } from "./leadership.ts";
-import { Runner } from "./runner.ts";
+import type { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
-const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
 const INTERVAL_S = 10;
 
+let world: PipelineWorld;
 let dir: string;
 let clock: FakeClock;
 let store: SqliteAuditStore;
 let bus: EventBus;
 let runner: Runner;
 let scheduler: Scheduler | undefined;
-const runtimes = new Map<string, CertRuntime>();
 /** Store calls made by the scheduler, by method. */
 let storeCalls: string[];
 /** Read-backs asked of the targets, by cert id. */
 let reads: string[];
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "rota-settled-"));
-  clock = new FakeClock();
-  store = new SqliteAuditStore(join(dir, "rota.db"));
-  bus = new EventBus((err) => {
-    throw err;
-  });
-  subscribeAudit(bus, store);
-  const journal = new ChallengeJournal(dir);
-  const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
-  runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
+  world = pipelineWorld("rota-settled-");
+  ({ dir, clock, store, bus, runner } = world);
   storeCalls = [];
   reads = [];
 });
@@ -60,11 +46,7 @@ beforeEach(() => {
 afterEach(async () => {
   await scheduler?.stop();
   scheduler = undefined;
-  await runner.stop();
-  await bus.drain();
-  await store.close();
-  runtimes.clear();
-  rmSync(dir, { recursive: true, force: true });
+  await world.close();
 });
 
 /** The store as the scheduler sees it, each call counted. */
@@ -92,21 +74,7 @@ function filesTarget(hints = true): ReadableInstall {
 }
 
 function cert(id: string, installs: CertRuntime["installs"], overrides: Partial<CertConfig> = {}): CertRuntime {
-  const config: CertConfig = {
-    id,
-    domains: [`${id}.example.com`],
-    ca: "internal",
-    dcv: undefined,
-    install: ["files"],
-    keyPath: join(dir, "keys", `${id}.key`),
-    keyType: "ecdsa-p256",
-    renewThresholdDays: undefined,
-    keyRotation: "never",
-    ...overrides,
-  };
-  const runtime: CertRuntime = { config, ca: createLocalCa("internal", { validityDays: 90, commonName: undefined }, { stateDir: dir, clock }), dcv: undefined, installs };
-  runtimes.set(id, runtime);
-  return runtime;
+  return world.cert(id, installs, overrides);
 }
 
 function watchOf(certs: CertRuntime[]): Watchlist {
