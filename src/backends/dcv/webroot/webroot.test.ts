@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { DcvBackend, DcvChallenge } from "../../types.ts";
 import { runDcvContract, sampleChallenge } from "../contract.ts";
 import { startHangFs, type HangFs } from "../../../../test/harness/hangfs.ts";
+import { waitFor } from "../../../../test/harness/proc.ts";
 import { createWebrootDcv } from "./webroot.ts";
 
 const challengeDir = (root: string) => join(root, ".well-known", "acme-challenge");
@@ -80,6 +81,20 @@ describe("webroot", () => {
     ac.abort();
     await expect(dcv.publish(http("tok"), ac.signal)).rejects.toMatchObject({ code: "aborted" });
     expect(existsSync(join(root, ".well-known"))).toBe(false);
+  });
+
+  // A daemon stopping mid-publish: the renewal's remove came before the rename, forgot the
+  // journal entry, and the file landed after it, left in the webroot for good.
+  test("remove after a publish cut short mid-write waits for the write: nothing lands after it", async () => {
+    // Big enough that the write is still running when the test sees its temp file.
+    const ch: DcvChallenge = { kind: "http-01", domain: "www.example.com", token: "slow", keyAuthorization: "x".repeat(8 * 2 ** 20) };
+    const ac = new AbortController();
+    const publishing = dcv.publish(ch, ac.signal).catch((e: unknown) => e);
+    await waitFor(() => existsSync(challengeDir(root)) && readdirSync(challengeDir(root)).some((n) => n.endsWith(".tmp")), 10_000, 1, "the temp file");
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted" });
+    await dcv.remove(ch, signal);
+    expect(readdirSync(challengeDir(root))).toEqual([]);
   });
 
   test("a write failure names the backend and the file", async () => {

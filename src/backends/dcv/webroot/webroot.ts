@@ -2,7 +2,9 @@
  * @module WebrootDcv: answers HTTP-01 by dropping the key authorization under a folder an
  * existing webserver already serves (RFC 8555 §8.3). Async fs only, and every call raced
  * against its signal: the daemon removes journaled challenges itself, and a webroot on a
- * mount that stops answering must not hold its event loop or its shutdown.
+ * mount that stops answering must not hold its event loop or its shutdown. A publish
+ * that gives up leaves its write running; `remove` waits for it, so a file cannot land
+ * after the renewal removed it and forgot its journal entry.
  */
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
@@ -17,6 +19,17 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend & Checkable {
   const who = `webroot ${name}`;
   const dir = join(cfg.path, ".well-known", "acme-challenge");
+  /** Per file, what settles once every write of it begun so far has ended, though its publish may have stopped waiting for it. */
+  const writing = new Map<string, Promise<void>>();
+
+  /** Follows `write` until it ends, with the other writes of `file` still running. */
+  function track(file: string, write: Promise<void>): void {
+    const all = Promise.all([writing.get(file), write.catch(() => {})]).then(() => {});
+    writing.set(file, all);
+    void all.then(() => {
+      if (writing.get(file) === all) writing.delete(file);
+    });
+  }
 
   function fileOf(challenge: DcvChallenge): string {
     if (challenge.kind !== "http-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
@@ -38,7 +51,9 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend &
       const file = fileOf(challenge);
       const text = (challenge as Extract<DcvChallenge, { kind: "http-01" }>).keyAuthorization;
       try {
-        await untilAborted(writeChallenge(file, text), signal, who);
+        const write = writeChallenge(file, text);
+        track(file, write);
+        await untilAborted(write, signal, who);
       } catch (err) {
         if (err instanceof RotaError && err.code === "aborted") throw err;
         throw new RotaError("publish_failed", `${who}: cannot write ${file}: ${(err as Error).message}`, { cause: err });
@@ -48,7 +63,9 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend &
       const file = fileOf(challenge);
       throwIfAborted(signal, who);
       try {
-        await untilAborted(rm(file, { force: true }), signal, who);
+        // After a publish cut short (a shutdown mid-write), a rename still to come would put the file back.
+        const removed = (writing.get(file) ?? Promise.resolve()).then(() => rm(file, { force: true }));
+        await untilAborted(removed, signal, who);
       } catch (err) {
         if (err instanceof RotaError && err.code === "aborted") throw err;
         throw new RotaError("remove_failed", `${who}: cannot remove ${file}: ${(err as Error).message}`, { cause: err });
@@ -92,8 +109,9 @@ async function writeChallenge(file: string, text: string): Promise<void> {
 
 /**
  * `work`, or RotaError("aborted") as soon as `signal` fires. A call stuck in the kernel
- * cannot be cancelled; it is left to finish (or fail) on its own thread, and a challenge
- * it writes late is removed from the journal like any other.
+ * cannot be cancelled; it is left to finish (or fail) on its own thread. A write left so
+ * is waited for by `remove`; one that outlasts remove's signal fails it, and the challenge
+ * stays journaled for the daemon's next sweep.
  */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal, who: string): Promise<T> {
   let onAbort = () => {};
