@@ -2,11 +2,12 @@
  * End to end: faults of the renewal workers, on pebble with the webserver frozen so every
  * renewal waits on validation with its challenge published. A worker SIGKILLed, one that
  * writes garbage and dies, one SIGSTOPped past the deadline, a daemon SIGKILLed with four
- * busy workers: the renewals hit end interrupted or failed with a clear reason, no
- * challenge survives, the others are unaffected and the pool serves the next renewal.
+ * busy workers, a daemon stopped while its workers write their challenges: the renewals
+ * hit end interrupted or failed with a clear reason, no challenge survives, the others are
+ * unaffected and the pool serves the next renewal.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, watch } from "node:fs";
 import { join } from "node:path";
 import { runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { startWorld, type World } from "./fixture.ts";
@@ -41,6 +42,8 @@ const alive = (pid: number) => Bun.spawnSync(["kill", "-0", String(pid)], { stde
 
 /** Starts the daemon on fresh certs `ids` with nginx frozen; resolves once each has a challenge published and its own worker. */
 async function startHung(ids: string[], daemonKeys: Record<string, number> = {}): Promise<number[]> {
+  // A file left by an earlier test would count as one of these renewals' challenges.
+  expect(challengeFiles(world.webroot)).toEqual([]);
   config = world.writeConfig({ daemon: daemonKeys, certs: ids.map((id) => ({ id, domains: [`${id}.example.test`] })) });
   await world.nginx.freeze();
   daemon = startDaemon(config, { env: world.env });
@@ -130,6 +133,41 @@ test("the daemon SIGKILLed with four busy workers: each removes its challenge an
     expect(first.status).toBe("interrupted");
   }
 });
+
+// A publish cut short by the stop left its write running; the file used to land after the
+// renewal had removed it and forgotten its journal entry, so nothing ever removed it.
+test("the daemon stopped while its workers write their challenges: none is left behind", async () => {
+  const journal = join(world.stateDir, "journal");
+  mkdirSync(journal, { recursive: true, mode: 0o700 });
+  // The stop lands mid-write only now and then: a few rounds, each stopped as soon as a challenge is journaled (right before its publish).
+  for (let round = 0; round < 6; round++) {
+    const ids = [`w${round}a`, `w${round}b`];
+    config = world.writeConfig({ certs: ids.map((id) => ({ id, domains: [`${id}.example.test`] })) });
+    const journaled = nextJournaled(journal);
+    daemon = startDaemon(config, { env: world.env });
+    await journaled;
+    expect(await daemon.stop()).toBe(0);
+    daemon = undefined;
+    expect(challengeFiles(world.webroot)).toEqual([]);
+    expect(journalEmpty()).toBe(true);
+  }
+}, 150_000);
+
+/** Resolves when a renewal's challenges are next journaled in `dir`. */
+function nextJournaled(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`no challenge journaled in ${dir} within 30 s`));
+    }, 30_000);
+    const watcher = watch(dir, (_, name) => {
+      if (!name?.endsWith(".json")) return;
+      clearTimeout(timer);
+      watcher.close();
+      resolve();
+    });
+  });
+}
 
 test("a SIGSTOPped worker: its renewal is aborted at the deadline, the worker killed and replaced, its challenge removed; the other renewal is unaffected", async () => {
   const ids = ["s1", "s2"];
