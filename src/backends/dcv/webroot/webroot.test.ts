@@ -4,7 +4,7 @@
  * (FUSE, so as root, as CI runs).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DcvBackend, DcvChallenge } from "../../types.ts";
@@ -95,6 +95,23 @@ describe("webroot", () => {
     expect(await publishing).toMatchObject({ code: "aborted" });
     await dcv.remove(ch, signal);
     expect(readdirSync(challengeDir(root))).toEqual([]);
+  });
+
+  // A worker SIGKILLed between its temp file's open and its rename; the journal's remove comes later, from the daemon.
+  test("remove also deletes a temp file a killed writer left of that challenge, and only that challenge's", async () => {
+    await dcv.publish(http("other"), signal);
+    writeFileSync(join(challengeDir(root), ".tok.1a2b3c.tmp"), "half");
+    writeFileSync(join(challengeDir(root), ".other.4d5e6f.tmp"), "half");
+    await dcv.remove(http("tok"), signal);
+    expect(readdirSync(challengeDir(root)).sort()).toEqual([".other.4d5e6f.tmp", "other"]);
+  });
+
+  test("the temp file of a write is named after its challenge", async () => {
+    const ch: DcvChallenge = { kind: "http-01", domain: "www.example.com", token: "named", keyAuthorization: "x".repeat(8 * 2 ** 20) };
+    const publishing = dcv.publish(ch, signal);
+    const temp = await waitFor(() => (existsSync(challengeDir(root)) && readdirSync(challengeDir(root)).find((n) => n.endsWith(".tmp"))) || null, 10_000, 1, "the temp file");
+    expect(temp).toMatch(/^\.named\.[0-9a-f]{12}\.tmp$/);
+    await publishing;
   });
 
   test("a write failure names the backend and the file", async () => {

@@ -7,8 +7,8 @@
  * after the renewal removed it and forgot its journal entry.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { chmod, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type DcvBackend, type DcvChallenge } from "../../types.ts";
 import type { WebrootConfig } from "./config.ts";
@@ -64,7 +64,7 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend &
       throwIfAborted(signal, who);
       try {
         // After a publish cut short (a shutdown mid-write), a rename still to come would put the file back.
-        const removed = (writing.get(file) ?? Promise.resolve()).then(() => rm(file, { force: true }));
+        const removed = (writing.get(file) ?? Promise.resolve()).then(() => removeWithTemps(file));
         await untilAborted(removed, signal, who);
       } catch (err) {
         if (err instanceof RotaError && err.code === "aborted") throw err;
@@ -88,7 +88,7 @@ async function writeChallenge(file: string, text: string): Promise<void> {
       if (d === first || dirname(d) === d) break;
     }
   }
-  const tmp = join(folder, `.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(folder, `${tempPrefix(file)}${randomBytes(6).toString("hex")}.tmp`);
   const handle = await open(tmp, "wx", 0o600);
   try {
     await handle.chmod(0o644);
@@ -105,6 +105,22 @@ async function writeChallenge(file: string, text: string): Promise<void> {
     await rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
+}
+
+/** Temp files of `file` start so: a writer killed before its rename leaves one that `remove` can still find. */
+function tempPrefix(file: string): string {
+  return `.${basename(file)}.`;
+}
+
+/** The challenge file and any temp file of it a killed writer left. */
+async function removeWithTemps(file: string): Promise<void> {
+  await rm(file, { force: true });
+  const prefix = tempPrefix(file);
+  const left = await readdir(dirname(file)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return [];
+    throw err;
+  });
+  for (const name of left) if (name.startsWith(prefix) && name.endsWith(".tmp")) await rm(join(dirname(file), name), { force: true });
 }
 
 /**
