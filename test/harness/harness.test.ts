@@ -79,6 +79,17 @@ describe("nginx", () => {
     }
     expect(await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text()).toBe("hello");
   });
+
+  test("a reload: retired() resolves once the workers from before it have exited, the new one serving", async () => {
+    const old = await nginx.workerPids();
+    expect(old).toHaveLength(1);
+    await nginx.reload();
+    await nginx.retired(old);
+    const now = await nginx.workerPids();
+    expect(now).toHaveLength(1);
+    expect(now).not.toContain(old[0]!);
+    expect((await fetch(`http://127.0.0.1:${nginx.port}/.well-known/acme-challenge/x`)).status).toBe(200);
+  });
 });
 
 describe("full loop", () => {

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
-import { childPidsOf, spawnServer, waitForPort, type ServerProcess } from "./proc.ts";
+import { childPidsOf, spawnServer, waitFor, waitForPort, type ServerProcess } from "./proc.ts";
 
 export interface NginxOptions {
   /** nginx prefix: config, pid, logs and temp paths all live here. */
@@ -28,6 +28,16 @@ export interface Nginx {
   masterPid(): Promise<number>;
   /** SIGHUP: re-read config and certificates. */
   reload(): Promise<void>;
+  /** The master's workers now: after a reload, the old ones too until they have exited. */
+  workerPids(): Promise<number[]>;
+  /**
+   * Resolves once none of `pids` (workers taken before a reload) runs any more. On a reload
+   * the master starts the new workers, sleeps 100 ms, and only then tells the old ones to quit
+   * (`ngx_master_process_cycle`); until an old worker has handled that it still accepts
+   * connections with the old certificates. So a handshake that got the new certificate does
+   * not mean the next one will; this does.
+   */
+  retired(pids: readonly number[], timeoutMs?: number): Promise<void>;
   /** SIGSTOP master and workers: the kernel still accepts connections, nobody answers. */
   freeze(): Promise<void>;
   /** SIGCONT what freeze() stopped. */
@@ -89,6 +99,7 @@ export async function startNginx(opts: NginxOptions): Promise<Nginx> {
 
   // Foreground nginx is the watchdog's direct child, so it is the master.
   const masterPid = () => server.childPid();
+  const workerPids = async () => childPidsOf(await masterPid());
   let frozen: number[] = [];
 
   const thaw = async (): Promise<void> => {
@@ -112,6 +123,10 @@ export async function startNginx(opts: NginxOptions): Promise<Nginx> {
     masterPid,
     async reload() {
       process.kill(await masterPid(), "SIGHUP");
+    },
+    workerPids,
+    async retired(pids, timeoutMs = 15_000) {
+      await waitFor(async () => !(await workerPids()).some((pid) => pids.includes(pid)), timeoutMs, 20, `nginx workers ${pids.join(", ")} to exit`);
     },
     async freeze() {
       const master = await masterPid();
