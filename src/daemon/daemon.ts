@@ -226,12 +226,10 @@ const KEY_CHECK_SLICE = 100;
  * `/healthz` back by some 300 ms (issue 11), and what they find is never fatal.
  */
 async function checkKeysLater(config: RotaConfig, log: Logger, stopped: () => boolean): Promise<void> {
-  for (let from = 0; from < config.certs.length; from += KEY_CHECK_SLICE) {
-    // A turn of the event loop before each slice, the first included: a request that came as the listeners opened is answered first.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (stopped()) return;
+  for (let from = 0; from < config.certs.length && !stopped(); from += KEY_CHECK_SLICE) {
     const report = preflightKeys({ cluster: config.cluster, certs: config.certs.slice(from, from + KEY_CHECK_SLICE) }, (i) => `cert[${from + i}]`);
     for (const line of [...report.certs, ...report.warnings]) log.warn(line);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
