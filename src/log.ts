@@ -6,7 +6,7 @@
  * which journald, Loki and Synology's log viewer ingest as they are.
  */
 import { inspect } from "node:util";
-import { createConsola, type ConsolaInstance, type ConsolaReporter, type InputLogObject, type LogObject } from "consola";
+import { createConsola, type ConsolaInstance, type ConsolaOptions, type ConsolaReporter, type InputLogObject, type LogObject } from "consola/core";
 import { systemClock, type Clock } from "./clock.ts";
 import { RotaError, describeError } from "./errors.ts";
 
@@ -46,10 +46,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const tty = options.tty ?? process.stderr.isTTY === true;
   // Repeats are written as they come: consola's throttle would hold a line back on a timer and lose it at exit.
   const common = { level, throttle: 0, stdout: process.stderr, stderr: process.stderr };
-  if (format === "text" && tty) return createConsola(common);
+  if (format === "text" && tty) return terminalLogger(common);
   const write = options.write ?? ((line: string) => void process.stderr.write(line));
   const reporter = lineReporter(format, options.component ?? "rota", options.clock ?? systemClock, write, options.current ?? (() => ({})));
   return createConsola({ ...common, reporters: [reporter] });
+}
+
+/**
+ * consola's own output, for a person at a terminal. Its full entry point (reporters, colours,
+ * an `Intl.Segmenter`, `node:tty`) costs a cold start some 25 ms of CPU (issue 11): loaded only
+ * here, where a daemon under systemd or a renewal worker, whose stderr is no terminal, never comes.
+ */
+function terminalLogger(options: Partial<ConsolaOptions>): Logger {
+  // `require`, not `import()`: a logger is made synchronously, and the bundler keeps the module unevaluated until this call.
+  const full = require("consola") as typeof import("consola");
+  return full.createConsola(options);
 }
 
 /** What a line is about. Unknown fields are null in JSON and left out of text. */

@@ -104,6 +104,9 @@ interface PathOpts {
   ifExists?: PathKind;
 }
 
+/** Options not given: one object for every call, not one per call (a start reads 10,000 `[[cert]]` tables). */
+const NO_OPTS = Object.freeze({});
+
 export class Reader {
   /** The keys asked for: a few per table, where a list is cheaper than a Set (a start reads 10,000 `[[cert]]` tables). */
   private readonly seen: string[] = [];
@@ -154,7 +157,7 @@ export class Reader {
 
   string(k: string, opts: StringOpts & { required: true }): string;
   string(k: string, opts?: StringOpts & { required?: false }): string | undefined;
-  string(k: string, opts: StringOpts & { required?: boolean } = {}): string | undefined {
+  string(k: string, opts: StringOpts & { required?: boolean } = NO_OPTS): string | undefined {
     const v = this.raw(k);
     if (v === undefined) {
       if (opts.required) this.problem(k, "is required");
@@ -225,7 +228,7 @@ export class Reader {
    * (`install = "files"`). A malformed item is reported at its own index and left out;
    * the others keep theirs, so callers can check every good item too.
    */
-  stringList(k: string, opts: { oneOrList?: boolean } = {}): StringList | undefined {
+  stringList(k: string, opts: { oneOrList?: boolean } = NO_OPTS): StringList | undefined {
     const v = this.raw(k);
     if (v === undefined) return undefined;
     if (opts.oneOrList && typeof v === "string") {
@@ -253,7 +256,7 @@ export class Reader {
    */
   path(k: string, opts: PathOpts & { required: true }): string;
   path(k: string, opts?: PathOpts & { required?: false }): string | undefined;
-  path(k: string, opts: PathOpts & { required?: boolean } = {}): string | undefined {
+  path(k: string, opts: PathOpts & { required?: boolean } = NO_OPTS): string | undefined {
     const v = opts.required ? this.string(k, { required: true }) : this.string(k);
     if (v === undefined) return undefined;
     const p = isAbsolute(v) ? v : resolve(this.ctx.baseDir, v);

@@ -47,6 +47,13 @@ const MAX_THRESHOLD_DAYS = 3650;
 /** A year: a reminder held longer than that is no reminder. */
 const MAX_REPEAT_INTERVAL_HOURS = 8760;
 
+/** The readers' options for each `[[cert]]`, made once rather than per cert (a start reads 10,000 of them). */
+const ID_OPTS = { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*", maxLength: CERT_ID_MAX } as const;
+const REQUIRED = { required: true } as const;
+const KEY_PATH_OPTS = { ifExists: "file" } as const;
+const THRESHOLD_OPTS = { min: 1, max: MAX_THRESHOLD_DAYS } as const;
+const ONE_OR_LIST = { oneOrList: true } as const;
+
 /** `warnings`: what works but is likely a mistake, as `<key path>: message` lines (`rota check-config` prints them, exit 0). */
 export type Validated = { ok: true; config: RotaConfig; warnings: string[] } | { ok: false; problems: string[]; partial: PartialConfig };
 
@@ -255,14 +262,14 @@ function readCert(
   claimed: Map<string, string>,
   caClaims: Map<string, string>,
 ): CertConfig | undefined {
-  const id = r.string("id", { required: true, pattern: CERT_ID, patternHint: "must match [a-z0-9][a-z0-9._-]*", maxLength: CERT_ID_MAX });
+  const id = r.string("id", ID_OPTS);
   if (id !== undefined) {
     if (ids.has(id)) r.problem("id", `duplicate cert id ${quote(id)}`);
     ids.add(id);
   }
   const domains = readDomains(r);
 
-  const caName = r.string("ca", { required: true });
+  const caName = r.string("ca", REQUIRED);
   const ca = caName === undefined ? undefined : sections.cas.get(caName);
   if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
   const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
@@ -280,10 +287,10 @@ function readCert(
 
   const install = readInstall(r, sections.installs, id, claimed);
   // `keysDir` is normal and the file name holds no slash (an id cannot): a join would change nothing.
-  const keyPath = r.path("key_path", { ifExists: "file" }) ?? `${keysDir}/${id ?? "unnamed"}.key`;
+  const keyPath = r.path("key_path", KEY_PATH_OPTS) ?? `${keysDir}/${id ?? "unnamed"}.key`;
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
   const keyRotation = r.oneOf("key_rotation", KEY_ROTATIONS, "never");
-  const renewThresholdDays = r.int("renew_threshold_days", { min: 1, max: MAX_THRESHOLD_DAYS });
+  const renewThresholdDays = r.int("renew_threshold_days", THRESHOLD_OPTS);
   const lifetime = ca ? CA_TYPES[ca.type]?.lifetimeDays?.(ca.options) : undefined;
   const threshold = resolveThreshold(renewThresholdDays, daemon.renewThresholdDays);
   const problem = threshold && ca && lifetime !== undefined ? thresholdProblem(threshold, { name: ca.name, lifetimeDays: lifetime }) : null;
@@ -396,7 +403,7 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: 
  * two would overwrite each other at every renewal.
  */
 function readInstall(r: Reader, installs: Map<string, BackendSection>, certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
-  const install = r.stringList("install", { oneOrList: true });
+  const install = r.stringList("install", ONE_OR_LIST);
   // Absent or empty; a value of the wrong type has its own problem already.
   if (install === undefined ? !r.has("install") : install.complete && install.items.length === 0) {
     r.problem("install", "is required: name at least one [[install]]");
