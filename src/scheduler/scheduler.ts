@@ -526,7 +526,7 @@ export class Scheduler {
     if (await this.halted(certId)) return true;
     if (!cooling) return false;
     if (decision.action !== "install") return true;
-    const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
+    const recent = await this.deps.store.listRenewalHeads({ certId, limit: 5 });
     const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
     return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
   }

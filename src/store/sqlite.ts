@@ -200,6 +200,14 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async listRenewals(q: RenewalQuery): Promise<Renewal[]> {
+    return this.withEvents(this.renewalRows(q));
+  }
+
+  async listRenewalHeads(q: RenewalQuery): Promise<RenewalHead[]> {
+    return this.renewalRows(q).map(renewalOf);
+  }
+
+  private renewalRows(q: RenewalQuery): RenewalRecord[] {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: q.limit };
     const filter = (sql: string, name: string, value: string | number) => {
@@ -214,10 +222,9 @@ export class SqliteAuditStore implements AuditStore {
     if (q.until) filter("started_at < $until", "until", q.until.getTime());
     // The list's own order as a row value: the page after a renewal does not move when newer rows arrive.
     if (q.before !== undefined) filter("(started_at, rowid) < (SELECT started_at, rowid FROM renewal WHERE id = $before)", "before", q.before);
-    const rows = this.db
+    return this.db
       .query(`SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY started_at DESC, rowid DESC LIMIT $limit`)
       .all(params) as RenewalRecord[];
-    return this.withEvents(rows);
   }
 
   async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {
