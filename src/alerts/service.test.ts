@@ -197,7 +197,7 @@ test("the audit store's outage reaches the sinks though the store cannot be read
   const service = await start([section("mail"), section("quiet", { events: ["renewal.failed"] })]);
   // The store is away: every call fails as SurrealAuditStore's do.
   const away = () => Promise.reject(new Error("audit: SurrealDB at wss://db.example.net/rpc is not connected"));
-  for (const m of ["alertLimit", "putAlertLimit", "getRenewal", "getCertState", "recordDelivery", "latestIssued", "listRenewals"] as const) (store as unknown as Record<string, unknown>)[m] = away;
+  for (const m of ["alertLimit", "putAlertLimit", "getRenewal", "getCertState", "recordDelivery", "latestIssued", "listRenewals", "listRenewalHeads"] as const) (store as unknown as Record<string, unknown>)[m] = away;
   bus.emit({ type: "store.disconnected", at: clock.now(), error: "no answer within 5 s" });
   bus.emit({ type: "store.reconnected", at: clock.now(), flushed: 40, dropped: 2 });
   await settle();

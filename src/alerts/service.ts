@@ -169,7 +169,8 @@ export class AlertService {
   /** A success after a failed renewal, or while a failure alert stands, is a recovery. */
   private async succeeded(e: Extract<RotaEvent, { type: "renewal.succeeded" }>): Promise<void> {
     await this.route(e);
-    const recent = await this.deps.store.listRenewals({ certId: e.certId, limit: 10 });
+    // Heads only: after every success, the steps of ten renewals were read for their statuses.
+    const recent = await this.deps.store.listRenewalHeads({ certId: e.certId, limit: 10 });
     const previous = recent.find((r) => r.id !== e.renewalId && (r.status === "failed" || r.status === "succeeded"));
     const standing = await this.router.standing(e.certId, [...this.sinks.values()].map((s) => s.section));
     if (previous?.status === "failed" || standing) this.deps.bus.emit({ type: "cert.recovered", certId: e.certId, renewalId: e.renewalId, at: this.deps.ctx.clock.now() });

@@ -36,7 +36,7 @@ export async function parseRenewalQuery(deps: Pick<ApiDeps, "certs" | "store">, 
   }
   const certId = param("cert") || undefined;
   if (certId !== undefined && !deps.certs.find(certId)) {
-    const known = (await deps.store.listRenewals({ certId, limit: 1 })).length > 0;
+    const known = (await deps.store.listRenewalHeads({ certId, limit: 1 })).length > 0;
     if (!known) refuse(404, `unknown cert ${JSON.stringify(certId)}`);
   }
   return { certId, statuses, triggers, since, until, before, limit };

@@ -9,16 +9,29 @@ import { getSystemErrorMessage } from "node:util";
 import { dirname, join, relative, sep } from "node:path";
 import { describeError } from "../errors.ts";
 
+/**
+ * What the functions below found for each path during one synchronous pass over many paths
+ * (the start's check of thousands of key paths in one folder, issue 11): each folder is
+ * looked up and resolved once, not once per path. Made for that pass alone: the filesystem
+ * may change after it.
+ */
+export class PathMemo {
+  readonly nearest = new Map<string, string | undefined>();
+  readonly real = new Map<string, string>();
+}
+
 /** The closest of `p` and its ancestors that exists (followed through symlinks). */
-export function nearestExisting(p: string): string | undefined {
-  for (let at = p; ; at = dirname(at)) {
-    try {
-      statSync(at);
-      return at;
-    } catch {
-      if (dirname(at) === at) return undefined;
-    }
+export function nearestExisting(p: string, memo?: PathMemo): string | undefined {
+  if (memo?.nearest.has(p)) return memo.nearest.get(p);
+  let found: string | undefined;
+  try {
+    statSync(p);
+    found = p;
+  } catch {
+    found = dirname(p) === p ? undefined : nearestExisting(dirname(p), memo);
   }
+  memo?.nearest.set(p, found);
+  return found;
 }
 
 /**
@@ -26,19 +39,24 @@ export function nearestExisting(p: string): string | undefined {
  * resolved, and the rest as written. A path that does not exist yet still lands where
  * its symlinked parents point, which is where the daemon would create it.
  */
-export function realPathOf(p: string): string {
-  const base = nearestExisting(p);
+export function realPathOf(p: string, memo?: PathMemo): string {
+  const base = nearestExisting(p, memo);
   if (base === undefined) return p;
-  try {
-    return join(realpathSync(base), relative(base, p));
-  } catch {
-    return p;
+  let real = memo?.real.get(base);
+  if (real === undefined) {
+    try {
+      real = realpathSync(base);
+    } catch {
+      return p;
+    }
+    memo?.real.set(base, real);
   }
+  return join(real, relative(base, p));
 }
 
 /** Whether absolute path `inner` is `outer` or lies under it, compared as written and as resolved. */
-export function isWithin(inner: string, outer: string): boolean {
-  return within(inner, outer) || within(realPathOf(inner), realPathOf(outer));
+export function isWithin(inner: string, outer: string, memo?: PathMemo): boolean {
+  return within(inner, outer) || within(realPathOf(inner, memo), realPathOf(outer, memo));
 }
 
 function within(inner: string, outer: string): boolean {

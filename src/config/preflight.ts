@@ -12,7 +12,7 @@ import { INSTALL_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
 import { clusterConfigProblems, clusterMachineProblems } from "./cluster-checks.ts";
 import { readKeyFile } from "./key-file.ts";
-import { errnoText, isWithin, nearestExisting } from "./paths.ts";
+import { errnoText, isWithin, nearestExisting, PathMemo } from "./paths.ts";
 import type { CertConfig, RotaConfig } from "./schema.ts";
 
 /** Each list holds lines `<key path>: <problem>`, like a ConfigError's. */
@@ -89,7 +89,8 @@ export function preflightDaemon(config: RotaConfig, keys?: SectionKeys): Preflig
 export function preflightKeys(config: Pick<RotaConfig, "cluster"> & { certs: readonly CertConfig[] }, key: (i: number) => string): PreflightReport {
   const report: PreflightReport = { fatal: [], certs: [], warnings: [] };
   if (config.cluster.enabled) return report;
-  config.certs.forEach((cert, i) => checkKey(cert, `${key(i)}.key_path`, report));
+  const memo = new PathMemo();
+  config.certs.forEach((cert, i) => checkKey(cert, `${key(i)}.key_path`, report, memo));
   return report;
 }
 
@@ -100,11 +101,11 @@ export function preflightKeys(config: Pick<RotaConfig, "cluster"> & { certs: rea
  * bits but not a read-only mount (EROFS) or an immutable folder (EPERM), and not /proc
  * or /sys, whose folders pass access(2) yet hold only what the kernel puts there.
  */
-function folderProblem(dir: string, entry?: string): string | undefined {
+function folderProblem(dir: string, entry?: string, memo?: PathMemo): string | undefined {
   const target = entry ?? dir;
-  const kernel = KERNEL_FILESYSTEMS.find((root) => isWithin(target, root));
+  const kernel = KERNEL_FILESYSTEMS.find((root) => isWithin(target, root, memo));
   if (kernel) return `${target} is under ${kernel}, a kernel filesystem, not a real folder`;
-  const at = nearestExisting(dir);
+  const at = nearestExisting(dir, memo);
   const prefix = target === at ? "" : `cannot create ${target}: `;
   if (at === undefined) return `${prefix}no folder above it exists`;
   if (!statSync(at).isDirectory()) return `${prefix}${at} is not a directory`;
@@ -131,7 +132,7 @@ function fileProblem(path: string): string | undefined {
  * (created, so its folder must be writable), not a private key (refused, never
  * overwritten), of another type (moved to `.old` and replaced: a warning), or fine.
  */
-function checkKey(cert: CertConfig, key: string, report: PreflightReport): void {
+function checkKey(cert: CertConfig, key: string, report: PreflightReport, memo: PathMemo): void {
   const path = cert.keyPath;
   const found = readKeyFile(path);
   if (found.state === "not_a_key") {
@@ -144,7 +145,7 @@ function checkKey(cert: CertConfig, key: string, report: PreflightReport): void 
   }
   // Absent or replaced, the key is (re)written in its folder.
   const type = found.state === "key" ? keyTypeOfObject(found.key) : undefined;
-  const folder = type !== cert.keyType ? folderProblem(dirname(path), path) : undefined;
+  const folder = type !== cert.keyType ? folderProblem(dirname(path), path, memo) : undefined;
   if (found.state === "absent") {
     if (folder) report.certs.push(`${key}: ${folder}`);
     return;

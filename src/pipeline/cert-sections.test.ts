@@ -44,3 +44,12 @@ test("its size does not grow with the fleet, and nothing of other certs or of th
 test("an unknown cert is refused, not retried", () => {
   expect(() => certSections(config, "nope")).toThrow('pipeline: no cert "nope" in the config');
 });
+
+test("a reloaded config is read as it is now, not as the one before it", () => {
+  expect(certSections(config, "b").cert.install).toEqual(["disk"]);
+  const next = { ...config, certs: [cert("b", "le", undefined, ["nginx"]), cert("c", "internal", undefined, ["disk"])] };
+  expect(certSections(next, "b")).toMatchObject({ cert: { ca: "le", install: ["nginx"] }, ca: section("le", "acme"), installs: [target("nginx", "nginx")] });
+  expect(certSections(next, "c").cert.id).toBe("c");
+  expect(() => certSections(next, "a")).toThrow('pipeline: no cert "a" in the config');
+  expect(certSections(config, "a").cert.id).toBe("a");
+});

@@ -1,14 +1,23 @@
 /** @module What a renewal request carries of the config: the cert's own sections, found by the names it gives. */
-import type { RotaConfig } from "../config/schema.ts";
+import type { CertConfig, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
 import type { CertSections } from "./child-protocol.ts";
+
+/**
+ * Each config's certs by id, made at its first request: a search of the list for every
+ * renewal made a first issuance of 10,000 quadratic (issue 11). A loaded config is never
+ * changed in place; a reload makes a new one.
+ */
+const byId = new WeakMap<readonly CertConfig[], Map<string, CertConfig>>();
 
 /**
  * The `[[cert]]` of `certId` and the CA, DCV and install sections it names, in its order;
  * nothing of other certs, the daemon, the audit store, the listener or alerts.
  */
 export function certSections(config: RotaConfig, certId: string): CertSections {
-  const cert = config.certs.find((c) => c.id === certId);
+  let certs = byId.get(config.certs);
+  if (!certs) byId.set(config.certs, (certs = new Map(config.certs.map((c) => [c.id, c]))));
+  const cert = certs.get(certId);
   if (!cert) throw new RotaError("unknown_cert", `pipeline: no cert ${JSON.stringify(certId)} in the config`, { noRetry: true });
   // Validation has checked every name a cert gives against the sections.
   const ca = config.cas.find((s) => s.name === cert.ca)!;

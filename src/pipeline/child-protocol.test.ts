@@ -15,6 +15,17 @@ test("a step event comes back with a Date", () => {
   expect("event" in parsed && parsed.event.at).toEqual(at);
 });
 
+test("Dates come back where the types have them, and text that looks like a time stays text", () => {
+  const at = new Date("2030-01-01T00:00:01.234Z");
+  const retryAt = new Date("2030-01-01T00:15:00Z");
+  const event = { type: "renewal.failed", renewalId: "r", certId: "c", at, error: "2030-01-01T00:00:00Z", interrupted: false, retryAt };
+  expect(parseChildLine(JSON.stringify({ event }))).toEqual({ event: { ...event, at, retryAt } } as never);
+  const step = { type: "renewal.step", renewalId: "r", certId: "c", step: "key", status: "ok", message: "2030-01-01T00:00:00Z", durationMs: 1, at };
+  expect((parseChildLine(JSON.stringify({ event: step })) as { event: { message: unknown } }).event.message).toBe("2030-01-01T00:00:00Z");
+  const failed = JSON.parse(JSON.stringify(outcomeToWire({ ok: false, error: new RotaError("x", "2030-01-01T00:00:00Z"), interrupted: false })));
+  expect(parseChildLine(JSON.stringify(failed))).toEqual(failed);
+});
+
 test("a failure keeps its message, code, Retry-After and no-retry mark", () => {
   const err = new RotaError("rate_limited", "acme le: too many certificates", { retryAfterSeconds: 3600, noRetry: true });
   const wire = JSON.parse(JSON.stringify(outcomeToWire({ ok: false, error: err, interrupted: false })));

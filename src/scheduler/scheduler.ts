@@ -526,7 +526,7 @@ export class Scheduler {
     if (await this.halted(certId)) return true;
     if (!cooling) return false;
     if (decision.action !== "install") return true;
-    const recent = await this.deps.store.listRenewals({ certId, limit: 5 });
+    const recent = await this.deps.store.listRenewalHeads({ certId, limit: 5 });
     const last = recent.find((r) => r.status === "failed" || r.status === "succeeded");
     return last?.installOnly === true && last.status === "failed" && last.reason === decision.reason;
   }
@@ -569,8 +569,8 @@ export class Scheduler {
         const current = this.byId.get(id);
         if (!current) return;
         await this.refresh(current, outcome.ok);
-        // A new certificate: its CA is asked about it, and the timer set for its moment.
-        this.pollIfDue(current, (await this.deps.store.latestIssuedSummaries([id])).get(id) ?? null);
+        // A new certificate: its CA is asked about it when it advises (the store read only then), and the timer set for its moment.
+        if (this.poller && this.adviser(current)) this.pollIfDue(current, (await this.deps.store.latestIssuedSummaries([id])).get(id) ?? null);
         if (!this.stopped) this.moments.arm();
       })
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))

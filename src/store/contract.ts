@@ -202,6 +202,21 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
       expect((await store.listRenewals({ limit: 2, before: "r31" })).map((r) => r.id)).toEqual(["r30", "r29"]);
     });
 
+    test("listRenewalHeads: the rows listRenewals gives for the same query, without their steps", async () => {
+      for (let i = 0; i < 6; i++) {
+        await open(`r${i}`, i % 2 === 0 ? "a" : "b", i < 2 ? 10 : 10 + i);
+        await store.addStep(`r${i}`, step("key", 10 + i));
+        if (i % 3 === 0) await store.closeRenewal(`r${i}`, i === 3 ? "failed" : "succeeded", at(20 + i), i === 3 ? "boom" : null);
+      }
+      const queries: RenewalQuery[] = [{ limit: 10 }, { limit: 2, certId: "a" }, { limit: 10, statuses: ["failed", "succeeded"] }, { limit: 2, before: "r4" }, { limit: 10, before: "nope" }];
+      for (const q of queries) {
+        const full = await store.listRenewals(q);
+        expect(await store.listRenewalHeads(q)).toEqual(full.map(({ events: _, ...head }) => head));
+      }
+      expect((await store.listRenewals({ limit: 10 })).every((r) => r.events.length === 1)).toBe(true);
+      expect((await store.listRenewalHeads({ limit: 10 })).map((r) => "events" in r)).toEqual(Array(6).fill(false));
+    });
+
     test("before: an id not in the store matches nothing", async () => {
       await open("r1", "a", 10);
       expect(await store.listRenewals({ limit: 10, before: "nope" })).toEqual([]);

@@ -129,6 +129,47 @@ describe("trail rows batched per turn (the daemon's store)", () => {
   });
 });
 
+describe("step numbers", () => {
+  const seqs = (file: string, id: string) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return (db.query("SELECT seq, message FROM renewal_event WHERE renewal_id = ? ORDER BY seq").all(id) as { seq: number; message: string }[]).map((r) => `${r.seq}:${r.message}`);
+    } finally {
+      db.close();
+    }
+  };
+  const addStep = (s: SqliteAuditStore, id: string, message: string) => s.addStep(id, { step: "key", at: at(1), status: "ok", message, durationMs: 1 });
+
+  for (const batchTrail of [false, true]) {
+    test(`count from 1 per renewal, go on after the stored ones in a store opened again, and after a close${batchTrail ? " (batched)" : ""}`, async () => {
+      const file = join(dir, `steps-${batchTrail}.db`);
+      let s = new SqliteAuditStore(file, undefined, { batchTrail });
+      for (const id of ["r1", "r2"]) await s.openRenewal({ id, certId: id, trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+      await addStep(s, "r1", "a");
+      await addStep(s, "r2", "x");
+      await addStep(s, "r1", "b");
+      await s.close();
+      s = new SqliteAuditStore(file, undefined, { batchTrail });
+      await addStep(s, "r1", "c");
+      await s.closeRenewal("r1", "succeeded", at(2), null);
+      await addStep(s, "r1", "late");
+      await s.close();
+      expect(seqs(file, "r1")).toEqual(["1:a", "2:b", "3:c", "4:late"]);
+      expect(seqs(file, "r2")).toEqual(["1:x"]);
+    });
+  }
+
+  test("a step whose row failed takes no number from the next", async () => {
+    await open("r1", "www", 0);
+    const db = (store as unknown as { db: Database }).db;
+    db.exec("CREATE TRIGGER refuse BEFORE INSERT ON renewal_event WHEN NEW.message = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END");
+    await store.addStep("r1", { step: "key", at: at(1), status: "ok", message: "a", durationMs: 1 });
+    await expect(store.addStep("r1", { step: "key", at: at(1), status: "ok", message: "bad", durationMs: 1 })).rejects.toThrow("refused");
+    await store.addStep("r1", { step: "key", at: at(1), status: "ok", message: "b", durationMs: 1 });
+    expect(seqs(path, "r1")).toEqual(["1:a", "2:b"]);
+  });
+});
+
 describe("renewals", () => {
   test("the newest-first search reads an index, not a sort of the whole table", async () => {
     const db = new Database(path, { readonly: true });

@@ -125,6 +125,13 @@ export class SqliteAuditStore implements AuditStore {
   private batchOpen = false;
   /** A batch whose commit failed: thrown by the next trail write, its code kept (the recovering store moves a corrupt file aside on it). */
   private lost: unknown;
+  /**
+   * The last step number this store gave each renewal still running, so that a step's row is
+   * not numbered by a MAX() over its renewal's rows, which doubled the cost of the trail on
+   * the daemon's thread (issue 11). Only ever ahead of the rows: a rolled-back batch leaves a
+   * gap in the numbers, never a repeat. The first step of a renewal reads the stored maximum.
+   */
+  private readonly lastSeq = new Map<string, number>();
 
   /** `clock` names a backup made before a migration. */
   constructor(path: string, clock: Pick<Clock, "now"> = systemClock, opts: SqliteOptions = {}) {
@@ -169,17 +176,22 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async addStep(renewalId: string, e: StepEvent): Promise<void> {
-    this.trail(() =>
+    this.trail(() => {
+      const seq = (this.lastSeq.get(renewalId) ?? this.storedSeq(renewalId)) + 1;
       this.db
-        .query(
-          `INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms)
-         VALUES ($id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM renewal_event WHERE renewal_id = $id), $step, $at, $status, $msg, $ms)`,
-        )
-        .run({ id: renewalId, step: e.step, at: e.at.getTime(), status: e.status, msg: e.message, ms: Math.round(e.durationMs) }),
-    );
+        .query("INSERT INTO renewal_event (renewal_id, seq, step, at, status, message, duration_ms) VALUES ($id, $seq, $step, $at, $status, $msg, $ms)")
+        .run({ id: renewalId, seq, step: e.step, at: e.at.getTime(), status: e.status, msg: e.message, ms: Math.round(e.durationMs) });
+      this.lastSeq.set(renewalId, seq);
+    });
+  }
+
+  /** The renewal's last stored step number, 0 before its first. */
+  private storedSeq(renewalId: string): number {
+    return (this.db.query("SELECT COALESCE(MAX(seq), 0) AS n FROM renewal_event WHERE renewal_id = $id").get({ id: renewalId }) as { n: number }).n;
   }
 
   async closeRenewal(id: string, status: Exclude<RenewalStatus, "running">, finishedAt: Date, error: string | null): Promise<void> {
+    this.lastSeq.delete(id);
     this.trail(() =>
       this.db
         .query("UPDATE renewal SET status = $status, finished_at = $at, error = $error WHERE id = $id AND status = 'running'")
@@ -188,6 +200,7 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async interruptRunning(at: Date): Promise<number> {
+    this.lastSeq.clear();
     this.commitTrail();
     return this.db
       .query("UPDATE renewal SET status = 'interrupted', finished_at = $at, error = 'the daemon stopped during this renewal' WHERE status = 'running'")
@@ -200,6 +213,14 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   async listRenewals(q: RenewalQuery): Promise<Renewal[]> {
+    return this.withEvents(this.renewalRows(q));
+  }
+
+  async listRenewalHeads(q: RenewalQuery): Promise<RenewalHead[]> {
+    return this.renewalRows(q).map(renewalOf);
+  }
+
+  private renewalRows(q: RenewalQuery): RenewalRecord[] {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: q.limit };
     const filter = (sql: string, name: string, value: string | number) => {
@@ -214,10 +235,9 @@ export class SqliteAuditStore implements AuditStore {
     if (q.until) filter("started_at < $until", "until", q.until.getTime());
     // The list's own order as a row value: the page after a renewal does not move when newer rows arrive.
     if (q.before !== undefined) filter("(started_at, rowid) < (SELECT started_at, rowid FROM renewal WHERE id = $before)", "before", q.before);
-    const rows = this.db
+    return this.db
       .query(`SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY started_at DESC, rowid DESC LIMIT $limit`)
       .all(params) as RenewalRecord[];
-    return this.withEvents(rows);
   }
 
   async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {

@@ -408,6 +408,14 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async listRenewals(q: RenewalQuery): Promise<Renewal[]> {
+    return this.withEvents(await this.renewalRows(q));
+  }
+
+  async listRenewalHeads(q: RenewalQuery): Promise<RenewalHead[]> {
+    return (await this.renewalRows(q)).map(renewalOf);
+  }
+
+  private async renewalRows(q: RenewalQuery): Promise<Row[]> {
     const where: string[] = [];
     const b: Bindings = { limit: q.limit };
     const filter = (clause: string, name: string, value: unknown) => {
@@ -432,7 +440,7 @@ export class SurrealAuditStore implements AuditStore {
     }
     const order = ordered ? "ORDER BY newest" : "ORDER BY started_at DESC, inserted_at DESC";
     const [rows] = (await this.q(`SELECT * FROM renewal ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ${order} LIMIT $limit`, b)) as [Row[]];
-    return this.withEvents(rows);
+    return rows;
   }
 
   async latestRenewals(certIds: readonly string[]): Promise<Map<string, RenewalHead>> {

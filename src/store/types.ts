@@ -193,6 +193,8 @@ export interface AuditStore {
   getRenewal(id: string): Promise<Renewal | null>;
   /** Newest first (by start, then by insertion). */
   listRenewals(q: RenewalQuery): Promise<Renewal[]>;
+  /** The rows `listRenewals` returns, without their steps: for a caller that needs only how renewals ended, after each one. */
+  listRenewalHeads(q: RenewalQuery): Promise<RenewalHead[]>;
   /**
    * The newest renewal of each of `certIds` that has one, without steps, keyed by cert id:
    * one read for a list of many certs, costing the same however long their history.
