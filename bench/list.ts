@@ -4,7 +4,8 @@
  * Scheduler on the real SQLite store, then the routes asked through the API app
  * (`app.request`, no socket) and their parts timed apart: the two bulk store reads, the
  * views built as objects and serialized (what a page costs per cert), and the whole list
- * from its cached rows. Wall and CPU time per call, median and best of 15 (after 3 not
+ * from its cached rows: asked again unchanged, right after a sweep (a new next tick), and an
+ * hour on (the default interval: a new next tick and every `days_left` moved). Wall and CPU time per call, median and best of 15 (after 3 not
  * counted); CPU is the steadier figure on a shared machine. A report, not a test.
  *
  * Usage: bun bench/list.ts [--certs 10000]
@@ -114,12 +115,26 @@ async function main(): Promise<void> {
     const ids = certs.map((c) => c.config.id);
     const one = `/api/certs/${ids[Math.floor(N / 2)]}`;
     const body = await (await app.request("/api/certs")).text();
+    // A sweep between two requests: every cert's next_check moves (a new next tick at each call).
+    const afterTick: ApiDeps = { ...deps, certs: { ...deps.certs, nextTickAt: () => new Date(Date.now() + 7 * 86_400_000) } };
+    const tickRows = new CertRows();
+    await certListJson(afterTick, tickRows);
+    // The default interval: an hour passes between two requests (days_left moves too), a sweep in between.
+    let hours = 0;
+    const hourOn = (): ApiDeps => {
+      const at = Date.now() + ++hours * 3_600_000;
+      return { ...deps, clock: { ...systemClock, now: () => new Date(at) }, certs: { ...deps.certs, nextTickAt: () => new Date(at + 1_800_000) } };
+    };
+    const hourRows = new CertRows();
+    await certListJson(hourOn(), hourRows);
     const timings = [
       await time("store.latestRenewals (every cert)", () => store.latestRenewals(ids)),
       await time("store.certStates (every cert)", () => store.certStates(ids)),
       await time("views as objects (viewsNow)", () => viewsNow(deps, certs)),
       await time("views as objects + JSON.stringify", async () => JSON.stringify(await viewsNow(deps, certs))),
       await time("the list from cached rows (certListJson)", () => certListJson(deps, new CertRows())),
+      await time("the list right after a tick (rows cached)", () => certListJson(afterTick, tickRows)),
+      await time("the list an hour on, after a tick (rows cached)", () => certListJson(hourOn(), hourRows)),
       await time("GET /api/certs", async () => (await app.request("/api/certs")).text()),
       await time(`GET /api/certs/:id`, async () => (await app.request(one)).text()),
       await time("GET /healthz", async () => (await app.request("/healthz")).text()),
