@@ -71,15 +71,14 @@ export class CertRows {
 
   /** The cert's row, rebuilt if its text is out of date, with both moving values as they are at `input.now`. */
   private current(input: CertViewInput): Row {
-    const types = input.install.map(input.typeOf);
     let r = this.rows.get(input.id);
     const now = input.now.getTime();
-    if (r && now < r.expiresAt && sameInput(r.input, input) && sameList(r.types, types)) {
+    if (r && now < r.expiresAt && sameInput(r.input, input) && sameTypes(r.types, input)) {
       // The newer objects, so that the next comparison starts from identity again.
       r.input = input;
       if (now >= r.daysUntil) this.days(r, input.now);
     } else {
-      r = build(input, types);
+      r = build(input);
       this.built++;
       this.changed = true;
       this.rows.set(input.id, r);
@@ -136,7 +135,7 @@ export class CertRows {
  * as keys; both are top-level keys that come before any nested object with keys of its own,
  * and neither value (a number, an ISO time, null) holds a comma.
  */
-function build(input: CertViewInput, types: (string | undefined)[]): Row {
+function build(input: CertViewInput): Row {
   const json = JSON.stringify(certJson(input));
   const daysAt = json.indexOf(DAYS_KEY) + DAYS_KEY.length;
   const daysEnd = json.indexOf(",", daysAt);
@@ -146,7 +145,7 @@ function build(input: CertViewInput, types: (string | undefined)[]): Row {
   const notAfter = input.look?.decision?.notAfter;
   return {
     input,
-    types,
+    types: input.install.map(input.typeOf),
     expiresAt: momentsExpiry(input),
     head: json.slice(0, daysAt),
     middle: json.slice(daysEnd, nextAt),
@@ -224,6 +223,11 @@ function sameLast(a: RenewalHead | undefined, b: RenewalHead | undefined): boole
 
 function sameTime(a: Date | null | undefined, b: Date | null | undefined): boolean {
   return a === b || (a instanceof Date && b instanceof Date && a.getTime() === b.getTime()) || ((a ?? null) === null && (b ?? null) === null);
+}
+
+/** Whether `input`'s targets have the `types` a row was built with (sameInput compared the names). */
+function sameTypes(types: readonly (string | undefined)[], input: CertViewInput): boolean {
+  return types.every((t, i) => t === input.typeOf(input.install[i]!));
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
