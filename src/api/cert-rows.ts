@@ -60,12 +60,14 @@ export class CertRows {
     const rows = inputs.map((i) => this.current(i));
     if (!this.changed && this.last && sameList(this.last.ids, ids)) return this.last.text;
     this.changed = false;
-    // One join of every piece: each row's pieces concatenated first would allocate a string per row.
-    const parts: string[] = ["["];
-    for (const r of rows) parts.push(r.head, r.days, r.middle, r.next, r.tail, ",");
-    if (rows.length > 0) parts.pop();
-    parts.push("]");
-    this.last = { ids, text: parts.join("") };
+    // Appended piece by piece, a rope that is copied once when read: half the CPU of a join of
+    // the pieces, which in Bun costs more per element than it saves (measured at 10,000 rows).
+    let text = "[";
+    for (let n = 0; n < rows.length; n++) {
+      const r = rows[n]!;
+      text += (n === 0 ? "" : ",") + r.head + r.days + r.middle + r.next + r.tail;
+    }
+    this.last = { ids, text: text + "]" };
     return this.last.text;
   }
 
