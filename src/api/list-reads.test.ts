@@ -7,7 +7,10 @@ import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createConsola } from "consola";
+import { systemClock } from "../clock.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
+import { openRecoveringStore } from "../store/recovering.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import type { AuditStore } from "../store/types.ts";
 import { ListReads } from "./list-reads.ts";
@@ -71,6 +74,24 @@ describe("ListReads", () => {
     await reads.read(store, watched("www"));
     await reads.read(store, watched("www"));
     expect(calls.reads()).toBe(2);
+  });
+
+  test("through the daemon's store (the wrapper that survives a damaged file), as on SQLite itself", async () => {
+    const daemonStore = openRecoveringStore(join(dir, "daemon.db"), createConsola({ level: Number.NEGATIVE_INFINITY }), systemClock, { batchTrail: true });
+    try {
+      // Its methods cannot be spied on (a proxy): the reads kept are the same objects handed out again.
+      const certs = watched("www");
+      const reads = new ListReads();
+      const first = await reads.read(daemonStore, certs);
+      expect(await reads.read(daemonStore, certs)).toBe(first);
+      await daemonStore.openRenewal({ id: "r1", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: T0 });
+      const after = await reads.read(daemonStore, certs);
+      expect(after).not.toBe(first);
+      expect(after.latest.get("www")?.id).toBe("r1");
+      expect(await reads.read(daemonStore, certs)).toBe(after);
+    } finally {
+      await daemonStore.close();
+    }
   });
 
   test("a store without a change stamp is read at every call", async () => {
