@@ -35,7 +35,8 @@ export interface CachedLoad {
   warnings: string[];
   /**
    * Keeps this parse for the next start, in the state folder (which must exist by then);
-   * nothing to do when the parse came from there. Throws what the write throws.
+   * nothing to do when the parse came from there. Throws what the write throws. Once only:
+   * the first call lets go of the document, and later calls do nothing.
    */
   remember(): void;
 }
@@ -53,15 +54,26 @@ export function loadConfigCached(path: string, tag: string, env: Record<string, 
     const result = validateConfig(lookup.doc, file, env);
     // A cache is trusted only in the state folder this config names; a config with problems
     // is reported by the path every other load takes (the same document, so the same problems).
-    if (result.ok && result.config.daemon.stateDir === lookup.dir) return { config: result.config, warnings: result.warnings, remember: () => {} };
+    if (result.ok && result.config.daemon.stateDir === lookup.dir) return { config: result.config, warnings: result.warnings, remember: nothingToRemember };
   }
   const doc = parseDoc(bytes, file);
   const { config, warnings } = validated(doc, file, env);
-  return {
-    config,
-    warnings,
-    // Elsewhere than the guessed folder, the next start would not find it.
-    remember: () => (config.daemon.stateDir === lookup.dir ? rememberParse(lookup, doc) : undefined),
+  // Elsewhere than the guessed folder, the next start would not find it.
+  return { config, warnings, remember: config.daemon.stateDir === lookup.dir ? rememberOnce(lookup.dir, lookup.key, doc) : nothingToRemember };
+}
+
+function nothingToRemember(): void {}
+
+/**
+ * `remember` for a fresh parse. Made here, not inline: the daemon holds it for its whole life,
+ * and a closure inside `loadConfigCached` would keep that call's scope, a cached document
+ * included. It lets go of `doc` (a table, two arrays and their strings per cert) at its first call.
+ */
+function rememberOnce(dir: string, key: string, doc: Record<string, unknown>): () => void {
+  let kept: Record<string, unknown> | null = doc;
+  return () => {
+    if (kept) rememberParse({ dir, key }, kept);
+    kept = null;
   };
 }
 

@@ -59,6 +59,16 @@ function plant(doc: Record<string, unknown>, tag = TAG): void {
 }
 
 describe("loadConfigCached", () => {
+  test("remember writes once: the first call lets go of the document, a second writes nothing", () => {
+    writeFileSync(FILE, config());
+    const loaded = loadConfigCached(FILE, TAG, {});
+    loaded.remember();
+    expect(existsSync(CACHE)).toBe(true);
+    rmSync(CACHE);
+    loaded.remember();
+    expect(existsSync(CACHE)).toBe(false);
+  });
+
   test("a start keeps its parse (0600, no secret in it); the next start reads it, giving the same config", () => {
     writeFileSync(FILE, config());
     const first = start();

@@ -278,14 +278,22 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   /** Renewal workers, across reloads. */
-  // Once the last worker has left, a full collection hands back what a burst of renewals left in
-  // the heap (their requests, lines, events): the idle daemon returns to its size (issue 11).
+  // Once the last worker has left, the scheduler's objects are compacted and a full collection hands
+  // back what a burst of renewals left in the heap (their requests, lines, events): the idle daemon
+  // returns to its size (issue 11).
   const pool = new WorkerPool(
-    { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => Bun.gc(true) },
+    { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => compact() },
     poolSettings(config),
   );
   // And every few hundred renewals while they run: a burst of thousands otherwise peaks at its last one.
-  collectAfterRenewals(bus, () => Bun.gc(true));
+  collectAfterRenewals(bus, () => compact());
+  // The scheduler's objects of the certs looked at since the last time, copied away from the garbage they
+  // were made amid, then a full collection (Scheduler.compact).
+  const compact = () =>
+    void scheduler
+      .compact()
+      .then(() => Bun.gc(true))
+      .catch((err: unknown) => log.error(`compact: ${describeError(err)}`));
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();
@@ -431,6 +439,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     scheduler.firstLooks(),
   );
   if (keepParse) void scheduler.firstLooks().then(() => keep(keepParse));
+  void scheduler.firstLooks().then(() => {
+    if (!stopping) compact();
+  });
 
   // A socket deleted by hand (or by a tmp cleaner) would leave the daemon running unreachable,
   // and a new daemon refused by the state lock: put it back. Something else put at the path

@@ -41,6 +41,8 @@ import { longThresholdWarning, resolveThreshold, type Threshold } from "./thresh
 
 /** How long one sweep of the challenge journal may take. */
 const SWEEP_BUDGET_MS = 10_000;
+/** Certs whose objects `compact()` copies in one turn of the event loop: a few ms. */
+const COMPACT_SLICE = 250;
 /** Certs whose stored summaries a tick reads at once: one statement for many, each read well under a slice. */
 const STORE_BATCH = 256;
 /**
@@ -147,6 +149,8 @@ export class Scheduler {
   private touchedAll = 0;
   /** Each hinted target's mark at the last sweep: what the next sweep asks its changes since. */
   private marks = new WeakMap<InstallBackend, number>();
+  /** Certs looked at since the last `compact()`. */
+  private readonly looked = new Set<string>();
   /** The distinct install targets of the watched certs. */
   private targets: InstallBackend[];
 
@@ -194,6 +198,7 @@ export class Scheduler {
     for (const id of this.looks.keys()) if (!this.byId.has(id)) this.looks.delete(id);
     for (const id of this.parsed.keys()) if (!this.byId.has(id)) this.parsed.delete(id);
     for (const map of [this.plans, this.movedEarlier, this.warned, this.settled, this.touched]) for (const id of map.keys()) if (!this.byId.has(id)) map.delete(id);
+    for (const id of this.looked) if (!this.byId.has(id)) this.looked.delete(id);
     this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
@@ -209,6 +214,38 @@ export class Scheduler {
     this.plans.clear();
     this.unsettleAll();
     if (this.sweepArmedAt !== null) this.tickSafely("scheduled");
+  }
+
+  /**
+   * Copies what it keeps per cert (its look, parsed leaves and plan) for the certs looked at
+   * since the last call into objects made one after another, so that the old ones, each made
+   * amid a sweep's or a renewal's garbage, go at the next collection with the memory around
+   * them: the runtime's collector never moves an object, and a block of its heap with one live
+   * object left stays whole (issue 11). Each cert's three in one structured clone, so what they
+   * share stays shared (a target's leaf and its parsed entry, a look's ARI answer and its
+   * plan's). Strings are copied too: a copy that kept them (tried) left the blocks they pin,
+   * and gave back less. A slice of certs per turn of the event loop. A look in progress may
+   * still keep the object it had (`keepLook`): the same values, not copied. A cert whose
+   * objects cannot be cloned keeps them.
+   */
+  async compact(): Promise<void> {
+    const ids = [...this.looked];
+    this.looked.clear();
+    for (let i = 0; i < ids.length && !this.stopped; i++) {
+      if (i % COMPACT_SLICE === 0 && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const id = ids[i]!;
+      const look = this.looks.get(id);
+      if (!look) continue;
+      let copy: [CertLook, Parsed[] | undefined, RenewalPlan | null | undefined];
+      try {
+        copy = structuredClone([look, this.parsed.get(id), this.plans.get(id)]);
+      } catch {
+        continue;
+      }
+      this.looks.set(id, copy[0]);
+      if (copy[1]) this.parsed.set(id, copy[1]);
+      if (copy[2] !== undefined) this.plans.set(id, copy[2]);
+    }
   }
 
   watched(): Watchlist {
@@ -649,6 +686,7 @@ export class Scheduler {
     // A reload may have dropped the cert while its targets were being read.
     if (this.byId.has(id)) {
       this.looks.set(id, look);
+      this.looked.add(id);
       this.moments.set(id, nextMoment(look, this.poller !== null && this.adviser(cert) !== undefined, deps.clock.now()));
       // Cooling down after a failure, it is tried again when the cooldown ends, not at the sweep after: a look after a
       // failed renewal or a refused `rota renew` would otherwise drop that moment.

@@ -194,3 +194,30 @@ test("a target without change hints is read at every sweep", async () => {
   await sweep(3);
   expect(reads).toEqual(["www", "www", "www"]);
 });
+
+test("compact() gives each cert looked at since its last call a copy of its look saying the same; settled certs stay settled, and a change is still seen", async () => {
+  const files = filesTarget();
+  const s = await issuedAndSettled([cert("www", [files]), cert("api", [files])]);
+  await clearOfBackstop(files, "www", 3);
+  await clearOfBackstop(files, "api", 3);
+  const before = { www: s.look("www")!, api: s.look("api")! };
+  await s.compact();
+  for (const id of ["www", "api"] as const) {
+    expect(s.look(id)).not.toBe(before[id]);
+    expect(s.look(id)).toEqual(before[id]);
+  }
+  // Nothing looked at since: nothing copied.
+  const copied = s.look("www");
+  await s.compact();
+  expect(s.look("www")).toBe(copied!);
+  expect(await quiet()).toBe(true);
+  expect(await quiet()).toBe(true);
+
+  // The copied parse still answers for the set: damaged on disk, read at the next sweep and repaired.
+  rmSync(join(dir, "installed", "api", "privkey.pem"));
+  await sweep();
+  expect(reads).toEqual(["api", "api"]);
+  for (let i = 0; i < 5 && !(await quiet()); i++);
+  expect(await quiet()).toBe(true);
+  expect(s.look("api")?.decision?.action).toBe("none");
+});
