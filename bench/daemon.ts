@@ -315,6 +315,33 @@ export async function wrk(url: string, connections: number, seconds: number, hea
   return { rps: Number(rps), p50: ms(p50), p99: ms(p99) };
 }
 
+/** /proc reports CPU time in clock ticks of 1/100 s (`getconf CLK_TCK`). */
+const PROC_TICK_MS = 10;
+
+/** The process's CPU time (user + system, ms) from /proc. */
+export function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * PROC_TICK_MS;
+}
+
+/** Once `/healthz` answers 200. */
+export async function healthy(setup: Setup): Promise<void> {
+  for (;;) {
+    if ((await fetch(`${setup.base}/healthz`).catch(() => null))?.ok) return;
+    await Bun.sleep(20);
+  }
+}
+
+/** Once the daemon used under 20 ms of CPU in a second: its first sweep and start-up work are over. */
+export async function quietDaemon(pid: number): Promise<void> {
+  for (let last = cpuMs(pid); ; ) {
+    await Bun.sleep(1000);
+    const now = cpuMs(pid);
+    if (now - last < 20) return;
+    last = now;
+  }
+}
+
 export function rssMiB(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
   return kb ? Number(kb) / 1024 : NaN;

@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { configure, fmt, intervalLine, prepare, seed, spawnDaemon, stopDaemon, table, type Setup } from "./daemon.ts";
+import { configure, cpuMs, fmt, healthy, intervalLine, prepare, quietDaemon, seed, spawnDaemon, stopDaemon, table, type Setup } from "./daemon.ts";
 import { ROTA_BIN } from "../test/harness/index.ts";
 
 /** /proc reports CPU time in clock ticks of 1/100 s (`getconf CLK_TCK`). */
@@ -35,30 +35,8 @@ function threadsMs(pid: number): Map<string, number> {
   return byName;
 }
 
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-}
-
 function statusMiB(pid: number, field: "VmRSS" | "RssAnon" | "RssFile"): number {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
-}
-
-async function healthy(setup: Setup): Promise<void> {
-  for (;;) {
-    if ((await fetch(`${setup.base}/healthz`).catch(() => null))?.ok) return;
-    await Bun.sleep(20);
-  }
-}
-
-/** Once the daemon used under 20 ms of CPU in a second: its first sweep and start-up work are over. */
-async function quiet(pid: number): Promise<void> {
-  for (let last = cpuMs(pid); ; ) {
-    await Bun.sleep(1000);
-    const now = cpuMs(pid);
-    if (now - last < 20) return;
-    last = now;
-  }
 }
 
 interface Result {
@@ -76,7 +54,7 @@ async function measure(rota: string, setup: Setup, certs: number, seconds: numbe
   const { proc } = spawnDaemon(setup);
   try {
     await healthy(setup);
-    await quiet(proc.pid);
+    await quietDaemon(proc.pid);
     const rss = { rss: statusMiB(proc.pid, "VmRSS"), anon: statusMiB(proc.pid, "RssAnon"), file: statusMiB(proc.pid, "RssFile") };
     // Three whole intervals: three ticks fall in any window that long.
     const before = threadsMs(proc.pid);

@@ -17,9 +17,8 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROTA_BIN } from "../test/harness/index.ts";
-import { configure, intervalLine, kept, prepare, seed, spawnDaemon, stopDaemon, TOKEN, type Setup } from "./daemon.ts";
+import { configure, cpuMs, healthy, intervalLine, kept, prepare, quietDaemon, seed, spawnDaemon, stopDaemon, TOKEN, type Setup } from "./daemon.ts";
 
-const TICK_MS = 10;
 /** After the sweep's time: a no-change sweep at 10,000 certs takes a few ms of CPU, more under load. */
 const AFTER_SWEEP_MS = 250;
 const UNCHANGED = 3;
@@ -37,28 +36,6 @@ const { values } = parseArgs({
 });
 const builds = values.rota?.length ? values.rota : [ROTA_BIN];
 const headers = { authorization: `Bearer ${TOKEN}` };
-
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-}
-
-async function healthy(setup: Setup): Promise<void> {
-  for (;;) {
-    if ((await fetch(`${setup.base}/healthz`).catch(() => null))?.ok) return;
-    await Bun.sleep(20);
-  }
-}
-
-/** Once the daemon used under 20 ms of CPU in a second: its first sweep and start-up work are over. */
-async function quiet(pid: number): Promise<void> {
-  for (let last = cpuMs(pid); ; ) {
-    await Bun.sleep(1000);
-    const now = cpuMs(pid);
-    if (now - last < 20) return;
-    last = now;
-  }
-}
 
 /** One `GET /api/certs`, its body read: wall ms and the daemon's CPU ms meanwhile. */
 async function list(setup: Setup, pid: number, certs: number): Promise<{ wall: number; cpu: number }> {
@@ -83,7 +60,7 @@ async function measure(rota: string, setup: Setup, certs: number): Promise<Resul
   const { proc } = spawnDaemon(setup, rota);
   try {
     await healthy(setup);
-    await quiet(proc.pid);
+    await quietDaemon(proc.pid);
     const first = (await list(setup, proc.pid, certs)).wall;
     const result: Result = { rota, first, after: [], unchanged: [], load: loadavg()[0]! };
     for (let t = 0; t < Number(values.ticks); t++) {
