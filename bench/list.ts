@@ -4,7 +4,9 @@
  * Scheduler on the real SQLite store, then the routes asked through the API app
  * (`app.request`, no socket) and their parts timed apart: the two bulk store reads, the
  * views built as objects and serialized (what a page costs per cert), and the whole list
- * from its cached rows. Wall and CPU time per call, median and best of 15 (after 3 not
+ * from its cached rows: asked again unchanged, right after a sweep (a new next tick), an
+ * hour on (the default interval: a new next tick and every `days_left` moved), and right
+ * after a sweep and a store write (one cert's state: the store is read again). Wall and CPU time per call, median and best of 15 (after 3 not
  * counted); CPU is the steadier figure on a shared machine. A report, not a test.
  *
  * Usage: bun bench/list.ts [--certs 10000]
@@ -17,6 +19,7 @@ import { parseArgs } from "node:util";
 import { createConsola } from "consola";
 import { createApi } from "../src/api/app.ts";
 import { CertRows } from "../src/api/cert-rows.ts";
+import { ListReads } from "../src/api/list-reads.ts";
 import type { ApiDeps } from "../src/api/ports.ts";
 import { certListJson, viewsNow } from "../src/api/views.ts";
 import type { InstallBackend } from "../src/backends/types.ts";
@@ -114,18 +117,44 @@ async function main(): Promise<void> {
     const ids = certs.map((c) => c.config.id);
     const one = `/api/certs/${ids[Math.floor(N / 2)]}`;
     const body = await (await app.request("/api/certs")).text();
+    // A sweep between two requests: every cert's next_check moves (a new next tick at each call).
+    const afterTick: ApiDeps = { ...deps, certs: { ...deps.certs, nextTickAt: () => new Date(Date.now() + 7 * 86_400_000) } };
+    const tickRows = new CertRows();
+    const tickReads = new ListReads();
+    await certListJson(afterTick, tickRows, tickReads);
+    // The default interval: an hour passes between two requests (days_left moves too), a sweep in between.
+    let hours = 0;
+    const hourOn = (): ApiDeps => {
+      const at = Date.now() + ++hours * 3_600_000;
+      return { ...deps, clock: { ...systemClock, now: () => new Date(at) }, certs: { ...deps.certs, nextTickAt: () => new Date(at + 1_800_000) } };
+    };
+    const hourRows = new CertRows();
+    const hourReads = new ListReads();
+    await certListJson(hourOn(), hourRows, hourReads);
+    // A renewal's end between two requests: one cert's state written, so the store is read again.
+    const writtenRows = new CertRows();
+    const writtenReads = new ListReads();
+    let failures = 0;
+    const written = async () => {
+      await store.putCertState({ certId: ids[0]!, consecutiveFailures: ++failures % 2, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+      return certListJson(afterTick, writtenRows, writtenReads);
+    };
+    await written();
     const timings = [
       await time("store.latestRenewals (every cert)", () => store.latestRenewals(ids)),
       await time("store.certStates (every cert)", () => store.certStates(ids)),
       await time("views as objects (viewsNow)", () => viewsNow(deps, certs)),
       await time("views as objects + JSON.stringify", async () => JSON.stringify(await viewsNow(deps, certs))),
-      await time("the list from cached rows (certListJson)", () => certListJson(deps, new CertRows())),
+      await time("the list from cached rows (certListJson)", () => certListJson(deps, new CertRows(), new ListReads())),
+      await time("the list right after a tick (rows cached)", () => certListJson(afterTick, tickRows, tickReads)),
+      await time("the list an hour on, after a tick (rows cached)", () => certListJson(hourOn(), hourRows, hourReads)),
+      await time("the list after a tick and a store write", written),
       await time("GET /api/certs", async () => (await app.request("/api/certs")).text()),
       await time(`GET /api/certs/:id`, async () => (await app.request(one)).text()),
       await time("GET /healthz", async () => (await app.request("/healthz")).text()),
     ];
-    // The row cache rebuilt on every call above (a new CertRows): what the first list after a sweep costs.
-    timings[4]!.label = "the list, every row rebuilt (a new CertRows)";
+    // The caches made anew at every call above: what the first list costs.
+    timings[4]!.label = "the list, every row rebuilt (new caches)";
     await scheduler.stop();
     await runner.stop();
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;

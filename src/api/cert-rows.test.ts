@@ -3,12 +3,12 @@
  * failure state, a reload, time passing) a row is exactly what certJson gives at that
  * moment, and an unchanged cert is not serialized again.
  */
-import { describe, expect, spyOn, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Decision } from "../scheduler/due.ts";
 import type { CertLook, TargetLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
 import { CertRows } from "./cert-rows.ts";
-import { certJson, rowExpiry, type CertViewInput } from "./cert-view.ts";
+import { certJson, daysLeftUntil, momentsExpiry, type CertViewInput } from "./cert-view.ts";
 
 const DAY = 86_400_000;
 const T0 = Date.parse("2030-01-01T00:00:00Z");
@@ -126,34 +126,59 @@ describe("CertRows", () => {
   test("a cert nothing changed for is serialized once, across new objects and time", () => {
     const rows = new CertRows();
     let input = base();
-    const stringify = spyOn(JSON, "stringify");
-    try {
+    rows.row(input);
+    for (let n = 0; n < 100; n++) {
+      input = { ...fresh(input), now: new Date(input.now.getTime() + 1000) };
       rows.row(input);
-      for (let n = 0; n < 100; n++) {
-        input = { ...fresh(input), now: new Date(input.now.getTime() + 1000) };
-        rows.row(input);
-      }
-      expect(stringify).toHaveBeenCalledTimes(1);
-    } finally {
-      stringify.mockRestore();
     }
+    expect(rows.builds).toBe(1);
   });
 
-  test("days_left: the row is rebuilt at the hundredth of a day, not before", () => {
+  test("sweeps and hours passing rebuild no row: next_check and days_left are put in, the text as certJson's", () => {
+    const rows = new CertRows();
+    const certs = ["a", "b", "c"].map((id, n) => withDecision({ ...base(), id }, { notAfter: new Date(T0 + (60 + n) * DAY + n * 1_234_567) }));
+    // One cert's renewal moment comes between two sweeps: next_check is that moment, then the next sweep again once it has passed.
+    certs[2] = withDecision(certs[2]!, { moment: { at: new Date(T0 + 50.5 * 3_600_000), reason: "lifetime" } });
+    const expected = (inputs: CertViewInput[]) => `[${inputs.map((i) => JSON.stringify(certJson(i))).join(",")}]`;
+    let inputs = certs;
+    const texts = new Set<string>();
+    for (let sweep = 1; sweep <= 100; sweep++) {
+      // An hour on at each sweep (the default interval), the next sweep an hour ahead.
+      const now = new Date(T0 + sweep * 3_600_000);
+      inputs = inputs.map((i) => ({ ...fresh(i), now, nextTick: new Date(now.getTime() + 3_600_000) }));
+      const text = rows.list(inputs);
+      expect(text).toBe(expected(inputs));
+      texts.add(text);
+    }
+    expect(texts.size).toBe(100);
+    // Each row once, and the one whose moment passed (renew_at no longer counts in next_check) once more.
+    expect(rows.builds).toBe(4);
+    const last = [...texts].at(-1)!;
+    expect((JSON.parse(last) as { next_check: string }[]).map((r) => r.next_check)).toEqual(Array(3).fill(new Date(T0 + 101 * 3_600_000).toISOString()));
+    // The same moment asked again: the array's text itself is reused.
+    expect(rows.list(inputs.map(fresh))).toBe(last);
+  });
+
+  test("days_left: its value changes at the hundredth of a day, not before, and the row stays", () => {
     const input = base();
-    const expires = rowExpiry(input);
-    const days = (ms: number) => (JSON.parse(new CertRows().row({ ...input, now: new Date(ms) })) as { days_left: number }).days_left;
-    expect(days(expires)).toBe(days(input.now.getTime()));
-    expect(days(expires + 2)).toBe(days(input.now.getTime()) - 0.01);
+    const rows = new CertRows();
+    const expires = daysLeftUntil(input.look!.decision!.notAfter!, input.now);
+    const days = (ms: number) => (JSON.parse(rows.row({ ...input, now: new Date(ms) })) as { days_left: number }).days_left;
+    expect(days(input.now.getTime())).toBe(60);
+    expect(days(expires)).toBe(60);
+    expect(days(expires + 2)).toBe(59.99);
+    expect(rows.builds).toBe(1);
   });
 
   test("a cooldown's end, a renewal moment and an ARI poll each end a row's life once reached", () => {
     const input = { ...base(), state: { certId: "www", consecutiveFailures: 1, retryAt: new Date(T0 + 1000), lastError: null, authzFailures: 0, haltedAt: null } };
-    expect(rowExpiry(input)).toBe(T0 + 1000);
-    expect(rowExpiry(withLook(base(), { ari: { certId: "x", window: null, explanationUrl: null, polledAt: new Date(T0), nextPollAt: new Date(T0 + 2000), error: null } }))).toBe(T0 + 2000);
-    expect(rowExpiry(withDecision(base(), { moment: { at: new Date(T0 + 3000), reason: "lifetime" } }))).toBe(T0 + 3000);
+    const far = withDecision(base(), { moment: null });
+    expect(momentsExpiry(far)).toBe(Number.POSITIVE_INFINITY);
+    expect(momentsExpiry(input)).toBe(T0 + 1000);
+    expect(momentsExpiry(withLook(far, { ari: { certId: "x", window: null, explanationUrl: null, polledAt: new Date(T0), nextPollAt: new Date(T0 + 2000), error: null } }))).toBe(T0 + 2000);
+    expect(momentsExpiry(withDecision(base(), { moment: { at: new Date(T0 + 3000), reason: "lifetime" } }))).toBe(T0 + 3000);
     // Once past, a moment no longer changes anything.
-    expect(rowExpiry({ ...input, now: new Date(T0 + 5000) })).toBeGreaterThan(T0 + 5000);
+    expect(momentsExpiry({ ...input, now: new Date(T0 + 5000) })).toBeGreaterThan(T0 + 5000);
   });
 
   test("the whole array is reused while every row is, and rebuilt when one changes or the certs do", () => {

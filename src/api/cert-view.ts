@@ -46,11 +46,12 @@ const DAY_HUNDREDTH_MS = 864_000;
 /**
  * A field read here must be compared in `sameInput` (cert-rows.ts), which decides when a
  * cached row is still this function's answer; a field that depends on `now` must also
- * move `rowExpiry`.
+ * move `momentsExpiry`, or be one of the two values CertRows puts in at every request
+ * (`days_left`, `next_check`).
  */
 export function certJson(i: CertViewInput): CertJson {
   const notAfter = i.look?.decision?.notAfter ?? null;
-  const retryAt = i.state?.retryAt && i.state.retryAt > i.now ? i.state.retryAt : null;
+  const retryAt = retryAhead(i);
   const status = certStatus(i);
   return {
     id: i.id,
@@ -58,12 +59,11 @@ export function certJson(i: CertViewInput): CertJson {
     domains_unicode: i.domains.map(toUnicode),
     status,
     not_after: iso(notAfter),
-    days_left: notAfter ? Math.round(daysLeft(notAfter, i.now) * 100) / 100 : null,
+    days_left: notAfter ? daysLeftAt(notAfter, i.now) : null,
     renew_at: iso(i.look?.decision?.moment?.at),
     renew_reason: i.look?.decision?.why ?? null,
     ari_window: windowJson(i.look?.ari?.window),
-    // Halted, nothing is tried until a person forces a renewal (even while its certificate is fine).
-    next_check: i.state?.haltedAt ? null : iso(nextCheck(status, i.look, retryAt, i.nextTick, i.now)),
+    next_check: iso(nextCheckAt(nextCheckOwn(i, status), i.nextTick)),
     retry_at: iso(retryAt),
     due_since: iso(i.look?.dueSince),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
@@ -72,20 +72,29 @@ export function certJson(i: CertViewInput): CertJson {
   };
 }
 
+/** `days_left`: the days until `notAfter`, to the hundredth. */
+export function daysLeftAt(notAfter: Date, now: Date): number {
+  return Math.round(daysLeft(notAfter, now) * 100) / 100;
+}
+
 /**
- * The first moment (ms) at which `certJson(i)` may differ only because `now` moved on: the
- * next hundredth of a day in `days_left`, a cooldown's end, a renewal moment or an ARI poll
- * passing (each stops counting once past). A millisecond early, so rounding never keeps a stale row.
+ * The first moment (ms) at which `daysLeftAt(notAfter, now)` may differ: the next hundredth
+ * of a day. A millisecond early, so rounding never keeps a stale value.
  */
-export function rowExpiry(i: CertViewInput): number {
+export function daysLeftUntil(notAfter: Date, now: Date): number {
+  // Math.round(v) is floor(v + 0.5): it stays r while v ≥ r − 0.5, v falling as now rises.
+  const r = Math.round(daysLeft(notAfter, now) * 100);
+  return notAfter.getTime() - (r - 0.5) * DAY_HUNDREDTH_MS - 1;
+}
+
+/**
+ * The first moment (ms) at which `certJson(i)` may differ only because `now` passed one of
+ * the cert's moments: a cooldown's end, a renewal moment or an ARI poll (each stops counting
+ * once past). `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
+ */
+export function momentsExpiry(i: CertViewInput): number {
   const now = i.now.getTime();
   let at = Number.POSITIVE_INFINITY;
-  const notAfter = i.look?.decision?.notAfter;
-  if (notAfter) {
-    // Math.round(v) is floor(v + 0.5): it stays r while v ≥ r − 0.5, v falling as now rises.
-    const r = Math.round(daysLeft(notAfter, i.now) * 100);
-    at = notAfter.getTime() - (r - 0.5) * DAY_HUNDREDTH_MS - 1;
-  }
   for (const d of [i.state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
     if (d && d.getTime() > now) at = Math.min(at, d.getTime());
   }
@@ -107,13 +116,38 @@ export function targetsJson(names: readonly string[], look: CertLook | undefined
 }
 
 /**
- * When the daemon next looks at the cert (issue 12 §2): never while it renews; at the
- * cooldown's end while it cools down (the moment timer is armed for it); otherwise at the
- * sooner of the next sweep, its renewal moment while still ahead, and its next ARI poll.
+ * `next_check` without the next sweep's time, which moves for every cert at every sweep:
+ * `at` is the cert's own soonest moment, `sweep` whether the next sweep counts beside it.
  */
-export function nextCheck(status: CertStatus, look: CertLook | undefined, retryAt: Date | null, nextTick: Date | null, now: Date): Date | null {
-  if (status === "renewing") return null;
-  if (status === "cooldown") return retryAt;
-  const ahead = [nextTick, look?.decision?.moment?.at, look?.ari?.nextPollAt].filter((d): d is Date => d !== null && d !== undefined && (d === nextTick || d > now));
-  return ahead.length === 0 ? null : new Date(Math.min(...ahead.map((d) => d.getTime())));
+export interface OwnNextCheck {
+  at: Date | null;
+  sweep: boolean;
+}
+
+/**
+ * When the daemon next looks at the cert (issue 12 §2), but for the next sweep: never while
+ * it renews or is halted (nothing is tried until a person forces a renewal, even while its
+ * certificate is fine); at the cooldown's end while it cools down (the moment timer is armed
+ * for it); otherwise its renewal moment or its next ARI poll, the sooner still ahead, or the
+ * next sweep if that comes first (`nextCheckAt`).
+ */
+export function nextCheckOwn(i: CertViewInput, status: CertStatus = certStatus(i)): OwnNextCheck {
+  if (i.state?.haltedAt || status === "renewing") return { at: null, sweep: false };
+  if (status === "cooldown") return { at: retryAhead(i), sweep: false };
+  let at: Date | null = null;
+  for (const d of [i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
+    if (d && d > i.now && (at === null || d < at)) at = d;
+  }
+  return { at, sweep: true };
+}
+
+/** `retry_at`: the cooldown's end while still ahead. */
+function retryAhead(i: Pick<CertViewInput, "state" | "now">): Date | null {
+  return i.state?.retryAt && i.state.retryAt > i.now ? i.state.retryAt : null;
+}
+
+/** `next_check`: `own.at`, or `nextTick` when the sweep counts and comes no later. Returns one of the two, never a new Date. */
+export function nextCheckAt(own: OwnNextCheck, nextTick: Date | null): Date | null {
+  if (!own.sweep || nextTick === null) return own.at;
+  return own.at !== null && own.at < nextTick ? own.at : nextTick;
 }

@@ -3,10 +3,11 @@
  * reads and the scheduler's last looks, never a store query or a certificate parse per cert.
  */
 import type { WatchedCert } from "../pipeline/runtime.ts";
-import type { CertState } from "../store/types.ts";
+import type { CertState, RenewalHead } from "../store/types.ts";
 import type { CertRows } from "./cert-rows.ts";
 import { certJson, type CertViewInput } from "./cert-view.ts";
 import type { CertJson } from "./json.ts";
+import type { ListReads } from "./list-reads.ts";
 import type { ApiDeps } from "./ports.ts";
 
 /**
@@ -25,13 +26,15 @@ export async function firstLooks(deps: ViewDeps, certs: readonly WatchedCert[]):
   cancel();
 }
 
-/** Every watched cert's view as one JSON array, from `rows`' cached text where nothing changed. */
-export async function certListJson(deps: ViewDeps, rows: CertRows): Promise<string> {
+/**
+ * Every watched cert's view as one JSON array, from `rows`' cached text where nothing
+ * changed and `reads`' store reads while the store had no write.
+ */
+export async function certListJson(deps: ViewDeps, rows: CertRows, reads: ListReads): Promise<string> {
   const certs = deps.certs.certs();
   await firstLooks(deps, certs);
-  // Every cert's state: the whole table is one scan, cheaper than a lookup per id (states of certs no longer configured are never asked for).
-  const inputs = await viewInputs(deps, certs, await deps.store.certStates());
-  return rows.list(inputs);
+  const { latest, states } = await reads.read(deps.store, certs);
+  return rows.list(inputsOf(deps, certs, latest, states));
 }
 
 /**
@@ -40,12 +43,12 @@ export async function certListJson(deps: ViewDeps, rows: CertRows): Promise<stri
  * `states`: their failure states when the caller has read them already.
  */
 export async function viewsNow(deps: ViewDeps, certs: readonly WatchedCert[], states?: Map<string, CertState>): Promise<CertJson[]> {
-  return (await viewInputs(deps, certs, states)).map(certJson);
-}
-
-async function viewInputs(deps: ViewDeps, certs: readonly WatchedCert[], states?: Map<string, CertState>): Promise<CertViewInput[]> {
   const ids = certs.map((c) => c.config.id);
   const [latest, stateOf] = await Promise.all([deps.store.latestRenewals(ids), states ?? deps.store.certStates(ids)]);
+  return inputsOf(deps, certs, latest, stateOf).map(certJson);
+}
+
+function inputsOf(deps: ViewDeps, certs: readonly WatchedCert[], latest: Map<string, RenewalHead>, stateOf: Map<string, CertState>): CertViewInput[] {
   const now = deps.clock.now();
   const nextTick = deps.certs.nextTickAt();
   // Asked once per target name, not once per cert: thousands of certs share a few targets.

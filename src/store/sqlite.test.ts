@@ -170,6 +170,41 @@ describe("step numbers", () => {
   });
 });
 
+describe("change stamp", () => {
+  test("moves with a write of this store (committed or not) or of another connection, never with a read", async () => {
+    const stamps = [await store.changeStamp()];
+    const moved = async () => {
+      stamps.push(await store.changeStamp());
+      return stamps.at(-1) !== stamps.at(-2);
+    };
+    await store.latestRenewals(["www"]);
+    await store.certStates();
+    expect(await moved()).toBe(false);
+    await open("r1", "www", 0);
+    expect(await moved()).toBe(true);
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: null, lastError: "boom", authzFailures: 0, haltedAt: null });
+    expect(await moved()).toBe(true);
+    // A renewal worker stores its certificate through its own connection.
+    const worker = new SqliteAuditStore(path);
+    await worker.saveIssued(issued("0a", 90));
+    await worker.close();
+    expect(await moved()).toBe(true);
+    expect(await moved()).toBe(false);
+    const batched = new SqliteAuditStore(join(dir, "batched.db"), undefined, { batchTrail: true });
+    const before = await batched.changeStamp();
+    await batched.openRenewal({ id: "r1", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+    expect(await batched.changeStamp()).not.toBe(before);
+    await batched.close();
+  });
+
+  test("a fresh store on the same file never repeats an earlier store's stamp", async () => {
+    const first = await store.changeStamp();
+    await store.close();
+    store = new SqliteAuditStore(path);
+    expect(await store.changeStamp()).not.toBe(first);
+  });
+});
+
 describe("renewals", () => {
   test("the newest-first search reads an index, not a sort of the whole table", async () => {
     const db = new Database(path, { readonly: true });

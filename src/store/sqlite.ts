@@ -10,7 +10,7 @@ import type { CertSummary } from "../crypto/summary.ts";
 import { summaryColumns, summaryOf, type SummaryRecord } from "./issued-summary.ts";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import { planOf, planRecord, PUT_PLAN_SQL, type PlanRecord } from "./renewal-plan.ts";
-import type { AlertDelivery, AlertLimit, AuditStore, CertState, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent, StoreHealth } from "./types.ts";
+import type { AlertDelivery, AlertLimit, AuditStore, CertState, ChangeStamped, DeliveryOutcome, InstallRecord, IssuedCert, PruneResult, Renewal, RenewalHead, RenewalPlan, RenewalQuery, RenewalStatus, StepEvent, StoreHealth } from "./types.ts";
 
 interface RenewalRecord {
   id: string;
@@ -61,6 +61,11 @@ export const LATEST_SUMMARIES_SQL = `SELECT j.value AS cert_id, i.serial, i.not_
  */
 export const LATEST_RENEWALS_SQL = `SELECT r.* FROM json_each($ids) j
   JOIN renewal r ON r.rowid = (SELECT r2.rowid FROM renewal r2 WHERE r2.cert_id = j.value ORDER BY r2.started_at DESC, r2.rowid DESC LIMIT 1)`;
+
+const CHANGE_STAMP_SQL = "SELECT total_changes() AS mine, (SELECT data_version FROM pragma_data_version) AS theirs";
+
+/** Stores opened in this process: each one's serial starts its change stamps. */
+let opened = 0;
 
 /** Backups made before a migration that are kept beside the database; older ones are removed. */
 const KEEP_BACKUPS = 3;
@@ -118,8 +123,9 @@ export interface SqliteOptions {
   batchTrail?: boolean;
 }
 
-export class SqliteAuditStore implements AuditStore {
+export class SqliteAuditStore implements AuditStore, ChangeStamped {
   private readonly db: Database;
+  private readonly serial = ++opened;
   private readonly batchTrail: boolean;
   /** Set while this turn's trail rows share an open transaction. */
   private batchOpen = false;
@@ -413,6 +419,17 @@ export class SqliteAuditStore implements AuditStore {
 
   health(): StoreHealth {
     return { backend: "sqlite", connected: true, bufferedWrites: 0, droppedWrites: 0 };
+  }
+
+  /**
+   * This connection's row changes (`total_changes()`, committed or not: its own reads see
+   * them) and the commits of every other connection (`PRAGMA data_version`: renewal workers
+   * store certificates through their own), after this store's serial: a fresh database that
+   * replaced a damaged one starts both counts again.
+   */
+  async changeStamp(): Promise<string> {
+    const r = this.db.query(CHANGE_STAMP_SQL).get() as { mine: number; theirs: number };
+    return `${this.serial}:${r.mine}:${r.theirs}`;
   }
 
   async close(): Promise<void> {

@@ -262,3 +262,17 @@ export interface AuditStore {
   /** A buffering store first stores or spools what it holds (see its own doc). */
   close(): Promise<void>;
 }
+
+/**
+ * A store that can say, cheaply, that nothing was written since an earlier answer: the same
+ * stamp twice means no write by this process or any other came in between, so a reader may
+ * keep what it read after the first. A different stamp says only that something may have
+ * changed. SQLite has one; a store on a server (other nodes write to it) does not.
+ */
+export interface ChangeStamped {
+  changeStamp(): Promise<string>;
+}
+
+export function hasChangeStamp(store: AuditStore): store is AuditStore & ChangeStamped {
+  return typeof (store as Partial<ChangeStamped>).changeStamp === "function";
+}

@@ -6,6 +6,7 @@ import { SAME_KEY_REASON } from "../../config/cluster.ts";
 import { renewResultJson, type CertDetailJson, type ErrorJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { CertRows } from "../cert-rows.ts";
+import { ListReads } from "../list-reads.ts";
 import { certListJson } from "../views.ts";
 
 /** `rota renew --new-key` on a cluster: the reason `key_rotation = "every_renewal"` is refused for. */
@@ -18,10 +19,11 @@ export function unknownCert(c: Context, id: string) {
 export function certRoutes(deps: ApiDeps): Hono {
   const app = new Hono();
   const rows = new CertRows();
+  const reads = new ListReads();
 
   app.get("/api/certs", async (c) => {
     // Without a query the bare array stays, as `rota list --json` and scripts read it.
-    if (!CERT_QUERY_PARAMS.some((p) => c.req.query(p) !== undefined)) return c.body(await certListJson(deps, rows), 200, { "content-type": "application/json" });
+    if (!CERT_QUERY_PARAMS.some((p) => c.req.query(p) !== undefined)) return c.body(await certListJson(deps, rows, reads), 200, { "content-type": "application/json" });
     return c.json(await certPage(deps, parseCertQuery((name) => c.req.query(name))));
   });
 
