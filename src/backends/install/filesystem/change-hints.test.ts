@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { systemClock } from "../../../clock.ts";
 import { settle } from "../../../testing/fake-clock.ts";
 import { FolderWatch, isLocalFilesystem } from "./change-hints.ts";
-import type { StartWatch, WatchEvents } from "./watch-thread-client.ts";
+import { stopWatchThread, type StartWatch, type WatchEvents } from "./watch-thread-client.ts";
 
 const EXT4 = 0xef53;
 const NFS = 0x6969;
@@ -221,4 +221,18 @@ test("a watch that cannot start (the thread could not run it) is not asked again
   expect(hints.mark()).toBeNull();
   expect(await hints.changesSince({}, null, () => {})).toEqual({ mark: null, all: true });
   expect(starts).toBe(1);
+});
+
+test("the watch thread stopped (a daemon's stop): the hints are dropped, and the next question starts a thread anew", async () => {
+  const { hints, mark } = await watching();
+  stopWatchThread();
+  expect(hints.unchangedSince("www", mark!)).toBe(false);
+  expect(hints.mark()).toBeNull();
+  await hints.ready();
+  const again = hints.mark()!;
+  writeFileSync(join(dir, "www", "cert.pem"), "two");
+  expect(await hints.fence({})).toBe(true);
+  expect(hints.unchangedSince("www", again)).toBe(false);
+  expect(hints.unchangedSince("api", again)).toBe(true);
+  hints.close();
 });

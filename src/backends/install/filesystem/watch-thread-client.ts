@@ -65,17 +65,26 @@ function running(): Worker {
   };
   // The thread died (its script failed to load, or it crashed): every watch it ran is gone.
   const died = () => {
-    if (thread !== t) return;
-    thread = null;
-    t.terminate();
-    const lost = [...watches.values()];
-    watches.clear();
-    for (const events of lost) events.failed(null);
+    if (thread === t) stopWatchThread();
   };
   t.addEventListener("error", died);
   t.addEventListener("close", died);
   thread = t;
   return t;
+}
+
+/**
+ * Ends the thread, if it runs (the daemon's stop): every watch it ran is reported stopped, so
+ * its hints are dropped, and a later watch starts a thread anew.
+ */
+export function stopWatchThread(): void {
+  const t = thread;
+  if (!t) return;
+  thread = null;
+  t.terminate();
+  const lost = [...watches.values()];
+  watches.clear();
+  for (const events of lost) events.failed(null);
 }
 
 function send(t: Worker, message: ToThread): void {
