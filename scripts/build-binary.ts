@@ -79,6 +79,9 @@ function build(target: string | undefined, outfile: string): void {
     "--outfile",
     outfile,
     join(root, "src", "main.ts"),
+    // A Worker's script is not found by the bundler: listed, it is embedded under `/$bunfs/root/`
+    // as laid out under src/ (watch-thread-client.ts names it so).
+    join(root, "src", "backends", "install", "filesystem", "watch-thread.ts"),
   ];
   const proc = Bun.spawnSync(["bun", ...args], { cwd: root, stdout: "inherit", stderr: "inherit" });
   if (proc.exitCode !== 0) fail(`build failed (exit ${proc.exitCode})`, proc.exitCode ?? 1);

@@ -483,6 +483,8 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       // sync.stop() first: from its call on no sync run starts; awaited beside scheduler.stop(), whose abort ends a read-back its pass may wait on.
       await Promise.all([sync?.stop(), scheduler.stop(), runner.stop(), retention.stop()]);
       await pool.close();
+      // The folder watches' thread, if a target started one: in a process that goes on (a test's), it would outlive the daemon.
+      (await import("../backends/install/filesystem/watch-thread-client.ts")).stopWatchThread();
       await bus.drain();
       await alerts.stop();
       // Bun unlinks the path when the listener closes: whatever replaced our socket there is someone else's, kept.

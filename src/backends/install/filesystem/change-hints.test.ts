@@ -1,7 +1,8 @@
 /**
  * @module The folder watch behind a sweep's change hints, on a real folder: a change under a
  * cert's folder is seen once a fence comes back, the folder itself moved drops every hint,
- * a network filesystem is never watched, and fences leave nothing behind.
+ * a network filesystem is never watched, fences leave nothing behind, and the watch's start
+ * (on its thread) never holds the event loop.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { systemClock } from "../../../clock.ts";
 import { settle } from "../../../testing/fake-clock.ts";
 import { FolderWatch, isLocalFilesystem } from "./change-hints.ts";
+import { stopWatchThread, type StartWatch, type WatchEvents } from "./watch-thread-client.ts";
 
 const EXT4 = 0xef53;
 const NFS = 0x6969;
@@ -31,7 +33,7 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 async function watching(type = EXT4): Promise<{ hints: FolderWatch; mark: number | null }> {
   const hints = new FolderWatch(dir, systemClock, async () => type);
   expect(hints.mark()).toBeNull();
-  await settle();
+  await hints.ready();
   return { hints, mark: hints.mark() };
 }
 
@@ -83,6 +85,9 @@ test("the folder moved away: every hint dropped, and the folder now at that path
   expect(hints.unchangedSince("www", mark!)).toBe(false);
   expect(hints.unchangedSince("api", mark!)).toBe(false);
 
+  // Watched anew once its walk is done, on the watch thread.
+  expect(hints.mark()).toBeNull();
+  await hints.ready();
   const again = hints.mark();
   expect(again).not.toBeNull();
   expect(await hints.fence({})).toBe(true);
@@ -105,13 +110,10 @@ test("a folder on a network filesystem is never watched: no mark, no fence", asy
 test("a folder not there yet is watched once it is", async () => {
   rmSync(dir, { recursive: true });
   const hints = new FolderWatch(dir, systemClock, async () => EXT4);
-  hints.mark();
-  await settle();
+  await hints.ready();
   expect(hints.mark()).toBeNull();
-  await settle();
   mkdirSync(dir);
-  hints.mark();
-  await settle();
+  await hints.ready();
   expect(hints.mark()).not.toBeNull();
 });
 
@@ -147,4 +149,90 @@ test("on a network filesystem, a sweep is never vouched for", async () => {
   const hints = new FolderWatch(dir, systemClock, async () => NFS);
   expect(await hints.changesSince({}, null, () => {})).toEqual({ mark: null, all: true });
   expect(await hints.changesSince({}, 1, () => {})).toEqual({ mark: null, all: true });
+});
+
+test("the watch's walk runs off this thread: the event loop turns while a watch of 3,000 cert folders starts, and a change made right before each fence is seen", async () => {
+  for (let i = 0; i < 3000; i++) mkdirSync(join(dir, `c${i}`));
+  const hints = new FolderWatch(dir, systemClock, async () => EXT4);
+  hints.mark();
+  await settle();
+  // The folder is known local: this call starts the watch, and returns before its walk is done.
+  expect(hints.mark()).toBeNull();
+  let turns = 0;
+  let starting = true;
+  const tick = () => {
+    if (!starting) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  await hints.ready();
+  starting = false;
+  expect(turns).toBeGreaterThan(0);
+  expect(hints.mark()).not.toBeNull();
+
+  // One watcher's events, forwarded in order: a fence never overtakes a change made before it.
+  for (let round = 0; round < 200; round++) {
+    const id = `c${(round * 7) % 3000}`;
+    const before = hints.mark()!;
+    writeFileSync(join(dir, id, "cert.pem"), `${round}`);
+    expect(await hints.fence({})).toBe(true);
+    expect(hints.unchangedSince(id, before)).toBe(false);
+    expect(hints.unchangedSince("www", before)).toBe(true);
+  }
+  hints.close();
+});
+
+test("a watch that stops (its thread gone) drops every hint; the next question starts it again", async () => {
+  const runs: { events: WatchEvents; stopped: boolean }[] = [];
+  const start: StartWatch = (_dir, events) => {
+    const run = { events, stopped: false };
+    runs.push(run);
+    queueMicrotask(() => events.started());
+    return () => void (run.stopped = true);
+  };
+  const hints = new FolderWatch(dir, systemClock, async () => EXT4, start);
+  await hints.ready();
+  const mark = hints.mark()!;
+  expect(hints.unchangedSince("www", mark)).toBe(true);
+
+  runs[0]!.events.failed(null);
+  expect(hints.unchangedSince("www", mark)).toBe(false);
+  expect(runs[0]!.stopped).toBe(true);
+  // Events of the stopped watch concern nothing any more.
+  runs[0]!.events.changed("api/cert.pem");
+  expect(hints.mark()).toBeNull();
+  await hints.ready();
+  expect(runs).toHaveLength(2);
+  const again = hints.mark()!;
+  expect(again).toBeGreaterThan(mark);
+  expect(hints.unchangedSince("api", again)).toBe(true);
+});
+
+test("a watch that cannot start (the thread could not run it) is not asked again: the disk is read", async () => {
+  let starts = 0;
+  const start: StartWatch = (_dir, events) => {
+    starts++;
+    queueMicrotask(() => events.failed(null));
+    return () => {};
+  };
+  const hints = new FolderWatch(dir, systemClock, async () => EXT4, start);
+  await hints.ready();
+  expect(hints.mark()).toBeNull();
+  expect(await hints.changesSince({}, null, () => {})).toEqual({ mark: null, all: true });
+  expect(starts).toBe(1);
+});
+
+test("the watch thread stopped (a daemon's stop): the hints are dropped, and the next question starts a thread anew", async () => {
+  const { hints, mark } = await watching();
+  stopWatchThread();
+  expect(hints.unchangedSince("www", mark!)).toBe(false);
+  expect(hints.mark()).toBeNull();
+  await hints.ready();
+  const again = hints.mark()!;
+  writeFileSync(join(dir, "www", "cert.pem"), "two");
+  expect(await hints.fence({})).toBe(true);
+  expect(hints.unchangedSince("www", again)).toBe(false);
+  expect(hints.unchangedSince("api", again)).toBe(true);
+  hints.close();
 });

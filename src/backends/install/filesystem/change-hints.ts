@@ -7,16 +7,22 @@
  * Only on a local filesystem, where the kernel raises an event for every change to it;
  * on NFS, SMB or FUSE another host's writes raise none, so those folders are always read.
  * A fence makes the hints exact for a sweep: it writes a file of its own into the folder and
- * waits for that event; Bun delivers one watcher's events in order, so once it arrives every
- * change made before the fence has been seen. Anything the watch cannot account for (the
- * folder itself renamed, removed or re-permissioned, the watch failing) drops every hint:
- * the next reads go to the disk, and the watch starts again.
+ * waits for that event; Bun delivers one watcher's events in order, and the watch thread
+ * forwards them in that order on one channel, so once it arrives every change made before
+ * the fence has been seen. Anything the watch cannot account for (the folder itself renamed,
+ * removed or re-permissioned, the watch or its thread failing) drops every hint: the next
+ * reads go to the disk, and the watch starts again.
+ *
+ * The watch runs on a thread of its own (`watch-thread-client.ts`): its start walks every
+ * cert folder in one call. Separate per-folder watchers, started in slices on this thread,
+ * were measured and rejected: their events are not delivered in order with one another, so a
+ * fence could come back before an earlier change's event (bench/README.md, fifth pass).
  */
-import { watch, type FSWatcher } from "node:fs";
 import { statfs, unlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import type { TargetChanges } from "../../types.ts";
+import { startOnThread, type StartWatch, type StopWatch } from "./watch-thread-client.ts";
 
 /** What a sweep may trust instead of reading the disk. */
 export interface ChangeHints {
@@ -56,6 +62,13 @@ const FENCE_PREFIX = ".rota-fence-";
 /** How long a fence may take before the sweep reads the disk instead: a watch that slow is not relied on. */
 const FENCE_TIMEOUT_MS = 2000;
 
+/**
+ * How long a sweep waits for the watch to start before reading without it: the walk takes
+ * a few hundred ms of CPU at 10,000 cert folders, seconds of wall time on a loaded machine;
+ * the event loop runs meanwhile.
+ */
+const START_TIMEOUT_MS = 10_000;
+
 export function isLocalFilesystem(type: number): boolean {
   return LOCAL_FILESYSTEMS.has(type);
 }
@@ -77,11 +90,12 @@ export function folderHints(dir: string): ChangeHints & ChangeLog {
   return hints;
 }
 
-type State = "unknown" | "checking" | "local" | "off";
+/** `local`: on a local filesystem, not watched; `starting`: the watch's walk under way; `watching`: it runs. */
+type State = "unknown" | "checking" | "local" | "starting" | "watching" | "off";
 
 export class FolderWatch implements ChangeHints, ChangeLog {
   private state: State = "unknown";
-  private watcher: FSWatcher | null = null;
+  private stop: StopWatch | null = null;
   /** Counts what the watch saw; marks are values of it. */
   private seq = 0;
   /** Marks up to this one predate the current watch: nothing since them is known. */
@@ -93,12 +107,16 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   private fenceCount = 0;
   /** Settles once the folder's filesystem type is known (or could not be). */
   private checked: Promise<void> = Promise.resolve();
+  /** Settles once the watch last asked for runs or failed to start. */
+  private started: Promise<void> = Promise.resolve();
+  private settleStart = () => {};
 
   constructor(
     private readonly dir: string,
     private readonly clock: Clock = systemClock,
     /** statfs(2)'s `type` of the folder; a test passes its own. */
     private readonly fsType: (dir: string) => Promise<number> = async (d) => (await statfs(d)).type,
+    private readonly startWatch: StartWatch = startOnThread,
   ) {}
 
   mark(): number | null {
@@ -106,7 +124,21 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   }
 
   unchangedSince(certId: string, mark: number): boolean {
-    return this.watcher !== null && this.lostAt <= mark && (this.changed.get(certId) ?? 0) <= mark;
+    return this.state === "watching" && this.lostAt <= mark && (this.changed.get(certId) ?? 0) <= mark;
+  }
+
+  /** Resolves once the watch runs, or could not be started (or `START_TIMEOUT_MS` passed): `mark()` then says which. */
+  async ready(): Promise<void> {
+    if (this.state === "watching" || this.state === "off") return;
+    this.watching();
+    await this.within(this.checked, FENCE_TIMEOUT_MS);
+    this.watching();
+    await this.within(this.started, START_TIMEOUT_MS);
+  }
+
+  /** Stops the watch; the next question starts it again. */
+  close(): void {
+    this.lose();
   }
 
   fence(sweep: object): Promise<boolean> {
@@ -121,11 +153,8 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   async changesSince(sweep: object, since: number | null, changed: (certId: string) => void): Promise<TargetChanges> {
     // Asked before a sweep's reads, it waits for the folder's type, bounded as a fence is: the
     // first sweep then reads under a watch, and a cert it finds unchanged is not read again.
-    if (this.watcher === null && this.state !== "off") {
-      this.watching();
-      await this.within(this.checked, FENCE_TIMEOUT_MS);
-    }
-    if (!(await this.fence(sweep)) || this.watcher === null) return { mark: null, all: true };
+    await this.ready();
+    if (!(await this.fence(sweep)) || this.state !== "watching") return { mark: null, all: true };
     const mark = this.seq;
     if (since === null || this.lostAt > since) return { mark, all: true };
     // One entry per cert folder ever changed while watched: a walk without allocating, against a read per set.
@@ -135,7 +164,7 @@ export class FolderWatch implements ChangeHints, ChangeLog {
 
   /** Whether the watch runs; starts it once the folder is known to be local. Never waits: until then the disk is read. */
   private watching(): boolean {
-    if (this.watcher) return true;
+    if (this.state === "watching") return true;
     if (this.state === "unknown") {
       this.state = "checking";
       // Asked without waiting: statfs on a hung mount must not hold a read.
@@ -146,23 +175,44 @@ export class FolderWatch implements ChangeHints, ChangeLog {
       return false;
     }
     if (this.state !== "local") return false;
+    // Walks the tree once, on the watch thread: a one-time cost (~25 µs per cert folder) against every later sweep's lstat calls.
+    this.state = "starting";
+    let settle = () => {};
+    this.started = new Promise<void>((resolve) => (settle = resolve));
+    this.settleStart = settle;
+    let stop: StopWatch | null = null;
+    // Events of a watch this one replaced (lost, then started anew) are not this watch's.
+    const current = () => stop !== null && this.stop === stop;
     try {
-      // Walks the tree once, synchronously: a one-time cost (~25 µs per cert folder) against every later sweep's lstat calls.
-      const w = watch(this.dir, { recursive: true }, (_event, name) => this.saw(name));
-      w.on("error", () => this.lose());
-      w.unref();
-      this.watcher = w;
-      this.lostAt = ++this.seq;
-      return true;
-    } catch (err) {
-      // A folder not there yet is tried again later; anything else (out of inotify watches) for good.
-      this.state = (err as NodeJS.ErrnoException).code === "ENOENT" ? "unknown" : "off";
-      return false;
+      stop = this.startWatch(this.dir, {
+        started: () => {
+          if (!current()) return;
+          this.state = "watching";
+          this.lostAt = ++this.seq;
+          settle();
+        },
+        changed: (name) => {
+          if (current()) this.saw(name);
+        },
+        failed: (code) => {
+          if (!current()) return;
+          if (this.state === "watching") return this.lose();
+          // A folder not there yet is tried again later; anything else (out of inotify watches,
+          // a thread that could not run the watch) for good: the disk is read instead.
+          this.stop = null;
+          this.state = code === "ENOENT" ? "unknown" : "off";
+          settle();
+        },
+      });
+      this.stop = stop;
+    } catch {
+      this.state = "off";
+      settle();
     }
+    return false;
   }
 
-  private saw(name: string | Buffer | null | undefined): void {
-    const path = name == null ? "" : String(name);
+  private saw(path: string): void {
     // An event on the folder itself: renamed, removed, its mode changed. What the watch follows may no longer be the folder.
     if (path === "") return this.lose();
     if (path.startsWith(FENCE_PREFIX)) {
@@ -176,8 +226,11 @@ export class FolderWatch implements ChangeHints, ChangeLog {
   private lose(): void {
     this.lostAt = ++this.seq;
     this.changed.clear();
-    this.watcher?.close();
-    this.watcher = null;
+    const stop = this.stop;
+    this.stop = null;
+    stop?.();
+    if (this.state === "watching" || this.state === "starting") this.state = "local";
+    this.settleStart();
     for (const resolve of this.waiting.values()) resolve();
   }
 
@@ -193,7 +246,7 @@ export class FolderWatch implements ChangeHints, ChangeLog {
     const path = join(this.dir, name);
     let cancel = () => {};
     const seen = new Promise<boolean>((resolve) => {
-      this.waiting.set(name, () => resolve(this.watcher !== null));
+      this.waiting.set(name, () => resolve(this.state === "watching"));
       cancel = this.clock.setTimeout(() => resolve(false), FENCE_TIMEOUT_MS);
     });
     try {

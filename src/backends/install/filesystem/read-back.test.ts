@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPem } from "../../../crypto/keys.ts";
 import { systemClock } from "../../../clock.ts";
-import { FakeClock, settle } from "../../../testing/fake-clock.ts";
+import { FakeClock } from "../../../testing/fake-clock.ts";
 import type { ReadableInstall, ReadBack } from "../../types.ts";
 import { makeInstallFixtures, type InstallFixtures } from "../contract.ts";
 import { FolderWatch, type ChangeHints } from "./change-hints.ts";
@@ -206,7 +206,7 @@ describe("filesystem read-back in a sweep", () => {
     };
     // The first reads find out the folder is local and start the watch; from then on the set is not read while it is unchanged.
     await sweep();
-    await settle();
+    await hints.ready();
     known = undefined;
     const present = await sweep();
     expect(present).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
