@@ -7,7 +7,7 @@ import type { BackendContext } from "../backends/context.ts";
 import { CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry } from "../backends/registry.ts";
 import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
 import { withVerifyServed } from "../backends/install/served/verified.ts";
-import type { BackendSection, CertConfig, InstallSection, RotaConfig } from "../config/schema.ts";
+import type { BackendSection, InstallSection, RotaConfig } from "../config/schema.ts";
 import { RotaError } from "../errors.ts";
 import type { CertSections } from "../pipeline/child-protocol.ts";
 import type { CertRuntime, WatchedCert, Watchlist } from "../pipeline/runtime.ts";
@@ -63,18 +63,39 @@ export async function buildWatchlist(config: RotaConfig, ctx: BackendContext, pr
   const used = new Set<string>();
   for (const c of config.certs) for (const name of c.install) used.add(name);
   const installs = await buildInstalls(named(config.installs, used), ctx, previous && { sections: previous.config.installs, built: oldInstalls });
-  const cas = new Map(config.cas.map((s) => [s.name, s]));
-  const certs = config.certs.map((c) => ({ config: c, installs: c.install.map((n) => installs.get(n)!), ...caTraits(cas.get(c.ca), c) }));
+  const traits = new Map(config.cas.map((s) => [s.name, caTraits(s)]));
+  // One array per distinct list of targets, shared by the certs that name it (most name the same one or two).
+  const lists = new Map<string, InstallBackend[]>();
+  const certs: WatchedCert[] = [];
+  for (const c of config.certs) {
+    const key = c.install.length === 1 ? c.install[0]! : c.install.join("\n");
+    let targets = lists.get(key);
+    if (!targets) lists.set(key, (targets = c.install.map((n) => installs.get(n)!)));
+    const watched: WatchedCert = { config: c, installs: targets };
+    const t = traits.get(c.ca);
+    const implied = t?.implied?.(c.domains);
+    if (implied !== undefined && implied.length > 0) watched.impliedNames = implied;
+    if (t?.minRenewalSeconds !== undefined) watched.minRenewalSeconds = t.minRenewalSeconds;
+    certs.push(watched);
+  }
   return { config, certs, dcvs };
 }
 
-/** What the cert's CA type (its `[[ca]]` is `section`) tells the scheduler and runner about its certificates. */
-function caTraits(section: BackendSection | undefined, cert: CertConfig): Pick<WatchedCert, "impliedNames" | "minRenewalSeconds"> {
-  const entry = section ? CA_TYPES[section.type] : undefined;
-  if (!section || !entry) return {};
-  const implied = entry.impliedNames?.(cert.domains) ?? [];
-  const min = entry.minRenewalSeconds?.(section.options);
-  return { ...(implied.length > 0 ? { impliedNames: implied } : {}), ...(min === undefined ? {} : { minRenewalSeconds: min }) };
+/** What a CA type tells the scheduler and runner about its certificates. */
+interface CaTraits {
+  /** The names it adds beyond a cert's `domains` (`CaEntry.impliedNames`). */
+  implied?: (domains: readonly string[]) => string[];
+  minRenewalSeconds?: number;
+}
+
+/**
+ * The traits of the `[[ca]]` `section`'s type, read once per section, not once per cert: a
+ * start at 10,000 certs waits for the watchlist (issue 11).
+ */
+function caTraits(section: BackendSection): CaTraits {
+  const entry = CA_TYPES[section.type];
+  if (!entry) return {};
+  return { implied: entry.impliedNames, minRenewalSeconds: entry.minRenewalSeconds?.(section.options) };
 }
 
 /** Everything one cert's renewal needs, and nothing for other certs. */

@@ -5,6 +5,7 @@ import type { CertConfig, RotaConfig } from "../config/schema.ts";
 /** What the scheduler watches: the cert and every install target it reads back, in config order. */
 export interface WatchedCert {
   config: CertConfig;
+  /** In the cert's order. The daemon's watchlist shares one array among the certs that name the same targets: never changed in place. */
   installs: InstallBackend[];
   /** Names the CA adds to a certificate beyond `domains` (`CaEntry.impliedNames`): not a change of names. */
   impliedNames?: string[];

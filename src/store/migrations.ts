@@ -130,4 +130,7 @@ export const MIGRATIONS: readonly Migration[] = [
    );
    ALTER TABLE cert_state ADD COLUMN authz_failures INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE cert_state ADD COLUMN halted_at INTEGER;`,
+  // 8: the rows still running, which every start closes as interrupted: a partial index holds
+  // only those, so the start reads them alone, not every renewal ever made (issue 11).
+  `CREATE INDEX renewal_running ON renewal (status) WHERE status = 'running';`,
 ];

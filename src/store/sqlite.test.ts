@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { applyMigration, MIGRATIONS } from "./migrations.ts";
 import { runAuditStoreContract } from "./contract.ts";
-import { SqliteAuditStore } from "./sqlite.ts";
+import { INTERRUPT_RUNNING_SQL, SqliteAuditStore } from "./sqlite.ts";
 import type { IssuedCert } from "./types.ts";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
@@ -213,6 +213,13 @@ describe("renewals", () => {
     expect(plan.map((p) => p.detail).join("; ")).toContain("USING INDEX renewal_started");
     expect(plan.map((p) => p.detail).join("; ")).not.toContain("TEMP B-TREE");
   });
+
+  test("closing the rows left running reads the running rows' index, not every renewal", async () => {
+    const db = new Database(path, { readonly: true });
+    const plan = db.query(`EXPLAIN QUERY PLAN ${INTERRUPT_RUNNING_SQL}`).all({ at: 0 }) as Array<{ detail: string }>;
+    db.close();
+    expect(plan.map((p) => p.detail)).toEqual(["SEARCH renewal USING INDEX renewal_running (status=?)"]);
+  });
 });
 
 describe("the database file", () => {
@@ -272,7 +279,7 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(7);
+    expect(MIGRATIONS.length).toBe(8);
   });
 
   test("a version-6 database keeps its failure state, not counted as authorization failures nor halted", async () => {
