@@ -103,8 +103,6 @@ test("a worker starts with the JIT off (WORKER_JSC_ENV); a command its renewal r
   const envFile = join(dir, "hook.env");
   const worker = spawnWorker({ stateDir: dir }, [process.execPath, join(import.meta.dir, "..", "main.ts")]);
   try {
-    const startEnv = readFileSync(`/proc/${worker.pid}/environ`, "utf8").split("\0");
-    expect(startEnv).toContain("BUN_JSC_useJIT=0");
     const renew = {
       cert: { id: "hook", domains: ["hook.home.arpa"], ca: "internal", install: ["files"], keyPath: join(dir, "keys", "hook.key"), keyType: "ecdsa-p256", keyRotation: "never" },
       ca: { name: "internal", type: "local", options: { validityDays: 30 } },
@@ -124,6 +122,8 @@ test("a worker starts with the JIT off (WORKER_JSC_ENV); a command its renewal r
       }
     }
     expect(outcome).toMatchObject({ ok: true });
+    // Read once it has answered: right after the spawn the process may not have exec'd yet.
+    expect(readFileSync(`/proc/${worker.pid}/environ`, "utf8").split("\0")).toContain("BUN_JSC_useJIT=0");
     const hookEnv = readFileSync(envFile, "utf8");
     expect(hookEnv).toContain("ROTA_CERT_ID=hook");
     expect(hookEnv).not.toContain("BUN_JSC_useJIT");
