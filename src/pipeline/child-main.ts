@@ -14,12 +14,15 @@ import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
 import type { Fence } from "../cluster/types.ts";
 import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
+import { WORKER_JSC_ENV } from "./child-command.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
 import { runRenewal, type PipelineStore, type RunOutcome } from "./renewer.ts";
 
 /** Runs the worker; resolves with its exit code. */
 export async function renewalChild(): Promise<number> {
+  // Read by the engine at our start; the commands a renewal runs (post_install_command) get the daemon's environment.
+  for (const key of Object.keys(WORKER_JSC_ENV)) delete process.env[key];
   let current: { renewalId: string; certId: string; controller: AbortController } | undefined;
   // The daemon puts its resolved level and format in our environment. Backends log under the renewal they serve.
   const root = createLogger({ ...logSettings({}, process.env), component: "renewal", current: () => (current ? { cert: current.certId, renewal: current.renewalId } : {}) });

@@ -98,3 +98,37 @@ test("a cluster run: the fence goes to the store; refused, nothing is stored or 
   expect(fences).toEqual([FENCE, FENCE]);
   expect(served()).not.toBe(before);
 }, 60_000);
+
+test("a worker starts with the JIT off (WORKER_JSC_ENV); a command its renewal runs gets the daemon's environment, without it", async () => {
+  const envFile = join(dir, "hook.env");
+  const worker = spawnWorker({ stateDir: dir }, [process.execPath, join(import.meta.dir, "..", "main.ts")]);
+  try {
+    const renew = {
+      cert: { id: "hook", domains: ["hook.home.arpa"], ca: "internal", install: ["files"], keyPath: join(dir, "keys", "hook.key"), keyType: "ecdsa-p256", keyRotation: "never" },
+      ca: { name: "internal", type: "local", options: { validityDays: 30 } },
+      dcv: null,
+      installs: [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs"), postInstall: { key: "post_install_command", argv: ["sh", "-c", `env > ${envFile}`], timeoutSeconds: 30 } } }],
+      renewalId: "r-hook",
+      trigger: "manual",
+      latestIssued: null,
+    };
+    worker.send(JSON.stringify({ renew }));
+    let outcome: unknown;
+    for await (const line of worker.lines) {
+      const msg = JSON.parse(line);
+      if ("outcome" in msg) {
+        outcome = msg.outcome;
+        break;
+      }
+    }
+    expect(outcome).toMatchObject({ ok: true });
+    // Read once it has answered: right after the spawn the process may not have exec'd yet.
+    expect(readFileSync(`/proc/${worker.pid}/environ`, "utf8").split("\0")).toContain("BUN_JSC_useJIT=0");
+    const hookEnv = readFileSync(envFile, "utf8");
+    expect(hookEnv).toContain("ROTA_CERT_ID=hook");
+    expect(hookEnv).not.toContain("BUN_JSC_useJIT");
+  } finally {
+    worker.close();
+    await worker.exited;
+  }
+}, 60_000);

@@ -14,7 +14,7 @@ import { scoped, type Logger } from "../log.ts";
 import type { IssuedCert } from "../store/types.ts";
 import type { Advisors } from "./advisors.ts";
 import { certSections, sectionKeys } from "./cert-sections.ts";
-import { CHILD_COMMAND } from "./child-command.ts";
+import { CHILD_COMMAND, WORKER_JSC_ENV } from "./child-command.ts";
 import { outcomeFromWire, type ChildHello, type ChildRequest } from "./child-protocol.ts";
 import type { Execute } from "./execute.ts";
 import { readLines } from "./lines.ts";
@@ -30,7 +30,7 @@ function selfCommand(): string[] {
 /** Starts a worker process and hands it `hello`, its first line. `command`: how to start rota (a test runs it from source). */
 export function spawnWorker(hello: ChildHello, command: string[] = selfCommand()): WorkerProcess {
   // Bun's default is the environment as the process started; the daemon has since put its log settings in process.env.
-  const child = Bun.spawn([...command, CHILD_COMMAND], { env: process.env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn([...command, CHILD_COMMAND], { env: { ...process.env, ...WORKER_JSC_ENV }, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   const send = (line: string): boolean => {
     try {
       child.stdin.write(`${line}\n`);
