@@ -134,6 +134,49 @@ describe("cloudflare", () => {
     await backend(fake, { zoneId: zone.id }).publish(dns("_acme-challenge.example.com", "b3Vycw"), signal);
   });
 
+  // A daemon stopping while the create is on its way: Cloudflare makes the record after the
+  // renewal's remove listed none and the journal forgot the challenge; it stayed for good.
+  test("remove after a create cut short waits for Cloudflare's reply, then deletes the record it made", async () => {
+    const cf = backend(fake, { zoneId: zone.id });
+    const ch = dns("_acme-challenge.example.com", "bGF0ZQ");
+    const hold = fake.holdNextCreate();
+    const ac = new AbortController();
+    const publishing = cf.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted", message: "cloudflare cf: cancelled" });
+    const removing = cf.remove(ch, AbortSignal.timeout(10_000));
+    // Cloudflare answers once remove has had its chance to list first: a remove that does not wait lists nothing and returns.
+    await Promise.race([removing, Bun.sleep(250)]);
+    hold.release();
+    await removing;
+    await hold.done;
+    expect(fake.records()).toEqual([]);
+    const records = `/zones/${zone.id}/dns_records`;
+    expect(fake.requests.map((r) => `${r.method} ${r.path.replace(/[0-9a-f]{32}$/, "<id>")}`)).toEqual([`GET ${records}`, `POST ${records}`, `GET ${records}`, `DELETE ${records}/<id>`]);
+    expect(fake.requests[1]?.body).toEqual({ type: "TXT", name: "_acme-challenge.example.com", content: "bGF0ZQ", ttl: 60 });
+  });
+
+  test("remove that cannot learn a cut-short create's outcome within its signal fails, and a later remove deletes the record", async () => {
+    const cf = backend(fake, { zoneId: zone.id });
+    const ch: DcvChallenge = { kind: "dns-cname", recordName: "_7f3a09.www.example.com", target: "1a2b.c3d4.u1.sectigo.com", ttl: 60 };
+    const hold = fake.holdNextCreate();
+    const ac = new AbortController();
+    const publishing = cf.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted" });
+    // The renewal's clean-up budget runs out: the error keeps the challenge journaled.
+    await expect(cf.remove(ch, AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "cloudflare cf: cancelled" });
+    expect(fake.requests.map((r) => r.method)).toEqual(["GET", "POST"]);
+    hold.release();
+    await hold.done;
+    expect(fake.cname("_7f3a09.www.example.com")).toEqual(["1a2b.c3d4.u1.sectigo.com"]);
+    // The journal's sweep, later.
+    await cf.remove(ch, AbortSignal.timeout(10_000));
+    expect(fake.records()).toEqual([]);
+  });
+
   test("no zone the token can see: the names tried and what to do", async () => {
     const err = await backend(fake).publish(dns("_acme-challenge.www.example.net", "YQ"), signal).catch((e: unknown) => e);
     expect(err).toMatchObject({

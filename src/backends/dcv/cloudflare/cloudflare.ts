@@ -2,12 +2,15 @@
  * @module CloudflareDcv: answers DNS-01 with a TXT record, and `dns-cname` with a CNAME, made
  * through the Cloudflare v4 API (issue 9 §2, issue 13 §2). Nothing is remembered between publish
  * and remove: remove finds the records by type, name and value, so the journal can clean up after a crash.
+ * A create already sent when its publish is cancelled may still be made: remove waits for its
+ * reply before it lists (unfinished.ts), or fails and leaves the challenge journaled.
  */
 import type { Clock } from "../../../clock.ts";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
-import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
+import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsChallenge, type DnsCnameChallenge } from "../dns01.ts";
+import { UnfinishedWrites, untilAborted } from "../unfinished.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
@@ -16,6 +19,8 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
   let client: CloudflareClient | undefined;
+  /** Per challenge record, the creates still running, though their publish may have stopped waiting. */
+  const creating = new UnfinishedWrites();
 
   // Read when first used, so a token rotated on disk is picked up by the next renewal's process.
   function api(): CloudflareClient {
@@ -77,11 +82,11 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
           const at = await atCname(zoneId, ch, signal);
           if (at.ours.length > 0) return;
           if (at.all.length > 0) throw cnameConflict(who, fqdn(ch.recordName), at.all.map((r) => r.type));
-          await api().createCname(zoneId, { name: fqdn(ch.recordName), content: ch.target, ttl: ttlOf(ch) }, signal);
-          return;
-        }
-        if ((await ours(zoneId, ch, signal)).length > 0) return;
-        await api().createTxt(zoneId, { name: fqdn(ch.recordName), content: ch.recordValue, ttl: ttlOf(ch) }, signal);
+        } else if ((await ours(zoneId, ch, signal)).length > 0) return;
+        const rec = { name: fqdn(ch.recordName), ttl: ttlOf(ch) };
+        const create = ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal);
+        creating.track(keyOf(ch), create);
+        await untilAborted(create, signal, who);
       } catch (err) {
         // A publish running beside this one made the same record first: the outcome is the one asked for.
         if (err instanceof RotaError && err.code === "identical_record") return;
@@ -92,6 +97,8 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       const ch = asDnsChallenge(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      // A create its publish gave up on may still make the record: listed before its reply, it would be missed and left.
+      await untilAborted(creating.settled(keyOf(ch)), signal, who);
       const found = ch.kind === "dns-cname" ? (await atCname(zoneId, ch, signal)).ours : await ours(zoneId, ch, signal);
       for (const record of found) {
         try {
@@ -104,6 +111,11 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       }
     },
   } satisfies PropagatingDcv & Checkable;
+}
+
+/** What one challenge's record is told apart by: its type, name and value. */
+function keyOf(ch: DnsChallenge): string {
+  return `${ch.kind} ${fqdn(ch.recordName)} ${ch.kind === "dns-cname" ? fqdn(ch.target) : ch.recordValue}`;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */

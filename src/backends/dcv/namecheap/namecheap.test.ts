@@ -177,6 +177,57 @@ describe("namecheap", () => {
     expect(s.fake.requests).toEqual([]);
   });
 
+  /** A publish of `ch` whose setHosts Namecheap holds, cut short by a shutdown while it is held. */
+  async function publishCutShort(ch: DcvChallenge) {
+    const hold = s.fake.holdNextSetHosts();
+    const ac = new AbortController();
+    const publishing = s.dcv.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted", message: "namecheap nc: cancelled" });
+    return hold;
+  }
+
+  // A daemon stopping while setHosts is on its way: the renewal's remove read a zone without
+  // our record and wrote nothing, then Namecheap carried out the setHosts; the record stayed for good.
+  test("remove after a setHosts cut short waits for it, re-reads the zone and takes our record out", async () => {
+    const hold = await publishCutShort(challenge());
+    const removing = s.dcv.remove(challenge(), AbortSignal.timeout(10_000));
+    // Namecheap answers once remove has had its chance to read first: a remove that does not wait reads no record and returns.
+    await Promise.race([removing, Bun.sleep(250)]);
+    hold.release();
+    await removing;
+    await hold.done;
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+    const sets = s.fake.requests.filter((r) => r.command === "namecheap.domains.dns.setHosts");
+    expect(s.fake.requests.map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
+    expect(sets.map((r) => r.params[`Address${SEEDED.length + 1}`])).toEqual(["b3VyLXZhbHVl", undefined]);
+  });
+
+  test("remove whose signal fires while a cut-short setHosts runs fails (the challenge stays journaled); a later remove takes the record out", async () => {
+    const hold = await publishCutShort(challenge());
+    await expect(s.dcv.remove(challenge(), AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "namecheap nc: cancelled" });
+    expect(s.fake.requests.map((r) => r.command)).toEqual(["namecheap.domains.dns.getHosts", "namecheap.domains.dns.setHosts"]);
+    hold.release();
+    await hold.done;
+    expect(txtAt(s.fake, "example.com", "_acme-challenge")).toEqual(["someone-elses-value", "b3VyLXZhbHVl"]);
+    // The journal's sweep, later.
+    await s.dcv.remove(challenge(), AbortSignal.timeout(10_000));
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+  });
+
+  test("another cert's publish to the zone waits for a cut-short setHosts instead of being overwritten by it", async () => {
+    const hold = await publishCutShort(challenge());
+    const other = challenge("b3RoZXItY2VydA", "_acme-challenge.www.example.com");
+    const publishing = s.dcv.publish(other, AbortSignal.timeout(10_000));
+    await Promise.race([publishing, Bun.sleep(250)]);
+    hold.release();
+    await publishing;
+    await hold.done;
+    expect(txtAt(s.fake, "example.com", "_acme-challenge.www")).toEqual(["b3RoZXItY2VydA"]);
+    expect(txtAt(s.fake, "example.com", "_acme-challenge")).toEqual(["someone-elses-value", "b3VyLXZhbHVl"]);
+  });
+
   test("two processes publishing to one zone at once both keep every record", async () => {
     // Each read is held long enough that, unserialised, both would read before either writes.
     s.fake.getHostsDelayMs = 150;
