@@ -4,7 +4,9 @@
  * caller, such a write can still land after the renewal's `remove` ran, found nothing and let
  * the journal forget the challenge: the challenge then stays published for good. So `publish`
  * gives up on the write (`untilAborted`) without abandoning it, and `remove` first waits for
- * every write of the same challenge still running (`UnfinishedWrites`), within its own signal.
+ * every write of the same challenge still running, within its own signal: in one process with
+ * `UnfinishedWrites` (webroot), or under a lock file that the daemon's journal sweep takes too
+ * (the DNS backends, whose writes can outlast the renewal's clean-up budget).
  */
 import { RotaError } from "../../errors.ts";
 
