@@ -100,7 +100,9 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
           const at = await atCname(zoneId, ch, signal);
           if (at.ours.length > 0) return;
           if (at.all.length > 0) throw cnameConflict(who, fqdn(ch.recordName), at.all.map((r) => r.type));
-        } else if ((await ours(zoneId, ch, signal)).length > 0) return;
+        } else if ((await ours(zoneId, ch, signal)).length > 0) {
+          return;
+        }
         const rec = { name: fqdn(ch.recordName), ttl: ttlOf(ch) };
         const create = inZone(zoneId, signal, () =>
           ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal),
