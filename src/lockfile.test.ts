@@ -45,3 +45,13 @@ test("a lock held by another process is waited for, and freed when that process 
   holder.kill("SIGKILL");
   expect(await waiting).toBe("got it");
 });
+
+test("a wait for the lock ends when its signal fires", async () => {
+  const path = join(dir, "x.lock");
+  const held = lockNow(path, "held");
+  const ac = new AbortController();
+  const waiting = withLock(path, 10_000, "test", async () => "got it", ac.signal).catch((e: unknown) => e);
+  ac.abort(new Error("stopping"));
+  expect(await waiting).toMatchObject({ code: "aborted", message: "test: cancelled" });
+  held.release();
+});

@@ -33,11 +33,15 @@ export function lockNow(path: string, what: string): Lock {
   return lock;
 }
 
-/** Runs `fn` holding the lock at `path`, waiting up to `waitMs` for it. */
-export async function withLock<T>(path: string, waitMs: number, who: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` holding the lock at `path`, waiting up to `waitMs` for it; `signal`, when given,
+ * ends the wait with RotaError("aborted") (it is not handed to `fn`).
+ */
+export async function withLock<T>(path: string, waitMs: number, who: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + waitMs;
   let lock = tryLock(path);
   while (!lock) {
+    if (signal?.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
     if (Date.now() > deadline) throw new RotaError("locked", `${who}: ${path} stayed locked for ${waitMs / 1000} s`);
     await sleep(RETRY_MS);
     lock = tryLock(path);

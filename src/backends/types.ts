@@ -90,7 +90,10 @@ export interface CABackend {
  * `remove` must work from the challenge alone (no memory of the publish), so the
  * daemon can clean up journaled challenges after a crash. Both reject promptly with a
  * RotaError("aborted") once their signal fires; `remove` is called with a signal of its
- * own (a few seconds), also after the renewal's signal was aborted by a shutdown.
+ * own (a few seconds), also after the renewal's signal was aborted by a shutdown. A write
+ * `publish` gave up on may still take effect (a rename in the kernel, a request the vendor
+ * received): `remove` waits for it before it looks, and fails when its own signal fires
+ * first, so a remove that succeeds has nothing land after it (unfinished.ts).
  */
 export interface DcvBackend {
   readonly name: string;

@@ -24,9 +24,10 @@ export class ApiClient {
 
   /**
    * One JSON call. A 400 is the daemon refusing the request as asked: a usage error (exit 2);
-   * a 503 is its audit store's server away (exit 1, in the daemon's words).
+   * a 503 is its audit store's server away (exit 1, in the daemon's words). A status listed in
+   * `answered` comes back as any other reply instead: the caller prints the body (`--json`).
    */
-  async call<T>(method: "GET" | "POST", path: string): Promise<Reply<T>> {
+  async call<T>(method: "GET" | "POST", path: string, answered: readonly number[] = []): Promise<Reply<T>> {
     const res = await this.fetch(method, path);
     let text: string;
     try {
@@ -40,6 +41,7 @@ export class ApiClient {
     } catch {
       throw new CliExit(EXIT.failed, `rota: unexpected reply from the daemon (HTTP ${res.status}): ${text.slice(0, 200)}`);
     }
+    if (answered.includes(res.status)) return { status: res.status, body };
     if (res.status === 400) {
       const error = (body as { error?: unknown } | null)?.error;
       throw new CliExit(EXIT.usage, `rota: the daemon refused the request: ${typeof error === "string" ? error : text.slice(0, 200)}`);

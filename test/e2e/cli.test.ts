@@ -246,7 +246,7 @@ describe("with a daemon", () => {
     expect(stderr).toBe(`rota: the daemon is not reachable at ${socket}: permission denied; run this as the user that runs \`rota daemon\` (a daemon elsewhere: --config FILE or --socket PATH)\n`);
   });
 
-  test("cluster mode off: rota cluster status says so (exit 0), step-down is a usage error (exit 2), rota status has no cluster line", async () => {
+  test("cluster mode off: rota cluster status says so (exit 0), step-down is a usage error (exit 2; with --json the error body on stdout), rota status has no cluster line", async () => {
     const st = await runRota(["cluster", "status", "--socket", socket]);
     expect([st.code, st.stdout, st.stderr]).toEqual([0, "cluster mode is off\n", ""]);
     const json = await runRota(["cluster", "status", "--json", "--socket", socket]);
@@ -254,6 +254,8 @@ describe("with a daemon", () => {
     expect(JSON.parse(json.stdout)).toEqual({ enabled: false, node_id: null, role: null, term: null, leader: null, lock_ttl_seconds: null, database: null, nodes: [], recent_events: [] });
     const down = await runRota(["cluster", "step-down", "--socket", socket]);
     expect([down.code, down.stdout, down.stderr]).toEqual([2, "", "rota: the daemon refused the request: cluster mode is off ([cluster] enabled = false)\n"]);
+    const downJson = await runRota(["cluster", "step-down", "--json", "--socket", socket]);
+    expect([downJson.code, JSON.parse(downJson.stdout), downJson.stderr]).toEqual([2, { error: "cluster mode is off ([cluster] enabled = false)" }, ""]);
     const status = await runRota(["status", "--socket", socket]);
     expect(status.code).toBe(0);
     expect(status.stdout).not.toContain("cluster");

@@ -3,7 +3,8 @@
  * Namecheap fakes mirror what rota publishes into challtestsrv's DNS, so pebble's own
  * DNS-01 validation reads it; the propagate step asks challtestsrv as a resolver.
  * Wildcard + apex through each backend, a CNAME-delegated name, a propagation timeout that
- * cleans up, and a SIGKILL during propagate that the next start cleans up.
+ * cleans up, a SIGKILL during propagate that the next start cleans up, and a SIGTERM while
+ * Cloudflare or Namecheap still works on a write (the fake holds it) that leaves no record behind.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -190,3 +191,43 @@ test("SIGKILL during propagate: the record stays until the next start, whose jou
   expect(daemon.output()).not.toContain(CF_TOKEN);
   expect(readFileSync(config, "utf8")).not.toContain(CF_TOKEN);
 });
+
+test("SIGTERM while Cloudflare still works on the create: the stop waits for its reply and removes the record it made", async () => {
+  await daemon?.stop();
+  config = world.writeConfig({
+    certs: [{ id: "late", domains: ["late.cf.test"], dcv: "cf-hang" }],
+    extra: dcvSections(`127.0.0.1:${world.pebble.dnsPort}`),
+  });
+  const hold = cf.holdNextCreate();
+  const from = cf.requests.length;
+  daemon = start();
+  await hold.arrived;
+  const stopping = daemon.stop();
+  // Cloudflare answers once the renewal's remove has had its chance to list first: a remove that does not wait finds nothing.
+  await Promise.race([stopping, Bun.sleep(500)]);
+  hold.release();
+  expect(await stopping).toBe(0);
+  await hold.done;
+  expect(cf.txt("_acme-challenge.late.cf.test")).toEqual([]);
+  // The pre-publish list, the create, then remove's list and delete, each on the zone's records.
+  expect(cf.requests.slice(from).filter((r) => r.path.endsWith("/dns_records") || r.method === "DELETE").map((r) => r.method)).toEqual(["GET", "POST", "GET", "DELETE"]);
+}, 60_000);
+
+test("SIGTERM while Namecheap still works on the setHosts: the stop waits for it, re-reads the zone and takes the record out", async () => {
+  await daemon?.stop();
+  config = world.writeConfig({
+    certs: [{ id: "nclate", domains: ["late.nc.test"], dcv: "nc" }],
+    extra: dcvSections(`127.0.0.1:${world.pebble.dnsPort}`),
+  });
+  const hold = nc.holdNextSetHosts();
+  const from = nc.requests.length;
+  daemon = start();
+  await hold.arrived;
+  const stopping = daemon.stop();
+  await Promise.race([stopping, Bun.sleep(500)]);
+  hold.release();
+  expect(await stopping).toBe(0);
+  await hold.done;
+  expect(nc.zones.get("nc.test")!.hosts).toEqual(NC_HOSTS);
+  expect(nc.requests.slice(from).map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
+}, 60_000);

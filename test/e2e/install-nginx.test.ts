@@ -20,6 +20,8 @@ let targetDir: string;
 let envFile: string;
 let daemon: Daemon | undefined;
 let masterPid: number;
+/** nginx's workers before the first issuance reloaded it: they served the placeholder. */
+let placeholderWorkers: number[];
 
 /** A row as `rota audit --json` gives it, with the install-only flag this file checks. */
 type Row = AuditRow & { install_only: boolean };
@@ -37,9 +39,15 @@ function servedSerial(): Promise<string> {
   });
 }
 
-/** Right after a reload an old worker may answer once more with the old certificate: two equal reads settle it. */
-async function settledServedSerial(expected: string): Promise<string> {
-  return waitFor(async () => ((await servedSerial()) === expected && (await servedSerial()) === expected ? expected : null), 15_000, 50, `nginx to serve serial ${expected}`);
+/**
+ * Waits until nginx serves `expected` and none of `workers` (taken before the reload) runs any
+ * more: until an old worker has exited it may still answer with the old certificate, whatever
+ * the handshakes before said (test/harness/nginx.ts `retired`). Then every handshake gets it.
+ */
+async function servedAfterReload(expected: string, workers: readonly number[]): Promise<void> {
+  await waitFor(async () => ((await servedSerial()) === expected ? expected : null), 15_000, 50, `nginx to serve serial ${expected}`);
+  await tlsNginx.retired(workers);
+  expect(await servedSerial()).toBe(expected);
 }
 
 /** The nginx command line rota runs against the TLS nginx (its own prefix and config). */
@@ -105,6 +113,7 @@ beforeAll(async () => {
 `,
   });
   masterPid = await tlsNginx.masterPid();
+  placeholderWorkers = await tlsNginx.workerPids();
   await restartDaemon(writeConfig());
   await waitForFile(join(certDir(), "cert.pem"));
   // The files appear before the test, the reload and the deploy hook have run.
@@ -120,18 +129,19 @@ afterAll(async () => {
 describe("a renewal on an nginx target", () => {
   test("the first issuance replaced the placeholder and is served, by the same nginx master", async () => {
     const serial = serialOf(join(certDir(), "cert.pem"));
-    await settledServedSerial(serial);
+    await servedAfterReload(serial, placeholderWorkers);
     expect(await tlsNginx.masterPid()).toBe(masterPid);
   });
 
   test("a forced renewal is served at once: new serial over TLS, nginx reloaded not restarted, deploy hook told", async () => {
     const before = serialOf(join(certDir(), "cert.pem"));
+    const workers = await tlsNginx.workerPids();
     const r = await forcedRenewal();
     expect(r.code).toBe(0);
     expect(r.row.status).toBe("succeeded");
     const after = serialOf(join(certDir(), "cert.pem"));
     expect(after).not.toBe(before);
-    await settledServedSerial(after);
+    await servedAfterReload(after, workers);
     expect(await tlsNginx.masterPid()).toBe(masterPid);
     expect(r.row.events.find((e) => e.step === "install")).toMatchObject({ status: "ok", message: "installed on web" });
     expect(read(envFile)).toBe(`ROTA_CERT_DIR=${certDir()}\nROTA_CERT_ID=www\nROTA_DOMAINS=www.example.test example.test\nROTA_SERIAL=${after}\n`);

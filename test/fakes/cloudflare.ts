@@ -8,8 +8,11 @@
  * token's permissions (403 10000), the record (a name outside the zone, a bad TTL: 400
  * 1004; an identical record: 400 81058; a CNAME beside another record at its name: 400 81053),
  * an unknown record id (404 81044). Every request is
- * recorded, token header included, so tests assert what was sent.
+ * recorded, token header included, so tests assert what was sent. `holdNextCreate` keeps a
+ * create between its arrival and its effect, as Cloudflare may still make a record whose
+ * client gave up on the request.
  */
+import { newHold, type Hold, type HeldRequest } from "./hold.ts";
 import { mirrorCname, mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
 export interface FakeZone {
@@ -52,6 +55,8 @@ export interface FakeCloudflare {
   permissions: { zoneRead: boolean; dnsEdit: boolean };
   /** Replies sent before the real handling, first in first out (429s, outages). */
   canned: CannedReply[];
+  /** Holds the next create (POST dns_records) after it is recorded, until released; carried out then, whether its client still waits or not. */
+  holdNextCreate(): Hold;
   records(): FakeRecord[];
   /** Every TXT value at `name` (no trailing dot), as a resolver would read them. */
   txt(name: string): string[];
@@ -72,6 +77,7 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
   const requests: RecordedRequest[] = [];
   const permissions = { zoneRead: true, dnsEdit: true };
   const canned: CannedReply[] = [];
+  let heldCreate: HeldRequest | undefined;
   const txtAt = (name: string) => records.filter((r) => r.type === "TXT" && r.name === name).map((r) => r.content);
   const cnameAt = (name: string) => records.filter((r) => r.type === "CNAME" && r.name === name).map((r) => r.content);
   const mirror = async (name: string) => {
@@ -83,6 +89,31 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
   const reply = (status: number, result: unknown, errors: { code: number; message: string }[] = [], headers: Record<string, string> = {}) =>
     Response.json({ success: errors.length === 0, errors, messages: [], result: errors.length === 0 ? result : null }, { status, headers });
   const fail = (status: number, code: number, message: string) => reply(status, null, [{ code, message }]);
+
+  async function create(zone: FakeZone, body: unknown): Promise<Response> {
+    const b = (body ?? {}) as Partial<FakeRecord>;
+    if (b.type !== "TXT" && b.type !== "CNAME") return fail(400, 1004, "DNS Validation Error: this fake only takes TXT and CNAME records");
+    if (typeof b.name !== "string" || !(b.name === zone.name || b.name.endsWith(`.${zone.name}`))) {
+      return fail(400, 1004, `DNS Validation Error: name ${JSON.stringify(b.name)} is not in zone ${zone.name}`);
+    }
+    if (typeof b.content !== "string" || b.content === "") return fail(400, 9007, `Content for ${b.type} record is invalid.`);
+    // A CNAME owns its name (RFC 1034 §3.6.2); Cloudflare refuses either side of the clash.
+    const sameName = records.filter((r) => r.zoneId === zone.id && r.name === b.name);
+    if ((b.type === "CNAME" && sameName.length > 0) || sameName.some((r) => r.type === "CNAME")) {
+      return fail(400, 81053, "An A, AAAA, or CNAME record with that host already exists.");
+    }
+    const ttl = b.ttl ?? 1;
+    if (typeof ttl !== "number" || !(ttl === 1 || (ttl >= 60 && ttl <= 86_400))) return fail(400, 1004, "DNS Validation Error: ttl must be 1 or between 60 and 86400");
+    if (records.some((r) => r.zoneId === zone.id && r.type === b.type && r.name === b.name && r.content === b.content)) {
+      return fail(400, 81058, "An identical record already exists.");
+    }
+    // Cloudflare's default for a record sent without `proxied` is false; only A, AAAA and CNAME can be proxied.
+    const proxied = b.type === "CNAME" && b.proxied === true;
+    const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl, proxied };
+    records.push(record);
+    await mirror(record.name);
+    return reply(200, shown(record));
+  }
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
@@ -131,28 +162,16 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
       return reply(200, found.map(shown));
     }
     if (req.method === "POST" && recordId === undefined) {
-      const b = (body ?? {}) as Partial<FakeRecord>;
-      if (b.type !== "TXT" && b.type !== "CNAME") return fail(400, 1004, "DNS Validation Error: this fake only takes TXT and CNAME records");
-      if (typeof b.name !== "string" || !(b.name === zone.name || b.name.endsWith(`.${zone.name}`))) {
-        return fail(400, 1004, `DNS Validation Error: name ${JSON.stringify(b.name)} is not in zone ${zone.name}`);
+      const held = heldCreate;
+      heldCreate = undefined;
+      if (!held) return create(zone, body);
+      held.arrive();
+      await held.released;
+      try {
+        return await create(zone, body);
+      } finally {
+        held.finish();
       }
-      if (typeof b.content !== "string" || b.content === "") return fail(400, 9007, `Content for ${b.type} record is invalid.`);
-      // A CNAME owns its name (RFC 1034 §3.6.2); Cloudflare refuses either side of the clash.
-      const sameName = records.filter((r) => r.zoneId === zone.id && r.name === b.name);
-      if ((b.type === "CNAME" && sameName.length > 0) || sameName.some((r) => r.type === "CNAME")) {
-        return fail(400, 81053, "An A, AAAA, or CNAME record with that host already exists.");
-      }
-      const ttl = b.ttl ?? 1;
-      if (typeof ttl !== "number" || !(ttl === 1 || (ttl >= 60 && ttl <= 86_400))) return fail(400, 1004, "DNS Validation Error: ttl must be 1 or between 60 and 86400");
-      if (records.some((r) => r.zoneId === zone.id && r.type === b.type && r.name === b.name && r.content === b.content)) {
-        return fail(400, 81058, "An identical record already exists.");
-      }
-      // Cloudflare's default for a record sent without `proxied` is false; only A, AAAA and CNAME can be proxied.
-      const proxied = b.type === "CNAME" && b.proxied === true;
-      const record: FakeRecord = { id: cloudflareId(), zoneId: zone.id, type: b.type, name: b.name, content: b.content, ttl, proxied };
-      records.push(record);
-      await mirror(record.name);
-      return reply(200, shown(record));
     }
     if (req.method === "DELETE" && recordId !== undefined) {
       const i = records.findIndex((r) => r.zoneId === zone.id && r.id === recordId);
@@ -170,6 +189,11 @@ export function startFakeCloudflare(opts: { token: string; zones: FakeZone[]; mi
     requests,
     permissions,
     canned,
+    holdNextCreate() {
+      const { hold, held } = newHold();
+      heldCreate = held;
+      return hold;
+    },
     records: () => records.map((r) => ({ ...r })),
     txt: txtAt,
     cname: cnameAt,

@@ -5,9 +5,12 @@
  * `Status="ERROR"` and numbered `<Error>`s, credentials and the ClientIp allow-list
  * checked on every call, and setHosts as the real one behaves: it REPLACES THE WHOLE
  * ZONE and drops the mail setting when `EmailType` is omitted. Every request is recorded.
+ * `holdNextSetHosts` keeps a setHosts between its arrival and its effect, as Namecheap may
+ * still carry out a call whose client gave up on it.
  * `startFakeNamecheapSsl` adds the `namecheap.ssl.*` commands on the same endpoint, as the real
  * API has them (namecheap-ssl.ts).
  */
+import { newHold, type Hold, type HeldRequest } from "./hold.ts";
 import { createFakeSsl, type FakeSsl } from "./namecheap-ssl.ts";
 import { mirrorCname, mirrorName, type TxtMirror } from "./txt-mirror.ts";
 
@@ -45,9 +48,12 @@ export interface FakeNamecheap {
   getHostsDelayMs: number;
   /** The SSL commands, when started by `startFakeNamecheapSsl`. */
   ssl: FakeSsl | null;
+  /** Holds the next setHosts after it is recorded, until released; carried out then, whether its client still waits or not. */
+  holdNextSetHosts(): Hold;
   stop(): Promise<void>;
 }
 
+const xml = (text: string) => new Response(text, { headers: { "content-type": "text/xml; charset=utf-8" } });
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
 function envelope(command: string, status: "OK" | "ERROR", errors: [string, string][], body: string): string {
@@ -89,6 +95,7 @@ export async function startFakeNamecheapSsl(opts: FakeNamecheapOptions = {}): Pr
 }
 
 export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaited<ReturnType<typeof createFakeSsl>>): FakeNamecheap {
+  let heldSetHosts: HeldRequest | undefined;
   const fake: Omit<FakeNamecheap, "url" | "stop"> = {
     apiUser: opts.apiUser ?? "alice",
     apiKey: opts.apiKey ?? "k3y-0123456789abcdef",
@@ -98,11 +105,50 @@ export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaite
     nextGetHostsReply: undefined,
     getHostsDelayMs: 0,
     ssl: ssl ?? null,
+    holdNextSetHosts() {
+      const { hold, held } = newHold();
+      heldSetHosts = held;
+      return hold;
+    },
   };
   let hostId = 1000;
 
+  /** setHosts as the real one: the call's list becomes the zone. */
+  async function setHosts(key: string, params: Record<string, string>, error: (n: string, t: string) => Response): Promise<Response> {
+    const command = "namecheap.domains.dns.setHosts";
+    const zone = fake.zones.get(key);
+    if (!zone) return error("2019166", "Domain not found");
+    if (!zone.isUsingOurDns) return error("2030288", "Domain is not using Namecheap DNS servers");
+    const hosts: FakeHost[] = [];
+    for (let n = 1; params[`HostName${n}`] !== undefined; n++) {
+      hosts.push({
+        name: params[`HostName${n}`] as string,
+        type: params[`RecordType${n}`] ?? "",
+        address: params[`Address${n}`] ?? "",
+        mxPref: params[`MXPref${n}`] ?? "10",
+        ttl: params[`TTL${n}`] ?? "1800",
+      });
+    }
+    if (hosts.length > 150) return error("3013288", "Too many records");
+    // As the real API: the call's list becomes the zone, and an omitted EmailType loses the mail setting.
+    const before = { txt: byName(key, zone.hosts, "TXT"), cname: byName(key, zone.hosts, "CNAME") };
+    zone.hosts = hosts;
+    zone.emailType = params.EmailType ?? "NONE";
+    if (opts.mirror) {
+      const after = { txt: byName(key, hosts, "TXT"), cname: byName(key, hosts, "CNAME") };
+      for (const type of ["txt", "cname"] as const) {
+        for (const name of new Set([...before[type].keys(), ...after[type].keys()])) {
+          const values = after[type].get(name) ?? [];
+          if (values.join("\n") === (before[type].get(name) ?? []).join("\n")) continue;
+          if (type === "txt") await mirrorName(opts.mirror, name, values);
+          else await mirrorCname(opts.mirror, name, values[0]?.replace(/\.$/, "") ?? null);
+        }
+      }
+    }
+    return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
+  }
+
   async function handle(req: Request): Promise<Response> {
-    const xml = (text: string) => new Response(text, { headers: { "content-type": "text/xml; charset=utf-8" } });
     // The real API takes GET too, but rota must POST: a GET puts the key in the URL.
     const params = Object.fromEntries(new URLSearchParams(req.method === "POST" ? await req.text() : new URL(req.url).search));
     const command = params.Command ?? "";
@@ -146,35 +192,16 @@ export function startFakeNamecheap(opts: FakeNamecheapOptions = {}, ssl?: Awaite
       );
     }
     if (command === "namecheap.domains.dns.setHosts") {
-      if (!zone) return error("2019166", "Domain not found");
-      if (!zone.isUsingOurDns) return error("2030288", "Domain is not using Namecheap DNS servers");
-      const hosts: FakeHost[] = [];
-      for (let n = 1; params[`HostName${n}`] !== undefined; n++) {
-        hosts.push({
-          name: params[`HostName${n}`] as string,
-          type: params[`RecordType${n}`] ?? "",
-          address: params[`Address${n}`] ?? "",
-          mxPref: params[`MXPref${n}`] ?? "10",
-          ttl: params[`TTL${n}`] ?? "1800",
-        });
+      const held = heldSetHosts;
+      heldSetHosts = undefined;
+      if (!held) return setHosts(key, params, error);
+      held.arrive();
+      await held.released;
+      try {
+        return await setHosts(key, params, error);
+      } finally {
+        held.finish();
       }
-      if (hosts.length > 150) return error("3013288", "Too many records");
-      // As the real API: the call's list becomes the zone, and an omitted EmailType loses the mail setting.
-      const before = { txt: byName(key, zone.hosts, "TXT"), cname: byName(key, zone.hosts, "CNAME") };
-      zone.hosts = hosts;
-      zone.emailType = params.EmailType ?? "NONE";
-      if (opts.mirror) {
-        const after = { txt: byName(key, hosts, "TXT"), cname: byName(key, hosts, "CNAME") };
-        for (const type of ["txt", "cname"] as const) {
-          for (const name of new Set([...before[type].keys(), ...after[type].keys()])) {
-            const values = after[type].get(name) ?? [];
-            if (values.join("\n") === (before[type].get(name) ?? []).join("\n")) continue;
-            if (type === "txt") await mirrorName(opts.mirror, name, values);
-            else await mirrorCname(opts.mirror, name, values[0]?.replace(/\.$/, "") ?? null);
-          }
-        }
-      }
-      return xml(envelope(command, "OK", [], `<DomainDNSSetHostsResult Domain="${esc(key)}" IsSuccess="true"><Warnings /></DomainDNSSetHostsResult>`));
     }
     if (command === "namecheap.domains.getList") {
       // https://www.namecheap.com/support/api/methods/domains/get-list/: PageSize is 10 to 100.

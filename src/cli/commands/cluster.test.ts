@@ -126,6 +126,11 @@ describe("rota cluster step-down", () => {
   test("cluster off: 400, exit 2", async () => {
     expect(await run(off, "step-down")).toEqual({ code: EXIT.usage, stdout: "", stderr: "rota: the daemon refused the request: cluster mode is off ([cluster] enabled = false)" });
   });
+
+  test("cluster off with --json: the daemon's error body on stdout, nothing on stderr, exit 2", async () => {
+    const json = await run(off, "step-down", "--json");
+    expect([json.code, JSON.parse(json.stdout), json.stderr]).toEqual([EXIT.usage, { error: "cluster mode is off ([cluster] enabled = false)" }, ""]);
+  });
 });
 
 describe("rota status", () => {

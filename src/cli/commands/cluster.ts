@@ -3,6 +3,8 @@
  * lease, the nodes and their installs; exit 0 when the node reaches the database and a live
  * leader exists, 1 otherwise (the report printed all the same), 3 daemon unreachable.
  * `step-down`: the leader gives up the lease; exit 0 done, 1 not the leader, 2 cluster off.
+ * With `--json` each prints the daemon's body as it is, its error replies included, and no
+ * message on stderr: the exit code is the same.
  */
 import { defineCommand } from "citty";
 import type { ErrorJson, NotLeaderJson } from "../../api/json.ts";
@@ -33,9 +35,10 @@ const stepDown = defineCommand({
   meta: { name: "step-down", description: "Make this node give up the cluster lease (another node leads within one tick)" },
   args: { ...connectionArgs, json },
   async run({ args }) {
-    // A 400 (cluster mode off) ends in the client as a usage error, exit 2.
-    const { status, body } = await new ApiClient(endpoint(args)).call<StepDownBody | NotLeaderJson | ErrorJson>("POST", "/api/cluster/step-down");
+    // A 400 (cluster mode off) is a usage error, exit 2: ended by the client in words, or here once its body is printed.
+    const { status, body } = await new ApiClient(endpoint(args)).call<StepDownBody | NotLeaderJson | ErrorJson>("POST", "/api/cluster/step-down", args.json ? [400] : []);
     if (args.json) console.log(JSON.stringify(body, null, 2));
+    if (status === 400) throw new CliExit(EXIT.usage);
     if (status === 409 && "leader" in body) {
       const who = body.leader === null ? ", and no node leads right now" : `; ${body.leader} is (run rota cluster step-down there)`;
       throw new CliExit(EXIT.failed, args.json ? "" : `rota: this node is not the leader${who}`);

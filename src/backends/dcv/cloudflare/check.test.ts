@@ -1,5 +1,8 @@
 /** @module Cloudflare's doctor check over the v4 fake: one read, the permission it proves, the token never shown. */
 import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startFakeCloudflare } from "../../../../test/fakes/cloudflare.ts";
 import { systemClock } from "../../../clock.ts";
 import { propagationPolicy } from "../../../testing/propagation.ts";
@@ -12,12 +15,16 @@ const ENV = "ROTA_TEST_CLOUDFLARE_CHECK_TOKEN";
 process.env[ENV] = TOKEN;
 const ZONE = "0123456789abcdef0123456789abcdef";
 const fake = startFakeCloudflare({ token: TOKEN, zones: [{ id: ZONE, name: "example.com" }] });
-afterAll(() => fake.stop());
+const stateDir = mkdtempSync(join(tmpdir(), "rota-cloudflare-check-"));
+afterAll(async () => {
+  await fake.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+});
 
 const ctx: CheckContext = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
 const signal = new AbortController().signal;
 const dcv = (over: Partial<CloudflareConfig> = {}) =>
-  createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock });
+  createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock, stateDir });
 
 test("without zone_id: the zones the token sees, one GET", async () => {
   fake.requests.length = 0;

@@ -68,6 +68,21 @@ describe("CloudflareClient", () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  test("a create already sent is waited out when its signal fires: the reply says the record exists", async () => {
+    const hold = fake.holdNextCreate();
+    const ac = new AbortController();
+    const creating = client.createTxt(zone.id, { name: "_acme-challenge.example.com", content: "YQ", ttl: 60 }, ac.signal);
+    await hold.arrived;
+    ac.abort(new Error("stopping"));
+    hold.release();
+    expect(await creating).toMatchObject({ content: "YQ", id: fake.records()[0]?.id });
+  });
+
+  test("a create whose signal fired before it was sent sends nothing", async () => {
+    await expect(client.createTxt(zone.id, { name: "_acme-challenge.example.com", content: "YQ", ttl: 60 }, AbortSignal.abort())).rejects.toMatchObject({ code: "aborted" });
+    expect(fake.requests).toEqual([]);
+  });
+
   test("5xx is retryable, every error of the envelope is named", async () => {
     fake.canned.push({ status: 503, body: envelope([{ code: 10001, message: "Service unavailable" }, { code: 10002, message: "Try later" }]) });
     await expect(client.recordsAt(zone.id, "x.example.com", "TXT", signal)).rejects.toMatchObject({

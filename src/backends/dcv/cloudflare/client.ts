@@ -80,23 +80,30 @@ export class CloudflareClient {
     return (await this.call<DnsRecord[]>("GET", `/zones/${encodeURIComponent(zoneId)}/dns_records?${q}`, undefined, "DNS:Edit", signal)) ?? [];
   }
 
+  /**
+   * Creates a TXT record. `signal` stops it before a request is sent and during a wait after a
+   * 429; a request sent is waited out (REQUEST_TIMEOUT_MS at most), never cut off: Cloudflare
+   * may create the record all the same, and only its reply tells the caller it exists.
+   */
   async createTxt(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
-    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal);
+    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal, "finish");
   }
 
-  /** Never proxied: a proxied record answers with Cloudflare's addresses and hides the CNAME from the CA. */
+  /** As `createTxt`, for a CNAME. Never proxied: a proxied record answers with Cloudflare's addresses and hides the CNAME from the CA. */
   async createCname(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
-    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "CNAME", ...rec, proxied: false }, "DNS:Edit", signal);
+    return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "CNAME", ...rec, proxied: false }, "DNS:Edit", signal, "finish");
   }
 
   async deleteRecord(zoneId: string, recordId: string, signal: AbortSignal): Promise<void> {
     await this.call<unknown>("DELETE", `/zones/${encodeURIComponent(zoneId)}/dns_records/${encodeURIComponent(recordId)}`, undefined, "DNS:Edit", signal);
   }
 
-  private async call<T>(method: string, path: string, body: unknown, need: Need, signal: AbortSignal): Promise<T> {
+  /** `sent`: what `signal` does to a request already sent, cut it off (reads, deletes) or wait for its reply (creates). */
+  private async call<T>(method: string, path: string, body: unknown, need: Need, signal: AbortSignal, sent: "cut" | "finish" = "cut"): Promise<T> {
     const { who } = this.o;
     for (let attempt = 1; ; attempt++) {
-      const res = await this.send(method, path, body, signal);
+      if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
+      const res = await this.send(method, path, body, sent === "cut" ? signal : undefined);
       const text = await res.text().catch(() => "");
       const envelope = parseEnvelope<T>(text);
       if (res.ok && envelope?.success === true) return envelope.result as T;
@@ -121,7 +128,8 @@ export class CloudflareClient {
     }
   }
 
-  private async send(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
+  /** One request, cut off when `signal` (if any) fires or after REQUEST_TIMEOUT_MS. */
+  private async send(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<Response> {
     const { who } = this.o;
     const timer = new AbortController();
     const cancelTimer = this.o.clock.setTimeout(() => timer.abort(), REQUEST_TIMEOUT_MS);
@@ -130,11 +138,11 @@ export class CloudflareClient {
         method,
         headers: { authorization: `Bearer ${this.o.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.any([signal, timer.signal]),
+        signal: signal === undefined ? timer.signal : AbortSignal.any([signal, timer.signal]),
         redirect: "manual",
       });
     } catch (err) {
-      if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
+      if (signal?.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
       if (timer.signal.aborted) throw new RotaError("timeout", `${who}: ${method} ${path.split("?")[0]}: no reply in ${REQUEST_TIMEOUT_MS / 1000} s`);
       // Not chained as the cause: Bun's fetch error can carry the request, token included.
       const e = err as { code?: unknown; message?: unknown };

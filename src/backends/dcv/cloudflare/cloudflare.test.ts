@@ -1,5 +1,8 @@
 /** @module CloudflareDcv over the v4 fake: the DCV contract, and the requests it sends. */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { systemClock } from "../../../clock.ts";
 import { cloudflareId, startFakeCloudflare, type FakeCloudflare } from "../../../../test/fakes/cloudflare.ts";
 import type { DcvBackend, DcvChallenge } from "../../types.ts";
@@ -11,9 +14,12 @@ import { propagationPolicy } from "../../../testing/propagation.ts";
 const TOKEN = "cf-token-Zm9vYmFyYmF6";
 const ENV = "ROTA_TEST_CLOUDFLARE_TOKEN";
 process.env[ENV] = TOKEN;
+/** The daemon's state folder: the backend's zone locks live under it. */
+const stateDir = mkdtempSync(join(tmpdir(), "rota-cloudflare-"));
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 function backend(fake: FakeCloudflare, over: Partial<CloudflareConfig> = {}): DcvBackend {
-  return createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock });
+  return createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: ENV }, zoneId: undefined, propagation: propagationPolicy(), ...over }, { clock: systemClock, stateDir });
 }
 
 /** What a resolver reads at the challenge's name, by its kind. */
@@ -134,6 +140,53 @@ describe("cloudflare", () => {
     await backend(fake, { zoneId: zone.id }).publish(dns("_acme-challenge.example.com", "b3Vycw"), signal);
   });
 
+  // A daemon stopping while the create is on its way: Cloudflare makes the record after the
+  // renewal's remove listed none and the journal forgot the challenge; it stayed for good.
+  test("remove after a create cut short waits for Cloudflare's reply, then deletes the record it made", async () => {
+    const cf = backend(fake, { zoneId: zone.id });
+    const ch = dns("_acme-challenge.example.com", "bGF0ZQ");
+    const hold = fake.holdNextCreate();
+    const ac = new AbortController();
+    const publishing = cf.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted", message: "cloudflare cf: cancelled" });
+    const removing = cf.remove(ch, AbortSignal.timeout(10_000));
+    // Cloudflare answers once remove has had its chance to list first: a remove that does not wait lists nothing and returns.
+    await Promise.race([removing, Bun.sleep(250)]);
+    hold.release();
+    await removing;
+    await hold.done;
+    expect(fake.records()).toEqual([]);
+    const records = `/zones/${zone.id}/dns_records`;
+    expect(fake.requests.map((r) => `${r.method} ${r.path.replace(/[0-9a-f]{32}$/, "<id>")}`)).toEqual([`GET ${records}`, `POST ${records}`, `GET ${records}`, `DELETE ${records}/<id>`]);
+    expect(fake.requests[1]?.body).toEqual({ type: "TXT", name: "_acme-challenge.example.com", content: "bGF0ZQ", ttl: 60 });
+  });
+
+  test("remove that cannot learn a cut-short create's outcome within its signal fails; the daemon's journal sweep waits for the reply and deletes the record", async () => {
+    // The renewal's process and the daemon: two backends, one state folder.
+    const worker = backend(fake, { zoneId: zone.id });
+    const daemon = backend(fake, { zoneId: zone.id });
+    const ch: DcvChallenge = { kind: "dns-cname", recordName: "_7f3a09.www.example.com", target: "1a2b.c3d4.u1.sectigo.com", ttl: 60 };
+    const hold = fake.holdNextCreate();
+    const ac = new AbortController();
+    const publishing = worker.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("renewal deadline"));
+    expect(await publishing).toMatchObject({ code: "aborted" });
+    // The renewal's clean-up budget runs out: the error keeps the challenge journaled.
+    await expect(worker.remove(ch, AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "cloudflare cf: cancelled" });
+    expect(fake.requests.map((r) => r.method)).toEqual(["GET", "POST"]);
+    // The daemon sweeps the journal as soon as the renewal ends, while Cloudflare still works on the create.
+    const sweeping = daemon.remove(ch, AbortSignal.timeout(10_000));
+    await Promise.race([sweeping, Bun.sleep(250)]);
+    hold.release();
+    await sweeping;
+    await hold.done;
+    expect(fake.records()).toEqual([]);
+    expect(fake.requests.map((r) => r.method)).toEqual(["GET", "POST", "GET", "DELETE"]);
+  });
+
   test("no zone the token can see: the names tried and what to do", async () => {
     const err = await backend(fake).publish(dns("_acme-challenge.www.example.net", "YQ"), signal).catch((e: unknown) => e);
     expect(err).toMatchObject({
@@ -145,7 +198,7 @@ describe("cloudflare", () => {
   });
 
   test("a wrong token: Cloudflare's code and message, and never the token", async () => {
-    const cf = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_WRONG" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
+    const cf = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_WRONG" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock, stateDir });
     process.env.ROTA_TEST_CF_WRONG = "wrong-token-c2VjcmV0";
     const err = await cf.publish(dns("_acme-challenge.example.com", "YQ"), signal).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "refused", noRetry: true, message: "cloudflare cf: 9109 Invalid access token" });
@@ -172,13 +225,13 @@ describe("cloudflare", () => {
   });
 
   test("a token file that cannot be read, or is empty", async () => {
-    const missing = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "file", path: "/nonexistent/cf.token" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
+    const missing = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "file", path: "/nonexistent/cf.token" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock, stateDir });
     await expect(missing.publish(dns("_acme-challenge.example.com", "YQ"), signal)).rejects.toMatchObject({
       code: "secret",
       message: "cloudflare cf: cannot read api_token from /nonexistent/cf.token: ENOENT",
     });
     process.env.ROTA_TEST_CF_EMPTY = "";
-    const empty = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_EMPTY" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock });
+    const empty = createCloudflareDcv("cf", { apiUrl: fake.url, apiToken: { from: "env", name: "ROTA_TEST_CF_EMPTY" }, zoneId: undefined, propagation: propagationPolicy() }, { clock: systemClock, stateDir });
     await expect(empty.remove(dns("_acme-challenge.example.com", "YQ"), signal)).rejects.toMatchObject({
       code: "secret",
       message: "cloudflare cf: api_token: environment variable ROTA_TEST_CF_EMPTY is empty",

@@ -2,20 +2,43 @@
  * @module CloudflareDcv: answers DNS-01 with a TXT record, and `dns-cname` with a CNAME, made
  * through the Cloudflare v4 API (issue 9 §2, issue 13 §2). Nothing is remembered between publish
  * and remove: remove finds the records by type, name and value, so the journal can clean up after a crash.
+ * A create already sent when its publish is cancelled may still be made, so it runs to its reply
+ * under a per-zone lock file in `state_dir`, and remove lists under the same lock: in the renewal's
+ * own process, and in the daemon's journal sweep that follows a renewal whose remove ran out of
+ * time. A remove that cannot take the lock within its signal fails, and the challenge stays journaled.
  */
-import type { Clock } from "../../../clock.ts";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
+import { withLock } from "../../../lockfile.ts";
+import type { BackendContext } from "../../context.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
+import { untilAborted } from "../unfinished.ts";
 import { CloudflareClient, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
-export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { clock: Clock }): PropagatingDcv & Checkable {
+/** Long enough for another process's create, bounded by its own request time limit; callers' signals end the wait sooner. */
+const LOCK_WAIT_MS = 120_000;
+
+export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pick<BackendContext, "clock" | "stateDir">): PropagatingDcv & Checkable {
   const who = `cloudflare ${name}`;
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
   let client: CloudflareClient | undefined;
+  // One folder for the type, not this section: two sections on one account may share a zone.
+  const lockDir = join(ctx.stateDir, "cloudflare");
+
+  /**
+   * Runs `fn` holding the zone's lock, waiting for it within `signal`. Held while a create
+   * awaits its reply, even once its publish has given up: no remove lists the zone meanwhile.
+   */
+  function inZone<T>(zoneId: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+    mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+    // Zone ids are 32 hex digits; one from the API must still never become a path.
+    return withLock(join(lockDir, `${zoneId.replace(/[^0-9A-Za-z]/g, "_")}.lock`), LOCK_WAIT_MS, who, fn, signal);
+  }
 
   // Read when first used, so a token rotated on disk is picked up by the next renewal's process.
   function api(): CloudflareClient {
@@ -77,11 +100,15 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
           const at = await atCname(zoneId, ch, signal);
           if (at.ours.length > 0) return;
           if (at.all.length > 0) throw cnameConflict(who, fqdn(ch.recordName), at.all.map((r) => r.type));
-          await api().createCname(zoneId, { name: fqdn(ch.recordName), content: ch.target, ttl: ttlOf(ch) }, signal);
+        } else if ((await ours(zoneId, ch, signal)).length > 0) {
           return;
         }
-        if ((await ours(zoneId, ch, signal)).length > 0) return;
-        await api().createTxt(zoneId, { name: fqdn(ch.recordName), content: ch.recordValue, ttl: ttlOf(ch) }, signal);
+        const rec = { name: fqdn(ch.recordName), ttl: ttlOf(ch) };
+        const create = inZone(zoneId, signal, () =>
+          ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal),
+        );
+        // The caller is answered when its signal fires; the create, once sent, runs on to its reply, holding the lock.
+        await untilAborted(create, signal, who);
       } catch (err) {
         // A publish running beside this one made the same record first: the outcome is the one asked for.
         if (err instanceof RotaError && err.code === "identical_record") return;
@@ -92,16 +119,19 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: { 
       const ch = asDnsChallenge(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
-      const found = ch.kind === "dns-cname" ? (await atCname(zoneId, ch, signal)).ours : await ours(zoneId, ch, signal);
-      for (const record of found) {
-        try {
-          await api().deleteRecord(zoneId, record.id, signal);
-        } catch (err) {
-          // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
-          if (err instanceof RotaError && err.code === "not_found") continue;
-          throw err;
+      // Under the lock: a create its publish gave up on may still make the record, and a list before its reply would miss it.
+      await inZone(zoneId, signal, async () => {
+        const found = ch.kind === "dns-cname" ? (await atCname(zoneId, ch, signal)).ours : await ours(zoneId, ch, signal);
+        for (const record of found) {
+          try {
+            await api().deleteRecord(zoneId, record.id, signal);
+          } catch (err) {
+            // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
+            if (err instanceof RotaError && err.code === "not_found") continue;
+            throw err;
+          }
         }
-      }
+      });
     },
   } satisfies PropagatingDcv & Checkable;
 }

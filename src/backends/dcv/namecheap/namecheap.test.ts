@@ -20,18 +20,21 @@ import type { TxtMirror } from "../../../../test/fakes/txt-mirror.ts";
 
 const KEY_ENV = "ROTA_TEST_NAMECHEAP_KEY";
 
-function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; stateDir: string; cleanup: () => Promise<void> } {
+function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; another: () => DcvBackend; stateDir: string; cleanup: () => Promise<void> } {
   const fake = startFakeNamecheap({ mirror });
   process.env[KEY_ENV] = fake.apiKey;
   const stateDir = mkdtempSync(join(tmpdir(), "rota-namecheap-"));
-  const dcv = createNamecheapDcv(
-    "nc",
-    { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy() },
-    { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} },
-  );
+  /** The backend as another process builds it (the daemon beside a renewal's process): same section, same state folder. */
+  const another = () =>
+    createNamecheapDcv(
+      "nc",
+      { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy() },
+      { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} },
+    );
   return {
     fake,
-    dcv,
+    dcv: another(),
+    another,
     stateDir,
     cleanup: async () => {
       await fake.stop();
@@ -175,6 +178,59 @@ describe("namecheap", () => {
     const err = await s.dcv.publish(challenge(), AbortSignal.abort()).then(() => undefined, (e: unknown) => e);
     expect((err as { code?: string }).code).toBe("aborted");
     expect(s.fake.requests).toEqual([]);
+  });
+
+  /** A publish of `ch` whose setHosts Namecheap holds, cut short by a shutdown while it is held. */
+  async function publishCutShort(ch: DcvChallenge) {
+    const hold = s.fake.holdNextSetHosts();
+    const ac = new AbortController();
+    const publishing = s.dcv.publish(ch, ac.signal).catch((e: unknown) => e);
+    await hold.arrived;
+    ac.abort(new Error("daemon stopping"));
+    expect(await publishing).toMatchObject({ code: "aborted", message: "namecheap nc: cancelled" });
+    return hold;
+  }
+
+  // A daemon stopping while setHosts is on its way: the renewal's remove read a zone without
+  // our record and wrote nothing, then Namecheap carried out the setHosts; the record stayed for good.
+  test("remove after a setHosts cut short waits for it, re-reads the zone and takes our record out", async () => {
+    const hold = await publishCutShort(challenge());
+    const removing = s.dcv.remove(challenge(), AbortSignal.timeout(10_000));
+    // Namecheap answers once remove has had its chance to read first: a remove that does not wait reads no record and returns.
+    await Promise.race([removing, Bun.sleep(250)]);
+    hold.release();
+    await removing;
+    await hold.done;
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+    const sets = s.fake.requests.filter((r) => r.command === "namecheap.domains.dns.setHosts");
+    expect(s.fake.requests.map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
+    expect(sets.map((r) => r.params[`Address${SEEDED.length + 1}`])).toEqual(["b3VyLXZhbHVl", undefined]);
+  });
+
+  test("remove whose signal fires while a cut-short setHosts runs fails (the challenge stays journaled); the daemon's journal sweep waits for it and takes the record out", async () => {
+    const hold = await publishCutShort(challenge());
+    await expect(s.dcv.remove(challenge(), AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "namecheap nc: cancelled" });
+    expect(s.fake.requests.map((r) => r.command)).toEqual(["namecheap.domains.dns.getHosts", "namecheap.domains.dns.setHosts"]);
+    // The daemon sweeps the journal as soon as the renewal ends, while Namecheap still works on the setHosts.
+    const sweeping = s.another().remove(challenge(), AbortSignal.timeout(10_000));
+    await Promise.race([sweeping, Bun.sleep(250)]);
+    hold.release();
+    await sweeping;
+    await hold.done;
+    expect(s.fake.zones.get("example.com")?.hosts).toEqual(SEEDED);
+    expect(s.fake.requests.map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
+  });
+
+  test("another cert's publish to the zone waits for a cut-short setHosts instead of being overwritten by it", async () => {
+    const hold = await publishCutShort(challenge());
+    const other = challenge("b3RoZXItY2VydA", "_acme-challenge.www.example.com");
+    const publishing = s.dcv.publish(other, AbortSignal.timeout(10_000));
+    await Promise.race([publishing, Bun.sleep(250)]);
+    hold.release();
+    await publishing;
+    await hold.done;
+    expect(txtAt(s.fake, "example.com", "_acme-challenge.www")).toEqual(["b3RoZXItY2VydA"]);
+    expect(txtAt(s.fake, "example.com", "_acme-challenge")).toEqual(["someone-elses-value", "b3VyLXZhbHVl"]);
   });
 
   test("two processes publishing to one zone at once both keep every record", async () => {

@@ -4,7 +4,9 @@
  * setHosts replaces the whole zone, so every change is one read-modify-write held under a
  * per-domain lock file in `state_dir`: renewals run in child processes and two certs can
  * share a zone. Every host goes back exactly as read; only our TXT value or CNAME is added or
- * removed, and a read that is not a clean success writes nothing.
+ * removed, and a read that is not a clean success writes nothing. A setHosts once sent is never
+ * cut off, and the lock is held until its reply: Namecheap may carry it out all the same, and the
+ * next writer (our own remove, another cert's publish) must read the zone it left.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -15,6 +17,7 @@ import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
+import { untilAborted } from "../unfinished.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
 
@@ -22,6 +25,8 @@ import type { NamecheapConfig } from "./config.ts";
 const LOCK_WAIT_MS = 120_000;
 /** Namecheap's smallest TTL. */
 const MIN_TTL = 60;
+/** What a setHosts is sent with: once sent, only its reply (or the transport's own time limit) ends it. */
+const UNCANCELLED = new AbortController().signal;
 
 /** Where a record name lives at Namecheap: the registered domain (SLD + TLD) and the host name inside it. */
 export interface Placement {
@@ -65,6 +70,9 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
   /**
    * One locked read-modify-write. `change` returns the new host list, or null when the zone
    * already is as wanted: then nothing is written (Namecheap rate-limits per minute/hour/day).
+   * When `signal` fires the caller is answered at once, but a setHosts already sent runs on
+   * under the lock: cut off, it could land after the next writer's read, bringing back what
+   * that writer removed or dropping what it added.
    */
   async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, ch: DnsChallenge) => Host[] | null) {
     throwIfAborted(signal, who);
@@ -72,16 +80,23 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
     const place = placementOf(ch.recordName);
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
     const lockPath = join(lockDir, `${place.sld}.${place.tld}.lock`);
-    await withLock(lockPath, LOCK_WAIT_MS, who, async () => {
-      throwIfAborted(signal, who);
-      const c = api();
-      const zone = await c.getHosts(place.sld, place.tld, signal);
-      const hosts = change(zone.hosts, place, ch);
-      if (hosts === null) return;
-      throwIfAborted(signal, who);
-      await c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, signal);
-      ctx.log.info(`${who}: ${place.sld}.${place.tld}: ${hosts.length} hosts written`);
-    });
+    const locked = withLock(
+      lockPath,
+      LOCK_WAIT_MS,
+      who,
+      async () => {
+        throwIfAborted(signal, who);
+        const c = api();
+        const zone = await c.getHosts(place.sld, place.tld, signal);
+        const hosts = change(zone.hosts, place, ch);
+        if (hosts === null) return;
+        throwIfAborted(signal, who);
+        await c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, UNCANCELLED);
+        ctx.log.info(`${who}: ${place.sld}.${place.tld}: ${hosts.length} hosts written`);
+      },
+      signal,
+    );
+    await untilAborted(locked, signal, who);
   }
 
   return {

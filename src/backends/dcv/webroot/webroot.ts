@@ -11,6 +11,7 @@ import { chmod, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type DcvBackend, type DcvChallenge } from "../../types.ts";
+import { UnfinishedWrites, untilAborted } from "../unfinished.ts";
 import type { WebrootConfig } from "./config.ts";
 
 /** RFC 8555 §8.1: tokens are base64url; anything else must never become a path. */
@@ -19,17 +20,8 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend & Checkable {
   const who = `webroot ${name}`;
   const dir = join(cfg.path, ".well-known", "acme-challenge");
-  /** Per file, what settles once every write of it begun so far has ended, though its publish may have stopped waiting for it. */
-  const writing = new Map<string, Promise<void>>();
-
-  /** Follows `write` until it ends, with the other writes of `file` still running. */
-  function track(file: string, write: Promise<void>): void {
-    const all = Promise.all([writing.get(file), write.catch(() => {})]).then(() => {});
-    writing.set(file, all);
-    void all.then(() => {
-      if (writing.get(file) === all) writing.delete(file);
-    });
-  }
+  /** Per file, its writes still running, though their publish may have stopped waiting. */
+  const writing = new UnfinishedWrites();
 
   function fileOf(challenge: DcvChallenge): string {
     if (challenge.kind !== "http-01") throw new RotaError("unsupported", `${who}: cannot solve ${challenge.kind}`, { noRetry: true });
@@ -52,7 +44,7 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend &
       const text = (challenge as Extract<DcvChallenge, { kind: "http-01" }>).keyAuthorization;
       try {
         const write = writeChallenge(file, text);
-        track(file, write);
+        writing.track(file, write);
         await untilAborted(write, signal, who);
       } catch (err) {
         if (err instanceof RotaError && err.code === "aborted") throw err;
@@ -64,7 +56,7 @@ export function createWebrootDcv(name: string, cfg: WebrootConfig): DcvBackend &
       throwIfAborted(signal, who);
       try {
         // After a publish cut short (a shutdown mid-write), a rename still to come would put the file back.
-        const removed = (writing.get(file) ?? Promise.resolve()).then(() => removeWithTemps(file));
+        const removed = writing.settled(file).then(() => removeWithTemps(file));
         await untilAborted(removed, signal, who);
       } catch (err) {
         if (err instanceof RotaError && err.code === "aborted") throw err;
@@ -121,23 +113,4 @@ async function removeWithTemps(file: string): Promise<void> {
     throw err;
   });
   for (const name of left) if (name.startsWith(prefix) && name.endsWith(".tmp")) await rm(join(dirname(file), name), { force: true });
-}
-
-/**
- * `work`, or RotaError("aborted") as soon as `signal` fires. A call stuck in the kernel
- * cannot be cancelled; it is left to finish (or fail) on its own thread. A write left so
- * is waited for by `remove`; one that outlasts remove's signal fails it, and the challenge
- * stays journaled for the daemon's next sweep.
- */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal, who: string): Promise<T> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason }));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  // Whichever loses the race must not surface as an unhandled rejection.
-  work.catch(() => {});
-  aborted.catch(() => {});
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
