@@ -4,13 +4,16 @@
  * answers SIGUSR2 by writing one JSON report to `$ROTA_HEAP_PROBE` (appended, one line per
  * signal): `/proc/self/status` and the JavaScript heap (`bun:jsc` `heapStats`, its largest
  * object types) as they were, then the same after a full collection, then after
- * `Bun.shrink()`. The compiled binary cannot be asked this; run from the sources under
- * `--smol` it holds the same objects. A tool for `bench/README.md`'s memory figures, not a test.
+ * `Bun.shrink()`. With `$ROTA_HEAP_SNAPSHOT` set to a path it also writes there, after the
+ * full collection, a V8-format heap snapshot of what is live, for `bench/heap-groups.ts`. The
+ * compiled binary cannot be asked this; run from the sources under `--smol` it holds the same
+ * objects. A tool for `bench/README.md`'s memory figures, not a test.
  */
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { heapStats, memoryUsage } from "bun:jsc";
 
 const out = process.env.ROTA_HEAP_PROBE;
+const snapshot = process.env.ROTA_HEAP_SNAPSHOT;
 const MiB = 2 ** 20;
 
 function status(): Record<string, number> {
@@ -60,6 +63,7 @@ if (out && process.argv.includes("daemon")) {
     const asIs = { ...status(), ...heap(40) };
     Bun.gc(true);
     const collected = { ...status(), ...heap(40) };
+    if (snapshot) writeFileSync(snapshot, Bun.generateHeapSnapshot("v8"));
     Bun.shrink();
     const shrunk = { ...status(), anonMappings: anonMappings(20) };
     appendFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), asIs, collected, shrunk })}\n`);
