@@ -20,7 +20,7 @@
  * read at start) the leader launches only orders: putting the stored certificate back on
  * each node's targets is InstallSyncTask's, on every node, leader included.
  */
-import { canProbeServed, canReadBack, hasChangeHints, type InstallBackend } from "../backends/types.ts";
+import { canCompact, canProbeServed, canReadBack, hasChangeHints, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError, RotaError } from "../errors.ts";
@@ -235,7 +235,8 @@ export class Scheduler {
    * and gave back less. But the copies of one text are made one string again (`internAll`;
    * the cert's id, names, targets and key type are its config's strings), a plan saying what
    * the look says is made of the look's objects first (`planSharing`), and `jitterUnit`'s
-   * entry is given the copy's serial. A slice of certs per turn of the event loop. A look in
+   * entry is given the copy's serial. Then each target that keeps objects per cert copies its
+   * own (`CompactableInstall`). A slice of certs per turn of the event loop. A look in
    * progress may still keep the object it had (`keepLook`): the same values, not copied. A
    * cert whose objects cannot be cloned keeps them.
    */
@@ -268,6 +269,7 @@ export class Scheduler {
       if (copy[1]) this.parsed.set(id, copy[1]);
       if (copy[2] !== undefined) this.plans.set(id, copy[2]);
     }
+    if (!this.stopped) for (const t of this.targets) if (canCompact(t)) t.compact();
   }
 
   watched(): Watchlist {

@@ -43,6 +43,9 @@ export const VERIFY_EVERY_MS = 6 * 3600_000;
 
 export type SetReader = (certId: string, signal: AbortSignal, opts?: ReadBackOptions) => Promise<ReadBack>;
 
+/** A `SetReader` whose verdict cache can be copied (`CompactableInstall.compact`). */
+export type CompactSetReader = SetReader & { compact(): void };
+
 interface Cached {
   /** The files' lstat identity (`identityHash`), which is also the stamp of a present set's answer. */
   identity: string;
@@ -61,12 +64,26 @@ export interface SetReaderDeps {
 }
 
 /** A read-back over `cfg`, its errors starting with `who` ("filesystem files"), with its own verdict cache. */
-export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetReaderDeps = {}): SetReader {
+export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetReaderDeps = {}): CompactSetReader {
   const cache = new Map<string, Cached>();
+  /** Certs whose entry was made since the last `compact()`. */
+  const made = new Set<string>();
   const clock = deps.clock ?? systemClock;
   const hints = deps.hints ?? folderHints(cfg.dir);
+  const keep = (certId: string, entry: Cached) => {
+    cache.set(certId, entry);
+    made.add(certId);
+  };
+  // A structured clone copies the identity's string too, which was made amid the same garbage.
+  const compact = () => {
+    for (const certId of made) {
+      const entry = cache.get(certId);
+      if (entry) cache.set(certId, structuredClone(entry));
+    }
+    made.clear();
+  };
 
-  return async (certId, signal, opts) => {
+  const read: SetReader = async (certId, signal, opts) => {
     throwIfAborted(signal, who);
     const cached = cache.get(certId);
     const fromCache = cached && answerFrom(cached, opts?.known);
@@ -90,13 +107,14 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
     const identity = identityHash(stats);
     const verifyBy = nextVerify(certId, clock.now().getTime());
     if (fromCache && cached.identity === identity) {
-      cache.set(certId, { ...cached, mark, verifyBy });
+      keep(certId, { ...cached, mark, verifyBy });
       return fromCache;
     }
     const verdict = await judge(dir, stats, cfg, who, signal, identity);
-    cache.set(certId, { identity, damaged: verdict.state === "damaged" ? verdict.reason : null, mark, verifyBy });
+    keep(certId, { identity, damaged: verdict.state === "damaged" ? verdict.reason : null, mark, verifyBy });
     return verdict;
   };
+  return Object.assign(read, { compact });
 }
 
 /**
