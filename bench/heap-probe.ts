@@ -41,14 +41,34 @@ function anonMappings(top: number): string[] {
   return [`${maps.length} mappings, ${total.toFixed(1)} MiB resident`, ...maps.slice(0, top).map((m) => `${m.rss.toFixed(1)}/${m.size.toFixed(1)} ${m.name}`)];
 }
 
+/** The part of `heapStats().mimalloc` (Bun 1.4) read here. */
+interface MimallocStats {
+  committed: { current: number };
+  malloc_normal: { current: number };
+  malloc_huge: { current: number };
+  malloc_bins: { current: number; block_size: number }[];
+}
+
+/** mimalloc's size classes holding the most, as `block size: MiB in live blocks`. */
+function bins(mi: MimallocStats, top: number): string[] {
+  return [...mi.malloc_bins]
+    .sort((a, b) => b.current * b.block_size - a.current * a.block_size)
+    .slice(0, top)
+    .map((b) => `${b.block_size}: ${((b.current * b.block_size) / MiB).toFixed(1)}`);
+}
+
 function heap(top: number): Record<string, unknown> {
   const s = heapStats();
   const m = memoryUsage();
   const types = Object.entries(s.objectTypeCounts)
     .sort((a, b) => b[1] - a[1])
     .slice(0, top);
+  const mi = (s as unknown as { mimalloc?: MimallocStats }).mimalloc;
   return {
     heapMiB: s.heapSize / MiB,
+    heapCapacityMiB: s.heapCapacity / MiB,
+    // mimalloc's own count: what it has committed against what is allocated in it (live blocks, normal and huge).
+    ...(mi ? { miCommittedMiB: mi.committed.current / MiB, miAllocatedMiB: (mi.malloc_normal.current + mi.malloc_huge.current) / MiB, miBins: bins(mi, 12) } : {}),
     extraMiB: s.extraMemorySize / MiB,
     objects: s.objectCount,
     protected: s.protectedObjectCount,
