@@ -1,3 +1,4 @@
+/** @module internAll(): one string per text in the copies `Scheduler.compact()` keeps. */
 import { expect, test } from "bun:test";
 import { intern, internAll, type Texts } from "./intern.ts";
 
