@@ -4,13 +4,16 @@
  * answers SIGUSR2 by writing one JSON report to `$ROTA_HEAP_PROBE` (appended, one line per
  * signal): `/proc/self/status` and the JavaScript heap (`bun:jsc` `heapStats`, its largest
  * object types) as they were, then the same after a full collection, then after
- * `Bun.shrink()`. The compiled binary cannot be asked this; run from the sources under
- * `--smol` it holds the same objects. A tool for `bench/README.md`'s memory figures, not a test.
+ * `Bun.shrink()`. With `$ROTA_HEAP_SNAPSHOT` set to a path it also writes there, after the
+ * full collection, a V8-format heap snapshot of what is live, for `bench/heap-groups.ts`. The
+ * compiled binary cannot be asked this; run from the sources under `--smol` it holds the same
+ * objects. A tool for `bench/README.md`'s memory figures, not a test.
  */
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { heapStats, memoryUsage } from "bun:jsc";
 
 const out = process.env.ROTA_HEAP_PROBE;
+const snapshot = process.env.ROTA_HEAP_SNAPSHOT;
 const MiB = 2 ** 20;
 
 function status(): Record<string, number> {
@@ -38,14 +41,34 @@ function anonMappings(top: number): string[] {
   return [`${maps.length} mappings, ${total.toFixed(1)} MiB resident`, ...maps.slice(0, top).map((m) => `${m.rss.toFixed(1)}/${m.size.toFixed(1)} ${m.name}`)];
 }
 
+/** The part of `heapStats().mimalloc` (Bun 1.4) read here. */
+interface MimallocStats {
+  committed: { current: number };
+  malloc_normal: { current: number };
+  malloc_huge: { current: number };
+  malloc_bins: { current: number; block_size: number }[];
+}
+
+/** mimalloc's size classes holding the most, as `block size: MiB in live blocks`. */
+function bins(mi: MimallocStats, top: number): string[] {
+  return [...mi.malloc_bins]
+    .sort((a, b) => b.current * b.block_size - a.current * a.block_size)
+    .slice(0, top)
+    .map((b) => `${b.block_size}: ${((b.current * b.block_size) / MiB).toFixed(1)}`);
+}
+
 function heap(top: number): Record<string, unknown> {
   const s = heapStats();
   const m = memoryUsage();
   const types = Object.entries(s.objectTypeCounts)
     .sort((a, b) => b[1] - a[1])
     .slice(0, top);
+  const mi = (s as unknown as { mimalloc?: MimallocStats }).mimalloc;
   return {
     heapMiB: s.heapSize / MiB,
+    heapCapacityMiB: s.heapCapacity / MiB,
+    // mimalloc's own count: what it has committed against what is allocated in it (live blocks, normal and huge).
+    ...(mi ? { miCommittedMiB: mi.committed.current / MiB, miAllocatedMiB: (mi.malloc_normal.current + mi.malloc_huge.current) / MiB, miBins: bins(mi, 12) } : {}),
     extraMiB: s.extraMemorySize / MiB,
     objects: s.objectCount,
     protected: s.protectedObjectCount,
@@ -60,6 +83,7 @@ if (out && process.argv.includes("daemon")) {
     const asIs = { ...status(), ...heap(40) };
     Bun.gc(true);
     const collected = { ...status(), ...heap(40) };
+    if (snapshot) writeFileSync(snapshot, Bun.generateHeapSnapshot("v8"));
     Bun.shrink();
     const shrunk = { ...status(), anonMappings: anonMappings(20) };
     appendFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), asIs, collected, shrunk })}\n`);

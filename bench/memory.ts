@@ -16,13 +16,16 @@ import { parseArgs } from "node:util";
 import { fmt, spawnDaemon, stopDaemon, table, TOKEN, type Setup } from "./daemon.ts";
 
 const SAMPLE_MS = 100;
+/** `/proc/<pid>/stat`'s CPU times are in these per second (`getconf CLK_TCK`). */
+const CLOCK_TICKS = 100;
 const MiB = 1024;
 
-function procStat(pid: number): { ppid: number; cpuTicks: number } | null {
+/** `cpuTicks`: the process's own CPU; `childTicks`: that of its children it has reaped (workers gone). */
+function procStat(pid: number): { ppid: number; cpuTicks: number; childTicks: number } | null {
   try {
     const rest = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = rest.slice(rest.lastIndexOf(")") + 2).split(" ").map(Number);
-    return { ppid: f[1]!, cpuTicks: f[11]! + f[12]! };
+    return { ppid: f[1]!, cpuTicks: f[11]! + f[12]!, childTicks: f[13]! + f[14]! };
   } catch {
     return null;
   }
@@ -60,6 +63,8 @@ interface Run {
   peakPss: number;
   peakDaemonPss: number;
   hwm: number;
+  /** CPU seconds from the spawn until idle: the daemon's, and its workers' (all gone by then). */
+  cpu: { daemon: number; workers: number };
   idle: { rss: number; anon: number; file: number };
   probe: string | null;
 }
@@ -101,6 +106,8 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
       last = now;
     }
     const s = statusMiB(proc.pid);
+    const ticks = procStat(proc.pid);
+    const cpu = { daemon: (ticks?.cpuTicks ?? 0) / CLOCK_TICKS, workers: (ticks?.childTicks ?? 0) / CLOCK_TICKS };
     const probePath = process.env.ROTA_HEAP_PROBE;
     let probe: string | null = null;
     if (probePath && values.probe?.includes(rota)) {
@@ -109,7 +116,7 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
       for (let i = 0; i < 100 && (existsSync(probePath) ? readFileSync(probePath, "utf8").length : 0) === before; i++) await Bun.sleep(100);
       probe = readFileSync(probePath, "utf8").slice(before).trim();
     }
-    return { rota, okSeconds, peakPss, peakDaemonPss, hwm: s.hwm, idle: s, probe };
+    return { rota, okSeconds, peakPss, peakDaemonPss, hwm: s.hwm, cpu, idle: s, probe };
   } finally {
     await stopDaemon(proc);
   }
@@ -138,7 +145,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (const rota of values.rota) {
     const r = await run(rota, setup, certs, values.fresh);
     console.log(
-      `  ${rota}: ok after ${fmt(r.okSeconds)} s; peak PSS ${fmt(r.peakPss)} MiB (daemon ${fmt(r.peakDaemonPss)}, VmHWM ${fmt(r.hwm)}); idle RSS ${fmt(r.idle.rss)} (anon ${fmt(r.idle.anon)}, file ${fmt(r.idle.file)}); load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+      `  ${rota}: ok after ${fmt(r.okSeconds)} s, CPU ${fmt(r.cpu.daemon)} s daemon + ${fmt(r.cpu.workers)} s workers; peak PSS ${fmt(r.peakPss)} MiB (daemon ${fmt(r.peakDaemonPss)}, VmHWM ${fmt(r.hwm)}); idle RSS ${fmt(r.idle.rss)} (anon ${fmt(r.idle.anon)}, file ${fmt(r.idle.file)}); load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
     );
     if (r.probe) console.log(`  probe: ${r.probe}`);
     results.push(r);
@@ -147,7 +154,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
 console.log(
   "\n" +
     table(
-      ["build", "certs", values.fresh ? "issued (s)" : "ok (s)", "peak PSS MiB", "daemon peak PSS", "VmHWM", "idle RSS", "RssAnon", "RssFile"],
-      results.map((r) => [r.rota, String(certs), fmt(r.okSeconds), fmt(r.peakPss), fmt(r.peakDaemonPss), fmt(r.hwm), fmt(r.idle.rss), fmt(r.idle.anon), fmt(r.idle.file)]),
+      ["build", "certs", values.fresh ? "issued (s)" : "ok (s)", "CPU daemon (s)", "CPU workers (s)", "peak PSS MiB", "daemon peak PSS", "VmHWM", "idle RSS", "RssAnon", "RssFile"],
+      results.map((r) => [r.rota, String(certs), fmt(r.okSeconds), fmt(r.cpu.daemon), fmt(r.cpu.workers), fmt(r.peakPss), fmt(r.peakDaemonPss), fmt(r.hwm), fmt(r.idle.rss), fmt(r.idle.anon), fmt(r.idle.file)]),
     ),
 );

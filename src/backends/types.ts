@@ -258,6 +258,23 @@ export function hasChangeHints(backend: InstallBackend): backend is HintedInstal
   return typeof b.changesSince === "function" && typeof b.recheckAt === "function" && canReadBack(backend);
 }
 
+/**
+ * A target that keeps objects per cert between calls (a read-back's verdict cache) and can
+ * copy the ones made since its last `compact()` into objects made one after another: made
+ * amid a sweep's garbage, each would keep a block of the runtime's heap from being handed
+ * back, since its collector never moves an object (issue 11). An optional capability, checked
+ * with `canCompact`; the scheduler calls it from its own `compact()`. Synchronous, never
+ * throws, and changes no answer.
+ */
+export interface CompactableInstall extends InstallBackend {
+  compact(): void;
+}
+
+/** Whether the target can copy what it keeps per cert. */
+export function canCompact(backend: InstallBackend): backend is CompactableInstall {
+  return typeof (backend as Partial<CompactableInstall>).compact === "function";
+}
+
 /** What one `verify_served` endpoint serves for a cert under one SNI name, or why it could not be read. */
 export type ServedAt = { endpoint: string; serverName: string | null } & ({ leafPem: string } | { error: string });
 

@@ -307,9 +307,10 @@ function readCert(
   r.finish();
 
   const domainNames = domains?.complete ? domains.names.map((n) => n.value) : undefined;
-  const installNames = valuesOf(install);
+  // The sections' own strings for the names they go by: the same text in every cert, held once (issue 11).
+  const installNames = valuesOf(install)?.map((name) => sections.installs.get(name)?.name ?? name);
   if (id === undefined || !domainNames || caName === undefined || !installNames) return undefined;
-  const cert: CertConfig = { id, domains: domainNames, ca: caName, dcv: dcvName, install: installNames, keyPath, keyType, keyRotation, renewThresholdDays };
+  const cert: CertConfig = { id, domains: domainNames, ca: ca?.name ?? caName, dcv: dcv?.name ?? dcvName, install: installNames, keyPath, keyType, keyRotation, renewThresholdDays };
   // Absent, not undefined, when the CA takes none: as a spread left it (a start reads 10,000 certs: no spread).
   if (caOptions !== undefined) cert.caOptions = caOptions;
   return cert;

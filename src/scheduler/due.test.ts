@@ -128,6 +128,16 @@ describe("decide", () => {
     });
   });
 
+  test("nothing to do, the store's and the served certificate expiring together: one Date for both, the served one's", () => {
+    const stored = cert("01", 60);
+    const served = cert("01", 60);
+    const d = decide({ want, now, threshold: null, targets: [{ target: "files", installed: served }], latest: stored });
+    expect(d.action).toBe("none");
+    if (d.action !== "none") return;
+    expect(d.notAfter).toBe(served.notAfter);
+    expect(d.newest).toBe(served.notAfter);
+  });
+
   test("nothing to do: the reason's days left as of when it is read; any other reason as it was", () => {
     const c = cert("01", 60);
     const ok = decide({ want, now, threshold: null, targets: [{ target: "files", installed: c }], latest: c });

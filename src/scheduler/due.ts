@@ -54,6 +54,16 @@ export function jitterUnit(certId: string, serial: string): number {
 }
 
 /**
+ * Gives the entry `jitterUnit` keeps for `certId`, when it is for `serial`'s text, `serial`
+ * itself (the caller's string, which it keeps anyway), in a new entry made beside the caller's
+ * copies rather than amid the garbage of the look that made the old one (issue 11).
+ */
+export function shareJitterSerial(certId: string, serial: string): void {
+  const kept = lastJitter.get(certId);
+  if (kept?.serial === serial) lastJitter.set(certId, { serial, unit: kept.unit });
+}
+
+/**
  * Each cert id's last unit: every sweep decides every cert, and a hash per cert was a sixth
  * of a no-change sweep's main-thread time at 10,000 certs. One entry per cert id (its serial
  * replaced at each renewal); all dropped at a bound, so ids gone from the config cannot pile up.
@@ -179,7 +189,9 @@ export function decide(input: DueInput): Decision {
   if (soonestMoment.at <= now) {
     return { action: "renew", reason: `due: a target serves a certificate with ${fmtDays(soonestLeft)} days left, ${label(soonestMoment)}`, why: soonestMoment.reason, moment: first, notAfter: soonest.notAfter };
   }
-  return { action: "none", reason: okReason(left, label(first)), why: first.reason, moment: first, notAfter: soonest.notAfter, newest: best.notAfter };
+  // One Date when the store's and the served certificate expire together, as they mostly do: a look keeps it for long (issue 11).
+  const newest = best.notAfter.getTime() === soonest.notAfter.getTime() ? soonest.notAfter : best.notAfter;
+  return { action: "none", reason: okReason(left, label(first)), why: first.reason, moment: first, notAfter: soonest.notAfter, newest };
 }
 
 const OK = "ok: ";

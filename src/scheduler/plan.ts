@@ -11,6 +11,19 @@ export function planOf(certId: string, latest: CertSummary | null, decision: Dec
   return { certId, serial: latest.serial, renewAt: decision.moment.at, reason: decision.moment.reason, ari: have?.serial === latest.serial ? have.ari : null };
 }
 
+/**
+ * `plan`, or when it says what the look's decision says, the same plan made of the look's own
+ * objects (its moment's Date and reason, its newest serial, the id given): a plan read from the
+ * store at the start otherwise keeps its own copies of them for as long as nothing changes
+ * (issue 11). `plan`'s ARI answer is kept either way.
+ */
+export function planSharing(certId: string, plan: RenewalPlan | null, look: { decision: Decision | null; latestSerial: string | null }): RenewalPlan | null {
+  const moment = look.decision?.moment;
+  if (!plan || !moment || look.latestSerial === null) return plan;
+  const shared: RenewalPlan = { certId, serial: look.latestSerial, renewAt: moment.at, reason: moment.reason, ari: plan.ari };
+  return samePlan(plan, shared) ? shared : plan;
+}
+
 export function samePlan(a: RenewalPlan | null, b: RenewalPlan | null): boolean {
   if (!a || !b) return a === b;
   return a.certId === b.certId && a.serial === b.serial && a.renewAt.getTime() === b.renewAt.getTime() && a.reason === b.reason && sameAri(a.ari, b.ari);

@@ -20,7 +20,7 @@
  * read at start) the leader launches only orders: putting the stored certificate back on
  * each node's targets is InstallSyncTask's, on every node, leader included.
  */
-import { canProbeServed, canReadBack, hasChangeHints, type InstallBackend } from "../backends/types.ts";
+import { canCompact, canProbeServed, canReadBack, hasChangeHints, type InstallBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { summarizeCert } from "../crypto/summary.ts";
 import { describeError, RotaError } from "../errors.ts";
@@ -30,12 +30,13 @@ import type { ChallengeJournal } from "../pipeline/journal.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AriRecord, AuditStore, CertState, RenewalPlan } from "../store/types.ts";
 import { AriPoller, pollDue, type AdviceSource } from "./ari-poll.ts";
-import { decide, type AriWindow, type CertSummary, type Decision, type TargetState } from "./due.ts";
+import { decide, shareJitterSerial, type AriWindow, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
 import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
-import { nextMoment, planOf, samePlan } from "./plan.ts";
+import { intern, internAll, type Texts } from "./intern.ts";
+import { nextMoment, planOf, planSharing, samePlan } from "./plan.ts";
 import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
 
@@ -231,28 +232,44 @@ export class Scheduler {
    * object left stays whole (issue 11). Each cert's three in one structured clone, so what they
    * share stays shared (a target's leaf and its parsed entry, a look's ARI answer and its
    * plan's). Strings are copied too: a copy that kept them (tried) left the blocks they pin,
-   * and gave back less. A slice of certs per turn of the event loop. A look in progress may
-   * still keep the object it had (`keepLook`): the same values, not copied. A cert whose
-   * objects cannot be cloned keeps them.
+   * and gave back less. But the copies of one text are made one string again (`internAll`;
+   * the cert's id, names, targets and key type are its config's strings), a plan saying what
+   * the look says is made of the look's objects first (`planSharing`), and `jitterUnit`'s
+   * entry is given the copy's serial. Then each target that keeps objects per cert copies its
+   * own (`CompactableInstall`). A slice of certs per turn of the event loop. A look in
+   * progress may still keep the object it had (`keepLook`): the same values, not copied. A
+   * cert whose objects cannot be cloned keeps them.
    */
   async compact(): Promise<void> {
     const ids = [...this.looked];
     this.looked.clear();
+    let texts: Texts = new Map();
     for (let i = 0; i < ids.length && !this.stopped; i++) {
-      if (i % COMPACT_SLICE === 0 && i > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (i % COMPACT_SLICE === 0 && i > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        // A table per slice: it stays small, and a text common to all certs is held once a slice.
+        texts = new Map();
+      }
       const id = ids[i]!;
       const look = this.looks.get(id);
       if (!look) continue;
+      const plan = this.plans.get(id);
       let copy: [CertLook, Parsed[] | undefined, RenewalPlan | null | undefined];
       try {
-        copy = structuredClone([look, this.parsed.get(id), this.plans.get(id)]);
+        copy = structuredClone([look, this.parsed.get(id), plan === undefined ? undefined : planSharing(id, plan, look)]);
       } catch {
         continue;
       }
+      const config = this.byId.get(id)?.config;
+      intern(texts, id);
+      if (config) for (const text of [...config.domains, ...config.install, config.keyType]) intern(texts, text);
+      internAll(texts, copy);
+      if (copy[0].latestSerial !== null) shareJitterSerial(id, copy[0].latestSerial);
       this.looks.set(id, copy[0]);
       if (copy[1]) this.parsed.set(id, copy[1]);
       if (copy[2] !== undefined) this.plans.set(id, copy[2]);
     }
+    if (!this.stopped) for (const t of this.targets) if (canCompact(t)) t.compact();
   }
 
   watched(): Watchlist {

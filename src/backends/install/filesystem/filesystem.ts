@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
-import type { Checkable, HintedInstall, InstallBackend } from "../../types.ts";
+import type { Checkable, CompactableInstall, HintedInstall, InstallBackend } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
 import { createSetHints, createSetReader } from "./read-back.ts";
@@ -20,8 +20,9 @@ export function createFilesystemTarget(name: string, cfg: FilesystemConfig, cloc
 }
 
 /** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): HintedInstall & Checkable {
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): HintedInstall & CompactableInstall & Checkable {
   const who = `${type} ${name}`;
+  const reader = createSetReader(who, cfg, { clock });
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
     name,
@@ -47,13 +48,14 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
         throw new RotaError("install_failed", `${who}: cannot write ${dir}: ${(err as Error).message}`, { cause: err });
       }
     },
-    readBack: createSetReader(who, cfg, { clock }),
+    readBack: reader,
+    compact: reader.compact,
     ...createSetHints(cfg),
     async check(_signal, checkCtx) {
       const { checkOwnership, checkWritableDir } = await import("./check.ts");
       return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];
     },
-  } satisfies HintedInstall & Checkable;
+  } satisfies HintedInstall & CompactableInstall & Checkable;
 }
 
 function withNewline(pem: string): string {

@@ -162,6 +162,23 @@ describe("filesystem read-back", () => {
     expect(await knowing()).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
   });
 
+  test("compact() copies the cache and changes no answer: unchanged, damaged and a new write all read as before", async () => {
+    const reader = createSetReader("filesystem files", { dir, uid: undefined, gid: undefined });
+    const first = (await reader("www", signal)) as Extract<ReadBack, { state: "present" }>;
+    reader.compact();
+    expect(await reader("www", signal, { known: first.stamp })).toEqual({ state: "unchanged", stamp: first.stamp! });
+    reader.compact();
+    reader.compact();
+    expect(await reader("www", signal, { known: first.stamp })).toEqual({ state: "unchanged", stamp: first.stamp! });
+    chmodSync(at("cert.pem"), 0o640);
+    expect(await reader("www", signal, { known: first.stamp })).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
+    reader.compact();
+    expect(await reader("www", signal, { known: first.stamp })).toEqual(damaged("cert.pem has mode 0640, expected 0644"));
+    chmodSync(at("cert.pem"), 0o644);
+    reader.compact();
+    expect(await reader("www", signal, { known: first.stamp })).toMatchObject({ state: "present", leafPem: first.leafPem });
+  });
+
   test("a target that cannot be read is an error, not absent", async () => {
     const notADir = join(dir, "plain-file");
     writeFileSync(notADir, "");

@@ -10,7 +10,7 @@ import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, replaceFiles } from "../../../fsutil.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import type { Checkable, InstallBackend, InstallRequest, HintedInstall } from "../../types.ts";
+import type { Checkable, CompactableInstall, InstallBackend, InstallRequest, HintedInstall } from "../../types.ts";
 import { runCommand } from "../command.ts";
 import { createFilesystemInstall } from "../filesystem/filesystem.ts";
 import { SET_FILES } from "../filesystem/read-back.ts";
@@ -34,7 +34,7 @@ export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendCo
  * `lockPath` serialises this target's swaps across renewal processes: one cert's reload
  * must not pick up another cert's files before their own test ran.
  */
-export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): HintedInstall & Checkable {
+export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): HintedInstall & CompactableInstall & Checkable {
   const who = `nginx ${name}`;
   const files = createFilesystemInstall(name, cfg, "nginx");
   const owner = { uid: cfg.uid, gid: cfg.gid };
@@ -75,10 +75,11 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     readBack: files.readBack,
     changesSince: files.changesSince,
     recheckAt: files.recheckAt,
+    compact: files.compact,
     async check(signal, checkCtx) {
       return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx);
     },
-  } satisfies HintedInstall & Checkable;
+  } satisfies HintedInstall & CompactableInstall & Checkable;
 }
 
 function writeCombined(path: string, req: InstallRequest, owner: { uid: number | undefined; gid: number | undefined }, who: string): void {
