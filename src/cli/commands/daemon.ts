@@ -8,10 +8,12 @@ import { systemClock } from "../../clock.ts";
 import { describeError } from "../../errors.ts";
 import { createLogger, logSettings, LOG_FORMATS, LOG_LEVELS, type LogFormat, type Logger, type LogLevel } from "../../log.ts";
 import { CliExit, EXIT } from "../exit.ts";
-import { ConfigError, loadConfigCached } from "../../config/load.ts";
+import { loadForStart } from "../../config/early.ts";
+import { ConfigError, loadConfigCached, type CachedLoad } from "../../config/load.ts";
 import type { RunningDaemon } from "../../daemon/daemon.ts";
-import { configExit, loadConfigCachedOrExit } from "../load-config.ts";
-import { connectionArgs } from "../target.ts";
+import type { Front } from "../../daemon/front.ts";
+import { configExit } from "../load-config.ts";
+import { configPath, connectionArgs } from "../target.ts";
 import { COMMIT, VERSION } from "../version.ts";
 
 /** Another build may parse another way: the parse cache is keyed by the build too. */
@@ -30,7 +32,12 @@ export default defineCommand({
   },
   async run({ args }) {
     const log = createDaemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
-    const { config, remember } = loadConfigCachedOrExit(args.config, PARSE_TAG);
+    let start;
+    try {
+      start = loadForStart(configPath(args.config).path, PARSE_TAG);
+    } catch (err) {
+      throw configExit(err);
+    }
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
     process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
     // Signals are ours from before the start (which may spend 30 s removing a crash's challenges):
@@ -75,10 +82,22 @@ export default defineCommand({
       void daemon.reload();
     });
 
-    const { startDaemon } = await import("../../daemon/daemon.ts");
+    // On a parse-cache hit the listeners come first (issue 11): `/healthz` answers while the certs
+    // are read and the daemon's modules load, and every other request waits for the start.
+    let front: Front | undefined;
+    let loaded: CachedLoad;
     try {
-      daemon = await startDaemon({ config, log, clock: systemClock, version: VERSION, keepParse: remember, load: (file) => loadConfigCached(file, PARSE_TAG) });
+      if (start.early) {
+        front = await (await import("../../daemon/front.ts")).openFront(start.early);
+        loaded = await start.early.complete();
+      } else {
+        loaded = start.loaded;
+      }
+      const { startDaemon } = await import("../../daemon/daemon.ts");
+      const load = (file: string) => loadConfigCached(file, PARSE_TAG);
+      daemon = await startDaemon({ config: loaded.config, log, clock: systemClock, version: VERSION, keepParse: loaded.remember, load, ...(front ? { front } : {}) });
     } catch (err) {
+      await front?.fail();
       if (err instanceof ConfigError) throw configExit(err);
       throw new CliExit(EXIT.failed, `rota: daemon cannot start: ${describeError(err)}`);
     }
