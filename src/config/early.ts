@@ -31,7 +31,7 @@ export interface EarlyStart {
 export type StartLoad = { early: EarlyStart; loaded?: undefined } | { early?: undefined; loaded: CachedLoad };
 
 /** Work between two turns of the event loop while the certs are read: `/healthz` waits at most about this long. */
-const SLICE_MS = 8;
+const SLICE_MS = 5;
 /** Certs validated between two looks at the clock. */
 const CERTS_PER_LOOK = 32;
 
@@ -81,6 +81,7 @@ async function completeLoad(v: ConfigValidation, hit: CachedParse, bytes: Uint8A
 async function readCertTables(hit: CachedParse): Promise<unknown[] | undefined> {
   const lines = hit.certLines();
   if (!lines) return undefined;
+  await turn();
   const tables: unknown[] = [];
   let until = performance.now() + SLICE_MS;
   for (const line of lines) {

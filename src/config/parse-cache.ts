@@ -25,7 +25,7 @@
  * reads its own key names only, none of them a prototype's property (the last rule keeps
  * every key of the document clear of them too).
  */
-import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, rmSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../fsutil.ts";
 import { DEFAULT_STATE_DIR } from "./schema.ts";
@@ -133,7 +133,13 @@ function sha256(h: Bun.CryptoHasher): string {
   return h.digest("hex");
 }
 
-/** The parse in the cache file at `path` when its key is `key` and its head is whole; else undefined. */
+/** What `readCache` reads at first: the header and the head of a usual cache, not its cert part. */
+const FIRST_READ = 64 * 1024;
+
+/**
+ * The parse in the cache file at `path` when its key is `key` and its head is whole; else
+ * undefined. Only the header and the head are read here; the cert part is read when asked for.
+ */
 function readCache(path: string, key: string): CachedParse | undefined {
   let fd: number;
   try {
@@ -144,26 +150,25 @@ function readCache(path: string, key: string): CachedParse | undefined {
   try {
     const st = fstatSync(fd);
     // Only a file this daemon's user wrote and no one else may change.
-    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0 || st.size > MAX_CACHE_BYTES) return undefined;
-    const buf = Buffer.allocUnsafe(st.size);
-    let n = 0;
-    while (n < buf.length) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) return undefined;
-      n += got;
-    }
-    const eol = buf.indexOf(0x0a);
-    if (eol < 0) return undefined;
+    if (!ownCache(st)) return undefined;
+    let buf = readAt(fd, 0, Math.min(st.size, FIRST_READ));
+    const eol = buf?.indexOf(0x0a) ?? -1;
+    if (!buf || eol < 0) return undefined;
     const [format, version, cachedKey, headSum, tailSum, how] = buf.toString("latin1", 0, eol).split(" ");
     if (`${format} ${version}` !== FORMAT || cachedKey !== key || (how !== "split" && how !== "whole")) return undefined;
-    const headEnd = buf.indexOf(0x0a, eol + 1);
-    if (headEnd < 0) return undefined;
+    let headEnd = buf.indexOf(0x0a, eol + 1);
+    // A head longer than the first read (many sections): read on to its end.
+    if (headEnd < 0 && buf.length < st.size) {
+      buf = readAt(fd, 0, st.size);
+      headEnd = buf?.indexOf(0x0a, eol + 1) ?? -1;
+    }
+    if (!buf || headEnd < 0) return undefined;
     const headBytes = buf.subarray(eol + 1, headEnd + 1);
     if (sha256(new Bun.CryptoHasher("sha256").update(headBytes)) !== headSum) return undefined;
     const head: unknown = JSON.parse(headBytes.toString("utf8"));
     if (typeof head !== "object" || head === null || Array.isArray(head)) return undefined;
-    const tail = buf.subarray(headEnd + 1);
-    return { head: head as Record<string, unknown>, split: how === "split", certLines: () => certLinesOf(tail, tailSum!) };
+    const tail = { path, ino: st.ino, size: st.size, at: headEnd + 1, sum: tailSum! };
+    return { head: head as Record<string, unknown>, split: how === "split", certLines: () => certLinesOf(tail) };
   } catch {
     return undefined;
   } finally {
@@ -171,17 +176,48 @@ function readCache(path: string, key: string): CachedParse | undefined {
   }
 }
 
-/** The cert part's lines, when it is whole. */
-function certLinesOf(tail: Buffer, sum: string): Buffer[] | undefined {
-  if (sha256(new Bun.CryptoHasher("sha256").update(tail)) !== sum) return undefined;
-  const lines: Buffer[] = [];
-  for (let at = 0; at < tail.length; ) {
-    const eol = tail.indexOf(0x0a, at);
-    if (eol < 0) return undefined;
-    lines.push(tail.subarray(at, eol));
-    at = eol + 1;
+function ownCache(st: Stats): boolean {
+  return st.isFile() && st.uid === process.geteuid?.() && (st.mode & 0o022) === 0 && st.size <= MAX_CACHE_BYTES;
+}
+
+/** `length` bytes of `fd` from `at`; undefined when the file ends before. */
+function readAt(fd: number, at: number, length: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(length);
+  let n = 0;
+  while (n < length) {
+    const got = readSync(fd, buf, n, length - n, at + n);
+    if (got === 0) return undefined;
+    n += got;
   }
-  return lines;
+  return buf;
+}
+
+/** The cert part's lines, when the file is still the one whose head was read and that part is whole. Never throws. */
+function certLinesOf(tail: { path: string; ino: number; size: number; at: number; sum: string }): Buffer[] | undefined {
+  let fd: number;
+  try {
+    fd = openSync(tail.path, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!ownCache(st) || st.ino !== tail.ino || st.size !== tail.size) return undefined;
+    const bytes = readAt(fd, tail.at, tail.size - tail.at);
+    if (!bytes || sha256(new Bun.CryptoHasher("sha256").update(bytes)) !== tail.sum) return undefined;
+    const lines: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const eol = bytes.indexOf(0x0a, at);
+      if (eol < 0) return undefined;
+      lines.push(bytes.subarray(at, eol));
+      at = eol + 1;
+    }
+    return lines;
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const DAEMON_HEADER = Buffer.from("[daemon]");

@@ -3,7 +3,7 @@
  * wrong with it, each problem under its zero-based key path.
  */
 import { dirname, isAbsolute, join } from "node:path";
-import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
+import { KEY_TYPES, type KeyType } from "../crypto/key-types.ts";
 import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_CERT_KEYS, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";

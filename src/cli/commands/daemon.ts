@@ -31,7 +31,10 @@ export default defineCommand({
     debug: { type: "boolean", description: "Same as --log-level debug" },
   },
   async run({ args }) {
-    const log = createDaemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
+    // Made at its first use: a start on a cache hit listens before it logs anything (stderr's stream alone is some 5 ms).
+    const makeLog = daemonLogger(args["log-level"] ?? (args.debug ? "debug" : undefined), args["log-format"]);
+    let logger: Logger | undefined;
+    const log = () => (logger ??= makeLog());
     let start;
     try {
       start = loadForStart(configPath(args.config).path, PARSE_TAG);
@@ -39,7 +42,7 @@ export default defineCommand({
       throw configExit(err);
     }
     // A promise nobody awaited must not take the daemon (and every cert it guards) down with a crash report.
-    process.on("unhandledRejection", (err) => log.error(`unexpected: ${describeError(err)}`));
+    process.on("unhandledRejection", (err) => log().error(`unexpected: ${describeError(err)}`));
     // Signals are ours from before the start (which may spend 30 s removing a crash's challenges):
     // the default actions would kill the daemon with its socket and journal half done.
     let daemon: RunningDaemon | undefined;
@@ -49,22 +52,22 @@ export default defineCommand({
     const done = new Promise<void>((resolve) => (stopped = resolve));
     const finish = (running: RunningDaemon) => {
       const deadline = setTimeout(() => {
-        log.warn("clean-up did not finish in time; exiting");
+        log().warn("clean-up did not finish in time; exiting");
         running.abandon();
         stopped();
       }, STOP_DEADLINE_MS);
       running
         .stop()
-        .catch((err: unknown) => log.error(`stop: ${describeError(err)}`))
+        .catch((err: unknown) => log().error(`stop: ${describeError(err)}`))
         .finally(() => {
           clearTimeout(deadline);
           stopped();
         });
     };
     const stop = (sig: string) => {
-      if (stopping) return log.warn(`${sig}: already stopping`);
+      if (stopping) return log().warn(`${sig}: already stopping`);
       stopping = true;
-      log.info(`${sig}: stopping`);
+      log().info(`${sig}: stopping`);
       // During the start, the start ends first and then stops.
       if (daemon) finish(daemon);
     };
@@ -73,12 +76,12 @@ export default defineCommand({
     process.on("SIGINT", () => stop("SIGINT"));
     // SIGHUP re-reads the config (the reload logs its own outcome); while stopping there is nothing to reload.
     process.on("SIGHUP", () => {
-      if (stopping) return log.warn("SIGHUP: stopping; not reloading");
+      if (stopping) return log().warn("SIGHUP: stopping; not reloading");
       if (!daemon) {
         reloadAsked = true;
-        return log.info("SIGHUP: still starting; reloading once started");
+        return log().info("SIGHUP: still starting; reloading once started");
       }
-      log.info("SIGHUP: reloading the config");
+      log().info("SIGHUP: reloading the config");
       void daemon.reload();
     });
 
@@ -89,13 +92,15 @@ export default defineCommand({
     try {
       if (start.early) {
         front = await (await import("../../daemon/front.ts")).openFront(start.early);
+        // A `/healthz` that came while the listeners were being bound is answered before the certs are read.
+        await new Promise((resolve) => setImmediate(resolve));
         loaded = await start.early.complete();
       } else {
         loaded = start.loaded;
       }
       const { startDaemon } = await import("../../daemon/daemon.ts");
       const load = (file: string) => loadConfigCached(file, PARSE_TAG);
-      daemon = await startDaemon({ config: loaded.config, log, clock: systemClock, version: VERSION, keepParse: loaded.remember, load, ...(front ? { front } : {}) });
+      daemon = await startDaemon({ config: loaded.config, log: log(), clock: systemClock, version: VERSION, keepParse: loaded.remember, load, ...(front ? { front } : {}) });
     } catch (err) {
       await front?.fail();
       if (err instanceof ConfigError) throw configExit(err);
@@ -108,10 +113,11 @@ export default defineCommand({
 });
 
 /**
- * The daemon's logger. The resolved settings go into the environment, which the renewal
- * processes inherit, so their lines have the same level and format as the daemon's.
+ * The daemon's logger, made when first called. The resolved settings go into the environment
+ * at once, which the renewal processes inherit, so their lines have the same level and format
+ * as the daemon's; a bad flag is a usage error before anything else.
  */
-function createDaemonLogger(level: LogLevel | undefined, format: LogFormat | undefined): Logger {
+function daemonLogger(level: LogLevel | undefined, format: LogFormat | undefined): () => Logger {
   let settings;
   try {
     settings = logSettings({ level, format }, process.env);
@@ -120,5 +126,5 @@ function createDaemonLogger(level: LogLevel | undefined, format: LogFormat | und
   }
   process.env.ROTA_LOG_LEVEL = settings.level;
   process.env.ROTA_LOG_FORMAT = settings.format;
-  return createLogger({ ...settings, component: "daemon" });
+  return () => createLogger({ ...settings, component: "daemon" });
 }
