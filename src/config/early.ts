@@ -50,15 +50,43 @@ export function loadForStart(path: string, tag: string, env: Record<string, stri
     // A problem here is new since the cache was written: the whole load reports it in full.
     if (v.problemCount === 0 && v.daemon.stateDir === lookup.dir) {
       const preview = v.preview();
-      if (preview.problems === 0 && !preview.cluster.enabled) {
-        return { early: { file, daemon: v.daemon, http: preview.http, complete: () => completeLoad(v, hit, bytes, file, lookup, env) } };
-      }
+      if (preview.problems === 0 && !preview.cluster.enabled) return { early: earlyStart(preview.http, { v, hit, bytes, file, lookup, env }) };
     }
   }
   return { loaded: loadLooked(bytes, file, lookup, env) };
 }
 
-async function completeLoad(v: ConfigValidation, hit: CachedParse, bytes: Uint8Array, file: string, lookup: CacheLookup, env: Record<string, string | undefined>): Promise<CachedLoad> {
+/** What the rest of a start's load works from. */
+interface Pending {
+  v: ConfigValidation;
+  hit: CachedParse;
+  bytes: Uint8Array;
+  file: string;
+  lookup: CacheLookup;
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Made here, not inline: the daemon's command holds its EarlyStart for the daemon's whole
+ * life, and `complete` lets go of the file's bytes and the validation (the cert tables read)
+ * when it is called.
+ */
+function earlyStart(http: HttpConfig, pending: Pending): EarlyStart {
+  let rest: Pending | null = pending;
+  return {
+    file: pending.file,
+    daemon: pending.v.daemon,
+    http,
+    complete() {
+      const p = rest;
+      rest = null;
+      if (!p) return Promise.reject(new Error("the start's load is complete already"));
+      return completeLoad(p);
+    },
+  };
+}
+
+async function completeLoad({ v, hit, bytes, file, lookup, env }: Pending): Promise<CachedLoad> {
   const certs = await readCertTables(hit);
   // A cert part that does not read back whole: the TOML is parsed (one block, once).
   if (!certs) return loadLooked(bytes, file, { dir: lookup.dir, key: lookup.key }, env);
