@@ -1,7 +1,6 @@
 /** @module Crash-safe file writes: what a reader sees is the old file or the new one, never half of either. */
 import { chmodSync, closeSync, existsSync, fchmodSync, fchownSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { RotaError } from "./errors.ts";
 
 export interface AtomicWriteOptions {
@@ -12,7 +11,7 @@ export interface AtomicWriteOptions {
 
 /** A temp file beside `path` holding `data`, with its mode (and owner) set before any data, fsynced. */
 function writeTemp(path: string, data: string | Uint8Array, opts: AtomicWriteOptions): string {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dirname(path), `.${basename(path)}.${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", opts.mode & 0o600);
   try {
     fchmodSync(fd, opts.mode);

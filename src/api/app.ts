@@ -19,8 +19,6 @@ import { statusRoutes } from "./routes/status.ts";
 
 /** No route takes more than a small form or JSON object; anything bigger is refused unread. */
 export const MAX_BODY_BYTES = 64 * 1024;
-/** Bun's own cap (`maxRequestBodySize`) for every listener: a backstop behind `bodyLimit`, which answers in JSON. */
-export const SERVER_MAX_BODY_BYTES = 1024 * 1024;
 
 export const bodyLimited = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: `request body over ${MAX_BODY_BYTES / 1024} KiB` }, 413) });
 

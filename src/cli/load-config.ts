@@ -1,5 +1,5 @@
 /** @module Loads the full config for commands that need it, turning problems into exit code 2. */
-import { ConfigError, loadConfig, loadConfigCached, type CachedLoad } from "../config/load.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { CliExit, EXIT } from "./exit.ts";
 import { configPath } from "./target.ts";
@@ -8,16 +8,6 @@ export function loadConfigOrExit(flag: string | undefined): RotaConfig {
   const { path } = configPath(flag);
   try {
     return loadConfig(path);
-  } catch (err) {
-    throw configExit(err);
-  }
-}
-
-/** `loadConfigOrExit` through the daemon's parse cache (src/config/parse-cache.ts), for a build tagged `tag`. */
-export function loadConfigCachedOrExit(flag: string | undefined, tag: string): CachedLoad {
-  const { path } = configPath(flag);
-  try {
-    return loadConfigCached(path, tag);
   } catch (err) {
     throw configExit(err);
   }

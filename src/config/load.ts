@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { parse, TomlError } from "smol-toml";
 import { RotaError } from "../errors.ts";
 import { readConfigBytes } from "./file.ts";
-import { lookupParse, rememberParse } from "./parse-cache.ts";
+import { lookupParse, rememberParse, wholeDoc, type CacheLookup } from "./parse-cache.ts";
 import type { RotaConfig } from "./schema.ts";
 import { validateConfig, type PartialConfig } from "./validate.ts";
 
@@ -26,7 +26,7 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
 /** `loadConfig`, with what works but is likely a mistake (`<key path>: message` lines) beside the config. */
 export function loadConfigWarned(path: string, env: Record<string, string | undefined> = process.env): { config: RotaConfig; warnings: string[] } {
   const file = resolve(path);
-  return parseWarned(readBytes(file), file, env);
+  return parseWarned(readConfigFile(file), file, env);
 }
 
 /** What `loadConfigCached` loaded. */
@@ -48,10 +48,15 @@ export interface CachedLoad {
  */
 export function loadConfigCached(path: string, tag: string, env: Record<string, string | undefined> = process.env): CachedLoad {
   const file = resolve(path);
-  const bytes = readBytes(file);
-  const lookup = lookupParse(bytes, file, tag);
-  if (lookup.doc) {
-    const result = validateConfig(lookup.doc, file, env);
+  const bytes = readConfigFile(file);
+  return loadLooked(bytes, file, lookupParse(bytes, file, tag), env);
+}
+
+/** `loadConfigCached` once the cache has been looked up for the file's `bytes`. */
+export function loadLooked(bytes: Uint8Array, file: string, lookup: CacheLookup, env: Record<string, string | undefined>): CachedLoad {
+  const cached = lookup.hit && wholeDoc(lookup.hit);
+  if (cached) {
+    const result = validateConfig(cached, file, env);
     // A cache is trusted only in the state folder this config names; a config with problems
     // is reported by the path every other load takes (the same document, so the same problems).
     if (result.ok && result.config.daemon.stateDir === lookup.dir) return { config: result.config, warnings: result.warnings, remember: nothingToRemember };
@@ -62,7 +67,7 @@ export function loadConfigCached(path: string, tag: string, env: Record<string, 
   return { config, warnings, remember: config.daemon.stateDir === lookup.dir ? rememberOnce(lookup.dir, lookup.key, doc) : nothingToRemember };
 }
 
-function nothingToRemember(): void {}
+export function nothingToRemember(): void {}
 
 /**
  * `remember` for a fresh parse. Made here, not inline: the daemon holds it for its whole life,
@@ -77,7 +82,8 @@ function rememberOnce(dir: string, key: string, doc: Record<string, unknown>): (
   };
 }
 
-function readBytes(file: string): Uint8Array {
+/** The config file's bytes; what keeps them from being read is a ConfigError. */
+export function readConfigFile(file: string): Uint8Array {
   try {
     return readConfigBytes(file);
   } catch (err) {

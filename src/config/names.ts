@@ -5,7 +5,10 @@
  * Config validation, the CSR, the CAs, verification and the scheduler all compare these forms.
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { domainToASCII, domainToUnicode } from "node:url";
+
+/** `node:url`, loaded at its first use: some 3 ms of a start that listens before it reads a name (issue 11). */
+let url: typeof import("node:url") | undefined;
+const nodeUrl = () => (url ??= require("node:url") as typeof import("node:url"));
 
 export type NameKind = "dns" | "wildcard" | "ip";
 
@@ -69,7 +72,7 @@ export function toUnicode(normal: string): string {
   const kind = nameKind(normal);
   if (kind === "ip") return normal;
   const host = kind === "wildcard" ? normal.slice(WILDCARD.length) : normal;
-  const unicode = domainToUnicode(host) || host;
+  const unicode = nodeUrl().domainToUnicode(host) || host;
   return kind === "wildcard" ? WILDCARD + unicode : unicode;
 }
 
@@ -90,7 +93,7 @@ export function toALabel(host: string): string | undefined {
   const asciiPart = host.replace(/[^\x00-\x7f]/g, "");
   // Other ASCII is refused, never reinterpreted (the URL host parser would percent-decode "%41").
   if (!ASCII_NAME.test(asciiPart)) return undefined;
-  const converted = domainToASCII(host);
+  const converted = nodeUrl().domainToASCII(host);
   // ASCII input must come back unchanged: a bad A-label ("xn--a") or a number the URL
   // parser reads as IPv4 ("1.2.3") is refused.
   if (converted === "" || (asciiPart === host && converted !== host)) return undefined;
@@ -104,7 +107,7 @@ function isLdhHost(host: string): boolean {
 
 /** IDNA's hyphen rule holds for U-labels too (`xn--mnchen--n2a` is `münchen-`). */
 function isUnicodeLabelsLdh(host: string): boolean {
-  return domainToUnicode(host)
+  return nodeUrl().domainToUnicode(host)
     .split(".")
     .every((l) => !l.startsWith("-") && !l.endsWith("-"));
 }

@@ -108,6 +108,17 @@ describe("loadConfigCached", () => {
     expect(loadConfigCached(FILE, TAG, {}).config.daemon.checkIntervalSeconds).toBe(601);
   });
 
+  test("a head longer than the first read (64 KiB) is read whole", () => {
+    const installs = Array.from({ length: 1500 }, (_, i) => `\n[[install]]\nname = "files-${i}"\ntype = "filesystem"\ndir = "certs-${i}"\n`).join("");
+    writeFileSync(FILE, `${config()}${installs}`);
+    const first = start();
+    expect(readFileSync(CACHE, "latin1").split("\n")[1]!.length).toBeGreaterThan(64 * 1024);
+    const hit = lookupParse(readFileSync(FILE), FILE, TAG).hit;
+    expect(hit?.split).toBe(true);
+    expect(start()).toEqual(first);
+    expect(first.installs).toHaveLength(1501);
+  });
+
   test("a cache others may write is not read", () => {
     writeFileSync(FILE, config(600));
     plant(parse(config(900)) as Record<string, unknown>);

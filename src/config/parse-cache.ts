@@ -7,6 +7,10 @@
  * environment checks made anew. Anything amiss (another key, a damaged or truncated file, one
  * someone else could have written) reads as no cache: the TOML is parsed as it always was.
  *
+ * The document is kept in two parts (`CachedParse`): the `[[cert]]` tables apart, in lines of
+ * 500, so a start on a cache hit can validate the rest, listen, and read the certs after, a
+ * line at a time between answers (src/config/early.ts).
+ *
  * Where: the state folder is itself in the config, so before the parse it is guessed by a scan
  * of the bytes for `state_dir` in `[daemon]` (else the default), and a document found there is
  * used only when validating it names that same folder, the daemon's own (mode 0700, made by
@@ -21,7 +25,7 @@
  * reads its own key names only, none of them a prototype's property (the last rule keeps
  * every key of the document clear of them too).
  */
-import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, rmSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { writeFileAtomic } from "../fsutil.ts";
 import { DEFAULT_STATE_DIR } from "./schema.ts";
@@ -29,9 +33,29 @@ import { DEFAULT_STATE_DIR } from "./schema.ts";
 /** The cache's file name in the state folder. */
 export const PARSE_CACHE_FILE = "config-parse.json";
 /** Bumped when what the cache holds or how it is written changes. */
-const FORMAT = "rota-config-parse 1";
+const FORMAT = "rota-config-parse 2";
 /** A cache is about the size of the config it stands for, which is at most 16 MiB. */
 const MAX_CACHE_BYTES = 32 * 1024 * 1024;
+/** `[[cert]]` tables per line of the cache: each line's `JSON.parse` is 1 to 2 ms at a start. */
+const CERTS_PER_LINE = 500;
+
+/**
+ * A cache found for exactly these bytes and this build. The document is kept in two parts,
+ * each under its own SHA-256: `head`, every key but `cert` (a few small tables, checked and
+ * parsed at once), and the `[[cert]]` tables as lines of JSON arrays, checked and parsed only
+ * when asked for, so a start can listen before it reads 10,000 of them (issue 11).
+ */
+export interface CachedParse {
+  /** The document without its `cert` key, when the document's `cert` is an array of tables; else the whole document. */
+  head: Record<string, unknown>;
+  /**
+   * The `[[cert]]` tables as lines of JSON text, each an array: undefined when that part is
+   * damaged (then the TOML must be parsed), an empty list when the document has no `cert` array.
+   */
+  certLines(): Buffer[] | undefined;
+  /** Whether `head` left a `cert` array out, to be put back from `certLines`. */
+  split: boolean;
+}
 
 /** Where a cache was looked for, and what it held for these bytes. */
 export interface CacheLookup {
@@ -39,8 +63,8 @@ export interface CacheLookup {
   dir: string;
   /** SHA-256 (hex) of the format, the build's tag and the config's bytes. */
   key: string;
-  /** The parsed document, when the cache held one for exactly these bytes. */
-  doc?: Record<string, unknown>;
+  /** The parse, when the cache held one for exactly these bytes. */
+  hit?: CachedParse;
 }
 
 /**
@@ -49,9 +73,38 @@ export interface CacheLookup {
  */
 export function lookupParse(bytes: Uint8Array, file: string, tag: string): CacheLookup {
   const dir = guessStateDir(bytes, file);
-  const key = new Bun.CryptoHasher("sha256").update(`${FORMAT}\n${tag}\n`).update(bytes).digest("hex");
-  const doc = readCache(join(dir, PARSE_CACHE_FILE), key);
-  return doc === undefined ? { dir, key } : { dir, key, doc };
+  const key = sha256(new Bun.CryptoHasher("sha256").update(`${FORMAT}\n${tag}\n`).update(bytes));
+  const hit = readCache(join(dir, PARSE_CACHE_FILE), key);
+  return hit === undefined ? { dir, key } : { dir, key, hit };
+}
+
+/** The whole document of a cache hit, or undefined when its cert part is damaged. */
+export function wholeDoc(hit: CachedParse): Record<string, unknown> | undefined {
+  if (!hit.split) return hit.head;
+  const lines = hit.certLines();
+  if (!lines) return undefined;
+  const certs: unknown[] = [];
+  for (const line of lines) {
+    const part = parseCertLine(line);
+    if (!part) return undefined;
+    for (const t of part) certs.push(t);
+  }
+  return withCerts(hit.head, certs);
+}
+
+/** One line of the cert part: an array of tables, else undefined. */
+export function parseCertLine(line: Buffer): unknown[] | undefined {
+  try {
+    const v: unknown = JSON.parse(line.toString("utf8"));
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `head` with the `cert` tables put back (last: validation reads keys by name, so their order changes nothing). */
+export function withCerts(head: Record<string, unknown>, certs: unknown[]): Record<string, unknown> {
+  return { ...head, cert: certs };
 }
 
 /**
@@ -59,19 +112,35 @@ export function lookupParse(bytes: Uint8Array, file: string, tag: string): Cache
  * state folder, which exists once the daemon has started). A document JSON would change is
  * not kept, and an older cache is removed so it is not read again in vain.
  */
-export function rememberParse(lookup: CacheLookup, doc: Record<string, unknown>): void {
+export function rememberParse(lookup: Pick<CacheLookup, "dir" | "key">, doc: Record<string, unknown>): void {
   const path = join(lookup.dir, PARSE_CACHE_FILE);
   if (!jsonKeeps(doc)) {
     rmSync(path, { force: true });
     return;
   }
-  const body = Buffer.from(JSON.stringify(doc));
-  const sum = new Bun.CryptoHasher("sha256").update(body).digest("hex");
-  writeFileAtomic(path, Buffer.concat([Buffer.from(`${FORMAT} ${lookup.key} ${sum}\n`), body]), { mode: 0o600 });
+  const certs = doc.cert;
+  const split = Array.isArray(certs);
+  const rest = split ? Object.fromEntries(Object.entries(doc).filter(([k]) => k !== "cert")) : doc;
+  const head = Buffer.from(`${JSON.stringify(rest)}\n`);
+  const lines: string[] = [];
+  if (split) for (let i = 0; i < certs.length; i += CERTS_PER_LINE) lines.push(`${JSON.stringify(certs.slice(i, i + CERTS_PER_LINE))}\n`);
+  const tail = Buffer.from(lines.join(""));
+  const header = `${FORMAT} ${lookup.key} ${sha256(new Bun.CryptoHasher("sha256").update(head))} ${sha256(new Bun.CryptoHasher("sha256").update(tail))} ${split ? "split" : "whole"}\n`;
+  writeFileAtomic(path, Buffer.concat([Buffer.from(header), head, tail]), { mode: 0o600 });
 }
 
-/** The document in the cache file at `path` when its key is `key` and its body is whole; else undefined. */
-function readCache(path: string, key: string): Record<string, unknown> | undefined {
+function sha256(h: Bun.CryptoHasher): string {
+  return h.digest("hex");
+}
+
+/** What `readCache` reads at first: the header and the head of a usual cache, not its cert part. */
+const FIRST_READ = 64 * 1024;
+
+/**
+ * The parse in the cache file at `path` when its key is `key` and its head is whole; else
+ * undefined. Only the header and the head are read here; the cert part is read when asked for.
+ */
+function readCache(path: string, key: string): CachedParse | undefined {
   let fd: number;
   try {
     fd = openSync(path, "r");
@@ -81,22 +150,69 @@ function readCache(path: string, key: string): Record<string, unknown> | undefin
   try {
     const st = fstatSync(fd);
     // Only a file this daemon's user wrote and no one else may change.
-    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0 || st.size > MAX_CACHE_BYTES) return undefined;
-    const buf = Buffer.allocUnsafe(st.size);
-    let n = 0;
-    while (n < buf.length) {
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) return undefined;
-      n += got;
+    if (!ownCache(st)) return undefined;
+    let buf = readAt(fd, 0, Math.min(st.size, FIRST_READ));
+    const eol = buf?.indexOf(0x0a) ?? -1;
+    if (!buf || eol < 0) return undefined;
+    const [format, version, cachedKey, headSum, tailSum, how] = buf.toString("latin1", 0, eol).split(" ");
+    if (`${format} ${version}` !== FORMAT || cachedKey !== key || (how !== "split" && how !== "whole")) return undefined;
+    let headEnd = buf.indexOf(0x0a, eol + 1);
+    // A head longer than the first read (many sections): read on to its end.
+    if (headEnd < 0 && buf.length < st.size) {
+      buf = readAt(fd, 0, st.size);
+      headEnd = buf?.indexOf(0x0a, eol + 1) ?? -1;
     }
-    const eol = buf.indexOf(0x0a);
-    if (eol < 0) return undefined;
-    const [format, version, cachedKey, sum] = buf.toString("latin1", 0, eol).split(" ");
-    if (`${format} ${version}` !== FORMAT || cachedKey !== key) return undefined;
-    const body = buf.subarray(eol + 1);
-    if (new Bun.CryptoHasher("sha256").update(body).digest("hex") !== sum) return undefined;
-    const doc: unknown = JSON.parse(body.toString("utf8"));
-    return typeof doc === "object" && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>) : undefined;
+    if (!buf || headEnd < 0) return undefined;
+    const headBytes = buf.subarray(eol + 1, headEnd + 1);
+    if (sha256(new Bun.CryptoHasher("sha256").update(headBytes)) !== headSum) return undefined;
+    const head: unknown = JSON.parse(headBytes.toString("utf8"));
+    if (typeof head !== "object" || head === null || Array.isArray(head)) return undefined;
+    const tail = { path, ino: st.ino, size: st.size, at: headEnd + 1, sum: tailSum! };
+    return { head: head as Record<string, unknown>, split: how === "split", certLines: () => certLinesOf(tail) };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function ownCache(st: Stats): boolean {
+  return st.isFile() && st.uid === process.geteuid?.() && (st.mode & 0o022) === 0 && st.size <= MAX_CACHE_BYTES;
+}
+
+/** `length` bytes of `fd` from `at`; undefined when the file ends before. */
+function readAt(fd: number, at: number, length: number): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(length);
+  let n = 0;
+  while (n < length) {
+    const got = readSync(fd, buf, n, length - n, at + n);
+    if (got === 0) return undefined;
+    n += got;
+  }
+  return buf;
+}
+
+/** The cert part's lines, when the file is still the one whose head was read and that part is whole. Never throws. */
+function certLinesOf(tail: { path: string; ino: number; size: number; at: number; sum: string }): Buffer[] | undefined {
+  let fd: number;
+  try {
+    fd = openSync(tail.path, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!ownCache(st) || st.ino !== tail.ino || st.size !== tail.size) return undefined;
+    const bytes = readAt(fd, tail.at, tail.size - tail.at);
+    if (!bytes || sha256(new Bun.CryptoHasher("sha256").update(bytes)) !== tail.sum) return undefined;
+    const lines: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const eol = bytes.indexOf(0x0a, at);
+      if (eol < 0) return undefined;
+      lines.push(bytes.subarray(at, eol));
+      at = eol + 1;
+    }
+    return lines;
   } catch {
     return undefined;
   } finally {

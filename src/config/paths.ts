@@ -5,7 +5,6 @@
  */
 import { realpathSync, statSync } from "node:fs";
 import { constants } from "node:os";
-import { getSystemErrorMessage } from "node:util";
 import { dirname, join, relative, sep } from "node:path";
 import { describeError } from "../errors.ts";
 
@@ -71,7 +70,8 @@ export function errnoText(err: unknown): string {
   const errno = typeof e?.errno === "number" ? e.errno : byCode === undefined ? undefined : -byCode;
   if (errno !== undefined && errno < 0) {
     try {
-      return getSystemErrorMessage(errno);
+      // Required here, not imported: `node:util` is some 5 ms of a start, and only an error needs it.
+      return (require("node:util") as typeof import("node:util")).getSystemErrorMessage(errno);
     } catch {
       // Not an errno the OS knows: fall through to the message.
     }

@@ -318,19 +318,25 @@ export class Reader {
    * many entries the array holds: 0 when absent, undefined when `k` is not an array.
    */
   each(k: string, visit: (r: Reader) => void): number | undefined {
-    const v = this.raw(k);
+    const v = this.tables(k);
     if (v === undefined) return 0;
-    if (!Array.isArray(v)) {
-      this.problem(k, `must be an array of tables ([[${k}]])`);
-      return undefined;
-    }
-    const at = this.key(k);
-    for (let i = 0; i < v.length; i++) {
-      const item: unknown = v[i];
-      if (isTable(item)) visit(new Reader(item, at, this.ctx, i));
-      else this.ctx.problems.add(`${at}[${i}]`, "must be a table");
-    }
+    if (!Array.isArray(v)) return undefined;
+    for (let i = 0; i < v.length; i++) this.eachItem(k, v, i, visit);
     return v.length;
+  }
+
+  /** `each` a part at a time: the value at `k`, marked read; what is not an array is reported, undefined when absent. */
+  tables(k: string): unknown {
+    const v = this.raw(k);
+    if (v !== undefined && !Array.isArray(v)) this.problem(k, `must be an array of tables ([[${k}]])`);
+    return v;
+  }
+
+  /** `each`'s visit of item `i` of `items`, the array `tables(k)` gave. */
+  eachItem(k: string, items: unknown[], i: number, visit: (r: Reader) => void): void {
+    const item: unknown = items[i];
+    if (isTable(item)) visit(new Reader(item, this.key(k), this.ctx, i));
+    else this.ctx.problems.add(`${this.key(k)}[${i}]`, "must be a table");
   }
 
   /** Marks `k` read without reading it: its problem, if any, was reported another way. */

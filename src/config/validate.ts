@@ -3,7 +3,7 @@
  * wrong with it, each problem under its zero-based key path.
  */
 import { dirname, isAbsolute, join } from "node:path";
-import { KEY_TYPES, type KeyType } from "../crypto/keys.ts";
+import { KEY_TYPES, type KeyType } from "../crypto/key-types.ts";
 import { longThresholdWarning, resolveThreshold, thresholdProblem } from "../scheduler/threshold.ts";
 import { ALERT_EVENTS, DEFAULT_ALERT_EVENTS } from "../alerts/catalogue.ts";
 import { ALERT_TYPES, CA_CERT_KEYS, CA_TYPES, DCV_TYPES, INSTALL_TYPES, type BackendEntry, type ConfiguredFolder } from "../backends/registry.ts";
@@ -26,7 +26,9 @@ import {
   type AlertSection,
   type BackendSection,
   type CertConfig,
+  type ClusterConfig,
   type DaemonConfig,
+  type HttpConfig,
   type InstallSection,
   type RotaConfig,
 } from "./schema.ts";
@@ -95,41 +97,158 @@ interface KeyLocation {
 }
 
 export function validateConfig(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined> = process.env): Validated {
-  const ctx: ReaderContext = { problems: new Problems(), baseDir: dirname(file), env };
-  const top = new Reader(doc, "", ctx);
+  const v = new ConfigValidation(doc, file, env);
+  v.readCerts(v.beginCerts());
+  return v.finish();
+}
 
-  const daemon = readDaemon(top.child("daemon"));
-  const auditReader = top.child("audit");
-  const audit = readAudit(auditReader, daemon.stateDir);
-  auditReader.finish();
+/**
+ * `validateConfig` in steps, so a start can listen between them (issue 11): the sections
+ * before the certs (made with the document), then the `[[cert]]` tables in runs
+ * (`beginCerts`, `readCerts` until done), then the rest (`finish`). The same readers in the
+ * same order as `validateConfig`, which is these steps run at once: the same config, problems
+ * and warnings, line for line.
+ */
+export class ConfigValidation {
+  private readonly ctx: ReaderContext;
+  private readonly top: Reader;
+  readonly daemon: DaemonConfig;
+  readonly audit: RotaConfig["audit"];
+  private readonly caSections: KeyedSection[];
+  private readonly dcvSections: KeyedSection[];
+  private readonly installSections: Array<{ key: string; section: InstallSection }>;
+  private readonly keys: KeyLocation[];
+  private readonly certAt: number[] = [];
+  private readonly certs: CertConfig[] = [];
+  private certRun: CertRun | null = null;
 
-  const caSections = readSections(top, "ca", CA_TYPES);
-  const cas = caSections.map((s) => s.section);
-  const dcvSections = readSections(top, "dcv", DCV_TYPES);
-  const installSections = readSections(top, "install", INSTALL_TYPES, readVerifyServed);
-  const dcvs = dcvSections.map((s) => s.section);
-  const installs = installSections.map((s) => s.section);
-  const keys: KeyLocation[] = [{ key: "daemon.state_dir", path: daemon.stateDir, folder: true }];
-  const certAt: number[] = [];
-  const certs = readCerts(top, daemon, { cas: byName(cas), dcvs: byName(dcvs), installs: byName(installs) }, keys, certAt);
-  const certKey = (i: number) => `cert[${certAt[i]}]`;
-  for (const { key, section } of installSections) {
-    for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
+  constructor(
+    private readonly doc: Record<string, unknown>,
+    private readonly file: string,
+    env: Record<string, string | undefined>,
+  ) {
+    this.ctx = { problems: new Problems(), baseDir: dirname(file), env };
+    this.top = new Reader(doc, "", this.ctx);
+    this.daemon = readDaemon(this.top.child("daemon"));
+    const auditReader = this.top.child("audit");
+    this.audit = readAudit(auditReader, this.daemon.stateDir);
+    auditReader.finish();
+    this.caSections = readSections(this.top, "ca", CA_TYPES);
+    this.dcvSections = readSections(this.top, "dcv", DCV_TYPES);
+    this.installSections = readSections(this.top, "install", INSTALL_TYPES, readVerifyServed);
+    this.keys = [{ key: "daemon.state_dir", path: this.daemon.stateDir, folder: true }];
   }
-  checkKeysNotServed(ctx.problems, keys, dcvSections);
-  const http = readHttp(top.child("http"), certs, installs);
-  const alerts = readAlerts(top);
-  const cluster = readCluster(top.child("cluster"));
-  top.finish();
 
-  const config: RotaConfig = { file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
-  // Only what the file shows: what cluster mode lacks on this machine (keys, a CA root) is the
-  // pre-start checks' (preflight.ts), since `rota ca root` and `rota doctor` load this config too.
-  ctx.problems.list.push(...clusterConfigProblems(config, { cert: certKey, ca: (i) => caSections[i]!.key }));
-  if (ctx.problems.list.length > 0) {
-    return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certs.map((_, i) => certKey(i)), installs: installSections.map((s) => s.key), cas: caSections.map((s) => s.key) } } };
+  /** How many problems the steps so far found. */
+  get problemCount(): number {
+    return this.ctx.problems.list.length;
   }
-  return { ok: true, config, warnings: ctx.problems.warnings };
+
+  /**
+   * What `[http]` and `[cluster]` hold, read apart (their problems counted in `problems`, not
+   * in this validation's), for a start that listens before the certs are read. `[http]`'s
+   * `tls_cert_id` cannot be resolved without the certs: it reads as a problem here.
+   */
+  preview(): { http: HttpConfig; cluster: ClusterConfig; problems: number } {
+    const ctx: ReaderContext = { ...this.ctx, problems: new Problems() };
+    const table = (k: string) => {
+      const v = this.doc[k];
+      return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+    };
+    const http = readHttp(new Reader(table("http"), "http", ctx), [], []);
+    const cluster = readCluster(new Reader(table("cluster"), "cluster", ctx));
+    return { http, cluster, problems: ctx.problems.list.length };
+  }
+
+  /**
+   * Starts on the `[[cert]]` tables: the document's, or `given` when the document was made
+   * without them (the parse cache keeps them apart). Returns how many there are (0 when
+   * `cert` is absent or not an array).
+   */
+  beginCerts(given?: unknown[]): number {
+    const sections = { cas: byName(this.caSections.map((s) => s.section)), dcvs: byName(this.dcvSections.map((s) => s.section)), installs: byName(this.installSections.map((s) => s.section)) };
+    if (given) this.top.skip("cert");
+    const tables = given ?? this.top.tables("cert");
+    this.certRun = { sections, tables, next: 0, ids: new Set(), claimed: new Map(), caClaims: new Map(), keysDir: join(this.daemon.stateDir, "keys"), keyPathSet: false };
+    return Array.isArray(tables) ? tables.length : 0;
+  }
+
+  /** Reads the `[[cert]]` tables up to index `end` (exclusive) from where the last call stopped. */
+  readCerts(end: number): void {
+    const run = this.certRun!;
+    const tables = run.tables;
+    if (!Array.isArray(tables)) return;
+    for (; run.next < end && run.next < tables.length; run.next++) {
+      const i = run.next;
+      this.top.eachItem("cert", tables, i, (r) => {
+        const cert = readCert(r, this.daemon, run.keysDir, run.sections, run.ids, run.claimed, run.caClaims);
+        const hasKeyPath = r.has("key_path");
+        run.keyPathSet ||= hasKeyPath;
+        if (cert && hasKeyPath) this.keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
+        if (cert) {
+          this.certs.push(cert);
+          this.certAt.push(i);
+        }
+      });
+    }
+  }
+
+  /** The steps after the certs (all of them read): the result `validateConfig` gives. */
+  finish(): Validated {
+    const { ctx, top, certs, certAt, daemon, audit } = this;
+    const run = this.certRun!;
+    // A daemon with nothing to renew is a mistake, not a setup; a non-array was reported already.
+    if (run.tables === undefined || (Array.isArray(run.tables) && run.tables.length === 0)) top.problem("cert", "at least one [[cert]] is required");
+    if (run.keyPathSet) checkSharedKeys(top, certs, certAt);
+    const certKey = (i: number) => `cert[${certAt[i]}]`;
+    const cas = this.caSections.map((s) => s.section);
+    const dcvs = this.dcvSections.map((s) => s.section);
+    const installs = this.installSections.map((s) => s.section);
+    for (const { key, section } of this.installSections) {
+      for (const f of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) this.keys.push({ key: `${key}.${f.key}`, path: f.path, folder: true });
+    }
+    checkKeysNotServed(ctx.problems, this.keys, this.dcvSections);
+    const http = readHttp(top.child("http"), certs, installs);
+    const alerts = readAlerts(top);
+    const cluster = readCluster(top.child("cluster"));
+    top.finish();
+
+    const config: RotaConfig = { file: this.file, daemon, audit, cas, dcvs, installs, certs, http, alerts, cluster };
+    // Only what the file shows: what cluster mode lacks on this machine (keys, a CA root) is the
+    // pre-start checks' (preflight.ts), since `rota ca root` and `rota doctor` load this config too.
+    ctx.problems.list.push(...clusterConfigProblems(config, { cert: certKey, ca: (i) => this.caSections[i]!.key }));
+    if (ctx.problems.list.length > 0) {
+      return { ok: false, problems: ctx.problems.list, partial: { config, keys: { certs: certs.map((_, i) => certKey(i)), installs: this.installSections.map((s) => s.key), cas: this.caSections.map((s) => s.key) } } };
+    }
+    return { ok: true, config, warnings: ctx.problems.warnings };
+  }
+}
+
+/** Where `ConfigValidation` is in the `[[cert]]` tables, with what the certs read so far claimed. */
+interface CertRun {
+  sections: Sections;
+  /** The document's `cert` value, marked read: an array, or what else it was (reported). */
+  tables: unknown;
+  next: number;
+  ids: Set<string>;
+  /** Each single-certificate target's name, with the cert that uses it. */
+  claimed: Map<string, string>;
+  /** Each `CaEntry.certClaim` made, likewise. */
+  caClaims: Map<string, string>;
+  /** `<state_dir>/keys`, where a key goes when `key_path` is not given. */
+  keysDir: string;
+  keyPathSet: boolean;
+}
+
+/** Default key paths differ as the ids do: two certs can share a key only when one sets key_path. */
+function checkSharedKeys(top: Reader, certs: CertConfig[], certAt: number[]): void {
+  const keyPaths = new Map<string, string>();
+  certs.forEach((c, i) => {
+    const other = keyPaths.get(c.keyPath);
+    // A duplicate id shares its default key path; that is reported once, as the duplicate id.
+    if (other !== undefined && other !== c.id) top.ctx.problems.add(`cert[${certAt[i]}].key_path`, `is also the key of cert ${quote(other)}`);
+    keyPaths.set(c.keyPath, c.id);
+  });
 }
 
 function readDaemon(r: Reader): DaemonConfig {
@@ -210,43 +329,6 @@ function readAlertEvents(r: Reader): string[] {
     else if (out.includes(value)) r.ctx.problems.add(key, `${quote(value)} is listed twice`);
     else out.push(value);
   }
-  return out;
-}
-
-/**
- * The `[[cert]]` tables; each key_path the file sets goes to `keys`, and where each cert read
- * is in the array (2 for `cert[2]`: invalid certs leave gaps) to `certAt`.
- */
-function readCerts(top: Reader, daemon: DaemonConfig, sections: Sections, keys: KeyLocation[], certAt: number[]): CertConfig[] {
-  const out: CertConfig[] = [];
-  const ids = new Set<string>();
-  const claimed = new Map<string, string>();
-  const caClaims = new Map<string, string>();
-  const keysDir = join(daemon.stateDir, "keys");
-  let keyPathSet = false;
-  let at = 0;
-  const count = top.each("cert", (r) => {
-    const cert = readCert(r, daemon, keysDir, sections, ids, claimed, caClaims);
-    const hasKeyPath = r.has("key_path");
-    keyPathSet ||= hasKeyPath;
-    if (cert && hasKeyPath) keys.push({ key: r.key("key_path"), path: cert.keyPath, folder: false });
-    if (cert) {
-      out.push(cert);
-      certAt.push(at);
-    }
-    at++;
-  });
-  // A daemon with nothing to renew is a mistake, not a setup; a non-array was reported already.
-  if (count === 0) top.problem("cert", "at least one [[cert]] is required");
-  // Default key paths differ as the ids do: two certs can share a key only when one sets key_path.
-  if (!keyPathSet) return out;
-  const keyPaths = new Map<string, string>();
-  out.forEach((c, i) => {
-    const other = keyPaths.get(c.keyPath);
-    // A duplicate id shares its default key path; that is reported once, as the duplicate id.
-    if (other !== undefined && other !== c.id) top.ctx.problems.add(`cert[${certAt[i]}].key_path`, `is also the key of cert ${quote(other)}`);
-    keyPaths.set(c.keyPath, c.id);
-  });
   return out;
 }
 

@@ -10,8 +10,9 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:cryp
 import { RotaError } from "../errors.ts";
 import { ensureDir, writeFileAtomic } from "../fsutil.ts";
 
-export const KEY_TYPES = ["ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
+import { KEY_TYPES, type KeyType } from "./key-types.ts";
+
+export { KEY_TYPES, type KeyType };
 
 const KEY_MODE = 0o600;
 

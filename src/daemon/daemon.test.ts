@@ -91,7 +91,7 @@ test("a reload that applies keeps the new file's parse for the next start; one r
   await daemon!.stop();
   const tag = "test build";
   daemon = await startDaemon({ config: loadConfig(file), log: silent, clock, version: "test", load: (f) => loadConfigCached(f, tag, {}) });
-  const cached = () => lookupParse(readFileSync(file), file, tag).doc !== undefined;
+  const cached = () => lookupParse(readFileSync(file), file, tag).hit !== undefined;
   writeFileSync(join(dir, "not-a-key"), "hello");
   writeFileSync(file, `${configText()}key_path = "not-a-key"\n`);
   expect(await daemon.reload()).toMatchObject({ ok: false });

@@ -4,9 +4,9 @@
  * handling lives in the CLI entry, which calls `reload()` and `stop()`.
  */
 import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { AlertService, type Sinks } from "../alerts/service.ts";
-import { SERVER_MAX_BODY_BYTES, createApi } from "../api/app.ts";
+import { createApi } from "../api/app.ts";
+import { SERVER_MAX_BODY_BYTES } from "../api/serve-options.ts";
 import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
 import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
@@ -19,8 +19,8 @@ import { preflight, preflightDaemon, preflightKeys } from "../config/preflight.t
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus, type RotaEvent, type StoreEvent } from "../events.ts";
-import { ensureDir, lstatOrNull } from "../fsutil.ts";
-import { lockNow, type Lock } from "../lockfile.ts";
+import { lstatOrNull } from "../fsutil.ts";
+import type { Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
 import { InstallSyncTask } from "../cluster/install-sync.ts";
 import { Advisors } from "../pipeline/advisors.ts";
@@ -36,6 +36,7 @@ import { openAuditStore } from "../store/open.ts";
 import type { AuditStore } from "../store/types.ts";
 import { actions, certSource, daemonInfo } from "./api-ports.ts";
 import type { DaemonCluster } from "./cluster.ts";
+import { lockState, type Front } from "./front.ts";
 import { buildWatchlist } from "./backends.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
@@ -55,6 +56,12 @@ export interface DaemonOptions {
   keepParse?: () => void;
   /** Reads the config file for a reload (`loadConfig` when not given); its `remember` is called once the reload has applied. */
   load?: (file: string) => CachedLoad;
+  /**
+   * The lock and listeners the start took before it read the certs (front.ts): the daemon
+   * serves through them and opens them to its app once started. On a throw they are left to
+   * the caller's `fail()`.
+   */
+  front?: Front;
 }
 
 /** `loadConfig` as a reload's `load`: nothing kept. */
@@ -148,26 +155,13 @@ const PATH_PROBLEMS = new Set(["EACCES", "EPERM", "EROFS", "ENOENT", "ENOTDIR", 
  * fails the start (exit 1); one that refuses the credentials or runs a schema or version
  * this rota cannot use is a config problem naming the key.
  */
-async function openState({ config, log, clock }: DaemonOptions): Promise<{ store: AuditStore; lock: Lock; relay: StoreRelay }> {
+async function openState({ config, log, clock, front }: DaemonOptions): Promise<{ store: AuditStore; lock: Lock; relay: StoreRelay }> {
   // The certs' keys are checked once the API answers (checkKeysLater): their problems are not fatal.
   const report = preflightDaemon(config);
   if (report.fatal.length > 0) throw new ConfigError(config.file, report.fatal);
   for (const line of [...report.certs, ...report.warnings]) log.warn(line);
   const problem = (key: string, what: string, err: unknown) => new ConfigError(config.file, [`${key}: ${what}: ${errnoText(err)}`]);
-  try {
-    ensureDir(config.daemon.stateDir, 0o700);
-  } catch (err) {
-    throw problem("daemon.state_dir", `cannot create ${config.daemon.stateDir}`, err);
-  }
-  // One daemon per state folder: a second would remove the first one's live challenges as
-  // "left by a crash", and renew the same certs twice.
-  let lock: Lock;
-  try {
-    lock = lockNow(join(config.daemon.stateDir, "daemon.lock"), `daemon: another rota daemon is running on state_dir ${config.daemon.stateDir}`);
-  } catch (err) {
-    if (err instanceof RotaError && err.code === "locked") throw err;
-    throw problem("daemon.state_dir", `cannot lock ${config.daemon.stateDir}`, err);
-  }
+  const lock = front?.lock ?? lockState(config.file, config.daemon.stateDir);
   const relay: StoreRelay = { emit: () => {} };
   const audit = config.audit;
   try {
@@ -247,7 +241,7 @@ function keepParseWith(log: Logger): (remember: () => void) => void {
   };
 }
 
-async function startServices({ config, log, clock, version, keepParse, load = loadPlain }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
+async function startServices({ config, log, clock, version, keepParse, load = loadPlain, front }: DaemonOptions, store: AuditStore, lock: Lock, relay: StoreRelay): Promise<RunningDaemon> {
   const { daemon } = config;
   const keep = keepParseWith(log);
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
@@ -407,7 +401,17 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   };
   const app = createApi(apiDeps);
   const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
-  const http = new HttpListener({ api: app, pages: dashboardRoutes(apiDeps), assets: assetRoutes(), websocket, stateDir: daemon.stateDir, bus, clock, log: scoped(log, { component: "http" }) });
+  const http = new HttpListener({
+    api: app,
+    pages: dashboardRoutes(apiDeps),
+    assets: assetRoutes(),
+    websocket,
+    stateDir: daemon.stateDir,
+    bus,
+    clock,
+    log: scoped(log, { component: "http" }),
+    ...(front?.tcp ? { bound: front.tcp } : {}),
+  });
   try {
     await http.apply(config.http);
   } catch (err) {
@@ -415,10 +419,11 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     if (err instanceof HttpSetupError) throw new ConfigError(config.file, [err.message]);
     throw err;
   }
-  let server = await listenSocket(config, serve).catch(async (err: unknown) => {
+  let server = front ? front.socket : await listenSocket(config, serve).catch(async (err: unknown) => {
     await Promise.all([http.stop(), alerts.stop(), cluster?.stop()]);
     throw err;
   });
+  front?.open({ unix: app.fetch, tcp: http.fetch, websocket });
   let socketIno = lstatSync(daemon.socket).ino;
   log.info(`rota ${version} listening on ${daemon.socket}; ${watch.certs.length} cert(s), checking every ${daemon.checkIntervalSeconds}s`);
   // The scheduler's first tick knows whether this node leads.

@@ -6,11 +6,8 @@
  * options, so a new certificate needs a new listener.
  */
 import { statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Server } from "bun";
 import type { Hono } from "hono";
-import { SERVER_MAX_BODY_BYTES } from "../api/app.ts";
 import { Sessions, loadSessionKey } from "../api/auth/session.ts";
 import type { websocket } from "../api/websocket.ts";
 import { createTcpApp, type TcpAuth, type TcpEnv } from "../api/tcp.tsx";
@@ -21,16 +18,9 @@ import { readSecret } from "../config/secret.ts";
 import { describeError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
+import { bindTcp, HttpSetupError, readTls, type TlsMaterial } from "./tcp-bind.ts";
 
-/** A listener that cannot be set up, under the config key to blame. */
-export class HttpSetupError extends Error {
-  constructor(
-    readonly key: string,
-    readonly reason: string,
-  ) {
-    super(`${key}: ${reason}`);
-  }
-}
+export { HttpSetupError };
 
 export interface HttpListenerDeps {
   /** The API's routes; served behind authentication. */
@@ -44,11 +34,12 @@ export interface HttpListenerDeps {
   bus: EventBus;
   clock: Clock;
   log: Logger;
-}
-
-interface TlsMaterial {
-  cert: string;
-  key: string;
+  /**
+   * A server the start bound already on `listen` with `tls` (src/daemon/front.ts), whose
+   * requests come to this listener's app once it exists: the first `apply` keeps it when
+   * the config asks for that same listener, else binds anew as a reload would.
+   */
+  bound?: { server: Server<unknown>; listen: HttpListen; tls: TlsMaterial | null };
 }
 
 export class HttpListener {
@@ -65,7 +56,15 @@ export class HttpListener {
   /** Listeners replaced by a rebind, finishing their requests (an SSE stream, a WebSocket may last long): closed for good at stop(). */
   private readonly draining = new Set<Server<unknown>>();
 
+  /** The start's server was taken over and its "listening" line not yet logged. */
+  private adopted = false;
+
   constructor(private readonly deps: HttpListenerDeps) {
+    if (deps.bound) {
+      this.server = deps.bound.server;
+      this.bound = { listen: deps.bound.listen, tls: deps.bound.tls };
+      this.adopted = true;
+    }
     this.app = createTcpApp(deps.api, { auth: () => this.auth!, pages: deps.pages, assets: deps.assets, clock: deps.clock, log: deps.log }) as unknown as Hono;
     this.unsubscribe = deps.bus.subscribe((e) => {
       const tls = this.config.listener?.tls;
@@ -78,6 +77,11 @@ export class HttpListener {
   /** Serves `config` from now on. Throws HttpSetupError (naming the key) when it cannot; the previous listener then keeps serving. */
   apply(config: HttpConfig): Promise<void> {
     return this.serialized(() => this.bind(config, "the config changed"));
+  }
+
+  /** The app every server of this listener serves (behind authentication); null while none is bound. */
+  get fetch(): ((req: Request, server: Server<unknown>) => Response | Promise<Response>) | null {
+    return this.server ? this.app.fetch : null;
   }
 
   /** The origin the listener answers on, e.g. `https://127.0.0.1:8844`; null when none is bound. */
@@ -109,7 +113,7 @@ export class HttpListener {
       return this.close(config, null);
     }
     const auth = this.authFor(l, config.publicUrl);
-    const tls = await this.tlsMaterial(l);
+    const tls = await readTls(l);
     if (l.tls?.from === "cert" && !tls) {
       // Only a managed cert can be missing here (files given by path are checked by the config): it comes with its first issue.
       this.deps.log.warn(`http: not listening on ${l.listen.host}:${l.listen.port} until cert ${l.tls.certId} is issued and installed`);
@@ -118,7 +122,12 @@ export class HttpListener {
     const same = this.bound && Bun.deepEquals(this.bound.listen, l.listen) && Bun.deepEquals(this.bound.tls, tls);
     this.config = config;
     this.auth = auth;
-    if (same) return;
+    const adopted = this.adopted;
+    this.adopted = false;
+    if (same) {
+      if (adopted) this.announce(l, tls, null);
+      return;
+    }
 
     const sameAddress = this.bound && this.bound.listen.host === l.listen.host && this.bound.listen.port === l.listen.port;
     const old = this.server;
@@ -135,8 +144,12 @@ export class HttpListener {
     }
     if (old && !sameAddress) this.drain(old);
     this.bound = { listen: l.listen, tls };
-    const first = old === null;
-    this.deps.log.info(`http: ${first ? "listening" : `listening again (${why})`} on ${this.origin()}${tls ? "" : " without TLS"}`);
+    this.announce(l, tls, old === null || adopted ? null : why);
+  }
+
+  /** The lines a bind logs; `again` says why a listener was replaced, null for the first. */
+  private announce(l: HttpListenerConfig, tls: TlsMaterial | null, again: string | null): void {
+    this.deps.log.info(`http: ${again === null ? "listening" : `listening again (${again})`} on ${this.origin()}${tls ? "" : " without TLS"}`);
     if (!tls && !isLoopback(l.listen.host)) this.deps.log.warn(`http: plain HTTP on ${this.origin()} (allow_plain_http): the token and session cookies cross the network in clear`);
   }
 
@@ -155,18 +168,7 @@ export class HttpListener {
   }
 
   private serve(listen: HttpListen, tls: TlsMaterial | null): Server<unknown> {
-    try {
-      return Bun.serve({
-        hostname: listen.host,
-        port: listen.port,
-        fetch: this.app.fetch,
-        websocket: this.deps.websocket,
-        maxRequestBodySize: SERVER_MAX_BODY_BYTES,
-        ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
-      } as Bun.Serve.Options<unknown>);
-    } catch (err) {
-      throw new HttpSetupError(tls && /certificate|key|tls|ssl|pem/i.test(String(err)) ? "http.tls_cert" : "http.listen", bindReason(listen, err));
-    }
+    return bindTcp(listen, tls, this.app.fetch, this.deps.websocket);
   }
 
   /** Credentials for `l`; the sessions survive when neither the token nor their lifetime changed. */
@@ -189,28 +191,6 @@ export class HttpListener {
     return { token, sessions: new Sessions(this.sessionKey, token, l.sessionHours, this.deps.clock), tls: tlsOn, publicOrigin };
   }
 
-  /** The PEMs to serve, or null: plain HTTP, or a managed cert not yet installed. */
-  private async tlsMaterial(l: HttpListenerConfig): Promise<TlsMaterial | null> {
-    const t = l.tls;
-    if (!t) return null;
-    const [certPath, keyPath] = t.from === "files" ? [t.cert, t.key] : [join(t.dir, "fullchain.pem"), join(t.dir, "privkey.pem")];
-    try {
-      return { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
-    } catch (err) {
-      if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw new HttpSetupError(t.from === "files" ? "http.tls_cert" : "http.tls_cert_id", `cannot read ${describeError(err)}`);
-    }
-  }
-}
-
-function bindReason(listen: HttpListen, err: unknown): string {
-  const where = listen.ipv6 ? `[${listen.host}]:${listen.port}` : `${listen.host}:${listen.port}`;
-  const code = String((err as { code?: unknown }).code ?? "");
-  const text = describeError(err);
-  if (code === "EADDRINUSE" || /in use/i.test(text)) return `${where}: the address is already in use`;
-  if (code === "EACCES" || /permission/i.test(text)) return `${where}: permission denied${listen.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : ""}`;
-  if (code === "EADDRNOTAVAIL" || /not available|cannot assign/i.test(text)) return `${where}: no such address on this machine`;
-  return `${where}: ${text}`;
 }
 
 /** A token file others can read is everyone's token: said at each start and reload, not refused. */

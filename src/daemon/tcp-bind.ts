@@ -1,0 +1,65 @@
+/**
+ * @module Binding the API's TCP listener as `[http]` says: the TLS material, the bind, and
+ * what a failed bind is blamed on. Shared by the listener (http-listener.ts) and the start's
+ * first listeners (front.ts), which bind before the app exists.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Server } from "bun";
+import { SERVER_MAX_BODY_BYTES } from "../api/serve-options.ts";
+import type { HttpListen, HttpListener as HttpListenerConfig } from "../config/schema.ts";
+import { describeError } from "../errors.ts";
+
+/** A listener that cannot be set up, under the config key to blame. */
+export class HttpSetupError extends Error {
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`${key}: ${reason}`);
+  }
+}
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+}
+
+/** The PEMs to serve, or null: plain HTTP, or a managed cert not yet installed. */
+export async function readTls(l: HttpListenerConfig): Promise<TlsMaterial | null> {
+  const t = l.tls;
+  if (!t) return null;
+  const [certPath, keyPath] = t.from === "files" ? [t.cert, t.key] : [join(t.dir, "fullchain.pem"), join(t.dir, "privkey.pem")];
+  try {
+    return { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
+  } catch (err) {
+    if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new HttpSetupError(t.from === "files" ? "http.tls_cert" : "http.tls_cert_id", `cannot read ${describeError(err)}`);
+  }
+}
+
+/** A server for `fetch` on `listen`; HttpSetupError naming the key to blame when it cannot bind. */
+export function bindTcp(listen: HttpListen, tls: TlsMaterial | null, fetch: Bun.Serve.Options<unknown>["fetch"], websocket: object | undefined): Server<unknown> {
+  try {
+    return Bun.serve({
+      hostname: listen.host,
+      port: listen.port,
+      fetch,
+      websocket,
+      maxRequestBodySize: SERVER_MAX_BODY_BYTES,
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    } as Bun.Serve.Options<unknown>);
+  } catch (err) {
+    throw new HttpSetupError(tls && /certificate|key|tls|ssl|pem/i.test(String(err)) ? "http.tls_cert" : "http.listen", bindReason(listen, err));
+  }
+}
+
+function bindReason(listen: HttpListen, err: unknown): string {
+  const where = listen.ipv6 ? `[${listen.host}]:${listen.port}` : `${listen.host}:${listen.port}`;
+  const code = String((err as { code?: unknown }).code ?? "");
+  const text = describeError(err);
+  if (code === "EADDRINUSE" || /in use/i.test(text)) return `${where}: the address is already in use`;
+  if (code === "EACCES" || /permission/i.test(text)) return `${where}: permission denied${listen.port < 1024 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : ""}`;
+  if (code === "EADDRNOTAVAIL" || /not available|cannot assign/i.test(text)) return `${where}: no such address on this machine`;
+  return `${where}: ${text}`;
+}
