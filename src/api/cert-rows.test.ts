@@ -196,6 +196,63 @@ describe("CertRows", () => {
     expect(rows.list([])).toBe("[]");
   });
 
+  describe("again: the last array without inputs", () => {
+    const expected = (inputs: CertViewInput[]) => `[${inputs.map((i) => JSON.stringify(certJson(i))).join(",")}]`;
+    /** Three certs, one with a renewal moment 50.5 hours on, listed once from `sources`; `source` answers as the inputs say. */
+    function listed(sources: object[]) {
+      const certs = ["a", "b", "c"].map((id, n) => withDecision({ ...base(), id }, { notAfter: new Date(T0 + (60 + n) * DAY + n * 1_234_567) }));
+      certs[2] = withDecision(certs[2]!, { moment: { at: new Date(T0 + 50.5 * 3_600_000), reason: "lifetime" } });
+      const rows = new CertRows();
+      const text = rows.list(certs, sources);
+      const looks = new Map(certs.map((i) => [i.id, i.look]));
+      const busy = new Set<string>();
+      const source = { look: (id: string) => looks.get(id), busy: (id: string) => busy.has(id) };
+      return { rows, certs, text, looks, busy, source };
+    }
+
+    test("sweeps and hours passing: the text is certJson's at each moment, no row rebuilt, and the same text while nothing moved", () => {
+      const sources = [{}, {}];
+      const { rows, certs, text, source } = listed(sources);
+      expect(text).toBe(expected(certs));
+      for (let sweep = 1; sweep <= 50; sweep++) {
+        const now = new Date(T0 + sweep * 3_600_000);
+        const nextTick = new Date(now.getTime() + 3_600_000);
+        const moved = rows.again(sources, now, nextTick, source);
+        expect(moved).toBe(expected(certs.map((i) => ({ ...i, now, nextTick }))));
+        expect(rows.again([...sources], now, nextTick, source)).toBe(moved);
+      }
+      expect(rows.builds).toBe(3);
+    });
+
+    test("null once a source, a look or a busy flag is another, or a row's moment has passed; list then gives certJson's", () => {
+      const sources = [{}, {}];
+      const { rows, certs, looks, busy, source } = listed(sources);
+      const soon = new Date(T0 + 1000);
+      expect(rows.again(sources, soon, certs[0]!.nextTick, source)).not.toBeNull();
+      expect(rows.again([sources[0]!, {}], soon, certs[0]!.nextTick, source)).toBeNull();
+      expect(rows.again([sources[0]!], soon, certs[0]!.nextTick, source)).toBeNull();
+      busy.add("b");
+      expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBeNull();
+      busy.delete("b");
+      looks.set("a", fresh(certs[0]!).look);
+      expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBeNull();
+      looks.set("a", certs[0]!.look);
+      expect(rows.again(sources, new Date(T0 + 50.5 * 3_600_000), certs[0]!.nextTick, source)).toBeNull();
+      const changed = [certs[0]!, { ...certs[1]!, busy: true }, certs[2]!];
+      expect(rows.list(changed, sources)).toBe(expected(changed));
+      busy.add("b");
+      expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBe(expected(changed.map((i) => ({ ...i, now: soon }))));
+    });
+
+    test("null after a list without sources, or with a cert not looked at yet (the caller waits for first looks)", () => {
+      const { rows, certs, source } = listed([]);
+      rows.list(certs);
+      expect(rows.again([], certs[0]!.now, certs[0]!.nextTick, source)).toBeNull();
+      rows.list([...certs, { ...base(), id: "new", look: undefined }], []);
+      expect(rows.again([], certs[0]!.now, certs[0]!.nextTick, source)).toBeNull();
+    });
+  });
+
   test("keepOnly forgets certs a reload removed", () => {
     const rows = new CertRows();
     rows.row(base());

@@ -9,6 +9,7 @@
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
 import { certJson, daysLeftAt, daysLeftUntil, momentsExpiry, nextCheckAt, nextCheckOwn, type CertViewInput, type OwnNextCheck } from "./cert-view.ts";
+import type { CertSource } from "./ports.ts";
 
 interface Row {
   input: CertViewInput;
@@ -31,6 +32,20 @@ interface Row {
 }
 
 /**
+ * What the last array was made of besides its rows, for `again`: the caller's sources (the
+ * watched certs, the store's reads) and each cert's look and busy flag, all compared by
+ * identity, and the rows it was built from, valid until `until` (ms: the soonest moment one
+ * of them depends on).
+ */
+interface Made {
+  sources: readonly object[];
+  looks: (CertLook | undefined)[];
+  busy: boolean[];
+  rows: Row[];
+  until: number;
+}
+
+/**
  * Rows by cert id. A row is rebuilt when its cert's config, look, failure state, latest
  * renewal, busy flag or a target's type differ from those it was built from, or once `now`
  * has passed a moment its text depends on; otherwise the text is reused, with `days_left`
@@ -40,7 +55,7 @@ interface Row {
 export class CertRows {
   private readonly rows = new Map<string, Row>();
   /** The last array built, and the ids of its rows in order: reused whole while no row changes. */
-  private last: { ids: string[]; text: string } | null = null;
+  private last: { ids: string[]; text: string; made: Made | null } | null = null;
   /** Whether a row was rebuilt, or a value put in changed, since the last array was built. */
   private changed = false;
   /** The last next sweep's time seen, and its value as JSON: one text for every row. */
@@ -53,45 +68,73 @@ export class CertRows {
     return r.head + r.days + r.middle + r.next + r.tail;
   }
 
-  /** The rows of `inputs` as one JSON array: the last one's text when the same certs, in the same order, all kept their text. */
-  list(inputs: readonly CertViewInput[]): string {
+  /**
+   * The rows of `inputs` as one JSON array: the last one's text when the same certs, in the same order, all kept their text.
+   * `sources`: what the inputs were read from besides each cert's look and busy flag, whose
+   * identity means the same inputs (the watched certs, the store's reads), for `again`.
+   */
+  list(inputs: readonly CertViewInput[], sources?: readonly object[]): string {
     const ids = inputs.map((i) => i.id);
     this.keepOnly(ids);
     const rows = inputs.map((i) => this.current(i));
-    if (!this.changed && this.last && sameList(this.last.ids, ids)) return this.last.text;
-    this.changed = false;
-    // Appended piece by piece, a rope that is copied once when read: half the CPU of a join of
-    // the pieces, which in Bun costs more per element than it saves (measured at 10,000 rows).
-    let text = "[";
-    for (let n = 0; n < rows.length; n++) {
-      const r = rows[n]!;
-      text += (n === 0 ? "" : ",") + r.head + r.days + r.middle + r.next + r.tail;
+    const made = sources ? madeOf(sources, inputs, rows) : null;
+    if (!this.changed && this.last && sameList(this.last.ids, ids)) {
+      this.last.made = made;
+      return this.last.text;
     }
-    this.last = { ids, text: text + "]" };
+    this.changed = false;
+    this.last = { ids, text: arrayText(rows), made };
     return this.last.text;
+  }
+
+  /**
+   * The last array again without inputs, when nothing but time and the next sweep's time
+   * changed since: the same `sources` as the last `list`, each cert's look and busy flag
+   * (asked of `certs`) the same objects, and no row's moment passed. `days_left` and
+   * `next_check` are put in as they are at `now`. Null otherwise: the caller builds the
+   * inputs and calls `list`. At 10,000 certs building the inputs and comparing them row by
+   * row was most of an unchanged list's CPU (issue 11).
+   */
+  again(sources: readonly object[], now: Date, nextTick: Date | null, certs: Pick<CertSource, "look" | "busy">): string | null {
+    const last = this.last;
+    const made = last?.made;
+    if (!last || !made || !sameList(made.sources, sources) || now.getTime() >= made.until) return null;
+    for (let n = 0; n < last.ids.length; n++) {
+      const id = last.ids[n]!;
+      if (certs.look(id) !== made.looks[n] || certs.busy(id) !== made.busy[n]) return null;
+    }
+    for (const r of made.rows) this.put(r, now, nextTick);
+    if (!this.changed) return last.text;
+    this.changed = false;
+    last.text = arrayText(made.rows);
+    return last.text;
   }
 
   /** The cert's row, rebuilt if its text is out of date, with both moving values as they are at `input.now`. */
   private current(input: CertViewInput): Row {
     let r = this.rows.get(input.id);
-    const now = input.now.getTime();
-    if (r && now < r.expiresAt && sameInput(r.input, input) && sameTypes(r.types, input)) {
+    if (r && input.now.getTime() < r.expiresAt && sameInput(r.input, input) && sameTypes(r.types, input)) {
       // The newer objects, so that the next comparison starts from identity again.
       r.input = input;
-      if (now >= r.daysUntil) this.days(r, input.now);
     } else {
       r = build(input);
       this.built++;
       this.changed = true;
       this.rows.set(input.id, r);
     }
-    const at = nextCheckAt(r.own, input.nextTick);
+    this.put(r, input.now, input.nextTick);
+    return r;
+  }
+
+  /** Puts in `days_left` and `next_check` as they are at `now`, with the next sweep at `nextTick`. */
+  private put(r: Row, now: Date, nextTick: Date | null): void {
+    if (now.getTime() >= r.daysUntil) this.days(r, now);
+    const at = nextCheckAt(r.own, nextTick);
     const next = at === r.own.at ? r.ownJson : this.tickJson(at!);
     if (next !== r.next) {
       r.next = next;
       this.changed = true;
     }
-    return r;
   }
 
   /** Puts in `days_left` as it is at `now`. */
@@ -129,6 +172,32 @@ export class CertRows {
   get size(): number {
     return this.rows.size;
   }
+}
+
+/**
+ * The rows as one JSON array. Appended piece by piece, a rope that is copied once when read:
+ * half the CPU of a join of the pieces, which in Bun costs more per element than it saves
+ * (measured at 10,000 rows).
+ */
+function arrayText(rows: readonly Row[]): string {
+  let text = "[";
+  for (let n = 0; n < rows.length; n++) {
+    const r = rows[n]!;
+    text += (n === 0 ? "" : ",") + r.head + r.days + r.middle + r.next + r.tail;
+  }
+  return text + "]";
+}
+
+/**
+ * What `again` needs to know the array is still this one; null while a cert has no look yet,
+ * so that the caller waits for first looks (`firstLooks`) as it does without `again`.
+ */
+function madeOf(sources: readonly object[], inputs: readonly CertViewInput[], rows: Row[]): Made | null {
+  const looks = inputs.map((i) => i.look);
+  if (looks.includes(undefined)) return null;
+  let until = Number.POSITIVE_INFINITY;
+  for (const r of rows) until = Math.min(until, r.expiresAt);
+  return { sources, looks, busy: inputs.map((i) => i.busy), rows, until };
 }
 
 /**

@@ -28,13 +28,18 @@ export async function firstLooks(deps: ViewDeps, certs: readonly WatchedCert[]):
 
 /**
  * Every watched cert's view as one JSON array, from `rows`' cached text where nothing
- * changed and `reads`' store reads while the store had no write.
+ * changed and `reads`' store reads while the store had no write. The same watched certs
+ * and the same store reads as the last list, and no look or busy flag changed (between two
+ * sweeps, and after a sweep that changed no look): the last array, without inputs.
  */
 export async function certListJson(deps: ViewDeps, rows: CertRows, reads: ListReads): Promise<string> {
   const certs = deps.certs.certs();
+  // Read before the wait for first looks: a write meanwhile moves the store's stamp, and the next list reads again.
+  const read = await reads.read(deps.store, certs);
+  const kept = rows.again([certs, read], deps.clock.now(), deps.certs.nextTickAt(), deps.certs);
+  if (kept !== null) return kept;
   await firstLooks(deps, certs);
-  const { latest, states } = await reads.read(deps.store, certs);
-  return rows.list(inputsOf(deps, certs, latest, states));
+  return rows.list(inputsOf(deps, certs, read.latest, read.states), [certs, read]);
 }
 
 /**
