@@ -1,8 +1,9 @@
 /**
  * @module The daemon's memory at N certs, several builds taking turns on one kept state
  * (issue 11): with `--fresh`, each run a first issuance from an empty state (the peak of the
- * daemon and its workers, summed PSS, sampled every 100 ms), else a restart on the issued
- * certs; then, once every cert is `ok`, the workers have left and the daemon is quiet, its
+ * daemon and its workers, summed PSS, sampled every 100 ms, and when it came), else a restart
+ * on the issued certs; the daemon's CPU per cert until every cert is `ok`; then, once the
+ * workers have left (their CPU per cert, reaped by the daemon) and the daemon is quiet, its
  * `VmRSS`, `RssAnon` and `RssFile`. A build may be a wrapper running the sources with
  * `bench/heap-probe.ts` preloaded: named with `--probe` too (and `ROTA_HEAP_PROBE` set), it is
  * then asked (SIGUSR2) what its heap holds, and the report printed. A report, not a test.
@@ -16,11 +17,9 @@ import { parseArgs } from "node:util";
 import { fmt, spawnDaemon, stopDaemon, table, TOKEN, type Setup } from "./daemon.ts";
 
 const SAMPLE_MS = 100;
-/** `/proc/<pid>/stat`'s CPU times are in these per second (`getconf CLK_TCK`). */
-const CLOCK_TICKS = 100;
 const MiB = 1024;
 
-/** `cpuTicks`: the process's own CPU; `childTicks`: that of its children it has reaped (workers gone). */
+/** `cpuTicks`: its own user and system time; `childTicks`: its children's that it has reaped (the workers gone). */
 function procStat(pid: number): { ppid: number; cpuTicks: number; childTicks: number } | null {
   try {
     const rest = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -62,9 +61,11 @@ interface Run {
   okSeconds: number;
   peakPss: number;
   peakDaemonPss: number;
-  hwm: number;
-  /** CPU seconds from the spawn until idle: the daemon's, and its workers' (all gone by then). */
+  /** Seconds from the spawn to the summed peak and to the daemon's own. */
+  peakAt: { sum: number; daemon: number };
+  /** CPU per cert (ms): the daemon's own until every cert was ok, its workers' once they were gone. */
   cpu: { daemon: number; workers: number };
+  hwm: number;
   idle: { rss: number; anon: number; file: number };
   probe: string | null;
 }
@@ -83,13 +84,16 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
   const { proc } = spawnDaemon(setup, rota);
   let peakPss = 0;
   let peakDaemonPss = 0;
+  const peakAt = { sum: 0, daemon: 0 };
   let lastAsk = 0;
   try {
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`${rota} exited (${proc.exitCode}); see ${setup.dir}/daemon.log`);
       const own = pssMiB(proc.pid);
-      peakDaemonPss = Math.max(peakDaemonPss, own);
-      peakPss = Math.max(peakPss, own + children(proc.pid).reduce((s, k) => s + pssMiB(k), 0));
+      const sum = own + children(proc.pid).reduce((s, k) => s + pssMiB(k), 0);
+      const at = (performance.now() - t0) / 1000;
+      if (own > peakDaemonPss) [peakDaemonPss, peakAt.daemon] = [own, at];
+      if (sum > peakPss) [peakPss, peakAt.sum] = [sum, at];
       if (performance.now() - lastAsk > 250) {
         lastAsk = performance.now();
         if (await allOk(setup, certs)) break;
@@ -97,6 +101,7 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
       await Bun.sleep(SAMPLE_MS);
     }
     const okSeconds = (performance.now() - t0) / 1000;
+    const daemonTicks = procStat(proc.pid)?.cpuTicks ?? 0;
     // Idle: no worker left, and no CPU used for a second.
     for (let waited = 0; waited < 60_000 && children(proc.pid).length > 0; waited += 250) await Bun.sleep(250);
     for (let last = -1, still = 0; still < 4; ) {
@@ -106,8 +111,8 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
       last = now;
     }
     const s = statusMiB(proc.pid);
-    const ticks = procStat(proc.pid);
-    const cpu = { daemon: (ticks?.cpuTicks ?? 0) / CLOCK_TICKS, workers: (ticks?.childTicks ?? 0) / CLOCK_TICKS };
+    // Clock ticks of 10 ms (USER_HZ 100).
+    const cpu = { daemon: (daemonTicks * 10) / certs, workers: ((procStat(proc.pid)?.childTicks ?? 0) * 10) / certs };
     const probePath = process.env.ROTA_HEAP_PROBE;
     let probe: string | null = null;
     if (probePath && values.probe?.includes(rota)) {
@@ -116,7 +121,7 @@ async function run(rota: string, setup: Setup, certs: number, fresh: boolean): P
       for (let i = 0; i < 100 && (existsSync(probePath) ? readFileSync(probePath, "utf8").length : 0) === before; i++) await Bun.sleep(100);
       probe = readFileSync(probePath, "utf8").slice(before).trim();
     }
-    return { rota, okSeconds, peakPss, peakDaemonPss, hwm: s.hwm, cpu, idle: s, probe };
+    return { rota, okSeconds, peakPss, peakDaemonPss, peakAt, cpu, hwm: s.hwm, idle: s, probe };
   } finally {
     await stopDaemon(proc);
   }
@@ -145,7 +150,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (const rota of values.rota) {
     const r = await run(rota, setup, certs, values.fresh);
     console.log(
-      `  ${rota}: ok after ${fmt(r.okSeconds)} s, CPU ${fmt(r.cpu.daemon)} s daemon + ${fmt(r.cpu.workers)} s workers; peak PSS ${fmt(r.peakPss)} MiB (daemon ${fmt(r.peakDaemonPss)}, VmHWM ${fmt(r.hwm)}); idle RSS ${fmt(r.idle.rss)} (anon ${fmt(r.idle.anon)}, file ${fmt(r.idle.file)}); load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
+      `  ${rota}: ok after ${fmt(r.okSeconds)} s; peak PSS ${fmt(r.peakPss)} MiB at ${fmt(r.peakAt.sum)} s (daemon ${fmt(r.peakDaemonPss)} at ${fmt(r.peakAt.daemon)} s, VmHWM ${fmt(r.hwm)}); CPU per cert ${fmt(r.cpu.daemon)} / ${fmt(r.cpu.workers)} ms; idle RSS ${fmt(r.idle.rss)} (anon ${fmt(r.idle.anon)}, file ${fmt(r.idle.file)}); load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`,
     );
     if (r.probe) console.log(`  probe: ${r.probe}`);
     results.push(r);
@@ -154,7 +159,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
 console.log(
   "\n" +
     table(
-      ["build", "certs", values.fresh ? "issued (s)" : "ok (s)", "CPU daemon (s)", "CPU workers (s)", "peak PSS MiB", "daemon peak PSS", "VmHWM", "idle RSS", "RssAnon", "RssFile"],
-      results.map((r) => [r.rota, String(certs), fmt(r.okSeconds), fmt(r.cpu.daemon), fmt(r.cpu.workers), fmt(r.peakPss), fmt(r.peakDaemonPss), fmt(r.hwm), fmt(r.idle.rss), fmt(r.idle.anon), fmt(r.idle.file)]),
+      ["build", "certs", values.fresh ? "issued (s)" : "ok (s)", "peak PSS MiB", "daemon peak PSS", "VmHWM", "CPU/cert daemon / workers (ms)", "idle RSS", "RssAnon", "RssFile"],
+      results.map((r) => [r.rota, String(certs), fmt(r.okSeconds), fmt(r.peakPss), fmt(r.peakDaemonPss), fmt(r.hwm), `${fmt(r.cpu.daemon)} / ${fmt(r.cpu.workers)}`, fmt(r.idle.rss), fmt(r.idle.anon), fmt(r.idle.file)]),
     ),
 );

@@ -6,7 +6,7 @@ describe("Limiter.enter", () => {
     const limiter = new Limiter(1);
     const order: string[] = [];
     const releases: Array<() => void> = [];
-    for (const name of ["a", "b", "c"]) limiter.enter((release) => (order.push(name), releases.push(release)));
+    for (const name of ["a", "b", "c"]) limiter.enter({ grant: (release) => (order.push(name), releases.push(release)) });
     expect(order).toEqual(["a"]);
     releases[0]!();
     releases[0]!();
@@ -22,8 +22,8 @@ describe("Limiter.enter", () => {
     const limiter = new Limiter(1);
     const granted: string[] = [];
     let releaseA = () => {};
-    const a = (release: () => void) => ((releaseA = release), granted.push("a"));
-    const b = () => void granted.push("b");
+    const a = { grant: (release: () => void) => ((releaseA = release), granted.push("a")) };
+    const b = { grant: () => void granted.push("b") };
     limiter.enter(a);
     limiter.enter(b);
     expect(limiter.leave(a)).toBe(false);
@@ -37,9 +37,9 @@ describe("Limiter.enter", () => {
     const limiter = new Limiter(1);
     const order: string[] = [];
     let first = () => {};
-    limiter.enter((release) => (first = release));
+    limiter.enter({ grant: (release) => (first = release) });
     const acquired = limiter.acquire(new AbortController().signal).then((release) => (order.push("acquire"), release));
-    limiter.enter(() => void order.push("enter"));
+    limiter.enter({ grant: () => void order.push("enter") });
     first();
     (await acquired)();
     expect(order).toEqual(["acquire", "enter"]);

@@ -1,11 +1,16 @@
 /** @module A counting semaphore: at most `limit` holders at once, waiters served in arrival order. */
 
-/** Handed a release once its slot is free. */
-export type Grant = (release: () => void) => void;
+/**
+ * One in the line, handed a release once its slot is free. An object with a method, not a
+ * callback: a runner's queued renewal is its own waiter, with no closure made for the line.
+ */
+export interface Waiter {
+  grant(release: () => void): void;
+}
 
 export class Limiter {
   private active = 0;
-  private readonly waiting: Grant[] = [];
+  private readonly waiting: Waiter[] = [];
 
   constructor(private limit: number) {}
 
@@ -19,26 +24,26 @@ export class Limiter {
     this.limit = limit;
     while (this.active < this.limit && this.waiting.length > 0) {
       this.active++;
-      this.waiting.shift()!(this.releaser());
+      this.waiting.shift()!.grant(this.releaser());
     }
   }
 
   /**
-   * Calls `grant` with a release once a slot is free, at once when one is. No promise and no
-   * abort listener: what a runner with thousands queued keeps per waiter is `grant` alone.
+   * Calls `waiter.grant` with a release once a slot is free, at once when one is. No promise
+   * and no abort listener: what a runner with thousands queued keeps per waiter is the waiter.
    */
-  enter(grant: Grant): void {
+  enter(waiter: Waiter): void {
     if (this.active < this.limit) {
       this.active++;
-      grant(this.releaser());
+      waiter.grant(this.releaser());
     } else {
-      this.waiting.push(grant);
+      this.waiting.push(waiter);
     }
   }
 
   /** Takes a waiter of `enter` out of the line; false when it has its slot already. */
-  leave(grant: Grant): boolean {
-    const i = this.waiting.indexOf(grant);
+  leave(waiter: Waiter): boolean {
+    const i = this.waiting.indexOf(waiter);
     if (i < 0) return false;
     this.waiting.splice(i, 1);
     return true;
@@ -50,14 +55,16 @@ export class Limiter {
       return this.releaser();
     }
     return new Promise<() => void>((resolve, reject) => {
-      const grant: Grant = (release) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(release);
+      const waiter: Waiter = {
+        grant: (release) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(release);
+        },
       };
       const onAbort = () => {
-        if (this.leave(grant)) reject(signal.reason);
+        if (this.leave(waiter)) reject(signal.reason);
       };
-      this.waiting.push(grant);
+      this.waiting.push(waiter);
       signal.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -69,7 +76,7 @@ export class Limiter {
       if (released) return;
       released = true;
       const next = this.active <= this.limit ? this.waiting.shift() : undefined;
-      if (next) next(this.releaser());
+      if (next) next.grant(this.releaser());
       else this.active--;
     };
   }

@@ -460,6 +460,73 @@ describe("the renewal deadline", () => {
   });
 });
 
+describe("a queue of thousands (issue 11)", () => {
+  test("10,000 queued renewals make no promise, controller, deadline or follow-up until their slot; each is visible, cancellable and awaitable", async () => {
+    const calls = { execute: 0, timers: 0, onRun: 0 };
+    const counting: Clock = { now: () => now, setTimeout: (fn, ms) => (calls.timers++, clock.setTimeout(fn, ms)), setInterval: clock.setInterval };
+    // Two runs that hold their slots until they are aborted.
+    const bothRunning = Promise.withResolvers<void>();
+    const execute = (req: ExecuteRequest) => {
+      if (++calls.execute === 2) bothRunning.resolve();
+      return new Promise<never>((_, reject) => req.signal.addEventListener("abort", () => reject(req.signal.reason), { once: true }));
+    };
+    const quietBus = new EventBus((err) => busErrors.push(err));
+    const ended: RotaEvent[] = [];
+    quietBus.subscribe((e) => void (e.type === "renewal.failed" && ended.push(e)));
+    const runner = new Runner({ store, bus: quietBus, clock: counting, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 60 });
+    const ca = fakeCa(dir, clock, {});
+    const onRun = () => void calls.onRun++;
+    const ids = Array.from({ length: 10_000 }, (_, i) => `c${String(i).padStart(5, "0")}`);
+    // A millisecond apart: ids made in one millisecond share their time and differ in 24 random bits.
+    const start = (id: string) => {
+      now = new Date(now.getTime() + 1);
+      runner.start(cert(id, ca), "scheduled", { onRun });
+    };
+    for (const id of ids.slice(0, 2)) start(id);
+    await bothRunning.promise;
+    expect(calls).toEqual({ execute: 2, timers: 2, onRun: 2 });
+
+    // Counted while the other 9,998 are queued: what `new Promise`, `Promise.resolve` and `new AbortController` make.
+    const made = { promises: 0, controllers: 0 };
+    const RealPromise = globalThis.Promise;
+    const RealController = globalThis.AbortController;
+    globalThis.Promise = class extends RealPromise<unknown> {
+      constructor(executor: ConstructorParameters<typeof Promise<unknown>>[0]) {
+        super(executor);
+        made.promises++;
+      }
+    } as PromiseConstructor;
+    globalThis.AbortController = class extends RealController {
+      constructor() {
+        super();
+        made.controllers++;
+      }
+    };
+    try {
+      for (const id of ids.slice(2)) start(id);
+    } finally {
+      globalThis.Promise = RealPromise;
+      globalThis.AbortController = RealController;
+    }
+    await new RealPromise((resolve) => setImmediate(resolve));
+    expect(made).toEqual({ promises: 0, controllers: 0 });
+    expect(calls).toEqual({ execute: 2, timers: 2, onRun: 2 });
+    expect(runner.activeRenewalIds().size).toBe(10_000);
+    expect(runner.running()).toBe(2);
+
+    // Still what the API sees: the id, found by renewal id, and a `done` made on demand.
+    const last = runner.current("c09999")!;
+    expect(runner.byRenewalId(last.renewalId)?.renewalId).toBe(last.renewalId);
+    const waited = last.done;
+    await runner.stop();
+    expect(await waited).toMatchObject({ ok: false, interrupted: true });
+    expect(ended.length).toBe(10_000);
+    expect(ended.every((e) => e.type === "renewal.failed" && e.interrupted)).toBe(true);
+    expect(calls).toEqual({ execute: 2, timers: 2, onRun: 10_000 });
+    expect(runner.activeRenewalIds().size).toBe(0);
+  });
+});
+
 describe("cluster mode", () => {
   const FENCE: Fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
   let leading: boolean;

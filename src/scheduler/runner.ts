@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError, isAbort } from "../errors.ts";
-import type { EventBus, StepName, Trigger } from "../events.ts";
+import type { EventBus, Trigger } from "../events.ts";
 import { scoped, type Logger } from "../log.ts";
 import type { Execute } from "../pipeline/execute.ts";
 import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
@@ -20,6 +20,7 @@ import type { CooldownPolicy } from "./cooldown.ts";
 import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
 import type { Leadership } from "./leadership.ts";
 import { Limiter } from "./limiter.ts";
+import { RunEntry, type Dispatch, type Started, type StartOptions } from "./run-entry.ts";
 
 /**
  * What a reload may change. A renewal runs under the settings in force when it gets its
@@ -44,32 +45,7 @@ export interface RunnerDeps {
   log: Logger;
 }
 
-export interface Started {
-  renewalId: string;
-  done: Promise<RunOutcome>;
-}
-
-export interface StartOptions {
-  /** Re-install the newest stored certificate on these targets instead of ordering a new one. */
-  installOnly?: string[];
-  /** The decision that started the run, for the audit row. */
-  reason?: string;
-  /** Order with a fresh key (kept at key_path once the certificate is issued). */
-  newKey?: boolean;
-}
-
-interface Active extends Started {
-  controller: AbortController;
-  /**
-   * Runs the renewal with its slot's release, or with null when it was aborted while waiting;
-   * the limiter holds it while the renewal waits. Null once called.
-   */
-  begin: ((release: (() => void) | null) => void) | null;
-  /** Puts a stored certificate back: goes on when this node stops leading. */
-  installOnly: boolean;
-  /** The pipeline step in progress, for the deadline's message. */
-  step: StepName | null;
-}
+export type { Started, StartOptions } from "./run-entry.ts";
 
 /** Sortable and short enough to type: time in base 36, then randomness. */
 function newRenewalId(now: Date): string {
@@ -78,7 +54,7 @@ function newRenewalId(now: Date): string {
 
 export class Runner {
   private readonly limiter: Limiter;
-  private readonly active = new Map<string, Active>();
+  private readonly active = new Map<string, RunEntry>();
   /**
    * The ids of `active`'s renewals, kept beside it: the scheduler asks for them after every
    * renewal (the journal's sweep), and building them from a queue of 10,000 each time made
@@ -86,6 +62,8 @@ export class Runner {
    */
   private readonly activeIds = new Set<string>();
   private stopping = false;
+  /** Resolved when the last renewal queued or running ends; made by `quiet()` while some are. */
+  private drained: PromiseWithResolvers<void> | null = null;
   private settings: RunnerSettings;
   /** The cert ids the last reload configured; null until one does (every cert started is configured). */
   private configured: ReadonlySet<string> | null = null;
@@ -120,14 +98,13 @@ export class Runner {
 
   /** The cert's renewal queued or running, if any. */
   current(certId: string): Started | undefined {
-    const a = this.active.get(certId);
-    return a && { renewalId: a.renewalId, done: a.done };
+    return this.active.get(certId);
   }
 
   /** The renewal with this id while it is queued or running. */
   byRenewalId(renewalId: string): Started | undefined {
     if (!this.activeIds.has(renewalId)) return undefined;
-    for (const a of this.active.values()) if (a.renewalId === renewalId) return { renewalId, done: a.done };
+    for (const a of this.active.values()) if (a.renewalId === renewalId) return a;
     return undefined;
   }
 
@@ -139,6 +116,12 @@ export class Runner {
   /** Live: it follows renewals as they start and end. */
   activeRenewalIds(): ReadonlySet<string> {
     return this.activeIds;
+  }
+
+  /** Resolves once no renewal is queued or running (at once when none is). */
+  quiet(): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return (this.drained ??= Promise.withResolvers<void>()).promise;
   }
 
   /**
@@ -153,27 +136,32 @@ export class Runner {
     const renewalId = newRenewalId(clock.now());
     // The row exists from the moment the API hands out the id, queued or not.
     bus.emit({ type: "renewal.started", renewalId, certId, trigger, installOnly: opts.installOnly !== undefined, reason: opts.reason ?? null, at: clock.now() });
-    const a: Active = { renewalId, controller: new AbortController(), begin: null, installOnly: opts.installOnly !== undefined, step: null, done: Promise.resolve({ ok: false, error: null, interrupted: true }) };
-    const minSeconds = cert.minRenewalSeconds ?? 0;
-    // A first issuance queues every cert at once: a queued renewal is this object, its promise
-    // and `begin`; its run (frame, deadline, request) is made when it gets its slot.
-    a.done = new Promise<RunOutcome>((resolve) => {
-      a.begin = (release: (() => void) | null) => {
-        a.begin = null;
-        // A turn later, as an awaited slot would come.
-        queueMicrotask(() => resolve(this.run(certId, a, trigger, opts, minSeconds, release)));
-      };
-      this.limiter.enter(a.begin);
-    });
+    const a = new RunEntry(certId, renewalId, trigger, opts, cert.minRenewalSeconds ?? 0, this.dispatch);
     this.active.set(certId, a);
     this.activeIds.add(renewalId);
-    return { renewalId, done: a.done };
+    this.limiter.enter(a);
+    return a;
   }
 
+  /** A waiting renewal's slot came (`release`), or it was aborted while it waited (null): its run begins. */
+  private readonly dispatch: Dispatch = (a, release) => {
+    a.controller ??= new AbortController();
+    // A turn later, as an awaited slot would come.
+    const run = Promise.resolve().then(() => this.run(a, release));
+    a.began(run);
+    a.opts.onRun?.(a.certId, run);
+  };
+
   /** Aborts a renewal; one still waiting for its slot leaves the line and ends (interrupted) without one. */
-  private abort(a: Active, reason: unknown): void {
+  private abort(a: RunEntry, reason: unknown): void {
+    if (a.controller) {
+      a.controller.abort(reason);
+      return;
+    }
+    if (!this.limiter.leave(a)) return;
+    a.controller = new AbortController();
     a.controller.abort(reason);
-    if (a.begin && this.limiter.leave(a.begin)) a.begin(null);
+    this.dispatch(a, null);
   }
 
   /**
@@ -183,7 +171,7 @@ export class Runner {
    */
   abortOrders(reason: string): number {
     const node = this.settings.cluster?.nodeId ?? "this node";
-    const orders = [...this.active.values()].filter((a) => !a.installOnly && !a.controller.signal.aborted);
+    const orders = [...this.active.values()].filter((a) => !a.installOnly && !a.controller?.signal.aborted);
     for (const a of orders) this.abort(a, new RotaError("leader_lost", `cluster: ${node} stopped leading (${reason}); the order is left to the next leader`));
     return orders.length;
   }
@@ -191,18 +179,15 @@ export class Runner {
   /** Cancels every queued and running renewal and waits for their clean-up. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const all = [...this.active.values()];
-    for (const a of all) this.abort(a, new Error("daemon stopping"));
-    await Promise.allSettled(all.map((a) => a.done));
+    for (const a of [...this.active.values()]) this.abort(a, new Error("daemon stopping"));
+    await this.quiet();
   }
 
-  /**
-   * `minSeconds`: the deadline the cert's CA needs at least (a Namecheap CA's issuance_timeout_seconds + 300).
-   * `release`: the slot's; null when the renewal was aborted while it waited for one.
-   */
-  private async run(certId: string, a: Active, trigger: Trigger, opts: StartOptions, minSeconds: number, release: (() => void) | null): Promise<RunOutcome> {
+  /** `release`: the slot's; null when the renewal was aborted while it waited for one. */
+  private async run(a: RunEntry, release: (() => void) | null): Promise<RunOutcome> {
     const { clock } = this.deps;
-    const { renewalId, controller } = a;
+    const { certId, renewalId, trigger, opts, minSeconds } = a;
+    const controller = a.controller!;
     const signal = controller.signal;
     const installOnly = opts.installOnly;
     let outcome: RunOutcome;
@@ -242,6 +227,10 @@ export class Runner {
     } finally {
       this.active.delete(certId);
       this.activeIds.delete(renewalId);
+      if (this.active.size === 0 && this.drained) {
+        this.drained.resolve();
+        this.drained = null;
+      }
     }
   }
 

@@ -27,6 +27,7 @@ import { describeError, RotaError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import { logsDebug, scoped, type Logger } from "../log.ts";
 import type { ChallengeJournal } from "../pipeline/journal.ts";
+import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AriRecord, AuditStore, CertState, RenewalPlan } from "../store/types.ts";
 import { AriPoller, pollDue, type AdviceSource } from "./ari-poll.ts";
@@ -134,7 +135,7 @@ export class Scheduler {
   /** The serial each cert's long-threshold warning was last said for, so each certificate's is said once. */
   private readonly warned = new Map<string, string>();
   private readonly poller: AriPoller | null;
-  /** Looks taken after renewals end; stop() waits for them before the store closes. */
+  /** The follow-ups of launched renewals whose run has begun (`followUp`); stop() waits for them before the store closes. */
   private readonly refreshing = new Set<Promise<unknown>>();
   /** `[cluster] enabled` as the daemon started: a reload never changes it. */
   private readonly clustered: boolean;
@@ -296,10 +297,12 @@ export class Scheduler {
     while (this.ticking && this.watch.certs.some((c) => !this.looks.has(c.config.id))) await this.ticking;
   }
 
-  /** Resolves once the tick in progress (if any) and the looks after ended renewals are done. */
+  /** Resolves once the tick in progress (if any), every renewal queued or running, and the looks after they ended are done. */
   async idle(): Promise<void> {
-    while (this.ticking || this.refreshing.size > 0) {
+    const { runner } = this.deps;
+    while (this.ticking || this.refreshing.size > 0 || runner.activeRenewalIds().size > 0) {
       await this.ticking;
+      await runner.quiet();
       await Promise.allSettled(this.refreshing);
     }
   }
@@ -616,12 +619,19 @@ export class Scheduler {
   private launch(cert: WatchedCert, trigger: Trigger, decision: Decision, newKey = false): { renewalId: string; installOnly: boolean } | null {
     // Asked again right before each launch: a tick of thousands outlasts a lease.
     if (!this.deps.leadership.isLeader()) return null;
-    const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason, newKey };
+    const opts: StartOptions = { installOnly: decision.action === "install" ? decision.targets : undefined, reason: decision.reason, newKey, onRun: this.followUp };
     const started = this.deps.runner.start(cert, trigger, opts);
     if (!started) return null;
-    const id = cert.config.id;
+    return { renewalId: started.renewalId, installOnly: opts.installOnly !== undefined };
+  }
+
+  /**
+   * What follows a launched renewal, attached when its run begins, not when it is queued: a
+   * first issuance queues every cert at once, and this is one function for all of them.
+   */
+  private readonly followUp = (id: string, run: Promise<RunOutcome>): void => {
     // A renewal process that died (OOM, SIGKILL) left its challenges journaled: remove them now, not at the next tick.
-    const after = started.done
+    const after = run
       .then(async (outcome) => {
         this.unsettle(id);
         if (this.stopped) return;
@@ -637,8 +647,7 @@ export class Scheduler {
       .catch((err) => this.deps.log.error(`scheduler: ${id}: ${describeError(err)}`))
       .finally(() => this.refreshing.delete(after));
     this.refreshing.add(after);
-    return { renewalId: started.renewalId, installOnly: opts.installOnly !== undefined };
-  }
+  };
 
   /**
    * Reads every target and the store, and records the decision: what `look()`, `rota list`
