@@ -157,7 +157,7 @@ describe("/certs/:id", () => {
 describe("Renew now", () => {
   test("starts a renewal and redirects 303 to its page, which shows its steps", async () => {
     const location = await renewed();
-    expect(location).toMatch(/^\/renewals\/[a-z0-9]+-[0-9a-f]{6}$/);
+    expect(location).toMatch(/^\/renewals\/[a-z0-9]+-[0-9a-f]{12}$/);
     const { status, html } = await get(location);
     expect(status).toBe(200);
     expect(html).toContain('<dd id="renewal-status"><span class="badge succeeded">succeeded</span></dd>');
