@@ -1,8 +1,9 @@
 /**
  * @module `rota dsm login NAME [--config FILE] [--otp CODE]`: logs in to a dsm target's NAS
  * as the daemon will, obtains a device token when DSM asks for a 2-step code, and clears
- * the target's latch (docs/dsm.md). Exit 0 logged in; 1 DSM refused or unreachable;
- * 2 usage or config error, and a code needed with neither a terminal nor --otp.
+ * the target's latch (docs/dsm.md). Exit 0 logged in; 1 DSM refused or unreachable, or
+ * logged in but installs would refuse the entry (`certificate_id` unknown, two entries
+ * described alike); 2 usage or config error, and a code needed with neither a terminal nor --otp.
  */
 import { defineCommand } from "citty";
 import type { DsmConfig } from "../../backends/install/dsm/config.ts";
@@ -40,7 +41,9 @@ const login = defineCommand({
     const { dsmLogin } = await import("../../backends/install/dsm/login.ts");
     const log = createLogger({ level: "warn", component: "dsm" });
     try {
-      console.log(await dsmLogin(args.name, cfg, { stateDir: config.daemon.stateDir, clock: systemClock, log, otp }, new AbortController().signal));
+      const { line, refusal } = await dsmLogin(args.name, cfg, { stateDir: config.daemon.stateDir, clock: systemClock, log, otp }, new AbortController().signal);
+      console.log(line);
+      if (refusal) throw new CliExit(EXIT.failed, `rota: ${refusal}`);
     } catch (err) {
       if (err instanceof CliExit) throw err;
       const code = err instanceof RotaError && USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.failed;

@@ -75,7 +75,13 @@ async function subject(opts: { users?: FakeDsmUser[]; https?: boolean; restartMs
   return { fake, backend: make(), stateDir, events, logs, cfg, again: make };
 }
 
-const login = (s: Subject, otp = async () => "000000") => dsmLogin("nas", s.cfg, { stateDir: s.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), otp }, signal);
+const loginResult = (s: Subject, otp = async () => "000000") => dsmLogin("nas", s.cfg, { stateDir: s.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), otp }, signal);
+/** The line `rota dsm login` prints, where installs will not refuse the entry. */
+const login = async (s: Subject, otp?: () => Promise<string>) => {
+  const r = await loginResult(s, otp);
+  expect(r.refusal).toBeNull();
+  return r.line;
+};
 const failure = (p: Promise<unknown>) => p.then(() => null, (err: unknown) => err as { code: string; message: string; noRetry: boolean });
 
 runInstallContract(
@@ -156,6 +162,19 @@ describe("dsm: which entry", () => {
     expect(s.fake.calls("SYNO.Core.Certificate import")).toHaveLength(0);
     expect(s.fake.entries).toHaveLength(1);
     expect(s.fake.openSessions()).toBe(0);
+  });
+
+  test("rota dsm login: the login works and clears the latch, but an entry installs will refuse is a failure, not an ok", async () => {
+    const s = await subject({ cfg: { certificateId: "Nope42", description: undefined } });
+    s.fake.entries.push(dsmEntry({ id: "AbC123", desc: "rota" }));
+    expect(await loginResult(s)).toEqual({
+      line: `logged in to ${s.fake.url} as rota`,
+      refusal: "dsm nas: DSM has no certificate with id Nope42 (certificate_id); rota replaces it but never creates it; the login works, but installs will fail until this is fixed",
+    });
+    const t = await subject();
+    t.fake.entries.push(dsmEntry({ id: "Aaa111", desc: "rota" }), dsmEntry({ id: "Bbb222", desc: "rota" }));
+    expect((await loginResult(t)).refusal).toContain("ids Aaa111, Bbb222");
+    expect(t.fake.openSessions()).toBe(0);
   });
 
   test("two entries described alike: the error names both ids, nothing imported", async () => {

@@ -31,6 +31,6 @@ test.if(url !== undefined)("live DSM: log in, list, log out", async () => {
     timeoutSeconds: 30,
   };
   const otp = async () => process.env.ROTA_LIVE_DSM_OTP ?? "";
-  const line = await dsmLogin("live", cfg, { stateDir: dir, clock: systemClock, log: createLogger({ level: "silent" }), otp }, new AbortController().signal);
+  const { line } = await dsmLogin("live", cfg, { stateDir: dir, clock: systemClock, log: createLogger({ level: "silent" }), otp }, new AbortController().signal);
   expect(line).toStartWith(`logged in to ${cfg.url} as ${cfg.username}`);
 });

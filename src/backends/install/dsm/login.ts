@@ -25,8 +25,14 @@ export interface DsmLoginDeps {
   otp: () => Promise<string>;
 }
 
-/** Logs in as the target would, and returns the line the command prints. */
-export async function dsmLogin(name: string, cfg: DsmConfig, deps: DsmLoginDeps, signal: AbortSignal): Promise<string> {
+/** What the command prints: `line` on success; `refusal` too when the login worked but installs will refuse (exit 1). */
+export interface DsmLoginResult {
+  line: string;
+  refusal: string | null;
+}
+
+/** Logs in as the target would, and says what the command prints. */
+export async function dsmLogin(name: string, cfg: DsmConfig, deps: DsmLoginDeps, signal: AbortSignal): Promise<DsmLoginResult> {
   const who = `dsm ${name}`;
   const state = new DsmState(deps.stateDir, name, who);
   const client = clientFor(name, cfg, deps.clock);
@@ -48,28 +54,24 @@ export async function dsmLogin(name: string, cfg: DsmConfig, deps: DsmLoginDeps,
     state.saveDevice({ device_id: session.deviceId, device_name: cfg.deviceName });
     stored = true;
   }
-  let certificate: string;
+  let certificate: string | null = null;
+  let refusal: string | null = null;
   try {
     const list = await client.list(apis, session, signal);
-    const entry = safePick(() => pickEntry(list, cfg, state.installed()?.record.id, who));
-    certificate =
-      typeof entry === "string"
-        ? entry
-        : entry === undefined
+    try {
+      const entry = pickEntry(list, cfg, state.installed()?.record.id, who);
+      certificate =
+        entry === undefined
           ? `certificate ${JSON.stringify(cfg.description)} not in DSM yet (the next install creates it)`
           : `certificate ${JSON.stringify(entry.desc)} id ${entry.id} (default: ${entry.is_default ? "yes" : "no"})`;
+    } catch (err) {
+      // The login works, so the latch goes; but the next install would fail on this, and an exit 0 would hide it.
+      refusal = `${describeError(err)}; the login works, but installs will fail until this is fixed`;
+    }
   } finally {
     await logout({ name, clock: deps.clock, log: deps.log }, client, apis, session);
   }
   state.clearBlock();
-  return `logged in to ${cfg.url} as ${cfg.username}${stored ? "; device token stored" : ""}; ${certificate}`;
-}
-
-/** The entry, or why installs will refuse (the login itself worked). */
-function safePick<T>(pick: () => T): T | string {
-  try {
-    return pick();
-  } catch (err) {
-    return describeError(err);
-  }
+  const line = `logged in to ${cfg.url} as ${cfg.username}${stored ? "; device token stored" : ""}${certificate ? `; ${certificate}` : ""}`;
+  return { line, refusal };
 }
