@@ -123,6 +123,11 @@ const BROKEN: BrokenCase[] = [
     problems: ['ca[2].type: unknown ca type "vault" (known: acme, local, namecheap)'],
   },
   {
+    name: "a cert naming sections of an unknown type: only the types are problems, not the names",
+    toml: `${SECTIONS.replace('type = "local"', 'type = "letsencrypt"')}\n[[install]]\nname = "vault"\ntype = "vault"\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = ["files", "vault"]\n`,
+    problems: ['ca[1].type: unknown ca type "letsencrypt" (known: acme, local, namecheap)', 'install[1].type: unknown install type "vault" (known: filesystem, nginx, haproxy, dsm, k8s-secret)'],
+  },
+  {
     name: "missing ca reference",
     toml: withCert(`id = "a"\ndomains = ["a.example"]\nca = "x"\ninstall = "files"`),
     problems: ['cert[0].ca: no [[ca]] named "x"'],

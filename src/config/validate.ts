@@ -74,6 +74,8 @@ interface Sections {
   cas: Map<string, BackendSection>;
   dcvs: Map<string, BackendSection>;
   installs: Map<string, InstallSection>;
+  /** Every name declared, its section usable or not: a cert naming one whose type is unknown gets no second problem. */
+  declared: { cas: Set<string>; dcvs: Set<string>; installs: Set<string> };
 }
 
 function byName<S extends BackendSection>(sections: S[]): Map<string, S> {
@@ -117,6 +119,7 @@ export class ConfigValidation {
   private readonly caSections: KeyedSection[];
   private readonly dcvSections: KeyedSection[];
   private readonly installSections: Array<{ key: string; section: InstallSection }>;
+  private readonly declared: Sections["declared"] = { cas: new Set(), dcvs: new Set(), installs: new Set() };
   private readonly keys: KeyLocation[];
   private readonly certAt: number[] = [];
   private readonly certs: CertConfig[] = [];
@@ -133,9 +136,9 @@ export class ConfigValidation {
     const auditReader = this.top.child("audit");
     this.audit = readAudit(auditReader, this.daemon.stateDir);
     auditReader.finish();
-    this.caSections = readSections(this.top, "ca", CA_TYPES);
-    this.dcvSections = readSections(this.top, "dcv", DCV_TYPES);
-    this.installSections = readSections(this.top, "install", INSTALL_TYPES, readVerifyServed);
+    this.caSections = readSections(this.top, "ca", CA_TYPES, undefined, this.declared.cas);
+    this.dcvSections = readSections(this.top, "dcv", DCV_TYPES, undefined, this.declared.dcvs);
+    this.installSections = readSections(this.top, "install", INSTALL_TYPES, readVerifyServed, this.declared.installs);
     this.keys = [{ key: "daemon.state_dir", path: this.daemon.stateDir, folder: true }];
   }
 
@@ -166,7 +169,7 @@ export class ConfigValidation {
    * `cert` is absent or not an array).
    */
   beginCerts(given?: unknown[]): number {
-    const sections = { cas: byName(this.caSections.map((s) => s.section)), dcvs: byName(this.dcvSections.map((s) => s.section)), installs: byName(this.installSections.map((s) => s.section)) };
+    const sections = { cas: byName(this.caSections.map((s) => s.section)), dcvs: byName(this.dcvSections.map((s) => s.section)), installs: byName(this.installSections.map((s) => s.section)), declared: this.declared };
     if (given) this.top.skip("cert");
     const tables = given ?? this.top.tables("cert");
     this.certRun = { sections, tables, next: 0, ids: new Set(), claimed: new Map(), caClaims: new Map(), keysDir: join(this.daemon.stateDir, "keys"), keyPathSet: false };
@@ -281,9 +284,15 @@ function readDaemon(r: Reader): DaemonConfig {
  * The array of tables `[[key]]`, each `{name, type, …}` read by its registry entry. `common`
  * reads the keys every section of this kind has, before the entry reads its own.
  */
-function readSections<X = object>(top: Reader, key: string, types: Record<string, BackendEntry<unknown>>, common?: (r: Reader) => X): Array<{ key: string; section: BackendSection & X }> {
+/** `seen`: filled with every name declared, sections of an unknown type included. */
+function readSections<X = object>(
+  top: Reader,
+  key: string,
+  types: Record<string, BackendEntry<unknown>>,
+  common?: (r: Reader) => X,
+  seen = new Set<string>(),
+): Array<{ key: string; section: BackendSection & X }> {
   const out: Array<{ key: string; section: BackendSection & X }> = [];
-  const seen = new Set<string>();
   top.each(key, (r) => {
     const name = r.string("name", { required: true });
     const type = r.string("type", { required: true });
@@ -353,7 +362,7 @@ function readCert(
 
   const caName = r.string("ca", REQUIRED);
   const ca = caName === undefined ? undefined : sections.cas.get(caName);
-  if (caName !== undefined && !ca) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
+  if (caName !== undefined && !ca && !sections.declared.cas.has(caName)) r.problem("ca", `no [[ca]] named ${quote(caName)}`);
   const maxNames = ca ? CA_TYPES[ca.type]?.maxNames : undefined;
   const nameCount = domains?.names.length ?? 0;
   if (ca && maxNames !== undefined && nameCount > maxNames) {
@@ -362,12 +371,12 @@ function readCert(
 
   const dcvName = r.string("dcv");
   const dcv = dcvName === undefined ? undefined : sections.dcvs.get(dcvName);
-  if (dcvName !== undefined && !dcv) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
+  if (dcvName !== undefined && !dcv && !sections.declared.dcvs.has(dcvName)) r.problem("dcv", `no [[dcv]] named ${quote(dcvName)}`);
   const needsDcv = ca !== undefined && CA_TYPES[ca.type]?.needsDcv === true;
   if (dcvName === undefined && needsDcv) r.problem("dcv", `is required: ca ${quote(ca.name)} (type ${ca.type}) validates domain control`);
   if (needsDcv && dcv && ca) checkProvable(r, domains?.names ?? [], dcv, ca);
 
-  const install = readInstall(r, sections.installs, id, claimed);
+  const install = readInstall(r, sections.installs, sections.declared.installs, id, claimed);
   // `keysDir` is normal and the file name holds no slash (an id cannot): a join would change nothing.
   const keyPath = r.path("key_path", KEY_PATH_OPTS) ?? `${keysDir}/${id ?? "unnamed"}.key`;
   const keyType = r.oneOf<KeyType>("key_type", KEY_TYPES, "ecdsa-p256");
@@ -485,7 +494,7 @@ function checkProvable(r: Reader, names: DomainItem[], dcv: BackendSection, ca: 
  * whose type holds one certificate (a DSM entry, a Kubernetes Secret) serves one cert only:
  * two would overwrite each other at every renewal.
  */
-function readInstall(r: Reader, installs: Map<string, BackendSection>, certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
+function readInstall(r: Reader, installs: Map<string, BackendSection>, declared: Set<string>, certId: string | undefined, claimed: Map<string, string>): StringList | undefined {
   const install = r.stringList("install", ONE_OR_LIST);
   // Absent or empty; a value of the wrong type has its own problem already.
   if (install === undefined ? !r.has("install") : install.complete && install.items.length === 0) {
@@ -497,7 +506,9 @@ function readInstall(r: Reader, installs: Map<string, BackendSection>, certId: s
     const name = item.value;
     const section = installs.get(name);
     if (listedBefore(items, i)) r.ctx.problems.add(item.key, `${quote(name)} is listed twice`);
-    else if (!section) r.ctx.problems.add(item.key, `no [[install]] named ${quote(name)}`);
+    else if (!section) {
+      if (!declared.has(name)) r.ctx.problems.add(item.key, `no [[install]] named ${quote(name)}`);
+    }
     else if (INSTALL_TYPES[section.type]?.singleCert) {
       const owner = claimed.get(name);
       if (owner !== undefined) r.ctx.problems.add(item.key, `install ${quote(name)} (type ${section.type}) holds one certificate; cert ${quote(owner)} already uses it`);
