@@ -170,6 +170,24 @@ describe("pages and redirects", () => {
     expect((await req("/")).headers.get("Location")).toBe("/login?next=%2F");
   });
 
+  test("a form posted without a session returns, after the login, to the page it was on: its action answers POST only", async () => {
+    const res = await req("/certs/c003/renew", { method: "POST", body: new URLSearchParams({ force: "1" }) });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Location")).toBe("/login?next=%2Fcerts%2Fc003");
+    expect((await req("/logout", { method: "POST" })).headers.get("Location")).toBe("/login?next=%2F");
+  });
+
+  test("the login form and every signed-in reply are not cached; /healthz and the assets may be", async () => {
+    const { cookie } = await login();
+    expect((await req("/login")).headers.get("Cache-Control")).toBe("no-store");
+    expect((await login("not-the-token-at-all")).res.headers.get("Cache-Control")).toBe("no-store");
+    expect((await login()).res.headers.get("Cache-Control")).toBe("no-store");
+    expect((await req("/", { headers: { Cookie: cookie } })).headers.get("Cache-Control")).toBe("no-store");
+    expect((await req("/", bearer(TOKEN))).headers.get("Cache-Control")).toBe("no-store");
+    expect((await req("/healthz")).headers.get("Cache-Control")).toBeNull();
+    expect((await req("/assets/style.css")).headers.get("Cache-Control")).toBeNull();
+  });
+
   test.each(["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/ok\r\nSet-Cookie: x=1"])("next=%s is not honoured", async (next) => {
     const form = await req(`/login?next=${encodeURIComponent(next)}`);
     expect(await form.text()).toContain('name="next" value="/"');

@@ -3,7 +3,7 @@
  * scripts and the CLI, a signed session cookie for browsers), CSRF and Origin checks for
  * cookie-borne changes, and security headers. `/healthz` alone answers without auth.
  */
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { getConnInfo } from "hono/bun";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { TrieRouter } from "hono/router/trie-router";
@@ -11,7 +11,7 @@ import { secureHeaders } from "hono/secure-headers";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
 import { bodyLimited } from "./app.ts";
-import { safeNext } from "./auth/next.ts";
+import { formPage, safeNext } from "./auth/next.ts";
 import { LoginPage } from "../views/layout.tsx";
 import { SESSION_COOKIE, type Session, type Sessions } from "./auth/session.ts";
 import { bearerToken, tokenMatches } from "./auth/token.ts";
@@ -80,6 +80,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   app.get("/healthz", (c) => c.text("ok"));
   app.route("/", deps.assets);
 
+  app.use("/login", noStore);
   app.get("/login", (c) => c.html(<LoginPage next={safeNext(c.req.query("next"))} failed={false} />));
 
   app.post("/login", async (c) => {
@@ -117,7 +118,8 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     if (!session) {
       if (cookie !== undefined) await refuse(c, "invalid or expired session");
       if (isApi) return unauthorized(c);
-      return c.redirect(`/login?next=${encodeURIComponent(c.req.path + new URL(c.req.url).search)}`, 303);
+      const back = c.req.method === "GET" || c.req.method === "HEAD" ? c.req.path + new URL(c.req.url).search : formPage(c.req.path);
+      return c.redirect(`/login?next=${encodeURIComponent(back)}`, 303);
     }
     c.set("session", session);
     if (isUpgrade(c) && !sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
@@ -128,6 +130,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     }
     return next();
   });
+  app.use("*", noStore);
 
   app.post("/logout", (c) => {
     const session = c.get("session");
@@ -141,6 +144,12 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   app.route("/", api as unknown as Hono<TcpEnv>);
   return app;
 }
+
+/** A signed-in reply carries the session's CSRF token (pages) or what only the token may read; the login form a token being typed. None belongs in a cache. */
+const noStore: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.res.headers.set("Cache-Control", "no-store");
+};
 
 function unauthorized(c: Context) {
   c.header("WWW-Authenticate", 'Bearer realm="rota"');

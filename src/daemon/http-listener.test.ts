@@ -1,7 +1,7 @@
 /**
  * @module The TCP listener in-process: a new certificate (same address) is served at once
- * even while a long request holds the old listener, and a port in use is an error naming
- * http.listen that leaves the old listener serving.
+ * even while a long request holds the old listener, a port in use is an error naming
+ * http.listen that leaves the old listener serving, and a logout outlives a reload.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { systemClock } from "../clock.ts";
 import type { HttpConfig } from "../config/schema.ts";
+import type { TcpEnv } from "../api/tcp.tsx";
 import { EventBus } from "../events.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
 
@@ -29,9 +30,9 @@ function selfSigned(name: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-function config(tls: { cert: string; key: string }, listenPort = port): HttpConfig {
+function config(tls: { cert: string; key: string }, listenPort = port, sessionHours = 12): HttpConfig {
   return {
-    listener: { listen: { host: "127.0.0.1", port: listenPort, ipv6: false }, token: { from: "env", name: "ROTA_LISTENER_TEST_TOKEN" }, tls: { from: "files", ...tls }, allowPlainHttp: false, sessionHours: 12 },
+    listener: { listen: { host: "127.0.0.1", port: listenPort, ipv6: false }, token: { from: "env", name: "ROTA_LISTENER_TEST_TOKEN" }, tls: { from: "files", ...tls }, allowPlainHttp: false, sessionHours },
     publicUrl: undefined,
   };
 }
@@ -53,7 +54,9 @@ api.get("/api/forever", (c) => streamSSE(c, async (stream) => {
   await stream.writeSSE({ data: "hello" });
   await new Promise<void>((resolve) => stream.onAbort(resolve));
 }));
-const listener = new HttpListener({ api, pages: new Hono(), assets: new Hono(), websocket: undefined, stateDir: dir, bus: new EventBus(() => {}), clock: systemClock, log: createConsola({ level: -999 }) });
+// A page that shows the session's CSRF token, as the dashboard's do.
+const pages = new Hono<TcpEnv>().get("/", (c) => c.text(c.get("session")?.csrf ?? ""));
+const listener = new HttpListener({ api, pages, assets: new Hono(), websocket: undefined, stateDir: dir, bus: new EventBus(() => {}), clock: systemClock, log: createConsola({ level: -999 }) });
 
 beforeAll(async () => {
   process.env.ROTA_LISTENER_TEST_TOKEN = TOKEN;
@@ -88,4 +91,22 @@ test("a port in use names http.listen, and the listener it was to replace keeps 
   } finally {
     await busy.stop(true);
   }
+});
+
+test("a logout holds across a reload that changes [http] (session_hours), and the sessions not logged out stay", async () => {
+  const serving = await listener.apply(config(selfSigned("sessions"))).then(() => `https://127.0.0.1:${port}`);
+  const call = (path: string, init: RequestInit = {}) => fetch(`${serving}${path}`, { ...init, redirect: "manual", tls: { rejectUnauthorized: false } });
+  const login = async () => {
+    const res = await call("/login", { method: "POST", body: new URLSearchParams({ token: TOKEN }) });
+    const cookie = (res.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    return { cookie, csrf: await (await call("/", { headers: { Cookie: cookie } })).text() };
+  };
+  const out = await login();
+  const kept = await login();
+  expect((await call("/logout", { method: "POST", headers: { Cookie: out.cookie, "X-CSRF-Token": out.csrf } })).status).toBe(303);
+  expect((await call("/", { headers: { Cookie: out.cookie } })).status).toBe(303);
+
+  await listener.apply(config(selfSigned("sessions"), port, 2));
+  expect((await call("/", { headers: { Cookie: out.cookie } })).status).toBe(303);
+  expect((await call("/", { headers: { Cookie: kept.cookie } })).status).toBe(200);
 });

@@ -8,7 +8,8 @@
 import { statSync } from "node:fs";
 import type { Server } from "bun";
 import type { Hono } from "hono";
-import { Sessions, loadSessionKey } from "../api/auth/session.ts";
+import { Sessions } from "../api/auth/session.ts";
+import { loadSessionState, type SessionState } from "../api/auth/session-state.ts";
 import type { websocket } from "../api/websocket.ts";
 import { createTcpApp, type TcpAuth, type TcpEnv } from "../api/tcp.tsx";
 import type { Clock } from "../clock.ts";
@@ -52,7 +53,8 @@ export class HttpListener {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly app: Hono;
   private readonly unsubscribe: () => void;
-  private sessionKey: Buffer | undefined;
+  /** Read at the first bind, kept for the process: every `Sessions` shares its logouts. */
+  private sessionState: SessionState | undefined;
   /** Listeners replaced by a rebind, finishing their requests (an SSE stream, a WebSocket may last long): closed for good at stop(). */
   private readonly draining = new Set<Server<unknown>>();
 
@@ -171,7 +173,11 @@ export class HttpListener {
     return bindTcp(listen, tls, this.app.fetch, this.deps.websocket);
   }
 
-  /** Credentials for `l`; the sessions survive when neither the token nor their lifetime changed. */
+  /**
+   * Credentials for `l`; the sessions survive when neither the token nor their lifetime
+   * changed. Logouts survive any change: a new token ends every session, but a token
+   * changed back would revive the cookies signed under it.
+   */
   private authFor(l: HttpListenerConfig, publicOrigin: string | undefined): TcpAuth {
     const key = l.token.from === "file" ? "http.token_file" : "http.token_env";
     let token: string;
@@ -187,8 +193,9 @@ export class HttpListener {
     const prevHours = this.config.listener?.sessionHours;
     if (prev && prev.token === token && prevHours === l.sessionHours) return { ...prev, tls: tlsOn, publicOrigin };
     if (prev && prev.token !== token) this.deps.log.info("http: the API token changed; every browser session has ended");
-    this.sessionKey ??= loadSessionKey(this.deps.stateDir);
-    return { token, sessions: new Sessions(this.sessionKey, token, l.sessionHours, this.deps.clock), tls: tlsOn, publicOrigin };
+    this.sessionState ??= loadSessionState(this.deps.stateDir, this.deps.clock, this.deps.log);
+    const { key: sessionKey, revoked } = this.sessionState;
+    return { token, sessions: new Sessions(sessionKey, token, l.sessionHours, this.deps.clock, revoked), tls: tlsOn, publicOrigin };
   }
 
 }

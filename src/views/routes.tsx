@@ -13,6 +13,7 @@ import { OverviewPage, overviewData } from "./pages/overview.tsx";
 import { showRenewal } from "./pages/renewal.tsx";
 import { AuditPage, auditData } from "./pages/audit.tsx";
 import { ErrorPage } from "./pages/error.tsx";
+import { NotFoundPage } from "./pages/not-found.tsx";
 import { StatusPage, statusData } from "./pages/status.tsx";
 
 /** Pages read the session's CSRF token for their forms; a page is only reached signed in. */
@@ -26,6 +27,18 @@ export function dashboardRoutes(deps: ApiDeps): Hono<TcpEnv> {
   app.get("/renewals/:id", (c) => showRenewal(c, deps, csrfOf(c.get("session"))));
   app.get("/audit", async (c) => c.html(<AuditPage d={await auditData(deps, new URL(c.req.url))} csrf={csrfOf(c.get("session"))} />));
   app.get("/status", async (c) => c.html(<StatusPage d={await statusData(deps)} csrf={csrfOf(c.get("session"))} />));
+  // Last of the pages, and the TCP app mounts no page after them: any other path is a page
+  // nobody made, answered in the layout (issue 7: errors shown where they happen, never a
+  // bare text). The API's paths pass on to its routes and its own JSON 404.
+  app.all("*", (c, next) => {
+    if (c.req.path === "/api" || c.req.path.startsWith("/api/")) return next();
+    return c.html(
+      <NotFoundPage csrf={csrfOf(c.get("session"))} title="Page not found">
+        Nothing is at <code>{c.req.path}</code>. <a href="/">See every certificate</a>.
+      </NotFoundPage>,
+      404,
+    );
+  });
   // Hono's default would print the stack and answer a bare "Internal Server Error".
   app.onError((err, c) => {
     const csrf = csrfOf(c.get("session"));

@@ -1,11 +1,12 @@
 /**
  * End to end: the API on TCP from the compiled binary — a TLS listener on a cert the
  * built-in local CA issues (`tls_cert_id`), Bearer tokens, a browser's login, CSRF, a
- * forced renewal served without a restart, a token changed by a reload, and a canary
- * token that must appear in no log line and no reply.
+ * forced renewal served without a restart, a token changed by a reload, a canary
+ * token that must appear in no log line and no reply, and (last: it restarts the daemon)
+ * a logout that holds across reloads and restarts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { freePort, makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
@@ -279,5 +280,80 @@ describe("config mistakes in [http]", () => {
     const r = await runRota(["daemon", "--config", file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`http.listen: 127.0.0.1:${port}: the address is already in use`);
+  });
+});
+
+describe("dashboard pages from the running daemon", () => {
+  test("an unknown path signed in is the HTML not-found page, not cached; Renew now without a session returns to the cert's page", async () => {
+    const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY }) });
+    expect(login.headers.get("Cache-Control")).toBe("no-store");
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    for (const path of ["/nothing", "/favicon.ico"]) {
+      const res = await api(path, { cookie });
+      expect(res.status).toBe(404);
+      expect(res.headers.get("Content-Type")).toStartWith("text/html");
+      expect(res.headers.get("Content-Security-Policy")).toContain("default-src 'self'");
+      expect(res.headers.get("Cache-Control")).toBe("no-store");
+      expect(await res.text()).toContain("<h1>Page not found</h1>");
+      expect((await api(path)).headers.get("Location")).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+    expect((await api("/certs/app", { cookie })).headers.get("Cache-Control")).toBe("no-store");
+    const stale = await api("/certs/app/renew", { method: "POST", body: new URLSearchParams({ _csrf: "x" }), headers: { Origin: origin } });
+    expect(stale.status).toBe(303);
+    expect(stale.headers.get("Location")).toBe("/login?next=%2Fcerts%2Fapp");
+  });
+});
+
+describe("a logout holds for as long as its cookie could (this restarts the daemon)", () => {
+  const signIn = async () => {
+    const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY }) });
+    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await api("/", { cookie })).text())?.[1] ?? "";
+    return { cookie, csrf };
+  };
+  const statusWith = async (cookie: string) => (await api("/api/status", { cookie })).status;
+  const restart = async () => {
+    await daemon.stop();
+    daemon = startDaemon(config, { env: { ROTA_LOG_LEVEL: "debug" } });
+    await daemon.waitForOutput(`http: listening on ${origin}`);
+  };
+  const revokedFile = () => join(dir, "state", "http", "revoked.json");
+  let out: { cookie: string; csrf: string };
+  let kept: { cookie: string; csrf: string };
+
+  test("across a reload that changes [http], a plain SIGHUP and a restart", async () => {
+    out = await signIn();
+    kept = await signIn();
+    const logout = await api("/logout", { method: "POST", cookie: out.cookie, headers: { "X-CSRF-Token": out.csrf, Origin: origin } });
+    expect(logout.status).toBe(303);
+    expect(await statusWith(out.cookie)).toBe(401);
+    expect(statSync(revokedFile()).mode & 0o777).toBe(0o600);
+
+    writeRotaConfig("token", "session_hours = 2");
+    expect((await runRota(["reload", "--config", config])).code).toBe(0);
+    expect(await statusWith(out.cookie)).toBe(401);
+    expect(await statusWith(kept.cookie)).toBe(200);
+
+    const reloads = () => daemon.output().split("reload: ").length;
+    const before = reloads();
+    await daemon.signal("SIGHUP");
+    await waitFor(async () => reloads() > before, 30_000, 50, "the SIGHUP reload");
+    expect(await statusWith(out.cookie)).toBe(401);
+
+    await restart();
+    expect(await statusWith(out.cookie)).toBe(401);
+    expect(await statusWith(kept.cookie)).toBe(200);
+  });
+
+  test("a start that finds the logouts lost ends every session, says so, and lets the user sign in again", async () => {
+    await daemon.stop();
+    rmSync(revokedFile());
+    daemon = startDaemon(config, { env: { ROTA_LOG_LEVEL: "debug" } });
+    await daemon.waitForOutput(`http: listening on ${origin}`);
+    expect(daemon.output()).toContain("revoked.json is missing: the logouts it held are unknown, so every browser session has ended");
+    expect(await statusWith(out.cookie)).toBe(401);
+    expect(await statusWith(kept.cookie)).toBe(401);
+    expect(await statusWith((await signIn()).cookie)).toBe(200);
+    expect(statSync(revokedFile()).mode & 0o777).toBe(0o600);
   });
 });

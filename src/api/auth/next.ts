@@ -1,4 +1,4 @@
-/** @module Where a login may send the browser next: only a path on this site, never another origin. */
+/** @module Where a login may send the browser next: only a path on this site, never another origin, and a page rather than a form's action. */
 
 /**
  * `next` when it is a same-site relative path (`/`, `/certs/www?x=1`), else `/`. Refused:
@@ -16,4 +16,15 @@ export function safeNext(next: string | undefined): string {
     return "/";
   }
   return next;
+}
+
+/**
+ * The page a form posting to `path` was on, where a login interrupted by an ended session
+ * returns: the post's own path answers only POST (a GET there is a 404). The dashboard
+ * puts each action one segment under its page: `/certs/www/renew` is posted from
+ * `/certs/www`, `/logout` from any page (`/`).
+ */
+export function formPage(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "/" : path.slice(0, cut);
 }

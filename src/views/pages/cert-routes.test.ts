@@ -231,14 +231,20 @@ describe("/renewals/:id", () => {
 });
 
 describe("through the TCP app, signed in", () => {
-  test("the page's own form carries the CSRF token Renew now needs; without it the POST is refused", async () => {
-    const TOKEN = "correct-horse-battery-staple-42";
+  const TOKEN = "correct-horse-battery-staple-42";
+  const origin = "http://127.0.0.1:8844";
+  /** The TCP app over the real pages (and a stand-in API), with a session signed in to it, which returns to `next`. */
+  const signedIn = async (next = "/") => {
     const auth = { token: TOKEN, sessions: new Sessions(randomBytes(32), TOKEN, 12, clock), tls: false, publicOrigin: undefined };
-    const app = createTcpApp(new Hono(), { auth: () => auth, pages: dashboardRoutes(deps), assets: new Hono(), clock, log: silent, failDelayMs: 0 });
-    const origin = "http://127.0.0.1:8844";
+    const api = new Hono().get("/api/certs", (c) => c.json([]));
+    const app = createTcpApp(api, { auth: () => auth, pages: dashboardRoutes(deps), assets: new Hono(), clock, log: silent, failDelayMs: 0 });
+    const login = await app.request(`${origin}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN, next }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    return { app, login, cookie: (login.headers.get("Set-Cookie") ?? "").split(";")[0]! };
+  };
+
+  test("the page's own form carries the CSRF token Renew now needs; without it the POST is refused", async () => {
+    const { app, login, cookie } = await signedIn("/certs/www");
     const form = (fields: Record<string, string>) => ({ method: "POST", body: new URLSearchParams(fields), headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: origin, Cookie: cookie } });
-    const login = await app.request(`${origin}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN, next: "/certs/www" }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
-    const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
     expect(login.headers.get("Location")).toBe("/certs/www");
     const page = await (await app.request(`${origin}/certs/www`, { headers: { Cookie: cookie } })).text();
     const csrf = /action="\/certs\/www\/renew"><input type="hidden" name="_csrf" value="([^"]+)"/.exec(page)?.[1];
@@ -251,5 +257,62 @@ describe("through the TCP app, signed in", () => {
     expect(res.headers.get("Location")).toStartWith("/renewals/");
     await runner.current("www")?.done;
     await scheduler.idle();
+  });
+
+  test("Renew now after the session ended: the login returns to the cert's page, not to the form's action", async () => {
+    const { app } = await signedIn();
+    const stale = await app.request(`${origin}/certs/www/renew`, { method: "POST", body: new URLSearchParams({ _csrf: "from-an-ended-session" }), headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: origin } });
+    expect(stale.status).toBe(303);
+    const next = new URL(stale.headers.get("Location")!, origin).searchParams.get("next")!;
+    expect(next).toBe("/certs/www");
+    const again = await app.request(`${origin}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN, next }), headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+    const cookie = (again.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    const page = await app.request(`${origin}${again.headers.get("Location")}`, { headers: { Cookie: cookie } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<h1>www</h1>");
+    expect(runner.busy("www")).toBe(false);
+  });
+
+  test.each(["/nothing", "/favicon.ico", "/certs/www/renew", "/certs/www/nope", "/renewals"])("GET %s signed in is the not-found page in the layout, with the security headers, not cached", async (path) => {
+    const { app, cookie } = await signedIn();
+    const res = await app.request(`${origin}${path}`, { headers: { Cookie: cookie } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("Content-Type")).toStartWith("text/html");
+    expect(res.headers.get("Content-Security-Policy")).toContain("default-src 'self'");
+    expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    expect(res.headers.get("Cache-Control")).toBe("no-store");
+    const html = await res.text();
+    expect(html).toStartWith("<!DOCTYPE html>");
+    expect(html).toContain("<h1>Page not found</h1>");
+    expect(html).toContain(`Nothing is at <code>${path}</code>`);
+  });
+
+  test("an unknown path shows as text, and the API's paths are not pages", async () => {
+    const { app, cookie } = await signedIn();
+    const markup = await (await app.request(`${origin}/%3Cscript%3Ealert(1)%3C%2Fscript%3E`, { headers: { Cookie: cookie } })).text();
+    expect(markup).not.toContain("<script>alert(1)");
+    expect(markup).toContain("&lt;script&gt;alert(1)");
+    expect((await app.request(`${origin}/api/certs`, { headers: { Cookie: cookie } })).status).toBe(200);
+    const api404 = await app.request(`${origin}/api/nothing`, { headers: { Cookie: cookie } });
+    expect(api404.status).toBe(404);
+    expect(api404.headers.get("Content-Type") ?? "").not.toStartWith("text/html");
+  });
+
+  test("without a session an unknown path goes to the login, as an unknown cert does", async () => {
+    const { app } = await signedIn();
+    for (const path of ["/nothing", "/certs/nope"]) {
+      const res = await app.request(`${origin}${path}`);
+      expect(res.status).toBe(303);
+      expect(res.headers.get("Location")).toBe(`/login?next=${encodeURIComponent(path)}`);
+    }
+  });
+
+  test("signed-in pages carry the session's CSRF token and are not cached", async () => {
+    const { app, cookie } = await signedIn();
+    for (const path of ["/", "/certs/www", "/certs/nope", "/audit", "/status"]) {
+      const res = await app.request(`${origin}${path}`, { headers: { Cookie: cookie } });
+      expect(await res.text()).toContain('name="_csrf"');
+      expect(res.headers.get("Cache-Control")).toBe("no-store");
+    }
   });
 });

@@ -1,4 +1,4 @@
-/** @module The page for an id that names nothing (a cert or renewal): in the layout, with a way back, never a broken page. */
+/** @module The page for what names nothing (a cert, a renewal, a path): in the layout, with a way back, never a broken page. */
 import type { Child } from "hono/jsx";
 import { Layout } from "../layout.tsx";
 

@@ -90,6 +90,35 @@ describe("the overview", () => {
     expect(html).toContain("No certificate matches.");
   });
 
+  describe("paging", () => {
+    const many = Array.from({ length: 120 }, (_, i) => cert(`c${String(i + 1).padStart(3, "0")}`, [`c${i + 1}.example.com`]));
+    const d = deps(many, new Map(many.map((c) => [c.config.id, look(40)])));
+
+    test("the last page counts what it shows and offers the way back", async () => {
+      const html = await render(d, "http://x/?offset=100");
+      expect(html).toContain("101–120 of 120");
+      expect(html).toContain('<a href="/certs/c120">c120</a>');
+      expect(html).toContain('href="/?offset=50">← Previous</a>');
+      expect(html).not.toContain("Next →");
+    });
+
+    test.each(["120", "301", "9999"])("offset=%s, past the end, shows none of the total with the first and last pages, no empty table", async (offset) => {
+      const html = await render(d, `http://x/?offset=${offset}`);
+      expect(html).toContain("none of 120: this page starts after the last");
+      expect(html).toContain('<a href="/">← First page</a>');
+      expect(html).toContain('<a href="/?offset=100">Last page →</a>');
+      expect(html).not.toMatch(/\d–\d+ of 120/);
+      expect(html).not.toContain("<table>");
+    });
+
+    test("past the end of a filtered list, the links keep the filter", async () => {
+      const html = await render(d, "http://x/?q=c11&offset=50");
+      expect(html).toContain("none of 11: this page starts after the last");
+      expect(html).toContain('<a href="/?q=c11">← First page</a>');
+      expect(html).toContain('<a href="/?q=c11">Last page →</a>');
+    });
+  });
+
   test("sort links flip the order of the active column and keep the filters", async () => {
     const html = await render(deps([cert("www", ["www.example.com"])], new Map([["www", look(40)]])), "http://x/?q=w&sort=days_left&order=asc");
     expect(html).toContain('aria-sort="ascending"');

@@ -217,6 +217,21 @@ function Row(p: { c: CertJson; d: OverviewData }) {
 
 function Pager(p: { d: OverviewData }) {
   const { query, page } = p.d;
+  // A bookmark or a hand-typed offset can point past the end (the list shrank, or `?offset=9999`).
+  if (page.total > 0 && query.offset >= page.total) {
+    const last = Math.floor((page.total - 1) / query.limit) * query.limit;
+    return (
+      <nav class="pager" aria-label="Pages">
+        <span class="muted" id="past-the-end">
+          none of {page.total}: this page starts after the last
+        </span>
+        <span class="actions">
+          <a href={href(query, { offset: "0" })}>← First page</a>
+          <a href={href(query, { offset: String(last) })}>Last page →</a>
+        </span>
+      </nav>
+    );
+  }
   const from = page.total === 0 ? 0 : query.offset + 1;
   const to = Math.min(query.offset + query.limit, page.total);
   return (
@@ -246,30 +261,32 @@ function CertTable(p: { d: OverviewData }) {
         </p>
       ) : (
         <div hx-boost="true" hx-target="#certs" hx-select="#certs" hx-swap="outerHTML">
-          <div class="table-wrap">
-            <table>
-              <caption class="skip">Certificates</caption>
-              <thead>
-                <tr>
-                  {COLUMNS.map((col) => (
-                    <SortHeader q={d.query} col={col} />
+          {d.page.items.length === 0 ? null : (
+            <div class="table-wrap">
+              <table>
+                <caption class="skip">Certificates</caption>
+                <thead>
+                  <tr>
+                    {COLUMNS.map((col) => (
+                      <SortHeader q={d.query} col={col} />
+                    ))}
+                    <th scope="col" class="hide-narrow">
+                      CA
+                    </th>
+                    <th scope="col">Next</th>
+                    <th scope="col" class="hide-narrow">
+                      Last renewal
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.page.items.map((c) => (
+                    <Row c={c} d={d} />
                   ))}
-                  <th scope="col" class="hide-narrow">
-                    CA
-                  </th>
-                  <th scope="col">Next</th>
-                  <th scope="col" class="hide-narrow">
-                    Last renewal
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {d.page.items.map((c) => (
-                  <Row c={c} d={d} />
-                ))}
-              </tbody>
-            </table>
-          </div>
+                </tbody>
+              </table>
+            </div>
+          )}
           <Pager d={d} />
         </div>
       )}
