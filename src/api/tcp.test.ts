@@ -68,6 +68,13 @@ describe("Bearer tokens", () => {
     expect((await pending).status).toBe(401);
   });
 
+  test("no credential at all is refused at once: nothing was guessed", async () => {
+    const delayed = createTcpApp(api, { auth: () => auth, pages, assets, clock, log });
+    const res = await delayed.request(`${ORIGIN}/api/certs`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toStartWith("Bearer");
+  });
+
   test("a failed attempt is logged with the path, never the presented value", async () => {
     logged.length = 0;
     await req("/api/certs", bearer("canary-token-value-123"));
