@@ -99,6 +99,7 @@ test("a key that is not the certificate's, or a file that is no PEM, is refused 
   expect(await refused({ cert: a.cert, key: b.key })).toBe(`http.tls_key: ${b.key} is not the private key of the certificate in ${a.cert} (KEY_VALUES_MISMATCH)`);
   expect(await refused({ cert: junk, key: a.key })).toBe(`http.tls_cert: ${junk}: no certificate can be loaded from it (NO_START_LINE)`);
   expect(await refused({ cert: a.cert, key: junk })).toBe(`http.tls_key: ${junk}: no private key can be loaded from it (NO_START_LINE)`);
+  expect(await refused({ cert: a.cert, key: join(dir, "absent.key") })).toStartWith("http.tls_key: cannot read");
   expect(await servedName()).toBe("second");
 });
 

@@ -37,28 +37,31 @@ export async function readTls(l: HttpListenerConfig): Promise<TlsMaterial | null
   if (!t) return null;
   const [certPath, keyPath] = t.from === "files" ? [t.cert, t.key] : [join(t.dir, "fullchain.pem"), join(t.dir, "privkey.pem")];
   const [certKey, keyKey] = t.from === "files" ? ["http.tls_cert", "http.tls_key"] : ["http.tls_cert_id", "http.tls_cert_id"];
-  let material: TlsMaterial;
-  try {
-    material = { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
-  } catch (err) {
-    if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new HttpSetupError(certKey, `cannot read ${describeError(err)}`);
-  }
+  const read = async (path: string, key: string) => {
+    try {
+      return await readFile(path, "utf8");
+    } catch (err) {
+      if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw new HttpSetupError(key, `cannot read ${describeError(err)}`);
+    }
+  };
+  const [certPem, keyPem] = [await read(certPath, certKey), await read(keyPath, keyKey)];
+  if (certPem === null || keyPem === null) return null;
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(material.cert);
+    cert = new X509Certificate(certPem);
   } catch (err) {
     throw new HttpSetupError(certKey, `${certPath}: no certificate can be loaded from it (${opensslReason(err)})`);
   }
   let key: KeyObject;
   try {
-    key = createPrivateKey(material.key);
+    key = createPrivateKey(keyPem);
   } catch (err) {
     throw new HttpSetupError(keyKey, `${keyPath}: no private key can be loaded from it (${opensslReason(err)})`);
   }
   // The listener's TLS would refuse the pair with OpenSSL's KEY_VALUES_MISMATCH: said in words, with the code.
   if (!cert.checkPrivateKey(key)) throw new HttpSetupError(keyKey, `${keyPath} is not the private key of the certificate in ${certPath} (KEY_VALUES_MISMATCH)`);
-  return material;
+  return { cert: certPem, key: keyPem };
 }
 
 /** `NO_START_LINE` of OpenSSL's `error:0900006e:PEM routines:OPENSSL_internal:NO_START_LINE`; else the error's own words. */
