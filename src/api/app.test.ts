@@ -206,10 +206,18 @@ describe("requests the API does not take", () => {
     expect(await res.json()).toEqual({ error: "request body over 64 KiB" });
   });
 
-  test("an unknown /api route is a JSON 404", async () => {
-    const res = await app.request("/api/nope");
+  test.each([
+    ["GET", "/api/nope"],
+    ["GET", "/api"],
+    ["GET", "/api/certs/www/"],
+    ["PUT", "/api/certs"],
+    ["DELETE", "/api/certs"],
+    ["PATCH", "/api/certs"],
+    ["OPTIONS", "/api/certs"],
+  ])("%s %s: no such route, a JSON 404", async (method, path) => {
+    const res = await app.request(path, { method });
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: "no route GET /api/nope" });
+    expect(await res.json()).toEqual({ error: `no route ${method} ${path}` });
   });
 
   test("a path that climbs out is only an unknown cert", async () => {

@@ -34,7 +34,11 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", clusterRoutes(deps));
   app.route("/", openapiRoutes());
   app.route("/", eventRoutes(deps));
-  app.notFound((c) => (c.req.path.startsWith("/api/") ? c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404) : c.text("not found", 404)));
+  // Routes, not a notFound handler: hono calls only the outer app's notFound, so the TCP app,
+  // which mounts these routes, would answer its own text 404. A known path asked with another
+  // method is the same 404 (no 405): one answer on both listeners, and no Allow list to keep.
+  app.all("/api/*", (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.text("not found", 404));
   // A request must never take the daemon down or print a stack trace: one line, and a 500 that says where to look.
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse();

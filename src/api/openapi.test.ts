@@ -38,3 +38,18 @@ test("GET /api/renewals: the status and trigger filters name every value the API
   expect(described("status")).toBe(`One or more of ${RENEWAL_STATUSES.join(", ")}, comma-separated`);
   expect(described("trigger")).toBe(`One or more of ${TRIGGERS.join(", ")}, comma-separated`);
 });
+
+test("every route that asks a credential on TCP documents its 401, and only the anonymous ones say so", async () => {
+  type Op = { security?: unknown[]; responses: Record<string, unknown> };
+  const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as { security: unknown[]; paths: Record<string, Record<string, Op>> };
+  expect(doc.security).not.toContainEqual({});
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const route = `${method.toUpperCase()} ${path}`;
+      const anonymous = (op.security ?? doc.security).some((s) => Bun.deepEquals(s, {}));
+      expect([route, anonymous]).toEqual([route, ["GET /healthz", "GET /login", "POST /login"].includes(route)]);
+      if (!anonymous) expect([route, Object.keys(op.responses)]).toEqual([route, expect.arrayContaining(["401"])]);
+      if (method === "post") expect([route, Object.keys(op.responses)]).toEqual([route, expect.arrayContaining(["403", "413"])]);
+    }
+  }
+});

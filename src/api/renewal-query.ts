@@ -29,12 +29,15 @@ export async function parseRenewalQuery(deps: Pick<ApiDeps, "certs" | "store">, 
   const since = timeParam(param("since"), "since");
   const until = timeParam(param("until"), "until");
   if (since && until && until <= since) refuse(400, "until must be later than since");
+  // Empty is the first page: a paging loop starts with no last id.
   const before = param("before") || undefined;
   // A cursor that names nothing would answer an empty page, which reads as "no older renewals".
   if (before !== undefined && !(await deps.store.getRenewal(before))) {
     refuse(400, "before must be the id of a renewal in the audit trail: the last one of the previous page");
   }
-  const certId = param("cert") || undefined;
+  const certId = param("cert");
+  // Empty must not read as "every cert" (the event stream refuses it the same way).
+  if (certId === "") refuse(400, "cert must be a cert id");
   if (certId !== undefined && !deps.certs.find(certId)) {
     const known = (await deps.store.listRenewalHeads({ certId, limit: 1 })).length > 0;
     if (!known) refuse(404, `unknown cert ${JSON.stringify(certId)}`);

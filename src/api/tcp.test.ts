@@ -4,7 +4,9 @@ import { randomBytes } from "node:crypto";
 import { createConsola } from "consola";
 import { Hono } from "hono";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
+import { createApi } from "./app.ts";
 import { Sessions } from "./auth/session.ts";
+import type { ApiDeps } from "./ports.ts";
 import { createTcpApp, type TcpAuth, type TcpEnv } from "./tcp.tsx";
 
 const TOKEN = "correct-horse-battery-staple-42";
@@ -64,6 +66,13 @@ describe("Bearer tokens", () => {
     expect((await delayed.request(`${ORIGIN}/api/certs`, bearer(TOKEN))).status).toBe(200);
     await clock.advance(300);
     expect((await pending).status).toBe(401);
+  });
+
+  test("no credential at all is refused at once: nothing was guessed", async () => {
+    const delayed = createTcpApp(api, { auth: () => auth, pages, assets, clock, log });
+    const res = await delayed.request(`${ORIGIN}/api/certs`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get("WWW-Authenticate")).toStartWith("Bearer");
   });
 
   test("a failed attempt is logged with the path, never the presented value", async () => {
@@ -159,6 +168,32 @@ describe("browser sessions", () => {
     expect(res.status).toBe(303);
     expect(res.headers.get("Set-Cookie")).toContain("rota_session=;");
     expect((await req("/api/certs", { headers: { Cookie: cookie } })).status).toBe(401);
+  });
+});
+
+describe("unknown API routes", () => {
+  // The real API's routes: its JSON 404 must survive being mounted behind the auth.
+  const real = createTcpApp(createApi({} as ApiDeps), { auth: () => auth, pages, assets, clock, log, failDelayMs: 0 });
+
+  test.each([
+    ["GET", "/api/nothing"],
+    ["GET", "/api"],
+    ["GET", "/api/certs/c001/"],
+    ["PUT", "/api/certs"],
+    ["DELETE", "/api/certs"],
+    ["PATCH", "/api/certs"],
+    ["OPTIONS", "/api/certs"],
+  ])("%s %s is the socket's JSON 404, with the API's headers", async (method, path) => {
+    const res = await real.request(`${ORIGIN}${path}`, { method, ...bearer(TOKEN) });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("Content-Type")).toStartWith("application/json");
+    expect(res.headers.get("Cache-Control")).toBe("no-store");
+    expect(res.headers.get("Content-Security-Policy")).toContain("default-src 'self'");
+    expect(await res.json()).toEqual({ error: `no route ${method} ${path}` });
+  });
+
+  test("without credentials they are 401 like any API route", async () => {
+    expect((await real.request(`${ORIGIN}/api/nothing`)).status).toBe(401);
   });
 });
 

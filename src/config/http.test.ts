@@ -1,6 +1,6 @@
-/** @module `[http] listen` parsing and the loopback rule. */
+/** @module `[http] listen` parsing, the loopback rule and what a token may hold. */
 import { describe, expect, test } from "bun:test";
-import { isLoopback, parseListen } from "./http.ts";
+import { isLoopback, parseListen, tokenProblem } from "./http.ts";
 
 describe("parseListen", () => {
   test.each([
@@ -30,4 +30,18 @@ test("loopback: 127/8 and ::1, not the wildcard", () => {
   expect(isLoopback("0.0.0.0")).toBe(false);
   expect(isLoopback("::")).toBe(false);
   expect(isLoopback("192.168.1.2")).toBe(false);
+});
+
+describe("tokenProblem", () => {
+  const MAKE = "(make one with: head -c 32 /dev/urandom | base64)";
+  test.each(["c29tZS1yYW5kb20tYnl0ZXMtaGVyZQ==", "a-long-enough-token-value", "!#$%&'()*+,-./:;<=>?@[]^_`{|}~09"])("%s is a token", (token) => expect(tokenProblem(token)).toBeUndefined());
+
+  test.each([
+    ["short", `the token is 5 characters; use at least 16 ${MAKE}`],
+    ["correct horse battery staple", `the token contains whitespace, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
+    ["tab\tseparated-token-value", `the token contains whitespace, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
+    [" leading-space-token-value", `the token contains whitespace, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
+    ["bücher-token-value-long-enough", `the token contains a character outside printable ASCII, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
+    ["nul\u0000-in-the-token-value", `the token contains a character outside printable ASCII, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
+  ])("%p is refused", (token, why) => expect(tokenProblem(token)).toBe(why));
 });

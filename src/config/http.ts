@@ -1,7 +1,7 @@
 /**
  * @module The `[http]` section: the TCP listener for the API (and later the dashboard).
  * No section, no listener. Checked here: a bind address (never a hostname), a token of
- * at least 16 characters from a file or the environment, TLS or an explicit
+ * at least 16 printable ASCII characters from a file or the environment, TLS or an explicit
  * `allow_plain_http` off loopback.
  */
 import { isIP } from "node:net";
@@ -10,7 +10,7 @@ import { quote, type Reader } from "./reader.ts";
 import { readSecret } from "./secret.ts";
 
 /** Short tokens fall to guessing: 16 characters of base64 are 96 bits. */
-export const MIN_TOKEN_LENGTH = 16;
+const MIN_TOKEN_LENGTH = 16;
 const MAKE_TOKEN = "make one with: head -c 32 /dev/urandom | base64";
 const MAX_SESSION_HOURS = 24 * 366;
 
@@ -77,8 +77,21 @@ function checkToken(r: Reader, ref: NonNullable<ReturnType<Reader["secret"]>>): 
     r.problem(key, `cannot read the token: ${(err as Error).message.split("\n")[0]}`);
     return;
   }
-  // The length only: the value never goes into a message.
-  if (token.length < MIN_TOKEN_LENGTH) r.problem(key, `the token is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (${MAKE_TOKEN})`);
+  const problem = tokenProblem(token);
+  if (problem) r.problem(key, problem);
+}
+
+/**
+ * Why `token` cannot be the API token, or undefined. A Bearer header carries one run of
+ * visible ASCII (RFC 6750 §2.1): a space would split it, and other bytes do not survive
+ * every client, so the login form would take a token no script could send. The messages
+ * say what is wrong, never the value.
+ */
+export function tokenProblem(token: string): string | undefined {
+  if (token.length < MIN_TOKEN_LENGTH) return `the token is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH} (${MAKE_TOKEN})`;
+  if (/\s/.test(token)) return `the token contains whitespace, which an "Authorization: Bearer" header cannot carry (${MAKE_TOKEN})`;
+  if (/[^\x21-\x7e]/.test(token)) return `the token contains a character outside printable ASCII, which an "Authorization: Bearer" header cannot carry (${MAKE_TOKEN})`;
+  return undefined;
 }
 
 /** A cert rota manages serves the listener: its key and the fullchain its filesystem target installs. */

@@ -39,7 +39,7 @@ import type { DaemonCluster } from "./cluster.ts";
 import { lockState, type Front } from "./front.ts";
 import { buildWatchlist } from "./backends.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
-import { planReload, reloadSummary, type ReloadPlan } from "./reload.ts";
+import { planReload, reloadSummary, withListenerChange, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
 import { startRetention } from "../store/retention.ts";
 import { collectAfterRenewals } from "./collect.ts";
@@ -359,8 +359,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
         return refuse(problems);
       }
       if (stopping) return refuse(["the daemon is stopping"]);
+      let httpChanged: boolean;
       try {
-        await http.apply(plan.config.http);
+        httpChanged = await http.apply(plan.config.http);
       } catch (err) {
         const problems = [err instanceof HttpSetupError ? err.message : describeError(err)];
         log.error(`reload: cannot set up the HTTP listener; still running on the previous config: ${problems[0]}`);
@@ -374,8 +375,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       pool.recycle(plan.backendsChanged);
       scheduler.update(watch);
       armSocketCheck();
-      const { config: _, ...rest } = plan;
-      const summary = reloadSummary(plan);
+      const applied = withListenerChange(plan, httpChanged);
+      const { config: _, ...rest } = applied;
+      const summary = reloadSummary(applied);
       log.info(`reload: ${summary}`);
       // For the next start, which runs on the file's state_dir: a new one is not there until then.
       if (next.daemon.stateDir === daemon.stateDir) keep(loaded.remember);

@@ -4,7 +4,7 @@
  * http.listen that leaves the old listener serving, and a logout outlives a reload.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -91,6 +91,33 @@ test("a port in use names http.listen, and the listener it was to replace keeps 
   } finally {
     await busy.stop(true);
   }
+});
+
+test("a key that is not the certificate's, or a file that is no PEM, is refused before any bind; the listener keeps serving", async () => {
+  const a = selfSigned("fourth");
+  const b = selfSigned("fifth");
+  const junk = join(dir, "junk.pem");
+  writeFileSync(junk, "not a certificate\n");
+  const refused = async (tls: { cert: string; key: string }) => ((await listener.apply(config(tls)).catch((e: unknown) => e)) as HttpSetupError).message;
+  expect(await refused({ cert: a.cert, key: b.key })).toBe(`http.tls_key: ${b.key} is not the private key of the certificate in ${a.cert} (KEY_VALUES_MISMATCH)`);
+  expect(await refused({ cert: junk, key: a.key })).toBe(`http.tls_cert: ${junk}: no certificate can be loaded from it (NO_START_LINE)`);
+  expect(await refused({ cert: a.cert, key: junk })).toBe(`http.tls_key: ${junk}: no private key can be loaded from it (NO_START_LINE)`);
+  expect(await refused({ cert: a.cert, key: join(dir, "absent.key") })).toStartWith("http.tls_key: cannot read");
+  expect(await servedName()).toBe("second");
+});
+
+test("apply says whether what is served changed: a token changed in place, certificate files rewritten in place", async () => {
+  const files = selfSigned("sixth");
+  expect(await listener.apply(config(files))).toBe(true);
+  expect(await listener.apply(config(files))).toBe(false);
+  process.env.ROTA_LISTENER_TEST_TOKEN = `${TOKEN}-rotated`;
+  expect(await listener.apply(config(files))).toBe(true);
+  expect(await listener.apply(config(files))).toBe(false);
+  // openssl writes the same paths anew: the section reads the same, the listener serves another certificate.
+  selfSigned("sixth");
+  expect(await listener.apply(config(files))).toBe(true);
+  expect(await servedName()).toBe("sixth");
+  process.env.ROTA_LISTENER_TEST_TOKEN = TOKEN;
 });
 
 test("a logout holds across a reload that changes [http] (session_hours), and the sessions not logged out stay", async () => {

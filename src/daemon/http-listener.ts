@@ -13,7 +13,7 @@ import { loadSessionState, type SessionState } from "../api/auth/session-state.t
 import type { websocket } from "../api/websocket.ts";
 import { createTcpApp, type TcpAuth, type TcpEnv } from "../api/tcp.tsx";
 import type { Clock } from "../clock.ts";
-import { MIN_TOKEN_LENGTH, isLoopback } from "../config/http.ts";
+import { isLoopback, tokenProblem } from "../config/http.ts";
 import type { HttpConfig, HttpListen, HttpListener as HttpListenerConfig } from "../config/schema.ts";
 import { readSecret } from "../config/secret.ts";
 import { describeError } from "../errors.ts";
@@ -76,8 +76,13 @@ export class HttpListener {
     });
   }
 
-  /** Serves `config` from now on. Throws HttpSetupError (naming the key) when it cannot; the previous listener then keeps serving. */
-  apply(config: HttpConfig): Promise<void> {
+  /**
+   * Serves `config` from now on. True when that changed what is served though the section may
+   * read the same: a new token in the same file (every session ends), certificate files
+   * rewritten in place (a new bind), a listener opened or closed. Throws HttpSetupError
+   * (naming the key) when it cannot; the previous listener then keeps serving.
+   */
+  apply(config: HttpConfig): Promise<boolean> {
     return this.serialized(() => this.bind(config, "the config changed"));
   }
 
@@ -108,18 +113,22 @@ export class HttpListener {
     return run;
   }
 
-  private async bind(config: HttpConfig, why: string): Promise<void> {
+  private async bind(config: HttpConfig, why: string): Promise<boolean> {
     const l = config.listener;
+    const wasServing = this.server !== null;
     if (!l) {
       if (this.server) this.deps.log.info(`http: no [http] listen any more; closing ${this.origin()}`);
-      return this.close(config, null);
+      await this.close(config, null);
+      return wasServing;
     }
     const auth = this.authFor(l, config.publicUrl);
+    const tokenChanged = this.auth !== null && this.auth.token !== auth.token;
     const tls = await readTls(l);
     if (l.tls?.from === "cert" && !tls) {
       // Only a managed cert can be missing here (files given by path are checked by the config): it comes with its first issue.
       this.deps.log.warn(`http: not listening on ${l.listen.host}:${l.listen.port} until cert ${l.tls.certId} is issued and installed`);
-      return this.close(config, auth);
+      await this.close(config, auth);
+      return wasServing || tokenChanged;
     }
     const same = this.bound && Bun.deepEquals(this.bound.listen, l.listen) && Bun.deepEquals(this.bound.tls, tls);
     this.config = config;
@@ -128,7 +137,7 @@ export class HttpListener {
     this.adopted = false;
     if (same) {
       if (adopted) this.announce(l, tls, null);
-      return;
+      return tokenChanged;
     }
 
     const sameAddress = this.bound && this.bound.listen.host === l.listen.host && this.bound.listen.port === l.listen.port;
@@ -147,6 +156,7 @@ export class HttpListener {
     if (old && !sameAddress) this.drain(old);
     this.bound = { listen: l.listen, tls };
     this.announce(l, tls, old === null || adopted ? null : why);
+    return true;
   }
 
   /** The lines a bind logs; `again` says why a listener was replaced, null for the first. */
@@ -186,7 +196,9 @@ export class HttpListener {
     } catch (err) {
       throw new HttpSetupError(key, `cannot read the token: ${describeError(err)}`);
     }
-    if (token.length < MIN_TOKEN_LENGTH) throw new HttpSetupError(key, `the token is ${token.length} characters; use at least ${MIN_TOKEN_LENGTH}`);
+    // The file may have changed since the config was checked.
+    const problem = tokenProblem(token);
+    if (problem) throw new HttpSetupError(key, problem);
     if (l.token.from === "file") warnIfShared(l.token.path, this.deps.log);
     const tlsOn = l.tls !== null;
     const prev = this.auth;

@@ -1,7 +1,7 @@
 /** @module planReload and its summary: what a reload changes, and which keys wait for a restart. */
 import { describe, expect, test } from "bun:test";
 import { parseConfigText } from "../config/load.ts";
-import { planReload, reloadSummary } from "./reload.ts";
+import { planReload, reloadSummary, withListenerChange } from "./reload.ts";
 
 const base = (extra = "", daemon = "") => `[daemon]
 state_dir = "/var/lib/rota"
@@ -32,6 +32,16 @@ describe("planReload", () => {
     const plan = planReload(load(base()), load(base()));
     expect(reloadSummary(plan)).toBe("no changes");
     expect(plan).toMatchObject({ added: [], removed: [], changed: [], backendsChanged: [], settingsChanged: [], restartRequired: [] });
+  });
+
+  test("a listener that changed under the same [http] (a new token in its file, TLS files rewritten) is counted once", () => {
+    const plan = planReload(load(base()), load(base()));
+    expect(reloadSummary(withListenerChange(plan, false))).toBe("no changes");
+    expect(reloadSummary(withListenerChange(plan, true))).toBe("http changed");
+    expect(withListenerChange(plan, true).settingsChanged).toEqual(["http"]);
+    const http = `\n[http]\npublic_url = "https://nas.example.com"\n`;
+    const edited = planReload(load(base()), load(base() + http));
+    expect(reloadSummary(withListenerChange(edited, true))).toBe("http changed");
   });
 
   test("certs added, removed and changed, and a backend changed, in one line", () => {

@@ -97,6 +97,16 @@ export function planReload(running: RotaConfig, next: RotaConfig): ReloadPlan {
   };
 }
 
+/**
+ * `plan` with `http` among the settings changed when applying it changed what the listener
+ * serves (a new token in the same file, certificate files rewritten in place) though the
+ * section reads the same: the summary must not say `no changes` after every session ended.
+ */
+export function withListenerChange(plan: ReloadPlan, listenerChanged: boolean): ReloadPlan {
+  if (!listenerChanged || plan.settingsChanged.includes("http")) return plan;
+  return { ...plan, settingsChanged: [...plan.settingsChanged, "http"] };
+}
+
 const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /** One line: `+2 certs, -1 cert, 1 backend changed`, or `no changes`; restart-only keys named after. */

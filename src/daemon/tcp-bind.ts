@@ -3,6 +3,7 @@
  * what a failed bind is blamed on. Shared by the listener (http-listener.ts) and the start's
  * first listeners (front.ts), which bind before the app exists.
  */
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -25,17 +26,48 @@ export interface TlsMaterial {
   key: string;
 }
 
-/** The PEMs to serve, or null: plain HTTP, or a managed cert not yet installed. */
+/**
+ * The PEMs to serve, or null: plain HTTP, or a managed cert not yet installed. Loaded and
+ * matched here, before any bind, so the start, a reload and `rota check-config` refuse the
+ * same files with the same words: a certificate or key that does not load, or a key that is
+ * not the certificate's.
+ */
 export async function readTls(l: HttpListenerConfig): Promise<TlsMaterial | null> {
   const t = l.tls;
   if (!t) return null;
   const [certPath, keyPath] = t.from === "files" ? [t.cert, t.key] : [join(t.dir, "fullchain.pem"), join(t.dir, "privkey.pem")];
+  const [certKey, keyKey] = t.from === "files" ? ["http.tls_cert", "http.tls_key"] : ["http.tls_cert_id", "http.tls_cert_id"];
+  const read = async (path: string, key: string) => {
+    try {
+      return await readFile(path, "utf8");
+    } catch (err) {
+      if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw new HttpSetupError(key, `cannot read ${describeError(err)}`);
+    }
+  };
+  const [certPem, keyPem] = [await read(certPath, certKey), await read(keyPath, keyKey)];
+  if (certPem === null || keyPem === null) return null;
+  let cert: X509Certificate;
   try {
-    return { cert: await readFile(certPath, "utf8"), key: await readFile(keyPath, "utf8") };
+    cert = new X509Certificate(certPem);
   } catch (err) {
-    if (t.from === "cert" && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new HttpSetupError(t.from === "files" ? "http.tls_cert" : "http.tls_cert_id", `cannot read ${describeError(err)}`);
+    throw new HttpSetupError(certKey, `${certPath}: no certificate can be loaded from it (${opensslReason(err)})`);
   }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new HttpSetupError(keyKey, `${keyPath}: no private key can be loaded from it (${opensslReason(err)})`);
+  }
+  // The listener's TLS would refuse the pair with OpenSSL's KEY_VALUES_MISMATCH: said in words, with the code.
+  if (!cert.checkPrivateKey(key)) throw new HttpSetupError(keyKey, `${keyPath} is not the private key of the certificate in ${certPath} (KEY_VALUES_MISMATCH)`);
+  return { cert: certPem, key: keyPem };
+}
+
+/** `NO_START_LINE` of OpenSSL's `error:0900006e:PEM routines:OPENSSL_internal:NO_START_LINE`; else the error's own words. */
+function opensslReason(err: unknown): string {
+  const text = describeError(err);
+  return /:([A-Z][A-Z0-9_]+)$/.exec(text)?.[1] ?? text;
 }
 
 /** A server for `fetch` on `listen`; HttpSetupError naming the key to blame when it cannot bind. */

@@ -135,15 +135,31 @@ describe("authentication", () => {
     writeFileSync(join(dir, "token2"), next);
     chmodSync(join(dir, "token2"), 0o644);
     writeRotaConfig("token2");
-    const r = await runRota(["reload", "--config", config]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain("http changed");
-    expect((await api("/api/status", { cookie })).status).toBe(401);
-    expect((await api("/api/status", { token: CANARY })).status).toBe(401);
-    expect((await api("/api/status", { token: next })).status).toBe(200);
-    expect(daemon.output()).toContain("readable by group or others (mode 0644)");
-    writeRotaConfig("token");
-    expect((await runRota(["reload", "--config", config])).code).toBe(0);
+    // Back to the first token whatever fails here: the tests after this one use it.
+    try {
+      const r = await runRota(["reload", "--config", config]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("http changed");
+      expect((await api("/api/status", { cookie })).status).toBe(401);
+      expect((await api("/api/status", { token: CANARY })).status).toBe(401);
+      expect((await api("/api/status", { token: next })).status).toBe(200);
+      expect(daemon.output()).toContain("readable by group or others (mode 0644)");
+
+      // The same file with a new token: the section reads the same, yet the token changed and every session ended.
+      const third = `${CANARY}-rotated-again`;
+      writeFileSync(join(dir, "token2"), third);
+      const logged = () => daemon.output().split("reload: http changed").length - 1;
+      const before = logged();
+      const again = await runRota(["reload", "--config", config]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain("http changed");
+      expect((await api("/api/status", { token: next })).status).toBe(401);
+      expect((await api("/api/status", { token: third })).status).toBe(200);
+      await waitFor(() => logged() > before, 5_000, 20, "the reload's summary line");
+    } finally {
+      writeRotaConfig("token");
+      expect((await runRota(["reload", "--config", config])).code).toBe(0);
+    }
   });
 
   test("the token is in no log line and no reply", () => {
@@ -188,12 +204,34 @@ describe("hostile requests get a clean 4xx and the daemon keeps serving", () => 
     ["a NUL in an id", "/api/certs/app%00.key", {}, 404],
     ["a bad limit", "/api/certs?limit=-1", {}, 400],
     ["a bad since", "/api/renewals?since=yesterday", {}, 400],
+    ["an empty cert", "/api/renewals?cert=", {}, 400],
     ["an unknown route", "/api/nope", {}, 404],
     ["a login with a 10 MB form", "/login", { method: "POST", body: "token=" + "x".repeat(10_000_000), headers: { "Content-Type": "application/x-www-form-urlencoded" } }, 413],
   ] as const)("%s", async (_, path, init, status) => {
     const res = await api(path, { ...init, token: CANARY } as RequestInit & { token: string });
     expect(res.status).toBe(status);
     expect(await (await api("/healthz")).text()).toBe("ok");
+  });
+
+  test.each([
+    ["GET", "/api/nothing"],
+    ["GET", "/api"],
+    ["GET", "/api/certs/app/"],
+    ["PUT", "/api/certs"],
+    ["DELETE", "/api/certs"],
+    ["PATCH", "/api/certs"],
+    ["OPTIONS", "/api/certs"],
+  ])("%s %s is the socket's JSON 404, with the API's headers", async (method, path) => {
+    const res = await api(path, { method, token: CANARY });
+    expect(res.status).toBe(404);
+    expect(res.headers.get("Content-Type")).toStartWith("application/json");
+    expect(res.headers.get("Cache-Control")).toBe("no-store");
+    expect(res.headers.get("X-Content-Type-Options")).toBe("nosniff");
+    const body = await res.json();
+    expect(body).toEqual({ error: `no route ${method} ${path}` });
+    const overSocket = await fetch(`http://rota${path}`, { method, unix: socket });
+    expect(overSocket.status).toBe(404);
+    expect(await overSocket.json()).toEqual(body);
   });
 
   test.each(["Bearer", "Bearer  ", `Basic ${btoa("a:b")}`, "Bearer a b c", `Bearer ${"x".repeat(8000)}`])("Authorization %p is 401", async (header) => {
@@ -259,16 +297,47 @@ describe("config mistakes in [http]", () => {
     ['listen = "localhost:8844"\ntoken_env = "HOME"', "http.listen: \"localhost:8844\" must be a bind address"],
     [`listen = "127.0.0.1:8844"`, "http.token_file: is required (or token_env)"],
     [`listen = "127.0.0.1:8844"\ntoken_env = "ROTA_SHORT_TOKEN"`, "http.token_env: the token is 5 characters; use at least 16 (make one with: head -c 32 /dev/urandom | base64)"],
+    [`listen = "127.0.0.1:8844"\ntoken_env = "ROTA_SPACED_TOKEN"`, 'http.token_env: the token contains whitespace, which an "Authorization: Bearer" header cannot carry'],
+    [`listen = "127.0.0.1:8844"\ntoken_file = "spaced-token"`, 'http.token_file: the token contains whitespace, which an "Authorization: Bearer" header cannot carry'],
+    [`listen = "127.0.0.1:8844"\ntoken_env = "ROTA_LATIN_TOKEN"`, "http.token_env: the token contains a character outside printable ASCII"],
     [`listen = "0.0.0.0:8844"\ntoken_env = "HOME_TOKEN_LONG"`, "is not loopback and there is no TLS"],
     [`listen = "127.0.0.1:8844"\ntoken_env = "HOME_TOKEN_LONG"\ntls_cert_id = "nope"`, 'http.tls_cert_id: "nope" is not a configured cert id'],
     [`listen = "127.0.0.1:8844"\ntoken_env = "HOME_TOKEN_LONG"\nallow_plain_http = "yes"`, "http.allow_plain_http: must be true or false, not a string"],
   ])("%s", async (http, message) => {
     process.env.ROTA_SHORT_TOKEN = "short";
     process.env.HOME_TOKEN_LONG = "a-long-enough-token-value";
+    process.env.ROTA_SPACED_TOKEN = "correct horse battery staple";
+    process.env.ROTA_LATIN_TOKEN = "bücher-token-value-long-enough";
+    writeFileSync(join(dir, "spaced-token"), "correct horse battery staple\n", { mode: 0o600 });
     const r = await check(http);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
     expect(r.stderr).not.toContain("    at ");
+  });
+
+  test.each([
+    ["a key that is not the certificate's", "mismatch", (c: string, k: string) => `http.tls_key: ${k} is not the private key of the certificate in ${c} (KEY_VALUES_MISMATCH)`],
+    ["a certificate file that is no PEM", "junk", (c: string) => `http.tls_cert: ${c}: no certificate can be loaded from it (NO_START_LINE)`],
+  ])("%s: check-config refuses it as the daemon does, exit 2", async (_, kind, message) => {
+    const pair = (name: string) => {
+      const p = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, `${name}.key`), "-out", join(dir, `${name}.crt`), "-days", "1", "-subj", `/CN=${name}`]);
+      expect(p.exitCode).toBe(0);
+    };
+    pair("tls-a");
+    pair("tls-b");
+    writeFileSync(join(dir, "tls-junk.crt"), "not a certificate\n");
+    const cert = join(dir, kind === "junk" ? "tls-junk.crt" : "tls-a.crt");
+    const key = join(dir, kind === "junk" ? "tls-a.key" : "tls-b.key");
+    const file = join(dir, `tls-${kind}.toml`);
+    const http = `[http]\nlisten = "127.0.0.1:${await freePort()}"\ntoken_file = "token"\ntls_cert = "${cert}"\ntls_key = "${key}"\n`;
+    writeFileSync(file, `${localCaConfig()}\n${http}`.replaceAll('"state"', `"tls-${kind}-state"`).replaceAll('"rota.sock"', `"tls-${kind}.sock"`));
+    const checked = await runRota(["check-config", "--config", file]);
+    expect(checked.code).toBe(2);
+    expect(checked.stderr).toContain(message(cert, key));
+    expect(checked.stderr).not.toContain("    at ");
+    const started = await runRota(["daemon", "--config", file]);
+    expect(started.code).toBe(2);
+    expect(started.stderr).toContain(message(cert, key));
   });
 
   test("a port already in use stops the start with exit 2 naming http.listen", async () => {

@@ -143,6 +143,8 @@ describe("bad input", () => {
     ["until=2030-01-01T25:00:00Z", "until must be an ISO 8601 time like 2030-01-31T12:00:00Z, or a date like 2030-01-31"],
     ["since=2030-01-02&until=2030-01-01", "until must be later than since"],
     ["since=2030-01-01&until=2030-01-01", "until must be later than since"],
+    ["cert=", "cert must be a cert id"],
+    ["cert=&status=failed", "cert must be a cert id"],
     ["before=nope", "before must be the id of a renewal in the audit trail: the last one of the previous page"],
     ["limit=0&status=failed", "limit must be an integer from 1 to 1000"],
   ])("?%s is a 400 naming the parameter", async (query, error) => {

@@ -1,6 +1,7 @@
 /**
  * @module `rota check-config`: validate a config file in full, then check the machine
- * for what `rota daemon` would refuse (src/config/preflight.ts), without creating anything.
+ * for what `rota daemon` would refuse (src/config/preflight.ts, and the TCP listener's TLS
+ * files as src/daemon/tcp-bind.ts loads them), without creating anything.
  * Every problem found goes into one report: in a file with mistakes, the parts that
  * validated are still checked against the machine.
  */
@@ -8,6 +9,7 @@ import { defineCommand } from "citty";
 import { ConfigError, loadConfigWarned } from "../../config/load.ts";
 import { preflight, type SectionKeys } from "../../config/preflight.ts";
 import type { RotaConfig } from "../../config/schema.ts";
+import { HttpSetupError, readTls } from "../../daemon/tcp-bind.ts";
 import { configExit } from "../load-config.ts";
 import { configPath, connectionArgs } from "../target.ts";
 
@@ -21,7 +23,7 @@ export default defineCommand({
     const refused = new Set(checked.problems.map(keyOf));
     const own = (line: string) => !refused.has(keyOf(line));
     for (const line of [...checked.warnings, ...report.warnings.filter(own)]) console.error(`warning: ${line}`);
-    const problems = [...checked.problems, ...[...report.fatal, ...report.certs].filter(own)];
+    const problems = [...checked.problems, ...[...report.fatal, ...report.certs, ...(await tlsProblems(checked.config))].filter(own)];
     if (problems.length > 0) throw configExit(new ConfigError(checked.config.file, problems));
     const { config } = checked;
     console.log(`${config.file}: OK (${config.certs.length} cert(s), ${config.cas.length} CA(s), ${config.dcvs.length} DCV, ${config.installs.length} install target(s))`);
@@ -35,6 +37,19 @@ function readForCheck(path: string): { config: RotaConfig; keys?: SectionKeys; p
   } catch (err) {
     if (!(err instanceof ConfigError) || !err.partial) throw configExit(err);
     return { config: err.partial.config, keys: err.partial.keys, problems: err.problems, warnings: [] };
+  }
+}
+
+/** What the TCP listener would refuse in its certificate and key, in its own words (the daemon exits 2 on them). */
+async function tlsProblems(config: RotaConfig): Promise<string[]> {
+  const l = config.http.listener;
+  if (!l) return [];
+  try {
+    await readTls(l);
+    return [];
+  } catch (err) {
+    if (err instanceof HttpSetupError) return [err.message];
+    throw err;
   }
 }
 
