@@ -6,7 +6,7 @@
 import type { Clock, Monotonic } from "../clock.ts";
 import type { SurrealClusterCoordinator } from "../cluster/coordinator.ts";
 import type { ClusterConfig, ClusterPort, LeaderLostReason, NodeCertsSource } from "../cluster/types.ts";
-import { RotaError } from "../errors.ts";
+import { describeError, RotaError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Logger } from "../log.ts";
 import type { ClusterLink } from "../store/surreal.ts";
@@ -37,6 +37,31 @@ export interface DaemonClusterDeps {
 /** Whether `store` can carry cluster mode (the SurrealDB store). */
 function hasClusterLink(store: AuditStore): store is AuditStore & { clusterLink(): ClusterLink } {
   return typeof (store as { clusterLink?: unknown }).clusterLink === "function";
+}
+
+/**
+ * Refuses a daemon without `[cluster]` on a database whose cluster lease is live: it would
+ * order with its own key and store certificates unfenced, which every node then refuses to
+ * install (the key does not match) and the leader does not replace (they are not due).
+ * A database the question cannot be put to now (an outage) is not refused: the start goes on
+ * as it does through an outage.
+ */
+export async function refuseBesideCluster(store: AuditStore, log: Logger): Promise<void> {
+  if (!hasClusterLink(store)) return;
+  const [{ READ_LOCK }, { liveLeader, toDate }] = await Promise.all([import("../cluster/lease-sql.ts"), import("../cluster/coordinator.ts")]);
+  let leader;
+  try {
+    const [lock, dbNow] = await store.clusterLink().query(READ_LOCK);
+    leader = liveLeader(lock as Record<string, unknown> | undefined, toDate(dbNow));
+  } catch (err) {
+    log.warn(`cluster: cannot tell whether a rota cluster uses this database (${describeError(err)}); starting without [cluster]`);
+    return;
+  }
+  if (!leader) return;
+  throw new RotaError(
+    "cluster_database",
+    `cluster: the [audit] database is a rota cluster's (${leader.nodeId} leads at term ${leader.term}); a daemon without [cluster] would store certificates no node can install: add [cluster] with this node's node_id (docs/federation.md), or give [audit] another database`,
+  );
 }
 
 /**

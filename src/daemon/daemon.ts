@@ -254,6 +254,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // Claimed before this node's running rows are closed: another live daemon under the same
   // node id owns them, and this start is refused.
   const cluster = config.cluster.enabled ? await claimCluster(config, store, bus, clock, log, version, nodeCerts, hooks) : null;
+  if (!cluster && config.audit.backend === "surrealdb") await (await import("./cluster.ts")).refuseBesideCluster(store, log);
   const interrupted = await store.interruptRunning(clock.now()).catch(async (err: unknown) => {
     await cluster?.stop();
     throw err;

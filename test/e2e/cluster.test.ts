@@ -274,6 +274,20 @@ describe("a three-node cluster", () => {
     expect((await live.cluster()).role).toBe("follower");
   });
 
+  test("a daemon without [cluster] on the cluster's database exits 1 naming the leader, and stores nothing", async () => {
+    const live = cluster.running().find((n) => n !== leader)!;
+    const rogue = join(cluster.dir, "rogue");
+    mkdirSync(rogue);
+    const config = join(rogue, "rota.toml");
+    const text = readFileSync(live.configPath, "utf8").replaceAll(live.stateDir, join(rogue, "state")).replaceAll(live.socket, join(rogue, "rota.sock"));
+    writeFileSync(config, text.replace(/\[cluster\][^[]*/, ""));
+    const before = (await cluster.issued("www")).length;
+    const r = await runRota(["daemon", "--config", config], { env: { NODE_EXTRA_CA_CERTS: undefined }, timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cluster: the [audit] database is a rota cluster's (${leader.nodeId} leads at term ${term}); a daemon without [cluster] would store certificates no node can install`);
+    expect(await cluster.issued("www")).toHaveLength(before);
+  });
+
   test("rota renew on a follower exits 1 naming the leader", async () => {
     const follower = cluster.running().find((n) => n !== leader)!;
     const r = await follower.rota(["renew", "www", "--force"]);
