@@ -78,3 +78,13 @@ test("a cert already named for its cooldown gets no second, overdue line however
   const c = cert({ status: "cooldown", retry_at: "2030-01-01T13:00:00.000Z", due_since: long, last_renewal: failedRun });
   expect(healthProblems([c], 1, now)).toEqual(["www: cooling down until 2030-01-01T13:00:00.000Z: acme le: boom"]);
 });
+
+test("a cert ok by one target while another cannot be read is a problem, one line per target", () => {
+  const target = (name: string, error: string | null) => ({ name, type: "dsm", serial: error ? null : "0a", not_after: null, matches_latest: error === null, error });
+  const c = cert({
+    look_error: "dsm nas: 2-step verification code needed (403); fix it, then run `rota dsm login nas`",
+    targets: [target("files", null), target("nas", "dsm nas: 2-step verification code needed (403); fix it, then run `rota dsm login nas`")],
+  });
+  expect(healthProblems([c], 3600, now)).toEqual(["www: target nas: dsm nas: 2-step verification code needed (403); fix it, then run `rota dsm login nas`"]);
+  expect(healthProblems([cert({ targets: [target("files", null)] })], 3600, now)).toEqual([]);
+});

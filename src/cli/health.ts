@@ -1,7 +1,8 @@
 /**
  * @module What `rota status --check` reports: a pure function of the cert list, so a
  * monitoring check and its test agree. A cert is a problem when it is `failed`,
- * `cooldown`, `halted`, `missing` or `unreadable`, has expired, or has been due for longer than
+ * `cooldown`, `halted`, `missing` or `unreadable`, is `ok` by its other targets while one
+ * could not be read, has expired, or has been due for longer than
  * two check intervals without a successful renewal (not a fixed "days left", which a
  * 6-day certificate always is below).
  */
@@ -18,6 +19,9 @@ export function healthProblems(certs: CertJson[], checkIntervalSeconds: number, 
     else if (c.status === "halted") out.push(`${c.id}: halted${why || `: stopped retrying after repeated authorization failures: fix its DCV, then rota renew ${c.id} --force`}`);
     else if (c.status === "missing") out.push(`${c.id}: missing: nothing installed`);
     else if (c.status === "unreadable") out.push(`${c.id}: unreadable: ${c.look_error ?? "no reason given"}`);
+    // Ok by the targets that answered; one that did not (a NAS whose login waits for a person,
+    // a host that is down) keeps serving a certificate that expires meanwhile.
+    else if (c.status === "ok") for (const t of c.targets) if (t.error !== null) out.push(`${c.id}: target ${t.name}: ${t.error}`);
     if (c.days_left !== null && c.days_left <= 0) out.push(`${c.id}: expired at ${c.not_after}`);
     // Overdue is the catch-all for a cert nothing else flags: one already named above (a
     // cooldown longer than two intervals, say) would otherwise get a second line for one cause.

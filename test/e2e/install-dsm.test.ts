@@ -199,6 +199,13 @@ describe("dsm target on real pebble", () => {
     expect(fake.requests.length).toBe(sent);
     expect(alerts.filter((a) => a.type === "target.action_required")).toHaveLength(1);
     expect(alerts.find((a) => a.type === "target.action_required")!.message).toContain("device token rejected (expired or revoked)");
+    // Ok by files, which got the new certificate; the NAS keeps the old one: monitoring is told.
+    const check = await waitFor(async () => {
+      const c = await rota(["status", "--check", "--socket", world.socket]);
+      return c.code === 1 ? c : null;
+    }, 20_000, 200, "status --check naming the NAS");
+    expect(check.stdout).toContain("www: target nas: ");
+    expect(check.stdout).toContain("`rota dsm login nas`");
 
     const again = await rota(["dsm", "login", "nas", "--config", config, "--otp", OTP]);
     expect(again.code).toBe(0);

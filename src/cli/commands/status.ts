@@ -15,7 +15,7 @@ export default defineCommand({
     json: { type: "boolean", description: "Print JSON" },
     check: {
       type: "boolean",
-      description: "For monitoring: one line per problem (with --json, {ok, certs, problems}), exit 1 if any (failed, cooldown, halted, missing, unreadable, expired, or due for over two check intervals)",
+      description: "For monitoring: one line per problem (with --json, {ok, certs, problems}), exit 1 if any (failed, cooldown, halted, missing, unreadable, a target that could not be read, expired, or due for over two check intervals)",
     },
   },
   async run({ args }) {
