@@ -64,7 +64,7 @@ async function run(argv: string[]): Promise<number> {
       return err.code;
     }
     if (err instanceof Error && err.name === "CLIError") {
-      console.error(`rota: ${stripAnsi(err.message)} (see rota --help)`);
+      console.error(`rota: ${stripAnsi(err.message)} (see ${await helpFor(argv)})`);
       return EXIT.usage;
     }
     console.error(`rota: ${describeError(err)}`);
@@ -72,8 +72,8 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** The deepest subcommand `names` lead to (`rota ca root --help`), with its parent. */
-async function resolveForUsage(names: string[]): Promise<[Def, Def?]> {
+/** The deepest subcommand the leading `names` lead to, and those names. */
+async function commandPath(names: string[]): Promise<{ cmd: Def; path: string[] }> {
   let cmd: Def = main;
   const path: string[] = [];
   for (const name of names) {
@@ -83,9 +83,21 @@ async function resolveForUsage(names: string[]): Promise<[Def, Def?]> {
     path.push(name);
     cmd = typeof sub === "function" ? await sub() : sub;
   }
+  return { cmd, path };
+}
+
+/** The deepest subcommand `names` lead to (`rota ca root --help`), with its parent. */
+async function resolveForUsage(names: string[]): Promise<[Def, Def?]> {
+  const { cmd, path } = await commandPath(names);
   if (path.length === 0) return [cmd];
   // citty names a command by its parent's name: the parent here is the whole path above it.
   return [cmd, { meta: { name: ["rota", ...path.slice(0, -1)].join(" "), version: VERSION } }];
+}
+
+/** Where a usage error sends the user: the help of the deepest command the words name (`rota cluster --help`). */
+async function helpFor(argv: string[]): Promise<string> {
+  const { path } = await commandPath(argv.filter((a) => !a.startsWith("-")));
+  return ["rota", ...path, "--help"].join(" ");
 }
 
 /**

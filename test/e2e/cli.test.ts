@@ -115,6 +115,8 @@ describe("without a daemon", () => {
     [["audit", "--limit", "99999999999"], 'rota: --limit must be a whole number from 1 to 1000, not "99999999999"'],
     [["audit", "--limit", "-1"], 'rota: --limit must be a whole number from 1 to 1000, not "-1"'],
     [["help", "frobnicate"], 'rota: unknown command "frobnicate" (see rota --help)'],
+    [["cluster"], "rota: No command specified. (see rota cluster --help)"],
+    [["dsm"], "rota: No command specified. (see rota dsm --help)"],
   ])("%j is a usage error: exit 2 and one line", async (args, line) => {
     const r = await runRota(args);
     expect(r.code).toBe(2);
