@@ -1,7 +1,9 @@
 /** @module When a cert's newest certificate is due for an ARI poll, and what an answer means for its plan. */
 import { describe, expect, test } from "bun:test";
-import type { RenewalPlan } from "../store/types.ts";
-import { ariRecordOf, pollDue } from "./ari-poll.ts";
+import type { CaAdvisor } from "../backends/types.ts";
+import { createLogger } from "../log.ts";
+import type { IssuedCert, RenewalPlan } from "../store/types.ts";
+import { AriPoller, ariRecordOf, pollDue } from "./ari-poll.ts";
 
 const now = new Date("2030-01-01T00:00:00Z");
 const at = (h: number) => new Date(now.getTime() + h * 3_600_000);
@@ -46,5 +48,26 @@ describe("ariRecordOf", () => {
       error: "acme le: the directory offers no renewalInfo",
     });
     expect(ariRecordOf({ ari: false, reason: "no AKI" }, now, at(2)).nextPollAt).toEqual(at(2));
+  });
+});
+
+describe("AriPoller", () => {
+  test("at debug, a poll says whom it asked and what came back: a `rota renew` held by a CA that never answers is explained", async () => {
+    const lines: string[] = [];
+    const answer = { ari: true as const, certId: "x.y", window: { start: at(1), end: at(2) }, explanationUrl: null, polledAt: now, nextPollAt: at(6), error: null };
+    const advisor = { poll: async () => answer } as unknown as CaAdvisor;
+    const poller = new AriPoller(
+      {
+        advice: { advises: () => true, for: async () => advisor },
+        store: { latestIssued: async () => ({ serial: "0a", leafPem: "", notAfter: latest.notAfter }) as IssuedCert },
+        clock: { now: () => now } as never,
+        log: createLogger({ level: "debug", format: "text", tty: false, write: (l) => lines.push(l) }),
+        signal: new AbortController().signal,
+      },
+      () => {},
+    );
+    await poller.now("www", { name: "le", type: "acme", options: {} }, "0a");
+    expect(lines.join("\n")).toContain("ari: www: asking ca le for renewal information (rota renew)");
+    expect(lines.join("\n")).toContain(`ari: www: ca le: window ${at(1).toISOString()} to ${at(2).toISOString()} (`);
   });
 });

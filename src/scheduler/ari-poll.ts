@@ -8,7 +8,7 @@ import type { CaAdvisor, AriAnswer } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import type { BackendSection } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { logsDebug, type Logger } from "../log.ts";
 import type { AriRecord, AuditStore, RenewalPlan } from "../store/types.ts";
 import { Limiter } from "./limiter.ts";
 
@@ -110,7 +110,14 @@ export class AriPoller {
       const issued = await deps.store.latestIssued(certId);
       // Renewed while it waited: the next look asks about the new certificate.
       if (!advisor || !issued || issued.serial !== serial) return null;
+      // A CA that accepts and never answers holds a `rota renew` for the request's timeout: the debug log says why.
+      const asked = performance.now();
+      if (logsDebug(deps.log)) deps.log.debug(`ari: ${certId}: asking ca ${ca.name} for renewal information${manual ? " (rota renew)" : ""}`);
       const record = ariRecordOf(await advisor.poll(issued.leafPem, deps.signal), deps.clock.now(), issued.notAfter);
+      if (logsDebug(deps.log)) {
+        const said = record.error ? `no usable answer: ${record.error}` : record.window ? `window ${record.window.start.toISOString()} to ${record.window.end.toISOString()}` : "no window";
+        deps.log.debug(`ari: ${certId}: ca ${ca.name}: ${said} (${Math.round(performance.now() - asked)} ms)`);
+      }
       if (deps.signal.aborted) return null;
       this.onAnswer(certId, serial, record, manual);
       return record;
