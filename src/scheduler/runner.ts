@@ -255,7 +255,9 @@ export class Runner {
           .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       }
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
-      log.success(`${certId}: ${installOnly ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
+      // An install-only run whose stored certificate could not be installed orders a new one: this run's own issuance.
+      const ordered = !installOnly || outcome.issued.renewalId === renewalId;
+      log.success(`${certId}: ${ordered ? "renewed" : "re-installed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
       return outcome;
     }
     const error = describeError(outcome.error);
