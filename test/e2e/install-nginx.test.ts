@@ -3,10 +3,11 @@
  * A renewal from pebble is served (read with a TLS handshake) without a restart of nginx, and
  * the deploy hook sees the cert's facts; a failing `test_command`, and a real `nginx -t` on a
  * config broken on purpose, each leave the old files byte for byte, the old serial served, a
- * failed row naming the target and the command's output, and a cooldown.
+ * failed row naming the target and the command's output, and a cooldown. A first install
+ * that fails leaves its folder empty and says so (no previous files to speak of).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { freePort, makeLoopbackTls, runRota, startDaemon, startNginx, waitFor, type Daemon, type Nginx } from "../harness/index.ts";
@@ -204,6 +205,36 @@ describe("rollback", () => {
     } finally {
       writeFileSync(tlsNginx.confPath, conf);
     }
+  }, 60_000);
+
+  test("a first install whose test fails: the folder is left empty, and the message says so instead of previous files being back", async () => {
+    const fresh = join(world.dir, "fresh-certs");
+    const config = writeConfig();
+    appendFileSync(
+      config,
+      `
+[[install]]
+name = "fresh"
+type = "nginx"
+dir = ${JSON.stringify(fresh)}
+test_command = ["false"]
+reload_command = ["true"]
+
+[[cert]]
+id = "new"
+domains = ["new.example.test"]
+ca = "pebble"
+dcv = "web"
+install = "fresh"
+`,
+    );
+    await restartDaemon(config);
+    const row = await waitForRenewal(world.socket, "new", (r) => r.status === "failed");
+    const install = row.events.find((e) => e.step === "install")!;
+    expect(install.status).toBe("failed");
+    expect(install.message).toContain(`nginx fresh: test_command ["false"] exited with 1 (no output); ${join(fresh, "new")} is left as it was, without the new files (there were none before)`);
+    expect(install.message).not.toContain("previous files are back");
+    expect(readdirSync(join(fresh, "new"))).toEqual([]);
   }, 60_000);
 });
 

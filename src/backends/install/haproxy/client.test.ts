@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { systemClock } from "../../../clock.ts";
 import { FakeClock, settle } from "../../../testing/fake-clock.ts";
-import { createHaproxyClient, endpointName, parseSerial, payloadOf, type Endpoint } from "./client.ts";
+import { createHaproxyClient, endpointName, LOCKED_RETRY_MS, parseProcess, parseSerial, payloadOf, type Endpoint } from "./client.ts";
 
 let dir: string;
 let server: Server;
@@ -92,6 +92,39 @@ describe("haproxy runtime API client", () => {
     expect(await client().servedSerial("/c/other.pem")).toBeNull();
     expect(await client().openTransactions()).toEqual(["/c/www.pem"]);
     expect(received).toEqual(["show ssl cert /c/www.pem\n", "show ssl cert /c/other.pem\n", "show ssl cert\n"]);
+  });
+
+  test("HAProxy's certificates locked by another command: asked again after short waits, then the answer", async () => {
+    const locked = "Can't show!\nOperations on certificates are currently locked!\n\n";
+    replies = [locked, locked, "Filename: /c/api.pem\nSerial: 0A\n\n"];
+    expect(await client().servedSerial("/c/api.pem")).toBe("0a");
+    expect(received).toEqual(Array(3).fill("show ssl cert /c/api.pem\n"));
+  });
+
+  test("still locked after every wait: the refusal, in HAProxy's words", async () => {
+    const locked = "Can't commit the certificate!\nOperations on certificates are currently locked!\n\n";
+    replies = Array(LOCKED_RETRY_MS.length + 1).fill(locked);
+    expect(await client().commitCert("/c/www.pem").then(() => null, (e: unknown) => e)).toMatchObject({
+      code: "haproxy_refused",
+      message: `${endpointName(endpoint)}: commit ssl cert /c/www.pem refused: Can't commit the certificate! Operations on certificates are currently locked!`,
+    });
+    expect(received).toHaveLength(LOCKED_RETRY_MS.length + 1);
+  });
+
+  test("no connection made (nothing listens): haproxy_no_connection, not sent", async () => {
+    const nowhere: Endpoint = { kind: "unix", path: join(dir, "nowhere.sock") };
+    await expect(createHaproxyClient(nowhere, { clock: systemClock, timeoutMs: 5000 }).setCert("/c/www.pem", PEM)).rejects.toMatchObject({
+      code: "haproxy_no_connection",
+      message: `${nowhere.path}: cannot connect: connect ENOENT ${nowhere.path}`,
+    });
+  });
+
+  test("show info names the process: node and pid", async () => {
+    replies = ["Name: HAProxy\nVersion: 2.6.12\nPid: 812\nUptime: 0d 0h01m\nNode: lb1\n\n"];
+    expect(await client().processId()).toBe("lb1/812");
+    expect(received).toEqual(["show info\n"]);
+    expect(parseProcess("Name: HAProxy\nNode: lb1\n")).toBeNull();
+    expect(parseProcess("Pid: 9\n")).toBe("/9");
   });
 
   test("a socket that never answers fails after the timeout, on the injected clock", async () => {

@@ -8,12 +8,30 @@
 import { createConnection } from "node:net";
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
+import { sleepOn } from "../../../sleep.ts";
 
 /** A runtime API socket: a unix path, or a TCP `host:port` (`stats socket ipv4@…`). */
 export type Endpoint = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
 
 /** Far above any reply to these commands; a longer one is not HAProxy's CLI talking. */
 const MAX_REPLY_BYTES = 1 << 20;
+
+/**
+ * HAProxy's refusal of a certificate command while another CLI command holds its certificate
+ * lock (a commit, or a `show ssl cert` still writing its reply, from any connection): it took
+ * the lock with a try-lock and did nothing, so asking again is safe (HAProxy 2.6 ssl_ckch.c).
+ */
+const CERTS_LOCKED = "Operations on certificates are currently locked!";
+
+/**
+ * The waits before asking again after that refusal, about 1.5 s in all: the lock is held for
+ * one command, milliseconds; retrying beats taking rota's swap lock for every read, which
+ * would cost a lock file and a `show info` per look and still not cover an operator's commands.
+ */
+export const LOCKED_RETRY_MS = [50, 100, 200, 400, 800];
+
+/** The signal of calls that pass none: never fires. */
+const NEVER = new AbortController().signal;
 
 /** How an endpoint is named in messages and config: its path, or `host:port`. */
 export function endpointName(e: Endpoint): string {
@@ -38,6 +56,13 @@ export function parseSerial(reply: string): string | null {
   return m ? m[1]!.toLowerCase() : null;
 }
 
+/** `<node>/<pid>` from a `show info` reply; null without a `Pid:` line. */
+export function parseProcess(reply: string): string | null {
+  const pid = /^Pid: (\d+)$/m.exec(reply)?.[1];
+  if (pid === undefined) return null;
+  return `${/^Node: (.*)$/m.exec(reply)?.[1]?.trim() ?? ""}/${pid}`;
+}
+
 export interface HaproxyClient {
   readonly endpoint: Endpoint;
   /** Stages `pem` for `path` in HAProxy's one transaction. Throws RotaError("haproxy_refused") with the reply otherwise. */
@@ -50,7 +75,17 @@ export interface HaproxyClient {
   servedSerial(path: string): Promise<string | null>;
   /** Paths with a transaction open (listed with a `*` by `show ssl cert`). */
   openTransactions(): Promise<string[]>;
-  /** One command, its reply. Rejects with RotaError("haproxy_unreachable") when the socket cannot be used. */
+  /**
+   * Which HAProxy process answers on this socket, as `show info` names it (`<node>/<pid>`):
+   * every socket of one process gives the same answer. Null when the reply names no Pid.
+   */
+  processId(): Promise<string | null>;
+  /**
+   * One command, its reply; asked again (LOCKED_RETRY_MS) while HAProxy answers that its
+   * certificates are locked. Rejects with RotaError("haproxy_no_connection") when no
+   * connection was made (nothing reached HAProxy), RotaError("haproxy_unreachable") when
+   * the connection failed after that.
+   */
   send(command: string): Promise<string>;
 }
 
@@ -69,10 +104,25 @@ export function isNotReferenced(err: unknown): boolean {
   return err instanceof RotaError && err.code === "haproxy_refused" && err.message.includes(NOT_REFERENCED);
 }
 
+/** Whether the command never reached HAProxy: no connection was made. */
+export function isNotConnected(err: unknown): boolean {
+  return err instanceof RotaError && err.code === "haproxy_no_connection";
+}
+
 export function createHaproxyClient(endpoint: Endpoint, opts: ClientOptions): HaproxyClient {
   const where = endpointName(endpoint);
   const refused = (command: string, reply: string) => new RotaError("haproxy_refused", `${where}: ${command} refused: ${oneLine(reply)}`);
-  const send = (command: string) => exchange(endpoint, command, opts);
+  const send = async (command: string): Promise<string> => {
+    let reply = await exchange(endpoint, command, opts);
+    for (const wait of LOCKED_RETRY_MS) {
+      if (!reply.includes(CERTS_LOCKED)) break;
+      await sleepOn(opts.clock, wait, opts.signal ?? NEVER).catch((err: unknown) => {
+        throw new RotaError("aborted", `${where}: ${verbOf(command)} cancelled`, { cause: err });
+      });
+      reply = await exchange(endpoint, command, opts);
+    }
+    return reply;
+  };
   return {
     endpoint,
     send,
@@ -102,6 +152,9 @@ export function createHaproxyClient(endpoint: Endpoint, opts: ClientOptions): Ha
         .filter((line) => line.startsWith("*"))
         .map((line) => line.slice(1));
     },
+    async processId() {
+      return parseProcess(await send("show info\n"));
+    },
   };
 }
 
@@ -110,14 +163,20 @@ function oneLine(reply: string): string {
   return reply.trim().split(/\n+/).join(" ") || "(empty reply)";
 }
 
+/** The command's first line, without a payload: what messages name. */
+function verbOf(command: string): string {
+  return command.split(" <<")[0]!.trim();
+}
+
 function exchange(endpoint: Endpoint, command: string, opts: ClientOptions): Promise<string> {
   const where = endpointName(endpoint);
-  const verb = command.split(" <<")[0]!.trim();
+  const verb = verbOf(command);
   return new Promise((resolve, reject) => {
     const socket = endpoint.kind === "unix" ? createConnection({ path: endpoint.path }) : createConnection({ host: endpoint.host, port: endpoint.port });
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    let connected = false;
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
@@ -129,12 +188,20 @@ function exchange(endpoint: Endpoint, command: string, opts: ClientOptions): Pro
     };
     const onAbort = () => finish(new RotaError("aborted", `${where}: ${verb} cancelled`, { cause: opts.signal?.reason }));
     const cancelTimer = opts.clock.setTimeout(
-      () => finish(new RotaError("haproxy_unreachable", `${where}: no complete reply to ${verb} within ${opts.timeoutMs / 1000} s`)),
+      () =>
+        finish(
+          connected
+            ? new RotaError("haproxy_unreachable", `${where}: no complete reply to ${verb} within ${opts.timeoutMs / 1000} s`)
+            : new RotaError("haproxy_no_connection", `${where}: cannot connect within ${opts.timeoutMs / 1000} s`),
+        ),
       opts.timeoutMs,
     );
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    socket.on("connect", () => socket.end(command));
+    socket.on("connect", () => {
+      connected = true;
+      socket.end(command);
+    });
     socket.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_REPLY_BYTES) return finish(new RotaError("haproxy_refused", `${where}: reply to ${verb} larger than 1 MiB`));
@@ -142,6 +209,12 @@ function exchange(endpoint: Endpoint, command: string, opts: ClientOptions): Pro
     });
     socket.on("end", () => finish(null));
     socket.on("close", () => finish(null));
-    socket.on("error", (err) => finish(new RotaError("haproxy_unreachable", `${where}: cannot ${verb}: ${err.message}`, { cause: err })));
+    socket.on("error", (err) =>
+      finish(
+        connected
+          ? new RotaError("haproxy_unreachable", `${where}: cannot ${verb}: ${err.message}`, { cause: err })
+          : new RotaError("haproxy_no_connection", `${where}: cannot connect: ${err.message}`, { cause: err }),
+      ),
+    );
   });
 }

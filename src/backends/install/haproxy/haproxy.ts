@@ -2,9 +2,18 @@
  * @module HaproxyInstall: the bundle HAProxy loads at `<dir>/<cert id>.pem` (leaf, chain,
  * key; 0600), written atomically so a restart keeps it, then hot-swapped in memory through
  * every runtime API socket: `set ssl cert` + `commit ssl cert`, and `abort ssl cert` after
- * any failure so no transaction is left open. HAProxy holds one transaction at a time, and
- * renewals run in separate processes: each socket's swaps take a lock file under the state
- * folder, so two certificates never interleave on one socket.
+ * any failure so no transaction is left open.
+ *
+ * HAProxy holds ONE certificate transaction for the whole process, whichever socket a
+ * command comes through, and renewals run in separate processes. So each swap first asks
+ * the socket which process answers (`show info`: Node and Pid, one round trip) and holds a
+ * lock file named after that process under `<state_dir>/haproxy/` from `set` to `commit`
+ * or `abort`: two swaps into one HAProxy take turns whether they come through one socket or
+ * two, from one target or two. One lock at a time, so no order is needed against deadlock.
+ * Not covered: rota processes with different state folders; commands typed by an operator
+ * (rota retries HAProxy's "currently locked" refusal, but cannot stop another client's
+ * `set ssl cert`); a HAProxy restarted or reloaded between `show info` and the commit (the
+ * new process starts with no transaction and loads the file already written).
  */
 import { X509Certificate, createHash } from "node:crypto";
 import { join } from "node:path";
@@ -15,13 +24,13 @@ import type { BackendContext } from "../../context.ts";
 import type { Checkable, InstallBackend, ReadableInstall } from "../../types.ts";
 import { runCommand } from "../command.ts";
 import { withPostInstall } from "../post-install.ts";
-import { createHaproxyClient, endpointName, isNotReferenced, type Endpoint, type HaproxyClient } from "./client.ts";
+import { createHaproxyClient, endpointName, isNotConnected, isNotReferenced, type Endpoint, type HaproxyClient } from "./client.ts";
 import type { HaproxyConfig } from "./config.ts";
 import { createBundleReader } from "./read-back.ts";
 
 /** One runtime API command, connect to reply; HAProxy answers these in milliseconds. */
 export const COMMAND_TIMEOUT_MS = 10_000;
-/** How long a swap waits for another one on the same socket (each is a few commands). */
+/** How long a swap waits for another one into the same HAProxy (each is a few commands). */
 const LOCK_WAIT_MS = 60_000;
 
 /** The target as the registry builds it: `post_install_command` after the swap. */
@@ -55,11 +64,14 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
       const unreferenced: string[] = [];
       for (const endpoint of cfg.sockets) {
         const where = endpointName(endpoint);
+        const client = clientFor(endpoint);
         try {
+          const lockPath = join(lockDir, `${lockName(await processKey(client))}.lock`);
           ensureDir(lockDir, 0o700);
-          await withLock(join(lockDir, `${lockName(where)}.lock`), LOCK_WAIT_MS, `${who}: ${where}`, () => swap(clientFor(endpoint), path, bundle));
+          await withLock(lockPath, LOCK_WAIT_MS, `${who}: ${where}`, () => swap(client, path, bundle));
         } catch (err) {
           if (isNotReferenced(err)) unreferenced.push(where);
+          else if (isNotConnected(err)) failures.push(`${describeError(err)}; nothing was changed through that socket`);
           else failures.push(`${describeError(err)}; ${where} still serves the previous certificate`);
         }
       }
@@ -81,26 +93,46 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
 }
 
 /**
+ * What a swap's lock is named after: the HAProxy process behind the socket, or the socket's
+ * address when `show info` names no process. Throws what the client throws (not connected).
+ */
+async function processKey(client: HaproxyClient): Promise<string> {
+  const id = await client.processId();
+  return id === null ? `socket ${endpointName(client.endpoint)}` : `process ${id}`;
+}
+
+/**
  * Stages and commits `bundle` for `path`; after any failure aborts the transaction, so the
- * next swap on this socket (ours or an operator's) does not find one half done.
+ * next swap into this HAProxy (ours or an operator's) does not find one half done. A `set`
+ * that never connected staged nothing: it is rethrown as it is, with no abort to try.
  */
 async function swap(client: HaproxyClient, path: string, bundle: string): Promise<void> {
   try {
     await client.setCert(path, bundle);
+  } catch (err) {
+    if (isNotConnected(err)) throw err;
+    return abortAfter(client, path, err);
+  }
+  try {
     await client.commitCert(path);
   } catch (err) {
-    try {
-      await client.abortCert(path);
-    } catch (abortErr) {
-      throw new RotaError("install_failed", `${describeError(err)}; then ${describeError(abortErr)}: a transaction may be left open`, { cause: err });
-    }
-    throw err;
+    return abortAfter(client, path, err);
   }
 }
 
-/** A file name for the socket's lock: its address may hold any character. */
-function lockName(where: string): string {
-  return createHash("sha256").update(where).digest("hex").slice(0, 16);
+/** Aborts `path`'s transaction after `err`, then throws `err` (with the abort's failure, if any). */
+async function abortAfter(client: HaproxyClient, path: string, err: unknown): Promise<never> {
+  try {
+    await client.abortCert(path);
+  } catch (abortErr) {
+    throw new RotaError("install_failed", `${describeError(err)}; then ${describeError(abortErr)}: a transaction may be left open`, { cause: err });
+  }
+  throw err;
+}
+
+/** A file name for a lock: the key may hold any character. */
+function lockName(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
 
 function serialOf(leafPem: string, who: string): string {

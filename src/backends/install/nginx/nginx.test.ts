@@ -87,8 +87,9 @@ describe("nginx install", () => {
     expect(snapshot()).toEqual(before);
   });
 
-  test("a first install that fails leaves nothing behind", async () => {
-    await nginx({ test: cmd("test_command", ["false"]) }).install(fx.first, signal).catch(() => {});
+  test("a first install that fails leaves nothing behind, and says so rather than claiming previous files", async () => {
+    const err = await nginx({ test: cmd("test_command", ["false"]) }).install(fx.first, signal).catch((e: unknown) => e);
+    expect(describeError(err)).toBe(`nginx web: test_command ["false"] exited with 1 (no output); ${join(dir, "www")} is left as it was, without the new files (there were none before)`);
     expect(readdirSync(join(dir, "www"))).toEqual([]);
   });
 

@@ -61,7 +61,8 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
       } catch (restoreErr) {
         throw new RotaError("install_failed", `${describeError(err)}; putting the previous files back failed too: ${describeError(restoreErr)}`, { cause: err });
       }
-      throw new RotaError(err instanceof RotaError ? err.code : "install_failed", `${describeError(err)}; the previous files are back in ${dir}`, { cause: err });
+      const undone = previous.none ? `${dir} is left as it was, without the new files (there were none before)` : `the previous files are back in ${dir}`;
+      throw new RotaError(err instanceof RotaError ? err.code : "install_failed", `${describeError(err)}; ${undone}`, { cause: err });
     }
   };
 

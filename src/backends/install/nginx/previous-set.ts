@@ -7,6 +7,8 @@ import { RotaError } from "../../../errors.ts";
 import { replaceFiles, type FileToWrite } from "../../../fsutil.ts";
 
 export interface PreviousSet {
+  /** None of the files existed (a first install): restoring removes the new ones. */
+  readonly none: boolean;
   /** Puts every file back as it was; one that did not exist is removed. */
   restore(): void;
 }
@@ -30,6 +32,7 @@ export function keepPrevious(paths: string[]): PreviousSet {
     kept.push({ path, data: readFileSync(path), mode: s.mode & 0o7777, ...(asRoot && { uid: s.uid, gid: s.gid }) });
   }
   return {
+    none: kept.length === 0,
     restore() {
       if (kept.length > 0) replaceFiles(kept);
       for (const path of absent) rmSync(path, { force: true });
