@@ -547,24 +547,22 @@ remove() {
 	if [ -e "$1" ] || [ -L "$1" ]; then run rm -rf "$1"; fi
 }
 
-# The installed certificates and keys stay (servers may read them), but not owned by a uid
-# and gid that the next user or group created would get: they go to root first.
+# The installed certificates and keys stay (servers may read them), but not owned by a uid,
+# or a gid, that the next user or group created would get: they go to root first. Only the
+# user's own group goes with it (userdel --user-group's); a shared one such as nogroup stays.
 disown_certs() {
 	if [ ! -d "$CERT_DIR" ]; then return; fi
-	group=$(primary_group)
 	owned=$(find "$CERT_DIR" -user "$SVC_USER" | wc -l)
-	grouped=$(find "$CERT_DIR" -group "$group" | wc -l)
+	grouped=0
+	if [ "$(primary_group)" = "$SVC_USER" ]; then grouped=$(find "$CERT_DIR" -group "$SVC_USER" | wc -l); fi
 	if [ "$owned" -eq 0 ] && [ "$grouped" -eq 0 ]; then return; fi
 	if [ "$DRY_RUN" = 1 ]; then
-		say "would give the $owned path(s) owned by $SVC_USER and the $grouped of group $group under $CERT_DIR to root"
+		say "would give to root what $SVC_USER owns under $CERT_DIR ($owned path(s) by owner, $grouped by group)"
 		return
 	fi
-	find "$CERT_DIR" -user "$SVC_USER" -exec chown root {} + || die 1 "cannot give the files of $SVC_USER under $CERT_DIR to root; the user is kept"
-	if [ "$group" != root ] && [ "$group" != "$SVC_USER" ]; then
-		say "Kept: $CERT_DIR (certificates and keys), $owned path(s) now owned by root; group $group stays"
-		return
-	fi
-	find "$CERT_DIR" -group "$group" -exec chgrp root {} + || die 1 "cannot give the files of group $group under $CERT_DIR to root; the user is kept"
+	{ find "$CERT_DIR" -user "$SVC_USER" -exec chown root {} + &&
+		if [ "$grouped" -gt 0 ]; then find "$CERT_DIR" -group "$SVC_USER" -exec chgrp root {} +; fi; } ||
+		die 1 "cannot give what $SVC_USER owns under $CERT_DIR to root; nothing was removed but the unit and the binary"
 	say "Kept: $CERT_DIR (certificates and keys), now owned by root where $SVC_USER or its group owned them ($owned path(s) by owner, $grouped by group)."
 }
 
@@ -584,12 +582,16 @@ uninstall() {
 		remove "$BIN"
 	fi
 	if [ "$PURGE" = 1 ]; then
+		drop_user=0
+		if [ "$DSM" = 0 ] && [ "$SVC_USER" != root ] && id "$SVC_USER" >/dev/null 2>&1; then
+			drop_user=1
+			disown_certs
+		fi
 		remove "$CONFIG_DIR"
 		remove "$STATE_DIR"
 		if [ "$DSM" = 1 ]; then
 			remove "$DSM_ROOT"
-		elif id "$SVC_USER" >/dev/null 2>&1 && [ "$SVC_USER" != root ]; then
-			disown_certs
+		elif [ "$drop_user" = 1 ]; then
 			if command -v userdel >/dev/null 2>&1; then run userdel "$SVC_USER"; else run deluser "$SVC_USER"; fi
 		fi
 		say "rota is removed, with its config, state and user."
