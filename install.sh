@@ -27,11 +27,55 @@ UNINSTALL=0
 PURGE=0
 YES=0
 TMP=""
+MADE=""
+USER_MADE=0
+STOPPED=0
 
 usage() {
 	cat <<'EOF'
 usage: install.sh [--version X] [--prefix DIR] [--user NAME] [--no-service]
                   [--dsm-volume /volumeN] [--dry-run] [--uninstall [--purge]] [--yes]
+EOF
+}
+
+help() {
+	usage
+	cat <<EOF
+
+Installs rota, verified against SHA256SUMS, with a hardened systemd unit (or, on
+Synology DSM 7, the layout of docs/synology.md). curl -fsSL <base>/install.sh | sh -s -- [options]
+
+options:
+  --version X             the release to install (default: <base>/VERSION)
+  --prefix DIR            the binary goes to DIR/bin/rota (default: /usr/local)
+  --user NAME             the service user, created as a system user (default: rota)
+  --no-service            no unit: print how to start rota instead
+  --dsm-volume /volumeN   Synology DSM: the volume for @rota/ (default: /volume1)
+  --dry-run               print each action, change nothing
+  --uninstall             remove the unit, the binary and the DSM boot script; keep the
+                          config (/etc/rota) and the state (/var/lib/rota)
+  --purge                 with --uninstall: also delete the config, the state (keys, audit
+                          database) and the user; files the user owns under /etc/ssl/rota
+                          are kept and given to root
+  --yes                   confirm --purge without a terminal
+  -h, --help              this text
+
+environment:
+  ROTA_BASE_URL   where the release is: an http(s):// URL, a file:// URL or an absolute
+                  folder. This install.sh's default: $DEFAULT_BASE_URL
+EOF
+	if [ "$DEFAULT_BASE_URL" = "$PLACEHOLDER_BASE_URL" ]; then
+		say "                  (a placeholder: this build names no release location, so ROTA_BASE_URL is required)"
+	fi
+	cat <<'EOF'
+  TMPDIR          where the download is put and run once (default: /tmp); it must
+                  allow running programs (not mounted noexec)
+
+exit codes:
+  0  done (also --dry-run)
+  1  failure: I/O, the service, a config the new version rejects
+  2  usage, or a platform rota does not support
+  3  the download was refused: a checksum mismatch, or it does not run here
 EOF
 }
 
@@ -68,7 +112,7 @@ while [ $# -gt 0 ]; do
 	--uninstall) UNINSTALL=1 ;;
 	--purge) PURGE=1 ;;
 	--yes) YES=1 ;;
-	-h | --help) usage; exit 0 ;;
+	-h | --help) help; exit 0 ;;
 	*) usage >&2; die 2 "unknown option $1" ;;
 	esac
 	shift
@@ -248,7 +292,18 @@ smoke_test() {
 		grep -q "\"version\":\"$WANT_VERSION\"" "$TMP/out" && grep -q "\"target\":\"$TARGET\"" "$TMP/out"; then
 		return
 	fi
+	if ! can_exec_in_tmp; then
+		die 1 "cannot run programs in ${TMP%/*} (mounted noexec?): set TMPDIR to a folder that allows it, e.g. TMPDIR=/var/tmp; nothing was installed"
+	fi
 	die 3 "the downloaded rota does not run here (kernel $(uname -r), expected rota $WANT_VERSION for $TARGET): $(head -c 300 "$TMP/out"); nothing was installed"
+}
+
+# A two-line script beside the download runs: false on a noexec mount, where the download's
+# failure says nothing about the binary.
+can_exec_in_tmp() {
+	printf '#!/bin/sh\nexit 0\n' >"$TMP/exec-probe"
+	chmod 0755 "$TMP/exec-probe"
+	"$TMP/exec-probe" 2>/dev/null
 }
 
 # --- 4. Check the existing config ------------------------------------------------------
@@ -259,10 +314,13 @@ check_config() {
 		say "would check $CONFIG with the new rota"
 		return
 	fi
-	if ! "$TMP/rota" check-config --config "$CONFIG" >"$TMP/out" 2>&1 </dev/null; then
+	# The service's environment (Environment= or EnvironmentFile= in any drop-in, or what
+	# DSM's boot task sets) is not this shell's: an unset *_env variable is a warning here.
+	if ! "$TMP/rota" check-config --allow-unset-env --config "$CONFIG" >"$TMP/out" 2>&1 </dev/null; then
 		cat "$TMP/out" >&2
 		die 1 "rota $WANT_VERSION rejects $CONFIG (above); nothing was changed"
 	fi
+	grep '^warning: ' "$TMP/out" >&2 || true
 }
 
 # --- 5. Install ------------------------------------------------------------------------
@@ -275,24 +333,41 @@ ensure_user() {
 	fi
 	if command -v useradd >/dev/null 2>&1 &&
 		useradd --system --user-group --no-create-home --shell /usr/sbin/nologin "$SVC_USER" 2>/dev/null; then
+		USER_MADE=1
 		return
 	fi
-	if command -v adduser >/dev/null 2>&1 && adduser -S -D -H -s /sbin/nologin "$SVC_USER" 2>/dev/null; then
+	# busybox adduser -S without -G puts the user in nogroup: its own group first.
+	if command -v adduser >/dev/null 2>&1 && command -v addgroup >/dev/null 2>&1 &&
+		{ grep -q "^$SVC_USER:" /etc/group 2>/dev/null || addgroup -S "$SVC_USER" 2>/dev/null; } &&
+		adduser -S -D -H -G "$SVC_USER" -s /sbin/nologin "$SVC_USER" 2>/dev/null; then
+		USER_MADE=1
 		return
 	fi
 	warn "could not create the user $SVC_USER (no useradd or busybox adduser): rota will run as root"
 	SVC_USER=root
 }
 
-# make_dir DIR OWNER MODE
+# The service user's primary group: the one useradd --user-group or addgroup made, or, for
+# an existing user such as nobody, whatever it is (nogroup).
+primary_group() {
+	id -gn "$SVC_USER" 2>/dev/null || printf '%s\n' "$SVC_USER"
+}
+
+# make_dir DIR OWNER MODE; the topmost folder it creates goes into MADE, for fail_install.
 make_dir() {
 	if [ "$DRY_RUN" = 1 ]; then
 		say "would create $1 ($3, $2)"
 		return
 	fi
-	mkdir -p "$1"
-	chown "$2" "$1"
-	chmod "$3" "$1"
+	if [ ! -d "$1" ]; then
+		top=$1
+		while [ -n "${top%/*}" ] && [ ! -e "${top%/*}" ]; do top=${top%/*}; done
+		mkdir -p "$1" || fail_install "cannot create $1"
+		MADE="$top
+$MADE"
+	fi
+	chown "$2" "$1" || fail_install "cannot give $1 to $2"
+	chmod "$3" "$1" || fail_install "cannot set $1 to mode $3"
 }
 
 # write_file SRC DEST OWNER MODE: next to DEST first, then renamed into place.
@@ -301,10 +376,27 @@ write_file() {
 		say "would write $2 ($4, $3)"
 		return
 	fi
-	cp "$1" "$2.new.$$"
-	chown "$3" "$2.new.$$"
-	chmod "$4" "$2.new.$$"
-	mv -f "$2.new.$$" "$2"
+	if ! { cp "$1" "$2.new.$$" && chown "$3" "$2.new.$$" && chmod "$4" "$2.new.$$" && mv -f "$2.new.$$" "$2"; }; then
+		rm -f "$2.new.$$"
+		fail_install "cannot write $2 ($4, $3)"
+	fi
+}
+
+# A step of the install failed: undo what this run made (folders, the user), start again a
+# service it stopped, and exit 1. The binary moves in by a rename: it is the old one or the new.
+fail_install() {
+	warn "$1"
+	printf '%s\n' "$MADE" | while IFS= read -r made; do
+		if [ -n "$made" ]; then rm -rf "$made"; fi
+	done
+	undone="the folders it created"
+	if [ "$USER_MADE" = 1 ]; then
+		if command -v userdel >/dev/null 2>&1; then userdel "$SVC_USER" 2>/dev/null || true; else deluser "$SVC_USER" 2>/dev/null || true; fi
+		if grep -q "^$SVC_USER:" /etc/group 2>/dev/null; then delgroup "$SVC_USER" 2>/dev/null || true; fi
+		undone="$undone and the user $SVC_USER"
+	fi
+	if [ "$STOPPED" = 1 ]; then service start || true; fi
+	die 1 "the install stopped there; this run removed $undone and changed nothing else"
 }
 
 # The example config, with the DSM paths in place of the usual ones there.
@@ -318,7 +410,7 @@ example_config() {
 }
 
 install_files() {
-	group=$SVC_USER
+	group=$(primary_group)
 	if [ "$DSM" = 1 ]; then
 		make_dir "$DSM_ROOT" root:root 0755
 		make_dir "$DSM_ROOT/bin" root:root 0755
@@ -347,6 +439,15 @@ service() {
 	fi
 }
 
+# What the init system says of the service, for a message.
+service_state() {
+	if [ "$DSM" = 1 ]; then
+		if "$BOOT_SCRIPT" status >/dev/null 2>&1; then echo "rota-boot.sh status: running"; else echo "rota-boot.sh status: not running"; fi
+	else
+		printf 'systemctl is-active rota: %s' "$(systemctl is-active rota 2>/dev/null || true)"
+	fi
+}
+
 # The daemon answers `rota status` within 10 s.
 wait_for_daemon() {
 	i=0
@@ -364,7 +465,10 @@ swap_binary() {
 	managed=0
 	if [ "$NO_SERVICE" = 0 ] && { [ "$DSM" = 1 ] || [ "$SYSTEMD" = 1 ]; }; then managed=1; fi
 	# A binary installed by hand may have no unit to stop yet.
-	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then service stop || true; fi
+	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then
+		service stop || true
+		STOPPED=1
+	fi
 	if [ "$UPGRADE" = 1 ] && [ "$DRY_RUN" = 0 ]; then cp -p "$BIN" "$TMP/rota.previous"; fi
 	write_file "$TMP/rota" "$BIN" root:root 0755
 	if [ "$DSM" = 1 ]; then
@@ -388,7 +492,7 @@ start_service() {
 		if [ "$DRY_RUN" = 1 ]; then
 			say "would write $UNIT (0644, root:root)"
 		else
-			sed -e "s|@USER@|$SVC_USER|g" -e "s|@BINDIR@|$(dirname "$BIN")|g" "$TMP/rota.service.in" >"$TMP/rota.service"
+			sed -e "s|^Group=@USER@\$|Group=$(primary_group)|" -e "s|@USER@|$SVC_USER|g" -e "s|@BINDIR@|$(dirname "$BIN")|g" "$TMP/rota.service.in" >"$TMP/rota.service"
 			write_file "$TMP/rota.service" "$UNIT" root:root 0644
 		fi
 		run systemctl daemon-reload
@@ -409,7 +513,10 @@ start_service() {
 		service stop || true
 		write_file "$TMP/rota.previous" "$BIN" root:root 0755
 		service start || true
-		die 1 "the upgraded daemon failed to start; the previous rota runs again. See: $how"
+		if wait_for_daemon; then
+			die 1 "the upgraded daemon failed to start; the previous rota runs again. See: $how"
+		fi
+		die 1 "the upgraded daemon failed to start; the previous binary is back in $BIN but does not answer either ($(service_state)). See: $how"
 	fi
 	die 1 "the daemon did not start; see: $how"
 }
@@ -440,6 +547,25 @@ remove() {
 	if [ -e "$1" ] || [ -L "$1" ]; then run rm -rf "$1"; fi
 }
 
+# The installed certificates and keys stay (servers may read them), but not owned by a uid,
+# or a gid, that the next user or group created would get: they go to root first. Only the
+# user's own group goes with it (userdel --user-group's); a shared one such as nogroup stays.
+disown_certs() {
+	if [ ! -d "$CERT_DIR" ]; then return; fi
+	owned=$(find "$CERT_DIR" -user "$SVC_USER" | wc -l)
+	grouped=0
+	if [ "$(primary_group)" = "$SVC_USER" ]; then grouped=$(find "$CERT_DIR" -group "$SVC_USER" | wc -l); fi
+	if [ "$owned" -eq 0 ] && [ "$grouped" -eq 0 ]; then return; fi
+	if [ "$DRY_RUN" = 1 ]; then
+		say "would give to root what $SVC_USER owns under $CERT_DIR ($owned path(s) by owner, $grouped by group)"
+		return
+	fi
+	{ find "$CERT_DIR" -user "$SVC_USER" -exec chown root {} + &&
+		if [ "$grouped" -gt 0 ]; then find "$CERT_DIR" -group "$SVC_USER" -exec chgrp root {} +; fi; } ||
+		die 1 "cannot give what $SVC_USER owns under $CERT_DIR to root; nothing was removed but the unit and the binary"
+	say "Kept: $CERT_DIR (certificates and keys), now owned by root where $SVC_USER or its group owned them ($owned path(s) by owner, $grouped by group)."
+}
+
 uninstall() {
 	if [ "$PURGE" = 1 ]; then confirm_purge; fi
 	if [ "$DSM" = 1 ]; then
@@ -456,11 +582,16 @@ uninstall() {
 		remove "$BIN"
 	fi
 	if [ "$PURGE" = 1 ]; then
+		drop_user=0
+		if [ "$DSM" = 0 ] && [ "$SVC_USER" != root ] && id "$SVC_USER" >/dev/null 2>&1; then
+			drop_user=1
+			disown_certs
+		fi
 		remove "$CONFIG_DIR"
 		remove "$STATE_DIR"
 		if [ "$DSM" = 1 ]; then
 			remove "$DSM_ROOT"
-		elif id "$SVC_USER" >/dev/null 2>&1 && [ "$SVC_USER" != root ]; then
+		elif [ "$drop_user" = 1 ]; then
 			if command -v userdel >/dev/null 2>&1; then run userdel "$SVC_USER"; else run deluser "$SVC_USER"; fi
 		fi
 		say "rota is removed, with its config, state and user."

@@ -70,6 +70,8 @@ export function readHttp(r: Reader, certs: CertConfig[], installs: BackendSectio
 
 function checkToken(r: Reader, ref: NonNullable<ReturnType<Reader["secret"]>>): void {
   const key = ref.from === "file" ? "token_file" : "token_env";
+  // Unset and allowed (check-config --allow-unset-env): its warning said so; there is nothing to measure.
+  if (ref.from === "env" && !r.ctx.env[ref.name]) return;
   let token: string;
   try {
     token = readSecret(ref);

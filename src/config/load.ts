@@ -4,6 +4,7 @@ import { parse, TomlError } from "smol-toml";
 import { RotaError } from "../errors.ts";
 import { readConfigBytes } from "./file.ts";
 import { lookupParse, rememberParse, wholeDoc, type CacheLookup } from "./parse-cache.ts";
+import type { ValidateOptions } from "./reader.ts";
 import type { RotaConfig } from "./schema.ts";
 import { validateConfig, type PartialConfig } from "./validate.ts";
 
@@ -24,9 +25,9 @@ export function loadConfig(path: string, env: Record<string, string | undefined>
 }
 
 /** `loadConfig`, with what works but is likely a mistake (`<key path>: message` lines) beside the config. */
-export function loadConfigWarned(path: string, env: Record<string, string | undefined> = process.env): { config: RotaConfig; warnings: string[] } {
+export function loadConfigWarned(path: string, env: Record<string, string | undefined> = process.env, opts: ValidateOptions = {}): { config: RotaConfig; warnings: string[] } {
   const file = resolve(path);
-  return parseWarned(readConfigFile(file), file, env);
+  return parseWarned(readConfigFile(file), file, env, opts);
 }
 
 /** What `loadConfigCached` loaded. */
@@ -96,8 +97,8 @@ export function parseConfigText(bytes: Uint8Array, file: string, env: Record<str
   return parseWarned(bytes, file, env).config;
 }
 
-function parseWarned(bytes: Uint8Array, file: string, env: Record<string, string | undefined>): { config: RotaConfig; warnings: string[] } {
-  return validated(parseDoc(bytes, file), file, env);
+function parseWarned(bytes: Uint8Array, file: string, env: Record<string, string | undefined>, opts: ValidateOptions = {}): { config: RotaConfig; warnings: string[] } {
+  return validated(parseDoc(bytes, file), file, env, opts);
 }
 
 function parseDoc(bytes: Uint8Array, file: string): Record<string, unknown> {
@@ -120,8 +121,8 @@ function parseDoc(bytes: Uint8Array, file: string): Record<string, unknown> {
   return doc;
 }
 
-function validated(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined>): { config: RotaConfig; warnings: string[] } {
-  const result = validateConfig(doc, file, env);
+function validated(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined>, opts: ValidateOptions = {}): { config: RotaConfig; warnings: string[] } {
+  const result = validateConfig(doc, file, env, opts);
   if (!result.ok) throw new ConfigError(file, result.problems, result.partial);
   return { config: result.config, warnings: result.warnings };
 }

@@ -41,6 +41,16 @@ export interface ReaderContext {
   /** Relative paths resolve against the config file's folder. */
   baseDir: string;
   env: Record<string, string | undefined>;
+  /**
+   * An unset `*_env` variable is a warning, not a problem: for checking a config outside
+   * the environment the service gets (install.sh, `rota check-config --allow-unset-env`).
+   */
+  unsetEnvWarns?: boolean;
+}
+
+/** How a validation treats what only the running service can see. */
+export interface ValidateOptions {
+  unsetEnvWarns?: boolean;
 }
 
 type Table = Record<string, unknown>;
@@ -297,6 +307,10 @@ export class Reader {
       const name = this.string(envKey);
       if (name === undefined) return undefined;
       if (!this.ctx.env[name]) {
+        if (this.ctx.unsetEnvWarns) {
+          this.warn(envKey, `environment variable ${cut(name)} is not set here; the service's environment must set it`);
+          return { from: "env", name };
+        }
         this.problem(envKey, `environment variable ${cut(name)} is not set`);
         return undefined;
       }

@@ -534,6 +534,20 @@ describe("broken configs", () => {
     });
   }
 
+  // check-config --allow-unset-env (install.sh): the service's environment is not this one.
+  test("unsetEnvWarns: an unset *_env variable is a warning and the secret points at it; other problems stay problems", () => {
+    const toml = `[http]\nlisten = "127.0.0.1:8844"\ntoken_env = "ROTA_TEST_TOKEN"\n\n${withAcme(`eab_kid = "kid-1"\neab_hmac_key_env = "ROTA_TEST_EAB"`)}`;
+    const ok = validateConfig(parse(toml), join(dir, "rota.toml"), {}, { unsetEnvWarns: true });
+    if (!ok.ok) throw new Error(ok.problems.join("\n"));
+    expect(ok.warnings).toEqual([
+      "ca[2].eab_hmac_key_env: environment variable ROTA_TEST_EAB is not set here; the service's environment must set it",
+      "http.token_env: environment variable ROTA_TEST_TOKEN is not set here; the service's environment must set it",
+    ]);
+    expect(ok.config.cas[2]!.options).toMatchObject({ eab: { hmacKey: { from: "env", name: "ROTA_TEST_EAB" } } });
+    const broken = validateConfig(parse(`${toml}\n[daemon]\nsurprise = 1\n`), join(dir, "rota.toml"), {}, { unsetEnvWarns: true });
+    expect(broken.ok ? [] : broken.problems).toEqual(["daemon.surprise: unknown key"]);
+  });
+
   // An inline key is one problem, not also a missing eab_hmac_key_file.
   test("inline eab_hmac_key is rejected with one problem", () => {
     expect(problemsOf(withAcme(`eab_kid = "kid-1"\neab_hmac_key = "x"`))).toEqual([

@@ -16,7 +16,7 @@ import { readHttp } from "./http.ts";
 import { normalizeName, toUnicode, type NormalName } from "./names.ts";
 import { isWithin } from "./paths.ts";
 import type { SectionKeys } from "./preflight.ts";
-import { Problems, quote, Reader, valuesOf, type ListItem, type ReaderContext, type StringList } from "./reader.ts";
+import { Problems, quote, Reader, valuesOf, type ListItem, type ReaderContext, type StringList, type ValidateOptions } from "./reader.ts";
 import {
   DEFAULT_EXPIRY_WARNING_DAYS,
   DEFAULT_REPEAT_INTERVAL_HOURS,
@@ -98,8 +98,8 @@ interface KeyLocation {
   folder: boolean;
 }
 
-export function validateConfig(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined> = process.env): Validated {
-  const v = new ConfigValidation(doc, file, env);
+export function validateConfig(doc: Record<string, unknown>, file: string, env: Record<string, string | undefined> = process.env, opts: ValidateOptions = {}): Validated {
+  const v = new ConfigValidation(doc, file, env, opts);
   v.readCerts(v.beginCerts());
   return v.finish();
 }
@@ -129,8 +129,9 @@ export class ConfigValidation {
     private readonly doc: Record<string, unknown>,
     private readonly file: string,
     env: Record<string, string | undefined>,
+    opts: ValidateOptions = {},
   ) {
-    this.ctx = { problems: new Problems(), baseDir: dirname(file), env };
+    this.ctx = { problems: new Problems(), baseDir: dirname(file), env, unsetEnvWarns: opts.unsetEnvWarns };
     this.top = new Reader(doc, "", this.ctx);
     this.daemon = readDaemon(this.top.child("daemon"));
     const auditReader = this.top.child("audit");

@@ -100,6 +100,24 @@ describe("without a daemon", () => {
     expect(r.stdout).toContain("OK (1 cert(s)");
   });
 
+  test("an unset *_env variable: a problem by default (exit 2); with --allow-unset-env a warning, exit 0, while other problems still refuse", async () => {
+    const withEnv = join(dir, "token-env.toml");
+    writeFileSync(withEnv, `${localCaConfig()}\n[http]\nlisten = "127.0.0.1:8844"\ntoken_env = "ROTA_TEST_UNSET_TOKEN"\n`);
+    const env = { ROTA_TEST_UNSET_TOKEN: undefined };
+    const strict = await runRota(["check-config", "--config", withEnv], { env });
+    expect(strict.code).toBe(2);
+    expect(strict.stderr).toContain("http.token_env: environment variable ROTA_TEST_UNSET_TOKEN is not set\n");
+    const allowed = await runRota(["check-config", "--allow-unset-env", "--config", withEnv], { env });
+    expect(allowed.stderr).toBe("warning: http.token_env: environment variable ROTA_TEST_UNSET_TOKEN is not set here; the service's environment must set it\n");
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain("OK (1 cert(s)");
+    writeFileSync(withEnv, `${localCaConfig()}\n[http]\nlisten = "127.0.0.1:8844"\ntoken_env = "ROTA_TEST_UNSET_TOKEN"\nsurprise = 1\n`);
+    const broken = await runRota(["check-config", "--allow-unset-env", "--config", withEnv], { env });
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain("http.surprise");
+    expect(broken.stderr).not.toContain("http.token_env");
+  });
+
   test("a good config checks OK", async () => {
     const r = await runRota(["check-config", "--config", config]);
     expect(r.code).toBe(0);

@@ -2,9 +2,10 @@
  * @module Throwaway roots for install.sh (issue 15 §3), entered with chroot: a
  * busybox-static userland with dash, the host's glibc copied in so a compiled rota runs,
  * procfs with the case's own `/proc/cpuinfo` bound over it, and shims for uname, ldd,
- * useradd, userdel and systemctl that record each call in `/shim.log`. The systemctl shim
- * starts and stops the unit's ExecStart for real, so `rota status` answers after
- * `enable --now`. Needs root (chroot, mount); callers skip otherwise.
+ * useradd, userdel, busybox's adduser and addgroup (which busybox-static lacks), and
+ * systemctl that record each call in `/shim.log`. The systemctl shim
+ * starts and stops the unit's ExecStart for real, with its drop-ins' `Environment=`, so
+ * `rota status` answers after `enable --now`. Needs root (chroot, mount); callers skip otherwise.
  */
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -28,6 +29,8 @@ export interface RootSpec {
   dsmMajor?: number;
   /** `/run/systemd/system` exists; default true (not on DSM). */
   systemd?: boolean;
+  /** `/tmp` is a tmpfs mounted noexec, as hardened hosts have it. */
+  noexecTmp?: boolean;
 }
 
 export interface RootRun {
@@ -60,6 +63,31 @@ for name; do :; done
 echo "$name:x:999:999::/nonexistent:/usr/sbin/nologin" >>/etc/passwd
 echo "$name:x:999:" >>/etc/group
 `,
+  // busybox's: -S without -G puts the user in nogroup; -G names a group that must exist.
+  adduser: `#!/bin/sh
+echo "adduser $*" >>/shim.log
+group=""
+while [ $# -gt 1 ]; do
+	case $1 in
+	-G) group=$2; shift ;;
+	-s | -h | -g | -u) shift ;;
+	esac
+	shift
+done
+if [ -n "$group" ]; then
+	gid=$(sed -n "s/^$group:x:\\([0-9]*\\):.*/\\1/p" /etc/group)
+	if [ -z "$gid" ]; then echo "adduser: unknown group $group" >&2; exit 1; fi
+else
+	grep -q '^nogroup:' /etc/group || echo "nogroup:x:65534:" >>/etc/group
+	gid=65534
+fi
+echo "$1:x:998:$gid::/home/$1:/sbin/nologin" >>/etc/passwd
+`,
+  addgroup: `#!/bin/sh
+echo "addgroup $*" >>/shim.log
+for name; do :; done
+echo "$name:x:998:" >>/etc/group
+`,
   userdel: `#!/bin/sh
 echo "userdel $*" >>/shim.log
 sed -i "/^$1:/d" /etc/passwd /etc/group
@@ -67,10 +95,23 @@ sed -i "/^$1:/d" /etc/passwd /etc/group
   systemctl: `#!/bin/sh
 echo "systemctl $*" >>/shim.log
 launch() {
+	# fail-start: every start fails; holding a number N, the next N do.
+	if [ -s /shim/fail-start ]; then
+		n=$(cat /shim/fail-start)
+		if [ "$n" -gt 1 ]; then echo $((n - 1)) >/shim/fail-start; else rm /shim/fail-start; fi
+		return 0
+	fi
 	if [ -f /shim/fail-start ]; then return 0; fi
 	bin=$(sed -n 's/^ExecStart=\\([^ ]*\\) .*/\\1/p' /etc/systemd/system/rota.service)
 	mkdir -p /run/rota
-	setsid "$bin" daemon --config /etc/rota/rota.toml </dev/null >>/var/log/rota.log 2>&1 &
+	# The drop-ins' Environment= lines, as systemd passes them.
+	set --
+	for f in /etc/systemd/system/rota.service.d/*.conf; do
+		if [ -f "$f" ]; then
+			for kv in $(sed -n 's/^Environment=//p' "$f"); do set -- "$@" "$kv"; done
+		fi
+	done
+	setsid env "$@" "$bin" daemon --config /etc/rota/rota.toml </dev/null >>/var/log/rota.log 2>&1 &
 	echo $! >/run/shim-rota.pid
 }
 halt() {
@@ -88,6 +129,11 @@ case $1 in
 start) launch ;;
 stop) halt ;;
 enable) if [ "\${2:-}" = --now ]; then launch; fi ;;
+is-active)
+	if [ -f /run/shim-rota.pid ] && kill -0 "$(cat /run/shim-rota.pid)" 2>/dev/null; then echo active; exit 0; fi
+	echo inactive
+	exit 3
+	;;
 disable) if [ "\${2:-}" = --now ]; then halt; fi ;;
 esac
 exit 0
@@ -167,6 +213,7 @@ export class ThrowawayRoot {
     const flags = `fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx lm constant_tsc rep_good nopl xtopology cpuid pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm abm${spec.avx2 === false ? "" : " avx2 bmi1 bmi2"}`;
     const cpuinfo = `${dir}.cpuinfo`;
     writeFileSync(cpuinfo, `processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Test CPU\nflags\t\t: ${flags}\n\n`);
+    if (spec.noexecTmp) root.mount(["-t", "tmpfs", "-o", "noexec,mode=1777", "tmpfs", join(dir, "tmp")]);
     root.mount(["-t", "proc", "proc", join(dir, "proc")]);
     root.mount(["--bind", cpuinfo, join(dir, "proc", "cpuinfo")]);
     return root;

@@ -8,6 +8,7 @@
 import { defineCommand } from "citty";
 import { ConfigError, loadConfigWarned } from "../../config/load.ts";
 import { preflight, type SectionKeys } from "../../config/preflight.ts";
+import type { ValidateOptions } from "../../config/reader.ts";
 import type { RotaConfig } from "../../config/schema.ts";
 import { HttpSetupError, readTls } from "../../daemon/tcp-bind.ts";
 import { configExit } from "../load-config.ts";
@@ -15,9 +16,15 @@ import { configPath, connectionArgs } from "../target.ts";
 
 export default defineCommand({
   meta: { name: "check-config", description: "Validate a config file, and check the folders and keys it names, listing every problem" },
-  args: { config: connectionArgs.config },
+  args: {
+    config: connectionArgs.config,
+    "allow-unset-env": {
+      type: "boolean",
+      description: "An unset *_env variable is a warning, not a problem: for checking a config outside the service's environment (install.sh does)",
+    },
+  },
   async run({ args }) {
-    const checked = readForCheck(configPath(args.config).path);
+    const checked = readForCheck(configPath(args.config).path, { unsetEnvWarns: args["allow-unset-env"] === true });
     const report = preflight(checked.config, checked.keys);
     // A refused value was replaced by its default in a partial config: its own problem says enough.
     const refused = new Set(checked.problems.map(keyOf));
@@ -31,9 +38,9 @@ export default defineCommand({
 });
 
 /** The config, or what validated of it with the problems; a file that cannot be read or parsed is exit 2 at once. */
-function readForCheck(path: string): { config: RotaConfig; keys?: SectionKeys; problems: string[]; warnings: string[] } {
+function readForCheck(path: string, opts: ValidateOptions): { config: RotaConfig; keys?: SectionKeys; problems: string[]; warnings: string[] } {
   try {
-    return { ...loadConfigWarned(path), problems: [] };
+    return { ...loadConfigWarned(path, process.env, opts), problems: [] };
   } catch (err) {
     if (!(err instanceof ConfigError) || !err.partial) throw configExit(err);
     return { config: err.partial.config, keys: err.partial.keys, problems: err.problems, warnings: [] };

@@ -1,6 +1,6 @@
 /**
  * @module nginx's self-check (`rota doctor`): `dir` writable by the service user, `test_command`
- * passes (it changes nothing), and whether `nginx -s reload` may signal a root master.
+ * passes (it changes nothing), and what `nginx -t` and `nginx -s reload` need as that user.
  */
 import { basename } from "node:path";
 import { describeError } from "../../../errors.ts";
@@ -18,7 +18,25 @@ export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSi
   } catch (err) {
     tested = { status: "fail", message: describeError(err), hint: "fix nginx's configuration until the test passes: a renewal would fail at this step and put the old files back" };
   }
-  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership({ uid: cfg.uid, gid: cfg.gid }, ctx), tested, ...checkReloadSignal(cfg.reload, ctx)];
+  return [checkWritableDir(cfg.dir, ctx), ...checkOwnership({ uid: cfg.uid, gid: cfg.gid }, ctx), tested, ...checkTestAsUser(cfg.test, ctx), ...checkReloadSignal(cfg.reload, ctx)];
+}
+
+/**
+ * Doctor runs `test_command` as itself; under the unit, `nginx -t` runs as the service user
+ * and opens its pid file and logs for writing and binds the listen ports (measured on nginx
+ * 1.22: EACCES/EROFS on /run/nginx.pid and /var/log/nginx, EACCES binding :80). A warning:
+ * doctor cannot see what the unit grants.
+ */
+function checkTestAsUser(test: Command, ctx: CheckContext): CheckResult[] {
+  const [bin, ...args] = test.argv;
+  if (ctx.user.uid === 0 || bin === undefined || basename(bin) !== "nginx" || !args.includes("-t")) return [];
+  return [
+    {
+      status: "warn",
+      message: `${test.key} ${JSON.stringify(test.argv)} runs as ${ctx.user.name} under the unit: nginx -t opens its pid file and logs for writing and binds the listen ports`,
+      hint: "under systemd, the nginx drop-in of docs/install.md: ReadWritePaths= with /var/log/nginx and /run, and CAP_DAC_OVERRIDE and CAP_NET_BIND_SERVICE (AmbientCapabilities, CapabilityBoundingSet)",
+    },
+  ];
 }
 
 /**

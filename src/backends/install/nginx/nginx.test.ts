@@ -188,4 +188,30 @@ describe("check (rota doctor)", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("nginx -t as a service user that is not root: a warning naming what it writes and binds, with the nginx drop-in; as root, or another test command, none", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
+    const warnings = async (test: Command, user: { name: string; uid: number; gid: number }) => {
+      const target = createNginxTarget("web", config(dir, { test }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      if (!isCheckable(target)) throw new Error("an nginx target has a check");
+      return (await target.check(signal, { ...ctx, user })).filter((f) => f.status === "warn");
+    };
+    const rota = { name: "rota", uid: 4242, gid: 4242 };
+    // A stand-in named nginx that passes: the warning is about the user, not the result.
+    const fake = join(dir, "nginx");
+    writeFileSync(fake, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    try {
+      expect(await warnings(cmd("test_command", [fake, "-t"]), rota)).toEqual([
+        {
+          status: "warn",
+          message: `test_command ${JSON.stringify([fake, "-t"])} runs as rota under the unit: nginx -t opens its pid file and logs for writing and binds the listen ports`,
+          hint: "under systemd, the nginx drop-in of docs/install.md: ReadWritePaths= with /var/log/nginx and /run, and CAP_DAC_OVERRIDE and CAP_NET_BIND_SERVICE (AmbientCapabilities, CapabilityBoundingSet)",
+        },
+      ]);
+      expect(await warnings(cmd("test_command", [fake, "-t"]), ctx.user)).toEqual([]);
+      expect(await warnings(cmd("test_command", ["true"]), rota)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
