@@ -183,24 +183,24 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
       return [issued, issued.note ?? `signed by ${ca.name}`];
     });
   } finally {
-    const removeAll = async () => {
+    const removeAll = async (from: DcvBackend) => {
       // The renewal's own signal may be aborted (shutdown): cleaning up gets a budget of its own.
       const budget = AbortSignal.timeout(REMOVE_BUDGET_MS);
-      for (const ch of published) await dcv!.remove(ch, budget);
+      for (const ch of published) await from.remove(ch, budget);
       deps.journal.forget(req.renewalId);
     };
     await step("remove", async () => {
       if (published.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: nothing published" }];
-      await removeAll();
+      await removeAll(dcv);
       return [undefined, `removed ${published.length} challenge(s)`];
     }).catch(() => {
       // Recorded as a failed step; the entry stays journaled and the next tick removes it. A
       // write still in flight (its reply late, or its publish cancelled) is why, most often:
       // once it has ended, the zone is read as it left it and the challenge removed, not an hour later.
       const inFlight = dcv && hasLateWrites(dcv) ? dcv.writesInFlight() : null;
+      if (!dcv || !inFlight) return;
       // A failure again leaves the entry journaled, for the daemon's sweep.
-      if (!inFlight) return;
-      const again = inFlight.then(removeAll).catch(() => {});
+      const again = inFlight.then(() => removeAll(dcv)).catch(() => {});
       deps.linger?.(again);
     });
   }
