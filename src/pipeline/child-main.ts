@@ -4,7 +4,8 @@
  * their events, audit store writes and outcomes as JSON lines on stdout. It never opens
  * the audit store: what the pipeline reads from it comes in the request, and the daemon,
  * the store's only writer, applies the writes. It exits when its stdin closes (the
- * daemon retired it, or died: a renewal running then is aborted and cleans up first).
+ * daemon retired it, or died: a renewal running then is aborted and cleans up first), once
+ * every vendor write still in flight has ended and its challenge been removed.
  */
 import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
@@ -81,6 +82,12 @@ export async function renewalChild(): Promise<number> {
   const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e) });
   const journal = new ChallengeJournal(hello.stateDir);
   const acks = new StoredAcks();
+  /** Removals waiting for a write a publish gave up on: the process outlives none of them. */
+  const lingering = new Set<Promise<void>>();
+  const linger = (work: Promise<void>) => {
+    lingering.add(work);
+    void work.finally(() => lingering.delete(work));
+  };
 
   const renew = async (req: ChildRequest): Promise<void> => {
     const controller = new AbortController();
@@ -92,14 +99,14 @@ export async function renewalChild(): Promise<number> {
       const store = storeViaDaemon(req, send, acks);
       const cert = await backends.runtime(req, req.cluster !== undefined);
       const run = { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces };
-      outcome = await runRenewal(cert, { ...run, ...(req.cluster ? { cluster: req.cluster } : {}) }, { store, bus, clock: systemClock, journal });
+      outcome = await runRenewal(cert, { ...run, ...(req.cluster ? { cluster: req.cluster } : {}) }, { store, bus, clock: systemClock, journal, linger });
     } catch (err) {
       outcome = { ok: false, error: err, interrupted: controller.signal.aborted };
     }
     await bus.drain();
     current = undefined;
     log = root;
-    send(outcomeToWire(outcome, process.memoryUsage().rss));
+    send(outcomeToWire(outcome, process.memoryUsage().rss, lingering.size > 0));
   };
 
   // One renewal at a time, in the order they come; the loop goes on reading for cancels.
@@ -131,6 +138,9 @@ export async function renewalChild(): Promise<number> {
   // Nothing more is read: no answer will come, so nothing waiting for one is installed.
   acks.abandon();
   await queue;
+  // Exiting would cut off a write still in flight, which the vendor may carry out all the same
+  // after the journal sweep found nothing: each is bounded (WRITE_SETTLE_MS), and removed after.
+  while (lingering.size > 0) await Promise.all(lingering);
   return 0;
 }
 

@@ -26,6 +26,12 @@ test("Dates come back where the types have them, and text that looks like a time
   expect(parseChildLine(JSON.stringify(failed))).toEqual(failed);
 });
 
+test("an outcome says when a write is still in flight in the worker, and only then", () => {
+  const o = { ok: false as const, error: new RotaError("timeout", "cloudflare cf: no reply"), interrupted: false };
+  expect(parseChildLine(JSON.stringify(outcomeToWire(o, 1, true)))).toMatchObject({ lingering: true, rssBytes: 1 });
+  expect(JSON.parse(JSON.stringify(outcomeToWire(o, 1)))).not.toHaveProperty("lingering");
+});
+
 test("a failure keeps its message, code, Retry-After and no-retry mark", () => {
   const err = new RotaError("rate_limited", "acme le: too many certificates", { retryAfterSeconds: 3600, noRetry: true });
   const wire = JSON.parse(JSON.stringify(outcomeToWire({ ok: false, error: err, interrupted: false })));

@@ -204,11 +204,18 @@ export type ChildLine =
 export interface OutcomeLine {
   outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean };
   rssBytes?: number;
+  /**
+   * True: a vendor write is still in flight in the worker, its challenge to be removed once it
+   * ends (renewer.ts). Told to exit, the worker waits for it (WRITE_SETTLE_MS at most), and is
+   * not killed for that.
+   */
+  lingering?: boolean;
 }
 
-export function outcomeToWire(o: RunOutcome, rssBytes?: number): OutcomeLine {
-  if (o.ok) return { outcome: o, rssBytes };
-  return { outcome: { ok: false, interrupted: o.interrupted, error: errorToWire(o.error) }, rssBytes };
+export function outcomeToWire(o: RunOutcome, rssBytes?: number, lingering = false): OutcomeLine {
+  const more = lingering ? { rssBytes, lingering } : { rssBytes };
+  if (o.ok) return { outcome: o, ...more };
+  return { outcome: { ok: false, interrupted: o.interrupted, error: errorToWire(o.error) }, ...more };
 }
 
 export function errorToWire(e: unknown): WireError {

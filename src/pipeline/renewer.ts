@@ -7,6 +7,7 @@
  * lease's fence, and an install-only run that cannot use the stored certificate is refused
  * (`key_missing`, `key_mismatch`) instead of ordering: only the leader orders.
  */
+import { hasLateWrites } from "../backends/dcv/unfinished.ts";
 import { describeChallenge, hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
@@ -37,6 +38,11 @@ export interface RenewerDeps {
   journal: ChallengeJournal;
   /** DNS lookups for CNAME delegation and the propagate step; the live ones when unset. */
   dns?: DnsProbe;
+  /**
+   * Handed clean-up that outlives the renewal: a removal run again once a write its publish gave
+   * up on has ended. The renewal worker waits for it before it exits. Never rejects.
+   */
+  linger?: (work: Promise<void>) => void;
 }
 
 export interface RunRequest {
@@ -177,15 +183,25 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
       return [issued, issued.note ?? `signed by ${ca.name}`];
     });
   } finally {
-    await step("remove", async () => {
-      if (published.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: nothing published" }];
+    const removeAll = async (from: DcvBackend) => {
       // The renewal's own signal may be aborted (shutdown): cleaning up gets a budget of its own.
       const budget = AbortSignal.timeout(REMOVE_BUDGET_MS);
-      for (const ch of published) await dcv.remove(ch, budget);
+      for (const ch of published) await from.remove(ch, budget);
       deps.journal.forget(req.renewalId);
+    };
+    await step("remove", async () => {
+      if (published.length === 0 || !dcv) return [undefined, { skipped: "nothing to do: nothing published" }];
+      await removeAll(dcv);
       return [undefined, `removed ${published.length} challenge(s)`];
     }).catch(() => {
-      // Recorded as a failed step; the entry stays journaled and the next tick removes it.
+      // Recorded as a failed step; the entry stays journaled and the next tick removes it. A
+      // write still in flight (its reply late, or its publish cancelled) is why, most often:
+      // once it has ended, the zone is read as it left it and the challenge removed, not an hour later.
+      const inFlight = dcv && hasLateWrites(dcv) ? dcv.writesInFlight() : null;
+      if (!dcv || !inFlight) return;
+      // A failure again leaves the entry journaled, for the daemon's sweep.
+      const again = inFlight.then(() => removeAll(dcv)).catch(() => {});
+      deps.linger?.(again);
     });
   }
 

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import { FakeClock } from "../testing/fake-clock.ts";
 import type { ChildLine } from "./child-protocol.ts";
-import { ABANDON_AFTER_KILL_MS, KILL_AFTER_MS, WorkerPool, type Job, type JobEnd, type PoolSettings, type WorkerProcess } from "./worker-pool.ts";
+import { ABANDON_AFTER_KILL_MS, KILL_AFTER_MS, LINGER_KILL_MS, WorkerPool, type Job, type JobEnd, type PoolSettings, type WorkerProcess } from "./worker-pool.ts";
 
 /** What a fake worker does with each line it is sent (the hello is not part of the fake). */
 type Behaviour = (w: FakeWorker, msg: { renew?: { renewalId: string }; cancel?: { renewalId: string; reason: string } }) => void;
@@ -307,6 +307,24 @@ describe("faults", () => {
     };
     pool.recycle(["ca internal"]);
     await clock.advance(KILL_AFTER_MS);
+    expect(await spawned[0]!.exited).toBe("killed by SIGKILL");
+  });
+
+  test("a worker whose outcome said a write is still in flight is given LINGER_KILL_MS to exit once retired, not KILL_AFTER_MS", async () => {
+    const { clock, spawned, job, pool } = setup((w, msg) => {
+      if (msg.renew) w.write({ ...outcome(), lingering: true });
+    });
+    await job().done;
+    // Waiting for the write: it exits when that has ended and its challenge is removed.
+    spawned[0]!.close = function () {
+      this.closed = true;
+    };
+    let how: string | undefined;
+    void spawned[0]!.exited.then((h) => (how = h));
+    pool.recycle(["ca internal"]);
+    await clock.advance(KILL_AFTER_MS);
+    expect(how).toBeUndefined();
+    await clock.advance(LINGER_KILL_MS - KILL_AFTER_MS);
     expect(await spawned[0]!.exited).toBe("killed by SIGKILL");
   });
 });

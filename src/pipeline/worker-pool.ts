@@ -10,6 +10,7 @@
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { WRITE_SETTLE_MS } from "../backends/dcv/unfinished.ts";
 import { parseChildLine, type ChildLine, type DaemonLine, type OutcomeLine } from "./child-protocol.ts";
 
 /** One worker process, as the pool drives it (a real one in child.ts, fakes in tests). */
@@ -75,6 +76,12 @@ export const KILL_AFTER_MS = 10_000;
  * die until the call returns; its slot and its cert must not wait with it.
  */
 export const ABANDON_AFTER_KILL_MS = 5_000;
+/**
+ * How long a retired worker whose last outcome said `lingering` may take to exit: a vendor
+ * write still in flight ends within WRITE_SETTLE_MS, and its challenge's removal follows.
+ * Killed sooner, the write is cut off, and the vendor may carry it out after the sweep looked.
+ */
+export const LINGER_KILL_MS = WRITE_SETTLE_MS + KILL_AFTER_MS;
 
 interface Running {
   job: Job;
@@ -91,6 +98,8 @@ class Worker {
   /** SIGKILLed and still there: blocked in the kernel, nothing more to wait for. */
   stuck = false;
   unreadable = 0;
+  /** Its last outcome said a write was still in flight (OutcomeLine.lingering). */
+  lingering = false;
   cancelIdle: Cancel = () => {};
   constructor(readonly proc: WorkerProcess) {}
 }
@@ -240,6 +249,7 @@ export class WorkerPool {
       return;
     }
     w.renewals++;
+    w.lingering = end.outcome.lingering === true;
     const rss = end.outcome.rssBytes ?? 0;
     const { maxRenewals, maxRssBytes, maxIdle } = this.settings;
     if (w.retired || w.gone) this.retire(w, "it was due to be replaced");
@@ -265,10 +275,11 @@ export class WorkerPool {
     w.cancelIdle();
     this.deps.log.debug(`renewal process ${w.proc.pid} retired: ${why}`);
     w.proc.close();
+    const within = w.lingering ? LINGER_KILL_MS : KILL_AFTER_MS;
     const cancelKill = this.deps.clock.setTimeout(() => {
-      this.deps.log.warn(`renewal process ${w.proc.pid} did not exit within ${KILL_AFTER_MS / 1000} s of being retired; killing it`);
+      this.deps.log.warn(`renewal process ${w.proc.pid} did not exit within ${within / 1000} s of being retired; killing it`);
       w.proc.kill("SIGKILL");
-    }, KILL_AFTER_MS);
+    }, within);
     void w.proc.exited.then(cancelKill);
   }
 

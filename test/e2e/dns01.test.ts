@@ -7,7 +7,7 @@
  * Cloudflare or Namecheap still works on a write (the fake holds it) that leaves no record behind.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TestDnsServer } from "../../src/testing/dns-server.ts";
 import { cloudflareId, startFakeCloudflare, type FakeCloudflare } from "../fakes/cloudflare.ts";
@@ -230,4 +230,40 @@ test("SIGTERM while Namecheap still works on the setHosts: the stop waits for it
   await hold.done;
   expect(nc.zones.get("nc.test")!.hosts).toEqual(NC_HOSTS);
   expect(nc.requests.slice(from).map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts", "getHosts", "setHosts"]);
+}, 60_000);
+
+test("SIGTERM while Namecheap holds the setHosts past remove's budget: the journal keeps the challenge, and once the write has landed the next start takes it out", async () => {
+  await daemon?.stop();
+  config = world.writeConfig({
+    certs: [{ id: "ncheld", domains: ["held.nc.test"], dcv: "nc" }],
+    extra: dcvSections(`127.0.0.1:${world.pebble.dnsPort}`),
+  });
+  const journalDir = join(world.stateDir, "journal");
+  const hold = nc.holdNextSetHosts();
+  const from = nc.requests.length;
+  daemon = start();
+  await hold.arrived;
+  // Namecheap keeps the write past the stop's deadline: the worker cannot learn what became of it.
+  await daemon.stop();
+  // Not forgotten: a remove that could not read the zone after the write cleared nothing.
+  expect(readdirSync(journalDir).filter((n) => n.endsWith(".json"))).toHaveLength(1);
+  expect(nc.requests.slice(from).map((r) => r.command.replace("namecheap.domains.dns.", ""))).toEqual(["getHosts", "setHosts"]);
+  // Namecheap carries it out after all, its client long gone.
+  hold.release();
+  await hold.done;
+  expect(nc.zones.get("nc.test")!.hosts.filter((h) => h.name === "_acme-challenge.held")).toHaveLength(1);
+
+  daemon = start();
+  await daemon.waitForOutput("listening on");
+  await waitFor(() => readdirSync(journalDir).filter((n) => n.endsWith(".json")).length === 0 || undefined, 15_000, 50, "the journal to remove the challenge");
+  // The stopped renewal's row (the new start renews the cert too).
+  const rows = await audit(world.socket, "ncheld");
+  const stopped = rows.find((r) => r.events.some((e) => e.step === "remove" && e.status === "failed"));
+  expect(stopped?.events.find((e) => e.step === "remove")).toMatchObject({
+    status: "failed",
+    message: "namecheap nc: nc.test: a setHosts sent earlier still awaits Namecheap's reply; nothing read or written until it ends",
+  });
+  await daemon.stop();
+  daemon = undefined;
+  expect(nc.zones.get("nc.test")!.hosts).toEqual(NC_HOSTS);
 }, 60_000);

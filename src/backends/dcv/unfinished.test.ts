@@ -1,6 +1,7 @@
 /** @module UnfinishedWrites and untilAborted: what remove waits for, and how publish gives up without abandoning. */
 import { expect, test } from "bun:test";
-import { UnfinishedWrites, untilAborted } from "./unfinished.ts";
+import { RotaError } from "../../errors.ts";
+import { noReplyWithin, UnfinishedWrites, untilAborted } from "./unfinished.ts";
 
 /** A write the test ends by hand. */
 function manual() {
@@ -55,4 +56,36 @@ test("untilAborted gives up when the signal fires, naming who, and the work runs
   await w.write;
   expect(finished).toBe(true);
   expect(await untilAborted(Promise.resolve(7), new AbortController().signal, "x")).toBe(7);
+});
+
+test("noReplyWithin rejects once its time is up while the write runs on, and never once the write has settled", async () => {
+  const late = manual();
+  const gaveUp = noReplyWithin(late.write, 20, () => new RotaError("timeout", "namecheap nc: no reply"));
+  await expect(gaveUp).rejects.toMatchObject({ code: "timeout" });
+  expect(await hasSettled(late.write)).toBe(false);
+  late.finish();
+
+  const quick = manual();
+  const never = noReplyWithin(quick.write, 20, () => new RotaError("timeout", "x"));
+  quick.finish();
+  await quick.write;
+  // Settled or not, well past its time: the race it is in is decided by the write.
+  expect(await Promise.race([never.then(() => "settled", () => "rejected"), Bun.sleep(60).then(() => "pending")])).toBe("pending");
+});
+
+test("UnfinishedWrites.all: null with nothing running, else settles when every write has ended", async () => {
+  const writes = new UnfinishedWrites();
+  expect(writes.all()).toBeNull();
+  const a = manual();
+  const b = manual();
+  writes.track("zone-a", a.write);
+  writes.track("zone-b", b.write);
+  expect(writes.running("zone-a")).toBe(true);
+  const all = writes.all()!;
+  a.finish();
+  expect(await hasSettled(all)).toBe(false);
+  b.fail(new Error("refused"));
+  await all;
+  expect(writes.all()).toBeNull();
+  expect(writes.running("zone-a")).toBe(false);
 });

@@ -7,8 +7,29 @@
  * every write of the same challenge still running, within its own signal: in one process with
  * `UnfinishedWrites` (webroot), or under a lock file that the daemon's journal sweep takes too
  * (the DNS backends, whose writes can outlast the renewal's clean-up budget).
+ * A vendor request is waited out past the step's own time limit, to its reply or its
+ * connection's end within a generous bound (`WRITE_SETTLE_MS`): the step fails at its limit,
+ * the lock stays held, and the pipeline removes the challenge again once the write has ended
+ * (`LateWrites`), so what a late write made is taken out and what it may have dropped is not re-read stale.
  */
 import { RotaError } from "../../errors.ts";
+
+/** How long a vendor write is waited for at most, once sent: far past any reply, short of holding a zone for good. */
+export const WRITE_SETTLE_MS = 300_000;
+
+/**
+ * A DCV backend whose writes can outlive the publish that sent them: an optional capability,
+ * checked with `hasLateWrites`. The pipeline asks after a failed `remove`, and removes the
+ * challenge again once what is in flight has ended.
+ */
+export interface LateWrites {
+  /** Null when no write of this backend is in flight in this process; else settles once every write in flight now has ended. Never rejects. */
+  writesInFlight(): Promise<void> | null;
+}
+
+export function hasLateWrites(backend: object): backend is LateWrites {
+  return typeof (backend as Partial<LateWrites>).writesInFlight === "function";
+}
 
 /** Per key (a challenge's file or record), the writes begun and not yet ended, whether or not their caller still waits. */
 export class UnfinishedWrites {
@@ -27,6 +48,16 @@ export class UnfinishedWrites {
   settled(key: string): Promise<void> {
     return this.byKey.get(key) ?? Promise.resolve();
   }
+
+  /** Whether a write of `key` is still running. */
+  running(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  /** Null when no write is running; else settles once every write begun so far has ended. Never rejects. */
+  all(): Promise<void> | null {
+    return this.byKey.size === 0 ? null : Promise.all(this.byKey.values()).then(() => {});
+  }
 }
 
 /**
@@ -44,4 +75,20 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal, who: stri
   work.catch(() => {});
   aborted.catch(() => {});
   return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
+/**
+ * Rejects with `late()` once `ms` have passed, unless `write` has settled first (then it never
+ * settles). The write is not stopped: a step gives up on a reply this way while the request
+ * runs on, its lock held.
+ */
+export function noReplyWithin(write: Promise<unknown>, ms: number, late: () => RotaError): Promise<never> {
+  const gaveUp = Promise.withResolvers<never>();
+  gaveUp.promise.catch(() => {});
+  const timer = setTimeout(() => gaveUp.reject(late()), ms);
+  void write.then(
+    () => clearTimeout(timer),
+    () => clearTimeout(timer),
+  );
+  return gaveUp.promise;
 }

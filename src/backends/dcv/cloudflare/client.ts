@@ -8,6 +8,7 @@
 import type { Clock } from "../../../clock.ts";
 import { RotaError } from "../../../errors.ts";
 import { parseRetryAfter } from "../../../retry-after.ts";
+import { WRITE_SETTLE_MS } from "../unfinished.ts";
 
 /** Each call tries at most this often when Cloudflare answers 429. */
 const MAX_ATTEMPTS = 3;
@@ -16,7 +17,7 @@ export const MAX_RETRY_AFTER_SECONDS = 30;
 /** A 429 without Retry-After: Cloudflare's limits are per 5 minutes, a short pause is a fair first guess. */
 const DEFAULT_RETRY_SECONDS = 2;
 /** A reply that never comes must not hold a renewal: the step's own signal is the caller's, this is the floor. */
-const REQUEST_TIMEOUT_MS = 30_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 /** Cloudflare's "Invalid access token": a 403 with it is a bad token, not a missing permission. */
 const INVALID_TOKEN = 9109;
 /** "An identical record already exists." (a concurrent publish won the race). */
@@ -48,6 +49,8 @@ export interface CloudflareClientOptions {
   /** The message prefix, `cloudflare <name>`. */
   who: string;
   clock: Clock;
+  /** How long a create, once sent, is waited for at most (WRITE_SETTLE_MS unless given): its caller may stop waiting sooner, the request runs on. */
+  settleMs?: number;
 }
 
 /** What a 403 on this kind of call most likely lacks, in the dashboard's words. */
@@ -82,8 +85,8 @@ export class CloudflareClient {
 
   /**
    * Creates a TXT record. `signal` stops it before a request is sent and during a wait after a
-   * 429; a request sent is waited out (REQUEST_TIMEOUT_MS at most), never cut off: Cloudflare
-   * may create the record all the same, and only its reply tells the caller it exists.
+   * 429; a request sent is waited out to its reply or its connection's end (`settleMs` at most),
+   * never cut off: Cloudflare may create the record all the same, and only its reply tells the caller it exists.
    */
   async createTxt(zoneId: string, rec: { name: string; content: string; ttl: number }, signal: AbortSignal): Promise<DnsRecord> {
     return this.call<DnsRecord>("POST", `/zones/${encodeURIComponent(zoneId)}/dns_records`, { type: "TXT", ...rec }, "DNS:Edit", signal, "finish");
@@ -103,7 +106,7 @@ export class CloudflareClient {
     const { who } = this.o;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-      const res = await this.send(method, path, body, sent === "cut" ? signal : undefined);
+      const res = await this.send(method, path, body, sent === "cut" ? signal : undefined, sent === "cut" ? REQUEST_TIMEOUT_MS : (this.o.settleMs ?? WRITE_SETTLE_MS));
       const text = await res.text().catch(() => "");
       const envelope = parseEnvelope<T>(text);
       if (res.ok && envelope?.success === true) return envelope.result as T;
@@ -128,11 +131,11 @@ export class CloudflareClient {
     }
   }
 
-  /** One request, cut off when `signal` (if any) fires or after REQUEST_TIMEOUT_MS. */
-  private async send(method: string, path: string, body: unknown, signal: AbortSignal | undefined): Promise<Response> {
+  /** One request, cut off when `signal` (if any) fires or after `limitMs`. */
+  private async send(method: string, path: string, body: unknown, signal: AbortSignal | undefined, limitMs: number): Promise<Response> {
     const { who } = this.o;
     const timer = new AbortController();
-    const cancelTimer = this.o.clock.setTimeout(() => timer.abort(), REQUEST_TIMEOUT_MS);
+    const cancelTimer = this.o.clock.setTimeout(() => timer.abort(), limitMs);
     try {
       return await fetch(`${this.o.apiUrl}${path}`, {
         method,
@@ -143,7 +146,7 @@ export class CloudflareClient {
       });
     } catch (err) {
       if (signal?.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-      if (timer.signal.aborted) throw new RotaError("timeout", `${who}: ${method} ${path.split("?")[0]}: no reply in ${REQUEST_TIMEOUT_MS / 1000} s`);
+      if (timer.signal.aborted) throw new RotaError("timeout", `${who}: ${method} ${path.split("?")[0]}: no reply in ${limitMs / 1000} s`);
       // Not chained as the cause: Bun's fetch error can carry the request, token included.
       const e = err as { code?: unknown; message?: unknown };
       throw new RotaError("unreachable", `${who}: ${this.o.apiUrl}: ${typeof e.code === "string" ? e.code : String(e.message ?? err)}`);

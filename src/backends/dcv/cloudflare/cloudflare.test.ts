@@ -175,7 +175,12 @@ describe("cloudflare", () => {
     ac.abort(new Error("renewal deadline"));
     expect(await publishing).toMatchObject({ code: "aborted" });
     // The renewal's clean-up budget runs out: the error keeps the challenge journaled.
-    await expect(worker.remove(ch, AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "cloudflare cf: cancelled" });
+    await expect(worker.remove(ch, AbortSignal.timeout(100))).rejects.toMatchObject({
+      code: "zone_busy",
+      message: `cloudflare cf: zone ${zone.id}: a record create sent earlier still awaits Cloudflare's reply; nothing listed or deleted until it ends`,
+    });
+    // Another process holds no write of its own: it names the lock.
+    await expect(daemon.remove(ch, AbortSignal.timeout(100))).rejects.toMatchObject({ code: "zone_busy", message: expect.stringContaining("still holds the zone's lock") });
     expect(fake.requests.map((r) => r.method)).toEqual(["GET", "POST"]);
     // The daemon sweeps the journal as soon as the renewal ends, while Cloudflare still works on the create.
     const sweeping = daemon.remove(ch, AbortSignal.timeout(10_000));

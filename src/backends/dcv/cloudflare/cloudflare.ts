@@ -15,15 +15,32 @@ import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
-import { untilAborted } from "../unfinished.ts";
-import { CloudflareClient, type DnsRecord } from "./client.ts";
+import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
+import { CloudflareClient, REQUEST_TIMEOUT_MS, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
 
 /** Long enough for another process's create, bounded by its own request time limit; callers' signals end the wait sooner. */
 const LOCK_WAIT_MS = 120_000;
 
-export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pick<BackendContext, "clock" | "stateDir">): PropagatingDcv & Checkable {
+/** How long a create is waited for: the step's answer, and the request itself (unfinished.ts). */
+export interface WriteLimits {
+  /** The step fails after this without a reply. */
+  replyMs: number;
+  /** The request, and the zone's lock, are given up after this. */
+  settleMs: number;
+}
+
+export const CLOUDFLARE_WRITE_LIMITS: WriteLimits = { replyMs: REQUEST_TIMEOUT_MS, settleMs: WRITE_SETTLE_MS };
+
+export function createCloudflareDcv(
+  name: string,
+  cfg: CloudflareConfig,
+  ctx: Pick<BackendContext, "clock" | "stateDir">,
+  limits = CLOUDFLARE_WRITE_LIMITS,
+): PropagatingDcv & Checkable & LateWrites {
   const who = `cloudflare ${name}`;
+  /** This process's creates still open, by zone, whether their publish still waits or not. */
+  const writing = new UnfinishedWrites();
   /** The zone id of each record name seen: publish and remove of one challenge walk the labels once. */
   const zoneOf = new Map<string, string>();
   let client: CloudflareClient | undefined;
@@ -33,16 +50,37 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
   /**
    * Runs `fn` holding the zone's lock, waiting for it within `signal`. Held while a create
    * awaits its reply, even once its publish has given up: no remove lists the zone meanwhile.
+   * A wait cut off by `signal` fails with `zone_busy`, saying what holds the lock.
    */
-  function inZone<T>(zoneId: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
+  async function inZone<T>(zoneId: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
-    // Zone ids are 32 hex digits; one from the API must still never become a path.
-    return withLock(join(lockDir, `${zoneId.replace(/[^0-9A-Za-z]/g, "_")}.lock`), LOCK_WAIT_MS, who, fn, signal);
+    let holding = false;
+    try {
+      // Zone ids are 32 hex digits; one from the API must still never become a path.
+      return await withLock(
+        join(lockDir, `${zoneId.replace(/[^0-9A-Za-z]/g, "_")}.lock`),
+        LOCK_WAIT_MS,
+        who,
+        () => {
+          holding = true;
+          return fn();
+        },
+        signal,
+      );
+    } catch (err) {
+      if (holding || !signal.aborted) throw err;
+      throw new RotaError(
+        "zone_busy",
+        writing.running(zoneId)
+          ? `${who}: zone ${zoneId}: a record create sent earlier still awaits Cloudflare's reply; nothing listed or deleted until it ends`
+          : `${who}: zone ${zoneId}: another change (another renewal's, or a create awaiting Cloudflare's reply) still holds the zone's lock; nothing listed or deleted`,
+      );
+    }
   }
 
   // Read when first used, so a token rotated on disk is picked up by the next renewal's process.
   function api(): CloudflareClient {
-    client ??= new CloudflareClient({ apiUrl: cfg.apiUrl, token: token(cfg, who), who, clock: ctx.clock });
+    client ??= new CloudflareClient({ apiUrl: cfg.apiUrl, token: token(cfg, who), who, clock: ctx.clock, settleMs: limits.settleMs });
     return client;
   }
 
@@ -81,6 +119,12 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
     return { all, ours: all.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) };
   }
 
+  const noReply = (recordName: string) =>
+    new RotaError(
+      "timeout",
+      `${who}: creating ${recordName}: no reply in ${limits.replyMs / 1000} s; the request stays open (up to ${limits.settleMs / 1000} s) holding the zone's lock, and the challenge is removed once it has ended`,
+    );
+
   return {
     name,
     propagation: cfg.propagation,
@@ -90,6 +134,9 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
     },
     supports(challenge) {
       return supportsKind(this, challenge);
+    },
+    writesInFlight() {
+      return writing.all();
     },
     async publish(challenge, signal) {
       const ch = asDnsChallenge(challenge, who);
@@ -104,11 +151,16 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
           return;
         }
         const rec = { name: fqdn(ch.recordName), ttl: ttlOf(ch) };
-        const create = inZone(zoneId, signal, () =>
-          ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal),
-        );
-        // The caller is answered when its signal fires; the create, once sent, runs on to its reply, holding the lock.
-        await untilAborted(create, signal, who);
+        const gaveUp = Promise.withResolvers<never>();
+        gaveUp.promise.catch(() => {});
+        const create = inZone(zoneId, signal, () => {
+          const write = ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal);
+          writing.track(zoneId, write);
+          noReplyWithin(write, limits.replyMs, () => noReply(rec.name)).catch(gaveUp.reject);
+          return write;
+        });
+        // The caller is answered when its signal fires or the reply is late; the create, once sent, runs on to its end, holding the lock.
+        await untilAborted(Promise.race([create, gaveUp.promise]), signal, who);
       } catch (err) {
         // A publish running beside this one made the same record first: the outcome is the one asked for.
         if (err instanceof RotaError && err.code === "identical_record") return;
@@ -133,7 +185,7 @@ export function createCloudflareDcv(name: string, cfg: CloudflareConfig, ctx: Pi
         }
       });
     },
-  } satisfies PropagatingDcv & Checkable;
+  } satisfies PropagatingDcv & Checkable & LateWrites;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */

@@ -34,8 +34,11 @@ export interface NamecheapCredentials {
 
 export interface NamecheapClient {
   getHosts(sld: string, tld: string, signal: AbortSignal): Promise<Zone>;
-  /** Replaces the whole zone with `zone`: "All host records that are not included into the API call will be deleted." */
-  setHosts(sld: string, tld: string, zone: Zone, signal: AbortSignal): Promise<void>;
+  /**
+   * Replaces the whole zone with `zone`: "All host records that are not included into the API call will be deleted."
+   * `limitMs` bounds the request (the transport's CALL_TIMEOUT_MS unless given).
+   */
+  setHosts(sld: string, tld: string, zone: Zone, signal: AbortSignal, limitMs?: number): Promise<void>;
   /** How many domains the account holds (`namecheap.domains.getList`): a read that proves the credentials (rota doctor). */
   domainCount(signal: AbortSignal): Promise<number>;
 }
@@ -47,8 +50,8 @@ export function createNamecheapClient(creds: NamecheapCredentials, who: string):
   const fail = (code: string, message: string, cause?: unknown, noRetry = false) =>
     new RotaError(code, hideKey(creds, `${who}: ${message}`), { cause, noRetry });
 
-  async function call(command: string, params: [string, string][], signal: AbortSignal): Promise<XmlElement> {
-    const text = await postCommand(creds, who, command, params, signal);
+  async function call(command: string, params: [string, string][], signal: AbortSignal, limitMs?: number): Promise<XmlElement> {
+    const text = await postCommand(creds, who, command, params, signal, limitMs);
     let root: XmlElement;
     try {
       root = parseXml(text);
@@ -86,6 +89,12 @@ export function createNamecheapClient(creds: NamecheapCredentials, who: string):
       }
       const emailType = result.attrs.EmailType;
       if (!emailType) throw malformed("reply has no EmailType");
+      // A reply for another domain (a proxy or cache mixing up requests) written back would put its hosts in this zone.
+      const domain = result.attrs.Domain;
+      if (domain === undefined) throw malformed("reply has no Domain");
+      if (domain.toLowerCase() !== `${sld}.${tld}`.toLowerCase()) {
+        throw fail("namecheap_wrong_domain", `${command} ${sld}.${tld}: the reply is for ${JSON.stringify(domain)}, not ${sld}.${tld}; nothing written`);
+      }
       const hosts: Host[] = [];
       for (const el of result.children) {
         if (el.name !== "host") throw malformed(`unexpected <${el.name}>`);
@@ -105,14 +114,14 @@ export function createNamecheapClient(creds: NamecheapCredentials, who: string):
       return total !== undefined && /^\d+$/.test(total) ? Number(total) : result.children.filter((e) => e.name === "Domain").length;
     },
 
-    async setHosts(sld, tld, zone, signal) {
+    async setHosts(sld, tld, zone, signal, limitMs) {
       const command = "namecheap.domains.dns.setHosts";
       const params: [string, string][] = [["SLD", sld], ["TLD", tld], ["EmailType", zone.emailType]];
       zone.hosts.forEach((h, i) => {
         const n = i + 1;
         params.push([`HostName${n}`, h.name], [`RecordType${n}`, h.type], [`Address${n}`, h.address], [`MXPref${n}`, h.mxPref], [`TTL${n}`, h.ttl]);
       });
-      const response = await call(command, params, signal);
+      const response = await call(command, params, signal, limitMs);
       const result = child(response, "DomainDNSSetHostsResult");
       if (result?.attrs.IsSuccess !== "true") throw fail("namecheap_not_saved", `${command} ${sld}.${tld}: IsSuccess is not true`);
     },

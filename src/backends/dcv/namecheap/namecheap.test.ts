@@ -145,7 +145,13 @@ describe("namecheap", () => {
     ["an empty reply", "", /malformed reply \(empty document\)/],
     ["a cut-off reply", `<?xml version="1.0"?><ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult Domain="example.com" EmailType="MX" IsUsingOurDNS="true"><host Name="@" Type="A" Address="192.0.2.1" MXPref="10" TTL="1800" />`, /malformed reply/],
     ["a reply with no result", `<ApiResponse Status="OK"><Errors /><CommandResponse Type="namecheap.domains.dns.getHosts" /></ApiResponse>`, /no DomainDNSGetHostsResult/],
-    ["a host without its TTL", `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult EmailType="MX" IsUsingOurDNS="true"><host Name="@" Type="A" Address="192.0.2.1" MXPref="10" /></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`, /lacks/],
+    ["a host without its TTL", `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult Domain="example.com" EmailType="MX" IsUsingOurDNS="true"><host Name="@" Type="A" Address="192.0.2.1" MXPref="10" /></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`, /lacks/],
+    [
+      "a reply for another domain",
+      `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult Domain="nc.test" EmailType="MX" IsUsingOurDNS="true"><host Name="@" Type="A" Address="192.0.2.9" MXPref="10" TTL="1800" /></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`,
+      /getHosts example\.com: the reply is for "nc\.test", not example\.com; nothing written/,
+    ],
+    ["a reply without Domain", `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult EmailType="MX" IsUsingOurDNS="true"></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`, /no Domain; nothing written/],
     ["a reply without EmailType", `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult IsUsingOurDNS="true"></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`, /no EmailType/],
     ["a domain not on Namecheap's DNS", `<ApiResponse Status="OK"><Errors /><CommandResponse><DomainDNSGetHostsResult EmailType="MX" IsUsingOurDNS="false"></DomainDNSGetHostsResult></CommandResponse></ApiResponse>`, /does not use Namecheap's DNS/],
   ];
@@ -209,7 +215,10 @@ describe("namecheap", () => {
 
   test("remove whose signal fires while a cut-short setHosts runs fails (the challenge stays journaled); the daemon's journal sweep waits for it and takes the record out", async () => {
     const hold = await publishCutShort(challenge());
-    await expect(s.dcv.remove(challenge(), AbortSignal.timeout(100))).rejects.toMatchObject({ code: "aborted", message: "namecheap nc: cancelled" });
+    await expect(s.dcv.remove(challenge(), AbortSignal.timeout(100))).rejects.toMatchObject({
+      code: "zone_busy",
+      message: "namecheap nc: example.com: a setHosts sent earlier still awaits Namecheap's reply; nothing read or written until it ends",
+    });
     expect(s.fake.requests.map((r) => r.command)).toEqual(["namecheap.domains.dns.getHosts", "namecheap.domains.dns.setHosts"]);
     // The daemon sweeps the journal as soon as the renewal ends, while Namecheap still works on the setHosts.
     const sweeping = s.another().remove(challenge(), AbortSignal.timeout(10_000));

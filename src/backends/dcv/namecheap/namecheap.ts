@@ -5,8 +5,9 @@
  * per-domain lock file in `state_dir`: renewals run in child processes and two certs can
  * share a zone. Every host goes back exactly as read; only our TXT value or CNAME is added or
  * removed, and a read that is not a clean success writes nothing. A setHosts once sent is never
- * cut off, and the lock is held until its reply: Namecheap may carry it out all the same, and the
- * next writer (our own remove, another cert's publish) must read the zone it left.
+ * cut off, and the lock is held until its reply or its connection's end, even past the step's own
+ * time limit: Namecheap may carry it out all the same, and the next writer (our own remove, the
+ * journal sweep, another cert's publish) must read the zone it left.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -17,16 +18,27 @@ import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
 import { supportsKind, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
-import { untilAborted } from "../unfinished.ts";
+import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
+import { CALL_TIMEOUT_MS } from "./transport.ts";
 
 /** Long enough for another process's getHosts + setHosts, each bounded by its own request. */
 const LOCK_WAIT_MS = 120_000;
 /** Namecheap's smallest TTL. */
 const MIN_TTL = 60;
-/** What a setHosts is sent with: once sent, only its reply (or the transport's own time limit) ends it. */
+/** What a setHosts is sent with: once sent, only its reply, its connection's end or `settleMs` ends it. */
 const UNCANCELLED = new AbortController().signal;
+
+/** How long a setHosts is waited for: the step's answer, and the request itself (unfinished.ts). */
+export interface WriteLimits {
+  /** The step fails after this without a reply. */
+  replyMs: number;
+  /** The request, and the domain's lock, are given up after this. */
+  settleMs: number;
+}
+
+export const NAMECHEAP_WRITE_LIMITS: WriteLimits = { replyMs: CALL_TIMEOUT_MS, settleMs: WRITE_SETTLE_MS };
 
 /** Where a record name lives at Namecheap: the registered domain (SLD + TLD) and the host name inside it. */
 export interface Placement {
@@ -50,8 +62,10 @@ export function placementOf(recordName: string): Placement {
   return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
 }
 
-export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext): PropagatingDcv & Checkable {
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext, limits = NAMECHEAP_WRITE_LIMITS): PropagatingDcv & Checkable & LateWrites {
   const who = `namecheap ${name}`;
+  /** This process's setHosts calls still open, by domain, whether their step still waits or not. */
+  const writing = new UnfinishedWrites();
   // One folder for the type, not this section: two sections on one account may share a zone.
   const lockDir = join(ctx.stateDir, "namecheap");
   // The key is read at each change, so a rotated key file takes effect without a restart.
@@ -70,34 +84,63 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
   /**
    * One locked read-modify-write. `change` returns the new host list, or null when the zone
    * already is as wanted: then nothing is written (Namecheap rate-limits per minute/hour/day).
-   * When `signal` fires the caller is answered at once, but a setHosts already sent runs on
-   * under the lock: cut off, it could land after the next writer's read, bringing back what
-   * that writer removed or dropping what it added.
+   * When `signal` fires, or the setHosts has no reply within `limits.replyMs`, the caller is
+   * answered at once, but the setHosts runs on under the lock to its reply or its connection's
+   * end (`limits.settleMs` at most): cut off, it could land after the next writer's read,
+   * bringing back what that writer removed or dropping what it added.
    */
   async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, ch: DnsChallenge) => Host[] | null) {
     throwIfAborted(signal, who);
     const ch = asDnsChallenge(challenge, who);
     const place = placementOf(ch.recordName);
+    const domain = `${place.sld}.${place.tld}`;
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
-    const lockPath = join(lockDir, `${place.sld}.${place.tld}.lock`);
+    const lockPath = join(lockDir, `${domain}.lock`);
+    const gaveUp = Promise.withResolvers<never>();
+    gaveUp.promise.catch(() => {});
+    let holding = false;
     const locked = withLock(
       lockPath,
       LOCK_WAIT_MS,
       who,
       async () => {
+        holding = true;
         throwIfAborted(signal, who);
         const c = api();
         const zone = await c.getHosts(place.sld, place.tld, signal);
         const hosts = change(zone.hosts, place, ch);
         if (hosts === null) return;
         throwIfAborted(signal, who);
-        await c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, UNCANCELLED);
-        ctx.log.info(`${who}: ${place.sld}.${place.tld}: ${hosts.length} hosts written`);
+        const write = c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, UNCANCELLED, limits.settleMs);
+        writing.track(domain, write);
+        noReplyWithin(write, limits.replyMs, () => noReply(domain)).catch(gaveUp.reject);
+        await write;
+        ctx.log.info(`${who}: ${domain}: ${hosts.length} hosts written`);
       },
       signal,
     );
-    await untilAborted(locked, signal, who);
+    try {
+      await untilAborted(Promise.race([locked, gaveUp.promise]), signal, who);
+    } catch (err) {
+      // Cut off while waiting for the lock: say what holds it, the operator's first question.
+      if (!holding && signal.aborted) throw busy(domain);
+      throw err;
+    }
   }
+
+  const noReply = (domain: string) =>
+    new RotaError(
+      "namecheap_unreachable",
+      `${who}: namecheap.domains.dns.setHosts ${domain}: no reply within ${limits.replyMs / 1000} s; the request stays open (up to ${limits.settleMs / 1000} s) holding the domain's lock, and the challenge is removed once it has ended`,
+    );
+
+  const busy = (domain: string) =>
+    new RotaError(
+      "zone_busy",
+      writing.running(domain)
+        ? `${who}: ${domain}: a setHosts sent earlier still awaits Namecheap's reply; nothing read or written until it ends`
+        : `${who}: ${domain}: another change to the domain (another renewal's, or a setHosts awaiting Namecheap's reply) still holds its lock; nothing read or written`,
+    );
 
   return {
     name,
@@ -108,6 +151,9 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
     },
     supports(challenge) {
       return supportsKind(this, challenge);
+    },
+    writesInFlight() {
+      return writing.all();
     },
     async publish(challenge, signal) {
       await edit(challenge, signal, (hosts, place, ch) => {
@@ -126,5 +172,5 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
         return kept.length === hosts.length ? null : kept;
       });
     },
-  } satisfies PropagatingDcv & Checkable;
+  } satisfies PropagatingDcv & Checkable & LateWrites;
 }

@@ -21,9 +21,16 @@ export function hideKey(creds: NamecheapCredentials, text: string): string {
  * POSTs `command` with its `params` and resolves with the reply's body. Rejects with
  * `aborted` when `signal` fires, `namecheap_http` for any status but 200 (its Retry-After kept,
  * a redirect named and not followed), `namecheap_unreachable` for no reply (or none within
- * CALL_TIMEOUT_MS); each message starts `<who>: <command>:` and never holds the key.
+ * `limitMs`, CALL_TIMEOUT_MS unless given); each message starts `<who>: <command>:` and never holds the key.
  */
-export async function postCommand(creds: NamecheapCredentials, who: string, command: string, params: [string, string][], signal: AbortSignal): Promise<string> {
+export async function postCommand(
+  creds: NamecheapCredentials,
+  who: string,
+  command: string,
+  params: [string, string][],
+  signal: AbortSignal,
+  limitMs = CALL_TIMEOUT_MS,
+): Promise<string> {
   const fail = (code: string, message: string, retryAfterSeconds?: number) =>
     new RotaError(code, hideKey(creds, `${who}: ${command}: ${message}`), retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
   if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
@@ -35,7 +42,7 @@ export async function postCommand(creds: NamecheapCredentials, who: string, comm
     ["Command", command],
     ...params,
   ]);
-  const limit = AbortSignal.timeout(CALL_TIMEOUT_MS);
+  const limit = AbortSignal.timeout(limitMs);
   try {
     const res = await fetch(creds.apiUrl, {
       method: "POST",
@@ -54,7 +61,7 @@ export async function postCommand(creds: NamecheapCredentials, who: string, comm
   } catch (err) {
     if (err instanceof RotaError) throw err;
     if (signal.aborted) throw new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason });
-    if (limit.aborted) throw fail("namecheap_unreachable", `no reply within ${CALL_TIMEOUT_MS / 1000} s`);
+    if (limit.aborted) throw fail("namecheap_unreachable", `no reply within ${limitMs / 1000} s`);
     throw fail("namecheap_unreachable", `${creds.apiUrl}: ${(err as Error).message}`);
   }
 }
