@@ -291,6 +291,13 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();
+  // Looks taken while the audit store was away failed (unreadable, checking): every cert is
+  // looked at again once it is back, not at the next interval, up to an hour later.
+  bus.subscribe((e) => {
+    if (e.type !== "store.reconnected") return;
+    log.info("audit store connected again: looking at every cert now");
+    scheduler.kick();
+  });
   hooks.lost = (reason) => void runner.abortOrders(reason);
   const settings = config.cluster;
   // Every node, leader included, installs what the leader stored; it looks at each lease tick (⅓ TTL) for a new issuance.

@@ -215,9 +215,10 @@ export class Scheduler {
   }
 
   /**
-   * This node has just become the leader: every cert is looked at now, not at the next
-   * interval. The plans it read as a follower may be older than the last leader's writes,
-   * so they are read again. Before start() it does nothing: the startup tick is that look.
+   * Every cert is looked at now, not at the next interval, its plan read again: this node has
+   * just become the leader (the plans it read as a follower may be older than the last
+   * leader's writes), or the audit store is back after an outage (the looks taken meanwhile
+   * failed). Before start() it does nothing: the startup tick is that look.
    */
   kick(): void {
     this.plans.clear();
