@@ -17,7 +17,7 @@ import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { AuditStore } from "../store/types.ts";
 import type { CooldownPolicy } from "./cooldown.ts";
-import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
+import { afterFailure, failureKind, haltNote, type AfterFailure } from "./failure.ts";
 import type { Leadership } from "./leadership.ts";
 import { Limiter } from "./limiter.ts";
 import { RunEntry, type Dispatch, type Started, type StartOptions } from "./run-entry.ts";
@@ -267,6 +267,13 @@ export class Runner {
     if (!keepsState) {
       bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt: null });
       log.error(`${certId}: re-install ${renewalId} failed: ${error}`);
+      return outcome;
+    }
+    // Nothing is wrong with the cert: no cooldown would outlast the restart that fixes it (the cooldown kept is what was
+    // there), and each check tries again, refused at once by the new binary without a word to the CA.
+    if (failureKind(outcome.error) === "restart") {
+      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt: null });
+      log.error(`${certId}: renewal ${renewalId} failed: ${error}; no cooldown for the cert, it is tried again at the next check`);
       return outcome;
     }
     let recorded: AfterFailure | null = null;
