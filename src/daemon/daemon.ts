@@ -29,6 +29,7 @@ import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
 import { WorkerPool, type PoolSettings } from "../pipeline/worker-pool.ts";
 import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
+import { orderInputs } from "../scheduler/order-inputs.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
@@ -190,6 +191,7 @@ function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, lo
   return {
     cluster: cluster && { nodeId: config.cluster.nodeId, leadership: cluster.coordinator },
     execute: childExecutor(config, bus, store, log, pool, advisors),
+    orderInputs: (certId) => orderInputs(config, certId),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxAuthzFailures: d.maxAuthzFailures,
     maxConcurrent: d.maxConcurrentRenewals,

@@ -259,6 +259,18 @@ describe("Runner", () => {
     ]);
   });
 
+  test("a failure keeps the order inputs of the config it ran on beside its cooldown; a success forgets them", async () => {
+    let fail = true;
+    const www = cert("www", fakeCa(dir, clock, { failWith: () => (fail ? new RotaError("ca_error", "fake-ca: boom") : undefined) }));
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800, orderInputs: (id) => `inputs of ${id}` });
+    await runner.start(www, "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), inputs: "inputs of www" });
+    fail = false;
+    await runner.start(www, "manual")!.done;
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+  });
+
   test("a CA's Retry-After longer than the backoff sets the retry time", async () => {
     const limited = fakeCa(dir, clock, {
       failWith: () => new RotaError("rate_limited", "fake-ca: too many certificates (HTTP 429)", { retryAfterSeconds: 7_200 }),

@@ -34,6 +34,12 @@ export interface RunnerSettings {
   maxConcurrent: number;
   /** A renewal still running this long after it got its slot is aborted and fails. */
   timeoutSeconds: number;
+  /**
+   * The fingerprint of a cert's order inputs in the config these settings come from
+   * (order-inputs.ts), kept beside a failure's cooldown so a config that changes them ends it.
+   * Absent (or null): none is kept, and only the cooldown's end or `--force` ends it.
+   */
+  orderInputs?: (certId: string) => string | null;
   /** Cluster mode: this node's id and the lease it may hold. Absent or null: one node, every run as before. */
   cluster?: { nodeId: string; leadership: Leadership } | null;
 }
@@ -280,6 +286,8 @@ export class Runner {
     try {
       const policy = { ...settings.policy, maxAuthzFailures: settings.maxAuthzFailures };
       const next = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now());
+      const inputs = settings.orderInputs?.(certId);
+      if (inputs) next.state.inputs = inputs;
       await store.putCertState(next.state);
       recorded = next;
     } catch (err) {

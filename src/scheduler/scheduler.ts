@@ -37,6 +37,7 @@ import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
 import { intern, internAll, type Texts } from "./intern.ts";
+import { orderInputs } from "./order-inputs.ts";
 import { nextMoment, planOf, planSharing, samePlan } from "./plan.ts";
 import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
@@ -155,6 +156,8 @@ export class Scheduler {
   private readonly looked = new Set<string>();
   /** The distinct install targets of the watched certs. */
   private targets: InstallBackend[];
+  /** The next sweep first ends the cooldowns whose failed renewal had other order inputs (`endChangedCooldowns`): set at start and by each reload. */
+  private inputsChanged = true;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -211,6 +214,7 @@ export class Scheduler {
     this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
+    this.inputsChanged = true;
     this.tickSafely("reload");
   }
 
@@ -343,7 +347,10 @@ export class Scheduler {
   private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
     if (!deps.leadership.isLeader()) return;
-    if (!only) await this.sweepJournal();
+    if (!only) {
+      await this.sweepJournal();
+      await this.endChangedCooldowns();
+    }
     let slice = performance.now();
     const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : await this.unsettled(this.watch.certs);
     let stored = new Map<string, CertSummary>();
@@ -609,6 +616,43 @@ export class Scheduler {
     this.unsettle(state.certId);
     deps.bus.emit({ type: "cert.resumed", certId: state.certId, at: deps.clock.now() });
     scoped(deps.log, { cert: state.certId }).info(`${state.certId}: halt cleared by a forced renewal`);
+  }
+
+  /**
+   * Ends the cooldown of each cert whose failed renewal was ordered with other inputs than
+   * the config gives now (order-inputs.ts: names, CA and its options such as `profile`, key,
+   * DCV, and the `[[ca]]`/`[[dcv]]` sections named): the operator changed what failed and
+   * expects the next try now, not when the cooldown ends. The first sweep after the start
+   * and after each reload does it, so an edit made while the daemon was stopped counts too.
+   * A halt is left alone: only `rota renew --force` clears it (issue 12 §5).
+   */
+  private async endChangedCooldowns(): Promise<void> {
+    if (!this.inputsChanged) return;
+    this.inputsChanged = false;
+    const { deps } = this;
+    const now = deps.clock.now();
+    let states: Map<string, CertState>;
+    try {
+      states = await deps.store.certStates();
+    } catch (err) {
+      this.inputsChanged = true;
+      deps.log.error(`scheduler: cannot read the certs' failure states to end the cooldowns a config change ends: ${describeError(err)}`);
+      return;
+    }
+    for (const state of states.values()) {
+      const id = state.certId;
+      if (!state.retryAt || state.retryAt <= now || state.haltedAt || state.inputs === undefined || !this.byId.has(id) || deps.runner.busy(id)) continue;
+      const inputs = orderInputs(this.watch.config, id);
+      if (inputs === null || inputs === state.inputs) continue;
+      try {
+        await deps.store.putCertState({ ...state, retryAt: null });
+      } catch (err) {
+        deps.log.error(`scheduler: ${id}: cannot end its cooldown: ${describeError(err)}`);
+        continue;
+      }
+      this.unsettle(id);
+      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again now`);
+    }
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */
