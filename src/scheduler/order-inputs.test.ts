@@ -1,8 +1,9 @@
-/** @module orderInputs: which config changes count as a change to what a cert is ordered with. */
+/** @module orderInputs: which config changes count as a change to what a cert is ordered with; cooldownsEnded: which cooldowns such a change ends. */
 import { expect, test } from "bun:test";
 import type { CertConfig, RotaConfig } from "../config/schema.ts";
 import { testConfig } from "../testing/config.ts";
-import { orderInputs } from "./order-inputs.ts";
+import type { CertState } from "../store/types.ts";
+import { cooldownsEnded, orderInputs } from "./order-inputs.ts";
 
 const www: CertConfig = {
   id: "www",
@@ -54,4 +55,20 @@ test("install targets, thresholds, the daemon's settings and another cert's sect
 
 test("a cert the config does not have has none", () => {
   expect(orderInputs(config(), "gone")).toBeNull();
+});
+
+test("cooldownsEnded: a cooldown still running whose failed run had other inputs; not a halt, a cooldown over, a state without inputs, nor a cert gone", () => {
+  const now = new Date("2030-01-01T00:00:00Z");
+  const later = new Date(now.getTime() + 86_400_000);
+  const state = (certId: string, over: Partial<CertState>): CertState => ({ certId, consecutiveFailures: 1, retryAt: later, lastError: "acme pb: boom", authzFailures: 0, haltedAt: null, inputs: "old", ...over });
+  const states = [
+    state("changed", {}),
+    state("same", { inputs: "new" }),
+    state("halted", { retryAt: null, haltedAt: now }),
+    state("over", { retryAt: now }),
+    state("unknown", { inputs: undefined }),
+    state("gone", {}),
+  ];
+  const inputsOf = (id: string) => (id === "gone" ? null : "new");
+  expect(cooldownsEnded(states, now, inputsOf).map((s) => s.certId)).toEqual(["changed"]);
 });

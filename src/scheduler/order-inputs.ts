@@ -8,6 +8,7 @@
  */
 import type { RotaConfig } from "../config/schema.ts";
 import { certSections } from "../pipeline/cert-sections.ts";
+import type { CertState } from "../store/types.ts";
 
 /** The fingerprint of `certId`'s order inputs in `config`; null when the config has no such cert. */
 export function orderInputs(config: RotaConfig, certId: string): string | null {
@@ -19,6 +20,21 @@ export function orderInputs(config: RotaConfig, certId: string): string | null {
   }
   const { id: _id, install: _install, renewThresholdDays: _threshold, ...cert } = sections.cert;
   return new Bun.CryptoHasher("sha256").update(canonical({ cert, ca: sections.ca, dcv: sections.dcv })).digest("base64url");
+}
+
+/**
+ * The failure states whose cooldown a config change ends: cooling down at `now`, not halted
+ * (only `--force` ends a halt), their failed run's inputs known (a state from before rota kept
+ * them is left alone) and not those `inputsOf` gives now (null: no such cert any more, left alone).
+ */
+export function cooldownsEnded(states: Iterable<CertState>, now: Date, inputsOf: (certId: string) => string | null): (CertState & { retryAt: Date })[] {
+  const ended: (CertState & { retryAt: Date })[] = [];
+  for (const s of states) {
+    if (!s.retryAt || s.retryAt <= now || s.haltedAt || s.inputs === undefined) continue;
+    const inputs = inputsOf(s.certId);
+    if (inputs !== null && inputs !== s.inputs) ended.push({ ...s, retryAt: s.retryAt });
+  }
+  return ended;
 }
 
 /** JSON with every object's keys sorted: keys written in another order in the file are the same inputs. */

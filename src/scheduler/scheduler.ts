@@ -37,7 +37,7 @@ import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
 import { intern, internAll, type Texts } from "./intern.ts";
-import { orderInputs } from "./order-inputs.ts";
+import { cooldownsEnded, orderInputs } from "./order-inputs.ts";
 import { nextMoment, planOf, planSharing, samePlan } from "./plan.ts";
 import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
@@ -639,11 +639,10 @@ export class Scheduler {
       deps.log.error(`scheduler: cannot read the certs' failure states to end the cooldowns a config change ends: ${describeError(err)}`);
       return;
     }
-    for (const state of states.values()) {
+    // A cert renewing now is left to its run, whose end writes its state.
+    const inputsOf = (id: string) => (this.byId.has(id) && !deps.runner.busy(id) ? orderInputs(this.watch.config, id) : null);
+    for (const state of cooldownsEnded(states.values(), now, inputsOf)) {
       const id = state.certId;
-      if (!state.retryAt || state.retryAt <= now || state.haltedAt || state.inputs === undefined || !this.byId.has(id) || deps.runner.busy(id)) continue;
-      const inputs = orderInputs(this.watch.config, id);
-      if (inputs === null || inputs === state.inputs) continue;
       try {
         await deps.store.putCertState({ ...state, retryAt: null });
       } catch (err) {
