@@ -7,7 +7,8 @@
  * - Rate limit: one newOrder answered 429 `rateLimited` with `Retry-After: 120` under a
  *   5-s cooldown: the retry comes 120 s out and counts nothing toward a halt.
  * - Profiles: a profile the CA does not offer waits `failure_cooldown_max_seconds` at once;
- *   the profile fixed in the file, a reload ends that cooldown and renews the cert at once.
+ *   the profile fixed in the file, a reload (or a start on the edited file) ends that
+ *   cooldown and renews the cert at once.
  * - renewalInfo faults (pebble 2.10): each answer the proxy makes up, 404, 500, HTML, `{}`, an
  *   inverted window, one past notAfter, or Retry-After 0 / negative / an HTTP-date / 10 years,
  *   leaves the daemon renewing: the faults order without `replaces`, the odd Retry-Afters
@@ -138,12 +139,12 @@ describe("Rate limit and profiles", () => {
     daemon = startDaemon(oddConfig('profile = "tlsserver"'), { env: world.env });
   });
 
-  function oddConfig(profile: string): string {
+  function oddConfig(profile: string, oddDomains = ["odd.example.test"]): string {
     return configFor({
       daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 5 },
       certs: [
         { id: "limited", domains: ["limited.example.test"] },
-        { id: "odd", domains: ["odd.example.test"], extra: profile },
+        { id: "odd", domains: oddDomains, extra: profile },
       ],
     });
   }
@@ -187,6 +188,23 @@ describe("Rate limit and profiles", () => {
     expect(row.trigger).toBe("reload");
     expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });
     expect((await show("limited")).retry_at).toBe(limited);
+  });
+
+  test("a name added with the profile broken again fails into a cooldown; fixed while the daemon is stopped, the start renews it at once", async () => {
+    const domains = ["odd.example.test", "odd2.example.test"];
+    oddConfig('profile = "tlsserver"', domains);
+    expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+    const failed = await waitForRenewal(world.socket, "odd", (r) => r.status === "failed" && r.trigger === "reload");
+    expect(failed.error).toMatch(/^acme pebble: profile "tlsserver" is not offered/);
+    expect((await show("odd")).retry_at).not.toBeNull();
+    expect(await daemon.stop()).toBe(0);
+
+    const config = oddConfig("", domains);
+    daemon = startDaemon(config, { env: world.env });
+    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again now/);
+    const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "succeeded" && r.trigger === "startup", 60_000);
+    expect(row.reason).toContain("odd2.example.test");
+    expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });
   });
 });
 
