@@ -29,6 +29,7 @@ import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
 import { WorkerPool, type PoolSettings } from "../pipeline/worker-pool.ts";
 import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
+import { orderInputs } from "../scheduler/order-inputs.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { singleNode } from "../scheduler/leadership.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
@@ -190,6 +191,7 @@ function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, lo
   return {
     cluster: cluster && { nodeId: config.cluster.nodeId, leadership: cluster.coordinator },
     execute: childExecutor(config, bus, store, log, pool, advisors),
+    orderInputs: (certId) => orderInputs(config, certId),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxAuthzFailures: d.maxAuthzFailures,
     maxConcurrent: d.maxConcurrentRenewals,
@@ -292,6 +294,13 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
   const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();
+  // Looks taken while the audit store was away failed (unreadable, checking): every cert is
+  // looked at again once it is back, not at the next interval, up to an hour later.
+  bus.subscribe((e) => {
+    if (e.type !== "store.reconnected") return;
+    log.info("audit store connected again: looking at every cert now");
+    scheduler.kick();
+  });
   hooks.lost = (reason) => void runner.abortOrders(reason);
   const settings = config.cluster;
   // Every node, leader included, installs what the leader stored; it looks at each lease tick (⅓ TTL) for a new issuance.

@@ -15,7 +15,7 @@ import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
 import { systemClock } from "../clock.ts";
-import { childExecutor, spawnWorker } from "./child.ts";
+import { childExecutor, executablePath, spawnWorker } from "./child.ts";
 import type { Execute, ExecuteRequest } from "./execute.ts";
 import type { PipelineStore } from "./renewer.ts";
 import { WorkerPool } from "./worker-pool.ts";
@@ -132,3 +132,8 @@ test("a worker starts with the JIT off (WORKER_JSC_ENV); a command its renewal r
     await worker.exited;
   }
 }, 60_000);
+
+test("a binary replaced by a rename under the daemon: the worker is started from the file now at its path, not the deleted one", () => {
+  expect(executablePath("/opt/rota/bin/rota (deleted)")).toBe("/opt/rota/bin/rota");
+  expect(executablePath("/opt/rota/bin/rota")).toBe("/opt/rota/bin/rota");
+});

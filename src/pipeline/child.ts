@@ -24,8 +24,23 @@ import type { WorkerPool, WorkerProcess } from "./worker-pool.ts";
 
 /** How to start this same program again: the compiled executable, or bun with the entry script. */
 function selfCommand(): string[] {
-  return Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+  const exe = executablePath(process.execPath);
+  return Bun.main.startsWith("/$bunfs/") ? [exe] : [exe, Bun.main];
 }
+
+/**
+ * The path the executable was started from, as the kernel names it. Bun reads
+ * `/proc/self/exe` at the first use of `process.execPath`; once the file there was replaced
+ * by a rename (install.sh's upgrade), the link names the old, deleted inode as
+ * `<path> (deleted)`, which cannot be spawned. The binary now at `<path>` is started instead,
+ * and its version check refuses a daemon of another build (child-protocol.ts), saying to restart.
+ */
+export function executablePath(execPath: string): string {
+  return execPath.endsWith(DELETED) ? execPath.slice(0, -DELETED.length) : execPath;
+}
+
+/** What Linux appends to `/proc/<pid>/exe` once the file it names is gone (proc(5)). */
+const DELETED = " (deleted)";
 
 /** Starts a worker process and hands it `hello`, its first line. `command`: how to start rota (a test runs it from source). */
 export function spawnWorker(hello: ChildHello, command: string[] = selfCommand()): WorkerProcess {

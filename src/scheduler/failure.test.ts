@@ -18,6 +18,7 @@ describe("failureKind", () => {
     [authz(), "authz_invalid"],
     [new RotaError("network", "x", { noRetry: true }), "no_retry"],
     [new RotaError("profile_not_offered", "x", { noRetry: true }), "no_retry"],
+    [new RotaError("binary_replaced", "rota was replaced while the daemon runs (daemon 0.1.0, binary 0.2.0): restart the daemon"), "restart"],
     [new RotaError("validation_failed", "x"), "other"],
     [new Error("plain"), "other"],
   ] as const)("%p is %s", (err, kind) => expect(failureKind(err)).toBe(kind));

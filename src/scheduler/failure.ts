@@ -17,14 +17,17 @@ export interface FailurePolicy extends CooldownPolicy {
  * `no_retry`: retrying will not help before someone changes something (an untrusted CA
  * certificate, a challenge the DCV cannot solve, a profile the CA does not offer).
  * `authz_invalid`: the CA could not validate control of a name; counted toward a halt.
+ * `restart`: the daemon, not the cert, is at fault (its binary was replaced under it, issue 15
+ * §6): only a restart helps, and the cert keeps its failure state as it was.
  */
-export type FailureKind = "rate_limited" | "no_retry" | "authz_invalid" | "other";
+export type FailureKind = "rate_limited" | "no_retry" | "authz_invalid" | "restart" | "other";
 
 /** The error as it reaches the runner: a RotaError's code and flag, also after crossing from a renewal process. */
 export function failureKind(err: unknown): FailureKind {
   if (!(err instanceof RotaError)) return "other";
   if (err.code === "rate_limited" || err.code === "unavailable") return "rate_limited";
   if (err.code === "authz_invalid") return "authz_invalid";
+  if (err.code === "binary_replaced") return "restart";
   return err.noRetry ? "no_retry" : "other";
 }
 

@@ -256,6 +256,34 @@ describe("Runner", () => {
     expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
   });
 
+  test("a worker that refuses because rota was replaced under the daemon: the renewal fails, the cert's failure state stays as it was", async () => {
+    const replaced = new RotaError("binary_replaced", "rota was replaced while the daemon runs (daemon 0.1.0 aaaaaaaaaaaa, binary 0.1.0 bbbbbbbbbbbb): restart the daemon");
+    const lines: string[] = [];
+    const log = createConsola({ level: 5, reporters: [{ log: (o) => void lines.push(`${o.type} ${o.args.join(" ")}`) }] });
+    const runner = new Runner({ store, bus, clock, log }, { execute: async () => ({ ok: false, error: replaced, interrupted: false }), policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
+    const before = { certId: "www", consecutiveFailures: 1, retryAt: null, lastError: "fake-ca: boom", authzFailures: 1, haltedAt: null };
+    await store.putCertState(before);
+    const outcome = await runner.start(cert("www", fakeCa(dir, clock, {})), "scheduled")!.done;
+    expect(outcome.ok).toBe(false);
+    expect(await store.getCertState("www")).toEqual(before);
+    expect(events.at(-1)).toMatchObject({ type: "renewal.failed", certId: "www", interrupted: false, retryAt: null, error: replaced.message });
+    expect(lines.filter((l) => l.startsWith("error "))).toEqual([
+      expect.stringMatching(/^error www: renewal \S+ failed: rota was replaced while the daemon runs .*: restart the daemon; no cooldown for the cert, it is tried again at the next check$/),
+    ]);
+  });
+
+  test("a failure keeps the order inputs of the config it ran on beside its cooldown; a success forgets them", async () => {
+    let fail = true;
+    const www = cert("www", fakeCa(dir, clock, { failWith: () => (fail ? new RotaError("ca_error", "fake-ca: boom") : undefined) }));
+    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    const runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800, orderInputs: (id) => `inputs of ${id}` });
+    await runner.start(www, "scheduled")!.done;
+    expect(await store.getCertState("www")).toMatchObject({ consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), inputs: "inputs of www" });
+    fail = false;
+    await runner.start(www, "manual")!.done;
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+  });
+
   test("a CA's Retry-After longer than the backoff sets the retry time", async () => {
     const limited = fakeCa(dir, clock, {
       failWith: () => new RotaError("rate_limited", "fake-ca: too many certificates (HTTP 429)", { retryAfterSeconds: 7_200 }),

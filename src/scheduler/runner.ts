@@ -17,7 +17,7 @@ import type { RunOutcome, RunRequest } from "../pipeline/renewer.ts";
 import type { WatchedCert } from "../pipeline/runtime.ts";
 import type { AuditStore } from "../store/types.ts";
 import type { CooldownPolicy } from "./cooldown.ts";
-import { afterFailure, haltNote, type AfterFailure } from "./failure.ts";
+import { afterFailure, failureKind, haltNote, type AfterFailure } from "./failure.ts";
 import type { Leadership } from "./leadership.ts";
 import { Limiter } from "./limiter.ts";
 import { RunEntry, type Dispatch, type Started, type StartOptions } from "./run-entry.ts";
@@ -34,6 +34,12 @@ export interface RunnerSettings {
   maxConcurrent: number;
   /** A renewal still running this long after it got its slot is aborted and fails. */
   timeoutSeconds: number;
+  /**
+   * The fingerprint of a cert's order inputs in the config these settings come from
+   * (order-inputs.ts), kept beside a failure's cooldown so a config that changes them ends it.
+   * Absent (or null): none is kept, and only the cooldown's end or `--force` ends it.
+   */
+  orderInputs?: (certId: string) => string | null;
   /** Cluster mode: this node's id and the lease it may hold. Absent or null: one node, every run as before. */
   cluster?: { nodeId: string; leadership: Leadership } | null;
 }
@@ -271,10 +277,19 @@ export class Runner {
       log.error(`${certId}: re-install ${renewalId} failed: ${error}`);
       return outcome;
     }
+    // Nothing is wrong with the cert: no cooldown would outlast the restart that fixes it (the cooldown kept is what was
+    // there), and each check tries again, refused at once by the new binary without a word to the CA.
+    if (failureKind(outcome.error) === "restart") {
+      bus.emit({ type: "renewal.failed", renewalId, certId, at: clock.now(), error, interrupted: false, retryAt: null });
+      log.error(`${certId}: renewal ${renewalId} failed: ${error}; no cooldown for the cert, it is tried again at the next check`);
+      return outcome;
+    }
     let recorded: AfterFailure | null = null;
     try {
       const policy = { ...settings.policy, maxAuthzFailures: settings.maxAuthzFailures };
       const next = afterFailure(await store.getCertState(certId), certId, outcome.error, error, policy, clock.now());
+      const inputs = settings.orderInputs?.(certId);
+      if (inputs) next.state.inputs = inputs;
       await store.putCertState(next.state);
       recorded = next;
     } catch (err) {

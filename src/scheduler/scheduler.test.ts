@@ -14,7 +14,7 @@ import type { CertConfig, DaemonConfig } from "../config/schema.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
-import { runRenewal } from "../pipeline/renewer.ts";
+import { runRenewal, type RunOutcome } from "../pipeline/renewer.ts";
 import type { CertRuntime, Watchlist } from "../pipeline/runtime.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
@@ -25,6 +25,8 @@ import { createCsr } from "../crypto/csr.ts";
 import { loadOrCreateKey } from "../crypto/keys.ts";
 import { verifyIssued } from "../crypto/verify.ts";
 import { singleNode, type Leadership } from "./leadership.ts";
+import { RotaError } from "../errors.ts";
+import { orderInputs } from "./order-inputs.ts";
 import { Runner } from "./runner.ts";
 import { Scheduler } from "./scheduler.ts";
 
@@ -36,6 +38,7 @@ let store: SqliteAuditStore;
 let bus: EventBus;
 let events: RotaEvent[];
 let runner: Runner;
+let execute: (req: ExecuteRequest) => Promise<RunOutcome>;
 let scheduler: Scheduler | undefined;
 const runtimes = new Map<string, CertRuntime>();
 
@@ -50,7 +53,7 @@ beforeEach(() => {
   events = [];
   bus.subscribe((e) => void events.push(e));
   const journal = new ChallengeJournal(dir);
-  const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+  execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
   runner = new Runner({ store, bus, clock, log: silent }, { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800 });
 });
 
@@ -340,6 +343,111 @@ describe("a renewal asked for during the cooldown", () => {
     const forced = await s.request(runtimes.get("www")!, { force: true });
     expect(forced.status).toBe("started");
     await quiet(s);
+  });
+});
+
+describe("a cooldown, and a config change to what the cert is ordered with", () => {
+  const refused = 'acme pb: profile "tlsserver" is not offered; the CA offers: classic, shortlived';
+  /** `www` ordered for one more name, from a CA that refuses its profile, as the tester's pebble did: `noRetry`, a day's cooldown. */
+  function refusingWww(): CertRuntime {
+    const www = cert("www");
+    www.config.domains = ["www.example.com", "new.example.com"];
+    www.config.caOptions = { profile: "tlsserver" };
+    www.ca = {
+      name: "internal",
+      submit: async () => {
+        throw new RotaError("profile_not_offered", refused, { noRetry: true });
+      },
+      awaitIssuance: async () => {
+        throw new Error("never reached");
+      },
+    };
+    return www;
+  }
+  /** The same names with a profile the CA offers, from a CA that issues. */
+  function fixedWww(): CertRuntime {
+    const www = cert("www");
+    www.config.domains = ["www.example.com", "new.example.com"];
+    www.config.caOptions = { profile: "shortlived" };
+    return www;
+  }
+  /** The runner keeps the order inputs of the config it runs on, as the daemon's does (runnerSettings). */
+  function keepInputs(current: () => Watchlist): void {
+    runner.configure(
+      { execute, policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 2, timeoutSeconds: 1800, orderInputs: (id) => orderInputs(current().config, id) },
+      new Set(["www"]),
+    );
+  }
+  function capture(): { log: ReturnType<typeof createConsola>; lines: string[] } {
+    const lines: string[] = [];
+    return { lines, log: createConsola({ level: 5, reporters: [{ log: (o) => void lines.push(`${o.type} ${o.args.join(" ")}`) }] }) };
+  }
+
+  test("a reload that changes what it is ordered with ends the cooldown (one line says so) and the reload's look renews it; a reload that changes nothing of it does not", async () => {
+    const { log, lines } = capture();
+    let watch = watchlist([cert("www")]);
+    keepInputs(() => watch);
+    scheduler = new Scheduler({ runner, store, bus, clock, leadership: singleNode, journal: new ChallengeJournal(dir), log }, watch);
+    const s = scheduler;
+    s.start();
+    await quiet(s);
+
+    watch = watchlist([refusingWww()]);
+    s.update(watch);
+    await quiet(s);
+    const failedAt = clock.now();
+    const cooling = await store.getCertState("www");
+    expect(cooling).toEqual({ certId: "www", consecutiveFailures: 1, retryAt: new Date(failedAt.getTime() + 86_400_000), lastError: refused, authzFailures: 0, haltedAt: null, inputs: orderInputs(watch.config, "www")! });
+    expect(s.look("www")?.decision?.why).toBe("changed");
+
+    // The check interval and the threshold are not what the CA is asked: the cooldown holds.
+    await clock.advance(60_000);
+    watch = watchlist([refusingWww()], { checkIntervalSeconds: 600, renewThresholdDays: 30 });
+    s.update(watch);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:reload"]);
+    expect(await store.getCertState("www")).toEqual(cooling);
+
+    await clock.advance(60_000);
+    watch = watchlist([fixedWww()], { checkIntervalSeconds: 600, renewThresholdDays: 30 });
+    s.update(watch);
+    await quiet(s);
+    expect(started()).toEqual(["www:startup", "www:reload", "www:reload"]);
+    expect(events.findLast((e) => e.type === "renewal.succeeded")).toMatchObject({ certId: "www" });
+    expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    expect(lines.filter((l) => l.includes("cooldown"))).toEqual([
+      `info www: what it is ordered with changed since its renewal failed: cooldown until ${cooling!.retryAt!.toISOString()} ended, tried again now`,
+    ]);
+  });
+
+  test("a restart on a config edited meanwhile ends the cooldown at its first look; a halt is never ended by an edit", async () => {
+    let watch = watchlist([refusingWww()]);
+    keepInputs(() => watch);
+    const first = newScheduler(watch);
+    first.start();
+    await quiet(first);
+    expect((await store.getCertState("www"))?.retryAt).toEqual(new Date(clock.now().getTime() + 86_400_000));
+    await first.stop();
+
+    // The CA's section changes: the same names, another CA.
+    watch = watchlist([fixedWww()]);
+    watch.config.cas = [{ name: "internal", type: "local", options: { validityDays: 30 } }];
+    const second = newScheduler(watch);
+    second.start();
+    await quiet(second);
+    expect(started()).toEqual(["www:startup", "www:startup"]);
+    expect((await store.getCertState("www"))?.retryAt).toBeNull();
+    await second.stop();
+
+    const haltedAt = clock.now();
+    const halted = { certId: "www", consecutiveFailures: 5, retryAt: null, lastError: "acme: authorization invalid", authzFailures: 5, haltedAt, inputs: "an older config's" };
+    await store.putCertState(halted);
+    watch = watchlist([refusingWww()]);
+    const third = newScheduler(watch);
+    third.start();
+    await quiet(third);
+    expect(started()).toEqual(["www:startup", "www:startup"]);
+    expect(await store.getCertState("www")).toEqual(halted);
   });
 });
 

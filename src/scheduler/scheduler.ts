@@ -37,6 +37,7 @@ import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
 import { MomentTimer } from "./moment-timer.ts";
 import { intern, internAll, type Texts } from "./intern.ts";
+import { cooldownsEnded, orderInputs } from "./order-inputs.ts";
 import { nextMoment, planOf, planSharing, samePlan } from "./plan.ts";
 import { keepLook } from "./same-look.ts";
 import { longThresholdWarning, resolveThreshold, type Threshold } from "./threshold.ts";
@@ -155,6 +156,8 @@ export class Scheduler {
   private readonly looked = new Set<string>();
   /** The distinct install targets of the watched certs. */
   private targets: InstallBackend[];
+  /** The next sweep first ends the cooldowns whose failed renewal had other order inputs (`endChangedCooldowns`): set at start and by each reload. */
+  private inputsChanged = true;
 
   constructor(
     private readonly deps: SchedulerDeps,
@@ -211,13 +214,15 @@ export class Scheduler {
     this.moments.retain((id) => this.byId.has(id));
     this.poller?.retain(new Set(this.byId.keys()));
     if (intervalChanged && !this.stopped) this.arm();
+    this.inputsChanged = true;
     this.tickSafely("reload");
   }
 
   /**
-   * This node has just become the leader: every cert is looked at now, not at the next
-   * interval. The plans it read as a follower may be older than the last leader's writes,
-   * so they are read again. Before start() it does nothing: the startup tick is that look.
+   * Every cert is looked at now, not at the next interval, its plan read again: this node has
+   * just become the leader (the plans it read as a follower may be older than the last
+   * leader's writes), or the audit store is back after an outage (the looks taken meanwhile
+   * failed). Before start() it does nothing: the startup tick is that look.
    */
   kick(): void {
     this.plans.clear();
@@ -342,7 +347,10 @@ export class Scheduler {
   private async tick(trigger: Trigger, only?: ReadonlySet<string>): Promise<void> {
     const { deps } = this;
     if (!deps.leadership.isLeader()) return;
-    if (!only) await this.sweepJournal();
+    if (!only) {
+      await this.sweepJournal();
+      await this.endChangedCooldowns();
+    }
     let slice = performance.now();
     const certs = only ? this.watch.certs.filter((c) => only.has(c.config.id)) : await this.unsettled(this.watch.certs);
     let stored = new Map<string, CertSummary>();
@@ -608,6 +616,42 @@ export class Scheduler {
     this.unsettle(state.certId);
     deps.bus.emit({ type: "cert.resumed", certId: state.certId, at: deps.clock.now() });
     scoped(deps.log, { cert: state.certId }).info(`${state.certId}: halt cleared by a forced renewal`);
+  }
+
+  /**
+   * Ends the cooldown of each cert whose failed renewal was ordered with other inputs than
+   * the config gives now (order-inputs.ts: names, CA and its options such as `profile`, key,
+   * DCV, and the `[[ca]]`/`[[dcv]]` sections named): the operator changed what failed and
+   * expects the next try now, not when the cooldown ends. The first sweep after the start
+   * and after each reload does it, so an edit made while the daemon was stopped counts too.
+   * A halt is left alone: only `rota renew --force` clears it (issue 12 §5).
+   */
+  private async endChangedCooldowns(): Promise<void> {
+    if (!this.inputsChanged) return;
+    this.inputsChanged = false;
+    const { deps } = this;
+    const now = deps.clock.now();
+    let states: Map<string, CertState>;
+    try {
+      states = await deps.store.certStates();
+    } catch (err) {
+      this.inputsChanged = true;
+      deps.log.error(`scheduler: cannot read the certs' failure states to end the cooldowns a config change ends: ${describeError(err)}`);
+      return;
+    }
+    // A cert renewing now is left to its run, whose end writes its state.
+    const inputsOf = (id: string) => (this.byId.has(id) && !deps.runner.busy(id) ? orderInputs(this.watch.config, id) : null);
+    for (const state of cooldownsEnded(states.values(), now, inputsOf)) {
+      const id = state.certId;
+      try {
+        await deps.store.putCertState({ ...state, retryAt: null });
+      } catch (err) {
+        deps.log.error(`scheduler: ${id}: cannot end its cooldown: ${describeError(err)}`);
+        continue;
+      }
+      this.unsettle(id);
+      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again now`);
+    }
   }
 
   /** The cert's failure state while its cooldown lasts, else null. */

@@ -376,6 +376,15 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
       await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
       expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
     });
+
+    test("keeps the failed renewal's order inputs beside the cooldown, and forgets them when put without", async () => {
+      const cooling = { certId: "www", consecutiveFailures: 1, retryAt: at(900), lastError: "acme le: boom", authzFailures: 0, haltedAt: null, inputs: "pR0f1le-a" };
+      await store.putCertState(cooling);
+      expect(await store.getCertState("www")).toEqual(cooling);
+      expect((await store.certStates()).get("www")).toEqual(cooling);
+      await store.putCertState({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+      expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
+    });
   });
 
     describe("renewal plans", () => {

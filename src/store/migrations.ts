@@ -133,4 +133,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // 8: the rows still running, which every start closes as interrupted: a partial index holds
   // only those, so the start reads them alone, not every renewal ever made (issue 11).
   `CREATE INDEX renewal_running ON renewal (status) WHERE status = 'running';`,
+  // 9: the fingerprint of the order inputs a failed renewal used, beside its cooldown: a start
+  // on a config that changed them ends the cooldown (scheduler/order-inputs.ts).
+  `ALTER TABLE cert_state ADD COLUMN inputs TEXT;`,
 ];

@@ -367,9 +367,9 @@ export class SqliteAuditStore implements AuditStore, ChangeStamped {
     this.commitTrail();
     this.db
       .query(
-        "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at) VALUES ($cert, $n, $retry, $err, $authz, $halted)",
+        "INSERT OR REPLACE INTO cert_state (cert_id, consecutive_failures, retry_at, last_error, authz_failures, halted_at, inputs) VALUES ($cert, $n, $retry, $err, $authz, $halted, $inputs)",
       )
-      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError, authz: s.authzFailures, halted: s.haltedAt?.getTime() ?? null });
+      .run({ cert: s.certId, n: s.consecutiveFailures, retry: s.retryAt?.getTime() ?? null, err: s.lastError, authz: s.authzFailures, halted: s.haltedAt?.getTime() ?? null, inputs: s.inputs ?? null });
   }
 
   async renewalPlans(certIds: readonly string[]): Promise<Map<string, RenewalPlan>> {
@@ -542,6 +542,7 @@ interface CertStateRecord {
   last_error: string | null;
   authz_failures: number;
   halted_at: number | null;
+  inputs: string | null;
 }
 
 function certStateOf(row: CertStateRecord): CertState {
@@ -552,6 +553,7 @@ function certStateOf(row: CertStateRecord): CertState {
     lastError: row.last_error,
     authzFailures: row.authz_failures,
     haltedAt: row.halted_at === null ? null : new Date(row.halted_at),
+    ...(row.inputs === null ? {} : { inputs: row.inputs }),
   };
 }
 

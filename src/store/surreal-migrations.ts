@@ -154,4 +154,10 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
     minReader: 1,
     sql: `DEFINE FIELD node ON target_install TYPE ${optional("string")};`,
   },
+  // 4: the fingerprint of the order inputs a failed renewal used, beside its cooldown
+  // (scheduler/order-inputs.ts), additive: NONE on the states of older rotas and after a success.
+  {
+    minReader: 1,
+    sql: `DEFINE FIELD inputs ON cert_state TYPE ${optional("string")};`,
+  },
 ];

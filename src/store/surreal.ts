@@ -612,7 +612,7 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async putCertState(s: CertState): Promise<void> {
-    await this.q("UPSERT $id CONTENT { cert_id: $cert, consecutive_failures: $n, retry_at: $retry, last_error: $err, authz_failures: $authz, halted_at: $halted } RETURN NONE", {
+    await this.q("UPSERT $id CONTENT { cert_id: $cert, consecutive_failures: $n, retry_at: $retry, last_error: $err, authz_failures: $authz, halted_at: $halted, inputs: $inputs } RETURN NONE", {
       id: rid("cert_state", s.certId),
       cert: s.certId,
       n: s.consecutiveFailures,
@@ -620,6 +620,8 @@ export class SurrealAuditStore implements AuditStore {
       err: s.lastError,
       authz: s.authzFailures,
       halted: s.haltedAt,
+      // Undefined is NONE: the field is `option<string>` (migration 4).
+      inputs: s.inputs,
     });
   }
 
@@ -724,5 +726,6 @@ function certStateOf(r: Row): CertState {
     lastError: str(r.last_error),
     authzFailures: r.authz_failures as number,
     haltedAt: dateOrNull(r.halted_at),
+    ...(typeof r.inputs === "string" ? { inputs: r.inputs } : {}),
   };
 }

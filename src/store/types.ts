@@ -71,6 +71,12 @@ export interface CertState {
   authzFailures: number;
   /** Since when no renewal is tried without `--force` (`[daemon] max_authz_failures` reached); null when not halted. */
   haltedAt: Date | null;
+  /**
+   * The fingerprint of the order inputs (scheduler/order-inputs.ts) of the renewal whose
+   * failure set `retryAt`: a config whose inputs differ ends the cooldown. Absent after a
+   * success, and in a state written before rota kept it.
+   */
+  inputs?: string;
 }
 
 /**

@@ -6,7 +6,9 @@
  *   `rota renew` refuses naming the halt, and with nginx back `--force` clears it.
  * - Rate limit: one newOrder answered 429 `rateLimited` with `Retry-After: 120` under a
  *   5-s cooldown: the retry comes 120 s out and counts nothing toward a halt.
- * - Profiles: a profile the CA does not offer waits `failure_cooldown_max_seconds` at once.
+ * - Profiles: a profile the CA does not offer waits `failure_cooldown_max_seconds` at once;
+ *   the profile fixed in the file, a reload (or a start on the edited file) ends that
+ *   cooldown and renews the cert at once.
  * - renewalInfo faults (pebble 2.10): each answer the proxy makes up, 404, 500, HTML, `{}`, an
  *   inverted window, one past notAfter, or Retry-After 0 / negative / an HTTP-date / 10 years,
  *   leaves the daemon renewing: the faults order without `replaces`, the odd Retry-Afters
@@ -134,15 +136,18 @@ describe("Rate limit and profiles", () => {
 
   beforeAll(async () => {
     proxy.failNewOrder("limited.example.test", rateLimited("120"));
-    const config = configFor({
+    daemon = startDaemon(oddConfig('profile = "tlsserver"'), { env: world.env });
+  });
+
+  function oddConfig(profile: string, oddDomains = ["odd.example.test"]): string {
+    return configFor({
       daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 5 },
       certs: [
         { id: "limited", domains: ["limited.example.test"] },
-        { id: "odd", domains: ["odd.example.test"], extra: 'profile = "tlsserver"' },
+        { id: "odd", domains: oddDomains, extra: profile },
       ],
     });
-    daemon = startDaemon(config, { env: world.env });
-  });
+  }
 
   afterAll(async () => daemon?.stop());
 
@@ -169,6 +174,37 @@ describe("Rate limit and profiles", () => {
     await sleep(2_000);
     expect((await rows("odd")).length).toBe(1);
     expect(proxy.seen.some((s) => s.identifiers?.includes("odd.example.test"))).toBe(false);
+  });
+
+  test("the profile fixed in the file, the reload ends its cooldown and its look renews it at once; the other cert's cooldown stays", async () => {
+    const limited = (await show("limited")).retry_at;
+    expect(limited).not.toBeNull();
+    oddConfig("");
+    const reload = await runRota(["reload", "--socket", world.socket]);
+    expect(reload.code).toBe(0);
+    expect(reload.stdout).toContain("1 cert changed");
+    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again now/);
+    const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "succeeded", 60_000);
+    expect(row.trigger).toBe("reload");
+    expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });
+    expect((await show("limited")).retry_at).toBe(limited);
+  });
+
+  test("a name added with the profile broken again fails into a cooldown; fixed while the daemon is stopped, the start renews it at once", async () => {
+    const domains = ["odd.example.test", "odd2.example.test"];
+    oddConfig('profile = "tlsserver"', domains);
+    expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+    const failed = await waitForRenewal(world.socket, "odd", (r) => r.status === "failed" && r.trigger === "reload");
+    expect(failed.error).toMatch(/^acme pebble: profile "tlsserver" is not offered/);
+    expect((await show("odd")).retry_at).not.toBeNull();
+    expect(await daemon.stop()).toBe(0);
+
+    const config = oddConfig("", domains);
+    daemon = startDaemon(config, { env: world.env });
+    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again now/);
+    const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "succeeded" && r.trigger === "startup", 60_000);
+    expect(row.reason).toContain("odd2.example.test");
+    expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });
   });
 });
 

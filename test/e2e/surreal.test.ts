@@ -145,6 +145,10 @@ describe("a daemon on SurrealDB", () => {
     await daemon.waitForOutput("the audit store could not record", 60_000);
     await surreal.restart();
     await waitFor(async () => (await runRota(["status", "--socket", world.socket])).stdout.includes("audit: surrealdb, connected"), 30_000, 200, "the store reconnected");
+    // The look after the failed renewal could not read the store (unreadable); the store back, every cert is
+    // looked at again at once, not at the next hourly sweep.
+    await daemon.waitForOutput("audit store connected again: looking at every cert now", 10_000);
+    await waitFor(async () => (await list(world.socket))[0]?.status === "ok", 15_000, 200, "www looked at again after the reconnect");
     const [row] = await audit(world.socket, "www");
     expect(row!.trigger).toBe("manual");
     expect(row!.status).toBe("failed");

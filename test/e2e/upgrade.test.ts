@@ -1,16 +1,17 @@
 /**
  * End to end: a daemon started on an audit database from an older rota backs it up
  * before migrating it, and refuses to migrate when the backup cannot be made; a renewal
- * process from a binary swapped under a running daemon refuses to run (issue 15 §6).
+ * process from a binary swapped under a running daemon refuses to run (issue 15 §6), also
+ * when the swap is install.sh's (a rename over the running file).
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CHILD_COMMAND } from "../../src/pipeline/child-command.ts";
 import { applyMigration, MIGRATIONS } from "../../src/store/migrations.ts";
-import { makeTempDir, removeTempDir, runRota, startDaemon } from "../harness/index.ts";
-import { localCaConfig, waitForFile } from "./helpers.ts";
+import { makeTempDir, removeTempDir, ROTA_BIN, runRota, startDaemon, waitFor } from "../harness/index.ts";
+import { audit, list, localCaConfig, waitForFile } from "./helpers.ts";
 
 let dir: string;
 let config: string;
@@ -106,4 +107,38 @@ test("a renewal worker asked by a daemon of another version refuses the renewal"
   expect(outcome.outcome.ok).toBe(false);
   expect(outcome.outcome.error.code).toBe("binary_replaced");
   expect(outcome.outcome.error.message).toBe(`rota was replaced while the daemon runs (daemon 0.0.1, binary ${version}): restart the daemon`);
+});
+
+test("a binary renamed over the running daemon's (install.sh's upgrade): the next renewal runs the new one, which refuses with the restart message; no cooldown", async () => {
+  const { version, commit } = JSON.parse((await runRota(["version", "--json"])).stdout) as { version: string; commit: string };
+  const bin = join(dir, "bin", "rota");
+  mkdirSync(join(dir, "bin"));
+  copyFileSync(ROTA_BIN, bin);
+  chmodSync(bin, 0o755);
+  // Another build: this one with another commit in its bytes (one string of the same length; nothing checks them).
+  const other = Buffer.from(readFileSync(ROTA_BIN).toString("latin1").replaceAll(commit, "0".repeat(commit.length)), "latin1");
+  writeFileSync(config, localCaConfig().replace("check_interval_seconds = 1", "check_interval_seconds = 3600"));
+  // Issued by a first daemon, so that the one under test starts no renewal (no worker) before the swap.
+  const first = startDaemon(config);
+  await waitForFile(join(dir, "certs", "app", "cert.pem"));
+  expect(await first.stop()).toBe(0);
+  const daemon = startDaemon(config, { bin });
+  try {
+    await daemon.waitForOutput("listening on");
+    await waitFor(async () => (await list(join(dir, "rota.sock")))[0]?.status === "ok", 10_000, 100, "app looked at");
+    writeFileSync(`${bin}.new`, other, { mode: 0o755 });
+    renameSync(`${bin}.new`, bin);
+    const renew = await runRota(["renew", "app", "--force", "--wait", "--config", config]);
+    const message = `rota was replaced while the daemon runs (daemon ${version} ${commit}, binary ${version} ${"0".repeat(commit.length)}): restart the daemon`;
+    expect(renew.code).toBe(1);
+    expect(renew.stdout + renew.stderr).toContain(message);
+    expect(renew.stdout + renew.stderr).not.toContain("(deleted)");
+    const socket = join(dir, "rota.sock");
+    await waitFor(async () => (await audit(socket, "app"))[0]?.status === "failed", 10_000, 100, "the failed row");
+    expect((await audit(socket, "app"))[0]!.error).toBe(message);
+    await daemon.waitForOutput(`${message}; no cooldown for the cert, it is tried again at the next check`);
+    expect((await list(socket))[0]!.retry_at).toBeNull();
+  } finally {
+    expect(await daemon.stop()).toBe(0);
+  }
 });

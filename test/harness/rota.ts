@@ -66,6 +66,8 @@ export interface StartDaemonOptions {
   /** Run as this uid (via setpriv, groups cleared); gid defaults to the same number. */
   uid?: number;
   gid?: number;
+  /** The executable; default dist/rota. */
+  bin?: string;
   /** Full argv after the binary; default `daemon --config <configPath>`. */
   args?: string[];
   cwd?: string;
@@ -107,7 +109,7 @@ export function startDaemon(configPath: string, opts: StartDaemonOptions = {}): 
     env: opts.env,
     watchdogSeconds: opts.watchdogSeconds ?? DEFAULT_WATCHDOG_SECONDS,
     graceMs: opts.graceMs ?? 10_000,
-    cmd: [...asUser, ROTA_BIN, ...args],
+    cmd: [...asUser, opts.bin ?? ROTA_BIN, ...args],
   });
   return {
     proc: server.proc,
