@@ -148,6 +148,38 @@ describe("filesystem read-back", () => {
       expect(await readBack()).toEqual(damaged(`cert.pem is owned by uid ${NOBODY}, expected 0`));
     });
 
+    test("a daemon that is not root cannot chown: it writes the file anew, owned by itself", async () => {
+      // The daemon is user nobody here; root (another user to it) takes the key.
+      const own = mkdtempSync(join(tmpdir(), "rota-rb-nobody-"));
+      try {
+        chownSync(own, NOBODY, NOBODY);
+        writeFileSync(join(own, "req.json"), JSON.stringify(fx.first));
+        const asNobody = (step: string) => {
+          const script = `
+            import { createFilesystemInstall } from ${JSON.stringify(join(import.meta.dir, "filesystem.ts"))};
+            const files = createFilesystemInstall("files", { dir: ${JSON.stringify(own)}, uid: undefined, gid: undefined });
+            const signal = new AbortController().signal;
+            if (${JSON.stringify(step)} === "install") await files.install(JSON.parse(await Bun.file(${JSON.stringify(join(own, "req.json"))}).text()), signal);
+            const r = await files.readBack("www", signal);
+            console.log(JSON.stringify(r.state === "damaged" ? r : { state: r.state }));`;
+          const p = Bun.spawnSync(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, "-e", script], {
+            env: { PATH: process.env.PATH, HOME: own, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
+            stdout: "pipe",
+            stderr: "pipe",
+          });
+          if (p.exitCode !== 0) throw new Error(p.stderr.toString());
+          return JSON.parse(p.stdout.toString()) as unknown;
+        };
+        expect(asNobody("install")).toEqual({ state: "present" });
+        chownSync(join(own, "www", "privkey.pem"), 0, 0);
+        expect(asNobody("read")).toEqual(damaged(`privkey.pem is owned by uid 0, expected ${NOBODY}`));
+        expect(asNobody("install")).toEqual({ state: "present" });
+        expect(statSync(join(own, "www", "privkey.pem")).uid).toBe(NOBODY);
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
     test("the folder owned by nobody: damaged; install chowns it back", async () => {
       chownSync(join(dir, "www"), NOBODY, -1);
       expect(await readBack()).toEqual(damaged(`www folder is owned by uid ${NOBODY}, expected 0`));
