@@ -2,7 +2,8 @@
  * End to end, on the local CA: the newest certificate is the one issued last, not the one
  * that expires last (issue 2 §4). After `validity_days` is cut from 90 to 30, a forced
  * renewal's certificate stays installed: the next looks neither put the older, longer one
- * back nor order another; a name added with the cut is ordered once, not at every tick.
+ * back nor order another; a name added with the cut is ordered once, not at every tick; a
+ * new key with a cut does not send the older certificate to verify against the new key.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
@@ -100,5 +101,21 @@ describe("validity_days cut from 90 to 30", () => {
     await okLook(from, 21);
     expect((await audit(socket, "app")).filter((r) => Date.parse(r.started_at) >= since)).toHaveLength(1);
     expect(serialOf(certPem())).toBe(withY);
+  });
+
+  test("a new key with a cut: the fresh certificate stays, the older one is not tried against the new key", async () => {
+    writeFileSync(config, configWith(10, ["app.home.arpa", "y.home.arpa"]));
+    expect((await runRota(["reload", "--config", config])).code).toBe(0);
+    const from = daemon!.output().length;
+    const renew = await runRota(["renew", "app", "--force", "--new-key", "--wait", "--config", config]);
+    expect(renew.code).toBe(0);
+    const renewed = Date.now();
+    const fresh = serialOf(certPem());
+    expect(readFileSync(join(dir, "certs", "app", "privkey.pem"), "utf8")).toBe(readFileSync(join(dir, "state", "keys", "app.key"), "utf8"));
+
+    await okLook(from, 11);
+    expect(daemon!.output().slice(from)).not.toContain("cannot be installed");
+    expect((await audit(socket, "app")).filter((r) => Date.parse(r.started_at) >= renewed)).toEqual([]);
+    expect(serialOf(certPem())).toBe(fresh);
   });
 });
