@@ -98,7 +98,7 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
     if (!dirStat) return { state: "absent" };
     if (dirStat.isSymbolicLink()) return { state: "damaged", reason: `${certId} is a symlink` };
     if (!dirStat.isDirectory()) return { state: "damaged", reason: `${certId} is not a folder` };
-    // Checked at every read, not cached: the files' identity does not include the folder's.
+    // Judged at every read from the disk, never from the cache: the files' identity leaves the folder out.
     const folderDamage = folderDamageOf(certId, dirStat, cfg);
     if (folderDamage) return { state: "damaged", reason: folderDamage };
 
