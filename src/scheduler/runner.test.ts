@@ -215,6 +215,19 @@ describe("Runner", () => {
     ]);
   });
 
+  test("the log says re-installed for an install-only run, renewed when that run had to order a new certificate", async () => {
+    const lines: string[] = [];
+    const log = createConsola({ level: 3, reporters: [{ log: (o) => lines.push(o.args.join(" ")) }] });
+    const ca = fakeCa(dir, clock, {});
+    const execute = async (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    const runner = new Runner({ store, bus, clock, log }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
+    await runner.start(cert("www", ca), "manual")!.done;
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    rmSync(join(dir, "keys", "www.key"));
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    expect(lines.map((l) => l.replace(/, serial .*/, ""))).toEqual(["www: renewed", "www: re-installed", "www: renewed"]);
+  });
+
   test("failures back off 900, 1800, 3600 s from the failure, persisted; a success resets", async () => {
     const runner = newRunner(2);
     let fail = true;
