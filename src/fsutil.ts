@@ -62,11 +62,13 @@ export interface FileToWrite extends AtomicWriteOptions {
 /**
  * Replaces several files in one folder as a set: either every file is new, or (on any
  * failure) every file is as it was. All new contents are staged first; the current files
- * are hard-linked aside, so a rename that fails halfway is rolled back from those links.
+ * are hard-linked aside, so a rename that fails halfway is rolled back from those links
+ * (but for a file the writer may not link, which then stays new).
  * A symlink at any of the paths is refused before anything is written (`refuseSymlink`).
  */
 export function replaceFiles(files: FileToWrite[]): void {
-  const staged: Array<{ path: string; tmp: string; backup: string | null }> = [];
+  // `backup` null: nothing was there (a rollback removes the new file), or `unlinkable`.
+  const staged: Array<{ path: string; tmp: string; backup: string | null; unlinkable?: true }> = [];
   const cleanup = () => {
     for (const f of staged) {
       removeQuietly(f.tmp);
@@ -76,11 +78,20 @@ export function replaceFiles(files: FileToWrite[]): void {
   try {
     for (const f of files) refuseSymlink(f.path);
     for (const f of files) {
-      const entry = { path: f.path, tmp: writeTemp(f.path, f.data, f), backup: null as string | null };
+      const entry: (typeof staged)[number] = { path: f.path, tmp: writeTemp(f.path, f.data, f), backup: null };
       staged.push(entry);
       if (existsSync(f.path)) {
-        entry.backup = `${entry.tmp}.old`;
-        linkSync(f.path, entry.backup);
+        const backup = `${entry.tmp}.old`;
+        try {
+          linkSync(f.path, backup);
+          entry.backup = backup;
+        } catch (err) {
+          // fs.protected_hardlinks: a writer that is not root cannot link a file another user
+          // owns, which is damage this write repairs (issue 5). The new file replaces it all
+          // the same; only a rollback cannot bring that one back, and leaves the new one.
+          if ((err as NodeJS.ErrnoException).code !== "EPERM") throw err;
+          entry.unlinkable = true;
+        }
       }
     }
   } catch (err) {
@@ -96,7 +107,7 @@ export function replaceFiles(files: FileToWrite[]): void {
   } catch (err) {
     for (const f of done.reverse()) {
       if (f.backup) renameSync(f.backup, f.path);
-      else rmSync(f.path, { force: true });
+      else if (!f.unlinkable) rmSync(f.path, { force: true });
     }
     cleanup();
     throw err;

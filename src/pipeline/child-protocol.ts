@@ -202,7 +202,7 @@ export type ChildLine =
 
 /** A renewal's end, with the worker's resident memory after it: the pool recycles a worker grown past its ceiling. */
 export interface OutcomeLine {
-  outcome: { ok: true; issued: IssuedCert } | { ok: false; error: WireError; interrupted: boolean };
+  outcome: { ok: true; issued: IssuedCert; ordered?: true } | { ok: false; error: WireError; interrupted: boolean };
   rssBytes?: number;
   /**
    * True: a vendor write is still in flight in the worker, its challenge to be removed once it

@@ -63,7 +63,8 @@ export interface RunRequest {
   cluster?: { fence: Fence | null };
 }
 
-export type RunOutcome = { ok: true; issued: IssuedCert } | { ok: false; error: unknown; interrupted: boolean };
+/** `ordered`: an install-only run whose stored certificate could not serve (lost key, names changed) ordered a new one instead. */
+export type RunOutcome = { ok: true; issued: IssuedCert; ordered?: true } | { ok: false; error: unknown; interrupted: boolean };
 
 /** A step's result message, or "skipped" with the reason. */
 type StepResult = string | { skipped: string };
@@ -108,8 +109,9 @@ export async function runRenewal(cert: CertRuntime, req: RunRequest, deps: Renew
       return [{ pem: k.pem, fresh: false }, `${what} at ${keyPath}`];
     });
     const reinstalled = req.installOnly ? await reinstall(cert, req.installOnly, key.pem, req, deps, step) : null;
-    const issued = reinstalled ?? (await issueAndInstall(cert, key, req, deps, step));
-    return { ok: true, issued };
+    if (reinstalled) return { ok: true, issued: reinstalled };
+    const issued = await issueAndInstall(cert, key, req, deps, step);
+    return req.installOnly ? { ok: true, issued, ordered: true } : { ok: true, issued };
   } catch (err) {
     return { ok: false, error: err, interrupted: req.signal.aborted };
   }

@@ -188,7 +188,7 @@ describe("decide", () => {
     });
   });
 
-  test("a target serving a certificate that outlives the store's newest is left alone", () => {
+  test("a target serving a certificate issued after the store's newest (put there by hand) is left alone", () => {
     const stored = cert("02", 80);
     expect(decide({ want, now, threshold, targets: [{ target: "files", installed: cert("09", 85) }], latest: stored })).toMatchObject({ action: "none" });
   });
@@ -244,6 +244,65 @@ describe("decide", () => {
       why: "lifetime",
       moment: lifetimeMoment(stored),
       notAfter: stored.notAfter,
+    });
+  });
+
+  describe("newest means issued last, not expiring last (a lifetime cut: validity_days 90 → 30)", () => {
+    /** A certificate issued `issuedDaysAgo` ago that lives `lifetime` days. */
+    const issuedFor = (serial: string, issuedDaysAgo: number, lifetime: number, names = ["www.example.com"]): CertSummary => ({
+      serial,
+      notBefore: inDays(-issuedDaysAgo),
+      notAfter: inDays(lifetime - issuedDaysAgo),
+      keyType: "ecdsa-p256",
+      names,
+    });
+    const long = issuedFor("0758", 10, 90); // 80 days left
+    const short = issuedFor("4a31", 0, 30); // the forced renewal after the cut: 30 days left
+
+    test("the files serve the new shorter certificate the store holds as newest: nothing to do, no re-install of the older one", () => {
+      expect(decide({ want, now, threshold: null, targets: [{ target: "files", installed: short }], latest: short })).toMatchObject({ action: "none", notAfter: short.notAfter, newest: short.notAfter });
+    });
+
+    test("a target still serving the older, longer certificate: install the newest there", () => {
+      expect(
+        decide({
+          want,
+          now,
+          threshold: null,
+          targets: [
+            { target: "files", installed: short },
+            { target: "nas", installed: long },
+          ],
+          latest: short,
+        }),
+      ).toMatchObject({ action: "install", reason: "nas does not serve the newest certificate (serial 4a31)", why: "stale", targets: ["nas"], notAfter: short.notAfter });
+      expect(staleTargets(short, [{ target: "nas", installed: long }]).map((t) => t.target)).toEqual(["nas"]);
+    });
+
+    test("a name added with the cut: once the new certificate is stored, the older one a target serves does not make the names look changed", () => {
+      const wantY = { ...want, domains: ["www.example.com", "y.example.com"] };
+      const withY = issuedFor("4a31", 0, 30, ["www.example.com", "y.example.com"]);
+      expect(decide({ want: wantY, now, threshold: null, targets: [{ target: "files", installed: long }], latest: withY })).toMatchObject({
+        action: "install",
+        why: "stale",
+        targets: ["files"],
+      });
+      expect(decide({ want: wantY, now, threshold: null, targets: [{ target: "files", installed: withY }], latest: withY })).toMatchObject({ action: "none" });
+    });
+
+    test("a target serving one issued after the store's newest (a renewal that ended after the store was read), though it expires sooner: it is the newest, left alone", () => {
+      const wantY = { ...want, domains: ["www.example.com", "y.example.com"] };
+      const justIssued = issuedFor("4a31", 0, 30, ["www.example.com", "y.example.com"]);
+      expect(decide({ want: wantY, now, threshold: null, targets: [{ target: "files", installed: justIssued }], latest: long })).toMatchObject({
+        action: "none",
+        notAfter: justIssued.notAfter,
+        newest: justIssued.notAfter,
+      });
+    });
+
+    test("the same notBefore (a CA that rounds it to the day): the store's certificate wins", () => {
+      const sameDay = { ...long, serial: "0999" };
+      expect(decide({ want, now, threshold: null, targets: [{ target: "files", installed: sameDay }], latest: long })).toMatchObject({ action: "install", why: "stale", targets: ["files"] });
     });
   });
 

@@ -145,14 +145,23 @@ export function momentLabel(reason: MomentReason, threshold: Threshold | null): 
   return reason === "ari" ? "ARI window" : "lifetime rule";
 }
 
+/**
+ * Whether `a` was issued after `b`: a later notBefore. The store knows which of its own
+ * certificates is newest (the one stored last); this says it for one it does not hold, a
+ * target's (put there by hand, or by a renewal that ended after the store was read). Never by
+ * notAfter: a certificate's lifetime can get shorter, and the older, longer one would win,
+ * rolling targets back to it (issue 2 §4). A tie is not newer (a CA that rounds notBefore to
+ * the day): the store's certificate then wins.
+ */
+export function issuedAfter(a: CertSummary, b: CertSummary): boolean {
+  return a.notBefore.getTime() > b.notBefore.getTime();
+}
+
 /** What to do for one cert now. */
 export function decide(input: DueInput): Decision {
   const { now, threshold, targets, latest } = input;
-  // The newest certificate anyone has: the store's, or one installed that is newer still.
-  const best = [latest, ...targets.map((t) => t.installed)].reduce<CertSummary | null>(
-    (a, b) => (b && (!a || b.notAfter > a.notAfter) ? b : a),
-    null,
-  );
+  // The newest certificate anyone has: the store's, or one installed that was issued after it.
+  const best = [latest, ...targets.map((t) => t.installed)].reduce<CertSummary | null>((a, b) => (b && (!a || issuedAfter(b, a)) ? b : a), null);
   const damaged = targets.filter((t) => t.damaged !== undefined).map(damagedLabel);
   if (!best) {
     return damaged.length > 0
@@ -214,11 +223,11 @@ export function reasonAt(decision: Decision, now: Date): string {
 
 /**
  * The targets that do not serve `latest`, the store's newest certificate: nothing installed,
- * or another serial that does not outlive it (one installed by hand that expires later is
- * left alone). A damaged set is not among them: `repairOf` says it apart.
+ * or another serial not issued after it (`issuedAfter`; one installed by hand that is newer
+ * is left alone, whenever it expires). A damaged set is not among them: `repairOf` says it apart.
  */
 export function staleTargets<T extends TargetState>(latest: CertSummary, targets: readonly T[]): T[] {
-  return targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && t.installed.notAfter <= latest.notAfter)));
+  return targets.filter((t) => t.damaged === undefined && (!t.installed || (t.installed.serial !== latest.serial && !issuedAfter(t.installed, latest))));
 }
 
 /** Install-only work: the targets to put `latest` on, in config order, and why. */

@@ -15,7 +15,6 @@ import type { Clock } from "../clock.ts";
 import { FakeClock, clockReading } from "../testing/fake-clock.ts";
 import { RotaError, throwIfAborted } from "../errors.ts";
 import { EventBus, type RotaEvent } from "../events.ts";
-import { createLogger } from "../log.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
 import type { ExecuteRequest } from "../pipeline/execute.ts";
 import { runRenewal, type PipelineStore } from "../pipeline/renewer.ts";
@@ -216,16 +215,17 @@ describe("Runner", () => {
     ]);
   });
 
-  test("an install-only run that had to order logs 'renewed', one that put the stored certificate back 're-installed'", async () => {
+  test("the log says re-installed for an install-only run, renewed when that run had to order a new certificate", async () => {
     const lines: string[] = [];
-    const log = createLogger({ format: "text", tty: false, write: (l) => lines.push(l) });
+    const log = createConsola({ level: 3, reporters: [{ log: (o) => lines.push(o.args.join(" ")) }] });
     const ca = fakeCa(dir, clock, {});
-    const execute = (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
+    const execute = async (req: ExecuteRequest) => runRenewal(runtimes.get(req.certId)!, req, { store, bus, clock, journal });
     const runner = new Runner({ store, bus, clock, log }, { execute, policy: POLICY, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
-    // Nothing stored for this cert yet: the install-only run orders.
-    await runner.start(cert("fresh", ca), "scheduled", { installOnly: ["files"] })!.done;
-    await runner.start(cert("fresh", ca), "scheduled", { installOnly: ["files"] })!.done;
-    expect(lines.filter((l) => l.includes("fresh: ")).map((l) => /fresh: (renewed|re-installed)/.exec(l)?.[1])).toEqual(["renewed", "re-installed"]);
+    await runner.start(cert("www", ca), "manual")!.done;
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    rmSync(join(dir, "keys", "www.key"));
+    await runner.start(cert("www", ca), "scheduled", { installOnly: ["files"] })!.done;
+    expect(lines.map((l) => l.replace(/, serial .*/, ""))).toEqual(["www: renewed", "www: re-installed", "www: renewed"]);
   });
 
   test("failures back off 900, 1800, 3600 s from the failure, persisted; a success resets", async () => {

@@ -261,9 +261,7 @@ export class Runner {
           .catch((err) => log.error(`${certId}: cannot clear the cooldown: ${describeError(err)}`));
       }
       bus.emit({ type: "renewal.succeeded", renewalId, certId, at: clock.now(), serial: outcome.issued.serial, notAfter: outcome.issued.notAfter });
-      // An install-only run whose stored certificate could not be installed orders a new one: this run's own issuance.
-      const ordered = !installOnly || outcome.issued.renewalId === renewalId;
-      log.success(`${certId}: ${ordered ? "renewed" : "re-installed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
+      log.success(`${certId}: ${installOnly && !outcome.ordered ? "re-installed" : "renewed"}, serial ${outcome.issued.serial}, valid until ${outcome.issued.notAfter.toISOString()}`);
       return outcome;
     }
     const error = describeError(outcome.error);

@@ -31,7 +31,7 @@ import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AriRecord, AuditStore, CertState, RenewalPlan } from "../store/types.ts";
 import { AriPoller, pollDue, type AdviceSource } from "./ari-poll.ts";
-import { decide, shareJitterSerial, type AriWindow, type CertSummary, type Decision, type TargetState } from "./due.ts";
+import { decide, issuedAfter, shareJitterSerial, type AriWindow, type CertSummary, type Decision, type TargetState } from "./due.ts";
 import type { Leadership } from "./leadership.ts";
 import { readTarget, type Served } from "./read-back.ts";
 import type { Runner, StartOptions } from "./runner.ts";
@@ -813,8 +813,8 @@ export class Scheduler {
       // Endpoints answer with whatever they serve now: parsed each look, keyed by their text.
       const summary = "error" in s ? null : this.summarize(id, `${t.name} ${s.endpoint}`, s.leafPem, undefined);
       if (!summary) unverified.push(`${s.endpoint}: ${"error" in s ? s.error : "serves a certificate that cannot be parsed"}`);
-      // The oldest any endpoint serves; one newer than the files (put there by hand) is left alone, as decide() does.
-      else if (summary.serial !== look.installed!.serial && summary.notAfter <= look.installed!.notAfter) {
+      // The oldest any endpoint serves; one issued after the files' (put there by hand) is left alone, as decide() does.
+      else if (summary.serial !== look.installed!.serial && !issuedAfter(summary, look.installed!)) {
         look.installed = summary;
         look.servedAt = s.endpoint;
       }

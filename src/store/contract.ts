@@ -266,13 +266,24 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
   });
 
   describe("issued certificates", () => {
-    test("latestIssued is the one with the latest notAfter", async () => {
+    test("latestIssued is the one stored last, not the one that expires last", async () => {
       expect(await store.latestIssued("www")).toBeNull();
       await store.saveIssued(issued("0a", 90, 1));
-      await store.saveIssued(issued("0c", 30, 3)); // issued later, but expires sooner
-      await store.saveIssued(issued("0b", 60, 2));
-      expect(await store.latestIssued("www")).toEqual(issued("0a", 90, 1));
+      await store.saveIssued(issued("0c", 30, 3)); // stored later, but expires sooner: a lifetime cut
+      expect(await store.latestIssued("www")).toEqual(issued("0c", 30, 3));
+      await store.saveIssued(issued("0b", 60, 2)); // stored last, its clock behind
+      expect(await store.latestIssued("www")).toEqual(issued("0b", 60, 2));
       expect(await store.latestIssued("other")).toBeNull();
+    });
+
+    test("a 90-day then a 30-day certificate: the 30-day one is the newest, also after a reopen", async () => {
+      await store.saveIssued(issued("0a", 90, 1));
+      await store.saveIssued({ ...issued("0b", 30, 2), notBefore: at(2) });
+      await store.saveIssued({ ...issued("0c", 90, 1), certId: "other" });
+      expect((await store.latestIssued("www"))!.serial).toBe("0b");
+      store = await subject.reopen();
+      expect((await store.latestIssued("www"))!.serial).toBe("0b");
+      expect((await store.latestIssued("other"))!.serial).toBe("0c");
     });
 
     test("saving the same serial twice replaces it", async () => {
@@ -325,9 +336,9 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
     });
 
     test("old issued certificates go; the one latestIssued returns stays however old", async () => {
-      await store.saveIssued(issued("0a", 30, 1));
-      await store.saveIssued(issued("0b", 90, 2)); // the latest notAfter
+      await store.saveIssued(issued("0a", 90, 1)); // the latest notAfter
       await store.saveIssued(issued("0c", 60, 100)); // recent
+      await store.saveIssued(issued("0b", 30, 2)); // stored last: the newest
       await store.saveIssued({ ...issued("0d", 10, 1), certId: "other" });
 
       expect(await store.prune(at(50), CONFIGURED)).toEqual({ renewals: 0, steps: 0, issued: 1, installs: 0, alerts: 0 });
@@ -462,6 +473,9 @@ export function runAuditStoreContract(name: string, make: () => Promise<AuditSub
         expect(await store.lastInstalledSummary("www", "files")).toBeNull();
         await store.saveInstalled({ certId: "www", target: "files", serial: "0a", installedAt: T0 });
         expect(await store.lastInstalledSummary("www", "files")).toEqual({ ...newest, serial: "0a", notAfter: new Date(T0.getTime() + 60 * DAY), names: ["www.example.com", "example.com"] });
+        // A lifetime cut: the 30-day certificate stored last is the newest, though the 90-day one outlives it.
+        await store.saveIssued(cert("www", "0d", await leaf("0d", ["www.example.com"]), 30));
+        expect((await store.latestIssuedSummaries(["www"])).get("www")).toEqual({ ...newest, serial: "0d", notAfter: new Date(T0.getTime() + 30 * DAY) });
       });
 
       test("a leaf that cannot be parsed has no summary, as the scheduler counted it before", async () => {

@@ -136,4 +136,14 @@ export const MIGRATIONS: readonly Migration[] = [
   // 9: the fingerprint of the order inputs a failed renewal used, beside its cooldown: a start
   // on a config that changed them ends the cooldown (scheduler/order-inputs.ts).
   `ALTER TABLE cert_state ADD COLUMN inputs TEXT;`,
+  // 10: each cert's certificates numbered in the order the store received them (`seq`): the
+  // newest is the one stored last, not the one that expires last (a lifetime cut made the
+  // older, longer certificate "newest", and targets were rolled back to it). Rows stored
+  // before are numbered by when they were stored (the daemon's clock), then by insertion.
+  `ALTER TABLE issued_cert ADD COLUMN seq INTEGER;
+   UPDATE issued_cert SET seq = n.seq
+     FROM (SELECT rowid AS rid, ROW_NUMBER() OVER (PARTITION BY cert_id ORDER BY issued_at, rowid) AS seq FROM issued_cert) n
+     WHERE issued_cert.rowid = n.rid;
+   DROP INDEX issued_cert_newest;
+   CREATE INDEX issued_cert_newest ON issued_cert (cert_id, seq);`,
 ];

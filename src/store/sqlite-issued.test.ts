@@ -113,6 +113,45 @@ test("a version-5 database is upgraded: chains stored once, summaries filled fro
   check.close();
 });
 
+test("a version-8 database is upgraded: each cert's newest is the one stored last, not the one that expires last", async () => {
+  const v8Path = join(dir, "v8.db");
+  const v8 = new Database(v8Path, { create: true });
+  for (const m of MIGRATIONS.slice(0, 8)) applyMigration(v8, m);
+  v8.exec("PRAGMA user_version = 8");
+  v8.exec("INSERT INTO issued_chain (id, pem) VALUES (1, 'intermediate')");
+  const insert = v8.query(
+    `INSERT INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_id, not_before, not_after, issued_at)
+     VALUES ($serial, $cert, 'r', 'leaf', 1, $nb, $na, $at)`,
+  );
+  // www: a 90-day certificate, then a 30-day one after a lifetime cut; api: two stored in the same millisecond.
+  const row = (cert: string, serial: string, storedDay: number, days: number) =>
+    insert.run({ serial, cert, nb: T0.getTime() + storedDay * DAY, na: T0.getTime() + (storedDay + days) * DAY, at: T0.getTime() + storedDay * DAY });
+  row("www", "0a", 0, 90);
+  row("www", "0b", 10, 30);
+  row("api", "0d", 5, 30);
+  row("api", "0c", 5, 90);
+  v8.close();
+
+  const upgraded = new SqliteAuditStore(v8Path);
+  try {
+    expect((await upgraded.latestIssued("www"))!.serial).toBe("0b");
+    expect((await upgraded.latestIssued("api"))!.serial).toBe("0c");
+    await upgraded.saveIssued(issued("www", "0e", "leaf", "intermediate", 10));
+    expect((await upgraded.latestIssued("www"))!.serial).toBe("0e");
+  } finally {
+    await upgraded.close();
+  }
+  const check = new Database(v8Path, { readonly: true });
+  expect(check.query("SELECT cert_id, serial, seq FROM issued_cert ORDER BY cert_id, seq").all()).toEqual([
+    { cert_id: "api", serial: "0d", seq: 1 },
+    { cert_id: "api", serial: "0c", seq: 2 },
+    { cert_id: "www", serial: "0a", seq: 1 },
+    { cert_id: "www", serial: "0b", seq: 2 },
+    { cert_id: "www", serial: "0e", seq: 3 },
+  ]);
+  check.close();
+});
+
 test("each cert's newest issued certificate is the first entry of an index in that order: nothing scanned, nothing sorted", () => {
   const db = new Database(path, { readonly: true });
   const plan = (db.query(`EXPLAIN QUERY PLAN ${LATEST_SUMMARIES_SQL}`).all({ ids: "[]" }) as { detail: string }[]).map((r) => r.detail);

@@ -279,7 +279,7 @@ describe("the database file", () => {
     const check = new Database(v2Path, { readonly: true });
     expect(check.query("PRAGMA user_version").get()).toEqual({ user_version: MIGRATIONS.length });
     check.close();
-    expect(MIGRATIONS.length).toBe(9);
+    expect(MIGRATIONS.length).toBe(10);
   });
 
   test("a version-6 database keeps its failure state, not counted as authorization failures nor halted", async () => {

@@ -48,12 +48,13 @@ interface IssuedRecord {
 const ISSUED = "SELECT i.*, c.pem AS chain_pem FROM issued_cert i JOIN issued_chain c ON c.id = i.chain_id";
 const SUMMARY = "SELECT i.serial, i.not_before, i.not_after, i.key_type, i.names FROM issued_cert i";
 /**
- * The newest issued certificate's summary of each cert in the JSON array `$ids`, read at
- * every tick: per cert, the first entry of `issued_cert_newest`, nothing sorted. In bulk,
+ * The newest issued certificate's summary of each cert in the JSON array `$ids` (the one
+ * stored last, `seq`), read at every tick: per cert, the first entry of `issued_cert_newest`,
+ * nothing sorted. In bulk,
  * since a statement per cert costs ten times its lookup.
  */
 export const LATEST_SUMMARIES_SQL = `SELECT j.value AS cert_id, i.serial, i.not_before, i.not_after, i.key_type, i.names FROM json_each($ids) j
-  JOIN issued_cert i ON i.rowid = (SELECT i2.rowid FROM issued_cert i2 WHERE i2.cert_id = j.value ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`;
+  JOIN issued_cert i ON i.rowid = (SELECT i2.rowid FROM issued_cert i2 WHERE i2.cert_id = j.value ORDER BY i2.seq DESC LIMIT 1)`;
 
 /**
  * Each cert's newest renewal (of the certs in the JSON array `$ids`): one indexed lookup
@@ -266,8 +267,10 @@ export class SqliteAuditStore implements AuditStore, ChangeStamped {
         .get({ pem: c.chainPem }) as { id: number };
       this.db
         .query(
-          `INSERT OR REPLACE INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_id, not_before, not_after, issued_at, key_type, names)
-           VALUES ($serial, $cert, $renewal, $leaf, $chain, $nb, $na, $at, $keyType, $names)`,
+          // Numbered after every certificate the cert has: the order received is what "newest"
+          // means, whatever the CA puts in notBefore and however long the certificate lives.
+          `INSERT OR REPLACE INTO issued_cert (serial, cert_id, renewal_id, leaf_pem, chain_id, not_before, not_after, issued_at, key_type, names, seq)
+           VALUES ($serial, $cert, $renewal, $leaf, $chain, $nb, $na, $at, $keyType, $names, (SELECT COALESCE(MAX(seq), 0) + 1 FROM issued_cert WHERE cert_id = $cert))`,
         )
         .run({
           serial: c.serial,
@@ -285,7 +288,7 @@ export class SqliteAuditStore implements AuditStore, ChangeStamped {
   }
 
   async latestIssued(certId: string): Promise<IssuedCert | null> {
-    const row = this.db.query(`${ISSUED} WHERE i.cert_id = $cert ORDER BY i.not_after DESC, i.issued_at DESC LIMIT 1`).get({ cert: certId }) as IssuedRecord | null;
+    const row = this.db.query(`${ISSUED} WHERE i.cert_id = $cert ORDER BY i.seq DESC LIMIT 1`).get({ cert: certId }) as IssuedRecord | null;
     return row ? issuedOf(row) : null;
   }
 
@@ -340,7 +343,7 @@ export class SqliteAuditStore implements AuditStore, ChangeStamped {
           `DELETE FROM issued_cert AS i
            WHERE i.issued_at < $at
              AND NOT EXISTS (SELECT 1 FROM target_install t WHERE t.cert_id = i.cert_id AND t.serial = i.serial)
-             AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.not_after DESC, i2.issued_at DESC LIMIT 1)`,
+             AND i.serial != (SELECT i2.serial FROM issued_cert i2 WHERE i2.cert_id = i.cert_id ORDER BY i2.seq DESC LIMIT 1)`,
         )
         .run({ at }).changes;
       this.db.exec("DELETE FROM issued_chain WHERE id NOT IN (SELECT chain_id FROM issued_cert WHERE chain_id IS NOT NULL)");

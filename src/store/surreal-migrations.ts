@@ -160,4 +160,19 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
     minReader: 1,
     sql: `DEFINE FIELD inputs ON cert_state TYPE ${optional("string")};`,
   },
+  // 5: each certificate's `stored_at`, the server's clock when the record was written: the
+  // newest certificate is the one stored last, not the one that expires last (a lifetime cut
+  // made the older, longer certificate "newest", and targets were rolled back to it). The
+  // server stamps it (a DEFAULT, on every write), so an older rota's writes are stamped as
+  // well and the order holds through a rolling upgrade; one clock for every node, not each
+  // node's. Rows stored before take their `issued_at` (the writing daemon's clock).
+  {
+    minReader: 1,
+    sql: [
+      `DEFINE FIELD stored_at ON issued_cert TYPE ${optional("datetime")} DEFAULT ALWAYS time::now();`,
+      "UPDATE issued_cert SET stored_at = issued_at RETURN NONE;",
+      "REMOVE INDEX issued_cert_newest ON issued_cert;",
+      "DEFINE INDEX issued_cert_stored ON issued_cert FIELDS cert_id, stored_at;",
+    ].join("\n"),
+  },
 ];

@@ -277,6 +277,34 @@ test("interruptRunning closes only its own owner's running rows", async () => {
   await Promise.all([a.close(), b.close()]);
 });
 
+describe("the newest certificate is the one stored last (migration 4)", () => {
+  test("a version-3 database is migrated: its rows are ordered by issued_at; a write without stored_at (an older rota's) is stamped by the server", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const db = await server.admin();
+    // Days before now: the server stamps the later write with its own clock.
+    const day = (n: number) => `d"${new Date(Date.now() - (30 - n) * 86_400_000).toISOString()}"`;
+    const row = (serial: string, storedDay: number, days: number) =>
+      `UPSERT issued_cert:["www", "${serial}"] CONTENT { cert_id: "www", serial: "${serial}", renewal_id: "r", leaf_pem: "leaf", chain: issued_chain:c,
+         not_before: ${day(storedDay)}, not_after: ${day(storedDay + days)}, issued_at: ${day(storedDay)}, key_type: NULL, names: NULL };`;
+    const upTo3 = SURREAL_MIGRATIONS.slice(0, 3).map((m) => m.sql).join("\n");
+    await db
+      .query(
+        `USE NS rota DB ${config.database};
+         BEGIN; ${upTo3} UPSERT rota_meta:schema SET version = 3, min_reader = 1; COMMIT;
+         UPSERT issued_chain:c SET pem = "chain";
+         ${row("0a", 0, 90)} ${row("0b", 10, 30)}`,
+      )
+      .collect();
+    const store = await SurrealAuditStore.open(config, options(stateDir));
+    expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
+    expect((await store.latestIssued("www"))!.serial).toBe("0b");
+    // An older rota, which knows no stored_at, stores a 90-day certificate issued "yesterday" by its clock.
+    await db.query(`USE NS rota DB ${config.database}; ${row("0c", -1, 90)}`).collect();
+    expect((await store.latestIssued("www"))!.serial).toBe("0c");
+    await store.close();
+  });
+});
+
 describe("credentials", () => {
   test("a wrong password is refused as a problem of audit.username, without the password", async () => {
     const { config, stateDir, passwordFile } = await freshDatabase();
@@ -371,8 +399,11 @@ test("rota doctor's audit check: reachable, credentials, schema; writes nothing"
   expect(await dump(config.database)).not.toContain("rota_meta");
   await (await SurrealAuditStore.open(config, options(stateDir))).close();
   expect(await checkSurrealAudit(config, false)).toEqual([{ id: "audit", status: "ok", message: `${where}: reachable, credentials accepted, schema version ${SURREAL_MIGRATIONS.length}` }]);
-  await setMeta(config.database, 9, 5);
-  expect((await checkSurrealAudit(config, false))[0]).toMatchObject({ status: "fail", message: `${where}: schema version 9 needs a rota that reads ≥ 5; this rota reads ${SURREAL_MIGRATIONS.length}` });
+  await setMeta(config.database, 9, SURREAL_MIGRATIONS.length + 1);
+  expect((await checkSurrealAudit(config, false))[0]).toMatchObject({
+    status: "fail",
+    message: `${where}: schema version 9 needs a rota that reads ≥ ${SURREAL_MIGRATIONS.length + 1}; this rota reads ${SURREAL_MIGRATIONS.length}`,
+  });
   writeFileSync(passwordFile, "wrong-password-5678\n");
   const refused = (await checkSurrealAudit(config, false))[0]!;
   expect(refused.status).toBe("fail");

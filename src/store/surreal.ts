@@ -517,14 +517,14 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async latestIssued(certId: string): Promise<IssuedCert | null> {
-    const [rows] = (await this.q("SELECT *, chain.pem AS chain_pem FROM issued_cert WHERE cert_id = $cert ORDER BY not_after DESC, issued_at DESC LIMIT 1", { cert: certId })) as [Row[]];
+    const [rows] = (await this.q("SELECT *, chain.pem AS chain_pem FROM issued_cert WHERE cert_id = $cert ORDER BY stored_at DESC, issued_at DESC LIMIT 1", { cert: certId })) as [Row[]];
     return rows[0] ? issuedOf(rows[0]) : null;
   }
 
   async latestIssuedSummaries(certIds: readonly string[]): Promise<Map<string, CertSummary>> {
     if (certIds.length === 0) return new Map();
     const [rows] = (await this.q(
-      `RETURN $ids.map(|$c| (SELECT cert_id, serial, not_before, not_after, issued_at, key_type, names FROM issued_cert WHERE cert_id = $c ORDER BY not_after DESC, issued_at DESC LIMIT 1)[0]).filter(|$r| $r != NONE)`,
+      `RETURN $ids.map(|$c| (SELECT cert_id, serial, not_before, not_after, issued_at, stored_at, key_type, names FROM issued_cert WHERE cert_id = $c ORDER BY stored_at DESC, issued_at DESC LIMIT 1)[0]).filter(|$r| $r != NONE)`,
       { ids: [...certIds] },
     )) as [Row[]];
     const out = new Map<string, CertSummary>();
@@ -584,7 +584,7 @@ export class SurrealAuditStore implements AuditStore {
        LET $steps = DELETE renewal_event WHERE renewal_id INSIDE $oldIds RETURN BEFORE;
        DELETE renewal WHERE id INSIDE $old;
        LET $served = SELECT VALUE [cert_id, serial] FROM target_install;
-       LET $newest = array::distinct(SELECT VALUE cert_id FROM issued_cert).map(|$c| (SELECT id, not_after, issued_at FROM issued_cert WHERE cert_id = $c ORDER BY not_after DESC, issued_at DESC LIMIT 1)[0].id);
+       LET $newest = array::distinct(SELECT VALUE cert_id FROM issued_cert).map(|$c| (SELECT id, stored_at, issued_at FROM issued_cert WHERE cert_id = $c ORDER BY stored_at DESC, issued_at DESC LIMIT 1)[0].id);
        LET $issued = DELETE issued_cert WHERE issued_at < $at AND id NOTINSIDE $newest AND [cert_id, serial] NOTINSIDE $served RETURN BEFORE;
        LET $chains = array::distinct(SELECT VALUE chain FROM issued_cert);
        DELETE issued_chain WHERE id NOTINSIDE $chains;

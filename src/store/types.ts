@@ -214,7 +214,12 @@ export interface AuditStore {
    * `RotaError("fenced")`. SQLite is never given one.
    */
   saveIssued(cert: IssuedCert, fence?: Fence): Promise<void>;
-  /** The issued certificate with the latest notAfter for the cert, or null. */
+  /**
+   * The cert's newest issued certificate, or null: the one stored last (issue 2 §4, every
+   * target converges on it). Not the one that expires last: a certificate's lifetime can get
+   * shorter (a CA's policy, `validity_days`), and notBefore is the CA's clock, which may be
+   * skewed or backdated. Saving a serial again makes it the newest.
+   */
   latestIssued(certId: string): Promise<IssuedCert | null>;
   /**
    * What a scheduler tick needs of `latestIssued` for each of `certIds`, without PEMs (read

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, writeSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, fstatSync, mkdirSync, openSync, writeSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, read, serialOf, waitForFile, type AuditRow } from "./helpers.ts";
@@ -55,6 +55,9 @@ function expectWholeSet(): void {
   expect(read(at("privkey.pem"))).toBe(read(join(dir, "state", "keys", "app.key")));
   expect(read(at("fullchain.pem"))).toBe(read(at("cert.pem")) + read(at("chain.pem")));
   expect(["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"].map((f) => statSync(at(f)).mode & 0o777)).toEqual([0o600, 0o644, 0o644, 0o644]);
+  expect(statSync(certDir).mode & 0o777).toBe(0o755);
+  const daemonUid = process.getuid!();
+  expect([certDir, ...["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"].map(at)].map((p) => statSync(p).uid)).toEqual(Array(5).fill(daemonUid));
   expect(serialOf(at("cert.pem"))).toBe(serial);
 }
 
@@ -64,6 +67,20 @@ describe("a damaged set is repaired at the next tick, without a new order", () =
     ["fullchain.pem emptied", () => writeFileSync(at("fullchain.pem"), ""), "fullchain.pem is empty"],
     ["chain.pem deleted", () => rmSync(at("chain.pem")), "chain.pem is missing"],
     ["the key's mode changed to 0644", () => chmodSync(at("privkey.pem"), 0o644), "privkey.pem has mode 0644, expected 0600"],
+    // Anyone could swap the key or certificate nginx reads: the folder's mode is put back too.
+    [
+      "the folder made world-writable, cert.pem 0666",
+      () => {
+        chmodSync(certDir, 0o777);
+        chmodSync(at("cert.pem"), 0o666);
+      },
+      "app folder has mode 0777, writable by others",
+    ],
+    ["the folder alone made group-writable", () => chmodSync(certDir, 0o775), "app folder has mode 0775, writable by its group"],
+    // Without `owner`, the daemon (which wrote it) is the key's owner: user nobody could read it.
+    ...(process.getuid?.() === 0
+      ? ([["privkey.pem handed to nobody", () => chownSync(at("privkey.pem"), 65534, -1), "privkey.pem is owned by uid 65534, expected 0"]] as Array<[string, () => void, string]>)
+      : []),
     [
       "privkey.pem replaced by a different key",
       () => writeFileSync(at("privkey.pem"), Bun.spawnSync(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"], { stdout: "pipe" }).stdout.toString()),

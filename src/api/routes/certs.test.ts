@@ -266,7 +266,9 @@ describe("GET /api/certs/{id}/pem", () => {
   const CHAIN = "-----BEGIN CERTIFICATE-----\nintermediate\n-----END CERTIFICATE-----\n";
 
   function issued(certId: string, serial: string, notAfterDays: number): IssuedCert {
-    return { certId, renewalId: `r-${serial}`, leafPem: LEAF(serial), chainPem: CHAIN, serial, notBefore: clock.now(), notAfter: inDays(notAfterDays), issuedAt: clock.now() };
+    // Stored in the order of their serials, a second apart.
+    const issuedAt = new Date(clock.now().getTime() + Number.parseInt(serial, 16) * 1000);
+    return { certId, renewalId: `r-${serial}`, leafPem: LEAF(serial), chainPem: CHAIN, serial, notBefore: issuedAt, notAfter: inDays(notAfterDays), issuedAt };
   }
 
   test("the certificate installed on the cert's targets: leaf then chain, as a PEM file", async () => {
@@ -282,8 +284,8 @@ describe("GET /api/certs/{id}/pem", () => {
 
   test("not a newer certificate that no target took, and of several targets the newest install", async () => {
     certs[0] = watched("alpha", ["alpha.example.com"], ["files", "nginx"]);
-    await store.saveIssued(issued("alpha", "01", 30));
-    await store.saveIssued(issued("alpha", "02", 60));
+    await store.saveIssued(issued("alpha", "01", 90));
+    await store.saveIssued(issued("alpha", "02", 60)); // stored after 01, though it expires sooner (a lifetime cut)
     await store.saveIssued(issued("alpha", "03", 90)); // its install failed everywhere
     await store.saveInstalled({ certId: "alpha", target: "files", serial: "01", installedAt: clock.now() });
     await store.saveInstalled({ certId: "alpha", target: "nginx", serial: "02", installedAt: clock.now() });

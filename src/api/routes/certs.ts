@@ -33,14 +33,15 @@ export function certRoutes(deps: ApiDeps): Hono {
     return c.json<CertDetailJson>((await certDetail(deps, cert)).detail);
   });
 
-  // What the store records the cert's targets to serve, the newest of them: that install
-  // succeeded. Not the latest issued (its install may have failed), and not read from the
-  // targets (a remote read per request). Leaf then chain; the key never leaves the daemon.
+  // What the store records the cert's targets to serve, the newest of them (stored last, not
+  // expiring last: a lifetime can get shorter): that install succeeded. Not the latest
+  // issued (its install may have failed), and not read from the targets (a remote read per
+  // request). Leaf then chain; the key never leaves the daemon.
   app.get("/api/certs/:id/pem", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
     const installed = await Promise.all(cert.config.install.map((target) => deps.store.lastInstalled(cert.config.id, target)));
-    const newest = installed.reduce((a, b) => (b && (!a || b.notAfter > a.notAfter) ? b : a), null);
+    const newest = installed.reduce((a, b) => (b && (!a || b.issuedAt > a.issuedAt) ? b : a), null);
     if (!newest) return c.json({ error: `cert ${JSON.stringify(cert.config.id)} has nothing installed yet` }, 404);
     const pem = [newest.leafPem, newest.chainPem].map((p) => p.trim()).filter((p) => p !== "").join("\n") + "\n";
     return c.body(pem, 200, { "content-type": "application/x-pem-file" });

@@ -4,7 +4,7 @@
  * writes or chowns through a symlink: the daemon often runs as root, and a link planted
  * at `<dir>/<cert id>` would otherwise hand it someone else's folder.
  */
-import { lchownSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
@@ -12,7 +12,7 @@ import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
 import type { Checkable, CompactableInstall, HintedInstall, InstallBackend } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
-import { createSetHints, createSetReader } from "./read-back.ts";
+import { createSetHints, createSetReader, expectedUid } from "./read-back.ts";
 
 /** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
 export function createFilesystemTarget(name: string, cfg: FilesystemConfig, clock: Clock = systemClock): InstallBackend {
@@ -34,7 +34,7 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
       try {
         refuseSymlink(dir);
         ensureDir(dir, 0o755);
-        if (owner.uid !== undefined || owner.gid !== undefined) lchownSync(dir, owner.uid ?? -1, owner.gid ?? -1);
+        guardFolder(dir, cfg);
         // All four change together or not at all: a key beside a certificate it does not match
         // would stop the webserver at its next reload. Key first, cert last for readers in between.
         replaceFiles([
@@ -56,6 +56,27 @@ export function createFilesystemInstall(name: string, cfg: FilesystemConfig, typ
       return [checkWritableDir(cfg.dir, checkCtx), ...checkOwnership(owner, checkCtx)];
     },
   } satisfies HintedInstall & CompactableInstall & Checkable;
+}
+
+/**
+ * Puts `<dir>/<cert id>` back as the read-back wants it (`folderDamageOf`): owned by
+ * `expectedUid` (and the configured group), writable by its owner alone; the other mode bits
+ * are left as they are (a 0750 folder stays so). Through a descriptor opened without
+ * following a link, so a link swapped in after `refuseSymlink` is not chowned. Not root, the
+ * daemon cannot chown a folder it does not own: the install then fails, saying why.
+ */
+function guardFolder(dir: string, cfg: FilesystemConfig): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    const s = fstatSync(fd);
+    const uid = expectedUid(cfg);
+    const wrongUid = uid !== undefined && s.uid !== uid;
+    const wrongGid = cfg.gid !== undefined && s.gid !== cfg.gid;
+    if (wrongUid || wrongGid) fchownSync(fd, wrongUid ? uid : -1, wrongGid ? cfg.gid! : -1);
+    if ((s.mode & 0o022) !== 0) fchmodSync(fd, s.mode & 0o7755);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function withNewline(pem: string): string {

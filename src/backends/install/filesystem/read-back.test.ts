@@ -1,6 +1,6 @@
 /** @module The filesystem read-back: each way a set can be damaged, word for word, the verdict cache, and a sweep's reads through the folder's change hints. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPem } from "../../../crypto/keys.ts";
@@ -99,12 +99,94 @@ describe("filesystem read-back", () => {
     expect(await readBack()).toEqual(damaged("chain.pem has mode 0600, expected 0644"));
   });
 
-  test("an owner or group other than the configured ones", async () => {
+  test("an owner or group other than the configured ones: the folder's first, then the files'", async () => {
     const { uid, gid } = statSync(at("privkey.pem"));
     const otherUid = createFilesystemInstall("files", { dir, uid: uid + 1, gid: undefined });
-    expect(await readBack(otherUid)).toEqual(damaged(`privkey.pem is owned by uid ${uid}, expected ${uid + 1}`));
+    expect(await readBack(otherUid)).toEqual(damaged(`www folder is owned by uid ${uid}, expected ${uid + 1}`));
     const otherGid = createFilesystemInstall("files", { dir, uid, gid: gid + 1 });
-    expect(await readBack(otherGid)).toEqual(damaged(`privkey.pem has group gid ${gid}, expected ${gid + 1}`));
+    expect(await readBack(otherGid)).toEqual(damaged(`www folder has group gid ${gid}, expected ${gid + 1}`));
+    // Only the files' ownership off: the folder's is what the config says.
+    const folder = statSync(join(dir, "www"));
+    expect(await readBack(createFilesystemInstall("files", { dir, uid: folder.uid, gid: folder.gid }))).toMatchObject({ state: "present" });
+  });
+
+  describe("the folder <dir>/<cert id>", () => {
+    test.each([
+      [0o777, "www folder has mode 0777, writable by others"],
+      [0o757, "www folder has mode 0757, writable by others"],
+      [0o775, "www folder has mode 0775, writable by its group"],
+    ])("mode %o, writable by others than its owner: damaged, even with every file as installed; install takes the write bits away", async (mode, reason) => {
+      chmodSync(join(dir, "www"), mode);
+      expect(await readBack()).toEqual(damaged(reason));
+      await files.install(fx.first, signal);
+      expect(statSync(join(dir, "www")).mode & 0o7777).toBe(mode & 0o755);
+      expect(await readBack()).toMatchObject({ state: "present" });
+    });
+
+    test("a folder its owner made 0750 is left so: not damaged, and install does not widen it", async () => {
+      chmodSync(join(dir, "www"), 0o750);
+      expect(await readBack()).toMatchObject({ state: "present" });
+      await files.install(fx.second, signal);
+      expect(statSync(join(dir, "www")).mode & 0o7777).toBe(0o750);
+    });
+  });
+
+  // Without `owner`, the expected owner is the daemon itself: it wrote the set. A chown needs root.
+  describe.skipIf(process.getuid?.() !== 0)("without owner: a file or the folder handed to another user (as root)", () => {
+    const NOBODY = 65534;
+
+    test("privkey.pem owned by nobody: damaged; install writes the set anew, owned by the daemon", async () => {
+      chownSync(at("privkey.pem"), NOBODY, -1);
+      expect(await readBack()).toEqual(damaged(`privkey.pem is owned by uid ${NOBODY}, expected 0`));
+      await files.install(fx.first, signal);
+      expect(statSync(at("privkey.pem")).uid).toBe(0);
+      expect(await readBack()).toMatchObject({ state: "present" });
+    });
+
+    test("cert.pem owned by nobody: damaged, the file named", async () => {
+      chownSync(at("cert.pem"), NOBODY, -1);
+      expect(await readBack()).toEqual(damaged(`cert.pem is owned by uid ${NOBODY}, expected 0`));
+    });
+
+    test("a daemon that is not root cannot chown: it writes the file anew, owned by itself", async () => {
+      // The daemon is user nobody here; root (another user to it) takes the key.
+      const own = mkdtempSync(join(tmpdir(), "rota-rb-nobody-"));
+      try {
+        chownSync(own, NOBODY, NOBODY);
+        writeFileSync(join(own, "req.json"), JSON.stringify(fx.first));
+        const asNobody = (step: string) => {
+          const script = `
+            import { createFilesystemInstall } from ${JSON.stringify(join(import.meta.dir, "filesystem.ts"))};
+            const files = createFilesystemInstall("files", { dir: ${JSON.stringify(own)}, uid: undefined, gid: undefined });
+            const signal = new AbortController().signal;
+            if (${JSON.stringify(step)} === "install") await files.install(JSON.parse(await Bun.file(${JSON.stringify(join(own, "req.json"))}).text()), signal);
+            const r = await files.readBack("www", signal);
+            console.log(JSON.stringify(r.state === "damaged" ? r : { state: r.state }));`;
+          const p = Bun.spawnSync(["setpriv", `--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, "-e", script], {
+            env: { PATH: process.env.PATH, HOME: own, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
+            stdout: "pipe",
+            stderr: "pipe",
+          });
+          if (p.exitCode !== 0) throw new Error(p.stderr.toString());
+          return JSON.parse(p.stdout.toString()) as unknown;
+        };
+        expect(asNobody("install")).toEqual({ state: "present" });
+        chownSync(join(own, "www", "privkey.pem"), 0, 0);
+        expect(asNobody("read")).toEqual(damaged(`privkey.pem is owned by uid 0, expected ${NOBODY}`));
+        expect(asNobody("install")).toEqual({ state: "present" });
+        expect(statSync(join(own, "www", "privkey.pem")).uid).toBe(NOBODY);
+      } finally {
+        rmSync(own, { recursive: true, force: true });
+      }
+    });
+
+    test("the folder owned by nobody: damaged; install chowns it back", async () => {
+      chownSync(join(dir, "www"), NOBODY, -1);
+      expect(await readBack()).toEqual(damaged(`www folder is owned by uid ${NOBODY}, expected 0`));
+      await files.install(fx.first, signal);
+      expect(statSync(join(dir, "www")).uid).toBe(0);
+      expect(await readBack()).toMatchObject({ state: "present" });
+    });
   });
 
   test("a key that is not a key: damaged, and nothing of the file in the reason", async () => {

@@ -98,6 +98,9 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
     if (!dirStat) return { state: "absent" };
     if (dirStat.isSymbolicLink()) return { state: "damaged", reason: `${certId} is a symlink` };
     if (!dirStat.isDirectory()) return { state: "damaged", reason: `${certId} is not a folder` };
+    // Judged at every read from the disk, never from the cache: the files' identity leaves the folder out.
+    const folderDamage = folderDamageOf(certId, dirStat, cfg);
+    if (folderDamage) return { state: "damaged", reason: folderDamage };
 
     throwIfAborted(signal, who);
     const found = await allInOrder(SET_FILES.map(({ file }) => lstatOrNull(join(dir, file), who)));
@@ -167,7 +170,8 @@ async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: 
     if (s.size > MAX_FILE_BYTES) return damaged(`${file} is larger than 1 MiB`);
     const actual = Number(s.mode & 0o777n);
     if (actual !== mode) return damaged(`${file} has mode ${octal(actual)}, expected ${octal(mode)}`);
-    if (cfg.uid !== undefined && Number(s.uid) !== cfg.uid) return damaged(`${file} is owned by uid ${s.uid}, expected ${cfg.uid}`);
+    const uid = expectedUid(cfg);
+    if (uid !== undefined && Number(s.uid) !== uid) return damaged(`${file} is owned by uid ${s.uid}, expected ${uid}`);
     if (cfg.gid !== undefined && Number(s.gid) !== cfg.gid) return damaged(`${file} has group gid ${s.gid}, expected ${cfg.gid}`);
   }
 
@@ -200,6 +204,28 @@ async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: 
 
   throwIfAborted(signal, who);
   return { state: "present", leafPem: text.get("cert.pem")!, stamp };
+}
+
+/**
+ * Who must own the set and its folder: `owner` when set, else the daemon itself, which
+ * wrote them (issue 5: a key handed to another user, who can then read it, is damage).
+ */
+export function expectedUid(cfg: FilesystemConfig): number | undefined {
+  return cfg.uid ?? process.getuid?.();
+}
+
+/**
+ * Why `<dir>/<cert id>` itself is damaged, or null: writable by group or others (anyone
+ * could swap the key or certificate the webserver reads; issue 2 says 0755), or owned by
+ * someone else than `expectedUid`, or not in the configured group.
+ */
+function folderDamageOf(certId: string, s: BigIntStats, cfg: FilesystemConfig): string | null {
+  const mode = Number(s.mode & 0o777n);
+  if ((mode & 0o022) !== 0) return `${certId} folder has mode ${octal(mode)}, writable by ${(mode & 0o002) !== 0 ? "others" : "its group"}`;
+  const uid = expectedUid(cfg);
+  if (uid !== undefined && Number(s.uid) !== uid) return `${certId} folder is owned by uid ${s.uid}, expected ${uid}`;
+  if (cfg.gid !== undefined && Number(s.gid) !== cfg.gid) return `${certId} folder has group gid ${s.gid}, expected ${cfg.gid}`;
+  return null;
 }
 
 async function lstatOrNull(path: string, who: string): Promise<BigIntStats | null> {
