@@ -1,12 +1,13 @@
 /** @module The dispatcher with a fake clock and fake sinks: retries and their backoff, Retry-After, noRetry, per-sink concurrency, the full queue, shutdown. */
 import { expect, test } from "bun:test";
 import { createConsola } from "consola";
+import { SLOW_ANSWER_SECONDS } from "../api/serve-options.ts";
 import type { Alert, Severity } from "../backends/types.ts";
 import { RotaError } from "../errors.ts";
 import type { AlertDelivery } from "../store/types.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import { FakeSink } from "../testing/fake-sink.ts";
-import { DISPATCH_DEFAULTS, Dispatcher } from "./dispatcher.ts";
+import { DISPATCH_DEFAULTS, Dispatcher, directBoundMs, type DeliveryResult } from "./dispatcher.ts";
 
 function setup(over: Partial<typeof DISPATCH_DEFAULTS> = {}) {
   const clock = new FakeClock();
@@ -173,4 +174,57 @@ test("deliver() bypasses the queue and resolves with the outcome after retries",
   await clock.advance(10_000);
   expect(await result).toEqual({ sink: "hook", outcome: "failed", error: "hook: HTTP 500", attempts: 3 });
   expect(await dispatcher.deliver(alert("info", "alert.test"), new FakeSink("mail"))).toEqual({ sink: "mail", outcome: "delivered", error: null, attempts: 1 });
+});
+
+test("whoever queued an alert is told how it ended, once: delivered, failed after its attempts, refused for good", async () => {
+  const { clock, dispatcher } = setup();
+  const told: string[] = [];
+  const tell = (r: DeliveryResult) => void told.push(`${r.sink} ${r.outcome} ${r.attempts}`);
+  dispatcher.enqueue(alert(), new FakeSink("mail"), tell);
+  dispatcher.enqueue(alert(), new FakeSink("hook", [503, 503, 503].map((s) => new RotaError("http", `hook: HTTP ${s}`))), tell);
+  dispatcher.enqueue(alert(), new FakeSink("slack", [new RotaError("http", "slack: HTTP 400", { noRetry: true })]), tell);
+  await settle();
+  expect(told.sort()).toEqual(["mail delivered 1", "slack failed 1"]);
+  await clock.advance(15_000);
+  expect(told.sort()).toEqual(["hook failed 3", "mail delivered 1", "slack failed 1"]);
+  // Nothing more on its own: a failed alert is not sent again.
+  await clock.advance(3_600_000);
+  expect(told).toHaveLength(3);
+});
+
+test("an alert never sent is told too: dropped from a full queue, left at shutdown, queued while stopping", async () => {
+  const { clock, dispatcher } = setup({ capacity: 1 });
+  const told: string[] = [];
+  const tell = (r: DeliveryResult) => void told.push(`${r.outcome} ${r.error}`);
+  const blocked = new FakeSink("hook", ["hang"]);
+  dispatcher.enqueue(alert("critical"), blocked, tell);
+  await settle();
+  dispatcher.enqueue(alert("info", "cert.recovered"), blocked, tell);
+  dispatcher.enqueue(alert("critical"), blocked, tell);
+  await settle();
+  expect(told).toEqual(["not_sent dropped: the alert queue was full"]);
+  const stopping = dispatcher.stop(1_000);
+  await clock.advance(1_000);
+  await stopping;
+  expect(told.slice(1).sort()).toEqual(["not_sent the daemon stopped before it was sent", "not_sent the daemon stopped during attempt 1: hook: cancelled: alerts: the daemon is stopping"]);
+  dispatcher.enqueue(alert(), blocked, tell);
+  await settle();
+  expect(told.at(-1)).toBe("not_sent the daemon is stopping");
+});
+
+test("deliver() answers within its bound: a Retry-After is honoured up to 10 s only, since someone waits", async () => {
+  expect(directBoundMs(DISPATCH_DEFAULTS)).toBe(110_000);
+  // The API lets a request wait this long for its answer, and a little longer.
+  expect(directBoundMs(DISPATCH_DEFAULTS)).toBeLessThan(SLOW_ANSWER_SECONDS * 1000);
+  const { clock, dispatcher } = setup();
+  const sink = new FakeSink("hook", [new RotaError("http", "hook: HTTP 429", { retryAfterSeconds: 3_600 }), "hang", "hang"]);
+  let result: DeliveryResult | undefined;
+  void dispatcher.deliver(alert("info", "alert.test"), sink).then((r) => (result = r));
+  await settle();
+  await clock.advance(9_999);
+  expect(sink.attempts.length).toBe(1);
+  await clock.advance(1);
+  expect(sink.attempts.length).toBe(2);
+  await clock.advance(30_000 + 10_000 + 30_000);
+  expect(result).toEqual({ sink: "hook", outcome: "failed", error: "hook: no answer within 30s", attempts: 3 });
 });

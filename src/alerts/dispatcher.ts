@@ -3,7 +3,9 @@
  * listener only adds to, so a renewal never waits on a mail server; one worker per sink,
  * so sinks deliver concurrently and a slow one holds back only itself; up to 3 attempts
  * with growing backoff, or the wait the receiver asked for (capped); every attempt recorded.
- * Shutdown gives pending deliveries a grace period, then records them as not sent.
+ * Shutdown gives pending deliveries a grace period, then records them as not sent. Whoever
+ * queued an alert hears how it ended (`Settled`): the repeat limit counts only alerts that
+ * arrived (router.ts).
  */
 import type { Alert, AlertBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
@@ -24,9 +26,31 @@ export interface DispatcherOptions {
   maxRetryAfterSeconds: number;
   /** One attempt longer than this is aborted and counts as failed. */
   attemptTimeoutMs: number;
+  /**
+   * A Retry-After is honoured up to this in a delivery made at once (`deliver`): someone waits
+   * for its answer (`rota alert test`), which must come within `directBoundMs`.
+   */
+  directMaxRetryAfterSeconds: number;
 }
 
-export const DISPATCH_DEFAULTS: Omit<DispatcherOptions, "store" | "clock" | "log"> = { capacity: 1000, attempts: 3, backoffMs: 5_000, maxRetryAfterSeconds: 300, attemptTimeoutMs: 30_000 };
+export const DISPATCH_DEFAULTS: Omit<DispatcherOptions, "store" | "clock" | "log"> = {
+  capacity: 1000,
+  attempts: 3,
+  backoffMs: 5_000,
+  maxRetryAfterSeconds: 300,
+  attemptTimeoutMs: 30_000,
+  directMaxRetryAfterSeconds: 10,
+};
+
+/**
+ * The longest a delivery made at once (`deliver`) can take: every attempt timed out, and the
+ * longer of the backoff and the capped Retry-After between them. With the defaults 110 s.
+ */
+export function directBoundMs(o: Pick<DispatcherOptions, "attempts" | "backoffMs" | "attemptTimeoutMs" | "directMaxRetryAfterSeconds">): number {
+  let waits = 0;
+  for (let n = 1; n < o.attempts; n++) waits += Math.max(o.backoffMs * 2 ** (n - 1), o.directMaxRetryAfterSeconds * 1000);
+  return o.attempts * o.attemptTimeoutMs + waits;
+}
 
 export interface DeliveryResult {
   sink: string;
@@ -35,9 +59,15 @@ export interface DeliveryResult {
   attempts: number;
 }
 
+/** Told once how a queued alert ended: delivered, failed after its attempts, or not sent at all. */
+export type Settled = (result: DeliveryResult) => void;
+
 interface Job {
   alert: Alert;
   sink: AlertBackend;
+  settled?: Settled;
+  /** Made at once (`deliver`): a person waits, so a Retry-After is capped lower. */
+  direct?: boolean;
 }
 
 const SEVERITY_RANK = { info: 0, warning: 1, critical: 2 } as const;
@@ -46,31 +76,32 @@ export class Dispatcher {
   private readonly queue: Job[] = [];
   /** The worker of each sink with work, by sink name. */
   private readonly workers = new Map<string, Promise<void>>();
-  /** Deliveries made at once (test alerts), outside the queue. */
-  private readonly direct = new Set<Promise<unknown>>();
+  /** Work outside the workers: deliveries made at once (test alerts), jobs ended before they ran. */
+  private readonly outside = new Set<Promise<unknown>>();
   private readonly stopSignal = new AbortController();
   private stopping = false;
 
   constructor(private readonly o: DispatcherOptions) {}
 
-  /** Queues `alert` for `sink`; never waits. */
-  enqueue(alert: Alert, sink: AlertBackend): void {
+  /** Queues `alert` for `sink`; never waits. `settled` hears the outcome, whichever it is. */
+  enqueue(alert: Alert, sink: AlertBackend, settled?: Settled): void {
+    const job: Job = { alert, sink, ...(settled && { settled }) };
     if (this.stopping) {
-      void this.record({ alert, sink }, "not_sent", "the daemon is stopping", 0);
+      this.track(this.finish(job, "not_sent", "the daemon is stopping", 0));
       return;
     }
     if (this.queue.length >= this.o.capacity) this.dropOne();
-    this.queue.push({ alert, sink });
+    this.queue.push(job);
     this.pump(sink.name);
   }
 
-  /** Delivers at once, with retries, bypassing the queue; resolves with the outcome. */
+  /**
+   * Delivers at once, with retries, bypassing the queue; resolves with the outcome within
+   * `directBoundMs` (a Retry-After capped at `directMaxRetryAfterSeconds`).
+   */
   deliver(alert: Alert, sink: AlertBackend): Promise<DeliveryResult> {
     if (this.stopping) return this.record({ alert, sink }, "not_sent", "the daemon is stopping", 0);
-    const run = this.attempt({ alert, sink });
-    this.direct.add(run);
-    void run.finally(() => this.direct.delete(run));
-    return run;
+    return this.track(this.attempt({ alert, sink, direct: true }));
   }
 
   /**
@@ -79,13 +110,20 @@ export class Dispatcher {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    const busy = () => Promise.allSettled([...this.workers.values(), ...this.direct]);
+    const busy = () => Promise.allSettled([...this.workers.values(), ...this.outside]);
     await this.within(busy(), graceMs);
     this.stopSignal.abort(new RotaError("aborted", "alerts: the daemon is stopping"));
     const left = this.queue.splice(0);
-    await Promise.all(left.map((j) => this.record(j, "not_sent", "the daemon stopped before it was sent", 0)));
+    await Promise.all(left.map((j) => this.finish(j, "not_sent", "the daemon stopped before it was sent", 0)));
     // A sink honours its signal (the AlertBackend contract); one that does not is not waited for long.
     await this.within(busy(), graceMs);
+  }
+
+  /** Kept until done: shutdown waits for it. */
+  private track<T>(run: Promise<T>): Promise<T> {
+    this.outside.add(run);
+    void run.finally(() => this.outside.delete(run));
+    return run;
   }
 
   /** The oldest alert of the lowest severity waiting goes, so an info never pushes out a critical. */
@@ -96,7 +134,7 @@ export class Dispatcher {
     });
     const [job] = this.queue.splice(victim, 1);
     this.o.log.warn(`alerts: queue full (${this.o.capacity}); dropped ${job!.alert.type} (${job!.alert.severity}) for ${job!.sink.name}`);
-    void this.record(job!, "not_sent", "dropped: the alert queue was full", 0);
+    this.track(this.finish(job!, "not_sent", "dropped: the alert queue was full", 0));
   }
 
   private pump(name: string): void {
@@ -104,7 +142,8 @@ export class Dispatcher {
     const worker = (async () => {
       for (let i = this.queue.findIndex((j) => j.sink.name === name); i >= 0 && !this.stopping; i = this.queue.findIndex((j) => j.sink.name === name)) {
         const [job] = this.queue.splice(i, 1);
-        await this.attempt(job!);
+        const result = await this.attempt(job!);
+        job!.settled?.(result);
       }
     })().finally(() => {
       this.workers.delete(name);
@@ -137,7 +176,8 @@ export class Dispatcher {
       }
       await this.record(job, "retrying", text, n);
       const asked = retryAfterOf(error);
-      const wait = asked !== undefined ? Math.min(asked, o.maxRetryAfterSeconds) * 1000 : o.backoffMs * 2 ** (n - 1);
+      const backoff = o.backoffMs * 2 ** (n - 1);
+      const wait = asked === undefined ? backoff : Math.min(asked, job.direct ? o.directMaxRetryAfterSeconds : o.maxRetryAfterSeconds) * 1000;
       o.log.warn(`alerts: ${job.alert.type} to ${job.sink.name}: attempt ${n} failed, retrying in ${Math.round(wait / 1000)}s: ${text}`);
       if (!(await this.pause(wait))) return this.record(job, "not_sent", `the daemon stopped before attempt ${n + 1}: ${text}`, n);
     }
@@ -164,6 +204,13 @@ export class Dispatcher {
     let cancel: Cancel = () => {};
     const timer = new Promise<void>((resolve) => (cancel = this.o.clock.setTimeout(resolve, ms)));
     return Promise.race([work, timer]).finally(cancel);
+  }
+
+  /** Records a job that ends without (another) attempt, and tells whoever queued it. */
+  private async finish(job: Job, outcome: "not_sent", error: string, attempts: number): Promise<DeliveryResult> {
+    const result = await this.record(job, outcome, error, attempts);
+    job.settled?.(result);
+    return result;
   }
 
   private async record(job: Job, outcome: DeliveryOutcome, error: string | null, attempts: number): Promise<DeliveryResult> {

@@ -13,7 +13,8 @@ import type { CertLook } from "../scheduler/scheduler.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
-import { FakeSink } from "../testing/fake-sink.ts";
+import { FakeSink, type FakeAnswer } from "../testing/fake-sink.ts";
+import { RotaError } from "../errors.ts";
 import { DEFAULT_ALERT_EVENTS } from "./catalogue.ts";
 import { AlertService } from "./service.ts";
 
@@ -26,6 +27,8 @@ let emitted: RotaEvent[];
 let looks: Map<string, CertLook>;
 /** The fake sinks the registry hands out, by name. */
 let built: Map<string, FakeSink>;
+/** How the sink of each name answers its attempts (FakeSink's script); every attempt succeeds otherwise. */
+let scripts: Map<string, FakeAnswer[]>;
 
 const section = (name: string, over: Partial<AlertSection> = {}): AlertSection => ({ name, type: "fake", options: {}, events: [...DEFAULT_ALERT_EVENTS], minSeverity: "info", repeatIntervalHours: 24, ...over });
 const cert = { id: "www", domains: ["www.example"], ca: "le", dcv: undefined, install: ["files"], keyPath: "/k", keyType: "ecdsa-p256" as const, keyRotation: "never" as const, renewThresholdDays: undefined };
@@ -41,7 +44,8 @@ beforeEach(() => {
   bus.subscribe((e) => void emitted.push(e));
   looks = new Map();
   built = new Map();
-  ALERT_TYPES.fake = { parse: () => ({}), create: async (name) => built.set(name, new FakeSink(name)).get(name)! };
+  scripts = new Map();
+  ALERT_TYPES.fake = { parse: () => ({}), create: async (name) => built.set(name, new FakeSink(name, scripts.get(name))).get(name)! };
 });
 afterEach(async () => {
   delete ALERT_TYPES.fake;
@@ -243,4 +247,53 @@ test("a follower checks no expiry and writes no shared repeat limit: its own fai
   expect(built.get("mail")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.expiring"]);
   expect(await store.alertLimit("mail", "www")).toMatchObject({ sink: "mail", key: "www", held: 0 });
   await service.stop();
+});
+
+test("a failure alert that did not arrive holds nothing back: the next failure is sent; a sink refusing for good gets one try per failure and nothing on its own", async () => {
+  const unavailable = () => new RotaError("http", "hook: HTTP 503 Service Unavailable");
+  scripts.set("hook", [unavailable(), unavailable(), unavailable()]);
+  scripts.set("slack", Array.from({ length: 10 }, () => new RotaError("http", "slack: HTTP 400 Bad Request", { noRetry: true })));
+  const service = await start([section("mail"), section("hook"), section("slack")]);
+  await renewal("failed");
+  await clock.advance(15_000);
+  await settle();
+  expect(built.get("hook")!.attempts.length).toBe(3);
+  await clock.advance(60_000);
+  await renewal("failed");
+  await clock.advance(3_600_000);
+  await renewal("failed");
+  await clock.advance(3_600_000);
+  const outcomes = async (sink: string) =>
+    (await store.listDeliveries(100))
+      .filter((d) => d.sink === sink)
+      .reverse()
+      .map((d) => `${d.outcome} ${d.attempts}`);
+  expect(await outcomes("mail")).toEqual(["delivered 1"]);
+  // Its first alert lost after 3 attempts; the second delivered, and the hold runs from it.
+  expect(await outcomes("hook")).toEqual(["retrying 1", "retrying 2", "failed 3", "delivered 1"]);
+  expect(await outcomes("slack")).toEqual(["failed 1", "failed 1", "failed 1"]);
+  await renewal("succeeded");
+  await settle();
+  expect(built.get("mail")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.recovered"]);
+  expect(built.get("hook")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.recovered"]);
+  // It never got a failure alert: no recovery either.
+  expect(built.get("slack")!.delivered).toEqual([]);
+  await service.stop();
+});
+
+test("a failure alert still under way at shutdown is recorded as not sent and holds nothing back after the restart", async () => {
+  scripts.set("hook", ["hang"]);
+  const service = await start([section("hook")]);
+  await renewal("failed");
+  const stopping = service.stop();
+  // The grace period, on the fake clock.
+  await clock.advance(1_000);
+  await clock.advance(1_000);
+  await stopping;
+  expect((await store.listDeliveries(10)).map((d) => d.outcome)).toEqual(["not_sent"]);
+  expect(await store.alertLimit("hook", "www")).toBeNull();
+  const restarted = await start([section("hook")]);
+  await renewal("failed");
+  expect(built.get("hook")!.delivered.map((a) => a.type)).toEqual(["renewal.failed"]);
+  await restarted.stop();
 });

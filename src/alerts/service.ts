@@ -125,6 +125,8 @@ export class AlertService {
     this.unsubscribe();
     await this.lane;
     await this.dispatcher.stop(SHUTDOWN_GRACE_MS);
+    // Alerts recorded as not sent take their hold back before the store closes.
+    await this.lane;
   }
 
   private arm(): void {
@@ -185,7 +187,14 @@ export class AlertService {
     for (const { section, backend } of this.sinks.values()) {
       const send = await this.router.route({ type: e.type, certId: e.certId, severity, error }, section);
       if (!send) continue;
-      this.dispatcher.enqueue(await this.render({ ...e, error, detail }, severity, send.repeats, send.lastHeldError, notAfter), backend);
+      const { claim } = send;
+      // The repeat limit counts alerts that arrived: one that did not is taken back, in turn with the routing.
+      const settled = claim
+        ? (r: DeliveryResult) => {
+            if (r.outcome !== "delivered") this.queue(() => this.router.undelivered(claim));
+          }
+        : undefined;
+      this.dispatcher.enqueue(await this.render({ ...e, error, detail }, severity, send.repeats, send.lastHeldError, notAfter), backend, settled);
     }
   }
 

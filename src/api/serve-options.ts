@@ -1,6 +1,6 @@
 /**
  * @module What every `Bun.serve` of the daemon's API is given besides its handlers: the body
- * cap and the WebSocket limits. Apart from the app (no hono here), so the listeners a start
+ * cap, how long a request may go unanswered, and the WebSocket limits. Apart from the app (no hono here), so the listeners a start
  * opens before the app exists (src/daemon/front.ts) are given the same.
  */
 
@@ -15,6 +15,26 @@ export const SERVER_MAX_BODY_BYTES = 1024 * 1024;
  * connection without a close frame, whichever route sent.
  */
 export const SLOW_CLIENT_BYTES = 256 * 1024;
+
+/**
+ * The longest a route takes on purpose: `POST /api/alerts/test` waits for every sink's
+ * delivery with its retries, at most 110 s (src/alerts/dispatcher.ts `directBoundMs`). A
+ * request may go unanswered this long (slow-answer.ts): on TCP the route raises its own
+ * request's limit; the unix socket's servers take it as their idle timeout, since Bun's
+ * per-request `server.timeout()` does nothing there (Bun 1.4.5). Only the daemon's user can
+ * open the socket (0600), so its clients are trusted not to hold connections idle.
+ */
+export const SLOW_ANSWER_SECONDS = 120;
+
+/**
+ * A unix socket server's options with the body cap and `SLOW_ANSWER_SECONDS` as its idle
+ * timeout. Bun's types leave `idleTimeout` out of a unix server's options; Bun 1.4.5
+ * honours it there (measured), hence the untyped spread.
+ */
+export function socketServeOptions<T extends { unix: string }>(options: T): T {
+  const limits: object = { maxRequestBodySize: SERVER_MAX_BODY_BYTES, idleTimeout: SLOW_ANSWER_SECONDS };
+  return { ...options, ...limits };
+}
 
 /**
  * Bun pings a client that has been silent for most of `idleTimeout` (measured with Bun 1.4:

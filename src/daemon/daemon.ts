@@ -6,7 +6,7 @@
 import { linkSync, lstatSync, renameSync, rmSync } from "node:fs";
 import { AlertService, type Sinks } from "../alerts/service.ts";
 import { createApi } from "../api/app.ts";
-import { SERVER_MAX_BODY_BYTES } from "../api/serve-options.ts";
+import { socketServeOptions } from "../api/serve-options.ts";
 import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
 import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
@@ -412,7 +412,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     ...(cluster ? { cluster: cluster.port } : {}),
   };
   const app = createApi(apiDeps);
-  const serve = (unix: string) => Bun.serve({ unix, fetch: app.fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
+  const serve = (unix: string) => Bun.serve(socketServeOptions({ unix, fetch: app.fetch, websocket }));
   const http = new HttpListener({
     api: app,
     pages: dashboardRoutes(apiDeps),

@@ -7,7 +7,7 @@
  */
 import type { Server, WebSocketHandler } from "bun";
 import { join } from "node:path";
-import { SERVER_MAX_BODY_BYTES, WEBSOCKET_LIMITS } from "../api/serve-options.ts";
+import { SLOW_ANSWER_SECONDS, socketServeOptions, WEBSOCKET_LIMITS } from "../api/serve-options.ts";
 import type { websocket as appWebSocket } from "../api/websocket.ts";
 import { ConfigError } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
@@ -121,6 +121,8 @@ export async function openFront(settings: FrontSettings): Promise<Front> {
     return (req, server) => {
       if (handlers || failed) return route(handlers, req, server);
       if ((req.method === "GET" || req.method === "HEAD") && new URL(req.url).pathname === "/healthz") return healthz();
+      // Held for as long as the start takes: past Bun's 10 s on TCP it would be closed unanswered (the socket's servers allow as much already).
+      server.timeout(req, SLOW_ANSWER_SECONDS);
       return ready.then((h) => route(h, req, server));
     };
   };
@@ -143,7 +145,7 @@ export async function openFront(settings: FrontSettings): Promise<Front> {
       tcp = { server: bindTcp(l.listen, tls, fetch, websocket), listen: l.listen, tls };
     }
     const fetch = held((h) => h.unix, () => new Response("ok"));
-    socket = await listenUnix(settings.daemon.socket, (unix) => Bun.serve({ unix, fetch, websocket, maxRequestBodySize: SERVER_MAX_BODY_BYTES }));
+    socket = await listenUnix(settings.daemon.socket, (unix) => Bun.serve(socketServeOptions({ unix, fetch, websocket })));
   } catch (err) {
     await tcp?.server.stop(true);
     lock.release();

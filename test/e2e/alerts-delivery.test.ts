@@ -4,7 +4,9 @@
  * connections fails the cert at every tick; the repeat limit lets exactly one mail and one
  * webhook through. The CA back (a reload) sends exactly one `cert.recovered` each. Then
  * `rota alert test`, `rota alerts --json`, and a canary: no secret in the log, the API or
- * the store's bytes.
+ * the store's bytes. Last, a receiver answering 503: `rota alert test` reports the sink's
+ * failure after its retries (over the socket and over TCP), and the failure alert it lost
+ * holds nothing back once the receiver is back.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -40,6 +42,11 @@ const mails: Mail[] = [];
 const hooks: Hook[] = [];
 /** Requests the receiver refused: a bad signature or token would show here, not as a delivery. */
 const refused: string[] = [];
+/** While set, the receiver answers every request with this status; each one is kept as "<event> <delivery id>". */
+let hookDown: number | null = null;
+const hookRefusals: string[] = [];
+/** Both sinks, as the first config has them. */
+let bothSinks: string;
 let smtpPort: number;
 let configFor: (directoryUrl: string, sinks?: string) => string;
 /** The mail sink alone, with another subject prefix. */
@@ -118,6 +125,10 @@ beforeAll(async () => {
     port: 0,
     async fetch(req) {
       const raw = await req.text();
+      if (hookDown !== null) {
+        hookRefusals.push(`${req.headers.get("x-rota-event")} ${req.headers.get("x-rota-delivery")}`);
+        return new Response("down for maintenance", { status: hookDown });
+      }
       const signature = req.headers.get("x-rota-signature") ?? "";
       if (req.headers.get("authorization") !== `Bearer ${BEARER_TOKEN}` || !verify(signature, WEBHOOK_SECRET, raw)) {
         refused.push(`webhook ${req.headers.get("x-rota-event")}`);
@@ -151,7 +162,8 @@ secret_file = ${JSON.stringify(join(world.dir, "webhook.secret"))}
 bearer_token_env = "${TOKEN_ENV}"
 headers = { "X-Team" = "ops" }
 `;
-  configFor = (directoryUrl, sinks = `${mail}${hook}`) =>
+  bothSinks = `${mail}${hook}`;
+  configFor = (directoryUrl, sinks = bothSinks) =>
     world.writeConfig({ directoryUrl, daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 1, failure_cooldown_max_seconds: 2 }, extra: sinks });
   mailOnly = (prefix) => `${mail}subject_prefix = "${prefix}"\n`;
 });
@@ -261,3 +273,45 @@ test("canary: no secret in a log line, an API reply or the store's bytes", async
   const places = { log: daemon.output(), api: replies.join("\n"), cli: cli.map((r) => r.stdout + r.stderr).join("\n"), store: stored.join("\n") };
   for (const [where, text] of Object.entries(places)) for (const s of secrets) expect([where, text.includes(s)]).toEqual([where, false]);
 });
+
+test("a receiver answering 503: rota alert test reports the failure after 3 attempts, on the socket and over TCP; the failure alert lost holds nothing back", async () => {
+  const port = await freePort();
+  const tokenFile = join(world.dir, "api.token");
+  writeFileSync(tokenFile, `${crypto.randomUUID()}\n`, { mode: 0o600 });
+  const http = `\n[http]\nlisten = "127.0.0.1:${port}"\ntoken_file = ${JSON.stringify(tokenFile)}\n`;
+  hookDown = 503;
+  // The CA down again: the cert is valid, so only a forced renewal fails, once each time.
+  configFor(`https://127.0.0.1:${await freePort()}/dir`, `${bothSinks}${http}`);
+  expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+  // 5 s and 10 s between the attempts: past the 10 s Bun gives a request by default.
+  const [overSocket, overTcp] = await Promise.all([
+    runRota(["alert", "test", "hook", "--socket", world.socket]),
+    runRota(["alert", "test", "hook", "--url", `http://127.0.0.1:${port}`, "--token-file", tokenFile]),
+  ]);
+  for (const r of [overSocket, overTcp]) {
+    expect([r.code, r.stderr]).toEqual([1, ""]);
+    expect(r.stdout).toMatch(new RegExp(`^hook: failed after 3 attempts: webhook hook: http://127\\.0\\.0\\.1:${hookServer.port}: HTTP 503: down for maintenance\n$`));
+  }
+  const tests = hookRefusals.filter((r) => r.startsWith("alert.test "));
+  expect(tests).toHaveLength(6);
+  expect(new Set(tests).size).toBe(2);
+  expect(daemon.output()).not.toContain("timed out a request");
+
+  // The recovery cleared the limit: this failure goes to both; the hook answers 503 to its 3 attempts.
+  const failedBefore = await failedAttempts();
+  await runRota(["renew", "www", "--force", "--socket", world.socket]);
+  const lostAlert = async () => (await deliveries()).find((d) => d.event === "renewal.failed" && d.sink === "hook" && d.outcome === "failed");
+  await waitFor(async () => (await lostAlert()) !== undefined, 60_000, 200, "the hook's failure alert lost");
+  const lost = (await lostAlert())!;
+  expect(lost.attempts).toBe(3);
+  expect(hookRefusals.filter((r) => r === `renewal.failed ${lost.alert_id}`)).toHaveLength(3);
+  expect(hooksOf("renewal.failed")).toHaveLength(1);
+  hookDown = null;
+  // The next failure reaches the hook, not one a day later; the mail sink got the one before and holds this one.
+  await runRota(["renew", "www", "--force", "--socket", world.socket]);
+  await waitFor(() => hooksOf("renewal.failed").length === 2, 30_000, 100, "the next failure alert at the hook");
+  expect(await failedAttempts()).toBeGreaterThanOrEqual(failedBefore + 2);
+  expect(hooksOf("renewal.failed")[1]!.body.id).not.toBe(lost.alert_id);
+  expect(mailsOf("renewal.failed")).toHaveLength(2);
+  expect(refused).toEqual([]);
+}, 120_000);

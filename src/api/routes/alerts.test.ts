@@ -10,6 +10,7 @@ import type { WatchedCert } from "../../pipeline/runtime.ts";
 import { SqliteAuditStore } from "../../store/sqlite.ts";
 import { FakeClock } from "../../testing/fake-clock.ts";
 import { createApi } from "../app.ts";
+import { SLOW_ANSWER_SECONDS } from "../serve-options.ts";
 import type { Actions, AlertActions, CertSource, DaemonInfo } from "../ports.ts";
 
 const clock = new FakeClock("2030-01-01T00:00:00Z");
@@ -87,4 +88,15 @@ test("an unknown sink or cert is a 404 saying which, and sends nothing", async (
   expect(cert.status).toBe(404);
   expect(await cert.json()).toEqual({ error: 'unknown cert "nope"', unknown: "cert" });
   expect(asked).toEqual([]);
+});
+
+test("a test alert's request may wait for its sinks' retries past Bun's 10 s: the route raises its own request's limit on the server", async () => {
+  const raised: Array<[Request, number]> = [];
+  const server = { timeout: (req: Request, seconds: number) => void raised.push([req, seconds]) };
+  const req = new Request("http://rota/api/alerts/test", { method: "POST" });
+  expect((await app.fetch(req, server)).status).toBe(200);
+  expect(raised.map(([r, s]) => [r === req, s])).toEqual([[true, SLOW_ANSWER_SECONDS]]);
+  // An unknown sink answers at once: nothing raised.
+  await app.fetch(new Request("http://rota/api/alerts/test?sink=pager", { method: "POST" }), server);
+  expect(raised).toHaveLength(1);
 });

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { MAX_ALERTS_LIMIT, deliveryJson, type TestResultJson, type UnknownJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
 import { intParam } from "../query.ts";
+import { allowSlowAnswer } from "../slow-answer.ts";
 
 export function alertRoutes(deps: ApiDeps): Hono {
   const app = new Hono();
@@ -21,6 +22,8 @@ export function alertRoutes(deps: ApiDeps): Hono {
       return c.json<UnknownJson>({ error: `no alert sink named ${JSON.stringify(sink)} (${known})`, unknown: "sink" }, 404);
     }
     if (certId !== null && !deps.certs.find(certId)) return c.json<UnknownJson>({ error: `unknown cert ${JSON.stringify(certId)}`, unknown: "cert" }, 404);
+    // A sink that needs its retries answers after 15 s or more: past Bun's 10 s, which would close the request unanswered.
+    allowSlowAnswer(c);
     const results = await deps.alerts.test({ sink, certId });
     return c.json(results.map((r): TestResultJson => ({ sink: r.sink, outcome: r.outcome, error: r.error, attempts: r.attempts })));
   });
