@@ -55,8 +55,8 @@ options:
   --uninstall             remove the unit, the binary and the DSM boot script; keep the
                           config (/etc/rota) and the state (/var/lib/rota)
   --purge                 with --uninstall: also delete the config, the state (keys, audit
-                          database) and the user; files the user owns under /etc/ssl/rota
-                          are kept and given to root
+                          database) and the user rota; files it owns under /etc/ssl/rota
+                          are kept and given to root. A user named with --user is kept
   --yes                   confirm --purge without a terminal
   -h, --help              this text
 
@@ -583,7 +583,9 @@ uninstall() {
 	fi
 	if [ "$PURGE" = 1 ]; then
 		drop_user=0
-		if [ "$DSM" = 0 ] && [ "$SVC_USER" != root ] && id "$SVC_USER" >/dev/null 2>&1; then
+		# Only the user this script makes under its own name: one given with --user (nobody,
+		# www-data) was there before rota and may run other things.
+		if [ "$DSM" = 0 ] && [ "$SVC_USER" = rota ] && id "$SVC_USER" >/dev/null 2>&1; then
 			drop_user=1
 			disown_certs
 		fi
@@ -594,7 +596,13 @@ uninstall() {
 		elif [ "$drop_user" = 1 ]; then
 			if command -v userdel >/dev/null 2>&1; then run userdel "$SVC_USER"; else run deluser "$SVC_USER"; fi
 		fi
-		say "rota is removed, with its config, state and user."
+		if [ "$drop_user" = 1 ]; then
+			say "rota is removed, with its config, state and user."
+		elif [ "$DSM" = 0 ] && [ "$SVC_USER" != root ]; then
+			say "rota is removed, with its config and state. Kept: the user $SVC_USER, which rota's installer does not make under that name."
+		else
+			say "rota is removed, with its config and state."
+		fi
 	else
 		say "rota is removed. Kept: the config in $CONFIG_DIR and the state (keys, audit database) in $STATE_DIR;"
 		say "--uninstall --purge deletes them."

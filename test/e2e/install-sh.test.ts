@@ -401,6 +401,17 @@ esac
       expect(r.stat("/var/lib/rota")).toEqual({ mode: 0o700, owner: "nobody", group: "nogroup" });
       expect(r.stat("/etc/rota/rota.toml")).toEqual({ mode: 0o640, owner: "root", group: "nogroup" });
       expect(r.read("/etc/systemd/system/rota.service")).toContain("User=nobody\nGroup=nogroup\n");
+
+      // A user that was there before rota is not rota's to delete, nor are its files to give away.
+      r.write("/etc/ssl/rota/web/privkey.pem", "key", 0o600);
+      chownSync(r.path("/etc/ssl/rota/web/privkey.pem"), 65534, 65534);
+      const purged = await install(r, ["--user", "nobody", "--uninstall", "--purge", "--yes"]);
+      expect(purged.code).toBe(0);
+      expect(r.callsOf("userdel")).toEqual([]);
+      expect(r.read("/etc/passwd")).toContain("nobody:x:65534:");
+      expect(r.stat("/etc/ssl/rota/web/privkey.pem")).toEqual({ mode: 0o600, owner: "nobody", group: "nogroup" });
+      expect(r.exists("/var/lib/rota")).toBe(false);
+      expect(purged.stdout).toContain("rota is removed, with its config and state. Kept: the user nobody, which rota's installer does not make under that name.");
     });
 
     test("a chown that fails half-way: exit 1 naming it, the folders and the user this run made removed", async () => {
