@@ -347,6 +347,18 @@ export function rssMiB(pid: number): number {
   return kb ? Number(kb) / 1024 : NaN;
 }
 
+/** The process's `VmRSS`, `RssAnon`, `RssFile` and `VmHWM` (MiB); zeros once it is gone. */
+export function statusMiB(pid: number): { rss: number; anon: number; file: number; hwm: number } {
+  let text = "";
+  try {
+    text = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    // gone
+  }
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) / 1024;
+  return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), hwm: field("VmHWM") };
+}
+
 /** A figure in 3 significant digits or so, for the tables. */
 export function fmt(n: number): string {
   return n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0);

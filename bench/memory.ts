@@ -14,7 +14,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fmt, spawnDaemon, stopDaemon, table, TOKEN, type Setup } from "./daemon.ts";
+import { fmt, spawnDaemon, statusMiB, stopDaemon, table, TOKEN, type Setup } from "./daemon.ts";
 
 const SAMPLE_MS = 100;
 const MiB = 1024;
@@ -28,17 +28,6 @@ function procStat(pid: number): { ppid: number; cpuTicks: number; childTicks: nu
   } catch {
     return null;
   }
-}
-
-function statusMiB(pid: number): { rss: number; anon: number; file: number; hwm: number } {
-  let text = "";
-  try {
-    text = readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    // gone
-  }
-  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) / MiB;
-  return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), hwm: field("VmHWM") };
 }
 
 function pssMiB(pid: number): number {
