@@ -260,7 +260,8 @@ fetch_and_verify() {
 # fetch_verified NAME DEST: downloaded, and its SHA-256 the one SHA256SUMS gives NAME.
 fetch_verified() {
 	fetch "$1" "$2" || die 1 "cannot download $BASE_URL/$1; nothing was installed"
-	expected=$(awk -v n="$1" '$2 == n || $2 == "*" n { print $1; exit }' "$TMP/SHA256SUMS")
+	# sha256sum -c takes either case of hex and CRLF lines (a file saved on Windows); so does this.
+	expected=$(tr -d '\r' <"$TMP/SHA256SUMS" | awk -v n="$1" '$2 == n || $2 == "*" n { print tolower($1); exit }')
 	got=$(sha256_of "$2")
 	if [ -z "$expected" ] || [ "$expected" != "$got" ]; then
 		die 3 "SHA-256 mismatch for $1: expected ${expected:-no entry in SHA256SUMS}, got $got; nothing was installed"

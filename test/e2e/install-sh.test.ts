@@ -155,6 +155,18 @@ describe.skipIf(skip !== null)("install.sh", () => {
       });
     }
 
+    test("SHA256SUMS in upper-case hex with CRLF lines verifies, as sha256sum -c would", async () => {
+      const r = fresh();
+      sums = computeSums()
+        .split("\n")
+        .map((l) => l.replace(/^[0-9a-f]{64}/, (h) => h.toUpperCase()))
+        .join("\r\n");
+      const out = await install(r, ["--no-service"]);
+      expect(out.stderr).toBe("");
+      expect(out.code).toBe(0);
+      expect(readFileSync(r.path("/usr/local/bin/rota")).equals(readFileSync(ROTA_BIN))).toBe(true);
+    });
+
     test("musl without libstdc++ and libgcc: exit 2 with the apk command", async () => {
       const r = fresh({ musl: true, muslLibs: false });
       const out = await install(r);
