@@ -36,7 +36,17 @@ export function sectionsToCheck(config: RotaConfig, certIds: ReadonlySet<string>
   return [...of("ca", config.cas), ...of("dcv", config.dcvs), ...of("install", config.installs), ...of("alert", config.alerts)];
 }
 
-export async function checkBackends(config: RotaConfig, sections: SectionToCheck[], ctx: CheckContext): Promise<Finding[]> {
+/**
+ * Each section's own check, in order. `unsetSecrets` names the `*_env` variables a section's
+ * options need that this shell lacks: such a section is skipped, since its check would only
+ * report a credential the daemon may well have.
+ */
+export async function checkBackends(
+  config: RotaConfig,
+  sections: SectionToCheck[],
+  ctx: CheckContext,
+  unsetSecrets: (options: unknown) => string[] = () => [],
+): Promise<Finding[]> {
   // Doctor alerts nobody and logs nothing a backend says while being built.
   const backendCtx: BackendContext = { stateDir: config.daemon.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
   const findings: Finding[] = [];
@@ -45,6 +55,16 @@ export async function checkBackends(config: RotaConfig, sections: SectionToCheck
     const entry = TYPES[surface][section.type];
     if (!entry) {
       findings.push({ id, status: "skip", message: `type ${section.type} is unknown to this rota` });
+      continue;
+    }
+    const unset = unsetSecrets(section.options);
+    if (unset.length > 0) {
+      findings.push({
+        id,
+        status: "skip",
+        message: `not checked: ${unset.join(", ")} ${unset.length === 1 ? "is" : "are"} not set in this shell`,
+        hint: "set it as the service's environment does (e.g. its EnvironmentFile) and run doctor again to check this backend",
+      });
       continue;
     }
     try {

@@ -4,7 +4,7 @@
  * It never renews, installs, writes state, latches a DSM target or alerts.
  */
 import type { CheckContext } from "../backends/types.ts";
-import { ConfigError, loadConfig } from "../config/load.ts";
+import { ConfigError, loadConfigWarned } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { describeError } from "../errors.ts";
 import { MIGRATIONS } from "../store/migrations.ts";
@@ -13,7 +13,7 @@ import { checkDaemon } from "./daemon.ts";
 import { checkAudit, checkKeys, checkStateDir, keyFiles } from "./local.ts";
 import { checkSurrealAudit } from "./audit-surreal.ts";
 import { exitCode, redact, type Finding } from "./report.ts";
-import { secretValues } from "./secrets.ts";
+import { secretValues, unsetEnvNames } from "./secrets.ts";
 import { lookupUser, stateDirOwner } from "./user.ts";
 
 export interface DoctorOptions {
@@ -36,8 +36,11 @@ export class DoctorUsageError extends Error {}
 
 export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   let config: RotaConfig;
+  let warnings: string[];
   try {
-    config = loadConfig(o.configPath);
+    // Run from a shell, doctor often lacks what the service's environment sets (systemd's
+    // EnvironmentFile): an unset *_env secret is a warning, and the backends needing it are skipped.
+    ({ config, warnings } = loadConfigWarned(o.configPath, process.env, { unsetEnvWarns: true }));
   } catch (err) {
     const problems = err instanceof ConfigError ? err.problems : [describeError(err)];
     const file = err instanceof ConfigError ? err.file : o.configPath;
@@ -49,6 +52,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   if (!user) throw new DoctorUsageError(`rota: --user ${JSON.stringify(o.user)}: no such user in /etc/passwd`);
 
   const findings: Finding[] = [{ id: "config", status: "ok", message: `${config.file}: ${config.certs.length} cert(s), ${config.cas.length} CA(s), ${config.dcvs.length} DCV, ${config.installs.length} install target(s), ${config.alerts.length} alert sink(s)` }];
+  for (const w of warnings) findings.push({ id: "config", status: "warn", message: w });
   const unknownCert = o.certId !== undefined && !config.certs.some((c) => c.id === o.certId);
   if (unknownCert) {
     const known = config.certs.map((c) => c.id).join(", ") || "none";
@@ -63,7 +67,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   findings.push(...(config.audit.backend === "sqlite" ? await checkAudit(config.audit.path, MIGRATIONS.length) : await checkSurrealAudit(config.audit, o.offline)));
   const daemon = await checkDaemon(o.socket ?? config.daemon.socket, o.version);
   findings.push(...daemon.findings);
-  findings.push(...(await checkBackends(config, sectionsToCheck(config, certIds, o.certId !== undefined), ctx)));
+  findings.push(...(await checkBackends(config, sectionsToCheck(config, certIds, o.certId !== undefined), ctx, unsetEnvNames)));
 
   const secrets = secretValues(config);
   const clean = findings.map((f) => ({ ...f, message: redact(f.message, secrets), ...(f.hint !== undefined && { hint: redact(f.hint, secrets) }) }));

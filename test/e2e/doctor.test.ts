@@ -7,8 +7,9 @@
  * GET and dry-run apply; no canary secret reaches the output. Pebble's HTTPS directory is
  * trusted through `ca_bundle` alone, and without it fails naming `ca_bundle`. A namecheap CA
  * asks about each cert's configured id before any renewal; every backend type in one config
- * has its own check; a daemon of another version is a warning; and the state folder hashes
- * the same before and after doctor.
+ * has its own check; a daemon of another version is a warning; a `*_env` secret unset in the
+ * shell is a warning and skips its backends; and the state folder hashes the same before and
+ * after doctor.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -122,6 +123,37 @@ test("a daemon of another version on --socket: warn restart it, exit 0 (a warnin
   } finally {
     other.stop(true);
   }
+});
+
+test("*_env secrets unset in the operator's shell: a warning each, their backends skipped, not a config error; set, they are checked", async () => {
+  const config = join(dir, "examples", "unset-env.toml");
+  writeFileSync(
+    config,
+    readFileSync(quickstart, "utf8") +
+      `\n[[dcv]]\nname = "cf"\ntype = "cloudflare"\napi_token_env = "ROTA_DOCTOR_UNSET_CF"\napi_url = "http://127.0.0.1:1/client/v4"\n` +
+      `\n[[alert]]\nname = "hook"\ntype = "webhook"\nurl = "http://127.0.0.1:1/hook"\nsecret_env = "ROTA_DOCTOR_UNSET_HOOK"\n`,
+  );
+  const unset = await doctorEnv({ ROTA_DOCTOR_UNSET_CF: undefined, ROTA_DOCTOR_UNSET_HOOK: undefined }, "--config", config, "--json");
+  expect(unset.stderr).toBe("");
+  const out = JSON.parse(unset.stdout) as Json;
+  expect(out.exit_code).toBe(0);
+  const warned = out.checks.filter((c) => c.id === "config" && c.status === "warn").map((c) => c.message);
+  expect(warned).toContain("dcv[0].api_token_env: environment variable ROTA_DOCTOR_UNSET_CF is not set here; the service's environment must set it");
+  expect(warned).toContain("alert[0].secret_env: environment variable ROTA_DOCTOR_UNSET_HOOK is not set here; the service's environment must set it");
+  const skipped = out.checks.filter((c) => c.id === "dcv:cf" || c.id === "alert:hook");
+  expect(skipped.map((c) => [c.id, c.status, c.message])).toEqual([
+    ["dcv:cf", "skip", "not checked: ROTA_DOCTOR_UNSET_CF is not set in this shell"],
+    ["alert:hook", "skip", "not checked: ROTA_DOCTOR_UNSET_HOOK is not set in this shell"],
+  ]);
+  expect(skipped[0]!.hint).toContain("run doctor again");
+  expect(out.checks.find((c) => c.id === "ca:internal")?.status).toBe("ok");
+
+  const set = await doctorEnv({ ROTA_DOCTOR_UNSET_CF: "cf-canary-0123456789", ROTA_DOCTOR_UNSET_HOOK: "hook-canary-0123456789" }, "--config", config, "--json");
+  const checked = JSON.parse(set.stdout) as Json;
+  expect(checked.checks.filter((c) => c.status === "warn" && c.id === "config")).toEqual([]);
+  expect(checked.checks.find((c) => c.id === "dcv:cf")?.message).not.toContain("not checked");
+  expect(set.stdout).not.toContain("cf-canary");
+  expect(set.stdout).not.toContain("hook-canary");
 });
 
 test("an unknown cert id: exit 4, before any other check", async () => {
