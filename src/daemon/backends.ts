@@ -81,6 +81,13 @@ export async function buildWatchlist(config: RotaConfig, ctx: BackendContext, pr
   return { config, certs, dcvs };
 }
 
+/** The folders the install targets certs name keep files in: the only ones a folder watch is kept for after a reload. */
+export function installFolders(config: RotaConfig): string[] {
+  const used = new Set<string>();
+  for (const c of config.certs) for (const name of c.install) used.add(name);
+  return named(config.installs, used).flatMap((s) => INSTALL_TYPES[s.type]?.keyFolders?.(s.options).map((f) => f.path) ?? []);
+}
+
 /** What a CA type tells the scheduler and runner about its certificates. */
 interface CaTraits {
   /** The names it adds beyond a cert's `domains` (`CaEntry.impliedNames`). */

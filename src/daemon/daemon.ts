@@ -38,7 +38,7 @@ import type { AuditStore } from "../store/types.ts";
 import { actions, certSource, daemonInfo } from "./api-ports.ts";
 import type { DaemonCluster } from "./cluster.ts";
 import { lockState, type Front } from "./front.ts";
-import { buildWatchlist } from "./backends.ts";
+import { buildWatchlist, installFolders } from "./backends.ts";
 import { HttpListener, HttpSetupError } from "./http-listener.ts";
 import { planReload, reloadSummary, withListenerChange, type ReloadPlan } from "./reload.ts";
 import { listenUnix, SocketPathError } from "./socket.ts";
@@ -384,6 +384,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
       pool.recycle(plan.backendsChanged);
       scheduler.update(watch);
+      (await import("../backends/install/filesystem/change-hints.ts")).keepFolderWatches(installFolders(plan.config));
       armSocketCheck();
       const applied = withListenerChange(plan, httpChanged);
       const { config: _, ...rest } = applied;

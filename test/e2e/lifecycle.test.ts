@@ -1,11 +1,11 @@
 /**
  * End to end, on the local CA: a daemon left alone. Reloads (SIGHUP and `rota reload`)
- * apply a good config and keep a broken one out (and `[cluster]` for a restart); the socket comes back when deleted; a
+ * apply a good config and keep a broken one out (and `[cluster]` for a restart), and stop the folder watch of a target they drop; the socket comes back when deleted; a
  * corrupt database is moved aside and renewals go on; `rota status --check` exits as a
  * monitor expects; a second SIGTERM during the stop is not fatal.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makeTempDir, removeTempDir, runRota, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
 import { audit, list, localCaConfig, serialOf, waitForFile } from "./helpers.ts";
@@ -59,6 +59,30 @@ describe("reload", () => {
     expect(serialOf(join(dir, "certs", "api", "cert.pem"))).toBe(before);
     const rotaList = await runRota(["renew", "api", "--socket", socket]);
     expect(rotaList.code).toBe(4);
+  });
+
+  test("a target a reload drops leaves no folder watch behind: the daemon's inotify watches go back to what they were", async () => {
+    const pid = await daemon.server.childPid();
+    // One `inotify wd:` line per watched folder in the daemon's inotify descriptors.
+    const watches = () =>
+      readdirSync(`/proc/${pid}/fdinfo`).reduce((n, fd) => {
+        try {
+          return n + (readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8").match(/^inotify wd:/gm)?.length ?? 0);
+        } catch {
+          return n;
+        }
+      }, 0);
+    const before = watches();
+    const more = `\n[[install]]\nname = "more"\ntype = "filesystem"\ndir = "more"\n`;
+    write(more + extraCert("extra").replace('install = "files"', 'install = "more"'));
+    expect((await runRota(["reload", "--socket", socket])).code).toBe(0);
+    await waitForFile(join(dir, "more", "extra", "cert.pem"), 15_000);
+    // The new folder and its cert's folder, once a sweep has read it back.
+    await waitFor(() => watches() >= before + 2, 15_000, 100, "the new target's folder watched");
+    write();
+    expect((await runRota(["reload", "--socket", socket])).code).toBe(0);
+    await waitFor(() => watches() === before, 10_000, 100, "the dropped target's watch stopped");
+    expect(existsSync(join(dir, "more", "extra", "cert.pem"))).toBe(true);
   });
 
   test("a broken config keeps the daemon on the old one; rota reload lists every problem and exits 2", async () => {
@@ -208,6 +232,7 @@ test("a second stop signal during the stop is logged, not fatal", async () => {
   process.kill(pid, "SIGTERM");
   expect(await daemon.server.exited).toBe(0);
   // The kernel may hand them over in either order.
-  expect(daemon.output()).toMatch(/SIG(INT|TERM): stopping\n.*SIG(INT|TERM): already stopping\n/);
+  // A renewal may end between the two lines.
+  expect(daemon.output()).toMatch(/SIG(INT|TERM): stopping\n(.*\n)*.*SIG(INT|TERM): already stopping\n/);
   expect(existsSync(socket)).toBe(false);
 });

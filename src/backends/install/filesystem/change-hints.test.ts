@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { systemClock } from "../../../clock.ts";
 import { settle } from "../../../testing/fake-clock.ts";
-import { FolderWatch, isLocalFilesystem } from "./change-hints.ts";
+import { FolderWatch, folderHints, isLocalFilesystem, keepFolderWatches } from "./change-hints.ts";
 import { stopWatchThread, type StartWatch, type WatchEvents } from "./watch-thread-client.ts";
 
 const EXT4 = 0xef53;
@@ -235,4 +235,45 @@ test("the watch thread stopped (a daemon's stop): the hints are dropped, and the
   expect(hints.unchangedSince("www", again)).toBe(false);
   expect(hints.unchangedSince("api", again)).toBe(true);
   hints.close();
+});
+
+test("a retired watch is stopped and never started again, even retired while its folder's type was being asked", async () => {
+  const runs: { stopped: boolean }[] = [];
+  const start: StartWatch = (_dir, events) => {
+    const run = { stopped: false };
+    runs.push(run);
+    queueMicrotask(() => events.started());
+    return () => void (run.stopped = true);
+  };
+  const hints = new FolderWatch(dir, systemClock, async () => EXT4, start);
+  await hints.ready();
+  expect(hints.mark()).not.toBeNull();
+  hints.retire();
+  expect(runs[0]!.stopped).toBe(true);
+  await hints.ready();
+  expect(hints.mark()).toBeNull();
+  expect(await hints.changesSince({}, null, () => {})).toEqual({ mark: null, all: true });
+  expect(runs).toHaveLength(1);
+
+  let answer = (_type: number) => {};
+  const asking = new FolderWatch(dir, systemClock, () => new Promise<number>((resolve) => (answer = resolve)), start);
+  expect(asking.mark()).toBeNull();
+  asking.retire();
+  answer(EXT4);
+  await asking.ready();
+  expect(asking.mark()).toBeNull();
+  expect(runs).toHaveLength(1);
+});
+
+test("keepFolderWatches: the folders kept keep their watch object, the others are retired and forgotten", () => {
+  const kept = join(root, "kept");
+  const dropped = join(root, "dropped");
+  const a = folderHints(kept);
+  const b = folderHints(dropped);
+  keepFolderWatches([`${kept}/`]);
+  expect(folderHints(kept)).toBe(a);
+  const b2 = folderHints(dropped);
+  expect(b2).not.toBe(b);
+  expect(b.mark()).toBeNull();
+  keepFolderWatches([]);
 });

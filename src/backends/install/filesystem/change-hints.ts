@@ -90,6 +90,20 @@ export function folderHints(dir: string): ChangeHints & ChangeLog {
   return hints;
 }
 
+/**
+ * Stops and forgets the watches of every folder but `dirs` (a reload's targets, which have
+ * their own instances by then): a target a reload dropped keeps no inotify watches on a
+ * folder nobody reads. A dropped target still answering an old sweep reads the disk.
+ */
+export function keepFolderWatches(dirs: Iterable<string>): void {
+  const kept = new Set([...dirs].map((d) => resolve(d)));
+  for (const [dir, hints] of byFolder) {
+    if (kept.has(dir)) continue;
+    hints.retire();
+    byFolder.delete(dir);
+  }
+}
+
 /** `local`: on a local filesystem, not watched; `starting`: the watch's walk under way; `watching`: it runs. */
 type State = "unknown" | "checking" | "local" | "starting" | "watching" | "off";
 
@@ -141,6 +155,12 @@ export class FolderWatch implements ChangeHints, ChangeLog {
     this.lose();
   }
 
+  /** Stops the watch for good: no question starts it again, every answer says to read the disk. */
+  retire(): void {
+    this.lose();
+    this.state = "off";
+  }
+
   fence(sweep: object): Promise<boolean> {
     let done = this.fences.get(sweep);
     if (!done) {
@@ -168,9 +188,10 @@ export class FolderWatch implements ChangeHints, ChangeLog {
     if (this.state === "unknown") {
       this.state = "checking";
       // Asked without waiting: statfs on a hung mount must not hold a read.
+      // A watch retired meanwhile stays off.
       this.checked = this.fsType(this.dir).then(
-        (type) => void (this.state = isLocalFilesystem(type) ? "local" : "off"),
-        () => void (this.state = "unknown"),
+        (type) => void (this.state === "checking" && (this.state = isLocalFilesystem(type) ? "local" : "off")),
+        () => void (this.state === "checking" && (this.state = "unknown")),
       );
       return false;
     }
