@@ -58,7 +58,10 @@ test("two local-CA renewals run one after another in one worker, each with its s
     void child.stdin.flush();
     const lines: any[] = [];
     for await (const line of readLines(child.stdout)) {
-      lines.push(JSON.parse(line));
+      const msg = JSON.parse(line);
+      lines.push(msg);
+      // The daemon's answer to the issued certificate: nothing is installed before it.
+      if (msg.store === "issued") child.stdin.write(`${JSON.stringify({ stored: { renewalId: msg.issued.renewalId, serial: msg.issued.serial, error: null } })}\n`);
       if (lines.filter((l) => "outcome" in l).length === 2) void child.stdin.end();
     }
     expect(await child.exited).toBe(0);
@@ -74,7 +77,7 @@ test("two local-CA renewals run one after another in one worker, each with its s
   }
 });
 
-test("cluster mode: the fenced issued write waits for the daemon's answer; refused, nothing is installed and the outcome carries fenced", async () => {
+test("the issued write waits for the daemon's answer (fenced in cluster mode); refused (fenced, the store away), nothing is installed and the outcome carries the store's error", async () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-worker-cluster-"));
   try {
     const fence = { nodeId: "nas-1", instance: "i-1", term: 7 };
@@ -101,6 +104,7 @@ test("cluster mode: the fenced issued write waits for the daemon's answer; refus
     const lines: Array<{ line: any; answered: boolean }> = [];
     const answers: Record<string, object> = {
       "r-refused": { message: "cluster: not stored: nas-1 no longer holds the lease at term 7", code: "fenced", noRetry: true },
+      "r-outage": { message: "audit: surrealdb at ws://127.0.0.1:1 is not connected", code: "store_unavailable", noRetry: false },
     };
     let answered = false;
     for await (const text of readLines(child.stdout)) {
@@ -112,9 +116,13 @@ test("cluster mode: the fenced issued write waits for the daemon's answer; refus
         answered = false;
         send(request("r-stored", { fence }));
       }
-      if (line.outcome && lines.filter((l) => l.line.outcome).length === 3) void child.stdin.end();
-      if (line.store === "issued" && line.fence) {
-        expect(line.fence).toEqual(fence);
+      if (line.outcome && lines.filter((l) => l.line.outcome).length === 3) {
+        answered = false;
+        send(request("r-outage"));
+      }
+      if (line.outcome && lines.filter((l) => l.line.outcome).length === 4) void child.stdin.end();
+      if (line.store === "issued") {
+        if (id !== "r-setup" && id !== "r-outage") expect(line.fence).toEqual(fence);
         answered = true;
         send({ stored: { renewalId: id, serial: line.issued.serial, error: answers[id] ?? null } });
       }
@@ -142,6 +150,12 @@ test("cluster mode: the fenced issued write waits for the daemon's answer; refus
       ["install", "ok", true],
     ]);
     expect(installs("r-stored").map((l) => l.answered)).toEqual([true]);
+    // Off the cluster too: a certificate the store did not take is never installed (issue 16).
+    expect(outcomes[3]).toEqual({ ok: false, interrupted: false, error: answers["r-outage"] });
+    const outage = of("r-outage");
+    expect(outage.filter((l) => l.line.event?.type === "renewal.step" && l.line.event.step === "persist").map((l) => [l.line.event.status, l.answered])).toEqual([["failed", true]]);
+    expect(outage.some((l) => l.line.event?.step === "install")).toBe(false);
+    expect(installs("r-outage")).toEqual([]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

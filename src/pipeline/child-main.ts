@@ -144,7 +144,7 @@ export async function renewalChild(): Promise<number> {
   return 0;
 }
 
-/** The daemon's answers to fenced writes, each awaited by the renewal that sent it. */
+/** The daemon's answers to issued-certificate writes, each awaited by the renewal that sent it. */
 class StoredAcks {
   private readonly waiting = new Map<string, { resolve: () => void; reject: (err: unknown) => void }>();
 
@@ -169,10 +169,10 @@ class StoredAcks {
 
 /**
  * The pipeline's store, as the daemon serves it: reads from the request, writes sent as
- * lines without waiting for the daemon to apply them. A write the daemon cannot apply
- * fails the renewal's outcome (store-writes.ts), even if the targets were installed.
- * A fenced write (cluster mode) is the exception: it waits for the daemon's answer, so a
- * certificate the store refused is never installed.
+ * lines. The issued certificate waits for the daemon's answer, so a certificate the store
+ * did not take (an outage, a lost lease in cluster mode) is never installed: `persist` fails
+ * the renewal before install (issue 16). Install records are not waited for: one the daemon
+ * cannot apply fails the renewal's outcome (store-writes.ts) after the targets were installed.
  */
 function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean, acks: StoredAcks): PipelineStore {
   const sent = (ok: boolean) => {
@@ -183,8 +183,7 @@ function storeViaDaemon(req: ChildRequest, send: (line: ChildLine) => boolean, a
       return certId === req.cert.id ? req.latestIssued : null;
     },
     async saveIssued(issued, fence?: Fence) {
-      if (!fence) return sent(send({ store: "issued", issued }));
-      sent(send({ store: "issued", issued, fence }));
+      sent(send(fence ? { store: "issued", issued, fence } : { store: "issued", issued }));
       // Awaited from the same turn as the send: the answer cannot be read before it is waited for.
       await acks.expect(req.renewalId);
     },

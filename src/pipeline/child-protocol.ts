@@ -3,7 +3,7 @@
  * lines both ways. To the worker: a hello once at spawn (what every renewal shares), then
  * renewal requests one at a time, and cancels. Back: step events, writes for the audit
  * store (the daemon is its only writer) and each renewal's outcome.
- * Writes are not answered, except a fenced one (cluster mode's issued certificate): the
+ * Install records are not answered; an issued certificate (fenced in cluster mode) is: the
  * daemon answers it with a `stored` line once the store took or refused it, and the worker
  * installs nothing before that answer.
  */
@@ -191,7 +191,7 @@ export interface WireError {
 
 /**
  * A write the pipeline asks of the audit store; the daemon applies them in the order they
- * come. An issued certificate with a `fence` is stored only under that lease, and answered (`StoredAck`).
+ * come. An issued certificate is answered (`StoredAck`); with a `fence` it is stored only under that lease.
  */
 export type StoreWrite = { store: "issued"; issued: IssuedCert; fence?: Fence } | { store: "installed"; installed: InstallRecord };
 

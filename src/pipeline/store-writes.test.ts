@@ -24,20 +24,25 @@ const issued = (serial: string, certId = "app"): IssuedCert => ({
 const installed = (serial: string) => ({ certId: "app", target: "disk", serial, installedAt: new Date("2030-01-01T00:00:06Z") });
 
 const noReply = () => {
-  throw new Error("an unfenced write is never answered");
+  throw new Error("an install record is never answered");
 };
+/** The answers the daemon sent, in order. */
+let replies: DaemonLine[];
+const reply = (line: DaemonLine) => void replies.push(line);
 
 beforeEach(() => {
   store = new SqliteAuditStore(":memory:");
   logged = [];
+  replies = [];
 });
 afterEach(() => store.close());
 
-test("writes land in the store in the order sent; nothing failed", async () => {
+test("writes land in the store in the order sent; nothing failed; the issued certificate is answered, the install record is not", async () => {
   const writes = new StoreWrites(store, "app", log);
-  writes.apply({ store: "issued", issued: issued("0a") }, noReply);
+  writes.apply({ store: "issued", issued: issued("0a") }, reply);
   writes.apply({ store: "installed", installed: installed("0a") }, noReply);
   expect(await writes.settled()).toBeUndefined();
+  expect(replies).toEqual([{ stored: { renewalId: "r", serial: "0a", error: null } }]);
   expect(await store.latestIssued("app")).toEqual(issued("0a"));
   expect((await store.lastInstalled("app", "disk"))?.serial).toBe("0a");
   expect(logged).toEqual([]);
@@ -45,9 +50,14 @@ test("writes land in the store in the order sent; nothing failed", async () => {
 
 test("a write the store refuses: the first failure, with its cause, is the renewal's; the writes after it are still applied", async () => {
   const writes = new StoreWrites(store, "app", log);
-  writes.apply({ store: "issued", issued: { ...issued("0a"), notAfter: new Date(Number.NaN) } }, noReply);
-  writes.apply({ store: "issued", issued: issued("0b") }, noReply);
+  writes.apply({ store: "issued", issued: { ...issued("0a"), notAfter: new Date(Number.NaN) } }, reply);
+  writes.apply({ store: "issued", issued: issued("0b") }, reply);
   const failure = await writes.settled();
+  // The refused one is answered with the store's error: its renewal installs nothing.
+  expect(replies.map((r) => "stored" in r && [r.stored.serial, r.stored.error === null])).toEqual([
+    ["0a", false],
+    ["0b", true],
+  ]);
   expect(failure?.code).toBe("store_failed");
   expect(describeError(failure)).toStartWith("pipeline: the audit store could not record issued serial 0a: ");
   expect((await store.latestIssued("app"))?.serial).toBe("0b");
@@ -56,7 +66,7 @@ test("a write the store refuses: the first failure, with its cause, is the renew
 
 test("a write for another cert is refused, as is one that could not be read", async () => {
   const other = new StoreWrites(store, "app", log);
-  other.apply({ store: "issued", issued: issued("0a", "www") }, noReply);
+  other.apply({ store: "issued", issued: issued("0a", "www") }, reply);
   expect(describeError(await other.settled())).toBe("pipeline: the audit store could not record issued serial 0a: pipeline: the renewal process of app wrote for www");
   expect(await store.latestIssued("www")).toBeNull();
 

@@ -2,10 +2,10 @@
  * @module The daemon's side of a renewal process's audit store writes. The daemon is the
  * only writer of the store (it may move a corrupt file aside and start a fresh one; a
  * second writer could go on writing into the old file). Writes are applied one after
- * another in the order the process sent them, while its lines keep being read; the
- * process does not wait for them, so the first that fails is what the renewal failed of.
- * The exception is a fenced write (cluster mode's issued certificate): it is answered once
- * applied or refused, and the process installs nothing until then.
+ * another in the order the process sent them, while its lines keep being read; the first
+ * that fails is what the renewal failed of. An issued certificate (fenced in cluster mode) is
+ * answered once applied or refused, and the process installs nothing until then; install
+ * records are not waited for.
  */
 import { RotaError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -26,7 +26,7 @@ export class StoreWrites {
     private readonly log: Logger,
   ) {}
 
-  /** Queues `w`; a fenced issued write is answered through `reply` once the store took or refused it. */
+  /** Queues `w`; an issued write is answered through `reply` once the store took or refused it. */
   apply(w: StoreWrite, reply: (line: DaemonLine) => void): void {
     this.queue = this.queue.then(async () => {
       const certId = w.store === "issued" ? w.issued.certId : w.installed.certId;
@@ -40,8 +40,8 @@ export class StoreWrites {
         refused = err;
         this.fail(describeWrite(w), err);
       }
-      // The store's own error, `fenced` above all: the process's outcome carries its code.
-      if (w.store === "issued" && w.fence) reply({ stored: { renewalId: w.issued.renewalId, serial: w.issued.serial, error: refused === null ? null : errorToWire(refused) } });
+      // The store's own error (`fenced`, `store_unavailable`): the process's outcome carries its code.
+      if (w.store === "issued") reply({ stored: { renewalId: w.issued.renewalId, serial: w.issued.serial, error: refused === null ? null : errorToWire(refused) } });
     });
   }
 

@@ -156,7 +156,11 @@ describe("a daemon on SurrealDB", () => {
     // Every step the renewal made is there, in order, with its end: none lost in the buffer.
     expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish", "await_issuance", "persist"]));
     expect(row!.events.map((e) => Date.parse(e.at))).toEqual(row!.events.map((e) => Date.parse(e.at)).sort((x, y) => x - y));
-    expect(row!.error).toContain("the audit store could not record issued serial");
+    // Its certificate was not stored, so it was not installed either: persist failed with the store's error (issue 16).
+    expect(row!.error).toBe(`audit: SurrealDB at ${surreal.url} is not connected`);
+    expect(row!.events.filter((e) => e.step === "persist").map((e) => e.status)).toContain("failed");
+    expect(row!.events.filter((e) => e.step === "persist").map((e) => e.status)).not.toContain("ok");
+    expect(row!.events.some((e) => e.step === "install")).toBe(false);
   });
 
   test("stopped during an outage: what could not be stored is spooled (0600), and the next start stores it", async () => {
