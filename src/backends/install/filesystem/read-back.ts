@@ -1,9 +1,10 @@
 /**
  * @module Reads back a filesystem target's set `<dir>/<cert id>/{privkey,cert,chain,fullchain}.pem`
  * (and the files a target type makes of it, `ExtraFile`) and judges it whole: a set nginx
- * would refuse at its next reload is `damaged`, with the first problem found as the reason. Async fs only, so a hung mount never blocks the event
- * loop; the verdict is cached per cert by the files' lstat identity, so an unchanged set
- * costs five lstat calls (the folder's, then its four files' together), and none in a sweep
+ * would refuse at its next reload is `damaged`, with the first problem found as the reason.
+ * Async fs only, so a hung mount never blocks the event loop; the verdict is cached per cert
+ * by the files' lstat identity, so an unchanged set costs five lstat calls (the folder's,
+ * then its four files' together, and each extra file's with them), and none in a sweep
  * while the folder's change hints (change-hints.ts) say nothing under it changed since those
  * calls. The cache keeps the
  * verdict, not the leaf: a caller holding the leaf of the set's stamp (`known`) is answered
