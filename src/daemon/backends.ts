@@ -35,7 +35,7 @@ async function build<B, S extends BackendSection = BackendSection>(
 
 /** An install target: the type's backend, inside `verify_served` when the section lists endpoints. */
 function servedWrap(ctx: BackendContext): (backend: InstallBackend, section: InstallSection) => InstallBackend {
-  return (b, s) => (s.verifyServed ? withVerifyServed(b, s.verifyServed, { clock: ctx.clock }) : b);
+  return (b, s) => (s.verifyServed ? withVerifyServed(b, s.type, s.verifyServed, { clock: ctx.clock }) : b);
 }
 
 function buildInstalls(sections: InstallSection[], ctx: BackendContext, previous?: Reusable<InstallBackend, InstallSection>): Promise<Map<string, InstallBackend>> {

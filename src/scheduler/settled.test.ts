@@ -65,7 +65,7 @@ function countingStore(): AuditStore {
 
 /** The filesystem target, its read-backs counted; its change hints kept unless `hints` is false. */
 function filesTarget(hints = true): ReadableInstall {
-  const files: HintedInstall = createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined }, "filesystem", clock);
+  const files: HintedInstall = createFilesystemInstall("files", { dir: join(dir, "installed"), uid: undefined, gid: undefined }, { clock });
   const readBack: ReadableInstall["readBack"] = (id, signal, opts) => {
     reads.push(id);
     return files.readBack(id, signal, opts);

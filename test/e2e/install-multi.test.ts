@@ -165,7 +165,9 @@ test("verify_served catches an nginx whose reload does nothing: the step fails s
   const row = (await rows()).find((x) => x.trigger === "manual" && !x.install_only);
   const install = row!.events.find((e) => e.step === "install")!;
   expect(install.status).toBe("failed");
-  expect(install.message).toContain(`127.0.0.1:${nginxPort} still serves serial ${served}`);
+  // Prefixed `<type> <name>:` as nginx's own step errors, in issue 10's words ("after reload").
+  expect(install.message).toContain(`nginx web: 127.0.0.1:${nginxPort} still serves serial ${served} (valid until `);
+  expect(install.message).toContain(") after reload, not ");
   expect(await nginxServes()).toBe(served);
   expect(serialOf(join(world.certsDir, "www", "cert.pem"))).not.toBe(served);
 });

@@ -5,9 +5,11 @@
  * config broken on purpose, each leave the old files byte for byte, the old serial served, a
  * failed row naming the target and the command's output, and a cooldown. A first install
  * that fails leaves its folder empty and says so (no previous files to speak of).
+ * `combined = true` turned on by a reload, and combined.pem removed or changed behind rota's
+ * back, are each repaired at a tick, install-only: tested, reloaded, nothing ordered.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { freePort, makeLoopbackTls, runRota, startDaemon, startNginx, waitFor, type Daemon, type Nginx } from "../harness/index.ts";
@@ -56,8 +58,10 @@ function nginxArgv(...rest: string[]): string {
   return JSON.stringify(["nginx", "-p", tlsNginx.prefix, "-c", tlsNginx.confPath, "-e", tlsNginx.errorLogPath, ...rest]);
 }
 
-function writeConfig(testCommand = nginxArgv("-t")): string {
+/** `combined`: the target also writes combined.pem; `interval`: check_interval_seconds (default the fixture's hour). */
+function writeConfig(testCommand = nginxArgv("-t"), o: { combined?: boolean; interval?: number } = {}): string {
   const path = world.writeConfig({
+    ...(o.interval !== undefined && { daemon: { check_interval_seconds: o.interval } }),
     extra: `
 [[install]]
 name = "web"
@@ -66,6 +70,7 @@ dir = ${JSON.stringify(targetDir)}
 test_command = ${testCommand}
 reload_command = ${nginxArgv("-s", "reload")}
 post_install_command = ["/bin/sh", "-c", "env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort > ${envFile}"]
+${o.combined ? "combined = true" : ""}
 `,
   });
   writeFileSync(path, read(path).replace('install = "files"', 'install = "web"'));
@@ -147,6 +152,55 @@ describe("a renewal on an nginx target", () => {
     expect(r.row.events.find((e) => e.step === "install")).toMatchObject({ status: "ok", message: "installed on web" });
     expect(read(envFile)).toBe(`ROTA_CERT_DIR=${certDir()}\nROTA_CERT_ID=www\nROTA_DOMAINS=www.example.test example.test\nROTA_SERIAL=${after}\n`);
   });
+});
+
+describe("combined = true", () => {
+  const combinedPath = () => join(certDir(), "combined.pem");
+  const orders = async () => (await audit(world.socket, "www")).filter((r) => !(r as Row).install_only).length;
+  /** The other files, byte for byte: a repair of combined.pem writes the set it already holds. */
+  const setFiles = () => Object.fromEntries(["privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"].map((f) => [f, read(join(certDir(), f))]));
+
+  /** Waits for the install-only run started after `since` and checks what it left: combined.pem as the set makes it, nginx tested and reloaded, nothing ordered. */
+  async function expectRepaired(since: string, reason: string, ordersBefore: number, serial: string, workers: readonly number[]): Promise<void> {
+    const row = (await waitForRenewal(world.socket, "www", (r) => (r as Row).install_only && r.started_at >= since && r.finished_at !== null, 30_000)) as Row;
+    expect(row.status).toBe("succeeded");
+    expect(row.reason).toContain(reason);
+    expect(row.events.find((e) => e.step === "install")).toMatchObject({ status: "ok", message: "installed on web" });
+    expect(read(combinedPath())).toBe(read(join(certDir(), "privkey.pem")) + read(join(certDir(), "fullchain.pem")));
+    expect(statSync(combinedPath()).mode & 0o777).toBe(0o600);
+    expect(serialOf(join(certDir(), "cert.pem"))).toBe(serial);
+    expect(await orders()).toBe(ordersBefore);
+    // The old workers exit only on a reload: the repair ran nginx's test and reload like any install.
+    await tlsNginx.retired(workers);
+    expect(await tlsNginx.masterPid()).toBe(masterPid);
+    expect(await servedSerial()).toBe(serial);
+  }
+
+  test("turned on by a reload on a working target: the next tick writes combined.pem install-only (key then fullchain, 0600), with no new order", async () => {
+    expect(existsSync(combinedPath())).toBe(false);
+    const ordersBefore = await orders();
+    const serial = serialOf(join(certDir(), "cert.pem"));
+    const files = setFiles();
+    const workers = await tlsNginx.workerPids();
+    const since = new Date().toISOString();
+    writeConfig(undefined, { combined: true, interval: 1 });
+    expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+    await expectRepaired(since, "combined.pem is missing", ordersBefore, serial, workers);
+    expect(setFiles()).toEqual(files);
+  }, 60_000);
+
+  test("removed or changed behind rota's back: a later tick puts it back, install-only", async () => {
+    for (const damage of [() => rmSync(combinedPath()), () => writeFileSync(combinedPath(), read(join(certDir(), "fullchain.pem")))]) {
+      const ordersBefore = await orders();
+      const serial = serialOf(join(certDir(), "cert.pem"));
+      const files = setFiles();
+      const workers = await tlsNginx.workerPids();
+      const since = new Date().toISOString();
+      damage();
+      await expectRepaired(since, "combined.pem is", ordersBefore, serial, workers);
+      expect(setFiles()).toEqual(files);
+    }
+  }, 60_000);
 });
 
 describe("rollback", () => {

@@ -115,8 +115,8 @@ describe("verify_served: an nginx never reloaded", () => {
     newest = serialOf(join(servedDir, "www", "cert.pem"));
     const install = failed.events.find((e) => e.step === "install")!;
     expect(install.status).toBe("failed");
-    expect(failed.error).toContain(`served: 127.0.0.1:${tlsPort} still serves serial ${placeholderSerial} (valid until `);
-    expect(failed.error).toContain(`) after install, not ${newest}`);
+    expect(failed.error).toContain(`filesystem served: 127.0.0.1:${tlsPort} still serves serial ${placeholderSerial} (valid until `);
+    expect(failed.error).toContain(`) after reload, not ${newest}`);
     expect(failed.events.map((e) => e.step)).toContain("persist");
   });
 

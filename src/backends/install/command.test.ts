@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeError } from "../../errors.ts";
-import { runCommand, type Command } from "./command.ts";
+import { runCommand, shown, type Command } from "./command.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-command-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,10 +58,32 @@ describe("runCommand", () => {
     expect((err as Error).message).toStartWith(`nginx web: test_command ["${join(dir, "missing")}"] could not start: `);
   });
 
-  test("long output is cut in the message", async () => {
-    const err = await failure(sh("head -c 100000 /dev/zero | tr '\\0' x; exit 3"));
-    expect((err as Error).message.length).toBeLessThan(2200);
-    expect((err as Error).message).toEndWith("x…");
+  test("a long output keeps its start and its end, where a tool says why it failed, and counts what was cut between", async () => {
+    // 100,000 x's on stdout, far past what is kept of a stream; the reason last, on stderr.
+    const err = await failure(sh("echo 'testing /etc/nginx/nginx.conf'; head -c 100000 /dev/zero | tr '\\0' x; echo; echo 'nginx: [emerg] cannot load certificate key' >&2; exit 1"));
+    const message = describeError(err);
+    const prefix = `nginx web: test_command ${JSON.stringify(["/bin/sh", "-c", "echo 'testing /etc/nginx/nginx.conf'; head -c 100000 /dev/zero | tr '\\0' x; echo; echo 'nginx: [emerg] cannot load certificate key' >&2; exit 1"])} exited with 1: `;
+    const reason = "nginx: [emerg] cannot load certificate key";
+    const output = `testing /etc/nginx/nginx.conf\n${"x".repeat(100_000)}\n${reason}`;
+    expect(message).toBe(`${prefix}${output.slice(0, 600)} … ${output.length - 2000} characters cut … ${output.slice(-1400)}`);
+    expect(message).toEndWith(`x\n${reason}`);
+  });
+
+  test("a cut counts characters, not bytes, and never splits one", async () => {
+    // 2- and 3-byte characters: the ends kept of the stream are cut inside a character of the second.
+    const err = await failure(sh("printf 'é%.0s' $(seq 1 20000); exit 2"));
+    const output = "é".repeat(20_000);
+    expect(describeError(err)).toEndWith(`exited with 2: ${output.slice(0, 600)} … ${20_000 - 2000} characters cut … ${output.slice(-1400)}`);
+    const wide = await failure(sh("printf '€%.0s' $(seq 1 20000); exit 2"));
+    expect(describeError(wide)).toEndWith(`exited with 2: ${"€".repeat(600)} … 18000 characters cut … ${"€".repeat(1400)}`);
+  });
+
+  test("shown: whole up to 2000 characters, else the first 600 and the last 1400", () => {
+    expect(shown("")).toBe(" (no output)");
+    expect(shown("y".repeat(2000))).toBe(`: ${"y".repeat(2000)}`);
+    const long = `${"a".repeat(600)}${"b".repeat(5)}${"c".repeat(1400)}`;
+    expect(shown(long)).toBe(`: ${"a".repeat(600)} … 5 characters cut … ${"c".repeat(1400)}`);
+    expect(shown("y".repeat(2000), 7)).toBe(`: ${"y".repeat(600)} … 7 characters cut … ${"y".repeat(1400)}`);
   });
 
   test("at its timeout the command and what it started are killed", async () => {

@@ -21,10 +21,14 @@ export interface RunOptions {
   signal: AbortSignal;
 }
 
-/** Most of the output a message carries: nginx -t says what is wrong in its first lines. */
-const OUTPUT_SHOWN = 2000;
-/** What is read of each stream; the rest is drained and dropped. */
-const OUTPUT_KEPT = 64 * 1024;
+/**
+ * How much of a long output a message carries, in characters: its start (what ran, nginx -t
+ * names the file it tests) and more of its end, where a tool that failed usually says why.
+ */
+const SHOWN_HEAD = 600;
+const SHOWN_TAIL = 1400;
+/** What is kept of each stream's start and of its end, in bytes (both well over what is shown); the middle is drained and dropped. */
+const KEPT_EACH_END = 8 * 1024;
 /**
  * After the command exits, how long its output may still take to arrive. A child it left in
  * the background (a daemon it started) can hold the pipes open for ever; it is not waited for.
@@ -78,54 +82,96 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
     clearTimeout(timer);
     opts.signal.removeEventListener("abort", onAbort);
   }
-  const output = (await drained(streams)).map((s) => s.trim()).filter(Boolean).join("\n");
-  if (killedFor === "abort") throw new RotaError("aborted", `${who}: ${showCommand(cmd)} cancelled${shown(output)}`, { cause: opts.signal.reason });
-  if (killedFor === "timeout") throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} did not finish within ${cmd.timeoutSeconds} s${shown(output)}`);
+  const collected = await drained(streams);
+  const output = collected.map((c) => c.text.trim()).filter(Boolean).join("\n");
+  const dropped = collected.reduce((n, c) => n + c.dropped, 0);
+  if (killedFor === "abort") throw new RotaError("aborted", `${who}: ${showCommand(cmd)} cancelled${shown(output, dropped)}`, { cause: opts.signal.reason });
+  if (killedFor === "timeout") throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} did not finish within ${cmd.timeoutSeconds} s${shown(output, dropped)}`);
   if (code !== 0) {
     const how = proc.signalCode ? `was killed by ${proc.signalCode}` : `exited with ${code}`;
-    throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} ${how}${shown(output)}`);
+    throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} ${how}${shown(output, dropped)}`);
   }
   return output;
 }
 
-function shown(output: string): string {
+/**
+ * The output as a message carries it: whole when short, else its start and its end around
+ * `… N characters cut …`, N counting the `dropped` characters never kept too.
+ */
+export function shown(output: string, dropped = 0): string {
   if (output === "") return " (no output)";
   const chars = Array.from(output);
-  return `: ${chars.length <= OUTPUT_SHOWN ? output : `${chars.slice(0, OUTPUT_SHOWN - 1).join("")}…`}`;
+  const cut = chars.length + dropped - SHOWN_HEAD - SHOWN_TAIL;
+  if (cut <= 0) return `: ${output}`;
+  return `: ${chars.slice(0, SHOWN_HEAD).join("")} … ${cut} characters cut … ${chars.slice(-SHOWN_TAIL).join("")}`;
 }
 
 interface Collected {
   done: Promise<void>;
-  text(): string;
+  /** What was kept, and how many characters were dropped between its start and its end. */
+  result(): { text: string; dropped: number };
   cancel(): void;
 }
 
+/** Reads `stream` to its end, keeping `KEPT_EACH_END` bytes of its start and of its end. */
 function collect(stream: ReadableStream<Uint8Array>): Collected {
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let kept = 0;
+  const head: Uint8Array[] = [];
+  let headBytes = 0;
+  let tail: Uint8Array[] = [];
+  let tailBytes = 0;
+  let dropped = 0;
   const done = (async () => {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return;
-      if (kept < OUTPUT_KEPT) {
-        chunks.push(value.subarray(0, OUTPUT_KEPT - kept));
-        kept += Math.min(value.length, OUTPUT_KEPT - kept);
+      let rest = value;
+      if (headBytes < KEPT_EACH_END) {
+        const take = Math.min(rest.length, KEPT_EACH_END - headBytes);
+        head.push(rest.subarray(0, take));
+        headBytes += take;
+        rest = rest.subarray(take);
+      }
+      if (rest.length === 0) continue;
+      tail.push(rest);
+      tailBytes += rest.length;
+      // Whole chunks leave the tail once the ones after them hold enough; the final cut is in result().
+      while (tail.length > 1 && tailBytes - tail[0]!.length >= KEPT_EACH_END) {
+        dropped += characters(tail[0]!);
+        tailBytes -= tail[0]!.length;
+        tail = tail.slice(1);
       }
     }
   })().catch(() => {});
   return {
     done,
-    text: () => Buffer.concat(chunks).toString("utf8"),
+    result() {
+      const end = Buffer.concat(tail);
+      if (dropped === 0 && end.length <= KEPT_EACH_END) return { text: Buffer.concat([...head, end]).toString("utf8"), dropped: 0 };
+      // Both cut where a character starts, so neither decodes with a broken character at the cut.
+      const start = Buffer.concat(head);
+      const startText = new TextDecoder().decode(start, { stream: true });
+      const heldBack = Buffer.byteLength(startText) < start.length ? 1 : 0;
+      let from = Math.max(0, end.length - KEPT_EACH_END);
+      while (from < end.length && (end[from]! & 0xc0) === 0x80) from++;
+      return { text: startText + end.subarray(from).toString("utf8"), dropped: dropped + heldBack + characters(end.subarray(0, from)) };
+    },
     cancel: () => void reader.cancel().catch(() => {}),
   };
 }
 
-async function drained(streams: Collected[]): Promise<string[]> {
+/** How many UTF-8 characters `bytes` holds: each starts with a byte that is not a continuation byte. */
+function characters(bytes: Uint8Array): number {
+  let n = 0;
+  for (const b of bytes) if ((b & 0xc0) !== 0x80) n++;
+  return n;
+}
+
+async function drained(streams: Collected[]): Promise<Array<{ text: string; dropped: number }>> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)));
   await Promise.race([Promise.all(streams.map((s) => s.done)), late]);
   clearTimeout(timer);
   for (const s of streams) s.cancel();
-  return streams.map((s) => s.text());
+  return streams.map((s) => s.result());
 }

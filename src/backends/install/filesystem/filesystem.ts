@@ -12,36 +12,44 @@ import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
 import type { Checkable, CompactableInstall, HintedInstall, InstallBackend } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
-import { createSetHints, createSetReader, expectedUid } from "./read-back.ts";
+import { createSetHints, createSetReader, expectedUid, type ExtraFile } from "./read-back.ts";
 
 /** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
 export function createFilesystemTarget(name: string, cfg: FilesystemConfig, clock: Clock = systemClock): InstallBackend {
-  return withPostInstall(createFilesystemInstall(name, cfg, "filesystem", clock), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+  return withPostInstall(createFilesystemInstall(name, cfg, { clock }), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
 }
 
-/** `type` starts every message: a target type that writes this set through it (nginx) gives its own. */
-export function createFilesystemInstall(name: string, cfg: FilesystemConfig, type = "filesystem", clock: Clock = systemClock): HintedInstall & CompactableInstall & Checkable {
-  const who = `${type} ${name}`;
-  const reader = createSetReader(who, cfg, { clock });
+export interface FileSetOptions {
+  /** Starts every message: a target type that writes this set through it (nginx) gives its own. Default "filesystem". */
+  type?: string;
+  clock?: Clock;
+  /** Files written with the set, in the same swap, and read back with it (nginx's `combined.pem`). */
+  extras?: readonly ExtraFile[];
+}
+
+export function createFilesystemInstall(name: string, cfg: FilesystemConfig, opts: FileSetOptions = {}): HintedInstall & CompactableInstall & Checkable {
+  const who = `${opts.type ?? "filesystem"} ${name}`;
+  const extras = opts.extras ?? [];
+  const reader = createSetReader(who, cfg, { clock: opts.clock ?? systemClock }, extras);
   const owner = { uid: cfg.uid, gid: cfg.gid };
   return {
     name,
     async install(req, signal) {
       throwIfAborted(signal, who);
       const dir = join(cfg.dir, req.certId);
-      const chain = withNewline(req.chainPem);
-      const leaf = withNewline(req.leafPem);
+      const texts = { key: withNewline(req.privateKeyPem), leaf: withNewline(req.leafPem), chain: withNewline(req.chainPem) };
       try {
         refuseSymlink(dir);
         ensureDir(dir, 0o755);
         guardFolder(dir, cfg);
-        // All four change together or not at all: a key beside a certificate it does not match
+        // All change together or not at all: a key beside a certificate it does not match
         // would stop the webserver at its next reload. Key first, cert last for readers in between.
         replaceFiles([
-          { path: join(dir, "privkey.pem"), data: withNewline(req.privateKeyPem), mode: 0o600, ...owner },
-          { path: join(dir, "chain.pem"), data: chain, mode: 0o644, ...owner },
-          { path: join(dir, "fullchain.pem"), data: leaf + chain, mode: 0o644, ...owner },
-          { path: join(dir, "cert.pem"), data: leaf, mode: 0o644, ...owner },
+          { path: join(dir, "privkey.pem"), data: texts.key, mode: 0o600, ...owner },
+          { path: join(dir, "chain.pem"), data: texts.chain, mode: 0o644, ...owner },
+          { path: join(dir, "fullchain.pem"), data: texts.leaf + texts.chain, mode: 0o644, ...owner },
+          ...extras.map((e) => ({ path: join(dir, e.file), data: e.data(texts), mode: e.mode, ...owner })),
+          { path: join(dir, "cert.pem"), data: texts.leaf, mode: 0o644, ...owner },
         ]);
       } catch (err) {
         if (err instanceof RotaError && err.code === "symlink_refused") throw new RotaError(err.code, `${who}: ${err.message}`, { cause: err });

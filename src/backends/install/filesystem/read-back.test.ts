@@ -10,7 +10,7 @@ import type { ReadableInstall, ReadBack } from "../../types.ts";
 import { makeInstallFixtures, type InstallFixtures } from "../contract.ts";
 import { FolderWatch, type ChangeHints } from "./change-hints.ts";
 import { createFilesystemInstall } from "./filesystem.ts";
-import { createSetReader, VERIFY_EVERY_MS } from "./read-back.ts";
+import { createSetReader, VERIFY_EVERY_MS, type ExtraFile } from "./read-back.ts";
 
 describe("filesystem read-back", () => {
   let fx: InstallFixtures;
@@ -329,6 +329,39 @@ describe("filesystem read-back in a sweep", () => {
       // Trusted again: the verdict comes from the cache.
       expect(await sweep()).toEqual({ state: "unchanged", stamp: known! });
     }
+  });
+
+  test("with a real watch, an extra file is part of the set: its removal or a change to it is seen by the next sweep, and an install puts it back", async () => {
+    const combined: ExtraFile = { file: "combined.pem", mode: 0o600, data: ({ key, leaf, chain }) => key + leaf + chain, holds: "privkey.pem followed by fullchain.pem" };
+    const withExtra = createFilesystemInstall("files", cfg(), { extras: [combined] });
+    await withExtra.install(fx.first, signal);
+    const hints = new FolderWatch(dir, systemClock, async () => 0xef53);
+    const read = createSetReader("filesystem files", cfg(), { hints }, [combined]);
+    let known: string | undefined;
+    const sweep = async () => {
+      const r = await read("www", signal, { sweep: {}, known });
+      if (r.state === "present") known = r.stamp;
+      return r;
+    };
+    await sweep();
+    await hints.ready();
+    known = undefined;
+    expect(await sweep()).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
+    expect(await sweep()).toEqual({ state: "unchanged", stamp: known! });
+
+    const cases: [() => void, ReadBack][] = [
+      [() => rmSync(at("combined.pem")), damaged("combined.pem is missing")],
+      [() => chmodSync(at("combined.pem"), 0o640), damaged("combined.pem has mode 0640, expected 0600")],
+      [() => writeFileSync(at("combined.pem"), fx.first.privateKeyPem + fx.first.leafPem), damaged("combined.pem is not privkey.pem followed by fullchain.pem")],
+    ];
+    for (const [damage, expected] of cases) {
+      damage();
+      expect(await sweep()).toEqual(expected);
+      await withExtra.install(fx.first, signal);
+      expect(await sweep()).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
+      expect(await sweep()).toEqual({ state: "unchanged", stamp: known! });
+    }
+    expect(readFileSync(at("combined.pem"), "utf8")).toBe(fx.first.privateKeyPem + fx.first.leafPem + fx.first.chainPem);
   });
 
   test("a sweep answers from the hints until the set's time to be read again; a read outside a sweep goes to the disk", async () => {

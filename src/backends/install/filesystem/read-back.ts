@@ -1,9 +1,10 @@
 /**
  * @module Reads back a filesystem target's set `<dir>/<cert id>/{privkey,cert,chain,fullchain}.pem`
- * and judges it whole: a set nginx would refuse at its next reload is `damaged`, with the
- * first problem found as the reason. Async fs only, so a hung mount never blocks the event
- * loop; the verdict is cached per cert by the files' lstat identity, so an unchanged set
- * costs five lstat calls (the folder's, then its four files' together), and none in a sweep
+ * (and the files a target type makes of it, `ExtraFile`) and judges it whole: a set nginx
+ * would refuse at its next reload is `damaged`, with the first problem found as the reason.
+ * Async fs only, so a hung mount never blocks the event loop; the verdict is cached per cert
+ * by the files' lstat identity, so an unchanged set costs five lstat calls (the folder's,
+ * then its four files' together, and each extra file's with them), and none in a sweep
  * while the folder's change hints (change-hints.ts) say nothing under it changed since those
  * calls. The cache keeps the
  * verdict, not the leaf: a caller holding the leaf of the set's stamp (`known`) is answered
@@ -28,7 +29,32 @@ export const SET_FILES = [
   { file: "fullchain.pem", mode: 0o644 },
 ] as const;
 
-type SetFile = (typeof SET_FILES)[number]["file"];
+/** The texts of a set's key, leaf and chain, each ending in a newline as install writes them. */
+export interface SetTexts {
+  key: string;
+  leaf: string;
+  chain: string;
+}
+
+/**
+ * A file a target type writes beside the set, made of the set's own texts (nginx's
+ * `combined.pem`): written in the same swap as the set, and read back with it. Its lstat
+ * identity is part of the set's, so the verdict cache and the stamp see it change; missing,
+ * or holding anything but `data` of the set beside it, the set is `damaged`.
+ */
+export interface ExtraFile {
+  file: string;
+  mode: number;
+  /** What the file holds for the set `texts`. */
+  data(texts: SetTexts): string;
+  /** What `data` is, in the words of a damage reason ("privkey.pem followed by fullchain.pem"). */
+  holds: string;
+}
+
+interface FileSpec {
+  file: string;
+  mode: number;
+}
 
 /** Far above any certificate bundle or key; a bigger file is not one rota wrote. */
 const MAX_FILE_BYTES = 1 << 20;
@@ -63,8 +89,12 @@ export interface SetReaderDeps {
   hints?: ChangeHints;
 }
 
-/** A read-back over `cfg`, its errors starting with `who` ("filesystem files"), with its own verdict cache. */
-export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetReaderDeps = {}): CompactSetReader {
+/**
+ * A read-back over `cfg`, its errors starting with `who` ("filesystem files"), with its own
+ * verdict cache; `extras` are judged as part of each set.
+ */
+export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetReaderDeps = {}, extras: readonly ExtraFile[] = []): CompactSetReader {
+  const files: readonly FileSpec[] = [...SET_FILES, ...extras];
   const cache = new Map<string, Cached>();
   /** Certs whose entry was made since the last `compact()`. */
   const made = new Set<string>();
@@ -103,17 +133,17 @@ export function createSetReader(who: string, cfg: FilesystemConfig, deps: SetRea
     if (folderDamage) return { state: "damaged", reason: folderDamage };
 
     throwIfAborted(signal, who);
-    const found = await allInOrder(SET_FILES.map(({ file }) => lstatOrNull(join(dir, file), who)));
-    const stats = new Map<SetFile, BigIntStats | null>(SET_FILES.map(({ file }, i) => [file, found[i]!]));
+    const found = await allInOrder(files.map(({ file }) => lstatOrNull(join(dir, file), who)));
+    const stats = new Map<string, BigIntStats | null>(files.map(({ file }, i) => [file, found[i]!]));
     if ([...stats.values()].every((s) => s === null)) return { state: "absent" };
 
-    const identity = identityHash(stats);
+    const identity = identityHash(files, stats);
     const verifyBy = nextVerify(certId, clock.now().getTime());
     if (fromCache && cached.identity === identity) {
       keep(certId, { ...cached, mark, verifyBy });
       return fromCache;
     }
-    const verdict = await judge(dir, stats, cfg, who, signal, identity);
+    const verdict = await judge(dir, files, extras, stats, cfg, who, signal, identity);
     keep(certId, { identity, damaged: verdict.state === "damaged" ? verdict.reason : null, mark, verifyBy });
     return verdict;
   };
@@ -150,8 +180,8 @@ function nextVerify(certId: string, now: number): number {
  * scheduler's parse): 5 MiB at 10,000 certs, a sixth of the idle daemon's heap (issue 11). A
  * change goes unseen only if the new identity hashes as the old one did, one chance in 2^64.
  */
-function identityHash(stats: Map<SetFile, BigIntStats | null>): string {
-  return Bun.hash.wyhash(SET_FILES.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|")).toString(36);
+function identityHash(files: readonly FileSpec[], stats: Map<string, BigIntStats | null>): string {
+  return Bun.hash.wyhash(files.map(({ file }) => identityOf(stats.get(file) ?? null)).join("|")).toString(36);
 }
 
 /** What changes when anyone writes, replaces, chmods or chowns the file. */
@@ -159,9 +189,18 @@ function identityOf(s: BigIntStats | null): string {
   return s ? `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}:${s.mode}:${s.uid}:${s.gid}` : "-";
 }
 
-async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: FilesystemConfig, who: string, signal: AbortSignal, stamp: string): Promise<ReadBack> {
+async function judge(
+  dir: string,
+  files: readonly FileSpec[],
+  extras: readonly ExtraFile[],
+  stats: Map<string, BigIntStats | null>,
+  cfg: FilesystemConfig,
+  who: string,
+  signal: AbortSignal,
+  stamp: string,
+): Promise<ReadBack> {
   const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
-  for (const { file, mode } of SET_FILES) {
+  for (const { file, mode } of files) {
     const s = stats.get(file) ?? null;
     if (!s) return damaged(`${file} is missing`);
     if (s.isSymbolicLink()) return damaged(`${file} is a symlink`);
@@ -176,8 +215,8 @@ async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: 
   }
 
   throwIfAborted(signal, who);
-  const read = await allInOrder(SET_FILES.map(({ file }) => readNoFollow(join(dir, file), who, signal)));
-  const text = new Map<SetFile, string>(SET_FILES.map(({ file }, i) => [file, read[i]!]));
+  const read = await allInOrder(files.map(({ file }) => readNoFollow(join(dir, file), who, signal)));
+  const text = new Map<string, string>(files.map(({ file }, i) => [file, read[i]!]));
   const certBlocks = splitPem(text.get("cert.pem")!);
   if (certBlocks.length !== 1) return damaged(`cert.pem holds ${certBlocks.length} certificates, expected 1`);
   const leaf = parse(certBlocks[0]!);
@@ -201,6 +240,9 @@ async function judge(dir: string, stats: Map<SetFile, BigIntStats | null>, cfg: 
   const full = splitPem(text.get("fullchain.pem")!);
   const expected = [...certBlocks, ...chainBlocks];
   if (full.length !== expected.length || full.some((b, i) => b !== expected[i])) return damaged("fullchain.pem is not cert.pem followed by chain.pem");
+  const texts = { key: text.get("privkey.pem")!, leaf: text.get("cert.pem")!, chain: text.get("chain.pem")! };
+  // Compared whole, never quoted: it holds the private key.
+  for (const extra of extras) if (text.get(extra.file) !== extra.data(texts)) return damaged(`${extra.file} is not ${extra.holds}`);
 
   throwIfAborted(signal, who);
   return { state: "present", leafPem: text.get("cert.pem")!, stamp };

@@ -1,13 +1,13 @@
 /** @module NginxInstall: the install contract, then test-then-reload, rollback byte for byte, combined.pem and the deploy hook after the reload. */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { summarizeCert } from "../../../crypto/summary.ts";
 import { describeError } from "../../../errors.ts";
 import { systemClock } from "../../../clock.ts";
 import { createLogger } from "../../../log.ts";
-import { isCheckable } from "../../types.ts";
+import { canReadBack, isCheckable, type InstallBackend, type InstallRequest, type ReadBack } from "../../types.ts";
 import type { Command } from "../command.ts";
 import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
 import type { NginxConfig } from "./config.ts";
@@ -29,6 +29,15 @@ runInstallContract("nginx", true, () => {
   return {
     backend: createNginxInstall("web", config(dir), join(dir, ".lock")),
     damage: (certId) => rmSync(join(dir, certId, "privkey.pem")),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+runInstallContract("nginx, combined = true", true, () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-nginx-install-"));
+  return {
+    backend: createNginxInstall("web", config(dir, { combined: true }), join(dir, ".lock")),
+    damage: (certId) => rmSync(join(dir, certId, "combined.pem")),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 });
@@ -100,6 +109,60 @@ describe("nginx install", () => {
     const before = snapshot();
     await nginx({ combined: true, test: cmd("test_command", ["false"]) }).install(fx.second, signal).catch(() => {});
     expect(snapshot()).toEqual(before);
+  });
+
+  describe("combined = true in the read-back", () => {
+    const combinedOf = (req: InstallRequest) => req.privateKeyPem + req.leafPem + req.chainPem;
+    const readBack = (backend: InstallBackend = nginx({ combined: true })) => {
+      if (!canReadBack(backend)) throw new Error("an nginx target reads back");
+      return backend.readBack("www", signal);
+    };
+    const damaged = (reason: string): ReadBack => ({ state: "damaged", reason });
+
+    test("a set installed before combined was turned on is damaged until an install writes combined.pem, with a test and a reload", async () => {
+      await nginx().install(fx.first, signal);
+      expect(await readBack(nginx())).toMatchObject({ state: "present" });
+      expect(await readBack()).toEqual(damaged("combined.pem is missing"));
+      await nginx({ combined: true }).install(fx.first, signal);
+      expect(ran()).toEqual(["test_command", "reload_command", "test_command", "reload_command"]);
+      expect(await readBack()).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
+    });
+
+    test("removed, readable by all, or holding another set: damaged, the reason never quoting the key", async () => {
+      const target = nginx({ combined: true });
+      await target.install(fx.first, signal);
+      rmSync(at("combined.pem"));
+      expect(await readBack(target)).toEqual(damaged("combined.pem is missing"));
+      await target.install(fx.first, signal);
+      chmodSync(at("combined.pem"), 0o644);
+      expect(await readBack(target)).toEqual(damaged("combined.pem has mode 0644, expected 0600"));
+      chmodSync(at("combined.pem"), 0o600);
+      writeFileSync(at("combined.pem"), combinedOf(fx.second));
+      expect(await readBack(target)).toEqual(damaged("combined.pem is not privkey.pem followed by fullchain.pem"));
+      writeFileSync(at("combined.pem"), fx.first.leafPem + fx.first.chainPem + fx.first.privateKeyPem);
+      expect(await readBack(target)).toEqual(damaged("combined.pem is not privkey.pem followed by fullchain.pem"));
+    });
+
+    test("the set's stamp covers combined.pem: a reader holding it is told of a change there, not answered unchanged", async () => {
+      const target = nginx({ combined: true });
+      await target.install(fx.first, signal);
+      const first = await readBack(target);
+      if (first.state !== "present") throw new Error(`expected present, got ${first.state}`);
+      if (!canReadBack(target)) throw new Error("an nginx target reads back");
+      expect(await target.readBack("www", signal, { known: first.stamp })).toEqual({ state: "unchanged", stamp: first.stamp! });
+      writeFileSync(at("combined.pem"), combinedOf(fx.second), { mode: 0o600 });
+      expect(await target.readBack("www", signal, { known: first.stamp })).toEqual(damaged("combined.pem is not privkey.pem followed by fullchain.pem"));
+      await target.install(fx.first, signal);
+      const again = await target.readBack("www", signal, { known: first.stamp });
+      expect(again).toMatchObject({ state: "present", leafPem: fx.first.leafPem });
+      expect(again.state === "present" && again.stamp).not.toBe(first.stamp);
+    });
+
+    test("combined.pem alone, the set gone: damaged, not absent", async () => {
+      await nginx({ combined: true }).install(fx.first, signal);
+      for (const f of SET) rmSync(at(f));
+      expect(await readBack()).toEqual(damaged("privkey.pem is missing"));
+    });
   });
 
   test("post_install_command runs after the reload, with the cert's facts in its environment", async () => {

@@ -7,18 +7,28 @@
  */
 import { dirname, join } from "node:path";
 import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
-import { ensureDir, replaceFiles } from "../../../fsutil.ts";
+import { ensureDir } from "../../../fsutil.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
 import type { Checkable, CompactableInstall, InstallBackend, InstallRequest, HintedInstall } from "../../types.ts";
 import { runCommand } from "../command.ts";
 import { createFilesystemInstall } from "../filesystem/filesystem.ts";
-import { SET_FILES } from "../filesystem/read-back.ts";
+import { SET_FILES, type ExtraFile } from "../filesystem/read-back.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { NginxConfig } from "./config.ts";
 import { keepPrevious } from "./previous-set.ts";
 
-const COMBINED_FILE = "combined.pem";
+/**
+ * For configs that point `ssl_certificate` and `ssl_certificate_key` at one file, so one
+ * rename swaps both: written in the set's own swap, and read back with it (a missing or stale
+ * one is damage the scheduler repairs install-only).
+ */
+const COMBINED: ExtraFile = {
+  file: "combined.pem",
+  mode: 0o600,
+  data: ({ key, leaf, chain }) => key + leaf + chain,
+  holds: "privkey.pem followed by fullchain.pem",
+};
 
 /**
  * The target as the registry builds it: the swap lock under `<state_dir>/nginx/` (made at
@@ -36,14 +46,14 @@ export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendCo
  */
 export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): HintedInstall & CompactableInstall & Checkable {
   const who = `nginx ${name}`;
-  const files = createFilesystemInstall(name, cfg, "nginx");
-  const owner = { uid: cfg.uid, gid: cfg.gid };
+  const extras = cfg.combined ? [COMBINED] : [];
+  const files = createFilesystemInstall(name, cfg, { type: "nginx", extras });
   // Another swap may hold the lock through both of its commands.
   const lockWaitMs = (2 * cfg.test.timeoutSeconds + 2 * cfg.reload.timeoutSeconds + 30) * 1000;
 
   const swap = async (req: InstallRequest, signal: AbortSignal): Promise<void> => {
     const dir = join(cfg.dir, req.certId);
-    const paths = [...SET_FILES.map((f) => join(dir, f.file)), ...(cfg.combined ? [join(dir, COMBINED_FILE)] : [])];
+    const paths = [...SET_FILES, ...extras].map((f) => join(dir, f.file));
     let previous;
     try {
       previous = keepPrevious(paths);
@@ -52,7 +62,6 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     }
     await files.install(req, signal);
     try {
-      if (cfg.combined) writeCombined(join(dir, COMBINED_FILE), req, owner, who);
       await runCommand(who, cfg.test, { signal });
       await runCommand(who, cfg.reload, { signal });
     } catch (err) {
@@ -81,13 +90,4 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
       return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx);
     },
   } satisfies HintedInstall & CompactableInstall & Checkable;
-}
-
-function writeCombined(path: string, req: InstallRequest, owner: { uid: number | undefined; gid: number | undefined }, who: string): void {
-  const data = [req.privateKeyPem, req.leafPem, req.chainPem].map((p) => (p.endsWith("\n") ? p : `${p}\n`)).join("");
-  try {
-    replaceFiles([{ path, data, mode: 0o600, ...owner }]);
-  } catch (err) {
-    throw new RotaError("install_failed", `${who}: cannot write ${path}: ${(err as Error).message}`, { cause: err });
-  }
 }

@@ -54,7 +54,7 @@ runInstallContract("filesystem + verify_served", true, async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = parseEndpoint(`127.0.0.1:${(server.address() as { port: number }).port}`) as Endpoint;
   return {
-    backend: withVerifyServed(createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }), { endpoints: [endpoint], allNames: false, timeoutSeconds: 10 }, { clock: new FakeClock() }),
+    backend: withVerifyServed(createFilesystemInstall("files", { dir, uid: undefined, gid: undefined }), "filesystem", { endpoints: [endpoint], allNames: false, timeoutSeconds: 10 }, { clock: new FakeClock() }),
     damage: (certId) => rmSync(join(dir, certId, "privkey.pem")),
     cleanup: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -109,7 +109,7 @@ describe("verify_served", () => {
     const { backend, installed } = target(true);
     const sleeps: number[] = [];
     server.names.length = 0;
-    await withVerifyServed(backend, cfg(), { clock, sleep: stepping(clock, (n) => sleeps.push(n)) }).install(fx.second, signal);
+    await withVerifyServed(backend, "filesystem", cfg(), { clock, sleep: stepping(clock, (n) => sleeps.push(n)) }).install(fx.second, signal);
     expect(installed).toEqual([fx.second]);
     expect(sleeps).toEqual([]);
     expect(server.names).toEqual(["www.example.com"]);
@@ -119,13 +119,13 @@ describe("verify_served", () => {
     const clock = new FakeClock();
     const start = clock.now().getTime();
     const { backend, installed } = target(false);
-    const err = await withVerifyServed(backend, cfg({ timeoutSeconds: 3 }), { clock, sleep: stepping(clock) })
+    const err = await withVerifyServed(backend, "filesystem", cfg({ timeoutSeconds: 3 }), { clock, sleep: stepping(clock) })
       .install(fx.second, signal)
       .catch((e: unknown) => e);
     expect(installed).toEqual([fx.second]);
     expect(err).toMatchObject({
       code: "not_served",
-      message: `web: ${server.endpoint.text} still serves serial ${serialOf(fx.first)} (valid until ${notAfterOf(fx.first)}) after install, not ${serialOf(fx.second)}`,
+      message: `filesystem web: ${server.endpoint.text} still serves serial ${serialOf(fx.first)} (valid until ${notAfterOf(fx.first)}) after reload, not ${serialOf(fx.second)}`,
     });
     expect(clock.now().getTime() - start).toBe(3000);
   });
@@ -134,7 +134,7 @@ describe("verify_served", () => {
     const clock = new FakeClock();
     const start = clock.now().getTime();
     const { backend } = target(false);
-    await withVerifyServed(backend, cfg(), { clock, sleep: stepping(clock, (n) => n === 3 && server.serve(fx.second)) }).install(fx.second, signal);
+    await withVerifyServed(backend, "filesystem", cfg(), { clock, sleep: stepping(clock, (n) => n === 3 && server.serve(fx.second)) }).install(fx.second, signal);
     expect(clock.now().getTime() - start).toBe(750);
   });
 
@@ -143,7 +143,7 @@ describe("verify_served", () => {
     const { backend } = target(false);
     server.names.length = 0;
     const req = { ...fx.second, domains: ["*.example.com", "www.example.com", "api.example.com"] };
-    const err = await withVerifyServed(backend, cfg({ allNames: true, timeoutSeconds: 1 }), { clock, sleep: stepping(clock) })
+    const err = await withVerifyServed(backend, "filesystem", cfg({ allNames: true, timeoutSeconds: 1 }), { clock, sleep: stepping(clock) })
       .install(req, signal)
       .catch((e: unknown) => e as Error);
     expect(server.names.slice(0, 2).sort()).toEqual(["api.example.com", "www.example.com"]);
@@ -160,10 +160,10 @@ describe("verify_served", () => {
     const port = (closed.address() as { port: number }).port;
     await new Promise((resolve) => closed.close(resolve));
     const { backend } = target(true);
-    const err = await withVerifyServed(backend, cfg({ endpoints: [parseEndpoint(`127.0.0.1:${port}`) as Endpoint], timeoutSeconds: 1 }), { clock, sleep: stepping(clock) })
+    const err = await withVerifyServed(backend, "filesystem", cfg({ endpoints: [parseEndpoint(`127.0.0.1:${port}`) as Endpoint], timeoutSeconds: 1 }), { clock, sleep: stepping(clock) })
       .install(fx.second, signal)
       .catch((e: unknown) => e as Error);
-    expect((err as Error).message).toStartWith(`web: 127.0.0.1:${port} cannot be read after install: `);
+    expect((err as Error).message).toStartWith(`filesystem web: 127.0.0.1:${port} cannot be read after reload: `);
     expect((err as Error).message).toContain("ECONNREFUSED");
   });
 
@@ -171,7 +171,7 @@ describe("verify_served", () => {
     const clock = new FakeClock();
     server.names.length = 0;
     const failing: InstallBackend = { name: "web", install: () => Promise.reject(new Error("filesystem web: cannot write")) };
-    await expect(withVerifyServed(failing, cfg(), { clock }).install(fx.second, signal)).rejects.toThrow("filesystem web: cannot write");
+    await expect(withVerifyServed(failing, "filesystem", cfg(), { clock }).install(fx.second, signal)).rejects.toThrow("filesystem web: cannot write");
     expect(server.names).toEqual([]);
   });
 
@@ -184,13 +184,13 @@ describe("verify_served", () => {
     const accepted = new Promise<void>((resolve) => silent.once("connection", () => resolve()));
     const silentAt = parseEndpoint(`127.0.0.1:${(silent.address() as { port: number }).port}`) as Endpoint;
     try {
-      const probed = withVerifyServed(target(true).backend, cfg({ endpoints: [server.endpoint] }), { clock });
+      const probed = withVerifyServed(target(true).backend, "filesystem", cfg({ endpoints: [server.endpoint] }), { clock });
       expect(canProbeServed(probed)).toBe(true);
       const [served] = await probed.probeServed({ certId: "www", domains: ["www.example.com"] }, signal);
       expect(served).toMatchObject({ endpoint: server.endpoint.text, serverName: "www.example.com" });
       expect(served && "leafPem" in served && summarizeCert(served.leafPem).serial).toBe(serialOf(fx.first));
 
-      const seen = withVerifyServed(target(true).backend, cfg({ endpoints: [silentAt] }), { clock }).probeServed({ certId: "www", domains: ["www.example.com"] }, signal);
+      const seen = withVerifyServed(target(true).backend, "filesystem", cfg({ endpoints: [silentAt] }), { clock }).probeServed({ certId: "www", domains: ["www.example.com"] }, signal);
       await accepted;
       await clock.advance(10_000);
       expect(await seen).toEqual([{ endpoint: silentAt.text, serverName: "www.example.com", error: "no TLS handshake within 10 s" }]);
@@ -202,16 +202,16 @@ describe("verify_served", () => {
   test("a cancelled probe rejects with aborted", async () => {
     const ac = new AbortController();
     ac.abort();
-    await expect(withVerifyServed(target(true).backend, cfg(), { clock: new FakeClock() }).probeServed({ certId: "www", domains: ["www.example.com"] }, ac.signal)).rejects.toMatchObject({ code: "aborted" });
+    await expect(withVerifyServed(target(true).backend, "filesystem", cfg(), { clock: new FakeClock() }).probeServed({ certId: "www", domains: ["www.example.com"] }, ac.signal)).rejects.toMatchObject({ code: "aborted" });
   });
 
   test("the inner target's read-back is kept, and a target without one gets none", async () => {
     const present: ReadBack = { state: "present", leafPem: fx.first.leafPem };
     const readable = { ...target(true).backend, readBack: async () => present };
     const clock = new FakeClock();
-    const wrapped = withVerifyServed(readable, cfg(), { clock });
+    const wrapped = withVerifyServed(readable, "filesystem", cfg(), { clock });
     expect(canReadBack(wrapped) && (await wrapped.readBack("www", signal))).toBe(present);
-    expect(canReadBack(withVerifyServed(target(true).backend, cfg(), { clock }))).toBe(false);
+    expect(canReadBack(withVerifyServed(target(true).backend, "filesystem", cfg(), { clock }))).toBe(false);
   });
 });
 

@@ -33,9 +33,13 @@ export interface VerifyDeps {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-/** `inner`, verified after each install by a handshake with every endpoint; it keeps `inner`'s read-back. */
-export function withVerifyServed(inner: InstallBackend, cfg: VerifyServed, deps: VerifyDeps): ProbedInstall {
+/**
+ * `inner`, verified after each install by a handshake with every endpoint; it keeps `inner`'s
+ * read-back. Its errors start `<type> <name>:` as the target's own do.
+ */
+export function withVerifyServed(inner: InstallBackend, type: string, cfg: VerifyServed, deps: VerifyDeps): ProbedInstall {
   const { clock } = deps;
+  const who = `${type} ${inner.name}`;
   const sleep = deps.sleep ?? ((ms: number, signal: AbortSignal) => sleepOn(clock, ms, signal));
   const probe = (pairs: Pair[], signal: AbortSignal, timeoutMs: number): Promise<ServedAt[]> =>
     Promise.all(
@@ -43,7 +47,7 @@ export function withVerifyServed(inner: InstallBackend, cfg: VerifyServed, deps:
         try {
           return { endpoint: endpoint.text, serverName, leafPem: await readServedLeaf(endpoint, serverName, signal, clock, timeoutMs) };
         } catch (err) {
-          if (signal.aborted || isAbort(err)) throw new RotaError("aborted", `${inner.name}: verify_served cancelled`, { cause: signal.reason });
+          if (signal.aborted || isAbort(err)) throw new RotaError("aborted", `${who}: verify_served cancelled`, { cause: signal.reason });
           return { endpoint: endpoint.text, serverName, error: describeError(err) };
         }
       }),
@@ -63,7 +67,7 @@ export function withVerifyServed(inner: InstallBackend, cfg: VerifyServed, deps:
       const wrong = seen.map((s, i) => ({ pair: pending[i]!, problem: problemOf(s, want) })).filter((x) => x.problem !== null);
       if (wrong.length === 0) return;
       if (clock.now().getTime() >= deadline) {
-        throw new RotaError("not_served", `${inner.name}: ${wrong.map((w) => `${where(w.pair)} ${w.problem}`).join("; ")}`);
+        throw new RotaError("not_served", `${who}: ${wrong.map((w) => `${where(w.pair)} ${w.problem}`).join("; ")}`);
       }
       pending = wrong.map((w) => w.pair);
       await sleep(Math.min(RETRY_MS, deadline - clock.now().getTime()), signal);
@@ -94,9 +98,13 @@ function where(p: Pair): string {
   return p.named ? `${p.endpoint.text} (SNI ${p.serverName ?? "none"})` : p.endpoint.text;
 }
 
-/** Why what was seen is not serial `want` after the install, or null when it is. */
+/**
+ * Why what was seen is not serial `want` after the install, or null when it is. In issue 10's
+ * words ("still serves serial … (valid until …) after reload"): the reload, whether the
+ * target's own or a deploy hook's, is what should have made the server take it.
+ */
 function problemOf(seen: ServedAt, want: string): string | null {
-  if ("error" in seen) return `cannot be read after install: ${seen.error}`;
+  if ("error" in seen) return `cannot be read after reload: ${seen.error}`;
   const got = summarizeCert(seen.leafPem);
-  return got.serial === want ? null : `still serves serial ${got.serial} (valid until ${got.notAfter.toISOString()}) after install, not ${want}`;
+  return got.serial === want ? null : `still serves serial ${got.serial} (valid until ${got.notAfter.toISOString()}) after reload, not ${want}`;
 }
