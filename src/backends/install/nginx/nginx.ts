@@ -26,15 +26,16 @@ const COMBINED_FILE = "combined.pem";
  * `post_install_command` after the reload.
  */
 export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendContext): InstallBackend {
-  const backend = createNginxInstall(name, cfg, join(ctx.stateDir, "nginx", `${name}.lock`));
-  return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+  const backend = createNginxInstall(name, cfg, join(ctx.stateDir, "nginx", `${name}.lock`), ctx.withheldEnv);
+  return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId), ctx.withheldEnv);
 }
 
 /**
  * `lockPath` serialises this target's swaps across renewal processes: one cert's reload
- * must not pick up another cert's files before their own test ran.
+ * must not pick up another cert's files before their own test ran. `withheldEnv`: the
+ * variables its commands must not inherit (`BackendContext.withheldEnv`).
  */
-export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): HintedInstall & CompactableInstall & Checkable {
+export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string, withheldEnv: BackendContext["withheldEnv"]): HintedInstall & CompactableInstall & Checkable {
   const who = `nginx ${name}`;
   const files = createFilesystemInstall(name, cfg, "nginx");
   const owner = { uid: cfg.uid, gid: cfg.gid };
@@ -53,8 +54,8 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     await files.install(req, signal);
     try {
       if (cfg.combined) writeCombined(join(dir, COMBINED_FILE), req, owner, who);
-      await runCommand(who, cfg.test, { signal });
-      await runCommand(who, cfg.reload, { signal });
+      await runCommand(who, cfg.test, { withheld: withheldEnv(), signal });
+      await runCommand(who, cfg.reload, { withheld: withheldEnv(), signal });
     } catch (err) {
       try {
         previous.restore();
@@ -78,7 +79,7 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     recheckAt: files.recheckAt,
     compact: files.compact,
     async check(signal, checkCtx) {
-      return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx);
+      return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx, withheldEnv());
     },
   } satisfies HintedInstall & CompactableInstall & Checkable;
 }
