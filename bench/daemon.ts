@@ -150,7 +150,7 @@ export async function prepare(name: string, certs: number, daemon = HTTP_BENCH_D
 export async function seed(setup: Setup, concurrency = SEED_CONCURRENT): Promise<void> {
   const silent = createConsola({ level: Number.NEGATIVE_INFINITY });
   const config = loadConfig(setup.config);
-  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent, emit: () => {} };
+  const ctx = { stateDir: config.daemon.stateDir, clock: systemClock, log: silent, emit: () => {}, withheldEnv: () => [] };
   const store = await openAuditStore(config, { buffered: false, log: silent, clock: systemClock });
   const bus = new EventBus((err) => console.error(`bench: seeding: ${String(err)}`));
   subscribeAudit(bus, store);

@@ -66,7 +66,7 @@ function setup() {
   const records: AlertDelivery[] = [];
   const log = createLogger({ level: "silent" });
   const dispatcher = new Dispatcher({ store: { recordDelivery: async (d) => void records.push(d) }, clock, log, ...DISPATCH_DEFAULTS });
-  const ctx = { stateDir: dir, clock, log, emit: () => {} };
+  const ctx = { stateDir: dir, clock, log, emit: () => {}, withheldEnv: () => [] };
   const webhook = createWebhookAlert("hook", { url: `http://127.0.0.1:${receiver.port}/rota`, method: "POST", timeoutSeconds: 10, headers: {}, bearerToken: undefined, secret: { from: "env", name: SECRET_ENV }, caBundle: undefined, format: "json" }, ctx);
   const email = (port: number) =>
     createEmailAlert("mail", { host: "127.0.0.1", port, tls: "none", caBundle: undefined, auth: { username: "rota", password: { from: "file", path: passwordFile } }, from: "rota@example.test", to: ["ops@example.test"], subjectPrefix: "[rota]" }, ctx);

@@ -63,10 +63,10 @@ async function start(alerts: AlertSection[], cluster?: { leads: () => boolean })
   const certs = { certs: () => [watched], find: (id: string) => (id === "www" ? watched : undefined), look: (id: string) => looks.get(id) };
   const log = createConsola({ level: 0 });
   const base = config(alerts);
-  if (!cluster) return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log }, base);
+  if (!cluster) return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {}, withheldEnv: () => [] }, log }, base);
   const leadership: Leadership = { isLeader: cluster.leads, fence: () => null, leader: () => null };
   const clustered = { ...base, cluster: { enabled: true, nodeId: "nas-2", lockTtlSeconds: 30, syncIntervalSeconds: 60 } };
-  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {} }, log, leadership }, clustered);
+  return AlertService.start({ bus, store, certs, ctx: { stateDir: dir, clock, log, emit: () => {}, withheldEnv: () => [] }, log, leadership }, clustered);
 }
 
 let renewals = 0;

@@ -6,7 +6,7 @@ import { createLogger } from "../log.ts";
 import type { BackendContext } from "./context.ts";
 import { CA_TYPES, DCV_TYPES } from "./registry.ts";
 
-const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+const ctx: BackendContext = { stateDir: tmpdir(), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
 
 /** Options to build each DCV type with; a new type must add one, so its `kinds` are checked too. */
 const SAMPLE_OPTIONS: Record<string, unknown> = {

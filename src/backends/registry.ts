@@ -202,7 +202,7 @@ export const INSTALL_TYPES: Record<string, InstallEntry> = {
     keyFolders: (options) => filesystemKeyFolders(options as FilesystemConfig),
     ...entry<InstallBackend, ReturnType<typeof parseFilesystemConfig>>({
       parse: parseFilesystemConfig,
-      create: async (name, cfg, ctx) => (await import("./install/filesystem/filesystem.ts")).createFilesystemTarget(name, cfg, ctx.clock),
+      create: async (name, cfg, ctx) => (await import("./install/filesystem/filesystem.ts")).createFilesystemTarget(name, cfg, ctx),
     }),
   },
   nginx: {

@@ -1,9 +1,65 @@
-/** @module Secrets in the config: where each one lives (a file or an environment variable), read only when used. */
+/**
+ * @module Secrets in the config: where each one lives (a file or an environment variable), read
+ * only when used; which variables the config names, so commands rota runs are not handed them;
+ * and what this process has read, so a command's output is scrubbed of it.
+ */
 import { readFileSync } from "node:fs";
 
 export type SecretRef = { from: "file"; path: string } | { from: "env"; name: string };
 
+/** Shorter values are not redacted: "[redacted]" in place of every `abc` would garble a message and hide nothing. */
+const MIN_REDACTED = 4;
+
+/**
+ * Every value `readSecret` returned in this process. A file rotated while the daemon runs adds
+ * its new value; a process reads few secrets, so the set stays small.
+ */
+const read = new Set<string>();
+
 export function readSecret(ref: SecretRef): string {
-  if (ref.from === "env") return process.env[ref.name] ?? "";
-  return readFileSync(ref.path, "utf8").trim();
+  const value = ref.from === "env" ? (process.env[ref.name] ?? "") : readFileSync(ref.path, "utf8").trim();
+  if (value.length >= MIN_REDACTED) read.add(value);
+  return value;
+}
+
+/** The values of every secret this process has read so far (`*_file` and `*_env` alike). */
+export function secretsRead(): string[] {
+  return [...read];
+}
+
+/** `text` with each of `secrets` (of 4 characters or more) replaced by `[redacted]`. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= MIN_REDACTED) out = out.split(s).join("[redacted]");
+  return out;
+}
+
+function isSecretRef(v: unknown): v is SecretRef {
+  if (typeof v !== "object" || v === null) return false;
+  const r = v as Partial<Record<string, unknown>>;
+  return (r.from === "file" && typeof r.path === "string") || (r.from === "env" && typeof r.name === "string");
+}
+
+/** Every SecretRef found in `value` (a config or a part of it), walked a few levels deep. */
+export function secretRefs(value: unknown, depth = 0, out: SecretRef[] = []): SecretRef[] {
+  if (depth > 8 || typeof value !== "object" || value === null) return out;
+  if (isSecretRef(value)) {
+    out.push(value);
+    return out;
+  }
+  for (const v of Array.isArray(value) ? value : Object.values(value)) secretRefs(v, depth + 1, out);
+  return out;
+}
+
+/** Per loaded config, which is never changed in place (a reload makes a new one): a worker spawn asks each time. */
+const envNames = new WeakMap<object, string[]>();
+
+/**
+ * The variables every `*_env` key of `config` names, in every section (not only one cert's),
+ * sorted, each once: the environment commands run with leaves them out.
+ */
+export function secretEnvNames(config: object): string[] {
+  let names = envNames.get(config);
+  if (!names) envNames.set(config, (names = [...new Set(secretRefs(config).flatMap((r) => (r.from === "env" ? [r.name] : [])))].sort()));
+  return names;
 }

@@ -86,7 +86,7 @@ install = ["a", "b"]
 
 test("each cert gets its targets in its own order, and its CA's implied names and shortest deadline; certs naming the same targets share one array", async () => {
   const config = parseConfigText(new TextEncoder().encode(TEXT), join(dir, "rota.toml"), { CF: "t" });
-  const watch = await buildWatchlist(config, { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+  const watch = await buildWatchlist(config, { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
   const view = watch.certs.map((c) => ({ id: c.config.id, installs: c.installs.map((t) => t.name), impliedNames: c.impliedNames, minRenewalSeconds: c.minRenewalSeconds }));
   expect(view).toEqual([
     { id: "shop", installs: ["a"], impliedNames: ["www.shop.example.com"], minRenewalSeconds: 900 },

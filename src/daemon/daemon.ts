@@ -17,6 +17,7 @@ import { ConfigError, loadConfig, type CachedLoad } from "../config/load.ts";
 import { errnoText } from "../config/paths.ts";
 import { preflight, preflightDaemon, preflightKeys } from "../config/preflight.ts";
 import type { RotaConfig } from "../config/schema.ts";
+import { secretEnvNames } from "../config/secret.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus, type RotaEvent, type StoreEvent } from "../events.ts";
 import { lstatOrNull } from "../fsutil.ts";
@@ -265,7 +266,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
 
   subscribeAudit(bus, store);
   adoptSharedLocalCa(daemon.stateDir, config.cas, log);
-  const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e) };
+  // The running config's, asked when a worker starts or a command runs (the daemon's own backends run none today).
+  const withheldEnv = () => secretEnvNames(watch.config);
+  const ctx = { stateDir: daemon.stateDir, clock, log, emit: (e: RotaEvent) => bus.emit(e), withheldEnv };
   let watch = await buildWatchlist(config, ctx);
   const advisors = new Advisors({ ...ctx, log: scoped(log, { component: "ari" }) });
   // Off the start path: a slow CA must not hold the daemon up (each request has its own 8-s timeout).
@@ -279,7 +282,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // back what a burst of renewals left in the heap (their requests, lines, events): the idle daemon
   // returns to its size (issue 11).
   const pool = new WorkerPool(
-    { spawn: () => spawnWorker({ stateDir: daemon.stateDir }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => compact() },
+    { spawn: () => spawnWorker({ stateDir: daemon.stateDir, withheldEnv: [...withheldEnv()] }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => compact() },
     poolSettings(config),
   );
   // And every few hundred renewals while they run: a burst of thousands otherwise peaks at its last one.
@@ -377,12 +380,15 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
         log.error(`reload: cannot set up the HTTP listener; still running on the previous config: ${problems[0]}`);
         return refuse(problems);
       }
+      // Workers are told at their start which variables their commands must not inherit.
+      const withheldChanged = !Bun.deepEquals(secretEnvNames(watch.config), secretEnvNames(plan.config));
       watch = built;
       alerts.use(plan.config, sinks);
       runner.configure(runnerSettings(plan.config, bus, store, log, pool, advisors, cluster), new Set(plan.config.certs.map((c) => c.id)));
       pool.configure(poolSettings(plan.config));
       // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
       pool.recycle(plan.backendsChanged);
+      if (withheldChanged) pool.recycleAll("the *_env variables of the config changed");
       scheduler.update(watch);
       (await import("../backends/install/filesystem/change-hints.ts")).keepFolderWatches(installFolders(plan.config));
       armSocketCheck();

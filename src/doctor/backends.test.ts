@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { tmpdir } from "node:os";
 import type { CertConfig } from "../config/schema.ts";
 import { testConfig } from "../testing/config.ts";
 import { checkBackends, sectionsToCheck } from "./backends.ts";
@@ -50,4 +51,22 @@ test("a type this rota does not know is skipped, and a backend that cannot be bu
   expect(found[0]).toEqual({ id: "ca:x", status: "skip", message: "type martian is unknown to this rota" });
   expect(found[1]!.id).toBe("alert:hook");
   expect(found[1]!.status).toBe("fail");
+});
+
+test("test_command runs as in a renewal: without any variable a *_env key of the config names, another section's too", async () => {
+  process.env.ROTA_TEST_DOCTOR_TOKEN = "CANARY-doctor-7730";
+  try {
+    const sh = (key: string, script: string) => ({ key, argv: ["/bin/sh", "-c", script], timeoutSeconds: 10 });
+    const nginx = {
+      name: "nginx",
+      type: "nginx",
+      verifyServed: null,
+      options: { dir: tmpdir(), uid: undefined, gid: undefined, combined: false, test: sh("test_command", 'test -z "$ROTA_TEST_DOCTOR_TOKEN"'), reload: sh("reload_command", "true") },
+    };
+    const withToken = { ...config, dcvs: [{ ...section("cf", "cloudflare"), options: { token: { from: "env", name: "ROTA_TEST_DOCTOR_TOKEN" } } }], installs: [nginx] };
+    const found = await checkBackends(withToken, [{ surface: "install", section: nginx, certs: [] }], { offline: true, user: { name: "root", uid: 0, gid: 0 } });
+    expect(found).toContainEqual({ id: "install:nginx", status: "ok", message: `test_command ${JSON.stringify(nginx.options.test.argv)} passed` });
+  } finally {
+    delete process.env.ROTA_TEST_DOCTOR_TOKEN;
+  }
 });

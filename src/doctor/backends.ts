@@ -9,6 +9,7 @@ import type { BackendContext } from "../backends/context.ts";
 import { isCheckable, type CheckContext } from "../backends/types.ts";
 import { systemClock } from "../clock.ts";
 import type { BackendSection, CertConfig, RotaConfig } from "../config/schema.ts";
+import { secretEnvNames } from "../config/secret.ts";
 import { describeError } from "../errors.ts";
 import { createLogger } from "../log.ts";
 import type { Finding } from "./report.ts";
@@ -48,7 +49,9 @@ export async function checkBackends(
   unsetSecrets: (options: unknown) => string[] = () => [],
 ): Promise<Finding[]> {
   // Doctor alerts nobody and logs nothing a backend says while being built.
-  const backendCtx: BackendContext = { stateDir: config.daemon.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+  // test_command runs as in a renewal: without the config's `*_env` secrets.
+  const withheld = secretEnvNames(config);
+  const backendCtx: BackendContext = { stateDir: config.daemon.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => withheld };
   const findings: Finding[] = [];
   for (const { surface, section, certs } of sections) {
     const id = `${surface}:${section.name}`;

@@ -6,13 +6,14 @@
 import type { CheckContext } from "../backends/types.ts";
 import { ConfigError, loadConfigWarned } from "../config/load.ts";
 import type { RotaConfig } from "../config/schema.ts";
+import { redact } from "../config/secret.ts";
 import { describeError } from "../errors.ts";
 import { MIGRATIONS } from "../store/migrations.ts";
 import { checkBackends, sectionsToCheck } from "./backends.ts";
 import { checkDaemon } from "./daemon.ts";
 import { checkAudit, checkKeys, checkStateDir, keyFiles } from "./local.ts";
 import { checkSurrealAudit } from "./audit-surreal.ts";
-import { exitCode, redact, type Finding } from "./report.ts";
+import { exitCode, type Finding } from "./report.ts";
 import { secretValues, unsetEnvNames } from "./secrets.ts";
 import { lookupUser, stateDirOwner } from "./user.ts";
 

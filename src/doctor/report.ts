@@ -48,13 +48,3 @@ export function renderJson(findings: readonly Finding[], code: number): string {
   const checks = findings.map((f) => ({ id: f.id, status: f.status, message: f.message, hint: f.hint ?? null }));
   return JSON.stringify({ ok: code === DOCTOR_EXIT.ok, exit_code: code, checks }, null, 2);
 }
-
-/**
- * Every secret value the config names, replaced in `text`: a backend's message quoting a
- * vendor reply that echoed a credential still never prints it.
- */
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join("[redacted]");
-  return out;
-}

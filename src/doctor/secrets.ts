@@ -1,22 +1,5 @@
 /** @module Every secret a config names (`*_file`, `*_env`): read so doctor's output can be scrubbed of them, or missing from this shell. */
-import { readSecret, type SecretRef } from "../config/secret.ts";
-
-function isSecretRef(v: unknown): v is SecretRef {
-  if (typeof v !== "object" || v === null) return false;
-  const r = v as Partial<Record<string, unknown>>;
-  return (r.from === "file" && typeof r.path === "string") || (r.from === "env" && typeof r.name === "string");
-}
-
-/** Every SecretRef found in `value`, walked a few levels deep. */
-function secretRefs(value: unknown, depth = 0, out: SecretRef[] = []): SecretRef[] {
-  if (depth > 8 || typeof value !== "object" || value === null) return out;
-  if (isSecretRef(value)) {
-    out.push(value);
-    return out;
-  }
-  for (const v of Array.isArray(value) ? value : Object.values(value)) secretRefs(v, depth + 1, out);
-  return out;
-}
+import { readSecret, secretRefs } from "../config/secret.ts";
 
 /** The values behind every SecretRef found in `value`; unreadable ones are left out. */
 export function secretValues(value: unknown): string[] {

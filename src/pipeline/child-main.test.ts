@@ -20,7 +20,7 @@ async function runChild(stdin: string): Promise<{ code: number; stdout: string; 
   return { code, stdout, stderr };
 }
 
-const hello = (stateDir: string) => `${JSON.stringify({ hello: { stateDir } })}\n`;
+const hello = (stateDir: string) => `${JSON.stringify({ hello: { stateDir, withheldEnv: [] } })}\n`;
 
 test.each([
   ["not JSON", "garbage\n", "pipeline: bad renewal request: not JSON: JSON Parse error: Unexpected identifier \"garbage\""],
@@ -72,6 +72,44 @@ test("two local-CA renewals run one after another in one worker, each with its s
     // Every line of b's comes after a's outcome.
     expect(lines.slice(0, outcomes[0]).every((l) => (l.event ?? l.issued ?? l.installed).renewalId !== "r-b")).toBe(true);
     expect(lines.filter((l) => l.store === "issued").map((l) => l.issued.certId)).toEqual(["a", "b"]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the hello's withheldEnv: a post_install_command the worker runs does not inherit them, and gets ROTA_* and PATH", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "rota-worker-env-"));
+  try {
+    const seen = join(dir, "env");
+    const request = {
+      renew: {
+        cert: { id: "www", domains: ["www.home.arpa"], ca: "internal", install: ["files"], keyPath: join(dir, "keys", "www.key"), keyType: "ecdsa-p256", keyRotation: "never" },
+        ca: { name: "internal", type: "local", options: { validityDays: 30 } },
+        dcv: null,
+        installs: [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs"), postInstall: { key: "post_install_command", argv: ["/bin/sh", "-c", `env > ${seen}`], timeoutSeconds: 10 } } }],
+        renewalId: "r-env",
+        trigger: "manual",
+        latestIssued: null,
+      },
+    };
+    // The variable a `*_env` key of another cert's section names: this worker's request does not show it.
+    const env = { ...process.env, OTHER_CERT_TOKEN: "CANARY-worker-6603" };
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "..", "main.ts"), CHILD_COMMAND], { env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    child.stdin.write(`${JSON.stringify({ hello: { stateDir: dir, withheldEnv: ["OTHER_CERT_TOKEN"] } })}\n${JSON.stringify(request)}\n`);
+    void child.stdin.flush();
+    for await (const line of readLines(child.stdout)) {
+      const parsed = JSON.parse(line);
+      if (parsed.store === "issued") child.stdin.write(`${JSON.stringify({ stored: { renewalId: parsed.issued.renewalId, serial: parsed.issued.serial, error: null } })}\n`);
+      if (!("outcome" in parsed)) continue;
+      expect(parsed.outcome).toMatchObject({ ok: true });
+      void child.stdin.end();
+    }
+    expect(await child.exited).toBe(0);
+    const commandEnv = await Bun.file(seen).text();
+    expect(commandEnv).not.toContain("OTHER_CERT_TOKEN");
+    expect(commandEnv).not.toContain("CANARY-worker-6603");
+    expect(commandEnv).toContain("ROTA_CERT_ID=www\n");
+    expect(commandEnv).toContain(`PATH=${process.env.PATH}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -79,7 +79,8 @@ export async function renewalChild(): Promise<number> {
   bus.subscribe((event) => {
     if (event.type === "renewal.step") log.debug(`${event.step} ${event.status} in ${Math.round(event.durationMs)} ms: ${event.message}`);
   });
-  const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e) });
+  const withheld = hello.withheldEnv;
+  const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e), withheldEnv: () => withheld });
   const journal = new ChallengeJournal(hello.stateDir);
   const acks = new StoredAcks();
   /** Removals waiting for a write a publish gave up on: the process outlives none of them. */

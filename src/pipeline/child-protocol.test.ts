@@ -106,9 +106,13 @@ describe("lines from the daemon", () => {
     expect(parseDaemonLine(JSON.stringify({ cancel: { renewalId: "r1", reason: "daemon stopping" } }))).toEqual({ cancel: { renewalId: "r1", reason: "daemon stopping" } });
   });
 
-  test("the hello hands the state folder; anything else first is refused", () => {
-    expect(parseHello(JSON.stringify({ hello: { stateDir: "/var/lib/rota" } }))).toEqual({ stateDir: "/var/lib/rota" });
-    expect(describeError(thrown(() => parseHello("{}")))).toBe("pipeline: bad worker hello: missing or invalid hello.stateDir");
+  test("the hello hands the state folder and the variables commands must not inherit; anything else first is refused", () => {
+    const hello = { stateDir: "/var/lib/rota", withheldEnv: ["CF_API_TOKEN", "SMTP_PASSWORD"] };
+    expect(parseHello(JSON.stringify({ hello: { ...hello, extra: 1 } }))).toEqual(hello);
+    expect(describeError(thrown(() => parseHello("{}")))).toBe("pipeline: bad worker hello: missing or invalid hello.stateDir, hello.withheldEnv");
+    // An older daemon's hello has no list: refused rather than run commands with every secret.
+    expect(describeError(thrown(() => parseHello(JSON.stringify({ hello: { stateDir: "/var/lib/rota" } }))))).toBe("pipeline: bad worker hello: missing or invalid hello.withheldEnv");
+    expect(describeError(thrown(() => parseHello(JSON.stringify({ hello: { stateDir: "/x", withheldEnv: ["A", 1] } }))))).toBe("pipeline: bad worker hello: missing or invalid hello.withheldEnv");
   });
 
   test.each([

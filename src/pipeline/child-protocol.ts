@@ -19,6 +19,12 @@ import type { RunOutcome } from "./renewer.ts";
 export interface ChildHello {
   /** The daemon's state folder (a restart-only key): keys, journal and backend state live there. */
   stateDir: string;
+  /**
+   * Every variable a `*_env` key of the whole config names (`secretEnvNames`): the commands the
+   * worker runs do not inherit them. The worker sees only its certs' sections, so the daemon
+   * tells it; a reload that changes the list retires the workers started with the old one.
+   */
+  withheldEnv: string[];
 }
 
 /** One cert's own part of the config: its `[[cert]]` and the sections it names, never the whole config. */
@@ -120,8 +126,11 @@ function jsonObject(line: string, what: string): Record<string, unknown> {
 /** Reads the worker's first line; throws a RotaError("bad_request") when it is not a hello. */
 export function parseHello(line: string): ChildHello {
   const { hello } = jsonObject(line, "worker hello");
-  if (!isObject(hello) || typeof hello.stateDir !== "string") throw new RotaError("bad_request", "pipeline: bad worker hello: missing or invalid hello.stateDir");
-  return { stateDir: hello.stateDir };
+  const { stateDir, withheldEnv } = isObject(hello) ? hello : {};
+  // A hello without the list would run commands with every secret: refused, never defaulted.
+  const bad = [...(typeof stateDir === "string" ? [] : ["hello.stateDir"]), ...(isStrings(withheldEnv) ? [] : ["hello.withheldEnv"])];
+  if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad worker hello: missing or invalid ${bad.join(", ")}`);
+  return { stateDir: stateDir as string, withheldEnv: withheldEnv as string[] };
 }
 
 /**

@@ -55,7 +55,7 @@ beforeAll(() => {
   config.cas = [{ name: "internal", type: "local", options: { validityDays: 30 } }];
   config.installs = [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs") }, verifyServed: null }];
   const command = [process.execPath, join(import.meta.dir, "..", "main.ts")];
-  pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: dir }, command), clock: systemClock, log: silent }, { idleMs: 60_000, maxRenewals: 100, maxRssBytes: 2 ** 31, maxIdle: 1 });
+  pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: dir, withheldEnv: [] }, command), clock: systemClock, log: silent }, { idleMs: 60_000, maxRenewals: 100, maxRssBytes: 2 ** 31, maxIdle: 1 });
   execute = childExecutor(config, bus, store, silent, pool);
 });
 
@@ -101,7 +101,7 @@ test("a cluster run: the fence goes to the store; refused, nothing is stored or 
 
 test("a worker starts with the JIT off (WORKER_JSC_ENV); a command its renewal runs gets the daemon's environment, without it", async () => {
   const envFile = join(dir, "hook.env");
-  const worker = spawnWorker({ stateDir: dir }, [process.execPath, join(import.meta.dir, "..", "main.ts")]);
+  const worker = spawnWorker({ stateDir: dir, withheldEnv: [] }, [process.execPath, join(import.meta.dir, "..", "main.ts")]);
   try {
     const renew = {
       cert: { id: "hook", domains: ["hook.home.arpa"], ca: "internal", install: ["files"], keyPath: join(dir, "keys", "hook.key"), keyType: "ecdsa-p256", keyRotation: "never" },

@@ -97,7 +97,7 @@ test("Namecheap: a setHosts without a reply in time fails publish but keeps the 
     fake.zones.set("example.co.uk", { emailType: "MX", isUsingOurDns: true, hosts: SEEDED.map((h) => ({ ...h })) });
     const cfg = { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env" as const, name: "ROTA_TEST_LATE_NC_KEY" }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: policy };
     // The renewal's worker and another process (the daemon's sweep, another cert's renewal): one state folder.
-    const ctx = { stateDir: dir, clock: systemClock, log: silent, emit: () => {} };
+    const ctx = { stateDir: dir, clock: systemClock, log: silent, emit: () => {}, withheldEnv: () => [] };
     const worker = createNamecheapDcv("nc", cfg, ctx, LIMITS);
     const other = createNamecheapDcv("nc", cfg, ctx, LIMITS);
     const ours: DcvChallenge = { kind: "dns-01", recordName: "_acme-challenge.www.example.co.uk", recordValue: "b3Vycw", ttl: 60 };

@@ -224,6 +224,23 @@ describe("recycling", () => {
     await Promise.all([busy.done, other.done]);
     expect(spawned.map((w) => w.closed)).toEqual([true, true, false]);
   });
+
+  test("recycleAll retires every worker, idle at once, busy after its renewal; the next renewal starts a new one", async () => {
+    const { pool, spawned, job } = setup(holds);
+    const idle = job();
+    const busy = job({ sections: ["ca acme"] });
+    spawned[0]!.write(outcome());
+    await idle.done;
+    pool.recycleAll("the withheld variables changed");
+    expect(spawned.map((w) => w.closed)).toEqual([true, false]);
+    spawned[1]!.write(outcome());
+    await busy.done;
+    expect(spawned.map((w) => w.closed)).toEqual([true, true]);
+    const next = job();
+    expect(spawned.length).toBe(3);
+    spawned[2]!.write(outcome());
+    await next.done;
+  });
 });
 
 describe("faults", () => {

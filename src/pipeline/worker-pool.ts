@@ -4,8 +4,9 @@
  * cold backends. The runner's limit bounds how many are busy; a worker is recycled
  * (its stdin closed, so it exits) after `idleMs` without work, after `maxRenewals`, once
  * its memory after a renewal is above `maxRssBytes`, when a reload changes a section it
- * loaded, and after a line it could not have meant. A worker that dies ends its renewal
- * without an outcome; the next renewal starts a new one.
+ * loaded or what every worker is handed at its start, and after a line it could not have
+ * meant. A worker that dies ends its renewal without an outcome; the next renewal starts a
+ * new one.
  */
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError } from "../errors.ts";
@@ -173,6 +174,14 @@ export class WorkerPool {
       const loaded = sections.find((s) => w.sections.has(s));
       if (loaded) this.retire(w, `${loaded} changed`);
     }
+  }
+
+  /**
+   * Retires every worker, `why` in the log: what each was handed at its start (its hello) no
+   * longer holds. At once if idle, after its renewal if busy; the next renewal starts a new one.
+   */
+  recycleAll(why: string): void {
+    for (const w of this.workers) this.retire(w, why);
   }
 
   /** Tells every worker to exit and waits until they have (running renewals should have ended first), except those given up on. */

@@ -12,6 +12,6 @@ const [apiUrl, stateDir, recordName, recordValue] = process.argv.slice(2) as [st
 const dcv = createNamecheapDcv(
   "nc",
   { apiUser: "alice", username: "alice", apiKey: { from: "env", name: "NAMECHEAP_KEY" }, clientIp: "203.0.113.7", apiUrl, propagation: propagationPolicy() },
-  { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} },
+  { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] },
 );
 await dcv.publish({ kind: "dns-01", recordName, recordValue, ttl: 60 }, new AbortController().signal);

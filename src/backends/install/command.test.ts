@@ -4,14 +4,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeError } from "../../errors.ts";
-import { runCommand, shown, type Command } from "./command.ts";
+import { readSecret } from "../../config/secret.ts";
+import { commandEnv, runCommand, shown, type Command } from "./command.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-command-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const signal = new AbortController().signal;
 const cmd = (argv: string[], timeoutSeconds = 10): Command => ({ key: "test_command", argv, timeoutSeconds });
 const sh = (script: string, timeoutSeconds?: number) => cmd(["/bin/sh", "-c", script], timeoutSeconds);
-const failure = (c: Command, s = signal) => runCommand("nginx web", c, { signal: s }).then(() => null, (e: unknown) => e);
+const failure = (c: Command, s = signal) => runCommand("nginx web", c, { withheld: [], signal: s }).then(() => null, (e: unknown) => e);
 
 /** Running, not a zombie: a killed orphan may wait a while for whoever reaps it. */
 function alive(pid: number): boolean {
@@ -30,16 +31,45 @@ async function dies(pid: number): Promise<boolean> {
 
 describe("runCommand", () => {
   test("exit 0: stdout then stderr, each trimmed", async () => {
-    expect(await runCommand("nginx web", sh("echo '  out  '; echo err >&2"), { signal })).toBe("out\nerr");
+    expect(await runCommand("nginx web", sh("echo '  out  '; echo err >&2"), { withheld: [], signal })).toBe("out\nerr");
   });
 
   test("argv reaches the program as given: no shell expands it", async () => {
-    expect(await runCommand("nginx web", cmd(["/bin/echo", "$HOME", "a b", "*"]), { signal })).toBe("$HOME a b *");
+    expect(await runCommand("nginx web", cmd(["/bin/echo", "$HOME", "a b", "*"]), { withheld: [], signal })).toBe("$HOME a b *");
   });
 
   test("env is merged over the daemon's", async () => {
-    const out = await runCommand("nginx web", sh('echo "$ROTA_CERT_ID $PATH"'), { signal, env: { ROTA_CERT_ID: "www" } });
+    const out = await runCommand("nginx web", sh('echo "$ROTA_CERT_ID $PATH"'), { withheld: [], signal, env: { ROTA_CERT_ID: "www" } });
     expect(out).toBe(`www ${process.env.PATH}`);
+  });
+
+  test("a withheld variable is not in the command's environment; the rest is", async () => {
+    process.env.ROTA_TEST_CMD_TOKEN = "CANARY-cmd-1187";
+    try {
+      const out = await runCommand("nginx web", sh('env; echo "PATH is $PATH"'), { withheld: ["ROTA_TEST_CMD_TOKEN"], signal, env: { ROTA_CERT_ID: "www" } });
+      expect(out).not.toContain("ROTA_TEST_CMD_TOKEN");
+      expect(out).not.toContain("CANARY-cmd-1187");
+      expect(out).toContain("ROTA_CERT_ID=www");
+      expect(out).toContain(`PATH is ${process.env.PATH}`);
+    } finally {
+      delete process.env.ROTA_TEST_CMD_TOKEN;
+    }
+  });
+
+  test("output is cut of a withheld variable's value and of every secret this process read, on success and failure", async () => {
+    process.env.ROTA_TEST_CMD_TOKEN = "CANARY-cmd-2291";
+    const file = join(dir, "secret");
+    await Bun.write(file, "CANARY-file-3307\n");
+    readSecret({ from: "file", path: file });
+    try {
+      const print = "echo CANARY-cmd-2291 CANARY-file-3307";
+      expect(await runCommand("nginx web", sh(print), { withheld: ["ROTA_TEST_CMD_TOKEN"], signal })).toBe("[redacted] [redacted]");
+      expect(describeError(await failure(sh(`${print}; exit 3`)))).toEndWith("exited with 3: CANARY-cmd-2291 [redacted]");
+      const err = await runCommand("nginx web", sh(`${print}; exit 3`), { withheld: ["ROTA_TEST_CMD_TOKEN"], signal }).catch((e: unknown) => e);
+      expect(describeError(err)).toEndWith("exited with 3: [redacted] [redacted]");
+    } finally {
+      delete process.env.ROTA_TEST_CMD_TOKEN;
+    }
   });
 
   test("a non-zero exit names the target, the key, the argv and the output", async () => {
@@ -115,7 +145,7 @@ describe("runCommand", () => {
 
   test("a child left in the background holding the pipes does not hold the result", async () => {
     const pidFile = join(dir, "bg.pid");
-    expect(await runCommand("nginx web", sh(`sleep 60 & echo $! > ${pidFile}; echo done`), { signal })).toBe("done");
+    expect(await runCommand("nginx web", sh(`sleep 60 & echo $! > ${pidFile}; echo done`), { withheld: [], signal })).toBe("done");
     process.kill(Number(readFileSync(pidFile, "utf8")), "SIGKILL");
   });
 });
@@ -127,3 +157,11 @@ function readFileSafe(path: string): string {
     return "";
   }
 }
+
+describe("commandEnv", () => {
+  test("the base without the withheld names, then the extra over it; unset values are dropped", () => {
+    const base = { PATH: "/usr/bin", HOME: "/root", CF_API_TOKEN: "t0k3n", SMTP_PASSWORD: "pw", GONE: undefined };
+    expect(commandEnv(base, ["CF_API_TOKEN", "SMTP_PASSWORD", "NOT_SET"], { ROTA_CERT_ID: "www" })).toEqual({ PATH: "/usr/bin", HOME: "/root", ROTA_CERT_ID: "www" });
+    expect(commandEnv(base, [])).toEqual({ PATH: "/usr/bin", HOME: "/root", CF_API_TOKEN: "t0k3n", SMTP_PASSWORD: "pw" });
+  });
+});

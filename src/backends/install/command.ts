@@ -2,7 +2,10 @@
  * @module The commands install targets run around a swap (`test_command`, `reload_command`,
  * `post_install_command`): an argv without a shell, under a timeout, its output captured for
  * the step message. One runner for every target type, so each fails the same way.
+ * A command gets the daemon's environment without the config's `*_env` secrets, and its output
+ * is scrubbed of every secret value this process knows before a message carries it.
  */
+import { redact, secretsRead } from "../../config/secret.ts";
 import { RotaError } from "../../errors.ts";
 
 /** One configured command, as `readCommand` (command-config.ts) builds it. */
@@ -17,6 +20,12 @@ export interface Command {
 export interface RunOptions {
   /** Merged over the daemon's environment. */
   env?: Record<string, string>;
+  /**
+   * Variables the command must not inherit: every one a `*_env` key of the config names, in
+   * any section (`secretEnvNames`). A command is the operator's code, its output goes to the
+   * log, the audit store and the CLI: a token in its environment ends up there (`env` in a script).
+   */
+  withheld: readonly string[];
   /** Kills the command (and anything it started) when it fires. */
   signal: AbortSignal;
 }
@@ -35,6 +44,22 @@ const KEPT_EACH_END = 8 * 1024;
  */
 const DRAIN_MS = 1000;
 
+/** The environment a command runs with: `base` (the daemon's) without the `withheld` names, then `extra` over it. */
+export function commandEnv(base: Record<string, string | undefined>, withheld: readonly string[], extra: Record<string, string> = {}): Record<string, string> {
+  const hidden = new Set(withheld);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !hidden.has(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+/**
+ * What a command's output must not show: the values of the withheld variables (a command can
+ * still read them elsewhere, `/proc/<daemon>/environ`) and of every secret this process read.
+ */
+function hiddenValues(withheld: readonly string[]): string[] {
+  return [...withheld.flatMap((name) => process.env[name] ?? []), ...secretsRead()];
+}
+
 /** The command as a message shows it: its argv, JSON-quoted. */
 function showCommand(cmd: Command): string {
   return `${cmd.key} ${JSON.stringify(cmd.argv)}`;
@@ -52,7 +77,7 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
   let proc;
   try {
     proc = Bun.spawn(cmd.argv, {
-      env: { ...process.env, ...opts.env },
+      env: commandEnv(process.env, opts.withheld, opts.env),
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -83,7 +108,7 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
     opts.signal.removeEventListener("abort", onAbort);
   }
   const collected = await drained(streams);
-  const output = collected.map((c) => c.text.trim()).filter(Boolean).join("\n");
+  const output = redact(collected.map((c) => c.text.trim()).filter(Boolean).join("\n"), hiddenValues(opts.withheld));
   const dropped = collected.reduce((n, c) => n + c.dropped, 0);
   if (killedFor === "abort") throw new RotaError("aborted", `${who}: ${showCommand(cmd)} cancelled${shown(output, dropped)}`, { cause: opts.signal.reason });
   if (killedFor === "timeout") throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} did not finish within ${cmd.timeoutSeconds} s${shown(output, dropped)}`);

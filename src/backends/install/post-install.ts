@@ -4,6 +4,7 @@
  * deploy hook is, so a service rota does not know (postfix, a VPN) picks up the new files.
  */
 import { summarizeCert } from "../../crypto/summary.ts";
+import type { BackendContext } from "../context.ts";
 import { canReadBack, hasChangeHints, isCheckable, type CheckContext, type HintedInstall, type InstallBackend, type InstallRequest, type ReadableInstall } from "../types.ts";
 import { runCommand, type Command } from "./command.ts";
 
@@ -22,14 +23,21 @@ function postInstallEnv(req: InstallRequest, certDir: string): Record<string, st
  * install (its output in the message, `who` first) but undoes nothing: the files are valid,
  * it is the service behind the command that did not take them. The read-back, when the
  * backend has one, is the backend's own, and so is its self-check (`rota doctor`).
+ * `withheldEnv`: the variables the command must not inherit (`BackendContext.withheldEnv`).
  */
-export function withPostInstall(backend: InstallBackend, who: string, cmd: Command | undefined, certDir: (certId: string) => string): InstallBackend {
+export function withPostInstall(
+  backend: InstallBackend,
+  who: string,
+  cmd: Command | undefined,
+  certDir: (certId: string) => string,
+  withheldEnv: BackendContext["withheldEnv"],
+): InstallBackend {
   if (!cmd) return backend;
   const wrapped: InstallBackend = {
     name: backend.name,
     async install(req, signal) {
       await backend.install(req, signal);
-      await runCommand(who, cmd, { env: postInstallEnv(req, certDir(req.certId)), signal });
+      await runCommand(who, cmd, { env: postInstallEnv(req, certDir(req.certId)), withheld: withheldEnv(), signal });
     },
     ...(isCheckable(backend) && { check: (signal: AbortSignal, ctx: CheckContext) => backend.check(signal, ctx) }),
   };

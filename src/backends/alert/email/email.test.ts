@@ -25,7 +25,7 @@ writeFileSync(passwordFile, `${CANARY}\n`);
 const wrongPasswordFile = join(dir, "wrong.pass");
 writeFileSync(wrongPasswordFile, `${CANARY}-wrong\n`);
 const tls: LoopbackTls = makeLoopbackTls(dir);
-const ctx = { stateDir: dir, clock: new FakeClock("2030-01-01T04:00:00Z"), log: createConsola({ level: -999 }), emit: () => {} };
+const ctx = { stateDir: dir, clock: new FakeClock("2030-01-01T04:00:00Z"), log: createConsola({ level: -999 }), emit: () => {}, withheldEnv: () => [] };
 
 interface Received {
   raw: string;

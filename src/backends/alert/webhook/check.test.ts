@@ -22,7 +22,7 @@ afterAll(() => server.stop(true));
 
 const ctx: CheckContext = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
 const signal = new AbortController().signal;
-const backendCtx = { stateDir: "/nonexistent", clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+const backendCtx = { stateDir: "/nonexistent", clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
 const cfg = (url: string, over: Partial<WebhookConfig> = {}): WebhookConfig => ({ url, method: "POST", timeoutSeconds: 5, headers: {}, bearerToken: undefined, secret: undefined, caBundle: undefined, format: "json", ...over });
 const origin = `http://127.0.0.1:${server.port}`;
 

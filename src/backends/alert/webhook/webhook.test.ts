@@ -117,7 +117,7 @@ function config(over: Partial<WebhookConfig> = {}): WebhookConfig {
 function setup(over: Partial<WebhookConfig> = {}) {
   received = [];
   const clock = new FakeClock("2030-01-01T00:00:00Z");
-  const ctx: BackendContext = { stateDir: dir, clock, log: createLogger({ level: "silent" }), emit: () => {} };
+  const ctx: BackendContext = { stateDir: dir, clock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
   return { sink: createWebhookAlert("hook", config(over), ctx), clock };
 }
 
@@ -142,7 +142,7 @@ describe("the registry's webhook entry", () => {
     const cfg = entry.parse(new Reader({ url: `${base}/hook`, format: "slack", secret_file: secretFile }, "alert[0]", { problems, baseDir: dir, env: {} }));
     expect(problems.list).toEqual([]);
     received = [];
-    const sink = await entry.create("hook", cfg, { stateDir: dir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} });
+    const sink = await entry.create("hook", cfg, { stateDir: dir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
     expect(sink.name).toBe("hook");
     await sink.send(testAlert(), signal());
     expect(received.map((r) => [r.path, Object.keys(JSON.parse(r.body)), r.headers["x-rota-signature"] !== undefined])).toEqual([["/hook", ["text"], true]]);

@@ -30,7 +30,7 @@ beforeEach(() => {
   fake.script = [];
   fake.profiles = null;
   // A new client each test: acme-client keeps the directory (and so meta.profiles) for a day.
-  const ctx = { stateDir: dir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+  const ctx = { stateDir: dir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
   ca = createAcmeCa("le", { directoryUrl: fake.directoryUrl, email: undefined, caBundle: undefined, eab: undefined }, ctx);
 });
 

@@ -64,7 +64,7 @@ function config(over: Partial<NamecheapCaConfig> = {}): NamecheapCaConfig {
 }
 
 function make(over: Partial<NamecheapCaConfig> = {}): CABackend {
-  return createNamecheapCa("nc-ssl", config(over), { stateDir, clock, log: createLogger({ level: "silent" }), emit: () => {} });
+  return createNamecheapCa("nc-ssl", config(over), { stateDir, clock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
 }
 
 /** What publishing does, in the test DNS the fake Sectigo asks. */

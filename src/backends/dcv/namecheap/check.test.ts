@@ -25,7 +25,7 @@ const dcv = (over: Partial<NamecheapConfig> = {}) =>
   createNamecheapDcv(
     "nc",
     { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy(), ...over },
-    { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} },
+    { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] },
   );
 
 test("one namecheap.domains.getList, authenticated; nothing written", async () => {

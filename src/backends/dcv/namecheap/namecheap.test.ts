@@ -29,7 +29,7 @@ function setup(mirror?: TxtMirror): { fake: FakeNamecheap; dcv: DcvBackend; anot
     createNamecheapDcv(
       "nc",
       { apiUser: fake.apiUser, username: fake.apiUser, apiKey: { from: "env", name: KEY_ENV }, clientIp: fake.clientIp, apiUrl: fake.url, propagation: propagationPolicy() },
-      { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {} },
+      { stateDir, clock: new FakeClock(), log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] },
     );
   return {
     fake,

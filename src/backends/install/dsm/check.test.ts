@@ -44,7 +44,7 @@ async function subject(password = PASSWORD) {
     timeoutSeconds: 5,
   };
   const events: unknown[] = [];
-  const backend = createDsmInstall("nas", cfg, { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: (e) => events.push(e) });
+  const backend = createDsmInstall("nas", cfg, { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: (e) => events.push(e), withheldEnv: () => [] });
   return { fake, stateDir, backend, events };
 }
 

@@ -71,7 +71,7 @@ async function subject(opts: { users?: FakeDsmUser[]; https?: boolean; restartMs
   const logs: string[] = [];
   const log = createLogger({ format: "text", tty: false, write: (l) => logs.push(l) });
   const cfg = config(fake, opts.cfg);
-  const make = () => createDsmInstall("nas", cfg, { stateDir, clock: systemClock, log, emit: (e) => events.push(e) });
+  const make = () => createDsmInstall("nas", cfg, { stateDir, clock: systemClock, log, emit: (e) => events.push(e), withheldEnv: () => [] });
   return { fake, backend: make(), stateDir, events, logs, cfg, again: make };
 }
 
@@ -137,7 +137,7 @@ describe("dsm: replace in place", () => {
     await s.backend.install(fx.first, signal);
     expect(s.fake.calls("SYNO.Core.Certificate import")[0]!.fields.as_default).toBeUndefined();
     expect(s.fake.entries.map((e) => [e.id, e.is_default])).toEqual([["Def000", true], ["AbC123", false]]);
-    const forced = createDsmInstall("nas", { ...s.cfg, makeDefault: true }, { stateDir: s.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+    const forced = createDsmInstall("nas", { ...s.cfg, makeDefault: true }, { stateDir: s.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
     await forced.install(fx.second, signal);
     expect(s.fake.entries.map((e) => [e.id, e.is_default])).toEqual([["Def000", false], ["AbC123", true]]);
   });
@@ -385,7 +385,7 @@ describe("dsm: clear errors, no leaks", () => {
     const err = await failure(probe.backend.install(fx.first, signal));
     expect(err?.message).toMatch(/^dsm nas: SYNO\.API\.Info query: cannot reach DSM: \S+ \(DSM's TLS certificate is not trusted: set ca_bundle, or tls_server_name to the name it holds\)$/);
     const trusted = await subject({ https: true, cfg: {} });
-    const withCa = createDsmInstall("nas", { ...trusted.cfg, caBundle: trusted.fake.caPath }, { stateDir: trusted.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+    const withCa = createDsmInstall("nas", { ...trusted.cfg, caBundle: trusted.fake.caPath }, { stateDir: trusted.stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
     await withCa.install(fx.first, signal);
     const insecure = await subject({ https: true, cfg: { insecureSkipVerify: true } });
     await insecure.backend.install(fx.first, signal);

@@ -9,14 +9,15 @@ import { join } from "node:path";
 import { systemClock, type Clock } from "../../../clock.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { ensureDir, refuseSymlink, replaceFiles } from "../../../fsutil.ts";
+import type { BackendContext } from "../../context.ts";
 import type { Checkable, CompactableInstall, HintedInstall, InstallBackend } from "../../types.ts";
 import { withPostInstall } from "../post-install.ts";
 import type { FilesystemConfig } from "./config.ts";
 import { createSetHints, createSetReader, expectedUid, type ExtraFile } from "./read-back.ts";
 
 /** The target as the registry builds it: the backend, then `post_install_command` when one is set. */
-export function createFilesystemTarget(name: string, cfg: FilesystemConfig, clock: Clock = systemClock): InstallBackend {
-  return withPostInstall(createFilesystemInstall(name, cfg, { clock }), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+export function createFilesystemTarget(name: string, cfg: FilesystemConfig, ctx: Pick<BackendContext, "clock" | "withheldEnv">): InstallBackend {
+  return withPostInstall(createFilesystemInstall(name, cfg, { clock: ctx.clock }), `filesystem ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId), ctx.withheldEnv);
 }
 
 export interface FileSetOptions {

@@ -53,7 +53,7 @@ function backend(over: Partial<HaproxyConfig> = {}): ReadableInstall {
     sockets: [{ kind: "unix", path: haproxy.socket }],
     ...over,
   };
-  return createHaproxyInstall("lb", cfg, { stateDir: join(root, "state"), clock: systemClock });
+  return createHaproxyInstall("lb", cfg, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] });
 }
 
 const command = (key: string, argv: string[]) => ({ key, argv, timeoutSeconds: 10 });
@@ -204,7 +204,7 @@ describe("haproxy install against a real HAProxy", () => {
     const out = join(root, "deploy.env");
     const cmd = ["sh", "-c", `env | grep -E "^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=" | sort > ${out}`];
     const target = (argv: string[]) =>
-      createHaproxyTarget("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], postInstall: command("post_install_command", argv) }, { stateDir: join(root, "state"), clock: systemClock });
+      createHaproxyTarget("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], postInstall: command("post_install_command", argv) }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] });
     await target(cmd).install(www.first, signal);
     expect(readFileSync(out, "utf8")).toBe(
       [`ROTA_CERT_DIR=${certs}`, "ROTA_CERT_ID=www", "ROTA_DOMAINS=www.example.com", `ROTA_SERIAL=${serialOf(www.first)}`, ""].join("\n"),
@@ -242,7 +242,7 @@ describe("haproxy install against a real HAProxy", () => {
 describe("check (rota doctor)", () => {
   const ctx = { offline: false, user: { name: "root", uid: 0, gid: 0 } };
   const check = (over: Partial<HaproxyConfig> = {}) =>
-    createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], ...over }, { stateDir: join(root, "state"), clock: systemClock }).check(signal, ctx);
+    createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }], ...over }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] }).check(signal, ctx);
 
   test("the folder writable, and show info answered with HAProxy's version; no transaction opened", async () => {
     const [dir, info] = await check();
@@ -254,7 +254,7 @@ describe("check (rota doctor)", () => {
 
   test("a socket HAProxy answers on, but the service user may not connect to (mode 600, root's): a FAIL naming the stats socket line", async () => {
     const nobody = { name: "nobody", uid: 65534, gid: 65534 };
-    const [, info] = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }] }, { stateDir: join(root, "state"), clock: systemClock }).check(signal, { ...ctx, user: nobody });
+    const [, info] = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }] }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] }).check(signal, { ...ctx, user: nobody });
     expect(info).toEqual({
       status: "fail",
       message: `${haproxy.socket} (owner 0:0, 0600) cannot be opened by nobody, so the daemon could not connect`,
@@ -266,7 +266,7 @@ describe("check (rota doctor)", () => {
     const [, gone] = await check({ sockets: [{ kind: "unix", path: join(root, "no.sock") }] });
     expect(gone!.status).toBe("fail");
     expect(gone!.hint).toContain("stats socket … mode 660 group root level admin");
-    const offline = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "tcp", host: "127.0.0.1", port: 1 }] }, { stateDir: join(root, "state"), clock: systemClock }).check(signal, {
+    const offline = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "tcp", host: "127.0.0.1", port: 1 }] }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] }).check(signal, {
       ...ctx,
       offline: true,
     });

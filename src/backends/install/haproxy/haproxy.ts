@@ -34,11 +34,11 @@ export const COMMAND_TIMEOUT_MS = 10_000;
 const LOCK_WAIT_MS = 60_000;
 
 /** The target as the registry builds it: `post_install_command` after the swap. */
-export function createHaproxyTarget(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock">): InstallBackend {
-  return withPostInstall(createHaproxyInstall(name, cfg, ctx), `haproxy ${name}`, cfg.postInstall, () => cfg.dir);
+export function createHaproxyTarget(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock" | "withheldEnv">): InstallBackend {
+  return withPostInstall(createHaproxyInstall(name, cfg, ctx), `haproxy ${name}`, cfg.postInstall, () => cfg.dir, ctx.withheldEnv);
 }
 
-export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock">): ReadableInstall & Checkable {
+export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick<BackendContext, "stateDir" | "clock" | "withheldEnv">): ReadableInstall & Checkable {
   const who = `haproxy ${name}`;
   const bundlePath = (certId: string) => join(cfg.dir, `${certId}.pem`);
   const clientFor = (e: Endpoint, signal?: AbortSignal) => createHaproxyClient(e, { clock: ctx.clock, timeoutMs: COMMAND_TIMEOUT_MS, signal });
@@ -76,7 +76,7 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
         }
       }
       if (cfg.reload && (unreferenced.length > 0 || cfg.sockets.length === 0)) {
-        await runCommand(who, cfg.reload, { signal }).catch((err: unknown) => failures.push(describeError(err)));
+        await runCommand(who, cfg.reload, { withheld: ctx.withheldEnv(), signal }).catch((err: unknown) => failures.push(describeError(err)));
       } else if (unreferenced.length > 0) {
         failures.push(
           `${unreferenced.join(", ")} ${unreferenced.length === 1 ? "does" : "do"} not reference ${path}: ` +

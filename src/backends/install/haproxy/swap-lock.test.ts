@@ -98,7 +98,7 @@ beforeEach(() => {
   stateDir = mkdtempSync(join(dir, "state-"));
 });
 
-const target = (name: string, sockets: Endpoint[]) => createHaproxyInstall(name, { dir: join(dir, "certs"), sockets }, { stateDir, clock: systemClock });
+const target = (name: string, sockets: Endpoint[]) => createHaproxyInstall(name, { dir: join(dir, "certs"), sockets }, { stateDir, clock: systemClock, withheldEnv: () => [] });
 const signal = new AbortController().signal;
 const bundlePayload = (r: InstallRequest) => payloadOf(r.leafPem + r.chainPem + r.privateKeyPem);
 const outcomes = async (...installs: Promise<void>[]) => (await Promise.allSettled(installs)).map((o) => (o.status === "fulfilled" ? "ok" : describeError(o.reason)));

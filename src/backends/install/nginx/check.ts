@@ -9,11 +9,12 @@ import { runCommand, type Command } from "../command.ts";
 import { checkOwnership, checkWritableDir } from "../filesystem/check.ts";
 import type { NginxConfig } from "./config.ts";
 
-export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSignal, ctx: CheckContext): Promise<CheckResult[]> {
+/** `withheld`: the variables `test_command` must not inherit, as in a renewal (`RunOptions.withheld`). */
+export async function checkNginx(name: string, cfg: NginxConfig, signal: AbortSignal, ctx: CheckContext, withheld: readonly string[]): Promise<CheckResult[]> {
   const test = `${cfg.test.key} ${JSON.stringify(cfg.test.argv)}`;
   let tested: CheckResult;
   try {
-    await runCommand(`nginx ${name}`, cfg.test, { signal });
+    await runCommand(`nginx ${name}`, cfg.test, { withheld, signal });
     tested = { status: "ok", message: `${test} passed` };
   } catch (err) {
     tested = { status: "fail", message: describeError(err), hint: "fix nginx's configuration until the test passes: a renewal would fail at this step and put the old files back" };

@@ -27,7 +27,7 @@ const config = (dir: string, o: Partial<NginxConfig> = {}): NginxConfig => ({
 runInstallContract("nginx", true, () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-nginx-install-"));
   return {
-    backend: createNginxInstall("web", config(dir), join(dir, ".lock")),
+    backend: createNginxInstall("web", config(dir), join(dir, ".lock"), () => []),
     damage: (certId) => rmSync(join(dir, certId, "privkey.pem")),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -36,7 +36,7 @@ runInstallContract("nginx", true, () => {
 runInstallContract("nginx, combined = true", true, () => {
   const dir = mkdtempSync(join(tmpdir(), "rota-nginx-install-"));
   return {
-    backend: createNginxInstall("web", config(dir, { combined: true }), join(dir, ".lock")),
+    backend: createNginxInstall("web", config(dir, { combined: true }), join(dir, ".lock"), () => []),
     damage: (certId) => rmSync(join(dir, certId, "combined.pem")),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -54,7 +54,7 @@ describe("nginx install", () => {
   /** A command that appends its key to the log, then exits with `code` after printing `say`. */
   const logged = (key: string, code = 0, say = "") => cmd(key, ["/bin/sh", "-c", `echo ${key} >> ${log}; ${say ? `echo '${say}' >&2;` : ""} exit ${code}`]);
   const ran = () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []);
-  const nginx = (o: Partial<NginxConfig> = {}) => createNginxInstall("web", config(dir, { test: logged("test_command"), reload: logged("reload_command"), ...o }), join(dir, ".lock"));
+  const nginx = (o: Partial<NginxConfig> = {}) => createNginxInstall("web", config(dir, { test: logged("test_command"), reload: logged("reload_command"), ...o }), join(dir, ".lock"), () => []);
 
   beforeAll(async () => {
     caDir = mkdtempSync(join(tmpdir(), "rota-nginx-ca-"));
@@ -167,7 +167,7 @@ describe("nginx install", () => {
 
   test("post_install_command runs after the reload, with the cert's facts in its environment", async () => {
     const envFile = join(dir, "env");
-    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
     const postInstall = cmd("post_install_command", ["/bin/sh", "-c", `echo post_install_command >> ${log}; env | grep -E '^ROTA_(CERT_ID|DOMAINS|CERT_DIR|SERIAL)=' | sort > ${envFile}`]);
     const target = createNginxTarget("web", config(dir, { test: logged("test_command"), reload: logged("reload_command"), postInstall }), ctx);
     await target.install(fx.first, signal);
@@ -178,7 +178,7 @@ describe("nginx install", () => {
   });
 
   test("a failing post_install_command fails the step and keeps the new files", async () => {
-    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} };
+    const ctx = { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] };
     const postInstall = cmd("post_install_command", ["/bin/sh", "-c", "echo postfix is down; exit 4"]);
     const err = await createNginxTarget("web", config(dir, { postInstall }), ctx).install(fx.first, signal).catch((e: unknown) => e);
     expect(describeError(err)).toBe('nginx web: post_install_command ["/bin/sh","-c","echo postfix is down; exit 4"] exited with 4: postfix is down');
@@ -211,7 +211,7 @@ describe("check (rota doctor)", () => {
     const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
     const stateDir = join(dir, "state");
     const check = (test: Command) => {
-      const target = createNginxTarget("web", config(join(dir, "certs"), { test }), { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      const target = createNginxTarget("web", config(join(dir, "certs"), { test }), { stateDir, clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
       if (!isCheckable(target)) throw new Error("an nginx target has a check");
       return target.check(signal, ctx);
     };
@@ -233,7 +233,7 @@ describe("check (rota doctor)", () => {
   test("nginx -s reload as a service user that is not root: a warning that a root master needs CAP_KILL, with the drop-in; as root, or another reload command, none", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
     const check = (reload: Command, user: { name: string; uid: number; gid: number }) => {
-      const target = createNginxTarget("web", config(dir, { reload }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      const target = createNginxTarget("web", config(dir, { reload }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
       if (!isCheckable(target)) throw new Error("an nginx target has a check");
       return target.check(signal, { ...ctx, user });
     };
@@ -255,7 +255,7 @@ describe("check (rota doctor)", () => {
   test("nginx -t as a service user that is not root: a warning naming what it writes and binds, with the nginx drop-in; as root, or another test command, none", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rota-nginx-check-"));
     const warnings = async (test: Command, user: { name: string; uid: number; gid: number }) => {
-      const target = createNginxTarget("web", config(dir, { test }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {} });
+      const target = createNginxTarget("web", config(dir, { test }), { stateDir: join(dir, "state"), clock: systemClock, log: createLogger({ level: "silent" }), emit: () => {}, withheldEnv: () => [] });
       if (!isCheckable(target)) throw new Error("an nginx target has a check");
       return (await target.check(signal, { ...ctx, user })).filter((f) => f.status === "warn");
     };

@@ -36,15 +36,16 @@ const COMBINED: ExtraFile = {
  * `post_install_command` after the reload.
  */
 export function createNginxTarget(name: string, cfg: NginxConfig, ctx: BackendContext): InstallBackend {
-  const backend = createNginxInstall(name, cfg, join(ctx.stateDir, "nginx", `${name}.lock`));
-  return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId));
+  const backend = createNginxInstall(name, cfg, join(ctx.stateDir, "nginx", `${name}.lock`), ctx.withheldEnv);
+  return withPostInstall(backend, `nginx ${name}`, cfg.postInstall, (certId) => join(cfg.dir, certId), ctx.withheldEnv);
 }
 
 /**
  * `lockPath` serialises this target's swaps across renewal processes: one cert's reload
- * must not pick up another cert's files before their own test ran.
+ * must not pick up another cert's files before their own test ran. `withheldEnv`: the
+ * variables its commands must not inherit (`BackendContext.withheldEnv`).
  */
-export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string): HintedInstall & CompactableInstall & Checkable {
+export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: string, withheldEnv: BackendContext["withheldEnv"]): HintedInstall & CompactableInstall & Checkable {
   const who = `nginx ${name}`;
   const extras = cfg.combined ? [COMBINED] : [];
   const files = createFilesystemInstall(name, cfg, { type: "nginx", extras });
@@ -62,8 +63,8 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     }
     await files.install(req, signal);
     try {
-      await runCommand(who, cfg.test, { signal });
-      await runCommand(who, cfg.reload, { signal });
+      await runCommand(who, cfg.test, { withheld: withheldEnv(), signal });
+      await runCommand(who, cfg.reload, { withheld: withheldEnv(), signal });
     } catch (err) {
       try {
         previous.restore();
@@ -87,7 +88,7 @@ export function createNginxInstall(name: string, cfg: NginxConfig, lockPath: str
     recheckAt: files.recheckAt,
     compact: files.compact,
     async check(signal, checkCtx) {
-      return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx);
+      return (await import("./check.ts")).checkNginx(name, cfg, signal, checkCtx, withheldEnv());
     },
   } satisfies HintedInstall & CompactableInstall & Checkable;
 }

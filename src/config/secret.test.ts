@@ -1,0 +1,43 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readSecret, redact, secretEnvNames, secretsRead } from "./secret.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "rota-secret-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("secrets are cut out of any text; values under 4 characters are left", () => {
+  expect(redact("login refused for hunter2hunter2 (hunter2hunter2)", ["hunter2hunter2", ""])).toBe("login refused for [redacted] ([redacted])");
+  expect(redact("abc abcd", ["abc", "abcd"])).toBe("abc [redacted]");
+});
+
+test("every value read, from a file or the environment, is remembered for redaction; an empty one is not", () => {
+  const file = join(dir, "token");
+  writeFileSync(file, "file-secret-4711\n");
+  process.env.ROTA_TEST_SECRET_A = "env-secret-0815";
+  process.env.ROTA_TEST_SECRET_EMPTY = "";
+  expect(readSecret({ from: "file", path: file })).toBe("file-secret-4711");
+  expect(readSecret({ from: "env", name: "ROTA_TEST_SECRET_A" })).toBe("env-secret-0815");
+  expect(readSecret({ from: "env", name: "ROTA_TEST_SECRET_EMPTY" })).toBe("");
+  expect(secretsRead()).toEqual(expect.arrayContaining(["file-secret-4711", "env-secret-0815"]));
+  expect(secretsRead()).not.toContain("");
+  delete process.env.ROTA_TEST_SECRET_A;
+  delete process.env.ROTA_TEST_SECRET_EMPTY;
+});
+
+test("secretEnvNames: the *_env variables of every section, each once, sorted; *_file secrets are no variable", () => {
+  const config = {
+    daemon: { stateDir: "/var/lib/rota" },
+    cas: [{ name: "le", type: "acme", options: { eab: { kid: "k", hmacKey: { from: "env", name: "EAB_KEY" } } } }],
+    dcvs: [
+      { name: "cf", type: "cloudflare", options: { token: { from: "env", name: "CF_API_TOKEN" } } },
+      { name: "cf2", type: "cloudflare", options: { token: { from: "env", name: "CF_API_TOKEN" } } },
+    ],
+    installs: [{ name: "dsm", type: "dsm", options: { password: { from: "file", path: "/etc/rota/dsm" } } }],
+    alerts: [{ name: "mail", type: "email", options: { auth: { username: "u", password: { from: "env", name: "SMTP_PASSWORD" } } } }],
+    http: { token: { from: "env", name: "ROTA_API_TOKEN" } },
+  };
+  expect(secretEnvNames(config)).toEqual(["CF_API_TOKEN", "EAB_KEY", "ROTA_API_TOKEN", "SMTP_PASSWORD"]);
+  expect(secretEnvNames({ cas: [] })).toEqual([]);
+});
