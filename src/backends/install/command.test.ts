@@ -72,6 +72,14 @@ describe("runCommand", () => {
     }
   });
 
+  test("a private key the command prints (cat privkey.pem) never reaches the message", async () => {
+    const key = join(dir, "privkey.pem");
+    await Bun.write(key, "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n");
+    const err = await failure(sh(`echo hook; cat ${key}; exit 1`));
+    expect(describeError(err)).toEndWith("exited with 1: hook\n[private key redacted]");
+    expect(describeError(err)).not.toContain("MIGHAgEA");
+  });
+
   test("a non-zero exit names the target, the key, the argv and the output", async () => {
     const err = await failure(sh("echo 'nginx: [emerg] bad thing' >&2; exit 1"));
     expect(err).toMatchObject({ code: "command_failed" });

@@ -5,7 +5,7 @@
  * A command gets the daemon's environment without the config's `*_env` secrets, and its output
  * is scrubbed of every secret value this process knows before a message carries it.
  */
-import { redact, secretsRead } from "../../config/secret.ts";
+import { redact, secretsRead, withoutPrivateKeys } from "../../config/secret.ts";
 import { RotaError } from "../../errors.ts";
 
 /** One configured command, as `readCommand` (command-config.ts) builds it. */
@@ -108,7 +108,7 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
     opts.signal.removeEventListener("abort", onAbort);
   }
   const collected = await drained(streams);
-  const output = redact(collected.map((c) => c.text.trim()).filter(Boolean).join("\n"), hiddenValues(opts.withheld));
+  const output = withoutPrivateKeys(redact(collected.map((c) => c.text.trim()).filter(Boolean).join("\n"), hiddenValues(opts.withheld)));
   const dropped = collected.reduce((n, c) => n + c.dropped, 0);
   if (killedFor === "abort") throw new RotaError("aborted", `${who}: ${showCommand(cmd)} cancelled${shown(output, dropped)}`, { cause: opts.signal.reason });
   if (killedFor === "timeout") throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} did not finish within ${cmd.timeoutSeconds} s${shown(output, dropped)}`);
