@@ -119,9 +119,10 @@ describe("haproxy runtime API client", () => {
     });
   });
 
-  test("show info names the process: node and pid", async () => {
-    replies = ["Name: HAProxy\nVersion: 2.6.12\nPid: 812\nUptime: 0d 0h01m\nNode: lb1\n\n"];
+  test("show info names the process: node (in lower case, as HAProxy 2.6 prints it) and pid", async () => {
+    replies = ["Name: HAProxy\nVersion: 2.6.12\nPid: 812\nUptime: 0d 0h01m\nnode: lb1\n\n"];
     expect(await client().processId()).toBe("lb1/812");
+    expect(parseProcess("Pid: 812\nNode: lb2\n")).toBe("lb2/812");
     expect(received).toEqual(["show info\n"]);
     expect(parseProcess("Name: HAProxy\nNode: lb1\n")).toBeNull();
     expect(parseProcess("Pid: 9\n")).toBe("/9");
