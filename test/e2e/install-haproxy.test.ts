@@ -6,10 +6,11 @@
  * each serve their own certificate; a renewal is served at once with HAProxy's PID unchanged; a HAProxy
  * restarted from an older file, or serving another certificate than the file, is put right
  * at the next tick without a new order (install_only). A path HAProxy does not load and a
- * socket nobody listens on each fail the renewal saying so. A socket path that is a plain
- * file is a config error. A reload_command after which HAProxy still does not load the path
- * fails the run (not a success and a reload at every tick). (A commit HAProxy refuses needs a key that does not match, which
- * the pipeline never hands over: that fault is proven in haproxy.test.ts.)
+ * socket nobody listens on each fail the renewal saying so, and so does a reload_command
+ * after which HAProxy still does not load the path (not a success and a reload at every
+ * tick). A socket path that is a plain file, a mistyped host:port and a relative path are
+ * config errors. (A commit HAProxy refuses needs a key that does not match, which the
+ * pipeline never hands over: that fault is proven in haproxy.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -264,18 +265,29 @@ install = "lb-reload"
   }, 150_000);
 });
 
-test("a socket path that exists and is not a socket: exit 2 naming the key", async () => {
+test("a socket path that exists and is not a socket, a mistyped host:port, a relative path: exit 2 naming each key, nothing more", async () => {
   const dir = makeTempDir("rota-e2e-haproxy-cfg-");
   try {
     writeFileSync(join(dir, "not-a-socket"), "");
     mkdirSync(join(dir, "certs"));
-    writeFileSync(
-      join(dir, "rota.toml"),
-      `[daemon]\nstate_dir = "state"\n\n[[ca]]\nname = "internal"\ntype = "local"\n\n[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "certs"\nsockets = ["not-a-socket"]\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "lb"\n`,
-    );
-    const r = await runRota(["check-config", "--config", join(dir, "rota.toml")]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`install[0].sockets[0]: ${join(dir, "not-a-socket")} exists and is not a socket`);
+    const config = (sockets: string[]) => {
+      writeFileSync(
+        join(dir, "rota.toml"),
+        `[daemon]\nstate_dir = "state"\n\n[[ca]]\nname = "internal"\ntype = "local"\n\n[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "certs"\nsockets = ${JSON.stringify(sockets)}\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "lb"\n`,
+      );
+      return runRota(["check-config", "--config", join(dir, "rota.toml")]);
+    };
+    const plain = await config([join(dir, "not-a-socket")]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain(`install[0].sockets[0]: ${join(dir, "not-a-socket")} exists and is not a socket`);
+    const typos = await config(["127.0.0.1:notaport", "admin.sock"]);
+    expect(typos.code).toBe(2);
+    expect(typos.stderr).toContain('install[0].sockets[0]: "127.0.0.1:notaport" is not host:port (the port a number from 1 to 65535), nor an absolute socket path');
+    expect(typos.stderr).toContain(`install[0].sockets[1]: "admin.sock" is a relative path: give the socket's absolute path, as HAProxy's "stats socket" line names it, or host:port`);
+    for (const r of [plain, typos]) {
+      expect(r.stderr).not.toContain("is empty");
+      expect(r.stderr).not.toContain("    at ");
+    }
   } finally {
     removeTempDir(dir);
   }
