@@ -262,10 +262,13 @@ describe("haproxy install against a real HAProxy", () => {
       expect(await openTransactions()).toEqual([]);
     });
 
-    test("a reload_command that reloads nothing: looked at until the bound, then the step fails, asking whether the command reloads this HAProxy", async () => {
+    test("a reload_command that reloads nothing: looked at until the bound (once for two sockets into the process), then the step fails, asking whether the command reloads this HAProxy", async () => {
       const path = join(certs, "other.pem");
       const before = await processName();
-      const err = await failureOf(backend({ reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal));
+      const started = Date.now();
+      const sockets: Endpoint[] = [{ kind: "unix", path: haproxy.socket }, { kind: "tcp", host: "127.0.0.1", port: haproxy.socketPort! }];
+      const err = await failureOf(backend({ sockets, reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal));
+      expect(Date.now() - started).toBeLessThan(2 * RELOAD_LOAD_WAIT_MS);
       expect(existsSync(marker)).toBe(true);
       expect(err).toBe(
         `haproxy lb: ${path} holds serial ${serialOf(www.first)}, but ${haproxy.socket}: reload_command ran, but after ${RELOAD_LOAD_WAIT_MS / 1000} s HAProxy still does not load ${path} ` +

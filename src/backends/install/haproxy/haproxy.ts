@@ -102,7 +102,11 @@ export function createHaproxyInstall(name: string, cfg: HaproxyConfig, ctx: Pick
       return [describeError(err)];
     }
     const problems: string[] = [];
+    const asked = new Set<string>();
     for (const { endpoint, process } of unreferenced) {
+      // Two sockets into one process: one wait is enough, and a reload that did nothing would cost two.
+      if (process !== null && asked.has(process)) continue;
+      if (process !== null) asked.add(process);
       const client = clientFor(endpoint, signal);
       const problem = await awaitLoaded({ where: endpointName(endpoint), path, serial, before: process }, () => lookAt(client, path), ctx.clock, signal);
       if (problem !== null) problems.push(problem);
