@@ -94,6 +94,14 @@ describe("haproxy runtime API client", () => {
     expect(received).toEqual(["show ssl cert /c/www.pem\n", "show ssl cert /c/other.pem\n", "show ssl cert\n"]);
   });
 
+  test("show ssl cert from a socket below level operator: HAProxy's odd words, with what they mean there", async () => {
+    replies = ["Can't allocate memory!\n\n"];
+    await expect(client().servedSerial("/c/www.pem")).rejects.toMatchObject({
+      code: "haproxy_refused",
+      message: `${endpointName(endpoint)}: show ssl cert /c/www.pem refused: Can't allocate memory! (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`,
+    });
+  });
+
   test("HAProxy's certificates locked by another command: asked again after short waits, then the answer", async () => {
     const locked = "Can't show!\nOperations on certificates are currently locked!\n\n";
     replies = [locked, locked, "Filename: /c/api.pem\nSerial: 0A\n\n"];

@@ -105,6 +105,9 @@ export interface ClientOptions {
 
 const NOT_REFERENCED = "not referenced by the configuration";
 
+/** What HAProxy 2.6 answers `show ssl cert` from a socket below `level operator` (ssl_ckch.c, cli_parse_show_cert). */
+const BELOW_OPERATOR = "Can't allocate memory!";
+
 /** Whether a refusal says HAProxy's config does not load the path at all. */
 export function isNotReferenced(err: unknown): boolean {
   return err instanceof RotaError && err.code === "haproxy_refused" && err.message.includes(NOT_REFERENCED);
@@ -154,6 +157,7 @@ export function createHaproxyClient(endpoint: Endpoint, opts: ClientOptions): Ha
       const serial = parseSerial(reply);
       if (serial !== null) return serial;
       if (/Not found/i.test(reply)) return null;
+      if (reply.trim() === BELOW_OPERATOR) throw refused(`show ssl cert ${path}`, `${reply.trim()} (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`);
       throw refused(`show ssl cert ${path}`, reply);
     },
     async openTransactions() {

@@ -175,7 +175,7 @@ describe("haproxy install against a real HAProxy", () => {
     expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.second));
   });
 
-  test("a second socket into the same process that may not swap (level user): the step fails on it, saying that process serves the new certificate", async () => {
+  test("a second socket into the same process that may not swap (level user): the step fails on it, saying that process serves the new certificate; its read-back says what its level lacks", async () => {
     const path = join(certs, "www.pem");
     const admin: Endpoint = { kind: "unix", path: haproxy.socket };
     const user: Endpoint = { kind: "tcp", host: "127.0.0.1", port: haproxy.userSocketPort! };
@@ -190,6 +190,10 @@ describe("haproxy install against a real HAProxy", () => {
       expect(err).not.toContain("transaction");
       expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(r));
     }
+    await expect(backend({ sockets: [admin, user] }).readBack("www", signal)).rejects.toMatchObject({
+      code: "read_failed",
+      message: `haproxy lb: ${where}: show ssl cert ${path} refused: Can't allocate memory! (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`,
+    });
   });
 
   test("a commit HAProxy refuses (key and certificate do not match): aborted, the old serial still served, drift reported", async () => {
