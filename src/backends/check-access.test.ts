@@ -43,7 +43,7 @@ test("a folder's fix: chgrp to the user's primary group by its name in /etc/grou
     expect(groupName(65534, file)).toBe("nogroup");
     expect(groupName(4242, file)).toBe("4242");
     expect(folderFix("/srv/certs", { name: "nobody", uid: 65534, gid: 65534 }, file)).toEqual({
-      hint: "give the folder to the service user's group (chgrp nogroup /srv/certs && chmod 2770 /srv/certs)",
+      hint: "give the folder to the service user's group (chgrp nogroup /srv/certs && chmod 2770 /srv/certs; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not)",
       dropIn: { paths: ["/srv/certs"], capabilities: ["CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER", "CAP_KILL"] },
     });
   } finally {

@@ -97,7 +97,8 @@ export const FOLDER_CAPABILITIES = ["CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER
 export function folderFix(folder: string, user: ServiceUser, groupFile = "/etc/group"): Pick<CheckResult, "hint" | "dropIn"> {
   const group = groupName(user.gid, groupFile);
   return {
-    hint: `give the folder to the service user's group (chgrp ${group} ${folder} && chmod 2770 ${folder})`,
+    // ProtectSystem=strict mounts every folder outside ReadWritePaths= read-only, whatever its group.
+    hint: `give the folder to the service user's group (chgrp ${group} ${folder} && chmod 2770 ${folder}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not)`,
     dropIn: { paths: [folder], capabilities: FOLDER_CAPABILITIES },
   };
 }

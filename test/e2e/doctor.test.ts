@@ -454,7 +454,7 @@ test("--user nobody, an nginx and a haproxy folder it cannot write: ONE targets.
   expect(r.stdout).toContain(
     [
       `FAIL  install:web  ${web} (owner 0:0, 0755) is not writable by nobody`,
-      `hint: give the folder to the service user's group (chgrp nogroup ${web} && chmod 2770 ${web}); or under systemd, add /etc/systemd/system/rota.service.d/targets.conf (one file, for every finding that needs it):`,
+      `hint: give the folder to the service user's group (chgrp nogroup ${web} && chmod 2770 ${web}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not); or under systemd, add /etc/systemd/system/rota.service.d/targets.conf (one file, for every finding that needs it):`,
       "      [Service]",
       `      ReadWritePaths=${web} /var/log/nginx /run ${lb}`,
       "      AmbientCapabilities=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_KILL CAP_NET_BIND_SERVICE",
@@ -463,7 +463,7 @@ test("--user nobody, an nginx and a haproxy folder it cannot write: ONE targets.
     ].join("\n"),
   );
   expect(r.stdout).toContain(
-    `FAIL  install:lb  ${lb} (owner 0:0, 0755) is not writable by nobody\nhint: give the folder to the service user's group (chgrp nogroup ${lb} && chmod 2770 ${lb}); or under systemd, the drop-in /etc/systemd/system/rota.service.d/targets.conf shown under install:web above covers this too\n`,
+    `FAIL  install:lb  ${lb} (owner 0:0, 0755) is not writable by nobody\nhint: give the folder to the service user's group (chgrp nogroup ${lb} && chmod 2770 ${lb}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not); or under systemd, the drop-in /etc/systemd/system/rota.service.d/targets.conf shown under install:web above covers this too\n`,
   );
   expect(r.stdout).not.toContain("chgrp nobody");
 });
