@@ -561,10 +561,19 @@ EOF
 
 # --- Uninstall -------------------------------------------------------------------------
 
+# Whether --purge deletes the service user: only the user named rota (the default, or --user
+# rota); another one given with --user (nobody, www-data) was there before rota and may run
+# other things.
+purges_user() {
+	[ "$DSM" = 0 ] && [ "$SVC_USER" = rota ] && id "$SVC_USER" >/dev/null 2>&1
+}
+
 confirm_purge() {
 	if [ "$YES" = 1 ]; then return; fi
 	if [ -t 2 ] && { : </dev/tty; } 2>/dev/null; then
-		printf 'Delete %s and %s (keys, audit database) and the user %s? [y/N] ' "$CONFIG_DIR" "$STATE_DIR" "$SVC_USER" >&2
+		user=""
+		if purges_user; then user=" and the user $SVC_USER"; fi
+		printf 'Delete %s and %s (keys, audit database)%s? [y/N] ' "$CONFIG_DIR" "$STATE_DIR" "$user" >&2
 		read -r answer </dev/tty || answer=""
 		case $answer in y | Y | yes) return ;; esac
 		die 1 "nothing was removed"
@@ -645,9 +654,7 @@ uninstall() {
 	kept=""
 	if [ "$PURGE" = 1 ]; then
 		drop_user=0
-		# Only the user named rota (the default, or --user rota): another one given with --user
-		# (nobody, www-data) was there before rota and may run other things.
-		if [ "$DSM" = 0 ] && [ "$SVC_USER" = rota ] && id "$SVC_USER" >/dev/null 2>&1; then
+		if purges_user; then
 			drop_user=1
 			disown_certs
 		fi
