@@ -678,7 +678,7 @@ uninstall() {
 	elif [ -n "$REMOVED" ]; then
 		say "rota is removed: $REMOVED.${kept:+ Kept: $kept}"
 	else
-		say "Nothing to remove: neither $UNIT nor $BIN exists.${kept:+ Kept: $kept}"
+		say "Nothing to remove: no unit, binary or boot script of rota is here.${kept:+ Kept: $kept}"
 	fi
 }
 

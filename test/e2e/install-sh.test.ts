@@ -402,6 +402,8 @@ esac
     test("--prefix other than the install's: exit 2 naming the unit's binary and the --prefix to use, nothing removed; with it, both go", async () => {
       const r = fresh();
       expect((await install(r)).code).toBe(0);
+      // The daemon the unit started writes its state: stopped, so the tree holds still.
+      expect(r.exec(["systemctl", "stop", "rota"]).code).toBe(0);
       const callsBefore = r.calls().length;
       const before = r.treeHash();
       const wrong = await install(r, ["--uninstall", "--prefix", "/opt/rota"]);
@@ -429,6 +431,9 @@ esac
       expect(out.code).toBe(0);
       expect(out.stdout).toBe("rota is removed: /usr/local/bin/rota. Kept: the config in /etc/rota; --uninstall --purge deletes them.\n");
       expect(r.callsOf("systemctl")).toEqual([]);
+      const again = await install(r, ["--uninstall"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toBe("Nothing to remove: no unit, binary or boot script of rota is here. Kept: the config in /etc/rota; --uninstall --purge deletes them.\n");
     });
   });
 
