@@ -387,7 +387,21 @@ export interface CaAdvisor {
 export interface CheckResult {
   status: "ok" | "warn" | "fail" | "skip";
   message: string;
+  /** The fixes other than the systemd drop-in, which doctor adds from `dropIn`. */
   hint?: string;
+  /** What the hardened unit must be granted for this to pass under systemd. */
+  dropIn?: DropInNeed;
+}
+
+/**
+ * Folders for `ReadWritePaths=` and capabilities for `AmbientCapabilities=` and
+ * `CapabilityBoundingSet=` that the hardened unit lacks (packaging/systemd/rota.service.in).
+ * Doctor merges every finding's into the one drop-in `rota.service.d/targets.conf` it
+ * prints (docs/install.md): a second file of that name would replace the first.
+ */
+export interface DropInNeed {
+  paths: readonly string[];
+  capabilities: readonly string[];
 }
 
 export interface CheckContext {

@@ -342,13 +342,13 @@ describe("check (rota doctor)", () => {
     expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
   });
 
-  test("a socket HAProxy answers on, but the service user may not connect to (mode 600, root's): a FAIL naming the stats socket line", async () => {
+  test("a socket HAProxy answers on, but the service user may not connect to (mode 600, root's): a FAIL naming the stats socket line with the user's primary group (nobody: nogroup)", async () => {
     const nobody = { name: "nobody", uid: 65534, gid: 65534 };
     const [, info] = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }] }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] }).check(signal, { ...ctx, user: nobody });
     expect(info).toEqual({
       status: "fail",
       message: `${haproxy.socket} (owner 0:0, 0600) cannot be opened by nobody, so the daemon could not connect`,
-      hint: "give the service user the socket: stats socket … mode 660 group nobody level admin",
+      hint: "give the service user the socket: stats socket … mode 660 group nogroup level admin",
     });
   });
 
