@@ -328,11 +328,18 @@ export interface Alert {
 }
 
 /**
- * A notification sink (email, webhook). `send` delivers one alert once: it resolves when the
- * receiver accepted it, and rejects with a RotaError whose message starts with the sink's
- * name otherwise — `noRetry` when the receiver refused it for good (a 4xx other than 429,
- * a mail server rejecting the recipient), `retryAfterSeconds` when it asked to wait (429
- * Retry-After). It honours its AbortSignal (the daemon's timeout and shutdown): once aborted
+ * The code of a send that reached some of its receivers and not others (a mail server that
+ * takes one recipient and refuses another): a failed delivery, but the alert arrived.
+ */
+export const PARTLY_DELIVERED = "partly_delivered";
+
+/**
+ * A notification sink (email, webhook). `send` delivers one alert once: it resolves when
+ * every receiver accepted it, and rejects with a RotaError whose message starts with the
+ * sink's name otherwise — `noRetry` when the receiver refused it for good (a 4xx other than
+ * 429, a mail server rejecting a recipient), `retryAfterSeconds` when it asked to wait (429
+ * Retry-After), code `PARTLY_DELIVERED` when some receivers got it; a retry of the same
+ * alert (same id) goes only to those that did not. It honours its AbortSignal (the daemon's timeout and shutdown): once aborted
  * it rejects promptly with a RotaError("aborted"). Retries, queueing and logging are the
  * daemon's; `send` never logs a secret (password, token, signing key) and never throws into
  * a renewal. Safe to call concurrently.
