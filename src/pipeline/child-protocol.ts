@@ -2,7 +2,8 @@
  * @module The wire format between the daemon and a renewal worker (`rota __renewal`), JSON
  * lines both ways. To the worker: a hello once at spawn (what every renewal shares), then
  * renewal requests one at a time, and cancels. Back: step events, writes for the audit
- * store (the daemon is its only writer) and each renewal's outcome.
+ * store (the daemon is its only writer), the process groups of the commands it runs, and
+ * each renewal's outcome.
  * Install records are not answered; an issued certificate (fenced in cluster mode) is: the
  * daemon answers it with a `stored` line once the store took or refused it, and the worker
  * installs nothing before that answer.
