@@ -9,6 +9,7 @@
  */
 import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
+import { onCommandGroups } from "../backends/install/command.ts";
 import { WarmBackends } from "../daemon/backends.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
@@ -73,6 +74,8 @@ export async function renewalChild(): Promise<number> {
       return false;
     }
   };
+  // The daemon kills these groups if we die while they run: a SIGKILL leaves us no chance to.
+  onCommandGroups((group) => void send({ group }));
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   bus.subscribe((event) => void send({ event }));
   // Each step is one backend call or local operation: its time is what an operator chasing a slow renewal needs.

@@ -191,3 +191,15 @@ describe("store writes", () => {
     expect(err.message).toBe(`pipeline: bad store write from the renewal process: ${what}`);
   });
 });
+
+describe("command groups", () => {
+  test("a command's group comes through as it was sent", () => {
+    const group = { pgid: 4242, key: "post_install_command", running: true };
+    expect(parseChildLine(JSON.stringify({ group }))).toEqual({ group });
+  });
+
+  test("a group the daemon must never kill, or a field of the wrong type, is refused", () => {
+    const bad = [{ pgid: 1, key: "k", running: true }, { pgid: 0, key: "k", running: true }, { pgid: -5, key: "k", running: true }, { pgid: process.pid, key: "k", running: true }, { pgid: 2.5, key: "k", running: true }, { pgid: 42, running: true }, { pgid: 42, key: "k", running: "yes" }, null];
+    for (const group of bad) expect(() => parseChildLine(JSON.stringify({ group }))).toThrow("pipeline: bad command group from the renewal process: missing or invalid pgid, key, running");
+  });
+});

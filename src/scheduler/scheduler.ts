@@ -650,7 +650,7 @@ export class Scheduler {
         continue;
       }
       this.unsettle(id);
-      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again now`);
+      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again at its next look if it is due`);
     }
   }
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeError } from "../../errors.ts";
 import { readSecret } from "../../config/secret.ts";
-import { commandEnv, runCommand, shown, type Command } from "./command.ts";
+import { commandEnv, onCommandGroups, runCommand, shown, type Command, type CommandGroup } from "./command.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-command-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,6 +30,22 @@ async function dies(pid: number): Promise<boolean> {
 }
 
 describe("runCommand", () => {
+  test("listeners hear of the command's own process group as it starts (while it runs) and once its leader exited", async () => {
+    const heard: Array<CommandGroup & { alive: boolean }> = [];
+    const stop = onCommandGroups((g) => heard.push({ ...g, alive: alive(g.pgid) }));
+    try {
+      const pid = Number(await runCommand("nginx web", sh("echo $$"), { withheld: [], signal }));
+      expect(heard).toEqual([
+        { pgid: pid, key: "test_command", running: true, alive: true },
+        { pgid: pid, key: "test_command", running: false, alive: false },
+      ]);
+      // Its own group, which the daemon can kill whole.
+      expect(Number(await runCommand("nginx web", sh("ps -o pgid= -p $$"), { withheld: [], signal }))).toBe(heard[2]!.pgid);
+    } finally {
+      stop();
+    }
+  });
+
   test("exit 0: stdout then stderr, each trimmed", async () => {
     expect(await runCommand("nginx web", sh("echo '  out  '; echo err >&2"), { withheld: [], signal })).toBe("out\nerr");
   });
