@@ -139,7 +139,7 @@ function statusesNow(deps: ViewDeps, certs: readonly WatchedCert[]): { rows: Row
     const look = deps.certs.look(cert.config.id);
     const busy = deps.certs.busy(cert.config.id);
     if (look === undefined) unlooked = true;
-    else if (statusNeedsState({ busy, look })) unsettled.push({ index: i, look });
+    else if (statusNeedsState({ busy, look, now })) unsettled.push({ index: i, look });
     rows[i] = { cert, status: certStatus({ busy, look, state: null, now }), notAfter: look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY };
   }
   return { rows, unsettled, unlooked };

@@ -170,10 +170,12 @@ describe("CertRows", () => {
     expect(rows.builds).toBe(1);
   });
 
-  test("a cooldown's end, a renewal moment and an ARI poll each end a row's life once reached", () => {
+  test("a cooldown's end, a renewal moment, an ARI poll and a certificate's expiry each end a row's life once reached", () => {
     const input = { ...base(), state: { certId: "www", consecutiveFailures: 1, retryAt: new Date(T0 + 1000), lastError: null, authzFailures: 0, haltedAt: null } };
     const far = withDecision(base(), { moment: null });
-    expect(momentsExpiry(far)).toBe(Number.POSITIVE_INFINITY);
+    // A look that found nothing to do holds until the certificate it saw expires, at the latest.
+    expect(momentsExpiry(far)).toBe(T0 + 60 * DAY);
+    expect(momentsExpiry(withDecision(base(), { action: "renew", moment: null, reason: "due" }))).toBe(Number.POSITIVE_INFINITY);
     expect(momentsExpiry(input)).toBe(T0 + 1000);
     expect(momentsExpiry(withLook(far, { ari: { certId: "x", window: null, explanationUrl: null, polledAt: new Date(T0), nextPollAt: new Date(T0 + 2000), error: null } }))).toBe(T0 + 2000);
     expect(momentsExpiry(withDecision(base(), { moment: { at: new Date(T0 + 3000), reason: "lifetime" } }))).toBe(T0 + 3000);

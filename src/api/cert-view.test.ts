@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import type { Decision } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState } from "../store/types.ts";
-import { certJson, type CertViewInput } from "./cert-view.ts";
+import { certJson, statusNeedsState, type CertViewInput } from "./cert-view.ts";
 
 const now = new Date("2030-01-01T00:00:00Z");
 const later = new Date("2030-03-01T00:00:00Z");
@@ -69,6 +69,30 @@ describe("status", () => {
     const j = certJson(input({ state: failing(soon) }));
     expect(j.retry_at).toBe(soon.toISOString());
     expect(j.due_since).toBeNull();
+  });
+});
+
+describe("a look judged against the clock (no look could be taken since: the audit store's server away fails every sweep)", () => {
+  const moment = { at: new Date(now.getTime() + 3600_000), reason: "lifetime" as const };
+  const fine = look({ action: "none", why: "lifetime", moment, reason: "ok", notAfter: later, newest: later });
+  const at = (t: Date) => input({ look: fine, now: t });
+
+  test("holds until its renewal moment", () => {
+    expect([certJson(at(now)).status, certJson(at(now)).due_since]).toEqual(["ok", null]);
+  });
+
+  test("past its renewal moment the cert is due since that moment, with its failure state counting", () => {
+    const past = new Date(moment.at.getTime() + 1);
+    expect([certJson(at(past)).status, certJson(at(past)).due_since]).toEqual(["due", moment.at.toISOString()]);
+    expect(certJson({ ...at(past), state: failing(later) }).status).toBe("cooldown");
+    expect(statusNeedsState(at(past))).toBe(true);
+    expect(statusNeedsState(at(now))).toBe(false);
+  });
+
+  test("an expired certificate is never ok, even with no renewal moment known", () => {
+    const bare = look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later, newest: later });
+    const j = certJson(input({ look: bare, now: new Date(later.getTime() + 3600_000) }));
+    expect([j.status, j.due_since, j.days_left! < 0]).toEqual(["due", later.toISOString(), true]);
   });
 });
 

@@ -1,4 +1,10 @@
-/** @module A cert's status as the API reports it: a pure function of the scheduler's last look, the runner and the store. */
+/**
+ * @module A cert's status as the API reports it: a pure function of the scheduler's last
+ * look, the runner, the store and the clock. The list, `rota status`, `--check`, the API and
+ * the dashboard all judge a cert here. A look that found nothing to do is judged against now
+ * too: when a look could not be taken since (the audit store's server away fails every
+ * sweep), the certificate it saw still reaches its renewal moment and expires.
+ */
 import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
@@ -24,8 +30,25 @@ export interface CertViewInput {
 export type StatusInput = Pick<CertViewInput, "busy" | "look" | "state" | "now">;
 
 /** Whether the cert's status depends on its failure state: only one that needs work has a status the state can change. */
-export function statusNeedsState(i: Pick<CertViewInput, "busy" | "look">): boolean {
-  return !i.busy && i.look !== undefined && i.look.decision?.action !== "none";
+export function statusNeedsState(i: Pick<CertViewInput, "busy" | "look" | "now">): boolean {
+  return !i.busy && i.look !== undefined && (i.look.decision?.action !== "none" || overtaken(i.look, i.now) !== null);
+}
+
+/**
+ * When the last look is overtaken by the clock: it found nothing to do, so it holds until
+ * its renewal moment (never later than the certificate's notAfter); a look taken after that
+ * finds the cert due. Null for a look that found work (or could not decide).
+ */
+function overtakenAt(look: CertLook | undefined): Date | null {
+  const d = look?.decision;
+  if (d?.action !== "none") return null;
+  return d.moment && d.moment.at < d.notAfter ? d.moment.at : d.notAfter;
+}
+
+/** The renewal moment the last look has been overtaken by, when it has passed. */
+export function overtaken(look: CertLook | undefined, now: Date): Date | null {
+  const at = overtakenAt(look);
+  return at && at <= now ? at : null;
 }
 
 export function certStatus(i: StatusInput): CertStatus {
@@ -34,7 +57,7 @@ export function certStatus(i: StatusInput): CertStatus {
   const d = i.look.decision;
   // The scheduler leaves it alone until a target answers, so it is neither due nor failed, whatever the last attempt did.
   if (!d) return "unreadable";
-  if (d.action === "none") return "ok";
+  if (d.action === "none" && !overtaken(i.look, i.now)) return "ok";
   if (i.state?.haltedAt) return "halted";
   if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
   return d.notAfter === null ? "missing" : "due";
@@ -65,7 +88,7 @@ export function certJson(i: CertViewInput): CertJson {
     ari_window: windowJson(i.look?.ari?.window),
     next_check: iso(nextCheckAt(nextCheckOwn(i, status), i.nextTick)),
     retry_at: iso(retryAt),
-    due_since: iso(i.look?.dueSince),
+    due_since: iso(i.look?.dueSince ?? overtaken(i.look, i.now)),
     last_renewal: i.last ? renewalSummaryJson(i.last) : null,
     look_error: i.look?.error ?? null,
     targets: targetsJson(i.install, i.look, i.look?.latestSerial ?? null, i.typeOf),
@@ -90,12 +113,12 @@ export function daysLeftUntil(notAfter: Date, now: Date): number {
 /**
  * The first moment (ms) at which `certJson(i)` may differ only because `now` passed one of
  * the cert's moments: a cooldown's end, a renewal moment or an ARI poll (each stops counting
- * once past). `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
+ * once past), and when a look that found nothing to do is overtaken (`overtaken`). `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
  */
 export function momentsExpiry(i: CertViewInput): number {
   const now = i.now.getTime();
   let at = Number.POSITIVE_INFINITY;
-  for (const d of [i.state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
+  for (const d of [i.state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt, overtakenAt(i.look)]) {
     if (d && d.getTime() > now) at = Math.min(at, d.getTime());
   }
   return at;
