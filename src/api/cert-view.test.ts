@@ -25,6 +25,7 @@ const input = (over: Partial<CertViewInput>): CertViewInput => ({
   busy: false,
   state: null,
   last: undefined,
+  nodeFailure: null,
   nextTick: null,
   install: ["files"],
   typeOf: () => "filesystem",
@@ -93,6 +94,27 @@ describe("a look judged against the clock (no look could be taken since: the aud
     const bare = look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later, newest: later });
     const j = certJson(input({ look: bare, now: new Date(later.getTime() + 3600_000) }));
     expect([j.status, j.due_since, j.days_left! < 0]).toEqual(["due", later.toISOString(), true]);
+  });
+});
+
+describe("a cluster node that cannot install the stored certificate (refused: its own key; failed: its folder read-only)", () => {
+  const syncRun = { id: "s1", certId: "www", trigger: "sync" as const, installOnly: true, reason: "files does not serve the newest certificate (serial 02)", status: "failed" as const, startedAt: now, finishedAt: now, error: "pipeline: /keys/www.key does not hold the key of certificate 02", node: "nas-4" };
+  const failure = (retryAt: Date, serial = "02") => ({ serial, failures: 2, retryAt, refused: true, run: syncRun });
+  const behind = (over: Partial<CertLook> = {}): CertLook => ({ ...look({ action: "install", why: "not_served", moment: null, reason: "files does not serve the newest certificate (serial 02)", targets: ["files"], notAfter: later }), latestSerial: "02", ...over });
+  const leaderRun = { id: "r9", certId: "www", trigger: "scheduled" as const, installOnly: false, reason: null, status: "succeeded" as const, startedAt: now, finishedAt: now, error: null, node: "nas-1" };
+
+  test("is the cert's state on this node: cooling down until its retry, then failed, with its own run as the last renewal", () => {
+    const j = certJson(input({ look: behind(), nodeFailure: failure(soon), last: leaderRun }));
+    expect([j.status, j.retry_at, j.next_check, j.last_renewal?.id, j.last_renewal?.error]).toEqual(["cooldown", soon.toISOString(), soon.toISOString(), "s1", syncRun.error]);
+    expect(certJson(input({ look: behind(), nodeFailure: failure(now) })).status).toBe("failed");
+  });
+
+  test("counts only while installing that certificate is the work: a newer serial, a cert that renews or is fine are judged as before", () => {
+    expect(certJson(input({ look: behind({ latestSerial: "03" }), nodeFailure: failure(soon), last: leaderRun })).status).toBe("due");
+    expect(certJson(input({ look: behind({ latestSerial: "03" }), nodeFailure: failure(soon), last: leaderRun })).last_renewal?.id).toBe("r9");
+    expect(certJson(input({ look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), nodeFailure: failure(soon) })).status).toBe("due");
+    expect(certJson(input({ nodeFailure: failure(soon) })).status).toBe("ok");
+    expect(certJson(input({ look: behind(), nodeFailure: failure(soon), busy: true })).status).toBe("renewing");
   });
 });
 
