@@ -134,7 +134,8 @@ export function daysLeftUntil(notAfter: Date, now: Date): number {
 /**
  * The first moment (ms) at which `certJson(i)` may differ only because `now` passed one of
  * the cert's moments: a cooldown's end, a renewal moment or an ARI poll (each stops counting
- * once past), and when a look that found nothing to do is overtaken (`overtaken`). `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
+ * once past), and when a look that found nothing to do is overtaken (`overtaken`).
+ * `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
  */
 export function momentsExpiry(i: CertViewInput): number {
   const now = i.now.getTime();

@@ -323,6 +323,21 @@ describe("a three-node cluster", () => {
     expect(dump).not.toContain(cluster.surreal.password);
   });
 
+  test("the lease record deleted (a stuck lock 'cleared' by hand): the nodes say so, make it again, and one leads at a higher term", async () => {
+    const before = await cluster.waitForLeader();
+    const db = await cluster.db();
+    await db.query("USE NS rota DB rota; DELETE cluster_lock:singleton;").collect();
+    const after = await waitFor(async () => {
+      const l = await cluster.waitForLeader({ timeoutMs: 15_000 });
+      return l.term > before.term ? l : null;
+    }, 15_000, 100, "a leader above the deleted lease's term");
+    expect(after.term).toBe(before.term + 1);
+    const logs = cluster.running().map((n) => n.output()).join("\n");
+    expect(logs).toContain("cluster: the lease record cluster_lock:singleton is missing (restored without it, or deleted by hand)");
+    expect(logs.match(/ made the lease record cluster_lock:singleton again, free, at term \d+/g)).toEqual([expect.stringContaining(`at term ${before.term}`)]);
+    ({ node: leader, term } = after);
+  });
+
   test("SIGTERM on the leader releases the lease first: it exits 0 and another node leads within one tick, at term + 1", async () => {
     const old = leader;
     const others = cluster.running().filter((n) => n !== old);
