@@ -409,7 +409,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     version,
     configFile: config.file,
     startedAt: clock.now(),
-    certs: certSource(scheduler, runner),
+    certs: certSource(scheduler, runner, sync),
     actions: actions(scheduler, runner, reload),
     alerts,
     // The listener is built from these deps: read once a request comes, when it exists.

@@ -45,6 +45,7 @@ function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
     nextTickAt: () => null,
     checkIntervalSeconds: () => 3600,
     firstLooks: async () => {},
+    installFailure: () => null,
     backendType: () => undefined,
   };
   return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], alerts: { sinkNames: () => [], test: async () => [] }, daemon: {} as DaemonInfo, store, bus: new EventBus(() => {}), clock, log: createConsola() };
