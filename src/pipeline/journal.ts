@@ -135,17 +135,16 @@ export class ChallengeJournal {
         );
         continue;
       }
-      groups.set(dcv, [...(groups.get(dcv) ?? []), entry]);
+      const group = groups.get(dcv);
+      if (group) group.push(entry);
+      else groups.set(dcv, [entry]);
     }
     let removed = 0;
     for (const [dcv, entries] of groups) {
       if (signal.aborted) break;
       if (canRemoveMany(dcv)) {
         try {
-          await dcv.removeMany(
-            entries.flatMap((e) => e.challenges),
-            signal,
-          );
+          await dcv.removeMany(entries.flatMap((e) => e.challenges), signal);
         } catch (err) {
           // Cut short by a stop or the sweep's budget: not a failure of these entries' removal.
           if (signal.aborted) break;

@@ -131,7 +131,9 @@ export function createCloudflareDcv(
       const ch = asDnsChallenge(challenge, who);
       throwIfAborted(signal, who);
       const zoneId = await zoneFor(fqdn(ch.recordName), signal);
-      byZone.set(zoneId, [...(byZone.get(zoneId) ?? []), ch]);
+      const same = byZone.get(zoneId);
+      if (same) same.push(ch);
+      else byZone.set(zoneId, [ch]);
     }
     for (const [zoneId, chs] of byZone) {
       await inZone(zoneId, signal, async () => {

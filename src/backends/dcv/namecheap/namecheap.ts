@@ -146,7 +146,9 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
     const byDomain = new Map<string, { ch: DnsChallenge; place: Placement }[]>();
     for (const c of challenges.map(placed)) {
       const domain = `${c.place.sld}.${c.place.tld}`;
-      byDomain.set(domain, [...(byDomain.get(domain) ?? []), c]);
+      const same = byDomain.get(domain);
+      if (same) same.push(c);
+      else byDomain.set(domain, [c]);
     }
     for (const mine of byDomain.values()) {
       // Only our values: other `_acme-challenge` values may belong to another order or tool.
