@@ -108,11 +108,18 @@ export interface DcvBackend {
  * A DCV backend that removes many challenges in fewer vendor calls than a `remove` each
  * (Namecheap: one getHosts + setHosts per domain): an optional capability, checked with
  * `canRemoveMany`. The journal's sweep uses it for the entries of one backend. Each challenge
- * as `remove` would take it (already gone is success); it fails as a whole when any cannot be
- * removed, and may have removed some then.
+ * as `remove` would take it (already gone is success). It resolves with the challenges it could
+ * not remove, each with its error (one zone that cannot be read does not hold back the others'),
+ * and rejects only with RotaError("aborted") once its signal fires.
  */
 export interface BatchRemovingDcv extends DcvBackend {
-  removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<void>;
+  removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]>;
+}
+
+/** A challenge `removeMany` could not remove, and why. */
+export interface RemoveFailure {
+  challenge: DcvChallenge;
+  error: unknown;
 }
 
 export function canRemoveMany(backend: DcvBackend): backend is BatchRemovingDcv {

@@ -78,6 +78,22 @@ describe("Namecheap", () => {
     expect(journal.entries()).toEqual([]);
   });
 
+  test("one domain that cannot be read holds back only its own entries", async () => {
+    const dcv = namecheap();
+    const journal = new ChallengeJournal(dir);
+    const com = txt("_acme-challenge.www.example.com", 1);
+    await dcv.publish(com, AbortSignal.timeout(10_000));
+    journal.record({ renewalId: "r1", certId: "www", dcv: "nc", challenges: [com] });
+    journal.record({ renewalId: "r2", certId: "org", dcv: "nc", challenges: [txt("_acme-challenge.example.org", 2)] });
+    fake.zones.get("example.org")!.isUsingOurDns = false;
+    fake.requests.length = 0;
+    expect(await journal.recover(configuredDcvs(new Map([["nc", dcv]])), silent, AbortSignal.timeout(10_000), { now: new Date(T0), retryBaseMs: 5_000 })).toBe(1);
+    expect(fake.zones.get("example.com")!.hosts).toEqual(SEEDED);
+    expect(journal.entries()).toEqual([expect.objectContaining({ renewalId: "r2", failures: 1, retryAt: new Date(T0 + 5_000).toISOString() })]);
+    expect(commands(fake, "getHosts")).toBe(2);
+    expect(commands(fake, "setHosts")).toBe(1);
+  });
+
   test("ten minutes of 5-s sweeps with the IP refused: 47 entries cost 7 getHosts and no setHosts; the first sweep once allowed removes them all in one change", async () => {
     const journal = new ChallengeJournal(dir);
     for (let n = 1; n <= 47; n++) journal.record({ renewalId: `r${n}`, certId: "www", dcv: "nc", challenges: [txt("_acme-challenge.www.example.com", n)] });

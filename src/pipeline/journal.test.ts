@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge } from "../backends/types.ts";
+import { supportsKind, type ChallengeKind, type DcvBackend, type DcvChallenge, type RemoveFailure } from "../backends/types.ts";
 import { RotaError } from "../errors.ts";
 import { ChallengeJournal, configuredDcvs, retryDelayMs, type SweepOptions } from "./journal.ts";
 
@@ -152,9 +152,10 @@ test("a failing removal is tried at 0, 5, 15, 35, 75, 155 and 315 s of ten minut
 /** A DCV that removes many at once, counting its calls. */
 class BatchDcv extends FailingDcv {
   batches: string[][] = [];
-  async removeMany(chs: DcvChallenge[]): Promise<void> {
+  async removeMany(chs: DcvChallenge[]): Promise<RemoveFailure[]> {
     this.batches.push(chs.map((ch) => (ch.kind === "http-01" ? ch.token : "?")));
-    if (this.error) throw new RotaError("dcv_failed", this.error);
+    const error = this.error;
+    return error ? chs.map((challenge) => ({ challenge, error: new RotaError("dcv_failed", error) })) : [];
   }
 }
 

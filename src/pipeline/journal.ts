@@ -143,15 +143,20 @@ export class ChallengeJournal {
     for (const [dcv, entries] of groups) {
       if (signal.aborted) break;
       if (canRemoveMany(dcv)) {
+        let failures;
         try {
-          await dcv.removeMany(entries.flatMap((e) => e.challenges), signal);
+          failures = await dcv.removeMany(entries.flatMap((e) => e.challenges), signal);
         } catch (err) {
           // Cut short by a stop or the sweep's budget: not a failure of these entries' removal.
           if (signal.aborted) break;
-          for (const e of entries) this.failed(e, err, log, opts);
-          continue;
+          failures = entries.flatMap((e) => e.challenges.map((challenge) => ({ challenge, error: err })));
         }
-        for (const e of entries) removed += this.removed(e, log);
+        const why = new Map(failures.map((f) => [f.challenge, f.error]));
+        for (const e of entries) {
+          const failed = e.challenges.find((ch) => why.has(ch));
+          if (failed) this.failed(e, why.get(failed), log, opts);
+          else removed += this.removed(e, log);
+        }
         continue;
       }
       for (const e of entries) {

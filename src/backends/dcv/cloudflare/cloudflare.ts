@@ -13,7 +13,7 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv, type RemoveFailure } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsChallenge, type DnsCnameChallenge } from "../dns01.ts";
 import { markUnwritten } from "../unwritten.ts";
 import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
@@ -125,36 +125,54 @@ export function createCloudflareDcv(
    * hands a zone's stale records at once. Under the lock, since a create its publish gave up
    * on may still make the record, and a list before its reply would miss it.
    */
-  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<void> {
-    const byZone = new Map<string, DnsChallenge[]>();
+  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]> {
+    const failures: RemoveFailure[] = [];
+    const byZone = new Map<string, { challenge: DcvChallenge; ch: DnsChallenge }[]>();
     for (const challenge of challenges) {
-      const ch = asDnsChallenge(challenge, who);
-      throwIfAborted(signal, who);
-      const zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      let zoneId: string;
+      let ch: DnsChallenge;
+      try {
+        ch = asDnsChallenge(challenge, who);
+        throwIfAborted(signal, who);
+        zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        failures.push({ challenge, error });
+        continue;
+      }
       const same = byZone.get(zoneId);
-      if (same) same.push(ch);
-      else byZone.set(zoneId, [ch]);
+      if (same) same.push({ challenge, ch });
+      else byZone.set(zoneId, [{ challenge, ch }]);
     }
     for (const [zoneId, chs] of byZone) {
-      await inZone(zoneId, signal, async () => {
-        const listed = new Map<string, DnsRecord[]>();
-        for (const ch of chs) {
-          const name = fqdn(ch.recordName);
-          const key = `${ch.kind}\0${name}`;
-          let records = listed.get(key);
-          if (!records) listed.set(key, (records = await api().recordsAt(zoneId, name, ch.kind === "dns-01" ? "TXT" : undefined, signal)));
-          const found = ch.kind === "dns-cname" ? records.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) : records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
-          for (const record of found) {
-            try {
-              await api().deleteRecord(zoneId, record.id, signal);
-            } catch (err) {
-              // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
-              if (err instanceof RotaError && err.code === "not_found") continue;
-              throw err;
-            }
-          }
+      try {
+        await inZone(zoneId, signal, () => removeInZone(zoneId, chs.map((c) => c.ch), signal));
+      } catch (error) {
+        if (signal.aborted) throw error;
+        for (const { challenge } of chs) failures.push({ challenge, error });
+      }
+    }
+    return failures;
+  }
+
+  /** Deletes the challenges' records of one zone, listing each name once; already gone is success. */
+  async function removeInZone(zoneId: string, chs: DnsChallenge[], signal: AbortSignal): Promise<void> {
+    const listed = new Map<string, DnsRecord[]>();
+    for (const ch of chs) {
+      const name = fqdn(ch.recordName);
+      const key = `${ch.kind}\0${name}`;
+      let records = listed.get(key);
+      if (!records) listed.set(key, (records = await api().recordsAt(zoneId, name, ch.kind === "dns-01" ? "TXT" : undefined, signal)));
+      const found = ch.kind === "dns-cname" ? records.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) : records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
+      for (const record of found) {
+        try {
+          await api().deleteRecord(zoneId, record.id, signal);
+        } catch (err) {
+          // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
+          if (err instanceof RotaError && err.code === "not_found") continue;
+          throw err;
         }
-      });
+      }
     }
   }
 
@@ -210,7 +228,8 @@ export function createCloudflareDcv(
       }
     },
     async remove(challenge, signal) {
-      await removeMany([challenge], signal);
+      const [failed] = await removeMany([challenge], signal);
+      if (failed) throw failed.error;
     },
     removeMany,
   } satisfies PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites;

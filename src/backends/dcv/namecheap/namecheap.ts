@@ -16,7 +16,7 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv, type RemoveFailure } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
 import { markUnwritten } from "../unwritten.ts";
 import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
@@ -142,21 +142,35 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
   }
 
   /** Each domain's challenges in one read-modify-write: the journal's sweep hands a zone's stale records at once. */
-  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<void> {
-    const byDomain = new Map<string, { ch: DnsChallenge; place: Placement }[]>();
-    for (const c of challenges.map(placed)) {
+  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]> {
+    const failures: RemoveFailure[] = [];
+    const byDomain = new Map<string, { challenge: DcvChallenge; ch: DnsChallenge; place: Placement }[]>();
+    for (const challenge of challenges) {
+      let c;
+      try {
+        c = { challenge, ...placed(challenge) };
+      } catch (error) {
+        failures.push({ challenge, error });
+        continue;
+      }
       const domain = `${c.place.sld}.${c.place.tld}`;
       const same = byDomain.get(domain);
       if (same) same.push(c);
       else byDomain.set(domain, [c]);
     }
     for (const mine of byDomain.values()) {
-      // Only our values: other `_acme-challenge` values may belong to another order or tool.
-      await edit(mine[0]!.place, signal, (hosts) => {
-        const kept = hosts.filter((h) => !mine.some(({ ch, place }) => ours(h, place, ch)));
-        return kept.length === hosts.length ? null : kept;
-      });
+      try {
+        // Only our values: other `_acme-challenge` values may belong to another order or tool.
+        await edit(mine[0]!.place, signal, (hosts) => {
+          const kept = hosts.filter((h) => !mine.some(({ ch, place }) => ours(h, place, ch)));
+          return kept.length === hosts.length ? null : kept;
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        for (const { challenge } of mine) failures.push({ challenge, error });
+      }
     }
+    return failures;
   }
 
   const noReply = (domain: string) =>
@@ -198,7 +212,8 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       });
     },
     async remove(challenge, signal) {
-      await removeMany([challenge], signal);
+      const [failed] = await removeMany([challenge], signal);
+      if (failed) throw failed.error;
     },
     removeMany,
   } satisfies PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites;
