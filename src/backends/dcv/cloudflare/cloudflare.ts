@@ -111,13 +111,13 @@ export function createCloudflareDcv(
 
   async function ours(zoneId: string, ch: Dns01Challenge, signal: AbortSignal): Promise<DnsRecord[]> {
     const records = await api().recordsAt(zoneId, fqdn(ch.recordName), "TXT", signal);
-    return records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
+    return records.filter((r) => isOurs(r, ch));
   }
 
   /** Every record at the CNAME's name (a CNAME owns its name), and which of them are ours. */
   async function atCname(zoneId: string, ch: DnsCnameChallenge, signal: AbortSignal): Promise<{ all: DnsRecord[]; ours: DnsRecord[] }> {
     const all = await api().recordsAt(zoneId, fqdn(ch.recordName), undefined, signal);
-    return { all, ours: all.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) };
+    return { all, ours: all.filter((r) => isOurs(r, ch)) };
   }
 
   /**
@@ -163,8 +163,7 @@ export function createCloudflareDcv(
       const key = `${ch.kind}\0${name}`;
       let records = listed.get(key);
       if (!records) listed.set(key, (records = await api().recordsAt(zoneId, name, ch.kind === "dns-01" ? "TXT" : undefined, signal)));
-      const found = ch.kind === "dns-cname" ? records.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) : records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
-      for (const record of found) {
+      for (const record of records.filter((r) => isOurs(r, ch))) {
         try {
           await api().deleteRecord(zoneId, record.id, signal);
         } catch (err) {
@@ -233,6 +232,11 @@ export function createCloudflareDcv(
     },
     removeMany,
   } satisfies PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites;
+}
+
+/** The challenge's own record: its TXT value, or a CNAME to its target. */
+function isOurs(r: DnsRecord, ch: DnsChallenge): boolean {
+  return ch.kind === "dns-cname" ? r.type === "CNAME" && sameTarget(r.content, ch.target) : r.type === "TXT" && unquoted(r.content) === ch.recordValue;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */
