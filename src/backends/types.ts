@@ -105,6 +105,28 @@ export interface DcvBackend {
 }
 
 /**
+ * A DCV backend that removes many challenges in fewer vendor calls than a `remove` each
+ * (Namecheap: one getHosts + setHosts per domain): an optional capability, checked with
+ * `canRemoveMany`. The journal's sweep uses it for the entries of one backend. Each challenge
+ * as `remove` would take it (already gone is success). It resolves with the challenges it could
+ * not remove, each with its error (one zone that cannot be read does not hold back the others'),
+ * and rejects only with RotaError("aborted") once its signal fires.
+ */
+export interface BatchRemovingDcv extends DcvBackend {
+  removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]>;
+}
+
+/** A challenge `removeMany` could not remove, and why. */
+export interface RemoveFailure {
+  challenge: DcvChallenge;
+  error: unknown;
+}
+
+export function canRemoveMany(backend: DcvBackend): backend is BatchRemovingDcv {
+  return typeof (backend as Partial<BatchRemovingDcv>).removeMany === "function";
+}
+
+/**
  * How the pipeline checks that a DNS backend's TXT records are visible before the CA is told,
  * and where it publishes them. Plain data read from the backend's section by
  * `parsePropagationConfig` (src/dns/config.ts), the one reader of these keys.

@@ -28,6 +28,7 @@ import { InstallSyncTask } from "../cluster/install-sync.ts";
 import { Advisors } from "../pipeline/advisors.ts";
 import { childExecutor, spawnWorker, type ExecutorDeps } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
+import { JournaledDcvs } from "./journal-dcvs.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
 import { WorkerPool, type PoolSettings } from "../pipeline/worker-pool.ts";
 import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
@@ -275,7 +276,12 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // Off the start path: a slow CA must not hold the daemon up (each request has its own 8-s timeout).
   void advisors.warnAtStart(config.certs, config.cas, AbortSignal.timeout(ADVICE_AT_START_MS));
   const journal = new ChallengeJournal(daemon.stateDir);
-  const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
+  const journalDcvs = new JournaledDcvs(ctx);
+  const findDcvs = (w: Watchlist) => journalDcvs.finder(w);
+  const recovered = await journal.recover(findDcvs(watch), log, AbortSignal.timeout(RECOVERY_BUDGET_MS), {
+    now: clock.now(),
+    retryBaseMs: config.daemon.checkIntervalSeconds * 1000,
+  });
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   /** Renewal workers, across reloads. */
@@ -297,7 +303,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       .catch((err: unknown) => log.error(`compact: ${describeError(err)}`));
   const executorDeps = { bus, log, pool, clock, advisors };
   const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, executorDeps, store, cluster));
-  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, findDcvs, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();
   // Looks taken while the audit store was away failed (unreadable, checking): every cert is
   // looked at again once it is back, not at the next interval, up to an hour later.
