@@ -1,14 +1,15 @@
 /** @module `GET /api/events`: every bus event as it happens, one JSON text frame each, over a WebSocket. */
 import { Hono } from "hono";
 import { eventJson } from "../json.ts";
+import type { GuardedEnv, StreamGuard } from "../auth/stream-guards.ts";
 import type { ApiDeps } from "../ports.ts";
 import { SLOW_CLIENT_BYTES, upgradeWebSocket } from "../websocket.ts";
 
 /** "Try again later" (RFC 6455 §7.4.2, IANA registry): the client fell too far behind and was dropped. */
 export const CLOSE_TOO_SLOW = 1013;
 
-export function eventRoutes(deps: ApiDeps): Hono {
-  return new Hono().get(
+export function eventRoutes(deps: ApiDeps): Hono<GuardedEnv> {
+  return new Hono<GuardedEnv>().get(
     "/api/events",
     async (c, next) => {
       // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
@@ -21,11 +22,15 @@ export function eventRoutes(deps: ApiDeps): Hono {
     upgradeWebSocket((c) => {
       // A cert not configured (yet) is no error: a reload may add it while the client listens.
       const certId = c.req.query("cert");
+      const guard: StreamGuard | undefined = c.get("streamGuard");
       let unsubscribe = () => {};
+      let release = () => {};
       return {
         onOpen(_evt, ws) {
           const raw = ws.raw;
           if (!raw) return;
+          if (guard) release = guard((code, reason) => raw.close(code, reason));
+          if (raw.readyState !== WebSocket.OPEN) return;
           unsubscribe = deps.bus.subscribe((e) => {
             if ((certId !== undefined && ("certId" in e ? e.certId : undefined) !== certId) || raw.readyState !== WebSocket.OPEN) return;
             const frame = JSON.stringify(eventJson(e));
@@ -40,6 +45,7 @@ export function eventRoutes(deps: ApiDeps): Hono {
           });
         },
         onClose() {
+          release();
           unsubscribe();
         },
       };
