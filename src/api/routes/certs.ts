@@ -7,6 +7,7 @@ import { renewResultJson, type CertDetailJson, type ErrorJson } from "../json.ts
 import type { ApiDeps } from "../ports.ts";
 import { CertRows } from "../cert-rows.ts";
 import { ListReads } from "../list-reads.ts";
+import { flagParam } from "../query.ts";
 import { certListJson } from "../views.ts";
 
 /** `rota renew --new-key` on a cluster: the reason `key_rotation = "every_renewal"` is refused for. */
@@ -50,10 +51,11 @@ export function certRoutes(deps: ApiDeps): Hono {
   app.post("/api/certs/:id/renew", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const flag = (name: string) => ["1", "true", "yes"].includes(c.req.query(name) ?? "");
+    const force = flagParam(c.req.query("force"), "force");
+    const newKey = flagParam(c.req.query("new_key"), "new_key");
     // A key of this node's own would leave every other node unable to install the certificate.
-    if (flag("new_key") && deps.cluster) return c.json<ErrorJson>({ error: NEW_KEY_IN_CLUSTER }, 409);
-    const result = await deps.actions.renew(cert, { force: flag("force"), newKey: flag("new_key") });
+    if (newKey && deps.cluster) return c.json<ErrorJson>({ error: NEW_KEY_IN_CLUSTER }, 409);
+    const result = await deps.actions.renew(cert, { force, newKey });
     const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
     return c.json(renewResultJson(result), code);
   });

@@ -16,11 +16,16 @@ export function eventRoutes(deps: ApiDeps): Hono<GuardedEnv> {
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         return c.json({ error: "GET /api/events is a WebSocket: upgrade the connection (Upgrade: websocket)" }, 426, { Upgrade: "websocket" });
       }
-      if (c.req.query("cert") === "") return c.json({ error: "cert must be a cert id" }, 400);
+      const certId = c.req.query("cert");
+      if (certId === "") return c.json({ error: "cert must be a cert id" }, 400);
+      // As GET /api/renewals?cert=: a typo would otherwise listen forever to a cert that never speaks.
+      // A cert the audit trail knows (removed from the config, or before a reload adds it back) is no typo.
+      if (certId !== undefined && !deps.certs.find(certId) && (await deps.store.listRenewalHeads({ certId, limit: 1 })).length === 0) {
+        return c.json({ error: `unknown cert ${JSON.stringify(certId)}` }, 404);
+      }
       await next();
     },
     upgradeWebSocket((c) => {
-      // A cert not configured (yet) is no error: a reload may add it while the client listens.
       const certId = c.req.query("cert");
       const guard: StreamGuard | undefined = c.get("streamGuard");
       let unsubscribe = () => {};
