@@ -93,7 +93,8 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     const form = await formOf(c);
     if (form === null) return c.json({ error: "the login form must be sent as application/x-www-form-urlencoded or multipart/form-data" }, 400);
     const next = safeNext(field(form, "next"));
-    const token = field(form, "token");
+    // A pasted token often brings a space or a line break along; a token never has one (tokenProblem).
+    const token = field(form, "token")?.trim();
     if (!token || !tokenMatches(token, auth.token)) {
       await refuse(c, "wrong token at login");
       return c.html(<LoginPage next={next} failed={true} />, 401);

@@ -41,3 +41,12 @@ test("secretEnvNames: the *_env variables of every section, each once, sorted; *
   expect(secretEnvNames(config)).toEqual(["CF_API_TOKEN", "EAB_KEY", "ROTA_API_TOKEN", "SMTP_PASSWORD"]);
   expect(secretEnvNames({ cas: [] })).toEqual([]);
 });
+
+test("a value from the environment is trimmed as a file's is: a trailing newline is no part of the secret", () => {
+  process.env.ROTA_TEST_SECRET_NL = "  env-secret-with-newline\n";
+  try {
+    expect(readSecret({ from: "env", name: "ROTA_TEST_SECRET_NL" })).toBe("env-secret-with-newline");
+  } finally {
+    delete process.env.ROTA_TEST_SECRET_NL;
+  }
+});
