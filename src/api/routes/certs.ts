@@ -7,6 +7,7 @@ import { renewResultJson, type CertDetailJson, type ErrorJson } from "../json.ts
 import type { ApiDeps } from "../ports.ts";
 import { CertRows } from "../cert-rows.ts";
 import { ListReads } from "../list-reads.ts";
+import { installedCert } from "../installed-pem.ts";
 import { flagParam } from "../query.ts";
 import { certListJson } from "../views.ts";
 
@@ -34,15 +35,13 @@ export function certRoutes(deps: ApiDeps): Hono {
     return c.json<CertDetailJson>((await certDetail(deps, cert)).detail);
   });
 
-  // What the store records the cert's targets to serve, the newest of them (stored last, not
-  // expiring last: a lifetime can get shorter): that install succeeded. Not the latest
-  // issued (its install may have failed), and not read from the targets (a remote read per
+  // What the cert's targets are known to hold, the newest of it (installed-pem.ts). Not the
+  // latest issued when no target holds it, and not read from the targets (a remote read per
   // request). Leaf then chain; the key never leaves the daemon.
   app.get("/api/certs/:id/pem", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const installed = await Promise.all(cert.config.install.map((target) => deps.store.lastInstalled(cert.config.id, target)));
-    const newest = installed.reduce((a, b) => (b && (!a || b.issuedAt > a.issuedAt) ? b : a), null);
+    const newest = await installedCert(deps, cert);
     if (!newest) return c.json({ error: `cert ${JSON.stringify(cert.config.id)} has nothing installed yet` }, 404);
     const pem = [newest.leafPem, newest.chainPem].map((p) => p.trim()).filter((p) => p !== "").join("\n") + "\n";
     return c.body(pem, 200, { "content-type": "application/x-pem-file" });
