@@ -131,6 +131,20 @@ describe("escaping", () => {
   });
 });
 
+describe("nothing issued", () => {
+  const none = { latest_issued: null, not_after: null, days_left: null } as const;
+  test("in a cooldown: when it is tried next and that Force overrides, not 'Press Renew now' (refused in a cooldown)", () => {
+    const html = render(data({ detail: detail({ ...none, status: "cooldown", retry_at: "2030-01-01T06:00:00.000Z" }), issued: null, installedSerial: null }));
+    expect(html).toContain('Nothing issued yet: the last attempt failed, and the next is tried <time datetime="2030-01-01T06:00:00.000Z"');
+    expect(html).toContain("Force renewal tries now.");
+    expect(html).not.toContain("Press Renew now");
+  });
+
+  test("halted: fix the DCV, then force", () => {
+    expect(render(data({ detail: detail({ ...none, status: "halted" }), issued: null, installedSerial: null }))).toContain("Nothing issued yet: halted after authorization failures. Fix its DCV, then Force renewal.");
+  });
+});
+
 describe("the PEM download", () => {
   test("offered when a target is known to hold a certificate", () => {
     expect(render(data())).toContain('id="download-pem" href="/api/certs/www/pem"');

@@ -334,6 +334,20 @@ function Config(p: { d: CertPageData }) {
   );
 }
 
+/** What comes of a cert with nothing issued: Renew now is refused in a cooldown or a halt, so the page says what is. */
+function NothingIssued(p: { d: CertPageData }) {
+  const { status, retry_at } = p.d.detail;
+  if (status === "cooldown" && retry_at) {
+    return (
+      <>
+        Nothing issued yet: the last attempt failed, and the next is tried <Time iso={retry_at} /> (the cooldown). Force renewal tries now.
+      </>
+    );
+  }
+  if (status === "halted") return <>Nothing issued yet: halted after authorization failures. Fix its DCV, then Force renewal.</>;
+  return <>Nothing issued yet: the first renewal orders a certificate. Press Renew now to order it at once.</>;
+}
+
 function Issued(p: { d: CertPageData }) {
   const { issued, issuedError } = p.d;
   return (
@@ -342,7 +356,9 @@ function Issued(p: { d: CertPageData }) {
       {issuedError ? (
         <p class="error-box">{issuedError}</p>
       ) : !issued ? (
-        <p class="empty panel">Nothing issued yet: the first renewal orders a certificate. Press Renew now to order it at once.</p>
+        <p class="empty panel">
+          <NothingIssued d={p.d} />
+        </p>
       ) : (
         <dl class="facts panel">
           <dt>Serial</dt>
