@@ -84,3 +84,10 @@ test("a query parameter given twice is a 400, not its first value", async () => 
 test("a parameter's bad value is a 400 with the same content type", async () => {
   expect(await refused(await app.request("/api/renewals?limit=0"))).toBe("limit must be an integer from 1 to 1000");
 });
+
+test("POST /api/alerts/test: an empty sink= or cert= is a 400, not every sink or no cert", async () => {
+  done.length = 0;
+  expect(await refused(await post("/api/alerts/test?sink="))).toBe("sink must be the name of an [[alert]] sink");
+  expect(await refused(await post("/api/alerts/test?cert="))).toBe("cert must be a cert id");
+  expect(done).toEqual([]);
+});
