@@ -19,8 +19,9 @@ export const noBody: MiddlewareHandler = async (c, next) => {
 async function bodyProblem(c: Context): Promise<string | null> {
   const type = (c.req.header("Content-Type") ?? "").toLowerCase();
   if (type.startsWith("application/x-www-form-urlencoded") || type.startsWith("multipart/form-data")) {
-    const fields = Object.keys(await c.req.parseBody().catch(() => ({ "": "" })));
-    const extra = fields.filter((f) => f !== "_csrf");
+    const form = await c.req.parseBody().catch(() => null);
+    if (form === null) return "a malformed form";
+    const extra = Object.keys(form).filter((f) => f !== "_csrf");
     return extra.length === 0 ? null : `a form with ${extra.map((f) => JSON.stringify(f)).join(", ")} was sent`;
   }
   const text = await c.req.text();

@@ -53,7 +53,7 @@ export class StreamGuards {
     for (const h of [...this.held]) if (!h.valid()) this.end(h);
   }
 
-  /** Streams open now (for tests and the status page's curiosity, not for decisions). */
+  /** Streams held now: what tests count. */
   get size(): number {
     return this.held.size;
   }
