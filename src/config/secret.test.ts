@@ -60,3 +60,12 @@ describe("withoutPrivateKeys", () => {
     expect(withoutPrivateKeys("nginx: configuration file test is successful")).toBe("nginx: configuration file test is successful");
   });
 });
+
+test("a value from the environment is trimmed as a file's is: a trailing newline is no part of the secret", () => {
+  process.env.ROTA_TEST_SECRET_NL = "  env-secret-with-newline\n";
+  try {
+    expect(readSecret({ from: "env", name: "ROTA_TEST_SECRET_NL" })).toBe("env-secret-with-newline");
+  } finally {
+    delete process.env.ROTA_TEST_SECRET_NL;
+  }
+});

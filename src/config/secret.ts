@@ -16,8 +16,12 @@ const MIN_REDACTED = 4;
  */
 const read = new Set<string>();
 
+/**
+ * The secret's value, surrounding whitespace trimmed from a file and a variable alike: a
+ * secret has none of its own, and `echo`, editors and `export X="$(cat f)"`-style setups add a newline.
+ */
 export function readSecret(ref: SecretRef): string {
-  const value = ref.from === "env" ? (process.env[ref.name] ?? "") : readFileSync(ref.path, "utf8").trim();
+  const value = (ref.from === "env" ? (process.env[ref.name] ?? "") : readFileSync(ref.path, "utf8")).trim();
   if (value.length >= MIN_REDACTED) read.add(value);
   return value;
 }

@@ -68,6 +68,15 @@ describe("the overview", () => {
     expect(html).toContain('hx-headers="{&quot;X-CSRF-Token&quot;:&quot;tok&quot;}"');
   });
 
+  test("an expired certificate is flagged in its row and counted in the summary, whatever its status", async () => {
+    const html = await render(deps([cert("dead", ["dead.example.com"]), cert("www", ["www.example.com"])], new Map([["dead", look(-1.5)], ["www", look(40)]])));
+    expect(html).toContain('<span class="expired-tag">expired -2</span>');
+    expect(html).toMatch(/<a class="count expired" role="listitem" href="\/\?sort=days_left&amp;order=asc"><strong>1<\/strong><span class="expired-tag">expired<\/span><\/a>/);
+    expect(html).toContain('<td class="num">40</td>');
+    const fine = await render(deps([cert("www", ["www.example.com"])], new Map([["www", look(40)]])));
+    expect(fine).not.toContain("expired");
+  });
+
   test("names people have are shown in their unicode form, escaped", async () => {
     const html = await render(deps([cert("idn", ["xn--bcher-kva.example", "<b>x</b>.example"])], new Map([["idn", look(10)]])));
     expect(html).toContain("bücher.example +1");
