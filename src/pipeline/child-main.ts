@@ -15,7 +15,7 @@ import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
 import type { Fence } from "../cluster/types.ts";
-import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
+import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, refusedRenewal, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
 import { WORKER_JSC_ENV } from "./child-command.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
@@ -82,7 +82,8 @@ export async function renewalChild(): Promise<number> {
   bus.subscribe((event) => {
     if (event.type === "renewal.step") log.debug(`${event.step} ${event.status} in ${Math.round(event.durationMs)} ms: ${event.message}`);
   });
-  const withheld = hello.withheldEnv;
+  const withheld = hello.withheldEnv ?? [];
+  const refused = refusedRenewal(hello);
   const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e), withheldEnv: () => withheld });
   const journal = new ChallengeJournal(hello.stateDir);
   const acks = new StoredAcks();
@@ -100,6 +101,7 @@ export async function renewalChild(): Promise<number> {
     log = scoped(root, { cert: req.cert.id, renewal: req.renewalId });
     let outcome: RunOutcome;
     try {
+      if (refused) throw refused;
       const store = storeViaDaemon(req, send, acks);
       const cert = await backends.runtime(req, req.cluster !== undefined);
       const run = { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces };

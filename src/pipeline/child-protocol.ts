@@ -25,8 +25,9 @@ export interface ChildHello {
    * Every variable a `*_env` key of the whole config names (`secretEnvNames`): the commands the
    * worker runs do not inherit them. The worker sees only its certs' sections, so the daemon
    * tells it; a reload that changes the list retires the workers started with the old one.
+   * Null in an older daemon's hello (a binary replaced under it): no renewal runs then.
    */
-  withheldEnv: string[];
+  withheldEnv: string[] | null;
 }
 
 /** One cert's own part of the config: its `[[cert]]` and the sections it names, never the whole config. */
@@ -129,10 +130,17 @@ function jsonObject(line: string, what: string): Record<string, unknown> {
 export function parseHello(line: string): ChildHello {
   const { hello } = jsonObject(line, "worker hello");
   const { stateDir, withheldEnv } = isObject(hello) ? hello : {};
-  // A hello without the list would run commands with every secret: refused, never defaulted.
-  const bad = [...(typeof stateDir === "string" ? [] : ["hello.stateDir"]), ...(isStrings(withheldEnv) ? [] : ["hello.withheldEnv"])];
+  // No list at all: an older daemon's hello (the binary was replaced under it). Kept as null,
+  // never defaulted: every renewal it asks for is refused (`refusedRenewal`), so no command
+  // runs with every secret, and the request's version check says to restart the daemon.
+  const bad = [...(typeof stateDir === "string" ? [] : ["hello.stateDir"]), ...(withheldEnv === undefined || isStrings(withheldEnv) ? [] : ["hello.withheldEnv"])];
   if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad worker hello: missing or invalid ${bad.join(", ")}`);
-  return { stateDir: stateDir as string, withheldEnv: withheldEnv as string[] };
+  return { stateDir: stateDir as string, withheldEnv: withheldEnv === undefined ? null : (withheldEnv as string[]) };
+}
+
+/** Why a worker started with `hello` runs no renewal, or null when it may run them. */
+export function refusedRenewal(hello: ChildHello): RotaError | null {
+  return hello.withheldEnv === null ? new RotaError("bad_request", "pipeline: the worker's hello has no withheldEnv (a daemon of another version?): restart the daemon", { noRetry: true }) : null;
 }
 
 /**
