@@ -84,7 +84,9 @@ test("a renewal stuck on the target is aborted at its deadline, fails naming its
   const row = await waitForRenewal(socket, "app", (x) => x.status === "failed", 100_000);
   expect(row.id).toBe(id);
   expect(row.error).toBe("timed out after 60 s in step install");
-  expect(row.events.map((e) => e.step)).toEqual(["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist"]);
+  // The step it was stuck in is in the row too, failed: the worker could not end it itself.
+  expect(row.events.map((e) => e.step)).toEqual(["key", "csr", "submit", "preflight", "publish", "propagate", "await_issuance", "remove", "verify", "persist", "install"]);
+  expect(row.events.at(-1)!.status).toBe("failed");
   const [cert] = await list(socket);
   expect(cert!.retry_at).not.toBeNull();
   expect(daemon!.output()).toContain("app: renewal");
