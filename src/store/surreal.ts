@@ -24,6 +24,7 @@ import type {
   AlertDelivery,
   AlertLimit,
   AuditStore,
+  CertClaims,
   CertState,
   DeliveryOutcome,
   InstallRecord,
@@ -45,8 +46,13 @@ const FLUSH_RETRY_MS = 1_000;
 export const SPOOL_FILE = "audit-spool.jsonl";
 
 export interface SurrealStoreOptions {
-  /** Written on each renewal; `interruptRunning` closes only this owner's rows. */
+  /** Written on each renewal and cert claim; `interruptRunning` closes only this owner's rows. */
   owner: string;
+  /**
+   * The owner an older rota wrote for this daemon (its bare host name): its running rows are
+   * closed too, those of the certs this owner claims (another daemon on the host has its own).
+   */
+  legacyOwner?: string;
   /** Cluster mode: this node's id, written on each renewal as its `node`; absent on a single node. */
   node?: string;
   /** The daemon's store: the audit trail is buffered through outages. */
@@ -128,7 +134,7 @@ const date = (v: unknown): Date => (v instanceof DateTime ? v.toDate() : new Dat
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
 
-export class SurrealAuditStore implements AuditStore {
+export class SurrealAuditStore implements AuditStore, CertClaims {
   private readonly client: SurrealClient;
   private readonly buffer: WriteBuffer;
   private readonly seqs = new Map<string, number>();
@@ -394,12 +400,28 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async interruptRunning(at: Date): Promise<number> {
-    const res = await this.q(`LET $done = UPDATE renewal SET status = "interrupted", finished_at = $at, error = $error WHERE status = "running" AND owner = $owner RETURN id; RETURN array::len($done);`, {
-      at,
-      error: INTERRUPTED,
-      owner: this.opts.owner,
-    });
-    return res[1] as number;
+    const res = await this.q(
+      `LET $mine = SELECT VALUE record::id(id) FROM cert_claim WHERE owner = $owner;
+       LET $done = UPDATE renewal SET status = "interrupted", finished_at = $at, error = $error
+         WHERE status = "running" AND (owner = $owner OR (owner = $legacy AND cert_id IN $mine)) RETURN id;
+       RETURN array::len($done);`,
+      { at, error: INTERRUPTED, owner: this.opts.owner, legacy: this.opts.legacyOwner },
+    );
+    return res[2] as number;
+  }
+
+  async claimCerts(certIds: readonly string[]): Promise<Map<string, string>> {
+    const owner = this.opts.owner;
+    const ids = certIds.map((c) => rid("cert_claim", c));
+    // Not one transaction: each INSERT IGNORE of a record is atomic, so of two daemons
+    // claiming an id at once one writes it, and the other reads the winner below.
+    const res = await this.q(
+      `INSERT IGNORE INTO cert_claim $rows RETURN NONE;
+       DELETE cert_claim WHERE owner = $owner AND record::id(id) NOTINSIDE $certs RETURN NONE;
+       SELECT VALUE [record::id(id), owner] FROM $ids WHERE owner != $owner;`,
+      { rows: ids.map((id) => ({ id, owner, claimed_at: this.opts.clock.now() })), owner, certs: [...certIds], ids },
+    );
+    return new Map(res[2] as [string, string][]);
   }
 
   async getRenewal(id: string): Promise<Renewal | null> {
@@ -694,7 +716,8 @@ function renewalOf(r: Row): RenewalHead {
     startedAt: date(r.started_at),
     finishedAt: dateOrNull(r.finished_at),
     error: str(r.error),
-    node: str(r.node),
+    // Cluster mode's node id, else the daemon that wrote it: rows of a shared database say whose they are.
+    node: str(r.node) ?? str(r.owner),
   };
 }
 

@@ -195,6 +195,59 @@ describe("a daemon on SurrealDB", () => {
   });
 });
 
+describe("two daemons without [cluster] on one database", () => {
+  test("a cert id the other daemon uses is refused at start (exit 2) and on reload, naming that daemon; its cert is never touched; rota audit names each row's daemon", async () => {
+    const started = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await started.waitForOutput("listening on");
+    const stateB = join(world.dir, "state-b");
+    const socketB = join(world.dir, "b.sock");
+    const pathB = join(world.dir, "b.toml");
+    // B's CA is dead: were B to act on A's www, it would cool it down.
+    const deadCa = `https://127.0.0.1:${await freePort()}/dir`;
+    const configB = (certs: { id: string; domains: string[] }[]) => {
+      writeFileSync(pathB, readFileSync(world.writeConfig({ daemon: { state_dir: stateB, socket: socketB }, certs, directoryUrl: deadCa, extra: surrealSection() }), "utf8"));
+      world.writeConfig({ extra: surrealSection() });
+      return pathB;
+    };
+    let b: Daemon | undefined;
+    try {
+      const rowsA = await audit(world.socket, "www");
+      const ownerA = rowsA[0]!.node!;
+      expect(ownerA).toMatch(/^[^/\s]+\/[0-9a-f]{8}$/);
+      // A's own runs (this start's and the earlier ones) carry the same node.
+      expect(new Set(rowsA.map((r) => r.node))).toEqual(new Set([ownerA]));
+
+      const refused = await runRota(["daemon", "--config", configB([{ id: "www", domains: ["www.other.test"] }])], { env: world.env, timeoutMs: 20_000 });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `cert[0].id: "www" is in use by the rota daemon ${ownerA}, which shares this SurrealDB database; cert ids must be unique across the daemons sharing a database (or make them one [cluster], docs/federation.md)`,
+      );
+      expect(refused.stderr).not.toContain("    at ");
+
+      b = startDaemon(configB([{ id: "mail", domains: ["mail.example.test"] }]), { env: world.env });
+      await b.waitForOutput("listening on");
+      configB([
+        { id: "mail", domains: ["mail.example.test"] },
+        { id: "www", domains: ["www.other.test"] },
+      ]);
+      await b.signal("SIGHUP");
+      await b.waitForOutput(`reload: cert[1].id: "www" is in use by the rota daemon ${ownerA}`);
+      expect((await list(socketB)).map((c) => c.id)).toEqual(["mail"]);
+      await waitFor(async () => (await list(socketB))[0]?.retry_at != null, 30_000, 200, "mail cooling down on B's dead CA");
+      // A's www: not cooled down by B's failures, not reordered for B's names.
+      expect(JSON.stringify(await list(world.socket))).not.toContain(new URL(deadCa).host);
+      expect((await audit(world.socket, "www")).filter((r) => r.node !== ownerA)).toEqual([]);
+      const mailRows = await audit(socketB, "mail");
+      expect(mailRows.length).toBeGreaterThan(0);
+      for (const r of mailRows) expect(r.node).toMatch(/^[^/\s]+\/[0-9a-f]{8}$/);
+      expect(mailRows[0]!.node).not.toBe(ownerA);
+    } finally {
+      await b?.stop();
+      await started.stop();
+    }
+  });
+});
+
 describe("refusing to start", () => {
   test("an unreachable server: exit 1 within connect_timeout_seconds + 2 s", async () => {
     const config = world.writeConfig({ extra: surrealSection({ url: `ws://127.0.0.1:${await freePort()}/rpc`, connect_timeout_seconds: 2 }) });

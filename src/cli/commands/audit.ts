@@ -26,7 +26,7 @@ export default defineCommand({
     if (args.json) return console.log(JSON.stringify(body, null, 2));
     if (body.length === 0) return console.log("no renewals yet");
     for (const r of body) {
-      console.log(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
+      console.log(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id}${r.node ? `, on ${r.node}` : ""})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
       for (const e of r.events) console.log(stepLine(e));
     }
   },
