@@ -117,11 +117,17 @@ describe("a daemon on SurrealDB", () => {
     const page = (path: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
     daemon = startDaemon(world.writeConfig({ extra: surrealSection() + http }), { env: world.env });
     await daemon.waitForOutput("listening on");
+    let following: ReturnType<typeof runRota> | undefined;
+    let followed: string | undefined;
     // A renewal held at validation, so that it runs through the outage.
     await world.nginx.freeze();
     try {
       const started = await runRota(["renew", "www", "--force", "--socket", world.socket]);
       expect(started.code).toBe(0);
+      const renewalId = /renewal (\S+) started/.exec(started.stdout)![1]!;
+      // Followed from before the outage: the daemon cannot tell its end, and says so; it is not lost.
+      following = runRota(["renew", "www", "--wait", "--socket", world.socket], { timeoutMs: 120_000 });
+      followed = `rota: cannot follow renewal ${renewalId} to its end: audit: SurrealDB at ${surreal.url} is not connected; the daemon is running, see \`rota audit www\` later\n`;
       await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
       await surreal.kill();
       await daemon.waitForOutput("is not connected", 15_000);
@@ -146,6 +152,10 @@ describe("a daemon on SurrealDB", () => {
     }
     // The renewal ends while the server is away: its certificate cannot be stored, so it fails.
     await daemon.waitForOutput("the audit store could not record", 60_000);
+    const follower = await following!;
+    expect(follower.code).toBe(1);
+    expect(follower.stderr).toBe(followed!);
+    expect(daemon.output()).not.toMatch(/^\s+at /m);
     await surreal.restart();
     await waitFor(async () => (await runRota(["status", "--socket", world.socket])).stdout.includes("audit: surrealdb, connected"), 30_000, 200, "the store reconnected");
     // The look after the failed renewal could not read the store (unreadable); the store back, every cert is
