@@ -487,6 +487,40 @@ describe("outage", () => {
   });
 
 
+  test("a server that accepts and never answers (SIGSTOP): the first call out of time marks the store disconnected until the server answers again", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const { log, lines } = capture();
+    const events: StoreEvent[] = [];
+    let onEvent = () => {};
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, log, onState: (e) => (events.push(e), onEvent()) }));
+    await server.pause();
+    try {
+      const started = Date.now();
+      const err = await thrown(store.listRenewals({ limit: 10 }));
+      expect(err.code).toBe("store_unavailable");
+      expect(Date.now() - started).toBeLessThan(6000);
+      expect(events).toMatchObject([{ type: "store.disconnected", error: "no answer within 5 s" }]);
+      expect(lines.map((l) => l.text)).toContain(`audit: SurrealDB at ${server.url} is not connected (no answer within 5 s); buffering the audit trail, up to 10000 writes`);
+      expect(store.health()).toMatchObject({ connected: false, bufferedWrites: 0 });
+      // From now on: reads fail fast, the audit trail is buffered.
+      const fast = Date.now();
+      expect(await thrown(store.getCertState("www"))).toMatchObject({ code: "store_unavailable" });
+      expect(Date.now() - fast).toBeLessThan(500);
+      await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: at(0) });
+      expect(store.health()).toMatchObject({ connected: false, bufferedWrites: 1 });
+    } finally {
+      await server.resume();
+    }
+    await new Promise<void>((resolve) => {
+      onEvent = () => events.some((e) => e.type === "store.reconnected") && resolve();
+      onEvent();
+    });
+    expect(events.find((e) => e.type === "store.reconnected")).toMatchObject({ flushed: 1, dropped: 0 });
+    expect(store.health()).toEqual({ backend: "surrealdb", connected: true, bufferedWrites: 0, droppedWrites: 0 });
+    expect((await store.getRenewal("r1"))?.status).toBe("running");
+    await store.close();
+  });
+
   test("buffered through an outage, overflow by the rule, flushed in order on reconnect; a second outage spools at close", async () => {
     const { config, stateDir, passwordFile } = await freshDatabase({ bufferMaxWrites: 100 });
     const canary = readFileSync(passwordFile, "utf8").trim();
