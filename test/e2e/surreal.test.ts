@@ -208,6 +208,32 @@ describe("a daemon on SurrealDB", () => {
   });
 });
 
+test("a server that accepts and never answers (SIGSTOP) under the daemon: the first call out of time makes it DISCONNECTED, logged, until the server answers", async () => {
+  const daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+  try {
+    await daemon.waitForOutput("listening on");
+    await surreal.pause();
+    try {
+      const started = Date.now();
+      const r = await runRota(["list", "--socket", world.socket]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`rota: audit: SurrealDB at ${surreal.url} is not connected\n`);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      await daemon.waitForOutput(`audit: SurrealDB at ${surreal.url} is not connected (no answer within 5 s); buffering the audit trail`, 5_000);
+      expect((await runRota(["status", "--socket", world.socket])).stdout).toMatch(/audit: surrealdb, DISCONNECTED \(\d+ writes buffered\)/);
+      const json = JSON.parse((await runRota(["status", "--json", "--socket", world.socket])).stdout) as { audit: unknown };
+      expect(json.audit).toMatchObject({ backend: "surrealdb", connected: false, dropped_writes: 0 });
+    } finally {
+      await surreal.resume();
+    }
+    await daemon.waitForOutput(`audit: SurrealDB at ${surreal.url} is connected again`, 20_000);
+    expect((await runRota(["status", "--socket", world.socket])).stdout).toContain("audit: surrealdb, connected");
+    expect((await list(world.socket)).map((c) => c.id)).toEqual(["www"]);
+  } finally {
+    await daemon.stop();
+  }
+});
+
 describe("two daemons without [cluster] on one database", () => {
   test("a cert id the other daemon uses is refused at start (exit 2) and on reload, naming that daemon; its cert is never touched; rota audit names each row's daemon", async () => {
     const started = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
@@ -237,8 +263,21 @@ describe("two daemons without [cluster] on one database", () => {
       );
       expect(refused.stderr).not.toContain("    at ");
 
-      b = startDaemon(configB([{ id: "mail", domains: ["mail.example.test"] }]), { env: world.env });
-      await b.waitForOutput("listening on");
+      // Two daemons on one host are two owners: B's start leaves A's running renewal alone.
+      await world.nginx.freeze();
+      let held: string;
+      try {
+        const renew = await runRota(["renew", "www", "--force", "--socket", world.socket]);
+        held = /renewal (\S+) started/.exec(renew.stdout)![1]!;
+        await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
+        b = startDaemon(configB([{ id: "mail", domains: ["mail.example.test"] }]), { env: world.env });
+        await b.waitForOutput("listening on");
+        expect(b.output()).not.toContain("marked interrupted");
+        expect((await audit(world.socket, "www")).find((r) => r.id === held)?.status).toBe("running");
+      } finally {
+        await world.nginx.thaw();
+      }
+      await waitForRenewal(world.socket, "www", (r) => r.id === held && r.status === "succeeded");
       configB([
         { id: "mail", domains: ["mail.example.test"] },
         { id: "www", domains: ["www.other.test"] },
