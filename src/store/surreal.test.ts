@@ -321,6 +321,19 @@ describe("cert claims: daemons without [cluster] sharing a database", () => {
     await Promise.all([again.close(), b.close()]);
   });
 
+  test("many ids (more than one write's worth): all claimed, all refused to another daemon, all given up", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "a/1" }));
+    const b = await SurrealAuditStore.open(config, options(stateDir, { owner: "b/2" }));
+    const ids = Array.from({ length: 1_200 }, (_, i) => `c${i}`);
+    expect(await a.claimCerts(ids)).toEqual(new Map());
+    expect(await a.claimCerts(ids)).toEqual(new Map());
+    expect((await b.claimCerts([...ids, "own"])).size).toBe(1_200);
+    expect(await a.claimCerts([])).toEqual(new Map());
+    expect(await b.claimCerts([...ids, "own"])).toEqual(new Map());
+    await Promise.all([a.close(), b.close()]);
+  });
+
   test("two daemons claiming one id at once: exactly one gets it", async () => {
     const { config, stateDir } = await freshDatabase();
     const stores = await Promise.all(["x/1", "y/2", "z/3"].map((owner) => SurrealAuditStore.open(config, options(stateDir, { owner }))));

@@ -44,6 +44,8 @@ const CLOSE_FLUSH_MS = 2_000;
 /** Between two tries of a buffered write the server timed out on while still connected. */
 const FLUSH_RETRY_MS = 1_000;
 export const SPOOL_FILE = "audit-spool.jsonl";
+/** Cert claims written per query: 500 take the engine about 0.4 s, well within a call's 5 s. */
+const CLAIM_CHUNK = 500;
 
 export interface SurrealStoreOptions {
   /** Written on each renewal and cert claim; `interruptRunning` closes only this owner's rows. */
@@ -412,16 +414,34 @@ export class SurrealAuditStore implements AuditStore, CertClaims {
 
   async claimCerts(certIds: readonly string[]): Promise<Map<string, string>> {
     const owner = this.opts.owner;
-    const ids = certIds.map((c) => rid("cert_claim", c));
-    // Not one transaction: each INSERT IGNORE of a record is atomic, so of two daemons
-    // claiming an id at once one writes it, and the other reads the winner below.
-    const res = await this.q(
-      `INSERT IGNORE INTO cert_claim $rows RETURN NONE;
-       DELETE cert_claim WHERE owner = $owner AND record::id(id) NOTINSIDE $certs RETURN NONE;
-       SELECT VALUE [record::id(id), owner] FROM $ids WHERE owner != $owner;`,
-      { rows: ids.map((id) => ({ id, owner, claimed_at: this.opts.clock.now() })), owner, certs: [...certIds], ids },
-    );
-    return new Map(res[2] as [string, string][]);
+    // One read of every claim, then writes only for what changed: a restart with the same
+    // certs writes nothing (a single INSERT of 10,000 claims takes the engine over 5 s).
+    const [rows] = (await this.q("SELECT VALUE [record::id(id), owner] FROM cert_claim")) as [[string, string][]];
+    const claims = new Map(rows);
+    const wanted = new Set(certIds);
+    const taken = new Map<string, string>();
+    const missing: string[] = [];
+    for (const c of wanted) {
+      const holder = claims.get(c);
+      if (holder === undefined) missing.push(c);
+      else if (holder !== owner) taken.set(c, holder);
+    }
+    for (let i = 0; i < missing.length; i += CLAIM_CHUNK) {
+      const ids = missing.slice(i, i + CLAIM_CHUNK).map((c) => rid("cert_claim", c));
+      // Each INSERT IGNORE of a record is atomic: of two daemons claiming an id at once one
+      // writes it, and the other reads the winner here.
+      const res = await this.q(`INSERT IGNORE INTO cert_claim $rows RETURN NONE; SELECT VALUE [record::id(id), owner] FROM $ids WHERE owner != $owner;`, {
+        rows: ids.map((id) => ({ id, owner, claimed_at: this.opts.clock.now() })),
+        ids,
+        owner,
+      });
+      for (const [c, holder] of res[1] as [string, string][]) taken.set(c, holder);
+    }
+    const released = [...claims].filter(([c, holder]) => holder === owner && !wanted.has(c)).map(([c]) => rid("cert_claim", c));
+    for (let i = 0; i < released.length; i += CLAIM_CHUNK) {
+      await this.q("DELETE $ids WHERE owner = $owner RETURN NONE", { ids: released.slice(i, i + CLAIM_CHUNK), owner });
+    }
+    return taken;
   }
 
   async getRenewal(id: string): Promise<Renewal | null> {
