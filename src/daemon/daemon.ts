@@ -407,7 +407,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       scheduler.update(watch);
       if (idsChanged) {
         // The ids the running config dropped are free for another daemon; an outage now only keeps them held.
-        void claimCertIds(store, plan.config).catch((err: unknown) => log.warn(`reload: cert ids dropped from the config stay claimed until the next reload: ${describeError(err)}`));
+        void claimCertIds(store, plan.config).catch((err: unknown) => log.warn(`reload: cert ids dropped from the config stay claimed until the next start or a reload that changes the cert ids: ${describeError(err)}`));
       }
       (await import("../backends/install/filesystem/change-hints.ts")).keepFolderWatches(installFolders(plan.config));
       armSocketCheck();
