@@ -13,6 +13,7 @@ import type { Clock } from "../clock.ts";
 import type { SurrealAuditConfig } from "../config/schema.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError, describeError } from "../errors.ts";
+import { sleep } from "../sleep.ts";
 import type { StepName, StepStatus, StoreEvent, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { summaryColumns, summaryOf } from "./issued-summary.ts";
@@ -195,8 +196,11 @@ export class SurrealAuditStore implements AuditStore, CertClaims {
    */
   private async migrate(): Promise<void> {
     const ours = SURREAL_MIGRATIONS.length;
-    for (let attempts = 0; ; attempts++) {
+    // Tries of one version: losing a race to another daemon that moved the schema on is progress, not a failure.
+    let attempts = 0;
+    for (let seen = -1; ; attempts++) {
       const { version, minReader } = await this.schema();
+      if (version !== seen) [seen, attempts] = [version, 0];
       if (version > ours) {
         if (minReader <= ours) return;
         throw new RotaError("store_config", `audit.database: schema version ${version} needs a rota that reads ≥ ${minReader}; this rota reads ${ours}; upgrade rota`, { noRetry: true });
@@ -216,6 +220,8 @@ export class SurrealAuditStore implements AuditStore, CertClaims {
       } catch (err) {
         const raced = err instanceof RotaError && (err.code === "store_conflict" || /schema moved|already exists/.test(err.message));
         if (!raced || attempts >= 5) throw err;
+        // The winner's transaction may not be committed yet: read again after it has had time to land.
+        await sleep(50 * 2 ** attempts * (0.5 + Math.random()));
       }
     }
   }
