@@ -30,6 +30,7 @@ TMP=""
 MADE=""
 USER_MADE=0
 STOPPED=0
+REMOVED=""
 
 usage() {
 	cat <<'EOF'
@@ -54,9 +55,10 @@ options:
   --dry-run               print each action, change nothing
   --uninstall             remove the unit, the binary and the DSM boot script; keep the
                           config (/etc/rota) and the state (/var/lib/rota)
-  --purge                 with --uninstall: also delete the config, the state (keys, audit
-                          database) and the user rota; files it owns under /etc/ssl/rota
-                          are kept and given to root. A user named with --user is kept
+  --purge                 with --uninstall: also delete the config and the state (keys,
+                          audit database), and the user named rota (the default, or
+                          --user rota) with its files under /etc/ssl/rota kept and given
+                          to root; any other user (--user nobody) and its files are kept
   --yes                   confirm --purge without a terminal
   -h, --help              this text
 
@@ -117,9 +119,34 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+
+# Spelled out, not as ranges: a range in a pattern may follow the locale's collation.
+LOWER=abcdefghijklmnopqrstuvwxyz
+UPPER=ABCDEFGHIJKLMNOPQRSTUVWXYZ
+DIGITS=0123456789
+
+# The portable user name of useradd(8): [a-z_][a-z0-9_-]*[$]?, at most 32 characters.
+valid_user() {
+	case $1 in "" | [!"$LOWER"_]* | *[!"$LOWER$DIGITS"_\$-]* | *\$?*) return 1 ;; esac
+	[ ${#1} -le 32 ]
+}
+
+# Digits and dots (1.2.3), then an optional -suffix of letters, digits, dots and dashes: it
+# becomes part of a URL and a file name.
+valid_version() {
+	core=${1%%-*}
+	case $core in "" | .* | *. | *..* | *[!"$DIGITS".]*) return 1 ;; esac
+	case ${1#"$core"} in "") return 0 ;; - | -*[!"$LOWER$UPPER$DIGITS".-]*) return 1 ;; esac
+}
+
 if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then die 2 "--purge goes with --uninstall"; fi
 case $PREFIX in /*) ;; *) die 2 "--prefix must be an absolute folder, not $PREFIX" ;; esac
-case $DSM_VOLUME in /volume[0-9]*) ;; *) die 2 "--dsm-volume must look like /volume1, not $DSM_VOLUME" ;; esac
+# The unit's ExecStart= and a sed replacement take the folder as it is: no space, quote,
+# backslash, $, % (a systemd specifier) or other character a shell or systemd reads.
+case $PREFIX in *[!"$LOWER$UPPER$DIGITS"/._+-]*) die 2 "--prefix may hold letters, digits and / . _ + - only, not $PREFIX" ;; esac
+if ! valid_user "$SVC_USER"; then die 2 "--user must be a portable user name ([a-z_][a-z0-9_-]*, \$ at the end allowed, at most 32 characters), not $SVC_USER"; fi
+if [ -n "$WANT_VERSION" ] && ! valid_version "$WANT_VERSION"; then die 2 "--version must look like 1.2.3 or 1.2.3-rc.1, not $WANT_VERSION"; fi
+case ${DSM_VOLUME#/volume} in "$DSM_VOLUME" | "" | *[!"$DIGITS"]*) die 2 "--dsm-volume must look like /volume1, not $DSM_VOLUME" ;; esac
 BINDIR=$PREFIX/bin
 
 # Runs a command, or under --dry-run says it would.
@@ -237,6 +264,7 @@ fetch_and_verify() {
 	if [ -z "$WANT_VERSION" ]; then
 		fetch VERSION "$TMP/VERSION" || die 1 "cannot read $BASE_URL/VERSION"
 		WANT_VERSION=$(tr -d ' \r\n' <"$TMP/VERSION")
+		if ! valid_version "$WANT_VERSION"; then die 3 "$BASE_URL/VERSION does not hold a version ($(head -c 40 "$TMP/VERSION")); nothing was installed"; fi
 	fi
 	NAME=rota-$WANT_VERSION-$TARGET
 	if [ "$DRY_RUN" = 1 ]; then
@@ -357,7 +385,7 @@ primary_group() {
 # make_dir DIR OWNER MODE; the topmost folder it creates goes into MADE, for fail_install.
 make_dir() {
 	if [ "$DRY_RUN" = 1 ]; then
-		say "would create $1 ($3, $2)"
+		if [ -d "$1" ]; then say "would set $1 to ($3, $2)"; else say "would create $1 ($3, $2)"; fi
 		return
 	fi
 	if [ ! -d "$1" ]; then
@@ -463,9 +491,9 @@ wait_for_daemon() {
 swap_binary() {
 	UPGRADE=0
 	if [ -e "$BIN" ]; then UPGRADE=1; fi
+	# A binary installed by hand, or with --no-service, has no unit or boot script to stop.
 	managed=0
-	if [ "$NO_SERVICE" = 0 ] && { [ "$DSM" = 1 ] || [ "$SYSTEMD" = 1 ]; }; then managed=1; fi
-	# A binary installed by hand may have no unit to stop yet.
+	if [ "$NO_SERVICE" = 0 ] && { { [ "$DSM" = 1 ] && [ -x "$BOOT_SCRIPT" ]; } || { [ "$SYSTEMD" = 1 ] && [ -f "$UNIT" ]; }; }; then managed=1; fi
 	if [ "$UPGRADE" = 1 ] && [ "$managed" = 1 ]; then
 		service stop || true
 		STOPPED=1
@@ -533,10 +561,19 @@ EOF
 
 # --- Uninstall -------------------------------------------------------------------------
 
+# Whether --purge deletes the service user: only the user named rota (the default, or --user
+# rota); another one given with --user (nobody, www-data) was there before rota and may run
+# other things.
+purges_user() {
+	[ "$DSM" = 0 ] && [ "$SVC_USER" = rota ] && id "$SVC_USER" >/dev/null 2>&1
+}
+
 confirm_purge() {
 	if [ "$YES" = 1 ]; then return; fi
 	if [ -t 2 ] && { : </dev/tty; } 2>/dev/null; then
-		printf 'Delete %s and %s (keys, audit database) and the user %s? [y/N] ' "$CONFIG_DIR" "$STATE_DIR" "$SVC_USER" >&2
+		user=""
+		if purges_user; then user=" and the user $SVC_USER"; fi
+		printf 'Delete %s and %s (keys, audit database)%s? [y/N] ' "$CONFIG_DIR" "$STATE_DIR" "$user" >&2
 		read -r answer </dev/tty || answer=""
 		case $answer in y | Y | yes) return ;; esac
 		die 1 "nothing was removed"
@@ -544,8 +581,12 @@ confirm_purge() {
 	die 2 "--purge deletes keys and the audit database: confirm with --yes when there is no terminal"
 }
 
+# remove PATH: gone, and named in REMOVED for the summary; a path not there is not named.
 remove() {
-	if [ -e "$1" ] || [ -L "$1" ]; then run rm -rf "$1"; fi
+	if [ -e "$1" ] || [ -L "$1" ]; then
+		run rm -rf "$1"
+		REMOVED="$REMOVED${REMOVED:+, }$1"
+	fi
 }
 
 # The installed certificates and keys stay (servers may read them), but not owned by a uid,
@@ -567,7 +608,35 @@ disown_certs() {
 	say "Kept: $CERT_DIR (certificates and keys), now owned by root where $SVC_USER or its group owned them ($owned path(s) by owner, $grouped by group)."
 }
 
+# The binary the unit starts (its ExecStart=), empty without a unit.
+unit_binary() {
+	if [ -f "$UNIT" ]; then sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$UNIT" | head -n 1; fi
+}
+
+# Whether anything of rota is on this machine for --uninstall to remove or keep; LOOKED
+# names where it looked.
+anything_installed() {
+	if [ "$DSM" = 1 ]; then set -- "$LINK" "$BOOT_SCRIPT" "$BIN" "$CONFIG_DIR" "$STATE_DIR"; else set -- "$UNIT" "$BIN" "$CONFIG_DIR" "$STATE_DIR"; fi
+	LOOKED=""
+	for p in "$@"; do
+		if [ -e "$p" ] || [ -L "$p" ]; then return 0; fi
+		LOOKED="$LOOKED${LOOKED:+, }$p"
+	done
+	return 1
+}
+
 uninstall() {
+	# A unit starting another binary than this --prefix names was installed with another
+	# --prefix: removing the unit alone would leave that binary behind.
+	ran=$(unit_binary)
+	if [ "$DSM" = 0 ] && [ -n "$ran" ] && [ "$ran" != "$BIN" ]; then
+		case $ran in */bin/rota) how="--uninstall --prefix ${ran%/bin/rota}" ;; *) how="remove $UNIT and $ran by hand" ;; esac
+		die 2 "$UNIT starts $ran, not $BIN: run $how; nothing was removed"
+	fi
+	if ! anything_installed; then
+		say "rota is not installed here: none of $LOOKED exists; nothing was removed."
+		return
+	fi
 	if [ "$PURGE" = 1 ]; then confirm_purge; fi
 	if [ "$DSM" = 1 ]; then
 		service stop || true
@@ -582,11 +651,10 @@ uninstall() {
 		fi
 		remove "$BIN"
 	fi
+	kept=""
 	if [ "$PURGE" = 1 ]; then
 		drop_user=0
-		# Only the user this script makes under its own name: one given with --user (nobody,
-		# www-data) was there before rota and may run other things.
-		if [ "$DSM" = 0 ] && [ "$SVC_USER" = rota ] && id "$SVC_USER" >/dev/null 2>&1; then
+		if purges_user; then
 			drop_user=1
 			disown_certs
 		fi
@@ -596,17 +664,21 @@ uninstall() {
 			remove "$DSM_ROOT"
 		elif [ "$drop_user" = 1 ]; then
 			if command -v userdel >/dev/null 2>&1; then run userdel "$SVC_USER"; else run deluser "$SVC_USER"; fi
-		fi
-		if [ "$drop_user" = 1 ]; then
-			say "rota is removed, with its config, state and user."
-		elif [ "$DSM" = 0 ] && [ "$SVC_USER" != root ]; then
-			say "rota is removed, with its config and state. Kept: the user $SVC_USER, which rota's installer does not make under that name."
-		else
-			say "rota is removed, with its config and state."
+			REMOVED="$REMOVED${REMOVED:+, }the user $SVC_USER"
+		elif [ "$DSM" = 0 ] && [ "$SVC_USER" != root ] && id "$SVC_USER" >/dev/null 2>&1; then
+			kept="the user $SVC_USER, which rota's installer does not make under that name."
 		fi
 	else
-		say "rota is removed. Kept: the config in $CONFIG_DIR and the state (keys, audit database) in $STATE_DIR;"
-		say "--uninstall --purge deletes them."
+		if [ -d "$CONFIG_DIR" ]; then kept="the config in $CONFIG_DIR"; fi
+		if [ -d "$STATE_DIR" ]; then kept="${kept:+$kept and }the state (keys, audit database) in $STATE_DIR"; fi
+		if [ -n "$kept" ]; then kept="$kept; --uninstall --purge deletes them."; fi
+	fi
+	if [ "$DRY_RUN" = 1 ]; then
+		say "--dry-run: would remove: ${REMOVED:-nothing}; nothing was changed.${kept:+ Would keep: $kept}"
+	elif [ -n "$REMOVED" ]; then
+		say "rota is removed: $REMOVED.${kept:+ Kept: $kept}"
+	else
+		say "Nothing to remove: no unit, binary or boot script of rota is here.${kept:+ Kept: $kept}"
 	fi
 }
 

@@ -4,6 +4,7 @@
  */
 import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { CliExit, EXIT } from "./cli/exit.ts";
+import { sayError } from "./cli/output.ts";
 import { checkCommandLine } from "./cli/strict-args.ts";
 import { describeError } from "./errors.ts";
 import { VERSION } from "./cli/version.ts";
@@ -60,14 +61,14 @@ async function run(argv: string[]): Promise<number> {
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CliExit) {
-      if (err.message) console.error(err.message);
+      if (err.message) sayError(err.message);
       return err.code;
     }
     if (err instanceof Error && err.name === "CLIError") {
-      console.error(`rota: ${stripAnsi(err.message)} (see ${await helpFor(argv)})`);
+      sayError(`rota: ${stripAnsi(err.message)} (see ${await helpFor(argv)})`);
       return EXIT.usage;
     }
-    console.error(`rota: ${describeError(err)}`);
+    sayError(`rota: ${describeError(err)}`);
     return EXIT.failed;
   }
 }

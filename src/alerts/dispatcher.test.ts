@@ -90,7 +90,7 @@ test("a refusal for good (noRetry) is not retried", async () => {
   await settle();
   await clock.advance(60_000);
   expect(records.map(brief)).toEqual(["mail failed 1 mail: 550 no such user"]);
-  expect(logged).toContain("error: alerts: renewal.failed to mail failed after 1 attempt(s): mail: 550 no such user");
+  expect(logged).toContain("error: renewal.failed to mail failed after 1 attempt(s): mail: 550 no such user");
 });
 
 test("an attempt with no answer times out and is retried", async () => {
@@ -130,7 +130,7 @@ test("a full queue drops its oldest info first, logs it and records it as not se
   const [c1, i1, i2, w1, c2] = [alert("critical"), alert("info", "cert.recovered"), alert("info", "cert.recovered"), alert("warning"), alert("critical")];
   for (const a of [c1, i1, i2, w1]) dispatcher.enqueue(a!, blocked);
   expect(records.map((r) => [r.alertId, r.outcome, r.error])).toEqual([[i1!.id, "not_sent", "dropped: the alert queue was full"]]);
-  expect(logged).toContain("warn: alerts: queue full (3); dropped cert.recovered (info) for mail");
+  expect(logged).toContain("warn: queue full (3); dropped cert.recovered (info) for mail");
   dispatcher.enqueue(c2!, blocked);
   expect(records.map((r) => r.alertId)).toEqual([i1!.id, i2!.id]);
   dispatcher.enqueue(alert("critical"), blocked);
@@ -172,8 +172,8 @@ test("deliver() bypasses the queue and resolves with the outcome after retries",
   await settle();
   await clock.advance(5_000);
   await clock.advance(10_000);
-  expect(await result).toEqual({ sink: "hook", outcome: "failed", error: "hook: HTTP 500", attempts: 3 });
-  expect(await dispatcher.deliver(alert("info", "alert.test"), new FakeSink("mail"))).toEqual({ sink: "mail", outcome: "delivered", error: null, attempts: 1 });
+  expect(await result).toEqual({ sink: "hook", outcome: "failed", error: "hook: HTTP 500", attempts: 3, partly: false });
+  expect(await dispatcher.deliver(alert("info", "alert.test"), new FakeSink("mail"))).toEqual({ sink: "mail", outcome: "delivered", error: null, attempts: 1, partly: false });
 });
 
 test("whoever queued an alert is told how it ended, once: delivered, failed after its attempts, refused for good", async () => {
@@ -226,5 +226,5 @@ test("deliver() answers within its bound: a Retry-After is honoured up to 10 s o
   await clock.advance(1);
   expect(sink.attempts.length).toBe(2);
   await clock.advance(30_000 + 10_000 + 30_000);
-  expect(result).toEqual({ sink: "hook", outcome: "failed", error: "hook: no answer within 30s", attempts: 3 });
+  expect(result).toEqual({ sink: "hook", outcome: "failed", error: "hook: no answer within 30s", attempts: 3, partly: false });
 });

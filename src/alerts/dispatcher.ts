@@ -7,7 +7,7 @@
  * queued an alert hears how it ended (`Settled`): the repeat limit counts only alerts that
  * arrived (router.ts).
  */
-import type { Alert, AlertBackend } from "../backends/types.ts";
+import { PARTLY_DELIVERED, type Alert, type AlertBackend } from "../backends/types.ts";
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError, isAbort, retryAfterOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -57,6 +57,8 @@ export interface DeliveryResult {
   outcome: Exclude<DeliveryOutcome, "retrying">;
   error: string | null;
   attempts: number;
+  /** Failed, yet some receivers got it (a mail server refusing one of several recipients). */
+  partly: boolean;
 }
 
 /** Told once how a queued alert ended: delivered, failed after its attempts, or not sent at all. */
@@ -133,7 +135,7 @@ export class Dispatcher {
       if (SEVERITY_RANK[j.alert.severity] < SEVERITY_RANK[this.queue[victim]!.alert.severity]) victim = i;
     });
     const [job] = this.queue.splice(victim, 1);
-    this.o.log.warn(`alerts: queue full (${this.o.capacity}); dropped ${job!.alert.type} (${job!.alert.severity}) for ${job!.sink.name}`);
+    this.o.log.warn(`queue full (${this.o.capacity}); dropped ${job!.alert.type} (${job!.alert.severity}) for ${job!.sink.name}`);
     this.track(this.finish(job!, "not_sent", "dropped: the alert queue was full", 0));
   }
 
@@ -171,14 +173,14 @@ export class Dispatcher {
       if (this.stopSignal.signal.aborted) return this.record(job, "not_sent", `the daemon stopped during attempt ${n}: ${text}`, n);
       const final = n >= o.attempts || (error instanceof RotaError && error.noRetry);
       if (final) {
-        o.log.error(`alerts: ${job.alert.type} to ${job.sink.name} failed after ${n} attempt(s): ${text}`);
-        return this.record(job, "failed", text, n);
+        o.log.error(`${job.alert.type} to ${job.sink.name} failed after ${n} attempt(s): ${text}`);
+        return this.record(job, "failed", text, n, error instanceof RotaError && error.code === PARTLY_DELIVERED);
       }
       await this.record(job, "retrying", text, n);
       const asked = retryAfterOf(error);
       const backoff = o.backoffMs * 2 ** (n - 1);
       const wait = asked === undefined ? backoff : Math.min(asked, job.direct ? o.directMaxRetryAfterSeconds : o.maxRetryAfterSeconds) * 1000;
-      o.log.warn(`alerts: ${job.alert.type} to ${job.sink.name}: attempt ${n} failed, retrying in ${Math.round(wait / 1000)}s: ${text}`);
+      o.log.warn(`${job.alert.type} to ${job.sink.name}: attempt ${n} failed, retrying in ${Math.round(wait / 1000)}s: ${text}`);
       if (!(await this.pause(wait))) return this.record(job, "not_sent", `the daemon stopped before attempt ${n + 1}: ${text}`, n);
     }
   }
@@ -213,12 +215,12 @@ export class Dispatcher {
     return result;
   }
 
-  private async record(job: Job, outcome: DeliveryOutcome, error: string | null, attempts: number): Promise<DeliveryResult> {
+  private async record(job: Job, outcome: DeliveryOutcome, error: string | null, attempts: number, partly = false): Promise<DeliveryResult> {
     try {
       await this.o.store.recordDelivery({ alertId: job.alert.id, sink: job.sink.name, event: job.alert.type, certId: job.alert.cert?.id ?? null, at: this.o.clock.now(), outcome, error, attempts });
     } catch (err) {
-      this.o.log.error(`alerts: cannot record the delivery of ${job.alert.type} to ${job.sink.name}: ${describeError(err)}`);
+      this.o.log.error(`cannot record the delivery of ${job.alert.type} to ${job.sink.name}: ${describeError(err)}`);
     }
-    return { sink: job.sink.name, outcome: outcome === "retrying" ? "failed" : outcome, error, attempts };
+    return { sink: job.sink.name, outcome: outcome === "retrying" ? "failed" : outcome, error, attempts, partly };
   }
 }

@@ -15,6 +15,7 @@ import { testConfig } from "../testing/config.ts";
 import { FakeClock, settle } from "../testing/fake-clock.ts";
 import { FakeSink, type FakeAnswer } from "../testing/fake-sink.ts";
 import { RotaError } from "../errors.ts";
+import { PARTLY_DELIVERED } from "../backends/types.ts";
 import { DEFAULT_ALERT_EVENTS } from "./catalogue.ts";
 import { AlertService } from "./service.ts";
 
@@ -178,10 +179,10 @@ test("the interval's expiry check reads the store only for certs that may be exp
 test("a test alert reaches every sink past the limit, or the one named, with each outcome", async () => {
   const service = await start([section("mail"), section("hook", { events: ["cert.expiring"], minSeverity: "critical" })]);
   expect(await service.test({ sink: null, certId: "www" })).toEqual([
-    { sink: "mail", outcome: "delivered", error: null, attempts: 1 },
-    { sink: "hook", outcome: "delivered", error: null, attempts: 1 },
+    { sink: "mail", outcome: "delivered", error: null, attempts: 1, partly: false },
+    { sink: "hook", outcome: "delivered", error: null, attempts: 1, partly: false },
   ]);
-  expect(await service.test({ sink: "hook", certId: null })).toEqual([{ sink: "hook", outcome: "delivered", error: null, attempts: 1 }]);
+  expect(await service.test({ sink: "hook", certId: null })).toEqual([{ sink: "hook", outcome: "delivered", error: null, attempts: 1, partly: false }]);
   expect(built.get("hook")!.delivered.map((a) => a.message)).toEqual([`Test alert from rota on ${built.get("hook")!.delivered[0]!.node} for www`, `Test alert from rota on ${built.get("hook")!.delivered[0]!.node}`]);
   expect(emitted.filter((e) => e.type === "alert.test").map((e) => (e as { sink: string | null }).sink)).toEqual([null, "hook"]);
   await service.stop();
@@ -278,6 +279,20 @@ test("a failure alert that did not arrive holds nothing back: the next failure i
   expect(built.get("hook")!.delivered.map((a) => a.type)).toEqual(["renewal.failed", "cert.recovered"]);
   // It never got a failure alert: no recovery either.
   expect(built.get("slack")!.delivered).toEqual([]);
+  await service.stop();
+});
+
+test("a failure alert some recipients got is recorded failed but counts for the repeat limit: they do not hear of every failure", async () => {
+  const bounce = () => new RotaError(PARTLY_DELIVERED, "mail: smtp:25: refused for bad@example.com (550 no such user); delivered to ops@example.com", { noRetry: true });
+  scripts.set("mail", Array.from({ length: 5 }, bounce));
+  const service = await start([section("mail")]);
+  for (let i = 0; i < 3; i++) {
+    await renewal("failed");
+    await clock.advance(3_600_000);
+  }
+  await settle();
+  expect(built.get("mail")!.attempts.map((a) => a.type)).toEqual(["renewal.failed"]);
+  expect((await store.listDeliveries(10)).map((d) => `${d.outcome} ${d.error}`)).toEqual(["failed mail: smtp:25: refused for bad@example.com (550 no such user); delivered to ops@example.com"]);
   await service.stop();
 });
 

@@ -165,7 +165,7 @@ export class AlertService {
   }
 
   private queue(work: () => Promise<void>): void {
-    this.lane = this.lane.then(work).catch((err) => this.deps.log.error(`alerts: ${describeError(err)}`));
+    this.lane = this.lane.then(work).catch((err) => this.deps.log.error(describeError(err)));
   }
 
   /** A success after a failed renewal, or while a failure alert stands, is a recovery. */
@@ -189,9 +189,10 @@ export class AlertService {
       if (!send) continue;
       const { claim } = send;
       // The repeat limit counts alerts that arrived: one that did not is taken back, in turn with the routing.
+      // One some recipients got stays counted, or they would hear of every failure while another address bounces.
       const settled = claim
         ? (r: DeliveryResult) => {
-            if (r.outcome !== "delivered") this.queue(() => this.router.undelivered(claim));
+            if (r.outcome !== "delivered" && !r.partly) this.queue(() => this.router.undelivered(claim));
           }
         : undefined;
       this.dispatcher.enqueue(await this.render({ ...e, error, detail }, severity, send.repeats, send.lastHeldError, notAfter), backend, settled);

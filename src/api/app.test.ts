@@ -272,6 +272,22 @@ describe("GET /api/certs", () => {
     expect((body as unknown[])[0]).toMatchObject({ id: "www", status: "due", not_after: notAfter.toISOString(), days_left: 0.04, renew_reason: "lifetime" });
   });
 
+  test("a look that found nothing to do is judged against the clock: past its renewal moment with no look since, the cert is due from that moment, then expired", async () => {
+    const notAfter = await installOneDayCert();
+    await scheduler.refresh(cert);
+    const first = (await get("/api/certs")).body as { status: string; renew_at: string }[];
+    expect(first[0]).toMatchObject({ status: "ok", due_since: null });
+    const renewAt = first[0]!.renew_at;
+    now = new Date(Date.parse(renewAt) + 1000);
+    expect(((await get("/api/certs")).body as unknown[])[0]).toMatchObject({ status: "due", due_since: renewAt });
+    expect(((await get("/api/certs?status=due")).body as { total: number }).total).toBe(1);
+    now = new Date(notAfter.getTime() + 1000);
+    expect(((await get("/api/certs")).body as unknown[])[0]).toMatchObject({ status: "due", due_since: renewAt, not_after: notAfter.toISOString() });
+    await store.putCertState({ certId: "www", consecutiveFailures: 1, retryAt: new Date(now.getTime() + 900_000), lastError: "internal: boom", authzFailures: 0, haltedAt: null });
+    expect(((await get("/api/certs")).body as unknown[])[0]).toMatchObject({ status: "cooldown" });
+    expect((await get("/api/status")).body).toMatchObject({ by_status: { cooldown: 1 } });
+  });
+
   test("a cooldown shows its retry time and the last renewal's summary", async () => {
     await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: now });
     await store.closeRenewal("r1", "failed", new Date(now.getTime() + 1000), "internal: boom");
@@ -396,6 +412,15 @@ describe("the audit store away (a SurrealDB store's outage)", () => {
     const { status, body } = await get("/api/status");
     expect(status).toBe(200);
     expect(body).toMatchObject({ certs: 1, audit: { backend: "surrealdb", connected: false, buffered_writes: 7, dropped_writes: 0 } });
+  });
+
+  test("a cert whose certificate expired meanwhile is never ok: no look could be taken since (every sweep fails), so it is judged by the clock", async () => {
+    const notAfter = await installOneDayCert();
+    await scheduler.refresh(cert);
+    expect((await get("/api/status")).body).toMatchObject({ by_status: { ok: 1 } });
+    app = api({ reload: async () => ({ ok: false, file: "", problems: [] }), store: awayStore() });
+    now = new Date(notAfter.getTime() + 60_000);
+    expect((await get("/api/status")).body).toMatchObject({ by_status: { due: 1 } });
   });
 
   test("a route that reads the store answers 503 in the store's words", async () => {

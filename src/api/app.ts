@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { describeError, RotaError } from "../errors.ts";
+import { noBody } from "./no-body.ts";
 import type { ApiDeps } from "./ports.ts";
+import { singleParams } from "./query.ts";
 import { alertRoutes } from "./routes/alerts.ts";
 import { certRoutes } from "./routes/certs.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
@@ -25,6 +27,7 @@ export const bodyLimited = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => 
 export function createApi(deps: ApiDeps): Hono {
   const app = new Hono();
   app.use(bodyLimited);
+  app.use("/api/*", singleParams, noBody);
   app.get("/healthz", (c) => c.text("ok"));
   app.route("/", statusRoutes(deps));
   app.route("/", certRoutes(deps));

@@ -110,7 +110,10 @@ export async function certStatuses(deps: ViewDeps, certs: readonly WatchedCert[]
   if (unsettled.length > 0) {
     const states = await deps.store.certStates(unsettled.map((u) => rows[u.index]!.cert.config.id));
     const now = deps.clock.now();
-    for (const u of unsettled) rows[u.index]!.status = certStatus({ busy: false, look: u.look, state: states.get(rows[u.index]!.cert.config.id) ?? null, now });
+    for (const u of unsettled) {
+      const id = rows[u.index]!.cert.config.id;
+      rows[u.index]!.status = certStatus({ busy: false, look: u.look, state: states.get(id) ?? null, nodeFailure: deps.certs.installFailure(id), now });
+    }
   }
   return rows;
 }
@@ -139,8 +142,8 @@ function statusesNow(deps: ViewDeps, certs: readonly WatchedCert[]): { rows: Row
     const look = deps.certs.look(cert.config.id);
     const busy = deps.certs.busy(cert.config.id);
     if (look === undefined) unlooked = true;
-    else if (statusNeedsState({ busy, look })) unsettled.push({ index: i, look });
-    rows[i] = { cert, status: certStatus({ busy, look, state: null, now }), notAfter: look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY };
+    else if (statusNeedsState({ busy, look, now })) unsettled.push({ index: i, look });
+    rows[i] = { cert, status: certStatus({ busy, look, state: null, nodeFailure: deps.certs.installFailure(cert.config.id), now }), notAfter: look?.decision?.notAfter?.getTime() ?? Number.NEGATIVE_INFINITY };
   }
   return { rows, unsettled, unlooked };
 }

@@ -4,6 +4,7 @@
  * moment, and an unchanged cert is not serialized again.
  */
 import { describe, expect, test } from "bun:test";
+import type { NodeInstallFailure } from "../cluster/types.ts";
 import type { Decision } from "../scheduler/due.ts";
 import type { CertLook, TargetLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
@@ -42,6 +43,7 @@ function base(): CertViewInput {
     busy: false,
     state: null,
     last: undefined,
+    nodeFailure: null,
     nextTick: new Date(T0 + 3_600_000),
     install: ["files"],
     typeOf: () => "filesystem",
@@ -68,6 +70,13 @@ const withLook = (i: CertViewInput, over: Partial<CertLook>): CertViewInput => (
 const withDecision = (i: CertViewInput, over: Partial<Decision>): CertViewInput => withLook(i, { decision: { ...(i.look?.decision ?? base().look!.decision!), ...over } as Decision });
 const withTarget = (i: CertViewInput, over: Partial<TargetLook>): CertViewInput => withLook(i, { targets: [{ ...(i.look?.targets[0] ?? base().look!.targets[0]!), ...over }] });
 const state = (r: () => number): CertState => ({ certId: "www", consecutiveFailures: pick(r, [0, 1, 3]), retryAt: pick(r, [null, at(r)]), lastError: "acme: boom", authzFailures: 0, haltedAt: pick(r, [null, null, at(r)]) });
+const nodeFailure = (r: () => number): NodeInstallFailure => ({
+  serial: pick(r, ["aa", "bb"]),
+  failures: pick(r, [1, 2]),
+  retryAt: at(r),
+  refused: pick(r, [true, false]),
+  run: { id: pick(r, ["s1", "s2"]), certId: "www", trigger: "sync", installOnly: true, reason: "files does not serve the newest certificate", status: "failed", startedAt: at(r), finishedAt: at(r), error: pick(r, ["key_mismatch", "EPERM"]), node: "nas-4" },
+});
 const renewal = (r: () => number): RenewalHead => ({
   id: pick(r, ["r1", "r2"]),
   certId: "www",
@@ -109,6 +118,7 @@ const CHANGES: Record<string, Change> = {
   "targets added or gone": (i, r) => withLook(i, { targets: pick(r, [[], base().look!.targets, [...base().look!.targets, { target: "nginx", installed: null }]]) }),
   "failure state": (i, r) => ({ ...i, state: pick(r, [null, state(r)]) }),
   "latest renewal": (i, r) => ({ ...i, last: pick(r, [undefined, renewal(r)]) }),
+  "this node's install failure": (i, r) => ({ ...withDecision(i, { action: "install" }), nodeFailure: pick(r, [null, nodeFailure(r)]) }),
 };
 
 describe("CertRows", () => {
@@ -170,10 +180,12 @@ describe("CertRows", () => {
     expect(rows.builds).toBe(1);
   });
 
-  test("a cooldown's end, a renewal moment and an ARI poll each end a row's life once reached", () => {
+  test("a cooldown's end, a renewal moment, an ARI poll and a certificate's expiry each end a row's life once reached", () => {
     const input = { ...base(), state: { certId: "www", consecutiveFailures: 1, retryAt: new Date(T0 + 1000), lastError: null, authzFailures: 0, haltedAt: null } };
     const far = withDecision(base(), { moment: null });
-    expect(momentsExpiry(far)).toBe(Number.POSITIVE_INFINITY);
+    // A look that found nothing to do holds until the certificate it saw expires, at the latest.
+    expect(momentsExpiry(far)).toBe(T0 + 60 * DAY);
+    expect(momentsExpiry(withDecision(base(), { action: "renew", moment: null, reason: "due" }))).toBe(Number.POSITIVE_INFINITY);
     expect(momentsExpiry(input)).toBe(T0 + 1000);
     expect(momentsExpiry(withLook(far, { ari: { certId: "x", window: null, explanationUrl: null, polledAt: new Date(T0), nextPollAt: new Date(T0 + 2000), error: null } }))).toBe(T0 + 2000);
     expect(momentsExpiry(withDecision(base(), { moment: { at: new Date(T0 + 3000), reason: "lifetime" } }))).toBe(T0 + 3000);
@@ -206,8 +218,9 @@ describe("CertRows", () => {
       const text = rows.list(certs, sources);
       const looks = new Map(certs.map((i) => [i.id, i.look]));
       const busy = new Set<string>();
-      const source = { look: (id: string) => looks.get(id), busy: (id: string) => busy.has(id) };
-      return { rows, certs, text, looks, busy, source };
+      const failures = new Map<string, NodeInstallFailure>();
+      const source = { look: (id: string) => looks.get(id), busy: (id: string) => busy.has(id), installFailure: (id: string) => failures.get(id) ?? null };
+      return { rows, certs, text, looks, busy, failures, source };
     }
 
     test("sweeps and hours passing: the text is certJson's at each moment, no row rebuilt, and the same text while nothing moved", () => {
@@ -224,9 +237,9 @@ describe("CertRows", () => {
       expect(rows.builds).toBe(3);
     });
 
-    test("null once a source, a look or a busy flag is another, or a row's moment has passed; list then gives certJson's", () => {
+    test("null once a source, a look, a busy flag or a node's install failure is another, or a row's moment has passed; list then gives certJson's", () => {
       const sources = [{}, {}];
-      const { rows, certs, looks, busy, source } = listed(sources);
+      const { rows, certs, looks, busy, failures, source } = listed(sources);
       const soon = new Date(T0 + 1000);
       expect(rows.again(sources, soon, certs[0]!.nextTick, source)).not.toBeNull();
       expect(rows.again([sources[0]!, {}], soon, certs[0]!.nextTick, source)).toBeNull();
@@ -234,6 +247,9 @@ describe("CertRows", () => {
       busy.add("b");
       expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBeNull();
       busy.delete("b");
+      failures.set("c", nodeFailure(() => 0.5));
+      expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBeNull();
+      failures.delete("c");
       looks.set("a", fresh(certs[0]!).look);
       expect(rows.again(sources, soon, certs[0]!.nextTick, source)).toBeNull();
       looks.set("a", certs[0]!.look);

@@ -6,6 +6,7 @@
  * sweep's time, at every sweep), are kept apart from the text and put in at each request,
  * so that neither a sweep nor the hours passing rebuild a row.
  */
+import type { NodeInstallFailure } from "../cluster/types.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
 import { certJson, daysLeftAt, daysLeftUntil, momentsExpiry, nextCheckAt, nextCheckOwn, type CertViewInput, type OwnNextCheck } from "./cert-view.ts";
@@ -33,7 +34,7 @@ interface Row {
 
 /**
  * What the last array was made of besides its rows, for `again`: the caller's sources (the
- * watched certs, the store's reads) and each cert's look and busy flag, all compared by
+ * watched certs, the store's reads) and each cert's look, busy flag and install failure, all compared by
  * identity, and the rows it was built from, valid until `until` (ms: the soonest moment one
  * of them depends on).
  */
@@ -41,6 +42,7 @@ interface Made {
   sources: readonly object[];
   looks: (CertLook | undefined)[];
   busy: boolean[];
+  failures: (NodeInstallFailure | null)[];
   rows: Row[];
   until: number;
 }
@@ -95,13 +97,13 @@ export class CertRows {
    * inputs and calls `list`. At 10,000 certs building the inputs and comparing them row by
    * row was most of an unchanged list's CPU (issue 11).
    */
-  again(sources: readonly object[], now: Date, nextTick: Date | null, certs: Pick<CertSource, "look" | "busy">): string | null {
+  again(sources: readonly object[], now: Date, nextTick: Date | null, certs: Pick<CertSource, "look" | "busy" | "installFailure">): string | null {
     const last = this.last;
     const made = last?.made;
     if (!last || !made || !sameList(made.sources, sources) || now.getTime() >= made.until) return null;
     for (let n = 0; n < last.ids.length; n++) {
       const id = last.ids[n]!;
-      if (certs.look(id) !== made.looks[n] || certs.busy(id) !== made.busy[n]) return null;
+      if (certs.look(id) !== made.looks[n] || certs.busy(id) !== made.busy[n] || certs.installFailure(id) !== made.failures[n]) return null;
     }
     for (const r of made.rows) this.put(r, now, nextTick);
     if (!this.changed) return last.text;
@@ -212,7 +214,7 @@ function madeOf(sources: readonly object[], inputs: readonly CertViewInput[], ro
   if (looks.includes(undefined)) return null;
   let until = Number.POSITIVE_INFINITY;
   for (const r of rows) until = Math.min(until, r.expiresAt);
-  return { sources, looks, busy: inputs.map((i) => i.busy), rows, until };
+  return { sources, looks, busy: inputs.map((i) => i.busy), failures: inputs.map((i) => i.nodeFailure), rows, until };
 }
 
 /**
@@ -256,6 +258,8 @@ export function sameInput(a: CertViewInput, b: CertViewInput): boolean {
   return (
     a.id === b.id &&
     a.busy === b.busy &&
+    // A new object at every change (InstallSyncTask's backoff), the same one until then.
+    a.nodeFailure === b.nodeFailure &&
     sameList(a.domains, b.domains) &&
     sameList(a.install, b.install) &&
     sameLook(a.look, b.look) &&

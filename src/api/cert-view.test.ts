@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import type { Decision } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
 import type { CertState } from "../store/types.ts";
-import { certJson, type CertViewInput } from "./cert-view.ts";
+import { certJson, statusNeedsState, type CertViewInput } from "./cert-view.ts";
 
 const now = new Date("2030-01-01T00:00:00Z");
 const later = new Date("2030-03-01T00:00:00Z");
@@ -25,6 +25,7 @@ const input = (over: Partial<CertViewInput>): CertViewInput => ({
   busy: false,
   state: null,
   last: undefined,
+  nodeFailure: null,
   nextTick: null,
   install: ["files"],
   typeOf: () => "filesystem",
@@ -69,6 +70,51 @@ describe("status", () => {
     const j = certJson(input({ state: failing(soon) }));
     expect(j.retry_at).toBe(soon.toISOString());
     expect(j.due_since).toBeNull();
+  });
+});
+
+describe("a look judged against the clock (no look could be taken since: the audit store's server away fails every sweep)", () => {
+  const moment = { at: new Date(now.getTime() + 3600_000), reason: "lifetime" as const };
+  const fine = look({ action: "none", why: "lifetime", moment, reason: "ok", notAfter: later, newest: later });
+  const at = (t: Date) => input({ look: fine, now: t });
+
+  test("holds until its renewal moment", () => {
+    expect([certJson(at(now)).status, certJson(at(now)).due_since]).toEqual(["ok", null]);
+  });
+
+  test("past its renewal moment the cert is due since that moment, with its failure state counting", () => {
+    const past = new Date(moment.at.getTime() + 1);
+    expect([certJson(at(past)).status, certJson(at(past)).due_since]).toEqual(["due", moment.at.toISOString()]);
+    expect(certJson({ ...at(past), state: failing(later) }).status).toBe("cooldown");
+    expect(statusNeedsState(at(past))).toBe(true);
+    expect(statusNeedsState(at(now))).toBe(false);
+  });
+
+  test("an expired certificate is never ok, even with no renewal moment known", () => {
+    const bare = look({ action: "none", why: "lifetime", moment: null, reason: "ok", notAfter: later, newest: later });
+    const j = certJson(input({ look: bare, now: new Date(later.getTime() + 3600_000) }));
+    expect([j.status, j.due_since, j.days_left! < 0]).toEqual(["due", later.toISOString(), true]);
+  });
+});
+
+describe("a cluster node that cannot install the stored certificate (refused: its own key; failed: its folder read-only)", () => {
+  const syncRun = { id: "s1", certId: "www", trigger: "sync" as const, installOnly: true, reason: "files does not serve the newest certificate (serial 02)", status: "failed" as const, startedAt: now, finishedAt: now, error: "pipeline: /keys/www.key does not hold the key of certificate 02", node: "nas-4" };
+  const failure = (retryAt: Date, serial = "02") => ({ serial, failures: 2, retryAt, refused: true, run: syncRun });
+  const behind = (over: Partial<CertLook> = {}): CertLook => ({ ...look({ action: "install", why: "not_served", moment: null, reason: "files does not serve the newest certificate (serial 02)", targets: ["files"], notAfter: later }), latestSerial: "02", ...over });
+  const leaderRun = { id: "r9", certId: "www", trigger: "scheduled" as const, installOnly: false, reason: null, status: "succeeded" as const, startedAt: now, finishedAt: now, error: null, node: "nas-1" };
+
+  test("is the cert's state on this node: cooling down until its retry, then failed, with its own run as the last renewal", () => {
+    const j = certJson(input({ look: behind(), nodeFailure: failure(soon), last: leaderRun }));
+    expect([j.status, j.retry_at, j.next_check, j.last_renewal?.id, j.last_renewal?.error]).toEqual(["cooldown", soon.toISOString(), soon.toISOString(), "s1", syncRun.error]);
+    expect(certJson(input({ look: behind(), nodeFailure: failure(now) })).status).toBe("failed");
+  });
+
+  test("counts only while installing that certificate is the work: a newer serial, a cert that renews or is fine are judged as before", () => {
+    expect(certJson(input({ look: behind({ latestSerial: "03" }), nodeFailure: failure(soon), last: leaderRun })).status).toBe("due");
+    expect(certJson(input({ look: behind({ latestSerial: "03" }), nodeFailure: failure(soon), last: leaderRun })).last_renewal?.id).toBe("r9");
+    expect(certJson(input({ look: look({ action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: later }), nodeFailure: failure(soon) })).status).toBe("due");
+    expect(certJson(input({ nodeFailure: failure(soon) })).status).toBe("ok");
+    expect(certJson(input({ look: behind(), nodeFailure: failure(soon), busy: true })).status).toBe("renewing");
   });
 });
 

@@ -1,7 +1,14 @@
-/** @module A cert's status as the API reports it: a pure function of the scheduler's last look, the runner and the store. */
+/**
+ * @module A cert's status as the API reports it: a pure function of the scheduler's last
+ * look, the runner, the store and the clock. The list, `rota status`, `--check`, the API and
+ * the dashboard all judge a cert here. A look that found nothing to do is judged against now
+ * too: when a look could not be taken since (the audit store's server away fails every
+ * sweep), the certificate it saw still reaches its renewal moment and expires.
+ */
 import { toUnicode } from "../config/names.ts";
 import { daysLeft } from "../scheduler/due.ts";
 import type { CertLook } from "../scheduler/scheduler.ts";
+import type { NodeInstallFailure } from "../cluster/types.ts";
 import type { CertState, RenewalHead } from "../store/types.ts";
 import { iso, renewalSummaryJson, windowJson, type CertJson, type CertStatus, type TargetJson } from "./json.ts";
 
@@ -13,6 +20,8 @@ export interface CertViewInput {
   busy: boolean;
   state: CertState | null;
   last: RenewalHead | undefined;
+  /** Cluster mode: this node's failed or refused install of the stored certificate; null on a single node. */
+  nodeFailure: NodeInstallFailure | null;
   nextTick: Date | null;
   /** The cert's install targets, in config order. */
   install: readonly string[];
@@ -21,11 +30,44 @@ export interface CertViewInput {
 }
 
 /** What a cert's status is made of. */
-export type StatusInput = Pick<CertViewInput, "busy" | "look" | "state" | "now">;
+export type StatusInput = Pick<CertViewInput, "busy" | "look" | "state" | "now" | "nodeFailure">;
+
+/**
+ * The failure state and last renewal a cert is judged by on this node. On a cluster node whose
+ * own install of the stored certificate failed or was refused, while putting that certificate
+ * on its targets is the work the cert needs, that failure's: the shared `cert_state` is the
+ * leader's orders', and a node that cannot install is as stuck as a single node whose install
+ * failed (cooldown, then failed). Otherwise the store's.
+ */
+export function onThisNode(i: Pick<CertViewInput, "look" | "state" | "nodeFailure"> & { last?: RenewalHead }): { state: CertState | null; last: RenewalHead | undefined } {
+  const f = i.nodeFailure;
+  if (!f || i.look?.decision?.action !== "install" || f.serial !== i.look.latestSerial) return { state: i.state, last: i.last };
+  return {
+    state: { certId: f.run.certId, consecutiveFailures: f.failures, retryAt: f.retryAt, lastError: f.run.error, authzFailures: 0, haltedAt: null },
+    last: f.run,
+  };
+}
 
 /** Whether the cert's status depends on its failure state: only one that needs work has a status the state can change. */
-export function statusNeedsState(i: Pick<CertViewInput, "busy" | "look">): boolean {
-  return !i.busy && i.look !== undefined && i.look.decision?.action !== "none";
+export function statusNeedsState(i: Pick<CertViewInput, "busy" | "look" | "now">): boolean {
+  return !i.busy && i.look !== undefined && (i.look.decision?.action !== "none" || overtaken(i.look, i.now) !== null);
+}
+
+/**
+ * When the last look is overtaken by the clock: it found nothing to do, so it holds until
+ * its renewal moment (never later than the certificate's notAfter); a look taken after that
+ * finds the cert due. Null for a look that found work (or could not decide).
+ */
+function overtakenAt(look: CertLook | undefined): Date | null {
+  const d = look?.decision;
+  if (d?.action !== "none") return null;
+  return d.moment && d.moment.at < d.notAfter ? d.moment.at : d.notAfter;
+}
+
+/** The renewal moment the last look has been overtaken by, when it has passed. */
+export function overtaken(look: CertLook | undefined, now: Date): Date | null {
+  const at = overtakenAt(look);
+  return at && at <= now ? at : null;
 }
 
 export function certStatus(i: StatusInput): CertStatus {
@@ -34,9 +76,10 @@ export function certStatus(i: StatusInput): CertStatus {
   const d = i.look.decision;
   // The scheduler leaves it alone until a target answers, so it is neither due nor failed, whatever the last attempt did.
   if (!d) return "unreadable";
-  if (d.action === "none") return "ok";
-  if (i.state?.haltedAt) return "halted";
-  if ((i.state?.consecutiveFailures ?? 0) > 0) return i.state?.retryAt && i.state.retryAt > i.now ? "cooldown" : "failed";
+  if (d.action === "none" && !overtaken(i.look, i.now)) return "ok";
+  const { state } = onThisNode(i);
+  if (state?.haltedAt) return "halted";
+  if ((state?.consecutiveFailures ?? 0) > 0) return state?.retryAt && state.retryAt > i.now ? "cooldown" : "failed";
   return d.notAfter === null ? "missing" : "due";
 }
 
@@ -51,7 +94,8 @@ const DAY_HUNDREDTH_MS = 864_000;
  */
 export function certJson(i: CertViewInput): CertJson {
   const notAfter = i.look?.decision?.notAfter ?? null;
-  const retryAt = retryAhead(i);
+  const node = onThisNode(i);
+  const retryAt = retryAhead({ state: node.state, now: i.now });
   const status = certStatus(i);
   return {
     id: i.id,
@@ -65,8 +109,8 @@ export function certJson(i: CertViewInput): CertJson {
     ari_window: windowJson(i.look?.ari?.window),
     next_check: iso(nextCheckAt(nextCheckOwn(i, status), i.nextTick)),
     retry_at: iso(retryAt),
-    due_since: iso(i.look?.dueSince),
-    last_renewal: i.last ? renewalSummaryJson(i.last) : null,
+    due_since: iso(i.look?.dueSince ?? overtaken(i.look, i.now)),
+    last_renewal: node.last ? renewalSummaryJson(node.last) : null,
     look_error: i.look?.error ?? null,
     targets: targetsJson(i.install, i.look, i.look?.latestSerial ?? null, i.typeOf),
   };
@@ -90,12 +134,13 @@ export function daysLeftUntil(notAfter: Date, now: Date): number {
 /**
  * The first moment (ms) at which `certJson(i)` may differ only because `now` passed one of
  * the cert's moments: a cooldown's end, a renewal moment or an ARI poll (each stops counting
- * once past). `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
+ * once past), and when a look that found nothing to do is overtaken (`overtaken`).
+ * `days_left` apart (`daysLeftUntil`): it moves every 864 s for every cert.
  */
 export function momentsExpiry(i: CertViewInput): number {
   const now = i.now.getTime();
   let at = Number.POSITIVE_INFINITY;
-  for (const d of [i.state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
+  for (const d of [onThisNode(i).state?.retryAt, i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt, overtakenAt(i.look)]) {
     if (d && d.getTime() > now) at = Math.min(at, d.getTime());
   }
   return at;
@@ -132,8 +177,9 @@ export interface OwnNextCheck {
  * next sweep if that comes first (`nextCheckAt`).
  */
 export function nextCheckOwn(i: CertViewInput, status: CertStatus = certStatus(i)): OwnNextCheck {
-  if (i.state?.haltedAt || status === "renewing") return { at: null, sweep: false };
-  if (status === "cooldown") return { at: retryAhead(i), sweep: false };
+  const { state } = onThisNode(i);
+  if (state?.haltedAt || status === "renewing") return { at: null, sweep: false };
+  if (status === "cooldown") return { at: retryAhead({ state, now: i.now }), sweep: false };
   let at: Date | null = null;
   for (const d of [i.look?.decision?.moment?.at, i.look?.ari?.nextPollAt]) {
     if (d && d > i.now && (at === null || d < at)) at = d;

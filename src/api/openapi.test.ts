@@ -7,6 +7,7 @@ import { systemClock } from "../clock.ts";
 import { createApi } from "./app.ts";
 import { RENEWAL_STATUSES, TRIGGERS } from "./renewal-query.ts";
 import type { ApiDeps } from "./ports.ts";
+import { dashboardRoutes } from "../views/routes.tsx";
 import { createTcpApp, type TcpAuth } from "./tcp.tsx";
 
 /** `METHOD /path` of each route an app serves; middleware registers as method ALL and is no route. */
@@ -15,9 +16,12 @@ const routesOf = (app: { routes: { method: string; path: string }[] }) => app.ro
 test("the OpenAPI document lists exactly the routes the API serves", async () => {
   const doc = (await Bun.file(join(import.meta.dir, "..", "..", "docs", "openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
   const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
-  // The socket's routes, and those the TCP listener adds (sign-in, sign-out); the dashboard's pages are not API.
+  // The socket's routes, those the TCP listener adds (sign-in, sign-out) and the dashboard's
+  // form posts, which take a Bearer token too; the dashboard's pages (GET, HTML) are not API.
   const tcp = createTcpApp(new Hono(), { auth: () => ({}) as TcpAuth, pages: new Hono(), assets: new Hono(), clock: systemClock, log: createConsola() });
-  const served = [...new Set([...routesOf(createApi({} as ApiDeps)), ...routesOf(tcp)])];
+  const forms = routesOf(dashboardRoutes({} as ApiDeps)).filter((r) => !r.startsWith("GET "));
+  expect(forms).toEqual(["POST /certs/{id}/renew"]);
+  const served = [...new Set([...routesOf(createApi({} as ApiDeps)), ...routesOf(tcp), ...forms])];
   expect(new Set(served)).toEqual(new Set(documented));
   const guide = await Bun.file(join(import.meta.dir, "..", "..", "docs", "api.md")).text();
   for (const route of served) expect(guide).toContain(`\`${route}\``);

@@ -3,7 +3,7 @@
  * see the scheduler or the runner themselves, so the socket app, the TCP app and tests
  * build them from whatever answers these.
  */
-import type { ClusterPort } from "../cluster/types.ts";
+import type { ClusterPort, NodeInstallFailure } from "../cluster/types.ts";
 import type { DeliveryResult } from "../alerts/dispatcher.ts";
 import type { Clock } from "../clock.ts";
 import type { HttpTls } from "../config/schema.ts";
@@ -24,6 +24,8 @@ export interface CertSource {
   backendType(surface: "ca" | "dcv" | "install", name: string): string | undefined;
   /** True while a renewal of the cert runs. */
   busy(certId: string): boolean;
+  /** Cluster mode: this node's failed or refused install of the cert's stored certificate (InstallSyncTask); always null on a single node. */
+  installFailure(certId: string): NodeInstallFailure | null;
   nextTickAt(): Date | null;
   checkIntervalSeconds(): number;
   /** Resolves once every watched cert has had its first look (it may never, if a target hangs: callers bound the wait). */

@@ -2,11 +2,31 @@
  * @module Query parameters of the API's lists, checked: a bad value is a 400 whose message
  * names the parameter and what it takes, thrown so a route reads its parameters in order.
  */
+import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { errorResponse } from "./error-response.ts";
 
 /** The message goes in both: the API answers `res`, a page shows `message`. */
-function refuse(message: string): never {
-  throw new HTTPException(400, { message, res: Response.json({ error: message }, { status: 400 }) });
+export function refuse(message: string, status: 400 | 404 = 400): never {
+  throw new HTTPException(status, { message, res: errorResponse(status, message) });
+}
+
+/** A parameter given twice is refused, not read as its first value: `?cert=a&cert=b` asks for something no route answers. */
+export const singleParams: MiddlewareHandler = async (c, next) => {
+  const seen = new Set<string>();
+  for (const name of new URL(c.req.url).searchParams.keys()) {
+    if (seen.has(name)) refuse(`${name} is given more than once; give it once`);
+    seen.add(name);
+  }
+  await next();
+};
+
+/** A yes/no option: `1`, `true`, `yes` or `0`, `false`, `no`; absent is no. Anything else (`force=`, `new_key=2`) is refused, not read as no. */
+export function flagParam(raw: string | undefined, name: string): boolean {
+  if (raw === undefined) return false;
+  if (["1", "true", "yes"].includes(raw)) return true;
+  if (["0", "false", "no"].includes(raw)) return false;
+  refuse(`${name} must be 1 or 0 (or true/false, yes/no)`);
 }
 
 /** Digits only: `2.5`, `1e3`, ` 5` and `0x10` are refused, not rounded or read some other way. */

@@ -2,21 +2,16 @@
  * @module `GET /api/renewals`'s query, checked: the audit trail's filters and keyset cursor,
  * read the same way by the API and the audit page.
  */
-import { HTTPException } from "hono/http-exception";
 import type { Trigger } from "../events.ts";
 import type { RenewalQuery, RenewalStatus } from "../store/types.ts";
 import { MAX_RENEWALS_LIMIT } from "./json.ts";
 import type { ApiDeps } from "./ports.ts";
-import { intParam, listParam, timeParam } from "./query.ts";
+import { intParam, listParam, refuse, timeParam } from "./query.ts";
 
 // Every value, checked against its type by the compiler: a new one cannot be left out of the filters.
 export const TRIGGERS = Object.keys({ scheduled: 0, manual: 0, startup: 0, reload: 0, sync: 0 } satisfies Record<Trigger, 0>) as Trigger[];
 export const RENEWAL_STATUSES = Object.keys({ running: 0, succeeded: 0, failed: 0, interrupted: 0 } satisfies Record<RenewalStatus, 0>) as RenewalStatus[];
 export const DEFAULT_RENEWALS_LIMIT = 20;
-
-function refuse(status: 400 | 404, message: string): never {
-  throw new HTTPException(status, { message, res: Response.json({ error: message }, { status }) });
-}
 
 /**
  * Throws an HTTPException naming the first parameter that is not valid: a 400, or a 404 for
@@ -28,19 +23,19 @@ export async function parseRenewalQuery(deps: Pick<ApiDeps, "certs" | "store">, 
   const triggers = listParam(param("trigger"), "trigger", TRIGGERS);
   const since = timeParam(param("since"), "since");
   const until = timeParam(param("until"), "until");
-  if (since && until && until <= since) refuse(400, "until must be later than since");
+  if (since && until && until <= since) refuse("until must be later than since");
   // Empty is the first page: a paging loop starts with no last id.
   const before = param("before") || undefined;
   // A cursor that names nothing would answer an empty page, which reads as "no older renewals".
   if (before !== undefined && !(await deps.store.getRenewal(before))) {
-    refuse(400, "before must be the id of a renewal in the audit trail: the last one of the previous page");
+    refuse("before must be the id of a renewal in the audit trail: the last one of the previous page");
   }
   const certId = param("cert");
   // Empty must not read as "every cert" (the event stream refuses it the same way).
-  if (certId === "") refuse(400, "cert must be a cert id");
+  if (certId === "") refuse("cert must be a cert id");
   if (certId !== undefined && !deps.certs.find(certId)) {
     const known = (await deps.store.listRenewalHeads({ certId, limit: 1 })).length > 0;
-    if (!known) refuse(404, `unknown cert ${JSON.stringify(certId)}`);
+    if (!known) refuse(`unknown cert ${JSON.stringify(certId)}`, 404);
   }
   return { certId, statuses, triggers, since, until, before, limit };
 }

@@ -107,6 +107,12 @@ describe("browser sessions", () => {
     expect(cookie).not.toContain("Secure");
   });
 
+  test("a pasted token with whitespace around it signs in", async () => {
+    const { res } = await login(` ${TOKEN}\n`);
+    expect(res.status).toBe(303);
+    expect(res.headers.get("Set-Cookie")).toStartWith("rota_session=");
+  });
+
   test("over TLS the cookie is Secure", async () => {
     const tlsApp = createTcpApp(api, { auth: () => ({ ...auth, tls: true }), pages, assets, clock, log, failDelayMs: 0 });
     const res = await tlsApp.request("https://nas:8844/login", { method: "POST", body: new URLSearchParams({ token: TOKEN }) });

@@ -14,6 +14,7 @@ import { bodyLimited } from "./app.ts";
 import { formPage, safeNext } from "./auth/next.ts";
 import { LoginPage } from "../views/layout.tsx";
 import { SESSION_COOKIE, type Session, type Sessions } from "./auth/session.ts";
+import { type StreamGuard, StreamGuards } from "./auth/stream-guards.ts";
 import { bearerToken, tokenMatches } from "./auth/token.ts";
 
 /** What authentication checks against now; a reload swaps it (a new token ends every session). */
@@ -31,6 +32,8 @@ export interface TcpDeps {
   /** The dashboard's pages (behind the login) and its static files (before it). */
   pages: Hono<TcpEnv>;
   assets: Hono;
+  /** The open streams and the credentials they opened with: a logout rechecks them; a token change is the listener's to recheck. Default: the app's own. */
+  streams?: StreamGuards;
   clock: Clock;
   log: Logger;
   /** How long a failed attempt waits for its answer (default 300 ms): guessing slows, a right token is never refused. */
@@ -38,7 +41,7 @@ export interface TcpDeps {
 }
 
 /** Pages read the session (its CSRF token goes into their forms); null when a Bearer token authenticated. */
-export type TcpEnv = { Variables: { session: Session | null } };
+export type TcpEnv = { Variables: { session: Session | null; streamGuard?: StreamGuard } };
 
 const REFUSED_CROSS_SITE = { error: "cross-site request refused" };
 
@@ -48,6 +51,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
   // for the patterns that expression cannot take matches the same way and is built as routes are added.
   const app = new Hono<TcpEnv>({ router: new TrieRouter() });
   const failDelay = deps.failDelayMs ?? 300;
+  const streams = deps.streams ?? new StreamGuards(deps.clock);
 
   // Before anything reads a body: the login form is parsed ahead of the API's own limit.
   app.use(bodyLimited);
@@ -89,7 +93,8 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
     const form = await formOf(c);
     if (form === null) return c.json({ error: "the login form must be sent as application/x-www-form-urlencoded or multipart/form-data" }, 400);
     const next = safeNext(field(form, "next"));
-    const token = field(form, "token");
+    // A pasted token often brings a space or a line break along; a token never has one (tokenProblem).
+    const token = field(form, "token")?.trim();
     if (!token || !tokenMatches(token, auth.token)) {
       await refuse(c, "wrong token at login");
       return c.html(<LoginPage next={next} failed={true} />, 401);
@@ -109,6 +114,7 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
         return unauthorized(c);
       }
       c.set("session", null);
+      if (isUpgrade(c)) c.set("streamGuard", streams.guard(() => tokenMatches(presented, deps.auth().token), null, "token no longer valid"));
       // Bearer requests carry no ambient credential, so no CSRF token; a browser opening the event stream still must be on our origin.
       if (isUpgrade(c) && !sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
       return next();
@@ -122,7 +128,10 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
       return c.redirect(`/login?next=${encodeURIComponent(back)}`, 303);
     }
     c.set("session", session);
-    if (isUpgrade(c) && !sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+    if (isUpgrade(c)) {
+      if (!sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
+      c.set("streamGuard", streams.guard(() => deps.auth().sessions.verify(cookie) !== null, session.expires, "session ended: sign in again"));
+    }
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       if (!sameOrigin(c, auth)) return c.json(REFUSED_CROSS_SITE, 403);
       const presentedCsrf = c.req.header("X-CSRF-Token") ?? field(await formOf(c), "_csrf");
@@ -134,7 +143,10 @@ export function createTcpApp(api: Hono, deps: TcpDeps): Hono<TcpEnv> {
 
   app.post("/logout", (c) => {
     const session = c.get("session");
-    if (session) deps.auth().sessions.revoke(session);
+    if (session) {
+      deps.auth().sessions.revoke(session);
+      streams.recheck();
+    }
     deleteCookie(c, SESSION_COOKIE, { path: "/", secure: deps.auth().tls, httpOnly: true, sameSite: "Strict" });
     return c.redirect("/login", 303);
   });

@@ -81,6 +81,7 @@ function app(s: AuditStore, certs: WatchedCert[], looks: Map<string, CertLook>) 
       nextTickAt: () => null,
       checkIntervalSeconds: () => 3600,
       firstLooks: async () => {},
+      installFailure: () => null,
     },
     actions: {} as Actions,
     alerts: { sinkNames: () => [], test: async () => [] },

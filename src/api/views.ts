@@ -69,6 +69,7 @@ function inputsOf(deps: ViewDeps, certs: readonly WatchedCert[], latest: Map<str
     look: deps.certs.look(c.config.id),
     busy: deps.certs.busy(c.config.id),
     state: stateOf.get(c.config.id) ?? null,
+    nodeFailure: deps.certs.installFailure(c.config.id),
     last: latest.get(c.config.id),
     nextTick,
     install: c.config.install,

@@ -6,7 +6,7 @@
  */
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { errnoText, nearestExisting } from "../config/paths.ts";
-import type { CheckContext } from "./types.ts";
+import type { CheckContext, CheckResult } from "./types.ts";
 
 export type ServiceUser = CheckContext["user"];
 
@@ -86,17 +86,34 @@ function ownerText(st: { uid: number; gid: number }): string {
   return `owner ${st.uid}:${st.gid}`;
 }
 
+/** The capabilities docs/install.md's drop-in grants for writing a target's folder (issue 15 §3). */
+export const FOLDER_CAPABILITIES = ["CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER", "CAP_KILL"] as const;
+
 /**
- * The systemd drop-in that lets the hardened unit write `folders` (docs/install.md,
- * "Writing into nginx/HAProxy folders"), or giving them to the service user's group.
+ * The fixes for a `folder` the service user cannot write: giving it to the user's primary
+ * group, or the drop-in (docs/install.md, "Writing into nginx or HAProxy folders") that
+ * doctor merges with the other findings' into one.
  */
-export function dropInHint(folders: string[], user: ServiceUser): string {
-  return [
-    `give the folder to the service user (chgrp ${user.name} ${folders.join(" ")} && chmod 2770 ${folders.join(" ")}), or under systemd add /etc/systemd/system/rota.service.d/targets.conf:`,
-    "[Service]",
-    `ReadWritePaths=${folders.join(" ")}`,
-    "AmbientCapabilities=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_KILL",
-    "CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_KILL",
-    "then: systemctl daemon-reload && systemctl restart rota (docs/install.md)",
-  ].join("\n");
+export function folderFix(folder: string, user: ServiceUser, groupFile = "/etc/group"): Pick<CheckResult, "hint" | "dropIn"> {
+  const group = groupName(user.gid, groupFile);
+  return {
+    // ProtectSystem=strict mounts every folder outside ReadWritePaths= read-only, whatever its group.
+    hint: `give the folder to the service user's group (chgrp ${group} ${folder} && chmod 2770 ${folder}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not)`,
+    dropIn: { paths: [folder], capabilities: FOLDER_CAPABILITIES },
+  };
+}
+
+/** The name /etc/group gives `gid` (nobody's primary group is nogroup on Debian), else the number. */
+export function groupName(gid: number, groupFile = "/etc/group"): string {
+  let text = "";
+  try {
+    text = readFileSync(groupFile, "utf8");
+  } catch {
+    return String(gid);
+  }
+  for (const line of text.split("\n")) {
+    const [name, , id] = line.split(":");
+    if (name && id === String(gid)) return name;
+  }
+  return String(gid);
 }

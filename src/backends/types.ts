@@ -105,6 +105,28 @@ export interface DcvBackend {
 }
 
 /**
+ * A DCV backend that removes many challenges in fewer vendor calls than a `remove` each
+ * (Namecheap: one getHosts + setHosts per domain): an optional capability, checked with
+ * `canRemoveMany`. The journal's sweep uses it for the entries of one backend. Each challenge
+ * as `remove` would take it (already gone is success). It resolves with the challenges it could
+ * not remove, each with its error (one zone that cannot be read does not hold back the others'),
+ * and rejects only with RotaError("aborted") once its signal fires.
+ */
+export interface BatchRemovingDcv extends DcvBackend {
+  removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]>;
+}
+
+/** A challenge `removeMany` could not remove, and why. */
+export interface RemoveFailure {
+  challenge: DcvChallenge;
+  error: unknown;
+}
+
+export function canRemoveMany(backend: DcvBackend): backend is BatchRemovingDcv {
+  return typeof (backend as Partial<BatchRemovingDcv>).removeMany === "function";
+}
+
+/**
  * How the pipeline checks that a DNS backend's TXT records are visible before the CA is told,
  * and where it publishes them. Plain data read from the backend's section by
  * `parsePropagationConfig` (src/dns/config.ts), the one reader of these keys.
@@ -328,11 +350,18 @@ export interface Alert {
 }
 
 /**
- * A notification sink (email, webhook). `send` delivers one alert once: it resolves when the
- * receiver accepted it, and rejects with a RotaError whose message starts with the sink's
- * name otherwise — `noRetry` when the receiver refused it for good (a 4xx other than 429,
- * a mail server rejecting the recipient), `retryAfterSeconds` when it asked to wait (429
- * Retry-After). It honours its AbortSignal (the daemon's timeout and shutdown): once aborted
+ * The code of a send that reached some of its receivers and not others (a mail server that
+ * takes one recipient and refuses another): a failed delivery, but the alert arrived.
+ */
+export const PARTLY_DELIVERED = "partly_delivered";
+
+/**
+ * A notification sink (email, webhook). `send` delivers one alert once: it resolves when
+ * every receiver accepted it, and rejects with a RotaError whose message starts with the
+ * sink's name otherwise — `noRetry` when the receiver refused it for good (a 4xx other than
+ * 429, a mail server rejecting a recipient), `retryAfterSeconds` when it asked to wait (429
+ * Retry-After), code `PARTLY_DELIVERED` when some receivers got it; a retry of the same
+ * alert (same id) goes only to those that did not. It honours its AbortSignal (the daemon's timeout and shutdown): once aborted
  * it rejects promptly with a RotaError("aborted"). Retries, queueing and logging are the
  * daemon's; `send` never logs a secret (password, token, signing key) and never throws into
  * a renewal. Safe to call concurrently.
@@ -387,7 +416,21 @@ export interface CaAdvisor {
 export interface CheckResult {
   status: "ok" | "warn" | "fail" | "skip";
   message: string;
+  /** The fixes other than the systemd drop-in, which doctor adds from `dropIn`. */
   hint?: string;
+  /** What the hardened unit must be granted for this to pass under systemd. */
+  dropIn?: DropInNeed;
+}
+
+/**
+ * Folders for `ReadWritePaths=` and capabilities for `AmbientCapabilities=` and
+ * `CapabilityBoundingSet=` that the hardened unit lacks (packaging/systemd/rota.service.in).
+ * Doctor merges every finding's into the one drop-in `rota.service.d/targets.conf` it
+ * prints (docs/install.md): a second file of that name would replace the first.
+ */
+export interface DropInNeed {
+  paths: readonly string[];
+  capabilities: readonly string[];
 }
 
 export interface CheckContext {

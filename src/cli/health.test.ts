@@ -1,5 +1,5 @@
 /** @module healthProblems: which certs make `rota status --check` exit 1, and the line each gets. */
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { CertJson } from "../api/json.ts";
 import { healthProblems } from "./health.ts";
 
@@ -87,4 +87,30 @@ test("a cert ok by one target while another cannot be read is a problem, one lin
   });
   expect(healthProblems([c], 3600, now)).toEqual(["www: target nas: dsm nas: 2-step verification code needed (403); fix it, then run `rota dsm login nas`"]);
   expect(healthProblems([cert({ targets: [target("files", null)] })], 3600, now)).toEqual([]);
+});
+
+describe("a renewal under way", () => {
+  const running = { id: "r2", trigger: "scheduled", status: "running", started_at: "2030-01-01T09:00:00.000Z", finished_at: null, error: null };
+  const longer = new Date(now.getTime() - 7201_000).toISOString();
+  const target = (serial: string | null) => ({ name: "files", type: "filesystem", serial, not_after: null, matches_latest: false, error: null });
+
+  test("does not excuse a cert due for more than two check intervals: a worker that hangs would hide it for good", () => {
+    const c = cert({ status: "renewing", due_since: longer, renew_reason: "lifetime", last_renewal: running, targets: [target("0a")] });
+    expect(healthProblems([c], 3600, now)).toEqual([`www: due since ${longer}, more than two check intervals without a successful renewal; a renewal is under way since 2030-01-01T09:00:00.000Z`]);
+  });
+
+  test("is fine within two check intervals while its targets serve something", () => {
+    const c = cert({ status: "renewing", due_since: new Date(now.getTime() - 60_000).toISOString(), renew_reason: "lifetime", last_renewal: running, targets: [target("0a")] });
+    expect(healthProblems([c], 3600, now)).toEqual([]);
+  });
+
+  test("does not excuse a target that serves nothing, at once, once however long", () => {
+    const c = cert({ status: "renewing", due_since: longer, renew_reason: "not_served", last_renewal: running, targets: [target(null), { ...target(null), name: "nginx" }] });
+    expect(healthProblems([c], 3600, now)).toEqual(["www: missing: nothing installed on files, nginx; a renewal is under way since 2030-01-01T09:00:00.000Z"]);
+    expect(healthProblems([cert({ ...c, due_since: now.toISOString(), last_renewal: null })], 3600, now)).toEqual(["www: missing: nothing installed on files, nginx; a renewal is under way"]);
+  });
+
+  test("before the first look nothing is known of its targets", () => {
+    expect(healthProblems([cert({ status: "renewing", renew_reason: null, targets: [target(null)] })], 3600, now)).toEqual([]);
+  });
 });

@@ -1,7 +1,10 @@
 /** @module Plain aligned columns for terminal output. */
 import type { StepJson } from "../api/json.ts";
+import { terminalSafe } from "./output.ts";
 
-export function table(header: string[], rows: string[][]): string {
+/** Cells are made terminal-safe before they are measured: an escape sequence is wider shown than raw. */
+export function table(header: string[], raw: string[][]): string {
+  const rows = raw.map((r) => r.map(terminalSafe));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells

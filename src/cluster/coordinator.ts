@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import type { Leadership } from "../scheduler/leadership.ts";
 import { isUnavailable } from "../store/surreal-client.ts";
 import type { ClusterLink } from "../store/surreal.ts";
-import { FORGET_SILENT_NODES, HEARTBEAT, LEAVE, NODE_CLAIM, nodeRecord, OBSERVE, RELEASE, TICK, ttl } from "./lease-sql.ts";
+import { FORGET_SILENT_NODES, HEARTBEAT, LEAVE, NODE_CLAIM, nodeRecord, OBSERVE, RECREATE_LOCK, RELEASE, TICK, ttl } from "./lease-sql.ts";
 import type { ClusterConfig, Fence, LeaderInfo, LeaderLostReason, NodeCertsSource, StepDownBody } from "./types.ts";
 
 /** Stopping releases the lease within this (inside the daemon's 5-s stop deadline); so does a step-down. */
@@ -93,6 +93,10 @@ export class SurrealClusterCoordinator implements Leadership {
   private cancelDeadline: Cancel = () => {};
   /** Whether the last tick reached the database: an outage is logged once. */
   private reached = true;
+  /** The highest term the lease record has shown: a record made again starts from it. */
+  private highestTerm = 0;
+  /** Whether the last read found the lease record gone: said once, not at every tick. */
+  private lockMissing = false;
 
   constructor(private readonly opts: CoordinatorOptions) {
     this.nodeId = opts.config.nodeId;
@@ -234,11 +238,33 @@ export class SurrealClusterCoordinator implements Leadership {
     if (row) this.held(row.term as number, sent);
     // The database says another holds the lease while this node thinks it leads: its lease lapsed.
     else if (this.leading) this.lose("superseded");
+    if (lock) this.lockMissing = false;
+    else await this.recreateLock();
     await this.heartbeat();
   }
 
   private see(lock: Row | undefined, dbNow: Date): void {
-    this.view = { leader: liveLeader(lock, dbNow), term: (lock?.term as number | undefined) ?? 0, offsetMs: dbNow.getTime() - this.opts.clock.now().getTime() };
+    const term = (lock?.term as number | undefined) ?? 0;
+    this.highestTerm = Math.max(this.highestTerm, term);
+    this.view = { leader: liveLeader(lock, dbNow), term, offsetMs: dbNow.getTime() - this.opts.clock.now().getTime() };
+  }
+
+  /**
+   * The lease record is gone (a restore without it, a stuck lock "cleared" by deleting it):
+   * no acquire can match, so no node would ever lead again. Every node that sees it tries to
+   * make it again, free; one CREATE wins (`RECREATE_LOCK`), and the next ticks acquire it as usual.
+   */
+  private async recreateLock(): Promise<void> {
+    if (!this.lockMissing) this.opts.log.warn("cluster: the lease record cluster_lock:singleton is missing (restored without it, or deleted by hand): no node can lead without it; making it again");
+    this.lockMissing = true;
+    const term = Math.max(this.highestTerm, this.term);
+    try {
+      const [made] = (await this.opts.db.query(RECREATE_LOCK, { term })) as [Row[]];
+      this.opts.log.warn(`cluster: ${this.nodeId} made the lease record cluster_lock:singleton again, free, at term ${(made[0]?.term as number | undefined) ?? term}`);
+    } catch (err) {
+      // Another node made it first (its CREATE won, ours conflicted), or the database is away: the next tick reads it again.
+      this.opts.log.debug(`cluster: lease record not made here: ${describeError(err)}`);
+    }
   }
 
   /** The acquire or refresh sent at `sent` returned the lease at `term`. */

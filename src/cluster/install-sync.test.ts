@@ -255,6 +255,37 @@ describe("refusals and failures", () => {
     expect(clock.now().getTime() - second).toBeGreaterThanOrEqual(2 * COOLDOWN_S * 1000);
   });
 
+  test("the backoff is the cert's install failure on this node, with the failed run as its audit row says it, until a run succeeds", async () => {
+    expect(task?.installFailure("www") ?? null).toBeNull();
+    await started();
+    const startedAt = clock.now();
+    await clock.advance(5000);
+    runs[0]!.finish(refusal("02"));
+    await settle();
+    const failure = task!.installFailure("www")!;
+    expect(failure).toMatchObject({ serial: "02", failures: 1, refused: true, retryAt: new Date(clock.now().getTime() + COOLDOWN_S * 1000) });
+    expect(failure.run).toEqual({
+      id: "r1",
+      certId: "www",
+      trigger: "sync",
+      installOnly: true,
+      reason: "files does not serve the newest certificate (serial 02)",
+      status: "failed",
+      startedAt,
+      finishedAt: clock.now(),
+      error: "pipeline: /keys/www.key does not hold the key of certificate 02",
+      node: "nas-2",
+    });
+    // The same object while nothing changes: views compare it by identity.
+    await clock.advance(SYNC_S * 1000);
+    expect(task!.installFailure("www")).toBe(failure);
+    await clock.advance(COOLDOWN_S * 1000);
+    const s = summary("02");
+    runs[1]!.finish({ ok: true, issued: { certId: "www", renewalId: "r2", leafPem: "", chainPem: "", serial: "02", notBefore: s.notBefore, notAfter: s.notAfter, issuedAt: s.notBefore } });
+    await settle();
+    expect(task!.installFailure("www")).toBeNull();
+  });
+
   test("a new serial resets the backoff: tried at the next tick, and its refusal said too", async () => {
     await started();
     runs[0]!.finish(refusal("02"));

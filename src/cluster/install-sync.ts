@@ -22,7 +22,7 @@ import { repairOf, type CertSummary, type Repair, type TargetState } from "../sc
 import type { Runner } from "../scheduler/runner.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { AuditStore } from "../store/types.ts";
-import type { ClusterCertBody, NodeCertsSource } from "./types.ts";
+import type { ClusterCertBody, NodeCertsSource, NodeInstallFailure } from "./types.ts";
 
 /** Error codes of the pipeline's cluster-mode `key`/`verify` steps that mean "this node's key cannot serve the leader's certificate". */
 const REFUSALS = new Set(["key_missing", "key_mismatch", "key_invalid"]);
@@ -46,13 +46,7 @@ export interface InstallSyncDeps {
 }
 
 /** A failed or refused sync of one serial: not tried again before `retryAt`. */
-interface Backoff {
-  serial: string;
-  failures: number;
-  retryAt: Date;
-  error: string;
-  refused: boolean;
-}
+type Backoff = NodeInstallFailure & { error: string };
 
 export class InstallSyncTask implements NodeCertsSource {
   /** Each cert's state as its last look (or run) left it. */
@@ -94,6 +88,14 @@ export class InstallSyncTask implements NodeCertsSource {
   /** Resolves once no pass runs or waits to run. Runs started are not waited for: their end asks for a pass of its own. */
   async idle(): Promise<void> {
     while (this.passing) await this.passing;
+  }
+
+  /**
+   * This node's failure to install the cert's stored certificate, while it backs off from it
+   * or waits to try again: the cert's failure state on this node (`rota list`, `--check`).
+   */
+  installFailure(certId: string): NodeInstallFailure | null {
+    return this.backoffs.get(certId) ?? null;
   }
 
   /** The watched certs this node has looked at, in config order. */
@@ -219,18 +221,21 @@ export class InstallSyncTask implements NodeCertsSource {
 
   private launch(cert: WatchedCert, serial: string, repair: Repair): boolean {
     const id = cert.config.id;
+    const startedAt = this.deps.clock.now();
     const started = this.deps.runner.start(cert, "sync", { installOnly: repair.targets, reason: repair.reason });
     if (!started) return false;
     scoped(this.deps.log, { cert: id, renewal: started.renewalId }).info(`${id}: installing serial ${serial} on ${repair.targets.join(", ")}: ${repair.reason}`);
+    const run = { id: started.renewalId, certId: id, reason: repair.reason, startedAt };
     void started.done
-      .then((outcome) => this.concluded(id, serial, outcome))
+      .then((outcome) => this.concluded(run, serial, outcome))
       .catch((err) => this.deps.log.error(`sync: ${id}: ${describeError(err)}`));
     return true;
   }
 
   /** Records how a sync run of `serial` ended, then looks at the cert again (what its targets serve now). */
-  private concluded(id: string, serial: string, outcome: RunOutcome): void {
+  private concluded(run: { id: string; certId: string; reason: string; startedAt: Date }, serial: string, outcome: RunOutcome): void {
     const { deps } = this;
+    const id = run.certId;
     if (outcome.ok) this.backoffs.delete(id);
     else if (!outcome.interrupted) {
       const refused = REFUSALS.has(outcome.error instanceof RotaError ? outcome.error.code : "");
@@ -240,7 +245,8 @@ export class InstallSyncTask implements NodeCertsSource {
       const d = deps.scheduler.watched().config.daemon;
       const wait = cooldownSeconds(failures, { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds }, retryAfterOf(outcome.error));
       const retryAt = new Date(now.getTime() + wait * 1000);
-      this.backoffs.set(id, { serial, failures, retryAt, error, refused });
+      const head = { ...run, trigger: "sync" as const, installOnly: true, status: "failed" as const, finishedAt: now, error, node: deps.nodeId };
+      this.backoffs.set(id, { serial, failures, retryAt, error, refused, run: head });
       const log = scoped(deps.log, { cert: id });
       if (refused) log.error(`${id}: ${deps.nodeId} refuses to install serial ${serial}, tried again after ${retryAt.toISOString()}: ${error}`);
       else log.error(`${id}: installing serial ${serial} failed (${failures} in a row), tried again after ${retryAt.toISOString()}: ${error}`);

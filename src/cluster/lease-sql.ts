@@ -1,6 +1,7 @@
 /**
  * @module The SurrealQL of cluster mode, verbatim (issue 17): the lease (one record,
- * `cluster_lock:singleton`, created by Surreal migration 2 and only ever UPDATEd), the
+ * `cluster_lock:singleton`, created by Surreal migration 2, acquired only ever by UPDATE,
+ * CREATEd again only when it is gone), the
  * nodes' heartbeats and the reads of `/api/cluster`. Every value is bound, never spliced;
  * each statement's result is the caller's to read (`coordinator.ts`, `status.ts`).
  */
@@ -36,6 +37,19 @@ export const READ_LOCK = "SELECT holder, term, acquired_at, expires FROM ONLY cl
  * names whoever does.
  */
 export const TICK = `${ACQUIRE}\n${READ_LOCK}`;
+
+/**
+ * The lease record again, free, when it is gone (a restore without it, a "clear stuck lock"
+ * by hand): without it no UPDATE matches and no node ever leads. A CREATE of one id is
+ * atomic: of nodes racing, one creates it and the others fail ("already exists", or a
+ * transaction conflict), then all acquire it as usual, one winning. Its term is the highest
+ * any node may have led at, the caller's last seen (`$term`) and those the database still
+ * records beside certificates and cluster events, so the next period's term is above every
+ * fence already handed out. Binding: `$term`.
+ */
+export const RECREATE_LOCK = `CREATE cluster_lock:singleton SET holder = NONE, instance = NONE, expires = time::now(),
+  term = math::max(array::concat([$term], (SELECT VALUE term FROM issued_cert WHERE term > 0), (SELECT VALUE term FROM cluster_event WHERE term > 0)))
+RETURN AFTER;`;
 
 /** A follower's tick (holding off after a step-down): only the read. */
 export const OBSERVE = READ_LOCK;

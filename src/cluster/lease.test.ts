@@ -19,7 +19,7 @@ import { SurrealAuditStore } from "../store/surreal.ts";
 import type { IssuedCert } from "../store/types.ts";
 import { SurrealClusterCoordinator } from "./coordinator.ts";
 import { recordClusterEvents } from "./event-log.ts";
-import { ACQUIRE, RELEASE, ttl } from "./lease-sql.ts";
+import { ACQUIRE, RECREATE_LOCK, RELEASE, ttl } from "./lease-sql.ts";
 import { ClusterStatus } from "./status.ts";
 import type { Fence } from "./types.ts";
 
@@ -176,6 +176,60 @@ describe("the lease on the real engine", () => {
       await Promise.all([c.close(), store.close()]);
     }
   });
+});
+
+describe("the lease record gone (a restore without it, a stuck lock cleared by deleting it)", () => {
+  test(`${CONTENDERS} connections make it again at once: one CREATE wins, at the highest term recorded; then one winner, at that term + 1`, async () => {
+    const { config, store } = await freshDatabase();
+    const clients = await Promise.all(Array.from({ length: CONTENDERS }, () => client(config)));
+    try {
+      const link = store.clusterLink();
+      expect(await acquire(clients[0]!, "nas-1", "a")).toEqual({ won: true, term: 1 });
+      await store.saveIssued(cert("0a"), { nodeId: "nas-1", instance: "a", term: 1 });
+      await link.query("UPDATE cluster_lock:singleton SET term = 4 RETURN NONE; CREATE cluster_event SET at = time::now(), node_id = 'nas-2', type = 'leader_acquired', term = 6, cert_id = NULL, serial = NULL, detail = 'x', inserted_at = time::now() RETURN NONE;");
+      await link.query("DELETE cluster_lock:singleton");
+      expect(await acquire(clients[1]!, "nas-2", "b")).toEqual({ won: false, conflict: false });
+
+      const made = await Promise.allSettled(clients.map((c) => c.query(RECREATE_LOCK, { term: 2 }, 0)));
+      expect(made.filter((m) => m.status === "fulfilled")).toHaveLength(1);
+      const [lock] = (await link.query("SELECT holder, instance, term FROM ONLY cluster_lock:singleton")) as [Record<string, unknown>];
+      expect(lock).toEqual({ term: 6 });
+
+      const outcomes = await Promise.all(clients.map((c, i) => acquire(c, `node-${i}`, `instance-${i}`)));
+      expect(outcomes.filter((o) => o.won)).toEqual([{ won: true, term: 7 }]);
+    } finally {
+      await Promise.all([...clients.map((c) => c.close()), store.close()]);
+    }
+  }, 60_000);
+
+  test("a coordinator that finds it gone says so, makes it again, and a node leads again above the last term", async () => {
+    const { store } = await freshDatabase();
+    const link = store.clusterLink();
+    const lines: string[] = [];
+    const heard = createLogger({ level: "debug", tty: false, write: (line) => void lines.push(line.trimEnd()) });
+    const make = (nodeId: string) =>
+      new SurrealClusterCoordinator({ config: { nodeId, lockTtlSeconds: 3 }, db: link, clock: systemClock, monotonic: systemMonotonic, emit: () => {}, log: heard, version: "0.2.0", certs: { certs: () => [] } });
+    const a = make("nas-1");
+    const b = make("nas-2");
+    try {
+      await a.start();
+      await b.start();
+      expect(a.fence().term).toBe(1);
+      await link.query("DELETE cluster_lock:singleton");
+      const until = Date.now() + 6000;
+      while (!(a.isLeader() || b.isLeader()) || (a.isLeader() ? a : b).fence().term < 2) {
+        if (Date.now() > until) throw new Error(`no leader again: ${lines.join("\n")}`);
+        await Bun.sleep(50);
+      }
+      expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);
+      expect((a.isLeader() ? a : b).fence().term).toBe(2);
+      expect(lines.filter((l) => l.includes("the lease record cluster_lock:singleton is missing"))).not.toHaveLength(0);
+      expect(lines.filter((l) => / made the lease record cluster_lock:singleton again, free, at term 1$/.test(l))).toHaveLength(1);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await store.close();
+    }
+  }, 30_000);
 });
 
 describe("coordinators on the real engine", () => {

@@ -2,6 +2,7 @@
  * @module Cluster mode's shared shapes: the lease a leader holds, the fence its writes
  * carry, and the report `GET /api/cluster` and `rota cluster status --json` return.
  */
+import type { RenewalHead } from "../store/types.ts";
 
 /** Proof a write comes from the current lease holder: the Surreal store checks it in the write's own transaction. */
 export interface Fence {
@@ -101,6 +102,24 @@ export interface ClusterBrief {
 /** What a node reports of its certs at each heartbeat (InstallSyncTask's view), for `nodes[].certs`. */
 export interface NodeCertsSource {
   certs(): ClusterCertBody[];
+}
+
+/**
+ * A cluster node's own failure to put a stored certificate on its targets (a failed or
+ * refused sync run), backed off in memory: the shared `cert_state` is the leader's orders',
+ * so this is the cert's failure state on this node while that certificate is what it lacks.
+ * A new object at every change, the same one until then.
+ */
+export interface NodeInstallFailure {
+  serial: string;
+  /** Failed or refused runs of this serial in a row. */
+  failures: number;
+  /** No run of this serial before then. */
+  retryAt: Date;
+  /** This node's key cannot serve the certificate (`key_missing`, `key_mismatch`, `key_invalid`). */
+  refused: boolean;
+  /** The last failed run, as its audit row says it. */
+  run: RenewalHead;
 }
 
 /** What the API needs of cluster mode; absent (null) when `[cluster] enabled` is false. */

@@ -1,6 +1,7 @@
 /** @module `[http] listen` parsing, the loopback rule and what a token may hold. */
 import { describe, expect, test } from "bun:test";
-import { isLoopback, parseListen, tokenProblem } from "./http.ts";
+import { isLoopback, parseListen, readHttp, tokenProblem } from "./http.ts";
+import { Problems, Reader } from "./reader.ts";
 
 describe("parseListen", () => {
   test.each([
@@ -44,4 +45,25 @@ describe("tokenProblem", () => {
     ["bücher-token-value-long-enough", `the token contains a character outside printable ASCII, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
     ["nul\u0000-in-the-token-value", `the token contains a character outside printable ASCII, which an "Authorization: Bearer" header cannot carry ${MAKE}`],
   ])("%p is refused", (token, why) => expect(tokenProblem(token)).toBe(why));
+});
+
+describe("public_url", () => {
+  function read(publicUrl: string): { publicUrl: string | undefined; problems: string[] } {
+    const problems = new Problems();
+    const r = new Reader({ public_url: publicUrl }, "http", { problems, baseDir: "/", env: {} });
+    return { publicUrl: readHttp(r, [], []).publicUrl, problems: problems.list };
+  }
+
+  test("an origin, with or without the trailing slash", () => {
+    expect(read("https://rota.example.test")).toEqual({ publicUrl: "https://rota.example.test", problems: [] });
+    expect(read("https://rota.example.test:8844/")).toEqual({ publicUrl: "https://rota.example.test:8844", problems: [] });
+  });
+
+  test("a path is refused, not cut: the dashboard is served at the root of its host", () => {
+    expect(read("https://rota.example.test/base")).toEqual({
+      publicUrl: undefined,
+      problems: ['http.public_url: "https://rota.example.test/base" has a path (/base): the dashboard is served at the root of its host, so give the origin alone ("https://rota.example.test")'],
+    });
+    expect(read("https://rota.example.test/base/").problems).toHaveLength(1);
+  });
 });

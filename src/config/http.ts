@@ -131,5 +131,11 @@ function readPublicUrl(r: Reader): string | undefined {
     r.problem("public_url", `${quote(v)} must not carry a user, a query or a fragment`);
     return undefined;
   }
+  // The dashboard's pages and /assets/ are linked from the root, and the Origin check takes an
+  // origin: under a proxy's sub-path links would reach pages that cannot load. Refused, not cut.
+  if (url.pathname !== "/") {
+    r.problem("public_url", `${quote(v)} has a path (${url.pathname}): the dashboard is served at the root of its host, so give the origin alone (${quote(url.origin)})`);
+    return undefined;
+  }
   return url.origin;
 }

@@ -8,6 +8,7 @@
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { rootNameWarning } from "../backends/ca/local/root-name.ts";
 import { INSTALL_TYPES } from "../backends/registry.ts";
 import { keyTypeOfObject } from "../crypto/keys.ts";
 import { clusterConfigProblems } from "./cluster-checks.ts";
@@ -46,12 +47,12 @@ const KERNEL_FILESYSTEMS = ["/proc", "/sys"];
 export function preflight(config: RotaConfig, keys?: SectionKeys): PreflightReport {
   const report = preflightDaemon(config, keys);
   const certs = preflightKeys(config, (i) => keys?.certs[i] ?? `cert[${i}]`);
-  return { fatal: report.fatal, certs: [...certs.certs, ...report.certs], warnings: certs.warnings };
+  return { fatal: report.fatal, certs: [...certs.certs, ...report.certs], warnings: [...report.warnings, ...certs.warnings] };
 }
 
 /**
- * Everything `preflight` checks but the certs' keys: the daemon's own paths (fatal) and the
- * install sections' folders. A few calls whatever the number of certs.
+ * Everything `preflight` checks but the certs' keys: the daemon's own paths (fatal), the
+ * install sections' folders and each local CA's root name. A few calls whatever the number of certs.
  */
 export function preflightDaemon(config: RotaConfig, keys?: SectionKeys): PreflightReport {
   const report: PreflightReport = { fatal: [], certs: [], warnings: [] };
@@ -72,6 +73,10 @@ export function preflightDaemon(config: RotaConfig, keys?: SectionKeys): Preflig
     const where = { cert: (i: number) => keys?.certs[i] ?? `cert[${i}]`, ca: (i: number) => keys?.cas[i] ?? `ca[${i}]` };
     report.fatal.push(...clusterConfigProblems(config, where), ...clusterMachineProblems(config, where));
   }
+  config.cas.forEach((section, i) => {
+    const warning = section.type === "local" ? rootNameWarning(config.daemon.stateDir, config.cas, section, keys?.cas[i] ?? `ca[${i}]`) : undefined;
+    if (warning) report.warnings.push(warning);
+  });
   config.installs.forEach((section, i) => {
     for (const folder of INSTALL_TYPES[section.type]?.keyFolders?.(section.options) ?? []) {
       const problem = folderProblem(folder.path);

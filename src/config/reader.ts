@@ -3,7 +3,7 @@
  * their full key path ("cert[0].domains: must not be empty") instead of throwing, so a
  * broken config is reported in full, and `finish()` rejects keys nobody read.
  */
-import { accessSync, constants, lstatSync, statSync, type Stats } from "node:fs";
+import { accessSync, constants, lstatSync, readFileSync, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { nearestExisting } from "./paths.ts";
 import type { SecretRef } from "./secret.ts";
@@ -301,7 +301,13 @@ export class Reader {
     }
     if (this.has(fileKey)) {
       const path = this.path(fileKey, { mustRead: true });
-      return path === undefined ? undefined : { from: "file", path };
+      if (path === undefined) return undefined;
+      // Every secret rota reads is trimmed, and none works empty: a blank file fails every use, so it fails here.
+      if (isBlankFile(path)) {
+        this.problem(fileKey, `${path} is empty`);
+        return undefined;
+      }
+      return { from: "file", path };
     }
     if (this.has(envKey)) {
       const name = this.string(envKey);
@@ -385,6 +391,20 @@ function checkReadable(p: string, dir: boolean, report: (m: string) => void): vo
     accessSync(p, constants.R_OK);
   } catch {
     report(`${p} is not readable`);
+  }
+}
+
+/** Blank secrets are short: a file longer than this is not looked into. */
+const BLANK_CHECK_BYTES = 4096;
+
+/** Whether a readable file holds nothing but whitespace; false when it cannot be read (reported apart). */
+function isBlankFile(p: string): boolean {
+  try {
+    const st = statSync(p);
+    if (!st.isFile() || st.size > BLANK_CHECK_BYTES) return false;
+    return readFileSync(p, "utf8").trim() === "";
+  } catch {
+    return false;
   }
 }
 

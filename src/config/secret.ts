@@ -16,8 +16,12 @@ const MIN_REDACTED = 4;
  */
 const read = new Set<string>();
 
+/**
+ * The secret's value, surrounding whitespace trimmed from a file and a variable alike: a
+ * secret has none of its own, and `echo`, editors and `export X="$(cat f)"`-style setups add a newline.
+ */
 export function readSecret(ref: SecretRef): string {
-  const value = ref.from === "env" ? (process.env[ref.name] ?? "") : readFileSync(ref.path, "utf8").trim();
+  const value = (ref.from === "env" ? (process.env[ref.name] ?? "") : readFileSync(ref.path, "utf8")).trim();
   if (value.length >= MIN_REDACTED) read.add(value);
   return value;
 }
@@ -32,6 +36,21 @@ export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (s.length >= MIN_REDACTED) out = out.split(s).join("[redacted]");
   return out;
+}
+
+/** A PEM private key block, or the start of one whose end was cut off. */
+const KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
+/** The end of a block whose start was cut off: everything before the marker goes with it. */
+const KEY_END = /^[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----/;
+
+/**
+ * `text` without any private key in PEM form: a command that prints the key it was just
+ * given (`cat privkey.pem`, `openssl … -text`) must not put it in a message, the log or the
+ * audit store. A block cut at either end by output trimming is removed too.
+ */
+export function withoutPrivateKeys(text: string): string {
+  if (!text.includes("PRIVATE KEY-----")) return text;
+  return text.replace(KEY_BLOCK, "[private key redacted]").replace(KEY_END, "[private key redacted]");
 }
 
 function isSecretRef(v: unknown): v is SecretRef {

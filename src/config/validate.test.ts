@@ -534,6 +534,17 @@ describe("broken configs", () => {
     });
   }
 
+  test("http.token_env with a trailing newline is trimmed as token_file's content is, not refused", () => {
+    const value = "a-token-from-the-environment-0123\n";
+    process.env.ROTA_TEST_TOKEN_NL = value;
+    try {
+      const ok = validateConfig(parse(`[http]\nlisten = "127.0.0.1:8844"\ntoken_env = "ROTA_TEST_TOKEN_NL"\n\n${withAcme("")}`), join(dir, "rota.toml"), { ROTA_TEST_TOKEN_NL: value });
+      expect(ok.ok ? [] : ok.problems).toEqual([]);
+    } finally {
+      delete process.env.ROTA_TEST_TOKEN_NL;
+    }
+  });
+
   // check-config --allow-unset-env (install.sh): the service's environment is not this one.
   test("unsetEnvWarns: an unset *_env variable is a warning and the secret points at it; other problems stay problems", () => {
     const toml = `[http]\nlisten = "127.0.0.1:8844"\ntoken_env = "ROTA_TEST_TOKEN"\n\n${withAcme(`eab_kid = "kid-1"\neab_hmac_key_env = "ROTA_TEST_EAB"`)}`;

@@ -1,5 +1,6 @@
 /** @module The daemon's scheduler and runner as the API's narrow ports. */
 import type { Actions, CertSource, DaemonInfo } from "../api/ports.ts";
+import type { InstallSyncTask } from "../cluster/install-sync.ts";
 import type { BackendSection, RotaConfig } from "../config/schema.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { Runner } from "../scheduler/runner.ts";
@@ -7,7 +8,8 @@ import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ReloadResult } from "./daemon.ts";
 import type { HttpListener } from "./http-listener.ts";
 
-export function certSource(scheduler: Scheduler, runner: Runner): CertSource {
+/** `sync`: cluster mode's InstallSyncTask, whose failures are the certs' on this node; null on a single node. */
+export function certSource(scheduler: Scheduler, runner: Runner, sync: Pick<InstallSyncTask, "installFailure"> | null = null): CertSource {
   // The watched certs by id, per watchlist (a reload hands the scheduler a new one): a cert's routes find it without a scan of thousands.
   const byId = new WeakMap<Watchlist, Map<string, WatchedCert>>();
   const index = (w: Watchlist) => {
@@ -21,6 +23,7 @@ export function certSource(scheduler: Scheduler, runner: Runner): CertSource {
     look: (id) => scheduler.look(id),
     backendType: (surface, name) => sections(scheduler, surface).find((s) => s.name === name)?.type,
     busy: (id) => runner.busy(id),
+    installFailure: (id) => sync?.installFailure(id) ?? null,
     nextTickAt: () => scheduler.nextTickAt(),
     checkIntervalSeconds: () => scheduler.watched().config.daemon.checkIntervalSeconds,
     firstLooks: () => scheduler.firstLooks(),

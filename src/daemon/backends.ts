@@ -112,7 +112,14 @@ export async function buildRuntime(config: RotaConfig, certId: string, ctx: Back
   const cas = await build(named(config.cas, [c.ca]), CA_TYPES, ctx);
   const dcvs = await build<DcvBackend>(named(config.dcvs, c.dcv === undefined ? [] : [c.dcv]), DCV_TYPES, ctx);
   const installs = await buildInstalls(named(config.installs, c.install), ctx);
-  return { config: c, ca: cas.get(c.ca)!, dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv), installs: c.install.map((n) => installs.get(n)!) };
+  const dcvSection = config.dcvs.find((s) => s.name === c.dcv);
+  return {
+    config: c,
+    ca: cas.get(c.ca)!,
+    dcv: c.dcv === undefined ? undefined : dcvs.get(c.dcv),
+    ...(dcvSection ? { dcvSection } : {}),
+    installs: c.install.map((n) => installs.get(n)!),
+  };
 }
 
 /**
@@ -133,6 +140,7 @@ export class WarmBackends {
       config: s.cert,
       ca: await this.warm(this.cas, s.ca, CA_TYPES, undefined, cluster),
       dcv: s.dcv === null ? undefined : await this.warm(this.dcvs, s.dcv, DCV_TYPES),
+      ...(s.dcv === null ? {} : { dcvSection: s.dcv }),
       installs: await Promise.all(s.installs.map((i) => this.warm(this.installs, i, INSTALL_TYPES, servedWrap(this.ctx)))),
     };
   }

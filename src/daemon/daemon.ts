@@ -11,6 +11,7 @@ import type { ApiDeps } from "../api/ports.ts";
 import { websocket } from "../api/websocket.ts";
 import { assetRoutes, dashboardRoutes } from "../views/routes.tsx";
 import { adoptSharedLocalCa } from "../backends/ca/local/layout.ts";
+import { killGroup } from "../backends/install/command.ts";
 import { systemMonotonic, type Clock } from "../clock.ts";
 import type { LeaderLostReason, NodeCertsSource } from "../cluster/types.ts";
 import { ConfigError, loadConfig, type CachedLoad } from "../config/load.ts";
@@ -25,8 +26,9 @@ import type { Lock } from "../lockfile.ts";
 import { scoped, type Logger } from "../log.ts";
 import { InstallSyncTask } from "../cluster/install-sync.ts";
 import { Advisors } from "../pipeline/advisors.ts";
-import { childExecutor, spawnWorker } from "../pipeline/child.ts";
+import { childExecutor, spawnWorker, type ExecutorDeps } from "../pipeline/child.ts";
 import { ChallengeJournal } from "../pipeline/journal.ts";
+import { JournaledDcvs } from "./journal-dcvs.ts";
 import type { Watchlist } from "../pipeline/runtime.ts";
 import { WorkerPool, type PoolSettings } from "../pipeline/worker-pool.ts";
 import { Runner, type RunnerSettings } from "../scheduler/runner.ts";
@@ -188,11 +190,11 @@ async function openState({ config, log, clock, front }: DaemonOptions): Promise<
   }
 }
 
-function runnerSettings(config: RotaConfig, bus: EventBus, store: AuditStore, log: Logger, pool: WorkerPool, advisors: Advisors, cluster: DaemonCluster | null): RunnerSettings {
+function runnerSettings(config: RotaConfig, executor: Omit<ExecutorDeps, "store">, store: AuditStore, cluster: DaemonCluster | null): RunnerSettings {
   const d = config.daemon;
   return {
     cluster: cluster && { nodeId: config.cluster.nodeId, leadership: cluster.coordinator },
-    execute: childExecutor(config, bus, store, log, pool, advisors),
+    execute: childExecutor(config, { ...executor, store }),
     orderInputs: (certId) => orderInputs(config, certId),
     policy: { baseSeconds: d.failureCooldownSeconds, maxSeconds: d.failureCooldownMaxSeconds },
     maxAuthzFailures: d.maxAuthzFailures,
@@ -278,7 +280,12 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // Off the start path: a slow CA must not hold the daemon up (each request has its own 8-s timeout).
   void advisors.warnAtStart(config.certs, config.cas, AbortSignal.timeout(ADVICE_AT_START_MS));
   const journal = new ChallengeJournal(daemon.stateDir);
-  const recovered = await journal.recover(watch.dcvs, log, AbortSignal.timeout(RECOVERY_BUDGET_MS));
+  const journalDcvs = new JournaledDcvs(ctx);
+  const findDcvs = (w: Watchlist) => journalDcvs.finder(w);
+  const recovered = await journal.recover(findDcvs(watch), log, AbortSignal.timeout(RECOVERY_BUDGET_MS), {
+    now: clock.now(),
+    retryBaseMs: config.daemon.checkIntervalSeconds * 1000,
+  });
   if (recovered > 0) log.warn(`removed ${recovered} challenge(s) left by an earlier run`);
 
   /** Renewal workers, across reloads. */
@@ -286,7 +293,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // back what a burst of renewals left in the heap (their requests, lines, events): the idle daemon
   // returns to its size (issue 11).
   const pool = new WorkerPool(
-    { spawn: () => spawnWorker({ stateDir: daemon.stateDir, withheldEnv: [...withheldEnv()] }), clock, log: scoped(log, { component: "pipeline" }), onEmpty: () => compact() },
+    { spawn: () => spawnWorker({ stateDir: daemon.stateDir, withheldEnv: [...withheldEnv()] }), clock, log: scoped(log, { component: "pipeline" }), killGroup, onEmpty: () => compact() },
     poolSettings(config),
   );
   // And every few hundred renewals while they run: a burst of thousands otherwise peaks at its last one.
@@ -298,8 +305,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       .compact()
       .then(() => Bun.gc(true))
       .catch((err: unknown) => log.error(`compact: ${describeError(err)}`));
-  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, bus, store, log, pool, advisors, cluster));
-  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
+  const executorDeps = { bus, log, pool, clock, advisors };
+  const runner = new Runner({ store, bus, clock, log: scoped(log, { component: "runner" }) }, runnerSettings(config, executorDeps, store, cluster));
+  const scheduler = new Scheduler({ runner, store, bus, clock, leadership: cluster?.coordinator ?? singleNode, journal, findDcvs, advice: advisors, log: scoped(log, { component: "scheduler" }) }, watch);
   hooks.acquired = () => scheduler.kick();
   // Looks taken while the audit store was away failed (unreadable, checking): every cert is
   // looked at again once it is back, not at the next interval, up to an hour later.
@@ -399,7 +407,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       const withheldChanged = !Bun.deepEquals(secretEnvNames(watch.config), secretEnvNames(plan.config));
       watch = built;
       alerts.use(plan.config, sinks);
-      runner.configure(runnerSettings(plan.config, bus, store, log, pool, advisors, cluster), new Set(plan.config.certs.map((c) => c.id)));
+      runner.configure(runnerSettings(plan.config, executorDeps, store, cluster), new Set(plan.config.certs.map((c) => c.id)));
       pool.configure(poolSettings(plan.config));
       // A worker keeps the backends it built: one whose section changed goes, with what it holds open.
       pool.recycle(plan.backendsChanged);
@@ -426,7 +434,7 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
     version,
     configFile: config.file,
     startedAt: clock.now(),
-    certs: certSource(scheduler, runner),
+    certs: certSource(scheduler, runner, sync),
     actions: actions(scheduler, runner, reload),
     alerts,
     // The listener is built from these deps: read once a request comes, when it exists.

@@ -7,6 +7,7 @@
  */
 import type { Server, WebSocketHandler } from "bun";
 import { join } from "node:path";
+import { errorResponse } from "../api/error-response.ts";
 import { SLOW_ANSWER_SECONDS, socketServeOptions, WEBSOCKET_LIMITS } from "../api/serve-options.ts";
 import type { websocket as appWebSocket } from "../api/websocket.ts";
 import { ConfigError } from "../config/load.ts";
@@ -175,5 +176,5 @@ export async function openFront(settings: FrontSettings): Promise<Front> {
 
 /** What a request held by a start that failed gets. */
 function unavailable(): Response {
-  return Response.json({ error: "the daemon could not start; its log says why" }, { status: 503, headers: { Connection: "close" } });
+  return errorResponse(503, "the daemon could not start; its log says why", { Connection: "close" });
 }

@@ -9,6 +9,7 @@ import { statSync } from "node:fs";
 import type { Server } from "bun";
 import type { Hono } from "hono";
 import { Sessions } from "../api/auth/session.ts";
+import { StreamGuards } from "../api/auth/stream-guards.ts";
 import { loadSessionState, type SessionState } from "../api/auth/session-state.ts";
 import type { websocket } from "../api/websocket.ts";
 import { createTcpApp, type TcpAuth, type TcpEnv } from "../api/tcp.tsx";
@@ -52,6 +53,8 @@ export class HttpListener {
   /** Applies one at a time: a reload and a renewal of the TLS cert must not bind twice. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly app: Hono;
+  /** Event streams open on this listener, with the credentials they opened with: a new token closes them. */
+  private readonly streams: StreamGuards;
   private readonly unsubscribe: () => void;
   /** Read at the first bind, kept for the process: every `Sessions` shares its logouts. */
   private sessionState: SessionState | undefined;
@@ -67,7 +70,8 @@ export class HttpListener {
       this.bound = { listen: deps.bound.listen, tls: deps.bound.tls };
       this.adopted = true;
     }
-    this.app = createTcpApp(deps.api, { auth: () => this.auth!, pages: deps.pages, assets: deps.assets, clock: deps.clock, log: deps.log }) as unknown as Hono;
+    this.streams = new StreamGuards(deps.clock);
+    this.app = createTcpApp(deps.api, { auth: () => this.auth!, pages: deps.pages, assets: deps.assets, streams: this.streams, clock: deps.clock, log: deps.log }) as unknown as Hono;
     this.unsubscribe = deps.bus.subscribe((e) => {
       const tls = this.config.listener?.tls;
       if (e.type === "renewal.succeeded" && tls?.from === "cert" && tls.certId === e.certId) {
@@ -133,6 +137,8 @@ export class HttpListener {
     const same = this.bound && Bun.deepEquals(this.bound.listen, l.listen) && Bun.deepEquals(this.bound.tls, tls);
     this.config = config;
     this.auth = auth;
+    // Streams opened under the old token or its sessions end with them, even when nothing is rebound.
+    if (tokenChanged) this.streams.recheck();
     const adopted = this.adopted;
     this.adopted = false;
     if (same) {

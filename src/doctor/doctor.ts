@@ -11,6 +11,7 @@ import { describeError } from "../errors.ts";
 import { MIGRATIONS } from "../store/migrations.ts";
 import { checkBackends, sectionsToCheck } from "./backends.ts";
 import { checkDaemon } from "./daemon.ts";
+import { withDropIn } from "./drop-in.ts";
 import { checkAudit, checkKeys, checkStateDir, keyFiles } from "./local.ts";
 import { checkSurrealAudit } from "./audit-surreal.ts";
 import { exitCode, type Finding } from "./report.ts";
@@ -71,6 +72,6 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   findings.push(...(await checkBackends(config, sectionsToCheck(config, certIds, o.certId !== undefined), ctx, unsetEnvNames)));
 
   const secrets = secretValues(config);
-  const clean = findings.map((f) => ({ ...f, message: redact(f.message, secrets), ...(f.hint !== undefined && { hint: redact(f.hint, secrets) }) }));
+  const clean = withDropIn(findings).map((f) => ({ ...f, message: redact(f.message, secrets), ...(f.hint !== undefined && { hint: redact(f.hint, secrets) }) }));
   return { findings: clean, exitCode: exitCode(clean, { configInvalid: false, unknownCert: false, daemonUnreachable: !daemon.reachable }) };
 }

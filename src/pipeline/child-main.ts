@@ -9,12 +9,13 @@
  */
 import { writeSync } from "node:fs";
 import { systemClock } from "../clock.ts";
+import { onCommandGroups } from "../backends/install/command.ts";
 import { WarmBackends } from "../daemon/backends.ts";
 import { RotaError, describeError } from "../errors.ts";
 import { EventBus } from "../events.ts";
 import { createLogger, logSettings, scoped } from "../log.ts";
 import type { Fence } from "../cluster/types.ts";
-import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
+import { errorFromWire, outcomeToWire, parseDaemonLine, parseHello, refusedRenewal, type ChildHello, type ChildLine, type ChildRequest, type StoredAck } from "./child-protocol.ts";
 import { WORKER_JSC_ENV } from "./child-command.ts";
 import { ChallengeJournal } from "./journal.ts";
 import { readLines } from "./lines.ts";
@@ -73,13 +74,16 @@ export async function renewalChild(): Promise<number> {
       return false;
     }
   };
+  // The daemon kills these groups if we die while they run: a SIGKILL leaves us no chance to.
+  onCommandGroups((group) => void send({ group }));
   const bus = new EventBus((err, event) => log.error(`event ${event.type}: ${describeError(err)}`));
   bus.subscribe((event) => void send({ event }));
   // Each step is one backend call or local operation: its time is what an operator chasing a slow renewal needs.
   bus.subscribe((event) => {
     if (event.type === "renewal.step") log.debug(`${event.step} ${event.status} in ${Math.round(event.durationMs)} ms: ${event.message}`);
   });
-  const withheld = hello.withheldEnv;
+  const withheld = hello.withheldEnv ?? [];
+  const refused = refusedRenewal(hello);
   const backends = new WarmBackends({ stateDir: hello.stateDir, clock: systemClock, log: root, emit: (e) => bus.emit(e), withheldEnv: () => withheld });
   const journal = new ChallengeJournal(hello.stateDir);
   const acks = new StoredAcks();
@@ -97,6 +101,7 @@ export async function renewalChild(): Promise<number> {
     log = scoped(root, { cert: req.cert.id, renewal: req.renewalId });
     let outcome: RunOutcome;
     try {
+      if (refused) throw refused;
       const store = storeViaDaemon(req, send, acks);
       const cert = await backends.runtime(req, req.cluster !== undefined);
       const run = { renewalId: req.renewalId, trigger: req.trigger, signal: controller.signal, installOnly: req.installOnly, newKey: req.newKey, replaces: req.replaces };

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { RotaError, describeError, retryAfterOf } from "../errors.ts";
 import { COMMIT, VERSION } from "../cli/version.ts";
-import { outcomeFromWire, outcomeToWire, parseChildLine, parseChildRequest, parseDaemonLine, parseHello } from "./child-protocol.ts";
+import { outcomeFromWire, outcomeToWire, parseChildLine, parseChildRequest, parseDaemonLine, parseHello, refusedRenewal } from "./child-protocol.ts";
 
 test("a step event comes back with a Date", () => {
   const at = new Date("2030-01-01T00:00:01.234Z");
@@ -106,12 +106,15 @@ describe("lines from the daemon", () => {
     expect(parseDaemonLine(JSON.stringify({ cancel: { renewalId: "r1", reason: "daemon stopping" } }))).toEqual({ cancel: { renewalId: "r1", reason: "daemon stopping" } });
   });
 
-  test("the hello hands the state folder and the variables commands must not inherit; anything else first is refused", () => {
+  test("the hello hands the state folder and the variables commands must not inherit; without the list no renewal runs; anything else first is refused", () => {
     const hello = { stateDir: "/var/lib/rota", withheldEnv: ["CF_API_TOKEN", "SMTP_PASSWORD"] };
     expect(parseHello(JSON.stringify({ hello: { ...hello, extra: 1 } }))).toEqual(hello);
-    expect(describeError(thrown(() => parseHello("{}")))).toBe("pipeline: bad worker hello: missing or invalid hello.stateDir, hello.withheldEnv");
-    // An older daemon's hello has no list: refused rather than run commands with every secret.
-    expect(describeError(thrown(() => parseHello(JSON.stringify({ hello: { stateDir: "/var/lib/rota" } }))))).toBe("pipeline: bad worker hello: missing or invalid hello.withheldEnv");
+    expect(refusedRenewal(hello)).toBeNull();
+    expect(describeError(thrown(() => parseHello("{}")))).toBe("pipeline: bad worker hello: missing or invalid hello.stateDir");
+    // An older daemon's hello has no list: taken, so its requests get the version check's answer, but no renewal runs.
+    const older = parseHello(JSON.stringify({ hello: { stateDir: "/var/lib/rota" } }));
+    expect(older).toEqual({ stateDir: "/var/lib/rota", withheldEnv: null });
+    expect(refusedRenewal(older)).toMatchObject({ code: "bad_request", noRetry: true });
     expect(describeError(thrown(() => parseHello(JSON.stringify({ hello: { stateDir: "/x", withheldEnv: ["A", 1] } }))))).toBe("pipeline: bad worker hello: missing or invalid hello.withheldEnv");
   });
 
@@ -189,5 +192,17 @@ describe("store writes", () => {
     const err = thrown(() => parseChildLine(JSON.stringify(line)));
     expect(err.code).toBe("bad_store_write");
     expect(err.message).toBe(`pipeline: bad store write from the renewal process: ${what}`);
+  });
+});
+
+describe("command groups", () => {
+  test("a command's group comes through as it was sent", () => {
+    const group = { pgid: 4242, key: "post_install_command", running: true };
+    expect(parseChildLine(JSON.stringify({ group }))).toEqual({ group });
+  });
+
+  test("a group the daemon must never kill, or a field of the wrong type, is refused", () => {
+    const bad = [{ pgid: 1, key: "k", running: true }, { pgid: 0, key: "k", running: true }, { pgid: -5, key: "k", running: true }, { pgid: process.pid, key: "k", running: true }, { pgid: 2.5, key: "k", running: true }, { pgid: 42, running: true }, { pgid: 42, key: "k", running: "yes" }, null];
+    for (const group of bad) expect(() => parseChildLine(JSON.stringify({ group }))).toThrow("pipeline: bad command group from the renewal process: missing or invalid pgid, key, running");
   });
 });

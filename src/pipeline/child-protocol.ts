@@ -2,7 +2,8 @@
  * @module The wire format between the daemon and a renewal worker (`rota __renewal`), JSON
  * lines both ways. To the worker: a hello once at spawn (what every renewal shares), then
  * renewal requests one at a time, and cancels. Back: step events, writes for the audit
- * store (the daemon is its only writer) and each renewal's outcome.
+ * store (the daemon is its only writer), the process groups of the commands it runs, and
+ * each renewal's outcome.
  * Install records are not answered; an issued certificate (fenced in cluster mode) is: the
  * daemon answers it with a `stored` line once the store took or refused it, and the worker
  * installs nothing before that answer.
@@ -13,6 +14,7 @@ import { COMMIT, VERSION } from "../cli/version.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { RotaEvent, Trigger } from "../events.ts";
 import type { InstallRecord, IssuedCert } from "../store/types.ts";
+import type { CommandGroup } from "../backends/install/command.ts";
 import type { RunOutcome } from "./renewer.ts";
 
 /** What every renewal of one worker shares, handed once as its first line. `[audit]` is not in it: the worker never opens the store. */
@@ -23,8 +25,9 @@ export interface ChildHello {
    * Every variable a `*_env` key of the whole config names (`secretEnvNames`): the commands the
    * worker runs do not inherit them. The worker sees only its certs' sections, so the daemon
    * tells it; a reload that changes the list retires the workers started with the old one.
+   * Null in an older daemon's hello (a binary replaced under it): no renewal runs then.
    */
-  withheldEnv: string[];
+  withheldEnv: string[] | null;
 }
 
 /** One cert's own part of the config: its `[[cert]]` and the sections it names, never the whole config. */
@@ -127,10 +130,17 @@ function jsonObject(line: string, what: string): Record<string, unknown> {
 export function parseHello(line: string): ChildHello {
   const { hello } = jsonObject(line, "worker hello");
   const { stateDir, withheldEnv } = isObject(hello) ? hello : {};
-  // A hello without the list would run commands with every secret: refused, never defaulted.
-  const bad = [...(typeof stateDir === "string" ? [] : ["hello.stateDir"]), ...(isStrings(withheldEnv) ? [] : ["hello.withheldEnv"])];
+  // No list at all: an older daemon's hello (the binary was replaced under it). Kept as null,
+  // never defaulted: every renewal it asks for is refused (`refusedRenewal`), so no command
+  // runs with every secret, and the request's version check says to restart the daemon.
+  const bad = [...(typeof stateDir === "string" ? [] : ["hello.stateDir"]), ...(withheldEnv === undefined || isStrings(withheldEnv) ? [] : ["hello.withheldEnv"])];
   if (bad.length > 0) throw new RotaError("bad_request", `pipeline: bad worker hello: missing or invalid ${bad.join(", ")}`);
-  return { stateDir: stateDir as string, withheldEnv: withheldEnv as string[] };
+  return { stateDir: stateDir as string, withheldEnv: withheldEnv === undefined ? null : (withheldEnv as string[]) };
+}
+
+/** Why a worker started with `hello` runs no renewal, or null when it may run them. */
+export function refusedRenewal(hello: ChildHello): RotaError | null {
+  return hello.withheldEnv === null ? new RotaError("bad_request", "pipeline: the worker's hello has no withheldEnv (a daemon of another version?): restart the daemon", { noRetry: true }) : null;
 }
 
 /**
@@ -204,9 +214,19 @@ export interface WireError {
  */
 export type StoreWrite = { store: "issued"; issued: IssuedCert; fence?: Fence } | { store: "installed"; installed: InstallRecord };
 
+/**
+ * A command the worker runs (`post_install_command`, a reload) started in its own process
+ * group, or its leader exited. The daemon kills the groups still running when the worker
+ * dies: killed, the worker could not (worker-pool.ts).
+ */
+export interface GroupLine {
+  group: CommandGroup;
+}
+
 export type ChildLine =
   | { event: RotaEvent }
   | StoreWrite
+  | GroupLine
   | OutcomeLine;
 
 /** A renewal's end, with the worker's resident memory after it: the pool recycles a worker grown past its ceiling. */
@@ -252,6 +272,7 @@ export function parseChildLine(line: string): ChildLine {
   const msg: unknown = JSON.parse(line);
   if (!isObject(msg)) return msg as ChildLine;
   if ("store" in msg) return parseStoreWrite(msg);
+  if ("group" in msg) return { group: parseGroup(msg.group) };
   if (isObject(msg.event)) reviveDates(msg.event);
   else if (isObject(msg.outcome) && isObject(msg.outcome.issued)) reviveDates(msg.outcome.issued);
   return msg as ChildLine;
@@ -265,6 +286,16 @@ function reviveDates(o: Record<string, unknown>): void {
     const value = o[key];
     if (typeof value === "string" && /^\d{4}-\d\d-\d\dT/.test(value)) o[key] = new Date(value);
   }
+}
+
+/**
+ * A group the daemon may be asked to kill: never 0 or 1 (`kill(0)` is the caller's own group,
+ * `kill(-1)` every process it may signal), nor the daemon's own pid.
+ */
+function parseGroup(g: unknown): CommandGroup {
+  const ok = isObject(g) && Number.isSafeInteger(g.pgid) && (g.pgid as number) > 1 && g.pgid !== process.pid && typeof g.key === "string" && typeof g.running === "boolean";
+  if (!ok) throw new RotaError("bad_group", "pipeline: bad command group from the renewal process: missing or invalid pgid, key, running");
+  return { pgid: g.pgid as number, key: g.key as string, running: g.running as boolean };
 }
 
 function parseStoreWrite(msg: Record<string, unknown>): StoreWrite {

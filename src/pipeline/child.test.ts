@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
+import { killGroup } from "../backends/install/command.ts";
 import type { Fence } from "../cluster/types.ts";
 import { RotaError } from "../errors.ts";
 import { EventBus } from "../events.ts";
@@ -55,8 +56,8 @@ beforeAll(() => {
   config.cas = [{ name: "internal", type: "local", options: { validityDays: 30 } }];
   config.installs = [{ name: "files", type: "filesystem", options: { dir: join(dir, "certs") }, verifyServed: null }];
   const command = [process.execPath, join(import.meta.dir, "..", "main.ts")];
-  pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: dir, withheldEnv: [] }, command), clock: systemClock, log: silent }, { idleMs: 60_000, maxRenewals: 100, maxRssBytes: 2 ** 31, maxIdle: 1 });
-  execute = childExecutor(config, bus, store, silent, pool);
+  pool = new WorkerPool({ spawn: () => spawnWorker({ stateDir: dir, withheldEnv: [] }, command), clock: systemClock, log: silent, killGroup }, { idleMs: 60_000, maxRenewals: 100, maxRssBytes: 2 ** 31, maxIdle: 1 });
+  execute = childExecutor(config, { bus, store, log: silent, pool, clock: systemClock });
 });
 
 afterAll(async () => {

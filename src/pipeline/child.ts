@@ -7,6 +7,7 @@
  * worker as a line; a worker learns the daemon died when its stdin closes.
  */
 import { COMMIT, VERSION } from "../cli/version.ts";
+import type { Clock } from "../clock.ts";
 import type { RotaConfig } from "../config/schema.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { EventBus } from "../events.ts";
@@ -18,6 +19,7 @@ import { CHILD_COMMAND, WORKER_JSC_ENV } from "./child-command.ts";
 import { outcomeFromWire, type ChildHello, type ChildRequest } from "./child-protocol.ts";
 import type { Execute } from "./execute.ts";
 import { readLines } from "./lines.ts";
+import { OpenStep } from "./open-step.ts";
 import type { PipelineStore, RunOutcome } from "./renewer.ts";
 import { StoreWrites } from "./store-writes.ts";
 import type { WorkerPool, WorkerProcess } from "./worker-pool.ts";
@@ -75,9 +77,21 @@ export function spawnWorker(hello: ChildHello, command: string[] = selfCommand()
 /**
  * Runs each renewal of `config` on a worker of `pool`. With `advisors`, an order that
  * replaces a stored certificate carries `replaces` when its CA answered ARI for it
- * (issue 12 §3); the scheduler's own ARI state may supply it here later.
+ * (issue 12 §3); the scheduler's own ARI state may supply it here later. A worker that ends
+ * without an outcome has the step it was in recorded as failed, saying how it ended.
  */
-export function childExecutor(config: RotaConfig, bus: EventBus, store: PipelineStore, log: Logger, pool: WorkerPool, advisors?: Advisors): Execute {
+export interface ExecutorDeps {
+  bus: EventBus;
+  store: PipelineStore;
+  log: Logger;
+  pool: WorkerPool;
+  /** Dates the step a worker that died left open (open-step.ts). */
+  clock: Clock;
+  advisors?: Advisors;
+}
+
+export function childExecutor(config: RotaConfig, deps: ExecutorDeps): Execute {
+  const { bus, store, log, pool, clock, advisors } = deps;
   return async (req): Promise<RunOutcome> => {
     let latestIssued: IssuedCert | null;
     try {
@@ -106,13 +120,18 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
     }
     const childLog = scoped(log, { component: "pipeline", cert: req.certId, renewal: req.renewalId });
     const writes = new StoreWrites(store, req.certId, childLog);
+    const open = new OpenStep(req.renewalId, req.certId, req.installOnly ?? request.cert.install);
     const end = await pool.run({
       renewalId: req.renewalId,
       request: JSON.stringify({ renew: request }),
       sections: sectionKeys(request),
       signal: req.signal,
       log: childLog,
-      onLine: (line, reply) => ("event" in line ? bus.emit(line.event) : writes.apply(line, reply)),
+      onLine: (line, reply) => {
+        open.seen(line);
+        if ("event" in line) bus.emit(line.event);
+        else writes.apply(line, reply);
+      },
       onBadWrite: (err) => writes.unreadable(err),
     });
     // Final once every write sent before the end is in the store.
@@ -121,6 +140,8 @@ export function childExecutor(config: RotaConfig, bus: EventBus, store: Pipeline
       const outcome = outcomeFromWire(end.outcome);
       return outcome.ok && failed ? { ok: false, error: failed, interrupted: false } : outcome;
     }
+    const left = open.interrupted("stuck" in end ? `process ${end.stuck} did not exit after SIGKILL` : end.ended, clock.now());
+    if (left) bus.emit(left);
     if ("stuck" in end) {
       childLog.error(`renewal process ${end.stuck} did not exit after SIGKILL (blocked in the kernel, e.g. on a mount that stopped answering); giving up on it`);
       return { ok: false, error: new RotaError("child_stuck", `pipeline: the renewal process ${end.stuck} did not exit after SIGKILL`), interrupted: req.signal.aborted };

@@ -22,7 +22,7 @@ import { createLogger } from "../log.ts";
 import { subscribeAudit } from "../store/audit-subscriber.ts";
 import { SqliteAuditStore } from "../store/sqlite.ts";
 import { propagationPolicy } from "../testing/propagation.ts";
-import { ChallengeJournal } from "./journal.ts";
+import { ChallengeJournal, configuredDcvs } from "./journal.ts";
 import { runRenewal } from "./renewer.ts";
 import type { CertRuntime } from "./runtime.ts";
 
@@ -113,7 +113,7 @@ test("Namecheap: a setHosts without a reply in time fails publish but keeps the 
     expect(journal.entries().map((e) => e.renewalId)).toEqual(["r1"]);
     expect(lingering).toHaveLength(1);
     // The daemon's sweep right after the renewal cannot take the lock either: the entry stays.
-    expect(await journal.recover(new Map([["nc", other]]), silent, AbortSignal.timeout(150))).toBe(0);
+    expect(await journal.recover(configuredDcvs(new Map([["nc", other]])), silent, AbortSignal.timeout(150), { now: new Date(), retryBaseMs: 60_000 })).toBe(0);
     expect(journal.entries()).toHaveLength(1);
     // Another cert publishes to the zone meanwhile: it waits for the lock rather than read the zone before the write lands.
     const theirs: DcvChallenge = { kind: "dns-01", recordName: "_acme-challenge.api.example.co.uk", recordValue: "dGhlaXJz", ttl: 60 };
@@ -157,7 +157,7 @@ test("Cloudflare: a create without a reply in time fails publish but keeps the l
     );
     expect(steps.remove).toBe(`failed: cloudflare cf: zone ${zone.id}: a record create sent earlier still awaits Cloudflare's reply; nothing listed or deleted until it ends`);
     expect(journal.entries().map((e) => e.renewalId)).toEqual(["r1"]);
-    expect(await journal.recover(new Map([["cf", daemonSide]]), silent, AbortSignal.timeout(150))).toBe(0);
+    expect(await journal.recover(configuredDcvs(new Map([["cf", daemonSide]])), silent, AbortSignal.timeout(150), { now: new Date(), retryBaseMs: 60_000 })).toBe(0);
     expect(journal.entries()).toHaveLength(1);
     expect(lingering).toHaveLength(1);
 

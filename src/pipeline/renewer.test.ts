@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalCa } from "../backends/ca/local/local-ca.ts";
 import { runDcvContract } from "../backends/dcv/contract.ts";
+import { markUnwritten } from "../backends/dcv/unwritten.ts";
 import { createFilesystemInstall } from "../backends/install/filesystem/filesystem.ts";
 import { supportsKind, type CABackend, type ChallengeKind, type DcvBackend, type DcvChallenge, type InstallBackend, type PropagatingDcv, type PropagationPolicy } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
@@ -36,7 +37,7 @@ class FakeDcv implements DcvBackend {
   readonly published = new Map<string, DcvChallenge>();
   readonly calls: string[] = [];
 
-  constructor(private readonly opts: { kinds?: ChallengeKind[]; removeFails?: boolean; onPublish?: () => void } = {}) {}
+  constructor(private readonly opts: { kinds?: ChallengeKind[]; removeFails?: boolean; onPublish?: () => void; publishFails?: (ch: DcvChallenge) => Error | undefined } = {}) {}
 
   supportedKinds(): ChallengeKind[] {
     return this.opts.kinds ?? ["http-01", "dns-01"];
@@ -48,6 +49,8 @@ class FakeDcv implements DcvBackend {
     throwIfAborted(signal, this.name);
     this.opts.onPublish?.();
     this.calls.push(`publish ${keyOf(ch)}`);
+    const failure = this.opts.publishFails?.(ch);
+    if (failure) throw failure;
     this.published.set(keyOf(ch), ch);
   }
   async remove(ch: DcvChallenge): Promise<void> {
@@ -325,6 +328,40 @@ describe("runRenewal", () => {
     const removeEvent = (await store.getRenewal(id))!.events.find((e) => e.step === "remove")!;
     expect(removeEvent.message).toBe("fake-dcv: the DNS API is down");
     expect(journal.entries()).toEqual([{ renewalId: id, certId: "www", dcv: "fake-dcv", challenges: [HTTP] }]);
+  });
+
+  test("a publish that failed before any write: nothing journaled, nothing to remove; one that may have written stays journaled", async () => {
+    const HTTP2: DcvChallenge = { ...HTTP, token: "tok_2", keyAuthorization: "tok_2.thumb" };
+    const refused = () => markUnwritten(new RotaError("namecheap_ip", "fake-dcv: this machine's IP is not on the API allow-list"));
+    const alone = new FakeDcv({ publishFails: refused });
+    const first = await run({ ...runtime(fakeCa(dir, clock, { challenges: [HTTP] }), alone), dcvSection: { name: "fake-dcv", type: "fake", options: {} } });
+    expect(first.outcome.ok).toBe(false);
+    expect(first.steps.slice(4)).toEqual([
+      ["publish", "failed"],
+      ["remove", "skipped"],
+    ]);
+    expect(alone.calls).toEqual([`publish ${DOMAIN}/tok_1`]);
+    expect(journal.entries()).toEqual([]);
+
+    // The first challenge is out, the second fails before writing: only the first is journaled and removed.
+    const second = new FakeDcv({ removeFails: true, publishFails: (ch) => (ch.kind === "http-01" && ch.token === "tok_2" ? refused() : undefined) });
+    const { id } = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP, HTTP2] }), second));
+    expect(second.calls).toEqual([`publish ${DOMAIN}/tok_1`, `publish ${DOMAIN}/tok_2`, `remove ${DOMAIN}/tok_1`]);
+    expect(journal.entries()).toEqual([{ renewalId: id, certId: "www", dcv: "fake-dcv", challenges: [HTTP] }]);
+    journal.forget(id);
+
+    // A write sent and then lost (no reply) may have landed: the entry stays.
+    const lost = new FakeDcv({ removeFails: true, publishFails: () => new RotaError("namecheap_unreachable", "fake-dcv: setHosts: no reply within 60 s") });
+    const third = await run(runtime(fakeCa(dir, clock, { challenges: [HTTP] }), lost));
+    expect(journal.entries()).toEqual([{ renewalId: third.id, certId: "www", dcv: "fake-dcv", challenges: [HTTP] }]);
+  });
+
+  test("the journal entry holds the [[dcv]] section the publish used", async () => {
+    let journaled: JournalEntry[] = [];
+    const section = { name: "fake-dcv", type: "webroot", options: { path: "/srv/www" } };
+    const ca = fakeCa(dir, clock, { challenges: [HTTP], onAwait: () => (journaled = journal.entries()) });
+    const { id } = await run({ ...runtime(ca, new FakeDcv()), dcvSection: section });
+    expect(journaled).toEqual([{ renewalId: id, certId: "www", dcv: "fake-dcv", section, challenges: [HTTP] }]);
   });
 
   test("a certificate for another key: verify refuses, nothing stored, the installed files unchanged", async () => {

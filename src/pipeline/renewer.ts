@@ -8,6 +8,7 @@
  * (`key_missing`, `key_mismatch`) instead of ordering: only the leader orders.
  */
 import { hasLateWrites } from "../backends/dcv/unfinished.ts";
+import { wroteNothing } from "../backends/dcv/unwritten.ts";
 import { describeChallenge, hasPropagation, type DcvBackend, type DcvChallenge, type InstallBackend } from "../backends/types.ts";
 import type { Clock } from "../clock.ts";
 import { createCsr } from "../crypto/csr.ts";
@@ -165,10 +166,22 @@ async function issueAndInstall(cert: CertRuntime, renewalKey: RenewalKey, req: R
       const placed = await delegate(challenges, dcv, deps.dns ?? liveDns, signal);
       // The journal holds the delegated names: after a crash, remove goes where publish went.
       const toPublish = placed.map((p) => p.challenge);
-      deps.journal.record({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, challenges: toPublish });
+      const journaled = (challenges: DcvChallenge[]) => ({ renewalId: req.renewalId, certId: c.id, dcv: dcv.name, ...(cert.dcvSection ? { section: cert.dcvSection } : {}), challenges });
+      deps.journal.record(journaled(toPublish));
       for (const ch of toPublish) {
         published.push(ch);
-        await dcv.publish(ch, signal);
+        try {
+          await dcv.publish(ch, signal);
+        } catch (err) {
+          // Failed before any write (a zone that cannot be read, an API refusing this machine): nothing to
+          // remove, now or at any sweep. The journal keeps only what was, or may have been, written.
+          if (wroteNothing(err)) {
+            published.pop();
+            if (published.length === 0) deps.journal.forget(req.renewalId);
+            else deps.journal.record(journaled([...published]));
+          }
+          throw err;
+        }
       }
       return [undefined, `published ${placed.map((p) => describeChallenge(p.challenge) + (p.from ? ` (delegated by CNAME from ${p.from})` : "")).join(", ")}`];
     });

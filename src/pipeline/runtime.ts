@@ -1,6 +1,6 @@
 /** @module A cert together with the backends its config names: what the scheduler watches, and what a renewal needs. */
 import type { CABackend, DcvBackend, InstallBackend } from "../backends/types.ts";
-import type { CertConfig, RotaConfig } from "../config/schema.ts";
+import type { BackendSection, CertConfig, RotaConfig } from "../config/schema.ts";
 
 /** What the scheduler watches: the cert and every install target it reads back, in config order. */
 export interface WatchedCert {
@@ -17,6 +17,8 @@ export interface WatchedCert {
 export interface CertRuntime extends WatchedCert {
   ca: CABackend;
   dcv: DcvBackend | undefined;
+  /** The `[[dcv]]` section `dcv` was built from: journaled with its challenges, so clean-up after a reload removes them where they were published. */
+  dcvSection?: BackendSection;
 }
 
 /** One loaded config and the backends the daemon built from it; a reload replaces it as a whole. */

@@ -94,6 +94,8 @@ const SETTINGS: PoolSettings = { idleMs: 60_000, maxRenewals: 1000, maxRssBytes:
 function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}, onEmpty?: () => void) {
   const clock = new FakeClock();
   const spawned: FakeWorker[] = [];
+  /** The process groups the pool killed, in order; each had a process left in it. */
+  const killedGroups: number[] = [];
   const pool = new WorkerPool(
     {
       spawn: () => {
@@ -103,6 +105,7 @@ function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}, onEmpty?
       },
       clock,
       log: silent,
+      killGroup: (pgid) => killedGroups.push(pgid) > 0,
       onEmpty,
     },
     { ...SETTINGS, ...settings },
@@ -115,8 +118,10 @@ function setup(behave: Behaviour, settings: Partial<PoolSettings> = {}, onEmpty?
     const done = pool.run({ renewalId, request: JSON.stringify({ renew: { renewalId } }), sections: ["ca internal"], signal: controller.signal, log: silent, onLine: (l) => void lines.push(l), onBadWrite: () => {}, ...over });
     return { renewalId, lines, controller, done };
   };
-  return { clock, pool, spawned, job };
+  return { clock, pool, spawned, job, killedGroups };
 }
+
+const group = (pgid: number, running: boolean, key = "post_install_command") => ({ group: { pgid, key, running } });
 
 const isOutcome = (end: JobEnd) => "outcome" in end;
 
@@ -313,6 +318,61 @@ describe("faults", () => {
     });
     expect(isOutcome(await job().done)).toBe(true);
     expect(spawned[0]!.closed).toBe(true);
+  });
+
+  test("a worker killed while its commands run: their process groups are killed with it, and the renewal's end names them", async () => {
+    const { spawned, job, killedGroups } = setup(holds);
+    const j = job();
+    spawned[0]!.write(group(4242, true));
+    spawned[0]!.write(group(4300, true, "reload_command"));
+    spawned[0]!.write(group(4300, false, "reload_command"));
+    spawned[0]!.die("killed by SIGKILL");
+    expect(await j.done).toEqual({ ended: "killed by SIGKILL; its post_install_command (process group 4242) killed" });
+    // The ended command's group is not the pool's: its leader exited, what it left is the operator's.
+    expect(killedGroups).toEqual([4242]);
+    expect(j.lines).toEqual([]);
+  });
+
+  test("a worker killed at its deadline (its cancel unanswered) takes its commands' groups with it", async () => {
+    const { clock, spawned, job, killedGroups } = setup(frozen);
+    const j = job();
+    spawned[0]!.write(group(4242, true));
+    j.controller.abort(new Error("timed out"));
+    await clock.advance(KILL_AFTER_MS);
+    expect(await j.done).toEqual({ ended: "killed by SIGKILL; its post_install_command (process group 4242) killed" });
+    expect(killedGroups).toEqual([4242]);
+  });
+
+  test("a worker SIGKILL does not end: its commands' groups are killed when it is given up on", async () => {
+    const { clock, spawned, job, killedGroups } = setup(frozen);
+    const j = job();
+    spawned[0]!.write(group(4242, true));
+    spawned[0]!.unkillable = true;
+    j.controller.abort(new Error("timed out"));
+    await clock.advance(KILL_AFTER_MS + ABANDON_AFTER_KILL_MS);
+    expect(await j.done).toEqual({ stuck: spawned[0]!.pid });
+    expect(killedGroups).toEqual([4242]);
+  });
+
+  test("killAll (the daemon out of time) kills the workers' command groups too", async () => {
+    const { spawned, job, pool, killedGroups } = setup(holds);
+    void job();
+    spawned[0]!.write(group(4242, true));
+    await Bun.sleep(0);
+    expect(pool.killAll()).toEqual([spawned[0]!.pid]);
+    expect(killedGroups).toEqual([4242]);
+  });
+
+  test("a group line naming a group the daemon must never kill (1, its own) is refused and the worker replaced", async () => {
+    const { spawned, job, killedGroups } = setup(holds);
+    const j = job();
+    spawned[0]!.write(group(1, true));
+    spawned[0]!.write(group(process.pid, true));
+    spawned[0]!.write(outcome());
+    expect(isOutcome(await j.done)).toBe(true);
+    expect(spawned[0]!.closed).toBe(true);
+    await spawned[0]!.exited;
+    expect(killedGroups).toEqual([]);
   });
 
   test("an idle worker that does not exit when retired is killed", async () => {

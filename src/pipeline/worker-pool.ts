@@ -6,13 +6,14 @@
  * its memory after a renewal is above `maxRssBytes`, when a reload changes a section it
  * loaded or what every worker is handed at its start, and after a line it could not have
  * meant. A worker that dies ends its renewal without an outcome; the next renewal starts a
- * new one.
+ * new one. The commands it was running die with it: it names each one's process group as it
+ * starts, and the pool kills those still running once the worker is gone (or given up on).
  */
 import type { Cancel, Clock } from "../clock.ts";
 import { RotaError, describeError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { WRITE_SETTLE_MS } from "../backends/dcv/unfinished.ts";
-import { parseChildLine, type ChildLine, type DaemonLine, type OutcomeLine } from "./child-protocol.ts";
+import { parseChildLine, type ChildLine, type DaemonLine, type GroupLine, type OutcomeLine } from "./child-protocol.ts";
 
 /** One worker process, as the pool drives it (a real one in child.ts, fakes in tests). */
 export interface WorkerProcess {
@@ -43,6 +44,8 @@ export interface PoolDeps {
   spawn: () => WorkerProcess;
   clock: Clock;
   log: Logger;
+  /** SIGKILL to a process group (`killGroup` in command.ts); false when it had no process left. */
+  killGroup: (pgid: number) => boolean;
   /** Called each time the last worker has exited: renewals are over for now, and what they left in the daemon's heap can go. */
   onEmpty?: () => void;
 }
@@ -58,7 +61,7 @@ export interface Job {
   /** Scoped to the renewal: what the pool says about it. */
   log: Logger;
   /** Every line of the renewal before its outcome: step events and store writes, in order. `reply` sends a line back to its worker. */
-  onLine(line: Exclude<ChildLine, OutcomeLine>, reply: (line: DaemonLine) => void): void;
+  onLine(line: Exclude<ChildLine, OutcomeLine | GroupLine>, reply: (line: DaemonLine) => void): void;
   /** A store write that could not be read: lost. */
   onBadWrite(err: RotaError): void;
 }
@@ -101,6 +104,8 @@ class Worker {
   unreadable = 0;
   /** Its last outcome said a write was still in flight (OutcomeLine.lingering). */
   lingering = false;
+  /** The process groups of the commands it runs now, by pgid: the config key each came from. */
+  readonly groups = new Map<number, string>();
   cancelIdle: Cancel = () => {};
   constructor(readonly proc: WorkerProcess) {}
 }
@@ -145,6 +150,7 @@ export class WorkerPool {
             timers.push(
               this.deps.clock.setTimeout(() => {
                 w.stuck = true;
+                this.killGroups(w);
                 finish({ stuck: w.proc.pid });
               }, ABANDON_AFTER_KILL_MS),
             );
@@ -193,8 +199,23 @@ export class WorkerPool {
   /** For a daemon out of time: SIGKILL to every worker still alive. Returns their pids. */
   killAll(): number[] {
     const pids = [...this.workers].map((w) => w.proc.pid);
-    for (const w of this.workers) w.proc.kill("SIGKILL");
+    for (const w of this.workers) {
+      w.proc.kill("SIGKILL");
+      this.killGroups(w);
+    }
     return pids;
+  }
+
+  /**
+   * Kills the groups of the commands `w` was running, which outlive it otherwise (their
+   * leader's parent becomes init): `, its post_install_command (process group 42) killed`
+   * for each, or "" when it ran none. A group whose leader exited was told, so a pid reused since is not one of them.
+   */
+  private killGroups(w: Worker): string {
+    const killed = [...w.groups].filter(([pgid]) => this.deps.killGroup(pgid)).map(([pgid, key]) => `its ${key} (process group ${pgid}) killed`);
+    for (const said of killed) this.deps.log.warn(`renewal process ${w.proc.pid} is gone: ${said}`);
+    w.groups.clear();
+    return killed.map((k) => `; ${k}`).join("");
   }
 
   private start(): Worker {
@@ -210,8 +231,9 @@ export class WorkerPool {
       this.dropIdle(w);
       if (this.workers.size === 0) this.deps.onEmpty?.();
       log.debug(`renewal process ${w.proc.pid} ended (${how}) after ${w.renewals} renewal(s)`);
+      const groups = this.killGroups(w);
       const unreadable = w.unreadable > 0 ? `; it wrote ${w.unreadable} unreadable line(s)` : "";
-      w.running?.end({ ended: `${how}${unreadable}` });
+      w.running?.end({ ended: `${how}${groups}${unreadable}` });
     });
     return w;
   }
@@ -229,7 +251,10 @@ export class WorkerPool {
           else this.untrusted(w, "an unreadable line");
           continue;
         }
-        if (!running) this.untrusted(w, "a line while it had no renewal");
+        if ("group" in line) {
+          if (line.group.running) w.groups.set(line.group.pgid, line.group.key);
+          else w.groups.delete(line.group.pgid);
+        } else if (!running) this.untrusted(w, "a line while it had no renewal");
         else if ("outcome" in line) running.end({ outcome: line });
         else running.job.onLine(line, (reply) => void w.proc.send(JSON.stringify(reply)));
       }

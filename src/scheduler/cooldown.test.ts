@@ -1,6 +1,6 @@
 /** @module The failure cooldown: min(base · 2^(n−1), max), and a longer Retry-After from the CA wins. */
 import { describe, expect, test } from "bun:test";
-import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
+import { cooldownSeconds, RETRY_AFTER_MAX_SECONDS, type CooldownPolicy } from "./cooldown.ts";
 
 const policy: CooldownPolicy = { baseSeconds: 900, maxSeconds: 86_400 };
 
@@ -22,6 +22,13 @@ describe("cooldownSeconds", () => {
     expect(cooldownSeconds(9, policy)).toBe(86_400);
     expect(cooldownSeconds(1_000, policy)).toBe(86_400);
     expect(cooldownSeconds(3, { baseSeconds: 60, maxSeconds: 100 })).toBe(100);
+  });
+
+  test("a Retry-After beyond a week is honoured as a week: a broken 10-year header must not outlive the certificate", () => {
+    expect(RETRY_AFTER_MAX_SECONDS).toBe(604_800);
+    expect(cooldownSeconds(1, policy, 315_360_000)).toBe(604_800);
+    expect(cooldownSeconds(1, policy, 604_800)).toBe(604_800);
+    expect(cooldownSeconds(1, policy, 300_000)).toBe(300_000);
   });
 
   test("zero failures counts as the first", () => {

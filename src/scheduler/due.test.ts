@@ -60,9 +60,16 @@ describe("decide", () => {
     const c = cert("01", -1.5);
     expect(decide({ want, now, threshold: null, targets: [{ target: "files", installed: c }], latest: c })).toMatchObject({
       action: "renew",
-      reason: `expired: -1.50 days left, renew at ${lifetimeAt(c).toISOString()} (lifetime rule)`,
+      reason: `expired: 1.50 days ago, renew at ${lifetimeAt(c).toISOString()} (lifetime rule)`,
       notAfter: c.notAfter,
     });
+  });
+
+  test("a short-lived cert's time left shows in two significant digits, not as 0.00 days", () => {
+    const minutes = cert("01", 2 / 1440);
+    expect(decide({ want, now, threshold: null, targets: [{ target: "files", installed: minutes }], latest: minutes }).reason).toStartWith("due: 0.0014 days left, ");
+    const gone = cert("01", -30 / 1440);
+    expect(decide({ want, now, threshold: null, targets: [{ target: "files", installed: gone }], latest: gone }).reason).toStartWith("expired: 0.021 days ago, ");
   });
 
   test("a key type changed in the config: renew now, however long the certificate has left", () => {

@@ -180,7 +180,8 @@ export function decide(input: DueInput): Decision {
 
   const left = daysLeft(best.notAfter, now);
   if (bestMoment.at <= now) {
-    return { action: "renew", reason: `${left <= 0 ? "expired" : "due"}: ${fmtDays(left)} days left, ${label(bestMoment)}`, why: bestMoment.reason, moment: first, notAfter: best.notAfter };
+    const when = left <= 0 ? `expired: ${fmtDays(-left)} days ago` : `due: ${fmtDays(left)} days left`;
+    return { action: "renew", reason: `${when}, ${label(bestMoment)}`, why: bestMoment.reason, moment: first, notAfter: best.notAfter };
   }
   const changed = configChanged(best, input.want);
   if (changed) return { action: "renew", reason: changed, why: "changed", moment: first, notAfter: best.notAfter };
@@ -264,8 +265,9 @@ function targetLabel(t: TargetState): string {
   return t.servedAt && t.installed ? `${t.target} (${t.servedAt} serves ${t.installed.serial})` : t.target;
 }
 
+/** Two decimals; under a tenth of a day two significant digits, so a short-lived cert's hours and minutes show (not "0.00"). */
 function fmtDays(d: number): string {
-  return d.toFixed(2);
+  return d !== 0 && Math.abs(d) < 0.1 ? String(Number(d.toPrecision(2))) : d.toFixed(2);
 }
 
 /** Why `cert` no longer fits the config, or null when it does. */

@@ -42,6 +42,8 @@ describe("afterFailure", () => {
   test("noRetry waits failure_cooldown_max_seconds from the first failure, or a longer Retry-After", () => {
     expect(after(null, new RotaError("network", "acme le: self-signed certificate", { noRetry: true })).state.retryAt).toEqual(later(86_400));
     expect(after(null, new RotaError("x", "x", { noRetry: true, retryAfterSeconds: 100_000 })).state.retryAt).toEqual(later(100_000));
+    expect(after(null, new RotaError("x", "x", { noRetry: true, retryAfterSeconds: 315_360_000 })).state.retryAt).toEqual(later(604_800));
+    expect(after(null, new RotaError("rate_limited", "x", { retryAfterSeconds: 315_360_000 })).state.retryAt).toEqual(later(604_800));
   });
 
   test("authorization failures count up to max_authz_failures, then halt with no retry time", () => {

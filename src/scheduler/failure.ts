@@ -5,7 +5,7 @@
  */
 import { RotaError, retryAfterOf } from "../errors.ts";
 import type { CertState } from "../store/types.ts";
-import { cooldownSeconds, type CooldownPolicy } from "./cooldown.ts";
+import { cooldownSeconds, honouredRetryAfter, type CooldownPolicy } from "./cooldown.ts";
 
 export interface FailurePolicy extends CooldownPolicy {
   /** `[daemon] max_authz_failures`: this many authorization failures since the last success halt the cert. */
@@ -50,7 +50,7 @@ export function afterFailure(prev: CertState | null, certId: string, err: unknow
   const authzFailures = (prev?.authzFailures ?? 0) + (kind === "authz_invalid" ? 1 : 0);
   const halted = kind === "authz_invalid" && authzFailures >= policy.maxAuthzFailures;
   const retryAfter = retryAfterOf(err);
-  const seconds = kind === "no_retry" ? Math.max(policy.maxSeconds, retryAfter ?? 0) : cooldownSeconds(failures, policy, retryAfter);
+  const seconds = kind === "no_retry" ? Math.max(policy.maxSeconds, honouredRetryAfter(retryAfter) ?? 0) : cooldownSeconds(failures, policy, retryAfter);
   const haltedAt = halted ? now : (prev?.haltedAt ?? null);
   return {
     state: { certId, consecutiveFailures: failures, retryAt: haltedAt ? null : new Date(now.getTime() + seconds * 1000), lastError: error, authzFailures, haltedAt },

@@ -416,7 +416,7 @@ describe("a cooldown, and a config change to what the cert is ordered with", () 
     expect(events.findLast((e) => e.type === "renewal.succeeded")).toMatchObject({ certId: "www" });
     expect(await store.getCertState("www")).toEqual({ certId: "www", consecutiveFailures: 0, retryAt: null, lastError: null, authzFailures: 0, haltedAt: null });
     expect(lines.filter((l) => l.includes("cooldown"))).toEqual([
-      `info www: what it is ordered with changed since its renewal failed: cooldown until ${cooling!.retryAt!.toISOString()} ended, tried again now`,
+      `info www: what it is ordered with changed since its renewal failed: cooldown until ${cooling!.retryAt!.toISOString()} ended, tried again at its next look if it is due`,
     ]);
   });
 

@@ -26,7 +26,7 @@ import { summarizeCert } from "../crypto/summary.ts";
 import { describeError, RotaError } from "../errors.ts";
 import type { EventBus, Trigger } from "../events.ts";
 import { logsDebug, scoped, type Logger } from "../log.ts";
-import type { ChallengeJournal } from "../pipeline/journal.ts";
+import { configuredDcvs, type ChallengeJournal, type DcvFinder } from "../pipeline/journal.ts";
 import type { RunOutcome } from "../pipeline/renewer.ts";
 import type { WatchedCert, Watchlist } from "../pipeline/runtime.ts";
 import type { AriRecord, AuditStore, CertState, RenewalPlan } from "../store/types.ts";
@@ -62,6 +62,8 @@ export interface SchedulerDeps {
   clock: Clock;
   leadership: Leadership;
   journal: ChallengeJournal;
+  /** The backends the journal's sweep removes with, for a watchlist; by name among the configured ones when unset. */
+  findDcvs?: (watch: Watchlist) => DcvFinder;
   log: Logger;
   /** How an installed leaf is read; a test counts the calls. */
   summarize?: (pem: string) => CertSummary;
@@ -650,7 +652,7 @@ export class Scheduler {
         continue;
       }
       this.unsettle(id);
-      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again now`);
+      scoped(deps.log, { cert: id }).info(`${id}: what it is ordered with changed since its renewal failed: cooldown until ${state.retryAt.toISOString()} ended, tried again at its next look if it is due`);
     }
   }
 
@@ -873,7 +875,12 @@ export class Scheduler {
     const cancel = this.deps.clock.setTimeout(() => budget.abort(new Error("journal sweep: out of time")), SWEEP_BUDGET_MS);
     try {
       const signal = AbortSignal.any([this.stopSignal.signal, budget.signal]);
-      await this.deps.journal.recover(this.watch.dcvs, this.deps.log, signal, this.deps.runner.activeRenewalIds());
+      const find = this.deps.findDcvs?.(this.watch) ?? configuredDcvs(this.watch.dcvs);
+      await this.deps.journal.recover(find, this.deps.log, signal, {
+        now: this.deps.clock.now(),
+        retryBaseMs: this.watch.config.daemon.checkIntervalSeconds * 1000,
+        skip: this.deps.runner.activeRenewalIds(),
+      });
     } finally {
       cancel();
     }

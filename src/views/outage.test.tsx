@@ -27,6 +27,7 @@ function pages() {
     // Due: its status needs the stored failure state, which the overview reads.
     look: () => ({ decision: { action: "renew", why: "lifetime", moment: null, reason: "due", notAfter: new Date("2030-01-15T00:00:00Z") }, threshold: null, ari: null, error: null, targets: [], latestSerial: null, dueSince: null }),
     busy: () => false,
+    installFailure: () => null,
   } as unknown as CertSource;
   return dashboardRoutes({ certs, store: away, clock: new FakeClock("2030-01-10T12:00:00Z"), log } as unknown as ApiDeps);
 }

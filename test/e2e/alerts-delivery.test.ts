@@ -23,9 +23,13 @@ const SMTP_PASSWORD = `smtp-canary-${crypto.randomUUID()}`;
 const WEBHOOK_SECRET = `hmac-canary-${crypto.randomUUID()}`;
 const BEARER_TOKEN = `bearer-canary-${crypto.randomUUID()}`;
 const TOKEN_ENV = "ROTA_E2E_HOOK_TOKEN";
+/** A receiver's reply written to act on a terminal: erase the line, cursor up, green, a window title. */
+const HOSTILE_REPLY = "\u001b[2K\u001b[1A\u001b[32mall good\u001b]0;pwned\u0007";
 
 interface Mail {
   raw: string;
+  /** The envelope's recipients the server took. */
+  to?: string[];
   header(name: string): string | undefined;
 }
 
@@ -102,16 +106,20 @@ beforeAll(async () => {
     allowInsecureAuth: true,
     authMethods: ["PLAIN", "LOGIN"],
     logger: false,
+    onRcptTo(address, _session, cb) {
+      if (address.address.startsWith("bad@")) return cb(Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 }));
+      cb();
+    },
     onAuth(auth, _session, cb) {
       if (auth.username === SMTP_USER && auth.password === SMTP_PASSWORD) return cb(null, { user: auth.username });
       refused.push(`smtp auth ${auth.username}`);
       cb(new Error("Invalid login"));
     },
-    onData(stream, _session, cb) {
+    onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", () => {
-        mails.push(parseMail(Buffer.concat(chunks).toString("utf8")));
+        mails.push({ ...parseMail(Buffer.concat(chunks).toString("utf8")), to: session.envelope.rcptTo.map((r) => r.address) });
         cb();
       });
     },
@@ -127,7 +135,7 @@ beforeAll(async () => {
       const raw = await req.text();
       if (hookDown !== null) {
         hookRefusals.push(`${req.headers.get("x-rota-event")} ${req.headers.get("x-rota-delivery")}`);
-        return new Response("down for maintenance", { status: hookDown });
+        return new Response(hookDown === 403 ? HOSTILE_REPLY : "down for maintenance", { status: hookDown });
       }
       const signature = req.headers.get("x-rota-signature") ?? "";
       if (req.headers.get("authorization") !== `Bearer ${BEARER_TOKEN}` || !verify(signature, WEBHOOK_SECRET, raw)) {
@@ -315,3 +323,30 @@ test("a receiver answering 503: rota alert test reports the failure after 3 atte
   expect(mailsOf("renewal.failed")).toHaveLength(2);
   expect(refused).toEqual([]);
 }, 120_000);
+
+test("one recipient refused while the other takes the mail: failed, naming it, not retried; a receiver's terminal escapes print escaped", async () => {
+  const twoRecipients = bothSinks.replace('to = ["ops@example.test"]', 'to = ["ops@example.test", "bad@example.test"]');
+  expect(twoRecipients).not.toBe(bothSinks);
+  configFor(world.pebble.directoryUrl, twoRecipients);
+  expect((await runRota(["reload", "--socket", world.socket])).code).toBe(0);
+  hookDown = 403;
+  const testsBefore = mailsOf("alert.test").length;
+  const r = await runRota(["alert", "test", "--socket", world.socket]);
+  expect([r.code, r.stderr]).toEqual([1, ""]);
+  expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  expect(r.stdout.split("\n").sort()).toEqual([
+    "",
+    `hook: failed: webhook hook: http://127.0.0.1:${hookServer.port}: HTTP 403: \\u001b[2K\\u001b[1A\\u001b[32mall good\\u001b]0;pwned\\u0007`,
+    `mail: failed: mail: 127.0.0.1:${smtpPort}: refused for bad@example.test (550 5.1.1 no such user); delivered to ops@example.test`,
+  ]);
+  // One mail, to the recipient the server took; one attempt each: neither failure is retried.
+  expect(mailsOf("alert.test").slice(testsBefore).map((m) => m.to)).toEqual([["ops@example.test"]]);
+  const log = (await deliveries()).slice(0, 2);
+  expect(log.map((d) => `${d.sink} ${d.outcome} ${d.attempts}`).sort()).toEqual(["hook failed 1", "mail failed 1"]);
+  expect(log.find((d) => d.sink === "mail")!.error).toContain("refused for bad@example.test");
+  const human = await runRota(["alerts", "--limit", "2", "--socket", world.socket]);
+  expect(human.code).toBe(0);
+  expect(human.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  expect(human.stdout).toContain("\\u001b]0;pwned\\u0007");
+  hookDown = null;
+}, 60_000);

@@ -65,3 +65,36 @@ for (const [i, example] of EXAMPLES.entries()) {
     });
   }
 }
+
+test("rota check-config refuses what the docs rule out: a port in the mail host, an empty secret file, a path in public_url", async () => {
+  writeFileSync(join(dir, "empty.secret"), "\n");
+  const path = join(dir, "refused.toml");
+  const alerts = `
+[http]
+public_url = "https://rota.example.test/base"
+
+[[alert]]
+name = "mail"
+type = "email"
+host = "smtp.example.com:25"
+from = "rota@example.com"
+to = ["ops@example.com"]
+
+[[alert]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/rota"
+secret_file = "empty.secret"
+`;
+  writeFileSync(path, `[daemon]\n${DAEMON}\n${alerts}\n${REST}`);
+  const r = await runRota(["check-config", "--config", path]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).not.toContain("    at ");
+  for (const line of [
+    'alert[0].host: "smtp.example.com:25" has a port in it: give the host alone and set port = 25',
+    `alert[1].secret_file: ${join(dir, "empty.secret")} is empty`,
+    'http.public_url: "https://rota.example.test/base" has a path (/base): the dashboard is served at the root of its host, so give the origin alone ("https://rota.example.test")',
+  ]) {
+    expect(r.stderr).toContain(line);
+  }
+});

@@ -367,6 +367,48 @@ test("the live indicator says reconnecting while the daemon restarts, then live 
   await page.close();
 });
 
+test("a session ended elsewhere: the page keeps its content, says signed out with a way back, and stops retrying", async () => {
+  const ctx = await newContext(browser, { baseURL: origin });
+  await signIn(ctx);
+  const page = await ctx.newPage();
+  let sockets = 0;
+  page.on("websocket", () => sockets++);
+  await page.goto("/certs/www");
+  await page.getByRole("status").filter({ hasText: /^live$/ }).waitFor();
+  // Each live section with what it shows (a refresh may still change its words, not empty it).
+  const sections = () => page.locator("[data-live]").evaluateAll((els) => els.map((el) => `${el.id}:${(el as HTMLElement).innerText.trim() !== ""}`));
+  const before = await sections();
+  expect(before.length).toBeGreaterThan(0);
+  expect(before.every((s) => s.endsWith(":true"))).toBe(true);
+  // Another tab signs out: the same session, so the open stream is closed with 4401.
+  const csrf = (JSON.parse((await page.locator("body").getAttribute("hx-headers")) ?? "{}") as Record<string, string>)["X-CSRF-Token"]!;
+  expect((await ctx.request.post("/logout", { headers: { "X-CSRF-Token": csrf, Origin: origin }, maxRedirects: 0 })).status()).toBe(303);
+  const back = page.getByRole("status").getByRole("link", { name: "signed out — sign in again" });
+  await back.waitFor();
+  expect(await back.getAttribute("href")).toBe("/login?next=%2Fcerts%2Fwww");
+  // A live refresh answered by the sign-in form (303) swaps nothing in.
+  const answered = page.waitForResponse((r) => new URL(r.url()).pathname === "/login");
+  await page.evaluate(() => (window as unknown as { htmx: { trigger(el: Element, name: string): void } }).htmx.trigger(document.querySelector("[data-live]")!, "live"));
+  await answered;
+  expect(await sections()).toEqual(before);
+  expect(await page.locator("main").innerText()).toContain("www.example.test");
+  expect(sockets).toBe(1);
+  await page.close();
+
+  // A page opened on a session that ends while its stream is down: the refused upgrade is
+  // recognised (the API answers 401) and not retried; the refresh path keeps the content.
+  await signIn(ctx);
+  const second = await ctx.newPage();
+  await second.goto("/");
+  await second.getByRole("status").filter({ hasText: /^live$/ }).waitFor();
+  await ctx.clearCookies();
+  await daemon.stop();
+  daemon = startDaemon(config, { env: world.env });
+  await second.getByRole("status").getByRole("link", { name: "signed out — sign in again" }).waitFor({ timeout: 60_000 });
+  expect(await rowIds(second)).toEqual(["www", "api", "odd"]);
+  await ctx.close();
+});
+
 test("signing out ends the session", async () => {
   const page = await light.newPage();
   await page.goto("/");

@@ -228,7 +228,7 @@ describe("a three-node cluster", () => {
     await installedEverywhere(nodes, serial, 2 * SYNC_MS + SLACK_MS);
   });
 
-  test("a fourth node with another key refuses to install: refused in /api/cluster, a failed sync row naming the key, one install_refused, its folder untouched, the leader's cooldown unchanged", async () => {
+  test("a fourth node with another key refuses to install: refused in /api/cluster, a failed sync row naming the key, one install_refused, its folder untouched, www cooling down or failed on nas-4 alone (list, status --check), the leader's cooldown unchanged", async () => {
     const fourth = cluster.addNode({ key: "own" });
     mkdirSync(join(fourth.installDir, "www"), { recursive: true });
     writeFileSync(join(fourth.installDir, "www", "README"), "what was here before rota\n");
@@ -253,7 +253,19 @@ describe("a three-node cluster", () => {
       expect(refusals[0]!.serial?.toLowerCase()).toBe(serial);
 
       expect(treeDigest(fourth.installDir)).toBe(digest);
+      // The refusal is www's state on nas-4, as a failed install is a single node's: its list, its status, --check.
+      // It retries every 1-2 s (the harness's cooldown), so it is renewing now and then in between.
+      const mine = await waitFor(async () => {
+        const row = (await list(fourth.socket)).find((c) => c.id === "www")!;
+        return row.status === "cooldown" || row.status === "failed" ? row : null;
+      }, 10_000, 50, "www cooling down or failed on nas-4");
+      expect(mine.last_renewal).toMatchObject({ trigger: "sync", status: "failed" });
+      expect(JSON.stringify(mine.last_renewal)).toContain(fourth.keyPath("www"));
+      const check = await fourth.rota(["status", "--check"]);
+      expect(check.code).toBe(1);
+      expect(check.stdout).toMatch(/^www: (cooling down until |failed: |missing: nothing installed on )/);
       expect((await list(leader.socket)).find((c) => c.id === "www")!.retry_at).toBe(cooldownBefore);
+      expect((await leader.rota(["status", "--check"])).code).toBe(0);
       expect((await rows(leader)).filter(submitted)).toHaveLength(submitsBefore);
       expect((await fourth.cluster()).role).toBe("follower");
     } finally {
@@ -309,6 +321,21 @@ describe("a three-node cluster", () => {
     expect(dump).toContain("BEGIN CERTIFICATE");
     expect(dump).not.toContain("PRIVATE KEY");
     expect(dump).not.toContain(cluster.surreal.password);
+  });
+
+  test("the lease record deleted (a stuck lock 'cleared' by hand): the nodes say so, make it again, and one leads at a higher term", async () => {
+    const before = await cluster.waitForLeader();
+    const db = await cluster.db();
+    await db.query("USE NS rota DB rota; DELETE cluster_lock:singleton;").collect();
+    const after = await waitFor(async () => {
+      const l = await cluster.waitForLeader({ timeoutMs: 15_000 });
+      return l.term > before.term ? l : null;
+    }, 15_000, 100, "a leader above the deleted lease's term");
+    expect(after.term).toBe(before.term + 1);
+    const logs = cluster.running().map((n) => n.output()).join("\n");
+    expect(logs).toContain("cluster: the lease record cluster_lock:singleton is missing (restored without it, or deleted by hand)");
+    expect(logs.match(/ made the lease record cluster_lock:singleton again, free, at term \d+/g)).toEqual([expect.stringContaining(`at term ${before.term}`)]);
+    ({ node: leader, term } = after);
   });
 
   test("SIGTERM on the leader releases the lease first: it exits 0 and another node leads within one tick, at term + 1", async () => {

@@ -4,7 +4,8 @@
  * uses), so a `post_install_command` printing `env` leaks no token into the daemon's log,
  * `rota audit`, the API or the SQLite files; it still gets its ROTA_* variables and PATH. A
  * token it reads some other way (the renewal process's /proc/<pid>/environ) is redacted from
- * what it prints. A reload naming a new `*_env` variable applies to the next renewal.
+ * what it prints, as is the private key it prints. A reload naming a new `*_env` variable
+ * applies to the next renewal.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,7 +27,7 @@ let daemon: Daemon;
  * process's, which holds the daemon's environment); it fails so that all of it goes into the
  * step's message.
  */
-const SCRIPT = `env > "$SEEN/.tmp.$$" && mv "$SEEN/.tmp.$$" "$SEEN/env-$(date +%s%N)"; env | grep -E '^(ROTA_CERT_ID|CF_)'; tr '\\0' '\\n' < /proc/$PPID/environ | grep '^CF_'; exit 1`;
+const SCRIPT = `env > "$SEEN/.tmp.$$" && mv "$SEEN/.tmp.$$" "$SEEN/env-$(date +%s%N)"; env | grep -E '^(ROTA_CERT_ID|CF_)'; tr '\\0' '\\n' < /proc/$PPID/environ | grep '^CF_'; cat "$ROTA_CERT_DIR/privkey.pem"; exit 1`;
 
 function config(extra = ""): string {
   return `[daemon]
@@ -123,6 +124,11 @@ test("a post_install_command printing env: the token is in no log line, audit ro
   expect(stored.length).toBeGreaterThan(0);
   const places = { log: daemon.output(), cli: cli.map((r) => r.stdout + r.stderr).join("\n"), api: replies.join("\n"), store: stored.join("\n") };
   for (const [where, text] of Object.entries(places)) expect([where, text.includes(CANARY)]).toEqual([where, false]);
+  // The private key it printed too: its body is nowhere either (a hook printing privkey.pem).
+  expect(failed.error).toContain("[private key redacted]");
+  const keyBody = readFileSync(join(dir, "certs", "app", "privkey.pem"), "utf8").split("\n").filter((l) => l !== "" && !l.startsWith("-----"));
+  expect(keyBody.length).toBeGreaterThan(0);
+  for (const [where, text] of Object.entries(places)) for (const line of keyBody) expect([where, text.includes(line)]).toEqual([where, false]);
 });
 
 test("a reload naming another *_env variable withholds it from the next renewal's commands, in the worker already running too", async () => {

@@ -180,6 +180,11 @@ test("SIGKILL during propagate: the record stays until the next start, whose jou
   daemon.kill();
   await daemon.server.exited;
   expect(cf.txt("_acme-challenge.hang.cf.test")).toEqual([published!]);
+  // The entry keeps the [[dcv]] section as used, the token as where to read it, never its value.
+  const journaled = readdirSync(join(world.stateDir, "journal")).map((n) => readFileSync(join(world.stateDir, "journal", n), "utf8"));
+  expect(journaled).toHaveLength(1);
+  expect(JSON.parse(journaled[0]!).section).toMatchObject({ name: "cf-hang", type: "cloudflare", options: { apiToken: { from: "env", name: "ROTA_E2E_CF_TOKEN" } } });
+  expect(journaled[0]).not.toContain(CF_TOKEN);
 
   // The new start removes the old value before its own renewal publishes a new one.
   daemon = start();

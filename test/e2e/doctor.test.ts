@@ -427,3 +427,43 @@ test("the daemon stopped: warn restart it, exit 3; doctor leaves the state folde
   expect(readdirSync(state).filter((f) => f.startsWith("rota.db"))).toEqual(["rota.db"]);
   expect(treeDigest(state)).toBe(before);
 });
+
+// An independent tester's finding: two blocks titled targets.conf, one per target, of which a copy in turn kept the second.
+test("--user nobody, an nginx and a haproxy folder it cannot write: ONE targets.conf listing both folders and what nginx -t and its reload need, each capability once; chgrp to nogroup", async () => {
+  const at = join(dir, "two-targets");
+  for (const d of ["nginx-certs", "hap-certs"]) mkdirSync(join(at, d), { recursive: true, mode: 0o755 });
+  // A stand-in named nginx that passes: the warnings are about the service user, not the result.
+  const nginx = join(at, "nginx");
+  writeFileSync(nginx, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+  writeFileSync(
+    join(at, "rota.toml"),
+    [
+      `[daemon]\nstate_dir = "state"\nsocket = "rota.sock"`,
+      `[[ca]]\nname = "internal"\ntype = "local"`,
+      `[[install]]\nname = "web"\ntype = "nginx"\ndir = "nginx-certs"\ntest_command = ["${nginx}", "-t"]\nreload_command = ["${nginx}", "-s", "reload"]`,
+      `[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "hap-certs"\nsockets = ["127.0.0.1:1"]`,
+      `[[cert]]\nid = "www"\ndomains = ["www.test"]\nca = "internal"\ninstall = ["web", "lb"]`,
+    ].join("\n\n") + "\n",
+  );
+  const r = await doctor("--config", join(at, "rota.toml"), "--user", "nobody", "--offline");
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(1);
+  const [web, lb] = [join(at, "nginx-certs"), join(at, "hap-certs")];
+  expect(r.stdout.split("[Service]")).toHaveLength(2);
+  expect(r.stdout.split("targets.conf (one file")).toHaveLength(2);
+  expect(r.stdout).toContain(
+    [
+      `FAIL  install:web  ${web} (owner 0:0, 0755) is not writable by nobody`,
+      `hint: give the folder to the service user's group (chgrp nogroup ${web} && chmod 2770 ${web}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not); or under systemd, add /etc/systemd/system/rota.service.d/targets.conf (one file, for every finding that needs it):`,
+      "      [Service]",
+      `      ReadWritePaths=${web} /var/log/nginx /run ${lb}`,
+      "      AmbientCapabilities=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_KILL CAP_NET_BIND_SERVICE",
+      "      CapabilityBoundingSet=CAP_DAC_OVERRIDE CAP_CHOWN CAP_FOWNER CAP_KILL CAP_NET_BIND_SERVICE",
+      "      then: systemctl daemon-reload && systemctl restart rota (docs/install.md)",
+    ].join("\n"),
+  );
+  expect(r.stdout).toContain(
+    `FAIL  install:lb  ${lb} (owner 0:0, 0755) is not writable by nobody\nhint: give the folder to the service user's group (chgrp nogroup ${lb} && chmod 2770 ${lb}; under systemd the drop-in's ReadWritePaths= is still needed, its capabilities are not); or under systemd, the drop-in /etc/systemd/system/rota.service.d/targets.conf shown under install:web above covers this too\n`,
+  );
+  expect(r.stdout).not.toContain("chgrp nobody");
+});

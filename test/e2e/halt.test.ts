@@ -183,7 +183,7 @@ describe("Rate limit and profiles", () => {
     const reload = await runRota(["reload", "--socket", world.socket]);
     expect(reload.code).toBe(0);
     expect(reload.stdout).toContain("1 cert changed");
-    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again now/);
+    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again at its next look if it is due/);
     const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "succeeded", 60_000);
     expect(row.trigger).toBe("reload");
     expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });
@@ -201,7 +201,7 @@ describe("Rate limit and profiles", () => {
 
     const config = oddConfig("", domains);
     daemon = startDaemon(config, { env: world.env });
-    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again now/);
+    await daemon.waitForOutput(/odd: what it is ordered with changed since its renewal failed: cooldown until \S+ ended, tried again at its next look if it is due/);
     const row = await waitForRenewal(world.socket, "odd", (r) => r.status === "succeeded" && r.trigger === "startup", 60_000);
     expect(row.reason).toContain("odd2.example.test");
     expect(await show("odd")).toMatchObject({ status: "ok", retry_at: null });

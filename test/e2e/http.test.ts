@@ -33,6 +33,18 @@ async function api(path: string, init: RequestInit & { token?: string; cookie?: 
   return res;
 }
 
+/** Opens `/api/events` with these credentials; resolves once open, with the promise of its close. */
+async function openEvents(headers: Record<string, string>): Promise<{ closed: Promise<{ code: number; reason: string }> }> {
+  // Bun's client takes headers and TLS options (the DOM type has neither).
+  const ws = new WebSocket(`${origin.replace("https:", "wss:")}/api/events`, { headers, tls: { ca: root } } as unknown as string[]);
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener("close", (e) => resolve({ code: e.code, reason: e.reason })));
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve);
+    ws.addEventListener("error", reject);
+  });
+  return { closed };
+}
+
 /** The serial of the certificate the listener serves now (lowercase hex). */
 function servedSerial(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -131,6 +143,8 @@ describe("authentication", () => {
   test("a reload with a new token ends every session and refuses the old token", async () => {
     const login = await api("/login", { method: "POST", body: new URLSearchParams({ token: CANARY }) });
     const cookie = (login.headers.get("Set-Cookie") ?? "").split(";")[0]!;
+    // Event streams opened before the change end with it, as the HTTP requests are refused (tester's finding: they kept receiving).
+    const streams = await Promise.all(([{ Cookie: cookie }, { Authorization: `Bearer ${CANARY}` }] as Record<string, string>[]).map(openEvents));
     const next = `${CANARY}-rotated`;
     writeFileSync(join(dir, "token2"), next);
     chmodSync(join(dir, "token2"), 0o644);
@@ -143,6 +157,10 @@ describe("authentication", () => {
       expect((await api("/api/status", { cookie })).status).toBe(401);
       expect((await api("/api/status", { token: CANARY })).status).toBe(401);
       expect((await api("/api/status", { token: next })).status).toBe(200);
+      expect(await Promise.all(streams.map((s) => s.closed))).toEqual([
+        { code: 4401, reason: "session ended: sign in again" },
+        { code: 4401, reason: "token no longer valid" },
+      ]);
       expect(daemon.output()).toContain("readable by group or others (mode 0644)");
 
       // The same file with a new token: the section reads the same, yet the token changed and every session ended.

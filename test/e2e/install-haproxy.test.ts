@@ -6,9 +6,11 @@
  * each serve their own certificate; a renewal is served at once with HAProxy's PID unchanged; a HAProxy
  * restarted from an older file, or serving another certificate than the file, is put right
  * at the next tick without a new order (install_only). A path HAProxy does not load and a
- * socket nobody listens on each fail the renewal saying so. A socket path that is a plain
- * file is a config error. (A commit HAProxy refuses needs a key that does not match, which
- * the pipeline never hands over: that fault is proven in haproxy.test.ts.)
+ * socket nobody listens on each fail the renewal saying so, and so does a reload_command
+ * after which HAProxy still does not load the path (not a success and a reload at every
+ * tick). A socket path that is a plain file, a mistyped host:port and a relative path are
+ * config errors. (A commit HAProxy refuses needs a key that does not match, which the
+ * pipeline never hands over: that fault is proven in haproxy.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
 import { makeTempDir, removeTempDir, runRota, startDaemon, startHaproxy, waitFor, type Daemon, type Haproxy } from "../harness/index.ts";
 import { makeInstallFixtures } from "../../src/backends/install/contract.ts";
+import { RELOAD_LOAD_WAIT_MS } from "../../src/backends/install/haproxy/after-reload.ts";
 import { startWorld, type World } from "./fixture.ts";
 import { audit, read, type AuditRow } from "./helpers.ts";
 
@@ -26,6 +29,9 @@ let haproxy: Haproxy;
 let daemon: Daemon;
 let certs: string;
 let placeholderSerial: string;
+/** The [[install]] and [[cert]] sections the daemon starts with; a test appends its own and reloads. */
+let baseExtra: string;
+const DAEMON = { check_interval_seconds: 1, failure_cooldown_seconds: 1 };
 
 /** Certs on the target with two sockets into one HAProxy, renewed all at once. */
 const BOTH = ["a", "b", "c", "d"];
@@ -69,7 +75,8 @@ sockets = [${JSON.stringify(haproxy.socket)}, "127.0.0.1:${haproxy.socketPort}"]
 ${[["www", "lb"], ["api", "lb"], ["unloaded", "lb"], ["gone", "lb-gone"], ...BOTH.map((id) => [id, "lb-both"])]
   .map(([id, lb]) => `\n[[cert]]\nid = "${id}"\ndomains = ["${id}.example.test"]\nca = "pebble"\ndcv = "web"\ninstall = "${lb}"\n`)
   .join("")}`;
-  const config = world.writeConfig({ certs: [], daemon: { check_interval_seconds: 1, failure_cooldown_seconds: 1 }, extra });
+  baseExtra = extra;
+  const config = world.writeConfig({ certs: [], daemon: DAEMON, extra });
   daemon = startDaemon(config, { env: world.env });
 });
 
@@ -196,18 +203,91 @@ describe("faults through the pipeline: the renewal fails saying why, no transact
   });
 });
 
-test("a socket path that exists and is not a socket: exit 2 naming the key", async () => {
+describe("reload_command after which HAProxy still does not load the path", () => {
+  test("the run fails saying what to add, the repair that fails again waits out a cooldown, and HAProxy is not reloaded at every tick", async () => {
+    // Last in the file: no other test restarts HAProxy while this one's reload is checked.
+    const reloadLog = join(world.dir, "reload.log");
+    const script = join(world.dir, "reload.sh");
+    writeFileSync(script, `#!/bin/sh\ndate +%s%3N >> ${reloadLog}\necho reloaded-ok\n`, { mode: 0o755 });
+    const extra = `${baseExtra}
+[[install]]
+name = "lb-reload"
+type = "haproxy"
+dir = ${JSON.stringify(certs)}
+sockets = [${JSON.stringify(haproxy.socket)}]
+reload_command = [${JSON.stringify(script)}]
+
+[[cert]]
+id = "reloaded"
+domains = ["reloaded.example.test"]
+ca = "pebble"
+dcv = "web"
+install = "lb-reload"
+`;
+    // Its signal handlers are in place once it answers on its socket (a SIGHUP before that would end it).
+    await waitFor(() => audit(world.socket).then(() => true, () => null), 30_000, 100, "the daemon's socket");
+    world.writeConfig({ certs: [], daemon: DAEMON, extra });
+    await daemon.signal("SIGHUP");
+    const [first, second, third] = await waitFor(
+      async () => {
+        const failed = (await rows("reloaded")).filter((r) => r.status === "failed").sort((a, b) => a.started_at.localeCompare(b.started_at));
+        return failed.length >= 3 ? failed : null;
+      },
+      100_000,
+      200,
+      "three failed runs of reloaded",
+    );
+    const reloads = read(reloadLog).trim().split("\n").map(Number);
+    const runs = await rows("reloaded");
+    const path = bundle("reloaded");
+    const info = await haproxy.send("show info");
+    const process = `${/^node: (.*)$/m.exec(info)![1]!.trim()}/${/^Pid: (\d+)$/m.exec(info)![1]}`;
+    const expected =
+      `haproxy lb-reload: ${path} holds serial ${fileSerial("reloaded")}, but ${haproxy.socket}: reload_command ran, but after ${RELOAD_LOAD_WAIT_MS / 1000} s ` +
+      `HAProxy still does not load ${path} (process ${process}, from before the reload, still answers: does reload_command reload this HAProxy?): ` +
+      `add "crt ${path}" to a bind line (or a crt-list) of that HAProxy's config`;
+    for (const run of [first!, second!, third!]) {
+      expect(run.error).toContain(expected);
+      expect(run.events.find((e) => e.step === "install")).toMatchObject({ status: "failed" });
+    }
+    // The first run ordered the certificate; the next puts it back at once (a repair is not held by the order's
+    // cooldown); that same repair failing again waits out the cooldown.
+    expect(first!.install_only).toBe(false);
+    expect(second).toMatchObject({ install_only: true, reason: `lb-reload: damaged: ${haproxy.socket} does not load ${path}` });
+    expect(third).toMatchObject({ install_only: true, reason: second!.reason });
+    expect(Date.parse(third!.started_at)).toBeGreaterThanOrEqual(Date.parse(second!.finished_at!) + DAEMON.failure_cooldown_seconds * 1000);
+    // One reload per run at most, each followed by the whole wait: not one at every 1-s tick.
+    expect(reloads.length).toBeLessThanOrEqual(runs.length);
+    expect(reloads.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < reloads.length; i++) expect(reloads[i]! - reloads[i - 1]!).toBeGreaterThanOrEqual(RELOAD_LOAD_WAIT_MS);
+    expect(runs.filter((r) => r.status === "succeeded")).toEqual([]);
+    expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
+  }, 150_000);
+});
+
+test("a socket path that exists and is not a socket, a mistyped host:port, a relative path: exit 2 naming each key, nothing more", async () => {
   const dir = makeTempDir("rota-e2e-haproxy-cfg-");
   try {
     writeFileSync(join(dir, "not-a-socket"), "");
     mkdirSync(join(dir, "certs"));
-    writeFileSync(
-      join(dir, "rota.toml"),
-      `[daemon]\nstate_dir = "state"\n\n[[ca]]\nname = "internal"\ntype = "local"\n\n[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "certs"\nsockets = ["not-a-socket"]\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "lb"\n`,
-    );
-    const r = await runRota(["check-config", "--config", join(dir, "rota.toml")]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`install[0].sockets[0]: ${join(dir, "not-a-socket")} exists and is not a socket`);
+    const config = (sockets: string[]) => {
+      writeFileSync(
+        join(dir, "rota.toml"),
+        `[daemon]\nstate_dir = "state"\n\n[[ca]]\nname = "internal"\ntype = "local"\n\n[[install]]\nname = "lb"\ntype = "haproxy"\ndir = "certs"\nsockets = ${JSON.stringify(sockets)}\n\n[[cert]]\nid = "a"\ndomains = ["a.example"]\nca = "internal"\ninstall = "lb"\n`,
+      );
+      return runRota(["check-config", "--config", join(dir, "rota.toml")]);
+    };
+    const plain = await config([join(dir, "not-a-socket")]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain(`install[0].sockets[0]: ${join(dir, "not-a-socket")} exists and is not a socket`);
+    const typos = await config(["127.0.0.1:notaport", "admin.sock"]);
+    expect(typos.code).toBe(2);
+    expect(typos.stderr).toContain('install[0].sockets[0]: "127.0.0.1:notaport" is not host:port (the port a number from 1 to 65535), nor an absolute socket path');
+    expect(typos.stderr).toContain(`install[0].sockets[1]: "admin.sock" is a relative path: give the socket's absolute path, as HAProxy's "stats socket" line names it, or host:port`);
+    for (const r of [plain, typos]) {
+      expect(r.stderr).not.toContain("is empty");
+      expect(r.stderr).not.toContain("    at ");
+    }
   } finally {
     removeTempDir(dir);
   }

@@ -276,10 +276,12 @@ status) [ -f /run/old-daemon.pid ] && kill -0 "$(cat /run/old-daemon.pid)" 2>/de
 *) echo old rota ;;
 esac
 `;
+    const OLD_UNIT = "[Service]\nExecStart=/usr/local/bin/rota daemon --config /etc/rota/rota.toml\n";
 
     test("a daemon that fails to start after the swap: the previous binary is put back and started, and said to run when it answers", async () => {
       const r = fresh();
       r.write("/usr/local/bin/rota", OLD, 0o755);
+      r.write("/etc/systemd/system/rota.service", OLD_UNIT);
       r.write("/shim/fail-start", "1");
       const out = await install(r);
       expect(out.code).toBe(1);
@@ -292,6 +294,7 @@ esac
     test("…and when the previous one does not start either, the message says so with the service's state", async () => {
       const r = fresh();
       r.write("/usr/local/bin/rota", OLD, 0o755);
+      r.write("/etc/systemd/system/rota.service", OLD_UNIT);
       r.write("/shim/fail-start", "");
       const out = await install(r);
       expect(out.code).toBe(1);
@@ -349,7 +352,9 @@ esac
     expect((await install(r)).code).toBe(0);
     const kept = await install(r, ["--uninstall"]);
     expect(kept.code).toBe(0);
-    expect(kept.stdout).toContain("Kept: the config in /etc/rota and the state (keys, audit database) in /var/lib/rota");
+    expect(kept.stdout).toContain(
+      "rota is removed: /etc/systemd/system/rota.service, /usr/local/bin/rota. Kept: the config in /etc/rota and the state (keys, audit database) in /var/lib/rota; --uninstall --purge deletes them.\n",
+    );
     expect(r.exists("/usr/local/bin/rota")).toBe(false);
     expect(r.exists("/etc/systemd/system/rota.service")).toBe(false);
     expect(r.exists("/etc/rota/rota.toml")).toBe(true);
@@ -371,11 +376,144 @@ esac
     expect(r.exists("/var/lib/rota")).toBe(false);
     expect(r.callsOf("userdel")).toEqual(["userdel rota"]);
     expect(r.read("/etc/passwd")).not.toContain("rota:");
+    expect(purged.stdout).toContain("rota is removed: /etc/rota, /var/lib/rota, the user rota.\n");
     // The keys stay for the servers that read them, owned by no uid a new user could get.
     expect(r.stat("/etc/ssl/rota/web/privkey.pem")).toEqual({ mode: 0o600, owner: "root", group: "root" });
     expect(r.stat("/etc/ssl/rota/web/fullchain.pem")).toEqual({ mode: 0o644, owner: "root", group: "root" });
     expect(r.stat("/etc/ssl/rota")).toEqual({ mode: 0o755, owner: "root", group: "root" });
     expect(purged.stdout).toContain("Kept: /etc/ssl/rota (certificates and keys), now owned by root where rota or its group owned them (4 path(s) by owner, 4 by group).");
+  });
+
+  // An independent tester's findings on --uninstall: a summary naming paths that did not exist, and a unit removed without its binary.
+  describe("--uninstall says what it removed and kept", () => {
+    test("nothing installed: says so, exit 0, nothing run or changed; also with --purge --yes", async () => {
+      const r = fresh();
+      const before = r.treeHash();
+      for (const args of [["--uninstall"], ["--uninstall", "--purge", "--yes"]]) {
+        const out = await install(r, args);
+        expect(out.stderr).toBe("");
+        expect(out.code).toBe(0);
+        expect(out.stdout).toBe("rota is not installed here: none of /etc/systemd/system/rota.service, /usr/local/bin/rota, /etc/rota, /var/lib/rota exists; nothing was removed.\n");
+      }
+      expect(r.treeHash()).toBe(before);
+      expect(r.calls().filter((c) => !c.startsWith("uname") && !c.startsWith("ldd"))).toEqual([]);
+    });
+
+    test("--prefix other than the install's: exit 2 naming the unit's binary and the --prefix to use, nothing removed; with it, both go", async () => {
+      const r = fresh();
+      expect((await install(r)).code).toBe(0);
+      // The daemon the unit started writes its state: stopped, so the tree holds still.
+      expect(r.exec(["systemctl", "stop", "rota"]).code).toBe(0);
+      const callsBefore = r.calls().length;
+      const before = r.treeHash();
+      const wrong = await install(r, ["--uninstall", "--prefix", "/opt/rota"]);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toBe("install.sh: /etc/systemd/system/rota.service starts /usr/local/bin/rota, not /opt/rota/bin/rota: run --uninstall --prefix /usr/local; nothing was removed\n");
+      expect(wrong.stdout).toBe("");
+      expect(r.treeHash()).toBe(before);
+      expect(r.calls().slice(callsBefore).filter((c) => c.startsWith("systemctl"))).toEqual([]);
+      const right = await install(r, ["--uninstall", "--prefix", "/usr/local"]);
+      expect(right.code).toBe(0);
+      expect(right.stdout).toContain("rota is removed: /etc/systemd/system/rota.service, /usr/local/bin/rota.");
+      expect(r.exists("/usr/local/bin/rota")).toBe(false);
+    });
+
+    test("a --no-service install (no unit): the binary removed, only what exists named; --dry-run says what a real run would do and changes nothing", async () => {
+      const r = fresh();
+      expect((await install(r, ["--no-service"])).code).toBe(0);
+      rmSync(r.path("/var/lib/rota"), { recursive: true });
+      const before = r.treeHash();
+      const dry = await install(r, ["--uninstall", "--dry-run"]);
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toBe("would run rm -rf /usr/local/bin/rota\n--dry-run: would remove: /usr/local/bin/rota; nothing was changed. Would keep: the config in /etc/rota; --uninstall --purge deletes them.\n");
+      expect(r.treeHash()).toBe(before);
+      const out = await install(r, ["--uninstall"]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).toBe("rota is removed: /usr/local/bin/rota. Kept: the config in /etc/rota; --uninstall --purge deletes them.\n");
+      expect(r.callsOf("systemctl")).toEqual([]);
+      const again = await install(r, ["--uninstall"]);
+      expect(again.code).toBe(0);
+      expect(again.stdout).toBe("Nothing to remove: no unit, binary or boot script of rota is here. Kept: the config in /etc/rota; --uninstall --purge deletes them.\n");
+    });
+  });
+
+  // An independent tester's findings: these reached the unit (User=x y), a late failure, or the server's file names.
+  describe("option values outside what they allow: exit 2 before anything is fetched or changed", () => {
+    const cases: [string[], string][] = [
+      [["--user", "a;b"], "--user must be a portable user name ([a-z_][a-z0-9_-]*, $ at the end allowed, at most 32 characters), not a;b"],
+      [["--user", "x y"], "--user must be a portable user name"],
+      [["--user", "Rota"], "--user must be a portable user name"],
+      [["--user", "r".repeat(33)], "--user must be a portable user name"],
+      [["--prefix", "/opt/my dir"], "--prefix may hold letters, digits and / . _ + - only, not /opt/my dir"],
+      [["--prefix", "/opt/$HOME"], "--prefix may hold letters, digits and / . _ + - only"],
+      [["--prefix", "/opt/%h"], "--prefix may hold letters, digits and / . _ + - only"],
+      [["--version", "../../etc/passwd"], "--version must look like 1.2.3 or 1.2.3-rc.1, not ../../etc/passwd"],
+      [["--version", "1.2-a/b"], "--version must look like 1.2.3 or 1.2.3-rc.1"],
+      [["--dsm-volume", "/volume1 x"], "--dsm-volume must look like /volume1, not /volume1 x"],
+    ];
+    for (const [args, message] of cases) {
+      test(`${args.join(" ")}`, async () => {
+        const r = fresh();
+        const before = r.treeHash();
+        const out = await install(r, args);
+        expect(out.code).toBe(2);
+        expect(out.stderr).toContain(`install.sh: ${message}`);
+        expect(requests).toEqual([]);
+        expect(r.treeHash()).toBe(before);
+        expect(r.calls().filter((c) => !c.startsWith("uname") && !c.startsWith("ldd"))).toEqual([]);
+      });
+    }
+
+    test("the portable names and versions pass: --user _svc-1$ is not refused, --version 1.2.3-rc.1 asks for its file", async () => {
+      const r = fresh();
+      const out = await install(r, ["--dry-run", "--user", "_svc-1$", "--version", "1.2.3-rc.1"]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).toContain(`would download ${base}/rota-1.2.3-rc.1-linux-x64`);
+      expect(out.stdout).toContain("would create the system user _svc-1$");
+    });
+
+    test("a VERSION file that holds no version: exit 3, no binary asked for", async () => {
+      const r = fresh();
+      files.set("VERSION", new TextEncoder().encode("../../etc/passwd\n"));
+      const before = r.treeHash();
+      const out = await install(r);
+      expect(out.code).toBe(3);
+      expect(out.stderr).toContain(`install.sh: ${base}/VERSION does not hold a version (../../etc/passwd`);
+      expect(requests).toEqual(["VERSION"]);
+      expect(r.treeHash()).toBe(before);
+    });
+  });
+
+  test("--dry-run after a --no-service install: folders that exist are set, not created; no stop of a service that has no unit", async () => {
+    const r = fresh();
+    expect((await install(r, ["--no-service"])).code).toBe(0);
+    const before = r.treeHash();
+    const out = await install(r, ["--dry-run"]);
+    expect(out.code).toBe(0);
+    expect(r.treeHash()).toBe(before);
+    expect(out.stdout).toContain("would set /etc/rota to (0750, root:rota)");
+    expect(out.stdout).toContain("would set /var/lib/rota to (0700, rota:rota)");
+    expect(out.stdout).not.toContain("would create /etc/rota");
+    expect(out.stdout).toContain("would write /etc/rota/rota.toml.example (0640, root:rota)");
+    expect(out.stdout).not.toContain("would run systemctl stop");
+    expect(out.stdout).toContain("would write /etc/systemd/system/rota.service (0644, root:root)");
+    // The real run: no stop either, as there was no unit to stop.
+    const real = await install(r);
+    expect(real.code).toBe(0);
+    expect(r.callsOf("systemctl")).toEqual(["systemctl daemon-reload", "systemctl enable rota", "systemctl start rota"]);
+  });
+
+  test("--purge --user rota deletes the user rota, as --help says; another --user is kept (below)", async () => {
+    const r = fresh();
+    expect((await install(r, ["--user", "rota", "--no-service"])).code).toBe(0);
+    const help = await install(r, ["--help"]);
+    expect(help.stdout).toContain("and the user named rota (the default, or\n                          --user rota)");
+    expect(help.stdout).toContain("any other user (--user nobody) and its files are kept");
+    expect(help.stdout).not.toContain("A user named with --user is kept");
+    const purged = await install(r, ["--uninstall", "--purge", "--yes", "--user", "rota"]);
+    expect(purged.code).toBe(0);
+    expect(r.callsOf("userdel")).toEqual(["userdel rota"]);
+    expect(purged.stdout).toContain("the user rota.");
   });
 
   test("--help lists the options, ROTA_BASE_URL and the exit codes", async () => {
@@ -423,7 +561,7 @@ esac
       expect(r.read("/etc/passwd")).toContain("nobody:x:65534:");
       expect(r.stat("/etc/ssl/rota/web/privkey.pem")).toEqual({ mode: 0o600, owner: "nobody", group: "nogroup" });
       expect(r.exists("/var/lib/rota")).toBe(false);
-      expect(purged.stdout).toContain("rota is removed, with its config and state. Kept: the user nobody, which rota's installer does not make under that name.");
+      expect(purged.stdout).toContain("rota is removed: /etc/systemd/system/rota.service, /usr/local/bin/rota, /etc/rota, /var/lib/rota. Kept: the user nobody, which rota's installer does not make under that name.\n");
     });
 
     test("a chown that fails half-way: exit 1 naming it, the folders and the user this run made removed", async () => {

@@ -4,7 +4,7 @@
  * within 5 s; SIGKILL leaves the clean-up to the next start.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ROTA_BIN, startDaemon, waitFor, type Daemon } from "../harness/index.ts";
@@ -177,4 +177,39 @@ test("a renewal process killed outright: the daemon removes its challenge at onc
   const row = (await audit(world.socket, "killedchild"))[0]!;
   expect(row.status).toBe("failed");
   expect(row.error).toContain("ended without an outcome");
+});
+
+test("the webroot moved while a challenge was published: a killed worker's and a killed daemon's challenges are removed from where they were published", async () => {
+  const moved = join(world.dir, "webroot2");
+  mkdirSync(moved, { recursive: true, mode: 0o755 });
+  const challengeDir = join(world.webroot, ".well-known", "acme-challenge");
+  const pathMoved = (file: string) => writeFileSync(file, readFileSync(file, "utf8").replace(`path = ${JSON.stringify(world.webroot)}`, `path = ${JSON.stringify(moved)}`));
+
+  // Daemon alive: the path changes by a reload, then the worker holding the challenge is killed.
+  const files = await startHung("movedworker");
+  pathMoved(config);
+  await daemon!.signal("SIGHUP");
+  await daemon!.waitForOutput("reload: ");
+  const rotaPid = await daemon!.server.childPid();
+  const worker = Bun.spawnSync(["pgrep", "-P", String(rotaPid), "-f", "__renewal"], { stdout: "pipe" }).stdout.toString().trim();
+  expect(worker).toMatch(/^\d+$/);
+  process.kill(Number(worker), "SIGKILL");
+  await waitFor(() => files.every((f) => !fileExists(join(challengeDir, f))) || null, 10_000, 50, "the dead worker's challenge removed from the old webroot");
+  await waitFor(() => readdirSync(join(world.stateDir, "journal")).length === 0 || null, 10_000, 50, "the journal to empty");
+  await daemon!.stop();
+  daemon = undefined;
+
+  // Daemon and workers killed; the path changes while nothing runs; the next start removes them from the old webroot and says how many.
+  const left = await startHung("moveddaemon");
+  daemon!.kill();
+  await daemon!.server.exited;
+  daemon = undefined;
+  for (const f of left) expect(fileExists(join(challengeDir, f))).toBe(true);
+  pathMoved(config);
+  await world.nginx.thaw();
+  daemon = startDaemon(config, { env: world.env });
+  await daemon.waitForOutput("listening on");
+  for (const f of left) expect(fileExists(join(challengeDir, f))).toBe(false);
+  expect(daemon.output()).toContain(`removed ${left.length} challenge(s) left by an earlier run`);
+  expect(readdirSync(moved)).toEqual([]);
 });

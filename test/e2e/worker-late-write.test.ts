@@ -44,7 +44,7 @@ test("a worker told to exit while a create it gave up on is still open waits for
 
   const hold = cf.holdNextCreate();
   const worker = Bun.spawn([ROTA_BIN, CHILD_COMMAND], { env, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  worker.stdin.write(`${JSON.stringify({ hello: { stateDir: world.stateDir } })}\n${JSON.stringify(request)}\n`);
+  worker.stdin.write(`${JSON.stringify({ hello: { stateDir: world.stateDir, withheldEnv: [] } })}\n${JSON.stringify(request)}\n`);
   void worker.stdin.flush();
   await hold.arrived;
   // The daemon stops waiting (a deadline, a stop): the create is on its way to Cloudflare.

@@ -65,6 +65,10 @@ test("a reload that changes the CA section recycles the worker that loaded it", 
   writeConfig("rota test CA, renamed", 600);
   await daemon!.signal("SIGHUP");
   await daemon!.waitForOutput(`renewal process ${pid} retired: ca internal changed`);
+  // The root keeps its name: the reload says so rather than nothing.
+  expect(daemon!.output()).toContain(
+    `reload: ca[0].common_name: "rota test CA, renamed" names a local CA's root only when the root is created; the root of internal (${join(dir, "state", "local-ca", "internal", "root.pem")}) is "rota test CA root" and keeps that name`,
+  );
   expect((await runRota(["renew", "c1", "--force", "--wait", "--socket", socket], { timeoutMs: 30_000 })).code).toBe(0);
   expect(await workers(daemon!)).not.toContain(pid);
 });

@@ -29,7 +29,7 @@ beforeEach(() => {
     test: async (opts) => {
       asked.push(opts);
       return (opts.sink ? [opts.sink] : ["mail", "hook"]).map((sink) =>
-        sink === "hook" ? { sink, outcome: "failed" as const, error: "hook: HTTP 500", attempts: 3 } : { sink, outcome: "delivered" as const, error: null, attempts: 1 },
+        sink === "hook" ? { sink, outcome: "failed" as const, error: "hook: HTTP 500", attempts: 3, partly: false } : { sink, outcome: "delivered" as const, error: null, attempts: 1, partly: false },
       );
     },
   };

@@ -14,8 +14,11 @@ export function alertRoutes(deps: ApiDeps): Hono {
   });
 
   app.post("/api/alerts/test", async (c) => {
-    const sink = c.req.query("sink") || null;
-    const certId = c.req.query("cert") || null;
+    // Empty is a value, not "every sink" or "no cert" (docs/api.md): a script's unset variable must not send to every sink.
+    if (c.req.query("sink") === "") return c.json({ error: "sink must be the name of an [[alert]] sink" }, 400);
+    if (c.req.query("cert") === "") return c.json({ error: "cert must be a cert id" }, 400);
+    const sink = c.req.query("sink") ?? null;
+    const certId = c.req.query("cert") ?? null;
     const sinks = deps.alerts.sinkNames();
     if (sink !== null && !sinks.includes(sink)) {
       const known = sinks.length > 0 ? `configured: ${sinks.join(", ")}` : "no [[alert]] is configured";

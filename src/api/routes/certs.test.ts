@@ -53,6 +53,7 @@ function app(s: AuditStore = store, over: Partial<ApiDeps> = {}): Hono {
       nextTickAt: () => null,
       checkIntervalSeconds: () => 3600,
       firstLooks: async () => {},
+      installFailure: () => null,
     },
     actions: {} as Actions,
     alerts: { sinkNames: () => [], test: async () => [] },

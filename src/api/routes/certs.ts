@@ -7,6 +7,8 @@ import { renewResultJson, type CertDetailJson, type ErrorJson } from "../json.ts
 import type { ApiDeps } from "../ports.ts";
 import { CertRows } from "../cert-rows.ts";
 import { ListReads } from "../list-reads.ts";
+import { installedCert } from "../installed-pem.ts";
+import { flagParam } from "../query.ts";
 import { certListJson } from "../views.ts";
 
 /** `rota renew --new-key` on a cluster: the reason `key_rotation = "every_renewal"` is refused for. */
@@ -33,15 +35,13 @@ export function certRoutes(deps: ApiDeps): Hono {
     return c.json<CertDetailJson>((await certDetail(deps, cert)).detail);
   });
 
-  // What the store records the cert's targets to serve, the newest of them (stored last, not
-  // expiring last: a lifetime can get shorter): that install succeeded. Not the latest
-  // issued (its install may have failed), and not read from the targets (a remote read per
+  // What the cert's targets are known to hold, the newest of it (installed-pem.ts). Not the
+  // latest issued when no target holds it, and not read from the targets (a remote read per
   // request). Leaf then chain; the key never leaves the daemon.
   app.get("/api/certs/:id/pem", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const installed = await Promise.all(cert.config.install.map((target) => deps.store.lastInstalled(cert.config.id, target)));
-    const newest = installed.reduce((a, b) => (b && (!a || b.issuedAt > a.issuedAt) ? b : a), null);
+    const newest = await installedCert(deps, cert);
     if (!newest) return c.json({ error: `cert ${JSON.stringify(cert.config.id)} has nothing installed yet` }, 404);
     const pem = [newest.leafPem, newest.chainPem].map((p) => p.trim()).filter((p) => p !== "").join("\n") + "\n";
     return c.body(pem, 200, { "content-type": "application/x-pem-file" });
@@ -50,10 +50,11 @@ export function certRoutes(deps: ApiDeps): Hono {
   app.post("/api/certs/:id/renew", async (c) => {
     const cert = deps.certs.find(c.req.param("id"));
     if (!cert) return unknownCert(c, c.req.param("id"));
-    const flag = (name: string) => ["1", "true", "yes"].includes(c.req.query(name) ?? "");
+    const force = flagParam(c.req.query("force"), "force");
+    const newKey = flagParam(c.req.query("new_key"), "new_key");
     // A key of this node's own would leave every other node unable to install the certificate.
-    if (flag("new_key") && deps.cluster) return c.json<ErrorJson>({ error: NEW_KEY_IN_CLUSTER }, 409);
-    const result = await deps.actions.renew(cert, { force: flag("force"), newKey: flag("new_key") });
+    if (newKey && deps.cluster) return c.json<ErrorJson>({ error: NEW_KEY_IN_CLUSTER }, 409);
+    const result = await deps.actions.renew(cert, { force, newKey });
     const code = result.status === "started" ? 202 : result.status === "not_due" ? 200 : 409;
     return c.json(renewResultJson(result), code);
   });

@@ -44,7 +44,10 @@ const bus = new CountingBus(() => {});
 const logLines: string[] = [];
 const log = createConsola({ level: 3, reporters: [{ log: (o) => logLines.push(o.args.join(" ")) }] });
 // The stream reads the bus and logs; nothing else of the daemon is behind it.
-const app = createApi({ bus, log } as unknown as ApiDeps);
+// The cert filter asks the config, then the audit trail: "removed" is only in the latter.
+const certs = { find: (id: string) => (["www", "api"].includes(id) ? { config: { id } } : undefined) };
+const store = { listRenewalHeads: async (q: { certId: string }) => (q.certId === "removed" ? [{ id: "r1" }] : []) };
+const app = createApi({ bus, log, certs, store } as unknown as ApiDeps);
 let server: Server<unknown>;
 
 beforeAll(() => {
@@ -155,25 +158,25 @@ test("docs/openapi.json documents each event type with exactly the fields of its
   expect(new Set(documented.map((keys) => keys.join(",")))).toEqual(new Set(sent.map((keys) => keys.join(","))));
 });
 
-test("?cert= keeps one cert's events; a cert not configured yet is no error", async () => {
+test("?cert= keeps one cert's events; a cert only the audit trail knows is no error", async () => {
   const www = await connect("?cert=www");
-  const later = await connect("?cert=added-later");
+  const later = await connect("?cert=removed");
   const all = await connect();
   const due = (certId: string, reason = "missing"): RotaEvent => ({ type: "cert.due", certId, reason, at });
   bus.emit(due("api"));
   bus.emit(due("www"));
-  bus.emit(due("added-later"));
+  bus.emit(due("removed"));
   // Frames keep their order on a connection: a last event of its cert shows a client got nothing else before it.
   bus.emit(due("www", "last"));
-  bus.emit(due("added-later", "last"));
+  bus.emit(due("removed", "last"));
   const frameOf = (certId: string, reason = "missing") => `{"type":"cert.due","cert_id":"${certId}","reason":"${reason}","at":"2030-01-01T00:00:00.000Z"}`;
-  expect(await all.received(5)).toEqual([frameOf("api"), frameOf("www"), frameOf("added-later"), frameOf("www", "last"), frameOf("added-later", "last")]);
+  expect(await all.received(5)).toEqual([frameOf("api"), frameOf("www"), frameOf("removed"), frameOf("www", "last"), frameOf("removed", "last")]);
   expect(await www.received(2)).toEqual([frameOf("www"), frameOf("www", "last")]);
-  expect(await later.received(2)).toEqual([frameOf("added-later"), frameOf("added-later", "last")]);
+  expect(await later.received(2)).toEqual([frameOf("removed"), frameOf("removed", "last")]);
   await disconnect(www, later, all);
 });
 
-test("a plain GET answers 426, an empty cert= 400, a broken handshake 400: all JSON", async () => {
+test("a plain GET answers 426, an empty cert= 400, an unknown cert 404, a broken handshake 400: all JSON", async () => {
   const plain = await app.request("/api/events");
   expect(plain.status).toBe(426);
   expect(plain.headers.get("upgrade")).toBe("websocket");
@@ -181,6 +184,9 @@ test("a plain GET answers 426, an empty cert= 400, a broken handshake 400: all J
   const empty = await app.request("/api/events?cert=", { headers: { upgrade: "websocket" } });
   expect(empty.status).toBe(400);
   expect(await empty.json()).toEqual({ error: "cert must be a cert id" });
+  const unknown = await app.request("/api/events?cert=nope", { headers: { upgrade: "websocket" } });
+  expect(unknown.status).toBe(404);
+  expect(await unknown.json()).toEqual({ error: 'unknown cert "nope"' });
   const noKey = await fetch(`http://127.0.0.1:${server.port}/api/events`, { headers: { upgrade: "websocket", connection: "upgrade" } });
   expect(noKey.status).toBe(400);
   expect(await noKey.json()).toEqual({ error: "bad WebSocket handshake" });

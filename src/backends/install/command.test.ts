@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeError } from "../../errors.ts";
 import { readSecret } from "../../config/secret.ts";
-import { commandEnv, runCommand, shown, type Command } from "./command.ts";
+import { commandEnv, onCommandGroups, runCommand, shown, type Command, type CommandGroup } from "./command.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-command-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,6 +30,22 @@ async function dies(pid: number): Promise<boolean> {
 }
 
 describe("runCommand", () => {
+  test("listeners hear of the command's own process group as it starts (while it runs) and once its leader exited", async () => {
+    const heard: Array<CommandGroup & { alive: boolean }> = [];
+    const stop = onCommandGroups((g) => heard.push({ ...g, alive: alive(g.pgid) }));
+    try {
+      const pid = Number(await runCommand("nginx web", sh("echo $$"), { withheld: [], signal }));
+      expect(heard).toEqual([
+        { pgid: pid, key: "test_command", running: true, alive: true },
+        { pgid: pid, key: "test_command", running: false, alive: false },
+      ]);
+      // Its own group, which the daemon can kill whole.
+      expect(Number(await runCommand("nginx web", sh("ps -o pgid= -p $$"), { withheld: [], signal }))).toBe(heard[2]!.pgid);
+    } finally {
+      stop();
+    }
+  });
+
   test("exit 0: stdout then stderr, each trimmed", async () => {
     expect(await runCommand("nginx web", sh("echo '  out  '; echo err >&2"), { withheld: [], signal })).toBe("out\nerr");
   });
@@ -70,6 +86,14 @@ describe("runCommand", () => {
     } finally {
       delete process.env.ROTA_TEST_CMD_TOKEN;
     }
+  });
+
+  test("a private key the command prints (cat privkey.pem) never reaches the message", async () => {
+    const key = join(dir, "privkey.pem");
+    await Bun.write(key, "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n");
+    const err = await failure(sh(`echo hook; cat ${key}; exit 1`));
+    expect(describeError(err)).toEndWith("exited with 1: hook\n[private key redacted]");
+    expect(describeError(err)).not.toContain("MIGHAgEA");
   });
 
   test("a non-zero exit names the target, the key, the argv and the output", async () => {

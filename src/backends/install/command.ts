@@ -4,8 +4,11 @@
  * the step message. One runner for every target type, so each fails the same way.
  * A command gets the daemon's environment without the config's `*_env` secrets, and its output
  * is scrubbed of every secret value this process knows before a message carries it.
+ * Each runs in its own process group, announced to `onCommandGroups` listeners while its leader
+ * runs: a renewal worker tells the daemon, which kills the groups of a worker that dies
+ * (worker-pool.ts), since a SIGKILLed worker can kill nothing itself.
  */
-import { redact, secretsRead } from "../../config/secret.ts";
+import { redact, secretsRead, withoutPrivateKeys } from "../../config/secret.ts";
 import { RotaError } from "../../errors.ts";
 
 /** One configured command, as `readCommand` (command-config.ts) builds it. */
@@ -43,6 +46,40 @@ const KEPT_EACH_END = 8 * 1024;
  * the background (a daemon it started) can hold the pipes open for ever; it is not waited for.
  */
 const DRAIN_MS = 1000;
+
+/** A command's process group (its leader's pid) starting, or its leader having exited (`running` false). */
+export interface CommandGroup {
+  pgid: number;
+  /** The config key the command came from (`post_install_command`). */
+  key: string;
+  running: boolean;
+}
+
+/**
+ * Process-wide, as the processes themselves are: every runner of a command reports here
+ * whatever backend started it, and nothing is threaded through the backends for it.
+ */
+const groupListeners = new Set<(group: CommandGroup) => void>();
+
+/** Calls `listener` as each command's group starts and as its leader exits; returns the unsubscribe. */
+export function onCommandGroups(listener: (group: CommandGroup) => void): () => void {
+  groupListeners.add(listener);
+  return () => groupListeners.delete(listener);
+}
+
+function announce(group: CommandGroup): void {
+  for (const listener of groupListeners) listener(group);
+}
+
+/** SIGKILL to every process of group `pgid`; false when none was left. */
+export function killGroup(pgid: number): boolean {
+  try {
+    process.kill(-pgid, "SIGKILL");
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The environment a command runs with: `base` (the daemon's) without the `withheld` names, then `extra` over it. */
 export function commandEnv(base: Record<string, string | undefined>, withheld: readonly string[], extra: Record<string, string> = {}): Record<string, string> {
@@ -90,12 +127,9 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
   let killedFor: "timeout" | "abort" | null = null;
   const kill = (why: "timeout" | "abort") => {
     killedFor ??= why;
-    try {
-      process.kill(-proc.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
+    killGroup(proc.pid);
   };
+  announce({ pgid: proc.pid, key: cmd.key, running: true });
   const timer = setTimeout(() => kill("timeout"), cmd.timeoutSeconds * 1000);
   const onAbort = () => kill("abort");
   opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -106,9 +140,11 @@ export async function runCommand(who: string, cmd: Command, opts: RunOptions): P
   } finally {
     clearTimeout(timer);
     opts.signal.removeEventListener("abort", onAbort);
+    // What the leader left behind after a clean exit (a daemon it started) is the operator's; only a killed command's group is ours to end.
+    announce({ pgid: proc.pid, key: cmd.key, running: false });
   }
   const collected = await drained(streams);
-  const output = redact(collected.map((c) => c.text.trim()).filter(Boolean).join("\n"), hiddenValues(opts.withheld));
+  const output = withoutPrivateKeys(redact(collected.map((c) => c.text.trim()).filter(Boolean).join("\n"), hiddenValues(opts.withheld)));
   const dropped = collected.reduce((n, c) => n + c.dropped, 0);
   if (killedFor === "abort") throw new RotaError("aborted", `${who}: ${showCommand(cmd)} cancelled${shown(output, dropped)}`, { cause: opts.signal.reason });
   if (killedFor === "timeout") throw new RotaError("command_failed", `${who}: ${showCommand(cmd)} did not finish within ${cmd.timeoutSeconds} s${shown(output, dropped)}`);

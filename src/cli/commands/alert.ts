@@ -8,6 +8,7 @@ import type { TestResultJson, UnknownJson } from "../../api/json.ts";
 import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say } from "../output.ts";
 
 const test = defineCommand({
   meta: { name: "test", description: "Send a test alert to every sink, or the one named, and print each outcome" },
@@ -27,7 +28,7 @@ const test = defineCommand({
       throw new CliExit(EXIT.failed, `rota: ${body.error}`);
     }
     if (body.length === 0) throw new CliExit(EXIT.failed, "rota: no [[alert]] is configured: nothing to test");
-    for (const r of body) console.log(`${r.sink}: ${r.outcome}${r.attempts > 1 ? ` after ${r.attempts} attempts` : ""}${r.error ? `: ${r.error}` : ""}`);
+    for (const r of body) say(`${r.sink}: ${r.outcome}${r.attempts > 1 ? ` after ${r.attempts} attempts` : ""}${r.error ? `: ${r.error}` : ""}`);
     if (body.some((r) => r.outcome !== "delivered")) throw new CliExit(EXIT.failed);
   },
 });

@@ -5,6 +5,7 @@ import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say, sayJson } from "../output.ts";
 
 
 export default defineCommand({
@@ -23,11 +24,11 @@ export default defineCommand({
     const { status, body } = await new ApiClient(endpoint(args)).call<RenewalJson[] | { error: string }>("GET", `/api/renewals?${q}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
     if (!Array.isArray(body)) throw new CliExit(EXIT.failed, `rota: ${body.error}`);
-    if (args.json) return console.log(JSON.stringify(body, null, 2));
-    if (body.length === 0) return console.log("no renewals yet");
+    if (args.json) return sayJson(body);
+    if (body.length === 0) return say("no renewals yet");
     for (const r of body) {
-      console.log(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id}${r.node ? `, on ${r.node}` : ""})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
-      for (const e of r.events) console.log(stepLine(e));
+      say(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id}${r.node ? `, on ${r.node}` : ""})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
+      for (const e of r.events) say(stepLine(e));
     }
   },
 });

@@ -13,6 +13,7 @@ import type { RotaConfig } from "../../config/schema.ts";
 import { HttpSetupError, readTls } from "../../daemon/tcp-bind.ts";
 import { configExit } from "../load-config.ts";
 import { configPath, connectionArgs } from "../target.ts";
+import { say, sayError } from "../output.ts";
 
 export default defineCommand({
   meta: { name: "check-config", description: "Validate a config file, and check the folders and keys it names, listing every problem" },
@@ -29,11 +30,11 @@ export default defineCommand({
     // A refused value was replaced by its default in a partial config: its own problem says enough.
     const refused = new Set(checked.problems.map(keyOf));
     const own = (line: string) => !refused.has(keyOf(line));
-    for (const line of [...checked.warnings, ...report.warnings.filter(own)]) console.error(`warning: ${line}`);
+    for (const line of [...checked.warnings, ...report.warnings.filter(own)]) sayError(`warning: ${line}`);
     const problems = [...checked.problems, ...[...report.fatal, ...report.certs, ...(await tlsProblems(checked.config))].filter(own)];
     if (problems.length > 0) throw configExit(new ConfigError(checked.config.file, problems));
     const { config } = checked;
-    console.log(`${config.file}: OK (${config.certs.length} cert(s), ${config.cas.length} CA(s), ${config.dcvs.length} DCV, ${config.installs.length} install target(s))`);
+    say(`${config.file}: OK (${config.certs.length} cert(s), ${config.cas.length} CA(s), ${config.dcvs.length} DCV, ${config.installs.length} install target(s))`);
   },
 });
 

@@ -13,6 +13,7 @@ import { ApiClient } from "../client.ts";
 import { clusterHealthy, clusterReport } from "../cluster-report.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say, sayJson } from "../output.ts";
 
 const json = { type: "boolean", description: "Print the daemon's reply as JSON" } as const;
 
@@ -21,12 +22,12 @@ const status = defineCommand({
   args: { ...connectionArgs, json },
   async run({ args }) {
     const { body } = await new ApiClient(endpoint(args)).call<ClusterStatusBody>("GET", "/api/cluster");
-    if (args.json) console.log(JSON.stringify(body, null, 2));
+    if (args.json) sayJson(body);
     if (!body.enabled) {
-      if (!args.json) console.log("cluster mode is off");
+      if (!args.json) say("cluster mode is off");
       return;
     }
-    if (!args.json) console.log(clusterReport(body));
+    if (!args.json) say(clusterReport(body));
     if (!clusterHealthy(body)) throw new CliExit(EXIT.failed);
   },
 });
@@ -37,7 +38,7 @@ const stepDown = defineCommand({
   async run({ args }) {
     // A 400 (cluster mode off) is a usage error, exit 2: ended by the client in words, or here once its body is printed.
     const { status, body } = await new ApiClient(endpoint(args)).call<StepDownBody | NotLeaderJson | ErrorJson>("POST", "/api/cluster/step-down", args.json ? [400] : []);
-    if (args.json) console.log(JSON.stringify(body, null, 2));
+    if (args.json) sayJson(body);
     if (status === 400) throw new CliExit(EXIT.usage);
     if (status === 409 && "leader" in body) {
       const who = body.leader === null ? ", and no node leads right now" : `; ${body.leader} is (run rota cluster step-down there)`;
@@ -45,8 +46,8 @@ const stepDown = defineCommand({
     }
     if (status !== 200 || !("released" in body)) throw new CliExit(EXIT.failed, `rota: ${"error" in body ? body.error : `unexpected reply (HTTP ${status})`}`);
     if (args.json) return;
-    if (body.released) console.log(`${body.node_id} stepped down at term ${body.term}; it does not take the lease again before ${body.hold_until}`);
-    else console.log(`${body.node_id} stopped leading at term ${body.term}, but the database could not be reached to release the lease: another node leads once it lapses; ${body.node_id} holds off until ${body.hold_until}`);
+    if (body.released) say(`${body.node_id} stepped down at term ${body.term}; it does not take the lease again before ${body.hold_until}`);
+    else say(`${body.node_id} stopped leading at term ${body.term}, but the database could not be reached to release the lease: another node leads once it lapses; ${body.node_id} holds off until ${body.hold_until}`);
   },
 });
 

@@ -8,6 +8,7 @@ import { defineCommand } from "citty";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, configPath } from "../target.ts";
 import { VERSION } from "../version.ts";
+import { say } from "../output.ts";
 
 export default defineCommand({
   meta: { name: "doctor", description: "Check the config, state, keys, daemon and every backend, changing nothing; hints say what to fix" },
@@ -36,7 +37,7 @@ export default defineCommand({
       if (err instanceof DoctorUsageError) throw new CliExit(EXIT.usage, err.message);
       throw err;
     }
-    console.log(args.json ? renderJson(result.findings, result.exitCode) : renderText(result.findings));
+    say(args.json ? renderJson(result.findings, result.exitCode) : renderText(result.findings));
     if (result.exitCode !== EXIT.ok) throw new CliExit(result.exitCode);
   },
 });

@@ -14,6 +14,7 @@ import { CliExit, EXIT } from "../exit.ts";
 import { loadConfigOrExit } from "../load-config.ts";
 import { readHiddenLine } from "../prompt.ts";
 import { connectionArgs } from "../target.ts";
+import { say } from "../output.ts";
 
 /** Problems of the config or the command line, not of DSM. */
 const USAGE_CODES = new Set(["secret", "config"]);
@@ -42,7 +43,7 @@ const login = defineCommand({
     const log = createLogger({ level: "warn", component: "dsm" });
     try {
       const { line, refusal } = await dsmLogin(args.name, cfg, { stateDir: config.daemon.stateDir, clock: systemClock, log, otp }, new AbortController().signal);
-      console.log(line);
+      say(line);
       if (refusal) throw new CliExit(EXIT.failed, `rota: ${refusal}`);
     } catch (err) {
       if (err instanceof CliExit) throw err;

@@ -6,6 +6,7 @@ import { ApiClient } from "../client.ts";
 import { bothForms, fitDomains, timeCell } from "../human.ts";
 import { table } from "../table.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say, sayJson } from "../output.ts";
 
 const HEADER = ["ID", "STATUS", "DAYS LEFT", "NOT AFTER", "RENEW AT", "WHY", "NEXT CHECK", "DOMAINS"];
 /** Never cut the domains narrower than this, however narrow the terminal. */
@@ -20,7 +21,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const { body } = await new ApiClient(endpoint(args)).call<CertJson[]>("GET", "/api/certs");
-    if (args.json) return console.log(JSON.stringify(body, null, 2));
+    if (args.json) return sayJson(body);
     const now = systemClock.now();
     const utc = !!args.utc;
     const rows = body.map((c) => [
@@ -35,7 +36,7 @@ export default defineCommand({
     // Off a terminal (a pipe, a file) nothing is cut: scripts get every name. A terminal of unknown size reports 0.
     const columns = process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined;
     const width = columns === undefined ? undefined : Math.max(MIN_DOMAINS_WIDTH, columns - leadingWidth(rows));
-    console.log(table(HEADER, rows.map((r, i) => [...r, fitDomains(bothForms(body[i]!.domains, body[i]!.domains_unicode), width)])));
+    say(table(HEADER, rows.map((r, i) => [...r, fitDomains(bothForms(body[i]!.domains, body[i]!.domains_unicode), width)])));
   },
 });
 

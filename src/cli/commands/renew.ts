@@ -5,6 +5,7 @@ import { ApiClient } from "../client.ts";
 import { stepLine } from "../table.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say } from "../output.ts";
 
 export default defineCommand({
   meta: { name: "renew", description: "Renew a certificate now (when due, or always with --force)" },
@@ -29,11 +30,11 @@ export default defineCommand({
     let id: string;
     switch (body.status) {
       case "not_due":
-        console.log(`${args.cert} is not due (${notDueWhy(body)}); use --force to renew anyway`);
+        say(`${args.cert} is not due (${notDueWhy(body)}); use --force to renew anyway`);
         return;
       case "busy":
         if (!args.wait) throw new CliExit(EXIT.failed, `rota: ${args.cert} is already renewing (renewal ${body.renewal_id}); follow it with rota renew ${args.cert} --wait`);
-        console.log(`${args.cert} is already renewing; following renewal ${body.renewal_id}`);
+        say(`${args.cert} is already renewing; following renewal ${body.renewal_id}`);
         id = body.renewal_id;
         break;
       case "cooldown":
@@ -47,7 +48,7 @@ export default defineCommand({
         throw new CliExit(EXIT.failed, await notLeaderLine(client, body));
       case "started":
         id = body.renewal_id;
-        console.log(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
+        say(`${body.install_only ? "re-install" : "renewal"} ${id} started for ${args.cert}`);
         break;
     }
     if (!args.wait) return;
@@ -56,7 +57,7 @@ export default defineCommand({
     await client.stream(`/api/renewals/${id}/events`, (event, data) => {
       if (event === "step") {
         const s = JSON.parse(data) as StepJson;
-        console.log(stepLine(s));
+        say(stepLine(s));
       } else if (event === "end") {
         final = JSON.parse(data) as RenewalJson;
       } else if (event === "error") {
@@ -70,7 +71,7 @@ export default defineCommand({
     }
     if (!final) throw new CliExit(EXIT.failed, lost);
     if (final.status !== "succeeded") throw new CliExit(EXIT.failed, `renewal ${id} ${final.status}: ${final.error ?? "no detail"}`);
-    console.log(`renewal ${id} succeeded`);
+    say(`renewal ${id} succeeded`);
   },
 });
 

@@ -6,6 +6,7 @@ import { ApiClient } from "../client.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { bothForms, relativeTime } from "../human.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say, sayJson } from "../output.ts";
 
 const SOURCE = { cert: "set on the cert", daemon: "[daemon] renew_threshold_days" } as const;
 const WHY: Record<string, string> = { ari: "CA's ARI window", lifetime: "lifetime rule", threshold: "threshold" };
@@ -65,7 +66,7 @@ export default defineCommand({
   async run({ args }) {
     const { status, body } = await new ApiClient(endpoint(args)).call<CertDetailJson>("GET", `/api/certs/${encodeURIComponent(args.cert)}`);
     if (status === 404) throw new CliExit(EXIT.unknownCert, `rota: unknown cert id ${JSON.stringify(args.cert)}`);
-    if (args.json) return console.log(JSON.stringify(body, null, 2));
-    console.log(showText(body, systemClock.now()));
+    if (args.json) return sayJson(body);
+    say(showText(body, systemClock.now()));
   },
 });

@@ -7,6 +7,7 @@ import { clusterLine } from "../cluster-report.ts";
 import { CliExit, EXIT } from "../exit.ts";
 import { healthProblems } from "../health.ts";
 import { connectionArgs, endpoint } from "../target.ts";
+import { say, sayJson } from "../output.ts";
 
 export default defineCommand({
   meta: { name: "status", description: "Show whether the daemon runs and how its certificates stand" },
@@ -26,27 +27,27 @@ export default defineCommand({
       const problems = healthProblems(certs, body.check_interval_seconds, new Date());
       // The same exit code either way: monitors read it, and scripts the JSON beside it.
       if (args.json) {
-        console.log(JSON.stringify({ ok: problems.length === 0, certs: certs.length, problems }, null, 2));
+        sayJson({ ok: problems.length === 0, certs: certs.length, problems });
         if (problems.length > 0) throw new CliExit(EXIT.failed);
         return;
       }
       if (problems.length > 0) {
-        console.log(problems.join("\n"));
+        say(problems.join("\n"));
         throw new CliExit(EXIT.failed);
       }
-      console.log(`ok: ${certs.length} cert(s), none needs attention`);
+      say(`ok: ${certs.length} cert(s), none needs attention`);
       return;
     }
-    if (args.json) return console.log(JSON.stringify(body, null, 2));
+    if (args.json) return sayJson(body);
     const counts = Object.entries(body.by_status)
       .map(([k, v]) => `${v} ${k}`)
       .join(", ");
-    console.log(`rota ${body.version} running (pid ${body.pid}, up ${body.uptime_seconds}s), config ${body.config}`);
-    console.log(`${body.certs} cert(s)${counts ? `: ${counts}` : ""}; next check ${body.next_tick ?? "pending"}`);
+    say(`rota ${body.version} running (pid ${body.pid}, up ${body.uptime_seconds}s), config ${body.config}`);
+    say(`${body.certs} cert(s)${counts ? `: ${counts}` : ""}; next check ${body.next_tick ?? "pending"}`);
     // SQLite is in the state folder and always there: said only for a store on a server.
     const a = body.audit;
-    if (a && a.backend !== "sqlite") console.log(`audit: ${a.backend}, ${a.connected ? "connected" : `DISCONNECTED (${a.buffered_writes} writes buffered)`}`);
+    if (a && a.backend !== "sqlite") say(`audit: ${a.backend}, ${a.connected ? "connected" : `DISCONNECTED (${a.buffered_writes} writes buffered)`}`);
     // Node counts need the whole report; /api/status carries only this node's own view.
-    if (body.cluster) console.log(clusterLine((await client.call<ClusterStatusBody>("GET", "/api/cluster")).body));
+    if (body.cluster) say(clusterLine((await client.call<ClusterStatusBody>("GET", "/api/cluster")).body));
   },
 });

@@ -151,6 +151,8 @@ describe("/certs/:id", () => {
     const { status, html } = await get("/certs/www?before=other");
     expect(status).toBe(200);
     expect(html).toContain("That page of the history is gone");
+    // A cursor that names no renewal at all says the same (tester's `?before=bogus`).
+    expect((await get("/certs/www?before=bogus")).html).toContain('<p class="error-box">That page of the history is gone (pruned, or not this cert&#39;s): showing the newest renewals.</p>');
   });
 });
 

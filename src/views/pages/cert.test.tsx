@@ -74,6 +74,7 @@ function data(over: Partial<CertPageData> = {}): CertPageData {
       issuedAt: new Date("2029-12-01T00:00:00Z"),
     },
     issuedError: null,
+    installedSerial: "0abc",
     state: null,
     history: [renewal("r2"), renewal("r1", { status: "failed", error: "acme: boom", finishedAt: new Date("2029-12-01T00:01:00Z") })],
     older: null,
@@ -130,12 +131,39 @@ describe("escaping", () => {
   });
 });
 
+describe("nothing issued", () => {
+  const none = { latest_issued: null, not_after: null, days_left: null } as const;
+  test("in a cooldown: when it is tried next and that Force overrides, not 'Press Renew now' (refused in a cooldown)", () => {
+    const html = render(data({ detail: detail({ ...none, status: "cooldown", retry_at: "2030-01-01T06:00:00.000Z" }), issued: null, installedSerial: null }));
+    expect(html).toContain('Nothing issued yet: the last attempt failed, and the next is tried <time datetime="2030-01-01T06:00:00.000Z"');
+    expect(html).toContain("Force renewal tries now.");
+    expect(html).not.toContain("Press Renew now");
+  });
+
+  test("halted: fix the DCV, then force", () => {
+    expect(render(data({ detail: detail({ ...none, status: "halted" }), issued: null, installedSerial: null }))).toContain("Nothing issued yet: halted after authorization failures. Fix its DCV, then Force renewal.");
+  });
+});
+
+describe("the PEM download", () => {
+  test("offered when a target is known to hold a certificate", () => {
+    expect(render(data())).toContain('id="download-pem" href="/api/certs/www/pem"');
+  });
+
+  test("issued but on no target (its install failed): no link that would fetch a 404, and why", () => {
+    const html = render(data({ installedSerial: null }));
+    expect(html).not.toContain('id="download-pem"');
+    expect(html).toContain("No download yet: no target is known to hold the issued certificate (its install has not succeeded).");
+  });
+});
+
 describe("empty states", () => {
   test("nothing issued yet, no renewals yet, no download link", () => {
-    const html = render(data({ detail: detail({ latest_issued: null, not_after: null, days_left: null, status: "missing" }), issued: null, history: [] }));
+    const html = render(data({ detail: detail({ latest_issued: null, not_after: null, days_left: null, status: "missing" }), issued: null, installedSerial: null, history: [] }));
     expect(html).toContain("Nothing issued yet");
     expect(html).toContain("No renewals yet.");
     expect(html).not.toContain('id="download-pem"');
+    expect(html).toContain("No download yet: nothing has been issued.");
     expect(html).toContain("nothing installed");
   });
 

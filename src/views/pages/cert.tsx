@@ -7,6 +7,7 @@
 import type { Context } from "hono";
 import type { Child } from "hono/jsx";
 import { certDetail } from "../../api/cert-detail.ts";
+import { installedCert } from "../../api/installed-pem.ts";
 import type { CertDetailJson } from "../../api/json.ts";
 import type { ApiDeps } from "../../api/ports.ts";
 import type { TcpEnv } from "../../api/tcp.tsx";
@@ -34,6 +35,8 @@ export interface CertPageData {
   /** The newest stored certificate, read; null when nothing is issued yet (or it did not parse: `issuedError`). */
   issued: (CertDetails & { issuedAt: Date }) | null;
   issuedError: string | null;
+  /** The serial `GET /api/certs/{id}/pem` serves (what the targets are known to hold); null when it would be a 404. */
+  installedSerial: string | null;
   state: CertState | null;
   history: Renewal[];
   /** The `before` cursor of the next page; null on the last. */
@@ -62,6 +65,7 @@ export async function certPageData(deps: ApiDeps, cert: WatchedCert, url: URL): 
     deps.store.getCertState(id),
     deps.store.listRenewals({ certId: id, before, limit: HISTORY_PAGE_SIZE + 1 }),
   ]);
+  const installed = await installedCert(deps, cert, issued);
   let read: CertPageData["issued"] = null;
   let issuedError: string | null = null;
   if (issued) {
@@ -79,6 +83,7 @@ export async function certPageData(deps: ApiDeps, cert: WatchedCert, url: URL): 
     dcvType: cert.config.dcv === undefined ? null : (deps.certs.backendType("dcv", cert.config.dcv) ?? null),
     issued: read,
     issuedError,
+    installedSerial: installed?.serial ?? null,
     state,
     history,
     older: rows.length > HISTORY_PAGE_SIZE ? history[history.length - 1]!.id : null,
@@ -275,11 +280,15 @@ function Actions(p: { d: CertPageData; csrf: string }) {
           </form>
         </div>
       </details>
-      {p.d.detail.latest_issued ? (
+      {p.d.installedSerial ? (
         <a class="button secondary" id="download-pem" href={`/api/certs/${encodeURIComponent(p.d.detail.id)}/pem`} download={`${p.d.detail.id}.pem`}>
           Download certificate (PEM)
         </a>
-      ) : null}
+      ) : (
+        <p class="muted" id="no-pem">
+          {p.d.detail.latest_issued ? "No download yet: no target is known to hold the issued certificate (its install has not succeeded)." : "No download yet: nothing has been issued."}
+        </p>
+      )}
     </div>
   );
 }
@@ -325,6 +334,20 @@ function Config(p: { d: CertPageData }) {
   );
 }
 
+/** What comes of a cert with nothing issued: Renew now is refused in a cooldown or a halt, so the page says what is. */
+function NothingIssued(p: { d: CertPageData }) {
+  const { status, retry_at } = p.d.detail;
+  if (status === "cooldown" && retry_at) {
+    return (
+      <>
+        Nothing issued yet: the last attempt failed, and the next is tried <Time iso={retry_at} /> (the cooldown). Force renewal tries now.
+      </>
+    );
+  }
+  if (status === "halted") return <>Nothing issued yet: halted after authorization failures. Fix its DCV, then Force renewal.</>;
+  return <>Nothing issued yet: the first renewal orders a certificate. Press Renew now to order it at once.</>;
+}
+
 function Issued(p: { d: CertPageData }) {
   const { issued, issuedError } = p.d;
   return (
@@ -333,7 +356,9 @@ function Issued(p: { d: CertPageData }) {
       {issuedError ? (
         <p class="error-box">{issuedError}</p>
       ) : !issued ? (
-        <p class="empty panel">Nothing issued yet: the first renewal orders a certificate. Press Renew now to order it at once.</p>
+        <p class="empty panel">
+          <NothingIssued d={p.d} />
+        </p>
       ) : (
         <dl class="facts panel">
           <dt>Serial</dt>

@@ -63,6 +63,7 @@ function deps(s: AuditStore): ApiDeps {
       nextTickAt: () => null,
       checkIntervalSeconds: () => 3600,
       firstLooks: async () => {},
+      installFailure: () => null,
       backendType: () => undefined,
     },
     actions: {} as Actions,

@@ -45,6 +45,7 @@ function deps(certs: WatchedCert[], looks: Map<string, CertLook>): ApiDeps {
     nextTickAt: () => null,
     checkIntervalSeconds: () => 3600,
     firstLooks: async () => {},
+    installFailure: () => null,
     backendType: () => undefined,
   };
   return { version: "t", configFile: "/etc/rota/rota.toml", startedAt: clock.now(), certs: source, actions: {} as ApiDeps["actions"], alerts: { sinkNames: () => [], test: async () => [] }, daemon: {} as DaemonInfo, store, bus: new EventBus(() => {}), clock, log: createConsola() };
@@ -65,6 +66,15 @@ describe("the overview", () => {
     expect(html).toMatch(/<strong>1<\/strong><span class="badge ok">ok<\/span>/);
     expect(html).toMatch(/<strong>1<\/strong><span class="badge missing">missing<\/span>/);
     expect(html).toContain('hx-headers="{&quot;X-CSRF-Token&quot;:&quot;tok&quot;}"');
+  });
+
+  test("an expired certificate is flagged in its row and counted in the summary, whatever its status", async () => {
+    const html = await render(deps([cert("dead", ["dead.example.com"]), cert("www", ["www.example.com"])], new Map([["dead", look(-1.5)], ["www", look(40)]])));
+    expect(html).toContain('<span class="expired-tag">expired -2</span>');
+    expect(html).toMatch(/<a class="count expired" role="listitem" href="\/\?sort=days_left&amp;order=asc"><strong>1<\/strong><span class="expired-tag">expired<\/span><\/a>/);
+    expect(html).toContain('<td class="num">40</td>');
+    const fine = await render(deps([cert("www", ["www.example.com"])], new Map([["www", look(40)]])));
+    expect(fine).not.toContain("expired");
   });
 
   test("names people have are shown in their unicode form, escaped", async () => {

@@ -32,6 +32,8 @@ export interface OverviewData {
   error: string | null;
   page: CertPageJson;
   counts: Map<CertStatus, number>;
+  /** Certs whose newest certificate has expired, whatever their status (a cooldown, a failure): every one is an outage. */
+  expired: number;
   configured: number;
   soonest: { id: string; notAfter: string } | null;
   now: Date;
@@ -60,8 +62,11 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
   const rows = await certStatuses(deps, all);
   const counts = new Map<CertStatus, number>();
   let soonest: Row | null = null;
+  let expired = 0;
+  const nowMs = deps.clock.now().getTime();
   for (const r of rows) {
     counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    if (r.notAfter <= nowMs) expired++;
     if (Number.isFinite(r.notAfter) && (!soonest || r.notAfter < soonest.notAfter)) soonest = r;
   }
   const needle = query.q?.toLowerCase();
@@ -74,6 +79,7 @@ export async function overviewData(deps: ApiDeps, url: URL): Promise<OverviewDat
     error,
     page,
     counts,
+    expired,
     configured: all.length,
     soonest: soonest && { id: soonest.cert.config.id, notAfter: new Date(soonest.notAfter).toISOString() },
     now,
@@ -132,6 +138,12 @@ function Summary(p: { d: OverviewData }) {
             <Badge status={s} />
           </a>
         ))}
+        {p.d.expired > 0 ? (
+          <a class="count expired" role="listitem" href={href(p.d.query, { sort: "days_left", order: "asc" })}>
+            <strong>{p.d.expired}</strong>
+            <span class="expired-tag">expired</span>
+          </a>
+        ) : null}
         <div class="count" role="listitem">
           <strong>{p.d.soonest ? <Time iso={p.d.soonest.notAfter} date /> : "–"}</strong>
           <span class="muted">soonest expiry{p.d.soonest ? ` (${p.d.soonest.id})` : ""}</span>
@@ -196,7 +208,9 @@ function Row(p: { c: CertJson; d: OverviewData }) {
       <td>
         <Badge status={c.status} />
       </td>
-      <td class="num">{c.days_left === null ? "–" : Math.floor(c.days_left)}</td>
+      <td class="num">
+        {c.days_left === null ? "–" : c.days_left <= 0 ? <span class="expired-tag">expired {Math.floor(c.days_left)}</span> : Math.floor(c.days_left)}
+      </td>
       <td class="num">
         <Time iso={c.not_after} date />
       </td>

@@ -2,18 +2,17 @@
  * @module The email sink's self-check (`rota doctor`): connect, TLS as configured, AUTH when
  * a username is set, then QUIT — nodemailer's `verify()`, which sends no message.
  */
-import { readSecret } from "../../../config/secret.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import type { EmailConfig } from "./config.ts";
-import { smtpError, transportOptions } from "./email.ts";
+import { readPassword, smtpError, transportOptions } from "./email.ts";
 
 export async function checkEmail(name: string, cfg: EmailConfig, signal: AbortSignal, ctx: CheckContext): Promise<CheckResult[]> {
   const where = `${cfg.host}:${cfg.port}`;
   let password: string | undefined;
   try {
-    password = cfg.auth ? readSecret(cfg.auth.password) : undefined;
+    password = readPassword(name, cfg);
   } catch (err) {
-    return [{ status: "fail", message: `${name}: cannot read the password (${(err as NodeJS.ErrnoException).code ?? "unreadable"})` }];
+    return [{ status: "fail", message: (err as Error).message }];
   }
   if (ctx.offline) return [{ status: "skip", message: `offline: ${where} not contacted` }];
   const mailer = await import("nodemailer");

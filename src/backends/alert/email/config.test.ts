@@ -9,6 +9,7 @@ import { parseEmailConfig, type EmailConfig } from "./config.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "rota-email-config-"));
 writeFileSync(join(dir, "smtp.pass"), "hunter2\n");
+writeFileSync(join(dir, "blank.pass"), " \n");
 writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -59,6 +60,10 @@ describe("defaults", () => {
     expect(JSON.stringify(config)).not.toContain("hunter2");
   });
 
+  test("an IPv6 address is written bare", () => {
+    expect(read(`host = "2001:db8::25"\nfrom = "a@b.example"\nto = "ops@example.com"`)).toMatchObject({ config: { host: "2001:db8::25" }, problems: [] });
+  });
+
   test("one recipient may be a lone string", () => {
     expect(read(`host = "h"\nfrom = "a@b.example"\nto = "ops@example.com"`).config.to).toEqual(["ops@example.com"]);
   });
@@ -78,6 +83,10 @@ describe("problems", () => {
     ["a ca_bundle that is not there", `${BASE}ca_bundle = "nope.pem"`, [`alert[0].ca_bundle: ${join(dir, "nope.pem")} does not exist`]],
     ["a ca_bundle with tls = none", `${BASE}tls = "none"\nca_bundle = "ca.pem"`, [`alert[0].ca_bundle: is unused with tls = "none"`]],
     ["an unknown key", `${BASE}server = "x"`, ["alert[0].server: unknown key"]],
+    ["a port in host", `host = "smtp.example.com:25"\nfrom = "a@b.example"\nto = "ops@example.com"`, [`alert[0].host: "smtp.example.com:25" has a port in it: give the host alone and set port = 25`]],
+    ["a bracketed IPv6 address with a port", `host = "[2001:db8::1]:587"\nfrom = "a@b.example"\nto = "ops@example.com"`, [`alert[0].host: "[2001:db8::1]:587" has a port in it: give the host alone and set port = 587`]],
+    ["a bracketed IPv6 address", `host = "[2001:db8::1]"\nfrom = "a@b.example"\nto = "ops@example.com"`, [`alert[0].host: "[2001:db8::1]": write an IPv6 address without brackets`]],
+    ["an empty password file", `${BASE}username = "rota"\npassword_file = "blank.pass"`, [`alert[0].password_file: ${join(dir, "blank.pass")} is empty`]],
     ["a subject prefix with a newline", `${BASE}subject_prefix = "[rota]\\nBcc: x@example.com"`, ["alert[0].subject_prefix: must not hold control characters or newlines"]],
   ])("%s", (_name, toml, expected) => {
     expect(problemsOf(toml)).toEqual(expected);

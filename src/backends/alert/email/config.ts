@@ -1,4 +1,5 @@
 /** @module Config keys of an `[[alert]] type = "email"` section. */
+import { isIPv6 } from "node:net";
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { SecretRef } from "../../../config/secret.ts";
 import { readCaBundle } from "../../../config/tls-keys.ts";
@@ -33,6 +34,8 @@ export interface EmailConfig {
 
 export function parseEmailConfig(r: Reader): EmailConfig {
   const host = r.string("host", { required: true, pattern: /^[^\s/]+$/, patternHint: "is not a host name or address" }) ?? "";
+  const hostProblem = hostWithPort(host);
+  if (hostProblem) r.problem("host", hostProblem);
   const tls = r.oneOf("tls", EMAIL_TLS, "starttls");
   const port = r.int("port", { min: 1, max: 65_535, fallback: DEFAULT_PORT[tls] });
   const caBundle = readCaBundle(r);
@@ -41,6 +44,19 @@ export function parseEmailConfig(r: Reader): EmailConfig {
   const subjectPrefix = r.string("subject_prefix") ?? "[rota]";
   if (CONTROL.test(subjectPrefix)) r.problem("subject_prefix", "must not hold control characters or newlines");
   return { host, port, tls, caBundle, auth: readAuth(r), from, to: readRecipients(r), subjectPrefix };
+}
+
+/**
+ * `host = "smtp.example.com:25"` reads like a URL's authority, but the host is looked up as
+ * written and `port` is its own key: say where the port goes. An IPv6 address has colons
+ * of its own and is written bare, as `net.connect` takes it.
+ */
+function hostWithPort(host: string): string | undefined {
+  const withPort = /^(\[[^\]]*\]|[^:]+):(\d*)$/.exec(host);
+  if (withPort) return `${quote(host)} has a port in it: give the host alone and set port${withPort[2] ? ` = ${withPort[2]}` : ""}`;
+  if (host.startsWith("[")) return `${quote(host)}: write an IPv6 address without brackets`;
+  if (host.includes(":") && !isIPv6(host)) return `${quote(host)} is not a host name or address`;
+  return undefined;
 }
 
 function readRecipients(r: Reader): string[] {

@@ -14,7 +14,7 @@ import { makeLoopbackTls, type LoopbackTls } from "../../../../test/harness/cert
 import { freePort } from "../../../../test/harness/ports.ts";
 import { RotaError } from "../../../errors.ts";
 import { FakeClock } from "../../../testing/fake-clock.ts";
-import type { Alert } from "../../types.ts";
+import { PARTLY_DELIVERED, type Alert } from "../../types.ts";
 import type { EmailConfig } from "./config.ts";
 import { createEmailAlert } from "./email.ts";
 
@@ -35,6 +35,7 @@ interface Received {
   secure: boolean;
 }
 const received: Received[] = [];
+const greylisted = new Set<string>();
 const servers: SMTPServer[] = [];
 const ports = { plain: 0, starttls: 0, implicit: 0, hung: 0, down: 0 };
 const hungSockets: Socket[] = [];
@@ -49,6 +50,11 @@ async function startSmtp(options: SMTPServerOptions): Promise<number> {
     onRcptTo(address, _session, cb) {
       if (address.address.startsWith("gone@")) return cb(Object.assign(new Error("5.1.1 no such user"), { responseCode: 550 }));
       if (address.address.startsWith("busy@")) return cb(Object.assign(new Error("4.2.2 mailbox full, try later"), { responseCode: 452 }));
+      // Greylisting: refused for a while the first time, taken the next.
+      if (address.address.startsWith("grey@") && !greylisted.has(address.address)) {
+        greylisted.add(address.address);
+        return cb(Object.assign(new Error("4.7.1 greylisted, come back later"), { responseCode: 451 }));
+      }
       cb();
     },
     onData(stream, session, cb) {
@@ -268,12 +274,54 @@ describe("refusals", () => {
     const gone = await failure(config({ to: ["gone@example.com"] }));
     expect(gone.code).toBe("smtp_rejected");
     expect(gone.noRetry).toBe(true);
-    expect(gone.message).toContain("550");
-    expect(gone.message).toContain("no such user");
+    expect(gone.message).toBe(`mail: 127.0.0.1:${ports.plain}: refused for gone@example.com (550 5.1.1 no such user)`);
     const busy = await failure(config({ to: ["busy@example.com"] }));
     expect(busy.code).toBe("smtp_rejected");
     expect(busy.noRetry).toBe(false);
     expect(busy.message).toContain("452");
+  });
+
+  test("one recipient refused with a 5xx fails the delivery, not retried, naming it; the others got the mail", async () => {
+    const a = alert();
+    const err = await failure(config({ to: ["ops@example.com", "gone@example.com", "oncall@example.com"] }), a);
+    expect(err.code).toBe(PARTLY_DELIVERED);
+    expect(err.noRetry).toBe(true);
+    expect(err.message).toBe(`mail: 127.0.0.1:${ports.plain}: refused for gone@example.com (550 5.1.1 no such user); delivered to ops@example.com, oncall@example.com`);
+    expect(received.filter((r) => r.raw.includes(a.id)).map((r) => r.to)).toEqual([["ops@example.com", "oncall@example.com"]]);
+  });
+
+  test("one recipient refused with a 4xx is retried alone: nobody gets the alert twice", async () => {
+    const a = alert();
+    const sink = createEmailAlert("mail", config({ to: ["ops@example.com", "grey@example.com"] }), ctx);
+    const first = await sink.send(a, AbortSignal.timeout(15_000)).then(() => undefined, (e: unknown) => e as RotaError);
+    expect(first?.code).toBe(PARTLY_DELIVERED);
+    expect(first?.noRetry).toBe(false);
+    expect(first?.message).toBe(`mail: 127.0.0.1:${ports.plain}: deferred for grey@example.com (451 4.7.1 greylisted, come back later); delivered to ops@example.com`);
+    await sink.send(a, AbortSignal.timeout(15_000));
+    expect(received.filter((r) => r.raw.includes(a.id)).map((r) => r.to)).toEqual([["ops@example.com"], ["grey@example.com"]]);
+    // A new alert goes to everyone again.
+    const b = alert();
+    await sink.send(b, AbortSignal.timeout(15_000));
+    expect(arrived(b)!.to).toEqual(["ops@example.com", "grey@example.com"]);
+  });
+
+  test("a retry that is refused again still says who has the alert", async () => {
+    const a = alert();
+    const sink = createEmailAlert("mail", config({ to: ["ops@example.com", "busy@example.com"] }), ctx);
+    for (let n = 0; n < 2; n++) {
+      const err = await sink.send(a, AbortSignal.timeout(15_000)).then(() => undefined, (e: unknown) => e as RotaError);
+      expect(err?.message).toBe(`mail: 127.0.0.1:${ports.plain}: deferred for busy@example.com (452 4.2.2 mailbox full, try later); delivered to ops@example.com`);
+      expect(err?.noRetry).toBe(false);
+    }
+    expect(received.filter((r) => r.raw.includes(a.id)).map((r) => r.to)).toEqual([["ops@example.com"]]);
+  });
+
+  test("a password file gone at send time names the key and is not retried", async () => {
+    const missing = join(dir, "gone.pass");
+    const err = await failure(config({ port: ports.starttls, tls: "starttls", caBundle: tls.caPath, auth: { username: "rota", password: { from: "file", path: missing } } }));
+    expect(err.code).toBe("smtp_password");
+    expect(err.noRetry).toBe(true);
+    expect(err.message).toBe(`mail: 127.0.0.1:${ports.starttls}: password_file: cannot read it: ENOENT: no such file or directory, open '${missing}'`);
   });
 
   test("a server that is down fails promptly and may be retried", async () => {

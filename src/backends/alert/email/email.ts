@@ -11,9 +11,10 @@ import type { SMTPTransportOptions } from "nodemailer/lib/smtp-transport";
 import { readSecret } from "../../../config/secret.ts";
 import { describeError, RotaError, throwIfAborted } from "../../../errors.ts";
 import type { BackendContext } from "../../context.ts";
-import type { Alert, AlertBackend, Checkable } from "../../types.ts";
+import { PARTLY_DELIVERED, type Alert, type AlertBackend, type Checkable } from "../../types.ts";
 import type { EmailConfig } from "./config.ts";
 import { renderEmail } from "./message.ts";
+import { addSession, NO_ONE, tallyProblem, type SessionReply, type Tally } from "./recipients.ts";
 
 /**
  * Each wait is bounded on its own so a server that accepts and then stalls fails the attempt
@@ -34,7 +35,12 @@ const TLS_VERIFY_CODES = new Set([...UNTRUSTED_CODES, "CERT_HAS_EXPIRED", "ERR_T
 
 let nodemailer: Promise<typeof import("nodemailer")> | undefined;
 
+/** Deliveries with recipients still deferred, at most. */
+const MAX_TALLIES = 64;
+
 export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendContext): AlertBackend & Checkable {
+  /** Who has each alert so far, by alert id, while a retry may follow. */
+  const tallies = new Map<string, Tally>();
   return {
     name,
     async check(signal, checkCtx) {
@@ -43,14 +49,16 @@ export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendCon
     async send(alert: Alert, signal: AbortSignal): Promise<void> {
       throwIfAborted(signal, name);
       const mailer = await (nodemailer ??= import("nodemailer"));
-      // Read at each send: a rotated password or bundle is used without a reload.
-      const password = cfg.auth ? readSecret(cfg.auth.password) : undefined;
+      const password = readPassword(name, cfg);
       const transport = mailer.createTransport(transportOptions(cfg, password));
       const message = renderEmail(alert, cfg.subjectPrefix);
+      const before = tallies.get(alert.id) ?? NO_ONE;
+      let reply: SessionReply;
       try {
-        await transport.sendMail({
+        const info = await transport.sendMail({
           from: cfg.from,
-          to: cfg.to,
+          // A retry goes only to those who asked to be tried later.
+          to: before === NO_ONE ? cfg.to : before.deferred.map((r) => r.address),
           subject: message.subject,
           text: message.text,
           html: message.html,
@@ -58,13 +66,52 @@ export function createEmailAlert(name: string, cfg: EmailConfig, ctx: BackendCon
           headers: { "X-Rota-Event": alert.type, "X-Rota-Delivery": alert.id },
           signal,
         });
+        reply = { accepted: info.accepted.map(String), rejected: info.rejectedErrors ?? [] };
       } catch (err) {
-        throw smtpError(name, cfg, err, signal, password);
+        const e = err as NodemailerError;
+        // Every recipient refused: nodemailer throws, with the same per-recipient replies.
+        if (e.code === "EENVELOPE" && e.command === "RCPT TO" && e.rejectedErrors?.length) reply = { accepted: [], rejected: e.rejectedErrors };
+        else throw smtpError(name, cfg, err, signal, password);
       } finally {
         transport.close();
       }
+      const tally = addSession(before, reply);
+      tallies.delete(alert.id);
+      if (tally.deferred.length > 0) remember(alert.id, tally);
+      const problem = tallyProblem(tally);
+      if (problem === null) return;
+      const code = tally.delivered.length > 0 ? PARTLY_DELIVERED : "smtp_rejected";
+      throw new RotaError(code, scrub(`${name}: ${cfg.host}:${cfg.port}: ${problem}`, password), { noRetry: tally.deferred.length === 0 });
     },
   };
+
+  /** Kept while a retry may follow; a delivery the daemon gave up on leaves its tally, so only the newest few are kept. */
+  function remember(id: string, tally: Tally): void {
+    tallies.set(id, tally);
+    for (const old of tallies.keys()) {
+      if (tallies.size <= MAX_TALLIES) break;
+      tallies.delete(old);
+    }
+  }
+}
+
+/**
+ * Read at each send, so a rotated password is used without a reload. A file gone or emptied,
+ * a variable unset, fails the same way on every retry: not retried, and named by its key.
+ */
+export function readPassword(name: string, cfg: EmailConfig): string | undefined {
+  if (!cfg.auth) return undefined;
+  const ref = cfg.auth.password;
+  const key = ref.from === "file" ? "password_file" : "password_env";
+  const fail = (what: string, cause?: unknown) => new RotaError("smtp_password", `${name}: ${cfg.host}:${cfg.port}: ${key}: ${what}`, { noRetry: true, cause });
+  let value: string;
+  try {
+    value = readSecret(ref);
+  } catch (err) {
+    throw fail(`cannot read it: ${describeError(err)}`, err);
+  }
+  if (value === "") throw fail(ref.from === "file" ? `${ref.path} is empty` : `environment variable ${ref.name} is not set`);
+  return value;
 }
 
 export function transportOptions(cfg: EmailConfig, password: string | undefined): SMTPTransportOptions {

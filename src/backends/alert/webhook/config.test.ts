@@ -10,6 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), "rota-webhook-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, "secret"), "s3cret\n");
 writeFileSync(join(dir, "not-pem.pem"), "hello\n");
+writeFileSync(join(dir, "blank"), "\n");
 
 function parse(table: Record<string, unknown>): { cfg: WebhookConfig; problems: string[] } {
   const problems = new Problems();
@@ -104,6 +105,13 @@ describe("parseWebhookConfig", () => {
     expect(parse({ url: "https://h/", secret: "inline", bearer_token_env: "UNSET_VAR" }).problems).toEqual([
       "alert[0].bearer_token_env: environment variable UNSET_VAR is not set",
       "alert[0].secret: secrets are not accepted inline; use secret_file or secret_env",
+    ]);
+  });
+
+  test("an empty secret or token file is refused: every delivery would fail on it", () => {
+    expect(parse({ url: "https://h/", secret_file: "blank", bearer_token_file: "blank" }).problems).toEqual([
+      `alert[0].bearer_token_file: ${join(dir, "blank")} is empty`,
+      `alert[0].secret_file: ${join(dir, "blank")} is empty`,
     ]);
   });
 

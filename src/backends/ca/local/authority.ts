@@ -16,6 +16,7 @@ import { withLock } from "../../../lockfile.ts";
 import { keyTypeOfObject, loadOrCreateKey, type KeyType } from "../../../crypto/keys.ts";
 import { importSigningKeys, type SigningKeys } from "../../../crypto/webcrypto.ts";
 import { x509 } from "../../../crypto/x509.ts";
+import { rootCommonName } from "./root-name.ts";
 import { fromPem, keyIdentifier, readCertificate, toPem, verifySignature, type CertFields } from "../../../crypto/x509-der.ts";
 
 const ROOT_DAYS = 3650;
@@ -157,7 +158,7 @@ export class Authority {
     const notBefore = new Date(this.clock.now().getTime() - BACKDATE_MS);
     return lib.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerialHex(),
-      name: [{ CN: [`${this.commonName} root`] }],
+      name: [{ CN: [rootCommonName(this.commonName)] }],
       notBefore,
       notAfter: addDays(notBefore, ROOT_DAYS),
       keys: signing.keys,

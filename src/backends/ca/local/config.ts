@@ -7,6 +7,9 @@ export interface LocalCaConfig {
   commonName: string | undefined;
 }
 
+/** The CN prefix of the root and intermediate when `common_name` is not set. */
+export const DEFAULT_COMMON_NAME = "rota local CA";
+
 /** A local CA's name is its folder's name under `<state_dir>/local-ca/`. */
 const FOLDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 

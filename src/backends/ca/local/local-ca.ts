@@ -7,7 +7,7 @@ import type { BackendContext } from "../../context.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import type { CABackend, Checkable, DcvChallenge, Issued, SubmitRequest } from "../../types.ts";
 import { Authority } from "./authority.ts";
-import type { LocalCaConfig } from "./config.ts";
+import { DEFAULT_COMMON_NAME, type LocalCaConfig } from "./config.ts";
 import { localCaDir } from "./layout.ts";
 import { signLeaf } from "./leaf.ts";
 
@@ -30,7 +30,7 @@ function isLocalOrder(o: unknown): o is LocalOrder {
 
 export function createLocalCa(name: string, cfg: LocalCaConfig, ctx: LocalCaContext): CABackend & Checkable {
   const dir = localCaDir(ctx.stateDir, name);
-  const authority = new Authority(dir, cfg.commonName ?? "rota local CA", ctx.clock, { createRoot: !ctx.cluster });
+  const authority = new Authority(dir, cfg.commonName ?? DEFAULT_COMMON_NAME, ctx.clock, { createRoot: !ctx.cluster });
   return {
     name,
 

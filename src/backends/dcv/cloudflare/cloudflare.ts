@@ -13,8 +13,9 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type ChallengeKind, type Checkable, type PropagatingDcv } from "../../types.ts";
-import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsCnameChallenge } from "../dns01.ts";
+import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv, type RemoveFailure } from "../../types.ts";
+import { asDnsChallenge, cnameConflict, sameTarget, type Dns01Challenge, type DnsChallenge, type DnsCnameChallenge } from "../dns01.ts";
+import { markUnwritten } from "../unwritten.ts";
 import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
 import { CloudflareClient, REQUEST_TIMEOUT_MS, type DnsRecord } from "./client.ts";
 import type { CloudflareConfig } from "./config.ts";
@@ -37,7 +38,7 @@ export function createCloudflareDcv(
   cfg: CloudflareConfig,
   ctx: Pick<BackendContext, "clock" | "stateDir">,
   limits = CLOUDFLARE_WRITE_LIMITS,
-): PropagatingDcv & Checkable & LateWrites {
+): PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites {
   const who = `cloudflare ${name}`;
   /** This process's creates still open, by zone, whether their publish still waits or not. */
   const writing = new UnfinishedWrites();
@@ -110,13 +111,68 @@ export function createCloudflareDcv(
 
   async function ours(zoneId: string, ch: Dns01Challenge, signal: AbortSignal): Promise<DnsRecord[]> {
     const records = await api().recordsAt(zoneId, fqdn(ch.recordName), "TXT", signal);
-    return records.filter((r) => r.type === "TXT" && unquoted(r.content) === ch.recordValue);
+    return records.filter((r) => isOurs(r, ch));
   }
 
   /** Every record at the CNAME's name (a CNAME owns its name), and which of them are ours. */
   async function atCname(zoneId: string, ch: DnsCnameChallenge, signal: AbortSignal): Promise<{ all: DnsRecord[]; ours: DnsRecord[] }> {
     const all = await api().recordsAt(zoneId, fqdn(ch.recordName), undefined, signal);
-    return { all, ours: all.filter((r) => r.type === "CNAME" && sameTarget(r.content, ch.target)) };
+    return { all, ours: all.filter((r) => isOurs(r, ch)) };
+  }
+
+  /**
+   * Each zone's challenges under one hold of its lock, one list per name: the journal's sweep
+   * hands a zone's stale records at once. Under the lock, since a create its publish gave up
+   * on may still make the record, and a list before its reply would miss it.
+   */
+  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]> {
+    const failures: RemoveFailure[] = [];
+    const byZone = new Map<string, { challenge: DcvChallenge; ch: DnsChallenge }[]>();
+    for (const challenge of challenges) {
+      let zoneId: string;
+      let ch: DnsChallenge;
+      try {
+        ch = asDnsChallenge(challenge, who);
+        throwIfAborted(signal, who);
+        zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        failures.push({ challenge, error });
+        continue;
+      }
+      const same = byZone.get(zoneId);
+      if (same) same.push({ challenge, ch });
+      else byZone.set(zoneId, [{ challenge, ch }]);
+    }
+    for (const [zoneId, chs] of byZone) {
+      try {
+        await inZone(zoneId, signal, () => removeInZone(zoneId, chs.map((c) => c.ch), signal));
+      } catch (error) {
+        if (signal.aborted) throw error;
+        for (const { challenge } of chs) failures.push({ challenge, error });
+      }
+    }
+    return failures;
+  }
+
+  /** Deletes the challenges' records of one zone, listing each name once; already gone is success. */
+  async function removeInZone(zoneId: string, chs: DnsChallenge[], signal: AbortSignal): Promise<void> {
+    const listed = new Map<string, DnsRecord[]>();
+    for (const ch of chs) {
+      const name = fqdn(ch.recordName);
+      const key = `${ch.kind}\0${name}`;
+      let records = listed.get(key);
+      if (!records) listed.set(key, (records = await api().recordsAt(zoneId, name, ch.kind === "dns-01" ? "TXT" : undefined, signal)));
+      for (const record of records.filter((r) => isOurs(r, ch))) {
+        try {
+          await api().deleteRecord(zoneId, record.id, signal);
+        } catch (err) {
+          // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
+          if (err instanceof RotaError && err.code === "not_found") continue;
+          throw err;
+        }
+      }
+    }
   }
 
   const noReply = (recordName: string) =>
@@ -139,10 +195,12 @@ export function createCloudflareDcv(
       return writing.all();
     },
     async publish(challenge, signal) {
-      const ch = asDnsChallenge(challenge, who);
-      throwIfAborted(signal, who);
-      const zoneId = await zoneFor(fqdn(ch.recordName), signal);
+      /** Set once the create may be sent: a failure before it wrote nothing (unwritten.ts). */
+      let sending = false;
       try {
+        const ch = asDnsChallenge(challenge, who);
+        throwIfAborted(signal, who);
+        const zoneId = await zoneFor(fqdn(ch.recordName), signal);
         if (ch.kind === "dns-cname") {
           const at = await atCname(zoneId, ch, signal);
           if (at.ours.length > 0) return;
@@ -154,6 +212,7 @@ export function createCloudflareDcv(
         const gaveUp = Promise.withResolvers<never>();
         gaveUp.promise.catch(() => {});
         const create = inZone(zoneId, signal, () => {
+          sending = true;
           const write = ch.kind === "dns-cname" ? api().createCname(zoneId, { ...rec, content: ch.target }, signal) : api().createTxt(zoneId, { ...rec, content: ch.recordValue }, signal);
           writing.track(zoneId, write);
           noReplyWithin(write, limits.replyMs, () => noReply(rec.name)).catch(gaveUp.reject);
@@ -164,28 +223,20 @@ export function createCloudflareDcv(
       } catch (err) {
         // A publish running beside this one made the same record first: the outcome is the one asked for.
         if (err instanceof RotaError && err.code === "identical_record") return;
-        throw err;
+        throw sending ? err : markUnwritten(err);
       }
     },
     async remove(challenge, signal) {
-      const ch = asDnsChallenge(challenge, who);
-      throwIfAborted(signal, who);
-      const zoneId = await zoneFor(fqdn(ch.recordName), signal);
-      // Under the lock: a create its publish gave up on may still make the record, and a list before its reply would miss it.
-      await inZone(zoneId, signal, async () => {
-        const found = ch.kind === "dns-cname" ? (await atCname(zoneId, ch, signal)).ours : await ours(zoneId, ch, signal);
-        for (const record of found) {
-          try {
-            await api().deleteRecord(zoneId, record.id, signal);
-          } catch (err) {
-            // Deleted meanwhile (a 404, 81044 "Record does not exist."): already gone is success.
-            if (err instanceof RotaError && err.code === "not_found") continue;
-            throw err;
-          }
-        }
-      });
+      const [failed] = await removeMany([challenge], signal);
+      if (failed) throw failed.error;
     },
-  } satisfies PropagatingDcv & Checkable & LateWrites;
+    removeMany,
+  } satisfies PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites;
+}
+
+/** The challenge's own record: its TXT value, or a CNAME to its target. */
+function isOurs(r: DnsRecord, ch: DnsChallenge): boolean {
+  return ch.kind === "dns-cname" ? r.type === "CNAME" && sameTarget(r.content, ch.target) : r.type === "TXT" && unquoted(r.content) === ch.recordValue;
 }
 
 /** Cloudflare names are fully qualified without the trailing dot. */

@@ -10,6 +10,7 @@ import { propagationPolicy } from "../../../testing/propagation.ts";
 const dir = mkdtempSync(join(tmpdir(), "rota-namecheap-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, "key"), "k3y\n");
+writeFileSync(join(dir, "blank"), "");
 
 function parse(table: Record<string, unknown>): { cfg: NamecheapConfig; problems: string[] } {
   const problems = new Problems();
@@ -51,6 +52,7 @@ describe("parseNamecheapConfig", () => {
     expect(parse({ ...base, client_ip: "256.1.1.1" }).problems).toHaveLength(1);
     expect(parse({ ...base, sandbox: false, api_url: "http://127.0.0.1:9/xml.response" }).problems).toEqual(["dcv[0].api_url: give api_url or sandbox, not both"]);
     expect(parse({ ...base, api_url: "ftp://x" }).problems).toEqual(['dcv[0].api_url: "ftp://x" is not an http(s) URL']);
+    expect(parse({ ...base, api_key_file: "blank" }).problems).toEqual([`dcv[0].api_key_file: ${join(dir, "blank")} is empty`]);
     expect(parse({ api_user: "alice", client_ip: "203.0.113.7", api_key: "inline" }).problems).toEqual(["dcv[0].api_key: secrets are not accepted inline; use api_key_file or api_key_env"]);
   });
 });

@@ -16,8 +16,9 @@ import { readSecret } from "../../../config/secret.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import { withLock } from "../../../lockfile.ts";
 import type { BackendContext } from "../../context.ts";
-import { supportsKind, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv } from "../../types.ts";
+import { supportsKind, type BatchRemovingDcv, type ChallengeKind, type Checkable, type DcvChallenge, type PropagatingDcv, type RemoveFailure } from "../../types.ts";
 import { asDnsChallenge, cnameConflict, sameTarget, type DnsChallenge } from "../dns01.ts";
+import { markUnwritten } from "../unwritten.ts";
 import { noReplyWithin, UnfinishedWrites, untilAborted, WRITE_SETTLE_MS, type LateWrites } from "../unfinished.ts";
 import { createNamecheapClient, type Host } from "./client.ts";
 import type { NamecheapConfig } from "./config.ts";
@@ -62,7 +63,7 @@ export function placementOf(recordName: string): Placement {
   return { sld: p.domainWithoutSuffix, tld: p.publicSuffix, host };
 }
 
-export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext, limits = NAMECHEAP_WRITE_LIMITS): PropagatingDcv & Checkable & LateWrites {
+export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: BackendContext, limits = NAMECHEAP_WRITE_LIMITS): PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites {
   const who = `namecheap ${name}`;
   /** This process's setHosts calls still open, by domain, whether their step still waits or not. */
   const writing = new UnfinishedWrites();
@@ -82,23 +83,23 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
     (ch.kind === "dns-01" ? host.type.toUpperCase() === "TXT" && host.address === ch.recordValue : host.type.toUpperCase() === "CNAME" && sameTarget(host.address, ch.target));
 
   /**
-   * One locked read-modify-write. `change` returns the new host list, or null when the zone
-   * already is as wanted: then nothing is written (Namecheap rate-limits per minute/hour/day).
-   * When `signal` fires, or the setHosts has no reply within `limits.replyMs`, the caller is
-   * answered at once, but the setHosts runs on under the lock to its reply or its connection's
-   * end (`limits.settleMs` at most): cut off, it could land after the next writer's read,
-   * bringing back what that writer removed or dropping what it added.
+   * One locked read-modify-write of `place`'s domain. `change` returns the new host list, or
+   * null when the zone already is as wanted: then nothing is written (Namecheap rate-limits per
+   * minute/hour/day). When `signal` fires, or the setHosts has no reply within `limits.replyMs`,
+   * the caller is answered at once, but the setHosts runs on under the lock to its reply or its
+   * connection's end (`limits.settleMs` at most): cut off, it could land after the next writer's
+   * read, bringing back what that writer removed or dropping what it added. A failure before the
+   * setHosts was sent is marked as such (unwritten.ts).
    */
-  async function edit(challenge: DcvChallenge, signal: AbortSignal, change: (hosts: Host[], place: Placement, ch: DnsChallenge) => Host[] | null) {
-    throwIfAborted(signal, who);
-    const ch = asDnsChallenge(challenge, who);
-    const place = placementOf(ch.recordName);
+  async function edit(place: Placement, signal: AbortSignal, change: (hosts: Host[]) => Host[] | null) {
+    if (signal.aborted) throw markUnwritten(new RotaError("aborted", `${who}: cancelled`, { cause: signal.reason }));
     const domain = `${place.sld}.${place.tld}`;
     mkdirSync(lockDir, { recursive: true, mode: 0o700 });
     const lockPath = join(lockDir, `${domain}.lock`);
     const gaveUp = Promise.withResolvers<never>();
     gaveUp.promise.catch(() => {});
     let holding = false;
+    let sent = false;
     const locked = withLock(
       lockPath,
       LOCK_WAIT_MS,
@@ -108,9 +109,11 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
         throwIfAborted(signal, who);
         const c = api();
         const zone = await c.getHosts(place.sld, place.tld, signal);
-        const hosts = change(zone.hosts, place, ch);
+        const hosts = change(zone.hosts);
         if (hosts === null) return;
+        // Checked with no await before the send: once a caller saw `sent` false after an abort, nothing is sent.
         throwIfAborted(signal, who);
+        sent = true;
         const write = c.setHosts(place.sld, place.tld, { emailType: zone.emailType, hosts }, UNCANCELLED, limits.settleMs);
         writing.track(domain, write);
         noReplyWithin(write, limits.replyMs, () => noReply(domain)).catch(gaveUp.reject);
@@ -123,9 +126,51 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       await untilAborted(Promise.race([locked, gaveUp.promise]), signal, who);
     } catch (err) {
       // Cut off while waiting for the lock: say what holds it, the operator's first question.
-      if (!holding && signal.aborted) throw busy(domain);
-      throw err;
+      const failure = !holding && signal.aborted ? busy(domain) : err;
+      throw sent ? failure : markUnwritten(failure);
     }
+  }
+
+  /** The challenge as a DNS record and where it lives; what cannot be one wrote nothing. */
+  function placed(challenge: DcvChallenge): { ch: DnsChallenge; place: Placement } {
+    try {
+      const ch = asDnsChallenge(challenge, who);
+      return { ch, place: placementOf(ch.recordName) };
+    } catch (err) {
+      throw markUnwritten(err);
+    }
+  }
+
+  /** Each domain's challenges in one read-modify-write: the journal's sweep hands a zone's stale records at once. */
+  async function removeMany(challenges: DcvChallenge[], signal: AbortSignal): Promise<RemoveFailure[]> {
+    const failures: RemoveFailure[] = [];
+    const byDomain = new Map<string, { challenge: DcvChallenge; ch: DnsChallenge; place: Placement }[]>();
+    for (const challenge of challenges) {
+      let c;
+      try {
+        c = { challenge, ...placed(challenge) };
+      } catch (error) {
+        failures.push({ challenge, error });
+        continue;
+      }
+      const domain = `${c.place.sld}.${c.place.tld}`;
+      const same = byDomain.get(domain);
+      if (same) same.push(c);
+      else byDomain.set(domain, [c]);
+    }
+    for (const mine of byDomain.values()) {
+      try {
+        // Only our values: other `_acme-challenge` values may belong to another order or tool.
+        await edit(mine[0]!.place, signal, (hosts) => {
+          const kept = hosts.filter((h) => !mine.some(({ ch, place }) => ours(h, place, ch)));
+          return kept.length === hosts.length ? null : kept;
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        for (const { challenge } of mine) failures.push({ challenge, error });
+      }
+    }
+    return failures;
   }
 
   const noReply = (domain: string) =>
@@ -156,7 +201,8 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       return writing.all();
     },
     async publish(challenge, signal) {
-      await edit(challenge, signal, (hosts, place, ch) => {
+      const { ch, place } = placed(challenge);
+      await edit(place, signal, (hosts) => {
         if (hosts.some((h) => ours(h, place, ch))) return null;
         const ttl = String(Math.max(MIN_TTL, ch.ttl));
         if (ch.kind === "dns-01") return [...hosts, { name: place.host, type: "TXT", address: ch.recordValue, mxPref: "10", ttl }];
@@ -166,11 +212,9 @@ export function createNamecheapDcv(name: string, cfg: NamecheapConfig, ctx: Back
       });
     },
     async remove(challenge, signal) {
-      // Only our value: other `_acme-challenge` values may belong to another order or tool.
-      await edit(challenge, signal, (hosts, place, ch) => {
-        const kept = hosts.filter((h) => !ours(h, place, ch));
-        return kept.length === hosts.length ? null : kept;
-      });
+      const [failed] = await removeMany([challenge], signal);
+      if (failed) throw failed.error;
     },
-  } satisfies PropagatingDcv & Checkable & LateWrites;
+    removeMany,
+  } satisfies PropagatingDcv & BatchRemovingDcv & Checkable & LateWrites;
 }

@@ -10,7 +10,7 @@ import type { Logger } from "../../../log.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import { DsmApiError } from "./client.ts";
 import type { DsmConfig } from "./config.ts";
-import { latches } from "./errors.ts";
+import { latchFix, latches } from "./errors.ts";
 import { pickEntry } from "./pick.ts";
 import { clientFor, logout, password } from "./session.ts";
 import type { DsmState } from "./state.ts";
@@ -28,7 +28,7 @@ export async function checkDsm(name: string, cfg: DsmConfig, d: DsmCheckDeps, si
       {
         status: "fail",
         message: `latched: login refused at ${block.at} (${block.message}); nothing is sent to DSM until \`rota dsm login ${name}\` succeeds`,
-        hint: `fix the account or password, then run: rota dsm login ${name}`,
+        hint: latchFix(block.code, name),
       },
     ];
   }
@@ -56,7 +56,7 @@ async function contact(name: string, cfg: DsmConfig, d: DsmCheckDeps, signal: Ab
         {
           status: "fail",
           message: `login refused: ${describeError(err)}`,
-          hint: person ? `a renewal would latch this target: fix it, then run: rota dsm login ${name}` : `check url and the network; then: rota dsm login ${name}`,
+          hint: person ? `a renewal would latch this target: ${latchFix(err.dsmCode, name)}` : `check url and the network; then: rota dsm login ${name}`,
         },
       ];
     }

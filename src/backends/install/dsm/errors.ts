@@ -47,6 +47,29 @@ export function latches(code: number): boolean {
   return (code >= 400 && code <= 404) || code === 406 || (code >= 408 && code <= 410);
 }
 
+/**
+ * What a person does about a login refused with `code` (one that `latches`), ending with the
+ * `rota dsm login` that clears the latch: a code or device token problem needs a 2-step
+ * code, which a new password would not fix (docs/dsm.md).
+ */
+export function latchFix(code: number, name: string): string {
+  switch (code) {
+    case 403:
+    case 404:
+      return `log in with a current 2-step verification code, which stores a new device token: rota dsm login ${name} --otp CODE`;
+    case 406:
+      return `set up 2-step verification for the account in DSM (Personal › Security), then: rota dsm login ${name} --otp CODE`;
+    case 401:
+      return `enable the account in DSM, then run: rota dsm login ${name}`;
+    case 408:
+    case 409:
+    case 410:
+      return `change the account's password in DSM and in password_file or password_env, then run: rota dsm login ${name}`;
+    default:
+      return `fix the account or password, then run: rota dsm login ${name}`;
+  }
+}
+
 /** The session is gone: log in again and retry the call once. */
 export function sessionLost(code: number): boolean {
   return code === 106 || code === 107 || code === 119;

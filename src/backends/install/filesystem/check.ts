@@ -2,12 +2,12 @@
  * @module The file-writing targets' shared self-check (`rota doctor`): the service user can
  * write `dir`, and can give the files the `owner`/`group` the section asks for.
  */
-import { dropInHint, groupsOf, writeProblem } from "../../check-access.ts";
+import { folderFix, groupsOf, writeProblem } from "../../check-access.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 
 export function checkWritableDir(dir: string, ctx: CheckContext): CheckResult {
   const problem = writeProblem(dir, ctx.user);
-  if (problem) return { status: "fail", message: problem, hint: dropInHint([dir], ctx.user) };
+  if (problem) return { status: "fail", message: problem, ...folderFix(dir, ctx.user) };
   return { status: "ok", message: `${dir} writable by ${ctx.user.name}` };
 }
 
@@ -22,6 +22,6 @@ export function checkOwnership(owner: { uid: number | undefined; gid: number | u
   const foreignGroup = owner.gid !== undefined && !groupsOf(user).has(owner.gid);
   if (!foreignOwner && !foreignGroup) return [];
   const keys = [...(foreignOwner ? [`owner (uid ${owner.uid})`] : []), ...(foreignGroup ? [`group (gid ${owner.gid})`] : [])].join(" and ");
-  const hint = "under systemd, the drop-in rota.service.d/targets.conf of docs/install.md grants CAP_CHOWN (ReadWritePaths, AmbientCapabilities, CapabilityBoundingSet); or leave owner and group out";
-  return [{ status: "warn", message: `${keys}: ${user.name} may not give files away without CAP_CHOWN`, hint }];
+  // CAP_FOWNER too: chmod(2) of a file another user owns (docs/install.md's drop-in grants both).
+  return [{ status: "warn", message: `${keys}: ${user.name} may not give files away without CAP_CHOWN`, hint: "leave owner and group out", dropIn: { paths: [], capabilities: ["CAP_CHOWN", "CAP_FOWNER"] } }];
 }

@@ -6,7 +6,7 @@
 import { statSync, type Stats } from "node:fs";
 import type { Clock } from "../../../clock.ts";
 import { describeError } from "../../../errors.ts";
-import { groupsOf, modeText, permits, W } from "../../check-access.ts";
+import { groupName, groupsOf, modeText, permits, W } from "../../check-access.ts";
 import type { CheckContext, CheckResult } from "../../types.ts";
 import { checkWritableDir } from "../filesystem/check.ts";
 import { createHaproxyClient, endpointName, type Endpoint } from "./client.ts";
@@ -31,7 +31,7 @@ async function showInfo(endpoint: Endpoint, clock: Clock, signal: AbortSignal, c
       return {
         status: "fail",
         message: `${where} (owner ${st.uid}:${st.gid}, ${modeText(st.mode)}) cannot be opened by ${ctx.user.name}, so the daemon could not connect`,
-        hint: `give the service user the socket: stats socket … mode 660 group ${ctx.user.name} level admin`,
+        hint: `give the service user the socket: stats socket … mode 660 group ${groupName(ctx.user.gid)} level admin`,
       };
     }
   }
@@ -41,7 +41,7 @@ async function showInfo(endpoint: Endpoint, clock: Clock, signal: AbortSignal, c
     if (version === undefined) return { status: "fail", message: `${where}: show info gave no version: ${reply.trim().split("\n")[0] ?? "(empty reply)"}`, hint: "the socket needs `stats socket … level admin`" };
     return { status: "ok", message: `${where}: HAProxy ${version} answers` };
   } catch (err) {
-    const hint = endpoint.kind === "unix" ? `is HAProxy running? its stats socket must be readable by ${ctx.user.name} (stats socket … mode 660 group ${ctx.user.name} level admin)` : "is HAProxy running, with this stats socket?";
+    const hint = endpoint.kind === "unix" ? `is HAProxy running? its stats socket must be readable by ${ctx.user.name} (stats socket … mode 660 group ${groupName(ctx.user.gid)} level admin)` : "is HAProxy running, with this stats socket?";
     return { status: "fail", message: describeError(err), hint };
   }
 }

@@ -94,6 +94,14 @@ describe("haproxy runtime API client", () => {
     expect(received).toEqual(["show ssl cert /c/www.pem\n", "show ssl cert /c/other.pem\n", "show ssl cert\n"]);
   });
 
+  test("show ssl cert from a socket below level operator: HAProxy's odd words, with what they mean there", async () => {
+    replies = ["Can't allocate memory!\n\n"];
+    await expect(client().servedSerial("/c/www.pem")).rejects.toMatchObject({
+      code: "haproxy_refused",
+      message: `${endpointName(endpoint)}: show ssl cert /c/www.pem refused: Can't allocate memory! (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`,
+    });
+  });
+
   test("HAProxy's certificates locked by another command: asked again after short waits, then the answer", async () => {
     const locked = "Can't show!\nOperations on certificates are currently locked!\n\n";
     replies = [locked, locked, "Filename: /c/api.pem\nSerial: 0A\n\n"];
@@ -119,9 +127,10 @@ describe("haproxy runtime API client", () => {
     });
   });
 
-  test("show info names the process: node and pid", async () => {
-    replies = ["Name: HAProxy\nVersion: 2.6.12\nPid: 812\nUptime: 0d 0h01m\nNode: lb1\n\n"];
+  test("show info names the process: node (in lower case, as HAProxy 2.6 prints it) and pid", async () => {
+    replies = ["Name: HAProxy\nVersion: 2.6.12\nPid: 812\nUptime: 0d 0h01m\nnode: lb1\n\n"];
     expect(await client().processId()).toBe("lb1/812");
+    expect(parseProcess("Pid: 812\nNode: lb2\n")).toBe("lb2/812");
     expect(received).toEqual(["show info\n"]);
     expect(parseProcess("Name: HAProxy\nNode: lb1\n")).toBeNull();
     expect(parseProcess("Pid: 9\n")).toBe("/9");

@@ -56,11 +56,17 @@ export function parseSerial(reply: string): string | null {
   return m ? m[1]!.toLowerCase() : null;
 }
 
-/** `<node>/<pid>` from a `show info` reply; null without a `Pid:` line. */
+/** Serials compare as numbers: HAProxy and OpenSSL may differ in leading zeros and case. */
+export function sameSerial(a: string, b: string): boolean {
+  const bare = (serial: string) => serial.toLowerCase().replace(/^0+(?=.)/, "");
+  return bare(a) === bare(b);
+}
+
+/** `<node>/<pid>` from a `show info` reply; null without a `Pid:` line. HAProxy 2.6 prints `node:` in lower case. */
 export function parseProcess(reply: string): string | null {
   const pid = /^Pid: (\d+)$/m.exec(reply)?.[1];
   if (pid === undefined) return null;
-  return `${/^Node: (.*)$/m.exec(reply)?.[1]?.trim() ?? ""}/${pid}`;
+  return `${/^node: (.*)$/im.exec(reply)?.[1]?.trim() ?? ""}/${pid}`;
 }
 
 export interface HaproxyClient {
@@ -99,9 +105,17 @@ export interface ClientOptions {
 
 const NOT_REFERENCED = "not referenced by the configuration";
 
+/** What HAProxy 2.6 answers `show ssl cert` from a socket below `level operator` (ssl_ckch.c, cli_parse_show_cert). */
+const BELOW_OPERATOR = "Can't allocate memory!";
+
 /** Whether a refusal says HAProxy's config does not load the path at all. */
 export function isNotReferenced(err: unknown): boolean {
   return err instanceof RotaError && err.code === "haproxy_refused" && err.message.includes(NOT_REFERENCED);
+}
+
+/** Whether HAProxy refused the command for the socket's level (`level user` or `operator`): it did nothing. */
+export function isPermissionDenied(err: unknown): boolean {
+  return err instanceof RotaError && err.code === "haproxy_refused" && /refused: Permission denied$/.test(err.message);
 }
 
 /** Whether the command never reached HAProxy: no connection was made. */
@@ -143,6 +157,7 @@ export function createHaproxyClient(endpoint: Endpoint, opts: ClientOptions): Ha
       const serial = parseSerial(reply);
       if (serial !== null) return serial;
       if (/Not found/i.test(reply)) return null;
+      if (reply.trim() === BELOW_OPERATOR) throw refused(`show ssl cert ${path}`, `${reply.trim()} (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`);
       throw refused(`show ssl cert ${path}`, reply);
     },
     async openTransactions() {

@@ -26,8 +26,8 @@ function parse(table: Record<string, unknown>): { cfg: HaproxyConfig; problems: 
 }
 
 describe("parseHaproxyConfig", () => {
-  test("defaults: no commands, a 30 s command timeout; sockets as paths (relative to the config) and host:port", () => {
-    expect(parse({ dir: "certs", sockets: ["admin.sock", "/run/haproxy/not-yet.sock", "127.0.0.1:9999", "[::1]:9999", "lb.internal:9999"] })).toEqual({
+  test("defaults: no commands, a 30 s command timeout; sockets as absolute paths and host:port", () => {
+    expect(parse({ dir: "certs", sockets: [join(dir, "admin.sock"), "/run/haproxy/not-yet.sock", "127.0.0.1:9999", "[::1]:9999", "lb.internal:9999"] })).toEqual({
       cfg: {
         dir: join(dir, "certs"),
         sockets: [
@@ -60,7 +60,7 @@ describe("parseHaproxyConfig", () => {
   });
 
   test("refusals, each named by its key", () => {
-    expect(parse({ dir: "plain-file", sockets: ["plain-file", "127.0.0.1:99999", 3], reload_command: [], post_install_command: ["no-such-command-rota", "x"] }).problems).toEqual([
+    expect(parse({ dir: "plain-file", sockets: [join(dir, "plain-file"), "127.0.0.1:99999", 3], reload_command: [], post_install_command: ["no-such-command-rota", "x"] }).problems).toEqual([
       `install[1].dir: ${join(dir, "plain-file")} exists and is not a directory`,
       "install[1].sockets[2]: must be a non-empty string",
       `install[1].sockets[0]: ${join(dir, "plain-file")} exists and is not a socket`,
@@ -68,6 +68,21 @@ describe("parseHaproxyConfig", () => {
       "install[1].reload_command: must list the command and its arguments, not be empty",
       'install[1].post_install_command: "no-such-command-rota" is not found on PATH',
     ]);
+  });
+
+  test("a socket that is neither host:port nor an absolute path: refused naming the entry, and nothing said about the list being empty", () => {
+    expect(parse({ dir: "certs", sockets: ["127.0.0.1:notaport"] }).problems).toEqual([
+      'install[1].sockets[0]: "127.0.0.1:notaport" is not host:port (the port a number from 1 to 65535), nor an absolute socket path',
+    ]);
+    expect(parse({ dir: "certs", sockets: ["admin.sock"] }).problems).toEqual([
+      'install[1].sockets[0]: "admin.sock" is a relative path: give the socket\'s absolute path, as HAProxy\'s "stats socket" line names it, or host:port',
+    ]);
+    expect(parse({ dir: "certs", sockets: ["run/haproxy/admin.sock", "lb:"] }).problems).toEqual([
+      'install[1].sockets[0]: "run/haproxy/admin.sock" is a relative path: give the socket\'s absolute path, as HAProxy\'s "stats socket" line names it, or host:port',
+      'install[1].sockets[1]: "lb:" is not host:port (the port a number from 1 to 65535), nor an absolute socket path',
+    ]);
+    expect(parse({ dir: "certs", sockets: ["127.0.0.1:0"] }).problems).toEqual(['install[1].sockets[0]: "127.0.0.1:0": port must be between 1 and 65535']);
+    expect(parse({ dir: "certs", sockets: [join(dir, "plain-file")] }).problems).toEqual([`install[1].sockets[0]: ${join(dir, "plain-file")} exists and is not a socket`]);
   });
 
   test("sockets required, and empty only with a reload_command; no whitespace in dir", () => {

@@ -1,6 +1,6 @@
 /** @module Config keys of an `[[install]] type = "haproxy"` section. */
 import { lstatSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute } from "node:path";
 import { quote, type Reader } from "../../../config/reader.ts";
 import type { ConfiguredFolder } from "../../registry.ts";
 import type { Command } from "../command.ts";
@@ -18,7 +18,7 @@ export interface HaproxyConfig {
   postInstall?: Command;
 }
 
-/** `127.0.0.1:9999`, `[::1]:9999`, `lb.internal:9999`; anything else is a unix socket path. */
+/** `127.0.0.1:9999`, `[::1]:9999`, `lb.internal:9999`; anything else must be a unix socket's absolute path. */
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
 
 export function parseHaproxyConfig(r: Reader): HaproxyConfig {
@@ -42,26 +42,37 @@ function readSockets(r: Reader): Endpoint[] | undefined {
     return undefined;
   }
   const endpoints: Endpoint[] = [];
+  let refused = false;
+  const refuse = (key: string, message: string) => {
+    r.ctx.problems.add(key, message);
+    refused = true;
+  };
   for (const { value, key } of list.items) {
     const m = HOST_PORT.exec(value);
     if (m) {
       const port = Number(m[3]);
-      if (port < 1 || port > 65535) r.ctx.problems.add(key, `${quote(value)}: port must be between 1 and 65535`);
+      if (port < 1 || port > 65535) refuse(key, `${quote(value)}: port must be between 1 and 65535`);
       else endpoints.push({ kind: "tcp", host: m[1] ?? m[2]!, port });
       continue;
     }
-    const path = isAbsolute(value) ? value : resolve(r.ctx.baseDir, value);
+    // Not resolved against the config's folder: a mistyped host:port would become a file name there, found by no one.
+    if (!isAbsolute(value)) {
+      if (/^[^/]*:[^/]*$/.test(value)) refuse(key, `${quote(value)} is not host:port (the port a number from 1 to 65535), nor an absolute socket path`);
+      else refuse(key, `${quote(value)} is a relative path: give the socket's absolute path, as HAProxy's "stats socket" line names it, or host:port`);
+      continue;
+    }
     // Missing is fine (HAProxy may start after rota); anything else there is a mistake.
     let isSocket = true;
     try {
-      isSocket = lstatSync(path).isSocket();
+      isSocket = lstatSync(value).isSocket();
     } catch {
       // Nothing there yet.
     }
-    if (!isSocket) r.ctx.problems.add(key, `${path} exists and is not a socket`);
-    else endpoints.push({ kind: "unix", path });
+    if (!isSocket) refuse(key, `${value} exists and is not a socket`);
+    else endpoints.push({ kind: "unix", path: value });
   }
-  return list.complete ? endpoints : undefined;
+  // An entry refused is already said: "is empty" about what is left would only confuse.
+  return list.complete && !refused ? endpoints : undefined;
 }
 
 /** Each cert's bundle, key included, lands in `dir`. */

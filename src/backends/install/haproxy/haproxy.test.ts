@@ -3,17 +3,18 @@
  * hot swap seen through a TLS handshake with the PID unchanged, and each fault (missing
  * socket, refused commit, unreferenced path) with no transaction left open.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
-import { freePort, makeTempDir, removeTempDir, startHaproxy, type Haproxy } from "../../../../test/harness/index.ts";
+import { freePort, makeTempDir, removeTempDir, startHaproxy, waitFor, type Haproxy } from "../../../../test/harness/index.ts";
 import { systemClock } from "../../../clock.ts";
 import { describeError } from "../../../errors.ts";
 import type { InstallRequest, ReadableInstall } from "../../types.ts";
 import { makeInstallFixtures, runInstallContract, type InstallFixtures } from "../contract.ts";
 import type { Endpoint } from "./client.ts";
 import type { HaproxyConfig } from "./config.ts";
+import { RELOAD_LOAD_WAIT_MS } from "./after-reload.ts";
 import { createHaproxyInstall, createHaproxyTarget } from "./haproxy.ts";
 
 let root: string;
@@ -38,7 +39,7 @@ beforeAll(async () => {
   Bun.spawnSync(["mkdir", "-p", certs]);
   writeFileSync(join(certs, "www.pem"), bundleOf(placeholder.www), { mode: 0o600 });
   writeFileSync(join(certs, "api.pem"), bundleOf(placeholder.api), { mode: 0o600 });
-  haproxy = await startHaproxy({ dir: join(root, "haproxy"), crts: [join(certs, "www.pem"), join(certs, "api.pem")], tcpSocket: true });
+  haproxy = await startHaproxy({ dir: join(root, "haproxy"), crts: [join(certs, "www.pem"), join(certs, "api.pem")], tcpSocket: true, userSocket: true });
 });
 
 afterAll(async () => {
@@ -65,12 +66,19 @@ async function serveBehindTheBack(path: string, r: InstallRequest): Promise<void
   expect(await haproxy.send(`commit ssl cert ${path}`)).toContain("Success!");
 }
 
+/** The HAProxy process as `show info` names it: what rota's messages call it. */
+const processName = async () => `${/^node: (.*)$/m.exec(await haproxy.send("show info"))![1]!.trim()}/${await haproxy.pid()}`;
+
 /** Transactions left open: `show ssl cert` lists them with a `*`. */
 async function openTransactions(): Promise<string[]> {
   return (await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"));
 }
 
-const failureOf = async (p: Promise<unknown>) => describeError(await p.then(() => null, (e: unknown) => e));
+/** The error's text, or "null" when `p` resolved. */
+const failureOf = async (p: Promise<unknown>) => {
+  const err = await p.then(() => null, (e: unknown) => e);
+  return err === null ? "null" : describeError(err);
+};
 
 runInstallContract("haproxy", true, () => {
   // HAProxy keeps what it loaded at start in memory: the file can go, so "nothing installed" reads as absent.
@@ -167,6 +175,27 @@ describe("haproxy install against a real HAProxy", () => {
     expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(www.second));
   });
 
+  test("a second socket into the same process that may not swap (level user): the step fails on it, saying that process serves the new certificate; its read-back says what its level lacks", async () => {
+    const path = join(certs, "www.pem");
+    const admin: Endpoint = { kind: "unix", path: haproxy.socket };
+    const user: Endpoint = { kind: "tcp", host: "127.0.0.1", port: haproxy.userSocketPort! };
+    const where = `127.0.0.1:${haproxy.userSocketPort}`;
+    for (const [sockets, r] of [[[admin, user], www.second], [[user, admin], www.first]] as const) {
+      const err = await failureOf(backend({ sockets: [...sockets] }).install(r, signal));
+      expect(err).toBe(
+        `haproxy lb: ${path} holds serial ${serialOf(r)}, but ${where}: set ssl cert ${path} refused: Permission denied (a swap needs "stats socket … level admin"); ` +
+          `${where} reaches the same HAProxy process (${await processName()}) as ${haproxy.socket}, which serves the new certificate`,
+      );
+      expect(err).not.toContain("previous certificate");
+      expect(err).not.toContain("transaction");
+      expect(await haproxy.servedSerial("www.example.com")).toBe(serialOf(r));
+    }
+    await expect(backend({ sockets: [admin, user] }).readBack("www", signal)).rejects.toMatchObject({
+      code: "read_failed",
+      message: `haproxy lb: ${where}: show ssl cert ${path} refused: Can't allocate memory! (HAProxy 2.6's answer to a socket below "level operator": is it "level admin"?)`,
+    });
+  });
+
   test("a commit HAProxy refuses (key and certificate do not match): aborted, the old serial still served, drift reported", async () => {
     await backend().install(www.first, signal);
     const tampered = { ...www.second, privateKeyPem: api.second.privateKeyPem };
@@ -189,15 +218,76 @@ describe("haproxy install against a real HAProxy", () => {
     expect(await backend().readBack("other", signal)).toEqual({ state: "damaged", reason: `${haproxy.socket} does not load ${path}` });
   });
 
-  test("with reload_command, an unreferenced path is reloaded instead; with no sockets the command is the whole swap", async () => {
-    const marker = join(root, "reloaded");
-    await backend({ reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal);
-    expect(existsSync(marker)).toBe(true);
-    rmSync(marker);
-    await backend({ sockets: [], reload: command("reload_command", ["touch", marker]) }).install(www.first, signal);
-    expect(existsSync(marker)).toBe(true);
-    const failing = await failureOf(backend({ sockets: [], reload: command("reload_command", ["false"]) }).install(www.first, signal));
-    expect(failing).toBe(`haproxy lb: ${join(certs, "www.pem")} holds serial ${serialOf(www.first)}, but haproxy lb: reload_command ["false"] exited with 1 (no output)`);
+  describe("reload_command for a path HAProxy does not load", () => {
+    let marker: string;
+    let conf: string;
+    /** Installs cert `other` through a reload_command that only leaves a mark; `reload` then does what the reload would, after the command returned (as `systemctl reload` does). */
+    async function installWhileReloading(reload: () => Promise<void>): Promise<string> {
+      const install = failureOf(backend({ reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal));
+      await waitFor(() => existsSync(marker), 10_000, 20, "reload_command");
+      await reload();
+      return install;
+    }
+
+    beforeEach(async () => {
+      marker = join(root, `reloaded-${Math.random().toString(36).slice(2)}`);
+      conf = readFileSync(haproxy.cfgPath, "utf8");
+      // A restart loads every crt line from disk: each must be there.
+      await backend().install(www.first, signal);
+      await backend().install(api.first, signal);
+    });
+
+    afterEach(async () => {
+      if (readFileSync(haproxy.cfgPath, "utf8") === conf) return;
+      writeFileSync(haproxy.cfgPath, conf);
+      await haproxy.restart();
+    });
+
+    test("HAProxy comes back from the reload with a config naming the path: the step passes, the file's serial served there", async () => {
+      const path = join(certs, "other.pem");
+      expect(
+        await installWhileReloading(async () => {
+          writeFileSync(haproxy.cfgPath, conf.replace(`crt ${join(certs, "api.pem")}`, `crt ${join(certs, "api.pem")} crt ${path}`));
+          await haproxy.restart();
+        }),
+      ).toBe("null");
+      expect(/^Serial: (\w+)$/m.exec(await haproxy.send(`show ssl cert ${path}`))?.[1]?.toLowerCase().replace(/^0+/, "")).toBe(serialOf(www.first).replace(/^0+/, ""));
+    });
+
+    test("HAProxy comes back from the reload still without the path: the step fails at once, naming the new process and what to add", async () => {
+      const path = join(certs, "other.pem");
+      const started = Date.now();
+      const err = await installWhileReloading(() => haproxy.restart());
+      expect(Date.now() - started).toBeLessThan(RELOAD_LOAD_WAIT_MS);
+      expect(err).toBe(
+        `haproxy lb: ${path} holds serial ${serialOf(www.first)}, but ${haproxy.socket}: reloaded (now process ${await processName()}), ` +
+          `but HAProxy still does not load ${path}: add "crt ${path}" to a bind line (or a crt-list) of that HAProxy's config`,
+      );
+      expect(await openTransactions()).toEqual([]);
+    });
+
+    test("a reload_command that reloads nothing: looked at until the bound (once for two sockets into the process), then the step fails, asking whether the command reloads this HAProxy", async () => {
+      const path = join(certs, "other.pem");
+      const before = await processName();
+      const started = Date.now();
+      const sockets: Endpoint[] = [{ kind: "unix", path: haproxy.socket }, { kind: "tcp", host: "127.0.0.1", port: haproxy.socketPort! }];
+      const err = await failureOf(backend({ sockets, reload: command("reload_command", ["touch", marker]) }).install({ ...www.first, certId: "other" }, signal));
+      expect(Date.now() - started).toBeLessThan(2 * RELOAD_LOAD_WAIT_MS);
+      expect(existsSync(marker)).toBe(true);
+      expect(err).toBe(
+        `haproxy lb: ${path} holds serial ${serialOf(www.first)}, but ${haproxy.socket}: reload_command ran, but after ${RELOAD_LOAD_WAIT_MS / 1000} s HAProxy still does not load ${path} ` +
+          `(process ${before}, from before the reload, still answers: does reload_command reload this HAProxy?): add "crt ${path}" to a bind line (or a crt-list) of that HAProxy's config`,
+      );
+      expect(existsSync(path)).toBe(true);
+      expect(await openTransactions()).toEqual([]);
+    }, 30_000);
+
+    test("with no sockets the command is the whole swap; its failure fails the step", async () => {
+      await backend({ sockets: [], reload: command("reload_command", ["touch", marker]) }).install(www.first, signal);
+      expect(existsSync(marker)).toBe(true);
+      const failing = await failureOf(backend({ sockets: [], reload: command("reload_command", ["false"]) }).install(www.first, signal));
+      expect(failing).toBe(`haproxy lb: ${join(certs, "www.pem")} holds serial ${serialOf(www.first)}, but haproxy lb: reload_command ["false"] exited with 1 (no output)`);
+    });
   });
 
   test("post_install_command runs after the swap with the cert in its environment; its failure fails the step", async () => {
@@ -252,13 +342,13 @@ describe("check (rota doctor)", () => {
     expect((await haproxy.send("show ssl cert")).split("\n").filter((l) => l.startsWith("*"))).toEqual([]);
   });
 
-  test("a socket HAProxy answers on, but the service user may not connect to (mode 600, root's): a FAIL naming the stats socket line", async () => {
+  test("a socket HAProxy answers on, but the service user may not connect to (mode 600, root's): a FAIL naming the stats socket line with the user's primary group (nobody: nogroup)", async () => {
     const nobody = { name: "nobody", uid: 65534, gid: 65534 };
     const [, info] = await createHaproxyInstall("lb", { dir: certs, sockets: [{ kind: "unix", path: haproxy.socket }] }, { stateDir: join(root, "state"), clock: systemClock, withheldEnv: () => [] }).check(signal, { ...ctx, user: nobody });
     expect(info).toEqual({
       status: "fail",
       message: `${haproxy.socket} (owner 0:0, 0600) cannot be opened by nobody, so the daemon could not connect`,
-      hint: "give the service user the socket: stats socket … mode 660 group nobody level admin",
+      hint: "give the service user the socket: stats socket … mode 660 group nogroup level admin",
     });
   });
 

@@ -13,7 +13,7 @@ import { basename } from "node:path";
 import { splitPem } from "../../../crypto/x509.ts";
 import { RotaError, throwIfAborted } from "../../../errors.ts";
 import type { ReadBack } from "../../types.ts";
-import { endpointName, type HaproxyClient } from "./client.ts";
+import { endpointName, sameSerial, type HaproxyClient } from "./client.ts";
 
 /** Far above any bundle; a bigger file is not one rota wrote. */
 const MAX_FILE_BYTES = 1 << 20;
@@ -51,17 +51,12 @@ export function createBundleReader(opts: BundleReaderOptions): BundleReader {
       }
       const where = endpointName(client.endpoint);
       if (served === null) return { state: "damaged", reason: `${where} does not load ${path}` };
-      if (bare(served) !== bare(judged.serial)) {
+      if (!sameSerial(served, judged.serial)) {
         return { state: "damaged", reason: `${where} serves serial ${served}, ${basename(path)} holds ${judged.serial}` };
       }
     }
     return judged.verdict;
   };
-}
-
-/** Serials compare as numbers: HAProxy and OpenSSL may differ in leading zeros. */
-function bare(serial: string): string {
-  return serial.toLowerCase().replace(/^0+(?=.)/, "");
 }
 
 interface Judged {

@@ -35,7 +35,8 @@ function checkTestAsUser(test: Command, ctx: CheckContext): CheckResult[] {
     {
       status: "warn",
       message: `${test.key} ${JSON.stringify(test.argv)} runs as ${ctx.user.name} under the unit: nginx -t opens its pid file and logs for writing and binds the listen ports`,
-      hint: "under systemd, the nginx drop-in of docs/install.md: ReadWritePaths= with /var/log/nginx and /run, and CAP_DAC_OVERRIDE and CAP_NET_BIND_SERVICE (AmbientCapabilities, CapabilityBoundingSet)",
+      hint: 'set test_command = ["true"] to install without nginx -t checking the configuration first (docs/install.md)',
+      dropIn: { paths: ["/var/log/nginx", "/run"], capabilities: ["CAP_DAC_OVERRIDE", "CAP_NET_BIND_SERVICE"] },
     },
   ];
 }
@@ -51,7 +52,7 @@ function checkReloadSignal(reload: Command, ctx: CheckContext): CheckResult[] {
     {
       status: "warn",
       message: `${reload.key} ${JSON.stringify(reload.argv)} signals nginx's master as ${ctx.user.name}: a master running as root needs CAP_KILL`,
-      hint: "under systemd, the drop-in rota.service.d/targets.conf of docs/install.md grants CAP_KILL (AmbientCapabilities, CapabilityBoundingSet)",
+      dropIn: { paths: [], capabilities: ["CAP_KILL"] },
     },
   ];
 }
