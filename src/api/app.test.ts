@@ -337,6 +337,37 @@ describe("renewals in flight", () => {
   });
 });
 
+test("the step stream during an outage of the audit store: live steps still come, and it ends with an error event in the store's words, logging no stack", async () => {
+  const away = new RotaError("store_unavailable", "audit: SurrealDB at ws://db.test/rpc is not connected");
+  let down = false;
+  const lines: string[] = [];
+  const log = createConsola({ level: 5, reporters: [{ log: (o) => lines.push(o.args.map(String).join(" ")) }] });
+  const flaky = new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== "function") return value;
+      if (prop === "getRenewal") return (...args: unknown[]) => (down ? Promise.reject(away) : (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+      if (prop === "closeRenewal") return (...args: unknown[]) => Bun.sleep(200).then(() => (value as (...a: unknown[]) => Promise<void>).apply(target, args));
+      return value.bind(target);
+    },
+  });
+  const bus = new EventBus(() => {});
+  subscribeAudit(bus, flaky);
+  const journal = new ChallengeJournal(dir);
+  const flakyRunner = new Runner({ store: flaky, bus, clock, log: silent }, { execute: (req) => runRenewal(cert, req, { store: flaky, bus, clock, journal }), policy: { baseSeconds: 900, maxSeconds: 86_400 }, maxAuthzFailures: 5, maxConcurrent: 1, timeoutSeconds: 1800 });
+  const flakyApp = createApi({ ...deps({ runner: flakyRunner, store: flaky, bus, reload: async () => ({ ok: false, file: "", problems: [] }) }), log });
+  const run = flakyRunner.start(cert, "manual")!;
+  down = true;
+  const res = await flakyApp.request(`/api/renewals/${run.renewalId}/events`);
+  const text = await res.text();
+  await run.done;
+  expect(text).toContain("event: step");
+  expect(text).not.toContain("event: end");
+  expect(text.trimEnd().endsWith(`event: error\ndata: ${JSON.stringify({ error: away.message })}`)).toBe(true);
+  expect(lines).toEqual([]);
+  await bus.drain();
+});
+
 describe("POST /api/reload", () => {
   test("answers what the daemon's reload did", async () => {
     const reloaded = api({

@@ -83,7 +83,7 @@ export interface RenewalJson extends RenewalSummaryJson {
   install_only: boolean;
   /** Why the run started (the scheduler's decision), or null. */
   reason: string | null;
-  /** The cluster node that ran it; null on a single node. */
+  /** The daemon that ran it on a shared SurrealDB database (the cluster node, or `host/id`); null with SQLite. */
   node: string | null;
   events: StepJson[];
 }

@@ -61,6 +61,11 @@ export class ApiClient {
    */
   async stream(path: string, onEvent: (event: string, data: string) => void, lostMessage: string, stop?: AbortSignal): Promise<void> {
     const res = await this.fetch("GET", path);
+    if (res.status === 503) {
+      // As for a call: the daemon runs, its audit store's server is away.
+      const error = await res.json().then((b: { error?: unknown }) => b.error, () => undefined);
+      throw new CliExit(EXIT.failed, `rota: ${typeof error === "string" ? error : `cannot follow ${path}: HTTP 503`}`);
+    }
     if (!res.ok || !res.body) throw new CliExit(EXIT.failed, `rota: cannot follow ${path}: HTTP ${res.status}`);
     const reader = res.body.getReader();
     if (stop?.aborted) return void reader.cancel().catch(() => {});

@@ -47,6 +47,7 @@ import { planReload, reloadSummary, withListenerChange, type ReloadPlan } from "
 import { listenUnix, SocketPathError } from "./socket.ts";
 import { startRetention } from "../store/retention.ts";
 import { collectAfterRenewals } from "./collect.ts";
+import { claimCertIds } from "./cert-claims.ts";
 
 export interface DaemonOptions {
   config: RotaConfig;
@@ -260,6 +261,9 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
   // node id owns them, and this start is refused.
   const cluster = config.cluster.enabled ? await claimCluster(config, store, bus, clock, log, version, nodeCerts, hooks) : null;
   if (!cluster && config.audit.backend === "surrealdb") await (await import("./cluster.ts")).refuseBesideCluster(store, log);
+  // Before the running rows are closed: an upgraded daemon closes its older self's rows of the certs it claims.
+  const taken = await claimCertIds(store, config);
+  if (taken.length > 0) throw new ConfigError(config.file, taken);
   const interrupted = await store.interruptRunning(clock.now()).catch(async (err: unknown) => {
     await cluster?.stop();
     throw err;
@@ -369,6 +373,17 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
         for (const p of problems) log.error(`reload: ${p}`);
         return refuse(problems);
       }
+      // Only a change of ids claims anything: a reload during an outage of the store goes on otherwise.
+      const ids = (c: RotaConfig) => c.certs.map((x) => x.id);
+      const idsChanged = !Bun.deepEquals(ids(plan.config), ids(watch.config));
+      if (idsChanged) {
+        const taken = await claimCertIds(store, plan.config, ids(watch.config)).catch((err: unknown) => [`cannot claim the config's cert ids in the audit store: ${describeError(err)}`]);
+        if (taken.length > 0) {
+          log.error(`reload: config ${config.file} names cert ids this daemon cannot use; still running on the previous one`);
+          for (const p of taken) log.error(`reload: ${p}`);
+          return refuse(taken);
+        }
+      }
       let built: Watchlist;
       let sinks: Sinks;
       try {
@@ -398,6 +413,10 @@ async function startServices({ config, log, clock, version, keepParse, load = lo
       pool.recycle(plan.backendsChanged);
       if (withheldChanged) pool.recycleAll("the *_env variables of the config changed");
       scheduler.update(watch);
+      if (idsChanged) {
+        // The ids the running config dropped are free for another daemon; an outage now only keeps them held.
+        void claimCertIds(store, plan.config).catch((err: unknown) => log.warn(`reload: cert ids dropped from the config stay claimed until the next start or a reload that changes the cert ids: ${describeError(err)}`));
+      }
       (await import("../backends/install/filesystem/change-hints.ts")).keepFolderWatches(installFolders(plan.config));
       armSocketCheck();
       const applied = withListenerChange(plan, httpChanged);

@@ -44,3 +44,12 @@ test("opening an SQLite store loads no SurrealDB code", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the default owner is the host name and an id of the state folder: two daemons on one host are two owners", async () => {
+  const { defaultOwner } = await import("./open.ts");
+  const a = defaultOwner("/var/lib/rota", "nas-1");
+  expect(a).toMatch(/^nas-1\/[0-9a-f]{8}$/);
+  expect(defaultOwner("/var/lib/rota/", "nas-1")).toBe(a);
+  expect(defaultOwner("/var/lib/rota-2", "nas-1")).not.toBe(a);
+  expect(defaultOwner("/var/lib/rota", "nas-2")).toBe(`nas-2/${a.slice("nas-1/".length)}`);
+});

@@ -53,6 +53,7 @@ for (const batchTrail of [false, true]) {
     let current = new SqliteAuditStore(file, undefined, { batchTrail });
     return {
       store: current,
+      node: null,
       async reopen() {
         await current.close();
         current = new SqliteAuditStore(file, undefined, { batchTrail });

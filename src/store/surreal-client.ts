@@ -57,6 +57,9 @@ export class SurrealClient {
   private lastError = "";
   /** Calls awaiting the server: failed at once when the connection drops, not left to their timeout. */
   private readonly inFlight = new Set<(err: RotaError) => void>();
+  /** Ends the probing of a server that stopped answering (`stalled`): set by `close()`. */
+  private readonly closing = new AbortController();
+  private probing = false;
 
   constructor(
     readonly config: SurrealAuditConfig,
@@ -160,7 +163,11 @@ export class SurrealClient {
     let fail: (err: RotaError) => void = () => {};
     const outOfTime = new Promise<never>((_, reject) => {
       fail = reject;
-      timer = setTimeout(() => reject(this.unavailable(`no answer within ${CALL_TIMEOUT_MS / 1000} s`)), CALL_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        const why = `no answer within ${CALL_TIMEOUT_MS / 1000} s`;
+        reject(this.unavailable(why));
+        this.stalled(why);
+      }, CALL_TIMEOUT_MS);
     });
     this.inFlight.add(fail);
     let responses: QueryResponse[];
@@ -187,12 +194,56 @@ export class SurrealClient {
     return responses.map((r) => (r.success ? r.result : undefined));
   }
 
+  /**
+   * A call out of time counts as a connection failure (issue 16): a server that accepts and
+   * never answers (stopped, overloaded) keeps the socket open, so the SDK sees no drop. The
+   * client reports itself disconnected, fails what waits, and asks the server (the SDK's
+   * reconnect schedule, each try bounded by the call timeout) until an answer comes back.
+   */
+  private stalled(why: string): void {
+    if (!this.up) return;
+    this.up = false;
+    for (const fail of this.inFlight) fail(this.unavailable(why));
+    this.inFlight.clear();
+    this.events.disconnected(why);
+    void this.probe();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      for (let delay = RECONNECT.retryDelay; !this.up; delay = Math.min(delay * RECONNECT.retryDelayMultiplier, RECONNECT.retryDelayMax)) {
+        await sleep(delay, this.closing.signal);
+        // The SDK reconnected meanwhile (the server closed the socket): its `connected` said so.
+        if (this.up) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const answered = await Promise.race([
+          this.db.query("RETURN 1").responses().then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), CALL_TIMEOUT_MS))),
+        ]).finally(() => clearTimeout(timer));
+        if (answered && !this.up && !this.closing.signal.aborted) {
+          this.up = true;
+          this.events.connected();
+        }
+      }
+    } catch {
+      // close(): nothing more to ask.
+    } finally {
+      this.probing = false;
+    }
+  }
+
   /** `store_unavailable`, in the words `/api/status`'s 503s use. */
   unavailable(why?: string): RotaError {
     return new RotaError("store_unavailable", `audit: ${this.name} is not connected`, why ? { cause: new Error(redact(why, this.config)) } : {});
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
     this.up = false;
     await this.db.close().catch(() => {});
   }

@@ -175,4 +175,13 @@ export const SURREAL_MIGRATIONS: readonly SurrealMigration[] = [
       "DEFINE INDEX issued_cert_stored ON issued_cert FIELDS cert_id, stored_at;",
     ].join("\n"),
   },
+  // 6: which daemon uses each cert id, additive. Daemons without [cluster] sharing a database
+  // share its records by cert id (cooldowns, issued certificates, plans): two of them with a
+  // cert `www` for other names reordered it in turn at every look, and one's failures cooled
+  // the other's down. A daemon claims its cert ids at start and reload, and is refused an id
+  // another daemon holds. Older rotas ignore the table.
+  {
+    minReader: 1,
+    sql: table("cert_claim", { owner: "string", claimed_at: "datetime" }),
+  },
 ];

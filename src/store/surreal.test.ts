@@ -83,6 +83,7 @@ runAuditStoreContract("surrealdb", async () => {
   let current = await SurrealAuditStore.open(config, options(stateDir));
   return {
     store: current,
+    node: "node-a",
     async reopen() {
       await current.close();
       current = await SurrealAuditStore.open(config, options(stateDir));
@@ -190,7 +191,7 @@ describe("cluster mode's schema and rows (migration 2)", () => {
     for (const table of ["cluster_lock", "cluster_node", "cluster_event"]) expect(text).toContain(`DEFINE TABLE ${table} TYPE NORMAL SCHEMAFULL`);
   });
 
-  test("a version-1 database is migrated in place: its rows read as before, a running renewal still closes, node null", async () => {
+  test("a version-1 database is migrated in place: its rows read as before, a running renewal still closes, node its owner", async () => {
     const { config, stateDir } = await freshDatabase();
     const db = await server.admin();
     await db
@@ -204,7 +205,7 @@ describe("cluster mode's schema and rows (migration 2)", () => {
     const store = await SurrealAuditStore.open(config, options(stateDir, { node: "nas-1" }));
     expect(await meta(config.database)).toEqual({ version: SURREAL_MIGRATIONS.length, min_reader: 1 });
     await store.closeRenewal("old", "succeeded", at(5), null);
-    expect(await store.getRenewal("old")).toMatchObject({ status: "succeeded", node: null });
+    expect(await store.getRenewal("old")).toMatchObject({ status: "succeeded", node: "node-a" });
     await store.close();
   });
 
@@ -275,6 +276,73 @@ test("interruptRunning closes only its own owner's running rows", async () => {
   expect(await a.getRenewal("mine")).toMatchObject({ status: "interrupted", finishedAt: at(10), error: "the daemon stopped during this renewal" });
   expect((await a.getRenewal("theirs"))?.status).toBe("running");
   await Promise.all([a.close(), b.close()]);
+});
+
+test("two daemons on one host: the default owners differ; an upgraded daemon still closes the rows its older self wrote under the bare host name, of its own certs only", async () => {
+  const { config, stateDir } = await freshDatabase();
+  const { defaultOwner } = await import("./open.ts");
+  const ownerA = defaultOwner(join(stateDir, "a"), "nas-1");
+  const ownerB = defaultOwner(join(stateDir, "b"), "nas-1");
+  expect(ownerA).not.toBe(ownerB);
+  // Rows an older rota wrote on this host, before owners named the state folder.
+  const legacy = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-1" }));
+  await legacy.openRenewal({ id: "old-a", certId: "www", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+  await legacy.openRenewal({ id: "old-b", certId: "api", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(0) });
+  await legacy.close();
+  const b = await SurrealAuditStore.open(config, options(stateDir, { owner: ownerB, legacyOwner: "nas-1" }));
+  expect(await b.claimCerts(["api"])).toEqual(new Map());
+  await b.openRenewal({ id: "b-running", certId: "api", trigger: "scheduled", installOnly: false, reason: null, startedAt: at(1) });
+
+  const a = await SurrealAuditStore.open(config, options(stateDir, { owner: ownerA, legacyOwner: "nas-1" }));
+  expect(await a.claimCerts(["www"])).toEqual(new Map());
+  expect(await a.interruptRunning(at(10))).toBe(1);
+  expect((await a.getRenewal("old-a"))?.status).toBe("interrupted");
+  expect((await a.getRenewal("old-b"))?.status).toBe("running");
+  expect((await a.getRenewal("b-running"))?.status).toBe("running");
+  expect((await a.getRenewal("b-running"))?.node).toBe(ownerB);
+  await Promise.all([a.close(), b.close()]);
+});
+
+describe("cert claims: daemons without [cluster] sharing a database", () => {
+  test("an id another daemon holds is refused, named with that daemon; one given up is free again; a claim survives a restart", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-1/aaaa" }));
+    const b = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-2/bbbb" }));
+    expect(await a.claimCerts(["www", "mail"])).toEqual(new Map());
+    expect(await b.claimCerts(["www", "api"])).toEqual(new Map([["www", "nas-1/aaaa"]]));
+    // Claiming again is idempotent; a restarted daemon keeps its ids.
+    await a.close();
+    const again = await SurrealAuditStore.open(config, options(stateDir, { owner: "nas-1/aaaa" }));
+    expect(await again.claimCerts(["www", "mail"])).toEqual(new Map());
+    // Dropped from A's config: B may take it.
+    expect(await again.claimCerts(["mail"])).toEqual(new Map());
+    expect(await b.claimCerts(["www", "api"])).toEqual(new Map());
+    expect(await again.claimCerts(["mail", "www"])).toEqual(new Map([["www", "nas-2/bbbb"]]));
+    await Promise.all([again.close(), b.close()]);
+  });
+
+  test("many ids (more than one write's worth): all claimed, all refused to another daemon, all given up", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const a = await SurrealAuditStore.open(config, options(stateDir, { owner: "a/1" }));
+    const b = await SurrealAuditStore.open(config, options(stateDir, { owner: "b/2" }));
+    const ids = Array.from({ length: 1_200 }, (_, i) => `c${i}`);
+    expect(await a.claimCerts(ids)).toEqual(new Map());
+    expect(await a.claimCerts(ids)).toEqual(new Map());
+    expect((await b.claimCerts([...ids, "own"])).size).toBe(1_200);
+    expect(await a.claimCerts([])).toEqual(new Map());
+    expect(await b.claimCerts([...ids, "own"])).toEqual(new Map());
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test("two daemons claiming one id at once: exactly one gets it", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const stores = await Promise.all(["x/1", "y/2", "z/3"].map((owner) => SurrealAuditStore.open(config, options(stateDir, { owner }))));
+    const results = await Promise.all(stores.map((s) => s.claimCerts(["www"])));
+    expect(results.filter((r) => r.size === 0)).toHaveLength(1);
+    const winner = ["x/1", "y/2", "z/3"][results.findIndex((r) => r.size === 0)];
+    for (const r of results.filter((r) => r.size > 0)) expect(r).toEqual(new Map([["www", winner!]]));
+    await Promise.all(stores.map((s) => s.close()));
+  });
 });
 
 describe("the newest certificate is the one stored last (migration 4)", () => {
@@ -431,6 +499,40 @@ describe("outage", () => {
     await store.close();
   });
 
+
+  test("a server that accepts and never answers (SIGSTOP): the first call out of time marks the store disconnected until the server answers again", async () => {
+    const { config, stateDir } = await freshDatabase();
+    const { log, lines } = capture();
+    const events: StoreEvent[] = [];
+    let onEvent = () => {};
+    const store = await SurrealAuditStore.open(config, options(stateDir, { buffered: true, log, onState: (e) => (events.push(e), onEvent()) }));
+    await server.pause();
+    try {
+      const started = Date.now();
+      const err = await thrown(store.listRenewals({ limit: 10 }));
+      expect(err.code).toBe("store_unavailable");
+      expect(Date.now() - started).toBeLessThan(6000);
+      expect(events).toMatchObject([{ type: "store.disconnected", error: "no answer within 5 s" }]);
+      expect(lines.map((l) => l.text)).toContain(`audit: SurrealDB at ${server.url} is not connected (no answer within 5 s); buffering the audit trail, up to 10000 writes`);
+      expect(store.health()).toMatchObject({ connected: false, bufferedWrites: 0 });
+      // From now on: reads fail fast, the audit trail is buffered.
+      const fast = Date.now();
+      expect(await thrown(store.getCertState("www"))).toMatchObject({ code: "store_unavailable" });
+      expect(Date.now() - fast).toBeLessThan(500);
+      await store.openRenewal({ id: "r1", certId: "www", trigger: "manual", installOnly: false, reason: null, startedAt: at(0) });
+      expect(store.health()).toMatchObject({ connected: false, bufferedWrites: 1 });
+    } finally {
+      await server.resume();
+    }
+    await new Promise<void>((resolve) => {
+      onEvent = () => events.some((e) => e.type === "store.reconnected") && resolve();
+      onEvent();
+    });
+    expect(events.find((e) => e.type === "store.reconnected")).toMatchObject({ flushed: 1, dropped: 0 });
+    expect(store.health()).toEqual({ backend: "surrealdb", connected: true, bufferedWrites: 0, droppedWrites: 0 });
+    expect((await store.getRenewal("r1"))?.status).toBe("running");
+    await store.close();
+  });
 
   test("buffered through an outage, overflow by the rule, flushed in order on reconnect; a second outage spools at close", async () => {
     const { config, stateDir, passwordFile } = await freshDatabase({ bufferMaxWrites: 100 });

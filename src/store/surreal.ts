@@ -13,6 +13,7 @@ import type { Clock } from "../clock.ts";
 import type { SurrealAuditConfig } from "../config/schema.ts";
 import type { CertSummary } from "../crypto/summary.ts";
 import { RotaError, describeError } from "../errors.ts";
+import { sleep } from "../sleep.ts";
 import type { StepName, StepStatus, StoreEvent, Trigger } from "../events.ts";
 import type { Logger } from "../log.ts";
 import { summaryColumns, summaryOf } from "./issued-summary.ts";
@@ -24,6 +25,7 @@ import type {
   AlertDelivery,
   AlertLimit,
   AuditStore,
+  CertClaims,
   CertState,
   DeliveryOutcome,
   InstallRecord,
@@ -43,10 +45,17 @@ const CLOSE_FLUSH_MS = 2_000;
 /** Between two tries of a buffered write the server timed out on while still connected. */
 const FLUSH_RETRY_MS = 1_000;
 export const SPOOL_FILE = "audit-spool.jsonl";
+/** Cert claims written per query: 500 take the engine about 0.4 s, well within a call's 5 s. */
+const CLAIM_CHUNK = 500;
 
 export interface SurrealStoreOptions {
-  /** Written on each renewal; `interruptRunning` closes only this owner's rows. */
+  /** Written on each renewal and cert claim; `interruptRunning` closes only this owner's rows. */
   owner: string;
+  /**
+   * The owner an older rota wrote for this daemon (its bare host name): its running rows are
+   * closed too, those of the certs this owner claims (another daemon on the host has its own).
+   */
+  legacyOwner?: string;
   /** Cluster mode: this node's id, written on each renewal as its `node`; absent on a single node. */
   node?: string;
   /** The daemon's store: the audit trail is buffered through outages. */
@@ -128,7 +137,7 @@ const date = (v: unknown): Date => (v instanceof DateTime ? v.toDate() : new Dat
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
 
-export class SurrealAuditStore implements AuditStore {
+export class SurrealAuditStore implements AuditStore, CertClaims {
   private readonly client: SurrealClient;
   private readonly buffer: WriteBuffer;
   private readonly seqs = new Map<string, number>();
@@ -187,8 +196,11 @@ export class SurrealAuditStore implements AuditStore {
    */
   private async migrate(): Promise<void> {
     const ours = SURREAL_MIGRATIONS.length;
-    for (let attempts = 0; ; attempts++) {
+    // Tries of one version: losing a race to another daemon that moved the schema on is progress, not a failure.
+    let attempts = 0;
+    for (let seen = -1; ; attempts++) {
       const { version, minReader } = await this.schema();
+      if (version !== seen) [seen, attempts] = [version, 0];
       if (version > ours) {
         if (minReader <= ours) return;
         throw new RotaError("store_config", `audit.database: schema version ${version} needs a rota that reads ≥ ${minReader}; this rota reads ${ours}; upgrade rota`, { noRetry: true });
@@ -208,6 +220,8 @@ export class SurrealAuditStore implements AuditStore {
       } catch (err) {
         const raced = err instanceof RotaError && (err.code === "store_conflict" || /schema moved|already exists/.test(err.message));
         if (!raced || attempts >= 5) throw err;
+        // The winner's transaction may not be committed yet: read again after it has had time to land.
+        await sleep(50 * 2 ** attempts * (0.5 + Math.random()));
       }
     }
   }
@@ -394,12 +408,46 @@ export class SurrealAuditStore implements AuditStore {
   }
 
   async interruptRunning(at: Date): Promise<number> {
-    const res = await this.q(`LET $done = UPDATE renewal SET status = "interrupted", finished_at = $at, error = $error WHERE status = "running" AND owner = $owner RETURN id; RETURN array::len($done);`, {
-      at,
-      error: INTERRUPTED,
-      owner: this.opts.owner,
-    });
-    return res[1] as number;
+    const res = await this.q(
+      `LET $mine = SELECT VALUE record::id(id) FROM cert_claim WHERE owner = $owner;
+       LET $done = UPDATE renewal SET status = "interrupted", finished_at = $at, error = $error
+         WHERE status = "running" AND (owner = $owner OR (owner = $legacy AND cert_id IN $mine)) RETURN id;
+       RETURN array::len($done);`,
+      { at, error: INTERRUPTED, owner: this.opts.owner, legacy: this.opts.legacyOwner },
+    );
+    return res[2] as number;
+  }
+
+  async claimCerts(certIds: readonly string[]): Promise<Map<string, string>> {
+    const owner = this.opts.owner;
+    // One read of every claim, then writes only for what changed: a restart with the same
+    // certs writes nothing (a single INSERT of 10,000 claims takes the engine over 5 s).
+    const [rows] = (await this.q("SELECT VALUE [record::id(id), owner] FROM cert_claim")) as [[string, string][]];
+    const claims = new Map(rows);
+    const wanted = new Set(certIds);
+    const taken = new Map<string, string>();
+    const missing: string[] = [];
+    for (const c of wanted) {
+      const holder = claims.get(c);
+      if (holder === undefined) missing.push(c);
+      else if (holder !== owner) taken.set(c, holder);
+    }
+    for (let i = 0; i < missing.length; i += CLAIM_CHUNK) {
+      const ids = missing.slice(i, i + CLAIM_CHUNK).map((c) => rid("cert_claim", c));
+      // Each INSERT IGNORE of a record is atomic: of two daemons claiming an id at once one
+      // writes it, and the other reads the winner here.
+      const res = await this.q(`INSERT IGNORE INTO cert_claim $rows RETURN NONE; SELECT VALUE [record::id(id), owner] FROM $ids WHERE owner != $owner;`, {
+        rows: ids.map((id) => ({ id, owner, claimed_at: this.opts.clock.now() })),
+        ids,
+        owner,
+      });
+      for (const [c, holder] of res[1] as [string, string][]) taken.set(c, holder);
+    }
+    const released = [...claims].filter(([c, holder]) => holder === owner && !wanted.has(c)).map(([c]) => rid("cert_claim", c));
+    for (let i = 0; i < released.length; i += CLAIM_CHUNK) {
+      await this.q("DELETE $ids WHERE owner = $owner RETURN NONE", { ids: released.slice(i, i + CLAIM_CHUNK), owner });
+    }
+    return taken;
   }
 
   async getRenewal(id: string): Promise<Renewal | null> {
@@ -694,7 +742,8 @@ function renewalOf(r: Row): RenewalHead {
     startedAt: date(r.started_at),
     finishedAt: dateOrNull(r.finished_at),
     error: str(r.error),
-    node: str(r.node),
+    // Cluster mode's node id, else the daemon that wrote it: rows of a shared database say whose they are.
+    node: str(r.node) ?? str(r.owner),
   };
 }
 

@@ -30,7 +30,10 @@ export interface Renewal {
   startedAt: Date;
   finishedAt: Date | null;
   error: string | null;
-  /** The cluster node that ran it (`[cluster] node_id`); null on a single node, and always with SQLite. */
+  /**
+   * The daemon that ran it, on a SurrealDB database daemons share: `[cluster] node_id` in
+   * cluster mode, else the store's owner (`host/id`, see `open.ts`); always null with SQLite.
+   */
   node: string | null;
   events: StepEvent[];
 }
@@ -286,4 +289,22 @@ export interface ChangeStamped {
 
 export function hasChangeStamp(store: AuditStore): store is AuditStore & ChangeStamped {
   return typeof (store as Partial<ChangeStamped>).changeStamp === "function";
+}
+
+/**
+ * A store several daemons without `[cluster]` may share (SurrealDB): each cert id belongs to
+ * one of them, since the store keys a cert's records (cooldown, issued certificates, plan)
+ * by its id alone.
+ */
+export interface CertClaims {
+  /**
+   * Claims `certIds` for this store's owner and gives up its claims on every other id. Ids
+   * another owner holds are not taken: returned, keyed by cert id, with that owner. Two
+   * daemons claiming one id at once: one gets it. Fails with `store_unavailable` as any call.
+   */
+  claimCerts(certIds: readonly string[]): Promise<Map<string, string>>;
+}
+
+export function hasCertClaims(store: AuditStore): store is AuditStore & CertClaims {
+  return typeof (store as Partial<CertClaims>).claimCerts === "function";
 }

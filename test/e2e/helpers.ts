@@ -12,6 +12,7 @@ export interface AuditRow {
   finished_at: string | null;
   error: string | null;
   reason: string | null;
+  node: string | null;
   events: Array<{ step: string; at: string; status: string; message: string; duration_ms: number }>;
 }
 

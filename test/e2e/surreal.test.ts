@@ -67,7 +67,10 @@ describe("a daemon on SurrealDB", () => {
     await waitForFile(join(world.certsDir, "www", "cert.pem"));
     const row = await waitForRenewal(world.socket, "www", (r) => r.status === "succeeded");
     expect(row.events.map((e) => e.step)).toContain("install");
-    expect(shape(await audit(world.socket, "www"))).toEqual(sqliteShapes.audit);
+    // The same keys and types, but for `node`: null with SQLite, the daemon that ran it on a database daemons may share.
+    const rows = await audit(world.socket, "www");
+    expect(rows[0]!.node).toMatch(/^[^/\s]+\/[0-9a-f]{8}$/);
+    expect(shape(rows.map((r) => ({ ...r, node: null })))).toEqual(sqliteShapes.audit);
     expect(shape(await list(world.socket))).toEqual(sqliteShapes.list);
     const status = await runRota(["status", "--socket", world.socket]);
     expect(status.stdout).toContain("audit: surrealdb, connected");
@@ -114,11 +117,17 @@ describe("a daemon on SurrealDB", () => {
     const page = (path: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: { Authorization: `Bearer ${token}` } });
     daemon = startDaemon(world.writeConfig({ extra: surrealSection() + http }), { env: world.env });
     await daemon.waitForOutput("listening on");
+    let following: ReturnType<typeof runRota> | undefined;
+    let followed: string | undefined;
     // A renewal held at validation, so that it runs through the outage.
     await world.nginx.freeze();
     try {
       const started = await runRota(["renew", "www", "--force", "--socket", world.socket]);
       expect(started.code).toBe(0);
+      const renewalId = /renewal (\S+) started/.exec(started.stdout)![1]!;
+      // Followed from before the outage: the daemon cannot tell its end, and says so; it is not lost.
+      following = runRota(["renew", "www", "--wait", "--socket", world.socket], { timeoutMs: 120_000 });
+      followed = `rota: cannot follow renewal ${renewalId} to its end: audit: SurrealDB at ${surreal.url} is not connected; the daemon is running, see \`rota audit www\` later\n`;
       await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
       await surreal.kill();
       await daemon.waitForOutput("is not connected", 15_000);
@@ -143,6 +152,10 @@ describe("a daemon on SurrealDB", () => {
     }
     // The renewal ends while the server is away: its certificate cannot be stored, so it fails.
     await daemon.waitForOutput("the audit store could not record", 60_000);
+    const follower = await following!;
+    expect(follower.code).toBe(1);
+    expect(follower.stderr).toBe(followed!);
+    expect(daemon.output()).not.toMatch(/^\s+at /m);
     await surreal.restart();
     await waitFor(async () => (await runRota(["status", "--socket", world.socket])).stdout.includes("audit: surrealdb, connected"), 30_000, 200, "the store reconnected");
     // The look after the failed renewal could not read the store (unreadable); the store back, every cert is
@@ -192,6 +205,98 @@ describe("a daemon on SurrealDB", () => {
     const row = (await audit(world.socket, "www")).find((r) => r.id === renewalId);
     expect(row).toMatchObject({ status: "interrupted" });
     expect(row!.events.map((e) => e.step)).toEqual(expect.arrayContaining(["key", "csr", "submit", "publish"]));
+  });
+});
+
+test("a server that accepts and never answers (SIGSTOP) under the daemon: the first call out of time makes it DISCONNECTED, logged, until the server answers", async () => {
+  const daemon = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+  try {
+    await daemon.waitForOutput("listening on");
+    await surreal.pause();
+    try {
+      const started = Date.now();
+      const r = await runRota(["list", "--socket", world.socket]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`rota: audit: SurrealDB at ${surreal.url} is not connected\n`);
+      expect(Date.now() - started).toBeLessThan(8_000);
+      await daemon.waitForOutput(`audit: SurrealDB at ${surreal.url} is not connected (no answer within 5 s); buffering the audit trail`, 5_000);
+      expect((await runRota(["status", "--socket", world.socket])).stdout).toMatch(/audit: surrealdb, DISCONNECTED \(\d+ writes buffered\)/);
+      const json = JSON.parse((await runRota(["status", "--json", "--socket", world.socket])).stdout) as { audit: unknown };
+      expect(json.audit).toMatchObject({ backend: "surrealdb", connected: false, dropped_writes: 0 });
+    } finally {
+      await surreal.resume();
+    }
+    await daemon.waitForOutput(`audit: SurrealDB at ${surreal.url} is connected again`, 20_000);
+    expect((await runRota(["status", "--socket", world.socket])).stdout).toContain("audit: surrealdb, connected");
+    expect((await list(world.socket)).map((c) => c.id)).toEqual(["www"]);
+  } finally {
+    await daemon.stop();
+  }
+});
+
+describe("two daemons without [cluster] on one database", () => {
+  test("a cert id the other daemon uses is refused at start (exit 2) and on reload, naming that daemon; its cert is never touched; rota audit names each row's daemon", async () => {
+    const started = startDaemon(world.writeConfig({ extra: surrealSection() }), { env: world.env });
+    await started.waitForOutput("listening on");
+    const stateB = join(world.dir, "state-b");
+    const socketB = join(world.dir, "b.sock");
+    const pathB = join(world.dir, "b.toml");
+    // B's CA is dead: were B to act on A's www, it would cool it down.
+    const deadCa = `https://127.0.0.1:${await freePort()}/dir`;
+    const configB = (certs: { id: string; domains: string[] }[]) => {
+      writeFileSync(pathB, readFileSync(world.writeConfig({ daemon: { state_dir: stateB, socket: socketB }, certs, directoryUrl: deadCa, extra: surrealSection() }), "utf8"));
+      world.writeConfig({ extra: surrealSection() });
+      return pathB;
+    };
+    let b: Daemon | undefined;
+    try {
+      const rowsA = await audit(world.socket, "www");
+      const ownerA = rowsA[0]!.node!;
+      expect(ownerA).toMatch(/^[^/\s]+\/[0-9a-f]{8}$/);
+      // A's own runs (this start's and the earlier ones) carry the same node.
+      expect(new Set(rowsA.map((r) => r.node))).toEqual(new Set([ownerA]));
+
+      const refused = await runRota(["daemon", "--config", configB([{ id: "www", domains: ["www.other.test"] }])], { env: world.env, timeoutMs: 20_000 });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `cert[0].id: "www" is in use by the rota daemon ${ownerA}, which shares this SurrealDB database; cert ids must be unique across the daemons sharing a database (or make them one [cluster], docs/federation.md)`,
+      );
+      expect(refused.stderr).not.toContain("    at ");
+
+      // Two daemons on one host are two owners: B's start leaves A's running renewal alone.
+      await world.nginx.freeze();
+      let held: string;
+      try {
+        const renew = await runRota(["renew", "www", "--force", "--socket", world.socket]);
+        held = /renewal (\S+) started/.exec(renew.stdout)![1]!;
+        await waitFor(() => challengeFiles(world.webroot).length > 0, 30_000, 50, "a published challenge");
+        b = startDaemon(configB([{ id: "mail", domains: ["mail.example.test"] }]), { env: world.env });
+        await b.waitForOutput("listening on");
+        expect(b.output()).not.toContain("marked interrupted");
+        expect((await audit(world.socket, "www")).find((r) => r.id === held)?.status).toBe("running");
+      } finally {
+        await world.nginx.thaw();
+      }
+      await waitForRenewal(world.socket, "www", (r) => r.id === held && r.status === "succeeded");
+      configB([
+        { id: "mail", domains: ["mail.example.test"] },
+        { id: "www", domains: ["www.other.test"] },
+      ]);
+      await b.signal("SIGHUP");
+      await b.waitForOutput(`reload: cert[1].id: "www" is in use by the rota daemon ${ownerA}`);
+      expect((await list(socketB)).map((c) => c.id)).toEqual(["mail"]);
+      await waitFor(async () => (await list(socketB))[0]?.retry_at != null, 30_000, 200, "mail cooling down on B's dead CA");
+      // A's www: not cooled down by B's failures, not reordered for B's names.
+      expect(JSON.stringify(await list(world.socket))).not.toContain(new URL(deadCa).host);
+      expect((await audit(world.socket, "www")).filter((r) => r.node !== ownerA)).toEqual([]);
+      const mailRows = await audit(socketB, "mail");
+      expect(mailRows.length).toBeGreaterThan(0);
+      for (const r of mailRows) expect(r.node).toMatch(/^[^/\s]+\/[0-9a-f]{8}$/);
+      expect(mailRows[0]!.node).not.toBe(ownerA);
+    } finally {
+      await b?.stop();
+      await started.stop();
+    }
   });
 });
 

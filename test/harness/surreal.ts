@@ -38,6 +38,10 @@ export interface TestSurreal {
   kill(): Promise<void>;
   /** Starts again on the same port and data folder. */
   restart(): Promise<void>;
+  /** SIGSTOP: the port still accepts connections, nothing answers. */
+  pause(): Promise<void>;
+  /** SIGCONT after `pause`. */
+  resume(): Promise<void>;
 }
 
 const SERVER = join(import.meta.dir, "surreal-server.ts");
@@ -103,6 +107,8 @@ export async function startSurreal(opts: SurrealOptions): Promise<TestSurreal> {
       if (proc.running) await proc.stop();
       await launch();
     },
+    pause: () => proc.signal("SIGSTOP"),
+    resume: () => proc.signal("SIGCONT"),
   };
 }
 

@@ -1,6 +1,7 @@
 /** @module The audit routes: the renewals searched and paged, one renewal, and one renewal's steps live (server-sent events). */
 import { Hono } from "hono";
-import { streamSSE } from "hono/streaming";
+import { streamSSE, type SSEStreamingApi } from "hono/streaming";
+import { describeError, RotaError } from "../../errors.ts";
 import type { RotaEvent } from "../../events.ts";
 import { renewalJson, stepJson } from "../json.ts";
 import type { ApiDeps } from "../ports.ts";
@@ -44,6 +45,19 @@ export function renewalRoutes(deps: ApiDeps): Hono {
       wake?.();
     });
     return streamSSE(c, async (stream) => {
+      try {
+        await follow(stream);
+      } catch (err) {
+        // Headers are sent: the stream ends with an `error` event, never with hono's stack trace on stderr.
+        unsubscribe();
+        const unavailable = err instanceof RotaError && err.code === "store_unavailable";
+        if (!unavailable) deps.log.error(`api: GET ${c.req.path}: ${describeError(err)}`);
+        const error = unavailable ? err.message : "internal error; the daemon's log has the cause";
+        await stream.writeSSE({ event: "error", data: JSON.stringify({ error }) }).catch(() => {});
+      }
+    });
+
+    async function follow(stream: SSEStreamingApi): Promise<void> {
       stream.onAbort(unsubscribe);
       const sent = new Set<string>();
       const sendStep = async (e: { step: string; at: Date; status: string; message: string; durationMs: number }) => {
@@ -52,7 +66,11 @@ export function renewalRoutes(deps: ApiDeps): Hono {
         sent.add(key);
         await stream.writeSSE({ event: "step", data: JSON.stringify(stepJson(e)) });
       };
-      const stored = await deps.store.getRenewal(id);
+      // The steps made so far; with the store away, the live ones still follow.
+      const stored = await deps.store.getRenewal(id).catch((err: unknown) => {
+        if (err instanceof RotaError && err.code === "store_unavailable") return null;
+        throw err;
+      });
       for (const e of stored?.events ?? []) await sendStep(e);
       while (!stream.aborted) {
         const e = queued.shift();
@@ -77,7 +95,7 @@ export function renewalRoutes(deps: ApiDeps): Hono {
       const final = await deps.store.getRenewal(id);
       for (const e of final?.events ?? []) await sendStep(e);
       if (final) await stream.writeSSE({ event: "end", data: JSON.stringify(renewalJson(final)) });
-    });
+    }
   });
 
   return app;

@@ -27,7 +27,7 @@ export default defineCommand({
     if (args.json) return sayJson(body);
     if (body.length === 0) return say("no renewals yet");
     for (const r of body) {
-      say(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
+      say(`${r.started_at}  ${r.cert_id}  ${r.status}  (${r.trigger}${r.install_only ? ", install only" : ""}, renewal ${r.id}${r.node ? `, on ${r.node}` : ""})${r.reason ? `\n  reason: ${r.reason}` : ""}${r.error ? `\n  error: ${r.error}` : ""}`);
       for (const e of r.events) say(stepLine(e));
     }
   },

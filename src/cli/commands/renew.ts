@@ -60,6 +60,10 @@ export default defineCommand({
         say(stepLine(s));
       } else if (event === "end") {
         final = JSON.parse(data) as RenewalJson;
+      } else if (event === "error") {
+        // The daemon runs but cannot tell the end (its audit store is away): not a lost daemon.
+        const { error } = JSON.parse(data) as ErrorJson;
+        throw new CliExit(EXIT.failed, `rota: cannot follow renewal ${id} to its end: ${error}; the daemon is running, see \`rota audit ${args.cert}\` later`);
       }
     }, lost, ctrlC.signal);
     if (ctrlC.signal.aborted) {
