@@ -1,8 +1,9 @@
 /**
  * End to end on the local CA: a renewal worker that dies while a `post_install_command` runs
  * takes the command, and whatever it started, with it. The command runs in its own process
- * group; a worker SIGKILLed, or stopped and killed at its renewal deadline, cannot kill it
- * itself, so the daemon does. The renewal row says what happened, install step included.
+ * group; a worker SIGKILLed cannot kill it itself, so the daemon does, and only that worker's.
+ * The renewal row says what happened, install step included. (The same at the renewal
+ * deadline: worker-pool.test.ts; the step open at the deadline in the row: hangs.test.ts.)
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -86,8 +87,6 @@ async function endedRow(certId: string, timeoutMs: number) {
 test("a worker SIGKILLed during its post_install_command: the command's group is killed with it, and the row says so, install step included", async () => {
   const [k, s] = await Promise.all([hookOf("k0"), hookOf("s0")]);
   expect(k.worker).not.toBe(s.worker);
-  // The second worker, frozen now, is killed at the renewal deadline (next test).
-  process.kill(s.worker, "SIGSTOP");
   process.kill(k.worker, "SIGKILL");
 
   await waitFor(() => !running(k.hook) || null, 10_000, 20, "the hook of the killed worker to be killed");
@@ -102,18 +101,7 @@ test("a worker SIGKILLed during its post_install_command: the command's group is
   // The files were swapped before the hook ran: what the row leaves open is true.
   expect(serialOf(join(dir, "certs", "k0", "cert.pem"))).toMatch(/^[0-9a-f]+$/);
   expect(daemon.output()).toContain(`its post_install_command (process group ${k.hook}) killed`);
-  // The frozen worker's hook runs on: it is not the dead worker's.
+  // The other worker's hook runs on: it is not the dead worker's.
   expect(running(s.hook)).toBe(true);
+  expect(running(s.worker)).toBe(true);
 }, 60_000);
-
-test("a worker stopped during its post_install_command and killed at the renewal deadline takes the command with it; the row names the install step", async () => {
-  const s = await hookOf("s0");
-  // renewal_timeout_seconds (60, the least allowed), then KILL_AFTER_MS for the cancel nobody reads.
-  const row = await endedRow("s0", 90_000);
-  await waitFor(() => !running(s.hook) || null, 10_000, 20, "the hook of the worker killed at its deadline to be killed");
-  expect(running(s.worker)).toBe(false);
-  expect(row.status).toBe("failed");
-  expect(row.error).toBe("timed out after 60 s in step install");
-  expect(row.events.map((e) => `${e.step} ${e.status}`).slice(-2)).toEqual(["persist ok", "install failed"]);
-  expect(row.events.at(-1)!.message).toStartWith(`the renewal process ended during this step (killed by SIGKILL; its post_install_command (process group ${s.hook}) killed)`);
-}, 120_000);
